@@ -1,0 +1,141 @@
+# kadet - one GNU Makefile (no autotools).
+#
+#   make               ./kadet and libkad.a (optimised)
+#   make check         unit + data-driven + CLI tests + fuzz corpus replay, under ASan+UBSan
+#   make asan          build the sanitizer binaries only (build/asan/)
+#   make valgrind      run the test runner (optimised build) under valgrind
+#   make fuzz          libFuzzer targets with clang (build/fuzz/)
+#   make demo          the main job on a bundled sample
+#   make bench         benchmarks (bench/RESULTS.md)
+#   make format / format-check / lint / clean
+#
+# Sources are found by wildcard: src/*/*.c make libkad, cli/*.c make kadet, tests/unit/*.c and
+# fuzz/fuzz_*.c join the test runner. Tables of tests, subcommands and fuzz targets are
+# generated into build/gen/ from `TEST(name)`, `const struct cmd cmd_name` and
+# `FUZZ_TARGET(name)` lines.
+
+SHELL := /bin/bash
+CC ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+CLANG ?= clang-14
+
+WARN := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wno-unused-parameter
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+ifneq ($(WERROR),)
+WARN += -Werror
+endif
+CPPFLAGS := -Iinclude -Isrc -Icli -Itests -Ifuzz -Ibuild/gen -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+BASEFLAGS := -std=c11 $(WARN) -fvisibility=hidden -g
+REL_CFLAGS := $(BASEFLAGS) -O2 -msse4.2
+ASAN_CFLAGS := $(BASEFLAGS) -O1 -msse4.2 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+               -fno-omit-frame-pointer
+LIBS := -lsqlite3 -lz -lm -lpthread
+
+LIB_SRC := $(sort $(wildcard src/*.c src/*/*.c))
+CLI_SRC := $(sort $(wildcard cli/*.c))
+TEST_SRC := $(sort tests/run.c $(wildcard tests/unit/*.c))
+FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
+HDRS := $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h fuzz/*.h)
+
+REL_LIB_OBJ := $(LIB_SRC:%.c=build/rel/%.o)
+REL_CLI_OBJ := $(CLI_SRC:%.c=build/rel/%.o)
+REL_TEST_OBJ := $(TEST_SRC:%.c=build/rel/%.o) $(FUZZ_SRC:%.c=build/rel/%.o)
+ASAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
+ASAN_CLI_OBJ := $(CLI_SRC:%.c=build/asan/%.o)
+ASAN_TEST_OBJ := $(TEST_SRC:%.c=build/asan/%.o) $(FUZZ_SRC:%.c=build/asan/%.o)
+GEN := build/gen/test_list.h build/gen/cmd_list.h build/gen/fuzz_list.h
+
+.PHONY: all lib cli check asan valgrind fuzz demo bench bench-json format format-check lint \
+        clean deps check-src
+.DEFAULT_GOAL := all
+
+all: deps kadet libkad.a
+lib: libkad.a
+cli: kadet
+
+deps:
+	@bash scripts/deps.sh
+
+# ---- generated tables -------------------------------------------------------------------------
+build/gen/test_list.h: $(TEST_SRC) Makefile
+	@mkdir -p $(@D)
+	@{ for f in $(filter tests/unit/%,$(TEST_SRC)); do \
+	     sed -n 's/^TEST(\([A-Za-z0-9_]*\)).*/X(\1)/p' $$f; done; } > $@.tmp && mv $@.tmp $@
+build/gen/cmd_list.h: $(CLI_SRC) Makefile
+	@mkdir -p $(@D)
+	@{ for f in $(CLI_SRC); do \
+	     sed -n 's/^const struct cmd cmd_\([A-Za-z0-9_]*\) =.*/X(\1)/p' $$f; done; } > $@.tmp && mv $@.tmp $@
+build/gen/fuzz_list.h: $(FUZZ_SRC) Makefile
+	@mkdir -p $(@D)
+	@{ for f in $(FUZZ_SRC); do \
+	     sed -n 's/^FUZZ_TARGET(\([A-Za-z0-9_]*\)).*/X(\1)/p' $$f; done; } > $@.tmp && mv $@.tmp $@
+
+# ---- optimised build --------------------------------------------------------------------------
+build/rel/%.o: %.c $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(REL_CFLAGS) -c $< -o $@
+libkad.a: $(REL_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+kadet: $(REL_CLI_OBJ) libkad.a
+	$(CC) $(REL_CFLAGS) -o $@ $(REL_CLI_OBJ) libkad.a $(LIBS)
+build/rel/run: $(REL_TEST_OBJ) libkad.a
+	$(CC) $(REL_CFLAGS) -o $@ $(REL_TEST_OBJ) libkad.a $(LIBS)
+
+# ---- sanitizer build --------------------------------------------------------------------------
+build/asan/%.o: %.c $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+build/asan/libkad.a: $(ASAN_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build/asan/kadet: $(ASAN_CLI_OBJ) build/asan/libkad.a
+	$(CC) $(ASAN_CFLAGS) -o $@ $(ASAN_CLI_OBJ) build/asan/libkad.a $(LIBS)
+build/asan/run: $(ASAN_TEST_OBJ) build/asan/libkad.a
+	$(CC) $(ASAN_CFLAGS) -o $@ $(ASAN_TEST_OBJ) build/asan/libkad.a $(LIBS)
+
+asan: deps build/asan/kadet build/asan/run
+
+check-src:
+	@bash scripts/check-src.sh
+
+# The runner runs unit tests, data-driven drivers, tests/cli/*.sh (against $KADET) and the
+# fuzz corpus replay, and ends with `N passed, N failed`.
+check: deps check-src build/asan/kadet build/asan/run kadet
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  KADET=$(CURDIR)/build/asan/kadet ./build/asan/run
+
+valgrind: deps kadet build/rel/run
+	KADET=$(CURDIR)/kadet valgrind --error-exitcode=9 --leak-check=full --errors-for-leak-kinds=definite \
+	  --quiet ./build/rel/run --no-cli
+
+# ---- fuzzing (clang + libFuzzer) --------------------------------------------------------------
+FUZZ_FLAGS := -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS)
+FUZZ_BINS := $(patsubst fuzz/fuzz_%.c,build/fuzz/%,$(FUZZ_SRC))
+build/fuzz/%: fuzz/fuzz_%.c fuzz/libfuzzer_main.c $(LIB_SRC) $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CLANG) $(FUZZ_FLAGS) -DFUZZ_ENTRY=fuzz_$* -o $@ $< fuzz/libfuzzer_main.c $(LIB_SRC) $(LIBS)
+fuzz: deps $(FUZZ_BINS)
+	@echo "fuzzers in build/fuzz/; run e.g. build/fuzz/<target> fuzz/corpus/<target>"
+
+# ---- formatting and lint ----------------------------------------------------------------------
+FMT_FILES = $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(FUZZ_SRC) $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h tools/*.c bench/*.c)
+format:
+	clang-format -i $(FMT_FILES)
+format-check:
+	clang-format --dry-run -Werror $(FMT_FILES)
+lint: deps $(GEN)
+	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
+	  --suppress=missingIncludeSystem --inline-suppr -Iinclude -Isrc src cli
+	clang-tidy --quiet $(LIB_SRC) $(CLI_SRC) -- $(CPPFLAGS) -std=c11
+
+# ---- demo and benchmarks (filled in by the engine and bench work) -----------------------------
+-include mk/*.mk
+
+clean:
+	rm -rf build kadet libkad.a

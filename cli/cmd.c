@@ -1,0 +1,32 @@
+/*
+ * cmd.c - helpers shared by the subcommands: usage errors and --help detection.
+ */
+#include "cmd.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+int cmd_usage_error(const struct cmd *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "kadet %s: ", c->name);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nTry 'kadet help %s'.\n", c->name);
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+int cmd_wants_help(const struct cmd *c, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(c->usage, stdout);
+            return 1;
+        }
+    }
+    return 0;
+}

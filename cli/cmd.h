@@ -1,0 +1,30 @@
+/*
+ * cmd.h - the subcommand table (tmux's cmd_table idea).
+ *
+ * Each cli/cmd_<name>.c defines exactly one `const struct cmd cmd_<name> = {...};` at the start
+ * of a line; the Makefile collects them into build/gen/cmd_list.h, so a new subcommand is one
+ * new file. The CLI includes only include/kad.h, cli/ headers and the borrowable base/ helpers.
+ *
+ * Exit codes (docs/cli.md): 0 success, 1 usage or configuration error, 2 runtime error
+ * (`hunt` follows grep: 0 match, 1 no match, 2 error).
+ */
+#ifndef KAD_CLI_CMD_H
+#define KAD_CLI_CMD_H
+
+enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_RUNTIME = 2 };
+
+struct cmd {
+    const char *name;
+    const char *summary; /* one line for `kadet --help` */
+    const char *usage;   /* full help text for `kadet help NAME` / `kadet NAME --help` */
+    /* argv[0] is the subcommand name; returns the exit code */
+    int (*run)(int argc, char **argv);
+};
+
+/* Print "kadet: NAME: message" + "Try 'kadet help NAME'." to stderr; returns EXIT_USAGE. */
+int cmd_usage_error(const struct cmd *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* True when argv has -h/--help before "--"; then prints c->usage to stdout. */
+int cmd_wants_help(const struct cmd *c, int argc, char **argv);
+
+#endif

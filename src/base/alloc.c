@@ -1,0 +1,74 @@
+/*
+ * alloc.c - the allocation choke point. Every library allocation passes here so the policy
+ * (abort on exhaustion, see docs/internals/memory.md) and the test hook live in one place.
+ * This is the only file in src/ allowed to call malloc/realloc/free.
+ */
+#include "alloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void default_oom(size_t size)
+{
+    fprintf(stderr, "kadet: out of memory (allocating %zu bytes)\n", size);
+    abort();
+}
+
+/* Process-wide hooks: set by tests before any work, never concurrently. */
+static kad_oom_fn oom_fn = default_oom;
+static unsigned long fail_countdown;
+
+void kad_alloc_set_oom(kad_oom_fn fn) { oom_fn = fn ? fn : default_oom; }
+void kad_alloc_fail_after(unsigned long n) { fail_countdown = n; }
+
+static int should_fail(void)
+{
+    if (fail_countdown == 0)
+        return 0;
+    return --fail_countdown == 0;
+}
+
+static void *checked(void *p, size_t size)
+{
+    if (!p) {
+        oom_fn(size);
+        abort(); /* the handler must not return */
+    }
+    return p;
+}
+
+void *kad_malloc(size_t size)
+{
+    if (size == 0)
+        size = 1;
+    return checked(should_fail() ? NULL : malloc(size), size);
+}
+
+void *kad_calloc(size_t n, size_t size)
+{
+    if (n == 0 || size == 0)
+        n = size = 1;
+    if (size && n > (size_t)-1 / size)
+        return checked(NULL, (size_t)-1);
+    return checked(should_fail() ? NULL : calloc(n, size), n * size);
+}
+
+void *kad_realloc(void *p, size_t size)
+{
+    if (size == 0)
+        size = 1;
+    return checked(should_fail() ? NULL : realloc(p, size), size);
+}
+
+char *kad_strndup(const char *s, size_t n)
+{
+    char *d = kad_malloc(n + 1);
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+char *kad_strdup(const char *s) { return kad_strndup(s, strlen(s)); }
+
+void kad_free(void *p) { free(p); }

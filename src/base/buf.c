@@ -1,0 +1,105 @@
+/*
+ * buf.c - growable byte buffer with a hard maximum. Exceeding the maximum is KAD_ELIMIT and
+ * leaves the content as it was, so a caller can report the record and go on.
+ */
+#include "buf.h"
+
+#include "alloc.h"
+#include "kad.h"
+#include <stdio.h>
+#include <string.h>
+
+void kad_buf_init(kad_buf *b, size_t max)
+{
+    b->ptr = NULL;
+    b->len = b->cap = 0;
+    b->max = max ? max : (size_t)1 << 40;
+}
+
+void kad_buf_fini(kad_buf *b)
+{
+    kad_free(b->ptr);
+    b->ptr = NULL;
+    b->len = b->cap = 0;
+}
+
+void kad_buf_reset(kad_buf *b)
+{
+    b->len = 0;
+    if (b->ptr)
+        b->ptr[0] = '\0';
+}
+
+int kad_buf_reserve(kad_buf *b, size_t n)
+{
+    if (n > b->max || b->len > b->max - n)
+        return KAD_ELIMIT;
+    size_t need = b->len + n + 1; /* + NUL */
+    if (need <= b->cap)
+        return KAD_OK;
+    size_t nc = b->cap ? b->cap : 64;
+    while (nc < need)
+        nc *= 2;
+    if (nc > b->max + 1)
+        nc = b->max + 1;
+    b->ptr = kad_realloc(b->ptr, nc);
+    b->cap = nc;
+    b->ptr[b->len] = '\0';
+    return KAD_OK;
+}
+
+int kad_buf_add(kad_buf *b, const void *p, size_t n)
+{
+    int rc = kad_buf_reserve(b, n);
+    if (rc)
+        return rc;
+    if (n)
+        memcpy(b->ptr + b->len, p, n);
+    b->len += n;
+    b->ptr[b->len] = '\0';
+    return KAD_OK;
+}
+
+int kad_buf_adds(kad_buf *b, const char *s) { return kad_buf_add(b, s, strlen(s)); }
+
+int kad_buf_addc(kad_buf *b, char c) { return kad_buf_add(b, &c, 1); }
+
+int kad_buf_vaddf(kad_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    char small[256];
+    int n = vsnprintf(small, sizeof(small), fmt, ap2);
+    va_end(ap2);
+    if (n < 0)
+        return KAD_EINVAL;
+    if ((size_t)n < sizeof(small))
+        return kad_buf_add(b, small, (size_t)n);
+    int rc = kad_buf_reserve(b, (size_t)n);
+    if (rc)
+        return rc;
+    vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
+    b->len += (size_t)n;
+    return KAD_OK;
+}
+
+int kad_buf_addf(kad_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = kad_buf_vaddf(b, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+char *kad_buf_take(kad_buf *b, size_t *len)
+{
+    if (!b->ptr)
+        kad_buf_reserve(b, 0);
+    char *p = b->ptr;
+    if (len)
+        *len = b->len;
+    b->ptr = NULL;
+    b->len = b->cap = 0;
+    return p;
+}

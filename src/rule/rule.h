@@ -1,0 +1,114 @@
+/*
+ * rule.h - Elastic detection rules loaded from TOML (owned by the rules module).
+ *
+ * CONTRACT FIXED BY THE FOUNDATION: the detect engine, preview and the CLI read `struct rule`
+ * and call the functions below. The rules module may add fields and functions, but must keep
+ * these names and meanings.
+ *
+ * Ownership: a ruleset owns everything reachable from its rules (one arena). Rule pointers and
+ * every string in them are valid until rule_set_free(). Strings are NUL-terminated UTF-8.
+ * Durations are milliseconds. Missing optional strings are NULL.
+ */
+#ifndef KAD_RULE_H
+#define KAD_RULE_H
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "event/event.h"
+#include "kad.h"
+#include "kql/kql.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum rule_type {
+    RULE_QUERY = 0,
+    RULE_NEW_TERMS,
+    RULE_UNSUPPORTED, /* eql, esql, threshold, machine_learning, ...: loaded, never run */
+};
+
+enum rule_missing_strategy { RULE_SUPPRESS_MISSING = 0, RULE_DO_NOT_SUPPRESS_MISSING };
+
+struct rule_strlist {
+    const char **v;
+    size_t n;
+};
+
+struct rule {
+    const char *path; /* file it was loaded from */
+    enum rule_type type;
+    const char *type_name; /* as written: "new_terms", "query", "eql", ... */
+    const char *rule_id;
+    const char *name;
+    const char *description;
+    const char *severity;  /* low | medium | high | critical */
+    int risk_score;        /* 0..100 */
+    const char *language;  /* "kuery" for the rules kadet runs */
+    const char *query;     /* source text */
+    struct kql_query *kql; /* compiled query (NULL for unsupported types) */
+    const char *note;      /* investigation guide (Markdown) */
+    const char *version;   /* metadata.updated_date or rule.version when present */
+    struct rule_strlist index, tags, references, false_positives, author;
+    const char *from;               /* as written, default "now-6m" */
+    int64_t from_ms;                /* look-back from the execution time, e.g. 360000 */
+    const char *interval;           /* as written, default "5m" */
+    int64_t interval_ms;            /* e.g. 300000 */
+    int max_signals;                /* default 100 */
+    const char *timestamp_override; /* e.g. "event.ingested", or NULL */
+    bool timestamp_override_fallback_disabled;
+    /* new_terms */
+    struct rule_strlist new_terms_fields; /* 1..3 distinct field paths */
+    const char *history_window_start;     /* as written, e.g. "now-10d" */
+    int64_t history_window_ms;            /* e.g. 864000000 (relative form) */
+    int64_t history_window_abs_ms;        /* absolute ISO start, epoch ms; INT64_MIN if relative */
+    /* MITRE mapping and other metadata rendered once as JSON (arrays/objects), for alerts */
+    const char *threat_json;             /* kibana.alert.rule.threat, "[]" when none */
+    struct rule_strlist exceptions_list; /* list ids named by the rule */
+    /* alert suppression (NULL group_by.n == 0 when absent) */
+    struct rule_strlist suppress_group_by;
+    int64_t suppress_duration_ms; /* 0 = per execution */
+    enum rule_missing_strategy suppress_missing;
+    /* stable hash of the logic (query, type, new-terms fields, window, exceptions) and of the
+       whole rule; state is keyed by logic_hash */
+    uint64_t logic_hash;
+};
+
+/* One diagnostic of a load: file:line:col: error|warning: message. */
+struct rule_diag {
+    bool is_error;
+    kad_err err; /* origin = file path (owned by the set), line/col, message */
+};
+
+struct rule_set;
+
+/* A new empty set. Never NULL. */
+struct rule_set *rule_set_new(void);
+void rule_set_free(struct rule_set *rs);
+/*
+ * Load a .toml file or every *.toml below a directory (recursively, sorted). Keeps going past
+ * bad files and bad rules; every problem is recorded as a diagnostic. Returns KAD_OK when no
+ * error diagnostic was added, KAD_ERULE otherwise (warnings alone do not fail).
+ */
+int rule_set_load(struct rule_set *rs, const char *path);
+size_t rule_set_count(const struct rule_set *rs);
+const struct rule *rule_set_get(const struct rule_set *rs, size_t i);
+/* By rule_id, or NULL. */
+const struct rule *rule_set_find(const struct rule_set *rs, const char *rule_id);
+size_t rule_set_diag_count(const struct rule_set *rs);
+const struct rule_diag *rule_set_diag(const struct rule_set *rs, size_t i);
+
+/*
+ * Exceptions (../shared/spec/exceptions.md), loaded from --exceptions files into the set and
+ * attached to rules by list id, rule_ids or rule_names. Returns the same codes as
+ * rule_set_load (diagnostics recorded in the set).
+ */
+int rule_set_load_exceptions(struct rule_set *rs, const char *path);
+/* True when an exception attached to r excludes doc at event time ts_ms (epoch ms). */
+bool rule_excepted(const struct rule_set *rs, const struct rule *r, const struct ev_node *doc,
+                   int64_t ts_ms);
+
+/* Parse Elastic date math relative to now ("now-10d", "now-6m", "now") into a negative
+ * offset in ms, or an absolute ISO-8601 time into epoch ms (*absolute = true). */
+int rule_parse_datemath(const char *s, int64_t *ms, bool *absolute, kad_err *err);
+
+#endif
