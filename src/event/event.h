@@ -19,6 +19,7 @@
 #define KAD_EVENT_H
 
 #include "base/arena.h"
+#include "base/buf.h"
 #include "base/str.h"
 #include "kad.h"
 #include <stdbool.h>
@@ -60,5 +61,49 @@ typedef bool (*ev_visit_fn)(const struct ev_node *v, bool partial, void *ctx);
  * objects). Returns true when the visitor stopped the walk. Does not allocate.
  */
 bool ev_values(const struct ev_node *root, const char *path, size_t len, ev_visit_fn fn, void *ctx);
+
+/*
+ * For a partial hit (`{"a.b": {...}}` seen from path `a`), `v` is the value of the longer key
+ * (never null; arrays are flattened as usual). It proves that the path names an object holding
+ * something, so it counts for "exists" only when ev_has_value(v) is true.
+ */
+
+/* True when v is, or contains somewhere, a non-null leaf (kql.md §5.4 "exists"). */
+bool ev_has_value(const struct ev_node *v);
+/* Member `key` of object obj (the first when duplicated), or NULL. Borrowed from the tree. */
+const struct ev_node *ev_member(const struct ev_node *obj, const char *key, size_t klen);
+/* First value of dotted `path` (NUL-terminated) whose type is `type`, or NULL. */
+const struct ev_node *ev_first(const struct ev_node *root, const char *path, uint8_t type);
+/* First string value of `path` ({NULL,0} when there is none); borrowed from the tree. */
+kad_str ev_first_str(const struct ev_node *root, const char *path);
+
+/* ============================================================================================
+ * JSON reader (event_json.c): strict RFC 8259 into an ev_node tree.
+ *
+ * Strings are UTF-8 checked and unescaped; a lone surrogate escape becomes U+FFFD. Numbers
+ * keep their text. Errors: KAD_ESYNTAX (bad JSON) or KAD_ELIMIT (depth, size, arena maximum),
+ * with err->offset the byte offset of the offending byte in s and line:col computed from s.
+ * ============================================================================================ */
+
+#define EV_JSON_MAX_DEPTH 512               /* default nesting limit */
+#define EV_JSON_MAX_SIZE ((size_t)64 << 20) /* default document size limit */
+
+struct ev_json_limits {
+    uint32_t max_depth; /* 0 = EV_JSON_MAX_DEPTH */
+    size_t max_size;    /* 0 = EV_JSON_MAX_SIZE */
+};
+
+/*
+ * Parse the whole of s[0..n) (s need not be NUL-terminated) into a tree allocated in `a`.
+ * Returns the root (valid until `a` is reset) or NULL with err filled. `origin` is borrowed
+ * into err.
+ */
+struct ev_node *ev_json_parse(kad_arena *a, const char *s, size_t n, const char *origin,
+                              kad_err *err);
+struct ev_node *ev_json_parse_lim(kad_arena *a, const char *s, size_t n,
+                                  const struct ev_json_limits *lim, const char *origin,
+                                  kad_err *err);
+/* Append the compact JSON text of n to out (keys in tree order). KAD_ELIMIT when out is full. */
+int ev_json_dump(const struct ev_node *n, kad_buf *out);
 
 #endif

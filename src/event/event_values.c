@@ -1,0 +1,111 @@
+/*
+ * event_values.c - field lookup by dotted path over an ev_node tree (../shared/spec/kql.md
+ * §5.1), plus small accessors used by the decoders.
+ *
+ * A path is split only where the document's keys allow it: at an object, a key equal to the
+ * whole remaining path yields its value, a key that is a dot-delimited prefix of the path is
+ * descended into, and a key that extends the path past a dot marks a "partial" hit (exists
+ * only). Arrays are transparent at every level. Nothing here allocates.
+ */
+#include "event/event.h"
+
+#include <string.h>
+
+/* Emit v flattened: arrays give their elements (recursively), null gives nothing. */
+static bool emit(const struct ev_node *v, bool partial, ev_visit_fn fn, void *ctx)
+{
+    if (v->type == EV_NULL)
+        return false;
+    if (v->type == EV_ARRAY) {
+        for (const struct ev_node *c = v->child; c; c = c->next)
+            if (emit(c, partial, fn, ctx))
+                return true;
+        return false;
+    }
+    return fn(v, partial, ctx);
+}
+
+static bool walk(const struct ev_node *n, const char *path, size_t len, ev_visit_fn fn, void *ctx)
+{
+    if (n->type == EV_ARRAY) {
+        for (const struct ev_node *c = n->child; c; c = c->next)
+            if (walk(c, path, len, fn, ctx))
+                return true;
+        return false;
+    }
+    if (n->type != EV_OBJECT)
+        return false;
+    for (const struct ev_node *m = n->child; m; m = m->next) {
+        size_t k = m->klen;
+        if (k == len) {
+            if (memcmp(m->key, path, len) == 0 && emit(m, false, fn, ctx))
+                return true;
+        } else if (k < len) {
+            if (path[k] == '.' && memcmp(m->key, path, k) == 0 &&
+                walk(m, path + k + 1, len - k - 1, fn, ctx))
+                return true;
+        } else if (m->key[len] == '.' && memcmp(m->key, path, len) == 0) {
+            if (emit(m, true, fn, ctx))
+                return true;
+        }
+    }
+    return false;
+}
+
+bool ev_values(const struct ev_node *root, const char *path, size_t len, ev_visit_fn fn, void *ctx)
+{
+    if (!root || !path)
+        return false;
+    return walk(root, path, len, fn, ctx);
+}
+
+bool ev_has_value(const struct ev_node *v)
+{
+    switch (v->type) {
+    case EV_NULL: return false;
+    case EV_ARRAY:
+    case EV_OBJECT:
+        for (const struct ev_node *c = v->child; c; c = c->next)
+            if (ev_has_value(c))
+                return true;
+        return false;
+    default: return true;
+    }
+}
+
+const struct ev_node *ev_member(const struct ev_node *obj, const char *key, size_t klen)
+{
+    if (!obj || obj->type != EV_OBJECT)
+        return NULL;
+    for (const struct ev_node *m = obj->child; m; m = m->next)
+        if (m->klen == klen && memcmp(m->key, key, klen) == 0)
+            return m;
+    return NULL;
+}
+
+struct first_ctx {
+    const struct ev_node *found;
+    uint8_t want;
+};
+
+static bool first_visit(const struct ev_node *v, bool partial, void *ctx)
+{
+    struct first_ctx *f = ctx;
+    if (partial || v->type != f->want)
+        return false;
+    f->found = v;
+    return true;
+}
+
+const struct ev_node *ev_first(const struct ev_node *root, const char *path, uint8_t type)
+{
+    struct first_ctx f = {NULL, type};
+    ev_values(root, path, strlen(path), first_visit, &f);
+    return f.found;
+}
+
+kad_str ev_first_str(const struct ev_node *root, const char *path)
+{
+    const struct ev_node *n = ev_first(root, path, EV_STRING);
+    return n ? (kad_str){n->str, n->len} : (kad_str){NULL, 0};
+}
