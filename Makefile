@@ -121,7 +121,8 @@ build/fuzz/%: fuzz/fuzz_%.c fuzz/libfuzzer_main.c $(LIB_SRC) $(HDRS) $(GEN)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -DFUZZ_ENTRY=fuzz_$* -o $@ $< fuzz/libfuzzer_main.c $(LIB_SRC) $(LIBS)
 fuzz: deps $(FUZZ_BINS)
-	@echo "fuzzers in build/fuzz/; run e.g. build/fuzz/<target> fuzz/corpus/<target>"
+	@echo "fuzzers in build/fuzz/; run e.g. mkdir -p build/corpus/T && build/fuzz/T build/corpus/T fuzz/corpus/T"
+	@echo "(new inputs go to the first directory; commit only minimised crashers into fuzz/corpus/T)"
 
 # ---- formatting and lint ----------------------------------------------------------------------
 FMT_FILES = $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(FUZZ_SRC) $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h tools/*.c bench/*.c)
