@@ -1,0 +1,877 @@
+/*
+ * state.c - the state store's write path: open/close and the SQLite schema, combination
+ * encoding, rule registration (baselines keyed by rule id + logic hash), batches with an undo
+ * log, the new-terms step (st_observe), alert ids, input positions and counters.
+ *
+ * The in-memory index (state_index.c) is the authority while the store is open for writing;
+ * every record a batch touches is logged once in the undo log, which doubles as the list of
+ * dirty records that st_commit writes to SQLite, in the same transaction as the alert ids,
+ * positions, watermarks and counters of the batch. Inspection and maintenance (stats, terms,
+ * prune, reset) are in state_query.c. Protocol and schema: docs/internals/state.md.
+ */
+#include "state/state_int.h"
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define SCHEMA_VERSION 1
+#define APPLICATION_ID 0x6b616474 /* "kadt" */
+
+static const char schema_sql[] = "CREATE TABLE rules("
+                                 " rid INTEGER PRIMARY KEY,"
+                                 " rule_id TEXT NOT NULL,"
+                                 " logic_hash INTEGER NOT NULL,"
+                                 " name TEXT NOT NULL DEFAULT '',"
+                                 " fields BLOB NOT NULL DEFAULT '',"
+                                 " window_ms INTEGER NOT NULL DEFAULT 0,"
+                                 " first_loaded INTEGER NOT NULL,"
+                                 " last_loaded INTEGER NOT NULL,"
+                                 " watermark INTEGER,"
+                                 " current INTEGER NOT NULL DEFAULT 1,"
+                                 " UNIQUE(rule_id, logic_hash));"
+                                 "CREATE TABLE terms("
+                                 " rid INTEGER NOT NULL,"
+                                 " combo BLOB NOT NULL,"
+                                 " first_seen INTEGER NOT NULL,"
+                                 " last_seen INTEGER NOT NULL,"
+                                 " flags INTEGER NOT NULL DEFAULT 0,"
+                                 " PRIMARY KEY(rid, combo)) WITHOUT ROWID;"
+                                 "CREATE TABLE alerts("
+                                 " alert_id TEXT PRIMARY KEY,"
+                                 " rid INTEGER NOT NULL,"
+                                 " combo BLOB,"
+                                 " ts INTEGER NOT NULL) WITHOUT ROWID;"
+                                 "CREATE INDEX alerts_by_rule ON alerts(rid, ts);"
+                                 "CREATE TABLE positions("
+                                 " source TEXT PRIMARY KEY,"
+                                 " byte_offset INTEGER NOT NULL,"
+                                 " line_no INTEGER NOT NULL,"
+                                 " updated INTEGER NOT NULL) WITHOUT ROWID;"
+                                 "CREATE TABLE counters("
+                                 " name TEXT PRIMARY KEY,"
+                                 " value INTEGER NOT NULL) WITHOUT ROWID;";
+
+static const char *const stmt_sql[SQ__COUNT] = {
+    [SQ_TERM_UPSERT] = "INSERT INTO terms(rid, combo, first_seen, last_seen, flags) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(rid, combo) DO UPDATE SET "
+                       "first_seen = ?3, last_seen = ?4, flags = ?5",
+    [SQ_ALERT_INSERT] = "INSERT OR IGNORE INTO alerts(alert_id, rid, combo, ts) "
+                        "VALUES(?1, ?2, ?3, ?4)",
+    [SQ_ALERT_GET] = "SELECT 1 FROM alerts WHERE alert_id = ?1",
+    [SQ_POS_SET] = "INSERT INTO positions(source, byte_offset, line_no, updated) "
+                   "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(source) DO UPDATE SET "
+                   "byte_offset = ?2, line_no = ?3, updated = ?4",
+    [SQ_POS_GET] = "SELECT byte_offset, line_no FROM positions WHERE source = ?1",
+    [SQ_COUNTER_SET] = "INSERT INTO counters(name, value) VALUES(?1, ?2) "
+                       "ON CONFLICT(name) DO UPDATE SET value = ?2",
+    [SQ_WATERMARK_SET] = "UPDATE rules SET watermark = ?2 WHERE rid = ?1",
+    [SQ_TERMS_OF_RULE] = "SELECT combo, first_seen, last_seen, flags FROM terms WHERE rid = ?1",
+};
+
+/* ======================================================================================== */
+/* Small helpers                                                                            */
+/* ======================================================================================== */
+
+int64_t st_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int st_sql_fail(struct st_store *st, kad_err *err, const char *what)
+{
+    return kad_err_setf(err, KAD_ESTATE, "state %s: %s: %s", st->path ? st->path : "(memory)", what,
+                        st->db ? sqlite3_errmsg(st->db) : "cannot open");
+}
+
+int st_exec(struct st_store *st, const char *sql, kad_err *err)
+{
+    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, sql);
+    return 0;
+}
+
+/* Run a prepared statement that returns no rows, then reset it. */
+static int step_done(struct st_store *st, sqlite3_stmt *s, kad_err *err, const char *what)
+{
+    int rc = sqlite3_step(s);
+    int ret = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : st_sql_fail(st, err, what);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
+struct st_rule_mem *st_rule_mem_get(struct st_store *st, uint32_t rid)
+{
+    if (rid >= st->by_rid.len || st->by_rid.ptr[rid] == 0)
+        return NULL;
+    return &st->rules.ptr[st->by_rid.ptr[rid] - 1];
+}
+
+enum st_mode st_mode_get(const struct st_store *st) { return st->mode; }
+const char *st_path(const struct st_store *st) { return st->path; }
+bool st_in_batch(const struct st_store *st) { return st->in_batch; }
+
+const char *st_baseline_name(enum st_baseline b)
+{
+    switch (b) {
+    case ST_BASELINE_NEW: return "new";
+    case ST_BASELINE_KEPT: return "kept";
+    case ST_BASELINE_CHANGED: return "changed";
+    case ST_BASELINE_REVERTED: return "reverted";
+    }
+    return "?";
+}
+
+/* ======================================================================================== */
+/* Combination encoding                                                                     */
+/* ======================================================================================== */
+
+int st_combo_encode(kad_buf *dst, const kad_str *comps, size_t n, kad_err *err)
+{
+    if (n == 0 || n > ST_COMPONENTS_MAX)
+        return kad_err_setf(err, KAD_EINVAL, "a combination has 1 to %d components, not %zu",
+                            ST_COMPONENTS_MAX, n);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (comps[i].len > ST_KEY_MAX)
+            return kad_err_setf(err, KAD_ELIMIT, "new-terms value of %zu bytes is larger than %d",
+                                comps[i].len, ST_KEY_MAX);
+        char num[24];
+        total += (size_t)snprintf(num, sizeof(num), "%zu", comps[i].len) + 2 + comps[i].len;
+    }
+    if (total > ST_KEY_MAX)
+        return kad_err_setf(err, KAD_ELIMIT,
+                            "new-terms combination of %zu bytes is larger than %d bytes", total,
+                            ST_KEY_MAX);
+    size_t old = dst->len;
+    for (size_t i = 0; i < n; i++) {
+        if (kad_buf_addf(dst, "%zu:", comps[i].len) ||
+            kad_buf_add(dst, comps[i].ptr, comps[i].len) || kad_buf_addc(dst, ',')) {
+            dst->len = old;
+            dst->ptr[old] = '\0';
+            return kad_err_setf(err, KAD_ELIMIT, "combination buffer full");
+        }
+    }
+    return 0;
+}
+
+int st_combo_decode(const void *key, size_t len, kad_str *comps, size_t max)
+{
+    const char *p = key, *end = p + len;
+    size_t n = 0;
+    if (len == 0)
+        return -1;
+    while (p < end) {
+        size_t l = 0, digits = 0;
+        while (p < end && *p >= '0' && *p <= '9') {
+            if (digits && l == 0)
+                return -1; /* leading zero: not canonical */
+            l = l * 10 + (size_t)(*p - '0');
+            if (l > ST_KEY_MAX)
+                return -1;
+            p++;
+            digits++;
+        }
+        if (!digits || p >= end || *p != ':')
+            return -1;
+        p++;
+        if ((size_t)(end - p) < l + 1 || p[l] != ',' || n >= max)
+            return -1;
+        comps[n].ptr = p;
+        comps[n].len = l;
+        n++;
+        p += l + 1;
+    }
+    return (int)n;
+}
+
+/* ======================================================================================== */
+/* Open and close                                                                           */
+/* ======================================================================================== */
+
+/* mkdir -p of the directory part of path. */
+static int make_parents(const char *path, kad_err *err)
+{
+    char *d = kad_strdup(path);
+    for (char *p = d + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(d, 0700) != 0 && errno != EEXIST) {
+            int e = errno;
+            kad_err_setf(err, KAD_EIO, "cannot create directory '%s': %s", d, strerror(e));
+            kad_free(d);
+            return KAD_EIO;
+        }
+        *p = '/';
+    }
+    kad_free(d);
+    return 0;
+}
+
+static int pragma_int(struct st_store *st, const char *sql, int64_t *out, kad_err *err)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot read the schema");
+    int rc = sqlite3_step(s);
+    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return st_sql_fail(st, err, "cannot read the schema");
+    return 0;
+}
+
+static int check_schema(struct st_store *st, kad_err *err)
+{
+    int64_t ver, app, ntables;
+    int rc;
+    if ((rc = pragma_int(st, "PRAGMA user_version", &ver, err)) ||
+        (rc = pragma_int(st, "PRAGMA application_id", &app, err)) ||
+        (rc = pragma_int(st, "SELECT count(*) FROM sqlite_master", &ntables, err)))
+        return rc;
+    if (ntables == 0 && ver == 0 && app == 0) {
+        if (st->mode == ST_OPEN_RO)
+            return kad_err_setf(err, KAD_ESTATE, "%s: empty database, not a kadet state", st->path);
+        char sql[sizeof(schema_sql) + 128];
+        snprintf(sql, sizeof(sql),
+                 "BEGIN;%sPRAGMA user_version = %d;PRAGMA application_id = %d;COMMIT;", schema_sql,
+                 SCHEMA_VERSION, APPLICATION_ID);
+        if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+            int r = st_sql_fail(st, err, "cannot create the schema");
+            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return r;
+        }
+        return 0;
+    }
+    if (app != APPLICATION_ID)
+        return kad_err_setf(err, KAD_ESTATE, "%s: not a kadet state file", st->path);
+    if (ver > SCHEMA_VERSION)
+        return kad_err_setf(err, KAD_ESTATE,
+                            "%s: state schema version %lld is newer than this kadet (%d)", st->path,
+                            (long long)ver, SCHEMA_VERSION);
+    return 0;
+}
+
+static int load_counters(struct st_store *st, kad_err *err)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "SELECT name, value FROM counters", -1, &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot read counters");
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct st_counter c = {0};
+        snprintf(c.name, sizeof(c.name), "%s", (const char *)sqlite3_column_text(s, 0));
+        c.value = sqlite3_column_int64(s, 1);
+        KAD_VEC_PUSH(&st->counters, c);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : st_sql_fail(st, err, "cannot read counters");
+}
+
+int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err *err)
+{
+    *out = NULL;
+    if (mode != ST_OPEN_MEM && (!path || !*path))
+        return kad_err_setf(err, KAD_EINVAL, "no state file given");
+    struct st_store *st = kad_calloc(1, sizeof(*st));
+    st->mode = mode;
+    idx_init(&st->idx);
+    int rc = 0, flags;
+    const char *file;
+    if (mode == ST_OPEN_MEM) {
+        file = ":memory:";
+        flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MEMORY;
+    } else {
+        st->path = kad_strdup(path);
+        file = path;
+        struct stat sb;
+        if (mode == ST_OPEN_RO) {
+            if (stat(path, &sb) != 0) {
+                int e = errno;
+                rc = kad_err_setf(err, e == ENOENT ? KAD_ENOTFOUND : KAD_EIO,
+                                  "cannot open state '%s': %s", path, strerror(e));
+                goto fail;
+            }
+            flags = SQLITE_OPEN_READONLY;
+        } else {
+            if ((rc = make_parents(path, err)) != 0)
+                goto fail;
+            flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+        }
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            rc = kad_err_setf(err, KAD_EIO, "cannot open state '%s': is a directory", path);
+            goto fail;
+        }
+    }
+    if (sqlite3_open_v2(file, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        rc = kad_err_setf(err, KAD_ESTATE, "cannot open state '%s': %s", file,
+                          st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    sqlite3_busy_timeout(st->db, 5000);
+    if (mode == ST_OPEN_RW) {
+        /* WAL: readers (`kadet state`) never block the writer; synchronous=NORMAL is durable
+           against process crashes (kill -9); see docs/internals/state.md for power loss. */
+        if ((rc = st_exec(st, "PRAGMA journal_mode=WAL", err)) ||
+            (rc = st_exec(st, "PRAGMA synchronous=NORMAL", err)))
+            goto fail;
+    }
+    if ((rc = check_schema(st, err)) != 0)
+        goto fail;
+    if (mode != ST_OPEN_RO) {
+        for (int i = 0; i < SQ__COUNT; i++) {
+            if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->sq[i],
+                                   NULL) != SQLITE_OK) {
+                rc = st_sql_fail(st, err, "cannot prepare statements");
+                goto fail;
+            }
+        }
+    }
+    if ((rc = load_counters(st, err)) != 0)
+        goto fail;
+    *out = st;
+    return 0;
+fail:
+    st_close(st);
+    return rc;
+}
+
+void st_close(struct st_store *st)
+{
+    if (!st)
+        return;
+    if (st->in_batch)
+        st_rollback(st);
+    for (int i = 0; i < SQ__COUNT; i++)
+        sqlite3_finalize(st->sq[i]);
+    if (st->db)
+        sqlite3_close(st->db);
+    idx_fini(&st->idx);
+    for (size_t i = 0; i < st->rules.len; i++)
+        kad_free(st->rules.ptr[i].rule_id);
+    KAD_VEC_FREE(&st->rules);
+    KAD_VEC_FREE(&st->by_rid);
+    KAD_VEC_FREE(&st->undo);
+    KAD_VEC_FREE(&st->counters);
+    kad_free(st->path);
+    kad_free(st);
+}
+
+/* ======================================================================================== */
+/* Rules                                                                                    */
+/* ======================================================================================== */
+
+static int load_rule_terms(struct st_store *st, uint32_t rid, kad_err *err)
+{
+    if (st->mode == ST_OPEN_MEM)
+        return 0;
+    sqlite3_stmt *s = st->sq[SQ_TERMS_OF_RULE];
+    sqlite3_bind_int64(s, 1, rid);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const void *k = sqlite3_column_blob(s, 0);
+        size_t len = (size_t)sqlite3_column_bytes(s, 0);
+        if (len == 0 || len > ST_KEY_MAX)
+            continue; /* not written by kadet: ignore rather than fail the whole load */
+        uint64_t h = idx_hash(rid, k, len);
+        struct st_rec *r = idx_find(&st->idx, rid, k, len, h);
+        if (!r)
+            r = idx_insert(&st->idx, rid, k, len, h);
+        r->first_seen = sqlite3_column_int64(s, 1);
+        r->last_seen = sqlite3_column_int64(s, 2);
+        r->flags = (uint8_t)(sqlite3_column_int64(s, 3) & REC_PERSIST_MASK);
+    }
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : st_sql_fail(st, err, "cannot load terms");
+}
+
+int st_reload_index(struct st_store *st, kad_err *err)
+{
+    idx_fini(&st->idx);
+    idx_init(&st->idx);
+    for (size_t i = 0; i < st->rules.len; i++) {
+        int rc = load_rule_terms(st, st->rules.ptr[i].rid, err);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int register_rows(struct st_store *st, const struct st_rule_def *def, uint32_t *rid,
+                         enum st_baseline *status, int64_t *watermark, kad_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    int64_t found = -1, found_wm = ST_TIME_NONE;
+    bool found_current = false, any = false;
+    if (sqlite3_prepare_v2(
+            st->db, "SELECT rid, logic_hash, current, watermark FROM rules WHERE rule_id = ?1", -1,
+            &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot read rules");
+    sqlite3_bind_text(s, 1, def->rule_id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        any = true;
+        if ((uint64_t)sqlite3_column_int64(s, 1) == def->logic_hash) {
+            found = sqlite3_column_int64(s, 0);
+            found_current = sqlite3_column_int64(s, 2) != 0;
+            found_wm = sqlite3_column_type(s, 3) == SQLITE_NULL ? ST_TIME_NONE
+                                                                : sqlite3_column_int64(s, 3);
+        }
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return st_sql_fail(st, err, "cannot read rules");
+
+    kad_buf fields;
+    kad_buf_init(&fields, ST_KEY_MAX + 1);
+    kad_str comps[ST_COMPONENTS_MAX];
+    size_t nf = def->nfields < ST_COMPONENTS_MAX ? def->nfields : ST_COMPONENTS_MAX;
+    for (size_t i = 0; i < nf; i++)
+        comps[i] = kad_str_c(def->fields[i]);
+    if (nf && (rc = st_combo_encode(&fields, comps, nf, err)) != 0) {
+        kad_buf_fini(&fields);
+        return rc;
+    }
+    int64_t now = st_now_ms();
+    const char *sql =
+        found >= 0 ? "UPDATE rules SET name = ?2, fields = ?3, window_ms = ?4, last_loaded = ?5, "
+                     "current = 1 WHERE rid = ?6"
+                   : "INSERT INTO rules(rule_id, logic_hash, name, fields, window_ms, "
+                     "first_loaded, last_loaded, current) VALUES(?1, ?7, ?2, ?3, ?4, ?5, ?5, 1)";
+    rc = 0;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        kad_buf_fini(&fields);
+        return st_sql_fail(st, err, "cannot write rules");
+    }
+    sqlite3_bind_text(s, 1, def->rule_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, def->name ? def->name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, fields.ptr ? fields.ptr : "", (int)fields.len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, def->window_ms);
+    sqlite3_bind_int64(s, 5, now);
+    sqlite3_bind_int64(s, 6, found);
+    sqlite3_bind_int64(s, 7, (int64_t)def->logic_hash);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = st_sql_fail(st, err, "cannot write rules");
+    sqlite3_finalize(s);
+    kad_buf_fini(&fields);
+    if (rc)
+        return rc;
+    *rid = (uint32_t)(found >= 0 ? found : sqlite3_last_insert_rowid(st->db));
+    *watermark = found >= 0 ? found_wm : ST_TIME_NONE;
+    *status = !any            ? ST_BASELINE_NEW
+              : found < 0     ? ST_BASELINE_CHANGED
+              : found_current ? ST_BASELINE_KEPT
+                              : ST_BASELINE_REVERTED;
+    if (sqlite3_prepare_v2(st->db, "UPDATE rules SET current = 0 WHERE rule_id = ?1 AND rid != ?2",
+                           -1, &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot write rules");
+    sqlite3_bind_text(s, 1, def->rule_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, *rid);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = st_sql_fail(st, err, "cannot write rules");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+int st_rule_register(struct st_store *st, const struct st_rule_def *def, uint32_t *rid,
+                     enum st_baseline *status, kad_err *err)
+{
+    if (st->mode == ST_OPEN_RO)
+        return kad_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
+    if (!def->rule_id || !*def->rule_id)
+        return kad_err_setf(err, KAD_EINVAL, "rule without rule_id");
+    if (def->nfields > ST_COMPONENTS_MAX)
+        return kad_err_setf(err, KAD_EINVAL, "rule '%s': more than %d new-terms fields",
+                            def->rule_id, ST_COMPONENTS_MAX);
+    int rc;
+    enum st_baseline stat = ST_BASELINE_NEW;
+    int64_t wm = ST_TIME_NONE;
+    uint32_t id = 0;
+    if ((rc = st_exec(st, "SAVEPOINT st_register", err)) != 0)
+        return rc;
+    rc = register_rows(st, def, &id, &stat, &wm, err);
+    if (rc) {
+        sqlite3_exec(st->db, "ROLLBACK TO st_register; RELEASE st_register", NULL, NULL, NULL);
+        return rc;
+    }
+    if ((rc = st_exec(st, "RELEASE st_register", err)) != 0)
+        return rc;
+    struct st_rule_mem *m = st_rule_mem_get(st, id);
+    if (!m) {
+        struct st_rule_mem nm = {.rid = id, .rule_id = kad_strdup(def->rule_id), .watermark = wm};
+        KAD_VEC_PUSH(&st->rules, nm);
+        while (st->by_rid.len <= id)
+            KAD_VEC_PUSH(&st->by_rid, 0);
+        st->by_rid.ptr[id] = (uint32_t)st->rules.len;
+        m = &st->rules.ptr[st->rules.len - 1];
+        if ((rc = load_rule_terms(st, id, err)) != 0)
+            return rc;
+    }
+    m->window_ms = def->window_ms;
+    if (rid)
+        *rid = id;
+    if (status)
+        *status = stat;
+    return 0;
+}
+
+int64_t st_watermark(const struct st_store *st, uint32_t rid)
+{
+    const struct st_rule_mem *m = st_rule_mem_get((struct st_store *)st, rid);
+    return m ? m->watermark : ST_TIME_NONE;
+}
+
+/* ======================================================================================== */
+/* Batches                                                                                  */
+/* ======================================================================================== */
+
+int st_begin(struct st_store *st, kad_err *err)
+{
+    if (st->mode == ST_OPEN_RO)
+        return kad_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
+    if (st->in_batch)
+        return kad_err_setf(err, KAD_EINVAL, "a state batch is already open");
+    int rc = st_exec(st, "BEGIN IMMEDIATE", err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < st->rules.len; i++) {
+        st->rules.ptr[i].wm_saved = st->rules.ptr[i].watermark;
+        st->rules.ptr[i].wm_dirty = false;
+    }
+    st->in_batch = true;
+    st->reload_on_rollback = false;
+    return 0;
+}
+
+static void undo_push(struct st_store *st, struct st_rec *r, bool inserted)
+{
+    struct st_undo u = {.rec = r,
+                        .first_seen = r->first_seen,
+                        .last_seen = r->last_seen,
+                        .flags = r->flags,
+                        .inserted = inserted};
+    KAD_VEC_PUSH(&st->undo, u);
+    r->flags |= REC_DIRTY;
+}
+
+/* Empty the undo log; a log grown by one huge batch (a bulk --learn) is given back. */
+static void undo_clear(struct st_store *st)
+{
+    st->undo.len = 0;
+    if (st->undo.cap > 4096)
+        KAD_VEC_FREE(&st->undo);
+}
+
+int st_flush_dirty(struct st_store *st, kad_err *err)
+{
+    /* MEM stores keep no terms in SQLite: the undo log stays, so rollback still works */
+    if (st->mode == ST_OPEN_MEM)
+        return 0;
+    sqlite3_stmt *s = st->sq[SQ_TERM_UPSERT];
+    for (size_t i = 0; i < st->undo.len; i++) {
+        struct st_rec *r = st->undo.ptr[i].rec;
+        r->flags &= (uint8_t)~REC_DIRTY;
+        if (r->flags & REC_DEAD)
+            continue;
+        sqlite3_bind_int64(s, 1, r->rid);
+        sqlite3_bind_blob(s, 2, r->key, r->klen, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, r->first_seen);
+        sqlite3_bind_int64(s, 4, r->last_seen);
+        sqlite3_bind_int64(s, 5, r->flags & REC_PERSIST_MASK);
+        int rc = step_done(st, s, err, "cannot write terms");
+        if (rc) {
+            /* keep the remaining records marked so a rollback still restores them */
+            for (size_t j = i + 1; j < st->undo.len; j++)
+                st->undo.ptr[j].rec->flags |= REC_DIRTY;
+            return rc;
+        }
+    }
+    if (st->undo.len)
+        st->reload_on_rollback = true;
+    undo_clear(st);
+    return 0;
+}
+
+static int write_batch_meta(struct st_store *st, kad_err *err)
+{
+    int rc;
+    for (size_t i = 0; i < st->rules.len; i++) {
+        struct st_rule_mem *m = &st->rules.ptr[i];
+        if (!m->wm_dirty)
+            continue;
+        sqlite3_stmt *s = st->sq[SQ_WATERMARK_SET];
+        sqlite3_bind_int64(s, 1, m->rid);
+        sqlite3_bind_int64(s, 2, m->watermark);
+        if ((rc = step_done(st, s, err, "cannot write watermarks")) != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < st->counters.len; i++) {
+        struct st_counter *c = &st->counters.ptr[i];
+        if (!c->pending)
+            continue;
+        sqlite3_stmt *s = st->sq[SQ_COUNTER_SET];
+        sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, c->value + c->pending);
+        if ((rc = step_done(st, s, err, "cannot write counters")) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int st_commit(struct st_store *st, kad_err *err)
+{
+    if (!st->in_batch)
+        return kad_err_setf(err, KAD_EINVAL, "no state batch is open");
+    int rc;
+    if ((rc = st_flush_dirty(st, err)) != 0 || (rc = write_batch_meta(st, err)) != 0 ||
+        (rc = st_exec(st, "COMMIT", err)) != 0) {
+        st_rollback(st);
+        return rc;
+    }
+    st->in_batch = false;
+    for (size_t i = 0; i < st->undo.len; i++) /* MEM mode keeps its undo log until here */
+        st->undo.ptr[i].rec->flags &= (uint8_t)~REC_DIRTY;
+    undo_clear(st);
+    for (size_t i = 0; i < st->rules.len; i++)
+        st->rules.ptr[i].wm_dirty = false;
+    for (size_t i = 0; i < st->counters.len; i++) {
+        st->counters.ptr[i].value += st->counters.ptr[i].pending;
+        st->counters.ptr[i].pending = 0;
+    }
+    return 0;
+}
+
+void st_rollback(struct st_store *st)
+{
+    if (!st->in_batch)
+        return;
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    /* undo newest first, so a record inserted then modified ends deleted */
+    for (size_t i = st->undo.len; i-- > 0;) {
+        struct st_undo *u = &st->undo.ptr[i];
+        if (u->inserted) {
+            idx_delete(&st->idx, u->rec);
+        } else {
+            u->rec->first_seen = u->first_seen;
+            u->rec->last_seen = u->last_seen;
+            u->rec->flags = u->flags;
+        }
+    }
+    undo_clear(st);
+    for (size_t i = 0; i < st->rules.len; i++) {
+        st->rules.ptr[i].watermark = st->rules.ptr[i].wm_saved;
+        st->rules.ptr[i].wm_dirty = false;
+    }
+    for (size_t i = 0; i < st->counters.len; i++)
+        st->counters.ptr[i].pending = 0;
+    st->in_batch = false;
+    if (st->reload_on_rollback) {
+        /* part of the batch was already written to SQLite and the undo log is gone: the
+           rolled-back database is the truth, so rebuild the index from it */
+        st->reload_on_rollback = false;
+        if (st_reload_index(st, NULL) != 0)
+            kad_log(KAD_LOG_ERROR, "state: cannot reload the index after a rollback");
+    }
+}
+
+/* ======================================================================================== */
+/* Terms                                                                                    */
+/* ======================================================================================== */
+
+static int check_key(struct st_store *st, uint32_t rid, size_t len, struct st_rule_mem **m,
+                     kad_err *err)
+{
+    if (!(*m = st_rule_mem_get(st, rid)))
+        return kad_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
+    if (len == 0)
+        return kad_err_setf(err, KAD_EINVAL, "empty combination");
+    if (len > ST_KEY_MAX)
+        return kad_err_setf(err, KAD_ELIMIT, "combination of %zu bytes is larger than %d", len,
+                            ST_KEY_MAX);
+    return 0;
+}
+
+int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
+               struct st_term *prev, kad_err *err)
+{
+    struct st_rule_mem *m;
+    int rc = check_key(st, rid, len, &m, err);
+    if (rc)
+        return rc;
+    if (!st->in_batch)
+        return kad_err_setf(err, KAD_EINVAL, "st_observe outside a state batch");
+    if (m->watermark == ST_TIME_NONE || ts > m->watermark) {
+        m->watermark = ts;
+        m->wm_dirty = true;
+    }
+    uint64_t h = idx_hash(rid, combo, len);
+    struct st_rec *r = idx_find(&st->idx, rid, combo, len, h);
+    if (!r) {
+        if (prev)
+            memset(prev, 0, sizeof(*prev));
+        r = idx_insert(&st->idx, rid, combo, len, h);
+        r->first_seen = r->last_seen = ts;
+        undo_push(st, r, true);
+        return ST_SEEN_NEW;
+    }
+    if (prev) {
+        prev->first_seen = r->first_seen;
+        prev->last_seen = r->last_seen;
+        prev->alerted = (r->flags & REC_ALERTED) != 0;
+    }
+    /* ts - last_seen > W, written to avoid overflow on extreme timestamps */
+    bool forgotten = m->window_ms > 0 && ts > r->last_seen &&
+                     (uint64_t)ts - (uint64_t)r->last_seen > (uint64_t)m->window_ms;
+    if (!forgotten && ts >= r->first_seen && ts <= r->last_seen)
+        return ST_SEEN_KNOWN; /* nothing changes: keep the record clean */
+    if (!(r->flags & REC_DIRTY))
+        undo_push(st, r, false);
+    if (forgotten) {
+        r->first_seen = r->last_seen = ts;
+        r->flags &= (uint8_t)~REC_ALERTED;
+        return ST_SEEN_FORGOTTEN;
+    }
+    if (ts > r->last_seen)
+        r->last_seen = ts;
+    if (ts < r->first_seen)
+        r->first_seen = ts;
+    return ST_SEEN_KNOWN;
+}
+
+int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len, struct st_term *out)
+{
+    struct st_rec *r = idx_find(&st->idx, rid, combo, len, idx_hash(rid, combo, len));
+    if (!r)
+        return 0;
+    if (out) {
+        out->first_seen = r->first_seen;
+        out->last_seen = r->last_seen;
+        out->alerted = (r->flags & REC_ALERTED) != 0;
+    }
+    return 1;
+}
+
+/* ======================================================================================== */
+/* Alerts, positions, counters                                                              */
+/* ======================================================================================== */
+
+int st_alert_record(struct st_store *st, uint32_t rid, const void *combo, size_t len,
+                    const char *alert_id, int64_t ts, kad_err *err)
+{
+    if (!st->in_batch)
+        return kad_err_setf(err, KAD_EINVAL, "st_alert_record outside a state batch");
+    if (!alert_id || !*alert_id)
+        return kad_err_setf(err, KAD_EINVAL, "empty alert id");
+    if (combo && len) {
+        struct st_rule_mem *m;
+        int rc = check_key(st, rid, len, &m, err);
+        if (rc)
+            return rc;
+        struct st_rec *r = idx_find(&st->idx, rid, combo, len, idx_hash(rid, combo, len));
+        if (r && !(r->flags & REC_ALERTED)) {
+            if (!(r->flags & REC_DIRTY))
+                undo_push(st, r, false);
+            r->flags |= REC_ALERTED;
+        }
+    }
+    sqlite3_stmt *s = st->sq[SQ_ALERT_INSERT];
+    sqlite3_bind_text(s, 1, alert_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, rid);
+    if (combo && len)
+        sqlite3_bind_blob(s, 3, combo, (int)len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 3);
+    sqlite3_bind_int64(s, 4, ts);
+    return step_done(st, s, err, "cannot record alert");
+}
+
+int st_alert_emitted(struct st_store *st, const char *alert_id, kad_err *err)
+{
+    sqlite3_stmt *s = st->sq[SQ_ALERT_GET];
+    if (!s)
+        return kad_err_setf(err, KAD_EINVAL, "state is open read-only");
+    sqlite3_bind_text(s, 1, alert_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW    ? 1
+              : rc == SQLITE_DONE ? 0
+                                  : st_sql_fail(st, err, "cannot read alerts");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
+int st_pos_set(struct st_store *st, const char *source, int64_t offset, int64_t line, kad_err *err)
+{
+    if (!st->in_batch)
+        return kad_err_setf(err, KAD_EINVAL, "st_pos_set outside a state batch");
+    sqlite3_stmt *s = st->sq[SQ_POS_SET];
+    sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, offset);
+    sqlite3_bind_int64(s, 3, line);
+    sqlite3_bind_int64(s, 4, st_now_ms());
+    return step_done(st, s, err, "cannot record input position");
+}
+
+int st_pos_get(struct st_store *st, const char *source, struct st_pos *out, kad_err *err)
+{
+    sqlite3_stmt *s = st->sq[SQ_POS_GET], *own = NULL;
+    if (!s) { /* read-only stores have no prepared statements */
+        if (sqlite3_prepare_v2(st->db, stmt_sql[SQ_POS_GET], -1, &own, NULL) != SQLITE_OK)
+            return st_sql_fail(st, err, "cannot read input positions");
+        s = own;
+    }
+    sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s), ret = 0;
+    if (rc == SQLITE_ROW) {
+        out->offset = sqlite3_column_int64(s, 0);
+        out->line = sqlite3_column_int64(s, 1);
+    } else if (rc == SQLITE_DONE) {
+        ret = kad_err_setf(err, KAD_ENOTFOUND, "no position recorded for '%s'", source);
+    } else {
+        ret = st_sql_fail(st, err, "cannot read input positions");
+    }
+    if (own) {
+        sqlite3_finalize(own);
+    } else {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+    return ret;
+}
+
+int st_counter_add(struct st_store *st, const char *name, int64_t delta, kad_err *err)
+{
+    if (st->mode == ST_OPEN_RO)
+        return kad_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
+    size_t n = strlen(name);
+    if (n == 0 || n >= sizeof(((struct st_counter *)0)->name))
+        return kad_err_setf(err, KAD_ELIMIT, "counter name of %zu bytes (1 to 63 allowed)", n);
+    for (size_t i = 0; i < st->counters.len; i++) {
+        if (strcmp(st->counters.ptr[i].name, name) == 0) {
+            st->counters.ptr[i].pending += delta;
+            return 0;
+        }
+    }
+    struct st_counter c = {.pending = delta};
+    memcpy(c.name, name, n + 1);
+    KAD_VEC_PUSH(&st->counters, c);
+    return 0;
+}
+
+int64_t st_counter_get(struct st_store *st, const char *name)
+{
+    for (size_t i = 0; i < st->counters.len; i++)
+        if (strcmp(st->counters.ptr[i].name, name) == 0)
+            return st->counters.ptr[i].value + st->counters.ptr[i].pending;
+    return 0;
+}

@@ -1,0 +1,300 @@
+/*
+ * state.h - the new-terms state store: which combinations of new-terms values each rule has
+ * seen, when, and whether they raised an alert; plus the input positions and emitted alert ids
+ * that make a restart after kill -9 resume exactly.
+ *
+ * Shape: an in-memory hash index (rule + combination -> first/last seen, flags) in front of
+ * SQLite (WAL mode, one transaction per batch). The index is the authority while a store is
+ * open for writing; SQLite is its durable copy, written at st_commit. Layout, durability
+ * protocol and measurements: docs/internals/state.md.
+ *
+ * What this module does not do: evaluate queries, compute alert ids, choose the history window
+ * (the caller passes the rule's window at registration) or talk to Redis.
+ *
+ * Threading: a store is used by one thread at a time. Several processes may open the same file:
+ * one writer, any number of read-only readers (SQLite WAL rules).
+ *
+ * Errors: functions that can fail take `kad_err *err` last (NULL allowed) and return 0 or a
+ * negative KAD_E* code: KAD_EINVAL for API misuse (no open batch, read-only store), KAD_ESTATE
+ * for SQLite failures (message carries SQLite's text), KAD_EIO for the file system,
+ * KAD_ELIMIT when a combination is too large, KAD_ENOTFOUND for unknown rules or sources.
+ */
+#ifndef KAD_STATE_H
+#define KAD_STATE_H
+
+#include "base/buf.h"
+#include "base/str.h"
+#include "kad.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Largest encoded combination (sum of components plus their length prefixes). */
+#define ST_KEY_MAX 8192
+/* Most components in one combination (Elastic allows 3 new-terms fields). */
+#define ST_COMPONENTS_MAX 8
+/* "No event time yet" (e.g. the watermark of a rule that has seen nothing). */
+#define ST_TIME_NONE INT64_MIN
+
+struct st_store;
+
+/* ======================================================================================== */
+/* Opening and closing                                                                      */
+/* ======================================================================================== */
+
+enum st_mode {
+    ST_OPEN_RW = 0, /* create the file (and missing parent directories) if needed */
+    ST_OPEN_RO,     /* inspection (`kadet state`); the file must exist; writes fail */
+    ST_OPEN_MEM,    /* --no-state: nothing touches the disk; everything dies with st_close */
+};
+
+/*
+ * Open a store. `path` is the database file for RW and RO (ignored for MEM, may be NULL).
+ * On success *out owns the store; close it with st_close. RO on a missing file gives
+ * KAD_ENOTFOUND; a file that is not a kadet state (or a newer schema) gives KAD_ESTATE.
+ */
+int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err *err);
+/* Close; an open batch is rolled back (like a crash, minus the crash). NULL is a no-op. */
+void st_close(struct st_store *st);
+enum st_mode st_mode_get(const struct st_store *st);
+/* The path given to st_open (NULL for MEM). Valid until st_close. */
+const char *st_path(const struct st_store *st);
+
+/* ======================================================================================== */
+/* Combinations: length-prefixed components ("5:allow,5:alice,")                            */
+/* ======================================================================================== */
+
+/*
+ * A combination is stored as netstrings: for each component its decimal byte length, ':',
+ * the bytes, ','. The encoding is injective, keeps components recoverable and is readable in
+ * the sqlite3 shell (`SELECT CAST(combo AS TEXT) FROM terms`).
+ *
+ * st_combo_encode appends the encoding of comps[0..n) to dst (which is not reset). Fails with
+ * KAD_ELIMIT if the encoding would pass ST_KEY_MAX (dst is then unchanged) and KAD_EINVAL if
+ * n is 0 or above ST_COMPONENTS_MAX.
+ */
+int st_combo_encode(kad_buf *dst, const kad_str *comps, size_t n, kad_err *err);
+/*
+ * Split an encoded combination into at most `max` components (slices into `key`, valid as
+ * long as key is). Returns the number of components, or -1 if the bytes are not a valid
+ * encoding (or hold more than `max` components).
+ */
+int st_combo_decode(const void *key, size_t len, kad_str *comps, size_t max);
+
+/* ======================================================================================== */
+/* Rules                                                                                    */
+/* ======================================================================================== */
+
+struct st_rule_def {
+    const char *rule_id;       /* Elastic's rule_id */
+    const char *name;          /* for humans; editing it keeps the baseline */
+    uint64_t logic_hash;       /* struct rule.logic_hash: query, fields, window, exceptions */
+    const char *const *fields; /* new-terms field names, in order (may be NULL when nfields 0) */
+    size_t nfields;
+    int64_t window_ms; /* history window W; <= 0 means "never forget" */
+};
+
+enum st_baseline {
+    ST_BASELINE_NEW = 0, /* the rule id was never seen by this store */
+    ST_BASELINE_KEPT,    /* same rule id and logic hash as last time: baseline kept */
+    ST_BASELINE_CHANGED, /* the logic changed: a new, empty baseline starts */
+    ST_BASELINE_REVERTED /* the logic changed back to one seen before: that baseline resumes */
+};
+/* "new", "kept", "changed", "reverted". */
+const char *st_baseline_name(enum st_baseline b);
+
+/*
+ * Register a rule for this session and load its combinations into the index. The baseline is
+ * keyed by (rule_id, logic_hash); *rid receives the small id used by every other call (valid
+ * until st_close). The name, fields and window are updated to the given ones; the previous
+ * baseline of a changed rule is kept on disk, marked not current (`kadet state prune --stale`
+ * removes it). Works inside or outside a batch. RO stores: KAD_EINVAL.
+ */
+int st_rule_register(struct st_store *st, const struct st_rule_def *def, uint32_t *rid,
+                     enum st_baseline *status, kad_err *err);
+
+/* ======================================================================================== */
+/* Batches                                                                                  */
+/* ======================================================================================== */
+
+/*
+ * Writes happen inside a batch: st_begin, then observations, alert ids and positions, then
+ * st_commit, which makes all of it durable in one SQLite transaction (or none of it, after a
+ * crash). st_rollback undoes the batch in SQLite and in the index. Nested batches: KAD_EINVAL.
+ * The durability protocol the engine follows is in docs/internals/state.md.
+ */
+int st_begin(struct st_store *st, kad_err *err);
+int st_commit(struct st_store *st, kad_err *err);
+void st_rollback(struct st_store *st);
+bool st_in_batch(const struct st_store *st);
+
+/* ======================================================================================== */
+/* Terms                                                                                    */
+/* ======================================================================================== */
+
+struct st_term {
+    int64_t first_seen; /* event time, epoch ms */
+    int64_t last_seen;
+    bool alerted; /* an alert was recorded for the current life of this combination */
+};
+
+enum st_seen {
+    ST_SEEN_NEW = 0,       /* unknown: now stored with first_seen = last_seen = ts */
+    ST_SEEN_FORGOTTEN = 1, /* known, but ts - last_seen > W: first_seen = last_seen = ts */
+    ST_SEEN_KNOWN = 2,     /* known inside the window: first/last widened to include ts */
+};
+
+/*
+ * The new-terms step of time-and-state.md for one combination `combo` (an st_combo_encode
+ * result) of rule `rid` at event time `ts`: look it up, update it, and say whether it is new.
+ * NEW and FORGOTTEN are the cases that raise an alert; for them the alerted flag starts false
+ * until st_alert_record. A FORGOTTEN combination restarts its first_seen (as if it had been
+ * pruned), so results do not depend on when pruning ran. `prev` (optional) receives the state
+ * before the call (zeroed for NEW). The rule's watermark becomes max(watermark, ts).
+ * Returns an enum st_seen value (>= 0) or a negative error (no batch: KAD_EINVAL).
+ */
+int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
+               struct st_term *prev, kad_err *err);
+/* Read-only lookup in the index: 1 and *out filled when known, 0 when not. No batch needed. */
+int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len,
+              struct st_term *out);
+/* Largest event time st_observe has seen for the rule, or ST_TIME_NONE. */
+int64_t st_watermark(const struct st_store *st, uint32_t rid);
+
+/* ======================================================================================== */
+/* Alerts and input positions (committed with the state they belong to)                     */
+/* ======================================================================================== */
+
+/*
+ * Record that alert `alert_id` (NUL-terminated, e.g. kibana.alert.uuid) was emitted for
+ * combination `combo` of rule `rid` (combo NULL/len 0 for query rules) from an event at `ts`.
+ * Sets the term's alerted flag. Recording the same id twice is harmless. Needs a batch.
+ */
+int st_alert_record(struct st_store *st, uint32_t rid, const void *combo, size_t len,
+                    const char *alert_id, int64_t ts, kad_err *err);
+/* 1 if alert_id was recorded (committed, or earlier in the open batch), 0 if not, < 0 error. */
+int st_alert_emitted(struct st_store *st, const char *alert_id, kad_err *err);
+
+struct st_pos {
+    int64_t offset; /* bytes consumed from the start of the source */
+    int64_t line;   /* lines consumed */
+};
+/*
+ * Remember how far source `source` (an opaque identity such as "dev:inode:path", or
+ * "out:PATH" for an output file's committed length) has been consumed. Needs a batch.
+ */
+int st_pos_set(struct st_store *st, const char *source, int64_t offset, int64_t line, kad_err *err);
+/* The committed (or set in the open batch) position of `source`; KAD_ENOTFOUND if none. */
+int st_pos_get(struct st_store *st, const char *source, struct st_pos *out, kad_err *err);
+
+/* ======================================================================================== */
+/* Counters (persisted at commit; e.g. "events.read", "records.skipped.too_long")           */
+/* ======================================================================================== */
+
+/* Add delta to a named counter (name <= 63 bytes, else KAD_ELIMIT). No batch needed: pending
+   deltas are written by the next st_commit and dropped by st_rollback. */
+int st_counter_add(struct st_store *st, const char *name, int64_t delta, kad_err *err);
+/* Current value including pending deltas; 0 for unknown names. */
+int64_t st_counter_get(struct st_store *st, const char *name);
+
+/* ======================================================================================== */
+/* Inspection: stats, rules, terms                                                          */
+/* ======================================================================================== */
+
+struct st_stats {
+    uint64_t rules;      /* baselines (rows of the rules table), current or not */
+    uint64_t terms;      /* combinations on disk (plus uncommitted new ones in the index) */
+    uint64_t alerts;     /* recorded alert ids */
+    uint64_t positions;  /* input sources with a position */
+    int64_t db_bytes;    /* database file size (0 for MEM) */
+    int64_t wal_bytes;   /* -wal file size */
+    uint64_t mem_terms;  /* combinations in the in-memory index */
+    uint64_t mem_bytes;  /* bytes the index holds (slots, record chunks, undo log) */
+    uint64_t mem_keys;   /* of which encoded combination bytes */
+    double mem_overhead; /* (mem_bytes - mem_keys) / mem_terms: bytes per combination */
+};
+int st_stats_get(struct st_store *st, struct st_stats *out, kad_err *err);
+
+struct st_rule_info {
+    uint32_t rid;
+    const char *rule_id;
+    const char *name;
+    uint64_t logic_hash;
+    kad_str fields[ST_COMPONENTS_MAX];
+    size_t nfields;
+    int64_t window_ms;
+    int64_t first_loaded; /* wall clock, epoch ms */
+    int64_t last_loaded;
+    int64_t watermark; /* ST_TIME_NONE when nothing was seen */
+    bool current;      /* the latest logic registered for this rule id */
+    uint64_t terms;
+    uint64_t alerts;
+};
+/* Called once per item; strings are valid only during the call. Return nonzero to stop (that
+   value is then returned by the iterating function). */
+typedef int (*st_rule_fn)(const struct st_rule_info *r, void *ud);
+/* Every baseline, ordered by rule id then rid. `rule_id` NULL = all. */
+int st_rules_each(struct st_store *st, const char *rule_id, st_rule_fn fn, void *ud, kad_err *err);
+
+/* One condition on a component, named by field (or by index when field is NULL). */
+struct st_cond {
+    const char *field; /* one of the rule's new-terms fields, or NULL to use index */
+    int index;         /* 0-based component index when field is NULL */
+    const char *value;
+    bool substring; /* value occurs in the component (else: equality) */
+};
+
+struct st_filter {
+    const char *rule_id; /* NULL = every rule */
+    bool all_baselines;  /* also baselines that are not current */
+    const struct st_cond *conds;
+    size_t nconds; /* all must hold; a condition naming a field the rule lacks fails */
+    size_t limit;  /* 0 = no limit */
+};
+
+struct st_term_info {
+    const struct st_rule_info *rule;
+    kad_str comps[ST_COMPONENTS_MAX];
+    size_t ncomps;
+    struct st_term term;
+};
+typedef int (*st_term_fn)(const struct st_term_info *t, void *ud);
+/*
+ * Every combination passing the filter, with first/last seen. Reads the database (committed
+ * state, plus the open batch's changes when called by the writer); in MEM mode reads the
+ * index. Order: by rule, then first_seen, then combination (MEM: unspecified).
+ */
+int st_terms_each(struct st_store *st, const struct st_filter *f, st_term_fn fn, void *ud,
+                  kad_err *err);
+
+/* ======================================================================================== */
+/* Maintenance                                                                              */
+/* ======================================================================================== */
+
+struct st_prune_opts {
+    const char *rule_id;   /* NULL = every rule */
+    int64_t older_than_ms; /* > 0: remove terms with watermark - last_seen > this; else W */
+    bool stale;            /* also delete baselines that are not current */
+};
+struct st_prune_result {
+    uint64_t terms;  /* combinations removed */
+    uint64_t alerts; /* alert ids removed (those older than the same cut-off) */
+    uint64_t rules;  /* stale baselines removed */
+};
+/*
+ * Forget combinations whose last_seen is more than the window (or older_than_ms) before their
+ * rule's watermark (the largest event time seen: pruning follows event time, not the wall
+ * clock, so a replay of old logs prunes as the live run would have). Works inside a batch
+ * (then it commits with it) or outside (its own transaction). RO: KAD_EINVAL.
+ */
+int st_prune(struct st_store *st, const struct st_prune_opts *o, struct st_prune_result *res,
+             kad_err *err);
+/*
+ * Delete the baselines of `rule_id` (every baseline, current or not, with their alerts), or,
+ * when rule_id is NULL, everything: rules, terms, alerts, positions and counters. Not inside a
+ * batch (KAD_EINVAL). Rules registered in this session stay registered, with empty baselines.
+ * KAD_ENOTFOUND when rule_id names no baseline.
+ */
+int st_reset(struct st_store *st, const char *rule_id, uint64_t *terms_removed, kad_err *err);
+
+#endif

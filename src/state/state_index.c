@@ -1,0 +1,196 @@
+/*
+ * state_index.c - the in-memory hash index of the state store: (rule, combination) ->
+ * first/last seen and flags.
+ *
+ * Layout, chosen for bytes per combination (target <= 64 beyond the key bytes, measured in
+ * docs/internals/state.md):
+ *  - records (struct st_rec: 24-byte header + key, padded to 8) are packed into 1 MiB chunks,
+ *    so there is no per-record malloc header and no pointer per record;
+ *  - the table is an array of 8-byte slots, open addressing with linear probing, load factor
+ *    at most 3/4. A slot holds a 24-bit tag (high hash bits) and a 40-bit record reference
+ *    (chunk number, offset / 8), so most mismatches are rejected without touching the record.
+ * Deletion marks the record dead and leaves a tombstone; idx_compact rebuilds both when the
+ * caller decides (after pruning). This file does no I/O and knows nothing about SQLite.
+ */
+#include "state/state_int.h"
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include <string.h>
+
+#define CHUNK_SIZE ((size_t)1 << 20)
+#define OFF_BITS 17 /* CHUNK_SIZE / 8 */
+#define REF_BITS 40
+#define REF_MASK ((UINT64_C(1) << REF_BITS) - 1)
+#define MAX_CHUNKS ((size_t)1 << (REF_BITS - OFF_BITS - 1))
+#define IDX_TOMB UINT64_MAX
+#define HDR_SIZE (sizeof(struct st_rec))
+
+static size_t rec_size(size_t klen) { return (HDR_SIZE + klen + 7) & ~(size_t)7; }
+
+void idx_init(struct st_index *ix) { memset(ix, 0, sizeof(*ix)); }
+
+void idx_fini(struct st_index *ix)
+{
+    for (size_t i = 0; i < ix->nchunks; i++)
+        kad_free(ix->chunks[i]);
+    kad_free(ix->chunks);
+    kad_free(ix->chunk_used);
+    kad_free(ix->slots);
+    memset(ix, 0, sizeof(*ix));
+}
+
+uint64_t idx_hash(uint32_t rid, const void *key, size_t len)
+{
+    return kad_hash64(key, len, (uint64_t)rid * UINT64_C(0x9e3779b97f4a7c15));
+}
+
+static struct st_rec *deref(const struct st_index *ix, uint64_t slot)
+{
+    uint64_t ref = (slot & REF_MASK) - 1;
+    return (struct st_rec *)(ix->chunks[ref >> OFF_BITS] + ((ref & ((1u << OFF_BITS) - 1)) << 3));
+}
+
+static uint64_t tag_of(uint64_t h) { return h >> REF_BITS; }
+
+struct st_rec *idx_find(struct st_index *ix, uint32_t rid, const void *key, size_t len, uint64_t h)
+{
+    if (!ix->cap)
+        return NULL;
+    size_t mask = ix->cap - 1;
+    uint64_t tag = tag_of(h);
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        uint64_t s = ix->slots[i];
+        if (s == 0)
+            return NULL;
+        if (s == IDX_TOMB || (s >> REF_BITS) != tag)
+            continue;
+        struct st_rec *r = deref(ix, s);
+        if (r->rid == rid && r->klen == len && memcmp(r->key, key, len) == 0)
+            return r;
+    }
+}
+
+static void place(struct st_index *ix, uint64_t h, uint64_t ref)
+{
+    size_t mask = ix->cap - 1;
+    size_t i = h & mask;
+    while (ix->slots[i] != 0 && ix->slots[i] != IDX_TOMB)
+        i = (i + 1) & mask;
+    if (ix->slots[i] == 0)
+        ix->used++;
+    ix->slots[i] = (tag_of(h) << REF_BITS) | (ref + 1);
+}
+
+static void rehash(struct st_index *ix, size_t ncap)
+{
+    uint64_t *old = ix->slots;
+    size_t ocap = ix->cap;
+    ix->slots = kad_calloc(ncap, sizeof(uint64_t));
+    ix->cap = ncap;
+    ix->used = 0;
+    for (size_t i = 0; i < ocap; i++) {
+        uint64_t s = old[i];
+        if (s == 0 || s == IDX_TOMB)
+            continue;
+        struct st_rec *r = deref(ix, s);
+        place(ix, idx_hash(r->rid, r->key, r->klen), (s & REF_MASK) - 1);
+    }
+    kad_free(old);
+}
+
+struct st_rec *idx_insert(struct st_index *ix, uint32_t rid, const void *key, size_t len,
+                          uint64_t h)
+{
+    KAD_BUG_ON(len > UINT16_MAX);
+    if ((ix->used + 1) * 4 > ix->cap * 3) {
+        size_t ncap = ix->cap ? ix->cap : 64;
+        while ((ix->live + 1) * 2 > ncap)
+            ncap *= 2;
+        rehash(ix, ncap);
+    }
+    size_t sz = rec_size(len);
+    if (!ix->nchunks || ix->chunk_used[ix->nchunks - 1] + sz > CHUNK_SIZE) {
+        KAD_BUG_ON(ix->nchunks + 1 >= MAX_CHUNKS);
+        if (ix->nchunks == ix->chunks_cap) {
+            ix->chunks_cap = ix->chunks_cap ? ix->chunks_cap * 2 : 16;
+            ix->chunks = kad_realloc(ix->chunks, ix->chunks_cap * sizeof(*ix->chunks));
+            ix->chunk_used = kad_realloc(ix->chunk_used, ix->chunks_cap * sizeof(uint32_t));
+        }
+        ix->chunks[ix->nchunks] = kad_malloc(CHUNK_SIZE);
+        ix->chunk_used[ix->nchunks] = 0;
+        ix->nchunks++;
+    }
+    size_t c = ix->nchunks - 1;
+    size_t off = ix->chunk_used[c];
+    struct st_rec *r = (struct st_rec *)(ix->chunks[c] + off);
+    memset(r, 0, sz);
+    r->rid = rid;
+    r->klen = (uint16_t)len;
+    memcpy(r->key, key, len);
+    ix->chunk_used[c] = (uint32_t)(off + sz);
+    place(ix, h, ((uint64_t)c << OFF_BITS) | (off >> 3));
+    ix->live++;
+    ix->key_bytes += len;
+    ix->rec_bytes += sz;
+    return r;
+}
+
+void idx_delete(struct st_index *ix, struct st_rec *rec)
+{
+    if (!ix->cap || (rec->flags & REC_DEAD))
+        return;
+    uint64_t h = idx_hash(rec->rid, rec->key, rec->klen);
+    size_t mask = ix->cap - 1;
+    for (size_t i = h & mask; ix->slots[i] != 0; i = (i + 1) & mask) {
+        uint64_t s = ix->slots[i];
+        if (s != IDX_TOMB && deref(ix, s) == rec) {
+            ix->slots[i] = IDX_TOMB;
+            rec->flags |= REC_DEAD;
+            ix->live--;
+            ix->key_bytes -= rec->klen;
+            ix->dead_bytes += rec_size(rec->klen);
+            return;
+        }
+    }
+    KAD_BUG_ON(1); /* a live record is always reachable from its hash */
+}
+
+struct st_rec *idx_next(struct st_index *ix, size_t *chunk, size_t *off)
+{
+    while (*chunk < ix->nchunks) {
+        if (*off >= ix->chunk_used[*chunk]) {
+            (*chunk)++;
+            *off = 0;
+            continue;
+        }
+        struct st_rec *r = (struct st_rec *)(ix->chunks[*chunk] + *off);
+        *off += rec_size(r->klen);
+        if (!(r->flags & REC_DEAD))
+            return r;
+    }
+    return NULL;
+}
+
+void idx_compact(struct st_index *ix)
+{
+    struct st_index n;
+    idx_init(&n);
+    size_t c = 0, off = 0;
+    struct st_rec *r;
+    while ((r = idx_next(ix, &c, &off)) != NULL) {
+        struct st_rec *m =
+            idx_insert(&n, r->rid, r->key, r->klen, idx_hash(r->rid, r->key, r->klen));
+        m->first_seen = r->first_seen;
+        m->last_seen = r->last_seen;
+        m->flags = r->flags;
+    }
+    idx_fini(ix);
+    *ix = n;
+}
+
+uint64_t idx_mem_bytes(const struct st_index *ix)
+{
+    return (uint64_t)ix->cap * sizeof(uint64_t) + (uint64_t)ix->nchunks * CHUNK_SIZE +
+           (uint64_t)ix->chunks_cap * (sizeof(uint8_t *) + sizeof(uint32_t));
+}

@@ -1,0 +1,129 @@
+/*
+ * state_int.h - private to src/state/: the store struct shared by state.c (open, rules,
+ * batches, observations), state_index.c (the in-memory hash index) and state_query.c
+ * (inspection and maintenance). Nothing outside src/state/ includes this file; the module's
+ * contract is state.h.
+ */
+#ifndef KAD_STATE_INT_H
+#define KAD_STATE_INT_H
+
+#include "base/vec.h"
+#include "state/state.h"
+#include <sqlite3.h>
+
+/* ---- the in-memory index (state_index.c) -------------------------------------------------- */
+
+/* Record flags. ALERTED is persisted (terms.flags); the others live only in memory. */
+#define REC_ALERTED 0x01u
+#define REC_PERSIST_MASK 0x0fu
+#define REC_DIRTY 0x40u /* in the current batch's undo log */
+#define REC_DEAD 0x80u  /* deleted; its bytes are reclaimed by the next compaction */
+
+/*
+ * One combination: 24 bytes of header, then the key bytes, padded to 8. Records live in 1 MiB
+ * chunks and never move while a batch has pointers to them (compaction runs only when the
+ * undo log is empty).
+ */
+struct st_rec {
+    int64_t first_seen;
+    int64_t last_seen;
+    uint32_t rid;
+    uint16_t klen;
+    uint8_t flags;
+    uint8_t pad;
+    uint8_t key[];
+};
+
+struct st_index {
+    uint64_t *slots; /* 0 empty, IDX_TOMB deleted, else (tag << 40) | (ref + 1) */
+    size_t cap;      /* power of two, or 0 */
+    size_t live;     /* live records */
+    size_t used;     /* live + tombstones */
+    uint8_t **chunks;
+    uint32_t *chunk_used; /* bytes used in each chunk */
+    size_t nchunks;
+    size_t chunks_cap;
+    uint64_t key_bytes;  /* sum of live klen */
+    uint64_t rec_bytes;  /* bytes of all records, live or dead */
+    uint64_t dead_bytes; /* bytes of dead records */
+};
+
+void idx_init(struct st_index *ix);
+void idx_fini(struct st_index *ix);
+uint64_t idx_hash(uint32_t rid, const void *key, size_t len);
+/* The live record for (rid, key) or NULL. `h` is idx_hash(rid, key, len). */
+struct st_rec *idx_find(struct st_index *ix, uint32_t rid, const void *key, size_t len, uint64_t h);
+/* Insert a record known to be absent; fields other than rid/key are zeroed. */
+struct st_rec *idx_insert(struct st_index *ix, uint32_t rid, const void *key, size_t len,
+                          uint64_t h);
+/* Delete a live record (its slot becomes a tombstone, the record is marked dead). */
+void idx_delete(struct st_index *ix, struct st_rec *rec);
+/* Iterate live records: start with *chunk = *off = 0; NULL at the end. */
+struct st_rec *idx_next(struct st_index *ix, size_t *chunk, size_t *off);
+/* Rebuild without dead records and tombstones (invalidates every st_rec pointer). */
+void idx_compact(struct st_index *ix);
+/* Bytes held: slots, chunks and bookkeeping arrays. */
+uint64_t idx_mem_bytes(const struct st_index *ix);
+
+/* ---- the store ---------------------------------------------------------------------------- */
+
+struct st_rule_mem {
+    uint32_t rid;
+    char *rule_id;
+    int64_t window_ms;
+    int64_t watermark;
+    int64_t wm_saved; /* watermark at st_begin, for rollback */
+    bool wm_dirty;
+};
+
+struct st_undo {
+    struct st_rec *rec;
+    int64_t first_seen;
+    int64_t last_seen;
+    uint8_t flags;
+    bool inserted;
+};
+
+struct st_counter {
+    char name[64];
+    int64_t value;   /* committed */
+    int64_t pending; /* added since the last commit */
+};
+
+enum {
+    SQ_TERM_UPSERT,
+    SQ_ALERT_INSERT,
+    SQ_ALERT_GET,
+    SQ_POS_SET,
+    SQ_POS_GET,
+    SQ_COUNTER_SET,
+    SQ_WATERMARK_SET,
+    SQ_TERMS_OF_RULE,
+    SQ__COUNT
+};
+
+struct st_store {
+    enum st_mode mode;
+    char *path;
+    sqlite3 *db;
+    sqlite3_stmt *sq[SQ__COUNT];
+    struct st_index idx;
+    KAD_VEC(struct st_rule_mem) rules; /* registered in this session */
+    KAD_VEC(uint32_t) by_rid;          /* rid -> index in rules + 1 (0 = not registered) */
+    KAD_VEC(struct st_undo) undo;      /* also the list of dirty records */
+    KAD_VEC(struct st_counter) counters;
+    bool in_batch;
+    bool reload_on_rollback; /* the undo log was flushed inside this batch */
+};
+
+/* Helpers shared by state.c and state_query.c. */
+int st_sql_fail(struct st_store *st, kad_err *err, const char *what);
+int st_exec(struct st_store *st, const char *sql, kad_err *err);
+struct st_rule_mem *st_rule_mem_get(struct st_store *st, uint32_t rid);
+/* Write the dirty records of the open batch into its transaction and empty the undo log. */
+int st_flush_dirty(struct st_store *st, kad_err *err);
+/* Drop the index and load every registered rule's combinations again from the database. */
+int st_reload_index(struct st_store *st, kad_err *err);
+int64_t st_now_ms(void);
+
+#endif
