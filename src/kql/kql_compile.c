@@ -1,0 +1,238 @@
+/*
+ * kql_compile.c - turn a parsed tree into something cheap to evaluate: classify every field
+ * (path, pattern, any) and value (exact, exists, prefix, suffix, infix, general wildcard,
+ * never), pre-parse numeric literals, booleans and CIDR blocks, and collect the distinct field
+ * paths for the extractor. Everything lives in the caller's arena.
+ *
+ * It does not evaluate (kql_eval.c) and it never rejects a query: every tree the grammar
+ * accepts compiles.
+ */
+#include "kql.h"
+
+#include "base/err.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* [+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)? over the whole text (spec 5.2). */
+bool kql_parse_number(const char *s, size_t len, double *d, int64_t *i, bool *is_int)
+{
+    size_t p = 0;
+    if (p < len && (s[p] == '+' || s[p] == '-'))
+        p++;
+    size_t int_start = p;
+    while (p < len && s[p] >= '0' && s[p] <= '9')
+        p++;
+    size_t ndig = p - int_start;
+    bool plain = true;
+    if (p < len && s[p] == '.') {
+        plain = false;
+        p++;
+        size_t f = p;
+        while (p < len && s[p] >= '0' && s[p] <= '9')
+            p++;
+        ndig += p - f;
+    }
+    if (ndig == 0)
+        return false;
+    if (p < len && (s[p] == 'e' || s[p] == 'E')) {
+        plain = false;
+        p++;
+        if (p < len && (s[p] == '+' || s[p] == '-'))
+            p++;
+        size_t e = p;
+        while (p < len && s[p] >= '0' && s[p] <= '9')
+            p++;
+        if (p == e)
+            return false;
+    }
+    if (p != len)
+        return false;
+    char buf[128];
+    if (len >= sizeof(buf))
+        return false; /* far longer than any number a document carries */
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    *d = strtod(buf, NULL);
+    *is_int = false;
+    if (plain) {
+        const char *q = buf + (buf[0] == '+');
+        char *end;
+        errno = 0;
+        long long v = strtoll(q, &end, 10);
+        if (*end == '\0' && errno == 0) {
+            *i = v;
+            *is_int = true;
+        }
+    }
+    return true;
+}
+
+bool kql_parse_ip(const char *s, size_t len, uint8_t out[16])
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof(buf) || memchr(s, '\0', len))
+        return false;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    uint8_t v4[4];
+    if (inet_pton(AF_INET, buf, v4) == 1) {
+        memset(out, 0, 10);
+        out[10] = out[11] = 0xFF;
+        memcpy(out + 12, v4, 4);
+        return true;
+    }
+    return inet_pton(AF_INET6, buf, out) == 1;
+}
+
+/* "a.b.c.d/N" or "v6/N": the network (masked) and prefix length in IPv6 bits. */
+static bool parse_cidr(struct kql_lit *l)
+{
+    const char *slash = memchr(l->text, '/', l->len);
+    if (!slash)
+        return false;
+    size_t iplen = (size_t)(slash - l->text), plen = l->len - iplen - 1;
+    if (plen == 0 || plen > 3)
+        return false;
+    unsigned bits = 0;
+    for (size_t k = 0; k < plen; k++) {
+        char c = slash[1 + k];
+        if (c < '0' || c > '9')
+            return false;
+        bits = bits * 10 + (unsigned)(c - '0');
+    }
+    bool v4 = memchr(l->text, ':', iplen) == NULL;
+    if (!kql_parse_ip(l->text, iplen, l->net))
+        return false;
+    if (v4) {
+        if (bits > 32)
+            return false;
+        bits += 96;
+    } else if (bits > 128) {
+        return false;
+    }
+    for (unsigned b = bits; b < 128; b++)
+        l->net[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+    l->cidr_bits = (uint8_t)bits;
+    l->is_cidr = 1;
+    return true;
+}
+
+static void prepare_value(struct kql_lit *v)
+{
+    v->vclass = (uint8_t)kql_wild_class(v);
+    if (v->type == KQL_L_NULL)
+        return;
+    if (v->len == 4 && memcmp(v->text, "true", 4) == 0)
+        v->bool_text = 2;
+    else if (v->len == 5 && memcmp(v->text, "false", 5) == 0)
+        v->bool_text = 1;
+    bool is_int = false;
+    if (kql_parse_number(v->text, v->len, &v->num, &v->inum, &is_int)) {
+        v->is_num = 1;
+        v->is_int = is_int;
+    }
+    if (v->type == KQL_L_STRING)
+        parse_cidr(v);
+}
+
+static void prepare_field(struct kql_node *n)
+{
+    switch (n->field.type) {
+    case KQL_L_NULL: n->fclass = KQL_F_ANY; break;
+    case KQL_L_WILD: n->fclass = KQL_F_PATTERN; break;
+    default: n->fclass = KQL_F_PATH; break;
+    }
+}
+
+struct prep {
+    kad_arena *a;
+    struct kql_query *q;
+    size_t cap;
+};
+
+static int add_field(struct prep *p, const char *path)
+{
+    struct kql_query *q = p->q;
+    for (size_t i = 0; i < q->nfields; i++)
+        if (strcmp(q->fields[i], path) == 0)
+            return KAD_OK;
+    if (q->nfields == p->cap) {
+        size_t nc = p->cap ? p->cap * 2 : 8;
+        const char **nf = kad_arena_alloc(p->a, nc * sizeof(*nf));
+        if (!nf)
+            return KAD_ELIMIT;
+        if (q->nfields)
+            memcpy(nf, q->fields, q->nfields * sizeof(*nf));
+        q->fields = nf;
+        p->cap = nc;
+    }
+    q->fields[q->nfields++] = path;
+    return KAD_OK;
+}
+
+/* `top` is false inside a nested query, whose field names are relative to the nested path. */
+static int prepare(struct prep *p, struct kql_node *n, bool top)
+{
+    int rc = KAD_OK;
+    switch (n->kind) {
+    case KQL_OR:
+    case KQL_AND:
+    case KQL_NOT:
+        for (uint32_t i = 0; i < n->n && !rc; i++)
+            rc = prepare(p, n->kid[i], top);
+        return rc;
+    case KQL_IS:
+    case KQL_RANGE:
+    case KQL_NESTED:
+        prepare_field(n);
+        if (n->kind != KQL_NESTED)
+            prepare_value(&n->value);
+        if (n->kind == KQL_IS && n->value.vclass == KQL_V_EXISTS &&
+            (n->fclass == KQL_F_ANY ||
+             (n->fclass == KQL_F_PATTERN && kql_wild_class(&n->field) == KQL_V_EXISTS)))
+            n->all = 1; /* `*:*` and free-text `*`: Kibana's match_all */
+        if (top && n->fclass == KQL_F_PATH)
+            rc = add_field(p, n->field.text);
+        else if (top)
+            p->q->needs_all = true;
+        if (!rc && n->kind == KQL_NESTED)
+            rc = prepare(p, n->kid[0], false);
+        return rc;
+    default: return KAD_OK;
+    }
+}
+
+int kql_prepare(kad_arena *a, struct kql_query *q, kad_err *err)
+{
+    struct prep p = {a, q, 0};
+    int rc = prepare(&p, q->root, true);
+    if (rc)
+        return kad_err_setf(err, rc, "query needs more memory than the rule set allows");
+    return KAD_OK;
+}
+
+struct kql_query *kql_compile(kad_arena *a, const char *src, size_t len, const char *origin,
+                              kad_err *err)
+{
+    struct kql_node *root = kql_parse(a, src, len, origin, err);
+    if (!root)
+        return NULL;
+    struct kql_query *q = kad_arena_zalloc(a, sizeof(*q));
+    if (!q) {
+        kad_err_setf(err, KAD_ELIMIT, "query needs more memory than the rule set allows");
+        return NULL;
+    }
+    q->root = root;
+    if (kql_prepare(a, q, err))
+        return NULL;
+    return q;
+}
+
+size_t kql_field_count(const struct kql_query *q) { return q->nfields; }
+const char *kql_field(const struct kql_query *q, size_t i)
+{
+    return i < q->nfields ? q->fields[i] : NULL;
+}
+bool kql_needs_all(const struct kql_query *q) { return q->needs_all; }

@@ -1,0 +1,485 @@
+/*
+ * test_kql.c - KQL tests: the data-driven drivers for tests/kql/parse.test, eval.test,
+ * accept/y_*.kql, reject/n_*.kql and the examples in docs/kql.md, plus unit tests for what
+ * those files cannot express (field lists, limits, error context, multi-line positions).
+ *
+ * File format of parse.test and eval.test (jq.test style): blocks separated by blank lines;
+ * a line starting with '#' is a comment.
+ *   parse block:  QUERY / CANONICAL-DUMP
+ *   fail block:   %%FAIL / QUERY / EXACT-ERROR (as kad_err_format prints it)
+ *   eval block:   QUERY / then pairs DOCUMENT-JSON / true|false (one case per pair)
+ * Every parse case is also written back with kql_fmt and parsed again: the dump must not
+ * change (the round trip the parse fuzzer checks).
+ */
+#include "test.h"
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "event/event.h"
+#include "kql/kql.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* Compile q and write its dump, or its formatted error, into out (a kad_malloc'd string). */
+static char *compile_text(const char *q, size_t len, bool *ok)
+{
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    kad_err err;
+    kad_err_clear(&err);
+    kad_buf b;
+    kad_buf_init(&b, 1 << 22);
+    struct kql_query *k = kql_compile(&a, q, len, "<query>", &err);
+    if (k) {
+        kql_dump(k, &b);
+        *ok = true;
+    } else {
+        char m[512];
+        kad_err_format(&err, m, sizeof(m));
+        kad_buf_adds(&b, m);
+        *ok = false;
+    }
+    kad_arena_fini(&a);
+    char *s = kad_strdup(b.ptr ? b.ptr : "");
+    kad_buf_fini(&b);
+    return s;
+}
+
+/* parse -> fmt -> parse: returns NULL when the dumps agree, else a description. */
+static char *roundtrip(const char *q, size_t len)
+{
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    kad_buf d1, d2, f;
+    kad_buf_init(&d1, 1 << 22);
+    kad_buf_init(&d2, 1 << 22);
+    kad_buf_init(&f, 1 << 22);
+    char *bad = NULL;
+    struct kql_query *k = kql_compile(&a, q, len, "<query>", NULL);
+    if (k) {
+        kql_dump(k, &d1);
+        kql_fmt(k, &f);
+        struct kql_query *k2 = kql_compile(&a, f.ptr ? f.ptr : "", f.len, "<query>", NULL);
+        if (k2)
+            kql_dump(k2, &d2);
+        if (!k2 || strcmp(d1.ptr, d2.ptr) != 0) {
+            bad = kad_malloc(d1.len + d2.len + f.len + 64);
+            sprintf(bad, "round trip via `%s`: %s != %s", f.ptr ? f.ptr : "", d1.ptr,
+                    k2 ? d2.ptr : "(error)");
+        }
+    }
+    kad_buf_fini(&d1);
+    kad_buf_fini(&d2);
+    kad_buf_fini(&f);
+    kad_arena_fini(&a);
+    return bad;
+}
+
+/* Split text into lines in place; returns the array (kad_malloc'd) and count. */
+static char **split_lines(char *text, size_t *n)
+{
+    size_t cap = 64;
+    char **v = kad_malloc(cap * sizeof(*v));
+    *n = 0;
+    char *p = text;
+    while (*p) {
+        char *e = strchr(p, '\n');
+        if (*n == cap) {
+            cap *= 2;
+            v = kad_realloc(v, cap * sizeof(*v));
+        }
+        v[(*n)++] = p;
+        if (!e)
+            break;
+        *e = '\0';
+        p = e + 1;
+    }
+    return v;
+}
+
+static void case_name(char *buf, size_t cap, const char *file, size_t line, const char *q)
+{
+    snprintf(buf, cap, "%s:%zu: %.60s", file, line, q);
+}
+
+/* ---- parse.test --------------------------------------------------------------------------- */
+
+static void run_parse_file(const char *path)
+{
+    size_t len, n;
+    char *text = t_read_file(path, &len);
+    ASSERT_NOT_NULL(text);
+    char **ln = split_lines(text, &n);
+    size_t i = 0;
+    while (i < n) {
+        if (ln[i][0] == '\0' || ln[i][0] == '#') {
+            i++;
+            continue;
+        }
+        bool fail = strcmp(ln[i], "%%FAIL") == 0;
+        if (fail)
+            i++;
+        if (i + 1 >= n) {
+            t_case(false, path, "truncated block at end of file");
+            break;
+        }
+        const char *q = ln[i], *want = ln[i + 1];
+        char name[256], detail[8192];
+        case_name(name, sizeof(name), path, i + 1, q);
+        bool ok;
+        char *got = compile_text(q, strlen(q), &ok);
+        if (ok == fail || strcmp(got, want) != 0) {
+            snprintf(detail, sizeof(detail), "got:      %s\n     expected: %s", got, want);
+            t_case(false, name, detail);
+        } else {
+            char *rt = fail ? NULL : roundtrip(q, strlen(q));
+            t_case(rt == NULL, name, rt);
+            kad_free(rt);
+        }
+        kad_free(got);
+        i += 2;
+    }
+    kad_free(ln);
+    kad_free(text);
+}
+
+TEST(kql_parse_file) { run_parse_file("tests/kql/parse.test"); }
+
+/* ---- eval.test ---------------------------------------------------------------------------- */
+
+static int eval_one(const char *q, const char *doc, bool *result, char *why, size_t cap)
+{
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    kad_err err;
+    kad_err_clear(&err);
+    int rc = 0;
+    struct kql_query *k = kql_compile(&a, q, strlen(q), "<query>", &err);
+    struct ev_node *d = k ? ev_json_parse(&a, doc, strlen(doc), "<doc>", &err) : NULL;
+    if (!k || !d) {
+        kad_err_format(&err, why, cap);
+        rc = -1;
+    } else {
+        *result = kql_match(k, d);
+        if (kql_match(k, d) != *result) {
+            snprintf(why, cap, "evaluation is not deterministic");
+            rc = -1;
+        }
+    }
+    kad_arena_fini(&a);
+    return rc;
+}
+
+static void run_eval_file(const char *path)
+{
+    size_t len, n;
+    char *text = t_read_file(path, &len);
+    ASSERT_NOT_NULL(text);
+    char **ln = split_lines(text, &n);
+    size_t i = 0;
+    while (i < n) {
+        if (ln[i][0] == '\0' || ln[i][0] == '#') {
+            i++;
+            continue;
+        }
+        const char *q = ln[i++];
+        while (i + 1 < n && ln[i][0] != '\0' && ln[i][0] != '#') {
+            const char *doc = ln[i], *want = ln[i + 1];
+            char name[256], why[1024];
+            case_name(name, sizeof(name), path, i + 1, q);
+            bool res = false;
+            if (strcmp(want, "true") != 0 && strcmp(want, "false") != 0) {
+                snprintf(why, sizeof(why), "expected true or false, got '%s'", want);
+                t_case(false, name, why);
+            } else if (eval_one(q, doc, &res, why, sizeof(why)) != 0) {
+                t_case(false, name, why);
+            } else {
+                snprintf(why, sizeof(why), "doc %s: got %s", doc, res ? "true" : "false");
+                t_case(res == (strcmp(want, "true") == 0), name, why);
+            }
+            i += 2;
+        }
+    }
+    kad_free(ln);
+    kad_free(text);
+}
+
+TEST(kql_eval_file) { run_eval_file("tests/kql/eval.test"); }
+
+/* ---- accept / reject ---------------------------------------------------------------------- */
+
+#include <dirent.h>
+
+static void run_dir(const char *dir, const char *prefix, bool want_ok)
+{
+    DIR *d = opendir(dir);
+    ASSERT_NOT_NULL(d);
+    struct dirent *e;
+    char **names = NULL;
+    size_t nn = 0, cap = 0;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        if (nn == cap) {
+            cap = cap ? cap * 2 : 64;
+            names = kad_realloc(names, cap * sizeof(*names));
+        }
+        names[nn++] = kad_strdup(e->d_name);
+    }
+    closedir(d);
+    for (size_t i = 0; i < nn; i++) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        size_t len;
+        char *q = t_read_file(path, &len);
+        bool ok = false;
+        char *got = q ? compile_text(q, len, &ok) : kad_strdup("unreadable");
+        char *rt = ok ? roundtrip(q, len) : NULL;
+        t_case(q && ok == want_ok && !rt, names[i], rt ? rt : got);
+        kad_free(rt);
+        kad_free(got);
+        kad_free(q);
+        kad_free(names[i]);
+    }
+    kad_free(names);
+}
+
+TEST(kql_accept_files) { run_dir("tests/kql/accept", "y_", true); }
+TEST(kql_reject_files) { run_dir("tests/kql/reject", "n_", false); }
+
+/* ---- docs/kql.md examples ----------------------------------------------------------------- */
+
+/*
+ * docs/kql.md marks its examples with fenced blocks whose info string is `kql-ast`,
+ * `kql-error` or `kql-eval`:
+ *   kql-ast:    QUERY line, then `=> DUMP`
+ *   kql-error:  QUERY line, then `=> ERROR`
+ *   kql-eval:   QUERY line, then lines `DOC => true|false`
+ */
+TEST(kql_doc_examples)
+{
+    size_t len, n;
+    char *text = t_read_file("docs/kql.md", &len);
+    ASSERT_NOT_NULL(text);
+    char **ln = split_lines(text, &n);
+    size_t blocks = 0;
+    for (size_t i = 0; i < n; i++) {
+        int kind = strcmp(ln[i], "```kql-ast") == 0     ? 1
+                   : strcmp(ln[i], "```kql-error") == 0 ? 2
+                   : strcmp(ln[i], "```kql-eval") == 0  ? 3
+                                                        : 0;
+        if (!kind)
+            continue;
+        blocks++;
+        size_t end = i + 1;
+        while (end < n && strcmp(ln[end], "```") != 0)
+            end++;
+        char name[256], detail[4096];
+        if (end >= n || end < i + 3) {
+            snprintf(name, sizeof(name), "docs/kql.md:%zu", i + 1);
+            t_case(false, name, "example block needs a query and at least one => line");
+            break;
+        }
+        const char *q = ln[i + 1];
+        for (size_t j = i + 2; j < end; j++) {
+            snprintf(name, sizeof(name), "docs/kql.md:%zu: %.50s", j + 1, q);
+            const char *arrow = strstr(ln[j], "=> ");
+            if (!arrow) {
+                t_case(false, name, "line without `=> `");
+                continue;
+            }
+            if (kind == 3) {
+                char doc[2048], why[1024];
+                size_t dl = (size_t)(arrow - ln[j]);
+                snprintf(doc, sizeof(doc), "%.*s", (int)dl, ln[j]);
+                bool res = false;
+                if (eval_one(q, doc, &res, why, sizeof(why)) != 0) {
+                    t_case(false, name, why);
+                    continue;
+                }
+                snprintf(why, sizeof(why), "got %s", res ? "true" : "false");
+                t_case(strcmp(arrow + 3, res ? "true" : "false") == 0, name, why);
+            } else {
+                bool ok;
+                char *got = compile_text(q, strlen(q), &ok);
+                snprintf(detail, sizeof(detail), "got: %s", got);
+                t_case(ok == (kind == 1) && strcmp(got, arrow + 3) == 0, name, detail);
+                kad_free(got);
+            }
+        }
+        i = end;
+    }
+    kad_free(ln);
+    kad_free(text);
+    ASSERT(blocks > 10);
+}
+
+/* ---- unit tests --------------------------------------------------------------------------- */
+
+TEST(kql_fields)
+{
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    const char *q = "a.b:x and not (c:1 or a.b:y) and d > 5 and n:{ inner:z }";
+    struct kql_query *k = kql_compile(&a, q, strlen(q), NULL, NULL);
+    ASSERT_NOT_NULL(k);
+    ASSERT_EQ(kql_field_count(k), 4);
+    ASSERT_STR_EQ(kql_field(k, 0), "a.b");
+    ASSERT_STR_EQ(kql_field(k, 1), "c");
+    ASSERT_STR_EQ(kql_field(k, 2), "d");
+    ASSERT_STR_EQ(kql_field(k, 3), "n");
+    ASSERT_NULL(kql_field(k, 4));
+    ASSERT_FALSE(kql_needs_all(k));
+    k = kql_compile(&a, "a:1 or user.*:x", 15, NULL, NULL);
+    ASSERT(k && kql_needs_all(k));
+    k = kql_compile(&a, "a:1 or hello", 12, NULL, NULL);
+    ASSERT(k && kql_needs_all(k));
+    kad_arena_fini(&a);
+}
+
+TEST(kql_error_position_multiline)
+{
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    const char *q = "a:b and\n  c:(d or\n  e:f";
+    kad_err err;
+    kad_err_clear(&err);
+    ASSERT_NULL(kql_compile(&a, q, strlen(q), "rule.toml", &err));
+    ASSERT_EQ(err.code, KAD_ESYNTAX);
+    ASSERT_EQ(err.line, 3);
+    ASSERT_EQ(err.col, 4);
+    kad_buf b;
+    kad_buf_init(&b, 4096);
+    ASSERT_OK(kql_err_context(q, strlen(q), &err, &b));
+    ASSERT_STR_EQ(b.ptr, "  e:f\n   ^\n");
+    kad_buf_fini(&b);
+    kad_arena_fini(&a);
+}
+
+TEST(kql_error_context_tabs_utf8)
+{
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    const char *q = "\t\xc3\xa9:x )";
+    kad_err err;
+    kad_err_clear(&err);
+    ASSERT_NULL(kql_compile(&a, q, strlen(q), NULL, &err));
+    kad_buf b;
+    kad_buf_init(&b, 4096);
+    ASSERT_OK(kql_err_context(q, strlen(q), &err, &b));
+    ASSERT_STR_EQ(b.ptr, "\t\xc3\xa9:x )\n\t    ^\n");
+    kad_buf_fini(&b);
+    kad_arena_fini(&a);
+}
+
+TEST(kql_limits)
+{
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    kad_err err;
+    /* nesting */
+    size_t depth = KQL_MAX_DEPTH + 1;
+    char *q = kad_malloc(depth * 2 + 8);
+    size_t n = 0;
+    for (size_t i = 0; i < depth; i++)
+        q[n++] = '(';
+    q[n++] = 'a';
+    for (size_t i = 0; i < depth; i++)
+        q[n++] = ')';
+    kad_err_clear(&err);
+    ASSERT_NULL(kql_compile(&a, q, n, NULL, &err));
+    ASSERT_EQ(err.code, KAD_ELIMIT);
+    /* one level less is fine */
+    ASSERT_NOT_NULL(kql_compile(&a, q + 1, n - 2, NULL, &err));
+    kad_free(q);
+    /* length */
+    kad_err_clear(&err);
+    ASSERT_NULL(kql_compile(&a, "a", (size_t)KQL_MAX_LEN + 1, NULL, &err));
+    ASSERT_EQ(err.code, KAD_ELIMIT);
+    /* UTF-8 */
+    kad_err_clear(&err);
+    ASSERT_NULL(kql_compile(&a, "a:\xff", 3, NULL, &err));
+    ASSERT_EQ(err.code, KAD_EINVAL);
+    ASSERT_EQ(err.col, 3);
+    /* an arena maximum is a limit, not a crash */
+    kad_arena small;
+    kad_arena_init(&small, 64, 64);
+    kad_err_clear(&err);
+    ASSERT_NULL(kql_compile(&small, "a:b and c:d and e:f", 19, NULL, &err));
+    ASSERT_EQ(err.code, KAD_ELIMIT);
+    kad_arena_fini(&small);
+    kad_arena_fini(&a);
+}
+
+/* Long runs of spaces inside a literal must not make parsing quadratic, and deep-but-allowed
+ * nesting must not make it exponential. */
+TEST(kql_parse_is_linear)
+{
+    kad_arena a;
+    kad_arena_init(&a, 1 << 16, 0);
+    size_t n = 400000;
+    char *q = kad_malloc(n + 8);
+    memcpy(q, "a:x", 3);
+    memset(q + 3, ' ', n - 4);
+    q[n - 1] = 'y';
+    ASSERT_NOT_NULL(kql_compile(&a, q, n, NULL, NULL));
+    size_t d = KQL_MAX_DEPTH - 1;
+    n = 0;
+    for (size_t i = 0; i < d; i++)
+        n += (size_t)sprintf(q + n, "(not ");
+    n += (size_t)sprintf(q + n, "a:b");
+    for (size_t i = 0; i < d; i++)
+        q[n++] = ')';
+    ASSERT_NOT_NULL(kql_compile(&a, q, n, NULL, NULL));
+    kad_free(q);
+    kad_arena_fini(&a);
+}
+
+/* The seed rule and every shipped kuery rule compile (their exact semantics are in eval.test). */
+TEST(kql_shipped_rules_compile)
+{
+    const char *root = t_shared_data();
+    if (!root)
+        t_skip("../shared/data is absent");
+    char dir[1024];
+    snprintf(dir, sizeof(dir), "%s/detection-rules/kubernetes", root);
+    DIR *d = opendir(dir);
+    if (!d)
+        t_skip("%s is absent", dir);
+    struct dirent *e;
+    size_t seen = 0;
+    while ((e = readdir(d))) {
+        if (!strstr(e->d_name, ".toml"))
+            continue;
+        char path[2048];
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        char *text = t_read_file(path, NULL);
+        if (!text || !strstr(text, "language = \"kuery\"")) {
+            kad_free(text);
+            continue;
+        }
+        /* the query is the only '''-string in these files */
+        char *s = strstr(text, "query = '''");
+        char *end = s ? strstr(s + 11, "'''") : NULL;
+        char detail[1024] = "";
+        bool ok = s && end;
+        if (ok) {
+            kad_arena a;
+            kad_arena_init(&a, 4096, 0);
+            kad_err err;
+            kad_err_clear(&err);
+            ok = kql_compile(&a, s + 11, (size_t)(end - s - 11), e->d_name, &err) != NULL;
+            if (!ok)
+                kad_err_format(&err, detail, sizeof(detail));
+            kad_arena_fini(&a);
+        }
+        t_case(ok, e->d_name, detail);
+        seen++;
+        kad_free(text);
+    }
+    closedir(d);
+    ASSERT(seen >= 29);
+}
