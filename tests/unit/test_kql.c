@@ -397,8 +397,11 @@ TEST(kql_limits)
     kad_free(q);
     /* length */
     kad_err_clear(&err);
-    ASSERT_NULL(kql_compile(&a, "a", (size_t)KQL_MAX_LEN + 1, NULL, &err));
+    char *big = kad_malloc((size_t)KQL_MAX_LEN + 1);
+    memset(big, 'a', (size_t)KQL_MAX_LEN + 1);
+    ASSERT_NULL(kql_compile(&a, big, (size_t)KQL_MAX_LEN + 1, NULL, &err));
     ASSERT_EQ(err.code, KAD_ELIMIT);
+    kad_free(big);
     /* UTF-8 */
     kad_err_clear(&err);
     ASSERT_NULL(kql_compile(&a, "a:\xff", 3, NULL, &err));
