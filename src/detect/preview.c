@@ -1,0 +1,692 @@
+/*
+ * preview.c - Elastic's scheduled rule executions replayed exactly (`kadet preview`).
+ *
+ * Executions run at end - (N-1)*interval, ..., end. Each evaluates, for a new_terms rule, the
+ * canonical predicate of ../shared/spec/new-terms.md §1.6 over [from, T] with history [H, T];
+ * for a query rule, every eligible document in [from, T]. Alerts already created for the same
+ * (document, combination) are not created again (§1.7); max_signals truncates with Elastic's
+ * warning (§4.1); alert suppression goes through suppress.c (§4.2), page by page as Elastic's
+ * createAlertsHook calls it.
+ *
+ * Speed: documents are sorted once by (event time, input order) and every combination keeps
+ * its sorted list of occurrences, so an execution costs the documents of its own range plus a
+ * binary search per candidate, not a pass over the whole history.
+ *
+ * Not here: reading input, matching the query and exceptions, computing event times (the caller
+ * prepares struct pv_doc), and writing alert documents (the engine's builder).
+ */
+#include "detect/detect.h"
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/jsonw.h"
+#include "base/map.h"
+#include "base/str.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PV_PAGE_SINGLE 10000u /* V1 phase-1 composite page, one hook call per page */
+#define PV_PAGE_MULTI 500u    /* V1 multi-field batch, one hook call per batch */
+#define PV_KIBANA_MAX_ALERTS 1000
+
+static const char MAX_SIGNALS_WARNING[] =
+    "This rule reached the maximum alert limit for the rule execution. Some alerts were not "
+    "created.";
+static const char SUPPRESSED_WARNING[] =
+    "This rule reached the maximum alert limit for the rule execution. Some alerts were not "
+    "created or suppressed.";
+static const char HISTORY_ERROR[] =
+    "History window size is smaller than rule interval + additional lookback, "
+    "'historyWindowStart' must be earlier than 'from'";
+
+void pv_result_init(struct pv_result *res) { memset(res, 0, sizeof(*res)); }
+
+void pv_result_fini(struct pv_result *res)
+{
+    for (size_t i = 0; i < res->alerts.len; i++) {
+        kad_free(res->alerts.ptr[i].new_terms_json);
+        kad_free(res->alerts.ptr[i].sup_terms_json);
+    }
+    for (size_t i = 0; i < res->msgs.len; i++)
+        kad_free(res->msgs.ptr[i].text);
+    KAD_VEC_FREE(&res->alerts);
+    KAD_VEC_FREE(&res->msgs);
+}
+
+static void msg(struct pv_result *res, int64_t t, bool is_error, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void msg(struct pv_result *res, int64_t t, bool is_error, const char *fmt, ...)
+{
+    kad_buf b;
+    kad_buf_init(&b, 0);
+    va_list ap;
+    va_start(ap, fmt);
+    kad_buf_vaddf(&b, fmt, ap);
+    va_end(ap);
+    struct pv_msg m = {t, is_error, kad_buf_take(&b, NULL)};
+    KAD_VEC_PUSH(&res->msgs, m);
+    kad_buf_fini(&b);
+}
+
+/* ============================================================================================
+ * Combinations: values of the new-terms fields, encoded as keys
+ *
+ * A value is encoded as a tag byte ('s' string, 'n' number, 'b' boolean), a 4-byte length
+ * and its bytes (number text; "0"/"1" for booleans). A combination key is its fields' values
+ * one after another, so keys compare per field.
+ * ============================================================================================ */
+
+struct combo {
+    const char *key;
+    uint32_t klen;
+    uint32_t stamp;        /* 1 + last execution that listed it as a candidate */
+    KAD_VEC(uint32_t) occ; /* positions in the sorted document order */
+};
+
+struct vals {
+    KAD_VEC(const struct ev_node *) v;
+};
+
+static bool same_leaf(const struct ev_node *a, const struct ev_node *b)
+{
+    bool ab = a->type == EV_TRUE || a->type == EV_FALSE;
+    bool bb = b->type == EV_TRUE || b->type == EV_FALSE;
+    if (ab || bb)
+        return a->type == b->type;
+    return a->type == b->type && a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
+}
+
+static bool collect_value(const struct ev_node *v, bool partial, void *ctx)
+{
+    struct vals *l = ctx;
+    if (partial || v->type == EV_OBJECT)
+        return false; /* objects are not aggregatable values */
+    for (size_t i = 0; i < l->v.len; i++)
+        if (same_leaf(l->v.ptr[i], v))
+            return false; /* keyword doc values are a set (§2) */
+    KAD_VEC_PUSH(&l->v, v);
+    return false;
+}
+
+static void put_value(kad_buf *b, const struct ev_node *v)
+{
+    char tag = v->type == EV_STRING ? 's' : v->type == EV_NUMBER ? 'n' : 'b';
+    const char *p = v->type == EV_TRUE ? "1" : v->type == EV_FALSE ? "0" : v->str;
+    uint32_t len = (v->type == EV_TRUE || v->type == EV_FALSE) ? 1 : v->len;
+    unsigned char hdr[5] = {(unsigned char)tag, (unsigned char)(len >> 24),
+                            (unsigned char)(len >> 16), (unsigned char)(len >> 8),
+                            (unsigned char)len};
+    kad_buf_add(b, hdr, 5);
+    kad_buf_add(b, p, len);
+}
+
+/* Next value of a key: tag, bytes, length; returns the offset after it. */
+static size_t get_value(const char *key, size_t off, char *tag, const char **p, uint32_t *len)
+{
+    const unsigned char *h = (const unsigned char *)key + off;
+    *tag = (char)h[0];
+    *len = (uint32_t)h[1] << 24 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 8 | h[4];
+    *p = key + off + 5;
+    return off + 5 + *len;
+}
+
+/* Composite-aggregation order: per field, numbers numerically, strings by bytes. */
+static int cmp_keys(const struct combo *a, const struct combo *b)
+{
+    size_t oa = 0, ob = 0;
+    while (oa < a->klen && ob < b->klen) {
+        char ta, tb;
+        const char *pa, *pb;
+        uint32_t la, lb;
+        oa = get_value(a->key, oa, &ta, &pa, &la);
+        ob = get_value(b->key, ob, &tb, &pb, &lb);
+        if (ta != tb)
+            return ta < tb ? -1 : 1;
+        if (ta == 'n') {
+            char x[64], y[64];
+            snprintf(x, sizeof(x), "%.*s", (int)la, pa);
+            snprintf(y, sizeof(y), "%.*s", (int)lb, pb);
+            double dx = strtod(x, NULL), dy = strtod(y, NULL);
+            if (dx != dy)
+                return dx < dy ? -1 : 1;
+            continue;
+        }
+        int c = memcmp(pa, pb, la < lb ? la : lb);
+        if (c)
+            return c;
+        if (la != lb)
+            return la < lb ? -1 : 1;
+    }
+    return 0;
+}
+
+static char *combo_json(const struct combo *c)
+{
+    kad_buf b;
+    kad_buf_init(&b, 0);
+    kad_jsonw w;
+    kad_jsonw_init(&w, &b);
+    kad_jsonw_arr_begin(&w);
+    for (size_t off = 0; off < c->klen;) {
+        char tag;
+        const char *p;
+        uint32_t len;
+        off = get_value(c->key, off, &tag, &p, &len);
+        if (tag == 's')
+            kad_jsonw_str(&w, p, len);
+        else if (tag == 'n')
+            kad_jsonw_raw(&w, p, len);
+        else
+            kad_jsonw_bool(&w, p[0] == '1');
+    }
+    kad_jsonw_arr_end(&w);
+    char *s = kad_buf_take(&b, NULL);
+    kad_buf_fini(&b);
+    return s;
+}
+
+/* ============================================================================================
+ * The run: indexes shared by every execution
+ * ============================================================================================ */
+
+struct run {
+    const struct rule *r;
+    const struct pv_doc *docs;
+    struct pv_result *res;
+    kad_arena arena;
+    /* documents with an event time that are eligible, sorted by (ts, input order) */
+    uint32_t *ord;
+    int64_t *ots;
+    size_t nord;
+    /* new terms: combinations of each sorted document (CSR) and the combinations */
+    uint32_t *cstart;
+    KAD_VEC(uint32_t) cids;
+    KAD_VEC(struct combo) combos;
+    kad_map cmap;
+    /* alerts already created: (document, combination) */
+    kad_map emitted;
+    /* suppression */
+    bool suppress;
+    struct sup_store sup;
+    /* per execution */
+    uint32_t exec;
+    int64_t T, from, H;
+    size_t max_signals, created, suppressed;
+    bool truncated;
+};
+
+static const struct pv_doc *g_sort_docs; /* qsort has no context argument */
+
+static int cmp_ord(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int64_t tx = g_sort_docs[x].ts, ty = g_sort_docs[y].ts;
+    if (tx != ty)
+        return tx < ty ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static void build_order(struct run *u, size_t n)
+{
+    u->ord = kad_malloc((n ? n : 1) * sizeof(*u->ord));
+    for (size_t i = 0; i < n; i++)
+        if (u->docs[i].eligible && u->docs[i].ts != EV_TIME_NONE)
+            u->ord[u->nord++] = (uint32_t)i;
+    g_sort_docs = u->docs;
+    qsort(u->ord, u->nord, sizeof(*u->ord), cmp_ord);
+    g_sort_docs = NULL;
+    u->ots = kad_malloc((u->nord ? u->nord : 1) * sizeof(*u->ots));
+    for (size_t p = 0; p < u->nord; p++)
+        u->ots[p] = u->docs[u->ord[p]].ts;
+}
+
+/* First position with ots >= t (nord when none). */
+static size_t lower_pos(const struct run *u, int64_t t)
+{
+    size_t lo = 0, hi = u->nord;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (u->ots[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* First position with ots > t. */
+static size_t upper_pos(const struct run *u, int64_t t)
+{
+    size_t lo = 0, hi = u->nord;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (u->ots[mid] <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int build_combos(struct run *u, kad_err *err)
+{
+    const struct rule *r = u->r;
+    size_t nf = r->new_terms_fields.n;
+    struct vals *fv = kad_calloc(nf ? nf : 1, sizeof(*fv));
+    size_t *odo = kad_calloc(nf ? nf : 1, sizeof(*odo));
+    kad_buf key;
+    kad_buf_init(&key, 0);
+    int rc = KAD_OK;
+    u->cstart = kad_malloc((u->nord + 1) * sizeof(*u->cstart));
+    for (size_t p = 0; p < u->nord && rc == KAD_OK; p++) {
+        u->cstart[p] = (uint32_t)u->cids.len;
+        const struct ev_node *doc = u->docs[u->ord[p]].doc;
+        uint64_t total = 1;
+        for (size_t f = 0; f < nf; f++) {
+            fv[f].v.len = 0;
+            const char *path = r->new_terms_fields.v[f];
+            ev_values(doc, path, strlen(path), collect_value, &fv[f]);
+            total *= fv[f].v.len;
+            if (total > PV_MAX_COMBOS) {
+                rc = kad_err_setf(err, KAD_ELIMIT,
+                                  "document %zu has more than %u new-terms combinations",
+                                  (size_t)u->ord[p] + 1, PV_MAX_COMBOS);
+                break;
+            }
+        }
+        if (rc != KAD_OK || total == 0 || nf == 0)
+            continue;
+        memset(odo, 0, nf * sizeof(*odo));
+        for (;;) {
+            kad_buf_reset(&key);
+            for (size_t f = 0; f < nf; f++)
+                put_value(&key, fv[f].v.ptr[odo[f]]);
+            void *v = kad_map_get(&u->cmap, key.ptr, key.len, NULL);
+            uint32_t cid;
+            if (v) {
+                cid = (uint32_t)((uintptr_t)v - 1);
+            } else {
+                struct combo c;
+                memset(&c, 0, sizeof(c));
+                c.key = kad_arena_memdup(&u->arena, key.ptr, key.len);
+                c.klen = (uint32_t)key.len;
+                KAD_VEC_PUSH(&u->combos, c);
+                cid = (uint32_t)(u->combos.len - 1);
+                kad_map_put(&u->cmap, key.ptr, key.len, (void *)(uintptr_t)(cid + 1));
+            }
+            KAD_VEC_PUSH(&u->cids, cid);
+            KAD_VEC_PUSH(&u->combos.ptr[cid].occ, (uint32_t)p);
+            size_t f = nf;
+            while (f > 0) {
+                f--;
+                if (++odo[f] < fv[f].v.len)
+                    break;
+                odo[f] = 0;
+                if (f == 0)
+                    goto done;
+            }
+        }
+    done:;
+    }
+    u->cstart[u->nord] = (uint32_t)u->cids.len;
+    for (size_t f = 0; f < nf; f++)
+        KAD_VEC_FREE(&fv[f].v);
+    kad_free(fv);
+    kad_free(odo);
+    kad_buf_fini(&key);
+    return rc;
+}
+
+/* ============================================================================================
+ * Alert creation (Elastic's bulkCreate and bulk create with suppression)
+ * ============================================================================================ */
+
+struct cand {
+    uint32_t doc;   /* index in docs */
+    uint32_t combo; /* combination id, UINT32_MAX for query rules */
+};
+
+static bool was_emitted(struct run *u, const struct cand *c)
+{
+    uint32_t k[2] = {c->doc, c->combo};
+    return kad_map_get(&u->emitted, k, sizeof(k), NULL) != NULL;
+}
+
+static size_t add_alert(struct run *u, const struct cand *c)
+{
+    uint32_t k[2] = {c->doc, c->combo};
+    kad_map_put(&u->emitted, k, sizeof(k), (void *)1);
+    struct pv_alert a;
+    memset(&a, 0, sizeof(a));
+    a.doc = c->doc;
+    a.exec = u->exec;
+    a.exec_ms = a.last_detected_ms = u->T;
+    a.new_terms_json = c->combo == UINT32_MAX ? NULL : combo_json(&u->combos.ptr[c->combo]);
+    a.sup_idx = SIZE_MAX;
+    KAD_VEC_PUSH(&u->res->alerts, a);
+    u->created++;
+    return u->res->alerts.len - 1;
+}
+
+/* bulkCreate (alertWithPersistence): duplicates out, then at most max_signals - created. */
+static void plain_create(struct run *u, const struct cand *c, size_t n, bool *truncated)
+{
+    size_t budget = u->max_signals > u->created ? u->max_signals - u->created : 0;
+    size_t fresh = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (was_emitted(u, &c[i]))
+            continue;
+        if (fresh == budget) {
+            *truncated = true;
+            return;
+        }
+        fresh++;
+        add_alert(u, &c[i]);
+    }
+}
+
+/* executeBulkCreateAlerts: unsuppressible first (doNotSuppress), then the suppressible. */
+static void suppressed_create(struct run *u, const struct cand *c, size_t n)
+{
+    const struct rule *r = u->r;
+    KAD_VEC(struct cand) plain = {0};
+    KAD_VEC(struct sup_cand) sc = {0};
+    char **terms = kad_calloc(n ? n : 1, sizeof(*terms));
+    kad_buf tb;
+    kad_buf_init(&tb, 0);
+    for (size_t i = 0; i < n; i++) {
+        const struct pv_doc *d = &u->docs[c[i].doc];
+        kad_buf_reset(&tb);
+        bool missing = false;
+        sup_terms(r, d->doc, &tb, &missing);
+        if (missing && r->suppress_missing == RULE_DO_NOT_SUPPRESS_MISSING) {
+            KAD_VEC_PUSH(&plain, c[i]);
+            continue;
+        }
+        if (was_emitted(u, &c[i]))
+            continue; /* filterDuplicateAlerts */
+        struct sup_cand s;
+        memset(&s, 0, sizeof(s));
+        s.user = i;
+        s.ts_ms = d->ts;
+        sup_instance_id(r, tb.ptr, tb.len, s.instance_id);
+        KAD_VEC_PUSH(&sc, s);
+        terms[i] = kad_buf_take(&tb, NULL);
+    }
+    bool ignored = false;
+    if (plain.len)
+        plain_create(u, plain.ptr, plain.len, &ignored);
+    if (sc.len) {
+        struct sup_exec x;
+        memset(&x, 0, sizeof(x));
+        x.exec_id = u->exec;
+        x.now_ms = u->T;
+        x.per_execution = r->suppress_duration_ms == 0;
+        x.window_start_ms = x.per_execution ? u->from : u->T - r->suppress_duration_ms;
+        x.max_alerts = u->max_signals > u->created ? u->max_signals - u->created : 0;
+        size_t before = u->sup.alerts.len;
+        sup_batch(&u->sup, sc.ptr, sc.len, &x, NULL, &u->suppressed);
+        /* alerts in creation order: the store appended them in that order */
+        for (size_t k = before; k < u->sup.alerts.len; k++) {
+            size_t i = u->sup.alerts.ptr[k].user; /* index in c */
+            size_t ai = add_alert(u, &c[i]);
+            struct pv_alert *a = &u->res->alerts.ptr[ai];
+            a->sup_idx = k;
+            a->sup_terms_json = terms[i];
+            terms[i] = NULL;
+        }
+    }
+    for (size_t j = 0; j < n; j++)
+        kad_free(terms[j]);
+    kad_free(terms);
+    KAD_VEC_FREE(&sc);
+    KAD_VEC_FREE(&plain);
+    kad_buf_fini(&tb);
+    size_t budget = SUP_MULTIPLIER * u->max_signals;
+    if (u->suppressed + u->created >= budget || u->created >= u->max_signals)
+        u->truncated = true;
+}
+
+/* One createAlertsHook call; sets u->truncated (and the warning) when the run must stop. */
+static void hook(struct run *u, const struct cand *c, size_t n)
+{
+    if (n == 0)
+        return;
+    if (u->suppress) {
+        suppressed_create(u, c, n);
+        if (u->truncated)
+            msg(u->res, u->T, false, "%s", SUPPRESSED_WARNING);
+        return;
+    }
+    bool truncated = false;
+    plain_create(u, c, n, &truncated);
+    if (truncated) {
+        u->truncated = true;
+        msg(u->res, u->T, false, "%s", MAX_SIGNALS_WARNING);
+    }
+}
+
+/* ============================================================================================
+ * Executions
+ * ============================================================================================ */
+
+static struct run *g_cmp_run; /* qsort context */
+
+static int cmp_cand_key(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return cmp_keys(&g_cmp_run->combos.ptr[x], &g_cmp_run->combos.ptr[y]);
+}
+
+/* single field, phase 3 terms aggregation order: doc_count desc, then key asc */
+static int cmp_new_single(const void *a, const void *b)
+{
+    const size_t *x = a, *y = b; /* triples [doc_count, combo, position] */
+    size_t cx = x[0], cy = y[0];
+    if (cx != cy)
+        return cx > cy ? -1 : 1;
+    return cmp_keys(&g_cmp_run->combos.ptr[x[1]], &g_cmp_run->combos.ptr[y[1]]);
+}
+
+/* Index in c->occ of the first occurrence at or after time t (occ.len when none). */
+static size_t occ_lower(const struct run *u, const struct combo *c, int64_t t, bool after)
+{
+    size_t lo = 0, hi = c->occ.len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int64_t v = u->ots[c->occ.ptr[mid]];
+        if (v < t || (after && v == t))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Occurrences of c with time in [a, b]: the phase-3 doc_count of a single-field term. */
+static size_t count_in(const struct run *u, const struct combo *c, int64_t a, int64_t b)
+{
+    return occ_lower(u, c, b, true) - occ_lower(u, c, a, false);
+}
+
+static void exec_new_terms(struct run *u)
+{
+    size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->T);
+    KAD_VEC(uint32_t) cands = {0};
+    for (size_t p = lo; p < hi; p++)
+        for (uint32_t k = u->cstart[p]; k < u->cstart[p + 1]; k++) {
+            struct combo *c = &u->combos.ptr[u->cids.ptr[k]];
+            if (c->stamp == u->exec + 1)
+                continue;
+            c->stamp = u->exec + 1;
+            KAD_VEC_PUSH(&cands, u->cids.ptr[k]);
+        }
+    g_cmp_run = u;
+    qsort(cands.ptr, cands.len, sizeof(*cands.ptr), cmp_cand_key);
+    bool single = u->r->new_terms_fields.n == 1;
+    size_t page = single ? PV_PAGE_SINGLE : PV_PAGE_MULTI;
+    KAD_VEC(struct cand) out = {0};
+    KAD_VEC(size_t) pairs = {0};
+    for (size_t s = 0; s < cands.len && !u->truncated; s += page) {
+        size_t e = s + page < cands.len ? s + page : cands.len;
+        out.len = pairs.len = 0;
+        for (size_t i = s; i < e; i++) {
+            const struct combo *c = &u->combos.ptr[cands.ptr[i]];
+            size_t oi = occ_lower(u, c, u->H, false);
+            uint32_t p0 = oi < c->occ.len ? c->occ.ptr[oi] : UINT32_MAX;
+            if (p0 == UINT32_MAX || u->ots[p0] <= u->from)
+                continue; /* seen in [H, from]: not new */
+            if (single) {
+                KAD_VEC_PUSH(&pairs, count_in(u, c, u->from, u->T));
+                KAD_VEC_PUSH(&pairs, (size_t)cands.ptr[i]);
+                KAD_VEC_PUSH(&pairs, (size_t)p0);
+            } else {
+                struct cand cd = {u->ord[p0], cands.ptr[i]};
+                KAD_VEC_PUSH(&out, cd);
+            }
+        }
+        if (single) {
+            /* sort triples [doc_count, combo, position] by the first two */
+            size_t nt = pairs.len / 3;
+            size_t *tri = pairs.ptr;
+            /* qsort on triples: element size 3 * size_t, comparator reads the first two */
+            qsort(tri, nt, 3 * sizeof(size_t), cmp_new_single);
+            for (size_t i = 0; i < nt; i++) {
+                struct cand cd = {u->ord[tri[3 * i + 2]], (uint32_t)tri[3 * i + 1]};
+                KAD_VEC_PUSH(&out, cd);
+            }
+        }
+        hook(u, out.ptr, out.len);
+    }
+    g_cmp_run = NULL;
+    KAD_VEC_FREE(&cands);
+    KAD_VEC_FREE(&out);
+    KAD_VEC_FREE(&pairs);
+}
+
+static const struct pv_doc *g_q_docs;
+
+/* query rules: sorted by the override (documents without it last), then time, input order */
+static int cmp_query(const void *a, const void *b)
+{
+    const struct cand *x = a, *y = b;
+    const struct pv_doc *dx = &g_q_docs[x->doc], *dy = &g_q_docs[y->doc];
+    if (dx->has_override != dy->has_override)
+        return dx->has_override ? -1 : 1;
+    if (dx->ts != dy->ts)
+        return dx->ts < dy->ts ? -1 : 1;
+    return x->doc < y->doc ? -1 : x->doc > y->doc;
+}
+
+static void exec_query(struct run *u)
+{
+    size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->T);
+    KAD_VEC(struct cand) out = {0};
+    for (size_t p = lo; p < hi; p++) {
+        struct cand cd = {u->ord[p], UINT32_MAX};
+        KAD_VEC_PUSH(&out, cd);
+    }
+    bool override = u->r->timestamp_override != NULL;
+    if (override) {
+        g_q_docs = u->docs;
+        qsort(out.ptr, out.len, sizeof(*out.ptr), cmp_query);
+        g_q_docs = NULL;
+    }
+    if (!u->suppress) {
+        hook(u, out.ptr, out.len);
+    } else {
+        /* search_after pages of max_signals documents, one bulk create each */
+        size_t page = u->max_signals ? u->max_signals : 1;
+        for (size_t s = 0; s < out.len && !u->truncated; s += page)
+            hook(u, out.ptr + s, s + page < out.len ? page : out.len - s);
+    }
+    KAD_VEC_FREE(&out);
+}
+
+int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const struct pv_opts *o,
+           struct pv_result *res, kad_err *err)
+{
+    if (r->type != RULE_QUERY && r->type != RULE_NEW_TERMS)
+        return kad_err_setf(err, KAD_EINVAL, "rule '%s': preview runs query and new_terms rules",
+                            r->rule_id ? r->rule_id : "?");
+    if (!o || o->invocations == 0)
+        return kad_err_setf(err, KAD_EINVAL, "preview needs at least one invocation");
+    if (n > UINT32_MAX - 1)
+        return kad_err_setf(err, KAD_ELIMIT, "too many documents");
+    int64_t interval = o->interval_ms > 0 ? o->interval_ms : r->interval_ms;
+    if (interval <= 0)
+        return kad_err_setf(err, KAD_EINVAL, "interval must be positive");
+
+    struct run u;
+    memset(&u, 0, sizeof(u));
+    u.r = r;
+    u.docs = docs;
+    u.res = res;
+    kad_arena_init(&u.arena, 1 << 16, 0);
+    kad_map_init(&u.cmap);
+    kad_map_init(&u.emitted);
+    sup_store_init(&u.sup);
+    u.suppress = r->suppress_group_by.n > 0;
+    build_order(&u, n);
+    int rc = KAD_OK;
+    if (r->type == RULE_NEW_TERMS)
+        rc = build_combos(&u, err);
+
+    size_t max_signals = r->max_signals > 0 ? (size_t)r->max_signals : 0;
+    bool capped = max_signals > PV_KIBANA_MAX_ALERTS;
+    for (uint32_t e = 0; e < o->invocations && rc == KAD_OK; e++) {
+        u.exec = e;
+        u.T = o->end_ms - (int64_t)(o->invocations - 1 - e) * interval;
+        u.from = u.T - r->from_ms;
+        u.created = u.suppressed = 0;
+        u.truncated = false;
+        u.max_signals = capped ? PV_KIBANA_MAX_ALERTS : max_signals;
+        if (capped)
+            msg(res, u.T, false,
+                "The rule's max alerts per run setting (%zu) is greater than the Kibana alerting "
+                "limit (%d). The rule will only write a maximum of %d alerts per rule run.",
+                max_signals, PV_KIBANA_MAX_ALERTS, PV_KIBANA_MAX_ALERTS);
+        if (r->type == RULE_NEW_TERMS) {
+            u.H = r->history_window_abs_ms != INT64_MIN ? r->history_window_abs_ms
+                                                        : u.T - r->history_window_ms;
+            if (u.H >= u.from) {
+                msg(res, u.T, true, "%s", HISTORY_ERROR);
+                continue;
+            }
+            exec_new_terms(&u);
+        } else {
+            exec_query(&u);
+        }
+        res->suppressed += u.suppressed;
+    }
+
+    /* suppression fields as they stand after the last execution */
+    for (size_t i = 0; i < res->alerts.len; i++) {
+        struct pv_alert *a = &res->alerts.ptr[i];
+        if (a->sup_idx == SIZE_MAX || a->sup_idx >= u.sup.alerts.len || !a->sup_terms_json)
+            continue;
+        const struct sup_alert *s = &u.sup.alerts.ptr[a->sup_idx];
+        memcpy(a->instance_id, s->instance_id, sizeof(a->instance_id));
+        a->sup_start_ms = s->start_ms;
+        a->sup_end_ms = s->end_ms;
+        a->sup_docs_count = s->docs_count;
+        a->last_detected_ms = s->last_detected_ms;
+        a->sup_idx = SIZE_MAX; /* the store is gone after this call */
+    }
+
+    for (size_t i = 0; i < u.combos.len; i++)
+        KAD_VEC_FREE(&u.combos.ptr[i].occ);
+    KAD_VEC_FREE(&u.combos);
+    KAD_VEC_FREE(&u.cids);
+    kad_free(u.cstart);
+    kad_free(u.ord);
+    kad_free(u.ots);
+    kad_map_fini(&u.cmap);
+    kad_map_fini(&u.emitted);
+    sup_store_fini(&u.sup);
+    kad_arena_fini(&u.arena);
+    return rc;
+}
