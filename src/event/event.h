@@ -106,4 +106,218 @@ struct ev_node *ev_json_parse_lim(kad_arena *a, const char *s, size_t n,
 /* Append the compact JSON text of n to out (keys in tree order). KAD_ELIMIT when out is full. */
 int ev_json_dump(const struct ev_node *n, kad_buf *out);
 
+/* ============================================================================================
+ * Single-pass extractor (event_json.c): validate a whole document like ev_json_parse, but build
+ * only the members on a set of dotted paths (compiled once into a trie). Everything else is
+ * checked and skipped without allocation.
+ * ============================================================================================ */
+
+#define EV_PATH_CAPTURE 1u /* build the whole value found at this path */
+#define EV_PATH_ABORT 2u   /* stop: the caller must use the full parse for this document */
+
+struct ev_paths;
+
+struct ev_paths *ev_paths_new(void);
+void ev_paths_free(struct ev_paths *p);
+/*
+ * Add dotted path[0..len) with EV_PATH_* flags (0 = CAPTURE). Paths are split at dots; a JSON
+ * key containing dots matches the same way ev_values() does. Adding "a" and "a.b" captures all
+ * of "a". KAD_EINVAL for an empty path.
+ */
+int ev_paths_add(struct ev_paths *p, const char *path, size_t len, unsigned flags);
+/* Number of distinct paths added. */
+size_t ev_paths_count(const struct ev_paths *p);
+/*
+ * Extract from s[0..n), which must be a JSON object. Returns an object holding only the members
+ * (recursively, arrays kept as arrays) that lie on a CAPTURE path; empty objects and arrays
+ * along the way are left out. Returns NULL with *aborted = true (and err clear) when the
+ * document is not an object or an ABORT path was met: the caller then uses ev_json_parse. Other
+ * NULL returns are errors exactly as ev_json_parse would report them.
+ */
+struct ev_node *ev_json_extract(kad_arena *a, const char *s, size_t n, const struct ev_paths *paths,
+                                const struct ev_json_limits *lim, const char *origin, bool *aborted,
+                                kad_err *err);
+
+/* ============================================================================================
+ * Time (event_time.c). Event times are epoch milliseconds (int64); EV_TIME_NONE when absent.
+ * ============================================================================================ */
+
+#define EV_TIME_NONE INT64_MIN
+
+/*
+ * Parse an RFC 3339 / ISO 8601 date-time ("2025-03-04T06:22:18.822532Z", "...+02:00", also a
+ * space instead of 'T' and no zone = UTC) into epoch ms, fractions truncated. False when not a
+ * date-time.
+ */
+bool ev_time_parse(const char *s, size_t n, int64_t *ms);
+/* "2025-03-04T06:22:18.822Z" (millisecond precision, UTC) into buf; returns the length. */
+size_t ev_time_fmt_ms(int64_t ms, char buf[32]);
+/* "2025-03-04T06:22:18Z" (whole seconds, UTC; Elastic's event.ingested form). */
+size_t ev_time_fmt_s(int64_t ms, char buf[32]);
+
+/* ============================================================================================
+ * Records and decoding (event_decode.c, event_ecs.c).
+ *
+ * A record is one framed unit of input: an NDJSON line, a JSON text spanning several lines, or
+ * a webhook body. It may hold one audit event, an EventList, a JSON array of events, or an ECS
+ * document. Decoding turns each event in it into the ECS document Elastic's Kubernetes
+ * integration would store (../shared/spec/k8s-audit-formats.md; docs/internals/ecs-mapping.md).
+ * ============================================================================================ */
+
+struct ev_record {
+    const char *ptr; /* the bytes (not NUL-terminated) */
+    size_t len;
+    const char *origin; /* file name, "<stdin>", "webhook"; borrowed */
+    uint64_t line;      /* 1-based line of ptr[0] in the origin (0 = unknown) */
+    uint32_t col;       /* 1-based column of ptr[0] */
+    uint64_t offset;    /* byte offset of ptr[0] in the (decompressed) origin */
+};
+
+enum ev_format {
+    EV_FMT_UNKNOWN = 0,
+    EV_FMT_K8S,  /* raw audit.k8s.io/v1 (or v1beta1) Event */
+    EV_FMT_GKE,  /* Cloud Logging LogEntry with protoPayload */
+    EV_FMT_AKS,  /* Azure diagnostic record, Event in properties.log */
+    EV_FMT_ECS,  /* already an ECS document: taken as is */
+    EV_FMT_LIST, /* EventList or JSON array: decoded item by item */
+};
+
+/* Name of a format ("k8s", "gke", "aks", "ecs", "list", "unknown"). */
+const char *ev_format_name(int fmt);
+
+/* host.* fields (Elastic Agent's add_host_metadata). NULL members are left out. */
+struct ev_host {
+    const char *name, *hostname, *id, *architecture;
+    const char *os_type, *os_family, *os_name, *os_platform, *os_kernel, *os_version, *os_codename;
+};
+
+/*
+ * Fill h from this machine (uname, /etc/os-release, /etc/machine-id). Strings point into
+ * `store` (size bytes); fields that cannot be found stay NULL.
+ */
+void ev_host_detect(struct ev_host *h, char *store, size_t size);
+
+enum { EV_INGESTED_NONE = 0, EV_INGESTED_NOW = 1 };
+
+struct ev_decoder_opts {
+    int ingested;               /* EV_INGESTED_NONE (default) or EV_INGESTED_NOW */
+    int64_t now_ms;             /* clock for event.ingested; 0 = the real clock */
+    const struct ev_host *host; /* host.* to add to decoded raw events; NULL = none; copied */
+    bool keep_empty;            /* keep null, "", {} and [] (Elastic's pipeline drops them) */
+    const char *ns;             /* data_stream.namespace (default "default"); copied */
+    struct ev_json_limits lim;  /* per record */
+};
+
+/* One decoded event. Everything is valid until the arena given to the decode is reset. */
+struct ev_event {
+    struct ev_node *doc;         /* the ECS document (an object) */
+    int format;                  /* enum ev_format of the source (never EV_FMT_LIST) */
+    kad_str audit_id;            /* kubernetes.audit.auditID, {NULL,0} when absent */
+    kad_str stage;               /* kubernetes.audit.stage */
+    int64_t ts_ms;               /* @timestamp, EV_TIME_NONE when absent */
+    int64_t ingested_ms;         /* event.ingested, EV_TIME_NONE when absent */
+    const struct ev_record *rec; /* the record it came from */
+    uint32_t item;               /* index in an EventList/array record, else 0 */
+    bool partial;                /* doc holds only the fields asked with ev_decoder_need */
+};
+
+struct ev_sink {
+    /* Called for each event; return nonzero to stop (that value is returned by the decode). */
+    int (*on_event)(void *ctx, const struct ev_event *ev);
+    /* Called for each bad record or item, with a positioned error; decoding goes on. */
+    void (*on_error)(void *ctx, const kad_err *err);
+    void *ctx;
+};
+
+struct ev_decode_stats {
+    uint64_t records, events, errors;
+    uint64_t fast; /* events decoded by the extractor */
+    uint64_t full; /* events decoded by a full parse */
+};
+
+struct ev_decoder;
+
+struct ev_decoder *ev_decoder_new(const struct ev_decoder_opts *o);
+void ev_decoder_free(struct ev_decoder *d);
+/*
+ * Declare an ECS field path the caller will read (e.g. from kql_field()). Until the first call
+ * the decoder builds full documents; after it, raw audit events are decoded by the extractor
+ * and their documents hold (at least) every declared field with exactly the values a full
+ * decode gives. Call before the first decode. KAD_EINVAL for an empty path.
+ */
+int ev_decoder_need(struct ev_decoder *d, const char *path, size_t len);
+/* Full documents again (a query needs every field: field patterns, free text, output). */
+void ev_decoder_need_all(struct ev_decoder *d);
+/*
+ * Decode every event of one record into arena `a` and pass each to sink->on_event. Bad input
+ * (invalid JSON, not an audit event, limits) goes to sink->on_error with origin:line:col of the
+ * record's bytes and is counted; it is not returned. Returns KAD_OK or on_event's nonzero
+ * value. The caller resets `a` after the call (events of a list share the arena).
+ */
+int ev_decode_record(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec,
+                     const struct ev_sink *sink);
+/*
+ * Decode a record holding exactly one event into *out. KAD_EUNSUPPORTED for an EventList or an
+ * array (use ev_decode_record); other errors as above, returned in err.
+ */
+int ev_decode(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec, struct ev_event *out,
+              kad_err *err);
+const struct ev_decode_stats *ev_decoder_stats(const struct ev_decoder *d);
+
+/*
+ * Internal to the event module (event_decode.c calls event_ecs.c): map one parsed value of
+ * format fmt (K8S, GKE, AKS or ECS) into *out, in place in `a`. Errors are positioned at the
+ * record's start.
+ */
+struct ev_map_opts {
+    const struct ev_decoder_opts *o;
+    const struct ev_host *host;
+    const char *ns;
+    kad_str list_api_version; /* EventList items: the list's apiVersion */
+    int64_t now_ms;
+};
+int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_opts *mo,
+               struct ev_event *out, const struct ev_record *rec, kad_err *err);
+
+/* Detect the format of a parsed JSON value (the rules of k8s-audit-formats.md §7). */
+int ev_detect(const struct ev_node *root);
+
+/* ============================================================================================
+ * Reading records from files, stdin and .gz (event_reader.c).
+ *
+ * NDJSON: each line is a record (a last line without a newline included, \r\n accepted,
+ * blank lines skipped). When the first record of a stream is not complete on its line (a
+ * pretty-printed document or array), the stream is read as a sequence of JSON texts instead,
+ * each framed by bracket matching across lines. gzip input is detected by its magic bytes.
+ * ============================================================================================ */
+
+#define EV_MAX_RECORD ((size_t)16 << 20) /* default maximum record (line) length */
+
+struct ev_reader;
+
+/*
+ * Open `path` ("-" = stdin) for reading records; max_record 0 = EV_MAX_RECORD. The origin of
+ * records and errors is the path ("<stdin>" for "-"). KAD_EIO with errno text on failure.
+ */
+int ev_reader_open(struct ev_reader **r, const char *path, size_t max_record, kad_err *err);
+/* Same over an open descriptor (not closed by ev_reader_close); origin is borrowed. */
+int ev_reader_open_fd(struct ev_reader **r, int fd, const char *origin, size_t max_record,
+                      kad_err *err);
+/*
+ * Next record into *rec (valid until the next call). Returns 1 for a record, 0 at the end,
+ * KAD_ELIMIT for a record over the maximum (skipped; err positioned; reading may go on), or
+ * KAD_EIO (stop). An unterminated JSON text at the end is returned as a record (the parser
+ * then reports where it ends).
+ */
+int ev_reader_next(struct ev_reader *r, struct ev_record *rec, kad_err *err);
+void ev_reader_close(struct ev_reader *r);
+
+/*
+ * Frame an in-memory buffer (e.g. a webhook body) the same way: fn is called per record.
+ * Returns KAD_OK, fn's nonzero value, or a framing error (also passed to on_error).
+ */
+int ev_frame_buffer(const char *buf, size_t len, const char *origin, size_t max_record,
+                    int (*fn)(void *ctx, const struct ev_record *rec),
+                    void (*on_error)(void *ctx, const kad_err *err), void *ctx);
+
 #endif

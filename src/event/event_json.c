@@ -14,6 +14,7 @@
  */
 #include "event/event.h"
 
+#include "base/alloc.h"
 #include "base/err.h"
 #include "base/jsonw.h"
 #include "event_lex.inc"
@@ -80,6 +81,43 @@ static char *copy_string(struct jp *j, const char *raw, size_t rawlen, bool has_
 
 static const char *parse_value(struct jp *j, const char *p, struct ev_node *out);
 
+/* At an object key: p must be at its opening quote. */
+static const char *key_start(struct jp *j, const char *p)
+{
+    if (p >= j->end)
+        return fail_at(j, KAD_ESYNTAX, p, "%s", "unexpected end of input in object");
+    if (*p != '"')
+        return fail_at(j, KAD_ESYNTAX, p, "%s", "expected a string key in object");
+    return p;
+}
+
+/* After an object key: skip the ':' and the whitespace around it. */
+static const char *after_key(struct jp *j, const char *p)
+{
+    p = lex_ws(p, j->end);
+    if (p >= j->end || *p != ':')
+        return fail_at(j, KAD_ESYNTAX, p, "%s", "expected ':' after object key");
+    return lex_ws(p + 1, j->end);
+}
+
+/*
+ * After a member or element: returns the position after ',' (with *more set) or after the
+ * closing bracket (*more clear), or NULL with the error.
+ */
+static const char *after_item(struct jp *j, const char *p, char close, bool *more)
+{
+    const char *what = close == '}' ? "object" : "array";
+    p = lex_ws(p, j->end);
+    *more = p < j->end && *p == ',';
+    if (*more)
+        return lex_ws(p + 1, j->end);
+    if (p < j->end && *p == close)
+        return p + 1;
+    if (p >= j->end)
+        return fail_at(j, KAD_ESYNTAX, p, "unexpected end of input in %s", what);
+    return fail_at(j, KAD_ESYNTAX, p, "expected ',' or '%c' in %s", close, what);
+}
+
 static const char *parse_string_into(struct jp *j, const char *p, const char **str, uint32_t *len)
 {
     /* p is at the opening quote */
@@ -105,36 +143,25 @@ static const char *parse_object(struct jp *j, const char *p, struct ev_node *out
     if (p < j->end && *p == '}')
         return p + 1;
     for (;;) {
-        if (p >= j->end)
-            return fail_at(j, KAD_ESYNTAX, p, "%s", "unexpected end of input in object");
-        if (*p != '"')
-            return fail_at(j, KAD_ESYNTAX, p, "%s", "expected a string key in object");
+        if (!key_start(j, p))
+            return NULL;
         struct ev_node *m = new_node(j, p);
         if (!m)
             return NULL;
         p = parse_string_into(j, p, &m->key, &m->klen);
         if (!p)
             return NULL;
-        p = lex_ws(p, j->end);
-        if (p >= j->end || *p != ':')
-            return fail_at(j, KAD_ESYNTAX, p, "%s", "expected ':' after object key");
-        p = lex_ws(p + 1, j->end);
+        if (!(p = after_key(j, p)))
+            return NULL;
         p = parse_value(j, p, m);
         if (!p)
             return NULL;
         *tail = m;
         tail = &m->next;
         out->len++;
-        p = lex_ws(p, j->end);
-        if (p < j->end && *p == ',') {
-            p = lex_ws(p + 1, j->end);
-            continue;
-        }
-        if (p < j->end && *p == '}')
-            return p + 1;
-        if (p >= j->end)
-            return fail_at(j, KAD_ESYNTAX, p, "%s", "unexpected end of input in object");
-        return fail_at(j, KAD_ESYNTAX, p, "%s", "expected ',' or '}' in object");
+        bool more;
+        if (!(p = after_item(j, p, '}', &more)) || !more)
+            return p;
     }
 }
 
@@ -155,16 +182,9 @@ static const char *parse_array(struct jp *j, const char *p, struct ev_node *out)
         *tail = e;
         tail = &e->next;
         out->len++;
-        p = lex_ws(p, j->end);
-        if (p < j->end && *p == ',') {
-            p = lex_ws(p + 1, j->end);
-            continue;
-        }
-        if (p < j->end && *p == ']')
-            return p + 1;
-        if (p >= j->end)
-            return fail_at(j, KAD_ESYNTAX, p, "%s", "unexpected end of input in array");
-        return fail_at(j, KAD_ESYNTAX, p, "%s", "expected ',' or ']' in array");
+        bool more;
+        if (!(p = after_item(j, p, ']', &more)) || !more)
+            return p;
     }
 }
 
@@ -286,4 +306,317 @@ int ev_json_dump(const struct ev_node *n, kad_buf *out)
     if (!n)
         return kad_buf_add(out, "null", 4);
     return dump(n, out);
+}
+
+/* ---- the single-pass extractor ---------------------------------------------------------------
+ *
+ * Same grammar and checks as the full parse, but only the members on the compiled paths are
+ * built; everything else is validated and skipped without allocating. Paths are compiled into a
+ * trie of dot-separated segments. A JSON key is matched by walking the trie through the key's
+ * own segments, so a literal dotted key ("a.b") matches the path a.b.c exactly as ev_values
+ * does (kql.md §5.1); a key that runs past a CAPTURE node ("a.b" against path "a") captures the
+ * member whole, which keeps ev_values' "partial" hits. Arrays are transparent.
+ */
+
+struct pnode {
+    const char *seg;
+    uint32_t seglen;
+    unsigned flags;
+    struct pnode *child;
+    struct pnode *next;
+};
+
+struct ev_paths {
+    kad_arena a;
+    struct pnode root;
+    size_t count;
+};
+
+struct ev_paths *ev_paths_new(void)
+{
+    struct ev_paths *p = kad_calloc(1, sizeof(*p));
+    kad_arena_init(&p->a, 4096, 0);
+    return p;
+}
+
+void ev_paths_free(struct ev_paths *p)
+{
+    if (!p)
+        return;
+    kad_arena_fini(&p->a);
+    kad_free(p);
+}
+
+size_t ev_paths_count(const struct ev_paths *p) { return p ? p->count : 0; }
+
+int ev_paths_add(struct ev_paths *p, const char *path, size_t len, unsigned flags)
+{
+    if (!len)
+        return KAD_EINVAL;
+    struct pnode *t = &p->root;
+    size_t i = 0;
+    for (;;) {
+        const char *dot = memchr(path + i, '.', len - i);
+        size_t sl = dot ? (size_t)(dot - (path + i)) : len - i;
+        struct pnode *c;
+        for (c = t->child; c; c = c->next)
+            if (c->seglen == sl && memcmp(c->seg, path + i, sl) == 0)
+                break;
+        if (!c) {
+            c = kad_arena_zalloc(&p->a, sizeof(*c));
+            c->seg = kad_arena_strndup(&p->a, path + i, sl);
+            c->seglen = (uint32_t)sl;
+            c->next = t->child;
+            t->child = c;
+        }
+        t = c;
+        if (!dot)
+            break;
+        i += sl + 1;
+    }
+    if (!t->flags)
+        p->count++;
+    t->flags |= flags ? flags : EV_PATH_CAPTURE;
+    return KAD_OK;
+}
+
+static const struct pnode *match_key(const struct pnode *t, const char *k, size_t klen)
+{
+    for (;;) {
+        const char *dot = memchr(k, '.', klen);
+        size_t sl = dot ? (size_t)(dot - k) : klen;
+        const struct pnode *c;
+        for (c = t->child; c; c = c->next)
+            if (c->seglen == sl && c->seg[0] == k[0] && memcmp(c->seg, k, sl) == 0)
+                break;
+        if (!c || !dot || c->flags)
+            return c;
+        t = c;
+        k = dot + 1;
+        klen -= sl + 1;
+    }
+}
+
+static const char *skip_value(struct jp *j, const char *p);
+
+static const char *skip_string(struct jp *j, const char *p)
+{
+    struct lex_err le;
+    bool esc = false;
+    const char *q = lex_string(p + 1, j->end, &esc, &le);
+    return q ? q + 1 : fail_lex(j, &le);
+}
+
+static const char *skip_container(struct jp *j, const char *p)
+{
+    bool obj = *p == '{';
+    char close = obj ? '}' : ']';
+    if (++j->depth > j->max_depth)
+        return fail_at(j, KAD_ELIMIT, p, "nesting deeper than %u levels", j->max_depth);
+    p = lex_ws(p + 1, j->end);
+    if (p < j->end && *p == close) {
+        j->depth--;
+        return p + 1;
+    }
+    for (;;) {
+        if (obj) {
+            if (!key_start(j, p))
+                return NULL;
+            if (!(p = skip_string(j, p)))
+                return NULL;
+            if (!(p = after_key(j, p)))
+                return NULL;
+        }
+        if (!(p = skip_value(j, p)))
+            return NULL;
+        bool more;
+        if (!(p = after_item(j, p, close, &more)))
+            return NULL;
+        if (!more) {
+            j->depth--;
+            return p;
+        }
+    }
+}
+
+static const char *skip_value(struct jp *j, const char *p)
+{
+    if (p >= j->end)
+        return fail_at(j, KAD_ESYNTAX, p, "%s", "unexpected end of input, expected a value");
+    switch (*p) {
+    case '"': return skip_string(j, p);
+    case '{':
+    case '[': return skip_container(j, p);
+    case 't':
+        if (j->end - p >= 4 && memcmp(p, "true", 4) == 0)
+            return p + 4;
+        break;
+    case 'f':
+        if (j->end - p >= 5 && memcmp(p, "false", 5) == 0)
+            return p + 5;
+        break;
+    case 'n':
+        if (j->end - p >= 4 && memcmp(p, "null", 4) == 0)
+            return p + 4;
+        break;
+    default:
+        if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            struct lex_err le;
+            const char *q = lex_number(p, j->end, &le);
+            return q ? q : fail_lex(j, &le);
+        }
+        break;
+    }
+    return fail_at(j, KAD_ESYNTAX, p, "%s", lex_bad_char_msg(*p));
+}
+
+struct xp {
+    struct jp j;
+    bool aborted;
+};
+
+static const char *extract_value(struct xp *x, const char *p, const struct pnode *t,
+                                 struct ev_node *out, bool *keep);
+
+static const char *extract_object(struct xp *x, const char *p, const struct pnode *t,
+                                  struct ev_node *out)
+{
+    struct jp *j = &x->j;
+    out->type = EV_OBJECT;
+    struct ev_node **tail = &out->child;
+    p = lex_ws(p + 1, j->end);
+    if (p < j->end && *p == '}')
+        return p + 1;
+    for (;;) {
+        if (!key_start(j, p))
+            return NULL;
+        struct lex_err le;
+        bool esc = false;
+        const char *kb = p + 1;
+        const char *q = lex_string(kb, j->end, &esc, &le);
+        if (!q)
+            return fail_lex(j, &le);
+        const char *key = kb;
+        size_t klen = (size_t)(q - kb);
+        uint32_t kl32 = 0;
+        if (esc) {
+            if (!(key = copy_string(j, kb, klen, true, &kl32)))
+                return NULL;
+            klen = kl32;
+        }
+        const struct pnode *m = klen ? match_key(t, key, klen) : NULL;
+        if (!(p = after_key(j, q + 1)))
+            return NULL;
+        if (!m) {
+            p = skip_value(j, p);
+        } else if (m->flags & EV_PATH_ABORT) {
+            x->aborted = true;
+            return NULL;
+        } else {
+            struct ev_node *node = new_node(j, p);
+            if (!node)
+                return NULL;
+            bool keep = true;
+            if (m->flags & EV_PATH_CAPTURE)
+                p = parse_value(j, p, node);
+            else
+                p = extract_value(x, p, m, node, &keep);
+            if (p && keep) {
+                if (esc) {
+                    node->key = key;
+                    node->klen = (uint32_t)klen;
+                } else if (!(node->key = copy_string(j, kb, klen, false, &node->klen))) {
+                    return NULL;
+                }
+                *tail = node;
+                tail = &node->next;
+                out->len++;
+            }
+        }
+        if (!p)
+            return NULL;
+        bool more;
+        if (!(p = after_item(j, p, '}', &more)) || !more)
+            return p;
+    }
+}
+
+static const char *extract_array(struct xp *x, const char *p, const struct pnode *t,
+                                 struct ev_node *out)
+{
+    struct jp *j = &x->j;
+    out->type = EV_ARRAY;
+    struct ev_node **tail = &out->child;
+    struct ev_node *spare = NULL;
+    p = lex_ws(p + 1, j->end);
+    if (p < j->end && *p == ']')
+        return p + 1;
+    for (;;) {
+        if (!spare && !(spare = new_node(j, p)))
+            return NULL;
+        bool keep = false;
+        if (!(p = extract_value(x, p, t, spare, &keep)))
+            return NULL;
+        if (keep) {
+            *tail = spare;
+            tail = &spare->next;
+            out->len++;
+            spare = NULL;
+        } else {
+            memset(spare, 0, sizeof(*spare));
+        }
+        bool more;
+        if (!(p = after_item(j, p, ']', &more)) || !more)
+            return p;
+    }
+}
+
+static const char *extract_value(struct xp *x, const char *p, const struct pnode *t,
+                                 struct ev_node *out, bool *keep)
+{
+    struct jp *j = &x->j;
+    *keep = false;
+    if (p < j->end && (*p == '{' || *p == '[')) {
+        if (++j->depth > j->max_depth)
+            return fail_at(j, KAD_ELIMIT, p, "nesting deeper than %u levels", j->max_depth);
+        const char *q = *p == '{' ? extract_object(x, p, t, out) : extract_array(x, p, t, out);
+        j->depth--;
+        *keep = q && out->len > 0;
+        return q;
+    }
+    return skip_value(j, p);
+}
+
+struct ev_node *ev_json_extract(kad_arena *a, const char *s, size_t n, const struct ev_paths *paths,
+                                const struct ev_json_limits *lim, const char *origin, bool *aborted,
+                                kad_err *err)
+{
+    struct xp x = {.j = {.a = a, .s = s, .end = s + n, .origin = origin, .err = err}};
+    struct jp *j = &x.j;
+    *aborted = false;
+    j->max_depth = lim && lim->max_depth ? lim->max_depth : EV_JSON_MAX_DEPTH;
+    size_t max_size = lim && lim->max_size ? lim->max_size : EV_JSON_MAX_SIZE;
+    if (n > max_size)
+        return fail_at(j, KAD_ELIMIT, s + max_size, "document larger than %zu bytes", max_size);
+    const char *p = lex_ws(s, j->end);
+    if (p >= j->end || *p != '{') {
+        *aborted = true; /* not an object: the caller's full parse decides */
+        return NULL;
+    }
+    struct ev_node *root = new_node(j, p);
+    if (!root)
+        return NULL;
+    j->depth = 1;
+    p = extract_object(&x, p, &paths->root, root);
+    if (!p) {
+        if (x.aborted) {
+            *aborted = true;
+            kad_err_clear(err);
+        }
+        return NULL;
+    }
+    p = lex_ws(p, j->end);
+    if (p != j->end)
+        return fail_at(j, KAD_ESYNTAX, p, "%s", "unexpected content after the JSON value");
+    return root;
 }

@@ -1,0 +1,348 @@
+/*
+ * event_decode.c - records -> ECS events: format detection, the fast path through the
+ * extractor, the full path, EventList/array items, positioned per-record errors and counters.
+ *
+ * Fast path: when the caller declared the ECS fields it reads (ev_decoder_need), each needed
+ * ECS field is translated into the raw audit paths it is computed from (the table below), plus
+ * the control paths every decode needs (kind, apiVersion, auditID, stage, timestamps, and the
+ * GKE rename sources). The extractor builds only those members; the same mapping as the full
+ * path then runs on that partial tree. Keys that mean "not a raw Event" (protoPayload,
+ * kubernetes, items, category) abort the extractor and the record takes the full path, so the
+ * rarer formats cost a full parse and never a wrong answer.
+ *
+ * This file does no I/O (records come from event_reader.c or the caller).
+ */
+#include "event/event.h"
+
+#include "base/alloc.h"
+#include "base/err.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+struct ev_decoder {
+    struct ev_decoder_opts o;
+    struct ev_host host;
+    bool has_host;
+    char host_store[1024];
+    char ns[128];
+    struct ev_paths *paths; /* NULL = full documents */
+    bool need_all;          /* a need_all() happened: full documents for good */
+    struct ev_decode_stats st;
+};
+
+/* Control paths: always extracted (format detection, metadata, the GKE renames). */
+static const char *const control_paths[] = {
+    "kind",     "apiVersion",       "auditID",
+    "stage",    "stageTimestamp",   "timestamp",
+    "insertId", "receiveTimestamp", "requestReceivedTimestamp",
+};
+static const char *const abort_paths[] = {"protoPayload", "kubernetes", "items", "category",
+                                          "properties"};
+
+/* ECS field -> raw audit paths it is computed from (see ev_ecs_map). */
+static const struct {
+    const char *ecs;
+    const char *raw[3];
+} ecs_sources[] = {
+    {"event.action", {"verb"}},
+    {"event.outcome", {"annotations", "labels"}},
+    {"user.name", {"user.username"}},
+    {"user.id", {"user.uid"}},
+    {"user_agent.original", {"userAgent"}},
+    {"source.ip", {"sourceIPs"}},
+    {"client.ip", {"sourceIPs"}},
+    {"related.ip", {"sourceIPs"}},
+    {"related.user", {"user.uid", "user.username"}},
+    {"orchestrator.api_version", {"apiVersion"}},
+    {"orchestrator.namespace", {"objectRef.namespace"}},
+    {"orchestrator.resource.name", {"objectRef.name"}},
+    {"orchestrator.resource.type", {"objectRef.resource", "resource.type"}},
+    {"orchestrator.cluster.name", {"resource.labels.cluster_name"}},
+    {"orchestrator.cluster.id", {"resource.labels.project_id"}},
+};
+
+struct ev_decoder *ev_decoder_new(const struct ev_decoder_opts *o)
+{
+    struct ev_decoder *d = kad_calloc(1, sizeof(*d));
+    if (o)
+        d->o = *o;
+    snprintf(d->ns, sizeof(d->ns), "%s", o && o->ns ? o->ns : "default");
+    d->o.ns = d->ns;
+    if (o && o->host) {
+        /* copy the strings so the caller's storage may go */
+        char *s = d->host_store;
+        size_t left = sizeof(d->host_store);
+        const char *const *src = (const char *const *)o->host;
+        const char **dst = (const char **)&d->host;
+        for (size_t i = 0; i < sizeof(d->host) / sizeof(char *); i++) {
+            dst[i] = NULL;
+            if (!src[i])
+                continue;
+            size_t n = strlen(src[i]);
+            if (n + 1 > left)
+                continue;
+            memcpy(s, src[i], n + 1);
+            dst[i] = s;
+            s += n + 1;
+            left -= n + 1;
+        }
+        d->has_host = true;
+    }
+    d->o.host = d->has_host ? &d->host : NULL;
+    return d;
+}
+
+void ev_decoder_free(struct ev_decoder *d)
+{
+    if (!d)
+        return;
+    ev_paths_free(d->paths);
+    kad_free(d);
+}
+
+const struct ev_decode_stats *ev_decoder_stats(const struct ev_decoder *d) { return &d->st; }
+
+void ev_decoder_need_all(struct ev_decoder *d)
+{
+    ev_paths_free(d->paths);
+    d->paths = NULL;
+    d->need_all = true;
+}
+
+/* a is b, or a dot-prefix of b */
+static bool dot_prefix(const char *a, size_t al, const char *b, size_t bl)
+{
+    return al <= bl && memcmp(a, b, al) == 0 && (al == bl || b[al] == '.');
+}
+
+static bool overlap(const char *a, size_t al, const char *b, size_t bl)
+{
+    return dot_prefix(a, al, b, bl) || dot_prefix(b, bl, a, al);
+}
+
+static void add_raw(struct ev_decoder *d, const char *p, size_t n)
+{
+    ev_paths_add(d->paths, p, n, EV_PATH_CAPTURE);
+}
+
+int ev_decoder_need(struct ev_decoder *d, const char *path, size_t len)
+{
+    if (!len)
+        return KAD_EINVAL;
+    if (d->need_all)
+        return KAD_OK;
+    if (!d->paths) {
+        d->paths = ev_paths_new();
+        for (size_t i = 0; i < sizeof(control_paths) / sizeof(*control_paths); i++)
+            add_raw(d, control_paths[i], strlen(control_paths[i]));
+        for (size_t i = 0; i < sizeof(abort_paths) / sizeof(*abort_paths); i++)
+            ev_paths_add(d->paths, abort_paths[i], strlen(abort_paths[i]), EV_PATH_ABORT);
+    }
+    static const char ka[] = "kubernetes.audit";
+    const size_t kal = sizeof(ka) - 1;
+    if (dot_prefix(path, len, ka, kal)) { /* "kubernetes" or "kubernetes.audit": everything */
+        ev_decoder_need_all(d);
+        return KAD_OK;
+    }
+    if (dot_prefix(ka, kal, path, len)) {
+        const char *rest = path + kal + 1;
+        size_t rl = len - kal - 1;
+        if (overlap(rest, rl, "annotations", 11)) {
+            add_raw(d, "annotations", 11);
+            add_raw(d, "labels", 6);
+        } else {
+            add_raw(d, rest, rl);
+        }
+        return KAD_OK;
+    }
+    for (size_t i = 0; i < sizeof(ecs_sources) / sizeof(*ecs_sources); i++) {
+        const char *e = ecs_sources[i].ecs;
+        if (!overlap(path, len, e, strlen(e)))
+            continue;
+        for (int k = 0; k < 3 && ecs_sources[i].raw[k]; k++)
+            add_raw(d, ecs_sources[i].raw[k], strlen(ecs_sources[i].raw[k]));
+    }
+    return KAD_OK;
+}
+
+/* ---- decoding ------------------------------------------------------------------------------ */
+
+static int64_t clock_ms(const struct ev_decoder *d)
+{
+    if (d->o.now_ms)
+        return d->o.now_ms;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An error positioned inside the record's bytes -> positioned in the origin. */
+static void shift_err(kad_err *e, const struct ev_record *rec)
+{
+    e->origin = rec->origin;
+    if (!rec->line)
+        return;
+    if (e->line == 0) {
+        e->line = (uint32_t)rec->line;
+        e->col = rec->col;
+        e->offset = (int64_t)rec->offset;
+        return;
+    }
+    if (e->line == 1)
+        e->col += rec->col - 1;
+    e->line += (uint32_t)rec->line - 1;
+    if (e->offset >= 0)
+        e->offset += (int64_t)rec->offset;
+}
+
+static int map_one(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec,
+                   struct ev_node *raw, int fmt, kad_str list_av, struct ev_event *out,
+                   kad_err *err)
+{
+    struct ev_map_opts mo = {
+        .o = &d->o, .host = d->o.host, .ns = d->o.ns, .list_api_version = list_av};
+    if (d->o.ingested == EV_INGESTED_NOW)
+        mo.now_ms = clock_ms(d);
+    return ev_ecs_map(a, raw, fmt, &mo, out, rec, err);
+}
+
+/*
+ * Decode one record that must hold a single event. Returns KAD_OK, an error (err filled and
+ * positioned), or KAD_EUNSUPPORTED with *list set to the parsed list root.
+ */
+static int decode_single(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec,
+                         struct ev_event *out, struct ev_node **list, kad_err *err)
+{
+    *list = NULL;
+    if (d->paths) {
+        bool aborted = false;
+        struct ev_node *part =
+            ev_json_extract(a, rec->ptr, rec->len, d->paths, &d->o.lim, rec->origin, &aborted, err);
+        if (part && ev_detect(part) == EV_FMT_K8S) {
+            int rc = map_one(d, a, rec, part, EV_FMT_K8S, (kad_str){NULL, 0}, out, err);
+            if (rc == KAD_OK) {
+                out->partial = true;
+                d->st.fast++;
+            }
+            return rc;
+        }
+        if (!part && !aborted) {
+            shift_err(err, rec);
+            return err ? err->code : KAD_ESYNTAX;
+        }
+    }
+    struct ev_node *root = ev_json_parse_lim(a, rec->ptr, rec->len, &d->o.lim, rec->origin, err);
+    if (!root) {
+        shift_err(err, rec);
+        return err ? err->code : KAD_ESYNTAX;
+    }
+    int fmt = ev_detect(root);
+    if (fmt == EV_FMT_LIST) {
+        *list = root;
+        return KAD_EUNSUPPORTED;
+    }
+    int rc = map_one(d, a, rec, root, fmt, (kad_str){NULL, 0}, out, err);
+    if (rc == KAD_OK)
+        d->st.full++;
+    return rc;
+}
+
+int ev_decode(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec, struct ev_event *out,
+              kad_err *err)
+{
+    kad_err local;
+    if (!err)
+        err = &local;
+    kad_err_clear(err);
+    d->st.records++;
+    struct ev_node *list;
+    int rc = decode_single(d, a, rec, out, &list, err);
+    if (list)
+        rc = kad_err_atlc(err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
+                          (int64_t)rec->offset, "%s",
+                          "an EventList or array holds several events (use ev_decode_record)");
+    if (rc)
+        d->st.errors++;
+    else
+        d->st.events++;
+    return rc;
+}
+
+static void report(struct ev_decoder *d, const struct ev_sink *sink, const kad_err *err)
+{
+    d->st.errors++;
+    if (sink && sink->on_error)
+        sink->on_error(sink->ctx, err);
+}
+
+static int decode_list(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec,
+                       struct ev_node *root, const struct ev_sink *sink)
+{
+    struct ev_node *items = root;
+    kad_str av = {NULL, 0};
+    kad_err err;
+    if (root->type == EV_OBJECT) {
+        items = (struct ev_node *)ev_member(root, "items", 5);
+        const struct ev_node *v = ev_member(root, "apiVersion", 10);
+        if (v && v->type == EV_STRING)
+            av = (kad_str){v->str, v->len};
+        if (!items || items->type != EV_ARRAY) {
+            kad_err_atlc(&err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
+                         (int64_t)rec->offset, "%s", "EventList without an items array");
+            report(d, sink, &err);
+            return KAD_OK;
+        }
+    }
+    uint32_t idx = 0;
+    struct ev_node *next;
+    for (struct ev_node *it = items->child; it; it = next, idx++) {
+        next = it->next; /* the mapping relinks the item into its document */
+        kad_err_clear(&err);
+        int fmt = ev_detect(it);
+        if (fmt == EV_FMT_UNKNOWN && av.ptr && it->type == EV_OBJECT)
+            fmt = EV_FMT_K8S; /* webhook items carry neither kind nor apiVersion */
+        struct ev_event ev;
+        int rc;
+        if (fmt == EV_FMT_LIST)
+            rc = kad_err_atlc(&err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
+                              (int64_t)rec->offset, "%s", "nested lists are not supported");
+        else
+            rc = map_one(d, a, rec, it, fmt, av, &ev, &err);
+        if (rc) {
+            char msg[KAD_ERR_MSG_MAX];
+            snprintf(msg, sizeof(msg), "item %u: %.200s", idx, err.msg);
+            snprintf(err.msg, sizeof(err.msg), "%s", msg);
+            report(d, sink, &err);
+            continue;
+        }
+        ev.item = idx;
+        d->st.full++;
+        d->st.events++;
+        if (sink && sink->on_event && (rc = sink->on_event(sink->ctx, &ev)))
+            return rc;
+    }
+    return KAD_OK;
+}
+
+int ev_decode_record(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec,
+                     const struct ev_sink *sink)
+{
+    kad_err err;
+    kad_err_clear(&err);
+    d->st.records++;
+    struct ev_event ev;
+    struct ev_node *list;
+    int rc = decode_single(d, a, rec, &ev, &list, &err);
+    if (list)
+        return decode_list(d, a, rec, list, sink);
+    if (rc) {
+        report(d, sink, &err);
+        return KAD_OK;
+    }
+    d->st.events++;
+    if (sink && sink->on_event)
+        return sink->on_event(sink->ctx, &ev);
+    return KAD_OK;
+}

@@ -1,0 +1,658 @@
+/*
+ * event_ecs.c - raw Kubernetes audit event -> the ECS document Elastic's Kubernetes integration
+ * stores (data stream kubernetes.audit_logs), plus format detection and host metadata.
+ *
+ * The mapping follows the ingest pipeline processor by processor (k8s-audit-formats.md §1.3)
+ * and adds what Elastic Agent adds on the way (§1.2): data_stream.*, event.dataset, host.*,
+ * and @timestamp/event.ingested per time-and-state.md. Where we deliberately differ (pipeline
+ * errors, ingest-time artefacts) is listed in docs/internals/ecs-mapping.md.
+ *
+ * It works in place on a tree in the per-event arena: the raw object becomes
+ * kubernetes.audit, ECS fields are new nodes or shallow clones of raw ones. It works the same on
+ * a full tree and on the extractor's partial tree, which is what keeps the fast path's answers
+ * equal to the full decode's. It does not parse records or read input (event_decode.c).
+ */
+#include "event/event.h"
+
+#include "base/err.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+/* ---- small tree builders ------------------------------------------------------------------- */
+
+struct eb {
+    kad_arena *a;
+    bool oom;
+    struct ev_node dummy; /* handed out after an allocation failure; the doc is discarded */
+};
+
+static struct ev_node *mk(struct eb *b, uint8_t type)
+{
+    struct ev_node *n = kad_arena_zalloc(b->a, sizeof(*n));
+    if (!n) {
+        b->oom = true;
+        memset(&b->dummy, 0, sizeof(b->dummy));
+        return &b->dummy;
+    }
+    n->type = type;
+    return n;
+}
+
+static struct ev_node *mk_str(struct eb *b, const char *s, size_t n)
+{
+    struct ev_node *v = mk(b, EV_STRING);
+    v->str = s;
+    v->len = (uint32_t)n;
+    return v;
+}
+
+static struct ev_node *clone(struct eb *b, const struct ev_node *src)
+{
+    struct ev_node *n = mk(b, src->type);
+    if (b->oom)
+        return n;
+    *n = *src;
+    n->key = NULL;
+    n->klen = 0;
+    n->next = NULL;
+    return n;
+}
+
+static struct ev_node *member(const struct ev_node *obj, const char *key)
+{
+    return (struct ev_node *)ev_member(obj, key, strlen(key));
+}
+
+/* Append value v under key (a string that outlives the doc: literal or arena). */
+static void put(struct eb *b, struct ev_node *obj, const char *key, struct ev_node *v)
+{
+    if (b->oom)
+        return;
+    v->key = key;
+    v->klen = (uint32_t)strlen(key);
+    v->next = NULL;
+    struct ev_node **t = &obj->child;
+    while (*t)
+        t = &(*t)->next;
+    *t = v;
+    obj->len++;
+}
+
+static void put_elem(struct eb *b, struct ev_node *arr, struct ev_node *v)
+{
+    put(b, arr, "", v);
+    v->key = NULL;
+}
+
+static void put_front(struct eb *b, struct ev_node *obj, const char *key, struct ev_node *v)
+{
+    if (b->oom)
+        return;
+    v->key = key;
+    v->klen = (uint32_t)strlen(key);
+    v->next = obj->child;
+    obj->child = v;
+    obj->len++;
+}
+
+/* Member object `key` of obj, created (appended) when missing. */
+static struct ev_node *obj_at(struct eb *b, struct ev_node *obj, const char *key)
+{
+    struct ev_node *m = member(obj, key);
+    if (m && m->type == EV_OBJECT)
+        return m;
+    m = mk(b, EV_OBJECT);
+    put(b, obj, key, m);
+    return m;
+}
+
+/* Unlink member `m` from obj. */
+static void unlink_member(struct ev_node *obj, struct ev_node *m)
+{
+    for (struct ev_node **t = &obj->child; *t; t = &(*t)->next) {
+        if (*t == m) {
+            *t = m->next;
+            obj->len--;
+            return;
+        }
+    }
+}
+
+static void remove_key(struct ev_node *obj, const char *key)
+{
+    struct ev_node *m = member(obj, key);
+    if (m)
+        unlink_member(obj, m);
+}
+
+/* Rename obj.from to to (Elastic rename: skipped when `to` already exists). */
+static void rename_key(struct ev_node *obj, const char *from, const char *to)
+{
+    struct ev_node *m = member(obj, from);
+    if (!m || member(obj, to))
+        return;
+    m->key = to;
+    m->klen = (uint32_t)strlen(to);
+}
+
+static bool nonempty_str(const struct ev_node *n)
+{
+    return n && n->type == EV_STRING && n->len > 0;
+}
+
+/* Elastic `set copy_from` with ignore_empty_value: copy when present and not "" / null. */
+static void copy_to(struct eb *b, struct ev_node *obj, const char *key, const struct ev_node *v)
+{
+    if (!v || v->type == EV_NULL || (v->type == EV_STRING && v->len == 0))
+        return;
+    put(b, obj, key, clone(b, v));
+}
+
+/* ---- format detection ---------------------------------------------------------------------- */
+
+const char *ev_format_name(int fmt)
+{
+    switch (fmt) {
+    case EV_FMT_K8S: return "k8s";
+    case EV_FMT_GKE: return "gke";
+    case EV_FMT_AKS: return "aks";
+    case EV_FMT_ECS: return "ecs";
+    case EV_FMT_LIST: return "list";
+    default: return "unknown";
+    }
+}
+
+static bool str_is(const struct ev_node *n, const char *s)
+{
+    return n && n->type == EV_STRING && n->len == strlen(s) && memcmp(n->str, s, n->len) == 0;
+}
+
+int ev_detect(const struct ev_node *root)
+{
+    if (!root)
+        return EV_FMT_UNKNOWN;
+    if (root->type == EV_ARRAY)
+        return EV_FMT_LIST;
+    if (root->type != EV_OBJECT)
+        return EV_FMT_UNKNOWN;
+    const struct ev_node *kind = member(root, "kind");
+    if (str_is(kind, "EventList") && member(root, "items"))
+        return EV_FMT_LIST;
+    if (member(root, "category") && member(root, "operationName") && member(root, "resourceId") &&
+        member(root, "time"))
+        return EV_FMT_AKS;
+    if (member(root, "protoPayload"))
+        return EV_FMT_GKE;
+    for (const struct ev_node *m = root->child; m; m = m->next)
+        if (m->klen >= 10 && memcmp(m->key, "kubernetes", 10) == 0 &&
+            (m->klen == 10 || m->key[10] == '.'))
+            return EV_FMT_ECS;
+    if (str_is(kind, "Event") || member(root, "auditID"))
+        return EV_FMT_K8S;
+    const struct ev_node *av = member(root, "apiVersion");
+    if (av && av->type == EV_STRING && av->len > 13 && memcmp(av->str, "audit.k8s.io/", 13) == 0)
+        return EV_FMT_K8S;
+    return EV_FMT_UNKNOWN;
+}
+
+/* ---- the mapping ----------------------------------------------------------------------------- */
+
+static bool is_ip(const struct ev_node *n)
+{
+    if (!n || n->type != EV_STRING || n->len == 0 || n->len >= 64 || memchr(n->str, 0, n->len))
+        return false;
+    unsigned char buf[16];
+    return inet_pton(AF_INET, n->str, buf) == 1 || inet_pton(AF_INET6, n->str, buf) == 1;
+}
+
+/* Elastic `convert type: ip`: every element must be an IP, else the target stays unset. */
+static struct ev_node *convert_ips(struct eb *b, const struct ev_node *src)
+{
+    if (!src)
+        return NULL;
+    if (src->type == EV_STRING)
+        return is_ip(src) ? clone(b, src) : NULL;
+    if (src->type != EV_ARRAY || !src->child)
+        return NULL;
+    for (const struct ev_node *c = src->child; c; c = c->next)
+        if (!is_ip(c))
+            return NULL;
+    return clone(b, src); /* shares the (immutable) element list */
+}
+
+/* De-dot annotation keys (every '.' -> '_'); returns event.outcome or NULL. */
+static const char *dedot_annotations(struct eb *b, struct ev_node *ann)
+{
+    const char *outcome = NULL;
+    for (struct ev_node *m = ann->child; m; m = m->next) {
+        if (m->klen == 29 && memcmp(m->key, "authorization.k8s.io/decision", 29) == 0) {
+            if (str_is(m, "allow"))
+                outcome = "success";
+            else if (str_is(m, "forbid"))
+                outcome = "failure";
+        }
+        if (!memchr(m->key, '.', m->klen))
+            continue;
+        char *k = kad_arena_strndup(b->a, m->key, m->klen);
+        if (!k) {
+            b->oom = true;
+            return outcome;
+        }
+        for (char *p = k; (p = memchr(p, '.', (size_t)(k + m->klen - p))); p++)
+            *p = '_';
+        m->key = k;
+    }
+    return outcome;
+}
+
+/* Recursively drop null, "", {} and [] (the pipeline's last script). True = drop n itself. */
+static bool prune(struct ev_node *n)
+{
+    if (n->type == EV_NULL || (n->type == EV_STRING && n->len == 0))
+        return true;
+    if (n->type != EV_OBJECT && n->type != EV_ARRAY)
+        return false;
+    struct ev_node **t = &n->child;
+    while (*t) {
+        struct ev_node *c = *t;
+        if (prune(c)) {
+            *t = c->next;
+            n->len--;
+        } else {
+            t = &c->next;
+        }
+    }
+    return n->child == NULL;
+}
+
+/* prune() on a clone-shared subtree would edit the source too; arrays shared by convert_ips
+ * hold only non-empty IP strings, so pruning them never changes anything. */
+
+/* Append the non-NULL vals[i] under keys[i]; returns how many were added. */
+static int put_strs(struct eb *b, struct ev_node *obj, const char *const *keys,
+                    const char *const *vals, size_t n)
+{
+    int added = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (vals[i]) {
+            put(b, obj, keys[i], mk_str(b, vals[i], strlen(vals[i])));
+            added++;
+        }
+    }
+    return added;
+}
+
+static void add_host(struct eb *b, struct ev_node *root, const struct ev_host *h)
+{
+    struct ev_node *host = obj_at(b, root, "host");
+    static const char *const hk[] = {"name", "hostname", "id", "architecture"};
+    const char *const hv[] = {h->name, h->hostname, h->id, h->architecture};
+    put_strs(b, host, hk, hv, 4);
+    static const char *const ok[] = {"type",   "family",  "name",    "platform",
+                                     "kernel", "version", "codename"};
+    const char *const ov[] = {h->os_type,   h->os_family,  h->os_name,    h->os_platform,
+                              h->os_kernel, h->os_version, h->os_codename};
+    struct ev_node *os = mk(b, EV_OBJECT);
+    if (put_strs(b, os, ok, ov, 7))
+        put(b, host, "os", os);
+}
+
+static kad_str str_of(const struct ev_node *n)
+{
+    return n && n->type == EV_STRING ? (kad_str){n->str, n->len} : (kad_str){NULL, 0};
+}
+
+static struct ev_node *time_node(struct eb *b, int64_t ms, bool millis)
+{
+    char buf[32];
+    size_t n = millis ? ev_time_fmt_ms(ms, buf) : ev_time_fmt_s(ms, buf);
+    char *s = kad_arena_strndup(b->a, buf, n);
+    if (!s) {
+        b->oom = true;
+        return mk(b, EV_NULL);
+    }
+    return mk_str(b, s, n);
+}
+
+static int map_err(kad_err *err, const struct ev_record *rec, int code, const char *msg)
+{
+    return kad_err_atlc(err, code, rec ? rec->origin : NULL, rec ? (uint32_t)rec->line : 0,
+                        rec ? rec->col : 0, rec ? (int64_t)rec->offset : -1, "%s", msg);
+}
+
+int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_opts *mo,
+               struct ev_event *out, const struct ev_record *rec, kad_err *err)
+{
+    struct eb b = {.a = a};
+    memset(out, 0, sizeof(*out));
+    out->rec = rec;
+    out->format = fmt;
+    out->ts_ms = out->ingested_ms = EV_TIME_NONE;
+
+    if (fmt == EV_FMT_ECS) {
+        out->doc = raw;
+        out->audit_id = ev_first_str(raw, "kubernetes.audit.auditID");
+        out->stage = ev_first_str(raw, "kubernetes.audit.stage");
+        kad_str ts = ev_first_str(raw, "@timestamp");
+        if (ts.ptr && !ev_time_parse(ts.ptr, ts.len, &out->ts_ms))
+            out->ts_ms = EV_TIME_NONE;
+        kad_str ing = ev_first_str(raw, "event.ingested");
+        if (ing.ptr && !ev_time_parse(ing.ptr, ing.len, &out->ingested_ms))
+            out->ingested_ms = EV_TIME_NONE;
+        return KAD_OK;
+    }
+    if (fmt != EV_FMT_K8S && fmt != EV_FMT_GKE && fmt != EV_FMT_AKS)
+        return map_err(err, rec, KAD_EUNSUPPORTED,
+                       "not a Kubernetes audit event (no kind, apiVersion or auditID)");
+
+    struct ev_node *root = mk(&b, EV_OBJECT);
+    struct ev_node *audit = raw;
+    int64_t ts = EV_TIME_NONE;
+
+    /* 1. AKS envelope: the Event is properties.log (a JSON string or an object) */
+    if (fmt == EV_FMT_AKS) {
+        struct ev_node *props = member(raw, "properties");
+        struct ev_node *log = props ? member(props, "log") : NULL;
+        if (log && log->type == EV_STRING) {
+            kad_err perr;
+            kad_err_clear(&perr);
+            audit = ev_json_parse(a, log->str, log->len, "properties.log", &perr);
+            if (!audit) {
+                char msg[KAD_ERR_MSG_MAX];
+                snprintf(msg, sizeof(msg), "AKS properties.log: %u:%u: %.200s", perr.line, perr.col,
+                         perr.msg);
+                return map_err(err, rec, perr.code, msg);
+            }
+        } else if (log && log->type == EV_OBJECT) {
+            audit = log;
+        } else {
+            return map_err(err, rec, KAD_EUNSUPPORTED,
+                           "AKS record without an audit event in properties.log");
+        }
+        if (audit->type != EV_OBJECT)
+            return map_err(err, rec, KAD_EUNSUPPORTED, "AKS properties.log is not an object");
+        unlink_member(props, log);
+        rename_key(raw, "operationName", "operation_name");
+        rename_key(raw, "resourceId", "resource_id");
+        rename_key(raw, "serviceBuild", "service_build");
+        /* lift properties.{containerID,pod,stream} */
+        struct ev_node *m;
+        while ((m = props->child)) {
+            unlink_member(props, m);
+            const char *k =
+                m->klen == 11 && memcmp(m->key, "containerID", 11) == 0 ? "container_id" : m->key;
+            if (!member(raw, k))
+                put(&b, raw, k, m);
+        }
+        kad_str t = str_of(member(raw, "time"));
+        if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts))
+            ts = EV_TIME_NONE;
+        put(&b, audit, "aks_metadata", raw);
+    }
+
+    /* webhook items carry no kind/apiVersion: supply them as the log backend writes them */
+    if (mo->list_api_version.ptr) {
+        if (!member(audit, "apiVersion"))
+            put_front(&b, audit, "apiVersion",
+                      mk_str(&b, mo->list_api_version.ptr, mo->list_api_version.len));
+        if (!member(audit, "kind"))
+            put_front(&b, audit, "kind", mk_str(&b, "Event", 5));
+    }
+
+    /* 5-6. drop requestObject.metadata / responseObject.metadata */
+    struct ev_node *ro = member(audit, "responseObject");
+    if (ro && ro->type == EV_OBJECT)
+        remove_key(ro, "metadata");
+    ro = member(audit, "requestObject");
+    if (ro && ro->type == EV_OBJECT)
+        remove_key(ro, "metadata");
+
+    /* 9. GKE renames (also reach v1beta1's top-level `timestamp`) */
+    rename_key(audit, "insertId", "auditID");
+    rename_key(audit, "receiveTimestamp", "requestReceivedTimestamp");
+    rename_key(audit, "timestamp", "stageTimestamp");
+    rename_key(audit, "labels", "annotations");
+    struct ev_node *pp = member(audit, "protoPayload");
+    struct ev_node *pst = pp && pp->type == EV_OBJECT ? member(pp, "status") : NULL;
+    struct ev_node *pcode = pst && pst->type == EV_OBJECT ? member(pst, "code") : NULL;
+    if (pcode) {
+        struct ev_node *rs = member(audit, "responseStatus");
+        if (!rs) {
+            rs = mk(&b, EV_OBJECT);
+            put(&b, audit, "responseStatus", rs);
+        }
+        if (rs->type == EV_OBJECT && !member(rs, "code")) {
+            unlink_member(pst, pcode);
+            put(&b, rs, "code", pcode);
+        }
+    }
+
+    /* @timestamp: AKS `time`, else stageTimestamp, else requestReceivedTimestamp */
+    if (ts == EV_TIME_NONE) {
+        static const char *const tkeys[] = {"stageTimestamp", "requestReceivedTimestamp"};
+        for (size_t i = 0; i < 2 && ts == EV_TIME_NONE; i++) {
+            kad_str t = str_of(member(audit, tkeys[i]));
+            if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts))
+                ts = EV_TIME_NONE;
+        }
+    }
+    if (ts != EV_TIME_NONE)
+        put(&b, root, "@timestamp", time_node(&b, ts, true));
+
+    struct ev_node *k8s = obj_at(&b, root, "kubernetes");
+    put(&b, k8s, "audit", audit);
+
+    /* 7-8. event.kind, event.action */
+    struct ev_node *event = obj_at(&b, root, "event");
+    put(&b, event, "kind", mk_str(&b, "event", 5));
+    copy_to(&b, event, "action", member(audit, "verb"));
+
+    /* 10. annotations: de-dot keys, event.outcome from the decision */
+    struct ev_node *ann = member(audit, "annotations");
+    if (ann && ann->type == EV_OBJECT) {
+        const char *outcome = dedot_annotations(&b, ann);
+        if (outcome)
+            put(&b, event, "outcome", mk_str(&b, outcome, strlen(outcome)));
+    }
+    put(&b, event, "dataset", mk_str(&b, "kubernetes.audit_logs", 21));
+    int64_t ing = EV_TIME_NONE;
+    if (mo->o && mo->o->ingested == EV_INGESTED_NOW) {
+        ing = mo->now_ms - ((mo->now_ms % 1000) + 1000) % 1000;
+        put(&b, event, "ingested", time_node(&b, ing, false));
+    }
+
+    struct ev_node *ds = obj_at(&b, root, "data_stream");
+    put(&b, ds, "type", mk_str(&b, "logs", 4));
+    put(&b, ds, "dataset", mk_str(&b, "kubernetes.audit_logs", 21));
+    put(&b, ds, "namespace", mk_str(&b, mo->ns, strlen(mo->ns)));
+
+    /* 11-12. user.name, user.id */
+    struct ev_node *u = member(audit, "user");
+    const struct ev_node *uname = u ? member(u, "username") : NULL;
+    const struct ev_node *uid = u ? member(u, "uid") : NULL;
+    if ((uname && nonempty_str(uname)) || (uid && nonempty_str(uid))) {
+        struct ev_node *user = obj_at(&b, root, "user");
+        copy_to(&b, user, "name", uname);
+        copy_to(&b, user, "id", uid);
+    }
+    /* 13. user_agent.original */
+    const struct ev_node *ua = member(audit, "userAgent");
+    if (ua && !(ua->type == EV_STRING && ua->len == 0) && ua->type != EV_NULL)
+        copy_to(&b, obj_at(&b, root, "user_agent"), "original", ua);
+
+    /* 14-15. source.ip, client.ip */
+    struct ev_node *ips = convert_ips(&b, member(audit, "sourceIPs"));
+    if (ips) {
+        put(&b, obj_at(&b, root, "source"), "ip", ips);
+        put(&b, obj_at(&b, root, "client"), "ip", clone(&b, ips));
+    }
+
+    /* 23-24. related.user (uid, then username, no duplicates), related.ip */
+    struct ev_node *ru = NULL, *ri = NULL;
+    const struct ev_node *rel[2] = {uid, uname};
+    for (int i = 0; i < 2; i++) {
+        const struct ev_node *v = rel[i];
+        if (!nonempty_str(v))
+            continue;
+        if (ru) {
+            bool dup = false;
+            for (const struct ev_node *c = ru->child; c; c = c->next)
+                dup |= c->len == v->len && memcmp(c->str, v->str, v->len) == 0;
+            if (dup)
+                continue;
+        } else {
+            ru = mk(&b, EV_ARRAY);
+        }
+        put_elem(&b, ru, clone(&b, v));
+    }
+    if (ips && ips->type == EV_ARRAY) {
+        ri = mk(&b, EV_ARRAY);
+        for (const struct ev_node *c = ips->child; c; c = c->next)
+            put_elem(&b, ri, clone(&b, c));
+    }
+    if (ru || ri) {
+        struct ev_node *related = obj_at(&b, root, "related");
+        if (ri)
+            put(&b, related, "ip", ri);
+        if (ru)
+            put(&b, related, "user", ru);
+    }
+
+    /* 16-21. orchestrator.* */
+    struct ev_node *orc = obj_at(&b, root, "orchestrator");
+    put(&b, orc, "type", mk_str(&b, "kubernetes", 10));
+    copy_to(&b, orc, "api_version", member(audit, "apiVersion"));
+    const struct ev_node *oref = member(audit, "objectRef");
+    if (oref && oref->type == EV_OBJECT) {
+        copy_to(&b, orc, "namespace", member(oref, "namespace"));
+        const struct ev_node *rn = member(oref, "name"), *rt = member(oref, "resource");
+        if (nonempty_str(rn) || nonempty_str(rt)) {
+            struct ev_node *res = obj_at(&b, orc, "resource");
+            copy_to(&b, res, "name", rn);
+            copy_to(&b, res, "type", rt);
+        }
+    }
+    const struct ev_node *gres = member(audit, "resource");
+    if (pp || (gres && gres->type == EV_OBJECT)) {
+        const struct ev_node *rname = pp ? member(pp, "resourceName") : NULL;
+        const struct ev_node *rtype = gres ? member(gres, "type") : NULL;
+        if (nonempty_str(rname) || nonempty_str(rtype)) {
+            struct ev_node *res = obj_at(&b, orc, "resource");
+            if (!member(res, "name"))
+                copy_to(&b, res, "name", rname);
+            if (nonempty_str(rtype)) {
+                struct ev_node *old = member(res, "type");
+                if (old)
+                    unlink_member(res, old);
+                copy_to(&b, res, "type", rtype);
+            }
+        }
+        const struct ev_node *labels = gres ? member(gres, "labels") : NULL;
+        const struct ev_node *cn = labels ? member(labels, "cluster_name") : NULL;
+        const struct ev_node *cid = labels ? member(labels, "project_id") : NULL;
+        if (nonempty_str(cn) || nonempty_str(cid)) {
+            struct ev_node *cl = obj_at(&b, orc, "cluster");
+            copy_to(&b, cl, "name", cn);
+            copy_to(&b, cl, "id", cid);
+        }
+    }
+
+    if (mo->host)
+        add_host(&b, root, mo->host);
+
+    /* 25. drop empty values everywhere */
+    if (!(mo->o && mo->o->keep_empty))
+        prune(root);
+
+    if (b.oom)
+        return map_err(err, rec, KAD_ELIMIT, "event too large for the event arena");
+    out->doc = root;
+    out->audit_id = str_of(member(audit, "auditID"));
+    out->stage = str_of(member(audit, "stage"));
+    out->ts_ms = ts;
+    out->ingested_ms = ing;
+    return KAD_OK;
+}
+
+/* ---- host metadata ------------------------------------------------------------------------- */
+
+static const char *keep(char **store, size_t *left, const char *s, size_t n)
+{
+    if (n + 1 > *left || n == 0)
+        return NULL;
+    char *d = *store;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    *store += n + 1;
+    *left -= n + 1;
+    return d;
+}
+
+/* Value of KEY=value (quotes removed) in os-release text, or NULL. */
+static const char *osr(char **store, size_t *left, const char *text, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, key, kl) != 0 || l[kl] != '=')
+            continue;
+        const char *v = l + kl + 1;
+        const char *e = strchr(v, '\n');
+        size_t n = e ? (size_t)(e - v) : strlen(v);
+        if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+            v++;
+            n -= 2;
+        }
+        return keep(store, left, v, n);
+    }
+    return NULL;
+}
+
+static size_t slurp(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return n;
+}
+
+void ev_host_detect(struct ev_host *h, char *store, size_t size)
+{
+    memset(h, 0, sizeof(*h));
+    size_t left = size;
+    struct utsname u;
+    if (uname(&u) == 0) {
+        h->name = keep(&store, &left, u.nodename, strlen(u.nodename));
+        h->hostname = h->name;
+        h->architecture = keep(&store, &left, u.machine, strlen(u.machine));
+        h->os_kernel = keep(&store, &left, u.release, strlen(u.release));
+        char sys[sizeof(u.sysname)];
+        size_t i;
+        for (i = 0; u.sysname[i] && i + 1 < sizeof(sys); i++)
+            sys[i] = (char)(u.sysname[i] >= 'A' && u.sysname[i] <= 'Z' ? u.sysname[i] + 32
+                                                                       : u.sysname[i]);
+        h->os_type = keep(&store, &left, sys, i);
+    }
+    char text[4096];
+    if (slurp("/etc/os-release", text, sizeof(text)) ||
+        slurp("/usr/lib/os-release", text, sizeof(text))) {
+        h->os_name = osr(&store, &left, text, "NAME");
+        h->os_platform = osr(&store, &left, text, "ID");
+        h->os_version = osr(&store, &left, text, "VERSION");
+        h->os_codename = osr(&store, &left, text, "VERSION_CODENAME");
+        const char *like = osr(&store, &left, text, "ID_LIKE");
+        h->os_family = like ? like : h->os_platform;
+        if (like && strchr(like, ' '))
+            *strchr((char *)like, ' ') = '\0';
+    }
+    size_t n = slurp("/etc/machine-id", text, sizeof(text));
+    while (n && (text[n - 1] == '\n' || text[n - 1] == ' '))
+        n--;
+    if (n)
+        h->id = keep(&store, &left, text, n);
+}

@@ -1,0 +1,648 @@
+/*
+ * test_event_decode.c - the decoder, the ECS mapping, the extractor and the record reader:
+ * unit cases, Elastic's pipeline tests (../shared/data/elastic-audit-pipeline), every real
+ * audit file under ../shared/data, and the differential test extractor vs full parse.
+ */
+#include "test.h"
+
+#include "base/alloc.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "event/event.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* ---- helpers -------------------------------------------------------------------------------- */
+
+struct vals {
+    kad_buf b;
+};
+
+static bool vals_visit(const struct ev_node *v, bool partial, void *ctx)
+{
+    kad_buf *b = ctx;
+    if (b->len)
+        kad_buf_addc(b, ',');
+    if (partial)
+        kad_buf_addc(b, '~');
+    if (v->type == EV_OBJECT || v->type == EV_ARRAY)
+        ev_json_dump(v, b);
+    else if (v->type == EV_TRUE || v->type == EV_FALSE)
+        kad_buf_adds(b, v->type == EV_TRUE ? "true" : "false");
+    else
+        kad_buf_add(b, v->str, v->len);
+    return false;
+}
+
+/* All values of path in doc, comma-joined, into b (reset first). */
+static const char *vals(kad_buf *b, const struct ev_node *doc, const char *path)
+{
+    kad_buf_reset(b);
+    kad_buf_add(b, "", 0);
+    ev_values(doc, path, strlen(path), vals_visit, b);
+    return b->ptr;
+}
+
+/* Decode a one-event JSON text with a full decoder; returns the event (arena-owned). */
+static int decode1(struct ev_decoder *d, kad_arena *a, const char *json, struct ev_event *ev,
+                   kad_err *err)
+{
+    struct ev_record rec = {json, strlen(json), "<t>", 1, 1, 0};
+    return ev_decode(d, a, &rec, ev, err);
+}
+
+/* ---- mapping unit cases --------------------------------------------------------------------- */
+
+TEST(event_ecs_mapping)
+{
+    struct ev_decoder_opts o = {.ingested = EV_INGESTED_NOW, .now_ms = 1700000000999};
+    struct ev_host h = {.name = "n1", .os_type = "linux"};
+    o.host = &h;
+    struct ev_decoder *d = ev_decoder_new(&o);
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    kad_buf b;
+    kad_buf_init(&b, 0);
+    struct ev_event ev;
+    kad_err err;
+    const char *j =
+        "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"auditID\":\"a1\",\"stage\":"
+        "\"ResponseComplete\",\"verb\":\"get\",\"user\":{\"username\":\"bob\",\"uid\":\"\","
+        "\"extra\":{}},\"sourceIPs\":[\"10.0.0.1\",\"::1\"],\"userAgent\":\"curl/8\","
+        "\"objectRef\":{\"resource\":\"pods\",\"apiGroup\":\"\"},\"requestObject\":{\"metadata\":"
+        "{\"name\":\"x\"},\"spec\":{\"a\":1}},\"annotations\":{\"authorization.k8s.io/decision\":"
+        "\"forbid\",\"pod-security.kubernetes.io/enforce-policy\":\"privileged:latest\","
+        "\"authorization.k8s.io/reason\":\"\"},\"stageTimestamp\":\"2025-03-04T06:22:18.822532Z\"}";
+    ASSERT_OK(decode1(d, &a, j, &ev, &err));
+    ASSERT_EQ(ev.format, EV_FMT_K8S);
+    ASSERT_EQ(ev.ts_ms, 1741069338822);
+    ASSERT_EQ(ev.ingested_ms, 1700000000000);
+    ASSERT_EQ(ev.audit_id.len, 2);
+    ASSERT_STR_EQ(vals(&b, ev.doc, "@timestamp"), "2025-03-04T06:22:18.822Z");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "event.ingested"), "2023-11-14T22:13:20Z");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "event.outcome"), "failure");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "event.action"), "get");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "kubernetes.audit.annotations.authorization_k8s_io/decision"),
+                  "forbid");
+    ASSERT_STR_EQ(
+        vals(&b, ev.doc, "kubernetes.audit.annotations.pod-security_kubernetes_io/enforce-policy"),
+        "privileged:latest");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "kubernetes.audit.annotations.authorization_k8s_io/reason"), "");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "kubernetes.audit.objectRef.apiGroup"), "");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "kubernetes.audit.user.extra"), "");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "kubernetes.audit.requestObject"), "{\"spec\":{\"a\":1}}");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "user.name"), "bob");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "user.id"), "");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "related.user"), "bob");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "source.ip"), "10.0.0.1,::1");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "related.ip"), "10.0.0.1,::1");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "user_agent.original"), "curl/8");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "data_stream.dataset"), "kubernetes.audit_logs");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "event.dataset"), "kubernetes.audit_logs");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "host.os.type"), "linux");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "host.name"), "n1");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "orchestrator.resource.type"), "pods");
+    kad_arena_reset(&a);
+
+    /* an invalid IP leaves source.ip out; v1beta1 timestamp becomes stageTimestamp */
+    j = "{\"apiVersion\":\"audit.k8s.io/v1beta1\",\"auditID\":\"b\",\"sourceIPs\":[\"1.2.3.4\","
+        "\"nope\"],\"timestamp\":\"2017-09-11T19:55:05Z\",\"metadata\":{\"creationTimestamp\":"
+        "\"2017-09-11T19:55:05Z\"}}";
+    ASSERT_OK(decode1(d, &a, j, &ev, &err));
+    ASSERT_STR_EQ(vals(&b, ev.doc, "source.ip"), "");
+    ASSERT_STR_EQ(vals(&b, ev.doc, "kubernetes.audit.stageTimestamp"), "2017-09-11T19:55:05Z");
+    ASSERT_EQ(ev.ts_ms, 1505159705000);
+    kad_arena_reset(&a);
+
+    /* not an audit event: positioned error */
+    ASSERT_EQ(decode1(d, &a, "{\"kind\": 0}", &ev, &err), KAD_EUNSUPPORTED);
+    ASSERT_EQ(err.line, 1);
+    ASSERT_EQ(err.col, 1);
+    ASSERT_EQ(decode1(d, &a, "{\"kind\": }", &ev, &err), KAD_ESYNTAX);
+    ASSERT_EQ(err.col, 10);
+    /* an ECS document is taken as is */
+    ASSERT_OK(decode1(d, &a,
+                      "{\"@timestamp\":\"2022-08-31T08:09:57.520Z\",\"kubernetes\":{\"audit\":{"
+                      "\"auditID\":\"z\",\"stage\":\"ResponseComplete\"}},\"event\":{\"ingested\":"
+                      "\"2022-08-31T08:09:58Z\"}}",
+                      &ev, &err));
+    ASSERT_EQ(ev.format, EV_FMT_ECS);
+    ASSERT_EQ(ev.ts_ms, 1661933397520);
+    ASSERT_EQ(ev.ingested_ms, 1661933398000);
+    ASSERT_EQ(ev.stage.len, 16);
+    ASSERT_STR_EQ(vals(&b, ev.doc, "host.os.type"), "");
+    kad_arena_fini(&a);
+    kad_buf_fini(&b);
+    ev_decoder_free(d);
+}
+
+struct collect_ctx {
+    kad_buf b;
+    int events, errors;
+    kad_err last;
+};
+
+static int collect_event(void *ctx, const struct ev_event *ev)
+{
+    struct collect_ctx *c = ctx;
+    kad_buf t1, t2;
+    kad_buf_init(&t1, 0);
+    kad_buf_init(&t2, 0);
+    kad_buf_addf(&c->b, "%u:%s:%s;", ev->item, vals(&t1, ev->doc, "kubernetes.audit.kind"),
+                 vals(&t2, ev->doc, "orchestrator.api_version"));
+    kad_buf_fini(&t1);
+    kad_buf_fini(&t2);
+    c->events++;
+    return 0;
+}
+
+static void collect_error(void *ctx, const kad_err *err)
+{
+    struct collect_ctx *c = ctx;
+    c->errors++;
+    c->last = *err;
+}
+
+TEST(event_decode_lists)
+{
+    struct ev_decoder *d = ev_decoder_new(NULL);
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    struct collect_ctx c;
+    memset(&c, 0, sizeof(c));
+    kad_buf_init(&c.b, 0);
+    struct ev_sink sink = {collect_event, collect_error, &c};
+    const char *body = "{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"metadata\":{},"
+                       "\"items\":[{\"auditID\":\"1\",\"verb\":\"get\"},{\"level\":\"x\"},5]}";
+    struct ev_record rec = {body, strlen(body), "webhook", 3, 1, 100};
+    ASSERT_OK(ev_decode_record(d, &a, &rec, &sink));
+    ASSERT_STR_EQ(c.b.ptr, "0:Event:audit.k8s.io/v1;1:Event:audit.k8s.io/v1;");
+    ASSERT_EQ(c.errors, 1);
+    ASSERT_EQ(c.last.line, 3);
+    ASSERT(strstr(c.last.msg, "item 2:") != NULL);
+    kad_buf_reset(&c.b);
+    const char *arr =
+        "[{\"kind\":\"Event\",\"auditID\":\"1\"},{\"kind\":\"Event\",\"auditID\":\"2\"}]";
+    rec = (struct ev_record){arr, strlen(arr), "f", 1, 1, 0};
+    ASSERT_OK(ev_decode_record(d, &a, &rec, &sink));
+    ASSERT_STR_EQ(c.b.ptr, "0:Event:;1:Event:;");
+    struct ev_event ev;
+    kad_err err;
+    ASSERT_EQ(ev_decode(d, &a, &rec, &ev, &err), KAD_EUNSUPPORTED);
+    kad_buf_fini(&c.b);
+    kad_arena_fini(&a);
+    ev_decoder_free(d);
+}
+
+TEST(event_time)
+{
+    int64_t ms;
+    ASSERT(ev_time_parse("1970-01-01T00:00:00Z", 20, &ms));
+    ASSERT_EQ(ms, 0);
+    ASSERT(ev_time_parse("2025-10-07T16:19:19.647880072Z", 30, &ms));
+    char buf[32];
+    ev_time_fmt_ms(ms, buf);
+    ASSERT_STR_EQ(buf, "2025-10-07T16:19:19.647Z");
+    ASSERT(ev_time_parse("2025-10-07T18:19:19+02:00", 25, &ms));
+    ev_time_fmt_s(ms, buf);
+    ASSERT_STR_EQ(buf, "2025-10-07T16:19:19Z");
+    ASSERT(ev_time_parse("1969-12-31T23:59:59.5Z", 22, &ms));
+    ASSERT_EQ(ms, -500);
+    ev_time_fmt_ms(ms, buf);
+    ASSERT_STR_EQ(buf, "1969-12-31T23:59:59.500Z");
+    ASSERT_FALSE(ev_time_parse("2025-13-01T00:00:00Z", 20, &ms));
+    ASSERT_FALSE(ev_time_parse("2025-01-01T00:00:00Zx", 21, &ms));
+    ASSERT_FALSE(ev_time_parse("yesterday", 9, &ms));
+}
+
+/* ---- extractor ------------------------------------------------------------------------------ */
+
+static const char *extract(kad_buf *b, const char *json, const char *const *paths)
+{
+    struct ev_paths *p = ev_paths_new();
+    for (size_t i = 0; paths[i]; i++)
+        ev_paths_add(p, paths[i], strlen(paths[i]), strcmp(paths[i], "stop") ? 0 : EV_PATH_ABORT);
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    kad_err err;
+    kad_err_clear(&err);
+    bool aborted;
+    struct ev_node *n = ev_json_extract(&a, json, strlen(json), p, NULL, "<t>", &aborted, &err);
+    kad_buf_reset(b);
+    if (n)
+        ev_json_dump(n, b);
+    else if (aborted)
+        kad_buf_adds(b, "ABORT");
+    else
+        kad_buf_addf(b, "ERR %u:%u %s", err.line, err.col, err.msg);
+    kad_arena_fini(&a);
+    ev_paths_free(p);
+    return b->ptr;
+}
+
+TEST(event_extract)
+{
+    kad_buf b;
+    kad_buf_init(&b, 0);
+    const char *const p1[] = {"a.b", "c", "stop", NULL};
+    ASSERT_STR_EQ(
+        extract(&b, "{\"a\":{\"b\":1,\"x\":[1,{\"y\":2}]},\"c\":[3,{\"d\":4}],\"e\":5}", p1),
+        "{\"a\":{\"b\":1},\"c\":[3,{\"d\":4}]}");
+    /* dotted keys, arrays of objects, partial captures */
+    ASSERT_STR_EQ(extract(&b, "{\"a.b\":1,\"a\":[{\"b\":2},{\"z\":0},7],\"c.d\":{\"e\":1}}", p1),
+                  "{\"a.b\":1,\"a\":[{\"b\":2}],\"c.d\":{\"e\":1}}");
+    ASSERT_STR_EQ(extract(&b, "{\"x\":1,\"stop\":2}", p1), "ABORT");
+    ASSERT_STR_EQ(extract(&b, "[1]", p1), "ABORT");
+    /* skipped parts are still validated, with the full parser's messages */
+    ASSERT_STR_EQ(extract(&b, "{\"x\":[1,2,}", p1),
+                  "ERR 1:11 unexpected closing bracket, expected a value");
+    ASSERT_STR_EQ(extract(&b, "{\"x\":\"\xff\"}", p1), "ERR 1:7 invalid UTF-8 in string");
+    ASSERT_STR_EQ(extract(&b, "{\"x\":{}}  x", p1),
+                  "ERR 1:11 unexpected content after the JSON value");
+    /* escaped keys match after unescaping */
+    ASSERT_STR_EQ(extract(&b, "{\"\\u0063\":\"v\\u0026\"}", p1), "{\"c\":\"v&\"}");
+    kad_buf_fini(&b);
+}
+
+/* ---- Elastic pipeline conformance ----------------------------------------------------------- */
+
+/* Fields of the expected documents that are compared (k8s-audit-formats.md §2). */
+static bool compared(const char *path)
+{
+    static const char *const pre[] = {
+        "kubernetes.audit", "event.kind", "event.action", "event.outcome", "user",
+        "user_agent",       "source",     "client",       "related",       "orchestrator"};
+    for (size_t i = 0; i < sizeof(pre) / sizeof(*pre); i++) {
+        size_t n = strlen(pre[i]);
+        if (strncmp(path, pre[i], n) == 0 && (path[n] == '.' || path[n] == 0))
+            return true;
+    }
+    return false;
+}
+
+/* Collect leaf paths of doc (arrays flattened) into paths[] (arena strings). */
+static void leaf_paths(kad_arena *a, const struct ev_node *n, char *prefix, size_t plen,
+                       const char **paths, size_t *np, size_t max)
+{
+    if (n->type == EV_OBJECT) {
+        for (const struct ev_node *c = n->child; c; c = c->next) {
+            char buf[1024];
+            int k =
+                snprintf(buf, sizeof(buf), "%.*s%s%s", (int)plen, prefix, plen ? "." : "", c->key);
+            leaf_paths(a, c, buf, (size_t)k, paths, np, max);
+        }
+    } else if (n->type == EV_ARRAY) {
+        for (const struct ev_node *c = n->child; c; c = c->next)
+            leaf_paths(a, c, prefix, plen, paths, np, max);
+    } else if (*np < max) {
+        for (size_t i = 0; i < *np; i++)
+            if (strcmp(paths[i], prefix) == 0)
+                return;
+        paths[(*np)++] = kad_arena_strndup(a, prefix, plen);
+    }
+}
+
+/* Compare the compared fields of got and want both ways; detail gets the first difference. */
+static bool same_fields(kad_arena *a, const struct ev_node *want, const struct ev_node *got,
+                        char *detail, size_t dsize)
+{
+    const char *paths[512];
+    size_t np = 0;
+    char pre[1] = "";
+    leaf_paths(a, want, pre, 0, paths, &np, 512);
+    leaf_paths(a, got, pre, 0, paths, &np, 512);
+    kad_buf w, g;
+    kad_buf_init(&w, 0);
+    kad_buf_init(&g, 0);
+    bool ok = true;
+    for (size_t i = 0; i < np && ok; i++) {
+        if (!compared(paths[i]))
+            continue;
+        vals(&w, want, paths[i]);
+        vals(&g, got, paths[i]);
+        if (strcmp(w.ptr, g.ptr) != 0) {
+            snprintf(detail, dsize, "%s: want [%s] got [%s]", paths[i], w.ptr, g.ptr);
+            ok = false;
+        }
+    }
+    kad_buf_fini(&w);
+    kad_buf_fini(&g);
+    return ok;
+}
+
+struct conf_ctx {
+    kad_arena *a;
+    const struct ev_node *want; /* expected array */
+    const struct ev_node *cur;
+    const char *name;
+    int n;
+};
+
+static int conf_event(void *ctx, const struct ev_event *ev)
+{
+    struct conf_ctx *c = ctx;
+    char name[256], detail[1024] = "";
+    snprintf(name, sizeof(name), "%s#%d", c->name, c->n++);
+    if (!c->cur) {
+        t_case(false, name, "more events than expected documents");
+        return 0;
+    }
+    t_case(same_fields(c->a, c->cur, ev->doc, detail, sizeof(detail)), name, detail);
+    c->cur = c->cur->next;
+    return 0;
+}
+
+static void conf_error(void *ctx, const kad_err *err)
+{
+    struct conf_ctx *c = ctx;
+    char name[256], msg[512];
+    snprintf(name, sizeof(name), "%s#%d", c->name, c->n++);
+    kad_err_format(err, msg, sizeof(msg));
+    t_case(false, name, msg);
+    if (c->cur)
+        c->cur = c->cur->next;
+}
+
+TEST(event_elastic_pipeline)
+{
+    const char *root = t_shared_data();
+    if (!root)
+        t_skip("../shared/data absent: Elastic pipeline tests not run");
+    static const char *const logs[] = {"test-audit.log", "test-kube-audit.log"};
+    struct ev_decoder *d = ev_decoder_new(NULL);
+    kad_arena a, ea;
+    kad_arena_init(&a, 1 << 16, 0);
+    kad_arena_init(&ea, 1 << 16, 0);
+    for (size_t i = 0; i < 2; i++) {
+        char path[1024], epath[1100];
+        snprintf(path, sizeof(path), "%s/elastic-audit-pipeline/%s", root, logs[i]);
+        snprintf(epath, sizeof(epath), "%s-expected.json", path);
+        size_t elen;
+        char *etext = t_read_file(epath, &elen);
+        if (!etext)
+            t_skip("%s absent", epath);
+        struct ev_node *exp = ev_json_parse(&ea, etext, elen, epath, NULL);
+        ASSERT_NOT_NULL(exp);
+        const struct ev_node *want = ev_member(exp, "expected", 8);
+        ASSERT_NOT_NULL(want);
+        struct conf_ctx c = {&ea, want, want->child, logs[i], 0};
+        struct ev_sink sink = {conf_event, conf_error, &c};
+        struct ev_reader *r;
+        ASSERT_OK(ev_reader_open(&r, path, 0, NULL));
+        struct ev_record rec;
+        while (ev_reader_next(r, &rec, NULL) == 1) {
+            ev_decode_record(d, &a, &rec, &sink);
+            kad_arena_reset(&a);
+        }
+        ev_reader_close(r);
+        t_case(c.cur == NULL, logs[i], "fewer events than expected documents");
+        kad_free(etext);
+        kad_arena_reset(&ea);
+    }
+    kad_arena_fini(&a);
+    kad_arena_fini(&ea);
+    ev_decoder_free(d);
+}
+
+/* ---- every real audit file decodes; fast == full on each ------------------------------------ */
+
+/* Fields compared between the extractor path and the full path. */
+static const char *const diff_fields[] = {
+    "kubernetes.audit.annotations.authorization_k8s_io/decision",
+    "kubernetes.audit.user.username",
+    "user_agent.original",
+    "data_stream.dataset",
+    "event.dataset",
+    "kubernetes.audit.stage",
+    "kubernetes.audit.verb",
+    "kubernetes.audit.objectRef.resource",
+    "kubernetes.audit.objectRef.subresource",
+    "kubernetes.audit.objectRef.namespace",
+    "kubernetes.audit.user.groups",
+    "kubernetes.audit.impersonatedUser.username",
+    "kubernetes.audit.requestObject.spec.containers.securityContext.privileged",
+    "kubernetes.audit.requestObject.spec.hostNetwork",
+    "kubernetes.audit.requestObject.metadata.name",
+    "kubernetes.audit.responseStatus.code",
+    "kubernetes.audit.user.extra.authentication.kubernetes.io/pod-name",
+    "host.os.type",
+    "event.outcome",
+    "event.action",
+    "source.ip",
+    "related.user",
+    "user.name",
+    "orchestrator.resource.type",
+    "@timestamp",
+    "kubernetes.audit.annotations",
+    NULL,
+};
+
+struct diff_ctx {
+    kad_arena *full_a;
+    struct ev_decoder *full;
+    const char *name;
+    int n;
+    bool expect_error;
+};
+
+/* Compare one fast-decoded event with the full decode of the same record. */
+static bool diff_one(struct diff_ctx *c, const struct ev_event *fast, char *detail, size_t dsize)
+{
+    struct ev_event full;
+    kad_err err;
+    if (ev_decode(c->full, c->full_a, fast->rec, &full, &err)) {
+        snprintf(detail, dsize, "full decode failed: %s", err.msg);
+        return false;
+    }
+    kad_buf w, g;
+    kad_buf_init(&w, 0);
+    kad_buf_init(&g, 0);
+    bool ok = fast->ts_ms == full.ts_ms && fast->stage.len == full.stage.len &&
+              fast->audit_id.len == full.audit_id.len;
+    if (!ok)
+        snprintf(detail, dsize, "metadata differs");
+    for (size_t i = 0; ok && diff_fields[i]; i++) {
+        vals(&w, full.doc, diff_fields[i]);
+        vals(&g, fast->doc, diff_fields[i]);
+        if (strcmp(w.ptr, g.ptr) != 0) {
+            snprintf(detail, dsize, "%s: full [%s] fast [%s]", diff_fields[i], w.ptr, g.ptr);
+            ok = false;
+        }
+    }
+    kad_buf_fini(&w);
+    kad_buf_fini(&g);
+    kad_arena_reset(c->full_a);
+    return ok;
+}
+
+static int diff_event(void *ctx, const struct ev_event *ev)
+{
+    struct diff_ctx *c = ctx;
+    char name[512], detail[1024] = "";
+    snprintf(name, sizeof(name), "%s#%d", c->name, c->n++);
+    bool ok = ev->item > 0 || ev->format != EV_FMT_K8S || diff_one(c, ev, detail, sizeof(detail));
+    t_case(ok && !c->expect_error, name, c->expect_error ? "decoded, expected an error" : detail);
+    return 0;
+}
+
+static void diff_error(void *ctx, const kad_err *err)
+{
+    struct diff_ctx *c = ctx;
+    char name[512], msg[512];
+    snprintf(name, sizeof(name), "%s#%d", c->name, c->n++);
+    kad_err_format(err, msg, sizeof(msg));
+    t_case(c->expect_error, name, msg);
+}
+
+static void decode_dir(const char *dir, struct ev_decoder *fast, struct diff_ctx *c, kad_arena *a)
+{
+    DIR *dh = opendir(dir);
+    if (!dh)
+        return;
+    struct dirent *de;
+    while ((de = readdir(dh))) {
+        const char *nm = de->d_name;
+        size_t l = strlen(nm);
+        if (!((l > 5 && strcmp(nm + l - 5, ".json") == 0) ||
+              (l > 4 && strcmp(nm + l - 4, ".log") == 0)))
+            continue;
+        if (strstr(nm, "expected"))
+            continue;
+        char path[2048];
+        snprintf(path, sizeof(path), "%s/%s", dir, nm);
+        struct ev_reader *r;
+        if (ev_reader_open(&r, path, 0, NULL))
+            continue;
+        c->name = nm;
+        c->n = 0;
+        /* Falco's fal_01_003.json is the fuzz fixture {"kind": 0}: it must be rejected */
+        c->expect_error = strcmp(nm, "fal_01_003.json") == 0;
+        struct ev_sink sink = {diff_event, diff_error, c};
+        struct ev_record rec;
+        while (ev_reader_next(r, &rec, NULL) == 1) {
+            ev_decode_record(fast, a, &rec, &sink);
+            kad_arena_reset(a);
+        }
+        ev_reader_close(r);
+    }
+    closedir(dh);
+}
+
+TEST(event_real_files)
+{
+    const char *root = t_shared_data();
+    if (!root)
+        t_skip("../shared/data absent: real audit files not decoded");
+    struct ev_host h = {.os_type = "linux"};
+    struct ev_decoder_opts o = {.host = &h};
+    struct ev_decoder *fast = ev_decoder_new(&o);
+    struct ev_decoder *full = ev_decoder_new(&o);
+    for (size_t i = 0; diff_fields[i]; i++)
+        ASSERT_OK(ev_decoder_need(fast, diff_fields[i], strlen(diff_fields[i])));
+    kad_arena a, fa;
+    kad_arena_init(&a, 1 << 16, 0);
+    kad_arena_init(&fa, 1 << 16, 0);
+    struct diff_ctx c = {.full_a = &fa, .full = full};
+    static const char *const dirs[] = {
+        "falcosecurity-falco-k8s_audit", "crowdsecurity-hub-k8s-audit", "liggitt-audit2rbac",
+        "elastic-audit-pipeline", "elastic-audit-pipeline/variants/0b97ab02"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++) {
+        char dir[1024];
+        snprintf(dir, sizeof(dir), "%s/%s", root, dirs[i]);
+        decode_dir(dir, fast, &c, &a);
+    }
+    const struct ev_decode_stats *st = ev_decoder_stats(fast);
+    ASSERT(st->fast > 80); /* the raw events took the extractor path */
+    kad_arena_fini(&a);
+    kad_arena_fini(&fa);
+    ev_decoder_free(fast);
+    ev_decoder_free(full);
+}
+
+/* ---- reader --------------------------------------------------------------------------------- */
+
+static const char *read_all(const char *content, size_t len, bool gz, size_t max)
+{
+    static char out[4096];
+    char path[] = "/tmp/kadet-reader-XXXXXX";
+    int fd = mkstemp(path);
+    if (fd < 0)
+        return "mkstemp failed";
+    if (gz) {
+        gzFile g = gzdopen(dup(fd), "wb");
+        gzwrite(g, content, (unsigned)len);
+        gzclose(g);
+    } else if (write(fd, content, len) != (ssize_t)len) {
+        close(fd);
+        return "write failed";
+    }
+    close(fd);
+    struct ev_reader *r;
+    kad_err err;
+    out[0] = '\0';
+    if (ev_reader_open(&r, path, max, &err) == KAD_OK) {
+        struct ev_record rec;
+        int rc;
+        while ((rc = ev_reader_next(r, &rec, &err)) != 0) {
+            size_t n = strlen(out);
+            if (rc < 0)
+                snprintf(out + n, sizeof(out) - n, "[E%lu:%lu]", (unsigned long)err.line,
+                         (unsigned long)err.col);
+            else
+                snprintf(out + n, sizeof(out) - n, "[%lu:%lu@%lu %.*s]", (unsigned long)rec.line,
+                         (unsigned long)rec.col, (unsigned long)rec.offset, (int)rec.len, rec.ptr);
+            if (rc == KAD_EIO)
+                break;
+        }
+        ev_reader_close(r);
+    }
+    unlink(path);
+    return out;
+}
+
+TEST(event_reader_framing)
+{
+    const char *s = "{\"a\":1}\n\n  \r\n{\"b\":2}\r\n{\"c\":3}";
+    ASSERT_STR_EQ(read_all(s, strlen(s), false, 0),
+                  "[1:1@0 {\"a\":1}][4:1@13 {\"b\":2}\r][5:1@22 {\"c\":3}]");
+    ASSERT_STR_EQ(read_all(s, strlen(s), true, 0),
+                  "[1:1@0 {\"a\":1}][4:1@13 {\"b\":2}\r][5:1@22 {\"c\":3}]");
+    /* a truncated line costs one record, not the rest of the file */
+    s = "{\"a\":1}\n{\"b\":[\n{\"c\":3}\n";
+    ASSERT_STR_EQ(read_all(s, strlen(s), false, 0),
+                  "[1:1@0 {\"a\":1}][2:1@8 {\"b\":[][3:1@15 {\"c\":3}]");
+    /* pretty-printed documents */
+    s = "[\n  {\"a\": \"]\"},\n  {\"b\": 2}\n]\n{\n \"c\": 3\n}\n";
+    ASSERT_STR_EQ(read_all(s, strlen(s), false, 0),
+                  "[1:1@0 [\n  {\"a\": \"]\"},\n  {\"b\": 2}\n]][5:1@29 {\n \"c\": 3\n}]");
+    /* maximum record length: error with position, then the next line */
+    s = "{\"a\":1}\n{\"long\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}\n{\"c\":3}\n";
+    ASSERT_STR_EQ(read_all(s, strlen(s), false, 20), "[1:1@0 {\"a\":1}][E2:1][3:1@61 {\"c\":3}]");
+    ASSERT_STR_EQ(read_all("", 0, false, 0), "");
+}
+
+struct frame_ctx {
+    char out[512];
+};
+
+static int frame_rec(void *ctx, const struct ev_record *rec)
+{
+    struct frame_ctx *c = ctx;
+    size_t n = strlen(c->out);
+    snprintf(c->out + n, sizeof(c->out) - n, "[%lu %.*s]", (unsigned long)rec->line, (int)rec->len,
+             rec->ptr);
+    return 0;
+}
+
+TEST(event_frame_buffer)
+{
+    struct frame_ctx c = {""};
+    const char *s = "{\"a\":1}\n{\"b\":2}";
+    ASSERT_OK(ev_frame_buffer(s, strlen(s), "webhook", 0, frame_rec, NULL, &c));
+    ASSERT_STR_EQ(c.out, "[1 {\"a\":1}][2 {\"b\":2}]");
+}
