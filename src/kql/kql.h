@@ -131,6 +131,14 @@ struct kql_lit {
     uint8_t net[16]; /* CIDR network (IPv4 as ::ffff:a.b.c.d) */
 };
 
+/* An OR's children that test the same plain path, evaluated with one lookup (compiled). */
+struct kql_group {
+    const char *path;
+    size_t len;
+    const struct kql_lit **val; /* the children's values */
+    uint32_t n;
+};
+
 struct kql_node {
     uint8_t kind;   /* enum kql_kind */
     uint8_t op;     /* KQL_RANGE: enum kql_op */
@@ -140,6 +148,10 @@ struct kql_node {
     struct kql_node **kid;
     struct kql_lit field; /* IS/RANGE/NESTED */
     struct kql_lit value; /* IS/RANGE */
+    /* OR (compiled): `is` children on one path grouped; the other children in `rest` */
+    struct kql_group *grp;
+    uint32_t ngrp, nrest;
+    struct kql_node **rest;
 };
 
 struct kql_query {

@@ -172,6 +172,51 @@ static int add_field(struct prep *p, const char *path)
     return KAD_OK;
 }
 
+static bool groupable(const struct kql_node *k)
+{
+    return k->kind == KQL_IS && k->fclass == KQL_F_PATH && !k->all;
+}
+
+/*
+ * A value list `f:(a or b or c ...)` becomes an OR of `is` nodes on the same path; the rules
+ * have lists of 30 values. Group them so evaluation looks the path up once and tests each value
+ * of the field against every literal, instead of one lookup per literal. The tree itself (and
+ * so the dump) is unchanged; only kql_eval.c reads grp/rest.
+ */
+static int group_or(struct prep *p, struct kql_node *n)
+{
+    uint32_t ng = 0, nr = 0;
+    struct kql_group *grp = kad_arena_zalloc(p->a, n->n * sizeof(*grp));
+    struct kql_node **rest = kad_arena_alloc(p->a, n->n * sizeof(*rest));
+    if (!grp || !rest)
+        return KAD_ELIMIT;
+    for (uint32_t i = 0; i < n->n; i++) {
+        struct kql_node *k = n->kid[i];
+        if (!groupable(k)) {
+            rest[nr++] = k;
+            continue;
+        }
+        uint32_t g = 0;
+        while (g < ng && !(grp[g].len == k->field.len &&
+                           memcmp(grp[g].path, k->field.text, k->field.len) == 0))
+            g++;
+        if (g == ng) {
+            grp[ng].path = k->field.text;
+            grp[ng].len = k->field.len;
+            grp[ng].val = kad_arena_alloc(p->a, n->n * sizeof(*grp[ng].val));
+            if (!grp[ng].val)
+                return KAD_ELIMIT;
+            ng++;
+        }
+        grp[g].val[grp[g].n++] = &k->value;
+    }
+    n->grp = grp;
+    n->ngrp = ng;
+    n->rest = rest;
+    n->nrest = nr;
+    return KAD_OK;
+}
+
 /* `top` is false inside a nested query, whose field names are relative to the nested path. */
 static int prepare(struct prep *p, struct kql_node *n, bool top)
 {
@@ -182,6 +227,8 @@ static int prepare(struct prep *p, struct kql_node *n, bool top)
     case KQL_NOT:
         for (uint32_t i = 0; i < n->n && !rc; i++)
             rc = prepare(p, n->kid[i], top);
+        if (!rc && n->kind == KQL_OR)
+            rc = group_or(p, n);
         return rc;
     case KQL_IS:
     case KQL_RANGE:

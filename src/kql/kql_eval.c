@@ -182,6 +182,15 @@ static bool visit(const struct ev_node *v, bool partial, void *ctx)
     return test_value(ctx, v, partial);
 }
 
+static bool visit_group(const struct ev_node *v, bool partial, void *ctx)
+{
+    const struct kql_group *g = ctx;
+    for (uint32_t i = 0; i < g->n; i++)
+        if (test_is(g->val[i], v, partial))
+            return true;
+    return false;
+}
+
 /* ---- field-name patterns and free text: walk every value with its dotted path ------------ */
 
 struct walk {
@@ -244,8 +253,11 @@ static bool eval(const struct kql_node *n, const struct ev_node *doc)
     switch (n->kind) {
     case KQL_ALL: return true;
     case KQL_OR:
-        for (uint32_t i = 0; i < n->n; i++)
-            if (eval(n->kid[i], doc))
+        for (uint32_t i = 0; i < n->ngrp; i++)
+            if (ev_values(doc, n->grp[i].path, n->grp[i].len, visit_group, (void *)&n->grp[i]))
+                return true;
+        for (uint32_t i = 0; i < n->nrest; i++)
+            if (eval(n->rest[i], doc))
                 return true;
         return false;
     case KQL_AND:
