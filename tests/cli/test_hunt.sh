@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# kadet hunt: matching records printed verbatim, --ecs documents, --format, counts, grep-style
+# exit status (0 match, 1 none, 2 error), query errors with a caret, bad records skipped.
+set -u
+K=${KADET:-./kadet}
+fail() { echo "FAIL: $*"; exit 1; }
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+ev() { # VERB USER UA -> one raw audit event line
+    printf '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id-%s-%s","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/secrets","verb":"%s","user":{"username":"%s","groups":["system:authenticated"]},"sourceIPs":["10.0.0.7"],"userAgent":"%s","objectRef":{"resource":"secrets","namespace":"default","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2025-07-22T10:00:00.000000Z","stageTimestamp":"2025-07-22T10:00:00.010000Z","annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":""}}\n' \
+        "$1" "$2" "$1" "$2" "$3"
+}
+{ ev get alice curl/8.4.0; ev list bob 'kubectl/v1.29.2 (linux/amd64) kubernetes/$Format'; ev get system:node:n1 kubelet/v1.29.2; } > "$T/audit.jsonl"
+
+# a match prints the input record verbatim, exit 0
+out=$("$K" hunt 'kubernetes.audit.verb:get and user.name:alice' "$T/audit.jsonl"); rc=$?
+[ $rc = 0 ] || fail "match exit $rc"
+[ "$out" = "$(sed -n 1p "$T/audit.jsonl")" ] || fail "match output: $out"
+
+# the ingested field names work: decision annotation, user_agent.original, source.ip
+n=$("$K" hunt -c 'kubernetes.audit.annotations.authorization_k8s_io/decision:allow and user_agent.original:(* and not (*kubernetes/$Format*)) and source.ip:10.0.0.0/8' "$T/audit.jsonl")
+[ "$n" = 2 ] || fail "ingest-shaped fields: count $n"
+
+# no match: nothing printed, exit 1
+out=$("$K" hunt 'kubernetes.audit.verb:delete' "$T/audit.jsonl"); rc=$?
+[ $rc = 1 ] || fail "no-match exit $rc"
+[ -z "$out" ] || fail "no-match printed: $out"
+
+# count
+n=$("$K" hunt -c 'kubernetes.audit.verb:(get or list)' "$T/audit.jsonl"); rc=$?
+[ $rc = 0 ] && [ "$n" = 3 ] || fail "count: $n rc $rc"
+n=$("$K" hunt --count 'user.name:nobody' "$T/audit.jsonl"); rc=$?
+[ $rc = 1 ] && [ "$n" = 0 ] || fail "count none: $n rc $rc"
+
+# quiet
+out=$("$K" hunt -q 'kubernetes.audit.verb:get' "$T/audit.jsonl"); rc=$?
+[ $rc = 0 ] && [ -z "$out" ] || fail "quiet: rc $rc out $out"
+
+# stdin, with and without '-'
+n=$("$K" hunt -c 'user.name:bob' < "$T/audit.jsonl")
+[ "$n" = 1 ] || fail "stdin: $n"
+n=$("$K" hunt -c 'user.name:bob' - < "$T/audit.jsonl")
+[ "$n" = 1 ] || fail "stdin '-': $n"
+
+# --ecs prints the ECS document
+out=$("$K" hunt --ecs 'user.name:bob' "$T/audit.jsonl")
+echo "$out" | grep -q '"event":{.*"action":"list"' || fail "--ecs document: $out"
+echo "$out" | grep -q '"user_agent":{"original":"kubectl' || fail "--ecs user_agent: $out"
+
+# an EventList record is printed once; --ecs prints each matching event
+printf '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[%s,%s]}\n' \
+    "$(ev get carol a/1)" "$(ev get carol b/1)" > "$T/list.json"
+n=$("$K" hunt -c 'user.name:carol' "$T/list.json")
+[ "$n" = 1 ] || fail "EventList record count $n"
+n=$("$K" hunt --ecs 'user.name:carol' "$T/list.json" | wc -l)
+[ "$n" = 2 ] || fail "EventList --ecs documents $n"
+
+# --format ecs: documents matched as they are
+printf '{"user":{"name":"alice"},"n":1}\n{"user":{"name":"bob"},"n":2}\n' > "$T/docs.jsonl"
+out=$("$K" hunt --format ecs 'n > 1' "$T/docs.jsonl"); rc=$?
+[ $rc = 0 ] && [ "$out" = '{"user":{"name":"bob"},"n":2}' ] || fail "--format ecs: $out"
+# --format auto takes ECS documents (kadet's own --ecs output) as they are
+"$K" hunt --ecs 'user.name:alice' "$T/audit.jsonl" > "$T/ecs.jsonl"
+n=$("$K" hunt -c 'user.name:alice and kubernetes.audit.verb:get' "$T/ecs.jsonl")
+[ "$n" = 1 ] || fail "auto on ECS documents: $n"
+# --format audit refuses documents that are already ECS
+"$K" hunt --format audit 'user.name:alice' "$T/ecs.jsonl" > /dev/null 2> "$T/err"; rc=$?
+[ $rc = 2 ] || fail "--format audit on ECS exit $rc"
+grep -q "not a raw audit event" "$T/err" || fail "--format audit message: $(cat "$T/err")"
+
+# host.* is added like Elastic Agent does unless --no-host
+n=$("$K" hunt -c --no-host 'host.os.type:*' "$T/audit.jsonl")
+[ "$n" = 0 ] || fail "--no-host: $n"
+
+# a bad query: exit 2, positioned error and a caret under the column
+"$K" hunt 'not(user.name:alice)' "$T/audit.jsonl" > "$T/out" 2> "$T/err"; rc=$?
+[ $rc = 2 ] || fail "bad query exit $rc"
+[ -s "$T/out" ] && fail "bad query printed to stdout"
+head -1 "$T/err" | grep -q '^<query>:1:4: error: expected ":", "<", "<=", ">", ">=", AND, OR, end of input, whitespace but "(" found$' \
+    || fail "bad query message: $(cat "$T/err")"
+[ "$(sed -n 2p "$T/err")" = 'not(user.name:alice)' ] || fail "query line"
+[ "$(sed -n 3p "$T/err")" = '   ^' ] || fail "caret line: '$(sed -n 3p "$T/err")'"
+
+# a malformed record is reported with its position and skipped; the rest is searched; exit 2
+{ ev get alice x/1; echo '{"kind":"Event",'; ev get alice y/1; } > "$T/bad.jsonl"
+out=$("$K" hunt 'user.name:alice' "$T/bad.jsonl" 2> "$T/err"); rc=$?
+[ $rc = 2 ] || fail "bad record exit $rc"
+[ "$(echo "$out" | wc -l)" = 2 ] || fail "bad record: other records not printed: $out"
+grep -q "bad.jsonl:2:" "$T/err" || fail "bad record position: $(cat "$T/err")"
+
+# usage errors and unreadable input are errors (2), not "no match"
+"$K" hunt 2> /dev/null; [ $? = 2 ] || fail "missing query must exit 2"
+"$K" hunt --bogus x 2> /dev/null; [ $? = 2 ] || fail "unknown option must exit 2"
+"$K" hunt --format xml x 2> /dev/null; [ $? = 2 ] || fail "bad --format must exit 2"
+"$K" hunt x "$T/nonexistent" 2> /dev/null; [ $? = 2 ] || fail "unreadable file must exit 2"
+"$K" hunt --help | grep -q "usage: kadet hunt" || fail "--help"
+
+# the seed rule's query on the Elastic pipeline sample (when the shared data is present)
+S=${KAD_SHARED_DATA:-../shared/data}
+if [ -f "$S/elastic-audit-pipeline/test-audit.log" ]; then
+    q='host.os.type:"linux" and event.dataset:"kubernetes.audit_logs" and kubernetes.audit.stage:"ResponseComplete" and user_agent.original:*'
+    n=$("$K" hunt -c "$q" "$S/elastic-audit-pipeline/test-audit.log")
+    [ "$n" -ge 1 ] || fail "seed query on the pipeline sample: $n"
+fi
+exit 0
