@@ -322,9 +322,16 @@ struct pnode {
     const char *seg;
     uint32_t seglen;
     unsigned flags;
-    struct pnode *child;
-    struct pnode *next;
+    struct pnode *child;      /* all children, in insertion order reversed */
+    struct pnode *next;       /* next sibling */
+    struct pnode *bnext;      /* next sibling in the same bucket */
+    struct pnode *bucket[16]; /* children by (first byte + length) % 16: one compare per key */
 };
+
+static unsigned bucket_of(const char *seg, size_t len)
+{
+    return ((unsigned)(unsigned char)(len ? seg[0] : 0) + (unsigned)len) & 15u;
+}
 
 struct ev_paths {
     kad_arena a;
@@ -368,6 +375,9 @@ int ev_paths_add(struct ev_paths *p, const char *path, size_t len, unsigned flag
             c->seglen = (uint32_t)sl;
             c->next = t->child;
             t->child = c;
+            unsigned bk = bucket_of(path + i, sl);
+            c->bnext = t->bucket[bk];
+            t->bucket[bk] = c;
         }
         t = c;
         if (!dot)
@@ -383,16 +393,17 @@ int ev_paths_add(struct ev_paths *p, const char *path, size_t len, unsigned flag
 static const struct pnode *match_key(const struct pnode *t, const char *k, size_t klen)
 {
     for (;;) {
-        const char *dot = memchr(k, '.', klen);
-        size_t sl = dot ? (size_t)(dot - k) : klen;
+        size_t sl = 0;
+        while (sl < klen && k[sl] != '.') /* keys are short: no memchr call */
+            sl++;
         const struct pnode *c;
-        for (c = t->child; c; c = c->next)
-            if (c->seglen == sl && c->seg[0] == k[0] && memcmp(c->seg, k, sl) == 0)
+        for (c = t->bucket[bucket_of(k, sl)]; c; c = c->bnext)
+            if (c->seglen == sl && memcmp(c->seg, k, sl) == 0)
                 break;
-        if (!c || !dot || c->flags)
+        if (!c || sl == klen || c->flags)
             return c;
         t = c;
-        k = dot + 1;
+        k += sl + 1;
         klen -= sl + 1;
     }
 }

@@ -5,8 +5,6 @@
  */
 #include "event/event.h"
 
-#include <stdio.h>
-
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
@@ -89,6 +87,14 @@ bool ev_time_parse(const char *s, size_t n, int64_t *ms)
     return true;
 }
 
+static char *put2(char *p, unsigned v)
+{
+    p[0] = (char)('0' + v / 10 % 10);
+    p[1] = (char)('0' + v % 10);
+    return p + 2;
+}
+
+/* Hand-written rather than snprintf: this runs for every decoded event. */
 static size_t fmt(int64_t ms, char buf[32], bool millis)
 {
     int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
@@ -96,12 +102,30 @@ static size_t fmt(int64_t ms, char buf[32], bool millis)
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    int h = (int)(rem / 3600000), mi = (int)(rem / 60000 % 60), s = (int)(rem / 1000 % 60);
-    int n = millis ? snprintf(buf, 32, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
-                              h, mi, s, (int)(rem % 1000))
-                   : snprintf(buf, 32, "%04lld-%02u-%02uT%02d:%02d:%02dZ", (long long)y, m, d, h,
-                              mi, s);
-    return n > 0 && n < 32 ? (size_t)n : 0;
+    if (y < 0 || y > 9999)
+        return 0;
+    char *p = buf;
+    p = put2(p, (unsigned)(y / 100));
+    p = put2(p, (unsigned)(y % 100));
+    *p++ = '-';
+    p = put2(p, m);
+    *p++ = '-';
+    p = put2(p, d);
+    *p++ = 'T';
+    p = put2(p, (unsigned)(rem / 3600000));
+    *p++ = ':';
+    p = put2(p, (unsigned)(rem / 60000 % 60));
+    *p++ = ':';
+    p = put2(p, (unsigned)(rem / 1000 % 60));
+    if (millis) {
+        unsigned f = (unsigned)(rem % 1000);
+        *p++ = '.';
+        *p++ = (char)('0' + f / 100);
+        p = put2(p, f % 100);
+    }
+    *p++ = 'Z';
+    *p = '\0';
+    return (size_t)(p - buf);
 }
 
 size_t ev_time_fmt_ms(int64_t ms, char buf[32]) { return fmt(ms, buf, true); }

@@ -1,0 +1,161 @@
+/*
+ * bench_json.c - throughput of kadet's JSON reader on an NDJSON audit log (`make bench-json`).
+ *
+ * usage: bench_json FILE [REPEAT]
+ *
+ * Loads FILE into memory once and splits it into lines (untimed), then times, per pass over
+ * every line (best of REPEAT passes):
+ *   frame    finding the line ends (memchr), the cost a line-based reader adds;
+ *   extract  ev_json_extract with the raw paths of the seed rule's fields (validating skip);
+ *   decode   ev_decode with the seed rule's ECS fields declared: extractor + ECS mapping, the
+ *            hot path of scan/hunt;
+ *   parse    ev_json_parse, the full tree.
+ * Prints one line per mode: `name MB/s events/s` (MB = 10^6 bytes). $BENCH_JSON_MODE=name runs
+ * one mode only (for profiling). Not linked into kadet.
+ */
+#include "event/event.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); /* CPU time: shared machines */
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static const char *const seed_fields[] = {
+    "data_stream.dataset",
+    "kubernetes.audit.stage",
+    "user_agent.original",
+    "kubernetes.audit.objectRef.resource",
+    "kubernetes.audit.verb",
+    "kubernetes.audit.annotations.authorization_k8s_io/decision",
+    "kubernetes.audit.user.username",
+    "event.ingested",
+    "@timestamp",
+};
+
+static const char *const seed_raw[] = {
+    "kind",        "apiVersion",     "auditID",
+    "stage",       "stageTimestamp", "timestamp",
+    "userAgent",   "verb",           "objectRef.resource",
+    "annotations", "user.username",  "requestReceivedTimestamp",
+};
+
+enum { M_FRAME, M_EXTRACT, M_DECODE, M_PARSE, M_N };
+static const char *const mode_name[] = {"frame", "extract", "decode", "parse"};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_json FILE [REPEAT]\n");
+        return 1;
+    }
+    int repeat = argc > 2 ? atoi(argv[2]) : 3;
+    FILE *f = fopen(argv[1], "rb");
+    if (!f) {
+        perror(argv[1]);
+        return 1;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    rewind(f);
+    char *data = malloc((size_t)size);
+    if (!data || fread(data, 1, (size_t)size, f) != (size_t)size) {
+        fprintf(stderr, "cannot read %s\n", argv[1]);
+        return 1;
+    }
+    fclose(f);
+
+    struct ev_paths *paths = ev_paths_new();
+    for (size_t i = 0; i < sizeof(seed_raw) / sizeof(*seed_raw); i++)
+        ev_paths_add(paths, seed_raw[i], strlen(seed_raw[i]), EV_PATH_CAPTURE);
+    static const char *const aborts[] = {"protoPayload", "kubernetes", "items", "category",
+                                         "properties"};
+    for (size_t i = 0; i < sizeof(aborts) / sizeof(*aborts); i++)
+        ev_paths_add(paths, aborts[i], strlen(aborts[i]), EV_PATH_ABORT);
+    struct ev_decoder *dec = ev_decoder_new(NULL);
+    for (size_t i = 0; i < sizeof(seed_fields) / sizeof(*seed_fields); i++)
+        ev_decoder_need(dec, seed_fields[i], strlen(seed_fields[i]));
+
+    size_t nlines = 0, cap = 1 << 20;
+    size_t *starts = malloc(cap * sizeof(*starts)), *lens = malloc(cap * sizeof(*lens));
+    for (const char *p = data, *end = data + size; p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (nlines == cap) {
+            cap *= 2;
+            starts = realloc(starts, cap * sizeof(*starts));
+            lens = realloc(lens, cap * sizeof(*lens));
+        }
+        starts[nlines] = (size_t)(p - data);
+        lens[nlines++] = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        p = nl ? nl + 1 : end;
+    }
+    kad_arena a;
+    kad_arena_init(&a, 1 << 16, 0);
+    const char *only = getenv("BENCH_JSON_MODE");
+    for (int m = 0; m < M_N; m++) {
+        if (only && strcmp(only, mode_name[m]) != 0)
+            continue;
+        double best = 1e30;
+        unsigned long events = 0, errors = 0, sink = 0;
+        for (int r = 0; r < repeat; r++) {
+            events = errors = 0;
+            double t0 = now_s();
+            const char *end = data + size;
+            for (size_t li = 0; li < nlines; li++) {
+                const char *p = data + starts[li];
+                size_t len = lens[li];
+                bool aborted;
+                kad_err err;
+                struct ev_event ev;
+                struct ev_record rec = {p, len, "bench", 0, 0, 0};
+                switch (m) {
+                case M_FRAME: {
+                    const char *nl = memchr(p, '\n', (size_t)(end - p));
+                    sink += nl ? (size_t)(nl - p) : len;
+                    break;
+                }
+                case M_EXTRACT:
+                    if (!ev_json_extract(&a, p, len, paths, NULL, "bench", &aborted, &err))
+                        errors++;
+                    break;
+                case M_DECODE:
+                    if (ev_decode(dec, &a, &rec, &ev, &err))
+                        errors++;
+                    else
+                        sink += ev.stage.len;
+                    break;
+                case M_PARSE:
+                    if (!ev_json_parse(&a, p, len, "bench", &err))
+                        errors++;
+                    break;
+                }
+                kad_arena_reset(&a);
+                events++;
+            }
+            double t = now_s() - t0;
+            if (t < best)
+                best = t;
+        }
+        printf("%-8s %8.0f MB/s %10.0f events/s  (%lu events, %lu errors, best of %d)\n",
+               mode_name[m], (double)size / best / 1e6, (double)events / best, events, errors,
+               repeat);
+        if (sink == 42)
+            putchar(' ');
+    }
+    const struct ev_decode_stats *st = ev_decoder_stats(dec);
+    printf("decode paths: %llu fast, %llu full\n", (unsigned long long)st->fast,
+           (unsigned long long)st->full);
+    ev_decoder_free(dec);
+    ev_paths_free(paths);
+    kad_arena_fini(&a);
+    free(starts);
+    free(lens);
+    free(data);
+    return 0;
+}
