@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -72,6 +73,7 @@ static const char *const stmt_sql[SQ__COUNT] = {
                        "ON CONFLICT(name) DO UPDATE SET value = ?2",
     [SQ_WATERMARK_SET] = "UPDATE rules SET watermark = ?2 WHERE rid = ?1",
     [SQ_TERMS_OF_RULE] = "SELECT combo, first_seen, last_seen, flags FROM terms WHERE rid = ?1",
+    [SQ_TERM_GET] = "SELECT first_seen, last_seen, flags FROM terms WHERE rid = ?1 AND combo = ?2",
 };
 
 /* ======================================================================================== */
@@ -326,6 +328,13 @@ int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err 
             (rc = st_exec(st, "PRAGMA synchronous=NORMAL", err)))
             goto fail;
     }
+    if (mode != ST_OPEN_MEM) {
+        /* a larger page cache and memory-mapped reads: terms are keyed by random-looking
+           blobs, so big stores touch pages all over the B-tree (docs/internals/state.md) */
+        if ((rc = st_exec(st, "PRAGMA cache_size=-65536", err)) ||
+            (rc = st_exec(st, "PRAGMA mmap_size=1073741824", err)))
+            goto fail;
+    }
     if ((rc = check_schema(st, err)) != 0)
         goto fail;
     if (mode != ST_OPEN_RO) {
@@ -373,8 +382,6 @@ void st_close(struct st_store *st)
 
 static int load_rule_terms(struct st_store *st, uint32_t rid, kad_err *err)
 {
-    if (st->mode == ST_OPEN_MEM)
-        return 0;
     sqlite3_stmt *s = st->sq[SQ_TERMS_OF_RULE];
     sqlite3_bind_int64(s, 1, rid);
     int rc;
@@ -384,9 +391,9 @@ static int load_rule_terms(struct st_store *st, uint32_t rid, kad_err *err)
         if (len == 0 || len > ST_KEY_MAX)
             continue; /* not written by kadet: ignore rather than fail the whole load */
         uint64_t h = idx_hash(rid, k, len);
-        struct st_rec *r = idx_find(&st->idx, rid, k, len, h);
-        if (!r)
-            r = idx_insert(&st->idx, rid, k, len, h);
+        if (idx_find(&st->idx, rid, k, len, h))
+            continue; /* already loaded lazily, possibly changed since */
+        struct st_rec *r = idx_insert(&st->idx, rid, k, len, h);
         r->first_seen = sqlite3_column_int64(s, 1);
         r->last_seen = sqlite3_column_int64(s, 2);
         r->flags = (uint8_t)(sqlite3_column_int64(s, 3) & REC_PERSIST_MASK);
@@ -395,16 +402,56 @@ static int load_rule_terms(struct st_store *st, uint32_t rid, kad_err *err)
     return rc == SQLITE_DONE ? 0 : st_sql_fail(st, err, "cannot load terms");
 }
 
+int st_rule_preload(struct st_store *st, uint32_t rid, kad_err *err)
+{
+    struct st_rule_mem *m = st_rule_mem_get(st, rid);
+    if (!m)
+        return kad_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
+    if (m->complete)
+        return 0;
+    int rc = load_rule_terms(st, rid, err);
+    if (rc == 0)
+        m->complete = true;
+    return rc;
+}
+
 int st_reload_index(struct st_store *st, kad_err *err)
 {
+    (void)err;
+    KAD_BUG_ON(st->mode == ST_OPEN_MEM); /* the index is all a MEM store has */
     idx_fini(&st->idx);
     idx_init(&st->idx);
-    for (size_t i = 0; i < st->rules.len; i++) {
-        int rc = load_rule_terms(st, st->rules.ptr[i].rid, err);
-        if (rc)
-            return rc;
-    }
+    for (size_t i = 0; i < st->rules.len; i++)
+        st->rules.ptr[i].complete = false;
     return 0;
+}
+
+/*
+ * Index miss on a baseline that is not fully loaded: fetch the combination from SQLite and
+ * keep it in the index (clean). NULL when the database does not have it either.
+ */
+static struct st_rec *fetch_term(struct st_store *st, struct st_rule_mem *m, const void *key,
+                                 size_t len, uint64_t h, kad_err *err, int *rc)
+{
+    *rc = 0;
+    if (m->complete)
+        return NULL;
+    sqlite3_stmt *s = st->sq[SQ_TERM_GET];
+    sqlite3_bind_int64(s, 1, m->rid);
+    sqlite3_bind_blob(s, 2, key, (int)len, SQLITE_STATIC);
+    struct st_rec *r = NULL;
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        r = idx_insert(&st->idx, m->rid, key, len, h);
+        r->first_seen = sqlite3_column_int64(s, 0);
+        r->last_seen = sqlite3_column_int64(s, 1);
+        r->flags = (uint8_t)(sqlite3_column_int64(s, 2) & REC_PERSIST_MASK);
+    } else if (step != SQLITE_DONE) {
+        *rc = st_sql_fail(st, err, "cannot read terms");
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return r;
 }
 
 static int register_rows(struct st_store *st, const struct st_rule_def *def, uint32_t *rid,
@@ -514,8 +561,10 @@ int st_rule_register(struct st_store *st, const struct st_rule_def *def, uint32_
             KAD_VEC_PUSH(&st->by_rid, 0);
         st->by_rid.ptr[id] = (uint32_t)st->rules.len;
         m = &st->rules.ptr[st->rules.len - 1];
-        if ((rc = load_rule_terms(st, id, err)) != 0)
-            return rc;
+        /* a fresh baseline is complete (empty); an existing one loads lazily, so reopening
+           a big state is immediate (st_rule_preload loads it all at once) */
+        m->complete =
+            st->mode == ST_OPEN_MEM || stat == ST_BASELINE_NEW || stat == ST_BASELINE_CHANGED;
     }
     m->window_ms = def->window_ms;
     if (rid)
@@ -572,12 +621,27 @@ static void undo_clear(struct st_store *st)
         KAD_VEC_FREE(&st->undo);
 }
 
+/* The order of the terms primary key: rid, then memcmp of the blob, then length. */
+static int undo_cmp(const void *a, const void *b)
+{
+    const struct st_rec *x = ((const struct st_undo *)a)->rec,
+                        *y = ((const struct st_undo *)b)->rec;
+    if (x->rid != y->rid)
+        return x->rid < y->rid ? -1 : 1;
+    int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
 int st_flush_dirty(struct st_store *st, kad_err *err)
 {
     /* MEM stores keep no terms in SQLite: the undo log stays, so rollback still works */
     if (st->mode == ST_OPEN_MEM)
         return 0;
     sqlite3_stmt *s = st->sq[SQ_TERM_UPSERT];
+    /* B-tree order: neighbouring keys share pages, so a big batch writes each page once
+       while it is hot (every record appears once in the log, so the order is free) */
+    if (st->undo.len > 64)
+        qsort(st->undo.ptr, st->undo.len, sizeof(struct st_undo), undo_cmp);
     for (size_t i = 0; i < st->undo.len; i++) {
         struct st_rec *r = st->undo.ptr[i].rec;
         r->flags &= (uint8_t)~REC_DIRTY;
@@ -716,6 +780,8 @@ int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len,
     }
     uint64_t h = idx_hash(rid, combo, len);
     struct st_rec *r = idx_find(&st->idx, rid, combo, len, h);
+    if (!r && (r = fetch_term(st, m, combo, len, h, err, &rc)) == NULL && rc)
+        return rc;
     if (!r) {
         if (prev)
             memset(prev, 0, sizeof(*prev));
@@ -750,7 +816,14 @@ int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len,
 
 int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len, struct st_term *out)
 {
-    struct st_rec *r = idx_find(&st->idx, rid, combo, len, idx_hash(rid, combo, len));
+    struct st_rule_mem *m;
+    int rc;
+    if (check_key(st, rid, len, &m, NULL) != 0)
+        return 0;
+    uint64_t h = idx_hash(rid, combo, len);
+    struct st_rec *r = idx_find(&st->idx, rid, combo, len, h);
+    if (!r)
+        r = fetch_term(st, m, combo, len, h, NULL, &rc);
     if (!r)
         return 0;
     if (out) {
@@ -777,7 +850,10 @@ int st_alert_record(struct st_store *st, uint32_t rid, const void *combo, size_t
         int rc = check_key(st, rid, len, &m, err);
         if (rc)
             return rc;
-        struct st_rec *r = idx_find(&st->idx, rid, combo, len, idx_hash(rid, combo, len));
+        uint64_t h = idx_hash(rid, combo, len);
+        struct st_rec *r = idx_find(&st->idx, rid, combo, len, h);
+        if (!r && (r = fetch_term(st, m, combo, len, h, err, &rc)) == NULL && rc)
+            return rc;
         if (r && !(r->flags & REC_ALERTED)) {
             if (!(r->flags & REC_DIRTY))
                 undo_push(st, r, false);
@@ -874,4 +950,41 @@ int64_t st_counter_get(struct st_store *st, const char *name)
         if (strcmp(st->counters.ptr[i].name, name) == 0)
             return st->counters.ptr[i].value + st->counters.ptr[i].pending;
     return 0;
+}
+
+static int counter_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct st_counter *)a)->name, ((const struct st_counter *)b)->name);
+}
+
+int st_counters_each(struct st_store *st, int (*fn)(const char *name, int64_t value, void *ud),
+                     void *ud)
+{
+    if (st->counters.len > 1)
+        qsort(st->counters.ptr, st->counters.len, sizeof(struct st_counter), counter_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < st->counters.len && rc == 0; i++)
+        rc = fn(st->counters.ptr[i].name, st->counters.ptr[i].value + st->counters.ptr[i].pending,
+                ud);
+    return rc;
+}
+
+int st_positions_each(struct st_store *st,
+                      int (*fn)(const char *source, const struct st_pos *pos, void *ud), void *ud,
+                      kad_err *err)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT source, byte_offset, line_no FROM positions ORDER BY source", -1,
+                           &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot read input positions");
+    int step, rc = 0;
+    while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct st_pos p = {sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)};
+        rc = fn((const char *)sqlite3_column_text(s, 0), &p, ud);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = st_sql_fail(st, err, "cannot read input positions");
+    sqlite3_finalize(s);
+    return rc;
 }

@@ -104,14 +104,17 @@ enum st_baseline {
 const char *st_baseline_name(enum st_baseline b);
 
 /*
- * Register a rule for this session and load its combinations into the index. The baseline is
- * keyed by (rule_id, logic_hash); *rid receives the small id used by every other call (valid
- * until st_close). The name, fields and window are updated to the given ones; the previous
- * baseline of a changed rule is kept on disk, marked not current (`kadet state prune --stale`
- * removes it). Works inside or outside a batch. RO stores: KAD_EINVAL.
+ * Register a rule for this session. The baseline is keyed by (rule_id, logic_hash); *rid
+ * receives the small id used by every other call (valid until st_close). An existing baseline
+ * is loaded into the index lazily (each combination on its first lookup), so reopening a large
+ * state is immediate; st_rule_preload loads it all at once. The name, fields and window are updated
+ * to the given ones; the previous baseline of a changed rule is kept on disk, marked not current
+ * (`kadet state prune --stale` removes it). Works inside or outside a batch. RO stores: KAD_EINVAL.
  */
 int st_rule_register(struct st_store *st, const struct st_rule_def *def, uint32_t *rid,
                      enum st_baseline *status, kad_err *err);
+/* Load every combination of a registered rule's baseline into the index now (one scan). */
+int st_rule_preload(struct st_store *st, uint32_t rid, kad_err *err);
 
 /* ======================================================================================== */
 /* Batches                                                                                  */
@@ -155,7 +158,8 @@ enum st_seen {
  */
 int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
                struct st_term *prev, kad_err *err);
-/* Read-only lookup in the index: 1 and *out filled when known, 0 when not. No batch needed. */
+/* Read-only lookup: 1 and *out filled when known, 0 when not (or on a database error). No
+   batch needed. */
 int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len,
               struct st_term *out);
 /* Largest event time st_observe has seen for the rule, or ST_TIME_NONE. */
@@ -196,6 +200,13 @@ int st_pos_get(struct st_store *st, const char *source, struct st_pos *out, kad_
 int st_counter_add(struct st_store *st, const char *name, int64_t delta, kad_err *err);
 /* Current value including pending deltas; 0 for unknown names. */
 int64_t st_counter_get(struct st_store *st, const char *name);
+/* Every counter (value including pending deltas), in name order. fn as for st_rules_each. */
+int st_counters_each(struct st_store *st, int (*fn)(const char *name, int64_t value, void *ud),
+                     void *ud);
+/* Every recorded input position, in source order (committed, plus the open batch's). */
+int st_positions_each(struct st_store *st,
+                      int (*fn)(const char *source, const struct st_pos *pos, void *ud), void *ud,
+                      kad_err *err);
 
 /* ======================================================================================== */
 /* Inspection: stats, rules, terms                                                          */
@@ -238,7 +249,8 @@ int st_rules_each(struct st_store *st, const char *rule_id, st_rule_fn fn, void 
 
 /* One condition on a component, named by field (or by index when field is NULL). */
 struct st_cond {
-    const char *field; /* one of the rule's new-terms fields, or NULL to use index */
+    const char *field; /* a new-terms field of the rule, or a unique suffix of one at a '.'
+                          or '/' boundary ("username"); NULL to use index */
     int index;         /* 0-based component index when field is NULL */
     const char *value;
     bool substring; /* value occurs in the component (else: equality) */

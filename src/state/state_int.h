@@ -74,6 +74,7 @@ struct st_rule_mem {
     int64_t watermark;
     int64_t wm_saved; /* watermark at st_begin, for rollback */
     bool wm_dirty;
+    bool complete; /* every combination of this baseline is in the index (else: lazy) */
 };
 
 struct st_undo {
@@ -99,6 +100,7 @@ enum {
     SQ_COUNTER_SET,
     SQ_WATERMARK_SET,
     SQ_TERMS_OF_RULE,
+    SQ_TERM_GET,
     SQ__COUNT
 };
 
@@ -122,7 +124,7 @@ int st_exec(struct st_store *st, const char *sql, kad_err *err);
 struct st_rule_mem *st_rule_mem_get(struct st_store *st, uint32_t rid);
 /* Write the dirty records of the open batch into its transaction and empty the undo log. */
 int st_flush_dirty(struct st_store *st, kad_err *err);
-/* Drop the index and load every registered rule's combinations again from the database. */
+/* Drop the index; registered rules load their combinations again, lazily, from the database. */
 int st_reload_index(struct st_store *st, kad_err *err);
 int64_t st_now_ms(void);
 

@@ -190,6 +190,31 @@ static bool contains(kad_str hay, const char *needle)
     return false;
 }
 
+/*
+ * Index of the rule's field named `name`: the exact name, else the one field that ends with
+ * it at a '.' or '/' boundary ("username" or "user.username" for
+ * "kubernetes.audit.user.username", "decision" for "...authorization_k8s_io/decision").
+ * -1 when none or ambiguous.
+ */
+static int field_index(const struct st_rule_info *r, const char *name)
+{
+    kad_str n = kad_str_c(name);
+    int found = -1;
+    for (size_t j = 0; j < r->nfields; j++)
+        if (kad_str_eq(r->fields[j], n))
+            return (int)j;
+    for (size_t j = 0; j < r->nfields; j++) {
+        kad_str f = r->fields[j];
+        if (n.len && n.len < f.len && kad_str_ends(f, n) &&
+            (f.ptr[f.len - n.len - 1] == '.' || f.ptr[f.len - n.len - 1] == '/')) {
+            if (found >= 0)
+                return -1;
+            found = (int)j;
+        }
+    }
+    return found;
+}
+
 /* Component index each condition refers to for this rule; false if a field is unknown. */
 static bool resolve_conds(const struct st_filter *f, const struct st_rule_info *r, int *idx)
 {
@@ -199,9 +224,7 @@ static bool resolve_conds(const struct st_filter *f, const struct st_rule_info *
         if (!c->field) {
             idx[i] = c->index;
         } else {
-            for (size_t j = 0; j < r->nfields; j++)
-                if (kad_str_eqc(r->fields[j], c->field))
-                    idx[i] = (int)j;
+            idx[i] = field_index(r, c->field);
         }
         if (idx[i] < 0)
             return false;

@@ -259,7 +259,14 @@ TEST(state_reopen_keeps_everything)
     struct st_stats s;
     ASSERT_OK(st_stats_get(st, &s, NULL));
     ASSERT_EQ(s.terms, 501);
+    ASSERT_EQ(s.mem_terms, 4); /* loaded lazily: only what was looked up */
+    ASSERT_OK(st_rule_preload(st, rid, NULL));
+    ASSERT_OK(st_stats_get(st, &s, NULL));
     ASSERT_EQ(s.mem_terms, 501);
+    combo3(&b, "allow", "alice", "agent/500");
+    ASSERT_EQ(st_lookup(st, rid, b.ptr, b.len, &t), 1);
+    ASSERT_EQ(t.first_seen, 2000);
+    ASSERT_EQ(st_rule_preload(st, 12345, NULL), KAD_ENOTFOUND);
     ASSERT_EQ(s.rules, 1);
     ASSERT_EQ(s.alerts, 1);
     ASSERT_EQ(s.positions, 1);
@@ -311,7 +318,9 @@ TEST(state_rollback_restores_index_and_db)
     ASSERT_EQ(st_lookup(st, rid, b.ptr, b.len, &t), 0);
     ASSERT_OK(st_stats_get(st, &s, NULL));
     ASSERT_EQ(s.terms, 1);
-    ASSERT_EQ(s.mem_terms, 1);
+    combo3(&b, "allow", "u", "a");
+    ASSERT_EQ(st_lookup(st, rid, b.ptr, b.len, &t), 1); /* reloaded lazily */
+    ASSERT_EQ(t.last_seen, 100);
     st_close(st);
     kad_buf_fini(&b);
     rm_rf(d.dir);
@@ -600,7 +609,7 @@ TEST(state_prune_by_window_and_age)
         st_close(st);
         if (!mode) { /* the file agrees after reopening */
             ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
-            reg(st, "p", 3, NULL);
+            ASSERT_OK(st_rule_preload(st, reg(st, "p", 3, NULL), NULL));
             ASSERT_OK(st_stats_get(st, &s, NULL));
             ASSERT_EQ(s.terms, 4);
             ASSERT_EQ(s.mem_terms, 4);

@@ -1,0 +1,732 @@
+/*
+ * cmd_state.c - `kadet state stats|terms|prune|reset`: inspect and maintain the new-terms
+ * state file (docs/cli.md, docs/internals/state.md).
+ *
+ * stats and terms open the state read-only, so they work while `kadet scan` or `serve` writes
+ * it. prune and reset open it for writing and refuse to create a file that does not exist.
+ * This command includes src/state/state.h directly (listed in docs/internals/cli-includes.txt):
+ * the inspection API is internal until the public kad.h state API lands.
+ */
+#include "cmd.h"
+#include "kad.h"
+#include "statepath.h"
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/jsonw.h"
+#include "base/vec.h"
+#include "state/state.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+extern const struct cmd cmd_state;
+
+#define MAX_CONDS 16
+
+struct opts {
+    const char *sub;
+    const char *state;
+    const char *rule;
+    bool json, yes, all, stale, all_baselines;
+    int64_t older_than_ms;
+    size_t limit;
+    struct st_cond conds[MAX_CONDS];
+    size_t nconds;
+    char state_buf[4096];
+};
+
+/* ---- small helpers --------------------------------------------------------------------- */
+
+static void fmt_time(int64_t ms, char *buf, size_t n)
+{
+    if (ms == ST_TIME_NONE) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    time_t s = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    int frac = (int)(ms - (int64_t)s * 1000);
+    struct tm tm;
+    if (!gmtime_r(&s, &tm)) {
+        snprintf(buf, n, "%" PRId64, ms);
+        return;
+    }
+    size_t len = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (len + 6 <= n)
+        snprintf(buf + len, n - len, ".%03uZ", (unsigned)frac % 1000u);
+}
+
+static void fmt_dur(int64_t ms, char *buf, size_t n)
+{
+    if (ms <= 0)
+        snprintf(buf, n, "-");
+    else if (ms % 86400000 == 0)
+        snprintf(buf, n, "%" PRId64 "d", ms / 86400000);
+    else if (ms % 3600000 == 0)
+        snprintf(buf, n, "%" PRId64 "h", ms / 3600000);
+    else if (ms % 60000 == 0)
+        snprintf(buf, n, "%" PRId64 "m", ms / 60000);
+    else
+        snprintf(buf, n, "%" PRId64 "ms", ms);
+}
+
+static void fmt_bytes(int64_t b, char *buf, size_t n)
+{
+    if (b < 10 * 1024)
+        snprintf(buf, n, "%" PRId64 " B", b);
+    else if (b < 10 * 1024 * 1024)
+        snprintf(buf, n, "%.1f KiB", (double)b / 1024);
+    else
+        snprintf(buf, n, "%.1f MiB", (double)b / (1024 * 1024));
+}
+
+/* "10d", "36h", "1d12h", "90m", "30s", "500ms", "2w" -> milliseconds; -1 if malformed. */
+static int64_t parse_duration(const char *s)
+{
+    int64_t total = 0;
+    if (!*s)
+        return -1;
+    while (*s) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        int64_t v = 0;
+        while (*s >= '0' && *s <= '9') {
+            if (v > INT64_MAX / 10 - 10)
+                return -1;
+            v = v * 10 + (*s++ - '0');
+        }
+        int64_t unit;
+        if (strncmp(s, "ms", 2) == 0) {
+            unit = 1;
+            s += 2;
+        } else {
+            switch (*s) {
+            case 's': unit = 1000; break;
+            case 'm': unit = 60000; break;
+            case 'h': unit = 3600000; break;
+            case 'd': unit = 86400000; break;
+            case 'w': unit = 7 * 86400000LL; break;
+            default: return -1;
+            }
+            s++;
+        }
+        if (v > (INT64_MAX - total) / unit)
+            return -1;
+        total += v * unit;
+    }
+    return total;
+}
+
+static int runtime_error(const kad_err *e)
+{
+    char m[600];
+    kad_err_format(e, m, sizeof(m));
+    fprintf(stderr, "kadet state: %s\n", m);
+    return EXIT_RUNTIME;
+}
+
+/* ---- option parsing -------------------------------------------------------------------- */
+
+static int parse_where(struct opts *o, const char *arg)
+{
+    if (o->nconds == MAX_CONDS)
+        return cmd_usage_error(&cmd_state, "at most %d --where conditions", MAX_CONDS);
+    const char *eq = strpbrk(arg, "=~");
+    if (!eq || eq == arg)
+        return cmd_usage_error(&cmd_state, "--where wants FIELD=VALUE or FIELD~SUBSTRING, not '%s'",
+                               arg);
+    struct st_cond *c = &o->conds[o->nconds++];
+    /* the field name is copied into the argument's own storage: cut it at the operator */
+    char *field = (char *)arg;
+    c->substring = *eq == '~';
+    field[eq - arg] = '\0';
+    c->field = field;
+    c->value = eq + 1;
+    return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    if (argc < 2)
+        return cmd_usage_error(&cmd_state, "missing subcommand (stats, terms, prune or reset)");
+    o->sub = argv[1];
+    if (strcmp(o->sub, "stats") && strcmp(o->sub, "terms") && strcmp(o->sub, "prune") &&
+        strcmp(o->sub, "reset"))
+        return cmd_usage_error(&cmd_state, "unknown subcommand '%s'", o->sub);
+    for (int i = 2; i < argc; i++) {
+        char *a = argv[i];
+        char *val = NULL;
+        char name[64];
+        char *eq = strchr(a, '=');
+        if (strncmp(a, "--", 2) == 0 && eq && (size_t)(eq - a) < sizeof(name)) {
+            memcpy(name, a, (size_t)(eq - a));
+            name[eq - a] = '\0';
+            val = eq + 1;
+        } else {
+            snprintf(name, sizeof(name), "%s", a);
+        }
+        bool flag = true;
+        if (strcmp(name, "--json") == 0)
+            o->json = true;
+        else if (strcmp(name, "--yes") == 0)
+            o->yes = true;
+        else if (strcmp(name, "--all") == 0)
+            o->all = true;
+        else if (strcmp(name, "--stale") == 0)
+            o->stale = true;
+        else if (strcmp(name, "--all-baselines") == 0)
+            o->all_baselines = true;
+        else
+            flag = false;
+        if (flag) {
+            if (val)
+                return cmd_usage_error(&cmd_state, "option '%s' takes no value", name);
+            continue;
+        }
+        if (strcmp(name, "--state") && strcmp(name, "--rule") && strcmp(name, "--where") &&
+            strcmp(name, "--older-than") && strcmp(name, "--limit"))
+            return cmd_usage_error(&cmd_state, "unknown option '%s'", a);
+        if (!val) {
+            if (i + 1 >= argc)
+                return cmd_usage_error(&cmd_state, "option '%s' needs a value", name);
+            val = argv[++i];
+        }
+        if (strcmp(name, "--state") == 0) {
+            o->state = val;
+        } else if (strcmp(name, "--rule") == 0) {
+            o->rule = val;
+        } else if (strcmp(name, "--where") == 0) {
+            int rc = parse_where(o, val);
+            if (rc)
+                return rc;
+        } else if (strcmp(name, "--older-than") == 0) {
+            o->older_than_ms = parse_duration(val);
+            if (o->older_than_ms <= 0)
+                return cmd_usage_error(&cmd_state,
+                                       "bad duration '%s' (examples: 10d, 36h, 1d12h, 90m)", val);
+        } else {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(val, &end, 10);
+            if (errno || *end || !*val || val[0] == '-')
+                return cmd_usage_error(&cmd_state, "bad --limit '%s'", val);
+            o->limit = (size_t)n;
+        }
+    }
+    bool is_terms = strcmp(o->sub, "terms") == 0, is_prune = strcmp(o->sub, "prune") == 0,
+         is_reset = strcmp(o->sub, "reset") == 0;
+    if (o->nconds && !is_terms)
+        return cmd_usage_error(&cmd_state, "--where is an option of 'state terms'");
+    if (o->limit && !is_terms)
+        return cmd_usage_error(&cmd_state, "--limit is an option of 'state terms'");
+    if ((o->older_than_ms || o->stale) && !is_prune)
+        return cmd_usage_error(&cmd_state, "--older-than and --stale are options of 'state prune'");
+    if ((o->yes || o->all) && !is_reset)
+        return cmd_usage_error(&cmd_state, "--yes and --all are options of 'state reset'");
+    if (o->all_baselines && !is_terms)
+        return cmd_usage_error(&cmd_state, "--all-baselines is an option of 'state terms'");
+    if (o->json && (is_prune || is_reset))
+        return cmd_usage_error(&cmd_state,
+                               "--json is an option of 'state stats' and 'state terms'");
+    if (o->rule && strcmp(o->sub, "stats") == 0)
+        return cmd_usage_error(&cmd_state, "--rule is not an option of 'state stats'");
+    if (is_reset) {
+        if (!o->rule == !o->all)
+            return cmd_usage_error(&cmd_state, "reset wants either --rule ID or --all");
+    }
+    if (!o->state) {
+        o->state = cli_default_state_path(o->state_buf, sizeof(o->state_buf));
+        if (!o->state)
+            return cmd_usage_error(&cmd_state, "default state path too long; use --state FILE");
+    }
+    return 0;
+}
+
+static int open_state(const struct opts *o, enum st_mode mode, struct st_store **st)
+{
+    kad_err e;
+    kad_err_clear(&e);
+    struct stat sb;
+    if (mode == ST_OPEN_RW && stat(o->state, &sb) != 0) {
+        /* maintenance never creates a state */
+        fprintf(stderr, "kadet state: cannot open state '%s': %s\n", o->state, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    if (st_open(st, o->state, mode, &e) != 0)
+        return runtime_error(&e);
+    return 0;
+}
+
+/* ---- stats ----------------------------------------------------------------------------- */
+
+struct stats_ctx {
+    kad_jsonw *w; /* NULL: text */
+    int n;
+};
+
+static void fields_text(const struct st_rule_info *r, char *buf, size_t n)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < r->nfields && off < n; i++)
+        off += (size_t)snprintf(buf + off, n - off, "%s%.*s", i ? ", " : "", (int)r->fields[i].len,
+                                r->fields[i].ptr);
+    if (!r->nfields)
+        snprintf(buf, n, "-");
+}
+
+static int stats_rule(const struct st_rule_info *r, void *ud)
+{
+    struct stats_ctx *c = ud;
+    char wm[40], win[32], first[40], last[40], hash[24];
+    fmt_time(r->watermark, wm, sizeof(wm));
+    fmt_dur(r->window_ms, win, sizeof(win));
+    fmt_time(r->first_loaded, first, sizeof(first));
+    fmt_time(r->last_loaded, last, sizeof(last));
+    snprintf(hash, sizeof(hash), "%016" PRIx64, r->logic_hash);
+    if (!c->w) {
+        char f[1024];
+        fields_text(r, f, sizeof(f));
+        if (c->n++ == 0)
+            printf("\n%-38s %-8s %-16s %9s %7s %-24s %6s\n", "RULE ID", "BASELINE", "LOGIC HASH",
+                   "TERMS", "ALERTS", "WATERMARK", "WINDOW");
+        printf("%-38s %-8s %-16s %9" PRIu64 " %7" PRIu64 " %-24s %6s\n", r->rule_id,
+               r->current ? "current" : "stale", hash, r->terms, r->alerts, wm, win);
+        printf("    %s; fields: %s; first loaded %s\n", r->name[0] ? r->name : "(no name)", f,
+               first);
+        return 0;
+    }
+    kad_jsonw *w = c->w;
+    kad_jsonw_obj_begin(w);
+    kad_jsonw_keyc(w, "rule_id");
+    kad_jsonw_strc(w, r->rule_id);
+    kad_jsonw_keyc(w, "name");
+    kad_jsonw_strc(w, r->name);
+    kad_jsonw_keyc(w, "logic_hash");
+    kad_jsonw_strc(w, hash);
+    kad_jsonw_keyc(w, "current");
+    kad_jsonw_bool(w, r->current);
+    kad_jsonw_keyc(w, "fields");
+    kad_jsonw_arr_begin(w);
+    for (size_t i = 0; i < r->nfields; i++)
+        kad_jsonw_str(w, r->fields[i].ptr, r->fields[i].len);
+    kad_jsonw_arr_end(w);
+    kad_jsonw_keyc(w, "window_ms");
+    kad_jsonw_int(w, r->window_ms);
+    kad_jsonw_keyc(w, "terms");
+    kad_jsonw_int(w, (int64_t)r->terms);
+    kad_jsonw_keyc(w, "alerts");
+    kad_jsonw_int(w, (int64_t)r->alerts);
+    kad_jsonw_keyc(w, "watermark");
+    if (r->watermark == ST_TIME_NONE)
+        kad_jsonw_null(w);
+    else
+        kad_jsonw_strc(w, wm);
+    kad_jsonw_keyc(w, "first_loaded");
+    kad_jsonw_strc(w, first);
+    kad_jsonw_keyc(w, "last_loaded");
+    kad_jsonw_strc(w, last);
+    kad_jsonw_obj_end(w);
+    return 0;
+}
+
+static int stats_pos(const char *source, const struct st_pos *p, void *ud)
+{
+    struct stats_ctx *c = ud;
+    if (!c->w) {
+        if (c->n++ == 0)
+            printf("\ninput positions:\n");
+        printf("  %s: offset %" PRId64 ", line %" PRId64 "\n", source, p->offset, p->line);
+        return 0;
+    }
+    kad_jsonw_obj_begin(c->w);
+    kad_jsonw_keyc(c->w, "source");
+    kad_jsonw_strc(c->w, source);
+    kad_jsonw_keyc(c->w, "offset");
+    kad_jsonw_int(c->w, p->offset);
+    kad_jsonw_keyc(c->w, "line");
+    kad_jsonw_int(c->w, p->line);
+    kad_jsonw_obj_end(c->w);
+    return 0;
+}
+
+static int stats_counter(const char *name, int64_t value, void *ud)
+{
+    struct stats_ctx *c = ud;
+    if (!c->w) {
+        if (c->n++ == 0)
+            printf("\ncounters:\n");
+        printf("  %-40s %" PRId64 "\n", name, value);
+        return 0;
+    }
+    kad_jsonw_keyc(c->w, name);
+    kad_jsonw_int(c->w, value);
+    return 0;
+}
+
+static int do_stats(struct st_store *st, const struct opts *o)
+{
+    kad_err e;
+    kad_err_clear(&e);
+    struct st_stats s;
+    if (st_stats_get(st, &s, &e))
+        return runtime_error(&e);
+    char db[32], wal[32];
+    fmt_bytes(s.db_bytes, db, sizeof(db));
+    fmt_bytes(s.wal_bytes, wal, sizeof(wal));
+    int rc;
+    if (!o->json) {
+        printf("state:        %s (%s, wal %s)\n", o->state, db, wal);
+        printf("baselines:    %" PRIu64 "\n", s.rules);
+        printf("combinations: %" PRIu64 "\n", s.terms);
+        printf("alert ids:    %" PRIu64 "\n", s.alerts);
+        printf("inputs:       %" PRIu64 "\n", s.positions);
+        struct stats_ctx c = {0};
+        if ((rc = st_rules_each(st, NULL, stats_rule, &c, &e)) != 0)
+            return runtime_error(&e);
+        c.n = 0;
+        if ((rc = st_positions_each(st, stats_pos, &c, &e)) != 0)
+            return runtime_error(&e);
+        c.n = 0;
+        st_counters_each(st, stats_counter, &c);
+        return EXIT_OK;
+    }
+    kad_buf b;
+    kad_buf_init(&b, (size_t)1 << 30);
+    kad_jsonw w;
+    kad_jsonw_init(&w, &b);
+    struct stats_ctx c = {.w = &w};
+    kad_jsonw_obj_begin(&w);
+    kad_jsonw_keyc(&w, "path");
+    kad_jsonw_strc(&w, o->state);
+    kad_jsonw_keyc(&w, "db_bytes");
+    kad_jsonw_int(&w, s.db_bytes);
+    kad_jsonw_keyc(&w, "wal_bytes");
+    kad_jsonw_int(&w, s.wal_bytes);
+    kad_jsonw_keyc(&w, "baselines");
+    kad_jsonw_int(&w, (int64_t)s.rules);
+    kad_jsonw_keyc(&w, "combinations");
+    kad_jsonw_int(&w, (int64_t)s.terms);
+    kad_jsonw_keyc(&w, "alert_ids");
+    kad_jsonw_int(&w, (int64_t)s.alerts);
+    kad_jsonw_keyc(&w, "rules");
+    kad_jsonw_arr_begin(&w);
+    rc = st_rules_each(st, NULL, stats_rule, &c, &e);
+    kad_jsonw_arr_end(&w);
+    kad_jsonw_keyc(&w, "inputs");
+    kad_jsonw_arr_begin(&w);
+    if (rc == 0)
+        rc = st_positions_each(st, stats_pos, &c, &e);
+    kad_jsonw_arr_end(&w);
+    kad_jsonw_keyc(&w, "counters");
+    kad_jsonw_obj_begin(&w);
+    st_counters_each(st, stats_counter, &c);
+    kad_jsonw_obj_end(&w);
+    kad_jsonw_obj_end(&w);
+    if (rc == 0)
+        printf("%s\n", b.ptr);
+    kad_buf_fini(&b);
+    return rc ? runtime_error(&e) : EXIT_OK;
+}
+
+/* ---- terms ----------------------------------------------------------------------------- */
+
+#define TERMS_BUFFER_ROWS 2000
+#define TERMS_COL_MAX 60
+
+struct terms_ctx {
+    const struct opts *o;
+    uint32_t last_rid;
+    bool any_rule;
+    uint64_t n;
+    kad_buf line;
+    /* text mode: rows of the current rule, buffered to align the columns */
+    const struct st_rule_info *rule;
+    char rule_hdr[512];
+    char *hdr[ST_COMPONENTS_MAX];
+    size_t ncols;
+    KAD_VEC(char *) rows; /* "first\x1flast\x1falert\x1fc1\x1fc2..." */
+};
+
+/* Column title: the last segment of a field name, or the last two for generic last words
+   ("user_agent.original"). */
+static char *short_field(kad_str f)
+{
+    size_t i = f.len, cut = 0;
+    int seen = 0;
+    while (i > 0) {
+        char ch = f.ptr[i - 1];
+        if (ch == '.' || ch == '/') {
+            kad_str last = {f.ptr + i, f.len - i};
+            if (seen == 0 && (kad_str_eqc(last, "original") || kad_str_eqc(last, "name") ||
+                              kad_str_eqc(last, "id"))) {
+                seen = 1;
+                i--;
+                continue;
+            }
+            cut = i;
+            break;
+        }
+        i--;
+    }
+    return kad_strndup(f.ptr + cut, f.len - cut);
+}
+
+static size_t field_width(const char *s)
+{
+    size_t n = 0;
+    for (; *s && *s != '\x1f'; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80; /* count UTF-8 characters, not bytes */
+    return n;
+}
+
+static void flush_rows(struct terms_ctx *c)
+{
+    size_t ncol = 3 + c->ncols, w[3 + ST_COMPONENTS_MAX] = {10, 9, 5};
+    for (size_t j = 0; j < c->ncols; j++)
+        w[3 + j] = field_width(c->hdr[j]);
+    for (size_t i = 0; i < c->rows.len; i++) {
+        const char *p = c->rows.ptr[i];
+        for (size_t j = 0; j < ncol && p; j++) {
+            size_t fw = field_width(p);
+            if (fw > w[j])
+                w[j] = fw > TERMS_COL_MAX ? TERMS_COL_MAX : fw;
+            p = strchr(p, '\x1f');
+            p = p ? p + 1 : NULL;
+        }
+    }
+    if (c->rule_hdr[0]) {
+        printf("%s", c->rule_hdr);
+        const char *titles[3] = {"FIRST SEEN", "LAST SEEN", "ALERT"};
+        for (size_t j = 0; j < ncol; j++) {
+            const char *t = j < 3 ? titles[j] : c->hdr[j - 3];
+            printf("%s%s%*s", j ? "  " : "", t, j + 1 < ncol ? (int)(w[j] - field_width(t)) : 0,
+                   "");
+        }
+        printf("\n");
+        c->rule_hdr[0] = '\0';
+    }
+    for (size_t i = 0; i < c->rows.len; i++) {
+        const char *p = c->rows.ptr[i];
+        for (size_t j = 0; j < ncol && p; j++) {
+            const char *e = strchr(p, '\x1f');
+            size_t len = e ? (size_t)(e - p) : strlen(p), fw = field_width(p);
+            int pad = j + 1 < ncol && fw < w[j] ? (int)(w[j] - fw) : 0;
+            printf("%s%.*s%*s", j ? "  " : "", (int)len, p, pad, "");
+            p = e ? e + 1 : NULL;
+        }
+        printf("\n");
+        kad_free(c->rows.ptr[i]);
+    }
+    c->rows.len = 0;
+}
+
+static void end_rule(struct terms_ctx *c)
+{
+    flush_rows(c);
+    for (size_t j = 0; j < c->ncols; j++)
+        kad_free(c->hdr[j]);
+    c->ncols = 0;
+}
+
+static void term_json(struct terms_ctx *c, const struct st_term_info *t, const char *first,
+                      const char *last)
+{
+    const struct st_rule_info *r = t->rule;
+    kad_buf_reset(&c->line);
+    kad_jsonw w;
+    kad_jsonw_init(&w, &c->line);
+    kad_jsonw_obj_begin(&w);
+    kad_jsonw_keyc(&w, "rule_id");
+    kad_jsonw_strc(&w, r->rule_id);
+    kad_jsonw_keyc(&w, "rule_name");
+    kad_jsonw_strc(&w, r->name);
+    kad_jsonw_keyc(&w, "first_seen");
+    kad_jsonw_strc(&w, first);
+    kad_jsonw_keyc(&w, "last_seen");
+    kad_jsonw_strc(&w, last);
+    kad_jsonw_keyc(&w, "alerted");
+    kad_jsonw_bool(&w, t->term.alerted);
+    kad_jsonw_keyc(&w, "terms");
+    kad_jsonw_obj_begin(&w);
+    for (size_t i = 0; i < t->ncomps; i++) {
+        char idx[24];
+        snprintf(idx, sizeof(idx), "%zu", i);
+        if (i < r->nfields)
+            kad_jsonw_key(&w, r->fields[i].ptr, r->fields[i].len);
+        else
+            kad_jsonw_keyc(&w, idx);
+        kad_jsonw_str(&w, t->comps[i].ptr, t->comps[i].len);
+    }
+    kad_jsonw_obj_end(&w);
+    kad_jsonw_obj_end(&w);
+    if (kad_jsonw_error(&w) == 0)
+        printf("%s\n", c->line.ptr);
+}
+
+static int term_row(const struct st_term_info *t, void *ud)
+{
+    struct terms_ctx *c = ud;
+    const struct st_rule_info *r = t->rule;
+    char first[40], last[40];
+    fmt_time(t->term.first_seen, first, sizeof(first));
+    fmt_time(t->term.last_seen, last, sizeof(last));
+    c->n++;
+    if (c->o->json) {
+        term_json(c, t, first, last);
+        return 0;
+    }
+    if (!c->any_rule || r->rid != c->last_rid) {
+        if (c->any_rule)
+            end_rule(c);
+        snprintf(c->rule_hdr, sizeof(c->rule_hdr), "%s== %s  %s%s\n", c->any_rule ? "\n" : "",
+                 r->rule_id, r->name, r->current ? "" : "  (stale baseline)");
+        c->ncols = r->nfields;
+        for (size_t j = 0; j < r->nfields; j++)
+            c->hdr[j] = short_field(r->fields[j]);
+        c->any_rule = true;
+        c->last_rid = r->rid;
+    }
+    kad_buf_reset(&c->line);
+    kad_buf_addf(&c->line, "%s\x1f%s\x1f%s", first, last, t->term.alerted ? "yes" : "no");
+    for (size_t i = 0; i < t->ncomps && i < c->ncols; i++) {
+        kad_buf_addc(&c->line, '\x1f');
+        if (t->comps[i].len == 0)
+            kad_buf_adds(&c->line, "\"\"");
+        /* control bytes would break the table: show them escaped */
+        for (size_t j = 0; j < t->comps[i].len; j++) {
+            unsigned char ch = (unsigned char)t->comps[i].ptr[j];
+            if (ch < 0x20 || ch == 0x7f)
+                kad_buf_addf(&c->line, "\\x%02x", ch);
+            else
+                kad_buf_addc(&c->line, (char)ch);
+        }
+    }
+    KAD_VEC_PUSH(&c->rows, kad_strdup(c->line.ptr));
+    if (c->rows.len >= TERMS_BUFFER_ROWS)
+        flush_rows(c);
+    return 0;
+}
+
+static int do_terms(struct st_store *st, const struct opts *o)
+{
+    kad_err e;
+    kad_err_clear(&e);
+    struct st_filter f = {.rule_id = o->rule,
+                          .all_baselines = o->all_baselines,
+                          .conds = o->conds,
+                          .nconds = o->nconds,
+                          .limit = o->limit};
+    struct terms_ctx c = {.o = o};
+    kad_buf_init(&c.line, (size_t)1 << 26);
+    int rc = st_terms_each(st, &f, term_row, &c, &e);
+    if (c.any_rule)
+        end_rule(&c);
+    KAD_VEC_FREE(&c.rows);
+    kad_buf_fini(&c.line);
+    if (rc)
+        return runtime_error(&e);
+    if (!o->json && c.n == 0)
+        fprintf(stderr, "kadet state: no combinations%s\n",
+                o->rule || o->nconds ? " match" : " in this state");
+    return EXIT_OK;
+}
+
+/* ---- prune and reset ------------------------------------------------------------------- */
+
+static int do_prune(struct st_store *st, const struct opts *o)
+{
+    kad_err e;
+    kad_err_clear(&e);
+    struct st_prune_opts po = {
+        .rule_id = o->rule, .older_than_ms = o->older_than_ms, .stale = o->stale};
+    struct st_prune_result r;
+    if (st_prune(st, &po, &r, &e))
+        return runtime_error(&e);
+    printf("pruned %" PRIu64 " combinations, %" PRIu64 " alert ids, %" PRIu64 " stale baselines\n",
+           r.terms, r.alerts, r.rules);
+    return EXIT_OK;
+}
+
+static int do_reset(struct st_store *st, const struct opts *o)
+{
+    kad_err e;
+    kad_err_clear(&e);
+    uint64_t n = 0;
+    if (st_reset(st, o->rule, &n, &e))
+        return runtime_error(&e);
+    if (o->rule)
+        printf("reset rule %s: %" PRIu64 " combinations removed\n", o->rule, n);
+    else
+        printf("reset: %" PRIu64 " combinations removed; rules, alert ids, input positions and "
+               "counters cleared\n",
+               n);
+    return EXIT_OK;
+}
+
+static int run(int argc, char **argv)
+{
+    if (cmd_wants_help(&cmd_state, argc, argv))
+        return EXIT_OK;
+    struct opts o;
+    int rc = parse_opts(argc, argv, &o);
+    if (rc)
+        return rc;
+    bool writes = strcmp(o.sub, "prune") == 0 || strcmp(o.sub, "reset") == 0;
+    if (strcmp(o.sub, "reset") == 0 && !o.yes) {
+        fprintf(stderr, "kadet state: reset deletes %s from '%s'; add --yes to confirm\n",
+                o.rule ? "the rule's baselines" : "everything", o.state);
+        return EXIT_USAGE;
+    }
+    struct st_store *st;
+    if ((rc = open_state(&o, writes ? ST_OPEN_RW : ST_OPEN_RO, &st)) != 0)
+        return rc;
+    if (strcmp(o.sub, "stats") == 0)
+        rc = do_stats(st, &o);
+    else if (strcmp(o.sub, "terms") == 0)
+        rc = do_terms(st, &o);
+    else if (strcmp(o.sub, "prune") == 0)
+        rc = do_prune(st, &o);
+    else
+        rc = do_reset(st, &o);
+    st_close(st);
+    fflush(stdout);
+    return rc;
+}
+
+const struct cmd cmd_state = {
+    .name = "state",
+    .summary = "inspect and maintain the new-terms state (stats, terms, prune, reset)",
+    .usage =
+        "usage: kadet state stats [--state FILE] [--json]\n"
+        "       kadet state terms [--state FILE] [--rule ID] [--where FIELD=VALUE]...\n"
+        "                         [--where FIELD~SUBSTRING]... [--all-baselines] [--limit N]\n"
+        "                         [--json]\n"
+        "       kadet state prune [--state FILE] [--rule ID] [--older-than DUR] [--stale]\n"
+        "       kadet state reset [--state FILE] (--rule ID | --all) --yes\n"
+        "\n"
+        "The state file holds, per new_terms rule, every combination of new-terms values seen,\n"
+        "with first and last seen (event time), plus input positions, emitted alert ids and\n"
+        "counters. Default file: $XDG_STATE_HOME/kadet/state.db (~/.local/state/kadet/state.db).\n"
+        "\n"
+        "  stats   baselines (rule id + logic hash), combinations, alert ids, sizes, watermarks\n"
+        "          (largest event time seen), input positions, counters\n"
+        "  terms   combinations with first/last seen, one table per rule, or NDJSON with --json.\n"
+        "          --where FIELD=VALUE keeps combinations whose FIELD equals VALUE; FIELD~SUB\n"
+        "          those containing SUB. FIELD is a new-terms field of the rule, or its last\n"
+        "          part: --where username=alice --rule 8a1db198-da6f-4500-b985-7fe2457300af\n"
+        "          lists every user agent and decision seen for alice.\n"
+        "  prune   forget combinations last seen more than the rule's window (or --older-than\n"
+        "          DUR, e.g. 10d, 36h, 1d12h) before the rule's watermark; --stale also drops\n"
+        "          baselines of rule versions that are no longer current\n"
+        "  reset   delete one rule's baselines (--rule) or everything (--all); needs --yes\n"
+        "\n"
+        "stats and terms open the file read-only and work while kadet scan or serve runs.\n"
+        "Exit status: 0 ok, 1 usage error, 2 runtime error (missing or unreadable state).\n",
+    .run = run,
+};

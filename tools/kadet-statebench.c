@@ -1,0 +1,323 @@
+/*
+ * kadet-statebench.c - measure (and fill) the new-terms state store through its module API
+ * (src/state/state.h), outside the engine.
+ *
+ *   kadet-statebench bench [--terms N] [--dir DIR] [--json]
+ *       insert N realistic combinations (decision, username, user agent) in batches of 10,000,
+ *       close, reopen and load the index, then time lookups; prints bytes per combination,
+ *       peak RSS, file size, insert/reopen/lookup costs.
+ *   kadet-statebench fill --state FILE [--terms N] [--rules K] [--seed S]
+ *       write a state with K rules and N combinations spread over 12 days of event time (for
+ *       tests and demos of `kadet state`).
+ *
+ * Built by `make build/kadet-statebench` (mk/gen.mk); used by `make bench`. Not part of libkad.
+ */
+#include "base/buf.h"
+#include "state/state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *const fields[] = {
+    "kubernetes.audit.annotations.authorization_k8s_io/decision",
+    "kubernetes.audit.user.username",
+    "user_agent.original",
+};
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
+static uint64_t rnd(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* CPU time (user + system) of this process: the machines are shared, wall time is noisy. */
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static long proc_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, key, n) == 0)
+            v = atol(line + n + 1);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* Combination number i: realistic lengths (user ~28 bytes, agent ~45 bytes). */
+static void make_combo(kad_buf *b, uint64_t i)
+{
+    static const char *const agents[] = {
+        "kubectl/v1.%u.%u (linux/amd64) kubernetes/%06x",
+        "python-requests/2.%u.%u-%06x",
+        "Go-http-client/1.1 build-%u.%u/%06x",
+        "argocd-application-controller/v2.%u.%u (linux/amd64) %06x",
+    };
+    char user[64], ua[128];
+    snprintf(user, sizeof(user), "system:serviceaccount:ns-%u:sa-%u", (unsigned)(i % 7919),
+             (unsigned)(i % 13));
+    snprintf(ua, sizeof(ua), agents[i % 4], (unsigned)(i % 29), (unsigned)(i / 29 % 1000),
+             (unsigned)(i & 0xffffff));
+    kad_str v[3] = {kad_str_c(i % 11 ? "allow" : "forbid"), kad_str_c(user), kad_str_c(ua)};
+    kad_buf_reset(b);
+    if (st_combo_encode(b, v, 3, NULL))
+        abort();
+}
+
+static void die(const char *what, const kad_err *e)
+{
+    char m[512];
+    kad_err_format(e, m, sizeof(m));
+    fprintf(stderr, "kadet-statebench: %s: %s\n", what, m);
+    exit(2);
+}
+
+static uint32_t reg(struct st_store *st, const char *id, kad_err *e)
+{
+    struct st_rule_def d = {.rule_id = id,
+                            .name = "Kubernetes Unusual Decision by User Agent",
+                            .logic_hash = 0x8a1db198da6f4500ULL ^ (uint64_t)id[0],
+                            .fields = fields,
+                            .nfields = 3,
+                            .window_ms = 10LL * 86400000};
+    uint32_t rid;
+    if (st_rule_register(st, &d, &rid, NULL, e))
+        die("register", e);
+    return rid;
+}
+
+static int bench(uint64_t n, const char *dir, int json)
+{
+    kad_err e;
+    kad_err_clear(&e);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/statebench-%ld.db", dir, (long)getpid());
+    struct st_store *st;
+    if (st_open(&st, path, ST_OPEN_RW, &e))
+        die("open", &e);
+    uint32_t rid = reg(st, "8a1db198-da6f-4500-b985-7fe2457300af", &e);
+    kad_buf b;
+    kad_buf_init(&b, ST_KEY_MAX + 1);
+    long rss0 = proc_kb("VmRSS:");
+    double t0 = now_s();
+    int64_t ts = 1767225600000; /* 2026-01-01 */
+    for (uint64_t i = 0; i < n; i++) {
+        if (i % 10000 == 0 && (i ? st_commit(st, &e) : 0) + st_begin(st, &e))
+            die("batch", &e);
+        make_combo(&b, i);
+        if (st_observe(st, rid, b.ptr, b.len, ts + (int64_t)i, NULL, &e) != ST_SEEN_NEW)
+            die("observe", &e);
+    }
+    if (st_commit(st, &e))
+        die("commit", &e);
+    double t_insert = now_s() - t0;
+    struct st_stats s;
+    if (st_stats_get(st, &s, &e))
+        die("stats", &e);
+    long rss1 = proc_kb("VmRSS:");
+    st_close(st);
+    struct stat sb;
+    stat(path, &sb);
+
+    double t1 = now_s(), c1 = cpu_s();
+    if (st_open(&st, path, ST_OPEN_RW, &e))
+        die("reopen", &e);
+    rid = reg(st, "8a1db198-da6f-4500-b985-7fe2457300af", &e);
+    double t_reopen = now_s() - t1, c_reopen = cpu_s() - c1;
+    /* cold lookups (lazy loading from SQLite), then a full preload of a second session */
+    enum { COLD = 100000 };
+    double t5 = now_s(), c5 = cpu_s();
+    for (int i = 0; i < COLD; i++) {
+        make_combo(&b, rnd() % n);
+        if (st_lookup(st, rid, b.ptr, b.len, NULL) != 1)
+            die("cold lookup", &e);
+    }
+    double t_cold = (now_s() - t5) / COLD * 1e6, c_cold = (cpu_s() - c5) / COLD * 1e6;
+    st_close(st);
+    double t6 = now_s(), c6 = cpu_s();
+    if (st_open(&st, path, ST_OPEN_RW, &e))
+        die("reopen", &e);
+    rid = reg(st, "8a1db198-da6f-4500-b985-7fe2457300af", &e);
+    if (st_rule_preload(st, rid, &e))
+        die("preload", &e);
+    double t_pre = now_s() - t6, c_pre = cpu_s() - c6;
+
+    /* lookups of known combinations in random order, and observe() of known ones */
+    enum { LOOKUPS = 1000000 };
+    uint64_t hits = 0;
+    double t2 = now_s();
+    for (int i = 0; i < LOOKUPS; i++) {
+        make_combo(&b, rnd() % n);
+        hits += (uint64_t)st_lookup(st, rid, b.ptr, b.len, NULL);
+    }
+    double t_lookup = now_s() - t2;
+    double t_make0 = now_s();
+    for (int i = 0; i < LOOKUPS; i++)
+        make_combo(&b, rnd() % n);
+    double t_make = now_s() - t_make0;
+    if (st_begin(st, &e))
+        die("begin", &e);
+    double t3 = now_s();
+    for (int i = 0; i < LOOKUPS; i++) {
+        make_combo(&b, rnd() % n);
+        if (st_observe(st, rid, b.ptr, b.len, ts + (int64_t)n + i, NULL, &e) != ST_SEEN_KNOWN)
+            die("observe known", &e);
+    }
+    double t_obs = now_s() - t3;
+    double t4 = now_s();
+    if (st_commit(st, &e))
+        die("commit", &e);
+    double t_commit = now_s() - t4;
+    st_close(st);
+    char wal[4200];
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    unlink(wal);
+    snprintf(wal, sizeof(wal), "%s-shm", path);
+    unlink(wal);
+    unlink(path);
+    kad_buf_fini(&b);
+
+    double per_lookup = (t_lookup - t_make) / LOOKUPS * 1e9;
+    double per_obs = (t_obs - t_make) / LOOKUPS * 1e9;
+    if (json) {
+        printf("{\"terms\":%llu,\"key_bytes_avg\":%.1f,\"overhead_bytes\":%.1f,"
+               "\"index_bytes\":%llu,\"rss_growth_kb\":%ld,\"peak_rss_kb\":%ld,"
+               "\"file_bytes\":%lld,\"insert_s\":%.3f,\"reopen_s\":%.3f,\"reopen_cpu_s\":%.3f,"
+               "\"cold_lookup_us\":%.2f,\"cold_lookup_cpu_us\":%.2f,\"preload_s\":%.3f,"
+               "\"preload_cpu_s\":%.3f,\"lookup_ns\":%.1f,"
+               "\"observe_known_ns\":%.1f,\"commit_1M_dirty_s\":%.3f,\"hits\":%llu}\n",
+               (unsigned long long)s.mem_terms, (double)s.mem_keys / (double)s.mem_terms,
+               s.mem_overhead, (unsigned long long)s.mem_bytes, rss1 - rss0, proc_kb("VmHWM:"),
+               (long long)sb.st_size, t_insert, t_reopen, c_reopen, t_cold, c_cold, t_pre, c_pre,
+               per_lookup, per_obs, t_commit, (unsigned long long)hits);
+    } else {
+        printf("combinations          %llu\n", (unsigned long long)s.mem_terms);
+        printf("key bytes (avg)       %.1f\n", (double)s.mem_keys / (double)s.mem_terms);
+        printf("index bytes           %llu (%.1f bytes/combination beyond the key)\n",
+               (unsigned long long)s.mem_bytes, s.mem_overhead);
+        printf("RSS growth            %ld kB (peak RSS %ld kB)\n", rss1 - rss0, proc_kb("VmHWM:"));
+        printf("state file            %lld bytes (%.1f bytes/combination)\n", (long long)sb.st_size,
+               (double)sb.st_size / (double)s.mem_terms);
+        printf("insert                %.3f s (%.2f us/combination, batches of 10000)\n", t_insert,
+               t_insert / (double)n * 1e6);
+        printf("reopen, ready         %.3f s wall, %.3f s CPU (index loads lazily)\n", t_reopen,
+               c_reopen);
+        printf("cold lookup           %.2f us wall, %.2f us CPU (first touch: SQLite)\n", t_cold,
+               c_cold);
+        printf("reopen + preload all  %.3f s wall, %.3f s CPU\n", t_pre, c_pre);
+        printf("lookup (known)        %.1f ns\n", per_lookup);
+        printf("observe (known)       %.1f ns; commit of %d touched combinations %.3f s\n", per_obs,
+               LOOKUPS, t_commit);
+    }
+    return hits == LOOKUPS ? 0 : 2;
+}
+
+static int fill(const char *path, uint64_t n, int nrules)
+{
+    kad_err e;
+    kad_err_clear(&e);
+    struct st_store *st;
+    if (st_open(&st, path, ST_OPEN_RW, &e))
+        die("open", &e);
+    static const char *const ids[] = {"8a1db198-da6f-4500-b985-7fe2457300af", "rule-two",
+                                      "rule-three", "rule-four"};
+    kad_buf b;
+    kad_buf_init(&b, ST_KEY_MAX + 1);
+    int64_t t0 = 1767225600000, span = 12LL * 86400000;
+    if (st_begin(st, &e))
+        die("begin", &e);
+    for (int r = 0; r < nrules && r < 4; r++) {
+        uint32_t rid = reg(st, ids[r], &e);
+        for (uint64_t i = 0; i < n / (uint64_t)nrules; i++) {
+            make_combo(&b, i);
+            int64_t ts = t0 + (int64_t)(rnd() % (uint64_t)span);
+            int rc = st_observe(st, rid, b.ptr, b.len, ts, NULL, &e);
+            if (rc < 0)
+                die("observe", &e);
+            if (i % 5 == 0) {
+                char id[64];
+                snprintf(id, sizeof(id), "alert-%d-%llu", r, (unsigned long long)i);
+                if (st_alert_record(st, rid, b.ptr, b.len, id, ts, &e))
+                    die("alert", &e);
+            }
+        }
+    }
+    if (st_pos_set(st, "2049:131:/var/log/kubernetes/audit.log", 123456789, 4242, &e) ||
+        st_counter_add(st, "events.read", (int64_t)n * 10, &e) || st_commit(st, &e))
+        die("commit", &e);
+    st_close(st);
+    kad_buf_fini(&b);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    uint64_t n = 1000000;
+    const char *dir = "/tmp", *state = NULL;
+    int json = 0, rules = 1;
+    if (argc < 2 || (strcmp(argv[1], "bench") != 0 && strcmp(argv[1], "fill") != 0)) {
+        fprintf(stderr, "usage: kadet-statebench bench [--terms N] [--dir DIR] [--json]\n"
+                        "       kadet-statebench fill --state FILE [--terms N] [--rules K] "
+                        "[--seed S]\n");
+        return 1;
+    }
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--json") == 0) {
+            json = 1;
+            continue;
+        }
+        if (!v) {
+            fprintf(stderr, "kadet-statebench: %s needs a value\n", a);
+            return 1;
+        }
+        i++;
+        if (strcmp(a, "--terms") == 0)
+            n = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--dir") == 0)
+            dir = v;
+        else if (strcmp(a, "--state") == 0)
+            state = v;
+        else if (strcmp(a, "--rules") == 0)
+            rules = atoi(v);
+        else if (strcmp(a, "--seed") == 0)
+            rng_state = strtoull(v, NULL, 10);
+        else {
+            fprintf(stderr, "kadet-statebench: unknown option %s\n", a);
+            return 1;
+        }
+    }
+    if (n == 0 || rules < 1) {
+        fprintf(stderr, "kadet-statebench: --terms and --rules must be positive\n");
+        return 1;
+    }
+    if (strcmp(argv[1], "bench") == 0)
+        return bench(n, dir, json);
+    if (!state) {
+        fprintf(stderr, "kadet-statebench: fill needs --state FILE\n");
+        return 1;
+    }
+    return fill(state, n, rules);
+}
