@@ -4,7 +4,8 @@
 # context in the environment; can be rerun by hand after a run to redo the report only.
 #
 # Medians over rounds; MB = 10^6 bytes; ratios are ratios of median throughputs. It states for
-# every target met or missed and by how much. bench/NOTES.md (hand-written analysis: profile,
+# every target met or missed and by how much. Sections of RESULTS.md between
+# `<!-- NAME begin -->` and `<!-- NAME end -->` (e.g. make bench-kql's) are kept. bench/NOTES.md (hand-written analysis: profile,
 # fixes) is appended verbatim, so the generated file stays complete.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -151,6 +152,7 @@ label() {
           "| distinct combinations (decision, username, user agent) | \(.terms) |",
           "| encoded key bytes per combination (average) | \(.key_bytes_avg) |",
           "| index memory overhead per combination (beyond the key) | \(.overhead_bytes) B |",
+          "| RSS growth per combination beyond the key (allocator, SQLite cache included) | \((.rss_growth_kb * 1024 / .terms - .key_bytes_avg) * 10 | floor / 10) B |",
           "| index memory in total | \(.index_bytes / 1048576 * 10 | floor / 10) MB |",
           "| RSS growth while inserting | \(.rss_growth_kb / 1024 | floor) MB (\(.rss_growth_kb * 1024 / .terms | floor) B per combination) |",
           "| peak RSS of the process | \(.peak_rss_kb / 1024 | floor) MB |",
@@ -233,6 +235,10 @@ label() {
     if [ -s bench/NOTES.md ]; then
         echo
         cat bench/NOTES.md
+    fi
+    # sections other targets own (make bench-kql) are kept, between their marker comments
+    if [ -f "$RES" ]; then
+        awk '/<!-- [a-z-]+ begin -->/ { keep = 1; print "" } keep { print } /<!-- [a-z-]+ end -->/ { keep = 0 }' "$RES"
     fi
 } > "$RES.tmp"
 mv "$RES.tmp" "$RES"
