@@ -35,10 +35,10 @@ taskset -c 0 true 2> /dev/null && PIN=(taskset -c 0)
 if perf record -o /dev/null -e cpu-clock true > /dev/null 2>&1; then
     echo "profile: perf record on $IN" >&2
     # shellcheck disable=SC2086
-    "${PIN[@]}" perf record -q -e cpu-clock -F 1999 -g -o $OUT/perf.data \
+    "${PIN[@]}" perf record -q -e cpu-clock -F 999 --call-graph dwarf,16384 -o $OUT/perf.data \
         ./kadet scan $ARGS "$IN" > /dev/null 2> $OUT/profile.scan.err
     {
-        echo "# perf record -e cpu-clock -F 1999 -g: kadet scan $ARGS $IN"
+        echo "# perf record -e cpu-clock -F 999 --call-graph dwarf: kadet scan $ARGS $IN"
         echo "# flat profile (self time), top 40"
         perf report -i $OUT/perf.data --stdio --no-children --sort symbol -g none 2> /dev/null |
             grep -v '^#' | grep -v '^$' | head -40
@@ -47,9 +47,13 @@ if perf record -o /dev/null -e cpu-clock true > /dev/null 2>&1; then
         perf report -i $OUT/perf.data --stdio --no-children --sort dso -g none 2> /dev/null |
             grep -v '^#' | grep -v '^$' | head -10
         echo
-        echo "# call graph (caller view), top entries"
-        perf report -i $OUT/perf.data --stdio --children --sort symbol -g caller,0.5,callee,function,percent \
-            --percent-limit 3 2> /dev/null | grep -v '^$' | head -150
+        echo "# inclusive time (children), top 45"
+        perf report -i $OUT/perf.data --stdio --children --sort symbol -g none 2> /dev/null |
+            grep -v '^#' | grep -v '^$' | head -45
+        echo
+        echo "# call chains of the top self-time symbols"
+        perf report -i $OUT/perf.data --stdio --no-children --sort symbol -G --percent-limit 4 \
+            2> /dev/null | grep -v '^#' | grep -v '^$' | head -200
     } > "$P"
 else
     small=$OUT/profile-input.jsonl
