@@ -66,6 +66,31 @@ static struct ev_node *member(const struct ev_node *obj, const char *key)
     return (struct ev_node *)ev_member(obj, key, strlen(key));
 }
 
+/*
+ * The first value, in document order, at keys path[0..n) walking only through objects. Used
+ * wherever the mapping reads below the top level: with duplicate keys ("user":"x",
+ * "user":{...}) it gives the same answer on the full tree and on the extractor's partial tree,
+ * which keeps, in order, exactly the members that lie on the needed paths.
+ */
+static struct ev_node *dig(const struct ev_node *obj, const char *const *path, size_t n)
+{
+    size_t kl = strlen(path[0]);
+    for (struct ev_node *m = obj && obj->type == EV_OBJECT ? obj->child : NULL; m; m = m->next) {
+        if (m->klen != kl || memcmp(m->key, path[0], kl) != 0)
+            continue;
+        if (n == 1)
+            return m;
+        struct ev_node *v = dig(m, path + 1, n - 1);
+        if (v)
+            return v;
+    }
+    return NULL;
+}
+
+#define DIG(obj, ...)                                                                              \
+    dig((obj), (const char *const[]){__VA_ARGS__},                                                 \
+        sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
 /* Append value v under key (a string that outlives the doc: literal or arena). */
 static void put(struct eb *b, struct ev_node *obj, const char *key, struct ev_node *v)
 {
@@ -170,6 +195,11 @@ static bool str_is(const struct ev_node *n, const char *s)
     return n && n->type == EV_STRING && n->len == strlen(s) && memcmp(n->str, s, n->len) == 0;
 }
 
+static bool key_is(const struct ev_node *m, const char *k, size_t n)
+{
+    return m->klen == n && memcmp(m->key, k, n) == 0;
+}
+
 int ev_detect(const struct ev_node *root)
 {
     if (!root)
@@ -178,21 +208,44 @@ int ev_detect(const struct ev_node *root)
         return EV_FMT_LIST;
     if (root->type != EV_OBJECT)
         return EV_FMT_UNKNOWN;
-    const struct ev_node *kind = member(root, "kind");
-    if (str_is(kind, "EventList") && member(root, "items"))
+    /* one pass over the members (this runs for every event) */
+    const struct ev_node *kind = NULL, *av = NULL;
+    bool items = false, proto = false, ecs = false, audit_id = false;
+    unsigned aks = 0;
+    for (const struct ev_node *m = root->child; m; m = m->next) {
+        switch (m->klen ? m->key[0] : 0) {
+        case 'k':
+            if (!kind && key_is(m, "kind", 4))
+                kind = m;
+            else if (m->klen >= 10 && memcmp(m->key, "kubernetes", 10) == 0 &&
+                     (m->klen == 10 || m->key[10] == '.'))
+                ecs = true;
+            break;
+        case 'a':
+            if (!av && key_is(m, "apiVersion", 10))
+                av = m;
+            else if (key_is(m, "auditID", 7))
+                audit_id = true;
+            break;
+        case 'i': items |= key_is(m, "items", 5); break;
+        case 'p': proto |= key_is(m, "protoPayload", 12); break;
+        case 'c': aks |= key_is(m, "category", 8) ? 1u : 0u; break;
+        case 'o': aks |= key_is(m, "operationName", 13) ? 2u : 0u; break;
+        case 'r': aks |= key_is(m, "resourceId", 10) ? 4u : 0u; break;
+        case 't': aks |= key_is(m, "time", 4) ? 8u : 0u; break;
+        default: break;
+        }
+    }
+    if (str_is(kind, "EventList") && items)
         return EV_FMT_LIST;
-    if (member(root, "category") && member(root, "operationName") && member(root, "resourceId") &&
-        member(root, "time"))
+    if (aks == 15)
         return EV_FMT_AKS;
-    if (member(root, "protoPayload"))
+    if (proto)
         return EV_FMT_GKE;
-    for (const struct ev_node *m = root->child; m; m = m->next)
-        if (m->klen >= 10 && memcmp(m->key, "kubernetes", 10) == 0 &&
-            (m->klen == 10 || m->key[10] == '.'))
-            return EV_FMT_ECS;
-    if (str_is(kind, "Event") || member(root, "auditID"))
+    if (ecs)
+        return EV_FMT_ECS;
+    if (str_is(kind, "Event") || audit_id)
         return EV_FMT_K8S;
-    const struct ev_node *av = member(root, "apiVersion");
     if (av && av->type == EV_STRING && av->len > 13 && memcmp(av->str, "audit.k8s.io/", 13) == 0)
         return EV_FMT_K8S;
     return EV_FMT_UNKNOWN;
@@ -403,12 +456,11 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
     }
 
     /* 5-6. drop requestObject.metadata / responseObject.metadata */
-    struct ev_node *ro = member(audit, "responseObject");
-    if (ro && ro->type == EV_OBJECT)
-        remove_key(ro, "metadata");
-    ro = member(audit, "requestObject");
-    if (ro && ro->type == EV_OBJECT)
-        remove_key(ro, "metadata");
+    for (struct ev_node *m = audit->child; m; m = m->next) /* every one, if duplicated */
+        if (m->type == EV_OBJECT && ((m->klen == 14 && memcmp(m->key, "responseObject", 14) == 0) ||
+                                     (m->klen == 13 && memcmp(m->key, "requestObject", 13) == 0)))
+            while (member(m, "metadata"))
+                remove_key(m, "metadata");
 
     /* 9. GKE renames (also reach v1beta1's top-level `timestamp`) */
     rename_key(audit, "insertId", "auditID");
@@ -470,9 +522,8 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
     put(&b, ds, "namespace", mk_str(&b, mo->ns, strlen(mo->ns)));
 
     /* 11-12. user.name, user.id */
-    struct ev_node *u = member(audit, "user");
-    const struct ev_node *uname = u ? member(u, "username") : NULL;
-    const struct ev_node *uid = u ? member(u, "uid") : NULL;
+    const struct ev_node *uname = DIG(audit, "user", "username");
+    const struct ev_node *uid = DIG(audit, "user", "uid");
     if ((uname && nonempty_str(uname)) || (uid && nonempty_str(uid))) {
         struct ev_node *user = obj_at(&b, root, "user");
         copy_to(&b, user, "name", uname);
@@ -525,10 +576,10 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
     struct ev_node *orc = obj_at(&b, root, "orchestrator");
     put(&b, orc, "type", mk_str(&b, "kubernetes", 10));
     copy_to(&b, orc, "api_version", member(audit, "apiVersion"));
-    const struct ev_node *oref = member(audit, "objectRef");
-    if (oref && oref->type == EV_OBJECT) {
-        copy_to(&b, orc, "namespace", member(oref, "namespace"));
-        const struct ev_node *rn = member(oref, "name"), *rt = member(oref, "resource");
+    {
+        copy_to(&b, orc, "namespace", DIG(audit, "objectRef", "namespace"));
+        const struct ev_node *rn = DIG(audit, "objectRef", "name");
+        const struct ev_node *rt = DIG(audit, "objectRef", "resource");
         if (nonempty_str(rn) || nonempty_str(rt)) {
             struct ev_node *res = obj_at(&b, orc, "resource");
             copy_to(&b, res, "name", rn);
@@ -536,9 +587,9 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
         }
     }
     const struct ev_node *gres = member(audit, "resource");
-    if (pp || (gres && gres->type == EV_OBJECT)) {
-        const struct ev_node *rname = pp ? member(pp, "resourceName") : NULL;
-        const struct ev_node *rtype = gres ? member(gres, "type") : NULL;
+    if (pp || gres) {
+        const struct ev_node *rname = DIG(audit, "protoPayload", "resourceName");
+        const struct ev_node *rtype = DIG(audit, "resource", "type");
         if (nonempty_str(rname) || nonempty_str(rtype)) {
             struct ev_node *res = obj_at(&b, orc, "resource");
             if (!member(res, "name"))
@@ -550,9 +601,8 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
                 copy_to(&b, res, "type", rtype);
             }
         }
-        const struct ev_node *labels = gres ? member(gres, "labels") : NULL;
-        const struct ev_node *cn = labels ? member(labels, "cluster_name") : NULL;
-        const struct ev_node *cid = labels ? member(labels, "project_id") : NULL;
+        const struct ev_node *cn = DIG(audit, "resource", "labels", "cluster_name");
+        const struct ev_node *cid = DIG(audit, "resource", "labels", "project_id");
         if (nonempty_str(cn) || nonempty_str(cid)) {
             struct ev_node *cl = obj_at(&b, orc, "cluster");
             copy_to(&b, cl, "name", cn);

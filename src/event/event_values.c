@@ -78,7 +78,7 @@ const struct ev_node *ev_member(const struct ev_node *obj, const char *key, size
     if (!obj || obj->type != EV_OBJECT)
         return NULL;
     for (const struct ev_node *m = obj->child; m; m = m->next)
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0)
+        if (m->klen == klen && (klen == 0 || m->key[0] == key[0]) && memcmp(m->key, key, klen) == 0)
             return m;
     return NULL;
 }
