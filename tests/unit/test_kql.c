@@ -486,3 +486,47 @@ TEST(kql_shipped_rules_compile)
     closedir(d);
     ASSERT(seen >= 29);
 }
+
+/* kql_fmt writes KQL that parses back to the same tree (parse.test checks every case; this
+ * pins the text itself). */
+TEST(kql_fmt_text)
+{
+    static const struct {
+        const char *q, *want;
+    } cases[] = {
+        {"a:b", "\"a\":\"b\""},
+        {"a:(b or c*) and not d:{ e > 1 }",
+         "(\"a\":\"b\" or \"a\":c*) and not \"d\":{ \"e\" > \"1\" }"},
+        {"a:x\\*y* or hello", "\"a\":x\\*y* or \"hello\""},
+        {"not (not a:true)", "not (not \"a\":true)"},
+        {"user.*:\"x\\\"y\"", "user.*:\"x\\\"y\""},
+        {"a:* \\u0020b*", "\"a\":*\\u0020\\u0020b*"},
+        {"", ""},
+    };
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct kql_query *k = kql_compile(&a, cases[i].q, strlen(cases[i].q), NULL, NULL);
+        ASSERT_NOT_NULL(k);
+        kad_buf b;
+        kad_buf_init(&b, 4096);
+        ASSERT_OK(kql_fmt(k, &b));
+        ASSERT_STR_EQ(b.ptr ? b.ptr : "", cases[i].want);
+        kad_buf_fini(&b);
+    }
+    kad_arena_fini(&a);
+}
+
+/* A dump that does not fit the caller's buffer is KAD_ELIMIT, not a truncated success. */
+TEST(kql_dump_limit)
+{
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    struct kql_query *k = kql_compile(&a, "a:(b or c or d)", 15, NULL, NULL);
+    ASSERT_NOT_NULL(k);
+    kad_buf b;
+    kad_buf_init(&b, 16);
+    ASSERT_EQ(kql_dump(k, &b), KAD_ELIMIT);
+    kad_buf_fini(&b);
+    kad_arena_fini(&a);
+}
