@@ -29,6 +29,8 @@ enum rule_type {
 
 enum rule_missing_strategy { RULE_SUPPRESS_MISSING = 0, RULE_DO_NOT_SUPPRESS_MISSING };
 
+struct rule_exc_list;
+
 struct rule_strlist {
     const char **v;
     size_t n;
@@ -71,6 +73,23 @@ struct rule {
     /* stable hash of the logic (query, type, new-terms fields, window, exceptions) and of the
        whole rule; state is keyed by logic_hash */
     uint64_t logic_hash;
+
+    /* ---- added by the rules module ---- */
+    int line;          /* position of the [rule] table in `path` (1-based) */
+    const char *to;    /* as written, default "now" */
+    const char *setup; /* setup guide (Markdown) or NULL */
+    const char *license;
+    const char *maturity;      /* metadata.maturity */
+    const char *creation_date; /* metadata.creation_date, "YYYY/MM/DD" */
+    const char *updated_date;  /* metadata.updated_date */
+    const char *building_block_type;
+    const char *rule_name_override;
+    bool enabled; /* default true */
+    struct rule_strlist integration;
+    /* exception lists attached to this rule (set by rule_set_load/_load_exceptions; valid until
+       the next load call on the set) */
+    const struct rule_exc_list *const *exc;
+    size_t exc_n;
 };
 
 /* One diagnostic of a load: file:line:col: error|warning: message. */
@@ -80,6 +99,7 @@ struct rule_diag {
 };
 
 struct rule_set;
+struct rule_exc_list;
 
 /* A new empty set. Never NULL. */
 struct rule_set *rule_set_new(void);
@@ -110,5 +130,30 @@ bool rule_excepted(const struct rule_set *rs, const struct rule *r, const struct
 /* Parse Elastic date math relative to now ("now-10d", "now-6m", "now") into a negative
  * offset in ms, or an absolute ISO-8601 time into epoch ms (*absolute = true). */
 int rule_parse_datemath(const char *s, int64_t *ms, bool *absolute, kad_err *err);
+
+/* ---- added by the rules module ---------------------------------------------------------- */
+
+/* A schedule duration "30s", "5m", "1h", "2d" (whole units) into ms. KAD_EINVAL otherwise. */
+int rule_parse_duration(const char *s, int64_t *ms, kad_err *err);
+
+/* Number of files read by the loads so far (directories count their *.toml files). */
+size_t rule_set_file_count(const struct rule_set *rs);
+/* Rule by rule_id, else by exact name, else NULL. */
+const struct rule *rule_set_lookup(const struct rule_set *rs, const char *id_or_name);
+
+/* `origin:line:col: error|warning: message` into buf (snprintf semantics). */
+int rule_diag_format(const struct rule_diag *d, char *buf, size_t size);
+
+/*
+ * The normalized form of a loaded rule (tests/rules/good/ *.expect, `kadet rules show`): one
+ * `key: value` line per field in a fixed order, the compiled query as kql_dump() prints it.
+ * Appends to out; KAD_ELIMIT when out is full.
+ */
+int rule_dump(const struct rule *r, kad_buf *out);
+
+/* Exception lists loaded into the set, for `kadet rules check --exceptions` and tests. */
+size_t rule_set_exc_count(const struct rule_set *rs);
+/* "LIST_ID: N items (FILE)" of list i; NULL past the end. Valid until rule_set_free(). */
+const char *rule_set_exc_describe(const struct rule_set *rs, size_t i);
 
 #endif

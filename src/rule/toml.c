@@ -869,6 +869,10 @@ static int parse_inline_table(struct parser *ps, struct toml_value **out)
                 skip_ws(ps);
                 if (ps->p < ps->n && ps->s[ps->p] == '}')
                     return fail(ps, ps->p, "trailing comma is not allowed in an inline table");
+                if (ps->p >= ps->n || at_newline(ps) || ps->s[ps->p] == '#')
+                    return fail(ps, ps->p,
+                                "an inline table must be on one line (expected a key "
+                                "after ',')");
                 continue;
             }
             if (ps->p < ps->n && ps->s[ps->p] == '}') {

@@ -1,0 +1,524 @@
+/*
+ * cmd_rules.c - `kadet rules check|list|show|guide`: validate, list and explain rule files.
+ *
+ * check prints every diagnostic of the load (errors and warnings, `file:line:col:` first) on
+ * stderr and a summary line on stdout, and exits 1 when any error was found. list prints one
+ * line per loaded rule. show prints the normalized rule (rule_dump) and the fields its compiled
+ * query reads. guide renders the rule's Markdown investigation guide for a terminal.
+ *
+ * Deviation (docs/internals/cli-includes.txt): this file includes rule/rule.h directly instead
+ * of going through include/kad.h, for speed of delivery; the calls used are rule_set_*,
+ * rule_dump and rule_diag_format.
+ */
+#include "cmd.h"
+#include "kad.h"
+#include "rulesdir.h"
+
+#include "base/buf.h"
+#include "rule/rule.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern const struct cmd cmd_rules;
+
+struct opts {
+    const char *exceptions[64];
+    int n_exc;
+    const char *rules; /* --rules PATH for show/guide */
+    bool quiet;        /* check: errors only */
+};
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+    static const struct option longopts[] = {
+        {"exceptions", required_argument, NULL, 'e'},
+        {"rules", required_argument, NULL, 'r'},
+        {"quiet", no_argument, NULL, 'q'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "+e:r:q", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'e':
+            if (o->n_exc == 64)
+                return cmd_usage_error(&cmd_rules, "too many --exceptions files");
+            o->exceptions[o->n_exc++] = optarg;
+            break;
+        case 'r': o->rules = optarg; break;
+        case 'q': o->quiet = true; break;
+        default:
+            if (optopt)
+                return cmd_usage_error(&cmd_rules, "option '-%c' needs an argument or is unknown",
+                                       optopt);
+            return cmd_usage_error(&cmd_rules, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    return -1;
+}
+
+/* Load PATHs (or the bundled directory) and the --exceptions files. */
+static struct rule_set *load(int n, char **paths, const struct opts *o, int *rc)
+{
+    struct rule_set *rs = rule_set_new();
+    *rc = KAD_OK;
+    if (n == 0) {
+        const char *dir = o->rules ? o->rules : cli_rules_dir();
+        if (rule_set_load(rs, dir) != KAD_OK)
+            *rc = KAD_ERULE;
+    }
+    for (int i = 0; i < n; i++)
+        if (rule_set_load(rs, paths[i]) != KAD_OK)
+            *rc = KAD_ERULE;
+    for (int i = 0; i < o->n_exc; i++)
+        if (rule_set_load_exceptions(rs, o->exceptions[i]) != KAD_OK)
+            *rc = KAD_ERULE;
+    return rs;
+}
+
+static size_t print_diags(const struct rule_set *rs, bool errors_only, size_t *warnings)
+{
+    size_t errors = 0;
+    *warnings = 0;
+    for (size_t i = 0; i < rule_set_diag_count(rs); i++) {
+        const struct rule_diag *d = rule_set_diag(rs, i);
+        if (d->is_error)
+            errors++;
+        else
+            (*warnings)++;
+        if (errors_only && !d->is_error)
+            continue;
+        char buf[1024];
+        rule_diag_format(d, buf, sizeof buf);
+        fprintf(stderr, "%s\n", buf);
+    }
+    return errors;
+}
+
+/* ---- check ----------------------------------------------------------------------------------- */
+
+static int do_check(int n, char **paths, const struct opts *o)
+{
+    int rc;
+    struct rule_set *rs = load(n, paths, o, &rc);
+    size_t warnings, errors = print_diags(rs, o->quiet, &warnings);
+    size_t runnable = 0, count = rule_set_count(rs);
+    for (size_t i = 0; i < count; i++)
+        runnable += rule_set_get(rs, i)->type != RULE_UNSUPPORTED;
+    size_t files = rule_set_file_count(rs);
+    printf("%zu rule%s loaded from %zu file%s: %zu runnable, %zu unsupported", count,
+           count == 1 ? "" : "s", files, files == 1 ? "" : "s", runnable, count - runnable);
+    if (o->n_exc)
+        printf("; %zu exception list%s", rule_set_exc_count(rs),
+               rule_set_exc_count(rs) == 1 ? "" : "s");
+    printf("; %zu error%s, %zu warning%s\n", errors, errors == 1 ? "" : "s", warnings,
+           warnings == 1 ? "" : "s");
+    rule_set_free(rs);
+    return errors ? EXIT_USAGE : EXIT_OK;
+}
+
+/* ---- list ------------------------------------------------------------------------------------ */
+
+static int do_list(int n, char **paths, const struct opts *o)
+{
+    int rc;
+    struct rule_set *rs = load(n, paths, o, &rc);
+    size_t warnings, errors = print_diags(rs, true, &warnings);
+    printf("%-36s  %-9s  %-3s  %-8s  %4s  %s\n", "RULE_ID", "TYPE", "RUN", "SEVERITY", "RISK",
+           "NAME");
+    for (size_t i = 0; i < rule_set_count(rs); i++) {
+        const struct rule *r = rule_set_get(rs, i);
+        printf("%-36s  %-9s  %-3s  %-8s  %4d  %s\n", r->rule_id, r->type_name,
+               r->type == RULE_UNSUPPORTED ? "no" : "yes", r->severity, r->risk_score, r->name);
+    }
+    if (errors)
+        fprintf(stderr, "kadet rules: %zu error%s (see 'kadet rules check')\n", errors,
+                errors == 1 ? "" : "s");
+    rule_set_free(rs);
+    return errors ? EXIT_USAGE : EXIT_OK;
+}
+
+/* ---- show / guide: find the rule ------------------------------------------------------------- */
+
+static bool is_file(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Load what `what` names: a file (all its rules), or an id/name inside --rules or the bundled
+   directory. Returns the set (caller frees) and the rules to show in *first..*count. */
+static struct rule_set *find_rules(const char *what, const struct opts *o, const struct rule **one)
+{
+    int rc;
+    *one = NULL;
+    if (is_file(what)) {
+        char *p = (char *)what;
+        struct rule_set *rs = load(1, &p, o, &rc);
+        size_t w;
+        print_diags(rs, false, &w);
+        return rs;
+    }
+    struct rule_set *rs = load(0, NULL, o, &rc);
+    *one = rule_set_lookup(rs, what);
+    if (!*one) {
+        fprintf(stderr, "kadet rules: no rule with id or name '%s' in %s\n", what,
+                o->rules ? o->rules : cli_rules_dir());
+        rule_set_free(rs);
+        return NULL;
+    }
+    return rs;
+}
+
+static void show_one(const struct rule *r)
+{
+    kad_buf b;
+    kad_buf_init(&b, 1 << 24);
+    kad_buf_addf(&b, "file: %s:%d\n", r->path, r->line);
+    rule_dump(r, &b);
+    if (r->kql) {
+        size_t nf = kql_field_count(r->kql);
+        kad_buf_adds(&b, "query fields:");
+        for (size_t i = 0; i < nf; i++)
+            kad_buf_addf(&b, " %s", kql_field(r->kql, i));
+        kad_buf_addf(&b, "%s\n", kql_needs_all(r->kql) ? " (and the whole document)" : "");
+    }
+    if (r->exc_n) {
+        kad_buf_addf(&b, "exception lists: %zu\n", r->exc_n);
+    }
+    fwrite(b.ptr, 1, b.len, stdout);
+    kad_buf_fini(&b);
+}
+
+static int do_show(const char *what, const struct opts *o)
+{
+    const struct rule *one;
+    struct rule_set *rs = find_rules(what, o, &one);
+    if (!rs)
+        return EXIT_USAGE;
+    if (one) {
+        show_one(one);
+    } else {
+        for (size_t i = 0; i < rule_set_count(rs); i++) {
+            if (i)
+                putchar('\n');
+            show_one(rule_set_get(rs, i));
+        }
+    }
+    int ok = one || rule_set_count(rs) > 0;
+    rule_set_free(rs);
+    return ok ? EXIT_OK : EXIT_USAGE;
+}
+
+/* ---- guide: Markdown for a terminal ---------------------------------------------------------- */
+
+struct term {
+    int width;
+    bool tty;
+    kad_buf para;             /* paragraph being filled */
+    const char *first, *rest; /* indents */
+};
+
+static size_t u8len(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return c;
+}
+
+/* Inline markup: **bold** becomes bold on a terminal and plain otherwise. */
+static void inline_md(struct term *t, const char *s, size_t n, kad_buf *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i + 1 < n && s[i] == '*' && s[i + 1] == '*') {
+            const char *end = NULL;
+            for (size_t k = i + 2; k + 1 < n; k++)
+                if (s[k] == '*' && s[k + 1] == '*') {
+                    end = s + k;
+                    break;
+                }
+            if (end) {
+                if (t->tty)
+                    kad_buf_adds(out, "\033[1m");
+                kad_buf_add(out, s + i + 2, (size_t)(end - (s + i + 2)));
+                if (t->tty)
+                    kad_buf_adds(out, "\033[0m");
+                i = (size_t)(end - s) + 1;
+                continue;
+            }
+        }
+        kad_buf_addc(out, s[i]);
+    }
+}
+
+static void flush_para(struct term *t)
+{
+    if (t->para.len == 0)
+        return;
+    kad_buf txt;
+    kad_buf_init(&txt, 1 << 24);
+    inline_md(t, t->para.ptr, t->para.len, &txt);
+    const char *indent = t->first;
+    size_t col = 0, line_start = 1;
+    const char *s = txt.ptr;
+    size_t n = txt.len, i = 0;
+    while (i < n) {
+        while (i < n && s[i] == ' ')
+            i++;
+        size_t w = i;
+        while (w < n && s[w] != ' ')
+            w++;
+        if (w == i)
+            break;
+        size_t wl = u8len(s + i, w - i);
+        if (!line_start && col + 1 + wl > (size_t)t->width) {
+            putchar('\n');
+            line_start = 1;
+            indent = t->rest;
+        }
+        if (line_start) {
+            fputs(indent, stdout);
+            col = strlen(indent);
+            line_start = 0;
+        } else {
+            putchar(' ');
+            col++;
+        }
+        fwrite(s + i, 1, w - i, stdout);
+        col += wl;
+        i = w;
+    }
+    putchar('\n');
+    kad_buf_fini(&txt);
+    kad_buf_reset(&t->para);
+}
+
+static void para_add(struct term *t, const char *s, size_t n)
+{
+    if (t->para.len)
+        kad_buf_addc(&t->para, ' ');
+    kad_buf_add(&t->para, s, n);
+}
+
+/*
+ * A small Markdown subset, as investigation guides use it: # headings, paragraphs, "- " and
+ * "1. " list items (with continuation paragraphs and indented code inside), "> " quotes,
+ * fenced and indented code blocks, **bold**. Text is re-wrapped to the terminal width.
+ */
+static void render_markdown(const char *md, int width, bool tty)
+{
+    struct term t = {.width = width, .tty = tty, .first = "", .rest = ""};
+    kad_buf_init(&t.para, 1 << 24);
+    bool fence = false, blank = true, code = false;
+    int list = -1; /* content indent of the current list item, -1 outside lists */
+    static char num[16];
+    const char *p = md;
+    while (*p) {
+        const char *e = strchr(p, '\n');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        const char *line = p;
+        p += n + (e ? 1 : 0);
+        size_t ind = 0;
+        while (ind < n && line[ind] == ' ')
+            ind++;
+        const char *s = line + ind;
+        size_t sn = n - ind;
+        const char *li = list >= 0 ? t.rest : "";
+        if (sn >= 3 && strncmp(s, "```", 3) == 0) {
+            flush_para(&t);
+            fence = !fence;
+            continue;
+        }
+        if (fence) {
+            printf("%s    %.*s\n", li, (int)n, line);
+            continue;
+        }
+        if (sn == 0) {
+            flush_para(&t);
+            blank = true;
+            continue;
+        }
+        int base = list >= 0 ? list : 0;
+        if ((blank || code) && (int)ind >= base + 4) {
+            flush_para(&t);
+            if (blank && !code)
+                putchar('\n');
+            printf("%s    %.*s\n", li, (int)(n - (size_t)base - 4), line + base + 4);
+            code = true;
+            blank = false;
+            continue;
+        }
+        code = false;
+        bool was_blank = blank;
+        blank = false;
+        if (ind == 0 && was_blank && !((s[0] == '-' || s[0] == '*') && sn > 1 && s[1] == ' ') &&
+            !(s[0] >= '0' && s[0] <= '9'))
+            list = -1;
+        if (s[0] == '#') {
+            flush_para(&t);
+            list = -1;
+            size_t lvl = 0;
+            while (lvl < sn && s[lvl] == '#')
+                lvl++;
+            const char *h = s + lvl;
+            size_t hn = sn - lvl;
+            while (hn && *h == ' ')
+                h++, hn--;
+            printf("\n%s%.*s%s\n", tty ? "\033[1m" : "", (int)hn, h, tty ? "\033[0m" : "");
+            size_t ul = u8len(h, hn);
+            for (size_t i = 0; i < ul; i++)
+                putchar(lvl <= 2 ? '=' : '-');
+            putchar('\n');
+            continue;
+        }
+        if ((s[0] == '-' || s[0] == '*') && sn > 1 && s[1] == ' ') {
+            flush_para(&t);
+            if (was_blank && list < 0)
+                putchar('\n');
+            t.first = "  - ";
+            t.rest = "    ";
+            list = (int)ind + 2;
+            para_add(&t, s + 2, sn - 2);
+            continue;
+        }
+        size_t d = 0;
+        while (d < sn && s[d] >= '0' && s[d] <= '9')
+            d++;
+        if (d && d + 1 < sn && s[d] == '.' && s[d + 1] == ' ') {
+            flush_para(&t);
+            if (was_blank && list < 0)
+                putchar('\n');
+            snprintf(num, sizeof num, "  %.*s. ", (int)d, s);
+            t.first = num;
+            t.rest = "     ";
+            list = (int)(ind + d + 2);
+            para_add(&t, s + d + 2, sn - d - 2);
+            continue;
+        }
+        if (s[0] == '>') {
+            if (!t.para.len || strcmp(t.first, "  | ") != 0) {
+                flush_para(&t);
+                t.first = t.rest = "  | ";
+            }
+            const char *q = s + 1;
+            size_t qn = sn - 1;
+            while (qn && *q == ' ')
+                q++, qn--;
+            if (qn)
+                para_add(&t, q, qn);
+            continue;
+        }
+        if (was_blank || t.para.len == 0) {
+            flush_para(&t);
+            if (was_blank)
+                putchar('\n');
+            if (list >= 0 && ind > 0)
+                t.first = t.rest; /* a paragraph continuing the list item */
+            else
+                t.first = t.rest = "";
+        }
+        para_add(&t, s, sn);
+    }
+    flush_para(&t);
+    kad_buf_fini(&t.para);
+}
+
+static int do_guide(const char *what, const struct opts *o)
+{
+    const struct rule *r;
+    struct rule_set *rs = find_rules(what, o, &r);
+    if (!rs)
+        return EXIT_USAGE;
+    if (!r)
+        r = rule_set_get(rs, 0);
+    if (!r) {
+        fprintf(stderr, "kadet rules: no rule loaded from %s\n", what);
+        rule_set_free(rs);
+        return EXIT_USAGE;
+    }
+    bool tty = isatty(STDOUT_FILENO);
+    int width = 80;
+    const char *cols = getenv("COLUMNS");
+    if (cols && atoi(cols) >= 40)
+        width = atoi(cols) > 120 ? 120 : atoi(cols);
+    printf("%s%s%s\n", tty ? "\033[1m" : "", r->name, tty ? "\033[0m" : "");
+    printf("rule_id %s | %s | severity %s | risk %d\n", r->rule_id, r->type_name, r->severity,
+           r->risk_score);
+    if (r->type == RULE_NEW_TERMS) {
+        printf("new terms:");
+        for (size_t i = 0; i < r->new_terms_fields.n; i++)
+            printf("%s %s", i ? "," : "", r->new_terms_fields.v[i]);
+        printf(" (history %s)\n", r->history_window_start);
+    }
+    if (r->note)
+        render_markdown(r->note, width, tty);
+    else
+        printf("\n(this rule has no investigation guide)\n");
+    if (r->setup) {
+        printf("\n");
+        render_markdown(r->setup, width, tty);
+    }
+    rule_set_free(rs);
+    return EXIT_OK;
+}
+
+/* ---- dispatch -------------------------------------------------------------------------------- */
+
+static int run(int argc, char **argv)
+{
+    if (argc < 2)
+        return cmd_usage_error(&cmd_rules, "missing subcommand (check, list, show, guide)");
+    const char *sub = argv[1];
+    struct opts o = {0};
+    int rc = parse_opts(argc - 1, argv + 1, &o);
+    if (rc >= 0)
+        return rc;
+    int n = argc - 1 - optind;
+    char **rest = argv + 1 + optind;
+    if (strcmp(sub, "check") == 0)
+        return do_check(n, rest, &o);
+    if (strcmp(sub, "list") == 0)
+        return do_list(n, rest, &o);
+    if (strcmp(sub, "show") == 0 || strcmp(sub, "guide") == 0) {
+        if (n != 1)
+            return cmd_usage_error(&cmd_rules, "%s needs exactly one rule id, name or file", sub);
+        return sub[0] == 's' ? do_show(rest[0], &o) : do_guide(rest[0], &o);
+    }
+    return cmd_usage_error(&cmd_rules, "unknown subcommand '%s' (check, list, show, guide)", sub);
+}
+
+const struct cmd cmd_rules = {
+    .name = "rules",
+    .summary = "check, list, show and explain detection rules",
+    .usage =
+        "usage: kadet rules check [--exceptions FILE]... [-q] [PATH...]\n"
+        "       kadet rules list [--exceptions FILE]... [PATH...]\n"
+        "       kadet rules show [--rules PATH] [--exceptions FILE]... ID|NAME|FILE\n"
+        "       kadet rules guide [--rules PATH] ID|NAME|FILE\n"
+        "\n"
+        "PATH is a rule file or a directory searched for *.toml files (recursively). Without\n"
+        "PATH, the bundled rules are used: $KADET_RULES, else rules/ beside the kadet binary,\n"
+        "else the installed share/kadet/rules.\n"
+        "\n"
+        "  check   load the rules and print every problem as FILE:LINE:COL: error|warning: ...\n"
+        "          on stderr, then a summary line; exit 1 when there is an error.\n"
+        "          -q, --quiet  print errors only (warnings are still counted)\n"
+        "  list    one line per rule: id, type, whether kadet runs it, severity, risk, name\n"
+        "  show    the rule as kadet understood it: normalized fields, compiled query, the\n"
+        "          fields it reads\n"
+        "  guide   the rule's investigation guide, formatted for a terminal\n"
+        "\n"
+        "  -e, --exceptions FILE  load exception lists (kadet, detection-rules or Kibana\n"
+        "                         format; repeatable) and check them too\n"
+        "  -r, --rules PATH       where show and guide look for ID or NAME\n"
+        "\n"
+        "Exit status: 0 ok, 1 a rule or exceptions file has an error, or usage error.\n",
+    .run = run,
+};

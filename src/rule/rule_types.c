@@ -1,0 +1,30 @@
+/*
+ * rule_types.c - the table of Elastic rule types kadet knows (Suricata's sigmatch_table idea).
+ *
+ * `query` and `new_terms` run; the others are recognised so that a directory of Elastic rules
+ * loads cleanly: they are kept in the set as RULE_UNSUPPORTED, reported once as a warning, and
+ * skipped at run time. A type missing from this table is an error. The per-type checks (new-terms
+ * fields, history window) live in rule_load.c next to the keys they read.
+ */
+#include "rule/rule_int.h"
+
+#include <string.h>
+
+static const struct rule_type_def types[] = {
+    {"query", RULE_QUERY, true},
+    {"new_terms", RULE_NEW_TERMS, true},
+    {"eql", RULE_UNSUPPORTED, false},
+    {"esql", RULE_UNSUPPORTED, false},
+    {"threshold", RULE_UNSUPPORTED, false},
+    {"machine_learning", RULE_UNSUPPORTED, false},
+    {"threat_match", RULE_UNSUPPORTED, false},
+    {"saved_query", RULE_UNSUPPORTED, false},
+};
+
+const struct rule_type_def *rule_type_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(types[i].name, name) == 0)
+            return &types[i];
+    return NULL;
+}
