@@ -449,13 +449,11 @@ static int do_guide(const char *what, const struct opts *o)
     if (cols && atoi(cols) >= 40)
         width = atoi(cols) > 120 ? 120 : atoi(cols);
     printf("%s%s%s\n", tty ? "\033[1m" : "", r->name, tty ? "\033[0m" : "");
-    printf("rule_id %s | %s | severity %s | risk %d\n", r->rule_id, r->type_name, r->severity,
-           r->risk_score);
+    printf("%s: %s, severity %s, risk %d\n", r->rule_id, r->type_name, r->severity, r->risk_score);
     if (r->type == RULE_NEW_TERMS) {
-        printf("new terms:");
+        printf("new terms over %s:\n", r->history_window_start);
         for (size_t i = 0; i < r->new_terms_fields.n; i++)
-            printf("%s %s", i ? "," : "", r->new_terms_fields.v[i]);
-        printf(" (history %s)\n", r->history_window_start);
+            printf("  - %s\n", r->new_terms_fields.v[i]);
     }
     if (r->note)
         render_markdown(r->note, width, tty);

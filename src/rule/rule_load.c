@@ -715,8 +715,13 @@ static void compile_query(struct ld *L, const struct toml_value *qv)
                 line++;
         off = i + e.col - 1;
     }
-    if (off > qv->len)
-        off = qv->len;
+    /* "end of input" errors point just after the last token, not at the closing quotes */
+    size_t end = strlen(r->query);
+    while (end && (r->query[end - 1] == ' ' || r->query[end - 1] == '\t' ||
+                   r->query[end - 1] == '\n' || r->query[end - 1] == '\r'))
+        end--;
+    if (off > end)
+        off = end;
     size_t at = toml_str_source_offset(L->text, L->len, qv, off);
     error_at(L, at, "query: %s", e.msg[0] ? e.msg : kad_strerror(e.code));
 }
