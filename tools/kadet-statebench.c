@@ -121,7 +121,7 @@ static int bench(uint64_t n, const char *dir, int json)
     kad_buf b;
     kad_buf_init(&b, ST_KEY_MAX + 1);
     long rss0 = proc_kb("VmRSS:");
-    double t0 = now_s();
+    double t0 = now_s(), c0 = cpu_s();
     int64_t ts = 1767225600000; /* 2026-01-01 */
     for (uint64_t i = 0; i < n; i++) {
         if (i % 10000 == 0 && (i ? st_commit(st, &e) : 0) + st_begin(st, &e))
@@ -132,7 +132,7 @@ static int bench(uint64_t n, const char *dir, int json)
     }
     if (st_commit(st, &e))
         die("commit", &e);
-    double t_insert = now_s() - t0;
+    double t_insert = now_s() - t0, c_insert = cpu_s() - c0;
     struct st_stats s;
     if (st_stats_get(st, &s, &e))
         die("stats", &e);
@@ -167,29 +167,29 @@ static int bench(uint64_t n, const char *dir, int json)
     /* lookups of known combinations in random order, and observe() of known ones */
     enum { LOOKUPS = 1000000 };
     uint64_t hits = 0;
-    double t2 = now_s();
+    double t2 = now_s(), c2 = cpu_s();
     for (int i = 0; i < LOOKUPS; i++) {
         make_combo(&b, rnd() % n);
         hits += (uint64_t)st_lookup(st, rid, b.ptr, b.len, NULL);
     }
-    double t_lookup = now_s() - t2;
-    double t_make0 = now_s();
+    double t_lookup = now_s() - t2, c_lookup = cpu_s() - c2;
+    double t_make0 = now_s(), c_make0 = cpu_s();
     for (int i = 0; i < LOOKUPS; i++)
         make_combo(&b, rnd() % n);
-    double t_make = now_s() - t_make0;
+    double t_make = now_s() - t_make0, c_make = cpu_s() - c_make0;
     if (st_begin(st, &e))
         die("begin", &e);
-    double t3 = now_s();
+    double t3 = now_s(), c3 = cpu_s();
     for (int i = 0; i < LOOKUPS; i++) {
         make_combo(&b, rnd() % n);
         if (st_observe(st, rid, b.ptr, b.len, ts + (int64_t)n + i, NULL, &e) != ST_SEEN_KNOWN)
             die("observe known", &e);
     }
-    double t_obs = now_s() - t3;
-    double t4 = now_s();
+    double t_obs = now_s() - t3, c_obs = cpu_s() - c3;
+    double t4 = now_s(), c4 = cpu_s();
     if (st_commit(st, &e))
         die("commit", &e);
-    double t_commit = now_s() - t4;
+    double t_commit = now_s() - t4, c_commit = cpu_s() - c4;
     st_close(st);
     char wal[4200];
     snprintf(wal, sizeof(wal), "%s-wal", path);
@@ -201,17 +201,22 @@ static int bench(uint64_t n, const char *dir, int json)
 
     double per_lookup = (t_lookup - t_make) / LOOKUPS * 1e9;
     double per_obs = (t_obs - t_make) / LOOKUPS * 1e9;
+    double cpu_lookup = (c_lookup - c_make) / LOOKUPS * 1e9;
+    double cpu_obs = (c_obs - c_make) / LOOKUPS * 1e9;
     if (json) {
         printf("{\"terms\":%llu,\"key_bytes_avg\":%.1f,\"overhead_bytes\":%.1f,"
                "\"index_bytes\":%llu,\"rss_growth_kb\":%ld,\"peak_rss_kb\":%ld,"
                "\"file_bytes\":%lld,\"insert_s\":%.3f,\"reopen_s\":%.3f,\"reopen_cpu_s\":%.3f,"
                "\"cold_lookup_us\":%.2f,\"cold_lookup_cpu_us\":%.2f,\"preload_s\":%.3f,"
                "\"preload_cpu_s\":%.3f,\"lookup_ns\":%.1f,"
-               "\"observe_known_ns\":%.1f,\"commit_1M_dirty_s\":%.3f,\"hits\":%llu}\n",
+               "\"observe_known_ns\":%.1f,\"commit_1M_dirty_s\":%.3f,\"insert_cpu_s\":%.3f,"
+               "\"lookup_cpu_ns\":%.1f,\"observe_known_cpu_ns\":%.1f,\"commit_cpu_s\":%.3f,"
+               "\"hits\":%llu}\n",
                (unsigned long long)s.mem_terms, (double)s.mem_keys / (double)s.mem_terms,
                s.mem_overhead, (unsigned long long)s.mem_bytes, rss1 - rss0, proc_kb("VmHWM:"),
                (long long)sb.st_size, t_insert, t_reopen, c_reopen, t_cold, c_cold, t_pre, c_pre,
-               per_lookup, per_obs, t_commit, (unsigned long long)hits);
+               per_lookup, per_obs, t_commit, c_insert, cpu_lookup, cpu_obs, c_commit,
+               (unsigned long long)hits);
     } else {
         printf("combinations          %llu\n", (unsigned long long)s.mem_terms);
         printf("key bytes (avg)       %.1f\n", (double)s.mem_keys / (double)s.mem_terms);
@@ -220,16 +225,17 @@ static int bench(uint64_t n, const char *dir, int json)
         printf("RSS growth            %ld kB (peak RSS %ld kB)\n", rss1 - rss0, proc_kb("VmHWM:"));
         printf("state file            %lld bytes (%.1f bytes/combination)\n", (long long)sb.st_size,
                (double)sb.st_size / (double)s.mem_terms);
-        printf("insert                %.3f s (%.2f us/combination, batches of 10000)\n", t_insert,
-               t_insert / (double)n * 1e6);
+        printf("insert                %.3f s wall, %.3f s CPU (%.2f us CPU/combination, "
+               "batches of 10000)\n",
+               t_insert, c_insert, c_insert / (double)n * 1e6);
         printf("reopen, ready         %.3f s wall, %.3f s CPU (index loads lazily)\n", t_reopen,
                c_reopen);
         printf("cold lookup           %.2f us wall, %.2f us CPU (first touch: SQLite)\n", t_cold,
                c_cold);
         printf("reopen + preload all  %.3f s wall, %.3f s CPU\n", t_pre, c_pre);
-        printf("lookup (known)        %.1f ns\n", per_lookup);
-        printf("observe (known)       %.1f ns; commit of %d touched combinations %.3f s\n", per_obs,
-               LOOKUPS, t_commit);
+        printf("lookup (known)        %.1f ns wall, %.1f ns CPU\n", per_lookup, cpu_lookup);
+        printf("observe (known)       %.1f ns wall, %.1f ns CPU\n", per_obs, cpu_obs);
+        printf("commit, %d touched    %.3f s wall, %.3f s CPU\n", LOOKUPS, t_commit, c_commit);
     }
     return hits == LOOKUPS ? 0 : 2;
 }

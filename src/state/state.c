@@ -136,32 +136,50 @@ const char *st_baseline_name(enum st_baseline b)
 /* Combination encoding                                                                     */
 /* ======================================================================================== */
 
+/* Decimal digits of n into out (no terminator); returns the count. */
+static size_t put_len(char *out, size_t n)
+{
+    char t[24];
+    size_t i = sizeof(t);
+    do {
+        t[--i] = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    memcpy(out, t + i, sizeof(t) - i);
+    return sizeof(t) - i;
+}
+
 int st_combo_encode(kad_buf *dst, const kad_str *comps, size_t n, kad_err *err)
 {
     if (n == 0 || n > ST_COMPONENTS_MAX)
         return kad_err_setf(err, KAD_EINVAL, "a combination has 1 to %d components, not %zu",
                             ST_COMPONENTS_MAX, n);
     size_t total = 0;
+    char num[24];
     for (size_t i = 0; i < n; i++) {
         if (comps[i].len > ST_KEY_MAX)
             return kad_err_setf(err, KAD_ELIMIT, "new-terms value of %zu bytes is larger than %d",
                                 comps[i].len, ST_KEY_MAX);
-        char num[24];
-        total += (size_t)snprintf(num, sizeof(num), "%zu", comps[i].len) + 2 + comps[i].len;
+        total += put_len(num, comps[i].len) + 2 + comps[i].len;
     }
     if (total > ST_KEY_MAX)
         return kad_err_setf(err, KAD_ELIMIT,
                             "new-terms combination of %zu bytes is larger than %d bytes", total,
                             ST_KEY_MAX);
-    size_t old = dst->len;
+    if (kad_buf_reserve(dst, total) != 0)
+        return kad_err_setf(err, KAD_ELIMIT, "combination buffer full");
+    /* one pass of memcpy: this runs for every combination of every matching event */
+    char *p = dst->ptr + dst->len;
     for (size_t i = 0; i < n; i++) {
-        if (kad_buf_addf(dst, "%zu:", comps[i].len) ||
-            kad_buf_add(dst, comps[i].ptr, comps[i].len) || kad_buf_addc(dst, ',')) {
-            dst->len = old;
-            dst->ptr[old] = '\0';
-            return kad_err_setf(err, KAD_ELIMIT, "combination buffer full");
-        }
+        p += put_len(p, comps[i].len);
+        *p++ = ':';
+        if (comps[i].len)
+            memcpy(p, comps[i].ptr, comps[i].len);
+        p += comps[i].len;
+        *p++ = ',';
     }
+    dst->len += total;
+    dst->ptr[dst->len] = '\0';
     return 0;
 }
 
