@@ -4,7 +4,8 @@
  *
  * Layout, chosen for bytes per combination (target <= 64 beyond the key bytes, measured in
  * docs/internals/state.md):
- *  - records (struct st_rec: 24-byte header + key, padded to 8) are packed into 1 MiB chunks,
+ *  - records (struct st_rec: 24-byte header + key, padded to 8) are packed into chunks (16 KiB
+ *    doubling up to 1 MiB),
  *    so there is no per-record malloc header and no pointer per record;
  *  - the table is an array of 8-byte slots, open addressing with linear probing, load factor
  *    at most 3/4. A slot holds a 24-bit tag (high hash bits) and a 40-bit record reference
@@ -27,6 +28,10 @@
 #define HDR_SIZE (sizeof(struct st_rec))
 
 static size_t rec_size(size_t klen) { return (HDR_SIZE + klen + 7) & ~(size_t)7; }
+
+/* Chunks grow from 16 KiB to 1 MiB, so a small store does not pay for a 1 MiB chunk. Offsets
+   stay below 1 MiB, which is what a slot's reference has room for. */
+static size_t chunk_cap(size_t i) { return i >= 6 ? CHUNK_SIZE : (size_t)16384 << i; }
 
 void idx_init(struct st_index *ix) { memset(ix, 0, sizeof(*ix)); }
 
@@ -110,14 +115,14 @@ struct st_rec *idx_insert(struct st_index *ix, uint32_t rid, const void *key, si
         rehash(ix, ncap);
     }
     size_t sz = rec_size(len);
-    if (!ix->nchunks || ix->chunk_used[ix->nchunks - 1] + sz > CHUNK_SIZE) {
+    if (!ix->nchunks || ix->chunk_used[ix->nchunks - 1] + sz > chunk_cap(ix->nchunks - 1)) {
         KAD_BUG_ON(ix->nchunks + 1 >= MAX_CHUNKS);
         if (ix->nchunks == ix->chunks_cap) {
             ix->chunks_cap = ix->chunks_cap ? ix->chunks_cap * 2 : 16;
             ix->chunks = kad_realloc(ix->chunks, ix->chunks_cap * sizeof(*ix->chunks));
             ix->chunk_used = kad_realloc(ix->chunk_used, ix->chunks_cap * sizeof(uint32_t));
         }
-        ix->chunks[ix->nchunks] = kad_malloc(CHUNK_SIZE);
+        ix->chunks[ix->nchunks] = kad_malloc(chunk_cap(ix->nchunks));
         ix->chunk_used[ix->nchunks] = 0;
         ix->nchunks++;
     }
@@ -191,6 +196,9 @@ void idx_compact(struct st_index *ix)
 
 uint64_t idx_mem_bytes(const struct st_index *ix)
 {
-    return (uint64_t)ix->cap * sizeof(uint64_t) + (uint64_t)ix->nchunks * CHUNK_SIZE +
+    uint64_t chunks = 0;
+    for (size_t i = 0; i < ix->nchunks; i++)
+        chunks += chunk_cap(i);
+    return (uint64_t)ix->cap * sizeof(uint64_t) + chunks +
            (uint64_t)ix->chunks_cap * (sizeof(uint8_t *) + sizeof(uint32_t));
 }
