@@ -9,10 +9,12 @@
 #include "base/arena.h"
 #include "base/buf.h"
 #include "base/map.h"
+#include "base/str.h"
 #include "base/vec.h"
 #include "event/event.h"
 #include "kad.h"
 #include "rule/rule.h"
+#include "state/state.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +22,164 @@
 #ifndef EV_TIME_NONE /* event.h defines it once the events module's time functions land */
 #define EV_TIME_NONE INT64_MIN
 #endif
+
+/* ============================================================================================
+ * The streaming engine (det_engine.c, det_prefilter.c, det_alert.c, det_baseline.c; owned by
+ * the engine helper): per event, prefilter -> compiled KQL -> exceptions -> rule-type step
+ * (query: alert; new_terms: first-seen check in the state store, time-and-state.md "Streaming
+ * mode") -> alert. It reads no files and writes no output: the caller (cmd_scan) frames and
+ * decodes records, owns the st_store batch and receives finished alert JSON in a callback.
+ * docs/internals/engine.md, docs/alerts.md.
+ * ============================================================================================ */
+
+#define DET_TIME_NONE INT64_MIN /* == EV_TIME_NONE */
+
+/* One alert, valid only during the callback. */
+struct det_alert {
+    const struct rule *rule;
+    size_t rule_index;       /* index in the rule set */
+    const char *uuid;        /* kibana.alert.uuid (NUL-terminated hex) */
+    const char *json;        /* the whole alert document, one line, no newline */
+    size_t len;              /* of json */
+    int64_t event_ms;        /* event time ts(d) used for the new-terms step */
+    const char *reason;      /* kibana.alert.reason */
+    const kad_str *terms;    /* kibana.alert.new_terms values (new_terms rules), in field order */
+    size_t nterms;           /* 0 for query rules */
+    kad_str original_time;   /* source @timestamp text */
+    kad_str user, source_ip; /* user.name / source.ip (or the audit fields), may be empty */
+};
+
+/* Return nonzero to stop processing (det_process then returns KAD_EIO). */
+typedef int (*det_alert_fn)(const struct det_alert *a, void *ud);
+
+struct det_opts {
+    const struct rule_set *rules; /* borrowed; must outlive the engine */
+    struct st_store *state;       /* borrowed; ST_OPEN_RW or ST_OPEN_MEM */
+    bool learn;                   /* observe into the state, never alert (count would-be alerts) */
+    bool no_baseline;             /* leave kadet.baseline out of alerts */
+    int64_t now_ms;               /* alert @timestamp; DET_TIME_NONE = the wall clock per alert */
+    det_alert_fn on_alert;
+    void *ud;
+};
+
+/* Counters per rule (det_rule_stats). */
+struct det_rule_stats {
+    uint64_t candidates;      /* events the prefilter let through to kql_match */
+    uint64_t matched;         /* query matched and no exception */
+    uint64_t excepted;        /* query matched but an exception excluded the event */
+    uint64_t no_time;         /* no usable event time (override missing, fallback disabled) */
+    uint64_t no_terms;        /* matched but some new-terms field had no value */
+    uint64_t alerts;          /* alerts handed to the callback */
+    uint64_t would_alert;     /* --learn: alerts that a scan would have raised */
+    uint64_t max_signals_cut; /* alerts not created because of max_signals per minute */
+    uint64_t duplicates;      /* alert ids already emitted earlier (replayed input) */
+    uint64_t combos_limited;  /* documents whose cartesian product was cut at the limit */
+};
+
+struct det_engine;
+
+/*
+ * Create an engine over a loaded rule set: registers every runnable rule with the state store
+ * (st_rule_register: baselines keyed by the rule's logic hash) and builds the prefilter index.
+ * Rules of unsupported types (eql, esql, threshold, ...) are kept but never run.
+ * Returns NULL with err filled (KAD_ESTATE from the store).
+ */
+struct det_engine *det_new(const struct det_opts *o, kad_err *err);
+void det_free(struct det_engine *e);
+
+/* What st_rule_register said about rule i (ST_BASELINE_*), or -1 when the rule does not run. */
+int det_rule_baseline(const struct det_engine *e, size_t i);
+/* True when rule i runs (query or new_terms with a compiled query). */
+bool det_rule_runs(const struct det_engine *e, size_t i);
+
+/*
+ * Fields the engine reads from a document (union of the rules' query fields, new-terms
+ * fields, timestamp fields and the fields of the alert reason), for a decoder that extracts
+ * only what is needed. *all is true when some rule needs the whole document. Strings are
+ * valid as long as the rule set.
+ */
+size_t det_field_count(const struct det_engine *e);
+const char *det_field(const struct det_engine *e, size_t i);
+bool det_needs_all(const struct det_engine *e);
+
+/* One decoded event. */
+struct det_event {
+    const struct ev_node *doc; /* the ECS document (an object) */
+    const char *raw;           /* the source record bytes (identity fallback), may be NULL */
+    size_t raw_len;
+    /*
+     * Optional: when the doc holds only the fields det_field() asked for, full() returns the
+     * whole document (for the alert's source copy); NULL when doc is already complete.
+     */
+    const struct ev_node *(*full)(void *ctx);
+    void *full_ctx;
+};
+
+/*
+ * Run every candidate rule on one event. Must be called inside an st_begin/st_commit batch of
+ * the state store given to det_new. Alerts go to the callback before this returns.
+ * Returns KAD_OK, a state error (KAD_ESTATE/KAD_ELIMIT, err filled) or KAD_EIO when the
+ * callback asked to stop. Never fails because of the event's content.
+ */
+int det_process(struct det_engine *e, const struct det_event *ev, kad_err *err);
+
+/*
+ * Flush per-minute bookkeeping and return the warnings the run produced so far (one line per
+ * rule that hit max_signals, Elastic's text) appended to out.
+ */
+void det_warnings(const struct det_engine *e, kad_buf *out);
+
+void det_rule_stats(const struct det_engine *e, size_t i, struct det_rule_stats *out);
+size_t det_rule_count(const struct det_engine *e);
+const struct rule *det_rule(const struct det_engine *e, size_t i);
+
+/* ============================================================================================ */
+/* The alert document (det_alert.c), shared by scan and preview                                 */
+/* ============================================================================================ */
+
+/* What varies per alert. All borrowed for the call. */
+struct det_alert_extra {
+    int64_t timestamp_ms;     /* @timestamp and kibana.alert.start; DET_TIME_NONE = wall clock */
+    int64_t last_detected_ms; /* kibana.alert.last_detected; DET_TIME_NONE = timestamp_ms */
+    int64_t event_ms;         /* kadet.event_time (ts(d)); DET_TIME_NONE = left out */
+    const char *uuid;         /* kibana.alert.uuid (required) */
+    const char *doc_id;       /* kibana.alert.ancestors[0].id; NULL = det_doc_id(doc) */
+    const char *new_terms_json;  /* kibana.alert.new_terms as JSON array text; NULL = query */
+    const char *execution_uuid;  /* kibana.alert.rule.execution.uuid; NULL = left out */
+    const char *execution_type;  /* "scheduled" (NULL) or "manual" */
+    int64_t intended_ms;         /* kibana.alert.intended_timestamp; DET_TIME_NONE = left out */
+    /* alert suppression (new-terms.md §4.2); instance_id NULL = not a suppressed alert */
+    const char *instance_id;
+    const char *sup_terms_json; /* [{"field":..,"value":..}] */
+    int64_t sup_start_ms, sup_end_ms;
+    uint64_t sup_docs_count;
+    const char *baseline_json; /* kadet.baseline object text; NULL = left out */
+    kad_buf *reason;           /* optional: receives kibana.alert.reason (reset first) */
+};
+
+/*
+ * Append one alert document (one JSON object, no newline) for source document `doc` of rule
+ * `r` to out. Returns KAD_OK, or KAD_ELIMIT when out reaches its maximum (out is then left
+ * with a partial document: reset it).
+ */
+int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *doc,
+                    const struct det_alert_extra *x, kad_err *err);
+
+/*
+ * kibana.alert.uuid: 32 hex digits, a hash of rule id, the encoded combination (st_combo_encode;
+ * empty for query rules) and the document id. out must hold 33 bytes.
+ */
+void det_alert_uuid(const char *rule_id, const void *combo, size_t combo_len, const char *doc_id,
+                    size_t doc_id_len, char out[33]);
+
+/*
+ * Parse an ECS date: RFC 3339 / ISO 8601 ("2026-03-01T10:00:00.123456Z", offsets "+02:00",
+ * date only "2026-03-01") or a JSON number of epoch milliseconds. Fractions below 1 ms are
+ * truncated. Returns false on anything else.
+ */
+bool det_parse_time(const char *s, size_t len, int64_t *ms);
+/* Format epoch ms as "2026-03-01T10:00:00.123Z" into out (>= 32 bytes); returns the length. */
+size_t det_fmt_time(int64_t ms, char *out);
 
 /* ============================================================================================
  * Stable document identity (owned by preview).

@@ -1,0 +1,919 @@
+/*
+ * cmd_scan.c - `kadet scan`: run the loaded rules over audit logs (files, .gz, stdin), write
+ * alerts as NDJSON (or a table), keep the new-terms state across runs, and resume exactly after
+ * a crash.
+ *
+ * Flow per input: reader (records with byte offsets) -> decoder (raw audit event -> ECS, only
+ * the fields the rules need) -> det_process -> alerts into a pending buffer. Every batch
+ * (--batch records, or when the pending alerts grow large, or at the end of an input) is
+ * committed with the durability protocol of docs/internals/engine.md:
+ *
+ *   --output FILE:  write pending alerts, fdatasync, then commit {state, input position, output
+ *                   length, alert ids} in one transaction. On start the output is truncated to
+ *                   its committed length, so after kill -9 a rerun gives exactly the alerts of
+ *                   one uninterrupted run (none lost, none twice).
+ *   stdout:         commit first, then write: an alert id is never written twice; a crash in
+ *                   the instant between the commit and the write loses that batch's alerts.
+ *
+ * Deviation from DESIGN 4.3 (cli includes only kad.h): this file includes the detect, rule,
+ * state and event module headers directly; see docs/internals/cli-includes.txt and
+ * docs/internals/engine.md.
+ */
+#include "base/alloc.h"
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "cmd.h"
+#include "detect/detect.h"
+#include "event/event.h"
+#include "kad.h"
+#include "rule/rule.h"
+#include "state/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+extern const struct cmd cmd_scan;
+
+#define MAX_PATHS 64
+#define PENDING_SOFT ((size_t)8 << 20)
+
+struct scan {
+    /* options */
+    const char *rules[MAX_PATHS];
+    size_t nrules;
+    const char *exceptions[MAX_PATHS];
+    size_t nexceptions;
+    const char *state_path;
+    bool no_state;
+    bool learn;
+    bool table;
+    bool from_start;
+    bool no_baseline;
+    int progress; /* -1 auto, 0 off, 1 on */
+    int format;   /* 0 auto, 1 audit, 2 ecs */
+    const char *output;
+    int64_t now_ms;
+    long batch;
+    /* run */
+    struct rule_set *rs;
+    struct st_store *st;
+    struct det_engine *det;
+    struct ev_decoder *dec, *full_dec;
+    kad_arena arena, full_arena;
+    int out_fd;
+    bool out_file; /* --output: exact resume by truncation */
+    char *out_key;
+    int64_t out_len;
+    kad_buf pending;
+    /* the input being read */
+    const char *in_key;
+    int64_t in_offset, in_base, in_line;
+    const struct ev_record *rec;
+    long in_batch;
+    /* counters */
+    uint64_t records, events, skipped, bytes, alerts, not_format;
+    uint64_t skip_syntax, skip_limit, skip_other;
+    kad_log_limit errlim;
+    int rc;
+    /* progress */
+    bool show_progress;
+    int64_t total_bytes, done_bytes;
+    double t0, last_draw;
+};
+
+/* ============================================================================================ */
+/* Small helpers                                                                                */
+/* ============================================================================================ */
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void print_err(const kad_err *err)
+{
+    char msg[KAD_ERR_MSG_MAX + 512];
+    kad_err_format(err, msg, sizeof(msg));
+    fprintf(stderr, "kadet: %s\n", msg);
+}
+
+static const char *default_state(char *buf, size_t size)
+{
+    const char *x = getenv("XDG_STATE_HOME");
+    if (x && *x) {
+        snprintf(buf, size, "%s/kadet/state.db", x);
+        return buf;
+    }
+    const char *h = getenv("HOME");
+    if (!h || !*h)
+        return NULL;
+    snprintf(buf, size, "%s/.local/state/kadet/state.db", h);
+    return buf;
+}
+
+/* The bundled rules: $KADET_RULES, else rules/ next to the executable, else ../share/kadet/rules
+   relative to it. */
+static const char *default_rules(char *buf, size_t size)
+{
+    const char *env = getenv("KADET_RULES");
+    if (env && *env)
+        return env;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            struct stat sb;
+            const char *cand[] = {"%s/rules", "%s/../rules", "%s/../share/kadet/rules"};
+            for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
+                snprintf(buf, size, cand[i], exe);
+                if (stat(buf, &sb) == 0)
+                    return buf;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* ============================================================================================ */
+/* Progress                                                                                     */
+/* ============================================================================================ */
+
+static void progress(struct scan *s, bool final)
+{
+    if (!s->show_progress)
+        return;
+    double t = now_s();
+    if (!final && t - s->last_draw < 0.2)
+        return;
+    s->last_draw = t;
+    double el = t - s->t0;
+    double mb = (double)s->bytes / 1e6;
+    if (s->total_bytes > 0) {
+        double frac = (double)(s->done_bytes + (s->in_offset - s->in_base)) / (double)s->total_bytes;
+        if (frac > 1)
+            frac = 1;
+        int w = 30, fill = (int)(frac * w);
+        char bar[40];
+        for (int i = 0; i < w; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[w] = '\0';
+        fprintf(stderr, "\r[%s] %3d%% %8.1f MB %7.1f MB/s %llu alerts ", bar, (int)(frac * 100),
+                mb, el > 0 ? mb / el : 0.0, (unsigned long long)s->alerts);
+    } else {
+        fprintf(stderr, "\r%llu records %8.1f MB %7.1f MB/s %llu alerts ",
+                (unsigned long long)s->records, mb, el > 0 ? mb / el : 0.0,
+                (unsigned long long)s->alerts);
+    }
+    if (final)
+        fputs("\r\033[K", stderr);
+}
+
+/* ============================================================================================ */
+/* Batches and the durability protocol                                                          */
+/* ============================================================================================ */
+
+static int commit(struct scan *s, kad_err *err)
+{
+    int rc;
+    if (s->out_file && s->pending.len) {
+        if (write_all(s->out_fd, s->pending.ptr, s->pending.len) != 0)
+            return kad_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
+        s->out_len += (int64_t)s->pending.len;
+        kad_buf_reset(&s->pending);
+        if (fdatasync(s->out_fd) != 0 && errno != EINVAL)
+            return kad_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
+    }
+    if (s->out_file && s->out_key && (rc = st_pos_set(s->st, s->out_key, s->out_len, 0, err)))
+        return rc;
+    if (s->in_key && (rc = st_pos_set(s->st, s->in_key, s->in_offset, s->in_line, err)))
+        return rc;
+    if ((rc = st_commit(s->st, err)) != KAD_OK)
+        return rc;
+    if (!s->out_file && s->pending.len) {
+        if (write_all(s->out_fd, s->pending.ptr, s->pending.len) != 0)
+            return kad_err_setf(err, KAD_EIO, "<stdout>: %s", strerror(errno));
+        kad_buf_reset(&s->pending);
+    }
+    s->in_batch = 0;
+    return st_begin(s->st, err);
+}
+
+/* ============================================================================================ */
+/* Alerts                                                                                       */
+/* ============================================================================================ */
+
+static void table_cell(kad_buf *b, kad_str v, int width)
+{
+    size_t n = v.len;
+    if (width > 0 && n > (size_t)width)
+        n = (size_t)width;
+    for (size_t i = 0; i < n; i++) {
+        char c = v.ptr[i];
+        kad_buf_addc(b, (c == '\n' || c == '\t' || c == '\r') ? ' ' : c);
+    }
+    for (int i = (int)n; i < width; i++)
+        kad_buf_addc(b, ' ');
+}
+
+static int on_alert(const struct det_alert *a, void *ud)
+{
+    struct scan *s = ud;
+    s->alerts++;
+    if (!s->table) {
+        if (kad_buf_add(&s->pending, a->json, a->len) != KAD_OK ||
+            kad_buf_addc(&s->pending, '\n') != KAD_OK)
+            return 1;
+        return 0;
+    }
+    char t[32];
+    kad_buf *b = &s->pending;
+    det_fmt_time(a->event_ms == DET_TIME_NONE ? 0 : a->event_ms, t);
+    t[19] = '\0';
+    table_cell(b, kad_str_c(t), 20);
+    kad_buf_addc(b, ' ');
+    table_cell(b, kad_str_c(a->rule->severity ? a->rule->severity : "-"), 7);
+    kad_buf_addc(b, ' ');
+    table_cell(b, a->user.len ? a->user : KAD_STR_LIT("-"), 44);
+    kad_buf_addc(b, ' ');
+    if (a->nterms) {
+        for (size_t i = 0; i < a->nterms; i++) {
+            if (a->rule->new_terms_fields.n > i &&
+                strstr(a->rule->new_terms_fields.v[i], "user") &&
+                !strstr(a->rule->new_terms_fields.v[i], "user_agent"))
+                continue; /* already in the user column */
+            if (i)
+                kad_buf_adds(b, " | ");
+            table_cell(b, a->terms[i], 0);
+        }
+    } else {
+        kad_buf_adds(b, a->rule->name ? a->rule->name : "");
+    }
+    kad_buf_addc(b, '\n');
+    return 0;
+}
+
+/* ============================================================================================ */
+/* Decoding                                                                                     */
+/* ============================================================================================ */
+
+struct full_ctx {
+    struct scan *s;
+    uint32_t item;
+    bool done;
+    const struct ev_node *doc;
+};
+
+static int full_on_event(void *ctx, const struct ev_event *ev)
+{
+    struct full_ctx *c = ctx;
+    if (ev->item == c->item) {
+        c->doc = ev->doc;
+        return 1;
+    }
+    return 0;
+}
+
+static void full_on_error(void *ctx, const kad_err *err)
+{
+    (void)ctx;
+    (void)err;
+}
+
+/* The whole document of the current event (decoded again, only when an alert needs it). */
+static const struct ev_node *full_get(void *ctx)
+{
+    struct full_ctx *c = ctx;
+    if (!c->done) {
+        c->done = true;
+        kad_arena_reset(&c->s->full_arena);
+        struct ev_sink sink = {full_on_event, full_on_error, c};
+        ev_decode_record(c->s->full_dec, &c->s->full_arena, c->s->rec, &sink);
+    }
+    return c->doc;
+}
+
+static int on_event(void *ctx, const struct ev_event *ev)
+{
+    struct scan *s = ctx;
+    if ((s->format == 1 && ev->format == EV_FMT_ECS) ||
+        (s->format == 2 && ev->format != EV_FMT_ECS)) {
+        s->not_format++;
+        return 0;
+    }
+    s->events++;
+    struct full_ctx fc = {s, ev->item, false, NULL};
+    struct det_event de = {
+        .doc = ev->doc,
+        .raw = s->rec->ptr,
+        .raw_len = s->rec->len,
+        .full = ev->partial ? full_get : NULL,
+        .full_ctx = &fc,
+    };
+    kad_err err;
+    kad_err_clear(&err);
+    int rc = det_process(s->det, &de, &err);
+    if (rc != KAD_OK) {
+        print_err(&err);
+        s->rc = EXIT_RUNTIME;
+        return 1;
+    }
+    return 0;
+}
+
+static void count_skip(struct scan *s, const kad_err *err)
+{
+    s->skipped++;
+    if (err->code == KAD_ESYNTAX)
+        s->skip_syntax++;
+    else if (err->code == KAD_ELIMIT)
+        s->skip_limit++;
+    else
+        s->skip_other++;
+    char msg[KAD_ERR_MSG_MAX + 512];
+    kad_err_format(err, msg, sizeof(msg));
+    kad_log_limited(&s->errlim, KAD_LOG_WARN, "skipped record: %s", msg);
+}
+
+static void on_error(void *ctx, const kad_err *err)
+{
+    count_skip(ctx, err);
+}
+
+/* ============================================================================================ */
+/* Inputs                                                                                       */
+/* ============================================================================================ */
+
+static bool is_gzip(int fd)
+{
+    unsigned char m[2];
+    return pread(fd, m, 2, 0) == 2 && m[0] == 0x1f && m[1] == 0x8b;
+}
+
+static int scan_input(struct scan *s, const char *path, kad_err *err)
+{
+    bool is_stdin = strcmp(path, "-") == 0;
+    const char *origin = is_stdin ? "<stdin>" : path;
+    int fd = is_stdin ? 0 : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        fprintf(stderr, "kadet: %s: %s\n", path, strerror(errno));
+        s->rc = EXIT_RUNTIME;
+        return KAD_OK; /* other inputs go on */
+    }
+    struct stat sb;
+    char key[PATH_MAX + 96];
+    bool seekable = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
+    s->in_key = NULL;
+    s->in_offset = s->in_base = s->in_line = 0;
+    if (seekable) {
+        char real[PATH_MAX];
+        const char *rp = is_stdin ? "<stdin>" : (realpath(path, real) ? real : path);
+        snprintf(key, sizeof(key), "in:%llu:%llu:%s", (unsigned long long)sb.st_dev,
+                 (unsigned long long)sb.st_ino, rp);
+        s->in_key = key;
+        struct st_pos pos;
+        kad_err perr;
+        if (!s->from_start && st_pos_get(s->st, key, &pos, &perr) == KAD_OK) {
+            s->in_offset = pos.offset;
+            s->in_line = pos.line;
+        }
+    }
+    bool gz = seekable && is_gzip(fd);
+    int64_t skip_to = 0;
+    if (s->in_offset > 0) {
+        if (gz) {
+            skip_to = s->in_offset; /* compressed: decompress and skip */
+        } else if (lseek(fd, s->in_offset, SEEK_SET) >= 0) {
+            s->in_base = s->in_offset;
+        } else {
+            skip_to = s->in_offset;
+        }
+    }
+    struct ev_reader *rd = NULL;
+    int rc = ev_reader_open_fd(&rd, fd, origin, 0, err);
+    if (rc != KAD_OK) {
+        if (!is_stdin)
+            close(fd);
+        print_err(err);
+        s->rc = EXIT_RUNTIME;
+        return KAD_OK;
+    }
+    int64_t start_line = s->in_line;
+    struct ev_record rec;
+    for (;;) {
+        kad_err rerr;
+        kad_err_clear(&rerr);
+        int n = ev_reader_next(rd, &rec, &rerr);
+        if (n == 0)
+            break;
+        if (n == KAD_ELIMIT) {
+            count_skip(s, &rerr);
+            continue;
+        }
+        if (n < 0) {
+            print_err(&rerr);
+            s->rc = EXIT_RUNTIME;
+            break;
+        }
+        int64_t end = s->in_base + (int64_t)rec.offset + (int64_t)rec.len;
+        if (skip_to && end <= skip_to)
+            continue;
+        rec.line += (uint64_t)start_line * (s->in_base > 0);
+        s->records++;
+        s->bytes += rec.len;
+        s->rec = &rec;
+        struct ev_sink sink = {on_event, on_error, s};
+        int stop = ev_decode_record(s->dec, &s->arena, &rec, &sink);
+        kad_arena_reset(&s->arena);
+        s->in_offset = end;
+        s->in_line = (int64_t)rec.line;
+        if (stop)
+            break;
+        if (++s->in_batch >= s->batch || s->pending.len >= PENDING_SOFT) {
+            if ((rc = commit(s, err)) != KAD_OK)
+                break;
+        }
+        progress(s, false);
+    }
+    if (seekable && !gz)
+        s->done_bytes += sb.st_size - s->in_base;
+    else if (seekable)
+        s->done_bytes += sb.st_size;
+    ev_reader_close(rd);
+    if (!is_stdin)
+        close(fd);
+    if (rc == KAD_OK && s->rc != EXIT_RUNTIME)
+        rc = commit(s, err);
+    s->in_key = NULL;
+    return rc;
+}
+
+/* ============================================================================================ */
+/* Setup and summary                                                                            */
+/* ============================================================================================ */
+
+static int load_rules(struct scan *s)
+{
+    char buf[PATH_MAX];
+    s->rs = rule_set_new();
+    if (s->nrules == 0) {
+        const char *d = default_rules(buf, sizeof(buf));
+        if (!d) {
+            fprintf(stderr, "kadet: scan: no rules: give --rules PATH (no bundled rules/ found "
+                            "next to the kadet binary, and $KADET_RULES is not set)\n");
+            return EXIT_USAGE;
+        }
+        s->rules[s->nrules++] = d;
+    }
+    int bad = 0;
+    for (size_t i = 0; i < s->nrules; i++)
+        bad |= rule_set_load(s->rs, s->rules[i]) != KAD_OK;
+    for (size_t i = 0; i < s->nexceptions; i++)
+        bad |= rule_set_load_exceptions(s->rs, s->exceptions[i]) != KAD_OK;
+    for (size_t i = 0; i < rule_set_diag_count(s->rs); i++) {
+        const struct rule_diag *d = rule_set_diag(s->rs, i);
+        char msg[KAD_ERR_MSG_MAX + 512];
+        kad_err_format(&d->err, msg, sizeof(msg));
+        if (!d->is_error) {
+            /* kad_err_format writes "error:"; say warning for warnings */
+            char *p = strstr(msg, "error: ");
+            if (p) {
+                fprintf(stderr, "%.*swarning: %s\n", (int)(p - msg), msg, p + 7);
+                continue;
+            }
+        }
+        fprintf(stderr, "%s\n", msg);
+    }
+    if (bad) {
+        fprintf(stderr, "kadet: scan: rules have errors (see above); nothing scanned\n");
+        return EXIT_USAGE;
+    }
+    if (rule_set_count(s->rs) == 0) {
+        fprintf(stderr, "kadet: scan: no rules found in the given paths\n");
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
+static void report_baselines(struct scan *s)
+{
+    for (size_t i = 0; i < det_rule_count(s->det); i++) {
+        const struct rule *r = det_rule(s->det, i);
+        int b = det_rule_baseline(s->det, i);
+        if (b == ST_BASELINE_CHANGED)
+            fprintf(stderr,
+                    "kadet: rule '%s' (%s): its logic (query, fields, window or exceptions) "
+                    "changed: starting a new baseline (the old one is kept until `kadet state "
+                    "prune --stale`)\n",
+                    r->name, r->rule_id);
+        else if (b == ST_BASELINE_REVERTED)
+            fprintf(stderr,
+                    "kadet: rule '%s' (%s): its logic changed back to an earlier version: "
+                    "resuming that baseline\n",
+                    r->name, r->rule_id);
+    }
+}
+
+static void summary(struct scan *s, double secs)
+{
+    double mb = (double)s->bytes / 1e6;
+    fprintf(stderr, "kadet scan: %llu records, %llu events, %llu skipped", (unsigned long long)s->records,
+            (unsigned long long)s->events, (unsigned long long)s->skipped);
+    if (s->skipped)
+        fprintf(stderr, " (invalid JSON or not an event: %llu, too large: %llu, other: %llu)",
+                (unsigned long long)s->skip_syntax, (unsigned long long)s->skip_limit,
+                (unsigned long long)s->skip_other);
+    if (s->not_format)
+        fprintf(stderr, ", %llu not in --format", (unsigned long long)s->not_format);
+    fprintf(stderr, "; %.1f MB in %.2f s (%.0f MB/s)\n", mb, secs, secs > 0 ? mb / secs : 0.0);
+    fprintf(stderr, "%-56s %10s %10s %8s %s\n", "rule", "matched", "excepted",
+            s->learn ? "would" : "alerts", "notes");
+    size_t not_run = 0;
+    for (size_t i = 0; i < det_rule_count(s->det); i++) {
+        if (!det_rule_runs(s->det, i)) {
+            not_run++;
+            continue;
+        }
+        const struct rule *r = det_rule(s->det, i);
+        struct det_rule_stats st;
+        det_rule_stats(s->det, i, &st);
+        char name[57];
+        snprintf(name, sizeof(name), "%s", r->name ? r->name : r->rule_id);
+        fprintf(stderr, "%-56s %10llu %10llu %8llu", name, (unsigned long long)st.matched,
+                (unsigned long long)st.excepted,
+                (unsigned long long)(s->learn ? st.would_alert : st.alerts));
+        if (st.max_signals_cut)
+            fprintf(stderr, " max_signals cut %llu;", (unsigned long long)st.max_signals_cut);
+        if (st.duplicates)
+            fprintf(stderr, " already emitted %llu;", (unsigned long long)st.duplicates);
+        if (st.no_terms)
+            fprintf(stderr, " no value %llu;", (unsigned long long)st.no_terms);
+        if (st.no_time)
+            fprintf(stderr, " no time %llu;", (unsigned long long)st.no_time);
+        fputc('\n', stderr);
+    }
+    if (not_run)
+        fprintf(stderr, "(%zu rules of types kadet does not run (eql, esql, threshold, ...) "
+                        "were loaded and skipped)\n",
+                not_run);
+    if (s->learn)
+        fprintf(stderr, "learn: baseline recorded, no alerts written; 'would' is how many "
+                        "alerts a scan of the same input would have raised\n");
+    kad_buf w;
+    kad_buf_init(&w, 1 << 20);
+    det_warnings(s->det, &w);
+    if (w.len)
+        fputs(w.ptr, stderr);
+    kad_buf_fini(&w);
+}
+
+static void log_sink(enum kad_log_level lvl, const char *msg, void *ud)
+{
+    (void)ud;
+    fprintf(stderr, "kadet: %s%s\n", lvl == KAD_LOG_ERROR ? "error: " : lvl == KAD_LOG_WARN ? "warning: " : "", msg);
+}
+
+/* Open --output: truncate it to its committed length (resume), or create it empty. */
+static int open_output(struct scan *s, kad_err *err)
+{
+    if (!s->output) {
+        s->out_fd = 1;
+        return KAD_OK;
+    }
+    int fd = open(s->output, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return kad_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
+    s->out_fd = fd;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0)
+        return kad_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return KAD_OK; /* a fifo or device: written like stdout */
+    s->out_file = true;
+    char real[PATH_MAX];
+    const char *rp = realpath(s->output, real) ? real : s->output;
+    size_t n = strlen(rp) + 8;
+    s->out_key = kad_malloc(n);
+    snprintf(s->out_key, n, "out:%s", rp);
+    struct st_pos pos;
+    kad_err perr;
+    int64_t len = 0;
+    if (!s->from_start && st_mode_get(s->st) != ST_OPEN_MEM &&
+        st_pos_get(s->st, s->out_key, &pos, &perr) == KAD_OK && pos.offset <= sb.st_size)
+        len = pos.offset;
+    if (ftruncate(fd, len) != 0 || lseek(fd, len, SEEK_SET) < 0)
+        return kad_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
+    s->out_len = len;
+    return KAD_OK;
+}
+
+/* ============================================================================================ */
+/* Command                                                                                      */
+/* ============================================================================================ */
+
+enum {
+    OPT_RULES = 256,
+    OPT_EXC,
+    OPT_STATE,
+    OPT_NOSTATE,
+    OPT_LEARN,
+    OPT_FORMAT,
+    OPT_OUTPUT,
+    OPT_TABLE,
+    OPT_NOW,
+    OPT_BATCH,
+    OPT_FROMSTART,
+    OPT_PROGRESS,
+    OPT_NOPROGRESS,
+    OPT_NOBASELINE,
+};
+
+static const struct option longopts[] = {
+    {"rules", required_argument, NULL, OPT_RULES},
+    {"exceptions", required_argument, NULL, OPT_EXC},
+    {"state", required_argument, NULL, OPT_STATE},
+    {"no-state", no_argument, NULL, OPT_NOSTATE},
+    {"learn", no_argument, NULL, OPT_LEARN},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"output", required_argument, NULL, OPT_OUTPUT},
+    {"table", no_argument, NULL, OPT_TABLE},
+    {"now", required_argument, NULL, OPT_NOW},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"from-start", no_argument, NULL, OPT_FROMSTART},
+    {"progress", no_argument, NULL, OPT_PROGRESS},
+    {"no-progress", no_argument, NULL, OPT_NOPROGRESS},
+    {"no-baseline", no_argument, NULL, OPT_NOBASELINE},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_args(struct scan *s, int argc, char **argv)
+{
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "+r:s:o:", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+        case OPT_RULES:
+            if (s->nrules == MAX_PATHS)
+                return cmd_usage_error(&cmd_scan, "too many --rules");
+            s->rules[s->nrules++] = optarg;
+            break;
+        case OPT_EXC:
+            if (s->nexceptions == MAX_PATHS)
+                return cmd_usage_error(&cmd_scan, "too many --exceptions");
+            s->exceptions[s->nexceptions++] = optarg;
+            break;
+        case 's':
+        case OPT_STATE:
+            s->state_path = optarg;
+            break;
+        case OPT_NOSTATE:
+            s->no_state = true;
+            break;
+        case OPT_LEARN:
+            s->learn = true;
+            break;
+        case OPT_FORMAT:
+            if (strcmp(optarg, "auto") == 0)
+                s->format = 0;
+            else if (strcmp(optarg, "audit") == 0)
+                s->format = 1;
+            else if (strcmp(optarg, "ecs") == 0)
+                s->format = 2;
+            else
+                return cmd_usage_error(&cmd_scan, "--format: expected auto, audit or ecs, got '%s'",
+                                       optarg);
+            break;
+        case 'o':
+        case OPT_OUTPUT:
+            s->output = optarg;
+            break;
+        case OPT_TABLE:
+            s->table = true;
+            break;
+        case OPT_NOW:
+            if (!det_parse_time(optarg, strlen(optarg), &s->now_ms))
+                return cmd_usage_error(&cmd_scan, "--now: not a date-time: '%s'", optarg);
+            break;
+        case OPT_BATCH: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1)
+                return cmd_usage_error(&cmd_scan, "--batch: expected a positive number");
+            s->batch = v;
+            break;
+        }
+        case OPT_FROMSTART:
+            s->from_start = true;
+            break;
+        case OPT_PROGRESS:
+            s->progress = 1;
+            break;
+        case OPT_NOPROGRESS:
+            s->progress = 0;
+            break;
+        case OPT_NOBASELINE:
+            s->no_baseline = true;
+            break;
+        case ':':
+            return cmd_usage_error(&cmd_scan, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cmd_usage_error(&cmd_scan, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (s->no_state && s->state_path)
+        return cmd_usage_error(&cmd_scan, "--state and --no-state exclude each other");
+    if (s->table && s->output)
+        return cmd_usage_error(&cmd_scan, "--table writes to stdout; it excludes --output");
+    return -1;
+}
+
+static int run(int argc, char **argv)
+{
+    struct scan s;
+    memset(&s, 0, sizeof(s));
+    s.progress = -1;
+    s.now_ms = DET_TIME_NONE;
+    s.batch = 50000;
+    s.rc = EXIT_OK;
+    s.errlim = (kad_log_limit){"records", 10, 0};
+    int prc = parse_args(&s, argc, argv);
+    if (prc >= 0)
+        return prc;
+    kad_log_set_sink(log_sink, NULL, KAD_LOG_WARN);
+
+    int code = load_rules(&s);
+    if (code != EXIT_OK) {
+        rule_set_free(s.rs);
+        return code;
+    }
+    kad_err err;
+    kad_err_clear(&err);
+    char sbuf[PATH_MAX];
+    const char *spath = s.state_path;
+    if (!s.no_state && !spath) {
+        spath = default_state(sbuf, sizeof(sbuf));
+        if (!spath) {
+            fprintf(stderr, "kadet: scan: no state file: set $HOME or $XDG_STATE_HOME, or give "
+                            "--state FILE or --no-state\n");
+            rule_set_free(s.rs);
+            return EXIT_USAGE;
+        }
+    }
+    int rc = st_open(&s.st, spath, s.no_state ? ST_OPEN_MEM : ST_OPEN_RW, &err);
+    if (rc != KAD_OK) {
+        print_err(&err);
+        rule_set_free(s.rs);
+        return EXIT_RUNTIME;
+    }
+    struct det_opts o = {
+        .rules = s.rs,
+        .state = s.st,
+        .learn = s.learn,
+        .no_baseline = s.no_baseline,
+        .now_ms = s.now_ms,
+        .on_alert = on_alert,
+        .ud = &s,
+    };
+    kad_buf_init(&s.pending, (size_t)1 << 30);
+    kad_arena_init(&s.arena, 64 * 1024, (size_t)256 << 20);
+    kad_arena_init(&s.full_arena, 64 * 1024, (size_t)256 << 20);
+    s.out_fd = 1;
+    if ((rc = st_begin(s.st, &err)) != KAD_OK || !(s.det = det_new(&o, &err)) ||
+        (rc = open_output(&s, &err)) != KAD_OK) {
+        print_err(&err);
+        s.rc = EXIT_RUNTIME;
+        goto out;
+    }
+    report_baselines(&s);
+    struct ev_decoder_opts dopts;
+    memset(&dopts, 0, sizeof(dopts));
+    dopts.ingested = EV_INGESTED_NONE;
+    s.dec = ev_decoder_new(&dopts);
+    s.full_dec = ev_decoder_new(&dopts);
+    if (det_needs_all(s.det)) {
+        ev_decoder_need_all(s.dec);
+    } else {
+        for (size_t i = 0; i < det_field_count(s.det); i++) {
+            const char *f = det_field(s.det, i);
+            ev_decoder_need(s.dec, f, strlen(f));
+        }
+    }
+    if (s.table && !s.learn)
+        printf("%-20s %-7s %-44s %s\n", "event time (UTC)", "sev", "user", "new terms / rule");
+    fflush(stdout);
+
+    const char *stdin_only[] = {"-"};
+    char **inputs = argv + optind;
+    int ninputs = argc - optind;
+    if (ninputs == 0) {
+        inputs = (char **)stdin_only;
+        ninputs = 1;
+    }
+    for (int i = 0; i < ninputs; i++) {
+        struct stat sb;
+        if (strcmp(inputs[i], "-") != 0 && stat(inputs[i], &sb) == 0 && S_ISREG(sb.st_mode))
+            s.total_bytes += sb.st_size;
+    }
+    s.show_progress = s.progress == 1 || (s.progress == -1 && isatty(2) && s.total_bytes > (32 << 20));
+    s.t0 = now_s();
+    for (int i = 0; i < ninputs && s.rc != EXIT_RUNTIME; i++) {
+        if ((rc = scan_input(&s, inputs[i], &err)) != KAD_OK) {
+            print_err(&err);
+            s.rc = EXIT_RUNTIME;
+        }
+    }
+    progress(&s, true);
+    if (s.rc != EXIT_RUNTIME && (rc = commit(&s, &err)) != KAD_OK) {
+        print_err(&err);
+        s.rc = EXIT_RUNTIME;
+    }
+    kad_log_flush_limited(&s.errlim);
+    summary(&s, now_s() - s.t0);
+    if (s.skipped && s.rc == EXIT_OK)
+        s.rc = EXIT_RUNTIME;
+out:
+    if (s.st && st_in_batch(s.st))
+        st_rollback(s.st);
+    det_free(s.det);
+    ev_decoder_free(s.dec);
+    ev_decoder_free(s.full_dec);
+    st_close(s.st);
+    rule_set_free(s.rs);
+    kad_arena_fini(&s.arena);
+    kad_arena_fini(&s.full_arena);
+    kad_buf_fini(&s.pending);
+    if (s.out_fd > 2)
+        close(s.out_fd);
+    kad_free(s.out_key);
+    return s.rc;
+}
+
+const struct cmd cmd_scan = {
+    .name = "scan",
+    .summary = "run the rules over audit logs: alerts to stdout, state kept across runs",
+    .usage =
+        "usage: kadet scan [--rules PATH]... [--exceptions FILE]... [--state FILE | --no-state]\n"
+        "                  [--learn] [--format auto|audit|ecs] [--output FILE | --table]\n"
+        "                  [--now TIME] [--batch N] [--from-start] [--no-baseline]\n"
+        "                  [--progress | --no-progress] [FILE...|-]\n"
+        "\n"
+        "Evaluate every loaded query and new_terms rule on Kubernetes audit logs (raw\n"
+        "audit.k8s.io events, EventLists, or ECS documents; plain or .gz; '-' or no FILE reads\n"
+        "stdin) and write one alert per line as NDJSON, in the format Elastic writes\n"
+        "(docs/alerts.md). A summary per rule goes to stderr.\n"
+        "\n"
+        "  -r, --rules PATH       rule file or directory (repeatable; default: bundled rules/)\n"
+        "      --exceptions FILE  exception list (detection-rules TOML, Kibana NDJSON export,\n"
+        "                         or kadet's shorthand; repeatable)\n"
+        "  -s, --state FILE       state database (default $XDG_STATE_HOME/kadet/state.db,\n"
+        "                         ~/.local/state/kadet/state.db)\n"
+        "      --no-state         keep the state in memory only\n"
+        "      --learn            build the baseline without alerting; print per rule how many\n"
+        "                         alerts the same input would have raised\n"
+        "      --format F         input: auto (default), audit (raw audit events only) or ecs\n"
+        "  -o, --output FILE      write alerts to FILE; after a crash a rerun resumes it exactly\n"
+        "      --table            print alerts as a readable table instead of NDJSON\n"
+        "      --now TIME         use TIME as the alert @timestamp (reproducible output)\n"
+        "      --batch N          commit the state every N records (default 50000)\n"
+        "      --from-start       ignore remembered input positions (already emitted alerts\n"
+        "                         are still not repeated)\n"
+        "      --no-baseline      leave kadet.baseline out of alerts\n"
+        "      --progress, --no-progress  progress bar on stderr (default: on a terminal)\n"
+        "\n"
+        "Inputs already read (same file, up to the remembered offset) are skipped, so running\n"
+        "the same command again only processes what was appended.\n"
+        "Exit status: 0 ok, 1 usage or rule errors, 2 runtime error (unreadable input,\n"
+        "skipped records, state failure).\n",
+    .run = run,
+};

@@ -1,0 +1,492 @@
+/*
+ * det_alert.c - the alert document, as Elastic's detection engine writes it
+ * (../shared/spec/new-terms.md §5): the source ECS document copied with its nested structure
+ * (minus top-level kibana*, signal*, threshold_result keys, its event.kind and empty objects),
+ * then flat `kibana.alert.*` keys, then kadet's own `kadet.*` keys (the baseline the state
+ * knew for the user). Key order is fixed, so equal inputs give byte-equal alerts.
+ *
+ * What this file does not do: decide whether to alert (det_engine.c) or write the document
+ * anywhere (the callback does). The format is documented for users in docs/alerts.md.
+ */
+#include "base/err.h"
+#include "base/jsonw.h"
+#include "det_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* ============================================================================================ */
+/* Source document                                                                              */
+/* ============================================================================================ */
+
+static bool is_empty_container(const struct ev_node *n)
+{
+    return (n->type == EV_OBJECT || n->type == EV_ARRAY) && n->child == NULL;
+}
+
+static void write_node(kad_jsonw *w, const struct ev_node *n, int depth)
+{
+    switch (n->type) {
+    case EV_NULL:
+        kad_jsonw_null(w);
+        break;
+    case EV_TRUE:
+        kad_jsonw_bool(w, true);
+        break;
+    case EV_FALSE:
+        kad_jsonw_bool(w, false);
+        break;
+    case EV_NUMBER:
+        kad_jsonw_raw(w, n->str, n->len);
+        break;
+    case EV_STRING:
+        kad_jsonw_str(w, n->str, n->len);
+        break;
+    case EV_ARRAY:
+    case EV_OBJECT:
+        if (depth >= KAD_JSONW_DEPTH - 4) {
+            kad_jsonw_null(w); /* deeper than the writer allows: cut */
+            break;
+        }
+        if (n->type == EV_ARRAY)
+            kad_jsonw_arr_begin(w);
+        else
+            kad_jsonw_obj_begin(w);
+        for (const struct ev_node *c = n->child; c; c = c->next) {
+            if (is_empty_container(c))
+                continue;
+            if (n->type == EV_OBJECT)
+                kad_jsonw_key(w, c->key, c->klen);
+            write_node(w, c, depth + 1);
+        }
+        if (n->type == EV_ARRAY)
+            kad_jsonw_arr_end(w);
+        else
+            kad_jsonw_obj_end(w);
+        break;
+    }
+}
+
+static bool key_starts(const struct ev_node *m, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return m->klen >= n && memcmp(m->key, prefix, n) == 0;
+}
+
+static bool key_is(const struct ev_node *m, const char *k)
+{
+    return m->klen == strlen(k) && memcmp(m->key, k, m->klen) == 0;
+}
+
+static void write_source(kad_jsonw *w, const struct ev_node *doc)
+{
+    for (const struct ev_node *m = doc->child; m; m = m->next) {
+        if (key_is(m, "@timestamp") || key_starts(m, "kibana") || key_starts(m, "signal") ||
+            key_starts(m, "threshold_result") || key_is(m, "event.kind") || is_empty_container(m))
+            continue;
+        if (key_is(m, "event") && m->type == EV_OBJECT) {
+            bool any = false;
+            for (const struct ev_node *c = m->child; c; c = c->next)
+                any |= !key_is(c, "kind") && !is_empty_container(c);
+            if (!any)
+                continue;
+            kad_jsonw_keyc(w, "event");
+            kad_jsonw_obj_begin(w);
+            for (const struct ev_node *c = m->child; c; c = c->next) {
+                if (key_is(c, "kind") || is_empty_container(c))
+                    continue;
+                kad_jsonw_key(w, c->key, c->klen);
+                write_node(w, c, 2);
+            }
+            kad_jsonw_obj_end(w);
+            continue;
+        }
+        kad_jsonw_key(w, m->key, m->klen);
+        write_node(w, m, 1);
+    }
+}
+
+/* kibana.alert.original_event.<path> for every leaf (or array) under the source `event`. */
+static void write_flat(kad_jsonw *w, kad_buf *key, size_t base, const struct ev_node *n, int depth)
+{
+    for (const struct ev_node *c = n->child; c; c = c->next) {
+        if (is_empty_container(c))
+            continue;
+        key->len = base;
+        kad_buf_addc(key, '.');
+        kad_buf_add(key, c->key, c->klen);
+        if (c->type == EV_OBJECT && depth < 16) {
+            write_flat(w, key, key->len, c, depth + 1);
+            continue;
+        }
+        kad_jsonw_key(w, key->ptr, key->len);
+        write_node(w, c, 2);
+    }
+}
+
+static void write_original(kad_jsonw *w, kad_buf *key, const struct ev_node *doc, const char *src,
+                           const char *dst)
+{
+    for (const struct ev_node *m = doc->child; m; m = m->next) {
+        if (!key_is(m, src) || m->type != EV_OBJECT)
+            continue;
+        kad_buf_reset(key);
+        kad_buf_adds(key, dst);
+        write_flat(w, key, key->len, m, 0);
+    }
+}
+
+/* ============================================================================================ */
+/* Reason (Elastic's template, new-terms.md §5)                                                 */
+/* ============================================================================================ */
+
+struct join_ctx {
+    kad_buf *b;
+    size_t n;
+};
+
+static bool join_leaf(const struct ev_node *v, bool partial, void *ctx)
+{
+    struct join_ctx *c = ctx;
+    if (partial)
+        return false;
+    const char *s;
+    size_t len;
+    if (v->type == EV_STRING || v->type == EV_NUMBER) {
+        s = v->str;
+        len = v->len;
+    } else if (v->type == EV_TRUE) {
+        s = "true";
+        len = 4;
+    } else if (v->type == EV_FALSE) {
+        s = "false";
+        len = 5;
+    } else {
+        return false;
+    }
+    if (c->n++)
+        kad_buf_adds(c->b, ", ");
+    kad_buf_add(c->b, s, len);
+    return false;
+}
+
+/* Append the values of path joined with ", " to b; false (b unchanged) when absent, empty or
+   exactly "-". */
+static bool reason_value(kad_buf *b, const struct ev_node *doc, const char *path)
+{
+    size_t mark = b->len;
+    struct join_ctx c = {b, 0};
+    ev_values(doc, path, strlen(path), join_leaf, &c);
+    size_t n = b->len - mark;
+    if (c.n == 0 || n == 0 || (n == 1 && b->ptr[mark] == '-')) {
+        b->len = mark;
+        b->ptr[mark] = '\0';
+        return false;
+    }
+    return true;
+}
+
+static void build_reason(kad_buf *b, const struct ev_node *doc, const struct rule *r)
+{
+    kad_buf_reset(b);
+    if (reason_value(b, doc, "event.category"))
+        kad_buf_addc(b, ' ');
+    kad_buf_adds(b, "event");
+    size_t with_at = b->len;
+    bool interest = false;
+    static const struct {
+        const char *field, *pre, *post;
+    } parts[] = {
+        {"process.name", " process ", ","},  {"process.parent.name", " parent process ", ","},
+        {"file.name", " file ", ","},        {"source.ip", " source ", ""},
+        {"source.port", ":", ","},           {"destination.ip", " destination ", ""},
+        {"destination.port", ":", ","},
+    };
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        size_t mark = b->len;
+        kad_buf_adds(b, parts[i].pre);
+        if (reason_value(b, doc, parts[i].field)) {
+            kad_buf_adds(b, parts[i].post);
+            interest = true;
+        } else {
+            b->len = mark;
+            b->ptr[mark] = '\0';
+        }
+    }
+    if (interest) {
+        /* insert " with" after "event" */
+        kad_buf_reserve(b, 5);
+        memmove(b->ptr + with_at + 5, b->ptr + with_at, b->len - with_at + 1);
+        memcpy(b->ptr + with_at, " with", 5);
+        b->len += 5;
+    }
+    size_t mark = b->len;
+    kad_buf_adds(b, " by ");
+    if (!reason_value(b, doc, "user.name")) {
+        b->len = mark;
+        b->ptr[mark] = '\0';
+    }
+    mark = b->len;
+    kad_buf_adds(b, " on ");
+    if (!reason_value(b, doc, "host.name")) {
+        b->len = mark;
+        b->ptr[mark] = '\0';
+    }
+    kad_buf_addf(b, " created %s alert %s.", r->severity ? r->severity : "low",
+                 r->name ? r->name : "");
+}
+
+/* ============================================================================================ */
+/* Rule fields                                                                                  */
+/* ============================================================================================ */
+
+static void kv_str(kad_jsonw *w, const char *k, const char *v)
+{
+    if (!v)
+        return;
+    kad_jsonw_keyc(w, k);
+    kad_jsonw_strc(w, v);
+}
+
+static void kv_list(kad_jsonw *w, const char *k, const struct rule_strlist *l)
+{
+    kad_jsonw_keyc(w, k);
+    kad_jsonw_arr_begin(w);
+    for (size_t i = 0; i < l->n; i++)
+        kad_jsonw_strc(w, l->v[i]);
+    kad_jsonw_arr_end(w);
+}
+
+static void kv_empty_arr(kad_jsonw *w, const char *k)
+{
+    kad_jsonw_keyc(w, k);
+    kad_jsonw_arr_begin(w);
+    kad_jsonw_arr_end(w);
+}
+
+static void write_threat(kad_jsonw *w, const struct rule *r)
+{
+    const char *t = r->threat_json && r->threat_json[0] ? r->threat_json : "[]";
+    kad_jsonw_raw(w, t, strlen(t));
+}
+
+static void write_parameters(kad_jsonw *w, const struct rule *r)
+{
+    kad_jsonw_obj_begin(w);
+    kv_str(w, "type", r->type_name);
+    kv_str(w, "language", r->language);
+    kv_str(w, "query", r->query);
+    kv_list(w, "index", &r->index);
+    kv_str(w, "from", r->from ? r->from : "now-6m");
+    kv_str(w, "to", "now");
+    kad_jsonw_keyc(w, "max_signals");
+    kad_jsonw_int(w, r->max_signals);
+    kad_jsonw_keyc(w, "risk_score");
+    kad_jsonw_int(w, r->risk_score);
+    kv_str(w, "severity", r->severity);
+    kad_jsonw_keyc(w, "threat");
+    write_threat(w, r);
+    kv_str(w, "timestamp_override", r->timestamp_override);
+    if (r->timestamp_override) {
+        kad_jsonw_keyc(w, "timestamp_override_fallback_disabled");
+        kad_jsonw_bool(w, r->timestamp_override_fallback_disabled);
+    }
+    if (r->type == RULE_NEW_TERMS) {
+        kv_list(w, "new_terms_fields", &r->new_terms_fields);
+        kv_str(w, "history_window_start", r->history_window_start);
+    }
+    kv_str(w, "rule_id", r->rule_id);
+    kv_str(w, "version", r->version);
+    kad_jsonw_obj_end(w);
+}
+
+static void write_rule(kad_jsonw *w, const struct rule *r, const struct det_alert_extra *x)
+{
+    bool nt = r->type == RULE_NEW_TERMS;
+    kv_empty_arr(w, "kibana.alert.rule.actions");
+    kv_list(w, "kibana.alert.rule.author", &r->author);
+    kv_str(w, "kibana.alert.rule.category", nt ? "New Terms Rule" : "Custom Query Rule");
+    kv_str(w, "kibana.alert.rule.consumer", "siem");
+    kv_str(w, "kibana.alert.rule.description", r->description);
+    kad_jsonw_keyc(w, "kibana.alert.rule.enabled");
+    kad_jsonw_bool(w, true);
+    kad_jsonw_keyc(w, "kibana.alert.rule.exceptions_list");
+    kad_jsonw_arr_begin(w);
+    for (size_t i = 0; i < r->exceptions_list.n; i++) {
+        kad_jsonw_obj_begin(w);
+        kv_str(w, "list_id", r->exceptions_list.v[i]);
+        kad_jsonw_obj_end(w);
+    }
+    kad_jsonw_arr_end(w);
+    kv_str(w, "kibana.alert.rule.execution.type",
+           x->execution_type ? x->execution_type : "scheduled");
+    if (x->execution_uuid)
+        kv_str(w, "kibana.alert.rule.execution.uuid", x->execution_uuid);
+    kv_list(w, "kibana.alert.rule.false_positives", &r->false_positives);
+    kv_str(w, "kibana.alert.rule.from", r->from ? r->from : "now-6m");
+    kad_jsonw_keyc(w, "kibana.alert.rule.immutable");
+    kad_jsonw_bool(w, true);
+    kv_list(w, "kibana.alert.rule.indices", &r->index);
+    kv_str(w, "kibana.alert.rule.interval", r->interval ? r->interval : "5m");
+    kad_jsonw_keyc(w, "kibana.alert.rule.max_signals");
+    kad_jsonw_int(w, r->max_signals);
+    kv_str(w, "kibana.alert.rule.name", r->name);
+    kv_str(w, "kibana.alert.rule.note", r->note);
+    kad_jsonw_keyc(w, "kibana.alert.rule.parameters");
+    write_parameters(w, r);
+    kv_str(w, "kibana.alert.rule.producer", "siem");
+    kv_list(w, "kibana.alert.rule.references", &r->references);
+    kad_jsonw_keyc(w, "kibana.alert.rule.risk_score");
+    kad_jsonw_int(w, r->risk_score);
+    kv_empty_arr(w, "kibana.alert.rule.risk_score_mapping");
+    kv_str(w, "kibana.alert.rule.rule_id", r->rule_id);
+    kv_str(w, "kibana.alert.rule.rule_type_id", nt ? "siem.newTermsRule" : "siem.queryRule");
+    kv_str(w, "kibana.alert.rule.severity", r->severity);
+    kv_empty_arr(w, "kibana.alert.rule.severity_mapping");
+    kv_list(w, "kibana.alert.rule.tags", &r->tags);
+    kad_jsonw_keyc(w, "kibana.alert.rule.threat");
+    write_threat(w, r);
+    kv_str(w, "kibana.alert.rule.timestamp_override", r->timestamp_override);
+    kv_str(w, "kibana.alert.rule.to", "now");
+    kv_str(w, "kibana.alert.rule.type", r->type_name ? r->type_name : (nt ? "new_terms" : "query"));
+    kv_str(w, "kibana.alert.rule.uuid", r->rule_id);
+    kv_str(w, "kibana.alert.rule.version", r->version);
+}
+
+/* ============================================================================================ */
+/* Ids                                                                                          */
+/* ============================================================================================ */
+
+void det_alert_uuid(const char *rule_id, const void *combo, size_t combo_len, const char *doc_id,
+                    size_t doc_id_len, char out[33])
+{
+    /* Two chained 64-bit hashes over "rule_id \n combo \n doc_id": stable across runs and
+       machines (kad_hash64 is), 128 bits so collisions are not a practical concern. */
+    uint64_t h1 = 0x6b61646574ULL, h2;
+    const char *rid = rule_id ? rule_id : "";
+    h1 = kad_hash64(rid, strlen(rid) + 1, h1);
+    h1 = kad_hash64(combo, combo_len, h1);
+    h1 = kad_hash64(doc_id, doc_id_len, h1 ^ 0x0aULL);
+    h2 = kad_hash64(rid, strlen(rid) + 1, h1 ^ 0x9e3779b97f4a7c15ULL);
+    h2 = kad_hash64(combo, combo_len, h2);
+    h2 = kad_hash64(doc_id, doc_id_len, h2 ^ 0x0aULL);
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h1, (unsigned long long)h2);
+}
+
+/* ============================================================================================ */
+/* The document                                                                                 */
+/* ============================================================================================ */
+
+static int64_t wall_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void kv_time(kad_jsonw *w, const char *k, int64_t ms)
+{
+    char t[32];
+    det_fmt_time(ms, t);
+    kv_str(w, k, t);
+}
+
+int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *doc,
+                    const struct det_alert_extra *x, kad_err *err)
+{
+    kad_jsonw jw;
+    kad_jsonw *w = &jw;
+    kad_jsonw_init(w, out);
+    int64_t now = x->timestamp_ms == DET_TIME_NONE ? wall_ms() : x->timestamp_ms;
+    int64_t last = x->last_detected_ms == DET_TIME_NONE ? now : x->last_detected_ms;
+    kad_buf reason_local;
+    kad_buf *reason = x->reason;
+    if (!reason) {
+        kad_buf_init(&reason_local, 64 * 1024);
+        reason = &reason_local;
+    }
+    build_reason(reason, doc, r);
+
+    kad_jsonw_obj_begin(w);
+    if (doc->type == EV_OBJECT)
+        write_source(w, doc);
+    kv_time(w, "@timestamp", now);
+    kv_str(w, "event.kind", "signal");
+    kad_buf key;
+    kad_buf_init(&key, 4096);
+    write_original(w, &key, doc, "event", "kibana.alert.original_event");
+    write_original(w, &key, doc, "data_stream", "kibana.alert.original_data_stream");
+
+    kad_jsonw_keyc(w, "kibana.alert.ancestors");
+    kad_jsonw_arr_begin(w);
+    kad_jsonw_obj_begin(w);
+    kad_jsonw_keyc(w, "id");
+    if (x->doc_id) {
+        kad_jsonw_strc(w, x->doc_id);
+    } else {
+        kad_buf_reset(&key);
+        det_doc_id(doc, &key);
+        kad_jsonw_str(w, key.ptr, key.len);
+    }
+    kv_str(w, "type", "event");
+    kad_jsonw_keyc(w, "depth");
+    kad_jsonw_int(w, 0);
+    kad_jsonw_obj_end(w);
+    kad_jsonw_arr_end(w);
+    kad_buf_fini(&key);
+    kad_jsonw_keyc(w, "kibana.alert.depth");
+    kad_jsonw_int(w, 1);
+    if (x->instance_id)
+        kv_str(w, "kibana.alert.instance.id", x->instance_id);
+    if (x->intended_ms != DET_TIME_NONE && x->intended_ms != 0)
+        kv_time(w, "kibana.alert.intended_timestamp", x->intended_ms);
+    kv_time(w, "kibana.alert.last_detected", last);
+    if (x->new_terms_json) {
+        kad_jsonw_keyc(w, "kibana.alert.new_terms");
+        kad_jsonw_raw(w, x->new_terms_json, strlen(x->new_terms_json));
+    }
+    kad_str ot = det_first(doc, "@timestamp");
+    if (ot.ptr) {
+        kad_jsonw_keyc(w, "kibana.alert.original_time");
+        kad_jsonw_str(w, ot.ptr, ot.len);
+    }
+    kad_jsonw_keyc(w, "kibana.alert.reason");
+    kad_jsonw_str(w, reason->ptr, reason->len);
+    kad_jsonw_keyc(w, "kibana.alert.risk_score");
+    kad_jsonw_int(w, r->risk_score);
+    write_rule(w, r, x);
+    kv_str(w, "kibana.alert.severity", r->severity);
+    kv_time(w, "kibana.alert.start", now);
+    kv_str(w, "kibana.alert.status", "active");
+    if (x->instance_id) {
+        kad_jsonw_keyc(w, "kibana.alert.suppression.docs_count");
+        kad_jsonw_int(w, (int64_t)x->sup_docs_count);
+        kv_time(w, "kibana.alert.suppression.end", x->sup_end_ms);
+        kv_time(w, "kibana.alert.suppression.start", x->sup_start_ms);
+        if (x->sup_terms_json) {
+            kad_jsonw_keyc(w, "kibana.alert.suppression.terms");
+            kad_jsonw_raw(w, x->sup_terms_json, strlen(x->sup_terms_json));
+        }
+    }
+    kv_str(w, "kibana.alert.uuid", x->uuid);
+    kv_empty_arr(w, "kibana.alert.workflow_assignee_ids");
+    kv_str(w, "kibana.alert.workflow_status", "open");
+    kv_empty_arr(w, "kibana.alert.workflow_tags");
+    kad_jsonw_keyc(w, "kibana.space_ids");
+    kad_jsonw_arr_begin(w);
+    kad_jsonw_strc(w, "default");
+    kad_jsonw_arr_end(w);
+    if (x->event_ms != DET_TIME_NONE)
+        kv_time(w, "kadet.event_time", x->event_ms);
+    if (x->baseline_json) {
+        kad_jsonw_keyc(w, "kadet.baseline");
+        kad_jsonw_raw(w, x->baseline_json, strlen(x->baseline_json));
+    }
+    kad_jsonw_obj_end(w);
+    if (reason == &reason_local)
+        kad_buf_fini(&reason_local);
+    if (kad_jsonw_error(w) != KAD_OK)
+        return kad_err_setf(err, KAD_ELIMIT, "alert document larger than %zu bytes", out->max);
+    return KAD_OK;
+}

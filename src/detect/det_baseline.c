@@ -1,0 +1,107 @@
+/*
+ * det_baseline.c - `kadet.baseline`: what the state knew about the alert's user when the alert
+ * was raised (the other combinations of the same rule with the same user value, with first and
+ * last seen), so an analyst can triage without a second query. Elastic has no equivalent.
+ *
+ * The pivot is the rule's user field (det_engine.c picks it: `...username`, `user.name`,
+ * `user.id`); rules without one, or with a single new-terms field, get no baseline.
+ * What this file does not do: decide anything; it only reads the state (st_terms_each).
+ */
+#include "base/jsonw.h"
+#include "det_int.h"
+
+#include <string.h>
+
+struct base_ctx {
+    kad_jsonw *w;
+    const struct det_rule *dr;
+    const struct det_val *vals;
+    size_t n;
+    size_t shown;
+    size_t others;
+};
+
+static int on_term(const struct st_term_info *t, void *ud)
+{
+    struct base_ctx *c = ud;
+    const struct rule *r = c->dr->r;
+    if (t->ncomps != c->n)
+        return 0;
+    bool same = true;
+    for (size_t i = 0; i < c->n && same; i++)
+        same = kad_str_eq(t->comps[i], c->vals[i].s);
+    if (same)
+        return 0; /* the combination this alert is about */
+    c->others++;
+    if (c->shown >= DET_BASELINE_MAX)
+        return 0;
+    c->shown++;
+    kad_jsonw *w = c->w;
+    char ts[32];
+    kad_jsonw_obj_begin(w);
+    for (size_t i = 0; i < t->ncomps && i < r->new_terms_fields.n; i++) {
+        if (i == c->dr->user_field)
+            continue;
+        kad_jsonw_keyc(w, r->new_terms_fields.v[i]);
+        kad_jsonw_str(w, t->comps[i].ptr, t->comps[i].len);
+    }
+    det_fmt_time(t->term.first_seen, ts);
+    kad_jsonw_keyc(w, "first_seen");
+    kad_jsonw_strc(w, ts);
+    det_fmt_time(t->term.last_seen, ts);
+    kad_jsonw_keyc(w, "last_seen");
+    kad_jsonw_strc(w, ts);
+    kad_jsonw_keyc(w, "alerted");
+    kad_jsonw_bool(w, t->term.alerted);
+    kad_jsonw_obj_end(w);
+    return 0;
+}
+
+int det_baseline_json(struct det_engine *e, const struct det_rule *dr, const struct det_val *vals,
+                      size_t n, kad_buf *out, kad_err *err)
+{
+    const struct rule *r = dr->r;
+    kad_str u = vals[dr->user_field].s;
+    kad_buf_reset(out);
+    if (memchr(u.ptr, '\0', u.len))
+        return KAD_OK; /* cannot be a NUL-terminated filter value: no baseline */
+    kad_buf_reset(&e->scratch);
+    if (kad_buf_add(&e->scratch, u.ptr, u.len) != KAD_OK)
+        return KAD_OK;
+    struct st_cond cond = {
+        .field = r->new_terms_fields.v[dr->user_field],
+        .index = (int)dr->user_field,
+        .value = e->scratch.ptr,
+        .substring = false,
+    };
+    struct st_filter f = {
+        .rule_id = r->rule_id,
+        .all_baselines = false,
+        .conds = &cond,
+        .nconds = 1,
+        .limit = 0,
+    };
+    kad_jsonw jw;
+    kad_jsonw *w = &jw;
+    kad_jsonw_init(w, out);
+    kad_jsonw_obj_begin(w);
+    kad_jsonw_keyc(w, "field");
+    kad_jsonw_strc(w, cond.field);
+    kad_jsonw_keyc(w, "value");
+    kad_jsonw_str(w, u.ptr, u.len);
+    kad_jsonw_keyc(w, "seen");
+    kad_jsonw_arr_begin(w);
+    struct base_ctx c = {w, dr, vals, n, 0, 0};
+    int rc = st_terms_each(e->o.state, &f, on_term, &c, err);
+    kad_jsonw_arr_end(w);
+    kad_jsonw_keyc(w, "known_combinations");
+    kad_jsonw_int(w, (int64_t)c.others);
+    kad_jsonw_keyc(w, "truncated");
+    kad_jsonw_bool(w, c.others > c.shown);
+    kad_jsonw_obj_end(w);
+    if (rc < 0)
+        return rc;
+    if (kad_jsonw_error(w) != KAD_OK)
+        kad_buf_reset(out); /* too large: leave the baseline out */
+    return KAD_OK;
+}

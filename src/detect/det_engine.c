@@ -1,0 +1,581 @@
+/*
+ * det_engine.c - the per-event flow of the detection engine:
+ *
+ *     prefilter -> kql_match -> event time -> exceptions -> rule-type step -> alert
+ *
+ * The rule-type step for `new_terms` follows ../shared/spec/time-and-state.md "Streaming mode":
+ * the values of each new-terms field are collected (arrays flattened, duplicates collapsed,
+ * null/missing -> no value, objects ignored), their cartesian product is formed, and each
+ * combination is observed in the state store, which says NEW, FORGOTTEN (last seen more than W
+ * before) or KNOWN. NEW and FORGOTTEN raise an alert unless max_signals for the current minute
+ * of event time is spent or the same alert id was already emitted (a replay).
+ *
+ * What this file does not do: build the alert JSON (det_alert.c), index rules by terms
+ * (det_prefilter.c), decode records or manage batches (the caller).
+ *
+ * No allocation per event: all scratch (value arrays, key and alert buffers) lives in the
+ * engine and is reused.
+ */
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/jsonw.h"
+#include "base/log.h"
+#include "det_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* ============================================================================================ */
+/* Time                                                                                         */
+/* ============================================================================================ */
+
+bool det_parse_time(const char *s, size_t len, int64_t *ms)
+{
+    if (len > 0 && len < 16 && s[0] >= '0' && s[0] <= '9' && memchr(s, '-', len) == NULL &&
+        kad_str_to_i64((kad_str){s, len}, ms))
+        return true; /* epoch milliseconds (ECS "date" also allows a number) */
+    return ev_time_parse(s, len, ms);
+}
+
+size_t det_fmt_time(int64_t ms, char *out)
+{
+    return ev_time_fmt_ms(ms, out);
+}
+
+/* ============================================================================================ */
+/* Document helpers                                                                             */
+/* ============================================================================================ */
+
+struct first_ctx {
+    kad_str out;
+};
+
+static bool first_leaf(const struct ev_node *v, bool partial, void *ctx)
+{
+    struct first_ctx *c = ctx;
+    if (partial)
+        return false;
+    if (v->type == EV_STRING || v->type == EV_NUMBER) {
+        c->out = (kad_str){v->str, v->len};
+        return true;
+    }
+    return false;
+}
+
+kad_str det_first(const struct ev_node *doc, const char *path)
+{
+    struct first_ctx c = {{NULL, 0}};
+    ev_values(doc, path, strlen(path), first_leaf, &c);
+    return c.out;
+}
+
+/* Event time for a rule: its timestamp_override when the document has it (and parses), else
+   @timestamp unless the fallback is disabled. Cached per event and field. */
+static int64_t field_time(struct det_engine *e, const struct ev_node *doc, const char *field)
+{
+    for (size_t i = 0; i < e->ntcache; i++)
+        if (e->tcache[i].field == field || strcmp(e->tcache[i].field, field) == 0)
+            return e->tcache[i].ms;
+    int64_t ms = DET_TIME_NONE;
+    kad_str v = det_first(doc, field);
+    if (v.ptr && !det_parse_time(v.ptr, v.len, &ms))
+        ms = DET_TIME_NONE;
+    if (e->ntcache < sizeof(e->tcache) / sizeof(e->tcache[0])) {
+        e->tcache[e->ntcache].field = field;
+        e->tcache[e->ntcache].ms = ms;
+        e->ntcache++;
+    }
+    return ms;
+}
+
+static int64_t event_time(struct det_engine *e, const struct ev_node *doc, const struct rule *r)
+{
+    if (r->timestamp_override && strcmp(r->timestamp_override, "@timestamp") != 0) {
+        int64_t t = field_time(e, doc, r->timestamp_override);
+        if (t != DET_TIME_NONE || r->timestamp_override_fallback_disabled)
+            return t;
+    }
+    return field_time(e, doc, "@timestamp");
+}
+
+/* ============================================================================================ */
+/* Engine lifecycle                                                                             */
+/* ============================================================================================ */
+
+static void add_field(struct det_engine *e, const char *f)
+{
+    for (size_t i = 0; i < e->nfields; i++)
+        if (strcmp(e->fields[i], f) == 0)
+            return;
+    e->fields = kad_realloc(e->fields, (e->nfields + 1) * sizeof(*e->fields));
+    e->fields[e->nfields++] = f;
+}
+
+/* The new-terms field that names the user (kadet.baseline pivots on it), or SIZE_MAX. */
+static size_t user_field(const struct rule *r)
+{
+    if (r->new_terms_fields.n < 2)
+        return SIZE_MAX;
+    for (size_t i = 0; i < r->new_terms_fields.n; i++) {
+        const char *f = r->new_terms_fields.v[i];
+        const char *last = strrchr(f, '.');
+        last = last ? last + 1 : f;
+        if (strstr(f, "user_agent"))
+            continue;
+        if (strcmp(last, "username") == 0 || strstr(f, "user.name") || strstr(f, "user.id"))
+            return i;
+    }
+    return SIZE_MAX;
+}
+
+struct det_engine *det_new(const struct det_opts *o, kad_err *err)
+{
+    struct det_engine *e = kad_calloc(1, sizeof(*e));
+    e->o = *o;
+    e->nrules = rule_set_count(o->rules);
+    e->rules = kad_calloc(e->nrules ? e->nrules : 1, sizeof(*e->rules));
+    e->nwords = (e->nrules + 63) / 64;
+    e->cand = kad_calloc(e->nwords ? e->nwords : 1, sizeof(uint64_t));
+    kad_buf_init(&e->combo, ST_KEY_MAX + 64);
+    kad_buf_init(&e->docid, 64 * 1024);
+
+    kad_buf_init(&e->nterms, ST_KEY_MAX * 2 + 64);
+    kad_buf_init(&e->baseline, 1 << 20);
+    kad_buf_init(&e->alert, DET_ALERT_MAX);
+    kad_buf_init(&e->reason, 64 * 1024);
+    kad_buf_init(&e->scratch, 64 * 1024);
+
+    static const char *const reason_fields[] = {
+        "@timestamp",  "event.category", "process.name",     "process.parent.name",
+        "file.name",   "source.ip",      "source.port",      "destination.ip",
+        "destination.port", "user.name", "host.name",        "kubernetes.audit.auditID",
+        "kubernetes.audit.stage", "_id",
+    };
+    for (size_t i = 0; i < sizeof(reason_fields) / sizeof(reason_fields[0]); i++)
+        add_field(e, reason_fields[i]);
+
+    for (size_t i = 0; i < e->nrules; i++) {
+        const struct rule *r = rule_set_get(o->rules, i);
+        struct det_rule *dr = &e->rules[i];
+        dr->r = r;
+        dr->index = i;
+        dr->baseline = -1;
+        dr->user_field = SIZE_MAX;
+        dr->minute = DET_TIME_NONE;
+        dr->runs = r->kql && (r->type == RULE_QUERY ||
+                              (r->type == RULE_NEW_TERMS && r->new_terms_fields.n >= 1 &&
+                               r->new_terms_fields.n <= 3));
+        if (!dr->runs)
+            continue;
+        for (size_t k = 0; k < kql_field_count(r->kql); k++)
+            add_field(e, kql_field(r->kql, k));
+        if (kql_needs_all(r->kql))
+            e->needs_all = true;
+        if (r->timestamp_override)
+            add_field(e, r->timestamp_override);
+        struct st_rule_def def = {
+            .rule_id = r->rule_id,
+            .name = r->name,
+            .logic_hash = r->logic_hash,
+            .fields = NULL,
+            .nfields = 0,
+            .window_ms = 0,
+        };
+        if (r->type == RULE_NEW_TERMS) {
+            for (size_t k = 0; k < r->new_terms_fields.n; k++)
+                add_field(e, r->new_terms_fields.v[k]);
+            def.fields = r->new_terms_fields.v;
+            def.nfields = r->new_terms_fields.n;
+            /* An absolute history start never forgets (docs/internals/engine.md). */
+            def.window_ms = r->history_window_abs_ms == INT64_MIN ? r->history_window_ms : 0;
+            if (def.window_ms < 0)
+                def.window_ms = -def.window_ms;
+            dr->user_field = user_field(r);
+        }
+        enum st_baseline b = ST_BASELINE_NEW;
+        if (st_rule_register(o->state, &def, &dr->rid, &b, err) != KAD_OK) {
+            det_free(e);
+            return NULL;
+        }
+        dr->baseline = (int)b;
+    }
+    e->pf = det_pf_new(e);
+    return e;
+}
+
+void det_free(struct det_engine *e)
+{
+    if (!e)
+        return;
+    det_pf_free(e->pf);
+    kad_free(e->rules);
+    kad_free(e->cand);
+    kad_free(e->fields);
+    kad_buf_fini(&e->combo);
+    kad_buf_fini(&e->docid);
+
+    kad_buf_fini(&e->nterms);
+    kad_buf_fini(&e->baseline);
+    kad_buf_fini(&e->alert);
+    kad_buf_fini(&e->reason);
+    kad_buf_fini(&e->scratch);
+    kad_free(e);
+}
+
+int det_rule_baseline(const struct det_engine *e, size_t i)
+{
+    return i < e->nrules ? e->rules[i].baseline : -1;
+}
+
+bool det_rule_runs(const struct det_engine *e, size_t i)
+{
+    return i < e->nrules && e->rules[i].runs;
+}
+
+size_t det_field_count(const struct det_engine *e)
+{
+    return e->nfields;
+}
+
+const char *det_field(const struct det_engine *e, size_t i)
+{
+    return i < e->nfields ? e->fields[i] : NULL;
+}
+
+bool det_needs_all(const struct det_engine *e)
+{
+    return e->needs_all;
+}
+
+size_t det_rule_count(const struct det_engine *e)
+{
+    return e->nrules;
+}
+
+const struct rule *det_rule(const struct det_engine *e, size_t i)
+{
+    return i < e->nrules ? e->rules[i].r : NULL;
+}
+
+void det_rule_stats(const struct det_engine *e, size_t i, struct det_rule_stats *out)
+{
+    if (i < e->nrules)
+        *out = e->rules[i].st;
+    else
+        memset(out, 0, sizeof(*out));
+}
+
+void det_warnings(const struct det_engine *e, kad_buf *out)
+{
+    for (size_t i = 0; i < e->nrules; i++) {
+        const struct det_rule *dr = &e->rules[i];
+        if (dr->st.max_signals_cut == 0)
+            continue;
+        kad_buf_addf(out,
+                     "rule '%s': This rule reached the maximum alert limit for the rule "
+                     "execution. Some alerts were not created. (max_signals %d per minute of "
+                     "event time; %llu alerts not created in %llu minutes)\n",
+                     dr->r->name ? dr->r->name : dr->r->rule_id, dr->r->max_signals,
+                     (unsigned long long)dr->st.max_signals_cut,
+                     (unsigned long long)dr->cut_minutes);
+    }
+}
+
+/* ============================================================================================ */
+/* Alert ids and the alert budget                                                               */
+/* ============================================================================================ */
+
+/* max_signals per minute of event time. True when the alert may be created. */
+static bool budget(struct det_rule *dr, int64_t ts)
+{
+    int64_t minute = ts == DET_TIME_NONE ? DET_TIME_NONE
+                     : ts >= 0           ? ts / 60000
+                                         : -((-ts + 59999) / 60000);
+    if (minute != dr->minute) {
+        dr->minute = minute;
+        dr->minute_count = 0;
+        dr->minute_warned = false;
+    }
+    int max = dr->r->max_signals > 0 ? dr->r->max_signals : 100;
+    if (dr->minute_count >= max) {
+        dr->st.max_signals_cut++;
+        if (!dr->minute_warned) {
+            dr->minute_warned = true;
+            dr->cut_minutes++;
+        }
+        return false;
+    }
+    dr->minute_count++;
+    return true;
+}
+
+static const struct ev_node *full_doc(const struct det_event *ev)
+{
+    const struct ev_node *d = ev->full ? ev->full(ev->full_ctx) : NULL;
+    return d ? d : ev->doc;
+}
+
+/* The current event's document id (computed once per event). */
+static kad_str doc_id(struct det_engine *e, const struct det_event *ev)
+{
+    if (!e->have_docid) {
+        kad_buf_reset(&e->docid);
+        kad_str aid = det_first(ev->doc, "kubernetes.audit.auditID");
+        det_doc_id(aid.len || det_first(ev->doc, "_id").len ? ev->doc : full_doc(ev), &e->docid);
+        e->have_docid = true;
+    }
+    return (kad_str){e->docid.ptr, e->docid.len};
+}
+
+/*
+ * One alert candidate: dedupe by id, apply the budget, build and hand out the alert, record it.
+ * Returns KAD_OK, a state error or KAD_EIO (callback stop).
+ */
+static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct det_event *ev,
+                       const struct det_val *vals, size_t n, const void *combo, size_t clen,
+                       int64_t ts, kad_err *err)
+{
+    const struct rule *r = dr->r;
+    char uuid[33];
+    kad_str id = doc_id(e, ev);
+    det_alert_uuid(r->rule_id, combo, clen, id.ptr, id.len, uuid);
+    if (!e->o.learn) {
+        int rc = st_alert_emitted(e->o.state, uuid, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 1) {
+            dr->st.duplicates++;
+            return KAD_OK;
+        }
+    }
+    if (!budget(dr, ts))
+        return KAD_OK;
+    if (e->o.learn) {
+        dr->st.would_alert++;
+        return KAD_OK;
+    }
+    const char *nt = NULL;
+    if (r->type == RULE_NEW_TERMS) {
+        kad_jsonw jw;
+        kad_buf_reset(&e->nterms);
+        kad_jsonw_init(&jw, &e->nterms);
+        kad_jsonw_arr_begin(&jw);
+        for (size_t i = 0; i < n; i++) {
+            if (vals[i].type == EV_NUMBER)
+                kad_jsonw_raw(&jw, vals[i].s.ptr, vals[i].s.len);
+            else if (vals[i].type == EV_TRUE || vals[i].type == EV_FALSE)
+                kad_jsonw_bool(&jw, vals[i].type == EV_TRUE);
+            else
+                kad_jsonw_str(&jw, vals[i].s.ptr, vals[i].s.len);
+        }
+        kad_jsonw_arr_end(&jw);
+        nt = e->nterms.ptr;
+    }
+    const char *bl = NULL;
+    if (r->type == RULE_NEW_TERMS && dr->user_field != SIZE_MAX && !e->o.no_baseline) {
+        int rc = det_baseline_json(e, dr, vals, n, &e->baseline, err);
+        if (rc != KAD_OK)
+            return rc;
+        bl = e->baseline.len ? e->baseline.ptr : NULL;
+    }
+    const struct ev_node *doc = full_doc(ev);
+    struct det_alert_extra x = {
+        .timestamp_ms = e->o.now_ms,
+        .last_detected_ms = DET_TIME_NONE,
+        .event_ms = ts,
+        .uuid = uuid,
+        .doc_id = NULL,
+        .new_terms_json = nt,
+        .intended_ms = DET_TIME_NONE,
+        .baseline_json = bl,
+        .reason = &e->reason,
+    };
+    x.doc_id = e->docid.ptr; /* kad_buf keeps it NUL-terminated */
+    kad_buf_reset(&e->alert);
+    int rc = det_alert_write(&e->alert, r, doc, &x, err);
+    if (rc != KAD_OK)
+        return rc;
+    for (size_t i = 0; i < n && i < 3; i++)
+        e->terms[i] = vals[i].s;
+    kad_str user = det_first(doc, "user.name");
+    if (!user.len)
+        user = det_first(doc, "kubernetes.audit.user.username");
+    struct det_alert a = {
+        .rule = r,
+        .rule_index = dr->index,
+        .uuid = uuid,
+        .json = e->alert.ptr,
+        .len = e->alert.len,
+        .event_ms = ts,
+        .reason = e->reason.ptr,
+        .terms = e->terms,
+        .nterms = n,
+        .original_time = det_first(doc, "@timestamp"),
+        .user = user,
+        .source_ip = det_first(doc, "source.ip"),
+    };
+    if (e->o.on_alert && e->o.on_alert(&a, e->o.ud) != 0)
+        return kad_err_setf(err, KAD_EIO, "alert output failed");
+    dr->st.alerts++;
+    return st_alert_record(e->o.state, dr->rid, combo, clen, uuid, ts == DET_TIME_NONE ? 0 : ts,
+                           err);
+}
+
+/* ============================================================================================ */
+/* new_terms                                                                                    */
+/* ============================================================================================ */
+
+struct collect_ctx {
+    struct det_val *v;
+    size_t n;
+    bool cut;
+};
+
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
+}
+
+static bool collect(const struct ev_node *v, bool partial, void *ctx)
+{
+    struct collect_ctx *c = ctx;
+    if (partial)
+        return false;
+    struct det_val x;
+    switch (v->type) {
+    case EV_STRING:
+        if (v->len > DET_IGNORE_ABOVE && utf8_chars(v->str, v->len) > DET_IGNORE_ABOVE)
+            return false; /* not indexed: behaves as missing (new-terms.md §2) */
+        x = (struct det_val){{v->str, v->len}, EV_STRING};
+        break;
+    case EV_NUMBER:
+        x = (struct det_val){{v->str, v->len}, EV_NUMBER};
+        break;
+    case EV_TRUE:
+        x = (struct det_val){KAD_STR_LIT("true"), EV_TRUE};
+        break;
+    case EV_FALSE:
+        x = (struct det_val){KAD_STR_LIT("false"), EV_FALSE};
+        break;
+    default:
+        return false; /* objects are not terms; null is never passed */
+    }
+    for (size_t i = 0; i < c->n; i++)
+        if (c->v[i].s.len == x.s.len && memcmp(c->v[i].s.ptr, x.s.ptr, x.s.len) == 0)
+            return false; /* an array's duplicates collapse (keyword doc values are a set) */
+    if (c->n == DET_VALUES_MAX) {
+        c->cut = true;
+        return true;
+    }
+    c->v[c->n++] = x;
+    return false;
+}
+
+static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct det_event *ev,
+                         int64_t ts, kad_err *err)
+{
+    const struct rule *r = dr->r;
+    size_t nf = r->new_terms_fields.n;
+    size_t total = 1;
+    bool cut = false;
+    for (size_t f = 0; f < nf; f++) {
+        const char *path = r->new_terms_fields.v[f];
+        struct collect_ctx c = {e->vals[f], 0, false};
+        ev_values(ev->doc, path, strlen(path), collect, &c);
+        e->nvals[f] = c.n;
+        if (c.n == 0) {
+            dr->st.no_terms++;
+            return KAD_OK; /* C(d) is empty when any field has no value */
+        }
+        cut |= c.cut;
+        total = total > DET_COMBOS_MAX ? total : total * c.n;
+    }
+    if (total > DET_COMBOS_MAX) {
+        cut = true;
+        total = DET_COMBOS_MAX;
+    }
+    if (cut)
+        dr->st.combos_limited++;
+
+    /* odometer over the cartesian product, first field slowest (composite key order) */
+    size_t idx[3] = {0, 0, 0};
+    struct det_val cur[3];
+    kad_str comps[3];
+    for (size_t k = 0; k < total; k++) {
+        for (size_t f = 0; f < nf; f++) {
+            cur[f] = e->vals[f][idx[f]];
+            comps[f] = cur[f].s;
+        }
+        kad_buf_reset(&e->combo);
+        kad_err kerr;
+        if (st_combo_encode(&e->combo, comps, nf, &kerr) != KAD_OK) {
+            dr->st.combos_limited++; /* too large a combination: not a term */
+        } else {
+            struct st_term prev;
+            int rc = st_observe(e->o.state, dr->rid, e->combo.ptr, e->combo.len, ts, &prev, err);
+            if (rc < 0)
+                return rc;
+            if (rc == ST_SEEN_NEW || rc == ST_SEEN_FORGOTTEN) {
+                rc = raise_alert(e, dr, ev, cur, nf, e->combo.ptr, e->combo.len, ts, err);
+                if (rc != KAD_OK)
+                    return rc;
+            }
+        }
+        for (size_t f = nf; f-- > 0;) {
+            if (++idx[f] < e->nvals[f])
+                break;
+            idx[f] = 0;
+        }
+    }
+    return KAD_OK;
+}
+
+/* ============================================================================================ */
+/* Per event                                                                                    */
+/* ============================================================================================ */
+
+int det_process(struct det_engine *e, const struct det_event *ev, kad_err *err)
+{
+    if (!ev->doc)
+        return KAD_OK;
+    e->ntcache = 0;
+    e->have_docid = false;
+    det_pf_candidates(e->pf, ev->doc, e->cand, e->nwords);
+    for (size_t w = 0; w < e->nwords; w++) {
+        uint64_t bits = e->cand[w];
+        while (bits) {
+            size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
+            bits &= bits - 1;
+            struct det_rule *dr = &e->rules[i];
+            if (!dr->runs)
+                continue;
+            const struct rule *r = dr->r;
+            dr->st.candidates++;
+            if (!kql_match(r->kql, ev->doc))
+                continue;
+            int64_t ts = event_time(e, ev->doc, r);
+            if (ts == DET_TIME_NONE &&
+                (r->type == RULE_NEW_TERMS || r->timestamp_override_fallback_disabled)) {
+                dr->st.no_time++; /* not in any time range Elastic would search */
+                continue;
+            }
+            if (rule_excepted(e->o.rules, r, ev->doc, ts == DET_TIME_NONE ? 0 : ts)) {
+                dr->st.excepted++;
+                continue;
+            }
+            dr->st.matched++;
+            int rc;
+            if (r->type == RULE_QUERY)
+                rc = raise_alert(e, dr, ev, NULL, 0, "", 0, ts, err);
+            else
+                rc = run_new_terms(e, dr, ev, ts, err);
+            if (rc != KAD_OK)
+                return rc;
+        }
+    }
+    return KAD_OK;
+}

@@ -1,0 +1,94 @@
+/*
+ * det_int.h - private to src/detect/: the engine's structures shared by det_engine.c (the
+ * per-event flow), det_prefilter.c (rule index by equality terms) and det_alert.c (the alert
+ * document). Other modules include detect.h only.
+ */
+#ifndef KAD_DET_INT_H
+#define KAD_DET_INT_H
+
+#include "base/arena.h"
+#include "base/buf.h"
+#include "base/map.h"
+#include "detect.h"
+
+/* Per new-terms field: distinct values of one document (new-terms.md §2). */
+#define DET_VALUES_MAX 256
+/* Cartesian product of one document: larger products are cut (counted per rule). */
+#define DET_COMBOS_MAX 65536
+/* Keyword fields are mapped with ignore_above 1024 (characters): longer values are not terms. */
+#define DET_IGNORE_ABOVE 1024
+/* Entries shown in kadet.baseline. */
+#define DET_BASELINE_MAX 20
+/* Largest alert document. */
+#define DET_ALERT_MAX ((size_t)16 << 20)
+
+struct det_val {
+    kad_str s;    /* value text (numbers: their JSON text; booleans: "true"/"false") */
+    uint8_t type; /* EV_STRING, EV_NUMBER, EV_TRUE, EV_FALSE */
+};
+
+struct det_rule {
+    const struct rule *r;
+    size_t index;
+    bool runs;
+    uint32_t rid; /* state rule id */
+    int baseline; /* enum st_baseline, or -1 */
+    size_t user_field; /* new-terms field used to pivot kadet.baseline, or SIZE_MAX */
+    /* max_signals per minute of event time */
+    int64_t minute;
+    int minute_count;
+    bool minute_warned;
+    uint64_t cut_minutes;
+    struct det_rule_stats st;
+};
+
+struct det_prefilter;
+
+struct det_engine {
+    struct det_opts o;
+    struct det_rule *rules;
+    size_t nrules;
+    struct det_prefilter *pf;
+    uint64_t *cand; /* candidate bitset of the current event */
+    size_t nwords;
+    /* fields the engine reads */
+    const char **fields;
+    size_t nfields;
+    bool needs_all;
+    /* per-event scratch */
+    struct det_val vals[3][DET_VALUES_MAX];
+    size_t nvals[3];
+    kad_buf combo;   /* encoded combination */
+    kad_buf alert;   /* alert document */
+    kad_buf reason;  /* reason text */
+    kad_buf scratch; /* baseline value etc. */
+    kad_buf docid;    /* document id of the current event */
+    bool have_docid;
+    kad_buf nterms;   /* kibana.alert.new_terms JSON */
+    kad_buf baseline; /* kadet.baseline JSON */
+    kad_str terms[3];
+    /* event-time cache of the current event */
+    struct {
+        const char *field;
+        int64_t ms;
+    } tcache[8];
+    size_t ntcache;
+};
+
+/* det_prefilter.c */
+struct det_prefilter *det_pf_new(struct det_engine *e);
+void det_pf_free(struct det_prefilter *pf);
+/* Fill e->cand for doc. */
+void det_pf_candidates(const struct det_prefilter *pf, const struct ev_node *doc, uint64_t *cand,
+                       size_t nwords);
+/* Number of rules indexed by a term (the others are always candidates). */
+size_t det_pf_indexed(const struct det_prefilter *pf);
+
+/* det_baseline.c: kadet.baseline of an alert as a JSON object into out (empty when none). */
+int det_baseline_json(struct det_engine *e, const struct det_rule *dr, const struct det_val *vals,
+                      size_t n, kad_buf *out, kad_err *err);
+
+/* First string (or number) leaf at path, {NULL,0} when none. */
+kad_str det_first(const struct ev_node *doc, const char *path);
+
+#endif
