@@ -32,6 +32,7 @@
 #include "state/state.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -59,6 +60,7 @@ struct scan {
     bool table;
     bool from_start;
     bool no_baseline;
+    bool host_meta;
     int progress; /* -1 auto, 0 off, 1 on */
     int format;   /* 0 auto, 1 audit, 2 ecs */
     const char *output;
@@ -199,6 +201,43 @@ static void progress(struct scan *s, bool final)
 }
 
 /* ============================================================================================ */
+/* Crash injection for tests/cli/test_scan_crash.sh                                             */
+/* ============================================================================================ */
+
+/*
+ * KADET_TEST_CRASH="record:N" kills the process with SIGKILL after the Nth record;
+ * "commit:N:written" after the Nth batch's alerts were written to --output but before the
+ * commit; "commit:N:committed" right after the Nth commit (before stdout is written). This is
+ * how the crash test reaches every point of the protocol deterministically.
+ */
+static struct {
+    int kind; /* 0 none, 1 record, 2 commit */
+    long n;
+    int phase; /* 1 written, 2 committed */
+    long commits;
+} crash;
+
+static void crash_init(void)
+{
+    const char *c = getenv("KADET_TEST_CRASH");
+    char phase[16] = "";
+    if (!c)
+        return;
+    if (sscanf(c, "record:%ld", &crash.n) == 1)
+        crash.kind = 1;
+    else if (sscanf(c, "commit:%ld:%15s", &crash.n, phase) == 2) {
+        crash.kind = 2;
+        crash.phase = strcmp(phase, "committed") == 0 ? 2 : 1;
+    }
+}
+
+static void crash_at(int kind, long n, int phase)
+{
+    if (crash.kind == kind && crash.n == n && (kind == 1 || crash.phase == phase))
+        raise(SIGKILL);
+}
+
+/* ============================================================================================ */
 /* Batches and the durability protocol                                                          */
 /* ============================================================================================ */
 
@@ -213,12 +252,15 @@ static int commit(struct scan *s, kad_err *err)
         if (fdatasync(s->out_fd) != 0 && errno != EINVAL)
             return kad_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
     }
+    crash.commits++;
+    crash_at(2, crash.commits, 1);
     if (s->out_file && s->out_key && (rc = st_pos_set(s->st, s->out_key, s->out_len, 0, err)))
         return rc;
     if (s->in_key && (rc = st_pos_set(s->st, s->in_key, s->in_offset, s->in_line, err)))
         return rc;
     if ((rc = st_commit(s->st, err)) != KAD_OK)
         return rc;
+    crash_at(2, crash.commits, 2);
     if (!s->out_file && s->pending.len) {
         if (write_all(s->out_fd, s->pending.ptr, s->pending.len) != 0)
             return kad_err_setf(err, KAD_EIO, "<stdout>: %s", strerror(errno));
@@ -456,6 +498,7 @@ static int scan_input(struct scan *s, const char *path, kad_err *err)
         kad_arena_reset(&s->arena);
         s->in_offset = end;
         s->in_line = (int64_t)rec.line;
+        crash_at(1, (long)s->records, 0);
         if (stop)
             break;
         if (++s->in_batch >= s->batch || s->pending.len >= PENDING_SOFT) {
@@ -655,6 +698,7 @@ enum {
     OPT_PROGRESS,
     OPT_NOPROGRESS,
     OPT_NOBASELINE,
+    OPT_HOSTMETA,
 };
 
 static const struct option longopts[] = {
@@ -672,6 +716,7 @@ static const struct option longopts[] = {
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NOPROGRESS},
     {"no-baseline", no_argument, NULL, OPT_NOBASELINE},
+    {"host-metadata", no_argument, NULL, OPT_HOSTMETA},
     {NULL, 0, NULL, 0},
 };
 
@@ -745,6 +790,9 @@ static int parse_args(struct scan *s, int argc, char **argv)
         case OPT_NOBASELINE:
             s->no_baseline = true;
             break;
+        case OPT_HOSTMETA:
+            s->host_meta = true;
+            break;
         case ':':
             return cmd_usage_error(&cmd_scan, "option '%s' needs a value", argv[optind - 1]);
         default:
@@ -771,6 +819,7 @@ static int run(int argc, char **argv)
     if (prc >= 0)
         return prc;
     kad_log_set_sink(log_sink, NULL, KAD_LOG_WARN);
+    crash_init();
 
     int code = load_rules(&s);
     if (code != EXIT_OK) {
@@ -819,6 +868,12 @@ static int run(int argc, char **argv)
     struct ev_decoder_opts dopts;
     memset(&dopts, 0, sizeof(dopts));
     dopts.ingested = EV_INGESTED_NONE;
+    struct ev_host host;
+    char host_store[4096];
+    if (s.host_meta) {
+        ev_host_detect(&host, host_store, sizeof(host_store));
+        dopts.host = &host;
+    }
     s.dec = ev_decoder_new(&dopts);
     s.full_dec = ev_decoder_new(&dopts);
     if (det_needs_all(s.det)) {
@@ -886,6 +941,7 @@ const struct cmd cmd_scan = {
         "usage: kadet scan [--rules PATH]... [--exceptions FILE]... [--state FILE | --no-state]\n"
         "                  [--learn] [--format auto|audit|ecs] [--output FILE | --table]\n"
         "                  [--now TIME] [--batch N] [--from-start] [--no-baseline]\n"
+        "                  [--host-metadata]\n"
         "                  [--progress | --no-progress] [FILE...|-]\n"
         "\n"
         "Evaluate every loaded query and new_terms rule on Kubernetes audit logs (raw\n"
@@ -909,6 +965,9 @@ const struct cmd cmd_scan = {
         "      --from-start       ignore remembered input positions (already emitted alerts\n"
         "                         are still not repeated)\n"
         "      --no-baseline      leave kadet.baseline out of alerts\n"
+        "      --host-metadata    add this machine's host.* fields to raw audit events, as\n"
+        "                         Elastic Agent does without the `forwarded` tag (rules that\n"
+        "                         test host.os.type need it)\n"
         "      --progress, --no-progress  progress bar on stderr (default: on a terminal)\n"
         "\n"
         "Inputs already read (same file, up to the remembered offset) are skipped, so running\n"

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Crash safety of `kadet scan` (time-and-state.md "State and delivery"): a scan killed with
+# SIGKILL at several points, then rerun with the same command and state, yields exactly the
+# alerts of one uninterrupted run, compared by kibana.alert.uuid (no alert lost, none twice).
+#
+# Kill points (KADET_TEST_CRASH, cli/cmd_scan.c): in the middle of a batch (record:N), after a
+# batch's alerts were written to --output but before its commit (commit:N:written), right after a
+# commit (commit:N:committed), plus an external kill -9 at an arbitrary moment and a chain of
+# three crashes. With stdout (no --output) a crash inside a batch must also lose nothing.
+set -u
+K=${KADET:-./kadet}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+mkdir -p "$T/rules"
+cat > "$T/rules/nt.toml" <<'EOF'
+[metadata]
+creation_date = "2026/01/01"
+maturity = "production"
+updated_date = "2026/01/01"
+
+[rule]
+author = ["kadet tests"]
+description = "crash test"
+language = "kuery"
+name = "crash test new terms"
+risk_score = 21
+rule_id = "crash-nt"
+severity = "low"
+type = "new_terms"
+query = 'kubernetes.audit.stage:"ResponseComplete"'
+
+[rule.new_terms]
+field = "new_terms_fields"
+value = ["kubernetes.audit.user.username", "user_agent.original"]
+[[rule.new_terms.history_window_start]]
+field = "history_window_start"
+value = "now-10d"
+EOF
+cat > "$T/rules/q.toml" <<'EOF'
+[metadata]
+creation_date = "2026/01/01"
+maturity = "production"
+updated_date = "2026/01/01"
+
+[rule]
+author = ["kadet tests"]
+description = "crash test"
+language = "kuery"
+name = "crash test deletes"
+risk_score = 47
+rule_id = "crash-q"
+severity = "medium"
+type = "query"
+max_signals = 1000
+query = 'kubernetes.audit.verb:"delete"'
+EOF
+
+# 6000 audit events over 30 days: 40 users x 25 agents, every 7th a delete.
+awk 'BEGIN {
+  for (i = 0; i < 6000; i++) {
+    u = "user-" (i * 7 % 40); a = "agent/" (i * 11 % 25); v = (i % 7 == 0) ? "delete" : "get";
+    s = 1772359200 + i * 432; d = strftime("%Y-%m-%dT%H:%M:%S", s, 1);
+    printf "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"level\":\"Metadata\",\"auditID\":\"crash-%06d\",\"stage\":\"ResponseComplete\",\"requestURI\":\"/api/v1/pods\",\"verb\":\"%s\",\"user\":{\"username\":\"%s\"},\"sourceIPs\":[\"10.0.0.1\"],\"userAgent\":\"%s\",\"objectRef\":{\"resource\":\"pods\",\"apiVersion\":\"v1\"},\"responseStatus\":{\"code\":200},\"requestReceivedTimestamp\":\"%s.000000Z\",\"stageTimestamp\":\"%s.100000Z\",\"annotations\":{\"authorization.k8s.io/decision\":\"allow\"}}\n", i, v, u, a, d, d
+  }
+}' > "$T/in.jsonl"
+
+scan() { "$K" scan --no-progress --rules "$T/rules" --now 2026-01-01T00:00:00Z --batch 500 "$@"; }
+ids() { grep -o '"kibana.alert.uuid":"[0-9a-f]*"' "$1" | cut -d'"' -f4; }
+
+scan --state "$T/ref.db" --output "$T/ref.jsonl" "$T/in.jsonl" 2>"$T/ref.err" || fail "reference run: $(cat "$T/ref.err")"
+ids "$T/ref.jsonl" | sort > "$T/ref.ids"
+n=$(wc -l < "$T/ref.ids")
+[ "$n" -gt 900 ] || fail "reference run raised only $n alerts"
+[ "$(sort -u "$T/ref.ids" | wc -l)" = "$n" ] || fail "reference run has duplicate ids"
+
+# One crash (or a chain of them), then a clean rerun; --output must equal the reference exactly.
+check_file() {
+    local name=$1; shift
+    rm -f "$T/c.db"* "$T/c.jsonl"
+    for point in "$@"; do
+        KADET_TEST_CRASH=$point scan --state "$T/c.db" --output "$T/c.jsonl" "$T/in.jsonl" \
+            2>/dev/null && fail "$name: the run with crash point $point did not crash"
+    done
+    scan --state "$T/c.db" --output "$T/c.jsonl" "$T/in.jsonl" 2>"$T/c.err" \
+        || fail "$name: rerun failed: $(cat "$T/c.err")"
+    ids "$T/c.jsonl" | sort > "$T/c.ids"
+    cmp -s "$T/ref.ids" "$T/c.ids" || fail "$name: alert ids differ from the uninterrupted run ($(comm -3 "$T/ref.ids" "$T/c.ids" | wc -l) differences)"
+    cmp -s "$T/ref.jsonl" "$T/c.jsonl" || fail "$name: output differs from the uninterrupted run"
+}
+check_file mid-batch record:1234
+check_file first-record record:1
+check_file last-record record:6000
+check_file written-not-committed commit:3:written
+check_file after-commit commit:5:committed
+check_file chain record:700 commit:4:written record:4321
+
+# stdout: crash inside a batch; the two runs' outputs together are the reference, no id twice.
+rm -f "$T/s.db"*
+KADET_TEST_CRASH=record:2500 scan --state "$T/s.db" "$T/in.jsonl" > "$T/s1.jsonl" 2>/dev/null && fail "stdout: no crash"
+scan --state "$T/s.db" "$T/in.jsonl" > "$T/s2.jsonl" 2>"$T/s.err" || fail "stdout rerun: $(cat "$T/s.err")"
+cat "$T/s1.jsonl" "$T/s2.jsonl" > "$T/s.jsonl"
+ids "$T/s.jsonl" | sort > "$T/s.ids"
+cmp -s "$T/ref.ids" "$T/s.ids" || fail "stdout: alert ids differ from the uninterrupted run"
+
+# An external kill -9 at an arbitrary moment (a slow consumer keeps the scan busy).
+rm -f "$T/e.db"* "$T/e.jsonl"
+for i in 1 2 3 4 5 6 7 8; do cat "$T/in.jsonl"; done > "$T/big.jsonl"
+scan --state "$T/e.db" --output "$T/e.jsonl" --batch 50 "$T/big.jsonl" 2>/dev/null &
+pid=$!
+sleep 0.3
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+scan --state "$T/e.db" --output "$T/e.jsonl" --batch 50 "$T/big.jsonl" 2>"$T/e.err" || fail "external kill: rerun failed: $(cat "$T/e.err")"
+scan --state "$T/e2.db" --output "$T/e2.jsonl" --batch 50 "$T/big.jsonl" 2>/dev/null || fail "external kill: reference failed"
+cmp -s "$T/e.jsonl" "$T/e2.jsonl" || fail "external kill: output differs from an uninterrupted run"
+exit 0
