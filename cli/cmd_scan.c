@@ -740,10 +740,12 @@ static int parse_args(struct scan *s, int argc, char **argv)
             break;
         case 's':
         case OPT_STATE:
-            s->state_path = optarg;
+            s->state_path = optarg; /* the last of --state/--no-state wins */
+            s->no_state = false;
             break;
         case OPT_NOSTATE:
             s->no_state = true;
+            s->state_path = NULL;
             break;
         case OPT_LEARN:
             s->learn = true;
@@ -799,8 +801,6 @@ static int parse_args(struct scan *s, int argc, char **argv)
             return cmd_usage_error(&cmd_scan, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (s->no_state && s->state_path)
-        return cmd_usage_error(&cmd_scan, "--state and --no-state exclude each other");
     if (s->table && s->output)
         return cmd_usage_error(&cmd_scan, "--table writes to stdout; it excludes --output");
     return -1;

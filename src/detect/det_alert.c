@@ -141,6 +141,14 @@ static void write_original(kad_jsonw *w, kad_buf *key, const struct ev_node *doc
 /* Reason (Elastic's template, new-terms.md §5)                                                 */
 /* ============================================================================================ */
 
+static void buf_truncate(kad_buf *b, size_t len)
+{
+    if (b->ptr && len <= b->len) {
+        b->len = len;
+        b->ptr[len] = '\0';
+    }
+}
+
 struct join_ctx {
     kad_buf *b;
     size_t n;
@@ -180,8 +188,7 @@ static bool reason_value(kad_buf *b, const struct ev_node *doc, const char *path
     ev_values(doc, path, strlen(path), join_leaf, &c);
     size_t n = b->len - mark;
     if (c.n == 0 || n == 0 || (n == 1 && b->ptr[mark] == '-')) {
-        b->len = mark;
-        b->ptr[mark] = '\0';
+        buf_truncate(b, mark);
         return false;
     }
     return true;
@@ -210,8 +217,7 @@ static void build_reason(kad_buf *b, const struct ev_node *doc, const struct rul
             kad_buf_adds(b, parts[i].post);
             interest = true;
         } else {
-            b->len = mark;
-            b->ptr[mark] = '\0';
+            buf_truncate(b, mark);
         }
     }
     if (interest) {
@@ -224,14 +230,12 @@ static void build_reason(kad_buf *b, const struct ev_node *doc, const struct rul
     size_t mark = b->len;
     kad_buf_adds(b, " by ");
     if (!reason_value(b, doc, "user.name")) {
-        b->len = mark;
-        b->ptr[mark] = '\0';
+        buf_truncate(b, mark);
     }
     mark = b->len;
     kad_buf_adds(b, " on ");
     if (!reason_value(b, doc, "host.name")) {
-        b->len = mark;
-        b->ptr[mark] = '\0';
+        buf_truncate(b, mark);
     }
     kad_buf_addf(b, " created %s alert %s.", r->severity ? r->severity : "low",
                  r->name ? r->name : "");

@@ -172,6 +172,10 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
             add_field(e, kql_field(r->kql, k));
         if (kql_needs_all(r->kql))
             e->needs_all = true;
+        /* Exceptions read fields of their own; the rule module does not list them (yet), so a
+           rule with exceptions attached gets whole documents. */
+        if (r->exc_n > 0)
+            e->needs_all = true;
         if (r->timestamp_override)
             add_field(e, r->timestamp_override);
         struct st_rule_def def = {

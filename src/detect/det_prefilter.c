@@ -42,6 +42,7 @@ struct pick {
     int score;
 };
 
+#ifdef KQL_REQUIRED_TERMS
 static int term_score(const char *field, size_t n)
 {
     int s = (int)n;
@@ -50,7 +51,6 @@ static int term_score(const char *field, size_t n)
     return s;
 }
 
-#ifdef KQL_REQUIRED_TERMS
 static void on_term(const char *field, const kad_str *values, size_t n, void *ud)
 {
     struct pick *p = ud;

@@ -128,7 +128,7 @@ static bool run_case(const char *name, char *detail, size_t dsize)
     char dir[PATH_MAX], work[PATH_MAX], kadet[PATH_MAX], p[PATH_MAX + 64];
     snprintf(dir, sizeof(dir), "%s/%s", CASES_DIR, name);
     snprintf(p, sizeof(p), "build/cases/%s", name);
-    char cmd[PATH_MAX * 2];
+    char cmd[PATH_MAX * 3];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s'", p, p);
     if (system(cmd) != 0 || !realpath(p, work) || !realpath(t_kadet(), kadet)) {
         snprintf(detail, dsize, "cannot prepare %s or find %s", p, t_kadet());
@@ -207,6 +207,7 @@ static bool run_case(const char *name, char *detail, size_t dsize)
     char *outs = t_read_file(p, &olen);
     kad_buf proj;
     kad_buf_init(&proj, (size_t)1 << 28);
+    kad_buf_adds(&proj, ""); /* allocated even when there are no alerts */
     for (char *s = outs; s && *s;) {
         char *e = strchr(s, '\n');
         size_t l = e ? (size_t)(e - s) : strlen(s);
