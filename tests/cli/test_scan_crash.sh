@@ -94,7 +94,7 @@ check_file first-record record:1
 check_file last-record record:6000
 check_file written-not-committed commit:3:written
 check_file after-commit commit:5:committed
-check_file chain record:700 commit:4:written record:4321
+check_file chain record:700 commit:4:written record:3000
 
 # stdout: crash inside a batch; the two runs' outputs together are the reference, no id twice.
 rm -f "$T/s.db"*
