@@ -32,10 +32,10 @@
 #include "state/state.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,7 +181,8 @@ static void progress(struct scan *s, bool final)
     double el = t - s->t0;
     double mb = (double)s->bytes / 1e6;
     if (s->total_bytes > 0) {
-        double frac = (double)(s->done_bytes + (s->in_offset - s->in_base)) / (double)s->total_bytes;
+        double frac =
+            (double)(s->done_bytes + (s->in_offset - s->in_base)) / (double)s->total_bytes;
         if (frac > 1)
             frac = 1;
         int w = 30, fill = (int)(frac * w);
@@ -189,8 +190,8 @@ static void progress(struct scan *s, bool final)
         for (int i = 0; i < w; i++)
             bar[i] = i < fill ? '#' : '.';
         bar[w] = '\0';
-        fprintf(stderr, "\r[%s] %3d%% %8.1f MB %7.1f MB/s %llu alerts ", bar, (int)(frac * 100),
-                mb, el > 0 ? mb / el : 0.0, (unsigned long long)s->alerts);
+        fprintf(stderr, "\r[%s] %3d%% %8.1f MB %7.1f MB/s %llu alerts ", bar, (int)(frac * 100), mb,
+                el > 0 ? mb / el : 0.0, (unsigned long long)s->alerts);
     } else {
         fprintf(stderr, "\r%llu records %8.1f MB %7.1f MB/s %llu alerts ",
                 (unsigned long long)s->records, mb, el > 0 ? mb / el : 0.0,
@@ -309,8 +310,7 @@ static int on_alert(const struct det_alert *a, void *ud)
     kad_buf_addc(b, ' ');
     if (a->nterms) {
         for (size_t i = 0; i < a->nterms; i++) {
-            if (a->rule->new_terms_fields.n > i &&
-                strstr(a->rule->new_terms_fields.v[i], "user") &&
+            if (a->rule->new_terms_fields.n > i && strstr(a->rule->new_terms_fields.v[i], "user") &&
                 !strstr(a->rule->new_terms_fields.v[i], "user_agent"))
                 continue; /* already in the user column */
             if (i)
@@ -406,10 +406,7 @@ static void count_skip(struct scan *s, const kad_err *err)
     kad_log_limited(&s->errlim, KAD_LOG_WARN, "skipped record: %s", msg);
 }
 
-static void on_error(void *ctx, const kad_err *err)
-{
-    count_skip(ctx, err);
-}
+static void on_error(void *ctx, const kad_err *err) { count_skip(ctx, err); }
 
 /* ============================================================================================ */
 /* Inputs                                                                                       */
@@ -589,8 +586,9 @@ static void report_baselines(struct scan *s)
 static void summary(struct scan *s, double secs)
 {
     double mb = (double)s->bytes / 1e6;
-    fprintf(stderr, "kadet scan: %llu records, %llu events, %llu skipped", (unsigned long long)s->records,
-            (unsigned long long)s->events, (unsigned long long)s->skipped);
+    fprintf(stderr, "kadet scan: %llu records, %llu events, %llu skipped",
+            (unsigned long long)s->records, (unsigned long long)s->events,
+            (unsigned long long)s->skipped);
     if (s->skipped)
         fprintf(stderr, " (invalid JSON or not an event: %llu, too large: %llu, other: %llu)",
                 (unsigned long long)s->skip_syntax, (unsigned long long)s->skip_limit,
@@ -625,8 +623,9 @@ static void summary(struct scan *s, double secs)
         fputc('\n', stderr);
     }
     if (not_run)
-        fprintf(stderr, "(%zu rules of types kadet does not run (eql, esql, threshold, ...) "
-                        "were loaded and skipped)\n",
+        fprintf(stderr,
+                "(%zu rules of types kadet does not run (eql, esql, threshold, ...) "
+                "were loaded and skipped)\n",
                 not_run);
     if (s->learn)
         fprintf(stderr, "learn: baseline recorded, no alerts written; 'would' is how many "
@@ -642,7 +641,11 @@ static void summary(struct scan *s, double secs)
 static void log_sink(enum kad_log_level lvl, const char *msg, void *ud)
 {
     (void)ud;
-    fprintf(stderr, "kadet: %s%s\n", lvl == KAD_LOG_ERROR ? "error: " : lvl == KAD_LOG_WARN ? "warning: " : "", msg);
+    fprintf(stderr, "kadet: %s%s\n",
+            lvl == KAD_LOG_ERROR  ? "error: "
+            : lvl == KAD_LOG_WARN ? "warning: "
+                                  : "",
+            msg);
 }
 
 /* Open --output: truncate it to its committed length (resume), or create it empty. */
@@ -747,9 +750,7 @@ static int parse_args(struct scan *s, int argc, char **argv)
             s->no_state = true;
             s->state_path = NULL;
             break;
-        case OPT_LEARN:
-            s->learn = true;
-            break;
+        case OPT_LEARN: s->learn = true; break;
         case OPT_FORMAT:
             if (strcmp(optarg, "auto") == 0)
                 s->format = 0;
@@ -762,12 +763,8 @@ static int parse_args(struct scan *s, int argc, char **argv)
                                        optarg);
             break;
         case 'o':
-        case OPT_OUTPUT:
-            s->output = optarg;
-            break;
-        case OPT_TABLE:
-            s->table = true;
-            break;
+        case OPT_OUTPUT: s->output = optarg; break;
+        case OPT_TABLE: s->table = true; break;
         case OPT_NOW:
             if (!det_parse_time(optarg, strlen(optarg), &s->now_ms))
                 return cmd_usage_error(&cmd_scan, "--now: not a date-time: '%s'", optarg);
@@ -780,25 +777,13 @@ static int parse_args(struct scan *s, int argc, char **argv)
             s->batch = v;
             break;
         }
-        case OPT_FROMSTART:
-            s->from_start = true;
-            break;
-        case OPT_PROGRESS:
-            s->progress = 1;
-            break;
-        case OPT_NOPROGRESS:
-            s->progress = 0;
-            break;
-        case OPT_NOBASELINE:
-            s->no_baseline = true;
-            break;
-        case OPT_HOSTMETA:
-            s->host_meta = true;
-            break;
-        case ':':
-            return cmd_usage_error(&cmd_scan, "option '%s' needs a value", argv[optind - 1]);
-        default:
-            return cmd_usage_error(&cmd_scan, "unknown option '%s'", argv[optind - 1]);
+        case OPT_FROMSTART: s->from_start = true; break;
+        case OPT_PROGRESS: s->progress = 1; break;
+        case OPT_NOPROGRESS: s->progress = 0; break;
+        case OPT_NOBASELINE: s->no_baseline = true; break;
+        case OPT_HOSTMETA: s->host_meta = true; break;
+        case ':': return cmd_usage_error(&cmd_scan, "option '%s' needs a value", argv[optind - 1]);
+        default: return cmd_usage_error(&cmd_scan, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (s->table && s->output)
@@ -900,7 +885,8 @@ static int run(int argc, char **argv)
         if (strcmp(inputs[i], "-") != 0 && stat(inputs[i], &sb) == 0 && S_ISREG(sb.st_mode))
             s.total_bytes += sb.st_size;
     }
-    s.show_progress = s.progress == 1 || (s.progress == -1 && isatty(2) && s.total_bytes > (32 << 20));
+    s.show_progress =
+        s.progress == 1 || (s.progress == -1 && isatty(2) && s.total_bytes > (32 << 20));
     s.t0 = now_s();
     for (int i = 0; i < ninputs && s.rc != EXIT_RUNTIME; i++) {
         if ((rc = scan_input(&s, inputs[i], &err)) != KAD_OK) {

@@ -28,21 +28,11 @@ static bool is_empty_container(const struct ev_node *n)
 static void write_node(kad_jsonw *w, const struct ev_node *n, int depth)
 {
     switch (n->type) {
-    case EV_NULL:
-        kad_jsonw_null(w);
-        break;
-    case EV_TRUE:
-        kad_jsonw_bool(w, true);
-        break;
-    case EV_FALSE:
-        kad_jsonw_bool(w, false);
-        break;
-    case EV_NUMBER:
-        kad_jsonw_raw(w, n->str, n->len);
-        break;
-    case EV_STRING:
-        kad_jsonw_str(w, n->str, n->len);
-        break;
+    case EV_NULL: kad_jsonw_null(w); break;
+    case EV_TRUE: kad_jsonw_bool(w, true); break;
+    case EV_FALSE: kad_jsonw_bool(w, false); break;
+    case EV_NUMBER: kad_jsonw_raw(w, n->str, n->len); break;
+    case EV_STRING: kad_jsonw_str(w, n->str, n->len); break;
     case EV_ARRAY:
     case EV_OBJECT:
         if (depth >= KAD_JSONW_DEPTH - 4) {
@@ -205,9 +195,9 @@ static void build_reason(kad_buf *b, const struct ev_node *doc, const struct rul
     static const struct {
         const char *field, *pre, *post;
     } parts[] = {
-        {"process.name", " process ", ","},  {"process.parent.name", " parent process ", ","},
-        {"file.name", " file ", ","},        {"source.ip", " source ", ""},
-        {"source.port", ":", ","},           {"destination.ip", " destination ", ""},
+        {"process.name", " process ", ","}, {"process.parent.name", " parent process ", ","},
+        {"file.name", " file ", ","},       {"source.ip", " source ", ""},
+        {"source.port", ":", ","},          {"destination.ip", " destination ", ""},
         {"destination.port", ":", ","},
     };
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
@@ -403,7 +393,10 @@ int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *do
     kad_jsonw *w = &jw;
     kad_jsonw_init(w, out);
     int64_t now = x->timestamp_ms == DET_TIME_NONE ? wall_ms() : x->timestamp_ms;
-    int64_t last = x->last_detected_ms == DET_TIME_NONE ? now : x->last_detected_ms;
+    /* 0 also means "same as @timestamp" (preview's zero-initialised extras) */
+    int64_t last = x->last_detected_ms == DET_TIME_NONE || x->last_detected_ms == 0
+                       ? now
+                       : x->last_detected_ms;
     kad_buf reason_local;
     kad_buf *reason = x->reason;
     if (!reason) {

@@ -38,10 +38,7 @@ bool det_parse_time(const char *s, size_t len, int64_t *ms)
     return ev_time_parse(s, len, ms);
 }
 
-size_t det_fmt_time(int64_t ms, char *out)
-{
-    return ev_time_fmt_ms(ms, out);
-}
+size_t det_fmt_time(int64_t ms, char *out) { return ev_time_fmt_ms(ms, out); }
 
 /* ============================================================================================ */
 /* Document helpers                                                                             */
@@ -147,10 +144,20 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
     kad_buf_init(&e->scratch, 64 * 1024);
 
     static const char *const reason_fields[] = {
-        "@timestamp",  "event.category", "process.name",     "process.parent.name",
-        "file.name",   "source.ip",      "source.port",      "destination.ip",
-        "destination.port", "user.name", "host.name",        "kubernetes.audit.auditID",
-        "kubernetes.audit.stage", "_id",
+        "@timestamp",
+        "event.category",
+        "process.name",
+        "process.parent.name",
+        "file.name",
+        "source.ip",
+        "source.port",
+        "destination.ip",
+        "destination.port",
+        "user.name",
+        "host.name",
+        "kubernetes.audit.auditID",
+        "kubernetes.audit.stage",
+        "_id",
     };
     for (size_t i = 0; i < sizeof(reason_fields) / sizeof(reason_fields[0]); i++)
         add_field(e, reason_fields[i]);
@@ -237,25 +244,16 @@ bool det_rule_runs(const struct det_engine *e, size_t i)
     return i < e->nrules && e->rules[i].runs;
 }
 
-size_t det_field_count(const struct det_engine *e)
-{
-    return e->nfields;
-}
+size_t det_field_count(const struct det_engine *e) { return e->nfields; }
 
 const char *det_field(const struct det_engine *e, size_t i)
 {
     return i < e->nfields ? e->fields[i] : NULL;
 }
 
-bool det_needs_all(const struct det_engine *e)
-{
-    return e->needs_all;
-}
+bool det_needs_all(const struct det_engine *e) { return e->needs_all; }
 
-size_t det_rule_count(const struct det_engine *e)
-{
-    return e->nrules;
-}
+size_t det_rule_count(const struct det_engine *e) { return e->nrules; }
 
 const struct rule *det_rule(const struct det_engine *e, size_t i)
 {
@@ -456,17 +454,10 @@ static bool collect(const struct ev_node *v, bool partial, void *ctx)
             return false; /* not indexed: behaves as missing (new-terms.md §2) */
         x = (struct det_val){{v->str, v->len}, EV_STRING};
         break;
-    case EV_NUMBER:
-        x = (struct det_val){{v->str, v->len}, EV_NUMBER};
-        break;
-    case EV_TRUE:
-        x = (struct det_val){KAD_STR_LIT("true"), EV_TRUE};
-        break;
-    case EV_FALSE:
-        x = (struct det_val){KAD_STR_LIT("false"), EV_FALSE};
-        break;
-    default:
-        return false; /* objects are not terms; null is never passed */
+    case EV_NUMBER: x = (struct det_val){{v->str, v->len}, EV_NUMBER}; break;
+    case EV_TRUE: x = (struct det_val){KAD_STR_LIT("true"), EV_TRUE}; break;
+    case EV_FALSE: x = (struct det_val){KAD_STR_LIT("false"), EV_FALSE}; break;
+    default: return false; /* objects are not terms; null is never passed */
     }
     for (size_t i = 0; i < c->n; i++)
         if (c->v[i].s.len == x.s.len && memcmp(c->v[i].s.ptr, x.s.ptr, x.s.len) == 0)

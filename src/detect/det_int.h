@@ -31,8 +31,8 @@ struct det_rule {
     const struct rule *r;
     size_t index;
     bool runs;
-    uint32_t rid; /* state rule id */
-    int baseline; /* enum st_baseline, or -1 */
+    uint32_t rid;      /* state rule id */
+    int baseline;      /* enum st_baseline, or -1 */
     size_t user_field; /* new-terms field used to pivot kadet.baseline, or SIZE_MAX */
     /* max_signals per minute of event time */
     int64_t minute;
@@ -62,7 +62,7 @@ struct det_engine {
     kad_buf alert;   /* alert document */
     kad_buf reason;  /* reason text */
     kad_buf scratch; /* baseline value etc. */
-    kad_buf docid;    /* document id of the current event */
+    kad_buf docid;   /* document id of the current event */
     bool have_docid;
     kad_buf nterms;   /* kibana.alert.new_terms JSON */
     kad_buf baseline; /* kadet.baseline JSON */

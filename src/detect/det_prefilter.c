@@ -131,10 +131,7 @@ void det_pf_free(struct det_prefilter *pf)
     kad_free(pf);
 }
 
-size_t det_pf_indexed(const struct det_prefilter *pf)
-{
-    return pf->indexed;
-}
+size_t det_pf_indexed(const struct det_prefilter *pf) { return pf->indexed; }
 
 struct hit_ctx {
     const struct det_prefilter *pf;

@@ -139,15 +139,15 @@ const struct rule *det_rule(const struct det_engine *e, size_t i);
 
 /* What varies per alert. All borrowed for the call. */
 struct det_alert_extra {
-    int64_t timestamp_ms;     /* @timestamp and kibana.alert.start; DET_TIME_NONE = wall clock */
-    int64_t last_detected_ms; /* kibana.alert.last_detected; DET_TIME_NONE = timestamp_ms */
-    int64_t event_ms;         /* kadet.event_time (ts(d)); DET_TIME_NONE = left out */
-    const char *uuid;         /* kibana.alert.uuid (required) */
-    const char *doc_id;       /* kibana.alert.ancestors[0].id; NULL = det_doc_id(doc) */
-    const char *new_terms_json;  /* kibana.alert.new_terms as JSON array text; NULL = query */
-    const char *execution_uuid;  /* kibana.alert.rule.execution.uuid; NULL = left out */
-    const char *execution_type;  /* "scheduled" (NULL) or "manual" */
-    int64_t intended_ms;         /* kibana.alert.intended_timestamp; DET_TIME_NONE = left out */
+    int64_t timestamp_ms;       /* @timestamp and kibana.alert.start; DET_TIME_NONE = wall clock */
+    int64_t last_detected_ms;   /* kibana.alert.last_detected; DET_TIME_NONE = timestamp_ms */
+    int64_t event_ms;           /* kadet.event_time (ts(d)); DET_TIME_NONE = left out */
+    const char *uuid;           /* kibana.alert.uuid (required) */
+    const char *doc_id;         /* kibana.alert.ancestors[0].id; NULL = det_doc_id(doc) */
+    const char *new_terms_json; /* kibana.alert.new_terms as JSON array text; NULL = query */
+    const char *execution_uuid; /* kibana.alert.rule.execution.uuid; NULL = left out */
+    const char *execution_type; /* "scheduled" (NULL) or "manual" */
+    int64_t intended_ms;        /* kibana.alert.intended_timestamp; DET_TIME_NONE = left out */
     /* alert suppression (new-terms.md §4.2); instance_id NULL = not a suppressed alert */
     const char *instance_id;
     const char *sup_terms_json; /* [{"field":..,"value":..}] */

@@ -157,8 +157,7 @@ static bool run_case(const char *name, char *detail, size_t dsize)
             goto done;
         }
         char *save = NULL;
-        for (char *line = strtok_r(shared, "\n", &save); line;
-             line = strtok_r(NULL, "\n", &save)) {
+        for (char *line = strtok_r(shared, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
             size_t l = strlen(rules);
             if (*line)
                 snprintf(rules + l, sizeof(rules) - l, " --rules '%s/%s'", sdabs, line);
@@ -173,8 +172,8 @@ static bool run_case(const char *name, char *detail, size_t dsize)
             n++;
             int rc = run_scan(dir, kadet, work, rules, line);
             if (rc != want && ok) {
-                snprintf(detail, dsize, "step %d (%s): exit %d, expected %d (see %s/stderr.txt)",
-                         n, line, rc, want, work);
+                snprintf(detail, dsize, "step %d (%s): exit %d, expected %d (see %s/stderr.txt)", n,
+                         line, rc, want, work);
                 ok = false;
             }
         }
