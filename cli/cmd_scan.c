@@ -380,6 +380,9 @@ static int on_event(void *ctx, const struct ev_event *ev)
         .raw_len = s->rec->len,
         .full = ev->partial ? full_get : NULL,
         .full_ctx = &fc,
+        .times_known = true,
+        .timestamp_ms = ev->ts_ms,
+        .ingested_ms = ev->ingested_ms,
     };
     kad_err err;
     kad_err_clear(&err);

@@ -86,14 +86,16 @@ static int64_t field_time(struct det_engine *e, const struct ev_node *doc, const
     return ms;
 }
 
-static int64_t event_time(struct det_engine *e, const struct ev_node *doc, const struct rule *r)
+static int64_t event_time(struct det_engine *e, const struct det_event *ev, const struct rule *r)
 {
-    if (r->timestamp_override && strcmp(r->timestamp_override, "@timestamp") != 0) {
-        int64_t t = field_time(e, doc, r->timestamp_override);
+    const char *o = r->timestamp_override;
+    if (o && strcmp(o, "@timestamp") != 0) {
+        int64_t t = ev->times_known && strcmp(o, "event.ingested") == 0 ? ev->ingested_ms
+                                                                        : field_time(e, ev->doc, o);
         if (t != DET_TIME_NONE || r->timestamp_override_fallback_disabled)
             return t;
     }
-    return field_time(e, doc, "@timestamp");
+    return ev->times_known ? ev->timestamp_ms : field_time(e, ev->doc, "@timestamp");
 }
 
 /* ============================================================================================ */
@@ -552,7 +554,7 @@ int det_process(struct det_engine *e, const struct det_event *ev, kad_err *err)
             dr->st.candidates++;
             if (!kql_match(r->kql, ev->doc))
                 continue;
-            int64_t ts = event_time(e, ev->doc, r);
+            int64_t ts = event_time(e, ev, r);
             if (ts == DET_TIME_NONE &&
                 (r->type == RULE_NEW_TERMS || r->timestamp_override_fallback_disabled)) {
                 dr->st.no_time++; /* not in any time range Elastic would search */

@@ -113,6 +113,10 @@ struct det_event {
      */
     const struct ev_node *(*full)(void *ctx);
     void *full_ctx;
+    /* Optional: the decoder's parsed @timestamp and event.ingested (DET_TIME_NONE = absent),
+       trusted when times_known is true, so the engine does not parse them again. */
+    bool times_known;
+    int64_t timestamp_ms, ingested_ms;
 };
 
 /*
