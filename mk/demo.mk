@@ -1,5 +1,5 @@
-# make demo: the main job on a bundled sample. Replaced by the engine work (issue 6).
-demo: deps kadet
-	@echo "kadet demo: not yet available: the detection engine (kadet scan) has not landed yet."
-	@echo "What works today: ./kadet --help"
-	@./kadet --help
+# make demo: kadet's main job on a generated sample (scripts/demo.sh): generate a few days of
+# audit logs with tools/kadet-gen.c, learn the first days, scan the last one with the founding
+# rule (rules/) and print the alerts as a table. Works on a fresh machine: only the repository.
+demo: deps kadet build/kadet-gen
+	@bash scripts/demo.sh
