@@ -546,6 +546,8 @@ static int load_rules(struct scan *s)
         const struct rule_diag *d = rule_set_diag(s->rs, i);
         char msg[KAD_ERR_MSG_MAX + 512];
         kad_err_format(&d->err, msg, sizeof(msg));
+        if (!d->is_error && strstr(msg, "unsupported rule type"))
+            continue; /* counted in the summary ("loaded and skipped") */
         if (!d->is_error) {
             /* kad_err_format writes "error:"; say warning for warnings */
             char *p = strstr(msg, "error: ");
@@ -625,6 +627,10 @@ static void summary(struct scan *s, double secs)
             fprintf(stderr, " no time %llu;", (unsigned long long)st.no_time);
         fputc('\n', stderr);
     }
+    size_t runs = det_rule_count(s->det) - not_run;
+    if (runs > 1)
+        fprintf(stderr, "(prefilter: %zu of %zu rules indexed by an exact term)\n",
+                det_prefilter_indexed(s->det), runs);
     if (not_run)
         fprintf(stderr,
                 "(%zu rules of types kadet does not run (eql, esql, threshold, ...) "
@@ -838,6 +844,7 @@ static int run(int argc, char **argv)
         .state = s.st,
         .learn = s.learn,
         .no_baseline = s.no_baseline,
+        .no_prefilter = getenv("KADET_NO_PREFILTER") != NULL, /* tests/cli/test_scan_prefilter.sh */
         .now_ms = s.now_ms,
         .on_alert = on_alert,
         .ud = &s,

@@ -255,6 +255,8 @@ const char *det_field(const struct det_engine *e, size_t i)
 
 bool det_needs_all(const struct det_engine *e) { return e->needs_all; }
 
+size_t det_prefilter_indexed(const struct det_engine *e) { return det_pf_indexed(e->pf); }
+
 size_t det_rule_count(const struct det_engine *e) { return e->nrules; }
 
 const struct rule *det_rule(const struct det_engine *e, size_t i)

@@ -2,10 +2,14 @@
  * det_prefilter.c - index rules by cheap equality terms, so that an event is evaluated only
  * against the rules that can match it (DESIGN 4.1 step 3, Suricata's prefilter idea).
  *
- * For each rule the KQL module reports the conjuncts of its query that are `field:value` or
- * `field:(v1 or v2 ...)` with exact strings (kql_required_terms). The rule is filed under ONE
- * of them (the most selective-looking: fewest values, dataset fields last since every event of
- * a data stream carries the same dataset). A rule with no such conjunct is always a candidate.
+ * For each rule, the conjuncts of its query that are `field:value` or `field:(v1 or v2 ...)`
+ * with exact strings are read from the query's canonical s-expression (kql_dump, whose format
+ * docs/kql.md documents: `(and (is "f" "v") (or (is "f" "a") (is "f" "b")) ...)`), the only
+ * view of a compiled query the KQL module offers to other modules. Values that KQL could match
+ * other than byte-for-byte (number-like, true/false, CIDR blocks) are not used. The rule is
+ * filed under ONE of them (the most selective-looking: fewest values, dataset fields last since
+ * every event of a data stream carries the same dataset). A rule with no such conjunct is always a
+ * candidate.
  *
  * Per event: for each indexed field (a handful), the document's string values at that field are
  * looked up in the field's value map; each hit ORs a bitset of rules into the candidates. The
@@ -26,6 +30,7 @@ struct pf_field {
 };
 
 struct det_prefilter {
+    kad_arena arena; /* parsed dumps and picked terms */
     struct pf_field *fields;
     size_t nfields;
     uint64_t *always; /* rules with no indexable term */
@@ -42,12 +47,28 @@ struct pick {
     int score;
 };
 
-#ifdef KQL_REQUIRED_TERMS
-static int term_score(const char *field, size_t n)
+/*
+ * Cost of filing a rule under field:(values): the expected share of events carrying one of the
+ * values, roughly. Most audit events are `ResponseComplete`, `allow`, and get/list/watch, and
+ * every event of the stream has the same dataset, so those terms filter almost nothing; a
+ * resource or a rarer verb or decision does.
+ */
+static int value_cost(const char *field, kad_str v)
 {
-    int s = (int)n;
     if (strstr(field, "dataset") || strstr(field, "data_stream"))
-        s += 1000; /* matches every event of the stream: nearly useless as a filter */
+        return 1000;
+    if (kad_str_eqc(v, "ResponseComplete") || kad_str_eqc(v, "allow"))
+        return 500;
+    if (kad_str_eqc(v, "get") || kad_str_eqc(v, "list") || kad_str_eqc(v, "watch"))
+        return 100;
+    return 1;
+}
+
+static int term_score(const char *field, const kad_str *values, size_t n)
+{
+    int s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += value_cost(field, values[i]);
     return s;
 }
 
@@ -56,11 +77,166 @@ static void on_term(const char *field, const kad_str *values, size_t n, void *ud
     struct pick *p = ud;
     if (n == 0)
         return;
-    int s = term_score(field, n);
+    int s = term_score(field, values, n);
     if (!p->field || s < p->score)
         *p = (struct pick){field, values, n, s};
 }
-#endif
+
+/* ---- reading the canonical s-expression ------------------------------------------------- */
+
+struct sx {
+    bool list;
+    bool quoted;  /* atom was a JSON string */
+    kad_str atom; /* decoded atom, or the list's head word */
+    struct sx **kid;
+    size_t n;
+};
+
+struct sxp {
+    const char *s;
+    size_t len, pos;
+    kad_arena *a;
+    int depth;
+};
+
+static void sx_space(struct sxp *p)
+{
+    while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\n'))
+        p->pos++;
+}
+
+static struct sx *sx_parse(struct sxp *p)
+{
+    sx_space(p);
+    if (p->pos >= p->len || ++p->depth > 200)
+        return NULL;
+    struct sx *x = kad_arena_zalloc(p->a, sizeof(*x));
+    if (!x)
+        return NULL;
+    char c = p->s[p->pos];
+    if (c == '"') {
+        size_t start = p->pos++;
+        while (p->pos < p->len && p->s[p->pos] != '"')
+            p->pos += p->s[p->pos] == '\\' ? 2 : 1;
+        if (p->pos >= p->len)
+            return NULL;
+        p->pos++;
+        kad_err err;
+        struct ev_node *v = ev_json_parse(p->a, p->s + start, p->pos - start, "<kql>", &err);
+        if (!v || v->type != EV_STRING)
+            return NULL;
+        x->quoted = true;
+        x->atom = (kad_str){v->str, v->len};
+    } else if (c == '(') {
+        p->pos++;
+        size_t start = p->pos;
+        while (p->pos < p->len && p->s[p->pos] != ' ' && p->s[p->pos] != ')')
+            p->pos++;
+        x->list = true;
+        x->atom = (kad_str){p->s + start, p->pos - start};
+        struct sx *kids[64];
+        for (;;) {
+            sx_space(p);
+            if (p->pos >= p->len)
+                return NULL;
+            if (p->s[p->pos] == ')') {
+                p->pos++;
+                break;
+            }
+            struct sx *k = sx_parse(p);
+            if (!k)
+                return NULL;
+            if (x->n < 64)
+                kids[x->n++] = k;
+        }
+        x->kid = kad_arena_memdup(p->a, kids, x->n * sizeof(*kids));
+    } else {
+        size_t start = p->pos;
+        while (p->pos < p->len && p->s[p->pos] != ' ' && p->s[p->pos] != ')')
+            p->pos++;
+        x->atom = (kad_str){p->s + start, p->pos - start};
+    }
+    p->depth--;
+    return x;
+}
+
+/* A value KQL matches only by byte equality with a string leaf. */
+static bool exact_value(kad_str v)
+{
+    if (v.len == 0 || kad_str_eqc(v, "true") || kad_str_eqc(v, "false"))
+        return false;
+    bool numlike = true, ipish = true;
+    for (size_t i = 0; i < v.len; i++) {
+        char c = v.ptr[i];
+        if (!((c >= '0' && c <= '9') || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E'))
+            numlike = false;
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+              c == '.' || c == ':' || c == '/'))
+            ipish = false;
+    }
+    if (numlike)
+        return false; /* a number literal also matches JSON numbers */
+    if (ipish && memchr(v.ptr, '/', v.len))
+        return false; /* a CIDR block matches addresses inside it */
+    return true;
+}
+
+/* (is "field" "value") with an exact value: field and value, else false. */
+static bool is_term(const struct sx *x, kad_str *field, kad_str *value)
+{
+    if (!x->list || !kad_str_eqc(x->atom, "is") || x->n != 2 || !x->kid[0]->quoted ||
+        !x->kid[1]->quoted || !exact_value(x->kid[1]->atom))
+        return false;
+    *field = x->kid[0]->atom;
+    *value = x->kid[1]->atom;
+    return true;
+}
+
+static void conjunct(kad_arena *a, const struct sx *c, struct pick *p)
+{
+    kad_str f, v;
+    if (is_term(c, &f, &v)) {
+        kad_str *vals = kad_arena_memdup(a, &v, sizeof(v));
+        const char *field = kad_arena_strndup(a, f.ptr, f.len);
+        if (vals && field)
+            on_term(field, vals, 1, p);
+        return;
+    }
+    if (!c->list || !kad_str_eqc(c->atom, "or") || c->n == 0)
+        return;
+    kad_str *vals = kad_arena_alloc(a, c->n * sizeof(*vals));
+    kad_str f0 = {NULL, 0};
+    if (!vals)
+        return;
+    for (size_t i = 0; i < c->n; i++) {
+        if (!is_term(c->kid[i], &f, &vals[i]) || (i && !kad_str_eq(f, f0)))
+            return;
+        f0 = f;
+    }
+    const char *field = kad_arena_strndup(a, f0.ptr, f0.len);
+    if (field)
+        on_term(field, vals, c->n, p);
+}
+
+/* The best exact-value conjunct of q, from its canonical dump; p->field NULL when none. */
+static void required_terms(kad_arena *a, const struct kql_query *q, struct pick *p)
+{
+    kad_buf dump;
+    kad_buf_init(&dump, 1 << 20);
+    if (kql_dump(q, &dump) == KAD_OK && dump.ptr) {
+        /* the dump's bytes must outlive the picks: copy them into the arena */
+        char *text = kad_arena_strndup(a, dump.ptr, dump.len);
+        struct sxp sp = {text, dump.len, 0, a, 0};
+        struct sx *root = text ? sx_parse(&sp) : NULL;
+        if (root && root->list && kad_str_eqc(root->atom, "and")) {
+            for (size_t i = 0; i < root->n; i++)
+                conjunct(a, root->kid[i], p);
+        } else if (root) {
+            conjunct(a, root, p);
+        }
+    }
+    kad_buf_fini(&dump);
+}
 
 static struct pf_field *field_get(struct det_prefilter *pf, const char *path)
 {
@@ -100,15 +276,15 @@ struct det_prefilter *det_pf_new(struct det_engine *e)
 {
     struct det_prefilter *pf = kad_calloc(1, sizeof(*pf));
     pf->nwords = e->nwords ? e->nwords : 1;
+    kad_arena_init(&pf->arena, 16 * 1024, 0);
     pf->always = kad_calloc(pf->nwords, sizeof(uint64_t));
     for (size_t i = 0; i < e->nrules; i++) {
         struct det_rule *dr = &e->rules[i];
         if (!dr->runs)
             continue;
         struct pick p = {NULL, NULL, 0, 0};
-#ifdef KQL_REQUIRED_TERMS
-        kql_required_terms(dr->r->kql, on_term, &p);
-#endif
+        if (!e->o.no_prefilter)
+            required_terms(&pf->arena, dr->r->kql, &p);
         if (p.field && p.n <= 64) {
             index_rule(pf, i, &p);
             pf->indexed++;
@@ -128,6 +304,7 @@ void det_pf_free(struct det_prefilter *pf)
     kad_free(pf->fields);
     kad_free(pf->always);
     KAD_VEC_FREE(&pf->masks);
+    kad_arena_fini(&pf->arena);
     kad_free(pf);
 }
 

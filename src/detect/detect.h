@@ -57,6 +57,7 @@ struct det_opts {
     struct st_store *state;       /* borrowed; ST_OPEN_RW or ST_OPEN_MEM */
     bool learn;                   /* observe into the state, never alert (count would-be alerts) */
     bool no_baseline;             /* leave kadet.baseline out of alerts */
+    bool no_prefilter;            /* every rule is a candidate (tests: same alerts either way) */
     int64_t now_ms;               /* alert @timestamp; DET_TIME_NONE = the wall clock per alert */
     det_alert_fn on_alert;
     void *ud;
@@ -134,6 +135,8 @@ int det_process(struct det_engine *e, const struct det_event *ev, kad_err *err);
 void det_warnings(const struct det_engine *e, kad_buf *out);
 
 void det_rule_stats(const struct det_engine *e, size_t i, struct det_rule_stats *out);
+/* Rules the prefilter indexed by an exact term (the others are candidates for every event). */
+size_t det_prefilter_indexed(const struct det_engine *e);
 size_t det_rule_count(const struct det_engine *e);
 const struct rule *det_rule(const struct det_engine *e, size_t i);
 
