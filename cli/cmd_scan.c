@@ -47,6 +47,7 @@ extern const struct cmd cmd_scan;
 
 #define MAX_PATHS 64
 #define PENDING_SOFT ((size_t)8 << 20)
+#define PRUNE_EVERY 20
 
 struct scan {
     /* options */
@@ -82,6 +83,7 @@ struct scan {
     int64_t in_offset, in_base, in_line;
     const struct ev_record *rec;
     long in_batch;
+    uint64_t batches, pruned;
     /* counters */
     uint64_t records, events, skipped, bytes, alerts, not_format;
     uint64_t skip_syntax, skip_limit, skip_other;
@@ -242,6 +244,16 @@ static void crash_at(int kind, long n, int phase)
 /* Batches and the durability protocol                                                          */
 /* ============================================================================================ */
 
+static int prune(struct scan *s, kad_err *err)
+{
+    struct st_prune_opts po = {NULL, 0, false};
+    struct st_prune_result pr;
+    memset(&pr, 0, sizeof(pr));
+    int rc = st_prune(s->st, &po, &pr, err);
+    s->pruned += pr.terms;
+    return rc;
+}
+
 static int commit(struct scan *s, kad_err *err)
 {
     int rc;
@@ -268,7 +280,13 @@ static int commit(struct scan *s, kad_err *err)
         kad_buf_reset(&s->pending);
     }
     s->in_batch = 0;
-    return st_begin(s->st, err);
+    if ((rc = st_begin(s->st, err)) != KAD_OK)
+        return rc;
+    /* Forget combinations older than their window before the watermark (time-and-state.md):
+       every PRUNE_EVERY batches and at the end of each input; it commits with the next batch. */
+    if (++s->batches % PRUNE_EVERY == 0)
+        return prune(s, err);
+    return KAD_OK;
 }
 
 /* ============================================================================================ */
@@ -517,6 +535,8 @@ static int scan_input(struct scan *s, const char *path, kad_err *err)
     if (rc == KAD_OK && s->rc != EXIT_RUNTIME)
         rc = commit(s, err);
     s->in_key = NULL;
+    if (rc == KAD_OK && s->rc != EXIT_RUNTIME)
+        rc = prune(s, err); /* committed by the next batch (or the final commit) */
     return rc;
 }
 
@@ -600,6 +620,9 @@ static void summary(struct scan *s, double secs)
                 (unsigned long long)s->skip_other);
     if (s->not_format)
         fprintf(stderr, ", %llu not in --format", (unsigned long long)s->not_format);
+    if (s->pruned)
+        fprintf(stderr, ", %llu combinations forgotten (older than their window)",
+                (unsigned long long)s->pruned);
     fprintf(stderr, "; %.1f MB in %.2f s (%.0f MB/s)\n", mb, secs, secs > 0 ? mb / secs : 0.0);
     fprintf(stderr, "%-56s %10s %10s %8s %s\n", "rule", "matched", "excepted",
             s->learn ? "would" : "alerts", "notes");

@@ -19,6 +19,8 @@ struct base_ctx {
     size_t n;
     size_t shown;
     size_t others;
+    int64_t ts;     /* event time of the alert */
+    int64_t window; /* W, 0 = never forget */
 };
 
 static int on_term(const struct st_term_info *t, void *ud)
@@ -32,6 +34,8 @@ static int on_term(const struct st_term_info *t, void *ud)
         same = kad_str_eq(t->comps[i], c->vals[i].s);
     if (same)
         return 0; /* the combination this alert is about */
+    if (c->window > 0 && c->ts - t->term.last_seen > c->window)
+        return 0; /* forgotten (not pruned yet): the state no longer knows it */
     c->others++;
     if (c->shown >= DET_BASELINE_MAX)
         return 0;
@@ -58,7 +62,7 @@ static int on_term(const struct st_term_info *t, void *ud)
 }
 
 int det_baseline_json(struct det_engine *e, const struct det_rule *dr, const struct det_val *vals,
-                      size_t n, kad_buf *out, kad_err *err)
+                      size_t n, int64_t ts, kad_buf *out, kad_err *err)
 {
     const struct rule *r = dr->r;
     kad_str u = vals[dr->user_field].s;
@@ -91,7 +95,7 @@ int det_baseline_json(struct det_engine *e, const struct det_rule *dr, const str
     kad_jsonw_str(w, u.ptr, u.len);
     kad_jsonw_keyc(w, "seen");
     kad_jsonw_arr_begin(w);
-    struct base_ctx c = {w, dr, vals, n, 0, 0};
+    struct base_ctx c = {w, dr, vals, n, 0, 0, ts, dr->window_ms};
     int rc = st_terms_each(e->o.state, &f, on_term, &c, err);
     kad_jsonw_arr_end(w);
     kad_jsonw_keyc(w, "known_combinations");

@@ -205,6 +205,7 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
             if (def.window_ms < 0)
                 def.window_ms = -def.window_ms;
             dr->user_field = user_field(r);
+            dr->window_ms = def.window_ms;
         }
         enum st_baseline b = ST_BASELINE_NEW;
         if (st_rule_register(o->state, &def, &dr->rid, &b, err) != KAD_OK) {
@@ -380,7 +381,7 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
     }
     const char *bl = NULL;
     if (r->type == RULE_NEW_TERMS && dr->user_field != SIZE_MAX && !e->o.no_baseline) {
-        int rc = det_baseline_json(e, dr, vals, n, &e->baseline, err);
+        int rc = det_baseline_json(e, dr, vals, n, ts, &e->baseline, err);
         if (rc != KAD_OK)
             return rc;
         bl = e->baseline.len ? e->baseline.ptr : NULL;

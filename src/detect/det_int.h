@@ -34,6 +34,7 @@ struct det_rule {
     uint32_t rid;      /* state rule id */
     int baseline;      /* enum st_baseline, or -1 */
     size_t user_field; /* new-terms field used to pivot kadet.baseline, or SIZE_MAX */
+    int64_t window_ms; /* W given to the state (0 = never forget) */
     /* max_signals per minute of event time */
     int64_t minute;
     int minute_count;
@@ -86,7 +87,7 @@ size_t det_pf_indexed(const struct det_prefilter *pf);
 
 /* det_baseline.c: kadet.baseline of an alert as a JSON object into out (empty when none). */
 int det_baseline_json(struct det_engine *e, const struct det_rule *dr, const struct det_val *vals,
-                      size_t n, kad_buf *out, kad_err *err);
+                      size_t n, int64_t ts, kad_buf *out, kad_err *err);
 
 /* First string (or number) leaf at path, {NULL,0} when none. */
 kad_str det_first(const struct ev_node *doc, const char *path);
