@@ -19,15 +19,19 @@ RULES=${DEMO_RULES:-rules/kubernetes_unusual_decision_by_user_agent.toml}
 rm -rf "$D"
 mkdir -p "$D"
 
-echo "== 1. generating $DAYS days of audit logs (seed $SEED)"
-"$GEN" --seed "$SEED" --days "$DAYS" --out "$D/audit.jsonl" >/dev/null
+EVENTS=${DEMO_EVENTS:-40000}
+echo "== 1. generating $DAYS days of audit logs: $EVENTS events, seed $SEED (build/kadet-gen)"
+"$GEN" --seed "$SEED" --days "$DAYS" --events "$EVENTS" --novel 12 --novel-after $((DAYS - 1)) \
+    --truth "$D/truth.jsonl" --out "$D/audit.jsonl"
 # the last day is the one we scan; the days before are the baseline
 last=$(tail -n 1 "$D/audit.jsonl" | grep -o '"stageTimestamp":"[0-9-]*' | cut -d'"' -f4)
 split=$(grep -n -m 1 "\"stageTimestamp\":\"$last" "$D/audit.jsonl" | cut -d: -f1)
 head -n $((split - 1)) "$D/audit.jsonl" > "$D/learn.jsonl"
 tail -n +"$split" "$D/audit.jsonl" > "$D/live.jsonl"
-printf '   %s events to learn (before %s), %s events to scan (%s)\n' \
+printf '   %s events to learn (the days before %s), %s events to scan (%s)\n' \
     "$(wc -l < "$D/learn.jsonl")" "$last" "$(wc -l < "$D/live.jsonl")" "$last"
+printf '   the generator injected %s novel combinations on %s (%s)\n' \
+    "$(wc -l < "$D/truth.jsonl")" "$last" "$D/truth.jsonl"
 
 echo
 echo "== 2. learning the baseline: kadet scan --learn"
