@@ -49,4 +49,10 @@ for f in "$D"/state.db*; do cp "$f" "$D/json-${f##*/}"; done
 echo
 echo "== the same alerts as Elastic writes them (NDJSON): $D/alerts.jsonl; their reasons:"
 grep -o '"kibana.alert.reason":"[^"]*"' "$D/alerts.jsonl" | cut -d'"' -f4 | head -n 5 | sed 's/^/   /'
-echo "   (each alert also carries kadet.baseline: what the state knew about that user)"
+echo
+echo "== kadet.baseline of the first alert (what the state knew about that user):"
+head -n 1 "$D/alerts.jsonl" | sed -e 's/.*"kadet.baseline"://' -e 's/}$//' -e 's/},{/},\n  {/g' \
+    -e 's/"seen":\[/"seen":[\n  /' | cut -c1-200 | sed 's/^/   /'
+echo
+echo "Files: $D/ (audit.jsonl, learn.jsonl, live.jsonl, truth.jsonl, alerts.jsonl, state.db)."
+echo "Inspect the state: ./kadet state stats --state $D/state.db"
