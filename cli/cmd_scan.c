@@ -89,6 +89,7 @@ struct scan {
     uint64_t skip_syntax, skip_limit, skip_other;
     kad_log_limit errlim;
     int rc;
+    bool fatal; /* state, output or engine failure: stop everything (rc is EXIT_RUNTIME) */
     /* progress */
     bool show_progress;
     int64_t total_bytes, done_bytes;
@@ -408,6 +409,7 @@ static int on_event(void *ctx, const struct ev_event *ev)
     if (rc != KAD_OK) {
         print_err(&err);
         s->rc = EXIT_RUNTIME;
+        s->fatal = true;
         return 1;
     }
     return 0;
@@ -532,10 +534,10 @@ static int scan_input(struct scan *s, const char *path, kad_err *err)
     ev_reader_close(rd);
     if (!is_stdin)
         close(fd);
-    if (rc == KAD_OK && s->rc != EXIT_RUNTIME)
-        rc = commit(s, err);
+    if (rc == KAD_OK && !s->fatal)
+        rc = commit(s, err); /* also after a read error: keep what was read */
     s->in_key = NULL;
-    if (rc == KAD_OK && s->rc != EXIT_RUNTIME)
+    if (rc == KAD_OK && !s->fatal)
         rc = prune(s, err); /* committed by the next batch (or the final commit) */
     return rc;
 }
@@ -921,14 +923,15 @@ static int run(int argc, char **argv)
     s.show_progress =
         s.progress == 1 || (s.progress == -1 && isatty(2) && s.total_bytes > (32 << 20));
     s.t0 = now_s();
-    for (int i = 0; i < ninputs && s.rc != EXIT_RUNTIME; i++) {
+    for (int i = 0; i < ninputs && !s.fatal; i++) {
         if ((rc = scan_input(&s, inputs[i], &err)) != KAD_OK) {
             print_err(&err);
             s.rc = EXIT_RUNTIME;
+            s.fatal = true;
         }
     }
     progress(&s, true);
-    if (s.rc != EXIT_RUNTIME && (rc = commit(&s, &err)) != KAD_OK) {
+    if (!s.fatal && (rc = commit(&s, &err)) != KAD_OK) {
         print_err(&err);
         s.rc = EXIT_RUNTIME;
     }
