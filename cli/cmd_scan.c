@@ -28,6 +28,7 @@
 #include "detect/detect.h"
 #include "event/event.h"
 #include "kad.h"
+#include "kql/kql.h"
 #include "rule/rule.h"
 #include "state/state.h"
 
@@ -610,6 +611,29 @@ static void report_baselines(struct scan *s)
     }
 }
 
+/* Rules that test host.* fields never match raw audit events unless --host-metadata adds them
+   (the 2025 founding rule tests host.os.type): say so once, before scanning. */
+static void host_hint(struct scan *s)
+{
+    if (s->host_meta || s->format == 2)
+        return;
+    for (size_t i = 0; i < det_rule_count(s->det); i++) {
+        const struct rule *r = det_rule(s->det, i);
+        if (!det_rule_runs(s->det, i))
+            continue;
+        for (size_t k = 0; k < kql_field_count(r->kql); k++) {
+            if (strncmp(kql_field(r->kql, k), "host.", 5) == 0) {
+                fprintf(stderr,
+                        "kadet: note: rule '%s' reads %s; raw audit events carry no host.* "
+                        "fields unless --host-metadata adds this machine's (as Elastic Agent "
+                        "does without the `forwarded` tag)\n",
+                        r->name, kql_field(r->kql, k));
+                return;
+            }
+        }
+    }
+}
+
 static void summary(struct scan *s, double secs)
 {
     double mb = (double)s->bytes / 1e6;
@@ -885,6 +909,7 @@ static int run(int argc, char **argv)
         goto out;
     }
     report_baselines(&s);
+    host_hint(&s);
     struct ev_decoder_opts dopts;
     memset(&dopts, 0, sizeof(dopts));
     dopts.ingested = EV_INGESTED_NONE;
