@@ -26,12 +26,25 @@
 struct eb {
     kad_arena *a;
     bool oom;
+    struct ev_node *blk, *blk_end; /* nodes are bumped from blocks of the arena */
     struct ev_node dummy; /* handed out after an allocation failure; the doc is discarded */
 };
 
-static struct ev_node *mk(struct eb *b, uint8_t type)
+static inline struct ev_node *mk(struct eb *b, uint8_t type)
 {
-    struct ev_node *n = kad_arena_zalloc(b->a, sizeof(*n));
+    if (b->blk == b->blk_end) { /* a call per 64 nodes instead of one per node */
+        size_t cnt = 64;
+        struct ev_node *nb = kad_arena_alloc(b->a, cnt * sizeof(*nb));
+        if (!nb) { /* near the arena's maximum */
+            cnt = 1;
+            nb = kad_arena_alloc(b->a, sizeof(*nb));
+        }
+        b->blk = nb;
+        b->blk_end = nb ? nb + cnt : NULL;
+    }
+    struct ev_node *n = b->blk ? b->blk++ : NULL;
+    if (n)
+        memset(n, 0, sizeof(*n));
     if (!n) {
         b->oom = true;
         memset(&b->dummy, 0, sizeof(b->dummy));
@@ -41,7 +54,7 @@ static struct ev_node *mk(struct eb *b, uint8_t type)
     return n;
 }
 
-static struct ev_node *mk_str(struct eb *b, const char *s, size_t n)
+static inline struct ev_node *mk_str(struct eb *b, const char *s, size_t n)
 {
     struct ev_node *v = mk(b, EV_STRING);
     v->str = s;
@@ -49,7 +62,7 @@ static struct ev_node *mk_str(struct eb *b, const char *s, size_t n)
     return v;
 }
 
-static struct ev_node *clone(struct eb *b, const struct ev_node *src)
+static inline struct ev_node *clone(struct eb *b, const struct ev_node *src)
 {
     struct ev_node *n = mk(b, src->type);
     if (b->oom)
@@ -72,14 +85,22 @@ static struct ev_node *member(const struct ev_node *obj, const char *key)
  * "user":{...}) it gives the same answer on the full tree and on the extractor's partial tree,
  * which keeps, in order, exactly the members that lie on the needed paths.
  */
+static struct ev_node *dig_from(const struct ev_node *first, const char *const *path, size_t n);
+
 static struct ev_node *dig(const struct ev_node *obj, const char *const *path, size_t n)
 {
+    return dig_from(obj && obj->type == EV_OBJECT ? obj->child : NULL, path, n);
+}
+
+/* Same, scanning the members from `first` on (the first occurrence, from the index). */
+static struct ev_node *dig_from(const struct ev_node *first, const char *const *path, size_t n)
+{
     size_t kl = strlen(path[0]);
-    for (struct ev_node *m = obj && obj->type == EV_OBJECT ? obj->child : NULL; m; m = m->next) {
+    for (const struct ev_node *m = first; m; m = m->next) {
         if (m->klen != kl || memcmp(m->key, path[0], kl) != 0)
             continue;
         if (n == 1)
-            return m;
+            return (struct ev_node *)m;
         struct ev_node *v = dig(m, path + 1, n - 1);
         if (v)
             return v;
@@ -87,12 +108,13 @@ static struct ev_node *dig(const struct ev_node *obj, const char *const *path, s
     return NULL;
 }
 
-#define DIG(obj, ...)                                                                              \
-    dig((obj), (const char *const[]){__VA_ARGS__},                                                 \
-        sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+/* DIG(first, k0, k1, ...): dig_from the first occurrence of k0 (from the field index). */
+#define DIG(first, ...)                                                                            \
+    dig_from((first), (const char *const[]){__VA_ARGS__},                                          \
+             sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
 
 /* Append value v under key (a string that outlives the doc: literal or arena). */
-static void put(struct eb *b, struct ev_node *obj, const char *key, struct ev_node *v)
+static inline void put(struct eb *b, struct ev_node *obj, const char *key, struct ev_node *v)
 {
     if (b->oom)
         return;
@@ -106,7 +128,7 @@ static void put(struct eb *b, struct ev_node *obj, const char *key, struct ev_no
     obj->len++;
 }
 
-static void put_elem(struct eb *b, struct ev_node *arr, struct ev_node *v)
+static inline void put_elem(struct eb *b, struct ev_node *arr, struct ev_node *v)
 {
     put(b, arr, "", v);
     v->key = NULL;
@@ -121,6 +143,14 @@ static void put_front(struct eb *b, struct ev_node *obj, const char *key, struct
     v->next = obj->child;
     obj->child = v;
     obj->len++;
+}
+
+/* A new empty object appended to obj under key (no lookup: the caller knows it is new). */
+static struct ev_node *new_obj(struct eb *b, struct ev_node *obj, const char *key)
+{
+    struct ev_node *m = mk(b, EV_OBJECT);
+    put(b, obj, key, m);
+    return m;
 }
 
 /* Member object `key` of obj, created (appended) when missing. */
@@ -169,7 +199,8 @@ static bool nonempty_str(const struct ev_node *n)
 }
 
 /* Elastic `set copy_from` with ignore_empty_value: copy when present and not "" / null. */
-static void copy_to(struct eb *b, struct ev_node *obj, const char *key, const struct ev_node *v)
+static inline void copy_to(struct eb *b, struct ev_node *obj, const char *key,
+                           const struct ev_node *v)
 {
     if (!v || v->type == EV_NULL || (v->type == EV_STRING && v->len == 0))
         return;
@@ -251,6 +282,81 @@ int ev_detect(const struct ev_node *root)
     return EV_FMT_UNKNOWN;
 }
 
+/* ---- one-pass index of the raw event's members ------------------------------------------ */
+
+enum {
+    F_KIND,
+    F_APIVERSION,
+    F_AUDITID,
+    F_STAGE,
+    F_STS,
+    F_RRTS,
+    F_TS,
+    F_INSERTID,
+    F_RECVTS,
+    F_LABELS,
+    F_ANN,
+    F_PP,
+    F_RS,
+    F_VERB,
+    F_UA,
+    F_IPS,
+    F_RESOURCE,
+    F_USER,
+    F_OBJREF,
+    F_N
+};
+
+#define KEQ(lit) (memcmp(k, lit, sizeof(lit) - 1) == 0)
+
+static int field_of(const char *k, size_t n)
+{
+    switch (n) {
+    case 4: return KEQ("kind") ? F_KIND : KEQ("verb") ? F_VERB : KEQ("user") ? F_USER : -1;
+    case 5: return KEQ("stage") ? F_STAGE : -1;
+    case 6: return KEQ("labels") ? F_LABELS : -1;
+    case 7: return KEQ("auditID") ? F_AUDITID : -1;
+    case 8: return KEQ("insertId") ? F_INSERTID : KEQ("resource") ? F_RESOURCE : -1;
+    case 9:
+        return KEQ("timestamp")   ? F_TS
+               : KEQ("userAgent") ? F_UA
+               : KEQ("sourceIPs") ? F_IPS
+               : KEQ("objectRef") ? F_OBJREF
+                                  : -1;
+    case 10: return KEQ("apiVersion") ? F_APIVERSION : -1;
+    case 11: return KEQ("annotations") ? F_ANN : -1;
+    case 12: return KEQ("protoPayload") ? F_PP : -1;
+    case 14: return KEQ("stageTimestamp") ? F_STS : KEQ("responseStatus") ? F_RS : -1;
+    case 16: return KEQ("receiveTimestamp") ? F_RECVTS : -1;
+    case 24: return KEQ("requestReceivedTimestamp") ? F_RRTS : -1;
+    default: return -1;
+    }
+}
+
+#undef KEQ
+
+/* f[i] = the first member named field i (document order), or NULL. */
+static void index_fields(const struct ev_node *obj, struct ev_node **f)
+{
+    memset(f, 0, F_N * sizeof(*f));
+    for (struct ev_node *m = obj->child; m; m = m->next) {
+        int i = field_of(m->key, m->klen);
+        if (i >= 0 && !f[i])
+            f[i] = m;
+    }
+}
+
+/* Elastic rename on the index: field `from` takes the name of `to` unless `to` exists. */
+static void rename_f(struct ev_node **f, int from, int to, const char *name)
+{
+    if (!f[from] || f[to])
+        return;
+    f[to] = f[from];
+    f[to]->key = name;
+    f[to]->klen = (uint32_t)strlen(name);
+    f[from] = NULL;
+}
+
 /* ---- the mapping ----------------------------------------------------------------------------- */
 
 static bool is_ip(const struct ev_node *n)
@@ -301,17 +407,22 @@ static const char *dedot_annotations(struct eb *b, struct ev_node *ann)
     return outcome;
 }
 
-/* Recursively drop null, "", {} and [] (the pipeline's last script). True = drop n itself. */
+/* Recursively drop null, "", {} and [] below container n (the pipeline's last script).
+ * Returns true when n itself ends up empty. Leaves are tested inline: no call per leaf. */
 static bool prune(struct ev_node *n)
 {
-    if (n->type == EV_NULL || (n->type == EV_STRING && n->len == 0))
-        return true;
-    if (n->type != EV_OBJECT && n->type != EV_ARRAY)
-        return false;
     struct ev_node **t = &n->child;
     while (*t) {
         struct ev_node *c = *t;
-        if (prune(c)) {
+        bool drop;
+        switch (c->type) {
+        case EV_NULL: drop = true; break;
+        case EV_STRING: drop = c->len == 0; break;
+        case EV_OBJECT:
+        case EV_ARRAY: drop = !c->child || prune(c); break;
+        default: drop = false; break;
+        }
+        if (drop) {
             *t = c->next;
             n->len--;
         } else {
@@ -455,6 +566,9 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
             put_front(&b, audit, "kind", mk_str(&b, "Event", 5));
     }
 
+    struct ev_node *f[F_N];
+    index_fields(audit, f);
+
     /* 5-6. drop requestObject.metadata / responseObject.metadata */
     for (struct ev_node *m = audit->child; m; m = m->next) /* every one, if duplicated */
         if (m->type == EV_OBJECT && ((m->klen == 14 && memcmp(m->key, "responseObject", 14) == 0) ||
@@ -463,17 +577,17 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
                 remove_key(m, "metadata");
 
     /* 9. GKE renames (also reach v1beta1's top-level `timestamp`) */
-    rename_key(audit, "insertId", "auditID");
-    rename_key(audit, "receiveTimestamp", "requestReceivedTimestamp");
-    rename_key(audit, "timestamp", "stageTimestamp");
-    rename_key(audit, "labels", "annotations");
-    struct ev_node *pp = member(audit, "protoPayload");
+    rename_f(f, F_INSERTID, F_AUDITID, "auditID");
+    rename_f(f, F_RECVTS, F_RRTS, "requestReceivedTimestamp");
+    rename_f(f, F_TS, F_STS, "stageTimestamp");
+    rename_f(f, F_LABELS, F_ANN, "annotations");
+    struct ev_node *pp = f[F_PP];
     struct ev_node *pst = pp && pp->type == EV_OBJECT ? member(pp, "status") : NULL;
     struct ev_node *pcode = pst && pst->type == EV_OBJECT ? member(pst, "code") : NULL;
     if (pcode) {
-        struct ev_node *rs = member(audit, "responseStatus");
+        struct ev_node *rs = f[F_RS];
         if (!rs) {
-            rs = mk(&b, EV_OBJECT);
+            rs = f[F_RS] = mk(&b, EV_OBJECT);
             put(&b, audit, "responseStatus", rs);
         }
         if (rs->type == EV_OBJECT && !member(rs, "code")) {
@@ -484,9 +598,9 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
 
     /* @timestamp: AKS `time`, else stageTimestamp, else requestReceivedTimestamp */
     if (ts == EV_TIME_NONE) {
-        static const char *const tkeys[] = {"stageTimestamp", "requestReceivedTimestamp"};
+        const struct ev_node *tnodes[] = {f[F_STS], f[F_RRTS]};
         for (size_t i = 0; i < 2 && ts == EV_TIME_NONE; i++) {
-            kad_str t = str_of(member(audit, tkeys[i]));
+            kad_str t = str_of(tnodes[i]);
             if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts))
                 ts = EV_TIME_NONE;
         }
@@ -494,16 +608,16 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
     if (ts != EV_TIME_NONE)
         put(&b, root, "@timestamp", time_node(&b, ts, true));
 
-    struct ev_node *k8s = obj_at(&b, root, "kubernetes");
+    struct ev_node *k8s = new_obj(&b, root, "kubernetes");
     put(&b, k8s, "audit", audit);
 
     /* 7-8. event.kind, event.action */
-    struct ev_node *event = obj_at(&b, root, "event");
+    struct ev_node *event = new_obj(&b, root, "event");
     put(&b, event, "kind", mk_str(&b, "event", 5));
-    copy_to(&b, event, "action", member(audit, "verb"));
+    copy_to(&b, event, "action", f[F_VERB]);
 
     /* 10. annotations: de-dot keys, event.outcome from the decision */
-    struct ev_node *ann = member(audit, "annotations");
+    struct ev_node *ann = f[F_ANN];
     if (ann && ann->type == EV_OBJECT) {
         const char *outcome = dedot_annotations(&b, ann);
         if (outcome)
@@ -516,29 +630,29 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
         put(&b, event, "ingested", time_node(&b, ing, false));
     }
 
-    struct ev_node *ds = obj_at(&b, root, "data_stream");
+    struct ev_node *ds = new_obj(&b, root, "data_stream");
     put(&b, ds, "type", mk_str(&b, "logs", 4));
     put(&b, ds, "dataset", mk_str(&b, "kubernetes.audit_logs", 21));
     put(&b, ds, "namespace", mk_str(&b, mo->ns, strlen(mo->ns)));
 
     /* 11-12. user.name, user.id */
-    const struct ev_node *uname = DIG(audit, "user", "username");
-    const struct ev_node *uid = DIG(audit, "user", "uid");
+    const struct ev_node *uname = DIG(f[F_USER], "user", "username");
+    const struct ev_node *uid = DIG(f[F_USER], "user", "uid");
     if ((uname && nonempty_str(uname)) || (uid && nonempty_str(uid))) {
-        struct ev_node *user = obj_at(&b, root, "user");
+        struct ev_node *user = new_obj(&b, root, "user");
         copy_to(&b, user, "name", uname);
         copy_to(&b, user, "id", uid);
     }
     /* 13. user_agent.original */
-    const struct ev_node *ua = member(audit, "userAgent");
+    const struct ev_node *ua = f[F_UA];
     if (ua && !(ua->type == EV_STRING && ua->len == 0) && ua->type != EV_NULL)
-        copy_to(&b, obj_at(&b, root, "user_agent"), "original", ua);
+        copy_to(&b, new_obj(&b, root, "user_agent"), "original", ua);
 
     /* 14-15. source.ip, client.ip */
-    struct ev_node *ips = convert_ips(&b, member(audit, "sourceIPs"));
+    struct ev_node *ips = convert_ips(&b, f[F_IPS]);
     if (ips) {
-        put(&b, obj_at(&b, root, "source"), "ip", ips);
-        put(&b, obj_at(&b, root, "client"), "ip", clone(&b, ips));
+        put(&b, new_obj(&b, root, "source"), "ip", ips);
+        put(&b, new_obj(&b, root, "client"), "ip", clone(&b, ips));
     }
 
     /* 23-24. related.user (uid, then username, no duplicates), related.ip */
@@ -565,7 +679,7 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
             put_elem(&b, ri, clone(&b, c));
     }
     if (ru || ri) {
-        struct ev_node *related = obj_at(&b, root, "related");
+        struct ev_node *related = new_obj(&b, root, "related");
         if (ri)
             put(&b, related, "ip", ri);
         if (ru)
@@ -573,23 +687,23 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
     }
 
     /* 16-21. orchestrator.* */
-    struct ev_node *orc = obj_at(&b, root, "orchestrator");
+    struct ev_node *orc = new_obj(&b, root, "orchestrator");
     put(&b, orc, "type", mk_str(&b, "kubernetes", 10));
-    copy_to(&b, orc, "api_version", member(audit, "apiVersion"));
+    copy_to(&b, orc, "api_version", f[F_APIVERSION]);
     {
-        copy_to(&b, orc, "namespace", DIG(audit, "objectRef", "namespace"));
-        const struct ev_node *rn = DIG(audit, "objectRef", "name");
-        const struct ev_node *rt = DIG(audit, "objectRef", "resource");
+        copy_to(&b, orc, "namespace", DIG(f[F_OBJREF], "objectRef", "namespace"));
+        const struct ev_node *rn = DIG(f[F_OBJREF], "objectRef", "name");
+        const struct ev_node *rt = DIG(f[F_OBJREF], "objectRef", "resource");
         if (nonempty_str(rn) || nonempty_str(rt)) {
             struct ev_node *res = obj_at(&b, orc, "resource");
             copy_to(&b, res, "name", rn);
             copy_to(&b, res, "type", rt);
         }
     }
-    const struct ev_node *gres = member(audit, "resource");
+    const struct ev_node *gres = f[F_RESOURCE];
     if (pp || gres) {
-        const struct ev_node *rname = DIG(audit, "protoPayload", "resourceName");
-        const struct ev_node *rtype = DIG(audit, "resource", "type");
+        const struct ev_node *rname = DIG(pp, "protoPayload", "resourceName");
+        const struct ev_node *rtype = DIG(gres, "resource", "type");
         if (nonempty_str(rname) || nonempty_str(rtype)) {
             struct ev_node *res = obj_at(&b, orc, "resource");
             if (!member(res, "name"))
@@ -601,8 +715,8 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
                 copy_to(&b, res, "type", rtype);
             }
         }
-        const struct ev_node *cn = DIG(audit, "resource", "labels", "cluster_name");
-        const struct ev_node *cid = DIG(audit, "resource", "labels", "project_id");
+        const struct ev_node *cn = DIG(gres, "resource", "labels", "cluster_name");
+        const struct ev_node *cid = DIG(gres, "resource", "labels", "project_id");
         if (nonempty_str(cn) || nonempty_str(cid)) {
             struct ev_node *cl = obj_at(&b, orc, "cluster");
             copy_to(&b, cl, "name", cn);
@@ -620,8 +734,8 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
     if (b.oom)
         return map_err(err, rec, KAD_ELIMIT, "event too large for the event arena");
     out->doc = root;
-    out->audit_id = str_of(member(audit, "auditID"));
-    out->stage = str_of(member(audit, "stage"));
+    out->audit_id = str_of(f[F_AUDITID]);
+    out->stage = str_of(f[F_STAGE]);
     out->ts_ms = ts;
     out->ingested_ms = ing;
     return KAD_OK;

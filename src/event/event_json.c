@@ -32,6 +32,7 @@ struct jp {
     uint32_t depth;
     uint32_t max_depth;
     int rc;
+    char *bump, *bump_end; /* current block taken from the arena (see jalloc) */
 };
 
 static void *fail_at(struct jp *j, int code, const char *at, const char *fmt, ...)
@@ -57,9 +58,33 @@ static void *fail_lex(struct jp *j, const struct lex_err *le)
     return fail_at(j, le->code, le->at, "%s", le->msg);
 }
 
+/*
+ * Small allocations (nodes, strings) are bumped out of blocks taken from the arena: an
+ * inlined pointer bump instead of a call per node, which was a tenth of the extractor's
+ * instructions. Big strings go to the arena directly. Everything still dies with the arena.
+ */
+#define JBLOCK 4096
+
+static inline void *jalloc(struct jp *j, size_t n, size_t align)
+{
+    uintptr_t p = ((uintptr_t)j->bump + (align - 1)) & ~(uintptr_t)(align - 1);
+    if (j->bump && p + n <= (uintptr_t)j->bump_end) {
+        j->bump = (char *)(p + n);
+        return (void *)p;
+    }
+    if (n > JBLOCK / 4)
+        return kad_arena_alloc(j->a, n);
+    char *b = kad_arena_alloc(j->a, JBLOCK);
+    if (!b) /* near the arena's maximum: what is left may still fit this one */
+        return kad_arena_alloc(j->a, n);
+    j->bump = b + n;
+    j->bump_end = b + JBLOCK;
+    return b;
+}
+
 static struct ev_node *new_node(struct jp *j, const char *at)
 {
-    struct ev_node *n = kad_arena_alloc(j->a, sizeof(*n));
+    struct ev_node *n = jalloc(j, sizeof(*n), _Alignof(struct ev_node));
     if (!n)
         return fail_at(j, KAD_ELIMIT, at, "%s", "document too large for the event arena");
     memset(n, 0, sizeof(*n));
@@ -70,7 +95,7 @@ static struct ev_node *new_node(struct jp *j, const char *at)
 static char *copy_string(struct jp *j, const char *raw, size_t rawlen, bool has_esc,
                          uint32_t *outlen)
 {
-    char *d = kad_arena_alloc(j->a, rawlen + 1);
+    char *d = jalloc(j, rawlen + 1, 1);
     if (!d)
         return fail_at(j, KAD_ELIMIT, raw, "%s", "document too large for the event arena");
     size_t n = has_esc ? lex_unescape(raw, rawlen, d) : (memcpy(d, raw, rawlen), rawlen);
