@@ -176,8 +176,9 @@ static int kql_quoted(kad_buf *b, const char *s, size_t n)
     return rc ? rc : kad_buf_addc(b, '"');
 }
 
-/* One segment of an unquoted literal: escape every special character and write whitespace and
- * control characters as \uXXXX, so no keyword can start inside and nothing is trimmed. */
+/* One segment of an unquoted literal: escape every special character, write whitespace and
+ * control characters as \uXXXX, and spell the n of any `not` as \u006e, so no keyword can
+ * start inside or at the end of the literal and nothing is trimmed. */
 static int kql_unquoted(kad_buf *b, const char *s, size_t n)
 {
     int rc = KAD_OK;
@@ -188,6 +189,10 @@ static int kql_unquoted(kad_buf *b, const char *s, size_t n)
             char e[2] = {'\\', (char)c};
             rc = kad_buf_add(b, e, 2);
         } else if (c <= 0x20 || c == 0x7F) {
+            rc = kad_buf_addf(b, "\\u%04x", c);
+        } else if ((c | 0x20) == 'n' && i + 2 < n && (u[i + 1] | 0x20) == 'o' &&
+                   (u[i + 2] | 0x20) == 't') {
+            /* `not` followed by the space we write after the literal would be the keyword */
             rc = kad_buf_addf(b, "\\u%04x", c);
         } else if (c == 0xC2 && i + 1 < n && u[i + 1] == 0xA0) {
             rc = kad_buf_adds(b, "\\u00a0");
