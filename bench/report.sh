@@ -158,7 +158,9 @@ label() {
     v=$(st overhead_bytes)
     echo "| <= 64 bytes of memory overhead per combination | ${v:-n/a} B | $(verdict "$v" 64 lower) |"
     v=$(st reopen_s)
-    echo "| $(st terms) combinations reopen and ready <= 1 s | ${v:-n/a} s | $(verdict "$v" 1 lower) |"
+    echo "| $(st terms) combinations reopen and ready <= 1 s (lazy index) | ${v:-n/a} s | $(verdict "$v" 1 lower) |"
+    v=$(st preload_cpu_s)
+    [ -z "$v" ] || echo "| ... and with the whole index loaded (preload, CPU) <= 1 s | ${v} s | $(verdict "$v" 1 lower) |"
     echo
     echo "## State scale (tools/kadet-statebench.c through src/state/state.h)"
     echo
@@ -173,10 +175,17 @@ label() {
           "| peak RSS of the process | \(.peak_rss_kb / 1024 | floor) MB |",
           "| state file size | \(.file_bytes / 1048576 | floor) MB (\(.file_bytes / .terms | floor) B per combination) |",
           "| insert, batches of 10,000 | \(.insert_s) s |",
-          "| reopen and load the index (ready) | \(.reopen_s) s |",
-          "| lookup of a known combination | \(.lookup_ns) ns |",
+          "| reopen, ready to scan (the index loads lazily) | \(.reopen_s) s wall, \(.reopen_cpu_s // "?") s CPU |",
+          "| first lookup of a combination after reopen (from SQLite) | \(.cold_lookup_us // "?") us wall, \(.cold_lookup_cpu_us // "?") us CPU |",
+          "| loading the whole index after reopen (preload) | \(.preload_s // "?") s wall, \(.preload_cpu_s // "?") s CPU |",
+          "| lookup of a known combination (index loaded) | \(.lookup_ns) ns |",
           "| observe (lookup + update) of a known combination | \(.observe_known_ns) ns |",
           "| commit after touching 1 M combinations | \(.commit_1M_dirty_s) s |"' $OUT/state.json
+        echo
+        echo "The overhead target is judged on the index's own accounting (slots, record headers,"
+        echo "undo log beyond the key bytes). RSS grows more because it also counts SQLite's page"
+        echo "cache (PRAGMA cache_size, 64 MB) and the pages of the memory-mapped database file"
+        echo "(PRAGMA mmap_size; file-backed, reclaimable) that the inserts touched."
     else
         echo "Not available: $(grep -h 'state' $OUT/notes.txt 2> /dev/null | head -1 || echo 'not run')."
     fi
