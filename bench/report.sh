@@ -192,27 +192,28 @@ label() {
     echo
     echo "## Growth (cost must grow linearly with the input)"
     echo
-    echo "| tool | input MB | n | wall s | CPU s | MB/s | CPU s per GB |"
-    echo "| --- | --: | --: | --: | --: | --: | --: |"
-    for t in reference scan-founding; do
-        awk -F'\t' -v t="$t" '$1 == t { print $2 }' "$SUM" | sort -n | while read -r mb; do
-            w=$(field "$t" "$mb" 4)
-            c=$(field "$t" "$mb" 5)
-            n=$(field "$t" "$mb" 3)
-            b=$(size_of "$mb")
-            printf '| %s | %s | %s | %.2f | %.2f | %s | %.3f |\n' "$(label $t)" "$mb" "$n" "$w" "$c" "$(mbps "$t" "$mb")" \
-                "$(awk -v c="$c" -v b="$b" 'BEGIN { print c / (b / 1e9) }')"
-        done
-    done
+    echo "The last column is the cost of each step up in size (CPU seconds per extra GB from the"
+    echo "previous size), which leaves out fixed costs such as process start-up and rule loading:"
+    echo "linear growth means that column stays flat."
     echo
-    lin() { # spread of CPU s/GB over sizes for tool: max/min
-        awk -F'\t' -v t="$1" '$1 == t { print $2 "\t" $5 }' "$SUM" | while IFS=$'\t' read -r mb w; do
-            awk -v w="$w" -v b="$(size_of "$mb")" 'BEGIN { print w / (b / 1e9) }'
-        done | awk 'NR == 1 { lo = hi = $1 } { if ($1 < lo) lo = $1; if ($1 > hi) hi = $1 } END { if (NR > 1) printf "%.2f", hi / lo }'
+    echo "| tool | input MB | n | wall s | CPU s | MB/s | CPU s per GB | CPU s per extra GB |"
+    echo "| --- | --: | --: | --: | --: | --: | --: | --: |"
+    growth_rows() { # TOOL -> "mb bytes cpu wall n" lines, by size
+        awk -F'\t' -v t="$1" '$1 == t { print $2 }' "$SUM" | sort -n | while read -r mb; do
+            echo "$mb $(size_of "$mb") $(field "$1" "$mb" 5) $(field "$1" "$mb" 4) $(field "$1" "$mb" 3)"
+        done
     }
     for t in reference scan-founding; do
-        s=$(lin $t)
-        [ -z "$s" ] || echo "- $(label $t): largest / smallest CPU seconds per GB over the sizes = ${s}x (1.00 = perfectly linear; on this noisy machine up to ~1.2x is noise)"
+        growth_rows $t | awk -v l="$(label $t)" '{
+            inc = (NR > 1 && $2 > pb) ? sprintf("%.3f", ($3 - pc) / (($2 - pb) / 1e9)) : "-"
+            printf "| %s | %s | %s | %.2f | %.2f | %.1f | %.3f | %s |\n", l, $1, $5, $4, $3, $2 / 1e6 / $3, $3 / ($2 / 1e9), inc
+            pb = $2; pc = $3 }'
+    done
+    echo
+    for t in reference scan-founding; do
+        s=$(growth_rows $t | awk 'NR > 1 && $2 > pb { v = ($3 - pc) / (($2 - pb) / 1e9); if (!n++ || v < lo) lo = v; if (v > hi) hi = v }
+            { pb = $2; pc = $3 } END { if (n > 1 && lo > 0) printf "%.2f", hi / lo }')
+        [ -z "$s" ] || echo "- $(label $t): largest / smallest cost per extra GB = ${s}x (1.00 = perfectly linear; on this shared machine up to ~1.3x is noise)"
     done
     echo
     echo "## Cross-checks (untimed)"
