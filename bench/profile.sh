@@ -7,7 +7,8 @@
 # What it does not do: judge the profile. The analysis goes into bench/NOTES.md by hand.
 #
 # Environment: PROFILE_INPUT=FILE (default: the generated 250 MB file, or the quick 50 MB one),
-#              PROFILE_ARGS="..." (default: --rules rules --state bench/out/profile.db)
+# Arguments: kadet's arguments before the input file (default: scan --rules rules --state
+#            bench/out/profile.db), e.g. bench/profile.sh hunt -c 'user_agent.original:curl*' 
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=bench/out
@@ -22,9 +23,10 @@ fi
     echo "profile: no input: run make bench-quick first or set PROFILE_INPUT" >&2
     exit 1
 }
-ARGS=${PROFILE_ARGS:---rules rules --state $OUT/profile.db}
-if ! ./kadet --help 2>&1 | grep -Eq '^[[:space:]]+scan([[:space:]]|$)'; then
-    echo "profile: kadet scan is not available yet" >&2
+if [ $# -gt 0 ]; then ARGS=("$@"); else ARGS=(scan --rules rules --state $OUT/profile.db); fi
+SUB=${ARGS[0]}
+if ! ./kadet --help 2>&1 | grep -Eq "^[[:space:]]+$SUB([[:space:]]|\$)"; then
+    echo "profile: kadet $SUB is not available yet" >&2
     exit 1
 fi
 rm -f $OUT/profile.db $OUT/profile.db-wal $OUT/profile.db-shm
@@ -34,11 +36,10 @@ taskset -c 0 true 2> /dev/null && PIN=(taskset -c 0)
 
 if perf record -o /dev/null -e cpu-clock true > /dev/null 2>&1; then
     echo "profile: perf record on $IN" >&2
-    # shellcheck disable=SC2086
     "${PIN[@]}" perf record -q -e cpu-clock -F 999 --call-graph dwarf,16384 -o $OUT/perf.data \
-        ./kadet scan $ARGS "$IN" > /dev/null 2> $OUT/profile.scan.err
+        ./kadet "${ARGS[@]}" "$IN" > /dev/null 2> $OUT/profile.scan.err
     {
-        echo "# perf record -e cpu-clock -F 999 --call-graph dwarf: kadet scan $ARGS $IN"
+        echo "# perf record -e cpu-clock -F 999 --call-graph dwarf: kadet ${ARGS[*]} $IN"
         echo "# flat profile (self time), top 40"
         perf report -i $OUT/perf.data --stdio --no-children --sort symbol -g none 2> /dev/null |
             grep -v '^#' | grep -v '^$' | head -40
@@ -59,11 +60,10 @@ else
     small=$OUT/profile-input.jsonl
     head -c 20000000 "$IN" | sed '$d' > "$small"
     echo "profile: perf unusable here; callgrind on $small" >&2
-    # shellcheck disable=SC2086
     valgrind --tool=callgrind --callgrind-out-file=$OUT/callgrind.out \
-        ./kadet scan $ARGS "$small" > /dev/null 2> $OUT/profile.scan.err
+        ./kadet "${ARGS[@]}" "$small" > /dev/null 2> $OUT/profile.scan.err
     {
-        echo "# valgrind --tool=callgrind: kadet scan $ARGS $small (instructions)"
+        echo "# valgrind --tool=callgrind: kadet ${ARGS[*]} $small (instructions)"
         callgrind_annotate --inclusive=no $OUT/callgrind.out 2> /dev/null | head -60
         echo
         callgrind_annotate --inclusive=yes $OUT/callgrind.out 2> /dev/null | head -60
