@@ -7,8 +7,8 @@
 # What it does not do: judge the profile. The analysis goes into bench/NOTES.md by hand.
 #
 # Environment: PROFILE_INPUT=FILE (default: the generated 250 MB file, or the quick 50 MB one),
-# Arguments: kadet's arguments before the input file (default: scan --rules rules --state
-#            bench/out/profile.db), e.g. bench/profile.sh hunt -c 'user_agent.original:curl*' 
+# Arguments: kadet's arguments before the input file (default: scan --rules FOUNDING-RULE-FILE
+#            --state bench/out/profile.db), e.g. bench/profile.sh hunt -c 'user_agent.original:curl*' 
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=bench/out
@@ -23,7 +23,8 @@ fi
     echo "profile: no input: run make bench-quick first or set PROFILE_INPUT" >&2
     exit 1
 }
-if [ $# -gt 0 ]; then ARGS=("$@"); else ARGS=(scan --rules rules --state $OUT/profile.db); fi
+FOUNDING=$(grep -l '^rule_id = "8a1db198-da6f-4500-b985-7fe2457300af"' rules/*.toml 2> /dev/null | head -1 || true)
+if [ $# -gt 0 ]; then ARGS=("$@"); else ARGS=(scan --rules "${FOUNDING:-rules}" --state $OUT/profile.db); fi
 SUB=${ARGS[0]}
 if ! ./kadet --help 2>&1 | grep -Eq "^[[:space:]]+$SUB([[:space:]]|\$)"; then
     echo "profile: kadet $SUB is not available yet" >&2

@@ -54,7 +54,8 @@ BSTATE=build/kadet-statebench
 SHARED=${KAD_SHARED_DATA:-../shared/data}
 SEED_RULE=$(ls "$SHARED"/detection-rules/seed-history/2025-07-22_*.toml 2>/dev/null | head -1 || true)
 SEED_QUERY='host.os.type:"linux" and event.dataset:"kubernetes.audit_logs" and kubernetes.audit.stage:"ResponseComplete" and user_agent.original:*'
-FOUNDING_RULES=rules
+# The founding rule: the shipped rule file with the seed rule's id (rules/ holds other rules too)
+FOUNDING_RULES=$(grep -l '^rule_id = "8a1db198-da6f-4500-b985-7fe2457300af"' rules/*.toml 2> /dev/null | head -1 || true)
 mkdir -p "$DATA" "$OUT"
 RUNS=$OUT/runs.tsv
 : > "$RUNS"
@@ -129,10 +130,10 @@ kadet_has scan && HAVE_SCAN=1
 kadet_has hunt && HAVE_HUNT=1
 [ $HAVE_SCAN = 1 ] || note "kadet scan: not available (the engine has not landed)"
 [ $HAVE_HUNT = 1 ] || note "kadet hunt: not available (KQL/hunt has not landed)"
-if ls "$FOUNDING_RULES"/*.toml > /dev/null 2>&1; then
+if [ -n "$FOUNDING_RULES" ]; then
     HAVE_FOUNDING=1
 else
-    note "founding rule: not available ($FOUNDING_RULES/*.toml absent)"
+    note "founding rule: not available (no rules/*.toml with rule_id 8a1db198-...)"
 fi
 
 # The 29 kuery rules (query and new_terms) of the Kubernetes integration, linked into one
