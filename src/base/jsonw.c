@@ -125,6 +125,14 @@ static void str_(kad_jsonw *w, const char *s, size_t n)
     put(w, "\"", 1);
 }
 
+void kad_jsonw_members_raw(kad_jsonw *w, const char *members, size_t n)
+{
+    if (n == 0)
+        return;
+    pre_value(w);
+    put(w, members, n);
+}
+
 void kad_jsonw_key(kad_jsonw *w, const char *k, size_t n)
 {
     pre_value(w);

@@ -37,6 +37,9 @@ void kad_jsonw_bool(kad_jsonw *w, bool v);
 void kad_jsonw_null(kad_jsonw *w);
 /* Insert already-valid JSON text as one value (the caller guarantees validity). */
 void kad_jsonw_raw(kad_jsonw *w, const char *json, size_t n);
+/* Insert already-valid object members (`"k":v,"k2":v2`, e.g. a cached part of a document written
+   by another kad_jsonw) into the object being written. n == 0 adds nothing. */
+void kad_jsonw_members_raw(kad_jsonw *w, const char *members, size_t n);
 /* Append the JSON-escaped form of s (without quotes) to b. */
 int kad_json_escape(kad_buf *b, const char *s, size_t n);
 int kad_jsonw_error(const kad_jsonw *w);

@@ -295,7 +295,9 @@ static void write_parameters(kad_jsonw *w, const struct rule *r)
     kad_jsonw_obj_end(w);
 }
 
-static void write_rule(kad_jsonw *w, const struct rule *r, const struct det_alert_extra *x)
+/* The kibana.alert.rule.* members that depend on the rule only (cacheable, see
+   det_alert_rule_fragment). */
+static void write_rule(kad_jsonw *w, const struct rule *r)
 {
     bool nt = r->type == RULE_NEW_TERMS;
     kv_empty_arr(w, "kibana.alert.rule.actions");
@@ -313,10 +315,6 @@ static void write_rule(kad_jsonw *w, const struct rule *r, const struct det_aler
         kad_jsonw_obj_end(w);
     }
     kad_jsonw_arr_end(w);
-    kv_str(w, "kibana.alert.rule.execution.type",
-           x->execution_type ? x->execution_type : "scheduled");
-    if (x->execution_uuid)
-        kv_str(w, "kibana.alert.rule.execution.uuid", x->execution_uuid);
     kv_list(w, "kibana.alert.rule.false_positives", &r->false_positives);
     kv_str(w, "kibana.alert.rule.from", r->from ? r->from : "now-6m");
     kad_jsonw_keyc(w, "kibana.alert.rule.immutable");
@@ -386,6 +384,23 @@ static void kv_time(kad_jsonw *w, const char *k, int64_t ms)
     kv_str(w, k, t);
 }
 
+int det_alert_rule_fragment(const struct rule *r, kad_buf *out)
+{
+    kad_jsonw jw;
+    kad_jsonw_init(&jw, out);
+    size_t start = out->len;
+    kad_jsonw_obj_begin(&jw);
+    write_rule(&jw, r);
+    kad_jsonw_obj_end(&jw);
+    if (kad_jsonw_error(&jw) != KAD_OK)
+        return kad_jsonw_error(&jw);
+    /* drop the braces: members only */
+    memmove(out->ptr + start, out->ptr + start + 1, out->len - start - 2);
+    out->len -= 2;
+    out->ptr[out->len] = '\0';
+    return KAD_OK;
+}
+
 int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *doc,
                     const struct det_alert_extra *x, kad_err *err)
 {
@@ -452,7 +467,15 @@ int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *do
     kad_jsonw_str(w, reason->ptr, reason->len);
     kad_jsonw_keyc(w, "kibana.alert.risk_score");
     kad_jsonw_int(w, r->risk_score);
-    write_rule(w, r, x);
+    if (x->rule_fragment) {
+        kad_jsonw_members_raw(w, x->rule_fragment, x->rule_fragment_len);
+    } else {
+        write_rule(w, r);
+    }
+    kv_str(w, "kibana.alert.rule.execution.type",
+           x->execution_type ? x->execution_type : "scheduled");
+    if (x->execution_uuid)
+        kv_str(w, "kibana.alert.rule.execution.uuid", x->execution_uuid);
     kv_str(w, "kibana.alert.severity", r->severity);
     kv_time(w, "kibana.alert.start", now);
     kv_str(w, "kibana.alert.status", "active");

@@ -223,6 +223,8 @@ void det_free(struct det_engine *e)
     if (!e)
         return;
     det_pf_free(e->pf);
+    for (size_t i = 0; i < e->nrules; i++)
+        kad_buf_fini(&e->rules[i].rule_frag);
     kad_free(e->rules);
     kad_free(e->cand);
     kad_free(e->fields);
@@ -387,6 +389,11 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
         bl = e->baseline.len ? e->baseline.ptr : NULL;
     }
     const struct ev_node *doc = full_doc(ev);
+    if (!dr->rule_frag.ptr) {
+        kad_buf_init(&dr->rule_frag, DET_ALERT_MAX);
+        if (det_alert_rule_fragment(r, &dr->rule_frag) != KAD_OK)
+            kad_buf_reset(&dr->rule_frag);
+    }
     struct det_alert_extra x = {
         .timestamp_ms = e->o.now_ms,
         .last_detected_ms = DET_TIME_NONE,
@@ -396,6 +403,8 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
         .new_terms_json = nt,
         .intended_ms = DET_TIME_NONE,
         .baseline_json = bl,
+        .rule_fragment = dr->rule_frag.len ? dr->rule_frag.ptr : NULL,
+        .rule_fragment_len = dr->rule_frag.len,
         .reason = &e->reason,
     };
     x.doc_id = e->docid.ptr; /* kad_buf keeps it NUL-terminated */

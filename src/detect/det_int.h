@@ -35,6 +35,7 @@ struct det_rule {
     int baseline;      /* enum st_baseline, or -1 */
     size_t user_field; /* new-terms field used to pivot kadet.baseline, or SIZE_MAX */
     int64_t window_ms; /* W given to the state (0 = never forget) */
+    kad_buf rule_frag; /* det_alert_rule_fragment, built at the first alert */
     /* max_signals per minute of event time */
     int64_t minute;
     int minute_count;

@@ -161,7 +161,10 @@ struct det_alert_extra {
     int64_t sup_start_ms, sup_end_ms;
     uint64_t sup_docs_count;
     const char *baseline_json; /* kadet.baseline object text; NULL = left out */
-    kad_buf *reason;           /* optional: receives kibana.alert.reason (reset first) */
+    /* det_alert_rule_fragment(r) computed once and reused (NULL = written for this alert) */
+    const char *rule_fragment;
+    size_t rule_fragment_len;
+    kad_buf *reason; /* optional: receives kibana.alert.reason (reset first) */
 };
 
 /*
@@ -171,6 +174,13 @@ struct det_alert_extra {
  */
 int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *doc,
                     const struct det_alert_extra *x, kad_err *err);
+
+/*
+ * Append the kibana.alert.rule.* members that depend on the rule only (`"k":v,...`, no braces)
+ * to out: computed once per rule and passed as det_alert_extra.rule_fragment, it saves writing
+ * (and escaping) the rule's description and guide for every alert. KAD_ELIMIT when out is full.
+ */
+int det_alert_rule_fragment(const struct rule *r, kad_buf *out);
 
 /*
  * kibana.alert.uuid: 32 hex digits, a hash of rule id, the encoded combination (st_combo_encode;
