@@ -530,3 +530,33 @@ TEST(kql_dump_limit)
     kad_buf_fini(&b);
     kad_arena_fini(&a);
 }
+
+/* Things a one-line test file cannot hold: raw newlines in quotes, keywords on their own line,
+ * CRLF line ends (the rules' queries are multi-line). */
+TEST(kql_multiline_queries)
+{
+    static const struct {
+        const char *q, *want;
+    } cases[] = {
+        {"a:\"x\ny\"", "(is \"a\" \"x\\ny\")"},
+        {"a:1\nand\nb:1", "(and (is \"a\" \"1\") (is \"b\" \"1\"))"},
+        {"a:1\r\nand\r\nnot b:(\r\n  x or\r\n  y\r\n)\r\n",
+         "(and (is \"a\" \"1\") (not (or (is \"b\" \"x\") (is \"b\" \"y\"))))"},
+        {"\n\n", "(matchall)"},
+        {"a:x\n", "(is \"a\" \"x\")"},
+    };
+    kad_arena a;
+    kad_arena_init(&a, 4096, 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        kad_err err;
+        kad_err_clear(&err);
+        struct kql_query *k = kql_compile(&a, cases[i].q, strlen(cases[i].q), NULL, &err);
+        ASSERT_NOT_NULL(k);
+        kad_buf b;
+        kad_buf_init(&b, 4096);
+        ASSERT_OK(kql_dump(k, &b));
+        ASSERT_STR_EQ(b.ptr, cases[i].want);
+        kad_buf_fini(&b);
+    }
+    kad_arena_fini(&a);
+}
