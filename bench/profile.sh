@@ -24,7 +24,7 @@ fi
     exit 1
 }
 FOUNDING=$(grep -l '^rule_id = "8a1db198-da6f-4500-b985-7fe2457300af"' rules/*.toml 2> /dev/null | head -1 || true)
-if [ $# -gt 0 ]; then ARGS=("$@"); else ARGS=(scan --rules "${FOUNDING:-rules}" --state $OUT/profile.db); fi
+if [ $# -gt 0 ]; then ARGS=("$@"); else ARGS=(scan --host-metadata --rules "${FOUNDING:-rules}" --state $OUT/profile.db); fi
 SUB=${ARGS[0]}
 if ! ./kadet --help 2>&1 | grep -Eq "^[[:space:]]+$SUB([[:space:]]|\$)"; then
     echo "profile: kadet $SUB is not available yet" >&2
@@ -37,25 +37,25 @@ taskset -c 0 true 2> /dev/null && PIN=(taskset -c 0)
 
 if perf record -o /dev/null -e cpu-clock true > /dev/null 2>&1; then
     echo "profile: perf record on $IN" >&2
-    "${PIN[@]}" perf record -q -e cpu-clock -F 999 --call-graph dwarf,16384 -o $OUT/perf.data \
+    "${PIN[@]}" perf record -q -e cpu-clock -F 2999 --call-graph dwarf,16384 -o $OUT/perf.data \
         ./kadet "${ARGS[@]}" "$IN" > /dev/null 2> $OUT/profile.scan.err
     {
-        echo "# perf record -e cpu-clock -F 999 --call-graph dwarf: kadet ${ARGS[*]} $IN"
+        echo "# perf record -e cpu-clock -F 2999 --call-graph dwarf: kadet ${ARGS[*]} $IN"
         echo "# flat profile (self time), top 40"
         perf report -i $OUT/perf.data --stdio --no-children --sort symbol -g none 2> /dev/null |
-            grep -v '^#' | grep -v '^$' | head -40
+            grep -v '^#' | grep -v '^$' | head -40 || true
         echo
         echo "# by shared object"
         perf report -i $OUT/perf.data --stdio --no-children --sort dso -g none 2> /dev/null |
-            grep -v '^#' | grep -v '^$' | head -10
+            grep -v '^#' | grep -v '^$' | head -10 || true
         echo
         echo "# inclusive time (children), top 45"
         perf report -i $OUT/perf.data --stdio --children --sort symbol -g none 2> /dev/null |
-            grep -v '^#' | grep -v '^$' | head -45
+            grep -v '^#' | grep -v '^$' | head -45 || true
         echo
         echo "# call chains of the top self-time symbols"
         perf report -i $OUT/perf.data --stdio --no-children --sort symbol -G --percent-limit 4 \
-            2> /dev/null | grep -v '^#' | grep -v '^$' | head -200
+            2> /dev/null | grep -v '^#' | grep -v '^$' | head -200 || true
     } > "$P"
 else
     small=$OUT/profile-input.jsonl
@@ -65,9 +65,9 @@ else
         ./kadet "${ARGS[@]}" "$small" > /dev/null 2> $OUT/profile.scan.err
     {
         echo "# valgrind --tool=callgrind: kadet ${ARGS[*]} $small (instructions)"
-        callgrind_annotate --inclusive=no $OUT/callgrind.out 2> /dev/null | head -60
+        callgrind_annotate --inclusive=no $OUT/callgrind.out 2> /dev/null | head -60 || true
         echo
-        callgrind_annotate --inclusive=yes $OUT/callgrind.out 2> /dev/null | head -60
+        callgrind_annotate --inclusive=yes $OUT/callgrind.out 2> /dev/null | head -60 || true
     } > "$P"
 fi
 echo "profile: wrote $P" >&2

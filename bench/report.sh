@@ -237,8 +237,8 @@ label() {
     echo "cat FILE > /dev/null"
     echo "${REF:-build/bench/ref_simdjson} FILE                    # bench/ref/ref_simdjson.cpp, g++ -O2 -march=native"
     echo "jq -c -f bench/seed.jq FILE > bench/out/jq.txt"
-    echo "kadet scan --rules ${FOUNDING_RULES:-rules} --state NEW.db FILE > alerts"
-    echo "kadet scan --rules bench/out/rules29 --state NEW.db FILE > alerts   # links to the 29 kuery rules"
+    echo "kadet scan --host-metadata --rules ${FOUNDING_RULES:-rules} --state NEW.db FILE > alerts"
+    echo "kadet scan --host-metadata --rules bench/out/rules29 --state NEW.db FILE > alerts   # links to the 29 kuery rules"
     echo "kadet hunt '${SEED_QUERY:-}' FILE > matches"
     echo "build/kadet-statebench bench --terms ${COMBOS:-1000000} --dir bench/out --json"
     echo '```'

@@ -170,12 +170,12 @@ add_tool reference "$REF {IN} > $OUT/reference.txt"
 add_tool jq "jq -c -f bench/seed.jq {IN} > $OUT/jq.txt"
 if [ $HAVE_SCAN = 1 ] && [ $HAVE_FOUNDING = 1 ]; then
     add_tool scan-founding \
-        "$KADET scan --rules $FOUNDING_RULES --state $OUT/state-founding.db {IN} > $OUT/scan-founding.alerts 2> $OUT/scan-founding.err" \
+        "$KADET scan --host-metadata --rules $FOUNDING_RULES --state $OUT/state-founding.db {IN} > $OUT/scan-founding.alerts 2> $OUT/scan-founding.err" \
         "rm -f $OUT/state-founding.db $OUT/state-founding.db-wal $OUT/state-founding.db-shm"
 fi
 if [ $HAVE_SCAN = 1 ] && [ $HAVE_RULES29 = 1 ]; then
     add_tool scan-29rules \
-        "$KADET scan --rules $R29 --state $OUT/state-29.db {IN} > $OUT/scan-29.alerts 2> $OUT/scan-29.err" \
+        "$KADET scan --host-metadata --rules $R29 --state $OUT/state-29.db {IN} > $OUT/scan-29.alerts 2> $OUT/scan-29.err" \
         "rm -f $OUT/state-29.db $OUT/state-29.db-wal $OUT/state-29.db-shm"
 fi
 if [ $HAVE_HUNT = 1 ]; then
