@@ -253,7 +253,10 @@ label() {
         echo "## Profile of kadet scan with the founding rule (bench/profile.sh)"
         echo
         echo '```'
-        sed -n '1,/^# by shared object/p' $OUT/profile.txt | head -32
+        head -1 $OUT/profile.txt
+        sed -n '/^# flat/,/^$/p' $OUT/profile.txt | head -21
+        echo
+        sed -n '/^# inclusive/,/^$/p' $OUT/profile.txt | grep -v '0xffffffff\|_start\|libc_start' | head -31
         echo '```'
         echo
     fi
