@@ -213,6 +213,14 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
             return NULL;
         }
         dr->baseline = (int)b;
+        uint64_t h = kad_hash64(r->rule_id, strlen(r->rule_id), 0);
+        snprintf(dr->cname_m, sizeof(dr->cname_m), "det.minute.%016llx", (unsigned long long)h);
+        snprintf(dr->cname_n, sizeof(dr->cname_n), "det.count.%016llx", (unsigned long long)h);
+        int64_t m = st_counter_get(o->state, dr->cname_m);
+        if (m != 0) {
+            dr->minute = m - 1;
+            dr->minute_count = (int)st_counter_get(o->state, dr->cname_n);
+        }
     }
     e->pf = det_pf_new(e);
     return e;
@@ -237,6 +245,11 @@ void det_free(struct det_engine *e)
     kad_buf_fini(&e->reason);
     kad_buf_fini(&e->scratch);
     kad_free(e);
+}
+
+int64_t det_rule_window(const struct det_engine *e, size_t i)
+{
+    return i < e->nrules ? e->rules[i].window_ms : 0;
 }
 
 int det_rule_baseline(const struct det_engine *e, size_t i)
@@ -295,13 +308,19 @@ void det_warnings(const struct det_engine *e, kad_buf *out)
 /* Alert ids and the alert budget                                                               */
 /* ============================================================================================ */
 
-/* max_signals per minute of event time. True when the alert may be created. */
-static bool budget(struct det_rule *dr, int64_t ts)
+/* max_signals per minute of event time. True when the alert may be created. The minute and its
+   count go to state counters, committed with the batch (a crash rolls them back with it). */
+static bool budget(struct det_engine *e, struct det_rule *dr, int64_t ts)
 {
     int64_t minute = ts == DET_TIME_NONE ? DET_TIME_NONE
                      : ts >= 0           ? ts / 60000
                                          : -((-ts + 59999) / 60000);
     if (minute != dr->minute) {
+        if (minute != DET_TIME_NONE) {
+            int64_t old = dr->minute == DET_TIME_NONE ? 0 : dr->minute + 1;
+            st_counter_add(e->o.state, dr->cname_m, minute + 1 - old, NULL);
+            st_counter_add(e->o.state, dr->cname_n, -(int64_t)dr->minute_count, NULL);
+        }
         dr->minute = minute;
         dr->minute_count = 0;
         dr->minute_warned = false;
@@ -316,6 +335,8 @@ static bool budget(struct det_rule *dr, int64_t ts)
         return false;
     }
     dr->minute_count++;
+    if (minute != DET_TIME_NONE)
+        st_counter_add(e->o.state, dr->cname_n, 1, NULL);
     return true;
 }
 
@@ -358,7 +379,7 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
             return KAD_OK;
         }
     }
-    if (!budget(dr, ts))
+    if (!budget(e, dr, ts))
         return KAD_OK;
     if (e->o.learn) {
         dr->st.would_alert++;
@@ -575,6 +596,16 @@ int det_process(struct det_engine *e, const struct det_event *ev, kad_err *err)
             if (rule_excepted(e->o.rules, r, ev->doc, ts == DET_TIME_NONE ? 0 : ts)) {
                 dr->st.excepted++;
                 continue;
+            }
+            if (r->type == RULE_NEW_TERMS && dr->window_ms > 0) {
+                /* Beyond the state's horizon: combinations last seen before watermark - 2W may
+                   have been pruned, so an event older than watermark - W cannot be judged the
+                   same way whenever pruning ran. It is skipped (docs/internals/engine.md). */
+                int64_t wm = st_watermark(e->o.state, dr->rid);
+                if (wm != ST_TIME_NONE && ts < wm - dr->window_ms) {
+                    dr->st.too_late++;
+                    continue;
+                }
             }
             dr->st.matched++;
             int rc;

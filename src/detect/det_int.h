@@ -36,9 +36,12 @@ struct det_rule {
     size_t user_field; /* new-terms field used to pivot kadet.baseline, or SIZE_MAX */
     int64_t window_ms; /* W given to the state (0 = never forget) */
     kad_buf rule_frag; /* det_alert_rule_fragment, built at the first alert */
-    /* max_signals per minute of event time */
+    /* max_signals per minute of event time; minute and count are mirrored in two state
+       counters (cname_m = minute + 1, cname_n = count) so a resumed scan continues the budget
+       of the minute it was in, exactly as one uninterrupted run */
     int64_t minute;
     int minute_count;
+    char cname_m[40], cname_n[40];
     bool minute_warned;
     uint64_t cut_minutes;
     struct det_rule_stats st;

@@ -75,6 +75,7 @@ struct det_rule_stats {
     uint64_t max_signals_cut; /* alerts not created because of max_signals per minute */
     uint64_t duplicates;      /* alert ids already emitted earlier (replayed input) */
     uint64_t combos_limited;  /* documents whose cartesian product was cut at the limit */
+    uint64_t too_late;        /* new_terms: event time more than W before the watermark */
 };
 
 struct det_engine;
@@ -88,6 +89,8 @@ struct det_engine;
 struct det_engine *det_new(const struct det_opts *o, kad_err *err);
 void det_free(struct det_engine *e);
 
+/* The history window W of rule i in ms (new_terms; 0 = never forget or not new_terms). */
+int64_t det_rule_window(const struct det_engine *e, size_t i);
 /* What st_rule_register said about rule i (ST_BASELINE_*), or -1 when the rule does not run. */
 int det_rule_baseline(const struct det_engine *e, size_t i);
 /* True when rule i runs (query or new_terms with a compiled query). */

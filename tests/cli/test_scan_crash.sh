@@ -76,14 +76,15 @@ n=$(wc -l < "$T/ref.ids")
 [ "$(sort -u "$T/ref.ids" | wc -l)" = "$n" ] || fail "reference run has duplicate ids"
 
 # One crash (or a chain of them), then a clean rerun; --output must equal the reference exactly.
+IN="$T/in.jsonl"
 check_file() {
     local name=$1; shift
     rm -f "$T/c.db"* "$T/c.jsonl"
     for point in "$@"; do
-        KADET_TEST_CRASH=$point scan --state "$T/c.db" --output "$T/c.jsonl" "$T/in.jsonl" \
+        KADET_TEST_CRASH=$point scan --state "$T/c.db" --output "$T/c.jsonl" "$IN" \
             2>/dev/null && fail "$name: the run with crash point $point did not crash"
     done
-    scan --state "$T/c.db" --output "$T/c.jsonl" "$T/in.jsonl" 2>"$T/c.err" \
+    scan --state "$T/c.db" --output "$T/c.jsonl" "$IN" 2>"$T/c.err" \
         || fail "$name: rerun failed: $(cat "$T/c.err")"
     ids "$T/c.jsonl" | sort > "$T/c.ids"
     cmp -s "$T/ref.ids" "$T/c.ids" || fail "$name: alert ids differ from the uninterrupted run ($(comm -3 "$T/ref.ids" "$T/c.ids" | wc -l) differences)"
@@ -95,6 +96,13 @@ check_file last-record record:6000
 check_file written-not-committed commit:3:written
 check_file after-commit commit:5:committed
 check_file chain record:700 commit:4:written record:3000
+
+# .gz input resumes by decompressing and skipping to the committed (uncompressed) offset
+gzip -c "$T/in.jsonl" > "$T/in.jsonl.gz"
+IN="$T/in.jsonl.gz"
+check_file gzip-mid-batch record:2222
+check_file gzip-chain commit:2:committed record:1500
+IN="$T/in.jsonl"
 
 # stdout: crash inside a batch; the two runs' outputs together are the reference, no id twice.
 rm -f "$T/s.db"*
