@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -90,7 +91,8 @@ struct scan {
     uint64_t skip_syntax, skip_limit, skip_other;
     kad_log_limit errlim;
     int rc;
-    bool fatal; /* state, output or engine failure: stop everything (rc is EXIT_RUNTIME) */
+    bool fatal;  /* state, output or engine failure: stop everything (rc is EXIT_RUNTIME) */
+    int lock_fd; /* flock on STATE.lock, -1 when none */
     /* progress */
     bool show_progress;
     int64_t total_bytes, done_bytes;
@@ -719,6 +721,29 @@ static void log_sink(enum kad_log_level lvl, const char *msg, void *ud)
             msg);
 }
 
+/*
+ * One scan per state file: two scans resuming the same inputs into one state (and output) would
+ * interleave their batches. An advisory lock on STATE.lock (flock, released when the process
+ * dies, also by kill -9) makes the second one stop with exit 2 instead.
+ */
+static int lock_state(struct scan *s, const char *path)
+{
+    char lk[PATH_MAX + 8];
+    snprintf(lk, sizeof(lk), "%s.lock", path);
+    int fd = open(lk, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "kadet: %s: %s\n", lk, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        fprintf(stderr, "kadet: state %s is in use by another kadet process\n", path);
+        close(fd);
+        return -1;
+    }
+    s->lock_fd = fd;
+    return 0;
+}
+
 /* Open --output: truncate it to its committed length (resume), or create it empty. */
 static int open_output(struct scan *s, kad_err *err)
 {
@@ -869,6 +894,7 @@ static int run(int argc, char **argv)
     s.progress = -1;
     s.now_ms = DET_TIME_NONE;
     s.batch = 50000;
+    s.lock_fd = -1;
     s.rc = EXIT_OK;
     s.errlim = (kad_log_limit){"records", 10, 0};
     int prc = parse_args(&s, argc, argv);
@@ -896,6 +922,11 @@ static int run(int argc, char **argv)
         }
     }
     int rc = st_open(&s.st, spath, s.no_state ? ST_OPEN_MEM : ST_OPEN_RW, &err);
+    if (rc == KAD_OK && !s.no_state && lock_state(&s, spath) != 0) {
+        st_close(s.st);
+        rule_set_free(s.rs);
+        return EXIT_RUNTIME;
+    }
     if (rc != KAD_OK) {
         print_err(&err);
         rule_set_free(s.rs);
@@ -990,6 +1021,8 @@ out:
     kad_buf_fini(&s.pending);
     if (s.out_fd > 2)
         close(s.out_fd);
+    if (s.lock_fd >= 0)
+        close(s.lock_fd);
     kad_free(s.out_key);
     return s.rc;
 }

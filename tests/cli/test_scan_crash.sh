@@ -115,12 +115,26 @@ cmp -s "$T/ref.ids" "$T/s.ids" || fail "stdout: alert ids differ from the uninte
 # An external kill -9 at an arbitrary moment (a slow consumer keeps the scan busy).
 rm -f "$T/e.db"* "$T/e.jsonl"
 for i in 1 2 3 4 5 6 7 8; do cat "$T/in.jsonl"; done > "$T/big.jsonl"
-scan --state "$T/e.db" --output "$T/e.jsonl" --batch 50 "$T/big.jsonl" 2>/dev/null &
+# (run kadet itself in the background: $! of a shell function would be a subshell, and killing
+# it would leave kadet running beside the rerun)
+"$K" scan --no-progress --rules "$T/rules" --now 2026-01-01T00:00:00Z --state "$T/e.db" \
+    --output "$T/e.jsonl" --batch 50 "$T/big.jsonl" 2>/dev/null &
 pid=$!
 sleep 0.3
 kill -9 $pid 2>/dev/null
 wait $pid 2>/dev/null
 scan --state "$T/e.db" --output "$T/e.jsonl" --batch 50 "$T/big.jsonl" 2>"$T/e.err" || fail "external kill: rerun failed: $(cat "$T/e.err")"
+# a second scan on a state in use is refused (exit 2), it does not interleave with the first
+"$K" scan --no-progress --rules "$T/rules" --state "$T/e.db" --batch 50 "$T/big.jsonl" --from-start \
+    >/dev/null 2>&1 &
+pid=$!
+sleep 0.2
+scan --state "$T/e.db" "$T/in.jsonl" >/dev/null 2>"$T/lock.err"; rc=$?
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+if [ $rc != 0 ]; then
+    [ $rc = 2 ] || fail "state in use: exit $rc"
+    grep -q "in use" "$T/lock.err" || fail "state in use: message $(cat "$T/lock.err")"
+fi
 scan --state "$T/e2.db" --output "$T/e2.jsonl" --batch 50 "$T/big.jsonl" 2>/dev/null || fail "external kill: reference failed"
 cmp -s "$T/e.jsonl" "$T/e2.jsonl" || fail "external kill: output differs from an uninterrupted run"
 exit 0

@@ -212,8 +212,10 @@ TEST(detect_engine_new_terms)
     feed(e, st, &a, DOC("4", "2026-03-16T00:00:00Z", "[\"a\",\"b\"]", "[\"x\",\"x\"]")); /* 2 */
     feed(e, st, &a, DOC("5", "2026-03-16T00:00:00Z", "null", "\"k/1\""));                /* none */
     feed(e, st, &a, DOC("6", "2026-03-16T00:00:00Z", "\"alice\"", "\"\""));              /* "" */
-    /* a replay of document 1 with its old time: known, and its alert id was emitted */
+    /* a replay of document 1 with its old time: more than W before the watermark, too late */
     feed(e, st, &a, DOC("1", "2026-03-01T00:00:00Z", "\"alice\"", "\"k/1\""));
+    /* a replay of document 3: known, and its alert id was emitted */
+    feed(e, st, &a, DOC("3", "2026-03-16T00:00:00Z", "\"alice\"", "\"k/1\""));
 #undef DOC
     ASSERT_EQ(k.n, 5);
     ASSERT_STR_EQ(k.terms[0], "alice|k/1");
@@ -225,6 +227,7 @@ TEST(detect_engine_new_terms)
     struct det_rule_stats s;
     det_rule_stats(e, 0, &s);
     ASSERT_EQ(s.matched, 7);
+    ASSERT_EQ(s.too_late, 1);
     ASSERT_EQ(s.alerts, 5);
     ASSERT_EQ(s.no_terms, 1);
     kad_arena_fini(&a);
