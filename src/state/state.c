@@ -93,8 +93,15 @@ int st_sql_fail(struct st_store *st, kad_err *err, const char *what)
                         st->db ? sqlite3_errmsg(st->db) : "cannot open");
 }
 
+/* Failure injection (st_test_fail_after): true when this database write must fail. */
+static bool injected(struct st_store *st) { return st->fail_after && --st->fail_after == 0; }
+
+void st_test_fail_after(struct st_store *st, unsigned long n) { st->fail_after = n; }
+
 int st_exec(struct st_store *st, const char *sql, kad_err *err)
 {
+    if (injected(st))
+        return kad_err_setf(err, KAD_ESTATE, "state: injected failure before '%s'", sql);
     if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         return st_sql_fail(st, err, sql);
     return 0;
@@ -103,6 +110,10 @@ int st_exec(struct st_store *st, const char *sql, kad_err *err)
 /* Run a prepared statement that returns no rows, then reset it. */
 static int step_done(struct st_store *st, sqlite3_stmt *s, kad_err *err, const char *what)
 {
+    if (injected(st)) {
+        sqlite3_clear_bindings(s);
+        return kad_err_setf(err, KAD_ESTATE, "state: injected failure: %s", what);
+    }
     int rc = sqlite3_step(s);
     int ret = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : st_sql_fail(st, err, what);
     sqlite3_reset(s);

@@ -309,4 +309,12 @@ int st_prune(struct st_store *st, const struct st_prune_opts *o, struct st_prune
  */
 int st_reset(struct st_store *st, const char *rule_id, uint64_t *terms_removed, kad_err *err);
 
+/* ======================================================================================== */
+/* Testing aid                                                                              */
+/* ======================================================================================== */
+
+/* Make the nth next database write (statement or transaction command) fail with KAD_ESTATE,
+   like SQLite's faulty VFS; 0 disables. For unit tests of error paths. */
+void st_test_fail_after(struct st_store *st, unsigned long n);
+
 #endif

@@ -115,7 +115,8 @@ struct st_store {
     KAD_VEC(struct st_undo) undo;      /* also the list of dirty records */
     KAD_VEC(struct st_counter) counters;
     bool in_batch;
-    bool reload_on_rollback; /* the undo log was flushed inside this batch */
+    bool reload_on_rollback;  /* the undo log was flushed inside this batch */
+    unsigned long fail_after; /* st_test_fail_after countdown, 0 = off */
 };
 
 /* Helpers shared by state.c and state_query.c. */

@@ -755,3 +755,75 @@ TEST(state_index_many_terms_and_overhead)
     st_close(st);
     kad_buf_fini(&b);
 }
+
+/* ---- failure injection ----------------------------------------------------------------- */
+
+/* One batch: A known again, B new with an alert id, a position and a counter. Returns 0 when
+   every step and the commit succeeded; on the first failure rolls back and returns it. */
+static int failing_batch(struct st_store *st, uint32_t rid, kad_buf *b)
+{
+    int rc;
+    if ((rc = st_begin(st, NULL)) != 0)
+        return rc;
+    if ((rc = observe(st, rid, b, "allow", "u", "A", 5000)) < 0 ||
+        (rc = observe(st, rid, b, "forbid", "u", "B", 5000)) < 0 ||
+        (rc = st_alert_record(st, rid, b->ptr, b->len, "alert-B", 5000, NULL)) != 0 ||
+        (rc = st_pos_set(st, "src", 777, 7, NULL)) != 0 ||
+        (rc = st_counter_add(st, "events", 2, NULL)) != 0) {
+        st_rollback(st);
+        return rc;
+    }
+    return st_commit(st, NULL); /* rolls back by itself on failure */
+}
+
+/* The store holds exactly the first batch (committed) or also the second. */
+static void check_all_or_nothing(struct st_store *st, uint32_t rid, kad_buf *b, bool second)
+{
+    struct st_term t;
+    struct st_pos p;
+    combo3(b, "allow", "u", "A");
+    ASSERT_EQ(st_lookup(st, rid, b->ptr, b->len, &t), 1);
+    ASSERT_EQ(t.last_seen, second ? 5000 : 1000);
+    combo3(b, "forbid", "u", "B");
+    ASSERT_EQ(st_lookup(st, rid, b->ptr, b->len, &t), second ? 1 : 0);
+    if (second)
+        ASSERT_TRUE(t.alerted);
+    ASSERT_EQ(st_alert_emitted(st, "alert-B", NULL), second ? 1 : 0);
+    ASSERT_EQ(st_pos_get(st, "src", &p, NULL), second ? 0 : KAD_ENOTFOUND);
+    ASSERT_EQ(st_counter_get(st, "events"), second ? 2 : 0);
+    ASSERT_EQ(st_watermark(st, rid), second ? 5000 : 1000);
+}
+
+TEST(state_injected_failures_are_all_or_nothing)
+{
+    struct tdir d;
+    tdir_make(&d);
+    kad_buf b;
+    kad_buf_init(&b, ST_KEY_MAX + 1);
+    int successes = 0;
+    for (unsigned long n = 1; n < 40 && successes < 2; n++) {
+        rm_rf(d.dir);
+        tdir_make(&d);
+        struct st_store *st;
+        ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
+        uint32_t rid = reg(st, "r", 1, NULL);
+        ASSERT_OK(st_begin(st, NULL));
+        ASSERT_EQ(observe(st, rid, &b, "allow", "u", "A", 1000), ST_SEEN_NEW);
+        ASSERT_OK(st_commit(st, NULL));
+        st_test_fail_after(st, n);
+        int rc = failing_batch(st, rid, &b);
+        st_test_fail_after(st, 0);
+        ASSERT(rc == 0 || rc == KAD_ESTATE);
+        successes += rc == 0;
+        check_all_or_nothing(st, rid, &b, rc == 0);
+        st_close(st);
+        /* and the file says the same */
+        ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
+        ASSERT_EQ(reg(st, "r", 1, NULL), rid);
+        check_all_or_nothing(st, rid, &b, rc == 0);
+        st_close(st);
+    }
+    ASSERT_EQ(successes, 2); /* the countdown went past every write of the batch */
+    kad_buf_fini(&b);
+    rm_rf(d.dir);
+}
