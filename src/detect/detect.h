@@ -346,4 +346,16 @@ void pv_result_fini(struct pv_result *res);
 int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const struct pv_opts *o,
            struct pv_result *res, kad_err *err);
 
+/* Append one alert of rule r for document d as a JSON object (no newline). */
+int pv_alert_write(kad_buf *out, const struct rule *r, const struct pv_doc *d,
+                   const struct pv_alert *a);
+/* A date field's value as epoch ms (RFC 3339 text or epoch-ms number), EV_TIME_NONE if none. */
+int64_t pv_field_time(const struct ev_node *doc, const char *path);
+/*
+ * Fill *out for document doc (and its stable id, both borrowed) under rule r of set rs: event
+ * time with r's timestamp override and fallback, @timestamp, eligibility (query and exceptions).
+ */
+void pv_doc_prepare(const struct rule_set *rs, const struct rule *r, const struct ev_node *doc,
+                    const char *id, struct pv_doc *out);
+
 #endif

@@ -1,0 +1,58 @@
+/*
+ * preview_input.c - turning one ECS document into what preview needs for one rule: its event
+ * time with the rule's timestamp override and fallback (../shared/spec/new-terms.md §3), its
+ * @timestamp, and whether it passes the rule's query and exceptions (§1.4, §4.3).
+ *
+ * It reads no input and keeps nothing: the caller owns the documents and the pv_doc array.
+ */
+#include "detect/detect.h"
+
+#include "kql/kql.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A date field's value as epoch ms: an RFC 3339 string or a number of epoch milliseconds. */
+int64_t pv_field_time(const struct ev_node *doc, const char *path)
+{
+    const struct ev_node *s = ev_first(doc, path, EV_STRING);
+    int64_t ms;
+    if (s && ev_time_parse(s->str, s->len, &ms))
+        return ms;
+    const struct ev_node *n = ev_first(doc, path, EV_NUMBER);
+    if (n) {
+        char buf[40];
+        if (n->len < sizeof(buf)) {
+            memcpy(buf, n->str, n->len);
+            buf[n->len] = 0;
+            char *end;
+            double d = strtod(buf, &end);
+            if (*end == 0 && d > -9.2e18 && d < 9.2e18)
+                return (int64_t)d;
+        }
+    }
+    return EV_TIME_NONE;
+}
+
+void pv_doc_prepare(const struct rule_set *rs, const struct rule *r, const struct ev_node *doc,
+                    const char *id, struct pv_doc *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->doc = doc;
+    out->id = id;
+    out->timestamp = pv_field_time(doc, "@timestamp");
+    out->ts = out->timestamp;
+    const char *ov = r->timestamp_override;
+    if (ov && strcmp(ov, "@timestamp") != 0) {
+        int64_t t = pv_field_time(doc, ov);
+        if (t != EV_TIME_NONE) {
+            out->ts = t;
+            out->has_override = true;
+        } else if (r->timestamp_override_fallback_disabled) {
+            out->ts = EV_TIME_NONE; /* excluded from every range */
+        }
+    } else if (ov) {
+        out->has_override = out->ts != EV_TIME_NONE;
+    }
+    out->eligible = r->kql && kql_match(r->kql, doc) && !rule_excepted(rs, r, doc, out->ts);
+}
