@@ -236,7 +236,8 @@ static void build_order(struct run *u, size_t n)
         if (u->docs[i].eligible && u->docs[i].ts != EV_TIME_NONE)
             u->ord[u->nord++] = (uint32_t)i;
     g_sort_docs = u->docs;
-    qsort(u->ord, u->nord, sizeof(*u->ord), cmp_ord);
+    if (u->nord)
+        qsort(u->ord, u->nord, sizeof(*u->ord), cmp_ord);
     g_sort_docs = NULL;
     u->ots = kad_malloc((u->nord ? u->nord : 1) * sizeof(*u->ots));
     for (size_t p = 0; p < u->nord; p++)
@@ -525,7 +526,8 @@ static void exec_new_terms(struct run *u)
             KAD_VEC_PUSH(&cands, u->cids.ptr[k]);
         }
     g_cmp_run = u;
-    qsort(cands.ptr, cands.len, sizeof(*cands.ptr), cmp_cand_key);
+    if (cands.len)
+        qsort(cands.ptr, cands.len, sizeof(*cands.ptr), cmp_cand_key);
     bool single = u->r->new_terms_fields.n == 1;
     size_t page = single ? PV_PAGE_SINGLE : PV_PAGE_MULTI;
     KAD_VEC(struct cand) out = {0};
@@ -553,7 +555,8 @@ static void exec_new_terms(struct run *u)
             size_t nt = pairs.len / 3;
             size_t *tri = pairs.ptr;
             /* qsort on triples: element size 3 * size_t, comparator reads the first two */
-            qsort(tri, nt, 3 * sizeof(size_t), cmp_new_single);
+            if (nt)
+                qsort(tri, nt, 3 * sizeof(size_t), cmp_new_single);
             for (size_t i = 0; i < nt; i++) {
                 struct cand cd = {u->ord[tri[3 * i + 2]], (uint32_t)tri[3 * i + 1]};
                 KAD_VEC_PUSH(&out, cd);
@@ -590,7 +593,7 @@ static void exec_query(struct run *u)
         KAD_VEC_PUSH(&out, cd);
     }
     bool override = u->r->timestamp_override != NULL;
-    if (override) {
+    if (override && out.len) {
         g_q_docs = u->docs;
         qsort(out.ptr, out.len, sizeof(*out.ptr), cmp_query);
         g_q_docs = NULL;

@@ -160,7 +160,7 @@ static void run_case(const char *root, const char *name, const char *kadet)
         return;
     }
     trim_line(args);
-    char cwd[PATH_MAX], errfile[2 * PATH_MAX];
+    char cwd[PATH_MAX], errfile[2 * PATH_MAX + 64];
     if (!getcwd(cwd, sizeof(cwd)))
         snprintf(cwd, sizeof(cwd), ".");
     snprintf(errfile, sizeof(errfile), "%s/build/preview-%s.stderr", cwd, name);
