@@ -27,7 +27,8 @@
 extern const struct cmd cmd_preview;
 
 struct input {
-    kad_arena docs_arena; /* every document and id, for the whole run */
+    struct ev_decoder *dec; /* documents may point into it: freed last */
+    kad_arena docs_arena;   /* every document and id, for the whole run */
     KAD_VEC(const struct ev_node *) docs;
     KAD_VEC(const char *) ids;
     uint64_t bad;
@@ -64,7 +65,7 @@ static int read_inputs(struct input *in, char *const *files)
 {
     struct ev_decoder_opts o;
     memset(&o, 0, sizeof(o)); /* archives: no event.ingested, no host.* */
-    struct ev_decoder *d = ev_decoder_new(&o);
+    struct ev_decoder *d = in->dec = ev_decoder_new(&o);
     struct ev_sink sink = {on_event, on_error, in};
     int status = EXIT_OK;
     for (; *files; files++) {
@@ -92,7 +93,6 @@ static int read_inputs(struct input *in, char *const *files)
         }
         ev_reader_close(rd);
     }
-    ev_decoder_free(d);
     return status;
 }
 
@@ -267,6 +267,7 @@ static int run(int argc, char **argv)
     KAD_VEC_FREE(&in.docs);
     KAD_VEC_FREE(&in.ids);
     kad_arena_fini(&in.docs_arena);
+    ev_decoder_free(in.dec);
     rule_set_free(rs);
     return status;
 }
