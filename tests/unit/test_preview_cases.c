@@ -143,7 +143,7 @@ static char *trim_line(char *s)
 
 static void run_case(const char *root, const char *name, const char *kadet)
 {
-    char dir[PATH_MAX], path[PATH_MAX + 64];
+    char dir[PATH_MAX], path[2 * PATH_MAX];
     snprintf(dir, sizeof(dir), "%s/%s", root, name);
     snprintf(path, sizeof(path), "%s/args", dir);
     char *args = t_read_file(path, NULL);
