@@ -143,27 +143,37 @@ static char *trim_line(char *s)
 
 static void run_case(const char *root, const char *name, const char *kadet)
 {
-    char dir[PATH_MAX], path[2 * PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s/%s", root, name);
-    snprintf(path, sizeof(path), "%s/args", dir);
-    char *args = t_read_file(path, NULL);
-    snprintf(path, sizeof(path), "%s/expected", dir);
-    char *expected = t_read_file(path, NULL);
-    snprintf(path, sizeof(path), "%s/status", dir);
-    char *status_s = t_read_file(path, NULL);
+    kad_buf dirb, pb;
+    kad_buf_init(&dirb, 0);
+    kad_buf_init(&pb, 0);
+    kad_buf_addf(&dirb, "%s/%s", root, name);
+    const char *dir = dirb.ptr;
+    kad_buf_addf(&pb, "%s/args", dir);
+    char *args = t_read_file(pb.ptr, NULL);
+    kad_buf_reset(&pb);
+    kad_buf_addf(&pb, "%s/expected", dir);
+    char *expected = t_read_file(pb.ptr, NULL);
+    kad_buf_reset(&pb);
+    kad_buf_addf(&pb, "%s/status", dir);
+    char *status_s = t_read_file(pb.ptr, NULL);
+    kad_buf_fini(&pb);
     int want_status = status_s ? atoi(status_s) : 0;
     kad_free(status_s);
     if (!args || !expected) {
         t_case(false, name, "args or expected missing");
         kad_free(args);
         kad_free(expected);
+        kad_buf_fini(&dirb);
         return;
     }
     trim_line(args);
-    char cwd[PATH_MAX], errfile[2 * PATH_MAX + 64];
+    char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof(cwd)))
         snprintf(cwd, sizeof(cwd), ".");
-    snprintf(errfile, sizeof(errfile), "%s/build/preview-%s.stderr", cwd, name);
+    kad_buf errb;
+    kad_buf_init(&errb, 0);
+    kad_buf_addf(&errb, "%s/build/preview-%s.stderr", cwd, name);
+    const char *errfile = errb.ptr;
     kad_buf cmd;
     kad_buf_init(&cmd, 0);
     kad_buf_addf(&cmd, "cd '%s' && '%s' preview --rules rule.toml %s input.jsonl 2>'%s'", dir,
@@ -189,10 +199,12 @@ static void run_case(const char *root, const char *name, const char *kadet)
     t_case(ok, name, detail.ptr);
     kad_buf_fini(&detail);
     kad_free(err);
+    kad_buf_fini(&errb);
     kad_buf_fini(&got);
     kad_buf_fini(&cmd);
     kad_free(args);
     kad_free(expected);
+    kad_buf_fini(&dirb);
 }
 
 TEST(preview_scenarios)
