@@ -31,6 +31,7 @@
 #define PV_PAGE_SINGLE 10000u /* V1 phase-1 composite page, one hook call per page */
 #define PV_PAGE_MULTI 500u    /* V1 multi-field batch, one hook call per batch */
 #define PV_KIBANA_MAX_ALERTS 1000
+#define PV_IGNORE_ABOVE 1024 /* keyword ignore_above of the integration's mappings (engine: same) */
 
 static const char MAX_SIGNALS_WARNING[] =
     "This rule reached the maximum alert limit for the rule execution. Some alerts were not "
@@ -75,8 +76,10 @@ static void msg(struct pv_result *res, int64_t t, bool is_error, const char *fmt
  * Combinations: values of the new-terms fields, encoded as keys
  *
  * A value is encoded as a tag byte ('s' string, 'n' number, 'b' boolean), a 4-byte length
- * and its bytes (number text; "0"/"1" for booleans). A combination key is its fields' values
- * one after another, so keys compare per field.
+ * and its text (number text; "true"/"false"). A combination key is its fields' values one
+ * after another, so keys compare per field. Combinations are identified by their texts only
+ * (the tags zeroed), as a keyword field indexes them: "1" and 1 are the same term, as in the
+ * engine; the first occurrence's types are kept for kibana.alert.new_terms.
  * ============================================================================================ */
 
 struct combo {
@@ -90,13 +93,22 @@ struct vals {
     KAD_VEC(const struct ev_node *) v;
 };
 
-static bool same_leaf(const struct ev_node *a, const struct ev_node *b)
+/* Text of a value as indexed: strings and numbers as written, booleans "true"/"false". */
+static kad_str leaf_text(const struct ev_node *v)
 {
-    bool ab = a->type == EV_TRUE || a->type == EV_FALSE;
-    bool bb = b->type == EV_TRUE || b->type == EV_FALSE;
-    if (ab || bb)
-        return a->type == b->type;
-    return a->type == b->type && a->len == b->len && memcmp(a->str, b->str, a->len) == 0;
+    if (v->type == EV_TRUE)
+        return KAD_STR_LIT("true");
+    if (v->type == EV_FALSE)
+        return KAD_STR_LIT("false");
+    return (kad_str){v->str, v->len};
+}
+
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)s[i] & 0xc0) != 0x80;
+    return c;
 }
 
 static bool collect_value(const struct ev_node *v, bool partial, void *ctx)
@@ -104,8 +116,11 @@ static bool collect_value(const struct ev_node *v, bool partial, void *ctx)
     struct vals *l = ctx;
     if (partial || v->type == EV_OBJECT)
         return false; /* objects are not aggregatable values */
+    if (v->type == EV_STRING && v->len > PV_IGNORE_ABOVE &&
+        utf8_chars(v->str, v->len) > PV_IGNORE_ABOVE)
+        return false; /* over ignore_above: not indexed, behaves as missing (§2) */
     for (size_t i = 0; i < l->v.len; i++)
-        if (same_leaf(l->v.ptr[i], v))
+        if (kad_str_eq(leaf_text(l->v.ptr[i]), leaf_text(v)))
             return false; /* keyword doc values are a set (§2) */
     KAD_VEC_PUSH(&l->v, v);
     return false;
@@ -114,8 +129,9 @@ static bool collect_value(const struct ev_node *v, bool partial, void *ctx)
 static void put_value(kad_buf *b, const struct ev_node *v)
 {
     char tag = v->type == EV_STRING ? 's' : v->type == EV_NUMBER ? 'n' : 'b';
-    const char *p = v->type == EV_TRUE ? "1" : v->type == EV_FALSE ? "0" : v->str;
-    uint32_t len = (v->type == EV_TRUE || v->type == EV_FALSE) ? 1 : v->len;
+    kad_str t = leaf_text(v);
+    const char *p = t.ptr;
+    uint32_t len = (uint32_t)t.len;
     unsigned char hdr[5] = {(unsigned char)tag, (unsigned char)(len >> 24),
                             (unsigned char)(len >> 16), (unsigned char)(len >> 8),
                             (unsigned char)len};
@@ -180,7 +196,7 @@ static char *combo_json(const struct combo *c)
         else if (tag == 'n')
             kad_jsonw_raw(&w, p, len);
         else
-            kad_jsonw_bool(&w, p[0] == '1');
+            kad_jsonw_bool(&w, p[0] == 't');
     }
     kad_jsonw_arr_end(&w);
     char *s = kad_buf_take(&b, NULL);
@@ -278,8 +294,9 @@ static int build_combos(struct run *u, kad_err *err)
     size_t nf = r->new_terms_fields.n;
     struct vals *fv = kad_calloc(nf ? nf : 1, sizeof(*fv));
     size_t *odo = kad_calloc(nf ? nf : 1, sizeof(*odo));
-    kad_buf key;
+    kad_buf key, ident;
     kad_buf_init(&key, 0);
+    kad_buf_init(&ident, 0);
     int rc = KAD_OK;
     u->cstart = kad_malloc((u->nord + 1) * sizeof(*u->cstart));
     for (size_t p = 0; p < u->nord && rc == KAD_OK; p++) {
@@ -303,9 +320,19 @@ static int build_combos(struct run *u, kad_err *err)
         memset(odo, 0, nf * sizeof(*odo));
         for (;;) {
             kad_buf_reset(&key);
+            kad_buf_reset(&ident);
             for (size_t f = 0; f < nf; f++)
                 put_value(&key, fv[f].v.ptr[odo[f]]);
-            void *v = kad_map_get(&u->cmap, key.ptr, key.len, NULL);
+            kad_buf_add(&ident, key.ptr, key.len);
+            for (size_t off = 0; off < ident.len;) {
+                char tag;
+                const char *vp;
+                uint32_t vl;
+                size_t next = get_value(ident.ptr, off, &tag, &vp, &vl);
+                ident.ptr[off] = 0;
+                off = next;
+            }
+            void *v = kad_map_get(&u->cmap, ident.ptr, ident.len, NULL);
             uint32_t cid;
             if (v) {
                 cid = (uint32_t)((uintptr_t)v - 1);
@@ -316,7 +343,7 @@ static int build_combos(struct run *u, kad_err *err)
                 c.klen = (uint32_t)key.len;
                 KAD_VEC_PUSH(&u->combos, c);
                 cid = (uint32_t)(u->combos.len - 1);
-                kad_map_put(&u->cmap, key.ptr, key.len, (void *)(uintptr_t)(cid + 1));
+                kad_map_put(&u->cmap, ident.ptr, ident.len, (void *)(uintptr_t)(cid + 1));
             }
             KAD_VEC_PUSH(&u->cids, cid);
             KAD_VEC_PUSH(&u->combos.ptr[cid].occ, (uint32_t)p);
@@ -338,6 +365,7 @@ static int build_combos(struct run *u, kad_err *err)
     kad_free(fv);
     kad_free(odo);
     kad_buf_fini(&key);
+    kad_buf_fini(&ident);
     return rc;
 }
 

@@ -168,6 +168,25 @@ TEST(preview_multi_field_arrays)
     fx_fini(&f);
 }
 
+TEST(preview_value_identity)
+{
+    struct fx f;
+    fx_init(&f, RULE_NEW_TERMS);
+    f.fields[0] = "id";
+    f.r.new_terms_fields.n = 1;
+    static char big[1100];
+    memset(big, 'x', sizeof(big));
+    memcpy(big, "{\"id\":\"", 7);
+    memcpy(big + sizeof(big) - 3, "\"}", 3);
+    doc(&f, -60, "{\"id\":\"1\"}");
+    doc(&f, -1, "{\"id\":1}");      /* the same term as "1" */
+    doc(&f, -1, "{\"id\":true}");   /* a boolean term */
+    doc(&f, -1, big);                 /* 1093 characters: over ignore_above, no term */
+    ASSERT_OK(run(&f, 0, 1, 5));
+    ASSERT_STR_EQ(alerts(&f), "d2:[true]@0");
+    fx_fini(&f);
+}
+
 TEST(preview_max_signals)
 {
     struct fx f;
