@@ -273,9 +273,14 @@ static char *reduced_sorted(const char *cmd, int *code)
         kad_buf b;
         kad_buf_init(&b, 0);
         reduce_alert(trim_line(line), &b);
-        /* drop the @timestamp: the two commands time alerts differently */
+        /* drop the @timestamp (the commands time alerts differently), add the alert uuid */
         char *sp = b.ptr ? strchr(b.ptr, ' ') : NULL;
-        KAD_VEC_PUSH(&lines, kad_strdup(sp ? sp + 1 : ""));
+        const char *u = strstr(line, "\"kibana.alert.uuid\":\"");
+        kad_buf l2;
+        kad_buf_init(&l2, 0);
+        kad_buf_addf(&l2, "%.34s %s", u ? u + 20 : "-", sp ? sp + 1 : "\n");
+        KAD_VEC_PUSH(&lines, kad_buf_take(&l2, NULL));
+        kad_buf_fini(&l2);
         kad_buf_fini(&b);
     }
     free(line); /* allocated by getline */
