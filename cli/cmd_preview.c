@@ -6,7 +6,8 @@
  * rule/rule.h and detect/detect.h directly; it is a thin loop over the reader, the decoder, the
  * rule loader and pv_run(), and a public kad_ API would only forward the same calls.
  *
- * All documents are kept in memory: an execution looks back over the whole history window.
+ * Documents that match some rule's query are kept in memory (an execution looks back over the
+ * whole history window); the others are dropped as they are read.
  */
 #include "base/alloc.h"
 #include "base/arena.h"
@@ -16,6 +17,7 @@
 #include "detect/detect.h"
 #include "event/event.h"
 #include "kad.h"
+#include "kql/kql.h"
 #include "rule/rule.h"
 
 #include <getopt.h>
@@ -27,8 +29,13 @@
 extern const struct cmd cmd_preview;
 
 struct input {
-    struct ev_decoder *dec; /* documents may point into it: freed last */
-    kad_arena docs_arena;   /* every document and id, for the whole run */
+    struct ev_decoder *dec;          /* documents may point into it: freed last */
+    kad_arena scratch;               /* one record's events */
+    kad_arena docs_arena;            /* every kept document and id, for the whole run */
+    const struct rule *const *rules; /* the rules that run: a document none of whose queries
+                                        match is neither candidate nor history, so not kept */
+    size_t nrules;
+    uint64_t seen;
     KAD_VEC(const struct ev_node *) docs;
     KAD_VEC(const char *) ids;
     uint64_t bad;
@@ -44,10 +51,17 @@ static void print_err(const kad_err *err)
 static int on_event(void *ctx, const struct ev_event *ev)
 {
     struct input *in = ctx;
+    in->seen++;
+    bool keep = false;
+    for (size_t i = 0; i < in->nrules && !keep; i++)
+        keep = in->rules[i]->kql && kql_match(in->rules[i]->kql, ev->doc);
+    if (!keep)
+        return 0;
+    struct ev_node *doc = pv_doc_copy(&in->docs_arena, ev->doc);
     kad_buf id;
     kad_buf_init(&id, 0);
-    det_doc_id(ev->doc, &id);
-    KAD_VEC_PUSH(&in->docs, ev->doc);
+    det_doc_id(doc, &id);
+    KAD_VEC_PUSH(&in->docs, doc);
     KAD_VEC_PUSH(&in->ids, kad_arena_strndup(&in->docs_arena, id.ptr ? id.ptr : "", id.len));
     kad_buf_fini(&id);
     return 0;
@@ -61,10 +75,16 @@ static void on_error(void *ctx, const kad_err *err)
 }
 
 /* Read every file (or stdin); returns EXIT_OK or EXIT_RUNTIME (input unreadable). */
-static int read_inputs(struct input *in, char *const *files)
+static int read_inputs(struct input *in, char *const *files, bool host_meta)
 {
     struct ev_decoder_opts o;
-    memset(&o, 0, sizeof(o)); /* archives: no event.ingested, no host.* */
+    memset(&o, 0, sizeof(o)); /* archives: no event.ingested, no host.* unless asked */
+    struct ev_host host;
+    char host_store[4096];
+    if (host_meta) {
+        ev_host_detect(&host, host_store, sizeof(host_store));
+        o.host = &host;
+    }
     struct ev_decoder *d = in->dec = ev_decoder_new(&o);
     struct ev_sink sink = {on_event, on_error, in};
     int status = EXIT_OK;
@@ -89,7 +109,8 @@ static int read_inputs(struct input *in, char *const *files)
                 status = EXIT_RUNTIME;
                 break;
             }
-            ev_decode_record(d, &in->docs_arena, &rec, &sink);
+            ev_decode_record(d, &in->scratch, &rec, &sink);
+            kad_arena_reset(&in->scratch);
         }
         ev_reader_close(rd);
     }
@@ -123,16 +144,14 @@ static int parse_time(const char *s, int64_t *ms)
 static int run(int argc, char **argv)
 {
     const char *rules = NULL, *end = NULL, *only = NULL;
+    bool host_meta = false;
     KAD_VEC(const char *) exceptions = {0};
     struct pv_opts po = {0, 1, 0};
     static const struct option longopts[] = {
-        {"rules", required_argument, NULL, 'r'},
-        {"end", required_argument, NULL, 'e'},
-        {"invocations", required_argument, NULL, 'n'},
-        {"interval", required_argument, NULL, 'i'},
-        {"exceptions", required_argument, NULL, 'x'},
-        {"rule", required_argument, NULL, 'R'},
-        {NULL, 0, NULL, 0},
+        {"rules", required_argument, NULL, 'r'},       {"end", required_argument, NULL, 'e'},
+        {"invocations", required_argument, NULL, 'n'}, {"interval", required_argument, NULL, 'i'},
+        {"exceptions", required_argument, NULL, 'x'},  {"rule", required_argument, NULL, 'R'},
+        {"host-metadata", no_argument, NULL, 'H'},     {NULL, 0, NULL, 0},
     };
     optind = 1;
     opterr = 0;
@@ -142,14 +161,16 @@ static int run(int argc, char **argv)
         case 'r': rules = optarg; break;
         case 'e': end = optarg; break;
         case 'R': only = optarg; break;
+        case 'H': host_meta = true; break;
         case 'x': KAD_VEC_PUSH(&exceptions, optarg); break;
         case 'n': {
             char *e;
             unsigned long v = strtoul(optarg, &e, 10);
             if (*e || v == 0 || v > 1000000) {
                 KAD_VEC_FREE(&exceptions);
-                return cmd_usage_error(&cmd_preview, "--invocations needs a number from 1 to "
-                                                     "1000000, not '%s'",
+                return cmd_usage_error(&cmd_preview,
+                                       "--invocations needs a number from 1 to "
+                                       "1000000, not '%s'",
                                        optarg);
             }
             po.invocations = (uint32_t)v;
@@ -167,8 +188,7 @@ static int run(int argc, char **argv)
         }
         case ':':
             KAD_VEC_FREE(&exceptions);
-            return cmd_usage_error(&cmd_preview, "option '%s' needs an argument",
-                                   argv[optind - 1]);
+            return cmd_usage_error(&cmd_preview, "option '%s' needs an argument", argv[optind - 1]);
         default:
             KAD_VEC_FREE(&exceptions);
             return cmd_usage_error(&cmd_preview, "unknown option '%s'", argv[optind - 1]);
@@ -204,18 +224,8 @@ static int run(int argc, char **argv)
         return cmd_usage_error(&cmd_preview, "no rule '%s' in %s", only, rules);
     }
 
-    /* documents */
-    struct input in;
-    memset(&in, 0, sizeof(in));
-    kad_arena_init(&in.docs_arena, 1 << 20, 0);
-    static char *const stdin_only[] = {"-", NULL};
-    status = read_inputs(&in, optind < argc ? argv + optind : stdin_only);
-
-    /* executions, rule by rule */
-    struct pv_doc *pd = kad_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));
-    kad_buf out;
-    kad_buf_init(&out, 0);
-    size_t exec_errors = 0, total = 0;
+    /* the rules that run */
+    KAD_VEC(const struct rule *) run_rules = {0};
     for (size_t ri = 0; ri < rule_set_count(rs); ri++) {
         const struct rule *r = rule_set_get(rs, ri);
         if (only_rule && r != only_rule)
@@ -225,6 +235,26 @@ static int run(int argc, char **argv)
                     r->rule_id ? r->rule_id : r->name, r->type_name);
             continue;
         }
+        KAD_VEC_PUSH(&run_rules, r);
+    }
+
+    /* documents */
+    struct input in;
+    memset(&in, 0, sizeof(in));
+    kad_arena_init(&in.scratch, 1 << 16, 0);
+    kad_arena_init(&in.docs_arena, 1 << 20, 0);
+    in.rules = run_rules.ptr;
+    in.nrules = run_rules.len;
+    static char *const stdin_only[] = {"-", NULL};
+    status = read_inputs(&in, optind < argc ? argv + optind : stdin_only, host_meta);
+
+    /* executions, rule by rule */
+    struct pv_doc *pd = kad_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));
+    kad_buf out;
+    kad_buf_init(&out, 0);
+    size_t exec_errors = 0, total = 0;
+    for (size_t ri = 0; ri < run_rules.len; ri++) {
+        const struct rule *r = run_rules.ptr[ri];
         for (size_t i = 0; i < in.docs.len; i++)
             pv_doc_prepare(rs, r, in.docs.ptr[i], in.ids.ptr[i], &pd[i]);
         struct pv_result res;
@@ -252,8 +282,9 @@ static int run(int argc, char **argv)
         fprintf(stderr, "kadet preview: write error on standard output\n");
         status = EXIT_RUNTIME;
     }
-    fprintf(stderr, "kadet preview: %zu document%s, %u execution%s, %zu alert%s\n",
-            in.docs.len, in.docs.len == 1 ? "" : "s", po.invocations,
+    fprintf(stderr,
+            "kadet preview: %llu document%s (%zu matching a query), %u execution%s, %zu alert%s\n",
+            (unsigned long long)in.seen, in.seen == 1 ? "" : "s", in.docs.len, po.invocations,
             po.invocations == 1 ? "" : "s", total, total == 1 ? "" : "s");
     if (in.bad) {
         fprintf(stderr, "kadet preview: %llu record%s skipped\n", (unsigned long long)in.bad,
@@ -267,6 +298,8 @@ static int run(int argc, char **argv)
     KAD_VEC_FREE(&in.docs);
     KAD_VEC_FREE(&in.ids);
     kad_arena_fini(&in.docs_arena);
+    kad_arena_fini(&in.scratch);
+    KAD_VEC_FREE(&run_rules);
     ev_decoder_free(in.dec);
     rule_set_free(rs);
     return status;
@@ -277,7 +310,8 @@ const struct cmd cmd_preview = {
     .summary = "replay Elastic's scheduled rule executions over documents (rule preview)",
     .usage =
         "usage: kadet preview --rules PATH --end TIME [--invocations N] [--interval DUR]\n"
-        "                     [--exceptions FILE]... [--rule ID] [FILE...|-]\n"
+        "                     [--exceptions FILE]... [--rule ID] [--host-metadata]\n"
+        "                     [FILE...|-]\n"
         "\n"
         "Run the query and new_terms rules of PATH (a .toml file or a directory) as Elastic's\n"
         "scheduler would: N executions at END - (N-1)*INTERVAL, ..., END, each over the rule's\n"
@@ -292,6 +326,8 @@ const struct cmd cmd_preview = {
         "  --interval DUR      time between executions, e.g. 5m (default: each rule's interval)\n"
         "  --exceptions FILE   exception lists to apply (repeatable)\n"
         "  --rule ID           run only this rule (rule_id or name)\n"
+        "  --host-metadata     add this machine's host.* fields to raw audit events, as\n"
+        "                      `kadet scan --host-metadata` does (rules testing host.os.type)\n"
         "\n"
         "Exit status: 0 success, 1 usage or rule errors, 2 unreadable or skipped input or a\n"
         "failed execution. See docs/preview.md.\n",

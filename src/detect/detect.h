@@ -346,6 +346,8 @@ void pv_result_fini(struct pv_result *res);
 int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const struct pv_opts *o,
            struct pv_result *res, kad_err *err);
 
+/* Deep copy of a document tree into arena a (NULL when the arena's maximum is reached). */
+struct ev_node *pv_doc_copy(kad_arena *a, const struct ev_node *doc);
 /* Append one alert of rule r for document d as a JSON object (no newline). */
 int pv_alert_write(kad_buf *out, const struct rule *r, const struct pv_doc *d,
                    const struct pv_alert *a);

@@ -179,9 +179,9 @@ TEST(preview_value_identity)
     memcpy(big, "{\"id\":\"", 7);
     memcpy(big + sizeof(big) - 3, "\"}", 3);
     doc(&f, -60, "{\"id\":\"1\"}");
-    doc(&f, -1, "{\"id\":1}");      /* the same term as "1" */
-    doc(&f, -1, "{\"id\":true}");   /* a boolean term */
-    doc(&f, -1, big);                 /* 1093 characters: over ignore_above, no term */
+    doc(&f, -1, "{\"id\":1}");    /* the same term as "1" */
+    doc(&f, -1, "{\"id\":true}"); /* a boolean term */
+    doc(&f, -1, big);             /* 1093 characters: over ignore_above, no term */
     ASSERT_OK(run(&f, 0, 1, 5));
     ASSERT_STR_EQ(alerts(&f), "d2:[true]@0");
     fx_fini(&f);

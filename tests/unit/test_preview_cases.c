@@ -194,8 +194,8 @@ static void run_case(const char *root, const char *name, const char *kadet)
     kad_buf_init(&detail, 0);
     bool ok = got.ptr && strcmp(got.ptr, expected) == 0 && code == want_status;
     if (!ok)
-        kad_buf_addf(&detail, "exit %d (want %d)\n--- got:\n%s--- expected:\n%s--- stderr:\n%s", code,
-                     want_status, got.ptr ? got.ptr : "", expected, err ? err : "");
+        kad_buf_addf(&detail, "exit %d (want %d)\n--- got:\n%s--- expected:\n%s--- stderr:\n%s",
+                     code, want_status, got.ptr ? got.ptr : "", expected, err ? err : "");
     t_case(ok, name, detail.ptr);
     kad_buf_fini(&detail);
     kad_free(err);
@@ -389,7 +389,8 @@ TEST(preview_scan_agree)
     ev_time_fmt_ms(end, endts);
     int c1, c2;
     kad_buf_reset(&cmd);
-    kad_buf_addf(&cmd, "'%s' scan --no-state --now 2026-02-01T00:00:00Z --rules '%s' '%s' 2>/dev/null",
+    kad_buf_addf(&cmd,
+                 "'%s' scan --no-state --now 2026-02-01T00:00:00Z --rules '%s' '%s' 2>/dev/null",
                  kadet, rulep.ptr, logp.ptr);
     char *scan = reduced_sorted(cmd.ptr, &c1);
     kad_buf_reset(&cmd);
