@@ -12,6 +12,7 @@
 #include "base/alloc.h"
 #include "base/arena.h"
 #include "base/buf.h"
+#include "base/map.h"
 #include "base/vec.h"
 #include "cmd.h"
 #include "detect/detect.h"
@@ -29,15 +30,23 @@
 extern const struct cmd cmd_preview;
 
 struct input {
-    struct ev_decoder *dec;          /* documents may point into it: freed last */
+    struct ev_decoder *dec, *dec2;   /* documents may point into them: freed last */
     kad_arena scratch;               /* one record's events */
     kad_arena docs_arena;            /* every kept document and id, for the whole run */
     const struct rule *const *rules; /* the rules that run: a document none of whose queries
                                         match is neither candidate nor history, so not kept */
     size_t nrules;
+    bool partial;     /* documents hold only the fields the rules read (files re-read later) */
+    uint32_t file;    /* index of the file being read */
+    uint64_t ordinal; /* events read so far from it */
     uint64_t seen;
     KAD_VEC(const struct ev_node *) docs;
     KAD_VEC(const char *) ids;
+    KAD_VEC(uint64_t) where; /* file << 40 | ordinal of each kept document */
+    /* second pass: full documents of the alerted ones */
+    kad_map wanted; /* where -> 1 + index in docs */
+    KAD_VEC(const struct ev_node *) full;
+    bool second;
     uint64_t bad;
 };
 
@@ -51,6 +60,13 @@ static void print_err(const kad_err *err)
 static int on_event(void *ctx, const struct ev_event *ev)
 {
     struct input *in = ctx;
+    uint64_t where = (uint64_t)in->file << 40 | in->ordinal++;
+    if (in->second) {
+        void *v = kad_map_get(&in->wanted, &where, sizeof(where), NULL);
+        if (v)
+            in->full.ptr[(uintptr_t)v - 1] = pv_doc_copy(&in->docs_arena, ev->doc);
+        return 0;
+    }
     in->seen++;
     bool keep = false;
     for (size_t i = 0; i < in->nrules && !keep; i++)
@@ -63,6 +79,7 @@ static int on_event(void *ctx, const struct ev_event *ev)
     det_doc_id(doc, &id);
     KAD_VEC_PUSH(&in->docs, doc);
     KAD_VEC_PUSH(&in->ids, kad_arena_strndup(&in->docs_arena, id.ptr ? id.ptr : "", id.len));
+    KAD_VEC_PUSH(&in->where, where);
     kad_buf_fini(&id);
     return 0;
 }
@@ -70,11 +87,48 @@ static int on_event(void *ctx, const struct ev_event *ev)
 static void on_error(void *ctx, const kad_err *err)
 {
     struct input *in = ctx;
+    if (in->second)
+        return; /* reported by the first pass */
     in->bad++;
     print_err(err);
 }
 
-/* Read every file (or stdin); returns EXIT_OK or EXIT_RUNTIME (input unreadable). */
+static void need(struct ev_decoder *d, const char *path)
+{
+    if (path)
+        ev_decoder_need(d, path, strlen(path));
+}
+
+/* Declare the fields preview reads; false when some rule needs whole documents. */
+static bool declare_fields(struct input *in, struct ev_decoder *d)
+{
+    for (size_t i = 0; i < in->nrules; i++) {
+        const struct rule *r = in->rules[i];
+        if (!r->kql || kql_needs_all(r->kql) || r->exc_n > 0)
+            return false; /* exceptions may read any field */
+    }
+    static const char *const always[] = {"@timestamp", "_id", "kubernetes.audit.auditID",
+                                         "kubernetes.audit.stage"};
+    for (size_t i = 0; i < sizeof(always) / sizeof(*always); i++)
+        need(d, always[i]);
+    for (size_t i = 0; i < in->nrules; i++) {
+        const struct rule *r = in->rules[i];
+        for (size_t k = 0; k < kql_field_count(r->kql); k++)
+            need(d, kql_field(r->kql, k));
+        for (size_t k = 0; k < r->new_terms_fields.n; k++)
+            need(d, r->new_terms_fields.v[k]);
+        for (size_t k = 0; k < r->suppress_group_by.n; k++)
+            need(d, r->suppress_group_by.v[k]);
+        need(d, r->timestamp_override);
+    }
+    return true;
+}
+
+/*
+ * Read every file (or stdin). First pass: keep the documents some query matches (only the
+ * fields the rules read when in->partial). Second pass (in->second): the full documents of
+ * in->wanted. Returns EXIT_OK or EXIT_RUNTIME (input unreadable).
+ */
 static int read_inputs(struct input *in, char *const *files, bool host_meta)
 {
     struct ev_decoder_opts o;
@@ -85,15 +139,21 @@ static int read_inputs(struct input *in, char *const *files, bool host_meta)
         ev_host_detect(&host, host_store, sizeof(host_store));
         o.host = &host;
     }
-    struct ev_decoder *d = in->dec = ev_decoder_new(&o);
+    struct ev_decoder *d = ev_decoder_new(&o);
+    if (!in->second && in->partial)
+        in->partial = declare_fields(in, d);
+    if (!in->second && !in->partial)
+        ev_decoder_need_all(d);
     struct ev_sink sink = {on_event, on_error, in};
     int status = EXIT_OK;
-    for (; *files; files++) {
+    for (in->file = 0; files[in->file]; in->file++) {
         struct ev_reader *rd;
         kad_err err;
         kad_err_clear(&err);
-        if (ev_reader_open(&rd, *files, 0, &err)) {
-            print_err(&err);
+        in->ordinal = 0;
+        if (ev_reader_open(&rd, files[in->file], 0, &err)) {
+            if (!in->second)
+                print_err(&err);
             status = EXIT_RUNTIME;
             continue;
         }
@@ -101,9 +161,10 @@ static int read_inputs(struct input *in, char *const *files, bool host_meta)
         int rc;
         while ((rc = ev_reader_next(rd, &rec, &err)) != 0) {
             if (rc < 0) {
-                print_err(&err);
+                if (!in->second)
+                    print_err(&err);
                 if (rc == KAD_ELIMIT) {
-                    in->bad++;
+                    in->bad += !in->second;
                     continue;
                 }
                 status = EXIT_RUNTIME;
@@ -114,6 +175,11 @@ static int read_inputs(struct input *in, char *const *files, bool host_meta)
         }
         ev_reader_close(rd);
     }
+    /* documents may point into the decoder (e.g. host.* strings): keep it to the end */
+    if (in->second)
+        in->dec2 = d;
+    else
+        in->dec = d;
     return status;
 }
 
@@ -243,41 +309,71 @@ static int run(int argc, char **argv)
     memset(&in, 0, sizeof(in));
     kad_arena_init(&in.scratch, 1 << 16, 0);
     kad_arena_init(&in.docs_arena, 1 << 20, 0);
+    kad_map_init(&in.wanted);
     in.rules = run_rules.ptr;
     in.nrules = run_rules.len;
     static char *const stdin_only[] = {"-", NULL};
-    status = read_inputs(&in, optind < argc ? argv + optind : stdin_only, host_meta);
+    char *const *files = optind < argc ? argv + optind : stdin_only;
+    in.partial = true;
+    for (char *const *f = files; *f; f++)
+        if (strcmp(*f, "-") == 0)
+            in.partial = false; /* standard input cannot be read twice */
+    status = read_inputs(&in, files, host_meta);
 
     /* executions, rule by rule */
     struct pv_doc *pd = kad_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));
+    struct pv_result *res = kad_calloc(run_rules.len ? run_rules.len : 1, sizeof(*res));
+    for (size_t ri = 0; ri < run_rules.len; ri++) {
+        const struct rule *r = run_rules.ptr[ri];
+        for (size_t i = 0; i < in.docs.len; i++)
+            pv_doc_prepare(rs, r, in.docs.ptr[i], in.ids.ptr[i], &pd[i]);
+        pv_result_init(&res[ri]);
+        kad_err err;
+        kad_err_clear(&err);
+        if (pv_run(r, pd, in.docs.len, &po, &res[ri], &err) != KAD_OK) {
+            fprintf(stderr, "kadet preview: rule '%s': %s\n", r->rule_id ? r->rule_id : r->name,
+                    err.msg);
+            status = EXIT_RUNTIME;
+        }
+        for (size_t i = 0; i < res[ri].alerts.len; i++) {
+            size_t di = res[ri].alerts.ptr[i].doc;
+            kad_map_put(&in.wanted, &in.where.ptr[di], sizeof(uint64_t),
+                        (void *)(uintptr_t)(di + 1));
+        }
+    }
+
+    /* the alerted documents in full: a second pass over the files */
+    KAD_VEC_GROW(&in.full, in.docs.len);
+    for (size_t i = 0; i < in.docs.len; i++)
+        in.full.ptr[i] = in.partial ? NULL : in.docs.ptr[i];
+    in.full.len = in.docs.len;
+    if (in.partial && in.wanted.len) {
+        in.second = true;
+        read_inputs(&in, files, host_meta);
+    }
+
+    /* alerts and messages, rule by rule */
     kad_buf out;
     kad_buf_init(&out, 0);
     size_t exec_errors = 0, total = 0;
     for (size_t ri = 0; ri < run_rules.len; ri++) {
         const struct rule *r = run_rules.ptr[ri];
-        for (size_t i = 0; i < in.docs.len; i++)
-            pv_doc_prepare(rs, r, in.docs.ptr[i], in.ids.ptr[i], &pd[i]);
-        struct pv_result res;
-        pv_result_init(&res);
-        kad_err err;
-        kad_err_clear(&err);
-        if (pv_run(r, pd, in.docs.len, &po, &res, &err) != KAD_OK) {
-            fprintf(stderr, "kadet preview: rule '%s': %s\n", r->rule_id ? r->rule_id : r->name,
-                    err.msg);
-            status = EXIT_RUNTIME;
-        }
-        for (size_t i = 0; i < res.alerts.len; i++) {
+        for (size_t i = 0; i < res[ri].alerts.len; i++) {
+            const struct pv_alert *a = &res[ri].alerts.ptr[i];
+            struct pv_doc d;
+            pv_doc_prepare(rs, r, in.full.ptr[a->doc] ? in.full.ptr[a->doc] : in.docs.ptr[a->doc],
+                           in.ids.ptr[a->doc], &d);
             kad_buf_reset(&out);
-            const struct pv_alert *a = &res.alerts.ptr[i];
-            if (pv_alert_write(&out, r, &pd[a->doc], a) == KAD_OK) {
+            if (pv_alert_write(&out, r, &d, a) == KAD_OK) {
                 fwrite(out.ptr, 1, out.len, stdout);
                 fputc('\n', stdout);
             }
         }
-        total += res.alerts.len;
-        print_msgs(r, &res, &exec_errors);
-        pv_result_fini(&res);
+        total += res[ri].alerts.len;
+        print_msgs(r, &res[ri], &exec_errors);
+        pv_result_fini(&res[ri]);
     }
+    kad_free(res);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "kadet preview: write error on standard output\n");
         status = EXIT_RUNTIME;
@@ -297,10 +393,14 @@ static int run(int argc, char **argv)
     kad_free(pd);
     KAD_VEC_FREE(&in.docs);
     KAD_VEC_FREE(&in.ids);
+    KAD_VEC_FREE(&in.where);
+    KAD_VEC_FREE(&in.full);
+    kad_map_fini(&in.wanted);
     kad_arena_fini(&in.docs_arena);
     kad_arena_fini(&in.scratch);
     KAD_VEC_FREE(&run_rules);
     ev_decoder_free(in.dec);
+    ev_decoder_free(in.dec2);
     rule_set_free(rs);
     return status;
 }

@@ -31,8 +31,9 @@
 #define PV_PAGE_SINGLE 10000u /* V1 phase-1 composite page, one hook call per page */
 #define PV_PAGE_MULTI 500u    /* V1 multi-field batch, one hook call per batch */
 #define PV_KIBANA_MAX_ALERTS 1000
-#define PV_IGNORE_ABOVE 1024 /* keyword ignore_above of the integration's mappings (engine: same)  \
-                              */
+#define PV_IGNORE_ABOVE                                                                            \
+    1024 /* keyword ignore_above of the integration's mappings (engine: same)                      \
+          */
 
 static const char MAX_SIGNALS_WARNING[] =
     "This rule reached the maximum alert limit for the rule execution. Some alerts were not "
