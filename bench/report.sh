@@ -107,7 +107,7 @@ label() {
     echo "  (a shared 2-core machine: other builds and tests run at the same time; hence medians,"
     echo "  round-robin order and ratios)"
     echo "- Pinned with: \`${PIN_DESC:-?}\`; page cache warm (every input is read once before timing)"
-    echo "- Tools: $(jq --version), simdjson $(dpkg-query -W -f='${Version}' libsimdjson-dev 2> /dev/null), $(gcc --version | head -1), kadet $(${KADET:-./kadet} --version 2> /dev/null | head -1)"
+    echo "- Tools: $(jq --version), simdjson $(dpkg-query -W -f='${Version}' libsimdjson-dev 2> /dev/null), $(gcc --version | head -1), $(${KADET:-./kadet} --version 2> /dev/null | head -1) at commit $(git rev-parse --short HEAD 2> /dev/null)"
     echo "- Input: \`${MAIN:-?}\`: $MAIN_BYTES bytes, $MAIN_EVENTS events ($(awk -v b="$MAIN_BYTES" -v e="$MAIN_EVENTS" 'BEGIN { if (e > 0) printf "%.0f", b / e; else printf "?" }') bytes per event), made by \`${GEN_CMD:-?}\`"
     echo
     echo "## Throughput on the same file and core"
@@ -139,6 +139,15 @@ label() {
     echo
     echo "## Targets"
     echo
+    growth_rows() { # TOOL -> "mb bytes cpu wall n" lines, by size
+        awk -F'\t' -v t="$1" '$1 == t { print $2 }' "$SUM" | sort -n | while read -r mb; do
+            echo "$mb $(size_of "$mb") $(field "$1" "$mb" 5) $(field "$1" "$mb" 4) $(field "$1" "$mb" 3)"
+        done
+    }
+    spread() { # TOOL -> largest / smallest CPU cost per extra GB over the growth sizes
+        growth_rows "$1" | awk 'NR > 1 && $2 > pb { v = ($3 - pc) / (($2 - pb) / 1e9); if (!n++ || v < lo) lo = v; if (v > hi) hi = v }
+            { pb = $2; pc = $3 } END { if (n > 1 && lo > 0) printf "%.2f", hi / lo }'
+    }
     echo "Ratios of CPU-time throughput (wall-time ratio in brackets)."
     echo
     echo "| target | measured | verdict |"
@@ -155,6 +164,8 @@ label() {
     r=$(ratio "$S29_MBPS" "$REF_MBPS")
     echo "| kadet scan, 29 rules >= 0.5x the reference | ${r:-n/a}x$(wr scan-29rules reference) | $(verdict "$r" 0.5 higher) |"
     st() { [ -s $OUT/state.json ] && jq -r --arg k "$1" '.[$k] // empty' $OUT/state.json || true; }
+    v=$(spread scan-founding)
+    echo "| kadet scan cost grows linearly (largest / smallest CPU s per extra GB <= 1.3, see Growth) | ${v:-n/a}x | $(verdict "$v" 1.3 lower) |"
     v=$(st overhead_bytes)
     echo "| <= 64 bytes of memory overhead per combination | ${v:-n/a} B | $(verdict "$v" 64 lower) |"
     v=$(st reopen_s)
@@ -198,11 +209,6 @@ label() {
     echo
     echo "| tool | input MB | n | wall s | CPU s | MB/s | CPU s per GB | CPU s per extra GB |"
     echo "| --- | --: | --: | --: | --: | --: | --: | --: |"
-    growth_rows() { # TOOL -> "mb bytes cpu wall n" lines, by size
-        awk -F'\t' -v t="$1" '$1 == t { print $2 }' "$SUM" | sort -n | while read -r mb; do
-            echo "$mb $(size_of "$mb") $(field "$1" "$mb" 5) $(field "$1" "$mb" 4) $(field "$1" "$mb" 3)"
-        done
-    }
     for t in reference scan-founding; do
         growth_rows $t | awk -v l="$(label $t)" '{
             inc = (NR > 1 && $2 > pb) ? sprintf("%.3f", ($3 - pc) / (($2 - pb) / 1e9)) : "-"
@@ -211,8 +217,7 @@ label() {
     done
     echo
     for t in reference scan-founding; do
-        s=$(growth_rows $t | awk 'NR > 1 && $2 > pb { v = ($3 - pc) / (($2 - pb) / 1e9); if (!n++ || v < lo) lo = v; if (v > hi) hi = v }
-            { pb = $2; pc = $3 } END { if (n > 1 && lo > 0) printf "%.2f", hi / lo }')
+        s=$(spread $t)
         [ -z "$s" ] || echo "- $(label $t): largest / smallest cost per extra GB = ${s}x (1.00 = perfectly linear; on this shared machine up to ~1.3x is noise)"
     done
     echo
@@ -284,7 +289,7 @@ if command -v gnuplot > /dev/null && [ -s "$DAT" ]; then
 set terminal svg size 900,480 dynamic font "sans,12" background rgb "white"
 set output "$SVG"
 set title "Throughput on one core, ${M} MB of raw audit logs (median, higher is better)"
-set ylabel "MB/s (log scale)"
+set ylabel "MB/s of CPU time (log scale)"
 set logscale y
 set yrange [1:*]
 set style fill solid 0.8 border -1
