@@ -1,6 +1,6 @@
 # mk/bench-json.mk - `make bench-json`: throughput of kadet's JSON reader (issue 3) on a
 # generated audit log, against `cat` on the same file; figures go to bench/RESULTS.md (section
-# "JSON extractor", between markers) and bench/RESULTS-json.md. Never part of `make check`.
+# "JSON extractor", between marker comments). Never part of `make check`.
 #
 #   make bench-json                    1 GB (BENCH_JSON_MB=1024), 3 passes per mode
 #   make bench-json BENCH_JSON_MB=100  smaller, for development
