@@ -129,14 +129,23 @@ static bool declare_fields(struct input *in, struct ev_decoder *d)
  * fields the rules read when in->partial). Second pass (in->second): the full documents of
  * in->wanted. Returns EXIT_OK or EXIT_RUNTIME (input unreadable).
  */
-static int read_inputs(struct input *in, char *const *files, bool host_meta)
+struct host_opts {
+    bool on;                    /* add this machine's host.* to raw events (default) */
+    const char *name, *os_type; /* overrides */
+};
+
+static int read_inputs(struct input *in, char *const *files, const struct host_opts *ho)
 {
     struct ev_decoder_opts o;
-    memset(&o, 0, sizeof(o)); /* archives: no event.ingested, no host.* unless asked */
+    memset(&o, 0, sizeof(o)); /* archives: no event.ingested */
     struct ev_host host;
     char host_store[4096];
-    if (host_meta) {
+    if (ho->on) {
         ev_host_detect(&host, host_store, sizeof(host_store));
+        if (ho->name)
+            host.name = host.hostname = ho->name;
+        if (ho->os_type)
+            host.os_type = ho->os_type;
         o.host = &host;
     }
     struct ev_decoder *d = ev_decoder_new(&o);
@@ -210,14 +219,21 @@ static int parse_time(const char *s, int64_t *ms)
 static int run(int argc, char **argv)
 {
     const char *rules = NULL, *end = NULL, *only = NULL;
-    bool host_meta = false;
+    struct host_opts ho = {true, NULL, NULL};
     KAD_VEC(const char *) exceptions = {0};
     struct pv_opts po = {0, 1, 0};
     static const struct option longopts[] = {
-        {"rules", required_argument, NULL, 'r'},       {"end", required_argument, NULL, 'e'},
-        {"invocations", required_argument, NULL, 'n'}, {"interval", required_argument, NULL, 'i'},
-        {"exceptions", required_argument, NULL, 'x'},  {"rule", required_argument, NULL, 'R'},
-        {"host-metadata", no_argument, NULL, 'H'},     {NULL, 0, NULL, 0},
+        {"rules", required_argument, NULL, 'r'},
+        {"end", required_argument, NULL, 'e'},
+        {"invocations", required_argument, NULL, 'n'},
+        {"interval", required_argument, NULL, 'i'},
+        {"exceptions", required_argument, NULL, 'x'},
+        {"rule", required_argument, NULL, 'R'},
+        {"host-metadata", no_argument, NULL, 'H'},
+        {"no-host-metadata", no_argument, NULL, 'N'},
+        {"host-name", required_argument, NULL, 'h'},
+        {"host-os-type", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0},
     };
     optind = 1;
     opterr = 0;
@@ -227,7 +243,10 @@ static int run(int argc, char **argv)
         case 'r': rules = optarg; break;
         case 'e': end = optarg; break;
         case 'R': only = optarg; break;
-        case 'H': host_meta = true; break;
+        case 'H': ho.on = true; break;
+        case 'N': ho.on = false; break;
+        case 'h': ho.name = optarg; break;
+        case 't': ho.os_type = optarg; break;
         case 'x': KAD_VEC_PUSH(&exceptions, optarg); break;
         case 'n': {
             char *e;
@@ -318,7 +337,7 @@ static int run(int argc, char **argv)
     for (char *const *f = files; *f; f++)
         if (strcmp(*f, "-") == 0)
             in.partial = false; /* standard input cannot be read twice */
-    status = read_inputs(&in, files, host_meta);
+    status = read_inputs(&in, files, &ho);
 
     /* executions, rule by rule */
     struct pv_doc *pd = kad_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));
@@ -349,7 +368,7 @@ static int run(int argc, char **argv)
     in.full.len = in.docs.len;
     if (in.partial && in.wanted.len) {
         in.second = true;
-        read_inputs(&in, files, host_meta);
+        read_inputs(&in, files, &ho);
     }
 
     /* alerts and messages, rule by rule */
@@ -410,8 +429,8 @@ const struct cmd cmd_preview = {
     .summary = "replay Elastic's scheduled rule executions over documents (rule preview)",
     .usage =
         "usage: kadet preview --rules PATH --end TIME [--invocations N] [--interval DUR]\n"
-        "                     [--exceptions FILE]... [--rule ID] [--host-metadata]\n"
-        "                     [FILE...|-]\n"
+        "                     [--exceptions FILE]... [--rule ID] [--no-host-metadata]\n"
+        "                     [--host-name NAME] [--host-os-type TYPE] [FILE...|-]\n"
         "\n"
         "Run the query and new_terms rules of PATH (a .toml file or a directory) as Elastic's\n"
         "scheduler would: N executions at END - (N-1)*INTERVAL, ..., END, each over the rule's\n"
@@ -426,8 +445,11 @@ const struct cmd cmd_preview = {
         "  --interval DUR      time between executions, e.g. 5m (default: each rule's interval)\n"
         "  --exceptions FILE   exception lists to apply (repeatable)\n"
         "  --rule ID           run only this rule (rule_id or name)\n"
-        "  --host-metadata     add this machine's host.* fields to raw audit events, as\n"
-        "                      `kadet scan --host-metadata` does (rules testing host.os.type)\n"
+        "  --no-host-metadata  do not add this machine's host.* fields to raw audit events\n"
+        "                      (added by default, as Elastic Agent and `kadet scan` do;\n"
+        "                      --host-metadata is accepted)\n"
+        "  --host-name NAME    host.name and host.hostname of raw audit events\n"
+        "  --host-os-type TYPE host.os.type of raw audit events (default: from uname)\n"
         "\n"
         "Exit status: 0 success, 1 usage or rule errors, 2 unreadable or skipped input or a\n"
         "failed execution. See docs/preview.md.\n",
