@@ -411,8 +411,7 @@ static void load_shorthand(struct xl *X, const struct toml_value *root)
             kad_err_clear(&ke);
             e->kql = kql_compile(&X->rs->arena, q->u.s, q->len, X->path, &ke);
             if (!e->kql) {
-                size_t off = ke.offset >= 0 ? (size_t)ke.offset : ke.col ? ke.col - 1 : 0;
-                size_t at = toml_str_source_offset(X->text, X->len, q, off > q->len ? q->len : off);
+                size_t at = rule_kql_err_pos(X->text, X->len, q, &ke);
                 rs_diag(X->rs, true, X->path, X->text, X->len, at, "exception '%s': query: %s", id,
                         ke.msg);
                 X->errors++;

@@ -71,6 +71,10 @@ char *rs_strdup(struct rule_set *rs, const char *s);
 /* Read a whole file (at most RULE_MAX_FILE); diagnostics on failure. Caller kad_free()s. */
 char *rs_read_file(struct rule_set *rs, const char *path, size_t *len);
 
+/* rule_load.c: byte offset in the document `text` of the position a KQL error `e` names inside
+   the string value qv (the compiled query). */
+size_t rule_kql_err_pos(const char *text, size_t len, const struct toml_value *qv,
+                        const kad_err *e);
 /* rule_load.c: load every rule of one TOML file's text. */
 void rule_load_text(struct rule_set *rs, const char *path, const char *text, size_t len);
 

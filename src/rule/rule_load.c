@@ -695,35 +695,39 @@ static void load_new_terms(struct ld *L, const struct toml_value *rule)
 
 /* ---- query ----------------------------------------------------------------------------------- */
 
+size_t rule_kql_err_pos(const char *text, size_t len, const struct toml_value *qv, const kad_err *e)
+{
+    const char *q = qv->u.s;
+    size_t off = 0;
+    if (e->offset >= 0) {
+        off = (size_t)e->offset;
+    } else if (e->line >= 1 && e->col >= 1) {
+        uint32_t line = 1;
+        size_t i = 0;
+        while (i < qv->len && line < e->line)
+            if (q[i++] == '\n')
+                line++;
+        off = i + e->col - 1;
+    }
+    /* "end of input" errors point just after the last token, not at the closing quotes */
+    size_t end = qv->len;
+    while (end &&
+           (q[end - 1] == ' ' || q[end - 1] == '\t' || q[end - 1] == '\n' || q[end - 1] == '\r'))
+        end--;
+    if (off > end)
+        off = end;
+    return toml_str_source_offset(text, len, qv, off);
+}
+
 static void compile_query(struct ld *L, const struct toml_value *qv)
 {
     struct rule *r = L->r;
     kad_err e;
     kad_err_clear(&e);
     r->kql = kql_compile(&L->rs->arena, r->query, strlen(r->query), L->path, &e);
-    if (r->kql)
-        return;
-    /* Map the error's position inside the query to the .toml file. */
-    size_t off = 0;
-    if (e.offset >= 0) {
-        off = (size_t)e.offset;
-    } else if (e.line >= 1 && e.col >= 1) {
-        uint32_t line = 1;
-        size_t i = 0, n = strlen(r->query);
-        while (i < n && line < e.line)
-            if (r->query[i++] == '\n')
-                line++;
-        off = i + e.col - 1;
-    }
-    /* "end of input" errors point just after the last token, not at the closing quotes */
-    size_t end = strlen(r->query);
-    while (end && (r->query[end - 1] == ' ' || r->query[end - 1] == '\t' ||
-                   r->query[end - 1] == '\n' || r->query[end - 1] == '\r'))
-        end--;
-    if (off > end)
-        off = end;
-    size_t at = toml_str_source_offset(L->text, L->len, qv, off);
-    error_at(L, at, "query: %s", e.msg[0] ? e.msg : kad_strerror(e.code));
+    if (!r->kql)
+        error_at(L, rule_kql_err_pos(L->text, L->len, qv, &e), "query: %s",
+                 e.msg[0] ? e.msg : kad_strerror(e.code));
 }
 
 /* ---- logic hash ------------------------------------------------------------------------------ */

@@ -464,3 +464,31 @@ TEST(rules_exceptions_bad_files)
     kad_buf_fini(&why);
     rule_set_free(rs);
 }
+
+TEST(rules_exceptions_kql_query)
+{
+    struct rule_set *rs = load_with_exceptions("tests/rules/exceptions/kadet_shorthand.toml", 0);
+    const char *argo =
+        "{\"kubernetes\":{\"audit\":{\"user\":{\"username\":"
+        "\"system:serviceaccount:argocd:argocd-application-controller\"}}},"
+        "\"user_agent\":{\"original\":\"argocd-application-controller/v2.10.4+f5d63a5\"}}";
+    ASSERT(excepted(rs, FOUNDING, argo, 0));
+    ASSERT_FALSE(excepted(rs, FORBIDDEN, argo, 0)); /* the item names the founding rule only */
+    /* the same user agent from another identity is not excepted */
+    const char *other = "{\"kubernetes\":{\"audit\":{\"user\":{\"username\":\"mallory\"}}},"
+                        "\"user_agent\":{\"original\":\"argocd-application-controller/v2.10.4\"}}";
+    ASSERT_FALSE(excepted(rs, FOUNDING, other, 0));
+    rule_set_free(rs);
+}
+
+TEST(rules_exceptions_bad_kql_position)
+{
+    struct rule_set *rs = rule_set_new();
+    ASSERT_EQ(rule_set_load_exceptions(rs, "tests/rules/exceptions/bad_query.toml"), KAD_ERULE);
+    ASSERT_EQ(rule_set_diag_count(rs), 1);
+    char buf[512];
+    rule_diag_format(rule_set_diag(rs, 0), buf, sizeof buf);
+    ASSERT(strncmp(buf, "tests/rules/exceptions/bad_query.toml:4:44: error: exception 'x': query: ",
+                   70) == 0);
+    rule_set_free(rs);
+}
