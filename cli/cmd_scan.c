@@ -63,7 +63,8 @@ struct scan {
     bool table;
     bool from_start;
     bool no_baseline;
-    bool host_meta;
+    bool host_meta; /* default on (issue 3: host.* of this machine, as Elastic Agent) */
+    const char *host_name, *host_os_type;
     int progress; /* -1 auto, 0 off, 1 on */
     int format;   /* 0 auto, 1 audit, 2 ecs */
     const char *output;
@@ -624,8 +625,8 @@ static void report_baselines(struct scan *s)
     }
 }
 
-/* Rules that test host.* fields never match raw audit events unless --host-metadata adds them
-   (the 2025 founding rule tests host.os.type): say so once, before scanning. */
+/* Rules that test host.* fields never match raw audit events under --no-host-metadata (the
+   2025 founding rule tests host.os.type): say so once, before scanning. */
 static void host_hint(struct scan *s)
 {
     if (s->host_meta || s->format == 2)
@@ -637,9 +638,9 @@ static void host_hint(struct scan *s)
         for (size_t k = 0; k < kql_field_count(r->kql); k++) {
             if (strncmp(kql_field(r->kql, k), "host.", 5) == 0) {
                 fprintf(stderr,
-                        "kadet: note: rule '%s' reads %s; raw audit events carry no host.* "
-                        "fields unless --host-metadata adds this machine's (as Elastic Agent "
-                        "does without the `forwarded` tag)\n",
+                        "kadet: note: rule '%s' reads %s; with --no-host-metadata raw audit "
+                        "events carry no host.* fields (by default kadet adds this machine's, "
+                        "as Elastic Agent does without the `forwarded` tag)\n",
                         r->name, kql_field(r->kql, k));
                 return;
             }
@@ -798,6 +799,9 @@ enum {
     OPT_NOPROGRESS,
     OPT_NOBASELINE,
     OPT_HOSTMETA,
+    OPT_NOHOSTMETA,
+    OPT_HOSTNAME,
+    OPT_HOSTOSTYPE,
 };
 
 static const struct option longopts[] = {
@@ -816,6 +820,9 @@ static const struct option longopts[] = {
     {"no-progress", no_argument, NULL, OPT_NOPROGRESS},
     {"no-baseline", no_argument, NULL, OPT_NOBASELINE},
     {"host-metadata", no_argument, NULL, OPT_HOSTMETA},
+    {"no-host-metadata", no_argument, NULL, OPT_NOHOSTMETA},
+    {"host-name", required_argument, NULL, OPT_HOSTNAME},
+    {"host-os-type", required_argument, NULL, OPT_HOSTOSTYPE},
     {NULL, 0, NULL, 0},
 };
 
@@ -877,7 +884,10 @@ static int parse_args(struct scan *s, int argc, char **argv)
         case OPT_PROGRESS: s->progress = 1; break;
         case OPT_NOPROGRESS: s->progress = 0; break;
         case OPT_NOBASELINE: s->no_baseline = true; break;
-        case OPT_HOSTMETA: s->host_meta = true; break;
+        case OPT_HOSTMETA: s->host_meta = true; break; /* the default; kept for scripts */
+        case OPT_NOHOSTMETA: s->host_meta = false; break;
+        case OPT_HOSTNAME: s->host_name = optarg; break;
+        case OPT_HOSTOSTYPE: s->host_os_type = optarg; break;
         case ':': return cmd_usage_error(&cmd_scan, "option '%s' needs a value", argv[optind - 1]);
         default: return cmd_usage_error(&cmd_scan, "unknown option '%s'", argv[optind - 1]);
         }
@@ -895,6 +905,7 @@ static int run(int argc, char **argv)
     s.now_ms = DET_TIME_NONE;
     s.batch = 50000;
     s.lock_fd = -1;
+    s.host_meta = true;
     s.rc = EXIT_OK;
     s.errlim = (kad_log_limit){"records", 10, 0};
     int prc = parse_args(&s, argc, argv);
@@ -961,6 +972,10 @@ static int run(int argc, char **argv)
     char host_store[4096];
     if (s.host_meta) {
         ev_host_detect(&host, host_store, sizeof(host_store));
+        if (s.host_name)
+            host.name = host.hostname = s.host_name;
+        if (s.host_os_type)
+            host.os_type = s.host_os_type;
         dopts.host = &host;
     }
     s.dec = ev_decoder_new(&dopts);
@@ -1034,7 +1049,7 @@ const struct cmd cmd_scan = {
         "usage: kadet scan [--rules PATH]... [--exceptions FILE]... [--state FILE | --no-state]\n"
         "                  [--learn] [--format auto|audit|ecs] [--output FILE | --table]\n"
         "                  [--now TIME] [--batch N] [--from-start] [--no-baseline]\n"
-        "                  [--host-metadata]\n"
+        "                  [--no-host-metadata] [--host-name NAME] [--host-os-type TYPE]\n"
         "                  [--progress | --no-progress] [FILE...|-]\n"
         "\n"
         "Evaluate every loaded query and new_terms rule on Kubernetes audit logs (raw\n"
@@ -1058,9 +1073,12 @@ const struct cmd cmd_scan = {
         "      --from-start       ignore remembered input positions (already emitted alerts\n"
         "                         are still not repeated)\n"
         "      --no-baseline      leave kadet.baseline out of alerts\n"
-        "      --host-metadata    add this machine's host.* fields to raw audit events, as\n"
-        "                         Elastic Agent does without the `forwarded` tag (rules that\n"
-        "                         test host.os.type need it)\n"
+        "      --no-host-metadata leave host.* out of raw audit events (default: add this\n"
+        "                         machine's, as Elastic Agent does without the `forwarded` tag;\n"
+        "                         rules that test host.os.type need it); --host-metadata is\n"
+        "                         the default and still accepted\n"
+        "      --host-name NAME   host.name and host.hostname (default: this machine's)\n"
+        "      --host-os-type T   host.os.type (default: from uname, e.g. linux)\n"
         "      --progress, --no-progress  progress bar on stderr (default: on a terminal)\n"
         "\n"
         "Inputs already read (same file, up to the remembered offset) are skipped, so running\n"

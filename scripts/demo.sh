@@ -35,15 +35,15 @@ printf '   the generator injected %s novel combinations on %s (%s)\n' \
 
 echo
 echo "== 2. learning the baseline: kadet scan --learn"
-"$K" scan --rules "$RULES" --host-metadata --state "$D/state.db" --learn --no-progress \
+"$K" scan --rules "$RULES" --state "$D/state.db" --learn --no-progress \
     "$D/learn.jsonl"
 
 echo
 echo "== 3. scanning $last with the founding rule: kadet scan --table"
 for f in "$D"/state.db*; do cp "$f" "$D/json-${f##*/}"; done
-"$K" scan --rules "$RULES" --host-metadata --state "$D/state.db" --no-progress --table \
+"$K" scan --rules "$RULES" --state "$D/state.db" --no-progress --table \
     "$D/live.jsonl"
-"$K" scan --rules "$RULES" --host-metadata --state "$D/json-state.db" --no-progress \
+"$K" scan --rules "$RULES" --state "$D/json-state.db" --no-progress \
     --output "$D/alerts.jsonl" "$D/live.jsonl" 2>/dev/null
 
 echo
