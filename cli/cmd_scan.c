@@ -54,6 +54,7 @@ extern const struct cmd cmd_scan;
 struct scan {
     /* options */
     const char *rules[MAX_PATHS];
+    char rules_buf[PATH_MAX]; /* the default rules directory (rules[0] then points here) */
     size_t nrules;
     const char *exceptions[MAX_PATHS];
     size_t nexceptions;
@@ -82,9 +83,11 @@ struct scan {
     int64_t out_len;
     kad_buf pending;
     /* the input being read */
-    const char *in_key;
+    const char *in_key; /* NULL or in_keybuf: the input's position key */
+    char in_keybuf[PATH_MAX + 96];
     int64_t in_offset, in_base, in_line;
-    const struct ev_record *rec;
+    const struct ev_record *rec; /* = &cur while a record is decoded, else NULL */
+    struct ev_record cur;
     long in_batch;
     uint64_t batches, pruned;
     /* counters */
@@ -467,14 +470,14 @@ static int scan_input(struct scan *s, const char *path, kad_err *err)
         return KAD_OK; /* other inputs go on */
     }
     struct stat sb;
-    char key[PATH_MAX + 96];
+    char *key = s->in_keybuf; /* in *s: commit() reads it through s->in_key */
     bool seekable = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode);
     s->in_key = NULL;
     s->in_offset = s->in_base = s->in_line = 0;
     if (seekable) {
         char real[PATH_MAX];
         const char *rp = is_stdin ? "<stdin>" : (realpath(path, real) ? real : path);
-        snprintf(key, sizeof(key), "in:%llu:%llu:%s", (unsigned long long)sb.st_dev,
+        snprintf(key, sizeof(s->in_keybuf), "in:%llu:%llu:%s", (unsigned long long)sb.st_dev,
                  (unsigned long long)sb.st_ino, rp);
         s->in_key = key;
         struct st_pos pos;
@@ -505,11 +508,11 @@ static int scan_input(struct scan *s, const char *path, kad_err *err)
         return KAD_OK;
     }
     int64_t start_line = s->in_line;
-    struct ev_record rec;
+    struct ev_record *rec = &s->cur; /* in *s: on_event reads it through s->rec */
     for (;;) {
         kad_err rerr;
         kad_err_clear(&rerr);
-        int n = ev_reader_next(rd, &rec, &rerr);
+        int n = ev_reader_next(rd, rec, &rerr);
         if (n == 0)
             break;
         if (n == KAD_ELIMIT) {
@@ -521,18 +524,19 @@ static int scan_input(struct scan *s, const char *path, kad_err *err)
             s->rc = EXIT_RUNTIME;
             break;
         }
-        int64_t end = s->in_base + (int64_t)rec.offset + (int64_t)rec.len;
+        int64_t end = s->in_base + (int64_t)rec->offset + (int64_t)rec->len;
         if (skip_to && end <= skip_to)
             continue;
-        rec.line += (uint64_t)start_line * (s->in_base > 0);
+        rec->line += (uint64_t)start_line * (s->in_base > 0);
         s->records++;
-        s->bytes += rec.len;
-        s->rec = &rec;
+        s->bytes += rec->len;
+        s->rec = rec;
         struct ev_sink sink = {on_event, on_error, s};
-        int stop = ev_decode_record(s->dec, &s->arena, &rec, &sink);
+        int stop = ev_decode_record(s->dec, &s->arena, rec, &sink);
+        s->rec = NULL;
         kad_arena_reset(&s->arena);
         s->in_offset = end;
-        s->in_line = (int64_t)rec.line;
+        s->in_line = (int64_t)rec->line;
         crash_at(1, (long)s->records, 0);
         if (stop)
             break;
@@ -563,10 +567,9 @@ static int scan_input(struct scan *s, const char *path, kad_err *err)
 
 static int load_rules(struct scan *s)
 {
-    char buf[PATH_MAX];
     s->rs = rule_set_new();
     if (s->nrules == 0) {
-        const char *d = default_rules(buf, sizeof(buf));
+        const char *d = default_rules(s->rules_buf, sizeof(s->rules_buf));
         if (!d) {
             fprintf(stderr, "kadet: scan: no rules: give --rules PATH (no bundled rules/ found "
                             "next to the kadet binary, and $KADET_RULES is not set)\n");
@@ -957,8 +960,8 @@ static int run(int argc, char **argv)
     kad_arena_init(&s.arena, 64 * 1024, (size_t)256 << 20);
     kad_arena_init(&s.full_arena, 64 * 1024, (size_t)256 << 20);
     s.out_fd = 1;
-    if ((rc = st_begin(s.st, &err)) != KAD_OK || !(s.det = det_new(&o, &err)) ||
-        (rc = open_output(&s, &err)) != KAD_OK) {
+    if (st_begin(s.st, &err) != KAD_OK || !(s.det = det_new(&o, &err)) ||
+        open_output(&s, &err) != KAD_OK) {
         print_err(&err);
         s.rc = EXIT_RUNTIME;
         goto out;
@@ -1008,14 +1011,14 @@ static int run(int argc, char **argv)
         s.progress == 1 || (s.progress == -1 && isatty(2) && s.total_bytes > (32 << 20));
     s.t0 = now_s();
     for (int i = 0; i < ninputs && !s.fatal; i++) {
-        if ((rc = scan_input(&s, inputs[i], &err)) != KAD_OK) {
+        if (scan_input(&s, inputs[i], &err) != KAD_OK) {
             print_err(&err);
             s.rc = EXIT_RUNTIME;
             s.fatal = true;
         }
     }
     progress(&s, true);
-    if (!s.fatal && (rc = commit(&s, &err)) != KAD_OK) {
+    if (!s.fatal && commit(&s, &err) != KAD_OK) {
         print_err(&err);
         s.rc = EXIT_RUNTIME;
     }
