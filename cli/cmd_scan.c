@@ -687,6 +687,8 @@ static void summary(struct scan *s, double secs)
             fprintf(stderr, " max_signals cut %llu;", (unsigned long long)st.max_signals_cut);
         if (st.duplicates)
             fprintf(stderr, " already emitted %llu;", (unsigned long long)st.duplicates);
+        if (st.suppressed)
+            fprintf(stderr, " suppressed %llu;", (unsigned long long)st.suppressed);
         if (st.no_terms)
             fprintf(stderr, " no value %llu;", (unsigned long long)st.no_terms);
         if (st.no_time)

@@ -144,6 +144,7 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
     kad_buf_init(&e->alert, DET_ALERT_MAX);
     kad_buf_init(&e->reason, 64 * 1024);
     kad_buf_init(&e->scratch, 64 * 1024);
+    kad_buf_init(&e->supterms, DET_ALERT_MAX);
 
     static const char *const reason_fields[] = {
         "@timestamp",
@@ -231,8 +232,11 @@ void det_free(struct det_engine *e)
     if (!e)
         return;
     det_pf_free(e->pf);
-    for (size_t i = 0; i < e->nrules; i++)
+    for (size_t i = 0; i < e->nrules; i++) {
         kad_buf_fini(&e->rules[i].rule_frag);
+        if (e->rules[i].sup_on)
+            sup_store_fini(&e->rules[i].sup);
+    }
     kad_free(e->rules);
     kad_free(e->cand);
     kad_free(e->fields);
@@ -244,6 +248,7 @@ void det_free(struct det_engine *e)
     kad_buf_fini(&e->alert);
     kad_buf_fini(&e->reason);
     kad_buf_fini(&e->scratch);
+    kad_buf_fini(&e->supterms);
     kad_free(e);
 }
 
@@ -359,7 +364,58 @@ static kad_str doc_id(struct det_engine *e, const struct det_event *ev)
 }
 
 /*
- * One alert candidate: dedupe by id, apply the budget, build and hand out the alert, record it.
+ * Alert suppression (new-terms.md §4.2) in a stream, through suppress.c: one candidate per
+ * bulk create, the execution time is the event time. With a duration, an alert of the same
+ * group created within [ts - duration, ts] absorbs the candidate; without one ("per rule
+ * execution"), an execution is the rule's interval bucket of the event time. Returns true when
+ * the candidate was absorbed (counted, no alert); else fills the suppression members of *x
+ * (left unset for doNotSuppress documents missing a group_by field) using e->supterms.
+ */
+static bool suppress(struct det_engine *e, struct det_rule *dr, const struct ev_node *doc,
+                     int64_t ts, struct det_alert_extra *x, char inst[SUP_ID_LEN + 1])
+{
+    const struct rule *r = dr->r;
+    if (!dr->sup_on) {
+        sup_store_init(&dr->sup);
+        dr->sup_on = true;
+    }
+    bool missing = false;
+    kad_buf_reset(&e->supterms);
+    if (sup_terms(r, doc, &e->supterms, &missing) != KAD_OK)
+        return false; /* terms too large to group: an ordinary alert */
+    if (missing && r->suppress_missing == RULE_DO_NOT_SUPPRESS_MISSING)
+        return false;
+    struct sup_cand c;
+    memset(&c, 0, sizeof(c));
+    c.ts_ms = ts;
+    sup_instance_id(r, e->supterms.ptr, e->supterms.len, c.instance_id);
+    int64_t iv = r->interval_ms > 0 ? r->interval_ms : 300000;
+    int64_t bucket = ts >= 0 ? ts / iv : -((-ts + iv - 1) / iv);
+    struct sup_exec se = {
+        .exec_id = (uint64_t)bucket,
+        .now_ms = ts,
+        .window_start_ms = r->suppress_duration_ms ? ts - r->suppress_duration_ms : bucket * iv,
+        .per_execution = r->suppress_duration_ms == 0,
+        .max_alerts = 0,
+    };
+    sup_batch(&dr->sup, &c, 1, &se, NULL, NULL);
+    if (c.fate != SUP_CREATED) {
+        dr->st.suppressed++;
+        return true;
+    }
+    const struct sup_alert *sa = &dr->sup.alerts.ptr[c.alert];
+    memcpy(inst, c.instance_id, SUP_ID_LEN + 1);
+    x->instance_id = inst;
+    x->sup_terms_json = e->supterms.ptr; /* kad_buf keeps it NUL-terminated */
+    x->sup_start_ms = sa->start_ms;
+    x->sup_end_ms = sa->end_ms;
+    x->sup_docs_count = sa->docs_count;
+    return false;
+}
+
+/*
+ * One alert candidate: dedupe by id, suppress (alert_suppression), apply the budget, build and
+ * hand out the alert, record it.
  * Returns KAD_OK, a state error or KAD_EIO (callback stop).
  */
 static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct det_event *ev,
@@ -379,6 +435,19 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
             return KAD_OK;
         }
     }
+    struct det_alert_extra x = {
+        .timestamp_ms = e->o.now_ms,
+        .last_detected_ms = DET_TIME_NONE,
+        .event_ms = ts,
+        .uuid = uuid,
+        .doc_id = NULL,
+        .intended_ms = DET_TIME_NONE,
+        .reason = &e->reason,
+    };
+    char inst[SUP_ID_LEN + 1];
+    if (r->suppress_group_by.n > 0 && ts != DET_TIME_NONE &&
+        suppress(e, dr, full_doc(ev), ts, &x, inst))
+        return KAD_OK;
     if (!budget(e, dr, ts))
         return KAD_OK;
     if (e->o.learn) {
@@ -415,19 +484,10 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
         if (det_alert_rule_fragment(r, &dr->rule_frag) != KAD_OK)
             kad_buf_reset(&dr->rule_frag);
     }
-    struct det_alert_extra x = {
-        .timestamp_ms = e->o.now_ms,
-        .last_detected_ms = DET_TIME_NONE,
-        .event_ms = ts,
-        .uuid = uuid,
-        .doc_id = NULL,
-        .new_terms_json = nt,
-        .intended_ms = DET_TIME_NONE,
-        .baseline_json = bl,
-        .rule_fragment = dr->rule_frag.len ? dr->rule_frag.ptr : NULL,
-        .rule_fragment_len = dr->rule_frag.len,
-        .reason = &e->reason,
-    };
+    x.new_terms_json = nt;
+    x.baseline_json = bl;
+    x.rule_fragment = dr->rule_frag.len ? dr->rule_frag.ptr : NULL;
+    x.rule_fragment_len = dr->rule_frag.len;
     x.doc_id = e->docid.ptr; /* kad_buf keeps it NUL-terminated */
     kad_buf_reset(&e->alert);
     int rc = det_alert_write(&e->alert, r, doc, &x, err);

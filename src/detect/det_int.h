@@ -45,6 +45,9 @@ struct det_rule {
     bool minute_warned;
     uint64_t cut_minutes;
     struct det_rule_stats st;
+    /* alert suppression (rule has alert_suppression): suppress.c's store, in memory only */
+    bool sup_on;
+    struct sup_store sup;
 };
 
 struct det_prefilter;
@@ -63,11 +66,12 @@ struct det_engine {
     /* per-event scratch */
     struct det_val vals[3][DET_VALUES_MAX];
     size_t nvals[3];
-    kad_buf combo;   /* encoded combination */
-    kad_buf alert;   /* alert document */
-    kad_buf reason;  /* reason text */
-    kad_buf scratch; /* baseline value etc. */
-    kad_buf docid;   /* document id of the current event */
+    kad_buf combo;    /* encoded combination */
+    kad_buf alert;    /* alert document */
+    kad_buf reason;   /* reason text */
+    kad_buf scratch;  /* baseline value etc. */
+    kad_buf supterms; /* kibana.alert.suppression.terms JSON */
+    kad_buf docid;    /* document id of the current event */
     bool have_docid;
     kad_buf nterms;   /* kibana.alert.new_terms JSON */
     kad_buf baseline; /* kadet.baseline JSON */

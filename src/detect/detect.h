@@ -76,6 +76,7 @@ struct det_rule_stats {
     uint64_t duplicates;      /* alert ids already emitted earlier (replayed input) */
     uint64_t combos_limited;  /* documents whose cartesian product was cut at the limit */
     uint64_t too_late;        /* new_terms: event time more than W before the watermark */
+    uint64_t suppressed;      /* alerts merged into an earlier one (alert_suppression) */
 };
 
 struct det_engine;
