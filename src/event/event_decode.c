@@ -181,6 +181,8 @@ static int64_t clock_ms(const struct ev_decoder *d)
 /* An error positioned inside the record's bytes -> positioned in the origin. */
 static void shift_err(kad_err *e, const struct ev_record *rec)
 {
+    if (!e)
+        return;
     e->origin = rec->origin;
     if (!rec->line)
         return;

@@ -510,7 +510,7 @@ static int register_rows(struct st_store *st, const struct st_rule_def *def, uin
 
     kad_buf fields;
     kad_buf_init(&fields, ST_KEY_MAX + 1);
-    kad_str comps[ST_COMPONENTS_MAX];
+    kad_str comps[ST_COMPONENTS_MAX] = {{0}};
     size_t nf = def->nfields < ST_COMPONENTS_MAX ? def->nfields : ST_COMPONENTS_MAX;
     for (size_t i = 0; i < nf; i++)
         comps[i] = kad_str_c(def->fields[i]);
