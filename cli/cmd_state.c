@@ -387,10 +387,10 @@ static int do_stats(struct st_store *st, const struct opts *o)
         printf("alert ids:    %" PRIu64 "\n", s.alerts);
         printf("inputs:       %" PRIu64 "\n", s.positions);
         struct stats_ctx c = {0};
-        if ((rc = st_rules_each(st, NULL, stats_rule, &c, &e)) != 0)
+        if (st_rules_each(st, NULL, stats_rule, &c, &e) != 0)
             return runtime_error(&e);
         c.n = 0;
-        if ((rc = st_positions_each(st, stats_pos, &c, &e)) != 0)
+        if (st_positions_each(st, stats_pos, &c, &e) != 0)
             return runtime_error(&e);
         c.n = 0;
         st_counters_each(st, stats_counter, &c);
@@ -677,6 +677,8 @@ static int run(int argc, char **argv)
     int rc = parse_opts(argc, argv, &o);
     if (rc)
         return rc;
+    if (!o.sub || !o.state) /* parse_opts sets both when it returns 0 (for the analyzer) */
+        return EXIT_USAGE;
     bool writes = strcmp(o.sub, "prune") == 0 || strcmp(o.sub, "reset") == 0;
     if (strcmp(o.sub, "reset") == 0 && !o.yes) {
         fprintf(stderr, "kadet state: reset deletes %s from '%s'; add --yes to confirm\n",

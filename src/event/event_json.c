@@ -95,6 +95,7 @@ static struct ev_node *new_node(struct jp *j, const char *at)
 static char *copy_string(struct jp *j, const char *raw, size_t rawlen, bool has_esc,
                          uint32_t *outlen)
 {
+    *outlen = 0;
     char *d = jalloc(j, rawlen + 1, 1);
     if (!d)
         return fail_at(j, KAD_ELIMIT, raw, "%s", "document too large for the event arena");

@@ -512,7 +512,7 @@ static void load_ndjson(struct xl *X, const char *text, size_t len)
             const char *lid = xstr(xget(d, "list_id"));
             struct rule_exc_list *l = find_list(X->rs, X->path, lid);
             if (!l)
-                l = new_list(X, lid, xstr(xget(d, "name")));
+                new_list(X, lid, xstr(xget(d, "name")));
             else if (xstr(xget(d, "name")))
                 l->name = adup(X, xstr(xget(d, "name")));
         } else {

@@ -61,20 +61,24 @@ struct parser {
 
 /* ---- errors ---------------------------------------------------------------------------------- */
 
-__attribute__((format(printf, 3, 4))) static int fail(struct parser *ps, size_t at, const char *fmt,
-                                                      ...)
+/* Report a syntax error at `at`. Use through fail(), which yields KAD_ESYNTAX visibly, so that
+   the analyzer (which does not inline variadic functions) sees that error paths return nonzero. */
+__attribute__((format(printf, 3, 4))) static void fail_report(struct parser *ps, size_t at,
+                                                              const char *fmt, ...)
 {
     char msg[KAD_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return kad_err_at(ps->err, KAD_ESYNTAX, ps->origin, ps->s, ps->n, at, "%s", msg);
+    kad_err_at(ps->err, KAD_ESYNTAX, ps->origin, ps->s, ps->n, at, "%s", msg);
 }
+#define fail(ps, at, ...) (fail_report((ps), (at), __VA_ARGS__), KAD_ESYNTAX)
 
 static int fail_limit(struct parser *ps, size_t at, const char *what)
 {
-    return kad_err_at(ps->err, KAD_ELIMIT, ps->origin, ps->s, ps->n, at, "%s", what);
+    kad_err_at(ps->err, KAD_ELIMIT, ps->origin, ps->s, ps->n, at, "%s", what);
+    return KAD_ELIMIT;
 }
 
 /* Printable description of the byte at p for "unexpected ..." messages. */
@@ -981,7 +985,7 @@ static int parse_keyval(struct parser *ps, struct toml_value *table)
         struct toml_member *m = table_find(t, parts[i].s, parts[i].len);
         if (!m) {
             struct toml_value *child = new_value(ps, TOML_TABLE, parts[i].offset);
-            if (!child || (rc = table_add(ps, t, &parts[i], child)))
+            if (!child || table_add(ps, t, &parts[i], child))
                 return KAD_ELIMIT;
             child->flags = F_DOTTED;
             t = child;
@@ -1034,7 +1038,7 @@ static int parse_header(struct parser *ps)
         struct toml_member *m = table_find(t, kp->s, kp->len);
         if (!m) {
             struct toml_value *child = new_value(ps, TOML_TABLE, kp->offset);
-            if (!child || (rc = table_add(ps, t, kp, child)))
+            if (!child || table_add(ps, t, kp, child))
                 return KAD_ELIMIT;
             child->flags = F_IMPLICIT;
             t = child;
@@ -1059,7 +1063,7 @@ static int parse_header(struct parser *ps)
     if (!aot) {
         if (!m) {
             struct toml_value *child = new_value(ps, TOML_TABLE, open);
-            if (!child || (rc = table_add(ps, t, kp, child)))
+            if (!child || table_add(ps, t, kp, child))
                 return KAD_ELIMIT;
             child->flags = F_EXPLICIT;
             ps->cur = child;
@@ -1085,7 +1089,7 @@ static int parse_header(struct parser *ps)
     struct toml_value *arr;
     if (!m) {
         arr = new_value(ps, TOML_ARRAY, open);
-        if (!arr || (rc = table_add(ps, t, kp, arr)))
+        if (!arr || table_add(ps, t, kp, arr))
             return KAD_ELIMIT;
         arr->flags = F_AOT;
     } else {
@@ -1098,7 +1102,7 @@ static int parse_header(struct parser *ps)
         }
     }
     struct toml_value *elem = new_value(ps, TOML_TABLE, open);
-    if (!elem || (rc = array_add(ps, arr, elem)))
+    if (!elem || array_add(ps, arr, elem))
         return KAD_ELIMIT;
     elem->flags = F_EXPLICIT;
     ps->cur = elem;
@@ -1114,7 +1118,7 @@ const struct toml_value *toml_parse(kad_arena *a, const char *text, size_t len, 
         .a = a, .s = text, .n = len, .origin = origin ? origin : "<toml>", .err = err};
     size_t bad = kad_utf8_check(text, len);
     if (bad < len) {
-        fail(&ps, bad, "invalid UTF-8");
+        fail_report(&ps, bad, "invalid UTF-8");
         return NULL;
     }
     ps.root = new_value(&ps, TOML_TABLE, 0);

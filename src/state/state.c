@@ -89,8 +89,9 @@ int64_t st_now_ms(void)
 
 int st_sql_fail(struct st_store *st, kad_err *err, const char *what)
 {
-    return kad_err_setf(err, KAD_ESTATE, "state %s: %s: %s", st->path ? st->path : "(memory)", what,
-                        st->db ? sqlite3_errmsg(st->db) : "cannot open");
+    kad_err_setf(err, KAD_ESTATE, "state %s: %s: %s", st->path ? st->path : "(memory)", what,
+                 st->db ? sqlite3_errmsg(st->db) : "cannot open");
+    return KAD_ESTATE; /* never 0, visibly (the analyzer cannot see into kad_err_setf) */
 }
 
 /* Failure injection (st_test_fail_after): true when this database write must fail. */
@@ -263,7 +264,7 @@ static int pragma_int(struct st_store *st, const char *sql, int64_t *out, kad_er
 
 static int check_schema(struct st_store *st, kad_err *err)
 {
-    int64_t ver, app, ntables;
+    int64_t ver = 0, app = 0, ntables = 0; /* set on success; initialised for the analyzer */
     int rc;
     if ((rc = pragma_int(st, "PRAGMA user_version", &ver, err)) ||
         (rc = pragma_int(st, "PRAGMA application_id", &app, err)) ||
