@@ -73,6 +73,7 @@ static const char *const stmt_sql[SQ__COUNT] = {
                        "ON CONFLICT(name) DO UPDATE SET value = ?2",
     [SQ_WATERMARK_SET] = "UPDATE rules SET watermark = ?2 WHERE rid = ?1",
     [SQ_TERMS_OF_RULE] = "SELECT combo, first_seen, last_seen, flags FROM terms WHERE rid = ?1",
+    [SQ_TERMS_COUNT] = "SELECT count(*) FROM terms WHERE rid = ?1",
     [SQ_TERM_GET] = "SELECT first_seen, last_seen, flags FROM terms WHERE rid = ?1 AND combo = ?2",
 };
 
@@ -412,18 +413,27 @@ void st_close(struct st_store *st)
 
 static int load_rule_terms(struct st_store *st, uint32_t rid, kad_err *err)
 {
-    sqlite3_stmt *s = st->sq[SQ_TERMS_OF_RULE];
+    /* Size the table for the whole baseline first, so the load never rehashes on the way. */
+    sqlite3_stmt *s = st->sq[SQ_TERMS_COUNT];
     sqlite3_bind_int64(s, 1, rid);
-    int rc;
+    int rc = sqlite3_step(s);
+    int64_t rows = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW)
+        return st_sql_fail(st, err, "cannot count terms");
+    if (rows > 0)
+        idx_reserve(&st->idx, (size_t)rows);
+    s = st->sq[SQ_TERMS_OF_RULE];
+    sqlite3_bind_int64(s, 1, rid);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const void *k = sqlite3_column_blob(s, 0);
         size_t len = (size_t)sqlite3_column_bytes(s, 0);
         if (len == 0 || len > ST_KEY_MAX)
             continue; /* not written by kadet: ignore rather than fail the whole load */
-        uint64_t h = idx_hash(rid, k, len);
-        if (idx_find(&st->idx, rid, k, len, h))
+        bool found;
+        struct st_rec *r = idx_find_or_insert(&st->idx, rid, k, len, idx_hash(rid, k, len), &found);
+        if (found)
             continue; /* already loaded lazily, possibly changed since */
-        struct st_rec *r = idx_insert(&st->idx, rid, k, len, h);
         r->first_seen = sqlite3_column_int64(s, 1);
         r->last_seen = sqlite3_column_int64(s, 2);
         r->flags = (uint8_t)(sqlite3_column_int64(s, 3) & REC_PERSIST_MASK);
@@ -449,11 +459,16 @@ int st_reload_index(struct st_store *st, kad_err *err)
 {
     (void)err;
     KAD_BUG_ON(st->mode == ST_OPEN_MEM); /* the index is all a MEM store has */
-    idx_fini(&st->idx);
-    idx_init(&st->idx);
+    idx_fini(&st->idx); /* leaves an empty index of a new generation (no idx_init: see there) */
     for (size_t i = 0; i < st->rules.len; i++)
         st->rules.ptr[i].complete = false;
     return 0;
+}
+
+static void remember(struct st_store *st, struct st_rule_mem *m, struct st_rec *r)
+{
+    m->last = r;
+    m->last_gen = st->idx.gen;
 }
 
 /*
@@ -782,6 +797,28 @@ void st_rollback(struct st_store *st)
 /* Terms                                                                                    */
 /* ======================================================================================== */
 
+/*
+ * The record of (m->rid, key), from the rule's last-combination cache, the index, or SQLite
+ * (lazy baselines); NULL when unknown (*rc < 0 on a database error). Most matching events of a
+ * rule repeat its previous combination, so a byte comparison with the last record found saves
+ * hashing and probing. The cache holds a record pointer, valid while the index generation it
+ * was taken in lasts (idx_delete, idx_compact and idx_fini start a new one).
+ */
+static struct st_rec *find_rec(struct st_store *st, struct st_rule_mem *m, const void *key,
+                               size_t len, uint64_t *h, kad_err *err, int *rc)
+{
+    *rc = 0;
+    struct st_rec *r = m->last;
+    if (r && m->last_gen == st->idx.gen && r->klen == len && memcmp(r->key, key, len) == 0)
+        return r;
+    *h = idx_hash(m->rid, key, len);
+    r = idx_find(&st->idx, m->rid, key, len, *h);
+    if (!r && (r = fetch_term(st, m, key, len, *h, err, rc)) == NULL)
+        return NULL;
+    remember(st, m, r);
+    return r;
+}
+
 static int check_key(struct st_store *st, uint32_t rid, size_t len, struct st_rule_mem **m,
                      kad_err *err)
 {
@@ -808,14 +845,15 @@ int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len,
         m->watermark = ts;
         m->wm_dirty = true;
     }
-    uint64_t h = idx_hash(rid, combo, len);
-    struct st_rec *r = idx_find(&st->idx, rid, combo, len, h);
-    if (!r && (r = fetch_term(st, m, combo, len, h, err, &rc)) == NULL && rc)
+    uint64_t h = 0;
+    struct st_rec *r = find_rec(st, m, combo, len, &h, err, &rc);
+    if (!r && rc)
         return rc;
     if (!r) {
         if (prev)
             memset(prev, 0, sizeof(*prev));
         r = idx_insert(&st->idx, rid, combo, len, h);
+        remember(st, m, r);
         r->first_seen = r->last_seen = ts;
         undo_push(st, r, true);
         return ST_SEEN_NEW;
@@ -850,10 +888,8 @@ int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len, 
     int rc;
     if (check_key(st, rid, len, &m, NULL) != 0)
         return 0;
-    uint64_t h = idx_hash(rid, combo, len);
-    struct st_rec *r = idx_find(&st->idx, rid, combo, len, h);
-    if (!r)
-        r = fetch_term(st, m, combo, len, h, NULL, &rc);
+    uint64_t h;
+    struct st_rec *r = find_rec(st, m, combo, len, &h, NULL, &rc);
     if (!r)
         return 0;
     if (out) {
@@ -880,9 +916,9 @@ int st_alert_record(struct st_store *st, uint32_t rid, const void *combo, size_t
         int rc = check_key(st, rid, len, &m, err);
         if (rc)
             return rc;
-        uint64_t h = idx_hash(rid, combo, len);
-        struct st_rec *r = idx_find(&st->idx, rid, combo, len, h);
-        if (!r && (r = fetch_term(st, m, combo, len, h, err, &rc)) == NULL && rc)
+        uint64_t h;
+        struct st_rec *r = find_rec(st, m, combo, len, &h, err, &rc);
+        if (!r && rc)
             return rc;
         if (r && !(r->flags & REC_ALERTED)) {
             if (!(r->flags & REC_DIRTY))

@@ -18,6 +18,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include <string.h>
+#include <sys/mman.h>
 
 #define CHUNK_SIZE ((size_t)1 << 20)
 #define OFF_BITS 17 /* CHUNK_SIZE / 8 */
@@ -33,6 +34,24 @@ static size_t rec_size(size_t klen) { return (HDR_SIZE + klen + 7) & ~(size_t)7;
    stay below 1 MiB, which is what a slot's reference has room for. */
 static size_t chunk_cap(size_t i) { return i >= 6 ? CHUNK_SIZE : (size_t)16384 << i; }
 
+/* Fault a new block of 1 MiB or more (a full chunk, a large slot table) in with one system call
+   instead of one page fault per 4 KiB page as it fills (a preload of 1 M combinations touches
+   ~130 MB; on a VM each fault is costly). Advisory: failure or an old kernel changes nothing. */
+static void prefault(void *p, size_t n)
+{
+#ifdef MADV_POPULATE_WRITE
+    if (n < CHUNK_SIZE)
+        return;
+    uintptr_t pg = 4096, a = ((uintptr_t)p + pg - 1) & ~(pg - 1),
+              e = ((uintptr_t)p + n) & ~(pg - 1);
+    if (e > a)
+        (void)madvise((void *)a, e - a, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
 void idx_init(struct st_index *ix) { memset(ix, 0, sizeof(*ix)); }
 
 void idx_fini(struct st_index *ix)
@@ -42,12 +61,50 @@ void idx_fini(struct st_index *ix)
     kad_free(ix->chunks);
     kad_free(ix->chunk_used);
     kad_free(ix->slots);
+    uint64_t gen = ix->gen + 1;
     memset(ix, 0, sizeof(*ix));
+    ix->gen = gen; /* record pointers taken before are stale */
 }
 
+static uint64_t rd64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+/*
+ * The index's own hash, 8 bytes per step (MurmurHash3-style mixing of each word, then the
+ * splitmix64 finaliser so the low bits (slot) and the high bits (tag) are both usable). It is
+ * never persisted and never leaves this process, so it may depend on the byte order and may
+ * change between versions; kad_hash64 (byte by byte, stable) stays what alert ids, logic hashes
+ * and counter names use.
+ */
 uint64_t idx_hash(uint32_t rid, const void *key, size_t len)
 {
-    return kad_hash64(key, len, (uint64_t)rid * UINT64_C(0x9e3779b97f4a7c15));
+    const uint64_t c1 = UINT64_C(0x87c37b91114253d5), c2 = UINT64_C(0x4cf5ad432745937f);
+    const unsigned char *p = key;
+    uint64_t h = (uint64_t)rid * UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)len;
+    size_t n = len;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint64_t w = rd64(p) * c1;
+        h ^= rotl64(w, 31) * c2;
+        h = rotl64(h, 27) * 5 + UINT64_C(0x52dce729);
+    }
+    if (n) {
+        uint64_t w = 0;
+        memcpy(&w, p, n);
+        w *= c1;
+        h ^= rotl64(w, 31) * c2;
+    }
+    h ^= h >> 30;
+    h *= UINT64_C(0xbf58476d1ce4e5b9);
+    h ^= h >> 27;
+    h *= UINT64_C(0x94d049bb133111eb);
+    h ^= h >> 31;
+    return h;
 }
 
 static struct st_rec *deref(const struct st_index *ix, uint64_t slot)
@@ -92,6 +149,7 @@ static void rehash(struct st_index *ix, size_t ncap)
     uint64_t *old = ix->slots;
     size_t ocap = ix->cap;
     ix->slots = kad_calloc(ncap, sizeof(uint64_t));
+    prefault(ix->slots, ncap * sizeof(uint64_t));
     ix->cap = ncap;
     ix->used = 0;
     for (size_t i = 0; i < ocap; i++) {
@@ -104,16 +162,21 @@ static void rehash(struct st_index *ix, size_t ncap)
     kad_free(old);
 }
 
-struct st_rec *idx_insert(struct st_index *ix, uint32_t rid, const void *key, size_t len,
-                          uint64_t h)
+void idx_reserve(struct st_index *ix, size_t n)
+{
+    if ((ix->used + n) * 4 <= ix->cap * 3)
+        return;
+    size_t ncap = ix->cap ? ix->cap : 64;
+    while ((ix->live + n) * 2 > ncap)
+        ncap *= 2;
+    rehash(ix, ncap);
+}
+
+/* A new record for (rid, key) at the end of the last chunk; not yet reachable from a slot. */
+static struct st_rec *new_rec(struct st_index *ix, uint32_t rid, const void *key, size_t len,
+                              uint64_t *ref)
 {
     KAD_BUG_ON(len > UINT16_MAX);
-    if ((ix->used + 1) * 4 > ix->cap * 3) {
-        size_t ncap = ix->cap ? ix->cap : 64;
-        while ((ix->live + 1) * 2 > ncap)
-            ncap *= 2;
-        rehash(ix, ncap);
-    }
     size_t sz = rec_size(len);
     if (!ix->nchunks || ix->chunk_used[ix->nchunks - 1] + sz > chunk_cap(ix->nchunks - 1)) {
         KAD_BUG_ON(ix->nchunks + 1 >= MAX_CHUNKS);
@@ -123,21 +186,69 @@ struct st_rec *idx_insert(struct st_index *ix, uint32_t rid, const void *key, si
             ix->chunk_used = kad_realloc(ix->chunk_used, ix->chunks_cap * sizeof(uint32_t));
         }
         ix->chunks[ix->nchunks] = kad_malloc(chunk_cap(ix->nchunks));
+        prefault(ix->chunks[ix->nchunks], chunk_cap(ix->nchunks));
         ix->chunk_used[ix->nchunks] = 0;
         ix->nchunks++;
     }
     size_t c = ix->nchunks - 1;
     size_t off = ix->chunk_used[c];
     struct st_rec *r = (struct st_rec *)(ix->chunks[c] + off);
-    memset(r, 0, sz);
+    memset(r, 0, HDR_SIZE);
     r->rid = rid;
     r->klen = (uint16_t)len;
     memcpy(r->key, key, len);
+    memset(r->key + len, 0, sz - HDR_SIZE - len); /* padding: keep every byte defined */
     ix->chunk_used[c] = (uint32_t)(off + sz);
-    place(ix, h, ((uint64_t)c << OFF_BITS) | (off >> 3));
     ix->live++;
     ix->key_bytes += len;
     ix->rec_bytes += sz;
+    *ref = ((uint64_t)c << OFF_BITS) | (off >> 3);
+    return r;
+}
+
+struct st_rec *idx_insert(struct st_index *ix, uint32_t rid, const void *key, size_t len,
+                          uint64_t h)
+{
+    idx_reserve(ix, 1);
+    uint64_t ref;
+    struct st_rec *r = new_rec(ix, rid, key, len, &ref);
+    place(ix, h, ref);
+    return r;
+}
+
+struct st_rec *idx_find_or_insert(struct st_index *ix, uint32_t rid, const void *key, size_t len,
+                                  uint64_t h, bool *found)
+{
+    idx_reserve(ix, 1);
+    size_t mask = ix->cap - 1;
+    uint64_t tag = tag_of(h);
+    size_t free_at = SIZE_MAX;
+    size_t i = h & mask;
+    for (;; i = (i + 1) & mask) {
+        uint64_t s = ix->slots[i];
+        if (s == 0)
+            break;
+        if (s == IDX_TOMB) {
+            if (free_at == SIZE_MAX)
+                free_at = i;
+            continue;
+        }
+        if ((s >> REF_BITS) != tag)
+            continue;
+        struct st_rec *r = deref(ix, s);
+        if (r->rid == rid && r->klen == len && memcmp(r->key, key, len) == 0) {
+            *found = true;
+            return r;
+        }
+    }
+    *found = false;
+    uint64_t ref;
+    struct st_rec *r = new_rec(ix, rid, key, len, &ref);
+    if (free_at == SIZE_MAX) {
+        free_at = i;
+        ix->used++;
+    }
+    ix->slots[free_at] = (tag << REF_BITS) | (ref + 1);
     return r;
 }
 
@@ -152,6 +263,7 @@ void idx_delete(struct st_index *ix, struct st_rec *rec)
         if (s != IDX_TOMB && deref(ix, s) == rec) {
             ix->slots[i] = IDX_TOMB;
             rec->flags |= REC_DEAD;
+            ix->gen++;
             ix->live--;
             ix->key_bytes -= rec->klen;
             ix->dead_bytes += rec_size(rec->klen);
@@ -190,8 +302,10 @@ void idx_compact(struct st_index *ix)
         m->last_seen = r->last_seen;
         m->flags = r->flags;
     }
+    uint64_t gen = ix->gen + 1;
     idx_fini(ix);
     *ix = n;
+    ix->gen = gen; /* every record moved */
 }
 
 uint64_t idx_mem_bytes(const struct st_index *ix)

@@ -46,9 +46,11 @@ struct st_index {
     uint64_t key_bytes;  /* sum of live klen */
     uint64_t rec_bytes;  /* bytes of all records, live or dead */
     uint64_t dead_bytes; /* bytes of dead records */
+    uint64_t gen;        /* bumped when a record may die or move (delete, compact, fini) */
 };
 
 void idx_init(struct st_index *ix);
+/* Free everything; leaves an empty index (as idx_init) whose generation is one more. */
 void idx_fini(struct st_index *ix);
 uint64_t idx_hash(uint32_t rid, const void *key, size_t len);
 /* The live record for (rid, key) or NULL. `h` is idx_hash(rid, key, len). */
@@ -56,6 +58,12 @@ struct st_rec *idx_find(struct st_index *ix, uint32_t rid, const void *key, size
 /* Insert a record known to be absent; fields other than rid/key are zeroed. */
 struct st_rec *idx_insert(struct st_index *ix, uint32_t rid, const void *key, size_t len,
                           uint64_t h);
+/* The live record for (rid, key) (*found = true), or a new one inserted as idx_insert does
+   (*found = false): one probe sequence instead of idx_find then idx_insert. */
+struct st_rec *idx_find_or_insert(struct st_index *ix, uint32_t rid, const void *key, size_t len,
+                                  uint64_t h, bool *found);
+/* Make room for n more records without growing the table in between. */
+void idx_reserve(struct st_index *ix, size_t n);
 /* Delete a live record (its slot becomes a tombstone, the record is marked dead). */
 void idx_delete(struct st_index *ix, struct st_rec *rec);
 /* Iterate live records: start with *chunk = *off = 0; NULL at the end. */
@@ -75,6 +83,10 @@ struct st_rule_mem {
     int64_t wm_saved; /* watermark at st_begin, for rollback */
     bool wm_dirty;
     bool complete; /* every combination of this baseline is in the index (else: lazy) */
+    /* last record found or inserted for this rule (see find_rec in state.c), valid while
+       the index's generation is last_gen */
+    struct st_rec *last;
+    uint64_t last_gen;
 };
 
 struct st_undo {
@@ -100,6 +112,7 @@ enum {
     SQ_COUNTER_SET,
     SQ_WATERMARK_SET,
     SQ_TERMS_OF_RULE,
+    SQ_TERMS_COUNT,
     SQ_TERM_GET,
     SQ__COUNT
 };

@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "state/state.h"
+#include "state/state_int.h"
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -826,4 +827,122 @@ TEST(state_injected_failures_are_all_or_nothing)
     ASSERT_EQ(successes, 2); /* the countdown went past every write of the batch */
     kad_buf_fini(&b);
     rm_rf(d.dir);
+}
+
+/* ---- the last-combination cache and the index's own hash ------------------------------- */
+
+TEST(state_last_combination_cache)
+{
+    struct tdir d;
+    tdir_make(&d);
+    struct st_store *st;
+    ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
+    uint32_t r1 = reg(st, "r1", 1, NULL), r2 = reg(st, "r2", 2, NULL);
+    kad_buf b;
+    kad_buf_init(&b, ST_KEY_MAX + 1);
+    ASSERT_OK(st_begin(st, NULL));
+    /* alternating combinations and rules: each answer as without a cache */
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "a", 100), ST_SEEN_NEW);
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "a", 100), ST_SEEN_KNOWN);
+    ASSERT_EQ(observe(st, r2, &b, "allow", "u", "a", 100), ST_SEEN_NEW); /* same bytes, rule 2 */
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "b", 101), ST_SEEN_NEW);
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "a", 102), ST_SEEN_KNOWN);
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "b", 103), ST_SEEN_KNOWN);
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "ab", 103), ST_SEEN_NEW); /* longer key */
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "a", 104), ST_SEEN_KNOWN);
+    /* the repeated combination still updates last_seen and the watermark */
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "a", 105), ST_SEEN_KNOWN);
+    struct st_term t;
+    combo3(&b, "allow", "u", "a");
+    ASSERT_EQ(st_lookup(st, r1, b.ptr, b.len, &t), 1);
+    ASSERT_EQ(t.first_seen, 100);
+    ASSERT_EQ(t.last_seen, 105);
+    ASSERT_EQ(st_watermark(st, r1), 105);
+    /* forgotten after the window, repeated or not */
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "a", 105 + 11 * DAY_MS), ST_SEEN_FORGOTTEN);
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "a", 105 + 11 * DAY_MS), ST_SEEN_KNOWN);
+    ASSERT_OK(st_alert_record(st, r1, b.ptr, b.len, "al-a", 105, NULL));
+    ASSERT_EQ(st_lookup(st, r1, b.ptr, b.len, &t), 1);
+    ASSERT_TRUE(t.alerted);
+    ASSERT_OK(st_commit(st, NULL));
+    /* a rollback deletes the batch's new record the cache points to: NEW again after it */
+    ASSERT_OK(st_begin(st, NULL));
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "c", 200), ST_SEEN_NEW);
+    st_rollback(st);
+    ASSERT_OK(st_begin(st, NULL));
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "c", 200), ST_SEEN_NEW);
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "c", 201), ST_SEEN_KNOWN);
+    ASSERT_OK(st_commit(st, NULL));
+    /* prune (deletes records, may compact the index) then the same combination again */
+    struct st_prune_opts po;
+    memset(&po, 0, sizeof(po));
+    po.older_than_ms = 1;
+    struct st_prune_result pr;
+    ASSERT_OK(st_prune(st, &po, &pr, NULL));
+    ASSERT_OK(st_begin(st, NULL));
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "c", 300 + 12 * DAY_MS), ST_SEEN_NEW);
+    ASSERT_OK(st_commit(st, NULL));
+    /* a reset rule forgets everything, cache included */
+    ASSERT_OK(st_reset(st, "r1", NULL, NULL));
+    ASSERT_OK(st_begin(st, NULL));
+    ASSERT_EQ(observe(st, r1, &b, "allow", "u", "c", 400 + 12 * DAY_MS), ST_SEEN_NEW);
+    ASSERT_OK(st_commit(st, NULL));
+    st_close(st);
+    kad_buf_fini(&b);
+    rm_rf(d.dir);
+}
+
+TEST(state_index_hash_and_find_or_insert)
+{
+    /* the hash reads 8 bytes at a time: the same bytes at any alignment hash the same, and
+       every length 0..40 (tails of 0..7 bytes) is distinct from its neighbours */
+    char a[64], c[64 + 7];
+    for (size_t i = 0; i < sizeof(a); i++)
+        a[i] = (char)('a' + i % 26);
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t off = 1; off < 8; off++) {
+            memcpy(c + off, a, len);
+            ASSERT_EQ(idx_hash(3, c + off, len), idx_hash(3, a, len));
+        }
+        if (len)
+            ASSERT_TRUE(idx_hash(3, a, len) != idx_hash(3, a, len - 1));
+        ASSERT_TRUE(idx_hash(3, a, len) != idx_hash(4, a, len));
+    }
+    struct st_index ix;
+    idx_init(&ix);
+    idx_reserve(&ix, 5000);
+    size_t cap = ix.cap;
+    char k[32];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 5000; i++) {
+            int n = snprintf(k, sizeof(k), "key-%d", i);
+            bool found = true;
+            struct st_rec *r =
+                idx_find_or_insert(&ix, 1, k, (size_t)n, idx_hash(1, k, (size_t)n), &found);
+            ASSERT_EQ(found, round == 1);
+            ASSERT_EQ(r->klen, n);
+            ASSERT_MEM_EQ(r->key, k, (size_t)n);
+            ASSERT_TRUE(idx_find(&ix, 1, k, (size_t)n, idx_hash(1, k, (size_t)n)) == r);
+            ASSERT_NULL(idx_find(&ix, 2, k, (size_t)n, idx_hash(2, k, (size_t)n)));
+        }
+    }
+    ASSERT_EQ(ix.cap, cap); /* reserved once: no rehash on the way */
+    ASSERT_EQ(ix.live, 5000);
+    /* a deleted record's slot (tombstone) is reused, and the generation moves */
+    uint64_t gen = ix.gen;
+    struct st_rec *r = idx_find(&ix, 1, "key-7", 5, idx_hash(1, "key-7", 5));
+    idx_delete(&ix, r);
+    ASSERT_TRUE(ix.gen != gen);
+    bool found = true;
+    r = idx_find_or_insert(&ix, 1, "key-7", 5, idx_hash(1, "key-7", 5), &found);
+    ASSERT_FALSE(found);
+    ASSERT_EQ(ix.live, 5000);
+    gen = ix.gen;
+    idx_compact(&ix);
+    ASSERT_TRUE(ix.gen != gen);
+    ASSERT_EQ(ix.live, 5000);
+    gen = ix.gen;
+    idx_fini(&ix);
+    ASSERT_TRUE(ix.gen != gen);
+    ASSERT_EQ(ix.live, 0);
 }
