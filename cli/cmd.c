@@ -1,5 +1,5 @@
 /*
- * cmd.c - helpers shared by the subcommands: usage errors and --help detection.
+ * cmd.c - helpers shared by the subcommands: usage errors, error lines and --help detection.
  */
 #include "cmd.h"
 
@@ -16,6 +16,13 @@ int cmd_usage_error(const struct cmd *c, const char *fmt, ...)
     fprintf(stderr, "\nTry 'kadet help %s'.\n", c->name);
     va_end(ap);
     return EXIT_USAGE;
+}
+
+void cmd_print_err(const kad_err *err)
+{
+    char msg[1024];
+    kad_err_format(err, msg, sizeof(msg));
+    fprintf(stderr, "%s\n", msg);
 }
 
 int cmd_wants_help(const struct cmd *c, int argc, char **argv)

@@ -11,6 +11,8 @@
 #ifndef KAD_CLI_CMD_H
 #define KAD_CLI_CMD_H
 
+#include "kad.h"
+
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_RUNTIME = 2 };
 
 struct cmd {
@@ -24,6 +26,9 @@ struct cmd {
 /* Print "kadet: NAME: message" + "Try 'kadet help NAME'." to stderr; returns EXIT_USAGE. */
 int cmd_usage_error(const struct cmd *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Print err as `origin:line:col: error: message` (kad_err_format) and a newline to stderr,
+   without a prefix (the form of input and query errors). */
+void cmd_print_err(const kad_err *err);
 /* True when argv has -h/--help before "--"; then prints c->usage to stdout. */
 int cmd_wants_help(const struct cmd *c, int argc, char **argv);
 

@@ -9,6 +9,7 @@
 #include "base/buf.h"
 #include "cmd.h"
 #include "event/event.h"
+#include "hostopt.h"
 #include "kad.h"
 
 #include <getopt.h>
@@ -43,31 +44,23 @@ static int on_event(void *ctx, const struct ev_event *ev)
     return r->io_rc;
 }
 
-static void print_err(const kad_err *err)
-{
-    char msg[1024];
-    kad_err_format(err, msg, sizeof(msg));
-    fprintf(stderr, "%s\n", msg);
-}
-
 static void on_error(void *ctx, const kad_err *err)
 {
     struct ecs_run *r = ctx;
     r->bad++;
-    print_err(err);
+    cmd_print_err(err);
 }
 
 static int run(int argc, char **argv)
 {
     struct ev_decoder_opts o = {0};
-    bool host = true;
-    const char *host_os_type = NULL, *host_name = NULL;
+    struct cli_host host = {0};
     size_t max_record = 0;
     static const struct option longopts[] = {
         {"ingested", required_argument, NULL, 'i'},
-        {"no-host", no_argument, NULL, 'H'},
-        {"host-name", required_argument, NULL, 'n'},
-        {"host-os-type", required_argument, NULL, 't'},
+        {"no-host", no_argument, NULL, CLI_HOST_OFF},
+        {"host-name", required_argument, NULL, CLI_HOST_NAME},
+        {"host-os-type", required_argument, NULL, CLI_HOST_OS_TYPE},
         {"keep-empty", no_argument, NULL, 'k'},
         {"namespace", required_argument, NULL, 's'},
         {"max-record", required_argument, NULL, 'm'},
@@ -77,6 +70,8 @@ static int run(int argc, char **argv)
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+        if (cli_host_opt(&host, c, optarg))
+            continue;
         switch (c) {
         case 'i':
             if (strcmp(optarg, "now") == 0)
@@ -87,9 +82,6 @@ static int run(int argc, char **argv)
                 return cmd_usage_error(&cmd_ecs, "--ingested must be 'now' or 'none', not '%s'",
                                        optarg);
             break;
-        case 'H': host = false; break;
-        case 'n': host_name = optarg; break;
-        case 't': host_os_type = optarg; break;
         case 'k': o.keep_empty = true; break;
         case 's': o.ns = optarg; break;
         case 'm': {
@@ -105,16 +97,7 @@ static int run(int argc, char **argv)
         default: return cmd_usage_error(&cmd_ecs, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    struct ev_host h;
-    char store[1024];
-    if (host) {
-        ev_host_detect(&h, store, sizeof(store));
-        if (host_name)
-            h.name = h.hostname = host_name;
-        if (host_os_type)
-            h.os_type = host_os_type;
-        o.host = &h;
-    }
+    o.host = cli_host_get(&host);
     o.lim.max_size = max_record;
     struct ev_decoder *d = ev_decoder_new(&o);
     struct ecs_run r;
@@ -131,7 +114,7 @@ static int run(int argc, char **argv)
         kad_err err;
         kad_err_clear(&err);
         if (ev_reader_open(&rd, *files, max_record, &err)) {
-            print_err(&err);
+            cmd_print_err(&err);
             status = EXIT_RUNTIME;
             continue;
         }
@@ -139,7 +122,7 @@ static int run(int argc, char **argv)
         int rc;
         while ((rc = ev_reader_next(rd, &rec, &err)) != 0) {
             if (rc < 0) {
-                print_err(&err);
+                cmd_print_err(&err);
                 if (rc == KAD_ELIMIT) {
                     r.bad++;
                     continue;

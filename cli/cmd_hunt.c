@@ -10,6 +10,7 @@
 #include "base/buf.h"
 #include "cmd.h"
 #include "event/event.h"
+#include "hostopt.h"
 #include "kad.h"
 #include "kql/kql.h"
 
@@ -34,13 +35,6 @@ struct hunt {
     bool rec_printed; /* the current record was printed already */
     int io_rc;
 };
-
-static void print_err(const kad_err *err)
-{
-    char msg[1024];
-    kad_err_format(err, msg, sizeof(msg));
-    fprintf(stderr, "%s\n", msg);
-}
 
 static void flush_out(struct hunt *h)
 {
@@ -86,7 +80,7 @@ static int on_event(void *ctx, const struct ev_event *ev)
                  "not a raw audit event (an ECS document; use "
                  "--format ecs or auto)");
         h->bad++;
-        print_err(&err);
+        cmd_print_err(&err);
         return KAD_OK;
     }
     if (kql_match(h->q, ev->doc))
@@ -98,7 +92,7 @@ static void on_error(void *ctx, const kad_err *err)
 {
     struct hunt *h = ctx;
     h->bad++;
-    print_err(err);
+    cmd_print_err(err);
 }
 
 /* --format ecs: each record is the document itself (any JSON object), no decoding. */
@@ -115,7 +109,7 @@ static int hunt_plain(struct hunt *h, kad_arena *a, const struct ev_record *rec)
             err.line += (uint32_t)rec->line - 1;
         }
         h->bad++;
-        print_err(&err);
+        cmd_print_err(&err);
         return KAD_OK;
     }
     return kql_match(h->q, doc) ? emit(h, rec, doc) : KAD_OK;
@@ -136,7 +130,7 @@ static int compile_query(const char *text, kad_arena *a, const struct kql_query 
     *q = kql_compile(a, text, strlen(text), "<query>", &err);
     if (*q)
         return KAD_OK;
-    print_err(&err);
+    cmd_print_err(&err);
     kad_buf ctx;
     kad_buf_init(&ctx, 1 << 20);
     if (kql_err_context(text, strlen(text), &err, &ctx) == KAD_OK && ctx.len)
@@ -149,14 +143,14 @@ static int run(int argc, char **argv)
 {
     struct hunt h;
     memset(&h, 0, sizeof(h));
-    bool host = true;
+    struct cli_host host = {0};
     size_t max_record = 0;
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'},
         {"ecs", no_argument, NULL, 'e'},
         {"count", no_argument, NULL, 'c'},
         {"quiet", no_argument, NULL, 'q'},
-        {"no-host", no_argument, NULL, 'H'},
+        {"no-host", no_argument, NULL, CLI_HOST_OFF},
         {"max-record", required_argument, NULL, 'm'},
         {NULL, 0, NULL, 0},
     };
@@ -164,6 +158,8 @@ static int run(int argc, char **argv)
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "+cq", longopts, NULL)) != -1) {
+        if (cli_host_opt(&host, c, optarg))
+            continue;
         switch (c) {
         case 'f':
             if (strcmp(optarg, "auto") == 0)
@@ -178,7 +174,6 @@ static int run(int argc, char **argv)
         case 'e': h.ecs_out = true; break;
         case 'c': h.count_only = true; break;
         case 'q': h.quiet = true; break;
-        case 'H': host = false; break;
         case 'm': {
             char *end;
             unsigned long long v = strtoull(optarg, &end, 10);
@@ -202,12 +197,7 @@ static int run(int argc, char **argv)
         return HUNT_ERROR;
     }
     struct ev_decoder_opts o = {0};
-    struct ev_host hm;
-    char store[1024];
-    if (host) {
-        ev_host_detect(&hm, store, sizeof(store));
-        o.host = &hm;
-    }
+    o.host = cli_host_get(&host);
     o.lim.max_size = max_record;
     struct ev_decoder *d = ev_decoder_new(&o);
     if (h.ecs_out || kql_needs_all(h.q)) {
@@ -228,7 +218,7 @@ static int run(int argc, char **argv)
         kad_err err;
         kad_err_clear(&err);
         if (ev_reader_open(&rd, *files, max_record, &err)) {
-            print_err(&err);
+            cmd_print_err(&err);
             trouble = true;
             continue;
         }
@@ -236,7 +226,7 @@ static int run(int argc, char **argv)
         int rc;
         while ((rc = ev_reader_next(rd, &rec, &err)) != 0) {
             if (rc < 0) {
-                print_err(&err);
+                cmd_print_err(&err);
                 trouble = true;
                 if (rc == KAD_ELIMIT)
                     continue;

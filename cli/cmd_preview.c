@@ -17,6 +17,7 @@
 #include "cmd.h"
 #include "detect/detect.h"
 #include "event/event.h"
+#include "hostopt.h"
 #include "kad.h"
 #include "kql/kql.h"
 #include "rule/rule.h"
@@ -49,13 +50,6 @@ struct input {
     bool second;
     uint64_t bad;
 };
-
-static void print_err(const kad_err *err)
-{
-    char msg[1024];
-    kad_err_format(err, msg, sizeof(msg));
-    fprintf(stderr, "%s\n", msg);
-}
 
 static int on_event(void *ctx, const struct ev_event *ev)
 {
@@ -90,7 +84,7 @@ static void on_error(void *ctx, const kad_err *err)
     if (in->second)
         return; /* reported by the first pass */
     in->bad++;
-    print_err(err);
+    cmd_print_err(err);
 }
 
 static void need(struct ev_decoder *d, const char *path)
@@ -129,25 +123,11 @@ static bool declare_fields(struct input *in, struct ev_decoder *d)
  * fields the rules read when in->partial). Second pass (in->second): the full documents of
  * in->wanted. Returns EXIT_OK or EXIT_RUNTIME (input unreadable).
  */
-struct host_opts {
-    bool on;                    /* add this machine's host.* to raw events (default) */
-    const char *name, *os_type; /* overrides */
-};
-
-static int read_inputs(struct input *in, char *const *files, const struct host_opts *ho)
+static int read_inputs(struct input *in, char *const *files, const struct ev_host *host)
 {
     struct ev_decoder_opts o;
     memset(&o, 0, sizeof(o)); /* archives: no event.ingested */
-    struct ev_host host;
-    char host_store[4096];
-    if (ho->on) {
-        ev_host_detect(&host, host_store, sizeof(host_store));
-        if (ho->name)
-            host.name = host.hostname = ho->name;
-        if (ho->os_type)
-            host.os_type = ho->os_type;
-        o.host = &host;
-    }
+    o.host = host;            /* NULL: --no-host-metadata */
     struct ev_decoder *d = ev_decoder_new(&o);
     if (!in->second && in->partial)
         in->partial = declare_fields(in, d);
@@ -162,7 +142,7 @@ static int read_inputs(struct input *in, char *const *files, const struct host_o
         in->ordinal = 0;
         if (ev_reader_open(&rd, files[in->file], 0, &err)) {
             if (!in->second)
-                print_err(&err);
+                cmd_print_err(&err);
             status = EXIT_RUNTIME;
             continue;
         }
@@ -171,7 +151,7 @@ static int read_inputs(struct input *in, char *const *files, const struct host_o
         while ((rc = ev_reader_next(rd, &rec, &err)) != 0) {
             if (rc < 0) {
                 if (!in->second)
-                    print_err(&err);
+                    cmd_print_err(&err);
                 if (rc == KAD_ELIMIT) {
                     in->bad += !in->second;
                     continue;
@@ -219,7 +199,7 @@ static int parse_time(const char *s, int64_t *ms)
 static int run(int argc, char **argv)
 {
     const char *rules = NULL, *end = NULL, *only = NULL;
-    struct host_opts ho = {true, NULL, NULL};
+    struct cli_host ho = {0};
     KAD_VEC(const char *) exceptions = {0};
     struct pv_opts po = {0, 1, 0};
     static const struct option longopts[] = {
@@ -229,24 +209,22 @@ static int run(int argc, char **argv)
         {"interval", required_argument, NULL, 'i'},
         {"exceptions", required_argument, NULL, 'x'},
         {"rule", required_argument, NULL, 'R'},
-        {"host-metadata", no_argument, NULL, 'H'},
-        {"no-host-metadata", no_argument, NULL, 'N'},
-        {"host-name", required_argument, NULL, 'h'},
-        {"host-os-type", required_argument, NULL, 't'},
+        {"host-metadata", no_argument, NULL, CLI_HOST_ON},
+        {"no-host-metadata", no_argument, NULL, CLI_HOST_OFF},
+        {"host-name", required_argument, NULL, CLI_HOST_NAME},
+        {"host-os-type", required_argument, NULL, CLI_HOST_OS_TYPE},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
     opterr = 0;
     int c, status = EXIT_OK;
     while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+        if (cli_host_opt(&ho, c, optarg))
+            continue;
         switch (c) {
         case 'r': rules = optarg; break;
         case 'e': end = optarg; break;
         case 'R': only = optarg; break;
-        case 'H': ho.on = true; break;
-        case 'N': ho.on = false; break;
-        case 'h': ho.name = optarg; break;
-        case 't': ho.os_type = optarg; break;
         case 'x': KAD_VEC_PUSH(&exceptions, optarg); break;
         case 'n': {
             char *e;
@@ -337,7 +315,8 @@ static int run(int argc, char **argv)
     for (char *const *f = files; *f; f++)
         if (strcmp(*f, "-") == 0)
             in.partial = false; /* standard input cannot be read twice */
-    status = read_inputs(&in, files, &ho);
+    const struct ev_host *host = cli_host_get(&ho);
+    status = read_inputs(&in, files, host);
 
     /* executions, rule by rule */
     struct pv_doc *pd = kad_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));
@@ -368,7 +347,7 @@ static int run(int argc, char **argv)
     in.full.len = in.docs.len;
     if (in.partial && in.wanted.len) {
         in.second = true;
-        read_inputs(&in, files, &ho);
+        read_inputs(&in, files, host);
     }
 
     /* alerts and messages, rule by rule */

@@ -27,6 +27,7 @@
 #include "cmd.h"
 #include "detect/detect.h"
 #include "event/event.h"
+#include "hostopt.h"
 #include "kad.h"
 #include "kql/kql.h"
 #include "rule/rule.h"
@@ -64,10 +65,9 @@ struct scan {
     bool table;
     bool from_start;
     bool no_baseline;
-    bool host_meta; /* default on (issue 3: host.* of this machine, as Elastic Agent) */
-    const char *host_name, *host_os_type;
-    int progress; /* -1 auto, 0 off, 1 on */
-    int format;   /* 0 auto, 1 audit, 2 ecs */
+    struct cli_host host; /* default on (issue 3: host.* of this machine, as Elastic Agent) */
+    int progress;         /* -1 auto, 0 off, 1 on */
+    int format;           /* 0 auto, 1 audit, 2 ecs */
     const char *output;
     int64_t now_ms;
     long batch;
@@ -632,7 +632,7 @@ static void report_baselines(struct scan *s)
    2025 founding rule tests host.os.type): say so once, before scanning. */
 static void host_hint(struct scan *s)
 {
-    if (s->host_meta || s->format == 2)
+    if (!s->host.off || s->format == 2)
         return;
     for (size_t i = 0; i < det_rule_count(s->det); i++) {
         const struct rule *r = det_rule(s->det, i);
@@ -683,18 +683,20 @@ static void summary(struct scan *s, double secs)
         fprintf(stderr, "%-56s %10llu %10llu %8llu", name, (unsigned long long)st.matched,
                 (unsigned long long)st.excepted,
                 (unsigned long long)(s->learn ? st.would_alert : st.alerts));
-        if (st.max_signals_cut)
-            fprintf(stderr, " max_signals cut %llu;", (unsigned long long)st.max_signals_cut);
-        if (st.duplicates)
-            fprintf(stderr, " already emitted %llu;", (unsigned long long)st.duplicates);
-        if (st.suppressed)
-            fprintf(stderr, " suppressed %llu;", (unsigned long long)st.suppressed);
-        if (st.no_terms)
-            fprintf(stderr, " no value %llu;", (unsigned long long)st.no_terms);
-        if (st.no_time)
-            fprintf(stderr, " no time %llu;", (unsigned long long)st.no_time);
-        if (st.too_late)
-            fprintf(stderr, " too late %llu;", (unsigned long long)st.too_late);
+        const struct {
+            const char *what;
+            uint64_t n;
+        } notes[] = {
+            {"max_signals cut", st.max_signals_cut},
+            {"already emitted", st.duplicates},
+            {"suppressed", st.suppressed},
+            {"no value", st.no_terms},
+            {"no time", st.no_time},
+            {"too late", st.too_late},
+        };
+        for (size_t k = 0; k < sizeof(notes) / sizeof(notes[0]); k++)
+            if (notes[k].n)
+                fprintf(stderr, " %s %llu;", notes[k].what, (unsigned long long)notes[k].n);
         fputc('\n', stderr);
     }
     size_t runs = det_rule_count(s->det) - not_run;
@@ -803,10 +805,6 @@ enum {
     OPT_PROGRESS,
     OPT_NOPROGRESS,
     OPT_NOBASELINE,
-    OPT_HOSTMETA,
-    OPT_NOHOSTMETA,
-    OPT_HOSTNAME,
-    OPT_HOSTOSTYPE,
 };
 
 static const struct option longopts[] = {
@@ -824,10 +822,10 @@ static const struct option longopts[] = {
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NOPROGRESS},
     {"no-baseline", no_argument, NULL, OPT_NOBASELINE},
-    {"host-metadata", no_argument, NULL, OPT_HOSTMETA},
-    {"no-host-metadata", no_argument, NULL, OPT_NOHOSTMETA},
-    {"host-name", required_argument, NULL, OPT_HOSTNAME},
-    {"host-os-type", required_argument, NULL, OPT_HOSTOSTYPE},
+    {"host-metadata", no_argument, NULL, CLI_HOST_ON},
+    {"no-host-metadata", no_argument, NULL, CLI_HOST_OFF},
+    {"host-name", required_argument, NULL, CLI_HOST_NAME},
+    {"host-os-type", required_argument, NULL, CLI_HOST_OS_TYPE},
     {NULL, 0, NULL, 0},
 };
 
@@ -837,6 +835,8 @@ static int parse_args(struct scan *s, int argc, char **argv)
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "+r:s:o:", longopts, NULL)) != -1) {
+        if (cli_host_opt(&s->host, c, optarg))
+            continue;
         switch (c) {
         case 'r':
         case OPT_RULES:
@@ -889,10 +889,6 @@ static int parse_args(struct scan *s, int argc, char **argv)
         case OPT_PROGRESS: s->progress = 1; break;
         case OPT_NOPROGRESS: s->progress = 0; break;
         case OPT_NOBASELINE: s->no_baseline = true; break;
-        case OPT_HOSTMETA: s->host_meta = true; break; /* the default; kept for scripts */
-        case OPT_NOHOSTMETA: s->host_meta = false; break;
-        case OPT_HOSTNAME: s->host_name = optarg; break;
-        case OPT_HOSTOSTYPE: s->host_os_type = optarg; break;
         case ':': return cmd_usage_error(&cmd_scan, "option '%s' needs a value", argv[optind - 1]);
         default: return cmd_usage_error(&cmd_scan, "unknown option '%s'", argv[optind - 1]);
         }
@@ -910,7 +906,6 @@ static int run(int argc, char **argv)
     s.now_ms = DET_TIME_NONE;
     s.batch = 50000;
     s.lock_fd = -1;
-    s.host_meta = true;
     s.rc = EXIT_OK;
     s.errlim = (kad_log_limit){"records", 10, 0};
     int prc = parse_args(&s, argc, argv);
@@ -973,16 +968,7 @@ static int run(int argc, char **argv)
     struct ev_decoder_opts dopts;
     memset(&dopts, 0, sizeof(dopts));
     dopts.ingested = EV_INGESTED_NONE;
-    struct ev_host host;
-    char host_store[4096];
-    if (s.host_meta) {
-        ev_host_detect(&host, host_store, sizeof(host_store));
-        if (s.host_name)
-            host.name = host.hostname = s.host_name;
-        if (s.host_os_type)
-            host.os_type = s.host_os_type;
-        dopts.host = &host;
-    }
+    dopts.host = cli_host_get(&s.host);
     s.dec = ev_decoder_new(&dopts);
     s.full_dec = ev_decoder_new(&dopts);
     if (det_needs_all(s.det)) {
