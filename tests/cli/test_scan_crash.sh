@@ -5,16 +5,23 @@
 #
 # Kill points (KADET_TEST_CRASH, cli/cmd_scan.c): in the middle of a batch (record:N), after a
 # batch's alerts were written to --output but before its commit (commit:N:written), right after a
-# commit (commit:N:committed), plus an external kill -9 at an arbitrary moment and a chain of
+# commit (commit:N:committed), plus external kill -9s in the middle of a run and a chain of
 # three crashes. With stdout (no --output) a crash inside a batch must also lose nothing.
+#
+# No step depends on timing: the external kills and the lock check run kadet in slices
+# (SIGCONT, a few ms, SIGSTOP) and act only while it is stopped and still running, when a
+# condition on its files holds (see step_until), so a loaded machine changes nothing but speed.
 set -u
 K=${KADET:-./kadet}
 T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
+pid=""
+# a kadet left stopped by a failed step must not outlive the test (it would hold its pipes)
+trap '[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null; rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 mkdir -p "$T/rules"
-cat > "$T/rules/nt.toml" <<'EOF'
+header() {
+    cat <<'EOF'
 [metadata]
 creation_date = "2026/01/01"
 maturity = "production"
@@ -24,6 +31,9 @@ updated_date = "2026/01/01"
 author = ["kadet tests"]
 description = "crash test"
 language = "kuery"
+EOF
+}
+{ header; cat <<'EOF'; } > "$T/rules/nt.toml"
 name = "crash test new terms"
 risk_score = 21
 rule_id = "crash-nt"
@@ -38,16 +48,7 @@ value = ["kubernetes.audit.user.username", "user_agent.original"]
 field = "history_window_start"
 value = "now-10d"
 EOF
-cat > "$T/rules/q.toml" <<'EOF'
-[metadata]
-creation_date = "2026/01/01"
-maturity = "production"
-updated_date = "2026/01/01"
-
-[rule]
-author = ["kadet tests"]
-description = "crash test"
-language = "kuery"
+{ header; cat <<'EOF'; } > "$T/rules/q.toml"
 name = "crash test deletes"
 risk_score = 47
 rule_id = "crash-q"
@@ -112,29 +113,88 @@ cat "$T/s1.jsonl" "$T/s2.jsonl" > "$T/s.jsonl"
 ids "$T/s.jsonl" | sort > "$T/s.ids"
 cmp -s "$T/ref.ids" "$T/s.ids" || fail "stdout: alert ids differ from the uninterrupted run"
 
-# An external kill -9 at an arbitrary moment (a slow consumer keeps the scan busy).
-rm -f "$T/e.db"* "$T/e.jsonl"
+# External kill -9s. kadet starts stopped (a subshell stops itself, then execs kadet: $pid is
+# kadet's own pid, so the kill reaches kadet and not a shell beside it) and step_until lets it
+# run in slices until a condition holds while it is stopped. A process stopped and not exited
+# cannot finish before the SIGKILL, so each kill lands in the middle of the run, at whatever
+# instruction the SIGSTOP found (inside a write, an fdatasync, an SQLite commit, ...).
+start_stopped() {
+    (
+        kill -STOP $BASHPID
+        exec "$@"
+    ) &
+    pid=$!
+}
+pstate() { # R, S, D, T (stopped), Z (exited, not yet reaped), or - when gone
+    local st
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || { echo -; return; }
+    st=${st##*) }
+    echo "${st%% *}"
+}
+wait_stopped() { # until $pid is stopped or has exited (a SIGSTOP is delivered asynchronously)
+    local i
+    for ((i = 0; i < 30000; i++)); do
+        case $(pstate "$pid") in T | t | Z | X | -) return 0 ;; esac
+        sleep 0.001
+    done
+    fail "kadet $pid did not stop"
+}
+step_until() { # run $pid in slices until "$@" holds with $pid stopped; 1 if it exited first
+    local i
+    for ((i = 0; i < 100000; i++)); do
+        wait_stopped
+        case $(pstate "$pid") in T | t) ;; *) return 1 ;; esac
+        "$@" && return 0
+        kill -CONT "$pid"
+        sleep 0.005
+        kill -STOP "$pid" 2>/dev/null
+    done
+    fail "kadet $pid did not reach the condition: $*"
+}
+kill_stopped() { # SIGKILL the stopped $pid; it must die of it
+    local rc
+    kill -9 "$pid"
+    wait "$pid" 2>/dev/null
+    rc=$?
+    pid=""
+    [ $rc = 137 ] || fail "$1: kadet exited with $rc, not by the SIGKILL"
+}
+size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+at_least() { [ "$(size "$1")" -ge "$2" ]; }
+
 for i in 1 2 3 4 5 6 7 8; do cat "$T/in.jsonl"; done > "$T/big.jsonl"
-# (run kadet itself in the background: $! of a shell function would be a subshell, and killing
-# it would leave kadet running beside the rerun)
-"$K" scan --no-progress --rules "$T/rules" --now 2026-01-01T00:00:00Z --state "$T/e.db" \
-    --output "$T/e.jsonl" --batch 50 "$T/big.jsonl" 2>/dev/null &
-pid=$!
-sleep 0.3
-kill -9 $pid 2>/dev/null
-wait $pid 2>/dev/null
-scan --state "$T/e.db" --output "$T/e.jsonl" --batch 50 "$T/big.jsonl" 2>"$T/e.err" || fail "external kill: rerun failed: $(cat "$T/e.err")"
-# a second scan on a state in use is refused (exit 2), it does not interleave with the first
-"$K" scan --no-progress --rules "$T/rules" --state "$T/e.db" --batch 50 "$T/big.jsonl" --from-start \
-    >/dev/null 2>&1 &
-pid=$!
-sleep 0.2
-scan --state "$T/e.db" "$T/in.jsonl" >/dev/null 2>"$T/lock.err"; rc=$?
-kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
-if [ $rc != 0 ]; then
-    [ $rc = 2 ] || fail "state in use: exit $rc"
-    grep -q "in use" "$T/lock.err" || fail "state in use: message $(cat "$T/lock.err")"
-fi
+# the scan every external-kill run makes (an array: start_stopped execs it, so no function)
+escan=("$K" scan --no-progress --rules "$T/rules" --now 2026-01-01T00:00:00Z --batch 50
+    --state "$T/e.db" --output "$T/e.jsonl" "$T/big.jsonl")
 scan --state "$T/e2.db" --output "$T/e2.jsonl" --batch 50 "$T/big.jsonl" 2>/dev/null || fail "external kill: reference failed"
-cmp -s "$T/e.jsonl" "$T/e2.jsonl" || fail "external kill: output differs from an uninterrupted run"
+full=$(size "$T/e2.jsonl")
+[ "$full" -gt 0 ] || fail "external kill: reference wrote no alerts"
+rm -f "$T/e.db"* "$T/e.jsonl"
+# every alert of big.jsonl comes from its first copy (the other seven are replays: already
+# emitted, too late): kill 1 lands while alerts are being written, kill 2 during the replays
+# of the resumed run; then a clean rerun must write exactly the reference.
+for attempt in 1 2 3 4 5 6; do
+    start_stopped "${escan[@]}" 2>/dev/null
+    step_until at_least "$T/e.jsonl" $((full / 2)) && break
+    wait "$pid" 2>/dev/null; pid=""; rm -f "$T/e.db"* "$T/e.jsonl" # finished in one slice: start over
+    [ $attempt = 6 ] && fail "external kill 1: kadet never stopped mid-run"
+done
+[ "$(size "$T/e.jsonl")" -lt "$full" ] || fail "external kill 1: the output was complete before the kill"
+kill_stopped "external kill 1"
+start_stopped "${escan[@]}" 2>/dev/null
+step_until at_least "$T/e.jsonl" "$full" || fail "external kill 2: the resumed scan ended before writing all alerts"
+kill_stopped "external kill 2"
+"${escan[@]}" 2>"$T/e.err" >/dev/null || fail "external kill: rerun failed: $(cat "$T/e.err")"
+cmp -s "$T/e.jsonl" "$T/e2.jsonl" || fail "external kill: output differs from an uninterrupted run ($(ids "$T/e.jsonl" | sort | comm -3 "$T/ref.ids" - | wc -l) ids differ)"
+
+# A second scan on a state in use is refused (exit 2), it does not interleave with the first:
+# the first holds STATE.lock (flock(1) cannot take it) and is stopped while the second runs.
+lock_held() { ! flock -n "$T/e.db.lock" true; }
+start_stopped "$K" scan --no-progress --rules "$T/rules" --state "$T/e.db" --batch 50 --from-start "$T/big.jsonl" >/dev/null 2>&1
+step_until lock_held || fail "state in use: the first scan ended before it was seen holding the lock"
+scan --state "$T/e.db" "$T/in.jsonl" >/dev/null 2>"$T/lock.err"
+rc=$?
+kill_stopped "state in use"
+[ $rc = 2 ] || fail "state in use: exit $rc, expected 2: $(cat "$T/lock.err")"
+grep -q "in use" "$T/lock.err" || fail "state in use: message $(cat "$T/lock.err")"
 exit 0
