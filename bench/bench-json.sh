@@ -56,7 +56,7 @@ sect=$(mktemp)
     done
     echo "| cat | $cat_mbps | 1.00 | \`cat FILE > /dev/null\` (user+sys CPU) |"
     echo
-    echo "Command: \`make bench-json BENCH_JSON_MB=$((BYTES / 1048576))\` (\`build/bench/bench_json FILE $REPEAT\`)."
+    echo "Command: \`make bench-json BENCH_JSON_MB=$(((BYTES + 1048575) / 1048576))\` (\`build/bench/bench_json FILE $REPEAT\`)."
     echo "<!-- json-extractor end -->"
 } > "$sect"
 RES=bench/RESULTS.md

@@ -4,7 +4,9 @@
  * Checks beyond "no crash, no leak": a parse gives a tree or a positioned error, never both;
  * a tree dumps to JSON that parses again to the same dump (round trip); the extractor accepts
  * exactly what the full parse accepts (for objects) and reports the same error position; the
- * values it extracts equal the full tree's for every compiled path.
+ * values it extracts equal the full tree's for every compiled path; and, wrapped as the
+ * value of a key the extractor skips, the bytes get the same verdict and error offset from the
+ * extractor's skips as from the parser.
  */
 #include "fuzz.h"
 
@@ -76,6 +78,24 @@ FUZZ_TARGET(json)
                 abort();
         }
     }
+    /*
+     * The same bytes where the extractor skips them (the value of a key on no path, inside an
+     * array): the skips must accept exactly what the parser accepts, errors at the same offset.
+     */
+    kad_buf w;
+    kad_buf_init(&w, 0);
+    kad_buf_add(&w, "{\"s\":[", 6);
+    kad_buf_add(&w, s, size);
+    kad_buf_add(&w, "]}", 2);
+    kad_err_clear(&err);
+    kad_err_clear(&xerr);
+    root = ev_json_parse(&a, w.ptr, w.len, "<fuzz>", &err);
+    x = ev_json_extract(&a, w.ptr, w.len, p, NULL, "<fuzz>", &aborted, &xerr);
+    if (aborted || !x != !root)
+        abort();
+    if (!x && (xerr.code != err.code || xerr.offset != err.offset))
+        abort();
+    kad_buf_fini(&w);
     ev_paths_free(p);
     kad_buf_fini(&d1);
     kad_buf_fini(&d2);
