@@ -1,6 +1,8 @@
 /*
  * event_reader.c - framing bytes into records: NDJSON lines, or JSON texts that span lines,
- * from files, stdin, gzip files (zlib reads plain input transparently) and memory buffers.
+ * from files, stdin, gzip files and memory buffers. A seekable input that does not start with
+ * the gzip magic bytes is read with read(2) straight into the record buffer; gzip input and
+ * pipes go through zlib's gzread (which passes plain bytes through unchanged).
  *
  * The mode is chosen once per stream, on its first non-blank line: a line that holds a
  * complete JSON value (brackets balanced outside strings) means NDJSON, and every later line is
@@ -165,7 +167,8 @@ static int frame(struct framer *f, const char *w, size_t n, bool eof, size_t *rs
 /* ---- file reader --------------------------------------------------------------------------- */
 
 struct ev_reader {
-    gzFile gz;
+    gzFile gz; /* NULL: plain input read from fd */
+    int fd;    /* our duplicate of the caller's descriptor (owned by gz when gz is set) */
     char *origin;
     size_t max;
     char *buf;
@@ -175,6 +178,25 @@ struct ev_reader {
     struct framer f;
 };
 
+/*
+ * True when fd is positioned in seekable plain input: its next two bytes (read with pread, the
+ * position does not move) are not gzip's magic 1f 8b. zlib decides the same way on the first
+ * bytes it reads, so plain input gives the same bytes either way. Pipes and terminals (no
+ * pread) and read errors answer false: gzread then reads them (and reports the error).
+ */
+static bool plain_seekable(int fd)
+{
+    off_t pos = lseek(fd, 0, SEEK_CUR);
+    if (pos < 0)
+        return false;
+    unsigned char m[2];
+    ssize_t k;
+    do
+        k = pread(fd, m, 2, pos);
+    while (k < 0 && errno == EINTR);
+    return k >= 0 && !(k == 2 && m[0] == 0x1f && m[1] == 0x8b);
+}
+
 int ev_reader_open_fd(struct ev_reader **out, int fd, const char *origin, size_t max_record,
                       kad_err *err)
 {
@@ -182,14 +204,18 @@ int ev_reader_open_fd(struct ev_reader **out, int fd, const char *origin, size_t
     int dfd = dup(fd);
     if (dfd < 0)
         return kad_err_setf(err, KAD_EIO, "%s: %s", origin, strerror(errno));
-    gzFile gz = gzdopen(dfd, "rb");
-    if (!gz) {
-        close(dfd);
-        return kad_err_setf(err, KAD_EIO, "%s: cannot start reading", origin);
+    gzFile gz = NULL;
+    if (!plain_seekable(dfd)) {
+        gz = gzdopen(dfd, "rb");
+        if (!gz) {
+            close(dfd);
+            return kad_err_setf(err, KAD_EIO, "%s: cannot start reading", origin);
+        }
+        gzbuffer(gz, 1 << 18);
     }
-    gzbuffer(gz, 1 << 18);
     struct ev_reader *r = kad_calloc(1, sizeof(*r));
     r->gz = gz;
+    r->fd = dfd;
     r->origin = kad_strdup(origin);
     r->max = max_record ? max_record : EV_MAX_RECORD;
     r->cap = 1 << 20;
@@ -216,7 +242,10 @@ void ev_reader_close(struct ev_reader *r)
 {
     if (!r)
         return;
-    gzclose(r->gz);
+    if (r->gz)
+        gzclose(r->gz); /* closes r->fd */
+    else
+        close(r->fd);
     kad_free(r->origin);
     kad_free(r->buf);
     kad_free(r);
@@ -237,8 +266,15 @@ static int fill(struct ev_reader *r, kad_err *err)
     size_t want = r->cap - r->end;
     if (want > (1u << 30))
         want = 1u << 30;
-    int n = gzread(r->gz, r->buf + r->end, (unsigned)want);
-    if (n < 0) {
+    ssize_t n;
+    if (!r->gz) {
+        do
+            n = read(r->fd, r->buf + r->end, want);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            return kad_err_atlc(err, KAD_EIO, r->origin, 0, 0, (int64_t)r->f.offset,
+                                "read error: %s", strerror(errno));
+    } else if ((n = gzread(r->gz, r->buf + r->end, (unsigned)want)) < 0) {
         int zerr;
         const char *m = gzerror(r->gz, &zerr);
         return kad_err_atlc(err, KAD_EIO, r->origin, 0, 0, (int64_t)r->f.offset, "read error: %s",

@@ -11,9 +11,11 @@
 #include "event/event.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -645,4 +647,118 @@ TEST(event_frame_buffer)
     const char *s = "{\"a\":1}\n{\"b\":2}";
     ASSERT_OK(ev_frame_buffer(s, strlen(s), "webhook", 0, frame_rec, NULL, &c));
     ASSERT_STR_EQ(c.out, "[1 {\"a\":1}][2 {\"b\":2}]");
+}
+
+/* Every record (or error) of a reader, with its position, appended to out. */
+static void drain(struct ev_reader *r, kad_buf *out)
+{
+    struct ev_record rec;
+    kad_err err;
+    int rc;
+    while ((rc = ev_reader_next(r, &rec, &err)) != 0) {
+        if (rc < 0) {
+            kad_buf_addf(out, "[E%d %lu:%lu]", rc, (unsigned long)err.line, (unsigned long)err.col);
+            if (rc == KAD_EIO)
+                break;
+            continue;
+        }
+        kad_buf_addf(out, "[%lu:%lu@%lu ", (unsigned long)rec.line, (unsigned long)rec.col,
+                     (unsigned long)rec.offset);
+        kad_buf_add(out, rec.ptr, rec.len);
+        kad_buf_addc(out, ']');
+    }
+}
+
+TEST(event_reader_plain_gz_pipe_identical)
+{
+    /* ~3 MB: many buffer refills, a 1.5 MB line (the buffer grows), a line over the maximum,
+       blank lines, \r\n, no newline at the end */
+    kad_buf in;
+    kad_buf_init(&in, 8u << 20);
+    for (int i = 0; i < 20000; i++)
+        kad_buf_addf(&in, "{\"n\":%d,\"pad\":\"%.*s\"}%s", i, i % 97,
+                     "abcdefghijklmnopqrstuvwxyz"
+                     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstu",
+                     i % 5 == 0 ? "\r\n\n" : "\n");
+    kad_buf_adds(&in, "{\"big\":\"");
+    for (int i = 0; i < 1500000; i++)
+        kad_buf_addc(&in, 'x');
+    kad_buf_adds(&in, "\"}\n{\"over\":\"");
+    for (int i = 0; i < 2500000; i++)
+        kad_buf_addc(&in, 'y');
+    kad_buf_adds(&in, "\"}\n");
+    for (int i = 0; i < 10000; i++)
+        kad_buf_addf(&in, "{\"m\":%d}\n", i);
+    kad_buf_adds(&in, "{\"last\":true}");
+
+    char plain[] = "/tmp/kadet-reader-XXXXXX", gz[] = "/tmp/kadet-readgz-XXXXXX";
+    int fd = mkstemp(plain);
+    ASSERT_TRUE(fd >= 0);
+    ASSERT_EQ(write(fd, in.ptr, in.len), (ssize_t)in.len);
+    close(fd);
+    fd = mkstemp(gz);
+    ASSERT_TRUE(fd >= 0);
+    gzFile g = gzdopen(fd, "wb");
+    ASSERT_EQ(gzwrite(g, in.ptr, (unsigned)in.len), (int)in.len);
+    gzclose(g);
+
+    kad_buf a, b, c;
+    kad_buf_init(&a, 64u << 20);
+    kad_buf_init(&b, 64u << 20);
+    kad_buf_init(&c, 64u << 20);
+    struct ev_reader *r;
+    ASSERT_OK(ev_reader_open(&r, plain, 2u << 20, NULL));
+    drain(r, &a);
+    ev_reader_close(r);
+    ASSERT_OK(ev_reader_open(&r, gz, 2u << 20, NULL));
+    drain(r, &b);
+    ev_reader_close(r);
+    ASSERT_EQ(a.len, b.len);
+    ASSERT_MEM_EQ(a.ptr, b.ptr, a.len);
+    /* through a pipe (not seekable: zlib's path), fed by a child */
+    int p[2];
+    ASSERT_OK(pipe(p));
+    pid_t pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        size_t off = 0;
+        while (off < in.len) {
+            ssize_t k = write(p[1], in.ptr + off, in.len - off);
+            if (k <= 0)
+                _exit(1);
+            off += (size_t)k;
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    ASSERT_OK(ev_reader_open_fd(&r, p[0], "<pipe>", 2u << 20, NULL));
+    drain(r, &c);
+    ev_reader_close(r);
+    close(p[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    ASSERT_EQ(a.len, c.len);
+    ASSERT_MEM_EQ(a.ptr, c.ptr, a.len);
+    /* a long record was reported and the last one is there */
+    ASSERT_NOT_NULL(strstr(a.ptr, "{\"last\":true}]"));
+    ASSERT_NOT_NULL(strstr(a.ptr, "[1:1@0 {\"n\":0,"));
+    ASSERT_NOT_NULL(strstr(a.ptr, "[E-"));
+    ASSERT_NOT_NULL(strstr(a.ptr, "{\"m\":0}]"));
+    /* the plain reader also starts at the descriptor's position, like zlib does */
+    fd = open(plain, O_RDONLY);
+    ASSERT_TRUE(fd >= 0);
+    ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+    ASSERT_OK(ev_reader_open_fd(&r, fd, plain, 2u << 20, NULL));
+    kad_buf_reset(&c);
+    drain(r, &c);
+    ev_reader_close(r);
+    close(fd);
+    ASSERT_EQ(a.len, c.len);
+    unlink(plain);
+    unlink(gz);
+    kad_buf_fini(&a);
+    kad_buf_fini(&b);
+    kad_buf_fini(&c);
+    kad_buf_fini(&in);
 }
