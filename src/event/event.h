@@ -269,9 +269,25 @@ const struct ev_decode_stats *ev_decoder_stats(const struct ev_decoder *d);
  * format fmt (K8S, GKE, AKS or ECS) into *out, in place in `a`. Errors are positioned at the
  * record's start.
  */
+/*
+ * The constant host.* subtree, built once per decoder by ev_ecs_host_tree (already pruned when
+ * empty values are dropped) and linked into each document under a new `host` node. Strings
+ * point into the ev_host given to ev_ecs_host_tree, which must outlive the tree and every
+ * document linked to it; the nodes themselves are shared by those documents and never edited.
+ */
+#define EV_HOST_NODES 12
+struct ev_host_tree {
+    struct ev_node n[EV_HOST_NODES];
+    struct ev_node *first; /* host's first member, NULL when it has none */
+    uint32_t count;        /* host's members */
+    bool add;              /* false: no `host` member at all (it would be pruned) */
+};
+void ev_ecs_host_tree(struct ev_host_tree *t, const struct ev_host *h, bool keep_empty);
+
 struct ev_map_opts {
     const struct ev_decoder_opts *o;
     const struct ev_host *host;
+    const struct ev_host_tree *host_tree; /* when set, used instead of building from host */
     const char *ns;
     kad_str list_api_version; /* EventList items: the list's apiVersion */
     int64_t now_ms;

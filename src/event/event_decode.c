@@ -24,6 +24,7 @@
 struct ev_decoder {
     struct ev_decoder_opts o;
     struct ev_host host;
+    struct ev_host_tree host_tree; /* host.* built once (strings in host_store) */
     bool has_host;
     char host_store[1024];
     char ns[128];
@@ -89,6 +90,7 @@ struct ev_decoder *ev_decoder_new(const struct ev_decoder_opts *o)
             left -= n + 1;
         }
         d->has_host = true;
+        ev_ecs_host_tree(&d->host_tree, &d->host, d->o.keep_empty);
     }
     d->o.host = d->has_host ? &d->host : NULL;
     return d;
@@ -203,8 +205,11 @@ static int map_one(struct ev_decoder *d, kad_arena *a, const struct ev_record *r
                    struct ev_node *raw, int fmt, kad_str list_av, struct ev_event *out,
                    kad_err *err)
 {
-    struct ev_map_opts mo = {
-        .o = &d->o, .host = d->o.host, .ns = d->o.ns, .list_api_version = list_av};
+    struct ev_map_opts mo = {.o = &d->o,
+                             .host = d->o.host,
+                             .host_tree = d->has_host ? &d->host_tree : NULL,
+                             .ns = d->o.ns,
+                             .list_api_version = list_av};
     if (d->o.ingested == EV_INGESTED_NOW)
         mo.now_ms = clock_ms(d);
     return ev_ecs_map(a, raw, fmt, &mo, out, rec, err);

@@ -449,19 +449,85 @@ static int put_strs(struct eb *b, struct ev_node *obj, const char *const *keys,
     return added;
 }
 
+/* The host object's members, in the order add_host has always produced: name, hostname, id,
+   architecture, then os {type, family, name, platform, kernel, version, codename} (present
+   when one of them is set). */
+static const char *const host_keys[] = {"name", "hostname", "id", "architecture"};
+static const char *const os_keys[] = {"type",   "family",  "name",    "platform",
+                                      "kernel", "version", "codename"};
+
+static void host_values(const struct ev_host *h, const char *hv[4], const char *ov[7])
+{
+    const char *const a[] = {h->name, h->hostname, h->id, h->architecture};
+    const char *const o[] = {h->os_type,   h->os_family,  h->os_name,    h->os_platform,
+                             h->os_kernel, h->os_version, h->os_codename};
+    memcpy(hv, a, sizeof(a));
+    memcpy(ov, o, sizeof(o));
+}
+
 static void add_host(struct eb *b, struct ev_node *root, const struct ev_host *h)
 {
     struct ev_node *host = obj_at(b, root, "host");
-    static const char *const hk[] = {"name", "hostname", "id", "architecture"};
-    const char *const hv[] = {h->name, h->hostname, h->id, h->architecture};
-    put_strs(b, host, hk, hv, 4);
-    static const char *const ok[] = {"type",   "family",  "name",    "platform",
-                                     "kernel", "version", "codename"};
-    const char *const ov[] = {h->os_type,   h->os_family,  h->os_name,    h->os_platform,
-                              h->os_kernel, h->os_version, h->os_codename};
+    const char *hv[4], *ov[7];
+    host_values(h, hv, ov);
+    put_strs(b, host, host_keys, hv, 4);
     struct ev_node *os = mk(b, EV_OBJECT);
-    if (put_strs(b, os, ok, ov, 7))
+    if (put_strs(b, os, os_keys, ov, 7))
         put(b, host, "os", os);
+}
+
+/* Link n (a node of t) after *tail under key; the strings live as long as the ev_host. */
+static struct ev_node *tree_put(struct ev_node ***tail, uint32_t *count, struct ev_node *n,
+                                const char *key)
+{
+    n->key = key;
+    n->klen = (uint32_t)strlen(key);
+    n->next = NULL;
+    **tail = n;
+    *tail = &n->next;
+    (*count)++;
+    return n;
+}
+
+void ev_ecs_host_tree(struct ev_host_tree *t, const struct ev_host *h, bool keep_empty)
+{
+    memset(t, 0, sizeof(*t));
+    const char *hv[4], *ov[7];
+    host_values(h, hv, ov);
+    size_t used = 0;
+    struct ev_node **tail = &t->first;
+    /* what add_host then prune() leave: empty strings dropped unless keep_empty, an os
+       without members dropped, a host without members not added */
+    for (size_t i = 0; i < 4; i++) {
+        if (!hv[i] || (!keep_empty && !hv[i][0]))
+            continue;
+        struct ev_node *v = &t->n[used++];
+        v->type = EV_STRING;
+        v->str = hv[i];
+        v->len = (uint32_t)strlen(hv[i]);
+        tree_put(&tail, &t->count, v, host_keys[i]);
+    }
+    bool any_os = false;
+    for (size_t i = 0; i < 7; i++)
+        any_os |= ov[i] && (keep_empty || ov[i][0]);
+    if (any_os) {
+        struct ev_node *os = &t->n[used++];
+        os->type = EV_OBJECT;
+        tree_put(&tail, &t->count, os, "os");
+        struct ev_node **otail = &os->child;
+        uint32_t on = 0;
+        for (size_t i = 0; i < 7; i++) {
+            if (!ov[i] || (!keep_empty && !ov[i][0]))
+                continue;
+            struct ev_node *v = &t->n[used++];
+            v->type = EV_STRING;
+            v->str = ov[i];
+            v->len = (uint32_t)strlen(ov[i]);
+            tree_put(&otail, &on, v, os_keys[i]);
+        }
+        os->len = on;
+    }
+    t->add = keep_empty || t->count > 0;
 }
 
 static kad_str str_of(const struct ev_node *n)
@@ -724,12 +790,21 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
         }
     }
 
-    if (mo->host)
+    if (mo->host && !mo->host_tree)
         add_host(&b, root, mo->host);
 
     /* 25. drop empty values everywhere */
     if (!(mo->o && mo->o->keep_empty))
         prune(root);
+
+    /* host.* from the decoder's prebuilt subtree (already pruned): a new `host` node per
+       document, members shared */
+    if (mo->host_tree && mo->host_tree->add) {
+        struct ev_node *host = mk(&b, EV_OBJECT);
+        host->child = mo->host_tree->first;
+        host->len = mo->host_tree->count;
+        put(&b, root, "host", host);
+    }
 
     if (b.oom)
         return map_err(err, rec, KAD_ELIMIT, "event too large for the event arena");

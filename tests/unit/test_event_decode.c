@@ -762,3 +762,82 @@ TEST(event_reader_plain_gz_pipe_identical)
     kad_buf_fini(&c);
     kad_buf_fini(&in);
 }
+
+/* Map one raw event with host metadata, either built per event (mo.host_tree NULL, the old way)
+   or linked from the prebuilt subtree; returns the dumped document. */
+static void map_with_host(const char *raw, const struct ev_host *h, bool keep_empty, bool prebuilt,
+                          kad_buf *out)
+{
+    kad_arena a;
+    kad_arena_init(&a, 4096, 1 << 20);
+    struct ev_node *root = ev_json_parse(&a, raw, strlen(raw), "t", NULL);
+    ASSERT_NOT_NULL(root);
+    struct ev_decoder_opts o = {.keep_empty = keep_empty, .host = h};
+    struct ev_host_tree t;
+    ev_ecs_host_tree(&t, h, keep_empty);
+    struct ev_map_opts mo = {
+        .o = &o, .host = h, .host_tree = prebuilt ? &t : NULL, .ns = "default"};
+    struct ev_event ev;
+    ASSERT_OK(ev_ecs_map(&a, root, EV_FMT_K8S, &mo, &ev, NULL, NULL));
+    kad_buf_reset(out);
+    ASSERT_OK(ev_json_dump(ev.doc, out));
+    kad_arena_fini(&a);
+}
+
+TEST(event_host_tree_same_as_per_event)
+{
+    static const char raw[] = "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\","
+                              "\"auditID\":\"a1\",\"stage\":\"ResponseComplete\",\"verb\":\"get\","
+                              "\"stageTimestamp\":\"2026-01-05T10:00:00.123456Z\","
+                              "\"user\":{\"username\":\"alice\"},\"userAgent\":\"\"}";
+    const struct ev_host hosts[] = {
+        {.name = "n1", .hostname = "n1", .os_type = "linux"},
+        {.name = "n1", .id = "", .architecture = "x86_64", .os_type = "", .os_kernel = "6.1"},
+        {.name = "", .hostname = "", .os_type = "", .os_name = ""}, /* all empty */
+        {.id = "only-id"},                                          /* no os */
+        {.os_codename = "bookworm"},                                /* os only */
+        {0},                                                        /* nothing */
+        {.name = "a",
+         .hostname = "b",
+         .id = "c",
+         .architecture = "d",
+         .os_type = "e",
+         .os_family = "f",
+         .os_name = "g",
+         .os_platform = "h",
+         .os_kernel = "i",
+         .os_version = "j",
+         .os_codename = "k"}, /* every member: EV_HOST_NODES */
+    };
+    kad_buf x, y;
+    kad_buf_init(&x, 1 << 20);
+    kad_buf_init(&y, 1 << 20);
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        for (int keep = 0; keep < 2; keep++) {
+            map_with_host(raw, &hosts[i], keep, false, &x);
+            map_with_host(raw, &hosts[i], keep, true, &y);
+            if (x.len != y.len || memcmp(x.ptr, y.ptr, x.len) != 0)
+                t_fail(__FILE__, __LINE__, "host %zu keep_empty %d:\n%s\n%s", i, keep, x.ptr,
+                       y.ptr);
+        }
+    }
+    /* the decoder links the same subtree into every document */
+    struct ev_decoder_opts o = {.host = &hosts[1]};
+    struct ev_decoder *d = ev_decoder_new(&o);
+    kad_arena a;
+    kad_arena_init(&a, 4096, 1 << 20);
+    for (int k = 0; k < 3; k++) {
+        struct ev_record rec = {.ptr = raw, .len = strlen(raw), .origin = "t", .line = 1, .col = 1};
+        struct ev_event ev;
+        ASSERT_OK(ev_decode(d, &a, &rec, &ev, NULL));
+        kad_buf_reset(&x);
+        ASSERT_OK(ev_json_dump(ev.doc, &x));
+        ASSERT_NOT_NULL(strstr(x.ptr, "\"host\":{\"name\":\"n1\",\"architecture\":\"x86_64\","
+                                      "\"os\":{\"kernel\":\"6.1\"}}"));
+        kad_arena_reset(&a);
+    }
+    kad_arena_fini(&a);
+    ev_decoder_free(d);
+    kad_buf_fini(&x);
+    kad_buf_fini(&y);
+}
