@@ -47,6 +47,15 @@ FUZZ_TARGET(kql_eval)
         kad_alloc_set_oom(no_alloc);
         bool r1 = kql_match(q, doc), r2 = kql_match(q, doc);
         bool rn = nq ? kql_match(nq, doc) : !r1;
+        /* a lookup memo shared by the query and its negation changes no answer */
+        static struct ev_memo memo;
+        ev_memo_reset(&memo, doc);
+        bool m1 = kql_match_memo(q, doc, &memo);
+        bool mn = nq ? kql_match_memo(nq, doc, &memo) : !m1;
+        bool m2 = kql_match_memo(q, doc, &memo);
+        ev_memo_reset(&memo, NULL);
+        if (m1 != r1 || m2 != r1 || mn != rn)
+            abort();
         kad_alloc_fail_after(0);
         kad_alloc_set_oom(NULL);
         if (r1 != r2 || rn == r1)

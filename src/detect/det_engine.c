@@ -75,7 +75,9 @@ static int64_t field_time(struct det_engine *e, const struct ev_node *doc, const
         if (e->tcache[i].field == field || strcmp(e->tcache[i].field, field) == 0)
             return e->tcache[i].ms;
     int64_t ms = DET_TIME_NONE;
-    kad_str v = det_first(doc, field);
+    struct first_ctx c = {{NULL, 0}};
+    ev_values_memo(&e->memo, doc, field, strlen(field), first_leaf, &c); /* = det_first */
+    kad_str v = c.out;
     if (v.ptr && !det_parse_time(v.ptr, v.len, &ms))
         ms = DET_TIME_NONE;
     if (e->ntcache < sizeof(e->tcache) / sizeof(e->tcache[0])) {
@@ -126,6 +128,44 @@ static size_t user_field(const struct rule *r)
             return i;
     }
     return SIZE_MAX;
+}
+
+/* Count a path read per event: *reads++, and *distinct++ when it is new to seen[]. */
+static void count_read(kad_str p, kad_str *seen, size_t *nseen, size_t max, size_t *reads)
+{
+    (*reads)++;
+    for (size_t i = 0; i < *nseen; i++)
+        if (kad_str_eq(seen[i], p))
+            return;
+    if (*nseen < max)
+        seen[(*nseen)++] = p;
+}
+
+/*
+ * The lookup memo (ev_values_memo) saves a walk for each repeated read of a path in one event
+ * and costs a little on every read; it pays when the readers (prefilter, each running rule's
+ * query, new-terms fields, timestamp overrides) read the same paths about 1.5 times or more on
+ * average (many rules), not for one rule reading mostly different paths. Answers are the same
+ * either way: this only chooses the faster way to get them.
+ */
+static bool memo_pays(const struct det_engine *e)
+{
+    enum { MAXP = 512 };
+    kad_str seen[MAXP];
+    size_t nseen = 0, reads = 0;
+    for (size_t i = 0; i < det_pf_field_count(e->pf); i++)
+        count_read(det_pf_field(e->pf, i), seen, &nseen, MAXP, &reads);
+    for (size_t i = 0; i < e->nrules; i++) {
+        const struct rule *r = e->rules[i].r;
+        if (!e->rules[i].runs)
+            continue;
+        for (size_t k = 0; k < kql_field_count(r->kql); k++)
+            count_read(kad_str_c(kql_field(r->kql, k)), seen, &nseen, MAXP, &reads);
+        if (r->type == RULE_NEW_TERMS)
+            for (size_t k = 0; k < r->new_terms_fields.n; k++)
+                count_read(kad_str_c(r->new_terms_fields.v[k]), seen, &nseen, MAXP, &reads);
+    }
+    return nseen > 0 && reads * 2 >= nseen * 3;
 }
 
 struct det_engine *det_new(const struct det_opts *o, kad_err *err)
@@ -224,6 +264,7 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
         }
     }
     e->pf = det_pf_new(e);
+    e->use_memo = memo_pays(e);
     return e;
 }
 
@@ -575,7 +616,7 @@ static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct
     for (size_t f = 0; f < nf; f++) {
         const char *path = r->new_terms_fields.v[f];
         struct collect_ctx c = {e->vals[f], 0, false};
-        ev_values(ev->doc, path, strlen(path), collect, &c);
+        ev_values_memo(&e->memo, ev->doc, path, strlen(path), collect, &c);
         e->nvals[f] = c.n;
         if (c.n == 0) {
             dr->st.no_terms++;
@@ -628,13 +669,23 @@ static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct
 /* Per event                                                                                    */
 /* ============================================================================================ */
 
+static int process(struct det_engine *e, const struct det_event *ev, kad_err *err);
+
 int det_process(struct det_engine *e, const struct det_event *ev, kad_err *err)
 {
     if (!ev->doc)
         return KAD_OK;
+    ev_memo_reset(&e->memo, e->use_memo ? ev->doc : NULL); /* NULL root: plain lookups */
+    int rc = process(e, ev, err);
+    ev_memo_reset(&e->memo, NULL); /* the document's arena is the caller's to reset */
+    return rc;
+}
+
+static int process(struct det_engine *e, const struct det_event *ev, kad_err *err)
+{
     e->ntcache = 0;
     e->have_docid = false;
-    det_pf_candidates(e->pf, ev->doc, e->cand, e->nwords);
+    det_pf_candidates(e->pf, ev->doc, e->cand, e->nwords, &e->memo);
     for (size_t w = 0; w < e->nwords; w++) {
         uint64_t bits = e->cand[w];
         while (bits) {
@@ -645,7 +696,7 @@ int det_process(struct det_engine *e, const struct det_event *ev, kad_err *err)
                 continue;
             const struct rule *r = dr->r;
             dr->st.candidates++;
-            if (!kql_match(r->kql, ev->doc))
+            if (!kql_match_memo(r->kql, ev->doc, &e->memo))
                 continue;
             int64_t ts = event_time(e, ev, r);
             if (ts == DET_TIME_NONE &&

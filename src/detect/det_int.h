@@ -82,6 +82,10 @@ struct det_engine {
         int64_t ms;
     } tcache[8];
     size_t ntcache;
+    /* field lookups of the current event, shared by the prefilter, the queries and the
+       new-terms step (reset at the start and the end of det_process) */
+    struct ev_memo memo;
+    bool use_memo; /* paths are read often enough per event for the memo to pay (det_new) */
 };
 
 /* det_prefilter.c */
@@ -89,7 +93,10 @@ struct det_prefilter *det_pf_new(struct det_engine *e);
 void det_pf_free(struct det_prefilter *pf);
 /* Fill e->cand for doc. */
 void det_pf_candidates(const struct det_prefilter *pf, const struct ev_node *doc, uint64_t *cand,
-                       size_t nwords);
+                       size_t nwords, struct ev_memo *memo);
+/* The indexed fields (paths the prefilter reads per event). */
+size_t det_pf_field_count(const struct det_prefilter *pf);
+kad_str det_pf_field(const struct det_prefilter *pf, size_t i);
 /* Number of rules indexed by a term (the others are always candidates). */
 size_t det_pf_indexed(const struct det_prefilter *pf);
 

@@ -331,12 +331,19 @@ static bool on_value(const struct ev_node *v, bool partial, void *ctx)
     return false;
 }
 
+size_t det_pf_field_count(const struct det_prefilter *pf) { return pf->nfields; }
+
+kad_str det_pf_field(const struct det_prefilter *pf, size_t i)
+{
+    return (kad_str){pf->fields[i].path, pf->fields[i].len};
+}
+
 void det_pf_candidates(const struct det_prefilter *pf, const struct ev_node *doc, uint64_t *cand,
-                       size_t nwords)
+                       size_t nwords, struct ev_memo *memo)
 {
     memcpy(cand, pf->always, nwords * sizeof(uint64_t));
     for (size_t i = 0; i < pf->nfields; i++) {
         struct hit_ctx c = {pf, &pf->fields[i], cand};
-        ev_values(doc, pf->fields[i].path, pf->fields[i].len, on_value, &c);
+        ev_values_memo(memo, doc, pf->fields[i].path, pf->fields[i].len, on_value, &c);
     }
 }

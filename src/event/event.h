@@ -63,6 +63,46 @@ typedef bool (*ev_visit_fn)(const struct ev_node *v, bool partial, void *ctx);
 bool ev_values(const struct ev_node *root, const char *path, size_t len, ev_visit_fn fn, void *ctx);
 
 /*
+ * Memo of ev_values results for one document: each distinct path is walked once, later calls
+ * for the same path text replay the recorded visits (the same values, in the same order, with
+ * the same `partial` flags, stopping where the visitor stops; the first walk of a path goes to
+ * its end even when its visitor stops early, so that the record is complete), so callers that look
+ * the same fields up several times per document (prefilter, each rule's query, new-terms) pay one
+ * walk. The caller owns the memo (no allocation: fixed capacity; paths or values beyond it are
+ * simply walked every time). It is valid for one document: call ev_memo_reset with the document's
+ * root before its first lookup, and again (or with NULL) before that root's arena is reset. The
+ * document must not change in between, and each `path` must stay valid until the next reset
+ * (it is kept, not copied: pass compiled or literal paths). A visitor may look values up
+ * again (that lookup is simply not memoised).
+ */
+#define EV_MEMO_PATHS 64
+#define EV_MEMO_VALS 512
+struct ev_memo {
+    const struct ev_node *root; /* NULL: memo off */
+    uint32_t npaths, nvals;
+    bool busy; /* recording a walk */
+    struct {
+        const char *path;
+        uint32_t len, first, n; /* values v[first, first + n) */
+    } p[EV_MEMO_PATHS];
+    struct {
+        const struct ev_node *v;
+        bool partial;
+    } v[EV_MEMO_VALS];
+};
+void ev_memo_reset(struct ev_memo *m, const struct ev_node *root);
+/* ev_values through the memo; exactly ev_values when m is NULL or root is not m's root. */
+bool ev_values_memo_(struct ev_memo *m, const struct ev_node *root, const char *path, size_t len,
+                     ev_visit_fn fn, void *ctx);
+static inline bool ev_values_memo(struct ev_memo *m, const struct ev_node *root, const char *path,
+                                  size_t len, ev_visit_fn fn, void *ctx)
+{
+    if (!m || !root || root != m->root) /* off: no call in between */
+        return ev_values(root, path, len, fn, ctx);
+    return ev_values_memo_(m, root, path, len, fn, ctx);
+}
+
+/*
  * For a partial hit (`{"a.b": {...}}` seen from path `a`), `v` is the value of the longer key
  * (never null; arrays are flattened as usual). It proves that the path names an object holding
  * something, so it counts for "exists" only when ev_has_value(v) is true.

@@ -59,6 +59,74 @@ bool ev_values(const struct ev_node *root, const char *path, size_t len, ev_visi
     return walk(root, path, len, fn, ctx);
 }
 
+/* ---- memo ----------------------------------------------------------------------------------- */
+
+void ev_memo_reset(struct ev_memo *m, const struct ev_node *root)
+{
+    m->root = root;
+    m->npaths = m->nvals = 0;
+    m->busy = false;
+}
+
+struct rec_ctx {
+    struct ev_memo *m;
+    ev_visit_fn fn;
+    void *ctx;
+    bool stopped;  /* the caller's visitor asked to stop: later visits are recorded only */
+    bool overflow; /* more values than the memo holds: not kept */
+};
+
+static bool record(const struct ev_node *v, bool partial, void *ctx)
+{
+    struct rec_ctx *r = ctx;
+    if (!r->overflow) {
+        if (r->m->nvals == EV_MEMO_VALS) {
+            r->overflow = true;
+        } else {
+            r->m->v[r->m->nvals].v = v;
+            r->m->v[r->m->nvals].partial = partial;
+            r->m->nvals++;
+        }
+    }
+    if (!r->stopped && r->fn(v, partial, r->ctx))
+        r->stopped = true;
+    /* walk on to complete the record (a later reader may want every value); without room
+       there is nothing more to gain */
+    return r->stopped && r->overflow;
+}
+
+bool ev_values_memo_(struct ev_memo *m, const struct ev_node *root, const char *path, size_t len,
+                     ev_visit_fn fn, void *ctx)
+{
+    if (!m || !root || root != m->root || !path || m->busy || len > UINT32_MAX)
+        return ev_values(root, path, len, fn, ctx);
+    for (uint32_t i = 0; i < m->npaths; i++) {
+        if (m->p[i].len != len || (m->p[i].path != path && memcmp(m->p[i].path, path, len) != 0))
+            continue;
+        for (uint32_t k = m->p[i].first, e = k + m->p[i].n; k < e; k++)
+            if (fn(m->v[k].v, m->v[k].partial, ctx))
+                return true;
+        return false;
+    }
+    if (m->npaths == EV_MEMO_PATHS)
+        return ev_values(root, path, len, fn, ctx);
+    uint32_t first = m->nvals;
+    struct rec_ctx r = {m, fn, ctx, false, false};
+    m->busy = true; /* a visitor's own lookups go around the memo */
+    walk(root, path, len, record, &r);
+    m->busy = false;
+    if (r.overflow) {
+        m->nvals = first; /* too many values: this path is walked every time */
+    } else {
+        m->p[m->npaths].path = path; /* kept, not copied (see event.h) */
+        m->p[m->npaths].len = (uint32_t)len;
+        m->p[m->npaths].first = first;
+        m->p[m->npaths].n = m->nvals - first;
+        m->npaths++;
+    }
+    return r.stopped;
+}
+
 bool ev_has_value(const struct ev_node *v)
 {
     switch (v->type) {

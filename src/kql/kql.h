@@ -57,6 +57,12 @@ int kql_dump(const struct kql_query *q, kad_buf *out);
 size_t kql_field_count(const struct kql_query *q);
 const char *kql_field(const struct kql_query *q, size_t i);
 bool kql_needs_all(const struct kql_query *q);
+/*
+ * kql_match, with the document's field lookups going through `memo` (event.h ev_values_memo:
+ * reset for `doc` by the caller; NULL = kql_match). Same answers; the detection engine shares
+ * one memo between the prefilter, every rule's query and the new-terms step of an event.
+ */
+bool kql_match_memo(const struct kql_query *q, const struct ev_node *doc, struct ev_memo *memo);
 
 /*
  * Append the query written back as KQL text that parses to the same canonical dump (used by

@@ -22,7 +22,7 @@
 #define WALK_MAX_PATH 1024 /* leaves with longer dotted paths are not seen by patterns */
 #define WALK_MAX_DEPTH 128 /* nor are leaves deeper than this */
 
-static bool eval(const struct kql_node *n, const struct ev_node *doc);
+static bool eval(const struct kql_node *n, const struct ev_node *doc, struct ev_memo *memo);
 
 /* ---- wildcards ---------------------------------------------------------------------------- */
 
@@ -173,7 +173,7 @@ static bool test_value(const struct kql_node *n, const struct ev_node *v, bool p
     switch (n->kind) {
     case KQL_IS: return test_is(&n->value, v, partial);
     case KQL_RANGE: return test_range(n, v, partial);
-    default: return !partial && v->type == EV_OBJECT && eval(n->kid[0], v);
+    default: return !partial && v->type == EV_OBJECT && eval(n->kid[0], v, NULL);
     }
 }
 
@@ -237,7 +237,8 @@ static bool walk_value(struct walk *w, const struct ev_node *v, size_t plen, int
     case EV_OBJECT:
         /* Kibana expands patterns against the data view's leaf fields; only nested queries
          * look at objects. */
-        if (w->n->kind == KQL_NESTED && plen && path_matches(w, plen) && eval(w->n->kid[0], v))
+        if (w->n->kind == KQL_NESTED && plen && path_matches(w, plen) &&
+            eval(w->n->kid[0], v, NULL))
             return true;
         return walk_object(w, v, plen, depth);
     default:
@@ -248,30 +249,31 @@ static bool walk_value(struct walk *w, const struct ev_node *v, size_t plen, int
 
 /* ---- boolean structure -------------------------------------------------------------------- */
 
-static bool eval(const struct kql_node *n, const struct ev_node *doc)
+static bool eval(const struct kql_node *n, const struct ev_node *doc, struct ev_memo *memo)
 {
     switch (n->kind) {
     case KQL_ALL: return true;
     case KQL_OR:
         for (uint32_t i = 0; i < n->ngrp; i++)
-            if (ev_values(doc, n->grp[i].path, n->grp[i].len, visit_group, (void *)&n->grp[i]))
+            if (ev_values_memo(memo, doc, n->grp[i].path, n->grp[i].len, visit_group,
+                               (void *)&n->grp[i]))
                 return true;
         for (uint32_t i = 0; i < n->nrest; i++)
-            if (eval(n->rest[i], doc))
+            if (eval(n->rest[i], doc, memo))
                 return true;
         return false;
     case KQL_AND:
         for (uint32_t i = 0; i < n->n; i++)
-            if (!eval(n->kid[i], doc))
+            if (!eval(n->kid[i], doc, memo))
                 return false;
         return true;
-    case KQL_NOT: return !eval(n->kid[0], doc);
+    case KQL_NOT: return !eval(n->kid[0], doc, memo);
     default: break;
     }
     if (n->all)
         return true;
     if (n->fclass == KQL_F_PATH)
-        return ev_values(doc, n->field.text, n->field.len, visit, (void *)n);
+        return ev_values_memo(memo, doc, n->field.text, n->field.len, visit, (void *)n);
     struct walk w;
     w.n = n;
     return walk_value(&w, doc, 0, 0);
@@ -281,5 +283,12 @@ bool kql_match(const struct kql_query *q, const struct ev_node *doc)
 {
     if (!q || !doc)
         return false;
-    return eval(q->root, doc);
+    return eval(q->root, doc, NULL);
+}
+
+bool kql_match_memo(const struct kql_query *q, const struct ev_node *doc, struct ev_memo *memo)
+{
+    if (!q || !doc)
+        return false;
+    return eval(q->root, doc, memo);
 }

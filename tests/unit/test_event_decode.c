@@ -841,3 +841,128 @@ TEST(event_host_tree_same_as_per_event)
     kad_buf_fini(&x);
     kad_buf_fini(&y);
 }
+
+/* ---- lookup memo -------------------------------------------------------------------------- */
+
+struct vis_log {
+    kad_buf *out;
+    int stop_at; /* stop after this many visits (-1: never) */
+    int seen;
+    struct ev_memo *inner; /* look a path up again from inside the visitor */
+    const struct ev_node *root;
+};
+
+static bool log_visit(const struct ev_node *v, bool partial, void *ctx)
+{
+    struct vis_log *l = ctx;
+    kad_buf_addf(l->out, "%s%d:%.*s;", partial ? "~" : "", v->type,
+                 v->type == EV_STRING || v->type == EV_NUMBER ? (int)v->len : 0,
+                 v->type == EV_STRING || v->type == EV_NUMBER ? v->str : "");
+    if (l->inner) {
+        struct vis_log in = {l->out, -1, 0, NULL, NULL};
+        kad_buf_adds(l->out, "(");
+        ev_values_memo(l->inner, l->root, "a.b", 3, log_visit, &in);
+        kad_buf_adds(l->out, ")");
+    }
+    return ++l->seen == l->stop_at;
+}
+
+TEST(event_values_memo_same_visits)
+{
+    static const char doc[] =
+        "{\"a\":{\"b\":[1,\"x\",null,{\"c\":true}],\"b.c\":\"dotted\"},\"a.b\":\"lit\","
+        "\"a.b.c\":{\"d\":1},\"n\":null,\"arr\":[{\"k\":\"v1\"},{\"k\":\"v2\"},[{\"k\":\"v3\"}]],"
+        "\"e\":\"\",\"big\":[" /* 600 values: more than the memo holds */
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,"
+        "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9]}";
+    static const char *const paths[] = {"a",   "a.b", "a.b.c", "a.b.c.d", "n",   "arr.k",
+                                        "arr", "e",   "big",   "missing", "a.x", ""};
+    kad_arena a;
+    kad_arena_init(&a, 4096, 1 << 20);
+    struct ev_node *root = ev_json_parse(&a, doc, strlen(doc), "t", NULL);
+    ASSERT_NOT_NULL(root);
+    static struct ev_memo memo;
+    kad_buf want, got;
+    kad_buf_init(&want, 1 << 20);
+    kad_buf_init(&got, 1 << 20);
+    /* every path, every stop position, in several orders over one memo: the same visits */
+    for (int order = 0; order < 3; order++) {
+        ev_memo_reset(&memo, root);
+        for (int stop = -1; stop < 5; stop++) {
+            for (size_t j = 0; j < sizeof(paths) / sizeof(paths[0]); j++) {
+                size_t i = order == 0   ? j
+                           : order == 1 ? sizeof(paths) / sizeof(paths[0]) - 1 - j
+                                        : (j * 5) % (sizeof(paths) / sizeof(paths[0]));
+                /* a copy of the path text: found by content, not by pointer */
+                char p[16];
+                snprintf(p, sizeof(p), "%s", paths[i]);
+                const char *path = stop % 2 ? paths[i] : p;
+                kad_buf_reset(&want);
+                kad_buf_reset(&got);
+                struct vis_log lw = {&want, stop, 0, NULL, NULL};
+                struct vis_log lg = {&got, stop, 0, NULL, NULL};
+                bool rw = ev_values(root, paths[i], strlen(paths[i]), log_visit, &lw);
+                bool rg = ev_values_memo(&memo, root, path, strlen(path), log_visit, &lg);
+                ASSERT_EQ(rw, rg);
+                if (want.len != got.len || memcmp(want.ptr, got.ptr, want.len) != 0)
+                    t_fail(__FILE__, __LINE__, "path '%s' stop %d: %s vs %s", paths[i], stop,
+                           want.ptr ? want.ptr : "", got.ptr ? got.ptr : "");
+            }
+        }
+    }
+    /* a visitor that looks values up again (not memoised while a walk is recorded) */
+    ev_memo_reset(&memo, root);
+    kad_buf_reset(&want);
+    kad_buf_reset(&got);
+    static struct ev_memo other;
+    ev_memo_reset(&other, NULL);
+    struct vis_log lw = {&want, -1, 0, &other, root};
+    struct vis_log lg = {&got, -1, 0, &memo, root};
+    ev_values(root, "arr.k", 5, log_visit, &lw);
+    ev_values_memo(&memo, root, "arr.k", 5, log_visit, &lg);
+    ASSERT_STR_EQ(got.ptr, want.ptr);
+    kad_buf_reset(&got);
+    lg.seen = 0;
+    ev_values_memo(&memo, root, "arr.k", 5, log_visit, &lg); /* replay: same nested lookups */
+    ASSERT_STR_EQ(got.ptr, want.ptr);
+    /* more distinct paths than the memo holds: the rest are walked, still right */
+    ev_memo_reset(&memo, root);
+    for (int k = 0; k < EV_MEMO_PATHS + 10; k++) {
+        static char many[EV_MEMO_PATHS + 10][16];
+        if (k >= EV_MEMO_PATHS)
+            snprintf(many[k], sizeof(many[k]), "%s", k % 2 ? "a.b" : "arr.k"); /* not kept */
+        else
+            snprintf(many[k], sizeof(many[k]), "x%d", k);
+        kad_buf_reset(&want);
+        kad_buf_reset(&got);
+        struct vis_log w = {&want, -1, 0, NULL, NULL}, g = {&got, -1, 0, NULL, NULL};
+        ev_values(root, many[k], strlen(many[k]), log_visit, &w);
+        ev_values_memo(&memo, root, many[k], strlen(many[k]), log_visit, &g);
+        ASSERT_EQ(want.len, got.len);
+        ASSERT_MEM_EQ(want.ptr, got.ptr, want.len);
+    }
+    ASSERT_EQ(memo.npaths, EV_MEMO_PATHS);
+    /* another root (or none) is looked up directly */
+    kad_buf_reset(&got);
+    struct vis_log g = {&got, -1, 0, NULL, NULL};
+    ev_memo_reset(&memo, NULL);
+    ev_values_memo(&memo, root, "a.b", 3, log_visit, &g);
+    ASSERT_EQ(memo.npaths, 0);
+    ev_values_memo(NULL, root, "a.b", 3, log_visit, &g);
+    kad_buf_fini(&want);
+    kad_buf_fini(&got);
+    kad_arena_fini(&a);
+}

@@ -168,6 +168,14 @@ static int eval_one(const char *q, const char *doc, bool *result, char *why, siz
             snprintf(why, cap, "evaluation is not deterministic");
             rc = -1;
         }
+        /* through a lookup memo: recording, then replaying, gives the same answer */
+        static struct ev_memo memo;
+        ev_memo_reset(&memo, d);
+        if (kql_match_memo(k, d, &memo) != *result || kql_match_memo(k, d, &memo) != *result) {
+            snprintf(why, cap, "kql_match_memo differs from kql_match");
+            rc = -1;
+        }
+        ev_memo_reset(&memo, NULL);
     }
     kad_arena_fini(&a);
     return rc;
