@@ -139,6 +139,26 @@ char *t_read_file(const char *path, size_t *len)
     return buf;
 }
 
+char **t_split_lines(char *text, size_t *n)
+{
+    size_t cap = 64;
+    char **v = kad_malloc(cap * sizeof(*v));
+    *n = 0;
+    for (char *p = text; *p;) {
+        char *e = strchr(p, '\n');
+        if (*n == cap) {
+            cap *= 2;
+            v = kad_realloc(v, cap * sizeof(*v));
+        }
+        v[(*n)++] = p;
+        if (!e)
+            break;
+        *e = '\0';
+        p = e + 1;
+    }
+    return v;
+}
+
 static void run_one(const char *name, void (*fn)(void))
 {
     cur_test = name;

@@ -32,6 +32,9 @@ const char *t_shared_data(void);
 const char *t_kadet(void);
 /* Read a whole file into a kad_malloc'd NUL-terminated buffer; NULL if unreadable. */
 char *t_read_file(const char *path, size_t *len);
+/* Split text into lines in place (each '\n' becomes NUL); returns a kad_malloc'd array of the
+ * line starts and their count in *n. */
+char **t_split_lines(char *text, size_t *n);
 
 #define ASSERT(c)                                                                                  \
     do {                                                                                           \

@@ -174,6 +174,61 @@ static void finish_list(struct xl *X, struct rule_exc_list *l)
 static bool build_entry(struct xl *X, struct xv e, struct exc_entry *out, bool in_nested,
                         const char *item_name, bool *unapplied);
 
+/* Append s as a KQL quoted string (only `\\` and `"` need escaping inside quotes). */
+static int kql_quote(kad_buf *b, const char *s)
+{
+    int rc = kad_buf_addc(b, '"');
+    for (; *s && rc == KAD_OK; s++) {
+        if (*s == '\\' || *s == '"')
+            rc = kad_buf_addc(b, '\\');
+        if (rc == KAD_OK)
+            rc = kad_buf_addc(b, *s);
+    }
+    return rc ? rc : kad_buf_addc(b, '"');
+}
+
+/* Append `"f1":("v1" or ...) or "f2":(...)`: for each field, some value of it equals one of
+ * the values as KQL compares a quoted value (kql.md 5.2), which is what Elasticsearch's
+ * match_phrase does on keyword, numeric, boolean and ip fields. */
+static int kql_terms(kad_buf *b, const char *const *fields, size_t nf, const struct rule_strlist *v)
+{
+    int rc = KAD_OK;
+    for (size_t f = 0; f < nf && rc == KAD_OK; f++) {
+        rc = f ? kad_buf_adds(b, " or ") : KAD_OK;
+        rc = rc ? rc : kql_quote(b, fields[f]);
+        rc = rc ? rc : kad_buf_adds(b, ":(");
+        for (size_t i = 0; i < v->n && rc == KAD_OK; i++) {
+            rc = i ? kad_buf_adds(b, " or ") : KAD_OK;
+            rc = rc ? rc : kql_quote(b, v->v[i]);
+        }
+        rc = rc ? rc : kad_buf_addc(b, ')');
+    }
+    return rc;
+}
+
+/* Compile kql_terms(fields, v); NULL (a clause that matches nothing) for an empty v, or with
+ * an error reported. */
+static const struct kql_query *terms_query(struct xl *X, const char *const *fields, size_t nf,
+                                           const struct rule_strlist *v, const char *item_name,
+                                           struct xv at)
+{
+    if (v->n == 0)
+        return NULL;
+    kad_buf b;
+    kad_buf_init(&b, KQL_MAX_LEN);
+    kad_err ke;
+    kad_err_clear(&ke);
+    const struct kql_query *q = NULL;
+    if (kql_terms(&b, fields, nf, v) != KAD_OK)
+        kad_err_setf(&ke, KAD_ELIMIT, "values longer than %u bytes", KQL_MAX_LEN);
+    else
+        q = kql_compile(&X->rs->arena, b.ptr, b.len, X->path, &ke);
+    kad_buf_fini(&b);
+    if (!q)
+        xdiag(X, true, at, "exception item '%s': %s", item_name, ke.msg);
+    return q;
+}
+
 static bool build_entries(struct xl *X, struct xv arr, struct exc_entry **out, size_t *n,
                           bool in_nested, const char *item_name, bool *unapplied, struct xv at)
 {
@@ -220,6 +275,8 @@ static bool build_entry(struct xl *X, struct xv e, struct exc_entry *out, bool i
             return false;
         }
         out->values = xstrs(X, val, "value", at);
+        if (out->type == EXC_MATCH)
+            out->kql = terms_query(X, &out->field, 1, &out->values, item_name, at);
         return true;
     }
     if (strcmp(type, "match_any") == 0) {
@@ -231,6 +288,7 @@ static bool build_entry(struct xl *X, struct xv e, struct exc_entry *out, bool i
             return false;
         }
         out->values = xstrs(X, val, "value", at);
+        out->kql = terms_query(X, &out->field, 1, &out->values, item_name, at);
         return true;
     }
     if (strcmp(type, "exists") == 0) {
@@ -275,6 +333,13 @@ static void build_item(struct xl *X, struct rule_exc_list *l, struct xv item)
                   exp);
         else
             it->expire_ms = ms;
+    }
+    struct xv os = xget(item, "os_types");
+    if (!xnull(os)) {
+        static const char *const os_fields[] = {"host.os.type", "host.os.name.caseless"};
+        struct rule_strlist types = xstrs(X, os, "os_types", item);
+        if (types.n)
+            it->os = terms_query(X, os_fields, 2, &types, shown, item);
     }
     bool unapplied = false;
     build_entries(X, xget(item, "entries"), &it->entries, &it->n, false, shown, &unapplied, item);
@@ -586,27 +651,52 @@ void rule_exc_attach(struct rule_set *rs)
 
 /* ---- matching -------------------------------------------------------------------------------- */
 
-/* Elastic's wildcard: '*' any sequence, '?' one character; case-sensitive. */
+/* Byte length of the UTF-8 character at s (n > 0 bytes left). */
+static size_t u8len(const char *s, size_t n)
+{
+    size_t k = 1;
+    while (k < n && ((unsigned char)s[k] & 0xC0) == 0x80)
+        k++;
+    return k;
+}
+
+/* The token of an Elasticsearch (Lucene) wildcard pattern at p[i]: '*' (1), '?' (2) or a
+ * literal character (0: its bytes in *lit, *ln); `\\` makes the next character literal (a
+ * trailing `\\` is itself). *adv is the number of pattern bytes the token takes. */
+static int wild_tok(const char *p, size_t pn, size_t i, const char **lit, size_t *ln, size_t *adv)
+{
+    if (p[i] == '*' || p[i] == '?') {
+        *adv = 1;
+        return p[i] == '*' ? 1 : 2;
+    }
+    size_t s = p[i] == '\\' && i + 1 < pn ? i + 1 : i;
+    *lit = p + s;
+    *ln = u8len(p + s, pn - s);
+    *adv = s - i + *ln;
+    return 0;
+}
+
+/* Elastic's wildcard: '*' any sequence, '?' one character, '\\' escapes; anchored,
+ * case-sensitive, by characters. Greedy with backtracking to the last '*' (linear memory,
+ * O(len(p) * len(s)) time). */
 static bool wild_match(const char *p, size_t pn, const char *s, size_t sn)
 {
     size_t pi = 0, si = 0, star_p = SIZE_MAX, star_s = 0;
     while (si < sn) {
-        if (pi < pn && p[pi] == '*') {
-            star_p = ++pi;
+        const char *lit = NULL;
+        size_t ln = 0, adv = 0, cl = u8len(s + si, sn - si);
+        int t = pi < pn ? wild_tok(p, pn, pi, &lit, &ln, &adv) : -1;
+        if (t == 1) {
+            pi += adv;
+            star_p = pi;
             star_s = si;
-        } else if (pi < pn && (p[pi] == '?' || p[pi] == s[si])) {
-            if (p[pi] == '?') {
-                si++;
-                while (si < sn && ((unsigned char)s[si] & 0xC0) == 0x80)
-                    si++; /* one UTF-8 character */
-                pi++;
-            } else {
-                pi++;
-                si++;
-            }
+        } else if (t == 2 || (t == 0 && ln == cl && memcmp(lit, s + si, cl) == 0)) {
+            pi += adv;
+            si += cl;
         } else if (star_p != SIZE_MAX) {
             pi = star_p;
-            si = ++star_s;
+            star_s += u8len(s + star_s, sn - star_s);
+            si = star_s;
         } else {
             return false;
         }
@@ -644,6 +734,8 @@ static bool visit(const struct ev_node *v, bool partial, void *ctx)
     size_t n;
     if (partial || !leaf_text(v, &s, &n))
         return false;
+    if (e->type == EXC_WILDCARD && v->type != EV_STRING)
+        return false; /* numbers and booleans never match a wildcard (kql.md 5.3) */
     for (size_t i = 0; i < e->values.n && !m->hit; i++) {
         const char *x = e->values.v[i];
         size_t xl = strlen(x);
@@ -677,7 +769,7 @@ static bool visit_nested(const struct ev_node *v, bool partial, void *ctx)
 static bool entry_matches(const struct exc_entry *e, const struct ev_node *doc)
 {
     bool hit;
-    if (e->type == EXC_KQL) {
+    if (e->type == EXC_KQL || e->type == EXC_MATCH || e->type == EXC_MATCH_ANY) {
         hit = e->kql && kql_match(e->kql, doc);
     } else if (e->type == EXC_NESTED) {
         struct nctx c = {e, false};
@@ -694,6 +786,8 @@ static bool entry_matches(const struct exc_entry *e, const struct ev_node *doc)
 static bool item_matches(const struct exc_item *it, const struct ev_node *doc, int64_t ts_ms)
 {
     if (it->n == 0 || ts_ms >= it->expire_ms)
+        return false;
+    if (it->os && !kql_match(it->os, doc))
         return false;
     for (size_t i = 0; i < it->n; i++)
         if (!entry_matches(&it->entries[i], doc))

@@ -24,7 +24,9 @@ struct exc_entry {
     struct rule_strlist values; /* match: 1, match_any/list: n, wildcard: 1 pattern */
     struct exc_entry *sub;      /* nested: entries applied to one element of `field` */
     size_t sub_n;
-    const struct kql_query *kql; /* EXC_KQL */
+    /* EXC_KQL: the shorthand's query; match/match_any: `"field":("v" or ...)`, so values are
+     * compared as KQL compares a quoted value (numbers by value, booleans, CIDR blocks) */
+    const struct kql_query *kql;
 };
 
 struct exc_item {
@@ -33,6 +35,9 @@ struct exc_item {
     int64_t expire_ms; /* INT64_MAX when the item never expires */
     struct exc_entry *entries;
     size_t n;
+    /* os_types: the item applies only where host.os.type or host.os.name.caseless is one of
+     * them (Kibana's transformOsType); NULL when the item has none */
+    const struct kql_query *os;
 };
 
 struct rule_exc_list {

@@ -78,28 +78,6 @@ static char *roundtrip(const char *q, size_t len)
     return bad;
 }
 
-/* Split text into lines in place; returns the array (kad_malloc'd) and count. */
-static char **split_lines(char *text, size_t *n)
-{
-    size_t cap = 64;
-    char **v = kad_malloc(cap * sizeof(*v));
-    *n = 0;
-    char *p = text;
-    while (*p) {
-        char *e = strchr(p, '\n');
-        if (*n == cap) {
-            cap *= 2;
-            v = kad_realloc(v, cap * sizeof(*v));
-        }
-        v[(*n)++] = p;
-        if (!e)
-            break;
-        *e = '\0';
-        p = e + 1;
-    }
-    return v;
-}
-
 static void case_name(char *buf, size_t cap, const char *file, size_t line, const char *q)
 {
     snprintf(buf, cap, "%s:%zu: %.60s", file, line, q);
@@ -112,7 +90,7 @@ static void run_parse_file(const char *path)
     size_t len, n;
     char *text = t_read_file(path, &len);
     ASSERT_NOT_NULL(text);
-    char **ln = split_lines(text, &n);
+    char **ln = t_split_lines(text, &n);
     size_t i = 0;
     while (i < n) {
         if (ln[i][0] == '\0' || ln[i][0] == '#') {
@@ -186,7 +164,7 @@ static void run_eval_file(const char *path)
     size_t len, n;
     char *text = t_read_file(path, &len);
     ASSERT_NOT_NULL(text);
-    char **ln = split_lines(text, &n);
+    char **ln = t_split_lines(text, &n);
     size_t i = 0;
     while (i < n) {
         if (ln[i][0] == '\0' || ln[i][0] == '#') {
@@ -272,7 +250,7 @@ TEST(kql_doc_examples)
     size_t len, n;
     char *text = t_read_file("docs/kql.md", &len);
     ASSERT_NOT_NULL(text);
-    char **ln = split_lines(text, &n);
+    char **ln = t_split_lines(text, &n);
     size_t blocks = 0;
     for (size_t i = 0; i < n; i++) {
         int kind = strcmp(ln[i], "```kql-ast") == 0     ? 1

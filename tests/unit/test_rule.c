@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- data-driven cases ----------------------------------------------------------------------- */
 
@@ -491,4 +492,74 @@ TEST(rules_exceptions_bad_kql_position)
     ASSERT(strncmp(buf, "tests/rules/exceptions/bad_query.toml:4:44: error: exception 'x': query: ",
                    70) == 0);
     rule_set_free(rs);
+}
+
+/* ---- tests/rules/exceptions/entries.test: one Elastic exception item against documents ------ */
+
+/* Load ITEM (a Kibana item line without list_id/item_id) into a rule set whose only rule names
+ * the list; NULL (with why) when the item does not load. */
+static struct rule_set *exc_item_set(const char *item, char *why, size_t cap)
+{
+    struct rule_set *rs = rule_set_new();
+    if (rule_set_load(rs, "tests/rules/exceptions/rule_with_kibana_list.toml") != KAD_OK) {
+        snprintf(why, cap, "cannot load the test rule");
+        rule_set_free(rs);
+        return NULL;
+    }
+    const char *brace = strchr(item, '{');
+    size_t n = strlen(item) + 128;
+    char *line = kad_malloc(n);
+    snprintf(line, n, "{\"list_id\":\"k8s-kibana-list\",\"item_id\":\"t\",%s",
+             brace ? brace + 1 : "");
+    char path[] = "/tmp/kadet-exc-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    bool ok = f && fputs(line, f) >= 0;
+    if (f)
+        ok &= fclose(f) == 0;
+    kad_free(line);
+    int rc = ok ? rule_set_load_exceptions(rs, path) : -1;
+    if (fd >= 0)
+        unlink(path);
+    if (rc != KAD_OK) {
+        snprintf(why, cap, "the item does not load (%d)", rc);
+        rule_set_free(rs);
+        return NULL;
+    }
+    return rs;
+}
+
+TEST(rules_exceptions_entries_file)
+{
+    const char *file = "tests/rules/exceptions/entries.test";
+    size_t len, n;
+    char *text = t_read_file(file, &len);
+    ASSERT_NOT_NULL(text);
+    char **ln = t_split_lines(text, &n);
+    for (size_t i = 0; i < n;) {
+        if (ln[i][0] == '\0' || ln[i][0] == '#') {
+            i++;
+            continue;
+        }
+        const char *item = ln[i++];
+        char why[1024];
+        struct rule_set *rs = exc_item_set(item, why, sizeof why);
+        const struct rule *r = rs ? rule_set_get(rs, 0) : NULL;
+        for (; i + 1 < n && ln[i][0] != '\0' && ln[i][0] != '#'; i += 2) {
+            const char *doc = ln[i], *want = ln[i + 1];
+            char name[256];
+            snprintf(name, sizeof name, "%s:%zu: %.70s", file, i + 1, item);
+            if (!rs) {
+                t_case(false, name, why);
+                continue;
+            }
+            bool res = excepted(rs, r->rule_id, doc, 0);
+            snprintf(why, sizeof why, "doc %s: got %s", doc, res ? "true" : "false");
+            t_case(res == (strcmp(want, "true") == 0), name, why);
+        }
+        if (rs)
+            rule_set_free(rs);
+    }
+    kad_free(ln);
+    kad_free(text);
 }
