@@ -33,6 +33,21 @@ n=$("$K" hunt -c 'kubernetes.audit.verb:(get or list)' "$T/audit.jsonl"); rc=$?
 n=$("$K" hunt --count 'user.name:nobody' "$T/audit.jsonl"); rc=$?
 [ $rc = 1 ] && [ "$n" = 0 ] || fail "count none: $n rc $rc"
 
+# the empty query, also only whitespace, matches every event (kql.md 5.11); `not *:*` none
+n=$("$K" hunt -c '' "$T/audit.jsonl"); rc=$?
+[ $rc = 0 ] && [ "$n" = 3 ] || fail "empty query: $n rc $rc"
+n=$("$K" hunt -c $' \n\t' "$T/audit.jsonl"); rc=$?
+[ $rc = 0 ] && [ "$n" = 3 ] || fail "blank query: $n rc $rc"
+n=$("$K" hunt -c 'not *:*' "$T/audit.jsonl"); rc=$?
+[ $rc = 1 ] && [ "$n" = 0 ] || fail "not *:*: $n rc $rc"
+
+# keyword case, value lists distributed over the field, any-element semantics and a
+# document-level not over the groups array (kql.md 2, 5.5)
+n=$("$K" hunt -c 'kubernetes.audit.verb:(GET or get) AND NOT user.name:(alice Or bob)' "$T/audit.jsonl")
+[ "$n" = 1 ] || fail "keywords: $n"
+n=$("$K" hunt -c 'not kubernetes.audit.user.groups:"system:authenticated"' "$T/audit.jsonl"); rc=$?
+[ $rc = 1 ] || fail "not over an array: rc $rc"
+
 # quiet
 out=$("$K" hunt -q 'kubernetes.audit.verb:get' "$T/audit.jsonl"); rc=$?
 [ $rc = 0 ] && [ -z "$out" ] || fail "quiet: rc $rc out $out"
