@@ -32,6 +32,15 @@ static void flush_out(struct ecs_run *r)
     kad_buf_reset(&r->out);
 }
 
+/* The input is quiet (a pipe with nothing to read yet): what is printed so far goes out now. */
+static void on_idle(void *ctx)
+{
+    struct ecs_run *r = ctx;
+    flush_out(r);
+    if (fflush(stdout) != 0)
+        r->io_rc = KAD_EIO;
+}
+
 static int on_event(void *ctx, const struct ev_event *ev)
 {
     struct ecs_run *r = ctx;
@@ -118,6 +127,7 @@ static int run(int argc, char **argv)
             status = EXIT_RUNTIME;
             continue;
         }
+        ev_reader_set_idle(rd, on_idle, &r);
         struct ev_record rec;
         int rc;
         while ((rc = ev_reader_next(rd, &rec, &err)) != 0) {

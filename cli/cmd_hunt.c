@@ -43,6 +43,15 @@ static void flush_out(struct hunt *h)
     kad_buf_reset(&h->out);
 }
 
+/* The input is quiet (a pipe with nothing to read yet): what is printed so far goes out now. */
+static void on_idle(void *ctx)
+{
+    struct hunt *h = ctx;
+    flush_out(h);
+    if (fflush(stdout) != 0)
+        h->io_rc = KAD_EIO;
+}
+
 /* Print the record's bytes once, or the event's ECS document. */
 static int emit(struct hunt *h, const struct ev_record *rec, const struct ev_node *doc)
 {
@@ -222,6 +231,7 @@ static int run(int argc, char **argv)
             trouble = true;
             continue;
         }
+        ev_reader_set_idle(rd, on_idle, &h);
         struct ev_record rec;
         int rc;
         while ((rc = ev_reader_next(rd, &rec, &err)) != 0) {

@@ -433,6 +433,25 @@ static int on_event(void *ctx, const struct ev_event *ev)
     return 0;
 }
 
+/*
+ * The input is quiet (a pipe or terminal with nothing to read yet): commit the batch so far
+ * and write its alerts, so the alerts of a stream come out as its events arrive instead of
+ * --batch records later. Regular files never get here (the reader does not call it for them).
+ */
+static void on_idle(void *ctx)
+{
+    struct scan *s = ctx;
+    if (s->fatal || (s->in_batch == 0 && s->pending.len == 0))
+        return;
+    kad_err err;
+    kad_err_clear(&err);
+    if (commit(s, &err) != KAD_OK) {
+        print_err(&err);
+        s->rc = EXIT_RUNTIME;
+        s->fatal = true;
+    }
+}
+
 static void count_skip(struct scan *s, const kad_err *err)
 {
     s->skipped++;
@@ -507,12 +526,15 @@ static int scan_input(struct scan *s, const char *path, kad_err *err)
         s->rc = EXIT_RUNTIME;
         return KAD_OK;
     }
+    ev_reader_set_idle(rd, on_idle, s);
     int64_t start_line = s->in_line;
     struct ev_record *rec = &s->cur; /* in *s: on_event reads it through s->rec */
     for (;;) {
         kad_err rerr;
         kad_err_clear(&rerr);
         int n = ev_reader_next(rd, rec, &rerr);
+        if (s->fatal)
+            break; /* a commit while the input was quiet failed (reported) */
         if (n == 0)
             break;
         if (n == KAD_ELIMIT) {

@@ -366,6 +366,13 @@ int ev_reader_open_fd(struct ev_reader **r, int fd, const char *origin, size_t m
  * then reports where it ends).
  */
 int ev_reader_next(struct ev_reader *r, struct ev_record *rec, kad_err *err);
+/*
+ * Call fn(ctx) whenever the reader is about to wait for input: before a read(2) on a pipe,
+ * terminal or socket when nothing is ready (never for regular files). A streaming caller
+ * commits and flushes there, so what it has processed is out while the input is quiet.
+ * fn must not call the reader. NULL turns it off.
+ */
+void ev_reader_set_idle(struct ev_reader *r, void (*fn)(void *ctx), void *ctx);
 void ev_reader_close(struct ev_reader *r);
 
 /*

@@ -1,8 +1,9 @@
 /*
  * event_reader.c - framing bytes into records: NDJSON lines, or JSON texts that span lines,
- * from files, stdin, gzip files and memory buffers. A seekable input that does not start with
- * the gzip magic bytes is read with read(2) straight into the record buffer; gzip input and
- * pipes go through zlib's gzread (which passes plain bytes through unchanged).
+ * from files, stdin, gzip files and memory buffers. Everything is read with read(2) straight
+ * into the record buffer (gzip input through zlib's inflate), so records from a pipe are
+ * delivered as soon as their line is complete, and an idle callback runs before a read that
+ * would wait (see "file reader" below).
  *
  * The mode is chosen once per stream, on its first non-blank line: a line that holds a
  * complete JSON value (brackets balanced outside strings) means NDJSON, and every later line is
@@ -21,7 +22,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -166,9 +169,27 @@ static int frame(struct framer *f, const char *w, size_t n, bool eof, size_t *rs
 
 /* ---- file reader --------------------------------------------------------------------------- */
 
+/*
+ * All input is read with read(2), so a read returns what is there (a pipe or a terminal gives
+ * what was written so far) instead of waiting for a full buffer as zlib's gzread does. gzip
+ * input (the magic bytes 1f 8b at the start of the stream) is inflated here with zlib's
+ * inflate(), member after member, as gzip and gzread do; bytes after the last member that do
+ * not start another member are ignored, as gzread ignores them. Before a read(2) that would
+ * wait (poll says nothing is ready; never for regular files) the idle callback runs, so a
+ * caller can commit and flush what it has while its input is quiet.
+ */
+#define ZIN_SIZE ((size_t)1 << 18)
+
 struct ev_reader {
-    gzFile gz; /* NULL: plain input read from fd */
-    int fd;    /* our duplicate of the caller's descriptor (owned by gz when gz is set) */
+    int fd;       /* our duplicate of the caller's descriptor */
+    bool regular; /* a regular file: reads never wait, no idle calls */
+    bool started; /* the first bytes were looked at (gzip or not) */
+    bool gz;      /* gzip input: inflated from zin */
+    bool z_init, z_member_done, zin_eof;
+    z_stream z;
+    unsigned char *zin; /* compressed bytes read, not inflated yet: z.next_in, z.avail_in */
+    void (*idle)(void *ctx);
+    void *idle_ctx;
     char *origin;
     size_t max;
     char *buf;
@@ -178,25 +199,6 @@ struct ev_reader {
     struct framer f;
 };
 
-/*
- * True when fd is positioned in seekable plain input: its next two bytes (read with pread, the
- * position does not move) are not gzip's magic 1f 8b. zlib decides the same way on the first
- * bytes it reads, so plain input gives the same bytes either way. Pipes and terminals (no
- * pread) and read errors answer false: gzread then reads them (and reports the error).
- */
-static bool plain_seekable(int fd)
-{
-    off_t pos = lseek(fd, 0, SEEK_CUR);
-    if (pos < 0)
-        return false;
-    unsigned char m[2];
-    ssize_t k;
-    do
-        k = pread(fd, m, 2, pos);
-    while (k < 0 && errno == EINTR);
-    return k >= 0 && !(k == 2 && m[0] == 0x1f && m[1] == 0x8b);
-}
-
 int ev_reader_open_fd(struct ev_reader **out, int fd, const char *origin, size_t max_record,
                       kad_err *err)
 {
@@ -204,18 +206,10 @@ int ev_reader_open_fd(struct ev_reader **out, int fd, const char *origin, size_t
     int dfd = dup(fd);
     if (dfd < 0)
         return kad_err_setf(err, KAD_EIO, "%s: %s", origin, strerror(errno));
-    gzFile gz = NULL;
-    if (!plain_seekable(dfd)) {
-        gz = gzdopen(dfd, "rb");
-        if (!gz) {
-            close(dfd);
-            return kad_err_setf(err, KAD_EIO, "%s: cannot start reading", origin);
-        }
-        gzbuffer(gz, 1 << 18);
-    }
+    struct stat st;
     struct ev_reader *r = kad_calloc(1, sizeof(*r));
-    r->gz = gz;
     r->fd = dfd;
+    r->regular = fstat(dfd, &st) == 0 && S_ISREG(st.st_mode);
     r->origin = kad_strdup(origin);
     r->max = max_record ? max_record : EV_MAX_RECORD;
     r->cap = 1 << 20;
@@ -238,21 +232,139 @@ int ev_reader_open(struct ev_reader **out, const char *path, size_t max_record, 
     return rc;
 }
 
+void ev_reader_set_idle(struct ev_reader *r, void (*fn)(void *ctx), void *ctx)
+{
+    r->idle = fn;
+    r->idle_ctx = ctx;
+}
+
 void ev_reader_close(struct ev_reader *r)
 {
     if (!r)
         return;
-    if (r->gz)
-        gzclose(r->gz); /* closes r->fd */
-    else
-        close(r->fd);
+    if (r->z_init)
+        inflateEnd(&r->z);
+    close(r->fd);
+    kad_free(r->zin);
     kad_free(r->origin);
     kad_free(r->buf);
     kad_free(r);
 }
 
+/* read(2), after the idle call when it would wait. -1 with errno on error. */
+static ssize_t raw_read(struct ev_reader *r, void *dst, size_t want)
+{
+    if (r->idle && !r->regular) {
+        struct pollfd p = {.fd = r->fd, .events = POLLIN};
+        int k;
+        do
+            k = poll(&p, 1, 0);
+        while (k < 0 && errno == EINTR);
+        if (k == 0)
+            r->idle(r->idle_ctx);
+    }
+    ssize_t n;
+    do
+        n = read(r->fd, dst, want);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+static int read_fail(struct ev_reader *r, const char *what, kad_err *err)
+{
+    return kad_err_atlc(err, KAD_EIO, r->origin, 0, 0, (int64_t)r->f.offset, "read error: %s",
+                        what);
+}
+
+/*
+ * The first bytes of the stream, into buf: gzip or not. Reads until two bytes are there (a
+ * pipe may give one) or the input ends.
+ */
+static int start(struct ev_reader *r, kad_err *err)
+{
+    r->started = true;
+    while (r->end < 2) {
+        ssize_t n = raw_read(r, r->buf + r->end, r->cap - r->end);
+        if (n < 0)
+            return read_fail(r, strerror(errno), err);
+        if (n == 0) {
+            r->eof = true;
+            return KAD_OK;
+        }
+        r->end += (size_t)n;
+        if ((unsigned char)r->buf[0] != 0x1f)
+            return KAD_OK;
+    }
+    if ((unsigned char)r->buf[0] != 0x1f || (unsigned char)r->buf[1] != 0x8b)
+        return KAD_OK;
+    /* gzip: what was read is compressed input */
+    r->gz = true;
+    r->zin = kad_malloc(ZIN_SIZE > r->end ? ZIN_SIZE : r->end);
+    memcpy(r->zin, r->buf, r->end);
+    memset(&r->z, 0, sizeof(r->z));
+    if (inflateInit2(&r->z, 16 + MAX_WBITS) != Z_OK)
+        return read_fail(r, "cannot start decompressing", err);
+    r->z_init = true;
+    r->z.next_in = r->zin;
+    r->z.avail_in = (uInt)r->end;
+    r->end = 0;
+    return KAD_OK;
+}
+
+/* Inflate into dst: bytes produced (0 = the end of the input), or -1 with err set. */
+static ssize_t gz_read(struct ev_reader *r, char *dst, size_t want, kad_err *err)
+{
+    if (want > (1u << 30))
+        want = 1u << 30;
+    for (;;) {
+        if (r->z.avail_in == 0 && !r->zin_eof) {
+            ssize_t n = raw_read(r, r->zin, ZIN_SIZE);
+            if (n < 0) {
+                read_fail(r, strerror(errno), err);
+                return -1;
+            }
+            if (n == 0)
+                r->zin_eof = true;
+            r->z.next_in = r->zin;
+            r->z.avail_in = (uInt)n;
+        }
+        if (r->z_member_done) {
+            if (r->z.avail_in == 0) {
+                if (r->zin_eof)
+                    return 0;
+                continue;
+            }
+            if (r->z.next_in[0] != 0x1f)
+                return 0; /* not another member: ignored, as gzread does */
+            inflateReset(&r->z);
+            r->z_member_done = false;
+        }
+        r->z.next_out = (unsigned char *)dst;
+        r->z.avail_out = (uInt)want;
+        int zr = inflate(&r->z, Z_NO_FLUSH);
+        size_t got = want - r->z.avail_out;
+        if (zr == Z_STREAM_END) {
+            r->z_member_done = true;
+        } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            read_fail(r, r->z.msg ? r->z.msg : "invalid compressed data", err);
+            return -1;
+        }
+        if (got)
+            return (ssize_t)got;
+        if (!r->z_member_done && r->z.avail_in == 0 && r->zin_eof) {
+            read_fail(r, "unexpected end of file", err);
+            return -1;
+        }
+    }
+}
+
 static int fill(struct ev_reader *r, kad_err *err)
 {
+    if (!r->started) {
+        int rc = start(r, err);
+        if (rc || r->end || r->eof)
+            return rc;
+    }
     if (r->start > 0) {
         memmove(r->buf, r->buf + r->start, r->end - r->start);
         r->end -= r->start;
@@ -264,21 +376,12 @@ static int fill(struct ev_reader *r, kad_err *err)
         r->cap = nc;
     }
     size_t want = r->cap - r->end;
-    if (want > (1u << 30))
-        want = 1u << 30;
     ssize_t n;
-    if (!r->gz) {
-        do
-            n = read(r->fd, r->buf + r->end, want);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-            return kad_err_atlc(err, KAD_EIO, r->origin, 0, 0, (int64_t)r->f.offset,
-                                "read error: %s", strerror(errno));
-    } else if ((n = gzread(r->gz, r->buf + r->end, (unsigned)want)) < 0) {
-        int zerr;
-        const char *m = gzerror(r->gz, &zerr);
-        return kad_err_atlc(err, KAD_EIO, r->origin, 0, 0, (int64_t)r->f.offset, "read error: %s",
-                            zerr == Z_ERRNO ? strerror(errno) : m);
+    if (r->gz) {
+        if ((n = gz_read(r, r->buf + r->end, want, err)) < 0)
+            return KAD_EIO;
+    } else if ((n = raw_read(r, r->buf + r->end, want)) < 0) {
+        return read_fail(r, strerror(errno), err);
     }
     if (n == 0)
         r->eof = true;

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -715,7 +716,7 @@ TEST(event_reader_plain_gz_pipe_identical)
     ev_reader_close(r);
     ASSERT_EQ(a.len, b.len);
     ASSERT_MEM_EQ(a.ptr, b.ptr, a.len);
-    /* through a pipe (not seekable: zlib's path), fed by a child */
+    /* through a pipe (not seekable), fed by a child */
     int p[2];
     ASSERT_OK(pipe(p));
     pid_t pid = fork();
@@ -761,6 +762,178 @@ TEST(event_reader_plain_gz_pipe_identical)
     kad_buf_fini(&b);
     kad_buf_fini(&c);
     kad_buf_fini(&in);
+}
+
+/* gzip bytes of text (one member) into out. */
+static void gz_member(const char *text, size_t len, kad_buf *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    ASSERT_EQ(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    uLong bound = deflateBound(&z, (uLong)len);
+    size_t at = out->len;
+    for (uLong i = 0; i < bound; i++)
+        kad_buf_addc(out, 0);
+    z.next_in = (unsigned char *)(uintptr_t)text;
+    z.avail_in = (uInt)len;
+    z.next_out = (unsigned char *)out->ptr + at;
+    z.avail_out = (uInt)bound;
+    ASSERT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+    out->len = at + (size_t)z.total_out;
+    deflateEnd(&z);
+}
+
+/* Records of bytes written into a pipe by a child, `step` bytes per write. */
+static void drain_pipe(const char *bytes, size_t len, size_t step, kad_buf *out)
+{
+    int p[2];
+    ASSERT_OK(pipe(p));
+    pid_t pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        for (size_t off = 0; off < len;) {
+            size_t n = len - off < step ? len - off : step;
+            ssize_t k = write(p[1], bytes + off, n);
+            if (k <= 0)
+                _exit(1);
+            off += (size_t)k;
+        }
+        _exit(0);
+    }
+    close(p[1]);
+    struct ev_reader *r;
+    ASSERT_OK(ev_reader_open_fd(&r, p[0], "<pipe>", 0, NULL));
+    drain(r, out);
+    ev_reader_close(r);
+    close(p[0]);
+    int status;
+    waitpid(pid, &status, 0);
+}
+
+/*
+ * gzip through a pipe, inflated by the reader itself: several members (as `cat a.gz b.gz`
+ * makes), bytes trickling in 7 at a time, trailing bytes that are not a member (ignored, as
+ * gzread ignores them), a truncated member (an error after the records before it).
+ */
+TEST(event_reader_gzip_stream)
+{
+    kad_buf text, gz, want, got;
+    kad_buf_init(&text, 0);
+    kad_buf_init(&gz, 0);
+    kad_buf_init(&want, 0);
+    kad_buf_init(&got, 0);
+    for (int i = 0; i < 3000; i++)
+        kad_buf_addf(&text, "{\"n\":%d,\"s\":\"%.*s\"}\n", i, i % 50,
+                     "0123456789012345678901234567890123456789012345678901234567890123456789");
+    size_t half = text.len / 2;
+    while (text.ptr[half - 1] != '\n')
+        half++;
+    gz_member(text.ptr, half, &gz);
+    gz_member(text.ptr + half, text.len - half, &gz);
+    drain_pipe(text.ptr, text.len, 4096, &want);
+    drain_pipe(gz.ptr, gz.len, 7, &got);
+    ASSERT_EQ(want.len, got.len);
+    ASSERT_MEM_EQ(want.ptr, got.ptr, want.len);
+    /* trailing garbage after the last member */
+    kad_buf_reset(&got);
+    kad_buf_adds(&gz, "not gzip\n");
+    drain_pipe(gz.ptr, gz.len, 65536, &got);
+    ASSERT_EQ(want.len, got.len);
+    ASSERT_MEM_EQ(want.ptr, got.ptr, want.len);
+    /* truncated: the records of the first member, then the error */
+    kad_buf_reset(&gz);
+    gz_member(text.ptr, half, &gz);
+    kad_buf_reset(&got);
+    drain_pipe(gz.ptr, gz.len - 10, 65536, &got);
+    ASSERT_NOT_NULL(strstr(got.ptr, "{\"n\":0,"));
+    char err[32];
+    snprintf(err, sizeof(err), "[E%d ", KAD_EIO);
+    ASSERT_NOT_NULL(strstr(got.ptr, err));
+    kad_buf_fini(&text);
+    kad_buf_fini(&gz);
+    kad_buf_fini(&want);
+    kad_buf_fini(&got);
+}
+
+struct idle_probe {
+    int go_fd; /* written to by the idle callback: tells the writer to go on */
+    int calls;
+};
+
+static void idle_probe(void *ctx)
+{
+    struct idle_probe *p = ctx;
+    p->calls++;
+    if (write(p->go_fd, "g", 1) != 1)
+        p->go_fd = -1;
+}
+
+/*
+ * The idle callback runs when the reader would wait: the writer sends one line, then waits
+ * for the callback's signal before it sends the second. Without the callback the writer
+ * gives up after 10 s and sends a line saying so, which fails the test (no hang either way).
+ */
+TEST(event_reader_idle)
+{
+    int data[2], go[2];
+    ASSERT_OK(pipe(data));
+    ASSERT_OK(pipe(go));
+    pid_t pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        close(data[0]);
+        close(go[1]);
+        if (write(data[1], "{\"a\":1}\n", 8) != 8)
+            _exit(1);
+        struct pollfd pf = {.fd = go[0], .events = POLLIN};
+        const char *second =
+            poll(&pf, 1, 10000) == 1 ? "{\"b\":\"signalled\"}\n" : "{\"b\":\"timed out\"}\n";
+        if (write(data[1], second, strlen(second)) != (ssize_t)strlen(second))
+            _exit(1);
+        _exit(0);
+    }
+    close(data[1]);
+    close(go[0]);
+    struct idle_probe probe = {.go_fd = go[1]};
+    struct ev_reader *r;
+    ASSERT_OK(ev_reader_open_fd(&r, data[0], "<pipe>", 0, NULL));
+    ev_reader_set_idle(r, idle_probe, &probe);
+    kad_buf out;
+    kad_buf_init(&out, 0);
+    drain(r, &out);
+    ev_reader_close(r);
+    close(data[0]);
+    close(go[1]);
+    int status;
+    waitpid(pid, &status, 0);
+    ASSERT_NOT_NULL(strstr(out.ptr, "{\"a\":1}"));
+    ASSERT_NOT_NULL(strstr(out.ptr, "signalled"));
+    ASSERT_TRUE(probe.calls >= 1);
+    kad_buf_fini(&out);
+}
+
+/* A regular file never waits: no idle calls. */
+TEST(event_reader_idle_not_for_files)
+{
+    char path[] = "/tmp/kadet-idle-XXXXXX";
+    int fd = mkstemp(path);
+    ASSERT_TRUE(fd >= 0);
+    ASSERT_EQ(write(fd, "{\"a\":1}\n{\"b\":2}\n", 16), 16);
+    ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+    struct idle_probe probe = {.go_fd = -1};
+    struct ev_reader *r;
+    ASSERT_OK(ev_reader_open_fd(&r, fd, path, 0, NULL));
+    ev_reader_set_idle(r, idle_probe, &probe);
+    kad_buf out;
+    kad_buf_init(&out, 0);
+    drain(r, &out);
+    ev_reader_close(r);
+    close(fd);
+    unlink(path);
+    ASSERT_EQ(probe.calls, 0);
+    ASSERT_NOT_NULL(strstr(out.ptr, "{\"b\":2}"));
+    kad_buf_fini(&out);
 }
 
 /* Map one raw event with host metadata, either built per event (mo.host_tree NULL, the old way)
