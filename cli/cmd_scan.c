@@ -31,7 +31,9 @@
 #include "kad.h"
 #include "kql/kql.h"
 #include "rule/rule.h"
+#include "rulesdir.h"
 #include "state/state.h"
+#include "statepath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,7 +57,6 @@ extern const struct cmd cmd_scan;
 struct scan {
     /* options */
     const char *rules[MAX_PATHS];
-    char rules_buf[PATH_MAX]; /* the default rules directory (rules[0] then points here) */
     size_t nrules;
     const char *exceptions[MAX_PATHS];
     size_t nexceptions;
@@ -134,46 +135,6 @@ static void print_err(const kad_err *err)
     char msg[KAD_ERR_MSG_MAX + 512];
     kad_err_format(err, msg, sizeof(msg));
     fprintf(stderr, "kadet: %s\n", msg);
-}
-
-static const char *default_state(char *buf, size_t size)
-{
-    const char *x = getenv("XDG_STATE_HOME");
-    if (x && *x) {
-        snprintf(buf, size, "%s/kadet/state.db", x);
-        return buf;
-    }
-    const char *h = getenv("HOME");
-    if (!h || !*h)
-        return NULL;
-    snprintf(buf, size, "%s/.local/state/kadet/state.db", h);
-    return buf;
-}
-
-/* The bundled rules: $KADET_RULES, else rules/ next to the executable, else ../share/kadet/rules
-   relative to it. */
-static const char *default_rules(char *buf, size_t size)
-{
-    const char *env = getenv("KADET_RULES");
-    if (env && *env)
-        return env;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            struct stat sb;
-            const char *cand[] = {"%s/rules", "%s/../rules", "%s/../share/kadet/rules"};
-            for (size_t i = 0; i < sizeof(cand) / sizeof(cand[0]); i++) {
-                snprintf(buf, size, cand[i], exe);
-                if (stat(buf, &sb) == 0)
-                    return buf;
-            }
-        }
-    }
-    return NULL;
 }
 
 /* ============================================================================================ */
@@ -591,12 +552,8 @@ static int load_rules(struct scan *s)
 {
     s->rs = rule_set_new();
     if (s->nrules == 0) {
-        const char *d = default_rules(s->rules_buf, sizeof(s->rules_buf));
-        if (!d) {
-            fprintf(stderr, "kadet: scan: no rules: give --rules PATH (no bundled rules/ found "
-                            "next to the kadet binary, and $KADET_RULES is not set)\n");
-            return EXIT_USAGE;
-        }
+        /* the same search as `kadet rules` (cli/rulesdir.c, docs/rules.md) */
+        const char *d = cli_rules_dir();
         s->rules[s->nrules++] = d;
     }
     int bad = 0;
@@ -946,10 +903,11 @@ static int run(int argc, char **argv)
     char sbuf[PATH_MAX];
     const char *spath = s.state_path;
     if (!s.no_state && !spath) {
-        spath = default_state(sbuf, sizeof(sbuf));
+        /* the same file as `kadet state` (cli/statepath.c: XDG, else HOME, else ./) */
+        spath = cli_default_state_path(sbuf, sizeof(sbuf));
         if (!spath) {
-            fprintf(stderr, "kadet: scan: no state file: set $HOME or $XDG_STATE_HOME, or give "
-                            "--state FILE or --no-state\n");
+            fprintf(stderr, "kadet: scan: the default state path is too long: give --state "
+                            "FILE or --no-state\n");
             rule_set_free(s.rs);
             return EXIT_USAGE;
         }

@@ -58,4 +58,20 @@ grep -q "would" "$T/err" || fail "--learn summary"
 # default state file under $XDG_STATE_HOME
 XDG_STATE_HOME="$T/xdg" "$K" scan --no-progress --rules "$R" "$IN" >/dev/null 2>&1 || fail "default state"
 [ -f "$T/xdg/kadet/state.db" ] || fail "no state at \$XDG_STATE_HOME/kadet/state.db"
+# ... the same file `kadet state` opens by default
+XDG_STATE_HOME="$T/xdg" "$K" state stats >"$T/out" 2>"$T/err" || fail "state stats on scan's default state: $(cat "$T/err")"
+grep -q "^state: *$T/xdg/kadet/state.db" "$T/out" || fail "state stats opened another file: $(cat "$T/out")"
+grep -q "^nt-ua .* current" "$T/out" || fail "state stats does not show scan's baseline: $(cat "$T/out")"
+# a relative XDG_STATE_HOME is ignored (XDG spec) by both: HOME decides
+mkdir -p "$T/home"
+(cd "$T" && XDG_STATE_HOME=rel HOME="$T/home" "$K" scan --no-progress --rules "$OLDPWD/$R" "$OLDPWD/$IN" >/dev/null 2>&1) || fail "relative XDG: scan"
+[ -f "$T/home/.local/state/kadet/state.db" ] || fail "relative XDG_STATE_HOME not ignored by scan"
+[ -e "$T/rel" ] && fail "scan used a relative XDG_STATE_HOME"
+
+# default rules: the bundled ones, found from the binary's location like `kadet rules` does
+KA=$(cd "$(dirname "$K")" && pwd)/$(basename "$K")
+(cd "$T" && env -u KADET_RULES "$KA" scan --no-state --no-progress "$OLDPWD/$IN" >/dev/null 2>"$T/err") 
+grep -q "Unusual Decision by User Agent" "$T/err" || fail "default rules not the bundled ones: $(cat "$T/err")"
+env -u KADET_RULES "$KA" rules list >"$T/out" 2>&1 || fail "rules list"
+grep -q "Unusual Decision by User Agent" "$T/out" || fail "rules list: bundled rules"
 exit 0
