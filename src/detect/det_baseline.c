@@ -5,7 +5,8 @@
  *
  * The pivot is the rule's user field (det_engine.c picks it: `...username`, `user.name`,
  * `user.id`); rules without one, or with a single new-terms field, get no baseline.
- * What this file does not do: decide anything; it only reads the state (st_terms_each).
+ * What this file does not do: decide anything; it only reads the state (st_pivot_each, whose
+ * cost follows the user's combinations, not the rule's).
  */
 #include "base/jsonw.h"
 #include "det_int.h"
@@ -68,35 +69,21 @@ int det_baseline_json(struct det_engine *e, const struct det_rule *dr, const str
     kad_str u = vals[dr->user_field].s;
     kad_buf_reset(out);
     if (memchr(u.ptr, '\0', u.len))
-        return KAD_OK; /* cannot be a NUL-terminated filter value: no baseline */
-    kad_buf_reset(&e->scratch);
-    if (kad_buf_add(&e->scratch, u.ptr, u.len) != KAD_OK)
-        return KAD_OK;
-    struct st_cond cond = {
-        .field = r->new_terms_fields.v[dr->user_field],
-        .index = (int)dr->user_field,
-        .value = e->scratch.ptr,
-        .substring = false,
-    };
-    struct st_filter f = {
-        .rule_id = r->rule_id,
-        .all_baselines = false,
-        .conds = &cond,
-        .nconds = 1,
-        .limit = 0,
-    };
+        return KAD_OK; /* no baseline for such a user value (as when this was a text filter) */
     kad_jsonw jw;
     kad_jsonw *w = &jw;
     kad_jsonw_init(w, out);
     kad_jsonw_obj_begin(w);
     kad_jsonw_keyc(w, "field");
-    kad_jsonw_strc(w, cond.field);
+    kad_jsonw_strc(w, r->new_terms_fields.v[dr->user_field]);
     kad_jsonw_keyc(w, "value");
     kad_jsonw_str(w, u.ptr, u.len);
     kad_jsonw_keyc(w, "seen");
     kad_jsonw_arr_begin(w);
     struct base_ctx c = {w, dr, vals, n, 0, 0, ts, dr->window_ms};
-    int rc = st_terms_each(e->o.state, &f, on_term, &c, err);
+    /* the state's pivot of this rule is the user field (det_engine.c): cost follows this
+       user's combinations, not the rule's */
+    int rc = st_pivot_each(e->o.state, dr->rid, u.ptr, u.len, on_term, &c, err);
     kad_jsonw_arr_end(w);
     kad_jsonw_keyc(w, "known_combinations");
     kad_jsonw_int(w, (int64_t)c.others);

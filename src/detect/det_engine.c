@@ -247,6 +247,9 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
                 def.window_ms = -def.window_ms;
             dr->user_field = user_field(r);
             dr->window_ms = def.window_ms;
+            /* the state indexes combinations by user for kadet.baseline (st_pivot_each) */
+            def.has_pivot = dr->user_field != SIZE_MAX;
+            def.pivot = def.has_pivot ? dr->user_field : 0;
         }
         enum st_baseline b = ST_BASELINE_NEW;
         if (st_rule_register(o->state, &def, &dr->rid, &b, err) != KAD_OK) {

@@ -21,7 +21,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
+/* schema 2: rules.pivot, terms.pivot and its index terms_by_pivot (state_pivot.c) */
 #define APPLICATION_ID 0x6b616474 /* "kadt" */
 
 static const char schema_sql[] = "CREATE TABLE rules("
@@ -35,6 +36,7 @@ static const char schema_sql[] = "CREATE TABLE rules("
                                  " last_loaded INTEGER NOT NULL,"
                                  " watermark INTEGER,"
                                  " current INTEGER NOT NULL DEFAULT 1,"
+                                 " pivot INTEGER,"
                                  " UNIQUE(rule_id, logic_hash));"
                                  "CREATE TABLE terms("
                                  " rid INTEGER NOT NULL,"
@@ -42,7 +44,10 @@ static const char schema_sql[] = "CREATE TABLE rules("
                                  " first_seen INTEGER NOT NULL,"
                                  " last_seen INTEGER NOT NULL,"
                                  " flags INTEGER NOT NULL DEFAULT 0,"
+                                 " pivot BLOB,"
                                  " PRIMARY KEY(rid, combo)) WITHOUT ROWID;"
+                                 "CREATE INDEX terms_by_pivot ON terms(rid, pivot)"
+                                 " WHERE pivot IS NOT NULL;"
                                  "CREATE TABLE alerts("
                                  " alert_id TEXT PRIMARY KEY,"
                                  " rid INTEGER NOT NULL,"
@@ -58,9 +63,17 @@ static const char schema_sql[] = "CREATE TABLE rules("
                                  " name TEXT PRIMARY KEY,"
                                  " value INTEGER NOT NULL) WITHOUT ROWID;";
 
+/* From schema 1: the columns come last, as in a new file. The migration reads terms once (to
+   build the index, empty); rows get their pivot when their rule registers (backfill). */
+static const char migrate_1_sql[] = "ALTER TABLE rules ADD COLUMN pivot INTEGER;"
+                                    "ALTER TABLE terms ADD COLUMN pivot BLOB;"
+                                    "CREATE INDEX terms_by_pivot ON terms(rid, pivot)"
+                                    " WHERE pivot IS NOT NULL;";
+
 static const char *const stmt_sql[SQ__COUNT] = {
-    [SQ_TERM_UPSERT] = "INSERT INTO terms(rid, combo, first_seen, last_seen, flags) "
-                       "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(rid, combo) DO UPDATE SET "
+    /* the pivot is written with the row and never updated (it is part of the combination) */
+    [SQ_TERM_UPSERT] = "INSERT INTO terms(rid, combo, first_seen, last_seen, flags, pivot) "
+                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(rid, combo) DO UPDATE SET "
                        "first_seen = ?3, last_seen = ?4, flags = ?5",
     [SQ_ALERT_INSERT] = "INSERT OR IGNORE INTO alerts(alert_id, rid, combo, ts) "
                         "VALUES(?1, ?2, ?3, ?4)",
@@ -75,6 +88,10 @@ static const char *const stmt_sql[SQ__COUNT] = {
     [SQ_TERMS_OF_RULE] = "SELECT combo, first_seen, last_seen, flags FROM terms WHERE rid = ?1",
     [SQ_TERMS_COUNT] = "SELECT count(*) FROM terms WHERE rid = ?1",
     [SQ_TERM_GET] = "SELECT first_seen, last_seen, flags FROM terms WHERE rid = ?1 AND combo = ?2",
+    /* INDEXED BY: without statistics the planner prefers the primary key's rid range (the
+       whole rule) to the partial index plus one primary-key lookup per row */
+    [SQ_PIVOT_TERMS] = "SELECT combo, first_seen, last_seen, flags FROM terms "
+                       "INDEXED BY terms_by_pivot WHERE rid = ?1 AND pivot = ?2",
 };
 
 /* ======================================================================================== */
@@ -263,6 +280,27 @@ static int pragma_int(struct st_store *st, const char *sql, int64_t *out, kad_er
     return 0;
 }
 
+/* Schema 1 -> 2, in one transaction; another writer may have done it meanwhile. */
+static int migrate_1(struct st_store *st, kad_err *err)
+{
+    int64_t ver = 0;
+    int rc = st_exec(st, "BEGIN IMMEDIATE", err);
+    if (rc)
+        return rc;
+    if ((rc = pragma_int(st, "PRAGMA user_version", &ver, err)) == 0 && ver == 1) {
+        char sql[sizeof(migrate_1_sql) + 64];
+        snprintf(sql, sizeof(sql), "%sPRAGMA user_version = %d;", migrate_1_sql, SCHEMA_VERSION);
+        rc = st_exec(st, sql, err);
+    }
+    if (rc == 0)
+        rc = st_exec(st, "COMMIT", err);
+    if (rc)
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    else
+        kad_log(KAD_LOG_INFO, "state %s: schema 1 upgraded to %d", st->path, SCHEMA_VERSION);
+    return rc;
+}
+
 static int check_schema(struct st_store *st, kad_err *err)
 {
     int64_t ver = 0, app = 0, ntables = 0; /* set on success; initialised for the analyzer */
@@ -291,6 +329,8 @@ static int check_schema(struct st_store *st, kad_err *err)
         return kad_err_setf(err, KAD_ESTATE,
                             "%s: state schema version %lld is newer than this kadet (%d)", st->path,
                             (long long)ver, SCHEMA_VERSION);
+    if (ver == 1 && st->mode != ST_OPEN_RO)
+        return migrate_1(st, err); /* read-only inspection does not need the pivot */
     return 0;
 }
 
@@ -318,6 +358,7 @@ int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err 
     struct st_store *st = kad_calloc(1, sizeof(*st));
     st->mode = mode;
     idx_init(&st->idx);
+    piv_init(&st->piv);
     int rc = 0, flags;
     const char *file;
     if (mode == ST_OPEN_MEM) {
@@ -351,6 +392,10 @@ int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err 
         goto fail;
     }
     sqlite3_extended_result_codes(st->db, 1);
+    if (piv_sql_functions(st->db) != SQLITE_OK) {
+        rc = st_sql_fail(st, err, "cannot define functions");
+        goto fail;
+    }
     sqlite3_busy_timeout(st->db, 5000);
     if (mode == ST_OPEN_RW) {
         /* WAL: readers (`kadet state`) never block the writer; synchronous=NORMAL is durable
@@ -397,6 +442,9 @@ void st_close(struct st_store *st)
     if (st->db)
         sqlite3_close(st->db);
     idx_fini(&st->idx);
+    piv_fini(&st->piv);
+    KAD_VEC_FREE(&st->piv_keys);
+    KAD_VEC_FREE(&st->piv_items);
     for (size_t i = 0; i < st->rules.len; i++)
         kad_free(st->rules.ptr[i].rule_id);
     KAD_VEC_FREE(&st->rules);
@@ -459,7 +507,8 @@ int st_reload_index(struct st_store *st, kad_err *err)
 {
     (void)err;
     KAD_BUG_ON(st->mode == ST_OPEN_MEM); /* the index is all a MEM store has */
-    idx_fini(&st->idx); /* leaves an empty index of a new generation (no idx_init: see there) */
+    idx_fini(&st->idx);  /* leaves an empty index of a new generation (no idx_init: see there) */
+    piv_clear(&st->piv); /* its records are gone; a file store lists only unsaved ones */
     for (size_t i = 0; i < st->rules.len; i++)
         st->rules.ptr[i].complete = false;
     return 0;
@@ -499,16 +548,47 @@ static struct st_rec *fetch_term(struct st_store *st, struct st_rule_mem *m, con
     return r;
 }
 
+/*
+ * Give every stored combination of baseline `rid` its pivot value (NULL when pivot < 0): once
+ * per baseline of a schema 1 file, or when a rule's pivot changed. One UPDATE through
+ * kadet_component (state_pivot.c). MEM stores keep no terms in SQLite.
+ */
+static int backfill(struct st_store *st, int64_t rid, int64_t pivot, kad_err *err)
+{
+    if (st->mode == ST_OPEN_MEM)
+        return 0;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db,
+                           "UPDATE terms SET pivot = kadet_component(combo, ?2) WHERE rid = ?1", -1,
+                           &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot index terms by pivot");
+    sqlite3_bind_int64(s, 1, rid);
+    if (pivot >= 0)
+        sqlite3_bind_int64(s, 2, pivot);
+    int rc = injected(st) ? SQLITE_IOERR : sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return st_sql_fail(st, err, "cannot index terms by pivot");
+    int n = sqlite3_changes(st->db);
+    st->piv_backfilled += (uint64_t)n;
+    if (n > 0)
+        kad_log(KAD_LOG_INFO, "state %s: %d combinations of baseline %lld indexed by pivot",
+                st->path, n, (long long)rid);
+    return 0;
+}
+
 static int register_rows(struct st_store *st, const struct st_rule_def *def, uint32_t *rid,
                          enum st_baseline *status, int64_t *watermark, kad_err *err)
 {
     sqlite3_stmt *s = NULL;
     int rc = 0;
-    int64_t found = -1, found_wm = ST_TIME_NONE;
+    int64_t found = -1, found_wm = ST_TIME_NONE, found_pivot = -1;
+    int64_t pivot = def->has_pivot ? (int64_t)def->pivot : -1;
     bool found_current = false, any = false;
-    if (sqlite3_prepare_v2(
-            st->db, "SELECT rid, logic_hash, current, watermark FROM rules WHERE rule_id = ?1", -1,
-            &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT rid, logic_hash, current, watermark, pivot FROM rules "
+                           "WHERE rule_id = ?1",
+                           -1, &s, NULL) != SQLITE_OK)
         return st_sql_fail(st, err, "cannot read rules");
     sqlite3_bind_text(s, 1, def->rule_id, -1, SQLITE_STATIC);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -518,6 +598,8 @@ static int register_rows(struct st_store *st, const struct st_rule_def *def, uin
             found_current = sqlite3_column_int64(s, 2) != 0;
             found_wm = sqlite3_column_type(s, 3) == SQLITE_NULL ? ST_TIME_NONE
                                                                 : sqlite3_column_int64(s, 3);
+            found_pivot =
+                sqlite3_column_type(s, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 4);
         }
     }
     sqlite3_finalize(s);
@@ -537,9 +619,10 @@ static int register_rows(struct st_store *st, const struct st_rule_def *def, uin
     int64_t now = st_now_ms();
     const char *sql =
         found >= 0 ? "UPDATE rules SET name = ?2, fields = ?3, window_ms = ?4, last_loaded = ?5, "
-                     "current = 1 WHERE rid = ?6"
+                     "current = 1, pivot = ?8 WHERE rid = ?6"
                    : "INSERT INTO rules(rule_id, logic_hash, name, fields, window_ms, "
-                     "first_loaded, last_loaded, current) VALUES(?1, ?7, ?2, ?3, ?4, ?5, ?5, 1)";
+                     "first_loaded, last_loaded, current, pivot) "
+                     "VALUES(?1, ?7, ?2, ?3, ?4, ?5, ?5, 1, ?8)";
     rc = 0;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
         kad_buf_fini(&fields);
@@ -552,11 +635,15 @@ static int register_rows(struct st_store *st, const struct st_rule_def *def, uin
     sqlite3_bind_int64(s, 5, now);
     sqlite3_bind_int64(s, 6, found);
     sqlite3_bind_int64(s, 7, (int64_t)def->logic_hash);
+    if (pivot >= 0)
+        sqlite3_bind_int64(s, 8, pivot);
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = st_sql_fail(st, err, "cannot write rules");
     sqlite3_finalize(s);
     kad_buf_fini(&fields);
     if (rc)
+        return rc;
+    if (found >= 0 && found_pivot != pivot && (rc = backfill(st, found, pivot, err)) != 0)
         return rc;
     *rid = (uint32_t)(found >= 0 ? found : sqlite3_last_insert_rowid(st->db));
     *watermark = found >= 0 ? found_wm : ST_TIME_NONE;
@@ -585,6 +672,9 @@ int st_rule_register(struct st_store *st, const struct st_rule_def *def, uint32_
     if (def->nfields > ST_COMPONENTS_MAX)
         return kad_err_setf(err, KAD_EINVAL, "rule '%s': more than %d new-terms fields",
                             def->rule_id, ST_COMPONENTS_MAX);
+    if (def->has_pivot && def->pivot >= def->nfields)
+        return kad_err_setf(err, KAD_EINVAL, "rule '%s': pivot %zu is not one of its %zu fields",
+                            def->rule_id, def->pivot, def->nfields);
     int rc;
     enum st_baseline stat = ST_BASELINE_NEW;
     int64_t wm = ST_TIME_NONE;
@@ -612,6 +702,11 @@ int st_rule_register(struct st_store *st, const struct st_rule_def *def, uint32_
             st->mode == ST_OPEN_MEM || stat == ST_BASELINE_NEW || stat == ST_BASELINE_CHANGED;
     }
     m->window_ms = def->window_ms;
+    bool repivot = m->has_pivot != def->has_pivot || (def->has_pivot && m->pivot != def->pivot);
+    m->has_pivot = def->has_pivot;
+    m->pivot = def->has_pivot ? (uint32_t)def->pivot : 0;
+    if (repivot && st->idx.live)
+        piv_rebuild(st); /* registered again with another pivot: list its records anew */
     if (rid)
         *rid = id;
     if (status)
@@ -697,7 +792,12 @@ int st_flush_dirty(struct st_store *st, kad_err *err)
         sqlite3_bind_int64(s, 3, r->first_seen);
         sqlite3_bind_int64(s, 4, r->last_seen);
         sqlite3_bind_int64(s, 5, r->flags & REC_PERSIST_MASK);
+        kad_str pv;
+        if (st_rec_pivot(st, r, &pv))
+            sqlite3_bind_blob(s, 6, pv.ptr, (int)pv.len, SQLITE_STATIC); /* never NULL: a key */
         int rc = step_done(st, s, err, "cannot write terms");
+        if (rc == 0)
+            r->flags &= (uint8_t)~REC_UNSAVED;
         if (rc) {
             /* keep the remaining records marked so a rollback still restores them */
             for (size_t j = i + 1; j < st->undo.len; j++)
@@ -708,6 +808,7 @@ int st_flush_dirty(struct st_store *st, kad_err *err)
     if (st->undo.len)
         st->reload_on_rollback = true;
     undo_clear(st);
+    piv_clear(&st->piv); /* it listed only unsaved records */
     return 0;
 }
 
@@ -777,6 +878,8 @@ void st_rollback(struct st_store *st)
         }
     }
     undo_clear(st);
+    if (st->mode != ST_OPEN_MEM)
+        piv_clear(&st->piv); /* the unsaved records it listed are gone */
     for (size_t i = 0; i < st->rules.len; i++) {
         st->rules.ptr[i].watermark = st->rules.ptr[i].wm_saved;
         st->rules.ptr[i].wm_dirty = false;
@@ -856,6 +959,9 @@ int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len,
         remember(st, m, r);
         r->first_seen = r->last_seen = ts;
         undo_push(st, r, true);
+        if (st->mode != ST_OPEN_MEM)
+            r->flags |= REC_UNSAVED; /* until st_flush_dirty writes it */
+        piv_add(st, r);
         return ST_SEEN_NEW;
     }
     if (prev) {

@@ -92,6 +92,10 @@ struct st_rule_def {
     const char *const *fields; /* new-terms field names, in order (may be NULL when nfields 0) */
     size_t nfields;
     int64_t window_ms; /* history window W; <= 0 means "never forget" */
+    /* The component st_pivot_each looks combinations up by (kadet.baseline: the user), when
+       has_pivot; zero-initialised = no pivot. The state indexes it (docs/internals/state.md). */
+    bool has_pivot;
+    size_t pivot; /* 0-based component index, < nfields */
 };
 
 enum st_baseline {
@@ -279,6 +283,19 @@ typedef int (*st_term_fn)(const struct st_term_info *t, void *ud);
 int st_terms_each(struct st_store *st, const struct st_filter *f, st_term_fn fn, void *ud,
                   kad_err *err);
 
+/*
+ * Every combination of registered rule `rid` whose pivot component (st_rule_def.pivot) is the
+ * `len` bytes at `value`, with first/last seen and alerted flag: the committed state plus the
+ * open batch's changes (MEM and file stores alike), read without writing anything. Order:
+ * first_seen, then the encoded combination (bytes, a prefix first), as st_terms_each.
+ * Cost: proportional to that pivot value's combinations, not to the rule's (an SQLite index
+ * on (rid, pivot) and an in-memory map; docs/internals/state.md). t->rule has only rid,
+ * rule_id, window_ms, watermark and current filled. fn must not modify the store; a nonzero
+ * return stops and is returned. Unknown rid: KAD_ENOTFOUND; a rule without pivot: KAD_EINVAL.
+ */
+int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t len, st_term_fn fn,
+                  void *ud, kad_err *err);
+
 /* ======================================================================================== */
 /* Maintenance                                                                              */
 /* ======================================================================================== */
@@ -316,5 +333,16 @@ int st_reset(struct st_store *st, const char *rule_id, uint64_t *terms_removed, 
 /* Make the nth next database write (statement or transaction command) fail with KAD_ESTATE,
    like SQLite's faulty VFS; 0 disables. For unit tests of error paths. */
 void st_test_fail_after(struct st_store *st, unsigned long n);
+
+/* What the last st_pivot_each visited: SQLite rows and in-memory records read, and the pivot
+   query's sqlite3_stmt_status counters (full-scan steps, VM steps). For tests that check the
+   cost follows one pivot value's combinations, not the rule's. */
+struct st_pivot_cost {
+    uint64_t rows;
+    uint64_t records;
+    uint64_t fullscan_steps;
+    uint64_t vm_steps;
+};
+void st_test_pivot_cost(const struct st_store *st, struct st_pivot_cost *out);
 
 #endif

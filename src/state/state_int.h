@@ -16,8 +16,9 @@
 /* Record flags. ALERTED is persisted (terms.flags); the others live only in memory. */
 #define REC_ALERTED 0x01u
 #define REC_PERSIST_MASK 0x0fu
-#define REC_DIRTY 0x40u /* in the current batch's undo log */
-#define REC_DEAD 0x80u  /* deleted; its bytes are reclaimed by the next compaction */
+#define REC_UNSAVED 0x20u /* file stores: inserted, not yet written to SQLite */
+#define REC_DIRTY 0x40u   /* in the current batch's undo log */
+#define REC_DEAD 0x80u    /* deleted; its bytes are reclaimed by the next compaction */
 
 /*
  * One combination: 24 bytes of header, then the key bytes, padded to 8. Records live in 1 MiB
@@ -73,6 +74,32 @@ void idx_compact(struct st_index *ix);
 /* Bytes held: slots, chunks and bookkeeping arrays. */
 uint64_t idx_mem_bytes(const struct st_index *ix);
 
+/* ---- the pivot map (state_pivot.c) -------------------------------------------------------- */
+
+/* All records of one (rid, pivot value) in the map, newest first. */
+struct st_piv_group {
+    uint64_t h;
+    const uint8_t *val; /* the pivot bytes, inside the key of the group's first record */
+    uint32_t len;
+    uint32_t rid;
+    uint32_t head; /* entry index + 1; 0 = none */
+};
+
+/*
+ * (rid, pivot value) -> records. MEM stores: every record of a rule with a pivot. File stores:
+ * only REC_UNSAVED records (SQLite's terms_by_pivot index has the others), emptied whenever
+ * the dirty records are written. Entries are record pointers: valid while records do not move,
+ * so idx_compact and idx_fini are followed by piv_rebuild. Dead records stay listed and are
+ * skipped by readers.
+ */
+struct st_pivots {
+    uint32_t *slots; /* group index + 1; 0 = empty */
+    size_t cap;      /* power of two, or 0 */
+    KAD_VEC(struct st_piv_group) groups;
+    KAD_VEC(struct st_rec *) recs; /* entries */
+    KAD_VEC(uint32_t) next;        /* next entry of the same group + 1; 0 = end */
+};
+
 /* ---- the store ---------------------------------------------------------------------------- */
 
 struct st_rule_mem {
@@ -82,7 +109,9 @@ struct st_rule_mem {
     int64_t watermark;
     int64_t wm_saved; /* watermark at st_begin, for rollback */
     bool wm_dirty;
-    bool complete; /* every combination of this baseline is in the index (else: lazy) */
+    bool complete;  /* every combination of this baseline is in the index (else: lazy) */
+    bool has_pivot; /* st_rule_def.has_pivot / pivot */
+    uint32_t pivot;
     /* last record found or inserted for this rule (see find_rec in state.c), valid while
        the index's generation is last_gen */
     struct st_rec *last;
@@ -95,6 +124,16 @@ struct st_undo {
     int64_t last_seen;
     uint8_t flags;
     bool inserted;
+};
+
+/* One combination found by st_pivot_each, before sorting. */
+struct st_piv_item {
+    size_t off; /* key in piv_keys */
+    const uint8_t *key;
+    size_t klen;
+    int64_t first_seen;
+    int64_t last_seen;
+    uint8_t flags;
 };
 
 struct st_counter {
@@ -114,6 +153,7 @@ enum {
     SQ_TERMS_OF_RULE,
     SQ_TERMS_COUNT,
     SQ_TERM_GET,
+    SQ_PIVOT_TERMS,
     SQ__COUNT
 };
 
@@ -127,6 +167,11 @@ struct st_store {
     KAD_VEC(uint32_t) by_rid;          /* rid -> index in rules + 1 (0 = not registered) */
     KAD_VEC(struct st_undo) undo;      /* also the list of dirty records */
     KAD_VEC(struct st_counter) counters;
+    struct st_pivots piv;
+    KAD_VEC(uint8_t) piv_keys;             /* st_pivot_each's scratch: copied keys */
+    KAD_VEC(struct st_piv_item) piv_items; /* and what to sort */
+    struct st_pivot_cost piv_cost;         /* of the last st_pivot_each */
+    uint64_t piv_backfilled;               /* terms rows given a pivot by registrations (tests) */
     bool in_batch;
     bool reload_on_rollback;  /* the undo log was flushed inside this batch */
     unsigned long fail_after; /* st_test_fail_after countdown, 0 = off */
@@ -141,5 +186,22 @@ int st_flush_dirty(struct st_store *st, kad_err *err);
 /* Drop the index; registered rules load their combinations again, lazily, from the database. */
 int st_reload_index(struct st_store *st, kad_err *err);
 int64_t st_now_ms(void);
+
+/* state_pivot.c */
+/* Component i of an encoded combination; false when the bytes hold no such component. */
+bool st_combo_part(const void *key, size_t len, size_t i, kad_str *out);
+/* The rule's pivot value of a record; false when the rule has none (or the key is short). */
+bool st_rec_pivot(struct st_store *st, const struct st_rec *r, kad_str *out);
+void piv_init(struct st_pivots *p);
+void piv_fini(struct st_pivots *p);
+/* Forget every entry (a large map is given back). */
+void piv_clear(struct st_pivots *p);
+/* List a record under its rule's pivot value (nothing when the rule has none). */
+void piv_add(struct st_store *st, struct st_rec *r);
+/* Rebuild from the index: every live record (MEM) or every REC_UNSAVED one (file stores). */
+void piv_rebuild(struct st_store *st);
+uint64_t piv_mem_bytes(const struct st_pivots *p);
+/* Define kadet_component(combo, i) on a connection (backfill of terms.pivot). */
+int piv_sql_functions(sqlite3 *db);
 
 #endif

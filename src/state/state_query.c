@@ -169,7 +169,8 @@ int st_stats_get(struct st_store *st, struct st_stats *out, kad_err *err)
     }
     out->mem_terms = st->idx.live;
     out->mem_keys = st->idx.key_bytes;
-    out->mem_bytes = idx_mem_bytes(&st->idx) + st->undo.cap * sizeof(struct st_undo);
+    out->mem_bytes =
+        idx_mem_bytes(&st->idx) + st->undo.cap * sizeof(struct st_undo) + piv_mem_bytes(&st->piv);
     out->mem_overhead =
         st->idx.live ? (double)(out->mem_bytes - out->mem_keys) / (double)st->idx.live : 0.0;
     return 0;
@@ -387,8 +388,10 @@ static uint64_t prune_index(struct st_store *st, const int64_t *cut, size_t ncut
             n++;
         }
     }
-    if (st->undo.len == 0 && st->idx.dead_bytes * 2 > st->idx.rec_bytes)
+    if (st->undo.len == 0 && st->idx.dead_bytes * 2 > st->idx.rec_bytes) {
         idx_compact(&st->idx);
+        piv_rebuild(st); /* every record moved */
+    }
     return n;
 }
 

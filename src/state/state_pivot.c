@@ -1,0 +1,304 @@
+/*
+ * state_pivot.c - the pivot of a rule's combinations (kadet.baseline's user) and st_pivot_each:
+ * every combination of one rule with one pivot value, at a cost proportional to that value's
+ * combinations instead of the rule's.
+ *
+ * Two halves, merged by the query:
+ *  - SQLite: terms.pivot holds the pivot component's bytes, written with the row's first
+ *    upsert (state.c, st_flush_dirty) and backfilled once per rule at registration (schema 1
+ *    files, or a rule whose pivot changed), under the partial index terms_by_pivot(rid, pivot);
+ *  - memory: a map (rid, pivot bytes) -> records. In MEM stores it lists every record (the
+ *    index is all there is); in file stores only the records inserted since the dirty records
+ *    were last written (REC_UNSAVED), which SQLite cannot return yet.
+ * st_pivot_each reads SQLite's rows, replaces each by the index's record when the index holds
+ * one (the index is the authority: it may be dirty), adds the unsaved records, and sorts.
+ * What this file does not do: choose the pivot (st_rule_def.pivot), write or flush anything.
+ */
+#include "state/state_int.h"
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* ======================================================================================== */
+/* Components                                                                               */
+/* ======================================================================================== */
+
+bool st_combo_part(const void *key, size_t len, size_t i, kad_str *out)
+{
+    kad_str comps[ST_COMPONENTS_MAX];
+    int n = st_combo_decode(key, len, comps, ST_COMPONENTS_MAX);
+    if (n < 0 || i >= (size_t)n)
+        return false;
+    *out = comps[i];
+    return true;
+}
+
+bool st_rec_pivot(struct st_store *st, const struct st_rec *r, kad_str *out)
+{
+    const struct st_rule_mem *m = st_rule_mem_get(st, r->rid);
+    return m && m->has_pivot && st_combo_part(r->key, r->klen, m->pivot, out);
+}
+
+/* kadet_component(combo, i): component i of an encoded combination as a blob, NULL when
+   there is none (or i is NULL). Only the backfill uses it; the schema never refers to it, so
+   the sqlite3 shell can still write the file. */
+static void sql_component(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    if (sqlite3_value_type(argv[1]) != SQLITE_INTEGER) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    sqlite3_int64 i = sqlite3_value_int64(argv[1]);
+    const void *k = sqlite3_value_blob(argv[0]);
+    int n = sqlite3_value_bytes(argv[0]);
+    kad_str c;
+    if (!k || i < 0 || !st_combo_part(k, (size_t)n, (size_t)i, &c))
+        sqlite3_result_null(ctx);
+    else if (c.len == 0)
+        sqlite3_result_zeroblob(ctx, 0);
+    else
+        sqlite3_result_blob(ctx, c.ptr, (int)c.len, SQLITE_TRANSIENT);
+}
+
+int piv_sql_functions(sqlite3 *db)
+{
+    return sqlite3_create_function_v2(db, "kadet_component", 2,
+                                      SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+                                      sql_component, NULL, NULL, NULL);
+}
+
+/* ======================================================================================== */
+/* The map                                                                                  */
+/* ======================================================================================== */
+
+void piv_init(struct st_pivots *p) { memset(p, 0, sizeof(*p)); }
+
+void piv_fini(struct st_pivots *p)
+{
+    kad_free(p->slots);
+    KAD_VEC_FREE(&p->groups);
+    KAD_VEC_FREE(&p->recs);
+    KAD_VEC_FREE(&p->next);
+    piv_init(p);
+}
+
+void piv_clear(struct st_pivots *p)
+{
+    if (p->cap > 8192) { /* grown by one large batch: give it back */
+        piv_fini(p);
+        return;
+    }
+    if (p->cap && p->groups.len)
+        memset(p->slots, 0, p->cap * sizeof(uint32_t));
+    p->groups.len = p->recs.len = p->next.len = 0;
+}
+
+uint64_t piv_mem_bytes(const struct st_pivots *p)
+{
+    return (uint64_t)p->cap * sizeof(uint32_t) +
+           (uint64_t)p->groups.cap * sizeof(struct st_piv_group) +
+           (uint64_t)p->recs.cap * sizeof(struct st_rec *) +
+           (uint64_t)p->next.cap * sizeof(uint32_t);
+}
+
+static bool group_is(const struct st_piv_group *g, uint64_t h, uint32_t rid, kad_str v)
+{
+    return g->h == h && g->rid == rid && g->len == v.len && memcmp(g->val, v.ptr, v.len) == 0;
+}
+
+/* The group of (rid, v), or NULL. */
+static struct st_piv_group *group_find(const struct st_pivots *p, uint32_t rid, kad_str v,
+                                       uint64_t h)
+{
+    if (!p->cap)
+        return NULL;
+    size_t mask = p->cap - 1;
+    for (size_t i = h & mask; p->slots[i]; i = (i + 1) & mask) {
+        struct st_piv_group *g = &p->groups.ptr[p->slots[i] - 1];
+        if (group_is(g, h, rid, v))
+            return g;
+    }
+    return NULL;
+}
+
+static void slot_place(struct st_pivots *p, uint64_t h, uint32_t gi)
+{
+    size_t mask = p->cap - 1, i = h & mask;
+    while (p->slots[i])
+        i = (i + 1) & mask;
+    p->slots[i] = gi + 1;
+}
+
+static void grow(struct st_pivots *p)
+{
+    size_t ncap = p->cap ? p->cap * 2 : 64;
+    kad_free(p->slots);
+    p->slots = kad_calloc(ncap, sizeof(uint32_t));
+    p->cap = ncap;
+    for (size_t i = 0; i < p->groups.len; i++)
+        slot_place(p, p->groups.ptr[i].h, (uint32_t)i);
+}
+
+void piv_add(struct st_store *st, struct st_rec *r)
+{
+    struct st_pivots *p = &st->piv;
+    kad_str v;
+    if (!st_rec_pivot(st, r, &v))
+        return;
+    KAD_BUG_ON(p->recs.len >= UINT32_MAX - 1 || p->groups.len >= UINT32_MAX - 1);
+    uint64_t h = idx_hash(r->rid, v.ptr, v.len);
+    struct st_piv_group *g = group_find(p, r->rid, v, h);
+    if (!g) {
+        if ((p->groups.len + 1) * 4 > p->cap * 3)
+            grow(p);
+        struct st_piv_group ng = {
+            .h = h, .val = (const uint8_t *)v.ptr, .len = (uint32_t)v.len, .rid = r->rid};
+        KAD_VEC_PUSH(&p->groups, ng);
+        slot_place(p, h, (uint32_t)(p->groups.len - 1));
+        g = &p->groups.ptr[p->groups.len - 1];
+    }
+    KAD_VEC_PUSH(&p->recs, r);
+    KAD_VEC_PUSH(&p->next, g->head);
+    g->head = (uint32_t)p->recs.len;
+}
+
+void piv_rebuild(struct st_store *st)
+{
+    piv_clear(&st->piv);
+    bool mem = st->mode == ST_OPEN_MEM;
+    size_t ch = 0, off = 0;
+    struct st_rec *r;
+    while ((r = idx_next(&st->idx, &ch, &off)) != NULL)
+        if (mem || (r->flags & REC_UNSAVED))
+            piv_add(st, r);
+}
+
+/* ======================================================================================== */
+/* The query                                                                                */
+/* ======================================================================================== */
+
+static void item_push(struct st_store *st, const void *key, size_t klen, int64_t first,
+                      int64_t last, uint8_t flags)
+{
+    struct st_piv_item it = {.off = st->piv_keys.len,
+                             .klen = klen,
+                             .first_seen = first,
+                             .last_seen = last,
+                             .flags = flags};
+    KAD_VEC_GROW(&st->piv_keys, klen);
+    memcpy(st->piv_keys.ptr + st->piv_keys.len, key, klen);
+    st->piv_keys.len += klen;
+    KAD_VEC_PUSH(&st->piv_items, it);
+}
+
+/* st_terms_each's order: first_seen, then the key as SQLite orders blobs. */
+static int item_cmp(const void *a, const void *b)
+{
+    const struct st_piv_item *x = a, *y = b;
+    if (x->first_seen != y->first_seen)
+        return x->first_seen < y->first_seen ? -1 : 1;
+    int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+/* Rows of SQLite's terms_by_pivot for (rid, v), each replaced by the index's record if any. */
+static int pivot_rows(struct st_store *st, uint32_t rid, kad_str v, kad_err *err)
+{
+    sqlite3_stmt *s = st->sq[SQ_PIVOT_TERMS];
+    sqlite3_bind_int64(s, 1, rid);
+    if (v.len)
+        sqlite3_bind_blob(s, 2, v.ptr, (int)v.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_zeroblob(s, 2, 0);
+    int step;
+    while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+        st->piv_cost.rows++;
+        const void *k = sqlite3_column_blob(s, 0);
+        size_t kl = (size_t)sqlite3_column_bytes(s, 0);
+        if (!k || kl == 0 || kl > ST_KEY_MAX)
+            continue; /* not written by kadet */
+        struct st_rec *r = idx_find(&st->idx, rid, k, kl, idx_hash(rid, k, kl));
+        if (r && (r->flags & REC_UNSAVED))
+            continue; /* cannot happen (not written yet); the map lists it */
+        if (r)
+            item_push(st, k, kl, r->first_seen, r->last_seen, r->flags);
+        else
+            item_push(st, k, kl, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+                      (uint8_t)(sqlite3_column_int64(s, 3) & REC_PERSIST_MASK));
+    }
+    st->piv_cost.fullscan_steps =
+        (uint64_t)sqlite3_stmt_status(s, SQLITE_STMTSTATUS_FULLSCAN_STEP, 1);
+    st->piv_cost.vm_steps = (uint64_t)sqlite3_stmt_status(s, SQLITE_STMTSTATUS_VM_STEP, 1);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return step == SQLITE_DONE ? 0 : st_sql_fail(st, err, "cannot read terms");
+}
+
+/* Records of the map for (rid, v): all live ones (MEM), the unsaved ones (file stores). */
+static void pivot_records(struct st_store *st, uint32_t rid, kad_str v)
+{
+    const struct st_pivots *p = &st->piv;
+    const struct st_piv_group *g = group_find(p, rid, v, idx_hash(rid, v.ptr, v.len));
+    bool mem = st->mode == ST_OPEN_MEM;
+    for (uint32_t e = g ? g->head : 0; e; e = p->next.ptr[e - 1]) {
+        const struct st_rec *r = p->recs.ptr[e - 1];
+        st->piv_cost.records++;
+        if ((r->flags & REC_DEAD) || (!mem && !(r->flags & REC_UNSAVED)))
+            continue;
+        item_push(st, r->key, r->klen, r->first_seen, r->last_seen, r->flags);
+    }
+}
+
+int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t len, st_term_fn fn,
+                  void *ud, kad_err *err)
+{
+    struct st_rule_mem *m = st_rule_mem_get(st, rid);
+    if (!m)
+        return kad_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
+    if (!m->has_pivot)
+        return kad_err_setf(err, KAD_EINVAL, "rule '%s' has no pivot", m->rule_id);
+    memset(&st->piv_cost, 0, sizeof(st->piv_cost));
+    st->piv_items.len = 0;
+    st->piv_keys.len = 0;
+    kad_str v = {value ? (const char *)value : "", value ? len : 0};
+    int rc;
+    if (st->mode != ST_OPEN_MEM && (rc = pivot_rows(st, rid, v, err)) != 0)
+        return rc;
+    pivot_records(st, rid, v);
+    for (size_t i = 0; i < st->piv_items.len; i++)
+        st->piv_items.ptr[i].key = st->piv_keys.ptr + st->piv_items.ptr[i].off;
+    if (st->piv_items.len > 1)
+        qsort(st->piv_items.ptr, st->piv_items.len, sizeof(struct st_piv_item), item_cmp);
+    struct st_rule_info ri = {.rid = rid,
+                              .rule_id = m->rule_id,
+                              .name = "",
+                              .window_ms = m->window_ms,
+                              .watermark = m->watermark,
+                              .current = true};
+    rc = 0;
+    for (size_t i = 0; i < st->piv_items.len && rc == 0; i++) {
+        const struct st_piv_item *it = &st->piv_items.ptr[i];
+        struct st_term_info t = {.rule = &ri};
+        int n = st_combo_decode(it->key, it->klen, t.comps, ST_COMPONENTS_MAX);
+        if (n < 0)
+            continue;
+        t.ncomps = (size_t)n;
+        t.term.first_seen = it->first_seen;
+        t.term.last_seen = it->last_seen;
+        t.term.alerted = (it->flags & REC_ALERTED) != 0;
+        rc = fn(&t, ud);
+    }
+    if (st->piv_items.cap > 4096) { /* one huge pivot value: give the scratch back */
+        KAD_VEC_FREE(&st->piv_items);
+        KAD_VEC_FREE(&st->piv_keys);
+    }
+    return rc;
+}
+
+void st_test_pivot_cost(const struct st_store *st, struct st_pivot_cost *out)
+{
+    *out = st->piv_cost;
+}
