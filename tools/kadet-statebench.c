@@ -101,7 +101,9 @@ static uint32_t reg(struct st_store *st, const char *id, kad_err *e)
                             .logic_hash = 0x8a1db198da6f4500ULL ^ (uint64_t)id[0],
                             .fields = fields,
                             .nfields = 3,
-                            .window_ms = 10LL * 86400000};
+                            .window_ms = 10LL * 86400000,
+                            .has_pivot = true, /* the user, as the engine registers this rule */
+                            .pivot = 1};
     uint32_t rid;
     if (st_rule_register(st, &d, &rid, NULL, e))
         die("register", e);
