@@ -37,14 +37,18 @@ static bool walk(const struct ev_node *n, const char *path, size_t len, ev_visit
         return false;
     for (const struct ev_node *m = n->child; m; m = m->next) {
         size_t k = m->klen;
+        /* lengths reject most members without reading the key; then the first byte is
+           compared inline before memcmp (a call) */
         if (k == len) {
-            if (memcmp(m->key, path, len) == 0 && emit(m, false, fn, ctx))
+            if ((!k || m->key[0] == path[0]) && memcmp(m->key, path, len) == 0 &&
+                emit(m, false, fn, ctx))
                 return true;
         } else if (k < len) {
-            if (path[k] == '.' && memcmp(m->key, path, k) == 0 &&
+            if (path[k] == '.' && (!k || m->key[0] == path[0]) && memcmp(m->key, path, k) == 0 &&
                 walk(m, path + k + 1, len - k - 1, fn, ctx))
                 return true;
-        } else if (m->key[len] == '.' && memcmp(m->key, path, len) == 0) {
+        } else if (m->key[len] == '.' && (!len || m->key[0] == path[0]) &&
+                   memcmp(m->key, path, len) == 0) {
             if (emit(m, true, fn, ctx))
                 return true;
         }
