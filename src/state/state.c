@@ -473,19 +473,28 @@ static int load_rule_terms(struct st_store *st, uint32_t rid, kad_err *err)
         idx_reserve(&st->idx, (size_t)rows);
     s = st->sq[SQ_TERMS_OF_RULE];
     sqlite3_bind_int64(s, 1, rid);
+    /* batches of rows: each record's slot is prefetched while the next rows are read, then the
+       batch is placed (a combination already loaded lazily, possibly changed since, is kept) */
+    enum { BATCH = 32 };
+    struct idx_staged batch[BATCH];
+    size_t nb = 0;
+    idx_reserve(&st->idx, BATCH);
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         const void *k = sqlite3_column_blob(s, 0);
         size_t len = (size_t)sqlite3_column_bytes(s, 0);
         if (len == 0 || len > ST_KEY_MAX)
             continue; /* not written by kadet: ignore rather than fail the whole load */
-        bool found;
-        struct st_rec *r = idx_find_or_insert(&st->idx, rid, k, len, idx_hash(rid, k, len), &found);
-        if (found)
-            continue; /* already loaded lazily, possibly changed since */
+        struct st_rec *r = idx_stage(&st->idx, rid, k, len, idx_hash(rid, k, len), &batch[nb++]);
         r->first_seen = sqlite3_column_int64(s, 1);
         r->last_seen = sqlite3_column_int64(s, 2);
         r->flags = (uint8_t)(sqlite3_column_int64(s, 3) & REC_PERSIST_MASK);
+        if (nb == BATCH) {
+            idx_place_staged(&st->idx, batch, nb);
+            nb = 0;
+            idx_reserve(&st->idx, BATCH);
+        }
     }
+    idx_place_staged(&st->idx, batch, nb);
     sqlite3_reset(s);
     return rc == SQLITE_DONE ? 0 : st_sql_fail(st, err, "cannot load terms");
 }

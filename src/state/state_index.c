@@ -252,6 +252,57 @@ struct st_rec *idx_find_or_insert(struct st_index *ix, uint32_t rid, const void 
     return r;
 }
 
+struct st_rec *idx_stage(struct st_index *ix, uint32_t rid, const void *key, size_t len, uint64_t h,
+                         struct idx_staged *out)
+{
+    struct st_rec *r = new_rec(ix, rid, key, len, &out->ref);
+    out->rec = r;
+    out->h = h;
+    __builtin_prefetch(&ix->slots[h & (ix->cap - 1)]);
+    return r;
+}
+
+void idx_place_staged(struct st_index *ix, const struct idx_staged *st, size_t n)
+{
+    size_t mask = ix->cap - 1;
+    for (size_t k = 0; k < n; k++) {
+        struct st_rec *nr = st[k].rec;
+        uint64_t h = st[k].h, tag = tag_of(h);
+        size_t free_at = SIZE_MAX, i = h & mask;
+        bool dup = false;
+        for (;; i = (i + 1) & mask) {
+            uint64_t s = ix->slots[i];
+            if (s == 0)
+                break;
+            if (s == IDX_TOMB) {
+                if (free_at == SIZE_MAX)
+                    free_at = i;
+                continue;
+            }
+            if ((s >> REF_BITS) != tag)
+                continue;
+            struct st_rec *r = deref(ix, s);
+            if (r->rid == nr->rid && r->klen == nr->klen &&
+                memcmp(r->key, nr->key, nr->klen) == 0) {
+                dup = true;
+                break;
+            }
+        }
+        if (dup) { /* the index already has it: the staged copy is dead weight */
+            nr->flags |= REC_DEAD;
+            ix->live--;
+            ix->key_bytes -= nr->klen;
+            ix->dead_bytes += rec_size(nr->klen);
+            continue;
+        }
+        if (free_at == SIZE_MAX) {
+            free_at = i;
+            ix->used++;
+        }
+        ix->slots[free_at] = (tag << REF_BITS) | (st[k].ref + 1);
+    }
+}
+
 void idx_delete(struct st_index *ix, struct st_rec *rec)
 {
     if (!ix->cap || (rec->flags & REC_DEAD))

@@ -65,6 +65,20 @@ struct st_rec *idx_find_or_insert(struct st_index *ix, uint32_t rid, const void 
                                   uint64_t h, bool *found);
 /* Make room for n more records without growing the table in between. */
 void idx_reserve(struct st_index *ix, size_t n);
+/*
+ * Bulk loading in two steps, so the slot of each record is prefetched while the next rows are
+ * read: idx_stage stores a record (not yet findable) and prefetches its slot; after a batch,
+ * idx_place_staged makes each findable, or marks it dead when the index already holds the same
+ * (rid, key) (loaded lazily before: that one is kept). Reserve room for the batch first (no
+ * table growth between the two steps).
+ */
+struct idx_staged {
+    struct st_rec *rec;
+    uint64_t h, ref;
+};
+struct st_rec *idx_stage(struct st_index *ix, uint32_t rid, const void *key, size_t len, uint64_t h,
+                         struct idx_staged *out);
+void idx_place_staged(struct st_index *ix, const struct idx_staged *st, size_t n);
 /* Delete a live record (its slot becomes a tombstone, the record is marked dead). */
 void idx_delete(struct st_index *ix, struct st_rec *rec);
 /* Iterate live records: start with *chunk = *off = 0; NULL at the end. */

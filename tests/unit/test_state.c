@@ -937,10 +937,31 @@ TEST(state_index_hash_and_find_or_insert)
     r = idx_find_or_insert(&ix, 1, "key-7", 5, idx_hash(1, "key-7", 5), &found);
     ASSERT_FALSE(found);
     ASSERT_EQ(ix.live, 5000);
+    /* bulk loading: staged records are placed in one go; a staged copy of a record the index
+       already holds is dropped (the old one stays), new ones become findable */
+    struct idx_staged stg[3];
+    idx_reserve(&ix, 3);
+    struct st_rec *old = idx_find(&ix, 1, "key-9", 5, idx_hash(1, "key-9", 5));
+    old->last_seen = 99;
+    idx_stage(&ix, 1, "key-9", 5, idx_hash(1, "key-9", 5), &stg[0])->last_seen = 1;
+    idx_stage(&ix, 1, "new-a", 5, idx_hash(1, "new-a", 5), &stg[1])->last_seen = 2;
+    idx_stage(&ix, 2, "key-9", 5, idx_hash(2, "key-9", 5), &stg[2])->last_seen = 3;
+    ASSERT_NULL(idx_find(&ix, 1, "new-a", 5, idx_hash(1, "new-a", 5))); /* not yet */
+    idx_place_staged(&ix, stg, 3);
+    ASSERT_EQ(ix.live, 5002);
+    ASSERT_TRUE(idx_find(&ix, 1, "key-9", 5, idx_hash(1, "key-9", 5)) == old);
+    ASSERT_EQ(old->last_seen, 99);
+    ASSERT_TRUE(stg[0].rec->flags & REC_DEAD);
+    ASSERT_EQ(idx_find(&ix, 1, "new-a", 5, idx_hash(1, "new-a", 5))->last_seen, 2);
+    ASSERT_EQ(idx_find(&ix, 2, "key-9", 5, idx_hash(2, "key-9", 5))->last_seen, 3);
+    size_t ch = 0, off = 0, live = 0;
+    while (idx_next(&ix, &ch, &off))
+        live++;
+    ASSERT_EQ(live, 5002);
     gen = ix.gen;
     idx_compact(&ix);
     ASSERT_TRUE(ix.gen != gen);
-    ASSERT_EQ(ix.live, 5000);
+    ASSERT_EQ(ix.live, 5002);
     gen = ix.gen;
     idx_fini(&ix);
     ASSERT_TRUE(ix.gen != gen);
