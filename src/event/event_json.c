@@ -416,12 +416,33 @@ int ev_paths_add(struct ev_paths *p, const char *path, size_t len, unsigned flag
     return KAD_OK;
 }
 
-static const struct pnode *match_key(const struct pnode *t, const char *k, size_t klen)
+/*
+ * Length of the key's first dot-separated segment. `readable` bytes from k may be read (the
+ * rest of the document): with 16 of them, one SSE2 compare finds the dot of a short key.
+ */
+static inline size_t seg_len(const char *k, size_t klen, size_t readable)
+{
+#ifdef __SSE2__
+    if (klen <= 16 && readable >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)k);
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
+        m &= (1u << klen) - 1; /* klen <= 16: the shift fits in 32 bits */
+        return m ? (size_t)__builtin_ctz(m) : klen;
+    }
+#else
+    (void)readable;
+#endif
+    size_t sl = 0;
+    while (sl < klen && k[sl] != '.') /* keys are short: no memchr call */
+        sl++;
+    return sl;
+}
+
+static const struct pnode *match_key(const struct pnode *t, const char *k, size_t klen,
+                                     size_t readable)
 {
     for (;;) {
-        size_t sl = 0;
-        while (sl < klen && k[sl] != '.') /* keys are short: no memchr call */
-            sl++;
+        size_t sl = seg_len(k, klen, readable);
         const struct pnode *c;
         for (c = t->bucket[bucket_of(k, sl)]; c; c = c->bnext)
             if (c->seglen == sl && memcmp(c->seg, k, sl) == 0)
@@ -431,6 +452,7 @@ static const struct pnode *match_key(const struct pnode *t, const char *k, size_
         t = c;
         k += sl + 1;
         klen -= sl + 1;
+        readable -= sl + 1;
     }
 }
 
@@ -896,7 +918,9 @@ static const char *extract_object(struct xp *x, const char *p, const struct pnod
                 return NULL;
             klen = kl32;
         }
-        const struct pnode *m = klen ? match_key(t, key, klen) : NULL;
+        /* an unescaped key lies in the document: the rest of it may be read */
+        size_t readable = esc ? klen : (size_t)(j->end - key);
+        const struct pnode *m = klen ? match_key(t, key, klen, readable) : NULL;
         if (!(p = after_key(j, q + 1)))
             return NULL;
         if (!m) {
