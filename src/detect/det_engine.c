@@ -32,10 +32,12 @@
 
 bool det_parse_time(const char *s, size_t len, int64_t *ms)
 {
-    if (len > 0 && len < 16 && s[0] >= '0' && s[0] <= '9' && memchr(s, '-', len) == NULL &&
-        kad_str_to_i64((kad_str){s, len}, ms))
-        return true; /* epoch milliseconds (ECS "date" also allows a number) */
-    return ev_time_parse(s, len, ms);
+    /* strict_date_optional_time first ("2026" is a year), then epoch_millis, as Elasticsearch's
+       default date format `strict_date_optional_time||epoch_millis` tries them */
+    if (ev_time_parse(s, len, ms))
+        return true;
+    return len > 0 && len < 16 && s[0] >= '0' && s[0] <= '9' && memchr(s, '-', len) == NULL &&
+           kad_str_to_i64((kad_str){s, len}, ms);
 }
 
 size_t det_fmt_time(int64_t ms, char *out) { return ev_time_fmt_ms(ms, out); }

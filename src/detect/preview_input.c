@@ -17,7 +17,7 @@ int64_t pv_field_time(const struct ev_node *doc, const char *path)
 {
     const struct ev_node *s = ev_first(doc, path, EV_STRING);
     int64_t ms;
-    if (s && ev_time_parse(s->str, s->len, &ms))
+    if (s && det_parse_time(s->str, s->len, &ms))
         return ms;
     const struct ev_node *n = ev_first(doc, path, EV_NUMBER);
     if (n) {

@@ -185,9 +185,10 @@ struct ev_node *ev_json_extract(kad_arena *a, const char *s, size_t n, const str
 #define EV_TIME_NONE INT64_MIN
 
 /*
- * Parse an RFC 3339 / ISO 8601 date-time ("2025-03-04T06:22:18.822532Z", "...+02:00", also a
- * space instead of 'T' and no zone = UTC) into epoch ms, fractions truncated. False when not a
- * date-time.
+ * Parse an ISO 8601 date as Elasticsearch's `strict_date_optional_time` does
+ * ("2025-03-04T06:22:18.822532Z", "...+02:00", "...+0200", "2025-03-04", "2025-03-04T06:22";
+ * also a space instead of 'T'; no zone = UTC) into epoch ms, fractions truncated. False when
+ * not a date.
  */
 bool ev_time_parse(const char *s, size_t n, int64_t *ms);
 /* "2025-03-04T06:22:18.822Z" (millisecond precision, UTC) into buf; returns the length. */

@@ -553,6 +553,26 @@ static int map_err(kad_err *err, const struct ev_record *rec, int code, const ch
                         rec ? rec->col : 0, rec ? (int64_t)rec->offset : -1, "%s", msg);
 }
 
+/* A date field of an ECS document (`strict_date_optional_time||epoch_millis`): a date string, a
+   string of digits or a JSON integer of epoch milliseconds. EV_TIME_NONE otherwise. */
+static int64_t doc_time(const struct ev_node *doc, const char *path)
+{
+    int64_t ms;
+    kad_str t = ev_first_str(doc, path);
+    if (!t.ptr) {
+        const struct ev_node *n = ev_first(doc, path, EV_NUMBER);
+        if (n)
+            t = (kad_str){n->str, n->len};
+    }
+    if (!t.ptr)
+        return EV_TIME_NONE;
+    if (ev_time_parse(t.ptr, t.len, &ms))
+        return ms;
+    if (t.len > 0 && t.len < 16 && t.ptr[0] >= '0' && t.ptr[0] <= '9' && kad_str_to_i64(t, &ms))
+        return ms;
+    return EV_TIME_NONE;
+}
+
 int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_opts *mo,
                struct ev_event *out, const struct ev_record *rec, kad_err *err)
 {
@@ -566,12 +586,8 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
         out->doc = raw;
         out->audit_id = ev_first_str(raw, "kubernetes.audit.auditID");
         out->stage = ev_first_str(raw, "kubernetes.audit.stage");
-        kad_str ts = ev_first_str(raw, "@timestamp");
-        if (ts.ptr && !ev_time_parse(ts.ptr, ts.len, &out->ts_ms))
-            out->ts_ms = EV_TIME_NONE;
-        kad_str ing = ev_first_str(raw, "event.ingested");
-        if (ing.ptr && !ev_time_parse(ing.ptr, ing.len, &out->ingested_ms))
-            out->ingested_ms = EV_TIME_NONE;
+        out->ts_ms = doc_time(raw, "@timestamp");
+        out->ingested_ms = doc_time(raw, "event.ingested");
         return KAD_OK;
     }
     if (fmt != EV_FMT_K8S && fmt != EV_FMT_GKE && fmt != EV_FMT_AKS)

@@ -42,19 +42,46 @@ static bool digits(const char *s, size_t n, size_t at, size_t cnt, int *out)
     return true;
 }
 
+/*
+ * Elasticsearch's `strict_date_optional_time`: yyyy[-MM[-dd[THH[:mm[:ss[.fraction]]]]]] with an
+ * optional zone Z, +HH:mm, +HHmm or +HH (no zone = UTC). Fractions below 1 ms are truncated.
+ * A space is accepted in place of the T (RFC 3339 allows it).
+ */
 bool ev_time_parse(const char *s, size_t n, int64_t *ms)
 {
-    int y, mo, d, h, mi, sec;
-    if (!digits(s, n, 0, 4, &y) || n < 19 || s[4] != '-' || !digits(s, n, 5, 2, &mo) ||
-        s[7] != '-' || !digits(s, n, 8, 2, &d) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
-        !digits(s, n, 11, 2, &h) || s[13] != ':' || !digits(s, n, 14, 2, &mi) || s[16] != ':' ||
-        !digits(s, n, 17, 2, &sec))
+    int y, mo = 1, d = 1, h = 0, mi = 0, sec = 0;
+    if (!digits(s, n, 0, 4, &y))
         return false;
+    size_t i = 4;
+    if (i < n && s[i] == '-') {
+        if (!digits(s, n, i + 1, 2, &mo))
+            return false;
+        i += 3;
+        if (i < n && s[i] == '-') {
+            if (!digits(s, n, i + 1, 2, &d))
+                return false;
+            i += 3;
+            if (i < n && (s[i] == 'T' || s[i] == 't' || s[i] == ' ')) {
+                if (!digits(s, n, i + 1, 2, &h))
+                    return false;
+                i += 3;
+                if (i < n && s[i] == ':') {
+                    if (!digits(s, n, i + 1, 2, &mi))
+                        return false;
+                    i += 3;
+                    if (i < n && s[i] == ':') {
+                        if (!digits(s, n, i + 1, 2, &sec))
+                            return false;
+                        i += 3;
+                    }
+                }
+            }
+        }
+    }
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
         return false;
-    size_t i = 19;
     int frac = 0, scale = 1000;
-    if (i < n && s[i] == '.') {
+    if (i < n && s[i] == '.' && i >= 19) {
         i++;
         size_t start = i;
         while (i < n && s[i] >= '0' && s[i] <= '9') {
@@ -70,15 +97,26 @@ bool ev_time_parse(const char *s, size_t n, int64_t *ms)
     int64_t off = 0;
     if (i < n && (s[i] == 'Z' || s[i] == 'z')) {
         i++;
-    } else if (i < n && (s[i] == '+' || s[i] == '-')) {
-        int oh, om;
-        if (!digits(s, n, i + 1, 2, &oh) || i + 3 >= n || s[i + 3] != ':' ||
-            !digits(s, n, i + 4, 2, &om))
+    } else if (i < n && (s[i] == '+' || s[i] == '-') && i > 10) {
+        int oh, om = 0;
+        if (!digits(s, n, i + 1, 2, &oh))
+            return false;
+        size_t j = i + 3;
+        if (j < n && s[j] == ':') {
+            if (!digits(s, n, j + 1, 2, &om))
+                return false;
+            j += 3;
+        } else if (j < n) {
+            if (!digits(s, n, j, 2, &om))
+                return false;
+            j += 2;
+        }
+        if (oh > 23 || om > 59)
             return false;
         off = (int64_t)(oh * 60 + om) * 60000;
         if (s[i] == '-')
             off = -off;
-        i += 6;
+        i = j;
     }
     if (i != n)
         return false;

@@ -221,6 +221,35 @@ TEST(event_time)
     ASSERT_FALSE(ev_time_parse("2025-13-01T00:00:00Z", 20, &ms));
     ASSERT_FALSE(ev_time_parse("2025-01-01T00:00:00Zx", 21, &ms));
     ASSERT_FALSE(ev_time_parse("yesterday", 9, &ms));
+    /* Elasticsearch's strict_date_optional_time: partial dates and times, offsets +HHmm, +HH */
+    static const struct {
+        const char *s, *want;
+    } ok[] = {
+        {"2026-03-01", "2026-03-01T00:00:00.000Z"},
+        {"2026-03", "2026-03-01T00:00:00.000Z"},
+        {"2026", "2026-01-01T00:00:00.000Z"},
+        {"2026-03-01T10", "2026-03-01T10:00:00.000Z"},
+        {"2026-03-01T10:05", "2026-03-01T10:05:00.000Z"},
+        {"2026-03-01T10:05Z", "2026-03-01T10:05:00.000Z"},
+        {"2026-03-01T10:05:06.7+0130", "2026-03-01T08:35:06.700Z"},
+        {"2026-03-01T10:05:06-05", "2026-03-01T15:05:06.000Z"},
+        {"2026-03-01T00:00:00.999999999-00:00", "2026-03-01T00:00:00.999Z"},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        ASSERT(ev_time_parse(ok[i].s, strlen(ok[i].s), &ms));
+        ev_time_fmt_ms(ms, buf);
+        ASSERT_STR_EQ(buf, ok[i].want);
+    }
+    static const char *const bad[] = {"2026-3-01",
+                                      "2026-03-01T1",
+                                      "2026-03-01T10:05:06.Z",
+                                      "2026-03-01T10:05+1",
+                                      "2026-03-01T10:05+25:00",
+                                      "20260301",
+                                      "2026-03-01T24:00:00Z",
+                                      ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ASSERT_FALSE(ev_time_parse(bad[i], strlen(bad[i]), &ms));
 }
 
 /* ---- extractor ------------------------------------------------------------------------------ */
