@@ -69,11 +69,26 @@ static bool key_is(const struct ev_node *m, const char *k)
     return m->klen == strlen(k) && memcmp(m->key, k, m->klen) == 0;
 }
 
+/* Elasticsearch metadata fields a document may carry at top level (e.g. `_id` in an exported
+   hit): never part of `_source`, so never copied into the alert. */
+static bool is_metadata_key(const struct ev_node *m)
+{
+    static const char *const meta[] = {"_id",      "_index",        "_version", "_seq_no",
+                                       "_routing", "_primary_term", "_score",   "_ignored"};
+    if (m->klen < 2 || m->key[0] != '_')
+        return false;
+    for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++)
+        if (key_is(m, meta[i]))
+            return true;
+    return false;
+}
+
 static void write_source(kad_jsonw *w, const struct ev_node *doc)
 {
     for (const struct ev_node *m = doc->child; m; m = m->next) {
         if (key_is(m, "@timestamp") || key_starts(m, "kibana") || key_starts(m, "signal") ||
-            key_starts(m, "threshold_result") || key_is(m, "event.kind") || is_empty_container(m))
+            key_starts(m, "threshold_result") || key_is(m, "event.kind") || is_metadata_key(m) ||
+            is_empty_container(m))
             continue;
         if (key_is(m, "event") && m->type == EV_OBJECT) {
             bool any = false;
@@ -139,56 +154,120 @@ static void buf_truncate(kad_buf *b, size_t len)
     }
 }
 
-struct join_ctx {
-    kad_buf *b;
-    size_t n;
-};
-
-static bool join_leaf(const struct ev_node *v, bool partial, void *ctx)
+/*
+ * Elastic reads each reason field with lodash `getOr(null, path, _source)`: the whole dotted path
+ * as one top-level key first, else one member per path segment (the last of duplicate keys, as
+ * JSON.parse keeps). Arrays are not walked into.
+ */
+static const struct ev_node *last_member(const struct ev_node *obj, const char *k, size_t n)
 {
-    struct join_ctx *c = ctx;
-    if (partial)
+    const struct ev_node *found = NULL;
+    for (const struct ev_node *m = obj->child; m; m = m->next)
+        if (m->klen == n && memcmp(m->key, k, n) == 0)
+            found = m;
+    return found;
+}
+
+static const struct ev_node *lodash_get(const struct ev_node *doc, const char *path)
+{
+    if (!doc || doc->type != EV_OBJECT)
+        return NULL;
+    const struct ev_node *n = last_member(doc, path, strlen(path));
+    if (n)
+        return n;
+    n = doc;
+    for (const char *p = path; n;) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        if (n->type != EV_OBJECT)
+            return NULL;
+        n = last_member(n, p, len);
+        if (!dot)
+            break;
+        p = dot + 1;
+    }
+    return n;
+}
+
+/* JavaScript's String(v) for an array element (Array.prototype.join). */
+static void js_join_elem(kad_buf *b, const struct ev_node *v)
+{
+    switch (v->type) {
+    case EV_STRING:
+    case EV_NUMBER: kad_buf_add(b, v->str, v->len); break;
+    case EV_TRUE: kad_buf_adds(b, "true"); break;
+    case EV_FALSE: kad_buf_adds(b, "false"); break;
+    case EV_NULL: break;
+    case EV_OBJECT: kad_buf_adds(b, "[object Object]"); break;
+    case EV_ARRAY:
+        for (const struct ev_node *c = v->child; c; c = c->next) {
+            if (c != v->child)
+                kad_buf_addc(b, ',');
+            js_join_elem(b, c);
+        }
+        break;
+    }
+}
+
+/*
+ * Elastic's getFieldTemplateValue: absent when the value is missing, null, "", has no length
+ * (a number, a boolean, an object) or is an empty array, or is "-" / ["-"]; arrays are joined
+ * with ", ". The text "null" then selects the template's `null` case as an absent value does.
+ * Appends to b and returns true when present; *interest is set for any present value.
+ */
+static bool reason_value(kad_buf *b, const struct ev_node *doc, const char *path)
+{
+    const struct ev_node *v = lodash_get(doc, path);
+    if (!v)
         return false;
-    const char *s;
-    size_t len;
-    if (v->type == EV_STRING || v->type == EV_NUMBER) {
-        s = v->str;
-        len = v->len;
-    } else if (v->type == EV_TRUE) {
-        s = "true";
-        len = 4;
-    } else if (v->type == EV_FALSE) {
-        s = "false";
-        len = 5;
+    if (v->type == EV_STRING) {
+        if (v->len == 0 || (v->len == 1 && v->str[0] == '-'))
+            return false;
+    } else if (v->type == EV_ARRAY) {
+        const struct ev_node *c = v->child;
+        if (!c || (!c->next && c->type == EV_STRING && c->len == 1 && c->str[0] == '-'))
+            return false;
     } else {
         return false;
     }
-    if (c->n++)
-        kad_buf_adds(c->b, ", ");
-    kad_buf_add(c->b, s, len);
-    return false;
-}
-
-/* Append the values of path joined with ", " to b; false (b unchanged) when absent, empty or
-   exactly "-". */
-static bool reason_value(kad_buf *b, const struct ev_node *doc, const char *path)
-{
-    size_t mark = b->len;
-    struct join_ctx c = {b, 0};
-    ev_values(doc, path, strlen(path), join_leaf, &c);
-    size_t n = b->len - mark;
-    if (c.n == 0 || n == 0 || (n == 1 && b->ptr[mark] == '-')) {
-        buf_truncate(b, mark);
-        return false;
+    if (v->type == EV_STRING) {
+        kad_buf_add(b, v->str, v->len);
+    } else {
+        for (const struct ev_node *c = v->child; c; c = c->next) {
+            if (c != v->child)
+                kad_buf_adds(b, ", ");
+            js_join_elem(b, c);
+        }
     }
     return true;
 }
 
-static void build_reason(kad_buf *b, const struct ev_node *doc, const struct rule *r)
+/* One `{x, select, null {} other {PRE<x>POST}}` of the template; *interest is raised for any
+   present value of a field of interest (even one whose text selects the `null` case). */
+static void reason_part(kad_buf *b, const struct ev_node *doc, const char *field, const char *pre,
+                        const char *post, bool *interest)
+{
+    size_t mark = b->len;
+    kad_buf_adds(b, pre);
+    size_t at = b->len;
+    if (!reason_value(b, doc, field)) {
+        buf_truncate(b, mark);
+        return;
+    }
+    if (interest)
+        *interest = true;
+    if (b->len - at == 4 && memcmp(b->ptr + at, "null", 4) == 0) {
+        buf_truncate(b, mark);
+        return;
+    }
+    kad_buf_adds(b, post);
+}
+
+static void build_reason(kad_buf *b, const struct ev_node *doc, const struct rule *r,
+                         const char *name)
 {
     kad_buf_reset(b);
-    if (reason_value(b, doc, "event.category"))
-        kad_buf_addc(b, ' ');
+    reason_part(b, doc, "event.category", "", " ", NULL);
     kad_buf_adds(b, "event");
     size_t with_at = b->len;
     bool interest = false;
@@ -200,16 +279,8 @@ static void build_reason(kad_buf *b, const struct ev_node *doc, const struct rul
         {"source.port", ":", ","},          {"destination.ip", " destination ", ""},
         {"destination.port", ":", ","},
     };
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-        size_t mark = b->len;
-        kad_buf_adds(b, parts[i].pre);
-        if (reason_value(b, doc, parts[i].field)) {
-            kad_buf_adds(b, parts[i].post);
-            interest = true;
-        } else {
-            buf_truncate(b, mark);
-        }
-    }
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        reason_part(b, doc, parts[i].field, parts[i].pre, parts[i].post, &interest);
     if (interest) {
         /* insert " with" after "event" */
         kad_buf_reserve(b, 5);
@@ -217,18 +288,9 @@ static void build_reason(kad_buf *b, const struct ev_node *doc, const struct rul
         memcpy(b->ptr + with_at, " with", 5);
         b->len += 5;
     }
-    size_t mark = b->len;
-    kad_buf_adds(b, " by ");
-    if (!reason_value(b, doc, "user.name")) {
-        buf_truncate(b, mark);
-    }
-    mark = b->len;
-    kad_buf_adds(b, " on ");
-    if (!reason_value(b, doc, "host.name")) {
-        buf_truncate(b, mark);
-    }
-    kad_buf_addf(b, " created %s alert %s.", r->severity ? r->severity : "low",
-                 r->name ? r->name : "");
+    reason_part(b, doc, "user.name", " by ", "", NULL);
+    reason_part(b, doc, "host.name", " on ", "", NULL);
+    kad_buf_addf(b, " created %s alert %s.", r->severity ? r->severity : "low", name);
 }
 
 /* ============================================================================================ */
@@ -265,49 +327,15 @@ static void write_threat(kad_jsonw *w, const struct rule *r)
     kad_jsonw_raw(w, t, strlen(t));
 }
 
-static void write_parameters(kad_jsonw *w, const struct rule *r)
+static void kv_bool(kad_jsonw *w, const char *k, bool v)
 {
-    kad_jsonw_obj_begin(w);
-    kv_str(w, "type", r->type_name);
-    kv_str(w, "language", r->language);
-    kv_str(w, "query", r->query);
-    kv_list(w, "index", &r->index);
-    kv_str(w, "from", r->from ? r->from : "now-6m");
-    kv_str(w, "to", "now");
-    kad_jsonw_keyc(w, "max_signals");
-    kad_jsonw_int(w, r->max_signals);
-    kad_jsonw_keyc(w, "risk_score");
-    kad_jsonw_int(w, r->risk_score);
-    kv_str(w, "severity", r->severity);
-    kad_jsonw_keyc(w, "threat");
-    write_threat(w, r);
-    kv_str(w, "timestamp_override", r->timestamp_override);
-    if (r->timestamp_override) {
-        kad_jsonw_keyc(w, "timestamp_override_fallback_disabled");
-        kad_jsonw_bool(w, r->timestamp_override_fallback_disabled);
-    }
-    if (r->type == RULE_NEW_TERMS) {
-        kv_list(w, "new_terms_fields", &r->new_terms_fields);
-        kv_str(w, "history_window_start", r->history_window_start);
-    }
-    kv_str(w, "rule_id", r->rule_id);
-    kv_str(w, "version", r->version);
-    kad_jsonw_obj_end(w);
+    kad_jsonw_keyc(w, k);
+    kad_jsonw_bool(w, v);
 }
 
-/* The kibana.alert.rule.* members that depend on the rule only (cacheable, see
-   det_alert_rule_fragment). */
-static void write_rule(kad_jsonw *w, const struct rule *r)
+static void write_exceptions_list(kad_jsonw *w, const char *k, const struct rule *r)
 {
-    bool nt = r->type == RULE_NEW_TERMS;
-    kv_empty_arr(w, "kibana.alert.rule.actions");
-    kv_list(w, "kibana.alert.rule.author", &r->author);
-    kv_str(w, "kibana.alert.rule.category", nt ? "New Terms Rule" : "Custom Query Rule");
-    kv_str(w, "kibana.alert.rule.consumer", "siem");
-    kv_str(w, "kibana.alert.rule.description", r->description);
-    kad_jsonw_keyc(w, "kibana.alert.rule.enabled");
-    kad_jsonw_bool(w, true);
-    kad_jsonw_keyc(w, "kibana.alert.rule.exceptions_list");
+    kad_jsonw_keyc(w, k);
     kad_jsonw_arr_begin(w);
     for (size_t i = 0; i < r->exceptions_list.n; i++) {
         kad_jsonw_obj_begin(w);
@@ -315,15 +343,75 @@ static void write_rule(kad_jsonw *w, const struct rule *r)
         kad_jsonw_obj_end(w);
     }
     kad_jsonw_arr_end(w);
+}
+
+/* kibana.alert.rule.parameters: the rule's params in snake_case (new-terms.md §5); undefined
+   optional ones are left out as Elastic leaves them out. */
+static void write_parameters(kad_jsonw *w, const struct rule *r)
+{
+    kad_jsonw_obj_begin(w);
+    kv_list(w, "author", &r->author);
+    kv_str(w, "building_block_type", r->building_block_type);
+    kv_str(w, "description", r->description);
+    kv_list(w, "false_positives", &r->false_positives);
+    kv_str(w, "from", r->from ? r->from : "now-6m");
+    kv_str(w, "license", r->license);
+    kad_jsonw_keyc(w, "max_signals");
+    kad_jsonw_int(w, r->max_signals);
+    kv_str(w, "note", r->note);
+    kv_list(w, "references", &r->references);
+    kad_jsonw_keyc(w, "risk_score");
+    kad_jsonw_int(w, r->risk_score);
+    kv_empty_arr(w, "risk_score_mapping");
+    kv_str(w, "rule_id", r->rule_id);
+    kv_str(w, "rule_name_override", r->rule_name_override);
+    kv_str(w, "setup", r->setup);
+    kv_str(w, "severity", r->severity);
+    kv_empty_arr(w, "severity_mapping");
+    kad_jsonw_keyc(w, "threat");
+    write_threat(w, r);
+    kv_str(w, "timestamp_override", r->timestamp_override);
+    if (r->timestamp_override)
+        kv_bool(w, "timestamp_override_fallback_disabled", r->timestamp_override_fallback_disabled);
+    kv_str(w, "to", r->to ? r->to : "now");
+    kv_str(w, "version", r->version);
+    write_exceptions_list(w, "exceptions_list", r);
+    kv_bool(w, "immutable", true);
+    kv_str(w, "type", r->type_name);
+    kv_str(w, "language", r->language);
+    kv_str(w, "query", r->query);
+    kv_list(w, "index", &r->index);
+    if (r->type == RULE_NEW_TERMS) {
+        kv_list(w, "new_terms_fields", &r->new_terms_fields);
+        kv_str(w, "history_window_start", r->history_window_start);
+    }
+    kad_jsonw_obj_end(w);
+}
+
+/* The kibana.alert.rule.* members that depend on the rule only (cacheable, see
+   det_alert_rule_fragment); name is the rule name or its rule_name_override value. */
+static void write_rule(kad_jsonw *w, const struct rule *r, const char *name)
+{
+    bool nt = r->type == RULE_NEW_TERMS;
+    kv_empty_arr(w, "kibana.alert.rule.actions");
+    kv_list(w, "kibana.alert.rule.author", &r->author);
+    kv_str(w, "kibana.alert.rule.building_block_type", r->building_block_type);
+    kv_str(w, "kibana.alert.rule.category", nt ? "New Terms Rule" : "Custom Query Rule");
+    kv_str(w, "kibana.alert.rule.consumer", "siem");
+    kv_str(w, "kibana.alert.rule.description", r->description);
+    kv_bool(w, "kibana.alert.rule.enabled", true);
+    write_exceptions_list(w, "kibana.alert.rule.exceptions_list", r);
     kv_list(w, "kibana.alert.rule.false_positives", &r->false_positives);
     kv_str(w, "kibana.alert.rule.from", r->from ? r->from : "now-6m");
-    kad_jsonw_keyc(w, "kibana.alert.rule.immutable");
-    kad_jsonw_bool(w, true);
+    kv_bool(w, "kibana.alert.rule.immutable", true);
     kv_list(w, "kibana.alert.rule.indices", &r->index);
     kv_str(w, "kibana.alert.rule.interval", r->interval ? r->interval : "5m");
+    kv_str(w, "kibana.alert.rule.license", r->license);
     kad_jsonw_keyc(w, "kibana.alert.rule.max_signals");
     kad_jsonw_int(w, r->max_signals);
-    kv_str(w, "kibana.alert.rule.name", r->name);
+    if (name != r->name)
+        kv_bool(w, "kibana.alert.rule.meta.ruleNameOverridden", true);
+    kv_str(w, "kibana.alert.rule.name", name);
     kv_str(w, "kibana.alert.rule.note", r->note);
     kad_jsonw_keyc(w, "kibana.alert.rule.parameters");
     write_parameters(w, r);
@@ -333,6 +421,7 @@ static void write_rule(kad_jsonw *w, const struct rule *r)
     kad_jsonw_int(w, r->risk_score);
     kv_empty_arr(w, "kibana.alert.rule.risk_score_mapping");
     kv_str(w, "kibana.alert.rule.rule_id", r->rule_id);
+    kv_str(w, "kibana.alert.rule.rule_name_override", r->rule_name_override);
     kv_str(w, "kibana.alert.rule.rule_type_id", nt ? "siem.newTermsRule" : "siem.queryRule");
     kv_str(w, "kibana.alert.rule.severity", r->severity);
     kv_empty_arr(w, "kibana.alert.rule.severity_mapping");
@@ -340,7 +429,7 @@ static void write_rule(kad_jsonw *w, const struct rule *r)
     kad_jsonw_keyc(w, "kibana.alert.rule.threat");
     write_threat(w, r);
     kv_str(w, "kibana.alert.rule.timestamp_override", r->timestamp_override);
-    kv_str(w, "kibana.alert.rule.to", "now");
+    kv_str(w, "kibana.alert.rule.to", r->to ? r->to : "now");
     kv_str(w, "kibana.alert.rule.type", r->type_name ? r->type_name : (nt ? "new_terms" : "query"));
     kv_str(w, "kibana.alert.rule.uuid", r->rule_id);
     kv_str(w, "kibana.alert.rule.version", r->version);
@@ -384,13 +473,42 @@ static void kv_time(kad_jsonw *w, const char *k, int64_t ms)
     kv_str(w, k, t);
 }
 
+/* The source @timestamp as epoch ms (first value; an ISO date or epoch milliseconds). */
+static int64_t original_time(const struct ev_node *doc)
+{
+    const struct ev_node *v = lodash_get(doc, "@timestamp");
+    if (v && v->type == EV_ARRAY)
+        v = v->child;
+    int64_t ms;
+    if (v && (v->type == EV_STRING || v->type == EV_NUMBER) && det_parse_time(v->str, v->len, &ms))
+        return ms;
+    return DET_TIME_NONE;
+}
+
+/*
+ * kibana.alert.rule.name: the value of the rule's rule_name_override field in the source when it
+ * is a string (Elastic's buildRuleNameFromMapping: lodash get, io-ts string), else the rule
+ * name. The returned pointer is r->name exactly when there is no override, so the cached
+ * fragment can be used.
+ */
+static const char *rule_name(const struct rule *r, const struct ev_node *doc, kad_buf *tmp)
+{
+    const char *name = r->name ? r->name : "";
+    const struct ev_node *v = r->rule_name_override ? lodash_get(doc, r->rule_name_override) : NULL;
+    if (!v || v->type != EV_STRING)
+        return r->name ? r->name : name;
+    kad_buf_reset(tmp);
+    kad_buf_add(tmp, v->str, v->len);
+    return tmp->ptr ? tmp->ptr : "";
+}
+
 int det_alert_rule_fragment(const struct rule *r, kad_buf *out)
 {
     kad_jsonw jw;
     kad_jsonw_init(&jw, out);
     size_t start = out->len;
     kad_jsonw_obj_begin(&jw);
-    write_rule(&jw, r);
+    write_rule(&jw, r, r->name ? r->name : "");
     kad_jsonw_obj_end(&jw);
     if (kad_jsonw_error(&jw) != KAD_OK)
         return kad_jsonw_error(&jw);
@@ -412,13 +530,16 @@ int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *do
     int64_t last = x->last_detected_ms == DET_TIME_NONE || x->last_detected_ms == 0
                        ? now
                        : x->last_detected_ms;
+    kad_buf namebuf;
+    kad_buf_init(&namebuf, 0);
     kad_buf reason_local;
     kad_buf *reason = x->reason;
     if (!reason) {
         kad_buf_init(&reason_local, 64 * 1024);
         reason = &reason_local;
     }
-    build_reason(reason, doc, r);
+    const char *name = rule_name(r, doc, &namebuf);
+    build_reason(reason, doc, r, name);
 
     kad_jsonw_obj_begin(w);
     if (doc->type == EV_OBJECT)
@@ -442,6 +563,11 @@ int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *do
         kad_jsonw_str(w, key.ptr, key.len);
     }
     kv_str(w, "type", "event");
+    const struct ev_node *index = doc->type == EV_OBJECT ? last_member(doc, "_index", 6) : NULL;
+    if (index && index->type == EV_STRING) {
+        kad_jsonw_keyc(w, "index");
+        kad_jsonw_str(w, index->str, index->len);
+    }
     kad_jsonw_keyc(w, "depth");
     kad_jsonw_int(w, 0);
     kad_jsonw_obj_end(w);
@@ -451,27 +577,28 @@ int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *do
     kad_jsonw_int(w, 1);
     if (x->instance_id)
         kv_str(w, "kibana.alert.instance.id", x->instance_id);
-    if (x->intended_ms != DET_TIME_NONE && x->intended_ms != 0)
-        kv_time(w, "kibana.alert.intended_timestamp", x->intended_ms);
+    /* scheduled runs: the alert's @timestamp; manual runs: the run's intended time */
+    kv_time(w, "kibana.alert.intended_timestamp",
+            x->intended_ms != DET_TIME_NONE && x->intended_ms != 0 ? x->intended_ms : now);
     kv_time(w, "kibana.alert.last_detected", last);
     if (x->new_terms_json) {
         kad_jsonw_keyc(w, "kibana.alert.new_terms");
         kad_jsonw_raw(w, x->new_terms_json, strlen(x->new_terms_json));
     }
-    kad_str ot = det_first(doc, "@timestamp");
-    if (ot.ptr) {
-        kad_jsonw_keyc(w, "kibana.alert.original_time");
-        kad_jsonw_str(w, ot.ptr, ot.len);
-    }
+    /* Elastic: new Date(source @timestamp).toISOString(); left out when it is not a date */
+    int64_t ot = original_time(doc);
+    if (ot != DET_TIME_NONE)
+        kv_time(w, "kibana.alert.original_time", ot);
     kad_jsonw_keyc(w, "kibana.alert.reason");
     kad_jsonw_str(w, reason->ptr, reason->len);
     kad_jsonw_keyc(w, "kibana.alert.risk_score");
     kad_jsonw_int(w, r->risk_score);
-    if (x->rule_fragment) {
+    if (x->rule_fragment && name == r->name) {
         kad_jsonw_members_raw(w, x->rule_fragment, x->rule_fragment_len);
     } else {
-        write_rule(w, r);
+        write_rule(w, r, name);
     }
+    kv_time(w, "kibana.alert.rule.execution.timestamp", now);
     kv_str(w, "kibana.alert.rule.execution.type",
            x->execution_type ? x->execution_type : "scheduled");
     if (x->execution_uuid)
@@ -506,6 +633,7 @@ int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *do
     kad_jsonw_obj_end(w);
     if (reason == &reason_local)
         kad_buf_fini(&reason_local);
+    kad_buf_fini(&namebuf);
     if (kad_jsonw_error(w) != KAD_OK)
         return kad_err_setf(err, KAD_ELIMIT, "alert document larger than %zu bytes", out->max);
     return KAD_OK;

@@ -63,14 +63,12 @@ static void fake_rule(struct rule *r, const char *name, const char *sev)
     r->history_window_abs_ms = INT64_MIN;
 }
 
-static char *alert_for(const char *json, kad_buf *reason)
+static char *alert_with(const char *json, const struct rule *r, kad_buf *reason)
 {
     kad_arena a;
     kad_arena_init(&a, 4096, 0);
     struct ev_node *doc = ev_json_parse(&a, json, strlen(json), "<t>", NULL);
     ASSERT_NOT_NULL(doc);
-    struct rule r;
-    fake_rule(&r, "My rule", "high");
     struct det_alert_extra x = {
         .timestamp_ms = 1772359200000LL,
         .last_detected_ms = DET_TIME_NONE,
@@ -81,9 +79,16 @@ static char *alert_for(const char *json, kad_buf *reason)
     };
     kad_buf out;
     kad_buf_init(&out, 1 << 20);
-    ASSERT_OK(det_alert_write(&out, &r, doc, &x, NULL));
+    ASSERT_OK(det_alert_write(&out, r, doc, &x, NULL));
     kad_arena_fini(&a);
     return kad_buf_take(&out, NULL);
+}
+
+static char *alert_for(const char *json, kad_buf *reason)
+{
+    struct rule r;
+    fake_rule(&r, "My rule", "high");
+    return alert_with(json, &r, reason);
 }
 
 TEST(detect_reason_template)
@@ -105,9 +110,48 @@ TEST(detect_reason_template)
         "\"1.2.3.4\",\"port\":80},\"destination\":{\"ip\":[\"5.6.7.8\",\"9.9.9.9\"]},"
         "\"user\":{\"name\":\"-\"},\"host\":{\"name\":\"\"}}",
         &reason);
-    ASSERT_STR_EQ(reason.ptr, "event with process sh, parent process bash, source 1.2.3.4:80, "
+    /* a port that is a JSON number has no `length` in Elastic's check: absent */
+    ASSERT_STR_EQ(reason.ptr, "event with process sh, parent process bash, source 1.2.3.4 "
                               "destination 5.6.7.8, 9.9.9.9 created high alert My rule.");
     kad_free(s);
+    kad_buf_fini(&reason);
+}
+
+/* Elastic's getFieldTemplateValue and lodash getOr, case by case (new-terms.md §5). */
+TEST(detect_reason_value_rules)
+{
+    static const struct {
+        const char *doc, *want;
+    } c[] = {
+        /* arrays are joined; an array port is present */
+        {"{\"source\":{\"ip\":[\"1.2.3.4\"],\"port\":[443]}}",
+         "event with source 1.2.3.4:443, created high alert My rule."},
+        /* ["-"] and [] are absent, ["", "x"] is joined as is */
+        {"{\"user\":{\"name\":[\"-\"]},\"host\":{\"name\":[]}}",
+         "event created high alert My rule."},
+        {"{\"user\":{\"name\":[\"\",\"x\"]}}", "event by , x created high alert My rule."},
+        /* booleans and objects have no length: absent */
+        {"{\"user\":{\"name\":true},\"host\":{\"name\":{\"a\":1}}}",
+         "event created high alert My rule."},
+        /* a flat dotted key is found as one key */
+        {"{\"user.name\":\"alice\",\"host\":{\"name\":\"h1\"}}",
+         "event by alice on h1 created high alert My rule."},
+        /* the text "null" selects the template's null case, but still counts for " with" */
+        {"{\"source\":{\"ip\":\"null\"},\"user\":{\"name\":\"null\"}}",
+         "event with created high alert My rule."},
+        /* arrays of objects are not walked (lodash get) */
+        {"{\"user\":[{\"name\":\"bob\"}]}", "event created high alert My rule."},
+        /* event.category string and array */
+        {"{\"event\":{\"category\":[\"a\",\"b\"]},\"file\":{\"name\":\"f\"}}",
+         "a, b event with file f, created high alert My rule."},
+    };
+    kad_buf reason;
+    kad_buf_init(&reason, 4096);
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        char *s = alert_for(c[i].doc, &reason);
+        ASSERT_STR_EQ(reason.ptr, c[i].want);
+        kad_free(s);
+    }
     kad_buf_fini(&reason);
 }
 
@@ -126,12 +170,68 @@ TEST(detect_alert_document_shape)
     ASSERT(strstr(s, "\"@timestamp\":\"2026-03-01T10:00:00.000Z\"") != NULL);
     ASSERT(strstr(s, "\"event.kind\":\"signal\"") != NULL);
     ASSERT(strstr(s, "\"kibana.alert.original_event.kind\":\"event\"") != NULL);
-    ASSERT(strstr(s, "\"kibana.alert.original_time\":\"2026-03-01T09:00:00Z\"") != NULL);
+    /* Elastic: new Date(@timestamp).toISOString() */
+    ASSERT(strstr(s, "\"kibana.alert.original_time\":\"2026-03-01T09:00:00.000Z\"") != NULL);
+    /* scheduled runs: intended time = @timestamp; execution timestamp = write time */
+    ASSERT(strstr(s, "\"kibana.alert.intended_timestamp\":\"2026-03-01T10:00:00.000Z\"") != NULL);
+    ASSERT(strstr(s, "\"kibana.alert.rule.execution.timestamp\":\"2026-03-01T10:00:00.000Z\"") !=
+           NULL);
     ASSERT(strstr(s, "\"kibana.alert.ancestors\":[{\"id\":\"a1-ResponseComplete\"") != NULL);
     ASSERT(strstr(s, "\"kibana.alert.rule.rule_type_id\":\"siem.queryRule\"") != NULL);
     ASSERT(strstr(s, "\"kibana.alert.uuid\":\"0123\"") != NULL);
     ASSERT(strstr(s, "\"kibana.alert.new_terms\"") == NULL);
     kad_free(s);
+
+    /* Elasticsearch metadata (_id, _index) is not source: ancestors carry them, the body not */
+    s = alert_for(
+        "{\"_id\":\"d1\",\"_index\":\"logs-x\",\"@timestamp\":\"2026-03-01T10:00:00+01:00\","
+        "\"user\":{\"name\":\"a\"}}",
+        NULL);
+    ASSERT(strstr(s, "\"kibana.alert.ancestors\":[{\"id\":\"d1\",\"type\":\"event\",\"index\":"
+                     "\"logs-x\",\"depth\":0}]") != NULL);
+    ASSERT(strstr(s, "\"_id\"") == NULL);
+    ASSERT(strstr(s, "\"_index\"") == NULL);
+    /* time zones are converted to UTC; epoch milliseconds are dates too */
+    ASSERT(strstr(s, "\"kibana.alert.original_time\":\"2026-03-01T09:00:00.000Z\"") != NULL);
+    kad_free(s);
+    s = alert_for("{\"@timestamp\":1772355600000}", NULL);
+    ASSERT(strstr(s, "\"kibana.alert.original_time\":\"2026-03-01T09:00:00.000Z\"") != NULL);
+    kad_free(s);
+    s = alert_for("{\"@timestamp\":\"not a date\"}", NULL);
+    ASSERT(strstr(s, "\"kibana.alert.original_time\"") == NULL);
+    kad_free(s);
+}
+
+TEST(detect_alert_rule_fields)
+{
+    struct rule r;
+    fake_rule(&r, "My rule", "high");
+    r.license = "Elastic License v2";
+    r.rule_name_override = "rule.title";
+    r.building_block_type = "default";
+    kad_buf reason;
+    kad_buf_init(&reason, 4096);
+    char *s = alert_with("{\"rule\":{\"title\":\"Override name\"},\"user\":{\"name\":\"u\"}}", &r,
+                         &reason);
+    ASSERT(strstr(s, "\"kibana.alert.rule.license\":\"Elastic License v2\"") != NULL);
+    ASSERT(strstr(s, "\"kibana.alert.rule.building_block_type\":\"default\"") != NULL);
+    ASSERT(strstr(s, "\"kibana.alert.rule.name\":\"Override name\"") != NULL);
+    ASSERT(strstr(s, "\"kibana.alert.rule.meta.ruleNameOverridden\":true") != NULL);
+    ASSERT(strstr(s, "\"kibana.alert.rule.rule_name_override\":\"rule.title\"") != NULL);
+    ASSERT_STR_EQ(reason.ptr, "event by u created high alert Override name.");
+    /* parameters carry the rule's params in snake_case */
+    ASSERT(strstr(s, "\"license\":\"Elastic License v2\"") != NULL);
+    ASSERT(strstr(s, "\"risk_score_mapping\":[]") != NULL);
+    ASSERT(strstr(s, "\"severity_mapping\":[]") != NULL);
+    ASSERT(strstr(s, "\"immutable\":true") != NULL);
+    ASSERT(strstr(s, "\"exceptions_list\":[]") != NULL);
+    kad_free(s);
+    /* without the field in the source: the rule's own name, no meta */
+    s = alert_with("{\"user\":{\"name\":\"u\"}}", &r, &reason);
+    ASSERT(strstr(s, "\"kibana.alert.rule.name\":\"My rule\"") != NULL);
+    ASSERT(strstr(s, "ruleNameOverridden") == NULL);
+    kad_free(s);
+    kad_buf_fini(&reason);
 }
 
 /* ---- the engine on hand-built rules ------------------------------------------------------- */
