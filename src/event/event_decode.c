@@ -216,6 +216,44 @@ static int map_one(struct ev_decoder *d, kad_arena *a, const struct ev_record *r
 }
 
 /*
+ * The shapes ev_detect leaves unknown (k8s-audit-formats.md §7.1):
+ *   - an Azure Event Hub batch {"records": [...]}: a list (decode_list);
+ *   - a cloud input's envelope whose `message` holds the event as JSON text (EKS CloudWatch,
+ *     Pub/Sub, Event Hub): Elastic's pipeline parses `message` (steps 1-2) and maps the event;
+ *     the envelope is dropped and *root becomes the parsed event;
+ *   - an ECS document without kubernetes.* members (a `@timestamp`, or a dotted key such as
+ *     "user.name"): taken as it is, like any ECS document.
+ * Returns the format, EV_FMT_UNKNOWN when none applies.
+ */
+static int detect_more(struct ev_decoder *d, kad_arena *a, struct ev_node **root)
+{
+    struct ev_node *r = *root;
+    if (!r || r->type != EV_OBJECT)
+        return EV_FMT_UNKNOWN;
+    const struct ev_node *recs = ev_member(r, "records", 7);
+    if (recs && recs->type == EV_ARRAY)
+        return EV_FMT_LIST;
+    const struct ev_node *msg = ev_member(r, "message", 7);
+    if (msg && msg->type == EV_STRING && msg->len > 1 && msg->str[0] == '{') {
+        kad_err perr;
+        kad_err_clear(&perr);
+        struct ev_node *in = ev_json_parse_lim(a, msg->str, msg->len, &d->o.lim, "message", &perr);
+        int f = in ? ev_detect(in) : EV_FMT_UNKNOWN;
+        if (f == EV_FMT_UNKNOWN && in && in->type == EV_OBJECT && ev_member(in, "records", 7))
+            f = EV_FMT_LIST;
+        if (f != EV_FMT_UNKNOWN && f != EV_FMT_ECS) {
+            *root = in;
+            return f;
+        }
+    }
+    for (const struct ev_node *m = r->child; m; m = m->next)
+        if ((m->klen == 10 && memcmp(m->key, "@timestamp", 10) == 0) ||
+            memchr(m->key, '.', m->klen))
+            return EV_FMT_ECS;
+    return EV_FMT_UNKNOWN;
+}
+
+/*
  * Decode one record that must hold a single event. Returns KAD_OK, an error (err filled and
  * positioned), or KAD_EUNSUPPORTED with *list set to the parsed list root.
  */
@@ -246,6 +284,8 @@ static int decode_single(struct ev_decoder *d, kad_arena *a, const struct ev_rec
         return err ? err->code : KAD_ESYNTAX;
     }
     int fmt = ev_detect(root);
+    if (fmt == EV_FMT_UNKNOWN)
+        fmt = detect_more(d, a, &root);
     if (fmt == EV_FMT_LIST) {
         *list = root;
         return KAD_EUNSUPPORTED;
@@ -292,6 +332,8 @@ static int decode_list(struct ev_decoder *d, kad_arena *a, const struct ev_recor
     kad_err err;
     if (root->type == EV_OBJECT) {
         items = (struct ev_node *)ev_member(root, "items", 5);
+        if (!items)
+            items = (struct ev_node *)ev_member(root, "records", 7); /* Azure Event Hub batch */
         const struct ev_node *v = ev_member(root, "apiVersion", 10);
         if (v && v->type == EV_STRING)
             av = (kad_str){v->str, v->len};
@@ -310,6 +352,8 @@ static int decode_list(struct ev_decoder *d, kad_arena *a, const struct ev_recor
         int fmt = ev_detect(it);
         if (fmt == EV_FMT_UNKNOWN && av.ptr && it->type == EV_OBJECT)
             fmt = EV_FMT_K8S; /* webhook items carry neither kind nor apiVersion */
+        if (fmt == EV_FMT_UNKNOWN)
+            fmt = detect_more(d, a, &it);
         struct ev_event ev;
         int rc;
         if (fmt == EV_FMT_LIST)
