@@ -8,6 +8,7 @@
  */
 #include "base/buf.h"
 #include "cmd.h"
+#include "decodeopt.h"
 #include "event/event.h"
 #include "hostopt.h"
 #include "kad.h"
@@ -66,7 +67,8 @@ static int run(int argc, char **argv)
     struct cli_host host = {0};
     size_t max_record = 0;
     static const struct option longopts[] = {
-        {"ingested", required_argument, NULL, 'i'},
+        {"ingested", required_argument, NULL, CLI_DEC_INGESTED},
+        {"timestamp", required_argument, NULL, CLI_DEC_TIMESTAMP},
         {"no-host", no_argument, NULL, CLI_HOST_OFF},
         {"host-name", required_argument, NULL, CLI_HOST_NAME},
         {"host-os-type", required_argument, NULL, CLI_HOST_OS_TYPE},
@@ -81,16 +83,12 @@ static int run(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
         if (cli_host_opt(&host, c, optarg))
             continue;
+        int dc = cli_decode_opt(&o, c, optarg);
+        if (dc < 0)
+            return cmd_usage_error(&cmd_ecs, "%s, not '%s'", cli_decode_usage(c), optarg);
+        if (dc > 0)
+            continue;
         switch (c) {
-        case 'i':
-            if (strcmp(optarg, "now") == 0)
-                o.ingested = EV_INGESTED_NOW;
-            else if (strcmp(optarg, "none") == 0)
-                o.ingested = EV_INGESTED_NONE;
-            else
-                return cmd_usage_error(&cmd_ecs, "--ingested must be 'now' or 'none', not '%s'",
-                                       optarg);
-            break;
         case 'k': o.keep_empty = true; break;
         case 's': o.ns = optarg; break;
         case 'm': {
@@ -169,9 +167,9 @@ const struct cmd cmd_ecs = {
     .name = "ecs",
     .summary = "convert raw Kubernetes audit events to Elastic ECS documents (NDJSON)",
     .usage =
-        "usage: kadet ecs [--ingested now|none] [--no-host] [--host-name NAME]\n"
-        "                 [--host-os-type TYPE] [--namespace NS] [--keep-empty]\n"
-        "                 [--max-record BYTES] [FILE...|-]\n"
+        "usage: kadet ecs [--ingested now|none] [--timestamp stage|request|received]\n"
+        "                 [--no-host] [--host-name NAME] [--host-os-type TYPE]\n"
+        "                 [--namespace NS] [--keep-empty] [--max-record BYTES] [FILE...|-]\n"
         "\n"
         "Read Kubernetes audit events (audit.k8s.io/v1 or v1beta1 Events one per line, EventList\n"
         "webhook bodies, JSON arrays, GKE and AKS records, ECS documents; plain or .gz) from the\n"
@@ -180,6 +178,8 @@ const struct cmd cmd_ecs = {
         "\n"
         "  --ingested now|none  set event.ingested to the current time (whole seconds), or leave\n"
         "                       it out (default: none)\n"
+        "  --timestamp SRC      @timestamp of raw events: stage (stageTimestamp, the default),\n"
+        "                       request (requestReceivedTimestamp) or received (now)\n"
         "  --no-host            leave out host.* (default: this machine, as Elastic Agent adds)\n"
         "  --host-name NAME     host.name and host.hostname\n"
         "  --host-os-type TYPE  host.os.type (default: from uname, e.g. linux)\n"

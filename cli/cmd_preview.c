@@ -15,6 +15,7 @@
 #include "base/map.h"
 #include "base/vec.h"
 #include "cmd.h"
+#include "decodeopt.h"
 #include "detect/detect.h"
 #include "event/event.h"
 #include "hostopt.h"
@@ -123,11 +124,13 @@ static bool declare_fields(struct input *in, struct ev_decoder *d)
  * fields the rules read when in->partial). Second pass (in->second): the full documents of
  * in->wanted. Returns EXIT_OK or EXIT_RUNTIME (input unreadable).
  */
-static int read_inputs(struct input *in, char *const *files, const struct ev_host *host)
+static int read_inputs(struct input *in, char *const *files, const struct ev_host *host,
+                       int ts_source)
 {
     struct ev_decoder_opts o;
     memset(&o, 0, sizeof(o)); /* archives: no event.ingested */
     o.host = host;            /* NULL: --no-host-metadata */
+    o.timestamp = ts_source;  /* --timestamp stage|request */
     struct ev_decoder *d = ev_decoder_new(&o);
     if (!in->second && in->partial)
         in->partial = declare_fields(in, d);
@@ -200,6 +203,7 @@ static int run(int argc, char **argv)
 {
     const char *rules = NULL, *end = NULL, *only = NULL;
     struct cli_host ho = {0};
+    struct ev_decoder_opts clock = {0}; /* --timestamp */
     KAD_VEC(const char *) exceptions = {0};
     struct pv_opts po = {0, 1, 0};
     static const struct option longopts[] = {
@@ -213,6 +217,7 @@ static int run(int argc, char **argv)
         {"no-host-metadata", no_argument, NULL, CLI_HOST_OFF},
         {"host-name", required_argument, NULL, CLI_HOST_NAME},
         {"host-os-type", required_argument, NULL, CLI_HOST_OS_TYPE},
+        {"timestamp", required_argument, NULL, CLI_DEC_TIMESTAMP},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -220,6 +225,18 @@ static int run(int argc, char **argv)
     int c, status = EXIT_OK;
     while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
         if (cli_host_opt(&ho, c, optarg))
+            continue;
+        int dc = cli_decode_opt(&clock, c, optarg);
+        if (dc < 0) {
+            KAD_VEC_FREE(&exceptions);
+            return cmd_usage_error(&cmd_preview, "%s, not '%s'", cli_decode_usage(c), optarg);
+        }
+        if (dc > 0 && clock.timestamp == EV_TS_RECEIVED) {
+            KAD_VEC_FREE(&exceptions);
+            return cmd_usage_error(&cmd_preview, "--timestamp: preview replays archives; use "
+                                                 "'stage' or 'request'");
+        }
+        if (dc > 0)
             continue;
         switch (c) {
         case 'r': rules = optarg; break;
@@ -316,7 +333,7 @@ static int run(int argc, char **argv)
         if (strcmp(*f, "-") == 0)
             in.partial = false; /* standard input cannot be read twice */
     const struct ev_host *host = cli_host_get(&ho);
-    status = read_inputs(&in, files, host);
+    status = read_inputs(&in, files, host, clock.timestamp);
 
     /* executions, rule by rule */
     struct pv_doc *pd = kad_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));
@@ -347,7 +364,7 @@ static int run(int argc, char **argv)
     in.full.len = in.docs.len;
     if (in.partial && in.wanted.len) {
         in.second = true;
-        read_inputs(&in, files, host);
+        read_inputs(&in, files, host, clock.timestamp);
     }
 
     /* alerts and messages, rule by rule */
@@ -409,7 +426,8 @@ const struct cmd cmd_preview = {
     .usage =
         "usage: kadet preview --rules PATH --end TIME [--invocations N] [--interval DUR]\n"
         "                     [--exceptions FILE]... [--rule ID] [--no-host-metadata]\n"
-        "                     [--host-name NAME] [--host-os-type TYPE] [FILE...|-]\n"
+        "                     [--host-name NAME] [--host-os-type TYPE]\n"
+        "                     [--timestamp stage|request] [FILE...|-]\n"
         "\n"
         "Run the query and new_terms rules of PATH (a .toml file or a directory) as Elastic's\n"
         "scheduler would: N executions at END - (N-1)*INTERVAL, ..., END, each over the rule's\n"
@@ -429,6 +447,8 @@ const struct cmd cmd_preview = {
         "                      --host-metadata is accepted)\n"
         "  --host-name NAME    host.name and host.hostname of raw audit events\n"
         "  --host-os-type TYPE host.os.type of raw audit events (default: from uname)\n"
+        "  --timestamp SRC     @timestamp of raw audit events: stage (stageTimestamp, the\n"
+        "                      default) or request (requestReceivedTimestamp)\n"
         "\n"
         "Exit status: 0 success, 1 usage or rule errors, 2 unreadable or skipped input or a\n"
         "failed execution. See docs/preview.md.\n",

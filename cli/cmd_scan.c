@@ -25,6 +25,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "cmd.h"
+#include "decodeopt.h"
 #include "detect/detect.h"
 #include "event/event.h"
 #include "hostopt.h"
@@ -67,8 +68,9 @@ struct scan {
     bool from_start;
     bool no_baseline;
     struct cli_host host; /* default on (issue 3: host.* of this machine, as Elastic Agent) */
-    int progress;         /* -1 auto, 0 off, 1 on */
-    int format;           /* 0 auto, 1 audit, 2 ecs */
+    struct ev_decoder_opts clock; /* --ingested, --timestamp (only those two members used) */
+    int progress;                 /* -1 auto, 0 off, 1 on */
+    int format;                   /* 0 auto, 1 audit, 2 ecs */
     const char *output;
     int64_t now_ms;
     long batch;
@@ -805,6 +807,8 @@ static const struct option longopts[] = {
     {"no-host-metadata", no_argument, NULL, CLI_HOST_OFF},
     {"host-name", required_argument, NULL, CLI_HOST_NAME},
     {"host-os-type", required_argument, NULL, CLI_HOST_OS_TYPE},
+    {"ingested", required_argument, NULL, CLI_DEC_INGESTED},
+    {"timestamp", required_argument, NULL, CLI_DEC_TIMESTAMP},
     {NULL, 0, NULL, 0},
 };
 
@@ -815,6 +819,11 @@ static int parse_args(struct scan *s, int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, "+r:s:o:", longopts, NULL)) != -1) {
         if (cli_host_opt(&s->host, c, optarg))
+            continue;
+        int dc = cli_decode_opt(&s->clock, c, optarg);
+        if (dc < 0)
+            return cmd_usage_error(&cmd_scan, "%s, not '%s'", cli_decode_usage(c), optarg);
+        if (dc > 0)
             continue;
         switch (c) {
         case 'r':
@@ -947,7 +956,8 @@ static int run(int argc, char **argv)
     host_hint(&s);
     struct ev_decoder_opts dopts;
     memset(&dopts, 0, sizeof(dopts));
-    dopts.ingested = EV_INGESTED_NONE;
+    dopts.ingested = s.clock.ingested; /* archives: none (default), --ingested now */
+    dopts.timestamp = s.clock.timestamp;
     dopts.host = cli_host_get(&s.host);
     s.dec = ev_decoder_new(&dopts);
     s.full_dec = ev_decoder_new(&dopts);
@@ -1021,6 +1031,7 @@ const struct cmd cmd_scan = {
         "                  [--learn] [--format auto|audit|ecs] [--output FILE | --table]\n"
         "                  [--now TIME] [--batch N] [--from-start] [--no-baseline]\n"
         "                  [--no-host-metadata] [--host-name NAME] [--host-os-type TYPE]\n"
+        "                  [--ingested now|none] [--timestamp stage|request|received]\n"
         "                  [--progress | --no-progress] [FILE...|-]\n"
         "\n"
         "Evaluate every loaded query and new_terms rule on Kubernetes audit logs (raw\n"
@@ -1050,6 +1061,11 @@ const struct cmd cmd_scan = {
         "                         the default and still accepted\n"
         "      --host-name NAME   host.name and host.hostname (default: this machine's)\n"
         "      --host-os-type T   host.os.type (default: from uname, e.g. linux)\n"
+        "      --ingested now|none  event.ingested of raw events: the time kadet reads them\n"
+        "                         (whole seconds, as for live input) or none (default: none,\n"
+        "                         so event time falls back to @timestamp)\n"
+        "      --timestamp SRC    @timestamp of raw events: stage (stageTimestamp, default),\n"
+        "                         request (requestReceivedTimestamp) or received (now)\n"
         "      --progress, --no-progress  progress bar on stderr (default: on a terminal)\n"
         "\n"
         "Inputs already read (same file, up to the remembered offset) are skipped, so running\n"

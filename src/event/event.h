@@ -240,8 +240,18 @@ void ev_host_detect(struct ev_host *h, char *store, size_t size);
 
 enum { EV_INGESTED_NONE = 0, EV_INGESTED_NOW = 1 };
 
+/* Where a raw event's @timestamp comes from (time-and-state.md "Two clocks"; AKS records always
+   use the record's `time`, as Elastic's pipeline does). Each falls back to the others' audit
+   timestamps when its own is missing. */
+enum {
+    EV_TS_STAGE = 0, /* stageTimestamp, else v1beta1 timestamp, else requestReceivedTimestamp */
+    EV_TS_REQUEST,   /* requestReceivedTimestamp, else stageTimestamp, else timestamp */
+    EV_TS_RECEIVED,  /* the time kadet decoded the event (as Elastic Agent's filestream) */
+};
+
 struct ev_decoder_opts {
     int ingested;               /* EV_INGESTED_NONE (default) or EV_INGESTED_NOW */
+    int timestamp;              /* EV_TS_STAGE (default), EV_TS_REQUEST or EV_TS_RECEIVED */
     int64_t now_ms;             /* clock for event.ingested; 0 = the real clock */
     const struct ev_host *host; /* host.* to add to decoded raw events; NULL = none; copied */
     bool keep_empty;            /* keep null, "", {} and [] (Elastic's pipeline drops them) */

@@ -210,7 +210,7 @@ static int map_one(struct ev_decoder *d, kad_arena *a, const struct ev_record *r
                              .host_tree = d->has_host ? &d->host_tree : NULL,
                              .ns = d->o.ns,
                              .list_api_version = list_av};
-    if (d->o.ingested == EV_INGESTED_NOW)
+    if (d->o.ingested == EV_INGESTED_NOW || d->o.timestamp == EV_TS_RECEIVED)
         mo.now_ms = clock_ms(d);
     return ev_ecs_map(a, raw, fmt, &mo, out, rec, err);
 }

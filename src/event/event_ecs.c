@@ -678,10 +678,17 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
         }
     }
 
-    /* @timestamp: AKS `time`, else stageTimestamp, else requestReceivedTimestamp */
+    /* @timestamp: AKS `time`, else the configured source (ev_decoder_opts.timestamp):
+       stageTimestamp (a null or empty one falls back to v1beta1's timestamp), else
+       requestReceivedTimestamp; or the receive time */
+    int tsrc = mo->o ? mo->o->timestamp : EV_TS_STAGE;
+    if (ts == EV_TIME_NONE && tsrc == EV_TS_RECEIVED)
+        ts = mo->now_ms;
     if (ts == EV_TIME_NONE) {
-        const struct ev_node *tnodes[] = {f[F_STS], f[F_RRTS]};
-        for (size_t i = 0; i < 2 && ts == EV_TIME_NONE; i++) {
+        const struct ev_node *stage_first[] = {f[F_STS], f[F_TS], f[F_RRTS]};
+        const struct ev_node *request_first[] = {f[F_RRTS], f[F_STS], f[F_TS]};
+        const struct ev_node *const *tnodes = tsrc == EV_TS_REQUEST ? request_first : stage_first;
+        for (size_t i = 0; i < 3 && ts == EV_TIME_NONE; i++) {
             kad_str t = str_of(tnodes[i]);
             if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts))
                 ts = EV_TIME_NONE;

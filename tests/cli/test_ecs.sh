@@ -27,6 +27,20 @@ gzip -c "$T/a.log" > "$T/a.log.gz"
 grep -q '"os":{"type":"linux"' "$T/h.json" || fail "host.os.type"
 grep -qE '"ingested":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z"' "$T/h.json" || fail "event.ingested"
 
+# @timestamp source (time-and-state.md: overridable): request, received; v1beta1 timestamp
+ev2='{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a2","stage":"ResponseComplete","verb":"get","user":{"username":"bob"},"requestReceivedTimestamp":"2025-03-04T06:22:17.100000Z","stageTimestamp":"2025-03-04T06:22:18.822532Z"}'
+echo "$ev2" | "$K" ecs --no-host --timestamp request | grep -q '"@timestamp":"2025-03-04T06:22:17.100Z"' ||
+    fail "--timestamp request"
+echo "$ev2" | "$K" ecs --no-host --timestamp stage | grep -q '"@timestamp":"2025-03-04T06:22:18.822Z"' ||
+    fail "--timestamp stage"
+now=$(date -u +%Y-%m-%dT%H)
+echo "$ev2" | "$K" ecs --no-host --timestamp received | grep -q "\"@timestamp\":\"$now" ||
+    fail "--timestamp received"
+"$K" ecs --timestamp later </dev/null 2>/dev/null; [ $? = 1 ] || fail "bad --timestamp must exit 1"
+ev3='{"kind":"Event","apiVersion":"audit.k8s.io/v1beta1","auditID":"a3","stage":"ResponseComplete","verb":"get","user":{"username":"bob"},"timestamp":"2017-09-11T19:55:05Z","requestReceivedTimestamp":null,"stageTimestamp":null}'
+echo "$ev3" | "$K" ecs --no-host | grep -q '"@timestamp":"2017-09-11T19:55:05.000Z"' ||
+    fail "null stageTimestamp falls back to v1beta1 timestamp"
+
 # EventList body (webhook shape): items get kind and apiVersion
 printf '{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[{"auditID":"1","verb":"get"},{"auditID":"2","verb":"list"}]}' \
   | "$K" ecs --no-host > "$T/l.json" || fail "EventList exit $?"

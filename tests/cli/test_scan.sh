@@ -55,6 +55,25 @@ grep -q "would" "$T/err" || fail "--learn summary"
 "$K" scan --state "$T/s.db" --no-progress --from-start --rules "$R" "$IN" >"$T/out" 2>/dev/null
 [ -s "$T/out" ] && fail "scan after --learn alerted on learned combinations"
 
+# --ingested now (live input): event.ingested = read time in whole seconds, and the rule's
+# timestamp_override (event.ingested) makes it the event time; --timestamp request
+"$K" scan --no-state --no-progress --ingested now --rules "$R" "$IN" >"$T/out" 2>/dev/null ||
+    fail "--ingested now"
+python3 - "$T/out" <<'PY' || fail "--ingested now: event.ingested / event time"
+import json, sys
+for line in open(sys.argv[1]):
+    a = json.loads(line)
+    ing = a["event"]["ingested"]
+    assert len(ing) == 20 and ing.endswith("Z"), ing  # whole seconds
+    assert a["kadet.event_time"] == ing[:-1] + ".000Z", (a["kadet.event_time"], ing)
+PY
+"$K" scan --no-state --no-progress --ingested later --rules "$R" "$IN" >/dev/null 2>&1
+[ $? = 1 ] || fail "bad --ingested"
+"$K" scan --no-state --no-progress --timestamp request --rules "$R" "$IN" >"$T/out" 2>/dev/null ||
+    fail "--timestamp request"
+grep -q '"kibana.alert.original_time":"2026-03-01T09:59:59.995Z"' "$T/out" ||
+    fail "--timestamp request: original_time $(head -c 300 "$T/out")"
+
 # default state file under $XDG_STATE_HOME
 XDG_STATE_HOME="$T/xdg" "$K" scan --no-progress --rules "$R" "$IN" >/dev/null 2>&1 || fail "default state"
 [ -f "$T/xdg/kadet/state.db" ] || fail "no state at \$XDG_STATE_HOME/kadet/state.db"
