@@ -517,6 +517,14 @@ static int scan_input(struct scan *s, const char *path, kad_err *err)
         s->bytes += rec->len;
         s->rec = rec;
         struct ev_sink sink = {on_event, on_error, s};
+        if (s->clock.ingested == EV_INGESTED_NOW || s->clock.timestamp == EV_TS_RECEIVED) {
+            /* one receive time per record, shared by the re-decode of the alerted document */
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+            ev_decoder_set_now(s->dec, ms);
+            ev_decoder_set_now(s->full_dec, ms);
+        }
         int stop = ev_decode_record(s->dec, &s->arena, rec, &sink);
         s->rec = NULL;
         kad_arena_reset(&s->arena);

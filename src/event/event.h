@@ -314,6 +314,9 @@ int ev_decode_record(struct ev_decoder *d, kad_arena *a, const struct ev_record 
 int ev_decode(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec, struct ev_event *out,
               kad_err *err);
 const struct ev_decode_stats *ev_decoder_stats(const struct ev_decoder *d);
+/* Pin the clock used for event.ingested and --timestamp received (ev_decoder_opts.now_ms) to
+   ms; 0 = the real clock again. Lets two decoders of one record agree on its receive time. */
+void ev_decoder_set_now(struct ev_decoder *d, int64_t ms);
 
 /*
  * Internal to the event module (event_decode.c calls event_ecs.c): map one parsed value of

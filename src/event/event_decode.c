@@ -201,6 +201,8 @@ static void shift_err(kad_err *e, const struct ev_record *rec)
         e->offset += (int64_t)rec->offset;
 }
 
+void ev_decoder_set_now(struct ev_decoder *d, int64_t ms) { d->o.now_ms = ms; }
+
 static int map_one(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec,
                    struct ev_node *raw, int fmt, kad_str list_av, struct ev_event *out,
                    kad_err *err)
