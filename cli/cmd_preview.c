@@ -199,6 +199,35 @@ static int parse_time(const char *s, int64_t *ms)
     return ev_time_parse(s, strlen(s), ms) ? 0 : -1;
 }
 
+/*
+ * --end auto: the executions Elastic's scheduler would have run over the documents' event
+ * times: ticks at multiples of the interval (epoch-aligned), from the first tick at or after the
+ * earliest eligible document to the first at or after the latest. False when no eligible
+ * document has a time (nothing to run).
+ */
+static bool auto_ticks(const struct rule *r, const struct pv_doc *d, size_t n, struct pv_opts *o)
+{
+    int64_t iv = o->interval_ms ? o->interval_ms : r->interval_ms ? r->interval_ms : 300000;
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < n; i++) {
+        if (!d[i].eligible || d[i].ts == EV_TIME_NONE)
+            continue;
+        lo = d[i].ts < lo ? d[i].ts : lo;
+        hi = d[i].ts > hi ? d[i].ts : hi;
+    }
+    if (lo > hi)
+        return false;
+    int64_t first = lo - ((lo % iv) + iv) % iv;
+    first += first < lo ? iv : 0;
+    int64_t last = hi - ((hi % iv) + iv) % iv;
+    last += last < hi ? iv : 0;
+    int64_t count = (last - first) / iv + 1;
+    o->end_ms = last;
+    o->interval_ms = iv;
+    o->invocations = count > 1000000 ? 1000000 : (uint32_t)count;
+    return true;
+}
+
 static int run(int argc, char **argv)
 {
     const char *rules = NULL, *end = NULL, *only = NULL;
@@ -211,6 +240,7 @@ static int run(int argc, char **argv)
         {"end", required_argument, NULL, 'e'},
         {"invocations", required_argument, NULL, 'n'},
         {"interval", required_argument, NULL, 'i'},
+        {"schedule", required_argument, NULL, 'S'},
         {"exceptions", required_argument, NULL, 'x'},
         {"rule", required_argument, NULL, 'R'},
         {"host-metadata", no_argument, NULL, CLI_HOST_ON},
@@ -223,7 +253,7 @@ static int run(int argc, char **argv)
     optind = 1;
     opterr = 0;
     int c, status = EXIT_OK;
-    while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+r:", longopts, NULL)) != -1) {
         if (cli_host_opt(&ho, c, optarg))
             continue;
         int dc = cli_decode_opt(&clock, c, optarg);
@@ -256,13 +286,16 @@ static int run(int argc, char **argv)
             po.invocations = (uint32_t)v;
             break;
         }
+        case 'S': /* time-and-state.md's --schedule INTERVAL: replay over event time */
+            end = "auto";
+            /* fall through */
         case 'i': {
             kad_err err;
             if (rule_parse_duration(optarg, &po.interval_ms, &err) != KAD_OK ||
                 po.interval_ms <= 0) {
                 KAD_VEC_FREE(&exceptions);
-                return cmd_usage_error(&cmd_preview, "--interval: bad duration '%s' (e.g. 5m)",
-                                       optarg);
+                return cmd_usage_error(&cmd_preview, "%s: bad duration '%s' (e.g. 5m)",
+                                       c == 'S' ? "--schedule" : "--interval", optarg);
             }
             break;
         }
@@ -274,11 +307,17 @@ static int run(int argc, char **argv)
             return cmd_usage_error(&cmd_preview, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (!rules || !end) {
+    if (!rules) {
         KAD_VEC_FREE(&exceptions);
-        return cmd_usage_error(&cmd_preview, "--rules and --end are required");
+        return cmd_usage_error(&cmd_preview, "--rules is required");
     }
-    if (parse_time(end, &po.end_ms) != 0) {
+    /* no --end (or --end auto): replay over event time (time-and-state.md schedule-replay) */
+    bool auto_end = !end || strcmp(end, "auto") == 0;
+    if (auto_end && po.invocations != 1) {
+        KAD_VEC_FREE(&exceptions);
+        return cmd_usage_error(&cmd_preview, "--invocations needs --end TIME");
+    }
+    if (!auto_end && parse_time(end, &po.end_ms) != 0) {
         KAD_VEC_FREE(&exceptions);
         return cmd_usage_error(&cmd_preview, "--end: not a date-time: '%s'", end);
     }
@@ -338,6 +377,7 @@ static int run(int argc, char **argv)
     /* executions, rule by rule */
     struct pv_doc *pd = kad_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));
     struct pv_result *res = kad_calloc(run_rules.len ? run_rules.len : 1, sizeof(*res));
+    uint64_t executions = 0;
     for (size_t ri = 0; ri < run_rules.len; ri++) {
         const struct rule *r = run_rules.ptr[ri];
         for (size_t i = 0; i < in.docs.len; i++)
@@ -345,7 +385,14 @@ static int run(int argc, char **argv)
         pv_result_init(&res[ri]);
         kad_err err;
         kad_err_clear(&err);
-        if (pv_run(r, pd, in.docs.len, &po, &res[ri], &err) != KAD_OK) {
+        struct pv_opts ro = po;
+        if (auto_end && !auto_ticks(r, pd, in.docs.len, &ro)) {
+            fprintf(stderr, "kadet preview: rule '%s': no document in any execution\n",
+                    r->rule_id ? r->rule_id : r->name);
+            continue;
+        }
+        executions += ro.invocations;
+        if (pv_run(r, pd, in.docs.len, &ro, &res[ri], &err) != KAD_OK) {
             fprintf(stderr, "kadet preview: rule '%s': %s\n", r->rule_id ? r->rule_id : r->name,
                     err.msg);
             status = EXIT_RUNTIME;
@@ -393,10 +440,11 @@ static int run(int argc, char **argv)
         fprintf(stderr, "kadet preview: write error on standard output\n");
         status = EXIT_RUNTIME;
     }
-    fprintf(stderr,
-            "kadet preview: %llu document%s (%zu matching a query), %u execution%s, %zu alert%s\n",
-            (unsigned long long)in.seen, in.seen == 1 ? "" : "s", in.docs.len, po.invocations,
-            po.invocations == 1 ? "" : "s", total, total == 1 ? "" : "s");
+    fprintf(
+        stderr,
+        "kadet preview: %llu document%s (%zu matching a query), %llu execution%s, %zu alert%s\n",
+        (unsigned long long)in.seen, in.seen == 1 ? "" : "s", in.docs.len,
+        (unsigned long long)executions, executions == 1 ? "" : "s", total, total == 1 ? "" : "s");
     if (in.bad) {
         fprintf(stderr, "kadet preview: %llu record%s skipped\n", (unsigned long long)in.bad,
                 in.bad == 1 ? "" : "s");
@@ -424,7 +472,8 @@ const struct cmd cmd_preview = {
     .name = "preview",
     .summary = "replay Elastic's scheduled rule executions over documents (rule preview)",
     .usage =
-        "usage: kadet preview --rules PATH --end TIME [--invocations N] [--interval DUR]\n"
+        "usage: kadet preview --rules PATH [--end TIME|auto] [--invocations N] [--interval DUR]\n"
+        "                     [--schedule DUR]\n"
         "                     [--exceptions FILE]... [--rule ID] [--no-host-metadata]\n"
         "                     [--host-name NAME] [--host-os-type TYPE]\n"
         "                     [--timestamp stage|request] [FILE...|-]\n"
@@ -436,10 +485,13 @@ const struct cmd cmd_preview = {
         "execution time; Elastic's warnings go to standard error. Input: raw Kubernetes audit\n"
         "events or ECS documents, as `kadet scan` reads them (standard input when no FILE).\n"
         "\n"
-        "  --rules PATH        rule file or directory (required)\n"
-        "  --end TIME          time of the last execution, RFC 3339 or 'now' (required)\n"
-        "  --invocations N     number of executions (default 1)\n"
+        "  -r, --rules PATH    rule file or directory (required)\n"
+        "  --end TIME          time of the last execution, RFC 3339 or 'now'; 'auto' (the\n"
+        "                      default): every execution over the documents' event times,\n"
+        "                      ticks aligned to the interval, per rule\n"
+        "  --invocations N     number of executions (default 1; needs --end TIME)\n"
         "  --interval DUR      time between executions, e.g. 5m (default: each rule's interval)\n"
+        "  --schedule DUR      same as --interval DUR --end auto\n"
         "  --exceptions FILE   exception lists to apply (repeatable)\n"
         "  --rule ID           run only this rule (rule_id or name)\n"
         "  --no-host-metadata  do not add this machine's host.* fields to raw audit events\n"
