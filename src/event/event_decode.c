@@ -259,10 +259,29 @@ static int detect_more(struct ev_decoder *d, kad_arena *a, struct ev_node **root
  * Decode one record that must hold a single event. Returns KAD_OK, an error (err filled and
  * positioned), or KAD_EUNSUPPORTED with *list set to the parsed list root.
  */
+/* kube-apiserver's `--audit-log-format=legacy` line: `<RFC3339 time> AUDIT: id="…" …`
+   (k8s-audit-formats.md §4.2): recognised so it is reported as such, not as bad JSON. */
+static bool is_legacy_line(const struct ev_record *rec)
+{
+    if (rec->len < 30 || rec->ptr[0] < '0' || rec->ptr[0] > '9' || rec->ptr[4] != '-')
+        return false;
+    size_t lim = rec->len < 64 ? rec->len : 64;
+    for (size_t i = 19; i + 8 <= lim; i++)
+        if (memcmp(rec->ptr + i, " AUDIT: ", 8) == 0)
+            return true;
+    return false;
+}
+
 static int decode_single(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec,
                          struct ev_event *out, struct ev_node **list, kad_err *err)
 {
     *list = NULL;
+    if (is_legacy_line(rec))
+        return kad_err_atlc(err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
+                            (int64_t)rec->offset, "%s",
+                            "legacy audit log line (kube-apiserver --audit-log-format=legacy, "
+                            "which has no annotations): not supported, use "
+                            "--audit-log-format=json");
     if (d->paths) {
         bool aborted = false;
         struct ev_node *part =

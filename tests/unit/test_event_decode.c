@@ -202,6 +202,44 @@ TEST(event_decode_lists)
     ev_decoder_free(d);
 }
 
+/* Per-record shapes beyond audit events (k8s-audit-formats.md §7.1, §4.2). */
+TEST(event_detect_more_shapes)
+{
+    struct ev_decoder *d = ev_decoder_new(NULL);
+    kad_arena a;
+    kad_arena_init(&a, 1 << 16, 0);
+    struct ev_event ev;
+    kad_err err;
+    /* legacy text format: reported as such */
+    ASSERT_EQ(decode1(d, &a,
+                      "2017-09-11T19:55:05.123456789Z AUDIT: id=\"0\" stage=\"ResponseComplete\" "
+                      "ip=\"127.0.0.1\" method=\"list\" user=\"admin\"",
+                      &ev, &err),
+              KAD_EUNSUPPORTED);
+    ASSERT(strstr(err.msg, "legacy audit log line") != NULL);
+    /* an ECS document without kubernetes.*: as it is */
+    ASSERT_OK(decode1(d, &a,
+                      "{\"@timestamp\":\"2026-03-01T10:00:00+01:00\",\"host\":{\"name\":\"h\"}}",
+                      &ev, &err));
+    ASSERT_EQ(ev.format, EV_FMT_ECS);
+    ASSERT_EQ(ev.ts_ms, 1772355600000LL);
+    ASSERT_OK(decode1(d, &a, "{\"user.name\":\"u\",\"@timestamp\":1772355600000}", &ev, &err));
+    ASSERT_EQ(ev.format, EV_FMT_ECS);
+    ASSERT_EQ(ev.ts_ms, 1772355600000LL);
+    /* a cloud envelope: the event in message */
+    ASSERT_OK(decode1(
+        d, &a,
+        "{\"message\":\"{\\\"kind\\\":\\\"Event\\\",\\\"auditID\\\":\\\"m1\\\","
+        "\\\"stage\\\":\\\"ResponseComplete\\\"}\",\"input\":{\"type\":\"aws-cloudwatch\"}}",
+        &ev, &err));
+    ASSERT_EQ(ev.format, EV_FMT_K8S);
+    ASSERT_EQ(ev.audit_id.len, 2);
+    /* plain unknown JSON is still an error */
+    ASSERT_EQ(decode1(d, &a, "{\"a\":1}", &ev, &err), KAD_EUNSUPPORTED);
+    kad_arena_fini(&a);
+    ev_decoder_free(d);
+}
+
 TEST(event_time)
 {
     int64_t ms;
