@@ -21,8 +21,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define SCHEMA_VERSION 2
-/* schema 2: rules.pivot, terms.pivot and its index terms_by_pivot (state_pivot.c) */
+#define SCHEMA_VERSION 3
+/* schema 2 (one hour on main, 2026-11-29): rules.pivot, terms.pivot, an index on (rid, pivot);
+   schema 3: the pivot leads terms' primary key instead, no second index (state_pivot.c) */
 #define APPLICATION_ID 0x6b616474 /* "kadt" */
 
 static const char schema_sql[] = "CREATE TABLE rules("
@@ -38,16 +39,6 @@ static const char schema_sql[] = "CREATE TABLE rules("
                                  " current INTEGER NOT NULL DEFAULT 1,"
                                  " pivot INTEGER,"
                                  " UNIQUE(rule_id, logic_hash));"
-                                 "CREATE TABLE terms("
-                                 " rid INTEGER NOT NULL,"
-                                 " combo BLOB NOT NULL,"
-                                 " first_seen INTEGER NOT NULL,"
-                                 " last_seen INTEGER NOT NULL,"
-                                 " flags INTEGER NOT NULL DEFAULT 0,"
-                                 " pivot BLOB,"
-                                 " PRIMARY KEY(rid, combo)) WITHOUT ROWID;"
-                                 "CREATE INDEX terms_by_pivot ON terms(rid, pivot)"
-                                 " WHERE pivot IS NOT NULL;"
                                  "CREATE TABLE alerts("
                                  " alert_id TEXT PRIMARY KEY,"
                                  " rid INTEGER NOT NULL,"
@@ -63,18 +54,35 @@ static const char schema_sql[] = "CREATE TABLE rules("
                                  " name TEXT PRIMARY KEY,"
                                  " value INTEGER NOT NULL) WITHOUT ROWID;";
 
-/* From schema 1: the columns come last, as in a new file. The migration reads terms once (to
-   build the index, empty); rows get their pivot when their rule registers (backfill). */
-static const char migrate_1_sql[] = "ALTER TABLE rules ADD COLUMN pivot INTEGER;"
-                                    "ALTER TABLE terms ADD COLUMN pivot BLOB;"
-                                    "CREATE INDEX terms_by_pivot ON terms(rid, pivot)"
-                                    " WHERE pivot IS NOT NULL;";
+/* pivot: the pivot component's bytes (x'' when the rule has none), so one user's combinations
+   are one range of the primary key; (rid, combo) stays unique (the pivot is part of combo) */
+static const char terms_sql[] = "CREATE TABLE terms("
+                                " rid INTEGER NOT NULL,"
+                                " pivot BLOB NOT NULL,"
+                                " combo BLOB NOT NULL,"
+                                " first_seen INTEGER NOT NULL,"
+                                " last_seen INTEGER NOT NULL,"
+                                " flags INTEGER NOT NULL DEFAULT 0,"
+                                " PRIMARY KEY(rid, pivot, combo)) WITHOUT ROWID;";
+
+/* From schema 1 or 2: terms is copied into the new layout (rows keep a schema 2 pivot; schema 1
+   rows get x'', and their rule's pivot NULL, so registration keys them; see backfill). A
+   schema 2 index goes with the old table. Format: rules column, terms_sql, pivot, version. */
+static const char migrate_sql[] =
+    "%s"
+    "ALTER TABLE terms RENAME TO terms_old;"
+    "%s"
+    "INSERT INTO terms(rid, pivot, combo, first_seen, last_seen, flags)"
+    " SELECT rid, %s, combo, first_seen, last_seen, flags"
+    " FROM terms_old;"
+    "DROP TABLE terms_old;"
+    "PRAGMA user_version = %d;";
 
 static const char *const stmt_sql[SQ__COUNT] = {
-    /* the pivot is written with the row and never updated (it is part of the combination) */
-    [SQ_TERM_UPSERT] = "INSERT INTO terms(rid, combo, first_seen, last_seen, flags, pivot) "
-                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(rid, combo) DO UPDATE SET "
-                       "first_seen = ?3, last_seen = ?4, flags = ?5",
+    /* ?6, the pivot, is a function of the combination (bind_pivot) */
+    [SQ_TERM_UPSERT] = "INSERT INTO terms(rid, pivot, combo, first_seen, last_seen, flags) "
+                       "VALUES(?1, ?6, ?2, ?3, ?4, ?5) ON CONFLICT(rid, pivot, combo) DO UPDATE "
+                       "SET first_seen = ?3, last_seen = ?4, flags = ?5",
     [SQ_ALERT_INSERT] = "INSERT OR IGNORE INTO alerts(alert_id, rid, combo, ts) "
                         "VALUES(?1, ?2, ?3, ?4)",
     [SQ_ALERT_GET] = "SELECT 1 FROM alerts WHERE alert_id = ?1",
@@ -87,11 +95,10 @@ static const char *const stmt_sql[SQ__COUNT] = {
     [SQ_WATERMARK_SET] = "UPDATE rules SET watermark = ?2 WHERE rid = ?1",
     [SQ_TERMS_OF_RULE] = "SELECT combo, first_seen, last_seen, flags FROM terms WHERE rid = ?1",
     [SQ_TERMS_COUNT] = "SELECT count(*) FROM terms WHERE rid = ?1",
-    [SQ_TERM_GET] = "SELECT first_seen, last_seen, flags FROM terms WHERE rid = ?1 AND combo = ?2",
-    /* INDEXED BY: without statistics the planner prefers the primary key's rid range (the
-       whole rule) to the partial index plus one primary-key lookup per row */
+    [SQ_TERM_GET] = "SELECT first_seen, last_seen, flags FROM terms "
+                    "WHERE rid = ?1 AND pivot = ?3 AND combo = ?2",
     [SQ_PIVOT_TERMS] = "SELECT combo, first_seen, last_seen, flags FROM terms "
-                       "INDEXED BY terms_by_pivot WHERE rid = ?1 AND pivot = ?2",
+                       "WHERE rid = ?1 AND pivot = ?2",
 };
 
 /* ======================================================================================== */
@@ -280,16 +287,18 @@ static int pragma_int(struct st_store *st, const char *sql, int64_t *out, kad_er
     return 0;
 }
 
-/* Schema 1 -> 2, in one transaction; another writer may have done it meanwhile. */
-static int migrate_1(struct st_store *st, kad_err *err)
+/* Schema 1 or 2 -> 3, in one transaction; another writer may have done it meanwhile. */
+static int migrate(struct st_store *st, kad_err *err)
 {
     int64_t ver = 0;
     int rc = st_exec(st, "BEGIN IMMEDIATE", err);
     if (rc)
         return rc;
-    if ((rc = pragma_int(st, "PRAGMA user_version", &ver, err)) == 0 && ver == 1) {
-        char sql[sizeof(migrate_1_sql) + 64];
-        snprintf(sql, sizeof(sql), "%sPRAGMA user_version = %d;", migrate_1_sql, SCHEMA_VERSION);
+    if ((rc = pragma_int(st, "PRAGMA user_version", &ver, err)) == 0 && (ver == 1 || ver == 2)) {
+        char sql[sizeof(migrate_sql) + sizeof(terms_sql) + 128];
+        snprintf(sql, sizeof(sql), migrate_sql,
+                 ver == 1 ? "ALTER TABLE rules ADD COLUMN pivot INTEGER;" : "", terms_sql,
+                 ver == 1 ? "x''" : "coalesce(pivot, x'')", SCHEMA_VERSION);
         rc = st_exec(st, sql, err);
     }
     if (rc == 0)
@@ -297,7 +306,8 @@ static int migrate_1(struct st_store *st, kad_err *err)
     if (rc)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     else
-        kad_log(KAD_LOG_INFO, "state %s: schema 1 upgraded to %d", st->path, SCHEMA_VERSION);
+        kad_log(KAD_LOG_INFO, "state %s: schema %lld upgraded to %d", st->path, (long long)ver,
+                SCHEMA_VERSION);
     return rc;
 }
 
@@ -312,10 +322,10 @@ static int check_schema(struct st_store *st, kad_err *err)
     if (ntables == 0 && ver == 0 && app == 0) {
         if (st->mode == ST_OPEN_RO)
             return kad_err_setf(err, KAD_ESTATE, "%s: empty database, not a kadet state", st->path);
-        char sql[sizeof(schema_sql) + 128];
+        char sql[sizeof(schema_sql) + sizeof(terms_sql) + 128];
         snprintf(sql, sizeof(sql),
-                 "BEGIN;%sPRAGMA user_version = %d;PRAGMA application_id = %d;COMMIT;", schema_sql,
-                 SCHEMA_VERSION, APPLICATION_ID);
+                 "BEGIN;%s%sPRAGMA user_version = %d;PRAGMA application_id = %d;COMMIT;",
+                 schema_sql, terms_sql, SCHEMA_VERSION, APPLICATION_ID);
         if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
             int r = st_sql_fail(st, err, "cannot create the schema");
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
@@ -329,8 +339,8 @@ static int check_schema(struct st_store *st, kad_err *err)
         return kad_err_setf(err, KAD_ESTATE,
                             "%s: state schema version %lld is newer than this kadet (%d)", st->path,
                             (long long)ver, SCHEMA_VERSION);
-    if (ver == 1 && st->mode != ST_OPEN_RO)
-        return migrate_1(st, err); /* read-only inspection does not need the pivot */
+    if ((ver == 1 || ver == 2) && st->mode != ST_OPEN_RO)
+        return migrate(st, err); /* read-only inspection reads every version */
     return 0;
 }
 
@@ -529,6 +539,19 @@ static void remember(struct st_store *st, struct st_rule_mem *m, struct st_rec *
     m->last_gen = st->idx.gen;
 }
 
+/* Bind parameter i to the pivot of (rid, key) as the terms table keys it: the component, or
+   x'' for a rule without pivot. */
+static void bind_pivot(struct st_store *st, sqlite3_stmt *s, int i, uint32_t rid, const void *key,
+                       size_t len)
+{
+    const struct st_rule_mem *m = st_rule_mem_get(st, rid);
+    kad_str pv;
+    if (m && m->has_pivot && st_combo_part(key, len, m->pivot, &pv) && pv.len)
+        sqlite3_bind_blob(s, i, pv.ptr, (int)pv.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_zeroblob(s, i, 0);
+}
+
 /*
  * Index miss on a baseline that is not fully loaded: fetch the combination from SQLite and
  * keep it in the index (clean). NULL when the database does not have it either.
@@ -542,6 +565,7 @@ static struct st_rec *fetch_term(struct st_store *st, struct st_rule_mem *m, con
     sqlite3_stmt *s = st->sq[SQ_TERM_GET];
     sqlite3_bind_int64(s, 1, m->rid);
     sqlite3_bind_blob(s, 2, key, (int)len, SQLITE_STATIC);
+    bind_pivot(st, s, 3, m->rid, key, len);
     struct st_rec *r = NULL;
     int step = sqlite3_step(s);
     if (step == SQLITE_ROW) {
@@ -558,9 +582,10 @@ static struct st_rec *fetch_term(struct st_store *st, struct st_rule_mem *m, con
 }
 
 /*
- * Give every stored combination of baseline `rid` its pivot value (NULL when pivot < 0): once
- * per baseline of a schema 1 file, or when a rule's pivot changed. One UPDATE through
- * kadet_component (state_pivot.c). MEM stores keep no terms in SQLite.
+ * Key every stored combination of baseline `rid` by its pivot value (x'' when pivot < 0): once
+ * per baseline of a migrated schema 1 file (rows copied with x''), or when a rule's pivot
+ * changed. One UPDATE through kadet_component (state_pivot.c); SQLite moves each row to its
+ * new place in the primary key. MEM stores keep no terms in SQLite.
  */
 static int backfill(struct st_store *st, int64_t rid, int64_t pivot, kad_err *err)
 {
@@ -568,8 +593,9 @@ static int backfill(struct st_store *st, int64_t rid, int64_t pivot, kad_err *er
         return 0;
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db,
-                           "UPDATE terms SET pivot = kadet_component(combo, ?2) WHERE rid = ?1", -1,
-                           &s, NULL) != SQLITE_OK)
+                           "UPDATE terms SET pivot = coalesce(kadet_component(combo, ?2), x'') "
+                           "WHERE rid = ?1",
+                           -1, &s, NULL) != SQLITE_OK)
         return st_sql_fail(st, err, "cannot index terms by pivot");
     sqlite3_bind_int64(s, 1, rid);
     if (pivot >= 0)
@@ -581,8 +607,8 @@ static int backfill(struct st_store *st, int64_t rid, int64_t pivot, kad_err *er
     int n = sqlite3_changes(st->db);
     st->piv_backfilled += (uint64_t)n;
     if (n > 0)
-        kad_log(KAD_LOG_INFO, "state %s: %d combinations of baseline %lld indexed by pivot",
-                st->path, n, (long long)rid);
+        kad_log(KAD_LOG_INFO, "state %s: %d combinations of baseline %lld keyed by pivot", st->path,
+                n, (long long)rid);
     return 0;
 }
 
@@ -770,15 +796,22 @@ static void undo_clear(struct st_store *st)
         KAD_VEC_FREE(&st->undo);
 }
 
-/* The order of the terms primary key: rid, then memcmp of the blob, then length. */
+static int bytes_cmp(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
+{
+    int c = na && nb ? memcmp(a, b, na < nb ? na : nb) : 0;
+    return c ? c : (na > nb) - (na < nb);
+}
+
+/* The order of the terms primary key: rid, then the pivot and the combination, each as SQLite
+   orders blobs (memcmp, then length). */
 static int undo_cmp(const void *a, const void *b)
 {
-    const struct st_rec *x = ((const struct st_undo *)a)->rec,
-                        *y = ((const struct st_undo *)b)->rec;
+    const struct st_undo *u = a, *v = b;
+    const struct st_rec *x = u->rec, *y = v->rec;
     if (x->rid != y->rid)
         return x->rid < y->rid ? -1 : 1;
-    int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
-    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+    int c = bytes_cmp(x->key + u->poff, u->plen, y->key + v->poff, v->plen);
+    return c ? c : bytes_cmp(x->key, x->klen, y->key, y->klen);
 }
 
 int st_flush_dirty(struct st_store *st, kad_err *err)
@@ -789,8 +822,16 @@ int st_flush_dirty(struct st_store *st, kad_err *err)
     sqlite3_stmt *s = st->sq[SQ_TERM_UPSERT];
     /* B-tree order: neighbouring keys share pages, so a big batch writes each page once
        while it is hot (every record appears once in the log, so the order is free) */
-    if (st->undo.len > 64)
+    if (st->undo.len > 64) {
+        for (size_t i = 0; i < st->undo.len; i++) {
+            struct st_undo *u = &st->undo.ptr[i];
+            kad_str pv;
+            bool has = st_rec_pivot(st, u->rec, &pv);
+            u->poff = has ? (uint16_t)((const uint8_t *)pv.ptr - u->rec->key) : 0;
+            u->plen = has ? (uint16_t)pv.len : 0;
+        }
         qsort(st->undo.ptr, st->undo.len, sizeof(struct st_undo), undo_cmp);
+    }
     for (size_t i = 0; i < st->undo.len; i++) {
         struct st_rec *r = st->undo.ptr[i].rec;
         r->flags &= (uint8_t)~REC_DIRTY;
@@ -801,9 +842,7 @@ int st_flush_dirty(struct st_store *st, kad_err *err)
         sqlite3_bind_int64(s, 3, r->first_seen);
         sqlite3_bind_int64(s, 4, r->last_seen);
         sqlite3_bind_int64(s, 5, r->flags & REC_PERSIST_MASK);
-        kad_str pv;
-        if (st_rec_pivot(st, r, &pv))
-            sqlite3_bind_blob(s, 6, pv.ptr, (int)pv.len, SQLITE_STATIC); /* never NULL: a key */
+        bind_pivot(st, s, 6, r->rid, r->key, r->klen);
         int rc = step_done(st, s, err, "cannot write terms");
         if (rc == 0)
             r->flags &= (uint8_t)~REC_UNSAVED;

@@ -93,7 +93,8 @@ struct st_rule_def {
     size_t nfields;
     int64_t window_ms; /* history window W; <= 0 means "never forget" */
     /* The component st_pivot_each looks combinations up by (kadet.baseline: the user), when
-       has_pivot; zero-initialised = no pivot. The state indexes it (docs/internals/state.md). */
+       has_pivot; zero-initialised = no pivot. The state keys combinations by it: changing it
+       re-keys the stored baseline once (docs/internals/state.md). */
     bool has_pivot;
     size_t pivot; /* 0-based component index, < nfields */
 };
@@ -288,8 +289,8 @@ int st_terms_each(struct st_store *st, const struct st_filter *f, st_term_fn fn,
  * `len` bytes at `value`, with first/last seen and alerted flag: the committed state plus the
  * open batch's changes (MEM and file stores alike), read without writing anything. Order:
  * first_seen, then the encoded combination (bytes, a prefix first), as st_terms_each.
- * Cost: proportional to that pivot value's combinations, not to the rule's (an SQLite index
- * on (rid, pivot) and an in-memory map; docs/internals/state.md). t->rule has only rid,
+ * Cost: proportional to that pivot value's combinations, not to the rule's (terms' primary key
+ * starts with (rid, pivot); an in-memory map; docs/internals/state.md). t->rule has only rid,
  * rule_id, window_ms, watermark and current filled. fn must not modify the store; a nonzero
  * return stops and is returned. Unknown rid: KAD_ENOTFOUND; a rule without pivot: KAD_EINVAL.
  */

@@ -101,7 +101,7 @@ struct st_piv_group {
 
 /*
  * (rid, pivot value) -> records. MEM stores: every record of a rule with a pivot. File stores:
- * only REC_UNSAVED records (SQLite's terms_by_pivot index has the others), emptied whenever
+ * only REC_UNSAVED records (SQLite's primary key range has the others), emptied whenever
  * the dirty records are written. Entries are record pointers: valid while records do not move,
  * so idx_compact and idx_fini are followed by piv_rebuild. Dead records stay listed and are
  * skipped by readers.
@@ -138,6 +138,7 @@ struct st_undo {
     int64_t last_seen;
     uint8_t flags;
     bool inserted;
+    uint16_t poff, plen; /* the record's pivot within its key, set by st_flush_dirty to sort */
 };
 
 /* One combination found by st_pivot_each, before sorting. */

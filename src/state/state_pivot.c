@@ -4,9 +4,9 @@
  * combinations instead of the rule's.
  *
  * Two halves, merged by the query:
- *  - SQLite: terms.pivot holds the pivot component's bytes, written with the row's first
- *    upsert (state.c, st_flush_dirty) and backfilled once per rule at registration (schema 1
- *    files, or a rule whose pivot changed), under the partial index terms_by_pivot(rid, pivot);
+ *  - SQLite: terms' primary key is (rid, pivot, combo), pivot being the pivot component's bytes
+ *    (state.c binds it wherever it names a row), so one value's combinations are one key range;
+ *    rows of a migrated schema 1 file are keyed when their rule registers (state.c, backfill);
  *  - memory: a map (rid, pivot bytes) -> records. In MEM stores it lists every record (the
  *    index is all there is); in file stores only the records inserted since the dirty records
  *    were last written (REC_UNSAVED), which SQLite cannot return yet.
@@ -43,7 +43,7 @@ bool st_rec_pivot(struct st_store *st, const struct st_rec *r, kad_str *out)
 
 /* kadet_component(combo, i): component i of an encoded combination as a blob, NULL when
    there is none (or i is NULL). Only the backfill uses it; the schema never refers to it, so
-   the sqlite3 shell can still write the file. */
+   the sqlite3 shell can still read and write the file. */
 static void sql_component(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
@@ -204,7 +204,8 @@ static int item_cmp(const void *a, const void *b)
     return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
 }
 
-/* Rows of SQLite's terms_by_pivot for (rid, v), each replaced by the index's record if any. */
+/* SQLite's rows of (rid, v) (a primary-key range), each replaced by the index's record if
+   the index holds it. */
 static int pivot_rows(struct st_store *st, uint32_t rid, kad_str v, kad_err *err)
 {
     sqlite3_stmt *s = st->sq[SQ_PIVOT_TERMS];

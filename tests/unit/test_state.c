@@ -1250,7 +1250,7 @@ TEST(state_pivot_cost_follows_the_user_not_the_rule)
         if (mode == ST_OPEN_MEM) { /* all 7 from the map, nothing from SQLite */
             ASSERT_EQ(big.rows, 0);
             ASSERT_EQ(big.records, 7);
-        } else { /* 4 rows from the index on (rid, pivot), 3 unsaved records from the map */
+        } else { /* 4 rows of the (rid, pivot) key range, 3 unsaved records from the map */
             ASSERT_EQ(big.rows, 4);
             ASSERT_EQ(big.records, 3);
             ASSERT_EQ(big.fullscan_steps, 0);
@@ -1298,8 +1298,12 @@ static const char schema_v1[] = "CREATE TABLE rules("
                                 "CREATE TABLE counters("
                                 " name TEXT PRIMARY KEY,"
                                 " value INTEGER NOT NULL) WITHOUT ROWID;"
-                                "PRAGMA user_version = 1;"
                                 "PRAGMA application_id = 1801544820;";
+/* What schema 2 (on main for an hour) added to it. */
+static const char schema_v2_more[] = "ALTER TABLE rules ADD COLUMN pivot INTEGER;"
+                                     "ALTER TABLE terms ADD COLUMN pivot BLOB;"
+                                     "CREATE INDEX terms_by_pivot ON terms(rid, pivot)"
+                                     " WHERE pivot IS NOT NULL;";
 
 static int64_t db_int(const char *db, const char *sql)
 {
@@ -1314,28 +1318,41 @@ static int64_t db_int(const char *db, const char *sql)
     return v;
 }
 
-TEST(state_pivot_migrates_a_schema_1_file)
+/* A state as kadet schema `ver` left it, then opened by this one. */
+static void migrate_case(int ver)
 {
     struct tdir d;
     tdir_make(&d);
     snprintf(d.db, sizeof(d.db), "%s/old.db", d.dir);
-    /* a state as the previous kadet left it: one baseline of 300 combinations, an alert id,
-       an input position and a counter */
+    /* one baseline of 300 combinations (schema 2: with its pivot, the user), an alert id, an
+       input position and a counter */
     sqlite3 *h;
     ASSERT_EQ(sqlite3_open(d.db, &h), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(h, schema_v1, NULL, NULL, NULL), SQLITE_OK);
-    ASSERT_EQ(sqlite3_exec(h,
-                           "INSERT INTO rules VALUES(1, 'ru', 7, 'ru', "
-                           "'58:kubernetes.audit.annotations.authorization_k8s_io/decision,"
-                           "30:kubernetes.audit.user.username,19:user_agent.original,', "
-                           "864000000, 1, 1, 5000, 1);"
-                           "INSERT INTO alerts VALUES('old-alert', 1, NULL, 3);"
-                           "INSERT INTO positions VALUES('dev:1:/var/log/audit.log', 4096, 10, 1);"
-                           "INSERT INTO counters VALUES('events.read', 10);",
-                           NULL, NULL, NULL),
-              SQLITE_OK);
+    if (ver == 2)
+        ASSERT_EQ(sqlite3_exec(h, schema_v2_more, NULL, NULL, NULL), SQLITE_OK);
+    char pragma[64];
+    snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", ver);
+    ASSERT_EQ(sqlite3_exec(h, pragma, NULL, NULL, NULL), SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(h,
+                     "INSERT INTO rules(rid, rule_id, logic_hash, name, fields, window_ms,"
+                     " first_loaded, last_loaded, watermark, current) VALUES(1, 'ru', 7, 'ru', "
+                     "'58:kubernetes.audit.annotations.authorization_k8s_io/decision,"
+                     "30:kubernetes.audit.user.username,19:user_agent.original,', "
+                     "864000000, 1, 1, 5000, 1);"
+                     "INSERT INTO alerts VALUES('old-alert', 1, NULL, 3);"
+                     "INSERT INTO positions VALUES('dev:1:/var/log/audit.log', 4096, 10, 1);"
+                     "INSERT INTO counters VALUES('events.read', 10);",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_stmt *ins;
-    ASSERT_EQ(sqlite3_prepare_v2(h, "INSERT INTO terms VALUES(1, ?1, ?2, ?3, ?4)", -1, &ins, NULL),
+    if (ver == 2)
+        ASSERT_EQ(sqlite3_exec(h, "UPDATE rules SET pivot = 1", NULL, NULL, NULL), SQLITE_OK);
+    ASSERT_EQ(sqlite3_prepare_v2(h,
+                                 ver == 2 ? "INSERT INTO terms VALUES(1, ?1, ?2, ?3, ?4, ?5)"
+                                          : "INSERT INTO terms VALUES(1, ?1, ?2, ?3, ?4)",
+                                 -1, &ins, NULL),
               SQLITE_OK);
     kad_buf b;
     kad_buf_init(&b, ST_KEY_MAX + 1);
@@ -1348,6 +1365,8 @@ TEST(state_pivot_migrates_a_schema_1_file)
         sqlite3_bind_int64(ins, 2, 1000 - i);
         sqlite3_bind_int64(ins, 3, 2000 + i);
         sqlite3_bind_int64(ins, 4, i % 2);
+        if (ver == 2)
+            sqlite3_bind_blob(ins, 5, u, (int)strlen(u), SQLITE_TRANSIENT); /* as kadet did */
         ASSERT_EQ(sqlite3_step(ins), SQLITE_DONE);
         sqlite3_reset(ins);
     }
@@ -1361,12 +1380,13 @@ TEST(state_pivot_migrates_a_schema_1_file)
     ASSERT_OK(st_stats_get(st, &stats, NULL));
     ASSERT_EQ(stats.terms, 300);
     st_close(st);
-    ASSERT_EQ(db_int(d.db, "PRAGMA user_version"), 1);
+    ASSERT_EQ(db_int(d.db, "PRAGMA user_version"), ver);
 
-    /* a writer upgrades it; the rule's baseline is kept and indexed once */
+    /* a writer upgrades it; the rule's baseline is kept and keyed by user once (schema 2
+       rows already were) */
     enum st_baseline status;
     ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
-    ASSERT_EQ(db_int(d.db, "PRAGMA user_version"), 2);
+    ASSERT_EQ(db_int(d.db, "PRAGMA user_version"), 3);
     struct st_rule_def def = {.rule_id = "ru",
                               .name = "ru",
                               .logic_hash = 7,
@@ -1379,7 +1399,7 @@ TEST(state_pivot_migrates_a_schema_1_file)
     ASSERT_OK(st_rule_register(st, &def, &rid, &status, NULL));
     ASSERT_EQ(status, ST_BASELINE_KEPT);
     ASSERT_EQ(rid, 1);
-    ASSERT_EQ(st->piv_backfilled, 300);
+    ASSERT_EQ(st->piv_backfilled, ver == 1 ? 300 : 0);
     ASSERT_EQ(st_watermark(st, rid), 5000);
     ASSERT_EQ(st_counter_get(st, "events.read"), 10);
     ASSERT_EQ(st_alert_emitted(st, "old-alert", NULL), 1);
@@ -1398,10 +1418,10 @@ TEST(state_pivot_migrates_a_schema_1_file)
     ASSERT_EQ(observe(st, rid, &b, "allow", "user-7", "brand-new", 3000), ST_SEEN_NEW);
     ASSERT_OK(st_commit(st, NULL));
     st_close(st);
-    ASSERT_EQ(db_int(d.db, "SELECT count(*) FROM terms WHERE pivot IS NULL"), 0);
+    ASSERT_EQ(db_int(d.db, "SELECT count(*) FROM terms"), 301);
     ASSERT_EQ(db_int(d.db, "SELECT count(*) FROM terms WHERE pivot = CAST('user-7' AS BLOB)"), 7);
 
-    /* once: the next run indexes nothing; a changed pivot (the agent) re-indexes */
+    /* once: the next run keys nothing; a changed pivot (the agent) re-keys */
     ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
     ASSERT_OK(st_rule_register(st, &def, &rid, &status, NULL));
     ASSERT_EQ(st->piv_backfilled, 0);
@@ -1418,4 +1438,10 @@ TEST(state_pivot_migrates_a_schema_1_file)
     kad_buf_fini(&want);
     kad_buf_fini(&b);
     rm_rf(d.dir);
+}
+
+TEST(state_pivot_migrates_schema_1_and_2_files)
+{
+    migrate_case(1);
+    migrate_case(2);
 }
