@@ -371,8 +371,9 @@ static void write_parameters(kad_jsonw *w, const struct rule *r)
     kad_jsonw_keyc(w, "threat");
     write_threat(w, r);
     kv_str(w, "timestamp_override", r->timestamp_override);
-    if (r->timestamp_override)
-        kv_bool(w, "timestamp_override_fallback_disabled", r->timestamp_override_fallback_disabled);
+    /* an optional param: Elastic's prebuilt rules do not set it, so it is absent unless true */
+    if (r->timestamp_override_fallback_disabled)
+        kv_bool(w, "timestamp_override_fallback_disabled", true);
     kv_str(w, "to", r->to ? r->to : "now");
     kv_str(w, "version", r->version);
     write_exceptions_list(w, "exceptions_list", r);

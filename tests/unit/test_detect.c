@@ -209,6 +209,7 @@ TEST(detect_alert_rule_fields)
     r.license = "Elastic License v2";
     r.rule_name_override = "rule.title";
     r.building_block_type = "default";
+    r.timestamp_override = "event.ingested";
     kad_buf reason;
     kad_buf_init(&reason, 4096);
     char *s = alert_with("{\"rule\":{\"title\":\"Override name\"},\"user\":{\"name\":\"u\"}}", &r,
@@ -225,6 +226,9 @@ TEST(detect_alert_rule_fields)
     ASSERT(strstr(s, "\"severity_mapping\":[]") != NULL);
     ASSERT(strstr(s, "\"immutable\":true") != NULL);
     ASSERT(strstr(s, "\"exceptions_list\":[]") != NULL);
+    ASSERT(strstr(s, "\"timestamp_override\":\"event.ingested\"") != NULL);
+    /* an optional param the rule does not set is absent, as in Elastic's stored params */
+    ASSERT(strstr(s, "timestamp_override_fallback_disabled") == NULL);
     kad_free(s);
     /* without the field in the source: the rule's own name, no meta */
     s = alert_with("{\"user\":{\"name\":\"u\"}}", &r, &reason);
