@@ -224,14 +224,71 @@ static int map_one(struct ev_decoder *d, kad_arena *a, const struct ev_record *r
  *     Pub/Sub, Event Hub): Elastic's pipeline parses `message` (steps 1-2) and maps the event;
  *     the envelope is dropped and *root becomes the parsed event;
  *   - an ECS document without kubernetes.* members (a `@timestamp`, or a dotted key such as
- *     "user.name"): taken as it is, like any ECS document.
+ *     "user.name"): taken as it is, like any ECS document;
+ *   - an Elasticsearch hit or es_archiver record (es_source): its source.
  * Returns the format, EV_FMT_UNKNOWN when none applies.
  */
+/* Prepend member key = a shallow copy of val (a string) to object obj, unless obj has key. */
+static void add_meta(kad_arena *a, struct ev_node *obj, const char *key, const struct ev_node *val)
+{
+    if (!val || val->type != EV_STRING || ev_member(obj, key, strlen(key)))
+        return;
+    struct ev_node *n = kad_arena_alloc(a, sizeof(*n));
+    if (!n)
+        return;
+    *n = *val;
+    n->key = key;
+    n->klen = (uint32_t)strlen(key);
+    n->next = obj->child;
+    obj->child = n;
+    obj->len++;
+}
+
+/*
+ * An Elasticsearch document with its metadata: a search hit {"_index","_id","_source":{...}}
+ * or an es_archiver record {"type":"doc","value":{"index","id","source":{...}}} (the format of
+ * Elastic's own test data). The source becomes the ECS document, with `_id` and `_index` added
+ * (alerts name them in kibana.alert.ancestors and do not copy them) when it is taken as an ECS
+ * document. NULL when r is neither.
+ */
+static struct ev_node *es_source(struct ev_node *r, const struct ev_node **id,
+                                 const struct ev_node **index)
+{
+    struct ev_node *src = (struct ev_node *)ev_member(r, "_source", 7);
+    *id = ev_member(r, "_id", 3);
+    *index = ev_member(r, "_index", 6);
+    if (!src || src->type != EV_OBJECT) {
+        const struct ev_node *type = ev_member(r, "type", 4);
+        struct ev_node *value = (struct ev_node *)ev_member(r, "value", 5);
+        if (!type || type->type != EV_STRING || type->len != 3 || memcmp(type->str, "doc", 3) ||
+            !value || value->type != EV_OBJECT)
+            return NULL;
+        src = (struct ev_node *)ev_member(value, "source", 6);
+        if (!src || src->type != EV_OBJECT)
+            return NULL;
+        *id = ev_member(value, "id", 2);
+        *index = ev_member(value, "index", 5);
+    }
+    return src;
+}
+
 static int detect_more(struct ev_decoder *d, kad_arena *a, struct ev_node **root)
 {
     struct ev_node *r = *root;
     if (!r || r->type != EV_OBJECT)
         return EV_FMT_UNKNOWN;
+    const struct ev_node *id, *index;
+    struct ev_node *src = es_source(r, &id, &index);
+    if (src) {
+        /* the source is an ECS document, or a raw event some test indexed as it is */
+        int f = ev_detect(src);
+        *root = src;
+        if (f != EV_FMT_UNKNOWN && f != EV_FMT_LIST && f != EV_FMT_ECS)
+            return f;
+        add_meta(a, src, "_index", index);
+        add_meta(a, src, "_id", id);
+        return EV_FMT_ECS;
+    }
     const struct ev_node *recs = ev_member(r, "records", 7);
     if (recs && recs->type == EV_ARRAY)
         return EV_FMT_LIST;
