@@ -344,9 +344,9 @@ static void build_item(struct xl *X, struct rule_exc_list *l, struct xv item)
     bool unapplied = false;
     build_entries(X, xget(item, "entries"), &it->entries, &it->n, false, shown, &unapplied, item);
     if (unapplied) {
-        xdiag(X, false, item,
-              "The following exceptions won't be applied to rule execution: %s (value lists "
-              "are stored in Kibana)",
+        /* Elastic's warning text exactly (getUnprocessedExceptionsWarnings): the item's name;
+           the reason, a value list stored in Kibana, is in docs/rules.md */
+        xdiag(X, false, item, "The following exceptions won't be applied to rule execution: %s",
               shown);
         it->n = 0; /* an item with no entries never applies (see item_matches) */
     }

@@ -374,7 +374,7 @@ TEST(rules_exceptions_detection_rules_format)
     rule_diag_format(rule_set_diag(rs, 0), buf, sizeof buf);
     ASSERT_STR_EQ(buf, "tests/rules/exceptions/detection_rules_format.toml:85:1: warning: The "
                        "following exceptions won't be applied to rule execution: trusted ips "
-                       "value list (value lists are stored in Kibana)");
+                       "value list");
     ASSERT_EQ(rule_set_find(rs, ANONYMOUS)->exc_n, 1); /* rule_ids */
     ASSERT_EQ(rule_set_find(rs, FORBIDDEN)->exc_n, 1); /* rule_names */
     ASSERT_EQ(rule_set_find(rs, FOUNDING)->exc_n, 0);
