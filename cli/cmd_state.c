@@ -1,6 +1,7 @@
 /*
- * cmd_state.c - `kadet state stats|terms|prune|reset`: inspect and maintain the new-terms
- * state file (docs/cli.md, docs/internals/state.md).
+ * cmd_state.c - `kadet state stats|terms|propose|prune|reset`: inspect and maintain the
+ * new-terms state file (docs/cli.md, docs/internals/state.md); `propose` prints learned
+ * allow-list proposals as a detection-rules exception file (../shared/spec/exceptions.md).
  *
  * stats and terms open the state read-only, so they work while `kadet scan` or `serve` writes
  * it. prune and reset open it for writing and refuse to create a file that does not exist.
@@ -35,6 +36,7 @@ struct opts {
     bool json, yes, all, stale, all_baselines;
     int64_t older_than_ms;
     size_t limit;
+    int64_t min_days; /* propose */
     struct st_cond conds[MAX_CONDS];
     size_t nconds;
     char state_buf[4096];
@@ -153,10 +155,11 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
     memset(o, 0, sizeof(*o));
     if (argc < 2)
-        return cmd_usage_error(&cmd_state, "missing subcommand (stats, terms, prune or reset)");
+        return cmd_usage_error(&cmd_state,
+                               "missing subcommand (stats, terms, propose, prune or reset)");
     o->sub = argv[1];
     if (strcmp(o->sub, "stats") && strcmp(o->sub, "terms") && strcmp(o->sub, "prune") &&
-        strcmp(o->sub, "reset"))
+        strcmp(o->sub, "reset") && strcmp(o->sub, "propose"))
         return cmd_usage_error(&cmd_state, "unknown subcommand '%s'", o->sub);
     for (int i = 2; i < argc; i++) {
         char *a = argv[i];
@@ -189,7 +192,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             continue;
         }
         if (strcmp(name, "--state") && strcmp(name, "--rule") && strcmp(name, "--where") &&
-            strcmp(name, "--older-than") && strcmp(name, "--limit"))
+            strcmp(name, "--older-than") && strcmp(name, "--limit") && strcmp(name, "--min-days"))
             return cmd_usage_error(&cmd_state, "unknown option '%s'", a);
         if (!val) {
             if (i + 1 >= argc)
@@ -210,12 +213,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                 return cmd_usage_error(&cmd_state,
                                        "bad duration '%s' (examples: 10d, 36h, 1d12h, 90m)", val);
         } else {
+            bool days = strcmp(name, "--min-days") == 0;
             char *end;
             errno = 0;
             unsigned long long n = strtoull(val, &end, 10);
-            if (errno || *end || !*val || val[0] == '-')
-                return cmd_usage_error(&cmd_state, "bad --limit '%s'", val);
-            o->limit = (size_t)n;
+            if (errno || *end || !*val || val[0] == '-' || (days && (n == 0 || n > 36500)))
+                return cmd_usage_error(&cmd_state, "bad %s '%s'", name, val);
+            if (days)
+                o->min_days = (int64_t)n;
+            else
+                o->limit = (size_t)n;
         }
     }
     bool is_terms = strcmp(o->sub, "terms") == 0, is_prune = strcmp(o->sub, "prune") == 0,
@@ -230,7 +237,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         return cmd_usage_error(&cmd_state, "--yes and --all are options of 'state reset'");
     if (o->all_baselines && !is_terms)
         return cmd_usage_error(&cmd_state, "--all-baselines is an option of 'state terms'");
-    if (o->json && (is_prune || is_reset))
+    if (o->min_days && strcmp(o->sub, "propose") != 0)
+        return cmd_usage_error(&cmd_state, "--min-days is an option of 'state propose'");
+    if (o->json && (is_prune || is_reset || strcmp(o->sub, "propose") == 0))
         return cmd_usage_error(&cmd_state,
                                "--json is an option of 'state stats' and 'state terms'");
     if (o->rule && strcmp(o->sub, "stats") == 0)
@@ -669,6 +678,233 @@ static int do_reset(struct st_store *st, const struct opts *o)
     return EXIT_OK;
 }
 
+/* ---- propose ----------------------------------------------------------------------------- */
+
+/*
+ * Learned allow-list proposals (../shared/spec/exceptions.md): combinations of new-terms values
+ * that stayed in use through a rule's whole baseline, printed as a detection-rules exception
+ * file (format 1) for review; nothing is ever applied on its own. The state keeps only the
+ * first and last time each combination was seen, so "through the whole baseline" means: first
+ * seen within a day of the baseline's earliest combination, last seen within a day of its
+ * watermark, in a baseline that spans at least --min-days (default: the rule's history window,
+ * else 7 days).
+ */
+#define PROPOSE_SLACK_MS 86400000LL
+
+struct propose_rule {
+    char *rule_id, *name;
+    char **fields;
+    size_t nfields;
+    int64_t window_ms, start, watermark;
+    size_t stable;
+};
+
+struct propose_ctx {
+    const struct opts *o;
+    KAD_VEC(struct propose_rule) rules;
+    bool print; /* second pass: write the chosen rule's items */
+    const struct propose_rule *chosen;
+    kad_buf out;
+};
+
+static struct propose_rule *propose_find(struct propose_ctx *c, const char *rule_id)
+{
+    for (size_t i = 0; i < c->rules.len; i++)
+        if (strcmp(c->rules.ptr[i].rule_id, rule_id) == 0)
+            return &c->rules.ptr[i];
+    return NULL;
+}
+
+/* Append s as a TOML basic string. */
+static void toml_str(kad_buf *b, const char *s, size_t n)
+{
+    kad_buf_addc(b, '"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') {
+            kad_buf_addc(b, '\\');
+            kad_buf_addc(b, (char)ch);
+        } else if (ch == '\n') {
+            kad_buf_adds(b, "\\n");
+        } else if (ch == '\t') {
+            kad_buf_adds(b, "\\t");
+        } else if (ch < 0x20 || ch == 0x7F) {
+            kad_buf_addf(b, "\\u%04X", ch);
+        } else {
+            kad_buf_addc(b, (char)ch);
+        }
+    }
+    kad_buf_addc(b, '"');
+}
+
+static void toml_key_str(kad_buf *b, const char *key, const char *s)
+{
+    kad_buf_addf(b, "%s = ", key);
+    toml_str(b, s, strlen(s));
+    kad_buf_addc(b, '\n');
+}
+
+static bool propose_stable(const struct opts *o, const struct propose_rule *r,
+                           const struct st_term *t)
+{
+    int64_t min = o->min_days > 0    ? o->min_days * 86400000LL
+                  : r->window_ms > 0 ? r->window_ms
+                                     : 7 * 86400000LL;
+    return r->watermark != ST_TIME_NONE && r->watermark - r->start >= min &&
+           t->first_seen - r->start <= PROPOSE_SLACK_MS &&
+           r->watermark - t->last_seen <= PROPOSE_SLACK_MS;
+}
+
+static void propose_header(struct propose_ctx *c, const struct propose_rule *r)
+{
+    kad_buf *b = &c->out;
+    char day[16] = "1970/01/01", from[40], to[40], list_name[512], list_id[512];
+    time_t s = (time_t)(r->watermark / 1000);
+    struct tm tm;
+    if (gmtime_r(&s, &tm))
+        strftime(day, sizeof(day), "%Y/%m/%d", &tm);
+    fmt_time(r->start, from, sizeof(from));
+    fmt_time(r->watermark, to, sizeof(to));
+    snprintf(list_name, sizeof(list_name), "kadet proposals: %s", r->name);
+    snprintf(list_id, sizeof(list_id), "kadet-proposals-%s", r->rule_id);
+    kad_buf_addf(
+        b,
+        "# Exception items proposed by `kadet state propose`: combinations of this rule's\n"
+        "# new-terms values seen through its whole baseline,\n"
+        "# from %s to %s.\n"
+        "# kadet never applies them on its own: review, then pass this file with\n"
+        "# --exceptions.\n\n[metadata]\n",
+        from, to);
+    kad_buf_addf(b, "creation_date = \"%s\"\n", day);
+    toml_key_str(b, "list_name", list_name);
+    kad_buf_adds(b, "rule_ids = [");
+    toml_str(b, r->rule_id, strlen(r->rule_id));
+    kad_buf_adds(b, "]\nrule_names = [");
+    toml_str(b, r->name, strlen(r->name));
+    kad_buf_addf(b, "]\nupdated_date = \"%s\"\n\n[[exceptions]]\n\n[exceptions.container]\n", day);
+    toml_key_str(b, "description", "Combinations kadet saw through the whole baseline");
+    toml_key_str(b, "list_id", list_id);
+    toml_key_str(b, "name", list_name);
+    kad_buf_adds(b, "namespace_type = \"single\"\ntype = \"detection\"\n");
+}
+
+static void propose_item(struct propose_ctx *c, const struct propose_rule *r,
+                         const struct st_term_info *t)
+{
+    kad_buf *b = &c->out;
+    char first[40], last[40], text[600];
+    fmt_time(t->term.first_seen, first, sizeof(first));
+    fmt_time(t->term.last_seen, last, sizeof(last));
+    kad_buf_adds(b, "\n[[exceptions.items]]\ncomments = []\n");
+    snprintf(text, sizeof(text), "first seen %s, last seen %s", first, last);
+    toml_key_str(b, "description", text);
+    snprintf(text, sizeof(text), "kadet-proposal-%zu", r->stable);
+    toml_key_str(b, "item_id", text);
+    snprintf(text, sizeof(text), "kadet-proposals-%s", r->rule_id);
+    toml_key_str(b, "list_id", text);
+    kad_buf_adds(b, "name = ");
+    kad_buf nm;
+    kad_buf_init(&nm, 0);
+    for (size_t i = 0; i < t->ncomps && i < r->nfields; i++)
+        kad_buf_addf(&nm, "%s%s=%.*s", i ? ", " : "", r->fields[i], (int)t->comps[i].len,
+                     t->comps[i].ptr);
+    toml_str(b, nm.ptr ? nm.ptr : "", nm.len);
+    kad_buf_fini(&nm);
+    kad_buf_adds(b, "\ntags = [\"kadet-proposal\"]\ntype = \"simple\"\n");
+    for (size_t i = 0; i < t->ncomps && i < r->nfields; i++) {
+        kad_buf_adds(b, "\n[[exceptions.items.entries]]\n");
+        toml_key_str(b, "field", r->fields[i]);
+        kad_buf_adds(b, "operator = \"included\"\ntype = \"match\"\nvalue = ");
+        toml_str(b, t->comps[i].ptr, t->comps[i].len);
+        kad_buf_addc(b, '\n');
+    }
+}
+
+static int propose_term(const struct st_term_info *t, void *ud)
+{
+    struct propose_ctx *c = ud;
+    const struct st_rule_info *ri = t->rule;
+    struct propose_rule *r = propose_find(c, ri->rule_id);
+    if (!c->print) {
+        if (r) {
+            if (t->term.first_seen < r->start)
+                r->start = t->term.first_seen;
+            return 0;
+        }
+        struct propose_rule nr = {0};
+        nr.rule_id = kad_strdup(ri->rule_id);
+        nr.name = kad_strdup(ri->name ? ri->name : ri->rule_id);
+        nr.nfields = ri->nfields;
+        nr.fields = kad_malloc((ri->nfields ? ri->nfields : 1) * sizeof(*nr.fields));
+        for (size_t i = 0; i < ri->nfields; i++) {
+            nr.fields[i] = kad_malloc(ri->fields[i].len + 1);
+            memcpy(nr.fields[i], ri->fields[i].ptr, ri->fields[i].len);
+            nr.fields[i][ri->fields[i].len] = '\0';
+        }
+        nr.window_ms = ri->window_ms;
+        nr.watermark = ri->watermark;
+        nr.start = t->term.first_seen;
+        KAD_VEC_PUSH(&c->rules, nr);
+        return 0;
+    }
+    if (r != c->chosen || !propose_stable(c->o, r, &t->term))
+        return 0;
+    r->stable++;
+    if (r->stable == 1)
+        propose_header(c, r);
+    propose_item(c, r, t);
+    return 0;
+}
+
+static int do_propose(struct st_store *st, const struct opts *o)
+{
+    kad_err e;
+    kad_err_clear(&e);
+    struct propose_ctx c = {.o = o};
+    kad_buf_init(&c.out, 0);
+    kad_buf keep;
+    kad_buf_init(&keep, 0);
+    struct st_filter f = {.rule_id = o->rule};
+    int rc = st_terms_each(st, &f, propose_term, &c, &e) ? runtime_error(&e) : EXIT_OK;
+    size_t with = 0;
+    c.print = true;
+    for (size_t i = 0; i < c.rules.len && !rc; i++) {
+        c.chosen = &c.rules.ptr[i];
+        kad_buf_reset(&c.out);
+        if (st_terms_each(st, &f, propose_term, &c, &e)) {
+            rc = runtime_error(&e);
+        } else if (c.rules.ptr[i].stable && with++ == 0) {
+            kad_buf_reset(&keep);
+            kad_buf_add(&keep, c.out.ptr, c.out.len);
+        }
+    }
+    if (!rc && with == 1) {
+        fwrite(keep.ptr, 1, keep.len, stdout);
+    } else if (!rc && with > 1) {
+        fprintf(stderr, "kadet state: proposals for %zu rules; choose one with --rule ID:\n", with);
+        for (size_t i = 0; i < c.rules.len; i++)
+            if (c.rules.ptr[i].stable)
+                fprintf(stderr, "  %s  %zu item%s  %s\n", c.rules.ptr[i].rule_id,
+                        c.rules.ptr[i].stable, c.rules.ptr[i].stable == 1 ? "" : "s",
+                        c.rules.ptr[i].name);
+        rc = EXIT_USAGE;
+    } else if (!rc) {
+        fprintf(stderr, "kadet state: no combination was seen through a whole baseline%s\n",
+                o->min_days > 0 ? " of that length" : "");
+    }
+    for (size_t i = 0; i < c.rules.len; i++) {
+        for (size_t k = 0; k < c.rules.ptr[i].nfields; k++)
+            kad_free(c.rules.ptr[i].fields[k]);
+        kad_free(c.rules.ptr[i].fields);
+        kad_free(c.rules.ptr[i].rule_id);
+        kad_free(c.rules.ptr[i].name);
+    }
+    KAD_VEC_FREE(&c.rules);
+    kad_buf_fini(&c.out);
+    kad_buf_fini(&keep);
+    return rc;
+}
+
 static int run(int argc, char **argv)
 {
     if (cmd_wants_help(&cmd_state, argc, argv))
@@ -694,6 +930,8 @@ static int run(int argc, char **argv)
         rc = do_terms(st, &o);
     else if (strcmp(o.sub, "prune") == 0)
         rc = do_prune(st, &o);
+    else if (strcmp(o.sub, "propose") == 0)
+        rc = do_propose(st, &o);
     else
         rc = do_reset(st, &o);
     st_close(st);
@@ -703,12 +941,13 @@ static int run(int argc, char **argv)
 
 const struct cmd cmd_state = {
     .name = "state",
-    .summary = "inspect and maintain the new-terms state (stats, terms, prune, reset)",
+    .summary = "inspect and maintain the new-terms state (stats, terms, propose, prune, reset)",
     .usage =
         "usage: kadet state stats [--state FILE] [--json]\n"
         "       kadet state terms [--state FILE] [--rule ID] [--where FIELD=VALUE]...\n"
         "                         [--where FIELD~SUBSTRING]... [--all-baselines] [--limit N]\n"
         "                         [--json]\n"
+        "       kadet state propose [--state FILE] [--rule ID] [--min-days N]\n"
         "       kadet state prune [--state FILE] [--rule ID] [--older-than DUR] [--stale]\n"
         "       kadet state reset [--state FILE] (--rule ID | --all) --yes\n"
         "\n"
@@ -723,12 +962,18 @@ const struct cmd cmd_state = {
         "          those containing SUB. FIELD is a new-terms field of the rule, or its last\n"
         "          part: --where username=alice --rule 8a1db198-da6f-4500-b985-7fe2457300af\n"
         "          lists every user agent and decision seen for alice.\n"
+        "  propose print exception items for review (a detection-rules exception file) for\n"
+        "          the combinations seen through a rule's whole baseline: first seen within a\n"
+        "          day of its start, last seen within a day of its watermark, in a baseline of\n"
+        "          at least N days (default: the rule's history window, else 7). One rule per\n"
+        "          file: with several, choose with --rule. kadet never applies them itself.\n"
         "  prune   forget combinations last seen more than the rule's window (or --older-than\n"
         "          DUR, e.g. 10d, 36h, 1d12h) before the rule's watermark; --stale also drops\n"
         "          baselines of rule versions that are no longer current\n"
         "  reset   delete one rule's baselines (--rule) or everything (--all); needs --yes\n"
         "\n"
-        "stats and terms open the file read-only and work while kadet scan or serve runs.\n"
+        "stats, terms and propose open the file read-only and work while kadet scan or serve "
+        "runs.\n"
         "Exit status: 0 ok, 1 usage error, 2 runtime error (missing or unreadable state).\n",
     .run = run,
 };

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kadet state stats|terms|prune|reset: empty and missing states, usage errors, filters, JSON,
+# kadet state stats|terms|propose|prune|reset: empty and missing states, usage errors, filters, JSON,
 # prune and reset on a state filled through the module API (build/kadet-statebench fill).
 set -u
 K=${KADET:-./kadet}
@@ -42,6 +42,37 @@ grep -q "error:" "$T/err" || fail "junk state message"
 # ---- default path follows XDG_STATE_HOME
 XDG_STATE_HOME="$T/xdg" "$K" state stats 2>"$T/err"; [ $? = 2 ] || fail "default path exit"
 grep -q "$T/xdg/kadet/state.db" "$T/err" || fail "default path is not under XDG_STATE_HOME"
+
+# ---- propose: learned allow-list proposals (exceptions.md) as a detection-rules exception file
+R=rules/kubernetes_unusual_decision_by_user_agent.toml
+gen() { # DAY USER UA(JSON-escaped) -> one ECS document the rule's query matches
+    printf '{"@timestamp":"2026-03-%sT10:00:00.000Z","event":{"ingested":"2026-03-%sT10:00:01.000Z","dataset":"kubernetes.audit_logs"},"host":{"os":{"type":"linux"}},"user_agent":{"original":"%s"},"kubernetes":{"audit":{"auditID":"id-%s-%s","stage":"ResponseComplete","user":{"username":"%s"},"annotations":{"authorization_k8s_io/decision":"allow"}}}}\n' \
+        "$1" "$1" "$3" "$1" "$2" "$2"
+}
+UA='helm/3.14 \"x\"\\'
+{ for d in 01 02 03 04 05 06 07 08 09 10 11; do gen $d system:serviceaccount:ci:runner "$UA"; done
+  gen 05 alice curl/8; gen 01 bob kubectl/1.29; gen 02 carol kubectl/1.29; gen 11 carol kubectl/1.29
+} > "$T/learn.jsonl"
+"$K" scan --learn --state "$T/p.db" -r "$R" --no-progress "$T/learn.jsonl" 2>/dev/null || fail "propose: learn"
+"$K" state propose --state "$T/p.db" > "$T/prop.toml" || fail "propose exit"
+[ "$(grep -c '^\[\[exceptions.items\]\]' "$T/prop.toml")" = 2 ] || fail "propose: items $(cat "$T/prop.toml")"
+grep -q '^value = "system:serviceaccount:ci:runner"$' "$T/prop.toml" || fail "propose: ci runner"
+grep -q '^value = "helm/3.14 \\"x\\"\\\\"$' "$T/prop.toml" || fail "propose: escaped user agent"
+grep -q '^value = "carol"$' "$T/prop.toml" || fail "propose: carol (day 2 to day 11)"
+grep -q 'alice\|bob' "$T/prop.toml" && fail "propose: a combination not seen through the baseline"
+grep -q '^rule_ids = \["8a1db198-da6f-4500-b985-7fe2457300af"\]$' "$T/prop.toml" || fail "propose: rule_ids"
+"$K" rules check -q --exceptions "$T/prop.toml" "$R" >/dev/null 2>"$T/err" || fail "propose: file does not load: $(cat "$T/err")"
+{ gen 12 system:serviceaccount:ci:runner "$UA"; gen 12 carol kubectl/1.29; gen 12 dave wget; } > "$T/new.jsonl"
+u=$("$K" scan --no-state -r "$R" --exceptions "$T/prop.toml" --no-progress "$T/new.jsonl" 2>/dev/null |
+    grep -o '"username":"[^"]*"')
+[ "$u" = '"username":"dave"' ] || fail "propose: the proposals do not except their combinations: $u"
+"$K" state propose --state "$T/p.db" --min-days 11 >"$T/out" 2>"$T/err" || fail "propose --min-days exit"
+[ -s "$T/out" ] && fail "propose --min-days 11 printed items"
+grep -q "no combination was seen through a whole baseline" "$T/err" || fail "propose none: $(cat "$T/err")"
+for args in "propose --min-days 0" "propose --min-days x" "terms --min-days 3" "propose --json"; do
+  # shellcheck disable=SC2086
+  "$K" state $args --state "$T/p.db" >/dev/null 2>&1; [ $? = 1 ] || fail "'state $args' must be a usage error"
+done
 
 [ -x "$FILL" ] || { echo "skip: $FILL not built (make tools)"; exit 77; }
 
