@@ -216,42 +216,6 @@ struct st_rec *idx_insert(struct st_index *ix, uint32_t rid, const void *key, si
     return r;
 }
 
-struct st_rec *idx_find_or_insert(struct st_index *ix, uint32_t rid, const void *key, size_t len,
-                                  uint64_t h, bool *found)
-{
-    idx_reserve(ix, 1);
-    size_t mask = ix->cap - 1;
-    uint64_t tag = tag_of(h);
-    size_t free_at = SIZE_MAX;
-    size_t i = h & mask;
-    for (;; i = (i + 1) & mask) {
-        uint64_t s = ix->slots[i];
-        if (s == 0)
-            break;
-        if (s == IDX_TOMB) {
-            if (free_at == SIZE_MAX)
-                free_at = i;
-            continue;
-        }
-        if ((s >> REF_BITS) != tag)
-            continue;
-        struct st_rec *r = deref(ix, s);
-        if (r->rid == rid && r->klen == len && memcmp(r->key, key, len) == 0) {
-            *found = true;
-            return r;
-        }
-    }
-    *found = false;
-    uint64_t ref;
-    struct st_rec *r = new_rec(ix, rid, key, len, &ref);
-    if (free_at == SIZE_MAX) {
-        free_at = i;
-        ix->used++;
-    }
-    ix->slots[free_at] = (tag << REF_BITS) | (ref + 1);
-    return r;
-}
-
 struct st_rec *idx_stage(struct st_index *ix, uint32_t rid, const void *key, size_t len, uint64_t h,
                          struct idx_staged *out)
 {

@@ -59,10 +59,6 @@ struct st_rec *idx_find(struct st_index *ix, uint32_t rid, const void *key, size
 /* Insert a record known to be absent; fields other than rid/key are zeroed. */
 struct st_rec *idx_insert(struct st_index *ix, uint32_t rid, const void *key, size_t len,
                           uint64_t h);
-/* The live record for (rid, key) (*found = true), or a new one inserted as idx_insert does
-   (*found = false): one probe sequence instead of idx_find then idx_insert. */
-struct st_rec *idx_find_or_insert(struct st_index *ix, uint32_t rid, const void *key, size_t len,
-                                  uint64_t h, bool *found);
 /* Make room for n more records without growing the table in between. */
 void idx_reserve(struct st_index *ix, size_t n);
 /*

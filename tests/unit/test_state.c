@@ -892,7 +892,7 @@ TEST(state_last_combination_cache)
     rm_rf(d.dir);
 }
 
-TEST(state_index_hash_and_find_or_insert)
+TEST(state_index_hash_reserve_and_staging)
 {
     /* the hash reads 8 bytes at a time: the same bytes at any alignment hash the same, and
        every length 0..40 (tails of 0..7 bytes) is distinct from its neighbours */
@@ -916,10 +916,11 @@ TEST(state_index_hash_and_find_or_insert)
     for (int round = 0; round < 2; round++) {
         for (int i = 0; i < 5000; i++) {
             int n = snprintf(k, sizeof(k), "key-%d", i);
-            bool found = true;
-            struct st_rec *r =
-                idx_find_or_insert(&ix, 1, k, (size_t)n, idx_hash(1, k, (size_t)n), &found);
-            ASSERT_EQ(found, round == 1);
+            uint64_t h = idx_hash(1, k, (size_t)n);
+            struct st_rec *r = idx_find(&ix, 1, k, (size_t)n, h);
+            ASSERT_EQ(r != NULL, round == 1);
+            if (!r)
+                r = idx_insert(&ix, 1, k, (size_t)n, h);
             ASSERT_EQ(r->klen, n);
             ASSERT_MEM_EQ(r->key, k, (size_t)n);
             ASSERT_TRUE(idx_find(&ix, 1, k, (size_t)n, idx_hash(1, k, (size_t)n)) == r);
@@ -933,9 +934,8 @@ TEST(state_index_hash_and_find_or_insert)
     struct st_rec *r = idx_find(&ix, 1, "key-7", 5, idx_hash(1, "key-7", 5));
     idx_delete(&ix, r);
     ASSERT_TRUE(ix.gen != gen);
-    bool found = true;
-    r = idx_find_or_insert(&ix, 1, "key-7", 5, idx_hash(1, "key-7", 5), &found);
-    ASSERT_FALSE(found);
+    ASSERT_NULL(idx_find(&ix, 1, "key-7", 5, idx_hash(1, "key-7", 5)));
+    r = idx_insert(&ix, 1, "key-7", 5, idx_hash(1, "key-7", 5));
     ASSERT_EQ(ix.live, 5000);
     /* bulk loading: staged records are placed in one go; a staged copy of a record the index
        already holds is dropped (the old one stays), new ones become findable */
