@@ -678,8 +678,15 @@ static int register_rows(struct st_store *st, const struct st_rule_def *def, uin
     kad_buf_fini(&fields);
     if (rc)
         return rc;
-    if (found >= 0 && found_pivot != pivot && (rc = backfill(st, found, pivot, err)) != 0)
-        return rc;
+    if (found >= 0 && found_pivot != pivot) {
+        /* a rollback of the batch would undo the re-keying but not the rule's pivot in memory */
+        if (st->in_batch && st->mode != ST_OPEN_MEM)
+            return kad_err_setf(err, KAD_EINVAL,
+                                "rule '%s': its pivot changes; register it outside a state batch",
+                                def->rule_id);
+        if ((rc = backfill(st, found, pivot, err)) != 0)
+            return rc;
+    }
     *rid = (uint32_t)(found >= 0 ? found : sqlite3_last_insert_rowid(st->db));
     *watermark = found >= 0 ? found_wm : ST_TIME_NONE;
     *status = !any            ? ST_BASELINE_NEW

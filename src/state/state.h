@@ -94,7 +94,7 @@ struct st_rule_def {
     int64_t window_ms; /* history window W; <= 0 means "never forget" */
     /* The component st_pivot_each looks combinations up by (kadet.baseline: the user), when
        has_pivot; zero-initialised = no pivot. The state keys combinations by it: changing it
-       re-keys the stored baseline once (docs/internals/state.md). */
+       re-keys the stored baseline once, outside a batch only (KAD_EINVAL inside one). */
     bool has_pivot;
     size_t pivot; /* 0-based component index, < nfields */
 };

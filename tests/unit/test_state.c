@@ -1426,6 +1426,9 @@ static void migrate_case(int ver)
     ASSERT_OK(st_rule_register(st, &def, &rid, &status, NULL));
     ASSERT_EQ(st->piv_backfilled, 0);
     def.pivot = 2;
+    ASSERT_OK(st_begin(st, NULL)); /* not inside a batch (its rollback would undo the keys) */
+    ASSERT_EQ(st_rule_register(st, &def, &rid, &status, NULL), KAD_EINVAL);
+    st_rollback(st);
     ASSERT_OK(st_rule_register(st, &def, &rid, &status, NULL));
     ASSERT_EQ(st->piv_backfilled, 301);
     kad_buf_reset(&got);
