@@ -137,14 +137,14 @@ struct st_undo {
     uint16_t poff, plen; /* the record's pivot within its key, set by st_flush_dirty to sort */
 };
 
-/* One combination found by st_pivot_each, before sorting. */
+/* One combination found by st_pivot_each, before sorting (32 bytes: sorted by value). */
 struct st_piv_item {
-    size_t off; /* key in piv_keys */
-    const uint8_t *key;
-    size_t klen;
+    const uint8_t *key; /* the record's key, or (copied) an offset into piv_keys until resolved */
     int64_t first_seen;
     int64_t last_seen;
+    uint16_t klen;
     uint8_t flags;
+    bool copied; /* key is in piv_keys */
 };
 
 struct st_counter {

@@ -180,17 +180,30 @@ void piv_rebuild(struct st_store *st)
 /* The query                                                                                */
 /* ======================================================================================== */
 
-static void item_push(struct st_store *st, const void *key, size_t klen, int64_t first,
+/* A combination read from SQLite: its key is copied (the row's blob lives until the next step). */
+static void item_copy(struct st_store *st, const void *key, size_t klen, int64_t first,
                       int64_t last, uint8_t flags)
 {
-    struct st_piv_item it = {.off = st->piv_keys.len,
-                             .klen = klen,
+    struct st_piv_item it = {.key = (const uint8_t *)(uintptr_t)st->piv_keys.len,
                              .first_seen = first,
                              .last_seen = last,
-                             .flags = flags};
+                             .klen = (uint16_t)klen,
+                             .flags = flags,
+                             .copied = true};
     KAD_VEC_GROW(&st->piv_keys, klen);
     memcpy(st->piv_keys.ptr + st->piv_keys.len, key, klen);
     st->piv_keys.len += klen;
+    KAD_VEC_PUSH(&st->piv_items, it);
+}
+
+/* A record of the index: its key stays put during the call (the store is not modified). */
+static void item_rec(struct st_store *st, const struct st_rec *r)
+{
+    struct st_piv_item it = {.key = r->key,
+                             .first_seen = r->first_seen,
+                             .last_seen = r->last_seen,
+                             .klen = r->klen,
+                             .flags = r->flags};
     KAD_VEC_PUSH(&st->piv_items, it);
 }
 
@@ -225,9 +238,9 @@ static int pivot_rows(struct st_store *st, uint32_t rid, kad_str v, kad_err *err
         if (r && (r->flags & REC_UNSAVED))
             continue; /* cannot happen (not written yet); the map lists it */
         if (r)
-            item_push(st, k, kl, r->first_seen, r->last_seen, r->flags);
+            item_rec(st, r);
         else
-            item_push(st, k, kl, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+            item_copy(st, k, kl, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
                       (uint8_t)(sqlite3_column_int64(s, 3) & REC_PERSIST_MASK));
     }
     st->piv_cost.fullscan_steps =
@@ -249,8 +262,26 @@ static void pivot_records(struct st_store *st, uint32_t rid, kad_str v)
         st->piv_cost.records++;
         if ((r->flags & REC_DEAD) || (!mem && !(r->flags & REC_UNSAVED)))
             continue;
-        item_push(st, r->key, r->klen, r->first_seen, r->last_seen, r->flags);
+        item_rec(st, r);
     }
+}
+
+/* The chain lists a group newest first: reversed, a scan in event order is already sorted. */
+static void reverse(struct st_piv_item *v, size_t n)
+{
+    for (size_t i = 0, j = n; i + 1 < j; i++, j--) {
+        struct st_piv_item t = v[i];
+        v[i] = v[j - 1];
+        v[j - 1] = t;
+    }
+}
+
+static bool sorted(const struct st_piv_item *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++)
+        if (item_cmp(&v[i - 1], &v[i]) > 0)
+            return false;
+    return true;
 }
 
 int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t len, st_term_fn fn,
@@ -268,10 +299,15 @@ int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t l
     int rc;
     if (st->mode != ST_OPEN_MEM && (rc = pivot_rows(st, rid, v, err)) != 0)
         return rc;
+    size_t from_sql = st->piv_items.len;
     pivot_records(st, rid, v);
-    for (size_t i = 0; i < st->piv_items.len; i++)
-        st->piv_items.ptr[i].key = st->piv_keys.ptr + st->piv_items.ptr[i].off;
-    if (st->piv_items.len > 1)
+    reverse(st->piv_items.ptr + from_sql, st->piv_items.len - from_sql);
+    for (size_t i = 0; i < from_sql; i++) {
+        struct st_piv_item *it = &st->piv_items.ptr[i];
+        if (it->copied)
+            it->key = st->piv_keys.ptr + (uintptr_t)it->key;
+    }
+    if (!sorted(st->piv_items.ptr, st->piv_items.len))
         qsort(st->piv_items.ptr, st->piv_items.len, sizeof(struct st_piv_item), item_cmp);
     struct st_rule_info ri = {.rid = rid,
                               .rule_id = m->rule_id,
@@ -292,7 +328,7 @@ int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t l
         t.term.alerted = (it->flags & REC_ALERTED) != 0;
         rc = fn(&t, ud);
     }
-    if (st->piv_items.cap > 4096) { /* one huge pivot value: give the scratch back */
+    if (st->piv_items.cap > ((size_t)1 << 20)) { /* a huge pivot value: give the scratch back */
         KAD_VEC_FREE(&st->piv_items);
         KAD_VEC_FREE(&st->piv_keys);
     }
