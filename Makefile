@@ -34,7 +34,7 @@ BASEFLAGS := -std=c11 $(WARN) -fvisibility=hidden -g
 REL_CFLAGS := $(BASEFLAGS) -O2 -msse4.2
 ASAN_CFLAGS := $(BASEFLAGS) -O1 -msse4.2 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                -fno-omit-frame-pointer
-LIBS := -lsqlite3 -lz -lm -lpthread
+LIBS := -lsqlite3 -lz -lmicrohttpd -lm -lpthread
 
 LIB_SRC := $(sort $(wildcard src/*.c src/*/*.c))
 CLI_SRC := $(sort $(wildcard cli/*.c))

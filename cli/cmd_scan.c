@@ -31,6 +31,7 @@
 #include "hostopt.h"
 #include "kad.h"
 #include "kql/kql.h"
+#include "listen.h"
 #include "rule/rule.h"
 #include "rulesdir.h"
 #include "state/state.h"
@@ -41,6 +42,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,9 @@ struct scan {
     const char *output;
     int64_t now_ms;
     long batch;
+    const char *listen; /* --listen HOST:PORT: the audit webhook receiver instead of FILEs */
+    const char *listen_path;
+    size_t max_body;
     /* run */
     struct rule_set *rs;
     struct st_store *st;
@@ -97,6 +102,10 @@ struct scan {
     uint64_t records, events, skipped, bytes, alerts, not_format;
     uint64_t skip_syntax, skip_limit, skip_other;
     kad_log_limit errlim;
+    /* --listen: the request being processed (req_peer NULL otherwise) */
+    uint64_t req_n, req_records, refused;
+    const char *req_peer;
+    double last_flush;
     int rc;
     bool fatal;  /* state, output or engine failure: stop everything (rc is EXIT_RUNTIME) */
     int lock_fd; /* flock on STATE.lock, -1 when none */
@@ -426,7 +435,11 @@ static void count_skip(struct scan *s, const kad_err *err)
         s->skip_other++;
     char msg[KAD_ERR_MSG_MAX + 512];
     kad_err_format(err, msg, sizeof(msg));
-    kad_log_limited(&s->errlim, KAD_LOG_WARN, "skipped record: %s", msg);
+    if (s->req_peer)
+        kad_log_limited(&s->errlim, KAD_LOG_WARN, "request %llu from %s: %s (record skipped)",
+                        (unsigned long long)s->req_n, s->req_peer, msg);
+    else
+        kad_log_limited(&s->errlim, KAD_LOG_WARN, "skipped record: %s", msg);
 }
 
 static void on_error(void *ctx, const kad_err *err) { count_skip(ctx, err); }
@@ -434,6 +447,29 @@ static void on_error(void *ctx, const kad_err *err) { count_skip(ctx, err); }
 /* ============================================================================================ */
 /* Inputs                                                                                       */
 /* ============================================================================================ */
+
+/* One framed record through the decoder and the engine: the same path for files, stdin and
+   webhook bodies. Returns nonzero when on_event stopped (a fatal engine error). */
+static int process_record(struct scan *s, const struct ev_record *rec)
+{
+    s->records++;
+    s->bytes += rec->len;
+    s->rec = rec;
+    struct ev_sink sink = {on_event, on_error, s};
+    if (s->clock.ingested == EV_INGESTED_NOW || s->clock.timestamp == EV_TS_RECEIVED) {
+        /* one receive time per record, shared by the re-decode of the alerted document */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        ev_decoder_set_now(s->dec, ms);
+        ev_decoder_set_now(s->full_dec, ms);
+    }
+    int stop = ev_decode_record(s->dec, &s->arena, rec, &sink);
+    s->rec = NULL;
+    kad_arena_reset(&s->arena);
+    crash_at(1, (long)s->records, 0);
+    return stop;
+}
 
 static bool is_gzip(int fd)
 {
@@ -513,24 +549,9 @@ static int scan_input(struct scan *s, const char *path, kad_err *err)
         if (skip_to && end <= skip_to)
             continue;
         rec->line += (uint64_t)start_line * (s->in_base > 0);
-        s->records++;
-        s->bytes += rec->len;
-        s->rec = rec;
-        struct ev_sink sink = {on_event, on_error, s};
-        if (s->clock.ingested == EV_INGESTED_NOW || s->clock.timestamp == EV_TS_RECEIVED) {
-            /* one receive time per record, shared by the re-decode of the alerted document */
-            struct timespec now;
-            clock_gettime(CLOCK_REALTIME, &now);
-            int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-            ev_decoder_set_now(s->dec, ms);
-            ev_decoder_set_now(s->full_dec, ms);
-        }
-        int stop = ev_decode_record(s->dec, &s->arena, rec, &sink);
-        s->rec = NULL;
-        kad_arena_reset(&s->arena);
+        int stop = process_record(s, rec);
         s->in_offset = end;
         s->in_line = (int64_t)rec->line;
-        crash_at(1, (long)s->records, 0);
         if (stop)
             break;
         if (++s->in_batch >= s->batch || s->pending.len >= PENDING_SOFT) {
@@ -552,6 +573,82 @@ static int scan_input(struct scan *s, const char *path, kad_err *err)
     if (rc == KAD_OK && !s->fatal)
         rc = prune(s, err); /* committed by the next batch (or the final commit) */
     return rc;
+}
+
+/* ============================================================================================ */
+/* The audit webhook receiver (--listen; HTTP in cli/listen.c)                                  */
+/* ============================================================================================ */
+
+#define LISTEN_ORIGIN "webhook"
+
+static int listen_record(void *ctx, const struct ev_record *rec)
+{
+    struct scan *s = ctx;
+    s->req_records++;
+    return process_record(s, rec);
+}
+
+/*
+ * One POSTed body (on the HTTP thread; the only thread touching *s until the server stops):
+ * frame it, run every record as scan does, and commit (state, then alerts; or alerts, fsync,
+ * state for --output) before the answer. A crash before the 200 makes kube-apiserver send the
+ * batch again, and the alert ids committed with the state keep the replay from alerting twice.
+ */
+static int on_body(void *ctx, const struct cli_listen_req *rq, kad_buf *reply, bool *stop)
+{
+    struct scan *s = ctx;
+    if (s->fatal) {
+        *stop = true;
+        kad_buf_adds(reply, "kadet: stopping after an error (see its stderr)\n");
+        return 500;
+    }
+    size_t i = 0;
+    while (i < rq->len && (rq->body[i] == ' ' || rq->body[i] == '\t' || rq->body[i] == '\r' ||
+                           rq->body[i] == '\n'))
+        i++;
+    if (i == rq->len || (rq->body[i] != '{' && rq->body[i] != '[')) {
+        /* not JSON at all: 400 (a framed batch with bad records is answered 200 instead, or
+           kube-apiserver would send it again forever) */
+        kad_err err;
+        kad_err_at(&err, KAD_ESYNTAX, LISTEN_ORIGIN, rq->body, rq->len, (int64_t)i, "%s",
+                   i == rq->len ? "empty body: expected JSON audit events"
+                                : "not JSON: expected an EventList, a JSON array or events");
+        char msg[KAD_ERR_MSG_MAX + 512];
+        kad_err_format(&err, msg, sizeof(msg));
+        kad_buf_addf(reply, "request %llu from %s: %s\n", (unsigned long long)rq->n, rq->peer, msg);
+        kad_log_limited(&s->errlim, KAD_LOG_WARN, "request %llu from %s: %s (refused)",
+                        (unsigned long long)rq->n, rq->peer, msg);
+        s->refused++;
+        return 400;
+    }
+    uint64_t skipped0 = s->skipped, events0 = s->events, alerts0 = s->alerts;
+    s->req_n = rq->n;
+    s->req_peer = rq->peer;
+    s->req_records = 0;
+    ev_frame_buffer(rq->body, rq->len, LISTEN_ORIGIN, 0, listen_record, on_error, s);
+    s->req_peer = NULL;
+    kad_err err;
+    kad_err_clear(&err);
+    if (!s->fatal && commit(s, &err) != KAD_OK) {
+        print_err(&err);
+        s->rc = EXIT_RUNTIME;
+        s->fatal = true;
+    }
+    if (s->fatal) {
+        *stop = true;
+        kad_buf_adds(reply, "kadet: stopping after an error (see its stderr)\n");
+        return 500;
+    }
+    double t = now_s();
+    if (t - s->last_flush >= 60) { /* "N more suppressed" once a minute at most */
+        kad_log_flush_limited(&s->errlim);
+        s->last_flush = t;
+    }
+    kad_buf_addf(reply, "{\"records\":%llu,\"events\":%llu,\"skipped\":%llu,\"alerts\":%llu}\n",
+                 (unsigned long long)s->req_records, (unsigned long long)(s->events - events0),
+                 (unsigned long long)(s->skipped - skipped0),
+                 (unsigned long long)(s->alerts - alerts0));
+    return 200;
 }
 
 /* ============================================================================================ */
@@ -794,6 +891,9 @@ enum {
     OPT_PROGRESS,
     OPT_NOPROGRESS,
     OPT_NOBASELINE,
+    OPT_LISTEN,
+    OPT_LISTEN_PATH,
+    OPT_MAX_BODY,
 };
 
 static const struct option longopts[] = {
@@ -811,6 +911,9 @@ static const struct option longopts[] = {
     {"progress", no_argument, NULL, OPT_PROGRESS},
     {"no-progress", no_argument, NULL, OPT_NOPROGRESS},
     {"no-baseline", no_argument, NULL, OPT_NOBASELINE},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"listen-path", required_argument, NULL, OPT_LISTEN_PATH},
+    {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"host-metadata", no_argument, NULL, CLI_HOST_ON},
     {"no-host-metadata", no_argument, NULL, CLI_HOST_OFF},
     {"host-name", required_argument, NULL, CLI_HOST_NAME},
@@ -885,12 +988,54 @@ static int parse_args(struct scan *s, int argc, char **argv)
         case OPT_PROGRESS: s->progress = 1; break;
         case OPT_NOPROGRESS: s->progress = 0; break;
         case OPT_NOBASELINE: s->no_baseline = true; break;
+        case OPT_LISTEN: {
+            char msg[512];
+            if (!cli_listen_addr_ok(optarg, msg, sizeof(msg)))
+                return cmd_usage_error(&cmd_scan, "%s", msg);
+            s->listen = optarg;
+            break;
+        }
+        case OPT_LISTEN_PATH:
+            if (optarg[0] != '/')
+                return cmd_usage_error(&cmd_scan,
+                                       "--listen-path: expected a path starting "
+                                       "with '/', got '%s'",
+                                       optarg);
+            s->listen_path = optarg;
+            break;
+        case OPT_MAX_BODY: {
+            char *end;
+            errno = 0;
+            unsigned long long v = strtoull(optarg, &end, 10);
+            unsigned shift = 0;
+            if (*end == 'K' || *end == 'k')
+                shift = 10;
+            else if (*end == 'M' || *end == 'm')
+                shift = 20;
+            else if (*end == 'G' || *end == 'g')
+                shift = 30;
+            if (shift)
+                end++;
+            if (*end || end == optarg || optarg[0] == '-' || errno || v < 1 ||
+                v > ((unsigned long long)SIZE_MAX >> 1 >> shift))
+                return cmd_usage_error(&cmd_scan,
+                                       "--max-body: expected a positive number of bytes "
+                                       "(suffix K, M or G allowed), got '%s'",
+                                       optarg);
+            s->max_body = (size_t)(v << shift);
+            break;
+        }
         case ':': return cmd_usage_error(&cmd_scan, "option '%s' needs a value", argv[optind - 1]);
         default: return cmd_usage_error(&cmd_scan, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (s->table && s->output)
         return cmd_usage_error(&cmd_scan, "--table writes to stdout; it excludes --output");
+    if (s->listen && optind < argc)
+        return cmd_usage_error(&cmd_scan, "--listen receives events over HTTP; it takes no "
+                                          "FILE arguments");
+    if (!s->listen && (s->listen_path || s->max_body))
+        return cmd_usage_error(&cmd_scan, "--listen-path and --max-body need --listen");
     return -1;
 }
 
@@ -996,6 +1141,23 @@ static int run(int argc, char **argv)
     s.show_progress =
         s.progress == 1 || (s.progress == -1 && isatty(2) && s.total_bytes > (32 << 20));
     s.t0 = now_s();
+    if (s.listen) {
+        s.show_progress = false;
+        s.last_flush = s.t0;
+        struct cli_listen_opts lo = {
+            .addr = s.listen,
+            .path = s.listen_path,
+            .max_body = s.max_body,
+            .banner = "kadet scan",
+            .on_body = on_body,
+            .ctx = &s,
+        };
+        if (cli_listen_run(&lo) != EXIT_OK && !s.fatal) {
+            s.rc = EXIT_RUNTIME; /* could not bind (reason printed): nothing was received */
+            goto out;
+        }
+        ninputs = 0;
+    }
     for (int i = 0; i < ninputs && !s.fatal; i++) {
         if (scan_input(&s, inputs[i], &err) != KAD_OK) {
             print_err(&err);
@@ -1010,7 +1172,12 @@ static int run(int argc, char **argv)
     }
     kad_log_flush_limited(&s.errlim);
     summary(&s, now_s() - s.t0);
-    if (s.skipped && s.rc == EXIT_OK)
+    if (s.listen && s.refused)
+        fprintf(stderr, "kadet scan: %llu requests refused (not JSON)\n",
+                (unsigned long long)s.refused);
+    /* --listen: skipped records were answered and reported per request; only a state or
+       output failure makes the exit status 2 */
+    if (s.skipped && s.rc == EXIT_OK && !s.listen)
         s.rc = EXIT_RUNTIME;
 out:
     if (s.st && st_in_batch(s.st))
@@ -1041,6 +1208,7 @@ const struct cmd cmd_scan = {
         "                  [--no-host-metadata] [--host-name NAME] [--host-os-type TYPE]\n"
         "                  [--ingested now|none] [--timestamp stage|request|received]\n"
         "                  [--progress | --no-progress] [FILE...|-]\n"
+        "       kadet scan --listen HOST:PORT [--listen-path PATH] [--max-body BYTES] [...]\n"
         "\n"
         "Evaluate every loaded query and new_terms rule on Kubernetes audit logs (raw\n"
         "audit.k8s.io events, EventLists, or ECS documents; plain or .gz; '-' or no FILE reads\n"
@@ -1075,10 +1243,18 @@ const struct cmd cmd_scan = {
         "      --timestamp SRC    @timestamp of raw events: stage (stageTimestamp, default),\n"
         "                         request (requestReceivedTimestamp) or received (now)\n"
         "      --progress, --no-progress  progress bar on stderr (default: on a terminal)\n"
+        "      --listen HOST:PORT receive kube-apiserver's audit webhook (POSTed EventLists)\n"
+        "                         instead of reading FILEs; each request is committed before\n"
+        "                         its 200; runs until SIGINT/SIGTERM (docs/deployment.md).\n"
+        "                         Port 0 picks a free port. No TLS: bind to 127.0.0.1 or put\n"
+        "                         a TLS proxy in front\n"
+        "      --listen-path PATH the path POSTs are accepted on (default /); GET /healthz\n"
+        "                         answers ok\n"
+        "      --max-body BYTES   larger request bodies get 413 (default 64M; K, M, G)\n"
         "\n"
         "Inputs already read (same file, up to the remembered offset) are skipped, so running\n"
         "the same command again only processes what was appended.\n"
         "Exit status: 0 ok, 1 usage or rule errors, 2 runtime error (unreadable input,\n"
-        "skipped records, state failure).\n",
+        "skipped records, state failure; with --listen: bind or state failure only).\n",
     .run = run,
 };

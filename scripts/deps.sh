@@ -10,6 +10,7 @@ PKGS=(
   zlib1g-dev                             # .gz input
   libmicrohttpd-dev                      # webhook receiver
   libcurl4-gnutls-dev                    # HTTP client (tests, forwarding)
+  curl                                   # tests/cli/test_scan_listen.sh posts with it
   libhiredis-dev redis-server            # shared state across instances
   clang-14 libclang-rt-14-dev            # fuzzing (libFuzzer) and sanitizer runtimes
   clang-format clang-tidy cppcheck       # make format-check / make lint
