@@ -546,7 +546,7 @@ static const char *skip_value_slow(struct jp *j, const char *p)
 
 static const char *skip_fast(const char *p, const char *end, uint32_t room)
 {
-    uint64_t kind[SKIP_FAST_DEPTH / 64]; /* bit set: that level is an object */
+    uint64_t kind[SKIP_FAST_DEPTH / 64] = {0}; /* bit set: that level is an object */
     uint32_t depth = 0;
     uint32_t limit = room < SKIP_FAST_DEPTH ? room : SKIP_FAST_DEPTH;
     bool in_obj = false;
@@ -735,6 +735,7 @@ static const char *skip_blocks(const char *p, const char *end, uint32_t room)
     uint32_t limit = room < 64 ? room : 64;
     uint64_t kind = 0; /* bit d set: level d is an object */
     uint32_t depth = 0;
+    bool in_obj = false; /* the innermost open level is an object */
     int state = BS_VALUE;
     uint64_t in_str = 0;      /* all ones when the previous block ended inside a string */
     uint64_t esc_carry = 0;   /* 1 when the next block's first byte is escaped */
@@ -771,7 +772,7 @@ static const char *skip_blocks(const char *p, const char *end, uint32_t room)
         }
         uint64_t quote = m.quote & ~escaped;
         uint64_t inside = prefix_xor(quote) ^ in_str; /* opening quote in, closing quote out */
-        in_str = (uint64_t)((int64_t)inside >> 63);
+        in_str = (uint64_t)0 - (inside >> 63); /* all ones when the last byte is in a string */
 
         uint64_t space = m.space;
         if (m.ctl) { /* tab, LF, CR outside strings are whitespace; anything else: not here */
@@ -819,10 +820,10 @@ static const char *skip_blocks(const char *p, const char *end, uint32_t room)
                 if (c == '{' || c == '[') {
                     if (depth >= limit)
                         return NULL;
-                    bool obj = c == '{';
-                    kind = obj ? kind | (uint64_t)1 << depth : kind & ~((uint64_t)1 << depth);
+                    in_obj = c == '{';
+                    kind = in_obj ? kind | (uint64_t)1 << depth : kind & ~((uint64_t)1 << depth);
                     depth++;
-                    state = obj ? BS_KEY_OR_CLOSE : BS_VALUE_OR_CLOSE;
+                    state = in_obj ? BS_KEY_OR_CLOSE : BS_VALUE_OR_CLOSE;
                     continue;
                 }
                 if (!depth)
@@ -844,18 +845,20 @@ static const char *skip_blocks(const char *p, const char *end, uint32_t room)
                 continue;
             case BS_NEXT:
                 if (c == ',') {
-                    state = kind >> (depth - 1) & 1 ? BS_KEY : BS_VALUE;
+                    state = in_obj ? BS_KEY : BS_VALUE;
                     continue;
                 }
-                if (c != (kind >> (depth - 1) & 1 ? '}' : ']'))
+                if (c != (in_obj ? '}' : ']'))
                     return NULL;
                 goto close;
             default: return NULL;
             }
         close:
             /* the closing bracket matches the open level: checked by the states above */
-            if (--depth == 0)
-                return t + 1;
+            if (depth <= 1) /* 0 cannot happen: a close is only accepted inside a level */
+                return depth ? t + 1 : NULL;
+            depth--;
+            in_obj = kind >> (depth - 1) & 1; /* the level now open */
             state = BS_NEXT;
         }
     }
