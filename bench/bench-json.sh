@@ -32,7 +32,7 @@ sect=$(mktemp)
     echo "## JSON extractor"
     echo
     echo "Input: \`$FILE\`, $((BYTES / 1000000)) MB, $(wc -l < "$FILE") events, from"
-    echo "\`build/kadet-gen --seed 42\` (tools/kadet-gen.c). Machine: $(nproc) CPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'),"
+    echo "\`build/kadet-gen --seed 42\` (tools/kadet-gen.c). Machine: $(nproc --all) CPU (this run allowed on CPU $(awk '/^Cpus_allowed_list/ {print $2}' /proc/self/status)), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'),"
     echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end of the run; $(date -u +%Y-%m-%dT%H:%MZ)."
     echo "Throughput is bytes / CPU time of one thread (best of $REPEAT passes); frame/extract/"
     echo "decode/parse run over lines copied 1 MiB at a time into a work buffer, as the reader"
