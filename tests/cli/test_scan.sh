@@ -40,7 +40,10 @@ grep -q "missing.jsonl" "$T/err" || fail "missing input not named"
 [ "$(wc -l < "$T/out")" = 2 ] || fail "stdin: expected 2 alerts"
 grep -q "3 records, 3 events, 0 skipped" "$T/err" || fail "summary counts: $(cat "$T/err")"
 grep -qE "Unusual decision by user agent \(test\) +3 +0 +2" "$T/err" || fail "per-rule line"
-"$K" scan --no-state --no-progress --rules "$R" - < "$IN" | cmp -s - "$T/out" || true
+# `-` is stdin too: the same alerts (pinned @timestamp) as with no FILE
+"$K" scan --no-state --no-progress --now 2026-03-10T00:00:00Z --rules "$R" < "$IN" >"$T/out" 2>/dev/null
+"$K" scan --no-state --no-progress --now 2026-03-10T00:00:00Z --rules "$R" - < "$IN" >"$T/out2" 2>/dev/null || fail "stdin as -"
+[ -s "$T/out2" ] && cmp -s "$T/out" "$T/out2" || fail "'-' and no FILE give different alerts"
 
 # --table
 "$K" scan --no-state --no-progress --table --rules "$R" "$IN" >"$T/out" 2>/dev/null || fail "--table"
