@@ -507,27 +507,12 @@ static const char *skip_value_slow(struct jp *j, const char *p)
     case '"': return skip_string(j, p);
     case '{':
     case '[': return skip_container(j, p);
-    case 't':
-        if (j->end - p >= 4 && memcmp(p, "true", 4) == 0)
-            return p + 4;
-        break;
-    case 'f':
-        if (j->end - p >= 5 && memcmp(p, "false", 5) == 0)
-            return p + 5;
-        break;
-    case 'n':
-        if (j->end - p >= 4 && memcmp(p, "null", 4) == 0)
-            return p + 4;
-        break;
-    default:
-        if (*p == '-' || (*p >= '0' && *p <= '9')) {
-            struct lex_err le;
-            const char *q = lex_number(p, j->end, &le);
-            return q ? q : fail_lex(j, &le);
-        }
-        break;
+    default: {
+        struct lex_err le;
+        const char *q = lex_scalar(p, j->end, &le);
+        return q ? q : fail_lex(j, &le);
     }
-    return fail_at(j, KAD_ESYNTAX, p, "%s", lex_bad_char_msg(*p));
+    }
 }
 
 /*
@@ -579,22 +564,7 @@ value:
         if (in_obj)
             goto key;
         goto value;
-    } else if (c == 't') {
-        if (end - p < 4 || memcmp(p, "true", 4) != 0)
-            return NULL;
-        p += 4;
-    } else if (c == 'f') {
-        if (end - p < 5 || memcmp(p, "false", 5) != 0)
-            return NULL;
-        p += 5;
-    } else if (c == 'n') {
-        if (end - p < 4 || memcmp(p, "null", 4) != 0)
-            return NULL;
-        p += 4;
-    } else if (c == '-' || (c >= '0' && c <= '9')) {
-        if (!(p = lex_number(p, end, &le)))
-            return NULL;
-    } else {
+    } else if (!(p = lex_scalar(p, end, &le))) {
         return NULL;
     }
 
@@ -684,31 +654,6 @@ static inline uint64_t prefix_xor(uint64_t x)
     return x;
 }
 
-/* The escape after the backslash at b is valid: one of "\/bfnrt, or u and 4 hex digits. */
-static inline bool escape_ok(const char *b, const char *end)
-{
-    if (end - b < 2)
-        return false;
-    switch (b[1]) {
-    case '"':
-    case '\\':
-    case '/':
-    case 'b':
-    case 'f':
-    case 'n':
-    case 'r':
-    case 't': return true;
-    case 'u':
-        if (end - b < 6)
-            return false;
-        for (int k = 2; k < 6; k++)
-            if (lex_hex((unsigned char)b[k]) < 0)
-                return false;
-        return true;
-    default: return false;
-    }
-}
-
 /* Not a byte of a number or literal: whitespace, structural, quote, or the end. */
 static inline bool scalar_ends(const char *q, const char *end)
 {
@@ -760,7 +705,8 @@ static const char *skip_blocks(const char *p, const char *end, uint32_t room)
         esc_carry = 0;
         while (bs) {
             unsigned i = (unsigned)__builtin_ctzll(bs);
-            if (!escape_ok(b + i, end))
+            struct lex_err le;
+            if (!lex_escape(b + i, end, &le))
                 return NULL;
             bs &= bs - 1;
             if (i == 63) {
@@ -828,18 +774,8 @@ static const char *skip_blocks(const char *p, const char *end, uint32_t room)
                 }
                 if (!depth)
                     return NULL;
-                const char *q;
-                if (c == 't')
-                    q = end - t >= 4 && memcmp(t, "true", 4) == 0 ? t + 4 : NULL;
-                else if (c == 'f')
-                    q = end - t >= 5 && memcmp(t, "false", 5) == 0 ? t + 5 : NULL;
-                else if (c == 'n')
-                    q = end - t >= 4 && memcmp(t, "null", 4) == 0 ? t + 4 : NULL;
-                else if (c == '-' || (c >= '0' && c <= '9')) {
-                    struct lex_err le;
-                    q = lex_number(t, end, &le);
-                } else
-                    q = NULL;
+                struct lex_err le;
+                const char *q = lex_scalar(t, end, &le);
                 if (!q || !scalar_ends(q, end))
                     return NULL;
                 continue;

@@ -29,20 +29,31 @@ wait_lines() {
     return 1
 }
 
-mkfifo "$T/in"
-"$K" scan --no-progress --state "$T/st.db" --host-os-type linux --rules "$R" - \
-    < "$T/in" > "$T/out" 2> "$T/err" &
-pid=$!
-exec 3> "$T/in"
+# start OUT ERR KADET-ARGS...: kadet reading a fresh FIFO (fd 3 writes to it) in the background
+start() {
+    local out=$1 err=$2
+    shift 2
+    rm -f "$T/in"
+    mkfifo "$T/in"
+    "$K" "$@" < "$T/in" > "$out" 2> "$err" &
+    pid=$!
+    exec 3> "$T/in"
+}
+# finish: close the stream, wait for kadet; its exit status in rc
+finish() {
+    exec 3>&-
+    wait "$pid"; rc=$?
+    pid=
+}
+
+start "$T/out" "$T/err" scan --no-progress --state "$T/st.db" --host-os-type linux --rules "$R" -
 { ev 1 alice kubectl/v1.29; ev 2 bob curl/8.0; ev 3 alice kubectl/v1.29; } >&3
 wait_lines "$T/out" 2 || fail "no alerts while the stream is open: $(wc -l < "$T/out") lines; $(cat "$T/err")"
 [ "$(wc -l < "$T/out")" = 2 ] || fail "expected 2 alerts so far, got $(wc -l < "$T/out")"
 grep -q '"alice"' "$T/out" && grep -q '"bob"' "$T/out" || fail "alerts of alice and bob expected"
 ev 4 carol kubectl/v1.30 >&3
 wait_lines "$T/out" 3 || fail "the third alert did not come while the stream is open"
-exec 3>&-
-wait "$pid"; rc=$?
-pid=
+finish
 [ $rc = 0 ] || fail "scan exit $rc: $(cat "$T/err")"
 [ "$(wc -l < "$T/out")" = 3 ] || fail "expected 3 alerts in all, got $(wc -l < "$T/out")"
 grep -q "4 records" "$T/err" || fail "summary: $(head -1 "$T/err")"
@@ -54,33 +65,20 @@ grep -q "4 records" "$T/err" || fail "summary: $(head -1 "$T/err")"
 [ -s "$T/out2" ] && fail "known combinations alerted again"
 
 # gzip on a pipe, arriving in two parts: alerts of the first part before the second is sent
-rm -f "$T/in"
-mkfifo "$T/in"
-"$K" scan --no-progress --no-state --host-os-type linux --rules "$R" - \
-    < "$T/in" > "$T/gout" 2> "$T/gerr" &
-pid=$!
-exec 3> "$T/in"
+start "$T/gout" "$T/gerr" scan --no-progress --no-state --host-os-type linux --rules "$R" -
 ev 5 dave kubectl/v1.29 | gzip -c >&3
 wait_lines "$T/gout" 1 || fail "gzip stream: no alert while open; $(cat "$T/gerr")"
 ev 6 erin kubectl/v1.29 | gzip -c >&3
-exec 3>&-
-wait "$pid"; rc=$?
-pid=
+finish
 [ $rc = 0 ] || fail "gzip stream exit $rc: $(cat "$T/gerr")"
 [ "$(wc -l < "$T/gout")" = 2 ] || fail "gzip stream: expected 2 alerts, got $(wc -l < "$T/gout")"
 # kadet ecs and kadet hunt on a stream: each document is printed while the input is open
 for cmd in "ecs --no-host" "hunt user.name:frank"; do
-    rm -f "$T/in"
-    mkfifo "$T/in"
     # shellcheck disable=SC2086
-    "$K" $cmd - < "$T/in" > "$T/eout" 2> "$T/eerr" &
-    pid=$!
-    exec 3> "$T/in"
+    start "$T/eout" "$T/eerr" $cmd -
     ev 7 frank kubectl/v1.29 >&3
     wait_lines "$T/eout" 1 || fail "$cmd: nothing printed while the stream is open"
-    exec 3>&-
-    wait "$pid"; rc=$?
-    pid=
+    finish
     [ $rc = 0 ] || fail "$cmd exit $rc: $(cat "$T/eerr")"
     grep -q frank "$T/eout" || fail "$cmd: output"
 done
