@@ -103,8 +103,8 @@ int main(int argc, char **argv)
     enum { WORK = 1 << 20 };
     size_t work_cap = WORK + 65536;
     char *work = malloc(work_cap);
-    kad_arena a;
-    kad_arena_init(&a, 1 << 16, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1 << 16, 0);
     const char *only = getenv("BENCH_JSON_MODE");
     for (int m = 0; m < M_N; m++) {
         if (only && strcmp(only, mode_name[m]) != 0)
@@ -157,7 +157,7 @@ int main(int argc, char **argv)
                             errors++;
                         break;
                     }
-                    kad_arena_reset(&a);
+                    kx_arena_reset(&a);
                     events++;
                 }
                 t += now_s() - t0;
@@ -188,7 +188,7 @@ int main(int argc, char **argv)
             while (ev_reader_next(rd, &rec, NULL) == 1) {
                 if (ev_decode(dec, &a, &rec, &ev, NULL) == KAD_OK)
                     events++;
-                kad_arena_reset(&a);
+                kx_arena_reset(&a);
             }
             ev_reader_close(rd);
             getrusage(RUSAGE_SELF, &u1);
@@ -207,7 +207,7 @@ int main(int argc, char **argv)
            (unsigned long long)st->full);
     ev_decoder_free(dec);
     ev_paths_free(paths);
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     free(work);
     free(starts);
     free(lens);

@@ -101,7 +101,7 @@ struct result {
     double ns;   /* per evaluation */
 };
 
-static struct result run(kad_arena *a, const char *name, const char *query, const char *json,
+static struct result run(kx_arena *a, const char *name, const char *query, const char *json,
                          double seconds)
 {
     kad_err err;
@@ -143,8 +143,8 @@ int main(int argc, char **argv)
     const char *e = getenv("BENCH_KQL_SECONDS");
     if (e && atof(e) > 0)
         secs = atof(e);
-    kad_arena a;
-    kad_arena_init(&a, 1 << 16, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1 << 16, 0);
     struct result r[] = {
         run(&a, "seed query, extracted view, match", SEED_QUERY, VIEW_MATCH, secs),
         run(&a, "seed query, extracted view, no user agent", SEED_QUERY, VIEW_MISS, secs),
@@ -164,6 +164,6 @@ int main(int argc, char **argv)
             printf("%-48s %-8s %8.2f M evals/s  %6.0f ns\n", r[i].name, r[i].match ? "match" : "no",
                    r[i].rate / 1e6, r[i].ns);
     }
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     return r[0].rate >= 5e6 ? 0 : 1;
 }

@@ -21,7 +21,7 @@
 extern const struct cmd cmd_ecs;
 
 struct ecs_run {
-    kad_buf out;
+    kx_buf out;
     uint64_t bad;
     int io_rc;
 };
@@ -30,7 +30,7 @@ static void flush_out(struct ecs_run *r)
 {
     if (r->out.len && fwrite(r->out.ptr, 1, r->out.len, stdout) != r->out.len)
         r->io_rc = KAD_EIO;
-    kad_buf_reset(&r->out);
+    kx_buf_reset(&r->out);
 }
 
 /* The input is quiet (a pipe with nothing to read yet): what is printed so far goes out now. */
@@ -45,8 +45,8 @@ static void on_idle(void *ctx)
 static int on_event(void *ctx, const struct ev_event *ev)
 {
     struct ecs_run *r = ctx;
-    if (ev_json_dump(ev->doc, &r->out) || kad_buf_addc(&r->out, '\n')) {
-        kad_buf_reset(&r->out);
+    if (ev_json_dump(ev->doc, &r->out) || kx_buf_addc(&r->out, '\n')) {
+        kx_buf_reset(&r->out);
         return KAD_ELIMIT;
     }
     if (r->out.len >= (1u << 16))
@@ -109,9 +109,9 @@ static int run(int argc, char **argv)
     struct ev_decoder *d = ev_decoder_new(&o);
     struct ecs_run r;
     memset(&r, 0, sizeof(r));
-    kad_buf_init(&r.out, 0);
-    kad_arena a;
-    kad_arena_init(&a, 1 << 16, 0);
+    kx_buf_init(&r.out, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1 << 16, 0);
     struct ev_sink sink = {on_event, on_error, &r};
     static char *const stdin_only[] = {"-", NULL};
     char *const *files = optind < argc ? argv + optind : stdin_only;
@@ -139,7 +139,7 @@ static int run(int argc, char **argv)
                 break;
             }
             int drc = ev_decode_record(d, &a, &rec, &sink);
-            kad_arena_reset(&a);
+            kx_arena_reset(&a);
             if (drc) {
                 status = EXIT_RUNTIME;
                 break;
@@ -158,8 +158,8 @@ static int run(int argc, char **argv)
         status = EXIT_RUNTIME;
     }
     ev_decoder_free(d);
-    kad_arena_fini(&a);
-    kad_buf_fini(&r.out);
+    kx_arena_fini(&a);
+    kx_buf_fini(&r.out);
     return status;
 }
 

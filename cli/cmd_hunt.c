@@ -29,7 +29,7 @@ struct hunt {
     const struct kql_query *q;
     int format;
     bool ecs_out, count_only, quiet;
-    kad_buf out;
+    kx_buf out;
     uint64_t matched; /* records (or, with --ecs, events) */
     uint64_t bad;
     bool rec_printed; /* the current record was printed already */
@@ -40,7 +40,7 @@ static void flush_out(struct hunt *h)
 {
     if (h->out.len && fwrite(h->out.ptr, 1, h->out.len, stdout) != h->out.len)
         h->io_rc = KAD_EIO;
-    kad_buf_reset(&h->out);
+    kx_buf_reset(&h->out);
 }
 
 /* The input is quiet (a pipe with nothing to read yet): what is printed so far goes out now. */
@@ -65,9 +65,9 @@ static int emit(struct hunt *h, const struct ev_record *rec, const struct ev_nod
     }
     if (h->count_only || h->quiet)
         return KAD_OK;
-    int rc = h->ecs_out ? ev_json_dump(doc, &h->out) : kad_buf_add(&h->out, rec->ptr, rec->len);
-    if (rc || kad_buf_addc(&h->out, '\n')) {
-        kad_buf_reset(&h->out);
+    int rc = h->ecs_out ? ev_json_dump(doc, &h->out) : kx_buf_add(&h->out, rec->ptr, rec->len);
+    if (rc || kx_buf_addc(&h->out, '\n')) {
+        kx_buf_reset(&h->out);
         return KAD_ELIMIT;
     }
     if (h->out.len >= (1u << 16))
@@ -105,7 +105,7 @@ static void on_error(void *ctx, const kad_err *err)
 }
 
 /* --format ecs: each record is the document itself (any JSON object), no decoding. */
-static int hunt_plain(struct hunt *h, kad_arena *a, const struct ev_record *rec)
+static int hunt_plain(struct hunt *h, kx_arena *a, const struct ev_record *rec)
 {
     kad_err err;
     kad_err_clear(&err);
@@ -132,7 +132,7 @@ static int usage(const char *fmt, const char *arg)
     return HUNT_ERROR;
 }
 
-static int compile_query(const char *text, kad_arena *a, const struct kql_query **q)
+static int compile_query(const char *text, kx_arena *a, const struct kql_query **q)
 {
     kad_err err;
     kad_err_clear(&err);
@@ -140,11 +140,11 @@ static int compile_query(const char *text, kad_arena *a, const struct kql_query 
     if (*q)
         return KAD_OK;
     cmd_print_err(&err);
-    kad_buf ctx;
-    kad_buf_init(&ctx, 1 << 20);
+    kx_buf ctx;
+    kx_buf_init(&ctx, 1 << 20);
     if (kql_err_context(text, strlen(text), &err, &ctx) == KAD_OK && ctx.len)
         fputs(ctx.ptr, stderr);
-    kad_buf_fini(&ctx);
+    kx_buf_fini(&ctx);
     return err.code;
 }
 
@@ -199,10 +199,10 @@ static int run(int argc, char **argv)
         return usage("%s", "missing QUERY");
     const char *qtext = argv[optind++];
 
-    kad_arena qa;
-    kad_arena_init(&qa, 1 << 14, 0);
+    kx_arena qa;
+    kx_arena_init(&qa, 1 << 14, 0);
     if (compile_query(qtext, &qa, &h.q)) {
-        kad_arena_fini(&qa);
+        kx_arena_fini(&qa);
         return HUNT_ERROR;
     }
     struct ev_decoder_opts o = {0};
@@ -215,9 +215,9 @@ static int run(int argc, char **argv)
         for (size_t i = 0; i < kql_field_count(h.q); i++)
             ev_decoder_need(d, kql_field(h.q, i), strlen(kql_field(h.q, i)));
     }
-    kad_buf_init(&h.out, 0);
-    kad_arena a;
-    kad_arena_init(&a, 1 << 16, 0);
+    kx_buf_init(&h.out, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1 << 16, 0);
     struct ev_sink sink = {on_event, on_error, &h};
     static char *const stdin_only[] = {"-", NULL};
     char *const *files = optind < argc ? argv + optind : stdin_only;
@@ -245,7 +245,7 @@ static int run(int argc, char **argv)
             h.rec_printed = false;
             int drc = h.format == FMT_ECS ? hunt_plain(&h, &a, &rec)
                                           : ev_decode_record(d, &a, &rec, &sink);
-            kad_arena_reset(&a);
+            kx_arena_reset(&a);
             if (drc) {
                 trouble = true;
                 break;
@@ -270,9 +270,9 @@ static int run(int argc, char **argv)
         trouble = true;
     }
     ev_decoder_free(d);
-    kad_arena_fini(&a);
-    kad_arena_fini(&qa);
-    kad_buf_fini(&h.out);
+    kx_arena_fini(&a);
+    kx_arena_fini(&qa);
+    kx_buf_fini(&h.out);
     if (h.quiet && h.matched)
         return HUNT_MATCH;
     return trouble ? HUNT_ERROR : h.matched ? HUNT_MATCH : HUNT_NONE;

@@ -33,8 +33,8 @@ extern const struct cmd cmd_preview;
 
 struct input {
     struct ev_decoder *dec, *dec2;   /* documents may point into them: freed last */
-    kad_arena scratch;               /* one record's events */
-    kad_arena docs_arena;            /* every kept document and id, for the whole run */
+    kx_arena scratch;                /* one record's events */
+    kx_arena docs_arena;             /* every kept document and id, for the whole run */
     const struct rule *const *rules; /* the rules that run: a document none of whose queries
                                         match is neither candidate nor history, so not kept */
     size_t nrules;
@@ -42,12 +42,12 @@ struct input {
     uint32_t file;    /* index of the file being read */
     uint64_t ordinal; /* events read so far from it */
     uint64_t seen;
-    KAD_VEC(const struct ev_node *) docs;
-    KAD_VEC(const char *) ids;
-    KAD_VEC(uint64_t) where; /* file << 40 | ordinal of each kept document */
+    KX_VEC(const struct ev_node *) docs;
+    KX_VEC(const char *) ids;
+    KX_VEC(uint64_t) where; /* file << 40 | ordinal of each kept document */
     /* second pass: full documents of the alerted ones */
-    kad_map wanted; /* where -> 1 + index in docs */
-    KAD_VEC(const struct ev_node *) full;
+    kx_map wanted; /* where -> 1 + index in docs */
+    KX_VEC(const struct ev_node *) full;
     bool second;
     uint64_t bad;
 };
@@ -57,7 +57,7 @@ static int on_event(void *ctx, const struct ev_event *ev)
     struct input *in = ctx;
     uint64_t where = (uint64_t)in->file << 40 | in->ordinal++;
     if (in->second) {
-        void *v = kad_map_get(&in->wanted, &where, sizeof(where), NULL);
+        void *v = kx_map_get(&in->wanted, &where, sizeof(where), NULL);
         if (v)
             in->full.ptr[(uintptr_t)v - 1] = pv_doc_copy(&in->docs_arena, ev->doc);
         return 0;
@@ -69,13 +69,13 @@ static int on_event(void *ctx, const struct ev_event *ev)
     if (!keep)
         return 0;
     struct ev_node *doc = pv_doc_copy(&in->docs_arena, ev->doc);
-    kad_buf id;
-    kad_buf_init(&id, 0);
+    kx_buf id;
+    kx_buf_init(&id, 0);
     det_doc_id(doc, &id);
-    KAD_VEC_PUSH(&in->docs, doc);
-    KAD_VEC_PUSH(&in->ids, kad_arena_strndup(&in->docs_arena, id.ptr ? id.ptr : "", id.len));
-    KAD_VEC_PUSH(&in->where, where);
-    kad_buf_fini(&id);
+    KX_VEC_PUSH(&in->docs, doc);
+    KX_VEC_PUSH(&in->ids, kx_arena_strndup(&in->docs_arena, id.ptr ? id.ptr : "", id.len));
+    KX_VEC_PUSH(&in->where, where);
+    kx_buf_fini(&id);
     return 0;
 }
 
@@ -163,7 +163,7 @@ static int read_inputs(struct input *in, char *const *files, const struct ev_hos
                 break;
             }
             ev_decode_record(d, &in->scratch, &rec, &sink);
-            kad_arena_reset(&in->scratch);
+            kx_arena_reset(&in->scratch);
         }
         ev_reader_close(rd);
     }
@@ -233,7 +233,7 @@ static int run(int argc, char **argv)
     const char *rules = NULL, *end = NULL, *only = NULL;
     struct cli_host ho = {0};
     struct ev_decoder_opts clock = {0}; /* --timestamp */
-    KAD_VEC(const char *) exceptions = {0};
+    KX_VEC(const char *) exceptions = {0};
     struct pv_opts po = {0, 1, 0};
     static const struct option longopts[] = {
         {"rules", required_argument, NULL, 'r'},
@@ -258,11 +258,11 @@ static int run(int argc, char **argv)
             continue;
         int dc = cli_decode_opt(&clock, c, optarg);
         if (dc < 0) {
-            KAD_VEC_FREE(&exceptions);
+            KX_VEC_FREE(&exceptions);
             return cmd_usage_error(&cmd_preview, "%s, not '%s'", cli_decode_usage(c), optarg);
         }
         if (dc > 0 && clock.timestamp == EV_TS_RECEIVED) {
-            KAD_VEC_FREE(&exceptions);
+            KX_VEC_FREE(&exceptions);
             return cmd_usage_error(&cmd_preview, "--timestamp: preview replays archives; use "
                                                  "'stage' or 'request'");
         }
@@ -272,12 +272,12 @@ static int run(int argc, char **argv)
         case 'r': rules = optarg; break;
         case 'e': end = optarg; break;
         case 'R': only = optarg; break;
-        case 'x': KAD_VEC_PUSH(&exceptions, optarg); break;
+        case 'x': KX_VEC_PUSH(&exceptions, optarg); break;
         case 'n': {
             char *e;
             unsigned long v = strtoul(optarg, &e, 10);
             if (*e || v == 0 || v > 1000000) {
-                KAD_VEC_FREE(&exceptions);
+                KX_VEC_FREE(&exceptions);
                 return cmd_usage_error(&cmd_preview,
                                        "--invocations needs a number from 1 to "
                                        "1000000, not '%s'",
@@ -293,32 +293,32 @@ static int run(int argc, char **argv)
             kad_err err;
             if (rule_parse_duration(optarg, &po.interval_ms, &err) != KAD_OK ||
                 po.interval_ms <= 0) {
-                KAD_VEC_FREE(&exceptions);
+                KX_VEC_FREE(&exceptions);
                 return cmd_usage_error(&cmd_preview, "%s: bad duration '%s' (e.g. 5m)",
                                        c == 'S' ? "--schedule" : "--interval", optarg);
             }
             break;
         }
         case ':':
-            KAD_VEC_FREE(&exceptions);
+            KX_VEC_FREE(&exceptions);
             return cmd_usage_error(&cmd_preview, "option '%s' needs an argument", argv[optind - 1]);
         default:
-            KAD_VEC_FREE(&exceptions);
+            KX_VEC_FREE(&exceptions);
             return cmd_usage_error(&cmd_preview, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (!rules) {
-        KAD_VEC_FREE(&exceptions);
+        KX_VEC_FREE(&exceptions);
         return cmd_usage_error(&cmd_preview, "--rules is required");
     }
     /* no --end (or --end auto): replay over event time (time-and-state.md schedule-replay) */
     bool auto_end = !end || strcmp(end, "auto") == 0;
     if (auto_end && po.invocations != 1) {
-        KAD_VEC_FREE(&exceptions);
+        KX_VEC_FREE(&exceptions);
         return cmd_usage_error(&cmd_preview, "--invocations needs --end TIME");
     }
     if (!auto_end && parse_time(end, &po.end_ms) != 0) {
-        KAD_VEC_FREE(&exceptions);
+        KX_VEC_FREE(&exceptions);
         return cmd_usage_error(&cmd_preview, "--end: not a date-time: '%s'", end);
     }
 
@@ -327,7 +327,7 @@ static int run(int argc, char **argv)
     int lrc = rule_set_load(rs, rules);
     for (size_t i = 0; i < exceptions.len && lrc == KAD_OK; i++)
         lrc = rule_set_load_exceptions(rs, exceptions.ptr[i]);
-    KAD_VEC_FREE(&exceptions);
+    KX_VEC_FREE(&exceptions);
     for (size_t i = 0; i < rule_set_diag_count(rs); i++) {
         char msg[1024];
         rule_diag_format(rule_set_diag(rs, i), msg, sizeof(msg));
@@ -344,7 +344,7 @@ static int run(int argc, char **argv)
     }
 
     /* the rules that run */
-    KAD_VEC(const struct rule *) run_rules = {0};
+    KX_VEC(const struct rule *) run_rules = {0};
     for (size_t ri = 0; ri < rule_set_count(rs); ri++) {
         const struct rule *r = rule_set_get(rs, ri);
         if (only_rule && r != only_rule)
@@ -354,15 +354,15 @@ static int run(int argc, char **argv)
                     r->rule_id ? r->rule_id : r->name, r->type_name);
             continue;
         }
-        KAD_VEC_PUSH(&run_rules, r);
+        KX_VEC_PUSH(&run_rules, r);
     }
 
     /* documents */
     struct input in;
     memset(&in, 0, sizeof(in));
-    kad_arena_init(&in.scratch, 1 << 16, 0);
-    kad_arena_init(&in.docs_arena, 1 << 20, 0);
-    kad_map_init(&in.wanted);
+    kx_arena_init(&in.scratch, 1 << 16, 0);
+    kx_arena_init(&in.docs_arena, 1 << 20, 0);
+    kx_map_init(&in.wanted);
     in.rules = run_rules.ptr;
     in.nrules = run_rules.len;
     static char *const stdin_only[] = {"-", NULL};
@@ -375,8 +375,8 @@ static int run(int argc, char **argv)
     status = read_inputs(&in, files, host, clock.timestamp);
 
     /* executions, rule by rule */
-    struct pv_doc *pd = kad_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));
-    struct pv_result *res = kad_calloc(run_rules.len ? run_rules.len : 1, sizeof(*res));
+    struct pv_doc *pd = kx_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));
+    struct pv_result *res = kx_calloc(run_rules.len ? run_rules.len : 1, sizeof(*res));
     uint64_t executions = 0;
     for (size_t ri = 0; ri < run_rules.len; ri++) {
         const struct rule *r = run_rules.ptr[ri];
@@ -399,13 +399,13 @@ static int run(int argc, char **argv)
         }
         for (size_t i = 0; i < res[ri].alerts.len; i++) {
             size_t di = res[ri].alerts.ptr[i].doc;
-            kad_map_put(&in.wanted, &in.where.ptr[di], sizeof(uint64_t),
-                        (void *)(uintptr_t)(di + 1));
+            kx_map_put(&in.wanted, &in.where.ptr[di], sizeof(uint64_t),
+                       (void *)(uintptr_t)(di + 1));
         }
     }
 
     /* the alerted documents in full: a second pass over the files */
-    KAD_VEC_GROW(&in.full, in.docs.len);
+    KX_VEC_GROW(&in.full, in.docs.len);
     for (size_t i = 0; i < in.docs.len; i++)
         in.full.ptr[i] = in.partial ? NULL : in.docs.ptr[i];
     in.full.len = in.docs.len;
@@ -415,8 +415,8 @@ static int run(int argc, char **argv)
     }
 
     /* alerts and messages, rule by rule */
-    kad_buf out;
-    kad_buf_init(&out, 0);
+    kx_buf out;
+    kx_buf_init(&out, 0);
     size_t exec_errors = 0, total = 0;
     for (size_t ri = 0; ri < run_rules.len; ri++) {
         const struct rule *r = run_rules.ptr[ri];
@@ -425,7 +425,7 @@ static int run(int argc, char **argv)
             struct pv_doc d;
             pv_doc_prepare(rs, r, in.full.ptr[a->doc] ? in.full.ptr[a->doc] : in.docs.ptr[a->doc],
                            in.ids.ptr[a->doc], &d);
-            kad_buf_reset(&out);
+            kx_buf_reset(&out);
             if (pv_alert_write(&out, r, &d, a) == KAD_OK) {
                 fwrite(out.ptr, 1, out.len, stdout);
                 fputc('\n', stdout);
@@ -435,7 +435,7 @@ static int run(int argc, char **argv)
         print_msgs(r, &res[ri], &exec_errors);
         pv_result_fini(&res[ri]);
     }
-    kad_free(res);
+    kx_free(res);
     if (fflush(stdout) != 0) {
         fprintf(stderr, "kadet preview: write error on standard output\n");
         status = EXIT_RUNTIME;
@@ -452,16 +452,16 @@ static int run(int argc, char **argv)
     }
     if (exec_errors)
         status = EXIT_RUNTIME;
-    kad_buf_fini(&out);
-    kad_free(pd);
-    KAD_VEC_FREE(&in.docs);
-    KAD_VEC_FREE(&in.ids);
-    KAD_VEC_FREE(&in.where);
-    KAD_VEC_FREE(&in.full);
-    kad_map_fini(&in.wanted);
-    kad_arena_fini(&in.docs_arena);
-    kad_arena_fini(&in.scratch);
-    KAD_VEC_FREE(&run_rules);
+    kx_buf_fini(&out);
+    kx_free(pd);
+    KX_VEC_FREE(&in.docs);
+    KX_VEC_FREE(&in.ids);
+    KX_VEC_FREE(&in.where);
+    KX_VEC_FREE(&in.full);
+    kx_map_fini(&in.wanted);
+    kx_arena_fini(&in.docs_arena);
+    kx_arena_fini(&in.scratch);
+    KX_VEC_FREE(&run_rules);
     ev_decoder_free(in.dec);
     ev_decoder_free(in.dec2);
     rule_set_free(rs);

@@ -178,22 +178,22 @@ static struct rule_set *find_rules(const char *what, const struct opts *o, const
 
 static void show_one(const struct rule *r)
 {
-    kad_buf b;
-    kad_buf_init(&b, 1 << 24);
-    kad_buf_addf(&b, "file: %s:%d\n", r->path, r->line);
+    kx_buf b;
+    kx_buf_init(&b, 1 << 24);
+    kx_buf_addf(&b, "file: %s:%d\n", r->path, r->line);
     rule_dump(r, &b);
     if (r->kql) {
         size_t nf = kql_field_count(r->kql);
-        kad_buf_adds(&b, "query fields:");
+        kx_buf_adds(&b, "query fields:");
         for (size_t i = 0; i < nf; i++)
-            kad_buf_addf(&b, " %s", kql_field(r->kql, i));
-        kad_buf_addf(&b, "%s\n", kql_needs_all(r->kql) ? " (and the whole document)" : "");
+            kx_buf_addf(&b, " %s", kql_field(r->kql, i));
+        kx_buf_addf(&b, "%s\n", kql_needs_all(r->kql) ? " (and the whole document)" : "");
     }
     if (r->exc_n) {
-        kad_buf_addf(&b, "exception lists: %zu\n", r->exc_n);
+        kx_buf_addf(&b, "exception lists: %zu\n", r->exc_n);
     }
     fwrite(b.ptr, 1, b.len, stdout);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
 }
 
 static int do_show(const char *what, const struct opts *o)
@@ -221,7 +221,7 @@ static int do_show(const char *what, const struct opts *o)
 struct term {
     int width;
     bool tty;
-    kad_buf para;             /* paragraph being filled */
+    kx_buf para;              /* paragraph being filled */
     const char *first, *rest; /* indents */
 };
 
@@ -234,7 +234,7 @@ static size_t u8len(const char *s, size_t n)
 }
 
 /* Inline markup: **bold** becomes bold on a terminal and plain otherwise. */
-static void inline_md(struct term *t, const char *s, size_t n, kad_buf *out)
+static void inline_md(struct term *t, const char *s, size_t n, kx_buf *out)
 {
     for (size_t i = 0; i < n; i++) {
         if (i + 1 < n && s[i] == '*' && s[i + 1] == '*') {
@@ -246,15 +246,15 @@ static void inline_md(struct term *t, const char *s, size_t n, kad_buf *out)
                 }
             if (end) {
                 if (t->tty)
-                    kad_buf_adds(out, "\033[1m");
-                kad_buf_add(out, s + i + 2, (size_t)(end - (s + i + 2)));
+                    kx_buf_adds(out, "\033[1m");
+                kx_buf_add(out, s + i + 2, (size_t)(end - (s + i + 2)));
                 if (t->tty)
-                    kad_buf_adds(out, "\033[0m");
+                    kx_buf_adds(out, "\033[0m");
                 i = (size_t)(end - s) + 1;
                 continue;
             }
         }
-        kad_buf_addc(out, s[i]);
+        kx_buf_addc(out, s[i]);
     }
 }
 
@@ -262,8 +262,8 @@ static void flush_para(struct term *t)
 {
     if (t->para.len == 0)
         return;
-    kad_buf txt;
-    kad_buf_init(&txt, 1 << 24);
+    kx_buf txt;
+    kx_buf_init(&txt, 1 << 24);
     inline_md(t, t->para.ptr, t->para.len, &txt);
     const char *indent = t->first;
     size_t col = 0, line_start = 1;
@@ -296,15 +296,15 @@ static void flush_para(struct term *t)
         i = w;
     }
     putchar('\n');
-    kad_buf_fini(&txt);
-    kad_buf_reset(&t->para);
+    kx_buf_fini(&txt);
+    kx_buf_reset(&t->para);
 }
 
 static void para_add(struct term *t, const char *s, size_t n)
 {
     if (t->para.len)
-        kad_buf_addc(&t->para, ' ');
-    kad_buf_add(&t->para, s, n);
+        kx_buf_addc(&t->para, ' ');
+    kx_buf_add(&t->para, s, n);
 }
 
 /*
@@ -315,7 +315,7 @@ static void para_add(struct term *t, const char *s, size_t n)
 static void render_markdown(const char *md, int width, bool tty)
 {
     struct term t = {.width = width, .tty = tty, .first = "", .rest = ""};
-    kad_buf_init(&t.para, 1 << 24);
+    kx_buf_init(&t.para, 1 << 24);
     bool fence = false, blank = true, code = false;
     int list = -1; /* content indent of the current list item, -1 outside lists */
     static char num[16];
@@ -427,7 +427,7 @@ static void render_markdown(const char *md, int width, bool tty)
         para_add(&t, s, sn);
     }
     flush_para(&t);
-    kad_buf_fini(&t.para);
+    kx_buf_fini(&t.para);
 }
 
 static int do_guide(const char *what, const struct opts *o)

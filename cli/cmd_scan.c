@@ -84,12 +84,12 @@ struct scan {
     struct st_store *st;
     struct det_engine *det;
     struct ev_decoder *dec, *full_dec;
-    kad_arena arena, full_arena;
+    kx_arena arena, full_arena;
     int out_fd;
     bool out_file; /* --output: exact resume by truncation */
     char *out_key;
     int64_t out_len;
-    kad_buf pending;
+    kx_buf pending;
     /* the input being read */
     const char *in_key; /* NULL or in_keybuf: the input's position key */
     char in_keybuf[PATH_MAX + 96];
@@ -101,7 +101,7 @@ struct scan {
     /* counters */
     uint64_t records, events, skipped, bytes, alerts, not_format;
     uint64_t skip_syntax, skip_limit, skip_other;
-    kad_log_limit errlim;
+    kx_log_limit errlim;
     /* --listen: the request being processed (req_peer NULL otherwise) */
     uint64_t req_n, req_records, refused;
     const char *req_peer;
@@ -250,11 +250,11 @@ static int commit(struct scan *s, kad_err *err)
     int rc;
     if (s->out_file && s->pending.len) {
         if (write_all(s->out_fd, s->pending.ptr, s->pending.len) != 0)
-            return kad_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
+            return kx_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
         s->out_len += (int64_t)s->pending.len;
-        kad_buf_reset(&s->pending);
+        kx_buf_reset(&s->pending);
         if (fdatasync(s->out_fd) != 0 && errno != EINVAL)
-            return kad_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
+            return kx_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
     }
     crash.commits++;
     crash_at(2, crash.commits, 1);
@@ -267,8 +267,8 @@ static int commit(struct scan *s, kad_err *err)
     crash_at(2, crash.commits, 2);
     if (!s->out_file && s->pending.len) {
         if (write_all(s->out_fd, s->pending.ptr, s->pending.len) != 0)
-            return kad_err_setf(err, KAD_EIO, "<stdout>: %s", strerror(errno));
-        kad_buf_reset(&s->pending);
+            return kx_err_setf(err, KAD_EIO, "<stdout>: %s", strerror(errno));
+        kx_buf_reset(&s->pending);
     }
     s->in_batch = 0;
     if ((rc = st_begin(s->st, err)) != KAD_OK)
@@ -284,17 +284,17 @@ static int commit(struct scan *s, kad_err *err)
 /* Alerts                                                                                       */
 /* ============================================================================================ */
 
-static void table_cell(kad_buf *b, kad_str v, int width)
+static void table_cell(kx_buf *b, kx_str v, int width)
 {
     size_t n = v.len;
     if (width > 0 && n > (size_t)width)
         n = (size_t)width;
     for (size_t i = 0; i < n; i++) {
         char c = v.ptr[i];
-        kad_buf_addc(b, (c == '\n' || c == '\t' || c == '\r') ? ' ' : c);
+        kx_buf_addc(b, (c == '\n' || c == '\t' || c == '\r') ? ' ' : c);
     }
     for (int i = (int)n; i < width; i++)
-        kad_buf_addc(b, ' ');
+        kx_buf_addc(b, ' ');
 }
 
 static int on_alert(const struct det_alert *a, void *ud)
@@ -302,34 +302,34 @@ static int on_alert(const struct det_alert *a, void *ud)
     struct scan *s = ud;
     s->alerts++;
     if (!s->table) {
-        if (kad_buf_add(&s->pending, a->json, a->len) != KAD_OK ||
-            kad_buf_addc(&s->pending, '\n') != KAD_OK)
+        if (kx_buf_add(&s->pending, a->json, a->len) != KAD_OK ||
+            kx_buf_addc(&s->pending, '\n') != KAD_OK)
             return 1;
         return 0;
     }
     char t[32];
-    kad_buf *b = &s->pending;
+    kx_buf *b = &s->pending;
     det_fmt_time(a->event_ms == DET_TIME_NONE ? 0 : a->event_ms, t);
     t[19] = '\0';
-    table_cell(b, kad_str_c(t), 20);
-    kad_buf_addc(b, ' ');
-    table_cell(b, kad_str_c(a->rule->severity ? a->rule->severity : "-"), 7);
-    kad_buf_addc(b, ' ');
-    table_cell(b, a->user.len ? a->user : KAD_STR_LIT("-"), 44);
-    kad_buf_addc(b, ' ');
+    table_cell(b, kx_str_c(t), 20);
+    kx_buf_addc(b, ' ');
+    table_cell(b, kx_str_c(a->rule->severity ? a->rule->severity : "-"), 7);
+    kx_buf_addc(b, ' ');
+    table_cell(b, a->user.len ? a->user : KX_STR_LIT("-"), 44);
+    kx_buf_addc(b, ' ');
     if (a->nterms) {
         for (size_t i = 0; i < a->nterms; i++) {
             if (a->rule->new_terms_fields.n > i && strstr(a->rule->new_terms_fields.v[i], "user") &&
                 !strstr(a->rule->new_terms_fields.v[i], "user_agent"))
                 continue; /* already in the user column */
             if (i)
-                kad_buf_adds(b, " | ");
+                kx_buf_adds(b, " | ");
             table_cell(b, a->terms[i], 0);
         }
     } else {
-        kad_buf_adds(b, a->rule->name ? a->rule->name : "");
+        kx_buf_adds(b, a->rule->name ? a->rule->name : "");
     }
-    kad_buf_addc(b, '\n');
+    kx_buf_addc(b, '\n');
     return 0;
 }
 
@@ -366,7 +366,7 @@ static const struct ev_node *full_get(void *ctx)
     struct full_ctx *c = ctx;
     if (!c->done) {
         c->done = true;
-        kad_arena_reset(&c->s->full_arena);
+        kx_arena_reset(&c->s->full_arena);
         struct ev_sink sink = {full_on_event, full_on_error, c};
         ev_decode_record(c->s->full_dec, &c->s->full_arena, c->s->rec, &sink);
     }
@@ -436,10 +436,10 @@ static void count_skip(struct scan *s, const kad_err *err)
     char msg[KAD_ERR_MSG_MAX + 512];
     kad_err_format(err, msg, sizeof(msg));
     if (s->req_peer)
-        kad_log_limited(&s->errlim, KAD_LOG_WARN, "request %llu from %s: %s (record skipped)",
-                        (unsigned long long)s->req_n, s->req_peer, msg);
+        kx_log_limited(&s->errlim, KX_LOG_WARN, "request %llu from %s: %s (record skipped)",
+                       (unsigned long long)s->req_n, s->req_peer, msg);
     else
-        kad_log_limited(&s->errlim, KAD_LOG_WARN, "skipped record: %s", msg);
+        kx_log_limited(&s->errlim, KX_LOG_WARN, "skipped record: %s", msg);
 }
 
 static void on_error(void *ctx, const kad_err *err) { count_skip(ctx, err); }
@@ -466,7 +466,7 @@ static int process_record(struct scan *s, const struct ev_record *rec)
     }
     int stop = ev_decode_record(s->dec, &s->arena, rec, &sink);
     s->rec = NULL;
-    kad_arena_reset(&s->arena);
+    kx_arena_reset(&s->arena);
     crash_at(1, (long)s->records, 0);
     return stop;
 }
@@ -594,12 +594,12 @@ static int listen_record(void *ctx, const struct ev_record *rec)
  * state for --output) before the answer. A crash before the 200 makes kube-apiserver send the
  * batch again, and the alert ids committed with the state keep the replay from alerting twice.
  */
-static int on_body(void *ctx, const struct cli_listen_req *rq, kad_buf *reply, bool *stop)
+static int on_body(void *ctx, const struct cli_listen_req *rq, kx_buf *reply, bool *stop)
 {
     struct scan *s = ctx;
     if (s->fatal) {
         *stop = true;
-        kad_buf_adds(reply, "kadet: stopping after an error (see its stderr)\n");
+        kx_buf_adds(reply, "kadet: stopping after an error (see its stderr)\n");
         return 500;
     }
     size_t i = 0;
@@ -610,14 +610,14 @@ static int on_body(void *ctx, const struct cli_listen_req *rq, kad_buf *reply, b
         /* not JSON at all: 400 (a framed batch with bad records is answered 200 instead, or
            kube-apiserver would send it again forever) */
         kad_err err;
-        kad_err_at(&err, KAD_ESYNTAX, LISTEN_ORIGIN, rq->body, rq->len, (int64_t)i, "%s",
-                   i == rq->len ? "empty body: expected JSON audit events"
-                                : "not JSON: expected an EventList, a JSON array or events");
+        kx_err_at(&err, KAD_ESYNTAX, LISTEN_ORIGIN, rq->body, rq->len, (int64_t)i, "%s",
+                  i == rq->len ? "empty body: expected JSON audit events"
+                               : "not JSON: expected an EventList, a JSON array or events");
         char msg[KAD_ERR_MSG_MAX + 512];
         kad_err_format(&err, msg, sizeof(msg));
-        kad_buf_addf(reply, "request %llu from %s: %s\n", (unsigned long long)rq->n, rq->peer, msg);
-        kad_log_limited(&s->errlim, KAD_LOG_WARN, "request %llu from %s: %s (refused)",
-                        (unsigned long long)rq->n, rq->peer, msg);
+        kx_buf_addf(reply, "request %llu from %s: %s\n", (unsigned long long)rq->n, rq->peer, msg);
+        kx_log_limited(&s->errlim, KX_LOG_WARN, "request %llu from %s: %s (refused)",
+                       (unsigned long long)rq->n, rq->peer, msg);
         s->refused++;
         return 400;
     }
@@ -636,18 +636,18 @@ static int on_body(void *ctx, const struct cli_listen_req *rq, kad_buf *reply, b
     }
     if (s->fatal) {
         *stop = true;
-        kad_buf_adds(reply, "kadet: stopping after an error (see its stderr)\n");
+        kx_buf_adds(reply, "kadet: stopping after an error (see its stderr)\n");
         return 500;
     }
     double t = now_s();
     if (t - s->last_flush >= 60) { /* "N more suppressed" once a minute at most */
-        kad_log_flush_limited(&s->errlim);
+        kx_log_flush_limited(&s->errlim);
         s->last_flush = t;
     }
-    kad_buf_addf(reply, "{\"records\":%llu,\"events\":%llu,\"skipped\":%llu,\"alerts\":%llu}\n",
-                 (unsigned long long)s->req_records, (unsigned long long)(s->events - events0),
-                 (unsigned long long)(s->skipped - skipped0),
-                 (unsigned long long)(s->alerts - alerts0));
+    kx_buf_addf(reply, "{\"records\":%llu,\"events\":%llu,\"skipped\":%llu,\"alerts\":%llu}\n",
+                (unsigned long long)s->req_records, (unsigned long long)(s->events - events0),
+                (unsigned long long)(s->skipped - skipped0),
+                (unsigned long long)(s->alerts - alerts0));
     return 200;
 }
 
@@ -797,21 +797,21 @@ static void summary(struct scan *s, double secs)
     if (s->learn)
         fprintf(stderr, "learn: baseline recorded, no alerts written; 'would' is how many "
                         "alerts a scan of the same input would have raised\n");
-    kad_buf w;
-    kad_buf_init(&w, 1 << 20);
+    kx_buf w;
+    kx_buf_init(&w, 1 << 20);
     det_warnings(s->det, &w);
     if (w.len)
         fputs(w.ptr, stderr);
-    kad_buf_fini(&w);
+    kx_buf_fini(&w);
 }
 
-static void log_sink(enum kad_log_level lvl, const char *msg, void *ud)
+static void log_sink(enum kx_log_level lvl, const char *msg, void *ud)
 {
     (void)ud;
     fprintf(stderr, "kadet: %s%s\n",
-            lvl == KAD_LOG_ERROR  ? "error: "
-            : lvl == KAD_LOG_WARN ? "warning: "
-                                  : "",
+            lvl == KX_LOG_ERROR  ? "error: "
+            : lvl == KX_LOG_WARN ? "warning: "
+                                 : "",
             msg);
 }
 
@@ -847,18 +847,18 @@ static int open_output(struct scan *s, kad_err *err)
     }
     int fd = open(s->output, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
-        return kad_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
+        return kx_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
     s->out_fd = fd;
     struct stat sb;
     if (fstat(fd, &sb) != 0)
-        return kad_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
+        return kx_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
     if (!S_ISREG(sb.st_mode))
         return KAD_OK; /* a fifo or device: written like stdout */
     s->out_file = true;
     char real[PATH_MAX];
     const char *rp = realpath(s->output, real) ? real : s->output;
     size_t n = strlen(rp) + 8;
-    s->out_key = kad_malloc(n);
+    s->out_key = kx_malloc(n);
     snprintf(s->out_key, n, "out:%s", rp);
     struct st_pos pos;
     kad_err perr;
@@ -867,7 +867,7 @@ static int open_output(struct scan *s, kad_err *err)
         st_pos_get(s->st, s->out_key, &pos, &perr) == KAD_OK && pos.offset <= sb.st_size)
         len = pos.offset;
     if (ftruncate(fd, len) != 0 || lseek(fd, len, SEEK_SET) < 0)
-        return kad_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
+        return kx_err_setf(err, KAD_EIO, "%s: %s", s->output, strerror(errno));
     s->out_len = len;
     return KAD_OK;
 }
@@ -1048,11 +1048,11 @@ static int run(int argc, char **argv)
     s.batch = 50000;
     s.lock_fd = -1;
     s.rc = EXIT_OK;
-    s.errlim = (kad_log_limit){"records", 10, 0};
+    s.errlim = (kx_log_limit){"records", 10, 0};
     int prc = parse_args(&s, argc, argv);
     if (prc >= 0)
         return prc;
-    kad_log_set_sink(log_sink, NULL, KAD_LOG_WARN);
+    kx_log_set_sink(log_sink, NULL, KX_LOG_WARN);
     crash_init();
 
     int code = load_rules(&s);
@@ -1095,9 +1095,9 @@ static int run(int argc, char **argv)
         .on_alert = on_alert,
         .ud = &s,
     };
-    kad_buf_init(&s.pending, (size_t)1 << 30);
-    kad_arena_init(&s.arena, 64 * 1024, (size_t)256 << 20);
-    kad_arena_init(&s.full_arena, 64 * 1024, (size_t)256 << 20);
+    kx_buf_init(&s.pending, (size_t)1 << 30);
+    kx_arena_init(&s.arena, 64 * 1024, (size_t)256 << 20);
+    kx_arena_init(&s.full_arena, 64 * 1024, (size_t)256 << 20);
     s.out_fd = 1;
     if (st_begin(s.st, &err) != KAD_OK || !(s.det = det_new(&o, &err)) ||
         open_output(&s, &err) != KAD_OK) {
@@ -1170,7 +1170,7 @@ static int run(int argc, char **argv)
         print_err(&err);
         s.rc = EXIT_RUNTIME;
     }
-    kad_log_flush_limited(&s.errlim);
+    kx_log_flush_limited(&s.errlim);
     summary(&s, now_s() - s.t0);
     if (s.listen && s.refused)
         fprintf(stderr, "kadet scan: %llu requests refused (not JSON)\n",
@@ -1187,14 +1187,14 @@ out:
     ev_decoder_free(s.full_dec);
     st_close(s.st);
     rule_set_free(s.rs);
-    kad_arena_fini(&s.arena);
-    kad_arena_fini(&s.full_arena);
-    kad_buf_fini(&s.pending);
+    kx_arena_fini(&s.arena);
+    kx_arena_fini(&s.full_arena);
+    kx_buf_fini(&s.pending);
     if (s.out_fd > 2)
         close(s.out_fd);
     if (s.lock_fd >= 0)
         close(s.lock_fd);
-    kad_free(s.out_key);
+    kx_free(s.out_key);
     return s.rc;
 }
 

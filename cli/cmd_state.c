@@ -274,7 +274,7 @@ static int open_state(const struct opts *o, enum st_mode mode, struct st_store *
 /* ---- stats ----------------------------------------------------------------------------- */
 
 struct stats_ctx {
-    kad_jsonw *w; /* NULL: text */
+    kx_jsonw *w; /* NULL: text */
     int n;
 };
 
@@ -310,37 +310,37 @@ static int stats_rule(const struct st_rule_info *r, void *ud)
                first);
         return 0;
     }
-    kad_jsonw *w = c->w;
-    kad_jsonw_obj_begin(w);
-    kad_jsonw_keyc(w, "rule_id");
-    kad_jsonw_strc(w, r->rule_id);
-    kad_jsonw_keyc(w, "name");
-    kad_jsonw_strc(w, r->name);
-    kad_jsonw_keyc(w, "logic_hash");
-    kad_jsonw_strc(w, hash);
-    kad_jsonw_keyc(w, "current");
-    kad_jsonw_bool(w, r->current);
-    kad_jsonw_keyc(w, "fields");
-    kad_jsonw_arr_begin(w);
+    kx_jsonw *w = c->w;
+    kx_jsonw_obj_begin(w);
+    kx_jsonw_keyc(w, "rule_id");
+    kx_jsonw_strc(w, r->rule_id);
+    kx_jsonw_keyc(w, "name");
+    kx_jsonw_strc(w, r->name);
+    kx_jsonw_keyc(w, "logic_hash");
+    kx_jsonw_strc(w, hash);
+    kx_jsonw_keyc(w, "current");
+    kx_jsonw_bool(w, r->current);
+    kx_jsonw_keyc(w, "fields");
+    kx_jsonw_arr_begin(w);
     for (size_t i = 0; i < r->nfields; i++)
-        kad_jsonw_str(w, r->fields[i].ptr, r->fields[i].len);
-    kad_jsonw_arr_end(w);
-    kad_jsonw_keyc(w, "window_ms");
-    kad_jsonw_int(w, r->window_ms);
-    kad_jsonw_keyc(w, "terms");
-    kad_jsonw_int(w, (int64_t)r->terms);
-    kad_jsonw_keyc(w, "alerts");
-    kad_jsonw_int(w, (int64_t)r->alerts);
-    kad_jsonw_keyc(w, "watermark");
+        kx_jsonw_str(w, r->fields[i].ptr, r->fields[i].len);
+    kx_jsonw_arr_end(w);
+    kx_jsonw_keyc(w, "window_ms");
+    kx_jsonw_int(w, r->window_ms);
+    kx_jsonw_keyc(w, "terms");
+    kx_jsonw_int(w, (int64_t)r->terms);
+    kx_jsonw_keyc(w, "alerts");
+    kx_jsonw_int(w, (int64_t)r->alerts);
+    kx_jsonw_keyc(w, "watermark");
     if (r->watermark == ST_TIME_NONE)
-        kad_jsonw_null(w);
+        kx_jsonw_null(w);
     else
-        kad_jsonw_strc(w, wm);
-    kad_jsonw_keyc(w, "first_loaded");
-    kad_jsonw_strc(w, first);
-    kad_jsonw_keyc(w, "last_loaded");
-    kad_jsonw_strc(w, last);
-    kad_jsonw_obj_end(w);
+        kx_jsonw_strc(w, wm);
+    kx_jsonw_keyc(w, "first_loaded");
+    kx_jsonw_strc(w, first);
+    kx_jsonw_keyc(w, "last_loaded");
+    kx_jsonw_strc(w, last);
+    kx_jsonw_obj_end(w);
     return 0;
 }
 
@@ -353,14 +353,14 @@ static int stats_pos(const char *source, const struct st_pos *p, void *ud)
         printf("  %s: offset %" PRId64 ", line %" PRId64 "\n", source, p->offset, p->line);
         return 0;
     }
-    kad_jsonw_obj_begin(c->w);
-    kad_jsonw_keyc(c->w, "source");
-    kad_jsonw_strc(c->w, source);
-    kad_jsonw_keyc(c->w, "offset");
-    kad_jsonw_int(c->w, p->offset);
-    kad_jsonw_keyc(c->w, "line");
-    kad_jsonw_int(c->w, p->line);
-    kad_jsonw_obj_end(c->w);
+    kx_jsonw_obj_begin(c->w);
+    kx_jsonw_keyc(c->w, "source");
+    kx_jsonw_strc(c->w, source);
+    kx_jsonw_keyc(c->w, "offset");
+    kx_jsonw_int(c->w, p->offset);
+    kx_jsonw_keyc(c->w, "line");
+    kx_jsonw_int(c->w, p->line);
+    kx_jsonw_obj_end(c->w);
     return 0;
 }
 
@@ -373,8 +373,8 @@ static int stats_counter(const char *name, int64_t value, void *ud)
         printf("  %-40s %" PRId64 "\n", name, value);
         return 0;
     }
-    kad_jsonw_keyc(c->w, name);
-    kad_jsonw_int(c->w, value);
+    kx_jsonw_keyc(c->w, name);
+    kx_jsonw_int(c->w, value);
     return 0;
 }
 
@@ -405,41 +405,41 @@ static int do_stats(struct st_store *st, const struct opts *o)
         st_counters_each(st, stats_counter, &c);
         return EXIT_OK;
     }
-    kad_buf b;
-    kad_buf_init(&b, (size_t)1 << 30);
-    kad_jsonw w;
-    kad_jsonw_init(&w, &b);
+    kx_buf b;
+    kx_buf_init(&b, (size_t)1 << 30);
+    kx_jsonw w;
+    kx_jsonw_init(&w, &b);
     struct stats_ctx c = {.w = &w};
-    kad_jsonw_obj_begin(&w);
-    kad_jsonw_keyc(&w, "path");
-    kad_jsonw_strc(&w, o->state);
-    kad_jsonw_keyc(&w, "db_bytes");
-    kad_jsonw_int(&w, s.db_bytes);
-    kad_jsonw_keyc(&w, "wal_bytes");
-    kad_jsonw_int(&w, s.wal_bytes);
-    kad_jsonw_keyc(&w, "baselines");
-    kad_jsonw_int(&w, (int64_t)s.rules);
-    kad_jsonw_keyc(&w, "combinations");
-    kad_jsonw_int(&w, (int64_t)s.terms);
-    kad_jsonw_keyc(&w, "alert_ids");
-    kad_jsonw_int(&w, (int64_t)s.alerts);
-    kad_jsonw_keyc(&w, "rules");
-    kad_jsonw_arr_begin(&w);
+    kx_jsonw_obj_begin(&w);
+    kx_jsonw_keyc(&w, "path");
+    kx_jsonw_strc(&w, o->state);
+    kx_jsonw_keyc(&w, "db_bytes");
+    kx_jsonw_int(&w, s.db_bytes);
+    kx_jsonw_keyc(&w, "wal_bytes");
+    kx_jsonw_int(&w, s.wal_bytes);
+    kx_jsonw_keyc(&w, "baselines");
+    kx_jsonw_int(&w, (int64_t)s.rules);
+    kx_jsonw_keyc(&w, "combinations");
+    kx_jsonw_int(&w, (int64_t)s.terms);
+    kx_jsonw_keyc(&w, "alert_ids");
+    kx_jsonw_int(&w, (int64_t)s.alerts);
+    kx_jsonw_keyc(&w, "rules");
+    kx_jsonw_arr_begin(&w);
     rc = st_rules_each(st, NULL, stats_rule, &c, &e);
-    kad_jsonw_arr_end(&w);
-    kad_jsonw_keyc(&w, "inputs");
-    kad_jsonw_arr_begin(&w);
+    kx_jsonw_arr_end(&w);
+    kx_jsonw_keyc(&w, "inputs");
+    kx_jsonw_arr_begin(&w);
     if (rc == 0)
         rc = st_positions_each(st, stats_pos, &c, &e);
-    kad_jsonw_arr_end(&w);
-    kad_jsonw_keyc(&w, "counters");
-    kad_jsonw_obj_begin(&w);
+    kx_jsonw_arr_end(&w);
+    kx_jsonw_keyc(&w, "counters");
+    kx_jsonw_obj_begin(&w);
     st_counters_each(st, stats_counter, &c);
-    kad_jsonw_obj_end(&w);
-    kad_jsonw_obj_end(&w);
+    kx_jsonw_obj_end(&w);
+    kx_jsonw_obj_end(&w);
     if (rc == 0)
         printf("%s\n", b.ptr);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     return rc ? runtime_error(&e) : EXIT_OK;
 }
 
@@ -453,27 +453,27 @@ struct terms_ctx {
     uint32_t last_rid;
     bool any_rule;
     uint64_t n;
-    kad_buf line;
+    kx_buf line;
     /* text mode: rows of the current rule, buffered to align the columns */
     const struct st_rule_info *rule;
     char rule_hdr[512];
     char *hdr[ST_COMPONENTS_MAX];
     size_t ncols;
-    KAD_VEC(char *) rows; /* "first\x1flast\x1falert\x1fc1\x1fc2..." */
+    KX_VEC(char *) rows; /* "first\x1flast\x1falert\x1fc1\x1fc2..." */
 };
 
 /* Column title: the last segment of a field name, or the last two for generic last words
    ("user_agent.original"). */
-static char *short_field(kad_str f)
+static char *short_field(kx_str f)
 {
     size_t i = f.len, cut = 0;
     int seen = 0;
     while (i > 0) {
         char ch = f.ptr[i - 1];
         if (ch == '.' || ch == '/') {
-            kad_str last = {f.ptr + i, f.len - i};
-            if (seen == 0 && (kad_str_eqc(last, "original") || kad_str_eqc(last, "name") ||
-                              kad_str_eqc(last, "id"))) {
+            kx_str last = {f.ptr + i, f.len - i};
+            if (seen == 0 && (kx_str_eqc(last, "original") || kx_str_eqc(last, "name") ||
+                              kx_str_eqc(last, "id"))) {
                 seen = 1;
                 i--;
                 continue;
@@ -483,7 +483,7 @@ static char *short_field(kad_str f)
         }
         i--;
     }
-    return kad_strndup(f.ptr + cut, f.len - cut);
+    return kx_strndup(f.ptr + cut, f.len - cut);
 }
 
 static size_t field_width(const char *s)
@@ -530,7 +530,7 @@ static void flush_rows(struct terms_ctx *c)
             p = e ? e + 1 : NULL;
         }
         printf("\n");
-        kad_free(c->rows.ptr[i]);
+        kx_free(c->rows.ptr[i]);
     }
     c->rows.len = 0;
 }
@@ -539,7 +539,7 @@ static void end_rule(struct terms_ctx *c)
 {
     flush_rows(c);
     for (size_t j = 0; j < c->ncols; j++)
-        kad_free(c->hdr[j]);
+        kx_free(c->hdr[j]);
     c->ncols = 0;
 }
 
@@ -547,34 +547,34 @@ static void term_json(struct terms_ctx *c, const struct st_term_info *t, const c
                       const char *last)
 {
     const struct st_rule_info *r = t->rule;
-    kad_buf_reset(&c->line);
-    kad_jsonw w;
-    kad_jsonw_init(&w, &c->line);
-    kad_jsonw_obj_begin(&w);
-    kad_jsonw_keyc(&w, "rule_id");
-    kad_jsonw_strc(&w, r->rule_id);
-    kad_jsonw_keyc(&w, "rule_name");
-    kad_jsonw_strc(&w, r->name);
-    kad_jsonw_keyc(&w, "first_seen");
-    kad_jsonw_strc(&w, first);
-    kad_jsonw_keyc(&w, "last_seen");
-    kad_jsonw_strc(&w, last);
-    kad_jsonw_keyc(&w, "alerted");
-    kad_jsonw_bool(&w, t->term.alerted);
-    kad_jsonw_keyc(&w, "terms");
-    kad_jsonw_obj_begin(&w);
+    kx_buf_reset(&c->line);
+    kx_jsonw w;
+    kx_jsonw_init(&w, &c->line);
+    kx_jsonw_obj_begin(&w);
+    kx_jsonw_keyc(&w, "rule_id");
+    kx_jsonw_strc(&w, r->rule_id);
+    kx_jsonw_keyc(&w, "rule_name");
+    kx_jsonw_strc(&w, r->name);
+    kx_jsonw_keyc(&w, "first_seen");
+    kx_jsonw_strc(&w, first);
+    kx_jsonw_keyc(&w, "last_seen");
+    kx_jsonw_strc(&w, last);
+    kx_jsonw_keyc(&w, "alerted");
+    kx_jsonw_bool(&w, t->term.alerted);
+    kx_jsonw_keyc(&w, "terms");
+    kx_jsonw_obj_begin(&w);
     for (size_t i = 0; i < t->ncomps; i++) {
         char idx[24];
         snprintf(idx, sizeof(idx), "%zu", i);
         if (i < r->nfields)
-            kad_jsonw_key(&w, r->fields[i].ptr, r->fields[i].len);
+            kx_jsonw_key(&w, r->fields[i].ptr, r->fields[i].len);
         else
-            kad_jsonw_keyc(&w, idx);
-        kad_jsonw_str(&w, t->comps[i].ptr, t->comps[i].len);
+            kx_jsonw_keyc(&w, idx);
+        kx_jsonw_str(&w, t->comps[i].ptr, t->comps[i].len);
     }
-    kad_jsonw_obj_end(&w);
-    kad_jsonw_obj_end(&w);
-    if (kad_jsonw_error(&w) == 0)
+    kx_jsonw_obj_end(&w);
+    kx_jsonw_obj_end(&w);
+    if (kx_jsonw_error(&w) == 0)
         printf("%s\n", c->line.ptr);
 }
 
@@ -601,22 +601,22 @@ static int term_row(const struct st_term_info *t, void *ud)
         c->any_rule = true;
         c->last_rid = r->rid;
     }
-    kad_buf_reset(&c->line);
-    kad_buf_addf(&c->line, "%s\x1f%s\x1f%s", first, last, t->term.alerted ? "yes" : "no");
+    kx_buf_reset(&c->line);
+    kx_buf_addf(&c->line, "%s\x1f%s\x1f%s", first, last, t->term.alerted ? "yes" : "no");
     for (size_t i = 0; i < t->ncomps && i < c->ncols; i++) {
-        kad_buf_addc(&c->line, '\x1f');
+        kx_buf_addc(&c->line, '\x1f');
         if (t->comps[i].len == 0)
-            kad_buf_adds(&c->line, "\"\"");
+            kx_buf_adds(&c->line, "\"\"");
         /* control bytes would break the table: show them escaped */
         for (size_t j = 0; j < t->comps[i].len; j++) {
             unsigned char ch = (unsigned char)t->comps[i].ptr[j];
             if (ch < 0x20 || ch == 0x7f)
-                kad_buf_addf(&c->line, "\\x%02x", ch);
+                kx_buf_addf(&c->line, "\\x%02x", ch);
             else
-                kad_buf_addc(&c->line, (char)ch);
+                kx_buf_addc(&c->line, (char)ch);
         }
     }
-    KAD_VEC_PUSH(&c->rows, kad_strdup(c->line.ptr));
+    KX_VEC_PUSH(&c->rows, kx_strdup(c->line.ptr));
     if (c->rows.len >= TERMS_BUFFER_ROWS)
         flush_rows(c);
     return 0;
@@ -632,12 +632,12 @@ static int do_terms(struct st_store *st, const struct opts *o)
                           .nconds = o->nconds,
                           .limit = o->limit};
     struct terms_ctx c = {.o = o};
-    kad_buf_init(&c.line, (size_t)1 << 26);
+    kx_buf_init(&c.line, (size_t)1 << 26);
     int rc = st_terms_each(st, &f, term_row, &c, &e);
     if (c.any_rule)
         end_rule(&c);
-    KAD_VEC_FREE(&c.rows);
-    kad_buf_fini(&c.line);
+    KX_VEC_FREE(&c.rows);
+    kx_buf_fini(&c.line);
     if (rc)
         return runtime_error(&e);
     if (!o->json && c.n == 0)
@@ -701,10 +701,10 @@ struct propose_rule {
 
 struct propose_ctx {
     const struct opts *o;
-    KAD_VEC(struct propose_rule) rules;
+    KX_VEC(struct propose_rule) rules;
     bool print; /* second pass: write the chosen rule's items */
     const struct propose_rule *chosen;
-    kad_buf out;
+    kx_buf out;
 };
 
 static struct propose_rule *propose_find(struct propose_ctx *c, const char *rule_id)
@@ -716,32 +716,32 @@ static struct propose_rule *propose_find(struct propose_ctx *c, const char *rule
 }
 
 /* Append s as a TOML basic string. */
-static void toml_str(kad_buf *b, const char *s, size_t n)
+static void toml_str(kx_buf *b, const char *s, size_t n)
 {
-    kad_buf_addc(b, '"');
+    kx_buf_addc(b, '"');
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch == '"' || ch == '\\') {
-            kad_buf_addc(b, '\\');
-            kad_buf_addc(b, (char)ch);
+            kx_buf_addc(b, '\\');
+            kx_buf_addc(b, (char)ch);
         } else if (ch == '\n') {
-            kad_buf_adds(b, "\\n");
+            kx_buf_adds(b, "\\n");
         } else if (ch == '\t') {
-            kad_buf_adds(b, "\\t");
+            kx_buf_adds(b, "\\t");
         } else if (ch < 0x20 || ch == 0x7F) {
-            kad_buf_addf(b, "\\u%04X", ch);
+            kx_buf_addf(b, "\\u%04X", ch);
         } else {
-            kad_buf_addc(b, (char)ch);
+            kx_buf_addc(b, (char)ch);
         }
     }
-    kad_buf_addc(b, '"');
+    kx_buf_addc(b, '"');
 }
 
-static void toml_key_str(kad_buf *b, const char *key, const char *s)
+static void toml_key_str(kx_buf *b, const char *key, const char *s)
 {
-    kad_buf_addf(b, "%s = ", key);
+    kx_buf_addf(b, "%s = ", key);
     toml_str(b, s, strlen(s));
-    kad_buf_addc(b, '\n');
+    kx_buf_addc(b, '\n');
 }
 
 static bool propose_stable(const struct opts *o, const struct propose_rule *r,
@@ -757,7 +757,7 @@ static bool propose_stable(const struct opts *o, const struct propose_rule *r,
 
 static void propose_header(struct propose_ctx *c, const struct propose_rule *r)
 {
-    kad_buf *b = &c->out;
+    kx_buf *b = &c->out;
     char day[16] = "1970/01/01", from[40], to[40], list_name[512], list_id[512];
     time_t s = (time_t)(r->watermark / 1000);
     struct tm tm;
@@ -767,56 +767,55 @@ static void propose_header(struct propose_ctx *c, const struct propose_rule *r)
     fmt_time(r->watermark, to, sizeof(to));
     snprintf(list_name, sizeof(list_name), "kadet proposals: %s", r->name);
     snprintf(list_id, sizeof(list_id), "kadet-proposals-%s", r->rule_id);
-    kad_buf_addf(
-        b,
-        "# Exception items proposed by `kadet state propose`: combinations of this rule's\n"
-        "# new-terms values seen through its whole baseline,\n"
-        "# from %s to %s.\n"
-        "# kadet never applies them on its own: review, then pass this file with\n"
-        "# --exceptions.\n\n[metadata]\n",
-        from, to);
-    kad_buf_addf(b, "creation_date = \"%s\"\n", day);
+    kx_buf_addf(b,
+                "# Exception items proposed by `kadet state propose`: combinations of this rule's\n"
+                "# new-terms values seen through its whole baseline,\n"
+                "# from %s to %s.\n"
+                "# kadet never applies them on its own: review, then pass this file with\n"
+                "# --exceptions.\n\n[metadata]\n",
+                from, to);
+    kx_buf_addf(b, "creation_date = \"%s\"\n", day);
     toml_key_str(b, "list_name", list_name);
-    kad_buf_adds(b, "rule_ids = [");
+    kx_buf_adds(b, "rule_ids = [");
     toml_str(b, r->rule_id, strlen(r->rule_id));
-    kad_buf_adds(b, "]\nrule_names = [");
+    kx_buf_adds(b, "]\nrule_names = [");
     toml_str(b, r->name, strlen(r->name));
-    kad_buf_addf(b, "]\nupdated_date = \"%s\"\n\n[[exceptions]]\n\n[exceptions.container]\n", day);
+    kx_buf_addf(b, "]\nupdated_date = \"%s\"\n\n[[exceptions]]\n\n[exceptions.container]\n", day);
     toml_key_str(b, "description", "Combinations kadet saw through the whole baseline");
     toml_key_str(b, "list_id", list_id);
     toml_key_str(b, "name", list_name);
-    kad_buf_adds(b, "namespace_type = \"single\"\ntype = \"detection\"\n");
+    kx_buf_adds(b, "namespace_type = \"single\"\ntype = \"detection\"\n");
 }
 
 static void propose_item(struct propose_ctx *c, const struct propose_rule *r,
                          const struct st_term_info *t)
 {
-    kad_buf *b = &c->out;
+    kx_buf *b = &c->out;
     char first[40], last[40], text[600];
     fmt_time(t->term.first_seen, first, sizeof(first));
     fmt_time(t->term.last_seen, last, sizeof(last));
-    kad_buf_adds(b, "\n[[exceptions.items]]\ncomments = []\n");
+    kx_buf_adds(b, "\n[[exceptions.items]]\ncomments = []\n");
     snprintf(text, sizeof(text), "first seen %s, last seen %s", first, last);
     toml_key_str(b, "description", text);
     snprintf(text, sizeof(text), "kadet-proposal-%zu", r->stable);
     toml_key_str(b, "item_id", text);
     snprintf(text, sizeof(text), "kadet-proposals-%s", r->rule_id);
     toml_key_str(b, "list_id", text);
-    kad_buf_adds(b, "name = ");
-    kad_buf nm;
-    kad_buf_init(&nm, 0);
+    kx_buf_adds(b, "name = ");
+    kx_buf nm;
+    kx_buf_init(&nm, 0);
     for (size_t i = 0; i < t->ncomps && i < r->nfields; i++)
-        kad_buf_addf(&nm, "%s%s=%.*s", i ? ", " : "", r->fields[i], (int)t->comps[i].len,
-                     t->comps[i].ptr);
+        kx_buf_addf(&nm, "%s%s=%.*s", i ? ", " : "", r->fields[i], (int)t->comps[i].len,
+                    t->comps[i].ptr);
     toml_str(b, nm.ptr ? nm.ptr : "", nm.len);
-    kad_buf_fini(&nm);
-    kad_buf_adds(b, "\ntags = [\"kadet-proposal\"]\ntype = \"simple\"\n");
+    kx_buf_fini(&nm);
+    kx_buf_adds(b, "\ntags = [\"kadet-proposal\"]\ntype = \"simple\"\n");
     for (size_t i = 0; i < t->ncomps && i < r->nfields; i++) {
-        kad_buf_adds(b, "\n[[exceptions.items.entries]]\n");
+        kx_buf_adds(b, "\n[[exceptions.items.entries]]\n");
         toml_key_str(b, "field", r->fields[i]);
-        kad_buf_adds(b, "operator = \"included\"\ntype = \"match\"\nvalue = ");
+        kx_buf_adds(b, "operator = \"included\"\ntype = \"match\"\nvalue = ");
         toml_str(b, t->comps[i].ptr, t->comps[i].len);
-        kad_buf_addc(b, '\n');
+        kx_buf_addc(b, '\n');
     }
 }
 
@@ -832,19 +831,19 @@ static int propose_term(const struct st_term_info *t, void *ud)
             return 0;
         }
         struct propose_rule nr = {0};
-        nr.rule_id = kad_strdup(ri->rule_id);
-        nr.name = kad_strdup(ri->name ? ri->name : ri->rule_id);
+        nr.rule_id = kx_strdup(ri->rule_id);
+        nr.name = kx_strdup(ri->name ? ri->name : ri->rule_id);
         nr.nfields = ri->nfields;
-        nr.fields = kad_malloc((ri->nfields ? ri->nfields : 1) * sizeof(*nr.fields));
+        nr.fields = kx_malloc((ri->nfields ? ri->nfields : 1) * sizeof(*nr.fields));
         for (size_t i = 0; i < ri->nfields; i++) {
-            nr.fields[i] = kad_malloc(ri->fields[i].len + 1);
+            nr.fields[i] = kx_malloc(ri->fields[i].len + 1);
             memcpy(nr.fields[i], ri->fields[i].ptr, ri->fields[i].len);
             nr.fields[i][ri->fields[i].len] = '\0';
         }
         nr.window_ms = ri->window_ms;
         nr.watermark = ri->watermark;
         nr.start = t->term.first_seen;
-        KAD_VEC_PUSH(&c->rules, nr);
+        KX_VEC_PUSH(&c->rules, nr);
         return 0;
     }
     if (r != c->chosen || !propose_stable(c->o, r, &t->term))
@@ -861,21 +860,21 @@ static int do_propose(struct st_store *st, const struct opts *o)
     kad_err e;
     kad_err_clear(&e);
     struct propose_ctx c = {.o = o};
-    kad_buf_init(&c.out, 0);
-    kad_buf keep;
-    kad_buf_init(&keep, 0);
+    kx_buf_init(&c.out, 0);
+    kx_buf keep;
+    kx_buf_init(&keep, 0);
     struct st_filter f = {.rule_id = o->rule};
     int rc = st_terms_each(st, &f, propose_term, &c, &e) ? runtime_error(&e) : EXIT_OK;
     size_t with = 0;
     c.print = true;
     for (size_t i = 0; i < c.rules.len && !rc; i++) {
         c.chosen = &c.rules.ptr[i];
-        kad_buf_reset(&c.out);
+        kx_buf_reset(&c.out);
         if (st_terms_each(st, &f, propose_term, &c, &e)) {
             rc = runtime_error(&e);
         } else if (c.rules.ptr[i].stable && with++ == 0) {
-            kad_buf_reset(&keep);
-            kad_buf_add(&keep, c.out.ptr, c.out.len);
+            kx_buf_reset(&keep);
+            kx_buf_add(&keep, c.out.ptr, c.out.len);
         }
     }
     if (!rc && with == 1) {
@@ -894,14 +893,14 @@ static int do_propose(struct st_store *st, const struct opts *o)
     }
     for (size_t i = 0; i < c.rules.len; i++) {
         for (size_t k = 0; k < c.rules.ptr[i].nfields; k++)
-            kad_free(c.rules.ptr[i].fields[k]);
-        kad_free(c.rules.ptr[i].fields);
-        kad_free(c.rules.ptr[i].rule_id);
-        kad_free(c.rules.ptr[i].name);
+            kx_free(c.rules.ptr[i].fields[k]);
+        kx_free(c.rules.ptr[i].fields);
+        kx_free(c.rules.ptr[i].rule_id);
+        kx_free(c.rules.ptr[i].name);
     }
-    KAD_VEC_FREE(&c.rules);
-    kad_buf_fini(&c.out);
-    kad_buf_fini(&keep);
+    KX_VEC_FREE(&c.rules);
+    kx_buf_fini(&c.out);
+    kx_buf_fini(&keep);
     return rc;
 }
 

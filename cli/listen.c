@@ -37,7 +37,7 @@ struct server {
 };
 
 struct req {
-    kad_buf body;
+    kx_buf body;
     uint64_t n;
     bool too_big;
 };
@@ -183,9 +183,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         if (strcmp(url, sv->o->path ? sv->o->path : "/") != 0)
             return answer_s(c, MHD_HTTP_NOT_FOUND, "not found\n");
-        r = kad_calloc(1, sizeof(*r));
+        r = kx_calloc(1, sizeof(*r));
         r->n = ++sv->nreq;
-        kad_buf_init(&r->body, sv->max_body);
+        kx_buf_init(&r->body, sv->max_body);
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > sv->max_body) {
@@ -196,10 +196,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!r->too_big && kad_buf_add(&r->body, upload_data, *upload_data_size) != 0) {
+        if (!r->too_big && kx_buf_add(&r->body, upload_data, *upload_data_size) != 0) {
             r->too_big = true; /* the rest is read and dropped, then 413 */
-            kad_buf_fini(&r->body);
-            kad_buf_init(&r->body, 0);
+            kx_buf_fini(&r->body);
+            kx_buf_init(&r->body, 0);
         }
         *upload_data_size = 0;
         return MHD_YES;
@@ -214,13 +214,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (ci && ci->client_addr)
         fmt_addr(ci->client_addr, peer, sizeof(peer));
     struct cli_listen_req rq = {r->n, peer, r->body.ptr ? r->body.ptr : "", r->body.len};
-    kad_buf reply;
-    kad_buf_init(&reply, 1 << 20);
+    kx_buf reply;
+    kx_buf_init(&reply, 1 << 20);
     bool stop = false;
     int status = sv->o->on_body(sv->o->ctx, &rq, &reply, &stop);
     const char *type = status == MHD_HTTP_OK ? "application/json" : "text/plain; charset=utf-8";
     enum MHD_Result ret = answer(c, (unsigned)status, type, reply.ptr ? reply.ptr : "", reply.len);
-    kad_buf_fini(&reply);
+    kx_buf_fini(&reply);
     if (stop)
         atomic_store(&sv->stop, true);
     return ret;
@@ -232,8 +232,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct req *r = *con_cls;
     if (!r)
         return;
-    kad_buf_fini(&r->body);
-    kad_free(r);
+    kx_buf_fini(&r->body);
+    kx_free(r);
     *con_cls = NULL;
 }
 

@@ -33,7 +33,7 @@ struct cli_listen_opts {
      * Set *stop to end the server after this answer (a fatal error: cli_listen_run then
      * returns 2).
      */
-    int (*on_body)(void *ctx, const struct cli_listen_req *rq, kad_buf *reply, bool *stop);
+    int (*on_body)(void *ctx, const struct cli_listen_req *rq, kx_buf *reply, bool *stop);
     void *ctx;
 };
 

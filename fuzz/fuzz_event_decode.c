@@ -31,23 +31,23 @@ static const char *const fields[] = {
 
 static bool dump_visit(const struct ev_node *v, bool partial, void *ctx)
 {
-    kad_buf *b = ctx;
-    kad_buf_addc(b, partial ? '~' : ' ');
+    kx_buf *b = ctx;
+    kx_buf_addc(b, partial ? '~' : ' ');
     ev_json_dump(v, b);
     return false;
 }
 
-static void values_of(const struct ev_node *doc, kad_buf *b)
+static void values_of(const struct ev_node *doc, kx_buf *b)
 {
-    kad_buf_reset(b);
+    kx_buf_reset(b);
     for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++) {
-        kad_buf_addc(b, '|');
+        kx_buf_addc(b, '|');
         ev_values(doc, fields[i], strlen(fields[i]), dump_visit, b);
     }
 }
 
 struct fctx {
-    kad_buf out;
+    kx_buf out;
 };
 
 static int on_event(void *ctx, const struct ev_event *ev)
@@ -69,13 +69,13 @@ FUZZ_TARGET(event_decode)
     struct ev_decoder *fast = ev_decoder_new(&o);
     for (size_t i = 0; i < sizeof(fields) / sizeof(*fields); i++)
         ev_decoder_need(fast, fields[i], strlen(fields[i]));
-    kad_arena a;
-    kad_arena_init(&a, 4096, 64u << 20);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 64u << 20);
     struct fctx c;
-    kad_buf_init(&c.out, 0);
+    kx_buf_init(&c.out, 0);
     struct ev_sink sink = {on_event, NULL, &c};
     ev_decode_record(full, &a, &rec, &sink);
-    kad_arena_reset(&a);
+    kx_arena_reset(&a);
 
     struct ev_event e1, e2;
     kad_err r1, r2;
@@ -84,22 +84,22 @@ FUZZ_TARGET(event_decode)
     if ((rc1 == KAD_OK) != (rc2 == KAD_OK))
         abort();
     if (rc1 == KAD_OK) {
-        kad_buf v1, v2;
-        kad_buf_init(&v1, 0);
-        kad_buf_init(&v2, 0);
+        kx_buf v1, v2;
+        kx_buf_init(&v1, 0);
+        kx_buf_init(&v2, 0);
         values_of(e1.doc, &v1);
         values_of(e2.doc, &v2);
         if (v1.len != v2.len || memcmp(v1.ptr, v2.ptr, v1.len) != 0 || e1.ts_ms != e2.ts_ms ||
             e1.ingested_ms != e2.ingested_ms || e1.format != e2.format ||
             e1.stage.len != e2.stage.len || e1.audit_id.len != e2.audit_id.len)
             abort();
-        kad_buf_fini(&v1);
-        kad_buf_fini(&v2);
+        kx_buf_fini(&v1);
+        kx_buf_fini(&v2);
     } else if (r1.line == 0 || r2.line == 0) {
         abort();
     }
-    kad_buf_fini(&c.out);
-    kad_arena_fini(&a);
+    kx_buf_fini(&c.out);
+    kx_arena_fini(&a);
     ev_decoder_free(full);
     ev_decoder_free(fast);
     return 0;

@@ -1,5 +1,5 @@
 /*
- * fuzz_glob.c - kad_glob_match against a slow reference matcher (recursive, memoised by
+ * fuzz_glob.c - kx_glob_match against a slow reference matcher (recursive, memoised by
  * position pair) on pattern/subject pairs split at the first newline. Input is capped at
  * 256 bytes so the reference stays cheap.
  */
@@ -39,7 +39,7 @@ FUZZ_TARGET(glob)
     static unsigned char memo[257][257];
     memset(memo, 0, sizeof(memo));
     bool want = ref(d, pl, s, sl, 0, 0, memo);
-    bool got = kad_glob_match((kad_str){d, pl}, (kad_str){s, sl});
+    bool got = kx_glob_match((kx_str){d, pl}, (kx_str){s, sl});
     if (want != got)
         abort();
     return 0;

@@ -21,17 +21,17 @@ static const char *const paths[] = {"a", "a.b", "kind", "user.username", "x.y.z"
 
 static bool dump_visit(const struct ev_node *v, bool partial, void *ctx)
 {
-    kad_buf *b = ctx;
-    kad_buf_addc(b, partial ? '~' : ' ');
+    kx_buf *b = ctx;
+    kx_buf_addc(b, partial ? '~' : ' ');
     ev_json_dump(v, b);
     return false;
 }
 
-static void values_of(const struct ev_node *root, kad_buf *b)
+static void values_of(const struct ev_node *root, kx_buf *b)
 {
-    kad_buf_reset(b);
+    kx_buf_reset(b);
     for (size_t i = 0; i < sizeof(paths) / sizeof(*paths); i++) {
-        kad_buf_addc(b, '|');
+        kx_buf_addc(b, '|');
         ev_values(root, paths[i], strlen(paths[i]), dump_visit, b);
     }
 }
@@ -39,18 +39,18 @@ static void values_of(const struct ev_node *root, kad_buf *b)
 FUZZ_TARGET(json)
 {
     const char *s = (const char *)data;
-    kad_arena a;
-    kad_arena_init(&a, 4096, 64u << 20);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 64u << 20);
     kad_err err;
     kad_err_clear(&err);
     struct ev_node *root = ev_json_parse(&a, s, size, "<fuzz>", &err);
     if (root ? err.code != KAD_OK : (err.code == KAD_OK || err.line == 0 || err.offset < 0))
         abort();
-    kad_buf d1, d2, v1, v2;
-    kad_buf_init(&d1, 0);
-    kad_buf_init(&d2, 0);
-    kad_buf_init(&v1, 0);
-    kad_buf_init(&v2, 0);
+    kx_buf d1, d2, v1, v2;
+    kx_buf_init(&d1, 0);
+    kx_buf_init(&d2, 0);
+    kx_buf_init(&v1, 0);
+    kx_buf_init(&v2, 0);
     if (root) {
         if (ev_json_dump(root, &d1))
             abort();
@@ -82,11 +82,11 @@ FUZZ_TARGET(json)
      * The same bytes where the extractor skips them (the value of a key on no path, inside an
      * array): the skips must accept exactly what the parser accepts, errors at the same offset.
      */
-    kad_buf w;
-    kad_buf_init(&w, 0);
-    kad_buf_add(&w, "{\"s\":[", 6);
-    kad_buf_add(&w, s, size);
-    kad_buf_add(&w, "]}", 2);
+    kx_buf w;
+    kx_buf_init(&w, 0);
+    kx_buf_add(&w, "{\"s\":[", 6);
+    kx_buf_add(&w, s, size);
+    kx_buf_add(&w, "]}", 2);
     kad_err_clear(&err);
     kad_err_clear(&xerr);
     root = ev_json_parse(&a, w.ptr, w.len, "<fuzz>", &err);
@@ -95,12 +95,12 @@ FUZZ_TARGET(json)
         abort();
     if (!x && (xerr.code != err.code || xerr.offset != err.offset))
         abort();
-    kad_buf_fini(&w);
+    kx_buf_fini(&w);
     ev_paths_free(p);
-    kad_buf_fini(&d1);
-    kad_buf_fini(&d2);
-    kad_buf_fini(&v1);
-    kad_buf_fini(&v2);
-    kad_arena_fini(&a);
+    kx_buf_fini(&d1);
+    kx_buf_fini(&d2);
+    kx_buf_fini(&v1);
+    kx_buf_fini(&v2);
+    kx_arena_fini(&a);
     return 0;
 }

@@ -29,22 +29,22 @@ FUZZ_TARGET(kql_eval)
     if (!nl)
         return 0;
     size_t qlen = (size_t)(nl - s);
-    kad_arena a;
-    kad_arena_init(&a, 4096, 64u << 20);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 64u << 20);
     struct kql_query *q = kql_compile(&a, s, qlen, "<query>", NULL);
     struct ev_node *doc = q ? ev_json_parse(&a, nl + 1, size - qlen - 1, "<doc>", NULL) : NULL;
     if (q && doc) {
         /* the negation, compiled from text so the two queries share nothing */
-        kad_buf neg;
-        kad_buf_init(&neg, 1 << 24);
-        kad_buf_adds(&neg, "not (");
+        kx_buf neg;
+        kx_buf_init(&neg, 1 << 24);
+        kx_buf_adds(&neg, "not (");
         struct kql_query *nq = NULL;
         if (q->root->kind != KQL_ALL && kql_fmt(q, &neg) == KAD_OK &&
-            kad_buf_adds(&neg, ")") == KAD_OK)
+            kx_buf_adds(&neg, ")") == KAD_OK)
             nq = kql_compile(&a, neg.ptr, neg.len, "<neg>", NULL);
-        kad_buf_fini(&neg);
-        kad_alloc_fail_after(1);
-        kad_alloc_set_oom(no_alloc);
+        kx_buf_fini(&neg);
+        kx_alloc_fail_after(1);
+        kx_alloc_set_oom(no_alloc);
         bool r1 = kql_match(q, doc), r2 = kql_match(q, doc);
         bool rn = nq ? kql_match(nq, doc) : !r1;
         /* a lookup memo shared by the query and its negation changes no answer */
@@ -56,11 +56,11 @@ FUZZ_TARGET(kql_eval)
         ev_memo_reset(&memo, NULL);
         if (m1 != r1 || m2 != r1 || mn != rn)
             abort();
-        kad_alloc_fail_after(0);
-        kad_alloc_set_oom(NULL);
+        kx_alloc_fail_after(0);
+        kx_alloc_set_oom(NULL);
         if (r1 != r2 || rn == r1)
             abort();
     }
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     return 0;
 }

@@ -19,8 +19,8 @@
 
 FUZZ_TARGET(kql_parse)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 64u << 20);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 64u << 20);
     kad_err err;
     kad_err_clear(&err);
     const char *src = (const char *)data;
@@ -28,20 +28,20 @@ FUZZ_TARGET(kql_parse)
     if (!q) {
         if (err.code == KAD_OK || err.offset < 0 || (size_t)err.offset > size || err.line == 0)
             abort();
-        kad_buf ctx;
-        kad_buf_init(&ctx, 1 << 22);
+        kx_buf ctx;
+        kx_buf_init(&ctx, 1 << 22);
         if (kql_err_context(src, size, &err, &ctx) != KAD_OK || !memchr(ctx.ptr, '^', ctx.len))
             abort();
-        kad_buf_fini(&ctx);
-        kad_arena_fini(&a);
+        kx_buf_fini(&ctx);
+        kx_arena_fini(&a);
         return 0;
     }
     if (err.code != KAD_OK)
         abort();
-    kad_buf d1, d2, f;
-    kad_buf_init(&d1, 1 << 24);
-    kad_buf_init(&d2, 1 << 24);
-    kad_buf_init(&f, 1 << 24);
+    kx_buf d1, d2, f;
+    kx_buf_init(&d1, 1 << 24);
+    kx_buf_init(&d2, 1 << 24);
+    kx_buf_init(&f, 1 << 24);
     if (kql_dump(q, &d1) != KAD_OK || kql_fmt(q, &f) != KAD_OK)
         abort();
     struct kql_query *q2 = kql_compile(&a, f.ptr ? f.ptr : "", f.len, "<fmt>", &err);
@@ -53,9 +53,9 @@ FUZZ_TARGET(kql_parse)
     struct ev_node empty = {.type = EV_OBJECT};
     if (kql_match(q, &empty) != kql_match(q2, &empty))
         abort();
-    kad_buf_fini(&d1);
-    kad_buf_fini(&d2);
-    kad_buf_fini(&f);
-    kad_arena_fini(&a);
+    kx_buf_fini(&d1);
+    kx_buf_fini(&d2);
+    kx_buf_fini(&f);
+    kx_arena_fini(&a);
     return 0;
 }

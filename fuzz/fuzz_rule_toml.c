@@ -28,11 +28,11 @@ FUZZ_TARGET(rule_toml)
         if (r->type == RULE_NEW_TERMS &&
             (r->new_terms_fields.n < 1 || r->new_terms_fields.n > 3 || !r->history_window_start))
             abort();
-        kad_buf b;
-        kad_buf_init(&b, 1 << 26);
+        kx_buf b;
+        kx_buf_init(&b, 1 << 26);
         if (rule_dump(r, &b) != KAD_OK || b.len == 0)
             abort();
-        kad_buf_fini(&b);
+        kx_buf_fini(&b);
     }
     for (size_t i = 0; i < rule_set_diag_count(rs); i++) {
         const struct rule_diag *d = rule_set_diag(rs, i);

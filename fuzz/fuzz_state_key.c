@@ -15,7 +15,7 @@
 
 FUZZ_TARGET(state_key)
 {
-    kad_str comps[ST_COMPONENTS_MAX + 2];
+    kx_str comps[ST_COMPONENTS_MAX + 2];
     size_t n = 0, start = 0;
     for (size_t i = 0; i <= size && n < ST_COMPONENTS_MAX + 2; i++) {
         if (i == size || data[i] == '\n') {
@@ -25,29 +25,29 @@ FUZZ_TARGET(state_key)
             start = i + 1;
         }
     }
-    kad_buf b;
-    kad_buf_init(&b, 2 * ST_KEY_MAX);
-    kad_buf_adds(&b, "x"); /* encoding appends: a prefix must survive */
+    kx_buf b;
+    kx_buf_init(&b, 2 * ST_KEY_MAX);
+    kx_buf_adds(&b, "x"); /* encoding appends: a prefix must survive */
     int rc = st_combo_encode(&b, comps, n, NULL);
     if (rc == 0) {
-        KAD_BUG_ON(b.len - 1 > ST_KEY_MAX || b.ptr[0] != 'x');
-        kad_str back[ST_COMPONENTS_MAX];
+        KX_BUG_ON(b.len - 1 > ST_KEY_MAX || b.ptr[0] != 'x');
+        kx_str back[ST_COMPONENTS_MAX];
         int m = st_combo_decode(b.ptr + 1, b.len - 1, back, ST_COMPONENTS_MAX);
-        KAD_BUG_ON(m != (int)n);
+        KX_BUG_ON(m != (int)n);
         for (size_t i = 0; i < n; i++)
-            KAD_BUG_ON(!kad_str_eq(back[i], comps[i]));
+            KX_BUG_ON(!kx_str_eq(back[i], comps[i]));
     } else {
-        KAD_BUG_ON(rc != KAD_ELIMIT && rc != KAD_EINVAL);
-        KAD_BUG_ON(b.len != 1);
+        KX_BUG_ON(rc != KAD_ELIMIT && rc != KAD_EINVAL);
+        KX_BUG_ON(b.len != 1);
     }
     /* the raw bytes as an encoded key */
-    kad_str raw[ST_COMPONENTS_MAX];
+    kx_str raw[ST_COMPONENTS_MAX];
     int m = st_combo_decode(data, size, raw, ST_COMPONENTS_MAX);
     if (m > 0) {
-        kad_buf_reset(&b);
-        KAD_BUG_ON(st_combo_encode(&b, raw, (size_t)m, NULL) != 0);
-        KAD_BUG_ON(b.len != size || memcmp(b.ptr, data, size) != 0);
+        kx_buf_reset(&b);
+        KX_BUG_ON(st_combo_encode(&b, raw, (size_t)m, NULL) != 0);
+        KX_BUG_ON(b.len != size || memcmp(b.ptr, data, size) != 0);
     }
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     return 0;
 }

@@ -50,8 +50,8 @@ static void walk(const struct toml_value *v, const char *text, size_t len, int d
 
 FUZZ_TARGET(toml)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 32u << 20);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 32u << 20);
     kad_err err;
     kad_err_clear(&err);
     const struct toml_value *root = toml_parse(&a, (const char *)data, size, "<fuzz>", &err);
@@ -62,6 +62,6 @@ FUZZ_TARGET(toml)
     } else if (err.code == KAD_OK || err.line == 0) {
         abort();
     }
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     return 0;
 }

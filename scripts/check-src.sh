@@ -31,8 +31,8 @@ for f in $(find src -name '*.c' -o -name '*.h' | sort); do
 done
 
 if grep -nE '(^|[^_a-z])(malloc|calloc|realloc|free|strdup|strndup)\(' $(find src -name '*.c' ! -path src/base/alloc.c) \
-     | grep -v 'kad_' | grep -vE '^\S+:[0-9]+:\s*(/?\*|//)'; then
-  echo "check-src: raw allocation in src/ (use kad_malloc & co. from base/alloc.h)"; fail=1
+     | grep -v 'kx_' | grep -vE '^\S+:[0-9]+:\s*(/?\*|//)'; then
+  echo "check-src: raw allocation in src/ (use kx_malloc & co. from base/alloc.h)"; fail=1
 fi
 
 allowed=docs/internals/cli-includes.txt

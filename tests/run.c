@@ -123,13 +123,13 @@ char *t_read_file(const char *path, size_t *len)
     if (!f)
         return NULL;
     size_t cap = 4096, n = 0;
-    char *buf = kad_malloc(cap);
+    char *buf = kx_malloc(cap);
     size_t r;
     while ((r = fread(buf + n, 1, cap - n - 1, f)) > 0) {
         n += r;
         if (cap - n - 1 == 0) {
             cap *= 2;
-            buf = kad_realloc(buf, cap);
+            buf = kx_realloc(buf, cap);
         }
     }
     fclose(f);
@@ -142,13 +142,13 @@ char *t_read_file(const char *path, size_t *len)
 char **t_split_lines(char *text, size_t *n)
 {
     size_t cap = 64;
-    char **v = kad_malloc(cap * sizeof(*v));
+    char **v = kx_malloc(cap * sizeof(*v));
     *n = 0;
     for (char *p = text; *p;) {
         char *e = strchr(p, '\n');
         if (*n == cap) {
             cap *= 2;
-            v = kad_realloc(v, cap * sizeof(*v));
+            v = kx_realloc(v, cap * sizeof(*v));
         }
         v[(*n)++] = p;
         if (!e)
@@ -208,9 +208,9 @@ static char **list_dir(const char *dir, const char *prefix, const char *suffix, 
             continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
-            v = kad_realloc(v, cap * sizeof(*v));
+            v = kx_realloc(v, cap * sizeof(*v));
         }
-        v[(*n)++] = kad_strdup(e->d_name);
+        v[(*n)++] = kx_strdup(e->d_name);
     }
     closedir(d);
     if (*n)
@@ -221,8 +221,8 @@ static char **list_dir(const char *dir, const char *prefix, const char *suffix, 
 static void free_list(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        kad_free(v[i]);
-    kad_free(v);
+        kx_free(v[i]);
+    kx_free(v);
 }
 
 /* Each tests/cli/test_*.sh is one test: exit 0 passes, 77 skips, anything else fails. */
@@ -254,7 +254,7 @@ static void run_cli(const char *filter)
             char *text = t_read_file(log, NULL);
             if (text) {
                 printf("---- %s ----\n%s\n----\n", log, text);
-                kad_free(text);
+                kx_free(text);
             }
         }
         fflush(stdout);
@@ -280,7 +280,7 @@ static void run_fuzz_replay(const char *filter)
             char *data = t_read_file(path, &len);
             if (data) {
                 fuzzers[t].fn((const uint8_t *)data, len);
-                kad_free(data);
+                kx_free(data);
             }
         }
         free_list(files, n);

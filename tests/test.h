@@ -30,9 +30,9 @@ bool t_case(bool ok, const char *name, const char *detail);
 const char *t_shared_data(void);
 /* Path of the kadet binary under test ($KADET, default ./kadet). */
 const char *t_kadet(void);
-/* Read a whole file into a kad_malloc'd NUL-terminated buffer; NULL if unreadable. */
+/* Read a whole file into a kx_malloc'd NUL-terminated buffer; NULL if unreadable. */
 char *t_read_file(const char *path, size_t *len);
-/* Split text into lines in place (each '\n' becomes NUL); returns a kad_malloc'd array of the
+/* Split text into lines in place (each '\n' becomes NUL); returns a kx_malloc'd array of the
  * line starts and their count in *n. */
 char **t_split_lines(char *text, size_t *n);
 

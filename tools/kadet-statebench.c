@@ -67,7 +67,7 @@ static long proc_kb(const char *key)
 }
 
 /* Combination number i: realistic lengths (user ~28 bytes, agent ~45 bytes). */
-static void make_combo(kad_buf *b, uint64_t i)
+static void make_combo(kx_buf *b, uint64_t i)
 {
     static const char *const agents[] = {
         "kubectl/v1.%u.%u (linux/amd64) kubernetes/%06x",
@@ -80,8 +80,8 @@ static void make_combo(kad_buf *b, uint64_t i)
              (unsigned)(i % 13));
     snprintf(ua, sizeof(ua), agents[i % 4], (unsigned)(i % 29), (unsigned)(i / 29 % 1000),
              (unsigned)(i & 0xffffff));
-    kad_str v[3] = {kad_str_c(i % 11 ? "allow" : "forbid"), kad_str_c(user), kad_str_c(ua)};
-    kad_buf_reset(b);
+    kx_str v[3] = {kx_str_c(i % 11 ? "allow" : "forbid"), kx_str_c(user), kx_str_c(ua)};
+    kx_buf_reset(b);
     if (st_combo_encode(b, v, 3, NULL))
         abort();
 }
@@ -120,8 +120,8 @@ static int bench(uint64_t n, const char *dir, int json)
     if (st_open(&st, path, ST_OPEN_RW, &e))
         die("open", &e);
     uint32_t rid = reg(st, "8a1db198-da6f-4500-b985-7fe2457300af", &e);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     long rss0 = proc_kb("VmRSS:");
     double t0 = now_s(), c0 = cpu_s();
     int64_t ts = 1767225600000; /* 2026-01-01 */
@@ -199,7 +199,7 @@ static int bench(uint64_t n, const char *dir, int json)
     snprintf(wal, sizeof(wal), "%s-shm", path);
     unlink(wal);
     unlink(path);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
 
     double per_lookup = (t_lookup - t_make) / LOOKUPS * 1e9;
     double per_obs = (t_obs - t_make) / LOOKUPS * 1e9;
@@ -251,8 +251,8 @@ static int fill(const char *path, uint64_t n, int nrules)
         die("open", &e);
     static const char *const ids[] = {"8a1db198-da6f-4500-b985-7fe2457300af", "rule-two",
                                       "rule-three", "rule-four"};
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     int64_t t0 = 1767225600000, span = 12LL * 86400000;
     if (st_begin(st, &e))
         die("begin", &e);
@@ -276,7 +276,7 @@ static int fill(const char *path, uint64_t n, int nrules)
         st_counter_add(st, "events.read", (int64_t)n * 10, &e) || st_commit(st, &e))
         die("commit", &e);
     st_close(st);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     return 0;
 }
 

@@ -15,17 +15,17 @@ int main(void)
         size_t n = strlen(line);
         if (n && line[n - 1] == '\n')
             line[--n] = '\0';
-        kad_arena a;
-        kad_arena_init(&a, 4096, 0);
+        kx_arena a;
+        kx_arena_init(&a, 4096, 0);
         kad_err err;
         kad_err_clear(&err);
         struct kql_query *k = kql_compile(&a, line, n, "<query>", &err);
         if (k) {
-            kad_buf b;
-            kad_buf_init(&b, 1 << 22);
+            kx_buf b;
+            kx_buf_init(&b, 1 << 22);
             kql_dump(k, &b);
             printf("OK %s\n", b.ptr);
-            kad_buf_fini(&b);
+            kx_buf_fini(&b);
         } else {
             const char *s = strstr(err.msg, "expected "), *e = strstr(err.msg, " but ");
             if (s && e)
@@ -33,7 +33,7 @@ int main(void)
             else
                 printf("ERR %lld %s\n", (long long)err.offset, err.msg);
         }
-        kad_arena_fini(&a);
+        kx_arena_fini(&a);
     }
     return 0;
 }

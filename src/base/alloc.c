@@ -16,11 +16,11 @@ static void default_oom(size_t size)
 }
 
 /* Process-wide hooks: set by tests before any work, never concurrently. */
-static kad_oom_fn oom_fn = default_oom;
+static kx_oom_fn oom_fn = default_oom;
 static unsigned long fail_countdown;
 
-void kad_alloc_set_oom(kad_oom_fn fn) { oom_fn = fn ? fn : default_oom; }
-void kad_alloc_fail_after(unsigned long n) { fail_countdown = n; }
+void kx_alloc_set_oom(kx_oom_fn fn) { oom_fn = fn ? fn : default_oom; }
+void kx_alloc_fail_after(unsigned long n) { fail_countdown = n; }
 
 static int should_fail(void)
 {
@@ -38,14 +38,14 @@ static void *checked(void *p, size_t size)
     return p;
 }
 
-void *kad_malloc(size_t size)
+void *kx_malloc(size_t size)
 {
     if (size == 0)
         size = 1;
     return checked(should_fail() ? NULL : malloc(size), size);
 }
 
-void *kad_calloc(size_t n, size_t size)
+void *kx_calloc(size_t n, size_t size)
 {
     if (n == 0 || size == 0)
         n = size = 1;
@@ -54,21 +54,21 @@ void *kad_calloc(size_t n, size_t size)
     return checked(should_fail() ? NULL : calloc(n, size), n * size);
 }
 
-void *kad_realloc(void *p, size_t size)
+void *kx_realloc(void *p, size_t size)
 {
     if (size == 0)
         size = 1;
     return checked(should_fail() ? NULL : realloc(p, size), size);
 }
 
-char *kad_strndup(const char *s, size_t n)
+char *kx_strndup(const char *s, size_t n)
 {
-    char *d = kad_malloc(n + 1);
+    char *d = kx_malloc(n + 1);
     memcpy(d, s, n);
     d[n] = '\0';
     return d;
 }
 
-char *kad_strdup(const char *s) { return kad_strndup(s, strlen(s)); }
+char *kx_strdup(const char *s) { return kx_strndup(s, strlen(s)); }
 
-void kad_free(void *p) { free(p); }
+void kx_free(void *p) { free(p); }

@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
-struct kad_arena_chunk {
-    struct kad_arena_chunk *next;
+struct kx_arena_chunk {
+    struct kx_arena_chunk *next;
     size_t size; /* usable bytes in data[] */
     size_t used;
     _Alignas(16) unsigned char data[];
@@ -17,7 +17,7 @@ struct kad_arena_chunk {
 
 #define ALIGN16(n) (((n) + 15u) & ~(size_t)15u)
 
-void kad_arena_init(kad_arena *a, size_t chunk_size, size_t max)
+void kx_arena_init(kx_arena *a, size_t chunk_size, size_t max)
 {
     a->head = NULL;
     a->chunk_size = chunk_size ? chunk_size : 4096;
@@ -25,26 +25,26 @@ void kad_arena_init(kad_arena *a, size_t chunk_size, size_t max)
     a->max = max;
 }
 
-void kad_arena_fini(kad_arena *a)
+void kx_arena_fini(kx_arena *a)
 {
-    struct kad_arena_chunk *c = a->head;
+    struct kx_arena_chunk *c = a->head;
     while (c) {
-        struct kad_arena_chunk *n = c->next;
-        kad_free(c);
+        struct kx_arena_chunk *n = c->next;
+        kx_free(c);
         c = n;
     }
     a->head = NULL;
     a->used_total = 0;
 }
 
-void kad_arena_reset(kad_arena *a)
+void kx_arena_reset(kx_arena *a)
 {
-    struct kad_arena_chunk *keep = a->head;
+    struct kx_arena_chunk *keep = a->head;
     if (keep) {
-        struct kad_arena_chunk *c = keep->next;
+        struct kx_arena_chunk *c = keep->next;
         while (c) {
-            struct kad_arena_chunk *n = c->next;
-            kad_free(c);
+            struct kx_arena_chunk *n = c->next;
+            kx_free(c);
             c = n;
         }
         keep->next = NULL;
@@ -53,21 +53,21 @@ void kad_arena_reset(kad_arena *a)
     a->used_total = 0;
 }
 
-void *kad_arena_alloc(kad_arena *a, size_t size)
+void *kx_arena_alloc(kx_arena *a, size_t size)
 {
     size_t need = ALIGN16(size ? size : 1);
     if (need < size)
         return NULL;
     if (a->max && (need > a->max || a->used_total > a->max - need))
         return NULL;
-    struct kad_arena_chunk *c = a->head;
+    struct kx_arena_chunk *c = a->head;
     if (!c || c->size - c->used < need) {
         size_t csize = a->chunk_size;
         if (c && c->size >= csize)
             csize = c->size * 2; /* grow geometrically so big events settle in one chunk */
         while (csize < need)
             csize *= 2;
-        c = kad_malloc(sizeof(*c) + csize);
+        c = kx_malloc(sizeof(*c) + csize);
         c->size = csize;
         c->used = 0;
         c->next = a->head;
@@ -79,17 +79,17 @@ void *kad_arena_alloc(kad_arena *a, size_t size)
     return p;
 }
 
-void *kad_arena_zalloc(kad_arena *a, size_t size)
+void *kx_arena_zalloc(kx_arena *a, size_t size)
 {
-    void *p = kad_arena_alloc(a, size);
+    void *p = kx_arena_alloc(a, size);
     if (p)
         memset(p, 0, size);
     return p;
 }
 
-char *kad_arena_strndup(kad_arena *a, const char *s, size_t n)
+char *kx_arena_strndup(kx_arena *a, const char *s, size_t n)
 {
-    char *d = kad_arena_alloc(a, n + 1);
+    char *d = kx_arena_alloc(a, n + 1);
     if (!d)
         return NULL;
     if (n)
@@ -98,9 +98,9 @@ char *kad_arena_strndup(kad_arena *a, const char *s, size_t n)
     return d;
 }
 
-void *kad_arena_memdup(kad_arena *a, const void *p, size_t n)
+void *kx_arena_memdup(kx_arena *a, const void *p, size_t n)
 {
-    void *d = kad_arena_alloc(a, n);
+    void *d = kx_arena_alloc(a, n);
     if (d && n)
         memcpy(d, p, n);
     return d;

@@ -9,28 +9,28 @@
 #include <stdio.h>
 #include <string.h>
 
-void kad_buf_init(kad_buf *b, size_t max)
+void kx_buf_init(kx_buf *b, size_t max)
 {
     b->ptr = NULL;
     b->len = b->cap = 0;
     b->max = max ? max : (size_t)1 << 40;
 }
 
-void kad_buf_fini(kad_buf *b)
+void kx_buf_fini(kx_buf *b)
 {
-    kad_free(b->ptr);
+    kx_free(b->ptr);
     b->ptr = NULL;
     b->len = b->cap = 0;
 }
 
-void kad_buf_reset(kad_buf *b)
+void kx_buf_reset(kx_buf *b)
 {
     b->len = 0;
     if (b->ptr)
         b->ptr[0] = '\0';
 }
 
-int kad_buf_reserve(kad_buf *b, size_t n)
+int kx_buf_reserve(kx_buf *b, size_t n)
 {
     if (n > b->max || b->len > b->max - n)
         return KAD_ELIMIT;
@@ -42,15 +42,15 @@ int kad_buf_reserve(kad_buf *b, size_t n)
         nc *= 2;
     if (nc > b->max + 1)
         nc = b->max + 1;
-    b->ptr = kad_realloc(b->ptr, nc);
+    b->ptr = kx_realloc(b->ptr, nc);
     b->cap = nc;
     b->ptr[b->len] = '\0';
     return KAD_OK;
 }
 
-int kad_buf_add(kad_buf *b, const void *p, size_t n)
+int kx_buf_add(kx_buf *b, const void *p, size_t n)
 {
-    int rc = kad_buf_reserve(b, n);
+    int rc = kx_buf_reserve(b, n);
     if (rc)
         return rc;
     if (n)
@@ -60,11 +60,11 @@ int kad_buf_add(kad_buf *b, const void *p, size_t n)
     return KAD_OK;
 }
 
-int kad_buf_adds(kad_buf *b, const char *s) { return kad_buf_add(b, s, strlen(s)); }
+int kx_buf_adds(kx_buf *b, const char *s) { return kx_buf_add(b, s, strlen(s)); }
 
-int kad_buf_addc(kad_buf *b, char c) { return kad_buf_add(b, &c, 1); }
+int kx_buf_addc(kx_buf *b, char c) { return kx_buf_add(b, &c, 1); }
 
-int kad_buf_vaddf(kad_buf *b, const char *fmt, va_list ap)
+int kx_buf_vaddf(kx_buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;
     va_copy(ap2, ap);
@@ -74,8 +74,8 @@ int kad_buf_vaddf(kad_buf *b, const char *fmt, va_list ap)
     if (n < 0)
         return KAD_EINVAL;
     if ((size_t)n < sizeof(small))
-        return kad_buf_add(b, small, (size_t)n);
-    int rc = kad_buf_reserve(b, (size_t)n);
+        return kx_buf_add(b, small, (size_t)n);
+    int rc = kx_buf_reserve(b, (size_t)n);
     if (rc)
         return rc;
     vsnprintf(b->ptr + b->len, (size_t)n + 1, fmt, ap);
@@ -83,19 +83,19 @@ int kad_buf_vaddf(kad_buf *b, const char *fmt, va_list ap)
     return KAD_OK;
 }
 
-int kad_buf_addf(kad_buf *b, const char *fmt, ...)
+int kx_buf_addf(kx_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int rc = kad_buf_vaddf(b, fmt, ap);
+    int rc = kx_buf_vaddf(b, fmt, ap);
     va_end(ap);
     return rc;
 }
 
-char *kad_buf_take(kad_buf *b, size_t *len)
+char *kx_buf_take(kx_buf *b, size_t *len)
 {
     if (!b->ptr)
-        kad_buf_reserve(b, 0);
+        kx_buf_reserve(b, 0);
     char *p = b->ptr;
     if (len)
         *len = b->len;

@@ -64,7 +64,7 @@ static int vset(kad_err *err, int code, const char *origin, uint32_t line, uint3
     return code;
 }
 
-int kad_err_setf(kad_err *err, int code, const char *fmt, ...)
+int kx_err_setf(kad_err *err, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -73,12 +73,12 @@ int kad_err_setf(kad_err *err, int code, const char *fmt, ...)
     return code;
 }
 
-int kad_err_at(kad_err *err, int code, const char *origin, const char *text, size_t text_len,
-               size_t offset, const char *fmt, ...)
+int kx_err_at(kad_err *err, int code, const char *origin, const char *text, size_t text_len,
+              size_t offset, const char *fmt, ...)
 {
     uint32_t line = 0, col = 0;
     if (text)
-        kad_locate(text, text_len, offset, &line, &col);
+        kx_locate(text, text_len, offset, &line, &col);
     va_list ap;
     va_start(ap, fmt);
     vset(err, code, origin, line, col, (int64_t)offset, fmt, ap);
@@ -86,8 +86,8 @@ int kad_err_at(kad_err *err, int code, const char *origin, const char *text, siz
     return code;
 }
 
-int kad_err_atlc(kad_err *err, int code, const char *origin, uint32_t line, uint32_t col,
-                 int64_t offset, const char *fmt, ...)
+int kx_err_atlc(kad_err *err, int code, const char *origin, uint32_t line, uint32_t col,
+                int64_t offset, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -96,7 +96,7 @@ int kad_err_atlc(kad_err *err, int code, const char *origin, uint32_t line, uint
     return code;
 }
 
-void kad_locate(const char *text, size_t len, size_t offset, uint32_t *line, uint32_t *col)
+void kx_locate(const char *text, size_t len, size_t offset, uint32_t *line, uint32_t *col)
 {
     if (offset > len)
         offset = len;
@@ -125,7 +125,7 @@ int kad_err_format(const kad_err *err, char *buf, size_t size)
     return snprintf(buf, size, "error: %s", msg);
 }
 
-_Noreturn void kad_bug(const char *file, int line, const char *what)
+_Noreturn void kx_bug(const char *file, int line, const char *what)
 {
     fprintf(stderr, "kadet: internal error at %s:%d: %s\n", file, line, what);
     abort();

@@ -11,20 +11,20 @@
 #include <stdio.h>
 #include <string.h>
 
-void kad_jsonw_init(kad_jsonw *w, kad_buf *out)
+void kx_jsonw_init(kx_jsonw *w, kx_buf *out)
 {
     memset(w, 0, sizeof(*w));
     w->out = out;
 }
 
-static void put(kad_jsonw *w, const char *s, size_t n)
+static void put(kx_jsonw *w, const char *s, size_t n)
 {
     if (!w->err)
-        w->err = kad_buf_add(w->out, s, n);
+        w->err = kx_buf_add(w->out, s, n);
 }
 
 /* Comma handling before a value or a key. */
-static void pre_value(kad_jsonw *w)
+static void pre_value(kx_jsonw *w)
 {
     if (w->after_key) {
         w->after_key = false;
@@ -37,11 +37,11 @@ static void pre_value(kad_jsonw *w)
     }
 }
 
-static void open_(kad_jsonw *w, char c)
+static void open_(kx_jsonw *w, char c)
 {
     pre_value(w);
     put(w, &c, 1);
-    if (w->depth + 1 >= KAD_JSONW_DEPTH) {
+    if (w->depth + 1 >= KX_JSONW_DEPTH) {
         w->err = KAD_ELIMIT;
         return;
     }
@@ -49,19 +49,19 @@ static void open_(kad_jsonw *w, char c)
     w->need_comma[w->depth] = false;
 }
 
-static void close_(kad_jsonw *w, char c)
+static void close_(kx_jsonw *w, char c)
 {
     put(w, &c, 1);
     if (w->depth > 0)
         w->depth--;
 }
 
-void kad_jsonw_obj_begin(kad_jsonw *w) { open_(w, '{'); }
-void kad_jsonw_obj_end(kad_jsonw *w) { close_(w, '}'); }
-void kad_jsonw_arr_begin(kad_jsonw *w) { open_(w, '['); }
-void kad_jsonw_arr_end(kad_jsonw *w) { close_(w, ']'); }
+void kx_jsonw_obj_begin(kx_jsonw *w) { open_(w, '{'); }
+void kx_jsonw_obj_end(kx_jsonw *w) { close_(w, '}'); }
+void kx_jsonw_arr_begin(kx_jsonw *w) { open_(w, '['); }
+void kx_jsonw_arr_end(kx_jsonw *w) { close_(w, ']'); }
 
-int kad_json_escape(kad_buf *b, const char *s, size_t n)
+int kx_json_escape(kx_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     size_t i = 0, run = 0;
@@ -74,7 +74,7 @@ int kad_json_escape(kad_buf *b, const char *s, size_t n)
             continue;
         }
         if (run) {
-            rc = kad_buf_add(b, s + i - run, run);
+            rc = kx_buf_add(b, s + i - run, run);
             run = 0;
             if (rc)
                 break;
@@ -82,11 +82,11 @@ int kad_json_escape(kad_buf *b, const char *s, size_t n)
         if (c >= 0x80) {
             /* validate one sequence only (the lead byte gives its length) */
             size_t sl = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-            if (sl <= n - i && kad_utf8_check(s + i, sl) == sl) {
-                rc = kad_buf_add(b, s + i, sl);
+            if (sl <= n - i && kx_utf8_check(s + i, sl) == sl) {
+                rc = kx_buf_add(b, s + i, sl);
                 i += sl;
             } else {
-                rc = kad_buf_add(b, "\xef\xbf\xbd", 3);
+                rc = kx_buf_add(b, "\xef\xbf\xbd", 3);
                 i++;
             }
             continue;
@@ -109,23 +109,23 @@ int kad_json_escape(kad_buf *b, const char *s, size_t n)
             esc[5] = hex[c & 15];
             en = 6;
         }
-        rc = kad_buf_add(b, esc, en);
+        rc = kx_buf_add(b, esc, en);
         i++;
     }
     if (!rc && run)
-        rc = kad_buf_add(b, s + i - run, run);
+        rc = kx_buf_add(b, s + i - run, run);
     return rc;
 }
 
-static void str_(kad_jsonw *w, const char *s, size_t n)
+static void str_(kx_jsonw *w, const char *s, size_t n)
 {
     put(w, "\"", 1);
     if (!w->err)
-        w->err = kad_json_escape(w->out, s, n);
+        w->err = kx_json_escape(w->out, s, n);
     put(w, "\"", 1);
 }
 
-void kad_jsonw_members_raw(kad_jsonw *w, const char *members, size_t n)
+void kx_jsonw_members_raw(kx_jsonw *w, const char *members, size_t n)
 {
     if (n == 0)
         return;
@@ -133,7 +133,7 @@ void kad_jsonw_members_raw(kad_jsonw *w, const char *members, size_t n)
     put(w, members, n);
 }
 
-void kad_jsonw_key(kad_jsonw *w, const char *k, size_t n)
+void kx_jsonw_key(kx_jsonw *w, const char *k, size_t n)
 {
     pre_value(w);
     str_(w, k, n);
@@ -141,17 +141,17 @@ void kad_jsonw_key(kad_jsonw *w, const char *k, size_t n)
     w->after_key = true;
 }
 
-void kad_jsonw_keyc(kad_jsonw *w, const char *k) { kad_jsonw_key(w, k, strlen(k)); }
+void kx_jsonw_keyc(kx_jsonw *w, const char *k) { kx_jsonw_key(w, k, strlen(k)); }
 
-void kad_jsonw_str(kad_jsonw *w, const char *s, size_t n)
+void kx_jsonw_str(kx_jsonw *w, const char *s, size_t n)
 {
     pre_value(w);
     str_(w, s, n);
 }
 
-void kad_jsonw_strc(kad_jsonw *w, const char *s) { kad_jsonw_str(w, s, strlen(s)); }
+void kx_jsonw_strc(kx_jsonw *w, const char *s) { kx_jsonw_str(w, s, strlen(s)); }
 
-void kad_jsonw_int(kad_jsonw *w, int64_t v)
+void kx_jsonw_int(kx_jsonw *w, int64_t v)
 {
     char tmp[32];
     int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
@@ -159,7 +159,7 @@ void kad_jsonw_int(kad_jsonw *w, int64_t v)
     put(w, tmp, (size_t)n);
 }
 
-void kad_jsonw_double(kad_jsonw *w, double v)
+void kx_jsonw_double(kx_jsonw *w, double v)
 {
     char tmp[40];
     int n;
@@ -171,22 +171,22 @@ void kad_jsonw_double(kad_jsonw *w, double v)
     put(w, tmp, (size_t)n);
 }
 
-void kad_jsonw_bool(kad_jsonw *w, bool v)
+void kx_jsonw_bool(kx_jsonw *w, bool v)
 {
     pre_value(w);
     put(w, v ? "true" : "false", v ? 4 : 5);
 }
 
-void kad_jsonw_null(kad_jsonw *w)
+void kx_jsonw_null(kx_jsonw *w)
 {
     pre_value(w);
     put(w, "null", 4);
 }
 
-void kad_jsonw_raw(kad_jsonw *w, const char *json, size_t n)
+void kx_jsonw_raw(kx_jsonw *w, const char *json, size_t n)
 {
     pre_value(w);
     put(w, json, n);
 }
 
-int kad_jsonw_error(const kad_jsonw *w) { return w->err; }
+int kx_jsonw_error(const kx_jsonw *w) { return w->err; }

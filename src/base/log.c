@@ -7,24 +7,24 @@
 
 #include <stdio.h>
 
-static void stderr_sink(enum kad_log_level lvl, const char *msg, void *ud)
+static void stderr_sink(enum kx_log_level lvl, const char *msg, void *ud)
 {
     static const char *names[] = {"error", "warning", "info", "debug"};
     fprintf(stderr, "kadet: %s: %s\n", names[lvl], msg);
 }
 
-static kad_log_fn sink = stderr_sink;
+static kx_log_fn sink = stderr_sink;
 static void *sink_ud;
-static enum kad_log_level max_lvl = KAD_LOG_WARN;
+static enum kx_log_level max_lvl = KX_LOG_WARN;
 
-void kad_log_set_sink(kad_log_fn fn, void *ud, enum kad_log_level max_level)
+void kx_log_set_sink(kx_log_fn fn, void *ud, enum kx_log_level max_level)
 {
     sink = fn ? fn : stderr_sink;
     sink_ud = ud;
     max_lvl = max_level;
 }
 
-static void vlog(enum kad_log_level lvl, const char *fmt, va_list ap)
+static void vlog(enum kx_log_level lvl, const char *fmt, va_list ap)
 {
     if (lvl > max_lvl)
         return;
@@ -33,7 +33,7 @@ static void vlog(enum kad_log_level lvl, const char *fmt, va_list ap)
     sink(lvl, msg, sink_ud);
 }
 
-void kad_log(enum kad_log_level lvl, const char *fmt, ...)
+void kx_log(enum kx_log_level lvl, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -41,7 +41,7 @@ void kad_log(enum kad_log_level lvl, const char *fmt, ...)
     va_end(ap);
 }
 
-void kad_log_limited(kad_log_limit *lim, enum kad_log_level lvl, const char *fmt, ...)
+void kx_log_limited(kx_log_limit *lim, enum kx_log_level lvl, const char *fmt, ...)
 {
     lim->seen++;
     if (lim->seen > lim->burst)
@@ -52,10 +52,10 @@ void kad_log_limited(kad_log_limit *lim, enum kad_log_level lvl, const char *fmt
     va_end(ap);
 }
 
-void kad_log_flush_limited(kad_log_limit *lim)
+void kx_log_flush_limited(kx_log_limit *lim)
 {
     if (lim->seen > lim->burst)
-        kad_log(KAD_LOG_WARN, "%s: %lu more message(s) suppressed", lim->key ? lim->key : "log",
-                lim->seen - lim->burst);
+        kx_log(KX_LOG_WARN, "%s: %lu more message(s) suppressed", lim->key ? lim->key : "log",
+               lim->seen - lim->burst);
     lim->seen = 0;
 }

@@ -8,7 +8,7 @@
 #include "str.h"
 #include <string.h>
 
-struct kad_map_slot {
+struct kx_map_slot {
     char *key; /* NULL = empty; TOMB = deleted */
     size_t klen;
     uint64_t hash;
@@ -18,24 +18,24 @@ struct kad_map_slot {
 static char tomb_marker;
 #define TOMB (&tomb_marker)
 
-void kad_map_init(kad_map *m) { memset(m, 0, sizeof(*m)); }
+void kx_map_init(kx_map *m) { memset(m, 0, sizeof(*m)); }
 
-void kad_map_fini(kad_map *m)
+void kx_map_fini(kx_map *m)
 {
     for (size_t i = 0; i < m->cap; i++)
         if (m->slots[i].key && m->slots[i].key != TOMB)
-            kad_free(m->slots[i].key);
-    kad_free(m->slots);
+            kx_free(m->slots[i].key);
+    kx_free(m->slots);
     memset(m, 0, sizeof(*m));
 }
 
-static struct kad_map_slot *find(const kad_map *m, const void *key, size_t klen, uint64_t h)
+static struct kx_map_slot *find(const kx_map *m, const void *key, size_t klen, uint64_t h)
 {
     if (!m->cap)
         return NULL;
     size_t mask = m->cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        struct kad_map_slot *s = &m->slots[i];
+        struct kx_map_slot *s = &m->slots[i];
         if (!s->key)
             return NULL;
         if (s->key != TOMB && s->hash == h && s->klen == klen && memcmp(s->key, key, klen) == 0)
@@ -43,15 +43,15 @@ static struct kad_map_slot *find(const kad_map *m, const void *key, size_t klen,
     }
 }
 
-static void rehash(kad_map *m, size_t ncap)
+static void rehash(kx_map *m, size_t ncap)
 {
-    struct kad_map_slot *old = m->slots;
+    struct kx_map_slot *old = m->slots;
     size_t ocap = m->cap;
-    m->slots = kad_calloc(ncap, sizeof(*m->slots));
+    m->slots = kx_calloc(ncap, sizeof(*m->slots));
     m->cap = ncap;
     m->used = m->len;
     for (size_t i = 0; i < ocap; i++) {
-        struct kad_map_slot *s = &old[i];
+        struct kx_map_slot *s = &old[i];
         if (!s->key || s->key == TOMB)
             continue;
         size_t j = s->hash & (ncap - 1);
@@ -59,13 +59,13 @@ static void rehash(kad_map *m, size_t ncap)
             j = (j + 1) & (ncap - 1);
         m->slots[j] = *s;
     }
-    kad_free(old);
+    kx_free(old);
 }
 
-bool kad_map_put(kad_map *m, const void *key, size_t klen, void *val)
+bool kx_map_put(kx_map *m, const void *key, size_t klen, void *val)
 {
-    uint64_t h = kad_hash64(key, klen, 0);
-    struct kad_map_slot *s = find(m, key, klen, h);
+    uint64_t h = kx_hash64(key, klen, 0);
+    struct kx_map_slot *s = find(m, key, klen, h);
     if (s) {
         s->val = val;
         return false;
@@ -82,7 +82,7 @@ bool kad_map_put(kad_map *m, const void *key, size_t klen, void *val)
         i = (i + 1) & mask;
     if (!m->slots[i].key)
         m->used++;
-    m->slots[i].key = kad_strndup(key, klen);
+    m->slots[i].key = kx_strndup(key, klen);
     m->slots[i].klen = klen;
     m->slots[i].hash = h;
     m->slots[i].val = val;
@@ -90,30 +90,30 @@ bool kad_map_put(kad_map *m, const void *key, size_t klen, void *val)
     return true;
 }
 
-void *kad_map_get(const kad_map *m, const void *key, size_t klen, bool *found)
+void *kx_map_get(const kx_map *m, const void *key, size_t klen, bool *found)
 {
-    struct kad_map_slot *s = find(m, key, klen, kad_hash64(key, klen, 0));
+    struct kx_map_slot *s = find(m, key, klen, kx_hash64(key, klen, 0));
     if (found)
         *found = s != NULL;
     return s ? s->val : NULL;
 }
 
-bool kad_map_del(kad_map *m, const void *key, size_t klen)
+bool kx_map_del(kx_map *m, const void *key, size_t klen)
 {
-    struct kad_map_slot *s = find(m, key, klen, kad_hash64(key, klen, 0));
+    struct kx_map_slot *s = find(m, key, klen, kx_hash64(key, klen, 0));
     if (!s)
         return false;
-    kad_free(s->key);
+    kx_free(s->key);
     s->key = TOMB;
     s->val = NULL;
     m->len--;
     return true;
 }
 
-bool kad_map_next(const kad_map *m, size_t *it, const char **key, size_t *klen, void **val)
+bool kx_map_next(const kx_map *m, size_t *it, const char **key, size_t *klen, void **val)
 {
     for (; *it < m->cap; (*it)++) {
-        struct kad_map_slot *s = &m->slots[*it];
+        struct kx_map_slot *s = &m->slots[*it];
         if (s->key && s->key != TOMB) {
             if (key)
                 *key = s->key;

@@ -5,16 +5,16 @@
 
 #include <string.h>
 
-kad_str kad_str_c(const char *s) { return (kad_str){s, s ? strlen(s) : 0}; }
+kx_str kx_str_c(const char *s) { return (kx_str){s, s ? strlen(s) : 0}; }
 
-bool kad_str_eq(kad_str a, kad_str b)
+bool kx_str_eq(kx_str a, kx_str b)
 {
     return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
 }
 
-bool kad_str_eqc(kad_str a, const char *s) { return kad_str_eq(a, kad_str_c(s)); }
+bool kx_str_eqc(kx_str a, const char *s) { return kx_str_eq(a, kx_str_c(s)); }
 
-int kad_str_cmp(kad_str a, kad_str b)
+int kx_str_cmp(kx_str a, kx_str b)
 {
     size_t n = a.len < b.len ? a.len : b.len;
     int c = n ? memcmp(a.ptr, b.ptr, n) : 0;
@@ -23,17 +23,17 @@ int kad_str_cmp(kad_str a, kad_str b)
     return a.len < b.len ? -1 : a.len > b.len ? 1 : 0;
 }
 
-bool kad_str_starts(kad_str s, kad_str p)
+bool kx_str_starts(kx_str s, kx_str p)
 {
     return s.len >= p.len && (p.len == 0 || memcmp(s.ptr, p.ptr, p.len) == 0);
 }
 
-bool kad_str_ends(kad_str s, kad_str p)
+bool kx_str_ends(kx_str s, kx_str p)
 {
     return s.len >= p.len && (p.len == 0 || memcmp(s.ptr + s.len - p.len, p.ptr, p.len) == 0);
 }
 
-long kad_str_chr(kad_str s, char c)
+long kx_str_chr(kx_str s, char c)
 {
     if (!s.len)
         return -1;
@@ -43,7 +43,7 @@ long kad_str_chr(kad_str s, char c)
 
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-kad_str kad_str_trim(kad_str s)
+kx_str kx_str_trim(kx_str s)
 {
     while (s.len && is_space(s.ptr[0])) {
         s.ptr++;
@@ -56,7 +56,7 @@ kad_str kad_str_trim(kad_str s)
 
 static char lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
 
-bool kad_str_eq_nocase(kad_str a, kad_str b)
+bool kx_str_eq_nocase(kx_str a, kx_str b)
 {
     if (a.len != b.len)
         return false;
@@ -71,7 +71,7 @@ bool kad_str_eq_nocase(kad_str a, kad_str b)
  * pattern after that '*' one byte further in the subject. Each '*' only moves forward, so the
  * cost is bounded by len(s) * len(pat) and never explodes on patterns like "*a*a*a*b".
  */
-bool kad_glob_match(kad_str pat, kad_str s)
+bool kx_glob_match(kx_str pat, kx_str s)
 {
     size_t p = 0, i = 0, star_p = (size_t)-1, star_i = 0;
     while (i < s.len) {
@@ -93,7 +93,7 @@ bool kad_glob_match(kad_str pat, kad_str s)
     return p == pat.len;
 }
 
-uint64_t kad_hash64(const void *p, size_t n, uint64_t seed)
+uint64_t kx_hash64(const void *p, size_t n, uint64_t seed)
 {
     /* FNV-1a 64 with a final avalanche (splitmix64 finaliser) so low bits are usable for
        power-of-two tables. Stable across runs: state keys depend on it. */
@@ -111,7 +111,7 @@ uint64_t kad_hash64(const void *p, size_t n, uint64_t seed)
     return h;
 }
 
-size_t kad_utf8_check(const char *str, size_t len)
+size_t kx_utf8_check(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
     size_t i = 0;
@@ -150,7 +150,7 @@ size_t kad_utf8_check(const char *str, size_t len)
     return len;
 }
 
-int kad_utf8_encode(uint32_t cp, char out[4])
+int kx_utf8_encode(uint32_t cp, char out[4])
 {
     if (cp < 0x80) {
         out[0] = (char)cp;
@@ -179,7 +179,7 @@ int kad_utf8_encode(uint32_t cp, char out[4])
     return 0;
 }
 
-bool kad_str_to_i64(kad_str s, int64_t *out)
+bool kx_str_to_i64(kx_str s, int64_t *out)
 {
     size_t i = 0;
     bool neg = false;

@@ -25,35 +25,35 @@ static bool is_empty_container(const struct ev_node *n)
     return (n->type == EV_OBJECT || n->type == EV_ARRAY) && n->child == NULL;
 }
 
-static void write_node(kad_jsonw *w, const struct ev_node *n, int depth)
+static void write_node(kx_jsonw *w, const struct ev_node *n, int depth)
 {
     switch (n->type) {
-    case EV_NULL: kad_jsonw_null(w); break;
-    case EV_TRUE: kad_jsonw_bool(w, true); break;
-    case EV_FALSE: kad_jsonw_bool(w, false); break;
-    case EV_NUMBER: kad_jsonw_raw(w, n->str, n->len); break;
-    case EV_STRING: kad_jsonw_str(w, n->str, n->len); break;
+    case EV_NULL: kx_jsonw_null(w); break;
+    case EV_TRUE: kx_jsonw_bool(w, true); break;
+    case EV_FALSE: kx_jsonw_bool(w, false); break;
+    case EV_NUMBER: kx_jsonw_raw(w, n->str, n->len); break;
+    case EV_STRING: kx_jsonw_str(w, n->str, n->len); break;
     case EV_ARRAY:
     case EV_OBJECT:
-        if (depth >= KAD_JSONW_DEPTH - 4) {
-            kad_jsonw_null(w); /* deeper than the writer allows: cut */
+        if (depth >= KX_JSONW_DEPTH - 4) {
+            kx_jsonw_null(w); /* deeper than the writer allows: cut */
             break;
         }
         if (n->type == EV_ARRAY)
-            kad_jsonw_arr_begin(w);
+            kx_jsonw_arr_begin(w);
         else
-            kad_jsonw_obj_begin(w);
+            kx_jsonw_obj_begin(w);
         for (const struct ev_node *c = n->child; c; c = c->next) {
             if (is_empty_container(c))
                 continue;
             if (n->type == EV_OBJECT)
-                kad_jsonw_key(w, c->key, c->klen);
+                kx_jsonw_key(w, c->key, c->klen);
             write_node(w, c, depth + 1);
         }
         if (n->type == EV_ARRAY)
-            kad_jsonw_arr_end(w);
+            kx_jsonw_arr_end(w);
         else
-            kad_jsonw_obj_end(w);
+            kx_jsonw_obj_end(w);
         break;
     }
 }
@@ -83,7 +83,7 @@ static bool is_metadata_key(const struct ev_node *m)
     return false;
 }
 
-static void write_source(kad_jsonw *w, const struct ev_node *doc)
+static void write_source(kx_jsonw *w, const struct ev_node *doc)
 {
     for (const struct ev_node *m = doc->child; m; m = m->next) {
         if (key_is(m, "@timestamp") || key_starts(m, "kibana") || key_starts(m, "signal") ||
@@ -96,48 +96,48 @@ static void write_source(kad_jsonw *w, const struct ev_node *doc)
                 any |= !key_is(c, "kind") && !is_empty_container(c);
             if (!any)
                 continue;
-            kad_jsonw_keyc(w, "event");
-            kad_jsonw_obj_begin(w);
+            kx_jsonw_keyc(w, "event");
+            kx_jsonw_obj_begin(w);
             for (const struct ev_node *c = m->child; c; c = c->next) {
                 if (key_is(c, "kind") || is_empty_container(c))
                     continue;
-                kad_jsonw_key(w, c->key, c->klen);
+                kx_jsonw_key(w, c->key, c->klen);
                 write_node(w, c, 2);
             }
-            kad_jsonw_obj_end(w);
+            kx_jsonw_obj_end(w);
             continue;
         }
-        kad_jsonw_key(w, m->key, m->klen);
+        kx_jsonw_key(w, m->key, m->klen);
         write_node(w, m, 1);
     }
 }
 
 /* kibana.alert.original_event.<path> for every leaf (or array) under the source `event`. */
-static void write_flat(kad_jsonw *w, kad_buf *key, size_t base, const struct ev_node *n, int depth)
+static void write_flat(kx_jsonw *w, kx_buf *key, size_t base, const struct ev_node *n, int depth)
 {
     for (const struct ev_node *c = n->child; c; c = c->next) {
         if (is_empty_container(c))
             continue;
         key->len = base;
-        kad_buf_addc(key, '.');
-        kad_buf_add(key, c->key, c->klen);
+        kx_buf_addc(key, '.');
+        kx_buf_add(key, c->key, c->klen);
         if (c->type == EV_OBJECT && depth < 16) {
             write_flat(w, key, key->len, c, depth + 1);
             continue;
         }
-        kad_jsonw_key(w, key->ptr, key->len);
+        kx_jsonw_key(w, key->ptr, key->len);
         write_node(w, c, 2);
     }
 }
 
-static void write_original(kad_jsonw *w, kad_buf *key, const struct ev_node *doc, const char *src,
+static void write_original(kx_jsonw *w, kx_buf *key, const struct ev_node *doc, const char *src,
                            const char *dst)
 {
     for (const struct ev_node *m = doc->child; m; m = m->next) {
         if (!key_is(m, src) || m->type != EV_OBJECT)
             continue;
-        kad_buf_reset(key);
-        kad_buf_adds(key, dst);
+        kx_buf_reset(key);
+        kx_buf_adds(key, dst);
         write_flat(w, key, key->len, m, 0);
     }
 }
@@ -146,7 +146,7 @@ static void write_original(kad_jsonw *w, kad_buf *key, const struct ev_node *doc
 /* Reason (Elastic's template, new-terms.md §5)                                                 */
 /* ============================================================================================ */
 
-static void buf_truncate(kad_buf *b, size_t len)
+static void buf_truncate(kx_buf *b, size_t len)
 {
     if (b->ptr && len <= b->len) {
         b->len = len;
@@ -190,19 +190,19 @@ static const struct ev_node *lodash_get(const struct ev_node *doc, const char *p
 }
 
 /* JavaScript's String(v) for an array element (Array.prototype.join). */
-static void js_join_elem(kad_buf *b, const struct ev_node *v)
+static void js_join_elem(kx_buf *b, const struct ev_node *v)
 {
     switch (v->type) {
     case EV_STRING:
-    case EV_NUMBER: kad_buf_add(b, v->str, v->len); break;
-    case EV_TRUE: kad_buf_adds(b, "true"); break;
-    case EV_FALSE: kad_buf_adds(b, "false"); break;
+    case EV_NUMBER: kx_buf_add(b, v->str, v->len); break;
+    case EV_TRUE: kx_buf_adds(b, "true"); break;
+    case EV_FALSE: kx_buf_adds(b, "false"); break;
     case EV_NULL: break;
-    case EV_OBJECT: kad_buf_adds(b, "[object Object]"); break;
+    case EV_OBJECT: kx_buf_adds(b, "[object Object]"); break;
     case EV_ARRAY:
         for (const struct ev_node *c = v->child; c; c = c->next) {
             if (c != v->child)
-                kad_buf_addc(b, ',');
+                kx_buf_addc(b, ',');
             js_join_elem(b, c);
         }
         break;
@@ -215,7 +215,7 @@ static void js_join_elem(kad_buf *b, const struct ev_node *v)
  * with ", ". The text "null" then selects the template's `null` case as an absent value does.
  * Appends to b and returns true when present; *interest is set for any present value.
  */
-static bool reason_value(kad_buf *b, const struct ev_node *doc, const char *path)
+static bool reason_value(kx_buf *b, const struct ev_node *doc, const char *path)
 {
     const struct ev_node *v = lodash_get(doc, path);
     if (!v)
@@ -231,11 +231,11 @@ static bool reason_value(kad_buf *b, const struct ev_node *doc, const char *path
         return false;
     }
     if (v->type == EV_STRING) {
-        kad_buf_add(b, v->str, v->len);
+        kx_buf_add(b, v->str, v->len);
     } else {
         for (const struct ev_node *c = v->child; c; c = c->next) {
             if (c != v->child)
-                kad_buf_adds(b, ", ");
+                kx_buf_adds(b, ", ");
             js_join_elem(b, c);
         }
     }
@@ -244,11 +244,11 @@ static bool reason_value(kad_buf *b, const struct ev_node *doc, const char *path
 
 /* One `{x, select, null {} other {PRE<x>POST}}` of the template; *interest is raised for any
    present value of a field of interest (even one whose text selects the `null` case). */
-static void reason_part(kad_buf *b, const struct ev_node *doc, const char *field, const char *pre,
+static void reason_part(kx_buf *b, const struct ev_node *doc, const char *field, const char *pre,
                         const char *post, bool *interest)
 {
     size_t mark = b->len;
-    kad_buf_adds(b, pre);
+    kx_buf_adds(b, pre);
     size_t at = b->len;
     if (!reason_value(b, doc, field)) {
         buf_truncate(b, mark);
@@ -260,15 +260,15 @@ static void reason_part(kad_buf *b, const struct ev_node *doc, const char *field
         buf_truncate(b, mark);
         return;
     }
-    kad_buf_adds(b, post);
+    kx_buf_adds(b, post);
 }
 
-static void build_reason(kad_buf *b, const struct ev_node *doc, const struct rule *r,
+static void build_reason(kx_buf *b, const struct ev_node *doc, const struct rule *r,
                          const char *name)
 {
-    kad_buf_reset(b);
+    kx_buf_reset(b);
     reason_part(b, doc, "event.category", "", " ", NULL);
-    kad_buf_adds(b, "event");
+    kx_buf_adds(b, "event");
     size_t with_at = b->len;
     bool interest = false;
     static const struct {
@@ -283,92 +283,92 @@ static void build_reason(kad_buf *b, const struct ev_node *doc, const struct rul
         reason_part(b, doc, parts[i].field, parts[i].pre, parts[i].post, &interest);
     if (interest) {
         /* insert " with" after "event" */
-        kad_buf_reserve(b, 5);
+        kx_buf_reserve(b, 5);
         memmove(b->ptr + with_at + 5, b->ptr + with_at, b->len - with_at + 1);
         memcpy(b->ptr + with_at, " with", 5);
         b->len += 5;
     }
     reason_part(b, doc, "user.name", " by ", "", NULL);
     reason_part(b, doc, "host.name", " on ", "", NULL);
-    kad_buf_addf(b, " created %s alert %s.", r->severity ? r->severity : "low", name);
+    kx_buf_addf(b, " created %s alert %s.", r->severity ? r->severity : "low", name);
 }
 
 /* ============================================================================================ */
 /* Rule fields                                                                                  */
 /* ============================================================================================ */
 
-static void kv_str(kad_jsonw *w, const char *k, const char *v)
+static void kv_str(kx_jsonw *w, const char *k, const char *v)
 {
     if (!v)
         return;
-    kad_jsonw_keyc(w, k);
-    kad_jsonw_strc(w, v);
+    kx_jsonw_keyc(w, k);
+    kx_jsonw_strc(w, v);
 }
 
-static void kv_list(kad_jsonw *w, const char *k, const struct rule_strlist *l)
+static void kv_list(kx_jsonw *w, const char *k, const struct rule_strlist *l)
 {
-    kad_jsonw_keyc(w, k);
-    kad_jsonw_arr_begin(w);
+    kx_jsonw_keyc(w, k);
+    kx_jsonw_arr_begin(w);
     for (size_t i = 0; i < l->n; i++)
-        kad_jsonw_strc(w, l->v[i]);
-    kad_jsonw_arr_end(w);
+        kx_jsonw_strc(w, l->v[i]);
+    kx_jsonw_arr_end(w);
 }
 
-static void kv_empty_arr(kad_jsonw *w, const char *k)
+static void kv_empty_arr(kx_jsonw *w, const char *k)
 {
-    kad_jsonw_keyc(w, k);
-    kad_jsonw_arr_begin(w);
-    kad_jsonw_arr_end(w);
+    kx_jsonw_keyc(w, k);
+    kx_jsonw_arr_begin(w);
+    kx_jsonw_arr_end(w);
 }
 
-static void write_threat(kad_jsonw *w, const struct rule *r)
+static void write_threat(kx_jsonw *w, const struct rule *r)
 {
     const char *t = r->threat_json && r->threat_json[0] ? r->threat_json : "[]";
-    kad_jsonw_raw(w, t, strlen(t));
+    kx_jsonw_raw(w, t, strlen(t));
 }
 
-static void kv_bool(kad_jsonw *w, const char *k, bool v)
+static void kv_bool(kx_jsonw *w, const char *k, bool v)
 {
-    kad_jsonw_keyc(w, k);
-    kad_jsonw_bool(w, v);
+    kx_jsonw_keyc(w, k);
+    kx_jsonw_bool(w, v);
 }
 
-static void write_exceptions_list(kad_jsonw *w, const char *k, const struct rule *r)
+static void write_exceptions_list(kx_jsonw *w, const char *k, const struct rule *r)
 {
-    kad_jsonw_keyc(w, k);
-    kad_jsonw_arr_begin(w);
+    kx_jsonw_keyc(w, k);
+    kx_jsonw_arr_begin(w);
     for (size_t i = 0; i < r->exceptions_list.n; i++) {
-        kad_jsonw_obj_begin(w);
+        kx_jsonw_obj_begin(w);
         kv_str(w, "list_id", r->exceptions_list.v[i]);
-        kad_jsonw_obj_end(w);
+        kx_jsonw_obj_end(w);
     }
-    kad_jsonw_arr_end(w);
+    kx_jsonw_arr_end(w);
 }
 
 /* kibana.alert.rule.parameters: the rule's params in snake_case (new-terms.md §5); undefined
    optional ones are left out as Elastic leaves them out. */
-static void write_parameters(kad_jsonw *w, const struct rule *r)
+static void write_parameters(kx_jsonw *w, const struct rule *r)
 {
-    kad_jsonw_obj_begin(w);
+    kx_jsonw_obj_begin(w);
     kv_list(w, "author", &r->author);
     kv_str(w, "building_block_type", r->building_block_type);
     kv_str(w, "description", r->description);
     kv_list(w, "false_positives", &r->false_positives);
     kv_str(w, "from", r->from ? r->from : "now-6m");
     kv_str(w, "license", r->license);
-    kad_jsonw_keyc(w, "max_signals");
-    kad_jsonw_int(w, r->max_signals);
+    kx_jsonw_keyc(w, "max_signals");
+    kx_jsonw_int(w, r->max_signals);
     kv_str(w, "note", r->note);
     kv_list(w, "references", &r->references);
-    kad_jsonw_keyc(w, "risk_score");
-    kad_jsonw_int(w, r->risk_score);
+    kx_jsonw_keyc(w, "risk_score");
+    kx_jsonw_int(w, r->risk_score);
     kv_empty_arr(w, "risk_score_mapping");
     kv_str(w, "rule_id", r->rule_id);
     kv_str(w, "rule_name_override", r->rule_name_override);
     kv_str(w, "setup", r->setup);
     kv_str(w, "severity", r->severity);
     kv_empty_arr(w, "severity_mapping");
-    kad_jsonw_keyc(w, "threat");
+    kx_jsonw_keyc(w, "threat");
     write_threat(w, r);
     kv_str(w, "timestamp_override", r->timestamp_override);
     /* an optional param: Elastic's prebuilt rules do not set it, so it is absent unless true */
@@ -386,12 +386,12 @@ static void write_parameters(kad_jsonw *w, const struct rule *r)
         kv_list(w, "new_terms_fields", &r->new_terms_fields);
         kv_str(w, "history_window_start", r->history_window_start);
     }
-    kad_jsonw_obj_end(w);
+    kx_jsonw_obj_end(w);
 }
 
 /* The kibana.alert.rule.* members that depend on the rule only (cacheable, see
    det_alert_rule_fragment); name is the rule name or its rule_name_override value. */
-static void write_rule(kad_jsonw *w, const struct rule *r, const char *name)
+static void write_rule(kx_jsonw *w, const struct rule *r, const char *name)
 {
     bool nt = r->type == RULE_NEW_TERMS;
     kv_empty_arr(w, "kibana.alert.rule.actions");
@@ -408,18 +408,18 @@ static void write_rule(kad_jsonw *w, const struct rule *r, const char *name)
     kv_list(w, "kibana.alert.rule.indices", &r->index);
     kv_str(w, "kibana.alert.rule.interval", r->interval ? r->interval : "5m");
     kv_str(w, "kibana.alert.rule.license", r->license);
-    kad_jsonw_keyc(w, "kibana.alert.rule.max_signals");
-    kad_jsonw_int(w, r->max_signals);
+    kx_jsonw_keyc(w, "kibana.alert.rule.max_signals");
+    kx_jsonw_int(w, r->max_signals);
     if (name != r->name)
         kv_bool(w, "kibana.alert.rule.meta.ruleNameOverridden", true);
     kv_str(w, "kibana.alert.rule.name", name);
     kv_str(w, "kibana.alert.rule.note", r->note);
-    kad_jsonw_keyc(w, "kibana.alert.rule.parameters");
+    kx_jsonw_keyc(w, "kibana.alert.rule.parameters");
     write_parameters(w, r);
     kv_str(w, "kibana.alert.rule.producer", "siem");
     kv_list(w, "kibana.alert.rule.references", &r->references);
-    kad_jsonw_keyc(w, "kibana.alert.rule.risk_score");
-    kad_jsonw_int(w, r->risk_score);
+    kx_jsonw_keyc(w, "kibana.alert.rule.risk_score");
+    kx_jsonw_int(w, r->risk_score);
     kv_empty_arr(w, "kibana.alert.rule.risk_score_mapping");
     kv_str(w, "kibana.alert.rule.rule_id", r->rule_id);
     kv_str(w, "kibana.alert.rule.rule_name_override", r->rule_name_override);
@@ -427,7 +427,7 @@ static void write_rule(kad_jsonw *w, const struct rule *r, const char *name)
     kv_str(w, "kibana.alert.rule.severity", r->severity);
     kv_empty_arr(w, "kibana.alert.rule.severity_mapping");
     kv_list(w, "kibana.alert.rule.tags", &r->tags);
-    kad_jsonw_keyc(w, "kibana.alert.rule.threat");
+    kx_jsonw_keyc(w, "kibana.alert.rule.threat");
     write_threat(w, r);
     kv_str(w, "kibana.alert.rule.timestamp_override", r->timestamp_override);
     kv_str(w, "kibana.alert.rule.to", r->to ? r->to : "now");
@@ -444,15 +444,15 @@ void det_alert_uuid(const char *rule_id, const void *combo, size_t combo_len, co
                     size_t doc_id_len, char out[33])
 {
     /* Two chained 64-bit hashes over "rule_id \n combo \n doc_id": stable across runs and
-       machines (kad_hash64 is), 128 bits so collisions are not a practical concern. */
+       machines (kx_hash64 is), 128 bits so collisions are not a practical concern. */
     uint64_t h1 = 0x6b61646574ULL, h2;
     const char *rid = rule_id ? rule_id : "";
-    h1 = kad_hash64(rid, strlen(rid) + 1, h1);
-    h1 = kad_hash64(combo, combo_len, h1);
-    h1 = kad_hash64(doc_id, doc_id_len, h1 ^ 0x0aULL);
-    h2 = kad_hash64(rid, strlen(rid) + 1, h1 ^ 0x9e3779b97f4a7c15ULL);
-    h2 = kad_hash64(combo, combo_len, h2);
-    h2 = kad_hash64(doc_id, doc_id_len, h2 ^ 0x0aULL);
+    h1 = kx_hash64(rid, strlen(rid) + 1, h1);
+    h1 = kx_hash64(combo, combo_len, h1);
+    h1 = kx_hash64(doc_id, doc_id_len, h1 ^ 0x0aULL);
+    h2 = kx_hash64(rid, strlen(rid) + 1, h1 ^ 0x9e3779b97f4a7c15ULL);
+    h2 = kx_hash64(combo, combo_len, h2);
+    h2 = kx_hash64(doc_id, doc_id_len, h2 ^ 0x0aULL);
     snprintf(out, 33, "%016llx%016llx", (unsigned long long)h1, (unsigned long long)h2);
 }
 
@@ -467,7 +467,7 @@ static int64_t wall_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-static void kv_time(kad_jsonw *w, const char *k, int64_t ms)
+static void kv_time(kx_jsonw *w, const char *k, int64_t ms)
 {
     char t[32];
     det_fmt_time(ms, t);
@@ -492,27 +492,27 @@ static int64_t original_time(const struct ev_node *doc)
  * name. The returned pointer is r->name exactly when there is no override, so the cached
  * fragment can be used.
  */
-static const char *rule_name(const struct rule *r, const struct ev_node *doc, kad_buf *tmp)
+static const char *rule_name(const struct rule *r, const struct ev_node *doc, kx_buf *tmp)
 {
     const char *name = r->name ? r->name : "";
     const struct ev_node *v = r->rule_name_override ? lodash_get(doc, r->rule_name_override) : NULL;
     if (!v || v->type != EV_STRING)
         return r->name ? r->name : name;
-    kad_buf_reset(tmp);
-    kad_buf_add(tmp, v->str, v->len);
+    kx_buf_reset(tmp);
+    kx_buf_add(tmp, v->str, v->len);
     return tmp->ptr ? tmp->ptr : "";
 }
 
-int det_alert_rule_fragment(const struct rule *r, kad_buf *out)
+int det_alert_rule_fragment(const struct rule *r, kx_buf *out)
 {
-    kad_jsonw jw;
-    kad_jsonw_init(&jw, out);
+    kx_jsonw jw;
+    kx_jsonw_init(&jw, out);
     size_t start = out->len;
-    kad_jsonw_obj_begin(&jw);
+    kx_jsonw_obj_begin(&jw);
     write_rule(&jw, r, r->name ? r->name : "");
-    kad_jsonw_obj_end(&jw);
-    if (kad_jsonw_error(&jw) != KAD_OK)
-        return kad_jsonw_error(&jw);
+    kx_jsonw_obj_end(&jw);
+    if (kx_jsonw_error(&jw) != KAD_OK)
+        return kx_jsonw_error(&jw);
     /* drop the braces: members only */
     memmove(out->ptr + start, out->ptr + start + 1, out->len - start - 2);
     out->len -= 2;
@@ -520,62 +520,62 @@ int det_alert_rule_fragment(const struct rule *r, kad_buf *out)
     return KAD_OK;
 }
 
-int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *doc,
+int det_alert_write(kx_buf *out, const struct rule *r, const struct ev_node *doc,
                     const struct det_alert_extra *x, kad_err *err)
 {
-    kad_jsonw jw;
-    kad_jsonw *w = &jw;
-    kad_jsonw_init(w, out);
+    kx_jsonw jw;
+    kx_jsonw *w = &jw;
+    kx_jsonw_init(w, out);
     int64_t now = x->timestamp_ms == DET_TIME_NONE ? wall_ms() : x->timestamp_ms;
     /* 0 also means "same as @timestamp" (preview's zero-initialised extras) */
     int64_t last = x->last_detected_ms == DET_TIME_NONE || x->last_detected_ms == 0
                        ? now
                        : x->last_detected_ms;
-    kad_buf namebuf;
-    kad_buf_init(&namebuf, 0);
-    kad_buf reason_local;
-    kad_buf *reason = x->reason;
+    kx_buf namebuf;
+    kx_buf_init(&namebuf, 0);
+    kx_buf reason_local;
+    kx_buf *reason = x->reason;
     if (!reason) {
-        kad_buf_init(&reason_local, 64 * 1024);
+        kx_buf_init(&reason_local, 64 * 1024);
         reason = &reason_local;
     }
     const char *name = rule_name(r, doc, &namebuf);
     build_reason(reason, doc, r, name);
 
-    kad_jsonw_obj_begin(w);
+    kx_jsonw_obj_begin(w);
     if (doc->type == EV_OBJECT)
         write_source(w, doc);
     kv_time(w, "@timestamp", now);
     kv_str(w, "event.kind", "signal");
-    kad_buf key;
-    kad_buf_init(&key, 4096);
+    kx_buf key;
+    kx_buf_init(&key, 4096);
     write_original(w, &key, doc, "event", "kibana.alert.original_event");
     write_original(w, &key, doc, "data_stream", "kibana.alert.original_data_stream");
 
-    kad_jsonw_keyc(w, "kibana.alert.ancestors");
-    kad_jsonw_arr_begin(w);
-    kad_jsonw_obj_begin(w);
-    kad_jsonw_keyc(w, "id");
+    kx_jsonw_keyc(w, "kibana.alert.ancestors");
+    kx_jsonw_arr_begin(w);
+    kx_jsonw_obj_begin(w);
+    kx_jsonw_keyc(w, "id");
     if (x->doc_id) {
-        kad_jsonw_strc(w, x->doc_id);
+        kx_jsonw_strc(w, x->doc_id);
     } else {
-        kad_buf_reset(&key);
+        kx_buf_reset(&key);
         det_doc_id(doc, &key);
-        kad_jsonw_str(w, key.ptr, key.len);
+        kx_jsonw_str(w, key.ptr, key.len);
     }
     kv_str(w, "type", "event");
     const struct ev_node *index = doc->type == EV_OBJECT ? last_member(doc, "_index", 6) : NULL;
     if (index && index->type == EV_STRING) {
-        kad_jsonw_keyc(w, "index");
-        kad_jsonw_str(w, index->str, index->len);
+        kx_jsonw_keyc(w, "index");
+        kx_jsonw_str(w, index->str, index->len);
     }
-    kad_jsonw_keyc(w, "depth");
-    kad_jsonw_int(w, 0);
-    kad_jsonw_obj_end(w);
-    kad_jsonw_arr_end(w);
-    kad_buf_fini(&key);
-    kad_jsonw_keyc(w, "kibana.alert.depth");
-    kad_jsonw_int(w, 1);
+    kx_jsonw_keyc(w, "depth");
+    kx_jsonw_int(w, 0);
+    kx_jsonw_obj_end(w);
+    kx_jsonw_arr_end(w);
+    kx_buf_fini(&key);
+    kx_jsonw_keyc(w, "kibana.alert.depth");
+    kx_jsonw_int(w, 1);
     if (x->instance_id)
         kv_str(w, "kibana.alert.instance.id", x->instance_id);
     /* scheduled runs: the alert's @timestamp; manual runs: the run's intended time */
@@ -583,19 +583,19 @@ int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *do
             x->intended_ms != DET_TIME_NONE && x->intended_ms != 0 ? x->intended_ms : now);
     kv_time(w, "kibana.alert.last_detected", last);
     if (x->new_terms_json) {
-        kad_jsonw_keyc(w, "kibana.alert.new_terms");
-        kad_jsonw_raw(w, x->new_terms_json, strlen(x->new_terms_json));
+        kx_jsonw_keyc(w, "kibana.alert.new_terms");
+        kx_jsonw_raw(w, x->new_terms_json, strlen(x->new_terms_json));
     }
     /* Elastic: new Date(source @timestamp).toISOString(); left out when it is not a date */
     int64_t ot = original_time(doc);
     if (ot != DET_TIME_NONE)
         kv_time(w, "kibana.alert.original_time", ot);
-    kad_jsonw_keyc(w, "kibana.alert.reason");
-    kad_jsonw_str(w, reason->ptr, reason->len);
-    kad_jsonw_keyc(w, "kibana.alert.risk_score");
-    kad_jsonw_int(w, r->risk_score);
+    kx_jsonw_keyc(w, "kibana.alert.reason");
+    kx_jsonw_str(w, reason->ptr, reason->len);
+    kx_jsonw_keyc(w, "kibana.alert.risk_score");
+    kx_jsonw_int(w, r->risk_score);
     if (x->rule_fragment && name == r->name) {
-        kad_jsonw_members_raw(w, x->rule_fragment, x->rule_fragment_len);
+        kx_jsonw_members_raw(w, x->rule_fragment, x->rule_fragment_len);
     } else {
         write_rule(w, r, name);
     }
@@ -608,34 +608,34 @@ int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *do
     kv_time(w, "kibana.alert.start", now);
     kv_str(w, "kibana.alert.status", "active");
     if (x->instance_id) {
-        kad_jsonw_keyc(w, "kibana.alert.suppression.docs_count");
-        kad_jsonw_int(w, (int64_t)x->sup_docs_count);
+        kx_jsonw_keyc(w, "kibana.alert.suppression.docs_count");
+        kx_jsonw_int(w, (int64_t)x->sup_docs_count);
         kv_time(w, "kibana.alert.suppression.end", x->sup_end_ms);
         kv_time(w, "kibana.alert.suppression.start", x->sup_start_ms);
         if (x->sup_terms_json) {
-            kad_jsonw_keyc(w, "kibana.alert.suppression.terms");
-            kad_jsonw_raw(w, x->sup_terms_json, strlen(x->sup_terms_json));
+            kx_jsonw_keyc(w, "kibana.alert.suppression.terms");
+            kx_jsonw_raw(w, x->sup_terms_json, strlen(x->sup_terms_json));
         }
     }
     kv_str(w, "kibana.alert.uuid", x->uuid);
     kv_empty_arr(w, "kibana.alert.workflow_assignee_ids");
     kv_str(w, "kibana.alert.workflow_status", "open");
     kv_empty_arr(w, "kibana.alert.workflow_tags");
-    kad_jsonw_keyc(w, "kibana.space_ids");
-    kad_jsonw_arr_begin(w);
-    kad_jsonw_strc(w, "default");
-    kad_jsonw_arr_end(w);
+    kx_jsonw_keyc(w, "kibana.space_ids");
+    kx_jsonw_arr_begin(w);
+    kx_jsonw_strc(w, "default");
+    kx_jsonw_arr_end(w);
     if (x->event_ms != DET_TIME_NONE)
         kv_time(w, "kadet.event_time", x->event_ms);
     if (x->baseline_json) {
-        kad_jsonw_keyc(w, "kadet.baseline");
-        kad_jsonw_raw(w, x->baseline_json, strlen(x->baseline_json));
+        kx_jsonw_keyc(w, "kadet.baseline");
+        kx_jsonw_raw(w, x->baseline_json, strlen(x->baseline_json));
     }
-    kad_jsonw_obj_end(w);
+    kx_jsonw_obj_end(w);
     if (reason == &reason_local)
-        kad_buf_fini(&reason_local);
-    kad_buf_fini(&namebuf);
-    if (kad_jsonw_error(w) != KAD_OK)
-        return kad_err_setf(err, KAD_ELIMIT, "alert document larger than %zu bytes", out->max);
+        kx_buf_fini(&reason_local);
+    kx_buf_fini(&namebuf);
+    if (kx_jsonw_error(w) != KAD_OK)
+        return kx_err_setf(err, KAD_ELIMIT, "alert document larger than %zu bytes", out->max);
     return KAD_OK;
 }

@@ -14,7 +14,7 @@
 #include <string.h>
 
 struct base_ctx {
-    kad_jsonw *w;
+    kx_jsonw *w;
     const struct det_rule *dr;
     const struct det_val *vals;
     size_t n;
@@ -32,7 +32,7 @@ static int on_term(const struct st_term_info *t, void *ud)
         return 0;
     bool same = true;
     for (size_t i = 0; i < c->n && same; i++)
-        same = kad_str_eq(t->comps[i], c->vals[i].s);
+        same = kx_str_eq(t->comps[i], c->vals[i].s);
     if (same)
         return 0; /* the combination this alert is about */
     if (c->window > 0 && c->ts - t->term.last_seen > c->window)
@@ -41,58 +41,58 @@ static int on_term(const struct st_term_info *t, void *ud)
     if (c->shown >= DET_BASELINE_MAX)
         return 0;
     c->shown++;
-    kad_jsonw *w = c->w;
+    kx_jsonw *w = c->w;
     char ts[32];
-    kad_jsonw_obj_begin(w);
+    kx_jsonw_obj_begin(w);
     for (size_t i = 0; i < t->ncomps && i < r->new_terms_fields.n; i++) {
         if (i == c->dr->user_field)
             continue;
-        kad_jsonw_keyc(w, r->new_terms_fields.v[i]);
-        kad_jsonw_str(w, t->comps[i].ptr, t->comps[i].len);
+        kx_jsonw_keyc(w, r->new_terms_fields.v[i]);
+        kx_jsonw_str(w, t->comps[i].ptr, t->comps[i].len);
     }
     det_fmt_time(t->term.first_seen, ts);
-    kad_jsonw_keyc(w, "first_seen");
-    kad_jsonw_strc(w, ts);
+    kx_jsonw_keyc(w, "first_seen");
+    kx_jsonw_strc(w, ts);
     det_fmt_time(t->term.last_seen, ts);
-    kad_jsonw_keyc(w, "last_seen");
-    kad_jsonw_strc(w, ts);
-    kad_jsonw_keyc(w, "alerted");
-    kad_jsonw_bool(w, t->term.alerted);
-    kad_jsonw_obj_end(w);
+    kx_jsonw_keyc(w, "last_seen");
+    kx_jsonw_strc(w, ts);
+    kx_jsonw_keyc(w, "alerted");
+    kx_jsonw_bool(w, t->term.alerted);
+    kx_jsonw_obj_end(w);
     return 0;
 }
 
 int det_baseline_json(struct det_engine *e, const struct det_rule *dr, const struct det_val *vals,
-                      size_t n, int64_t ts, kad_buf *out, kad_err *err)
+                      size_t n, int64_t ts, kx_buf *out, kad_err *err)
 {
     const struct rule *r = dr->r;
-    kad_str u = vals[dr->user_field].s;
-    kad_buf_reset(out);
+    kx_str u = vals[dr->user_field].s;
+    kx_buf_reset(out);
     if (memchr(u.ptr, '\0', u.len))
         return KAD_OK; /* no baseline for such a user value (as when this was a text filter) */
-    kad_jsonw jw;
-    kad_jsonw *w = &jw;
-    kad_jsonw_init(w, out);
-    kad_jsonw_obj_begin(w);
-    kad_jsonw_keyc(w, "field");
-    kad_jsonw_strc(w, r->new_terms_fields.v[dr->user_field]);
-    kad_jsonw_keyc(w, "value");
-    kad_jsonw_str(w, u.ptr, u.len);
-    kad_jsonw_keyc(w, "seen");
-    kad_jsonw_arr_begin(w);
+    kx_jsonw jw;
+    kx_jsonw *w = &jw;
+    kx_jsonw_init(w, out);
+    kx_jsonw_obj_begin(w);
+    kx_jsonw_keyc(w, "field");
+    kx_jsonw_strc(w, r->new_terms_fields.v[dr->user_field]);
+    kx_jsonw_keyc(w, "value");
+    kx_jsonw_str(w, u.ptr, u.len);
+    kx_jsonw_keyc(w, "seen");
+    kx_jsonw_arr_begin(w);
     struct base_ctx c = {w, dr, vals, n, 0, 0, ts, dr->window_ms};
     /* the state's pivot of this rule is the user field (det_engine.c): cost follows this
        user's combinations, not the rule's */
     int rc = st_pivot_each(e->o.state, dr->rid, u.ptr, u.len, on_term, &c, err);
-    kad_jsonw_arr_end(w);
-    kad_jsonw_keyc(w, "known_combinations");
-    kad_jsonw_int(w, (int64_t)c.others);
-    kad_jsonw_keyc(w, "truncated");
-    kad_jsonw_bool(w, c.others > c.shown);
-    kad_jsonw_obj_end(w);
+    kx_jsonw_arr_end(w);
+    kx_jsonw_keyc(w, "known_combinations");
+    kx_jsonw_int(w, (int64_t)c.others);
+    kx_jsonw_keyc(w, "truncated");
+    kx_jsonw_bool(w, c.others > c.shown);
+    kx_jsonw_obj_end(w);
     if (rc < 0)
         return rc;
-    if (kad_jsonw_error(w) != KAD_OK)
-        kad_buf_reset(out); /* too large: leave the baseline out */
+    if (kx_jsonw_error(w) != KAD_OK)
+        kx_buf_reset(out); /* too large: leave the baseline out */
     return KAD_OK;
 }

@@ -37,7 +37,7 @@ bool det_parse_time(const char *s, size_t len, int64_t *ms)
     if (ev_time_parse(s, len, ms))
         return true;
     return len > 0 && len < 16 && s[0] >= '0' && s[0] <= '9' && memchr(s, '-', len) == NULL &&
-           kad_str_to_i64((kad_str){s, len}, ms);
+           kx_str_to_i64((kx_str){s, len}, ms);
 }
 
 size_t det_fmt_time(int64_t ms, char *out) { return ev_time_fmt_ms(ms, out); }
@@ -47,7 +47,7 @@ size_t det_fmt_time(int64_t ms, char *out) { return ev_time_fmt_ms(ms, out); }
 /* ============================================================================================ */
 
 struct first_ctx {
-    kad_str out;
+    kx_str out;
 };
 
 static bool first_leaf(const struct ev_node *v, bool partial, void *ctx)
@@ -56,13 +56,13 @@ static bool first_leaf(const struct ev_node *v, bool partial, void *ctx)
     if (partial)
         return false;
     if (v->type == EV_STRING || v->type == EV_NUMBER) {
-        c->out = (kad_str){v->str, v->len};
+        c->out = (kx_str){v->str, v->len};
         return true;
     }
     return false;
 }
 
-kad_str det_first(const struct ev_node *doc, const char *path)
+kx_str det_first(const struct ev_node *doc, const char *path)
 {
     struct first_ctx c = {{NULL, 0}};
     ev_values(doc, path, strlen(path), first_leaf, &c);
@@ -79,7 +79,7 @@ static int64_t field_time(struct det_engine *e, const struct ev_node *doc, const
     int64_t ms = DET_TIME_NONE;
     struct first_ctx c = {{NULL, 0}};
     ev_values_memo(&e->memo, doc, field, strlen(field), first_leaf, &c); /* = det_first */
-    kad_str v = c.out;
+    kx_str v = c.out;
     if (v.ptr && !det_parse_time(v.ptr, v.len, &ms))
         ms = DET_TIME_NONE;
     if (e->ntcache < sizeof(e->tcache) / sizeof(e->tcache[0])) {
@@ -111,7 +111,7 @@ static void add_field(struct det_engine *e, const char *f)
     for (size_t i = 0; i < e->nfields; i++)
         if (strcmp(e->fields[i], f) == 0)
             return;
-    e->fields = kad_realloc(e->fields, (e->nfields + 1) * sizeof(*e->fields));
+    e->fields = kx_realloc(e->fields, (e->nfields + 1) * sizeof(*e->fields));
     e->fields[e->nfields++] = f;
 }
 
@@ -133,11 +133,11 @@ static size_t user_field(const struct rule *r)
 }
 
 /* Count a path read per event: *reads++, and *distinct++ when it is new to seen[]. */
-static void count_read(kad_str p, kad_str *seen, size_t *nseen, size_t max, size_t *reads)
+static void count_read(kx_str p, kx_str *seen, size_t *nseen, size_t max, size_t *reads)
 {
     (*reads)++;
     for (size_t i = 0; i < *nseen; i++)
-        if (kad_str_eq(seen[i], p))
+        if (kx_str_eq(seen[i], p))
             return;
     if (*nseen < max)
         seen[(*nseen)++] = p;
@@ -153,7 +153,7 @@ static void count_read(kad_str p, kad_str *seen, size_t *nseen, size_t max, size
 static bool memo_pays(const struct det_engine *e)
 {
     enum { MAXP = 512 };
-    kad_str seen[MAXP];
+    kx_str seen[MAXP];
     size_t nseen = 0, reads = 0;
     for (size_t i = 0; i < det_pf_field_count(e->pf); i++)
         count_read(det_pf_field(e->pf, i), seen, &nseen, MAXP, &reads);
@@ -162,31 +162,31 @@ static bool memo_pays(const struct det_engine *e)
         if (!e->rules[i].runs)
             continue;
         for (size_t k = 0; k < kql_field_count(r->kql); k++)
-            count_read(kad_str_c(kql_field(r->kql, k)), seen, &nseen, MAXP, &reads);
+            count_read(kx_str_c(kql_field(r->kql, k)), seen, &nseen, MAXP, &reads);
         if (r->type == RULE_NEW_TERMS)
             for (size_t k = 0; k < r->new_terms_fields.n; k++)
-                count_read(kad_str_c(r->new_terms_fields.v[k]), seen, &nseen, MAXP, &reads);
+                count_read(kx_str_c(r->new_terms_fields.v[k]), seen, &nseen, MAXP, &reads);
     }
     return nseen > 0 && reads * 2 >= nseen * 3;
 }
 
 struct det_engine *det_new(const struct det_opts *o, kad_err *err)
 {
-    struct det_engine *e = kad_calloc(1, sizeof(*e));
+    struct det_engine *e = kx_calloc(1, sizeof(*e));
     e->o = *o;
     e->nrules = rule_set_count(o->rules);
-    e->rules = kad_calloc(e->nrules ? e->nrules : 1, sizeof(*e->rules));
+    e->rules = kx_calloc(e->nrules ? e->nrules : 1, sizeof(*e->rules));
     e->nwords = (e->nrules + 63) / 64;
-    e->cand = kad_calloc(e->nwords ? e->nwords : 1, sizeof(uint64_t));
-    kad_buf_init(&e->combo, ST_KEY_MAX + 64);
-    kad_buf_init(&e->docid, 64 * 1024);
+    e->cand = kx_calloc(e->nwords ? e->nwords : 1, sizeof(uint64_t));
+    kx_buf_init(&e->combo, ST_KEY_MAX + 64);
+    kx_buf_init(&e->docid, 64 * 1024);
 
-    kad_buf_init(&e->nterms, ST_KEY_MAX * 2 + 64);
-    kad_buf_init(&e->baseline, 1 << 20);
-    kad_buf_init(&e->alert, DET_ALERT_MAX);
-    kad_buf_init(&e->reason, 64 * 1024);
-    kad_buf_init(&e->scratch, 64 * 1024);
-    kad_buf_init(&e->supterms, DET_ALERT_MAX);
+    kx_buf_init(&e->nterms, ST_KEY_MAX * 2 + 64);
+    kx_buf_init(&e->baseline, 1 << 20);
+    kx_buf_init(&e->alert, DET_ALERT_MAX);
+    kx_buf_init(&e->reason, 64 * 1024);
+    kx_buf_init(&e->scratch, 64 * 1024);
+    kx_buf_init(&e->supterms, DET_ALERT_MAX);
 
     static const char *const reason_fields[] = {
         "@timestamp",
@@ -259,7 +259,7 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
             return NULL;
         }
         dr->baseline = (int)b;
-        uint64_t h = kad_hash64(r->rule_id, strlen(r->rule_id), 0);
+        uint64_t h = kx_hash64(r->rule_id, strlen(r->rule_id), 0);
         snprintf(dr->cname_m, sizeof(dr->cname_m), "det.minute.%016llx", (unsigned long long)h);
         snprintf(dr->cname_n, sizeof(dr->cname_n), "det.count.%016llx", (unsigned long long)h);
         int64_t m = st_counter_get(o->state, dr->cname_m);
@@ -279,23 +279,23 @@ void det_free(struct det_engine *e)
         return;
     det_pf_free(e->pf);
     for (size_t i = 0; i < e->nrules; i++) {
-        kad_buf_fini(&e->rules[i].rule_frag);
+        kx_buf_fini(&e->rules[i].rule_frag);
         if (e->rules[i].sup_on)
             sup_store_fini(&e->rules[i].sup);
     }
-    kad_free(e->rules);
-    kad_free(e->cand);
-    kad_free(e->fields);
-    kad_buf_fini(&e->combo);
-    kad_buf_fini(&e->docid);
+    kx_free(e->rules);
+    kx_free(e->cand);
+    kx_free(e->fields);
+    kx_buf_fini(&e->combo);
+    kx_buf_fini(&e->docid);
 
-    kad_buf_fini(&e->nterms);
-    kad_buf_fini(&e->baseline);
-    kad_buf_fini(&e->alert);
-    kad_buf_fini(&e->reason);
-    kad_buf_fini(&e->scratch);
-    kad_buf_fini(&e->supterms);
-    kad_free(e);
+    kx_buf_fini(&e->nterms);
+    kx_buf_fini(&e->baseline);
+    kx_buf_fini(&e->alert);
+    kx_buf_fini(&e->reason);
+    kx_buf_fini(&e->scratch);
+    kx_buf_fini(&e->supterms);
+    kx_free(e);
 }
 
 int64_t det_rule_window(const struct det_engine *e, size_t i)
@@ -339,19 +339,19 @@ void det_rule_stats(const struct det_engine *e, size_t i, struct det_rule_stats 
         memset(out, 0, sizeof(*out));
 }
 
-void det_warnings(const struct det_engine *e, kad_buf *out)
+void det_warnings(const struct det_engine *e, kx_buf *out)
 {
     for (size_t i = 0; i < e->nrules; i++) {
         const struct det_rule *dr = &e->rules[i];
         if (dr->st.max_signals_cut == 0)
             continue;
-        kad_buf_addf(out,
-                     "rule '%s': This rule reached the maximum alert limit for the rule "
-                     "execution. Some alerts were not created. (max_signals %d per minute of "
-                     "event time; %llu alerts not created in %llu minutes)\n",
-                     dr->r->name ? dr->r->name : dr->r->rule_id, dr->r->max_signals,
-                     (unsigned long long)dr->st.max_signals_cut,
-                     (unsigned long long)dr->cut_minutes);
+        kx_buf_addf(out,
+                    "rule '%s': This rule reached the maximum alert limit for the rule "
+                    "execution. Some alerts were not created. (max_signals %d per minute of "
+                    "event time; %llu alerts not created in %llu minutes)\n",
+                    dr->r->name ? dr->r->name : dr->r->rule_id, dr->r->max_signals,
+                    (unsigned long long)dr->st.max_signals_cut,
+                    (unsigned long long)dr->cut_minutes);
     }
 }
 
@@ -398,15 +398,15 @@ static const struct ev_node *full_doc(const struct det_event *ev)
 }
 
 /* The current event's document id (computed once per event). */
-static kad_str doc_id(struct det_engine *e, const struct det_event *ev)
+static kx_str doc_id(struct det_engine *e, const struct det_event *ev)
 {
     if (!e->have_docid) {
-        kad_buf_reset(&e->docid);
-        kad_str aid = det_first(ev->doc, "kubernetes.audit.auditID");
+        kx_buf_reset(&e->docid);
+        kx_str aid = det_first(ev->doc, "kubernetes.audit.auditID");
         det_doc_id(aid.len || det_first(ev->doc, "_id").len ? ev->doc : full_doc(ev), &e->docid);
         e->have_docid = true;
     }
-    return (kad_str){e->docid.ptr, e->docid.len};
+    return (kx_str){e->docid.ptr, e->docid.len};
 }
 
 /*
@@ -426,7 +426,7 @@ static bool suppress(struct det_engine *e, struct det_rule *dr, const struct ev_
         dr->sup_on = true;
     }
     bool missing = false;
-    kad_buf_reset(&e->supterms);
+    kx_buf_reset(&e->supterms);
     if (sup_terms(r, doc, &e->supterms, &missing) != KAD_OK)
         return false; /* terms too large to group: an ordinary alert */
     if (missing && r->suppress_missing == RULE_DO_NOT_SUPPRESS_MISSING)
@@ -452,7 +452,7 @@ static bool suppress(struct det_engine *e, struct det_rule *dr, const struct ev_
     const struct sup_alert *sa = &dr->sup.alerts.ptr[c.alert];
     memcpy(inst, c.instance_id, SUP_ID_LEN + 1);
     x->instance_id = inst;
-    x->sup_terms_json = e->supterms.ptr; /* kad_buf keeps it NUL-terminated */
+    x->sup_terms_json = e->supterms.ptr; /* kx_buf keeps it NUL-terminated */
     x->sup_start_ms = sa->start_ms;
     x->sup_end_ms = sa->end_ms;
     x->sup_docs_count = sa->docs_count;
@@ -470,7 +470,7 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
 {
     const struct rule *r = dr->r;
     char uuid[33];
-    kad_str id = doc_id(e, ev);
+    kx_str id = doc_id(e, ev);
     det_alert_uuid(r->rule_id, combo, clen, id.ptr, id.len, uuid);
     if (!e->o.learn) {
         int rc = st_alert_emitted(e->o.state, uuid, err);
@@ -502,19 +502,19 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
     }
     const char *nt = NULL;
     if (r->type == RULE_NEW_TERMS) {
-        kad_jsonw jw;
-        kad_buf_reset(&e->nterms);
-        kad_jsonw_init(&jw, &e->nterms);
-        kad_jsonw_arr_begin(&jw);
+        kx_jsonw jw;
+        kx_buf_reset(&e->nterms);
+        kx_jsonw_init(&jw, &e->nterms);
+        kx_jsonw_arr_begin(&jw);
         for (size_t i = 0; i < n; i++) {
             if (vals[i].type == EV_NUMBER)
-                kad_jsonw_raw(&jw, vals[i].s.ptr, vals[i].s.len);
+                kx_jsonw_raw(&jw, vals[i].s.ptr, vals[i].s.len);
             else if (vals[i].type == EV_TRUE || vals[i].type == EV_FALSE)
-                kad_jsonw_bool(&jw, vals[i].type == EV_TRUE);
+                kx_jsonw_bool(&jw, vals[i].type == EV_TRUE);
             else
-                kad_jsonw_str(&jw, vals[i].s.ptr, vals[i].s.len);
+                kx_jsonw_str(&jw, vals[i].s.ptr, vals[i].s.len);
         }
-        kad_jsonw_arr_end(&jw);
+        kx_jsonw_arr_end(&jw);
         nt = e->nterms.ptr;
     }
     const char *bl = NULL;
@@ -526,22 +526,22 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
     }
     const struct ev_node *doc = full_doc(ev);
     if (!dr->rule_frag.ptr) {
-        kad_buf_init(&dr->rule_frag, DET_ALERT_MAX);
+        kx_buf_init(&dr->rule_frag, DET_ALERT_MAX);
         if (det_alert_rule_fragment(r, &dr->rule_frag) != KAD_OK)
-            kad_buf_reset(&dr->rule_frag);
+            kx_buf_reset(&dr->rule_frag);
     }
     x.new_terms_json = nt;
     x.baseline_json = bl;
     x.rule_fragment = dr->rule_frag.len ? dr->rule_frag.ptr : NULL;
     x.rule_fragment_len = dr->rule_frag.len;
-    x.doc_id = e->docid.ptr; /* kad_buf keeps it NUL-terminated */
-    kad_buf_reset(&e->alert);
+    x.doc_id = e->docid.ptr; /* kx_buf keeps it NUL-terminated */
+    kx_buf_reset(&e->alert);
     int rc = det_alert_write(&e->alert, r, doc, &x, err);
     if (rc != KAD_OK)
         return rc;
     for (size_t i = 0; i < n && i < 3; i++)
         e->terms[i] = vals[i].s;
-    kad_str user = det_first(doc, "user.name");
+    kx_str user = det_first(doc, "user.name");
     if (!user.len)
         user = det_first(doc, "kubernetes.audit.user.username");
     struct det_alert a = {
@@ -559,7 +559,7 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
         .source_ip = det_first(doc, "source.ip"),
     };
     if (e->o.on_alert && e->o.on_alert(&a, e->o.ud) != 0)
-        return kad_err_setf(err, KAD_EIO, "alert output failed");
+        return kx_err_setf(err, KAD_EIO, "alert output failed");
     dr->st.alerts++;
     return st_alert_record(e->o.state, dr->rid, combo, clen, uuid, ts == DET_TIME_NONE ? 0 : ts,
                            err);
@@ -596,8 +596,8 @@ static bool collect(const struct ev_node *v, bool partial, void *ctx)
         x = (struct det_val){{v->str, v->len}, EV_STRING};
         break;
     case EV_NUMBER: x = (struct det_val){{v->str, v->len}, EV_NUMBER}; break;
-    case EV_TRUE: x = (struct det_val){KAD_STR_LIT("true"), EV_TRUE}; break;
-    case EV_FALSE: x = (struct det_val){KAD_STR_LIT("false"), EV_FALSE}; break;
+    case EV_TRUE: x = (struct det_val){KX_STR_LIT("true"), EV_TRUE}; break;
+    case EV_FALSE: x = (struct det_val){KX_STR_LIT("false"), EV_FALSE}; break;
     default: return false; /* objects are not terms; null is never passed */
     }
     for (size_t i = 0; i < c->n; i++)
@@ -640,13 +640,13 @@ static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct
     /* odometer over the cartesian product, first field slowest (composite key order) */
     size_t idx[3] = {0, 0, 0};
     struct det_val cur[3];
-    kad_str comps[3];
+    kx_str comps[3];
     for (size_t k = 0; k < total; k++) {
         for (size_t f = 0; f < nf; f++) {
             cur[f] = e->vals[f][idx[f]];
             comps[f] = cur[f].s;
         }
-        kad_buf_reset(&e->combo);
+        kx_buf_reset(&e->combo);
         kad_err kerr;
         if (st_combo_encode(&e->combo, comps, nf, &kerr) != KAD_OK) {
             dr->st.combos_limited++; /* too large a combination: not a term */

@@ -23,7 +23,7 @@
 #define DET_ALERT_MAX ((size_t)16 << 20)
 
 struct det_val {
-    kad_str s;    /* value text (numbers: their JSON text; booleans: "true"/"false") */
+    kx_str s;     /* value text (numbers: their JSON text; booleans: "true"/"false") */
     uint8_t type; /* EV_STRING, EV_NUMBER, EV_TRUE, EV_FALSE */
 };
 
@@ -35,7 +35,7 @@ struct det_rule {
     int baseline;      /* enum st_baseline, or -1 */
     size_t user_field; /* new-terms field used to pivot kadet.baseline, or SIZE_MAX */
     int64_t window_ms; /* W given to the state (0 = never forget) */
-    kad_buf rule_frag; /* det_alert_rule_fragment, built at the first alert */
+    kx_buf rule_frag;  /* det_alert_rule_fragment, built at the first alert */
     /* max_signals per minute of event time; minute and count are mirrored in two state
        counters (cname_m = minute + 1, cname_n = count) so a resumed scan continues the budget
        of the minute it was in, exactly as one uninterrupted run */
@@ -66,16 +66,16 @@ struct det_engine {
     /* per-event scratch */
     struct det_val vals[3][DET_VALUES_MAX];
     size_t nvals[3];
-    kad_buf combo;    /* encoded combination */
-    kad_buf alert;    /* alert document */
-    kad_buf reason;   /* reason text */
-    kad_buf scratch;  /* baseline value etc. */
-    kad_buf supterms; /* kibana.alert.suppression.terms JSON */
-    kad_buf docid;    /* document id of the current event */
+    kx_buf combo;    /* encoded combination */
+    kx_buf alert;    /* alert document */
+    kx_buf reason;   /* reason text */
+    kx_buf scratch;  /* baseline value etc. */
+    kx_buf supterms; /* kibana.alert.suppression.terms JSON */
+    kx_buf docid;    /* document id of the current event */
     bool have_docid;
-    kad_buf nterms;   /* kibana.alert.new_terms JSON */
-    kad_buf baseline; /* kadet.baseline JSON */
-    kad_str terms[3];
+    kx_buf nterms;   /* kibana.alert.new_terms JSON */
+    kx_buf baseline; /* kadet.baseline JSON */
+    kx_str terms[3];
     /* event-time cache of the current event */
     struct {
         const char *field;
@@ -96,15 +96,15 @@ void det_pf_candidates(const struct det_prefilter *pf, const struct ev_node *doc
                        size_t nwords, struct ev_memo *memo);
 /* The indexed fields (paths the prefilter reads per event). */
 size_t det_pf_field_count(const struct det_prefilter *pf);
-kad_str det_pf_field(const struct det_prefilter *pf, size_t i);
+kx_str det_pf_field(const struct det_prefilter *pf, size_t i);
 /* Number of rules indexed by a term (the others are always candidates). */
 size_t det_pf_indexed(const struct det_prefilter *pf);
 
 /* det_baseline.c: kadet.baseline of an alert as a JSON object into out (empty when none). */
 int det_baseline_json(struct det_engine *e, const struct det_rule *dr, const struct det_val *vals,
-                      size_t n, int64_t ts, kad_buf *out, kad_err *err);
+                      size_t n, int64_t ts, kx_buf *out, kad_err *err);
 
 /* First string (or number) leaf at path, {NULL,0} when none. */
-kad_str det_first(const struct ev_node *doc, const char *path);
+kx_str det_first(const struct ev_node *doc, const char *path);
 
 #endif

@@ -26,15 +26,15 @@
 struct pf_field {
     const char *path;
     size_t len;
-    kad_map values; /* value bytes -> (void *)(uintptr_t)(1 + word offset in masks) */
+    kx_map values; /* value bytes -> (void *)(uintptr_t)(1 + word offset in masks) */
 };
 
 struct det_prefilter {
-    kad_arena arena; /* parsed dumps and picked terms */
+    kx_arena arena; /* parsed dumps and picked terms */
     struct pf_field *fields;
     size_t nfields;
     uint64_t *always; /* rules with no indexable term */
-    KAD_VEC(uint64_t) masks;
+    KX_VEC(uint64_t) masks;
     size_t nwords;
     size_t indexed;
 };
@@ -42,7 +42,7 @@ struct det_prefilter {
 /* The chosen term of one rule while the index is built. */
 struct pick {
     const char *field;
-    const kad_str *values;
+    const kx_str *values;
     size_t n;
     int score;
 };
@@ -53,18 +53,18 @@ struct pick {
  * every event of the stream has the same dataset, so those terms filter almost nothing; a
  * resource or a rarer verb or decision does.
  */
-static int value_cost(const char *field, kad_str v)
+static int value_cost(const char *field, kx_str v)
 {
     if (strstr(field, "dataset") || strstr(field, "data_stream"))
         return 1000;
-    if (kad_str_eqc(v, "ResponseComplete") || kad_str_eqc(v, "allow"))
+    if (kx_str_eqc(v, "ResponseComplete") || kx_str_eqc(v, "allow"))
         return 500;
-    if (kad_str_eqc(v, "get") || kad_str_eqc(v, "list") || kad_str_eqc(v, "watch"))
+    if (kx_str_eqc(v, "get") || kx_str_eqc(v, "list") || kx_str_eqc(v, "watch"))
         return 100;
     return 1;
 }
 
-static int term_score(const char *field, const kad_str *values, size_t n)
+static int term_score(const char *field, const kx_str *values, size_t n)
 {
     int s = 0;
     for (size_t i = 0; i < n; i++)
@@ -72,7 +72,7 @@ static int term_score(const char *field, const kad_str *values, size_t n)
     return s;
 }
 
-static void on_term(const char *field, const kad_str *values, size_t n, void *ud)
+static void on_term(const char *field, const kx_str *values, size_t n, void *ud)
 {
     struct pick *p = ud;
     if (n == 0)
@@ -86,8 +86,8 @@ static void on_term(const char *field, const kad_str *values, size_t n, void *ud
 
 struct sx {
     bool list;
-    bool quoted;  /* atom was a JSON string */
-    kad_str atom; /* decoded atom, or the list's head word */
+    bool quoted; /* atom was a JSON string */
+    kx_str atom; /* decoded atom, or the list's head word */
     struct sx **kid;
     size_t n;
 };
@@ -95,7 +95,7 @@ struct sx {
 struct sxp {
     const char *s;
     size_t len, pos;
-    kad_arena *a;
+    kx_arena *a;
     int depth;
 };
 
@@ -110,7 +110,7 @@ static struct sx *sx_parse(struct sxp *p)
     sx_space(p);
     if (p->pos >= p->len || ++p->depth > 200)
         return NULL;
-    struct sx *x = kad_arena_zalloc(p->a, sizeof(*x));
+    struct sx *x = kx_arena_zalloc(p->a, sizeof(*x));
     if (!x)
         return NULL;
     char c = p->s[p->pos];
@@ -126,14 +126,14 @@ static struct sx *sx_parse(struct sxp *p)
         if (!v || v->type != EV_STRING)
             return NULL;
         x->quoted = true;
-        x->atom = (kad_str){v->str, v->len};
+        x->atom = (kx_str){v->str, v->len};
     } else if (c == '(') {
         p->pos++;
         size_t start = p->pos;
         while (p->pos < p->len && p->s[p->pos] != ' ' && p->s[p->pos] != ')')
             p->pos++;
         x->list = true;
-        x->atom = (kad_str){p->s + start, p->pos - start};
+        x->atom = (kx_str){p->s + start, p->pos - start};
         struct sx *kids[64];
         for (;;) {
             sx_space(p);
@@ -149,21 +149,21 @@ static struct sx *sx_parse(struct sxp *p)
             if (x->n < 64)
                 kids[x->n++] = k;
         }
-        x->kid = kad_arena_memdup(p->a, kids, x->n * sizeof(*kids));
+        x->kid = kx_arena_memdup(p->a, kids, x->n * sizeof(*kids));
     } else {
         size_t start = p->pos;
         while (p->pos < p->len && p->s[p->pos] != ' ' && p->s[p->pos] != ')')
             p->pos++;
-        x->atom = (kad_str){p->s + start, p->pos - start};
+        x->atom = (kx_str){p->s + start, p->pos - start};
     }
     p->depth--;
     return x;
 }
 
 /* A value KQL matches only by byte equality with a string leaf. */
-static bool exact_value(kad_str v)
+static bool exact_value(kx_str v)
 {
-    if (v.len == 0 || kad_str_eqc(v, "true") || kad_str_eqc(v, "false"))
+    if (v.len == 0 || kx_str_eqc(v, "true") || kx_str_eqc(v, "false"))
         return false;
     bool numlike = true, ipish = true;
     for (size_t i = 0; i < v.len; i++) {
@@ -182,9 +182,9 @@ static bool exact_value(kad_str v)
 }
 
 /* (is "field" "value") with an exact value: field and value, else false. */
-static bool is_term(const struct sx *x, kad_str *field, kad_str *value)
+static bool is_term(const struct sx *x, kx_str *field, kx_str *value)
 {
-    if (!x->list || !kad_str_eqc(x->atom, "is") || x->n != 2 || !x->kid[0]->quoted ||
+    if (!x->list || !kx_str_eqc(x->atom, "is") || x->n != 2 || !x->kid[0]->quoted ||
         !x->kid[1]->quoted || !exact_value(x->kid[1]->atom))
         return false;
     *field = x->kid[0]->atom;
@@ -192,50 +192,50 @@ static bool is_term(const struct sx *x, kad_str *field, kad_str *value)
     return true;
 }
 
-static void conjunct(kad_arena *a, const struct sx *c, struct pick *p)
+static void conjunct(kx_arena *a, const struct sx *c, struct pick *p)
 {
-    kad_str f, v;
+    kx_str f, v;
     if (is_term(c, &f, &v)) {
-        kad_str *vals = kad_arena_memdup(a, &v, sizeof(v));
-        const char *field = kad_arena_strndup(a, f.ptr, f.len);
+        kx_str *vals = kx_arena_memdup(a, &v, sizeof(v));
+        const char *field = kx_arena_strndup(a, f.ptr, f.len);
         if (vals && field)
             on_term(field, vals, 1, p);
         return;
     }
-    if (!c->list || !kad_str_eqc(c->atom, "or") || c->n == 0)
+    if (!c->list || !kx_str_eqc(c->atom, "or") || c->n == 0)
         return;
-    kad_str *vals = kad_arena_alloc(a, c->n * sizeof(*vals));
-    kad_str f0 = {NULL, 0};
+    kx_str *vals = kx_arena_alloc(a, c->n * sizeof(*vals));
+    kx_str f0 = {NULL, 0};
     if (!vals)
         return;
     for (size_t i = 0; i < c->n; i++) {
-        if (!is_term(c->kid[i], &f, &vals[i]) || (i && !kad_str_eq(f, f0)))
+        if (!is_term(c->kid[i], &f, &vals[i]) || (i && !kx_str_eq(f, f0)))
             return;
         f0 = f;
     }
-    const char *field = kad_arena_strndup(a, f0.ptr, f0.len);
+    const char *field = kx_arena_strndup(a, f0.ptr, f0.len);
     if (field)
         on_term(field, vals, c->n, p);
 }
 
 /* The best exact-value conjunct of q, from its canonical dump; p->field NULL when none. */
-static void required_terms(kad_arena *a, const struct kql_query *q, struct pick *p)
+static void required_terms(kx_arena *a, const struct kql_query *q, struct pick *p)
 {
-    kad_buf dump;
-    kad_buf_init(&dump, 1 << 20);
+    kx_buf dump;
+    kx_buf_init(&dump, 1 << 20);
     if (kql_dump(q, &dump) == KAD_OK && dump.ptr) {
         /* the dump's bytes must outlive the picks: copy them into the arena */
-        char *text = kad_arena_strndup(a, dump.ptr, dump.len);
+        char *text = kx_arena_strndup(a, dump.ptr, dump.len);
         struct sxp sp = {text, dump.len, 0, a, 0};
         struct sx *root = text ? sx_parse(&sp) : NULL;
-        if (root && root->list && kad_str_eqc(root->atom, "and")) {
+        if (root && root->list && kx_str_eqc(root->atom, "and")) {
             for (size_t i = 0; i < root->n; i++)
                 conjunct(a, root->kid[i], p);
         } else if (root) {
             conjunct(a, root, p);
         }
     }
-    kad_buf_fini(&dump);
+    kx_buf_fini(&dump);
 }
 
 static struct pf_field *field_get(struct det_prefilter *pf, const char *path)
@@ -243,11 +243,11 @@ static struct pf_field *field_get(struct det_prefilter *pf, const char *path)
     for (size_t i = 0; i < pf->nfields; i++)
         if (strcmp(pf->fields[i].path, path) == 0)
             return &pf->fields[i];
-    pf->fields = kad_realloc(pf->fields, (pf->nfields + 1) * sizeof(*pf->fields));
+    pf->fields = kx_realloc(pf->fields, (pf->nfields + 1) * sizeof(*pf->fields));
     struct pf_field *f = &pf->fields[pf->nfields++];
     f->path = path;
     f->len = strlen(path);
-    kad_map_init(&f->values);
+    kx_map_init(&f->values);
     return f;
 }
 
@@ -256,17 +256,17 @@ static void index_rule(struct det_prefilter *pf, size_t rule, const struct pick 
     struct pf_field *f = field_get(pf, p->field);
     for (size_t k = 0; k < p->n; k++) {
         bool found = false;
-        void *v = kad_map_get(&f->values, p->values[k].ptr, p->values[k].len, &found);
+        void *v = kx_map_get(&f->values, p->values[k].ptr, p->values[k].len, &found);
         size_t off;
         if (found) {
             off = (size_t)(uintptr_t)v - 1;
         } else {
             off = pf->masks.len;
-            KAD_VEC_GROW(&pf->masks, pf->nwords);
+            KX_VEC_GROW(&pf->masks, pf->nwords);
             memset(pf->masks.ptr + off, 0, pf->nwords * sizeof(uint64_t));
             pf->masks.len += pf->nwords;
-            kad_map_put(&f->values, p->values[k].ptr, p->values[k].len,
-                        (void *)(uintptr_t)(off + 1));
+            kx_map_put(&f->values, p->values[k].ptr, p->values[k].len,
+                       (void *)(uintptr_t)(off + 1));
         }
         pf->masks.ptr[off + rule / 64] |= (uint64_t)1 << (rule % 64);
     }
@@ -274,10 +274,10 @@ static void index_rule(struct det_prefilter *pf, size_t rule, const struct pick 
 
 struct det_prefilter *det_pf_new(struct det_engine *e)
 {
-    struct det_prefilter *pf = kad_calloc(1, sizeof(*pf));
+    struct det_prefilter *pf = kx_calloc(1, sizeof(*pf));
     pf->nwords = e->nwords ? e->nwords : 1;
-    kad_arena_init(&pf->arena, 16 * 1024, 0);
-    pf->always = kad_calloc(pf->nwords, sizeof(uint64_t));
+    kx_arena_init(&pf->arena, 16 * 1024, 0);
+    pf->always = kx_calloc(pf->nwords, sizeof(uint64_t));
     for (size_t i = 0; i < e->nrules; i++) {
         struct det_rule *dr = &e->rules[i];
         if (!dr->runs)
@@ -300,12 +300,12 @@ void det_pf_free(struct det_prefilter *pf)
     if (!pf)
         return;
     for (size_t i = 0; i < pf->nfields; i++)
-        kad_map_fini(&pf->fields[i].values);
-    kad_free(pf->fields);
-    kad_free(pf->always);
-    KAD_VEC_FREE(&pf->masks);
-    kad_arena_fini(&pf->arena);
-    kad_free(pf);
+        kx_map_fini(&pf->fields[i].values);
+    kx_free(pf->fields);
+    kx_free(pf->always);
+    KX_VEC_FREE(&pf->masks);
+    kx_arena_fini(&pf->arena);
+    kx_free(pf);
 }
 
 size_t det_pf_indexed(const struct det_prefilter *pf) { return pf->indexed; }
@@ -322,7 +322,7 @@ static bool on_value(const struct ev_node *v, bool partial, void *ctx)
     if (partial || v->type != EV_STRING)
         return false;
     bool found = false;
-    void *p = kad_map_get(&c->f->values, v->str, v->len, &found);
+    void *p = kx_map_get(&c->f->values, v->str, v->len, &found);
     if (found) {
         const uint64_t *m = c->pf->masks.ptr + ((size_t)(uintptr_t)p - 1);
         for (size_t w = 0; w < c->pf->nwords; w++)
@@ -333,9 +333,9 @@ static bool on_value(const struct ev_node *v, bool partial, void *ctx)
 
 size_t det_pf_field_count(const struct det_prefilter *pf) { return pf->nfields; }
 
-kad_str det_pf_field(const struct det_prefilter *pf, size_t i)
+kx_str det_pf_field(const struct det_prefilter *pf, size_t i)
 {
-    return (kad_str){pf->fields[i].path, pf->fields[i].len};
+    return (kx_str){pf->fields[i].path, pf->fields[i].len};
 }
 
 void det_pf_candidates(const struct det_prefilter *pf, const struct ev_node *doc, uint64_t *cand,

@@ -37,16 +37,16 @@
 /* One alert, valid only during the callback. */
 struct det_alert {
     const struct rule *rule;
-    size_t rule_index;       /* index in the rule set */
-    const char *uuid;        /* kibana.alert.uuid (NUL-terminated hex) */
-    const char *json;        /* the whole alert document, one line, no newline */
-    size_t len;              /* of json */
-    int64_t event_ms;        /* event time ts(d) used for the new-terms step */
-    const char *reason;      /* kibana.alert.reason */
-    const kad_str *terms;    /* kibana.alert.new_terms values (new_terms rules), in field order */
-    size_t nterms;           /* 0 for query rules */
-    kad_str original_time;   /* source @timestamp text */
-    kad_str user, source_ip; /* user.name / source.ip (or the audit fields), may be empty */
+    size_t rule_index;      /* index in the rule set */
+    const char *uuid;       /* kibana.alert.uuid (NUL-terminated hex) */
+    const char *json;       /* the whole alert document, one line, no newline */
+    size_t len;             /* of json */
+    int64_t event_ms;       /* event time ts(d) used for the new-terms step */
+    const char *reason;     /* kibana.alert.reason */
+    const kx_str *terms;    /* kibana.alert.new_terms values (new_terms rules), in field order */
+    size_t nterms;          /* 0 for query rules */
+    kx_str original_time;   /* source @timestamp text */
+    kx_str user, source_ip; /* user.name / source.ip (or the audit fields), may be empty */
 };
 
 /* Return nonzero to stop processing (det_process then returns KAD_EIO). */
@@ -136,7 +136,7 @@ int det_process(struct det_engine *e, const struct det_event *ev, kad_err *err);
  * Flush per-minute bookkeeping and return the warnings the run produced so far (one line per
  * rule that hit max_signals, Elastic's text) appended to out.
  */
-void det_warnings(const struct det_engine *e, kad_buf *out);
+void det_warnings(const struct det_engine *e, kx_buf *out);
 
 void det_rule_stats(const struct det_engine *e, size_t i, struct det_rule_stats *out);
 /* Rules the prefilter indexed by an exact term (the others are candidates for every event). */
@@ -168,7 +168,7 @@ struct det_alert_extra {
     /* det_alert_rule_fragment(r) computed once and reused (NULL = written for this alert) */
     const char *rule_fragment;
     size_t rule_fragment_len;
-    kad_buf *reason; /* optional: receives kibana.alert.reason (reset first) */
+    kx_buf *reason; /* optional: receives kibana.alert.reason (reset first) */
 };
 
 /*
@@ -176,7 +176,7 @@ struct det_alert_extra {
  * `r` to out. Returns KAD_OK, or KAD_ELIMIT when out reaches its maximum (out is then left
  * with a partial document: reset it).
  */
-int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *doc,
+int det_alert_write(kx_buf *out, const struct rule *r, const struct ev_node *doc,
                     const struct det_alert_extra *x, kad_err *err);
 
 /*
@@ -184,7 +184,7 @@ int det_alert_write(kad_buf *out, const struct rule *r, const struct ev_node *do
  * to out: computed once per rule and passed as det_alert_extra.rule_fragment, it saves writing
  * (and escaping) the rule's description and guide for every alert. KAD_ELIMIT when out is full.
  */
-int det_alert_rule_fragment(const struct rule *r, kad_buf *out);
+int det_alert_rule_fragment(const struct rule *r, kx_buf *out);
 
 /*
  * kibana.alert.uuid: 32 hex digits, a hash of rule id, the encoded combination (st_combo_encode;
@@ -212,7 +212,7 @@ size_t det_fmt_time(int64_t ms, char *out);
  * stage alone when there is no auditID), else "h" + 16 hex digits of a hash of the document's
  * compact JSON. The same document always gets the same id. KAD_ELIMIT when out is full.
  */
-int det_doc_id(const struct ev_node *doc, kad_buf *out);
+int det_doc_id(const struct ev_node *doc, kx_buf *out);
 
 /* ============================================================================================
  * Alert suppression (suppress.c, owned by preview): new-terms.md §4.2, Elastic's
@@ -229,7 +229,7 @@ int det_doc_id(const struct ev_node *doc, kad_buf *out);
  * default sort does (by string form), null when the field has no value. *missing (optional)
  * is set when some group_by field has no value. KAD_ELIMIT when out is full.
  */
-int sup_terms(const struct rule *r, const struct ev_node *doc, kad_buf *out, bool *missing);
+int sup_terms(const struct rule *r, const struct ev_node *doc, kx_buf *out, bool *missing);
 /* kibana.alert.instance.id: hash of the terms text and the rule id (SUP_ID_LEN hex + NUL). */
 void sup_instance_id(const struct rule *r, const char *terms, size_t len, char out[SUP_ID_LEN + 1]);
 
@@ -270,8 +270,8 @@ struct sup_exec {
 };
 
 struct sup_store {
-    KAD_VEC(struct sup_alert) alerts;
-    kad_map index; /* instance id -> 1 + index of its latest alert */
+    KX_VEC(struct sup_alert) alerts;
+    kx_map index; /* instance id -> 1 + index of its latest alert */
 };
 
 void sup_store_init(struct sup_store *s);
@@ -328,9 +328,9 @@ struct pv_msg {
 };
 
 struct pv_result {
-    KAD_VEC(struct pv_alert) alerts; /* creation order */
-    KAD_VEC(struct pv_msg) msgs;     /* warnings and errors, in execution order */
-    size_t suppressed;               /* Elastic's suppressed count, all executions */
+    KX_VEC(struct pv_alert) alerts; /* creation order */
+    KX_VEC(struct pv_msg) msgs;     /* warnings and errors, in execution order */
+    size_t suppressed;              /* Elastic's suppressed count, all executions */
 };
 
 void pv_result_init(struct pv_result *res);
@@ -348,9 +348,9 @@ int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const stru
            struct pv_result *res, kad_err *err);
 
 /* Deep copy of a document tree into arena a (NULL when the arena's maximum is reached). */
-struct ev_node *pv_doc_copy(kad_arena *a, const struct ev_node *doc);
+struct ev_node *pv_doc_copy(kx_arena *a, const struct ev_node *doc);
 /* Append one alert of rule r for document d as a JSON object (no newline). */
-int pv_alert_write(kad_buf *out, const struct rule *r, const struct pv_doc *d,
+int pv_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d,
                    const struct pv_alert *a);
 /* A date field's value as epoch ms (RFC 3339 text or epoch-ms number), EV_TIME_NONE if none. */
 int64_t pv_field_time(const struct ev_node *doc, const char *path);

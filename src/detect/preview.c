@@ -50,28 +50,28 @@ void pv_result_init(struct pv_result *res) { memset(res, 0, sizeof(*res)); }
 void pv_result_fini(struct pv_result *res)
 {
     for (size_t i = 0; i < res->alerts.len; i++) {
-        kad_free(res->alerts.ptr[i].new_terms_json);
-        kad_free(res->alerts.ptr[i].sup_terms_json);
+        kx_free(res->alerts.ptr[i].new_terms_json);
+        kx_free(res->alerts.ptr[i].sup_terms_json);
     }
     for (size_t i = 0; i < res->msgs.len; i++)
-        kad_free(res->msgs.ptr[i].text);
-    KAD_VEC_FREE(&res->alerts);
-    KAD_VEC_FREE(&res->msgs);
+        kx_free(res->msgs.ptr[i].text);
+    KX_VEC_FREE(&res->alerts);
+    KX_VEC_FREE(&res->msgs);
 }
 
 static void msg(struct pv_result *res, int64_t t, bool is_error, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void msg(struct pv_result *res, int64_t t, bool is_error, const char *fmt, ...)
 {
-    kad_buf b;
-    kad_buf_init(&b, 0);
+    kx_buf b;
+    kx_buf_init(&b, 0);
     va_list ap;
     va_start(ap, fmt);
-    kad_buf_vaddf(&b, fmt, ap);
+    kx_buf_vaddf(&b, fmt, ap);
     va_end(ap);
-    struct pv_msg m = {t, is_error, kad_buf_take(&b, NULL)};
-    KAD_VEC_PUSH(&res->msgs, m);
-    kad_buf_fini(&b);
+    struct pv_msg m = {t, is_error, kx_buf_take(&b, NULL)};
+    KX_VEC_PUSH(&res->msgs, m);
+    kx_buf_fini(&b);
 }
 
 /* ============================================================================================
@@ -87,22 +87,22 @@ static void msg(struct pv_result *res, int64_t t, bool is_error, const char *fmt
 struct combo {
     const char *key;
     uint32_t klen;
-    uint32_t stamp;        /* 1 + last execution that listed it as a candidate */
-    KAD_VEC(uint32_t) occ; /* positions in the sorted document order */
+    uint32_t stamp;       /* 1 + last execution that listed it as a candidate */
+    KX_VEC(uint32_t) occ; /* positions in the sorted document order */
 };
 
 struct vals {
-    KAD_VEC(const struct ev_node *) v;
+    KX_VEC(const struct ev_node *) v;
 };
 
 /* Text of a value as indexed: strings and numbers as written, booleans "true"/"false". */
-static kad_str leaf_text(const struct ev_node *v)
+static kx_str leaf_text(const struct ev_node *v)
 {
     if (v->type == EV_TRUE)
-        return KAD_STR_LIT("true");
+        return KX_STR_LIT("true");
     if (v->type == EV_FALSE)
-        return KAD_STR_LIT("false");
-    return (kad_str){v->str, v->len};
+        return KX_STR_LIT("false");
+    return (kx_str){v->str, v->len};
 }
 
 static size_t utf8_chars(const char *s, size_t n)
@@ -122,23 +122,23 @@ static bool collect_value(const struct ev_node *v, bool partial, void *ctx)
         utf8_chars(v->str, v->len) > PV_IGNORE_ABOVE)
         return false; /* over ignore_above: not indexed, behaves as missing (§2) */
     for (size_t i = 0; i < l->v.len; i++)
-        if (kad_str_eq(leaf_text(l->v.ptr[i]), leaf_text(v)))
+        if (kx_str_eq(leaf_text(l->v.ptr[i]), leaf_text(v)))
             return false; /* keyword doc values are a set (§2) */
-    KAD_VEC_PUSH(&l->v, v);
+    KX_VEC_PUSH(&l->v, v);
     return false;
 }
 
-static void put_value(kad_buf *b, const struct ev_node *v)
+static void put_value(kx_buf *b, const struct ev_node *v)
 {
     char tag = v->type == EV_STRING ? 's' : v->type == EV_NUMBER ? 'n' : 'b';
-    kad_str t = leaf_text(v);
+    kx_str t = leaf_text(v);
     const char *p = t.ptr;
     uint32_t len = (uint32_t)t.len;
     unsigned char hdr[5] = {(unsigned char)tag, (unsigned char)(len >> 24),
                             (unsigned char)(len >> 16), (unsigned char)(len >> 8),
                             (unsigned char)len};
-    kad_buf_add(b, hdr, 5);
-    kad_buf_add(b, p, len);
+    kx_buf_add(b, hdr, 5);
+    kx_buf_add(b, p, len);
 }
 
 /* Next value of a key: tag, bytes, length; returns the offset after it. */
@@ -183,26 +183,26 @@ static int cmp_keys(const struct combo *a, const struct combo *b)
 
 static char *combo_json(const struct combo *c)
 {
-    kad_buf b;
-    kad_buf_init(&b, 0);
-    kad_jsonw w;
-    kad_jsonw_init(&w, &b);
-    kad_jsonw_arr_begin(&w);
+    kx_buf b;
+    kx_buf_init(&b, 0);
+    kx_jsonw w;
+    kx_jsonw_init(&w, &b);
+    kx_jsonw_arr_begin(&w);
     for (size_t off = 0; off < c->klen;) {
         char tag;
         const char *p;
         uint32_t len;
         off = get_value(c->key, off, &tag, &p, &len);
         if (tag == 's')
-            kad_jsonw_str(&w, p, len);
+            kx_jsonw_str(&w, p, len);
         else if (tag == 'n')
-            kad_jsonw_raw(&w, p, len);
+            kx_jsonw_raw(&w, p, len);
         else
-            kad_jsonw_bool(&w, p[0] == 't');
+            kx_jsonw_bool(&w, p[0] == 't');
     }
-    kad_jsonw_arr_end(&w);
-    char *s = kad_buf_take(&b, NULL);
-    kad_buf_fini(&b);
+    kx_jsonw_arr_end(&w);
+    char *s = kx_buf_take(&b, NULL);
+    kx_buf_fini(&b);
     return s;
 }
 
@@ -214,18 +214,18 @@ struct run {
     const struct rule *r;
     const struct pv_doc *docs;
     struct pv_result *res;
-    kad_arena arena;
+    kx_arena arena;
     /* documents with an event time that are eligible, sorted by (ts, input order) */
     uint32_t *ord;
     int64_t *ots;
     size_t nord;
     /* new terms: combinations of each sorted document (CSR) and the combinations */
     uint32_t *cstart;
-    KAD_VEC(uint32_t) cids;
-    KAD_VEC(struct combo) combos;
-    kad_map cmap;
+    KX_VEC(uint32_t) cids;
+    KX_VEC(struct combo) combos;
+    kx_map cmap;
     /* alerts already created: (document, combination) */
-    kad_map emitted;
+    kx_map emitted;
     /* suppression */
     bool suppress;
     struct sup_store sup;
@@ -249,7 +249,7 @@ static int cmp_ord(const void *a, const void *b)
 
 static void build_order(struct run *u, size_t n)
 {
-    u->ord = kad_malloc((n ? n : 1) * sizeof(*u->ord));
+    u->ord = kx_malloc((n ? n : 1) * sizeof(*u->ord));
     for (size_t i = 0; i < n; i++)
         if (u->docs[i].eligible && u->docs[i].ts != EV_TIME_NONE)
             u->ord[u->nord++] = (uint32_t)i;
@@ -257,7 +257,7 @@ static void build_order(struct run *u, size_t n)
     if (u->nord)
         qsort(u->ord, u->nord, sizeof(*u->ord), cmp_ord);
     g_sort_docs = NULL;
-    u->ots = kad_malloc((u->nord ? u->nord : 1) * sizeof(*u->ots));
+    u->ots = kx_malloc((u->nord ? u->nord : 1) * sizeof(*u->ots));
     for (size_t p = 0; p < u->nord; p++)
         u->ots[p] = u->docs[u->ord[p]].ts;
 }
@@ -294,13 +294,13 @@ static int build_combos(struct run *u, kad_err *err)
 {
     const struct rule *r = u->r;
     size_t nf = r->new_terms_fields.n;
-    struct vals *fv = kad_calloc(nf ? nf : 1, sizeof(*fv));
-    size_t *odo = kad_calloc(nf ? nf : 1, sizeof(*odo));
-    kad_buf key, ident;
-    kad_buf_init(&key, 0);
-    kad_buf_init(&ident, 0);
+    struct vals *fv = kx_calloc(nf ? nf : 1, sizeof(*fv));
+    size_t *odo = kx_calloc(nf ? nf : 1, sizeof(*odo));
+    kx_buf key, ident;
+    kx_buf_init(&key, 0);
+    kx_buf_init(&ident, 0);
     int rc = KAD_OK;
-    u->cstart = kad_malloc((u->nord + 1) * sizeof(*u->cstart));
+    u->cstart = kx_malloc((u->nord + 1) * sizeof(*u->cstart));
     for (size_t p = 0; p < u->nord && rc == KAD_OK; p++) {
         u->cstart[p] = (uint32_t)u->cids.len;
         const struct ev_node *doc = u->docs[u->ord[p]].doc;
@@ -311,9 +311,9 @@ static int build_combos(struct run *u, kad_err *err)
             ev_values(doc, path, strlen(path), collect_value, &fv[f]);
             total *= fv[f].v.len;
             if (total > PV_MAX_COMBOS) {
-                rc = kad_err_setf(err, KAD_ELIMIT,
-                                  "document %zu has more than %u new-terms combinations",
-                                  (size_t)u->ord[p] + 1, PV_MAX_COMBOS);
+                rc = kx_err_setf(err, KAD_ELIMIT,
+                                 "document %zu has more than %u new-terms combinations",
+                                 (size_t)u->ord[p] + 1, PV_MAX_COMBOS);
                 break;
             }
         }
@@ -321,11 +321,11 @@ static int build_combos(struct run *u, kad_err *err)
             continue;
         memset(odo, 0, nf * sizeof(*odo));
         for (;;) {
-            kad_buf_reset(&key);
-            kad_buf_reset(&ident);
+            kx_buf_reset(&key);
+            kx_buf_reset(&ident);
             for (size_t f = 0; f < nf; f++)
                 put_value(&key, fv[f].v.ptr[odo[f]]);
-            kad_buf_add(&ident, key.ptr, key.len);
+            kx_buf_add(&ident, key.ptr, key.len);
             for (size_t off = 0; off < ident.len;) {
                 char tag;
                 const char *vp;
@@ -334,21 +334,21 @@ static int build_combos(struct run *u, kad_err *err)
                 ident.ptr[off] = 0;
                 off = next;
             }
-            void *v = kad_map_get(&u->cmap, ident.ptr, ident.len, NULL);
+            void *v = kx_map_get(&u->cmap, ident.ptr, ident.len, NULL);
             uint32_t cid;
             if (v) {
                 cid = (uint32_t)((uintptr_t)v - 1);
             } else {
                 struct combo c;
                 memset(&c, 0, sizeof(c));
-                c.key = kad_arena_memdup(&u->arena, key.ptr, key.len);
+                c.key = kx_arena_memdup(&u->arena, key.ptr, key.len);
                 c.klen = (uint32_t)key.len;
-                KAD_VEC_PUSH(&u->combos, c);
+                KX_VEC_PUSH(&u->combos, c);
                 cid = (uint32_t)(u->combos.len - 1);
-                kad_map_put(&u->cmap, ident.ptr, ident.len, (void *)(uintptr_t)(cid + 1));
+                kx_map_put(&u->cmap, ident.ptr, ident.len, (void *)(uintptr_t)(cid + 1));
             }
-            KAD_VEC_PUSH(&u->cids, cid);
-            KAD_VEC_PUSH(&u->combos.ptr[cid].occ, (uint32_t)p);
+            KX_VEC_PUSH(&u->cids, cid);
+            KX_VEC_PUSH(&u->combos.ptr[cid].occ, (uint32_t)p);
             size_t f = nf;
             while (f > 0) {
                 f--;
@@ -363,11 +363,11 @@ static int build_combos(struct run *u, kad_err *err)
     }
     u->cstart[u->nord] = (uint32_t)u->cids.len;
     for (size_t f = 0; f < nf; f++)
-        KAD_VEC_FREE(&fv[f].v);
-    kad_free(fv);
-    kad_free(odo);
-    kad_buf_fini(&key);
-    kad_buf_fini(&ident);
+        KX_VEC_FREE(&fv[f].v);
+    kx_free(fv);
+    kx_free(odo);
+    kx_buf_fini(&key);
+    kx_buf_fini(&ident);
     return rc;
 }
 
@@ -383,13 +383,13 @@ struct cand {
 static bool was_emitted(struct run *u, const struct cand *c)
 {
     uint32_t k[2] = {c->doc, c->combo};
-    return kad_map_get(&u->emitted, k, sizeof(k), NULL) != NULL;
+    return kx_map_get(&u->emitted, k, sizeof(k), NULL) != NULL;
 }
 
 static size_t add_alert(struct run *u, const struct cand *c)
 {
     uint32_t k[2] = {c->doc, c->combo};
-    kad_map_put(&u->emitted, k, sizeof(k), (void *)1);
+    kx_map_put(&u->emitted, k, sizeof(k), (void *)1);
     struct pv_alert a;
     memset(&a, 0, sizeof(a));
     a.doc = c->doc;
@@ -397,7 +397,7 @@ static size_t add_alert(struct run *u, const struct cand *c)
     a.exec_ms = a.last_detected_ms = u->T;
     a.new_terms_json = c->combo == UINT32_MAX ? NULL : combo_json(&u->combos.ptr[c->combo]);
     a.sup_idx = SIZE_MAX;
-    KAD_VEC_PUSH(&u->res->alerts, a);
+    KX_VEC_PUSH(&u->res->alerts, a);
     u->created++;
     return u->res->alerts.len - 1;
 }
@@ -423,18 +423,18 @@ static void plain_create(struct run *u, const struct cand *c, size_t n, bool *tr
 static void suppressed_create(struct run *u, const struct cand *c, size_t n)
 {
     const struct rule *r = u->r;
-    KAD_VEC(struct cand) plain = {0};
-    KAD_VEC(struct sup_cand) sc = {0};
-    char **terms = kad_calloc(n ? n : 1, sizeof(*terms));
-    kad_buf tb;
-    kad_buf_init(&tb, 0);
+    KX_VEC(struct cand) plain = {0};
+    KX_VEC(struct sup_cand) sc = {0};
+    char **terms = kx_calloc(n ? n : 1, sizeof(*terms));
+    kx_buf tb;
+    kx_buf_init(&tb, 0);
     for (size_t i = 0; i < n; i++) {
         const struct pv_doc *d = &u->docs[c[i].doc];
-        kad_buf_reset(&tb);
+        kx_buf_reset(&tb);
         bool missing = false;
         sup_terms(r, d->doc, &tb, &missing);
         if (missing && r->suppress_missing == RULE_DO_NOT_SUPPRESS_MISSING) {
-            KAD_VEC_PUSH(&plain, c[i]);
+            KX_VEC_PUSH(&plain, c[i]);
             continue;
         }
         if (was_emitted(u, &c[i]))
@@ -444,8 +444,8 @@ static void suppressed_create(struct run *u, const struct cand *c, size_t n)
         s.user = i;
         s.ts_ms = d->ts;
         sup_instance_id(r, tb.ptr, tb.len, s.instance_id);
-        KAD_VEC_PUSH(&sc, s);
-        terms[i] = kad_buf_take(&tb, NULL);
+        KX_VEC_PUSH(&sc, s);
+        terms[i] = kx_buf_take(&tb, NULL);
     }
     bool ignored = false;
     if (plain.len)
@@ -471,11 +471,11 @@ static void suppressed_create(struct run *u, const struct cand *c, size_t n)
         }
     }
     for (size_t j = 0; j < n; j++)
-        kad_free(terms[j]);
-    kad_free(terms);
-    KAD_VEC_FREE(&sc);
-    KAD_VEC_FREE(&plain);
-    kad_buf_fini(&tb);
+        kx_free(terms[j]);
+    kx_free(terms);
+    KX_VEC_FREE(&sc);
+    KX_VEC_FREE(&plain);
+    kx_buf_fini(&tb);
     size_t budget = SUP_MULTIPLIER * u->max_signals;
     if (u->suppressed + u->created >= budget || u->created >= u->max_signals)
         u->truncated = true;
@@ -546,22 +546,22 @@ static size_t count_in(const struct run *u, const struct combo *c, int64_t a, in
 static void exec_new_terms(struct run *u)
 {
     size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->T);
-    KAD_VEC(uint32_t) cands = {0};
+    KX_VEC(uint32_t) cands = {0};
     for (size_t p = lo; p < hi; p++)
         for (uint32_t k = u->cstart[p]; k < u->cstart[p + 1]; k++) {
             struct combo *c = &u->combos.ptr[u->cids.ptr[k]];
             if (c->stamp == u->exec + 1)
                 continue;
             c->stamp = u->exec + 1;
-            KAD_VEC_PUSH(&cands, u->cids.ptr[k]);
+            KX_VEC_PUSH(&cands, u->cids.ptr[k]);
         }
     g_cmp_run = u;
     if (cands.len)
         qsort(cands.ptr, cands.len, sizeof(*cands.ptr), cmp_cand_key);
     bool single = u->r->new_terms_fields.n == 1;
     size_t page = single ? PV_PAGE_SINGLE : PV_PAGE_MULTI;
-    KAD_VEC(struct cand) out = {0};
-    KAD_VEC(size_t) pairs = {0};
+    KX_VEC(struct cand) out = {0};
+    KX_VEC(size_t) pairs = {0};
     for (size_t s = 0; s < cands.len && !u->truncated; s += page) {
         size_t e = s + page < cands.len ? s + page : cands.len;
         out.len = pairs.len = 0;
@@ -572,12 +572,12 @@ static void exec_new_terms(struct run *u)
             if (p0 == UINT32_MAX || u->ots[p0] <= u->from)
                 continue; /* seen in [H, from]: not new */
             if (single) {
-                KAD_VEC_PUSH(&pairs, count_in(u, c, u->from, u->T));
-                KAD_VEC_PUSH(&pairs, (size_t)cands.ptr[i]);
-                KAD_VEC_PUSH(&pairs, (size_t)p0);
+                KX_VEC_PUSH(&pairs, count_in(u, c, u->from, u->T));
+                KX_VEC_PUSH(&pairs, (size_t)cands.ptr[i]);
+                KX_VEC_PUSH(&pairs, (size_t)p0);
             } else {
                 struct cand cd = {u->ord[p0], cands.ptr[i]};
-                KAD_VEC_PUSH(&out, cd);
+                KX_VEC_PUSH(&out, cd);
             }
         }
         if (single) {
@@ -589,15 +589,15 @@ static void exec_new_terms(struct run *u)
                 qsort(tri, nt, 3 * sizeof(size_t), cmp_new_single);
             for (size_t i = 0; i < nt; i++) {
                 struct cand cd = {u->ord[tri[3 * i + 2]], (uint32_t)tri[3 * i + 1]};
-                KAD_VEC_PUSH(&out, cd);
+                KX_VEC_PUSH(&out, cd);
             }
         }
         hook(u, out.ptr, out.len);
     }
     g_cmp_run = NULL;
-    KAD_VEC_FREE(&cands);
-    KAD_VEC_FREE(&out);
-    KAD_VEC_FREE(&pairs);
+    KX_VEC_FREE(&cands);
+    KX_VEC_FREE(&out);
+    KX_VEC_FREE(&pairs);
 }
 
 static const struct pv_doc *g_q_docs;
@@ -617,10 +617,10 @@ static int cmp_query(const void *a, const void *b)
 static void exec_query(struct run *u)
 {
     size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->T);
-    KAD_VEC(struct cand) out = {0};
+    KX_VEC(struct cand) out = {0};
     for (size_t p = lo; p < hi; p++) {
         struct cand cd = {u->ord[p], UINT32_MAX};
-        KAD_VEC_PUSH(&out, cd);
+        KX_VEC_PUSH(&out, cd);
     }
     bool override = u->r->timestamp_override != NULL;
     if (override && out.len) {
@@ -636,31 +636,31 @@ static void exec_query(struct run *u)
         for (size_t s = 0; s < out.len && !u->truncated; s += page)
             hook(u, out.ptr + s, s + page < out.len ? page : out.len - s);
     }
-    KAD_VEC_FREE(&out);
+    KX_VEC_FREE(&out);
 }
 
 int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const struct pv_opts *o,
            struct pv_result *res, kad_err *err)
 {
     if (r->type != RULE_QUERY && r->type != RULE_NEW_TERMS)
-        return kad_err_setf(err, KAD_EINVAL, "rule '%s': preview runs query and new_terms rules",
-                            r->rule_id ? r->rule_id : "?");
+        return kx_err_setf(err, KAD_EINVAL, "rule '%s': preview runs query and new_terms rules",
+                           r->rule_id ? r->rule_id : "?");
     if (!o || o->invocations == 0)
-        return kad_err_setf(err, KAD_EINVAL, "preview needs at least one invocation");
+        return kx_err_setf(err, KAD_EINVAL, "preview needs at least one invocation");
     if (n > UINT32_MAX - 1)
-        return kad_err_setf(err, KAD_ELIMIT, "too many documents");
+        return kx_err_setf(err, KAD_ELIMIT, "too many documents");
     int64_t interval = o->interval_ms > 0 ? o->interval_ms : r->interval_ms;
     if (interval <= 0)
-        return kad_err_setf(err, KAD_EINVAL, "interval must be positive");
+        return kx_err_setf(err, KAD_EINVAL, "interval must be positive");
 
     struct run u;
     memset(&u, 0, sizeof(u));
     u.r = r;
     u.docs = docs;
     u.res = res;
-    kad_arena_init(&u.arena, 1 << 16, 0);
-    kad_map_init(&u.cmap);
-    kad_map_init(&u.emitted);
+    kx_arena_init(&u.arena, 1 << 16, 0);
+    kx_map_init(&u.cmap);
+    kx_map_init(&u.emitted);
     sup_store_init(&u.sup);
     u.suppress = r->suppress_group_by.n > 0;
     build_order(&u, n);
@@ -711,15 +711,15 @@ int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const stru
     }
 
     for (size_t i = 0; i < u.combos.len; i++)
-        KAD_VEC_FREE(&u.combos.ptr[i].occ);
-    KAD_VEC_FREE(&u.combos);
-    KAD_VEC_FREE(&u.cids);
-    kad_free(u.cstart);
-    kad_free(u.ord);
-    kad_free(u.ots);
-    kad_map_fini(&u.cmap);
-    kad_map_fini(&u.emitted);
+        KX_VEC_FREE(&u.combos.ptr[i].occ);
+    KX_VEC_FREE(&u.combos);
+    KX_VEC_FREE(&u.cids);
+    kx_free(u.cstart);
+    kx_free(u.ord);
+    kx_free(u.ots);
+    kx_map_fini(&u.cmap);
+    kx_map_fini(&u.emitted);
     sup_store_fini(&u.sup);
-    kad_arena_fini(&u.arena);
+    kx_arena_fini(&u.arena);
     return rc;
 }

@@ -16,32 +16,32 @@
 #include <string.h>
 
 /* The values' texts of a new_terms JSON array ["a",1,true]. */
-static int combo_of(const char *json, kad_buf *out)
+static int combo_of(const char *json, kx_buf *out)
 {
-    kad_arena a;
-    kad_arena_init(&a, 1024, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1024, 0);
     struct ev_node *arr = ev_json_parse(&a, json, strlen(json), "<new_terms>", NULL);
-    kad_str comps[3];
+    kx_str comps[3];
     size_t n = 0;
     for (const struct ev_node *v = arr ? arr->child : NULL; v && n < 3; v = v->next)
-        comps[n++] = v->type == EV_TRUE    ? KAD_STR_LIT("true")
-                     : v->type == EV_FALSE ? KAD_STR_LIT("false")
-                                           : (kad_str){v->str, v->len};
+        comps[n++] = v->type == EV_TRUE    ? KX_STR_LIT("true")
+                     : v->type == EV_FALSE ? KX_STR_LIT("false")
+                                           : (kx_str){v->str, v->len};
     int rc = n ? st_combo_encode(out, comps, n, NULL) : KAD_EINVAL;
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     return rc;
 }
 
-int pv_alert_write(kad_buf *out, const struct rule *r, const struct pv_doc *d,
+int pv_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d,
                    const struct pv_alert *a)
 {
-    kad_buf combo;
-    kad_buf_init(&combo, 0);
+    kx_buf combo;
+    kx_buf_init(&combo, 0);
     if (a->new_terms_json)
         combo_of(a->new_terms_json, &combo);
     char uuid[33];
     det_alert_uuid(r->rule_id, combo.ptr ? combo.ptr : "", combo.len, d->id, strlen(d->id), uuid);
-    kad_buf_fini(&combo);
+    kx_buf_fini(&combo);
 
     struct det_alert_extra x;
     memset(&x, 0, sizeof(x));

@@ -57,17 +57,17 @@ void pv_doc_prepare(const struct rule_set *rs, const struct rule *r, const struc
     out->eligible = r->kql && kql_match(r->kql, doc) && !rule_excepted(rs, r, doc, out->ts);
 }
 
-static struct ev_node *copy_node(kad_arena *a, const struct ev_node *n)
+static struct ev_node *copy_node(kx_arena *a, const struct ev_node *n)
 {
-    struct ev_node *c = kad_arena_alloc(a, sizeof(*c));
+    struct ev_node *c = kx_arena_alloc(a, sizeof(*c));
     if (!c)
         return NULL;
     *c = *n;
     c->next = NULL;
     c->child = NULL;
-    if (n->key && !(c->key = kad_arena_strndup(a, n->key, n->klen)))
+    if (n->key && !(c->key = kx_arena_strndup(a, n->key, n->klen)))
         return NULL;
-    if (n->str && !(c->str = kad_arena_strndup(a, n->str, n->len)))
+    if (n->str && !(c->str = kx_arena_strndup(a, n->str, n->len)))
         return NULL;
     struct ev_node **tail = &c->child;
     for (const struct ev_node *k = n->child; k; k = k->next) {
@@ -78,7 +78,7 @@ static struct ev_node *copy_node(kad_arena *a, const struct ev_node *n)
     return c;
 }
 
-struct ev_node *pv_doc_copy(kad_arena *a, const struct ev_node *doc)
+struct ev_node *pv_doc_copy(kx_arena *a, const struct ev_node *doc)
 {
     return doc ? copy_node(a, doc) : NULL;
 }

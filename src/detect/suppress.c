@@ -27,28 +27,28 @@
  * Document id
  * ============================================================================================ */
 
-int det_doc_id(const struct ev_node *doc, kad_buf *out)
+int det_doc_id(const struct ev_node *doc, kx_buf *out)
 {
     const struct ev_node *id = doc && doc->type == EV_OBJECT ? ev_member(doc, "_id", 3) : NULL;
     if (id && (id->type == EV_STRING || id->type == EV_NUMBER))
-        return kad_buf_add(out, id->str, id->len);
-    kad_str audit = ev_first_str(doc, "kubernetes.audit.auditID");
-    kad_str stage = ev_first_str(doc, "kubernetes.audit.stage");
+        return kx_buf_add(out, id->str, id->len);
+    kx_str audit = ev_first_str(doc, "kubernetes.audit.auditID");
+    kx_str stage = ev_first_str(doc, "kubernetes.audit.stage");
     if (audit.len) {
-        int rc = kad_buf_add(out, audit.ptr, audit.len);
+        int rc = kx_buf_add(out, audit.ptr, audit.len);
         if (rc == KAD_OK && stage.len) {
-            rc = kad_buf_addc(out, '-');
+            rc = kx_buf_addc(out, '-');
             if (rc == KAD_OK)
-                rc = kad_buf_add(out, stage.ptr, stage.len);
+                rc = kx_buf_add(out, stage.ptr, stage.len);
         }
         return rc;
     }
-    kad_buf j;
-    kad_buf_init(&j, 0);
+    kx_buf j;
+    kx_buf_init(&j, 0);
     ev_json_dump(doc, &j);
-    uint64_t h = kad_hash64(j.ptr ? j.ptr : "", j.len, 0x6b61646574ULL);
-    kad_buf_fini(&j);
-    return kad_buf_addf(out, "h%016llx", (unsigned long long)h);
+    uint64_t h = kx_hash64(j.ptr ? j.ptr : "", j.len, 0x6b61646574ULL);
+    kx_buf_fini(&j);
+    return kx_buf_addf(out, "h%016llx", (unsigned long long)h);
 }
 
 /* ============================================================================================
@@ -56,24 +56,24 @@ int det_doc_id(const struct ev_node *doc, kad_buf *out)
  * ============================================================================================ */
 
 struct leaf_list {
-    KAD_VEC(const struct ev_node *) v;
+    KX_VEC(const struct ev_node *) v;
 };
 
 static bool collect_leaf(const struct ev_node *v, bool partial, void *ctx)
 {
     struct leaf_list *l = ctx;
     if (!partial && v->type != EV_OBJECT)
-        KAD_VEC_PUSH(&l->v, v);
+        KX_VEC_PUSH(&l->v, v);
     return false;
 }
 
 /* The text JavaScript's String(v) gives for a leaf, as far as the sort needs it. */
-static kad_str leaf_text(const struct ev_node *v)
+static kx_str leaf_text(const struct ev_node *v)
 {
     switch (v->type) {
-    case EV_TRUE: return KAD_STR_LIT("true");
-    case EV_FALSE: return KAD_STR_LIT("false");
-    default: return (kad_str){v->str, v->len};
+    case EV_TRUE: return KX_STR_LIT("true");
+    case EV_FALSE: return KX_STR_LIT("false");
+    default: return (kx_str){v->str, v->len};
     }
 }
 
@@ -81,37 +81,37 @@ static int cmp_leaf(const void *a, const void *b)
 {
     const struct ev_node *x = *(const struct ev_node *const *)a;
     const struct ev_node *y = *(const struct ev_node *const *)b;
-    return kad_str_cmp(leaf_text(x), leaf_text(y));
+    return kx_str_cmp(leaf_text(x), leaf_text(y));
 }
 
-static void write_leaf(kad_jsonw *w, const struct ev_node *v)
+static void write_leaf(kx_jsonw *w, const struct ev_node *v)
 {
     switch (v->type) {
     case EV_TRUE:
-    case EV_FALSE: kad_jsonw_bool(w, v->type == EV_TRUE); break;
-    case EV_NUMBER: kad_jsonw_raw(w, v->str, v->len); break;
-    default: kad_jsonw_str(w, v->str, v->len); break;
+    case EV_FALSE: kx_jsonw_bool(w, v->type == EV_TRUE); break;
+    case EV_NUMBER: kx_jsonw_raw(w, v->str, v->len); break;
+    default: kx_jsonw_str(w, v->str, v->len); break;
     }
 }
 
-int sup_terms(const struct rule *r, const struct ev_node *doc, kad_buf *out, bool *missing)
+int sup_terms(const struct rule *r, const struct ev_node *doc, kx_buf *out, bool *missing)
 {
-    kad_jsonw w;
-    kad_jsonw_init(&w, out);
+    kx_jsonw w;
+    kx_jsonw_init(&w, out);
     struct leaf_list l = {0};
     bool miss = false;
-    kad_jsonw_arr_begin(&w);
+    kx_jsonw_arr_begin(&w);
     for (size_t i = 0; i < r->suppress_group_by.n; i++) {
         const char *f = r->suppress_group_by.v[i];
         l.v.len = 0;
         ev_values(doc, f, strlen(f), collect_leaf, &l);
-        kad_jsonw_obj_begin(&w);
-        kad_jsonw_keyc(&w, "field");
-        kad_jsonw_strc(&w, f);
-        kad_jsonw_keyc(&w, "value");
+        kx_jsonw_obj_begin(&w);
+        kx_jsonw_keyc(&w, "field");
+        kx_jsonw_strc(&w, f);
+        kx_jsonw_keyc(&w, "value");
         if (l.v.len == 0) {
             miss = true;
-            kad_jsonw_null(&w);
+            kx_jsonw_null(&w);
         } else {
             /* qsort is not stable, but equal texts of different types are the only ties and
                JavaScript's sort keeps them in document order: do an insertion sort instead */
@@ -121,27 +121,27 @@ int sup_terms(const struct rule *r, const struct ev_node *doc, kad_buf *out, boo
                     l.v.ptr[b - 1] = l.v.ptr[b];
                     l.v.ptr[b] = t;
                 }
-            kad_jsonw_arr_begin(&w);
+            kx_jsonw_arr_begin(&w);
             for (size_t k = 0; k < l.v.len; k++)
                 write_leaf(&w, l.v.ptr[k]);
-            kad_jsonw_arr_end(&w);
+            kx_jsonw_arr_end(&w);
         }
-        kad_jsonw_obj_end(&w);
+        kx_jsonw_obj_end(&w);
     }
-    kad_jsonw_arr_end(&w);
-    KAD_VEC_FREE(&l.v);
+    kx_jsonw_arr_end(&w);
+    KX_VEC_FREE(&l.v);
     if (missing)
         *missing = miss;
-    return kad_jsonw_error(&w);
+    return kx_jsonw_error(&w);
 }
 
 void sup_instance_id(const struct rule *r, const char *terms, size_t len, char out[SUP_ID_LEN + 1])
 {
     const char *rid = r->rule_id ? r->rule_id : "";
-    uint64_t h1 = kad_hash64(terms, len, 0x73757070ULL);
-    uint64_t h2 = kad_hash64(terms, len, 0x72657373ULL);
-    h1 = kad_hash64(rid, strlen(rid), h1);
-    h2 = kad_hash64(rid, strlen(rid), h2 ^ 0x9e3779b97f4a7c15ULL);
+    uint64_t h1 = kx_hash64(terms, len, 0x73757070ULL);
+    uint64_t h2 = kx_hash64(terms, len, 0x72657373ULL);
+    h1 = kx_hash64(rid, strlen(rid), h1);
+    h2 = kx_hash64(rid, strlen(rid), h2 ^ 0x9e3779b97f4a7c15ULL);
     snprintf(out, SUP_ID_LEN + 1, "%016llx%016llx", (unsigned long long)h1, (unsigned long long)h2);
 }
 
@@ -152,19 +152,19 @@ void sup_instance_id(const struct rule *r, const char *terms, size_t len, char o
 void sup_store_init(struct sup_store *s)
 {
     memset(s, 0, sizeof(*s));
-    kad_map_init(&s->index);
+    kx_map_init(&s->index);
 }
 
 void sup_store_fini(struct sup_store *s)
 {
-    KAD_VEC_FREE(&s->alerts);
-    kad_map_fini(&s->index);
+    KX_VEC_FREE(&s->alerts);
+    kx_map_fini(&s->index);
 }
 
 /* The alert an existing-alerts search would return for this instance id, or NULL. */
 static struct sup_alert *existing(struct sup_store *s, const char *iid, const struct sup_exec *x)
 {
-    void *v = kad_map_get(&s->index, iid, SUP_ID_LEN, NULL);
+    void *v = kx_map_get(&s->index, iid, SUP_ID_LEN, NULL);
     if (!v)
         return NULL;
     struct sup_alert *a = &s->alerts.ptr[(size_t)(uintptr_t)v - 1];
@@ -192,8 +192,8 @@ static void msort(size_t *v, size_t *tmp, size_t n, const struct sup_cand *c)
 void sup_batch(struct sup_store *s, struct sup_cand *c, size_t n, const struct sup_exec *x,
                size_t *created, size_t *suppressed)
 {
-    size_t *keep = kad_malloc((n ? n : 1) * sizeof(*keep));
-    size_t *tmp = kad_malloc((n ? n : 1) * sizeof(*tmp));
+    size_t *keep = kx_malloc((n ? n : 1) * sizeof(*keep));
+    size_t *tmp = kx_malloc((n ? n : 1) * sizeof(*tmp));
     size_t nk = 0, n_created = 0, n_suppressed = 0;
 
     /* 1. drop candidates an alert of an earlier execution already counted */
@@ -209,14 +209,14 @@ void sup_batch(struct sup_store *s, struct sup_cand *c, size_t n, const struct s
 
     /* 2. in memory: stable sort by time, first of each instance id is the group's alert */
     msort(keep, tmp, nk, c);
-    kad_map groups; /* instance id -> 1 + position in keep of the group's first */
-    kad_map_init(&groups);
-    uint64_t *count = kad_calloc(nk ? nk : 1, sizeof(*count));
-    int64_t *end = kad_malloc((nk ? nk : 1) * sizeof(*end));
-    size_t *owner = kad_malloc((nk ? nk : 1) * sizeof(*owner));
+    kx_map groups; /* instance id -> 1 + position in keep of the group's first */
+    kx_map_init(&groups);
+    uint64_t *count = kx_calloc(nk ? nk : 1, sizeof(*count));
+    int64_t *end = kx_malloc((nk ? nk : 1) * sizeof(*end));
+    size_t *owner = kx_malloc((nk ? nk : 1) * sizeof(*owner));
     for (size_t k = 0; k < nk; k++) {
         struct sup_cand *cd = &c[keep[k]];
-        void *g = kad_map_get(&groups, cd->instance_id, SUP_ID_LEN, NULL);
+        void *g = kx_map_get(&groups, cd->instance_id, SUP_ID_LEN, NULL);
         if (g) {
             size_t first = (size_t)(uintptr_t)g - 1;
             count[first] += 1;
@@ -225,7 +225,7 @@ void sup_batch(struct sup_store *s, struct sup_cand *c, size_t n, const struct s
             owner[k] = first;
             n_suppressed++;
         } else {
-            kad_map_put(&groups, cd->instance_id, SUP_ID_LEN, (void *)(uintptr_t)(k + 1));
+            kx_map_put(&groups, cd->instance_id, SUP_ID_LEN, (void *)(uintptr_t)(k + 1));
             end[k] = cd->ts_ms;
             owner[k] = k;
         }
@@ -265,9 +265,9 @@ void sup_batch(struct sup_store *s, struct sup_cand *c, size_t n, const struct s
         a.alert_start_ms = a.last_detected_ms = x->now_ms;
         a.exec_id = x->exec_id;
         a.user = cd->user;
-        KAD_VEC_PUSH(&s->alerts, a);
+        KX_VEC_PUSH(&s->alerts, a);
         size_t idx = s->alerts.len - 1;
-        kad_map_put(&s->index, a.instance_id, SUP_ID_LEN, (void *)(uintptr_t)(idx + 1));
+        kx_map_put(&s->index, a.instance_id, SUP_ID_LEN, (void *)(uintptr_t)(idx + 1));
         cd->fate = SUP_CREATED;
         cd->alert = idx;
         n_created++;
@@ -281,12 +281,12 @@ void sup_batch(struct sup_store *s, struct sup_cand *c, size_t n, const struct s
         cd->alert = first->alert;
     }
 
-    kad_map_fini(&groups);
-    kad_free(count);
-    kad_free(end);
-    kad_free(owner);
-    kad_free(keep);
-    kad_free(tmp);
+    kx_map_fini(&groups);
+    kx_free(count);
+    kx_free(end);
+    kx_free(owner);
+    kx_free(keep);
+    kx_free(tmp);
     if (created)
         *created += n_created;
     if (suppressed)

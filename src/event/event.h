@@ -115,7 +115,7 @@ const struct ev_node *ev_member(const struct ev_node *obj, const char *key, size
 /* First value of dotted `path` (NUL-terminated) whose type is `type`, or NULL. */
 const struct ev_node *ev_first(const struct ev_node *root, const char *path, uint8_t type);
 /* First string value of `path` ({NULL,0} when there is none); borrowed from the tree. */
-kad_str ev_first_str(const struct ev_node *root, const char *path);
+kx_str ev_first_str(const struct ev_node *root, const char *path);
 
 /* ============================================================================================
  * JSON reader (event_json.c): strict RFC 8259 into an ev_node tree.
@@ -138,13 +138,13 @@ struct ev_json_limits {
  * Returns the root (valid until `a` is reset) or NULL with err filled. `origin` is borrowed
  * into err.
  */
-struct ev_node *ev_json_parse(kad_arena *a, const char *s, size_t n, const char *origin,
+struct ev_node *ev_json_parse(kx_arena *a, const char *s, size_t n, const char *origin,
                               kad_err *err);
-struct ev_node *ev_json_parse_lim(kad_arena *a, const char *s, size_t n,
+struct ev_node *ev_json_parse_lim(kx_arena *a, const char *s, size_t n,
                                   const struct ev_json_limits *lim, const char *origin,
                                   kad_err *err);
 /* Append the compact JSON text of n to out (keys in tree order). KAD_ELIMIT when out is full. */
-int ev_json_dump(const struct ev_node *n, kad_buf *out);
+int ev_json_dump(const struct ev_node *n, kx_buf *out);
 
 /* ============================================================================================
  * Single-pass extractor (event_json.c): validate a whole document like ev_json_parse, but build
@@ -174,7 +174,7 @@ size_t ev_paths_count(const struct ev_paths *p);
  * document is not an object or an ABORT path was met: the caller then uses ev_json_parse. Other
  * NULL returns are errors exactly as ev_json_parse would report them.
  */
-struct ev_node *ev_json_extract(kad_arena *a, const char *s, size_t n, const struct ev_paths *paths,
+struct ev_node *ev_json_extract(kx_arena *a, const char *s, size_t n, const struct ev_paths *paths,
                                 const struct ev_json_limits *lim, const char *origin, bool *aborted,
                                 kad_err *err);
 
@@ -263,8 +263,8 @@ struct ev_decoder_opts {
 struct ev_event {
     struct ev_node *doc;         /* the ECS document (an object) */
     int format;                  /* enum ev_format of the source (never EV_FMT_LIST) */
-    kad_str audit_id;            /* kubernetes.audit.auditID, {NULL,0} when absent */
-    kad_str stage;               /* kubernetes.audit.stage */
+    kx_str audit_id;             /* kubernetes.audit.auditID, {NULL,0} when absent */
+    kx_str stage;                /* kubernetes.audit.stage */
     int64_t ts_ms;               /* @timestamp, EV_TIME_NONE when absent */
     int64_t ingested_ms;         /* event.ingested, EV_TIME_NONE when absent */
     const struct ev_record *rec; /* the record it came from */
@@ -305,13 +305,13 @@ void ev_decoder_need_all(struct ev_decoder *d);
  * record's bytes and is counted; it is not returned. Returns KAD_OK or on_event's nonzero
  * value. The caller resets `a` after the call (events of a list share the arena).
  */
-int ev_decode_record(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec,
+int ev_decode_record(struct ev_decoder *d, kx_arena *a, const struct ev_record *rec,
                      const struct ev_sink *sink);
 /*
  * Decode a record holding exactly one event into *out. KAD_EUNSUPPORTED for an EventList or an
  * array (use ev_decode_record); other errors as above, returned in err.
  */
-int ev_decode(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec, struct ev_event *out,
+int ev_decode(struct ev_decoder *d, kx_arena *a, const struct ev_record *rec, struct ev_event *out,
               kad_err *err);
 const struct ev_decode_stats *ev_decoder_stats(const struct ev_decoder *d);
 /* Pin the clock used for event.ingested and --timestamp received (ev_decoder_opts.now_ms) to
@@ -343,10 +343,10 @@ struct ev_map_opts {
     const struct ev_host *host;
     const struct ev_host_tree *host_tree; /* when set, used instead of building from host */
     const char *ns;
-    kad_str list_api_version; /* EventList items: the list's apiVersion */
+    kx_str list_api_version; /* EventList items: the list's apiVersion */
     int64_t now_ms;
 };
-int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_opts *mo,
+int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_opts *mo,
                struct ev_event *out, const struct ev_record *rec, kad_err *err);
 
 /* Detect the format of a parsed JSON value (the rules of k8s-audit-formats.md §7). */

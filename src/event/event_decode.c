@@ -66,7 +66,7 @@ static const struct {
 
 struct ev_decoder *ev_decoder_new(const struct ev_decoder_opts *o)
 {
-    struct ev_decoder *d = kad_calloc(1, sizeof(*d));
+    struct ev_decoder *d = kx_calloc(1, sizeof(*d));
     if (o)
         d->o = *o;
     snprintf(d->ns, sizeof(d->ns), "%s", o && o->ns ? o->ns : "default");
@@ -101,7 +101,7 @@ void ev_decoder_free(struct ev_decoder *d)
     if (!d)
         return;
     ev_paths_free(d->paths);
-    kad_free(d);
+    kx_free(d);
 }
 
 const struct ev_decode_stats *ev_decoder_stats(const struct ev_decoder *d) { return &d->st; }
@@ -203,9 +203,8 @@ static void shift_err(kad_err *e, const struct ev_record *rec)
 
 void ev_decoder_set_now(struct ev_decoder *d, int64_t ms) { d->o.now_ms = ms; }
 
-static int map_one(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec,
-                   struct ev_node *raw, int fmt, kad_str list_av, struct ev_event *out,
-                   kad_err *err)
+static int map_one(struct ev_decoder *d, kx_arena *a, const struct ev_record *rec,
+                   struct ev_node *raw, int fmt, kx_str list_av, struct ev_event *out, kad_err *err)
 {
     struct ev_map_opts mo = {.o = &d->o,
                              .host = d->o.host,
@@ -229,11 +228,11 @@ static int map_one(struct ev_decoder *d, kad_arena *a, const struct ev_record *r
  * Returns the format, EV_FMT_UNKNOWN when none applies.
  */
 /* Prepend member key = a shallow copy of val (a string) to object obj, unless obj has key. */
-static void add_meta(kad_arena *a, struct ev_node *obj, const char *key, const struct ev_node *val)
+static void add_meta(kx_arena *a, struct ev_node *obj, const char *key, const struct ev_node *val)
 {
     if (!val || val->type != EV_STRING || ev_member(obj, key, strlen(key)))
         return;
-    struct ev_node *n = kad_arena_alloc(a, sizeof(*n));
+    struct ev_node *n = kx_arena_alloc(a, sizeof(*n));
     if (!n)
         return;
     *n = *val;
@@ -272,7 +271,7 @@ static struct ev_node *es_source(struct ev_node *r, const struct ev_node **id,
     return src;
 }
 
-static int detect_more(struct ev_decoder *d, kad_arena *a, struct ev_node **root)
+static int detect_more(struct ev_decoder *d, kx_arena *a, struct ev_node **root)
 {
     struct ev_node *r = *root;
     if (!r || r->type != EV_OBJECT)
@@ -329,22 +328,22 @@ static bool is_legacy_line(const struct ev_record *rec)
     return false;
 }
 
-static int decode_single(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec,
+static int decode_single(struct ev_decoder *d, kx_arena *a, const struct ev_record *rec,
                          struct ev_event *out, struct ev_node **list, kad_err *err)
 {
     *list = NULL;
     if (is_legacy_line(rec))
-        return kad_err_atlc(err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
-                            (int64_t)rec->offset, "%s",
-                            "legacy audit log line (kube-apiserver --audit-log-format=legacy, "
-                            "which has no annotations): not supported, use "
-                            "--audit-log-format=json");
+        return kx_err_atlc(err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
+                           (int64_t)rec->offset, "%s",
+                           "legacy audit log line (kube-apiserver --audit-log-format=legacy, "
+                           "which has no annotations): not supported, use "
+                           "--audit-log-format=json");
     if (d->paths) {
         bool aborted = false;
         struct ev_node *part =
             ev_json_extract(a, rec->ptr, rec->len, d->paths, &d->o.lim, rec->origin, &aborted, err);
         if (part && ev_detect(part) == EV_FMT_K8S) {
-            int rc = map_one(d, a, rec, part, EV_FMT_K8S, (kad_str){NULL, 0}, out, err);
+            int rc = map_one(d, a, rec, part, EV_FMT_K8S, (kx_str){NULL, 0}, out, err);
             if (rc == KAD_OK) {
                 out->partial = true;
                 d->st.fast++;
@@ -368,13 +367,13 @@ static int decode_single(struct ev_decoder *d, kad_arena *a, const struct ev_rec
         *list = root;
         return KAD_EUNSUPPORTED;
     }
-    int rc = map_one(d, a, rec, root, fmt, (kad_str){NULL, 0}, out, err);
+    int rc = map_one(d, a, rec, root, fmt, (kx_str){NULL, 0}, out, err);
     if (rc == KAD_OK)
         d->st.full++;
     return rc;
 }
 
-int ev_decode(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec, struct ev_event *out,
+int ev_decode(struct ev_decoder *d, kx_arena *a, const struct ev_record *rec, struct ev_event *out,
               kad_err *err)
 {
     kad_err local;
@@ -385,9 +384,9 @@ int ev_decode(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec, s
     struct ev_node *list;
     int rc = decode_single(d, a, rec, out, &list, err);
     if (list)
-        rc = kad_err_atlc(err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
-                          (int64_t)rec->offset, "%s",
-                          "an EventList or array holds several events (use ev_decode_record)");
+        rc = kx_err_atlc(err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
+                         (int64_t)rec->offset, "%s",
+                         "an EventList or array holds several events (use ev_decode_record)");
     if (rc)
         d->st.errors++;
     else
@@ -402,11 +401,11 @@ static void report(struct ev_decoder *d, const struct ev_sink *sink, const kad_e
         sink->on_error(sink->ctx, err);
 }
 
-static int decode_list(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec,
+static int decode_list(struct ev_decoder *d, kx_arena *a, const struct ev_record *rec,
                        struct ev_node *root, const struct ev_sink *sink)
 {
     struct ev_node *items = root;
-    kad_str av = {NULL, 0};
+    kx_str av = {NULL, 0};
     kad_err err;
     if (root->type == EV_OBJECT) {
         items = (struct ev_node *)ev_member(root, "items", 5);
@@ -414,10 +413,10 @@ static int decode_list(struct ev_decoder *d, kad_arena *a, const struct ev_recor
             items = (struct ev_node *)ev_member(root, "records", 7); /* Azure Event Hub batch */
         const struct ev_node *v = ev_member(root, "apiVersion", 10);
         if (v && v->type == EV_STRING)
-            av = (kad_str){v->str, v->len};
+            av = (kx_str){v->str, v->len};
         if (!items || items->type != EV_ARRAY) {
-            kad_err_atlc(&err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
-                         (int64_t)rec->offset, "%s", "EventList without an items array");
+            kx_err_atlc(&err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
+                        (int64_t)rec->offset, "%s", "EventList without an items array");
             report(d, sink, &err);
             return KAD_OK;
         }
@@ -435,8 +434,8 @@ static int decode_list(struct ev_decoder *d, kad_arena *a, const struct ev_recor
         struct ev_event ev;
         int rc;
         if (fmt == EV_FMT_LIST)
-            rc = kad_err_atlc(&err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
-                              (int64_t)rec->offset, "%s", "nested lists are not supported");
+            rc = kx_err_atlc(&err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
+                             (int64_t)rec->offset, "%s", "nested lists are not supported");
         else
             rc = map_one(d, a, rec, it, fmt, av, &ev, &err);
         if (rc) {
@@ -455,7 +454,7 @@ static int decode_list(struct ev_decoder *d, kad_arena *a, const struct ev_recor
     return KAD_OK;
 }
 
-int ev_decode_record(struct ev_decoder *d, kad_arena *a, const struct ev_record *rec,
+int ev_decode_record(struct ev_decoder *d, kx_arena *a, const struct ev_record *rec,
                      const struct ev_sink *sink)
 {
     kad_err err;

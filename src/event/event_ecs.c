@@ -24,7 +24,7 @@
 /* ---- small tree builders ------------------------------------------------------------------- */
 
 struct eb {
-    kad_arena *a;
+    kx_arena *a;
     bool oom;
     struct ev_node *blk, *blk_end; /* nodes are bumped from blocks of the arena */
     struct ev_node dummy; /* handed out after an allocation failure; the doc is discarded */
@@ -34,10 +34,10 @@ static inline struct ev_node *mk(struct eb *b, uint8_t type)
 {
     if (b->blk == b->blk_end) { /* a call per 64 nodes instead of one per node */
         size_t cnt = 64;
-        struct ev_node *nb = kad_arena_alloc(b->a, cnt * sizeof(*nb));
+        struct ev_node *nb = kx_arena_alloc(b->a, cnt * sizeof(*nb));
         if (!nb) { /* near the arena's maximum */
             cnt = 1;
-            nb = kad_arena_alloc(b->a, sizeof(*nb));
+            nb = kx_arena_alloc(b->a, sizeof(*nb));
         }
         b->blk = nb;
         b->blk_end = nb ? nb + cnt : NULL;
@@ -395,7 +395,7 @@ static const char *dedot_annotations(struct eb *b, struct ev_node *ann)
         }
         if (!memchr(m->key, '.', m->klen))
             continue;
-        char *k = kad_arena_strndup(b->a, m->key, m->klen);
+        char *k = kx_arena_strndup(b->a, m->key, m->klen);
         if (!k) {
             b->oom = true;
             return outcome;
@@ -530,16 +530,16 @@ void ev_ecs_host_tree(struct ev_host_tree *t, const struct ev_host *h, bool keep
     t->add = keep_empty || t->count > 0;
 }
 
-static kad_str str_of(const struct ev_node *n)
+static kx_str str_of(const struct ev_node *n)
 {
-    return n && n->type == EV_STRING ? (kad_str){n->str, n->len} : (kad_str){NULL, 0};
+    return n && n->type == EV_STRING ? (kx_str){n->str, n->len} : (kx_str){NULL, 0};
 }
 
 static struct ev_node *time_node(struct eb *b, int64_t ms, bool millis)
 {
     char buf[32];
     size_t n = millis ? ev_time_fmt_ms(ms, buf) : ev_time_fmt_s(ms, buf);
-    char *s = kad_arena_strndup(b->a, buf, n);
+    char *s = kx_arena_strndup(b->a, buf, n);
     if (!s) {
         b->oom = true;
         return mk(b, EV_NULL);
@@ -549,8 +549,8 @@ static struct ev_node *time_node(struct eb *b, int64_t ms, bool millis)
 
 static int map_err(kad_err *err, const struct ev_record *rec, int code, const char *msg)
 {
-    return kad_err_atlc(err, code, rec ? rec->origin : NULL, rec ? (uint32_t)rec->line : 0,
-                        rec ? rec->col : 0, rec ? (int64_t)rec->offset : -1, "%s", msg);
+    return kx_err_atlc(err, code, rec ? rec->origin : NULL, rec ? (uint32_t)rec->line : 0,
+                       rec ? rec->col : 0, rec ? (int64_t)rec->offset : -1, "%s", msg);
 }
 
 /* A date field of an ECS document (`strict_date_optional_time||epoch_millis`): a date string, a
@@ -558,22 +558,22 @@ static int map_err(kad_err *err, const struct ev_record *rec, int code, const ch
 static int64_t doc_time(const struct ev_node *doc, const char *path)
 {
     int64_t ms;
-    kad_str t = ev_first_str(doc, path);
+    kx_str t = ev_first_str(doc, path);
     if (!t.ptr) {
         const struct ev_node *n = ev_first(doc, path, EV_NUMBER);
         if (n)
-            t = (kad_str){n->str, n->len};
+            t = (kx_str){n->str, n->len};
     }
     if (!t.ptr)
         return EV_TIME_NONE;
     if (ev_time_parse(t.ptr, t.len, &ms))
         return ms;
-    if (t.len > 0 && t.len < 16 && t.ptr[0] >= '0' && t.ptr[0] <= '9' && kad_str_to_i64(t, &ms))
+    if (t.len > 0 && t.len < 16 && t.ptr[0] >= '0' && t.ptr[0] <= '9' && kx_str_to_i64(t, &ms))
         return ms;
     return EV_TIME_NONE;
 }
 
-int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_opts *mo,
+int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_opts *mo,
                struct ev_event *out, const struct ev_record *rec, kad_err *err)
 {
     struct eb b = {.a = a};
@@ -633,7 +633,7 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
             if (!member(raw, k))
                 put(&b, raw, k, m);
         }
-        kad_str t = str_of(member(raw, "time"));
+        kx_str t = str_of(member(raw, "time"));
         if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts))
             ts = EV_TIME_NONE;
         put(&b, audit, "aks_metadata", raw);
@@ -689,7 +689,7 @@ int ev_ecs_map(kad_arena *a, struct ev_node *raw, int fmt, const struct ev_map_o
         const struct ev_node *request_first[] = {f[F_RRTS], f[F_STS], f[F_TS]};
         const struct ev_node *const *tnodes = tsrc == EV_TS_REQUEST ? request_first : stage_first;
         for (size_t i = 0; i < 3 && ts == EV_TIME_NONE; i++) {
-            kad_str t = str_of(tnodes[i]);
+            kx_str t = str_of(tnodes[i]);
             if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts))
                 ts = EV_TIME_NONE;
         }

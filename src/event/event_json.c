@@ -6,7 +6,7 @@
  * surrogates), control characters must be escaped. `\u` escapes are decoded to UTF-8; a lone
  * surrogate escape (legal in the RFC grammar, not representable in UTF-8) becomes U+FFFD, as
  * Go's decoder does. Depth and size have hard limits; every error carries the byte offset of
- * the offending byte, turned into line:col by kad_err_at.
+ * the offending byte, turned into line:col by kx_err_at.
  *
  * The lexical primitives (string scan, number scan, whitespace) are static inline in
  * event_lex.inc so that the single-pass extractor (event_scan.c) shares them without a call.
@@ -24,7 +24,7 @@
 #include <string.h>
 
 struct jp {
-    kad_arena *a;
+    kx_arena *a;
     const char *s;   /* start of the document (for offsets) */
     const char *end; /* one past the last byte */
     const char *origin;
@@ -48,8 +48,8 @@ static void *fail_at(struct jp *j, int code, const char *at, const char *fmt, ..
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    kad_err_at(j->err, code, j->origin, j->s, (size_t)(j->end - j->s), (size_t)(at - j->s), "%s",
-               msg);
+    kx_err_at(j->err, code, j->origin, j->s, (size_t)(j->end - j->s), (size_t)(at - j->s), "%s",
+              msg);
     return NULL;
 }
 
@@ -73,10 +73,10 @@ static inline void *jalloc(struct jp *j, size_t n, size_t align)
         return (void *)p;
     }
     if (n > JBLOCK / 4)
-        return kad_arena_alloc(j->a, n);
-    char *b = kad_arena_alloc(j->a, JBLOCK);
+        return kx_arena_alloc(j->a, n);
+    char *b = kx_arena_alloc(j->a, JBLOCK);
     if (!b) /* near the arena's maximum: what is left may still fit this one */
-        return kad_arena_alloc(j->a, n);
+        return kx_arena_alloc(j->a, n);
     j->bump = b + n;
     j->bump_end = b + JBLOCK;
     return b;
@@ -263,7 +263,7 @@ static const char *parse_value(struct jp *j, const char *p, struct ev_node *out)
     return fail_at(j, KAD_ESYNTAX, p, "%s", lex_bad_char_msg(*p));
 }
 
-struct ev_node *ev_json_parse_lim(kad_arena *a, const char *s, size_t n,
+struct ev_node *ev_json_parse_lim(kx_arena *a, const char *s, size_t n,
                                   const struct ev_json_limits *lim, const char *origin,
                                   kad_err *err)
 {
@@ -285,7 +285,7 @@ struct ev_node *ev_json_parse_lim(kad_arena *a, const char *s, size_t n,
     return root;
 }
 
-struct ev_node *ev_json_parse(kad_arena *a, const char *s, size_t n, const char *origin,
+struct ev_node *ev_json_parse(kx_arena *a, const char *s, size_t n, const char *origin,
                               kad_err *err)
 {
     return ev_json_parse_lim(a, s, n, NULL, origin, err);
@@ -293,44 +293,44 @@ struct ev_node *ev_json_parse(kad_arena *a, const char *s, size_t n, const char 
 
 /* ---- writing a tree back as JSON ------------------------------------------------------------ */
 
-static int dump(const struct ev_node *n, kad_buf *out)
+static int dump(const struct ev_node *n, kx_buf *out)
 {
     int rc = KAD_OK;
     switch (n->type) {
-    case EV_NULL: return kad_buf_add(out, "null", 4);
-    case EV_TRUE: return kad_buf_add(out, "true", 4);
-    case EV_FALSE: return kad_buf_add(out, "false", 5);
-    case EV_NUMBER: return kad_buf_add(out, n->str, n->len);
+    case EV_NULL: return kx_buf_add(out, "null", 4);
+    case EV_TRUE: return kx_buf_add(out, "true", 4);
+    case EV_FALSE: return kx_buf_add(out, "false", 5);
+    case EV_NUMBER: return kx_buf_add(out, n->str, n->len);
     case EV_STRING:
-        if ((rc = kad_buf_addc(out, '"')) || (rc = kad_json_escape(out, n->str, n->len)))
+        if ((rc = kx_buf_addc(out, '"')) || (rc = kx_json_escape(out, n->str, n->len)))
             return rc;
-        return kad_buf_addc(out, '"');
+        return kx_buf_addc(out, '"');
     case EV_ARRAY:
     case EV_OBJECT: {
         bool obj = n->type == EV_OBJECT;
-        if ((rc = kad_buf_addc(out, obj ? '{' : '[')))
+        if ((rc = kx_buf_addc(out, obj ? '{' : '[')))
             return rc;
         for (const struct ev_node *c = n->child; c; c = c->next) {
-            if (c != n->child && (rc = kad_buf_addc(out, ',')))
+            if (c != n->child && (rc = kx_buf_addc(out, ',')))
                 return rc;
             if (obj) {
-                if ((rc = kad_buf_addc(out, '"')) || (rc = kad_json_escape(out, c->key, c->klen)) ||
-                    (rc = kad_buf_add(out, "\":", 2)))
+                if ((rc = kx_buf_addc(out, '"')) || (rc = kx_json_escape(out, c->key, c->klen)) ||
+                    (rc = kx_buf_add(out, "\":", 2)))
                     return rc;
             }
             if ((rc = dump(c, out)))
                 return rc;
         }
-        return kad_buf_addc(out, obj ? '}' : ']');
+        return kx_buf_addc(out, obj ? '}' : ']');
     }
     }
     return KAD_EINVAL;
 }
 
-int ev_json_dump(const struct ev_node *n, kad_buf *out)
+int ev_json_dump(const struct ev_node *n, kx_buf *out)
 {
     if (!n)
-        return kad_buf_add(out, "null", 4);
+        return kx_buf_add(out, "null", 4);
     return dump(n, out);
 }
 
@@ -360,15 +360,15 @@ static unsigned bucket_of(const char *seg, size_t len)
 }
 
 struct ev_paths {
-    kad_arena a;
+    kx_arena a;
     struct pnode root;
     size_t count;
 };
 
 struct ev_paths *ev_paths_new(void)
 {
-    struct ev_paths *p = kad_calloc(1, sizeof(*p));
-    kad_arena_init(&p->a, 4096, 0);
+    struct ev_paths *p = kx_calloc(1, sizeof(*p));
+    kx_arena_init(&p->a, 4096, 0);
     return p;
 }
 
@@ -376,8 +376,8 @@ void ev_paths_free(struct ev_paths *p)
 {
     if (!p)
         return;
-    kad_arena_fini(&p->a);
-    kad_free(p);
+    kx_arena_fini(&p->a);
+    kx_free(p);
 }
 
 size_t ev_paths_count(const struct ev_paths *p) { return p ? p->count : 0; }
@@ -396,8 +396,8 @@ int ev_paths_add(struct ev_paths *p, const char *path, size_t len, unsigned flag
             if (c->seglen == sl && memcmp(c->seg, path + i, sl) == 0)
                 break;
         if (!c) {
-            c = kad_arena_zalloc(&p->a, sizeof(*c));
-            c->seg = kad_arena_strndup(&p->a, path + i, sl);
+            c = kx_arena_zalloc(&p->a, sizeof(*c));
+            c->seg = kx_arena_strndup(&p->a, path + i, sl);
             c->seglen = (uint32_t)sl;
             c->next = t->child;
             t->child = c;
@@ -942,7 +942,7 @@ static const char *extract_value(struct xp *x, const char *p, const struct pnode
     return skip_value(j, p);
 }
 
-struct ev_node *ev_json_extract(kad_arena *a, const char *s, size_t n, const struct ev_paths *paths,
+struct ev_node *ev_json_extract(kx_arena *a, const char *s, size_t n, const struct ev_paths *paths,
                                 const struct ev_json_limits *lim, const char *origin, bool *aborted,
                                 kad_err *err)
 {

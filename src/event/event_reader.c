@@ -205,15 +205,15 @@ int ev_reader_open_fd(struct ev_reader **out, int fd, const char *origin, size_t
     *out = NULL;
     int dfd = dup(fd);
     if (dfd < 0)
-        return kad_err_setf(err, KAD_EIO, "%s: %s", origin, strerror(errno));
+        return kx_err_setf(err, KAD_EIO, "%s: %s", origin, strerror(errno));
     struct stat st;
-    struct ev_reader *r = kad_calloc(1, sizeof(*r));
+    struct ev_reader *r = kx_calloc(1, sizeof(*r));
     r->fd = dfd;
     r->regular = fstat(dfd, &st) == 0 && S_ISREG(st.st_mode);
-    r->origin = kad_strdup(origin);
+    r->origin = kx_strdup(origin);
     r->max = max_record ? max_record : EV_MAX_RECORD;
     r->cap = 1 << 20;
-    r->buf = kad_malloc(r->cap);
+    r->buf = kx_malloc(r->cap);
     r->f.line = 1;
     *out = r;
     return KAD_OK;
@@ -226,7 +226,7 @@ int ev_reader_open(struct ev_reader **out, const char *path, size_t max_record, 
         return ev_reader_open_fd(out, 0, "<stdin>", max_record, err);
     int fd = open(path, O_RDONLY);
     if (fd < 0)
-        return kad_err_atlc(err, KAD_EIO, path, 0, 0, -1, "cannot open: %s", strerror(errno));
+        return kx_err_atlc(err, KAD_EIO, path, 0, 0, -1, "cannot open: %s", strerror(errno));
     int rc = ev_reader_open_fd(out, fd, path, max_record, err);
     close(fd);
     return rc;
@@ -245,10 +245,10 @@ void ev_reader_close(struct ev_reader *r)
     if (r->z_init)
         inflateEnd(&r->z);
     close(r->fd);
-    kad_free(r->zin);
-    kad_free(r->origin);
-    kad_free(r->buf);
-    kad_free(r);
+    kx_free(r->zin);
+    kx_free(r->origin);
+    kx_free(r->buf);
+    kx_free(r);
 }
 
 /* read(2), after the idle call when it would wait. -1 with errno on error. */
@@ -272,8 +272,7 @@ static ssize_t raw_read(struct ev_reader *r, void *dst, size_t want)
 
 static int read_fail(struct ev_reader *r, const char *what, kad_err *err)
 {
-    return kad_err_atlc(err, KAD_EIO, r->origin, 0, 0, (int64_t)r->f.offset, "read error: %s",
-                        what);
+    return kx_err_atlc(err, KAD_EIO, r->origin, 0, 0, (int64_t)r->f.offset, "read error: %s", what);
 }
 
 /*
@@ -299,7 +298,7 @@ static int start(struct ev_reader *r, kad_err *err)
         return KAD_OK;
     /* gzip: what was read is compressed input */
     r->gz = true;
-    r->zin = kad_malloc(ZIN_SIZE > r->end ? ZIN_SIZE : r->end);
+    r->zin = kx_malloc(ZIN_SIZE > r->end ? ZIN_SIZE : r->end);
     memcpy(r->zin, r->buf, r->end);
     memset(&r->z, 0, sizeof(r->z));
     if (inflateInit2(&r->z, 16 + MAX_WBITS) != Z_OK)
@@ -372,7 +371,7 @@ static int fill(struct ev_reader *r, kad_err *err)
     }
     if (r->end == r->cap) {
         size_t nc = r->cap * 2;
-        r->buf = kad_realloc(r->buf, nc);
+        r->buf = kx_realloc(r->buf, nc);
         r->cap = nc;
     }
     size_t want = r->cap - r->end;
@@ -419,9 +418,9 @@ int ev_reader_next(struct ev_reader *r, struct ev_record *rec, kad_err *err)
             rec->origin = r->origin;
             r->start += used;
             if (rl > r->max)
-                return kad_err_atlc(err, KAD_ELIMIT, r->origin, (uint32_t)rec->line, rec->col,
-                                    (int64_t)rec->offset, "record longer than %zu bytes, skipped",
-                                    r->max);
+                return kx_err_atlc(err, KAD_ELIMIT, r->origin, (uint32_t)rec->line, rec->col,
+                                   (int64_t)rec->offset, "record longer than %zu bytes, skipped",
+                                   r->max);
             return 1;
         }
         if (fr == FR_SKIP) {
@@ -432,8 +431,8 @@ int ev_reader_next(struct ev_reader *r, struct ev_record *rec, kad_err *err)
             return 0;
         if (n > r->max) {
             int rc =
-                kad_err_atlc(err, KAD_ELIMIT, r->origin, (uint32_t)r->f.line, 1,
-                             (int64_t)r->f.offset, "record longer than %zu bytes, skipped", r->max);
+                kx_err_atlc(err, KAD_ELIMIT, r->origin, (uint32_t)r->f.line, 1,
+                            (int64_t)r->f.offset, "record longer than %zu bytes, skipped", r->max);
             r->skipping = true;
             r->f.mode = MODE_NDJSON;
             return rc;
@@ -467,8 +466,8 @@ int ev_frame_buffer(const char *buf, size_t len, const char *origin, size_t max_
         pos += used;
         if (rl > max) {
             kad_err err;
-            kad_err_atlc(&err, KAD_ELIMIT, origin, (uint32_t)rec.line, rec.col, (int64_t)rec.offset,
-                         "record longer than %zu bytes, skipped", max);
+            kx_err_atlc(&err, KAD_ELIMIT, origin, (uint32_t)rec.line, rec.col, (int64_t)rec.offset,
+                        "record longer than %zu bytes, skipped", max);
             if (on_error)
                 on_error(ctx, &err);
             continue;

@@ -176,8 +176,8 @@ const struct ev_node *ev_first(const struct ev_node *root, const char *path, uin
     return f.found;
 }
 
-kad_str ev_first_str(const struct ev_node *root, const char *path)
+kx_str ev_first_str(const struct ev_node *root, const char *path)
 {
     const struct ev_node *n = ev_first(root, path, EV_STRING);
-    return n ? (kad_str){n->str, n->len} : (kad_str){NULL, 0};
+    return n ? (kx_str){n->str, n->len} : (kx_str){NULL, 0};
 }

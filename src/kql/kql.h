@@ -10,7 +10,7 @@
  * CONTRACT FIXED BY THE FOUNDATION (the rules and detect modules code against these names; the
  * KQL module may add functions here but must keep these):
  *
- *   struct kql_query *kql_compile(kad_arena *a, const char *src, size_t len,
+ *   struct kql_query *kql_compile(kx_arena *a, const char *src, size_t len,
  *                                 const char *origin, kad_err *err);
  *       Parse and compile. All memory comes from `a` (the ruleset arena) and lives as long as
  *       it does. On error returns NULL and fills err with origin:line:col (1-based, bytes;
@@ -21,7 +21,7 @@
  *   bool kql_match(const struct kql_query *q, const struct ev_node *doc);
  *       Evaluate against one document (event.h). Never allocates, never fails: a missing field
  *       or a type mismatch is a non-match. `doc` is an object (or an array of objects).
- *   int kql_dump(const struct kql_query *q, kad_buf *out);
+ *   int kql_dump(const struct kql_query *q, kx_buf *out);
  *       Append the canonical s-expression of the query (tests, `kadet rules show`); returns
  *       KAD_OK or KAD_ELIMIT when `out` reaches its maximum. Format: docs/kql.md "Canonical
  *       form".
@@ -50,10 +50,10 @@ struct kql_query;
 #define KQL_MAX_LEN (1u << 20) /* bytes of query text */
 #define KQL_MAX_DEPTH 100      /* nesting of (), value lists and {} */
 
-struct kql_query *kql_compile(kad_arena *a, const char *src, size_t len, const char *origin,
+struct kql_query *kql_compile(kx_arena *a, const char *src, size_t len, const char *origin,
                               kad_err *err);
 bool kql_match(const struct kql_query *q, const struct ev_node *doc);
-int kql_dump(const struct kql_query *q, kad_buf *out);
+int kql_dump(const struct kql_query *q, kx_buf *out);
 size_t kql_field_count(const struct kql_query *q);
 const char *kql_field(const struct kql_query *q, size_t i);
 bool kql_needs_all(const struct kql_query *q);
@@ -69,7 +69,7 @@ bool kql_match_memo(const struct kql_query *q, const struct ev_node *doc, struct
  * the round-trip fuzzer and `explain`). Strings are written quoted, wildcards unquoted with
  * every special character escaped. Returns KAD_OK or KAD_ELIMIT.
  */
-int kql_fmt(const struct kql_query *q, kad_buf *out);
+int kql_fmt(const struct kql_query *q, kx_buf *out);
 
 /*
  * Append the source line that holds err->offset and, under it, a caret at that column (jq and
@@ -82,7 +82,7 @@ int kql_fmt(const struct kql_query *q, kad_buf *out);
  * as one column. `src`/`len` is the text that was compiled. Appends nothing when err has no
  * offset. Returns KAD_OK or KAD_ELIMIT.
  */
-int kql_err_context(const char *src, size_t len, const kad_err *err, kad_buf *out);
+int kql_err_context(const char *src, size_t len, const kad_err *err, kx_buf *out);
 
 /* ---------------------------------------------------------------------------------------------
  * Module internals, shared by the src/kql files only. Other modules must not use anything below.
@@ -129,7 +129,7 @@ struct kql_lit {
     uint8_t bool_text; /* 0: no; 1: text is "false"; 2: text is "true" */
     const char *text;  /* decoded text; WILD: segments joined with '*' */
     size_t len;
-    kad_str *seg; /* WILD: nseg >= 2 segments around the wildcards */
+    kx_str *seg; /* WILD: nseg >= 2 segments around the wildcards */
     uint32_t nseg;
     size_t seglen; /* WILD: sum of segment lengths (shortest possible match) */
     double num;
@@ -193,13 +193,13 @@ bool kql_lex_quoted(struct kql_lex *lx, size_t *pos);
 bool kql_lex_unquoted(struct kql_lex *lx, size_t *pos);
 
 /* kql_parse.c: Kibana's grammar; returns the root or NULL with err filled. */
-struct kql_node *kql_parse(kad_arena *a, const char *src, size_t len, const char *origin,
+struct kql_node *kql_parse(kx_arena *a, const char *src, size_t len, const char *origin,
                            kad_err *err);
 /* kql_compile.c: classify and prepare every literal in the tree; collect fields. */
-int kql_prepare(kad_arena *a, struct kql_query *q, kad_err *err);
+int kql_prepare(kx_arena *a, struct kql_query *q, kad_err *err);
 /* kql_ast.c */
 int kql_wild_class(const struct kql_lit *l); /* enum kql_vclass of a literal */
-int kql_node_dump(const struct kql_node *n, kad_buf *out);
+int kql_node_dump(const struct kql_node *n, kx_buf *out);
 /* kql_compile.c: helpers shared with kql_eval.c */
 bool kql_parse_number(const char *s, size_t len, double *d, int64_t *i, bool *is_int);
 bool kql_parse_ip(const char *s, size_t len, uint8_t out[16]);

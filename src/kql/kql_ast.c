@@ -45,39 +45,39 @@ static unsigned surrogate_unit(const unsigned char *s)
     return ((unsigned)(s[0] & 0x0F) << 12) | ((unsigned)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
 }
 
-static int json_str(kad_buf *b, const char *s, size_t n)
+static int json_str(kx_buf *b, const char *s, size_t n)
 {
-    int rc = kad_buf_addc(b, '"');
+    int rc = kx_buf_addc(b, '"');
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n && rc == KAD_OK; i++) {
         unsigned char c = u[i];
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
-            rc = kad_buf_add(b, e, 2);
+            rc = kx_buf_add(b, e, 2);
         } else if (c == '\n') {
-            rc = kad_buf_adds(b, "\\n");
+            rc = kx_buf_adds(b, "\\n");
         } else if (c == '\t') {
-            rc = kad_buf_adds(b, "\\t");
+            rc = kx_buf_adds(b, "\\t");
         } else if (c == '\r') {
-            rc = kad_buf_adds(b, "\\r");
+            rc = kx_buf_adds(b, "\\r");
         } else if (c < 0x20 || c == 0x7F) {
-            rc = kad_buf_addf(b, "\\u%04x", c);
+            rc = kx_buf_addf(b, "\\u%04x", c);
         } else if (is_surrogate(u + i, n - i)) {
-            rc = kad_buf_addf(b, "\\u%04x", surrogate_unit(u + i));
+            rc = kx_buf_addf(b, "\\u%04x", surrogate_unit(u + i));
             i += 2;
         } else {
-            rc = kad_buf_addc(b, (char)c);
+            rc = kx_buf_addc(b, (char)c);
         }
     }
-    return rc ? rc : kad_buf_addc(b, '"');
+    return rc ? rc : kx_buf_addc(b, '"');
 }
 
-static int lit_dump(kad_buf *b, const struct kql_lit *l, bool text_only)
+static int lit_dump(kx_buf *b, const struct kql_lit *l, bool text_only)
 {
     switch (l->type) {
-    case KQL_L_TRUE: return kad_buf_adds(b, "true");
-    case KQL_L_FALSE: return kad_buf_adds(b, "false");
-    case KQL_L_NULL: return kad_buf_adds(b, "null");
+    case KQL_L_TRUE: return kx_buf_adds(b, "true");
+    case KQL_L_FALSE: return kx_buf_adds(b, "false");
+    case KQL_L_NULL: return kx_buf_adds(b, "null");
     case KQL_L_STRING: return json_str(b, l->text, l->len);
     default: break;
     }
@@ -85,101 +85,101 @@ static int lit_dump(kad_buf *b, const struct kql_lit *l, bool text_only)
         return json_str(b, l->text, l->len);
     int rc;
     switch (kql_wild_class(l)) {
-    case KQL_V_EXISTS: return kad_buf_addc(b, '*');
+    case KQL_V_EXISTS: return kx_buf_addc(b, '*');
     case KQL_V_PREFIX:
-        rc = kad_buf_adds(b, "(prefix ");
+        rc = kx_buf_adds(b, "(prefix ");
         rc = rc ? rc : json_str(b, l->seg[0].ptr, l->seg[0].len);
         break;
     case KQL_V_SUFFIX:
-        rc = kad_buf_adds(b, "(suffix ");
+        rc = kx_buf_adds(b, "(suffix ");
         rc = rc ? rc : json_str(b, l->seg[1].ptr, l->seg[1].len);
         break;
     case KQL_V_INFIX:
-        rc = kad_buf_adds(b, "(infix ");
+        rc = kx_buf_adds(b, "(infix ");
         rc = rc ? rc : json_str(b, l->seg[1].ptr, l->seg[1].len);
         break;
     default:
-        rc = kad_buf_adds(b, "(wildcard");
+        rc = kx_buf_adds(b, "(wildcard");
         for (uint32_t i = 0; i < l->nseg && !rc; i++) {
-            rc = kad_buf_addc(b, ' ');
+            rc = kx_buf_addc(b, ' ');
             rc = rc ? rc : json_str(b, l->seg[i].ptr, l->seg[i].len);
         }
         break;
     }
-    return rc ? rc : kad_buf_addc(b, ')');
+    return rc ? rc : kx_buf_addc(b, ')');
 }
 
 static const char *const op_name[] = {"lt", "lte", "gt", "gte"};
 static const char *const op_text[] = {"<", "<=", ">", ">="};
 
-int kql_node_dump(const struct kql_node *n, kad_buf *b)
+int kql_node_dump(const struct kql_node *n, kx_buf *b)
 {
     int rc = KAD_OK;
     switch (n->kind) {
-    case KQL_ALL: return kad_buf_adds(b, "(matchall)");
+    case KQL_ALL: return kx_buf_adds(b, "(matchall)");
     case KQL_OR:
     case KQL_AND:
     case KQL_NOT:
-        rc = kad_buf_adds(b, n->kind == KQL_OR ? "(or" : n->kind == KQL_AND ? "(and" : "(not");
+        rc = kx_buf_adds(b, n->kind == KQL_OR ? "(or" : n->kind == KQL_AND ? "(and" : "(not");
         for (uint32_t i = 0; i < n->n && !rc; i++) {
-            rc = kad_buf_addc(b, ' ');
+            rc = kx_buf_addc(b, ' ');
             rc = rc ? rc : kql_node_dump(n->kid[i], b);
         }
         break;
     case KQL_IS:
-        rc = kad_buf_adds(b, "(is ");
+        rc = kx_buf_adds(b, "(is ");
         rc = rc ? rc : lit_dump(b, &n->field, false);
-        rc = rc ? rc : kad_buf_addc(b, ' ');
+        rc = rc ? rc : kx_buf_addc(b, ' ');
         rc = rc ? rc : lit_dump(b, &n->value, false);
         break;
     case KQL_RANGE:
-        rc = kad_buf_adds(b, "(range ");
+        rc = kx_buf_adds(b, "(range ");
         rc = rc ? rc : lit_dump(b, &n->field, false);
-        rc = rc ? rc : kad_buf_addf(b, " %s ", op_name[n->op & 3]);
+        rc = rc ? rc : kx_buf_addf(b, " %s ", op_name[n->op & 3]);
         rc = rc ? rc : lit_dump(b, &n->value, true);
         break;
     case KQL_NESTED:
-        rc = kad_buf_adds(b, "(nested ");
+        rc = kx_buf_adds(b, "(nested ");
         rc = rc ? rc : lit_dump(b, &n->field, false);
-        rc = rc ? rc : kad_buf_addc(b, ' ');
+        rc = rc ? rc : kx_buf_addc(b, ' ');
         rc = rc ? rc : kql_node_dump(n->kid[0], b);
         break;
     default: break;
     }
-    return rc ? rc : kad_buf_addc(b, ')');
+    return rc ? rc : kx_buf_addc(b, ')');
 }
 
-int kql_dump(const struct kql_query *q, kad_buf *out) { return kql_node_dump(q->root, out); }
+int kql_dump(const struct kql_query *q, kx_buf *out) { return kql_node_dump(q->root, out); }
 
 /* ---- KQL text from the tree --------------------------------------------------------------- */
 
 /* A quoted KQL string: only `"` and `\` need escaping; control characters and lone surrogates
  * are written as \uXXXX so the text stays on one line and valid UTF-8. */
-static int kql_quoted(kad_buf *b, const char *s, size_t n)
+static int kql_quoted(kx_buf *b, const char *s, size_t n)
 {
-    int rc = kad_buf_addc(b, '"');
+    int rc = kx_buf_addc(b, '"');
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n && rc == KAD_OK; i++) {
         unsigned char c = u[i];
         if (c == '"' || c == '\\') {
             char e[2] = {'\\', (char)c};
-            rc = kad_buf_add(b, e, 2);
+            rc = kx_buf_add(b, e, 2);
         } else if (c < 0x20) {
-            rc = kad_buf_addf(b, "\\u%04x", c);
+            rc = kx_buf_addf(b, "\\u%04x", c);
         } else if (is_surrogate(u + i, n - i)) {
-            rc = kad_buf_addf(b, "\\u%04x", surrogate_unit(u + i));
+            rc = kx_buf_addf(b, "\\u%04x", surrogate_unit(u + i));
             i += 2;
         } else {
-            rc = kad_buf_addc(b, (char)c);
+            rc = kx_buf_addc(b, (char)c);
         }
     }
-    return rc ? rc : kad_buf_addc(b, '"');
+    return rc ? rc : kx_buf_addc(b, '"');
 }
 
 /* One segment of an unquoted literal: escape every special character, write whitespace and
  * control characters as \uXXXX, and spell the n of any `not` as \u006e, so no keyword can
  * start inside or at the end of the literal and nothing is trimmed. */
-static int kql_unquoted(kad_buf *b, const char *s, size_t n)
+static int kql_unquoted(kx_buf *b, const char *s, size_t n)
 {
     int rc = KAD_OK;
     const unsigned char *u = (const unsigned char *)s;
@@ -187,32 +187,32 @@ static int kql_unquoted(kad_buf *b, const char *s, size_t n)
         unsigned char c = u[i];
         if (strchr("\\():<>\"*{}", c) && c) {
             char e[2] = {'\\', (char)c};
-            rc = kad_buf_add(b, e, 2);
+            rc = kx_buf_add(b, e, 2);
         } else if (c <= 0x20 || c == 0x7F) {
-            rc = kad_buf_addf(b, "\\u%04x", c);
+            rc = kx_buf_addf(b, "\\u%04x", c);
         } else if ((c | 0x20) == 'n' && i + 2 < n && (u[i + 1] | 0x20) == 'o' &&
                    (u[i + 2] | 0x20) == 't') {
             /* `not` followed by the space we write after the literal would be the keyword */
-            rc = kad_buf_addf(b, "\\u%04x", c);
+            rc = kx_buf_addf(b, "\\u%04x", c);
         } else if (c == 0xC2 && i + 1 < n && u[i + 1] == 0xA0) {
-            rc = kad_buf_adds(b, "\\u00a0");
+            rc = kx_buf_adds(b, "\\u00a0");
             i++;
         } else if (is_surrogate(u + i, n - i)) {
-            rc = kad_buf_addf(b, "\\u%04x", surrogate_unit(u + i));
+            rc = kx_buf_addf(b, "\\u%04x", surrogate_unit(u + i));
             i += 2;
         } else {
-            rc = kad_buf_addc(b, (char)c);
+            rc = kx_buf_addc(b, (char)c);
         }
     }
     return rc;
 }
 
-static int lit_fmt(kad_buf *b, const struct kql_lit *l, bool text_only)
+static int lit_fmt(kx_buf *b, const struct kql_lit *l, bool text_only)
 {
     switch (l->type) {
-    case KQL_L_TRUE: return kad_buf_adds(b, "true");
-    case KQL_L_FALSE: return kad_buf_adds(b, "false");
-    case KQL_L_NULL: return kad_buf_adds(b, "null");
+    case KQL_L_TRUE: return kx_buf_adds(b, "true");
+    case KQL_L_FALSE: return kx_buf_adds(b, "false");
+    case KQL_L_NULL: return kx_buf_adds(b, "null");
     case KQL_L_STRING: return kql_quoted(b, l->text, l->len);
     default: break;
     }
@@ -221,13 +221,13 @@ static int lit_fmt(kad_buf *b, const struct kql_lit *l, bool text_only)
     int rc = KAD_OK;
     for (uint32_t i = 0; i < l->nseg && !rc; i++) {
         if (i)
-            rc = kad_buf_addc(b, '*');
+            rc = kx_buf_addc(b, '*');
         rc = rc ? rc : kql_unquoted(b, l->seg[i].ptr, l->seg[i].len);
     }
     return rc;
 }
 
-static int node_fmt(const struct kql_node *n, kad_buf *b)
+static int node_fmt(const struct kql_node *n, kx_buf *b)
 {
     int rc = KAD_OK;
     switch (n->kind) {
@@ -238,43 +238,43 @@ static int node_fmt(const struct kql_node *n, kad_buf *b)
             const struct kql_node *k = n->kid[i];
             bool paren = k->kind == KQL_OR || k->kind == KQL_AND;
             if (i)
-                rc = kad_buf_adds(b, n->kind == KQL_OR ? " or " : " and ");
-            rc = rc ? rc : paren ? kad_buf_addc(b, '(') : KAD_OK;
+                rc = kx_buf_adds(b, n->kind == KQL_OR ? " or " : " and ");
+            rc = rc ? rc : paren ? kx_buf_addc(b, '(') : KAD_OK;
             rc = rc ? rc : node_fmt(k, b);
-            rc = rc ? rc : paren ? kad_buf_addc(b, ')') : KAD_OK;
+            rc = rc ? rc : paren ? kx_buf_addc(b, ')') : KAD_OK;
         }
         return rc;
     case KQL_NOT: {
         const struct kql_node *k = n->kid[0];
         bool paren = k->kind == KQL_OR || k->kind == KQL_AND || k->kind == KQL_NOT;
-        rc = kad_buf_adds(b, paren ? "not (" : "not ");
+        rc = kx_buf_adds(b, paren ? "not (" : "not ");
         rc = rc ? rc : node_fmt(k, b);
-        return rc ? rc : paren ? kad_buf_addc(b, ')') : KAD_OK;
+        return rc ? rc : paren ? kx_buf_addc(b, ')') : KAD_OK;
     }
     case KQL_IS:
         if (n->field.type != KQL_L_NULL) {
             rc = lit_fmt(b, &n->field, false);
-            rc = rc ? rc : kad_buf_addc(b, ':');
+            rc = rc ? rc : kx_buf_addc(b, ':');
         }
         return rc ? rc : lit_fmt(b, &n->value, false);
     case KQL_RANGE:
         rc = lit_fmt(b, &n->field, false);
-        rc = rc ? rc : kad_buf_addf(b, " %s ", op_text[n->op & 3]);
+        rc = rc ? rc : kx_buf_addf(b, " %s ", op_text[n->op & 3]);
         return rc ? rc : lit_fmt(b, &n->value, true);
     case KQL_NESTED:
         rc = lit_fmt(b, &n->field, false);
-        rc = rc ? rc : kad_buf_adds(b, ":{ ");
+        rc = rc ? rc : kx_buf_adds(b, ":{ ");
         rc = rc ? rc : node_fmt(n->kid[0], b);
-        return rc ? rc : kad_buf_adds(b, " }");
+        return rc ? rc : kx_buf_adds(b, " }");
     default: return KAD_OK;
     }
 }
 
-int kql_fmt(const struct kql_query *q, kad_buf *out) { return node_fmt(q->root, out); }
+int kql_fmt(const struct kql_query *q, kx_buf *out) { return node_fmt(q->root, out); }
 
 /* ---- error context ------------------------------------------------------------------------ */
 
-int kql_err_context(const char *src, size_t len, const kad_err *err, kad_buf *out)
+int kql_err_context(const char *src, size_t len, const kad_err *err, kx_buf *out)
 {
     if (!err || err->offset < 0 || !src)
         return KAD_OK;
@@ -286,15 +286,15 @@ int kql_err_context(const char *src, size_t len, const kad_err *err, kad_buf *ou
         bol--;
     while (eol < len && src[eol] != '\n')
         eol++;
-    int rc = kad_buf_add(out, src + bol, eol - bol);
-    rc = rc ? rc : kad_buf_addc(out, '\n');
+    int rc = kx_buf_add(out, src + bol, eol - bol);
+    rc = rc ? rc : kx_buf_addc(out, '\n');
     for (size_t i = bol; i < off && !rc; i++) {
         unsigned char c = (unsigned char)src[i];
         if (c == '\t')
-            rc = kad_buf_addc(out, '\t');
+            rc = kx_buf_addc(out, '\t');
         else if ((c & 0xC0) != 0x80)
-            rc = kad_buf_addc(out, ' ');
+            rc = kx_buf_addc(out, ' ');
     }
-    rc = rc ? rc : kad_buf_adds(out, "^\n");
+    rc = rc ? rc : kx_buf_adds(out, "^\n");
     return rc;
 }

@@ -147,7 +147,7 @@ static void prepare_field(struct kql_node *n)
 }
 
 struct prep {
-    kad_arena *a;
+    kx_arena *a;
     struct kql_query *q;
     size_t cap;
 };
@@ -160,7 +160,7 @@ static int add_field(struct prep *p, const char *path)
             return KAD_OK;
     if (q->nfields == p->cap) {
         size_t nc = p->cap ? p->cap * 2 : 8;
-        const char **nf = kad_arena_alloc(p->a, nc * sizeof(*nf));
+        const char **nf = kx_arena_alloc(p->a, nc * sizeof(*nf));
         if (!nf)
             return KAD_ELIMIT;
         if (q->nfields)
@@ -186,8 +186,8 @@ static bool groupable(const struct kql_node *k)
 static int group_or(struct prep *p, struct kql_node *n)
 {
     uint32_t ng = 0, nr = 0;
-    struct kql_group *grp = kad_arena_zalloc(p->a, n->n * sizeof(*grp));
-    struct kql_node **rest = kad_arena_alloc(p->a, n->n * sizeof(*rest));
+    struct kql_group *grp = kx_arena_zalloc(p->a, n->n * sizeof(*grp));
+    struct kql_node **rest = kx_arena_alloc(p->a, n->n * sizeof(*rest));
     if (!grp || !rest)
         return KAD_ELIMIT;
     for (uint32_t i = 0; i < n->n; i++) {
@@ -203,7 +203,7 @@ static int group_or(struct prep *p, struct kql_node *n)
         if (g == ng) {
             grp[ng].path = k->field.text;
             grp[ng].len = k->field.len;
-            grp[ng].val = kad_arena_alloc(p->a, n->n * sizeof(*grp[ng].val));
+            grp[ng].val = kx_arena_alloc(p->a, n->n * sizeof(*grp[ng].val));
             if (!grp[ng].val)
                 return KAD_ELIMIT;
             ng++;
@@ -251,24 +251,24 @@ static int prepare(struct prep *p, struct kql_node *n, bool top)
     }
 }
 
-int kql_prepare(kad_arena *a, struct kql_query *q, kad_err *err)
+int kql_prepare(kx_arena *a, struct kql_query *q, kad_err *err)
 {
     struct prep p = {a, q, 0};
     int rc = prepare(&p, q->root, true);
     if (rc)
-        return kad_err_setf(err, rc, "query needs more memory than the rule set allows");
+        return kx_err_setf(err, rc, "query needs more memory than the rule set allows");
     return KAD_OK;
 }
 
-struct kql_query *kql_compile(kad_arena *a, const char *src, size_t len, const char *origin,
+struct kql_query *kql_compile(kx_arena *a, const char *src, size_t len, const char *origin,
                               kad_err *err)
 {
     struct kql_node *root = kql_parse(a, src, len, origin, err);
     if (!root)
         return NULL;
-    struct kql_query *q = kad_arena_zalloc(a, sizeof(*q));
+    struct kql_query *q = kx_arena_zalloc(a, sizeof(*q));
     if (!q) {
-        kad_err_setf(err, KAD_ELIMIT, "query needs more memory than the rule set allows");
+        kx_err_setf(err, KAD_ELIMIT, "query needs more memory than the rule set allows");
         return NULL;
     }
     q->root = root;

@@ -12,7 +12,7 @@
  * character). A pattern is a list of literal segments, so an escaped `\*` is just a byte of a
  * segment; matching takes the first segment as a prefix, the last as a suffix and finds the
  * middle ones left to right, which is exact for `*`-only globs and never backtracks
- * (O(len(text) * len(pattern)) worst case). base/str.h's kad_glob_match cannot be used: it has no
+ * (O(len(text) * len(pattern)) worst case). base/str.h's kx_glob_match cannot be used: it has no
  * way to say "a literal star".
  */
 #include "kql.h"
@@ -41,9 +41,9 @@ static const char *find(const char *hay, size_t len, const char *needle, size_t 
     return NULL;
 }
 
-static bool seg_match(const kad_str *seg, uint32_t nseg, const char *s, size_t len)
+static bool seg_match(const kx_str *seg, uint32_t nseg, const char *s, size_t len)
 {
-    const kad_str first = seg[0], last = seg[nseg - 1];
+    const kx_str first = seg[0], last = seg[nseg - 1];
     if (len < first.len + last.len)
         return false;
     if (memcmp(s, first.ptr, first.len) != 0 || memcmp(s + len - last.len, last.ptr, last.len) != 0)

@@ -144,7 +144,7 @@ static void put_unit(struct kql_lex *lx, unsigned u)
         uint32_t cp = 0x10000 + ((hi - 0xD800) << 10) + (u - 0xDC00);
         lx->olen -= 3;
         char b[4];
-        int n = kad_utf8_encode(cp, b);
+        int n = kx_utf8_encode(cp, b);
         put(lx, b, (size_t)n);
         lx->high_end = SIZE_MAX;
         return;

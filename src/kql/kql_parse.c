@@ -55,7 +55,7 @@ static const char *const exp_text[EXP_COUNT] = {
 struct parser {
     struct kql_lex lx;
     size_t pos;
-    kad_arena *a;
+    kx_arena *a;
     int silent;
     size_t fail_pos;
     uint32_t expected; /* bit set of EXP_* at fail_pos */
@@ -65,7 +65,7 @@ struct parser {
     const char *hard_msg;
 };
 
-typedef KAD_VEC(struct kql_node *) node_vec;
+typedef KX_VEC(struct kql_node *) node_vec;
 
 /* ---- failure bookkeeping (peg$fail) ---------------------------------------------------- */
 
@@ -93,7 +93,7 @@ static void hard_error(struct parser *p, const char *msg)
 
 static void *alloc(struct parser *p, size_t n)
 {
-    void *m = kad_arena_zalloc(p->a, n);
+    void *m = kx_arena_zalloc(p->a, n);
     if (!m)
         hard_error(p, "query needs more memory than the rule set allows");
     return m;
@@ -172,7 +172,7 @@ static bool make_lit(struct parser *p, bool quoted, struct kql_lit *out)
     if (!quoted && lx->nmarks > 0) {
         out->type = KQL_L_WILD;
         out->nseg = (uint32_t)lx->nmarks + 1;
-        out->seg = alloc(p, out->nseg * sizeof(kad_str));
+        out->seg = alloc(p, out->nseg * sizeof(kx_str));
         char *joined = alloc(p, tl + lx->nmarks + 1);
         if (!out->seg || !joined)
             return false;
@@ -182,7 +182,7 @@ static bool make_lit(struct parser *p, bool quoted, struct kql_lit *out)
             char *segp = joined + jl;
             memcpy(segp, lx->out + prev, end - prev);
             jl += end - prev;
-            out->seg[i] = (kad_str){segp, end - prev};
+            out->seg[i] = (kx_str){segp, end - prev};
             out->seglen += end - prev;
             if (i < lx->nmarks)
                 joined[jl++] = '*';
@@ -193,7 +193,7 @@ static bool make_lit(struct parser *p, bool quoted, struct kql_lit *out)
         out->len = jl;
         return true;
     }
-    char *s = kad_arena_strndup(p->a, t, tl);
+    char *s = kx_arena_strndup(p->a, t, tl);
     if (!s) {
         hard_error(p, "query needs more memory than the rule set allows");
         return false;
@@ -238,19 +238,19 @@ static struct kql_node *mk_list(struct parser *p, int kind, node_vec *v)
 {
     if (v->len == 1) {
         struct kql_node *only = v->ptr[0];
-        KAD_VEC_FREE(v);
+        KX_VEC_FREE(v);
         return only;
     }
     struct kql_node *n = mk(p, kind);
     struct kql_node **kid = alloc(p, v->len * sizeof(*kid));
     if (!n || !kid) {
-        KAD_VEC_FREE(v);
+        KX_VEC_FREE(v);
         return NULL;
     }
     memcpy(kid, v->ptr, v->len * sizeof(*kid));
     n->kid = kid;
     n->n = (uint32_t)v->len;
-    KAD_VEC_FREE(v);
+    KX_VEC_FREE(v);
     return n;
 }
 
@@ -341,7 +341,7 @@ static struct kql_node *op_list(struct parser *p, const struct kql_lit *f, int o
     if (!head)
         return NULL;
     node_vec v = {0};
-    KAD_VEC_PUSH(&v, head);
+    KX_VEC_PUSH(&v, head);
     for (;;) {
         size_t save = p->pos;
         if (!kw(p, op))
@@ -351,10 +351,10 @@ static struct kql_node *op_list(struct parser *p, const struct kql_lit *f, int o
             p->pos = save;
             break;
         }
-        KAD_VEC_PUSH(&v, n);
+        KX_VEC_PUSH(&v, n);
     }
     if (p->hard) {
-        KAD_VEC_FREE(&v);
+        KX_VEC_FREE(&v);
         return NULL;
     }
     return mk_list(p, op == EXP_OR ? KQL_OR : KQL_AND, &v);
@@ -522,7 +522,7 @@ static struct kql_node *op_query(struct parser *p, int op, struct kql_node *(*su
     if (!head)
         return NULL;
     node_vec v = {0};
-    KAD_VEC_PUSH(&v, head);
+    KX_VEC_PUSH(&v, head);
     for (;;) {
         size_t save = p->pos;
         if (!kw(p, op))
@@ -532,10 +532,10 @@ static struct kql_node *op_query(struct parser *p, int op, struct kql_node *(*su
             p->pos = save;
             break;
         }
-        KAD_VEC_PUSH(&v, n);
+        KX_VEC_PUSH(&v, n);
     }
     if (p->hard) {
-        KAD_VEC_FREE(&v);
+        KX_VEC_FREE(&v);
         return NULL;
     }
     return mk_list(p, op == EXP_OR ? KQL_OR : KQL_AND, &v);
@@ -570,27 +570,27 @@ static void found_text(const char *s, size_t len, size_t pos, char *out, size_t 
     }
 }
 
-struct kql_node *kql_parse(kad_arena *a, const char *src, size_t len, const char *origin,
+struct kql_node *kql_parse(kx_arena *a, const char *src, size_t len, const char *origin,
                            kad_err *err)
 {
     if (!origin)
         origin = "<query>";
     if (len > KQL_MAX_LEN) {
-        kad_err_at(err, KAD_ELIMIT, origin, src, len, KQL_MAX_LEN, "query is longer than %u bytes",
-                   KQL_MAX_LEN);
+        kx_err_at(err, KAD_ELIMIT, origin, src, len, KQL_MAX_LEN, "query is longer than %u bytes",
+                  KQL_MAX_LEN);
         return NULL;
     }
-    size_t bad = kad_utf8_check(src, len);
+    size_t bad = kx_utf8_check(src, len);
     if (bad < len) {
-        kad_err_at(err, KAD_EINVAL, origin, src, len, bad, "query is not valid UTF-8");
+        kx_err_at(err, KAD_EINVAL, origin, src, len, bad, "query is not valid UTF-8");
         return NULL;
     }
     struct parser p;
     memset(&p, 0, sizeof(p));
     p.lx.s = src;
     p.lx.len = len;
-    p.lx.out = kad_malloc(len + 1);
-    p.lx.marks = kad_malloc((len + 1) * sizeof(size_t));
+    p.lx.out = kx_malloc(len + 1);
+    p.lx.marks = kx_malloc((len + 1) * sizeof(size_t));
     p.lx.high_end = SIZE_MAX;
     p.a = a;
 
@@ -602,11 +602,11 @@ struct kql_node *kql_parse(kad_arena *a, const char *src, size_t len, const char
     spaces(&p);
     if (!p.hard && p.pos < len)
         fail_at(&p, p.pos, EXP_END);
-    kad_free(p.lx.out);
-    kad_free(p.lx.marks);
+    kx_free(p.lx.out);
+    kx_free(p.lx.marks);
 
     if (p.hard) {
-        kad_err_at(err, p.hard, origin, src, len, p.hard_pos, "%s", p.hard_msg);
+        kx_err_at(err, p.hard, origin, src, len, p.hard_pos, "%s", p.hard_msg);
         return NULL;
     }
     if (p.pos < len) {
@@ -620,13 +620,13 @@ struct kql_node *kql_parse(kad_arena *a, const char *src, size_t len, const char
             first = false;
         }
         found_text(src, len, p.fail_pos, found, sizeof(found));
-        kad_err_at(err, KAD_ESYNTAX, origin, src, len, p.fail_pos, "%s but %s found", msg, found);
+        kx_err_at(err, KAD_ESYNTAX, origin, src, len, p.fail_pos, "%s but %s found", msg, found);
         return NULL;
     }
     if (!root) {
         root = mk(&p, KQL_ALL);
         if (!root) {
-            kad_err_at(err, p.hard, origin, src, len, 0, "%s", p.hard_msg);
+            kx_err_at(err, p.hard, origin, src, len, 0, "%s", p.hard_msg);
             return NULL;
         }
     }

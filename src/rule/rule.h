@@ -149,7 +149,7 @@ int rule_diag_format(const struct rule_diag *d, char *buf, size_t size);
  * `key: value` line per field in a fixed order, the compiled query as kql_dump() prints it.
  * Appends to out; KAD_ELIMIT when out is full.
  */
-int rule_dump(const struct rule *r, kad_buf *out);
+int rule_dump(const struct rule *r, kx_buf *out);
 
 /* Exception lists loaded into the set, for `kadet rules check --exceptions` and tests. */
 size_t rule_set_exc_count(const struct rule_set *rs);

@@ -55,26 +55,26 @@ static int parse_absolute(const char *s, int64_t *ms, kad_err *err)
 {
     size_t n = strlen(s);
     if (n == 0 || n > 40 || strspn(s, "0123456789-:.TtZz+ ") != n)
-        return kad_err_setf(err, KAD_EINVAL,
-                            "invalid date '%s': expected now-N<unit> or an "
-                            "ISO-8601 time",
-                            s);
+        return kx_err_setf(err, KAD_EINVAL,
+                           "invalid date '%s': expected now-N<unit> or an "
+                           "ISO-8601 time",
+                           s);
     char doc[64];
     snprintf(doc, sizeof doc, "x = %s", s);
-    kad_arena a;
-    kad_arena_init(&a, 512, 0);
+    kx_arena a;
+    kx_arena_init(&a, 512, 0);
     const struct toml_value *root = toml_parse(&a, doc, strlen(doc), "", NULL);
     const struct toml_value *v = toml_get(root, "x");
     int rc = KAD_OK;
     if (!v ||
         (v->type != TOML_DATETIME && v->type != TOML_DATETIME_LOCAL && v->type != TOML_DATE_LOCAL))
-        rc = kad_err_setf(err, KAD_EINVAL,
-                          "invalid date '%s': expected now-N<unit> or an "
-                          "ISO-8601 time",
-                          s);
+        rc = kx_err_setf(err, KAD_EINVAL,
+                         "invalid date '%s': expected now-N<unit> or an "
+                         "ISO-8601 time",
+                         s);
     else
         *ms = toml_datetime_epoch_ms(v);
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     return rc;
 }
 
@@ -89,18 +89,18 @@ int rule_parse_datemath(const char *s, int64_t *ms, bool *absolute, kad_err *err
     int64_t total = 0;
     while (*p) {
         if (*p == '/')
-            return kad_err_setf(err, KAD_EINVAL,
-                                "invalid date math '%s': rounding ('/') is not supported", s);
+            return kx_err_setf(err, KAD_EINVAL,
+                               "invalid date math '%s': rounding ('/') is not supported", s);
         if (*p != '+' && *p != '-')
-            return kad_err_setf(err, KAD_EINVAL,
-                                "invalid date math '%s': expected '+' or '-' after 'now'", s);
+            return kx_err_setf(err, KAD_EINVAL,
+                               "invalid date math '%s': expected '+' or '-' after 'now'", s);
         int sign = *p++ == '-' ? -1 : 1;
         int64_t amount;
         if (!read_amount(&p, &amount, "smhHdwMy"))
-            return kad_err_setf(err, KAD_EINVAL,
-                                "invalid date math '%s': expected a number and a unit "
-                                "(s, m, h, d, w, M, y)",
-                                s);
+            return kx_err_setf(err, KAD_EINVAL,
+                               "invalid date math '%s': expected a number and a unit "
+                               "(s, m, h, d, w, M, y)",
+                               s);
         total += sign * amount;
     }
     *ms = total;
@@ -112,10 +112,10 @@ int rule_parse_duration(const char *s, int64_t *ms, kad_err *err)
     const char *p = s;
     int64_t v;
     if (!read_amount(&p, &v, "smhd") || *p || v <= 0)
-        return kad_err_setf(err, KAD_EINVAL,
-                            "invalid duration '%s': expected a positive number and a unit "
-                            "(s, m, h, d), e.g. 5m",
-                            s);
+        return kx_err_setf(err, KAD_EINVAL,
+                           "invalid duration '%s': expected a positive number and a unit "
+                           "(s, m, h, d), e.g. 5m",
+                           s);
     *ms = v;
     return KAD_OK;
 }

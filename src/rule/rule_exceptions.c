@@ -119,7 +119,7 @@ static struct rule_strlist xstrs(struct xl *X, struct xv v, const char *what, st
     if (xnull(v))
         return out;
     if (xstr(v)) {
-        out.v = kad_arena_alloc(&X->rs->arena, sizeof *out.v);
+        out.v = kx_arena_alloc(&X->rs->arena, sizeof *out.v);
         out.v[out.n++] = adup(X, xstr(v));
         return out;
     }
@@ -127,7 +127,7 @@ static struct rule_strlist xstrs(struct xl *X, struct xv v, const char *what, st
         xdiag(X, true, at, "%s must be a string or an array of strings", what);
         return out;
     }
-    out.v = kad_arena_alloc(&X->rs->arena, (n ? n : 1) * sizeof *out.v);
+    out.v = kx_arena_alloc(&X->rs->arena, (n ? n : 1) * sizeof *out.v);
     for (size_t i = 0; i < n; i++) {
         const char *s = xstr(xat(v, i));
         if (!s) {
@@ -142,17 +142,17 @@ static struct rule_strlist xstrs(struct xl *X, struct xv v, const char *what, st
 
 static struct rule_exc_list *new_list(struct xl *X, const char *list_id, const char *name)
 {
-    struct rule_exc_list *l = kad_arena_zalloc(&X->rs->arena, sizeof *l);
+    struct rule_exc_list *l = kx_arena_zalloc(&X->rs->arena, sizeof *l);
     l->path = adup(X, X->path);
     l->list_id = adup(X, list_id);
     l->name = adup(X, name ? name : list_id);
-    KAD_VEC_PUSH(&X->rs->lists, l);
+    KX_VEC_PUSH(&X->rs->lists, l);
     return l;
 }
 
 static struct exc_item *add_item(struct xl *X, struct rule_exc_list *l)
 {
-    struct exc_item *items = kad_arena_zalloc(&X->rs->arena, (l->n + 1) * sizeof *items);
+    struct exc_item *items = kx_arena_zalloc(&X->rs->arena, (l->n + 1) * sizeof *items);
     if (l->n)
         memcpy(items, l->items, l->n * sizeof *items);
     l->items = items;
@@ -175,33 +175,33 @@ static bool build_entry(struct xl *X, struct xv e, struct exc_entry *out, bool i
                         const char *item_name, bool *unapplied);
 
 /* Append s as a KQL quoted string (only `\\` and `"` need escaping inside quotes). */
-static int kql_quote(kad_buf *b, const char *s)
+static int kql_quote(kx_buf *b, const char *s)
 {
-    int rc = kad_buf_addc(b, '"');
+    int rc = kx_buf_addc(b, '"');
     for (; *s && rc == KAD_OK; s++) {
         if (*s == '\\' || *s == '"')
-            rc = kad_buf_addc(b, '\\');
+            rc = kx_buf_addc(b, '\\');
         if (rc == KAD_OK)
-            rc = kad_buf_addc(b, *s);
+            rc = kx_buf_addc(b, *s);
     }
-    return rc ? rc : kad_buf_addc(b, '"');
+    return rc ? rc : kx_buf_addc(b, '"');
 }
 
 /* Append `"f1":("v1" or ...) or "f2":(...)`: for each field, some value of it equals one of
  * the values as KQL compares a quoted value (kql.md 5.2), which is what Elasticsearch's
  * match_phrase does on keyword, numeric, boolean and ip fields. */
-static int kql_terms(kad_buf *b, const char *const *fields, size_t nf, const struct rule_strlist *v)
+static int kql_terms(kx_buf *b, const char *const *fields, size_t nf, const struct rule_strlist *v)
 {
     int rc = KAD_OK;
     for (size_t f = 0; f < nf && rc == KAD_OK; f++) {
-        rc = f ? kad_buf_adds(b, " or ") : KAD_OK;
+        rc = f ? kx_buf_adds(b, " or ") : KAD_OK;
         rc = rc ? rc : kql_quote(b, fields[f]);
-        rc = rc ? rc : kad_buf_adds(b, ":(");
+        rc = rc ? rc : kx_buf_adds(b, ":(");
         for (size_t i = 0; i < v->n && rc == KAD_OK; i++) {
-            rc = i ? kad_buf_adds(b, " or ") : KAD_OK;
+            rc = i ? kx_buf_adds(b, " or ") : KAD_OK;
             rc = rc ? rc : kql_quote(b, v->v[i]);
         }
-        rc = rc ? rc : kad_buf_addc(b, ')');
+        rc = rc ? rc : kx_buf_addc(b, ')');
     }
     return rc;
 }
@@ -214,16 +214,16 @@ static const struct kql_query *terms_query(struct xl *X, const char *const *fiel
 {
     if (v->n == 0)
         return NULL;
-    kad_buf b;
-    kad_buf_init(&b, KQL_MAX_LEN);
+    kx_buf b;
+    kx_buf_init(&b, KQL_MAX_LEN);
     kad_err ke;
     kad_err_clear(&ke);
     const struct kql_query *q = NULL;
     if (kql_terms(&b, fields, nf, v) != KAD_OK)
-        kad_err_setf(&ke, KAD_ELIMIT, "values longer than %u bytes", KQL_MAX_LEN);
+        kx_err_setf(&ke, KAD_ELIMIT, "values longer than %u bytes", KQL_MAX_LEN);
     else
         q = kql_compile(&X->rs->arena, b.ptr, b.len, X->path, &ke);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     if (!q)
         xdiag(X, true, at, "exception item '%s': %s", item_name, ke.msg);
     return q;
@@ -237,7 +237,7 @@ static bool build_entries(struct xl *X, struct xv arr, struct exc_entry **out, s
         xdiag(X, true, at, "exception item '%s': 'entries' must be a non-empty array", item_name);
         return false;
     }
-    *out = kad_arena_zalloc(&X->rs->arena, cnt * sizeof **out);
+    *out = kx_arena_zalloc(&X->rs->arena, cnt * sizeof **out);
     *n = cnt;
     bool ok = true;
     for (size_t i = 0; i < cnt; i++)
@@ -414,7 +414,7 @@ static void load_value_file(struct xl *X, const char *rel, struct exc_entry *e, 
     size_t lines = 1;
     for (size_t i = 0; i < len; i++)
         lines += text[i] == '\n';
-    e->values.v = kad_arena_alloc(&X->rs->arena, lines * sizeof *e->values.v);
+    e->values.v = kx_arena_alloc(&X->rs->arena, lines * sizeof *e->values.v);
     size_t s = 0;
     for (size_t i = 0; i <= len; i++) {
         if (i < len && text[i] != '\n')
@@ -423,10 +423,10 @@ static void load_value_file(struct xl *X, const char *rel, struct exc_entry *e, 
         if (l && text[s + l - 1] == '\r')
             l--;
         if (l)
-            e->values.v[e->values.n++] = kad_arena_strndup(&X->rs->arena, text + s, l);
+            e->values.v[e->values.n++] = kx_arena_strndup(&X->rs->arena, text + s, l);
         s = i + 1;
     }
-    kad_free(text);
+    kx_free(text);
     if (e->values.n == 0)
         xdiag(X, false, at, "value list %s is empty", path);
 }
@@ -465,7 +465,7 @@ static void load_shorthand(struct xl *X, const struct toml_value *root)
                   "exception '%s': 'lists' must be an array of { field, file } tables", id);
         if (!q && nl == 0)
             xdiag(X, true, x, "exception '%s': needs a 'query' or 'lists'", id);
-        it->entries = kad_arena_zalloc(&X->rs->arena, (nl + 1) * sizeof *it->entries);
+        it->entries = kx_arena_zalloc(&X->rs->arena, (nl + 1) * sizeof *it->entries);
         if (q && q->type != TOML_STRING) {
             xdiag(X, true, (struct xv){q, NULL}, "exception '%s': 'query' must be a string", id);
         } else if (q) {
@@ -548,12 +548,12 @@ static void load_ndjson(struct xl *X, const char *text, size_t len)
         while (e < len && text[e] != '\n')
             e++;
         X->line++;
-        kad_str line = kad_str_trim((kad_str){text + s, e - s});
+        kx_str line = kx_str_trim((kx_str){text + s, e - s});
         s = e + 1;
         if (line.len == 0)
             continue;
-        kad_arena a;
-        kad_arena_init(&a, 4096, 64u << 20);
+        kx_arena a;
+        kx_arena_init(&a, 4096, 64u << 20);
         kad_err err;
         kad_err_clear(&err);
         struct ev_node *doc = ev_json_parse(&a, line.ptr, line.len, X->path, &err);
@@ -583,7 +583,7 @@ static void load_ndjson(struct xl *X, const char *text, size_t len)
         } else {
             xdiag(X, false, d, "not an exception list, item or export summary (ignored)");
         }
-        kad_arena_fini(&a);
+        kx_arena_fini(&a);
     }
     for (size_t i = first; i < X->rs->lists.len; i++)
         finish_list(X, X->rs->lists.ptr[i]);
@@ -592,15 +592,15 @@ static void load_ndjson(struct xl *X, const char *text, size_t len)
 void rule_exc_load_text(struct rule_set *rs, const char *path, const char *text, size_t len)
 {
     struct xl X = {.rs = rs, .path = path};
-    kad_str t = kad_str_trim((kad_str){text, len});
+    kx_str t = kx_str_trim((kx_str){text, len});
     if (t.len && t.ptr[0] == '{') {
         load_ndjson(&X, text, len);
         return;
     }
     X.text = text;
     X.len = len;
-    kad_arena scratch;
-    kad_arena_init(&scratch, 16 * 1024, 16 * RULE_MAX_FILE);
+    kx_arena scratch;
+    kx_arena_init(&scratch, 16 * 1024, 16 * RULE_MAX_FILE);
     kad_err e;
     kad_err_clear(&e);
     const struct toml_value *root = toml_parse(&scratch, text, len, path, &e);
@@ -614,7 +614,7 @@ void rule_exc_load_text(struct rule_set *rs, const char *path, const char *text,
         rs_diag(rs, true, path, text, len, 0,
                 "not an exceptions file: expected [[exception]] (kadet) or [[exceptions]] "
                 "(detection-rules), or a Kibana NDJSON export");
-    kad_arena_fini(&scratch);
+    kx_arena_fini(&scratch);
 }
 
 /* ---- attaching lists to rules ---------------------------------------------------------------- */
@@ -641,7 +641,7 @@ void rule_exc_attach(struct rule_set *rs)
             if (!on)
                 continue;
             if (!v)
-                v = kad_arena_alloc(&rs->arena, rs->lists.len * sizeof *v);
+                v = kx_arena_alloc(&rs->arena, rs->lists.len * sizeof *v);
             v[n++] = l;
         }
         r->exc = v;

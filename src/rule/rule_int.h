@@ -54,10 +54,10 @@ struct rule_exc_list {
 /* ---- the set (ruleset.c) --------------------------------------------------------------------- */
 
 struct rule_set {
-    kad_arena arena; /* rules, strings, compiled queries, diagnostics' origins, exceptions */
-    KAD_VEC(struct rule *) rules;
-    KAD_VEC(struct rule_diag) diags;
-    KAD_VEC(struct rule_exc_list *) lists;
+    kx_arena arena; /* rules, strings, compiled queries, diagnostics' origins, exceptions */
+    KX_VEC(struct rule *) rules;
+    KX_VEC(struct rule_diag) diags;
+    KX_VEC(struct rule_exc_list *) lists;
     size_t files;
     bool had_error;
 };
@@ -73,7 +73,7 @@ void rs_diag_err(struct rule_set *rs, bool is_error, const kad_err *e);
 /* Copy of s in the set's arena (never NULL for non-NULL s). */
 char *rs_strdup(struct rule_set *rs, const char *s);
 
-/* Read a whole file (at most RULE_MAX_FILE); diagnostics on failure. Caller kad_free()s. */
+/* Read a whole file (at most RULE_MAX_FILE); diagnostics on failure. Caller kx_free()s. */
 char *rs_read_file(struct rule_set *rs, const char *path, size_t *len);
 
 /* rule_load.c: byte offset in the document `text` of the position a KQL error `e` names inside

@@ -295,7 +295,7 @@ static const char *get_str(struct ld *L, const struct toml_value *t, const char 
     const struct toml_value *v = toml_get(t, key);
     if (!v || v->type != TOML_STRING)
         return NULL;
-    return kad_arena_strndup(&L->rs->arena, v->u.s, v->len);
+    return kx_arena_strndup(&L->rs->arena, v->u.s, v->len);
 }
 
 static struct rule_strlist get_strs(struct ld *L, const struct toml_value *t, const char *key)
@@ -303,17 +303,17 @@ static struct rule_strlist get_strs(struct ld *L, const struct toml_value *t, co
     struct rule_strlist out = {NULL, 0};
     const struct toml_value *v = toml_get(t, key);
     if (v && v->type == TOML_STRING) {
-        out.v = kad_arena_alloc(&L->rs->arena, sizeof *out.v);
-        out.v[0] = kad_arena_strndup(&L->rs->arena, v->u.s, v->len);
+        out.v = kx_arena_alloc(&L->rs->arena, sizeof *out.v);
+        out.v[0] = kx_arena_strndup(&L->rs->arena, v->u.s, v->len);
         out.n = 1;
         return out;
     }
     size_t bad;
     if (!v || v->type != TOML_ARRAY || !all_items(v, TOML_STRING, &bad))
         return out;
-    out.v = kad_arena_alloc(&L->rs->arena, (v->len ? v->len : 1) * sizeof *out.v);
+    out.v = kx_arena_alloc(&L->rs->arena, (v->len ? v->len : 1) * sizeof *out.v);
     for (size_t i = 0; i < v->len; i++)
-        out.v[i] = kad_arena_strndup(&L->rs->arena, v->u.items[i]->u.s, v->u.items[i]->len);
+        out.v[i] = kx_arena_strndup(&L->rs->arena, v->u.items[i]->u.s, v->u.items[i]->len);
     out.n = v->len;
     return out;
 }
@@ -368,7 +368,7 @@ static void load_metadata(struct ld *L, const struct toml_value *meta)
 /* ---- threat (MITRE ATT&CK mapping) ----------------------------------------------------------- */
 
 /* One {id, name, reference} entry; written to w. Returns false on a problem (reported). */
-static bool attack_entry(struct ld *L, const struct toml_value *t, const char *what, kad_jsonw *w)
+static bool attack_entry(struct ld *L, const struct toml_value *t, const char *what, kx_jsonw *w)
 {
     static const char *const keys[] = {"id", "name", "reference"};
     bool ok = true;
@@ -382,8 +382,8 @@ static bool attack_entry(struct ld *L, const struct toml_value *t, const char *w
                      a_toml(v->type));
             ok = false;
         } else {
-            kad_jsonw_keyc(w, keys[i]);
-            kad_jsonw_str(w, v->u.s, v->len);
+            kx_jsonw_keyc(w, keys[i]);
+            kx_jsonw_str(w, v->u.s, v->len);
         }
     }
     return ok;
@@ -391,11 +391,11 @@ static bool attack_entry(struct ld *L, const struct toml_value *t, const char *w
 
 static void load_threat(struct ld *L, const struct toml_value *rule)
 {
-    kad_buf b;
-    kad_buf_init(&b, 1 << 20);
-    kad_jsonw w;
-    kad_jsonw_init(&w, &b);
-    kad_jsonw_arr_begin(&w);
+    kx_buf b;
+    kx_buf_init(&b, 1 << 20);
+    kx_jsonw w;
+    kx_jsonw_init(&w, &b);
+    kx_jsonw_arr_begin(&w);
     const struct toml_value *threat = toml_get(rule, "threat");
     size_t bad;
     if (threat && threat->type == TOML_ARRAY && all_items(threat, TOML_TABLE, &bad)) {
@@ -403,14 +403,14 @@ static void load_threat(struct ld *L, const struct toml_value *rule)
             const struct toml_value *t = threat->u.items[i];
             char what[64];
             snprintf(what, sizeof what, "threat[%zu]", i + 1);
-            kad_jsonw_obj_begin(&w);
+            kx_jsonw_obj_begin(&w);
             const struct toml_value *fw = toml_get(t, "framework");
             if (!fw || fw->type != TOML_STRING) {
                 error_at(L, fw ? key_pos(t, fw) : t->offset,
                          "%s: key 'framework' must be a string such as \"MITRE ATT&CK\"", what);
             } else {
-                kad_jsonw_keyc(&w, "framework");
-                kad_jsonw_str(&w, fw->u.s, fw->len);
+                kx_jsonw_keyc(&w, "framework");
+                kx_jsonw_str(&w, fw->u.s, fw->len);
             }
             const struct toml_value *tac = toml_get(t, "tactic");
             if (!tac || tac->type != TOML_TABLE) {
@@ -418,14 +418,14 @@ static void load_threat(struct ld *L, const struct toml_value *rule)
             } else {
                 char w2[80];
                 snprintf(w2, sizeof w2, "%s.tactic", what);
-                kad_jsonw_keyc(&w, "tactic");
-                kad_jsonw_obj_begin(&w);
+                kx_jsonw_keyc(&w, "tactic");
+                kx_jsonw_obj_begin(&w);
                 attack_entry(L, tac, w2, &w);
-                kad_jsonw_obj_end(&w);
+                kx_jsonw_obj_end(&w);
             }
             const struct toml_value *tech = toml_get(t, "technique");
-            kad_jsonw_keyc(&w, "technique");
-            kad_jsonw_arr_begin(&w);
+            kx_jsonw_keyc(&w, "technique");
+            kx_jsonw_arr_begin(&w);
             if (tech && (tech->type != TOML_ARRAY || !all_items(tech, TOML_TABLE, &bad))) {
                 error_at(L, key_pos(t, tech), "%s: key 'technique' must be an array of tables",
                          what);
@@ -434,34 +434,34 @@ static void load_threat(struct ld *L, const struct toml_value *rule)
                     const struct toml_value *te = tech->u.items[k];
                     char w2[96];
                     snprintf(w2, sizeof w2, "%s.technique[%zu]", what, k + 1);
-                    kad_jsonw_obj_begin(&w);
+                    kx_jsonw_obj_begin(&w);
                     attack_entry(L, te, w2, &w);
                     const struct toml_value *sub = toml_get(te, "subtechnique");
                     if (sub && (sub->type != TOML_ARRAY || !all_items(sub, TOML_TABLE, &bad))) {
                         error_at(L, key_pos(te, sub),
                                  "%s: key 'subtechnique' must be an array of tables", w2);
                     } else if (sub) {
-                        kad_jsonw_keyc(&w, "subtechnique");
-                        kad_jsonw_arr_begin(&w);
+                        kx_jsonw_keyc(&w, "subtechnique");
+                        kx_jsonw_arr_begin(&w);
                         for (size_t s = 0; s < sub->len; s++) {
                             char w3[160];
                             snprintf(w3, sizeof w3, "%s.subtechnique[%zu]", w2, s + 1);
-                            kad_jsonw_obj_begin(&w);
+                            kx_jsonw_obj_begin(&w);
                             attack_entry(L, sub->u.items[s], w3, &w);
-                            kad_jsonw_obj_end(&w);
+                            kx_jsonw_obj_end(&w);
                         }
-                        kad_jsonw_arr_end(&w);
+                        kx_jsonw_arr_end(&w);
                     }
-                    kad_jsonw_obj_end(&w);
+                    kx_jsonw_obj_end(&w);
                 }
             }
-            kad_jsonw_arr_end(&w);
-            kad_jsonw_obj_end(&w);
+            kx_jsonw_arr_end(&w);
+            kx_jsonw_obj_end(&w);
         }
     }
-    kad_jsonw_arr_end(&w);
-    L->r->threat_json = kad_arena_strndup(&L->rs->arena, b.ptr ? b.ptr : "[]", b.ptr ? b.len : 2);
-    kad_buf_fini(&b);
+    kx_jsonw_arr_end(&w);
+    L->r->threat_json = kx_arena_strndup(&L->rs->arena, b.ptr ? b.ptr : "[]", b.ptr ? b.len : 2);
+    kx_buf_fini(&b);
 }
 
 /* ---- exceptions_list, alert_suppression ------------------------------------------------------ */
@@ -473,7 +473,7 @@ static void load_exceptions_list(struct ld *L, const struct toml_value *rule)
     if (!el || el->type != TOML_ARRAY || !all_items(el, TOML_TABLE, &bad))
         return;
     struct rule_strlist *out = &L->r->exceptions_list;
-    out->v = kad_arena_alloc(&L->rs->arena, (el->len ? el->len : 1) * sizeof *out->v);
+    out->v = kx_arena_alloc(&L->rs->arena, (el->len ? el->len : 1) * sizeof *out->v);
     for (size_t i = 0; i < el->len; i++) {
         const struct toml_value *e = el->u.items[i];
         const struct toml_value *id = toml_get(e, "list_id");
@@ -482,7 +482,7 @@ static void load_exceptions_list(struct ld *L, const struct toml_value *rule)
                      "exceptions_list[%zu]: key 'list_id' must be a string", i + 1);
             continue;
         }
-        out->v[out->n++] = kad_arena_strndup(&L->rs->arena, id->u.s, id->len);
+        out->v[out->n++] = kx_arena_strndup(&L->rs->arena, id->u.s, id->len);
     }
 }
 
@@ -658,7 +658,7 @@ static void load_new_terms(struct ld *L, const struct toml_value *rule)
         error_at(L, nt->offset, "missing required key 'new_terms.history_window_start'");
     } else if (*h) {
         size_t pos = hpos->type == TOML_STRING ? hpos->offset : key_pos(nt, hpos);
-        r->history_window_start = kad_arena_strndup(&L->rs->arena, h, strlen(h));
+        r->history_window_start = kx_arena_strndup(&L->rs->arena, h, strlen(h));
         kad_err e;
         kad_err_clear(&e);
         int64_t ms;
@@ -735,8 +735,8 @@ static void compile_query(struct ld *L, const struct toml_value *qv)
 static uint64_t mix(uint64_t h, const char *s)
 {
     s = s ? s : "";
-    h = kad_hash64(s, strlen(s), h);
-    return kad_hash64("\x1f", 1, h);
+    h = kx_hash64(s, strlen(s), h);
+    return kx_hash64("\x1f", 1, h);
 }
 
 static void compute_logic_hash(struct rule *r)
@@ -744,8 +744,8 @@ static void compute_logic_hash(struct rule *r)
     uint64_t h = 0x6b616465746c6f67ull;
     h = mix(h, r->type_name);
     h = mix(h, r->language);
-    kad_str q = kad_str_trim(kad_str_c(r->query ? r->query : ""));
-    h = kad_hash64(q.ptr, q.len, h);
+    kx_str q = kx_str_trim(kx_str_c(r->query ? r->query : ""));
+    h = kx_hash64(q.ptr, q.len, h);
     h = mix(h, "|fields");
     for (size_t i = 0; i < r->new_terms_fields.n; i++)
         h = mix(h, r->new_terms_fields.v[i]);
@@ -887,14 +887,14 @@ static void load_text(struct ld *Lp)
     struct rule_set *rs = L.rs;
     const char *path = L.path, *text = L.text;
     size_t len = L.len;
-    kad_arena scratch;
-    kad_arena_init(&scratch, 64 * 1024, 16 * RULE_MAX_FILE);
+    kx_arena scratch;
+    kx_arena_init(&scratch, 64 * 1024, 16 * RULE_MAX_FILE);
     kad_err e;
     kad_err_clear(&e);
     const struct toml_value *root = toml_parse(&scratch, text, len, path, &e);
     if (!root) {
         rs_diag_err(rs, true, &e);
-        kad_arena_fini(&scratch);
+        kx_arena_fini(&scratch);
         return;
     }
     const struct toml_value *rule = toml_get(root, "rule");
@@ -914,14 +914,14 @@ static void load_text(struct ld *Lp)
     if (!rule || rule->type != TOML_TABLE) {
         if (!rule)
             error_at(&L, 0, "missing the [rule] table: not a detection rule file");
-        kad_arena_fini(&scratch);
+        kx_arena_fini(&scratch);
         return;
     }
-    struct rule *r = kad_arena_zalloc(&rs->arena, sizeof *r);
+    struct rule *r = kx_arena_zalloc(&rs->arena, sizeof *r);
     L.r = r;
     r->path = rs_strdup(rs, path);
     uint32_t line, col;
-    kad_locate(text, len, rule->offset, &line, &col);
+    kx_locate(text, len, rule->offset, &line, &col);
     r->line = (int)line;
     if (!meta)
         error_at(&L, 0, "missing the [metadata] table (creation_date, updated_date, maturity)");
@@ -934,7 +934,7 @@ static void load_text(struct ld *Lp)
             warn_at(&L, key_pos(rule, toml_get(rule, "rule_id")),
                     "rule_id '%s' is also used by %s:%d (rule '%s')", r->rule_id, dup->path,
                     dup->line, dup->name);
-        KAD_VEC_PUSH(&rs->rules, r);
+        KX_VEC_PUSH(&rs->rules, r);
     }
-    kad_arena_fini(&scratch);
+    kx_arena_fini(&scratch);
 }

@@ -22,8 +22,8 @@
 
 struct rule_set *rule_set_new(void)
 {
-    struct rule_set *rs = kad_calloc(1, sizeof *rs);
-    kad_arena_init(&rs->arena, 64 * 1024, 0);
+    struct rule_set *rs = kx_calloc(1, sizeof *rs);
+    kx_arena_init(&rs->arena, 64 * 1024, 0);
     return rs;
 }
 
@@ -31,16 +31,16 @@ void rule_set_free(struct rule_set *rs)
 {
     if (!rs)
         return;
-    KAD_VEC_FREE(&rs->rules);
-    KAD_VEC_FREE(&rs->diags);
-    KAD_VEC_FREE(&rs->lists);
-    kad_arena_fini(&rs->arena);
-    kad_free(rs);
+    KX_VEC_FREE(&rs->rules);
+    KX_VEC_FREE(&rs->diags);
+    KX_VEC_FREE(&rs->lists);
+    kx_arena_fini(&rs->arena);
+    kx_free(rs);
 }
 
 char *rs_strdup(struct rule_set *rs, const char *s)
 {
-    return s ? kad_arena_strndup(&rs->arena, s, strlen(s)) : NULL;
+    return s ? kx_arena_strndup(&rs->arena, s, strlen(s)) : NULL;
 }
 
 /* ---- diagnostics ----------------------------------------------------------------------------- */
@@ -56,7 +56,7 @@ static void add_diag(struct rule_set *rs, bool is_error, const char *origin, uin
     d.err.col = col;
     d.err.offset = offset;
     vsnprintf(d.err.msg, sizeof d.err.msg, fmt, ap);
-    KAD_VEC_PUSH(&rs->diags, d);
+    KX_VEC_PUSH(&rs->diags, d);
     if (is_error)
         rs->had_error = true;
 }
@@ -66,7 +66,7 @@ void rs_diag(struct rule_set *rs, bool is_error, const char *origin, const char 
 {
     uint32_t line = 0, col = 0;
     if (text)
-        kad_locate(text, len, offset, &line, &col);
+        kx_locate(text, len, offset, &line, &col);
     va_list ap;
     va_start(ap, fmt);
     add_diag(rs, is_error, origin, line, col, text ? (int64_t)offset : -1, fmt, ap);
@@ -128,13 +128,13 @@ char *rs_read_file(struct rule_set *rs, const char *path, size_t *len)
         diag_plain(rs, true, path, "cannot open: %s", strerror(errno));
         return NULL;
     }
-    kad_buf b;
-    kad_buf_init(&b, RULE_MAX_FILE);
+    kx_buf b;
+    kx_buf_init(&b, RULE_MAX_FILE);
     char chunk[16384];
     size_t r;
     bool too_big = false;
     while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (kad_buf_add(&b, chunk, r) != KAD_OK) {
+        if (kx_buf_add(&b, chunk, r) != KAD_OK) {
             too_big = true;
             break;
         }
@@ -146,12 +146,12 @@ char *rs_read_file(struct rule_set *rs, const char *path, size_t *len)
             diag_plain(rs, true, path, "file larger than %zu bytes", RULE_MAX_FILE);
         else
             diag_plain(rs, true, path, "read error");
-        kad_buf_fini(&b);
+        kx_buf_fini(&b);
         return NULL;
     }
     if (!b.ptr)
-        kad_buf_addc(&b, 0), b.len = 0;
-    return kad_buf_take(&b, len);
+        kx_buf_addc(&b, 0), b.len = 0;
+    return kx_buf_take(&b, len);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -172,19 +172,19 @@ static void walk(struct rule_set *rs, const char *dir, bool exceptions,
         diag_plain(rs, true, dir, "cannot open directory: %s", strerror(errno));
         return;
     }
-    KAD_VEC(char *) names = {0};
+    KX_VEC(char *) names = {0};
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        KAD_VEC_PUSH(&names, kad_strdup(de->d_name));
+        KX_VEC_PUSH(&names, kx_strdup(de->d_name));
     }
     closedir(d);
     if (names.len)
         qsort(names.ptr, names.len, sizeof *names.ptr, cmp_str);
     for (size_t i = 0; i < names.len; i++) {
         size_t n = strlen(dir) + strlen(names.ptr[i]) + 2;
-        char *path = kad_malloc(n);
+        char *path = kx_malloc(n);
         snprintf(path, n, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/", names.ptr[i]);
         struct stat st;
         if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -198,10 +198,10 @@ static void walk(struct rule_set *rs, const char *dir, bool exceptions,
             if (want)
                 fn(rs, path, false);
         }
-        kad_free(path);
-        kad_free(names.ptr[i]);
+        kx_free(path);
+        kx_free(names.ptr[i]);
     }
-    KAD_VEC_FREE(&names);
+    KX_VEC_FREE(&names);
 }
 
 static void load_rule_file(struct rule_set *rs, const char *path, bool unused)
@@ -211,7 +211,7 @@ static void load_rule_file(struct rule_set *rs, const char *path, bool unused)
     rs->files++;
     if (text)
         rule_load_text(rs, path, text, len);
-    kad_free(text);
+    kx_free(text);
 }
 
 static void load_exc_file(struct rule_set *rs, const char *path, bool unused)
@@ -220,7 +220,7 @@ static void load_exc_file(struct rule_set *rs, const char *path, bool unused)
     char *text = rs_read_file(rs, path, &len);
     if (text)
         rule_exc_load_text(rs, path, text, len);
-    kad_free(text);
+    kx_free(text);
 }
 
 static int load_path(struct rule_set *rs, const char *path, bool exceptions)

@@ -46,7 +46,7 @@ struct keypart {
 };
 
 struct parser {
-    kad_arena *a;
+    kx_arena *a;
     const char *s;
     size_t n;
     size_t p;
@@ -55,7 +55,7 @@ struct parser {
     struct toml_value *root;
     struct toml_value *cur; /* table of the current [section] */
     int depth;
-    kad_buf sb; /* scratch for decoding strings */
+    kx_buf sb; /* scratch for decoding strings */
     struct keypart parts[TOML_MAX_KEY_PARTS];
 };
 
@@ -71,13 +71,13 @@ __attribute__((format(printf, 3, 4))) static void fail_report(struct parser *ps,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    kad_err_at(ps->err, KAD_ESYNTAX, ps->origin, ps->s, ps->n, at, "%s", msg);
+    kx_err_at(ps->err, KAD_ESYNTAX, ps->origin, ps->s, ps->n, at, "%s", msg);
 }
 #define fail(ps, at, ...) (fail_report((ps), (at), __VA_ARGS__), KAD_ESYNTAX)
 
 static int fail_limit(struct parser *ps, size_t at, const char *what)
 {
-    kad_err_at(ps->err, KAD_ELIMIT, ps->origin, ps->s, ps->n, at, "%s", what);
+    kx_err_at(ps->err, KAD_ELIMIT, ps->origin, ps->s, ps->n, at, "%s", what);
     return KAD_ELIMIT;
 }
 
@@ -106,7 +106,7 @@ static const char *describe(struct parser *ps, size_t p, char buf[16])
 
 static void *alloc(struct parser *ps, size_t n)
 {
-    void *p = kad_arena_zalloc(ps->a, n);
+    void *p = kx_arena_zalloc(ps->a, n);
     if (!p)
         fail_limit(ps, ps->p, "document too large for its memory limit");
     return p;
@@ -124,7 +124,7 @@ static struct toml_value *new_value(struct parser *ps, int type, size_t offset)
 
 /* ---- tables ---------------------------------------------------------------------------------- */
 
-static uint64_t key_hash(const char *k, size_t n) { return kad_hash64(k, n, 0x746f6d6cu); }
+static uint64_t key_hash(const char *k, size_t n) { return kx_hash64(k, n, 0x746f6d6cu); }
 
 /* Index slot value is member index + 1; 0 = empty. Built once a table has 8 members. */
 static int table_reindex(struct parser *ps, struct toml_value *t, size_t cap)
@@ -310,10 +310,10 @@ static int decode_string(struct parser *ps, int kind, size_t start, size_t *end,
     bool ml = kind == TOML_STR_ML_BASIC || kind == TOML_STR_ML_LITERAL;
     bool basic = kind == TOML_STR_BASIC || kind == TOML_STR_ML_BASIC;
     char q = basic ? '"' : '\'';
-    kad_buf *out = &ps->sb;
+    kx_buf *out = &ps->sb;
 
     size_t emit_at = p; /* source offset of the character being decoded (mapping mode) */
-    kad_buf_reset(out);
+    kx_buf_reset(out);
     for (;;) {
         if (out->len > stop_out) {
             *end = emit_at;
@@ -339,7 +339,7 @@ static int decode_string(struct parser *ps, int kind, size_t start, size_t *end,
                         *end = p + i;
                         return KAD_OK;
                     }
-                    if (kad_buf_addc(out, q))
+                    if (kx_buf_addc(out, q))
                         return fail_limit(ps, p, "string too long");
                 }
                 *end = stop_out == SIZE_MAX ? p + k : p + k - 3;
@@ -350,7 +350,7 @@ static int decode_string(struct parser *ps, int kind, size_t start, size_t *end,
                     *end = p + i;
                     return KAD_OK;
                 }
-                if (kad_buf_addc(out, q))
+                if (kx_buf_addc(out, q))
                     return fail_limit(ps, p, "string too long");
             }
             p += k;
@@ -359,7 +359,7 @@ static int decode_string(struct parser *ps, int kind, size_t start, size_t *end,
         if (c == '\n' || (c == '\r' && p + 1 < n && s[p + 1] == '\n')) {
             if (!ml)
                 return fail(ps, p, "unterminated string: end of line before the closing quote");
-            if (kad_buf_addc(out, '\n'))
+            if (kx_buf_addc(out, '\n'))
                 return fail_limit(ps, p, "string too long");
             p += c == '\r' ? 2 : 1;
             continue;
@@ -367,7 +367,7 @@ static int decode_string(struct parser *ps, int kind, size_t start, size_t *end,
         if (is_control(c))
             return bad_control(ps, p, "in a string");
         if (c != '\\' || !basic) {
-            if (kad_buf_addc(out, (char)c))
+            if (kx_buf_addc(out, (char)c))
                 return fail_limit(ps, p, "string too long");
             p++;
             continue;
@@ -397,10 +397,10 @@ static int decode_string(struct parser *ps, int kind, size_t start, size_t *end,
                 cp = cp * 16 + (uint32_t)h;
             }
             char u8[4];
-            int ul = (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : kad_utf8_encode(cp, u8);
+            int ul = (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : kx_utf8_encode(cp, u8);
             if (ul == 0)
                 return fail(ps, esc, "invalid escape: U+%04X is not a Unicode scalar value", cp);
-            if (kad_buf_add(out, u8, (size_t)ul))
+            if (kx_buf_add(out, u8, (size_t)ul))
                 return fail_limit(ps, p, "string too long");
             p += 2 + (size_t)nd;
             continue;
@@ -430,7 +430,7 @@ static int decode_string(struct parser *ps, int kind, size_t start, size_t *end,
             return fail(ps, esc, "invalid escape sequence: backslash before %s",
                         e == ' ' || e == '\t' ? "whitespace" : "a special character");
         }
-        if (kad_buf_addc(out, ch))
+        if (kx_buf_addc(out, ch))
             return fail_limit(ps, p, "string too long");
         p += 2;
     }
@@ -462,7 +462,7 @@ static int parse_string(struct parser *ps, struct toml_value **out, bool key)
         return KAD_ELIMIT;
     v->str_kind = (uint8_t)kind;
     v->len = ps->sb.len;
-    v->u.s = kad_arena_strndup(ps->a, ps->sb.ptr ? ps->sb.ptr : "", ps->sb.len);
+    v->u.s = kx_arena_strndup(ps->a, ps->sb.ptr ? ps->sb.ptr : "", ps->sb.len);
     if (!v->u.s)
         return fail_limit(ps, open, "document too large for its memory limit");
     ps->p = end;
@@ -500,7 +500,7 @@ static int parse_key(struct parser *ps, size_t *np)
                 e++;
             if (e == at)
                 return fail(ps, at, "expected a key, found %s", describe(ps, at, b));
-            const char *s = kad_arena_strndup(ps->a, ps->s + at, e - at);
+            const char *s = kx_arena_strndup(ps->a, ps->s + at, e - at);
             if (!s)
                 return fail_limit(ps, at, "document too large for its memory limit");
             *kp = (struct keypart){s, e - at, at};
@@ -803,8 +803,8 @@ static int parse_number(struct parser *ps, struct toml_value **out)
         v->u.f = strtod(clean, NULL);
     } else {
         int64_t iv;
-        if (!kad_str_to_i64(
-                (kad_str){clean[0] == '+' ? clean + 1 : clean, clean[0] == '+' ? cl - 1 : cl}, &iv))
+        if (!kx_str_to_i64(
+                (kx_str){clean[0] == '+' ? clean + 1 : clean, clean[0] == '+' ? cl - 1 : cl}, &iv))
             return fail(ps, start, "integer '%s' is out of range", tok);
         if (!(v = new_value(ps, TOML_INTEGER, start)))
             return KAD_ELIMIT;
@@ -1111,12 +1111,12 @@ static int parse_header(struct parser *ps)
 
 /* ---- document -------------------------------------------------------------------------------- */
 
-const struct toml_value *toml_parse(kad_arena *a, const char *text, size_t len, const char *origin,
+const struct toml_value *toml_parse(kx_arena *a, const char *text, size_t len, const char *origin,
                                     kad_err *err)
 {
     struct parser ps = {
         .a = a, .s = text, .n = len, .origin = origin ? origin : "<toml>", .err = err};
-    size_t bad = kad_utf8_check(text, len);
+    size_t bad = kx_utf8_check(text, len);
     if (bad < len) {
         fail_report(&ps, bad, "invalid UTF-8");
         return NULL;
@@ -1125,7 +1125,7 @@ const struct toml_value *toml_parse(kad_arena *a, const char *text, size_t len, 
     if (!ps.root)
         return NULL;
     ps.cur = ps.root;
-    kad_buf_init(&ps.sb, len + 16);
+    kx_buf_init(&ps.sb, len + 16);
     if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
         ps.p = 3;
     int rc = KAD_OK;
@@ -1145,7 +1145,7 @@ const struct toml_value *toml_parse(kad_arena *a, const char *text, size_t len, 
         else if ((rc = parse_keyval(&ps, ps.cur)) == KAD_OK)
             rc = expect_eol(&ps, "a value");
     }
-    kad_buf_fini(&ps.sb);
+    kx_buf_fini(&ps.sb);
     return rc ? NULL : ps.root;
 }
 
@@ -1191,11 +1191,11 @@ size_t toml_str_source_offset(const char *text, size_t len, const struct toml_va
             return v->offset + (off > v->len ? v->len : off);
     }
     struct parser ps = {.s = text, .n = len, .origin = "", .err = NULL};
-    kad_buf_init(&ps.sb, len + 16);
+    kx_buf_init(&ps.sb, len + 16);
     size_t end = v->offset;
     if (decode_string(&ps, v->str_kind, v->offset, &end, off) != KAD_OK)
         end = v->offset;
-    kad_buf_fini(&ps.sb);
+    kx_buf_fini(&ps.sb);
     return end;
 }
 

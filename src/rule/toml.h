@@ -85,7 +85,7 @@ struct toml_value {
  * malformed TOML and redefinitions, KAD_ELIMIT when TOML_MAX_DEPTH / TOML_MAX_KEY_PARTS or the
  * arena's maximum is exceeded. `origin` (borrowed) names the document in messages.
  */
-const struct toml_value *toml_parse(kad_arena *a, const char *text, size_t len, const char *origin,
+const struct toml_value *toml_parse(kx_arena *a, const char *text, size_t len, const char *origin,
                                     kad_err *err);
 
 /* Member of a table by key, or NULL (also when `table` is NULL or not a table). */

@@ -114,9 +114,9 @@ int64_t st_now_ms(void)
 
 int st_sql_fail(struct st_store *st, kad_err *err, const char *what)
 {
-    kad_err_setf(err, KAD_ESTATE, "state %s: %s: %s", st->path ? st->path : "(memory)", what,
-                 st->db ? sqlite3_errmsg(st->db) : "cannot open");
-    return KAD_ESTATE; /* never 0, visibly (the analyzer cannot see into kad_err_setf) */
+    kx_err_setf(err, KAD_ESTATE, "state %s: %s: %s", st->path ? st->path : "(memory)", what,
+                st->db ? sqlite3_errmsg(st->db) : "cannot open");
+    return KAD_ESTATE; /* never 0, visibly (the analyzer cannot see into kx_err_setf) */
 }
 
 /* Failure injection (st_test_fail_after): true when this database write must fail. */
@@ -127,7 +127,7 @@ void st_test_fail_after(struct st_store *st, unsigned long n) { st->fail_after =
 int st_exec(struct st_store *st, const char *sql, kad_err *err)
 {
     if (injected(st))
-        return kad_err_setf(err, KAD_ESTATE, "state: injected failure before '%s'", sql);
+        return kx_err_setf(err, KAD_ESTATE, "state: injected failure before '%s'", sql);
     if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
         return st_sql_fail(st, err, sql);
     return 0;
@@ -138,7 +138,7 @@ static int step_done(struct st_store *st, sqlite3_stmt *s, kad_err *err, const c
 {
     if (injected(st)) {
         sqlite3_clear_bindings(s);
-        return kad_err_setf(err, KAD_ESTATE, "state: injected failure: %s", what);
+        return kx_err_setf(err, KAD_ESTATE, "state: injected failure: %s", what);
     }
     int rc = sqlite3_step(s);
     int ret = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : st_sql_fail(st, err, what);
@@ -186,25 +186,25 @@ static size_t put_len(char *out, size_t n)
     return sizeof(t) - i;
 }
 
-int st_combo_encode(kad_buf *dst, const kad_str *comps, size_t n, kad_err *err)
+int st_combo_encode(kx_buf *dst, const kx_str *comps, size_t n, kad_err *err)
 {
     if (n == 0 || n > ST_COMPONENTS_MAX)
-        return kad_err_setf(err, KAD_EINVAL, "a combination has 1 to %d components, not %zu",
-                            ST_COMPONENTS_MAX, n);
+        return kx_err_setf(err, KAD_EINVAL, "a combination has 1 to %d components, not %zu",
+                           ST_COMPONENTS_MAX, n);
     size_t total = 0;
     char num[24];
     for (size_t i = 0; i < n; i++) {
         if (comps[i].len > ST_KEY_MAX)
-            return kad_err_setf(err, KAD_ELIMIT, "new-terms value of %zu bytes is larger than %d",
-                                comps[i].len, ST_KEY_MAX);
+            return kx_err_setf(err, KAD_ELIMIT, "new-terms value of %zu bytes is larger than %d",
+                               comps[i].len, ST_KEY_MAX);
         total += put_len(num, comps[i].len) + 2 + comps[i].len;
     }
     if (total > ST_KEY_MAX)
-        return kad_err_setf(err, KAD_ELIMIT,
-                            "new-terms combination of %zu bytes is larger than %d bytes", total,
-                            ST_KEY_MAX);
-    if (kad_buf_reserve(dst, total) != 0)
-        return kad_err_setf(err, KAD_ELIMIT, "combination buffer full");
+        return kx_err_setf(err, KAD_ELIMIT,
+                           "new-terms combination of %zu bytes is larger than %d bytes", total,
+                           ST_KEY_MAX);
+    if (kx_buf_reserve(dst, total) != 0)
+        return kx_err_setf(err, KAD_ELIMIT, "combination buffer full");
     /* one pass of memcpy: this runs for every combination of every matching event */
     char *p = dst->ptr + dst->len;
     for (size_t i = 0; i < n; i++) {
@@ -220,7 +220,7 @@ int st_combo_encode(kad_buf *dst, const kad_str *comps, size_t n, kad_err *err)
     return 0;
 }
 
-int st_combo_decode(const void *key, size_t len, kad_str *comps, size_t max)
+int st_combo_decode(const void *key, size_t len, kx_str *comps, size_t max)
 {
     const char *p = key, *end = p + len;
     size_t n = 0;
@@ -257,20 +257,20 @@ int st_combo_decode(const void *key, size_t len, kad_str *comps, size_t max)
 /* mkdir -p of the directory part of path. */
 static int make_parents(const char *path, kad_err *err)
 {
-    char *d = kad_strdup(path);
+    char *d = kx_strdup(path);
     for (char *p = d + 1; *p; p++) {
         if (*p != '/')
             continue;
         *p = '\0';
         if (mkdir(d, 0700) != 0 && errno != EEXIST) {
             int e = errno;
-            kad_err_setf(err, KAD_EIO, "cannot create directory '%s': %s", d, strerror(e));
-            kad_free(d);
+            kx_err_setf(err, KAD_EIO, "cannot create directory '%s': %s", d, strerror(e));
+            kx_free(d);
             return KAD_EIO;
         }
         *p = '/';
     }
-    kad_free(d);
+    kx_free(d);
     return 0;
 }
 
@@ -306,8 +306,8 @@ static int migrate(struct st_store *st, kad_err *err)
     if (rc)
         sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     else
-        kad_log(KAD_LOG_INFO, "state %s: schema %lld upgraded to %d", st->path, (long long)ver,
-                SCHEMA_VERSION);
+        kx_log(KX_LOG_INFO, "state %s: schema %lld upgraded to %d", st->path, (long long)ver,
+               SCHEMA_VERSION);
     return rc;
 }
 
@@ -321,7 +321,7 @@ static int check_schema(struct st_store *st, kad_err *err)
         return rc;
     if (ntables == 0 && ver == 0 && app == 0) {
         if (st->mode == ST_OPEN_RO)
-            return kad_err_setf(err, KAD_ESTATE, "%s: empty database, not a kadet state", st->path);
+            return kx_err_setf(err, KAD_ESTATE, "%s: empty database, not a kadet state", st->path);
         char sql[sizeof(schema_sql) + sizeof(terms_sql) + 128];
         snprintf(sql, sizeof(sql),
                  "BEGIN;%s%sPRAGMA user_version = %d;PRAGMA application_id = %d;COMMIT;",
@@ -334,11 +334,11 @@ static int check_schema(struct st_store *st, kad_err *err)
         return 0;
     }
     if (app != APPLICATION_ID)
-        return kad_err_setf(err, KAD_ESTATE, "%s: not a kadet state file", st->path);
+        return kx_err_setf(err, KAD_ESTATE, "%s: not a kadet state file", st->path);
     if (ver > SCHEMA_VERSION)
-        return kad_err_setf(err, KAD_ESTATE,
-                            "%s: state schema version %lld is newer than this kadet (%d)", st->path,
-                            (long long)ver, SCHEMA_VERSION);
+        return kx_err_setf(err, KAD_ESTATE,
+                           "%s: state schema version %lld is newer than this kadet (%d)", st->path,
+                           (long long)ver, SCHEMA_VERSION);
     if ((ver == 1 || ver == 2) && st->mode != ST_OPEN_RO)
         return migrate(st, err); /* read-only inspection reads every version */
     return 0;
@@ -354,7 +354,7 @@ static int load_counters(struct st_store *st, kad_err *err)
         struct st_counter c = {0};
         snprintf(c.name, sizeof(c.name), "%s", (const char *)sqlite3_column_text(s, 0));
         c.value = sqlite3_column_int64(s, 1);
-        KAD_VEC_PUSH(&st->counters, c);
+        KX_VEC_PUSH(&st->counters, c);
     }
     sqlite3_finalize(s);
     return rc == SQLITE_DONE ? 0 : st_sql_fail(st, err, "cannot read counters");
@@ -364,8 +364,8 @@ int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err 
 {
     *out = NULL;
     if (mode != ST_OPEN_MEM && (!path || !*path))
-        return kad_err_setf(err, KAD_EINVAL, "no state file given");
-    struct st_store *st = kad_calloc(1, sizeof(*st));
+        return kx_err_setf(err, KAD_EINVAL, "no state file given");
+    struct st_store *st = kx_calloc(1, sizeof(*st));
     st->mode = mode;
     idx_init(&st->idx);
     piv_init(&st->piv);
@@ -375,14 +375,14 @@ int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err 
         file = ":memory:";
         flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MEMORY;
     } else {
-        st->path = kad_strdup(path);
+        st->path = kx_strdup(path);
         file = path;
         struct stat sb;
         if (mode == ST_OPEN_RO) {
             if (stat(path, &sb) != 0) {
                 int e = errno;
-                rc = kad_err_setf(err, e == ENOENT ? KAD_ENOTFOUND : KAD_EIO,
-                                  "cannot open state '%s': %s", path, strerror(e));
+                rc = kx_err_setf(err, e == ENOENT ? KAD_ENOTFOUND : KAD_EIO,
+                                 "cannot open state '%s': %s", path, strerror(e));
                 goto fail;
             }
             flags = SQLITE_OPEN_READONLY;
@@ -392,13 +392,13 @@ int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err 
             flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
         }
         if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            rc = kad_err_setf(err, KAD_EIO, "cannot open state '%s': is a directory", path);
+            rc = kx_err_setf(err, KAD_EIO, "cannot open state '%s': is a directory", path);
             goto fail;
         }
     }
     if (sqlite3_open_v2(file, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        rc = kad_err_setf(err, KAD_ESTATE, "cannot open state '%s': %s", file,
-                          st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        rc = kx_err_setf(err, KAD_ESTATE, "cannot open state '%s': %s", file,
+                         st->db ? sqlite3_errmsg(st->db) : "out of memory");
         goto fail;
     }
     sqlite3_extended_result_codes(st->db, 1);
@@ -453,16 +453,16 @@ void st_close(struct st_store *st)
         sqlite3_close(st->db);
     idx_fini(&st->idx);
     piv_fini(&st->piv);
-    KAD_VEC_FREE(&st->piv_keys);
-    KAD_VEC_FREE(&st->piv_items);
+    KX_VEC_FREE(&st->piv_keys);
+    KX_VEC_FREE(&st->piv_items);
     for (size_t i = 0; i < st->rules.len; i++)
-        kad_free(st->rules.ptr[i].rule_id);
-    KAD_VEC_FREE(&st->rules);
-    KAD_VEC_FREE(&st->by_rid);
-    KAD_VEC_FREE(&st->undo);
-    KAD_VEC_FREE(&st->counters);
-    kad_free(st->path);
-    kad_free(st);
+        kx_free(st->rules.ptr[i].rule_id);
+    KX_VEC_FREE(&st->rules);
+    KX_VEC_FREE(&st->by_rid);
+    KX_VEC_FREE(&st->undo);
+    KX_VEC_FREE(&st->counters);
+    kx_free(st->path);
+    kx_free(st);
 }
 
 /* ======================================================================================== */
@@ -513,7 +513,7 @@ int st_rule_preload(struct st_store *st, uint32_t rid, kad_err *err)
 {
     struct st_rule_mem *m = st_rule_mem_get(st, rid);
     if (!m)
-        return kad_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
+        return kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
     if (m->complete)
         return 0;
     int rc = load_rule_terms(st, rid, err);
@@ -525,7 +525,7 @@ int st_rule_preload(struct st_store *st, uint32_t rid, kad_err *err)
 int st_reload_index(struct st_store *st, kad_err *err)
 {
     (void)err;
-    KAD_BUG_ON(st->mode == ST_OPEN_MEM); /* the index is all a MEM store has */
+    KX_BUG_ON(st->mode == ST_OPEN_MEM); /* the index is all a MEM store has */
     idx_fini(&st->idx);  /* leaves an empty index of a new generation (no idx_init: see there) */
     piv_clear(&st->piv); /* its records are gone; a file store lists only unsaved ones */
     for (size_t i = 0; i < st->rules.len; i++)
@@ -545,7 +545,7 @@ static void bind_pivot(struct st_store *st, sqlite3_stmt *s, int i, uint32_t rid
                        size_t len)
 {
     const struct st_rule_mem *m = st_rule_mem_get(st, rid);
-    kad_str pv;
+    kx_str pv;
     if (m && m->has_pivot && st_combo_part(key, len, m->pivot, &pv) && pv.len)
         sqlite3_bind_blob(s, i, pv.ptr, (int)pv.len, SQLITE_STATIC);
     else
@@ -607,8 +607,8 @@ static int backfill(struct st_store *st, int64_t rid, int64_t pivot, kad_err *er
     int n = sqlite3_changes(st->db);
     st->piv_backfilled += (uint64_t)n;
     if (n > 0)
-        kad_log(KAD_LOG_INFO, "state %s: %d combinations of baseline %lld keyed by pivot", st->path,
-                n, (long long)rid);
+        kx_log(KX_LOG_INFO, "state %s: %d combinations of baseline %lld keyed by pivot", st->path,
+               n, (long long)rid);
     return 0;
 }
 
@@ -641,14 +641,14 @@ static int register_rows(struct st_store *st, const struct st_rule_def *def, uin
     if (rc != SQLITE_DONE)
         return st_sql_fail(st, err, "cannot read rules");
 
-    kad_buf fields;
-    kad_buf_init(&fields, ST_KEY_MAX + 1);
-    kad_str comps[ST_COMPONENTS_MAX] = {{0}};
+    kx_buf fields;
+    kx_buf_init(&fields, ST_KEY_MAX + 1);
+    kx_str comps[ST_COMPONENTS_MAX] = {{0}};
     size_t nf = def->nfields < ST_COMPONENTS_MAX ? def->nfields : ST_COMPONENTS_MAX;
     for (size_t i = 0; i < nf; i++)
-        comps[i] = kad_str_c(def->fields[i]);
+        comps[i] = kx_str_c(def->fields[i]);
     if (nf && (rc = st_combo_encode(&fields, comps, nf, err)) != 0) {
-        kad_buf_fini(&fields);
+        kx_buf_fini(&fields);
         return rc;
     }
     int64_t now = st_now_ms();
@@ -660,7 +660,7 @@ static int register_rows(struct st_store *st, const struct st_rule_def *def, uin
                      "VALUES(?1, ?7, ?2, ?3, ?4, ?5, ?5, 1, ?8)";
     rc = 0;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-        kad_buf_fini(&fields);
+        kx_buf_fini(&fields);
         return st_sql_fail(st, err, "cannot write rules");
     }
     sqlite3_bind_text(s, 1, def->rule_id, -1, SQLITE_STATIC);
@@ -675,15 +675,15 @@ static int register_rows(struct st_store *st, const struct st_rule_def *def, uin
     if (sqlite3_step(s) != SQLITE_DONE)
         rc = st_sql_fail(st, err, "cannot write rules");
     sqlite3_finalize(s);
-    kad_buf_fini(&fields);
+    kx_buf_fini(&fields);
     if (rc)
         return rc;
     if (found >= 0 && found_pivot != pivot) {
         /* a rollback of the batch would undo the re-keying but not the rule's pivot in memory */
         if (st->in_batch && st->mode != ST_OPEN_MEM)
-            return kad_err_setf(err, KAD_EINVAL,
-                                "rule '%s': its pivot changes; register it outside a state batch",
-                                def->rule_id);
+            return kx_err_setf(err, KAD_EINVAL,
+                               "rule '%s': its pivot changes; register it outside a state batch",
+                               def->rule_id);
         if ((rc = backfill(st, found, pivot, err)) != 0)
             return rc;
     }
@@ -708,15 +708,15 @@ int st_rule_register(struct st_store *st, const struct st_rule_def *def, uint32_
                      enum st_baseline *status, kad_err *err)
 {
     if (st->mode == ST_OPEN_RO)
-        return kad_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
+        return kx_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
     if (!def->rule_id || !*def->rule_id)
-        return kad_err_setf(err, KAD_EINVAL, "rule without rule_id");
+        return kx_err_setf(err, KAD_EINVAL, "rule without rule_id");
     if (def->nfields > ST_COMPONENTS_MAX)
-        return kad_err_setf(err, KAD_EINVAL, "rule '%s': more than %d new-terms fields",
-                            def->rule_id, ST_COMPONENTS_MAX);
+        return kx_err_setf(err, KAD_EINVAL, "rule '%s': more than %d new-terms fields",
+                           def->rule_id, ST_COMPONENTS_MAX);
     if (def->has_pivot && def->pivot >= def->nfields)
-        return kad_err_setf(err, KAD_EINVAL, "rule '%s': pivot %zu is not one of its %zu fields",
-                            def->rule_id, def->pivot, def->nfields);
+        return kx_err_setf(err, KAD_EINVAL, "rule '%s': pivot %zu is not one of its %zu fields",
+                           def->rule_id, def->pivot, def->nfields);
     int rc;
     enum st_baseline stat = ST_BASELINE_NEW;
     int64_t wm = ST_TIME_NONE;
@@ -732,10 +732,10 @@ int st_rule_register(struct st_store *st, const struct st_rule_def *def, uint32_
         return rc;
     struct st_rule_mem *m = st_rule_mem_get(st, id);
     if (!m) {
-        struct st_rule_mem nm = {.rid = id, .rule_id = kad_strdup(def->rule_id), .watermark = wm};
-        KAD_VEC_PUSH(&st->rules, nm);
+        struct st_rule_mem nm = {.rid = id, .rule_id = kx_strdup(def->rule_id), .watermark = wm};
+        KX_VEC_PUSH(&st->rules, nm);
         while (st->by_rid.len <= id)
-            KAD_VEC_PUSH(&st->by_rid, 0);
+            KX_VEC_PUSH(&st->by_rid, 0);
         st->by_rid.ptr[id] = (uint32_t)st->rules.len;
         m = &st->rules.ptr[st->rules.len - 1];
         /* a fresh baseline is complete (empty); an existing one loads lazily, so reopening
@@ -769,9 +769,9 @@ int64_t st_watermark(const struct st_store *st, uint32_t rid)
 int st_begin(struct st_store *st, kad_err *err)
 {
     if (st->mode == ST_OPEN_RO)
-        return kad_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
+        return kx_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
     if (st->in_batch)
-        return kad_err_setf(err, KAD_EINVAL, "a state batch is already open");
+        return kx_err_setf(err, KAD_EINVAL, "a state batch is already open");
     int rc = st_exec(st, "BEGIN IMMEDIATE", err);
     if (rc)
         return rc;
@@ -791,7 +791,7 @@ static void undo_push(struct st_store *st, struct st_rec *r, bool inserted)
                         .last_seen = r->last_seen,
                         .flags = r->flags,
                         .inserted = inserted};
-    KAD_VEC_PUSH(&st->undo, u);
+    KX_VEC_PUSH(&st->undo, u);
     r->flags |= REC_DIRTY;
 }
 
@@ -800,7 +800,7 @@ static void undo_clear(struct st_store *st)
 {
     st->undo.len = 0;
     if (st->undo.cap > 4096)
-        KAD_VEC_FREE(&st->undo);
+        KX_VEC_FREE(&st->undo);
 }
 
 static int bytes_cmp(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
@@ -832,7 +832,7 @@ int st_flush_dirty(struct st_store *st, kad_err *err)
     if (st->undo.len > 64) {
         for (size_t i = 0; i < st->undo.len; i++) {
             struct st_undo *u = &st->undo.ptr[i];
-            kad_str pv;
+            kx_str pv;
             bool has = st_rec_pivot(st, u->rec, &pv);
             u->poff = has ? (uint16_t)((const uint8_t *)pv.ptr - u->rec->key) : 0;
             u->plen = has ? (uint16_t)pv.len : 0;
@@ -896,7 +896,7 @@ static int write_batch_meta(struct st_store *st, kad_err *err)
 int st_commit(struct st_store *st, kad_err *err)
 {
     if (!st->in_batch)
-        return kad_err_setf(err, KAD_EINVAL, "no state batch is open");
+        return kx_err_setf(err, KAD_EINVAL, "no state batch is open");
     int rc;
     if ((rc = st_flush_dirty(st, err)) != 0 || (rc = write_batch_meta(st, err)) != 0 ||
         (rc = st_exec(st, "COMMIT", err)) != 0) {
@@ -947,7 +947,7 @@ void st_rollback(struct st_store *st)
            rolled-back database is the truth, so rebuild the index from it */
         st->reload_on_rollback = false;
         if (st_reload_index(st, NULL) != 0)
-            kad_log(KAD_LOG_ERROR, "state: cannot reload the index after a rollback");
+            kx_log(KX_LOG_ERROR, "state: cannot reload the index after a rollback");
     }
 }
 
@@ -981,12 +981,12 @@ static int check_key(struct st_store *st, uint32_t rid, size_t len, struct st_ru
                      kad_err *err)
 {
     if (!(*m = st_rule_mem_get(st, rid)))
-        return kad_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
+        return kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
     if (len == 0)
-        return kad_err_setf(err, KAD_EINVAL, "empty combination");
+        return kx_err_setf(err, KAD_EINVAL, "empty combination");
     if (len > ST_KEY_MAX)
-        return kad_err_setf(err, KAD_ELIMIT, "combination of %zu bytes is larger than %d", len,
-                            ST_KEY_MAX);
+        return kx_err_setf(err, KAD_ELIMIT, "combination of %zu bytes is larger than %d", len,
+                           ST_KEY_MAX);
     return 0;
 }
 
@@ -998,7 +998,7 @@ int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len,
     if (rc)
         return rc;
     if (!st->in_batch)
-        return kad_err_setf(err, KAD_EINVAL, "st_observe outside a state batch");
+        return kx_err_setf(err, KAD_EINVAL, "st_observe outside a state batch");
     if (m->watermark == ST_TIME_NONE || ts > m->watermark) {
         m->watermark = ts;
         m->wm_dirty = true;
@@ -1069,9 +1069,9 @@ int st_alert_record(struct st_store *st, uint32_t rid, const void *combo, size_t
                     const char *alert_id, int64_t ts, kad_err *err)
 {
     if (!st->in_batch)
-        return kad_err_setf(err, KAD_EINVAL, "st_alert_record outside a state batch");
+        return kx_err_setf(err, KAD_EINVAL, "st_alert_record outside a state batch");
     if (!alert_id || !*alert_id)
-        return kad_err_setf(err, KAD_EINVAL, "empty alert id");
+        return kx_err_setf(err, KAD_EINVAL, "empty alert id");
     if (combo && len) {
         struct st_rule_mem *m;
         int rc = check_key(st, rid, len, &m, err);
@@ -1102,7 +1102,7 @@ int st_alert_emitted(struct st_store *st, const char *alert_id, kad_err *err)
 {
     sqlite3_stmt *s = st->sq[SQ_ALERT_GET];
     if (!s)
-        return kad_err_setf(err, KAD_EINVAL, "state is open read-only");
+        return kx_err_setf(err, KAD_EINVAL, "state is open read-only");
     sqlite3_bind_text(s, 1, alert_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     int ret = rc == SQLITE_ROW    ? 1
@@ -1116,7 +1116,7 @@ int st_alert_emitted(struct st_store *st, const char *alert_id, kad_err *err)
 int st_pos_set(struct st_store *st, const char *source, int64_t offset, int64_t line, kad_err *err)
 {
     if (!st->in_batch)
-        return kad_err_setf(err, KAD_EINVAL, "st_pos_set outside a state batch");
+        return kx_err_setf(err, KAD_EINVAL, "st_pos_set outside a state batch");
     sqlite3_stmt *s = st->sq[SQ_POS_SET];
     sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, offset);
@@ -1139,7 +1139,7 @@ int st_pos_get(struct st_store *st, const char *source, struct st_pos *out, kad_
         out->offset = sqlite3_column_int64(s, 0);
         out->line = sqlite3_column_int64(s, 1);
     } else if (rc == SQLITE_DONE) {
-        ret = kad_err_setf(err, KAD_ENOTFOUND, "no position recorded for '%s'", source);
+        ret = kx_err_setf(err, KAD_ENOTFOUND, "no position recorded for '%s'", source);
     } else {
         ret = st_sql_fail(st, err, "cannot read input positions");
     }
@@ -1155,10 +1155,10 @@ int st_pos_get(struct st_store *st, const char *source, struct st_pos *out, kad_
 int st_counter_add(struct st_store *st, const char *name, int64_t delta, kad_err *err)
 {
     if (st->mode == ST_OPEN_RO)
-        return kad_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
+        return kx_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
     size_t n = strlen(name);
     if (n == 0 || n >= sizeof(((struct st_counter *)0)->name))
-        return kad_err_setf(err, KAD_ELIMIT, "counter name of %zu bytes (1 to 63 allowed)", n);
+        return kx_err_setf(err, KAD_ELIMIT, "counter name of %zu bytes (1 to 63 allowed)", n);
     for (size_t i = 0; i < st->counters.len; i++) {
         if (strcmp(st->counters.ptr[i].name, name) == 0) {
             st->counters.ptr[i].pending += delta;
@@ -1167,7 +1167,7 @@ int st_counter_add(struct st_store *st, const char *name, int64_t delta, kad_err
     }
     struct st_counter c = {.pending = delta};
     memcpy(c.name, name, n + 1);
-    KAD_VEC_PUSH(&st->counters, c);
+    KX_VEC_PUSH(&st->counters, c);
     return 0;
 }
 

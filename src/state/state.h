@@ -73,13 +73,13 @@ const char *st_path(const struct st_store *st);
  * KAD_ELIMIT if the encoding would pass ST_KEY_MAX (dst is then unchanged) and KAD_EINVAL if
  * n is 0 or above ST_COMPONENTS_MAX.
  */
-int st_combo_encode(kad_buf *dst, const kad_str *comps, size_t n, kad_err *err);
+int st_combo_encode(kx_buf *dst, const kx_str *comps, size_t n, kad_err *err);
 /*
  * Split an encoded combination into at most `max` components (slices into `key`, valid as
  * long as key is). Returns the number of components, or -1 if the bytes are not a valid
  * encoding (or hold more than `max` components).
  */
-int st_combo_decode(const void *key, size_t len, kad_str *comps, size_t max);
+int st_combo_decode(const void *key, size_t len, kx_str *comps, size_t max);
 
 /* ======================================================================================== */
 /* Rules                                                                                    */
@@ -236,7 +236,7 @@ struct st_rule_info {
     const char *rule_id;
     const char *name;
     uint64_t logic_hash;
-    kad_str fields[ST_COMPONENTS_MAX];
+    kx_str fields[ST_COMPONENTS_MAX];
     size_t nfields;
     int64_t window_ms;
     int64_t first_loaded; /* wall clock, epoch ms */
@@ -271,7 +271,7 @@ struct st_filter {
 
 struct st_term_info {
     const struct st_rule_info *rule;
-    kad_str comps[ST_COMPONENTS_MAX];
+    kx_str comps[ST_COMPONENTS_MAX];
     size_t ncomps;
     struct st_term term;
 };

@@ -57,10 +57,10 @@ void idx_init(struct st_index *ix) { memset(ix, 0, sizeof(*ix)); }
 void idx_fini(struct st_index *ix)
 {
     for (size_t i = 0; i < ix->nchunks; i++)
-        kad_free(ix->chunks[i]);
-    kad_free(ix->chunks);
-    kad_free(ix->chunk_used);
-    kad_free(ix->slots);
+        kx_free(ix->chunks[i]);
+    kx_free(ix->chunks);
+    kx_free(ix->chunk_used);
+    kx_free(ix->slots);
     uint64_t gen = ix->gen + 1;
     memset(ix, 0, sizeof(*ix));
     ix->gen = gen; /* record pointers taken before are stale */
@@ -79,7 +79,7 @@ static uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
  * The index's own hash, 8 bytes per step (MurmurHash3-style mixing of each word, then the
  * splitmix64 finaliser so the low bits (slot) and the high bits (tag) are both usable). It is
  * never persisted and never leaves this process, so it may depend on the byte order and may
- * change between versions; kad_hash64 (byte by byte, stable) stays what alert ids, logic hashes
+ * change between versions; kx_hash64 (byte by byte, stable) stays what alert ids, logic hashes
  * and counter names use.
  */
 uint64_t idx_hash(uint32_t rid, const void *key, size_t len)
@@ -148,7 +148,7 @@ static void rehash(struct st_index *ix, size_t ncap)
 {
     uint64_t *old = ix->slots;
     size_t ocap = ix->cap;
-    ix->slots = kad_calloc(ncap, sizeof(uint64_t));
+    ix->slots = kx_calloc(ncap, sizeof(uint64_t));
     prefault(ix->slots, ncap * sizeof(uint64_t));
     ix->cap = ncap;
     ix->used = 0;
@@ -159,7 +159,7 @@ static void rehash(struct st_index *ix, size_t ncap)
         struct st_rec *r = deref(ix, s);
         place(ix, idx_hash(r->rid, r->key, r->klen), (s & REF_MASK) - 1);
     }
-    kad_free(old);
+    kx_free(old);
 }
 
 void idx_reserve(struct st_index *ix, size_t n)
@@ -176,16 +176,16 @@ void idx_reserve(struct st_index *ix, size_t n)
 static struct st_rec *new_rec(struct st_index *ix, uint32_t rid, const void *key, size_t len,
                               uint64_t *ref)
 {
-    KAD_BUG_ON(len > UINT16_MAX);
+    KX_BUG_ON(len > UINT16_MAX);
     size_t sz = rec_size(len);
     if (!ix->nchunks || ix->chunk_used[ix->nchunks - 1] + sz > chunk_cap(ix->nchunks - 1)) {
-        KAD_BUG_ON(ix->nchunks + 1 >= MAX_CHUNKS);
+        KX_BUG_ON(ix->nchunks + 1 >= MAX_CHUNKS);
         if (ix->nchunks == ix->chunks_cap) {
             ix->chunks_cap = ix->chunks_cap ? ix->chunks_cap * 2 : 16;
-            ix->chunks = kad_realloc(ix->chunks, ix->chunks_cap * sizeof(*ix->chunks));
-            ix->chunk_used = kad_realloc(ix->chunk_used, ix->chunks_cap * sizeof(uint32_t));
+            ix->chunks = kx_realloc(ix->chunks, ix->chunks_cap * sizeof(*ix->chunks));
+            ix->chunk_used = kx_realloc(ix->chunk_used, ix->chunks_cap * sizeof(uint32_t));
         }
-        ix->chunks[ix->nchunks] = kad_malloc(chunk_cap(ix->nchunks));
+        ix->chunks[ix->nchunks] = kx_malloc(chunk_cap(ix->nchunks));
         prefault(ix->chunks[ix->nchunks], chunk_cap(ix->nchunks));
         ix->chunk_used[ix->nchunks] = 0;
         ix->nchunks++;
@@ -285,7 +285,7 @@ void idx_delete(struct st_index *ix, struct st_rec *rec)
             return;
         }
     }
-    KAD_BUG_ON(1); /* a live record is always reachable from its hash */
+    KX_BUG_ON(1); /* a live record is always reachable from its hash */
 }
 
 struct st_rec *idx_next(struct st_index *ix, size_t *chunk, size_t *off)

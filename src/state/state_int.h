@@ -105,9 +105,9 @@ struct st_piv_group {
 struct st_pivots {
     uint32_t *slots; /* group index + 1; 0 = empty */
     size_t cap;      /* power of two, or 0 */
-    KAD_VEC(struct st_piv_group) groups;
-    KAD_VEC(struct st_rec *) recs; /* entries */
-    KAD_VEC(uint32_t) next;        /* next entry of the same group + 1; 0 = end */
+    KX_VEC(struct st_piv_group) groups;
+    KX_VEC(struct st_rec *) recs; /* entries */
+    KX_VEC(uint32_t) next;        /* next entry of the same group + 1; 0 = end */
 };
 
 /* ---- the store ---------------------------------------------------------------------------- */
@@ -174,15 +174,15 @@ struct st_store {
     sqlite3 *db;
     sqlite3_stmt *sq[SQ__COUNT];
     struct st_index idx;
-    KAD_VEC(struct st_rule_mem) rules; /* registered in this session */
-    KAD_VEC(uint32_t) by_rid;          /* rid -> index in rules + 1 (0 = not registered) */
-    KAD_VEC(struct st_undo) undo;      /* also the list of dirty records */
-    KAD_VEC(struct st_counter) counters;
+    KX_VEC(struct st_rule_mem) rules; /* registered in this session */
+    KX_VEC(uint32_t) by_rid;          /* rid -> index in rules + 1 (0 = not registered) */
+    KX_VEC(struct st_undo) undo;      /* also the list of dirty records */
+    KX_VEC(struct st_counter) counters;
     struct st_pivots piv;
-    KAD_VEC(uint8_t) piv_keys;             /* st_pivot_each's scratch: copied keys */
-    KAD_VEC(struct st_piv_item) piv_items; /* and what to sort */
-    struct st_pivot_cost piv_cost;         /* of the last st_pivot_each */
-    uint64_t piv_backfilled;               /* terms rows given a pivot by registrations (tests) */
+    KX_VEC(uint8_t) piv_keys;             /* st_pivot_each's scratch: copied keys */
+    KX_VEC(struct st_piv_item) piv_items; /* and what to sort */
+    struct st_pivot_cost piv_cost;        /* of the last st_pivot_each */
+    uint64_t piv_backfilled;              /* terms rows given a pivot by registrations (tests) */
     bool in_batch;
     bool reload_on_rollback;  /* the undo log was flushed inside this batch */
     unsigned long fail_after; /* st_test_fail_after countdown, 0 = off */
@@ -200,9 +200,9 @@ int64_t st_now_ms(void);
 
 /* state_pivot.c */
 /* Component i of an encoded combination; false when the bytes hold no such component. */
-bool st_combo_part(const void *key, size_t len, size_t i, kad_str *out);
+bool st_combo_part(const void *key, size_t len, size_t i, kx_str *out);
 /* The rule's pivot value of a record; false when the rule has none (or the key is short). */
-bool st_rec_pivot(struct st_store *st, const struct st_rec *r, kad_str *out);
+bool st_rec_pivot(struct st_store *st, const struct st_rec *r, kx_str *out);
 void piv_init(struct st_pivots *p);
 void piv_fini(struct st_pivots *p);
 /* Forget every entry (a large map is given back). */

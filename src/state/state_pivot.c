@@ -25,9 +25,9 @@
 /* Components                                                                               */
 /* ======================================================================================== */
 
-bool st_combo_part(const void *key, size_t len, size_t i, kad_str *out)
+bool st_combo_part(const void *key, size_t len, size_t i, kx_str *out)
 {
-    kad_str comps[ST_COMPONENTS_MAX];
+    kx_str comps[ST_COMPONENTS_MAX];
     int n = st_combo_decode(key, len, comps, ST_COMPONENTS_MAX);
     if (n < 0 || i >= (size_t)n)
         return false;
@@ -35,7 +35,7 @@ bool st_combo_part(const void *key, size_t len, size_t i, kad_str *out)
     return true;
 }
 
-bool st_rec_pivot(struct st_store *st, const struct st_rec *r, kad_str *out)
+bool st_rec_pivot(struct st_store *st, const struct st_rec *r, kx_str *out)
 {
     const struct st_rule_mem *m = st_rule_mem_get(st, r->rid);
     return m && m->has_pivot && st_combo_part(r->key, r->klen, m->pivot, out);
@@ -54,7 +54,7 @@ static void sql_component(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_int64 i = sqlite3_value_int64(argv[1]);
     const void *k = sqlite3_value_blob(argv[0]);
     int n = sqlite3_value_bytes(argv[0]);
-    kad_str c;
+    kx_str c;
     if (!k || i < 0 || !st_combo_part(k, (size_t)n, (size_t)i, &c))
         sqlite3_result_null(ctx);
     else if (c.len == 0)
@@ -78,10 +78,10 @@ void piv_init(struct st_pivots *p) { memset(p, 0, sizeof(*p)); }
 
 void piv_fini(struct st_pivots *p)
 {
-    kad_free(p->slots);
-    KAD_VEC_FREE(&p->groups);
-    KAD_VEC_FREE(&p->recs);
-    KAD_VEC_FREE(&p->next);
+    kx_free(p->slots);
+    KX_VEC_FREE(&p->groups);
+    KX_VEC_FREE(&p->recs);
+    KX_VEC_FREE(&p->next);
     piv_init(p);
 }
 
@@ -104,13 +104,13 @@ uint64_t piv_mem_bytes(const struct st_pivots *p)
            (uint64_t)p->next.cap * sizeof(uint32_t);
 }
 
-static bool group_is(const struct st_piv_group *g, uint64_t h, uint32_t rid, kad_str v)
+static bool group_is(const struct st_piv_group *g, uint64_t h, uint32_t rid, kx_str v)
 {
     return g->h == h && g->rid == rid && g->len == v.len && memcmp(g->val, v.ptr, v.len) == 0;
 }
 
 /* The group of (rid, v), or NULL. */
-static struct st_piv_group *group_find(const struct st_pivots *p, uint32_t rid, kad_str v,
+static struct st_piv_group *group_find(const struct st_pivots *p, uint32_t rid, kx_str v,
                                        uint64_t h)
 {
     if (!p->cap)
@@ -135,8 +135,8 @@ static void slot_place(struct st_pivots *p, uint64_t h, uint32_t gi)
 static void grow(struct st_pivots *p)
 {
     size_t ncap = p->cap ? p->cap * 2 : 64;
-    kad_free(p->slots);
-    p->slots = kad_calloc(ncap, sizeof(uint32_t));
+    kx_free(p->slots);
+    p->slots = kx_calloc(ncap, sizeof(uint32_t));
     p->cap = ncap;
     for (size_t i = 0; i < p->groups.len; i++)
         slot_place(p, p->groups.ptr[i].h, (uint32_t)i);
@@ -145,10 +145,10 @@ static void grow(struct st_pivots *p)
 void piv_add(struct st_store *st, struct st_rec *r)
 {
     struct st_pivots *p = &st->piv;
-    kad_str v;
+    kx_str v;
     if (!st_rec_pivot(st, r, &v))
         return;
-    KAD_BUG_ON(p->recs.len >= UINT32_MAX - 1 || p->groups.len >= UINT32_MAX - 1);
+    KX_BUG_ON(p->recs.len >= UINT32_MAX - 1 || p->groups.len >= UINT32_MAX - 1);
     uint64_t h = idx_hash(r->rid, v.ptr, v.len);
     struct st_piv_group *g = group_find(p, r->rid, v, h);
     if (!g) {
@@ -156,12 +156,12 @@ void piv_add(struct st_store *st, struct st_rec *r)
             grow(p);
         struct st_piv_group ng = {
             .h = h, .val = (const uint8_t *)v.ptr, .len = (uint32_t)v.len, .rid = r->rid};
-        KAD_VEC_PUSH(&p->groups, ng);
+        KX_VEC_PUSH(&p->groups, ng);
         slot_place(p, h, (uint32_t)(p->groups.len - 1));
         g = &p->groups.ptr[p->groups.len - 1];
     }
-    KAD_VEC_PUSH(&p->recs, r);
-    KAD_VEC_PUSH(&p->next, g->head);
+    KX_VEC_PUSH(&p->recs, r);
+    KX_VEC_PUSH(&p->next, g->head);
     g->head = (uint32_t)p->recs.len;
 }
 
@@ -190,10 +190,10 @@ static void item_copy(struct st_store *st, const void *key, size_t klen, int64_t
                              .klen = (uint16_t)klen,
                              .flags = flags,
                              .copied = true};
-    KAD_VEC_GROW(&st->piv_keys, klen);
+    KX_VEC_GROW(&st->piv_keys, klen);
     memcpy(st->piv_keys.ptr + st->piv_keys.len, key, klen);
     st->piv_keys.len += klen;
-    KAD_VEC_PUSH(&st->piv_items, it);
+    KX_VEC_PUSH(&st->piv_items, it);
 }
 
 /* A record of the index: its key stays put during the call (the store is not modified). */
@@ -204,7 +204,7 @@ static void item_rec(struct st_store *st, const struct st_rec *r)
                              .last_seen = r->last_seen,
                              .klen = r->klen,
                              .flags = r->flags};
-    KAD_VEC_PUSH(&st->piv_items, it);
+    KX_VEC_PUSH(&st->piv_items, it);
 }
 
 /* st_terms_each's order: first_seen, then the key as SQLite orders blobs. */
@@ -219,7 +219,7 @@ static int item_cmp(const void *a, const void *b)
 
 /* SQLite's rows of (rid, v) (a primary-key range), each replaced by the index's record if
    the index holds it. */
-static int pivot_rows(struct st_store *st, uint32_t rid, kad_str v, kad_err *err)
+static int pivot_rows(struct st_store *st, uint32_t rid, kx_str v, kad_err *err)
 {
     sqlite3_stmt *s = st->sq[SQ_PIVOT_TERMS];
     sqlite3_bind_int64(s, 1, rid);
@@ -252,7 +252,7 @@ static int pivot_rows(struct st_store *st, uint32_t rid, kad_str v, kad_err *err
 }
 
 /* Records of the map for (rid, v): all live ones (MEM), the unsaved ones (file stores). */
-static void pivot_records(struct st_store *st, uint32_t rid, kad_str v)
+static void pivot_records(struct st_store *st, uint32_t rid, kx_str v)
 {
     const struct st_pivots *p = &st->piv;
     const struct st_piv_group *g = group_find(p, rid, v, idx_hash(rid, v.ptr, v.len));
@@ -289,13 +289,13 @@ int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t l
 {
     struct st_rule_mem *m = st_rule_mem_get(st, rid);
     if (!m)
-        return kad_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
+        return kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
     if (!m->has_pivot)
-        return kad_err_setf(err, KAD_EINVAL, "rule '%s' has no pivot", m->rule_id);
+        return kx_err_setf(err, KAD_EINVAL, "rule '%s' has no pivot", m->rule_id);
     memset(&st->piv_cost, 0, sizeof(st->piv_cost));
     st->piv_items.len = 0;
     st->piv_keys.len = 0;
-    kad_str v = {value ? (const char *)value : "", value ? len : 0};
+    kx_str v = {value ? (const char *)value : "", value ? len : 0};
     int rc;
     if (st->mode != ST_OPEN_MEM && (rc = pivot_rows(st, rid, v, err)) != 0)
         return rc;
@@ -329,8 +329,8 @@ int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t l
         rc = fn(&t, ud);
     }
     if (st->piv_items.cap > ((size_t)1 << 20)) { /* a huge pivot value: give the scratch back */
-        KAD_VEC_FREE(&st->piv_items);
-        KAD_VEC_FREE(&st->piv_keys);
+        KX_VEC_FREE(&st->piv_items);
+        KX_VEC_FREE(&st->piv_keys);
     }
     return rc;
 }

@@ -24,29 +24,29 @@ struct rule_row {
     char *name;
     char *fields;
 };
-typedef KAD_VEC(struct rule_row) rule_rows;
+typedef KX_VEC(struct rule_row) rule_rows;
 
 static void rows_free(rule_rows *v)
 {
     for (size_t i = 0; i < v->len; i++) {
-        kad_free(v->ptr[i].rule_id);
-        kad_free(v->ptr[i].name);
-        kad_free(v->ptr[i].fields);
+        kx_free(v->ptr[i].rule_id);
+        kx_free(v->ptr[i].name);
+        kx_free(v->ptr[i].fields);
     }
-    KAD_VEC_FREE(v);
+    KX_VEC_FREE(v);
 }
 
 static char *col_dup(sqlite3_stmt *s, int i)
 {
     const char *p = (const char *)sqlite3_column_blob(s, i);
-    return kad_strndup(p ? p : "", (size_t)sqlite3_column_bytes(s, i));
+    return kx_strndup(p ? p : "", (size_t)sqlite3_column_bytes(s, i));
 }
 
 /* Count the index's live records per rid (MEM stores, whose terms are not in SQLite). */
 static uint64_t *mem_counts(struct st_store *st, size_t *n)
 {
     *n = st->by_rid.len;
-    uint64_t *c = kad_calloc(*n ? *n : 1, sizeof(uint64_t));
+    uint64_t *c = kx_calloc(*n ? *n : 1, sizeof(uint64_t));
     size_t ch = 0, off = 0;
     struct st_rec *r;
     while ((r = idx_next(&st->idx, &ch, &off)) != NULL)
@@ -103,10 +103,10 @@ static int collect_rules(struct st_store *st, const char *rule_id, bool counts, 
             in->watermark = m->watermark; /* newer than the database inside a batch */
         if (mc)
             in->terms = in->rid < nmc ? mc[in->rid] : 0;
-        KAD_VEC_PUSH(out, row);
+        KX_VEC_PUSH(out, row);
     }
     sqlite3_finalize(s);
-    kad_free(mc);
+    kx_free(mc);
     if (rc != SQLITE_DONE) {
         rows_free(out);
         return st_sql_fail(st, err, "cannot read rules");
@@ -180,7 +180,7 @@ int st_stats_get(struct st_store *st, struct st_stats *out, kad_err *err)
 /* Terms                                                                                    */
 /* ======================================================================================== */
 
-static bool contains(kad_str hay, const char *needle)
+static bool contains(kx_str hay, const char *needle)
 {
     size_t n = strlen(needle);
     if (n == 0)
@@ -199,14 +199,14 @@ static bool contains(kad_str hay, const char *needle)
  */
 static int field_index(const struct st_rule_info *r, const char *name)
 {
-    kad_str n = kad_str_c(name);
+    kx_str n = kx_str_c(name);
     int found = -1;
     for (size_t j = 0; j < r->nfields; j++)
-        if (kad_str_eq(r->fields[j], n))
+        if (kx_str_eq(r->fields[j], n))
             return (int)j;
     for (size_t j = 0; j < r->nfields; j++) {
-        kad_str f = r->fields[j];
-        if (n.len && n.len < f.len && kad_str_ends(f, n) &&
+        kx_str f = r->fields[j];
+        if (n.len && n.len < f.len && kx_str_ends(f, n) &&
             (f.ptr[f.len - n.len - 1] == '.' || f.ptr[f.len - n.len - 1] == '/')) {
             if (found >= 0)
                 return -1;
@@ -239,8 +239,8 @@ static bool match_conds(const struct st_filter *f, const int *idx, const struct 
         const struct st_cond *c = &f->conds[i];
         if ((size_t)idx[i] >= t->ncomps)
             return false;
-        kad_str v = t->comps[idx[i]];
-        if (c->substring ? !contains(v, c->value) : !kad_str_eqc(v, c->value))
+        kx_str v = t->comps[idx[i]];
+        if (c->substring ? !contains(v, c->value) : !kx_str_eqc(v, c->value))
             return false;
     }
     return true;
@@ -255,8 +255,8 @@ static int terms_mem(struct st_store *st, const struct st_filter *f, rule_rows *
                      void *ud)
 {
     size_t nc = f ? f->nconds : 0;
-    int *idx = kad_calloc(rows->len * (nc ? nc : 1), sizeof(int));
-    bool *ok = kad_calloc(rows->len ? rows->len : 1, sizeof(bool));
+    int *idx = kx_calloc(rows->len * (nc ? nc : 1), sizeof(int));
+    bool *ok = kx_calloc(rows->len ? rows->len : 1, sizeof(bool));
     for (size_t i = 0; i < rows->len; i++)
         ok[i] =
             want_rule(f, &rows->ptr[i].info) && resolve_conds(f, &rows->ptr[i].info, idx + i * nc);
@@ -283,8 +283,8 @@ static int terms_mem(struct st_store *st, const struct st_filter *f, rule_rows *
         if (f && f->limit && ++emitted >= f->limit)
             break;
     }
-    kad_free(idx);
-    kad_free(ok);
+    kx_free(idx);
+    kx_free(ok);
     return rc;
 }
 
@@ -302,7 +302,7 @@ static int terms_sql(struct st_store *st, const struct st_filter *f, rule_rows *
     int rc = 0;
     if (f && f->nconds > sizeof(idx) / sizeof(idx[0])) {
         sqlite3_finalize(s);
-        return kad_err_setf(err, KAD_ELIMIT, "too many conditions");
+        return kx_err_setf(err, KAD_ELIMIT, "too many conditions");
     }
     for (size_t i = 0; i < rows->len && rc == 0; i++) {
         const struct st_rule_info *ri = &rows->ptr[i].info;
@@ -436,7 +436,7 @@ int st_prune(struct st_store *st, const struct st_prune_opts *o, struct st_prune
         res = &dummy;
     memset(res, 0, sizeof(*res));
     if (st->mode == ST_OPEN_RO)
-        return kad_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
+        return kx_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
     rule_rows rows = {0};
     int rc;
     bool own = !st->in_batch;
@@ -446,14 +446,14 @@ int st_prune(struct st_store *st, const struct st_prune_opts *o, struct st_prune
         return rc;
     if (o->rule_id && rows.len == 0) {
         rows_free(&rows);
-        return kad_err_setf(err, KAD_ENOTFOUND, "no rule '%s' in the state", o->rule_id);
+        return kx_err_setf(err, KAD_ENOTFOUND, "no rule '%s' in the state", o->rule_id);
     }
     if (own && (rc = st_exec(st, "BEGIN IMMEDIATE", err)) != 0) {
         rows_free(&rows);
         return rc;
     }
     size_t ncut = st->by_rid.len;
-    int64_t *cut = kad_malloc((ncut ? ncut : 1) * sizeof(int64_t));
+    int64_t *cut = kx_malloc((ncut ? ncut : 1) * sizeof(int64_t));
     for (size_t i = 0; i < ncut; i++)
         cut[i] = INT64_MIN;
     rc = prune_rows(st, o, &rows, cut, res, err);
@@ -467,7 +467,7 @@ int st_prune(struct st_store *st, const struct st_prune_opts *o, struct st_prune
         if (st->mode == ST_OPEN_MEM)
             res->terms += n;
     }
-    kad_free(cut);
+    kx_free(cut);
     rows_free(&rows);
     return rc;
 }
@@ -505,16 +505,16 @@ int st_reset(struct st_store *st, const char *rule_id, uint64_t *terms_removed, 
 {
     uint64_t removed = 0;
     if (st->mode == ST_OPEN_RO)
-        return kad_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
+        return kx_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
     if (st->in_batch)
-        return kad_err_setf(err, KAD_EINVAL, "st_reset inside a state batch");
+        return kx_err_setf(err, KAD_EINVAL, "st_reset inside a state batch");
     rule_rows rows = {0};
     int rc = collect_rules(st, rule_id, false, &rows, err);
     if (rc)
         return rc;
     if (rule_id && rows.len == 0) {
         rows_free(&rows);
-        return kad_err_setf(err, KAD_ENOTFOUND, "no rule '%s' in the state", rule_id);
+        return kx_err_setf(err, KAD_ENOTFOUND, "no rule '%s' in the state", rule_id);
     }
     if ((rc = st_exec(st, "BEGIN IMMEDIATE", err)) == 0) {
         rc = reset_rows(st, &rows, rule_id == NULL, &removed, err);
@@ -525,7 +525,7 @@ int st_reset(struct st_store *st, const char *rule_id, uint64_t *terms_removed, 
     }
     if (rc == 0) {
         size_t ncut = st->by_rid.len;
-        int64_t *cut = kad_malloc((ncut ? ncut : 1) * sizeof(int64_t));
+        int64_t *cut = kx_malloc((ncut ? ncut : 1) * sizeof(int64_t));
         for (size_t i = 0; i < ncut; i++)
             cut[i] = INT64_MIN;
         for (size_t i = 0; i < rows.len; i++)
@@ -534,7 +534,7 @@ int st_reset(struct st_store *st, const char *rule_id, uint64_t *terms_removed, 
         uint64_t n = prune_index(st, cut, ncut);
         if (st->mode == ST_OPEN_MEM)
             removed += n;
-        kad_free(cut);
+        kx_free(cut);
     }
     rows_free(&rows);
     if (rc == 0 && terms_removed)

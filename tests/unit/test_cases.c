@@ -49,46 +49,46 @@ static void chomp(char *s)
         s[--n] = '\0';
 }
 
-static void put_value(kad_jsonw *w, kad_buf *tmp, const struct ev_node *v)
+static void put_value(kx_jsonw *w, kx_buf *tmp, const struct ev_node *v)
 {
-    kad_buf_reset(tmp);
+    kx_buf_reset(tmp);
     if (v)
         ev_json_dump(v, tmp);
     else
-        kad_buf_adds(tmp, "null");
-    kad_jsonw_raw(w, tmp->ptr, tmp->len);
+        kx_buf_adds(tmp, "null");
+    kx_jsonw_raw(w, tmp->ptr, tmp->len);
 }
 
 /* Project one alert line; appends one line to out. */
-static bool project(const char *line, size_t len, const char *keys, kad_buf *out)
+static bool project(const char *line, size_t len, const char *keys, kx_buf *out)
 {
-    kad_arena a;
-    kad_arena_init(&a, 1 << 16, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1 << 16, 0);
     kad_err err;
     struct ev_node *doc = ev_json_parse(&a, line, len, "<alert>", &err);
     if (!doc) {
-        kad_buf_adds(out, "NOT JSON: ");
-        kad_buf_add(out, line, len);
-        kad_buf_addc(out, '\n');
-        kad_arena_fini(&a);
+        kx_buf_adds(out, "NOT JSON: ");
+        kx_buf_add(out, line, len);
+        kx_buf_addc(out, '\n');
+        kx_arena_fini(&a);
         return false;
     }
-    kad_buf tmp;
-    kad_buf_init(&tmp, 1 << 24);
-    kad_jsonw w;
-    kad_jsonw_init(&w, out);
-    kad_jsonw_obj_begin(&w);
-    kad_jsonw_keyc(&w, "rule");
+    kx_buf tmp;
+    kx_buf_init(&tmp, 1 << 24);
+    kx_jsonw w;
+    kx_jsonw_init(&w, out);
+    kx_jsonw_obj_begin(&w);
+    kx_jsonw_keyc(&w, "rule");
     put_value(&w, &tmp, ev_member(doc, "kibana.alert.rule.rule_id", 25));
     const struct ev_node *anc = ev_member(doc, "kibana.alert.ancestors", 22);
     const struct ev_node *id = anc && anc->child ? ev_member(anc->child, "id", 2) : NULL;
-    kad_jsonw_keyc(&w, "doc");
+    kx_jsonw_keyc(&w, "doc");
     put_value(&w, &tmp, id);
-    kad_jsonw_keyc(&w, "time");
+    kx_jsonw_keyc(&w, "time");
     put_value(&w, &tmp, ev_member(doc, "kadet.event_time", 16));
     const struct ev_node *nt = ev_member(doc, "kibana.alert.new_terms", 22);
     if (nt) {
-        kad_jsonw_keyc(&w, "new_terms");
+        kx_jsonw_keyc(&w, "new_terms");
         put_value(&w, &tmp, nt);
     }
     if (keys) {
@@ -98,16 +98,16 @@ static bool project(const char *line, size_t len, const char *keys, kad_buf *out
             size_t kl = e ? (size_t)(e - k) : strlen(k);
             if (kl) {
                 const struct ev_node *v = ev_member(doc, k, kl);
-                kad_jsonw_key(&w, k, kl);
+                kx_jsonw_key(&w, k, kl);
                 put_value(&w, &tmp, v);
             }
             k += kl + (e != NULL);
         }
     }
-    kad_jsonw_obj_end(&w);
-    kad_buf_addc(out, '\n');
-    kad_buf_fini(&tmp);
-    kad_arena_fini(&a);
+    kx_jsonw_obj_end(&w);
+    kx_buf_addc(out, '\n');
+    kx_buf_fini(&tmp);
+    kx_arena_fini(&a);
     return true;
 }
 
@@ -199,14 +199,14 @@ static bool run_case(const char *name, char *detail, size_t dsize)
                 ok = false;
             }
         }
-        kad_free(got);
+        kx_free(got);
     }
     snprintf(p, sizeof(p), "%s/out.jsonl", work);
     size_t olen = 0;
     char *outs = t_read_file(p, &olen);
-    kad_buf proj;
-    kad_buf_init(&proj, (size_t)1 << 28);
-    kad_buf_adds(&proj, ""); /* allocated even when there are no alerts */
+    kx_buf proj;
+    kx_buf_init(&proj, (size_t)1 << 28);
+    kx_buf_adds(&proj, ""); /* allocated even when there are no alerts */
     for (char *s = outs; s && *s;) {
         char *e = strchr(s, '\n');
         size_t l = e ? (size_t)(e - s) : strlen(s);
@@ -233,17 +233,17 @@ static bool run_case(const char *name, char *detail, size_t dsize)
             snprintf(detail, dsize, "alerts differ: diff %s/expected.jsonl %s", dir, p);
             ok = false;
         }
-        kad_free(exp);
+        kx_free(exp);
     }
-    kad_buf_fini(&proj);
-    kad_free(outs);
+    kx_buf_fini(&proj);
+    kx_free(outs);
 done:
-    kad_free(shared);
-    kad_free(args);
-    kad_free(steps);
-    kad_free(exitf);
-    kad_free(errf);
-    kad_free(keys);
+    kx_free(shared);
+    kx_free(args);
+    kx_free(steps);
+    kx_free(exitf);
+    kx_free(errf);
+    kx_free(keys);
     return ok;
 }
 
@@ -267,7 +267,7 @@ TEST(cases)
         struct stat sb;
         snprintf(p, sizeof(p), "%s/%s", CASES_DIR, e->d_name);
         if (stat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-            names[n++] = kad_strdup(e->d_name);
+            names[n++] = kx_strdup(e->d_name);
     }
     closedir(d);
     qsort(names, n, sizeof(*names), cmp_name);
@@ -275,6 +275,6 @@ TEST(cases)
         char detail[PATH_MAX * 3];
         bool ok = run_case(names[i], detail, sizeof(detail));
         t_case(ok, names[i], detail);
-        kad_free(names[i]);
+        kx_free(names[i]);
     }
 }

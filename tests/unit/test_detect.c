@@ -63,10 +63,10 @@ static void fake_rule(struct rule *r, const char *name, const char *sev)
     r->history_window_abs_ms = INT64_MIN;
 }
 
-static char *alert_with(const char *json, const struct rule *r, kad_buf *reason)
+static char *alert_with(const char *json, const struct rule *r, kx_buf *reason)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     struct ev_node *doc = ev_json_parse(&a, json, strlen(json), "<t>", NULL);
     ASSERT_NOT_NULL(doc);
     struct det_alert_extra x = {
@@ -77,14 +77,14 @@ static char *alert_with(const char *json, const struct rule *r, kad_buf *reason)
         .intended_ms = DET_TIME_NONE,
         .reason = reason,
     };
-    kad_buf out;
-    kad_buf_init(&out, 1 << 20);
+    kx_buf out;
+    kx_buf_init(&out, 1 << 20);
     ASSERT_OK(det_alert_write(&out, r, doc, &x, NULL));
-    kad_arena_fini(&a);
-    return kad_buf_take(&out, NULL);
+    kx_arena_fini(&a);
+    return kx_buf_take(&out, NULL);
 }
 
-static char *alert_for(const char *json, kad_buf *reason)
+static char *alert_for(const char *json, kx_buf *reason)
 {
     struct rule r;
     fake_rule(&r, "My rule", "high");
@@ -93,18 +93,18 @@ static char *alert_for(const char *json, kad_buf *reason)
 
 TEST(detect_reason_template)
 {
-    kad_buf reason;
-    kad_buf_init(&reason, 4096);
+    kx_buf reason;
+    kx_buf_init(&reason, 4096);
     char *s = alert_for("{\"@timestamp\":\"2026-03-01T10:00:00Z\"}", &reason);
     ASSERT_STR_EQ(reason.ptr, "event created high alert My rule.");
-    kad_free(s);
+    kx_free(s);
     s = alert_for(
         "{\"event\":{\"category\":[\"authentication\"]},\"source\":{\"ip\":\"8.42.77.171\"},"
         "\"user\":{\"name\":\"root\"},\"host\":{\"name\":\"zeek-1\"}}",
         &reason);
     ASSERT_STR_EQ(reason.ptr, "authentication event with source 8.42.77.171 by root on zeek-1 "
                               "created high alert My rule.");
-    kad_free(s);
+    kx_free(s);
     s = alert_for(
         "{\"process\":{\"name\":\"sh\",\"parent\":{\"name\":\"bash\"}},\"source\":{\"ip\":"
         "\"1.2.3.4\",\"port\":80},\"destination\":{\"ip\":[\"5.6.7.8\",\"9.9.9.9\"]},"
@@ -113,8 +113,8 @@ TEST(detect_reason_template)
     /* a port that is a JSON number has no `length` in Elastic's check: absent */
     ASSERT_STR_EQ(reason.ptr, "event with process sh, parent process bash, source 1.2.3.4 "
                               "destination 5.6.7.8, 9.9.9.9 created high alert My rule.");
-    kad_free(s);
-    kad_buf_fini(&reason);
+    kx_free(s);
+    kx_buf_fini(&reason);
 }
 
 /* Elastic's getFieldTemplateValue and lodash getOr, case by case (new-terms.md §5). */
@@ -145,14 +145,14 @@ TEST(detect_reason_value_rules)
         {"{\"event\":{\"category\":[\"a\",\"b\"]},\"file\":{\"name\":\"f\"}}",
          "a, b event with file f, created high alert My rule."},
     };
-    kad_buf reason;
-    kad_buf_init(&reason, 4096);
+    kx_buf reason;
+    kx_buf_init(&reason, 4096);
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
         char *s = alert_for(c[i].doc, &reason);
         ASSERT_STR_EQ(reason.ptr, c[i].want);
-        kad_free(s);
+        kx_free(s);
     }
-    kad_buf_fini(&reason);
+    kx_buf_fini(&reason);
 }
 
 TEST(detect_alert_document_shape)
@@ -180,7 +180,7 @@ TEST(detect_alert_document_shape)
     ASSERT(strstr(s, "\"kibana.alert.rule.rule_type_id\":\"siem.queryRule\"") != NULL);
     ASSERT(strstr(s, "\"kibana.alert.uuid\":\"0123\"") != NULL);
     ASSERT(strstr(s, "\"kibana.alert.new_terms\"") == NULL);
-    kad_free(s);
+    kx_free(s);
 
     /* Elasticsearch metadata (_id, _index) is not source: ancestors carry them, the body not */
     s = alert_for(
@@ -193,13 +193,13 @@ TEST(detect_alert_document_shape)
     ASSERT(strstr(s, "\"_index\"") == NULL);
     /* time zones are converted to UTC; epoch milliseconds are dates too */
     ASSERT(strstr(s, "\"kibana.alert.original_time\":\"2026-03-01T09:00:00.000Z\"") != NULL);
-    kad_free(s);
+    kx_free(s);
     s = alert_for("{\"@timestamp\":1772355600000}", NULL);
     ASSERT(strstr(s, "\"kibana.alert.original_time\":\"2026-03-01T09:00:00.000Z\"") != NULL);
-    kad_free(s);
+    kx_free(s);
     s = alert_for("{\"@timestamp\":\"not a date\"}", NULL);
     ASSERT(strstr(s, "\"kibana.alert.original_time\"") == NULL);
-    kad_free(s);
+    kx_free(s);
 }
 
 TEST(detect_alert_rule_fields)
@@ -210,8 +210,8 @@ TEST(detect_alert_rule_fields)
     r.rule_name_override = "rule.title";
     r.building_block_type = "default";
     r.timestamp_override = "event.ingested";
-    kad_buf reason;
-    kad_buf_init(&reason, 4096);
+    kx_buf reason;
+    kx_buf_init(&reason, 4096);
     char *s = alert_with("{\"rule\":{\"title\":\"Override name\"},\"user\":{\"name\":\"u\"}}", &r,
                          &reason);
     ASSERT(strstr(s, "\"kibana.alert.rule.license\":\"Elastic License v2\"") != NULL);
@@ -229,13 +229,13 @@ TEST(detect_alert_rule_fields)
     ASSERT(strstr(s, "\"timestamp_override\":\"event.ingested\"") != NULL);
     /* an optional param the rule does not set is absent, as in Elastic's stored params */
     ASSERT(strstr(s, "timestamp_override_fallback_disabled") == NULL);
-    kad_free(s);
+    kx_free(s);
     /* without the field in the source: the rule's own name, no meta */
     s = alert_with("{\"user\":{\"name\":\"u\"}}", &r, &reason);
     ASSERT(strstr(s, "\"kibana.alert.rule.name\":\"My rule\"") != NULL);
     ASSERT(strstr(s, "ruleNameOverridden") == NULL);
-    kad_free(s);
-    kad_buf_fini(&reason);
+    kx_free(s);
+    kx_buf_fini(&reason);
 }
 
 /* ---- the engine on hand-built rules ------------------------------------------------------- */
@@ -272,7 +272,7 @@ static const char *const NT_RULE =
     "[[rule.new_terms.history_window_start]]\nfield = \"history_window_start\"\n"
     "value = \"now-10d\"\n";
 
-static void feed(struct det_engine *e, struct st_store *st, kad_arena *a, const char *json)
+static void feed(struct det_engine *e, struct st_store *st, kx_arena *a, const char *json)
 {
     struct ev_node *doc = ev_json_parse(a, json, strlen(json), "<t>", NULL);
     ASSERT_NOT_NULL(doc);
@@ -280,7 +280,7 @@ static void feed(struct det_engine *e, struct st_store *st, kad_arena *a, const 
     ASSERT_OK(st_begin(st, NULL));
     ASSERT_OK(det_process(e, &ev, NULL));
     ASSERT_OK(st_commit(st, NULL));
-    kad_arena_reset(a);
+    kx_arena_reset(a);
 }
 
 TEST(detect_engine_new_terms)
@@ -301,8 +301,8 @@ TEST(detect_engine_new_terms)
     struct det_engine *e = det_new(&o, NULL);
     ASSERT_NOT_NULL(e);
     ASSERT_OK(st_commit(st, NULL));
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     const char *base = "\"kubernetes\":{\"audit\":{\"stage\":\"ResponseComplete\",\"auditID\":";
     char buf[512];
 #define DOC(id, ts, user, ua)                                                                      \
@@ -334,7 +334,7 @@ TEST(detect_engine_new_terms)
     ASSERT_EQ(s.too_late, 1);
     ASSERT_EQ(s.alerts, 5);
     ASSERT_EQ(s.no_terms, 1);
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     det_free(e);
     st_close(st);
     rule_set_free(rs);

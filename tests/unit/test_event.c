@@ -19,21 +19,21 @@
 static const char *roundtrip(const char *json)
 {
     static char out[4096];
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     kad_err err;
     kad_err_clear(&err);
     struct ev_node *n = ev_json_parse(&a, json, strlen(json), "<t>", &err);
     if (!n) {
         snprintf(out, sizeof(out), "ERR %u:%u %s", err.line, err.col, err.msg);
     } else {
-        kad_buf b;
-        kad_buf_init(&b, 0);
+        kx_buf b;
+        kx_buf_init(&b, 0);
         ev_json_dump(n, &b);
         snprintf(out, sizeof(out), "%s", b.ptr);
-        kad_buf_fini(&b);
+        kx_buf_fini(&b);
     }
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     return out;
 }
 
@@ -50,8 +50,8 @@ TEST(event_json_basic)
 
 TEST(event_json_escapes)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     const char *j =
         "{\"u\":\"a\\u0026b\",\"s\":\"\\ud83d\\ude00\",\"l\":\"\\ud800x\",\"z\":\"a\\u0000b\","
         "\"e\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\",\"m\":\"\xc2\xb5s\"}";
@@ -67,7 +67,7 @@ TEST(event_json_escapes)
     ASSERT_MEM_EQ(z->str, "a\0b", 3);
     ASSERT_STR_EQ(ev_member(n, "e", 1)->str, "\"\\/\b\f\n\r\t");
     ASSERT_STR_EQ(ev_member(n, "m", 1)->str, "\xc2\xb5s");
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
 }
 
 TEST(event_json_errors)
@@ -91,8 +91,8 @@ TEST(event_json_errors)
 
 TEST(event_json_limits)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     char deep[2000];
     memset(deep, '[', sizeof(deep));
     kad_err err;
@@ -108,12 +108,12 @@ TEST(event_json_limits)
     ASSERT_NULL(ev_json_parse_lim(&a, "[1,2]", 5, &lim, "<t>", &err));
     ASSERT_EQ(err.code, KAD_ELIMIT);
     ASSERT_EQ(err.offset, 4);
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     /* an arena maximum gives KAD_ELIMIT, not a crash */
-    kad_arena_init(&a, 256, 512);
+    kx_arena_init(&a, 256, 512);
     ASSERT_NULL(ev_json_parse(&a, "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15]", 37, "<t>", &err));
     ASSERT_EQ(err.code, KAD_ELIMIT);
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
 }
 
 /* ---- ev_values ----------------------------------------------------------------------------- */
@@ -138,15 +138,15 @@ static bool collect_visit(const struct ev_node *v, bool partial, void *ctx)
 static const char *values(const char *json, const char *path)
 {
     static struct collect c;
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     struct ev_node *n = ev_json_parse(&a, json, strlen(json), "<t>", NULL);
     c.out[0] = '\0';
     if (n)
         ev_values(n, path, strlen(path), collect_visit, &c);
     else
         strcpy(c.out, "PARSE ERROR");
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     return c.out;
 }
 
@@ -172,19 +172,19 @@ TEST(event_values_paths)
 
 TEST(event_values_helpers)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     const char *j = "{\"a\":{\"b\":[null,{\"c\":\"x\"}]},\"e\":{},\"f\":[null]}";
     struct ev_node *n = ev_json_parse(&a, j, strlen(j), "<t>", NULL);
     ASSERT_NOT_NULL(n);
-    kad_str s = ev_first_str(n, "a.b.c");
+    kx_str s = ev_first_str(n, "a.b.c");
     ASSERT_EQ(s.len, 1);
     ASSERT_MEM_EQ(s.ptr, "x", 1);
     ASSERT_NULL(ev_first_str(n, "a.b.d").ptr);
     ASSERT(ev_has_value(ev_member(n, "a", 1)));
     ASSERT_FALSE(ev_has_value(ev_member(n, "e", 1)));
     ASSERT_FALSE(ev_has_value(ev_member(n, "f", 1)));
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
 }
 
 /* ---- JSONTestSuite ------------------------------------------------------------------------- */
@@ -200,8 +200,8 @@ TEST(event_json_suite)
     if (!d)
         t_skip("%s absent", dir);
     struct dirent *de;
-    kad_arena a;
-    kad_arena_init(&a, 1 << 16, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1 << 16, 0);
     int n = 0;
     while ((de = readdir(d))) {
         const char *name = de->d_name;
@@ -226,11 +226,11 @@ TEST(event_json_suite)
                    name, node ? "accepted" : "rejected without a position");
         else
             t_case(true, name, NULL); /* i_: either answer, no crash (ASan watches) */
-        kad_arena_reset(&a);
-        kad_free(text);
+        kx_arena_reset(&a);
+        kx_free(text);
         n++;
     }
     closedir(d);
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     ASSERT(n > 300);
 }

@@ -23,36 +23,36 @@
 /* ---- helpers -------------------------------------------------------------------------------- */
 
 struct vals {
-    kad_buf b;
+    kx_buf b;
 };
 
 static bool vals_visit(const struct ev_node *v, bool partial, void *ctx)
 {
-    kad_buf *b = ctx;
+    kx_buf *b = ctx;
     if (b->len)
-        kad_buf_addc(b, ',');
+        kx_buf_addc(b, ',');
     if (partial)
-        kad_buf_addc(b, '~');
+        kx_buf_addc(b, '~');
     if (v->type == EV_OBJECT || v->type == EV_ARRAY)
         ev_json_dump(v, b);
     else if (v->type == EV_TRUE || v->type == EV_FALSE)
-        kad_buf_adds(b, v->type == EV_TRUE ? "true" : "false");
+        kx_buf_adds(b, v->type == EV_TRUE ? "true" : "false");
     else
-        kad_buf_add(b, v->str, v->len);
+        kx_buf_add(b, v->str, v->len);
     return false;
 }
 
 /* All values of path in doc, comma-joined, into b (reset first). */
-static const char *vals(kad_buf *b, const struct ev_node *doc, const char *path)
+static const char *vals(kx_buf *b, const struct ev_node *doc, const char *path)
 {
-    kad_buf_reset(b);
-    kad_buf_add(b, "", 0);
+    kx_buf_reset(b);
+    kx_buf_add(b, "", 0);
     ev_values(doc, path, strlen(path), vals_visit, b);
     return b->ptr;
 }
 
 /* Decode a one-event JSON text with a full decoder; returns the event (arena-owned). */
-static int decode1(struct ev_decoder *d, kad_arena *a, const char *json, struct ev_event *ev,
+static int decode1(struct ev_decoder *d, kx_arena *a, const char *json, struct ev_event *ev,
                    kad_err *err)
 {
     struct ev_record rec = {json, strlen(json), "<t>", 1, 1, 0};
@@ -67,10 +67,10 @@ TEST(event_ecs_mapping)
     struct ev_host h = {.name = "n1", .os_type = "linux"};
     o.host = &h;
     struct ev_decoder *d = ev_decoder_new(&o);
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
-    kad_buf b;
-    kad_buf_init(&b, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    kx_buf b;
+    kx_buf_init(&b, 0);
     struct ev_event ev;
     kad_err err;
     const char *j =
@@ -110,7 +110,7 @@ TEST(event_ecs_mapping)
     ASSERT_STR_EQ(vals(&b, ev.doc, "host.os.type"), "linux");
     ASSERT_STR_EQ(vals(&b, ev.doc, "host.name"), "n1");
     ASSERT_STR_EQ(vals(&b, ev.doc, "orchestrator.resource.type"), "pods");
-    kad_arena_reset(&a);
+    kx_arena_reset(&a);
 
     /* an invalid IP leaves source.ip out; v1beta1 timestamp becomes stageTimestamp */
     j = "{\"apiVersion\":\"audit.k8s.io/v1beta1\",\"auditID\":\"b\",\"sourceIPs\":[\"1.2.3.4\","
@@ -120,7 +120,7 @@ TEST(event_ecs_mapping)
     ASSERT_STR_EQ(vals(&b, ev.doc, "source.ip"), "");
     ASSERT_STR_EQ(vals(&b, ev.doc, "kubernetes.audit.stageTimestamp"), "2017-09-11T19:55:05Z");
     ASSERT_EQ(ev.ts_ms, 1505159705000);
-    kad_arena_reset(&a);
+    kx_arena_reset(&a);
 
     /* not an audit event: positioned error */
     ASSERT_EQ(decode1(d, &a, "{\"kind\": 0}", &ev, &err), KAD_EUNSUPPORTED);
@@ -139,13 +139,13 @@ TEST(event_ecs_mapping)
     ASSERT_EQ(ev.ingested_ms, 1661933398000);
     ASSERT_EQ(ev.stage.len, 16);
     ASSERT_STR_EQ(vals(&b, ev.doc, "host.os.type"), "");
-    kad_arena_fini(&a);
-    kad_buf_fini(&b);
+    kx_arena_fini(&a);
+    kx_buf_fini(&b);
     ev_decoder_free(d);
 }
 
 struct collect_ctx {
-    kad_buf b;
+    kx_buf b;
     int events, errors;
     kad_err last;
 };
@@ -153,13 +153,13 @@ struct collect_ctx {
 static int collect_event(void *ctx, const struct ev_event *ev)
 {
     struct collect_ctx *c = ctx;
-    kad_buf t1, t2;
-    kad_buf_init(&t1, 0);
-    kad_buf_init(&t2, 0);
-    kad_buf_addf(&c->b, "%u:%s:%s;", ev->item, vals(&t1, ev->doc, "kubernetes.audit.kind"),
-                 vals(&t2, ev->doc, "orchestrator.api_version"));
-    kad_buf_fini(&t1);
-    kad_buf_fini(&t2);
+    kx_buf t1, t2;
+    kx_buf_init(&t1, 0);
+    kx_buf_init(&t2, 0);
+    kx_buf_addf(&c->b, "%u:%s:%s;", ev->item, vals(&t1, ev->doc, "kubernetes.audit.kind"),
+                vals(&t2, ev->doc, "orchestrator.api_version"));
+    kx_buf_fini(&t1);
+    kx_buf_fini(&t2);
     c->events++;
     return 0;
 }
@@ -174,11 +174,11 @@ static void collect_error(void *ctx, const kad_err *err)
 TEST(event_decode_lists)
 {
     struct ev_decoder *d = ev_decoder_new(NULL);
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     struct collect_ctx c;
     memset(&c, 0, sizeof(c));
-    kad_buf_init(&c.b, 0);
+    kx_buf_init(&c.b, 0);
     struct ev_sink sink = {collect_event, collect_error, &c};
     const char *body = "{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\",\"metadata\":{},"
                        "\"items\":[{\"auditID\":\"1\",\"verb\":\"get\"},{\"level\":\"x\"},5]}";
@@ -188,7 +188,7 @@ TEST(event_decode_lists)
     ASSERT_EQ(c.errors, 1);
     ASSERT_EQ(c.last.line, 3);
     ASSERT(strstr(c.last.msg, "item 2:") != NULL);
-    kad_buf_reset(&c.b);
+    kx_buf_reset(&c.b);
     const char *arr =
         "[{\"kind\":\"Event\",\"auditID\":\"1\"},{\"kind\":\"Event\",\"auditID\":\"2\"}]";
     rec = (struct ev_record){arr, strlen(arr), "f", 1, 1, 0};
@@ -197,8 +197,8 @@ TEST(event_decode_lists)
     struct ev_event ev;
     kad_err err;
     ASSERT_EQ(ev_decode(d, &a, &rec, &ev, &err), KAD_EUNSUPPORTED);
-    kad_buf_fini(&c.b);
-    kad_arena_fini(&a);
+    kx_buf_fini(&c.b);
+    kx_arena_fini(&a);
     ev_decoder_free(d);
 }
 
@@ -206,8 +206,8 @@ TEST(event_decode_lists)
 TEST(event_detect_more_shapes)
 {
     struct ev_decoder *d = ev_decoder_new(NULL);
-    kad_arena a;
-    kad_arena_init(&a, 1 << 16, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1 << 16, 0);
     struct ev_event ev;
     kad_err err;
     /* legacy text format: reported as such */
@@ -236,7 +236,7 @@ TEST(event_detect_more_shapes)
     ASSERT_EQ(ev.audit_id.len, 2);
     /* plain unknown JSON is still an error */
     ASSERT_EQ(decode1(d, &a, "{\"a\":1}", &ev, &err), KAD_EUNSUPPORTED);
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     ev_decoder_free(d);
 }
 
@@ -292,33 +292,33 @@ TEST(event_time)
 
 /* ---- extractor ------------------------------------------------------------------------------ */
 
-static const char *extract(kad_buf *b, const char *json, const char *const *paths)
+static const char *extract(kx_buf *b, const char *json, const char *const *paths)
 {
     struct ev_paths *p = ev_paths_new();
     for (size_t i = 0; paths[i]; i++)
         ev_paths_add(p, paths[i], strlen(paths[i]), strcmp(paths[i], "stop") ? 0 : EV_PATH_ABORT);
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     kad_err err;
     kad_err_clear(&err);
     bool aborted;
     struct ev_node *n = ev_json_extract(&a, json, strlen(json), p, NULL, "<t>", &aborted, &err);
-    kad_buf_reset(b);
+    kx_buf_reset(b);
     if (n)
         ev_json_dump(n, b);
     else if (aborted)
-        kad_buf_adds(b, "ABORT");
+        kx_buf_adds(b, "ABORT");
     else
-        kad_buf_addf(b, "ERR %u:%u %s", err.line, err.col, err.msg);
-    kad_arena_fini(&a);
+        kx_buf_addf(b, "ERR %u:%u %s", err.line, err.col, err.msg);
+    kx_arena_fini(&a);
     ev_paths_free(p);
     return b->ptr;
 }
 
 TEST(event_extract)
 {
-    kad_buf b;
-    kad_buf_init(&b, 0);
+    kx_buf b;
+    kx_buf_init(&b, 0);
     const char *const p1[] = {"a.b", "c", "stop", NULL};
     ASSERT_STR_EQ(
         extract(&b, "{\"a\":{\"b\":1,\"x\":[1,{\"y\":2}]},\"c\":[3,{\"d\":4}],\"e\":5}", p1),
@@ -336,7 +336,7 @@ TEST(event_extract)
                   "ERR 1:11 unexpected content after the JSON value");
     /* escaped keys match after unescaping */
     ASSERT_STR_EQ(extract(&b, "{\"\\u0063\":\"v\\u0026\"}", p1), "{\"c\":\"v&\"}");
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
 }
 
 /* ---- Elastic pipeline conformance ----------------------------------------------------------- */
@@ -363,7 +363,7 @@ static bool compared(const char *path, const struct ev_node *want)
 }
 
 /* Collect leaf paths of doc (arrays flattened) into paths[] (arena strings). */
-static void leaf_paths(kad_arena *a, const struct ev_node *n, char *prefix, size_t plen,
+static void leaf_paths(kx_arena *a, const struct ev_node *n, char *prefix, size_t plen,
                        const char **paths, size_t *np, size_t max)
 {
     if (n->type == EV_OBJECT) {
@@ -380,12 +380,12 @@ static void leaf_paths(kad_arena *a, const struct ev_node *n, char *prefix, size
         for (size_t i = 0; i < *np; i++)
             if (strcmp(paths[i], prefix) == 0)
                 return;
-        paths[(*np)++] = kad_arena_strndup(a, prefix, plen);
+        paths[(*np)++] = kx_arena_strndup(a, prefix, plen);
     }
 }
 
 /* Compare the compared fields of got and want both ways; detail gets the first difference. */
-static bool same_fields(kad_arena *a, const struct ev_node *want, const struct ev_node *got,
+static bool same_fields(kx_arena *a, const struct ev_node *want, const struct ev_node *got,
                         char *detail, size_t dsize)
 {
     const char *paths[512];
@@ -393,9 +393,9 @@ static bool same_fields(kad_arena *a, const struct ev_node *want, const struct e
     char pre[1] = "";
     leaf_paths(a, want, pre, 0, paths, &np, 512);
     leaf_paths(a, got, pre, 0, paths, &np, 512);
-    kad_buf w, g;
-    kad_buf_init(&w, 0);
-    kad_buf_init(&g, 0);
+    kx_buf w, g;
+    kx_buf_init(&w, 0);
+    kx_buf_init(&g, 0);
     bool ok = true;
     for (size_t i = 0; i < np && ok; i++) {
         if (!compared(paths[i], want))
@@ -407,13 +407,13 @@ static bool same_fields(kad_arena *a, const struct ev_node *want, const struct e
             ok = false;
         }
     }
-    kad_buf_fini(&w);
-    kad_buf_fini(&g);
+    kx_buf_fini(&w);
+    kx_buf_fini(&g);
     return ok;
 }
 
 struct conf_ctx {
-    kad_arena *a;
+    kx_arena *a;
     const struct ev_node *want; /* expected array */
     const struct ev_node *cur;
     const char *name;
@@ -452,9 +452,9 @@ TEST(event_elastic_pipeline)
         t_skip("../shared/data absent: Elastic pipeline tests not run");
     static const char *const logs[] = {"test-audit.log", "test-kube-audit.log"};
     struct ev_decoder *d = ev_decoder_new(NULL);
-    kad_arena a, ea;
-    kad_arena_init(&a, 1 << 16, 0);
-    kad_arena_init(&ea, 1 << 16, 0);
+    kx_arena a, ea;
+    kx_arena_init(&a, 1 << 16, 0);
+    kx_arena_init(&ea, 1 << 16, 0);
     for (size_t i = 0; i < 2; i++) {
         char path[1024], epath[1100];
         snprintf(path, sizeof(path), "%s/elastic-audit-pipeline/%s", root, logs[i]);
@@ -474,15 +474,15 @@ TEST(event_elastic_pipeline)
         struct ev_record rec;
         while (ev_reader_next(r, &rec, NULL) == 1) {
             ev_decode_record(d, &a, &rec, &sink);
-            kad_arena_reset(&a);
+            kx_arena_reset(&a);
         }
         ev_reader_close(r);
         t_case(c.cur == NULL, logs[i], "fewer events than expected documents");
-        kad_free(etext);
-        kad_arena_reset(&ea);
+        kx_free(etext);
+        kx_arena_reset(&ea);
     }
-    kad_arena_fini(&a);
-    kad_arena_fini(&ea);
+    kx_arena_fini(&a);
+    kx_arena_fini(&ea);
     ev_decoder_free(d);
 }
 
@@ -520,7 +520,7 @@ static const char *const diff_fields[] = {
 };
 
 struct diff_ctx {
-    kad_arena *full_a;
+    kx_arena *full_a;
     struct ev_decoder *full;
     const char *name;
     int n;
@@ -536,9 +536,9 @@ static bool diff_one(struct diff_ctx *c, const struct ev_event *fast, char *deta
         snprintf(detail, dsize, "full decode failed: %s", err.msg);
         return false;
     }
-    kad_buf w, g;
-    kad_buf_init(&w, 0);
-    kad_buf_init(&g, 0);
+    kx_buf w, g;
+    kx_buf_init(&w, 0);
+    kx_buf_init(&g, 0);
     bool ok = fast->ts_ms == full.ts_ms && fast->stage.len == full.stage.len &&
               fast->audit_id.len == full.audit_id.len;
     if (!ok)
@@ -551,9 +551,9 @@ static bool diff_one(struct diff_ctx *c, const struct ev_event *fast, char *deta
             ok = false;
         }
     }
-    kad_buf_fini(&w);
-    kad_buf_fini(&g);
-    kad_arena_reset(c->full_a);
+    kx_buf_fini(&w);
+    kx_buf_fini(&g);
+    kx_arena_reset(c->full_a);
     return ok;
 }
 
@@ -576,7 +576,7 @@ static void diff_error(void *ctx, const kad_err *err)
     t_case(c->expect_error, name, msg);
 }
 
-static void decode_dir(const char *dir, struct ev_decoder *fast, struct diff_ctx *c, kad_arena *a)
+static void decode_dir(const char *dir, struct ev_decoder *fast, struct diff_ctx *c, kx_arena *a)
 {
     DIR *dh = opendir(dir);
     if (!dh)
@@ -603,7 +603,7 @@ static void decode_dir(const char *dir, struct ev_decoder *fast, struct diff_ctx
         struct ev_record rec;
         while (ev_reader_next(r, &rec, NULL) == 1) {
             ev_decode_record(fast, a, &rec, &sink);
-            kad_arena_reset(a);
+            kx_arena_reset(a);
         }
         ev_reader_close(r);
     }
@@ -621,9 +621,9 @@ TEST(event_real_files)
     struct ev_decoder *full = ev_decoder_new(&o);
     for (size_t i = 0; diff_fields[i]; i++)
         ASSERT_OK(ev_decoder_need(fast, diff_fields[i], strlen(diff_fields[i])));
-    kad_arena a, fa;
-    kad_arena_init(&a, 1 << 16, 0);
-    kad_arena_init(&fa, 1 << 16, 0);
+    kx_arena a, fa;
+    kx_arena_init(&a, 1 << 16, 0);
+    kx_arena_init(&fa, 1 << 16, 0);
     struct diff_ctx c = {.full_a = &fa, .full = full};
     static const char *const dirs[] = {
         "falcosecurity-falco-k8s_audit", "crowdsecurity-hub-k8s-audit", "liggitt-audit2rbac",
@@ -635,8 +635,8 @@ TEST(event_real_files)
     }
     const struct ev_decode_stats *st = ev_decoder_stats(fast);
     ASSERT(st->fast > 80); /* the raw events took the extractor path */
-    kad_arena_fini(&a);
-    kad_arena_fini(&fa);
+    kx_arena_fini(&a);
+    kx_arena_fini(&fa);
     ev_decoder_free(fast);
     ev_decoder_free(full);
 }
@@ -725,22 +725,22 @@ TEST(event_frame_buffer)
 }
 
 /* Every record (or error) of a reader, with its position, appended to out. */
-static void drain(struct ev_reader *r, kad_buf *out)
+static void drain(struct ev_reader *r, kx_buf *out)
 {
     struct ev_record rec;
     kad_err err;
     int rc;
     while ((rc = ev_reader_next(r, &rec, &err)) != 0) {
         if (rc < 0) {
-            kad_buf_addf(out, "[E%d %lu:%lu]", rc, (unsigned long)err.line, (unsigned long)err.col);
+            kx_buf_addf(out, "[E%d %lu:%lu]", rc, (unsigned long)err.line, (unsigned long)err.col);
             if (rc == KAD_EIO)
                 break;
             continue;
         }
-        kad_buf_addf(out, "[%lu:%lu@%lu ", (unsigned long)rec.line, (unsigned long)rec.col,
-                     (unsigned long)rec.offset);
-        kad_buf_add(out, rec.ptr, rec.len);
-        kad_buf_addc(out, ']');
+        kx_buf_addf(out, "[%lu:%lu@%lu ", (unsigned long)rec.line, (unsigned long)rec.col,
+                    (unsigned long)rec.offset);
+        kx_buf_add(out, rec.ptr, rec.len);
+        kx_buf_addc(out, ']');
     }
 }
 
@@ -748,23 +748,23 @@ TEST(event_reader_plain_gz_pipe_identical)
 {
     /* ~3 MB: many buffer refills, a 1.5 MB line (the buffer grows), a line over the maximum,
        blank lines, \r\n, no newline at the end */
-    kad_buf in;
-    kad_buf_init(&in, 8u << 20);
+    kx_buf in;
+    kx_buf_init(&in, 8u << 20);
     for (int i = 0; i < 20000; i++)
-        kad_buf_addf(&in, "{\"n\":%d,\"pad\":\"%.*s\"}%s", i, i % 97,
-                     "abcdefghijklmnopqrstuvwxyz"
-                     "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstu",
-                     i % 5 == 0 ? "\r\n\n" : "\n");
-    kad_buf_adds(&in, "{\"big\":\"");
+        kx_buf_addf(&in, "{\"n\":%d,\"pad\":\"%.*s\"}%s", i, i % 97,
+                    "abcdefghijklmnopqrstuvwxyz"
+                    "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstu",
+                    i % 5 == 0 ? "\r\n\n" : "\n");
+    kx_buf_adds(&in, "{\"big\":\"");
     for (int i = 0; i < 1500000; i++)
-        kad_buf_addc(&in, 'x');
-    kad_buf_adds(&in, "\"}\n{\"over\":\"");
+        kx_buf_addc(&in, 'x');
+    kx_buf_adds(&in, "\"}\n{\"over\":\"");
     for (int i = 0; i < 2500000; i++)
-        kad_buf_addc(&in, 'y');
-    kad_buf_adds(&in, "\"}\n");
+        kx_buf_addc(&in, 'y');
+    kx_buf_adds(&in, "\"}\n");
     for (int i = 0; i < 10000; i++)
-        kad_buf_addf(&in, "{\"m\":%d}\n", i);
-    kad_buf_adds(&in, "{\"last\":true}");
+        kx_buf_addf(&in, "{\"m\":%d}\n", i);
+    kx_buf_adds(&in, "{\"last\":true}");
 
     char plain[] = "/tmp/kadet-reader-XXXXXX", gz[] = "/tmp/kadet-readgz-XXXXXX";
     int fd = mkstemp(plain);
@@ -777,10 +777,10 @@ TEST(event_reader_plain_gz_pipe_identical)
     ASSERT_EQ(gzwrite(g, in.ptr, (unsigned)in.len), (int)in.len);
     gzclose(g);
 
-    kad_buf a, b, c;
-    kad_buf_init(&a, 64u << 20);
-    kad_buf_init(&b, 64u << 20);
-    kad_buf_init(&c, 64u << 20);
+    kx_buf a, b, c;
+    kx_buf_init(&a, 64u << 20);
+    kx_buf_init(&b, 64u << 20);
+    kx_buf_init(&c, 64u << 20);
     struct ev_reader *r;
     ASSERT_OK(ev_reader_open(&r, plain, 2u << 20, NULL));
     drain(r, &a);
@@ -825,21 +825,21 @@ TEST(event_reader_plain_gz_pipe_identical)
     ASSERT_TRUE(fd >= 0);
     ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
     ASSERT_OK(ev_reader_open_fd(&r, fd, plain, 2u << 20, NULL));
-    kad_buf_reset(&c);
+    kx_buf_reset(&c);
     drain(r, &c);
     ev_reader_close(r);
     close(fd);
     ASSERT_EQ(a.len, c.len);
     unlink(plain);
     unlink(gz);
-    kad_buf_fini(&a);
-    kad_buf_fini(&b);
-    kad_buf_fini(&c);
-    kad_buf_fini(&in);
+    kx_buf_fini(&a);
+    kx_buf_fini(&b);
+    kx_buf_fini(&c);
+    kx_buf_fini(&in);
 }
 
 /* gzip bytes of text (one member) into out. */
-static void gz_member(const char *text, size_t len, kad_buf *out)
+static void gz_member(const char *text, size_t len, kx_buf *out)
 {
     z_stream z;
     memset(&z, 0, sizeof(z));
@@ -847,7 +847,7 @@ static void gz_member(const char *text, size_t len, kad_buf *out)
     uLong bound = deflateBound(&z, (uLong)len);
     size_t at = out->len;
     for (uLong i = 0; i < bound; i++)
-        kad_buf_addc(out, 0);
+        kx_buf_addc(out, 0);
     z.next_in = (unsigned char *)(uintptr_t)text;
     z.avail_in = (uInt)len;
     z.next_out = (unsigned char *)out->ptr + at;
@@ -858,7 +858,7 @@ static void gz_member(const char *text, size_t len, kad_buf *out)
 }
 
 /* Records of bytes written into a pipe by a child, `step` bytes per write. */
-static void drain_pipe(const char *bytes, size_t len, size_t step, kad_buf *out)
+static void drain_pipe(const char *bytes, size_t len, size_t step, kx_buf *out)
 {
     int p[2];
     ASSERT_OK(pipe(p));
@@ -892,14 +892,14 @@ static void drain_pipe(const char *bytes, size_t len, size_t step, kad_buf *out)
  */
 TEST(event_reader_gzip_stream)
 {
-    kad_buf text, gz, want, got;
-    kad_buf_init(&text, 0);
-    kad_buf_init(&gz, 0);
-    kad_buf_init(&want, 0);
-    kad_buf_init(&got, 0);
+    kx_buf text, gz, want, got;
+    kx_buf_init(&text, 0);
+    kx_buf_init(&gz, 0);
+    kx_buf_init(&want, 0);
+    kx_buf_init(&got, 0);
     for (int i = 0; i < 3000; i++)
-        kad_buf_addf(&text, "{\"n\":%d,\"s\":\"%.*s\"}\n", i, i % 50,
-                     "0123456789012345678901234567890123456789012345678901234567890123456789");
+        kx_buf_addf(&text, "{\"n\":%d,\"s\":\"%.*s\"}\n", i, i % 50,
+                    "0123456789012345678901234567890123456789012345678901234567890123456789");
     size_t half = text.len / 2;
     while (text.ptr[half - 1] != '\n')
         half++;
@@ -910,24 +910,24 @@ TEST(event_reader_gzip_stream)
     ASSERT_EQ(want.len, got.len);
     ASSERT_MEM_EQ(want.ptr, got.ptr, want.len);
     /* trailing garbage after the last member */
-    kad_buf_reset(&got);
-    kad_buf_adds(&gz, "not gzip\n");
+    kx_buf_reset(&got);
+    kx_buf_adds(&gz, "not gzip\n");
     drain_pipe(gz.ptr, gz.len, 65536, &got);
     ASSERT_EQ(want.len, got.len);
     ASSERT_MEM_EQ(want.ptr, got.ptr, want.len);
     /* truncated: the records of the first member, then the error */
-    kad_buf_reset(&gz);
+    kx_buf_reset(&gz);
     gz_member(text.ptr, half, &gz);
-    kad_buf_reset(&got);
+    kx_buf_reset(&got);
     drain_pipe(gz.ptr, gz.len - 10, 65536, &got);
     ASSERT_NOT_NULL(strstr(got.ptr, "{\"n\":0,"));
     char err[32];
     snprintf(err, sizeof(err), "[E%d ", KAD_EIO);
     ASSERT_NOT_NULL(strstr(got.ptr, err));
-    kad_buf_fini(&text);
-    kad_buf_fini(&gz);
-    kad_buf_fini(&want);
-    kad_buf_fini(&got);
+    kx_buf_fini(&text);
+    kx_buf_fini(&gz);
+    kx_buf_fini(&want);
+    kx_buf_fini(&got);
 }
 
 struct idle_probe {
@@ -973,8 +973,8 @@ TEST(event_reader_idle)
     struct ev_reader *r;
     ASSERT_OK(ev_reader_open_fd(&r, data[0], "<pipe>", 0, NULL));
     ev_reader_set_idle(r, idle_probe, &probe);
-    kad_buf out;
-    kad_buf_init(&out, 0);
+    kx_buf out;
+    kx_buf_init(&out, 0);
     drain(r, &out);
     ev_reader_close(r);
     close(data[0]);
@@ -984,7 +984,7 @@ TEST(event_reader_idle)
     ASSERT_NOT_NULL(strstr(out.ptr, "{\"a\":1}"));
     ASSERT_NOT_NULL(strstr(out.ptr, "signalled"));
     ASSERT_TRUE(probe.calls >= 1);
-    kad_buf_fini(&out);
+    kx_buf_fini(&out);
 }
 
 /* A regular file never waits: no idle calls. */
@@ -999,24 +999,24 @@ TEST(event_reader_idle_not_for_files)
     struct ev_reader *r;
     ASSERT_OK(ev_reader_open_fd(&r, fd, path, 0, NULL));
     ev_reader_set_idle(r, idle_probe, &probe);
-    kad_buf out;
-    kad_buf_init(&out, 0);
+    kx_buf out;
+    kx_buf_init(&out, 0);
     drain(r, &out);
     ev_reader_close(r);
     close(fd);
     unlink(path);
     ASSERT_EQ(probe.calls, 0);
     ASSERT_NOT_NULL(strstr(out.ptr, "{\"b\":2}"));
-    kad_buf_fini(&out);
+    kx_buf_fini(&out);
 }
 
 /* Map one raw event with host metadata, either built per event (mo.host_tree NULL, the old way)
    or linked from the prebuilt subtree; returns the dumped document. */
 static void map_with_host(const char *raw, const struct ev_host *h, bool keep_empty, bool prebuilt,
-                          kad_buf *out)
+                          kx_buf *out)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 1 << 20);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 1 << 20);
     struct ev_node *root = ev_json_parse(&a, raw, strlen(raw), "t", NULL);
     ASSERT_NOT_NULL(root);
     struct ev_decoder_opts o = {.keep_empty = keep_empty, .host = h};
@@ -1026,9 +1026,9 @@ static void map_with_host(const char *raw, const struct ev_host *h, bool keep_em
         .o = &o, .host = h, .host_tree = prebuilt ? &t : NULL, .ns = "default"};
     struct ev_event ev;
     ASSERT_OK(ev_ecs_map(&a, root, EV_FMT_K8S, &mo, &ev, NULL, NULL));
-    kad_buf_reset(out);
+    kx_buf_reset(out);
     ASSERT_OK(ev_json_dump(ev.doc, out));
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
 }
 
 TEST(event_host_tree_same_as_per_event)
@@ -1056,9 +1056,9 @@ TEST(event_host_tree_same_as_per_event)
          .os_version = "j",
          .os_codename = "k"}, /* every member: EV_HOST_NODES */
     };
-    kad_buf x, y;
-    kad_buf_init(&x, 1 << 20);
-    kad_buf_init(&y, 1 << 20);
+    kx_buf x, y;
+    kx_buf_init(&x, 1 << 20);
+    kx_buf_init(&y, 1 << 20);
     for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
         for (int keep = 0; keep < 2; keep++) {
             map_with_host(raw, &hosts[i], keep, false, &x);
@@ -1071,28 +1071,28 @@ TEST(event_host_tree_same_as_per_event)
     /* the decoder links the same subtree into every document */
     struct ev_decoder_opts o = {.host = &hosts[1]};
     struct ev_decoder *d = ev_decoder_new(&o);
-    kad_arena a;
-    kad_arena_init(&a, 4096, 1 << 20);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 1 << 20);
     for (int k = 0; k < 3; k++) {
         struct ev_record rec = {.ptr = raw, .len = strlen(raw), .origin = "t", .line = 1, .col = 1};
         struct ev_event ev;
         ASSERT_OK(ev_decode(d, &a, &rec, &ev, NULL));
-        kad_buf_reset(&x);
+        kx_buf_reset(&x);
         ASSERT_OK(ev_json_dump(ev.doc, &x));
         ASSERT_NOT_NULL(strstr(x.ptr, "\"host\":{\"name\":\"n1\",\"architecture\":\"x86_64\","
                                       "\"os\":{\"kernel\":\"6.1\"}}"));
-        kad_arena_reset(&a);
+        kx_arena_reset(&a);
     }
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     ev_decoder_free(d);
-    kad_buf_fini(&x);
-    kad_buf_fini(&y);
+    kx_buf_fini(&x);
+    kx_buf_fini(&y);
 }
 
 /* ---- lookup memo -------------------------------------------------------------------------- */
 
 struct vis_log {
-    kad_buf *out;
+    kx_buf *out;
     int stop_at; /* stop after this many visits (-1: never) */
     int seen;
     struct ev_memo *inner; /* look a path up again from inside the visitor */
@@ -1102,14 +1102,14 @@ struct vis_log {
 static bool log_visit(const struct ev_node *v, bool partial, void *ctx)
 {
     struct vis_log *l = ctx;
-    kad_buf_addf(l->out, "%s%d:%.*s;", partial ? "~" : "", v->type,
-                 v->type == EV_STRING || v->type == EV_NUMBER ? (int)v->len : 0,
-                 v->type == EV_STRING || v->type == EV_NUMBER ? v->str : "");
+    kx_buf_addf(l->out, "%s%d:%.*s;", partial ? "~" : "", v->type,
+                v->type == EV_STRING || v->type == EV_NUMBER ? (int)v->len : 0,
+                v->type == EV_STRING || v->type == EV_NUMBER ? v->str : "");
     if (l->inner) {
         struct vis_log in = {l->out, -1, 0, NULL, NULL};
-        kad_buf_adds(l->out, "(");
+        kx_buf_adds(l->out, "(");
         ev_values_memo(l->inner, l->root, "a.b", 3, log_visit, &in);
-        kad_buf_adds(l->out, ")");
+        kx_buf_adds(l->out, ")");
     }
     return ++l->seen == l->stop_at;
 }
@@ -1137,14 +1137,14 @@ TEST(event_values_memo_same_visits)
         "0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9,0,1,2,3,4,5,6,7,8,9]}";
     static const char *const paths[] = {"a",   "a.b", "a.b.c", "a.b.c.d", "n",   "arr.k",
                                         "arr", "e",   "big",   "missing", "a.x", ""};
-    kad_arena a;
-    kad_arena_init(&a, 4096, 1 << 20);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 1 << 20);
     struct ev_node *root = ev_json_parse(&a, doc, strlen(doc), "t", NULL);
     ASSERT_NOT_NULL(root);
     static struct ev_memo memo;
-    kad_buf want, got;
-    kad_buf_init(&want, 1 << 20);
-    kad_buf_init(&got, 1 << 20);
+    kx_buf want, got;
+    kx_buf_init(&want, 1 << 20);
+    kx_buf_init(&got, 1 << 20);
     /* every path, every stop position, in several orders over one memo: the same visits */
     for (int order = 0; order < 3; order++) {
         ev_memo_reset(&memo, root);
@@ -1157,8 +1157,8 @@ TEST(event_values_memo_same_visits)
                 char p[16];
                 snprintf(p, sizeof(p), "%s", paths[i]);
                 const char *path = stop % 2 ? paths[i] : p;
-                kad_buf_reset(&want);
-                kad_buf_reset(&got);
+                kx_buf_reset(&want);
+                kx_buf_reset(&got);
                 struct vis_log lw = {&want, stop, 0, NULL, NULL};
                 struct vis_log lg = {&got, stop, 0, NULL, NULL};
                 bool rw = ev_values(root, paths[i], strlen(paths[i]), log_visit, &lw);
@@ -1172,8 +1172,8 @@ TEST(event_values_memo_same_visits)
     }
     /* a visitor that looks values up again (not memoised while a walk is recorded) */
     ev_memo_reset(&memo, root);
-    kad_buf_reset(&want);
-    kad_buf_reset(&got);
+    kx_buf_reset(&want);
+    kx_buf_reset(&got);
     static struct ev_memo other;
     ev_memo_reset(&other, NULL);
     struct vis_log lw = {&want, -1, 0, &other, root};
@@ -1181,7 +1181,7 @@ TEST(event_values_memo_same_visits)
     ev_values(root, "arr.k", 5, log_visit, &lw);
     ev_values_memo(&memo, root, "arr.k", 5, log_visit, &lg);
     ASSERT_STR_EQ(got.ptr, want.ptr);
-    kad_buf_reset(&got);
+    kx_buf_reset(&got);
     lg.seen = 0;
     ev_values_memo(&memo, root, "arr.k", 5, log_visit, &lg); /* replay: same nested lookups */
     ASSERT_STR_EQ(got.ptr, want.ptr);
@@ -1193,8 +1193,8 @@ TEST(event_values_memo_same_visits)
             snprintf(many[k], sizeof(many[k]), "%s", k % 2 ? "a.b" : "arr.k"); /* not kept */
         else
             snprintf(many[k], sizeof(many[k]), "x%d", k);
-        kad_buf_reset(&want);
-        kad_buf_reset(&got);
+        kx_buf_reset(&want);
+        kx_buf_reset(&got);
         struct vis_log w = {&want, -1, 0, NULL, NULL}, g = {&got, -1, 0, NULL, NULL};
         ev_values(root, many[k], strlen(many[k]), log_visit, &w);
         ev_values_memo(&memo, root, many[k], strlen(many[k]), log_visit, &g);
@@ -1203,13 +1203,13 @@ TEST(event_values_memo_same_visits)
     }
     ASSERT_EQ(memo.npaths, EV_MEMO_PATHS);
     /* another root (or none) is looked up directly */
-    kad_buf_reset(&got);
+    kx_buf_reset(&got);
     struct vis_log g = {&got, -1, 0, NULL, NULL};
     ev_memo_reset(&memo, NULL);
     ev_values_memo(&memo, root, "a.b", 3, log_visit, &g);
     ASSERT_EQ(memo.npaths, 0);
     ev_values_memo(NULL, root, "a.b", 3, log_visit, &g);
-    kad_buf_fini(&want);
-    kad_buf_fini(&got);
-    kad_arena_fini(&a);
+    kx_buf_fini(&want);
+    kx_buf_fini(&got);
+    kx_arena_fini(&a);
 }

@@ -26,26 +26,26 @@
 #include <string.h>
 
 struct skipper {
-    kad_arena a;
+    kx_arena a;
     struct ev_paths *paths;
-    kad_buf doc;
+    kx_buf doc;
     unsigned long compared;
 };
 
 static void skipper_init(struct skipper *s)
 {
-    kad_arena_init(&s->a, 1 << 16, 0);
+    kx_arena_init(&s->a, 1 << 16, 0);
     s->paths = ev_paths_new();
     ev_paths_add(s->paths, "keep", 4, 0); /* the skipped key ("skip") is not on any path */
-    kad_buf_init(&s->doc, 0);
+    kx_buf_init(&s->doc, 0);
     s->compared = 0;
 }
 
 static void skipper_fini(struct skipper *s)
 {
-    kad_buf_fini(&s->doc);
+    kx_buf_fini(&s->doc);
     ev_paths_free(s->paths);
-    kad_arena_fini(&s->a);
+    kx_arena_fini(&s->a);
 }
 
 /*
@@ -55,13 +55,13 @@ static void skipper_fini(struct skipper *s)
 static bool agree_at(struct skipper *s, const char *text, size_t len, unsigned pad, char *detail,
                      size_t dsize)
 {
-    kad_buf *d = &s->doc;
-    kad_buf_reset(d);
-    kad_buf_add(d, "{\"keep\":1,\"skip\":[", 18);
+    kx_buf *d = &s->doc;
+    kx_buf_reset(d);
+    kx_buf_add(d, "{\"keep\":1,\"skip\":[", 18);
     for (unsigned i = 0; i < pad; i++)
-        kad_buf_addc(d, ' ');
-    kad_buf_add(d, text, len);
-    kad_buf_add(d, "]}", 2);
+        kx_buf_addc(d, ' ');
+    kx_buf_add(d, text, len);
+    kx_buf_add(d, "]}", 2);
     kad_err pe, xe;
     kad_err_clear(&pe);
     kad_err_clear(&xe);
@@ -69,7 +69,7 @@ static bool agree_at(struct skipper *s, const char *text, size_t len, unsigned p
     const struct ev_node *full = ev_json_parse(&s->a, d->ptr, d->len, "<t>", &pe);
     const struct ev_node *x =
         ev_json_extract(&s->a, d->ptr, d->len, s->paths, NULL, "<t>", &aborted, &xe);
-    kad_arena_reset(&s->a);
+    kx_arena_reset(&s->a);
     s->compared++;
     bool ok = !aborted && !full == !x && (full || (pe.code == xe.code && pe.offset == xe.offset));
     if (!ok)
@@ -100,7 +100,7 @@ static bool agree_mutated(struct skipper *s, const char *text, size_t len, char 
     static const char repl[] = {'"', '\\', '{',  '}',  '[',  ']',        ',',
                                 ':', ' ',  '\n', '\t', '1',  '-',        'e',
                                 'u', 'x',  '/',  0x01, 0x7f, (char)0xc3, (char)0xa9};
-    char *m = kad_malloc(len + 2);
+    char *m = kx_malloc(len + 2);
     bool ok = agree(s, text, len, detail, dsize);
     for (size_t k = 0; ok && k <= len; k++) {
         ok = agree_at(s, text, k, pads[k % 9], detail, dsize); /* truncation */
@@ -123,7 +123,7 @@ static bool agree_mutated(struct skipper *s, const char *text, size_t len, char 
             ok = agree_at(s, m, len - 1, pads[k % 9], detail, dsize);
         }
     }
-    kad_free(m);
+    kx_free(m);
     return ok;
 }
 
@@ -157,20 +157,20 @@ TEST(event_skip_cases)
         t_case(agree_mutated(&s, docs[i], strlen(docs[i]), detail, sizeof(detail)), name, detail);
     }
     /* nesting around the block skip's 64 levels and the default limit of 512 */
-    kad_buf deep;
-    kad_buf_init(&deep, 0);
+    kx_buf deep;
+    kx_buf_init(&deep, 0);
     static const unsigned depths[] = {62, 63, 64, 65, 200, 509, 510, 511, 600};
     for (size_t i = 0; i < sizeof(depths) / sizeof(*depths); i++) {
-        kad_buf_reset(&deep);
+        kx_buf_reset(&deep);
         for (unsigned k = 0; k < depths[i]; k++)
-            kad_buf_add(&deep, k % 2 ? "{\"k\":" : "[", k % 2 ? 5 : 1);
+            kx_buf_add(&deep, k % 2 ? "{\"k\":" : "[", k % 2 ? 5 : 1);
         for (unsigned k = depths[i]; k-- > 0;)
-            kad_buf_addc(&deep, k % 2 ? '}' : ']');
+            kx_buf_addc(&deep, k % 2 ? '}' : ']');
         snprintf(name, sizeof(name), "skip nesting %u", depths[i]);
         detail[0] = 0;
         t_case(agree(&s, deep.ptr, deep.len, detail, sizeof(detail)), name, detail);
     }
-    kad_buf_fini(&deep);
+    kx_buf_fini(&deep);
     ASSERT(s.compared > 10000);
     skipper_fini(&s);
 }
@@ -206,7 +206,7 @@ TEST(event_skip_suite)
         char name[300];
         snprintf(name, sizeof(name), "skip %s", fn);
         t_case(ok, name, detail);
-        kad_free(text);
+        kx_free(text);
         n++;
     }
     closedir(d);
@@ -241,7 +241,7 @@ TEST(event_skip_real)
         snprintf(name, sizeof(name), "skip mutations of %s:1", files[i]);
         t_case(agree_mutated(&s, text, ll, detail, sizeof(detail)), name, detail);
         found++;
-        kad_free(text);
+        kx_free(text);
     }
     skipper_fini(&s);
     if (!found)

@@ -23,15 +23,15 @@
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-/* Compile q and write its dump, or its formatted error, into out (a kad_malloc'd string). */
+/* Compile q and write its dump, or its formatted error, into out (a kx_malloc'd string). */
 static char *compile_text(const char *q, size_t len, bool *ok)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     kad_err err;
     kad_err_clear(&err);
-    kad_buf b;
-    kad_buf_init(&b, 1 << 22);
+    kx_buf b;
+    kx_buf_init(&b, 1 << 22);
     struct kql_query *k = kql_compile(&a, q, len, "<query>", &err);
     if (k) {
         kql_dump(k, &b);
@@ -39,24 +39,24 @@ static char *compile_text(const char *q, size_t len, bool *ok)
     } else {
         char m[512];
         kad_err_format(&err, m, sizeof(m));
-        kad_buf_adds(&b, m);
+        kx_buf_adds(&b, m);
         *ok = false;
     }
-    kad_arena_fini(&a);
-    char *s = kad_strdup(b.ptr ? b.ptr : "");
-    kad_buf_fini(&b);
+    kx_arena_fini(&a);
+    char *s = kx_strdup(b.ptr ? b.ptr : "");
+    kx_buf_fini(&b);
     return s;
 }
 
 /* parse -> fmt -> parse: returns NULL when the dumps agree, else a description. */
 static char *roundtrip(const char *q, size_t len)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
-    kad_buf d1, d2, f;
-    kad_buf_init(&d1, 1 << 22);
-    kad_buf_init(&d2, 1 << 22);
-    kad_buf_init(&f, 1 << 22);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    kx_buf d1, d2, f;
+    kx_buf_init(&d1, 1 << 22);
+    kx_buf_init(&d2, 1 << 22);
+    kx_buf_init(&f, 1 << 22);
     char *bad = NULL;
     struct kql_query *k = kql_compile(&a, q, len, "<query>", NULL);
     if (k) {
@@ -66,15 +66,15 @@ static char *roundtrip(const char *q, size_t len)
         if (k2)
             kql_dump(k2, &d2);
         if (!k2 || strcmp(d1.ptr, d2.ptr) != 0) {
-            bad = kad_malloc(d1.len + d2.len + f.len + 64);
+            bad = kx_malloc(d1.len + d2.len + f.len + 64);
             sprintf(bad, "round trip via `%s`: %s != %s", f.ptr ? f.ptr : "", d1.ptr,
                     k2 ? d2.ptr : "(error)");
         }
     }
-    kad_buf_fini(&d1);
-    kad_buf_fini(&d2);
-    kad_buf_fini(&f);
-    kad_arena_fini(&a);
+    kx_buf_fini(&d1);
+    kx_buf_fini(&d2);
+    kx_buf_fini(&f);
+    kx_arena_fini(&a);
     return bad;
 }
 
@@ -115,13 +115,13 @@ static void run_parse_file(const char *path)
         } else {
             char *rt = fail ? NULL : roundtrip(q, strlen(q));
             t_case(rt == NULL, name, rt);
-            kad_free(rt);
+            kx_free(rt);
         }
-        kad_free(got);
+        kx_free(got);
         i += 2;
     }
-    kad_free(ln);
-    kad_free(text);
+    kx_free(ln);
+    kx_free(text);
 }
 
 TEST(kql_parse_file) { run_parse_file("tests/kql/parse.test"); }
@@ -130,8 +130,8 @@ TEST(kql_parse_file) { run_parse_file("tests/kql/parse.test"); }
 
 static int eval_one(const char *q, const char *doc, bool *result, char *why, size_t cap)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     kad_err err;
     kad_err_clear(&err);
     int rc = 0;
@@ -155,7 +155,7 @@ static int eval_one(const char *q, const char *doc, bool *result, char *why, siz
         }
         ev_memo_reset(&memo, NULL);
     }
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     return rc;
 }
 
@@ -189,8 +189,8 @@ static void run_eval_file(const char *path)
             i += 2;
         }
     }
-    kad_free(ln);
-    kad_free(text);
+    kx_free(ln);
+    kx_free(text);
 }
 
 TEST(kql_eval_file) { run_eval_file("tests/kql/eval.test"); }
@@ -211,9 +211,9 @@ static void run_dir(const char *dir, const char *prefix, bool want_ok)
             continue;
         if (nn == cap) {
             cap = cap ? cap * 2 : 64;
-            names = kad_realloc(names, cap * sizeof(*names));
+            names = kx_realloc(names, cap * sizeof(*names));
         }
-        names[nn++] = kad_strdup(e->d_name);
+        names[nn++] = kx_strdup(e->d_name);
     }
     closedir(d);
     for (size_t i = 0; i < nn; i++) {
@@ -222,15 +222,15 @@ static void run_dir(const char *dir, const char *prefix, bool want_ok)
         size_t len;
         char *q = t_read_file(path, &len);
         bool ok = false;
-        char *got = q ? compile_text(q, len, &ok) : kad_strdup("unreadable");
+        char *got = q ? compile_text(q, len, &ok) : kx_strdup("unreadable");
         char *rt = ok ? roundtrip(q, len) : NULL;
         t_case(q && ok == want_ok && !rt, names[i], rt ? rt : got);
-        kad_free(rt);
-        kad_free(got);
-        kad_free(q);
-        kad_free(names[i]);
+        kx_free(rt);
+        kx_free(got);
+        kx_free(q);
+        kx_free(names[i]);
     }
-    kad_free(names);
+    kx_free(names);
 }
 
 TEST(kql_accept_files) { run_dir("tests/kql/accept", "y_", true); }
@@ -293,13 +293,13 @@ TEST(kql_doc_examples)
                 char *got = compile_text(q, strlen(q), &ok);
                 snprintf(detail, sizeof(detail), "got: %s", got);
                 t_case(ok == (kind == 1) && strcmp(got, arrow + 3) == 0, name, detail);
-                kad_free(got);
+                kx_free(got);
             }
         }
         i = end;
     }
-    kad_free(ln);
-    kad_free(text);
+    kx_free(ln);
+    kx_free(text);
     ASSERT(blocks > 10);
 }
 
@@ -307,8 +307,8 @@ TEST(kql_doc_examples)
 
 TEST(kql_fields)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     const char *q = "a.b:x and not (c:1 or a.b:y) and d > 5 and n:{ inner:z }";
     struct kql_query *k = kql_compile(&a, q, strlen(q), NULL, NULL);
     ASSERT_NOT_NULL(k);
@@ -323,13 +323,13 @@ TEST(kql_fields)
     ASSERT(k && kql_needs_all(k));
     k = kql_compile(&a, "a:1 or hello", 12, NULL, NULL);
     ASSERT(k && kql_needs_all(k));
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
 }
 
 TEST(kql_error_position_multiline)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     const char *q = "a:b and\n  c:(d or\n  e:f";
     kad_err err;
     kad_err_clear(&err);
@@ -337,38 +337,38 @@ TEST(kql_error_position_multiline)
     ASSERT_EQ(err.code, KAD_ESYNTAX);
     ASSERT_EQ(err.line, 3);
     ASSERT_EQ(err.col, 4);
-    kad_buf b;
-    kad_buf_init(&b, 4096);
+    kx_buf b;
+    kx_buf_init(&b, 4096);
     ASSERT_OK(kql_err_context(q, strlen(q), &err, &b));
     ASSERT_STR_EQ(b.ptr, "  e:f\n   ^\n");
-    kad_buf_fini(&b);
-    kad_arena_fini(&a);
+    kx_buf_fini(&b);
+    kx_arena_fini(&a);
 }
 
 TEST(kql_error_context_tabs_utf8)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     const char *q = "\t\xc3\xa9:x )";
     kad_err err;
     kad_err_clear(&err);
     ASSERT_NULL(kql_compile(&a, q, strlen(q), NULL, &err));
-    kad_buf b;
-    kad_buf_init(&b, 4096);
+    kx_buf b;
+    kx_buf_init(&b, 4096);
     ASSERT_OK(kql_err_context(q, strlen(q), &err, &b));
     ASSERT_STR_EQ(b.ptr, "\t\xc3\xa9:x )\n\t    ^\n");
-    kad_buf_fini(&b);
-    kad_arena_fini(&a);
+    kx_buf_fini(&b);
+    kx_arena_fini(&a);
 }
 
 TEST(kql_limits)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     kad_err err;
     /* nesting */
     size_t depth = KQL_MAX_DEPTH + 1;
-    char *q = kad_malloc(depth * 2 + 8);
+    char *q = kx_malloc(depth * 2 + 8);
     size_t n = 0;
     for (size_t i = 0; i < depth; i++)
         q[n++] = '(';
@@ -380,37 +380,37 @@ TEST(kql_limits)
     ASSERT_EQ(err.code, KAD_ELIMIT);
     /* one level less is fine */
     ASSERT_NOT_NULL(kql_compile(&a, q + 1, n - 2, NULL, &err));
-    kad_free(q);
+    kx_free(q);
     /* length */
     kad_err_clear(&err);
-    char *big = kad_malloc((size_t)KQL_MAX_LEN + 1);
+    char *big = kx_malloc((size_t)KQL_MAX_LEN + 1);
     memset(big, 'a', (size_t)KQL_MAX_LEN + 1);
     ASSERT_NULL(kql_compile(&a, big, (size_t)KQL_MAX_LEN + 1, NULL, &err));
     ASSERT_EQ(err.code, KAD_ELIMIT);
-    kad_free(big);
+    kx_free(big);
     /* UTF-8 */
     kad_err_clear(&err);
     ASSERT_NULL(kql_compile(&a, "a:\xff", 3, NULL, &err));
     ASSERT_EQ(err.code, KAD_EINVAL);
     ASSERT_EQ(err.col, 3);
     /* an arena maximum is a limit, not a crash */
-    kad_arena small;
-    kad_arena_init(&small, 64, 64);
+    kx_arena small;
+    kx_arena_init(&small, 64, 64);
     kad_err_clear(&err);
     ASSERT_NULL(kql_compile(&small, "a:b and c:d and e:f", 19, NULL, &err));
     ASSERT_EQ(err.code, KAD_ELIMIT);
-    kad_arena_fini(&small);
-    kad_arena_fini(&a);
+    kx_arena_fini(&small);
+    kx_arena_fini(&a);
 }
 
 /* Long runs of spaces inside a literal must not make parsing quadratic, and deep-but-allowed
  * nesting must not make it exponential. */
 TEST(kql_parse_is_linear)
 {
-    kad_arena a;
-    kad_arena_init(&a, 1 << 16, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1 << 16, 0);
     size_t n = 400000;
-    char *q = kad_malloc(n + 8);
+    char *q = kx_malloc(n + 8);
     memcpy(q, "a:x", 3);
     memset(q + 3, ' ', n - 4);
     q[n - 1] = 'y';
@@ -423,8 +423,8 @@ TEST(kql_parse_is_linear)
     for (size_t i = 0; i < d; i++)
         q[n++] = ')';
     ASSERT_NOT_NULL(kql_compile(&a, q, n, NULL, NULL));
-    kad_free(q);
-    kad_arena_fini(&a);
+    kx_free(q);
+    kx_arena_fini(&a);
 }
 
 /* The seed rule and every shipped kuery rule compile (their exact semantics are in eval.test). */
@@ -447,7 +447,7 @@ TEST(kql_shipped_rules_compile)
         snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
         char *text = t_read_file(path, NULL);
         if (!text || !strstr(text, "language = \"kuery\"")) {
-            kad_free(text);
+            kx_free(text);
             continue;
         }
         /* the query is the only '''-string in these files */
@@ -456,18 +456,18 @@ TEST(kql_shipped_rules_compile)
         char detail[1024] = "";
         bool ok = s && end;
         if (ok) {
-            kad_arena a;
-            kad_arena_init(&a, 4096, 0);
+            kx_arena a;
+            kx_arena_init(&a, 4096, 0);
             kad_err err;
             kad_err_clear(&err);
             ok = kql_compile(&a, s + 11, (size_t)(end - s - 11), e->d_name, &err) != NULL;
             if (!ok)
                 kad_err_format(&err, detail, sizeof(detail));
-            kad_arena_fini(&a);
+            kx_arena_fini(&a);
         }
         t_case(ok, e->d_name, detail);
         seen++;
-        kad_free(text);
+        kx_free(text);
     }
     closedir(d);
     ASSERT(seen >= 29);
@@ -489,32 +489,32 @@ TEST(kql_fmt_text)
         {"a:* \\u0020b*", "\"a\":*\\u0020\\u0020b*"},
         {"", ""},
     };
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct kql_query *k = kql_compile(&a, cases[i].q, strlen(cases[i].q), NULL, NULL);
         ASSERT_NOT_NULL(k);
-        kad_buf b;
-        kad_buf_init(&b, 4096);
+        kx_buf b;
+        kx_buf_init(&b, 4096);
         ASSERT_OK(kql_fmt(k, &b));
         ASSERT_STR_EQ(b.ptr ? b.ptr : "", cases[i].want);
-        kad_buf_fini(&b);
+        kx_buf_fini(&b);
     }
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
 }
 
 /* A dump that does not fit the caller's buffer is KAD_ELIMIT, not a truncated success. */
 TEST(kql_dump_limit)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     struct kql_query *k = kql_compile(&a, "a:(b or c or d)", 15, NULL, NULL);
     ASSERT_NOT_NULL(k);
-    kad_buf b;
-    kad_buf_init(&b, 16);
+    kx_buf b;
+    kx_buf_init(&b, 16);
     ASSERT_EQ(kql_dump(k, &b), KAD_ELIMIT);
-    kad_buf_fini(&b);
-    kad_arena_fini(&a);
+    kx_buf_fini(&b);
+    kx_arena_fini(&a);
 }
 
 /* Things a one-line test file cannot hold: raw newlines in quotes, keywords on their own line,
@@ -531,18 +531,18 @@ TEST(kql_multiline_queries)
         {"\n\n", "(matchall)"},
         {"a:x\n", "(is \"a\" \"x\")"},
     };
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         kad_err err;
         kad_err_clear(&err);
         struct kql_query *k = kql_compile(&a, cases[i].q, strlen(cases[i].q), NULL, &err);
         ASSERT_NOT_NULL(k);
-        kad_buf b;
-        kad_buf_init(&b, 4096);
+        kx_buf b;
+        kx_buf_init(&b, 4096);
         ASSERT_OK(kql_dump(k, &b));
         ASSERT_STR_EQ(b.ptr, cases[i].want);
-        kad_buf_fini(&b);
+        kx_buf_fini(&b);
     }
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
 }

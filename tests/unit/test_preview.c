@@ -19,7 +19,7 @@
 #define T0 (1700000000000LL) /* base time of the tests */
 
 struct fx {
-    kad_arena a;
+    kx_arena a;
     struct rule r;
     const char *fields[3];
     const char *group[3];
@@ -32,7 +32,7 @@ struct fx {
 static void fx_init(struct fx *f, enum rule_type type)
 {
     memset(f, 0, sizeof(*f));
-    kad_arena_init(&f->a, 4096, 0);
+    kx_arena_init(&f->a, 4096, 0);
     f->r.type = type;
     f->r.rule_id = "rule-1";
     f->r.name = "Test";
@@ -49,7 +49,7 @@ static void fx_init(struct fx *f, enum rule_type type)
 static void fx_fini(struct fx *f)
 {
     pv_result_fini(&f->res);
-    kad_arena_fini(&f->a);
+    kx_arena_fini(&f->a);
 }
 
 /* A document at T0 + min minutes (fractional allowed) */
@@ -311,22 +311,22 @@ TEST(preview_suppression_budget)
 
 TEST(preview_doc_id)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
-    kad_buf b;
-    kad_buf_init(&b, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    kx_buf b;
+    kx_buf_init(&b, 0);
     const char *j1 = "{\"_id\":\"abc\",\"kubernetes\":{\"audit\":{\"auditID\":\"x\"}}}";
     ASSERT_OK(det_doc_id(ev_json_parse(&a, j1, strlen(j1), "t", NULL), &b));
     ASSERT_STR_EQ(b.ptr, "abc");
-    kad_buf_reset(&b);
+    kx_buf_reset(&b);
     const char *j2 =
         "{\"kubernetes\":{\"audit\":{\"auditID\":\"x\",\"stage\":\"ResponseComplete\"}}}";
     ASSERT_OK(det_doc_id(ev_json_parse(&a, j2, strlen(j2), "t", NULL), &b));
     ASSERT_STR_EQ(b.ptr, "x-ResponseComplete");
-    kad_buf_reset(&b);
+    kx_buf_reset(&b);
     const char *j3 = "{\"a\":1}";
     ASSERT_OK(det_doc_id(ev_json_parse(&a, j3, strlen(j3), "t", NULL), &b));
     ASSERT_EQ(b.len, 17);
-    kad_buf_fini(&b);
-    kad_arena_fini(&a);
+    kx_buf_fini(&b);
+    kx_arena_fini(&a);
 }

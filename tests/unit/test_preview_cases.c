@@ -37,7 +37,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 struct vals {
-    kad_buf *out;
+    kx_buf *out;
     int n;
 };
 
@@ -47,56 +47,56 @@ static bool dump_val(const struct ev_node *v, bool partial, void *ctx)
     if (partial)
         return false;
     if (l->n++)
-        kad_buf_addc(l->out, ',');
+        kx_buf_addc(l->out, ',');
     ev_json_dump(v, l->out);
     return false;
 }
 
 /* Append the values of path as a JSON array (or "-" when there is none). */
-static void values(const struct ev_node *doc, const char *path, kad_buf *out)
+static void values(const struct ev_node *doc, const char *path, kx_buf *out)
 {
-    kad_buf tmp;
-    kad_buf_init(&tmp, 0);
+    kx_buf tmp;
+    kx_buf_init(&tmp, 0);
     struct vals l = {&tmp, 0};
     ev_values(doc, path, strlen(path), dump_val, &l);
     if (l.n == 0)
-        kad_buf_adds(out, "-");
+        kx_buf_adds(out, "-");
     else
-        kad_buf_addf(out, "[%s]", tmp.ptr);
-    kad_buf_fini(&tmp);
+        kx_buf_addf(out, "[%s]", tmp.ptr);
+    kx_buf_fini(&tmp);
 }
 
-static void str_field(const struct ev_node *doc, const char *path, kad_buf *out)
+static void str_field(const struct ev_node *doc, const char *path, kx_buf *out)
 {
-    kad_str s = ev_first_str(doc, path);
+    kx_str s = ev_first_str(doc, path);
     if (s.ptr)
-        kad_buf_add(out, s.ptr, s.len);
+        kx_buf_add(out, s.ptr, s.len);
     else
-        kad_buf_adds(out, "-");
+        kx_buf_adds(out, "-");
 }
 
-static void reduce_alert(const char *line, kad_buf *out)
+static void reduce_alert(const char *line, kx_buf *out)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     struct ev_node *doc = ev_json_parse(&a, line, strlen(line), "<alert>", NULL);
     if (!doc) {
-        kad_buf_addf(out, "BAD JSON: %s\n", line);
-        kad_arena_fini(&a);
+        kx_buf_addf(out, "BAD JSON: %s\n", line);
+        kx_arena_fini(&a);
         return;
     }
     str_field(doc, "@timestamp", out);
-    kad_buf_addc(out, ' ');
+    kx_buf_addc(out, ' ');
     str_field(doc, "kibana.alert.ancestors.id", out);
-    kad_buf_addc(out, ' ');
+    kx_buf_addc(out, ' ');
     values(doc, "kibana.alert.new_terms", out);
     const struct ev_node *dc = ev_first(doc, "kibana.alert.suppression.docs_count", EV_NUMBER);
     if (dc) {
-        kad_buf_addf(out, " sup docs_count=%.*s start=", (int)dc->len, dc->str);
+        kx_buf_addf(out, " sup docs_count=%.*s start=", (int)dc->len, dc->str);
         str_field(doc, "kibana.alert.suppression.start", out);
-        kad_buf_adds(out, " end=");
+        kx_buf_adds(out, " end=");
         str_field(doc, "kibana.alert.suppression.end", out);
-        kad_buf_adds(out, " terms=");
+        kx_buf_adds(out, " terms=");
         const struct ev_node *t = NULL;
         for (const struct ev_node *m = doc->child; m; m = m->next)
             if (m->key && strcmp(m->key, "kibana.alert.suppression.terms") == 0)
@@ -106,12 +106,12 @@ static void reduce_alert(const char *line, kad_buf *out)
         else
             values(doc, "kibana.alert.suppression.terms", out);
     }
-    kad_buf_addc(out, '\n');
-    kad_arena_fini(&a);
+    kx_buf_addc(out, '\n');
+    kx_arena_fini(&a);
 }
 
 /* "kadet preview: rule 'X' execution at T: warning: TEXT" -> "warning T TEXT" */
-static void reduce_stderr(const char *text, kad_buf *out)
+static void reduce_stderr(const char *text, kx_buf *out)
 {
     const char *p = text;
     while (p && *p) {
@@ -125,8 +125,8 @@ static void reduce_stderr(const char *text, kad_buf *out)
                 const char *kind = colon + 2;
                 const char *colon2 = strstr(kind, ": ");
                 if (colon2 && colon2 < p + len)
-                    kad_buf_addf(out, "%.*s %.*s %.*s\n", (int)(colon2 - kind), kind,
-                                 (int)(colon - t), t, (int)(p + len - colon2 - 2), colon2 + 2);
+                    kx_buf_addf(out, "%.*s %.*s %.*s\n", (int)(colon2 - kind), kind,
+                                (int)(colon - t), t, (int)(p + len - colon2 - 2), colon2 + 2);
             }
         }
         p = eol ? eol + 1 : NULL;
@@ -143,43 +143,43 @@ static char *trim_line(char *s)
 
 static void run_case(const char *root, const char *name, const char *kadet)
 {
-    kad_buf dirb, pb;
-    kad_buf_init(&dirb, 0);
-    kad_buf_init(&pb, 0);
-    kad_buf_addf(&dirb, "%s/%s", root, name);
+    kx_buf dirb, pb;
+    kx_buf_init(&dirb, 0);
+    kx_buf_init(&pb, 0);
+    kx_buf_addf(&dirb, "%s/%s", root, name);
     const char *dir = dirb.ptr;
-    kad_buf_addf(&pb, "%s/args", dir);
+    kx_buf_addf(&pb, "%s/args", dir);
     char *args = t_read_file(pb.ptr, NULL);
-    kad_buf_reset(&pb);
-    kad_buf_addf(&pb, "%s/expected", dir);
+    kx_buf_reset(&pb);
+    kx_buf_addf(&pb, "%s/expected", dir);
     char *expected = t_read_file(pb.ptr, NULL);
-    kad_buf_reset(&pb);
-    kad_buf_addf(&pb, "%s/status", dir);
+    kx_buf_reset(&pb);
+    kx_buf_addf(&pb, "%s/status", dir);
     char *status_s = t_read_file(pb.ptr, NULL);
-    kad_buf_fini(&pb);
+    kx_buf_fini(&pb);
     int want_status = status_s ? atoi(status_s) : 0;
-    kad_free(status_s);
+    kx_free(status_s);
     if (!args || !expected) {
         t_case(false, name, "args or expected missing");
-        kad_free(args);
-        kad_free(expected);
-        kad_buf_fini(&dirb);
+        kx_free(args);
+        kx_free(expected);
+        kx_buf_fini(&dirb);
         return;
     }
     trim_line(args);
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof(cwd)))
         snprintf(cwd, sizeof(cwd), ".");
-    kad_buf errb;
-    kad_buf_init(&errb, 0);
-    kad_buf_addf(&errb, "%s/build/preview-%s.stderr", cwd, name);
+    kx_buf errb;
+    kx_buf_init(&errb, 0);
+    kx_buf_addf(&errb, "%s/build/preview-%s.stderr", cwd, name);
     const char *errfile = errb.ptr;
-    kad_buf cmd;
-    kad_buf_init(&cmd, 0);
-    kad_buf_addf(&cmd, "cd '%s' && '%s' preview --rules rule.toml %s input.jsonl 2>'%s'", dir,
-                 kadet, args, errfile);
-    kad_buf got;
-    kad_buf_init(&got, 0);
+    kx_buf cmd;
+    kx_buf_init(&cmd, 0);
+    kx_buf_addf(&cmd, "cd '%s' && '%s' preview --rules rule.toml %s input.jsonl 2>'%s'", dir, kadet,
+                args, errfile);
+    kx_buf got;
+    kx_buf_init(&got, 0);
     FILE *p = popen(cmd.ptr, "r");
     char *line = NULL;
     size_t cap = 0;
@@ -190,21 +190,21 @@ static void run_case(const char *root, const char *name, const char *kadet)
     int code = st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     char *err = t_read_file(errfile, NULL);
     reduce_stderr(err, &got);
-    kad_buf detail;
-    kad_buf_init(&detail, 0);
+    kx_buf detail;
+    kx_buf_init(&detail, 0);
     bool ok = got.ptr && strcmp(got.ptr, expected) == 0 && code == want_status;
     if (!ok)
-        kad_buf_addf(&detail, "exit %d (want %d)\n--- got:\n%s--- expected:\n%s--- stderr:\n%s",
-                     code, want_status, got.ptr ? got.ptr : "", expected, err ? err : "");
+        kx_buf_addf(&detail, "exit %d (want %d)\n--- got:\n%s--- expected:\n%s--- stderr:\n%s",
+                    code, want_status, got.ptr ? got.ptr : "", expected, err ? err : "");
     t_case(ok, name, detail.ptr);
-    kad_buf_fini(&detail);
-    kad_free(err);
-    kad_buf_fini(&errb);
-    kad_buf_fini(&got);
-    kad_buf_fini(&cmd);
-    kad_free(args);
-    kad_free(expected);
-    kad_buf_fini(&dirb);
+    kx_buf_fini(&detail);
+    kx_free(err);
+    kx_buf_fini(&errb);
+    kx_buf_fini(&got);
+    kx_buf_fini(&cmd);
+    kx_free(args);
+    kx_free(expected);
+    kx_buf_fini(&dirb);
 }
 
 TEST(preview_scenarios)
@@ -218,18 +218,18 @@ TEST(preview_scenarios)
         t_skip("no %s", root);
     DIR *d = opendir(absroot);
     ASSERT_NOT_NULL(d);
-    KAD_VEC(char *) names = {0};
+    KX_VEC(char *) names = {0};
     struct dirent *e;
     while ((e = readdir(d)) != NULL)
         if (e->d_name[0] != '.')
-            KAD_VEC_PUSH(&names, kad_strdup(e->d_name));
+            KX_VEC_PUSH(&names, kx_strdup(e->d_name));
     closedir(d);
     qsort(names.ptr, names.len, sizeof(*names.ptr), cmp_str);
     for (size_t i = 0; i < names.len; i++) {
         run_case(absroot, names.ptr[i], kadet);
-        kad_free(names.ptr[i]);
+        kx_free(names.ptr[i]);
     }
-    KAD_VEC_FREE(&names);
+    KX_VEC_FREE(&names);
 }
 
 /* ============================================================================================
@@ -266,37 +266,37 @@ static int cmp_gen(const void *a, const void *b)
 static char *reduced_sorted(const char *cmd, int *code)
 {
     FILE *p = popen(cmd, "r");
-    KAD_VEC(char *) lines = {0};
+    KX_VEC(char *) lines = {0};
     char *line = NULL;
     size_t cap = 0;
     while (p && getline(&line, &cap, p) > 0) {
-        kad_buf b;
-        kad_buf_init(&b, 0);
+        kx_buf b;
+        kx_buf_init(&b, 0);
         reduce_alert(trim_line(line), &b);
         /* drop the @timestamp (the commands time alerts differently), add the alert uuid */
         char *sp = b.ptr ? strchr(b.ptr, ' ') : NULL;
         const char *u = strstr(line, "\"kibana.alert.uuid\":\"");
-        kad_buf l2;
-        kad_buf_init(&l2, 0);
-        kad_buf_addf(&l2, "%.34s %s", u ? u + 20 : "-", sp ? sp + 1 : "\n");
-        KAD_VEC_PUSH(&lines, kad_buf_take(&l2, NULL));
-        kad_buf_fini(&l2);
-        kad_buf_fini(&b);
+        kx_buf l2;
+        kx_buf_init(&l2, 0);
+        kx_buf_addf(&l2, "%.34s %s", u ? u + 20 : "-", sp ? sp + 1 : "\n");
+        KX_VEC_PUSH(&lines, kx_buf_take(&l2, NULL));
+        kx_buf_fini(&l2);
+        kx_buf_fini(&b);
     }
     free(line); /* allocated by getline */
     int st = p ? pclose(p) : -1;
     *code = st >= 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     if (lines.len)
         qsort(lines.ptr, lines.len, sizeof(*lines.ptr), cmp_str);
-    kad_buf out;
-    kad_buf_init(&out, 0);
+    kx_buf out;
+    kx_buf_init(&out, 0);
     for (size_t i = 0; i < lines.len; i++) {
-        kad_buf_adds(&out, lines.ptr[i]);
-        kad_free(lines.ptr[i]);
+        kx_buf_adds(&out, lines.ptr[i]);
+        kx_free(lines.ptr[i]);
     }
-    KAD_VEC_FREE(&lines);
-    char *s = kad_buf_take(&out, NULL);
-    kad_buf_fini(&out);
+    KX_VEC_FREE(&lines);
+    char *s = kx_buf_take(&out, NULL);
+    kx_buf_fini(&out);
     return s;
 }
 
@@ -305,11 +305,11 @@ TEST(preview_scan_agree)
     char kadet[PATH_MAX];
     if (!realpath(t_kadet(), kadet))
         t_skip("no kadet binary at %s", t_kadet());
-    kad_buf cmd;
-    kad_buf_init(&cmd, 0);
-    kad_buf_addf(&cmd, "'%s' help scan >/dev/null 2>&1", kadet);
+    kx_buf cmd;
+    kx_buf_init(&cmd, 0);
+    kx_buf_addf(&cmd, "'%s' help scan >/dev/null 2>&1", kadet);
     if (system(cmd.ptr) != 0) {
-        kad_buf_fini(&cmd);
+        kx_buf_fini(&cmd);
         t_skip("kadet scan is not available yet");
     }
 
@@ -317,7 +317,7 @@ TEST(preview_scan_agree)
     const int64_t start = 1767225600000LL; /* 2026-01-01T00:00:00Z */
     const int64_t span = 12 * DAY;
     uint64_t seed = 0x9e3779b97f4a7c15ULL;
-    KAD_VEC(struct gen_ev) evs = {0};
+    KX_VEC(struct gen_ev) evs = {0};
     for (int u = 0; u < 40; u++)
         for (int a = 0; a < 6; a++) {
             if (rng_next(&seed) % 3 == 0)
@@ -325,7 +325,7 @@ TEST(preview_scan_agree)
             int64_t t = start + 1 + (int64_t)(rng_next(&seed) % (uint64_t)(span / 2));
             while (t < start + span) {
                 struct gen_ev e = {t, u, a, false};
-                KAD_VEC_PUSH(&evs, e);
+                KX_VEC_PUSH(&evs, e);
                 uint64_t r = rng_next(&seed) % 100;
                 int64_t gap;
                 if (r < 60)
@@ -342,17 +342,17 @@ TEST(preview_scan_agree)
     for (int i = 0; i < 300; i++) { /* events the query does not match: neither side sees them */
         struct gen_ev e = {start + 1 + (int64_t)(rng_next(&seed) % (uint64_t)span), i % 30, i % 5,
                            true};
-        KAD_VEC_PUSH(&evs, e);
+        KX_VEC_PUSH(&evs, e);
     }
     qsort(evs.ptr, evs.len, sizeof(*evs.ptr), cmp_gen);
 
     char cwd[PATH_MAX];
     ASSERT_NOT_NULL(getcwd(cwd, sizeof(cwd)));
-    kad_buf logp, rulep;
-    kad_buf_init(&logp, 0);
-    kad_buf_init(&rulep, 0);
-    kad_buf_addf(&logp, "%s/build/preview-scan-log.jsonl", cwd);
-    kad_buf_addf(&rulep, "%s/build/preview-scan-rule.toml", cwd);
+    kx_buf logp, rulep;
+    kx_buf_init(&logp, 0);
+    kx_buf_init(&rulep, 0);
+    kx_buf_addf(&logp, "%s/build/preview-scan-log.jsonl", cwd);
+    kx_buf_addf(&rulep, "%s/build/preview-scan-rule.toml", cwd);
     FILE *f = fopen(logp.ptr, "w");
     ASSERT_NOT_NULL(f);
     int64_t last = start;
@@ -388,14 +388,14 @@ TEST(preview_scan_agree)
     char endts[32];
     ev_time_fmt_ms(end, endts);
     int c1, c2;
-    kad_buf_reset(&cmd);
-    kad_buf_addf(&cmd,
-                 "'%s' scan --no-state --now 2026-02-01T00:00:00Z --rules '%s' '%s' 2>/dev/null",
-                 kadet, rulep.ptr, logp.ptr);
+    kx_buf_reset(&cmd);
+    kx_buf_addf(&cmd,
+                "'%s' scan --no-state --now 2026-02-01T00:00:00Z --rules '%s' '%s' 2>/dev/null",
+                kadet, rulep.ptr, logp.ptr);
     char *scan = reduced_sorted(cmd.ptr, &c1);
-    kad_buf_reset(&cmd);
-    kad_buf_addf(&cmd, "'%s' preview --rules '%s' --end %s --invocations %ld '%s' 2>/dev/null",
-                 kadet, rulep.ptr, endts, n, logp.ptr);
+    kx_buf_reset(&cmd);
+    kx_buf_addf(&cmd, "'%s' preview --rules '%s' --end %s --invocations %ld '%s' 2>/dev/null",
+                kadet, rulep.ptr, endts, n, logp.ptr);
     char *prev = reduced_sorted(cmd.ptr, &c2);
     size_t nalerts = 0;
     for (const char *p = prev; p && *p; p++)
@@ -409,12 +409,12 @@ TEST(preview_scan_agree)
         i--;
     char diff[256];
     snprintf(diff, sizeof(diff), "scan:    %.100s\n  preview: %.100s", a + i, b + i);
-    kad_free(scan);
-    kad_free(prev);
-    kad_buf_fini(&cmd);
-    kad_buf_fini(&logp);
-    kad_buf_fini(&rulep);
-    KAD_VEC_FREE(&evs);
+    kx_free(scan);
+    kx_free(prev);
+    kx_buf_fini(&cmd);
+    kx_buf_fini(&logp);
+    kx_buf_fini(&rulep);
+    KX_VEC_FREE(&evs);
     ASSERT_EQ(c1, 0);
     ASSERT_EQ(c2, 0);
     if (nalerts < 100) /* the log must exercise first sightings and forgetting */

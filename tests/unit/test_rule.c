@@ -41,9 +41,9 @@ static size_t list_toml(const char *dir, char ***out)
             continue;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
-            v = kad_realloc(v, cap * sizeof *v);
+            v = kx_realloc(v, cap * sizeof *v);
         }
-        v[n++] = kad_strndup(de->d_name, l - 5);
+        v[n++] = kx_strndup(de->d_name, l - 5);
     }
     if (d)
         closedir(d);
@@ -56,12 +56,12 @@ static size_t list_toml(const char *dir, char ***out)
 static void free_list(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        kad_free(v[i]);
-    kad_free(v);
+        kx_free(v[i]);
+    kx_free(v);
 }
 
 /* Diagnostics of rs, one per line, with `strip` removed from the start of paths. */
-static void diags_text(const struct rule_set *rs, const char *strip, kad_buf *out)
+static void diags_text(const struct rule_set *rs, const char *strip, kx_buf *out)
 {
     for (size_t i = 0; i < rule_set_diag_count(rs); i++) {
         char line[1024];
@@ -69,12 +69,12 @@ static void diags_text(const struct rule_set *rs, const char *strip, kad_buf *ou
         const char *p = line;
         if (strncmp(p, strip, strlen(strip)) == 0)
             p += strlen(strip);
-        kad_buf_addf(out, "%s\n", p);
+        kx_buf_addf(out, "%s\n", p);
     }
 }
 
 /* Compare got with the file (or write it when KAD_UPDATE_EXPECT is set). */
-static bool check_expect(const char *path, const kad_buf *got, kad_buf *why)
+static bool check_expect(const char *path, const kx_buf *got, kx_buf *why)
 {
     const char *upd = getenv("KAD_UPDATE_EXPECT");
     if (upd && *upd) {
@@ -88,7 +88,7 @@ static bool check_expect(const char *path, const kad_buf *got, kad_buf *why)
     size_t len;
     char *want = t_read_file(path, &len);
     if (!want) {
-        kad_buf_addf(why, "missing %s; got:\n%s", path, got->ptr ? got->ptr : "");
+        kx_buf_addf(why, "missing %s; got:\n%s", path, got->ptr ? got->ptr : "");
         return false;
     }
     bool ok = len == got->len && memcmp(want, got->ptr ? got->ptr : "", len) == 0;
@@ -101,10 +101,10 @@ static bool check_expect(const char *path, const kad_buf *got, kad_buf *why)
             a--;
         while (b > got->ptr && b[-1] != '\n')
             b--;
-        kad_buf_addf(why, "%s differs\n  expected: %.*s\n  got:      %.*s", path,
-                     (int)strcspn(a, "\n"), a, (int)strcspn(b, "\n"), b);
+        kx_buf_addf(why, "%s differs\n  expected: %.*s\n  got:      %.*s", path,
+                    (int)strcspn(a, "\n"), a, (int)strcspn(b, "\n"), b);
     }
-    kad_free(want);
+    kx_free(want);
     return ok;
 }
 
@@ -122,27 +122,27 @@ static void run_dir(const char *dir, const char *expdir, const char *strip, bool
         snprintf(cname, sizeof cname, "%s", path);
         struct rule_set *rs = rule_set_new();
         int rc = rule_set_load(rs, path);
-        kad_buf got, why;
-        kad_buf_init(&got, 1 << 22);
-        kad_buf_init(&why, 1 << 16);
+        kx_buf got, why;
+        kx_buf_init(&got, 1 << 22);
+        kx_buf_init(&why, 1 << 16);
         diags_text(rs, strip, &got);
         bool ok = true;
         if (want_errors) {
             ok = rc == KAD_ERULE && rule_set_count(rs) == 0;
             if (!ok)
-                kad_buf_addf(&why, "expected a failed load with no rule (rc %d, %zu rules)\n", rc,
-                             rule_set_count(rs));
+                kx_buf_addf(&why, "expected a failed load with no rule (rc %d, %zu rules)\n", rc,
+                            rule_set_count(rs));
         } else {
             ok = rc == KAD_OK && rule_set_count(rs) >= 1;
             if (!ok)
-                kad_buf_addf(&why, "expected a clean load:\n%s", got.ptr ? got.ptr : "");
+                kx_buf_addf(&why, "expected a clean load:\n%s", got.ptr ? got.ptr : "");
             for (size_t k = 0; k < rule_set_count(rs); k++)
                 rule_dump(rule_set_get(rs, k), &got);
         }
         ok = check_expect(exp, &got, &why) && ok;
         t_case(ok, cname, why.ptr);
-        kad_buf_fini(&got);
-        kad_buf_fini(&why);
+        kx_buf_fini(&got);
+        kx_buf_fini(&why);
         rule_set_free(rs);
     }
     free_list(names, n);
@@ -314,13 +314,13 @@ TEST(rules_set_lookup_and_missing_path)
 
 static bool excepted(const struct rule_set *rs, const char *rule_id, const char *json, int64_t ts)
 {
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     struct ev_node *doc = ev_json_parse(&a, json, strlen(json), "<test>", NULL);
     if (!doc)
         t_fail(__FILE__, __LINE__, "bad test JSON: %s", json);
     bool r = rule_excepted(rs, rule_set_find(rs, rule_id), doc, ts);
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     return r;
 }
 
@@ -453,16 +453,16 @@ TEST(rules_exceptions_bad_files)
     struct rule_set *rs = rule_set_new();
     ASSERT_EQ(rule_set_load_exceptions(rs, "tests/rules/exceptions/bad_shorthand.toml"), KAD_ERULE);
     ASSERT_EQ(rule_set_load_exceptions(rs, "tests/rules/exceptions/bad_entries.ndjson"), KAD_ERULE);
-    kad_buf got;
-    kad_buf_init(&got, 1 << 20);
+    kx_buf got;
+    kx_buf_init(&got, 1 << 20);
     diags_text(rs, "tests/rules/", &got);
-    kad_buf why;
-    kad_buf_init(&why, 1 << 16);
+    kx_buf why;
+    kx_buf_init(&why, 1 << 16);
     bool ok = check_expect("tests/rules/exceptions/bad.expect", &got, &why);
     if (!ok)
         t_fail(__FILE__, __LINE__, "%s", why.ptr);
-    kad_buf_fini(&got);
-    kad_buf_fini(&why);
+    kx_buf_fini(&got);
+    kx_buf_fini(&why);
     rule_set_free(rs);
 }
 
@@ -508,7 +508,7 @@ static struct rule_set *exc_item_set(const char *item, char *why, size_t cap)
     }
     const char *brace = strchr(item, '{');
     size_t n = strlen(item) + 128;
-    char *line = kad_malloc(n);
+    char *line = kx_malloc(n);
     snprintf(line, n, "{\"list_id\":\"k8s-kibana-list\",\"item_id\":\"t\",%s",
              brace ? brace + 1 : "");
     char path[] = "/tmp/kadet-exc-XXXXXX";
@@ -517,7 +517,7 @@ static struct rule_set *exc_item_set(const char *item, char *why, size_t cap)
     bool ok = f && fputs(line, f) >= 0;
     if (f)
         ok &= fclose(f) == 0;
-    kad_free(line);
+    kx_free(line);
     int rc = ok ? rule_set_load_exceptions(rs, path) : -1;
     if (fd >= 0)
         unlink(path);
@@ -560,6 +560,6 @@ TEST(rules_exceptions_entries_file)
         if (rs)
             rule_set_free(rs);
     }
-    kad_free(ln);
-    kad_free(text);
+    kx_free(ln);
+    kx_free(text);
 }

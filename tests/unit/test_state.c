@@ -53,10 +53,10 @@ static void rm_rf(const char *path)
 }
 
 /* Encode up to three components into b (reset first); returns b's bytes. */
-static const char *combo3(kad_buf *b, const char *a, const char *c, const char *d)
+static const char *combo3(kx_buf *b, const char *a, const char *c, const char *d)
 {
-    kad_str v[3] = {kad_str_c(a), kad_str_c(c), kad_str_c(d ? d : "")};
-    kad_buf_reset(b);
+    kx_str v[3] = {kx_str_c(a), kx_str_c(c), kx_str_c(d ? d : "")};
+    kx_buf_reset(b);
     ASSERT_OK(st_combo_encode(b, v, d ? 3 : 2, NULL));
     return b->ptr;
 }
@@ -84,7 +84,7 @@ static uint32_t reg(struct st_store *st, const char *id, uint64_t hash, enum st_
     return rid;
 }
 
-static int observe(struct st_store *st, uint32_t rid, kad_buf *b, const char *dec, const char *user,
+static int observe(struct st_store *st, uint32_t rid, kx_buf *b, const char *dec, const char *user,
                    const char *ua, int64_t ts)
 {
     combo3(b, dec, user, ua);
@@ -95,14 +95,14 @@ static int observe(struct st_store *st, uint32_t rid, kad_buf *b, const char *de
 
 TEST(state_combo_roundtrip)
 {
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
-    kad_str v[3] = {KAD_STR_LIT("allow"), KAD_STR_LIT(""), {"a,b:c\0d", 7}};
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
+    kx_str v[3] = {KX_STR_LIT("allow"), KX_STR_LIT(""), {"a,b:c\0d", 7}};
     ASSERT_OK(st_combo_encode(&b, v, 3, NULL));
     ASSERT_EQ(b.len, strlen("5:allow,0:,7:a,b:c") + 3);
-    kad_str out[4];
+    kx_str out[4];
     ASSERT_EQ(st_combo_decode(b.ptr, b.len, out, 4), 3);
-    ASSERT(kad_str_eqc(out[0], "allow"));
+    ASSERT(kx_str_eqc(out[0], "allow"));
     ASSERT_EQ(out[1].len, 0);
     ASSERT_EQ(out[2].len, 7);
     ASSERT_MEM_EQ(out[2].ptr, "a,b:c\0d", 7);
@@ -113,16 +113,16 @@ TEST(state_combo_roundtrip)
     ASSERT_EQ(st_combo_decode("05:allow,", 9, out, 4), -1);
     ASSERT_EQ(st_combo_decode("", 0, out, 4), -1);
     ASSERT_EQ(st_combo_decode("99999999999999999999:a,", 23, out, 4), -1);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
 }
 
 TEST(state_combo_limits)
 {
-    kad_buf b;
-    kad_buf_init(&b, 4 * ST_KEY_MAX);
-    char *big = kad_malloc(ST_KEY_MAX);
+    kx_buf b;
+    kx_buf_init(&b, 4 * ST_KEY_MAX);
+    char *big = kx_malloc(ST_KEY_MAX);
     memset(big, 'x', ST_KEY_MAX);
-    kad_str v[2] = {{big, ST_KEY_MAX - 10}, {big, 100}};
+    kx_str v[2] = {{big, ST_KEY_MAX - 10}, {big, 100}};
     kad_err e;
     kad_err_clear(&e);
     ASSERT_EQ(st_combo_encode(&b, v, 2, &e), KAD_ELIMIT);
@@ -132,8 +132,8 @@ TEST(state_combo_limits)
     v[0].len = ST_KEY_MAX - 16;
     ASSERT_OK(st_combo_encode(&b, v, 1, NULL));
     ASSERT(b.len <= ST_KEY_MAX);
-    kad_free(big);
-    kad_buf_fini(&b);
+    kx_free(big);
+    kx_buf_fini(&b);
 }
 
 /* ---- the new-terms step ---------------------------------------------------------------- */
@@ -143,8 +143,8 @@ TEST(state_observe_policy)
     struct st_store *st;
     ASSERT_OK(st_open(&st, NULL, ST_OPEN_MEM, NULL));
     uint32_t rid = reg(st, "r1", 42, NULL);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     ASSERT_EQ(observe(st, rid, &b, "allow", "alice", "curl/8", 1000), KAD_EINVAL); /* no batch */
     ASSERT_OK(st_begin(st, NULL));
     ASSERT_EQ(st_watermark(st, rid), ST_TIME_NONE);
@@ -178,7 +178,7 @@ TEST(state_observe_policy)
     ASSERT_EQ(st_observe(st, 999, b.ptr, b.len, t0, NULL, NULL), KAD_ENOTFOUND);
     ASSERT_EQ(st_observe(st, rid, b.ptr, 0, t0, NULL, NULL), KAD_EINVAL);
     ASSERT_OK(st_commit(st, NULL));
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     st_close(st);
 }
 
@@ -187,8 +187,8 @@ TEST(state_alert_flag_and_ids)
     struct st_store *st;
     ASSERT_OK(st_open(&st, NULL, ST_OPEN_MEM, NULL));
     uint32_t rid = reg(st, "r1", 1, NULL);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     ASSERT_OK(st_begin(st, NULL));
     ASSERT_EQ(observe(st, rid, &b, "allow", "bob", "python-requests/2.31", 5000), ST_SEEN_NEW);
     ASSERT_EQ(st_alert_emitted(st, "abc", NULL), 0);
@@ -202,7 +202,7 @@ TEST(state_alert_flag_and_ids)
     ASSERT_TRUE(t.alerted);
     ASSERT_OK(st_commit(st, NULL));
     ASSERT_EQ(st_alert_record(st, rid, b.ptr, b.len, "x", 1, NULL), KAD_EINVAL); /* no batch */
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     st_close(st);
 }
 
@@ -219,8 +219,8 @@ TEST(state_reopen_keeps_everything)
     enum st_baseline bs;
     uint32_t rid = reg(st, "8a1db198", 0xfeedULL << 40, &bs);
     ASSERT_EQ(bs, ST_BASELINE_NEW);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     ASSERT_OK(st_begin(st, NULL));
     for (int i = 0; i < 500; i++) {
         char ua[32];
@@ -273,7 +273,7 @@ TEST(state_reopen_keeps_everything)
     ASSERT_EQ(s.positions, 1);
     ASSERT(s.db_bytes > 0);
     st_close(st);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     rm_rf(d.dir);
 }
 
@@ -284,8 +284,8 @@ TEST(state_rollback_restores_index_and_db)
     struct st_store *st;
     ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
     uint32_t rid = reg(st, "r", 7, NULL);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     ASSERT_OK(st_begin(st, NULL));
     ASSERT_EQ(observe(st, rid, &b, "allow", "u", "a", 100), ST_SEEN_NEW);
     ASSERT_OK(st_commit(st, NULL));
@@ -323,7 +323,7 @@ TEST(state_rollback_restores_index_and_db)
     ASSERT_EQ(st_lookup(st, rid, b.ptr, b.len, &t), 1); /* reloaded lazily */
     ASSERT_EQ(t.last_seen, 100);
     st_close(st);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     rm_rf(d.dir);
 }
 
@@ -334,8 +334,8 @@ static void crash_child(const char *db)
     if (st_open(&st, db, ST_OPEN_RW, NULL))
         _exit(3);
     uint32_t rid = reg(st, "crashy", 9, NULL);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     if (st_begin(st, NULL) || observe(st, rid, &b, "allow", "u", "committed", 1) != ST_SEEN_NEW ||
         st_pos_set(st, "in", 100, 1, NULL) || st_commit(st, NULL))
         _exit(4);
@@ -372,8 +372,8 @@ TEST(state_crash_before_commit_loses_the_batch_only)
     enum st_baseline bs;
     uint32_t rid = reg(st, "crashy", 9, &bs);
     ASSERT_EQ(bs, ST_BASELINE_KEPT);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     combo3(&b, "allow", "u", "committed");
     ASSERT_EQ(st_lookup(st, rid, b.ptr, b.len, NULL), 1);
     combo3(&b, "allow", "u", "lost/0");
@@ -387,7 +387,7 @@ TEST(state_crash_before_commit_loses_the_batch_only)
     ASSERT_OK(st_stats_get(st, &s, NULL));
     ASSERT_EQ(s.terms, 1);
     st_close(st);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     rm_rf(d.dir);
 }
 
@@ -401,8 +401,8 @@ TEST(state_logic_change_starts_new_baseline)
     ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
     enum st_baseline bs;
     uint32_t r1 = reg(st, "rule", 100, &bs);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     ASSERT_OK(st_begin(st, NULL));
     ASSERT_EQ(observe(st, r1, &b, "allow", "u", "a", 1), ST_SEEN_NEW);
     ASSERT_OK(st_commit(st, NULL));
@@ -436,7 +436,7 @@ TEST(state_logic_change_starts_new_baseline)
     ASSERT_EQ(s.rules, 1);
     ASSERT_EQ(s.terms, 1);
     st_close(st);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     rm_rf(d.dir);
 }
 
@@ -458,7 +458,7 @@ static int collect_term(const struct st_term_info *t, void *ud)
     return 0;
 }
 
-static void fill_terms(struct st_store *st, uint32_t rid, kad_buf *b)
+static void fill_terms(struct st_store *st, uint32_t rid, kx_buf *b)
 {
     ASSERT_OK(st_begin(st, NULL));
     observe(st, rid, b, "allow", "alice", "kubectl/v1.29", 30);
@@ -509,8 +509,8 @@ TEST(state_terms_filters_file_and_mem)
 {
     struct tdir d;
     tdir_make(&d);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     for (int mode = 0; mode < 2; mode++) {
         struct st_store *st;
         ASSERT_OK(st_open(&st, d.db, mode ? ST_OPEN_MEM : ST_OPEN_RW, NULL));
@@ -528,7 +528,7 @@ TEST(state_terms_filters_file_and_mem)
     struct st_prune_opts po = {0};
     ASSERT_EQ(st_prune(ro, &po, NULL, NULL), KAD_EINVAL);
     st_close(ro);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     rm_rf(d.dir);
 }
 
@@ -536,7 +536,7 @@ static int count_rule(const struct st_rule_info *r, void *ud)
 {
     (*(int *)ud)++;
     ASSERT_EQ(r->nfields, 3);
-    ASSERT(kad_str_eqc(r->fields[2], "user_agent.original"));
+    ASSERT(kx_str_eqc(r->fields[2], "user_agent.original"));
     ASSERT_EQ(r->terms, 5);
     ASSERT_EQ(r->watermark, 50);
     ASSERT_TRUE(r->current);
@@ -547,8 +547,8 @@ TEST(state_rules_each_reports_baselines)
 {
     struct st_store *st;
     ASSERT_OK(st_open(&st, NULL, ST_OPEN_MEM, NULL));
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     fill_terms(st, reg(st, "r", 5, NULL), &b);
     int n = 0;
     ASSERT_OK(st_rules_each(st, NULL, count_rule, &n, NULL));
@@ -557,7 +557,7 @@ TEST(state_rules_each_reports_baselines)
     ASSERT_OK(st_rules_each(st, "other", count_rule, &n, NULL));
     ASSERT_EQ(n, 0);
     st_close(st);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
 }
 
 /* ---- maintenance ----------------------------------------------------------------------- */
@@ -566,8 +566,8 @@ TEST(state_prune_by_window_and_age)
 {
     struct tdir d;
     tdir_make(&d);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     for (int mode = 0; mode < 2; mode++) {
         struct st_store *st;
         ASSERT_OK(st_open(&st, d.db, mode ? ST_OPEN_MEM : ST_OPEN_RW, NULL));
@@ -617,7 +617,7 @@ TEST(state_prune_by_window_and_age)
             st_close(st);
         }
     }
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     rm_rf(d.dir);
 }
 
@@ -627,8 +627,8 @@ TEST(state_reset_rule_and_all)
     tdir_make(&d);
     struct st_store *st;
     ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     uint32_t r1 = reg(st, "r", 5, NULL);
     fill_terms(st, r1, &b);
     uint32_t r2 = reg(st, "q", 6, NULL);
@@ -659,7 +659,7 @@ TEST(state_reset_rule_and_all)
     ASSERT_EQ(s.positions, 0);
     ASSERT_EQ(st_counter_get(st, "c"), 0);
     st_close(st);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     rm_rf(d.dir);
 }
 
@@ -716,8 +716,8 @@ TEST(state_index_many_terms_and_overhead)
     struct st_store *st;
     ASSERT_OK(st_open(&st, NULL, ST_OPEN_MEM, NULL));
     uint32_t ra = reg(st, "a", 1, NULL), rb = reg(st, "b", 2, NULL);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     enum { N = 60000 };
     ASSERT_OK(st_begin(st, NULL));
     for (int i = 0; i < N; i++) {
@@ -754,14 +754,14 @@ TEST(state_index_many_terms_and_overhead)
     ASSERT_OK(st_stats_get(st, &s, NULL));
     ASSERT_EQ(s.mem_terms, N - pr.terms);
     st_close(st);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
 }
 
 /* ---- failure injection ----------------------------------------------------------------- */
 
 /* One batch: A known again, B new with an alert id, a position and a counter. Returns 0 when
    every step and the commit succeeded; on the first failure rolls back and returns it. */
-static int failing_batch(struct st_store *st, uint32_t rid, kad_buf *b)
+static int failing_batch(struct st_store *st, uint32_t rid, kx_buf *b)
 {
     int rc;
     if ((rc = st_begin(st, NULL)) != 0)
@@ -778,7 +778,7 @@ static int failing_batch(struct st_store *st, uint32_t rid, kad_buf *b)
 }
 
 /* The store holds exactly the first batch (committed) or also the second. */
-static void check_all_or_nothing(struct st_store *st, uint32_t rid, kad_buf *b, bool second)
+static void check_all_or_nothing(struct st_store *st, uint32_t rid, kx_buf *b, bool second)
 {
     struct st_term t;
     struct st_pos p;
@@ -799,8 +799,8 @@ TEST(state_injected_failures_are_all_or_nothing)
 {
     struct tdir d;
     tdir_make(&d);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     int successes = 0;
     for (unsigned long n = 1; n < 40 && successes < 2; n++) {
         rm_rf(d.dir);
@@ -825,7 +825,7 @@ TEST(state_injected_failures_are_all_or_nothing)
         st_close(st);
     }
     ASSERT_EQ(successes, 2); /* the countdown went past every write of the batch */
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     rm_rf(d.dir);
 }
 
@@ -838,8 +838,8 @@ TEST(state_last_combination_cache)
     struct st_store *st;
     ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
     uint32_t r1 = reg(st, "r1", 1, NULL), r2 = reg(st, "r2", 2, NULL);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     ASSERT_OK(st_begin(st, NULL));
     /* alternating combinations and rules: each answer as without a cache */
     ASSERT_EQ(observe(st, r1, &b, "allow", "u", "a", 100), ST_SEEN_NEW);
@@ -888,7 +888,7 @@ TEST(state_last_combination_cache)
     ASSERT_EQ(observe(st, r1, &b, "allow", "u", "c", 400 + 12 * DAY_MS), ST_SEEN_NEW);
     ASSERT_OK(st_commit(st, NULL));
     st_close(st);
-    kad_buf_fini(&b);
+    kx_buf_fini(&b);
     rm_rf(d.dir);
 }
 
@@ -989,15 +989,15 @@ static uint32_t reg_pivot(struct st_store *st, const char *id, size_t pivot, int
 }
 
 /* One term as a line: the encoded combination, first and last seen, alerted. */
-static void term_line(kad_buf *out, const struct st_term_info *t)
+static void term_line(kx_buf *out, const struct st_term_info *t)
 {
-    kad_buf k;
-    kad_buf_init(&k, ST_KEY_MAX + 1);
+    kx_buf k;
+    kx_buf_init(&k, ST_KEY_MAX + 1);
     ASSERT_OK(st_combo_encode(&k, t->comps, t->ncomps, NULL));
-    kad_buf_add(out, k.ptr, k.len);
-    kad_buf_addf(out, "|%lld|%lld|%d\n", (long long)t->term.first_seen,
-                 (long long)t->term.last_seen, t->term.alerted);
-    kad_buf_fini(&k);
+    kx_buf_add(out, k.ptr, k.len);
+    kx_buf_addf(out, "|%lld|%lld|%d\n", (long long)t->term.first_seen, (long long)t->term.last_seen,
+                t->term.alerted);
+    kx_buf_fini(&k);
 }
 
 static int pivot_line(const struct st_term_info *t, void *ud)
@@ -1007,7 +1007,7 @@ static int pivot_line(const struct st_term_info *t, void *ud)
 }
 
 struct ref_terms {
-    KAD_VEC(struct ref_term {
+    KX_VEC(struct ref_term {
         int64_t first;
         char *line;
         size_t len;
@@ -1018,13 +1018,13 @@ struct ref_terms {
 static int ref_add(const struct st_term_info *t, void *ud)
 {
     struct ref_terms *r = ud;
-    kad_buf b;
-    kad_buf_init(&b, 2 * ST_KEY_MAX);
+    kx_buf b;
+    kx_buf_init(&b, 2 * ST_KEY_MAX);
     term_line(&b, t);
     struct ref_term x = {t->term.first_seen, NULL, 0};
-    x.line = kad_buf_take(&b, &x.len);
-    KAD_VEC_PUSH(&r->v, x);
-    kad_buf_fini(&b);
+    x.line = kx_buf_take(&b, &x.len);
+    KX_VEC_PUSH(&r->v, x);
+    kx_buf_fini(&b);
     return 0;
 }
 
@@ -1044,7 +1044,7 @@ static int ref_cmp(const void *a, const void *b)
 /* st_terms_each (the reference: a scan of the whole rule) with one equality on `index`,
    sorted as st_pivot_each promises, as lines. */
 static void ref_lines(struct st_store *st, const char *rule_id, int index, const char *value,
-                      kad_buf *out)
+                      kx_buf *out)
 {
     struct ref_terms r = {{0}};
     struct st_cond c = {.index = index, .value = value};
@@ -1052,12 +1052,12 @@ static void ref_lines(struct st_store *st, const char *rule_id, int index, const
     ASSERT_OK(st_terms_each(st, &f, ref_add, &r, NULL));
     if (r.v.len > 1)
         qsort(r.v.ptr, r.v.len, sizeof(r.v.ptr[0]), ref_cmp);
-    kad_buf_reset(out);
+    kx_buf_reset(out);
     for (size_t i = 0; i < r.v.len; i++) {
-        kad_buf_add(out, r.v.ptr[i].line, r.v.len ? r.v.ptr[i].len : 0);
-        kad_free(r.v.ptr[i].line);
+        kx_buf_add(out, r.v.ptr[i].line, r.v.len ? r.v.ptr[i].len : 0);
+        kx_free(r.v.ptr[i].line);
     }
-    KAD_VEC_FREE(&r.v);
+    KX_VEC_FREE(&r.v);
 }
 
 static const char *const pv_users[] = {"u0", "u1", "u2", "u3", "", "x,1:y", "u6"};
@@ -1070,8 +1070,8 @@ struct pv {
     enum st_mode mode;
     const char *db;
     uint32_t ru, ra, rn; /* pivot on the user, on the agent, no pivot */
-    kad_buf got[PV_NU + PV_NA];
-    kad_buf want;
+    kx_buf got[PV_NU + PV_NA];
+    kx_buf want;
     int compared;
 };
 
@@ -1090,7 +1090,7 @@ static void pv_compare(struct pv *p)
     for (size_t i = 0; i < PV_NU + PV_NA; i++) {
         bool user = i < PV_NU;
         const char *v = user ? pv_users[i] : pv_agents[i - PV_NU];
-        kad_buf_reset(&p->got[i]);
+        kx_buf_reset(&p->got[i]);
         ASSERT_OK(
             st_pivot_each(p->st, user ? p->ru : p->ra, v, strlen(v), pivot_line, &p->got[i], NULL));
     }
@@ -1110,10 +1110,10 @@ static void pivot_scenario(enum st_mode mode, const char *db)
 {
     struct pv p = {.mode = mode, .db = db};
     for (size_t i = 0; i < PV_NU + PV_NA; i++)
-        kad_buf_init(&p.got[i], 1 << 20);
-    kad_buf_init(&p.want, 1 << 20);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+        kx_buf_init(&p.got[i], 1 << 20);
+    kx_buf_init(&p.want, 1 << 20);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     pv_open(&p);
     uint32_t x = 12345;
     int64_t ts = 1767225600000; /* 2026-01-01 */
@@ -1166,16 +1166,16 @@ static void pivot_scenario(enum st_mode mode, const char *db)
     uint64_t removed = 0;
     ASSERT_OK(st_reset(p.st, "ru", &removed, NULL));
     ASSERT(removed > 0);
-    kad_buf_reset(&p.want);
+    kx_buf_reset(&p.want);
     ASSERT_OK(st_pivot_each(p.st, p.ru, "u0", 2, pivot_line, &p.want, NULL));
     ASSERT_EQ(p.want.len, 0);
     pv_compare(&p);
     ASSERT(p.compared > 40);
     st_close(p.st);
     for (size_t i = 0; i < PV_NU + PV_NA; i++)
-        kad_buf_fini(&p.got[i]);
-    kad_buf_fini(&p.want);
-    kad_buf_fini(&b);
+        kx_buf_fini(&p.got[i]);
+    kx_buf_fini(&p.want);
+    kx_buf_fini(&b);
 }
 
 TEST(state_pivot_equals_a_scan_of_the_rule)
@@ -1192,9 +1192,9 @@ TEST(state_pivot_equals_a_scan_of_the_rule)
 static void pivot_cost(enum st_mode mode, const char *db, int nusers, struct st_pivot_cost *cost)
 {
     struct st_store *st;
-    kad_buf b, out;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
-    kad_buf_init(&out, 1 << 16);
+    kx_buf b, out;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf_init(&out, 1 << 16);
     char u[32], a[32];
     ASSERT_OK(st_open(&st, db, mode, NULL));
     uint32_t rid = reg_pivot(st, "ru", 1, 0);
@@ -1232,8 +1232,8 @@ static void pivot_cost(enum st_mode mode, const char *db, int nusers, struct st_
     ASSERT(strstr(out.ptr, "7:agent-0,|0|200|0\n") != NULL);
     st_commit(st, NULL);
     st_close(st);
-    kad_buf_fini(&b);
-    kad_buf_fini(&out);
+    kx_buf_fini(&b);
+    kx_buf_fini(&out);
 }
 
 TEST(state_pivot_cost_follows_the_user_not_the_rule)
@@ -1354,8 +1354,8 @@ static void migrate_case(int ver)
                                           : "INSERT INTO terms VALUES(1, ?1, ?2, ?3, ?4)",
                                  -1, &ins, NULL),
               SQLITE_OK);
-    kad_buf b;
-    kad_buf_init(&b, ST_KEY_MAX + 1);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
     char u[32], a[32];
     for (int i = 0; i < 300; i++) {
         snprintf(u, sizeof(u), "user-%d", i % 50);
@@ -1406,9 +1406,9 @@ static void migrate_case(int ver)
     struct st_pos pos;
     ASSERT_OK(st_pos_get(st, "dev:1:/var/log/audit.log", &pos, NULL));
     ASSERT_EQ(pos.offset, 4096);
-    kad_buf got, want;
-    kad_buf_init(&got, 1 << 20);
-    kad_buf_init(&want, 1 << 20);
+    kx_buf got, want;
+    kx_buf_init(&got, 1 << 20);
+    kx_buf_init(&want, 1 << 20);
     ASSERT_OK(st_pivot_each(st, rid, "user-7", 6, pivot_line, &got, NULL));
     ref_lines(st, "ru", 1, "user-7", &want);
     ASSERT_STR_EQ(got.ptr, want.ptr);
@@ -1431,15 +1431,15 @@ static void migrate_case(int ver)
     st_rollback(st);
     ASSERT_OK(st_rule_register(st, &def, &rid, &status, NULL));
     ASSERT_EQ(st->piv_backfilled, 301);
-    kad_buf_reset(&got);
+    kx_buf_reset(&got);
     ASSERT_OK(st_pivot_each(st, rid, "agent-3", 7, pivot_line, &got, NULL));
     ref_lines(st, "ru", 2, "agent-3", &want);
     ASSERT_STR_EQ(got.ptr, want.ptr);
     ASSERT(want.len > 0);
     st_close(st);
-    kad_buf_fini(&got);
-    kad_buf_fini(&want);
-    kad_buf_fini(&b);
+    kx_buf_fini(&got);
+    kx_buf_fini(&want);
+    kx_buf_fini(&b);
     rm_rf(d.dir);
 }
 

@@ -73,22 +73,22 @@ static unsigned jhex4(struct jp *j)
 
 static char *jstring(struct jp *j, size_t *len)
 {
-    kad_buf b;
-    kad_buf_init(&b, 1 << 24);
+    kx_buf b;
+    kx_buf_init(&b, 1 << 24);
     j->p++; /* opening quote */
     while (j->p < j->n && j->s[j->p] != '"') {
         char c = j->s[j->p++];
         if (c != '\\') {
-            kad_buf_addc(&b, c);
+            kx_buf_addc(&b, c);
             continue;
         }
         char e = j->p < j->n ? j->s[j->p++] : 0;
         switch (e) {
-        case 'n': kad_buf_addc(&b, '\n'); break;
-        case 't': kad_buf_addc(&b, '\t'); break;
-        case 'r': kad_buf_addc(&b, '\r'); break;
-        case 'b': kad_buf_addc(&b, '\b'); break;
-        case 'f': kad_buf_addc(&b, '\f'); break;
+        case 'n': kx_buf_addc(&b, '\n'); break;
+        case 't': kx_buf_addc(&b, '\t'); break;
+        case 'r': kx_buf_addc(&b, '\r'); break;
+        case 'b': kx_buf_addc(&b, '\b'); break;
+        case 'f': kx_buf_addc(&b, '\f'); break;
         case 'u': {
             unsigned cp = jhex4(j);
             if (cp >= 0xD800 && cp < 0xDC00 && j->p + 1 < j->n && j->s[j->p] == '\\' &&
@@ -98,17 +98,17 @@ static char *jstring(struct jp *j, size_t *len)
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
             }
             char u8[4];
-            int l = kad_utf8_encode(cp, u8);
-            kad_buf_add(&b, u8, (size_t)l);
+            int l = kx_utf8_encode(cp, u8);
+            kx_buf_add(&b, u8, (size_t)l);
             break;
         }
-        default: kad_buf_addc(&b, e); break;
+        default: kx_buf_addc(&b, e); break;
         }
     }
     j->p++;
     if (!b.ptr)
-        kad_buf_addc(&b, 0), b.len = 0;
-    return kad_buf_take(&b, len);
+        kx_buf_addc(&b, 0), b.len = 0;
+    return kx_buf_take(&b, len);
 }
 
 static void jparse(struct jp *j, struct jv *v)
@@ -140,9 +140,9 @@ static void jparse(struct jp *j, struct jv *v)
             }
             if (v->n == cap) {
                 cap = cap ? cap * 2 : 4;
-                v->kids = kad_realloc(v->kids, cap * sizeof *v->kids);
-                v->keys = kad_realloc(v->keys, cap * sizeof *v->keys);
-                v->klens = kad_realloc(v->klens, cap * sizeof *v->klens);
+                v->kids = kx_realloc(v->kids, cap * sizeof *v->kids);
+                v->keys = kx_realloc(v->keys, cap * sizeof *v->keys);
+                v->klens = kx_realloc(v->klens, cap * sizeof *v->klens);
             }
             v->keys[v->n] = NULL;
             if (c == '{') {
@@ -174,7 +174,7 @@ static void jparse(struct jp *j, struct jv *v)
     while (j->p < j->n && strchr("+-0123456789.eE", j->s[j->p]))
         j->p++;
     v->type = J_NUM;
-    v->s = kad_strndup(j->s + s, j->p - s);
+    v->s = kx_strndup(j->s + s, j->p - s);
     if (j->p == s)
         j->bad = true;
 }
@@ -183,12 +183,12 @@ static void jfree(struct jv *v)
 {
     for (size_t i = 0; i < v->n; i++) {
         jfree(&v->kids[i]);
-        kad_free(v->keys[i]);
+        kx_free(v->keys[i]);
     }
-    kad_free(v->kids);
-    kad_free(v->keys);
-    kad_free(v->klens);
-    kad_free(v->s);
+    kx_free(v->kids);
+    kx_free(v->keys);
+    kx_free(v->klens);
+    kx_free(v->s);
 }
 
 static const struct jv *jget(const struct jv *o, const char *k)
@@ -207,11 +207,11 @@ static bool is_tagged_scalar(const struct jv *j)
     return j->type == J_OBJ && j->n == 2 && t && v && t->type == J_STR && v->type == J_STR;
 }
 
-static bool same_datetime(const struct toml_value *tv, const char *expect, kad_buf *why)
+static bool same_datetime(const struct toml_value *tv, const char *expect, kx_buf *why)
 {
     /* parse the expected text with our own reader: `x = <text>` */
-    kad_arena a;
-    kad_arena_init(&a, 1024, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1024, 0);
     char doc[128];
     snprintf(doc, sizeof doc, "x = %s", expect);
     const struct toml_value *r = toml_parse(&a, doc, strlen(doc), "<expect>", NULL);
@@ -224,17 +224,17 @@ static bool same_datetime(const struct toml_value *tv, const char *expect, kad_b
     if (!ok) {
         char got[64];
         toml_datetime_fmt(tv, got, sizeof got);
-        kad_buf_addf(why, "datetime %s != expected %s", got, expect);
+        kx_buf_addf(why, "datetime %s != expected %s", got, expect);
     }
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     return ok;
 }
 
-static bool same(const struct toml_value *tv, const struct jv *j, const char *path, kad_buf *why)
+static bool same(const struct toml_value *tv, const struct jv *j, const char *path, kx_buf *why)
 {
     if (tv->type == TOML_TABLE) {
         if (j->type != J_OBJ || is_tagged_scalar(j) || j->n != tv->len) {
-            kad_buf_addf(why, "%s: table with %zu keys vs JSON", path, tv->len);
+            kx_buf_addf(why, "%s: table with %zu keys vs JSON", path, tv->len);
             return false;
         }
         for (size_t i = 0; i < tv->len; i++) {
@@ -244,7 +244,7 @@ static bool same(const struct toml_value *tv, const struct jv *j, const char *pa
                 if (j->klens[k] == m->klen && memcmp(j->keys[k], m->key, m->klen) == 0)
                     jk = &j->kids[k];
             if (!jk) {
-                kad_buf_addf(why, "%s: key '%s' not expected", path, m->key);
+                kx_buf_addf(why, "%s: key '%s' not expected", path, m->key);
                 return false;
             }
             char sub[512];
@@ -256,7 +256,7 @@ static bool same(const struct toml_value *tv, const struct jv *j, const char *pa
     }
     if (tv->type == TOML_ARRAY) {
         if (j->type != J_ARR || j->n != tv->len) {
-            kad_buf_addf(why, "%s: array of %zu vs JSON", path, tv->len);
+            kx_buf_addf(why, "%s: array of %zu vs JSON", path, tv->len);
             return false;
         }
         for (size_t i = 0; i < tv->len; i++) {
@@ -268,7 +268,7 @@ static bool same(const struct toml_value *tv, const struct jv *j, const char *pa
         return true;
     }
     if (!is_tagged_scalar(j)) {
-        kad_buf_addf(why, "%s: scalar vs untagged JSON", path);
+        kx_buf_addf(why, "%s: scalar vs untagged JSON", path);
         return false;
     }
     const char *type = jget(j, "type")->s;
@@ -276,20 +276,20 @@ static bool same(const struct toml_value *tv, const struct jv *j, const char *pa
     static const char *names[] = {"",         "string",         "integer",    "float",     "bool",
                                   "datetime", "datetime-local", "date-local", "time-local"};
     if (tv->type > TOML_TIME_LOCAL || strcmp(names[tv->type], type) != 0) {
-        kad_buf_addf(why, "%s: type %s vs expected %s", path, toml_type_name(tv->type), type);
+        kx_buf_addf(why, "%s: type %s vs expected %s", path, toml_type_name(tv->type), type);
         return false;
     }
     switch (tv->type) {
     case TOML_STRING:
         if (tv->len != val->slen || memcmp(tv->u.s, val->s, tv->len) != 0) {
-            kad_buf_addf(why, "%s: string \"%s\" vs \"%s\"", path, tv->u.s, val->s);
+            kx_buf_addf(why, "%s: string \"%s\" vs \"%s\"", path, tv->u.s, val->s);
             return false;
         }
         return true;
     case TOML_INTEGER: {
         long long e = strtoll(val->s, NULL, 10);
         if (e != tv->u.i) {
-            kad_buf_addf(why, "%s: %lld vs %s", path, (long long)tv->u.i, val->s);
+            kx_buf_addf(why, "%s: %lld vs %s", path, (long long)tv->u.i, val->s);
             return false;
         }
         return true;
@@ -298,12 +298,12 @@ static bool same(const struct toml_value *tv, const struct jv *j, const char *pa
         double e = strtod(val->s, NULL);
         bool ok = (isnan(e) && isnan(tv->u.f)) || e == tv->u.f;
         if (!ok)
-            kad_buf_addf(why, "%s: %.17g vs %s", path, tv->u.f, val->s);
+            kx_buf_addf(why, "%s: %.17g vs %s", path, tv->u.f, val->s);
         return ok;
     }
     case TOML_BOOL:
         if (strcmp(val->s, tv->u.b ? "true" : "false") != 0) {
-            kad_buf_addf(why, "%s: bool vs %s", path, val->s);
+            kx_buf_addf(why, "%s: bool vs %s", path, val->s);
             return false;
         }
         return true;
@@ -332,8 +332,8 @@ TEST(toml_test_suite)
         snprintf(path, sizeof path, "%s/toml-test/tests/%s", root, line);
         size_t len;
         char *text = t_read_file(path, &len);
-        kad_arena a;
-        kad_arena_init(&a, 4096, 64u << 20);
+        kx_arena a;
+        kx_arena_init(&a, 4096, 64u << 20);
         kad_err err;
         kad_err_clear(&err);
         const struct toml_value *doc = text ? toml_parse(&a, text, len, line, &err) : NULL;
@@ -355,26 +355,26 @@ TEST(toml_test_suite)
             struct jp jp = {js, js ? jl : 0, 0, false};
             struct jv jv;
             jparse(&jp, &jv);
-            kad_buf why;
-            kad_buf_init(&why, 1 << 16);
+            kx_buf why;
+            kx_buf_init(&why, 1 << 16);
             bool ok = js && !jp.bad && same(doc, &jv, "", &why);
             t_case(ok, name, why.ptr ? why.ptr : "bad expected JSON");
-            kad_buf_fini(&why);
+            kx_buf_fini(&why);
             jfree(&jv);
-            kad_free(js);
+            kx_free(js);
             nvalid++;
         }
-        kad_arena_fini(&a);
-        kad_free(text);
+        kx_arena_fini(&a);
+        kx_free(text);
     }
-    kad_free(list);
+    kx_free(list);
     ASSERT(nvalid > 200);
     ASSERT(ninvalid > 400);
 }
 
 /* ---- our own cases --------------------------------------------------------------------------- */
 
-static const struct toml_value *P(kad_arena *a, const char *text, kad_err *err)
+static const struct toml_value *P(kx_arena *a, const char *text, kad_err *err)
 {
     kad_err_clear(err);
     return toml_parse(a, text, strlen(text), "t.toml", err);
@@ -382,13 +382,13 @@ static const struct toml_value *P(kad_arena *a, const char *text, kad_err *err)
 
 static void expect_error(const char *text, const char *msg)
 {
-    kad_arena a;
-    kad_arena_init(&a, 1024, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1024, 0);
     kad_err err;
     const struct toml_value *r = P(&a, text, &err);
     char got[512];
     kad_err_format(&err, got, sizeof got);
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
     if (r)
         t_fail(__FILE__, __LINE__, "accepted: %s", text);
     if (strcmp(got, msg) != 0)
@@ -397,8 +397,8 @@ static void expect_error(const char *text, const char *msg)
 
 TEST(toml_scalars)
 {
-    kad_arena a;
-    kad_arena_init(&a, 1024, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1024, 0);
     kad_err err;
     const struct toml_value *r =
         P(&a,
@@ -427,13 +427,13 @@ TEST(toml_scalars)
     ASSERT_EQ(toml_get(r, "lt")->type, TOML_TIME_LOCAL);
     ASSERT_EQ(toml_get(r, "ldt")->type, TOML_DATETIME_LOCAL);
     ASSERT_EQ(toml_get(r, "big")->u.i, INT64_MAX);
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
 }
 
 TEST(toml_tables_and_arrays)
 {
-    kad_arena a;
-    kad_arena_init(&a, 1024, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1024, 0);
     kad_err err;
     const struct toml_value *r = P(&a,
                                    "a.b = 1\n[x.y]\nz = [1, [2, 3], {k = 'v', m.n = 4},]\n"
@@ -449,33 +449,33 @@ TEST(toml_tables_and_arrays)
     const struct toml_value *aot = toml_get(r, "aot");
     ASSERT_EQ(aot->len, 2);
     ASSERT_EQ(toml_get(toml_get(aot->u.items[1], "sub"), "r")->u.i, 3);
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
 }
 
 TEST(toml_many_keys_use_index)
 {
-    kad_buf b;
-    kad_buf_init(&b, 1 << 20);
+    kx_buf b;
+    kx_buf_init(&b, 1 << 20);
     for (int i = 0; i < 500; i++)
-        kad_buf_addf(&b, "k%d = %d\n", i, i);
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+        kx_buf_addf(&b, "k%d = %d\n", i, i);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     kad_err err;
     const struct toml_value *r = toml_parse(&a, b.ptr, b.len, "t", &err);
     ASSERT_NOT_NULL(r);
     ASSERT_EQ(r->len, 500);
     ASSERT_EQ(toml_get(r, "k377")->u.i, 377);
     ASSERT_NULL(toml_get(r, "k500"));
-    kad_buf_addf(&b, "k250 = 1\n");
+    kx_buf_addf(&b, "k250 = 1\n");
     ASSERT_NULL(toml_parse(&a, b.ptr, b.len, "t", &err));
-    kad_arena_fini(&a);
-    kad_buf_fini(&b);
+    kx_arena_fini(&a);
+    kx_buf_fini(&b);
 }
 
 TEST(toml_multiline_strings)
 {
-    kad_arena a;
-    kad_arena_init(&a, 1024, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1024, 0);
     kad_err err;
     const struct toml_value *r = P(&a,
                                    "a = \"\"\"\nline1\\\n    line2 \\\"\"\"\"\"\n"
@@ -485,13 +485,13 @@ TEST(toml_multiline_strings)
     ASSERT_STR_EQ(toml_get(r, "a")->u.s, "line1line2 \"\"");
     ASSERT_STR_EQ(toml_get(r, "b")->u.s, "raw \\n'");
     ASSERT_STR_EQ(toml_get(r, "c")->u.s, "x\ny");
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
 }
 
 TEST(toml_source_offsets_of_strings)
 {
-    kad_arena a;
-    kad_arena_init(&a, 1024, 0);
+    kx_arena a;
+    kx_arena_init(&a, 1024, 0);
     kad_err err;
     const char *text = "q = '''\nab\ncd'''\nr = \"x\\ty\"\ns = \"\"\"\\\n   z\"\"\"\n";
     const struct toml_value *r = toml_parse(&a, text, strlen(text), "t", &err);
@@ -503,7 +503,7 @@ TEST(toml_source_offsets_of_strings)
     ASSERT_EQ(text[toml_str_source_offset(text, strlen(text), rv, 2)], 'y');
     const struct toml_value *s = toml_get(r, "s");
     ASSERT_EQ(text[toml_str_source_offset(text, strlen(text), s, 0)], 'z');
-    kad_arena_fini(&a);
+    kx_arena_fini(&a);
 }
 
 TEST(toml_errors_are_positioned)
@@ -537,17 +537,17 @@ TEST(toml_errors_are_positioned)
 
 TEST(toml_depth_limit)
 {
-    kad_buf b;
-    kad_buf_init(&b, 1 << 20);
-    kad_buf_adds(&b, "a = ");
+    kx_buf b;
+    kx_buf_init(&b, 1 << 20);
+    kx_buf_adds(&b, "a = ");
     for (int i = 0; i < TOML_MAX_DEPTH + 5; i++)
-        kad_buf_addc(&b, '[');
-    kad_arena a;
-    kad_arena_init(&a, 4096, 0);
+        kx_buf_addc(&b, '[');
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
     kad_err err;
     kad_err_clear(&err);
     ASSERT_NULL(toml_parse(&a, b.ptr, b.len, "t", &err));
     ASSERT_EQ(err.code, KAD_ELIMIT);
-    kad_arena_fini(&a);
-    kad_buf_fini(&b);
+    kx_arena_fini(&a);
+    kx_buf_fini(&b);
 }
