@@ -16,6 +16,7 @@
 #include "base/buf.h"
 #include "event/event.h"
 #include "kad.h"
+#include "esql/esql.h"
 #include "kql/kql.h"
 #include <stdbool.h>
 #include <stddef.h>
@@ -90,6 +91,8 @@ struct rule {
        the next load call on the set) */
     const struct rule_exc_list *const *exc;
     size_t exc_n;
+    /* type esql, language esql: the compiled query (the engine does not run it yet) */
+    struct esql_prog *esql;
 };
 
 /* One diagnostic of a load: file:line:col: error|warning: message. */

@@ -730,6 +730,17 @@ static void compile_query(struct ld *L, const struct toml_value *qv)
                  e.msg[0] ? e.msg : kad_strerror(e.code));
 }
 
+static void compile_esql(struct ld *L, const struct toml_value *qv)
+{
+    struct rule *r = L->r;
+    kad_err e;
+    kad_err_clear(&e);
+    r->esql = esql_compile(&L->rs->arena, r->query, strlen(r->query), L->path, &e);
+    if (!r->esql)
+        error_at(L, rule_kql_err_pos(L->text, L->len, qv, &e), "query: %s",
+                 e.msg[0] ? e.msg : kad_strerror(e.code));
+}
+
 /* ---- logic hash ------------------------------------------------------------------------------ */
 
 static uint64_t mix(uint64_t h, const char *s)
@@ -849,7 +860,22 @@ static void load_rule_table(struct ld *L, const struct toml_value *rule)
                      r->type_name, r->language);
         }
     }
-    if (def && def->type == RULE_UNSUPPORTED && !L->errors)
+    bool esql = def && strcmp(def->name, "esql") == 0;
+    if (esql && qv && qv->type == TOML_STRING) {
+        if (!r->language || strcmp(r->language, "esql") != 0)
+            error_at(L, key_pos(rule, toml_get(rule, r->language ? "language" : "query")),
+                     "language must be \"esql\" for an esql rule, not '%s'",
+                     r->language ? r->language : "(none)");
+        else
+            compile_esql(L, qv);
+    } else if (esql) {
+        error_at(L, key_pos(rule, tv), "an esql rule needs a query");
+    }
+    if (esql && !L->errors)
+        warn_at(L, key_pos(rule, tv),
+                "unsupported rule type 'esql': query compiled, but the engine does not run "
+                "ES|QL rules yet: rule loaded, not run");
+    else if (def && def->type == RULE_UNSUPPORTED && !L->errors)
         warn_at(L, key_pos(rule, tv), "unsupported rule type '%s': rule loaded, not run",
                 r->type_name);
     compute_logic_hash(r);
