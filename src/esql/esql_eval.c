@@ -300,21 +300,64 @@ static void fmt_ip(const uint8_t *ip, kx_buf *out)
     }
 }
 
+/* Java's Double.toString: shortest digits that read back; plain notation for 1e-3 <= |d| < 1e7,
+   else d.dddE[-]n. */
 static void fmt_double(double d, kx_buf *out)
 {
     if (isnan(d) || isinf(d)) {
         kx_buf_adds(out, isnan(d) ? "NaN" : d > 0 ? "Infinity" : "-Infinity");
         return;
     }
-    char b[40];
-    for (int p = 1; p <= 17; p++) {
-        snprintf(b, sizeof b, "%.*g", p, d);
+    if (d == 0) {
+        kx_buf_adds(out, signbit(d) ? "-0.0" : "0.0");
+        return;
+    }
+    char b[48];
+    for (int p = 0; p <= 17; p++) {
+        snprintf(b, sizeof b, "%.*e", p, d);
         if (strtod(b, NULL) == d)
             break;
     }
-    kx_buf_adds(out, b);
-    if (!strpbrk(b, ".eEn"))
-        kx_buf_adds(out, ".0");
+    char dig[32];
+    size_t nd = 0;
+    const char *q = b;
+    bool neg = *q == '-';
+    if (neg)
+        q++;
+    for (; *q && *q != 'e'; q++)
+        if (*q >= '0' && *q <= '9' && nd < sizeof dig - 1)
+            dig[nd++] = *q;
+    int ex = *q == 'e' ? atoi(q + 1) : 0;
+    while (nd > 1 && dig[nd - 1] == '0')
+        nd--;
+    dig[nd] = 0;
+    if (neg)
+        kx_buf_addc(out, '-');
+    double ad = fabs(d);
+    if (ad >= 1e-3 && ad < 1e7) {
+        if (ex >= 0) {
+            for (int i = 0; i <= ex; i++)
+                kx_buf_addc(out, (size_t)i < nd ? dig[i] : '0');
+            kx_buf_addc(out, '.');
+            if ((size_t)ex + 1 < nd)
+                kx_buf_add(out, dig + ex + 1, nd - (size_t)ex - 1);
+            else
+                kx_buf_addc(out, '0');
+        } else {
+            kx_buf_adds(out, "0.");
+            for (int i = 0; i < -ex - 1; i++)
+                kx_buf_addc(out, '0');
+            kx_buf_add(out, dig, nd);
+        }
+        return;
+    }
+    kx_buf_addc(out, dig[0]);
+    kx_buf_addc(out, '.');
+    if (nd > 1)
+        kx_buf_add(out, dig + 1, nd - 1);
+    else
+        kx_buf_addc(out, '0');
+    kx_buf_addf(out, "E%d", ex);
 }
 
 int esql_sv_fmt(int type, const struct esql_sv *v, kx_buf *out)

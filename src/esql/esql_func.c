@@ -1214,10 +1214,14 @@ bool esql_fn_check(struct esql_expr *e, kx_arena *ar, char *msg, size_t cap, uin
                      e->narg);
         return false;
     }
-    size_t na = strlen(f->args);
+    const char *args = f->args;
+    /* DATE_FORMAT(date) and DATE_PARSE(string): the optional format comes first */
+    if (e->narg == 1 && (strcmp(f->name, "date_format") == 0 || strcmp(f->name, "date_parse") == 0))
+        args++;
+    size_t na = strlen(args);
     for (uint32_t i = 0; i < e->narg; i++) {
         struct esql_expr *x = e->arg[i];
-        char cls = na ? f->args[i < na ? i : na - 1] : 'a';
+        char cls = na ? args[i < na ? i : na - 1] : 'a';
         int t = x->type;
         bool ok = true;
         const char *want = NULL;
