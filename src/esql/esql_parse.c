@@ -144,8 +144,8 @@ static struct esql_expr *new_expr(struct P *P, int kind, uint32_t pos)
     return e;
 }
 
-static const char *const reserved[] = {"and",  "or",    "not",  "is", "in", "like", "rlike",
-                                       "null", "true",  "false", "by", "as", "where", NULL};
+static const char *const reserved[] = {"and",  "or",   "not",   "is", "in", "like",  "rlike",
+                                       "null", "true", "false", "by", "as", "where", NULL};
 static bool is_reserved(const struct tok *t)
 {
     for (int i = 0; reserved[i]; i++)

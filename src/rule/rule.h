@@ -14,9 +14,9 @@
 
 #include "base/arena.h"
 #include "base/buf.h"
+#include "esql/esql.h"
 #include "event/event.h"
 #include "kad.h"
-#include "esql/esql.h"
 #include "kql/kql.h"
 #include <stdbool.h>
 #include <stddef.h>

@@ -160,13 +160,14 @@ static void run_case(const char *file, size_t line, struct tcase *c)
         int rc = run_query(p, now, c->docs, c->ndocs, SIZE_MAX, &got, warn, sizeof warn, why,
                            sizeof why);
         if (!rc)
-            rc = run_query(p, now, c->docs, c->ndocs, c->ndocs / 2, &got2, warn2, sizeof warn2,
-                           why, sizeof why);
+            rc = run_query(p, now, c->docs, c->ndocs, c->ndocs / 2, &got2, warn2, sizeof warn2, why,
+                           sizeof why);
         const char *g = got.ptr ? got.ptr : "", *w = c->rows.ptr ? c->rows.ptr : "";
         bool ok = rc == 0 && strcmp(g, w) == 0;
         if (ok && strcmp(g, got2.ptr ? got2.ptr : "") != 0) {
             ok = false;
-            snprintf(why, sizeof why, "save/restore gave other rows:\n%s", got2.ptr ? got2.ptr : "");
+            snprintf(why, sizeof why, "save/restore gave other rows:\n%s",
+                     got2.ptr ? got2.ptr : "");
         }
         if (ok && c->warn && !strstr(warn, c->warn)) {
             ok = false;
@@ -207,7 +208,10 @@ static size_t run_file(const char *path)
             const char *l = ln[i];
             if (l[0] == '#')
                 continue;
-            if (strncmp(l, "q: ", 3) == 0) {
+            if (strcmp(l, "q:") == 0) {
+                if (c.q.len)
+                    kx_buf_addc(&c.q, '\n');
+            } else if (strncmp(l, "q: ", 3) == 0) {
                 if (c.q.len)
                     kx_buf_addc(&c.q, '\n');
                 kx_buf_adds(&c.q, l + 3);
@@ -346,7 +350,8 @@ TEST(esql_window_threshold_and_restart)
     kx_arena a;
     kx_arena_init(&a, 4096, 0);
     struct esql_prog *p = compile_ok(
-        &a, "FROM logs | STATS n = COUNT(*), names = COUNT_DISTINCT(name) BY user | WHERE names >= 3");
+        &a,
+        "FROM logs | STATS n = COUNT(*), names = COUNT_DISTINCT(name) BY user | WHERE names >= 3");
     kx_arena docs;
     kx_arena_init(&docs, 4096, 0);
     const char *w1[] = {"{\"user\":\"a\",\"name\":\"s1\"}", "{\"user\":\"a\",\"name\":\"s2\"}"};
