@@ -81,18 +81,47 @@ static bool f_ends_with(struct ectx *X, const struct esql_expr *e, const struct 
     o->u.i = N1 <= N0 && memcmp(S0 + N0 - N1, S1, N1) == 0;
     return true;
 }
+/* Case mapping of ASCII, Latin-1, Greek and Cyrillic letters (each keeps its UTF-8 length). */
+static uint32_t case_cp(uint32_t c, bool up)
+{
+    if (up) {
+        if ((c >= 'a' && c <= 'z') || (c >= 0xE0 && c <= 0xFE && c != 0xF7) ||
+            (c >= 0x3B1 && c <= 0x3C9 && c != 0x3C2) || (c >= 0x430 && c <= 0x44F))
+            return c - 32;
+        if (c >= 0x450 && c <= 0x45F)
+            return c - 80;
+        return c;
+    }
+    if ((c >= 'A' && c <= 'Z') || (c >= 0xC0 && c <= 0xDE && c != 0xD7) ||
+        (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) || (c >= 0x410 && c <= 0x42F))
+        return c + 32;
+    if (c >= 0x400 && c <= 0x40F)
+        return c + 80;
+    return c;
+}
+
 static bool f_case_map(struct ectx *X, const struct esql_expr *e, const struct esql_sv *a,
                        struct esql_sv *o)
 {
-    bool up = e->name[3] == 'u' || e->name[3] == 'U';
+    bool up = e->fn->name[3] == 'u';
     char *s = kx_arena_strndup(X->a, S0, N0);
     if (!s)
         return false;
-    for (size_t i = 0; i < N0; i++)
-        if (up && s[i] >= 'a' && s[i] <= 'z')
-            s[i] = (char)(s[i] - 32);
-        else if (!up && s[i] >= 'A' && s[i] <= 'Z')
-            s[i] = (char)(s[i] + 32);
+    for (size_t i = 0; i < N0;) {
+        size_t l = cplen(S0, N0, i);
+        unsigned char c0 = (unsigned char)S0[i];
+        if (l == 1) {
+            s[i] = (char)case_cp(c0, up);
+        } else if (l == 2) {
+            uint32_t cp = ((uint32_t)(c0 & 0x1F) << 6) | ((unsigned char)S0[i + 1] & 0x3F);
+            uint32_t m = case_cp(cp, up);
+            if (m != cp && m >= 0x80 && m < 0x800) {
+                s[i] = (char)(0xC0 | (m >> 6));
+                s[i + 1] = (char)(0x80 | (m & 0x3F));
+            }
+        }
+        i += l;
+    }
     o->u.s.p = s;
     o->u.s.n = N0;
     return true;

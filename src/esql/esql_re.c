@@ -185,7 +185,7 @@ static char peekc(struct rp *R) { return R->i < R->n ? R->s[R->i] : 0; }
 
 static uint32_t add_class(struct rp *R, struct range *r, uint32_t n, bool neg)
 {
-    struct cls c = {kx_arena_memdup(R->ar, r, n * sizeof *r + 1), n, neg};
+    struct cls c = {n ? kx_arena_memdup(R->ar, r, n * sizeof *r) : NULL, n, neg};
     KX_VEC_PUSH(&R->cls, c);
     return (uint32_t)R->cls.len - 1;
 }
@@ -742,7 +742,7 @@ static struct node *l_simple(struct rp *R)
         if (!more(R))
             return rfail(R, "pattern ends with '\\'");
         char d = peekc(R);
-        if (strchr("dDsSwW", d)) {
+        if (d && strchr("dDsSwW", d)) {
             R->i++;
             return class_node(R, d);
         }

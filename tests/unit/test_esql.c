@@ -458,3 +458,57 @@ TEST(esql_limits)
     kx_buf_fini(&q);
     kx_arena_fini(&a);
 }
+
+/* Without LIMIT a query returns at most 1000 rows (with a warning); LIMIT raises it. */
+TEST(esql_implicit_limit)
+{
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    struct esql_prog *p = compile_ok(&a, "FROM logs | KEEP n");
+    struct esql_prog *q = compile_ok(&a, "FROM logs | LIMIT 1500 | KEEP n");
+    kx_arena docs;
+    kx_arena_init(&docs, 4096, 0);
+    struct esql_run *r = esql_run_new(p, 0), *s = esql_run_new(q, 0);
+    for (int i = 0; i < 1200; i++) {
+        feed_json(r, &docs, "{\"n\":\"1\"}");
+        feed_json(s, &docs, "{\"n\":\"1\"}");
+    }
+    struct esql_result res;
+    ASSERT_OK(esql_run_finish(r, &res, NULL));
+    ASSERT_EQ(res.nrows, ESQL_DEFAULT_LIMIT);
+    ASSERT(res.first_warning && strstr(res.first_warning, "1000 rows"));
+    ASSERT_OK(esql_run_finish(s, &res, NULL));
+    ASSERT_EQ(res.nrows, 1200);
+    ASSERT_EQ(res.warnings, 0);
+    esql_run_free(r);
+    esql_run_free(s);
+    kx_arena_fini(&docs);
+    kx_arena_fini(&a);
+}
+
+TEST(esql_program_info)
+{
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    struct esql_prog *p = compile_ok(
+        &a, "FROM logs-*, other METADATA _id | WHERE KQL(\"x.y:1\") AND a == \"b\" | KEEP c");
+    ASSERT_EQ(esql_index_count(p), 2);
+    ASSERT_STR_EQ(esql_index(p, 0), "logs-*");
+    ASSERT_STR_EQ(esql_index(p, 1), "other");
+    ASSERT_FALSE(esql_is_aggregating(p));
+    /* fields: the columns read, then the fields KQL() reads */
+    ASSERT_EQ(esql_field_count(p), 3);
+    ASSERT_STR_EQ(esql_field(p, 0), "a");
+    ASSERT_STR_EQ(esql_field(p, 1), "c");
+    ASSERT_STR_EQ(esql_field(p, 2), "x.y");
+    ASSERT_FALSE(esql_needs_all(p));
+    /* a run can be finished only once, and not fed after */
+    struct esql_run *r = esql_run_new(p, 0);
+    struct esql_result res;
+    ASSERT_OK(esql_run_finish(r, &res, NULL));
+    ASSERT_EQ(esql_run_finish(r, &res, NULL), KAD_EINVAL);
+    struct esql_doc d = {NULL, {NULL, 0}, {NULL, 0}, 0};
+    ASSERT_EQ(esql_run_feed(r, &d, NULL), KAD_EINVAL);
+    esql_run_free(r);
+    kx_arena_fini(&a);
+}
