@@ -469,49 +469,32 @@ bool esql_convert(struct ectx *X, int from, const struct esql_sv *v, int to, str
     }
 }
 
-/* Calendar arithmetic (UTC): add months (day clamped to the month's length) and days. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t yy = (int64_t)yoe + era * 400;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = yy + (*m <= 2);
-}
-
+/* Calendar arithmetic (UTC): add months (the day clamped to the month's length) and days.
+   The date is split and rebuilt through the event module's ISO-8601 functions. */
 int64_t esql_date_add(int64_t ms, int32_t months, int32_t days, int sign)
 {
-    int64_t day = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
-    int64_t rem = ms - day * 86400000;
     if (months) {
-        int64_t y;
-        unsigned m, d;
-        civil_from_days(day, &y, &m, &d);
-        int64_t tot = y * 12 + (m - 1) + (int64_t)sign * months;
-        y = tot >= 0 ? tot / 12 : -((-tot + 11) / 12);
-        m = (unsigned)(tot - y * 12) + 1;
-        static const unsigned ml[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-        unsigned lim = ml[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
-        if (d > lim)
-            d = lim;
-        day = days_from_civil(y, m, d);
+        char b[32], iso[48];
+        size_t n = ev_time_fmt_ms(ms, b);
+        long long y, mo, d;
+        if (n >= 23 && sscanf(b, "%lld-%lld-%lld", &y, &mo, &d) == 3) {
+            long long tot = y * 12 + (mo - 1) + (long long)sign * months;
+            y = tot >= 0 ? tot / 12 : -((-tot + 11) / 12);
+            mo = tot - y * 12 + 1;
+            static const int ml[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+            int lim = ml[mo - 1] + (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+            if (d > lim)
+                d = lim;
+            snprintf(iso, sizeof iso, "%04lld-%02lld-%02lld%s", y, mo, d, b + n - 14);
+            int64_t t;
+            if (y >= 0 && y <= 9999 && ev_time_parse(iso, strlen(iso), &t))
+                ms = t;
+        }
     }
-    day += (int64_t)sign * days;
-    return day * 86400000 + rem;
+    int64_t r;
+    if (__builtin_add_overflow(ms, (int64_t)sign * days * 86400000, &r))
+        r = sign * days > 0 ? INT64_MAX : INT64_MIN;
+    return r;
 }
 
 /* ---- documents ------------------------------------------------------------------------------ */
@@ -713,7 +696,15 @@ static void ev_arith(struct ectx *X, const struct esql_expr *e, const struct esq
         } else {
             v->u.i = esql_date_add(x->u.i, y->u.per.months, y->u.per.days, sign);
         }
-    } else if (e->type == ESQL_DOUBLE) {
+        *out = (struct esql_cell){e->type, 1, v};
+        return;
+    }
+    if ((e->op == OP_DIV || e->op == OP_MOD) &&
+        (b->type == ESQL_DOUBLE ? y->u.d == 0 : y->u.i == 0)) {
+        esql_warn(X, "/ by zero");
+        return;
+    }
+    if (e->type == ESQL_DOUBLE) {
         double p = a->type == ESQL_DOUBLE ? x->u.d : (double)x->u.i;
         double q = b->type == ESQL_DOUBLE ? y->u.d : (double)y->u.i;
         double r;
@@ -721,20 +712,8 @@ static void ev_arith(struct ectx *X, const struct esql_expr *e, const struct esq
         case OP_ADD: r = p + q; break;
         case OP_SUB: r = p - q; break;
         case OP_MUL: r = p * q; break;
-        case OP_DIV:
-            if (q == 0) {
-                esql_warn(X, "/ by zero");
-                return;
-            }
-            r = p / q;
-            break;
-        default:
-            if (q == 0) {
-                esql_warn(X, "/ by zero");
-                return;
-            }
-            r = fmod(p, q);
-            break;
+        case OP_DIV: r = p / q; break;
+        default: r = fmod(p, q); break;
         }
         if (isnan(r) || isinf(r)) {
             esql_warn(X, "arithmetic overflow");
@@ -749,22 +728,12 @@ static void ev_arith(struct ectx *X, const struct esql_expr *e, const struct esq
         case OP_SUB: ovf = __builtin_sub_overflow(p, q, &r); break;
         case OP_MUL: ovf = __builtin_mul_overflow(p, q, &r); break;
         case OP_DIV:
-            if (q == 0) {
-                esql_warn(X, "/ by zero");
-                return;
-            }
             if (p == INT64_MIN && q == -1)
                 ovf = true;
             else
                 r = p / q;
             break;
-        default:
-            if (q == 0) {
-                esql_warn(X, "/ by zero");
-                return;
-            }
-            r = q == -1 ? 0 : p % q;
-            break;
+        default: r = q == -1 ? 0 : p % q; break;
         }
         if (!ovf && e->type == ESQL_INT && (r < INT32_MIN || r > INT32_MAX))
             ovf = true;

@@ -250,14 +250,6 @@ static bool f_locate(struct ectx *X, const struct esql_expr *e, const struct esq
     return true;
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9'   ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
 /* java.net.URLDecoder.decode(s, UTF-8): '+' is a space, %XX bytes; a bad % escape fails. */
 static bool f_url_decode(struct ectx *X, const struct esql_expr *e, const struct esql_sv *a,
                          struct esql_sv *o)
@@ -270,8 +262,8 @@ static bool f_url_decode(struct ectx *X, const struct esql_expr *e, const struct
         if (c == '+') {
             kx_buf_addc(&b, ' ');
         } else if (c == '%') {
-            int h = i + 2 < N0 ? hexval(S0[i + 1]) : -1;
-            int l = h >= 0 ? hexval(S0[i + 2]) : -1;
+            int h = i + 2 < N0 ? esql_hexval(S0[i + 1]) : -1;
+            int l = h >= 0 ? esql_hexval(S0[i + 2]) : -1;
             if (h < 0 || l < 0) {
                 kx_buf_fini(&b);
                 esql_warn(X, i + 2 < N0

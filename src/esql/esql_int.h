@@ -302,6 +302,9 @@ struct dissect *esql_dissect_compile(kx_arena *a, const char *pat, size_t len, c
 bool esql_dissect_match(struct ectx *X, const struct dissect *d, const char *s, size_t n,
                         struct esql_cell *out);
 
+/* value of a hexadecimal digit, -1 when c is not one (esql_re.c) */
+int esql_hexval(char c);
+
 /* LIKE: whole-string wildcard match, * and ? over code points, \ escapes */
 bool esql_like(const char *pat, size_t plen, const char *s, size_t n);
 

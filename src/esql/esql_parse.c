@@ -783,59 +783,51 @@ static bool parse_named(struct P *P, struct named *f)
     return f->name != NULL;
 }
 
-static bool parse_fields(struct P *P, struct esql_cmd *c, bool agg)
+/* named (, named)* ; with `filter`, each may be followed by WHERE cond (STATS aggregates) */
+static bool parse_named_list(struct P *P, bool filter, struct named **out, uint32_t *n)
 {
     KX_VEC(struct named) v = {0};
     bool ok = true;
-    if (!(agg && (kw(P, "by") || P->t.kind == T_PIPE || P->t.kind == T_EOF))) {
-        for (;;) {
-            struct named f;
-            if (!parse_named(P, &f)) {
+    for (;;) {
+        struct named f;
+        if (!parse_named(P, &f)) {
+            ok = false;
+            break;
+        }
+        if (filter && kw(P, "where")) {
+            next(P);
+            f.filter = parse_bexpr(P);
+            if (!f.filter) {
                 ok = false;
                 break;
             }
-            if (agg && kw(P, "where")) {
-                next(P);
-                f.filter = parse_bexpr(P);
-                if (!f.filter) {
-                    ok = false;
-                    break;
-                }
-            }
-            KX_VEC_PUSH(&v, f);
-            if (P->t.kind != T_COMMA)
-                break;
-            next(P);
         }
+        KX_VEC_PUSH(&v, f);
+        if (P->t.kind != T_COMMA)
+            break;
+        next(P);
     }
-    c->nf = (uint32_t)v.len;
-    c->f = v.len ? kx_arena_memdup(P->a, v.ptr, v.len * sizeof *v.ptr) : NULL;
+    *n = (uint32_t)v.len;
+    *out = v.len ? kx_arena_memdup(P->a, v.ptr, v.len * sizeof *v.ptr) : NULL;
     KX_VEC_FREE(&v);
-    if (!ok)
+    return ok;
+}
+
+static bool parse_fields(struct P *P, struct esql_cmd *c, bool agg)
+{
+    if (!(agg && (kw(P, "by") || P->t.kind == T_PIPE || P->t.kind == T_EOF)) &&
+        !parse_named_list(P, agg, &c->f, &c->nf))
         return false;
     if (agg && kw(P, "by")) {
         next(P);
-        KX_VEC(struct named) b = {0};
-        for (;;) {
-            struct named f;
-            if (!parse_named(P, &f)) {
-                ok = false;
-                break;
-            }
-            KX_VEC_PUSH(&b, f);
-            if (P->t.kind != T_COMMA)
-                break;
-            next(P);
-        }
-        c->nby = (uint32_t)b.len;
-        c->by = b.len ? kx_arena_memdup(P->a, b.ptr, b.len * sizeof *b.ptr) : NULL;
-        KX_VEC_FREE(&b);
+        if (!parse_named_list(P, false, &c->by, &c->nby))
+            return false;
     }
-    if (ok && agg && !c->nf && !c->nby)
+    if (agg && !c->nf && !c->nby)
         return expected(P, "an aggregate or BY");
-    if (ok && !agg && !c->nf)
+    if (!agg && !c->nf)
         return expected(P, "an expression");
-    return ok;
+    return true;
 }
 
 static bool parse_patterns(struct P *P, struct esql_cmd *c, bool rename)

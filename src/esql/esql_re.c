@@ -224,7 +224,7 @@ static bool shorthand(struct rp *R, char c, void *vp, bool *neg)
     return true;
 }
 
-static int hexv(char c)
+int esql_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -258,8 +258,8 @@ static int64_t esc_char(struct rp *R)
         int v = 0, k = 0;
         if (peekc(R) == '{') {
             R->i++;
-            while (more(R) && peekc(R) != '}' && hexv(peekc(R)) >= 0 && k < 8) {
-                v = v * 16 + hexv(R->s[R->i++]);
+            while (more(R) && peekc(R) != '}' && esql_hexval(peekc(R)) >= 0 && k < 8) {
+                v = v * 16 + esql_hexval(R->s[R->i++]);
                 k++;
             }
             if (peekc(R) != '}' || !k || v > 0x10FFFF)
@@ -267,15 +267,15 @@ static int64_t esc_char(struct rp *R)
             R->i++;
             return v;
         }
-        for (; k < 2 && hexv(peekc(R)) >= 0; k++)
-            v = v * 16 + hexv(R->s[R->i++]);
+        for (; k < 2 && esql_hexval(peekc(R)) >= 0; k++)
+            v = v * 16 + esql_hexval(R->s[R->i++]);
         return k == 2 ? v : -1;
     }
     case 'u': {
         R->i++;
         int v = 0, k = 0;
-        for (; k < 4 && hexv(peekc(R)) >= 0; k++)
-            v = v * 16 + hexv(R->s[R->i++]);
+        for (; k < 4 && esql_hexval(peekc(R)) >= 0; k++)
+            v = v * 16 + esql_hexval(R->s[R->i++]);
         return k == 4 ? v : -1;
     }
     default:
