@@ -122,17 +122,12 @@ int esql_sv_cmp(int type, const struct esql_sv *a, const struct esql_sv *b)
     }
 }
 
-static int g_sort_type;
-static int sv_qcmp(const void *a, const void *b) { return esql_sv_cmp(g_sort_type, a, b); }
-
-void esql_cell_sort(int type, struct esql_sv *v, uint32_t n, bool dedupe, uint32_t *outn)
+/* Stable merge sort of values (no global comparison state). */
+static void sv_msort(int type, struct esql_sv *v, struct esql_sv *tmp, uint32_t n)
 {
-    /* insertion sort for small arrays, qsort otherwise (type passed through a static: the
-       comparison never re-enters) */
-    if (n > 16) {
-        g_sort_type = type;
-        qsort(v, n, sizeof *v, sv_qcmp);
-    } else {
+    if (n < 2)
+        return;
+    if (n <= 16) {
         for (uint32_t i = 1; i < n; i++) {
             struct esql_sv x = v[i];
             uint32_t j = i;
@@ -142,6 +137,29 @@ void esql_cell_sort(int type, struct esql_sv *v, uint32_t n, bool dedupe, uint32
             }
             v[j] = x;
         }
+        return;
+    }
+    uint32_t h = n / 2;
+    sv_msort(type, v, tmp, h);
+    sv_msort(type, v + h, tmp, n - h);
+    uint32_t i = 0, j = h, o = 0;
+    while (i < h && j < n)
+        tmp[o++] = esql_sv_cmp(type, &v[j], &v[i]) < 0 ? v[j++] : v[i++];
+    while (i < h)
+        tmp[o++] = v[i++];
+    while (j < n)
+        tmp[o++] = v[j++];
+    memcpy(v, tmp, n * sizeof *v);
+}
+
+void esql_cell_sort(int type, struct esql_sv *v, uint32_t n, bool dedupe, uint32_t *outn)
+{
+    if (n > 16) {
+        struct esql_sv *tmp = kx_malloc(n * sizeof *tmp);
+        sv_msort(type, v, tmp, n);
+        kx_free(tmp);
+    } else {
+        sv_msort(type, v, NULL, n);
     }
     uint32_t m = n;
     if (dedupe && n) {
