@@ -6,6 +6,7 @@
 #define KAD_RULE_INT_H
 
 #include "base/arena.h"
+#include "base/err.h"
 #include "base/vec.h"
 #include "rule/rule.h"
 #include "rule/toml.h"
@@ -60,6 +61,7 @@ struct rule_set {
     KX_VEC(struct rule_exc_list *) lists;
     size_t files;
     bool had_error;
+    struct kx_lines lines; /* line index of the text being loaded (rs_diag), forgotten after */
 };
 
 /* Record a diagnostic at byte `offset` of `text` (line/col computed) or, with text NULL, at

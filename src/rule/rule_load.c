@@ -22,6 +22,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- schema ---------------------------------------------------------------------------------- */
@@ -858,19 +859,38 @@ static void load_rule_table(struct ld *L, const struct toml_value *rule)
 }
 
 /* Diagnostics of one file in line/column order (insertion sort: stable, and lists are short). */
+struct diag_key {
+    uint32_t line, col;
+    size_t i;
+};
+
+static int cmp_diag_key(const void *a, const void *b)
+{
+    const struct diag_key *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i); /* stable: equal positions keep their order */
+}
+
+/* The file's diagnostics in position order (a file may have 100,000: sort keys, not records). */
 static void sort_diags(struct rule_set *rs, size_t first)
 {
-    struct rule_diag *d = rs->diags.ptr;
-    for (size_t i = first + 1; i < rs->diags.len; i++) {
-        struct rule_diag x = d[i];
-        size_t j = i;
-        while (j > first && (d[j - 1].err.line > x.err.line ||
-                             (d[j - 1].err.line == x.err.line && d[j - 1].err.col > x.err.col))) {
-            d[j] = d[j - 1];
-            j--;
-        }
-        d[j] = x;
-    }
+    size_t n = rs->diags.len - first;
+    if (n < 2)
+        return;
+    struct rule_diag *d = rs->diags.ptr + first;
+    struct diag_key *k = kx_malloc(n * sizeof(*k));
+    for (size_t i = 0; i < n; i++)
+        k[i] = (struct diag_key){d[i].err.line, d[i].err.col, i};
+    qsort(k, n, sizeof(*k), cmp_diag_key);
+    struct rule_diag *tmp = kx_malloc(n * sizeof(*tmp));
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = d[k[i].i];
+    memcpy(d, tmp, n * sizeof(*d));
+    kx_free(tmp);
+    kx_free(k);
 }
 
 static void load_text(struct ld *L);
@@ -880,6 +900,7 @@ void rule_load_text(struct rule_set *rs, const char *path, const char *text, siz
     struct ld L = {.rs = rs, .path = path, .text = text, .len = len};
     size_t first = rs->diags.len;
     load_text(&L);
+    kx_lines_forget(&rs->lines); /* the text is the caller's and goes away */
     sort_diags(rs, first);
 }
 
