@@ -195,6 +195,9 @@ bool ev_time_parse(const char *s, size_t n, int64_t *ms);
 size_t ev_time_fmt_ms(int64_t ms, char buf[32]);
 /* "2025-03-04T06:22:18Z" (whole seconds, UTC; Elastic's event.ingested form). */
 size_t ev_time_fmt_s(int64_t ms, char buf[32]);
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1..12, day 1..31), and back. */
+int64_t ev_days_from_civil(int64_t y, unsigned m, unsigned d);
+void ev_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 
 /* ============================================================================================
  * Records and decoding (event_decode.c, event_ecs.c).

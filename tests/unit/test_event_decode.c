@@ -1213,3 +1213,124 @@ TEST(event_values_memo_same_visits)
     kx_buf_fini(&got);
     kx_arena_fini(&a);
 }
+
+/* ---- tests/ecs: one raw event per case, expected values per field -----------------------------
+ */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+TEST(event_ecs_cases)
+{
+    DIR *dir = opendir("tests/ecs");
+    ASSERT_NOT_NULL(dir);
+    char *names[256];
+    size_t nn = 0;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL && nn < 256) {
+        size_t l = strlen(de->d_name);
+        if (l > 5 && strcmp(de->d_name + l - 5, ".json") == 0)
+            names[nn++] = kx_strndup(de->d_name, l - 5);
+    }
+    closedir(dir);
+    ASSERT(nn >= 8);
+    qsort(names, nn, sizeof(*names), cmp_str);
+    struct ev_decoder_opts o = {.now_ms = 1700000000999};
+    struct ev_decoder *d = ev_decoder_new(&o);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    kx_buf b, why;
+    kx_buf_init(&b, 0);
+    kx_buf_init(&why, 0);
+    for (size_t k = 0; k < nn; k++) {
+        char path[512];
+        size_t jl, el, n;
+        snprintf(path, sizeof path, "tests/ecs/%s.json", names[k]);
+        char *json = t_read_file(path, &jl);
+        snprintf(path, sizeof path, "tests/ecs/%s.expect", names[k]);
+        char *exp = t_read_file(path, &el);
+        ASSERT(json && exp);
+        while (jl && json[jl - 1] == '\n')
+            json[--jl] = '\0';
+        struct ev_event ev;
+        kad_err err;
+        kad_err_clear(&err);
+        kx_buf_reset(&why);
+        bool ok = decode1(d, &a, json, &ev, &err) == KAD_OK;
+        if (!ok)
+            kx_buf_addf(&why, "decode failed: %s", err.msg);
+        char **lines = t_split_lines(exp, &n);
+        for (size_t i = 0; ok && i < n; i++) {
+            char *l = lines[i], *sep = strstr(l, ": ");
+            if (!*l || *l == '#')
+                continue;
+            if (!sep && l[strlen(l) - 1] == ':')
+                sep = l + strlen(l) - 1;
+            ASSERT_NOT_NULL(sep);
+            *sep = '\0';
+            const char *want = sep[1] ? sep + 2 : "";
+            const char *got = vals(&b, ev.doc, l);
+            if (strcmp(got, want) != 0) {
+                kx_buf_addf(&why, "%s.expect:%zu: %s\n  expected: %s\n  got:      %s", names[k],
+                            i + 1, l, want, got);
+                ok = false;
+            }
+        }
+        snprintf(path, sizeof path, "tests/ecs/%s", names[k]);
+        t_case(ok, path, why.ptr);
+        kx_free(lines);
+        kx_free(json);
+        kx_free(exp);
+        kx_free(names[k]);
+        kx_arena_reset(&a);
+    }
+    kx_arena_fini(&a);
+    kx_buf_fini(&b);
+    kx_buf_fini(&why);
+    ev_decoder_free(d);
+}
+
+static bool count_one(const struct ev_node *v, bool partial, void *ctx)
+{
+    (void)v;
+    (void)partial;
+    ++*(size_t *)ctx;
+    return false;
+}
+
+/* Issue 22: every array of the mapping is built in linear time. 200k addresses took minutes
+   when each append walked the list; `make bench-ecs` runs ten times the reported size. */
+TEST(event_ecs_huge_source_ips)
+{
+    const size_t n = 200000;
+    kx_buf j;
+    kx_buf_init(&j, 0);
+    kx_buf_adds(&j, "{\"kind\":\"Event\",\"auditID\":\"x\",\"user\":{\"username\":\"u\"},"
+                    "\"sourceIPs\":[");
+    for (size_t i = 0; i < n; i++) {
+        size_t v = i % 2 ? i - 1 : i; /* every address twice */
+        kx_buf_addf(&j, "%s\"10.%zu.%zu.%zu\"", i ? "," : "", (v >> 16) & 255, (v >> 8) & 255,
+                    v & 255);
+    }
+    kx_buf_adds(&j, "]}");
+    struct ev_decoder_opts o = {.now_ms = 1, .lim = {.max_size = (size_t)64 << 20}};
+    struct ev_decoder *d = ev_decoder_new(&o);
+    kx_arena a;
+    kx_arena_init(&a, 1 << 20, 0);
+    struct ev_record rec = {j.ptr, j.len, "<t>", 1, 1, 0};
+    struct ev_event ev;
+    kad_err err;
+    ASSERT_OK(ev_decode(d, &a, &rec, &ev, &err));
+    size_t src = 0, cli = 0, rel = 0;
+    ev_values(ev.doc, "source.ip", 9, count_one, &src);
+    ev_values(ev.doc, "client.ip", 9, count_one, &cli);
+    ev_values(ev.doc, "related.ip", 10, count_one, &rel);
+    ASSERT_EQ(src, n);
+    ASSERT_EQ(cli, n);
+    ASSERT_EQ(rel, n / 2);
+    kx_arena_fini(&a);
+    ev_decoder_free(d);
+    kx_buf_fini(&j);
+}
