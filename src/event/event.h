@@ -392,6 +392,18 @@ int ev_reader_next(struct ev_reader *r, struct ev_record *rec, kad_err *err);
 void ev_reader_set_idle(struct ev_reader *r, void (*fn)(void *ctx), void *ctx);
 void ev_reader_close(struct ev_reader *r);
 
+/* Warnings of a reader: conditions that lose no record but that the user must hear about. */
+enum ev_warn {
+    EV_WARN_NONE = 0,
+    EV_WARN_GZIP_TRAILING = 1, /* bytes after the last gzip member were ignored */
+};
+/*
+ * The reader's warning so far (EV_WARN_*; 0 = none), with its positioned message in *w
+ * (origin, offset in the compressed input) when w is not NULL. Check it after the last record:
+ * `path: warning: trailing garbage after the gzip data at byte N (compressed) ignored`.
+ */
+int ev_reader_warning(const struct ev_reader *r, kad_err *w);
+
 /*
  * Frame an in-memory buffer (e.g. a webhook body) the same way: fn is called per record.
  * Returns KAD_OK, fn's nonzero value, or a framing error (also passed to on_error).

@@ -733,8 +733,10 @@ static void drain(struct ev_reader *r, kx_buf *out)
     while ((rc = ev_reader_next(r, &rec, &err)) != 0) {
         if (rc < 0) {
             kx_buf_addf(out, "[E%d %lu:%lu]", rc, (unsigned long)err.line, (unsigned long)err.col);
-            if (rc == KAD_EIO)
+            if (rc == KAD_EIO) {
+                kx_buf_addf(out, "[%s]", err.msg);
                 break;
+            }
             continue;
         }
         kx_buf_addf(out, "[%lu:%lu@%lu ", (unsigned long)rec.line, (unsigned long)rec.col,
@@ -879,6 +881,10 @@ static void drain_pipe(const char *bytes, size_t len, size_t step, kx_buf *out)
     struct ev_reader *r;
     ASSERT_OK(ev_reader_open_fd(&r, p[0], "<pipe>", 0, NULL));
     drain(r, out);
+    kad_err w;
+    int wc = ev_reader_warning(r, &w);
+    if (wc)
+        kx_buf_addf(out, "[W%d @%lld %s]", wc, (long long)w.offset, w.msg);
     ev_reader_close(r);
     close(p[0]);
     int status;
@@ -909,13 +915,31 @@ TEST(event_reader_gzip_stream)
     drain_pipe(gz.ptr, gz.len, 7, &got);
     ASSERT_EQ(want.len, got.len);
     ASSERT_MEM_EQ(want.ptr, got.ptr, want.len);
-    /* trailing garbage after the last member */
+    /* trailing garbage after the last member: the records, then the warning */
     kx_buf_reset(&got);
+    size_t gzlen = gz.len;
     kx_buf_adds(&gz, "not gzip\n");
     drain_pipe(gz.ptr, gz.len, 65536, &got);
-    ASSERT_EQ(want.len, got.len);
+    ASSERT(got.len > want.len);
     ASSERT_MEM_EQ(want.ptr, got.ptr, want.len);
-    /* truncated: the records of the first member, then the error */
+    char w[200];
+    snprintf(w, sizeof(w),
+             "[W%d @%zu trailing garbage after the gzip data at byte %zu (compressed) ignored]",
+             EV_WARN_GZIP_TRAILING, gzlen, gzlen);
+    ASSERT_STR_EQ(got.ptr + want.len, w);
+    /* garbage that starts with the magic's first byte but is no gzip header: the same */
+    gz.len = gzlen;
+    kx_buf_add(&gz, "\x1f\x00\x01\x02", 4);
+    kx_buf_reset(&got);
+    drain_pipe(gz.ptr, gz.len, 65536, &got);
+    ASSERT_MEM_EQ(want.ptr, got.ptr, want.len);
+    ASSERT_STR_EQ(got.ptr + want.len, w);
+    /* no garbage, no warning */
+    gz.len = gzlen;
+    kx_buf_reset(&got);
+    drain_pipe(gz.ptr, gz.len, 65536, &got);
+    ASSERT_EQ(got.len, want.len);
+    /* truncated: the records of the first member, then the error naming it */
     kx_buf_reset(&gz);
     gz_member(text.ptr, half, &gz);
     kx_buf_reset(&got);
@@ -924,6 +948,7 @@ TEST(event_reader_gzip_stream)
     char err[32];
     snprintf(err, sizeof(err), "[E%d ", KAD_EIO);
     ASSERT_NOT_NULL(strstr(got.ptr, err));
+    ASSERT_NOT_NULL(strstr(got.ptr, "truncated gzip stream: the compressed data ends at byte"));
     kx_buf_fini(&text);
     kx_buf_fini(&gz);
     kx_buf_fini(&want);
