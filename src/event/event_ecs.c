@@ -678,6 +678,36 @@ static int64_t doc_time(const struct ev_node *doc, const char *path)
     return EV_TIME_NONE;
 }
 
+bool ev_gke_is_audit(const struct ev_node *raw, char *why, size_t size)
+{
+    const struct ev_node *pp = member(raw, "protoPayload");
+    const struct ev_node *svc = pp && pp->type == EV_OBJECT ? member(pp, "serviceName") : NULL;
+    if (str_is(svc, "k8s.io"))
+        return true;
+    kx_str ln = str_of(member(raw, "logName"));
+    /* GKE writes the Kubernetes API's audit entries under cloudaudit.googleapis.com logs with
+       serviceName k8s.io; a record without a serviceName counts when its method is a
+       Kubernetes API method (io.k8s.*) or its log name says cluster audit */
+    if (!svc) {
+        const struct ev_node *meth = pp && pp->type == EV_OBJECT ? member(pp, "methodName") : NULL;
+        if (meth && meth->type == EV_STRING && meth->len > 7 &&
+            memcmp(meth->str, "io.k8s.", 7) == 0)
+            return true;
+        for (size_t i = 0; ln.ptr && i + 13 <= ln.len; i++)
+            if (memcmp(ln.ptr + i, "cluster-audit", 13) == 0 ||
+                memcmp(ln.ptr + i, "cluster_audit", 13) == 0)
+                return true;
+    }
+    kx_str sv = str_of(svc);
+    snprintf(why, size,
+             "Cloud Logging entry of %s%.*s%s%s%.*s: not a Kubernetes audit event "
+             "(protoPayload.serviceName is not k8s.io), skipped",
+             sv.ptr ? "service '" : "no service", sv.ptr ? (int)sv.len : 0, sv.ptr ? sv.ptr : "",
+             sv.ptr ? "'" : "", ln.ptr ? ", log " : "",
+             ln.ptr ? (int)(ln.len > 80 ? 80 : ln.len) : 0, ln.ptr ? ln.ptr : "");
+    return false;
+}
+
 int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_opts *mo,
                struct ev_event *out, const struct ev_record *rec, kad_err *err)
 {
@@ -693,6 +723,11 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
         out->stage = ev_first_str(raw, "kubernetes.audit.stage");
         out->ts_ms = doc_time(raw, "@timestamp");
         out->ingested_ms = doc_time(raw, "event.ingested");
+        if (out->ts_ms == EV_TIME_NONE &&
+            (ev_first_str(raw, "@timestamp").ptr || ev_first(raw, "@timestamp", EV_NUMBER))) {
+            out->warn = EV_WARN_BAD_TIME;
+            out->warn_field = "@timestamp";
+        }
         return KAD_OK;
     }
     if (fmt != EV_FMT_K8S && fmt != EV_FMT_GKE && fmt != EV_FMT_AKS)
@@ -741,8 +776,11 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
             put(&b, raw, lift[i][1], m);
         }
         kx_str t = str_of(member(raw, "time"));
-        if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts))
+        if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts)) {
             ts = EV_TIME_NONE;
+            out->warn = EV_WARN_BAD_TIME;
+            out->warn_field = "time";
+        }
         put(&b, audit, "aks_metadata", raw);
     }
 
@@ -801,10 +839,18 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
         const struct ev_node *stage_first[] = {f[F_STS], f[F_TS], f[F_RRTS]};
         const struct ev_node *request_first[] = {f[F_RRTS], f[F_STS], f[F_TS]};
         const struct ev_node *const *tnodes = tsrc == EV_TS_REQUEST ? request_first : stage_first;
+        const char *bad = NULL;
         for (size_t i = 0; i < 3 && ts == EV_TIME_NONE; i++) {
             kx_str t = str_of(tnodes[i]);
-            if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts))
+            if (t.ptr && t.len && !ev_time_parse(t.ptr, t.len, &ts)) {
                 ts = EV_TIME_NONE;
+                if (!bad)
+                    bad = tnodes[i] == f[F_RRTS] ? "requestReceivedTimestamp" : "stageTimestamp";
+            }
+        }
+        if (ts == EV_TIME_NONE && bad && !out->warn) {
+            out->warn = EV_WARN_BAD_TIME;
+            out->warn_field = bad;
         }
     }
     if (ts != EV_TIME_NONE)

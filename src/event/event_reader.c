@@ -94,6 +94,18 @@ static int frame(struct framer *f, const char *w, size_t n, bool eof, size_t *rs
 {
     if (n == 0)
         return eof ? FR_END : FR_NEED;
+    if (f->offset == 0 && (unsigned char)w[0] == 0xEF) {
+        /* a UTF-8 byte-order mark at the start of a file or body (editors and PowerShell
+           write one) is not part of the first record */
+        static const char bom[3] = {'\xEF', '\xBB', '\xBF'};
+        if (n < 3 && !eof && memcmp(w, bom, n) == 0)
+            return FR_NEED;
+        if (n >= 3 && memcmp(w, bom, 3) == 0) {
+            *used = 3;
+            f->offset += 3;
+            return FR_SKIP;
+        }
+    }
     if (f->mode != MODE_TEXT) {
         const char *nl = memchr(w, '\n', n);
         if (!nl && !eof)

@@ -1359,3 +1359,115 @@ TEST(event_ecs_huge_source_ips)
     ev_decoder_free(d);
     kx_buf_fini(&j);
 }
+
+/* ---- tests/shapes: real-world input shapes, through the reader and the decoder ----------------
+ */
+
+static void shape_line_err(kx_buf *out, const char *kind, const kad_err *e)
+{
+    kx_buf_addf(out, "%s %lu:%lu: %s\n", kind, (unsigned long)e->line, (unsigned long)e->col,
+                e->msg);
+}
+
+static int shape_event(void *ctx, const struct ev_event *ev)
+{
+    kx_buf *out = ctx, t;
+    kx_buf_init(&t, 0);
+    char ts[32] = "-";
+    if (ev->ts_ms != EV_TIME_NONE)
+        ev_time_fmt_ms(ev->ts_ms, ts);
+    kx_buf_addf(out, "event %lu:%lu %.*s %s %s\n", (unsigned long)ev->rec->line,
+                (unsigned long)ev->rec->col, (int)ev->audit_id.len,
+                ev->audit_id.ptr ? ev->audit_id.ptr : "", vals(&t, ev->doc, "user.name"), ts);
+    kx_buf_fini(&t);
+    return 0;
+}
+
+static void shape_error(void *ctx, const kad_err *e) { shape_line_err(ctx, "error", e); }
+
+static void shape_warning(void *ctx, int code, const kad_err *w)
+{
+    char kind[64];
+    snprintf(kind, sizeof kind, "warning %s", ev_warn_name(code));
+    shape_line_err(ctx, kind, w);
+}
+
+TEST(event_shapes_cases)
+{
+    DIR *dir = opendir("tests/shapes");
+    ASSERT_NOT_NULL(dir);
+    char *names[128];
+    size_t nn = 0;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL && nn < 128) {
+        size_t l = strlen(de->d_name);
+        if (l > 3 && strcmp(de->d_name + l - 3, ".in") == 0)
+            names[nn++] = kx_strndup(de->d_name, l - 3);
+        else if (l > 6 && strcmp(de->d_name + l - 6, ".in.gz") == 0)
+            names[nn++] = kx_strndup(de->d_name, l);
+    }
+    closedir(dir);
+    ASSERT(nn >= 8);
+    qsort(names, nn, sizeof(*names), cmp_str);
+    const char *upd = getenv("KAD_UPDATE_EXPECT");
+    for (size_t k = 0; k < nn; k++) {
+        char in[512], exp[512];
+        size_t nl = strlen(names[k]);
+        bool gz = nl > 6 && strcmp(names[k] + nl - 6, ".in.gz") == 0;
+        snprintf(in, sizeof in, "tests/shapes/%s%s", names[k], gz ? "" : ".in");
+        snprintf(exp, sizeof exp, "tests/shapes/%.*s.expect", (int)(gz ? nl - 6 : nl), names[k]);
+        struct ev_decoder_opts o = {.now_ms = 1700000000999};
+        struct ev_decoder *d = ev_decoder_new(&o);
+        kx_buf out;
+        kx_buf_init(&out, 0);
+        ev_decoder_set_warning(d, shape_warning, &out);
+        struct ev_sink sink = {shape_event, shape_error, &out};
+        kx_arena a;
+        kx_arena_init(&a, 4096, 0);
+        struct ev_reader *r;
+        kad_err err;
+        ASSERT_OK(ev_reader_open(&r, in, 0, &err));
+        struct ev_record rec;
+        int rc;
+        while ((rc = ev_reader_next(r, &rec, &err)) != 0) {
+            if (rc < 0) {
+                shape_line_err(&out, "error", &err);
+                if (rc == KAD_EIO)
+                    break;
+                continue;
+            }
+            ev_decode_record(d, &a, &rec, &sink);
+            kx_arena_reset(&a);
+        }
+        int wc = ev_reader_warning(r, &err);
+        if (wc) {
+            char kind[64];
+            snprintf(kind, sizeof kind, "warning %s", ev_warn_name(wc));
+            shape_line_err(&out, kind, &err);
+        }
+        ev_reader_close(r);
+        kx_arena_fini(&a);
+        ev_decoder_free(d);
+        bool ok;
+        kx_buf why;
+        kx_buf_init(&why, 0);
+        if (upd && *upd) {
+            FILE *f = fopen(exp, "w");
+            ASSERT_NOT_NULL(f);
+            fwrite(out.ptr ? out.ptr : "", 1, out.len, f);
+            fclose(f);
+            ok = true;
+        } else {
+            size_t len;
+            char *want = t_read_file(exp, &len);
+            ok = want && len == out.len && memcmp(want, out.ptr ? out.ptr : "", len) == 0;
+            if (!ok)
+                kx_buf_addf(&why, "%s differs; got:\n%s", exp, out.ptr ? out.ptr : "");
+            kx_free(want);
+        }
+        t_case(ok, in, why.ptr);
+        kx_buf_fini(&why);
+        kx_buf_fini(&out);
+        kx_free(names[k]);
+    }
+}
