@@ -1247,21 +1247,29 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Sorted names of the files of dir ending in suffix (suffix removed unless keep), at most max;
+   returns the count. The names are kx_strndup'd. */
+static size_t list_cases(const char *dir, const char *suffix, bool keep, char **names, size_t max)
+{
+    DIR *d = opendir(dir);
+    size_t nn = 0, sl = strlen(suffix);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL && nn < max) {
+        size_t l = strlen(de->d_name);
+        if (l > sl && strcmp(de->d_name + l - sl, suffix) == 0)
+            names[nn++] = kx_strndup(de->d_name, keep ? l : l - sl);
+    }
+    if (d)
+        closedir(d);
+    qsort(names, nn, sizeof(*names), cmp_str);
+    return nn;
+}
+
 TEST(event_ecs_cases)
 {
-    DIR *dir = opendir("tests/ecs");
-    ASSERT_NOT_NULL(dir);
     char *names[256];
-    size_t nn = 0;
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL && nn < 256) {
-        size_t l = strlen(de->d_name);
-        if (l > 5 && strcmp(de->d_name + l - 5, ".json") == 0)
-            names[nn++] = kx_strndup(de->d_name, l - 5);
-    }
-    closedir(dir);
+    size_t nn = list_cases("tests/ecs", ".json", false, names, 256);
     ASSERT(nn >= 8);
-    qsort(names, nn, sizeof(*names), cmp_str);
     struct ev_decoder_opts o = {.now_ms = 1700000000999};
     struct ev_decoder *d = ev_decoder_new(&o);
     kx_arena a;
@@ -1394,21 +1402,10 @@ static void shape_warning(void *ctx, int code, const kad_err *w)
 
 TEST(event_shapes_cases)
 {
-    DIR *dir = opendir("tests/shapes");
-    ASSERT_NOT_NULL(dir);
     char *names[128];
-    size_t nn = 0;
-    struct dirent *de;
-    while ((de = readdir(dir)) != NULL && nn < 128) {
-        size_t l = strlen(de->d_name);
-        if (l > 3 && strcmp(de->d_name + l - 3, ".in") == 0)
-            names[nn++] = kx_strndup(de->d_name, l - 3);
-        else if (l > 6 && strcmp(de->d_name + l - 6, ".in.gz") == 0)
-            names[nn++] = kx_strndup(de->d_name, l);
-    }
-    closedir(dir);
+    size_t nn = list_cases("tests/shapes", ".in", false, names, 128);
+    nn += list_cases("tests/shapes", ".in.gz", true, names + nn, 128 - nn);
     ASSERT(nn >= 8);
-    qsort(names, nn, sizeof(*names), cmp_str);
     const char *upd = getenv("KAD_UPDATE_EXPECT");
     for (size_t k = 0; k < nn; k++) {
         char in[512], exp[512];
