@@ -90,6 +90,10 @@ void rule_exc_load_text(struct rule_set *rs, const char *path, const char *text,
 /* Recompute each rule's attached exception lists. */
 void rule_exc_attach(struct rule_set *rs);
 
+/* rule_datemath.c: rule_parse_datemath's fixed form, and whether it is exact (no rounding,
+   no month or year steps), i.e. the same length whatever `now` is. */
+int rule_datemath_info(const char *s, int64_t *ms, bool *absolute, bool *exact, kad_err *err);
+
 /* rule_types.c: the table of rule types. */
 struct rule_type_def {
     const char *name;
