@@ -69,3 +69,15 @@ uninstall-extra:
 # tests/cli/test_package.sh (man pages, completion, install/uninstall) runs in `make check`;
 # it needs the man pages, built from the optimised binary.
 check: man
+
+# ---- Debian package, image, Helm chart (docs/install.md) ---------------------------------------
+DEB_OUT := build/deb
+deb: deps-package kadet man
+	bash scripts/mkdeb.sh $(DEB_OUT)
+	lintian --fail-on error,warning $(DEB_OUT)/kadet_*.deb
+
+# The .deb in a fresh Debian 12 root (debootstrap once into build/pkg/, minutes the first time),
+# the image and the chart. Not part of `make check`: the first run takes minutes and needs root
+# and the Debian mirror.
+check-package: deb
+	bash scripts/test-package.sh $$(ls -t $(DEB_OUT)/kadet_*.deb | head -1)
