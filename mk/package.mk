@@ -79,5 +79,11 @@ deb: deps-package kadet man
 # The .deb in a fresh Debian 12 root (debootstrap once into build/pkg/, minutes the first time),
 # the image and the chart. Not part of `make check`: the first run takes minutes and needs root
 # and the Debian mirror.
-check-package: deb
+IMAGE_OUT := build/image
+image: deb
+	bash scripts/mkimage.sh $$(ls -t $(DEB_OUT)/kadet_*.deb | head -1) $(IMAGE_OUT)
+
+check-package: deb image
 	bash scripts/test-package.sh $$(ls -t $(DEB_OUT)/kadet_*.deb | head -1)
+	bash scripts/test-image.sh $(IMAGE_OUT)
+	bash scripts/check-helm.sh deploy/helm/kadet
