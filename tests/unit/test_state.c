@@ -1399,7 +1399,7 @@ static void migrate_case(int ver)
     ASSERT_OK(st_rule_register(st, &def, &rid, &status, NULL));
     ASSERT_EQ(status, ST_BASELINE_KEPT);
     ASSERT_EQ(rid, 1);
-    ASSERT_EQ(st->piv_backfilled, ver == 1 ? 300 : 0);
+    ASSERT_EQ(sql_of(st)->piv_backfilled, ver == 1 ? 300 : 0);
     ASSERT_EQ(st_watermark(st, rid), 5000);
     ASSERT_EQ(st_counter_get(st, "events.read"), 10);
     ASSERT_EQ(st_alert_emitted(st, "old-alert", NULL), 1);
@@ -1424,13 +1424,13 @@ static void migrate_case(int ver)
     /* once: the next run keys nothing; a changed pivot (the agent) re-keys */
     ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
     ASSERT_OK(st_rule_register(st, &def, &rid, &status, NULL));
-    ASSERT_EQ(st->piv_backfilled, 0);
+    ASSERT_EQ(sql_of(st)->piv_backfilled, 0);
     def.pivot = 2;
     ASSERT_OK(st_begin(st, NULL)); /* not inside a batch (its rollback would undo the keys) */
     ASSERT_EQ(st_rule_register(st, &def, &rid, &status, NULL), KAD_EINVAL);
     st_rollback(st);
     ASSERT_OK(st_rule_register(st, &def, &rid, &status, NULL));
-    ASSERT_EQ(st->piv_backfilled, 301);
+    ASSERT_EQ(sql_of(st)->piv_backfilled, 301);
     kx_buf_reset(&got);
     ASSERT_OK(st_pivot_each(st, rid, "agent-3", 7, pivot_line, &got, NULL));
     ref_lines(st, "ru", 2, "agent-3", &want);
