@@ -181,10 +181,12 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
     kx_buf_init(&e->combo, ST_KEY_MAX + 64);
     kx_buf_init(&e->docid, 64 * 1024);
 
-    kx_buf_init(&e->nterms, ST_KEY_MAX * 2 + 64);
+    /* new terms as a JSON array: the values fit in one state key, and escaping makes a byte
+       at most 6 (\u00XX) */
+    kx_buf_init(&e->nterms, ST_KEY_MAX * 6 + 64);
     kx_buf_init(&e->baseline, 1 << 20);
     kx_buf_init(&e->alert, DET_ALERT_MAX);
-    kx_buf_init(&e->reason, 64 * 1024);
+    kx_buf_init(&e->reason, DET_REASON_MAX);
     kx_buf_init(&e->scratch, 64 * 1024);
     kx_buf_init(&e->supterms, DET_ALERT_MAX);
 
@@ -515,6 +517,10 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
                 kx_jsonw_str(&jw, vals[i].s.ptr, vals[i].s.len);
         }
         kx_jsonw_arr_end(&jw);
+        if (kx_jsonw_error(&jw) != KAD_OK) /* cannot happen: sized for the worst case above */
+            return kx_err_setf(err, kx_jsonw_error(&jw),
+                               "rule '%s': new terms larger than %zu bytes",
+                               r->rule_id ? r->rule_id : "", e->nterms.max);
         nt = e->nterms.ptr;
     }
     const char *bl = NULL;

@@ -392,7 +392,8 @@ static bool attack_entry(struct ld *L, const struct toml_value *t, const char *w
 static void load_threat(struct ld *L, const struct toml_value *rule)
 {
     kx_buf b;
-    kx_buf_init(&b, 1 << 20);
+    /* the threat text comes from the file: escaping makes a byte at most 6, so it always fits */
+    kx_buf_init(&b, RULE_MAX_FILE * 6 + 64);
     kx_jsonw w;
     kx_jsonw_init(&w, &b);
     kx_jsonw_arr_begin(&w);
@@ -460,7 +461,8 @@ static void load_threat(struct ld *L, const struct toml_value *rule)
         }
     }
     kx_jsonw_arr_end(&w);
-    L->r->threat_json = kx_arena_strndup(&L->rs->arena, b.ptr ? b.ptr : "[]", b.ptr ? b.len : 2);
+    bool ok = b.ptr && kx_jsonw_error(&w) == KAD_OK; /* alerts insert it as raw JSON */
+    L->r->threat_json = kx_arena_strndup(&L->rs->arena, ok ? b.ptr : "[]", ok ? b.len : 2);
     kx_buf_fini(&b);
 }
 

@@ -241,6 +241,32 @@ TEST(buf_limit_leaves_content)
     kx_buf_fini(&b);
 }
 
+TEST(buf_error_is_sticky)
+{
+    kx_buf b;
+    kx_buf_init(&b, 8);
+    ASSERT_OK(kx_buf_adds(&b, "1234"));
+    ASSERT_EQ(kx_buf_error(&b), KAD_OK);
+    /* a failed append leaves the content; every later append fails too, even one that fits */
+    ASSERT_EQ(kx_buf_adds(&b, "56789"), KAD_ELIMIT);
+    ASSERT_EQ(kx_buf_error(&b), KAD_ELIMIT);
+    ASSERT_EQ(kx_buf_addc(&b, 'x'), KAD_ELIMIT);
+    ASSERT_EQ(kx_buf_addf(&b, "%d", 1), KAD_ELIMIT);
+    ASSERT_EQ(kx_buf_reserve(&b, 1), KAD_ELIMIT);
+    ASSERT_STR_EQ(b.ptr, "1234");
+    /* truncate keeps the error; reset clears it */
+    kx_buf_truncate(&b, 2);
+    ASSERT_STR_EQ(b.ptr, "12");
+    ASSERT_EQ(kx_buf_addc(&b, 'x'), KAD_ELIMIT);
+    kx_buf_reset(&b);
+    ASSERT_EQ(kx_buf_error(&b), KAD_OK);
+    ASSERT_OK(kx_buf_adds(&b, "abc"));
+    ASSERT_STR_EQ(b.ptr, "abc");
+    kx_buf_truncate(&b, 10); /* longer than the content: no-op */
+    ASSERT_STR_EQ(b.ptr, "abc");
+    kx_buf_fini(&b);
+}
+
 TEST(buf_long_format)
 {
     kx_buf b;
