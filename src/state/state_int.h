@@ -355,6 +355,9 @@ static inline bool st_injected(struct st_sql *st)
  * refuse other applications' files and newer versions, migrate older ones when writable.
  */
 int st_schema_check(struct st_sql *st, bool may_create, bool zero_bytes, kad_err *err);
+/* Create a missing state file with its schema, atomically (*created false: the file system
+   has no hard links; the caller creates it in place). */
+int st_schema_create_file(const char *path, bool *created, kad_err *err);
 /* An existing file of `size` bytes (> 0) must be an SQLite database, not cut short. */
 int st_schema_file_check(const char *path, int64_t size, kad_err *err);
 

@@ -75,6 +75,53 @@ static const char migrate_sql[] =
 /* Schema checks and migration                                                              */
 /* ======================================================================================== */
 
+/* The schema in an empty database, in one transaction (rolled back on failure). */
+static int create_schema(sqlite3 *db)
+{
+    char sql[sizeof(schema_sql) + sizeof(terms_sql) + 128];
+    snprintf(sql, sizeof(sql),
+             "BEGIN;%s%sPRAGMA user_version = %d;PRAGMA application_id = %d;COMMIT;", schema_sql,
+             terms_sql, ST_SCHEMA_VERSION, ST_APPLICATION_ID);
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+/*
+ * A new state file appears complete: the schema is written under a temporary name beside it
+ * (PATH.init-PID, in WAL mode, closed, so nothing else is left beside it) and hard-linked into
+ * place, which fails if PATH appeared meanwhile (then that file is used). So a crash or a full
+ * disk while creating never leaves an empty PATH that the next open would refuse. Where hard
+ * links are not possible the caller creates the file in place, as SQLite does.
+ */
+int st_schema_create_file(const char *path, bool *created, kad_err *err)
+{
+    *created = false;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.init-%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+        return 0;
+    unlink(tmp); /* left by an earlier process of the same pid */
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = create_schema(db);
+    int ret = 0;
+    if (rc != SQLITE_OK)
+        ret = kx_err_setf(err, KAD_ESTATE, "cannot create state '%s': %s", path,
+                          db ? sqlite3_errmsg(db) : "out of memory");
+    if (sqlite3_close(db) != SQLITE_OK && ret == 0)
+        ret = kx_err_setf(err, KAD_ESTATE, "cannot create state '%s': closing failed", path);
+    if (ret == 0 && link(tmp, path) == 0)
+        *created = true;
+    else if (ret == 0 && errno == EEXIST)
+        *created = true; /* another process made it first: open theirs */
+    unlink(tmp);
+    return ret;
+}
+
 static int pragma_int(struct st_sql *st, const char *sql, int64_t *out, kad_err *err)
 {
     sqlite3_stmt *s;
@@ -131,15 +178,8 @@ int st_schema_check(struct st_sql *st, bool may_create, bool zero_bytes, kad_err
                                "restore it from a backup, or start anew on purpose "
                                "(kadet: --state-init)",
                                st->base.path, zero_bytes ? "0 bytes" : "no tables");
-        char sql[sizeof(schema_sql) + sizeof(terms_sql) + 128];
-        snprintf(sql, sizeof(sql),
-                 "BEGIN;%s%sPRAGMA user_version = %d;PRAGMA application_id = %d;COMMIT;",
-                 schema_sql, terms_sql, ST_SCHEMA_VERSION, ST_APPLICATION_ID);
-        if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-            int r = st_sql_fail(st, err, "cannot create the schema");
-            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-            return r;
-        }
+        if (create_schema(st->db) != SQLITE_OK)
+            return st_sql_fail(st, err, "cannot create the schema");
         return 0;
     }
     if (app != ST_APPLICATION_ID)

@@ -147,7 +147,8 @@ static int load_counters(struct st_sql *st, kad_err *err)
 
 /*
  * Before SQLite touches a file (which could write to it: journal mode, schema): a missing file
- * is created (RW; RO: KAD_ENOTFOUND); an existing empty one is not taken for a new state
+ * is created with its schema (RW, st_schema_create_file; RO: KAD_ENOTFOUND); an existing empty
+ * one is not taken for a new state
  * unless the caller asked for it (ST_OPEN_INIT), since the committed alert ids, positions and
  * baselines it should hold are gone; a non-empty one must look like an intact SQLite file.
  * *may_create says whether the schema may be created in it.
@@ -160,8 +161,11 @@ static int check_file(const char *path, enum st_mode mode, unsigned flags, bool 
     *zero = false;
     if (stat(path, &sb) != 0) {
         int e = errno;
-        if (e == ENOENT && mode == ST_OPEN_RW)
-            return make_parents(path, err);
+        if (e == ENOENT && mode == ST_OPEN_RW) {
+            bool created;
+            int rc = make_parents(path, err);
+            return rc ? rc : st_schema_create_file(path, &created, err);
+        }
         return kx_err_setf(err, e == ENOENT ? KAD_ENOTFOUND : KAD_EIO, "cannot open state '%s': %s",
                            path, strerror(e));
     }

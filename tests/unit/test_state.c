@@ -1507,8 +1507,18 @@ TEST(state_open_refuses_empty_and_truncated_files)
     ASSERT(strstr(e.msg, "exists but is empty (no tables)") != NULL);
     ASSERT_OK(st_open_flags(&st, p, ST_OPEN_RW, ST_OPEN_INIT, &e));
     st_close(st);
-    /* a missing file is still created, without ST_OPEN_INIT */
+    /* a missing file is still created, without ST_OPEN_INIT, complete from the start (its
+       schema is written under a temporary name, then linked into place) */
     ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, &e));
+    ASSERT_EQ(db_int(d.db, "PRAGMA application_id"), 0x6b616474);
+    char sub[160];
+    snprintf(sub, sizeof(sub), "%s/sub", d.dir);
+    DIR *dir = opendir(sub);
+    ASSERT_NOT_NULL(dir);
+    for (struct dirent *de; (de = readdir(dir)) != NULL;)
+        if (strstr(de->d_name, ".init-"))
+            t_fail(__FILE__, __LINE__, "temporary file %s left behind", de->d_name);
+    closedir(dir);
     rid = reg(st, "r", 1, NULL);
     ASSERT_OK(st_begin(st, NULL));
     for (int i = 0; i < 300; i++) {
