@@ -54,10 +54,9 @@ enum st_mode {
     ST_OPEN_MEM,    /* --no-state: nothing touches the disk; everything dies with st_close */
 };
 
-/* st_open_flags flags. */
-#define ST_OPEN_INIT                                                                               \
-    0x1u /* RW: an existing empty file (0 bytes, or an SQLite database without                     \
-            tables) becomes a new state instead of an error */
+/* st_open_flags flag, RW: an existing empty file (0 bytes, or an SQLite database without
+   tables) becomes a new state instead of an error. */
+#define ST_OPEN_INIT 0x1u
 
 /*
  * Open a store. `path` is the database file for RW and RO (ignored for MEM, may be NULL).

@@ -79,7 +79,6 @@
  *     and stats see them too, and may be slow (they are for inspection and kadet.baseline).
  */
 #define ST_CAP_ATOMIC_BATCH 0x1u /* rollback undoes every operation of the batch */
-#define ST_CAP_PRELOAD 0x2u      /* rule_preload does something (a local index to fill) */
 
 struct st_ops {
     const char *name; /* "sqlite", "mem", ... (for messages and tests) */

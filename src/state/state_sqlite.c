@@ -1016,7 +1016,7 @@ static int sql_positions_each(struct st_store *base_,
 
 const struct st_ops st_sqlite_ops = {
     .name = "sqlite",
-    .caps = ST_CAP_ATOMIC_BATCH | ST_CAP_PRELOAD,
+    .caps = ST_CAP_ATOMIC_BATCH,
     .open = sql_open,
     .close = sql_close,
     .rule_register = sql_rule_register,
