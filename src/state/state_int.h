@@ -27,9 +27,11 @@
  *   - st an open store of this implementation (the implementation's struct begins with
  *     `struct st_store base`, so it converts st to its own type);
  *   - combinations of 1..ST_KEY_MAX bytes (an st_combo_encode result), non-empty alert ids,
- *     counter names of 1..63 bytes, rule definitions already validated (rule_id non-empty,
+ *     counter names of 1..ST_COUNTER_NAME_MAX bytes, rule definitions already validated
+ *     (rule_id non-empty,
  *     nfields <= ST_COMPONENTS_MAX, pivot < nfields);
- *   - a writable store (not ST_OPEN_RO) for register, begin, counter_add, prune and reset;
+ *   - a writable store (not ST_OPEN_RO) for register, begin, alert_emitted, counter_add,
+ *     prune and reset;
  *   - an open batch for observe, alert_claim and pos_set; no open batch for begin and reset.
  * The implementation still checks what only it knows: whether a rid is registered
  * (KAD_ENOTFOUND), whether a rule id exists in the store (prune, reset).
@@ -49,15 +51,15 @@
  * rolled the batch back (base.in_batch false). lookup and counter_get return 0 on errors.
  *
  * Transactions: begin opens a batch, commit makes it durable, rollback abandons it; state.c
- * keeps base.in_batch (the implementation may read it, and clears it in its own commit and
- * rollback). With ST_CAP_ATOMIC_BATCH (SQLite, MEM) everything between begin and commit --
- * observations, alert claims, positions, counters, watermarks -- is one transaction: all of it
- * survives a crash after commit returns, none of it before, and rollback restores exactly the
- * state at begin, in memory and on disk. A store without it (a server shared by several kadet
- * instances) decides observe and alert_claim on the server when they are called (visible to
- * the other instances at once, never undone by rollback) and commits the rest (positions,
- * counters, deferred last_seen updates) at commit; the engine's protocol for such a store is
- * the Redis issue's to write.
+ * keeps base.in_batch (set after a successful begin, cleared after commit, failed or not, and
+ * after rollback; the implementation may read it). With ST_CAP_ATOMIC_BATCH (SQLite, MEM)
+ * everything between begin and commit -- observations, alert claims, positions, counters,
+ * watermarks -- is one transaction: all of it survives a crash after commit returns, none of it
+ * before, and rollback restores exactly the state at begin, in memory and on disk. A store without
+ * it (a server shared by several kadet instances) decides observe and alert_claim on the server
+ * when they are called (visible to the other instances at once, never undone by rollback) and
+ * commits the rest (positions, counters, deferred last_seen updates) at commit; the engine's
+ * protocol for such a store is the Redis issue's to write.
  *
  * Which operations must be synchronous, which may be deferred or pipelined:
  *   - observe is one atomic step per combination: look it up, apply the window, insert or
@@ -81,7 +83,7 @@
 #define ST_CAP_ATOMIC_BATCH 0x1u /* rollback undoes every operation of the batch */
 
 struct st_ops {
-    const char *name; /* "sqlite", "mem", ... (for messages and tests) */
+    const char *name; /* "sqlite" (files and MEM), later "redis": for messages and tests */
     unsigned caps;    /* ST_CAP_* */
     /* path: a file (RW, RO), NULL (MEM), or the URL that selected this store */
     int (*open)(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
