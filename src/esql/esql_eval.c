@@ -492,7 +492,7 @@ bool esql_convert(struct ectx *X, int from, const struct esql_sv *v, int to, str
 int64_t esql_date_add(int64_t ms, int32_t months, int32_t days, int sign)
 {
     if (months) {
-        char b[32], iso[48];
+        char b[32], iso[128];
         size_t n = ev_time_fmt_ms(ms, b);
         long long y, mo, d;
         if (n >= 23 && sscanf(b, "%lld-%lld-%lld", &y, &mo, &d) == 3) {
