@@ -598,6 +598,33 @@ static struct esql_expr *string_lit(struct P *P)
     return parse_primary(P);
 }
 
+/* At '(': "(" item ("," item)* ")" into x->arg after `first`. */
+static bool paren_list(struct P *P, struct esql_expr *x, struct esql_expr *first,
+                       struct esql_expr *(*item)(struct P *))
+{
+    KX_VEC(struct esql_expr *) args = {0};
+    KX_VEC_PUSH(&args, first);
+    next(P);
+    for (;;) {
+        struct esql_expr *s = item(P);
+        if (!s)
+            break;
+        KX_VEC_PUSH(&args, s);
+        if (P->t.kind != T_COMMA)
+            break;
+        next(P);
+    }
+    if (!P->failed && P->t.kind != T_RPAREN)
+        expected(P, "',' or ')'");
+    x->narg = (uint32_t)args.len;
+    x->arg = kx_arena_memdup(P->a, args.ptr, args.len * sizeof *args.ptr);
+    KX_VEC_FREE(&args);
+    if (P->failed)
+        return false;
+    x->end = P->t.end;
+    return next(P);
+}
+
 static struct esql_expr *parse_pred(struct P *P)
 {
     struct esql_expr *e = parse_vexpr(P);
@@ -623,37 +650,18 @@ static struct esql_expr *parse_pred(struct P *P)
         if (!x)
             return NULL;
         x->neg = neg;
-        KX_VEC(struct esql_expr *) args = {0};
-        KX_VEC_PUSH(&args, e);
         next(P);
-        if (!rl && P->t.kind == T_LPAREN) {
-            next(P);
-            for (;;) {
-                struct esql_expr *s = string_lit(P);
-                if (!s)
-                    break;
-                KX_VEC_PUSH(&args, s);
-                if (P->t.kind != T_COMMA)
-                    break;
-                next(P);
-            }
-            if (!P->failed && P->t.kind != T_RPAREN)
-                expected(P, "',' or ')'");
-            if (!P->failed) {
-                x->end = P->t.end;
-                next(P);
-            }
-        } else {
-            struct esql_expr *s = string_lit(P);
-            if (s) {
-                KX_VEC_PUSH(&args, s);
-                x->end = s->end;
-            }
-        }
-        x->narg = (uint32_t)args.len;
-        x->arg = kx_arena_memdup(P->a, args.ptr, args.len * sizeof *args.ptr);
-        KX_VEC_FREE(&args);
-        return P->failed ? NULL : x;
+        if (!rl && P->t.kind == T_LPAREN)
+            return paren_list(P, x, e, string_lit) ? x : NULL;
+        struct esql_expr *s = string_lit(P);
+        x->arg = s ? kx_arena_alloc(P->a, 2 * sizeof *x->arg) : NULL;
+        if (!x->arg)
+            return NULL;
+        x->arg[0] = e;
+        x->arg[1] = s;
+        x->narg = 2;
+        x->end = s->end;
+        return x;
     }
     if (kw(P, "in")) {
         struct esql_expr *x = new_expr(P, EX_IN, pos);
@@ -665,28 +673,7 @@ static struct esql_expr *parse_pred(struct P *P)
             expected(P, "'(' after IN");
             return NULL;
         }
-        next(P);
-        KX_VEC(struct esql_expr *) args = {0};
-        KX_VEC_PUSH(&args, e);
-        for (;;) {
-            struct esql_expr *s = parse_vexpr(P);
-            if (!s)
-                break;
-            KX_VEC_PUSH(&args, s);
-            if (P->t.kind != T_COMMA)
-                break;
-            next(P);
-        }
-        if (!P->failed && P->t.kind != T_RPAREN)
-            expected(P, "',' or ')'");
-        x->narg = (uint32_t)args.len;
-        x->arg = kx_arena_memdup(P->a, args.ptr, args.len * sizeof *args.ptr);
-        KX_VEC_FREE(&args);
-        if (P->failed)
-            return NULL;
-        x->end = P->t.end;
-        next(P);
-        return x;
+        return paren_list(P, x, e, parse_vexpr) ? x : NULL;
     }
     if (kw(P, "is")) {
         next(P);
