@@ -241,7 +241,7 @@ bool esql_parse_ip(const char *s, size_t n, uint8_t out[16])
         }
         if (j < n && s[j] == '.') { /* embedded IPv4 */
             uint8_t t[16];
-            if (groups > 6 || !esql_parse_ip(s + i, n - i, t) || memchr(s + i, ':', n - i))
+            if (groups > 6 || memchr(s + i, ':', n - i) || !esql_parse_ip(s + i, n - i, t))
                 return false;
             memcpy(b + 2 * groups, t + 12, 4);
             groups += 2;
