@@ -197,8 +197,7 @@ static size_t osa(const char *a, size_t la, const char *b, size_t lb, size_t lim
                 d = p[j] + 1;
             if (c[j - 1] + 1 < d)
                 d = c[j - 1] + 1;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-                pp[j - 2] + 1 < d)
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && pp[j - 2] + 1 < d)
                 d = pp[j - 2] + 1;
             c[j] = d;
             if (d < best)
@@ -253,8 +252,8 @@ static void lint_rule(struct rule_set *rs, const struct rule *r)
         if (f->pattern) {
             if (!pattern_known(f->path))
                 rs_diag_lc(rs, false, r->path, f->line, f->col,
-                           "rule '%s': query: field pattern '%s' matches no known field",
-                           r->name, f->path);
+                           "rule '%s': query: field pattern '%s' matches no known field", r->name,
+                           f->path);
             continue;
         }
         if (rule_field_known(f->path))
