@@ -151,6 +151,7 @@ struct rule_window {
     int64_t from_ms;    /* `from` evaluated at now (inclusive) */
     int64_t to_ms;      /* `to` evaluated at now (inclusive) */
     int64_t history_ms; /* new_terms: history_window_start evaluated at to_ms; else INT64_MIN */
+    bool history_late;  /* the failure is Elastic's check (history start not before from) */
 };
 /*
  * Resolve r's from, to and (new_terms) history_window_start for an execution started at now_ms,
