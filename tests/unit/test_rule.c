@@ -295,17 +295,24 @@ TEST(rules_elastic_seed_history)
     free_list(names, n);
 }
 
+/* A new set with ../shared/data/REL loaded without error (the test is skipped without it). */
+static struct rule_set *load_shared(const char *rel)
+{
+    const char *root = t_shared_data();
+    if (!root)
+        t_skip("../shared/data absent");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", root, rel);
+    struct rule_set *rs = rule_set_new();
+    ASSERT_OK(rule_set_load(rs, path));
+    return rs;
+}
+
 /* Lint over Elastic's rules: the one field the published lists lack is the only warning
    (docs/rules.md "Lint"); the seed history lints clean. */
 TEST(rules_elastic_lint)
 {
-    const char *root = t_shared_data();
-    if (!root)
-        t_skip("../shared/data absent: Elastic's rules not linted");
-    char dir[1024];
-    snprintf(dir, sizeof dir, "%s/detection-rules/kubernetes", root);
-    struct rule_set *rs = rule_set_new();
-    ASSERT_OK(rule_set_load(rs, dir));
+    struct rule_set *rs = load_shared("detection-rules/kubernetes");
     size_t before = rule_set_diag_count(rs);
     ASSERT_OK(rule_set_lint(rs, 0));
     ASSERT_EQ(rule_set_diag_count(rs) - before, 1);
@@ -316,9 +323,7 @@ TEST(rules_elastic_lint)
     ASSERT_EQ(d->err.col, 36);
     ASSERT(strstr(d->err.msg, "unknown field 'kubernetes.audit.requestObject.roleRef.name'"));
     rule_set_free(rs);
-    snprintf(dir, sizeof dir, "%s/detection-rules/seed-history", root);
-    rs = rule_set_new();
-    ASSERT_OK(rule_set_load(rs, dir));
+    rs = load_shared("detection-rules/seed-history");
     ASSERT(rule_set_count(rs) >= 6);
     before = rule_set_diag_count(rs); /* the versions share one rule_id: duplicate warnings */
     ASSERT_OK(rule_set_lint(rs, 0));
@@ -328,13 +333,7 @@ TEST(rules_elastic_lint)
 
 TEST(rules_seed_same_logic_as_shipped)
 {
-    const char *root = t_shared_data();
-    if (!root)
-        t_skip("../shared/data absent");
-    char path[1024];
-    snprintf(path, sizeof path, "%s/detection-rules/seed-history/2025-07-22_2a73a572fb.toml", root);
-    struct rule_set *rs = rule_set_new();
-    ASSERT_OK(rule_set_load(rs, path));
+    struct rule_set *rs = load_shared("detection-rules/seed-history/2025-07-22_2a73a572fb.toml");
     ASSERT_OK(rule_set_load(rs, "rules/kubernetes_unusual_decision_by_user_agent.toml"));
     ASSERT_EQ(rule_set_count(rs), 2);
     const struct rule *a = rule_set_get(rs, 0), *b = rule_set_get(rs, 1);
