@@ -1,0 +1,329 @@
+/*
+ * test_eql.c - EQL tests: the data-driven drivers for tests/eql/parse.test, eval.test,
+ * seq.test and the examples in docs/eql.md, plus unit tests for what those files cannot
+ * express (the shipped rules, state serialisation, limits).
+ *
+ * File formats (jq.test style): blocks separated by blank lines; '#' starts a comment line.
+ *   parse.test:  QUERY / CANONICAL-DUMP, or %%FAIL / QUERY / EXACT-ERROR (kad_err_format).
+ *                Every dump is parsed again and must give itself (the fuzzer's round trip).
+ *   eval.test:   QUERY / then pairs DOCUMENT-JSON / true|false (one case per pair).
+ *   seq.test:    QUERY / then lines, each one of
+ *                  {...}            an event (its handle is its 1-based number in the block)
+ *                  %restart         save the matcher's state, free it, restore it
+ *                  %tick TIME       time passes (eql_seq_tick) up to an ISO time
+ *                  => SEQS          the sequences completed so far since the last `=>`:
+ *                                   `none`, or space-separated lists `1,2` (`-` = missing)
+ *                Each block is run twice: as written, and with a restart after every event;
+ *                the results must be the same.
+ */
+#include "test.h"
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "eql/eql.h"
+#include "event/event.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *compile_text(const char *q, size_t len, bool *ok)
+{
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    kad_err err;
+    kad_err_clear(&err);
+    kx_buf b;
+    kx_buf_init(&b, 1 << 22);
+    struct eql_query *k = eql_compile(&a, q, len, "<query>", &err);
+    if (k) {
+        eql_dump(k, &b);
+        *ok = true;
+    } else {
+        char m[512];
+        kad_err_format(&err, m, sizeof(m));
+        kx_buf_adds(&b, m);
+        *ok = false;
+    }
+    kx_arena_fini(&a);
+    char *s = kx_strdup(b.ptr ? b.ptr : "");
+    kx_buf_fini(&b);
+    return s;
+}
+
+static void case_name(char *buf, size_t cap, const char *file, size_t line, const char *q)
+{
+    snprintf(buf, cap, "%s:%zu: %.60s", file, line, q);
+}
+
+/* ---- parse.test ----------------------------------------------------------------------------- */
+
+static size_t parse_cases;
+
+static void run_parse_file(const char *path)
+{
+    size_t len, n;
+    char *text = t_read_file(path, &len);
+    ASSERT_NOT_NULL(text);
+    char **ln = t_split_lines(text, &n);
+    size_t i = 0;
+    while (i < n) {
+        if (ln[i][0] == '\0' || ln[i][0] == '#') {
+            i++;
+            continue;
+        }
+        bool fail = strcmp(ln[i], "%%FAIL") == 0;
+        if (fail)
+            i++;
+        if (i + 1 >= n) {
+            t_case(false, path, "truncated block at end of file");
+            break;
+        }
+        const char *q = ln[i], *want = ln[i + 1];
+        char name[256], detail[8192];
+        case_name(name, sizeof(name), path, i + 1, q);
+        bool ok;
+        char *got = compile_text(q, strlen(q), &ok);
+        parse_cases++;
+        if (ok == fail || strcmp(got, want) != 0) {
+            snprintf(detail, sizeof(detail), "got:      %s\n     expected: %s", got, want);
+            t_case(false, name, detail);
+        } else if (!fail) {
+            bool ok2;
+            char *again = compile_text(got, strlen(got), &ok2);
+            snprintf(detail, sizeof(detail), "round trip: %s", again);
+            t_case(ok2 && strcmp(again, got) == 0, name, detail);
+            kx_free(again);
+        } else {
+            t_case(true, name, NULL);
+        }
+        kx_free(got);
+        i += 2;
+    }
+    kx_free(ln);
+    kx_free(text);
+}
+
+TEST(eql_parse_file)
+{
+    parse_cases = 0;
+    run_parse_file("tests/eql/parse.test");
+    ASSERT(parse_cases >= 150);
+}
+
+/* ---- eval.test ------------------------------------------------------------------------------ */
+
+static int eval_one(const char *q, const char *doc, bool *result, char *why, size_t cap)
+{
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    kad_err err;
+    kad_err_clear(&err);
+    int rc = 0;
+    struct eql_query *k = eql_compile(&a, q, strlen(q), "<query>", &err);
+    struct ev_node *d = k ? ev_json_parse(&a, doc, strlen(doc), "<doc>", &err) : NULL;
+    if (!k || !d) {
+        kad_err_format(&err, why, cap);
+        rc = -1;
+    } else if (eql_is_sequence(k)) {
+        snprintf(why, cap, "a sequence in eval.test");
+        rc = -1;
+    } else {
+        *result = eql_match(k, d);
+        static struct ev_memo memo;
+        ev_memo_reset(&memo, d);
+        if (eql_match_memo(k, d, &memo) != *result || eql_match_memo(k, d, &memo) != *result) {
+            snprintf(why, cap, "eql_match_memo differs from eql_match");
+            rc = -1;
+        }
+        ev_memo_reset(&memo, NULL);
+    }
+    kx_arena_fini(&a);
+    return rc;
+}
+
+static size_t eval_cases;
+
+static void run_eval_file(const char *path)
+{
+    size_t len, n;
+    char *text = t_read_file(path, &len);
+    ASSERT_NOT_NULL(text);
+    char **ln = t_split_lines(text, &n);
+    size_t i = 0;
+    while (i < n) {
+        if (ln[i][0] == '\0' || ln[i][0] == '#') {
+            i++;
+            continue;
+        }
+        const char *q = ln[i++];
+        while (i + 1 < n && ln[i][0] != '\0' && ln[i][0] != '#') {
+            const char *doc = ln[i], *want = ln[i + 1];
+            char name[256], why[1024];
+            case_name(name, sizeof(name), path, i + 1, q);
+            bool res = false;
+            eval_cases++;
+            if (strcmp(want, "true") != 0 && strcmp(want, "false") != 0) {
+                snprintf(why, sizeof(why), "expected true or false, got '%s'", want);
+                t_case(false, name, why);
+            } else if (eval_one(q, doc, &res, why, sizeof(why)) != 0) {
+                t_case(false, name, why);
+            } else {
+                snprintf(why, sizeof(why), "doc %s: got %s", doc, res ? "true" : "false");
+                t_case(res == (strcmp(want, "true") == 0), name, why);
+            }
+            i += 2;
+        }
+    }
+    kx_free(ln);
+    kx_free(text);
+}
+
+TEST(eql_eval_file)
+{
+    eval_cases = 0;
+    run_eval_file("tests/eql/eval.test");
+    run_eval_file("tests/eql/rules.test");
+    ASSERT(eval_cases >= 150);
+}
+
+/* ---- seq.test ------------------------------------------------------------------------------- */
+
+static void on_match(void *ctx, const struct eql_seq_match *m)
+{
+    kx_buf *b = ctx;
+    if (b->len)
+        kx_buf_addc(b, ' ');
+    for (uint32_t i = 0; i < m->n; i++) {
+        if (i)
+            kx_buf_addc(b, ',');
+        if (m->h[i] == EQL_SEQ_MISSING)
+            kx_buf_addc(b, '-');
+        else
+            kx_buf_addf(b, "%llu", (unsigned long long)m->h[i]);
+    }
+}
+
+static struct eql_seq *restart(const struct eql_query *q, struct eql_seq *s, char *why, size_t cap)
+{
+    kx_buf st;
+    kx_buf_init(&st, 0);
+    eql_seq_save(s, &st);
+    eql_seq_free(s);
+    kad_err err;
+    kad_err_clear(&err);
+    struct eql_seq *r = eql_seq_restore(q, NULL, st.ptr, st.len, &err);
+    if (!r)
+        kad_err_format(&err, why, cap);
+    kx_buf_fini(&st);
+    return r;
+}
+
+/* Run one block (lines [from, to)); every_event: restart after each event. */
+static void run_seq_block(const char *path, char **ln, size_t from, size_t to, bool every_event)
+{
+    const char *q = ln[from];
+    char name[256], why[1024];
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    kad_err err;
+    kad_err_clear(&err);
+    struct eql_query *k = eql_compile(&a, q, strlen(q), "<query>", &err);
+    case_name(name, sizeof name, path, from + 1, q);
+    if (!k || !eql_is_sequence(k)) {
+        if (!k)
+            kad_err_format(&err, why, sizeof why);
+        else
+            snprintf(why, sizeof why, "not a sequence");
+        t_case(false, name, why);
+        kx_arena_fini(&a);
+        return;
+    }
+    struct eql_seq *s = eql_seq_new(k, NULL);
+    kx_buf got;
+    kx_buf_init(&got, 0);
+    uint64_t handle = 0;
+    for (size_t i = from + 1; i < to && s; i++) {
+        const char *l = ln[i];
+        case_name(name, sizeof name, path, i + 1, every_event ? "(restart after each event)" : q);
+        if (l[0] == '{') {
+            kx_arena ea;
+            kx_arena_init(&ea, 4096, 0);
+            struct ev_node *d = ev_json_parse(&ea, l, strlen(l), "<event>", &err);
+            handle++;
+            if (!d) {
+                kad_err_format(&err, why, sizeof why);
+                t_case(false, name, why);
+            } else {
+                int64_t ts = EV_TIME_NONE;
+                kx_str t = ev_first_str(d, "@timestamp");
+                if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts))
+                    ts = EV_TIME_NONE;
+                eql_seq_feed(s, d, ts, handle, on_match, &got);
+            }
+            kx_arena_fini(&ea);
+            if (every_event)
+                s = restart(k, s, why, sizeof why);
+        } else if (strcmp(l, "%restart") == 0) {
+            s = restart(k, s, why, sizeof why);
+        } else if (strncmp(l, "%tick ", 6) == 0) {
+            int64_t ts;
+            if (!ev_time_parse(l + 6, strlen(l + 6), &ts))
+                t_case(false, name, "bad %tick time");
+            else
+                eql_seq_tick(s, ts, on_match, &got);
+        } else if (strncmp(l, "=> ", 3) == 0) {
+            const char *want = strcmp(l + 3, "none") == 0 ? "" : l + 3;
+            const char *g = got.ptr ? got.ptr : "";
+            snprintf(why, sizeof why, "got: %s\n     expected: %s", *g ? g : "none", l + 3);
+            t_case(strcmp(g, want) == 0, name, why);
+            got.len = 0;
+            if (got.ptr)
+                got.ptr[0] = 0;
+        } else {
+            snprintf(why, sizeof why, "unknown line '%s'", l);
+            t_case(false, name, why);
+        }
+    }
+    if (!s)
+        t_case(false, name, why);
+    if (got.len) {
+        snprintf(why, sizeof why, "sequences after the last '=>': %s", got.ptr);
+        t_case(false, name, why);
+    }
+    kx_buf_fini(&got);
+    eql_seq_free(s);
+    kx_arena_fini(&a);
+}
+
+static size_t seq_blocks;
+
+static void run_seq_file(const char *path)
+{
+    size_t len, n;
+    char *text = t_read_file(path, &len);
+    ASSERT_NOT_NULL(text);
+    char **ln = t_split_lines(text, &n);
+    size_t i = 0;
+    while (i < n) {
+        if (ln[i][0] == '\0' || ln[i][0] == '#') {
+            i++;
+            continue;
+        }
+        size_t end = i;
+        while (end < n && ln[end][0] != '\0' && ln[end][0] != '#')
+            end++;
+        run_seq_block(path, ln, i, end, false);
+        run_seq_block(path, ln, i, end, true);
+        seq_blocks++;
+        i = end;
+    }
+    kx_free(ln);
+    kx_free(text);
+}
+
+TEST(eql_seq_file)
+{
+    seq_blocks = 0;
+    run_seq_file("tests/eql/seq.test");
+    ASSERT(seq_blocks >= 20);
+}
