@@ -327,3 +327,247 @@ TEST(eql_seq_file)
     run_seq_file("tests/eql/seq.test");
     ASSERT(seq_blocks >= 20);
 }
+
+/* ---- the shipped rules ---------------------------------------------------------------------- */
+
+#include "rule/rule.h"
+
+/* Dumps of every query line (a line after a blank or comment line) of a test file. */
+static bool dump_in_file(const char *path, const char *want)
+{
+    size_t len, n;
+    char *text = t_read_file(path, &len);
+    if (!text)
+        return false;
+    char **ln = t_split_lines(text, &n);
+    bool found = false;
+    for (size_t i = 0; i < n && !found; i++) {
+        if (ln[i][0] == '\0' || ln[i][0] == '#' || ln[i][0] == '{' || ln[i][0] == '=' ||
+            ln[i][0] == '%')
+            continue;
+        if (i > 0 && ln[i - 1][0] != '\0' && ln[i - 1][0] != '#')
+            continue;
+        bool ok;
+        char *d = compile_text(ln[i], strlen(ln[i]), &ok);
+        found = ok && strcmp(d, want) == 0;
+        kx_free(d);
+    }
+    kx_free(ln);
+    kx_free(text);
+    return found;
+}
+
+/* Elastic's five Kubernetes EQL rules compile, and rules.test / seq.test test exactly their
+   queries (the one-line copies there compile to the same canonical text). */
+TEST(eql_shipped_rules)
+{
+    const char *root = t_shared_data();
+    if (!root)
+        t_skip("../shared/data absent: Elastic's Kubernetes rules not loaded");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/detection-rules/kubernetes", root);
+    struct rule_set *rs = rule_set_new();
+    ASSERT_OK(rule_set_load(rs, dir));
+    size_t n = 0, seqs = 0;
+    for (size_t i = 0; i < rule_set_count(rs); i++) {
+        const struct rule *r = rule_set_get(rs, i);
+        if (strcmp(r->type_name, "eql") != 0)
+            continue;
+        n++;
+        ASSERT_NOT_NULL(r->eql);
+        ASSERT_EQ(r->type, RULE_UNSUPPORTED); /* the engine does not run them yet */
+        kx_buf b;
+        kx_buf_init(&b, 0);
+        ASSERT_OK(eql_dump(r->eql, &b));
+        bool seq = eql_is_sequence(r->eql);
+        seqs += seq;
+        bool found = dump_in_file(seq ? "tests/eql/seq.test" : "tests/eql/rules.test", b.ptr);
+        t_case(found, r->name, b.ptr);
+        kx_buf_fini(&b);
+    }
+    ASSERT_EQ(n, 5);
+    ASSERT_EQ(seqs, 1);
+    rule_set_free(rs);
+}
+
+/* ---- unit tests ----------------------------------------------------------------------------- */
+
+TEST(eql_fields)
+{
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    const char *q = "sequence by user.name [process where a.b == 1 and length(c) > 2] by d "
+                    "[any where a.b == 2] by e";
+    struct eql_query *k = eql_compile(&a, q, strlen(q), "<query>", NULL);
+    ASSERT_NOT_NULL(k);
+    const char *want[] = {"@timestamp", "event.category", "a.b", "c", "user.name", "d", "e"};
+    ASSERT_EQ(eql_field_count(k), 7);
+    for (size_t i = 0; i < 7; i++)
+        ASSERT_STR_EQ(eql_field(k, i), want[i]);
+    ASSERT_NULL(eql_field(k, 7));
+    bool tail = true;
+    ASSERT_EQ(eql_pipe_limit(k, &tail), -1);
+    const char *p = "any where true | tail 7 | head 3";
+    k = eql_compile(&a, p, strlen(p), "<query>", NULL);
+    ASSERT_EQ(eql_pipe_limit(k, &tail), 3);
+    ASSERT_FALSE(tail);
+    kx_arena_fini(&a);
+}
+
+TEST(eql_error_position_multiline)
+{
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    kad_err err;
+    kad_err_clear(&err);
+    const char *q = "any where a == 1 and\n  /* comment */ b == \"x\" and\n\tc ==";
+    ASSERT_NULL(eql_compile(&a, q, strlen(q), "<query>", &err));
+    ASSERT_EQ(err.code, KAD_ESYNTAX);
+    ASSERT_EQ(err.line, 3);
+    ASSERT_EQ(err.col, 6);
+    ASSERT_EQ(err.offset, (int64_t)strlen(q));
+    kx_arena_fini(&a);
+}
+
+TEST(eql_limits)
+{
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    kad_err err;
+    kx_buf b;
+    kx_buf_init(&b, 0);
+    kx_buf_adds(&b, "any where ");
+    for (int i = 0; i < 200; i++)
+        kx_buf_addc(&b, '(');
+    kx_buf_adds(&b, "a == 1");
+    for (int i = 0; i < 200; i++)
+        kx_buf_addc(&b, ')');
+    kad_err_clear(&err);
+    ASSERT_NULL(eql_compile(&a, b.ptr, b.len, "<query>", &err));
+    ASSERT_EQ(err.code, KAD_ELIMIT);
+    /* not valid UTF-8 */
+    kad_err_clear(&err);
+    ASSERT_NULL(eql_compile(&a, "any where a == \"\xff\"", 19, "<query>", &err));
+    ASSERT_EQ(err.code, KAD_EINVAL);
+    ASSERT_EQ(err.offset, 16);
+    /* longer than EQL_MAX_LEN */
+    char *big = kx_malloc(EQL_MAX_LEN + 2);
+    memset(big, ' ', EQL_MAX_LEN + 1);
+    kad_err_clear(&err);
+    ASSERT_NULL(eql_compile(&a, big, EQL_MAX_LEN + 1, "<query>", &err));
+    ASSERT_EQ(err.code, KAD_ELIMIT);
+    kx_free(big);
+    /* too many distinct fields in one expression */
+    const char *q = "any where concat(a, b, c, d, e, f, g, h, i) == \"x\"";
+    kad_err_clear(&err);
+    ASSERT_NULL(eql_compile(&a, q, strlen(q), "<query>", &err));
+    ASSERT_EQ(err.code, KAD_ELIMIT);
+    /* unsupported constructs are KAD_EUNSUPPORTED */
+    const char *s = "sample by a [any where true] [any where true]";
+    kad_err_clear(&err);
+    ASSERT_NULL(eql_compile(&a, s, strlen(s), "<query>", &err));
+    ASSERT_EQ(err.code, KAD_EUNSUPPORTED);
+    kx_buf_fini(&b);
+    kx_arena_fini(&a);
+}
+
+static void count_fn(void *ctx, const struct eql_seq_match *m)
+{
+    (void)m;
+    (*(int *)ctx)++;
+}
+
+static struct ev_node *doc_of(kx_arena *a, const char *json)
+{
+    return ev_json_parse(a, json, strlen(json), "<doc>", NULL);
+}
+
+TEST(eql_seq_restore_errors)
+{
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    const char *q1 = "sequence by u [any where x == 1] [any where x == 2]";
+    const char *q2 = "sequence by u [any where x == 1] [any where x == 3]";
+    struct eql_query *k1 = eql_compile(&a, q1, strlen(q1), "<q>", NULL);
+    struct eql_query *k2 = eql_compile(&a, q2, strlen(q2), "<q>", NULL);
+    const char *ev = "any where true";
+    ASSERT_NULL(eql_seq_new(eql_compile(&a, ev, strlen(ev), "<q>", NULL), NULL));
+    struct eql_seq *s = eql_seq_new(k1, NULL);
+    int n = 0;
+    ASSERT_OK(eql_seq_feed(s, doc_of(&a, "{\"u\":\"a\",\"x\":1}"), 1000, 7, count_fn, &n));
+    kx_buf st;
+    kx_buf_init(&st, 0);
+    ASSERT_OK(eql_seq_save(s, &st));
+    kad_err err;
+    kad_err_clear(&err);
+    /* another query */
+    ASSERT_NULL(eql_seq_restore(k2, NULL, st.ptr, st.len, &err));
+    ASSERT_EQ(err.code, KAD_EINVAL);
+    /* every truncation is refused with an offset */
+    for (size_t cut = 0; cut < st.len; cut++) {
+        kad_err_clear(&err);
+        struct eql_seq *r = eql_seq_restore(k1, NULL, st.ptr, cut, &err);
+        ASSERT_NULL(r);
+        ASSERT_EQ(err.code, KAD_ESYNTAX);
+    }
+    /* trailing bytes */
+    kx_buf_addc(&st, 0);
+    kad_err_clear(&err);
+    ASSERT_NULL(eql_seq_restore(k1, NULL, st.ptr, st.len, &err));
+    ASSERT_EQ(err.offset, (int64_t)st.len - 1);
+    st.len--;
+    struct eql_seq *r = eql_seq_restore(k1, NULL, st.ptr, st.len, &err);
+    ASSERT_NOT_NULL(r);
+    ASSERT_OK(eql_seq_feed(r, doc_of(&a, "{\"u\":\"a\",\"x\":2}"), 2000, 8, count_fn, &n));
+    ASSERT_EQ(n, 1);
+    struct eql_seq_stats ss;
+    eql_seq_get_stats(r, &ss);
+    ASSERT_EQ(ss.events, 2);
+    ASSERT_EQ(ss.matches, 1);
+    ASSERT_EQ(ss.partials, 0);
+    eql_seq_free(r);
+    eql_seq_free(s);
+    kx_buf_fini(&st);
+    kx_arena_fini(&a);
+}
+
+TEST(eql_seq_bounded)
+{
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    const char *q = "sequence by u with maxspan=1m [any where x == 1] [any where x == 2]";
+    struct eql_query *k = eql_compile(&a, q, strlen(q), "<q>", NULL);
+    struct eql_seq_opts o = {.max_keys = 100};
+    struct eql_seq *s = eql_seq_new(k, &o);
+    int n = 0, limited = 0;
+    char json[64];
+    /* 1000 keys inside one minute: the cap holds, the oldest are evicted and counted */
+    for (int i = 0; i < 1000; i++) {
+        snprintf(json, sizeof json, "{\"u\":\"k%d\",\"x\":1}", i);
+        limited +=
+            eql_seq_feed(s, doc_of(&a, json), 1000 + i, (uint64_t)i, count_fn, &n) == KAD_ELIMIT;
+    }
+    struct eql_seq_stats ss;
+    eql_seq_get_stats(s, &ss);
+    ASSERT(ss.keys <= 100);
+    ASSERT_EQ(ss.evicted, 900);
+    ASSERT_EQ(limited, 900);
+    /* the newest keys are still there */
+    ASSERT_OK(eql_seq_feed(s, doc_of(&a, "{\"u\":\"k999\",\"x\":2}"), 2000, 5000, count_fn, &n));
+    ASSERT_EQ(n, 1);
+    /* time passes: everything expires, the keys go */
+    eql_seq_tick(s, 1000000, count_fn, &n);
+    eql_seq_get_stats(s, &ss);
+    ASSERT_EQ(ss.keys, 0);
+    ASSERT_EQ(ss.partials, 0);
+    ASSERT_EQ(ss.expired, 99);
+    /* key text */
+    kx_buf b;
+    kx_buf_init(&b, 0);
+    const char key[] = "\x06\0\0\0salice\x03\0\0\0n42\x01\0\0\0z";
+    ASSERT_OK(eql_seq_key_text(key, sizeof key - 1, &b));
+    ASSERT_STR_EQ(b.ptr, "[\"alice\", 42, null]");
+    kx_buf_fini(&b);
+    eql_seq_free(s);
+    kx_arena_fini(&a);
+}
