@@ -216,6 +216,30 @@ static void prep_value(struct cp *C, struct eql_node *n)
     }
 }
 
+/* Depth of the tree under n; the first node found deeper than EQL_MAX_DEPTH in *deep. */
+static uint32_t depth(const struct eql_node *n, uint32_t level, const struct eql_node **deep)
+{
+    if (level > EQL_MAX_DEPTH) {
+        if (!*deep)
+            *deep = n;
+        return level;
+    }
+    uint32_t d = level;
+    for (uint32_t i = 0; i < n->n && !*deep; i++) {
+        uint32_t k = depth(n->kid[i], level + 1, deep);
+        d = k > d ? k : d;
+    }
+    return d;
+}
+
+static void check_depth(struct cp *C, const struct eql_node *n)
+{
+    const struct eql_node *deep = NULL;
+    depth(n, 1, &deep);
+    if (deep)
+        cerr(C, KAD_ELIMIT, deep->pos, "expression nested deeper than %d levels", EQL_MAX_DEPTH);
+}
+
 /* Give each distinct field path in a leaf its binding slot. */
 typedef KX_VEC(const char *) pathvec;
 
@@ -318,6 +342,8 @@ static void prep_filter(struct cp *C, struct eql_filter *f)
     if (f->category)
         add_field(C, "event.category");
     f->cond = prep_bool(C, f->cond);
+    if (!C->failed)
+        check_depth(C, f->cond); /* on the prepared tree, which its canonical text gives again */
 }
 
 static void prep_term(struct cp *C, struct eql_query *q, struct eql_term *t)

@@ -381,7 +381,9 @@ static struct eql_node *primary_pred(struct ps *P)
 
 static bool deeper(struct ps *P)
 {
-    if (++P->depth > EQL_MAX_DEPTH) {
+    /* a guard for the parser's own recursion; the nesting of the tree is checked in
+       eql_compile.c, so that a query and its canonical text have the same limit */
+    if (++P->depth > 5 * EQL_MAX_DEPTH) {
         perr(P, KAD_ELIMIT, cur(P)->pos, "expression nested deeper than %d levels", EQL_MAX_DEPTH);
         return false;
     }

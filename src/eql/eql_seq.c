@@ -578,7 +578,12 @@ static void advance(struct eql_seq *s, uint32_t st, const char *kb, size_t kl, s
     struct part *p = k->pend[st - 1];
     k->pend[st - 1] = NULL;
     bool ok = true;
-    if (q->maxspan_ms && o.ts - p->first.ts > q->maxspan_ms)
+    int64_t w = s->watermark - horizon(s);
+    if (q->maxspan_ms && (o.ts - p->first.ts > q->maxspan_ms || w > p->first.ts + q->maxspan_ms))
+        ok = false; /* too late, or already expired (whether swept or not) */
+    else if (s->o.window_ms && w > p->first.ts + s->o.window_ms)
+        ok = false;
+    else if (q->maxspan_ms && o.ts - p->first.ts > q->maxspan_ms)
         ok = false;
     else if (s->o.window_ms && o.ts - p->first.ts > s->o.window_ms)
         ok = false;

@@ -436,15 +436,33 @@ TEST(eql_limits)
     kad_err err;
     kx_buf b;
     kx_buf_init(&b, 0);
-    kx_buf_adds(&b, "any where ");
-    for (int i = 0; i < 200; i++)
-        kx_buf_addc(&b, '(');
-    kx_buf_adds(&b, "a == 1");
-    for (int i = 0; i < 200; i++)
-        kx_buf_addc(&b, ')');
-    kad_err_clear(&err);
-    ASSERT_NULL(eql_compile(&a, b.ptr, b.len, "<query>", &err));
+    /* parentheses build no node: 200 are fine, 600 hit the parser's recursion guard */
+    for (int n = 200; n <= 600; n += 400) {
+        b.len = 0;
+        kx_buf_adds(&b, "any where ");
+        for (int i = 0; i < n; i++)
+            kx_buf_addc(&b, '(');
+        kx_buf_adds(&b, "a == 1");
+        for (int i = 0; i < n; i++)
+            kx_buf_addc(&b, ')');
+        kad_err_clear(&err);
+        struct eql_query *k = eql_compile(&a, b.ptr, b.len, "<query>", &err);
+        ASSERT((k != NULL) == (n == 200));
+        ASSERT_EQ(err.code, n == 200 ? KAD_OK : KAD_ELIMIT);
+    }
+    /* the tree is at most EQL_MAX_DEPTH deep: 98 nots over a comparison and its operands */
+    for (int n = 98; n <= 99; n++) {
+        b.len = 0;
+        kx_buf_adds(&b, "any where ");
+        for (int i = 0; i < n; i++)
+            kx_buf_adds(&b, "not ");
+        kx_buf_adds(&b, "a == 1");
+        kad_err_clear(&err);
+        struct eql_query *k = eql_compile(&a, b.ptr, b.len, "<query>", &err);
+        ASSERT((k != NULL) == (n == 98));
+    }
     ASSERT_EQ(err.code, KAD_ELIMIT);
+    ASSERT_STR_EQ(err.msg, "expression nested deeper than 100 levels");
     /* not valid UTF-8 */
     kad_err_clear(&err);
     ASSERT_NULL(eql_compile(&a, "any where a == \"\xff\"", 19, "<query>", &err));
@@ -570,4 +588,78 @@ TEST(eql_seq_bounded)
     kx_buf_fini(&b);
     eql_seq_free(s);
     kx_arena_fini(&a);
+}
+
+/* ---- docs/eql.md examples ------------------------------------------------------------------- */
+
+/*
+ * docs/eql.md marks its examples with fenced blocks whose info string is
+ *   eql-ast:    QUERY line, then `=> DUMP`
+ *   eql-error:  QUERY line, then `=> ERROR`
+ *   eql-eval:   QUERY line, then lines `DOC => true|false`
+ *   eql-seq:    QUERY line, event lines, then `=> SEQS` (as in seq.test)
+ */
+TEST(eql_doc_examples)
+{
+    size_t len, n;
+    char *text = t_read_file("docs/eql.md", &len);
+    ASSERT_NOT_NULL(text);
+    char **ln = t_split_lines(text, &n);
+    size_t blocks = 0;
+    for (size_t i = 0; i < n; i++) {
+        int kind = strcmp(ln[i], "```eql-ast") == 0     ? 1
+                   : strcmp(ln[i], "```eql-error") == 0 ? 2
+                   : strcmp(ln[i], "```eql-eval") == 0  ? 3
+                   : strcmp(ln[i], "```eql-seq") == 0   ? 4
+                                                        : 0;
+        if (!kind)
+            continue;
+        blocks++;
+        size_t end = i + 1;
+        while (end < n && strcmp(ln[end], "```") != 0)
+            end++;
+        char name[256], detail[4096];
+        if (end >= n || end < i + 3) {
+            snprintf(name, sizeof(name), "docs/eql.md:%zu", i + 1);
+            t_case(false, name, "example block needs a query and at least one => line");
+            break;
+        }
+        if (kind == 4) {
+            run_seq_block("docs/eql.md", ln, i + 1, end, false);
+            run_seq_block("docs/eql.md", ln, i + 1, end, true);
+            i = end;
+            continue;
+        }
+        const char *q = ln[i + 1];
+        for (size_t j = i + 2; j < end; j++) {
+            snprintf(name, sizeof(name), "docs/eql.md:%zu: %.50s", j + 1, q);
+            const char *arrow = strstr(ln[j], "=> ");
+            if (!arrow) {
+                t_case(false, name, "line without `=> `");
+                continue;
+            }
+            if (kind == 3) {
+                char doc[2048], why[1024];
+                size_t dl = (size_t)(arrow - ln[j]);
+                snprintf(doc, sizeof(doc), "%.*s", (int)dl, ln[j]);
+                bool res = false;
+                if (eval_one(q, doc, &res, why, sizeof(why)) != 0) {
+                    t_case(false, name, why);
+                    continue;
+                }
+                snprintf(why, sizeof(why), "got %s", res ? "true" : "false");
+                t_case(strcmp(arrow + 3, res ? "true" : "false") == 0, name, why);
+            } else {
+                bool ok;
+                char *got = compile_text(q, strlen(q), &ok);
+                snprintf(detail, sizeof(detail), "got: %s", got);
+                t_case(ok == (kind == 1) && strcmp(got, arrow + 3) == 0, name, detail);
+                kx_free(got);
+            }
+        }
+        i = end;
+    }
+    kx_free(ln);
+    kx_free(text);
+    ASSERT(blocks > 20);
 }
