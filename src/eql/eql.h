@@ -32,6 +32,7 @@
 #include "base/buf.h"
 #include "event/event.h"
 #include "kad.h"
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -200,6 +201,9 @@ struct eql_token {
 int eql_lex(kx_arena *a, const char *src, size_t len, const char *origin, struct eql_token **toks,
             size_t *ntoks, kad_err *err);
 const char *eql_tok_name(int t); /* "'and'", "'=='", "identifier", ... */
+/* kx_err_at with a va_list (the parser's and the compiler's error reporting). */
+int eql_verr(kad_err *err, int code, const char *origin, const char *src, size_t len, size_t at,
+             const char *fmt, va_list ap);
 
 /* Values (eql_eval.c). */
 enum eql_vt { EQL_V_NULL = 0, EQL_V_BOOL, EQL_V_INT, EQL_V_DBL, EQL_V_STR };
@@ -329,8 +333,9 @@ bool eql_filter_match(const struct eql_filter *f, const struct ev_node *doc, str
 bool eql_val_eq(const struct eql_val *a, const struct eql_val *b, bool ci);
 /* A document leaf value (string, number or bool) as an eql_val; false for other nodes. */
 bool eql_val_from_node(const struct ev_node *v, struct eql_val *out);
-/* Case folding and wildcard matching over UTF-8 code points. */
+/* Case folding and wildcard matching over UTF-8 code points (the input is valid UTF-8). */
 uint32_t eql_fold(uint32_t cp);
+uint32_t eql_utf8_next(const char *s, size_t len, size_t *i); /* decode at *i, advance */
 bool eql_like(const char *pat, size_t plen, const char *s, size_t len, bool ci);
 
 /* eql_dump.c */

@@ -60,12 +60,10 @@ static void cerr(struct cp *C, int code, size_t at, const char *fmt, ...)
     if (C->failed)
         return;
     C->failed = true;
-    char m[KAD_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(m, sizeof m, fmt, ap);
+    eql_verr(C->err, code, C->origin, C->src, C->len, at, fmt, ap);
     va_end(ap);
-    kx_err_at(C->err, code, C->origin, C->src, C->len, at, "%s", m);
 }
 
 static void add_field(struct cp *C, const char *p)

@@ -60,7 +60,7 @@ uint32_t eql_fold(uint32_t c)
     return c;
 }
 
-static uint32_t dec(const char *s, size_t len, size_t *i)
+uint32_t eql_utf8_next(const char *s, size_t len, size_t *i)
 {
     unsigned char c = (unsigned char)s[*i];
     uint32_t cp;
@@ -95,7 +95,7 @@ static bool starts_at(const char *s, size_t len, size_t i, const char *p, size_t
     while (j < plen) {
         if (i >= len)
             return false;
-        if (eql_fold(dec(s, len, &i)) != eql_fold(dec(p, plen, &j)))
+        if (eql_fold(eql_utf8_next(s, len, &i)) != eql_fold(eql_utf8_next(p, plen, &j)))
             return false;
     }
     *end = i;
@@ -125,8 +125,8 @@ static bool glob(const char *p, size_t pl, const char *s, size_t sl, bool ci, bo
             bool any = p[pi] == '?';
             if (esc && p[pj] == '\\' && pj + 1 < pl)
                 pj++;
-            uint32_t pc = dec(p, pl, &pj);
-            uint32_t sc = dec(s, sl, &sj);
+            uint32_t pc = eql_utf8_next(p, pl, &pj);
+            uint32_t sc = eql_utf8_next(s, sl, &sj);
             if (any || pc == sc || (ci && eql_fold(pc) == eql_fold(sc))) {
                 pi = pj;
                 si = sj;
@@ -136,7 +136,7 @@ static bool glob(const char *p, size_t pl, const char *s, size_t sl, bool ci, bo
         if (star_p == SIZE_MAX)
             return false;
         pi = star_p;
-        dec(s, sl, &star_s);
+        eql_utf8_next(s, sl, &star_s);
         si = star_s;
     }
     while (pi < pl && p[pi] == '*')
@@ -384,7 +384,7 @@ static size_t u16len(const char *s, size_t len)
 {
     size_t n = 0, i = 0;
     while (i < len)
-        n += dec(s, len, &i) >= 0x10000 ? 2 : 1;
+        n += eql_utf8_next(s, len, &i) >= 0x10000 ? 2 : 1;
     return n;
 }
 
@@ -393,7 +393,7 @@ static size_t u16off(const char *s, size_t len, size_t u)
 {
     size_t i = 0, n = 0;
     while (i < len && n < u) {
-        n += dec(s, len, &i) >= 0x10000 ? 2 : 1;
+        n += eql_utf8_next(s, len, &i) >= 0x10000 ? 2 : 1;
     }
     return i;
 }

@@ -10,6 +10,7 @@
 #include "base/err.h"
 #include "base/str.h"
 #include "base/vec.h"
+#include <stdio.h>
 #include <string.h>
 
 static const struct {
@@ -56,6 +57,14 @@ const char *eql_tok_name(int t)
         [ET_MISSING] = "'!['",      [ET_ASSIGN] = "'='",
     };
     return t >= 0 && t <= ET_ASSIGN && names[t] ? names[t] : "token";
+}
+
+int eql_verr(kad_err *err, int code, const char *origin, const char *src, size_t len, size_t at,
+             const char *fmt, va_list ap)
+{
+    char m[KAD_ERR_MSG_MAX];
+    vsnprintf(m, sizeof m, fmt, ap);
+    return kx_err_at(err, code, origin, src, len, at, "%s", m);
 }
 
 struct lx {

@@ -38,12 +38,10 @@ static void perr(struct ps *P, int code, size_t at, const char *fmt, ...)
     if (P->failed)
         return;
     P->failed = true;
-    char m[KAD_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(m, sizeof m, fmt, ap);
+    eql_verr(P->err, code, P->origin, P->src, P->len, at, fmt, ap);
     va_end(ap);
-    kx_err_at(P->err, code, P->origin, P->src, P->len, at, "%s", m);
 }
 
 /* The current token as the error message shows it. */
@@ -225,6 +223,36 @@ static struct eql_node *field(struct ps *P, bool in_keys)
 
 /* ---- expressions --------------------------------------------------------------------------- */
 
+/*
+ * After '(': the items up to ')' become n's children, after `first` when given. Items are
+ * expressions, or constants when `constants`; an empty list only when allow_empty.
+ */
+static bool item_list(struct ps *P, struct eql_node *n, struct eql_node *first, bool constants,
+                      bool allow_empty)
+{
+    KX_VEC(struct eql_node *) k = {0};
+    if (first)
+        KX_VEC_PUSH(&k, first);
+    if (!(allow_empty && accept(P, ET_RPAREN))) {
+        do {
+            if (constants && !is_constant(cur(P)->t)) {
+                expected(P, "a constant pattern");
+                break;
+            }
+            struct eql_node *e = constants ? constant(P) : bool_expr(P);
+            if (!e)
+                break;
+            KX_VEC_PUSH(&k, e);
+        } while (accept(P, ET_COMMA));
+        if (!P->failed)
+            expect(P, ET_RPAREN, "',' or ')'");
+    }
+    if (!P->failed)
+        set_kids(P, n, k.ptr, k.len);
+    KX_VEC_FREE(&k);
+    return !P->failed;
+}
+
 static struct eql_node *call(struct ps *P)
 {
     const struct eql_token *t = cur(P);
@@ -235,21 +263,7 @@ static struct eql_node *call(struct ps *P)
     n->path = t->s; /* the name as written; eql_compile resolves it */
     n->plen = t->len;
     P->i += 2; /* name ( */
-    KX_VEC(struct eql_node *) k = {0};
-    if (!accept(P, ET_RPAREN)) {
-        do {
-            struct eql_node *a = bool_expr(P);
-            if (!a)
-                break;
-            KX_VEC_PUSH(&k, a);
-        } while (accept(P, ET_COMMA));
-        if (!P->failed)
-            expect(P, ET_RPAREN, "',' or ')'");
-    }
-    if (!P->failed)
-        set_kids(P, n, k.ptr, k.len);
-    KX_VEC_FREE(&k);
-    return P->failed ? NULL : n;
+    return item_list(P, n, NULL, false, true) ? n : NULL;
 }
 
 static struct eql_node *primary(struct ps *P)
@@ -294,33 +308,16 @@ static struct eql_node *pattern_pred(struct ps *P, struct eql_node *lhs, int mop
         return NULL;
     n->op = (uint8_t)mop;
     n->ci = ci;
-    KX_VEC(struct eql_node *) k = {0};
-    KX_VEC_PUSH(&k, lhs);
     if (accept(P, ET_LPAREN)) {
         n->listed = 1;
-        do {
-            if (!is_constant(cur(P)->t)) {
-                expected(P, "a constant pattern");
-                break;
-            }
-            struct eql_node *c = constant(P);
-            if (!c)
-                break;
-            KX_VEC_PUSH(&k, c);
-        } while (accept(P, ET_COMMA));
-        if (!P->failed)
-            expect(P, ET_RPAREN, "',' or ')'");
-    } else if (is_constant(cur(P)->t)) {
-        struct eql_node *c = constant(P);
-        if (c)
-            KX_VEC_PUSH(&k, c);
-    } else {
-        expected(P, "a constant or a list of constants in parentheses");
+        return item_list(P, n, lhs, true, false) ? n : NULL;
     }
-    if (!P->failed)
-        set_kids(P, n, k.ptr, k.len);
-    KX_VEC_FREE(&k);
-    return P->failed ? NULL : n;
+    if (!is_constant(cur(P)->t)) {
+        expected(P, "a constant or a list of constants in parentheses");
+        return NULL;
+    }
+    struct eql_node *k[2] = {lhs, constant(P)};
+    return k[1] && set_kids(P, n, k, 2) ? n : NULL;
 }
 
 static struct eql_node *in_pred(struct ps *P, struct eql_node *lhs, bool neg, bool ci)
@@ -329,22 +326,7 @@ static struct eql_node *in_pred(struct ps *P, struct eql_node *lhs, bool neg, bo
     if (!n)
         return NULL;
     n->ci = ci;
-    KX_VEC(struct eql_node *) k = {0};
-    KX_VEC_PUSH(&k, lhs);
-    if (expect(P, ET_LPAREN, "'(' after 'in'")) {
-        do {
-            struct eql_node *e = bool_expr(P);
-            if (!e)
-                break;
-            KX_VEC_PUSH(&k, e);
-        } while (accept(P, ET_COMMA));
-        if (!P->failed)
-            expect(P, ET_RPAREN, "',' or ')'");
-    }
-    if (!P->failed)
-        set_kids(P, n, k.ptr, k.len);
-    KX_VEC_FREE(&k);
-    if (P->failed)
+    if (!expect(P, ET_LPAREN, "'(' after 'in'") || !item_list(P, n, lhs, false, false))
         return NULL;
     if (!neg)
         return n;

@@ -55,33 +55,6 @@ struct rp {
     int depth;
 };
 
-static uint32_t utf8_next(const char *s, size_t len, size_t *i)
-{
-    unsigned char c = (unsigned char)s[*i];
-    uint32_t cp;
-    int extra;
-    if (c < 0x80) {
-        (*i)++;
-        return c;
-    }
-    if (c >= 0xF0) {
-        cp = c & 0x07;
-        extra = 3;
-    } else if (c >= 0xE0) {
-        cp = c & 0x0F;
-        extra = 2;
-    } else {
-        cp = c & 0x1F;
-        extra = 1;
-    }
-    (*i)++;
-    while (extra-- && *i < len) {
-        cp = (cp << 6) | ((unsigned char)s[*i] & 0x3F);
-        (*i)++;
-    }
-    return cp;
-}
-
 static int mknode(struct rp *P, int k)
 {
     if (P->nn >= RE_MAX_NODES) {
@@ -147,14 +120,14 @@ static int class_expr(struct rp *P)
             P->i++;
         if (P->i >= P->len)
             break;
-        uint32_t lo = utf8_next(P->s, P->len, &P->i), hi = lo;
+        uint32_t lo = eql_utf8_next(P->s, P->len, &P->i), hi = lo;
         if (P->i + 1 < P->len && P->s[P->i] == '-' && P->s[P->i + 1] != ']') {
             P->i++;
             if (P->s[P->i] == '\\')
                 P->i++;
             if (P->i >= P->len)
                 break;
-            hi = utf8_next(P->s, P->len, &P->i);
+            hi = eql_utf8_next(P->s, P->len, &P->i);
             if (hi < lo)
                 return bad(P, "invalid range in character class");
         }
@@ -194,7 +167,7 @@ static int atom(struct rp *P)
             int ch = mknode(P, R_CHAR);
             if (ch < 0)
                 return -1;
-            P->nodes[ch].c = utf8_next(P->s, P->len, &P->i);
+            P->nodes[ch].c = eql_utf8_next(P->s, P->len, &P->i);
             acc = cat(P, acc, ch);
         }
         if (P->i >= P->len) {
@@ -210,7 +183,7 @@ static int atom(struct rp *P)
             return bad(P, "pattern ends with '\\'");
         n = mknode(P, R_CHAR);
         if (n >= 0)
-            P->nodes[n].c = utf8_next(P->s, P->len, &P->i);
+            P->nodes[n].c = eql_utf8_next(P->s, P->len, &P->i);
         return n;
     case '@':
     case '&':
@@ -226,7 +199,7 @@ static int atom(struct rp *P)
     default:
         n = mknode(P, R_CHAR);
         if (n >= 0)
-            P->nodes[n].c = utf8_next(P->s, P->len, &P->i);
+            P->nodes[n].c = eql_utf8_next(P->s, P->len, &P->i);
         return n;
     }
 }
@@ -490,7 +463,7 @@ bool eql_re_match(const struct eql_re *re, const char *s, size_t len)
     addthread(re, &cl, mark, gen, 0, stack);
     size_t i = 0;
     while (i < len && cl.n) {
-        uint32_t c = utf8_next(s, len, &i);
+        uint32_t c = eql_utf8_next(s, len, &i);
         uint32_t fc = re->ci ? eql_fold(c) : c;
         gen++;
         nl.n = 0;
