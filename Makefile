@@ -34,6 +34,12 @@ BASEFLAGS := -std=c11 $(WARN) -fvisibility=hidden -g
 REL_CFLAGS := $(BASEFLAGS) -O2 -msse4.2
 ASAN_CFLAGS := $(BASEFLAGS) -O1 -msse4.2 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                -fno-omit-frame-pointer
+# Test hooks (st_test_* in src/state/state.h, failure injection points) exist only in builds
+# that define KAD_TEST_HOOKS: the sanitizer build (build/asan/: the runner and the kadet that
+# `make check` runs) and the optimised runner of `make valgrind` (build/relh/). libkad.a,
+# ./kadet and the tools are built without them.
+TEST_HOOKS := -DKAD_TEST_HOOKS
+ASAN_CFLAGS += $(TEST_HOOKS)
 LIBS := -lsqlite3 -lz -lmicrohttpd -lm -lpthread
 
 LIB_SRC := $(sort $(wildcard src/*.c src/*/*.c))
@@ -44,11 +50,13 @@ HDRS := $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h fuzz/*.h)
 
 REL_LIB_OBJ := $(LIB_SRC:%.c=build/rel/%.o)
 REL_CLI_OBJ := $(CLI_SRC:%.c=build/rel/%.o)
-REL_TEST_OBJ := $(TEST_SRC:%.c=build/rel/%.o) $(FUZZ_SRC:%.c=build/rel/%.o)
+REL_TEST_OBJ := $(TEST_SRC:%.c=build/relh/%.o) $(FUZZ_SRC:%.c=build/relh/%.o)
+RELH_LIB_OBJ := $(LIB_SRC:%.c=build/relh/%.o)
 ASAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
 ASAN_CLI_OBJ := $(CLI_SRC:%.c=build/asan/%.o)
 ASAN_TEST_OBJ := $(TEST_SRC:%.c=build/asan/%.o) $(FUZZ_SRC:%.c=build/asan/%.o)
-GEN := build/gen/test_list.h build/gen/cmd_list.h build/gen/fuzz_list.h
+GEN := build/gen/test_list.h build/gen/cmd_list.h build/gen/fuzz_list.h \
+       build/gen/fields_ecs.h build/gen/fields_k8s.h
 
 .PHONY: all lib cli check asan valgrind fuzz demo bench bench-json format format-check lint \
         clean deps check-src
@@ -75,6 +83,14 @@ build/gen/fuzz_list.h: $(FUZZ_SRC) Makefile
 	@{ for f in $(FUZZ_SRC); do \
 	     sed -n 's/^FUZZ_TARGET(\([A-Za-z0-9_]*\)).*/X(\1)/p' $$f; done; } > $@.tmp && mv $@.tmp $@
 
+# rule lint's field lists (data/fields/*.txt, `NAME TYPE` lines) as F("NAME", "TYPE") lines
+build/gen/fields_ecs.h: data/fields/ecs.txt Makefile
+	@mkdir -p $(@D)
+	@sed -n 's/^\([^# ][^ ]*\) \([a-z_]*\)$$/F("\1", "\2")/p' $< > $@.tmp && mv $@.tmp $@
+build/gen/fields_k8s.h: data/fields/kubernetes-audit.txt Makefile
+	@mkdir -p $(@D)
+	@sed -n 's/^\([^# ][^ ]*\) \([a-z_]*\)$$/F("\1", "\2")/p' $< > $@.tmp && mv $@.tmp $@
+
 # ---- optimised build --------------------------------------------------------------------------
 build/rel/%.o: %.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
@@ -84,8 +100,15 @@ libkad.a: $(REL_LIB_OBJ)
 	ar rcs $@ $^
 kadet: $(REL_CLI_OBJ) libkad.a
 	$(CC) $(REL_CFLAGS) -o $@ $(REL_CLI_OBJ) libkad.a $(LIBS)
-build/rel/run: $(REL_TEST_OBJ) libkad.a
-	$(CC) $(REL_CFLAGS) -o $@ $(REL_TEST_OBJ) libkad.a $(LIBS)
+# the runner of `make valgrind`: optimised, with the test hooks (its own objects and library)
+build/relh/%.o: %.c $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(REL_CFLAGS) $(TEST_HOOKS) -c $< -o $@
+build/relh/libkad.a: $(RELH_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build/rel/run: $(REL_TEST_OBJ) build/relh/libkad.a
+	$(CC) $(REL_CFLAGS) -o $@ $(REL_TEST_OBJ) build/relh/libkad.a $(LIBS)
 
 # ---- sanitizer build --------------------------------------------------------------------------
 build/asan/%.o: %.c $(HDRS) $(GEN)

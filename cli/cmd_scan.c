@@ -65,6 +65,7 @@ struct scan {
     size_t nexceptions;
     const char *state_path;
     bool no_state;
+    bool state_init; /* --state-init: an existing empty state file starts a new state */
     bool learn;
     bool table;
     bool from_start;
@@ -881,6 +882,7 @@ enum {
     OPT_EXC,
     OPT_STATE,
     OPT_NOSTATE,
+    OPT_STATE_INIT,
     OPT_LEARN,
     OPT_FORMAT,
     OPT_OUTPUT,
@@ -901,6 +903,7 @@ static const struct option longopts[] = {
     {"exceptions", required_argument, NULL, OPT_EXC},
     {"state", required_argument, NULL, OPT_STATE},
     {"no-state", no_argument, NULL, OPT_NOSTATE},
+    {"state-init", no_argument, NULL, OPT_STATE_INIT},
     {"learn", no_argument, NULL, OPT_LEARN},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"output", required_argument, NULL, OPT_OUTPUT},
@@ -953,6 +956,7 @@ static int parse_args(struct scan *s, int argc, char **argv)
             s->state_path = optarg; /* the last of --state/--no-state wins */
             s->no_state = false;
             break;
+        case OPT_STATE_INIT: s->state_init = true; break;
         case OPT_NOSTATE:
             s->no_state = true;
             s->state_path = NULL;
@@ -1029,6 +1033,8 @@ static int parse_args(struct scan *s, int argc, char **argv)
         default: return cmd_usage_error(&cmd_scan, "unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (s->state_init && s->no_state)
+        return cmd_usage_error(&cmd_scan, "--state-init starts a state file; not with --no-state");
     if (s->table && s->output)
         return cmd_usage_error(&cmd_scan, "--table writes to stdout; it excludes --output");
     if (s->listen && optind < argc)
@@ -1074,7 +1080,8 @@ static int run(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    int rc = st_open(&s.st, spath, s.no_state ? ST_OPEN_MEM : ST_OPEN_RW, &err);
+    int rc = st_open_flags(&s.st, spath, s.no_state ? ST_OPEN_MEM : ST_OPEN_RW,
+                           s.state_init ? ST_OPEN_INIT : 0, &err);
     if (rc == KAD_OK && !s.no_state && lock_state(&s, spath) != 0) {
         st_close(s.st);
         rule_set_free(s.rs);
@@ -1202,7 +1209,8 @@ const struct cmd cmd_scan = {
     .name = "scan",
     .summary = "run the rules over audit logs: alerts to stdout, state kept across runs",
     .usage =
-        "usage: kadet scan [--rules PATH]... [--exceptions FILE]... [--state FILE | --no-state]\n"
+        "usage: kadet scan [--rules PATH]... [--exceptions FILE]...\n"
+        "                  [--state FILE [--state-init] | --no-state]\n"
         "                  [--learn] [--format auto|audit|ecs] [--output FILE | --table]\n"
         "                  [--now TIME] [--batch N] [--from-start] [--no-baseline]\n"
         "                  [--no-host-metadata] [--host-name NAME] [--host-os-type TYPE]\n"
@@ -1220,6 +1228,8 @@ const struct cmd cmd_scan = {
         "                         or kadet's shorthand; repeatable)\n"
         "  -s, --state FILE       state database (default $XDG_STATE_HOME/kadet/state.db,\n"
         "                         ~/.local/state/kadet/state.db)\n"
+        "      --state-init       accept an existing empty state file (0 bytes) as a new state;\n"
+        "                         without it that is an error (every alert would come again)\n"
         "      --no-state         keep the state in memory only\n"
         "      --learn            build the baseline without alerting; print per rule how many\n"
         "                         alerts the same input would have raised\n"

@@ -65,6 +65,24 @@ bool kql_needs_all(const struct kql_query *q);
 bool kql_match_memo(const struct kql_query *q, const struct ev_node *doc, struct ev_memo *memo);
 
 /*
+ * Every field name the query writes, in source order, with where it is written (rule lint).
+ * A name that several values share (`f:(a or b)`) is reported once; free text (no field) is
+ * not reported. Inside a nested query `a:{ b:c }` the path is the full one ("a.b"). `path` is
+ * NUL-terminated and valid during the call only; `offset` is the byte offset in the compiled
+ * text of the name's first character (after the quote of a quoted name). Stops at the first
+ * non-zero value fn returns and returns it; KAD_OK otherwise.
+ */
+struct kql_field_ref {
+    const char *path;
+    size_t len;
+    size_t offset;
+    bool pattern; /* a field-name pattern (unescaped '*') */
+    bool nested;  /* the field of a nested query `path:{...}` */
+};
+int kql_field_refs(const struct kql_query *q, int (*fn)(void *ctx, const struct kql_field_ref *ref),
+                   void *ctx);
+
+/*
  * Append the query written back as KQL text that parses to the same canonical dump (used by
  * the round-trip fuzzer and `explain`). Strings are written quoted, wildcards unquoted with
  * every special character escaped. Returns KAD_OK or KAD_ELIMIT.
@@ -127,6 +145,7 @@ struct kql_lit {
     uint8_t is_cidr; /* text is an IPv4/IPv6 CIDR block */
     uint8_t cidr_bits;
     uint8_t bool_text; /* 0: no; 1: text is "false"; 2: text is "true" */
+    uint32_t off;      /* byte offset in the source where the literal starts (its quote) */
     const char *text;  /* decoded text; WILD: segments joined with '*' */
     size_t len;
     kx_str *seg; /* WILD: nseg >= 2 segments around the wildcards */
@@ -137,12 +156,28 @@ struct kql_lit {
     uint8_t net[16]; /* CIDR network (IPv4 as ::ffff:a.b.c.d) */
 };
 
-/* An OR's children that test the same plain path, evaluated with one lookup (compiled). */
+/*
+ * An OR's children that test the same plain path, evaluated with one lookup (compiled); or an
+ * AND's `not` children that do (`negated`: the AND holds only when no value matches, De Morgan).
+ * A group of KQL_GROUP_INDEX_MIN literals or more is indexed so a value costs one hash probe
+ * and a binary search instead of a test per literal: exact texts in an open-addressing table,
+ * numeric literals sorted by value, and the literals no index can answer (wildcards, exists,
+ * CIDR blocks) in `other`.
+ */
+#define KQL_GROUP_INDEX_MIN 16
 struct kql_group {
     const char *path;
     size_t len;
     const struct kql_lit **val; /* the children's values */
     uint32_t n;
+    uint8_t negated;
+    uint8_t has_true, has_false; /* indexed: some exact literal is the text true / false */
+    const struct kql_lit **hash; /* indexed: NULL or exact literals by text; hmask + 1 slots */
+    uint32_t hmask;
+    const struct kql_lit **nums; /* indexed: numeric exact literals sorted by num */
+    uint32_t nnums;
+    const struct kql_lit **other; /* indexed: the literals tested one by one */
+    uint32_t nother;
 };
 
 struct kql_node {
@@ -154,7 +189,8 @@ struct kql_node {
     struct kql_node **kid;
     struct kql_lit field; /* IS/RANGE/NESTED */
     struct kql_lit value; /* IS/RANGE */
-    /* OR (compiled): `is` children on one path grouped; the other children in `rest` */
+    /* OR (compiled): `is` children on one path grouped; the other children in `rest`.
+       AND (compiled): `not is` children on one path grouped (negated); the others in `rest` */
     struct kql_group *grp;
     uint32_t ngrp, nrest;
     struct kql_node **rest;

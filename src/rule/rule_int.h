@@ -6,6 +6,7 @@
 #define KAD_RULE_INT_H
 
 #include "base/arena.h"
+#include "base/err.h"
 #include "base/vec.h"
 #include "rule/rule.h"
 #include "rule/toml.h"
@@ -49,6 +50,7 @@ struct rule_exc_list {
     struct exc_item *items;
     size_t n;
     const char *describe; /* "LIST: N items (FILE)" */
+    uint32_t line, col;   /* where its rule ids (else the list) are written; 0 when unknown */
 };
 
 /* ---- the set (ruleset.c) --------------------------------------------------------------------- */
@@ -60,6 +62,7 @@ struct rule_set {
     KX_VEC(struct rule_exc_list *) lists;
     size_t files;
     bool had_error;
+    struct kx_lines lines; /* line index of the text being loaded (rs_diag), forgotten after */
 };
 
 /* Record a diagnostic at byte `offset` of `text` (line/col computed) or, with text NULL, at
@@ -83,10 +86,23 @@ size_t rule_kql_err_pos(const char *text, size_t len, const struct toml_value *q
 /* rule_load.c: load every rule of one TOML file's text. */
 void rule_load_text(struct rule_set *rs, const char *path, const char *text, size_t len);
 
+/* rule_lint.c: the fields a rule's query names and where (kept for rule_set_lint). */
+struct rule_qfield {
+    const char *path;
+    uint32_t line, col;
+    bool pattern;
+};
+void rule_lint_collect(struct rule_set *rs, struct rule *r, const char *text, size_t len,
+                       const struct toml_value *qv);
+
 /* rule_exceptions.c: load one exceptions file's text (format chosen from the content). */
 void rule_exc_load_text(struct rule_set *rs, const char *path, const char *text, size_t len);
 /* Recompute each rule's attached exception lists. */
 void rule_exc_attach(struct rule_set *rs);
+
+/* rule_datemath.c: rule_parse_datemath's fixed form, and whether it is exact (no rounding,
+   no month or year steps), i.e. the same length whatever `now` is. */
+int rule_datemath_info(const char *s, int64_t *ms, bool *absolute, bool *exact, kad_err *err);
 
 /* rule_types.c: the table of rule types. */
 struct rule_type_def {
