@@ -339,10 +339,10 @@ static struct eql_node *primary_pred(struct ps *P)
     struct eql_node *p = primary(P);
     if (!p)
         return NULL;
-    int t = cur(P)->t;
-    switch (t) {
+    int tok = P->t[P->i].t;
+    switch (tok) {
     case ET_IN:
-    case ET_INI: P->i++; return in_pred(P, p, false, t == ET_INI);
+    case ET_INI: P->i++; return in_pred(P, p, false, tok == ET_INI);
     case ET_NOT:
         if (peek(P, 1) == ET_IN || peek(P, 1) == ET_INI) {
             P->i += 2;
@@ -354,9 +354,9 @@ static struct eql_node *primary_pred(struct ps *P)
         return NULL;
     case ET_COLON: P->i++; return pattern_pred(P, p, EQL_M_COLON, true);
     case ET_LIKE:
-    case ET_LIKEI: P->i++; return pattern_pred(P, p, EQL_M_LIKE, t == ET_LIKEI);
+    case ET_LIKEI: P->i++; return pattern_pred(P, p, EQL_M_LIKE, tok == ET_LIKEI);
     case ET_REGEX:
-    case ET_REGEXI: P->i++; return pattern_pred(P, p, EQL_M_REGEX, t == ET_REGEXI);
+    case ET_REGEXI: P->i++; return pattern_pred(P, p, EQL_M_REGEX, tok == ET_REGEXI);
     default: return p;
     }
 }
