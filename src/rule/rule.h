@@ -14,6 +14,7 @@
 
 #include "base/arena.h"
 #include "base/buf.h"
+#include "eql/eql.h"
 #include "esql/esql.h"
 #include "event/event.h"
 #include "kad.h"
@@ -49,6 +50,7 @@ struct rule {
     const char *language;  /* "kuery" for the rules kadet runs */
     const char *query;     /* source text */
     struct kql_query *kql; /* compiled query (NULL for unsupported types) */
+    struct eql_query *eql; /* type eql: the compiled EQL query (the engine does not run it yet) */
     const char *note;      /* investigation guide (Markdown) */
     const char *version;   /* metadata.updated_date or rule.version when present */
     struct rule_strlist index, tags, references, false_positives, author;
