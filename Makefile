@@ -32,8 +32,10 @@ endif
 CPPFLAGS := -Iinclude -Isrc -Icli -Itests -Ifuzz -Ibuild/gen -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 BASEFLAGS := -std=c11 $(WARN) -fvisibility=hidden -g
 REL_CFLAGS := $(BASEFLAGS) -O2 -msse4.2
+# The sanitizer build is the test build: KAD_TEST_HOOKS compiles in the kill points and switches
+# that tests use (KADET_TEST_CRASH, KADET_NO_PREFILTER, st_test_*); release builds have none.
 ASAN_CFLAGS := $(BASEFLAGS) -O1 -msse4.2 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-               -fno-omit-frame-pointer
+               -fno-omit-frame-pointer -DKAD_TEST_HOOKS
 LIBS := -lsqlite3 -lz -lmicrohttpd -lm -lpthread
 
 LIB_SRC := $(sort $(wildcard src/*.c src/*/*.c))

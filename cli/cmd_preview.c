@@ -18,7 +18,6 @@
 #include "decodeopt.h"
 #include "detect/detect.h"
 #include "event/event.h"
-#include "hostopt.h"
 #include "kad.h"
 #include "kql/kql.h"
 #include "rule/rule.h"
@@ -231,8 +230,7 @@ static bool auto_ticks(const struct rule *r, const struct pv_doc *d, size_t n, s
 static int run(int argc, char **argv)
 {
     const char *rules = NULL, *end = NULL, *only = NULL;
-    struct cli_host ho = {0};
-    struct ev_decoder_opts clock = {0}; /* --timestamp */
+    kad_decode_opts clock = {0}; /* host metadata, --timestamp */
     KX_VEC(const char *) exceptions = {0};
     struct pv_opts po = {0, 1, 0};
     static const struct option longopts[] = {
@@ -254,14 +252,12 @@ static int run(int argc, char **argv)
     opterr = 0;
     int c, status = EXIT_OK;
     while ((c = getopt_long(argc, argv, "+r:", longopts, NULL)) != -1) {
-        if (cli_host_opt(&ho, c, optarg))
-            continue;
         int dc = cli_decode_opt(&clock, c, optarg);
         if (dc < 0) {
             KX_VEC_FREE(&exceptions);
             return cmd_usage_error(&cmd_preview, "%s, not '%s'", cli_decode_usage(c), optarg);
         }
-        if (dc > 0 && clock.timestamp == EV_TS_RECEIVED) {
+        if (dc > 0 && clock.timestamp == KAD_TS_RECEIVED) {
             KX_VEC_FREE(&exceptions);
             return cmd_usage_error(&cmd_preview, "--timestamp: preview replays archives; use "
                                                  "'stage' or 'request'");
@@ -371,8 +367,19 @@ static int run(int argc, char **argv)
     for (char *const *f = files; *f; f++)
         if (strcmp(*f, "-") == 0)
             in.partial = false; /* standard input cannot be read twice */
-    const struct ev_host *host = cli_host_get(&ho);
-    status = read_inputs(&in, files, host, clock.timestamp);
+    struct ev_host hbuf;
+    char hstore[4096];
+    const struct ev_host *host = NULL;
+    if (!clock.no_host) {
+        ev_host_detect(&hbuf, hstore, sizeof(hstore));
+        if (clock.host_name)
+            hbuf.name = hbuf.hostname = clock.host_name;
+        if (clock.host_os_type)
+            hbuf.os_type = clock.host_os_type;
+        host = &hbuf;
+    }
+    status = read_inputs(&in, files, host,
+                         clock.timestamp == KAD_TS_REQUEST ? EV_TS_REQUEST : EV_TS_STAGE);
 
     /* executions, rule by rule */
     struct pv_doc *pd = kx_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));

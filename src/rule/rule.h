@@ -110,6 +110,8 @@ void rule_set_free(struct rule_set *rs);
  * error diagnostic was added, KAD_ERULE otherwise (warnings alone do not fail).
  */
 int rule_set_load(struct rule_set *rs, const char *path);
+/* The same for the TOML text[0..len) of one file named `origin` in diagnostics (copied). */
+int rule_set_load_text(struct rule_set *rs, const char *origin, const char *text, size_t len);
 size_t rule_set_count(const struct rule_set *rs);
 const struct rule *rule_set_get(const struct rule_set *rs, size_t i);
 /* By rule_id, or NULL. */
