@@ -12,6 +12,7 @@
 #include "kad.h"
 #include "listen.h"
 #include "rulesdir.h"
+#include "scan_report.h"
 #include "statepath.h"
 
 #include <errno.h>
@@ -28,7 +29,6 @@
 extern const struct cmd cmd_scan;
 
 #define MAX_PATHS 64
-#define TABLE_ROW_MAX 65536 /* > the largest combination (8 KiB) and a rule name */
 
 struct scan {
     /* options */
@@ -52,184 +52,9 @@ struct scan {
     const char *listen_path;
     size_t max_body;
     /* run */
-    kad_rules *rs;
+    struct scan_view v; /* engine, rules, progress, exit status: what scan_report.c reads */
     kad_state *st;
-    kad_engine *e;
-    double last_flush;
-    int rc;
-    /* progress */
-    bool show_progress;
-    int64_t total_bytes, done_bytes;
-    double t0, last_draw;
 };
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void print_err(const kad_err *err)
-{
-    char msg[KAD_ERR_MSG_MAX + 512];
-    kad_err_format(err, msg, sizeof(msg));
-    fprintf(stderr, "kadet: %s\n", msg);
-}
-
-/* ============================================================================================ */
-/* Progress                                                                                     */
-/* ============================================================================================ */
-
-static void progress(struct scan *s, bool final)
-{
-    if (!s->show_progress)
-        return;
-    double t = now_s();
-    if (!final && t - s->last_draw < 0.2)
-        return;
-    s->last_draw = t;
-    kad_engine_stats c;
-    kad_engine_stats_get(s->e, &c);
-    double el = t - s->t0;
-    double mb = (double)c.bytes / 1e6;
-    if (s->total_bytes > 0) {
-        double frac =
-            (double)(s->done_bytes + (c.input_offset - c.input_base)) / (double)s->total_bytes;
-        if (frac > 1)
-            frac = 1;
-        int w = 30, fill = (int)(frac * w);
-        char bar[40];
-        for (int i = 0; i < w; i++)
-            bar[i] = i < fill ? '#' : '.';
-        bar[w] = '\0';
-        fprintf(stderr, "\r[%s] %3d%% %8.1f MB %7.1f MB/s %llu alerts ", bar, (int)(frac * 100), mb,
-                el > 0 ? mb / el : 0.0, (unsigned long long)c.alerts);
-    } else {
-        fprintf(stderr, "\r%llu records %8.1f MB %7.1f MB/s %llu alerts ",
-                (unsigned long long)c.records, mb, el > 0 ? mb / el : 0.0,
-                (unsigned long long)c.alerts);
-    }
-    if (final)
-        fputs("\r\033[K", stderr);
-}
-
-static void on_record(void *ud) { progress(ud, false); }
-
-/* ============================================================================================ */
-/* The table (--table)                                                                          */
-/* ============================================================================================ */
-
-struct row {
-    char b[TABLE_ROW_MAX];
-    size_t n;
-};
-static struct row row; /* one alert's line (the engine calls on_alert on one thread) */
-
-static void row_addc(struct row *r, char c)
-{
-    if (r->n < sizeof(r->b))
-        r->b[r->n++] = c;
-}
-
-static void row_adds(struct row *r, const char *s)
-{
-    while (*s)
-        row_addc(r, *s++);
-}
-
-static void table_cell(struct row *r, const char *p, size_t n, int width)
-{
-    if (width > 0 && n > (size_t)width)
-        n = (size_t)width;
-    for (size_t i = 0; i < n; i++) {
-        char c = p[i];
-        row_addc(r, (c == '\n' || c == '\t' || c == '\r') ? ' ' : c);
-    }
-    for (int i = (int)n; i < width; i++)
-        row_addc(r, ' ');
-}
-
-static int on_alert(const kad_alert *a, void *ud)
-{
-    struct scan *s = ud;
-    struct row *r = &row;
-    r->n = 0;
-    char t[32];
-    kad_time_format(a->event_ms == KAD_TIME_NONE ? 0 : a->event_ms, t);
-    t[19] = '\0';
-    table_cell(r, t, strlen(t), 20);
-    row_addc(r, ' ');
-    const char *sev = a->severity ? a->severity : "-";
-    table_cell(r, sev, strlen(sev), 7);
-    row_addc(r, ' ');
-    if (a->user_len)
-        table_cell(r, a->user, a->user_len, 44);
-    else
-        table_cell(r, "-", 1, 44);
-    row_addc(r, ' ');
-    if (a->nterms) {
-        for (size_t i = 0; i < a->nterms; i++) {
-            const char *f = a->term_fields ? a->term_fields[i] : NULL;
-            if (f && strstr(f, "user") && !strstr(f, "user_agent"))
-                continue; /* already in the user column */
-            if (i)
-                row_adds(r, " | ");
-            table_cell(r, a->terms[i], a->term_lens[i], 0);
-        }
-    } else {
-        row_adds(r, a->rule_name ? a->rule_name : "");
-    }
-    row_addc(r, '\n');
-    return kad_engine_output(s->e, r->b, r->n, NULL) == KAD_OK ? KAD_ALERT_TAKEN : KAD_ELIMIT;
-}
-
-/* ============================================================================================ */
-/* The audit webhook receiver (--listen; HTTP in cli/listen.c)                                  */
-/* ============================================================================================ */
-
-/*
- * One POSTed body (on the HTTP thread; the only thread touching *s until the server stops):
- * kad_engine_body runs and commits it before the answer.
- */
-static int on_body(void *ctx, const struct cli_listen_req *rq, char *reply, size_t size, bool *stop)
-{
-    struct scan *s = ctx;
-    if (kad_engine_failed(s->e)) {
-        *stop = true;
-        snprintf(reply, size, "kadet: stopping after an error (see its stderr)\n");
-        return 500;
-    }
-    kad_body_result res;
-    kad_err err;
-    kad_err_clear(&err);
-    int rc = kad_engine_body(s->e, rq->body, rq->len, rq->n, rq->peer, &res, &err);
-    if (rc == KAD_ESYNTAX && !kad_engine_failed(s->e)) {
-        /* not JSON at all: 400 (a framed batch with bad records is answered 200 instead, or
-           kube-apiserver would send it again forever) */
-        char msg[KAD_ERR_MSG_MAX + 512];
-        kad_err_format(&err, msg, sizeof(msg));
-        snprintf(reply, size, "request %llu from %s: %s\n", (unsigned long long)rq->n, rq->peer,
-                 msg);
-        return 400;
-    }
-    if (rc != KAD_OK) {
-        print_err(&err);
-        s->rc = EXIT_RUNTIME;
-        *stop = true;
-        snprintf(reply, size, "kadet: stopping after an error (see its stderr)\n");
-        return 500;
-    }
-    double t = now_s();
-    if (t - s->last_flush >= 60) { /* "N more suppressed" once a minute at most */
-        kad_engine_log_flush(s->e);
-        s->last_flush = t;
-    }
-    snprintf(reply, size, "{\"records\":%llu,\"events\":%llu,\"skipped\":%llu,\"alerts\":%llu}\n",
-             (unsigned long long)res.records, (unsigned long long)res.events,
-             (unsigned long long)res.skipped, (unsigned long long)res.alerts);
-    return 200;
-}
 
 /* ============================================================================================ */
 /* Setup and summary                                                                            */
@@ -237,7 +62,7 @@ static int on_body(void *ctx, const struct cli_listen_req *rq, char *reply, size
 
 static int load_rules(struct scan *s)
 {
-    s->rs = kad_rules_new();
+    s->v.rs = kad_rules_new();
     if (s->nrules == 0) {
         /* the same search as `kadet rules` (cli/rulesdir.c, docs/rules.md) */
         const char *d = cli_rules_dir();
@@ -245,146 +70,19 @@ static int load_rules(struct scan *s)
     }
     int bad = 0;
     for (size_t i = 0; i < s->nrules; i++)
-        bad |= kad_rules_load(s->rs, s->rules[i], NULL) != KAD_OK;
+        bad |= kad_rules_load(s->v.rs, s->rules[i], NULL) != KAD_OK;
     for (size_t i = 0; i < s->nexceptions; i++)
-        bad |= kad_rules_load_exceptions(s->rs, s->exceptions[i], NULL) != KAD_OK;
-    for (size_t i = 0; i < kad_rules_diag_count(s->rs); i++) {
-        int is_error = 0;
-        const kad_err *d = kad_rules_diag(s->rs, i, &is_error);
-        char msg[KAD_ERR_MSG_MAX + 512];
-        kad_err_format(d, msg, sizeof(msg));
-        if (!is_error && strstr(msg, "unsupported rule type"))
-            continue; /* counted in the summary ("loaded and skipped") */
-        if (!is_error) {
-            /* kad_err_format writes "error:"; say warning for warnings */
-            char *p = strstr(msg, "error: ");
-            if (p) {
-                fprintf(stderr, "%.*swarning: %s\n", (int)(p - msg), msg, p + 7);
-                continue;
-            }
-        }
-        fprintf(stderr, "%s\n", msg);
-    }
+        bad |= kad_rules_load_exceptions(s->v.rs, s->exceptions[i], NULL) != KAD_OK;
+    scan_print_diags(s->v.rs);
     if (bad) {
         fprintf(stderr, "kadet: scan: rules have errors (see above); nothing scanned\n");
         return EXIT_USAGE;
     }
-    if (kad_rules_count(s->rs) == 0) {
+    if (kad_rules_count(s->v.rs) == 0) {
         fprintf(stderr, "kadet: scan: no rules found in the given paths\n");
         return EXIT_USAGE;
     }
     return EXIT_OK;
-}
-
-static void report_baselines(struct scan *s)
-{
-    for (size_t i = 0; i < kad_engine_rule_count(s->e); i++) {
-        kad_rule_stats st;
-        kad_rule_info r;
-        kad_engine_rule_stats(s->e, i, &st);
-        kad_rules_info(s->rs, i, &r);
-        if (st.baseline == KAD_BASELINE_CHANGED)
-            fprintf(stderr,
-                    "kadet: rule '%s' (%s): its logic (query, fields, window or exceptions) "
-                    "changed: starting a new baseline (the old one is kept until `kadet state "
-                    "prune --stale`)\n",
-                    r.name, r.rule_id);
-        else if (st.baseline == KAD_BASELINE_REVERTED)
-            fprintf(stderr,
-                    "kadet: rule '%s' (%s): its logic changed back to an earlier version: "
-                    "resuming that baseline\n",
-                    r.name, r.rule_id);
-    }
-}
-
-/* Rules that test host.* fields never match raw audit events under --no-host-metadata (the
-   2025 founding rule tests host.os.type): say so once, before scanning. */
-static void host_hint(struct scan *s)
-{
-    if (!s->dec.no_host || s->format == KAD_FORMAT_ECS)
-        return;
-    for (size_t i = 0; i < kad_engine_rule_count(s->e); i++) {
-        const char *f = kad_engine_rule_reads(s->e, i, "host.");
-        if (f) {
-            kad_rule_info r;
-            kad_rules_info(s->rs, i, &r);
-            fprintf(stderr,
-                    "kadet: note: rule '%s' reads %s; with --no-host-metadata raw audit "
-                    "events carry no host.* fields (by default kadet adds this machine's, "
-                    "as Elastic Agent does without the `forwarded` tag)\n",
-                    r.name, f);
-            return;
-        }
-    }
-}
-
-static void summary(struct scan *s, double secs)
-{
-    kad_engine_stats c;
-    kad_engine_stats_get(s->e, &c);
-    double mb = (double)c.bytes / 1e6;
-    fprintf(stderr, "kadet scan: %llu records, %llu events, %llu skipped",
-            (unsigned long long)c.records, (unsigned long long)c.events,
-            (unsigned long long)c.skipped);
-    if (c.skipped)
-        fprintf(stderr, " (invalid JSON or not an event: %llu, too large: %llu, other: %llu)",
-                (unsigned long long)c.skipped_syntax, (unsigned long long)c.skipped_limit,
-                (unsigned long long)c.skipped_other);
-    if (c.not_format)
-        fprintf(stderr, ", %llu not in --format", (unsigned long long)c.not_format);
-    if (c.pruned)
-        fprintf(stderr, ", %llu combinations forgotten (older than twice their window)",
-                (unsigned long long)c.pruned);
-    fprintf(stderr, "; %.1f MB in %.2f s (%.0f MB/s)\n", mb, secs, secs > 0 ? mb / secs : 0.0);
-    fprintf(stderr, "%-56s %10s %10s %8s %s\n", "rule", "matched", "excepted",
-            s->learn ? "would" : "alerts", "notes");
-    size_t not_run = 0;
-    for (size_t i = 0; i < kad_engine_rule_count(s->e); i++) {
-        kad_rule_stats st;
-        kad_engine_rule_stats(s->e, i, &st);
-        if (!st.runs) {
-            not_run++;
-            continue;
-        }
-        kad_rule_info r;
-        kad_rules_info(s->rs, i, &r);
-        char name[57];
-        snprintf(name, sizeof(name), "%s", r.name ? r.name : r.rule_id);
-        fprintf(stderr, "%-56s %10llu %10llu %8llu", name, (unsigned long long)st.matched,
-                (unsigned long long)st.excepted,
-                (unsigned long long)(s->learn ? st.would_alert : st.alerts));
-        const struct {
-            const char *what;
-            uint64_t n;
-        } notes[] = {
-            {"max_signals cut", st.max_signals_cut},
-            {"already emitted", st.duplicates},
-            {"suppressed", st.suppressed},
-            {"no value", st.no_terms},
-            {"no time", st.no_time},
-            {"too late", st.too_late},
-        };
-        for (size_t k = 0; k < sizeof(notes) / sizeof(notes[0]); k++)
-            if (notes[k].n)
-                fprintf(stderr, " %s %llu;", notes[k].what, (unsigned long long)notes[k].n);
-        fputc('\n', stderr);
-    }
-    size_t runs = kad_engine_rule_count(s->e) - not_run;
-    if (runs > 1)
-        fprintf(stderr, "(prefilter: %zu of %zu rules indexed by an exact term)\n",
-                kad_engine_prefilter_indexed(s->e), runs);
-    if (not_run)
-        fprintf(stderr,
-                "(%zu rules of types kadet does not run (eql, esql, threshold, ...) "
-                "were loaded and skipped)\n",
-                not_run);
-    if (s->learn)
-        fprintf(stderr, "learn: baseline recorded, no alerts written; 'would' is how many "
-                        "alerts a scan of the same input would have raised\n");
-    char *w = kad_engine_warnings(s->e);
-    if (w && *w)
-        fputs(w, stderr);
-    kad_free(w);
 }
 
 static void log_sink(int lvl, const char *msg, void *ud)
@@ -415,7 +113,7 @@ static int open_state(struct scan *s)
     kad_err_clear(&err);
     kad_state_opts so = {s->no_state ? KAD_STATE_MEM : KAD_STATE_RW};
     if (kad_state_open(&s->st, spath, &so, &err) != KAD_OK) {
-        print_err(&err);
+        scan_print_err(&err);
         return EXIT_RUNTIME;
     }
     if (!s->no_state && kad_state_lock(s->st, &err) != KAD_OK) {
@@ -432,22 +130,22 @@ static bool scan_one(struct scan *s, const char *path)
     bool regular = strcmp(path, "-") != 0 && stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
     kad_err err;
     kad_err_clear(&err);
-    int rc = kad_engine_scan(s->e, path, &err);
-    if (rc == KAD_ENOTFOUND && !kad_engine_failed(s->e)) {
+    int rc = kad_engine_scan(s->v.e, path, &err);
+    if (rc == KAD_ENOTFOUND && !kad_engine_failed(s->v.e)) {
         fprintf(stderr, "kadet: %s\n", err.msg); /* other inputs go on */
-        s->rc = EXIT_RUNTIME;
+        s->v.rc = EXIT_RUNTIME;
         return true;
     }
     if (rc != KAD_OK) {
-        print_err(&err);
-        s->rc = EXIT_RUNTIME;
+        scan_print_err(&err);
+        s->v.rc = EXIT_RUNTIME;
     }
     if (regular) {
         kad_engine_stats c;
-        kad_engine_stats_get(s->e, &c);
-        s->done_bytes += sb.st_size - c.input_base;
+        kad_engine_stats_get(s->v.e, &c);
+        s->v.done_bytes += sb.st_size - c.input_base;
     }
-    return !kad_engine_failed(s->e);
+    return !kad_engine_failed(s->v.e);
 }
 
 /* ============================================================================================ */
@@ -579,28 +277,13 @@ static int parse_args(struct scan *s, int argc, char **argv)
                                        optarg);
             s->listen_path = optarg;
             break;
-        case OPT_MAX_BODY: {
-            char *end;
-            errno = 0;
-            unsigned long long v = strtoull(optarg, &end, 10);
-            unsigned shift = 0;
-            if (*end == 'K' || *end == 'k')
-                shift = 10;
-            else if (*end == 'M' || *end == 'm')
-                shift = 20;
-            else if (*end == 'G' || *end == 'g')
-                shift = 30;
-            if (shift)
-                end++;
-            if (*end || end == optarg || optarg[0] == '-' || errno || v < 1 ||
-                v > ((unsigned long long)SIZE_MAX >> 1 >> shift))
+        case OPT_MAX_BODY:
+            if (!cmd_parse_bytes(optarg, &s->max_body))
                 return cmd_usage_error(&cmd_scan,
                                        "--max-body: expected a positive number of bytes "
                                        "(suffix K, M or G allowed), got '%s'",
                                        optarg);
-            s->max_body = (size_t)(v << shift);
             break;
-        }
         case ':': return cmd_usage_error(&cmd_scan, "option '%s' needs a value", argv[optind - 1]);
         default: return cmd_usage_error(&cmd_scan, "unknown option '%s'", argv[optind - 1]);
         }
@@ -622,7 +305,7 @@ static int run(int argc, char **argv)
     s.progress = -1;
     s.now_ms = KAD_TIME_NONE;
     s.batch = 50000;
-    s.rc = EXIT_OK;
+    s.v.rc = EXIT_OK;
     int prc = parse_args(&s, argc, argv);
     if (prc >= 0)
         return prc;
@@ -633,11 +316,11 @@ static int run(int argc, char **argv)
         code = open_state(&s);
     if (code != EXIT_OK) {
         kad_state_close(s.st);
-        kad_rules_unref(s.rs);
+        kad_rules_unref(s.v.rs);
         return code;
     }
     kad_engine_opts o = {
-        .rules = s.rs,
+        .rules = s.v.rs,
         .state = s.st,
         .decode = s.dec,
         .format = s.format,
@@ -648,19 +331,21 @@ static int run(int argc, char **argv)
         .from_start = s.from_start,
         .output_path = s.output,
         .output_fd = 1,
-        .on_alert = s.table ? on_alert : NULL,
-        .on_record = on_record,
-        .ud = &s,
+        .on_alert = s.table ? scan_table_alert : NULL,
+        .on_record = scan_on_record,
+        .ud = &s.v,
     };
+    s.v.learn = s.learn;
+    s.v.no_host = s.dec.no_host;
+    s.v.format = s.format;
     kad_err err;
     kad_err_clear(&err);
-    if (kad_engine_new(&s.e, &o, &err) != KAD_OK) {
-        print_err(&err);
-        s.rc = EXIT_RUNTIME;
+    if (kad_engine_new(&s.v.e, &o, &err) != KAD_OK) {
+        scan_print_err(&err);
+        s.v.rc = EXIT_RUNTIME;
         goto out;
     }
-    report_baselines(&s);
-    host_hint(&s);
+    scan_notes(&s.v);
     if (s.table && !s.learn)
         printf("%-20s %-7s %-44s %s\n", "event time (UTC)", "sev", "user", "new terms / rule");
     fflush(stdout);
@@ -675,24 +360,24 @@ static int run(int argc, char **argv)
     for (int i = 0; i < ninputs; i++) {
         struct stat sb;
         if (strcmp(inputs[i], "-") != 0 && stat(inputs[i], &sb) == 0 && S_ISREG(sb.st_mode))
-            s.total_bytes += sb.st_size;
+            s.v.total_bytes += sb.st_size;
     }
-    s.show_progress =
-        s.progress == 1 || (s.progress == -1 && isatty(2) && s.total_bytes > (32 << 20));
-    s.t0 = now_s();
+    s.v.show_progress =
+        s.progress == 1 || (s.progress == -1 && isatty(2) && s.v.total_bytes > (32 << 20));
+    s.v.t0 = scan_now();
     if (s.listen) {
-        s.show_progress = false;
-        s.last_flush = s.t0;
+        s.v.show_progress = false;
+        s.v.last_flush = s.v.t0;
         struct cli_listen_opts lo = {
             .addr = s.listen,
             .path = s.listen_path,
             .max_body = s.max_body,
             .banner = "kadet scan",
-            .on_body = on_body,
-            .ctx = &s,
+            .on_body = scan_on_body,
+            .ctx = &s.v,
         };
-        if (cli_listen_run(&lo) != EXIT_OK && !kad_engine_failed(s.e)) {
-            s.rc = EXIT_RUNTIME; /* could not bind (reason printed): nothing was received */
+        if (cli_listen_run(&lo) != EXIT_OK && !kad_engine_failed(s.v.e)) {
+            s.v.rc = EXIT_RUNTIME; /* could not bind (reason printed): nothing was received */
             goto out;
         }
         ninputs = 0;
@@ -700,27 +385,27 @@ static int run(int argc, char **argv)
     for (int i = 0; i < ninputs; i++)
         if (!scan_one(&s, inputs[i]))
             break;
-    progress(&s, true);
-    if (!kad_engine_failed(s.e) && kad_engine_commit(s.e, &err) != KAD_OK) {
-        print_err(&err);
-        s.rc = EXIT_RUNTIME;
+    scan_progress(&s.v, true);
+    if (!kad_engine_failed(s.v.e) && kad_engine_commit(s.v.e, &err) != KAD_OK) {
+        scan_print_err(&err);
+        s.v.rc = EXIT_RUNTIME;
     }
-    kad_engine_log_flush(s.e);
-    summary(&s, now_s() - s.t0);
+    kad_engine_log_flush(s.v.e);
+    scan_summary(&s.v, scan_now() - s.v.t0);
     kad_engine_stats c;
-    kad_engine_stats_get(s.e, &c);
+    kad_engine_stats_get(s.v.e, &c);
     if (s.listen && c.refused)
         fprintf(stderr, "kadet scan: %llu requests refused (not JSON)\n",
                 (unsigned long long)c.refused);
     /* --listen: skipped records were answered and reported per request; only a state or
        output failure makes the exit status 2 */
-    if (c.skipped && s.rc == EXIT_OK && !s.listen)
-        s.rc = EXIT_RUNTIME;
+    if (c.skipped && s.v.rc == EXIT_OK && !s.listen)
+        s.v.rc = EXIT_RUNTIME;
 out:
-    kad_engine_free(s.e);
+    kad_engine_free(s.v.e);
     kad_state_close(s.st);
-    kad_rules_unref(s.rs);
-    return s.rc;
+    kad_rules_unref(s.v.rs);
+    return s.v.rc;
 }
 
 const struct cmd cmd_scan = {

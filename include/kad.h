@@ -166,8 +166,10 @@ KAD_API int kad_rules_lookup(const kad_rules *rs, const char *id_or_name, size_t
 
 /* What `kadet rules list|show|guide` print of one rule. Strings are borrowed from the set
    (valid while it is referenced); absent ones are NULL. */
+enum { KAD_RULE_QUERY = 0, KAD_RULE_NEW_TERMS, KAD_RULE_OTHER };
 typedef struct kad_rule_info {
     const char *rule_id, *name, *description;
+    int kind;             /* KAD_RULE_*: OTHER types (eql, esql, ...) are loaded, never run */
     const char *type;     /* as written: "query", "new_terms", "eql", ... */
     const char *language; /* "kuery", ... */
     const char *severity; /* low | medium | high | critical */
@@ -181,11 +183,13 @@ typedef struct kad_rule_info {
     const char *not_runnable; /* why not, when runnable is 0 */
     int max_signals;
     int64_t interval_ms, from_ms;
-    size_t new_terms_fields; /* number of new-terms fields (kad_rules_new_terms_field) */
-    size_t query_fields;     /* fields the compiled query reads (kad_rules_query_field) */
-    int query_needs_all;     /* the query reads every field (free text, wildcard field names) */
-    size_t exceptions;       /* exception lists attached */
-    uint64_t logic_hash;     /* keys the rule's new-terms baseline in the state */
+    size_t new_terms_fields;          /* number of new-terms fields (kad_rules_new_terms_field) */
+    const char *history_window_start; /* new_terms: as written ("now-10d") */
+    int compiled;                     /* the query was compiled (KQL) */
+    size_t query_fields;              /* fields the compiled query reads (kad_rules_query_field) */
+    int query_needs_all; /* the query reads every field (free text, wildcard field names) */
+    size_t exceptions;   /* exception lists attached */
+    uint64_t logic_hash; /* keys the rule's new-terms baseline in the state */
 } kad_rule_info;
 
 KAD_API int kad_rules_info(const kad_rules *rs, size_t i, kad_rule_info *out);

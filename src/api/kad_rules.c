@@ -127,6 +127,9 @@ int kad_rules_info(const kad_rules *r, size_t i, kad_rule_info *out)
     out->rule_id = x->rule_id;
     out->name = x->name;
     out->description = x->description;
+    out->kind = x->type == RULE_QUERY       ? KAD_RULE_QUERY
+                : x->type == RULE_NEW_TERMS ? KAD_RULE_NEW_TERMS
+                                            : KAD_RULE_OTHER;
     out->type = x->type_name;
     out->language = x->language;
     out->severity = x->severity;
@@ -144,6 +147,8 @@ int kad_rules_info(const kad_rules *r, size_t i, kad_rule_info *out)
     out->interval_ms = x->interval_ms;
     out->from_ms = x->from_ms;
     out->new_terms_fields = x->new_terms_fields.n;
+    out->history_window_start = x->history_window_start;
+    out->compiled = x->kql != NULL;
     out->query_fields = x->kql ? kql_field_count(x->kql) : 0;
     out->query_needs_all = x->kql ? kql_needs_all(x->kql) : 0;
     out->exceptions = x->exc_n;
