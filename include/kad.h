@@ -110,8 +110,11 @@ KAD_API void kad_free(void *p);
 KAD_API int kad_time_parse(const char *s, size_t len, int64_t *ms);
 /* "2026-03-01T10:00:00.123Z" into out (>= 32 bytes); returns the length. */
 KAD_API size_t kad_time_format(int64_t ms, char *out);
-/* A duration "30s", "5m", "1h", "2d" (whole units; the rules' schedule grammar) into *ms. */
+/* A duration as options write it: one or more <number><unit> terms, units ms, s, m, h, d, w
+   ("10d", "1d12h", "500ms") into *ms. KAD_EINVAL otherwise. */
 KAD_API int kad_duration_parse(const char *s, int64_t *ms, kad_err *err);
+/* A rule schedule interval: the one-term subset in s, m, h, d ("5m"), as rules write it. */
+KAD_API int kad_interval_parse(const char *s, int64_t *ms, kad_err *err);
 
 /* ============================================================================================
  * Logging: the library reports warnings (e.g. rate-limited skipped records) through one
@@ -123,6 +126,32 @@ typedef void (*kad_log_fn)(int level, const char *msg, void *ud);
 /* Messages up to max_level (KAD_LOG_WARN: errors and warnings) go to fn. Not thread-safe: set
    it before starting threads. */
 KAD_API void kad_log_set_sink(kad_log_fn fn, void *ud, int max_level);
+
+/* ============================================================================================
+ * JSON text: a small writer (commas, escaping, invalid UTF-8 replaced by U+FFFD), for programs
+ * that print what the library returns as JSON (the CLI's --json outputs).
+ * ============================================================================================ */
+
+typedef struct kad_json kad_json;
+KAD_API kad_json *kad_json_new(void);
+KAD_API void kad_json_free(kad_json *w);
+/* Start again with an empty text. */
+KAD_API void kad_json_reset(kad_json *w);
+KAD_API void kad_json_obj_begin(kad_json *w);
+KAD_API void kad_json_obj_end(kad_json *w);
+KAD_API void kad_json_arr_begin(kad_json *w);
+KAD_API void kad_json_arr_end(kad_json *w);
+KAD_API void kad_json_key(kad_json *w, const char *k, size_t n);
+KAD_API void kad_json_keyc(kad_json *w, const char *k);
+KAD_API void kad_json_str(kad_json *w, const char *s, size_t n);
+KAD_API void kad_json_strc(kad_json *w, const char *s);
+KAD_API void kad_json_int(kad_json *w, int64_t v);
+KAD_API void kad_json_bool(kad_json *w, int v);
+KAD_API void kad_json_null(kad_json *w);
+/* The text so far (NUL-terminated; valid until the next call on w) and the first error
+   (KAD_ELIMIT, KAD_ENOMEM), KAD_OK when none. */
+KAD_API const char *kad_json_text(const kad_json *w, size_t *len);
+KAD_API int kad_json_error(const kad_json *w);
 
 /* ============================================================================================
  * Rules: Elastic detection rules (TOML) and exception lists.
@@ -245,6 +274,9 @@ typedef struct kad_state_stats {
 } kad_state_stats;
 KAD_API int kad_state_stats_get(kad_state *st, kad_state_stats *out, kad_err *err);
 
+/* Most new-terms fields (components of a combination) a baseline has. */
+#define KAD_STATE_FIELDS_MAX 8
+
 /* One baseline (a rule's logic) as the state holds it; borrowed during the callback. */
 typedef struct kad_state_rule {
     const char *rule_id, *name;
@@ -306,6 +338,23 @@ KAD_API int kad_state_prune(kad_state *st, const kad_state_prune_opts *o,
    counters). *terms_removed (optional): combinations removed. Not while an engine runs. */
 KAD_API int kad_state_reset(kad_state *st, const char *rule_id, uint64_t *terms_removed,
                             kad_err *err);
+
+/*
+ * Learned allow-list proposals: combinations of new-terms values that stayed in use through a
+ * rule's whole baseline (first seen within a day of its earliest combination, last seen within
+ * a day of its watermark, in a baseline spanning at least min_ms: 0 = the rule's history
+ * window, else 7 days), as a detection-rules exception file to review. fn is called once per
+ * rule that has some (rule_id NULL = every rule), with the file's text (valid during the call).
+ * Returns the number of such rules (>= 0) or a negative code.
+ */
+typedef struct kad_proposal {
+    const char *rule_id, *name;
+    size_t items;
+} kad_proposal;
+KAD_API int kad_state_propose(kad_state *st, const char *rule_id, int64_t min_ms,
+                              int (*fn)(const kad_proposal *p, const char *toml, size_t len,
+                                        void *ud),
+                              void *ud, kad_err *err);
 
 /* ============================================================================================
  * Input: reading records (NDJSON lines or JSON texts framed across lines; plain or gzip) from

@@ -14,6 +14,11 @@ size_t kad_time_format(int64_t ms, char *out) { return det_fmt_time(ms, out); }
 
 int kad_duration_parse(const char *s, int64_t *ms, kad_err *err)
 {
+    return rule_parse_span(s, ms, err);
+}
+
+int kad_interval_parse(const char *s, int64_t *ms, kad_err *err)
+{
     return rule_parse_duration(s, ms, err);
 }
 
