@@ -448,6 +448,44 @@ KAD_API void kad_query_need(const kad_query *q, kad_decoder *d);
 KAD_API int kad_query_match(const kad_query *q, const kad_event *ev);
 
 /* ============================================================================================
+ * Preview: Elastic's scheduled executions of query and new_terms rules replayed over documents
+ * (docs/preview.md): N executions at END - (N-1)*INTERVAL, ..., END, each over the rule's own
+ * look-back and history window. No state: everything is in memory for the run.
+ * ============================================================================================ */
+
+typedef struct kad_preview_opts {
+    kad_rules *rules;
+    const char *rule;       /* only this rule id or name; NULL = every query/new_terms rule */
+    kad_decode_opts decode; /* host metadata; timestamp KAD_TS_STAGE or KAD_TS_REQUEST */
+    int64_t end_ms;         /* the last execution; KAD_TIME_NONE = replay over event time */
+    uint32_t invocations;   /* executions (0 = 1); only with end_ms */
+    int64_t interval_ms;    /* 0 = each rule's interval */
+    /* each alert document (one line, no newline), rule by rule, in creation order */
+    void (*on_alert)(const char *json, size_t len, void *ud);
+    /* what Elastic reports per execution and per rule ("rule 'ID': ..."), in order */
+    void (*on_message)(const char *text, void *ud);
+    /* each unreadable input and bad record (positioned) */
+    void (*on_error)(const kad_err *err, void *ud);
+    void *ud;
+} kad_preview_opts;
+
+typedef struct kad_preview_result {
+    uint64_t events;     /* documents read */
+    uint64_t kept;       /* matching some rule's query */
+    uint64_t executions; /* over all rules */
+    uint64_t alerts;
+    uint64_t skipped;     /* bad records */
+    uint64_t exec_errors; /* executions that failed as Elastic reports them */
+    uint64_t rule_errors; /* rules that could not be run (e.g. too many combinations) */
+    int input_errors;     /* some input could not be read */
+} kad_preview_result;
+
+/* Run the preview over files (NULL-terminated; NULL or empty = stdin). KAD_ENOTFOUND when
+   opts.rule names no rule; otherwise KAD_OK and *res (problems are counted there). */
+KAD_API int kad_preview_run(const kad_preview_opts *o, const char *const *files,
+                            kad_preview_result *res, kad_err *err);
+
+/* ============================================================================================
  * Engine: rules + state + options; records in, alerts out, commits that make it all durable.
  *
  * The commit protocol (docs/internals/engine.md): alerts found since the last commit are kept
