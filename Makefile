@@ -1,6 +1,8 @@
 # kadet - one GNU Makefile (no autotools).
 #
-#   make               ./kadet and libkad.a (optimised)
+#   make               ./kadet, libkad.a, libkad.so and kadet.pc (optimised)
+#   make install       kadet, kad.h, libkad.a, libkad.so, kadet.pc and the bundled rules under
+#                      $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall removes them
 #   make check         unit + data-driven + CLI tests + fuzz corpus replay, under ASan+UBSan
 #   make asan          build the sanitizer binaries only (build/asan/)
 #   make valgrind      run the test runner (optimised build) under valgrind
@@ -30,6 +32,8 @@ ifneq ($(WERROR),)
 WARN += -Werror
 endif
 CPPFLAGS := -Iinclude -Isrc -Icli -Itests -Ifuzz -Ibuild/gen -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+# The CLI and the examples are libkad's clients: they see include/kad.h, never src/.
+CLI_CPPFLAGS := -Iinclude -Icli -Ibuild/gen -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 BASEFLAGS := -std=c11 $(WARN) -fvisibility=hidden -g
 REL_CFLAGS := $(BASEFLAGS) -O2 -msse4.2
 # The sanitizer build is the test build: KAD_TEST_HOOKS compiles in the kill points and switches
@@ -37,6 +41,10 @@ REL_CFLAGS := $(BASEFLAGS) -O2 -msse4.2
 ASAN_CFLAGS := $(BASEFLAGS) -O1 -msse4.2 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                -fno-omit-frame-pointer -DKAD_TEST_HOOKS
 LIBS := -lsqlite3 -lz -lmicrohttpd -lm -lpthread
+LIB_LIBS := -lsqlite3 -lz -lm -lpthread
+PREFIX ?= /usr/local
+DESTDIR ?=
+SO_VERSION := 0
 
 LIB_SRC := $(sort $(wildcard src/*.c src/*/*.c))
 CLI_SRC := $(sort $(wildcard cli/*.c))
@@ -53,10 +61,10 @@ ASAN_TEST_OBJ := $(TEST_SRC:%.c=build/asan/%.o) $(FUZZ_SRC:%.c=build/asan/%.o)
 GEN := build/gen/test_list.h build/gen/cmd_list.h build/gen/fuzz_list.h
 
 .PHONY: all lib cli check asan valgrind fuzz demo bench bench-json format format-check lint \
-        clean deps check-src
+        clean deps check-src install uninstall examples
 .DEFAULT_GOAL := all
 
-all: deps kadet libkad.a
+all: deps kadet libkad.a libkad.so kadet.pc
 lib: libkad.a
 cli: kadet
 
@@ -81,6 +89,20 @@ build/gen/fuzz_list.h: $(FUZZ_SRC) Makefile
 build/rel/%.o: %.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(REL_CFLAGS) -c $< -o $@
+build/rel/cli/%.o: cli/%.c $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CLI_CPPFLAGS) $(REL_CFLAGS) -c $< -o $@
+# the shared library: position-independent objects, only kad_* exported (mk/libkad.map)
+build/pic/%.o: %.c $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(REL_CFLAGS) -fPIC -c $< -o $@
+libkad.so: $(LIB_SRC:%.c=build/pic/%.o) mk/libkad.map
+	$(CC) -shared -Wl,-soname,libkad.so.$(SO_VERSION) -Wl,--version-script=mk/libkad.map \
+	  -o $@ $(LIB_SRC:%.c=build/pic/%.o) $(LIB_LIBS)
+KAD_VERSION_STR = $(shell sed -n 's/^\#define KAD_VERSION "\(.*\)"/\1/p' include/kad.h)
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(KAD_VERSION_STR)|' mk/kadet.pc.in
+kadet.pc: mk/kadet.pc.in include/kad.h
+	$(PC_SED) > $@
 libkad.a: $(REL_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -93,6 +115,15 @@ build/rel/run: $(REL_TEST_OBJ) libkad.a
 build/asan/%.o: %.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+build/asan/cli/%.o: cli/%.c $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CLI_CPPFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+# examples/*.c: programs on kad.h alone, built and run by make check (tests/cli/test_examples.sh)
+EXAMPLES := $(patsubst examples/%.c,build/asan/examples/%,$(wildcard examples/*.c))
+build/asan/examples/%: examples/%.c include/kad.h build/asan/libkad.a
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(ASAN_CFLAGS) -o $@ $< build/asan/libkad.a $(LIB_LIBS)
+examples: $(EXAMPLES)
 build/asan/libkad.a: $(ASAN_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -108,7 +139,7 @@ check-src:
 
 # The runner runs unit tests, data-driven drivers, tests/cli/*.sh (against $KADET) and the
 # fuzz corpus replay, and ends with `N passed, N failed`.
-check: deps check-src build/asan/kadet build/asan/run kadet
+check: deps check-src build/asan/kadet build/asan/run kadet libkad.so kadet.pc examples
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  KADET=$(CURDIR)/build/asan/kadet ./build/asan/run
 
@@ -140,5 +171,22 @@ lint: deps $(GEN)
 # ---- demo and benchmarks (filled in by the engine and bench work) -----------------------------
 -include mk/*.mk
 
+# ---- install ----------------------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/share/kadet/rules
+	install -m 755 kadet $(DESTDIR)$(PREFIX)/bin/kadet
+	install -m 644 include/kad.h $(DESTDIR)$(PREFIX)/include/kad.h
+	install -m 644 libkad.a $(DESTDIR)$(PREFIX)/lib/libkad.a
+	install -m 755 libkad.so $(DESTDIR)$(PREFIX)/lib/libkad.so.$(SO_VERSION)
+	ln -sf libkad.so.$(SO_VERSION) $(DESTDIR)$(PREFIX)/lib/libkad.so
+	$(PC_SED) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kadet.pc
+	install -m 644 rules/*.toml $(DESTDIR)$(PREFIX)/share/kadet/rules/
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/kadet $(DESTDIR)$(PREFIX)/include/kad.h \
+	  $(DESTDIR)$(PREFIX)/lib/libkad.a $(DESTDIR)$(PREFIX)/lib/libkad.so \
+	  $(DESTDIR)$(PREFIX)/lib/libkad.so.$(SO_VERSION) $(DESTDIR)$(PREFIX)/lib/pkgconfig/kadet.pc
+	rm -rf $(DESTDIR)$(PREFIX)/share/kadet
+
 clean:
-	rm -rf build kadet libkad.a
+	rm -rf build kadet libkad.a libkad.so kadet.pc
