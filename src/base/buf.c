@@ -1,6 +1,7 @@
 /*
  * buf.c - growable byte buffer with a hard maximum. Exceeding the maximum is KAD_ELIMIT and
- * leaves the content as it was, so a caller can report the record and go on.
+ * leaves the content as it was, so a caller can report the record and go on. The error is
+ * sticky until the next reset (buf.h).
  */
 #include "buf.h"
 
@@ -14,6 +15,7 @@ void kx_buf_init(kx_buf *b, size_t max)
     b->ptr = NULL;
     b->len = b->cap = 0;
     b->max = max ? max : (size_t)1 << 40;
+    b->err = 0;
 }
 
 void kx_buf_fini(kx_buf *b)
@@ -21,19 +23,33 @@ void kx_buf_fini(kx_buf *b)
     kx_free(b->ptr);
     b->ptr = NULL;
     b->len = b->cap = 0;
+    b->err = 0;
 }
 
 void kx_buf_reset(kx_buf *b)
 {
     b->len = 0;
+    b->err = 0;
     if (b->ptr)
         b->ptr[0] = '\0';
 }
 
+int kx_buf_error(const kx_buf *b) { return b->err; }
+
+void kx_buf_truncate(kx_buf *b, size_t len)
+{
+    if (b->ptr && len < b->len) {
+        b->len = len;
+        b->ptr[len] = '\0';
+    }
+}
+
 int kx_buf_reserve(kx_buf *b, size_t n)
 {
+    if (b->err)
+        return b->err;
     if (n > b->max || b->len > b->max - n)
-        return KAD_ELIMIT;
+        return b->err = KAD_ELIMIT;
     size_t need = b->len + n + 1; /* + NUL */
     if (need <= b->cap)
         return KAD_OK;
@@ -71,8 +87,10 @@ int kx_buf_vaddf(kx_buf *b, const char *fmt, va_list ap)
     char small[256];
     int n = vsnprintf(small, sizeof(small), fmt, ap2);
     va_end(ap2);
+    if (b->err)
+        return b->err;
     if (n < 0)
-        return KAD_EINVAL;
+        return b->err = KAD_EINVAL;
     if ((size_t)n < sizeof(small))
         return kx_buf_add(b, small, (size_t)n);
     int rc = kx_buf_reserve(b, (size_t)n);
@@ -94,6 +112,7 @@ int kx_buf_addf(kx_buf *b, const char *fmt, ...)
 
 char *kx_buf_take(kx_buf *b, size_t *len)
 {
+    b->err = 0;
     if (!b->ptr)
         kx_buf_reserve(b, 0);
     char *p = b->ptr;
@@ -101,5 +120,6 @@ char *kx_buf_take(kx_buf *b, size_t *len)
         *len = b->len;
     b->ptr = NULL;
     b->len = b->cap = 0;
+    b->err = 0;
     return p;
 }

@@ -4,6 +4,8 @@
  */
 #include "err.h"
 
+#include "alloc.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +112,60 @@ void kx_locate(const char *text, size_t len, size_t offset, uint32_t *line, uint
     }
     *line = l;
     *col = (uint32_t)(offset - bol + 1);
+}
+
+void kx_lines_forget(struct kx_lines *li)
+{
+    li->text = NULL;
+    li->len = 0;
+    li->n = 0;
+}
+
+void kx_lines_fini(struct kx_lines *li)
+{
+    kx_free(li->start);
+    li->start = NULL;
+    li->cap = 0;
+    kx_lines_forget(li);
+}
+
+static void lines_push(struct kx_lines *li, size_t start)
+{
+    if (li->n == li->cap) {
+        li->cap = li->cap ? li->cap * 2 : 64;
+        li->start = kx_realloc(li->start, li->cap * sizeof(*li->start));
+    }
+    li->start[li->n++] = start;
+}
+
+static void lines_build(struct kx_lines *li, const char *text, size_t len)
+{
+    li->text = text;
+    li->len = len;
+    li->n = 0;
+    lines_push(li, 0);
+    const char *end = text + len;
+    for (const char *p = text; p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+        lines_push(li, (size_t)(p - text) + 1);
+}
+
+void kx_lines_locate(struct kx_lines *li, const char *text, size_t len, size_t offset,
+                     uint32_t *line, uint32_t *col)
+{
+    if (li->text != text || li->len != len || li->n == 0)
+        lines_build(li, text, len);
+    if (offset > len)
+        offset = len;
+    size_t lo = 0, hi = li->n; /* last start <= offset */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (li->start[mid] <= offset)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    *line = (uint32_t)(lo + 1);
+    *col = (uint32_t)(offset - li->start[lo] + 1);
 }
 
 int kad_err_format(const kad_err *err, char *buf, size_t size)

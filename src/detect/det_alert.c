@@ -146,14 +146,6 @@ static void write_original(kx_jsonw *w, kx_buf *key, const struct ev_node *doc, 
 /* Reason (Elastic's template, new-terms.md §5)                                                 */
 /* ============================================================================================ */
 
-static void buf_truncate(kx_buf *b, size_t len)
-{
-    if (b->ptr && len <= b->len) {
-        b->len = len;
-        b->ptr[len] = '\0';
-    }
-}
-
 /*
  * Elastic reads each reason field with lodash `getOr(null, path, _source)`: the whole dotted path
  * as one top-level key first, else one member per path segment (the last of duplicate keys, as
@@ -213,64 +205,89 @@ static void js_join_elem(kx_buf *b, const struct ev_node *v)
  * Elastic's getFieldTemplateValue: absent when the value is missing, null, "", has no length
  * (a number, a boolean, an object) or is an empty array, or is "-" / ["-"]; arrays are joined
  * with ", ". The text "null" then selects the template's `null` case as an absent value does.
- * Appends to b and returns true when present; *interest is set for any present value.
+ * reason_node returns the value when it is present, NULL when absent.
  */
-static bool reason_value(kx_buf *b, const struct ev_node *doc, const char *path)
+static const struct ev_node *reason_node(const struct ev_node *doc, const char *path)
 {
     const struct ev_node *v = lodash_get(doc, path);
     if (!v)
-        return false;
+        return NULL;
     if (v->type == EV_STRING) {
         if (v->len == 0 || (v->len == 1 && v->str[0] == '-'))
-            return false;
+            return NULL;
     } else if (v->type == EV_ARRAY) {
         const struct ev_node *c = v->child;
         if (!c || (!c->next && c->type == EV_STRING && c->len == 1 && c->str[0] == '-'))
-            return false;
+            return NULL;
     } else {
-        return false;
+        return NULL;
     }
+    return v;
+}
+
+/*
+ * One value's text is cut at DET_REASON_VALUE_MAX bytes (at a UTF-8 boundary) and marked with
+ * an ellipsis: a hostile event (thousands of forwarded-for addresses in source.ip) must not make
+ * the reason, and so the alert, unbounded. Below the cut the text is Elastic's exactly
+ * (docs/alerts.md).
+ */
+
+/* Cut what was appended since `at` to DET_REASON_VALUE_MAX bytes, at a UTF-8 boundary, with an
+   ellipsis; appending stops early at the cut, so the cost is bounded too. */
+static void cut_value(kx_buf *b, size_t at)
+{
+    if (kx_buf_error(b) || b->len - at <= DET_REASON_VALUE_MAX)
+        return;
+    size_t cut = at + DET_REASON_VALUE_MAX;
+    while (cut > at && ((unsigned char)b->ptr[cut] & 0xC0) == 0x80)
+        cut--;
+    kx_buf_truncate(b, cut);
+    kx_buf_adds(b, "\xe2\x80\xa6"); /* U+2026 */
+}
+
+static void reason_value_add(kx_buf *b, const struct ev_node *v)
+{
+    size_t at = b->len;
     if (v->type == EV_STRING) {
-        kx_buf_add(b, v->str, v->len);
+        kx_buf_add(b, v->str, v->len <= DET_REASON_VALUE_MAX ? v->len : DET_REASON_VALUE_MAX + 1);
     } else {
-        for (const struct ev_node *c = v->child; c; c = c->next) {
+        for (const struct ev_node *c = v->child; c && b->len - at <= DET_REASON_VALUE_MAX;
+             c = c->next) {
             if (c != v->child)
                 kx_buf_adds(b, ", ");
             js_join_elem(b, c);
         }
     }
-    return true;
+    cut_value(b, at);
 }
 
-/* One `{x, select, null {} other {PRE<x>POST}}` of the template; *interest is raised for any
-   present value of a field of interest (even one whose text selects the `null` case). */
+/* One `{x, select, null {} other {PRE<x>POST}}` of the template. */
 static void reason_part(kx_buf *b, const struct ev_node *doc, const char *field, const char *pre,
-                        const char *post, bool *interest)
+                        const char *post)
 {
+    const struct ev_node *v = reason_node(doc, field);
+    if (!v)
+        return;
     size_t mark = b->len;
     kx_buf_adds(b, pre);
     size_t at = b->len;
-    if (!reason_value(b, doc, field)) {
-        buf_truncate(b, mark);
-        return;
-    }
-    if (interest)
-        *interest = true;
+    reason_value_add(b, v);
     if (b->len - at == 4 && memcmp(b->ptr + at, "null", 4) == 0) {
-        buf_truncate(b, mark);
+        kx_buf_truncate(b, mark);
         return;
     }
     kx_buf_adds(b, post);
 }
 
+/*
+ * The reason template. " with" follows "event" when any field of interest is present (even one
+ * whose text selects the `null` case), so presence is decided first and the text is written in
+ * one pass, never moved. Every value and the name are bounded (cut_value), so the whole text
+ * fits DET_REASON_MAX; the buffer's sticky error is still checked by the caller.
+ */
 static void build_reason(kx_buf *b, const struct ev_node *doc, const struct rule *r,
                          const char *name)
 {
-    kx_buf_reset(b);
-    reason_part(b, doc, "event.category", "", " ", NULL);
-    kx_buf_adds(b, "event");
-    size_t with_at = b->len;
-    bool interest = false;
     static const struct {
         const char *field, *pre, *post;
     } parts[] = {
@@ -279,18 +296,22 @@ static void build_reason(kx_buf *b, const struct ev_node *doc, const struct rule
         {"source.port", ":", ","},          {"destination.ip", " destination ", ""},
         {"destination.port", ":", ","},
     };
-    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-        reason_part(b, doc, parts[i].field, parts[i].pre, parts[i].post, &interest);
-    if (interest) {
-        /* insert " with" after "event" */
-        kx_buf_reserve(b, 5);
-        memmove(b->ptr + with_at + 5, b->ptr + with_at, b->len - with_at + 1);
-        memcpy(b->ptr + with_at, " with", 5);
-        b->len += 5;
-    }
-    reason_part(b, doc, "user.name", " by ", "", NULL);
-    reason_part(b, doc, "host.name", " on ", "", NULL);
-    kx_buf_addf(b, " created %s alert %s.", r->severity ? r->severity : "low", name);
+    const size_t nparts = sizeof(parts) / sizeof(parts[0]);
+    bool interest = false;
+    for (size_t i = 0; i < nparts && !interest; i++)
+        interest = reason_node(doc, parts[i].field) != NULL;
+    kx_buf_reset(b);
+    reason_part(b, doc, "event.category", "", " ");
+    kx_buf_adds(b, interest ? "event with" : "event");
+    for (size_t i = 0; i < nparts; i++)
+        reason_part(b, doc, parts[i].field, parts[i].pre, parts[i].post);
+    reason_part(b, doc, "user.name", " by ", "");
+    reason_part(b, doc, "host.name", " on ", "");
+    kx_buf_addf(b, " created %s alert ", r->severity ? r->severity : "low");
+    size_t at = b->len, n = strlen(name);
+    kx_buf_add(b, name, n <= DET_REASON_VALUE_MAX ? n : DET_REASON_VALUE_MAX + 1);
+    cut_value(b, at);
+    kx_buf_addc(b, '.');
 }
 
 /* ============================================================================================ */
@@ -536,7 +557,7 @@ int det_alert_write(kx_buf *out, const struct rule *r, const struct ev_node *doc
     kx_buf reason_local;
     kx_buf *reason = x->reason;
     if (!reason) {
-        kx_buf_init(&reason_local, 64 * 1024);
+        kx_buf_init(&reason_local, DET_REASON_MAX);
         reason = &reason_local;
     }
     const char *name = rule_name(r, doc, &namebuf);
@@ -547,8 +568,8 @@ int det_alert_write(kx_buf *out, const struct rule *r, const struct ev_node *doc
         write_source(w, doc);
     kv_time(w, "@timestamp", now);
     kv_str(w, "event.kind", "signal");
-    kx_buf key;
-    kx_buf_init(&key, 4096);
+    kx_buf key; /* flattened original_event keys and the ancestor id: bounded by the document */
+    kx_buf_init(&key, DET_ALERT_MAX);
     write_original(w, &key, doc, "event", "kibana.alert.original_event");
     write_original(w, &key, doc, "data_stream", "kibana.alert.original_data_stream");
 
@@ -573,6 +594,7 @@ int det_alert_write(kx_buf *out, const struct rule *r, const struct ev_node *doc
     kx_jsonw_int(w, 0);
     kx_jsonw_obj_end(w);
     kx_jsonw_arr_end(w);
+    int key_err = kx_buf_error(&key);
     kx_buf_fini(&key);
     kx_jsonw_keyc(w, "kibana.alert.depth");
     kx_jsonw_int(w, 1);
@@ -632,9 +654,14 @@ int det_alert_write(kx_buf *out, const struct rule *r, const struct ev_node *doc
         kx_jsonw_raw(w, x->baseline_json, strlen(x->baseline_json));
     }
     kx_jsonw_obj_end(w);
+    int reason_err = kx_buf_error(reason);
     if (reason == &reason_local)
         kx_buf_fini(&reason_local);
     kx_buf_fini(&namebuf);
+    if (key_err != KAD_OK)
+        return kx_err_setf(err, key_err, "alert field name longer than %zu bytes", DET_ALERT_MAX);
+    if (reason_err != KAD_OK) /* cannot happen: every part of the reason is bounded */
+        return kx_err_setf(err, reason_err, "alert reason larger than %zu bytes", DET_REASON_MAX);
     if (kx_jsonw_error(w) != KAD_OK)
         return kx_err_setf(err, KAD_ELIMIT, "alert document larger than %zu bytes", out->max);
     return KAD_OK;

@@ -181,10 +181,12 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
     kx_buf_init(&e->combo, ST_KEY_MAX + 64);
     kx_buf_init(&e->docid, 64 * 1024);
 
-    kx_buf_init(&e->nterms, ST_KEY_MAX * 2 + 64);
+    /* new terms as a JSON array: the values fit in one state key, and escaping makes a byte
+       at most 6 (\u00XX) */
+    kx_buf_init(&e->nterms, ST_KEY_MAX * 6 + 64);
     kx_buf_init(&e->baseline, 1 << 20);
     kx_buf_init(&e->alert, DET_ALERT_MAX);
-    kx_buf_init(&e->reason, 64 * 1024);
+    kx_buf_init(&e->reason, DET_REASON_MAX);
     kx_buf_init(&e->scratch, 64 * 1024);
     kx_buf_init(&e->supterms, DET_ALERT_MAX);
 
@@ -515,6 +517,10 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
                 kx_jsonw_str(&jw, vals[i].s.ptr, vals[i].s.len);
         }
         kx_jsonw_arr_end(&jw);
+        if (kx_jsonw_error(&jw) != KAD_OK) /* cannot happen: sized for the worst case above */
+            return kx_err_setf(err, kx_jsonw_error(&jw),
+                               "rule '%s': new terms larger than %zu bytes",
+                               r->rule_id ? r->rule_id : "", e->nterms.max);
         nt = e->nterms.ptr;
     }
     const char *bl = NULL;
@@ -611,8 +617,9 @@ static bool collect(const struct ev_node *v, bool partial, void *ctx)
     return false;
 }
 
+/* ts: the event's time (alerts); state_ts: the time the state records (clamped, process()). */
 static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct det_event *ev,
-                         int64_t ts, kad_err *err)
+                         int64_t ts, int64_t state_ts, kad_err *err)
 {
     const struct rule *r = dr->r;
     size_t nf = r->new_terms_fields.n;
@@ -652,7 +659,8 @@ static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct
             dr->st.combos_limited++; /* too large a combination: not a term */
         } else {
             struct st_term prev;
-            int rc = st_observe(e->o.state, dr->rid, e->combo.ptr, e->combo.len, ts, &prev, err);
+            int rc =
+                st_observe(e->o.state, dr->rid, e->combo.ptr, e->combo.len, state_ts, &prev, err);
             if (rc < 0)
                 return rc;
             if (rc == ST_SEEN_NEW || rc == ST_SEEN_FORGOTTEN) {
@@ -713,6 +721,13 @@ static int process(struct det_engine *e, const struct det_event *ev, kad_err *er
                 dr->st.excepted++;
                 continue;
             }
+            int64_t state_ts = ts;
+            if (e->o.future_ms > 0 && ev->read_ms != 0 && ts != DET_TIME_NONE &&
+                ts - ev->read_ms > e->o.future_ms) {
+                /* from the future: judged as if it happened at the edge of the tolerance */
+                dr->st.future++;
+                state_ts = ev->read_ms + e->o.future_ms;
+            }
             if (r->type == RULE_NEW_TERMS && dr->window_ms > 0) {
                 /* Beyond the state's horizon: combinations last seen before watermark - 2W may
                    have been pruned, so an event older than watermark - W cannot be judged the
@@ -728,7 +743,7 @@ static int process(struct det_engine *e, const struct det_event *ev, kad_err *er
             if (r->type == RULE_QUERY)
                 rc = raise_alert(e, dr, ev, NULL, 0, "", 0, ts, err);
             else
-                rc = run_new_terms(e, dr, ev, ts, err);
+                rc = run_new_terms(e, dr, ev, ts, state_ts, err);
             if (rc != KAD_OK)
                 return rc;
         }

@@ -21,6 +21,10 @@
 #define DET_BASELINE_MAX 20
 /* Largest alert document. */
 #define DET_ALERT_MAX ((size_t)16 << 20)
+/* The alert reason: each field value (and the rule name) in it is cut at DET_REASON_VALUE_MAX
+   bytes with an ellipsis, so the whole text (12 values at most) always fits DET_REASON_MAX. */
+#define DET_REASON_VALUE_MAX ((size_t)32 << 10)
+#define DET_REASON_MAX ((size_t)1 << 20)
 
 struct det_val {
     kx_str s;     /* value text (numbers: their JSON text; booleans: "true"/"false") */

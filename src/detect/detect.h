@@ -59,6 +59,11 @@ struct det_opts {
     bool no_baseline;             /* leave kadet.baseline out of alerts */
     bool no_prefilter;            /* every rule is a candidate (tests: same alerts either way) */
     int64_t now_ms;               /* alert @timestamp; DET_TIME_NONE = the wall clock per alert */
+    /* Clock skew: an event stamped more than this after the time it was read (det_event.read_ms)
+       counts as `future`, and new_terms state records it at read_ms + future_ms, so one event
+       from a skewed clock (or forged, 2099) cannot move the watermark past the present and make
+       every later event "too late". 0 = no limit. */
+    int64_t future_ms;
     det_alert_fn on_alert;
     void *ud;
 };
@@ -76,6 +81,7 @@ struct det_rule_stats {
     uint64_t duplicates;      /* alert ids already emitted earlier (replayed input) */
     uint64_t combos_limited;  /* documents whose cartesian product was cut at the limit */
     uint64_t too_late;        /* new_terms: event time more than W before the watermark */
+    uint64_t future;          /* event time more than det_opts.future_ms after its read time */
     uint64_t suppressed;      /* alerts merged into an earlier one (alert_suppression) */
 };
 
@@ -122,6 +128,9 @@ struct det_event {
        trusted when times_known is true, so the engine does not parse them again. */
     bool times_known;
     int64_t timestamp_ms, ingested_ms;
+    /* Optional: when the record was read (ms since the epoch; 0 = unknown): the reference of
+       det_opts.future_ms. */
+    int64_t read_ms;
 };
 
 /*

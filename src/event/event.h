@@ -195,6 +195,9 @@ bool ev_time_parse(const char *s, size_t n, int64_t *ms);
 size_t ev_time_fmt_ms(int64_t ms, char buf[32]);
 /* "2025-03-04T06:22:18Z" (whole seconds, UTC; Elastic's event.ingested form). */
 size_t ev_time_fmt_s(int64_t ms, char buf[32]);
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1..12, day 1..31), and back. */
+int64_t ev_days_from_civil(int64_t y, unsigned m, unsigned d);
+void ev_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 
 /* ============================================================================================
  * Records and decoding (event_decode.c, event_ecs.c).
@@ -270,6 +273,10 @@ struct ev_event {
     const struct ev_record *rec; /* the record it came from */
     uint32_t item;               /* index in an EventList/array record, else 0 */
     bool partial;                /* doc holds only the fields asked with ev_decoder_need */
+    /* EV_WARN_BAD_TIME when the event has a time field that is not a date and so no
+       @timestamp (warn_field names it); 0 otherwise */
+    int warn;
+    const char *warn_field;
 };
 
 struct ev_sink {
@@ -282,8 +289,10 @@ struct ev_sink {
 
 struct ev_decode_stats {
     uint64_t records, events, errors;
-    uint64_t fast; /* events decoded by the extractor */
-    uint64_t full; /* events decoded by a full parse */
+    uint64_t fast;     /* events decoded by the extractor */
+    uint64_t full;     /* events decoded by a full parse */
+    uint64_t skipped;  /* records/items that are not Kubernetes audit events (EV_WARN_NOT_AUDIT) */
+    uint64_t bad_time; /* events whose time could not be parsed (EV_WARN_BAD_TIME) */
 };
 
 struct ev_decoder;
@@ -317,6 +326,14 @@ const struct ev_decode_stats *ev_decoder_stats(const struct ev_decoder *d);
 /* Pin the clock used for event.ingested and --timestamp received (ev_decoder_opts.now_ms) to
    ms; 0 = the real clock again. Lets two decoders of one record agree on its receive time. */
 void ev_decoder_set_now(struct ev_decoder *d, int64_t ms);
+/*
+ * Warnings of the decoder (ev_decode_record): fn(ctx, code, w) for a record or item skipped on
+ * purpose (EV_WARN_NOT_AUDIT) and for an event delivered with a problem (EV_WARN_BAD_TIME,
+ * called just before its on_event), with a positioned message (origin:line:col of the record).
+ * Counted in the stats (skipped, bad_time) with or without fn. NULL turns it off.
+ */
+void ev_decoder_set_warning(struct ev_decoder *d, void (*fn)(void *ctx, int code, const kad_err *w),
+                            void *ctx);
 
 /*
  * Internal to the event module (event_decode.c calls event_ecs.c): map one parsed value of
@@ -348,6 +365,11 @@ struct ev_map_opts {
 };
 int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_opts *mo,
                struct ev_event *out, const struct ev_record *rec, kad_err *err);
+
+/* A Cloud Logging record (EV_FMT_GKE) is a Kubernetes audit event when protoPayload.serviceName
+   is k8s.io (without a serviceName: a methodName io.k8s.*, or a log name saying cluster
+   audit). Otherwise false with the reason in why (GKE cluster operations, other services). */
+bool ev_gke_is_audit(const struct ev_node *raw, char *why, size_t size);
 
 /* Detect the format of a parsed JSON value (the rules of k8s-audit-formats.md §7). */
 int ev_detect(const struct ev_node *root);
@@ -388,6 +410,24 @@ int ev_reader_next(struct ev_reader *r, struct ev_record *rec, kad_err *err);
  */
 void ev_reader_set_idle(struct ev_reader *r, void (*fn)(void *ctx), void *ctx);
 void ev_reader_close(struct ev_reader *r);
+
+/* Warnings of a reader: conditions that lose no record but that the user must hear about. */
+enum ev_warn {
+    EV_WARN_NONE = 0,
+    EV_WARN_GZIP_TRAILING = 1, /* bytes after the last gzip member were ignored */
+    EV_WARN_NOT_AUDIT = 2,     /* a record of another service (e.g. a GKE cluster operation or
+                                  a CloudWatch control message): skipped */
+    EV_WARN_BAD_TIME = 3,      /* an event whose time is not a date: no @timestamp (Elastic
+                                  refuses such a document; --ingested now gives it a time) */
+};
+/* "gzip-trailing-garbage", "not-audit", "bad-time" (for counters and messages). */
+const char *ev_warn_name(int code);
+/*
+ * The reader's warning so far (EV_WARN_*; 0 = none), with its positioned message in *w
+ * (origin, offset in the compressed input) when w is not NULL. Check it after the last record:
+ * `path: warning: trailing garbage after the gzip data at byte N (compressed) ignored`.
+ */
+int ev_reader_warning(const struct ev_reader *r, kad_err *w);
 
 /*
  * Frame an in-memory buffer (e.g. a webhook body) the same way: fn is called per record.

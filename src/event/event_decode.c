@@ -31,7 +31,53 @@ struct ev_decoder {
     struct ev_paths *paths; /* NULL = full documents */
     bool need_all;          /* a need_all() happened: full documents for good */
     struct ev_decode_stats st;
+    void (*warn)(void *ctx, int code, const kad_err *w);
+    void *warn_ctx;
 };
+
+void ev_decoder_set_warning(struct ev_decoder *d, void (*fn)(void *ctx, int code, const kad_err *w),
+                            void *ctx)
+{
+    d->warn = fn;
+    d->warn_ctx = ctx;
+}
+
+const char *ev_warn_name(int code)
+{
+    switch (code) {
+    case EV_WARN_GZIP_TRAILING: return "gzip-trailing-garbage";
+    case EV_WARN_NOT_AUDIT: return "not-audit";
+    case EV_WARN_BAD_TIME: return "bad-time";
+    default: return "none";
+    }
+}
+
+/* Internal: map_one's answer for a record that is skipped on purpose (err holds why). */
+#define EV_SKIP 1
+
+static void warn_at(struct ev_decoder *d, int code, const kad_err *w)
+{
+    if (code == EV_WARN_NOT_AUDIT)
+        d->st.skipped++;
+    else if (code == EV_WARN_BAD_TIME)
+        d->st.bad_time++;
+    if (d->warn)
+        d->warn(d->warn_ctx, code, w);
+}
+
+/* The bad-time warning of a decoded event, positioned at its record. */
+static void warn_time(struct ev_decoder *d, const struct ev_record *rec, const struct ev_event *ev)
+{
+    if (ev->warn != EV_WARN_BAD_TIME)
+        return;
+    kad_err w;
+    kx_err_atlc(&w, KAD_EINVAL, rec->origin, (uint32_t)rec->line, rec->col, (int64_t)rec->offset,
+                "%sevent %.*s: %s is not a date: no @timestamp (Elastic refuses such a "
+                "document at indexing; --ingested now gives it the read time)",
+                ev->item ? "list item: " : "", (int)(ev->audit_id.len > 64 ? 64 : ev->audit_id.len),
+                ev->audit_id.ptr ? ev->audit_id.ptr : "", ev->warn_field);
+    warn_at(d, EV_WARN_BAD_TIME, &w);
+}
 
 /* Control paths: always extracted (format detection, metadata, the GKE renames). */
 static const char *const control_paths[] = {
@@ -213,6 +259,14 @@ static int map_one(struct ev_decoder *d, kx_arena *a, const struct ev_record *re
                              .list_api_version = list_av};
     if (d->o.ingested == EV_INGESTED_NOW || d->o.timestamp == EV_TS_RECEIVED)
         mo.now_ms = clock_ms(d);
+    if (fmt == EV_FMT_GKE) {
+        char why[KAD_ERR_MSG_MAX];
+        if (!ev_gke_is_audit(raw, why, sizeof(why))) {
+            kx_err_atlc(err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
+                        (int64_t)rec->offset, "%s", why);
+            return EV_SKIP;
+        }
+    }
     return ev_ecs_map(a, raw, fmt, &mo, out, rec, err);
 }
 
@@ -271,6 +325,26 @@ static struct ev_node *es_source(struct ev_node *r, const struct ev_node **id,
     return src;
 }
 
+/*
+ * CloudWatch Logs batches (EKS audit logs go to CloudWatch): the JSON of `aws logs
+ * filter-log-events` / `get-log-events` ({"events":[{"timestamp","message",...}]}) and the
+ * subscription payload that Firehose and Lambda receive, once decompressed
+ * ({"messageType":"DATA_MESSAGE","logGroup",...,"logEvents":[{"id","timestamp","message"}]}).
+ * Each element's `message` is one audit event as JSON text. NULL when r is neither.
+ */
+static struct ev_node *cw_events(const struct ev_node *r)
+{
+    struct ev_node *ev = (struct ev_node *)ev_member(r, "logEvents", 9);
+    if (!ev)
+        ev = (struct ev_node *)ev_member(r, "events", 6);
+    if (!ev || ev->type != EV_ARRAY)
+        return NULL;
+    const struct ev_node *first = ev->child;
+    if (first && (first->type != EV_OBJECT || !ev_member(first, "message", 7)))
+        return NULL;
+    return ev;
+}
+
 static int detect_more(struct ev_decoder *d, kx_arena *a, struct ev_node **root)
 {
     struct ev_node *r = *root;
@@ -290,6 +364,8 @@ static int detect_more(struct ev_decoder *d, kx_arena *a, struct ev_node **root)
     }
     const struct ev_node *recs = ev_member(r, "records", 7);
     if (recs && recs->type == EV_ARRAY)
+        return EV_FMT_LIST;
+    if (cw_events(r))
         return EV_FMT_LIST;
     const struct ev_node *msg = ev_member(r, "message", 7);
     if (msg && msg->type == EV_STRING && msg->len > 1 && msg->str[0] == '{') {
@@ -328,10 +404,68 @@ static bool is_legacy_line(const struct ev_record *rec)
     return false;
 }
 
+/*
+ * A line of a CloudWatch Logs export to S3: `<ISO timestamp> <event JSON>` or
+ * `<ISO timestamp> <log stream> <event JSON>`. *sub gets the JSON part (positions kept exact).
+ */
+static bool export_line(const struct ev_record *rec, struct ev_record *sub)
+{
+    const char *p = rec->ptr, *e = rec->ptr + rec->len;
+    if (rec->len < 12 || *p < '0' || *p > '9')
+        return false;
+    const char *sp = memchr(p, ' ', (size_t)(e - p));
+    int64_t ms;
+    if (!sp || !ev_time_parse(p, (size_t)(sp - p), &ms))
+        return false;
+    const char *j = sp + 1;
+    if (j < e && *j != '{') { /* the log stream's name */
+        const char *sp2 = memchr(j, ' ', (size_t)(e - j));
+        if (!sp2 || memchr(j, '{', (size_t)(sp2 - j)))
+            return false;
+        j = sp2 + 1;
+    }
+    if (j >= e || *j != '{')
+        return false;
+    *sub = *rec;
+    sub->ptr = j;
+    sub->len = (size_t)(e - j);
+    sub->col = rec->col + (uint32_t)(j - p);
+    sub->offset = rec->offset + (uint64_t)(j - p);
+    return true;
+}
+
+/* An AKS diagnostic record (category kube-audit*, or properties.log) that lacks one of the four
+   members Elastic's pipeline needs to unwrap it: their names into buf; false when not AKS. */
+static bool aks_missing(const struct ev_node *r, char *buf, size_t size)
+{
+    if (!r || r->type != EV_OBJECT)
+        return false;
+    const struct ev_node *cat = ev_member(r, "category", 8);
+    const struct ev_node *props = ev_member(r, "properties", 10);
+    bool aks = (cat && cat->type == EV_STRING && cat->len >= 10 &&
+                memcmp(cat->str, "kube-audit", 10) == 0) ||
+               (props && props->type == EV_OBJECT && ev_member(props, "log", 3));
+    if (!aks)
+        return false;
+    static const char *const need[] = {"category", "operationName", "resourceId", "time"};
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < 4; i++)
+        if (!ev_member(r, need[i], strlen(need[i])) && used < size)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s", used ? ", " : "", need[i]);
+    if (!(props && props->type == EV_OBJECT && ev_member(props, "log", 3)) && used < size)
+        snprintf(buf + used, size - used, "%s%s", used ? ", " : "", "properties.log");
+    return buf[0] != '\0';
+}
+
 static int decode_single(struct ev_decoder *d, kx_arena *a, const struct ev_record *rec,
                          struct ev_event *out, struct ev_node **list, kad_err *err)
 {
     *list = NULL;
+    struct ev_record sub;
+    const struct ev_record *orig = rec;
+    if (export_line(rec, &sub))
+        rec = &sub; /* errors are positioned in the JSON part; events point to orig */
     if (is_legacy_line(rec))
         return kx_err_atlc(err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
                            (int64_t)rec->offset, "%s",
@@ -348,6 +482,7 @@ static int decode_single(struct ev_decoder *d, kx_arena *a, const struct ev_reco
                 out->partial = true;
                 d->st.fast++;
             }
+            out->rec = orig;
             return rc;
         }
         if (!part && !aborted) {
@@ -361,6 +496,14 @@ static int decode_single(struct ev_decoder *d, kx_arena *a, const struct ev_reco
         return err ? err->code : KAD_ESYNTAX;
     }
     int fmt = ev_detect(root);
+    char miss[128];
+    if (fmt == EV_FMT_UNKNOWN && aks_missing(root, miss, sizeof(miss)))
+        return kx_err_atlc(err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
+                           (int64_t)rec->offset,
+                           "AKS diagnostic record without %s: not decoded (Elastic's pipeline "
+                           "unwraps a record only with category, operationName, resourceId, "
+                           "time and properties.log)",
+                           miss);
     if (fmt == EV_FMT_UNKNOWN)
         fmt = detect_more(d, a, &root);
     if (fmt == EV_FMT_LIST) {
@@ -370,6 +513,7 @@ static int decode_single(struct ev_decoder *d, kx_arena *a, const struct ev_reco
     int rc = map_one(d, a, rec, root, fmt, (kx_str){NULL, 0}, out, err);
     if (rc == KAD_OK)
         d->st.full++;
+    out->rec = orig;
     return rc;
 }
 
@@ -383,6 +527,10 @@ int ev_decode(struct ev_decoder *d, kx_arena *a, const struct ev_record *rec, st
     d->st.records++;
     struct ev_node *list;
     int rc = decode_single(d, a, rec, out, &list, err);
+    if (rc == EV_SKIP) {
+        d->st.skipped++;
+        return KAD_EUNSUPPORTED; /* err says why */
+    }
     if (list)
         rc = kx_err_atlc(err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
                          (int64_t)rec->offset, "%s",
@@ -411,6 +559,17 @@ static int decode_list(struct ev_decoder *d, kx_arena *a, const struct ev_record
         items = (struct ev_node *)ev_member(root, "items", 5);
         if (!items)
             items = (struct ev_node *)ev_member(root, "records", 7); /* Azure Event Hub batch */
+        if (!items)
+            items = cw_events(root); /* CloudWatch Logs */
+        const struct ev_node *mt = ev_member(root, "messageType", 11);
+        if (mt && mt->type == EV_STRING && mt->len == 15 &&
+            memcmp(mt->str, "CONTROL_MESSAGE", 15) == 0) {
+            kx_err_atlc(&err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
+                        (int64_t)rec->offset, "%s",
+                        "CloudWatch Logs control message (no log events), skipped");
+            warn_at(d, EV_WARN_NOT_AUDIT, &err);
+            return KAD_OK;
+        }
         const struct ev_node *v = ev_member(root, "apiVersion", 10);
         if (v && v->type == EV_STRING)
             av = (kx_str){v->str, v->len};
@@ -442,10 +601,14 @@ static int decode_list(struct ev_decoder *d, kx_arena *a, const struct ev_record
             char msg[KAD_ERR_MSG_MAX];
             snprintf(msg, sizeof(msg), "item %u: %.200s", idx, err.msg);
             snprintf(err.msg, sizeof(err.msg), "%s", msg);
-            report(d, sink, &err);
+            if (rc == EV_SKIP)
+                warn_at(d, EV_WARN_NOT_AUDIT, &err);
+            else
+                report(d, sink, &err);
             continue;
         }
         ev.item = idx;
+        warn_time(d, rec, &ev);
         d->st.full++;
         d->st.events++;
         if (sink && sink->on_event && (rc = sink->on_event(sink->ctx, &ev)))
@@ -465,10 +628,15 @@ int ev_decode_record(struct ev_decoder *d, kx_arena *a, const struct ev_record *
     int rc = decode_single(d, a, rec, &ev, &list, &err);
     if (list)
         return decode_list(d, a, rec, list, sink);
+    if (rc == EV_SKIP) {
+        warn_at(d, EV_WARN_NOT_AUDIT, &err);
+        return KAD_OK;
+    }
     if (rc) {
         report(d, sink, &err);
         return KAD_OK;
     }
+    warn_time(d, rec, &ev);
     d->st.events++;
     if (sink && sink->on_event)
         return sink->on_event(sink->ctx, &ev);

@@ -18,6 +18,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -128,10 +129,29 @@ static inline void put(struct eb *b, struct ev_node *obj, const char *key, struc
     obj->len++;
 }
 
-static inline void put_elem(struct eb *b, struct ev_node *arr, struct ev_node *v)
+/* An array being built element by element: appends in O(1) (put() walks to the tail, which
+   made one event with 349k sourceIPs take minutes). */
+struct arr_builder {
+    struct ev_node *arr;
+    struct ev_node **tail;
+};
+
+static void arr_init(struct eb *b, struct arr_builder *ab)
 {
-    put(b, arr, "", v);
+    ab->arr = mk(b, EV_ARRAY);
+    ab->tail = &ab->arr->child;
+}
+
+static void arr_push(struct eb *b, struct arr_builder *ab, struct ev_node *v)
+{
+    if (b->oom)
+        return;
     v->key = NULL;
+    v->klen = 0;
+    v->next = NULL;
+    *ab->tail = v;
+    ab->tail = &v->next;
+    ab->arr->len++;
 }
 
 static void put_front(struct eb *b, struct ev_node *obj, const char *key, struct ev_node *v)
@@ -176,13 +196,6 @@ static void unlink_member(struct ev_node *obj, struct ev_node *m)
     }
 }
 
-static void remove_key(struct ev_node *obj, const char *key)
-{
-    struct ev_node *m = member(obj, key);
-    if (m)
-        unlink_member(obj, m);
-}
-
 /* Rename obj.from to to (Elastic rename: skipped when `to` already exists). */
 static void rename_key(struct ev_node *obj, const char *from, const char *to)
 {
@@ -193,16 +206,18 @@ static void rename_key(struct ev_node *obj, const char *from, const char *to)
     m->klen = (uint32_t)strlen(to);
 }
 
-static bool nonempty_str(const struct ev_node *n)
+/* What an Elastic `set copy_from` with ignore_empty_value copies: any value but null and ""
+   (numbers, booleans, objects and arrays too). */
+static bool copyable(const struct ev_node *v)
 {
-    return n && n->type == EV_STRING && n->len > 0;
+    return v && v->type != EV_NULL && !(v->type == EV_STRING && v->len == 0);
 }
 
 /* Elastic `set copy_from` with ignore_empty_value: copy when present and not "" / null. */
 static inline void copy_to(struct eb *b, struct ev_node *obj, const char *key,
                            const struct ev_node *v)
 {
-    if (!v || v->type == EV_NULL || (v->type == EV_STRING && v->len == 0))
+    if (!copyable(v))
         return;
     put(b, obj, key, clone(b, v));
 }
@@ -530,6 +545,96 @@ void ev_ecs_host_tree(struct ev_host_tree *t, const struct ev_host *h, bool keep
     t->add = keep_empty || t->count > 0;
 }
 
+/* The text an append's "{{{field}}}" template renders for v: strings as they are, numbers and
+   booleans as their JSON text; NULL for null, "", objects and arrays (not appended). */
+static struct ev_node *rendered(struct eb *b, const struct ev_node *v)
+{
+    if (!v)
+        return NULL;
+    switch (v->type) {
+    case EV_STRING: return v->len ? clone(b, v) : NULL;
+    case EV_NUMBER: return mk_str(b, v->str, v->len);
+    case EV_TRUE: return mk_str(b, "true", 4);
+    case EV_FALSE: return mk_str(b, "false", 5);
+    default: return NULL;
+    }
+}
+
+static bool same_text(const struct ev_node *x, const struct ev_node *y)
+{
+    return x->len == y->len && memcmp(x->str, y->str, x->len) == 0;
+}
+
+static struct ev_node *related_user(struct eb *b, const struct ev_node *uid,
+                                    const struct ev_node *uname)
+{
+    struct ev_node *u = rendered(b, uid), *n = rendered(b, uname);
+    if (!u && !n)
+        return NULL;
+    struct arr_builder ab;
+    arr_init(b, &ab);
+    if (u)
+        arr_push(b, &ab, u);
+    if (n && !(u && same_text(u, n)))
+        arr_push(b, &ab, n);
+    return ab.arr;
+}
+
+struct ip_ref {
+    const struct ev_node *n;
+    size_t idx;
+};
+
+static int ip_ref_cmp(const void *pa, const void *pb)
+{
+    const struct ip_ref *a = pa, *b = pb;
+    size_t l = a->n->len < b->n->len ? a->n->len : b->n->len;
+    int c = memcmp(a->n->str, b->n->str, l);
+    if (c)
+        return c;
+    if (a->n->len != b->n->len)
+        return a->n->len < b->n->len ? -1 : 1;
+    return a->idx < b->idx ? -1 : a->idx > b->idx; /* the first occurrence sorts first */
+}
+
+/* related.ip: the elements of source.ip (all IP strings) without repeats, in first-occurrence
+   order. Few elements: compared pairwise; many: sorted copies in the arena, O(n log n). */
+static struct ev_node *related_ip(struct eb *b, const struct ev_node *ips)
+{
+    size_t n = 0;
+    for (const struct ev_node *c = ips->child; c; c = c->next)
+        n++;
+    struct arr_builder ab;
+    arr_init(b, &ab);
+    if (n <= 8) {
+        for (const struct ev_node *c = ips->child; c; c = c->next) {
+            bool dup = false;
+            for (const struct ev_node *d = ips->child; d != c && !dup; d = d->next)
+                dup = same_text(c, d);
+            if (!dup)
+                arr_push(b, &ab, clone(b, c));
+        }
+        return ab.arr;
+    }
+    struct ip_ref *refs = kx_arena_alloc(b->a, n * sizeof(*refs));
+    bool *dup = kx_arena_alloc(b->a, n);
+    if (!refs || !dup) {
+        b->oom = true;
+        return ab.arr;
+    }
+    size_t i = 0;
+    for (const struct ev_node *c = ips->child; c; c = c->next, i++)
+        refs[i] = (struct ip_ref){c, i};
+    qsort(refs, n, sizeof(*refs), ip_ref_cmp);
+    for (i = 0; i < n; i++)
+        dup[refs[i].idx] = i > 0 && same_text(refs[i].n, refs[i - 1].n);
+    i = 0;
+    for (const struct ev_node *c = ips->child; c; c = c->next, i++)
+        if (!dup[i])
+            arr_push(b, &ab, clone(b, c));
+    return ab.arr;
+}
+
 static kx_str str_of(const struct ev_node *n)
 {
     return n && n->type == EV_STRING ? (kx_str){n->str, n->len} : (kx_str){NULL, 0};
@@ -573,6 +678,36 @@ static int64_t doc_time(const struct ev_node *doc, const char *path)
     return EV_TIME_NONE;
 }
 
+bool ev_gke_is_audit(const struct ev_node *raw, char *why, size_t size)
+{
+    const struct ev_node *pp = member(raw, "protoPayload");
+    const struct ev_node *svc = pp && pp->type == EV_OBJECT ? member(pp, "serviceName") : NULL;
+    if (str_is(svc, "k8s.io"))
+        return true;
+    kx_str ln = str_of(member(raw, "logName"));
+    /* GKE writes the Kubernetes API's audit entries under cloudaudit.googleapis.com logs with
+       serviceName k8s.io; a record without a serviceName counts when its method is a
+       Kubernetes API method (io.k8s.*) or its log name says cluster audit */
+    if (!svc) {
+        const struct ev_node *meth = pp && pp->type == EV_OBJECT ? member(pp, "methodName") : NULL;
+        if (meth && meth->type == EV_STRING && meth->len > 7 &&
+            memcmp(meth->str, "io.k8s.", 7) == 0)
+            return true;
+        for (size_t i = 0; ln.ptr && i + 13 <= ln.len; i++)
+            if (memcmp(ln.ptr + i, "cluster-audit", 13) == 0 ||
+                memcmp(ln.ptr + i, "cluster_audit", 13) == 0)
+                return true;
+    }
+    kx_str sv = str_of(svc);
+    snprintf(why, size,
+             "Cloud Logging entry of %s%.*s%s%s%.*s: not a Kubernetes audit event "
+             "(protoPayload.serviceName is not k8s.io), skipped",
+             sv.ptr ? "service '" : "no service", sv.ptr ? (int)sv.len : 0, sv.ptr ? sv.ptr : "",
+             sv.ptr ? "'" : "", ln.ptr ? ", log " : "",
+             ln.ptr ? (int)(ln.len > 80 ? 80 : ln.len) : 0, ln.ptr ? ln.ptr : "");
+    return false;
+}
+
 int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_opts *mo,
                struct ev_event *out, const struct ev_record *rec, kad_err *err)
 {
@@ -588,6 +723,11 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
         out->stage = ev_first_str(raw, "kubernetes.audit.stage");
         out->ts_ms = doc_time(raw, "@timestamp");
         out->ingested_ms = doc_time(raw, "event.ingested");
+        if (out->ts_ms == EV_TIME_NONE &&
+            (ev_first_str(raw, "@timestamp").ptr || ev_first(raw, "@timestamp", EV_NUMBER))) {
+            out->warn = EV_WARN_BAD_TIME;
+            out->warn_field = "@timestamp";
+        }
         return KAD_OK;
     }
     if (fmt != EV_FMT_K8S && fmt != EV_FMT_GKE && fmt != EV_FMT_AKS)
@@ -624,18 +764,23 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
         rename_key(raw, "operationName", "operation_name");
         rename_key(raw, "resourceId", "resource_id");
         rename_key(raw, "serviceBuild", "service_build");
-        /* lift properties.{containerID,pod,stream} */
-        struct ev_node *m;
-        while ((m = props->child)) {
+        /* properties.{containerID,pod,stream} -> container_id, pod, stream (Elastic renames
+           these three; any other member stays under properties) */
+        static const char *const lift[][2] = {
+            {"containerID", "container_id"}, {"pod", "pod"}, {"stream", "stream"}};
+        for (size_t i = 0; i < 3; i++) {
+            struct ev_node *m = member(props, lift[i][0]);
+            if (!m || member(raw, lift[i][1]))
+                continue;
             unlink_member(props, m);
-            const char *k =
-                m->klen == 11 && memcmp(m->key, "containerID", 11) == 0 ? "container_id" : m->key;
-            if (!member(raw, k))
-                put(&b, raw, k, m);
+            put(&b, raw, lift[i][1], m);
         }
         kx_str t = str_of(member(raw, "time"));
-        if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts))
+        if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts)) {
             ts = EV_TIME_NONE;
+            out->warn = EV_WARN_BAD_TIME;
+            out->warn_field = "time";
+        }
         put(&b, audit, "aks_metadata", raw);
     }
 
@@ -655,8 +800,14 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
     for (struct ev_node *m = audit->child; m; m = m->next) /* every one, if duplicated */
         if (m->type == EV_OBJECT && ((m->klen == 14 && memcmp(m->key, "responseObject", 14) == 0) ||
                                      (m->klen == 13 && memcmp(m->key, "requestObject", 13) == 0)))
-            while (member(m, "metadata"))
-                remove_key(m, "metadata");
+            for (struct ev_node **t = &m->child; *t;) { /* every "metadata", one pass */
+                if ((*t)->klen == 8 && memcmp((*t)->key, "metadata", 8) == 0) {
+                    *t = (*t)->next;
+                    m->len--;
+                } else {
+                    t = &(*t)->next;
+                }
+            }
 
     /* 9. GKE renames (also reach v1beta1's top-level `timestamp`) */
     rename_f(f, F_INSERTID, F_AUDITID, "auditID");
@@ -688,10 +839,18 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
         const struct ev_node *stage_first[] = {f[F_STS], f[F_TS], f[F_RRTS]};
         const struct ev_node *request_first[] = {f[F_RRTS], f[F_STS], f[F_TS]};
         const struct ev_node *const *tnodes = tsrc == EV_TS_REQUEST ? request_first : stage_first;
+        const char *bad = NULL;
         for (size_t i = 0; i < 3 && ts == EV_TIME_NONE; i++) {
             kx_str t = str_of(tnodes[i]);
-            if (t.ptr && !ev_time_parse(t.ptr, t.len, &ts))
+            if (t.ptr && t.len && !ev_time_parse(t.ptr, t.len, &ts)) {
                 ts = EV_TIME_NONE;
+                if (!bad)
+                    bad = tnodes[i] == f[F_RRTS] ? "requestReceivedTimestamp" : "stageTimestamp";
+            }
+        }
+        if (ts == EV_TIME_NONE && bad && !out->warn) {
+            out->warn = EV_WARN_BAD_TIME;
+            out->warn_field = bad;
         }
     }
     if (ts != EV_TIME_NONE)
@@ -724,10 +883,10 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
     put(&b, ds, "dataset", mk_str(&b, "kubernetes.audit_logs", 21));
     put(&b, ds, "namespace", mk_str(&b, mo->ns, strlen(mo->ns)));
 
-    /* 11-12. user.name, user.id */
+    /* 11-12. user.name, user.id (set copy_from: any value but null and "") */
     const struct ev_node *uname = DIG(f[F_USER], "user", "username");
     const struct ev_node *uid = DIG(f[F_USER], "user", "uid");
-    if ((uname && nonempty_str(uname)) || (uid && nonempty_str(uid))) {
+    if (copyable(uname) || copyable(uid)) {
         struct ev_node *user = new_obj(&b, root, "user");
         copy_to(&b, user, "name", uname);
         copy_to(&b, user, "id", uid);
@@ -744,29 +903,10 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
         put(&b, new_obj(&b, root, "client"), "ip", clone(&b, ips));
     }
 
-    /* 23-24. related.user (uid, then username, no duplicates), related.ip */
-    struct ev_node *ru = NULL, *ri = NULL;
-    const struct ev_node *rel[2] = {uid, uname};
-    for (int i = 0; i < 2; i++) {
-        const struct ev_node *v = rel[i];
-        if (!nonempty_str(v))
-            continue;
-        if (ru) {
-            bool dup = false;
-            for (const struct ev_node *c = ru->child; c; c = c->next)
-                dup |= c->len == v->len && memcmp(c->str, v->str, v->len) == 0;
-            if (dup)
-                continue;
-        } else {
-            ru = mk(&b, EV_ARRAY);
-        }
-        put_elem(&b, ru, clone(&b, v));
-    }
-    if (ips && ips->type == EV_ARRAY) {
-        ri = mk(&b, EV_ARRAY);
-        for (const struct ev_node *c = ips->child; c; c = c->next)
-            put_elem(&b, ri, clone(&b, c));
-    }
+    /* 23-24. related.user (uid, then username), related.ip (each source.ip): `append` with
+       allow_duplicates: false, so each value once, first occurrence first */
+    struct ev_node *ru = related_user(&b, uid, uname);
+    struct ev_node *ri = ips && ips->type == EV_ARRAY ? related_ip(&b, ips) : NULL;
     if (ru || ri) {
         struct ev_node *related = new_obj(&b, root, "related");
         if (ri)
@@ -783,7 +923,7 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
         copy_to(&b, orc, "namespace", DIG(f[F_OBJREF], "objectRef", "namespace"));
         const struct ev_node *rn = DIG(f[F_OBJREF], "objectRef", "name");
         const struct ev_node *rt = DIG(f[F_OBJREF], "objectRef", "resource");
-        if (nonempty_str(rn) || nonempty_str(rt)) {
+        if (copyable(rn) || copyable(rt)) {
             struct ev_node *res = obj_at(&b, orc, "resource");
             copy_to(&b, res, "name", rn);
             copy_to(&b, res, "type", rt);
@@ -793,11 +933,11 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
     if (pp || gres) {
         const struct ev_node *rname = DIG(pp, "protoPayload", "resourceName");
         const struct ev_node *rtype = DIG(gres, "resource", "type");
-        if (nonempty_str(rname) || nonempty_str(rtype)) {
+        if (copyable(rname) || copyable(rtype)) {
             struct ev_node *res = obj_at(&b, orc, "resource");
-            if (!member(res, "name"))
+            if (!member(res, "name")) /* override: false */
                 copy_to(&b, res, "name", rname);
-            if (nonempty_str(rtype)) {
+            if (copyable(rtype)) {
                 struct ev_node *old = member(res, "type");
                 if (old)
                     unlink_member(res, old);
@@ -806,7 +946,7 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
         }
         const struct ev_node *cn = DIG(gres, "resource", "labels", "cluster_name");
         const struct ev_node *cid = DIG(gres, "resource", "labels", "project_id");
-        if (nonempty_str(cn) || nonempty_str(cid)) {
+        if (copyable(cn) || copyable(cid)) {
             struct ev_node *cl = obj_at(&b, orc, "cluster");
             copy_to(&b, cl, "name", cn);
             copy_to(&b, cl, "id", cid);

@@ -94,6 +94,18 @@ static int frame(struct framer *f, const char *w, size_t n, bool eof, size_t *rs
 {
     if (n == 0)
         return eof ? FR_END : FR_NEED;
+    if (f->offset == 0 && (unsigned char)w[0] == 0xEF) {
+        /* a UTF-8 byte-order mark at the start of a file or body (editors and PowerShell
+           write one) is not part of the first record */
+        static const char bom[3] = {'\xEF', '\xBB', '\xBF'};
+        if (n < 3 && !eof && memcmp(w, bom, n) == 0)
+            return FR_NEED;
+        if (n >= 3 && memcmp(w, bom, 3) == 0) {
+            *used = 3;
+            f->offset += 3;
+            return FR_SKIP;
+        }
+    }
     if (f->mode != MODE_TEXT) {
         const char *nl = memchr(w, '\n', n);
         if (!nl && !eof)
@@ -174,7 +186,9 @@ static int frame(struct framer *f, const char *w, size_t n, bool eof, size_t *rs
  * what was written so far) instead of waiting for a full buffer as zlib's gzread does. gzip
  * input (the magic bytes 1f 8b at the start of the stream) is inflated here with zlib's
  * inflate(), member after member, as gzip and gzread do; bytes after the last member that do
- * not start another member are ignored, as gzread ignores them. Before a read(2) that would
+ * not start another member are ignored, as gzread ignores them, and reported as a warning
+ * (EV_WARN_GZIP_TRAILING, like gzip's "trailing garbage ignored"). A stream that ends inside
+ * a member is an error that says the gzip stream is truncated. Before a read(2) that would
  * wait (poll says nothing is ready; never for regular files) the idle callback runs, so a
  * caller can commit and flush what it has while its input is quiet.
  */
@@ -185,8 +199,12 @@ struct ev_reader {
     bool regular; /* a regular file: reads never wait, no idle calls */
     bool started; /* the first bytes were looked at (gzip or not) */
     bool gz;      /* gzip input: inflated from zin */
-    bool z_init, z_member_done, zin_eof;
+    bool z_init, z_member_done, zin_eof, z_new_member;
     z_stream z;
+    uint64_t zin_total;  /* compressed bytes read so far */
+    uint64_t zin_member; /* compressed offset where the current member starts */
+    int warn;            /* EV_WARN_*, 0 = none */
+    kad_err warn_err;
     unsigned char *zin; /* compressed bytes read, not inflated yet: z.next_in, z.avail_in */
     void (*idle)(void *ctx);
     void *idle_ctx;
@@ -306,8 +324,30 @@ static int start(struct ev_reader *r, kad_err *err)
     r->z_init = true;
     r->z.next_in = r->zin;
     r->z.avail_in = (uInt)r->end;
+    r->zin_total = r->end;
     r->end = 0;
     return KAD_OK;
+}
+
+/* Offset in the compressed input of the next byte inflate would read. */
+static uint64_t zin_offset(const struct ev_reader *r) { return r->zin_total - r->z.avail_in; }
+
+/* Bytes after the last gzip member that do not start another one: ignored, with a warning. */
+static void gz_trailing(struct ev_reader *r, uint64_t at)
+{
+    r->warn = EV_WARN_GZIP_TRAILING;
+    kx_err_atlc(&r->warn_err, KAD_EIO, r->origin, 0, 0, (int64_t)at,
+                "trailing garbage after the gzip data at byte %llu (compressed) ignored",
+                (unsigned long long)at);
+    r->z.avail_in = 0;
+    r->zin_eof = true;
+}
+
+int ev_reader_warning(const struct ev_reader *r, kad_err *w)
+{
+    if (r->warn && w)
+        *w = r->warn_err;
+    return r->warn;
 }
 
 /* Inflate into dst: bytes produced (0 = the end of the input), or -1 with err set. */
@@ -326,6 +366,7 @@ static ssize_t gz_read(struct ev_reader *r, char *dst, size_t want, kad_err *err
                 r->zin_eof = true;
             r->z.next_in = r->zin;
             r->z.avail_in = (uInt)n;
+            r->zin_total += (uint64_t)n;
         }
         if (r->z_member_done) {
             if (r->z.avail_in == 0) {
@@ -333,10 +374,14 @@ static ssize_t gz_read(struct ev_reader *r, char *dst, size_t want, kad_err *err
                     return 0;
                 continue;
             }
-            if (r->z.next_in[0] != 0x1f)
-                return 0; /* not another member: ignored, as gzread does */
+            if (r->z.next_in[0] != 0x1f) {
+                gz_trailing(r, zin_offset(r)); /* not another member: ignored, as gzread */
+                return 0;
+            }
             inflateReset(&r->z);
             r->z_member_done = false;
+            r->z_new_member = true;
+            r->zin_member = zin_offset(r);
         }
         r->z.next_out = (unsigned char *)dst;
         r->z.avail_out = (uInt)want;
@@ -344,14 +389,25 @@ static ssize_t gz_read(struct ev_reader *r, char *dst, size_t want, kad_err *err
         size_t got = want - r->z.avail_out;
         if (zr == Z_STREAM_END) {
             r->z_member_done = true;
+            r->z_new_member = false;
+        } else if (zr == Z_DATA_ERROR && r->z_new_member && r->z.total_out == 0 && !got) {
+            gz_trailing(r, r->zin_member); /* 1f, then no gzip header: garbage too */
+            return 0;
         } else if (zr != Z_OK && zr != Z_BUF_ERROR) {
-            read_fail(r, r->z.msg ? r->z.msg : "invalid compressed data", err);
+            kx_err_atlc(err, KAD_EIO, r->origin, 0, 0, (int64_t)zin_offset(r),
+                        "invalid gzip data at byte %llu (compressed): %s",
+                        (unsigned long long)zin_offset(r), r->z.msg ? r->z.msg : "corrupt");
             return -1;
         }
-        if (got)
+        if (got) {
+            r->z_new_member = false;
             return (ssize_t)got;
+        }
         if (!r->z_member_done && r->z.avail_in == 0 && r->zin_eof) {
-            read_fail(r, "unexpected end of file", err);
+            kx_err_atlc(err, KAD_EIO, r->origin, 0, 0, (int64_t)zin_offset(r),
+                        "truncated gzip stream: the compressed data ends at byte %llu inside a "
+                        "gzip member (the file was cut short)",
+                        (unsigned long long)zin_offset(r));
             return -1;
         }
     }

@@ -5,7 +5,7 @@
  */
 #include "event/event.h"
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t ev_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -15,7 +15,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void ev_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -120,7 +120,7 @@ bool ev_time_parse(const char *s, size_t n, int64_t *ms)
     }
     if (i != n)
         return false;
-    int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+    int64_t days = ev_days_from_civil(y, (unsigned)mo, (unsigned)d);
     *ms = ((days * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + frac - off;
     return true;
 }
@@ -139,7 +139,7 @@ static size_t fmt(int64_t ms, char buf[32], bool millis)
     int64_t rem = ms - days * 86400000;
     int64_t y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    ev_civil_from_days(days, &y, &m, &d);
     if (y < 0 || y > 9999)
         return 0;
     char *p = buf;

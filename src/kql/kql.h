@@ -137,12 +137,28 @@ struct kql_lit {
     uint8_t net[16]; /* CIDR network (IPv4 as ::ffff:a.b.c.d) */
 };
 
-/* An OR's children that test the same plain path, evaluated with one lookup (compiled). */
+/*
+ * An OR's children that test the same plain path, evaluated with one lookup (compiled); or an
+ * AND's `not` children that do (`negated`: the AND holds only when no value matches, De Morgan).
+ * A group of KQL_GROUP_INDEX_MIN literals or more is indexed so a value costs one hash probe
+ * and a binary search instead of a test per literal: exact texts in an open-addressing table,
+ * numeric literals sorted by value, and the literals no index can answer (wildcards, exists,
+ * CIDR blocks) in `other`.
+ */
+#define KQL_GROUP_INDEX_MIN 16
 struct kql_group {
     const char *path;
     size_t len;
     const struct kql_lit **val; /* the children's values */
     uint32_t n;
+    uint8_t negated;
+    uint8_t has_true, has_false; /* indexed: some exact literal is the text true / false */
+    const struct kql_lit **hash; /* indexed: NULL or exact literals by text; hmask + 1 slots */
+    uint32_t hmask;
+    const struct kql_lit **nums; /* indexed: numeric exact literals sorted by num */
+    uint32_t nnums;
+    const struct kql_lit **other; /* indexed: the literals tested one by one */
+    uint32_t nother;
 };
 
 struct kql_node {
@@ -154,7 +170,8 @@ struct kql_node {
     struct kql_node **kid;
     struct kql_lit field; /* IS/RANGE/NESTED */
     struct kql_lit value; /* IS/RANGE */
-    /* OR (compiled): `is` children on one path grouped; the other children in `rest` */
+    /* OR (compiled): `is` children on one path grouped; the other children in `rest`.
+       AND (compiled): `not is` children on one path grouped (negated); the others in `rest` */
     struct kql_group *grp;
     uint32_t ngrp, nrest;
     struct kql_node **rest;

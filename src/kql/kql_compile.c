@@ -9,7 +9,10 @@
  */
 #include "kql.h"
 
+#include "base/alloc.h"
 #include "base/err.h"
+#include "base/map.h"
+#include "base/str.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -150,14 +153,14 @@ struct prep {
     kx_arena *a;
     struct kql_query *q;
     size_t cap;
+    kx_map fields; /* the query's fields seen so far (a query may name 100,000) */
 };
 
 static int add_field(struct prep *p, const char *path)
 {
     struct kql_query *q = p->q;
-    for (size_t i = 0; i < q->nfields; i++)
-        if (strcmp(q->fields[i], path) == 0)
-            return KAD_OK;
+    if (!kx_map_put(&p->fields, path, strlen(path), NULL))
+        return KAD_OK;
     if (q->nfields == p->cap) {
         size_t nc = p->cap ? p->cap * 2 : 8;
         const char **nf = kx_arena_alloc(p->a, nc * sizeof(*nf));
@@ -177,39 +180,110 @@ static bool groupable(const struct kql_node *k)
     return k->kind == KQL_IS && k->fclass == KQL_F_PATH && !k->all;
 }
 
+/* The `is` node an OR child (itself) or an AND child (`not is`) contributes to a group. */
+static const struct kql_node *group_member(const struct kql_node *k, bool negated)
+{
+    if (negated)
+        return k->kind == KQL_NOT && groupable(k->kid[0]) ? k->kid[0] : NULL;
+    return groupable(k) ? k : NULL;
+}
+
+static int cmp_num(const void *a, const void *b)
+{
+    double x = (*(const struct kql_lit *const *)a)->num,
+           y = (*(const struct kql_lit *const *)b)->num;
+    return (x > y) - (x < y);
+}
+
+/* The index of a large group (struct kql_group). */
+static int index_group(kx_arena *a, struct kql_group *g)
+{
+    uint32_t slots = 2;
+    while (slots < 2 * g->n)
+        slots *= 2;
+    g->hash = kx_arena_zalloc(a, slots * sizeof(*g->hash));
+    g->nums = kx_arena_alloc(a, g->n * sizeof(*g->nums));
+    g->other = kx_arena_alloc(a, g->n * sizeof(*g->other));
+    if (!g->hash || !g->nums || !g->other)
+        return KAD_ELIMIT;
+    g->hmask = slots - 1;
+    for (uint32_t i = 0; i < g->n; i++) {
+        const struct kql_lit *l = g->val[i];
+        if (l->vclass == KQL_V_NEVER)
+            continue;
+        if (l->vclass != KQL_V_EXACT || l->is_cidr || (l->is_num && l->num != l->num)) {
+            g->other[g->nother++] = l;
+            continue;
+        }
+        g->has_true |= l->bool_text == 2;
+        g->has_false |= l->bool_text == 1;
+        if (l->is_num)
+            g->nums[g->nnums++] = l;
+        uint32_t h = (uint32_t)kx_hash64(l->text, l->len, 0) & g->hmask;
+        while (g->hash[h] &&
+               !(g->hash[h]->len == l->len && memcmp(g->hash[h]->text, l->text, l->len) == 0))
+            h = (h + 1) & g->hmask;
+        g->hash[h] = l;
+    }
+    qsort(g->nums, g->nnums, sizeof(*g->nums), cmp_num);
+    return KAD_OK;
+}
+
 /*
  * A value list `f:(a or b or c ...)` becomes an OR of `is` nodes on the same path; the rules
  * have lists of 30 values. Group them so evaluation looks the path up once and tests each value
- * of the field against every literal, instead of one lookup per literal. The tree itself (and
- * so the dump) is unchanged; only kql_eval.c reads grp/rest.
+ * of the field against the literals (an index for large groups), instead of one lookup per
+ * literal. The same for an AND's `not f:a and not f:b ...` (negated groups). The tree itself
+ * (and so the dump) is unchanged; only kql_eval.c reads grp/rest.
  */
-static int group_or(struct prep *p, struct kql_node *n)
+static int group_kids(struct prep *p, struct kql_node *n, bool negated)
 {
     uint32_t ng = 0, nr = 0;
     struct kql_group *grp = kx_arena_zalloc(p->a, n->n * sizeof(*grp));
     struct kql_node **rest = kx_arena_alloc(p->a, n->n * sizeof(*rest));
-    if (!grp || !rest)
-        return KAD_ELIMIT;
-    for (uint32_t i = 0; i < n->n; i++) {
-        struct kql_node *k = n->kid[i];
-        if (!groupable(k)) {
-            rest[nr++] = k;
+    uint32_t *count = kx_calloc(n->n, sizeof(*count));
+    uint32_t *gof = kx_calloc(n->n, sizeof(*gof));
+    kx_map paths;
+    kx_map_init(&paths);
+    int rc = grp && rest ? KAD_OK : KAD_ELIMIT;
+    /* first pass: the group of each member and the size of each group */
+    for (uint32_t i = 0; i < n->n && !rc; i++) {
+        const struct kql_node *k = group_member(n->kid[i], negated);
+        if (!k)
+            continue;
+        bool found;
+        void *v = kx_map_get(&paths, k->field.text, k->field.len, &found);
+        uint32_t g = found ? (uint32_t)(uintptr_t)v : ng++;
+        if (!found)
+            kx_map_put(&paths, k->field.text, k->field.len, (void *)(uintptr_t)g);
+        gof[i] = g;
+        count[g]++;
+    }
+    for (uint32_t g = 0; g < ng && !rc; g++) {
+        grp[g].val = kx_arena_alloc(p->a, count[g] * sizeof(*grp[g].val));
+        grp[g].negated = negated;
+        if (!grp[g].val)
+            rc = KAD_ELIMIT;
+    }
+    for (uint32_t i = 0; i < n->n && !rc; i++) {
+        const struct kql_node *k = group_member(n->kid[i], negated);
+        if (!k) {
+            rest[nr++] = n->kid[i];
             continue;
         }
-        uint32_t g = 0;
-        while (g < ng && !(grp[g].len == k->field.len &&
-                           memcmp(grp[g].path, k->field.text, k->field.len) == 0))
-            g++;
-        if (g == ng) {
-            grp[ng].path = k->field.text;
-            grp[ng].len = k->field.len;
-            grp[ng].val = kx_arena_alloc(p->a, n->n * sizeof(*grp[ng].val));
-            if (!grp[ng].val)
-                return KAD_ELIMIT;
-            ng++;
-        }
-        grp[g].val[grp[g].n++] = &k->value;
+        struct kql_group *g = &grp[gof[i]];
+        g->path = k->field.text;
+        g->len = k->field.len;
+        g->val[g->n++] = &k->value;
     }
+    for (uint32_t g = 0; g < ng && !rc; g++)
+        if (grp[g].n >= KQL_GROUP_INDEX_MIN)
+            rc = index_group(p->a, &grp[g]);
+    kx_map_fini(&paths);
+    kx_free(count);
+    kx_free(gof);
+    if (rc)
+        return rc;
     n->grp = grp;
     n->ngrp = ng;
     n->rest = rest;
@@ -227,8 +301,8 @@ static int prepare(struct prep *p, struct kql_node *n, bool top)
     case KQL_NOT:
         for (uint32_t i = 0; i < n->n && !rc; i++)
             rc = prepare(p, n->kid[i], top);
-        if (!rc && n->kind == KQL_OR)
-            rc = group_or(p, n);
+        if (!rc && n->kind != KQL_NOT)
+            rc = group_kids(p, n, n->kind == KQL_AND);
         return rc;
     case KQL_IS:
     case KQL_RANGE:
@@ -253,8 +327,10 @@ static int prepare(struct prep *p, struct kql_node *n, bool top)
 
 int kql_prepare(kx_arena *a, struct kql_query *q, kad_err *err)
 {
-    struct prep p = {a, q, 0};
+    struct prep p = {a, q, 0, {0}};
+    kx_map_init(&p.fields);
     int rc = prepare(&p, q->root, true);
+    kx_map_fini(&p.fields);
     if (rc)
         return kx_err_setf(err, rc, "query needs more memory than the rule set allows");
     return KAD_OK;

@@ -17,6 +17,8 @@
  */
 #include "kql.h"
 
+#include "base/str.h"
+
 #include <string.h>
 
 #define WALK_MAX_PATH 1024 /* leaves with longer dotted paths are not seen by patterns */
@@ -182,9 +184,63 @@ static bool visit(const struct ev_node *v, bool partial, void *ctx)
     return test_value(ctx, v, partial);
 }
 
+/* An indexed group (kql.h): the answer of test_is over every literal, from the index. */
+static bool indexed_match(const struct kql_group *g, const struct ev_node *v, bool partial)
+{
+    if (!partial) {
+        switch (v->type) {
+        case EV_STRING: {
+            uint32_t h = (uint32_t)kx_hash64(v->str, v->len, 0) & g->hmask;
+            for (const struct kql_lit *l; (l = g->hash[h]) != NULL; h = (h + 1) & g->hmask)
+                if (l->len == v->len && memcmp(l->text, v->str, v->len) == 0)
+                    return true;
+            break;
+        }
+        case EV_NUMBER: {
+            double d;
+            int64_t i;
+            bool is_int;
+            if (!g->nnums || !kql_parse_number(v->str, v->len, &d, &i, &is_int))
+                break;
+            uint32_t lo = 0, hi = g->nnums; /* first literal with num >= d */
+            while (lo < hi) {
+                uint32_t mid = lo + (hi - lo) / 2;
+                if (g->nums[mid]->num < d)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            /* equal as doubles is necessary for equal (two int64 equal as integers are equal as
+               doubles too); num_cmp decides */
+            for (; lo < g->nnums && g->nums[lo]->num == d; lo++) {
+                int c;
+                if (num_cmp(v, g->nums[lo], &c) && c == 0)
+                    return true;
+            }
+            break;
+        }
+        case EV_TRUE:
+            if (g->has_true)
+                return true;
+            break;
+        case EV_FALSE:
+            if (g->has_false)
+                return true;
+            break;
+        default: break;
+        }
+    }
+    for (uint32_t i = 0; i < g->nother; i++)
+        if (test_is(g->other[i], v, partial))
+            return true;
+    return false;
+}
+
 static bool visit_group(const struct ev_node *v, bool partial, void *ctx)
 {
     const struct kql_group *g = ctx;
+    if (g->hash)
+        return indexed_match(g, v, partial);
     for (uint32_t i = 0; i < g->n; i++)
         if (test_is(g->val[i], v, partial))
             return true;
@@ -263,8 +319,13 @@ static bool eval(const struct kql_node *n, const struct ev_node *doc, struct ev_
                 return true;
         return false;
     case KQL_AND:
-        for (uint32_t i = 0; i < n->n; i++)
-            if (!eval(n->kid[i], doc, memo))
+        /* negated groups: `not f:a and not f:b` holds when no value of f is a or b */
+        for (uint32_t i = 0; i < n->ngrp; i++)
+            if (ev_values_memo(memo, doc, n->grp[i].path, n->grp[i].len, visit_group,
+                               (void *)&n->grp[i]))
+                return false;
+        for (uint32_t i = 0; i < n->nrest; i++)
+            if (!eval(n->rest[i], doc, memo))
                 return false;
         return true;
     case KQL_NOT: return !eval(n->kid[0], doc, memo);

@@ -90,6 +90,11 @@ struct rule {
        the next load call on the set) */
     const struct rule_exc_list *const *exc;
     size_t exc_n;
+    /* absolute `from` (epoch ms) when it is a date rather than now-...; INT64_MIN otherwise
+       (then from_ms is the look-back); the exact range of one execution is rule_exec_window's */
+    int64_t from_abs_ms;
+    /* where from, to and history_window_start are written in `path` (0 when defaulted) */
+    uint32_t from_line, from_col, to_line, to_col, hws_line, hws_col;
 };
 
 /* One diagnostic of a load: file:line:col: error|warning: message. */
@@ -130,8 +135,30 @@ bool rule_excepted(const struct rule_set *rs, const struct rule *r, const struct
                    int64_t ts_ms);
 
 /* Parse Elastic date math relative to now ("now-10d", "now-6m", "now") into a negative
- * offset in ms, or an absolute ISO-8601 time into epoch ms (*absolute = true). */
+ * offset in ms, or an absolute ISO-8601 time into epoch ms (*absolute = true). The offset is
+ * the fixed form (a month is 30 days, rounding adds nothing); see rule_datemath_eval. */
 int rule_parse_datemath(const char *s, int64_t *ms, bool *absolute, kad_err *err);
+
+/* Evaluate Elastic date math exactly at now_ms (epoch ms, UTC): "now-6m", "now/d",
+ * "now-1M", "2019-02-19T20:42:00.000Z", "2019-02-19", "1550608920000",
+ * "2019-02-19||-1d/d" (docs/internals/rules.md). KAD_EINVAL with a message otherwise. */
+int rule_datemath_eval(const char *s, int64_t now_ms, int64_t *out, kad_err *err);
+
+/* The time range of one execution of a rule, epoch ms. */
+struct rule_window {
+    int64_t from_ms;    /* `from` evaluated at now (inclusive) */
+    int64_t to_ms;      /* `to` evaluated at now (inclusive) */
+    int64_t history_ms; /* new_terms: history_window_start evaluated at to_ms; else INT64_MIN */
+};
+/*
+ * Resolve r's from, to and (new_terms) history_window_start for an execution started at now_ms,
+ * as Kibana does at each run: from and to relative to now, the history start relative to the
+ * range's end. Then Kibana's execution-time check: the history start (relative to now) must be
+ * before `from`. On failure KAD_ERULE with err positioned at the key in the rule file
+ * (origin = r->path, line:col of history_window_start) and Elastic's message; *w is filled as
+ * far as it could be. Scan and preview call it per execution (preview: per tuple).
+ */
+int rule_exec_window(const struct rule *r, int64_t now_ms, struct rule_window *w, kad_err *err);
 
 /* ---- added by the rules module ---------------------------------------------------------- */
 

@@ -40,7 +40,10 @@ int rule_dump(const struct rule *r, kx_buf *out)
         kx_buf_addf(out, "query: -\n");
     }
     list(out, "index", &r->index);
-    kx_buf_addf(out, "from: %s (%" PRId64 " ms)\n", r->from, r->from_ms);
+    if (r->from_abs_ms != INT64_MIN)
+        kx_buf_addf(out, "from: %s (absolute %" PRId64 " ms)\n", r->from, r->from_abs_ms);
+    else
+        kx_buf_addf(out, "from: %s (%" PRId64 " ms)\n", r->from, r->from_ms);
     kx_buf_addf(out, "to: %s\n", r->to);
     kx_buf_addf(out, "interval: %s (%" PRId64 " ms)\n", r->interval, r->interval_ms);
     kx_buf_addf(out, "max_signals: %d\n", r->max_signals);

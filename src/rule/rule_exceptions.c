@@ -595,6 +595,7 @@ void rule_exc_load_text(struct rule_set *rs, const char *path, const char *text,
     kx_str t = kx_str_trim((kx_str){text, len});
     if (t.len && t.ptr[0] == '{') {
         load_ndjson(&X, text, len);
+        kx_lines_forget(&rs->lines); /* the text is the caller's and goes away */
         return;
     }
     X.text = text;
@@ -615,6 +616,7 @@ void rule_exc_load_text(struct rule_set *rs, const char *path, const char *text,
                 "not an exceptions file: expected [[exception]] (kadet) or [[exceptions]] "
                 "(detection-rules), or a Kibana NDJSON export");
     kx_arena_fini(&scratch);
+    kx_lines_forget(&rs->lines);
 }
 
 /* ---- attaching lists to rules ---------------------------------------------------------------- */

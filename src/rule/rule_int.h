@@ -6,6 +6,7 @@
 #define KAD_RULE_INT_H
 
 #include "base/arena.h"
+#include "base/err.h"
 #include "base/vec.h"
 #include "rule/rule.h"
 #include "rule/toml.h"
@@ -60,6 +61,7 @@ struct rule_set {
     KX_VEC(struct rule_exc_list *) lists;
     size_t files;
     bool had_error;
+    struct kx_lines lines; /* line index of the text being loaded (rs_diag), forgotten after */
 };
 
 /* Record a diagnostic at byte `offset` of `text` (line/col computed) or, with text NULL, at
@@ -87,6 +89,10 @@ void rule_load_text(struct rule_set *rs, const char *path, const char *text, siz
 void rule_exc_load_text(struct rule_set *rs, const char *path, const char *text, size_t len);
 /* Recompute each rule's attached exception lists. */
 void rule_exc_attach(struct rule_set *rs);
+
+/* rule_datemath.c: rule_parse_datemath's fixed form, and whether it is exact (no rounding,
+   no month or year steps), i.e. the same length whatever `now` is. */
+int rule_datemath_info(const char *s, int64_t *ms, bool *absolute, bool *exact, kad_err *err);
 
 /* rule_types.c: the table of rule types. */
 struct rule_type_def {

@@ -22,6 +22,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- schema ---------------------------------------------------------------------------------- */
@@ -392,7 +393,8 @@ static bool attack_entry(struct ld *L, const struct toml_value *t, const char *w
 static void load_threat(struct ld *L, const struct toml_value *rule)
 {
     kx_buf b;
-    kx_buf_init(&b, 1 << 20);
+    /* the threat text comes from the file: escaping makes a byte at most 6, so it always fits */
+    kx_buf_init(&b, RULE_MAX_FILE * 6 + 64);
     kx_jsonw w;
     kx_jsonw_init(&w, &b);
     kx_jsonw_arr_begin(&w);
@@ -460,7 +462,8 @@ static void load_threat(struct ld *L, const struct toml_value *rule)
         }
     }
     kx_jsonw_arr_end(&w);
-    L->r->threat_json = kx_arena_strndup(&L->rs->arena, b.ptr ? b.ptr : "[]", b.ptr ? b.len : 2);
+    bool ok = b.ptr && kx_jsonw_error(&w) == KAD_OK; /* alerts insert it as raw JSON */
+    L->r->threat_json = kx_arena_strndup(&L->rs->arena, ok ? b.ptr : "[]", ok ? b.len : 2);
     kx_buf_fini(&b);
 }
 
@@ -537,6 +540,12 @@ static void load_suppression(struct ld *L, const struct toml_value *rule)
 
 /* ---- schedule and new terms ------------------------------------------------------------------ */
 
+/* line:col of byte offset pos of the file being loaded */
+static void locate(struct ld *L, size_t pos, uint32_t *line, uint32_t *col)
+{
+    kx_locate(L->text, L->len, pos, line, col);
+}
+
 static void load_schedule(struct ld *L, const struct toml_value *rule)
 {
     struct rule *r = L->r;
@@ -546,12 +555,17 @@ static void load_schedule(struct ld *L, const struct toml_value *rule)
     if (!r->from)
         r->from = "now-6m";
     int64_t ms;
-    bool abs;
+    bool abs, exact;
     const struct toml_value *fv = toml_get(rule, "from");
     size_t fpos = fv ? key_pos(rule, fv) : rule->offset;
-    if (rule_parse_datemath(r->from, &ms, &abs, &e) != KAD_OK)
+    r->from_abs_ms = INT64_MIN;
+    if (fv)
+        locate(L, fpos, &r->from_line, &r->from_col);
+    if (rule_datemath_info(r->from, &ms, &abs, &exact, &e) != KAD_OK)
         error_at(L, fpos, "from: %s", e.msg);
-    else if (abs || ms >= 0)
+    else if (abs)
+        r->from_abs_ms = ms; /* a fixed start: the range grows with each execution */
+    else if (ms >= 0)
         error_at(L, fpos, "from must be a time before now such as now-6m, not '%s'", r->from);
     else
         r->from_ms = -ms;
@@ -560,6 +574,8 @@ static void load_schedule(struct ld *L, const struct toml_value *rule)
     if (!r->to)
         r->to = "now";
     const struct toml_value *tv = toml_get(rule, "to");
+    if (tv)
+        locate(L, key_pos(rule, tv), &r->to_line, &r->to_col);
     if (rule_parse_datemath(r->to, &ms, &abs, &e) != KAD_OK)
         error_at(L, key_pos(rule, tv), "to: %s", e.msg);
 
@@ -663,7 +679,12 @@ static void load_new_terms(struct ld *L, const struct toml_value *rule)
         kad_err_clear(&e);
         int64_t ms;
         bool abs;
-        if (rule_parse_datemath(h, &ms, &abs, &e) != KAD_OK) {
+        bool exact, from_abs = false, from_exact = false;
+        int64_t fms;
+        locate(L, pos, &r->hws_line, &r->hws_col);
+        if (rule_datemath_info(r->from, &fms, &from_abs, &from_exact, NULL) != KAD_OK)
+            from_exact = false;
+        if (rule_datemath_info(h, &ms, &abs, &exact, &e) != KAD_OK) {
             error_at(L, pos,
                      "new_terms.history_window_start: Failed to parse "
                      "'historyWindowStart': %s",
@@ -677,8 +698,12 @@ static void load_new_terms(struct ld *L, const struct toml_value *rule)
                      h);
         } else {
             r->history_window_ms = -ms;
-            /* Elastic's validateHistoryWindowStart: history start must be before `from` */
-            if (r->from_ms > 0 && r->history_window_ms <= r->from_ms)
+            /* Elastic's validateHistoryWindowStart: history start must be before `from`. When
+               both are fixed offsets from now the answer is the same at every execution and the
+               rule is refused here, as Kibana refuses to save it; otherwise (an absolute time,
+               rounding, months) it depends on the execution's time: rule_exec_window. */
+            if (exact && !from_abs && from_exact && r->from_ms > 0 &&
+                r->history_window_ms <= r->from_ms)
                 error_at(L, pos,
                          "History window size is smaller than rule interval + additional "
                          "lookback, 'historyWindowStart' must be earlier than 'from' (%s is "
@@ -856,19 +881,38 @@ static void load_rule_table(struct ld *L, const struct toml_value *rule)
 }
 
 /* Diagnostics of one file in line/column order (insertion sort: stable, and lists are short). */
+struct diag_key {
+    uint32_t line, col;
+    size_t i;
+};
+
+static int cmp_diag_key(const void *a, const void *b)
+{
+    const struct diag_key *x = a, *y = b;
+    if (x->line != y->line)
+        return x->line < y->line ? -1 : 1;
+    if (x->col != y->col)
+        return x->col < y->col ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i); /* stable: equal positions keep their order */
+}
+
+/* The file's diagnostics in position order (a file may have 100,000: sort keys, not records). */
 static void sort_diags(struct rule_set *rs, size_t first)
 {
-    struct rule_diag *d = rs->diags.ptr;
-    for (size_t i = first + 1; i < rs->diags.len; i++) {
-        struct rule_diag x = d[i];
-        size_t j = i;
-        while (j > first && (d[j - 1].err.line > x.err.line ||
-                             (d[j - 1].err.line == x.err.line && d[j - 1].err.col > x.err.col))) {
-            d[j] = d[j - 1];
-            j--;
-        }
-        d[j] = x;
-    }
+    size_t n = rs->diags.len - first;
+    if (n < 2)
+        return;
+    struct rule_diag *d = rs->diags.ptr + first;
+    struct diag_key *k = kx_malloc(n * sizeof(*k));
+    for (size_t i = 0; i < n; i++)
+        k[i] = (struct diag_key){d[i].err.line, d[i].err.col, i};
+    qsort(k, n, sizeof(*k), cmp_diag_key);
+    struct rule_diag *tmp = kx_malloc(n * sizeof(*tmp));
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = d[k[i].i];
+    memcpy(d, tmp, n * sizeof(*d));
+    kx_free(tmp);
+    kx_free(k);
 }
 
 static void load_text(struct ld *L);
@@ -878,6 +922,7 @@ void rule_load_text(struct rule_set *rs, const char *path, const char *text, siz
     struct ld L = {.rs = rs, .path = path, .text = text, .len = len};
     size_t first = rs->diags.len;
     load_text(&L);
+    kx_lines_forget(&rs->lines); /* the text is the caller's and goes away */
     sort_diags(rs, first);
 }
 

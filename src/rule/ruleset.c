@@ -34,6 +34,7 @@ void rule_set_free(struct rule_set *rs)
     KX_VEC_FREE(&rs->rules);
     KX_VEC_FREE(&rs->diags);
     KX_VEC_FREE(&rs->lists);
+    kx_lines_fini(&rs->lines);
     kx_arena_fini(&rs->arena);
     kx_free(rs);
 }
@@ -66,7 +67,7 @@ void rs_diag(struct rule_set *rs, bool is_error, const char *origin, const char 
 {
     uint32_t line = 0, col = 0;
     if (text)
-        kx_locate(text, len, offset, &line, &col);
+        kx_lines_locate(&rs->lines, text, len, offset, &line, &col);
     va_list ap;
     va_start(ap, fmt);
     add_diag(rs, is_error, origin, line, col, text ? (int64_t)offset : -1, fmt, ap);

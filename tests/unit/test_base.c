@@ -95,6 +95,27 @@ TEST(err_message_truncated_safely)
     ASSERT_EQ(strlen(e.msg), KAD_ERR_MSG_MAX - 1);
 }
 
+/* kx_lines answers as kx_locate at every offset, for texts with empty lines, no final newline,
+   a final newline, and none at all; switching texts rebuilds the index. */
+TEST(lines_index_equals_locate)
+{
+    static const char *const texts[] = {"", "a", "\n", "ab\ncd\n\nef", "x\n\n\ny\n", "no newline"};
+    struct kx_lines li = {0};
+    for (int round = 0; round < 2; round++)
+        for (size_t t = 0; t < sizeof(texts) / sizeof(*texts); t++) {
+            size_t n = strlen(texts[t]);
+            for (size_t off = 0; off <= n + 2; off++) {
+                uint32_t l1, c1, l2, c2;
+                kx_locate(texts[t], n, off, &l1, &c1);
+                kx_lines_locate(&li, texts[t], n, off, &l2, &c2);
+                ASSERT_EQ(l1, l2);
+                ASSERT_EQ(c1, c2);
+            }
+        }
+    kx_lines_forget(&li);
+    kx_lines_fini(&li);
+}
+
 TEST(locate_lines_and_columns)
 {
     uint32_t l, c;
@@ -238,6 +259,32 @@ TEST(buf_limit_leaves_content)
     ASSERT_STR_EQ(b.ptr, "12345678");
     ASSERT_EQ(kx_buf_addf(&b, "%s", "long"), KAD_ELIMIT);
     ASSERT_EQ(b.len, 8);
+    kx_buf_fini(&b);
+}
+
+TEST(buf_error_is_sticky)
+{
+    kx_buf b;
+    kx_buf_init(&b, 8);
+    ASSERT_OK(kx_buf_adds(&b, "1234"));
+    ASSERT_EQ(kx_buf_error(&b), KAD_OK);
+    /* a failed append leaves the content; every later append fails too, even one that fits */
+    ASSERT_EQ(kx_buf_adds(&b, "56789"), KAD_ELIMIT);
+    ASSERT_EQ(kx_buf_error(&b), KAD_ELIMIT);
+    ASSERT_EQ(kx_buf_addc(&b, 'x'), KAD_ELIMIT);
+    ASSERT_EQ(kx_buf_addf(&b, "%d", 1), KAD_ELIMIT);
+    ASSERT_EQ(kx_buf_reserve(&b, 1), KAD_ELIMIT);
+    ASSERT_STR_EQ(b.ptr, "1234");
+    /* truncate keeps the error; reset clears it */
+    kx_buf_truncate(&b, 2);
+    ASSERT_STR_EQ(b.ptr, "12");
+    ASSERT_EQ(kx_buf_addc(&b, 'x'), KAD_ELIMIT);
+    kx_buf_reset(&b);
+    ASSERT_EQ(kx_buf_error(&b), KAD_OK);
+    ASSERT_OK(kx_buf_adds(&b, "abc"));
+    ASSERT_STR_EQ(b.ptr, "abc");
+    kx_buf_truncate(&b, 10); /* longer than the content: no-op */
+    ASSERT_STR_EQ(b.ptr, "abc");
     kx_buf_fini(&b);
 }
 

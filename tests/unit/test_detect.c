@@ -283,15 +283,22 @@ static void feed(struct det_engine *e, struct st_store *st, kx_arena *a, const c
     kx_arena_reset(a);
 }
 
-TEST(detect_engine_new_terms)
+/* NT_RULE written to path and loaded (the caller removes the file). */
+static struct rule_set *load_nt_rule(const char *path)
 {
-    char path[] = "build/test_detect_rule.toml";
     FILE *f = fopen(path, "w");
     ASSERT_NOT_NULL(f);
     fputs(NT_RULE, f);
     fclose(f);
     struct rule_set *rs = rule_set_new();
     ASSERT_OK(rule_set_load(rs, path));
+    return rs;
+}
+
+TEST(detect_engine_new_terms)
+{
+    char path[] = "build/test_detect_rule.toml";
+    struct rule_set *rs = load_nt_rule(path);
     struct st_store *st = NULL;
     ASSERT_OK(st_open(&st, NULL, ST_OPEN_MEM, NULL));
     struct sink k;
@@ -339,4 +346,63 @@ TEST(detect_engine_new_terms)
     st_close(st);
     rule_set_free(rs);
     remove(path);
+}
+
+/* One event from the future (a skewed node clock, or a forged 2099 time) must not blind the rule:
+   with det_opts.future_ms it counts as `future` and the state records it at read time + the
+   tolerance, so later events are judged normally. Without the limit (0) the old behaviour
+   remains: the watermark jumps to 2099 and every later event is too late. */
+static void run_future(int64_t future_ms, uint64_t want_alerts, uint64_t want_future,
+                       uint64_t want_late)
+{
+    char path[] = "build/test_detect_future.toml";
+    struct rule_set *rs = load_nt_rule(path);
+    struct st_store *st = NULL;
+    ASSERT_OK(st_open(&st, NULL, ST_OPEN_MEM, NULL));
+    struct sink k;
+    memset(&k, 0, sizeof(k));
+    struct det_opts o = {
+        .rules = rs, .state = st, .on_alert = on_alert, .ud = &k, .future_ms = future_ms};
+    ASSERT_OK(st_begin(st, NULL));
+    struct det_engine *e = det_new(&o, NULL);
+    ASSERT_NOT_NULL(e);
+    ASSERT_OK(st_commit(st, NULL));
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    static const char *const docs[] = {
+        "{\"kubernetes\":{\"audit\":{\"stage\":\"ResponseComplete\",\"auditID\":\"f1\"}},"
+        "\"@timestamp\":\"2099-01-01T00:00:00Z\",\"user\":{\"name\":\"eve\"},\"ua\":\"x\"}",
+        "{\"kubernetes\":{\"audit\":{\"stage\":\"ResponseComplete\",\"auditID\":\"f2\"}},"
+        "\"@timestamp\":\"2026-03-01T00:01:00Z\",\"user\":{\"name\":\"bob\"},\"ua\":\"y\"}",
+        "{\"kubernetes\":{\"audit\":{\"stage\":\"ResponseComplete\",\"auditID\":\"f3\"}},"
+        "\"@timestamp\":\"2026-03-01T00:02:00Z\",\"user\":{\"name\":\"carol\"},\"ua\":\"z\"}",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        struct ev_node *doc = ev_json_parse(&a, docs[i], strlen(docs[i]), "<t>", NULL);
+        ASSERT_NOT_NULL(doc);
+        struct det_event ev = {.doc = doc,
+                               .raw = docs[i],
+                               .raw_len = strlen(docs[i]),
+                               .read_ms = 1772323200000LL /* 2026-03-01T00:00:00Z */};
+        ASSERT_OK(st_begin(st, NULL));
+        ASSERT_OK(det_process(e, &ev, NULL));
+        ASSERT_OK(st_commit(st, NULL));
+        kx_arena_reset(&a);
+    }
+    struct det_rule_stats s;
+    det_rule_stats(e, 0, &s);
+    ASSERT_EQ(s.alerts, want_alerts);
+    ASSERT_EQ(s.future, want_future);
+    ASSERT_EQ(s.too_late, want_late);
+    kx_arena_fini(&a);
+    det_free(e);
+    st_close(st);
+    rule_set_free(rs);
+    remove(path);
+}
+
+TEST(detect_future_event_does_not_blind)
+{
+    run_future(15 * 60 * 1000, 3, 1, 0);
+    run_future(0, 1, 0, 2);
 }

@@ -733,8 +733,10 @@ static void drain(struct ev_reader *r, kx_buf *out)
     while ((rc = ev_reader_next(r, &rec, &err)) != 0) {
         if (rc < 0) {
             kx_buf_addf(out, "[E%d %lu:%lu]", rc, (unsigned long)err.line, (unsigned long)err.col);
-            if (rc == KAD_EIO)
+            if (rc == KAD_EIO) {
+                kx_buf_addf(out, "[%s]", err.msg);
                 break;
+            }
             continue;
         }
         kx_buf_addf(out, "[%lu:%lu@%lu ", (unsigned long)rec.line, (unsigned long)rec.col,
@@ -879,6 +881,10 @@ static void drain_pipe(const char *bytes, size_t len, size_t step, kx_buf *out)
     struct ev_reader *r;
     ASSERT_OK(ev_reader_open_fd(&r, p[0], "<pipe>", 0, NULL));
     drain(r, out);
+    kad_err w;
+    int wc = ev_reader_warning(r, &w);
+    if (wc)
+        kx_buf_addf(out, "[W%d @%lld %s]", wc, (long long)w.offset, w.msg);
     ev_reader_close(r);
     close(p[0]);
     int status;
@@ -909,13 +915,31 @@ TEST(event_reader_gzip_stream)
     drain_pipe(gz.ptr, gz.len, 7, &got);
     ASSERT_EQ(want.len, got.len);
     ASSERT_MEM_EQ(want.ptr, got.ptr, want.len);
-    /* trailing garbage after the last member */
+    /* trailing garbage after the last member: the records, then the warning */
     kx_buf_reset(&got);
+    size_t gzlen = gz.len;
     kx_buf_adds(&gz, "not gzip\n");
     drain_pipe(gz.ptr, gz.len, 65536, &got);
-    ASSERT_EQ(want.len, got.len);
+    ASSERT(got.len > want.len);
     ASSERT_MEM_EQ(want.ptr, got.ptr, want.len);
-    /* truncated: the records of the first member, then the error */
+    char w[200];
+    snprintf(w, sizeof(w),
+             "[W%d @%zu trailing garbage after the gzip data at byte %zu (compressed) ignored]",
+             EV_WARN_GZIP_TRAILING, gzlen, gzlen);
+    ASSERT_STR_EQ(got.ptr + want.len, w);
+    /* garbage that starts with the magic's first byte but is no gzip header: the same */
+    gz.len = gzlen;
+    kx_buf_add(&gz, "\x1f\x00\x01\x02", 4);
+    kx_buf_reset(&got);
+    drain_pipe(gz.ptr, gz.len, 65536, &got);
+    ASSERT_MEM_EQ(want.ptr, got.ptr, want.len);
+    ASSERT_STR_EQ(got.ptr + want.len, w);
+    /* no garbage, no warning */
+    gz.len = gzlen;
+    kx_buf_reset(&got);
+    drain_pipe(gz.ptr, gz.len, 65536, &got);
+    ASSERT_EQ(got.len, want.len);
+    /* truncated: the records of the first member, then the error naming it */
     kx_buf_reset(&gz);
     gz_member(text.ptr, half, &gz);
     kx_buf_reset(&got);
@@ -924,6 +948,7 @@ TEST(event_reader_gzip_stream)
     char err[32];
     snprintf(err, sizeof(err), "[E%d ", KAD_EIO);
     ASSERT_NOT_NULL(strstr(got.ptr, err));
+    ASSERT_NOT_NULL(strstr(got.ptr, "truncated gzip stream: the compressed data ends at byte"));
     kx_buf_fini(&text);
     kx_buf_fini(&gz);
     kx_buf_fini(&want);
@@ -1212,4 +1237,234 @@ TEST(event_values_memo_same_visits)
     kx_buf_fini(&want);
     kx_buf_fini(&got);
     kx_arena_fini(&a);
+}
+
+/* ---- tests/ecs: one raw event per case, expected values per field -----------------------------
+ */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Sorted names of the files of dir ending in suffix (suffix removed unless keep), at most max;
+   returns the count. The names are kx_strndup'd. */
+static size_t list_cases(const char *dir, const char *suffix, bool keep, char **names, size_t max)
+{
+    DIR *d = opendir(dir);
+    size_t nn = 0, sl = strlen(suffix);
+    struct dirent *de;
+    while (d && (de = readdir(d)) != NULL && nn < max) {
+        size_t l = strlen(de->d_name);
+        if (l > sl && strcmp(de->d_name + l - sl, suffix) == 0)
+            names[nn++] = kx_strndup(de->d_name, keep ? l : l - sl);
+    }
+    if (d)
+        closedir(d);
+    qsort(names, nn, sizeof(*names), cmp_str);
+    return nn;
+}
+
+TEST(event_ecs_cases)
+{
+    char *names[256];
+    size_t nn = list_cases("tests/ecs", ".json", false, names, 256);
+    ASSERT(nn >= 8);
+    struct ev_decoder_opts o = {.now_ms = 1700000000999};
+    struct ev_decoder *d = ev_decoder_new(&o);
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    kx_buf b, why;
+    kx_buf_init(&b, 0);
+    kx_buf_init(&why, 0);
+    for (size_t k = 0; k < nn; k++) {
+        char path[512];
+        size_t jl, el, n;
+        snprintf(path, sizeof path, "tests/ecs/%s.json", names[k]);
+        char *json = t_read_file(path, &jl);
+        snprintf(path, sizeof path, "tests/ecs/%s.expect", names[k]);
+        char *exp = t_read_file(path, &el);
+        ASSERT(json && exp);
+        while (jl && json[jl - 1] == '\n')
+            json[--jl] = '\0';
+        struct ev_event ev;
+        kad_err err;
+        kad_err_clear(&err);
+        kx_buf_reset(&why);
+        bool ok = decode1(d, &a, json, &ev, &err) == KAD_OK;
+        if (!ok)
+            kx_buf_addf(&why, "decode failed: %s", err.msg);
+        char **lines = t_split_lines(exp, &n);
+        for (size_t i = 0; ok && i < n; i++) {
+            char *l = lines[i], *sep = strstr(l, ": ");
+            if (!*l || *l == '#')
+                continue;
+            if (!sep && l[strlen(l) - 1] == ':')
+                sep = l + strlen(l) - 1;
+            ASSERT_NOT_NULL(sep);
+            *sep = '\0';
+            const char *want = sep[1] ? sep + 2 : "";
+            const char *got = vals(&b, ev.doc, l);
+            if (strcmp(got, want) != 0) {
+                kx_buf_addf(&why, "%s.expect:%zu: %s\n  expected: %s\n  got:      %s", names[k],
+                            i + 1, l, want, got);
+                ok = false;
+            }
+        }
+        snprintf(path, sizeof path, "tests/ecs/%s", names[k]);
+        t_case(ok, path, why.ptr);
+        kx_free(lines);
+        kx_free(json);
+        kx_free(exp);
+        kx_free(names[k]);
+        kx_arena_reset(&a);
+    }
+    kx_arena_fini(&a);
+    kx_buf_fini(&b);
+    kx_buf_fini(&why);
+    ev_decoder_free(d);
+}
+
+static bool count_one(const struct ev_node *v, bool partial, void *ctx)
+{
+    (void)v;
+    (void)partial;
+    ++*(size_t *)ctx;
+    return false;
+}
+
+/* Issue 22: every array of the mapping is built in linear time. 200k addresses took minutes
+   when each append walked the list; `make bench-ecs` runs ten times the reported size. */
+TEST(event_ecs_huge_source_ips)
+{
+    const size_t n = 200000;
+    kx_buf j;
+    kx_buf_init(&j, 0);
+    kx_buf_adds(&j, "{\"kind\":\"Event\",\"auditID\":\"x\",\"user\":{\"username\":\"u\"},"
+                    "\"sourceIPs\":[");
+    for (size_t i = 0; i < n; i++) {
+        size_t v = i % 2 ? i - 1 : i; /* every address twice */
+        kx_buf_addf(&j, "%s\"10.%zu.%zu.%zu\"", i ? "," : "", (v >> 16) & 255, (v >> 8) & 255,
+                    v & 255);
+    }
+    kx_buf_adds(&j, "]}");
+    struct ev_decoder_opts o = {.now_ms = 1, .lim = {.max_size = (size_t)64 << 20}};
+    struct ev_decoder *d = ev_decoder_new(&o);
+    kx_arena a;
+    kx_arena_init(&a, 1 << 20, 0);
+    struct ev_record rec = {j.ptr, j.len, "<t>", 1, 1, 0};
+    struct ev_event ev;
+    kad_err err;
+    ASSERT_OK(ev_decode(d, &a, &rec, &ev, &err));
+    size_t src = 0, cli = 0, rel = 0;
+    ev_values(ev.doc, "source.ip", 9, count_one, &src);
+    ev_values(ev.doc, "client.ip", 9, count_one, &cli);
+    ev_values(ev.doc, "related.ip", 10, count_one, &rel);
+    ASSERT_EQ(src, n);
+    ASSERT_EQ(cli, n);
+    ASSERT_EQ(rel, n / 2);
+    kx_arena_fini(&a);
+    ev_decoder_free(d);
+    kx_buf_fini(&j);
+}
+
+/* ---- tests/shapes: real-world input shapes, through the reader and the decoder ----------------
+ */
+
+static void shape_line_err(kx_buf *out, const char *kind, const kad_err *e)
+{
+    kx_buf_addf(out, "%s %lu:%lu: %s\n", kind, (unsigned long)e->line, (unsigned long)e->col,
+                e->msg);
+}
+
+static int shape_event(void *ctx, const struct ev_event *ev)
+{
+    kx_buf *out = ctx, t;
+    kx_buf_init(&t, 0);
+    char ts[32] = "-";
+    if (ev->ts_ms != EV_TIME_NONE)
+        ev_time_fmt_ms(ev->ts_ms, ts);
+    kx_buf_addf(out, "event %lu:%lu %.*s %s %s\n", (unsigned long)ev->rec->line,
+                (unsigned long)ev->rec->col, (int)ev->audit_id.len,
+                ev->audit_id.ptr ? ev->audit_id.ptr : "", vals(&t, ev->doc, "user.name"), ts);
+    kx_buf_fini(&t);
+    return 0;
+}
+
+static void shape_error(void *ctx, const kad_err *e) { shape_line_err(ctx, "error", e); }
+
+static void shape_warning(void *ctx, int code, const kad_err *w)
+{
+    char kind[64];
+    snprintf(kind, sizeof kind, "warning %s", ev_warn_name(code));
+    shape_line_err(ctx, kind, w);
+}
+
+TEST(event_shapes_cases)
+{
+    char *names[128];
+    size_t nn = list_cases("tests/shapes", ".in", false, names, 128);
+    nn += list_cases("tests/shapes", ".in.gz", true, names + nn, 128 - nn);
+    ASSERT(nn >= 8);
+    const char *upd = getenv("KAD_UPDATE_EXPECT");
+    for (size_t k = 0; k < nn; k++) {
+        char in[512], exp[512];
+        size_t nl = strlen(names[k]);
+        bool gz = nl > 6 && strcmp(names[k] + nl - 6, ".in.gz") == 0;
+        snprintf(in, sizeof in, "tests/shapes/%s%s", names[k], gz ? "" : ".in");
+        snprintf(exp, sizeof exp, "tests/shapes/%.*s.expect", (int)(gz ? nl - 6 : nl), names[k]);
+        struct ev_decoder_opts o = {.now_ms = 1700000000999};
+        struct ev_decoder *d = ev_decoder_new(&o);
+        kx_buf out;
+        kx_buf_init(&out, 0);
+        ev_decoder_set_warning(d, shape_warning, &out);
+        struct ev_sink sink = {shape_event, shape_error, &out};
+        kx_arena a;
+        kx_arena_init(&a, 4096, 0);
+        struct ev_reader *r;
+        kad_err err;
+        ASSERT_OK(ev_reader_open(&r, in, 0, &err));
+        struct ev_record rec;
+        int rc;
+        while ((rc = ev_reader_next(r, &rec, &err)) != 0) {
+            if (rc < 0) {
+                shape_line_err(&out, "error", &err);
+                if (rc == KAD_EIO)
+                    break;
+                continue;
+            }
+            ev_decode_record(d, &a, &rec, &sink);
+            kx_arena_reset(&a);
+        }
+        int wc = ev_reader_warning(r, &err);
+        if (wc) {
+            char kind[64];
+            snprintf(kind, sizeof kind, "warning %s", ev_warn_name(wc));
+            shape_line_err(&out, kind, &err);
+        }
+        ev_reader_close(r);
+        kx_arena_fini(&a);
+        ev_decoder_free(d);
+        bool ok;
+        kx_buf why;
+        kx_buf_init(&why, 0);
+        if (upd && *upd) {
+            FILE *f = fopen(exp, "w");
+            ASSERT_NOT_NULL(f);
+            fwrite(out.ptr ? out.ptr : "", 1, out.len, f);
+            fclose(f);
+            ok = true;
+        } else {
+            size_t len;
+            char *want = t_read_file(exp, &len);
+            ok = want && len == out.len && memcmp(want, out.ptr ? out.ptr : "", len) == 0;
+            if (!ok)
+                kx_buf_addf(&why, "%s differs; got:\n%s", exp, out.ptr ? out.ptr : "");
+            kx_free(want);
+        }
+        t_case(ok, in, why.ptr);
+        kx_buf_fini(&why);
+        kx_buf_fini(&out);
+        kx_free(names[k]);
+    }
 }

@@ -546,3 +546,174 @@ TEST(kql_multiline_queries)
     }
     kx_arena_fini(&a);
 }
+
+/*
+ * Large value lists are indexed (KQL_GROUP_INDEX_MIN and more literals: exact texts hashed,
+ * numbers sorted, wildcards/exists/CIDR tested one by one) and an AND's `not f:x` children are
+ * grouped the same way. Differential: every query must answer as the OR (the AND of NOTs) of
+ * its literals compiled one query each, on documents with strings, numbers, booleans, arrays,
+ * objects and missing fields.
+ */
+TEST(kql_large_groups_equal_one_by_one)
+{
+    static const char *const lits[] = {
+        "alice",
+        "\"bob\"",
+        "1",
+        "2.0",
+        "-3",
+        "1e2",
+        "true",
+        "false",
+        "null",
+        "*",
+        "ad*",
+        "*ce",
+        "*l*",
+        "10.0.0.0/8",
+        "\"2001:db8::/32\"",
+        "\"x y\"",
+        "0",
+        "0.5",
+        "007",
+        "9007199254740993",
+        "9007199254740992",
+        "\"\"",
+        "carol",
+        "dave",
+        "eve",
+        "frank",
+        "a*e",
+    };
+    static const char *const docs[] = {
+        "{\"f\":\"alice\"}",
+        "{\"f\":\"bob\"}",
+        "{\"f\":1}",
+        "{\"f\":\"1\"}",
+        "{\"f\":2}",
+        "{\"f\":\"2\"}",
+        "{\"f\":-3.0}",
+        "{\"f\":100}",
+        "{\"f\":true}",
+        "{\"f\":\"true\"}",
+        "{\"f\":false}",
+        "{\"f\":null}",
+        "{\"f\":\"adam\"}",
+        "{\"f\":\"grace\"}",
+        "{\"f\":\"10.1.2.3\"}",
+        "{\"f\":\"2001:db8::1\"}",
+        "{\"f\":\"x y\"}",
+        "{\"f\":0}",
+        "{\"f\":0.5}",
+        "{\"f\":7}",
+        "{\"f\":9007199254740993}",
+        "{\"f\":9007199254740992}",
+        "{\"f\":\"\"}",
+        "{\"f\":[\"zed\",\"eve\"]}",
+        "{\"f\":[]}",
+        "{\"f\":{\"g\":1}}",
+        "{\"g\":\"alice\"}",
+        "{}",
+        "{\"f\":\"mallory\"}",
+        "{\"f\":[3,\"dave\"]}",
+        "{\"f\":\"ae\"}",
+        "{\"f\":1.0}",
+        "{\"f\":\"1e2\"}",
+    };
+    const size_t nl = sizeof(lits) / sizeof(*lits), nd = sizeof(docs) / sizeof(*docs);
+    kx_arena a;
+    kx_arena_init(&a, 1 << 16, 0);
+    int checked = 0, matched = 0;
+    /* sizes around the index threshold; each variant draws its own subset of the literals
+       (with repeats), and odd variants leave out the broad ones (`*`, `*l*`) that would match
+       almost everything and hide a wrong index */
+    for (size_t size = KQL_GROUP_INDEX_MIN - 2; size <= 3 * nl; size += 5) {
+        for (unsigned variant = 0; variant < 8; variant++) {
+            bool neg = variant & 2;
+            const char *pick[3 * 27 + 1];
+            size_t np = 0;
+            for (size_t i = 0; np < size && i < 40 * size; i++) {
+                const char *l = lits[(i * 7 + size * 3 + variant * 5) % nl];
+                if ((variant & 1) && (strcmp(l, "*") == 0 || strcmp(l, "*l*") == 0))
+                    continue;
+                if ((variant & 4) && (i % 3 == 1))
+                    continue;
+                pick[np++] = l;
+            }
+            kx_buf q;
+            kx_buf_init(&q, 0);
+            if (!neg)
+                kx_buf_adds(&q, "f:(");
+            for (size_t i = 0; i < np; i++) {
+                if (neg)
+                    kx_buf_addf(&q, "%snot f:%s", i ? " and " : "", pick[i]);
+                else
+                    kx_buf_addf(&q, "%s%s", i ? " or " : "", pick[i]);
+            }
+            if (!neg)
+                kx_buf_adds(&q, ")");
+            ASSERT_OK(kx_buf_error(&q));
+            struct kql_query *big = kql_compile(&a, q.ptr, q.len, NULL, NULL);
+            ASSERT_NOT_NULL(big);
+            for (size_t d = 0; d < nd; d++) {
+                kad_err err;
+                struct ev_node *doc = ev_json_parse(&a, docs[d], strlen(docs[d]), "<doc>", &err);
+                ASSERT_NOT_NULL(doc);
+                bool any = false;
+                for (size_t i = 0; i < np && !any; i++) {
+                    char one[128];
+                    int n = snprintf(one, sizeof(one), "f:%s", pick[i]);
+                    struct kql_query *k = kql_compile(&a, one, (size_t)n, NULL, NULL);
+                    ASSERT_NOT_NULL(k);
+                    any = kql_match(k, doc);
+                }
+                bool want = neg ? !any : any;
+                if (kql_match(big, doc) != want)
+                    t_fail(__FILE__, __LINE__, "%s on %s: expected %s", q.ptr, docs[d],
+                           want ? "true" : "false");
+                checked++;
+                matched += any;
+            }
+            kx_buf_fini(&q);
+        }
+    }
+    /* both answers occur often enough for the comparison to mean something */
+    ASSERT(matched > checked / 5 && matched < checked * 4 / 5);
+    ASSERT(checked > 2000);
+    kx_arena_fini(&a);
+}
+
+/* 100,000 distinct fields and a 100,000-value list compile in linear time (a hash of the
+   fields and of the groups' paths, not a scan per field); benchmarks time them, this only
+   checks the result. */
+TEST(kql_many_fields_and_values)
+{
+    kx_arena a;
+    kx_arena_init(&a, 1 << 16, 0);
+    kx_buf q;
+    kx_buf_init(&q, KQL_MAX_LEN);
+    for (int i = 0; i < 60000; i++)
+        kx_buf_addf(&q, "%sf%d:%d", i ? " or " : "", i, i);
+    ASSERT_OK(kx_buf_error(&q));
+    struct kql_query *k = kql_compile(&a, q.ptr, q.len, NULL, NULL);
+    ASSERT_NOT_NULL(k);
+    ASSERT_EQ(kql_field_count(k), 60000);
+    kad_err err;
+    struct ev_node *doc = ev_json_parse(&a, "{\"f59999\":59999}", 16, "<doc>", &err);
+    ASSERT_NOT_NULL(doc);
+    ASSERT(kql_match(k, doc));
+    kx_buf_reset(&q);
+    kx_buf_adds(&q, "f:(");
+    for (int i = 0; i < 100000; i++)
+        kx_buf_addf(&q, "%s%d", i ? " or " : "", i);
+    kx_buf_adds(&q, ")");
+    ASSERT_OK(kx_buf_error(&q));
+    k = kql_compile(&a, q.ptr, q.len, NULL, NULL);
+    ASSERT_NOT_NULL(k);
+    doc = ev_json_parse(&a, "{\"f\":[100000,\"99999\"]}", 22, "<doc>", &err);
+    ASSERT(kql_match(k, doc));
+    doc = ev_json_parse(&a, "{\"f\":[100000,\"x\"]}", 18, "<doc>", &err);
+    ASSERT(!kql_match(k, doc));
+    kx_buf_fini(&q);
+    kx_arena_fini(&a);
+}
