@@ -48,7 +48,7 @@ run() {
   local rc=$?
   {
     printf '$ (%s)' "${dir#$ROOT/}"
-    printf ' %s' "${@#$K}"
+    printf ' %s' "${@//"$K"/kadet}"
     printf '\n'
   } >"$b.cmd"
   echo "$rc" >"$b.rc"
