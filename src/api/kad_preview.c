@@ -77,34 +77,21 @@ static void on_error(void *ctx, const kad_err *err)
         in->o->on_error(err, in->o->ud);
 }
 
-static void need(struct ev_decoder *d, const char *path)
-{
-    if (path)
-        ev_decoder_need(d, path, strlen(path));
-}
+static void need(const char *path, void *ud) { ev_decoder_need(ud, path, strlen(path)); }
 
-/* Declare the fields preview reads; false when some rule needs whole documents. */
+/* Declare the fields preview reads (each rule's, det_rule_fields, and those of the document's
+   id); false when some rule needs whole documents. */
 static bool declare_fields(struct input *in, struct ev_decoder *d)
 {
-    for (size_t i = 0; i < in->nrules; i++) {
-        const struct rule *r = in->rules[i];
-        if (!r->kql || kql_needs_all(r->kql) || r->exc_n > 0)
-            return false; /* exceptions may read any field */
-    }
+    for (size_t i = 0; i < in->nrules; i++)
+        if (!det_rule_fields(in->rules[i], NULL, NULL))
+            return false;
     static const char *const always[] = {"@timestamp", "_id", "kubernetes.audit.auditID",
                                          "kubernetes.audit.stage"};
     for (size_t i = 0; i < sizeof(always) / sizeof(*always); i++)
-        need(d, always[i]);
-    for (size_t i = 0; i < in->nrules; i++) {
-        const struct rule *r = in->rules[i];
-        for (size_t k = 0; k < kql_field_count(r->kql); k++)
-            need(d, kql_field(r->kql, k));
-        for (size_t k = 0; k < r->new_terms_fields.n; k++)
-            need(d, r->new_terms_fields.v[k]);
-        for (size_t k = 0; k < r->suppress_group_by.n; k++)
-            need(d, r->suppress_group_by.v[k]);
-        need(d, r->timestamp_override);
-    }
+        need(always[i], d);
+    for (size_t i = 0; i < in->nrules; i++)
+        det_rule_fields(in->rules[i], need, d);
     return true;
 }
 
