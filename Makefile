@@ -1,8 +1,9 @@
 # kadet - one GNU Makefile (no autotools).
 #
 #   make               ./kadet, libkad.a, libkad.so and kadet.pc (optimised)
-#   make install       kadet, kad.h, libkad.a, libkad.so, kadet.pc and the bundled rules under
-#                      $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall removes them
+#   make install       kadet, kad.h, libkad.a, libkad.so and kadet.pc under $(DESTDIR)$(PREFIX)
+#                      (PREFIX=/usr/local; the rest is mk/package.mk's install-extra);
+#                      make uninstall removes them
 #   make check         unit + data-driven + CLI tests + fuzz corpus replay, under ASan+UBSan
 #   make asan          build the sanitizer binaries only (build/asan/)
 #   make valgrind      run the test runner (optimised build) under valgrind
@@ -36,10 +37,15 @@ CPPFLAGS := -Iinclude -Isrc -Icli -Itests -Ifuzz -Ibuild/gen -D_POSIX_C_SOURCE=2
 CLI_CPPFLAGS := -Iinclude -Icli -Ibuild/gen -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 BASEFLAGS := -std=c11 $(WARN) -fvisibility=hidden -g
 REL_CFLAGS := $(BASEFLAGS) -O2 -msse4.2
-# The sanitizer build is the test build: KAD_TEST_HOOKS compiles in the kill points and switches
-# that tests use (KADET_TEST_CRASH, KADET_NO_PREFILTER, st_test_*); release builds have none.
 ASAN_CFLAGS := $(BASEFLAGS) -O1 -msse4.2 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-               -fno-omit-frame-pointer -DKAD_TEST_HOOKS
+               -fno-omit-frame-pointer
+# Test hooks (st_test_* in src/state/state.h, the engine's kill points KADET_TEST_CRASH and
+# KADET_NO_PREFILTER, failure injection points) exist only in builds
+# that define KAD_TEST_HOOKS: the sanitizer build (build/asan/: the runner and the kadet that
+# `make check` runs) and the optimised runner of `make valgrind` (build/relh/). libkad.a,
+# ./kadet and the tools are built without them.
+TEST_HOOKS := -DKAD_TEST_HOOKS
+ASAN_CFLAGS += $(TEST_HOOKS)
 LIBS := -lsqlite3 -lz -lmicrohttpd -lm -lpthread
 LIB_LIBS := -lsqlite3 -lz -lm -lpthread
 PREFIX ?= /usr/local
@@ -54,11 +60,13 @@ HDRS := $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h fuzz/*.h)
 
 REL_LIB_OBJ := $(LIB_SRC:%.c=build/rel/%.o)
 REL_CLI_OBJ := $(CLI_SRC:%.c=build/rel/%.o)
-REL_TEST_OBJ := $(TEST_SRC:%.c=build/rel/%.o) $(FUZZ_SRC:%.c=build/rel/%.o)
+REL_TEST_OBJ := $(TEST_SRC:%.c=build/relh/%.o) $(FUZZ_SRC:%.c=build/relh/%.o)
+RELH_LIB_OBJ := $(LIB_SRC:%.c=build/relh/%.o)
 ASAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
 ASAN_CLI_OBJ := $(CLI_SRC:%.c=build/asan/%.o)
 ASAN_TEST_OBJ := $(TEST_SRC:%.c=build/asan/%.o) $(FUZZ_SRC:%.c=build/asan/%.o)
-GEN := build/gen/test_list.h build/gen/cmd_list.h build/gen/fuzz_list.h
+GEN := build/gen/test_list.h build/gen/cmd_list.h build/gen/fuzz_list.h \
+       build/gen/fields_ecs.h build/gen/fields_k8s.h
 
 .PHONY: all lib cli check asan valgrind fuzz demo bench bench-json format format-check lint \
         clean deps check-src install uninstall examples
@@ -85,6 +93,14 @@ build/gen/fuzz_list.h: $(FUZZ_SRC) Makefile
 	@{ for f in $(FUZZ_SRC); do \
 	     sed -n 's/^FUZZ_TARGET(\([A-Za-z0-9_]*\)).*/X(\1)/p' $$f; done; } > $@.tmp && mv $@.tmp $@
 
+# rule lint's field lists (data/fields/*.txt, `NAME TYPE` lines) as F("NAME", "TYPE") lines
+build/gen/fields_ecs.h: data/fields/ecs.txt Makefile
+	@mkdir -p $(@D)
+	@sed -n 's/^\([^# ][^ ]*\) \([a-z_]*\)$$/F("\1", "\2")/p' $< > $@.tmp && mv $@.tmp $@
+build/gen/fields_k8s.h: data/fields/kubernetes-audit.txt Makefile
+	@mkdir -p $(@D)
+	@sed -n 's/^\([^# ][^ ]*\) \([a-z_]*\)$$/F("\1", "\2")/p' $< > $@.tmp && mv $@.tmp $@
+
 # ---- optimised build --------------------------------------------------------------------------
 build/rel/%.o: %.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
@@ -108,8 +124,15 @@ libkad.a: $(REL_LIB_OBJ)
 	ar rcs $@ $^
 kadet: $(REL_CLI_OBJ) libkad.a
 	$(CC) $(REL_CFLAGS) -o $@ $(REL_CLI_OBJ) libkad.a $(LIBS)
-build/rel/run: $(REL_TEST_OBJ) libkad.a
-	$(CC) $(REL_CFLAGS) -o $@ $(REL_TEST_OBJ) libkad.a $(LIBS)
+# the runner of `make valgrind`: optimised, with the test hooks (its own objects and library)
+build/relh/%.o: %.c $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(REL_CFLAGS) $(TEST_HOOKS) -c $< -o $@
+build/relh/libkad.a: $(RELH_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+build/rel/run: $(REL_TEST_OBJ) build/relh/libkad.a
+	$(CC) $(REL_CFLAGS) -o $@ $(REL_TEST_OBJ) build/relh/libkad.a $(LIBS)
 
 # ---- sanitizer build --------------------------------------------------------------------------
 build/asan/%.o: %.c $(HDRS) $(GEN)
@@ -173,20 +196,17 @@ lint: deps $(GEN)
 
 # ---- install ----------------------------------------------------------------------------------
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	  $(DESTDIR)$(PREFIX)/share/kadet/rules
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 kadet $(DESTDIR)$(PREFIX)/bin/kadet
 	install -m 644 include/kad.h $(DESTDIR)$(PREFIX)/include/kad.h
 	install -m 644 libkad.a $(DESTDIR)$(PREFIX)/lib/libkad.a
 	install -m 755 libkad.so $(DESTDIR)$(PREFIX)/lib/libkad.so.$(SO_VERSION)
 	ln -sf libkad.so.$(SO_VERSION) $(DESTDIR)$(PREFIX)/lib/libkad.so
 	$(PC_SED) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kadet.pc
-	install -m 644 rules/*.toml $(DESTDIR)$(PREFIX)/share/kadet/rules/
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/kadet $(DESTDIR)$(PREFIX)/include/kad.h \
 	  $(DESTDIR)$(PREFIX)/lib/libkad.a $(DESTDIR)$(PREFIX)/lib/libkad.so \
 	  $(DESTDIR)$(PREFIX)/lib/libkad.so.$(SO_VERSION) $(DESTDIR)$(PREFIX)/lib/pkgconfig/kadet.pc
-	rm -rf $(DESTDIR)$(PREFIX)/share/kadet
 
 clean:
 	rm -rf build kadet libkad.a libkad.so kadet.pc

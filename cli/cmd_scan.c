@@ -38,6 +38,7 @@ struct scan {
     size_t nexceptions;
     const char *state_path;
     bool no_state;
+    bool state_init; /* --state-init: an existing empty state file starts a new state */
     bool learn;
     bool table;
     bool from_start;
@@ -111,7 +112,7 @@ static int open_state(struct scan *s)
     }
     kad_err err;
     kad_err_clear(&err);
-    kad_state_opts so = {s->no_state ? KAD_STATE_MEM : KAD_STATE_RW};
+    kad_state_opts so = {s->no_state ? KAD_STATE_MEM : KAD_STATE_RW, s->state_init};
     if (kad_state_open(&s->st, spath, &so, &err) != KAD_OK) {
         scan_print_err(&err);
         return EXIT_RUNTIME;
@@ -157,6 +158,7 @@ enum {
     OPT_EXC,
     OPT_STATE,
     OPT_NOSTATE,
+    OPT_STATE_INIT,
     OPT_LEARN,
     OPT_FORMAT,
     OPT_OUTPUT,
@@ -177,6 +179,7 @@ static const struct option longopts[] = {
     {"exceptions", required_argument, NULL, OPT_EXC},
     {"state", required_argument, NULL, OPT_STATE},
     {"no-state", no_argument, NULL, OPT_NOSTATE},
+    {"state-init", no_argument, NULL, OPT_STATE_INIT},
     {"learn", no_argument, NULL, OPT_LEARN},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"output", required_argument, NULL, OPT_OUTPUT},
@@ -227,6 +230,7 @@ static int parse_args(struct scan *s, int argc, char **argv)
             s->state_path = optarg; /* the last of --state/--no-state wins */
             s->no_state = false;
             break;
+        case OPT_STATE_INIT: s->state_init = true; break;
         case OPT_NOSTATE:
             s->no_state = true;
             s->state_path = NULL;
@@ -288,6 +292,8 @@ static int parse_args(struct scan *s, int argc, char **argv)
         default: return cmd_usage_error(&cmd_scan, "unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (s->state_init && s->no_state)
+        return cmd_usage_error(&cmd_scan, "--state-init starts a state file; not with --no-state");
     if (s->table && s->output)
         return cmd_usage_error(&cmd_scan, "--table writes to stdout; it excludes --output");
     if (s->listen && optind < argc)
@@ -412,7 +418,8 @@ const struct cmd cmd_scan = {
     .name = "scan",
     .summary = "run the rules over audit logs: alerts to stdout, state kept across runs",
     .usage =
-        "usage: kadet scan [--rules PATH]... [--exceptions FILE]... [--state FILE | --no-state]\n"
+        "usage: kadet scan [--rules PATH]... [--exceptions FILE]...\n"
+        "                  [--state FILE [--state-init] | --no-state]\n"
         "                  [--learn] [--format auto|audit|ecs] [--output FILE | --table]\n"
         "                  [--now TIME] [--batch N] [--from-start] [--no-baseline]\n"
         "                  [--no-host-metadata] [--host-name NAME] [--host-os-type TYPE]\n"
@@ -430,6 +437,8 @@ const struct cmd cmd_scan = {
         "                         or kadet's shorthand; repeatable)\n"
         "  -s, --state FILE       state database (default $XDG_STATE_HOME/kadet/state.db,\n"
         "                         ~/.local/state/kadet/state.db)\n"
+        "      --state-init       accept an existing empty state file (0 bytes) as a new state;\n"
+        "                         without it that is an error (every alert would come again)\n"
         "      --no-state         keep the state in memory only\n"
         "      --learn            build the baseline without alerting; print per rule how many\n"
         "                         alerts the same input would have raised\n"

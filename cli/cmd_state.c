@@ -28,7 +28,7 @@ struct opts {
     const char *sub;
     const char *state;
     const char *rule;
-    bool json, yes, all, stale, all_baselines;
+    bool json, yes, all, stale, all_baselines, state_init;
     int64_t older_than_ms;
     size_t limit;
     int64_t min_days; /* propose */
@@ -140,6 +140,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             o->all = true;
         else if (strcmp(name, "--stale") == 0)
             o->stale = true;
+        else if (strcmp(name, "--state-init") == 0)
+            o->state_init = true;
         else if (strcmp(name, "--all-baselines") == 0)
             o->all_baselines = true;
         else
@@ -194,6 +196,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         return cmd_usage_error(&cmd_state, "--older-than and --stale are options of 'state prune'");
     if ((o->yes || o->all) && !is_reset)
         return cmd_usage_error(&cmd_state, "--yes and --all are options of 'state reset'");
+    if (o->state_init && !is_prune && !is_reset)
+        return cmd_usage_error(&cmd_state, "--state-init is an option of 'state prune' and "
+                                           "'state reset'");
     if (o->all_baselines && !is_terms)
         return cmd_usage_error(&cmd_state, "--all-baselines is an option of 'state terms'");
     if (o->min_days && strcmp(o->sub, "propose") != 0)
@@ -225,7 +230,7 @@ static int open_state(const struct opts *o, int mode, kad_state **st)
         fprintf(stderr, "kadet state: cannot open state '%s': %s\n", o->state, strerror(errno));
         return EXIT_RUNTIME;
     }
-    kad_state_opts so = {mode};
+    kad_state_opts so = {mode, o->state_init};
     if (kad_state_open(st, o->state, &so, &e) != 0)
         return runtime_error(&e);
     return 0;
@@ -738,8 +743,9 @@ const struct cmd cmd_state = {
         "                         [--where FIELD~SUBSTRING]... [--all-baselines] [--limit N]\n"
         "                         [--json]\n"
         "       kadet state propose [--state FILE] [--rule ID] [--min-days N]\n"
-        "       kadet state prune [--state FILE] [--rule ID] [--older-than DUR] [--stale]\n"
-        "       kadet state reset [--state FILE] (--rule ID | --all) --yes\n"
+        "       kadet state prune [--state FILE [--state-init]] [--rule ID] [--older-than DUR]\n"
+        "                         [--stale]\n"
+        "       kadet state reset [--state FILE [--state-init]] (--rule ID | --all) --yes\n"
         "\n"
         "The state file holds, per new_terms rule, every combination of new-terms values seen,\n"
         "with first and last seen (event time), plus input positions, emitted alert ids and\n"
@@ -761,6 +767,9 @@ const struct cmd cmd_state = {
         "          DUR, e.g. 10d, 36h, 1d12h) before the rule's watermark; --stale also drops\n"
         "          baselines of rule versions that are no longer current\n"
         "  reset   delete one rule's baselines (--rule) or everything (--all); needs --yes\n"
+        "\n"
+        "prune and reset refuse a state file that exists but is empty (0 bytes), as scan does;\n"
+        "--state-init makes it an empty state instead (reset --all --state-init starts anew).\n"
         "\n"
         "stats, terms and propose open the file read-only and work while kadet scan or serve "
         "runs.\n"

@@ -181,6 +181,15 @@ KAD_API int kad_rules_load_text(kad_rules *rs, const char *origin, const char *t
 /* Exception lists (detection-rules TOML, Kibana NDJSON export or kadet's shorthand). */
 KAD_API int kad_rules_load_exceptions(kad_rules *rs, const char *path, kad_err *err);
 
+/*
+ * Lint the loaded rules once, after the loads (docs/rules.md "Lint": query fields checked
+ * against the ECS and Kubernetes audit field lists, exception lists naming no loaded rule):
+ * warnings added to the diagnostics. With KAD_LINT_STRICT every warning of the set becomes an
+ * error. Returns KAD_ERULE when the set has an error diagnostic, KAD_OK otherwise.
+ */
+#define KAD_LINT_STRICT 1u
+KAD_API int kad_rules_lint(kad_rules *rs, unsigned flags);
+
 /* Diagnostics of every load so far, in order. *is_error: error (1) or warning (0). */
 KAD_API size_t kad_rules_diag_count(const kad_rules *rs);
 KAD_API const kad_err *kad_rules_diag(const kad_rules *rs, size_t i, int *is_error);
@@ -246,6 +255,9 @@ enum kad_state_mode {
 
 typedef struct kad_state_opts {
     int mode; /* enum kad_state_mode */
+    /* KAD_STATE_RW: accept an existing empty file (0 bytes) as a new state; without it that is
+       KAD_ESTATE, since starting anew would raise every alert of the lost state again */
+    int init;
 } kad_state_opts;
 
 /*

@@ -1,26 +1,49 @@
 #!/usr/bin/env bash
-# deps.sh - install the Debian 12 packages kadet's build, tests, demo and benchmarks need.
-# Idempotent: it checks each package with dpkg and runs `apt-get update` + `apt-get install`
-# only when something is missing. Called by make targets and .ci/run; safe to run by hand.
+# deps.sh [--test] [--bench] [--package] - install the Debian 12 packages kadet needs.
+#
+#   (no option)  what building needs: compiler, make, the libraries' -dev packages (`make`)
+#   --test       adds what the tests, the demo, fuzzing and lint need (`make check`, `make demo`,
+#                `make fuzz`, `make lint`, `make valgrind`, .ci/run)
+#   --bench      adds the benchmark tools (`make bench`; implies --test)
+#   --package    adds the packaging tools (`make deb`, `make image`, `make check-package`)
+#
+# Idempotent: it checks each package with dpkg and runs `apt-get update` + `apt-get install` only
+# when something is missing. Safe to run by hand.
 set -euo pipefail
 
-PKGS=(
+BUILD=(
   build-essential make pkg-config       # compiler and make
-  libsqlite3-dev sqlite3                 # embedded state store (+ shell for users)
-  zlib1g-dev                             # .gz input
-  libmicrohttpd-dev                      # webhook receiver
-  libcurl4-gnutls-dev                    # HTTP client (tests, forwarding)
-  curl                                   # tests/cli/test_scan_listen.sh posts with it
-  libhiredis-dev redis-server            # shared state across instances
-  clang-14 libclang-rt-14-dev            # fuzzing (libFuzzer) and sanitizer runtimes
-  clang-format clang-tidy cppcheck       # make format-check / make lint
-  valgrind                               # make valgrind
-  jq                                     # benchmarks compare against it; tests use it
+  libsqlite3-dev                        # embedded state store
+  zlib1g-dev                            # .gz input
+  libmicrohttpd-dev libgnutls28-dev     # webhook receiver (TLS through GnuTLS)
+  libcurl4-gnutls-dev                   # HTTP client (forwarding)
+  libhiredis-dev                        # shared state across instances
+  python3                               # man pages and completion (scripts/mkman.py)
 )
-# Benchmark-only packages are installed by `make bench` (scripts/deps.sh --bench).
-if [ "${1:-}" = "--bench" ]; then
-  PKGS+=(libsimdjson-dev g++ gnuplot-nox hyperfine time)
-fi
+TEST=(
+  sqlite3                               # tests and users inspect the state file
+  curl                                  # tests/cli/test_scan_listen.sh posts with it
+  redis-server                          # shared-state tests
+  clang-14 libclang-rt-14-dev           # fuzzing (libFuzzer) and sanitizer runtimes
+  clang-format clang-tidy cppcheck      # make format-check / make lint
+  valgrind                              # make valgrind
+  jq                                    # tests use it; benchmarks compare against it
+  groff-base man-db                     # man -l renders the generated pages in the tests
+  bash zsh                              # completion tests
+  python3-yaml                          # Helm chart check when helm is not installable
+)
+BENCH=(libsimdjson-dev g++ gnuplot-nox hyperfine time)
+PACKAGE=(dpkg-dev fakeroot lintian debootstrap)
+
+PKGS=("${BUILD[@]}")
+for a in "$@"; do
+  case "$a" in
+    --test) PKGS+=("${TEST[@]}") ;;
+    --bench) PKGS+=("${TEST[@]}" "${BENCH[@]}") ;;
+    --package) PKGS+=("${PACKAGE[@]}") ;;
+    *) echo "usage: deps.sh [--test] [--bench] [--package]" >&2; exit 1 ;;
+  esac
+done
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -80,6 +80,11 @@ int kad_rules_load_exceptions(kad_rules *r, const char *path, kad_err *err)
     return load_result(r, before, rule_set_load_exceptions(r->rs, path), err);
 }
 
+int kad_rules_lint(kad_rules *r, unsigned flags)
+{
+    return rule_set_lint(r->rs, flags & KAD_LINT_STRICT ? RULE_LINT_STRICT : 0);
+}
+
 size_t kad_rules_diag_count(const kad_rules *r) { return rule_set_diag_count(r->rs); }
 
 const kad_err *kad_rules_diag(const kad_rules *r, size_t i, int *is_error)

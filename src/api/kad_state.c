@@ -21,7 +21,7 @@ int kad_state_open(kad_state **out, const char *location, const kad_state_opts *
                      : mode == KAD_STATE_MEM ? ST_OPEN_MEM
                                              : ST_OPEN_RW;
     struct st_store *st = NULL;
-    int rc = st_open(&st, location, m, err);
+    int rc = st_open_flags(&st, location, m, o && o->init ? ST_OPEN_INIT : 0, err);
     if (rc != KAD_OK)
         return rc;
     kad_state *s = kx_calloc(1, sizeof(*s));

@@ -31,6 +31,7 @@
 #define PV_PAGE_SINGLE 10000u /* V1 phase-1 composite page, one hook call per page */
 #define PV_PAGE_MULTI 500u    /* V1 multi-field batch, one hook call per batch */
 #define PV_KIBANA_MAX_ALERTS 1000
+#define PV_MAX_RULE_GAP_RATIO 4 /* catch-up tuples at most */
 #define PV_IGNORE_ABOVE                                                                            \
     1024 /* keyword ignore_above of the integration's mappings (engine: same)                      \
           */
@@ -87,7 +88,7 @@ static void msg(struct pv_result *res, int64_t t, bool is_error, const char *fmt
 struct combo {
     const char *key;
     uint32_t klen;
-    uint32_t stamp;       /* 1 + last execution that listed it as a candidate */
+    uint32_t stamp;       /* the last tuple (run.pass) that listed it as a candidate */
     KX_VEC(uint32_t) occ; /* positions in the sorted document order */
 };
 
@@ -229,9 +230,10 @@ struct run {
     /* suppression */
     bool suppress;
     struct sup_store sup;
-    /* per execution */
+    /* per execution (T: its time, the alerts' @timestamp) and per tuple (from, to, H) */
     uint32_t exec;
-    int64_t T, from, H;
+    uint32_t pass; /* 1 + number of tuples run so far (candidate stamps) */
+    int64_t T, from, to, H;
     size_t max_signals, created, suppressed;
     bool truncated;
 };
@@ -545,14 +547,14 @@ static size_t count_in(const struct run *u, const struct combo *c, int64_t a, in
 
 static void exec_new_terms(struct run *u)
 {
-    size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->T);
+    size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->to);
     KX_VEC(uint32_t) cands = {0};
     for (size_t p = lo; p < hi; p++)
         for (uint32_t k = u->cstart[p]; k < u->cstart[p + 1]; k++) {
             struct combo *c = &u->combos.ptr[u->cids.ptr[k]];
-            if (c->stamp == u->exec + 1)
+            if (c->stamp == u->pass)
                 continue;
-            c->stamp = u->exec + 1;
+            c->stamp = u->pass;
             KX_VEC_PUSH(&cands, u->cids.ptr[k]);
         }
     g_cmp_run = u;
@@ -572,7 +574,7 @@ static void exec_new_terms(struct run *u)
             if (p0 == UINT32_MAX || u->ots[p0] <= u->from)
                 continue; /* seen in [H, from]: not new */
             if (single) {
-                KX_VEC_PUSH(&pairs, count_in(u, c, u->from, u->T));
+                KX_VEC_PUSH(&pairs, count_in(u, c, u->from, u->to));
                 KX_VEC_PUSH(&pairs, (size_t)cands.ptr[i]);
                 KX_VEC_PUSH(&pairs, (size_t)p0);
             } else {
@@ -592,7 +594,15 @@ static void exec_new_terms(struct run *u)
                 KX_VEC_PUSH(&out, cd);
             }
         }
-        hook(u, out.ptr, out.len);
+        if (!u->suppress) {
+            hook(u, out.ptr, out.len);
+        } else {
+            /* with suppression Elastic creates in chunks of 5 x max_signals candidates and
+               checks its budget (created + suppressed) after each (new-terms.md §4.2) */
+            size_t chunk = SUP_MULTIPLIER * (u->max_signals ? u->max_signals : 1);
+            for (size_t c0 = 0; c0 < out.len && !u->truncated; c0 += chunk)
+                hook(u, out.ptr + c0, c0 + chunk < out.len ? chunk : out.len - c0);
+        }
     }
     g_cmp_run = NULL;
     KX_VEC_FREE(&cands);
@@ -616,7 +626,7 @@ static int cmp_query(const void *a, const void *b)
 
 static void exec_query(struct run *u)
 {
-    size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->T);
+    size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->to);
     KX_VEC(struct cand) out = {0};
     for (size_t p = lo; p < hi; p++) {
         struct cand cd = {u->ord[p], UINT32_MAX};
@@ -637,6 +647,66 @@ static void exec_query(struct run *u)
             hook(u, out.ptr + s, s + page < out.len ? page : out.len - s);
     }
     KX_VEC_FREE(&out);
+}
+
+/*
+ * Kibana's range tuples for a run at T after a run at prev (INT64_MIN: none): the gap is the
+ * time between the runs minus the range's length; it is covered by up to 4 catch-up tuples, each
+ * one rule interval earlier than the one after it, and what is still not covered is reported.
+ */
+void pv_tuples(int64_t prev, int64_t T, int64_t from_ms, int64_t to_ms, int64_t interval_ms,
+               struct pv_tuples *out)
+{
+    out->catchup = 0;
+    out->remaining_ms = 0;
+    if (prev == INT64_MIN || interval_ms <= 0)
+        return;
+    int64_t gap = (T - prev) - (to_ms - from_ms);
+    if (gap <= 0)
+        return;
+    int64_t ratio = (gap + interval_ms - 1) / interval_ms;
+    out->catchup = (uint32_t)(ratio < PV_MAX_RULE_GAP_RATIO ? ratio : PV_MAX_RULE_GAP_RATIO);
+    int64_t rest = gap - (int64_t)out->catchup * interval_ms;
+    out->remaining_ms = rest > 0 ? rest : 0;
+}
+
+/* JavaScript's Math.round for the positive values used here. */
+static int64_t js_round(double x) { return (int64_t)(x + 0.5); }
+
+/*
+ * A duration as moment.js's humanize() words it (no suffix, English, default thresholds):
+ * seconds, minutes, hours, days, months (30.436875 days on average) and years, each rounded.
+ */
+void pv_humanize(int64_t ms, char *out, size_t size)
+{
+    double s = (double)ms / 1000.0, days = (double)ms / 864e5;
+    int64_t sec = js_round(s), min = js_round(s / 60.0), hrs = js_round(s / 3600.0),
+            d = js_round(days), mon = js_round(days * 4800.0 / 146097.0),
+            yrs = js_round(days * 400.0 / 146097.0);
+    if (sec <= 44)
+        snprintf(out, size, "a few seconds");
+    else if (sec < 45)
+        snprintf(out, size, "%lld seconds", (long long)sec);
+    else if (min <= 1)
+        snprintf(out, size, "a minute");
+    else if (min < 45)
+        snprintf(out, size, "%lld minutes", (long long)min);
+    else if (hrs <= 1)
+        snprintf(out, size, "an hour");
+    else if (hrs < 22)
+        snprintf(out, size, "%lld hours", (long long)hrs);
+    else if (d <= 1)
+        snprintf(out, size, "a day");
+    else if (d < 26)
+        snprintf(out, size, "%lld days", (long long)d);
+    else if (mon <= 1)
+        snprintf(out, size, "a month");
+    else if (mon < 11)
+        snprintf(out, size, "%lld months", (long long)mon);
+    else if (yrs <= 1)
+        snprintf(out, size, "a year");
+    else
+        snprintf(out, size, "%lld years", (long long)yrs);
 }
 
 int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const struct pv_opts *o,
@@ -670,30 +740,57 @@ int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const stru
 
     size_t max_signals = r->max_signals > 0 ? (size_t)r->max_signals : 0;
     bool capped = max_signals > PV_KIBANA_MAX_ALERTS;
+    int64_t prev_T = INT64_MIN;
     for (uint32_t e = 0; e < o->invocations && rc == KAD_OK; e++) {
         u.exec = e;
         u.T = o->end_ms - (int64_t)(o->invocations - 1 - e) * interval;
-        u.from = u.T - r->from_ms;
-        u.created = u.suppressed = 0;
-        u.truncated = false;
-        u.max_signals = capped ? PV_KIBANA_MAX_ALERTS : max_signals;
+        int64_t prev = prev_T;
+        prev_T = u.T;
+        struct rule_window w;
+        kad_err werr;
+        kad_err_clear(&werr);
+        if (rule_exec_window(r, u.T, &w, &werr) != KAD_OK) {
+            /* Elastic's text for its own check; ours for a time kadet cannot evaluate */
+            msg(res, u.T, true, "%s", w.history_late || !werr.msg[0] ? HISTORY_ERROR : werr.msg);
+            continue;
+        }
         if (capped)
             msg(res, u.T, false,
                 "The rule's max alerts per run setting (%zu) is greater than the Kibana alerting "
                 "limit (%d). The rule will only write a maximum of %d alerts per rule run.",
                 max_signals, PV_KIBANA_MAX_ALERTS, PV_KIBANA_MAX_ALERTS);
-        if (r->type == RULE_NEW_TERMS) {
-            u.H = r->history_window_abs_ms != INT64_MIN ? r->history_window_abs_ms
-                                                        : u.T - r->history_window_ms;
-            if (u.H >= u.from) {
-                msg(res, u.T, true, "%s", HISTORY_ERROR);
-                continue;
-            }
-            exec_new_terms(&u);
-        } else {
-            exec_query(&u);
+        struct pv_tuples tp;
+        pv_tuples(prev, u.T, w.from_ms, w.to_ms, r->interval_ms, &tp);
+        if (tp.remaining_ms > 0) {
+            char human[64];
+            pv_humanize(tp.remaining_ms, human, sizeof(human));
+            msg(res, u.T, true,
+                "%s (%lldms) were not queried between this rule execution and the last "
+                "execution, so signals may have been missed. Consider increasing your look "
+                "behind time or adding more Kibana instances",
+                human, (long long)tp.remaining_ms);
         }
-        res->suppressed += u.suppressed;
+        /* the catch-up tuples oldest first, then the run's own range; each a full execution
+           with its own max_signals; the dedup of created alerts spans them all */
+        for (uint32_t k = tp.catchup + 1; k-- > 0 && rc == KAD_OK;) {
+            int64_t shift = (int64_t)k * r->interval_ms;
+            u.from = w.from_ms - shift;
+            u.to = w.to_ms - shift;
+            u.created = u.suppressed = 0;
+            u.truncated = false;
+            u.pass++;
+            u.max_signals = capped ? PV_KIBANA_MAX_ALERTS : max_signals;
+            if (r->type == RULE_NEW_TERMS) {
+                u.H = w.history_ms;
+                if (k > 0 && r->history_window_start &&
+                    rule_datemath_eval(r->history_window_start, u.to, &u.H, NULL) != KAD_OK)
+                    u.H = w.history_ms;
+                exec_new_terms(&u);
+            } else {
+                exec_query(&u);
+            }
+            res->suppressed += u.suppressed;
+        }
     }
 
     /* suppression fields as they stand after the last execution */

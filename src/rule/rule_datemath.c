@@ -236,27 +236,44 @@ int rule_exec_window(const struct rule *r, int64_t now_ms, struct rule_window *w
 {
     w->from_ms = w->to_ms = now_ms;
     w->history_ms = INT64_MIN;
+    w->history_late = false;
     kad_err e;
     kad_err_clear(&e);
     const char *id = r->name ? r->name : r->rule_id ? r->rule_id : "?";
-    if (rule_datemath_eval(r->from ? r->from : "now-6m", now_ms, &w->from_ms, &e) != KAD_OK)
+    /* a rule built in code (tests, tools) may carry only the numeric forms */
+    if (!r->from)
+        w->from_ms = r->from_abs_ms != INT64_MIN && r->from_abs_ms != 0 ? r->from_abs_ms
+                                                                        : now_ms - r->from_ms;
+    else if (rule_datemath_eval(r->from, now_ms, &w->from_ms, &e) != KAD_OK)
         return kx_err_atlc(err, KAD_ERULE, r->path, r->from_line, r->from_col, -1,
                            "rule '%s': from: %s", id, e.msg);
-    if (rule_datemath_eval(r->to ? r->to : "now", now_ms, &w->to_ms, &e) != KAD_OK)
+    if (r->to && rule_datemath_eval(r->to, now_ms, &w->to_ms, &e) != KAD_OK)
         return kx_err_atlc(err, KAD_ERULE, r->path, r->to_line, r->to_col, -1, "rule '%s': to: %s",
                            id, e.msg);
-    if (r->type != RULE_NEW_TERMS || !r->history_window_start)
+    if (r->type != RULE_NEW_TERMS)
         return KAD_OK;
-    /* Kibana parses the history start relative to the end of the range being evaluated */
-    if (rule_datemath_eval(r->history_window_start, w->to_ms, &w->history_ms, &e) != KAD_OK)
-        return kx_err_atlc(err, KAD_ERULE, r->path, r->hws_line, r->hws_col, -1,
-                           "rule '%s': new_terms.history_window_start: Failed to parse "
-                           "'historyWindowStart': %s",
-                           id, e.msg);
+    int64_t h_now;
+    if (!r->history_window_start) {
+        if (r->history_window_abs_ms != INT64_MIN) {
+            w->history_ms = h_now = r->history_window_abs_ms;
+        } else {
+            w->history_ms = w->to_ms - r->history_window_ms;
+            h_now = now_ms - r->history_window_ms;
+        }
+    } else {
+        /* Kibana parses the history start relative to the end of the range being evaluated */
+        if (rule_datemath_eval(r->history_window_start, w->to_ms, &w->history_ms, &e) != KAD_OK)
+            return kx_err_atlc(err, KAD_ERULE, r->path, r->hws_line, r->hws_col, -1,
+                               "rule '%s': new_terms.history_window_start: Failed to parse "
+                               "'historyWindowStart': %s",
+                               id, e.msg);
+        h_now = w->history_ms;
+        if (rule_datemath_eval(r->history_window_start, now_ms, &h_now, NULL) != KAD_OK)
+            h_now = w->history_ms;
+    }
     /* Kibana's validateHistoryWindowStart, run at every execution: both times against now */
-    int64_t h_now = w->history_ms;
-    if (rule_datemath_eval(r->history_window_start, now_ms, &h_now, NULL) == KAD_OK &&
-        h_now >= w->from_ms) {
+    if (h_now >= w->from_ms) {
+        w->history_late = true;
         char hb[32], fb[32];
         ev_time_fmt_ms(h_now, hb);
         ev_time_fmt_ms(w->from_ms, fb);

@@ -753,6 +753,8 @@ static void compile_query(struct ld *L, const struct toml_value *qv)
     if (!r->kql)
         error_at(L, rule_kql_err_pos(L->text, L->len, qv, &e), "query: %s",
                  e.msg[0] ? e.msg : kad_strerror(e.code));
+    else
+        rule_lint_collect(L->rs, r, L->text, L->len, qv);
 }
 
 /* ---- logic hash ------------------------------------------------------------------------------ */

@@ -1,162 +1,293 @@
 /*
- * state.c - the state store's write path: open/close and the SQLite schema, combination
- * encoding, rule registration (baselines keyed by rule id + logic hash), batches with an undo
- * log, the new-terms step (st_observe), alert ids, input positions and counters.
- *
- * The in-memory index (state_index.c) is the authority while the store is open for writing;
- * every record a batch touches is logged once in the undo log, which doubles as the list of
- * dirty records that st_commit writes to SQLite, in the same transaction as the alert ids,
- * positions, watermarks and counters of the batch. Inspection and maintenance (stats, terms,
- * prune, reset) are in state_query.c. Protocol and schema: docs/internals/state.md.
+ * state.c - the state store's front: what every store implementation shares. st_open picks
+ * the implementation (a file or memory: the SQLite store; a redis:// URL: not built in yet),
+ * and each st_* function checks state.h's contract (read-only stores, "needs a batch",
+ * combination and name limits, rule definitions) before calling the store's operation through
+ * its table (struct st_ops, state_int.h, where the contract between the two is written). Also
+ * the combination encoding, which is the same for every store.
  */
 #include "state/state_int.h"
 
 #include "base/alloc.h"
 #include "base/err.h"
-#include "base/log.h"
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-
-#define SCHEMA_VERSION 3
-/* schema 2 (one hour on main, 2026-11-29): rules.pivot, terms.pivot, an index on (rid, pivot);
-   schema 3: the pivot leads terms' primary key instead, no second index (state_pivot.c) */
-#define APPLICATION_ID 0x6b616474 /* "kadt" */
-
-static const char schema_sql[] = "CREATE TABLE rules("
-                                 " rid INTEGER PRIMARY KEY,"
-                                 " rule_id TEXT NOT NULL,"
-                                 " logic_hash INTEGER NOT NULL,"
-                                 " name TEXT NOT NULL DEFAULT '',"
-                                 " fields BLOB NOT NULL DEFAULT '',"
-                                 " window_ms INTEGER NOT NULL DEFAULT 0,"
-                                 " first_loaded INTEGER NOT NULL,"
-                                 " last_loaded INTEGER NOT NULL,"
-                                 " watermark INTEGER,"
-                                 " current INTEGER NOT NULL DEFAULT 1,"
-                                 " pivot INTEGER,"
-                                 " UNIQUE(rule_id, logic_hash));"
-                                 "CREATE TABLE alerts("
-                                 " alert_id TEXT PRIMARY KEY,"
-                                 " rid INTEGER NOT NULL,"
-                                 " combo BLOB,"
-                                 " ts INTEGER NOT NULL) WITHOUT ROWID;"
-                                 "CREATE INDEX alerts_by_rule ON alerts(rid, ts);"
-                                 "CREATE TABLE positions("
-                                 " source TEXT PRIMARY KEY,"
-                                 " byte_offset INTEGER NOT NULL,"
-                                 " line_no INTEGER NOT NULL,"
-                                 " updated INTEGER NOT NULL) WITHOUT ROWID;"
-                                 "CREATE TABLE counters("
-                                 " name TEXT PRIMARY KEY,"
-                                 " value INTEGER NOT NULL) WITHOUT ROWID;";
-
-/* pivot: the pivot component's bytes (x'' when the rule has none), so one user's combinations
-   are one range of the primary key; (rid, combo) stays unique (the pivot is part of combo) */
-static const char terms_sql[] = "CREATE TABLE terms("
-                                " rid INTEGER NOT NULL,"
-                                " pivot BLOB NOT NULL,"
-                                " combo BLOB NOT NULL,"
-                                " first_seen INTEGER NOT NULL,"
-                                " last_seen INTEGER NOT NULL,"
-                                " flags INTEGER NOT NULL DEFAULT 0,"
-                                " PRIMARY KEY(rid, pivot, combo)) WITHOUT ROWID;";
-
-/* From schema 1 or 2: terms is copied into the new layout (rows keep a schema 2 pivot; schema 1
-   rows get x'', and their rule's pivot NULL, so registration keys them; see backfill). A
-   schema 2 index goes with the old table. Format: rules column, terms_sql, pivot, version. */
-static const char migrate_sql[] =
-    "%s"
-    "ALTER TABLE terms RENAME TO terms_old;"
-    "%s"
-    "INSERT INTO terms(rid, pivot, combo, first_seen, last_seen, flags)"
-    " SELECT rid, %s, combo, first_seen, last_seen, flags"
-    " FROM terms_old;"
-    "DROP TABLE terms_old;"
-    "PRAGMA user_version = %d;";
-
-static const char *const stmt_sql[SQ__COUNT] = {
-    /* ?6, the pivot, is a function of the combination (bind_pivot) */
-    [SQ_TERM_UPSERT] = "INSERT INTO terms(rid, pivot, combo, first_seen, last_seen, flags) "
-                       "VALUES(?1, ?6, ?2, ?3, ?4, ?5) ON CONFLICT(rid, pivot, combo) DO UPDATE "
-                       "SET first_seen = ?3, last_seen = ?4, flags = ?5",
-    [SQ_ALERT_INSERT] = "INSERT OR IGNORE INTO alerts(alert_id, rid, combo, ts) "
-                        "VALUES(?1, ?2, ?3, ?4)",
-    [SQ_ALERT_GET] = "SELECT 1 FROM alerts WHERE alert_id = ?1",
-    [SQ_POS_SET] = "INSERT INTO positions(source, byte_offset, line_no, updated) "
-                   "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(source) DO UPDATE SET "
-                   "byte_offset = ?2, line_no = ?3, updated = ?4",
-    [SQ_POS_GET] = "SELECT byte_offset, line_no FROM positions WHERE source = ?1",
-    [SQ_COUNTER_SET] = "INSERT INTO counters(name, value) VALUES(?1, ?2) "
-                       "ON CONFLICT(name) DO UPDATE SET value = ?2",
-    [SQ_WATERMARK_SET] = "UPDATE rules SET watermark = ?2 WHERE rid = ?1",
-    [SQ_TERMS_OF_RULE] = "SELECT combo, first_seen, last_seen, flags FROM terms WHERE rid = ?1",
-    [SQ_TERMS_COUNT] = "SELECT count(*) FROM terms WHERE rid = ?1",
-    [SQ_TERM_GET] = "SELECT first_seen, last_seen, flags FROM terms "
-                    "WHERE rid = ?1 AND pivot = ?3 AND combo = ?2",
-    [SQ_PIVOT_TERMS] = "SELECT combo, first_seen, last_seen, flags FROM terms "
-                       "WHERE rid = ?1 AND pivot = ?2",
-};
 
 /* ======================================================================================== */
-/* Small helpers                                                                            */
+/* Opening                                                                                  */
 /* ======================================================================================== */
 
-int64_t st_now_ms(void)
+void st_base_init(struct st_store *base, const struct st_ops *ops, enum st_mode mode,
+                  const char *path)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    memset(base, 0, sizeof(*base));
+    base->ops = ops;
+    base->mode = mode;
+    base->path = path ? kx_strdup(path) : NULL;
 }
 
-int st_sql_fail(struct st_store *st, kad_err *err, const char *what)
+void st_base_fini(struct st_store *base)
 {
-    kx_err_setf(err, KAD_ESTATE, "state %s: %s: %s", st->path ? st->path : "(memory)", what,
-                st->db ? sqlite3_errmsg(st->db) : "cannot open");
-    return KAD_ESTATE; /* never 0, visibly (the analyzer cannot see into kx_err_setf) */
+    kx_free(base->path);
+    base->path = NULL;
 }
 
-/* Failure injection (st_test_fail_after): true when this database write must fail. */
-static bool injected(struct st_store *st) { return st->fail_after && --st->fail_after == 0; }
-
-void st_test_fail_after(struct st_store *st, unsigned long n) { st->fail_after = n; }
-
-int st_exec(struct st_store *st, const char *sql, kad_err *err)
+static bool has_scheme(const char *path, const char *scheme)
 {
-    if (injected(st))
-        return kx_err_setf(err, KAD_ESTATE, "state: injected failure before '%s'", sql);
-    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
-        return st_sql_fail(st, err, sql);
-    return 0;
+    return path && strncmp(path, scheme, strlen(scheme)) == 0;
 }
 
-/* Run a prepared statement that returns no rows, then reset it. */
-static int step_done(struct st_store *st, sqlite3_stmt *s, kad_err *err, const char *what)
+int st_open_flags(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
+                  kad_err *err)
 {
-    if (injected(st)) {
-        sqlite3_clear_bindings(s);
-        return kx_err_setf(err, KAD_ESTATE, "state: injected failure: %s", what);
-    }
-    int rc = sqlite3_step(s);
-    int ret = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : st_sql_fail(st, err, what);
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return ret;
+    *out = NULL;
+    if (mode != ST_OPEN_MEM && (!path || !*path))
+        return kx_err_setf(err, KAD_EINVAL, "no state file given");
+    if (mode != ST_OPEN_MEM && (has_scheme(path, "redis://") || has_scheme(path, "rediss://")))
+        return kx_err_setf(err, KAD_EINVAL,
+                           "state '%s': this kadet has no Redis store (a state file or "
+                           "--no-state only)",
+                           path);
+    return st_sqlite_ops.open(out, mode == ST_OPEN_MEM ? NULL : path, mode, flags, err);
 }
 
-struct st_rule_mem *st_rule_mem_get(struct st_store *st, uint32_t rid)
+int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err *err)
 {
-    if (rid >= st->by_rid.len || st->by_rid.ptr[rid] == 0)
-        return NULL;
-    return &st->rules.ptr[st->by_rid.ptr[rid] - 1];
+    return st_open_flags(out, path, mode, 0, err);
+}
+
+void st_close(struct st_store *st)
+{
+    if (!st)
+        return;
+    st_rollback(st);
+    st->ops->close(st);
 }
 
 enum st_mode st_mode_get(const struct st_store *st) { return st->mode; }
 const char *st_path(const struct st_store *st) { return st->path; }
 bool st_in_batch(const struct st_store *st) { return st->in_batch; }
+
+static int read_only(const struct st_store *st, kad_err *err)
+{
+    return kx_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
+}
+
+/* 0 when `len` bytes can be a combination. */
+static int check_len(size_t len, kad_err *err)
+{
+    if (len == 0)
+        return kx_err_setf(err, KAD_EINVAL, "empty combination");
+    if (len > ST_KEY_MAX)
+        return kx_err_setf(err, KAD_ELIMIT, "combination of %zu bytes is larger than %d", len,
+                           ST_KEY_MAX);
+    return 0;
+}
+
+/* ======================================================================================== */
+/* Rules and batches                                                                        */
+/* ======================================================================================== */
+
+int st_rule_register(struct st_store *st, const struct st_rule_def *def, uint32_t *rid,
+                     enum st_baseline *status, kad_err *err)
+{
+    if (st->mode == ST_OPEN_RO)
+        return read_only(st, err);
+    if (!def->rule_id || !*def->rule_id)
+        return kx_err_setf(err, KAD_EINVAL, "rule without rule_id");
+    if (def->nfields > ST_COMPONENTS_MAX)
+        return kx_err_setf(err, KAD_EINVAL, "rule '%s': more than %d new-terms fields",
+                           def->rule_id, ST_COMPONENTS_MAX);
+    if (def->has_pivot && def->pivot >= def->nfields)
+        return kx_err_setf(err, KAD_EINVAL, "rule '%s': pivot %zu is not one of its %zu fields",
+                           def->rule_id, def->pivot, def->nfields);
+    return st->ops->rule_register(st, def, rid, status, err);
+}
+
+int st_rule_preload(struct st_store *st, uint32_t rid, kad_err *err)
+{
+    return st->ops->rule_preload(st, rid, err);
+}
+
+int64_t st_watermark(const struct st_store *st, uint32_t rid)
+{
+    return st->ops->watermark(st, rid);
+}
+
+int st_begin(struct st_store *st, kad_err *err)
+{
+    if (st->mode == ST_OPEN_RO)
+        return read_only(st, err);
+    if (st->in_batch)
+        return kx_err_setf(err, KAD_EINVAL, "a state batch is already open");
+    int rc = st->ops->begin(st, err);
+    if (rc == 0)
+        st->in_batch = true;
+    return rc;
+}
+
+int st_commit(struct st_store *st, kad_err *err)
+{
+    if (!st->in_batch)
+        return kx_err_setf(err, KAD_EINVAL, "no state batch is open");
+    int rc = st->ops->commit(st, err);
+    st->in_batch = false; /* committed, or rolled back by the store */
+    return rc;
+}
+
+void st_rollback(struct st_store *st)
+{
+    if (!st->in_batch)
+        return;
+    st->ops->rollback(st);
+    st->in_batch = false;
+}
+
+/* ======================================================================================== */
+/* Terms, alerts, positions, counters                                                       */
+/* ======================================================================================== */
+
+int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
+               struct st_term *prev, kad_err *err)
+{
+    int rc = check_len(len, err);
+    if (rc)
+        return rc;
+    if (!st->in_batch)
+        return kx_err_setf(err, KAD_EINVAL, "st_observe outside a state batch");
+    return st->ops->observe(st, rid, combo, len, ts, prev, err);
+}
+
+int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len, struct st_term *out)
+{
+    if (check_len(len, NULL) != 0)
+        return 0;
+    return st->ops->lookup(st, rid, combo, len, out);
+}
+
+int st_alert_claim(struct st_store *st, uint32_t rid, const void *combo, size_t len,
+                   const char *alert_id, int64_t ts, kad_err *err)
+{
+    if (!st->in_batch)
+        return kx_err_setf(err, KAD_EINVAL, "st_alert_record outside a state batch");
+    if (!alert_id || !*alert_id)
+        return kx_err_setf(err, KAD_EINVAL, "empty alert id");
+    int rc;
+    if (combo && len && (rc = check_len(len, err)) != 0)
+        return rc;
+    return st->ops->alert_claim(st, rid, combo && len ? combo : NULL, combo ? len : 0, alert_id, ts,
+                                err);
+}
+
+int st_alert_record(struct st_store *st, uint32_t rid, const void *combo, size_t len,
+                    const char *alert_id, int64_t ts, kad_err *err)
+{
+    int rc = st_alert_claim(st, rid, combo, len, alert_id, ts, err);
+    return rc < 0 ? rc : 0;
+}
+
+int st_alert_emitted(struct st_store *st, const char *alert_id, kad_err *err)
+{
+    if (st->mode == ST_OPEN_RO)
+        return kx_err_setf(err, KAD_EINVAL, "state is open read-only");
+    return st->ops->alert_emitted(st, alert_id, err);
+}
+
+int st_pos_set(struct st_store *st, const char *source, int64_t offset, int64_t line, kad_err *err)
+{
+    if (!st->in_batch)
+        return kx_err_setf(err, KAD_EINVAL, "st_pos_set outside a state batch");
+    return st->ops->pos_set(st, source, offset, line, err);
+}
+
+int st_pos_get(struct st_store *st, const char *source, struct st_pos *out, kad_err *err)
+{
+    return st->ops->pos_get(st, source, out, err);
+}
+
+int st_positions_each(struct st_store *st,
+                      int (*fn)(const char *source, const struct st_pos *pos, void *ud), void *ud,
+                      kad_err *err)
+{
+    return st->ops->positions_each(st, fn, ud, err);
+}
+
+int st_counter_add(struct st_store *st, const char *name, int64_t delta, kad_err *err)
+{
+    if (st->mode == ST_OPEN_RO)
+        return read_only(st, err);
+    size_t n = strlen(name);
+    if (n == 0 || n > ST_COUNTER_NAME_MAX)
+        return kx_err_setf(err, KAD_ELIMIT, "counter name of %zu bytes (1 to %d allowed)", n,
+                           ST_COUNTER_NAME_MAX);
+    return st->ops->counter_add(st, name, delta, err);
+}
+
+int64_t st_counter_get(struct st_store *st, const char *name)
+{
+    return st->ops->counter_get(st, name);
+}
+
+int st_counters_each(struct st_store *st, int (*fn)(const char *name, int64_t value, void *ud),
+                     void *ud)
+{
+    return st->ops->counters_each(st, fn, ud);
+}
+
+/* ======================================================================================== */
+/* Inspection and maintenance                                                               */
+/* ======================================================================================== */
+
+int st_stats_get(struct st_store *st, struct st_stats *out, kad_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    return st->ops->stats(st, out, err);
+}
+
+int st_rules_each(struct st_store *st, const char *rule_id, st_rule_fn fn, void *ud, kad_err *err)
+{
+    return st->ops->rules_each(st, rule_id, fn, ud, err);
+}
+
+int st_terms_each(struct st_store *st, const struct st_filter *f, st_term_fn fn, void *ud,
+                  kad_err *err)
+{
+    return st->ops->terms_each(st, f, fn, ud, err);
+}
+
+int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t len, st_term_fn fn,
+                  void *ud, kad_err *err)
+{
+    return st->ops->pivot_each(st, rid, value, len, fn, ud, err);
+}
+
+int st_prune(struct st_store *st, const struct st_prune_opts *o, struct st_prune_result *res,
+             kad_err *err)
+{
+    struct st_prune_result dummy;
+    if (!res)
+        res = &dummy;
+    memset(res, 0, sizeof(*res));
+    if (st->mode == ST_OPEN_RO)
+        return read_only(st, err);
+    return st->ops->prune(st, o, res, err);
+}
+
+int st_reset(struct st_store *st, const char *rule_id, uint64_t *terms_removed, kad_err *err)
+{
+    if (st->mode == ST_OPEN_RO)
+        return read_only(st, err);
+    if (st->in_batch)
+        return kx_err_setf(err, KAD_EINVAL, "st_reset inside a state batch");
+    uint64_t removed = 0;
+    int rc = st->ops->reset(st, rule_id, &removed, err);
+    if (rc == 0 && terms_removed)
+        *terms_removed = removed;
+    return rc;
+}
+
+/* ======================================================================================== */
+/* Names and the combination encoding                                                       */
+/* ======================================================================================== */
 
 const char *st_baseline_name(enum st_baseline b)
 {
@@ -248,970 +379,4 @@ int st_combo_decode(const void *key, size_t len, kx_str *comps, size_t max)
         p += l + 1;
     }
     return (int)n;
-}
-
-/* ======================================================================================== */
-/* Open and close                                                                           */
-/* ======================================================================================== */
-
-/* mkdir -p of the directory part of path. */
-static int make_parents(const char *path, kad_err *err)
-{
-    char *d = kx_strdup(path);
-    for (char *p = d + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(d, 0700) != 0 && errno != EEXIST) {
-            int e = errno;
-            kx_err_setf(err, KAD_EIO, "cannot create directory '%s': %s", d, strerror(e));
-            kx_free(d);
-            return KAD_EIO;
-        }
-        *p = '/';
-    }
-    kx_free(d);
-    return 0;
-}
-
-static int pragma_int(struct st_store *st, const char *sql, int64_t *out, kad_err *err)
-{
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
-        return st_sql_fail(st, err, "cannot read the schema");
-    int rc = sqlite3_step(s);
-    *out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_finalize(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return st_sql_fail(st, err, "cannot read the schema");
-    return 0;
-}
-
-/* Schema 1 or 2 -> 3, in one transaction; another writer may have done it meanwhile. */
-static int migrate(struct st_store *st, kad_err *err)
-{
-    int64_t ver = 0;
-    int rc = st_exec(st, "BEGIN IMMEDIATE", err);
-    if (rc)
-        return rc;
-    if ((rc = pragma_int(st, "PRAGMA user_version", &ver, err)) == 0 && (ver == 1 || ver == 2)) {
-        char sql[sizeof(migrate_sql) + sizeof(terms_sql) + 128];
-        snprintf(sql, sizeof(sql), migrate_sql,
-                 ver == 1 ? "ALTER TABLE rules ADD COLUMN pivot INTEGER;" : "", terms_sql,
-                 ver == 1 ? "x''" : "coalesce(pivot, x'')", SCHEMA_VERSION);
-        rc = st_exec(st, sql, err);
-    }
-    if (rc == 0)
-        rc = st_exec(st, "COMMIT", err);
-    if (rc)
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-    else
-        kx_log(KX_LOG_INFO, "state %s: schema %lld upgraded to %d", st->path, (long long)ver,
-               SCHEMA_VERSION);
-    return rc;
-}
-
-static int check_schema(struct st_store *st, kad_err *err)
-{
-    int64_t ver = 0, app = 0, ntables = 0; /* set on success; initialised for the analyzer */
-    int rc;
-    if ((rc = pragma_int(st, "PRAGMA user_version", &ver, err)) ||
-        (rc = pragma_int(st, "PRAGMA application_id", &app, err)) ||
-        (rc = pragma_int(st, "SELECT count(*) FROM sqlite_master", &ntables, err)))
-        return rc;
-    if (ntables == 0 && ver == 0 && app == 0) {
-        if (st->mode == ST_OPEN_RO)
-            return kx_err_setf(err, KAD_ESTATE, "%s: empty database, not a kadet state", st->path);
-        char sql[sizeof(schema_sql) + sizeof(terms_sql) + 128];
-        snprintf(sql, sizeof(sql),
-                 "BEGIN;%s%sPRAGMA user_version = %d;PRAGMA application_id = %d;COMMIT;",
-                 schema_sql, terms_sql, SCHEMA_VERSION, APPLICATION_ID);
-        if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-            int r = st_sql_fail(st, err, "cannot create the schema");
-            sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-            return r;
-        }
-        return 0;
-    }
-    if (app != APPLICATION_ID)
-        return kx_err_setf(err, KAD_ESTATE, "%s: not a kadet state file", st->path);
-    if (ver > SCHEMA_VERSION)
-        return kx_err_setf(err, KAD_ESTATE,
-                           "%s: state schema version %lld is newer than this kadet (%d)", st->path,
-                           (long long)ver, SCHEMA_VERSION);
-    if ((ver == 1 || ver == 2) && st->mode != ST_OPEN_RO)
-        return migrate(st, err); /* read-only inspection reads every version */
-    return 0;
-}
-
-static int load_counters(struct st_store *st, kad_err *err)
-{
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db, "SELECT name, value FROM counters", -1, &s, NULL) != SQLITE_OK)
-        return st_sql_fail(st, err, "cannot read counters");
-    int rc;
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct st_counter c = {0};
-        snprintf(c.name, sizeof(c.name), "%s", (const char *)sqlite3_column_text(s, 0));
-        c.value = sqlite3_column_int64(s, 1);
-        KX_VEC_PUSH(&st->counters, c);
-    }
-    sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0 : st_sql_fail(st, err, "cannot read counters");
-}
-
-int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err *err)
-{
-    *out = NULL;
-    if (mode != ST_OPEN_MEM && (!path || !*path))
-        return kx_err_setf(err, KAD_EINVAL, "no state file given");
-    struct st_store *st = kx_calloc(1, sizeof(*st));
-    st->mode = mode;
-    idx_init(&st->idx);
-    piv_init(&st->piv);
-    int rc = 0, flags;
-    const char *file;
-    if (mode == ST_OPEN_MEM) {
-        file = ":memory:";
-        flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MEMORY;
-    } else {
-        st->path = kx_strdup(path);
-        file = path;
-        struct stat sb;
-        if (mode == ST_OPEN_RO) {
-            if (stat(path, &sb) != 0) {
-                int e = errno;
-                rc = kx_err_setf(err, e == ENOENT ? KAD_ENOTFOUND : KAD_EIO,
-                                 "cannot open state '%s': %s", path, strerror(e));
-                goto fail;
-            }
-            flags = SQLITE_OPEN_READONLY;
-        } else {
-            if ((rc = make_parents(path, err)) != 0)
-                goto fail;
-            flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-        }
-        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-            rc = kx_err_setf(err, KAD_EIO, "cannot open state '%s': is a directory", path);
-            goto fail;
-        }
-    }
-    if (sqlite3_open_v2(file, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        rc = kx_err_setf(err, KAD_ESTATE, "cannot open state '%s': %s", file,
-                         st->db ? sqlite3_errmsg(st->db) : "out of memory");
-        goto fail;
-    }
-    sqlite3_extended_result_codes(st->db, 1);
-    if (piv_sql_functions(st->db) != SQLITE_OK) {
-        rc = st_sql_fail(st, err, "cannot define functions");
-        goto fail;
-    }
-    sqlite3_busy_timeout(st->db, 5000);
-    if (mode == ST_OPEN_RW) {
-        /* WAL: readers (`kadet state`) never block the writer; synchronous=NORMAL is durable
-           against process crashes (kill -9); see docs/internals/state.md for power loss. */
-        if ((rc = st_exec(st, "PRAGMA journal_mode=WAL", err)) ||
-            (rc = st_exec(st, "PRAGMA synchronous=NORMAL", err)))
-            goto fail;
-    }
-    if (mode != ST_OPEN_MEM) {
-        /* a larger page cache and memory-mapped reads: terms are keyed by random-looking
-           blobs, so big stores touch pages all over the B-tree (docs/internals/state.md) */
-        if ((rc = st_exec(st, "PRAGMA cache_size=-65536", err)) ||
-            (rc = st_exec(st, "PRAGMA mmap_size=1073741824", err)))
-            goto fail;
-    }
-    if ((rc = check_schema(st, err)) != 0)
-        goto fail;
-    if (mode != ST_OPEN_RO) {
-        for (int i = 0; i < SQ__COUNT; i++) {
-            if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->sq[i],
-                                   NULL) != SQLITE_OK) {
-                rc = st_sql_fail(st, err, "cannot prepare statements");
-                goto fail;
-            }
-        }
-    }
-    if ((rc = load_counters(st, err)) != 0)
-        goto fail;
-    *out = st;
-    return 0;
-fail:
-    st_close(st);
-    return rc;
-}
-
-void st_close(struct st_store *st)
-{
-    if (!st)
-        return;
-    if (st->in_batch)
-        st_rollback(st);
-    for (int i = 0; i < SQ__COUNT; i++)
-        sqlite3_finalize(st->sq[i]);
-    if (st->db)
-        sqlite3_close(st->db);
-    idx_fini(&st->idx);
-    piv_fini(&st->piv);
-    KX_VEC_FREE(&st->piv_keys);
-    KX_VEC_FREE(&st->piv_items);
-    for (size_t i = 0; i < st->rules.len; i++)
-        kx_free(st->rules.ptr[i].rule_id);
-    KX_VEC_FREE(&st->rules);
-    KX_VEC_FREE(&st->by_rid);
-    KX_VEC_FREE(&st->undo);
-    KX_VEC_FREE(&st->counters);
-    kx_free(st->path);
-    kx_free(st);
-}
-
-/* ======================================================================================== */
-/* Rules                                                                                    */
-/* ======================================================================================== */
-
-static int load_rule_terms(struct st_store *st, uint32_t rid, kad_err *err)
-{
-    /* Size the table for the whole baseline first, so the load never rehashes on the way. */
-    sqlite3_stmt *s = st->sq[SQ_TERMS_COUNT];
-    sqlite3_bind_int64(s, 1, rid);
-    int rc = sqlite3_step(s);
-    int64_t rows = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW)
-        return st_sql_fail(st, err, "cannot count terms");
-    if (rows > 0)
-        idx_reserve(&st->idx, (size_t)rows);
-    s = st->sq[SQ_TERMS_OF_RULE];
-    sqlite3_bind_int64(s, 1, rid);
-    /* batches of rows: each record's slot is prefetched while the next rows are read, then the
-       batch is placed (a combination already loaded lazily, possibly changed since, is kept) */
-    enum { BATCH = 32 };
-    struct idx_staged batch[BATCH];
-    size_t nb = 0;
-    idx_reserve(&st->idx, BATCH);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const void *k = sqlite3_column_blob(s, 0);
-        size_t len = (size_t)sqlite3_column_bytes(s, 0);
-        if (len == 0 || len > ST_KEY_MAX)
-            continue; /* not written by kadet: ignore rather than fail the whole load */
-        struct st_rec *r = idx_stage(&st->idx, rid, k, len, idx_hash(rid, k, len), &batch[nb++]);
-        r->first_seen = sqlite3_column_int64(s, 1);
-        r->last_seen = sqlite3_column_int64(s, 2);
-        r->flags = (uint8_t)(sqlite3_column_int64(s, 3) & REC_PERSIST_MASK);
-        if (nb == BATCH) {
-            idx_place_staged(&st->idx, batch, nb);
-            nb = 0;
-            idx_reserve(&st->idx, BATCH);
-        }
-    }
-    idx_place_staged(&st->idx, batch, nb);
-    sqlite3_reset(s);
-    return rc == SQLITE_DONE ? 0 : st_sql_fail(st, err, "cannot load terms");
-}
-
-int st_rule_preload(struct st_store *st, uint32_t rid, kad_err *err)
-{
-    struct st_rule_mem *m = st_rule_mem_get(st, rid);
-    if (!m)
-        return kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
-    if (m->complete)
-        return 0;
-    int rc = load_rule_terms(st, rid, err);
-    if (rc == 0)
-        m->complete = true;
-    return rc;
-}
-
-int st_reload_index(struct st_store *st, kad_err *err)
-{
-    (void)err;
-    KX_BUG_ON(st->mode == ST_OPEN_MEM); /* the index is all a MEM store has */
-    idx_fini(&st->idx);  /* leaves an empty index of a new generation (no idx_init: see there) */
-    piv_clear(&st->piv); /* its records are gone; a file store lists only unsaved ones */
-    for (size_t i = 0; i < st->rules.len; i++)
-        st->rules.ptr[i].complete = false;
-    return 0;
-}
-
-static void remember(struct st_store *st, struct st_rule_mem *m, struct st_rec *r)
-{
-    m->last = r;
-    m->last_gen = st->idx.gen;
-}
-
-/* Bind parameter i to the pivot of (rid, key) as the terms table keys it: the component, or
-   x'' for a rule without pivot. */
-static void bind_pivot(struct st_store *st, sqlite3_stmt *s, int i, uint32_t rid, const void *key,
-                       size_t len)
-{
-    const struct st_rule_mem *m = st_rule_mem_get(st, rid);
-    kx_str pv;
-    if (m && m->has_pivot && st_combo_part(key, len, m->pivot, &pv) && pv.len)
-        sqlite3_bind_blob(s, i, pv.ptr, (int)pv.len, SQLITE_STATIC);
-    else
-        sqlite3_bind_zeroblob(s, i, 0);
-}
-
-/*
- * Index miss on a baseline that is not fully loaded: fetch the combination from SQLite and
- * keep it in the index (clean). NULL when the database does not have it either.
- */
-static struct st_rec *fetch_term(struct st_store *st, struct st_rule_mem *m, const void *key,
-                                 size_t len, uint64_t h, kad_err *err, int *rc)
-{
-    *rc = 0;
-    if (m->complete)
-        return NULL;
-    sqlite3_stmt *s = st->sq[SQ_TERM_GET];
-    sqlite3_bind_int64(s, 1, m->rid);
-    sqlite3_bind_blob(s, 2, key, (int)len, SQLITE_STATIC);
-    bind_pivot(st, s, 3, m->rid, key, len);
-    struct st_rec *r = NULL;
-    int step = sqlite3_step(s);
-    if (step == SQLITE_ROW) {
-        r = idx_insert(&st->idx, m->rid, key, len, h);
-        r->first_seen = sqlite3_column_int64(s, 0);
-        r->last_seen = sqlite3_column_int64(s, 1);
-        r->flags = (uint8_t)(sqlite3_column_int64(s, 2) & REC_PERSIST_MASK);
-    } else if (step != SQLITE_DONE) {
-        *rc = st_sql_fail(st, err, "cannot read terms");
-    }
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return r;
-}
-
-/*
- * Key every stored combination of baseline `rid` by its pivot value (x'' when pivot < 0): once
- * per baseline of a migrated schema 1 file (rows copied with x''), or when a rule's pivot
- * changed. One UPDATE through kadet_component (state_pivot.c); SQLite moves each row to its
- * new place in the primary key. MEM stores keep no terms in SQLite.
- */
-static int backfill(struct st_store *st, int64_t rid, int64_t pivot, kad_err *err)
-{
-    if (st->mode == ST_OPEN_MEM)
-        return 0;
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db,
-                           "UPDATE terms SET pivot = coalesce(kadet_component(combo, ?2), x'') "
-                           "WHERE rid = ?1",
-                           -1, &s, NULL) != SQLITE_OK)
-        return st_sql_fail(st, err, "cannot index terms by pivot");
-    sqlite3_bind_int64(s, 1, rid);
-    if (pivot >= 0)
-        sqlite3_bind_int64(s, 2, pivot);
-    int rc = injected(st) ? SQLITE_IOERR : sqlite3_step(s);
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE)
-        return st_sql_fail(st, err, "cannot index terms by pivot");
-    int n = sqlite3_changes(st->db);
-    st->piv_backfilled += (uint64_t)n;
-    if (n > 0)
-        kx_log(KX_LOG_INFO, "state %s: %d combinations of baseline %lld keyed by pivot", st->path,
-               n, (long long)rid);
-    return 0;
-}
-
-static int register_rows(struct st_store *st, const struct st_rule_def *def, uint32_t *rid,
-                         enum st_baseline *status, int64_t *watermark, kad_err *err)
-{
-    sqlite3_stmt *s = NULL;
-    int rc = 0;
-    int64_t found = -1, found_wm = ST_TIME_NONE, found_pivot = -1;
-    int64_t pivot = def->has_pivot ? (int64_t)def->pivot : -1;
-    bool found_current = false, any = false;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT rid, logic_hash, current, watermark, pivot FROM rules "
-                           "WHERE rule_id = ?1",
-                           -1, &s, NULL) != SQLITE_OK)
-        return st_sql_fail(st, err, "cannot read rules");
-    sqlite3_bind_text(s, 1, def->rule_id, -1, SQLITE_STATIC);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        any = true;
-        if ((uint64_t)sqlite3_column_int64(s, 1) == def->logic_hash) {
-            found = sqlite3_column_int64(s, 0);
-            found_current = sqlite3_column_int64(s, 2) != 0;
-            found_wm = sqlite3_column_type(s, 3) == SQLITE_NULL ? ST_TIME_NONE
-                                                                : sqlite3_column_int64(s, 3);
-            found_pivot =
-                sqlite3_column_type(s, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 4);
-        }
-    }
-    sqlite3_finalize(s);
-    if (rc != SQLITE_DONE)
-        return st_sql_fail(st, err, "cannot read rules");
-
-    kx_buf fields;
-    kx_buf_init(&fields, ST_KEY_MAX + 1);
-    kx_str comps[ST_COMPONENTS_MAX] = {{0}};
-    size_t nf = def->nfields < ST_COMPONENTS_MAX ? def->nfields : ST_COMPONENTS_MAX;
-    for (size_t i = 0; i < nf; i++)
-        comps[i] = kx_str_c(def->fields[i]);
-    if (nf && (rc = st_combo_encode(&fields, comps, nf, err)) != 0) {
-        kx_buf_fini(&fields);
-        return rc;
-    }
-    int64_t now = st_now_ms();
-    const char *sql =
-        found >= 0 ? "UPDATE rules SET name = ?2, fields = ?3, window_ms = ?4, last_loaded = ?5, "
-                     "current = 1, pivot = ?8 WHERE rid = ?6"
-                   : "INSERT INTO rules(rule_id, logic_hash, name, fields, window_ms, "
-                     "first_loaded, last_loaded, current, pivot) "
-                     "VALUES(?1, ?7, ?2, ?3, ?4, ?5, ?5, 1, ?8)";
-    rc = 0;
-    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-        kx_buf_fini(&fields);
-        return st_sql_fail(st, err, "cannot write rules");
-    }
-    sqlite3_bind_text(s, 1, def->rule_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, def->name ? def->name : "", -1, SQLITE_STATIC);
-    sqlite3_bind_blob(s, 3, fields.ptr ? fields.ptr : "", (int)fields.len, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 4, def->window_ms);
-    sqlite3_bind_int64(s, 5, now);
-    sqlite3_bind_int64(s, 6, found);
-    sqlite3_bind_int64(s, 7, (int64_t)def->logic_hash);
-    if (pivot >= 0)
-        sqlite3_bind_int64(s, 8, pivot);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        rc = st_sql_fail(st, err, "cannot write rules");
-    sqlite3_finalize(s);
-    kx_buf_fini(&fields);
-    if (rc)
-        return rc;
-    if (found >= 0 && found_pivot != pivot) {
-        /* a rollback of the batch would undo the re-keying but not the rule's pivot in memory */
-        if (st->in_batch && st->mode != ST_OPEN_MEM)
-            return kx_err_setf(err, KAD_EINVAL,
-                               "rule '%s': its pivot changes; register it outside a state batch",
-                               def->rule_id);
-        if ((rc = backfill(st, found, pivot, err)) != 0)
-            return rc;
-    }
-    *rid = (uint32_t)(found >= 0 ? found : sqlite3_last_insert_rowid(st->db));
-    *watermark = found >= 0 ? found_wm : ST_TIME_NONE;
-    *status = !any            ? ST_BASELINE_NEW
-              : found < 0     ? ST_BASELINE_CHANGED
-              : found_current ? ST_BASELINE_KEPT
-                              : ST_BASELINE_REVERTED;
-    if (sqlite3_prepare_v2(st->db, "UPDATE rules SET current = 0 WHERE rule_id = ?1 AND rid != ?2",
-                           -1, &s, NULL) != SQLITE_OK)
-        return st_sql_fail(st, err, "cannot write rules");
-    sqlite3_bind_text(s, 1, def->rule_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, *rid);
-    if (sqlite3_step(s) != SQLITE_DONE)
-        rc = st_sql_fail(st, err, "cannot write rules");
-    sqlite3_finalize(s);
-    return rc;
-}
-
-int st_rule_register(struct st_store *st, const struct st_rule_def *def, uint32_t *rid,
-                     enum st_baseline *status, kad_err *err)
-{
-    if (st->mode == ST_OPEN_RO)
-        return kx_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
-    if (!def->rule_id || !*def->rule_id)
-        return kx_err_setf(err, KAD_EINVAL, "rule without rule_id");
-    if (def->nfields > ST_COMPONENTS_MAX)
-        return kx_err_setf(err, KAD_EINVAL, "rule '%s': more than %d new-terms fields",
-                           def->rule_id, ST_COMPONENTS_MAX);
-    if (def->has_pivot && def->pivot >= def->nfields)
-        return kx_err_setf(err, KAD_EINVAL, "rule '%s': pivot %zu is not one of its %zu fields",
-                           def->rule_id, def->pivot, def->nfields);
-    int rc;
-    enum st_baseline stat = ST_BASELINE_NEW;
-    int64_t wm = ST_TIME_NONE;
-    uint32_t id = 0;
-    if ((rc = st_exec(st, "SAVEPOINT st_register", err)) != 0)
-        return rc;
-    rc = register_rows(st, def, &id, &stat, &wm, err);
-    if (rc) {
-        sqlite3_exec(st->db, "ROLLBACK TO st_register; RELEASE st_register", NULL, NULL, NULL);
-        return rc;
-    }
-    if ((rc = st_exec(st, "RELEASE st_register", err)) != 0)
-        return rc;
-    struct st_rule_mem *m = st_rule_mem_get(st, id);
-    if (!m) {
-        struct st_rule_mem nm = {.rid = id, .rule_id = kx_strdup(def->rule_id), .watermark = wm};
-        KX_VEC_PUSH(&st->rules, nm);
-        while (st->by_rid.len <= id)
-            KX_VEC_PUSH(&st->by_rid, 0);
-        st->by_rid.ptr[id] = (uint32_t)st->rules.len;
-        m = &st->rules.ptr[st->rules.len - 1];
-        /* a fresh baseline is complete (empty); an existing one loads lazily, so reopening
-           a big state is immediate (st_rule_preload loads it all at once) */
-        m->complete =
-            st->mode == ST_OPEN_MEM || stat == ST_BASELINE_NEW || stat == ST_BASELINE_CHANGED;
-    }
-    m->window_ms = def->window_ms;
-    bool repivot = m->has_pivot != def->has_pivot || (def->has_pivot && m->pivot != def->pivot);
-    m->has_pivot = def->has_pivot;
-    m->pivot = def->has_pivot ? (uint32_t)def->pivot : 0;
-    if (repivot && st->idx.live)
-        piv_rebuild(st); /* registered again with another pivot: list its records anew */
-    if (rid)
-        *rid = id;
-    if (status)
-        *status = stat;
-    return 0;
-}
-
-int64_t st_watermark(const struct st_store *st, uint32_t rid)
-{
-    const struct st_rule_mem *m = st_rule_mem_get((struct st_store *)st, rid);
-    return m ? m->watermark : ST_TIME_NONE;
-}
-
-/* ======================================================================================== */
-/* Batches                                                                                  */
-/* ======================================================================================== */
-
-int st_begin(struct st_store *st, kad_err *err)
-{
-    if (st->mode == ST_OPEN_RO)
-        return kx_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
-    if (st->in_batch)
-        return kx_err_setf(err, KAD_EINVAL, "a state batch is already open");
-    int rc = st_exec(st, "BEGIN IMMEDIATE", err);
-    if (rc)
-        return rc;
-    for (size_t i = 0; i < st->rules.len; i++) {
-        st->rules.ptr[i].wm_saved = st->rules.ptr[i].watermark;
-        st->rules.ptr[i].wm_dirty = false;
-    }
-    st->in_batch = true;
-    st->reload_on_rollback = false;
-    return 0;
-}
-
-static void undo_push(struct st_store *st, struct st_rec *r, bool inserted)
-{
-    struct st_undo u = {.rec = r,
-                        .first_seen = r->first_seen,
-                        .last_seen = r->last_seen,
-                        .flags = r->flags,
-                        .inserted = inserted};
-    KX_VEC_PUSH(&st->undo, u);
-    r->flags |= REC_DIRTY;
-}
-
-/* Empty the undo log; a log grown by one huge batch (a bulk --learn) is given back. */
-static void undo_clear(struct st_store *st)
-{
-    st->undo.len = 0;
-    if (st->undo.cap > 4096)
-        KX_VEC_FREE(&st->undo);
-}
-
-static int bytes_cmp(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
-{
-    int c = na && nb ? memcmp(a, b, na < nb ? na : nb) : 0;
-    return c ? c : (na > nb) - (na < nb);
-}
-
-/* The order of the terms primary key: rid, then the pivot and the combination, each as SQLite
-   orders blobs (memcmp, then length). */
-static int undo_cmp(const void *a, const void *b)
-{
-    const struct st_undo *u = a, *v = b;
-    const struct st_rec *x = u->rec, *y = v->rec;
-    if (x->rid != y->rid)
-        return x->rid < y->rid ? -1 : 1;
-    int c = bytes_cmp(x->key + u->poff, u->plen, y->key + v->poff, v->plen);
-    return c ? c : bytes_cmp(x->key, x->klen, y->key, y->klen);
-}
-
-int st_flush_dirty(struct st_store *st, kad_err *err)
-{
-    /* MEM stores keep no terms in SQLite: the undo log stays, so rollback still works */
-    if (st->mode == ST_OPEN_MEM)
-        return 0;
-    sqlite3_stmt *s = st->sq[SQ_TERM_UPSERT];
-    /* B-tree order: neighbouring keys share pages, so a big batch writes each page once
-       while it is hot (every record appears once in the log, so the order is free) */
-    if (st->undo.len > 64) {
-        for (size_t i = 0; i < st->undo.len; i++) {
-            struct st_undo *u = &st->undo.ptr[i];
-            kx_str pv;
-            bool has = st_rec_pivot(st, u->rec, &pv);
-            u->poff = has ? (uint16_t)((const uint8_t *)pv.ptr - u->rec->key) : 0;
-            u->plen = has ? (uint16_t)pv.len : 0;
-        }
-        qsort(st->undo.ptr, st->undo.len, sizeof(struct st_undo), undo_cmp);
-    }
-    for (size_t i = 0; i < st->undo.len; i++) {
-        struct st_rec *r = st->undo.ptr[i].rec;
-        r->flags &= (uint8_t)~REC_DIRTY;
-        if (r->flags & REC_DEAD)
-            continue;
-        sqlite3_bind_int64(s, 1, r->rid);
-        sqlite3_bind_blob(s, 2, r->key, r->klen, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 3, r->first_seen);
-        sqlite3_bind_int64(s, 4, r->last_seen);
-        sqlite3_bind_int64(s, 5, r->flags & REC_PERSIST_MASK);
-        bind_pivot(st, s, 6, r->rid, r->key, r->klen);
-        int rc = step_done(st, s, err, "cannot write terms");
-        if (rc == 0)
-            r->flags &= (uint8_t)~REC_UNSAVED;
-        if (rc) {
-            /* keep the remaining records marked so a rollback still restores them */
-            for (size_t j = i + 1; j < st->undo.len; j++)
-                st->undo.ptr[j].rec->flags |= REC_DIRTY;
-            return rc;
-        }
-    }
-    if (st->undo.len)
-        st->reload_on_rollback = true;
-    undo_clear(st);
-    piv_clear(&st->piv); /* it listed only unsaved records */
-    return 0;
-}
-
-static int write_batch_meta(struct st_store *st, kad_err *err)
-{
-    int rc;
-    for (size_t i = 0; i < st->rules.len; i++) {
-        struct st_rule_mem *m = &st->rules.ptr[i];
-        if (!m->wm_dirty)
-            continue;
-        sqlite3_stmt *s = st->sq[SQ_WATERMARK_SET];
-        sqlite3_bind_int64(s, 1, m->rid);
-        sqlite3_bind_int64(s, 2, m->watermark);
-        if ((rc = step_done(st, s, err, "cannot write watermarks")) != 0)
-            return rc;
-    }
-    for (size_t i = 0; i < st->counters.len; i++) {
-        struct st_counter *c = &st->counters.ptr[i];
-        if (!c->pending)
-            continue;
-        sqlite3_stmt *s = st->sq[SQ_COUNTER_SET];
-        sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, c->value + c->pending);
-        if ((rc = step_done(st, s, err, "cannot write counters")) != 0)
-            return rc;
-    }
-    return 0;
-}
-
-int st_commit(struct st_store *st, kad_err *err)
-{
-    if (!st->in_batch)
-        return kx_err_setf(err, KAD_EINVAL, "no state batch is open");
-    int rc;
-    if ((rc = st_flush_dirty(st, err)) != 0 || (rc = write_batch_meta(st, err)) != 0 ||
-        (rc = st_exec(st, "COMMIT", err)) != 0) {
-        st_rollback(st);
-        return rc;
-    }
-    st->in_batch = false;
-    for (size_t i = 0; i < st->undo.len; i++) /* MEM mode keeps its undo log until here */
-        st->undo.ptr[i].rec->flags &= (uint8_t)~REC_DIRTY;
-    undo_clear(st);
-    for (size_t i = 0; i < st->rules.len; i++)
-        st->rules.ptr[i].wm_dirty = false;
-    for (size_t i = 0; i < st->counters.len; i++) {
-        st->counters.ptr[i].value += st->counters.ptr[i].pending;
-        st->counters.ptr[i].pending = 0;
-    }
-    return 0;
-}
-
-void st_rollback(struct st_store *st)
-{
-    if (!st->in_batch)
-        return;
-    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
-    /* undo newest first, so a record inserted then modified ends deleted */
-    for (size_t i = st->undo.len; i-- > 0;) {
-        struct st_undo *u = &st->undo.ptr[i];
-        if (u->inserted) {
-            idx_delete(&st->idx, u->rec);
-        } else {
-            u->rec->first_seen = u->first_seen;
-            u->rec->last_seen = u->last_seen;
-            u->rec->flags = u->flags;
-        }
-    }
-    undo_clear(st);
-    if (st->mode != ST_OPEN_MEM)
-        piv_clear(&st->piv); /* the unsaved records it listed are gone */
-    for (size_t i = 0; i < st->rules.len; i++) {
-        st->rules.ptr[i].watermark = st->rules.ptr[i].wm_saved;
-        st->rules.ptr[i].wm_dirty = false;
-    }
-    for (size_t i = 0; i < st->counters.len; i++)
-        st->counters.ptr[i].pending = 0;
-    st->in_batch = false;
-    if (st->reload_on_rollback) {
-        /* part of the batch was already written to SQLite and the undo log is gone: the
-           rolled-back database is the truth, so rebuild the index from it */
-        st->reload_on_rollback = false;
-        if (st_reload_index(st, NULL) != 0)
-            kx_log(KX_LOG_ERROR, "state: cannot reload the index after a rollback");
-    }
-}
-
-/* ======================================================================================== */
-/* Terms                                                                                    */
-/* ======================================================================================== */
-
-/*
- * The record of (m->rid, key), from the rule's last-combination cache, the index, or SQLite
- * (lazy baselines); NULL when unknown (*rc < 0 on a database error). Most matching events of a
- * rule repeat its previous combination, so a byte comparison with the last record found saves
- * hashing and probing. The cache holds a record pointer, valid while the index generation it
- * was taken in lasts (idx_delete, idx_compact and idx_fini start a new one).
- */
-static struct st_rec *find_rec(struct st_store *st, struct st_rule_mem *m, const void *key,
-                               size_t len, uint64_t *h, kad_err *err, int *rc)
-{
-    *rc = 0;
-    struct st_rec *r = m->last;
-    if (r && m->last_gen == st->idx.gen && r->klen == len && memcmp(r->key, key, len) == 0)
-        return r;
-    *h = idx_hash(m->rid, key, len);
-    r = idx_find(&st->idx, m->rid, key, len, *h);
-    if (!r && (r = fetch_term(st, m, key, len, *h, err, rc)) == NULL)
-        return NULL;
-    remember(st, m, r);
-    return r;
-}
-
-static int check_key(struct st_store *st, uint32_t rid, size_t len, struct st_rule_mem **m,
-                     kad_err *err)
-{
-    if (!(*m = st_rule_mem_get(st, rid)))
-        return kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
-    if (len == 0)
-        return kx_err_setf(err, KAD_EINVAL, "empty combination");
-    if (len > ST_KEY_MAX)
-        return kx_err_setf(err, KAD_ELIMIT, "combination of %zu bytes is larger than %d", len,
-                           ST_KEY_MAX);
-    return 0;
-}
-
-int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
-               struct st_term *prev, kad_err *err)
-{
-    struct st_rule_mem *m;
-    int rc = check_key(st, rid, len, &m, err);
-    if (rc)
-        return rc;
-    if (!st->in_batch)
-        return kx_err_setf(err, KAD_EINVAL, "st_observe outside a state batch");
-    if (m->watermark == ST_TIME_NONE || ts > m->watermark) {
-        m->watermark = ts;
-        m->wm_dirty = true;
-    }
-    uint64_t h = 0;
-    struct st_rec *r = find_rec(st, m, combo, len, &h, err, &rc);
-    if (!r && rc)
-        return rc;
-    if (!r) {
-        if (prev)
-            memset(prev, 0, sizeof(*prev));
-        r = idx_insert(&st->idx, rid, combo, len, h);
-        remember(st, m, r);
-        r->first_seen = r->last_seen = ts;
-        undo_push(st, r, true);
-        if (st->mode != ST_OPEN_MEM)
-            r->flags |= REC_UNSAVED; /* until st_flush_dirty writes it */
-        piv_add(st, r);
-        return ST_SEEN_NEW;
-    }
-    if (prev) {
-        prev->first_seen = r->first_seen;
-        prev->last_seen = r->last_seen;
-        prev->alerted = (r->flags & REC_ALERTED) != 0;
-    }
-    /* ts - last_seen > W, written to avoid overflow on extreme timestamps */
-    bool forgotten = m->window_ms > 0 && ts > r->last_seen &&
-                     (uint64_t)ts - (uint64_t)r->last_seen > (uint64_t)m->window_ms;
-    if (!forgotten && ts >= r->first_seen && ts <= r->last_seen)
-        return ST_SEEN_KNOWN; /* nothing changes: keep the record clean */
-    if (!(r->flags & REC_DIRTY))
-        undo_push(st, r, false);
-    if (forgotten) {
-        r->first_seen = r->last_seen = ts;
-        r->flags &= (uint8_t)~REC_ALERTED;
-        return ST_SEEN_FORGOTTEN;
-    }
-    if (ts > r->last_seen)
-        r->last_seen = ts;
-    if (ts < r->first_seen)
-        r->first_seen = ts;
-    return ST_SEEN_KNOWN;
-}
-
-int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len, struct st_term *out)
-{
-    struct st_rule_mem *m;
-    int rc;
-    if (check_key(st, rid, len, &m, NULL) != 0)
-        return 0;
-    uint64_t h;
-    struct st_rec *r = find_rec(st, m, combo, len, &h, NULL, &rc);
-    if (!r)
-        return 0;
-    if (out) {
-        out->first_seen = r->first_seen;
-        out->last_seen = r->last_seen;
-        out->alerted = (r->flags & REC_ALERTED) != 0;
-    }
-    return 1;
-}
-
-/* ======================================================================================== */
-/* Alerts, positions, counters                                                              */
-/* ======================================================================================== */
-
-int st_alert_record(struct st_store *st, uint32_t rid, const void *combo, size_t len,
-                    const char *alert_id, int64_t ts, kad_err *err)
-{
-    if (!st->in_batch)
-        return kx_err_setf(err, KAD_EINVAL, "st_alert_record outside a state batch");
-    if (!alert_id || !*alert_id)
-        return kx_err_setf(err, KAD_EINVAL, "empty alert id");
-    if (combo && len) {
-        struct st_rule_mem *m;
-        int rc = check_key(st, rid, len, &m, err);
-        if (rc)
-            return rc;
-        uint64_t h;
-        struct st_rec *r = find_rec(st, m, combo, len, &h, err, &rc);
-        if (!r && rc)
-            return rc;
-        if (r && !(r->flags & REC_ALERTED)) {
-            if (!(r->flags & REC_DIRTY))
-                undo_push(st, r, false);
-            r->flags |= REC_ALERTED;
-        }
-    }
-    sqlite3_stmt *s = st->sq[SQ_ALERT_INSERT];
-    sqlite3_bind_text(s, 1, alert_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, rid);
-    if (combo && len)
-        sqlite3_bind_blob(s, 3, combo, (int)len, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 3);
-    sqlite3_bind_int64(s, 4, ts);
-    return step_done(st, s, err, "cannot record alert");
-}
-
-int st_alert_emitted(struct st_store *st, const char *alert_id, kad_err *err)
-{
-    sqlite3_stmt *s = st->sq[SQ_ALERT_GET];
-    if (!s)
-        return kx_err_setf(err, KAD_EINVAL, "state is open read-only");
-    sqlite3_bind_text(s, 1, alert_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    int ret = rc == SQLITE_ROW    ? 1
-              : rc == SQLITE_DONE ? 0
-                                  : st_sql_fail(st, err, "cannot read alerts");
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return ret;
-}
-
-int st_pos_set(struct st_store *st, const char *source, int64_t offset, int64_t line, kad_err *err)
-{
-    if (!st->in_batch)
-        return kx_err_setf(err, KAD_EINVAL, "st_pos_set outside a state batch");
-    sqlite3_stmt *s = st->sq[SQ_POS_SET];
-    sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, offset);
-    sqlite3_bind_int64(s, 3, line);
-    sqlite3_bind_int64(s, 4, st_now_ms());
-    return step_done(st, s, err, "cannot record input position");
-}
-
-int st_pos_get(struct st_store *st, const char *source, struct st_pos *out, kad_err *err)
-{
-    sqlite3_stmt *s = st->sq[SQ_POS_GET], *own = NULL;
-    if (!s) { /* read-only stores have no prepared statements */
-        if (sqlite3_prepare_v2(st->db, stmt_sql[SQ_POS_GET], -1, &own, NULL) != SQLITE_OK)
-            return st_sql_fail(st, err, "cannot read input positions");
-        s = own;
-    }
-    sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s), ret = 0;
-    if (rc == SQLITE_ROW) {
-        out->offset = sqlite3_column_int64(s, 0);
-        out->line = sqlite3_column_int64(s, 1);
-    } else if (rc == SQLITE_DONE) {
-        ret = kx_err_setf(err, KAD_ENOTFOUND, "no position recorded for '%s'", source);
-    } else {
-        ret = st_sql_fail(st, err, "cannot read input positions");
-    }
-    if (own) {
-        sqlite3_finalize(own);
-    } else {
-        sqlite3_reset(s);
-        sqlite3_clear_bindings(s);
-    }
-    return ret;
-}
-
-int st_counter_add(struct st_store *st, const char *name, int64_t delta, kad_err *err)
-{
-    if (st->mode == ST_OPEN_RO)
-        return kx_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
-    size_t n = strlen(name);
-    if (n == 0 || n >= sizeof(((struct st_counter *)0)->name))
-        return kx_err_setf(err, KAD_ELIMIT, "counter name of %zu bytes (1 to 63 allowed)", n);
-    for (size_t i = 0; i < st->counters.len; i++) {
-        if (strcmp(st->counters.ptr[i].name, name) == 0) {
-            st->counters.ptr[i].pending += delta;
-            return 0;
-        }
-    }
-    struct st_counter c = {.pending = delta};
-    memcpy(c.name, name, n + 1);
-    KX_VEC_PUSH(&st->counters, c);
-    return 0;
-}
-
-int64_t st_counter_get(struct st_store *st, const char *name)
-{
-    for (size_t i = 0; i < st->counters.len; i++)
-        if (strcmp(st->counters.ptr[i].name, name) == 0)
-            return st->counters.ptr[i].value + st->counters.ptr[i].pending;
-    return 0;
-}
-
-static int counter_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct st_counter *)a)->name, ((const struct st_counter *)b)->name);
-}
-
-int st_counters_each(struct st_store *st, int (*fn)(const char *name, int64_t value, void *ud),
-                     void *ud)
-{
-    if (st->counters.len > 1)
-        qsort(st->counters.ptr, st->counters.len, sizeof(struct st_counter), counter_cmp);
-    int rc = 0;
-    for (size_t i = 0; i < st->counters.len && rc == 0; i++)
-        rc = fn(st->counters.ptr[i].name, st->counters.ptr[i].value + st->counters.ptr[i].pending,
-                ud);
-    return rc;
-}
-
-int st_positions_each(struct st_store *st,
-                      int (*fn)(const char *source, const struct st_pos *pos, void *ud), void *ud,
-                      kad_err *err)
-{
-    sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(st->db,
-                           "SELECT source, byte_offset, line_no FROM positions ORDER BY source", -1,
-                           &s, NULL) != SQLITE_OK)
-        return st_sql_fail(st, err, "cannot read input positions");
-    int step, rc = 0;
-    while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
-        struct st_pos p = {sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)};
-        rc = fn((const char *)sqlite3_column_text(s, 0), &p, ud);
-    }
-    if (rc == 0 && step != SQLITE_DONE)
-        rc = st_sql_fail(st, err, "cannot read input positions");
-    sqlite3_finalize(s);
-    return rc;
 }

@@ -3,13 +3,19 @@
  * seen, when, and whether they raised an alert; plus the input positions and emitted alert ids
  * that make a restart after kill -9 resume exactly.
  *
- * Shape: an in-memory hash index (rule + combination -> first/last seen, flags) in front of
- * SQLite (WAL mode, one transaction per batch). The index is the authority while a store is
- * open for writing; SQLite is its durable copy, written at st_commit. Layout, durability
- * protocol and measurements: docs/internals/state.md.
+ * Shape: these functions are the front (state.c); each checks the contract written here and
+ * calls the store's implementation through a table of operations (struct st_ops in
+ * state_int.h, which states what an implementation must do: ownership, transactions, which
+ * operations are atomic and which may be deferred). The one implementation today is SQLite
+ * (state_sqlite.c): an in-memory hash index (rule + combination -> first/last seen, flags) in
+ * front of SQLite (WAL mode, one transaction per batch); the index is the authority while a
+ * store is open for writing, SQLite its durable copy, written at st_commit. It also serves
+ * ST_OPEN_MEM. A Redis store (`redis://` URLs) is a second implementation for a later version;
+ * st_open refuses such URLs today. Layout, durability protocol and measurements:
+ * docs/internals/state.md.
  *
- * What this module does not do: evaluate queries, compute alert ids, choose the history window
- * (the caller passes the rule's window at registration) or talk to Redis.
+ * What this module does not do: evaluate queries, compute alert ids or choose the history
+ * window (the caller passes the rule's window at registration).
  *
  * Threading: a store is used by one thread at a time. Several processes may open the same file:
  * one writer, any number of read-only readers (SQLite WAL rules).
@@ -48,11 +54,24 @@ enum st_mode {
     ST_OPEN_MEM,    /* --no-state: nothing touches the disk; everything dies with st_close */
 };
 
+/* st_open_flags flag, RW: an existing empty file (0 bytes, or an SQLite database without
+   tables) becomes a new state instead of an error. */
+#define ST_OPEN_INIT 0x1u
+
 /*
  * Open a store. `path` is the database file for RW and RO (ignored for MEM, may be NULL).
  * On success *out owns the store; close it with st_close. RO on a missing file gives
  * KAD_ENOTFOUND; a file that is not a kadet state (or a newer schema) gives KAD_ESTATE.
+ * RW creates a missing file, but an existing one must hold a kadet state: an empty file (0
+ * bytes: a copy that failed, a full disk, `> state.db`) is KAD_ESTATE unless `flags` has
+ * ST_OPEN_INIT, since starting anew would raise every alert of the lost state again; a file
+ * that is not an SQLite database, or shorter than its header says (truncated), is KAD_ESTATE
+ * whatever the flags (kadet never writes over it). A `redis://` or `rediss://` path is
+ * KAD_EINVAL (no Redis store in this version).
  */
+int st_open_flags(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
+                  kad_err *err);
+/* st_open_flags with flags 0. */
 int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err *err);
 /* Close; an open batch is rolled back (like a crash, minus the crash). NULL is a no-op. */
 void st_close(struct st_store *st);
@@ -181,6 +200,13 @@ int64_t st_watermark(const struct st_store *st, uint32_t rid);
  */
 int st_alert_record(struct st_store *st, uint32_t rid, const void *combo, size_t len,
                     const char *alert_id, int64_t ts, kad_err *err);
+/*
+ * st_alert_record that says whether this call recorded the id: 1 when it was not recorded
+ * before (the caller emits the alert), 0 when it was (another batch or instance emitted it),
+ * < 0 on error. One atomic step: the way to decide who emits an alert when a store is shared.
+ */
+int st_alert_claim(struct st_store *st, uint32_t rid, const void *combo, size_t len,
+                   const char *alert_id, int64_t ts, kad_err *err);
 /* 1 if alert_id was recorded (committed, or earlier in the open batch), 0 if not, < 0 error. */
 int st_alert_emitted(struct st_store *st, const char *alert_id, kad_err *err);
 
@@ -200,8 +226,9 @@ int st_pos_get(struct st_store *st, const char *source, struct st_pos *out, kad_
 /* Counters (persisted at commit; e.g. "events.read", "records.skipped.too_long")           */
 /* ======================================================================================== */
 
-/* Add delta to a named counter (name <= 63 bytes, else KAD_ELIMIT). No batch needed: pending
-   deltas are written by the next st_commit and dropped by st_rollback. */
+#define ST_COUNTER_NAME_MAX 63
+/* Add delta to a named counter (name <= ST_COUNTER_NAME_MAX bytes, else KAD_ELIMIT). No batch
+   needed: pending deltas are written by the next st_commit and dropped by st_rollback. */
 int st_counter_add(struct st_store *st, const char *name, int64_t delta, kad_err *err);
 /* Current value including pending deltas; 0 for unknown names. */
 int64_t st_counter_get(struct st_store *st, const char *name);
@@ -328,12 +355,9 @@ int st_prune(struct st_store *st, const struct st_prune_opts *o, struct st_prune
 int st_reset(struct st_store *st, const char *rule_id, uint64_t *terms_removed, kad_err *err);
 
 /* ======================================================================================== */
-/* Testing aid                                                                              */
+/* Testing aid: only in builds with KAD_TEST_HOOKS (the test runner and the binaries `make     */
+/* check` runs; never in libkad.a or ./kadet)                                                */
 /* ======================================================================================== */
-
-/* Make the nth next database write (statement or transaction command) fail with KAD_ESTATE,
-   like SQLite's faulty VFS; 0 disables. For unit tests of error paths. */
-void st_test_fail_after(struct st_store *st, unsigned long n);
 
 /* What the last st_pivot_each visited: SQLite rows and in-memory records read, and the pivot
    query's sqlite3_stmt_status counters (full-scan steps, VM steps). For tests that check the
@@ -344,6 +368,13 @@ struct st_pivot_cost {
     uint64_t fullscan_steps;
     uint64_t vm_steps;
 };
+
+#ifdef KAD_TEST_HOOKS
+/* Make the nth next database write (statement or transaction command) fail with KAD_ESTATE,
+   like SQLite's faulty VFS; 0 disables. For unit tests of error paths. */
+void st_test_fail_after(struct st_store *st, unsigned long n);
+/* The cost of the last st_pivot_each (zeroes for stores that do not count). */
 void st_test_pivot_cost(const struct st_store *st, struct st_pivot_cost *out);
+#endif /* KAD_TEST_HOOKS */
 
 #endif

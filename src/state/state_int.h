@@ -1,7 +1,9 @@
 /*
- * state_int.h - private to src/state/: the store struct shared by state.c (open, rules,
- * batches, observations), state_index.c (the in-memory hash index) and state_query.c
- * (inspection and maintenance). Nothing outside src/state/ includes this file; the module's
+ * state_int.h - private to src/state/: the table of operations a store implements (struct
+ * st_ops), the part of a store every implementation shares (struct st_store), and the SQLite
+ * implementation's own structures (the in-memory index, the pivot map, struct st_sql) shared by
+ * its files (state_sqlite.c, state_schema.c, state_index.c, state_query.c, state_pivot.c).
+ * Nothing outside src/state/ includes this file except the module's unit tests; the module's
  * contract is state.h.
  */
 #ifndef KAD_STATE_INT_H
@@ -10,6 +12,136 @@
 #include "base/vec.h"
 #include "state/state.h"
 #include <sqlite3.h>
+
+/* ======================================================================================== */
+/* The table of operations (the contract between state.c and a store implementation)        */
+/* ======================================================================================== */
+
+/*
+ * A store implementation is one `const struct st_ops` and the functions it points to: the
+ * SQLite store (state_sqlite.c, with the in-memory index in front; it also serves ST_OPEN_MEM)
+ * and, later, a Redis store (state_redis.c, `--state redis://...`). state.c holds what every
+ * store shares: opening by path or URL, the checks of state.h's contract (argument limits,
+ * read-only stores, "needs a batch"), batch bookkeeping and the combination encoding. So an
+ * operation is only called with:
+ *   - st an open store of this implementation (the implementation's struct begins with
+ *     `struct st_store base`, so it converts st to its own type);
+ *   - combinations of 1..ST_KEY_MAX bytes (an st_combo_encode result), non-empty alert ids,
+ *     counter names of 1..ST_COUNTER_NAME_MAX bytes, rule definitions already validated
+ *     (rule_id non-empty,
+ *     nfields <= ST_COMPONENTS_MAX, pivot < nfields);
+ *   - a writable store (not ST_OPEN_RO) for register, begin, alert_emitted, counter_add,
+ *     prune and reset;
+ *   - an open batch for observe, alert_claim and pos_set; no open batch for begin and reset.
+ * The implementation still checks what only it knows: whether a rid is registered
+ * (KAD_ENOTFOUND), whether a rule id exists in the store (prune, reset).
+ *
+ * Ownership and lifetimes: open allocates the store (with kx_malloc & co.), initialises `base`
+ * with st_base_init and returns it in *out; close frees everything it owns (state.c rolls an
+ * open batch back first). Every pointer an operation receives (paths, combinations, rule
+ * definitions, alert ids, source names, filters) is borrowed for the call only: the store
+ * copies what it keeps. Pointers passed to callbacks (st_rule_info, st_term_info and their
+ * strings and components) are valid during the callback only; a callback must not call the
+ * store (except pure reads of the arguments). rids are the store's and stay valid until close.
+ *
+ * Errors: 0 or a negative KAD_E* with `err` filled (err may be NULL), as state.h says per
+ * function: KAD_ESTATE for the store's own failures (database or server errors, with its text),
+ * KAD_EIO for the file system or the network, KAD_ENOTFOUND for unknown rids, rule ids or
+ * sources, KAD_EINVAL for misuse the front cannot see. After a failed commit the store has
+ * rolled the batch back (base.in_batch false). lookup and counter_get return 0 on errors.
+ *
+ * Transactions: begin opens a batch, commit makes it durable, rollback abandons it; state.c
+ * keeps base.in_batch (set after a successful begin, cleared after commit, failed or not, and
+ * after rollback; the implementation may read it). With ST_CAP_ATOMIC_BATCH (SQLite, MEM)
+ * everything between begin and commit -- observations, alert claims, positions, counters,
+ * watermarks -- is one transaction: all of it survives a crash after commit returns, none of it
+ * before, and rollback restores exactly the state at begin, in memory and on disk. A store without
+ * it (a server shared by several kadet instances) decides observe and alert_claim on the server
+ * when they are called (visible to the other instances at once, never undone by rollback) and
+ * commits the rest (positions, counters, deferred last_seen updates) at commit; the engine's
+ * protocol for such a store is the Redis issue's to write.
+ *
+ * Which operations must be synchronous, which may be deferred or pipelined:
+ *   - observe is one atomic step per combination: look it up, apply the window, insert or
+ *     update, and return the decision (NEW, FORGOTTEN, KNOWN). Its result is needed at once
+ *     (it decides the alert), so it is synchronous; on a server it is one script (e.g. a Redis
+ *     Lua script over one hash field: read, compare with the window, write, return). The
+ *     SQLite store decides it in the in-memory index, which is the authority while the store
+ *     has its one writer, and writes the changed records at commit.
+ *   - alert_claim is one atomic step too ("insert this alert id unless present; was it
+ *     absent?"), the only way two instances can agree on who emits an alert (SET NX). Its
+ *     result is needed at once.
+ *   - pos_set, counter_add and the last_seen/first_seen widening of KNOWN combinations return
+ *     nothing the engine waits for: a store may buffer or pipeline them until commit (the
+ *     SQLite store writes terms and counters at commit, positions at once into the open
+ *     transaction). Input positions are local: they name this host's files (dev:inode:path) and
+ *     output, so a shared store keys them per instance (or keeps them in a local file).
+ *   - reads (lookup, alert_emitted, pos_get, watermark, counter_get) see the open batch's own
+ *     changes; iterations (rules_each, terms_each, pivot_each, positions_each, counters_each)
+ *     and stats see them too, and may be slow (they are for inspection and kadet.baseline).
+ */
+#define ST_CAP_ATOMIC_BATCH 0x1u /* rollback undoes every operation of the batch */
+
+struct st_ops {
+    const char *name; /* "sqlite" (files and MEM), later "redis": for messages and tests */
+    unsigned caps;    /* ST_CAP_* */
+    /* path: a file (RW, RO), NULL (MEM), or the URL that selected this store */
+    int (*open)(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
+                kad_err *err);
+    void (*close)(struct st_store *st);
+    int (*rule_register)(struct st_store *st, const struct st_rule_def *def, uint32_t *rid,
+                         enum st_baseline *status, kad_err *err);
+    int (*rule_preload)(struct st_store *st, uint32_t rid, kad_err *err);
+    int64_t (*watermark)(const struct st_store *st, uint32_t rid);
+    int (*begin)(struct st_store *st, kad_err *err);
+    int (*commit)(struct st_store *st, kad_err *err);
+    void (*rollback)(struct st_store *st);
+    int (*observe)(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
+                   struct st_term *prev, kad_err *err);
+    int (*lookup)(struct st_store *st, uint32_t rid, const void *combo, size_t len,
+                  struct st_term *out);
+    /* 1: claimed now, 0: the id was already recorded, < 0: error (combo NULL: query rule) */
+    int (*alert_claim)(struct st_store *st, uint32_t rid, const void *combo, size_t len,
+                       const char *alert_id, int64_t ts, kad_err *err);
+    int (*alert_emitted)(struct st_store *st, const char *alert_id, kad_err *err);
+    int (*pos_set)(struct st_store *st, const char *source, int64_t offset, int64_t line,
+                   kad_err *err);
+    int (*pos_get)(struct st_store *st, const char *source, struct st_pos *out, kad_err *err);
+    int (*positions_each)(struct st_store *st,
+                          int (*fn)(const char *source, const struct st_pos *pos, void *ud),
+                          void *ud, kad_err *err);
+    int (*counter_add)(struct st_store *st, const char *name, int64_t delta, kad_err *err);
+    int64_t (*counter_get)(struct st_store *st, const char *name);
+    int (*counters_each)(struct st_store *st, int (*fn)(const char *name, int64_t value, void *ud),
+                         void *ud);
+    int (*stats)(struct st_store *st, struct st_stats *out, kad_err *err);
+    int (*rules_each)(struct st_store *st, const char *rule_id, st_rule_fn fn, void *ud,
+                      kad_err *err);
+    int (*terms_each)(struct st_store *st, const struct st_filter *f, st_term_fn fn, void *ud,
+                      kad_err *err);
+    int (*pivot_each)(struct st_store *st, uint32_t rid, const void *value, size_t len,
+                      st_term_fn fn, void *ud, kad_err *err);
+    int (*prune)(struct st_store *st, const struct st_prune_opts *o, struct st_prune_result *res,
+                 kad_err *err);
+    int (*reset)(struct st_store *st, const char *rule_id, uint64_t *terms_removed, kad_err *err);
+};
+
+/* What every store begins with. */
+struct st_store {
+    const struct st_ops *ops;
+    enum st_mode mode;
+    char *path; /* owned copy of the path or URL (NULL for MEM) */
+    bool in_batch;
+};
+
+/* Fill `base` (path is copied; NULL stays NULL). */
+void st_base_init(struct st_store *base, const struct st_ops *ops, enum st_mode mode,
+                  const char *path);
+/* Free what st_base_init allocated. */
+void st_base_fini(struct st_store *base);
+
+/* The SQLite store (state_sqlite.c). */
+extern const struct st_ops st_sqlite_ops;
 
 /* ---- the in-memory index (state_index.c) -------------------------------------------------- */
 
@@ -168,9 +300,9 @@ enum {
     SQ__COUNT
 };
 
-struct st_store {
-    enum st_mode mode;
-    char *path;
+/* The SQLite store: state_sqlite.c, state_schema.c, state_query.c, state_pivot.c. */
+struct st_sql {
+    struct st_store base; /* first: a struct st_store * of this store converts to st_sql * */
     sqlite3 *db;
     sqlite3_stmt *sq[SQ__COUNT];
     struct st_index idx;
@@ -183,34 +315,78 @@ struct st_store {
     KX_VEC(struct st_piv_item) piv_items; /* and what to sort */
     struct st_pivot_cost piv_cost;        /* of the last st_pivot_each */
     uint64_t piv_backfilled;              /* terms rows given a pivot by registrations (tests) */
-    bool in_batch;
-    bool reload_on_rollback;  /* the undo log was flushed inside this batch */
-    unsigned long fail_after; /* st_test_fail_after countdown, 0 = off */
+    bool reload_on_rollback;              /* the undo log was flushed inside this batch */
+    unsigned long fail_after;             /* st_test_fail_after countdown, 0 = off */
 };
 
-/* Helpers shared by state.c and state_query.c. */
-int st_sql_fail(struct st_store *st, kad_err *err, const char *what);
-int st_exec(struct st_store *st, const char *sql, kad_err *err);
-struct st_rule_mem *st_rule_mem_get(struct st_store *st, uint32_t rid);
+/* The SQLite store of a struct st_store (which must be one). */
+static inline struct st_sql *sql_of(struct st_store *st) { return (struct st_sql *)st; }
+static inline const struct st_sql *csql_of(const struct st_store *st)
+{
+    return (const struct st_sql *)st;
+}
+
+/* state_sqlite.c: helpers shared by the SQLite store's files. */
+int st_sql_fail(struct st_sql *st, kad_err *err, const char *what);
+int st_exec(struct st_sql *st, const char *sql, kad_err *err);
+/* Run a prepared statement that returns no rows, then reset it. */
+int st_step_done(struct st_sql *st, sqlite3_stmt *s, kad_err *err, const char *what);
+struct st_rule_mem *st_rule_mem_get(struct st_sql *st, uint32_t rid);
 /* Write the dirty records of the open batch into its transaction and empty the undo log. */
-int st_flush_dirty(struct st_store *st, kad_err *err);
+int st_flush_dirty(struct st_sql *st, kad_err *err);
 /* Drop the index; registered rules load their combinations again, lazily, from the database. */
-int st_reload_index(struct st_store *st, kad_err *err);
+int st_reload_index(struct st_sql *st, kad_err *err);
 int64_t st_now_ms(void);
+#ifdef KAD_TEST_HOOKS
+/* Failure injection (st_test_fail_after): true when this database write must fail. */
+static inline bool st_injected(struct st_sql *st)
+{
+    return st->fail_after && --st->fail_after == 0;
+}
+#else
+#define st_injected(st) ((void)(st), false)
+#endif
+
+/* state_schema.c: the schema, creation, version checks and migration. */
+#define ST_SCHEMA_VERSION 3
+#define ST_APPLICATION_ID 0x6b616474 /* "kadt" */
+/*
+ * Check the schema of a freshly opened database: create it in an empty database when
+ * `may_create` (never RO; else an error naming the file, `zero_bytes` saying how it was empty),
+ * refuse other applications' files and newer versions, migrate older ones when writable.
+ */
+int st_schema_check(struct st_sql *st, bool may_create, bool zero_bytes, kad_err *err);
+/* Create a missing state file with its schema, atomically (*created false: the file system
+   has no hard links; the caller creates it in place). */
+int st_schema_create_file(const char *path, bool *created, kad_err *err);
+/* An existing file of `size` bytes (> 0) must be an SQLite database, not cut short. */
+int st_schema_file_check(const char *path, int64_t size, kad_err *err);
+
+/* state_query.c and state_pivot.c: the SQLite store's operations defined there. */
+int sql_stats_get(struct st_store *base_, struct st_stats *out, kad_err *err);
+int sql_rules_each(struct st_store *base_, const char *rule_id, st_rule_fn fn, void *ud,
+                   kad_err *err);
+int sql_terms_each(struct st_store *base_, const struct st_filter *f, st_term_fn fn, void *ud,
+                   kad_err *err);
+int sql_prune(struct st_store *base_, const struct st_prune_opts *o, struct st_prune_result *res,
+              kad_err *err);
+int sql_reset(struct st_store *base_, const char *rule_id, uint64_t *terms_removed, kad_err *err);
+int sql_pivot_each(struct st_store *base_, uint32_t rid, const void *value, size_t len,
+                   st_term_fn fn, void *ud, kad_err *err);
 
 /* state_pivot.c */
 /* Component i of an encoded combination; false when the bytes hold no such component. */
 bool st_combo_part(const void *key, size_t len, size_t i, kx_str *out);
 /* The rule's pivot value of a record; false when the rule has none (or the key is short). */
-bool st_rec_pivot(struct st_store *st, const struct st_rec *r, kx_str *out);
+bool st_rec_pivot(struct st_sql *st, const struct st_rec *r, kx_str *out);
 void piv_init(struct st_pivots *p);
 void piv_fini(struct st_pivots *p);
 /* Forget every entry (a large map is given back). */
 void piv_clear(struct st_pivots *p);
 /* List a record under its rule's pivot value (nothing when the rule has none). */
-void piv_add(struct st_store *st, struct st_rec *r);
+void piv_add(struct st_sql *st, struct st_rec *r);
 /* Rebuild from the index: every live record (MEM) or every REC_UNSAVED one (file stores). */
-void piv_rebuild(struct st_store *st);
+void piv_rebuild(struct st_sql *st);
 uint64_t piv_mem_bytes(const struct st_pivots *p);
 /* Define kadet_component(combo, i) on a connection (backfill of terms.pivot). */
 int piv_sql_functions(sqlite3 *db);

@@ -35,7 +35,7 @@ bool st_combo_part(const void *key, size_t len, size_t i, kx_str *out)
     return true;
 }
 
-bool st_rec_pivot(struct st_store *st, const struct st_rec *r, kx_str *out)
+bool st_rec_pivot(struct st_sql *st, const struct st_rec *r, kx_str *out)
 {
     const struct st_rule_mem *m = st_rule_mem_get(st, r->rid);
     return m && m->has_pivot && st_combo_part(r->key, r->klen, m->pivot, out);
@@ -142,7 +142,7 @@ static void grow(struct st_pivots *p)
         slot_place(p, p->groups.ptr[i].h, (uint32_t)i);
 }
 
-void piv_add(struct st_store *st, struct st_rec *r)
+void piv_add(struct st_sql *st, struct st_rec *r)
 {
     struct st_pivots *p = &st->piv;
     kx_str v;
@@ -165,10 +165,10 @@ void piv_add(struct st_store *st, struct st_rec *r)
     g->head = (uint32_t)p->recs.len;
 }
 
-void piv_rebuild(struct st_store *st)
+void piv_rebuild(struct st_sql *st)
 {
     piv_clear(&st->piv);
-    bool mem = st->mode == ST_OPEN_MEM;
+    bool mem = st->base.mode == ST_OPEN_MEM;
     size_t ch = 0, off = 0;
     struct st_rec *r;
     while ((r = idx_next(&st->idx, &ch, &off)) != NULL)
@@ -181,8 +181,8 @@ void piv_rebuild(struct st_store *st)
 /* ======================================================================================== */
 
 /* A combination read from SQLite: its key is copied (the row's blob lives until the next step). */
-static void item_copy(struct st_store *st, const void *key, size_t klen, int64_t first,
-                      int64_t last, uint8_t flags)
+static void item_copy(struct st_sql *st, const void *key, size_t klen, int64_t first, int64_t last,
+                      uint8_t flags)
 {
     struct st_piv_item it = {.key = (const uint8_t *)(uintptr_t)st->piv_keys.len,
                              .first_seen = first,
@@ -197,7 +197,7 @@ static void item_copy(struct st_store *st, const void *key, size_t klen, int64_t
 }
 
 /* A record of the index: its key stays put during the call (the store is not modified). */
-static void item_rec(struct st_store *st, const struct st_rec *r)
+static void item_rec(struct st_sql *st, const struct st_rec *r)
 {
     struct st_piv_item it = {.key = r->key,
                              .first_seen = r->first_seen,
@@ -219,7 +219,7 @@ static int item_cmp(const void *a, const void *b)
 
 /* SQLite's rows of (rid, v) (a primary-key range), each replaced by the index's record if
    the index holds it. */
-static int pivot_rows(struct st_store *st, uint32_t rid, kx_str v, kad_err *err)
+static int pivot_rows(struct st_sql *st, uint32_t rid, kx_str v, kad_err *err)
 {
     sqlite3_stmt *s = st->sq[SQ_PIVOT_TERMS];
     sqlite3_bind_int64(s, 1, rid);
@@ -252,11 +252,11 @@ static int pivot_rows(struct st_store *st, uint32_t rid, kx_str v, kad_err *err)
 }
 
 /* Records of the map for (rid, v): all live ones (MEM), the unsaved ones (file stores). */
-static void pivot_records(struct st_store *st, uint32_t rid, kx_str v)
+static void pivot_records(struct st_sql *st, uint32_t rid, kx_str v)
 {
     const struct st_pivots *p = &st->piv;
     const struct st_piv_group *g = group_find(p, rid, v, idx_hash(rid, v.ptr, v.len));
-    bool mem = st->mode == ST_OPEN_MEM;
+    bool mem = st->base.mode == ST_OPEN_MEM;
     for (uint32_t e = g ? g->head : 0; e; e = p->next.ptr[e - 1]) {
         const struct st_rec *r = p->recs.ptr[e - 1];
         st->piv_cost.records++;
@@ -284,9 +284,10 @@ static bool sorted(const struct st_piv_item *v, size_t n)
     return true;
 }
 
-int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t len, st_term_fn fn,
-                  void *ud, kad_err *err)
+int sql_pivot_each(struct st_store *base_, uint32_t rid, const void *value, size_t len,
+                   st_term_fn fn, void *ud, kad_err *err)
 {
+    struct st_sql *st = sql_of(base_);
     struct st_rule_mem *m = st_rule_mem_get(st, rid);
     if (!m)
         return kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
@@ -297,7 +298,7 @@ int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t l
     st->piv_keys.len = 0;
     kx_str v = {value ? (const char *)value : "", value ? len : 0};
     int rc;
-    if (st->mode != ST_OPEN_MEM && (rc = pivot_rows(st, rid, v, err)) != 0)
+    if (st->base.mode != ST_OPEN_MEM && (rc = pivot_rows(st, rid, v, err)) != 0)
         return rc;
     size_t from_sql = st->piv_items.len;
     pivot_records(st, rid, v);
@@ -335,7 +336,11 @@ int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t l
     return rc;
 }
 
+#ifdef KAD_TEST_HOOKS
 void st_test_pivot_cost(const struct st_store *st, struct st_pivot_cost *out)
 {
-    *out = st->piv_cost;
+    memset(out, 0, sizeof(*out));
+    if (st->ops == &st_sqlite_ops)
+        *out = csql_of(st)->piv_cost;
 }
+#endif

@@ -43,7 +43,7 @@ static char *col_dup(sqlite3_stmt *s, int i)
 }
 
 /* Count the index's live records per rid (MEM stores, whose terms are not in SQLite). */
-static uint64_t *mem_counts(struct st_store *st, size_t *n)
+static uint64_t *mem_counts(struct st_sql *st, size_t *n)
 {
     *n = st->by_rid.len;
     uint64_t *c = kx_calloc(*n ? *n : 1, sizeof(uint64_t));
@@ -55,7 +55,7 @@ static uint64_t *mem_counts(struct st_store *st, size_t *n)
     return c;
 }
 
-static int collect_rules(struct st_store *st, const char *rule_id, bool counts, rule_rows *out,
+static int collect_rules(struct st_sql *st, const char *rule_id, bool counts, rule_rows *out,
                          kad_err *err)
 {
     const char *sql_counts =
@@ -68,7 +68,7 @@ static int collect_rules(struct st_store *st, const char *rule_id, bool counts, 
         "watermark, current, 0, 0 FROM rules r "
         "WHERE ?1 IS NULL OR rule_id = ?1 ORDER BY rule_id, rid";
     int rc;
-    if (counts && st->in_batch && (rc = st_flush_dirty(st, err)) != 0)
+    if (counts && st->base.in_batch && (rc = st_flush_dirty(st, err)) != 0)
         return rc;
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db, counts ? sql_counts : sql_plain, -1, &s, NULL) != SQLITE_OK)
@@ -76,7 +76,7 @@ static int collect_rules(struct st_store *st, const char *rule_id, bool counts, 
     if (rule_id)
         sqlite3_bind_text(s, 1, rule_id, -1, SQLITE_STATIC);
     size_t nmc = 0;
-    uint64_t *mc = counts && st->mode == ST_OPEN_MEM ? mem_counts(st, &nmc) : NULL;
+    uint64_t *mc = counts && st->base.mode == ST_OPEN_MEM ? mem_counts(st, &nmc) : NULL;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         struct rule_row row;
         memset(&row, 0, sizeof(row));
@@ -114,8 +114,10 @@ static int collect_rules(struct st_store *st, const char *rule_id, bool counts, 
     return 0;
 }
 
-int st_rules_each(struct st_store *st, const char *rule_id, st_rule_fn fn, void *ud, kad_err *err)
+int sql_rules_each(struct st_store *base_, const char *rule_id, st_rule_fn fn, void *ud,
+                   kad_err *err)
 {
+    struct st_sql *st = sql_of(base_);
     rule_rows rows = {0};
     int rc = collect_rules(st, rule_id, true, &rows, err);
     if (rc)
@@ -130,7 +132,7 @@ int st_rules_each(struct st_store *st, const char *rule_id, st_rule_fn fn, void 
 /* Stats                                                                                    */
 /* ======================================================================================== */
 
-static int count_sql(struct st_store *st, const char *sql, uint64_t *out, kad_err *err)
+static int count_sql(struct st_sql *st, const char *sql, uint64_t *out, kad_err *err)
 {
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK)
@@ -149,23 +151,23 @@ static int64_t file_size(const char *path, const char *suffix)
     return stat(p, &sb) == 0 ? (int64_t)sb.st_size : 0;
 }
 
-int st_stats_get(struct st_store *st, struct st_stats *out, kad_err *err)
+int sql_stats_get(struct st_store *base_, struct st_stats *out, kad_err *err)
 {
-    memset(out, 0, sizeof(*out));
+    struct st_sql *st = sql_of(base_);
     int rc;
-    if (st->in_batch && (rc = st_flush_dirty(st, err)) != 0)
+    if (st->base.in_batch && (rc = st_flush_dirty(st, err)) != 0)
         return rc;
     if ((rc = count_sql(st, "SELECT count(*) FROM rules", &out->rules, err)) ||
         (rc = count_sql(st, "SELECT count(*) FROM alerts", &out->alerts, err)) ||
         (rc = count_sql(st, "SELECT count(*) FROM positions", &out->positions, err)))
         return rc;
-    if (st->mode == ST_OPEN_MEM)
+    if (st->base.mode == ST_OPEN_MEM)
         out->terms = st->idx.live;
     else if ((rc = count_sql(st, "SELECT count(*) FROM terms", &out->terms, err)) != 0)
         return rc;
-    if (st->path) {
-        out->db_bytes = file_size(st->path, "");
-        out->wal_bytes = file_size(st->path, "-wal");
+    if (st->base.path) {
+        out->db_bytes = file_size(st->base.path, "");
+        out->wal_bytes = file_size(st->base.path, "-wal");
     }
     out->mem_terms = st->idx.live;
     out->mem_keys = st->idx.key_bytes;
@@ -251,7 +253,7 @@ static bool want_rule(const struct st_filter *f, const struct st_rule_info *r)
     return r->current || (f && f->all_baselines);
 }
 
-static int terms_mem(struct st_store *st, const struct st_filter *f, rule_rows *rows, st_term_fn fn,
+static int terms_mem(struct st_sql *st, const struct st_filter *f, rule_rows *rows, st_term_fn fn,
                      void *ud)
 {
     size_t nc = f ? f->nconds : 0;
@@ -288,7 +290,7 @@ static int terms_mem(struct st_store *st, const struct st_filter *f, rule_rows *
     return rc;
 }
 
-static int terms_sql(struct st_store *st, const struct st_filter *f, rule_rows *rows, st_term_fn fn,
+static int terms_sql(struct st_sql *st, const struct st_filter *f, rule_rows *rows, st_term_fn fn,
                      void *ud, kad_err *err)
 {
     sqlite3_stmt *s;
@@ -338,16 +340,17 @@ static int terms_sql(struct st_store *st, const struct st_filter *f, rule_rows *
     return rc;
 }
 
-int st_terms_each(struct st_store *st, const struct st_filter *f, st_term_fn fn, void *ud,
-                  kad_err *err)
+int sql_terms_each(struct st_store *base_, const struct st_filter *f, st_term_fn fn, void *ud,
+                   kad_err *err)
 {
+    struct st_sql *st = sql_of(base_);
     rule_rows rows = {0};
     int rc;
-    if (st->in_batch && (rc = st_flush_dirty(st, err)) != 0)
+    if (st->base.in_batch && (rc = st_flush_dirty(st, err)) != 0)
         return rc;
     if ((rc = collect_rules(st, f ? f->rule_id : NULL, false, &rows, err)) != 0)
         return rc;
-    if (st->mode == ST_OPEN_MEM)
+    if (st->base.mode == ST_OPEN_MEM)
         rc = terms_mem(st, f, &rows, fn, ud);
     else
         rc = terms_sql(st, f, &rows, fn, ud, err);
@@ -359,7 +362,7 @@ int st_terms_each(struct st_store *st, const struct st_filter *f, st_term_fn fn,
 /* Prune and reset                                                                          */
 /* ======================================================================================== */
 
-static int exec_rid(struct st_store *st, const char *sql, uint32_t rid, int64_t arg,
+static int exec_rid(struct st_sql *st, const char *sql, uint32_t rid, int64_t arg,
                     uint64_t *changes, kad_err *err)
 {
     sqlite3_stmt *s;
@@ -377,7 +380,7 @@ static int exec_rid(struct st_store *st, const char *sql, uint32_t rid, int64_t 
 }
 
 /* Delete index records whose rid has a cut-off and whose last_seen is below it. */
-static uint64_t prune_index(struct st_store *st, const int64_t *cut, size_t ncut)
+static uint64_t prune_index(struct st_sql *st, const int64_t *cut, size_t ncut)
 {
     uint64_t n = 0;
     size_t ch = 0, off = 0;
@@ -395,7 +398,7 @@ static uint64_t prune_index(struct st_store *st, const int64_t *cut, size_t ncut
     return n;
 }
 
-static int prune_rows(struct st_store *st, const struct st_prune_opts *o, rule_rows *rows,
+static int prune_rows(struct st_sql *st, const struct st_prune_opts *o, rule_rows *rows,
                       int64_t *cut, struct st_prune_result *res, kad_err *err)
 {
     int rc;
@@ -420,7 +423,7 @@ static int prune_rows(struct st_store *st, const struct st_prune_opts *o, rule_r
         if (ri->rid < st->by_rid.len)
             cut[ri->rid] = c;
         if ((rc = exec_rid(st, "DELETE FROM terms WHERE rid = ?1 AND last_seen < ?2", ri->rid, c,
-                           st->mode == ST_OPEN_MEM ? NULL : &res->terms, err)) ||
+                           st->base.mode == ST_OPEN_MEM ? NULL : &res->terms, err)) ||
             (rc = exec_rid(st, "DELETE FROM alerts WHERE rid = ?1 AND ts < ?2", ri->rid, c,
                            &res->alerts, err)))
             return rc;
@@ -428,18 +431,13 @@ static int prune_rows(struct st_store *st, const struct st_prune_opts *o, rule_r
     return 0;
 }
 
-int st_prune(struct st_store *st, const struct st_prune_opts *o, struct st_prune_result *res,
-             kad_err *err)
+int sql_prune(struct st_store *base_, const struct st_prune_opts *o, struct st_prune_result *res,
+              kad_err *err)
 {
-    struct st_prune_result dummy;
-    if (!res)
-        res = &dummy;
-    memset(res, 0, sizeof(*res));
-    if (st->mode == ST_OPEN_RO)
-        return kx_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
+    struct st_sql *st = sql_of(base_);
     rule_rows rows = {0};
     int rc;
-    bool own = !st->in_batch;
+    bool own = !st->base.in_batch;
     if (!own && (rc = st_flush_dirty(st, err)) != 0)
         return rc;
     if ((rc = collect_rules(st, o->rule_id, false, &rows, err)) != 0)
@@ -464,7 +462,7 @@ int st_prune(struct st_store *st, const struct st_prune_opts *o, struct st_prune
             sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     } else {
         uint64_t n = prune_index(st, cut, ncut);
-        if (st->mode == ST_OPEN_MEM)
+        if (st->base.mode == ST_OPEN_MEM)
             res->terms += n;
     }
     kx_free(cut);
@@ -472,8 +470,7 @@ int st_prune(struct st_store *st, const struct st_prune_opts *o, struct st_prune
     return rc;
 }
 
-static int reset_rows(struct st_store *st, rule_rows *rows, bool all, uint64_t *removed,
-                      kad_err *err)
+static int reset_rows(struct st_sql *st, rule_rows *rows, bool all, uint64_t *removed, kad_err *err)
 {
     int rc;
     for (size_t i = 0; i < rows->len; i++) {
@@ -501,13 +498,10 @@ static int reset_rows(struct st_store *st, rule_rows *rows, bool all, uint64_t *
     return 0;
 }
 
-int st_reset(struct st_store *st, const char *rule_id, uint64_t *terms_removed, kad_err *err)
+int sql_reset(struct st_store *base_, const char *rule_id, uint64_t *terms_removed, kad_err *err)
 {
+    struct st_sql *st = sql_of(base_);
     uint64_t removed = 0;
-    if (st->mode == ST_OPEN_RO)
-        return kx_err_setf(err, KAD_EINVAL, "state '%s' is open read-only", st->path);
-    if (st->in_batch)
-        return kx_err_setf(err, KAD_EINVAL, "st_reset inside a state batch");
     rule_rows rows = {0};
     int rc = collect_rules(st, rule_id, false, &rows, err);
     if (rc)
@@ -532,7 +526,7 @@ int st_reset(struct st_store *st, const char *rule_id, uint64_t *terms_removed, 
             if (rows.ptr[i].info.rid < ncut)
                 cut[rows.ptr[i].info.rid] = INT64_MAX;
         uint64_t n = prune_index(st, cut, ncut);
-        if (st->mode == ST_OPEN_MEM)
+        if (st->base.mode == ST_OPEN_MEM)
             removed += n;
         kx_free(cut);
     }

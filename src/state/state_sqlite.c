@@ -1,0 +1,1044 @@
+/*
+ * state_sqlite.c - the SQLite store (struct st_ops st_sqlite_ops): open/close, rule
+ * registration (baselines keyed by rule id + logic hash), batches with an undo log, the
+ * new-terms step (observe), alert ids, input positions and counters. It also serves
+ * ST_OPEN_MEM (an SQLite :memory: database, terms only in the index).
+ *
+ * The in-memory index (state_index.c) is the authority while the store is open for writing;
+ * every record a batch touches is logged once in the undo log, which doubles as the list of
+ * dirty records that commit writes to SQLite, in the same transaction as the alert ids,
+ * positions, watermarks and counters of the batch. Inspection and maintenance (stats, terms,
+ * prune, reset) are in state_query.c, the pivot in state_pivot.c, the schema and its checks in
+ * state_schema.c. The contract every store follows (what state.c has checked before calling):
+ * struct st_ops in state_int.h. Protocol and schema: docs/internals/state.md.
+ */
+#include "state/state_int.h"
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/log.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static const char *const stmt_sql[SQ__COUNT] = {
+    /* ?6, the pivot, is a function of the combination (bind_pivot) */
+    [SQ_TERM_UPSERT] = "INSERT INTO terms(rid, pivot, combo, first_seen, last_seen, flags) "
+                       "VALUES(?1, ?6, ?2, ?3, ?4, ?5) ON CONFLICT(rid, pivot, combo) DO UPDATE "
+                       "SET first_seen = ?3, last_seen = ?4, flags = ?5",
+    [SQ_ALERT_INSERT] = "INSERT OR IGNORE INTO alerts(alert_id, rid, combo, ts) "
+                        "VALUES(?1, ?2, ?3, ?4)",
+    [SQ_ALERT_GET] = "SELECT 1 FROM alerts WHERE alert_id = ?1",
+    [SQ_POS_SET] = "INSERT INTO positions(source, byte_offset, line_no, updated) "
+                   "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(source) DO UPDATE SET "
+                   "byte_offset = ?2, line_no = ?3, updated = ?4",
+    [SQ_POS_GET] = "SELECT byte_offset, line_no FROM positions WHERE source = ?1",
+    [SQ_COUNTER_SET] = "INSERT INTO counters(name, value) VALUES(?1, ?2) "
+                       "ON CONFLICT(name) DO UPDATE SET value = ?2",
+    [SQ_WATERMARK_SET] = "UPDATE rules SET watermark = ?2 WHERE rid = ?1",
+    [SQ_TERMS_OF_RULE] = "SELECT combo, first_seen, last_seen, flags FROM terms WHERE rid = ?1",
+    [SQ_TERMS_COUNT] = "SELECT count(*) FROM terms WHERE rid = ?1",
+    [SQ_TERM_GET] = "SELECT first_seen, last_seen, flags FROM terms "
+                    "WHERE rid = ?1 AND pivot = ?3 AND combo = ?2",
+    [SQ_PIVOT_TERMS] = "SELECT combo, first_seen, last_seen, flags FROM terms "
+                       "WHERE rid = ?1 AND pivot = ?2",
+};
+
+/* ======================================================================================== */
+/* Small helpers                                                                            */
+/* ======================================================================================== */
+
+int64_t st_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int st_sql_fail(struct st_sql *st, kad_err *err, const char *what)
+{
+    kx_err_setf(err, KAD_ESTATE, "state %s: %s: %s", st->base.path ? st->base.path : "(memory)",
+                what, st->db ? sqlite3_errmsg(st->db) : "cannot open");
+    return KAD_ESTATE; /* never 0, visibly (the analyzer cannot see into kx_err_setf) */
+}
+
+#ifdef KAD_TEST_HOOKS
+void st_test_fail_after(struct st_store *st, unsigned long n)
+{
+    if (st->ops == &st_sqlite_ops)
+        sql_of(st)->fail_after = n;
+}
+#endif
+
+int st_exec(struct st_sql *st, const char *sql, kad_err *err)
+{
+    if (st_injected(st))
+        return kx_err_setf(err, KAD_ESTATE, "state: injected failure before '%s'", sql);
+    if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, sql);
+    return 0;
+}
+
+int st_step_done(struct st_sql *st, sqlite3_stmt *s, kad_err *err, const char *what)
+{
+    if (st_injected(st)) {
+        sqlite3_clear_bindings(s);
+        return kx_err_setf(err, KAD_ESTATE, "state: injected failure: %s", what);
+    }
+    int rc = sqlite3_step(s);
+    int ret = (rc == SQLITE_DONE || rc == SQLITE_ROW) ? 0 : st_sql_fail(st, err, what);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
+struct st_rule_mem *st_rule_mem_get(struct st_sql *st, uint32_t rid)
+{
+    if (rid >= st->by_rid.len || st->by_rid.ptr[rid] == 0)
+        return NULL;
+    return &st->rules.ptr[st->by_rid.ptr[rid] - 1];
+}
+
+/* ======================================================================================== */
+/* Open and close                                                                           */
+/* ======================================================================================== */
+
+static void sql_close(struct st_store *base_);
+static void sql_rollback(struct st_store *base_);
+
+/* mkdir -p of the directory part of path. */
+static int make_parents(const char *path, kad_err *err)
+{
+    char *d = kx_strdup(path);
+    for (char *p = d + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(d, 0700) != 0 && errno != EEXIST) {
+            int e = errno;
+            kx_err_setf(err, KAD_EIO, "cannot create directory '%s': %s", d, strerror(e));
+            kx_free(d);
+            return KAD_EIO;
+        }
+        *p = '/';
+    }
+    kx_free(d);
+    return 0;
+}
+
+static int load_counters(struct st_sql *st, kad_err *err)
+{
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db, "SELECT name, value FROM counters", -1, &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot read counters");
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct st_counter c = {0};
+        snprintf(c.name, sizeof(c.name), "%s", (const char *)sqlite3_column_text(s, 0));
+        c.value = sqlite3_column_int64(s, 1);
+        KX_VEC_PUSH(&st->counters, c);
+    }
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0 : st_sql_fail(st, err, "cannot read counters");
+}
+
+/*
+ * Before SQLite touches a file (which could write to it: journal mode, schema): a missing file
+ * is created with its schema (RW, st_schema_create_file; RO: KAD_ENOTFOUND); an existing empty
+ * one is not taken for a new state
+ * unless the caller asked for it (ST_OPEN_INIT), since the committed alert ids, positions and
+ * baselines it should hold are gone; a non-empty one must look like an intact SQLite file.
+ * *may_create says whether the schema may be created in it.
+ */
+static int check_file(const char *path, enum st_mode mode, unsigned flags, bool *may_create,
+                      bool *zero, kad_err *err)
+{
+    struct stat sb;
+    *may_create = true;
+    *zero = false;
+    if (stat(path, &sb) != 0) {
+        int e = errno;
+        if (e == ENOENT && mode == ST_OPEN_RW) {
+            bool created;
+            int rc = make_parents(path, err);
+            return rc ? rc : st_schema_create_file(path, &created, err);
+        }
+        return kx_err_setf(err, e == ENOENT ? KAD_ENOTFOUND : KAD_EIO, "cannot open state '%s': %s",
+                           path, strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode))
+        return kx_err_setf(err, KAD_EIO, "cannot open state '%s': is a directory", path);
+    *may_create = (flags & ST_OPEN_INIT) != 0;
+    *zero = sb.st_size == 0;
+    if (sb.st_size == 0) {
+        if (mode == ST_OPEN_RO || *may_create)
+            return 0; /* RO: "empty database, not a kadet state" from the schema check */
+        return kx_err_setf(err, KAD_ESTATE,
+                           "state '%s' exists but is empty (0 bytes): refusing to start a new "
+                           "state in its place, which would raise every known alert again; "
+                           "restore it from a backup, or start anew on purpose "
+                           "(kadet: --state-init)",
+                           path);
+    }
+    if (!S_ISREG(sb.st_mode))
+        return 0; /* a device or pipe: SQLite says what it makes of it */
+    return st_schema_file_check(path, (int64_t)sb.st_size, err);
+}
+
+static int sql_open(struct st_store **out, const char *path, enum st_mode mode, unsigned oflags,
+                    kad_err *err)
+{
+    struct st_sql *st = kx_calloc(1, sizeof(*st));
+    st_base_init(&st->base, &st_sqlite_ops, mode, mode == ST_OPEN_MEM ? NULL : path);
+    idx_init(&st->idx);
+    piv_init(&st->piv);
+    int rc = 0, flags;
+    bool may_create = true, zero = false;
+    const char *file;
+    if (mode == ST_OPEN_MEM) {
+        file = ":memory:";
+        flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_MEMORY;
+    } else {
+        file = path;
+        if ((rc = check_file(path, mode, oflags, &may_create, &zero, err)) != 0)
+            goto fail;
+        flags =
+            mode == ST_OPEN_RO ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    }
+    if (sqlite3_open_v2(file, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        rc = kx_err_setf(err, KAD_ESTATE, "cannot open state '%s': %s", file,
+                         st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(st->db, 1);
+    if (piv_sql_functions(st->db) != SQLITE_OK) {
+        rc = st_sql_fail(st, err, "cannot define functions");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    if (mode == ST_OPEN_RW) {
+        /* WAL: readers (`kadet state`) never block the writer; synchronous=NORMAL is durable
+           against process crashes (kill -9); see docs/internals/state.md for power loss. */
+        if ((rc = st_exec(st, "PRAGMA journal_mode=WAL", err)) ||
+            (rc = st_exec(st, "PRAGMA synchronous=NORMAL", err)))
+            goto fail;
+    }
+    if (mode != ST_OPEN_MEM) {
+        /* a larger page cache and memory-mapped reads: terms are keyed by random-looking
+           blobs, so big stores touch pages all over the B-tree (docs/internals/state.md) */
+        if ((rc = st_exec(st, "PRAGMA cache_size=-65536", err)) ||
+            (rc = st_exec(st, "PRAGMA mmap_size=1073741824", err)))
+            goto fail;
+    }
+    if ((rc = st_schema_check(st, may_create, zero, err)) != 0)
+        goto fail;
+    if (mode != ST_OPEN_RO) {
+        for (int i = 0; i < SQ__COUNT; i++) {
+            if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->sq[i],
+                                   NULL) != SQLITE_OK) {
+                rc = st_sql_fail(st, err, "cannot prepare statements");
+                goto fail;
+            }
+        }
+    }
+    if ((rc = load_counters(st, err)) != 0)
+        goto fail;
+    *out = &st->base;
+    return 0;
+fail:
+    sql_close(&st->base);
+    return rc;
+}
+
+static void sql_close(struct st_store *base_)
+{
+    struct st_sql *st = sql_of(base_);
+    for (int i = 0; i < SQ__COUNT; i++)
+        sqlite3_finalize(st->sq[i]);
+    if (st->db)
+        sqlite3_close(st->db);
+    idx_fini(&st->idx);
+    piv_fini(&st->piv);
+    KX_VEC_FREE(&st->piv_keys);
+    KX_VEC_FREE(&st->piv_items);
+    for (size_t i = 0; i < st->rules.len; i++)
+        kx_free(st->rules.ptr[i].rule_id);
+    KX_VEC_FREE(&st->rules);
+    KX_VEC_FREE(&st->by_rid);
+    KX_VEC_FREE(&st->undo);
+    KX_VEC_FREE(&st->counters);
+    st_base_fini(&st->base);
+    kx_free(st);
+}
+
+/* ======================================================================================== */
+/* Rules                                                                                    */
+/* ======================================================================================== */
+
+static int load_rule_terms(struct st_sql *st, uint32_t rid, kad_err *err)
+{
+    /* Size the table for the whole baseline first, so the load never rehashes on the way. */
+    sqlite3_stmt *s = st->sq[SQ_TERMS_COUNT];
+    sqlite3_bind_int64(s, 1, rid);
+    int rc = sqlite3_step(s);
+    int64_t rows = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW)
+        return st_sql_fail(st, err, "cannot count terms");
+    if (rows > 0)
+        idx_reserve(&st->idx, (size_t)rows);
+    s = st->sq[SQ_TERMS_OF_RULE];
+    sqlite3_bind_int64(s, 1, rid);
+    /* batches of rows: each record's slot is prefetched while the next rows are read, then the
+       batch is placed (a combination already loaded lazily, possibly changed since, is kept) */
+    enum { BATCH = 32 };
+    struct idx_staged batch[BATCH];
+    size_t nb = 0;
+    idx_reserve(&st->idx, BATCH);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const void *k = sqlite3_column_blob(s, 0);
+        size_t len = (size_t)sqlite3_column_bytes(s, 0);
+        if (len == 0 || len > ST_KEY_MAX)
+            continue; /* not written by kadet: ignore rather than fail the whole load */
+        struct st_rec *r = idx_stage(&st->idx, rid, k, len, idx_hash(rid, k, len), &batch[nb++]);
+        r->first_seen = sqlite3_column_int64(s, 1);
+        r->last_seen = sqlite3_column_int64(s, 2);
+        r->flags = (uint8_t)(sqlite3_column_int64(s, 3) & REC_PERSIST_MASK);
+        if (nb == BATCH) {
+            idx_place_staged(&st->idx, batch, nb);
+            nb = 0;
+            idx_reserve(&st->idx, BATCH);
+        }
+    }
+    idx_place_staged(&st->idx, batch, nb);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : st_sql_fail(st, err, "cannot load terms");
+}
+
+static int sql_rule_preload(struct st_store *base_, uint32_t rid, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    struct st_rule_mem *m = st_rule_mem_get(st, rid);
+    if (!m)
+        return kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
+    if (m->complete)
+        return 0;
+    int rc = load_rule_terms(st, rid, err);
+    if (rc == 0)
+        m->complete = true;
+    return rc;
+}
+
+int st_reload_index(struct st_sql *st, kad_err *err)
+{
+    (void)err;
+    KX_BUG_ON(st->base.mode == ST_OPEN_MEM); /* the index is all a MEM store has */
+    idx_fini(&st->idx);  /* leaves an empty index of a new generation (no idx_init: see there) */
+    piv_clear(&st->piv); /* its records are gone; a file store lists only unsaved ones */
+    for (size_t i = 0; i < st->rules.len; i++)
+        st->rules.ptr[i].complete = false;
+    return 0;
+}
+
+static void remember(struct st_sql *st, struct st_rule_mem *m, struct st_rec *r)
+{
+    m->last = r;
+    m->last_gen = st->idx.gen;
+}
+
+/* Bind parameter i to the pivot of (rid, key) as the terms table keys it: the component, or
+   x'' for a rule without pivot. */
+static void bind_pivot(struct st_sql *st, sqlite3_stmt *s, int i, uint32_t rid, const void *key,
+                       size_t len)
+{
+    const struct st_rule_mem *m = st_rule_mem_get(st, rid);
+    kx_str pv;
+    if (m && m->has_pivot && st_combo_part(key, len, m->pivot, &pv) && pv.len)
+        sqlite3_bind_blob(s, i, pv.ptr, (int)pv.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_zeroblob(s, i, 0);
+}
+
+/*
+ * Index miss on a baseline that is not fully loaded: fetch the combination from SQLite and
+ * keep it in the index (clean). NULL when the database does not have it either.
+ */
+static struct st_rec *fetch_term(struct st_sql *st, struct st_rule_mem *m, const void *key,
+                                 size_t len, uint64_t h, kad_err *err, int *rc)
+{
+    *rc = 0;
+    if (m->complete)
+        return NULL;
+    sqlite3_stmt *s = st->sq[SQ_TERM_GET];
+    sqlite3_bind_int64(s, 1, m->rid);
+    sqlite3_bind_blob(s, 2, key, (int)len, SQLITE_STATIC);
+    bind_pivot(st, s, 3, m->rid, key, len);
+    struct st_rec *r = NULL;
+    int step = sqlite3_step(s);
+    if (step == SQLITE_ROW) {
+        r = idx_insert(&st->idx, m->rid, key, len, h);
+        r->first_seen = sqlite3_column_int64(s, 0);
+        r->last_seen = sqlite3_column_int64(s, 1);
+        r->flags = (uint8_t)(sqlite3_column_int64(s, 2) & REC_PERSIST_MASK);
+    } else if (step != SQLITE_DONE) {
+        *rc = st_sql_fail(st, err, "cannot read terms");
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return r;
+}
+
+/*
+ * Key every stored combination of baseline `rid` by its pivot value (x'' when pivot < 0): once
+ * per baseline of a migrated schema 1 file (rows copied with x''), or when a rule's pivot
+ * changed. One UPDATE through kadet_component (state_pivot.c); SQLite moves each row to its
+ * new place in the primary key. MEM stores keep no terms in SQLite.
+ */
+static int backfill(struct st_sql *st, int64_t rid, int64_t pivot, kad_err *err)
+{
+    if (st->base.mode == ST_OPEN_MEM)
+        return 0;
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db,
+                           "UPDATE terms SET pivot = coalesce(kadet_component(combo, ?2), x'') "
+                           "WHERE rid = ?1",
+                           -1, &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot index terms by pivot");
+    sqlite3_bind_int64(s, 1, rid);
+    if (pivot >= 0)
+        sqlite3_bind_int64(s, 2, pivot);
+    int rc = st_injected(st) ? SQLITE_IOERR : sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return st_sql_fail(st, err, "cannot index terms by pivot");
+    int n = sqlite3_changes(st->db);
+    st->piv_backfilled += (uint64_t)n;
+    if (n > 0)
+        kx_log(KX_LOG_INFO, "state %s: %d combinations of baseline %lld keyed by pivot",
+               st->base.path, n, (long long)rid);
+    return 0;
+}
+
+static int register_rows(struct st_sql *st, const struct st_rule_def *def, uint32_t *rid,
+                         enum st_baseline *status, int64_t *watermark, kad_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = 0;
+    int64_t found = -1, found_wm = ST_TIME_NONE, found_pivot = -1;
+    int64_t pivot = def->has_pivot ? (int64_t)def->pivot : -1;
+    bool found_current = false, any = false;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT rid, logic_hash, current, watermark, pivot FROM rules "
+                           "WHERE rule_id = ?1",
+                           -1, &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot read rules");
+    sqlite3_bind_text(s, 1, def->rule_id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        any = true;
+        if ((uint64_t)sqlite3_column_int64(s, 1) == def->logic_hash) {
+            found = sqlite3_column_int64(s, 0);
+            found_current = sqlite3_column_int64(s, 2) != 0;
+            found_wm = sqlite3_column_type(s, 3) == SQLITE_NULL ? ST_TIME_NONE
+                                                                : sqlite3_column_int64(s, 3);
+            found_pivot =
+                sqlite3_column_type(s, 4) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 4);
+        }
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_DONE)
+        return st_sql_fail(st, err, "cannot read rules");
+
+    kx_buf fields;
+    kx_buf_init(&fields, ST_KEY_MAX + 1);
+    kx_str comps[ST_COMPONENTS_MAX] = {{0}};
+    size_t nf = def->nfields < ST_COMPONENTS_MAX ? def->nfields : ST_COMPONENTS_MAX;
+    for (size_t i = 0; i < nf; i++)
+        comps[i] = kx_str_c(def->fields[i]);
+    if (nf && (rc = st_combo_encode(&fields, comps, nf, err)) != 0) {
+        kx_buf_fini(&fields);
+        return rc;
+    }
+    int64_t now = st_now_ms();
+    const char *sql =
+        found >= 0 ? "UPDATE rules SET name = ?2, fields = ?3, window_ms = ?4, last_loaded = ?5, "
+                     "current = 1, pivot = ?8 WHERE rid = ?6"
+                   : "INSERT INTO rules(rule_id, logic_hash, name, fields, window_ms, "
+                     "first_loaded, last_loaded, current, pivot) "
+                     "VALUES(?1, ?7, ?2, ?3, ?4, ?5, ?5, 1, ?8)";
+    rc = 0;
+    if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+        kx_buf_fini(&fields);
+        return st_sql_fail(st, err, "cannot write rules");
+    }
+    sqlite3_bind_text(s, 1, def->rule_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, def->name ? def->name : "", -1, SQLITE_STATIC);
+    sqlite3_bind_blob(s, 3, fields.ptr ? fields.ptr : "", (int)fields.len, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, def->window_ms);
+    sqlite3_bind_int64(s, 5, now);
+    sqlite3_bind_int64(s, 6, found);
+    sqlite3_bind_int64(s, 7, (int64_t)def->logic_hash);
+    if (pivot >= 0)
+        sqlite3_bind_int64(s, 8, pivot);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = st_sql_fail(st, err, "cannot write rules");
+    sqlite3_finalize(s);
+    kx_buf_fini(&fields);
+    if (rc)
+        return rc;
+    if (found >= 0 && found_pivot != pivot) {
+        /* a rollback of the batch would undo the re-keying but not the rule's pivot in memory */
+        if (st->base.in_batch && st->base.mode != ST_OPEN_MEM)
+            return kx_err_setf(err, KAD_EINVAL,
+                               "rule '%s': its pivot changes; register it outside a state batch",
+                               def->rule_id);
+        if ((rc = backfill(st, found, pivot, err)) != 0)
+            return rc;
+    }
+    *rid = (uint32_t)(found >= 0 ? found : sqlite3_last_insert_rowid(st->db));
+    *watermark = found >= 0 ? found_wm : ST_TIME_NONE;
+    *status = !any            ? ST_BASELINE_NEW
+              : found < 0     ? ST_BASELINE_CHANGED
+              : found_current ? ST_BASELINE_KEPT
+                              : ST_BASELINE_REVERTED;
+    if (sqlite3_prepare_v2(st->db, "UPDATE rules SET current = 0 WHERE rule_id = ?1 AND rid != ?2",
+                           -1, &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot write rules");
+    sqlite3_bind_text(s, 1, def->rule_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, *rid);
+    if (sqlite3_step(s) != SQLITE_DONE)
+        rc = st_sql_fail(st, err, "cannot write rules");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int sql_rule_register(struct st_store *base_, const struct st_rule_def *def, uint32_t *rid,
+                             enum st_baseline *status, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    int rc;
+    enum st_baseline stat = ST_BASELINE_NEW;
+    int64_t wm = ST_TIME_NONE;
+    uint32_t id = 0;
+    if ((rc = st_exec(st, "SAVEPOINT st_register", err)) != 0)
+        return rc;
+    rc = register_rows(st, def, &id, &stat, &wm, err);
+    if (rc) {
+        sqlite3_exec(st->db, "ROLLBACK TO st_register; RELEASE st_register", NULL, NULL, NULL);
+        return rc;
+    }
+    if ((rc = st_exec(st, "RELEASE st_register", err)) != 0)
+        return rc;
+    struct st_rule_mem *m = st_rule_mem_get(st, id);
+    if (!m) {
+        struct st_rule_mem nm = {.rid = id, .rule_id = kx_strdup(def->rule_id), .watermark = wm};
+        KX_VEC_PUSH(&st->rules, nm);
+        while (st->by_rid.len <= id)
+            KX_VEC_PUSH(&st->by_rid, 0);
+        st->by_rid.ptr[id] = (uint32_t)st->rules.len;
+        m = &st->rules.ptr[st->rules.len - 1];
+        /* a fresh baseline is complete (empty); an existing one loads lazily, so reopening
+           a big state is immediate (st_rule_preload loads it all at once) */
+        m->complete =
+            st->base.mode == ST_OPEN_MEM || stat == ST_BASELINE_NEW || stat == ST_BASELINE_CHANGED;
+    }
+    m->window_ms = def->window_ms;
+    bool repivot = m->has_pivot != def->has_pivot || (def->has_pivot && m->pivot != def->pivot);
+    m->has_pivot = def->has_pivot;
+    m->pivot = def->has_pivot ? (uint32_t)def->pivot : 0;
+    if (repivot && st->idx.live)
+        piv_rebuild(st); /* registered again with another pivot: list its records anew */
+    if (rid)
+        *rid = id;
+    if (status)
+        *status = stat;
+    return 0;
+}
+
+static int64_t sql_watermark(const struct st_store *base_, uint32_t rid)
+{
+    const struct st_sql *st = csql_of(base_);
+    const struct st_rule_mem *m = st_rule_mem_get((struct st_sql *)st, rid);
+    return m ? m->watermark : ST_TIME_NONE;
+}
+
+/* ======================================================================================== */
+/* Batches                                                                                  */
+/* ======================================================================================== */
+
+static int sql_begin(struct st_store *base_, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    int rc = st_exec(st, "BEGIN IMMEDIATE", err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < st->rules.len; i++) {
+        st->rules.ptr[i].wm_saved = st->rules.ptr[i].watermark;
+        st->rules.ptr[i].wm_dirty = false;
+    }
+    st->base.in_batch = true;
+    st->reload_on_rollback = false;
+    return 0;
+}
+
+static void undo_push(struct st_sql *st, struct st_rec *r, bool inserted)
+{
+    struct st_undo u = {.rec = r,
+                        .first_seen = r->first_seen,
+                        .last_seen = r->last_seen,
+                        .flags = r->flags,
+                        .inserted = inserted};
+    KX_VEC_PUSH(&st->undo, u);
+    r->flags |= REC_DIRTY;
+}
+
+/* Empty the undo log; a log grown by one huge batch (a bulk --learn) is given back. */
+static void undo_clear(struct st_sql *st)
+{
+    st->undo.len = 0;
+    if (st->undo.cap > 4096)
+        KX_VEC_FREE(&st->undo);
+}
+
+static int bytes_cmp(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
+{
+    int c = na && nb ? memcmp(a, b, na < nb ? na : nb) : 0;
+    return c ? c : (na > nb) - (na < nb);
+}
+
+/* The order of the terms primary key: rid, then the pivot and the combination, each as SQLite
+   orders blobs (memcmp, then length). */
+static int undo_cmp(const void *a, const void *b)
+{
+    const struct st_undo *u = a, *v = b;
+    const struct st_rec *x = u->rec, *y = v->rec;
+    if (x->rid != y->rid)
+        return x->rid < y->rid ? -1 : 1;
+    int c = bytes_cmp(x->key + u->poff, u->plen, y->key + v->poff, v->plen);
+    return c ? c : bytes_cmp(x->key, x->klen, y->key, y->klen);
+}
+
+int st_flush_dirty(struct st_sql *st, kad_err *err)
+{
+    /* MEM stores keep no terms in SQLite: the undo log stays, so rollback still works */
+    if (st->base.mode == ST_OPEN_MEM)
+        return 0;
+    sqlite3_stmt *s = st->sq[SQ_TERM_UPSERT];
+    /* B-tree order: neighbouring keys share pages, so a big batch writes each page once
+       while it is hot (every record appears once in the log, so the order is free) */
+    if (st->undo.len > 64) {
+        for (size_t i = 0; i < st->undo.len; i++) {
+            struct st_undo *u = &st->undo.ptr[i];
+            kx_str pv;
+            bool has = st_rec_pivot(st, u->rec, &pv);
+            u->poff = has ? (uint16_t)((const uint8_t *)pv.ptr - u->rec->key) : 0;
+            u->plen = has ? (uint16_t)pv.len : 0;
+        }
+        qsort(st->undo.ptr, st->undo.len, sizeof(struct st_undo), undo_cmp);
+    }
+    for (size_t i = 0; i < st->undo.len; i++) {
+        struct st_rec *r = st->undo.ptr[i].rec;
+        r->flags &= (uint8_t)~REC_DIRTY;
+        if (r->flags & REC_DEAD)
+            continue;
+        sqlite3_bind_int64(s, 1, r->rid);
+        sqlite3_bind_blob(s, 2, r->key, r->klen, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, r->first_seen);
+        sqlite3_bind_int64(s, 4, r->last_seen);
+        sqlite3_bind_int64(s, 5, r->flags & REC_PERSIST_MASK);
+        bind_pivot(st, s, 6, r->rid, r->key, r->klen);
+        int rc = st_step_done(st, s, err, "cannot write terms");
+        if (rc == 0)
+            r->flags &= (uint8_t)~REC_UNSAVED;
+        if (rc) {
+            /* keep the remaining records marked so a rollback still restores them */
+            for (size_t j = i + 1; j < st->undo.len; j++)
+                st->undo.ptr[j].rec->flags |= REC_DIRTY;
+            return rc;
+        }
+    }
+    if (st->undo.len)
+        st->reload_on_rollback = true;
+    undo_clear(st);
+    piv_clear(&st->piv); /* it listed only unsaved records */
+    return 0;
+}
+
+static int write_batch_meta(struct st_sql *st, kad_err *err)
+{
+    int rc;
+    for (size_t i = 0; i < st->rules.len; i++) {
+        struct st_rule_mem *m = &st->rules.ptr[i];
+        if (!m->wm_dirty)
+            continue;
+        sqlite3_stmt *s = st->sq[SQ_WATERMARK_SET];
+        sqlite3_bind_int64(s, 1, m->rid);
+        sqlite3_bind_int64(s, 2, m->watermark);
+        if ((rc = st_step_done(st, s, err, "cannot write watermarks")) != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < st->counters.len; i++) {
+        struct st_counter *c = &st->counters.ptr[i];
+        if (!c->pending)
+            continue;
+        sqlite3_stmt *s = st->sq[SQ_COUNTER_SET];
+        sqlite3_bind_text(s, 1, c->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, c->value + c->pending);
+        if ((rc = st_step_done(st, s, err, "cannot write counters")) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int sql_commit(struct st_store *base_, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    int rc;
+    if ((rc = st_flush_dirty(st, err)) != 0 || (rc = write_batch_meta(st, err)) != 0 ||
+        (rc = st_exec(st, "COMMIT", err)) != 0) {
+        sql_rollback(base_);
+        return rc;
+    }
+    st->base.in_batch = false;
+    for (size_t i = 0; i < st->undo.len; i++) /* MEM mode keeps its undo log until here */
+        st->undo.ptr[i].rec->flags &= (uint8_t)~REC_DIRTY;
+    undo_clear(st);
+    for (size_t i = 0; i < st->rules.len; i++)
+        st->rules.ptr[i].wm_dirty = false;
+    for (size_t i = 0; i < st->counters.len; i++) {
+        st->counters.ptr[i].value += st->counters.ptr[i].pending;
+        st->counters.ptr[i].pending = 0;
+    }
+    return 0;
+}
+
+static void sql_rollback(struct st_store *base_)
+{
+    struct st_sql *st = sql_of(base_);
+    if (!st->base.in_batch)
+        return;
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    /* undo newest first, so a record inserted then modified ends deleted */
+    for (size_t i = st->undo.len; i-- > 0;) {
+        struct st_undo *u = &st->undo.ptr[i];
+        if (u->inserted) {
+            idx_delete(&st->idx, u->rec);
+        } else {
+            u->rec->first_seen = u->first_seen;
+            u->rec->last_seen = u->last_seen;
+            u->rec->flags = u->flags;
+        }
+    }
+    undo_clear(st);
+    if (st->base.mode != ST_OPEN_MEM)
+        piv_clear(&st->piv); /* the unsaved records it listed are gone */
+    for (size_t i = 0; i < st->rules.len; i++) {
+        st->rules.ptr[i].watermark = st->rules.ptr[i].wm_saved;
+        st->rules.ptr[i].wm_dirty = false;
+    }
+    for (size_t i = 0; i < st->counters.len; i++)
+        st->counters.ptr[i].pending = 0;
+    st->base.in_batch = false;
+    if (st->reload_on_rollback) {
+        /* part of the batch was already written to SQLite and the undo log is gone: the
+           rolled-back database is the truth, so rebuild the index from it */
+        st->reload_on_rollback = false;
+        if (st_reload_index(st, NULL) != 0)
+            kx_log(KX_LOG_ERROR, "state: cannot reload the index after a rollback");
+    }
+}
+
+/* ======================================================================================== */
+/* Terms                                                                                    */
+/* ======================================================================================== */
+
+/*
+ * The record of (m->rid, key), from the rule's last-combination cache, the index, or SQLite
+ * (lazy baselines); NULL when unknown (*rc < 0 on a database error). Most matching events of a
+ * rule repeat its previous combination, so a byte comparison with the last record found saves
+ * hashing and probing. The cache holds a record pointer, valid while the index generation it
+ * was taken in lasts (idx_delete, idx_compact and idx_fini start a new one).
+ */
+static struct st_rec *find_rec(struct st_sql *st, struct st_rule_mem *m, const void *key,
+                               size_t len, uint64_t *h, kad_err *err, int *rc)
+{
+    *rc = 0;
+    struct st_rec *r = m->last;
+    if (r && m->last_gen == st->idx.gen && r->klen == len && memcmp(r->key, key, len) == 0)
+        return r;
+    *h = idx_hash(m->rid, key, len);
+    r = idx_find(&st->idx, m->rid, key, len, *h);
+    if (!r && (r = fetch_term(st, m, key, len, *h, err, rc)) == NULL)
+        return NULL;
+    remember(st, m, r);
+    return r;
+}
+
+static int check_rule(struct st_sql *st, uint32_t rid, struct st_rule_mem **m, kad_err *err)
+{
+    if (!(*m = st_rule_mem_get(st, rid)))
+        return kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
+    return 0;
+}
+
+static int sql_observe(struct st_store *base_, uint32_t rid, const void *combo, size_t len,
+                       int64_t ts, struct st_term *prev, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    struct st_rule_mem *m;
+    int rc = check_rule(st, rid, &m, err);
+    if (rc)
+        return rc;
+    if (m->watermark == ST_TIME_NONE || ts > m->watermark) {
+        m->watermark = ts;
+        m->wm_dirty = true;
+    }
+    uint64_t h = 0;
+    struct st_rec *r = find_rec(st, m, combo, len, &h, err, &rc);
+    if (!r && rc)
+        return rc;
+    if (!r) {
+        if (prev)
+            memset(prev, 0, sizeof(*prev));
+        r = idx_insert(&st->idx, rid, combo, len, h);
+        remember(st, m, r);
+        r->first_seen = r->last_seen = ts;
+        undo_push(st, r, true);
+        if (st->base.mode != ST_OPEN_MEM)
+            r->flags |= REC_UNSAVED; /* until st_flush_dirty writes it */
+        piv_add(st, r);
+        return ST_SEEN_NEW;
+    }
+    if (prev) {
+        prev->first_seen = r->first_seen;
+        prev->last_seen = r->last_seen;
+        prev->alerted = (r->flags & REC_ALERTED) != 0;
+    }
+    /* ts - last_seen > W, written to avoid overflow on extreme timestamps */
+    bool forgotten = m->window_ms > 0 && ts > r->last_seen &&
+                     (uint64_t)ts - (uint64_t)r->last_seen > (uint64_t)m->window_ms;
+    if (!forgotten && ts >= r->first_seen && ts <= r->last_seen)
+        return ST_SEEN_KNOWN; /* nothing changes: keep the record clean */
+    if (!(r->flags & REC_DIRTY))
+        undo_push(st, r, false);
+    if (forgotten) {
+        r->first_seen = r->last_seen = ts;
+        r->flags &= (uint8_t)~REC_ALERTED;
+        return ST_SEEN_FORGOTTEN;
+    }
+    if (ts > r->last_seen)
+        r->last_seen = ts;
+    if (ts < r->first_seen)
+        r->first_seen = ts;
+    return ST_SEEN_KNOWN;
+}
+
+static int sql_lookup(struct st_store *base_, uint32_t rid, const void *combo, size_t len,
+                      struct st_term *out)
+{
+    struct st_sql *st = sql_of(base_);
+    struct st_rule_mem *m;
+    int rc;
+    if (check_rule(st, rid, &m, NULL) != 0)
+        return 0;
+    uint64_t h;
+    struct st_rec *r = find_rec(st, m, combo, len, &h, NULL, &rc);
+    if (!r)
+        return 0;
+    if (out) {
+        out->first_seen = r->first_seen;
+        out->last_seen = r->last_seen;
+        out->alerted = (r->flags & REC_ALERTED) != 0;
+    }
+    return 1;
+}
+
+/* ======================================================================================== */
+/* Alerts, positions, counters                                                              */
+/* ======================================================================================== */
+
+/* INSERT OR IGNORE: the row changed when the id was not recorded yet (claimed now). */
+static int sql_alert_claim(struct st_store *base_, uint32_t rid, const void *combo, size_t len,
+                           const char *alert_id, int64_t ts, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    if (combo) {
+        struct st_rule_mem *m;
+        int rc = check_rule(st, rid, &m, err);
+        if (rc)
+            return rc;
+        uint64_t h;
+        struct st_rec *r = find_rec(st, m, combo, len, &h, err, &rc);
+        if (!r && rc)
+            return rc;
+        if (r && !(r->flags & REC_ALERTED)) {
+            if (!(r->flags & REC_DIRTY))
+                undo_push(st, r, false);
+            r->flags |= REC_ALERTED;
+        }
+    }
+    sqlite3_stmt *s = st->sq[SQ_ALERT_INSERT];
+    sqlite3_bind_text(s, 1, alert_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, rid);
+    if (combo)
+        sqlite3_bind_blob(s, 3, combo, (int)len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 3);
+    sqlite3_bind_int64(s, 4, ts);
+    int rc = st_step_done(st, s, err, "cannot record alert");
+    return rc ? rc : sqlite3_changes(st->db) > 0;
+}
+
+static int sql_alert_emitted(struct st_store *base_, const char *alert_id, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    sqlite3_stmt *s = st->sq[SQ_ALERT_GET];
+    sqlite3_bind_text(s, 1, alert_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int ret = rc == SQLITE_ROW    ? 1
+              : rc == SQLITE_DONE ? 0
+                                  : st_sql_fail(st, err, "cannot read alerts");
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return ret;
+}
+
+static int sql_pos_set(struct st_store *base_, const char *source, int64_t offset, int64_t line,
+                       kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    sqlite3_stmt *s = st->sq[SQ_POS_SET];
+    sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, offset);
+    sqlite3_bind_int64(s, 3, line);
+    sqlite3_bind_int64(s, 4, st_now_ms());
+    return st_step_done(st, s, err, "cannot record input position");
+}
+
+static int sql_pos_get(struct st_store *base_, const char *source, struct st_pos *out, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    sqlite3_stmt *s = st->sq[SQ_POS_GET], *own = NULL;
+    if (!s) { /* read-only stores have no prepared statements */
+        if (sqlite3_prepare_v2(st->db, stmt_sql[SQ_POS_GET], -1, &own, NULL) != SQLITE_OK)
+            return st_sql_fail(st, err, "cannot read input positions");
+        s = own;
+    }
+    sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s), ret = 0;
+    if (rc == SQLITE_ROW) {
+        out->offset = sqlite3_column_int64(s, 0);
+        out->line = sqlite3_column_int64(s, 1);
+    } else if (rc == SQLITE_DONE) {
+        ret = kx_err_setf(err, KAD_ENOTFOUND, "no position recorded for '%s'", source);
+    } else {
+        ret = st_sql_fail(st, err, "cannot read input positions");
+    }
+    if (own) {
+        sqlite3_finalize(own);
+    } else {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+    return ret;
+}
+
+static int sql_counter_add(struct st_store *base_, const char *name, int64_t delta, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    (void)err; /* limits were checked by the front; adding in memory cannot fail */
+    size_t n = strlen(name);
+    for (size_t i = 0; i < st->counters.len; i++) {
+        if (strcmp(st->counters.ptr[i].name, name) == 0) {
+            st->counters.ptr[i].pending += delta;
+            return 0;
+        }
+    }
+    struct st_counter c = {.pending = delta};
+    memcpy(c.name, name, n + 1);
+    KX_VEC_PUSH(&st->counters, c);
+    return 0;
+}
+
+static int64_t sql_counter_get(struct st_store *base_, const char *name)
+{
+    struct st_sql *st = sql_of(base_);
+    for (size_t i = 0; i < st->counters.len; i++)
+        if (strcmp(st->counters.ptr[i].name, name) == 0)
+            return st->counters.ptr[i].value + st->counters.ptr[i].pending;
+    return 0;
+}
+
+static int counter_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct st_counter *)a)->name, ((const struct st_counter *)b)->name);
+}
+
+static int sql_counters_each(struct st_store *base_,
+                             int (*fn)(const char *name, int64_t value, void *ud), void *ud)
+{
+    struct st_sql *st = sql_of(base_);
+    if (st->counters.len > 1)
+        qsort(st->counters.ptr, st->counters.len, sizeof(struct st_counter), counter_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < st->counters.len && rc == 0; i++)
+        rc = fn(st->counters.ptr[i].name, st->counters.ptr[i].value + st->counters.ptr[i].pending,
+                ud);
+    return rc;
+}
+
+static int sql_positions_each(struct st_store *base_,
+                              int (*fn)(const char *source, const struct st_pos *pos, void *ud),
+                              void *ud, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT source, byte_offset, line_no FROM positions ORDER BY source", -1,
+                           &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot read input positions");
+    int step, rc = 0;
+    while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct st_pos p = {sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2)};
+        rc = fn((const char *)sqlite3_column_text(s, 0), &p, ud);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = st_sql_fail(st, err, "cannot read input positions");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* ======================================================================================== */
+/* The table                                                                                */
+/* ======================================================================================== */
+
+const struct st_ops st_sqlite_ops = {
+    .name = "sqlite",
+    .caps = ST_CAP_ATOMIC_BATCH,
+    .open = sql_open,
+    .close = sql_close,
+    .rule_register = sql_rule_register,
+    .rule_preload = sql_rule_preload,
+    .watermark = sql_watermark,
+    .begin = sql_begin,
+    .commit = sql_commit,
+    .rollback = sql_rollback,
+    .observe = sql_observe,
+    .lookup = sql_lookup,
+    .alert_claim = sql_alert_claim,
+    .alert_emitted = sql_alert_emitted,
+    .pos_set = sql_pos_set,
+    .pos_get = sql_pos_get,
+    .positions_each = sql_positions_each,
+    .counter_add = sql_counter_add,
+    .counter_get = sql_counter_get,
+    .counters_each = sql_counters_each,
+    .stats = sql_stats_get,
+    .rules_each = sql_rules_each,
+    .terms_each = sql_terms_each,
+    .pivot_each = sql_pivot_each,
+    .prune = sql_prune,
+    .reset = sql_reset,
+};
