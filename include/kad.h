@@ -596,9 +596,16 @@ typedef struct kad_body_result {
 KAD_API int kad_engine_body(kad_engine *e, const char *body, size_t len, uint64_t request_id,
                             const char *peer, kad_body_result *res, kad_err *err);
 
-/* Run one record (from your own reader) and, without a source key, do not remember a
-   position. Commits when the batch is full. */
-KAD_API int kad_engine_feed(kad_engine *e, const kad_record *rec, kad_err *err);
+/*
+ * Run one record from your own reader (or a queue). `source` (NULL: none) is the input's resume
+ * key, at most 1024 bytes: the position after the record (rec->offset + rec->len, rec->line) is
+ * committed with the batch under that key, and kad_engine_position reads it back, so a caller
+ * that feeds records resumes exactly as kad_engine_scan does. Commits when the batch is full.
+ */
+KAD_API int kad_engine_feed(kad_engine *e, const char *source, const kad_record *rec, kad_err *err);
+/* The committed (or pending in the open batch) position of source: KAD_OK, KAD_ENOTFOUND. */
+KAD_API int kad_engine_position(kad_engine *e, const char *source, int64_t *offset, int64_t *line,
+                                kad_err *err);
 /* Commit now (see the protocol above). */
 KAD_API int kad_engine_commit(kad_engine *e, kad_err *err);
 /* True after a state or output failure: every later call fails. */

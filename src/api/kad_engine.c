@@ -412,14 +412,37 @@ static int after_record(kad_engine *e, kad_err *err)
     return KAD_OK;
 }
 
-int kad_engine_feed(kad_engine *e, const kad_record *kr, kad_err *err)
+int kad_engine_feed(kad_engine *e, const char *source, const kad_record *kr, kad_err *err)
 {
     if (e->failed)
         return failed_rc(e, err);
+    if (source && strlen(source) > 1024)
+        return kx_err_setf(err, KAD_ELIMIT, "source key longer than 1024 bytes");
     struct ev_record rec = {kr->data, kr->len, kr->origin, kr->line, kr->col, kr->offset};
-    if (process_record(e, &rec))
+    int stop = process_record(e, &rec);
+    if (source) {
+        snprintf(e->in_keybuf, sizeof(e->in_keybuf), "%s", source);
+        e->in_key = e->in_keybuf;
+        e->in_offset = (int64_t)(kr->offset + kr->len);
+        e->in_line = (int64_t)kr->line;
+    } else {
+        e->in_key = NULL;
+    }
+    if (stop)
         return failed_rc(e, err);
     return after_record(e, err);
+}
+
+int kad_engine_position(kad_engine *e, const char *source, int64_t *offset, int64_t *line,
+                        kad_err *err)
+{
+    struct st_pos pos;
+    int rc = st_pos_get(e->st, source, &pos, err);
+    if (rc != KAD_OK)
+        return rc;
+    *offset = pos.offset;
+    *line = pos.line;
+    return KAD_OK;
 }
 
 /* ============================================================================================ */

@@ -188,3 +188,47 @@ TEST(api_commit_protocol_kill_points)
     rmdir(dir);
 #endif
 }
+
+/* kad_engine_feed with a source key: the position after the last fed record is committed with
+   the batch, and read back by a new engine on the same state. */
+TEST(api_feed_positions)
+{
+    char dir[] = "/tmp/kad-api-feed.XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    char state[512];
+    snprintf(state, sizeof(state), "%s/state.db", dir);
+    const char *ev = "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\","
+                     "\"auditID\":\"a\",\"stage\":\"ResponseComplete\",\"verb\":\"get\","
+                     "\"user\":{\"username\":\"u\"},\"userAgent\":\"x\","
+                     "\"stageTimestamp\":\"2026-03-01T00:00:00Z\"}";
+    size_t len = strlen(ev);
+    for (int round = 0; round < 2; round++) {
+        kad_rules *rs = kad_rules_new();
+        ASSERT_OK(kad_rules_load_text(rs, "api.toml", RULES, strlen(RULES), NULL));
+        kad_state *st;
+        kad_state_opts so = {KAD_STATE_RW, 0};
+        ASSERT_OK(kad_state_open(&st, state, &so, NULL));
+        kad_engine_opts o = {
+            .rules = rs, .state = st, .decode = {.no_host = 1}, .batch = 3, .output_fd = -1};
+        kad_engine *e;
+        ASSERT_OK(kad_engine_new(&e, &o, NULL));
+        kad_rules_unref(rs);
+        int64_t off = -1, line = -1;
+        if (round == 0) {
+            ASSERT_EQ(kad_engine_position(e, "queue:7", &off, &line, NULL), KAD_ENOTFOUND);
+            for (int i = 0; i < 10; i++) {
+                kad_record r = {ev, len, "queue", (uint64_t)i + 1, 1, (uint64_t)i * (len + 1)};
+                ASSERT_OK(kad_engine_feed(e, "queue:7", &r, NULL));
+            }
+            ASSERT_OK(kad_engine_commit(e, NULL));
+        } else {
+            ASSERT_OK(kad_engine_position(e, "queue:7", &off, &line, NULL));
+            ASSERT_EQ(off, 9 * (int64_t)(len + 1) + (int64_t)len);
+            ASSERT_EQ(line, 10);
+        }
+        kad_engine_free(e);
+        kad_state_close(st);
+    }
+    reset_dir(dir);
+    rmdir(dir);
+}
