@@ -325,6 +325,21 @@ static int run(int argc, char **argv)
         kad_rules_unref(s.v.rs);
         return code;
     }
+    const char *stdin_only[] = {"-"};
+    char **inputs = argv + optind;
+    int ninputs = argc - optind;
+    if (ninputs == 0) {
+        inputs = (char **)stdin_only;
+        ninputs = 1;
+    }
+    for (int i = 0; i < ninputs; i++) {
+        struct stat sb;
+        if (strcmp(inputs[i], "-") != 0 && stat(inputs[i], &sb) == 0 && S_ISREG(sb.st_mode))
+            s.v.total_bytes += sb.st_size;
+    }
+    s.v.show_progress =
+        !s.listen &&
+        (s.progress == 1 || (s.progress == -1 && isatty(2) && s.v.total_bytes > (32 << 20)));
     kad_engine_opts o = {
         .rules = s.v.rs,
         .state = s.st,
@@ -338,7 +353,7 @@ static int run(int argc, char **argv)
         .output_path = s.output,
         .output_fd = 1,
         .on_alert = s.table ? scan_table_alert : NULL,
-        .on_record = scan_on_record,
+        .on_record = s.v.show_progress ? scan_on_record : NULL, /* no call per record else */
         .ud = &s.v,
     };
     s.v.learn = s.learn;
@@ -356,20 +371,6 @@ static int run(int argc, char **argv)
         printf("%-20s %-7s %-44s %s\n", "event time (UTC)", "sev", "user", "new terms / rule");
     fflush(stdout);
 
-    const char *stdin_only[] = {"-"};
-    char **inputs = argv + optind;
-    int ninputs = argc - optind;
-    if (ninputs == 0) {
-        inputs = (char **)stdin_only;
-        ninputs = 1;
-    }
-    for (int i = 0; i < ninputs; i++) {
-        struct stat sb;
-        if (strcmp(inputs[i], "-") != 0 && stat(inputs[i], &sb) == 0 && S_ISREG(sb.st_mode))
-            s.v.total_bytes += sb.st_size;
-    }
-    s.v.show_progress =
-        s.progress == 1 || (s.progress == -1 && isatty(2) && s.v.total_bytes > (32 << 20));
     s.v.t0 = scan_now();
     if (s.listen) {
         s.v.show_progress = false;
