@@ -1,6 +1,9 @@
 # kadet - one GNU Makefile (no autotools).
 #
-#   make               ./kadet and libkad.a (optimised)
+#   make               ./kadet, libkad.a, libkad.so and kadet.pc (optimised)
+#   make install       kadet, kad.h, libkad.a, libkad.so and kadet.pc under $(DESTDIR)$(PREFIX)
+#                      (PREFIX=/usr/local; the rest is mk/package.mk's install-extra);
+#                      make uninstall removes them
 #   make check         unit + data-driven + CLI tests + fuzz corpus replay, under ASan+UBSan
 #   make asan          build the sanitizer binaries only (build/asan/)
 #   make valgrind      run the test runner (optimised build) under valgrind
@@ -30,17 +33,24 @@ ifneq ($(WERROR),)
 WARN += -Werror
 endif
 CPPFLAGS := -Iinclude -Isrc -Icli -Itests -Ifuzz -Ibuild/gen -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+# The CLI and the examples are libkad's clients: they see include/kad.h, never src/.
+CLI_CPPFLAGS := -Iinclude -Icli -Ibuild/gen -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 BASEFLAGS := -std=c11 $(WARN) -fvisibility=hidden -g
 REL_CFLAGS := $(BASEFLAGS) -O2 -msse4.2
 ASAN_CFLAGS := $(BASEFLAGS) -O1 -msse4.2 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                -fno-omit-frame-pointer
-# Test hooks (st_test_* in src/state/state.h, failure injection points) exist only in builds
+# Test hooks (st_test_* in src/state/state.h, the engine's kill points KADET_TEST_CRASH and
+# KADET_NO_PREFILTER, failure injection points) exist only in builds
 # that define KAD_TEST_HOOKS: the sanitizer build (build/asan/: the runner and the kadet that
 # `make check` runs) and the optimised runner of `make valgrind` (build/relh/). libkad.a,
 # ./kadet and the tools are built without them.
 TEST_HOOKS := -DKAD_TEST_HOOKS
 ASAN_CFLAGS += $(TEST_HOOKS)
 LIBS := -lsqlite3 -lz -lmicrohttpd -lm -lpthread
+LIB_LIBS := -lsqlite3 -lz -lm -lpthread
+PREFIX ?= /usr/local
+DESTDIR ?=
+SO_VERSION := 0
 
 LIB_SRC := $(sort $(wildcard src/*.c src/*/*.c))
 CLI_SRC := $(sort $(wildcard cli/*.c))
@@ -59,10 +69,10 @@ GEN := build/gen/test_list.h build/gen/cmd_list.h build/gen/fuzz_list.h \
        build/gen/fields_ecs.h build/gen/fields_k8s.h
 
 .PHONY: all lib cli check asan valgrind fuzz demo bench bench-json format format-check lint \
-        clean deps check-src
+        clean deps check-src install uninstall examples
 .DEFAULT_GOAL := all
 
-all: deps kadet libkad.a
+all: deps kadet libkad.a libkad.so kadet.pc
 lib: libkad.a
 cli: kadet
 
@@ -95,6 +105,20 @@ build/gen/fields_k8s.h: data/fields/kubernetes-audit.txt Makefile
 build/rel/%.o: %.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(REL_CFLAGS) -c $< -o $@
+build/rel/cli/%.o: cli/%.c $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CLI_CPPFLAGS) $(REL_CFLAGS) -c $< -o $@
+# the shared library: position-independent objects, only kad_* exported (mk/libkad.map)
+build/pic/%.o: %.c $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(REL_CFLAGS) -fPIC -c $< -o $@
+libkad.so: $(LIB_SRC:%.c=build/pic/%.o) mk/libkad.map
+	$(CC) -shared -Wl,-soname,libkad.so.$(SO_VERSION) -Wl,--version-script=mk/libkad.map \
+	  -o $@ $(LIB_SRC:%.c=build/pic/%.o) $(LIB_LIBS)
+KAD_VERSION_STR = $(shell sed -n 's/^\#define KAD_VERSION "\(.*\)"/\1/p' include/kad.h)
+PC_SED = sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(KAD_VERSION_STR)|' mk/kadet.pc.in
+kadet.pc: mk/kadet.pc.in include/kad.h
+	$(PC_SED) > $@
 libkad.a: $(REL_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -114,6 +138,15 @@ build/rel/run: $(REL_TEST_OBJ) build/relh/libkad.a
 build/asan/%.o: %.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+build/asan/cli/%.o: cli/%.c $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CLI_CPPFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+# examples/*.c: programs on kad.h alone, built and run by make check (tests/cli/test_examples.sh)
+EXAMPLES := $(patsubst examples/%.c,build/asan/examples/%,$(wildcard examples/*.c))
+build/asan/examples/%: examples/%.c include/kad.h build/asan/libkad.a
+	@mkdir -p $(@D)
+	$(CC) -Iinclude $(ASAN_CFLAGS) -o $@ $< build/asan/libkad.a $(LIB_LIBS)
+examples: $(EXAMPLES)
 build/asan/libkad.a: $(ASAN_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
@@ -129,7 +162,7 @@ check-src:
 
 # The runner runs unit tests, data-driven drivers, tests/cli/*.sh (against $KADET) and the
 # fuzz corpus replay, and ends with `N passed, N failed`.
-check: deps check-src build/asan/kadet build/asan/run kadet
+check: deps check-src build/asan/kadet build/asan/run kadet libkad.so kadet.pc examples
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  KADET=$(CURDIR)/build/asan/kadet ./build/asan/run
 
@@ -161,5 +194,19 @@ lint: deps $(GEN)
 # ---- demo and benchmarks (filled in by the engine and bench work) -----------------------------
 -include mk/*.mk
 
+# ---- install ----------------------------------------------------------------------------------
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 kadet $(DESTDIR)$(PREFIX)/bin/kadet
+	install -m 644 include/kad.h $(DESTDIR)$(PREFIX)/include/kad.h
+	install -m 644 libkad.a $(DESTDIR)$(PREFIX)/lib/libkad.a
+	install -m 755 libkad.so $(DESTDIR)$(PREFIX)/lib/libkad.so.$(SO_VERSION)
+	ln -sf libkad.so.$(SO_VERSION) $(DESTDIR)$(PREFIX)/lib/libkad.so
+	$(PC_SED) > $(DESTDIR)$(PREFIX)/lib/pkgconfig/kadet.pc
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/kadet $(DESTDIR)$(PREFIX)/include/kad.h \
+	  $(DESTDIR)$(PREFIX)/lib/libkad.a $(DESTDIR)$(PREFIX)/lib/libkad.so \
+	  $(DESTDIR)$(PREFIX)/lib/libkad.so.$(SO_VERSION) $(DESTDIR)$(PREFIX)/lib/pkgconfig/kadet.pc
+
 clean:
-	rm -rf build kadet libkad.a
+	rm -rf build kadet libkad.a libkad.so kadet.pc

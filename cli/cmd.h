@@ -13,6 +13,9 @@
 
 #include "kad.h"
 
+#include <stdbool.h>
+#include <stddef.h>
+
 enum { EXIT_OK = 0, EXIT_USAGE = 1, EXIT_RUNTIME = 2 };
 
 struct cmd {
@@ -31,5 +34,8 @@ int cmd_usage_error(const struct cmd *c, const char *fmt, ...)
 void cmd_print_err(const kad_err *err);
 /* True when argv has -h/--help before "--"; then prints c->usage to stdout. */
 int cmd_wants_help(const struct cmd *c, int argc, char **argv);
+
+/* A positive byte count with an optional K, M or G suffix ("64M"); false when arg is not one. */
+bool cmd_parse_bytes(const char *arg, size_t *out);
 
 #endif

@@ -1,19 +1,14 @@
 /*
  * cmd_ecs.c - `kadet ecs`: raw Kubernetes audit events in (files, stdin, .gz), one ECS
  * document per event out as NDJSON, the document Elastic's Kubernetes integration would store.
- *
- * Deviation (docs/internals/cli-includes.txt): this command includes event/event.h directly;
- * it is a thin loop over the event module's reader and decoder, and a public kad_ API for it
- * would only forward the same calls.
+ * A loop over libkad's reader and decoder (kad_reader, kad_decode).
  */
-#include "base/buf.h"
 #include "cmd.h"
 #include "decodeopt.h"
-#include "event/event.h"
-#include "hostopt.h"
 #include "kad.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,36 +16,27 @@
 extern const struct cmd cmd_ecs;
 
 struct ecs_run {
-    kx_buf out;
     uint64_t bad;
     int io_rc;
 };
-
-static void flush_out(struct ecs_run *r)
-{
-    if (r->out.len && fwrite(r->out.ptr, 1, r->out.len, stdout) != r->out.len)
-        r->io_rc = KAD_EIO;
-    kx_buf_reset(&r->out);
-}
 
 /* The input is quiet (a pipe with nothing to read yet): what is printed so far goes out now. */
 static void on_idle(void *ctx)
 {
     struct ecs_run *r = ctx;
-    flush_out(r);
     if (fflush(stdout) != 0)
         r->io_rc = KAD_EIO;
 }
 
-static int on_event(void *ctx, const struct ev_event *ev)
+static int on_event(void *ctx, const kad_event *ev)
 {
     struct ecs_run *r = ctx;
-    if (ev_json_dump(ev->doc, &r->out) || kx_buf_addc(&r->out, '\n')) {
-        kx_buf_reset(&r->out);
+    size_t len;
+    const char *json = kad_event_json(ev, &len);
+    if (!json)
         return KAD_ELIMIT;
-    }
-    if (r->out.len >= (1u << 16))
-        flush_out(r);
+    if (fwrite(json, 1, len, stdout) != len || putchar('\n') == EOF)
+        r->io_rc = KAD_EIO;
     return r->io_rc;
 }
 
@@ -63,8 +49,7 @@ static void on_error(void *ctx, const kad_err *err)
 
 static int run(int argc, char **argv)
 {
-    struct ev_decoder_opts o = {0};
-    struct cli_host host = {0};
+    kad_decode_opts o = {0};
     size_t max_record = 0;
     static const struct option longopts[] = {
         {"ingested", required_argument, NULL, CLI_DEC_INGESTED},
@@ -81,8 +66,6 @@ static int run(int argc, char **argv)
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
-        if (cli_host_opt(&host, c, optarg))
-            continue;
         int dc = cli_decode_opt(&o, c, optarg);
         if (dc < 0)
             return cmd_usage_error(&cmd_ecs, "%s, not '%s'", cli_decode_usage(c), optarg);
@@ -104,31 +87,30 @@ static int run(int argc, char **argv)
         default: return cmd_usage_error(&cmd_ecs, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    o.host = cli_host_get(&host);
-    o.lim.max_size = max_record;
-    struct ev_decoder *d = ev_decoder_new(&o);
+    o.max_record = max_record;
+    kad_decoder *d;
+    kad_decoder_new(&d, &o, NULL);
     struct ecs_run r;
     memset(&r, 0, sizeof(r));
-    kx_buf_init(&r.out, 0);
-    kx_arena a;
-    kx_arena_init(&a, 1 << 16, 0);
-    struct ev_sink sink = {on_event, on_error, &r};
+    static char obuf[1 << 16];
+    setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
+    kad_decode_sink sink = {on_event, on_error, &r};
+    kad_reader_opts ro = {max_record, on_idle, &r};
     static char *const stdin_only[] = {"-", NULL};
     char *const *files = optind < argc ? argv + optind : stdin_only;
     int status = EXIT_OK;
     for (; *files && !r.io_rc; files++) {
-        struct ev_reader *rd;
+        kad_reader *rd;
         kad_err err;
         kad_err_clear(&err);
-        if (ev_reader_open(&rd, *files, max_record, &err)) {
+        if (kad_reader_open(&rd, *files, &ro, &err)) {
             cmd_print_err(&err);
             status = EXIT_RUNTIME;
             continue;
         }
-        ev_reader_set_idle(rd, on_idle, &r);
-        struct ev_record rec;
+        kad_record rec;
         int rc;
-        while ((rc = ev_reader_next(rd, &rec, &err)) != 0) {
+        while ((rc = kad_reader_next(rd, &rec, &err)) != 0) {
             if (rc < 0) {
                 cmd_print_err(&err);
                 if (rc == KAD_ELIMIT) {
@@ -138,16 +120,15 @@ static int run(int argc, char **argv)
                 status = EXIT_RUNTIME;
                 break;
             }
-            int drc = ev_decode_record(d, &a, &rec, &sink);
-            kx_arena_reset(&a);
-            if (drc) {
+            if (kad_decode(d, &rec, &sink)) {
                 status = EXIT_RUNTIME;
                 break;
             }
         }
-        ev_reader_close(rd);
+        kad_reader_close(rd);
     }
-    flush_out(&r);
+    if (ferror(stdout))
+        r.io_rc = KAD_EIO;
     if (fflush(stdout) != 0 || r.io_rc) {
         fprintf(stderr, "kadet ecs: write error on standard output\n");
         status = EXIT_RUNTIME;
@@ -157,9 +138,7 @@ static int run(int argc, char **argv)
                 r.bad == 1 ? "" : "s");
         status = EXIT_RUNTIME;
     }
-    ev_decoder_free(d);
-    kx_arena_fini(&a);
-    kx_buf_fini(&r.out);
+    kad_decoder_free(d);
     return status;
 }
 

@@ -1,20 +1,14 @@
 /*
  * cmd_hunt.c - `kadet hunt QUERY [FILE...]`: ad-hoc KQL over audit logs. Prints the input
  * records (or, with --ecs, the ECS documents) that match, grep-style exit status. Writes no
- * state and runs no rules.
- *
- * Deviation (docs/internals/cli-includes.txt): this command includes event/event.h and
- * kql/kql.h directly; it is a thin loop over the reader, the decoder and kql_match, and a
- * public kad_ API for it would only forward the same calls.
+ * state and runs no rules. A loop over libkad's reader, decoder and kad_query_match.
  */
-#include "base/buf.h"
 #include "cmd.h"
-#include "event/event.h"
-#include "hostopt.h"
+#include "decodeopt.h"
 #include "kad.h"
-#include "kql/kql.h"
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,34 +20,25 @@ enum { HUNT_MATCH = 0, HUNT_NONE = 1, HUNT_ERROR = 2 };
 enum { FMT_AUTO, FMT_AUDIT, FMT_ECS };
 
 struct hunt {
-    const struct kql_query *q;
+    const kad_query *q;
     int format;
     bool ecs_out, count_only, quiet;
-    kx_buf out;
     uint64_t matched; /* records (or, with --ecs, events) */
     uint64_t bad;
     bool rec_printed; /* the current record was printed already */
     int io_rc;
 };
 
-static void flush_out(struct hunt *h)
-{
-    if (h->out.len && fwrite(h->out.ptr, 1, h->out.len, stdout) != h->out.len)
-        h->io_rc = KAD_EIO;
-    kx_buf_reset(&h->out);
-}
-
 /* The input is quiet (a pipe with nothing to read yet): what is printed so far goes out now. */
 static void on_idle(void *ctx)
 {
     struct hunt *h = ctx;
-    flush_out(h);
     if (fflush(stdout) != 0)
         h->io_rc = KAD_EIO;
 }
 
 /* Print the record's bytes once, or the event's ECS document. */
-static int emit(struct hunt *h, const struct ev_record *rec, const struct ev_node *doc)
+static int emit(struct hunt *h, const kad_event *ev)
 {
     if (h->ecs_out) {
         h->matched++;
@@ -65,26 +50,27 @@ static int emit(struct hunt *h, const struct ev_record *rec, const struct ev_nod
     }
     if (h->count_only || h->quiet)
         return KAD_OK;
-    int rc = h->ecs_out ? ev_json_dump(doc, &h->out) : kx_buf_add(&h->out, rec->ptr, rec->len);
-    if (rc || kx_buf_addc(&h->out, '\n')) {
-        kx_buf_reset(&h->out);
+    const kad_record *rec = kad_event_record(ev);
+    const char *p = rec->data;
+    size_t n = rec->len;
+    if (h->ecs_out && !(p = kad_event_json(ev, &n)))
         return KAD_ELIMIT;
-    }
-    if (h->out.len >= (1u << 16))
-        flush_out(h);
+    if (fwrite(p, 1, n, stdout) != n || putchar('\n') == EOF)
+        h->io_rc = KAD_EIO;
     return h->io_rc;
 }
 
-static int on_event(void *ctx, const struct ev_event *ev)
+static int on_event(void *ctx, const kad_event *ev)
 {
     struct hunt *h = ctx;
-    if (h->format == FMT_AUDIT && ev->format == EV_FMT_ECS) {
+    if (h->format == FMT_AUDIT && kad_event_format(ev) == KAD_FMT_ECS) {
+        const kad_record *rec = kad_event_record(ev);
         kad_err err;
         kad_err_clear(&err);
         err.code = KAD_EINVAL;
-        err.origin = ev->rec->origin;
-        err.line = (uint32_t)ev->rec->line;
-        err.col = ev->rec->col;
+        err.origin = rec->origin;
+        err.line = (uint32_t)rec->line;
+        err.col = rec->col;
         snprintf(err.msg, sizeof(err.msg),
                  "not a raw audit event (an ECS document; use "
                  "--format ecs or auto)");
@@ -92,8 +78,8 @@ static int on_event(void *ctx, const struct ev_event *ev)
         cmd_print_err(&err);
         return KAD_OK;
     }
-    if (kql_match(h->q, ev->doc))
-        return emit(h, ev->rec, ev->doc);
+    if (kad_query_match(h->q, ev))
+        return emit(h, ev);
     return KAD_OK;
 }
 
@@ -104,26 +90,6 @@ static void on_error(void *ctx, const kad_err *err)
     cmd_print_err(err);
 }
 
-/* --format ecs: each record is the document itself (any JSON object), no decoding. */
-static int hunt_plain(struct hunt *h, kx_arena *a, const struct ev_record *rec)
-{
-    kad_err err;
-    kad_err_clear(&err);
-    struct ev_node *doc = ev_json_parse(a, rec->ptr, rec->len, rec->origin, &err);
-    if (!doc) {
-        /* positions are relative to the record; make them relative to the file */
-        if (rec->line && err.line) {
-            if (err.line == 1)
-                err.col += rec->col - 1;
-            err.line += (uint32_t)rec->line - 1;
-        }
-        h->bad++;
-        cmd_print_err(&err);
-        return KAD_OK;
-    }
-    return kql_match(h->q, doc) ? emit(h, rec, doc) : KAD_OK;
-}
-
 static int usage(const char *fmt, const char *arg)
 {
     fprintf(stderr, "kadet: hunt: ");
@@ -132,27 +98,26 @@ static int usage(const char *fmt, const char *arg)
     return HUNT_ERROR;
 }
 
-static int compile_query(const char *text, kx_arena *a, const struct kql_query **q)
+static int compile_query(const char *text, kad_query **q)
 {
     kad_err err;
     kad_err_clear(&err);
-    *q = kql_compile(a, text, strlen(text), "<query>", &err);
+    char *ctx = NULL;
+    *q = kad_query_compile(text, strlen(text), &err, &ctx);
     if (*q)
         return KAD_OK;
     cmd_print_err(&err);
-    kx_buf ctx;
-    kx_buf_init(&ctx, 1 << 20);
-    if (kql_err_context(text, strlen(text), &err, &ctx) == KAD_OK && ctx.len)
-        fputs(ctx.ptr, stderr);
-    kx_buf_fini(&ctx);
-    return err.code;
+    if (ctx)
+        fputs(ctx, stderr);
+    kad_free(ctx);
+    return err.code ? err.code : KAD_ESYNTAX;
 }
 
 static int run(int argc, char **argv)
 {
     struct hunt h;
     memset(&h, 0, sizeof(h));
-    struct cli_host host = {0};
+    kad_decode_opts o = {0};
     size_t max_record = 0;
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'},
@@ -167,7 +132,7 @@ static int run(int argc, char **argv)
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, "+cq", longopts, NULL)) != -1) {
-        if (cli_host_opt(&host, c, optarg))
+        if (cli_decode_opt(&o, c, optarg) > 0)
             continue;
         switch (c) {
         case 'f':
@@ -199,42 +164,36 @@ static int run(int argc, char **argv)
         return usage("%s", "missing QUERY");
     const char *qtext = argv[optind++];
 
-    kx_arena qa;
-    kx_arena_init(&qa, 1 << 14, 0);
-    if (compile_query(qtext, &qa, &h.q)) {
-        kx_arena_fini(&qa);
+    kad_query *q;
+    if (compile_query(qtext, &q))
         return HUNT_ERROR;
-    }
-    struct ev_decoder_opts o = {0};
-    o.host = cli_host_get(&host);
-    o.lim.max_size = max_record;
-    struct ev_decoder *d = ev_decoder_new(&o);
-    if (h.ecs_out || kql_needs_all(h.q)) {
-        ev_decoder_need_all(d);
-    } else {
-        for (size_t i = 0; i < kql_field_count(h.q); i++)
-            ev_decoder_need(d, kql_field(h.q, i), strlen(kql_field(h.q, i)));
-    }
-    kx_buf_init(&h.out, 0);
-    kx_arena a;
-    kx_arena_init(&a, 1 << 16, 0);
-    struct ev_sink sink = {on_event, on_error, &h};
+    h.q = q;
+    o.max_record = max_record;
+    kad_decoder *d;
+    kad_decoder_new(&d, &o, NULL);
+    if (h.ecs_out)
+        kad_decoder_need_all(d);
+    else
+        kad_query_need(q, d);
+    static char obuf[1 << 16];
+    setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
+    kad_decode_sink sink = {on_event, on_error, &h};
+    kad_reader_opts ro = {max_record, on_idle, &h};
     static char *const stdin_only[] = {"-", NULL};
     char *const *files = optind < argc ? argv + optind : stdin_only;
     bool trouble = false;
     for (; *files && !h.io_rc; files++) {
-        struct ev_reader *rd;
+        kad_reader *rd;
         kad_err err;
         kad_err_clear(&err);
-        if (ev_reader_open(&rd, *files, max_record, &err)) {
+        if (kad_reader_open(&rd, *files, &ro, &err)) {
             cmd_print_err(&err);
             trouble = true;
             continue;
         }
-        ev_reader_set_idle(rd, on_idle, &h);
-        struct ev_record rec;
+        kad_record rec;
         int rc;
-        while ((rc = ev_reader_next(rd, &rec, &err)) != 0) {
+        while ((rc = kad_reader_next(rd, &rec, &err)) != 0) {
             if (rc < 0) {
                 cmd_print_err(&err);
                 trouble = true;
@@ -243,9 +202,8 @@ static int run(int argc, char **argv)
                 break;
             }
             h.rec_printed = false;
-            int drc = h.format == FMT_ECS ? hunt_plain(&h, &a, &rec)
-                                          : ev_decode_record(d, &a, &rec, &sink);
-            kx_arena_reset(&a);
+            int drc =
+                h.format == FMT_ECS ? kad_decode_plain(d, &rec, &sink) : kad_decode(d, &rec, &sink);
             if (drc) {
                 trouble = true;
                 break;
@@ -253,11 +211,12 @@ static int run(int argc, char **argv)
             if (h.quiet && h.matched)
                 break; /* like grep -q: the answer is known */
         }
-        ev_reader_close(rd);
+        kad_reader_close(rd);
         if (h.quiet && h.matched)
             break;
     }
-    flush_out(&h);
+    if (ferror(stdout))
+        h.io_rc = KAD_EIO;
     if (h.count_only)
         printf("%llu\n", (unsigned long long)h.matched);
     if (fflush(stdout) != 0 || h.io_rc) {
@@ -269,10 +228,8 @@ static int run(int argc, char **argv)
                 h.bad == 1 ? "" : "s");
         trouble = true;
     }
-    ev_decoder_free(d);
-    kx_arena_fini(&a);
-    kx_arena_fini(&qa);
-    kx_buf_fini(&h.out);
+    kad_decoder_free(d);
+    kad_query_free(q);
     if (h.quiet && h.matched)
         return HUNT_MATCH;
     return trouble ? HUNT_ERROR : h.matched ? HUNT_MATCH : HUNT_NONE;

@@ -1,27 +1,11 @@
 /*
  * cmd_preview.c - `kadet preview`: Elastic's scheduled executions of query and new_terms rules
- * replayed over documents (docs/preview.md), as Elastic's rule preview shows them.
- *
- * Deviation (docs/internals/cli-includes.txt): this command includes event/event.h,
- * rule/rule.h and detect/detect.h directly; it is a thin loop over the reader, the decoder, the
- * rule loader and pv_run(), and a public kad_ API would only forward the same calls.
- *
- * Documents that match some rule's query are kept in memory (an execution looks back over the
- * whole history window); the others are dropped as they are read.
+ * replayed over documents (docs/preview.md), as Elastic's rule preview shows them. Options and
+ * output here; the replay is libkad's kad_preview_run.
  */
-#include "base/alloc.h"
-#include "base/arena.h"
-#include "base/buf.h"
-#include "base/map.h"
-#include "base/vec.h"
 #include "cmd.h"
 #include "decodeopt.h"
-#include "detect/detect.h"
-#include "event/event.h"
-#include "hostopt.h"
 #include "kad.h"
-#include "kql/kql.h"
-#include "rule/rule.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -31,161 +15,23 @@
 
 extern const struct cmd cmd_preview;
 
-struct input {
-    struct ev_decoder *dec, *dec2;   /* documents may point into them: freed last */
-    kx_arena scratch;                /* one record's events */
-    kx_arena docs_arena;             /* every kept document and id, for the whole run */
-    const struct rule *const *rules; /* the rules that run: a document none of whose queries
-                                        match is neither candidate nor history, so not kept */
-    size_t nrules;
-    bool partial;     /* documents hold only the fields the rules read (files re-read later) */
-    uint32_t file;    /* index of the file being read */
-    uint64_t ordinal; /* events read so far from it */
-    uint64_t seen;
-    KX_VEC(const struct ev_node *) docs;
-    KX_VEC(const char *) ids;
-    KX_VEC(uint64_t) where; /* file << 40 | ordinal of each kept document */
-    /* second pass: full documents of the alerted ones */
-    kx_map wanted; /* where -> 1 + index in docs */
-    KX_VEC(const struct ev_node *) full;
-    bool second;
-    uint64_t bad;
-};
-
-static int on_event(void *ctx, const struct ev_event *ev)
+static void on_alert(const char *json, size_t len, void *ud)
 {
-    struct input *in = ctx;
-    uint64_t where = (uint64_t)in->file << 40 | in->ordinal++;
-    if (in->second) {
-        void *v = kx_map_get(&in->wanted, &where, sizeof(where), NULL);
-        if (v)
-            in->full.ptr[(uintptr_t)v - 1] = pv_doc_copy(&in->docs_arena, ev->doc);
-        return 0;
-    }
-    in->seen++;
-    bool keep = false;
-    for (size_t i = 0; i < in->nrules && !keep; i++)
-        keep = in->rules[i]->kql && kql_match(in->rules[i]->kql, ev->doc);
-    if (!keep)
-        return 0;
-    struct ev_node *doc = pv_doc_copy(&in->docs_arena, ev->doc);
-    kx_buf id;
-    kx_buf_init(&id, 0);
-    det_doc_id(doc, &id);
-    KX_VEC_PUSH(&in->docs, doc);
-    KX_VEC_PUSH(&in->ids, kx_arena_strndup(&in->docs_arena, id.ptr ? id.ptr : "", id.len));
-    KX_VEC_PUSH(&in->where, where);
-    kx_buf_fini(&id);
-    return 0;
+    (void)ud;
+    fwrite(json, 1, len, stdout);
+    fputc('\n', stdout);
 }
 
-static void on_error(void *ctx, const kad_err *err)
+static void on_message(const char *text, void *ud)
 {
-    struct input *in = ctx;
-    if (in->second)
-        return; /* reported by the first pass */
-    in->bad++;
+    (void)ud;
+    fprintf(stderr, "kadet preview: %s\n", text);
+}
+
+static void on_error(const kad_err *err, void *ud)
+{
+    (void)ud;
     cmd_print_err(err);
-}
-
-static void need(struct ev_decoder *d, const char *path)
-{
-    if (path)
-        ev_decoder_need(d, path, strlen(path));
-}
-
-/* Declare the fields preview reads; false when some rule needs whole documents. */
-static bool declare_fields(struct input *in, struct ev_decoder *d)
-{
-    for (size_t i = 0; i < in->nrules; i++) {
-        const struct rule *r = in->rules[i];
-        if (!r->kql || kql_needs_all(r->kql) || r->exc_n > 0)
-            return false; /* exceptions may read any field */
-    }
-    static const char *const always[] = {"@timestamp", "_id", "kubernetes.audit.auditID",
-                                         "kubernetes.audit.stage"};
-    for (size_t i = 0; i < sizeof(always) / sizeof(*always); i++)
-        need(d, always[i]);
-    for (size_t i = 0; i < in->nrules; i++) {
-        const struct rule *r = in->rules[i];
-        for (size_t k = 0; k < kql_field_count(r->kql); k++)
-            need(d, kql_field(r->kql, k));
-        for (size_t k = 0; k < r->new_terms_fields.n; k++)
-            need(d, r->new_terms_fields.v[k]);
-        for (size_t k = 0; k < r->suppress_group_by.n; k++)
-            need(d, r->suppress_group_by.v[k]);
-        need(d, r->timestamp_override);
-    }
-    return true;
-}
-
-/*
- * Read every file (or stdin). First pass: keep the documents some query matches (only the
- * fields the rules read when in->partial). Second pass (in->second): the full documents of
- * in->wanted. Returns EXIT_OK or EXIT_RUNTIME (input unreadable).
- */
-static int read_inputs(struct input *in, char *const *files, const struct ev_host *host,
-                       int ts_source)
-{
-    struct ev_decoder_opts o;
-    memset(&o, 0, sizeof(o)); /* archives: no event.ingested */
-    o.host = host;            /* NULL: --no-host-metadata */
-    o.timestamp = ts_source;  /* --timestamp stage|request */
-    struct ev_decoder *d = ev_decoder_new(&o);
-    if (!in->second && in->partial)
-        in->partial = declare_fields(in, d);
-    if (!in->second && !in->partial)
-        ev_decoder_need_all(d);
-    struct ev_sink sink = {on_event, on_error, in};
-    int status = EXIT_OK;
-    for (in->file = 0; files[in->file]; in->file++) {
-        struct ev_reader *rd;
-        kad_err err;
-        kad_err_clear(&err);
-        in->ordinal = 0;
-        if (ev_reader_open(&rd, files[in->file], 0, &err)) {
-            if (!in->second)
-                cmd_print_err(&err);
-            status = EXIT_RUNTIME;
-            continue;
-        }
-        struct ev_record rec;
-        int rc;
-        while ((rc = ev_reader_next(rd, &rec, &err)) != 0) {
-            if (rc < 0) {
-                if (!in->second)
-                    cmd_print_err(&err);
-                if (rc == KAD_ELIMIT) {
-                    in->bad += !in->second;
-                    continue;
-                }
-                status = EXIT_RUNTIME;
-                break;
-            }
-            ev_decode_record(d, &in->scratch, &rec, &sink);
-            kx_arena_reset(&in->scratch);
-        }
-        ev_reader_close(rd);
-    }
-    /* documents may point into the decoder (e.g. host.* strings): keep it to the end */
-    if (in->second)
-        in->dec2 = d;
-    else
-        in->dec = d;
-    return status;
-}
-
-static void print_msgs(const struct rule *r, const struct pv_result *res, size_t *errors)
-{
-    for (size_t i = 0; i < res->msgs.len; i++) {
-        const struct pv_msg *m = &res->msgs.ptr[i];
-        char t[32];
-        ev_time_fmt_ms(m->exec_ms, t);
-        fprintf(stderr, "kadet preview: rule '%s' execution at %s: %s: %s\n",
-                r->rule_id ? r->rule_id : r->name, t, m->is_error ? "error" : "warning", m->text);
-        if (m->is_error)
-            (*errors)++;
-    }
 }
 
 static int parse_time(const char *s, int64_t *ms)
@@ -196,45 +42,16 @@ static int parse_time(const char *s, int64_t *ms)
         *ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
         return 0;
     }
-    return ev_time_parse(s, strlen(s), ms) ? 0 : -1;
-}
-
-/*
- * --end auto: the executions Elastic's scheduler would have run over the documents' event
- * times: ticks at multiples of the interval (epoch-aligned), from the first tick at or after the
- * earliest eligible document to the first at or after the latest. False when no eligible
- * document has a time (nothing to run).
- */
-static bool auto_ticks(const struct rule *r, const struct pv_doc *d, size_t n, struct pv_opts *o)
-{
-    int64_t iv = o->interval_ms ? o->interval_ms : r->interval_ms ? r->interval_ms : 300000;
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (size_t i = 0; i < n; i++) {
-        if (!d[i].eligible || d[i].ts == EV_TIME_NONE)
-            continue;
-        lo = d[i].ts < lo ? d[i].ts : lo;
-        hi = d[i].ts > hi ? d[i].ts : hi;
-    }
-    if (lo > hi)
-        return false;
-    int64_t first = lo - ((lo % iv) + iv) % iv;
-    first += first < lo ? iv : 0;
-    int64_t last = hi - ((hi % iv) + iv) % iv;
-    last += last < hi ? iv : 0;
-    int64_t count = (last - first) / iv + 1;
-    o->end_ms = last;
-    o->interval_ms = iv;
-    o->invocations = count > 1000000 ? 1000000 : (uint32_t)count;
-    return true;
+    return kad_time_parse(s, strlen(s), ms) ? 0 : -1;
 }
 
 static int run(int argc, char **argv)
 {
     const char *rules = NULL, *end = NULL, *only = NULL;
-    struct cli_host ho = {0};
-    struct ev_decoder_opts clock = {0}; /* --timestamp */
-    KX_VEC(const char *) exceptions = {0};
-    struct pv_opts po = {0, 1, 0};
+    kad_decode_opts clock = {0}; /* host metadata, --timestamp */
+    const char *exceptions[64];
+    size_t nexc = 0;
+    kad_preview_opts po = {.invocations = 1};
     static const struct option longopts[] = {
         {"rules", required_argument, NULL, 'r'},
         {"end", required_argument, NULL, 'e'},
@@ -254,15 +71,11 @@ static int run(int argc, char **argv)
     opterr = 0;
     int c, status = EXIT_OK;
     while ((c = getopt_long(argc, argv, "+r:", longopts, NULL)) != -1) {
-        if (cli_host_opt(&ho, c, optarg))
-            continue;
         int dc = cli_decode_opt(&clock, c, optarg);
         if (dc < 0) {
-            KX_VEC_FREE(&exceptions);
             return cmd_usage_error(&cmd_preview, "%s, not '%s'", cli_decode_usage(c), optarg);
         }
-        if (dc > 0 && clock.timestamp == EV_TS_RECEIVED) {
-            KX_VEC_FREE(&exceptions);
+        if (dc > 0 && clock.timestamp == KAD_TS_RECEIVED) {
             return cmd_usage_error(&cmd_preview, "--timestamp: preview replays archives; use "
                                                  "'stage' or 'request'");
         }
@@ -272,12 +85,15 @@ static int run(int argc, char **argv)
         case 'r': rules = optarg; break;
         case 'e': end = optarg; break;
         case 'R': only = optarg; break;
-        case 'x': KX_VEC_PUSH(&exceptions, optarg); break;
+        case 'x':
+            if (nexc == sizeof(exceptions) / sizeof(exceptions[0]))
+                return cmd_usage_error(&cmd_preview, "too many --exceptions");
+            exceptions[nexc++] = optarg;
+            break;
         case 'n': {
             char *e;
             unsigned long v = strtoul(optarg, &e, 10);
             if (*e || v == 0 || v > 1000000) {
-                KX_VEC_FREE(&exceptions);
                 return cmd_usage_error(&cmd_preview,
                                        "--invocations needs a number from 1 to "
                                        "1000000, not '%s'",
@@ -291,180 +107,79 @@ static int run(int argc, char **argv)
             /* fall through */
         case 'i': {
             kad_err err;
-            if (rule_parse_duration(optarg, &po.interval_ms, &err) != KAD_OK ||
+            if (kad_interval_parse(optarg, &po.interval_ms, &err) != KAD_OK ||
                 po.interval_ms <= 0) {
-                KX_VEC_FREE(&exceptions);
                 return cmd_usage_error(&cmd_preview, "%s: bad duration '%s' (e.g. 5m)",
                                        c == 'S' ? "--schedule" : "--interval", optarg);
             }
             break;
         }
         case ':':
-            KX_VEC_FREE(&exceptions);
             return cmd_usage_error(&cmd_preview, "option '%s' needs an argument", argv[optind - 1]);
-        default:
-            KX_VEC_FREE(&exceptions);
-            return cmd_usage_error(&cmd_preview, "unknown option '%s'", argv[optind - 1]);
+        default: return cmd_usage_error(&cmd_preview, "unknown option '%s'", argv[optind - 1]);
         }
     }
     if (!rules) {
-        KX_VEC_FREE(&exceptions);
         return cmd_usage_error(&cmd_preview, "--rules is required");
     }
     /* no --end (or --end auto): replay over event time (time-and-state.md schedule-replay) */
     bool auto_end = !end || strcmp(end, "auto") == 0;
     if (auto_end && po.invocations != 1) {
-        KX_VEC_FREE(&exceptions);
         return cmd_usage_error(&cmd_preview, "--invocations needs --end TIME");
     }
+    po.end_ms = KAD_TIME_NONE;
     if (!auto_end && parse_time(end, &po.end_ms) != 0) {
-        KX_VEC_FREE(&exceptions);
         return cmd_usage_error(&cmd_preview, "--end: not a date-time: '%s'", end);
     }
 
     /* rules and exceptions */
-    struct rule_set *rs = rule_set_new();
-    int lrc = rule_set_load(rs, rules);
-    for (size_t i = 0; i < exceptions.len && lrc == KAD_OK; i++)
-        lrc = rule_set_load_exceptions(rs, exceptions.ptr[i]);
-    KX_VEC_FREE(&exceptions);
-    for (size_t i = 0; i < rule_set_diag_count(rs); i++) {
+    kad_rules *rs = kad_rules_new();
+    int lrc = kad_rules_load(rs, rules, NULL);
+    for (size_t i = 0; i < nexc && lrc == KAD_OK; i++)
+        lrc = kad_rules_load_exceptions(rs, exceptions[i], NULL);
+    for (size_t i = 0; i < kad_rules_diag_count(rs); i++) {
         char msg[1024];
-        rule_diag_format(rule_set_diag(rs, i), msg, sizeof(msg));
+        kad_rules_diag_format(rs, i, msg, sizeof(msg));
         fprintf(stderr, "%s\n", msg);
     }
     if (lrc != KAD_OK) {
-        rule_set_free(rs);
+        kad_rules_unref(rs);
         return EXIT_USAGE;
     }
-    const struct rule *only_rule = NULL;
-    if (only && !(only_rule = rule_set_lookup(rs, only))) {
-        rule_set_free(rs);
+    po.rules = rs;
+    po.rule = only;
+    po.decode = clock;
+    po.on_alert = on_alert;
+    po.on_message = on_message;
+    po.on_error = on_error;
+    kad_preview_result res;
+    kad_err err;
+    kad_err_clear(&err);
+    const char *const *files = optind < argc ? (const char *const *)argv + optind : NULL;
+    if (kad_preview_run(&po, files, &res, &err) == KAD_ENOTFOUND) {
+        kad_rules_unref(rs);
         return cmd_usage_error(&cmd_preview, "no rule '%s' in %s", only, rules);
     }
-
-    /* the rules that run */
-    KX_VEC(const struct rule *) run_rules = {0};
-    for (size_t ri = 0; ri < rule_set_count(rs); ri++) {
-        const struct rule *r = rule_set_get(rs, ri);
-        if (only_rule && r != only_rule)
-            continue;
-        if (r->type != RULE_QUERY && r->type != RULE_NEW_TERMS) {
-            fprintf(stderr, "kadet preview: rule '%s': type %s is not run\n",
-                    r->rule_id ? r->rule_id : r->name, r->type_name);
-            continue;
-        }
-        KX_VEC_PUSH(&run_rules, r);
-    }
-
-    /* documents */
-    struct input in;
-    memset(&in, 0, sizeof(in));
-    kx_arena_init(&in.scratch, 1 << 16, 0);
-    kx_arena_init(&in.docs_arena, 1 << 20, 0);
-    kx_map_init(&in.wanted);
-    in.rules = run_rules.ptr;
-    in.nrules = run_rules.len;
-    static char *const stdin_only[] = {"-", NULL};
-    char *const *files = optind < argc ? argv + optind : stdin_only;
-    in.partial = true;
-    for (char *const *f = files; *f; f++)
-        if (strcmp(*f, "-") == 0)
-            in.partial = false; /* standard input cannot be read twice */
-    const struct ev_host *host = cli_host_get(&ho);
-    status = read_inputs(&in, files, host, clock.timestamp);
-
-    /* executions, rule by rule */
-    struct pv_doc *pd = kx_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));
-    struct pv_result *res = kx_calloc(run_rules.len ? run_rules.len : 1, sizeof(*res));
-    uint64_t executions = 0;
-    for (size_t ri = 0; ri < run_rules.len; ri++) {
-        const struct rule *r = run_rules.ptr[ri];
-        for (size_t i = 0; i < in.docs.len; i++)
-            pv_doc_prepare(rs, r, in.docs.ptr[i], in.ids.ptr[i], &pd[i]);
-        pv_result_init(&res[ri]);
-        kad_err err;
-        kad_err_clear(&err);
-        struct pv_opts ro = po;
-        if (auto_end && !auto_ticks(r, pd, in.docs.len, &ro)) {
-            fprintf(stderr, "kadet preview: rule '%s': no document in any execution\n",
-                    r->rule_id ? r->rule_id : r->name);
-            continue;
-        }
-        executions += ro.invocations;
-        if (pv_run(r, pd, in.docs.len, &ro, &res[ri], &err) != KAD_OK) {
-            fprintf(stderr, "kadet preview: rule '%s': %s\n", r->rule_id ? r->rule_id : r->name,
-                    err.msg);
-            status = EXIT_RUNTIME;
-        }
-        for (size_t i = 0; i < res[ri].alerts.len; i++) {
-            size_t di = res[ri].alerts.ptr[i].doc;
-            kx_map_put(&in.wanted, &in.where.ptr[di], sizeof(uint64_t),
-                       (void *)(uintptr_t)(di + 1));
-        }
-    }
-
-    /* the alerted documents in full: a second pass over the files */
-    KX_VEC_GROW(&in.full, in.docs.len);
-    for (size_t i = 0; i < in.docs.len; i++)
-        in.full.ptr[i] = in.partial ? NULL : in.docs.ptr[i];
-    in.full.len = in.docs.len;
-    if (in.partial && in.wanted.len) {
-        in.second = true;
-        read_inputs(&in, files, host, clock.timestamp);
-    }
-
-    /* alerts and messages, rule by rule */
-    kx_buf out;
-    kx_buf_init(&out, 0);
-    size_t exec_errors = 0, total = 0;
-    for (size_t ri = 0; ri < run_rules.len; ri++) {
-        const struct rule *r = run_rules.ptr[ri];
-        for (size_t i = 0; i < res[ri].alerts.len; i++) {
-            const struct pv_alert *a = &res[ri].alerts.ptr[i];
-            struct pv_doc d;
-            pv_doc_prepare(rs, r, in.full.ptr[a->doc] ? in.full.ptr[a->doc] : in.docs.ptr[a->doc],
-                           in.ids.ptr[a->doc], &d);
-            kx_buf_reset(&out);
-            if (pv_alert_write(&out, r, &d, a) == KAD_OK) {
-                fwrite(out.ptr, 1, out.len, stdout);
-                fputc('\n', stdout);
-            }
-        }
-        total += res[ri].alerts.len;
-        print_msgs(r, &res[ri], &exec_errors);
-        pv_result_fini(&res[ri]);
-    }
-    kx_free(res);
+    if (res.input_errors || res.rule_errors)
+        status = EXIT_RUNTIME;
     if (fflush(stdout) != 0) {
         fprintf(stderr, "kadet preview: write error on standard output\n");
         status = EXIT_RUNTIME;
     }
     fprintf(
         stderr,
-        "kadet preview: %llu document%s (%zu matching a query), %llu execution%s, %zu alert%s\n",
-        (unsigned long long)in.seen, in.seen == 1 ? "" : "s", in.docs.len,
-        (unsigned long long)executions, executions == 1 ? "" : "s", total, total == 1 ? "" : "s");
-    if (in.bad) {
-        fprintf(stderr, "kadet preview: %llu record%s skipped\n", (unsigned long long)in.bad,
-                in.bad == 1 ? "" : "s");
+        "kadet preview: %llu document%s (%llu matching a query), %llu execution%s, %llu alert%s\n",
+        (unsigned long long)res.events, res.events == 1 ? "" : "s", (unsigned long long)res.kept,
+        (unsigned long long)res.executions, res.executions == 1 ? "" : "s",
+        (unsigned long long)res.alerts, res.alerts == 1 ? "" : "s");
+    if (res.skipped) {
+        fprintf(stderr, "kadet preview: %llu record%s skipped\n", (unsigned long long)res.skipped,
+                res.skipped == 1 ? "" : "s");
         status = EXIT_RUNTIME;
     }
-    if (exec_errors)
+    if (res.exec_errors)
         status = EXIT_RUNTIME;
-    kx_buf_fini(&out);
-    kx_free(pd);
-    KX_VEC_FREE(&in.docs);
-    KX_VEC_FREE(&in.ids);
-    KX_VEC_FREE(&in.where);
-    KX_VEC_FREE(&in.full);
-    kx_map_fini(&in.wanted);
-    kx_arena_fini(&in.docs_arena);
-    kx_arena_fini(&in.scratch);
-    KX_VEC_FREE(&run_rules);
-    ev_decoder_free(in.dec);
-    ev_decoder_free(in.dec2);
-    rule_set_free(rs);
+    kad_rules_unref(rs);
     return status;
 }
 

@@ -4,20 +4,16 @@
  * check prints every diagnostic of the load (errors and warnings, `file:line:col:` first) on
  * stderr and a summary line on stdout, and exits 1 when any error was found. list prints one
  * line per loaded rule. show prints the normalized rule (rule_dump) and the fields its compiled
- * query reads. guide renders the rule's Markdown investigation guide for a terminal.
- *
- * Deviation (docs/internals/cli-includes.txt): this file includes rule/rule.h directly instead
- * of going through include/kad.h, for speed of delivery; the calls used are rule_set_*,
- * rule_dump and rule_diag_format.
+ * query reads. guide renders the rule's Markdown investigation guide for a terminal. Rules
+ * come from libkad's kad_rules (load, diagnostics, kad_rules_info, kad_rules_dump).
  */
 #include "cmd.h"
 #include "kad.h"
 #include "rulesdir.h"
-
-#include "base/buf.h"
-#include "rule/rule.h"
+#include "strbuf.h"
 
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,41 +63,49 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 }
 
 /* Load PATHs (or the bundled directory) and the --exceptions files. */
-static struct rule_set *load(int n, char **paths, const struct opts *o, int *rc)
+static kad_rules *load(int n, char **paths, const struct opts *o, int *rc)
 {
-    struct rule_set *rs = rule_set_new();
+    kad_rules *rs = kad_rules_new();
     *rc = KAD_OK;
     if (n == 0) {
         const char *dir = o->rules ? o->rules : cli_rules_dir();
-        if (rule_set_load(rs, dir) != KAD_OK)
+        if (kad_rules_load(rs, dir, NULL) != KAD_OK)
             *rc = KAD_ERULE;
     }
     for (int i = 0; i < n; i++)
-        if (rule_set_load(rs, paths[i]) != KAD_OK)
+        if (kad_rules_load(rs, paths[i], NULL) != KAD_OK)
             *rc = KAD_ERULE;
     for (int i = 0; i < o->n_exc; i++)
-        if (rule_set_load_exceptions(rs, o->exceptions[i]) != KAD_OK)
+        if (kad_rules_load_exceptions(rs, o->exceptions[i], NULL) != KAD_OK)
             *rc = KAD_ERULE;
     return rs;
 }
 
-static size_t print_diags(const struct rule_set *rs, bool errors_only, size_t *warnings)
+static size_t print_diags(const kad_rules *rs, bool errors_only, size_t *warnings)
 {
     size_t errors = 0;
     *warnings = 0;
-    for (size_t i = 0; i < rule_set_diag_count(rs); i++) {
-        const struct rule_diag *d = rule_set_diag(rs, i);
-        if (d->is_error)
+    for (size_t i = 0; i < kad_rules_diag_count(rs); i++) {
+        int is_error = 0;
+        kad_rules_diag(rs, i, &is_error);
+        if (is_error)
             errors++;
         else
             (*warnings)++;
-        if (errors_only && !d->is_error)
+        if (errors_only && !is_error)
             continue;
         char buf[1024];
-        rule_diag_format(d, buf, sizeof buf);
+        kad_rules_diag_format(rs, i, buf, sizeof buf);
         fprintf(stderr, "%s\n", buf);
     }
     return errors;
+}
+
+static kad_rule_info info(const kad_rules *rs, size_t i)
+{
+    kad_rule_info r;
+    kad_rules_info(rs, i, &r);
+    return r;
 }
 
 /* ---- check ----------------------------------------------------------------------------------- */
@@ -109,21 +113,21 @@ static size_t print_diags(const struct rule_set *rs, bool errors_only, size_t *w
 static int do_check(int n, char **paths, const struct opts *o)
 {
     int rc;
-    struct rule_set *rs = load(n, paths, o, &rc);
-    rule_set_lint(rs, o->strict ? RULE_LINT_STRICT : 0);
+    kad_rules *rs = load(n, paths, o, &rc);
+    kad_rules_lint(rs, o->strict ? KAD_LINT_STRICT : 0);
     size_t warnings, errors = print_diags(rs, o->quiet, &warnings);
-    size_t runnable = 0, count = rule_set_count(rs);
+    size_t runnable = 0, count = kad_rules_count(rs);
     for (size_t i = 0; i < count; i++)
-        runnable += rule_set_get(rs, i)->type != RULE_UNSUPPORTED;
-    size_t files = rule_set_file_count(rs);
+        runnable += info(rs, i).kind != KAD_RULE_OTHER;
+    size_t files = kad_rules_file_count(rs);
     printf("%zu rule%s loaded from %zu file%s: %zu runnable, %zu unsupported", count,
            count == 1 ? "" : "s", files, files == 1 ? "" : "s", runnable, count - runnable);
     if (o->n_exc)
-        printf("; %zu exception list%s", rule_set_exc_count(rs),
-               rule_set_exc_count(rs) == 1 ? "" : "s");
+        printf("; %zu exception list%s", kad_rules_exc_count(rs),
+               kad_rules_exc_count(rs) == 1 ? "" : "s");
     printf("; %zu error%s, %zu warning%s\n", errors, errors == 1 ? "" : "s", warnings,
            warnings == 1 ? "" : "s");
-    rule_set_free(rs);
+    kad_rules_unref(rs);
     return errors ? EXIT_USAGE : EXIT_OK;
 }
 
@@ -132,19 +136,19 @@ static int do_check(int n, char **paths, const struct opts *o)
 static int do_list(int n, char **paths, const struct opts *o)
 {
     int rc;
-    struct rule_set *rs = load(n, paths, o, &rc);
+    kad_rules *rs = load(n, paths, o, &rc);
     size_t warnings, errors = print_diags(rs, true, &warnings);
     printf("%-36s  %-9s  %-3s  %-8s  %4s  %s\n", "RULE_ID", "TYPE", "RUN", "SEVERITY", "RISK",
            "NAME");
-    for (size_t i = 0; i < rule_set_count(rs); i++) {
-        const struct rule *r = rule_set_get(rs, i);
-        printf("%-36s  %-9s  %-3s  %-8s  %4d  %s\n", r->rule_id, r->type_name,
-               r->type == RULE_UNSUPPORTED ? "no" : "yes", r->severity, r->risk_score, r->name);
+    for (size_t i = 0; i < kad_rules_count(rs); i++) {
+        kad_rule_info r = info(rs, i);
+        printf("%-36s  %-9s  %-3s  %-8s  %4d  %s\n", r.rule_id, r.type,
+               r.kind == KAD_RULE_OTHER ? "no" : "yes", r.severity, r.risk_score, r.name);
     }
     if (errors)
         fprintf(stderr, "kadet rules: %zu error%s (see 'kadet rules check')\n", errors,
                 errors == 1 ? "" : "s");
-    rule_set_free(rs);
+    kad_rules_unref(rs);
     return errors ? EXIT_USAGE : EXIT_OK;
 }
 
@@ -157,66 +161,65 @@ static bool is_file(const char *p)
 }
 
 /* Load what `what` names: a file (all its rules), or an id/name inside --rules or the bundled
-   directory. Returns the set (caller frees) and the rules to show in *first..*count. */
-static struct rule_set *find_rules(const char *what, const struct opts *o, const struct rule **one)
+   directory. Returns the set (caller frees) and in *one the index of the named rule (SIZE_MAX
+   for a file: show them all). */
+static kad_rules *find_rules(const char *what, const struct opts *o, size_t *one)
 {
     int rc;
-    *one = NULL;
+    *one = SIZE_MAX;
     if (is_file(what)) {
         char *p = (char *)what;
-        struct rule_set *rs = load(1, &p, o, &rc);
+        kad_rules *rs = load(1, &p, o, &rc);
         size_t w;
         print_diags(rs, false, &w);
         return rs;
     }
-    struct rule_set *rs = load(0, NULL, o, &rc);
-    *one = rule_set_lookup(rs, what);
-    if (!*one) {
+    kad_rules *rs = load(0, NULL, o, &rc);
+    if (kad_rules_lookup(rs, what, one) != KAD_OK) {
+        *one = SIZE_MAX;
         fprintf(stderr, "kadet rules: no rule with id or name '%s' in %s\n", what,
                 o->rules ? o->rules : cli_rules_dir());
-        rule_set_free(rs);
+        kad_rules_unref(rs);
         return NULL;
     }
     return rs;
 }
 
-static void show_one(const struct rule *r)
+static void show_one(const kad_rules *rs, size_t i)
 {
-    kx_buf b;
-    kx_buf_init(&b, 1 << 24);
-    kx_buf_addf(&b, "file: %s:%d\n", r->path, r->line);
-    rule_dump(r, &b);
-    if (r->kql) {
-        size_t nf = kql_field_count(r->kql);
-        kx_buf_adds(&b, "query fields:");
-        for (size_t i = 0; i < nf; i++)
-            kx_buf_addf(&b, " %s", kql_field(r->kql, i));
-        kx_buf_addf(&b, "%s\n", kql_needs_all(r->kql) ? " (and the whole document)" : "");
+    kad_rule_info r = info(rs, i);
+    printf("file: %s:%d\n", r.file, r.line);
+    char *dump = kad_rules_dump(rs, i);
+    if (dump)
+        fputs(dump, stdout);
+    kad_free(dump);
+    if (r.compiled) {
+        fputs("query fields:", stdout);
+        for (size_t k = 0; k < r.query_fields; k++)
+            printf(" %s", kad_rules_query_field(rs, i, k));
+        printf("%s\n", r.query_needs_all ? " (and the whole document)" : "");
     }
-    if (r->exc_n) {
-        kx_buf_addf(&b, "exception lists: %zu\n", r->exc_n);
-    }
-    fwrite(b.ptr, 1, b.len, stdout);
-    kx_buf_fini(&b);
+    if (r.exceptions)
+        printf("exception lists: %zu\n", r.exceptions);
 }
 
 static int do_show(const char *what, const struct opts *o)
 {
-    const struct rule *one;
-    struct rule_set *rs = find_rules(what, o, &one);
+    size_t one;
+    kad_rules *rs = find_rules(what, o, &one);
     if (!rs)
         return EXIT_USAGE;
-    if (one) {
-        show_one(one);
+    if (one != SIZE_MAX) {
+        show_one(rs, one);
     } else {
-        for (size_t i = 0; i < rule_set_count(rs); i++) {
+        for (size_t i = 0; i < kad_rules_count(rs); i++) {
             if (i)
                 putchar('\n');
-            show_one(rule_set_get(rs, i));
+            show_one(rs, i);
         }
     }
-    int ok = one || rule_set_count(rs) > 0;
-    rule_set_free(rs);
+    int ok = one != SIZE_MAX || kad_rules_count(rs) > 0;
+    kad_rules_unref(rs);
     return ok ? EXIT_OK : EXIT_USAGE;
 }
 
@@ -225,7 +228,7 @@ static int do_show(const char *what, const struct opts *o)
 struct term {
     int width;
     bool tty;
-    kx_buf para;              /* paragraph being filled */
+    struct strbuf para;       /* paragraph being filled */
     const char *first, *rest; /* indents */
 };
 
@@ -238,7 +241,7 @@ static size_t u8len(const char *s, size_t n)
 }
 
 /* Inline markup: **bold** becomes bold on a terminal and plain otherwise. */
-static void inline_md(struct term *t, const char *s, size_t n, kx_buf *out)
+static void inline_md(struct term *t, const char *s, size_t n, struct strbuf *out)
 {
     for (size_t i = 0; i < n; i++) {
         if (i + 1 < n && s[i] == '*' && s[i + 1] == '*') {
@@ -250,15 +253,15 @@ static void inline_md(struct term *t, const char *s, size_t n, kx_buf *out)
                 }
             if (end) {
                 if (t->tty)
-                    kx_buf_adds(out, "\033[1m");
-                kx_buf_add(out, s + i + 2, (size_t)(end - (s + i + 2)));
+                    sb_adds(out, "\033[1m");
+                sb_add(out, s + i + 2, (size_t)(end - (s + i + 2)));
                 if (t->tty)
-                    kx_buf_adds(out, "\033[0m");
+                    sb_adds(out, "\033[0m");
                 i = (size_t)(end - s) + 1;
                 continue;
             }
         }
-        kx_buf_addc(out, s[i]);
+        sb_addc(out, s[i]);
     }
 }
 
@@ -266,8 +269,7 @@ static void flush_para(struct term *t)
 {
     if (t->para.len == 0)
         return;
-    kx_buf txt;
-    kx_buf_init(&txt, 1 << 24);
+    struct strbuf txt = {0};
     inline_md(t, t->para.ptr, t->para.len, &txt);
     const char *indent = t->first;
     size_t col = 0, line_start = 1;
@@ -300,15 +302,15 @@ static void flush_para(struct term *t)
         i = w;
     }
     putchar('\n');
-    kx_buf_fini(&txt);
-    kx_buf_reset(&t->para);
+    sb_fini(&txt);
+    sb_reset(&t->para);
 }
 
 static void para_add(struct term *t, const char *s, size_t n)
 {
     if (t->para.len)
-        kx_buf_addc(&t->para, ' ');
-    kx_buf_add(&t->para, s, n);
+        sb_addc(&t->para, ' ');
+    sb_add(&t->para, s, n);
 }
 
 /*
@@ -319,7 +321,6 @@ static void para_add(struct term *t, const char *s, size_t n)
 static void render_markdown(const char *md, int width, bool tty)
 {
     struct term t = {.width = width, .tty = tty, .first = "", .rest = ""};
-    kx_buf_init(&t.para, 1 << 24);
     bool fence = false, blank = true, code = false;
     int list = -1; /* content indent of the current list item, -1 outside lists */
     static char num[16];
@@ -431,20 +432,21 @@ static void render_markdown(const char *md, int width, bool tty)
         para_add(&t, s, sn);
     }
     flush_para(&t);
-    kx_buf_fini(&t.para);
+    sb_fini(&t.para);
 }
 
 static int do_guide(const char *what, const struct opts *o)
 {
-    const struct rule *r;
-    struct rule_set *rs = find_rules(what, o, &r);
+    size_t one;
+    kad_rules *rs = find_rules(what, o, &one);
     if (!rs)
         return EXIT_USAGE;
-    if (!r)
-        r = rule_set_get(rs, 0);
-    if (!r) {
+    if (one == SIZE_MAX)
+        one = 0;
+    kad_rule_info r;
+    if (kad_rules_info(rs, one, &r) != KAD_OK) {
         fprintf(stderr, "kadet rules: no rule loaded from %s\n", what);
-        rule_set_free(rs);
+        kad_rules_unref(rs);
         return EXIT_USAGE;
     }
     bool tty = isatty(STDOUT_FILENO);
@@ -452,22 +454,22 @@ static int do_guide(const char *what, const struct opts *o)
     const char *cols = getenv("COLUMNS");
     if (cols && atoi(cols) >= 40)
         width = atoi(cols) > 120 ? 120 : atoi(cols);
-    printf("%s%s%s\n", tty ? "\033[1m" : "", r->name, tty ? "\033[0m" : "");
-    printf("%s: %s, severity %s, risk %d\n", r->rule_id, r->type_name, r->severity, r->risk_score);
-    if (r->type == RULE_NEW_TERMS) {
-        printf("new terms over %s:\n", r->history_window_start);
-        for (size_t i = 0; i < r->new_terms_fields.n; i++)
-            printf("  - %s\n", r->new_terms_fields.v[i]);
+    printf("%s%s%s\n", tty ? "\033[1m" : "", r.name, tty ? "\033[0m" : "");
+    printf("%s: %s, severity %s, risk %d\n", r.rule_id, r.type, r.severity, r.risk_score);
+    if (r.kind == KAD_RULE_NEW_TERMS) {
+        printf("new terms over %s:\n", r.history_window_start);
+        for (size_t i = 0; i < r.new_terms_fields; i++)
+            printf("  - %s\n", kad_rules_new_terms_field(rs, one, i));
     }
-    if (r->note)
-        render_markdown(r->note, width, tty);
+    if (r.note)
+        render_markdown(r.note, width, tty);
     else
         printf("\n(this rule has no investigation guide)\n");
-    if (r->setup) {
+    if (r.setup) {
         printf("\n");
-        render_markdown(r->setup, width, tty);
+        render_markdown(r.setup, width, tty);
     }
-    rule_set_free(rs);
+    kad_rules_unref(rs);
     return EXIT_OK;
 }
 

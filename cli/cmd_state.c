@@ -5,18 +5,13 @@
  *
  * stats and terms open the state read-only, so they work while `kadet scan` or `serve` writes
  * it. prune and reset open it for writing and refuse to create a file that does not exist.
- * This command includes src/state/state.h directly (listed in docs/internals/cli-includes.txt):
- * the inspection API is internal until the public kad.h state API lands.
+ * Everything goes through libkad's kad_state (include/kad.h); this file formats.
  */
 #include "cmd.h"
 #include "kad.h"
 #include "statepath.h"
+#include "strbuf.h"
 
-#include "base/alloc.h"
-#include "base/buf.h"
-#include "base/jsonw.h"
-#include "base/vec.h"
-#include "state/state.h"
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -37,7 +32,7 @@ struct opts {
     int64_t older_than_ms;
     size_t limit;
     int64_t min_days; /* propose */
-    struct st_cond conds[MAX_CONDS];
+    kad_state_cond conds[MAX_CONDS];
     size_t nconds;
     char state_buf[4096];
 };
@@ -46,7 +41,7 @@ struct opts {
 
 static void fmt_time(int64_t ms, char *buf, size_t n)
 {
-    if (ms == ST_TIME_NONE) {
+    if (ms == KAD_TIME_NONE) {
         snprintf(buf, n, "-");
         return;
     }
@@ -86,43 +81,6 @@ static void fmt_bytes(int64_t b, char *buf, size_t n)
         snprintf(buf, n, "%.1f MiB", (double)b / (1024 * 1024));
 }
 
-/* "10d", "36h", "1d12h", "90m", "30s", "500ms", "2w" -> milliseconds; -1 if malformed. */
-static int64_t parse_duration(const char *s)
-{
-    int64_t total = 0;
-    if (!*s)
-        return -1;
-    while (*s) {
-        if (*s < '0' || *s > '9')
-            return -1;
-        int64_t v = 0;
-        while (*s >= '0' && *s <= '9') {
-            if (v > INT64_MAX / 10 - 10)
-                return -1;
-            v = v * 10 + (*s++ - '0');
-        }
-        int64_t unit;
-        if (strncmp(s, "ms", 2) == 0) {
-            unit = 1;
-            s += 2;
-        } else {
-            switch (*s) {
-            case 's': unit = 1000; break;
-            case 'm': unit = 60000; break;
-            case 'h': unit = 3600000; break;
-            case 'd': unit = 86400000; break;
-            case 'w': unit = 7 * 86400000LL; break;
-            default: return -1;
-            }
-            s++;
-        }
-        if (v > (INT64_MAX - total) / unit)
-            return -1;
-        total += v * unit;
-    }
-    return total;
-}
-
 static int runtime_error(const kad_err *e)
 {
     char m[600];
@@ -141,7 +99,7 @@ static int parse_where(struct opts *o, const char *arg)
     if (!eq || eq == arg)
         return cmd_usage_error(&cmd_state, "--where wants FIELD=VALUE or FIELD~SUBSTRING, not '%s'",
                                arg);
-    struct st_cond *c = &o->conds[o->nconds++];
+    kad_state_cond *c = &o->conds[o->nconds++];
     /* the field name is copied into the argument's own storage: cut it at the operator */
     char *field = (char *)arg;
     c->substring = *eq == '~';
@@ -210,7 +168,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             if (rc)
                 return rc;
         } else if (strcmp(name, "--older-than") == 0) {
-            o->older_than_ms = parse_duration(val);
+            if (kad_duration_parse(val, &o->older_than_ms, NULL) != KAD_OK)
+                o->older_than_ms = -1;
             if (o->older_than_ms <= 0)
                 return cmd_usage_error(&cmd_state,
                                        "bad duration '%s' (examples: 10d, 36h, 1d12h, 90m)", val);
@@ -261,17 +220,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     return 0;
 }
 
-static int open_state(const struct opts *o, enum st_mode mode, struct st_store **st)
+static int open_state(const struct opts *o, int mode, kad_state **st)
 {
     kad_err e;
     kad_err_clear(&e);
     struct stat sb;
-    if (mode == ST_OPEN_RW && stat(o->state, &sb) != 0) {
+    if (mode == KAD_STATE_RW && stat(o->state, &sb) != 0) {
         /* maintenance never creates a state */
         fprintf(stderr, "kadet state: cannot open state '%s': %s\n", o->state, strerror(errno));
         return EXIT_RUNTIME;
     }
-    if (st_open_flags(st, o->state, mode, o->state_init ? ST_OPEN_INIT : 0, &e) != 0)
+    kad_state_opts so = {mode, o->state_init};
+    if (kad_state_open(st, o->state, &so, &e) != 0)
         return runtime_error(&e);
     return 0;
 }
@@ -279,22 +239,22 @@ static int open_state(const struct opts *o, enum st_mode mode, struct st_store *
 /* ---- stats ----------------------------------------------------------------------------- */
 
 struct stats_ctx {
-    kx_jsonw *w; /* NULL: text */
+    kad_json *w; /* NULL: text */
     int n;
 };
 
-static void fields_text(const struct st_rule_info *r, char *buf, size_t n)
+static void fields_text(const kad_state_rule *r, char *buf, size_t n)
 {
     size_t off = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < r->nfields && off < n; i++)
-        off += (size_t)snprintf(buf + off, n - off, "%s%.*s", i ? ", " : "", (int)r->fields[i].len,
-                                r->fields[i].ptr);
+        off += (size_t)snprintf(buf + off, n - off, "%s%.*s", i ? ", " : "", (int)r->field_lens[i],
+                                r->fields[i]);
     if (!r->nfields)
         snprintf(buf, n, "-");
 }
 
-static int stats_rule(const struct st_rule_info *r, void *ud)
+static int stats_rule(const kad_state_rule *r, void *ud)
 {
     struct stats_ctx *c = ud;
     char wm[40], win[32], first[40], last[40], hash[24];
@@ -315,57 +275,57 @@ static int stats_rule(const struct st_rule_info *r, void *ud)
                first);
         return 0;
     }
-    kx_jsonw *w = c->w;
-    kx_jsonw_obj_begin(w);
-    kx_jsonw_keyc(w, "rule_id");
-    kx_jsonw_strc(w, r->rule_id);
-    kx_jsonw_keyc(w, "name");
-    kx_jsonw_strc(w, r->name);
-    kx_jsonw_keyc(w, "logic_hash");
-    kx_jsonw_strc(w, hash);
-    kx_jsonw_keyc(w, "current");
-    kx_jsonw_bool(w, r->current);
-    kx_jsonw_keyc(w, "fields");
-    kx_jsonw_arr_begin(w);
+    kad_json *w = c->w;
+    kad_json_obj_begin(w);
+    kad_json_keyc(w, "rule_id");
+    kad_json_strc(w, r->rule_id);
+    kad_json_keyc(w, "name");
+    kad_json_strc(w, r->name);
+    kad_json_keyc(w, "logic_hash");
+    kad_json_strc(w, hash);
+    kad_json_keyc(w, "current");
+    kad_json_bool(w, r->current);
+    kad_json_keyc(w, "fields");
+    kad_json_arr_begin(w);
     for (size_t i = 0; i < r->nfields; i++)
-        kx_jsonw_str(w, r->fields[i].ptr, r->fields[i].len);
-    kx_jsonw_arr_end(w);
-    kx_jsonw_keyc(w, "window_ms");
-    kx_jsonw_int(w, r->window_ms);
-    kx_jsonw_keyc(w, "terms");
-    kx_jsonw_int(w, (int64_t)r->terms);
-    kx_jsonw_keyc(w, "alerts");
-    kx_jsonw_int(w, (int64_t)r->alerts);
-    kx_jsonw_keyc(w, "watermark");
-    if (r->watermark == ST_TIME_NONE)
-        kx_jsonw_null(w);
+        kad_json_str(w, r->fields[i], r->field_lens[i]);
+    kad_json_arr_end(w);
+    kad_json_keyc(w, "window_ms");
+    kad_json_int(w, r->window_ms);
+    kad_json_keyc(w, "terms");
+    kad_json_int(w, (int64_t)r->terms);
+    kad_json_keyc(w, "alerts");
+    kad_json_int(w, (int64_t)r->alerts);
+    kad_json_keyc(w, "watermark");
+    if (r->watermark == KAD_TIME_NONE)
+        kad_json_null(w);
     else
-        kx_jsonw_strc(w, wm);
-    kx_jsonw_keyc(w, "first_loaded");
-    kx_jsonw_strc(w, first);
-    kx_jsonw_keyc(w, "last_loaded");
-    kx_jsonw_strc(w, last);
-    kx_jsonw_obj_end(w);
+        kad_json_strc(w, wm);
+    kad_json_keyc(w, "first_loaded");
+    kad_json_strc(w, first);
+    kad_json_keyc(w, "last_loaded");
+    kad_json_strc(w, last);
+    kad_json_obj_end(w);
     return 0;
 }
 
-static int stats_pos(const char *source, const struct st_pos *p, void *ud)
+static int stats_pos(const char *source, int64_t offset, int64_t line, void *ud)
 {
     struct stats_ctx *c = ud;
     if (!c->w) {
         if (c->n++ == 0)
             printf("\ninput positions:\n");
-        printf("  %s: offset %" PRId64 ", line %" PRId64 "\n", source, p->offset, p->line);
+        printf("  %s: offset %" PRId64 ", line %" PRId64 "\n", source, offset, line);
         return 0;
     }
-    kx_jsonw_obj_begin(c->w);
-    kx_jsonw_keyc(c->w, "source");
-    kx_jsonw_strc(c->w, source);
-    kx_jsonw_keyc(c->w, "offset");
-    kx_jsonw_int(c->w, p->offset);
-    kx_jsonw_keyc(c->w, "line");
-    kx_jsonw_int(c->w, p->line);
-    kx_jsonw_obj_end(c->w);
+    kad_json_obj_begin(c->w);
+    kad_json_keyc(c->w, "source");
+    kad_json_strc(c->w, source);
+    kad_json_keyc(c->w, "offset");
+    kad_json_int(c->w, offset);
+    kad_json_keyc(c->w, "line");
+    kad_json_int(c->w, line);
+    kad_json_obj_end(c->w);
     return 0;
 }
 
@@ -378,17 +338,17 @@ static int stats_counter(const char *name, int64_t value, void *ud)
         printf("  %-40s %" PRId64 "\n", name, value);
         return 0;
     }
-    kx_jsonw_keyc(c->w, name);
-    kx_jsonw_int(c->w, value);
+    kad_json_keyc(c->w, name);
+    kad_json_int(c->w, value);
     return 0;
 }
 
-static int do_stats(struct st_store *st, const struct opts *o)
+static int do_stats(kad_state *st, const struct opts *o)
 {
     kad_err e;
     kad_err_clear(&e);
-    struct st_stats s;
-    if (st_stats_get(st, &s, &e))
+    kad_state_stats s;
+    if (kad_state_stats_get(st, &s, &e))
         return runtime_error(&e);
     char db[32], wal[32];
     fmt_bytes(s.db_bytes, db, sizeof(db));
@@ -396,55 +356,52 @@ static int do_stats(struct st_store *st, const struct opts *o)
     int rc;
     if (!o->json) {
         printf("state:        %s (%s, wal %s)\n", o->state, db, wal);
-        printf("baselines:    %" PRIu64 "\n", s.rules);
-        printf("combinations: %" PRIu64 "\n", s.terms);
-        printf("alert ids:    %" PRIu64 "\n", s.alerts);
-        printf("inputs:       %" PRIu64 "\n", s.positions);
+        printf("baselines:    %" PRIu64 "\n", s.baselines);
+        printf("combinations: %" PRIu64 "\n", s.combinations);
+        printf("alert ids:    %" PRIu64 "\n", s.alert_ids);
+        printf("inputs:       %" PRIu64 "\n", s.inputs);
         struct stats_ctx c = {0};
-        if (st_rules_each(st, NULL, stats_rule, &c, &e) != 0)
+        if (kad_state_rules(st, NULL, stats_rule, &c, &e) != 0)
             return runtime_error(&e);
         c.n = 0;
-        if (st_positions_each(st, stats_pos, &c, &e) != 0)
+        if (kad_state_inputs(st, stats_pos, &c, &e) != 0)
             return runtime_error(&e);
         c.n = 0;
-        st_counters_each(st, stats_counter, &c);
+        kad_state_counters(st, stats_counter, &c);
         return EXIT_OK;
     }
-    kx_buf b;
-    kx_buf_init(&b, (size_t)1 << 30);
-    kx_jsonw w;
-    kx_jsonw_init(&w, &b);
-    struct stats_ctx c = {.w = &w};
-    kx_jsonw_obj_begin(&w);
-    kx_jsonw_keyc(&w, "path");
-    kx_jsonw_strc(&w, o->state);
-    kx_jsonw_keyc(&w, "db_bytes");
-    kx_jsonw_int(&w, s.db_bytes);
-    kx_jsonw_keyc(&w, "wal_bytes");
-    kx_jsonw_int(&w, s.wal_bytes);
-    kx_jsonw_keyc(&w, "baselines");
-    kx_jsonw_int(&w, (int64_t)s.rules);
-    kx_jsonw_keyc(&w, "combinations");
-    kx_jsonw_int(&w, (int64_t)s.terms);
-    kx_jsonw_keyc(&w, "alert_ids");
-    kx_jsonw_int(&w, (int64_t)s.alerts);
-    kx_jsonw_keyc(&w, "rules");
-    kx_jsonw_arr_begin(&w);
-    rc = st_rules_each(st, NULL, stats_rule, &c, &e);
-    kx_jsonw_arr_end(&w);
-    kx_jsonw_keyc(&w, "inputs");
-    kx_jsonw_arr_begin(&w);
+    kad_json *w = kad_json_new();
+    struct stats_ctx c = {.w = w};
+    kad_json_obj_begin(w);
+    kad_json_keyc(w, "path");
+    kad_json_strc(w, o->state);
+    kad_json_keyc(w, "db_bytes");
+    kad_json_int(w, s.db_bytes);
+    kad_json_keyc(w, "wal_bytes");
+    kad_json_int(w, s.wal_bytes);
+    kad_json_keyc(w, "baselines");
+    kad_json_int(w, (int64_t)s.baselines);
+    kad_json_keyc(w, "combinations");
+    kad_json_int(w, (int64_t)s.combinations);
+    kad_json_keyc(w, "alert_ids");
+    kad_json_int(w, (int64_t)s.alert_ids);
+    kad_json_keyc(w, "rules");
+    kad_json_arr_begin(w);
+    rc = kad_state_rules(st, NULL, stats_rule, &c, &e);
+    kad_json_arr_end(w);
+    kad_json_keyc(w, "inputs");
+    kad_json_arr_begin(w);
     if (rc == 0)
-        rc = st_positions_each(st, stats_pos, &c, &e);
-    kx_jsonw_arr_end(&w);
-    kx_jsonw_keyc(&w, "counters");
-    kx_jsonw_obj_begin(&w);
-    st_counters_each(st, stats_counter, &c);
-    kx_jsonw_obj_end(&w);
-    kx_jsonw_obj_end(&w);
+        rc = kad_state_inputs(st, stats_pos, &c, &e);
+    kad_json_arr_end(w);
+    kad_json_keyc(w, "counters");
+    kad_json_obj_begin(w);
+    kad_state_counters(st, stats_counter, &c);
+    kad_json_obj_end(w);
+    kad_json_obj_end(w);
     if (rc == 0)
-        printf("%s\n", b.ptr);
-    kx_buf_fini(&b);
+        printf("%s\n", kad_json_text(w, NULL));
+    kad_json_free(w);
     return rc ? runtime_error(&e) : EXIT_OK;
 }
 
@@ -455,30 +412,38 @@ static int do_stats(struct st_store *st, const struct opts *o)
 
 struct terms_ctx {
     const struct opts *o;
-    uint32_t last_rid;
     bool any_rule;
     uint64_t n;
-    kx_buf line;
+    struct strbuf line;
+    kad_json *json;
     /* text mode: rows of the current rule, buffered to align the columns */
-    const struct st_rule_info *rule;
+    char last_rule[512];
+    uint64_t last_hash;
     char rule_hdr[512];
-    char *hdr[ST_COMPONENTS_MAX];
+    char *hdr[KAD_STATE_FIELDS_MAX];
     size_t ncols;
-    KX_VEC(char *) rows; /* "first\x1flast\x1falert\x1fc1\x1fc2..." */
+    char **rows; /* "first\x1flast\x1falert\x1fc1\x1fc2..." */
+    size_t nrows, caprows;
 };
 
 /* Column title: the last segment of a field name, or the last two for generic last words
    ("user_agent.original"). */
-static char *short_field(kx_str f)
+static bool seg_is(const char *p, size_t n, const char *w)
 {
-    size_t i = f.len, cut = 0;
+    return n == strlen(w) && memcmp(p, w, n) == 0;
+}
+
+static char *short_field(const char *fp, size_t flen)
+{
+    size_t i = flen, cut = 0;
     int seen = 0;
     while (i > 0) {
-        char ch = f.ptr[i - 1];
+        char ch = fp[i - 1];
         if (ch == '.' || ch == '/') {
-            kx_str last = {f.ptr + i, f.len - i};
-            if (seen == 0 && (kx_str_eqc(last, "original") || kx_str_eqc(last, "name") ||
-                              kx_str_eqc(last, "id"))) {
+            const char *lp = fp + i;
+            size_t ln = flen - i;
+            if (seen == 0 &&
+                (seg_is(lp, ln, "original") || seg_is(lp, ln, "name") || seg_is(lp, ln, "id"))) {
                 seen = 1;
                 i--;
                 continue;
@@ -488,7 +453,7 @@ static char *short_field(kx_str f)
         }
         i--;
     }
-    return kx_strndup(f.ptr + cut, f.len - cut);
+    return strndup(fp + cut, flen - cut);
 }
 
 static size_t field_width(const char *s)
@@ -501,11 +466,11 @@ static size_t field_width(const char *s)
 
 static void flush_rows(struct terms_ctx *c)
 {
-    size_t ncol = 3 + c->ncols, w[3 + ST_COMPONENTS_MAX] = {10, 9, 5};
+    size_t ncol = 3 + c->ncols, w[3 + KAD_STATE_FIELDS_MAX] = {10, 9, 5};
     for (size_t j = 0; j < c->ncols; j++)
         w[3 + j] = field_width(c->hdr[j]);
-    for (size_t i = 0; i < c->rows.len; i++) {
-        const char *p = c->rows.ptr[i];
+    for (size_t i = 0; i < c->nrows; i++) {
+        const char *p = c->rows[i];
         for (size_t j = 0; j < ncol && p; j++) {
             size_t fw = field_width(p);
             if (fw > w[j])
@@ -525,8 +490,8 @@ static void flush_rows(struct terms_ctx *c)
         printf("\n");
         c->rule_hdr[0] = '\0';
     }
-    for (size_t i = 0; i < c->rows.len; i++) {
-        const char *p = c->rows.ptr[i];
+    for (size_t i = 0; i < c->nrows; i++) {
+        const char *p = c->rows[i];
         for (size_t j = 0; j < ncol && p; j++) {
             const char *e = strchr(p, '\x1f');
             size_t len = e ? (size_t)(e - p) : strlen(p), fw = field_width(p);
@@ -535,114 +500,122 @@ static void flush_rows(struct terms_ctx *c)
             p = e ? e + 1 : NULL;
         }
         printf("\n");
-        kx_free(c->rows.ptr[i]);
+        free(c->rows[i]);
     }
-    c->rows.len = 0;
+    c->nrows = 0;
 }
 
 static void end_rule(struct terms_ctx *c)
 {
     flush_rows(c);
     for (size_t j = 0; j < c->ncols; j++)
-        kx_free(c->hdr[j]);
+        free(c->hdr[j]);
     c->ncols = 0;
 }
 
-static void term_json(struct terms_ctx *c, const struct st_term_info *t, const char *first,
+static void term_json(struct terms_ctx *c, const kad_state_term *t, const char *first,
                       const char *last)
 {
-    const struct st_rule_info *r = t->rule;
-    kx_buf_reset(&c->line);
-    kx_jsonw w;
-    kx_jsonw_init(&w, &c->line);
-    kx_jsonw_obj_begin(&w);
-    kx_jsonw_keyc(&w, "rule_id");
-    kx_jsonw_strc(&w, r->rule_id);
-    kx_jsonw_keyc(&w, "rule_name");
-    kx_jsonw_strc(&w, r->name);
-    kx_jsonw_keyc(&w, "first_seen");
-    kx_jsonw_strc(&w, first);
-    kx_jsonw_keyc(&w, "last_seen");
-    kx_jsonw_strc(&w, last);
-    kx_jsonw_keyc(&w, "alerted");
-    kx_jsonw_bool(&w, t->term.alerted);
-    kx_jsonw_keyc(&w, "terms");
-    kx_jsonw_obj_begin(&w);
+    const kad_state_rule *r = t->rule;
+    kad_json *w = c->json;
+    kad_json_reset(w);
+    kad_json_obj_begin(w);
+    kad_json_keyc(w, "rule_id");
+    kad_json_strc(w, r->rule_id);
+    kad_json_keyc(w, "rule_name");
+    kad_json_strc(w, r->name);
+    kad_json_keyc(w, "first_seen");
+    kad_json_strc(w, first);
+    kad_json_keyc(w, "last_seen");
+    kad_json_strc(w, last);
+    kad_json_keyc(w, "alerted");
+    kad_json_bool(w, t->alerted);
+    kad_json_keyc(w, "terms");
+    kad_json_obj_begin(w);
     for (size_t i = 0; i < t->ncomps; i++) {
         char idx[24];
         snprintf(idx, sizeof(idx), "%zu", i);
         if (i < r->nfields)
-            kx_jsonw_key(&w, r->fields[i].ptr, r->fields[i].len);
+            kad_json_key(w, r->fields[i], r->field_lens[i]);
         else
-            kx_jsonw_keyc(&w, idx);
-        kx_jsonw_str(&w, t->comps[i].ptr, t->comps[i].len);
+            kad_json_keyc(w, idx);
+        kad_json_str(w, t->values[i], t->lens[i]);
     }
-    kx_jsonw_obj_end(&w);
-    kx_jsonw_obj_end(&w);
-    if (kx_jsonw_error(&w) == 0)
-        printf("%s\n", c->line.ptr);
+    kad_json_obj_end(w);
+    kad_json_obj_end(w);
+    if (kad_json_error(w) == 0)
+        printf("%s\n", kad_json_text(w, NULL));
 }
 
-static int term_row(const struct st_term_info *t, void *ud)
+static int term_row(const kad_state_term *t, void *ud)
 {
     struct terms_ctx *c = ud;
-    const struct st_rule_info *r = t->rule;
+    const kad_state_rule *r = t->rule;
     char first[40], last[40];
-    fmt_time(t->term.first_seen, first, sizeof(first));
-    fmt_time(t->term.last_seen, last, sizeof(last));
+    fmt_time(t->first_seen, first, sizeof(first));
+    fmt_time(t->last_seen, last, sizeof(last));
     c->n++;
     if (c->o->json) {
         term_json(c, t, first, last);
         return 0;
     }
-    if (!c->any_rule || r->rid != c->last_rid) {
+    if (!c->any_rule || r->logic_hash != c->last_hash || strcmp(r->rule_id, c->last_rule) != 0) {
         if (c->any_rule)
             end_rule(c);
         snprintf(c->rule_hdr, sizeof(c->rule_hdr), "%s== %s  %s%s\n", c->any_rule ? "\n" : "",
                  r->rule_id, r->name, r->current ? "" : "  (stale baseline)");
         c->ncols = r->nfields;
         for (size_t j = 0; j < r->nfields; j++)
-            c->hdr[j] = short_field(r->fields[j]);
+            c->hdr[j] = short_field(r->fields[j], r->field_lens[j]);
         c->any_rule = true;
-        c->last_rid = r->rid;
+        c->last_hash = r->logic_hash;
+        snprintf(c->last_rule, sizeof(c->last_rule), "%s", r->rule_id);
     }
-    kx_buf_reset(&c->line);
-    kx_buf_addf(&c->line, "%s\x1f%s\x1f%s", first, last, t->term.alerted ? "yes" : "no");
+    sb_reset(&c->line);
+    sb_addf(&c->line, "%s\x1f%s\x1f%s", first, last, t->alerted ? "yes" : "no");
     for (size_t i = 0; i < t->ncomps && i < c->ncols; i++) {
-        kx_buf_addc(&c->line, '\x1f');
-        if (t->comps[i].len == 0)
-            kx_buf_adds(&c->line, "\"\"");
+        sb_addc(&c->line, '\x1f');
+        if (t->lens[i] == 0)
+            sb_adds(&c->line, "\"\"");
         /* control bytes would break the table: show them escaped */
-        for (size_t j = 0; j < t->comps[i].len; j++) {
-            unsigned char ch = (unsigned char)t->comps[i].ptr[j];
+        for (size_t j = 0; j < t->lens[i]; j++) {
+            unsigned char ch = (unsigned char)t->values[i][j];
             if (ch < 0x20 || ch == 0x7f)
-                kx_buf_addf(&c->line, "\\x%02x", ch);
+                sb_addf(&c->line, "\\x%02x", ch);
             else
-                kx_buf_addc(&c->line, (char)ch);
+                sb_addc(&c->line, (char)ch);
         }
     }
-    KX_VEC_PUSH(&c->rows, kx_strdup(c->line.ptr));
-    if (c->rows.len >= TERMS_BUFFER_ROWS)
+    if (c->nrows == c->caprows) {
+        c->caprows = c->caprows ? 2 * c->caprows : 64;
+        c->rows = realloc(c->rows, c->caprows * sizeof(*c->rows));
+        if (!c->rows) {
+            fputs("kadet: out of memory\n", stderr);
+            exit(EXIT_RUNTIME);
+        }
+    }
+    c->rows[c->nrows++] = strdup(c->line.ptr ? c->line.ptr : "");
+    if (c->nrows >= TERMS_BUFFER_ROWS)
         flush_rows(c);
     return 0;
 }
 
-static int do_terms(struct st_store *st, const struct opts *o)
+static int do_terms(kad_state *st, const struct opts *o)
 {
     kad_err e;
     kad_err_clear(&e);
-    struct st_filter f = {.rule_id = o->rule,
+    kad_state_filter f = {.rule_id = o->rule,
                           .all_baselines = o->all_baselines,
                           .conds = o->conds,
                           .nconds = o->nconds,
                           .limit = o->limit};
-    struct terms_ctx c = {.o = o};
-    kx_buf_init(&c.line, (size_t)1 << 26);
-    int rc = st_terms_each(st, &f, term_row, &c, &e);
+    struct terms_ctx c = {.o = o, .json = kad_json_new()};
+    int rc = kad_state_terms(st, &f, term_row, &c, &e);
     if (c.any_rule)
         end_rule(&c);
-    KX_VEC_FREE(&c.rows);
-    kx_buf_fini(&c.line);
+    free(c.rows);
+    sb_fini(&c.line);
+    kad_json_free(c.json);
     if (rc)
         return runtime_error(&e);
     if (!o->json && c.n == 0)
@@ -653,26 +626,26 @@ static int do_terms(struct st_store *st, const struct opts *o)
 
 /* ---- prune and reset ------------------------------------------------------------------- */
 
-static int do_prune(struct st_store *st, const struct opts *o)
+static int do_prune(kad_state *st, const struct opts *o)
 {
     kad_err e;
     kad_err_clear(&e);
-    struct st_prune_opts po = {
+    kad_state_prune_opts po = {
         .rule_id = o->rule, .older_than_ms = o->older_than_ms, .stale = o->stale};
-    struct st_prune_result r;
-    if (st_prune(st, &po, &r, &e))
+    kad_state_prune_result r;
+    if (kad_state_prune(st, &po, &r, &e))
         return runtime_error(&e);
     printf("pruned %" PRIu64 " combinations, %" PRIu64 " alert ids, %" PRIu64 " stale baselines\n",
-           r.terms, r.alerts, r.rules);
+           r.terms, r.alerts, r.baselines);
     return EXIT_OK;
 }
 
-static int do_reset(struct st_store *st, const struct opts *o)
+static int do_reset(kad_state *st, const struct opts *o)
 {
     kad_err e;
     kad_err_clear(&e);
     uint64_t n = 0;
-    if (st_reset(st, o->rule, &n, &e))
+    if (kad_state_reset(st, o->rule, &n, &e))
         return runtime_error(&e);
     if (o->rule)
         printf("reset rule %s: %" PRIu64 " combinations removed\n", o->rule, n);
@@ -685,227 +658,45 @@ static int do_reset(struct st_store *st, const struct opts *o)
 
 /* ---- propose ----------------------------------------------------------------------------- */
 
-/*
- * Learned allow-list proposals (../shared/spec/exceptions.md): combinations of new-terms values
- * that stayed in use through a rule's whole baseline, printed as a detection-rules exception
- * file (format 1) for review; nothing is ever applied on its own. The state keeps only the
- * first and last time each combination was seen, so "through the whole baseline" means: first
- * seen within a day of the baseline's earliest combination, last seen within a day of its
- * watermark, in a baseline that spans at least --min-days (default: the rule's history window,
- * else 7 days).
- */
-#define PROPOSE_SLACK_MS 86400000LL
-
-struct propose_rule {
-    char *rule_id, *name;
-    char **fields;
-    size_t nfields;
-    int64_t window_ms, start, watermark;
-    size_t stable;
-};
-
+/* Learned allow-list proposals (kad_state_propose): printed when one rule has some; with
+   several, the rules are listed and one must be chosen with --rule. */
 struct propose_ctx {
-    const struct opts *o;
-    KX_VEC(struct propose_rule) rules;
-    bool print; /* second pass: write the chosen rule's items */
-    const struct propose_rule *chosen;
-    kx_buf out;
+    struct strbuf first; /* the first rule's exception file */
+    struct strbuf list;  /* "  ID  N items  NAME" lines */
 };
 
-static struct propose_rule *propose_find(struct propose_ctx *c, const char *rule_id)
-{
-    for (size_t i = 0; i < c->rules.len; i++)
-        if (strcmp(c->rules.ptr[i].rule_id, rule_id) == 0)
-            return &c->rules.ptr[i];
-    return NULL;
-}
-
-/* Append s as a TOML basic string. */
-static void toml_str(kx_buf *b, const char *s, size_t n)
-{
-    kx_buf_addc(b, '"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\') {
-            kx_buf_addc(b, '\\');
-            kx_buf_addc(b, (char)ch);
-        } else if (ch == '\n') {
-            kx_buf_adds(b, "\\n");
-        } else if (ch == '\t') {
-            kx_buf_adds(b, "\\t");
-        } else if (ch < 0x20 || ch == 0x7F) {
-            kx_buf_addf(b, "\\u%04X", ch);
-        } else {
-            kx_buf_addc(b, (char)ch);
-        }
-    }
-    kx_buf_addc(b, '"');
-}
-
-static void toml_key_str(kx_buf *b, const char *key, const char *s)
-{
-    kx_buf_addf(b, "%s = ", key);
-    toml_str(b, s, strlen(s));
-    kx_buf_addc(b, '\n');
-}
-
-static bool propose_stable(const struct opts *o, const struct propose_rule *r,
-                           const struct st_term *t)
-{
-    int64_t min = o->min_days > 0    ? o->min_days * 86400000LL
-                  : r->window_ms > 0 ? r->window_ms
-                                     : 7 * 86400000LL;
-    return r->watermark != ST_TIME_NONE && r->watermark - r->start >= min &&
-           t->first_seen - r->start <= PROPOSE_SLACK_MS &&
-           r->watermark - t->last_seen <= PROPOSE_SLACK_MS;
-}
-
-static void propose_header(struct propose_ctx *c, const struct propose_rule *r)
-{
-    kx_buf *b = &c->out;
-    char day[16] = "1970/01/01", from[40], to[40], list_name[512], list_id[512];
-    time_t s = (time_t)(r->watermark / 1000);
-    struct tm tm;
-    if (gmtime_r(&s, &tm))
-        strftime(day, sizeof(day), "%Y/%m/%d", &tm);
-    fmt_time(r->start, from, sizeof(from));
-    fmt_time(r->watermark, to, sizeof(to));
-    snprintf(list_name, sizeof(list_name), "kadet proposals: %s", r->name);
-    snprintf(list_id, sizeof(list_id), "kadet-proposals-%s", r->rule_id);
-    kx_buf_addf(b,
-                "# Exception items proposed by `kadet state propose`: combinations of this rule's\n"
-                "# new-terms values seen through its whole baseline,\n"
-                "# from %s to %s.\n"
-                "# kadet never applies them on its own: review, then pass this file with\n"
-                "# --exceptions.\n\n[metadata]\n",
-                from, to);
-    kx_buf_addf(b, "creation_date = \"%s\"\n", day);
-    toml_key_str(b, "list_name", list_name);
-    kx_buf_adds(b, "rule_ids = [");
-    toml_str(b, r->rule_id, strlen(r->rule_id));
-    kx_buf_adds(b, "]\nrule_names = [");
-    toml_str(b, r->name, strlen(r->name));
-    kx_buf_addf(b, "]\nupdated_date = \"%s\"\n\n[[exceptions]]\n\n[exceptions.container]\n", day);
-    toml_key_str(b, "description", "Combinations kadet saw through the whole baseline");
-    toml_key_str(b, "list_id", list_id);
-    toml_key_str(b, "name", list_name);
-    kx_buf_adds(b, "namespace_type = \"single\"\ntype = \"detection\"\n");
-}
-
-static void propose_item(struct propose_ctx *c, const struct propose_rule *r,
-                         const struct st_term_info *t)
-{
-    kx_buf *b = &c->out;
-    char first[40], last[40], text[600];
-    fmt_time(t->term.first_seen, first, sizeof(first));
-    fmt_time(t->term.last_seen, last, sizeof(last));
-    kx_buf_adds(b, "\n[[exceptions.items]]\ncomments = []\n");
-    snprintf(text, sizeof(text), "first seen %s, last seen %s", first, last);
-    toml_key_str(b, "description", text);
-    snprintf(text, sizeof(text), "kadet-proposal-%zu", r->stable);
-    toml_key_str(b, "item_id", text);
-    snprintf(text, sizeof(text), "kadet-proposals-%s", r->rule_id);
-    toml_key_str(b, "list_id", text);
-    kx_buf_adds(b, "name = ");
-    kx_buf nm;
-    kx_buf_init(&nm, 0);
-    for (size_t i = 0; i < t->ncomps && i < r->nfields; i++)
-        kx_buf_addf(&nm, "%s%s=%.*s", i ? ", " : "", r->fields[i], (int)t->comps[i].len,
-                    t->comps[i].ptr);
-    toml_str(b, nm.ptr ? nm.ptr : "", nm.len);
-    kx_buf_fini(&nm);
-    kx_buf_adds(b, "\ntags = [\"kadet-proposal\"]\ntype = \"simple\"\n");
-    for (size_t i = 0; i < t->ncomps && i < r->nfields; i++) {
-        kx_buf_adds(b, "\n[[exceptions.items.entries]]\n");
-        toml_key_str(b, "field", r->fields[i]);
-        kx_buf_adds(b, "operator = \"included\"\ntype = \"match\"\nvalue = ");
-        toml_str(b, t->comps[i].ptr, t->comps[i].len);
-        kx_buf_addc(b, '\n');
-    }
-}
-
-static int propose_term(const struct st_term_info *t, void *ud)
+static int propose_one(const kad_proposal *p, const char *toml, size_t len, void *ud)
 {
     struct propose_ctx *c = ud;
-    const struct st_rule_info *ri = t->rule;
-    struct propose_rule *r = propose_find(c, ri->rule_id);
-    if (!c->print) {
-        if (r) {
-            if (t->term.first_seen < r->start)
-                r->start = t->term.first_seen;
-            return 0;
-        }
-        struct propose_rule nr = {0};
-        nr.rule_id = kx_strdup(ri->rule_id);
-        nr.name = kx_strdup(ri->name ? ri->name : ri->rule_id);
-        nr.nfields = ri->nfields;
-        nr.fields = kx_malloc((ri->nfields ? ri->nfields : 1) * sizeof(*nr.fields));
-        for (size_t i = 0; i < ri->nfields; i++) {
-            nr.fields[i] = kx_malloc(ri->fields[i].len + 1);
-            memcpy(nr.fields[i], ri->fields[i].ptr, ri->fields[i].len);
-            nr.fields[i][ri->fields[i].len] = '\0';
-        }
-        nr.window_ms = ri->window_ms;
-        nr.watermark = ri->watermark;
-        nr.start = t->term.first_seen;
-        KX_VEC_PUSH(&c->rules, nr);
-        return 0;
-    }
-    if (r != c->chosen || !propose_stable(c->o, r, &t->term))
-        return 0;
-    r->stable++;
-    if (r->stable == 1)
-        propose_header(c, r);
-    propose_item(c, r, t);
+    if (!c->first.len)
+        sb_add(&c->first, toml, len);
+    sb_addf(&c->list, "  %s  %zu item%s  %s\n", p->rule_id, p->items, p->items == 1 ? "" : "s",
+            p->name);
     return 0;
 }
 
-static int do_propose(struct st_store *st, const struct opts *o)
+static int do_propose(kad_state *st, const struct opts *o)
 {
     kad_err e;
     kad_err_clear(&e);
-    struct propose_ctx c = {.o = o};
-    kx_buf_init(&c.out, 0);
-    kx_buf keep;
-    kx_buf_init(&keep, 0);
-    struct st_filter f = {.rule_id = o->rule};
-    int rc = st_terms_each(st, &f, propose_term, &c, &e) ? runtime_error(&e) : EXIT_OK;
-    size_t with = 0;
-    c.print = true;
-    for (size_t i = 0; i < c.rules.len && !rc; i++) {
-        c.chosen = &c.rules.ptr[i];
-        kx_buf_reset(&c.out);
-        if (st_terms_each(st, &f, propose_term, &c, &e)) {
-            rc = runtime_error(&e);
-        } else if (c.rules.ptr[i].stable && with++ == 0) {
-            kx_buf_reset(&keep);
-            kx_buf_add(&keep, c.out.ptr, c.out.len);
-        }
-    }
-    if (!rc && with == 1) {
-        fwrite(keep.ptr, 1, keep.len, stdout);
-    } else if (!rc && with > 1) {
-        fprintf(stderr, "kadet state: proposals for %zu rules; choose one with --rule ID:\n", with);
-        for (size_t i = 0; i < c.rules.len; i++)
-            if (c.rules.ptr[i].stable)
-                fprintf(stderr, "  %s  %zu item%s  %s\n", c.rules.ptr[i].rule_id,
-                        c.rules.ptr[i].stable, c.rules.ptr[i].stable == 1 ? "" : "s",
-                        c.rules.ptr[i].name);
+    struct propose_ctx c = {{0}, {0}};
+    int with = kad_state_propose(st, o->rule, o->min_days > 0 ? o->min_days * 86400000LL : 0,
+                                 propose_one, &c, &e);
+    int rc = EXIT_OK;
+    if (with < 0) {
+        rc = runtime_error(&e);
+    } else if (with == 1) {
+        fwrite(c.first.ptr, 1, c.first.len, stdout);
+    } else if (with > 1) {
+        fprintf(stderr, "kadet state: proposals for %d rules; choose one with --rule ID:\n", with);
+        fputs(c.list.ptr, stderr);
         rc = EXIT_USAGE;
-    } else if (!rc) {
+    } else {
         fprintf(stderr, "kadet state: no combination was seen through a whole baseline%s\n",
                 o->min_days > 0 ? " of that length" : "");
     }
-    for (size_t i = 0; i < c.rules.len; i++) {
-        for (size_t k = 0; k < c.rules.ptr[i].nfields; k++)
-            kx_free(c.rules.ptr[i].fields[k]);
-        kx_free(c.rules.ptr[i].fields);
-        kx_free(c.rules.ptr[i].rule_id);
-        kx_free(c.rules.ptr[i].name);
-    }
-    KX_VEC_FREE(&c.rules);
-    kx_buf_fini(&c.out);
-    kx_buf_fini(&keep);
+    sb_fini(&c.first);
+    sb_fini(&c.list);
     return rc;
 }
 
@@ -925,8 +716,8 @@ static int run(int argc, char **argv)
                 o.rule ? "the rule's baselines" : "everything", o.state);
         return EXIT_USAGE;
     }
-    struct st_store *st;
-    if ((rc = open_state(&o, writes ? ST_OPEN_RW : ST_OPEN_RO, &st)) != 0)
+    kad_state *st;
+    if ((rc = open_state(&o, writes ? KAD_STATE_RW : KAD_STATE_RO, &st)) != 0)
         return rc;
     if (strcmp(o.sub, "stats") == 0)
         rc = do_stats(st, &o);
@@ -938,7 +729,7 @@ static int run(int argc, char **argv)
         rc = do_propose(st, &o);
     else
         rc = do_reset(st, &o);
-    st_close(st);
+    kad_state_close(st);
     fflush(stdout);
     return rc;
 }

@@ -11,7 +11,6 @@
  */
 #include "listen.h"
 
-#include "base/alloc.h"
 #include "cmd.h"
 
 #include <errno.h>
@@ -37,10 +36,31 @@ struct server {
 };
 
 struct req {
-    kx_buf body;
+    char *body;
+    size_t len, cap;
     uint64_t n;
     bool too_big;
 };
+
+/* Append to the body, at most max bytes in all; false when it would pass max (or no memory). */
+static bool body_add(struct req *r, size_t max, const char *p, size_t n)
+{
+    if (n > max || r->len > max - n)
+        return false;
+    if (r->len + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        while (cap < r->len + n + 1)
+            cap *= 2;
+        char *b = realloc(r->body, cap);
+        if (!b)
+            return false;
+        r->body = b;
+        r->cap = cap;
+    }
+    memcpy(r->body + r->len, p, n);
+    r->len += n;
+    return true;
+}
 
 /* ============================================================================================ */
 /* Addresses                                                                                    */
@@ -183,9 +203,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         if (strcmp(url, sv->o->path ? sv->o->path : "/") != 0)
             return answer_s(c, MHD_HTTP_NOT_FOUND, "not found\n");
-        r = kx_calloc(1, sizeof(*r));
+        r = calloc(1, sizeof(*r));
+        if (!r)
+            return MHD_NO;
         r->n = ++sv->nreq;
-        kx_buf_init(&r->body, sv->max_body);
         *con_cls = r;
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
         if (cl && strtoull(cl, NULL, 10) > sv->max_body) {
@@ -196,10 +217,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (*upload_data_size) {
-        if (!r->too_big && kx_buf_add(&r->body, upload_data, *upload_data_size) != 0) {
+        if (!r->too_big && !body_add(r, sv->max_body, upload_data, *upload_data_size)) {
             r->too_big = true; /* the rest is read and dropped, then 413 */
-            kx_buf_fini(&r->body);
-            kx_buf_init(&r->body, 0);
+            free(r->body);
+            r->body = NULL;
+            r->len = r->cap = 0;
         }
         *upload_data_size = 0;
         return MHD_YES;
@@ -213,14 +235,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr)
         fmt_addr(ci->client_addr, peer, sizeof(peer));
-    struct cli_listen_req rq = {r->n, peer, r->body.ptr ? r->body.ptr : "", r->body.len};
-    kx_buf reply;
-    kx_buf_init(&reply, 1 << 20);
+    struct cli_listen_req rq = {r->n, peer, r->body ? r->body : "", r->len};
+    char reply[CLI_LISTEN_REPLY_MAX];
+    reply[0] = '\0';
     bool stop = false;
-    int status = sv->o->on_body(sv->o->ctx, &rq, &reply, &stop);
+    int status = sv->o->on_body(sv->o->ctx, &rq, reply, sizeof(reply), &stop);
     const char *type = status == MHD_HTTP_OK ? "application/json" : "text/plain; charset=utf-8";
-    enum MHD_Result ret = answer(c, (unsigned)status, type, reply.ptr ? reply.ptr : "", reply.len);
-    kx_buf_fini(&reply);
+    enum MHD_Result ret = answer(c, (unsigned)status, type, reply, strlen(reply));
     if (stop)
         atomic_store(&sv->stop, true);
     return ret;
@@ -232,8 +253,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     struct req *r = *con_cls;
     if (!r)
         return;
-    kx_buf_fini(&r->body);
-    kx_free(r);
+    free(r->body);
+    free(r);
     *con_cls = NULL;
 }
 

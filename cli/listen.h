@@ -10,11 +10,11 @@
 #ifndef KAD_CLI_LISTEN_H
 #define KAD_CLI_LISTEN_H
 
-#include "base/buf.h"
-
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define CLI_LISTEN_REPLY_MAX 2048 /* the longest answer text */
 
 struct cli_listen_req {
     uint64_t n;       /* request counter, 1-based (bodies handed to on_body and rejected ones) */
@@ -29,11 +29,13 @@ struct cli_listen_opts {
     size_t max_body;    /* larger bodies get 413 (0 = 64 MiB) */
     const char *banner; /* printed as "BANNER: listening on HOST:PORT" on stderr once bound */
     /*
-     * Handle one POSTed body: write the response text into reply and return the HTTP status.
+     * Handle one POSTed body: write the response text into reply (size bytes, NUL-terminated)
+     * and return the HTTP status.
      * Set *stop to end the server after this answer (a fatal error: cli_listen_run then
      * returns 2).
      */
-    int (*on_body)(void *ctx, const struct cli_listen_req *rq, kx_buf *reply, bool *stop);
+    int (*on_body)(void *ctx, const struct cli_listen_req *rq, char *reply, size_t size,
+                   bool *stop);
     void *ctx;
 };
 

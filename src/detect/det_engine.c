@@ -115,6 +115,26 @@ static void add_field(struct det_engine *e, const char *f)
     e->fields[e->nfields++] = f;
 }
 
+static void add_field_cb(const char *path, void *ud) { add_field(ud, path); }
+
+bool det_rule_fields(const struct rule *r, void (*fn)(const char *path, void *ud), void *ud)
+{
+    /* Exceptions read fields of their own; the rule module does not list them (yet), so a
+       rule with exceptions attached gets whole documents. */
+    bool some = r->kql && !kql_needs_all(r->kql) && r->exc_n == 0;
+    if (!fn)
+        return some;
+    for (size_t k = 0; r->kql && k < kql_field_count(r->kql); k++)
+        fn(kql_field(r->kql, k), ud);
+    if (r->timestamp_override)
+        fn(r->timestamp_override, ud);
+    for (size_t k = 0; k < r->new_terms_fields.n; k++)
+        fn(r->new_terms_fields.v[k], ud);
+    for (size_t k = 0; k < r->suppress_group_by.n; k++)
+        fn(r->suppress_group_by.v[k], ud);
+    return some;
+}
+
 /* The new-terms field that names the user (kadet.baseline pivots on it), or SIZE_MAX. */
 static size_t user_field(const struct rule *r)
 {
@@ -222,16 +242,8 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
                                r->new_terms_fields.n <= 3));
         if (!dr->runs)
             continue;
-        for (size_t k = 0; k < kql_field_count(r->kql); k++)
-            add_field(e, kql_field(r->kql, k));
-        if (kql_needs_all(r->kql))
+        if (!det_rule_fields(r, add_field_cb, e))
             e->needs_all = true;
-        /* Exceptions read fields of their own; the rule module does not list them (yet), so a
-           rule with exceptions attached gets whole documents. */
-        if (r->exc_n > 0)
-            e->needs_all = true;
-        if (r->timestamp_override)
-            add_field(e, r->timestamp_override);
         struct st_rule_def def = {
             .rule_id = r->rule_id,
             .name = r->name,
@@ -241,8 +253,6 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
             .window_ms = 0,
         };
         if (r->type == RULE_NEW_TERMS) {
-            for (size_t k = 0; k < r->new_terms_fields.n; k++)
-                add_field(e, r->new_terms_fields.v[k]);
             def.fields = r->new_terms_fields.v;
             def.nfields = r->new_terms_fields.n;
             /* An absolute history start never forgets (docs/internals/engine.md). */

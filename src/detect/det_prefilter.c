@@ -3,13 +3,11 @@
  * against the rules that can match it (DESIGN 4.1 step 3, Suricata's prefilter idea).
  *
  * For each rule, the conjuncts of its query that are `field:value` or `field:(v1 or v2 ...)`
- * with exact strings are read from the query's canonical s-expression (kql_dump, whose format
- * docs/kql.md documents: `(and (is "f" "v") (or (is "f" "a") (is "f" "b")) ...)`), the only
- * view of a compiled query the KQL module offers to other modules. Values that KQL could match
- * other than byte-for-byte (number-like, true/false, CIDR blocks) are not used. The rule is
- * filed under ONE of them (the most selective-looking: fewest values, dataset fields last since
- * every event of a data stream carries the same dataset). A rule with no such conjunct is always a
- * candidate.
+ * with exact strings come from a walk over the compiled query (kql_required_terms). Values that
+ * KQL could match other than byte-for-byte (number-like, true/false, CIDR blocks) are not used. The
+ * rule is filed under ONE of them (the most selective-looking: fewest values, dataset fields last
+ * since every event of a data stream carries the same dataset). A rule with no such conjunct is
+ * always a candidate.
  *
  * Per event: for each indexed field (a handful), the document's string values at that field are
  * looked up in the field's value map; each hit ORs a bitset of rules into the candidates. The
@@ -30,7 +28,7 @@ struct pf_field {
 };
 
 struct det_prefilter {
-    kx_arena arena; /* parsed dumps and picked terms */
+    kx_arena arena; /* picked terms */
     struct pf_field *fields;
     size_t nfields;
     uint64_t *always; /* rules with no indexable term */
@@ -72,94 +70,6 @@ static int term_score(const char *field, const kx_str *values, size_t n)
     return s;
 }
 
-static void on_term(const char *field, const kx_str *values, size_t n, void *ud)
-{
-    struct pick *p = ud;
-    if (n == 0)
-        return;
-    int s = term_score(field, values, n);
-    if (!p->field || s < p->score)
-        *p = (struct pick){field, values, n, s};
-}
-
-/* ---- reading the canonical s-expression ------------------------------------------------- */
-
-struct sx {
-    bool list;
-    bool quoted; /* atom was a JSON string */
-    kx_str atom; /* decoded atom, or the list's head word */
-    struct sx **kid;
-    size_t n;
-};
-
-struct sxp {
-    const char *s;
-    size_t len, pos;
-    kx_arena *a;
-    int depth;
-};
-
-static void sx_space(struct sxp *p)
-{
-    while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\n'))
-        p->pos++;
-}
-
-static struct sx *sx_parse(struct sxp *p)
-{
-    sx_space(p);
-    if (p->pos >= p->len || ++p->depth > 200)
-        return NULL;
-    struct sx *x = kx_arena_zalloc(p->a, sizeof(*x));
-    if (!x)
-        return NULL;
-    char c = p->s[p->pos];
-    if (c == '"') {
-        size_t start = p->pos++;
-        while (p->pos < p->len && p->s[p->pos] != '"')
-            p->pos += p->s[p->pos] == '\\' ? 2 : 1;
-        if (p->pos >= p->len)
-            return NULL;
-        p->pos++;
-        kad_err err;
-        struct ev_node *v = ev_json_parse(p->a, p->s + start, p->pos - start, "<kql>", &err);
-        if (!v || v->type != EV_STRING)
-            return NULL;
-        x->quoted = true;
-        x->atom = (kx_str){v->str, v->len};
-    } else if (c == '(') {
-        p->pos++;
-        size_t start = p->pos;
-        while (p->pos < p->len && p->s[p->pos] != ' ' && p->s[p->pos] != ')')
-            p->pos++;
-        x->list = true;
-        x->atom = (kx_str){p->s + start, p->pos - start};
-        struct sx *kids[64];
-        for (;;) {
-            sx_space(p);
-            if (p->pos >= p->len)
-                return NULL;
-            if (p->s[p->pos] == ')') {
-                p->pos++;
-                break;
-            }
-            struct sx *k = sx_parse(p);
-            if (!k)
-                return NULL;
-            if (x->n < 64)
-                kids[x->n++] = k;
-        }
-        x->kid = kx_arena_memdup(p->a, kids, x->n * sizeof(*kids));
-    } else {
-        size_t start = p->pos;
-        while (p->pos < p->len && p->s[p->pos] != ' ' && p->s[p->pos] != ')')
-            p->pos++;
-        x->atom = (kx_str){p->s + start, p->pos - start};
-    }
-    p->depth--;
-    return x;
-}
-
 /* A value KQL matches only by byte equality with a string leaf. */
 static bool exact_value(kx_str v)
 {
@@ -181,61 +91,35 @@ static bool exact_value(kx_str v)
     return true;
 }
 
-/* (is "field" "value") with an exact value: field and value, else false. */
-static bool is_term(const struct sx *x, kx_str *field, kx_str *value)
-{
-    if (!x->list || !kx_str_eqc(x->atom, "is") || x->n != 2 || !x->kid[0]->quoted ||
-        !x->kid[1]->quoted || !exact_value(x->kid[1]->atom))
-        return false;
-    *field = x->kid[0]->atom;
-    *value = x->kid[1]->atom;
-    return true;
-}
+struct term_ctx {
+    kx_arena *a;
+    struct pick *p;
+};
 
-static void conjunct(kx_arena *a, const struct sx *c, struct pick *p)
+/* One required term of the query: kept when every value is exact and it scores best so far
+   (its field and values are copied into the arena, the picks outlive the walk). */
+static void on_term(const char *field, size_t flen, const kx_str *values, size_t n, void *ud)
 {
-    kx_str f, v;
-    if (is_term(c, &f, &v)) {
-        kx_str *vals = kx_arena_memdup(a, &v, sizeof(v));
-        const char *field = kx_arena_strndup(a, f.ptr, f.len);
-        if (vals && field)
-            on_term(field, vals, 1, p);
+    struct term_ctx *c = ud;
+    if (n == 0)
         return;
-    }
-    if (!c->list || !kx_str_eqc(c->atom, "or") || c->n == 0)
-        return;
-    kx_str *vals = kx_arena_alloc(a, c->n * sizeof(*vals));
-    kx_str f0 = {NULL, 0};
-    if (!vals)
-        return;
-    for (size_t i = 0; i < c->n; i++) {
-        if (!is_term(c->kid[i], &f, &vals[i]) || (i && !kx_str_eq(f, f0)))
+    for (size_t i = 0; i < n; i++)
+        if (!exact_value(values[i]))
             return;
-        f0 = f;
-    }
-    const char *field = kx_arena_strndup(a, f0.ptr, f0.len);
-    if (field)
-        on_term(field, vals, c->n, p);
+    char *f = kx_arena_strndup(c->a, field, flen);
+    kx_str *vals = kx_arena_memdup(c->a, values, n * sizeof(*values));
+    if (!f || !vals)
+        return;
+    int s = term_score(f, vals, n);
+    if (!c->p->field || s < c->p->score)
+        *c->p = (struct pick){f, vals, n, s};
 }
 
-/* The best exact-value conjunct of q, from its canonical dump; p->field NULL when none. */
+/* The best exact-value conjunct of q; p->field NULL when none. */
 static void required_terms(kx_arena *a, const struct kql_query *q, struct pick *p)
 {
-    kx_buf dump;
-    kx_buf_init(&dump, 1 << 20);
-    if (kql_dump(q, &dump) == KAD_OK && dump.ptr) {
-        /* the dump's bytes must outlive the picks: copy them into the arena */
-        char *text = kx_arena_strndup(a, dump.ptr, dump.len);
-        struct sxp sp = {text, dump.len, 0, a, 0};
-        struct sx *root = text ? sx_parse(&sp) : NULL;
-        if (root && root->list && kx_str_eqc(root->atom, "and")) {
-            for (size_t i = 0; i < root->n; i++)
-                conjunct(a, root->kid[i], p);
-        } else if (root) {
-            conjunct(a, root, p);
-        }
-    }
-    kx_buf_fini(&dump);
+    struct term_ctx c = {a, p};
+    kql_required_terms(q, on_term, &c);
 }
 
 static struct pf_field *field_get(struct det_prefilter *pf, const char *path)

@@ -110,6 +110,14 @@ bool det_rule_runs(const struct det_engine *e, size_t i);
  * valid as long as the rule set.
  */
 size_t det_field_count(const struct det_engine *e);
+/*
+ * The one definition of the fields a rule reads from a document, shared by the streaming
+ * engine and preview: its query's fields, its timestamp override, its new-terms fields and its
+ * suppression group_by fields, in that order, each passed to fn (which may be NULL; a field may
+ * come twice). Returns false when the rule needs whole documents instead (no compiled query, a
+ * query that reads every field, or exceptions attached, which may read any field).
+ */
+bool det_rule_fields(const struct rule *r, void (*fn)(const char *path, void *ud), void *ud);
 const char *det_field(const struct det_engine *e, size_t i);
 bool det_needs_all(const struct det_engine *e);
 

@@ -65,6 +65,19 @@ bool kql_needs_all(const struct kql_query *q);
 bool kql_match_memo(const struct kql_query *q, const struct ev_node *doc, struct ev_memo *memo);
 
 /*
+ * The equality tests every match of q requires, for an index of rules by value (the detection
+ * engine's prefilter): for each top-level conjunct of q (q itself when it is not an AND), a
+ * test `field:"text"` of a string field name and a string literal gives fn(field, values, 1);
+ * an OR whose children are all such tests on one field gives fn(field, values, n) with every
+ * child's text. Other conjuncts are skipped, and so are tests whose texts are not valid UTF-8.
+ * Strings are borrowed from q; `values` only during the call. A structured walk of the compiled
+ * tree: the same terms the canonical dump shows as (is "f" "v") and (or (is "f" "a") ...).
+ */
+typedef void (*kql_term_fn)(const char *field, size_t flen, const kx_str *values, size_t n,
+                            void *ud);
+void kql_required_terms(const struct kql_query *q, kql_term_fn fn, void *ud);
+
+/*
  * Every field name the query writes, in source order, with where it is written (rule lint).
  * A name that several values share (`f:(a or b)`) is reported once; free text (no field) is
  * not reported. Inside a nested query `a:{ b:c }` the path is the full one ("a.b"). `path` is

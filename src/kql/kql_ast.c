@@ -15,6 +15,8 @@
  */
 #include "kql.h"
 
+#include "base/alloc.h"
+
 #include <string.h>
 
 int kql_wild_class(const struct kql_lit *l)
@@ -150,6 +152,50 @@ int kql_node_dump(const struct kql_node *n, kx_buf *b)
 }
 
 int kql_dump(const struct kql_query *q, kx_buf *out) { return kql_node_dump(q->root, out); }
+
+/* ---- required equality terms (kql_required_terms) ----------------------------------------- */
+
+/* An is-test of a string field name and a string literal, both valid UTF-8. */
+static bool string_is(const struct kql_node *n)
+{
+    return n->kind == KQL_IS && n->field.type == KQL_L_STRING && n->value.type == KQL_L_STRING &&
+           kx_utf8_check(n->field.text, n->field.len) == n->field.len &&
+           kx_utf8_check(n->value.text, n->value.len) == n->value.len;
+}
+
+static void required_conjunct(const struct kql_node *c, kql_term_fn fn, void *ud)
+{
+    if (string_is(c)) {
+        kx_str v = {c->value.text, c->value.len};
+        fn(c->field.text, c->field.len, &v, 1, ud);
+        return;
+    }
+    if (c->kind != KQL_OR || c->n == 0)
+        return;
+    const struct kql_node *f0 = c->kid[0];
+    for (uint32_t i = 0; i < c->n; i++) {
+        const struct kql_node *k = c->kid[i];
+        if (!string_is(k) || k->field.len != f0->field.len ||
+            memcmp(k->field.text, f0->field.text, f0->field.len) != 0)
+            return;
+    }
+    kx_str *vals = kx_malloc(c->n * sizeof(*vals));
+    for (uint32_t i = 0; i < c->n; i++)
+        vals[i] = (kx_str){c->kid[i]->value.text, c->kid[i]->value.len};
+    fn(f0->field.text, f0->field.len, vals, c->n, ud);
+    kx_free(vals);
+}
+
+void kql_required_terms(const struct kql_query *q, kql_term_fn fn, void *ud)
+{
+    const struct kql_node *root = q->root;
+    if (root->kind == KQL_AND) {
+        for (uint32_t i = 0; i < root->n; i++)
+            required_conjunct(root->kid[i], fn, ud);
+    } else {
+        required_conjunct(root, fn, ud);
+    }
+}
 
 /* ---- KQL text from the tree --------------------------------------------------------------- */
 

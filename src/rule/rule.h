@@ -124,6 +124,8 @@ void rule_set_free(struct rule_set *rs);
  * error diagnostic was added, KAD_ERULE otherwise (warnings alone do not fail).
  */
 int rule_set_load(struct rule_set *rs, const char *path);
+/* The same for the TOML text[0..len) of one file named `origin` in diagnostics (copied). */
+int rule_set_load_text(struct rule_set *rs, const char *origin, const char *text, size_t len);
 size_t rule_set_count(const struct rule_set *rs);
 const struct rule *rule_set_get(const struct rule_set *rs, size_t i);
 /* By rule_id, or NULL. */
@@ -172,6 +174,29 @@ int rule_exec_window(const struct rule *r, int64_t now_ms, struct rule_window *w
 
 /* A schedule duration "30s", "5m", "1h", "2d" (whole units) into ms. KAD_EINVAL otherwise. */
 int rule_parse_duration(const char *s, int64_t *ms, kad_err *err);
+
+/*
+ * A duration option ("10d", "1d12h", "500ms", "2w": one or more <number><unit> terms, units ms,
+ * s, m, h, d, w) into ms (rule_span.c). KAD_EINVAL otherwise. rule_parse_duration is the
+ * one-term subset a rule's schedule allows.
+ */
+int rule_parse_span(const char *s, int64_t *ms, kad_err *err);
+
+/*
+ * An exception file proposing allow-list items (rule_exc_write.c; `kadet state propose`): the
+ * detection-rules TOML format (format 1 of docs/rules.md) that rule_set_load_exceptions reads.
+ * rule_exc_write_header once per file, then rule_exc_write_item per combination (item_no from
+ * 1; values[i] is the value of fields[i]). Times are epoch ms.
+ */
+struct rule_exc_proposal {
+    const char *rule_id, *name;
+    const char *const *fields;
+    size_t nfields;
+    int64_t from_ms, to_ms; /* the baseline the items were seen through */
+};
+void rule_exc_write_header(kx_buf *b, const struct rule_exc_proposal *p);
+void rule_exc_write_item(kx_buf *b, const struct rule_exc_proposal *p, size_t item_no,
+                         int64_t first_seen, int64_t last_seen, const kx_str *values, size_t n);
 
 /* Number of files read by the loads so far (directories count their *.toml files). */
 size_t rule_set_file_count(const struct rule_set *rs);

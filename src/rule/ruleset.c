@@ -246,6 +246,19 @@ static int load_path(struct rule_set *rs, const char *path, bool exceptions)
 
 int rule_set_load(struct rule_set *rs, const char *path) { return load_path(rs, path, false); }
 
+int rule_set_load_text(struct rule_set *rs, const char *origin, const char *text, size_t len)
+{
+    size_t before = rs->diags.len;
+    char *copy = kx_strndup(text, len); /* the loader reads a NUL-terminated text */
+    rule_load_text(rs, origin, copy, len);
+    kx_free(copy);
+    rule_exc_attach(rs);
+    for (size_t i = before; i < rs->diags.len; i++)
+        if (rs->diags.ptr[i].is_error)
+            return KAD_ERULE;
+    return KAD_OK;
+}
+
 int rule_set_load_exceptions(struct rule_set *rs, const char *path)
 {
     return load_path(rs, path, true);

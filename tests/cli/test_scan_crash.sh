@@ -3,7 +3,7 @@
 # SIGKILL at several points, then rerun with the same command and state, yields exactly the
 # alerts of one uninterrupted run, compared by kibana.alert.uuid (no alert lost, none twice).
 #
-# Kill points (KADET_TEST_CRASH, cli/cmd_scan.c): in the middle of a batch (record:N), after a
+# Kill points (KADET_TEST_CRASH, src/api/kad_engine.c; test builds only): in the middle of a batch (record:N), after a
 # batch's alerts were written to --output but before its commit (commit:N:written), right after a
 # commit (commit:N:committed), plus external kill -9s in the middle of a run and a chain of
 # three crashes. With stdout (no --output) a crash inside a batch must also lose nothing.

@@ -774,3 +774,55 @@ TEST(kql_many_fields_and_values)
     kx_buf_fini(&q);
     kx_arena_fini(&a);
 }
+
+/* kql_required_terms: the top-level equality tests, as the prefilter indexes them. */
+static void collect_term(const char *field, size_t flen, const kx_str *values, size_t n, void *ud)
+{
+    kx_buf *b = ud;
+    kx_buf_addf(b, "%.*s=", (int)flen, field);
+    for (size_t i = 0; i < n; i++)
+        kx_buf_addf(b, "%s%.*s", i ? "|" : "", (int)values[i].len, values[i].ptr);
+    kx_buf_addc(b, ';');
+}
+
+static void required_terms_case(const char *query, const char *want)
+{
+    kx_arena a;
+    kx_arena_init(&a, 1 << 16, 0);
+    kad_err err;
+    struct kql_query *q = kql_compile(&a, query, strlen(query), "<q>", &err);
+    ASSERT_NOT_NULL(q);
+    kx_buf b;
+    kx_buf_init(&b, 0);
+    kql_required_terms(q, collect_term, &b);
+    kx_buf_addc(&b, '\0');
+    ASSERT_STR_EQ(b.ptr, want);
+    kx_buf_fini(&b);
+    kx_arena_fini(&a);
+}
+
+TEST(kql_required_terms)
+{
+    required_terms_case("a:x", "a=x;");
+    required_terms_case("a:\"x y\" and b:(y or z) and c:1 and not d:e and f:g*",
+                        "a=x y;b=y|z;c=1;");
+    required_terms_case("a:x or b:y", "");  /* an OR over two fields requires neither */
+    required_terms_case("a:(x or y*)", ""); /* a wildcard child: no exact set */
+    required_terms_case("a:x and (b:y or b:z)", "a=x;b=y|z;");
+    required_terms_case("a:true and *:x and b:null", "");
+    /* every value of a long list, not the first 64 only */
+    kx_buf q, want;
+    kx_buf_init(&q, 0);
+    kx_buf_init(&want, 0);
+    kx_buf_adds(&q, "v:(");
+    kx_buf_adds(&want, "v=");
+    for (int i = 0; i < 100; i++) {
+        kx_buf_addf(&q, "%sx%d", i ? " or " : "", i);
+        kx_buf_addf(&want, "%sx%d", i ? "|" : "", i);
+    }
+    kx_buf_adds(&q, ")");
+    kx_buf_adds(&want, ";");
+    required_terms_case(q.ptr, want.ptr);
+    kx_buf_fini(&q);
+    kx_buf_fini(&want);
+}

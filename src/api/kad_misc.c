@@ -1,0 +1,45 @@
+/*
+ * kad_misc.c - the small parts of include/kad.h: memory handed to callers, time, durations,
+ * the log sink.
+ */
+#include "api_int.h"
+#include "base/alloc.h"
+#include "base/log.h"
+
+void kad_free(void *p) { kx_free(p); }
+
+int kad_time_parse(const char *s, size_t len, int64_t *ms) { return det_parse_time(s, len, ms); }
+
+size_t kad_time_format(int64_t ms, char *out) { return det_fmt_time(ms, out); }
+
+int kad_duration_parse(const char *s, int64_t *ms, kad_err *err)
+{
+    return rule_parse_span(s, ms, err);
+}
+
+int kad_interval_parse(const char *s, int64_t *ms, kad_err *err)
+{
+    return rule_parse_duration(s, ms, err);
+}
+
+struct log_sink {
+    kad_log_fn fn;
+    void *ud;
+};
+static struct log_sink sink;
+
+static void log_bridge(enum kx_log_level lvl, const char *msg, void *ud)
+{
+    struct log_sink *s = ud;
+    s->fn((int)lvl, msg, s->ud);
+}
+
+void kad_log_set_sink(kad_log_fn fn, void *ud, int max_level)
+{
+    sink.fn = fn;
+    sink.ud = ud;
+    if (fn)
+        kx_log_set_sink(log_bridge, &sink, (enum kx_log_level)max_level);
+    else
+        kx_log_set_sink(NULL, NULL, (enum kx_log_level)max_level);
+}
