@@ -48,6 +48,7 @@ struct scan {
     int format;          /* KAD_FORMAT_* */
     const char *output;
     int64_t now_ms;
+    int64_t future_ms; /* --future-tolerance (0: the library's default, -1: off) */
     long batch;
     const char *listen; /* --listen HOST:PORT: the audit webhook receiver instead of FILEs */
     const char *listen_path;
@@ -164,6 +165,7 @@ enum {
     OPT_OUTPUT,
     OPT_TABLE,
     OPT_NOW,
+    OPT_FUTURE,
     OPT_BATCH,
     OPT_FROMSTART,
     OPT_PROGRESS,
@@ -185,6 +187,7 @@ static const struct option longopts[] = {
     {"output", required_argument, NULL, OPT_OUTPUT},
     {"table", no_argument, NULL, OPT_TABLE},
     {"now", required_argument, NULL, OPT_NOW},
+    {"future-tolerance", required_argument, NULL, OPT_FUTURE},
     {"batch", required_argument, NULL, OPT_BATCH},
     {"from-start", no_argument, NULL, OPT_FROMSTART},
     {"progress", no_argument, NULL, OPT_PROGRESS},
@@ -253,6 +256,17 @@ static int parse_args(struct scan *s, int argc, char **argv)
         case OPT_NOW:
             if (!kad_time_parse(optarg, strlen(optarg), &s->now_ms))
                 return cmd_usage_error(&cmd_scan, "--now: not a date-time: '%s'", optarg);
+            break;
+        case OPT_FUTURE:
+            if (strcmp(optarg, "off") == 0) {
+                s->future_ms = -1;
+            } else if (kad_duration_parse(optarg, &s->future_ms, NULL) != KAD_OK ||
+                       s->future_ms <= 0) {
+                return cmd_usage_error(&cmd_scan,
+                                       "--future-tolerance: expected a duration (e.g. 15m) or "
+                                       "'off', got '%s'",
+                                       optarg);
+            }
             break;
         case OPT_BATCH: {
             char *end;
@@ -348,6 +362,7 @@ static int run(int argc, char **argv)
         .learn = s.learn,
         .no_baseline = s.no_baseline,
         .now_ms = s.now_ms,
+        .future_ms = s.future_ms,
         .batch = s.batch,
         .from_start = s.from_start,
         .output_path = s.output,
@@ -447,6 +462,7 @@ const struct cmd cmd_scan = {
         "  -o, --output FILE      write alerts to FILE; after a crash a rerun resumes it exactly\n"
         "      --table            print alerts as a readable table instead of NDJSON\n"
         "      --now TIME         use TIME as the alert @timestamp (reproducible output)\n"
+        "      --future-tolerance DUR|off  clock skew limit (15m)\n"
         "      --batch N          commit the state every N records (default 50000)\n"
         "      --from-start       ignore remembered input positions (already emitted alerts\n"
         "                         are still not repeated)\n"

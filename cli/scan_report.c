@@ -213,6 +213,7 @@ void scan_summary(const struct scan_view *s, double secs)
             {"no value", st.no_terms},
             {"no time", st.no_time},
             {"too late", st.too_late},
+            {"future", st.future},
         };
         for (size_t k = 0; k < sizeof(notes) / sizeof(notes[0]); k++)
             if (notes[k].n)

@@ -539,6 +539,8 @@ enum {
 
 enum { KAD_FORMAT_AUTO = 0, KAD_FORMAT_AUDIT, KAD_FORMAT_ECS };
 
+#define KAD_FUTURE_DEFAULT_MS ((int64_t)15 * 60 * 1000)
+
 typedef struct kad_engine_opts {
     kad_rules *rules; /* referenced by the engine (kad_rules_ref) */
     kad_state *state; /* borrowed; must outlive the engine; one engine per state */
@@ -547,8 +549,13 @@ typedef struct kad_engine_opts {
     int learn;       /* build the baseline, never alert (count would-be alerts) */
     int no_baseline; /* leave kadet.baseline out of alerts */
     int64_t now_ms;  /* alert @timestamp; KAD_TIME_NONE: the wall clock */
-    long batch;      /* records per commit (0 = 50000) */
-    int from_start;  /* ignore remembered input positions and output length */
+    /* clock skew: an event stamped more than this after the time its record was read counts as
+       `future` (a warning, kad_rule_stats.future); new_terms rules judge it at the latest time
+       they have seen and it never moves their watermark, so one event from a skewed clock or a
+       forged 2099 cannot blind a rule. 0: the default KAD_FUTURE_DEFAULT_MS; negative: off */
+    int64_t future_ms;
+    long batch;     /* records per commit (0 = 50000) */
+    int from_start; /* ignore remembered input positions and output length */
     /* output: a file (exact resume) or a descriptor (written after each commit); neither:
        output_fd -1 */
     const char *output_path;
@@ -634,6 +641,7 @@ typedef struct kad_rule_stats {
     int baseline; /* KAD_BASELINE_*, -1 when the rule does not run */
     uint64_t candidates, matched, excepted, no_time, no_terms, alerts, would_alert;
     uint64_t max_signals_cut, duplicates, combos_limited, too_late, suppressed;
+    uint64_t future; /* events stamped past their read time + kad_engine_opts.future_ms */
 } kad_rule_stats;
 /* Rules in kad_rules order. */
 KAD_API size_t kad_engine_rule_count(const kad_engine *e);

@@ -87,3 +87,8 @@ check-package: deb image
 	bash scripts/test-package.sh $$(ls -t $(DEB_OUT)/kadet_*.deb | head -1)
 	bash scripts/test-image.sh $(IMAGE_OUT)
 	bash scripts/check-helm.sh deploy/helm/kadet
+
+# `make install` / `make uninstall` (the Makefile's: binary, library, header, pkg-config) take
+# everything else with them: man pages, completion, bundled rules, unit, example config.
+install: install-extra
+uninstall: uninstall-extra

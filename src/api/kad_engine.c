@@ -45,6 +45,7 @@ struct kad_engine {
     struct ev_decoder *dec, *full_dec;
     kx_arena arena, full_arena;
     struct ev_decoder_opts dopts;
+    int64_t read_ms; /* when the record being processed was read (wall clock) */
     /* output */
     int out_fd;
     bool out_file, out_own;
@@ -348,6 +349,7 @@ static int on_event(void *ctx, const struct ev_event *ev)
         .times_known = true,
         .timestamp_ms = ev->ts_ms,
         .ingested_ms = ev->ingested_ms,
+        .read_ms = e->read_ms,
     };
     kad_err err;
     kad_err_clear(&err);
@@ -388,6 +390,9 @@ static int process_record(kad_engine *e, const struct ev_record *rec)
     e->c.records++;
     e->c.bytes += rec->len;
     e->rec = rec;
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt); /* the read time: the reference of future_ms */
+    e->read_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
     struct ev_sink sink = {on_event, on_error, e};
     if (e->dopts.ingested == EV_INGESTED_NOW || e->dopts.timestamp == EV_TS_RECEIVED) {
         /* one receive time per record, shared by the re-decode of the alerted document */
@@ -703,6 +708,9 @@ int kad_engine_new(kad_engine **out, const kad_engine_opts *o, kad_err *err)
         .no_baseline = o->no_baseline,
         .no_prefilter = NO_PREFILTER(), /* tests/cli/test_scan_prefilter.sh */
         .now_ms = o->now_ms == KAD_TIME_NONE ? DET_TIME_NONE : o->now_ms,
+        .future_ms = o->future_ms == 0  ? KAD_FUTURE_DEFAULT_MS
+                     : o->future_ms < 0 ? 0
+                                        : o->future_ms,
         .on_alert = on_alert,
         .ud = e,
     };
@@ -794,6 +802,7 @@ void kad_engine_rule_stats(const kad_engine *e, size_t i, kad_rule_stats *out)
     out->duplicates = st.duplicates;
     out->combos_limited = st.combos_limited;
     out->too_late = st.too_late;
+    out->future = st.future;
     out->suppressed = st.suppressed;
 }
 

@@ -734,9 +734,29 @@ static int process(struct det_engine *e, const struct det_event *ev, kad_err *er
             int64_t state_ts = ts;
             if (e->o.future_ms > 0 && ev->read_ms != 0 && ts != DET_TIME_NONE &&
                 ts - ev->read_ms > e->o.future_ms) {
-                /* from the future: judged as if it happened at the edge of the tolerance */
-                dr->st.future++;
-                state_ts = ev->read_ms + e->o.future_ms;
+                /* From the future (a skewed or forged clock): it must not move the watermark,
+                   or every later event would be "too late". A new_terms rule judges and
+                   records it at the rule's watermark (the latest time seen), or sets it aside
+                   while the rule has seen nothing yet; a query rule alerts as usual. */
+                if (dr->st.future++ == 0) {
+                    char tb[32], rb[32];
+                    ev_time_fmt_ms(ts, tb);
+                    ev_time_fmt_ms(ev->read_ms, rb);
+                    kx_log(KX_LOG_WARN,
+                           "rule '%s': an event is stamped %s, more than %lld s after it was read "
+                           "(%s): a skewed or forged clock; counted as 'future', judged at the "
+                           "latest time the rule has seen",
+                           r->name      ? r->name
+                           : r->rule_id ? r->rule_id
+                                        : "?",
+                           tb, (long long)(e->o.future_ms / 1000), rb);
+                }
+                if (r->type == RULE_NEW_TERMS) {
+                    int64_t wm = st_watermark(e->o.state, dr->rid);
+                    if (wm == ST_TIME_NONE)
+                        continue;
+                    state_ts = wm;
+                }
             }
             if (r->type == RULE_NEW_TERMS && dr->window_ms > 0) {
                 /* Beyond the state's horizon: combinations last seen before watermark - 2W may

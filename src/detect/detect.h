@@ -60,9 +60,10 @@ struct det_opts {
     bool no_prefilter;            /* every rule is a candidate (tests: same alerts either way) */
     int64_t now_ms;               /* alert @timestamp; DET_TIME_NONE = the wall clock per alert */
     /* Clock skew: an event stamped more than this after the time it was read (det_event.read_ms)
-       counts as `future`, and new_terms state records it at read_ms + future_ms, so one event
-       from a skewed clock (or forged, 2099) cannot move the watermark past the present and make
-       every later event "too late". 0 = no limit. */
+       counts as `future` (a warning on the first per rule), and a new_terms rule judges and
+       records it at its watermark (set aside while it has none), so one event from a skewed
+       clock (or forged, 2099) never moves the watermark and cannot make every later event "too
+       late". 0 = no limit. */
     int64_t future_ms;
     det_alert_fn on_alert;
     void *ud;
