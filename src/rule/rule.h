@@ -14,6 +14,8 @@
 
 #include "base/arena.h"
 #include "base/buf.h"
+#include "eql/eql.h"
+#include "esql/esql.h"
 #include "event/event.h"
 #include "kad.h"
 #include "kql/kql.h"
@@ -48,6 +50,7 @@ struct rule {
     const char *language;  /* "kuery" for the rules kadet runs */
     const char *query;     /* source text */
     struct kql_query *kql; /* compiled query (NULL for unsupported types) */
+    struct eql_query *eql; /* type eql: the compiled EQL query (the engine does not run it yet) */
     const char *note;      /* investigation guide (Markdown) */
     const char *version;   /* metadata.updated_date or rule.version when present */
     struct rule_strlist index, tags, references, false_positives, author;
@@ -98,6 +101,8 @@ struct rule {
     /* the fields the KQL query names, with their line:col in `path` (rule_set_lint) */
     const struct rule_qfield *qfields;
     size_t qfield_n;
+    /* type esql, language esql: the compiled query (the engine does not run it yet) */
+    struct esql_prog *esql;
 };
 
 /* One diagnostic of a load: file:line:col: error|warning: message. */

@@ -109,6 +109,7 @@ struct rule_type_def {
     const char *name;
     enum rule_type type;
     bool runs_kql; /* query and new_terms: `query` is KQL/Lucene and is compiled */
+    bool runs_eql; /* eql: `query` is EQL and is compiled */
 };
 const struct rule_type_def *rule_type_find(const char *name);
 
