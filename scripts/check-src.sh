@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # check-src.sh - source rules that the compiler does not check (curl's checksrc spirit):
-#  1. module include direction: base -> event -> kql -> rule -> state -> detect -> api (a module
+#  1. module include direction: base -> event -> kql -> eql -> esql -> rule -> state -> detect
+#     -> api (a module
 #     includes only headers of modules to its left, and only their one public header);
 #  2. no raw malloc/calloc/realloc/free/strdup in src/ outside src/base/alloc.c;
 #  3. cli/ and examples/ include only include/kad.h among the project's headers (besides their
