@@ -15,6 +15,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include "base/map.h"
 #include "base/str.h"
 
 #include <stdio.h>
@@ -44,17 +45,29 @@ static const struct {
 
 /* ---- collecting positions at load ------------------------------------------------------------ */
 
+/*
+ * Each distinct field name is kept once, at its first position, and at most
+ * RULE_LINT_FIELDS_MAX of them: finding a position decodes the query string from its start, so
+ * a hostile rule writing 40,000 `not x:N` terms must not cost 40,000 decodes of a 1 MB string.
+ */
+#define RULE_LINT_FIELDS_MAX 1024
+
 struct collect {
     struct rule_set *rs;
     const char *text;
     size_t len;
     const struct toml_value *qv;
+    kx_map seen;
     KX_VEC(struct rule_qfield) v;
 };
 
 static int collect_one(void *ctx, const struct kql_field_ref *ref)
 {
     struct collect *c = ctx;
+    if (!kx_map_put(&c->seen, ref->path, ref->len, NULL))
+        return KAD_OK; /* this name again: one warning per field is enough */
+    if (c->v.len >= RULE_LINT_FIELDS_MAX)
+        return 1; /* stop the walk */
     struct rule_qfield f = {kx_arena_strndup(&c->rs->arena, ref->path, ref->len), 0, 0,
                             ref->pattern};
     size_t at = toml_str_source_offset(c->text, c->len, c->qv, ref->offset);
@@ -66,8 +79,10 @@ static int collect_one(void *ctx, const struct kql_field_ref *ref)
 void rule_lint_collect(struct rule_set *rs, struct rule *r, const char *text, size_t len,
                        const struct toml_value *qv)
 {
-    struct collect c = {rs, text, len, qv, {0}};
+    struct collect c = {rs, text, len, qv, {0}, {0}};
+    kx_map_init(&c.seen);
     kql_field_refs(r->kql, collect_one, &c);
+    kx_map_fini(&c.seen);
     if (c.v.len) {
         struct rule_qfield *v = kx_arena_alloc(&rs->arena, c.v.len * sizeof *v);
         memcpy(v, c.v.ptr, c.v.len * sizeof *v);
