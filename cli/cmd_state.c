@@ -1,7 +1,7 @@
 /*
  * cmd_state.c - `kadet state stats|terms|propose|prune|reset`: inspect and maintain the
  * new-terms state file (docs/cli.md, docs/internals/state.md); `propose` prints learned
- * allow-list proposals as a detection-rules exception file (../shared/spec/exceptions.md).
+ * allow-list proposals as a detection-rules exception file (docs/rules.md).
  *
  * stats and terms open the state read-only, so they work while `kadet scan` or `serve` writes
  * it. prune and reset open it for writing and refuse to create a file that does not exist.

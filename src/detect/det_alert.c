@@ -1,6 +1,6 @@
 /*
  * det_alert.c - the alert document, as Elastic's detection engine writes it
- * (../shared/spec/new-terms.md §5): the source ECS document copied with its nested structure
+ * (docs/alerts.md): the source ECS document copied with its nested structure
  * (minus top-level kibana*, signal*, threshold_result keys, its event.kind and empty objects),
  * then flat `kibana.alert.*` keys, then kadet's own `kadet.*` keys (the baseline the state
  * knew for the user). Key order is fixed, so equal inputs give byte-equal alerts.

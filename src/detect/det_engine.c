@@ -3,7 +3,7 @@
  *
  *     prefilter -> kql_match -> event time -> exceptions -> rule-type step -> alert
  *
- * The rule-type step for `new_terms` follows ../shared/spec/time-and-state.md "Streaming mode":
+ * The rule-type step for `new_terms` follows docs/internals/engine.md (streaming):
  * the values of each new-terms field are collected (arrays flattened, duplicates collapsed,
  * null/missing -> no value, objects ignored), their cartesian product is formed, and each
  * combination is observed in the state store, which says NEW, FORGOTTEN (last seen more than W

@@ -1,7 +1,7 @@
 /*
  * detect.h - the detect module's only header: the streaming engine (owned by the engine
  * helper), Elastic's scheduled executions replayed (`preview`) and alert suppression (owned by
- * preview; ../shared/spec/new-terms.md §1.3-§1.7, §4).
+ * preview; docs/preview.md and docs/internals/engine.md).
  */
 #ifndef KAD_DETECT_H
 #define KAD_DETECT_H

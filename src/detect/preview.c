@@ -2,7 +2,7 @@
  * preview.c - Elastic's scheduled rule executions replayed exactly (`kadet preview`).
  *
  * Executions run at end - (N-1)*interval, ..., end. Each evaluates, for a new_terms rule, the
- * canonical predicate of ../shared/spec/new-terms.md §1.6 over [from, T] with history [H, T];
+ * new-terms predicate of docs/preview.md over [from, T] with history [H, T];
  * for a query rule, every eligible document in [from, T]. Alerts already created for the same
  * (document, combination) are not created again (§1.7); max_signals truncates with Elastic's
  * warning (§4.1); alert suppression goes through suppress.c (§4.2), page by page as Elastic's

@@ -1,6 +1,6 @@
 /*
  * preview_input.c - turning one ECS document into what preview needs for one rule: its event
- * time with the rule's timestamp override and fallback (../shared/spec/new-terms.md §3), its
+ * time with the rule's timestamp override and fallback (docs/preview.md, "Event time"), its
  * @timestamp, and whether it passes the rule's query and exceptions (§1.4, §4.3).
  *
  * It reads no input and keeps nothing: the caller owns the documents and the pv_doc array.

@@ -1,5 +1,5 @@
 /*
- * suppress.c - Elastic's alert suppression (../shared/spec/new-terms.md §4.2) over alerts kept
+ * suppress.c - Elastic's alert suppression (docs/preview.md, "Alert suppression") over alerts kept
  * in memory, and the stable document id.
  *
  * One sup_batch() call is one of Elastic's "bulk create with suppression" calls, in the same

@@ -12,7 +12,7 @@
  *     for string-vs-literal cases and parse numerically when needed.
  *   - Object members keep document order; duplicate keys are all kept (lookup sees all).
  *
- * ev_values() implements ../shared/spec/kql.md §5.1 (dotted paths through nested objects,
+ * ev_values() implements docs/internals/kql.md's field lookup (dotted paths through nested objects,
  * literal dotted keys, arrays flattened, null contributes nothing).
  */
 #ifndef KAD_EVENT_H
@@ -205,7 +205,7 @@ void ev_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
  * A record is one framed unit of input: an NDJSON line, a JSON text spanning several lines, or
  * a webhook body. It may hold one audit event, an EventList, a JSON array of events, or an ECS
  * document. Decoding turns each event in it into the ECS document Elastic's Kubernetes
- * integration would store (../shared/spec/k8s-audit-formats.md; docs/internals/ecs-mapping.md).
+ * integration would store (docs/internals/ecs-mapping.md).
  * ============================================================================================ */
 
 struct ev_record {

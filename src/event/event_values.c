@@ -1,5 +1,5 @@
 /*
- * event_values.c - field lookup by dotted path over an ev_node tree (../shared/spec/kql.md
+ * event_values.c - field lookup by dotted path over an ev_node tree (docs/internals/kql.md
  * §5.1), plus small accessors used by the decoders.
  *
  * A path is split only where the document's keys allow it: at an object, a key equal to the

@@ -2,7 +2,7 @@
  * kql.h - the KQL module's only header for other modules (owned by the KQL module).
  *
  * KQL ("kuery") is parsed with a hand-written port of Kibana's PEG grammar
- * (../shared/spec/kql.md section 2), compiled once (field paths, wildcard classes, numbers,
+ * (docs/kql.md, docs/internals/kql.md), compiled once (field paths, wildcard classes, numbers,
  * CIDR blocks prepared) and evaluated against one document (struct ev_node, event.h) without
  * allocating. Semantics: spec section 5; user reference: docs/kql.md; internals:
  * docs/internals/kql.md.

@@ -1,5 +1,5 @@
 /*
- * kql_eval.c - evaluate a compiled query against one document (../shared/spec/kql.md
+ * kql_eval.c - evaluate a compiled query against one document (docs/internals/kql.md
  * section 5). No allocation, no failure: a missing field or a type mismatch is a non-match.
  *
  * Every leaf test (is, exists, wildcard, range) asks "does ANY value of the field satisfy it"

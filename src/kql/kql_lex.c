@@ -1,7 +1,7 @@
 /*
  * kql_lex.c - the character-level rules of Kibana's KQL grammar: Space, the keywords Or / And /
  * Not (also used as the `!Keyword` look-ahead inside unquoted literals), QuotedString and
- * UnquotedLiteral with all their escapes (../shared/spec/kql.md sections 2 and 3).
+ * UnquotedLiteral with all their escapes (docs/kql.md, docs/internals/kql.md).
  *
  * There is deliberately no tokenizer: whether `not` is a keyword depends on what follows it and
  * where it stands (`a:nothing`, `notes:x`, `a:can not` are plain text), so the parser calls these

@@ -1,6 +1,6 @@
 /*
  * kql_parse.c - recursive-descent port of Kibana's KQL grammar (grammar.peggy, restated in
- * ../shared/spec/kql.md section 2) that builds the AST in the caller's arena.
+ * docs/internals/kql.md) that builds the AST in the caller's arena.
  *
  * Each grammar rule is one function that returns a node (or true) on success and NULL (false)
  * on failure with the position restored, so ordered choice is "try, restore, try the next" as

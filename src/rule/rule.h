@@ -134,7 +134,7 @@ size_t rule_set_diag_count(const struct rule_set *rs);
 const struct rule_diag *rule_set_diag(const struct rule_set *rs, size_t i);
 
 /*
- * Exceptions (../shared/spec/exceptions.md), loaded from --exceptions files into the set and
+ * Exceptions (docs/rules.md), loaded from --exceptions files into the set and
  * attached to rules by list id, rule_ids or rule_names. Returns the same codes as
  * rule_set_load (diagnostics recorded in the set).
  */

@@ -1,5 +1,5 @@
 /*
- * rule_exceptions.c - exception lists (../shared/spec/exceptions.md): loading the three file
+ * rule_exceptions.c - exception lists (docs/rules.md, "Exceptions"): loading the three file
  * formats kadet reads and deciding whether an exception excludes a document.
  *
  *   1. detection-rules exception files (TOML: [metadata], [[exceptions]] with a container,
