@@ -1,6 +1,6 @@
 /*
  * state.c - the state store's front: what every store implementation shares. st_open picks
- * the implementation (a file or memory: the SQLite store; a redis:// URL: not built in yet),
+ * the implementation (a file or memory: the SQLite store; a redis:// URL: the Redis store),
  * and each st_* function checks state.h's contract (read-only stores, "needs a batch",
  * combination and name limits, rule definitions) before calling the store's operation through
  * its table (struct st_ops, state_int.h, where the contract between the two is written). Also
@@ -43,10 +43,7 @@ int st_open_flags(struct st_store **out, const char *path, enum st_mode mode, un
     if (mode != ST_OPEN_MEM && (!path || !*path))
         return kx_err_setf(err, KAD_EINVAL, "no state file given");
     if (mode != ST_OPEN_MEM && (has_scheme(path, "redis://") || has_scheme(path, "rediss://")))
-        return kx_err_setf(err, KAD_EINVAL,
-                           "state '%s': this kadet has no Redis store (a state file or "
-                           "--no-state only)",
-                           path);
+        return st_redis_ops.open(out, path, mode, flags, err);
     return st_sqlite_ops.open(out, mode == ST_OPEN_MEM ? NULL : path, mode, flags, err);
 }
 

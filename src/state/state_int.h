@@ -142,6 +142,15 @@ void st_base_fini(struct st_store *base);
 
 /* The SQLite store (state_sqlite.c). */
 extern const struct st_ops st_sqlite_ops;
+/* The Redis store (state_redis.c): redis:// URLs. */
+extern const struct st_ops st_redis_ops;
+
+/* Shared by the stores' terms_each (state_query.c): the component index of each condition of
+   f for rule r (false when a field is unknown to it), whether term t passes them, whether the
+   filter wants rule r's baseline at all (current, or all_baselines). */
+bool st_filter_resolve(const struct st_filter *f, const struct st_rule_info *r, int *idx);
+bool st_filter_match(const struct st_filter *f, const int *idx, const struct st_term_info *t);
+bool st_filter_wants(const struct st_filter *f, const struct st_rule_info *r);
 
 /* ---- the in-memory index (state_index.c) -------------------------------------------------- */
 
