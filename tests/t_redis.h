@@ -1,7 +1,8 @@
 /*
  * t_redis.h - redis-server processes for the tests of the Redis store: started on 127.0.0.1 on
  * a free port with a temporary directory, no persistence, daemonized; stopped by t_redis_stop
- * or, whatever happens to the test, at the runner's exit. Functions in tests/unit/test_state_redis.c.
+ * or, whatever happens to the test, at the runner's exit. Functions in
+ * tests/unit/test_state_redis.c.
  */
 #ifndef KAD_T_REDIS_H
 #define KAD_T_REDIS_H

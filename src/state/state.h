@@ -246,16 +246,18 @@ int st_positions_each(struct st_store *st,
 /* ======================================================================================== */
 
 struct st_stats {
-    uint64_t rules;      /* baselines (rows of the rules table), current or not */
-    uint64_t terms;      /* combinations on disk (plus uncommitted new ones in the index) */
-    uint64_t alerts;     /* recorded alert ids */
-    uint64_t positions;  /* input sources with a position */
-    int64_t db_bytes;    /* database file size (0 for MEM) */
-    int64_t wal_bytes;   /* -wal file size */
-    uint64_t mem_terms;  /* combinations in the in-memory index */
-    uint64_t mem_bytes;  /* bytes the index holds (slots, record chunks, undo log) */
-    uint64_t mem_keys;   /* of which encoded combination bytes */
-    double mem_overhead; /* (mem_bytes - mem_keys) / mem_terms: bytes per combination */
+    uint64_t rules;       /* baselines (rows of the rules table), current or not */
+    uint64_t terms;       /* combinations on disk (plus uncommitted new ones in the index) */
+    uint64_t alerts;      /* recorded alert ids */
+    uint64_t positions;   /* input sources with a position */
+    int64_t db_bytes;     /* database file size (0 for MEM) */
+    int64_t wal_bytes;    /* -wal file size */
+    uint64_t mem_terms;   /* combinations in the in-memory index */
+    uint64_t mem_bytes;   /* bytes the index holds (slots, record chunks, undo log) */
+    uint64_t mem_keys;    /* of which encoded combination bytes */
+    double mem_overhead;  /* (mem_bytes - mem_keys) / mem_terms: bytes per combination */
+    uint64_t round_trips; /* Redis: round trips to the server by this store so far (read
+                             before this call's own), 0 for SQLite */
 };
 int st_stats_get(struct st_store *st, struct st_stats *out, kad_err *err);
 

@@ -260,8 +260,8 @@ static int terms_mem(struct st_sql *st, const struct st_filter *f, rule_rows *ro
     int *idx = kx_calloc(rows->len * (nc ? nc : 1), sizeof(int));
     bool *ok = kx_calloc(rows->len ? rows->len : 1, sizeof(bool));
     for (size_t i = 0; i < rows->len; i++)
-        ok[i] =
-            st_filter_wants(f, &rows->ptr[i].info) && st_filter_resolve(f, &rows->ptr[i].info, idx + i * nc);
+        ok[i] = st_filter_wants(f, &rows->ptr[i].info) &&
+                st_filter_resolve(f, &rows->ptr[i].info, idx + i * nc);
     size_t ch = 0, off = 0, emitted = 0;
     struct st_rec *r;
     int rc = 0;

@@ -28,9 +28,9 @@
 
 #define RD_SEEDS_MAX 16
 #define RD_ARGS_MAX 24
-#define RD_RETRIES 6          /* reconnect attempts per command, 50 ms doubling to 1 s */
-#define RD_CHUNK 512          /* GETs pipelined per round trip when reading terms */
-#define RD_PRUNE_CHUNK 1000   /* members a prune script handles per call */
+#define RD_RETRIES 6        /* reconnect attempts per command, 50 ms doubling to 1 s */
+#define RD_CHUNK 512        /* GETs pipelined per round trip when reading terms */
+#define RD_PRUNE_CHUNK 1000 /* members a prune script handles per call */
 #define RD_QUERY_ALERT_TTL_MS (INT64_C(30) * 86400000) /* alert ids of rules without window */
 
 /* ======================================================================================== */
@@ -76,14 +76,15 @@ static const char *const scripts[RS__COUNT] = {
                 "return 1\n",
     /* KEYS: alert id; ARGV: "<instance>:p", ttl ms (0: none). 1 claimed now, 2 claimed by this
        instance before and not settled, 0 claimed by someone else (or settled). */
-    [RS_CLAIM] = "local v = redis.call('GET', KEYS[1])\n"
-                 "if not v then\n"
-                 "  if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
-                 "  else redis.call('SET', KEYS[1], ARGV[1]) end\n"
-                 "  return 1\n"
-                 "end\n"
-                 "if v == ARGV[1] then return 2 end\n"
-                 "return 0\n",
+    [RS_CLAIM] =
+        "local v = redis.call('GET', KEYS[1])\n"
+        "if not v then\n"
+        "  if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+        "  else redis.call('SET', KEYS[1], ARGV[1]) end\n"
+        "  return 1\n"
+        "end\n"
+        "if v == ARGV[1] then return 2 end\n"
+        "return 0\n",
     /* KEYS: alert id; ARGV: "<instance>:p", then "<instance>:c" (commit) or "" (release). */
     [RS_SETTLE] = "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end\n"
                   "if ARGV[2] == '' then redis.call('DEL', KEYS[1])\n"
@@ -106,7 +107,8 @@ static const char *const scripts[RS__COUNT] = {
         "  if not all and ARGV[4] == 't' then\n"
         "    local v = redis.call('GET', k)\n"
         "    local l = v and tonumber(string.match(v, '^%-?%d+ (%-?%d+)'))\n"
-        "    if l and l >= tonumber(ARGV[2]) then redis.call('ZADD', KEYS[1], l, c) keep = true end\n"
+        "    if l and l >= tonumber(ARGV[2]) then redis.call('ZADD', KEYS[1], l, c) keep = true "
+        "end\n"
         "  end\n"
         "  if not keep then\n"
         "    n = n + redis.call('DEL', k)\n"
@@ -407,8 +409,7 @@ static int rd_run(struct st_redis *st, struct rd_args *cmds, size_t n, redisRepl
         rep[i] = NULL;
     for (int attempt = 0;; attempt++) {
         if (attempt > RD_RETRIES)
-            return kx_err_setf(err, KAD_ESTATE,
-                               "state %s: Redis unreachable after %d attempts: %s",
+            return kx_err_setf(err, KAD_ESTATE, "state %s: Redis unreachable after %d attempts: %s",
                                st->base.path, RD_RETRIES + 1, st->last_err);
         if (attempt)
             backoff(attempt - 1);
@@ -552,8 +553,8 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
         char *copy = kx_strdup(url), *q;
         while ((q = strstr(copy, ",redis://")) != NULL)
             memmove(q + 1, q + 9, strlen(q + 9) + 1);
-        int rc = strstr(copy, ",rediss://") ? parse_url(st, "rediss://", err)
-                                           : parse_url(st, copy, err);
+        int rc =
+            strstr(copy, ",rediss://") ? parse_url(st, "rediss://", err) : parse_url(st, copy, err);
         kx_free(copy);
         return rc;
     }
@@ -583,7 +584,8 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
             st->pass = NULL;
         }
         if (st->user && !st->pass)
-            return url_fail(err, shown, (size_t)(p - url), "a user needs a password (USER:PASSWORD@)");
+            return url_fail(err, shown, (size_t)(p - url),
+                            "a user needs a password (USER:PASSWORD@)");
         p = at + 1;
     }
     while (p < aend) {
@@ -922,7 +924,8 @@ static int rd_rule_register(struct st_store *base_, const struct st_rule_def *de
     for (int i = 0; i < 4 && rc == 0; i++)
         if (is_err(r[i]))
             rc = reply_fail(st, r[i], err, "cannot write rules");
-    int64_t wm = r[3] && r[3]->type == REDIS_REPLY_STRING ? rd_int(r[3], ST_TIME_NONE) : ST_TIME_NONE;
+    int64_t wm =
+        r[3] && r[3]->type == REDIS_REPLY_STRING ? rd_int(r[3], ST_TIME_NONE) : ST_TIME_NONE;
     replies_free(r, 4);
     if (rc) {
         kx_free(tag);
@@ -946,10 +949,10 @@ static int rd_rule_register(struct st_store *base_, const struct st_rule_def *de
     if (rid)
         *rid = (uint32_t)id;
     if (status)
-        *status = !any            ? ST_BASELINE_NEW
-                  : !found        ? ST_BASELINE_CHANGED
-                  : is_current    ? ST_BASELINE_KEPT
-                                  : ST_BASELINE_REVERTED;
+        *status = !any         ? ST_BASELINE_NEW
+                  : !found     ? ST_BASELINE_CHANGED
+                  : is_current ? ST_BASELINE_KEPT
+                               : ST_BASELINE_REVERTED;
     return 0;
 }
 
@@ -1647,7 +1650,8 @@ static int terms_load(struct st_redis *st, const char *tag, rd_terms *out, kad_e
         ra_free_all(c, k);
         for (size_t j = 0; rc == 0 && j < k; j++) {
             struct rd_term t;
-            if (!r[j] || r[j]->type != REDIS_REPLY_STRING || !parse_term(r[j]->str, r[j]->len, &t.t))
+            if (!r[j] || r[j]->type != REDIS_REPLY_STRING ||
+                !parse_term(r[j]->str, r[j]->len, &t.t))
                 continue; /* expired */
             t.len = z->element[i + j]->len;
             t.combo = kx_strndup(z->element[i + j]->str, t.len);
@@ -1668,8 +1672,8 @@ static int terms_load(struct st_redis *st, const char *tag, rd_terms *out, kad_e
     return 0;
 }
 
-static int rd_terms_each(struct st_store *base_, const struct st_filter *f, st_term_fn fn,
-                         void *ud, kad_err *err)
+static int rd_terms_each(struct st_store *base_, const struct st_filter *f, st_term_fn fn, void *ud,
+                         kad_err *err)
 {
     struct st_redis *st = rd_of(base_);
     int idx[ST_COMPONENTS_MAX * 4];
@@ -1739,6 +1743,7 @@ static int rd_pivot_each(struct st_store *base_, uint32_t rid, const void *value
 static int rd_stats(struct st_store *base_, struct st_stats *out, kad_err *err)
 {
     struct st_redis *st = rd_of(base_);
+    out->round_trips = st->round_trips;
     rd_bases b = {0};
     int rc = bases_collect(st, NULL, true, &b, err);
     if (rc)
@@ -1794,7 +1799,8 @@ static int prune_zset(struct st_redis *st, const char *zkey, const char *prefix,
         int rc = rd_one(st, &a, &r, err, "cannot prune");
         if (rc)
             return rc;
-        int64_t seen = r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? rd_int(r->element[0], 0) : 0;
+        int64_t seen =
+            r->type == REDIS_REPLY_ARRAY && r->elements == 2 ? rd_int(r->element[0], 0) : 0;
         if (keys && r->type == REDIS_REPLY_ARRAY && r->elements == 2)
             *keys += (uint64_t)rd_int(r->element[1], 0);
         replies_free(&r, 1);

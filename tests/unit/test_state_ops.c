@@ -10,8 +10,8 @@
  * Each TEST runs one behaviour against every kind, so a failure names the behaviour; the kind
  * is in the message (t_fail through CHECK).
  */
-#include "test.h"
 #include "t_redis.h"
+#include "test.h"
 
 #include "base/buf.h"
 #include "state/state.h"

@@ -6,8 +6,8 @@
  * a drop and after a server restart, round trips per 1,000 events. Each test starts its own
  * redis-server on 127.0.0.1 (t_redis.h) and skips when redis-server is not installed.
  */
-#include "test.h"
 #include "t_redis.h"
+#include "test.h"
 
 #include "base/buf.h"
 #include "state/state.h"
@@ -37,10 +37,7 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
-bool t_redis_available(void)
-{
-    return system("command -v redis-server >/dev/null 2>&1") == 0;
-}
+bool t_redis_available(void) { return system("command -v redis-server >/dev/null 2>&1") == 0; }
 
 static int free_port(void)
 {
@@ -207,9 +204,12 @@ static const char *const fields[] = {"user.name", "user_agent.original"};
 
 static uint32_t reg(struct st_store *st, const char *id, int64_t window)
 {
-    struct st_rule_def d = {
-        .rule_id = id, .name = id, .logic_hash = 7, .fields = fields, .nfields = 2,
-        .window_ms = window};
+    struct st_rule_def d = {.rule_id = id,
+                            .name = id,
+                            .logic_hash = 7,
+                            .fields = fields,
+                            .nfields = 2,
+                            .window_ms = window};
     uint32_t rid;
     kad_err e;
     if (st_rule_register(st, &d, &rid, NULL, &e) != 0)
@@ -316,8 +316,8 @@ static void *race(void *arg)
         snprintf(ra->err, sizeof(ra->err), "open: %s", e.msg);
         return NULL;
     }
-    struct st_rule_def d = {.rule_id = "race", .logic_hash = 7, .fields = fields, .nfields = 2,
-                            .window_ms = DAY};
+    struct st_rule_def d = {
+        .rule_id = "race", .logic_hash = 7, .fields = fields, .nfields = 2, .window_ms = DAY};
     uint32_t rid;
     kx_buf b;
     kx_buf_init(&b, ST_KEY_MAX + 1);
