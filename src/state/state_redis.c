@@ -993,7 +993,7 @@ static int rd_begin(struct st_store *base_, kad_err *err)
     return 0;
 }
 
-/* SETTLE each claim of the batch: "<inst>:c" (commit) or released (rollback); appended to c. */
+/* SETTLE each claim of the batch: "<inst>:c" (commit) or released (rollback), into c[0..]. */
 static size_t add_settles(struct st_redis *st, struct rd_args *c, bool commit)
 {
     for (size_t i = 0; i < st->claims.len; i++) {
@@ -1008,13 +1008,16 @@ static size_t add_settles(struct st_redis *st, struct rd_args *c, bool commit)
 static int rd_commit(struct st_store *base_, kad_err *err)
 {
     struct st_redis *st = rd_of(base_);
-    /* one pipeline: the settlement of the batch's claims, then positions and counters as
-       absolute values (sending them twice after a reconnect is harmless); an HSET takes at
-       most RD_ARGS_MAX arguments, so many of them go in several commands */
-    size_t max = st->claims.len + st->pend_pos.len + st->counters.len + 2, n;
+    /* one pipeline: MULTI, positions and counters (absolute values: sending them twice after
+       a reconnect is harmless; an HSET takes at most RD_ARGS_MAX arguments, so many go in
+       several), EXEC; then the settlement of the batch's alert claims. Positions first: a
+       crash between the two leaves claims pending under this instance's name, which its next
+       run does not replay (docs/internals/state.md, "Commit protocol"). */
+    size_t max = st->claims.len + st->pend_pos.len + st->counters.len + 4, n = 0;
     struct rd_args *c = kx_calloc(max, sizeof(*c));
     redisReply **r = kx_calloc(max, sizeof(*r));
-    n = add_settles(st, c, true);
+    ra_init(&c[n]);
+    ra_adds(&c[n++], "MULTI");
     for (size_t pi = 0; pi < st->pend_pos.len; n++) {
         ra_init(&c[n]);
         ra_adds(&c[n], "HSET");
@@ -1041,11 +1044,27 @@ static int rd_commit(struct st_store *base_, kad_err *err)
         else
             ra_free(&c[n]);
     }
+    if (n == 1) { /* nothing between MULTI and EXEC */
+        ra_free(&c[0]);
+        n = 0;
+    } else {
+        ra_init(&c[n]);
+        ra_adds(&c[n++], "EXEC");
+    }
+    size_t nexec = n;
+    n += add_settles(st, c + n, true);
     int rc = n ? rd_run(st, c, n, r, err) : 0;
     ra_free_all(c, n);
-    for (size_t i = 0; rc == 0 && i < n; i++)
-        if (is_err(r[i]))
-            rc = reply_fail(st, r[i], err, "cannot commit (alert claims, positions, counters)");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        const redisReply *x = r[i];
+        if (is_err(x) || (nexec && i == nexec - 1 && x->type != REDIS_REPLY_ARRAY)) {
+            rc = reply_fail(st, x, err, "cannot commit (positions, counters, alert claims)");
+            break;
+        }
+        for (size_t j = 0; nexec && i == nexec - 1 && j < x->elements && rc == 0; j++)
+            if (is_err(x->element[j]))
+                rc = reply_fail(st, x->element[j], err, "cannot commit (positions, counters)");
+    }
     if (rc == 0 || n)
         replies_free(r, n);
     kx_free(c);

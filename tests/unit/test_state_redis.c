@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -562,6 +563,82 @@ TEST(state_redis_round_trips_per_1000_events)
     ASSERT(rising <= 1001); /* one per observe that may write, one for the commit */
     ASSERT(replay <= 51);   /* one per combination, one for the commit */
     st_close(st);
+    kx_buf_fini(&b);
+    t_redis_stop(&srv);
+}
+
+/* ---- a crash between the steps of a batch ---------------------------------------------- */
+
+/* The engine's rule for a store without atomic batches (docs/internals/state.md, "Batches"):
+   raise on NEW/FORGOTTEN, or on KNOWN when this very event made the term; the claim decides. */
+static int raise_alert(struct st_store *st, uint32_t rid, kx_buf *b, int64_t ts, const char *id)
+{
+    struct st_term prev;
+    int rc = st_observe(st, rid, b->ptr, b->len, ts, &prev, NULL);
+    if (rc < 0)
+        t_fail(__FILE__, __LINE__, "observe: %d", rc);
+    if (rc == ST_SEEN_KNOWN && prev.first_seen != ts)
+        return 0;
+    rc = st_alert_claim(st, rid, b->ptr, b->len, id, ts, NULL);
+    if (rc < 0)
+        t_fail(__FILE__, __LINE__, "claim: %d", rc);
+    return rc;
+}
+
+TEST(state_redis_crash_before_commit_alerts_once)
+{
+    struct t_redis srv;
+    if (!need_server(&srv, NULL))
+        t_skip("redis-server is not installed");
+    char uc[200], ud[200];
+    snprintf(uc, sizeof(uc), "%s?instance=c", srv.url);
+    snprintf(ud, sizeof(ud), "%s?instance=d", srv.url);
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
+    enc(&b, "mallory", 1);
+    fflush(NULL);
+    pid_t pid = fork();
+    ASSERT(pid >= 0);
+    if (pid == 0) { /* observes, claims, writes its position, dies before st_commit */
+        struct st_store *st = NULL;
+        kad_err e;
+        uint32_t rid;
+        struct st_rule_def d = {
+            .rule_id = "crash", .logic_hash = 7, .fields = fields, .nfields = 2, .window_ms = DAY};
+        if (st_open(&st, uc, ST_OPEN_RW, &e) || st_rule_register(st, &d, &rid, NULL, &e) ||
+            st_begin(st, &e) || raise_alert(st, rid, &b, T0, "crash-1") != 1 ||
+            st_pos_set(st, "in", 100, 1, &e))
+            _exit(3);
+        _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* another instance gets the same event (a webhook retry): it does not alert */
+    struct st_store *d = ropen(ud, NULL);
+    uint32_t rd = reg(d, "crash", DAY);
+    ASSERT_OK(st_begin(d, NULL));
+    ASSERT_EQ(raise_alert(d, rd, &b, T0, "crash-1"), 0);
+    ASSERT_OK(st_commit(d, NULL));
+    /* the crashed instance restarts: its position did not move, it reprocesses the event and
+       emits the alert (its output of the crashed batch was truncated away) */
+    struct st_store *c = ropen(uc, NULL);
+    uint32_t rc = reg(c, "crash", DAY);
+    struct st_pos p;
+    ASSERT_EQ(st_pos_get(c, "in", &p, NULL), KAD_ENOTFOUND);
+    ASSERT_OK(st_begin(c, NULL));
+    ASSERT_EQ(raise_alert(c, rc, &b, T0, "crash-1"), 1);
+    ASSERT_OK(st_pos_set(c, "in", 100, 1, NULL));
+    ASSERT_OK(st_commit(c, NULL));
+    /* and once only: a second rerun, or the other instance, finds it settled */
+    ASSERT_OK(st_begin(c, NULL));
+    ASSERT_EQ(raise_alert(c, rc, &b, T0, "crash-1"), 0);
+    st_rollback(c);
+    ASSERT_OK(st_begin(d, NULL));
+    ASSERT_EQ(raise_alert(d, rd, &b, T0, "crash-1"), 0);
+    st_rollback(d);
+    st_close(c);
+    st_close(d);
     kx_buf_fini(&b);
     t_redis_stop(&srv);
 }
