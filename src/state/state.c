@@ -10,6 +10,8 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ======================================================================================== */
@@ -29,6 +31,51 @@ void st_base_fini(struct st_store *base)
 {
     kx_free(base->path);
     base->path = NULL;
+}
+
+void st_cnt_add(st_cnt_vec *c, const char *name, int64_t delta)
+{
+    for (size_t i = 0; i < c->len; i++) {
+        if (strcmp(c->ptr[i].name, name) == 0) {
+            c->ptr[i].pending += delta;
+            return;
+        }
+    }
+    struct st_counter n = {.pending = delta};
+    snprintf(n.name, sizeof(n.name), "%s", name);
+    KX_VEC_PUSH(c, n);
+}
+
+int64_t st_cnt_get(const st_cnt_vec *c, const char *name)
+{
+    for (size_t i = 0; i < c->len; i++)
+        if (strcmp(c->ptr[i].name, name) == 0)
+            return c->ptr[i].value + c->ptr[i].pending;
+    return 0;
+}
+
+static int counter_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct st_counter *)a)->name, ((const struct st_counter *)b)->name);
+}
+
+int st_cnt_each(st_cnt_vec *c, int (*fn)(const char *name, int64_t value, void *ud), void *ud)
+{
+    if (c->len > 1)
+        qsort(c->ptr, c->len, sizeof(c->ptr[0]), counter_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < c->len && rc == 0; i++)
+        rc = fn(c->ptr[i].name, c->ptr[i].value + c->ptr[i].pending, ud);
+    return rc;
+}
+
+void st_cnt_settle(st_cnt_vec *c, bool commit)
+{
+    for (size_t i = 0; i < c->len; i++) {
+        if (commit)
+            c->ptr[i].value += c->ptr[i].pending;
+        c->ptr[i].pending = 0;
+    }
 }
 
 static bool has_scheme(const char *path, const char *scheme)

@@ -137,11 +137,6 @@ struct rd_pos {
     int64_t offset, line;
 };
 
-struct rd_counter {
-    char name[ST_COUNTER_NAME_MAX + 1];
-    int64_t value, pending;
-};
-
 struct rd_seed {
     char *host;
     int port;
@@ -159,7 +154,7 @@ struct st_redis {
     KX_VEC(struct rd_rule) rules;
     KX_VEC(uint32_t) by_rid; /* rid -> index in rules + 1 */
     KX_VEC(struct rd_pos) pend_pos;
-    KX_VEC(struct rd_counter) counters;
+    st_cnt_vec counters;
     KX_VEC(char *) claims; /* alert ids this batch claimed */
     struct st_index known; /* this batch's answers: [first, last] per combination */
     uint64_t round_trips;
@@ -478,6 +473,34 @@ static int rd_one(struct st_redis *st, struct rd_args *a, redisReply **out, kad_
     return rc;
 }
 
+/* n commands in one round trip (rd_run); the arguments are freed; an error reply is an error
+   (KAD_ESTATE "<what>: <its text>", every reply freed). */
+static int rd_pipe(struct st_redis *st, struct rd_args *c, size_t n, redisReply **r, kad_err *err,
+                   const char *what)
+{
+    int rc = rd_run(st, c, n, r, err);
+    ra_free_all(c, n);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (is_err(r[i]))
+            rc = reply_fail(st, r[i], err, what);
+    if (rc)
+        replies_free(r, n);
+    return rc;
+}
+
+/* A command of string arguments (NULL-terminated list) as rd_one. */
+static int rd_cmd(struct st_redis *st, redisReply **out, kad_err *err, const char *what, ...)
+{
+    struct rd_args a;
+    ra_init(&a);
+    va_list ap;
+    va_start(ap, what);
+    for (const char *s = va_arg(ap, const char *); s; s = va_arg(ap, const char *))
+        ra_adds(&a, s);
+    va_end(ap);
+    return rd_one(st, &a, out, err, what);
+}
+
 /* ---- the URL ------------------------------------------------------------------------------ */
 
 static int hexval(int c)
@@ -662,6 +685,23 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
     return 0;
 }
 
+int st_redis_url_check(const char *url, char **shown, kad_err *err)
+{
+    struct st_redis *st = kx_calloc(1, sizeof(*st));
+    st->base.path = redact(url);
+    int rc = strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0
+                 ? parse_url(st, url, err)
+                 : kx_err_setf(err, KAD_EINVAL, "'%s' is not a redis:// URL", st->base.path);
+    *shown = st->base.path;
+    for (size_t i = 0; i < st->nseeds; i++)
+        kx_free(st->seeds[i].host);
+    kx_free(st->user);
+    kx_free(st->pass);
+    kx_free(st->inst);
+    kx_free(st);
+    return rc;
+}
+
 /* ---- open and close ----------------------------------------------------------------------- */
 
 static void rd_close(struct st_store *base_);
@@ -677,16 +717,12 @@ static char *inst_key(const char *inst, const char *what)
 
 static int load_counters(struct st_redis *st, kad_err *err)
 {
-    struct rd_args a;
-    ra_init(&a);
-    ra_adds(&a, "HGETALL");
-    ra_adds(&a, st->cnt_key);
     redisReply *r;
-    int rc = rd_one(st, &a, &r, err, "cannot read counters");
+    int rc = rd_cmd(st, &r, err, "cannot read counters", "HGETALL", st->cnt_key, (char *)NULL);
     if (rc)
         return rc;
     for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        struct rd_counter c = {.value = rd_int(r->element[i + 1], 0)};
+        struct st_counter c = {.value = rd_int(r->element[i + 1], 0)};
         if (r->element[i]->len == 0 || r->element[i]->len > ST_COUNTER_NAME_MAX)
             continue;
         memcpy(c.name, r->element[i]->str, r->element[i]->len);
@@ -828,15 +864,9 @@ static int rd_rule_register(struct st_store *base_, const struct st_rule_def *de
     ra_adds(&c[1], "HGET");
     ra_adds(&c[1], "kadet:current");
     ra_adds(&c[1], def->rule_id);
-    int rc = rd_run(st, c, 2, r, err);
-    ra_free_all(c, 2);
+    int rc = rd_pipe(st, c, 2, r, err, "cannot read rules");
     if (rc)
         return rc;
-    if (is_err(r[0]) || is_err(r[1])) {
-        rc = reply_fail(st, is_err(r[0]) ? r[0] : r[1], err, "cannot read rules");
-        replies_free(r, 2);
-        return rc;
-    }
     int64_t id = rd_int(r[0], -1);
     bool any = r[1]->type == REDIS_REPLY_STRING;
     bool is_current = any && r[1]->len == 16 && memcmp(r[1]->str, hex, 16) == 0;
@@ -860,9 +890,7 @@ static int rd_rule_register(struct st_store *base_, const struct st_rule_def *de
         ra_adds(&c[1], "HGET");
         ra_adds(&c[1], "kadet:baselines");
         ra_bfield(&c[1], def->rule_id, def->logic_hash);
-        rc = rd_run(st, c, 2, r, err);
-        ra_free_all(c, 2);
-        if (rc)
+        if ((rc = rd_pipe(st, c, 2, r, err, "cannot register a rule")) != 0)
             return rc;
         id = rd_int(r[1], -1);
         replies_free(r, 2);
@@ -915,22 +943,12 @@ static int rd_rule_register(struct st_store *base_, const struct st_rule_def *de
     ra_key(&c[3], tag, ":m", NULL, 0);
     ra_adds(&c[3], "wm");
     kx_buf_fini(&fields);
-    rc = rd_run(st, c, 4, r, err);
-    ra_free_all(c, 4);
-    if (rc) {
+    if ((rc = rd_pipe(st, c, 4, r, err, "cannot write rules")) != 0) {
         kx_free(tag);
         return rc;
     }
-    for (int i = 0; i < 4 && rc == 0; i++)
-        if (is_err(r[i]))
-            rc = reply_fail(st, r[i], err, "cannot write rules");
-    int64_t wm =
-        r[3] && r[3]->type == REDIS_REPLY_STRING ? rd_int(r[3], ST_TIME_NONE) : ST_TIME_NONE;
+    int64_t wm = r[3]->type == REDIS_REPLY_STRING ? rd_int(r[3], ST_TIME_NONE) : ST_TIME_NONE;
     replies_free(r, 4);
-    if (rc) {
-        kx_free(tag);
-        return rc;
-    }
     struct rd_rule *m = rule_get(st, (uint32_t)id);
     if (!m) {
         struct rd_rule nr = {.rid = (uint32_t)id, .rule_id = kx_strdup(def->rule_id), .tag = tag};
@@ -980,8 +998,7 @@ static void batch_forget(struct st_redis *st)
 {
     pend_clear(st);
     claims_clear(st);
-    for (size_t i = 0; i < st->counters.len; i++)
-        st->counters.ptr[i].pending = 0;
+    st_cnt_settle(&st->counters, false);
     if (st->known.live)
         idx_fini(&st->known);
 }
@@ -1033,7 +1050,7 @@ static int rd_commit(struct st_store *base_, kad_err *err)
         ra_adds(&c[n], "HSET");
         ra_adds(&c[n], st->cnt_key);
         for (; ci < st->counters.len && c[n].n + 2 <= RD_ARGS_MAX; ci++) {
-            struct rd_counter *cn = &st->counters.ptr[ci];
+            struct st_counter *cn = &st->counters.ptr[ci];
             if (!cn->pending)
                 continue;
             ra_adds(&c[n], cn->name);
@@ -1073,10 +1090,7 @@ static int rd_commit(struct st_store *base_, kad_err *err)
         rd_rollback(base_);
         return rc;
     }
-    for (size_t i = 0; i < st->counters.len; i++) {
-        st->counters.ptr[i].value += st->counters.ptr[i].pending;
-        st->counters.ptr[i].pending = 0;
-    }
+    st_cnt_settle(&st->counters, true);
     batch_forget(st);
     st->base.in_batch = false;
     return 0;
@@ -1258,17 +1272,11 @@ static int rd_alert_claim(struct st_store *base_, uint32_t rid, const void *comb
         ra_key(&c[2], m->tag, ":t:", combo, len);
         n = 3;
     }
-    int rc = rd_run(st, c, n, r, err);
-    ra_free_all(c, n);
+    int rc = rd_pipe(st, c, n, r, err, "cannot record alert");
     if (rc)
         return rc;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        if (is_err(r[i]))
-            rc = reply_fail(st, r[i], err, "cannot record alert");
-    int64_t v = rc ? 0 : rd_int(r[0], 0);
+    int64_t v = rd_int(r[0], 0);
     replies_free(r, n);
-    if (rc)
-        return rc;
     if (combo) {
         uint64_t h = idx_hash(rid, combo, len);
         struct st_rec *k = idx_find(&st->known, rid, combo, len, h);
@@ -1346,13 +1354,9 @@ static int rd_pos_get(struct st_store *base_, const char *source, struct st_pos 
             return 0;
         }
     }
-    struct rd_args a;
-    ra_init(&a);
-    ra_adds(&a, "HGET");
-    ra_adds(&a, st->pos_key);
-    ra_adds(&a, source);
     redisReply *r;
-    int rc = rd_one(st, &a, &r, err, "cannot read input positions");
+    int rc = rd_cmd(st, &r, err, "cannot read input positions", "HGET", st->pos_key, source,
+                    (char *)NULL);
     if (rc)
         return rc;
     if (r->type != REDIS_REPLY_STRING)
@@ -1378,12 +1382,9 @@ static int rd_positions_each(struct st_store *base_,
                              void *ud, kad_err *err)
 {
     struct st_redis *st = rd_of(base_);
-    struct rd_args a;
-    ra_init(&a);
-    ra_adds(&a, "HGETALL");
-    ra_adds(&a, st->pos_key);
     redisReply *r;
-    int rc = rd_one(st, &a, &r, err, "cannot read input positions");
+    int rc =
+        rd_cmd(st, &r, err, "cannot read input positions", "HGETALL", st->pos_key, (char *)NULL);
     if (rc)
         return rc;
     KX_VEC(struct pos_item) items = {0};
@@ -1414,44 +1415,19 @@ static int rd_positions_each(struct st_store *base_,
 static int rd_counter_add(struct st_store *base_, const char *name, int64_t delta, kad_err *err)
 {
     (void)err;
-    struct st_redis *st = rd_of(base_);
-    for (size_t i = 0; i < st->counters.len; i++) {
-        if (strcmp(st->counters.ptr[i].name, name) == 0) {
-            st->counters.ptr[i].pending += delta;
-            return 0;
-        }
-    }
-    struct rd_counter c = {.pending = delta};
-    memcpy(c.name, name, strlen(name) + 1);
-    KX_VEC_PUSH(&st->counters, c);
+    st_cnt_add(&rd_of(base_)->counters, name, delta);
     return 0;
 }
 
 static int64_t rd_counter_get(struct st_store *base_, const char *name)
 {
-    struct st_redis *st = rd_of(base_);
-    for (size_t i = 0; i < st->counters.len; i++)
-        if (strcmp(st->counters.ptr[i].name, name) == 0)
-            return st->counters.ptr[i].value + st->counters.ptr[i].pending;
-    return 0;
-}
-
-static int counter_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct rd_counter *)a)->name, ((const struct rd_counter *)b)->name);
+    return st_cnt_get(&rd_of(base_)->counters, name);
 }
 
 static int rd_counters_each(struct st_store *base_,
                             int (*fn)(const char *name, int64_t value, void *ud), void *ud)
 {
-    struct st_redis *st = rd_of(base_);
-    if (st->counters.len > 1)
-        qsort(st->counters.ptr, st->counters.len, sizeof(st->counters.ptr[0]), counter_cmp);
-    int rc = 0;
-    for (size_t i = 0; i < st->counters.len && rc == 0; i++)
-        rc = fn(st->counters.ptr[i].name, st->counters.ptr[i].value + st->counters.ptr[i].pending,
-                ud);
-    return rc;
+    return st_cnt_each(&rd_of(base_)->counters, fn, ud);
 }
 
 /* ======================================================================================== */
@@ -1518,15 +1494,9 @@ static int bases_collect(struct st_redis *st, const char *rule_id, bool counts, 
     ra_init(&c[1]);
     ra_adds(&c[1], "HGETALL");
     ra_adds(&c[1], "kadet:current");
-    int rc = rd_run(st, c, 2, r, err);
-    ra_free_all(c, 2);
+    int rc = rd_pipe(st, c, 2, r, err, "cannot read rules");
     if (rc)
         return rc;
-    if (is_err(r[0]) || is_err(r[1])) {
-        rc = reply_fail(st, is_err(r[0]) ? r[0] : r[1], err, "cannot read rules");
-        replies_free(r, 2);
-        return rc;
-    }
     for (size_t i = 0; r[0]->type == REDIS_REPLY_ARRAY && i + 1 < r[0]->elements; i += 2) {
         const redisReply *f = r[0]->element[i];
         if (f->len < 18 || f->str[16] != ':')
@@ -1900,8 +1870,7 @@ static int drop_base(struct st_redis *st, const struct rd_base *b, bool keep_ent
             n = 3;
         }
     }
-    int rc = rd_run(st, c, n, r, err);
-    ra_free_all(c, n);
+    int rc = rd_pipe(st, c, n, r, err, "cannot delete a baseline");
     if (rc == 0)
         replies_free(r, n);
     return rc;

@@ -40,7 +40,20 @@ static void sleep_ms(long ms)
 
 bool t_redis_available(void) { return system("command -v redis-server >/dev/null 2>&1") == 0; }
 
+static int any_free_port(void);
+
+/* A free port below 50000 (a cluster node also listens on port + 10000). */
 static int free_port(void)
+{
+    for (int i = 0; i < 200; i++) {
+        int p = any_free_port();
+        if (p < 50000)
+            return p;
+    }
+    t_fail(__FILE__, __LINE__, "no free port below 50000");
+}
+
+static int any_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -101,7 +114,7 @@ void t_redis_start(struct t_redis *r, int port, const char *extra)
             break;
         }
     }
-    for (int i = 0; i < 250; i++) { /* up to 5 s */
+    for (int i = 0; i < 750; i++) { /* up to 15 s (a loaded machine) */
         redisContext *c = redisConnect("127.0.0.1", port);
         bool up = c && !c->err;
         if (c)
