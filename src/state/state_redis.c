@@ -341,6 +341,23 @@ static int rd_connect(struct st_redis *st, kad_err *err)
             if (r)
                 freeReplyObject(r);
         }
+        if (rc == 0 && st->base.mode != ST_OPEN_RO) {
+            /* a replica (the old master after a failover, or a seed listed for the day the
+               master fails) cannot take writes: try the next seed */
+            const char *av[1] = {"ROLE"};
+            r = cmd1(c, 1, av);
+            bool replica = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+                           r->element[0]->type == REDIS_REPLY_STRING &&
+                           strcmp(r->element[0]->str, "master") != 0;
+            if (r)
+                freeReplyObject(r);
+            if (replica) {
+                snprintf(why, sizeof(why), "%s:%d is a replica (no seed is a master)",
+                         st->seeds[i].host, st->seeds[i].port);
+                redisFree(c);
+                continue;
+            }
+        }
         if (rc == 0) {
             const char *av[2] = {"CLUSTER", "INFO"};
             r = cmd1(c, 2, av);
@@ -424,6 +441,14 @@ static int rd_run(struct st_redis *st, struct rd_args *cmds, size_t n, redisRepl
             if (redisGetReply(st->c, &r) != REDIS_OK)
                 io = true;
             rep[i] = r;
+        }
+        for (size_t i = 0; i < n && !io; i++) {
+            /* the server became a replica (a failover demoted it): find the master */
+            if (rep[i] && rep[i]->type == REDIS_REPLY_ERROR &&
+                strncmp(rep[i]->str, "READONLY", 8) == 0) {
+                io = true;
+                snprintf(st->c->errstr, sizeof(st->c->errstr), "%s", "the server is a replica");
+            }
         }
         if (io) {
             snprintf(st->last_err, sizeof(st->last_err), "%s",

@@ -655,3 +655,61 @@ TEST(state_redis_crash_before_commit_alerts_once)
     kx_buf_fini(&b);
     t_redis_stop(&srv);
 }
+
+/* ---- failover --------------------------------------------------------------------------- */
+
+static void redis_do(int port, const char *cmd, long long *out)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    redisReply *x = c && !c->err ? redisCommand(c, cmd) : NULL;
+    if (!x || x->type == REDIS_REPLY_ERROR)
+        t_fail(__FILE__, __LINE__, "port %d: %s: %s", port, cmd, x ? x->str : "no reply");
+    if (out)
+        *out = x->integer;
+    freeReplyObject(x);
+    redisFree(c);
+}
+
+TEST(state_redis_failover_to_a_promoted_replica)
+{
+    struct t_redis a, b;
+    if (!need_server(&a, NULL))
+        t_skip("redis-server is not installed");
+    char extra[64], url[200];
+    snprintf(extra, sizeof(extra), "--replicaof 127.0.0.1 %d", a.port);
+    t_redis_start(&b, 0, extra);
+    /* a replica alone is no place to write */
+    struct st_store *st = NULL;
+    kad_err e;
+    ASSERT_EQ(st_open(&st, b.url, ST_OPEN_RW, &e), KAD_ESTATE);
+    ASSERT(strstr(e.msg, "replica") != NULL);
+    /* the replica listed first: the master is found */
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%d,127.0.0.1:%d", b.port, a.port);
+    st = ropen(url, NULL);
+    uint32_t r = reg(st, "failover", DAY);
+    kx_buf k;
+    kx_buf_init(&k, ST_KEY_MAX + 1);
+    enc(&k, "alice", 1);
+    ASSERT_OK(st_begin(st, NULL));
+    ASSERT_EQ(st_observe(st, r, k.ptr, k.len, T0, NULL, NULL), ST_SEEN_NEW);
+    ASSERT_EQ(st_alert_claim(st, r, k.ptr, k.len, "fo-1", T0, NULL), 1);
+    ASSERT_OK(st_commit(st, NULL));
+    long long acked = 0;
+    for (int i = 0; i < 100 && acked < 1; i++)
+        redis_do(a.port, "WAIT 1 100", &acked);
+    ASSERT_EQ(acked, 1);
+    /* the master dies, the replica is promoted (what Sentinel or an operator does) */
+    stop_process(&a);
+    redis_do(b.port, "REPLICAOF NO ONE", NULL);
+    ASSERT_OK(st_begin(st, NULL));
+    enc(&k, "alice", 1);
+    ASSERT_EQ(st_observe(st, r, k.ptr, k.len, T0 + 1, NULL, NULL), ST_SEEN_KNOWN);
+    ASSERT_EQ(st_alert_claim(st, r, k.ptr, k.len, "fo-1", T0, NULL), 0);
+    enc(&k, "bob", 1);
+    ASSERT_EQ(st_observe(st, r, k.ptr, k.len, T0 + 1, NULL, NULL), ST_SEEN_NEW);
+    ASSERT_OK(st_commit(st, NULL));
+    st_close(st);
+    kx_buf_fini(&k);
+    t_redis_stop(&b);
+    t_redis_stop(&a);
+}
