@@ -19,6 +19,7 @@
 #include "base/err.h"
 #include "base/log.h"
 #include <hiredis/hiredis.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -408,14 +409,60 @@ static void backoff(int attempt)
 }
 
 /*
+ * hiredis writes with write(2): a write to a connection the server closed raises SIGPIPE,
+ * which would kill the process. The library does not own the process's signal dispositions,
+ * so SIGPIPE is blocked in this thread during the I/O and a SIGPIPE it raised is consumed.
+ */
+struct pipe_guard {
+    sigset_t old;
+    bool was_pending;
+};
+
+static void pipe_block(struct pipe_guard *g)
+{
+    sigset_t set, pend;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigpending(&pend);
+    g->was_pending = sigismember(&pend, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void pipe_restore(struct pipe_guard *g)
+{
+    sigset_t set, pend;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE);
+    sigpending(&pend);
+    if (!g->was_pending && sigismember(&pend, SIGPIPE) == 1) {
+        struct timespec zero = {0, 0};
+        sigtimedwait(&set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
+
+/*
  * Send n commands in one pipeline and read their n replies (one round trip). A dropped
  * connection is reopened with backoff and the whole pipeline sent again (every command kadet
  * pipelines is idempotent or, for observe and claim, safe to repeat: docs/internals/state.md).
  * A script the server lost (NOSCRIPT: restarted, SCRIPT FLUSH) is sent again as EVAL.
  * Replies are the caller's to free (replies_free); error replies are returned as replies.
  */
+static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisReply **rep,
+                     kad_err *err);
+
 static int rd_run(struct st_redis *st, struct rd_args *cmds, size_t n, redisReply **rep,
                   kad_err *err)
+{
+    struct pipe_guard g;
+    pipe_block(&g);
+    int rc = rd_run_io(st, cmds, n, rep, err);
+    pipe_restore(&g);
+    return rc;
+}
+
+static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisReply **rep,
+                     kad_err *err)
 {
     for (size_t i = 0; i < n; i++)
         rep[i] = NULL;
@@ -784,7 +831,10 @@ static int rd_open(struct st_store **out, const char *path, enum st_mode mode, u
         snprintf(st->claim_done, n, "%s:c", st->inst);
         /* opening fails at once when no seed answers (kadet says so and exits); a connection
            lost later is reopened with backoff (rd_run) */
+        struct pipe_guard g;
+        pipe_block(&g);
         int c = rd_connect(st, err);
+        pipe_restore(&g);
         rc = c > 0 ? KAD_ESTATE : c;
     }
     if (rc == 0)
