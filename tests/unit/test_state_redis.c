@@ -713,3 +713,65 @@ TEST(state_redis_failover_to_a_promoted_replica)
     t_redis_stop(&b);
     t_redis_stop(&a);
 }
+
+/* ---- one rule's keys ---------------------------------------------------------------------- */
+
+static long long count_keys(int port, const char *pattern)
+{
+    redisContext *c = redisConnect("127.0.0.1", port);
+    redisReply *x = redisCommand(c, "KEYS %s", pattern);
+    long long n = x && x->type == REDIS_REPLY_ARRAY ? (long long)x->elements : -1;
+    if (x)
+        freeReplyObject(x);
+    redisFree(c);
+    return n;
+}
+
+TEST(state_redis_reset_and_prune_touch_one_rule)
+{
+    struct t_redis srv;
+    if (!need_server(&srv, NULL))
+        t_skip("redis-server is not installed");
+    struct st_store *st = ropen(srv.url, NULL);
+    uint32_t a = reg(st, "rule-a", DAY), b = reg(st, "rule-b", DAY);
+    kx_buf k;
+    kx_buf_init(&k, ST_KEY_MAX + 1);
+    ASSERT_OK(st_begin(st, NULL));
+    for (int i = 0; i < 30; i++) {
+        enc(&k, "u", i);
+        ASSERT_EQ(st_observe(st, a, k.ptr, k.len, T0 + i, NULL, NULL), ST_SEEN_NEW);
+        ASSERT_EQ(st_observe(st, b, k.ptr, k.len, T0 + i, NULL, NULL), ST_SEEN_NEW);
+    }
+    enc(&k, "u", 0);
+    ASSERT_EQ(st_alert_claim(st, a, k.ptr, k.len, "alert-a", T0, NULL), 1);
+    ASSERT_EQ(st_alert_claim(st, b, k.ptr, k.len, "alert-b", T0, NULL), 1);
+    ASSERT_OK(st_commit(st, NULL));
+    /* every key of a baseline carries its hash tag; terms expire after twice the window */
+    ASSERT_EQ(count_keys(srv.port, "{kadet:rule-a:*}:t:*"), 30);
+    redisContext *c = redisConnect("127.0.0.1", srv.port);
+    enc(&k, "u", 3);
+    redisReply *x = redisCommand(c, "PTTL {kadet:rule-a:0000000000000007}:t:%b", k.ptr, k.len);
+    ASSERT(x && x->type == REDIS_REPLY_INTEGER && x->integer > DAY && x->integer <= 2 * DAY);
+    freeReplyObject(x);
+    redisFree(c);
+    /* prune rule-a with --older-than 10 ms: its terms before T0 + 19 go, rule-b keeps all */
+    struct st_prune_opts po = {.rule_id = "rule-a", .older_than_ms = 10};
+    struct st_prune_result pr;
+    ASSERT_OK(st_prune(st, &po, &pr, NULL));
+    ASSERT_EQ(pr.terms, 19);
+    ASSERT_EQ(pr.alerts, 1);
+    ASSERT_EQ(count_keys(srv.port, "{kadet:rule-a:*}:t:*"), 11);
+    ASSERT_EQ(count_keys(srv.port, "{kadet:rule-b:*}:t:*"), 30);
+    ASSERT_EQ(count_keys(srv.port, "kadet:alert:alert-a"), 0);
+    /* reset rule-b: its keys go, rule-a's stay */
+    uint64_t removed = 0;
+    ASSERT_OK(st_reset(st, "rule-b", &removed, NULL));
+    ASSERT_EQ(removed, 30);
+    ASSERT_EQ(count_keys(srv.port, "{kadet:rule-b:*}:t:*"), 0);
+    ASSERT_EQ(count_keys(srv.port, "{kadet:rule-b:*}:[za]"), 0);
+    ASSERT_EQ(count_keys(srv.port, "kadet:alert:alert-b"), 0);
+    ASSERT_EQ(count_keys(srv.port, "{kadet:rule-a:*}:t:*"), 11);
+    st_close(st);
+    kx_buf_fini(&k);
+    t_redis_stop(&srv);
+}
