@@ -20,7 +20,7 @@
 /*
  * A store implementation is one `const struct st_ops` and the functions it points to: the
  * SQLite store (state_sqlite.c, with the in-memory index in front; it also serves ST_OPEN_MEM)
- * and, later, a Redis store (state_redis.c, `--state redis://...`). state.c holds what every
+ * and the Redis store (state_redis.c, `redis://...` URLs). state.c holds what every
  * store shares: opening by path or URL, the checks of state.h's contract (argument limits,
  * read-only stores, "needs a batch"), batch bookkeeping and the combination encoding. So an
  * operation is only called with:
@@ -59,7 +59,7 @@
  * it (a server shared by several kadet instances) decides observe and alert_claim on the server
  * when they are called (visible to the other instances at once, never undone by rollback) and
  * commits the rest (positions, counters, deferred last_seen updates) at commit; the engine's
- * protocol for such a store is the Redis issue's to write.
+ * protocol for such a store: docs/internals/state.md, "The Redis store", "Batches".
  *
  * Which operations must be synchronous, which may be deferred or pipelined:
  *   - observe is one atomic step per combination: look it up, apply the window, insert or
