@@ -6,6 +6,10 @@
  *       insert N realistic combinations (decision, username, user agent) in batches of 10,000,
  *       close, reopen and load the index, then time lookups; prints bytes per combination,
  *       peak RSS, file size, insert/reopen/lookup costs.
+ *   kadet-statebench redis --state redis://HOST:PORT [--terms N]
+ *       the Redis store (docs/internals/state.md): observe new, known (last_seen moves),
+ *       known (unchanged), known repeated within a batch: per second, CPU, round trips per
+ *       1,000 events; resets its rule afterwards.
  *   kadet-statebench fill --state FILE [--terms N] [--rules K] [--seed S]
  *       write a state with K rules and N combinations spread over 12 days of event time (for
  *       tests and demos of `kadet state`).
@@ -280,15 +284,79 @@ static int fill(const char *path, uint64_t n, int nrules)
     return 0;
 }
 
+static uint64_t round_trips(struct st_store *st)
+{
+    struct st_stats s;
+    kad_err e;
+    if (st_stats_get(st, &s, &e))
+        die("stats", &e);
+    return s.round_trips;
+}
+
+/* One phase of `redis`: n observations of combinations (i % distinct) at ts(i), one batch. */
+static void redis_phase(struct st_store *st, uint32_t rid, const char *what, uint64_t n,
+                        uint64_t distinct, int64_t t0, int64_t step, int want)
+{
+    kad_err e;
+    kx_buf b;
+    kx_buf_init(&b, ST_KEY_MAX + 1);
+    uint64_t rt0 = round_trips(st);
+    double w0 = now_s(), c0 = cpu_s();
+    if (st_begin(st, &e))
+        die("begin", &e);
+    for (uint64_t i = 0; i < n; i++) {
+        make_combo(&b, i % distinct);
+        int rc = st_observe(st, rid, b.ptr, b.len, t0 + (int64_t)i * step, NULL, &e);
+        if (rc < 0)
+            die("observe", &e);
+        if (want >= 0 && rc != want) {
+            fprintf(stderr, "kadet-statebench: %s: observation %llu gave %d, not %d\n", what,
+                    (unsigned long long)i, rc, want);
+            exit(2);
+        }
+    }
+    if (st_commit(st, &e))
+        die("commit", &e);
+    double w = now_s() - w0, c = cpu_s() - c0;
+    uint64_t rt = round_trips(st) - rt0;
+    printf("%-34s %8.0f /s wall  %5.1f us CPU each  %6.1f round trips / 1,000 events\n", what,
+           (double)n / w, c / (double)n * 1e6, (double)rt * 1000.0 / (double)n);
+    kx_buf_fini(&b);
+}
+
+/* The Redis store on URL: observe new, known (a write: last_seen moves), known (read only),
+   known again in the same batch (answered from the batch's cache); then resets the rule. */
+static int bench_redis(const char *url, uint64_t n)
+{
+    kad_err e;
+    struct st_store *st;
+    if (st_open(&st, url, ST_OPEN_RW, &e))
+        die("open", &e);
+    const char *id = "kadet-statebench-redis";
+    uint32_t rid = reg(st, id, &e);
+    int64_t t0 = 1767225600000;
+    printf("Redis store %s, %llu combinations, one batch per phase\n", url, (unsigned long long)n);
+    redis_phase(st, rid, "observe new", n, n, t0, 0, ST_SEEN_NEW);
+    redis_phase(st, rid, "observe known, last_seen moves", n, n, t0 + 1000, 0, ST_SEEN_KNOWN);
+    redis_phase(st, rid, "observe known, unchanged", n, n, t0 + 500, 0, ST_SEEN_KNOWN);
+    redis_phase(st, rid, "observe known, 50 combos repeated", n, 50, t0 + 500, 0, ST_SEEN_KNOWN);
+    if (st_reset(st, id, NULL, &e))
+        die("reset", &e);
+    st_close(st);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n = 1000000;
     const char *dir = "/tmp", *state = NULL;
     int json = 0, rules = 1;
-    if (argc < 2 || (strcmp(argv[1], "bench") != 0 && strcmp(argv[1], "fill") != 0)) {
+    if (argc < 2 || (strcmp(argv[1], "bench") != 0 && strcmp(argv[1], "fill") != 0 &&
+                     strcmp(argv[1], "redis") != 0)) {
         fprintf(stderr, "usage: kadet-statebench bench [--terms N] [--dir DIR] [--json]\n"
                         "       kadet-statebench fill --state FILE [--terms N] [--rules K] "
-                        "[--seed S]\n");
+                        "[--seed S]\n"
+                        "       kadet-statebench redis --state redis://HOST:PORT [--terms N]\n");
         return 1;
     }
     for (int i = 2; i < argc; i++) {
@@ -324,8 +392,10 @@ int main(int argc, char **argv)
     if (strcmp(argv[1], "bench") == 0)
         return bench(n, dir, json);
     if (!state) {
-        fprintf(stderr, "kadet-statebench: fill needs --state FILE\n");
+        fprintf(stderr, "kadet-statebench: %s needs --state\n", argv[1]);
         return 1;
     }
+    if (strcmp(argv[1], "redis") == 0)
+        return bench_redis(state, n);
     return fill(state, n, rules);
 }

@@ -1,6 +1,6 @@
 /*
  * state.c - the state store's front: what every store implementation shares. st_open picks
- * the implementation (a file or memory: the SQLite store; a redis:// URL: not built in yet),
+ * the implementation (a file or memory: the SQLite store; a redis:// URL: the Redis store),
  * and each st_* function checks state.h's contract (read-only stores, "needs a batch",
  * combination and name limits, rule definitions) before calling the store's operation through
  * its table (struct st_ops, state_int.h, where the contract between the two is written). Also
@@ -10,6 +10,8 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ======================================================================================== */
@@ -31,6 +33,51 @@ void st_base_fini(struct st_store *base)
     base->path = NULL;
 }
 
+void st_cnt_add(st_cnt_vec *c, const char *name, int64_t delta)
+{
+    for (size_t i = 0; i < c->len; i++) {
+        if (strcmp(c->ptr[i].name, name) == 0) {
+            c->ptr[i].pending += delta;
+            return;
+        }
+    }
+    struct st_counter n = {.pending = delta};
+    snprintf(n.name, sizeof(n.name), "%s", name);
+    KX_VEC_PUSH(c, n);
+}
+
+int64_t st_cnt_get(const st_cnt_vec *c, const char *name)
+{
+    for (size_t i = 0; i < c->len; i++)
+        if (strcmp(c->ptr[i].name, name) == 0)
+            return c->ptr[i].value + c->ptr[i].pending;
+    return 0;
+}
+
+static int counter_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct st_counter *)a)->name, ((const struct st_counter *)b)->name);
+}
+
+int st_cnt_each(st_cnt_vec *c, int (*fn)(const char *name, int64_t value, void *ud), void *ud)
+{
+    if (c->len > 1)
+        qsort(c->ptr, c->len, sizeof(c->ptr[0]), counter_cmp);
+    int rc = 0;
+    for (size_t i = 0; i < c->len && rc == 0; i++)
+        rc = fn(c->ptr[i].name, c->ptr[i].value + c->ptr[i].pending, ud);
+    return rc;
+}
+
+void st_cnt_settle(st_cnt_vec *c, bool commit)
+{
+    for (size_t i = 0; i < c->len; i++) {
+        if (commit)
+            c->ptr[i].value += c->ptr[i].pending;
+        c->ptr[i].pending = 0;
+    }
+}
+
 static bool has_scheme(const char *path, const char *scheme)
 {
     return path && strncmp(path, scheme, strlen(scheme)) == 0;
@@ -43,10 +90,7 @@ int st_open_flags(struct st_store **out, const char *path, enum st_mode mode, un
     if (mode != ST_OPEN_MEM && (!path || !*path))
         return kx_err_setf(err, KAD_EINVAL, "no state file given");
     if (mode != ST_OPEN_MEM && (has_scheme(path, "redis://") || has_scheme(path, "rediss://")))
-        return kx_err_setf(err, KAD_EINVAL,
-                           "state '%s': this kadet has no Redis store (a state file or "
-                           "--no-state only)",
-                           path);
+        return st_redis_ops.open(out, path, mode, flags, err);
     return st_sqlite_ops.open(out, mode == ST_OPEN_MEM ? NULL : path, mode, flags, err);
 }
 

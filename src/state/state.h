@@ -10,8 +10,8 @@
  * (state_sqlite.c): an in-memory hash index (rule + combination -> first/last seen, flags) in
  * front of SQLite (WAL mode, one transaction per batch); the index is the authority while a
  * store is open for writing, SQLite its durable copy, written at st_commit. It also serves
- * ST_OPEN_MEM. A Redis store (`redis://` URLs) is a second implementation for a later version;
- * st_open refuses such URLs today. Layout, durability protocol and measurements:
+ * ST_OPEN_MEM. The Redis store (state_redis.c, `redis://` URLs) is the second implementation:
+ * several kadet instances share one baseline. Layout, durability protocol and measurements:
  * docs/internals/state.md.
  *
  * What this module does not do: evaluate queries, compute alert ids or choose the history
@@ -66,8 +66,9 @@ enum st_mode {
  * bytes: a copy that failed, a full disk, `> state.db`) is KAD_ESTATE unless `flags` has
  * ST_OPEN_INIT, since starting anew would raise every alert of the lost state again; a file
  * that is not an SQLite database, or shorter than its header says (truncated), is KAD_ESTATE
- * whatever the flags (kadet never writes over it). A `redis://` or `rediss://` path is
- * KAD_EINVAL (no Redis store in this version).
+ * whatever the flags (kadet never writes over it). A `redis://` path opens the Redis store
+ * (URL syntax and what it does differently: docs/internals/state.md); a malformed URL or
+ * `rediss://` (TLS is not built) is KAD_EINVAL, an unreachable server or failed AUTH KAD_ESTATE.
  */
 int st_open_flags(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
                   kad_err *err);
@@ -245,16 +246,18 @@ int st_positions_each(struct st_store *st,
 /* ======================================================================================== */
 
 struct st_stats {
-    uint64_t rules;      /* baselines (rows of the rules table), current or not */
-    uint64_t terms;      /* combinations on disk (plus uncommitted new ones in the index) */
-    uint64_t alerts;     /* recorded alert ids */
-    uint64_t positions;  /* input sources with a position */
-    int64_t db_bytes;    /* database file size (0 for MEM) */
-    int64_t wal_bytes;   /* -wal file size */
-    uint64_t mem_terms;  /* combinations in the in-memory index */
-    uint64_t mem_bytes;  /* bytes the index holds (slots, record chunks, undo log) */
-    uint64_t mem_keys;   /* of which encoded combination bytes */
-    double mem_overhead; /* (mem_bytes - mem_keys) / mem_terms: bytes per combination */
+    uint64_t rules;       /* baselines (rows of the rules table), current or not */
+    uint64_t terms;       /* combinations on disk (plus uncommitted new ones in the index) */
+    uint64_t alerts;      /* recorded alert ids */
+    uint64_t positions;   /* input sources with a position */
+    int64_t db_bytes;     /* database file size (0 for MEM) */
+    int64_t wal_bytes;    /* -wal file size */
+    uint64_t mem_terms;   /* combinations in the in-memory index */
+    uint64_t mem_bytes;   /* bytes the index holds (slots, record chunks, undo log) */
+    uint64_t mem_keys;    /* of which encoded combination bytes */
+    double mem_overhead;  /* (mem_bytes - mem_keys) / mem_terms: bytes per combination */
+    uint64_t round_trips; /* Redis: round trips to the server by this store so far (read
+                             before this call's own), 0 for SQLite */
 };
 int st_stats_get(struct st_store *st, struct st_stats *out, kad_err *err);
 
@@ -375,6 +378,11 @@ struct st_pivot_cost {
 void st_test_fail_after(struct st_store *st, unsigned long n);
 /* The cost of the last st_pivot_each (zeroes for stores that do not count). */
 void st_test_pivot_cost(const struct st_store *st, struct st_pivot_cost *out);
+/* Round trips to the server so far (the Redis store; 0 for the others). */
+uint64_t st_test_round_trips(const struct st_store *st);
+/* Close the store's server connection as if the network dropped it (Redis; no-op otherwise):
+   the next operation reconnects. */
+void st_test_redis_drop(struct st_store *st);
 #endif /* KAD_TEST_HOOKS */
 
 #endif

@@ -20,7 +20,7 @@
 /*
  * A store implementation is one `const struct st_ops` and the functions it points to: the
  * SQLite store (state_sqlite.c, with the in-memory index in front; it also serves ST_OPEN_MEM)
- * and, later, a Redis store (state_redis.c, `--state redis://...`). state.c holds what every
+ * and the Redis store (state_redis.c, `redis://...` URLs). state.c holds what every
  * store shares: opening by path or URL, the checks of state.h's contract (argument limits,
  * read-only stores, "needs a batch"), batch bookkeeping and the combination encoding. So an
  * operation is only called with:
@@ -59,7 +59,7 @@
  * it (a server shared by several kadet instances) decides observe and alert_claim on the server
  * when they are called (visible to the other instances at once, never undone by rollback) and
  * commits the rest (positions, counters, deferred last_seen updates) at commit; the engine's
- * protocol for such a store is the Redis issue's to write.
+ * protocol for such a store: docs/internals/state.md, "The Redis store", "Batches".
  *
  * Which operations must be synchronous, which may be deferred or pipelined:
  *   - observe is one atomic step per combination: look it up, apply the window, insert or
@@ -134,6 +134,20 @@ struct st_store {
     bool in_batch;
 };
 
+/* Named counters as both stores keep them in memory (state.c): the committed value and what
+   the open batch added. st_cnt_each sorts by name and stops at a nonzero return of fn;
+   st_cnt_settle adds the pending deltas to the values (commit) or drops them. */
+struct st_counter {
+    char name[ST_COUNTER_NAME_MAX + 1];
+    int64_t value;   /* committed */
+    int64_t pending; /* added since the last commit */
+};
+typedef KX_VEC(struct st_counter) st_cnt_vec;
+void st_cnt_add(st_cnt_vec *c, const char *name, int64_t delta);
+int64_t st_cnt_get(const st_cnt_vec *c, const char *name);
+int st_cnt_each(st_cnt_vec *c, int (*fn)(const char *name, int64_t value, void *ud), void *ud);
+void st_cnt_settle(st_cnt_vec *c, bool commit);
+
 /* Fill `base` (path is copied; NULL stays NULL). */
 void st_base_init(struct st_store *base, const struct st_ops *ops, enum st_mode mode,
                   const char *path);
@@ -142,6 +156,19 @@ void st_base_fini(struct st_store *base);
 
 /* The SQLite store (state_sqlite.c). */
 extern const struct st_ops st_sqlite_ops;
+/* The Redis store (state_redis.c): redis:// URLs. */
+extern const struct st_ops st_redis_ops;
+/* Parse a redis:// URL as opening would, without connecting: 0 or KAD_EINVAL (err says
+   where); *shown receives the URL with its password replaced (kx_free it). For the fuzz
+   target. */
+int st_redis_url_check(const char *url, char **shown, kad_err *err);
+
+/* Shared by the stores' terms_each (state_query.c): the component index of each condition of
+   f for rule r (false when a field is unknown to it), whether term t passes them, whether the
+   filter wants rule r's baseline at all (current, or all_baselines). */
+bool st_filter_resolve(const struct st_filter *f, const struct st_rule_info *r, int *idx);
+bool st_filter_match(const struct st_filter *f, const int *idx, const struct st_term_info *t);
+bool st_filter_wants(const struct st_filter *f, const struct st_rule_info *r);
 
 /* ---- the in-memory index (state_index.c) -------------------------------------------------- */
 
@@ -279,12 +306,6 @@ struct st_piv_item {
     bool copied; /* key is in piv_keys */
 };
 
-struct st_counter {
-    char name[64];
-    int64_t value;   /* committed */
-    int64_t pending; /* added since the last commit */
-};
-
 enum {
     SQ_TERM_UPSERT,
     SQ_ALERT_INSERT,
@@ -309,7 +330,7 @@ struct st_sql {
     KX_VEC(struct st_rule_mem) rules; /* registered in this session */
     KX_VEC(uint32_t) by_rid;          /* rid -> index in rules + 1 (0 = not registered) */
     KX_VEC(struct st_undo) undo;      /* also the list of dirty records */
-    KX_VEC(struct st_counter) counters;
+    st_cnt_vec counters;
     struct st_pivots piv;
     KX_VEC(uint8_t) piv_keys;             /* st_pivot_each's scratch: copied keys */
     KX_VEC(struct st_piv_item) piv_items; /* and what to sort */

@@ -219,7 +219,7 @@ static int field_index(const struct st_rule_info *r, const char *name)
 }
 
 /* Component index each condition refers to for this rule; false if a field is unknown. */
-static bool resolve_conds(const struct st_filter *f, const struct st_rule_info *r, int *idx)
+bool st_filter_resolve(const struct st_filter *f, const struct st_rule_info *r, int *idx)
 {
     for (size_t i = 0; f && i < f->nconds; i++) {
         const struct st_cond *c = &f->conds[i];
@@ -235,7 +235,7 @@ static bool resolve_conds(const struct st_filter *f, const struct st_rule_info *
     return true;
 }
 
-static bool match_conds(const struct st_filter *f, const int *idx, const struct st_term_info *t)
+bool st_filter_match(const struct st_filter *f, const int *idx, const struct st_term_info *t)
 {
     for (size_t i = 0; f && i < f->nconds; i++) {
         const struct st_cond *c = &f->conds[i];
@@ -248,7 +248,7 @@ static bool match_conds(const struct st_filter *f, const int *idx, const struct 
     return true;
 }
 
-static bool want_rule(const struct st_filter *f, const struct st_rule_info *r)
+bool st_filter_wants(const struct st_filter *f, const struct st_rule_info *r)
 {
     return r->current || (f && f->all_baselines);
 }
@@ -260,8 +260,8 @@ static int terms_mem(struct st_sql *st, const struct st_filter *f, rule_rows *ro
     int *idx = kx_calloc(rows->len * (nc ? nc : 1), sizeof(int));
     bool *ok = kx_calloc(rows->len ? rows->len : 1, sizeof(bool));
     for (size_t i = 0; i < rows->len; i++)
-        ok[i] =
-            want_rule(f, &rows->ptr[i].info) && resolve_conds(f, &rows->ptr[i].info, idx + i * nc);
+        ok[i] = st_filter_wants(f, &rows->ptr[i].info) &&
+                st_filter_resolve(f, &rows->ptr[i].info, idx + i * nc);
     size_t ch = 0, off = 0, emitted = 0;
     struct st_rec *r;
     int rc = 0;
@@ -279,7 +279,7 @@ static int terms_mem(struct st_sql *st, const struct st_filter *f, rule_rows *ro
         t.term.first_seen = r->first_seen;
         t.term.last_seen = r->last_seen;
         t.term.alerted = (r->flags & REC_ALERTED) != 0;
-        if (!match_conds(f, idx + i * nc, &t))
+        if (!st_filter_match(f, idx + i * nc, &t))
             continue;
         rc = fn(&t, ud);
         if (f && f->limit && ++emitted >= f->limit)
@@ -308,7 +308,7 @@ static int terms_sql(struct st_sql *st, const struct st_filter *f, rule_rows *ro
     }
     for (size_t i = 0; i < rows->len && rc == 0; i++) {
         const struct st_rule_info *ri = &rows->ptr[i].info;
-        if (!want_rule(f, ri) || !resolve_conds(f, ri, idx))
+        if (!st_filter_wants(f, ri) || !st_filter_resolve(f, ri, idx))
             continue;
         sqlite3_bind_int64(s, 1, ri->rid);
         int step;
@@ -322,7 +322,7 @@ static int terms_sql(struct st_sql *st, const struct st_filter *f, rule_rows *ro
             t.term.first_seen = sqlite3_column_int64(s, 1);
             t.term.last_seen = sqlite3_column_int64(s, 2);
             t.term.alerted = (sqlite3_column_int64(s, 3) & REC_ALERTED) != 0;
-            if (!match_conds(f, idx, &t))
+            if (!st_filter_match(f, idx, &t))
                 continue;
             rc = fn(&t, ud);
             if (f && f->limit && ++emitted >= f->limit) {

@@ -707,10 +707,7 @@ static int sql_commit(struct st_store *base_, kad_err *err)
     undo_clear(st);
     for (size_t i = 0; i < st->rules.len; i++)
         st->rules.ptr[i].wm_dirty = false;
-    for (size_t i = 0; i < st->counters.len; i++) {
-        st->counters.ptr[i].value += st->counters.ptr[i].pending;
-        st->counters.ptr[i].pending = 0;
-    }
+    st_cnt_settle(&st->counters, true);
     return 0;
 }
 
@@ -738,8 +735,7 @@ static void sql_rollback(struct st_store *base_)
         st->rules.ptr[i].watermark = st->rules.ptr[i].wm_saved;
         st->rules.ptr[i].wm_dirty = false;
     }
-    for (size_t i = 0; i < st->counters.len; i++)
-        st->counters.ptr[i].pending = 0;
+    st_cnt_settle(&st->counters, false);
     st->base.in_batch = false;
     if (st->reload_on_rollback) {
         /* part of the batch was already written to SQLite and the undo log is gone: the
@@ -947,46 +943,20 @@ static int sql_pos_get(struct st_store *base_, const char *source, struct st_pos
 
 static int sql_counter_add(struct st_store *base_, const char *name, int64_t delta, kad_err *err)
 {
-    struct st_sql *st = sql_of(base_);
     (void)err; /* limits were checked by the front; adding in memory cannot fail */
-    size_t n = strlen(name);
-    for (size_t i = 0; i < st->counters.len; i++) {
-        if (strcmp(st->counters.ptr[i].name, name) == 0) {
-            st->counters.ptr[i].pending += delta;
-            return 0;
-        }
-    }
-    struct st_counter c = {.pending = delta};
-    memcpy(c.name, name, n + 1);
-    KX_VEC_PUSH(&st->counters, c);
+    st_cnt_add(&sql_of(base_)->counters, name, delta);
     return 0;
 }
 
 static int64_t sql_counter_get(struct st_store *base_, const char *name)
 {
-    struct st_sql *st = sql_of(base_);
-    for (size_t i = 0; i < st->counters.len; i++)
-        if (strcmp(st->counters.ptr[i].name, name) == 0)
-            return st->counters.ptr[i].value + st->counters.ptr[i].pending;
-    return 0;
-}
-
-static int counter_cmp(const void *a, const void *b)
-{
-    return strcmp(((const struct st_counter *)a)->name, ((const struct st_counter *)b)->name);
+    return st_cnt_get(&sql_of(base_)->counters, name);
 }
 
 static int sql_counters_each(struct st_store *base_,
                              int (*fn)(const char *name, int64_t value, void *ud), void *ud)
 {
-    struct st_sql *st = sql_of(base_);
-    if (st->counters.len > 1)
-        qsort(st->counters.ptr, st->counters.len, sizeof(struct st_counter), counter_cmp);
-    int rc = 0;
-    for (size_t i = 0; i < st->counters.len && rc == 0; i++)
-        rc = fn(st->counters.ptr[i].name, st->counters.ptr[i].value + st->counters.ptr[i].pending,
-                ud);
-    return rc;
+    return st_cnt_each(&sql_of(base_)->counters, fn, ud);
 }
 
 static int sql_positions_each(struct st_store *base_,
