@@ -40,7 +40,7 @@ int main(int argc, char **argv)
         return 1;
     }
     kad_state *state;
-    kad_state_opts so = {KAD_STATE_MEM};
+    kad_state_opts so = {.mode = KAD_STATE_MEM};
     kad_state_open(&state, NULL, &so, &err);
 
     unsigned long alerts = 0;
