@@ -40,7 +40,7 @@ ASAN_CFLAGS := $(BASEFLAGS) -O1 -msse4.2 -fsanitize=address,undefined -fno-sanit
 # ./kadet and the tools are built without them.
 TEST_HOOKS := -DKAD_TEST_HOOKS
 ASAN_CFLAGS += $(TEST_HOOKS)
-LIBS := -lsqlite3 -lz -lmicrohttpd -lm -lpthread
+LIBS := -lsqlite3 -lz -lmicrohttpd -lcurl -lgnutls -lm -lpthread
 
 LIB_SRC := $(sort $(wildcard src/*.c src/*/*.c))
 CLI_SRC := $(sort $(wildcard cli/*.c))

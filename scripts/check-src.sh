@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # check-src.sh - source rules that the compiler does not check (curl's checksrc spirit):
-#  1. module include direction: base -> event -> kql -> rule -> state -> detect (a module
+#  1. module include direction: base -> event -> kql -> rule -> state -> detect -> output (a module
 #     includes only headers of modules to its left, and only their one public header);
 #  2. no raw malloc/calloc/realloc/free/strdup in src/ outside src/base/alloc.c;
 #  3. cli/ includes no private src/ header except base/ and the documented exceptions listed
@@ -8,7 +8,7 @@
 set -u
 cd "$(dirname "$0")/.."
 fail=0
-order=(base event kql rule state detect)
+order=(base event kql rule state detect output)
 rank() { local i; for i in "${!order[@]}"; do [ "${order[$i]}" = "$1" ] && echo "$i" && return; done; echo 99; }
 
 for f in $(find src -name '*.c' -o -name '*.h' | sort); do
