@@ -55,7 +55,8 @@ RELH_LIB_OBJ := $(LIB_SRC:%.c=build/relh/%.o)
 ASAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
 ASAN_CLI_OBJ := $(CLI_SRC:%.c=build/asan/%.o)
 ASAN_TEST_OBJ := $(TEST_SRC:%.c=build/asan/%.o) $(FUZZ_SRC:%.c=build/asan/%.o)
-GEN := build/gen/test_list.h build/gen/cmd_list.h build/gen/fuzz_list.h
+GEN := build/gen/test_list.h build/gen/cmd_list.h build/gen/fuzz_list.h \
+       build/gen/fields_ecs.h build/gen/fields_k8s.h
 
 .PHONY: all lib cli check asan valgrind fuzz demo bench bench-json format format-check lint \
         clean deps check-src
@@ -81,6 +82,14 @@ build/gen/fuzz_list.h: $(FUZZ_SRC) Makefile
 	@mkdir -p $(@D)
 	@{ for f in $(FUZZ_SRC); do \
 	     sed -n 's/^FUZZ_TARGET(\([A-Za-z0-9_]*\)).*/X(\1)/p' $$f; done; } > $@.tmp && mv $@.tmp $@
+
+# rule lint's field lists (data/fields/*.txt, `NAME TYPE` lines) as F("NAME", "TYPE") lines
+build/gen/fields_ecs.h: data/fields/ecs.txt Makefile
+	@mkdir -p $(@D)
+	@sed -n 's/^\([^# ][^ ]*\) \([a-z_]*\)$$/F("\1", "\2")/p' $< > $@.tmp && mv $@.tmp $@
+build/gen/fields_k8s.h: data/fields/kubernetes-audit.txt Makefile
+	@mkdir -p $(@D)
+	@sed -n 's/^\([^# ][^ ]*\) \([a-z_]*\)$$/F("\1", "\2")/p' $< > $@.tmp && mv $@.tmp $@
 
 # ---- optimised build --------------------------------------------------------------------------
 build/rel/%.o: %.c $(HDRS) $(GEN)

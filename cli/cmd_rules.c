@@ -31,6 +31,7 @@ struct opts {
     int n_exc;
     const char *rules; /* --rules PATH for show/guide */
     bool quiet;        /* check: errors only */
+    bool strict;       /* check: warnings are errors */
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -39,6 +40,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         {"exceptions", required_argument, NULL, 'e'},
         {"rules", required_argument, NULL, 'r'},
         {"quiet", no_argument, NULL, 'q'},
+        {"strict", no_argument, NULL, 'S'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -53,6 +55,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             break;
         case 'r': o->rules = optarg; break;
         case 'q': o->quiet = true; break;
+        case 'S': o->strict = true; break;
         default:
             if (optopt)
                 return cmd_usage_error(&cmd_rules, "option '-%c' needs an argument or is unknown",
@@ -107,6 +110,7 @@ static int do_check(int n, char **paths, const struct opts *o)
 {
     int rc;
     struct rule_set *rs = load(n, paths, o, &rc);
+    rule_set_lint(rs, o->strict ? RULE_LINT_STRICT : 0);
     size_t warnings, errors = print_diags(rs, o->quiet, &warnings);
     size_t runnable = 0, count = rule_set_count(rs);
     for (size_t i = 0; i < count; i++)
@@ -496,7 +500,7 @@ const struct cmd cmd_rules = {
     .name = "rules",
     .summary = "check, list, show and explain detection rules",
     .usage =
-        "usage: kadet rules check [--exceptions FILE]... [-q] [PATH...]\n"
+        "usage: kadet rules check [--exceptions FILE]... [-q] [--strict] [PATH...]\n"
         "       kadet rules list [--exceptions FILE]... [PATH...]\n"
         "       kadet rules show [--rules PATH] [--exceptions FILE]... ID|NAME|FILE\n"
         "       kadet rules guide [--rules PATH] ID|NAME|FILE\n"
@@ -506,8 +510,10 @@ const struct cmd cmd_rules = {
         "else the installed share/kadet/rules.\n"
         "\n"
         "  check   load the rules and print every problem as FILE:LINE:COL: error|warning: ...\n"
-        "          on stderr, then a summary line; exit 1 when there is an error.\n"
+        "          on stderr, then a summary line; exit 1 when there is an error. Lints\n"
+        "          queries (unknown fields) and exceptions (rules they name not loaded).\n"
         "          -q, --quiet  print errors only (warnings are still counted)\n"
+        "          --strict     warnings are errors\n"
         "  list    one line per rule: id, type, whether kadet runs it, severity, risk, name\n"
         "  show    the rule as kadet understood it: normalized fields, compiled query, the\n"
         "          fields it reads\n"

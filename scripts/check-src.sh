@@ -8,7 +8,7 @@
 set -u
 cd "$(dirname "$0")/.."
 fail=0
-order=(base event kql rule state detect output)
+order=(base event kql eql esql rule state detect output)
 rank() { local i; for i in "${!order[@]}"; do [ "${order[$i]}" = "$1" ] && echo "$i" && return; done; echo 99; }
 
 for f in $(find src -name '*.c' -o -name '*.h' | sort); do

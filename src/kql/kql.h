@@ -65,6 +65,24 @@ bool kql_needs_all(const struct kql_query *q);
 bool kql_match_memo(const struct kql_query *q, const struct ev_node *doc, struct ev_memo *memo);
 
 /*
+ * Every field name the query writes, in source order, with where it is written (rule lint).
+ * A name that several values share (`f:(a or b)`) is reported once; free text (no field) is
+ * not reported. Inside a nested query `a:{ b:c }` the path is the full one ("a.b"). `path` is
+ * NUL-terminated and valid during the call only; `offset` is the byte offset in the compiled
+ * text of the name's first character (after the quote of a quoted name). Stops at the first
+ * non-zero value fn returns and returns it; KAD_OK otherwise.
+ */
+struct kql_field_ref {
+    const char *path;
+    size_t len;
+    size_t offset;
+    bool pattern; /* a field-name pattern (unescaped '*') */
+    bool nested;  /* the field of a nested query `path:{...}` */
+};
+int kql_field_refs(const struct kql_query *q, int (*fn)(void *ctx, const struct kql_field_ref *ref),
+                   void *ctx);
+
+/*
  * Append the query written back as KQL text that parses to the same canonical dump (used by
  * the round-trip fuzzer and `explain`). Strings are written quoted, wildcards unquoted with
  * every special character escaped. Returns KAD_OK or KAD_ELIMIT.
@@ -127,6 +145,7 @@ struct kql_lit {
     uint8_t is_cidr; /* text is an IPv4/IPv6 CIDR block */
     uint8_t cidr_bits;
     uint8_t bool_text; /* 0: no; 1: text is "false"; 2: text is "true" */
+    uint32_t off;      /* byte offset in the source where the literal starts (its quote) */
     const char *text;  /* decoded text; WILD: segments joined with '*' */
     size_t len;
     kx_str *seg; /* WILD: nseg >= 2 segments around the wildcards */

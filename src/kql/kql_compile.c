@@ -359,3 +359,55 @@ const char *kql_field(const struct kql_query *q, size_t i)
     return i < q->nfields ? q->fields[i] : NULL;
 }
 bool kql_needs_all(const struct kql_query *q) { return q->needs_all; }
+
+/* ---- field references (kql_field_refs) ---------------------------------------------------- */
+
+struct refs {
+    int (*fn)(void *ctx, const struct kql_field_ref *ref);
+    void *ctx;
+    kx_buf path; /* the enclosing nested paths, each followed by '.' */
+    size_t last; /* offset of the last name reported, SIZE_MAX before the first */
+};
+
+static int walk_refs(struct refs *w, const struct kql_node *n)
+{
+    if (n->kind == KQL_OR || n->kind == KQL_AND || n->kind == KQL_NOT) {
+        for (uint32_t i = 0; i < n->n; i++) {
+            int rc = walk_refs(w, n->kid[i]);
+            if (rc)
+                return rc;
+        }
+        return KAD_OK;
+    }
+    if (n->kind != KQL_IS && n->kind != KQL_RANGE && n->kind != KQL_NESTED)
+        return KAD_OK;
+    if (!n->field.text)
+        return KAD_OK; /* free text: no field */
+    size_t off = n->field.off + (n->field.quoted ? 1 : 0);
+    size_t keep = w->path.len;
+    if (kx_buf_add(&w->path, n->field.text, n->field.len) || kx_buf_addc(&w->path, 0))
+        return KAD_ELIMIT;
+    int rc = KAD_OK;
+    if (off != w->last) {
+        w->last = off;
+        struct kql_field_ref ref = {w->path.ptr, w->path.len - 1, off, n->fclass == KQL_F_PATTERN,
+                                    n->kind == KQL_NESTED};
+        rc = w->fn(w->ctx, &ref);
+    }
+    if (!rc && n->kind == KQL_NESTED) {
+        w->path.ptr[w->path.len - 1] = '.';
+        rc = walk_refs(w, n->kid[0]);
+    }
+    w->path.len = keep;
+    return rc;
+}
+
+int kql_field_refs(const struct kql_query *q, int (*fn)(void *ctx, const struct kql_field_ref *ref),
+                   void *ctx)
+{
+    struct refs w = {fn, ctx, {0}, SIZE_MAX};
+    kx_buf_init(&w.path, (size_t)KQL_MAX_LEN + 2);
+    int rc = walk_refs(&w, q->root);
+    kx_buf_fini(&w.path);
+    return rc;
+}

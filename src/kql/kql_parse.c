@@ -220,6 +220,12 @@ static bool literal(struct parser *p, struct kql_lit *out, int e)
     if (!ok) {
         p->pos = start;
         fail_at(p, start, e);
+    } else {
+        /* an unquoted literal's text is trimmed: point at its first character */
+        size_t at = start, n;
+        while (!out->quoted && at < p->pos && (n = kql_js_space(p->lx.s + at, p->pos - at)) > 0)
+            at += n;
+        out->off = (uint32_t)at;
     }
     return ok;
 }

@@ -14,6 +14,8 @@
 
 #include "base/arena.h"
 #include "base/buf.h"
+#include "eql/eql.h"
+#include "esql/esql.h"
 #include "event/event.h"
 #include "kad.h"
 #include "kql/kql.h"
@@ -48,6 +50,7 @@ struct rule {
     const char *language;  /* "kuery" for the rules kadet runs */
     const char *query;     /* source text */
     struct kql_query *kql; /* compiled query (NULL for unsupported types) */
+    struct eql_query *eql; /* type eql: the compiled EQL query (the engine does not run it yet) */
     const char *note;      /* investigation guide (Markdown) */
     const char *version;   /* metadata.updated_date or rule.version when present */
     struct rule_strlist index, tags, references, false_positives, author;
@@ -95,6 +98,11 @@ struct rule {
     int64_t from_abs_ms;
     /* where from, to and history_window_start are written in `path` (0 when defaulted) */
     uint32_t from_line, from_col, to_line, to_col, hws_line, hws_col;
+    /* the fields the KQL query names, with their line:col in `path` (rule_set_lint) */
+    const struct rule_qfield *qfields;
+    size_t qfield_n;
+    /* type esql, language esql: the compiled query (the engine does not run it yet) */
+    struct esql_prog *esql;
 };
 
 /* One diagnostic of a load: file:line:col: error|warning: message. */
@@ -105,6 +113,7 @@ struct rule_diag {
 
 struct rule_set;
 struct rule_exc_list;
+struct rule_qfield;
 
 /* A new empty set. Never NULL. */
 struct rule_set *rule_set_new(void);
@@ -178,6 +187,21 @@ int rule_diag_format(const struct rule_diag *d, char *buf, size_t size);
  * Appends to out; KAD_ELIMIT when out is full.
  */
 int rule_dump(const struct rule *r, kx_buf *out);
+
+/*
+ * Lint the loaded set (docs/rules.md "Lint"), once, after the rule and exception loads: every
+ * field a KQL query names is checked against the ECS and Kubernetes audit-log field lists
+ * (data/fields/, built in), an unknown one is a warning at its line:col with the nearest known
+ * field when it is close; an exception list that names a rule id or name no loaded rule has
+ * (or, attached by list id only, that no rule uses) is a warning. Other query languages are
+ * skipped. RULE_LINT_STRICT then turns every warning of the set into an error. Returns
+ * KAD_ERULE when the set has an error diagnostic, KAD_OK otherwise.
+ */
+#define RULE_LINT_STRICT 1u
+int rule_set_lint(struct rule_set *rs, unsigned flags);
+/* Whether `field` is a known field (a listed one, an object above one, or below an object,
+   flattened or nested field); exported for tests. */
+bool rule_field_known(const char *field);
 
 /* Exception lists loaded into the set, for `kadet rules check --exceptions` and tests. */
 size_t rule_set_exc_count(const struct rule_set *rs);

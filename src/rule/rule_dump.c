@@ -36,6 +36,14 @@ int rule_dump(const struct rule *r, kx_buf *out)
         kx_buf_adds(out, "query: ");
         kql_dump(r->kql, out);
         kx_buf_addc(out, '\n');
+    } else if (r->esql) {
+        kx_buf_adds(out, "query: ");
+        esql_dump(r->esql, out);
+        kx_buf_addc(out, '\n');
+    } else if (r->eql) {
+        kx_buf_adds(out, "query: ");
+        eql_dump(r->eql, out);
+        kx_buf_addc(out, '\n');
     } else {
         kx_buf_addf(out, "query: -\n");
     }

@@ -146,8 +146,16 @@ static struct rule_exc_list *new_list(struct xl *X, const char *list_id, const c
     l->path = adup(X, X->path);
     l->list_id = adup(X, list_id);
     l->name = adup(X, name ? name : list_id);
+    l->line = X->text ? 0 : X->line;
     KX_VEC_PUSH(&X->rs->lists, l);
     return l;
+}
+
+/* Remember where the list's rule ids (or the list) are written, for rule_set_lint. */
+static void mark_list(struct xl *X, struct rule_exc_list *l, struct xv at)
+{
+    if (X->text && at.t)
+        kx_lines_locate(&X->rs->lines, X->text, X->len, at.t->offset, &l->line, &l->col);
 }
 
 static struct exc_item *add_item(struct xl *X, struct rule_exc_list *l)
@@ -379,6 +387,10 @@ static void load_dr_toml(struct xl *X, const struct toml_value *root)
         struct rule_exc_list *l = new_list(X, list_id, name ? name : list_name);
         l->rule_ids = ids;
         l->rule_names = names;
+        struct xv at = xget(meta, "rule_ids");
+        mark_list(X, l, xnull(at) ? xget(meta, "rule_names") : at);
+        if (!l->line)
+            mark_list(X, l, cont);
         struct xv items = xget(blk, "items");
         size_t n = 0;
         if (!xarr(items, &n) || n == 0)
@@ -454,6 +466,7 @@ static void load_shorthand(struct xl *X, const struct toml_value *root)
                   "[\"*\"])",
                   id);
         l->rule_ids = xstrs(X, rules, "rules", x);
+        mark_list(X, l, xnull(rules) ? x : rules);
         struct exc_item *it = add_item(X, l);
         it->id = l->name;
         it->name = l->name;

@@ -50,6 +50,7 @@ struct rule_exc_list {
     struct exc_item *items;
     size_t n;
     const char *describe; /* "LIST: N items (FILE)" */
+    uint32_t line, col;   /* where its rule ids (else the list) are written; 0 when unknown */
 };
 
 /* ---- the set (ruleset.c) --------------------------------------------------------------------- */
@@ -85,6 +86,15 @@ size_t rule_kql_err_pos(const char *text, size_t len, const struct toml_value *q
 /* rule_load.c: load every rule of one TOML file's text. */
 void rule_load_text(struct rule_set *rs, const char *path, const char *text, size_t len);
 
+/* rule_lint.c: the fields a rule's query names and where (kept for rule_set_lint). */
+struct rule_qfield {
+    const char *path;
+    uint32_t line, col;
+    bool pattern;
+};
+void rule_lint_collect(struct rule_set *rs, struct rule *r, const char *text, size_t len,
+                       const struct toml_value *qv);
+
 /* rule_exceptions.c: load one exceptions file's text (format chosen from the content). */
 void rule_exc_load_text(struct rule_set *rs, const char *path, const char *text, size_t len);
 /* Recompute each rule's attached exception lists. */
@@ -99,6 +109,7 @@ struct rule_type_def {
     const char *name;
     enum rule_type type;
     bool runs_kql; /* query and new_terms: `query` is KQL/Lucene and is compiled */
+    bool runs_eql; /* eql: `query` is EQL and is compiled */
 };
 const struct rule_type_def *rule_type_find(const char *name);
 

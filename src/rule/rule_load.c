@@ -744,6 +744,17 @@ size_t rule_kql_err_pos(const char *text, size_t len, const struct toml_value *q
     return toml_str_source_offset(text, len, qv, off);
 }
 
+static void compile_eql(struct ld *L, const struct toml_value *qv)
+{
+    struct rule *r = L->r;
+    kad_err e;
+    kad_err_clear(&e);
+    r->eql = eql_compile(&L->rs->arena, r->query, strlen(r->query), L->path, &e);
+    if (!r->eql)
+        error_at(L, rule_kql_err_pos(L->text, L->len, qv, &e), "query: %s",
+                 e.msg[0] ? e.msg : kad_strerror(e.code));
+}
+
 static void compile_query(struct ld *L, const struct toml_value *qv)
 {
     struct rule *r = L->r;
@@ -751,6 +762,19 @@ static void compile_query(struct ld *L, const struct toml_value *qv)
     kad_err_clear(&e);
     r->kql = kql_compile(&L->rs->arena, r->query, strlen(r->query), L->path, &e);
     if (!r->kql)
+        error_at(L, rule_kql_err_pos(L->text, L->len, qv, &e), "query: %s",
+                 e.msg[0] ? e.msg : kad_strerror(e.code));
+    else
+        rule_lint_collect(L->rs, r, L->text, L->len, qv);
+}
+
+static void compile_esql(struct ld *L, const struct toml_value *qv)
+{
+    struct rule *r = L->r;
+    kad_err e;
+    kad_err_clear(&e);
+    r->esql = esql_compile(&L->rs->arena, r->query, strlen(r->query), L->path, &e);
+    if (!r->esql)
         error_at(L, rule_kql_err_pos(L->text, L->len, qv, &e), "query: %s",
                  e.msg[0] ? e.msg : kad_strerror(e.code));
 }
@@ -799,7 +823,7 @@ static void load_rule_table(struct ld *L, const struct toml_value *rule)
                      tv->u.s);
     }
     check_members(L, rule, rule_keys, "");
-    check_required(L, rule, rule_keys, "", def ? def->runs_kql : false);
+    check_required(L, rule, rule_keys, "", def ? def->runs_kql || def->runs_eql : false);
 
     r->type_name = get_str(L, rule, "type");
     r->type = def ? def->type : RULE_UNSUPPORTED;
@@ -874,7 +898,33 @@ static void load_rule_table(struct ld *L, const struct toml_value *rule)
                      r->type_name, r->language);
         }
     }
-    if (def && def->type == RULE_UNSUPPORTED && !L->errors)
+    bool esql = def && strcmp(def->name, "esql") == 0;
+    if (esql && qv && qv->type == TOML_STRING) {
+        if (!r->language || strcmp(r->language, "esql") != 0)
+            error_at(L, key_pos(rule, toml_get(rule, r->language ? "language" : "query")),
+                     "language must be \"esql\" for an esql rule, not '%s'",
+                     r->language ? r->language : "(none)");
+        else
+            compile_esql(L, qv);
+    } else if (esql) {
+        error_at(L, key_pos(rule, tv), "an esql rule needs a query");
+    }
+    if (def && def->runs_eql && r->language && qv && qv->type == TOML_STRING) {
+        if (strcmp(r->language, "eql") == 0)
+            compile_eql(L, qv);
+        else
+            error_at(L, key_pos(rule, toml_get(rule, "language")),
+                     "language must be \"eql\" for an eql rule, not '%s'", r->language);
+    }
+    if (esql && !L->errors)
+        warn_at(L, key_pos(rule, tv),
+                "unsupported rule type 'esql': query compiled, but the engine does not run "
+                "ES|QL rules yet: rule loaded, not run");
+    else if (def && def->runs_eql && !L->errors)
+        warn_at(L, key_pos(rule, tv),
+                "EQL query compiled, but the engine does not run EQL rules yet (unsupported rule "
+                "type 'eql' for now): rule loaded, not run");
+    else if (def && def->type == RULE_UNSUPPORTED && !L->errors)
         warn_at(L, key_pos(rule, tv), "unsupported rule type '%s': rule loaded, not run",
                 r->type_name);
     compute_logic_hash(r);

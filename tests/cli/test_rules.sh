@@ -32,6 +32,26 @@ out=$("$K" rules check -q tests/rules/good/unknown_keys_warn.toml 2>"$T/err") ||
 [ -s "$T/err" ] && fail "-q printed warnings"
 echo "$out" | grep -q "0 errors, 1 warning$" || fail "-q summary: $out"
 
+# lint: an unknown field is a warning with a did-you-mean; --strict makes it an error (exit 1)
+out=$("$K" rules check tests/rules/lint/typos.toml 2>"$T/err") || fail "lint warnings exit $?"
+echo "$out" | grep -q "; 0 errors, 4 warnings$" || fail "lint summary: $out"
+grep -q "^tests/rules/lint/typos.toml:17:3: warning: rule 'Typos': query: unknown field 'kubernetes.audti.stage' (did you mean 'kubernetes.audit.stage'?)$" "$T/err" ||
+    fail "lint warning: $(cat "$T/err")"
+"$K" rules check --strict tests/rules/lint/typos.toml >"$T/out" 2>"$T/err"; rc=$?
+[ $rc = 1 ] || fail "--strict exit $rc"
+grep -q "; 4 errors, 0 warnings$" "$T/out" || fail "--strict summary: $(cat "$T/out")"
+grep -q "^tests/rules/lint/typos.toml:17:3: error: rule 'Typos': query: unknown field 'kubernetes.audti.stage'" "$T/err" ||
+    fail "--strict diagnostic: $(cat "$T/err")"
+"$K" rules check --strict -q tests/rules/lint/known_fields.toml >/dev/null 2>&1 || fail "--strict on a clean rule"
+KADET_RULES=rules "$K" rules check --strict >/dev/null 2>&1 || fail "--strict on the bundled rules"
+# an exception naming a rule that is not loaded is a warning, an error under --strict
+"$K" rules check -e tests/rules/lint/exceptions_unmatched.exceptions.toml tests/rules/lint/exceptions_unmatched.toml \
+    >"$T/out" 2>"$T/err" || fail "exceptions lint exit $?"
+grep -q "^tests/rules/lint/exceptions_unmatched.exceptions.toml:9:9: warning: exception list 'stale': rule_id '11111111-2222-4333-8444-555555555555' matches no loaded rule$" "$T/err" ||
+    fail "exceptions lint: $(cat "$T/err")"
+"$K" rules check --strict -e tests/rules/lint/exceptions_unmatched.exceptions.toml tests/rules/lint/exceptions_unmatched.toml \
+    >/dev/null 2>&1; [ $? = 1 ] || fail "--strict exceptions exit"
+
 # list
 "$K" rules list rules >"$T/out" || fail "list exit $?"
 head -1 "$T/out" | grep -q "^RULE_ID .*TYPE .*RUN .*SEVERITY .*RISK .*NAME" || fail "list header"
@@ -81,9 +101,15 @@ grep -q "^/nonexistent/dir: error: cannot open: No such file or directory$" "$T/
 D=${KAD_SHARED_DATA:-../shared/data}
 if [ -d "$D/detection-rules/kubernetes" ]; then
     out=$("$K" rules check "$D/detection-rules/kubernetes" 2>"$T/err") || fail "Elastic rules exit $?"
-    [ "$out" = "45 rules loaded from 45 files: 29 runnable, 16 unsupported; 0 errors, 16 warnings" ] ||
+    [ "$out" = "45 rules loaded from 45 files: 29 runnable, 16 unsupported; 0 errors, 17 warnings" ] ||
         fail "Elastic summary: $out"
     [ "$(grep -c "unsupported rule type '\(eql\|esql\)'" "$T/err")" = 16 ] || fail "unsupported warnings"
+    # the 5 EQL rules compile; the warning says the engine does not run them yet
+    [ "$(grep -c "EQL query compiled, but the engine does not run EQL rules yet" "$T/err")" = 5 ] ||
+        fail "EQL rules warnings"
+    # lint: the one field Elastic's published lists lack (docs/rules.md "Lint") stays a warning
+    grep -q "persistence_cluster_admin_rolebinding_created.toml:67:36: warning: rule 'Kubernetes Cluster-Admin Role Binding Created': query: unknown field 'kubernetes.audit.requestObject.roleRef.name'" "$T/err" ||
+        fail "lint warning on Elastic's rules: $(grep -v unsupported "$T/err")"
     out=$("$K" rules check "$D/detection-rules/seed-history" 2>/dev/null) || fail "seed history exit $?"
     echo "$out" | grep -q "^6 rules loaded from 6 files: 6 runnable" || fail "seed history: $out"
 else

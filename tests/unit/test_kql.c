@@ -303,6 +303,63 @@ TEST(kql_doc_examples)
     ASSERT(blocks > 10);
 }
 
+/* ---- fields.test (kql_field_refs) ---------------------------------------------------------- */
+
+static int add_ref(void *ctx, const struct kql_field_ref *r)
+{
+    kx_buf *b = ctx;
+    kx_buf_addf(b, "%s%.*s@%zu%s%s", b->len ? " " : "", (int)r->len, r->path, r->offset,
+                r->pattern ? "/p" : "", r->nested ? "/n" : "");
+    return KAD_OK;
+}
+
+static int stop_at_second(void *ctx, const struct kql_field_ref *r)
+{
+    return ++*(int *)ctx == 2 ? 42 : KAD_OK;
+}
+
+TEST(kql_field_refs_file)
+{
+    const char *path = "tests/kql/fields.test";
+    size_t len, n, blocks = 0;
+    char *text = t_read_file(path, &len);
+    ASSERT_NOT_NULL(text);
+    char **ln = t_split_lines(text, &n);
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (ln[i][0] == '\0' || ln[i][0] == '#')
+            continue;
+        const char *q = ln[i], *want = ln[i + 1];
+        char name[256];
+        case_name(name, sizeof(name), path, i + 1, q);
+        kx_arena a;
+        kx_arena_init(&a, 4096, 0);
+        kx_buf got;
+        kx_buf_init(&got, 1 << 16);
+        struct kql_query *k = kql_compile(&a, q, strlen(q), "<query>", NULL);
+        if (k)
+            kql_field_refs(k, add_ref, &got);
+        const char *g = !k ? "(error)" : got.len ? got.ptr : "-";
+        char detail[1024];
+        snprintf(detail, sizeof(detail), "got:      %s\n     expected: %s", g, want);
+        t_case(strcmp(g, want) == 0, name, detail);
+        kx_buf_fini(&got);
+        kx_arena_fini(&a);
+        blocks++;
+        i++;
+    }
+    kx_free(ln);
+    kx_free(text);
+    ASSERT(blocks >= 10);
+    /* a callback's non-zero answer stops the walk and is returned */
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    struct kql_query *k = kql_compile(&a, "a:1 and b:2 and c:3", 19, NULL, NULL);
+    int calls = 0;
+    ASSERT_EQ(kql_field_refs(k, stop_at_second, &calls), 42);
+    ASSERT_EQ(calls, 2);
+    kx_arena_fini(&a);
+}
+
 /* ---- unit tests --------------------------------------------------------------------------- */
 
 TEST(kql_fields)
