@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # check-src.sh - source rules that the compiler does not check (curl's checksrc spirit):
-#  1. module include direction: base -> event -> kql -> rule -> state -> detect -> output (a module
-#     includes only headers of modules to its left, and only their one public header);
+#  1. module include direction: base -> event -> kql -> eql -> esql -> rule -> state -> detect ->
+#     output (a module includes only headers of modules to its left, and only their one public
+#     header);
 #  2. no raw malloc/calloc/realloc/free/strdup in src/ outside src/base/alloc.c;
 #  3. cli/ includes no private src/ header except base/ and the documented exceptions listed
 #     in docs/internals/cli-includes.txt.

@@ -90,7 +90,7 @@ int box_open(struct out_box **out, const char *path, kad_err *err)
     static const char *const sqls[] = {
         "INSERT OR IGNORE INTO outbox(alert_id, created, doc) VALUES(?1, ?2, ?3)",
         "SELECT coalesce(max(seq), 0) FROM outbox",
-        "SELECT seq, doc FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        "SELECT seq, doc, created FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         "SELECT seq FROM cursors WHERE output = ?1",
         "INSERT INTO cursors(output, seq, updated) VALUES(?1, ?2, ?3)"
         " ON CONFLICT(output) DO UPDATE SET seq = excluded.seq, updated = excluded.updated",
@@ -212,8 +212,8 @@ int box_cursor_set(struct out_box *b, const char *name, int64_t cursor, kad_err 
 }
 
 int box_rows(struct out_box *b, int64_t after, int max, int64_t max_bytes,
-             bool (*fn)(int64_t seq, const char *json, size_t len, void *ud), void *ud,
-             kad_err *err)
+             bool (*fn)(int64_t seq, int64_t created, const char *json, size_t len, void *ud),
+             void *ud, kad_err *err)
 {
     sqlite3_bind_int64(b->rows, 1, after);
     sqlite3_bind_int(b->rows, 2, max);
@@ -227,7 +227,8 @@ int box_rows(struct out_box *b, int64_t after, int max, int64_t max_bytes,
             break;
         bytes += (int64_t)len;
         n++;
-        if (!fn(sqlite3_column_int64(b->rows, 0), doc ? doc : "", len, ud))
+        if (!fn(sqlite3_column_int64(b->rows, 0), sqlite3_column_int64(b->rows, 2), doc ? doc : "",
+                len, ud))
             break;
     }
     sqlite3_reset(b->rows);

@@ -21,8 +21,8 @@ int box_cursor(struct out_box *b, const char *name, int64_t *cursor, kad_err *er
 int box_cursor_set(struct out_box *b, const char *name, int64_t cursor, kad_err *err);
 /* Rows after `after`, in order, until `max` rows or `max_bytes`; fn returns false to stop. */
 int box_rows(struct out_box *b, int64_t after, int max, int64_t max_bytes,
-             bool (*fn)(int64_t seq, const char *json, size_t len, void *ud), void *ud,
-             kad_err *err);
+             bool (*fn)(int64_t seq, int64_t created, const char *json, size_t len, void *ud),
+             void *ud, kad_err *err);
 /* Pending rows after `after` and the wall ms of the oldest (0 = none). */
 int box_pending(struct out_box *b, int64_t after, int64_t *count, int64_t *oldest_ms);
 /* Delete rows every one of `names` has passed. */

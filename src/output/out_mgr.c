@@ -24,6 +24,7 @@ struct output {
     int64_t cursor;
     int attempts;         /* failed attempts of the batch at the cursor */
     int64_t next_try;     /* monotonic ms; 0 = now */
+    bool hold;            /* next_try is a flush= wait (a full batch goes at once), not a backoff */
     int64_t pub_cursor;   /* cursor, under mgr.mu (for out_mgr_drain) */
     struct out_metrics m; /* under mgr.mu */
 };
@@ -42,6 +43,7 @@ struct out_mgr {
     pthread_mutex_t mu;
     pthread_cond_t wake, cycled;
     bool stop, notified;
+    bool draining;  /* out_mgr_drain waits: send partial batches at once (flush=) */
     uint64_t cycle; /* worker passes completed */
     /* batch being delivered (worker only) */
     kx_arena ar;
@@ -161,10 +163,11 @@ struct load {
     struct out_mgr *m;
     struct output *o;
     int n;
-    int64_t last_seq; /* last row read, passing or not */
+    int64_t last_seq;      /* last row read, passing or not */
+    int64_t first_created; /* wall ms the first passing alert was appended */
 };
 
-static bool load_row(int64_t seq, const char *json, size_t len, void *ud)
+static bool load_row(int64_t seq, int64_t created, const char *json, size_t len, void *ud)
 {
     struct load *l = ud;
     struct out_mgr *m = l->m;
@@ -179,6 +182,8 @@ static bool load_row(int64_t seq, const char *json, size_t len, void *ud)
         pthread_mutex_unlock(&m->mu);
     } else {
         a->seq = seq;
+        if (!l->n)
+            l->first_created = created;
         l->n++;
     }
     l->last_seq = seq;
@@ -199,10 +204,11 @@ static int64_t backoff(struct out_mgr *m, const struct out_spec *s, int attempts
 /* Deliver the next batch of one output; true when the cursor moved. */
 static bool step(struct out_mgr *m, struct output *o)
 {
-    if (o->next_try && mono_ms() < o->next_try)
+    if (o->next_try && !o->hold && mono_ms() < o->next_try)
         return false;
+    o->hold = false;
     kx_arena_reset(&m->ar);
-    struct load l = {m, o, 0, o->cursor};
+    struct load l = {m, o, 0, o->cursor, 0};
     kad_err e = {0};
     if (box_rows(m->wb, o->cursor, o->spec.batch_count * 4, o->spec.batch_bytes, load_row, &l,
                  &e)) {
@@ -212,6 +218,18 @@ static bool step(struct out_mgr *m, struct output *o)
     if (l.last_seq == o->cursor)
         return false; /* nothing pending */
     int64_t new_cursor = l.last_seq;
+    if (l.n > 0 && l.n < o->spec.batch_count && o->spec.batch_ms > 0) {
+        /* flush=: wait up to batch_ms after the first alert for a fuller batch */
+        int64_t left = l.first_created + o->spec.batch_ms - out_now_ms();
+        pthread_mutex_lock(&m->mu);
+        bool draining = m->draining;
+        pthread_mutex_unlock(&m->mu);
+        if (left > 0 && !draining) {
+            o->next_try = mono_ms() + left;
+            o->hold = true;
+            return false;
+        }
+    }
     if (l.n > 0) {
         bool permanent = false;
         int rc = conn_send(o->conn, m->batch, (size_t)l.n, m->res, &permanent, &e);
@@ -355,6 +373,7 @@ int64_t out_mgr_drain(struct out_mgr *m, int timeout_ms)
 {
     int64_t deadline = mono_ms() + timeout_ms, pending = 0;
     pthread_mutex_lock(&m->mu);
+    m->draining = true;
     for (;;) {
         /* a whole pass that started after this point */
         m->notified = true;
@@ -379,6 +398,7 @@ int64_t out_mgr_drain(struct out_mgr *m, int timeout_ms)
         if (!m->running || (m->cycle >= want && pending == 0) || mono_ms() >= deadline)
             break;
     }
+    m->draining = false;
     pthread_mutex_unlock(&m->mu);
     return pending;
 }

@@ -904,3 +904,38 @@ TEST(output_syslog_rsyslogd)
     kx_free(got);
     rmdir_r(dir);
 }
+
+/* flush=: a partial batch waits for more alerts (up to flush ms), a full one goes at once, and
+   drain sends what waits. */
+TEST(output_batch_by_time)
+{
+    char dir[64], url[200];
+    tmpdir(dir, sizeof(dir));
+    struct rcv r;
+    rcv_start(&r, dir, 0, NULL);
+    snprintf(url, sizeof(url),
+             "webhook:http://127.0.0.1:%d/b,batch_format=array,batch=4,flush=60000,user=u,"
+             "password=p",
+             r.port);
+    const char *specs[] = {url};
+    struct out_mgr *m = mgr_new(dir, specs, 1);
+    produce(m, 0, 2, "high", NULL);
+    usleep(300 * 1000);
+    char *log = slurp(r.log);
+    ASSERT_EQ(count_in(log, "\"path\": \"/b\""), 0); /* waiting for a fuller batch */
+    kx_free(log);
+    produce(m, 2, 4, "high", NULL);
+    struct out_metrics mt;
+    for (int i = 0; i < 100 && (out_mgr_metrics(m, &mt, 1), mt.delivered < 4); i++)
+        usleep(50 * 1000);
+    ASSERT_EQ(mt.delivered, 4); /* full: sent without waiting for flush */
+    produce(m, 4, 5, "high", NULL);
+    ASSERT_EQ(out_mgr_drain(m, 5000), 0);
+    out_mgr_free(m);
+    rcv_stop(&r);
+    log = slurp(r.log);
+    ASSERT_EQ(count_in(log, "\"path\": \"/b\""), 2);
+    ASSERT_EQ(count_in(log, "\"auth\": \"Basic dTpw\""), 2); /* base64("u:p") */
+    kx_free(log);
+    rmdir_r(dir);
+}
