@@ -939,3 +939,61 @@ TEST(output_batch_by_time)
     kx_free(log);
     rmdir_r(dir);
 }
+
+struct stats_seen {
+    int n;
+    int64_t pending;
+    char names[2][128];
+};
+
+static void on_stats(const struct out_box_output_stats *o, void *ud)
+{
+    struct stats_seen *s = ud;
+    if (s->n < 2)
+        snprintf(s->names[s->n], sizeof(s->names[0]), "%s", o->name);
+    s->n++;
+    s->pending += o->pending;
+    ASSERT(o->pending == 0 || o->oldest_ms > 0);
+}
+
+/* `kadet outputs test` (out_send_once) and `kadet state stats` (out_box_stats). */
+TEST(output_send_once_and_stats)
+{
+    char dir[64], ok[160], bad[160], path[128];
+    tmpdir(dir, sizeof(dir));
+    const char *args[] = {"--auth", "ApiKey k", NULL};
+    struct rcv r;
+    rcv_start(&r, dir, 0, args);
+    snprintf(ok, sizeof(ok), "elasticsearch:http://127.0.0.1:%d,api_key=k,name=es", r.port);
+    snprintf(bad, sizeof(bad), "webhook:http://127.0.0.1:%d/x,name=hook", r.port);
+    kx_buf b;
+    kx_buf_init(&b, 1 << 20);
+    mk_alert(&b, "sample-1", "r1", "low", NULL);
+    struct out_spec s = spec_of(ok);
+    ASSERT_OK(out_send_once(&s, b.ptr, b.len, NULL));
+    ASSERT_OK(out_send_once(&s, b.ptr, b.len, NULL)); /* 409: there already, fine */
+    out_spec_fini(&s);
+    s = spec_of(bad);
+    kad_err e = {0};
+    ASSERT_EQ(out_send_once(&s, b.ptr, b.len, &e), KAD_EIO);
+    ASSERT(strstr(e.msg, "HTTP 401"));
+    out_spec_fini(&s);
+    kx_buf_fini(&b);
+    rcv_stop(&r);
+
+    /* two outputs, one unreachable: its alerts stay pending in the outbox */
+    const char *specs[] = {"file:/dev/null,name=null",
+                           "webhook:http://127.0.0.1:9/x,name=down,backoff=60000"};
+    struct out_mgr *m = mgr_new(dir, specs, 2);
+    produce(m, 0, 3, "high", NULL);
+    ASSERT_EQ(out_mgr_drain(m, 500), 3);
+    out_mgr_free(m);
+    snprintf(path, sizeof(path), "%s/outbox.db", dir);
+    struct stats_seen seen = {0};
+    ASSERT_OK(out_box_stats(path, on_stats, &seen, NULL));
+    ASSERT_EQ(seen.n, 2);
+    ASSERT_STR_EQ(seen.names[0], "down");
+    ASSERT_STR_EQ(seen.names[1], "null");
+    ASSERT_EQ(seen.pending, 3);
+    rmdir_r(dir);
+}
