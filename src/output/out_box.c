@@ -87,13 +87,15 @@ int box_open(struct out_box **out, const char *path, kad_err *err)
         box_free(b);
         return r;
     }
+    static const char cursor_upsert[] =
+        "INSERT INTO cursors(output, seq, updated) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(output) DO UPDATE SET seq = excluded.seq, updated = excluded.updated";
     static const char *const sqls[] = {
         "INSERT OR IGNORE INTO outbox(alert_id, created, doc) VALUES(?1, ?2, ?3)",
         "SELECT coalesce(max(seq), 0) FROM outbox",
         "SELECT seq, doc, created FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
         "SELECT seq FROM cursors WHERE output = ?1",
-        "INSERT INTO cursors(output, seq, updated) VALUES(?1, ?2, ?3)"
-        " ON CONFLICT(output) DO UPDATE SET seq = excluded.seq, updated = excluded.updated",
+        cursor_upsert,
         "SELECT count(*) FROM outbox WHERE seq > ?1",
         "SELECT created FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 1",
         "DELETE FROM outbox WHERE seq <= ?1 AND created < ?2",

@@ -126,7 +126,8 @@ int out_es_bulk_items(const char *body, size_t len, struct out_item_result *res,
         rc =
             kx_err_setf(err, KAD_ESYNTAX, "bulk response has %u items for %zu sent", items->len, n);
     size_t i = 0;
-    for (const struct ev_node *it = rc ? NULL : items->child; it; it = it->next, i++) {
+    const struct ev_node *first = rc == 0 && items ? items->child : NULL;
+    for (const struct ev_node *it = first; it; it = it->next, i++) {
         /* {"create": {"_index":..., "_id":..., "status": 201, "error": {...}}} */
         const struct ev_node *op = it->type == EV_OBJECT ? it->child : NULL;
         const struct ev_node *st = op && op->type == EV_OBJECT ? ev_member(op, "status", 6) : NULL;
@@ -171,7 +172,7 @@ int out_hmac_sha256_hex(const char *secret, const void *body, size_t len, char o
     unsigned char mac[32];
     if (gnutls_hmac_fast(GNUTLS_MAC_SHA256, secret, strlen(secret), body, len, mac) < 0)
         return KAD_EUNSUPPORTED;
-    memcpy(out, "sha256=", 7);
+    snprintf(out, 8, "sha256=");
     for (int i = 0; i < 32; i++)
         snprintf(out + 7 + 2 * i, 3, "%02x", mac[i]);
     return 0;
