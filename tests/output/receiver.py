@@ -31,6 +31,10 @@ ap.add_argument("--secret")
 ap.add_argument("--sig-header", default="X-Kadet-Signature")
 ap.add_argument("--reject")
 ap.add_argument("--busy-once")
+ap.add_argument("--tls-cert")
+ap.add_argument("--tls-key")
+ap.add_argument("--syslog-tls", action="store_true",
+                help="instead of HTTP: a TLS syslog receiver logging each octet-counted message")
 args = ap.parse_args()
 
 stored = set()
@@ -130,6 +134,47 @@ class S(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
 
+def tls_context():
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    return ctx
+
+
+def syslog_tls():
+    """Octet-counted RFC 5425 frames over TLS: one log line {"syslog": MSG} per message."""
+    import socket
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", args.port))
+    ls.listen(4)
+    print(ls.getsockname()[1], flush=True)
+    ctx = tls_context()
+    while True:
+        c, _ = ls.accept()
+        try:
+            t = ctx.wrap_socket(c, server_side=True)
+        except OSError:
+            continue
+        buf = b""
+        while True:
+            d = t.recv(65536)
+            if not d:
+                break
+            buf += d
+            while b" " in buf:
+                n, rest = buf.split(b" ", 1)
+                if len(rest) < int(n):
+                    break
+                with open(args.log, "a") as f:
+                    f.write(json.dumps({"syslog": rest[:int(n)].decode()}) + "\n")
+                buf = rest[int(n):]
+
+
+if args.syslog_tls:
+    syslog_tls()
 srv = S(("127.0.0.1", args.port), H)
+if args.tls_cert:
+    srv.socket = tls_context().wrap_socket(srv.socket, server_side=True)
 print(srv.server_address[1], flush=True)
 srv.serve_forever()

@@ -997,3 +997,75 @@ TEST(output_send_once_and_stats)
     ASSERT_EQ(seen.pending, 3);
     rmdir_r(dir);
 }
+
+/* A certificate for 127.0.0.1 made with openssl(1); false when openssl is missing. */
+static bool make_cert(const char *dir)
+{
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd),
+             "openssl req -x509 -newkey rsa:2048 -nodes -keyout '%s/key.pem' -out '%s/cert.pem' "
+             "-days 1 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1",
+             dir, dir);
+    return system(cmd) == 0;
+}
+
+/* HTTPS with ca= (verified), and refused without it; syslog over TLS (tls://, RFC 5425
+   octet counting) to a TLS receiver. */
+TEST(output_tls_https_and_syslog)
+{
+    char dir[64], cert[128], key[128], spec[300];
+    tmpdir(dir, sizeof(dir));
+    if (!make_cert(dir)) {
+        rmdir_r(dir);
+        t_skip("openssl(1) not available to make a test certificate");
+    }
+    snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/key.pem", dir);
+    const char *args[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    struct rcv r;
+    rcv_start(&r, dir, 0, args);
+    kx_buf b;
+    kx_buf_init(&b, 1 << 20);
+    mk_alert(&b, "tls-1", "r1", "low", NULL);
+    snprintf(spec, sizeof(spec), "webhook:https://127.0.0.1:%d/tls,ca=%s", r.port, cert);
+    struct out_spec s = spec_of(spec);
+    kad_err e = {0};
+    ASSERT_OK(out_send_once(&s, b.ptr, b.len, &e));
+    out_spec_fini(&s);
+    snprintf(spec, sizeof(spec), "webhook:https://127.0.0.1:%d/tls", r.port);
+    s = spec_of(spec);
+    ASSERT_EQ(out_send_once(&s, b.ptr, b.len, &e), KAD_EIO); /* not trusted */
+    out_spec_fini(&s);
+    rcv_stop(&r);
+    char *log = slurp(r.log);
+    ASSERT_EQ(count_in(log, "\"path\": \"/tls\""), 1);
+    kx_free(log);
+    unlink(r.log);
+
+    const char *sargs[] = {"--syslog-tls", "--tls-cert", cert, "--tls-key", key, NULL};
+    rcv_start(&r, dir, 0, sargs);
+    snprintf(spec, sizeof(spec), "syslog:tls://127.0.0.1:%d,ca=%s,batch=5", r.port, cert);
+    char untrusted[200];
+    snprintf(untrusted, sizeof(untrusted), "syslog:tls://127.0.0.1:%d", r.port);
+    s = spec_of(untrusted);
+    ASSERT_EQ(out_send_once(&s, b.ptr, b.len, &e), KAD_EIO);
+    ASSERT(strstr(e.msg, "TLS"));
+    out_spec_fini(&s);
+    const char *specs[] = {spec};
+    struct out_mgr *m = mgr_new(dir, specs, 1);
+    produce(m, 0, 4, "high", NULL);
+    ASSERT_EQ(out_mgr_drain(m, 10000), 0);
+    out_mgr_free(m);
+    for (int i = 0; i < 100; i++) { /* the receiver logs after reading */
+        log = slurp(r.log);
+        int n = count_in(log, "{\"syslog\": \"<131>1 2026-03-01T10:00:00.000Z testhost kadet");
+        kx_free(log);
+        if (n == 4)
+            break;
+        ASSERT(i < 99);
+        usleep(50 * 1000);
+    }
+    rcv_stop(&r);
+    kx_buf_fini(&b);
+    rmdir_r(dir);
+}
