@@ -25,31 +25,32 @@ struct output {
     int attempts;         /* failed attempts of the batch at the cursor */
     int64_t next_try;     /* monotonic ms; 0 = now */
     bool hold;            /* next_try is a flush= wait (a full batch goes at once), not a backoff */
-    int64_t pub_cursor;   /* cursor, under mgr.mu (for out_mgr_drain) */
+    int64_t pub_cursor;   /* cursor, under mgr.mu (for out_mgr_drain and pruning) */
     struct out_metrics m; /* under mgr.mu */
+    /* the output's delivery thread and what only it uses */
+    struct out_mgr *mgr;
+    pthread_t th;
+    bool started;
+    bool notified; /* under mgr.mu */
+    unsigned seed;
+    struct out_box *wb; /* its own outbox connection */
+    kx_arena ar;        /* the batch being delivered */
+    struct out_alert *batch;
+    struct out_item_result *res;
 };
 
 struct out_mgr {
     struct out_box *prod; /* the producer's connection */
-    struct out_box *wb;   /* the worker's */
     struct output *o;
     size_t n;
     char *dead_letter;
     char hostname[256];
     int poll_ms;
-    unsigned seed;
-    pthread_t th;
     bool running;
     pthread_mutex_t mu;
-    pthread_cond_t wake, cycled;
-    bool stop, notified;
-    bool draining;  /* out_mgr_drain waits: send partial batches at once (flush=) */
-    uint64_t cycle; /* worker passes completed */
-    /* batch being delivered (worker only) */
-    kx_arena ar;
-    struct out_alert *batch;
-    struct out_item_result *res;
-    int cap;
+    pthread_cond_t wake;
+    bool stop;
+    bool draining; /* out_mgr_drain waits: send partial batches at once (flush=) */
 };
 
 static int64_t mono_ms(void)
@@ -74,10 +75,7 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
     struct out_mgr *m = kx_calloc(1, sizeof(*m));
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->wake, NULL);
-    pthread_cond_init(&m->cycled, NULL);
-    kx_arena_init(&m->ar, 1 << 20, 0);
     m->poll_ms = opts->poll_ms > 0 ? opts->poll_ms : 200;
-    m->seed = (unsigned)getpid() ^ (unsigned)mono_ms();
     if (opts->hostname)
         snprintf(m->hostname, sizeof(m->hostname), "%s", opts->hostname);
     else if (gethostname(m->hostname, sizeof(m->hostname) - 1) != 0)
@@ -90,8 +88,6 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
         snprintf(m->dead_letter, l, "%s.dead", opts->outbox_path);
     }
     int rc = box_open(&m->prod, opts->outbox_path, err);
-    if (!rc)
-        rc = box_open(&m->wb, opts->outbox_path, err);
     m->o = kx_calloc(n ? n : 1, sizeof(*m->o));
     m->n = n;
     for (size_t i = 0; i < n && !rc; i++) {
@@ -104,17 +100,20 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
         o->spec.name = kx_strdup(specs[i].name);
         o->m.name = o->spec.name;
         o->conn = conn_new(&o->spec, m->hostname);
-        rc = box_cursor(m->wb, o->spec.name, &o->cursor, err);
+        o->mgr = m;
+        o->seed = (unsigned)getpid() ^ (unsigned)mono_ms() ^ (unsigned)i * 2654435761u;
+        kx_arena_init(&o->ar, 1 << 20, 0);
+        o->batch = kx_calloc((size_t)o->spec.batch_count, sizeof(*o->batch));
+        o->res = kx_calloc((size_t)o->spec.batch_count, sizeof(*o->res));
+        rc = box_open(&o->wb, opts->outbox_path, err);
+        if (!rc)
+            rc = box_cursor(o->wb, o->spec.name, &o->cursor, err);
         o->pub_cursor = o->cursor;
-        if (o->spec.batch_count > m->cap)
-            m->cap = o->spec.batch_count;
     }
     if (rc) {
         out_mgr_free(m);
         return rc;
     }
-    m->batch = kx_calloc((size_t)(m->cap ? m->cap : 1), sizeof(*m->batch));
-    m->res = kx_calloc((size_t)(m->cap ? m->cap : 1), sizeof(*m->res));
     *out = m;
     return 0;
 }
@@ -171,10 +170,10 @@ static bool load_row(int64_t seq, int64_t created, const char *json, size_t len,
 {
     struct load *l = ud;
     struct out_mgr *m = l->m;
-    char *copy = kx_arena_memdup(&m->ar, json, len + 1);
-    struct out_alert *a = &m->batch[l->n];
+    char *copy = kx_arena_memdup(&l->o->ar, json, len + 1);
+    struct out_alert *a = &l->o->batch[l->n];
     kad_err e = {0};
-    if (out_alert_parse(a, &m->ar, copy, len, &e)) {
+    if (out_alert_parse(a, &l->o->ar, copy, len, &e)) {
         dead_letter(m, l->o, json, len, e.msg); /* cannot happen for what the engine writes */
     } else if (!out_filter_pass(&l->o->spec, a)) {
         pthread_mutex_lock(&m->mu);
@@ -190,7 +189,7 @@ static bool load_row(int64_t seq, int64_t created, const char *json, size_t len,
     return l->n < l->o->spec.batch_count;
 }
 
-static int64_t backoff(struct out_mgr *m, const struct out_spec *s, int attempts)
+static int64_t backoff(struct output *o, const struct out_spec *s, int attempts)
 {
     int64_t d = s->backoff_ms;
     for (int i = 1; i < attempts && d < s->backoff_max_ms; i++)
@@ -198,7 +197,7 @@ static int64_t backoff(struct out_mgr *m, const struct out_spec *s, int attempts
     if (d > s->backoff_max_ms)
         d = s->backoff_max_ms;
     /* jitter: uniformly in [d/2, d] */
-    return d / 2 + (int64_t)(rand_r(&m->seed) % (unsigned)(d / 2 + 1));
+    return d / 2 + (int64_t)(rand_r(&o->seed) % (unsigned)(d / 2 + 1));
 }
 
 /* Deliver the next batch of one output; true when the cursor moved. */
@@ -207,10 +206,10 @@ static bool step(struct out_mgr *m, struct output *o)
     if (o->next_try && !o->hold && mono_ms() < o->next_try)
         return false;
     o->hold = false;
-    kx_arena_reset(&m->ar);
+    kx_arena_reset(&o->ar);
     struct load l = {m, o, 0, o->cursor, 0};
     kad_err e = {0};
-    if (box_rows(m->wb, o->cursor, o->spec.batch_count * 4, o->spec.batch_bytes, load_row, &l,
+    if (box_rows(o->wb, o->cursor, o->spec.batch_count * 4, o->spec.batch_bytes, load_row, &l,
                  &e)) {
         kx_log(KX_LOG_ERROR, "output %s: %s", o->spec.name, e.msg);
         return false;
@@ -232,7 +231,7 @@ static bool step(struct out_mgr *m, struct output *o)
     }
     if (l.n > 0) {
         bool permanent = false;
-        int rc = conn_send(o->conn, m->batch, (size_t)l.n, m->res, &permanent, &e);
+        int rc = conn_send(o->conn, o->batch, (size_t)l.n, o->res, &permanent, &e);
         o->attempts++;
         bool give_up = permanent || o->attempts >= o->spec.max_attempts;
         if (rc && !give_up) {
@@ -240,30 +239,30 @@ static bool step(struct out_mgr *m, struct output *o)
             o->m.retried++;
             snprintf(o->m.last_error, sizeof(o->m.last_error), "%s", e.msg);
             pthread_mutex_unlock(&m->mu);
-            o->next_try = mono_ms() + backoff(m, &o->spec, o->attempts);
+            o->next_try = mono_ms() + backoff(o, &o->spec, o->attempts);
             return false;
         }
         uint64_t delivered = 0;
         for (int i = 0; i < l.n; i++) {
-            struct out_item_result *r = &m->res[i];
+            struct out_item_result *r = &o->res[i];
             if (rc) {
                 char why[300];
                 snprintf(why, sizeof(why), "%s after %d attempt%s", e.msg, o->attempts,
                          o->attempts == 1 ? "" : "s");
-                dead_letter(m, o, m->batch[i].json, m->batch[i].len, why);
+                dead_letter(m, o, o->batch[i].json, o->batch[i].len, why);
             } else if (r->v == OUT_V_DONE) {
                 delivered++;
             } else if (r->v == OUT_V_DEAD || give_up) {
-                dead_letter(m, o, m->batch[i].json, m->batch[i].len, r->reason);
+                dead_letter(m, o, o->batch[i].json, o->batch[i].len, r->reason);
             } else { /* RETRY: this one and what follows are sent again */
-                new_cursor = m->batch[i].seq - 1;
+                new_cursor = o->batch[i].seq - 1;
                 pthread_mutex_lock(&m->mu);
                 o->m.retried++;
                 o->m.delivered += delivered;
                 snprintf(o->m.last_error, sizeof(o->m.last_error), "%s", r->reason);
                 pthread_mutex_unlock(&m->mu);
                 delivered = 0;
-                o->next_try = mono_ms() + backoff(m, &o->spec, o->attempts);
+                o->next_try = mono_ms() + backoff(o, &o->spec, o->attempts);
                 break;
             }
         }
@@ -276,7 +275,7 @@ static bool step(struct out_mgr *m, struct output *o)
         }
     }
     if (new_cursor != o->cursor) {
-        if (box_cursor_set(m->wb, o->spec.name, new_cursor, &e)) {
+        if (box_cursor_set(o->wb, o->spec.name, new_cursor, &e)) {
             kx_log(KX_LOG_ERROR, "output %s: %s", o->spec.name, e.msg);
             return false;
         }
@@ -289,17 +288,15 @@ static bool step(struct out_mgr *m, struct output *o)
     return false;
 }
 
-static void update_metrics(struct out_mgr *m)
+static void update_metrics(struct output *o)
 {
-    int64_t now = out_now_ms();
-    for (size_t i = 0; i < m->n; i++) {
-        int64_t count = 0, oldest = 0;
-        box_pending(m->wb, m->o[i].cursor, &count, &oldest);
-        pthread_mutex_lock(&m->mu);
-        m->o[i].m.queue_depth = count;
-        m->o[i].m.oldest_age_ms = count && oldest ? now - oldest : 0;
-        pthread_mutex_unlock(&m->mu);
-    }
+    struct out_mgr *m = o->mgr;
+    int64_t count = 0, oldest = 0, now = out_now_ms();
+    box_pending(o->wb, o->cursor, &count, &oldest);
+    pthread_mutex_lock(&m->mu);
+    o->m.queue_depth = count;
+    o->m.oldest_age_ms = count && oldest ? now - oldest : 0;
+    pthread_mutex_unlock(&m->mu);
 }
 
 static bool stopping(struct out_mgr *m)
@@ -310,34 +307,41 @@ static bool stopping(struct out_mgr *m)
     return stop;
 }
 
+/* Delete rows every output has passed (and that are old enough: box_prune). */
+static void prune(struct output *o)
+{
+    struct out_mgr *m = o->mgr;
+    pthread_mutex_lock(&m->mu);
+    int64_t lo = o->pub_cursor;
+    for (size_t i = 0; i < m->n; i++)
+        lo = m->o[i].pub_cursor < lo ? m->o[i].pub_cursor : lo;
+    pthread_mutex_unlock(&m->mu);
+    kad_err e = {0};
+    if (box_prune(o->wb, lo, &e))
+        kx_log(KX_LOG_WARN, "outbox: %s", e.msg);
+}
+
+/* One thread per output: a slow or failing output never delays another. */
 static void *worker(void *ud)
 {
-    struct out_mgr *m = ud;
+    struct output *o = ud;
+    struct out_mgr *m = o->mgr;
+    uint64_t passes = 0;
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
-        m->notified = false;
+        o->notified = false;
         pthread_mutex_unlock(&m->mu);
         bool moved = false;
+        while (!stopping(m) && step(m, o))
+            moved = true;
+        if (moved && ++passes % 16 == 1)
+            prune(o);
+        update_metrics(o);
         int64_t wait = m->poll_ms, now = mono_ms();
-        for (size_t i = 0; i < m->n; i++) {
-            while (!stopping(m) && step(m, &m->o[i]))
-                moved = true;
-            if (m->o[i].next_try && m->o[i].next_try - now < wait)
-                wait = m->o[i].next_try - now;
-        }
-        if (moved && m->n) {
-            int64_t lo = m->o[0].cursor;
-            for (size_t i = 1; i < m->n; i++)
-                lo = m->o[i].cursor < lo ? m->o[i].cursor : lo;
-            kad_err e = {0};
-            if (box_prune(m->wb, lo, &e))
-                kx_log(KX_LOG_WARN, "outbox: %s", e.msg);
-        }
-        update_metrics(m);
+        if (o->next_try && o->next_try - now < wait)
+            wait = o->next_try - now;
         pthread_mutex_lock(&m->mu);
-        m->cycle++;
-        pthread_cond_broadcast(&m->cycled);
-        if (!m->stop && !m->notified && wait > 0) {
+        if (!m->stop && !o->notified && wait > 0) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             int64_t ns = ts.tv_nsec + (wait % 1000) * 1000000;
@@ -354,18 +358,28 @@ int out_mgr_start(struct out_mgr *m, kad_err *err)
 {
     if (m->running)
         return 0;
-    int e = pthread_create(&m->th, NULL, worker, m);
-    if (e)
-        return kx_err_setf(err, KAD_EIO, "cannot start the delivery thread: %s", strerror(e));
     m->running = true;
+    for (size_t i = 0; i < m->n; i++) {
+        int e = pthread_create(&m->o[i].th, NULL, worker, &m->o[i]);
+        if (e)
+            return kx_err_setf(err, KAD_EIO, "cannot start the delivery thread of %s: %s",
+                               m->o[i].spec.name, strerror(e));
+        m->o[i].started = true;
+    }
     return 0;
+}
+
+static void notify_locked(struct out_mgr *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        m->o[i].notified = true;
+    pthread_cond_broadcast(&m->wake);
 }
 
 void out_mgr_notify(struct out_mgr *m)
 {
     pthread_mutex_lock(&m->mu);
-    m->notified = true;
-    pthread_cond_signal(&m->wake);
+    notify_locked(m);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -374,29 +388,21 @@ int64_t out_mgr_drain(struct out_mgr *m, int timeout_ms)
     int64_t deadline = mono_ms() + timeout_ms, pending = 0;
     pthread_mutex_lock(&m->mu);
     m->draining = true;
+    notify_locked(m);
     for (;;) {
-        /* a whole pass that started after this point */
-        m->notified = true;
-        pthread_cond_signal(&m->wake);
-        uint64_t want = m->cycle + 2;
-        while (m->running && m->cycle < want && mono_ms() < deadline) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += 20 * 1000000;
-            if (ts.tv_nsec >= 1000000000)
-                ts.tv_sec++, ts.tv_nsec -= 1000000000;
-            pthread_cond_timedwait(&m->cycled, &m->mu, &ts);
-        }
         /* counted here, on the producer's connection (drain is the producer's call): the
-           worker's metrics are stale while a request is in flight */
+           workers' metrics are stale while a request is in flight */
         pending = 0;
         for (size_t i = 0; i < m->n; i++) {
             int64_t count = 0, oldest;
             box_pending(m->prod, m->o[i].pub_cursor, &count, &oldest);
             pending += count;
         }
-        if (!m->running || (m->cycle >= want && pending == 0) || mono_ms() >= deadline)
+        if (!m->running || pending == 0 || mono_ms() >= deadline)
             break;
+        pthread_mutex_unlock(&m->mu);
+        nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
+        pthread_mutex_lock(&m->mu);
     }
     m->draining = false;
     pthread_mutex_unlock(&m->mu);
@@ -416,26 +422,28 @@ void out_mgr_free(struct out_mgr *m)
 {
     if (!m)
         return;
-    if (m->running) {
-        pthread_mutex_lock(&m->mu);
-        m->stop = true;
-        pthread_cond_signal(&m->wake);
-        pthread_mutex_unlock(&m->mu);
-        pthread_join(m->th, NULL);
-    }
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < m->n; i++)
+        if (m->o[i].started)
+            pthread_join(m->o[i].th, NULL);
     for (size_t i = 0; i < m->n; i++) {
-        conn_free(m->o[i].conn);
-        out_spec_fini(&m->o[i].spec);
+        struct output *o = &m->o[i];
+        if (o->mgr) { /* set up */
+            out_box_close(o->wb);
+            kx_free(o->batch);
+            kx_free(o->res);
+            kx_arena_fini(&o->ar);
+        }
+        conn_free(o->conn);
+        out_spec_fini(&o->spec);
     }
     kx_free(m->o);
     out_box_close(m->prod);
-    out_box_close(m->wb);
-    kx_free(m->batch);
-    kx_free(m->res);
     kx_free(m->dead_letter);
-    kx_arena_fini(&m->ar);
     pthread_cond_destroy(&m->wake);
-    pthread_cond_destroy(&m->cycled);
     pthread_mutex_destroy(&m->mu);
     kx_free(m);
 }

@@ -10,8 +10,9 @@
  *   3. struct out_box: the outbox, an SQLite file the producer appends alerts to inside its
  *      batch (committed before the state's batch; alert ids are unique, so a batch replayed
  *      after a crash appends nothing twice).
- *   4. struct out_mgr: the outputs and their delivery thread. Each output has its own cursor in
- *      the outbox; retries with exponential backoff and jitter; a dead-letter file; metrics.
+ *   4. struct out_mgr: the outputs, each with a delivery thread and a cursor in the outbox of its
+ *      own (a slow output delays no other); retries with exponential backoff and jitter; a
+ *      dead-letter file; metrics.
  */
 #ifndef KAD_OUTPUT_H
 #define KAD_OUTPUT_H
@@ -199,7 +200,7 @@ void out_mgr_notify(struct out_mgr *m);
 int64_t out_mgr_drain(struct out_mgr *m, int timeout_ms);
 /* Copy up to n outputs' metrics (name borrowed from the manager); returns the number of outputs. */
 size_t out_mgr_metrics(struct out_mgr *m, struct out_metrics *out, size_t n);
-/* Stop the worker (an attempt in flight finishes or times out) and free everything. */
+/* Stop the delivery threads (an attempt in flight finishes or times out) and free everything. */
 void out_mgr_free(struct out_mgr *m);
 
 /* Send one alert to one output now, without the outbox (`kadet outputs test`): 0 delivered,
