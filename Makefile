@@ -46,8 +46,8 @@ ASAN_CFLAGS := $(BASEFLAGS) -O1 -msse4.2 -fsanitize=address,undefined -fno-sanit
 # ./kadet and the tools are built without them.
 TEST_HOOKS := -DKAD_TEST_HOOKS
 ASAN_CFLAGS += $(TEST_HOOKS)
-LIBS := -lsqlite3 -lhiredis -lz -lmicrohttpd -lm -lpthread
-LIB_LIBS := -lsqlite3 -lhiredis -lz -lm -lpthread
+LIBS := -lsqlite3 -lhiredis -lz -lmicrohttpd -lcurl -lgnutls -lm -lpthread
+LIB_LIBS := -lsqlite3 -lhiredis -lz -lcurl -lgnutls -lm -lpthread
 PREFIX ?= /usr/local
 DESTDIR ?=
 SO_VERSION := 0

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # check-src.sh - source rules that the compiler does not check (curl's checksrc spirit):
-#  1. module include direction: base -> event -> kql -> eql -> esql -> rule -> state -> detect
-#     -> api (a module
-#     includes only headers of modules to its left, and only their one public header);
+#  1. module include direction: base -> event -> kql -> eql -> esql -> rule -> state -> detect ->
+#     output -> api (a module includes only headers of modules to its left, and only their one
+#     public header);
 #  2. no raw malloc/calloc/realloc/free/strdup in src/ outside src/base/alloc.c;
 #  3. cli/ and examples/ include only include/kad.h among the project's headers (besides their
 #     own directory's headers and the generated build/gen/ tables): libkad's public API is all
@@ -10,7 +10,7 @@
 set -u
 cd "$(dirname "$0")/.."
 fail=0
-order=(base event kql eql esql rule state detect api)
+order=(base event kql eql esql rule state detect output api)
 rank() { local i; for i in "${!order[@]}"; do [ "${order[$i]}" = "$1" ] && echo "$i" && return; done; echo 99; }
 
 for f in $(find src -name '*.c' -o -name '*.h' | sort); do

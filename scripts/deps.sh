@@ -31,6 +31,8 @@ TEST=(
   groff-base man-db                     # man -l renders the generated pages in the tests
   bash zsh                              # completion tests
   python3-yaml                          # Helm chart check when helm is not installable
+  rsyslog                               # output tests: a real syslog receiver (RFC 5424 over UDP/TCP)
+  openssl                               # output tests: a certificate for the HTTPS and TLS syslog receivers
 )
 BENCH=(libsimdjson-dev g++ gnuplot-nox hyperfine time)
 PACKAGE=(dpkg-dev fakeroot lintian debootstrap)

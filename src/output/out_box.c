@@ -1,0 +1,291 @@
+/*
+ * out_box.c - the outbox: an SQLite file (WAL) beside the state. The producer appends alerts
+ * in a batch committed before the state's batch; each output's cursor is a row of `cursors`,
+ * moved by the delivery worker on its own connection. docs/internals/outputs.md.
+ */
+#include "output/out_int.h"
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/str.h"
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define BOX_APP_ID 0x6b61646f /* "kado" */
+
+static const char box_schema[] = "CREATE TABLE IF NOT EXISTS outbox("
+                                 " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                                 " alert_id TEXT NOT NULL UNIQUE,"
+                                 " created INTEGER NOT NULL,"
+                                 " doc TEXT NOT NULL);"
+                                 "CREATE TABLE IF NOT EXISTS cursors("
+                                 " output TEXT PRIMARY KEY,"
+                                 " seq INTEGER NOT NULL,"
+                                 " updated INTEGER NOT NULL) WITHOUT ROWID;";
+
+int64_t out_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int box_fail(struct out_box *b, kad_err *err, const char *what)
+{
+    return kx_err_setf(err, KAD_ESTATE, "outbox %s: %s: %s", b->path, what,
+                       b->db ? sqlite3_errmsg(b->db) : "out of memory");
+}
+
+static void box_free(struct out_box *b)
+{
+    sqlite3_stmt *ss[] = {b->ins,     b->max_seq, b->rows,   b->cur_get,
+                          b->cur_set, b->pending, b->oldest, b->prune};
+    for (size_t i = 0; i < sizeof(ss) / sizeof(ss[0]); i++)
+        sqlite3_finalize(ss[i]);
+    sqlite3_close(b->db);
+    kx_free(b->path);
+    kx_free(b);
+}
+
+int box_open(struct out_box **out, const char *path, kad_err *err)
+{
+    *out = NULL;
+    struct out_box *b = kx_calloc(1, sizeof(*b));
+    b->path = kx_strdup(path);
+    int rc = sqlite3_open_v2(
+        path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc == SQLITE_OK)
+        sqlite3_busy_timeout(b->db, 10000);
+    char sql[1024];
+    snprintf(sql, sizeof(sql),
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE; %s"
+             "COMMIT;",
+             box_schema);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
+    sqlite3_stmt *s = NULL;
+    int64_t app = 0;
+    if (rc == SQLITE_OK &&
+        sqlite3_prepare_v2(b->db, "PRAGMA application_id", -1, &s, NULL) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        app = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    if (rc == SQLITE_OK && app == 0) {
+        snprintf(sql, sizeof(sql), "PRAGMA application_id=%d", BOX_APP_ID);
+        rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
+        app = BOX_APP_ID;
+    }
+    if (rc != SQLITE_OK) {
+        sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+        int r = box_fail(b, err, "cannot open");
+        box_free(b);
+        return r;
+    }
+    if (app != BOX_APP_ID) {
+        int r = kx_err_setf(err, KAD_ESTATE, "%s: not a kadet outbox file", path);
+        box_free(b);
+        return r;
+    }
+    static const char cursor_upsert[] =
+        "INSERT INTO cursors(output, seq, updated) VALUES(?1, ?2, ?3)"
+        " ON CONFLICT(output) DO UPDATE SET seq = excluded.seq, updated = excluded.updated";
+    static const char *const sqls[] = {
+        "INSERT OR IGNORE INTO outbox(alert_id, created, doc) VALUES(?1, ?2, ?3)",
+        "SELECT coalesce(max(seq), 0) FROM outbox",
+        "SELECT seq, doc, created FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        "SELECT seq FROM cursors WHERE output = ?1",
+        cursor_upsert,
+        "SELECT count(*) FROM outbox WHERE seq > ?1",
+        "SELECT created FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 1",
+        "DELETE FROM outbox WHERE seq <= ?1 AND created < ?2",
+    };
+    sqlite3_stmt **dst[] = {&b->ins,     &b->max_seq, &b->rows,   &b->cur_get,
+                            &b->cur_set, &b->pending, &b->oldest, &b->prune};
+    for (size_t i = 0; i < sizeof(sqls) / sizeof(sqls[0]); i++)
+        if (sqlite3_prepare_v3(b->db, sqls[i], -1, SQLITE_PREPARE_PERSISTENT, dst[i], NULL) !=
+            SQLITE_OK) {
+            int r = box_fail(b, err, "cannot prepare");
+            box_free(b);
+            return r;
+        }
+    *out = b;
+    return 0;
+}
+
+int out_box_open(struct out_box **b, const char *path, kad_err *err)
+{
+    return box_open(b, path, err);
+}
+
+void out_box_close(struct out_box *b)
+{
+    if (!b)
+        return;
+    if (b->in_batch)
+        out_box_rollback(b);
+    box_free(b);
+}
+
+int out_box_begin(struct out_box *b, kad_err *err)
+{
+    if (b->in_batch)
+        return kx_err_setf(err, KAD_EINVAL, "outbox: batch already open");
+    if (sqlite3_exec(b->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return box_fail(b, err, "cannot begin");
+    b->in_batch = true;
+    return 0;
+}
+
+int out_box_append(struct out_box *b, const char *alert_id, const char *json, size_t len,
+                   kad_err *err)
+{
+    if (!b->in_batch)
+        return kx_err_setf(err, KAD_EINVAL, "outbox: append needs a batch");
+    if (len > OUT_ALERT_MAX)
+        return kx_err_setf(err, KAD_ELIMIT, "outbox: alert of %zu bytes (at most %u)", len,
+                           OUT_ALERT_MAX);
+    if (!alert_id || !alert_id[0])
+        return kx_err_setf(err, KAD_EINVAL, "outbox: alert without an id");
+    sqlite3_bind_text(b->ins, 1, alert_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(b->ins, 2, out_now_ms());
+    sqlite3_bind_text(b->ins, 3, json, (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(b->ins);
+    sqlite3_reset(b->ins);
+    sqlite3_clear_bindings(b->ins);
+    if (rc != SQLITE_DONE)
+        return box_fail(b, err, "cannot append");
+    return sqlite3_changes(b->db) > 0 ? 1 : 0;
+}
+
+int out_box_commit(struct out_box *b, kad_err *err)
+{
+    if (!b->in_batch)
+        return kx_err_setf(err, KAD_EINVAL, "outbox: no batch to commit");
+    b->in_batch = false;
+    if (sqlite3_exec(b->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        int r = box_fail(b, err, "cannot commit");
+        sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+        return r;
+    }
+    return 0;
+}
+
+void out_box_rollback(struct out_box *b)
+{
+    if (!b->in_batch)
+        return;
+    b->in_batch = false;
+    sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* ---- the worker's side -------------------------------------------------------------------- */
+
+static int64_t one_int(struct out_box *b, sqlite3_stmt *s, bool *found)
+{
+    int rc = sqlite3_step(s);
+    int64_t v = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    if (found)
+        *found = rc == SQLITE_ROW;
+    sqlite3_reset(s);
+    (void)b;
+    return v;
+}
+
+int box_cursor(struct out_box *b, const char *name, int64_t *cursor, kad_err *err)
+{
+    bool found;
+    sqlite3_bind_text(b->cur_get, 1, name, -1, SQLITE_TRANSIENT);
+    *cursor = one_int(b, b->cur_get, &found);
+    if (found)
+        return 0;
+    *cursor = one_int(b, b->max_seq, NULL); /* a new output starts at the end */
+    return box_cursor_set(b, name, *cursor, err);
+}
+
+int box_cursor_set(struct out_box *b, const char *name, int64_t cursor, kad_err *err)
+{
+    sqlite3_bind_text(b->cur_set, 1, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(b->cur_set, 2, cursor);
+    sqlite3_bind_int64(b->cur_set, 3, out_now_ms());
+    int rc = sqlite3_step(b->cur_set);
+    sqlite3_reset(b->cur_set);
+    return rc == SQLITE_DONE ? 0 : box_fail(b, err, "cannot move a cursor");
+}
+
+int box_rows(struct out_box *b, int64_t after, int max, int64_t max_bytes,
+             bool (*fn)(int64_t seq, int64_t created, const char *json, size_t len, void *ud),
+             void *ud, kad_err *err)
+{
+    sqlite3_bind_int64(b->rows, 1, after);
+    sqlite3_bind_int(b->rows, 2, max);
+    int rc;
+    int64_t bytes = 0;
+    int n = 0;
+    while ((rc = sqlite3_step(b->rows)) == SQLITE_ROW) {
+        size_t len = (size_t)sqlite3_column_bytes(b->rows, 1);
+        const char *doc = (const char *)sqlite3_column_text(b->rows, 1);
+        if (n > 0 && bytes + (int64_t)len > max_bytes)
+            break;
+        bytes += (int64_t)len;
+        n++;
+        if (!fn(sqlite3_column_int64(b->rows, 0), sqlite3_column_int64(b->rows, 2), doc ? doc : "",
+                len, ud))
+            break;
+    }
+    sqlite3_reset(b->rows);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return box_fail(b, err, "cannot read");
+    return 0;
+}
+
+int box_pending(struct out_box *b, int64_t after, int64_t *count, int64_t *oldest_ms)
+{
+    sqlite3_bind_int64(b->pending, 1, after);
+    *count = one_int(b, b->pending, NULL);
+    sqlite3_bind_int64(b->oldest, 1, after);
+    *oldest_ms = one_int(b, b->oldest, NULL);
+    return 0;
+}
+
+int box_prune(struct out_box *b, int64_t upto, kad_err *err)
+{
+    /* delivered rows stay an hour: a state batch that failed to commit after its outbox batch
+       did is replayed with the same ids, which must still be found (docs: "Protocol") */
+    sqlite3_bind_int64(b->prune, 1, upto);
+    sqlite3_bind_int64(b->prune, 2, out_now_ms() - 3600 * 1000);
+    int rc = sqlite3_step(b->prune);
+    sqlite3_reset(b->prune);
+    return rc == SQLITE_DONE ? 0 : box_fail(b, err, "cannot prune");
+}
+
+int out_box_stats(const char *path, void (*fn)(const struct out_box_output_stats *o, void *ud),
+                  void *ud, kad_err *err)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_prepare_v2(
+            db,
+            "SELECT c.output, c.seq, (SELECT count(*) FROM outbox o WHERE o.seq > c.seq),"
+            " (SELECT o.created FROM outbox o WHERE o.seq > c.seq ORDER BY o.seq LIMIT 1)"
+            " FROM cursors c ORDER BY c.output",
+            -1, &s, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct out_box_output_stats o = {0};
+        snprintf(o.name, sizeof(o.name), "%s", (const char *)sqlite3_column_text(s, 0));
+        o.cursor = sqlite3_column_int64(s, 1);
+        o.pending = sqlite3_column_int64(s, 2);
+        o.oldest_ms = sqlite3_column_int64(s, 3);
+        fn(&o, ud);
+        rc = SQLITE_OK;
+    }
+    int ret = 0;
+    if (rc != SQLITE_DONE)
+        ret = kx_err_setf(err, KAD_ESTATE, "outbox %s: %s", path,
+                          db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return ret;
+}

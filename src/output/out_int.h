@@ -1,0 +1,47 @@
+/*
+ * out_int.h - private to src/output/: the outbox's worker side and the transports.
+ */
+#ifndef KAD_OUT_INT_H
+#define KAD_OUT_INT_H
+
+#include "output/output.h"
+#include <sqlite3.h>
+
+struct out_box {
+    sqlite3 *db;
+    sqlite3_stmt *ins, *max_seq, *rows, *cur_get, *cur_set, *pending, *oldest, *prune;
+    char *path;
+    bool in_batch;
+};
+
+/* Open the outbox file (create the schema) on a connection of its own. */
+int box_open(struct out_box **b, const char *path, kad_err *err);
+/* The cursor of output `name`, created at the current end of the outbox when missing. */
+int box_cursor(struct out_box *b, const char *name, int64_t *cursor, kad_err *err);
+int box_cursor_set(struct out_box *b, const char *name, int64_t cursor, kad_err *err);
+/* Rows after `after`, in order, until `max` rows or `max_bytes`; fn returns false to stop. */
+int box_rows(struct out_box *b, int64_t after, int max, int64_t max_bytes,
+             bool (*fn)(int64_t seq, int64_t created, const char *json, size_t len, void *ud),
+             void *ud, kad_err *err);
+/* Pending rows after `after` and the wall ms of the oldest (0 = none). */
+int box_pending(struct out_box *b, int64_t after, int64_t *count, int64_t *oldest_ms);
+/* Delete rows every one of `names` has passed. */
+int box_prune(struct out_box *b, int64_t upto, kad_err *err);
+
+/* ---- transports (out_send.c) -------------------------------------------------------------- */
+
+/* The result of one attempt for a batch: per-item verdicts (ES), or one for the whole batch. */
+struct out_conn; /* per-output transport state (curl handle, socket, file) */
+struct out_conn *conn_new(const struct out_spec *s, const char *hostname);
+void conn_free(struct out_conn *c);
+/*
+ * Deliver n alerts; res[i] gets each alert's verdict. Returns 0 when every verdict is filled
+ * (some may be RETRY or DEAD), else the error for the whole attempt (retryable unless
+ * *permanent), reason in err.
+ */
+int conn_send(struct out_conn *c, const struct out_alert *a, size_t n, struct out_item_result *res,
+              bool *permanent, kad_err *err);
+
+int64_t out_now_ms(void);
+
+#endif

@@ -1,0 +1,468 @@
+/*
+ * out_mgr.c - the outputs and their delivery thread: per-output cursors over the outbox,
+ * batches, retries with exponential backoff and jitter, the dead-letter file, metrics.
+ * docs/internals/outputs.md.
+ */
+#include "output/out_int.h"
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "base/jsonw.h"
+#include "base/log.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct output {
+    struct out_spec spec;
+    struct out_conn *conn;
+    int64_t cursor;
+    int attempts;         /* failed attempts of the batch at the cursor */
+    int64_t next_try;     /* monotonic ms; 0 = now */
+    bool hold;            /* next_try is a flush= wait (a full batch goes at once), not a backoff */
+    int64_t pub_cursor;   /* cursor, under mgr.mu (for out_mgr_drain and pruning) */
+    struct out_metrics m; /* under mgr.mu */
+    /* the output's delivery thread and what only it uses */
+    struct out_mgr *mgr;
+    pthread_t th;
+    bool started;
+    bool notified; /* under mgr.mu */
+    unsigned seed;
+    struct out_box *wb; /* its own outbox connection */
+    kx_arena ar;        /* the batch being delivered */
+    struct out_alert *batch;
+    struct out_item_result *res;
+};
+
+struct out_mgr {
+    struct out_box *prod; /* the producer's connection */
+    struct output *o;
+    size_t n;
+    char *dead_letter;
+    char hostname[256];
+    int poll_ms;
+    bool running;
+    pthread_mutex_t mu;
+    pthread_cond_t wake;
+    bool stop;
+    bool draining; /* out_mgr_drain waits: send partial batches at once (flush=) */
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct out_spec *specs,
+                size_t n, kad_err *err)
+{
+    *out = NULL;
+    if (n > OUT_MAX_OUTPUTS)
+        return kx_err_setf(err, KAD_ELIMIT, "%zu outputs (at most %d)", n, OUT_MAX_OUTPUTS);
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(specs[i].name, specs[j].name) == 0)
+                return kx_err_setf(err, KAD_EINVAL,
+                                   "two outputs named '%s': give one a name= option",
+                                   specs[i].name);
+    struct out_mgr *m = kx_calloc(1, sizeof(*m));
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->wake, NULL);
+    m->poll_ms = opts->poll_ms > 0 ? opts->poll_ms : 200;
+    if (opts->hostname)
+        snprintf(m->hostname, sizeof(m->hostname), "%s", opts->hostname);
+    else if (gethostname(m->hostname, sizeof(m->hostname) - 1) != 0)
+        snprintf(m->hostname, sizeof(m->hostname), "-");
+    if (opts->dead_letter) {
+        m->dead_letter = kx_strdup(opts->dead_letter);
+    } else {
+        size_t l = strlen(opts->outbox_path) + 8;
+        m->dead_letter = kx_malloc(l);
+        snprintf(m->dead_letter, l, "%s.dead", opts->outbox_path);
+    }
+    int rc = box_open(&m->prod, opts->outbox_path, err);
+    m->o = kx_calloc(n ? n : 1, sizeof(*m->o));
+    m->n = n;
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct output *o = &m->o[i];
+        rc = out_spec_parse(&o->spec, specs[i].text, "sink", err);
+        if (rc)
+            break;
+        /* keep the given name (parse gives the default one when the text has none) */
+        kx_free(o->spec.name);
+        o->spec.name = kx_strdup(specs[i].name);
+        o->m.name = o->spec.name;
+        o->conn = conn_new(&o->spec, m->hostname);
+        o->mgr = m;
+        o->seed = (unsigned)getpid() ^ (unsigned)mono_ms() ^ (unsigned)i * 2654435761u;
+        kx_arena_init(&o->ar, 1 << 20, 0);
+        o->batch = kx_calloc((size_t)o->spec.batch_count, sizeof(*o->batch));
+        o->res = kx_calloc((size_t)o->spec.batch_count, sizeof(*o->res));
+        rc = box_open(&o->wb, opts->outbox_path, err);
+        if (!rc)
+            rc = box_cursor(o->wb, o->spec.name, &o->cursor, err);
+        o->pub_cursor = o->cursor;
+    }
+    if (rc) {
+        out_mgr_free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+struct out_box *out_mgr_box(struct out_mgr *m) { return m->prod; }
+
+/* ---- dead letters ------------------------------------------------------------------------- */
+
+static void dead_letter(struct out_mgr *m, struct output *o, const char *json, size_t len,
+                        const char *reason)
+{
+    const char *path = o->spec.dead_letter ? o->spec.dead_letter : m->dead_letter;
+    kx_buf b;
+    kx_buf_init(&b, OUT_ALERT_MAX + 4096);
+    kx_jsonw w;
+    kx_jsonw_init(&w, &b);
+    kx_jsonw_obj_begin(&w);
+    kx_jsonw_keyc(&w, "output");
+    kx_jsonw_strc(&w, o->spec.name);
+    kx_jsonw_keyc(&w, "time_ms");
+    kx_jsonw_int(&w, out_now_ms());
+    kx_jsonw_keyc(&w, "reason");
+    kx_jsonw_strc(&w, reason);
+    kx_jsonw_keyc(&w, "alert");
+    kx_jsonw_raw(&w, json, len);
+    kx_jsonw_obj_end(&w);
+    kx_buf_addc(&b, '\n');
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0 || kx_buf_error(&b) || write(fd, b.ptr, b.len) != (ssize_t)b.len)
+        kx_log(KX_LOG_ERROR, "output %s: cannot write the dead-letter file %s: %s", o->spec.name,
+               path, fd < 0 ? strerror(errno) : "short write");
+    else
+        kx_log(KX_LOG_WARN, "output %s: alert dead-lettered to %s: %s", o->spec.name, path, reason);
+    if (fd >= 0)
+        close(fd);
+    kx_buf_fini(&b);
+    pthread_mutex_lock(&m->mu);
+    o->m.failed++;
+    snprintf(o->m.last_error, sizeof(o->m.last_error), "%s", reason);
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* ---- one step of one output --------------------------------------------------------------- */
+
+struct load {
+    struct out_mgr *m;
+    struct output *o;
+    int n;
+    int64_t last_seq;      /* last row read, passing or not */
+    int64_t first_created; /* wall ms the first passing alert was appended */
+};
+
+static bool load_row(int64_t seq, int64_t created, const char *json, size_t len, void *ud)
+{
+    struct load *l = ud;
+    struct out_mgr *m = l->m;
+    char *copy = kx_arena_memdup(&l->o->ar, json, len + 1);
+    struct out_alert *a = &l->o->batch[l->n];
+    kad_err e = {0};
+    if (out_alert_parse(a, &l->o->ar, copy, len, &e)) {
+        dead_letter(m, l->o, json, len, e.msg); /* cannot happen for what the engine writes */
+    } else if (!out_filter_pass(&l->o->spec, a)) {
+        pthread_mutex_lock(&m->mu);
+        l->o->m.filtered++;
+        pthread_mutex_unlock(&m->mu);
+    } else {
+        a->seq = seq;
+        if (!l->n)
+            l->first_created = created;
+        l->n++;
+    }
+    l->last_seq = seq;
+    return l->n < l->o->spec.batch_count;
+}
+
+static int64_t backoff(struct output *o, const struct out_spec *s, int attempts)
+{
+    int64_t d = s->backoff_ms;
+    for (int i = 1; i < attempts && d < s->backoff_max_ms; i++)
+        d *= 2;
+    if (d > s->backoff_max_ms)
+        d = s->backoff_max_ms;
+    /* jitter: uniformly in [d/2, d] */
+    return d / 2 + (int64_t)(rand_r(&o->seed) % (unsigned)(d / 2 + 1));
+}
+
+/* Deliver the next batch of one output; true when the cursor moved. */
+static bool step(struct out_mgr *m, struct output *o)
+{
+    if (o->next_try && !o->hold && mono_ms() < o->next_try)
+        return false;
+    o->hold = false;
+    kx_arena_reset(&o->ar);
+    struct load l = {m, o, 0, o->cursor, 0};
+    kad_err e = {0};
+    if (box_rows(o->wb, o->cursor, o->spec.batch_count * 4, o->spec.batch_bytes, load_row, &l,
+                 &e)) {
+        kx_log(KX_LOG_ERROR, "output %s: %s", o->spec.name, e.msg);
+        return false;
+    }
+    if (l.last_seq == o->cursor)
+        return false; /* nothing pending */
+    int64_t new_cursor = l.last_seq;
+    if (l.n > 0 && l.n < o->spec.batch_count && o->spec.batch_ms > 0) {
+        /* flush=: wait up to batch_ms after the first alert for a fuller batch */
+        int64_t left = l.first_created + o->spec.batch_ms - out_now_ms();
+        pthread_mutex_lock(&m->mu);
+        bool draining = m->draining;
+        pthread_mutex_unlock(&m->mu);
+        if (left > 0 && !draining) {
+            o->next_try = mono_ms() + left;
+            o->hold = true;
+            return false;
+        }
+    }
+    if (l.n > 0) {
+        bool permanent = false;
+        int rc = conn_send(o->conn, o->batch, (size_t)l.n, o->res, &permanent, &e);
+        o->attempts++;
+        bool give_up = permanent || o->attempts >= o->spec.max_attempts;
+        if (rc && !give_up) {
+            pthread_mutex_lock(&m->mu);
+            o->m.retried++;
+            snprintf(o->m.last_error, sizeof(o->m.last_error), "%s", e.msg);
+            pthread_mutex_unlock(&m->mu);
+            o->next_try = mono_ms() + backoff(o, &o->spec, o->attempts);
+            return false;
+        }
+        uint64_t delivered = 0;
+        for (int i = 0; i < l.n; i++) {
+            struct out_item_result *r = &o->res[i];
+            if (rc) {
+                char why[300];
+                snprintf(why, sizeof(why), "%s after %d attempt%s", e.msg, o->attempts,
+                         o->attempts == 1 ? "" : "s");
+                dead_letter(m, o, o->batch[i].json, o->batch[i].len, why);
+            } else if (r->v == OUT_V_DONE) {
+                delivered++;
+            } else if (r->v == OUT_V_DEAD || give_up) {
+                dead_letter(m, o, o->batch[i].json, o->batch[i].len, r->reason);
+            } else { /* RETRY: this one and what follows are sent again */
+                new_cursor = o->batch[i].seq - 1;
+                pthread_mutex_lock(&m->mu);
+                o->m.retried++;
+                o->m.delivered += delivered;
+                snprintf(o->m.last_error, sizeof(o->m.last_error), "%s", r->reason);
+                pthread_mutex_unlock(&m->mu);
+                delivered = 0;
+                o->next_try = mono_ms() + backoff(o, &o->spec, o->attempts);
+                break;
+            }
+        }
+        pthread_mutex_lock(&m->mu);
+        o->m.delivered += delivered;
+        pthread_mutex_unlock(&m->mu);
+        if (new_cursor == l.last_seq) {
+            o->attempts = 0;
+            o->next_try = 0;
+        }
+    }
+    if (new_cursor != o->cursor) {
+        if (box_cursor_set(o->wb, o->spec.name, new_cursor, &e)) {
+            kx_log(KX_LOG_ERROR, "output %s: %s", o->spec.name, e.msg);
+            return false;
+        }
+        o->cursor = new_cursor;
+        pthread_mutex_lock(&m->mu);
+        o->pub_cursor = new_cursor;
+        pthread_mutex_unlock(&m->mu);
+        return true;
+    }
+    return false;
+}
+
+static void update_metrics(struct output *o)
+{
+    struct out_mgr *m = o->mgr;
+    int64_t count = 0, oldest = 0, now = out_now_ms();
+    box_pending(o->wb, o->cursor, &count, &oldest);
+    pthread_mutex_lock(&m->mu);
+    o->m.queue_depth = count;
+    o->m.oldest_age_ms = count && oldest ? now - oldest : 0;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static bool stopping(struct out_mgr *m)
+{
+    pthread_mutex_lock(&m->mu);
+    bool stop = m->stop;
+    pthread_mutex_unlock(&m->mu);
+    return stop;
+}
+
+/* Delete rows every output has passed (and that are old enough: box_prune). */
+static void prune(struct output *o)
+{
+    struct out_mgr *m = o->mgr;
+    pthread_mutex_lock(&m->mu);
+    int64_t lo = o->pub_cursor;
+    for (size_t i = 0; i < m->n; i++)
+        lo = m->o[i].pub_cursor < lo ? m->o[i].pub_cursor : lo;
+    pthread_mutex_unlock(&m->mu);
+    kad_err e = {0};
+    if (box_prune(o->wb, lo, &e))
+        kx_log(KX_LOG_WARN, "outbox: %s", e.msg);
+}
+
+/* One thread per output: a slow or failing output never delays another. */
+static void *worker(void *ud)
+{
+    struct output *o = ud;
+    struct out_mgr *m = o->mgr;
+    uint64_t passes = 0;
+    pthread_mutex_lock(&m->mu);
+    while (!m->stop) {
+        o->notified = false;
+        pthread_mutex_unlock(&m->mu);
+        bool moved = false;
+        while (!stopping(m) && step(m, o))
+            moved = true;
+        if (moved && ++passes % 16 == 1)
+            prune(o);
+        update_metrics(o);
+        int64_t wait = m->poll_ms, now = mono_ms();
+        if (o->next_try && o->next_try - now < wait)
+            wait = o->next_try - now;
+        pthread_mutex_lock(&m->mu);
+        if (!m->stop && !o->notified && wait > 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = ts.tv_nsec + (wait % 1000) * 1000000;
+            ts.tv_sec += wait / 1000 + ns / 1000000000;
+            ts.tv_nsec = ns % 1000000000;
+            pthread_cond_timedwait(&m->wake, &m->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&m->mu);
+    return NULL;
+}
+
+int out_mgr_start(struct out_mgr *m, kad_err *err)
+{
+    if (m->running)
+        return 0;
+    m->running = true;
+    for (size_t i = 0; i < m->n; i++) {
+        int e = pthread_create(&m->o[i].th, NULL, worker, &m->o[i]);
+        if (e)
+            return kx_err_setf(err, KAD_EIO, "cannot start the delivery thread of %s: %s",
+                               m->o[i].spec.name, strerror(e));
+        m->o[i].started = true;
+    }
+    return 0;
+}
+
+static void notify_locked(struct out_mgr *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        m->o[i].notified = true;
+    pthread_cond_broadcast(&m->wake);
+}
+
+void out_mgr_notify(struct out_mgr *m)
+{
+    pthread_mutex_lock(&m->mu);
+    notify_locked(m);
+    pthread_mutex_unlock(&m->mu);
+}
+
+int64_t out_mgr_drain(struct out_mgr *m, int timeout_ms)
+{
+    int64_t deadline = mono_ms() + timeout_ms, pending = 0;
+    pthread_mutex_lock(&m->mu);
+    m->draining = true;
+    notify_locked(m);
+    for (;;) {
+        /* counted here, on the producer's connection (drain is the producer's call): the
+           workers' metrics are stale while a request is in flight */
+        pending = 0;
+        for (size_t i = 0; i < m->n; i++) {
+            int64_t count = 0, oldest;
+            box_pending(m->prod, m->o[i].pub_cursor, &count, &oldest);
+            pending += count;
+        }
+        if (!m->running || pending == 0 || mono_ms() >= deadline)
+            break;
+        pthread_mutex_unlock(&m->mu);
+        nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
+        pthread_mutex_lock(&m->mu);
+    }
+    m->draining = false;
+    pthread_mutex_unlock(&m->mu);
+    return pending;
+}
+
+size_t out_mgr_metrics(struct out_mgr *m, struct out_metrics *out, size_t n)
+{
+    pthread_mutex_lock(&m->mu);
+    for (size_t i = 0; i < n && i < m->n; i++)
+        out[i] = m->o[i].m;
+    pthread_mutex_unlock(&m->mu);
+    return m->n;
+}
+
+void out_mgr_free(struct out_mgr *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->mu);
+    m->stop = true;
+    pthread_cond_broadcast(&m->wake);
+    pthread_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < m->n; i++)
+        if (m->o[i].started)
+            pthread_join(m->o[i].th, NULL);
+    for (size_t i = 0; i < m->n; i++) {
+        struct output *o = &m->o[i];
+        if (o->mgr) { /* set up */
+            out_box_close(o->wb);
+            kx_free(o->batch);
+            kx_free(o->res);
+            kx_arena_fini(&o->ar);
+        }
+        conn_free(o->conn);
+        out_spec_fini(&o->spec);
+    }
+    kx_free(m->o);
+    out_box_close(m->prod);
+    kx_free(m->dead_letter);
+    pthread_cond_destroy(&m->wake);
+    pthread_mutex_destroy(&m->mu);
+    kx_free(m);
+}
+
+int out_send_once(const struct out_spec *s, const char *json, size_t len, kad_err *err)
+{
+    kx_arena ar;
+    kx_arena_init(&ar, 1 << 16, 0);
+    struct out_alert a;
+    struct out_item_result r = {0};
+    int rc = out_alert_parse(&a, &ar, json, len, err);
+    if (!rc) {
+        struct out_conn *c = conn_new(s, NULL);
+        bool permanent;
+        rc = conn_send(c, &a, 1, &r, &permanent, err);
+        if (!rc && r.v != OUT_V_DONE)
+            rc = kx_err_setf(err, KAD_EIO, "%s: %s", s->name, r.reason);
+        conn_free(c);
+    }
+    kx_arena_fini(&ar);
+    return rc;
+}

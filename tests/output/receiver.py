@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""receiver.py - the HTTP receiver of the output tests (tests/unit/test_output.c).
+
+Listens on 127.0.0.1 (--port, 0 = any free port), prints the port on stdout, and appends one
+JSON line per request to --log: {"path", "auth", "sig", "body", "status", "stored": [ids]}.
+
+It can answer --fail N requests with --status S first, sleep --slow SECONDS per request,
+require an Authorization header (--auth VALUE: 401 otherwise), and check an HMAC-SHA256
+signature header (--secret KEY: "sig_ok" in the log).
+
+POST .../_bulk speaks Elasticsearch's bulk protocol as its documentation describes it: the
+NDJSON body is checked line by line (action line {"create": {"_index", "_id"}}, then the
+document, every line ending with a newline); the answer is {"took", "errors", "items": [...]},
+one item per action in order, each {"create": {"_index", "_id", "status", ...}}: 201 created,
+409 version_conflict_engine_exception when the id is stored already, 400
+mapper_parsing_exception for a document containing --reject TEXT, and 429
+es_rejected_execution_exception the first time a document contains --busy-once TEXT.
+Stored ids survive a restart through --store FILE.
+"""
+import argparse, hashlib, hmac, http.server, json, os, sys, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--port", type=int, default=0)
+ap.add_argument("--log", required=True)
+ap.add_argument("--store")
+ap.add_argument("--fail", type=int, default=0)
+ap.add_argument("--status", type=int, default=500)
+ap.add_argument("--slow", type=float, default=0)
+ap.add_argument("--auth")
+ap.add_argument("--secret")
+ap.add_argument("--sig-header", default="X-Kadet-Signature")
+ap.add_argument("--reject")
+ap.add_argument("--busy-once")
+ap.add_argument("--tls-cert")
+ap.add_argument("--tls-key")
+ap.add_argument("--syslog-tls", action="store_true",
+                help="instead of HTTP: a TLS syslog receiver logging each octet-counted message")
+args = ap.parse_args()
+
+stored = set()
+if args.store and os.path.exists(args.store):
+    stored = set(open(args.store).read().split())
+busy_done = set()
+state = {"fail": args.fail}
+
+
+def bulk(body):
+    """Check the NDJSON body line by line; returns (http status, response object, stored ids)."""
+    if not body.endswith(b"\n"):
+        return 400, {"error": {"type": "illegal_argument_exception",
+                               "reason": "The bulk request must be terminated by a newline [\\n]"}}, []
+    lines = body[:-1].split(b"\n")
+    if len(lines) % 2:
+        return 400, {"error": {"type": "illegal_argument_exception",
+                               "reason": "action line without a document"}}, []
+    items, new, errors = [], [], False
+    for i in range(0, len(lines), 2):
+        try:
+            action = json.loads(lines[i])
+            doc = json.loads(lines[i + 1])
+        except ValueError as e:
+            return 400, {"error": {"type": "x_content_parse_exception", "reason": str(e)}}, []
+        if list(action) != ["create"] or set(action["create"]) != {"_index", "_id"}:
+            return 400, {"error": {"type": "illegal_argument_exception",
+                                   "reason": "line %d: expected a create action" % (i + 1)}}, []
+        meta = action["create"]
+        if not isinstance(doc, dict) or doc.get("kibana.alert.uuid") != meta["_id"]:
+            return 400, {"error": {"type": "illegal_argument_exception",
+                                   "reason": "line %d: _id is not kibana.alert.uuid" % (i + 2)}}, []
+        item = {"_index": meta["_index"], "_id": meta["_id"]}
+        text = lines[i + 1].decode()
+        if args.reject and args.reject in text:
+            item.update(status=400, error={"type": "mapper_parsing_exception",
+                                           "reason": "failed to parse field [x]"})
+        elif args.busy_once and args.busy_once in text and meta["_id"] not in busy_done:
+            busy_done.add(meta["_id"])
+            item.update(status=429, error={"type": "es_rejected_execution_exception",
+                                           "reason": "rejected execution"})
+        elif meta["_id"] in stored:
+            item.update(status=409, error={"type": "version_conflict_engine_exception",
+                                           "reason": "[%s]: version conflict, document already exists"
+                                           % meta["_id"]})
+        else:
+            stored.add(meta["_id"])
+            new.append(meta["_id"])
+            item.update(status=201, result="created", _version=1)
+        errors = errors or item["status"] >= 300
+        items.append({"create": item})
+    if args.store and new:
+        with open(args.store, "a") as f:
+            f.write("".join(x + "\n" for x in new))
+    return 200, {"took": 1, "errors": errors, "items": items}, new
+
+
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n)
+        if args.slow:
+            time.sleep(args.slow)
+        rec = {"path": self.path, "auth": self.headers.get("Authorization"),
+               "ctype": self.headers.get("Content-Type"), "team": self.headers.get("X-Team"), "body": body.decode("utf-8", "replace")}
+        if args.secret:
+            want = "sha256=" + hmac.new(args.secret.encode(), body, hashlib.sha256).hexdigest()
+            rec["sig_ok"] = self.headers.get(args.sig_header) == want
+        if state["fail"] > 0:
+            state["fail"] -= 1
+            status, resp, new = args.status, {"error": "injected failure"}, []
+        elif args.auth and self.headers.get("Authorization") != args.auth:
+            status, resp, new = 401, {"error": "missing or wrong credentials"}, []
+        elif self.path.endswith("/_bulk"):
+            status, resp, new = bulk(body)
+        else:
+            status, resp, new = 200, {"ok": True}, []
+        rec["status"] = status
+        rec["stored"] = new
+        with open(args.log, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        out = json.dumps(resp).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+
+class S(http.server.ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+
+def tls_context():
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(args.tls_cert, args.tls_key)
+    return ctx
+
+
+def syslog_tls():
+    """Octet-counted RFC 5425 frames over TLS: one log line {"syslog": MSG} per message."""
+    import socket
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", args.port))
+    ls.listen(4)
+    print(ls.getsockname()[1], flush=True)
+    ctx = tls_context()
+    while True:
+        c, _ = ls.accept()
+        try:
+            t = ctx.wrap_socket(c, server_side=True)
+        except OSError:
+            continue
+        buf = b""
+        while True:
+            d = t.recv(65536)
+            if not d:
+                break
+            buf += d
+            while b" " in buf:
+                n, rest = buf.split(b" ", 1)
+                if len(rest) < int(n):
+                    break
+                with open(args.log, "a") as f:
+                    f.write(json.dumps({"syslog": rest[:int(n)].decode()}) + "\n")
+                buf = rest[int(n):]
+
+
+if args.syslog_tls:
+    syslog_tls()
+srv = S(("127.0.0.1", args.port), H)
+if args.tls_cert:
+    srv.socket = tls_context().wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
