@@ -390,17 +390,15 @@ static int process_record(kad_engine *e, const struct ev_record *rec)
     e->c.records++;
     e->c.bytes += rec->len;
     e->rec = rec;
+    /* one read time per record: the reference of future_ms and, for --ingested now /
+       --timestamp received, the receive time (shared by the re-decode of the alerted document) */
     struct timespec rt;
-    clock_gettime(CLOCK_REALTIME, &rt); /* the read time: the reference of future_ms */
+    clock_gettime(CLOCK_REALTIME, &rt);
     e->read_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
     struct ev_sink sink = {on_event, on_error, e};
     if (e->dopts.ingested == EV_INGESTED_NOW || e->dopts.timestamp == EV_TS_RECEIVED) {
-        /* one receive time per record, shared by the re-decode of the alerted document */
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-        ev_decoder_set_now(e->dec, ms);
-        ev_decoder_set_now(e->full_dec, ms);
+        ev_decoder_set_now(e->dec, e->read_ms);
+        ev_decoder_set_now(e->full_dec, e->read_ms);
     }
     int stop = ev_decode_record(e->dec, &e->arena, rec, &sink);
     e->rec = NULL;

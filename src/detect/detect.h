@@ -365,18 +365,6 @@ void pv_result_fini(struct pv_result *res);
 int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const struct pv_opts *o,
            struct pv_result *res, kad_err *err);
 
-/* The range tuples of one run (Kibana's getRuleRangeTuples): catch-up tuples before the run's
-   own range, and the part of the gap they do not cover (> 0: Elastic's "were not queried"
-   error). prev = INT64_MIN for the first run. */
-struct pv_tuples {
-    uint32_t catchup;
-    int64_t remaining_ms;
-};
-void pv_tuples(int64_t prev, int64_t T, int64_t from_ms, int64_t to_ms, int64_t interval_ms,
-               struct pv_tuples *out);
-/* moment.js's duration.humanize() ("4 minutes", "14 hours", "a day") into out. */
-void pv_humanize(int64_t ms, char *out, size_t size);
-
 /* Deep copy of a document tree into arena a (NULL when the arena's maximum is reached). */
 struct ev_node *pv_doc_copy(kx_arena *a, const struct ev_node *doc);
 /* Append one alert of rule r for document d as a JSON object (no newline). */

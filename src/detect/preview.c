@@ -654,8 +654,13 @@ static void exec_query(struct run *u)
  * time between the runs minus the range's length; it is covered by up to 4 catch-up tuples, each
  * one rule interval earlier than the one after it, and what is still not covered is reported.
  */
-void pv_tuples(int64_t prev, int64_t T, int64_t from_ms, int64_t to_ms, int64_t interval_ms,
-               struct pv_tuples *out)
+struct pv_tuples {
+    uint32_t catchup;     /* catch-up tuples before the run's own range */
+    int64_t remaining_ms; /* the gap they leave uncovered (> 0: Elastic's error) */
+};
+
+static void pv_tuples(int64_t prev, int64_t T, int64_t from_ms, int64_t to_ms, int64_t interval_ms,
+                      struct pv_tuples *out)
 {
     out->catchup = 0;
     out->remaining_ms = 0;
@@ -677,7 +682,7 @@ static int64_t js_round(double x) { return (int64_t)(x + 0.5); }
  * A duration as moment.js's humanize() words it (no suffix, English, default thresholds):
  * seconds, minutes, hours, days, months (30.436875 days on average) and years, each rounded.
  */
-void pv_humanize(int64_t ms, char *out, size_t size)
+static void pv_humanize(int64_t ms, char *out, size_t size)
 {
     double s = (double)ms / 1000.0, days = (double)ms / 864e5;
     int64_t sec = js_round(s), min = js_round(s / 60.0), hrs = js_round(s / 3600.0),
