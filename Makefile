@@ -34,7 +34,7 @@ WARN += -Werror
 endif
 CPPFLAGS := -Iinclude -Isrc -Icli -Itests -Ifuzz -Ibuild/gen -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 # The CLI and the examples are libkad's clients: they see include/kad.h, never src/.
-CLI_CPPFLAGS := -Iinclude -Icli -Ibuild/gen -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+CLI_CPPFLAGS := -Iinclude -Icli -Iserve -Ibuild/gen -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 BASEFLAGS := -std=c11 $(WARN) -fvisibility=hidden -g
 REL_CFLAGS := $(BASEFLAGS) -O2 -msse4.2
 ASAN_CFLAGS := $(BASEFLAGS) -O1 -msse4.2 -fsanitize=address,undefined -fno-sanitize-recover=undefined \
@@ -54,16 +54,19 @@ SO_VERSION := 0
 
 LIB_SRC := $(sort $(wildcard src/*.c src/*/*.c))
 CLI_SRC := $(sort $(wildcard cli/*.c))
+# kadet serve (serve/): part of the kadet program, a client of kad.h like cli/; the console
+# (serve/console*.c) joins by being there (serve/srv_http.c refers to it weakly)
+SERVE_SRC := $(sort $(wildcard serve/*.c))
 TEST_SRC := $(sort tests/run.c $(wildcard tests/unit/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
-HDRS := $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h fuzz/*.h)
+HDRS := $(wildcard include/*.h src/*/*.h cli/*.h serve/*.h tests/*.h fuzz/*.h)
 
 REL_LIB_OBJ := $(LIB_SRC:%.c=build/rel/%.o)
-REL_CLI_OBJ := $(CLI_SRC:%.c=build/rel/%.o)
+REL_CLI_OBJ := $(CLI_SRC:%.c=build/rel/%.o) $(SERVE_SRC:%.c=build/rel/%.o)
 REL_TEST_OBJ := $(TEST_SRC:%.c=build/relh/%.o) $(FUZZ_SRC:%.c=build/relh/%.o)
 RELH_LIB_OBJ := $(LIB_SRC:%.c=build/relh/%.o)
 ASAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
-ASAN_CLI_OBJ := $(CLI_SRC:%.c=build/asan/%.o)
+ASAN_CLI_OBJ := $(CLI_SRC:%.c=build/asan/%.o) $(SERVE_SRC:%.c=build/asan/%.o)
 ASAN_TEST_OBJ := $(TEST_SRC:%.c=build/asan/%.o) $(FUZZ_SRC:%.c=build/asan/%.o)
 GEN := build/gen/test_list.h build/gen/cmd_list.h build/gen/fuzz_list.h \
        build/gen/fields_ecs.h build/gen/fields_k8s.h
@@ -108,6 +111,9 @@ build/rel/%.o: %.c $(HDRS) $(GEN)
 build/rel/cli/%.o: cli/%.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
 	$(CC) $(CLI_CPPFLAGS) $(REL_CFLAGS) -c $< -o $@
+build/rel/serve/%.o: serve/%.c $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CLI_CPPFLAGS) $(REL_CFLAGS) -c $< -o $@
 # the shared library: position-independent objects, only kad_* exported (mk/libkad.map)
 build/pic/%.o: %.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
@@ -139,6 +145,9 @@ build/asan/%.o: %.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ASAN_CFLAGS) -c $< -o $@
 build/asan/cli/%.o: cli/%.c $(HDRS) $(GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CLI_CPPFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+build/asan/serve/%.o: serve/%.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
 	$(CC) $(CLI_CPPFLAGS) $(ASAN_CFLAGS) -c $< -o $@
 # examples/*.c: programs on kad.h alone, built and run by make check (tests/cli/test_examples.sh)
@@ -181,15 +190,15 @@ fuzz: deps $(FUZZ_BINS)
 	@echo "(new inputs go to the first directory; commit only minimised crashers into fuzz/corpus/T)"
 
 # ---- formatting and lint ----------------------------------------------------------------------
-FMT_FILES = $(LIB_SRC) $(CLI_SRC) $(TEST_SRC) $(FUZZ_SRC) $(wildcard include/*.h src/*/*.h cli/*.h tests/*.h tools/*.c bench/*.c)
+FMT_FILES = $(LIB_SRC) $(CLI_SRC) $(SERVE_SRC) $(TEST_SRC) $(FUZZ_SRC) $(wildcard include/*.h src/*/*.h cli/*.h serve/*.h tests/*.h tools/*.c bench/*.c)
 format:
 	clang-format -i $(FMT_FILES)
 format-check:
 	clang-format --dry-run -Werror $(FMT_FILES)
 lint: deps $(GEN)
 	cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,portability \
-	  --suppress=missingIncludeSystem --inline-suppr -Iinclude -Isrc src cli
-	clang-tidy --quiet $(LIB_SRC) $(CLI_SRC) -- $(CPPFLAGS) -std=c11
+	  --suppress=missingIncludeSystem --inline-suppr -Iinclude -Isrc -Iserve src cli serve
+	clang-tidy --quiet $(LIB_SRC) $(CLI_SRC) $(SERVE_SRC) -- $(CPPFLAGS) -Iserve -std=c11
 
 # ---- demo and benchmarks (filled in by the engine and bench work) -----------------------------
 -include mk/*.mk

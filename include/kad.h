@@ -154,6 +154,36 @@ KAD_API const char *kad_json_text(const kad_json *w, size_t *len);
 KAD_API int kad_json_error(const kad_json *w);
 
 /* ============================================================================================
+ * Configuration files (TOML, e.g. kadet serve's kadet.toml): the settings of one document,
+ * one callback per key, so that a program validates its own keys against the library's TOML
+ * 1.0 parser. Top-level keys have table NULL; keys of a [table] have its name and index 0; keys
+ * of an array of tables ([[user]]) have its name and the element's index. Deeper nesting, and
+ * values other than a string, integer, boolean or array of strings, come as KAD_CONF_OTHER.
+ * ============================================================================================ */
+
+enum { KAD_CONF_STRING = 1, KAD_CONF_INT, KAD_CONF_BOOL, KAD_CONF_STRINGS, KAD_CONF_OTHER };
+typedef struct kad_conf_item {
+    const char *table; /* NULL for a top-level key */
+    size_t index;      /* element of an array of tables, else 0 */
+    const char *key;
+    int type;                  /* KAD_CONF_* */
+    const char *str;           /* STRING */
+    int64_t num;               /* INT; BOOL: 0 or 1 */
+    const char *const *strs;   /* STRINGS: nstrs strings */
+    size_t nstrs;
+    const char *type_name;     /* the TOML type ("float", "table", ...) for messages */
+    uint32_t line, col;        /* of the key in the document */
+} kad_conf_item;
+/*
+ * Parse text (origin names it in messages) and call fn for every setting, in document order;
+ * everything is valid during the call only. fn returns KAD_OK or a code (it fills err: stop).
+ * KAD_ESYNTAX (err positioned) when the text is not TOML.
+ */
+KAD_API int kad_conf_parse(const char *text, size_t len, const char *origin,
+                           int (*fn)(const kad_conf_item *it, void *ud, kad_err *err), void *ud,
+                           kad_err *err);
+
+/* ============================================================================================
  * Rules: Elastic detection rules (TOML) and exception lists.
  *
  * A kad_rules is built by loads (before it is shared), then read by engines, previews and
@@ -411,6 +441,9 @@ typedef struct kad_decode_opts {
     int keep_empty;           /* keep null, "", {} and [] (Elastic's pipeline drops them) */
     const char *ns;           /* data_stream.namespace (default "default") */
     size_t max_record;        /* per record (0 = 64 MiB documents, 16 MiB lines) */
+    /* orchestrator.cluster.name of raw audit events that do not carry one (a source's cluster:
+       kadet serve --cluster-name); NULL = none */
+    const char *cluster_name;
 } kad_decode_opts;
 
 enum { KAD_FMT_UNKNOWN = 0, KAD_FMT_K8S, KAD_FMT_GKE, KAD_FMT_AKS, KAD_FMT_ECS };

@@ -30,6 +30,7 @@ void api_decoder_opts(const kad_decode_opts *o, struct ev_decoder_opts *out, str
     out->keep_empty = o->keep_empty;
     out->ns = o->ns;
     out->lim.max_size = o->max_record;
+    out->cluster_name = o->cluster_name;
     if (!o->no_host) {
         ev_host_detect(&h->host, h->store, sizeof(h->store));
         if (o->host_name)

@@ -4,6 +4,7 @@
  */
 #include "api_int.h"
 #include "base/alloc.h"
+#include "base/err.h"
 #include "base/log.h"
 
 void kad_free(void *p) { kx_free(p); }
@@ -42,4 +43,13 @@ void kad_log_set_sink(kad_log_fn fn, void *ud, int max_level)
         kx_log_set_sink(log_bridge, &sink, (enum kx_log_level)max_level);
     else
         kx_log_set_sink(NULL, NULL, (enum kx_log_level)max_level);
+}
+
+int kad_conf_parse(const char *text, size_t len, const char *origin,
+                   int (*fn)(const kad_conf_item *it, void *ud, kad_err *err), void *ud,
+                   kad_err *err)
+{
+    if (!text || !fn)
+        return kx_err_setf(err, KAD_EINVAL, "kad_conf_parse: no text or callback");
+    return rule_conf_walk(text, len, origin ? origin : "<config>", fn, ud, err);
 }

@@ -260,6 +260,7 @@ struct ev_decoder_opts {
     bool keep_empty;            /* keep null, "", {} and [] (Elastic's pipeline drops them) */
     const char *ns;             /* data_stream.namespace (default "default"); copied */
     struct ev_json_limits lim;  /* per record */
+    const char *cluster_name;   /* orchestrator.cluster.name when the event has none; copied */
 };
 
 /* One decoded event. Everything is valid until the arena given to the decode is reset. */

@@ -27,6 +27,7 @@ struct ev_decoder {
     struct ev_host_tree host_tree; /* host.* built once (strings in host_store) */
     bool has_host;
     char host_store[1024];
+    char cluster[256]; /* o.cluster_name's copy */
     char ns[128];
     struct ev_paths *paths; /* NULL = full documents */
     bool need_all;          /* a need_all() happened: full documents for good */
@@ -139,6 +140,10 @@ struct ev_decoder *ev_decoder_new(const struct ev_decoder_opts *o)
         ev_ecs_host_tree(&d->host_tree, &d->host, d->o.keep_empty);
     }
     d->o.host = d->has_host ? &d->host : NULL;
+    if (o && o->cluster_name) {
+        snprintf(d->cluster, sizeof(d->cluster), "%s", o->cluster_name);
+        d->o.cluster_name = d->cluster;
+    }
     return d;
 }
 

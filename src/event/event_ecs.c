@@ -953,6 +953,13 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
         }
     }
 
+    if (mo->o && mo->o->cluster_name && mo->o->cluster_name[0]) {
+        /* the source's cluster, unless the record names its own (GKE's resource labels) */
+        struct ev_node *cl = obj_at(&b, orc, "cluster");
+        if (!member(cl, "name"))
+            put(&b, cl, "name", mk_str(&b, mo->o->cluster_name, strlen(mo->o->cluster_name)));
+    }
+
     if (mo->host && !mo->host_tree)
         add_host(&b, root, mo->host);
 

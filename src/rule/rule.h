@@ -233,4 +233,9 @@ size_t rule_set_exc_count(const struct rule_set *rs);
 /* "LIST_ID: N items (FILE)" of list i; NULL past the end. Valid until rule_set_free(). */
 const char *rule_set_exc_describe(const struct rule_set *rs, size_t i);
 
+/* kad_conf_parse (include/kad.h): a configuration document's settings through the TOML reader. */
+int rule_conf_walk(const char *text, size_t len, const char *origin,
+                   int (*fn)(const kad_conf_item *it, void *ud, kad_err *err), void *ud,
+                   kad_err *err);
+
 #endif

@@ -1,0 +1,259 @@
+/*
+ * serve.h - kadet serve, the always-on detection service (docs/internals/serve.md).
+ *
+ * The files of serve/ share this header; cli/cmd_serve.c calls serve_main only. serve/ is
+ * compiled into the kadet program (not libkad: libkad does not link libmicrohttpd) and includes
+ * only include/kad.h among the project's headers (scripts/check-src.sh).
+ *
+ *   srv_config.c   settings: defaults, kadet.toml (kad_conf_parse), flags, validation
+ *   srv_log.c      one line per event of note, text or JSON lines
+ *   srv_body.c     a request body: gzip, EventList items split into records, auditID+stage keys
+ *   srv_spool.c    the durable spool: segments, group commit, dedup, recovery, the reader side
+ *   srv_detect.c   the detection thread: spool -> kad_engine_feed -> commit; reload
+ *   srv_http.c     listeners on libmicrohttpd + GnuTLS: auth, limits, routes, mounts
+ *   srv_metrics.c  counters, histograms and the Prometheus text
+ *   srv_main.c     serve_main: start, signals (SIGHUP reload, SIGTERM drain), stop
+ */
+#ifndef KAD_SERVE_H
+#define KAD_SERVE_H
+
+#include "kad.h"
+#include "route.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SRV_MAX_PATHS 64
+#define SRV_MAX_USERS 64
+#define SRV_MAX_MOUNTS 8
+
+enum { SRV_EXIT_OK = 0, SRV_EXIT_USAGE = 1, SRV_EXIT_RUNTIME = 2 };
+
+/* ============================================================================================ */
+/* Configuration (srv_config.c)                                                                 */
+/* ============================================================================================ */
+
+struct srv_user {
+    char *name;
+    srv_role role;
+    char *token_file;
+    char *token; /* read from token_file */
+    size_t token_len;
+    char *cert_cn;
+};
+
+enum { SRV_LOG_TEXT = 0, SRV_LOG_JSON };
+
+struct srv_config {
+    char *config_path;
+    char *listen, *listen_path;
+    char *tls_cert, *tls_key, *client_ca, *token_file;
+    char *admin_listen;
+    char *follow[SRV_MAX_PATHS];
+    size_t nfollow;
+    char *cluster_name;
+    char *rules[SRV_MAX_PATHS];
+    size_t nrules;
+    char *exceptions[SRV_MAX_PATHS];
+    size_t nexceptions;
+    char *state, *output, *spool_dir;
+    size_t spool_max;
+    bool insecure;
+    int log_format; /* SRV_LOG_* */
+    int log_level;  /* KAD_LOG_* */
+    size_t max_body, max_record, max_inflight;
+    unsigned max_connections, max_per_ip, timeout_s, drain_s;
+    long commit_ms;
+    char *host_name, *host_os_type;
+    bool no_host;
+    int64_t now_ms; /* --now (tests): alert @timestamp; KAD_TIME_NONE: the clock */
+    struct srv_user users[SRV_MAX_USERS];
+    size_t nusers;
+    /* loaded */
+    char *token; /* the token_file's token */
+    size_t token_len;
+    /* the command line, kept for reloads (flags keep overriding the file) */
+    int argc;
+    char **argv;
+    /* strings replaced by reloads, freed at exit (handlers may still read the old ones) */
+    char **retired;
+    size_t nretired;
+};
+
+/* Parse argv (argv[0] = "serve") and --config: 0 ok, 1 usage error (printed), -1 help shown. */
+int srv_config_load(struct srv_config *c, int argc, char **argv);
+/* Re-read the rules, exceptions (and the token files) of the config file for a reload; flags
+   given on the command line keep overriding. 0 or -1 with msg. */
+int srv_config_reload(struct srv_config *c, char *msg, size_t size);
+void srv_config_free(struct srv_config *c);
+extern const char srv_usage[];
+
+/* ============================================================================================ */
+/* Logs (srv_log.c)                                                                             */
+/* ============================================================================================ */
+
+void srv_log_init(int format, int level);
+void srv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The library's warnings (kad_log_set_sink) into the same lines. */
+void srv_log_kad(int level, const char *msg, void *ud);
+
+/* ============================================================================================ */
+/* Bodies (srv_body.c)                                                                          */
+/* ============================================================================================ */
+
+/* One record of a body: data (a slice of the body, or of `wrap` when it had to be wrapped in a
+   one-item EventList to keep the list's apiVersion) and its dedup key (0: none). */
+struct srv_rec {
+    const char *data;
+    size_t len;
+    uint64_t key;
+    size_t wrap_off; /* while splitting: where a wrapped record starts in wrap (data NULL) */
+};
+struct srv_batch {
+    struct srv_rec *recs;
+    size_t n, cap;
+    char *wrap; /* wrapped items, referenced by recs */
+    size_t wrap_len, wrap_cap;
+    char *plain; /* the decompressed body when it was gzip */
+    size_t plain_len;
+};
+/* Split body into records: HTTP status (200, or 400/413/415 with the reason in msg). */
+int srv_body_split(struct srv_batch *b, const char *body, size_t len, const char *encoding,
+                   size_t max_plain, size_t max_record, char *msg, size_t size);
+void srv_batch_free(struct srv_batch *b);
+
+/* ============================================================================================ */
+/* Spool (srv_spool.c)                                                                          */
+/* ============================================================================================ */
+
+struct srv_spool;
+int srv_spool_open(struct srv_spool **out, const char *dir, size_t max, kad_err *err);
+void srv_spool_close(struct srv_spool *sp);
+/* Append the batch's records not seen recently (dedup by key), durably (group commit): 200 and
+   the accepted and duplicate counts; 503 when full (or broken: 500). Blocks until fsynced. */
+int srv_spool_append(struct srv_spool *sp, const struct srv_batch *b, uint64_t *accepted,
+                     uint64_t *dups, char *msg, size_t size);
+uint64_t srv_spool_bytes(struct srv_spool *sp);
+uint64_t srv_spool_segments(struct srv_spool *sp);
+bool srv_spool_high(struct srv_spool *sp); /* at or above the high-water mark (90%) */
+
+/* The reader side (the detection thread only). */
+struct srv_spool_rec {
+    const char *data;
+    size_t len;
+    int64_t offset; /* of data in the segment */
+    int64_t recv_us;
+};
+/* Start reading: positions of each segment come from pos(ud, name, &offset) (0: from start). */
+void srv_spool_reader_start(struct srv_spool *sp, int (*pos)(void *ud, const char *key,
+                                                              int64_t *offset),
+                            void *ud);
+/* The next durable record (1), none now (0, after waiting up to wait_ms), or -1 on a read
+   error (msg). *key: the resume key of its segment ("spool:NAME"), valid until the next call. */
+int srv_spool_next(struct srv_spool *sp, struct srv_spool_rec *r, const char **key, int wait_ms,
+                   char *msg, size_t size);
+/* After a commit: delete the segments read to their end that no writer appends to. */
+void srv_spool_committed(struct srv_spool *sp);
+/* Wake a reader waiting in srv_spool_next. */
+void srv_spool_wake(struct srv_spool *sp);
+
+/* ============================================================================================ */
+/* Metrics (srv_metrics.c)                                                                      */
+/* ============================================================================================ */
+
+#define SRV_HIST_BUCKETS 14
+struct srv_hist {
+    _Atomic uint64_t bucket[SRV_HIST_BUCKETS + 1]; /* the last: +Inf */
+    _Atomic uint64_t count, sum_us;
+};
+void srv_hist_observe(struct srv_hist *h, int64_t us);
+
+struct srv_rule_snap {
+    char *rule_id;
+    uint64_t matched, alerts, excepted, suppressed, too_late, future;
+};
+struct srv_snap { /* what the detection thread publishes after each commit */
+    kad_engine_stats es;
+    struct srv_rule_snap *rules;
+    size_t nrules;
+    uint64_t combinations;
+};
+
+struct srv_metrics {
+    _Atomic uint64_t req_ok, req_bad, req_unauth, req_forbidden, req_too_large, req_full,
+        req_error, req_notfound;
+    _Atomic uint64_t records_received, records_dup, bytes_received;
+    _Atomic uint64_t reloads_ok, reloads_failed, output_errors;
+    _Atomic int64_t inflight_bytes;
+    _Atomic uint64_t connections;
+    struct srv_hist request, commit, receipt_alert;
+};
+
+/* ============================================================================================ */
+/* The service                                                                                  */
+/* ============================================================================================ */
+
+struct srv_listener;
+
+struct srv {
+    struct srv_config cfg;
+    const char *default_rules; /* the bundled rules (cli/rulesdir.c) when cfg has none */
+    struct srv_spool *spool;
+    kad_state *st;
+    struct srv_metrics m;
+    /* rules: the running set (ref'd), swapped by reload under rules_mu */
+    pthread_mutex_t rules_mu;
+    kad_rules *rules;
+    /* reload hand-over to the detection thread */
+    pthread_mutex_t reload_mu; /* one reload at a time */
+    pthread_mutex_t mu;        /* guards the fields below */
+    pthread_cond_t cond;
+    kad_rules *pending;
+    int reload_rc;
+    bool reload_done;
+    char reload_msg[512];
+    struct srv_snap snap;
+    bool stop_detect;  /* drain and finish */
+    bool detect_failed;
+    bool detect_exited;
+    pthread_t detect_thread;
+    atomic_bool fatal; /* the detection thread failed: serve exits 2 */
+    atomic_bool stopping;
+    atomic_int inflight_requests;
+    _Atomic uint64_t nreq;
+    /* listeners and mounts */
+    struct srv_listener *web, *admin;
+    srv_services services;
+    srv_mount *mounts[SRV_MAX_MOUNTS];
+    size_t nmounts;
+};
+
+/* srv_detect.c */
+int srv_rules_build(struct srv *s, kad_rules **out, char *msg, size_t size);
+int srv_detect_start(struct srv *s, kad_err *err);
+/* Drain the spool (at most drain_s seconds), commit and join. */
+void srv_detect_stop(struct srv *s);
+/* Reload: new rules (and config) built here, swapped in by the detection thread. */
+int srv_reload(struct srv *s, char *msg, size_t size);
+kad_rules *srv_rules_get(struct srv *s);
+
+/* srv_http.c */
+int srv_http_start(struct srv *s);
+/* Stop accepting, wait for requests in flight (bounded), close. */
+void srv_http_stop(struct srv *s);
+/* Constant-time token check: role and principal. */
+srv_role srv_auth_token(struct srv *s, const char *token, size_t len, char *principal,
+                        size_t size);
+
+/* srv_metrics.c */
+char *srv_metrics_text(struct srv *s);
+
+/* srv_main.c */
+/* `kadet serve`: argv[0] is "serve"; default_rules is used when no rules are configured.
+   Returns the exit status. */
+int serve_main(int argc, char **argv, const char *default_rules);
+
+#endif

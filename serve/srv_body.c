@@ -1,0 +1,395 @@
+/*
+ * srv_body.c - a webhook body into spool records: gzip (Content-Encoding) inflated up to a
+ * limit, then the body's top-level JSON values walked with a small structural scanner (strings,
+ * brackets; full validation is the decoder's job later): an EventList gives one record per item
+ * (an item without its own apiVersion is wrapped in a one-item EventList that keeps the list's),
+ * a JSON array one per element, any other value itself. Each record carries the hash of its
+ * auditID and stage, the key of the spool's dedup. A record over max_record refuses the body
+ * (413 naming its auditID and position) rather than losing it silently.
+ */
+#include "serve.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define MAX_DEPTH 512
+
+static bool ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && ws(*p))
+        p++;
+    return p;
+}
+
+/* End of the string starting at p ('"'), past the closing quote; NULL when unterminated. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q)
+            return NULL;
+        /* count the backslashes before the quote */
+        size_t bs = 0;
+        while (q - bs > p && q[-(ptrdiff_t)bs - 1] == '\\')
+            bs++;
+        if (bs % 2 == 0)
+            return q + 1;
+        p = q;
+    }
+    return NULL;
+}
+
+/* End of the JSON value at p (structure only), NULL when malformed or too deep. */
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p >= end)
+        return NULL;
+    if (*p == '"')
+        return skip_string(p, end);
+    if (*p != '{' && *p != '[') {
+        const char *s = p;
+        while (p < end && !ws(*p) && *p != ',' && *p != ']' && *p != '}' && *p != ':')
+            p++;
+        return p > s && *s != ':' ? p : NULL;
+    }
+    int depth = 0;
+    char stack[MAX_DEPTH];
+    while (p < end) {
+        char c = *p;
+        if (c == '"') {
+            p = skip_string(p, end);
+            if (!p)
+                return NULL;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (depth == MAX_DEPTH)
+                return NULL;
+            stack[depth++] = c == '{' ? '}' : ']';
+        } else if (c == '}' || c == ']') {
+            if (depth == 0 || stack[depth - 1] != c)
+                return NULL;
+            if (--depth == 0)
+                return p + 1;
+        }
+        p++;
+    }
+    return NULL;
+}
+
+/* FNV-1a over the bytes, continuing from h. */
+static uint64_t fnv(uint64_t h, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+struct members {
+    const char *kind, *api, *items, *audit_id, *stage;
+    size_t kind_len, api_len, items_len, audit_len, stage_len;
+};
+
+static bool key_is(const char *k, size_t klen, const char *name)
+{
+    return klen == strlen(name) && memcmp(k, name, klen) == 0;
+}
+
+/* The object at p..end (one value): the top-level members we need. false when malformed. */
+static bool scan_object(const char *p, const char *end, struct members *m)
+{
+    memset(m, 0, sizeof(*m));
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == '}')
+        return true;
+    while (p < end) {
+        if (*p != '"')
+            return false;
+        const char *ks = p + 1, *ke = skip_string(p, end);
+        if (!ke)
+            return false;
+        size_t klen = (size_t)(ke - 1 - ks);
+        p = skip_ws(ke, end);
+        if (p >= end || *p != ':')
+            return false;
+        p = skip_ws(p + 1, end);
+        const char *vs = p, *ve = skip_value(p, end);
+        if (!ve)
+            return false;
+        size_t vlen = (size_t)(ve - vs);
+        if (key_is(ks, klen, "kind")) {
+            m->kind = vs;
+            m->kind_len = vlen;
+        } else if (key_is(ks, klen, "apiVersion")) {
+            m->api = vs;
+            m->api_len = vlen;
+        } else if (key_is(ks, klen, "items")) {
+            m->items = vs;
+            m->items_len = vlen;
+        } else if (key_is(ks, klen, "auditID")) {
+            m->audit_id = vs;
+            m->audit_len = vlen;
+        } else if (key_is(ks, klen, "stage")) {
+            m->stage = vs;
+            m->stage_len = vlen;
+        }
+        p = skip_ws(ve, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        return p < end && *p == '}';
+    }
+    return false;
+}
+
+static bool push(struct srv_batch *b, const char *data, size_t len, uint64_t key)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 64;
+        struct srv_rec *r = realloc(b->recs, cap * sizeof(*r));
+        if (!r)
+            return false;
+        b->recs = r;
+        b->cap = cap;
+    }
+    b->recs[b->n++] = (struct srv_rec){.data = data, .len = len, .key = key, .wrap_off = 0};
+    return true;
+}
+
+struct split {
+    struct srv_batch *b;
+    const char *base; /* the body, for positions */
+    size_t max_record;
+    char *msg;
+    size_t size;
+};
+
+static int too_big(struct split *s, const char *v, size_t len, const struct members *m)
+{
+    snprintf(s->msg, s->size,
+             "record at byte %zu (auditID %.*s) is %zu bytes, over the %zu-byte limit "
+             "(--max-record)",
+             (size_t)(v - s->base), m && m->audit_id ? (int)(m->audit_len < 64 ? m->audit_len : 64)
+                                                      : 1,
+             m && m->audit_id ? m->audit_id : "-", len, s->max_record);
+    return 413;
+}
+
+static uint64_t key_of(const struct members *m)
+{
+    if (!m->audit_id)
+        return 0;
+    uint64_t h = fnv(1469598103934665603ULL, m->audit_id, m->audit_len);
+    h = fnv(h, "|", 1);
+    h = fnv(h, m->stage ? m->stage : "", m->stage_len);
+    return h ? h : 1;
+}
+
+/* One item of an EventList: itself, or wrapped with the list's apiVersion. */
+static int add_item(struct split *s, const char *v, size_t len, const char *api, size_t api_len)
+{
+    struct members m;
+    memset(&m, 0, sizeof(m));
+    if (*v == '{' && !scan_object(v, v + len, &m))
+        m.audit_id = NULL;
+    if (len > s->max_record)
+        return too_big(s, v, len, &m);
+    uint64_t key = key_of(&m);
+    if (*v != '{' || m.api || !api)
+        return push(s->b, v, len, key) ? 200 : 500;
+    /* {"kind":"EventList","apiVersion":API,"items":[ITEM]} */
+    static const char a[] = "{\"kind\":\"EventList\",\"apiVersion\":", b[] = ",\"items\":[",
+                      c[] = "]}";
+    size_t need = sizeof(a) - 1 + api_len + sizeof(b) - 1 + len + sizeof(c) - 1;
+    struct srv_batch *bt = s->b;
+    if (bt->wrap_len + need > bt->wrap_cap) {
+        size_t cap = bt->wrap_cap ? bt->wrap_cap : 4096;
+        while (cap < bt->wrap_len + need)
+            cap *= 2;
+        char *w = realloc(bt->wrap, cap);
+        if (!w)
+            return 500;
+        bt->wrap = w;
+        bt->wrap_cap = cap;
+    }
+    char *o = bt->wrap + bt->wrap_len;
+    size_t at = bt->wrap_len;
+    memcpy(o, a, sizeof(a) - 1);
+    o += sizeof(a) - 1;
+    memcpy(o, api, api_len);
+    o += api_len;
+    memcpy(o, b, sizeof(b) - 1);
+    o += sizeof(b) - 1;
+    memcpy(o, v, len);
+    o += len;
+    memcpy(o, c, sizeof(c) - 1);
+    bt->wrap_len += need;
+    /* data stays NULL until the split ends (wrap may still move): wrap_off says where */
+    if (!push(bt, NULL, need, key))
+        return 500;
+    bt->recs[bt->n - 1].wrap_off = at;
+    return 200;
+}
+
+/* Each element of the array at p..end, as items (api: the EventList's, or NULL). */
+static int add_array(struct split *s, const char *p, const char *end, const char *api,
+                     size_t api_len)
+{
+    p = skip_ws(p + 1, end);
+    if (p < end && *p == ']')
+        return 200;
+    while (p < end) {
+        const char *ve = skip_value(p, end);
+        if (!ve)
+            break;
+        int st = add_item(s, p, (size_t)(ve - p), api, api_len);
+        if (st != 200)
+            return st;
+        p = skip_ws(ve, end);
+        if (p < end && *p == ',') {
+            p = skip_ws(p + 1, end);
+            continue;
+        }
+        if (p < end && *p == ']')
+            return 200;
+        break;
+    }
+    snprintf(s->msg, s->size, "malformed JSON array at byte %zu", (size_t)(p - s->base));
+    return 400;
+}
+
+static int inflate_body(struct srv_batch *b, const char *body, size_t len, size_t max, char *msg,
+                        size_t size)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
+        snprintf(msg, size, "gzip: cannot start inflating");
+        return 500;
+    }
+    size_t cap = len * 4 + 4096, n = 0;
+    if (cap > max + 1)
+        cap = max + 1;
+    char *out = malloc(cap);
+    int rc = Z_OK, status = 200;
+    z.next_in = (unsigned char *)body;
+    z.avail_in = (uInt)len;
+    while (out) {
+        if (n == cap) {
+            if (cap > max) {
+                snprintf(msg, size, "gzip body inflates past %zu bytes (--max-body)", max);
+                status = 413;
+                break;
+            }
+            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *o = realloc(out, ncap);
+            if (!o) {
+                status = 500;
+                break;
+            }
+            out = o;
+            cap = ncap;
+        }
+        z.next_out = (unsigned char *)out + n;
+        z.avail_out = (uInt)(cap - n);
+        rc = inflate(&z, Z_NO_FLUSH);
+        n = cap - z.avail_out;
+        if (rc == Z_STREAM_END) {
+            if (z.avail_in) {
+                snprintf(msg, size, "gzip: %u bytes of trailing data after the stream",
+                         z.avail_in);
+                status = 400;
+            }
+            break;
+        }
+        if (rc != Z_OK && !(rc == Z_BUF_ERROR && z.avail_out == 0)) {
+            snprintf(msg, size, "gzip: %s", z.msg ? z.msg : "truncated or corrupt stream");
+            status = 400;
+            break;
+        }
+        if (z.avail_in == 0 && z.avail_out != 0) {
+            snprintf(msg, size, "gzip: truncated stream");
+            status = 400;
+            break;
+        }
+    }
+    inflateEnd(&z);
+    if (!out)
+        status = 500;
+    if (status != 200) {
+        free(out);
+        return status;
+    }
+    b->plain = out;
+    b->plain_len = n;
+    return 200;
+}
+
+int srv_body_split(struct srv_batch *b, const char *body, size_t len, const char *encoding,
+                   size_t max_plain, size_t max_record, char *msg, size_t size)
+{
+    memset(b, 0, sizeof(*b));
+    if (encoding && *encoding && strcmp(encoding, "identity") != 0) {
+        if (strcmp(encoding, "gzip") != 0 && strcmp(encoding, "x-gzip") != 0) {
+            snprintf(msg, size, "Content-Encoding %s is not supported (gzip is)", encoding);
+            return 415;
+        }
+        int st = inflate_body(b, body, len, max_plain, msg, size);
+        if (st != 200)
+            return st;
+        body = b->plain;
+        len = b->plain_len;
+    }
+    struct split s = {.b = b, .base = body, .max_record = max_record, .msg = msg, .size = size};
+    const char *p = skip_ws(body, body + len), *end = body + len;
+    int st = 200;
+    size_t values = 0;
+    while (p < end && st == 200) {
+        const char *ve = skip_value(p, end);
+        if (!ve || (*p != '{' && *p != '[')) {
+            snprintf(msg, size, "not JSON at byte %zu (expected an EventList)",
+                     (size_t)(p - body));
+            return 400;
+        }
+        values++;
+        if (*p == '[') {
+            st = add_array(&s, p, ve, NULL, 0);
+        } else {
+            struct members m;
+            if (!scan_object(p, ve, &m)) {
+                snprintf(msg, size, "malformed JSON object at byte %zu", (size_t)(p - body));
+                return 400;
+            }
+            if (m.kind && m.items && m.items[0] == '[' &&
+                (key_is(m.kind, m.kind_len, "\"EventList\"")))
+                st = add_array(&s, m.items, m.items + m.items_len, m.api, m.api_len);
+            else
+                st = add_item(&s, p, (size_t)(ve - p), NULL, 0);
+        }
+        p = skip_ws(ve, end);
+    }
+    if (st == 200 && values == 0) {
+        snprintf(msg, size, "empty body (expected an EventList)");
+        return 400;
+    }
+    /* wrapped items: offsets into wrap become pointers now that it no longer moves */
+    for (size_t i = 0; i < b->n; i++)
+        if (!b->recs[i].data)
+            b->recs[i].data = b->wrap + b->recs[i].wrap_off;
+    return st;
+}
+
+void srv_batch_free(struct srv_batch *b)
+{
+    free(b->recs);
+    free(b->wrap);
+    free(b->plain);
+    memset(b, 0, sizeof(*b));
+}

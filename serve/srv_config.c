@@ -1,0 +1,651 @@
+/*
+ * srv_config.c - kadet serve's settings (docs/config.md): one table names every setting once,
+ * with its key in kadet.toml, its flag and its type, so that the file and the flags share the
+ * parsing and validation. The file is read first (kad_conf_parse), then the flags override it
+ * (a list flag given once replaces the file's list). [[user]] tables are file-only.
+ */
+#include "serve.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+const char srv_usage[] =
+    "usage: kadet serve [--config FILE] [options]\n"
+    "\n"
+    "The always-on detection service: receives kube-apiserver's audit webhook over HTTPS,\n"
+    "spools each batch durably before its 200, runs the rules on one detection thread and\n"
+    "writes alerts within a second (docs/deployment.md, docs/config.md).\n"
+    "\n"
+    "  --config FILE            kadet.toml; every setting below is also a key there\n"
+    "  --listen HOST:PORT       the audit webhook receiver (HTTPS unless --insecure)\n"
+    "  --listen-path PATH       where EventLists are POSTed (default /)\n"
+    "  --tls-cert FILE --tls-key FILE  the server certificate and key (PEM)\n"
+    "  --client-ca FILE         CA bundle client certificates must chain to\n"
+    "  --token-file FILE        bearer token clients may send instead\n"
+    "  --admin-listen HOST:PORT /healthz /readyz /metrics POST /-/reload, /ui /api/v1/\n"
+    "  --follow FILE            audit log files to follow (repeatable)\n"
+    "  --cluster-name NAME      orchestrator.cluster.name of every event\n"
+    "  --rules PATH             rule files or directories (repeatable; default: bundled)\n"
+    "  --exceptions FILE        exception lists (repeatable)\n"
+    "  --state FILE|URL         the state (default: beside the spool)\n"
+    "  --output FILE            alerts as NDJSON (default: standard output)\n"
+    "  --spool-dir DIR          the durable spool of accepted batches\n"
+    "  --spool-max BYTES        spool size answered with 503 (default 1G; K, M, G)\n"
+    "  --insecure               allow plain HTTP / no client authentication off loopback\n"
+    "  --log-format text|json   --log-level error|warn|info|debug (default info)\n"
+    "  --max-body BYTES         per request (default 64M; also the decompressed size)\n"
+    "  --max-record BYTES       per audit event (default 16M)\n"
+    "  --max-inflight BYTES     bodies being received at once (default 256M; then 503)\n"
+    "  --max-connections N      (default 512)   --max-per-ip N (default 128)\n"
+    "  --timeout SECONDS        idle/slow connection timeout (default 30)\n"
+    "  --drain-timeout SECONDS  SIGTERM: time to drain the spool (default 20)\n"
+    "  --commit-interval DUR    longest time between commits under load (default 200ms)\n"
+    "  --host-name NAME --host-os-type TYPE --no-host   host.* of events\n"
+    "  --now TIME               alert @timestamp (tests)\n"
+    "\n"
+    "SIGHUP or POST /-/reload (admin role) reloads rules and exceptions; SIGTERM drains and\n"
+    "exits 0. Exit status: 0 stopped cleanly, 1 usage or configuration error, 2 runtime error.\n";
+
+enum stype { T_STR, T_STRS, T_BYTES, T_UINT, T_BOOL, T_LOGFMT, T_LOGLVL, T_MS, T_TIME };
+
+struct setting {
+    const char *key; /* kadet.toml key; the flag is the same with '-' */
+    enum stype type;
+    size_t off;  /* in struct srv_config */
+    size_t noff; /* T_STRS: the count */
+};
+
+#define S(k, t, f) {k, t, offsetof(struct srv_config, f), 0}
+#define L(k, f) {k, T_STRS, offsetof(struct srv_config, f), offsetof(struct srv_config, n##f)}
+static const struct setting settings[] = {
+    S("listen", T_STR, listen),
+    S("listen_path", T_STR, listen_path),
+    S("tls_cert", T_STR, tls_cert),
+    S("tls_key", T_STR, tls_key),
+    S("client_ca", T_STR, client_ca),
+    S("token_file", T_STR, token_file),
+    S("admin_listen", T_STR, admin_listen),
+    L("follow", follow),
+    S("cluster_name", T_STR, cluster_name),
+    L("rules", rules),
+    L("exceptions", exceptions),
+    S("state", T_STR, state),
+    S("output", T_STR, output),
+    S("spool_dir", T_STR, spool_dir),
+    S("spool_max", T_BYTES, spool_max),
+    S("insecure", T_BOOL, insecure),
+    S("log_format", T_LOGFMT, log_format),
+    S("log_level", T_LOGLVL, log_level),
+    S("max_body", T_BYTES, max_body),
+    S("max_record", T_BYTES, max_record),
+    S("max_inflight", T_BYTES, max_inflight),
+    S("max_connections", T_UINT, max_connections),
+    S("max_per_ip", T_UINT, max_per_ip),
+    S("timeout", T_UINT, timeout_s),
+    S("drain_timeout", T_UINT, drain_s),
+    S("commit_interval", T_MS, commit_ms),
+    S("host_name", T_STR, host_name),
+    S("host_os_type", T_STR, host_os_type),
+    S("no_host", T_BOOL, no_host),
+    S("now", T_TIME, now_ms),
+};
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static void defaults(struct srv_config *c)
+{
+    c->spool_max = (size_t)1 << 30;
+    c->log_format = SRV_LOG_TEXT;
+    c->log_level = KAD_LOG_INFO;
+    c->max_body = (size_t)64 << 20;
+    c->max_record = (size_t)16 << 20;
+    c->max_inflight = (size_t)256 << 20;
+    c->max_connections = 512;
+    c->max_per_ip = 128;
+    c->timeout_s = 30;
+    c->drain_s = 20;
+    c->commit_ms = 200;
+    c->now_ms = KAD_TIME_NONE;
+}
+
+static bool parse_bytes(const char *arg, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift)
+        end++;
+    if (*end || end == arg || arg[0] == '-' || errno || v < 1 ||
+        v > ((unsigned long long)SIZE_MAX >> 1 >> shift))
+        return false;
+    *out = (size_t)(v << shift);
+    return true;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d) {
+        fprintf(stderr, "kadet serve: out of memory\n");
+        exit(SRV_EXIT_RUNTIME);
+    }
+    return d;
+}
+
+/* Set one setting from text (a flag's argument, or a file's string). */
+static bool set_text(struct srv_config *c, const struct setting *st, const char *v, char *msg,
+                     size_t size)
+{
+    char *base = (char *)c;
+    switch (st->type) {
+    case T_STR: {
+        char **p = (char **)(base + st->off);
+        free(*p);
+        *p = xstrdup(v);
+        return true;
+    }
+    case T_STRS: {
+        char **arr = (char **)(base + st->off);
+        size_t *n = (size_t *)(base + st->noff);
+        if (*n >= SRV_MAX_PATHS) {
+            snprintf(msg, size, "%s: at most %d values", st->key, SRV_MAX_PATHS);
+            return false;
+        }
+        arr[(*n)++] = xstrdup(v);
+        return true;
+    }
+    case T_BYTES:
+        if (parse_bytes(v, (size_t *)(base + st->off)))
+            return true;
+        snprintf(msg, size, "%s: expected a byte count with an optional K, M or G, got '%s'",
+                 st->key, v);
+        return false;
+    case T_UINT: {
+        char *end;
+        errno = 0;
+        unsigned long u = strtoul(v, &end, 10);
+        if (*end || end == v || v[0] == '-' || errno || u > 1000000) {
+            snprintf(msg, size, "%s: expected a number, got '%s'", st->key, v);
+            return false;
+        }
+        *(unsigned *)(base + st->off) = (unsigned)u;
+        return true;
+    }
+    case T_BOOL:
+        *(bool *)(base + st->off) = true;
+        return true;
+    case T_LOGFMT:
+        if (strcmp(v, "text") == 0 || strcmp(v, "json") == 0) {
+            *(int *)(base + st->off) = v[0] == 'j' ? SRV_LOG_JSON : SRV_LOG_TEXT;
+            return true;
+        }
+        snprintf(msg, size, "%s: expected text or json, got '%s'", st->key, v);
+        return false;
+    case T_LOGLVL: {
+        static const char *const lv[] = {"error", "warn", "info", "debug"};
+        for (int i = 0; i < 4; i++)
+            if (strcmp(v, lv[i]) == 0) {
+                *(int *)(base + st->off) = i;
+                return true;
+            }
+        snprintf(msg, size, "%s: expected error, warn, info or debug, got '%s'", st->key, v);
+        return false;
+    }
+    case T_MS: {
+        int64_t ms;
+        if (kad_duration_parse(v, &ms, NULL) != KAD_OK || ms < 1 || ms > 60000) {
+            snprintf(msg, size, "%s: expected a duration from 1ms to 60s, got '%s'", st->key, v);
+            return false;
+        }
+        *(long *)(base + st->off) = (long)ms;
+        return true;
+    }
+    case T_TIME: {
+        int64_t ms;
+        if (!kad_time_parse(v, strlen(v), &ms)) {
+            snprintf(msg, size, "%s: expected an RFC 3339 time, got '%s'", st->key, v);
+            return false;
+        }
+        *(int64_t *)(base + st->off) = ms;
+        return true;
+    }
+    }
+    return false;
+}
+
+static void clear_list(struct srv_config *c, const struct setting *st)
+{
+    char **arr = (char **)((char *)c + st->off);
+    size_t *n = (size_t *)((char *)c + st->noff);
+    for (size_t i = 0; i < *n; i++)
+        free(arr[i]);
+    *n = 0;
+}
+
+/* ---- the file -------------------------------------------------------------------------------- */
+
+struct file_ctx {
+    struct srv_config *c;
+    const char *path;
+};
+
+static int conf_err(kad_err *err, const char *path, const kad_conf_item *it, const char *fmt,
+                    const char *a, const char *b)
+{
+    err->code = KAD_EINVAL;
+    err->origin = path;
+    err->line = it->line;
+    err->col = it->col;
+    err->offset = -1;
+    snprintf(err->msg, sizeof(err->msg), fmt, a, b);
+    return KAD_EINVAL;
+}
+
+static int user_item(struct file_ctx *f, const kad_conf_item *it, kad_err *err)
+{
+    struct srv_config *c = f->c;
+    if (it->index >= SRV_MAX_USERS)
+        return conf_err(err, f->path, it, "%s%s: too many [[user]] tables", "", "");
+    if (it->index >= c->nusers)
+        c->nusers = it->index + 1;
+    struct srv_user *u = &c->users[it->index];
+    if (it->type != KAD_CONF_STRING)
+        return conf_err(err, f->path, it, "user.%s: expected a string, got %s", it->key,
+                        it->type_name);
+    if (strcmp(it->key, "name") == 0) {
+        free(u->name);
+        u->name = xstrdup(it->str);
+    } else if (strcmp(it->key, "token_file") == 0) {
+        free(u->token_file);
+        u->token_file = xstrdup(it->str);
+    } else if (strcmp(it->key, "cert_cn") == 0) {
+        free(u->cert_cn);
+        u->cert_cn = xstrdup(it->str);
+    } else if (strcmp(it->key, "role") == 0) {
+        if (strcmp(it->str, "read") == 0)
+            u->role = SRV_ROLE_READ;
+        else if (strcmp(it->str, "analyst") == 0)
+            u->role = SRV_ROLE_ANALYST;
+        else if (strcmp(it->str, "admin") == 0)
+            u->role = SRV_ROLE_ADMIN;
+        else
+            return conf_err(err, f->path, it, "user.role: expected read, analyst or admin, got '%s'%s",
+                            it->str, "");
+    } else {
+        return conf_err(err, f->path, it, "unknown key user.%s%s", it->key, "");
+    }
+    return KAD_OK;
+}
+
+static int file_item(const kad_conf_item *it, void *ud, kad_err *err)
+{
+    struct file_ctx *f = ud;
+    if (it->table) {
+        if (strcmp(it->table, "user") == 0)
+            return user_item(f, it, err);
+        return conf_err(err, f->path, it, "unknown table [%s]%s", it->table, "");
+    }
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *st = &settings[i];
+        if (strcmp(st->key, it->key) != 0)
+            continue;
+        char msg[256];
+        char num[32];
+        const char *text = NULL;
+        switch (st->type) {
+        case T_BOOL:
+            if (it->type != KAD_CONF_BOOL)
+                return conf_err(err, f->path, it, "%s: expected a boolean, got %s", st->key,
+                                it->type_name);
+            *(bool *)((char *)f->c + st->off) = it->num != 0;
+            return KAD_OK;
+        case T_STRS:
+            if (it->type == KAD_CONF_STRING) {
+                clear_list(f->c, st);
+                text = it->str;
+                break;
+            }
+            if (it->type != KAD_CONF_STRINGS)
+                return conf_err(err, f->path, it, "%s: expected an array of strings, got %s",
+                                st->key, it->type_name);
+            clear_list(f->c, st);
+            for (size_t k = 0; k < it->nstrs; k++)
+                if (!set_text(f->c, st, it->strs[k], msg, sizeof(msg)))
+                    return conf_err(err, f->path, it, "%s%s", msg, "");
+            return KAD_OK;
+        case T_BYTES:
+        case T_UINT:
+            if (it->type == KAD_CONF_INT) {
+                snprintf(num, sizeof(num), "%lld", (long long)it->num);
+                text = num;
+                break;
+            }
+            /* a string: "1G" */
+            /* fall through */
+        default:
+            if (it->type != KAD_CONF_STRING)
+                return conf_err(err, f->path, it, "%s: expected a string, got %s", st->key,
+                                it->type_name);
+            text = it->str;
+        }
+        if (!set_text(f->c, st, text, msg, sizeof(msg)))
+            return conf_err(err, f->path, it, "%s%s", msg, "");
+        return KAD_OK;
+    }
+    return conf_err(err, f->path, it, "unknown setting '%s'%s", it->key, "");
+}
+
+static char *read_small(const char *path, size_t max, size_t *len, char *msg, size_t size)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        snprintf(msg, size, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, fp) : 0;
+    bool bad = ferror(fp) != 0;
+    fclose(fp);
+    if (!buf || bad || n > max) {
+        snprintf(msg, size, "%s: %s", path, !buf ? "out of memory" : bad ? "read error" : "too large");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int load_file(struct srv_config *c, const char *path)
+{
+    char msg[512];
+    size_t len;
+    char *text = read_small(path, (size_t)1 << 20, &len, msg, sizeof(msg));
+    if (!text) {
+        fprintf(stderr, "kadet serve: --config %s\n", msg);
+        return 1;
+    }
+    struct file_ctx f = {.c = c, .path = path};
+    kad_err err;
+    kad_err_clear(&err);
+    int rc = kad_conf_parse(text, len, path, file_item, &f, &err);
+    free(text);
+    if (rc != KAD_OK) {
+        char line[1024];
+        kad_err_format(&err, line, sizeof(line));
+        fprintf(stderr, "%s\n", line);
+        return 1;
+    }
+    return 0;
+}
+
+/* A token file: its first line, without surrounding white space. */
+static int load_token(const char *path, char **tok, size_t *len, char *msg, size_t size)
+{
+    size_t n;
+    char *t = read_small(path, 4096, &n, msg, size);
+    if (!t)
+        return -1;
+    size_t a = strspn(t, " \t\r\n");
+    size_t b = a + strcspn(t + a, "\r\n");
+    while (b > a && (t[b - 1] == ' ' || t[b - 1] == '\t'))
+        b--;
+    if (b - a < 16) {
+        snprintf(msg, size, "%s: a token of at least 16 characters expected", path);
+        free(t);
+        return -1;
+    }
+    memmove(t, t + a, b - a);
+    t[b - a] = '\0';
+    free(*tok);
+    *tok = t;
+    *len = b - a;
+    return 0;
+}
+
+static int load_tokens(struct srv_config *c, char *msg, size_t size)
+{
+    if (c->token_file && load_token(c->token_file, &c->token, &c->token_len, msg, size) != 0)
+        return -1;
+    for (size_t i = 0; i < c->nusers; i++) {
+        struct srv_user *u = &c->users[i];
+        if (!u->name || u->role == SRV_ROLE_NONE) {
+            snprintf(msg, size, "[[user]] %zu: name and role are required", i + 1);
+            return -1;
+        }
+        if (!u->token_file && !u->cert_cn) {
+            snprintf(msg, size, "[[user]] '%s': token_file or cert_cn is required", u->name);
+            return -1;
+        }
+        if (u->token_file && load_token(u->token_file, &u->token, &u->token_len, msg, size) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- flags ----------------------------------------------------------------------------------- */
+
+enum { OPT_BASE = 1000, OPT_CONFIG = 2000 };
+
+/* Every settings' flag: the key with '-' for '_' */
+static char flag_names[NSETTINGS][32];
+
+static void build_longopts(struct option *lo)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        snprintf(flag_names[i], sizeof(flag_names[i]), "%s", settings[i].key);
+        for (char *p = flag_names[i]; *p; p++)
+            if (*p == '_')
+                *p = '-';
+        lo[k++] = (struct option){.name = flag_names[i],
+                                  .has_arg = settings[i].type == T_BOOL ? no_argument
+                                                                         : required_argument,
+                                  .flag = NULL,
+                                  .val = OPT_BASE + (int)i};
+    }
+    lo[k++] = (struct option){.name = "config", .has_arg = required_argument, .val = OPT_CONFIG};
+    lo[k++] = (struct option){.name = "help", .has_arg = no_argument, .val = 'h'};
+    lo[k] = (struct option){0};
+}
+
+static int usage_error(const char *msg)
+{
+    fprintf(stderr, "kadet serve: %s\nTry 'kadet help serve'.\n", msg);
+    return 1;
+}
+
+static bool loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]:", 6) == 0 ||
+           strncmp(addr, "localhost:", 10) == 0;
+}
+
+static int validate(struct srv_config *c)
+{
+    char msg[512];
+    if (!c->listen && !c->nfollow)
+        return usage_error("nothing to receive: give --listen HOST:PORT (or --follow FILE)");
+    if (c->nfollow)
+        return usage_error("--follow: the file source is not part of this build yet "
+                           "(docs/internals/serve.md \"Sources\")");
+    if (!!c->tls_cert != !!c->tls_key)
+        return usage_error("--tls-cert and --tls-key go together");
+    if (c->client_ca && !c->tls_cert)
+        return usage_error("--client-ca needs --tls-cert and --tls-key (client certificates are "
+                           "part of TLS)");
+    if (c->listen_path && c->listen_path[0] != '/')
+        return usage_error("--listen-path: expected a path starting with '/'");
+    if (c->listen && !c->tls_cert && !loopback(c->listen) && !c->insecure) {
+        snprintf(msg, sizeof(msg),
+                 "refusing plain HTTP on %s, which is not a loopback address: give --tls-cert "
+                 "and --tls-key, or --insecure",
+                 c->listen);
+        return usage_error(msg);
+    }
+    if (c->admin_listen && !c->tls_cert && !loopback(c->admin_listen) && !c->insecure) {
+        snprintf(msg, sizeof(msg),
+                 "refusing plain HTTP on the admin listener %s (not loopback) without --insecure",
+                 c->admin_listen);
+        return usage_error(msg);
+    }
+    if (!c->spool_dir && c->state && !strstr(c->state, "://")) {
+        /* beside the state file */
+        const char *slash = strrchr(c->state, '/');
+        size_t dl = slash ? (size_t)(slash - c->state) : 1;
+        const char *dir = slash ? c->state : ".";
+        size_t n = dl + sizeof("/spool");
+        c->spool_dir = malloc(n);
+        if (!c->spool_dir)
+            return usage_error("out of memory");
+        snprintf(c->spool_dir, n, "%.*s/spool", (int)dl, dir);
+    }
+    if (!c->spool_dir)
+        return usage_error("--spool-dir DIR is required (the durable spool of accepted batches)");
+    if (load_tokens(c, msg, sizeof(msg)) != 0)
+        return usage_error(msg);
+    bool auth = c->client_ca || c->token;
+    if (c->listen && !auth && !loopback(c->listen) && !c->insecure)
+        return usage_error("refusing a webhook without client authentication on a non-loopback "
+                           "address: give --client-ca or --token-file, or --insecure");
+    if (c->max_record > c->max_body)
+        c->max_record = c->max_body;
+    if (c->max_inflight < c->max_body)
+        c->max_inflight = c->max_body;
+    if (c->max_connections == 0)
+        return usage_error("--max-connections: expected at least 1");
+    return 0;
+}
+
+int srv_config_load(struct srv_config *c, int argc, char **argv)
+{
+    memset(c, 0, sizeof(*c));
+    defaults(c);
+    c->argc = argc;
+    c->argv = argv;
+    struct option lo[NSETTINGS + 3];
+    build_longopts(lo);
+    /* pass 1: --config and --help; pass 2: the flags over the file */
+    optind = 1;
+    opterr = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        if (ch == 'h') {
+            fputs(srv_usage, stdout);
+            return -1;
+        }
+        if (ch == '?')
+            return usage_error("bad option (see above)");
+        if (ch == OPT_CONFIG) {
+            free(c->config_path);
+            c->config_path = xstrdup(optarg);
+        }
+    }
+    if (optind < argc)
+        return usage_error("serve takes no operands (inputs are --listen and --follow)");
+    if (c->config_path && load_file(c, c->config_path) != 0)
+        return 1;
+    bool cleared[NSETTINGS] = {false};
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+        if (ch < OPT_BASE || ch >= OPT_BASE + (int)NSETTINGS)
+            continue;
+        const struct setting *st = &settings[ch - OPT_BASE];
+        if (st->type == T_STRS && !cleared[ch - OPT_BASE]) {
+            clear_list(c, st);
+            cleared[ch - OPT_BASE] = true;
+        }
+        char msg[256];
+        char flag[48];
+        if (!set_text(c, st, optarg ? optarg : "", msg, sizeof(msg))) {
+            snprintf(flag, sizeof(flag), "--%s", flag_names[ch - OPT_BASE]);
+            char full[400];
+            snprintf(full, sizeof(full), "%s: %s", flag, msg + strlen(st->key) + 2);
+            return usage_error(full);
+        }
+    }
+    return validate(c);
+}
+
+static void retire(struct srv_config *c, char *p)
+{
+    char **r = realloc(c->retired, (c->nretired + 1) * sizeof(*r));
+    if (!r) {
+        free(p); /* nobody else holds rule paths long: the console copies what it shows */
+        return;
+    }
+    c->retired = r;
+    r[c->nretired++] = p;
+}
+
+int srv_config_reload(struct srv_config *c, char *msg, size_t size)
+{
+    if (!c->config_path)
+        return 0;
+    struct srv_config n;
+    /* the same command line over the file as it is now */
+    int saved = opterr;
+    FILE *err = stderr;
+    (void)err;
+    int rc = srv_config_load(&n, c->argc, c->argv);
+    opterr = saved;
+    if (rc != 0) {
+        snprintf(msg, size, "%s: the configuration has errors (see the log)", c->config_path);
+        srv_config_free(&n);
+        return -1;
+    }
+    for (size_t i = 0; i < c->nrules; i++)
+        retire(c, c->rules[i]);
+    for (size_t i = 0; i < c->nexceptions; i++)
+        retire(c, c->exceptions[i]);
+    memcpy(c->rules, n.rules, sizeof(c->rules));
+    c->nrules = n.nrules;
+    memcpy(c->exceptions, n.exceptions, sizeof(c->exceptions));
+    c->nexceptions = n.nexceptions;
+    n.nrules = n.nexceptions = 0;
+    srv_config_free(&n);
+    return 0;
+}
+
+void srv_config_free(struct srv_config *c)
+{
+    char **strs[] = {&c->config_path, &c->listen,       &c->listen_path, &c->tls_cert,
+                     &c->tls_key,     &c->client_ca,    &c->token_file,  &c->admin_listen,
+                     &c->cluster_name, &c->state,       &c->output,      &c->spool_dir,
+                     &c->host_name,   &c->host_os_type, &c->token};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+        free(*strs[i]);
+        *strs[i] = NULL;
+    }
+    for (size_t i = 0; i < c->nfollow; i++)
+        free(c->follow[i]);
+    for (size_t i = 0; i < c->nrules; i++)
+        free(c->rules[i]);
+    for (size_t i = 0; i < c->nexceptions; i++)
+        free(c->exceptions[i]);
+    c->nfollow = c->nrules = c->nexceptions = 0;
+    for (size_t i = 0; i < c->nusers; i++) {
+        free(c->users[i].name);
+        free(c->users[i].token_file);
+        free(c->users[i].token);
+        free(c->users[i].cert_cn);
+    }
+    c->nusers = 0;
+    for (size_t i = 0; i < c->nretired; i++)
+        free(c->retired[i]);
+    free(c->retired);
+    c->retired = NULL;
+    c->nretired = 0;
+}

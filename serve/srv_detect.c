@@ -1,0 +1,495 @@
+/*
+ * srv_detect.c - the detection thread (docs/internals/serve.md "Detection"): the only thread
+ * that touches the engine. It reads durable records from the spool, feeds each with its
+ * segment's resume key (kad_engine_feed), and commits when the spool has nothing more to give
+ * right now or commit_interval has passed since the first uncommitted record, so alerts leave
+ * well within a second. After each commit: fully read segments are deleted, the metrics
+ * snapshot is published and the batch's alert lines go to the mounts' on_alerts.
+ *
+ * Reload: the new rule set is built by the caller (a connection thread or the signal thread);
+ * the detection thread swaps it in between batches: commit, free the engine, open one on the
+ * new rules (baselines survive unless a rule's logic changed: the engine's registration), and
+ * on failure reopen on the old rules.
+ *
+ * Sources other than the spool (the file follower) plug in here: a source is read on this
+ * thread between spool records, with its own resume key (see "Sources" in the design doc).
+ */
+#include "serve.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct det {
+    struct srv *s;
+    kad_engine *e;
+    kad_rules *rules; /* what e runs on (the engine holds its own reference) */
+    char *alerts;     /* this batch's alert lines, for the mounts */
+    size_t alen, acap;
+    bool want_alerts;
+    int64_t *recv; /* receipt times of the records since the last commit (sampled) */
+    size_t nrecv, crecv;
+    uint64_t pending;
+    int64_t first_pending_us;
+    int64_t last_state_stats_us;
+    kad_engine_stats base; /* counters of the engines replaced by reloads */
+};
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t real_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- rules ----------------------------------------------------------------------------------- */
+
+int srv_rules_build(struct srv *s, kad_rules **out, char *msg, size_t size)
+{
+    *out = NULL;
+    kad_rules *rs = kad_rules_new();
+    if (!rs) {
+        snprintf(msg, size, "out of memory");
+        return -1;
+    }
+    const char *def[] = {s->default_rules};
+    const char *const *paths = s->cfg.nrules ? (const char *const *)s->cfg.rules : def;
+    size_t n = s->cfg.nrules ? s->cfg.nrules : 1;
+    int bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad |= kad_rules_load(rs, paths[i], NULL) != KAD_OK;
+    for (size_t i = 0; i < s->cfg.nexceptions; i++)
+        bad |= kad_rules_load_exceptions(rs, s->cfg.exceptions[i], NULL) != KAD_OK;
+    size_t nd = kad_rules_diag_count(rs);
+    char first[512] = "";
+    for (size_t i = 0; i < nd; i++) {
+        int is_err = 0;
+        kad_rules_diag(rs, i, &is_err);
+        char line[1024];
+        kad_rules_diag_format(rs, i, line, sizeof(line));
+        srv_log(is_err ? KAD_LOG_ERROR : KAD_LOG_WARN, "rules: %s", line);
+        if (is_err && !first[0])
+            snprintf(first, sizeof(first), "%.500s", line);
+    }
+    if (bad || kad_rules_count(rs) == 0) {
+        snprintf(msg, size, "%s", first[0] ? first : "no rules loaded");
+        kad_rules_unref(rs);
+        return -1;
+    }
+    *out = rs;
+    return 0;
+}
+
+kad_rules *srv_rules_get(struct srv *s)
+{
+    pthread_mutex_lock(&s->rules_mu);
+    kad_rules *r = s->rules ? kad_rules_ref(s->rules) : NULL;
+    pthread_mutex_unlock(&s->rules_mu);
+    return r;
+}
+
+/* ---- engine ---------------------------------------------------------------------------------- */
+
+static int on_alert(const kad_alert *a, void *ud)
+{
+    struct det *d = ud;
+    if (!d->want_alerts)
+        return KAD_ALERT_WRITE;
+    if (d->alen + a->len + 1 > d->acap) {
+        size_t cap = d->acap ? d->acap : 65536;
+        while (cap < d->alen + a->len + 1)
+            cap *= 2;
+        char *b = realloc(d->alerts, cap);
+        if (!b)
+            return KAD_ALERT_WRITE; /* the mounts miss this line; the output has it */
+        d->alerts = b;
+        d->acap = cap;
+    }
+    memcpy(d->alerts + d->alen, a->json, a->len);
+    d->alerts[d->alen + a->len] = '\n';
+    d->alen += a->len + 1;
+    return KAD_ALERT_WRITE;
+}
+
+static int open_engine(struct det *d, kad_rules *rules, kad_err *err)
+{
+    const struct srv_config *c = &d->s->cfg;
+    kad_engine_opts o = {
+        .rules = rules,
+        .state = d->s->st,
+        .decode =
+            {
+                .no_host = c->no_host,
+                .host_name = c->host_name,
+                .host_os_type = c->host_os_type,
+                .timestamp = KAD_TS_STAGE,
+                .ingested = KAD_INGESTED_NOW,
+                .max_record = c->max_record,
+                .cluster_name = c->cluster_name,
+            },
+        .format = KAD_FORMAT_AUTO,
+        .now_ms = c->now_ms,
+        .batch = 0,
+        .output_path = c->output,
+        .output_fd = c->output ? -1 : 1,
+        .on_alert = on_alert,
+        .ud = d,
+    };
+    int rc = kad_engine_new(&d->e, &o, err);
+    if (rc == KAD_OK)
+        d->rules = rules;
+    return rc;
+}
+
+static void add_stats(kad_engine_stats *to, const kad_engine_stats *from)
+{
+    to->records += from->records;
+    to->events += from->events;
+    to->bytes += from->bytes;
+    to->skipped += from->skipped;
+    to->skipped_syntax += from->skipped_syntax;
+    to->skipped_limit += from->skipped_limit;
+    to->skipped_other += from->skipped_other;
+    to->not_format += from->not_format;
+    to->refused += from->refused;
+    to->alerts += from->alerts;
+    to->matched += from->matched;
+    to->excepted += from->excepted;
+    to->suppressed += from->suppressed;
+    to->pruned += from->pruned;
+    to->commits += from->commits;
+}
+
+static void publish(struct det *d)
+{
+    struct srv *s = d->s;
+    struct srv_snap n;
+    memset(&n, 0, sizeof(n));
+    kad_engine_stats_get(d->e, &n.es);
+    add_stats(&n.es, &d->base);
+    size_t nr = kad_engine_rule_count(d->e);
+    n.rules = calloc(nr ? nr : 1, sizeof(*n.rules));
+    if (n.rules) {
+        for (size_t i = 0; i < nr; i++) {
+            kad_rule_stats rs;
+            kad_rule_info ri;
+            kad_engine_rule_stats(d->e, i, &rs);
+            if (!rs.runs || kad_rules_info(d->rules, i, &ri) != KAD_OK)
+                continue;
+            struct srv_rule_snap *o = &n.rules[n.nrules++];
+            o->rule_id = strdup(ri.rule_id ? ri.rule_id : "");
+            o->matched = rs.matched;
+            o->alerts = rs.alerts;
+            o->excepted = rs.excepted;
+            o->suppressed = rs.suppressed;
+            o->too_late = rs.too_late;
+            o->future = rs.future;
+        }
+    }
+    int64_t now = mono_us();
+    pthread_mutex_lock(&s->mu);
+    n.combinations = s->snap.combinations;
+    pthread_mutex_unlock(&s->mu);
+    if (now - d->last_state_stats_us > 10 * 1000000) {
+        kad_state_stats st;
+        if (kad_state_stats_get(s->st, &st, NULL) == KAD_OK)
+            n.combinations = st.combinations;
+        d->last_state_stats_us = now;
+    }
+    pthread_mutex_lock(&s->mu);
+    struct srv_snap old = s->snap;
+    s->snap = n;
+    pthread_mutex_unlock(&s->mu);
+    for (size_t i = 0; i < old.nrules; i++)
+        free(old.rules[i].rule_id);
+    free(old.rules);
+}
+
+static int commit(struct det *d)
+{
+    struct srv *s = d->s;
+    kad_err err;
+    kad_err_clear(&err);
+    int64_t t0 = mono_us();
+    if (kad_engine_commit(d->e, &err) != KAD_OK) {
+        char line[1024];
+        kad_err_format(&err, line, sizeof(line));
+        srv_log(KAD_LOG_ERROR, "commit failed: %s", line);
+        atomic_fetch_add(&s->m.output_errors, 1);
+        return -1;
+    }
+    int64_t t1 = mono_us(), now = real_us();
+    srv_hist_observe(&s->m.commit, t1 - t0);
+    for (size_t i = 0; i < d->nrecv; i++)
+        srv_hist_observe(&s->m.receipt_alert, now - d->recv[i]);
+    d->nrecv = 0;
+    d->pending = 0;
+    srv_spool_committed(s->spool);
+    publish(d);
+    if (d->alen) {
+        for (size_t i = 0; i < s->nmounts; i++)
+            if (s->mounts[i]->on_alerts)
+                s->mounts[i]->on_alerts(s->mounts[i]->ctx, d->alerts, d->alen);
+        d->alen = 0;
+    }
+    return 0;
+}
+
+static void note_recv(struct det *d, int64_t us)
+{
+    if (d->nrecv == d->crecv) {
+        if (d->crecv >= 1 << 20)
+            return; /* a huge batch: the first million samples are enough */
+        size_t cap = d->crecv ? d->crecv * 2 : 4096;
+        int64_t *r = realloc(d->recv, cap * sizeof(*r));
+        if (!r)
+            return;
+        d->recv = r;
+        d->crecv = cap;
+    }
+    d->recv[d->nrecv++] = us;
+}
+
+static int swap_rules(struct det *d, kad_rules *nr, char *msg, size_t size)
+{
+    struct srv *s = d->s;
+    kad_err err;
+    kad_err_clear(&err);
+    if (d->pending && commit(d) != 0) {
+        snprintf(msg, size, "the commit before the swap failed");
+        kad_rules_unref(nr);
+        return -1;
+    }
+    kad_rules *old = kad_rules_ref(d->rules);
+    kad_engine_stats es;
+    kad_engine_stats_get(d->e, &es);
+    add_stats(&d->base, &es);
+    kad_engine_free(d->e);
+    d->e = NULL;
+    if (open_engine(d, nr, &err) == KAD_OK) {
+        pthread_mutex_lock(&s->rules_mu);
+        kad_rules *prev = s->rules;
+        s->rules = nr; /* the reference built by srv_rules_build */
+        pthread_mutex_unlock(&s->rules_mu);
+        kad_rules_unref(prev);
+        kad_rules_unref(old);
+        return 0;
+    }
+    char line[1024];
+    kad_err_format(&err, line, sizeof(line));
+    snprintf(msg, size, "the engine refused the new rules: %.400s", line);
+    kad_rules_unref(nr);
+    kad_err_clear(&err);
+    int rc = open_engine(d, old, &err);
+    kad_rules_unref(old);
+    if (rc != KAD_OK) {
+        kad_err_format(&err, line, sizeof(line));
+        srv_log(KAD_LOG_ERROR, "cannot reopen the engine on the old rules: %s", line);
+        atomic_store(&s->fatal, true);
+    }
+    return -1;
+}
+
+static int spool_pos(void *ud, const char *key, int64_t *offset)
+{
+    struct det *d = ud;
+    int64_t line;
+    return kad_engine_position(d->e, key, offset, &line, NULL) == KAD_OK ? 0 : -1;
+}
+
+static void *detect_main(void *arg)
+{
+    struct det *d = arg;
+    struct srv *s = d->s;
+    srv_spool_reader_start(s->spool, spool_pos, d);
+    srv_spool_committed(s->spool); /* segments read to their end before a restart */
+    publish(d);
+    int64_t commit_us = (int64_t)s->cfg.commit_ms * 1000;
+    int64_t drain_deadline = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        kad_rules *nr = s->pending;
+        s->pending = NULL;
+        bool stop = s->stop_detect;
+        pthread_mutex_unlock(&s->mu);
+        if (nr) {
+            char msg[512] = "";
+            int rc = swap_rules(d, nr, msg, sizeof(msg));
+            pthread_mutex_lock(&s->mu);
+            s->reload_rc = rc;
+            snprintf(s->reload_msg, sizeof(s->reload_msg), "%s", msg);
+            s->reload_done = true;
+            pthread_cond_broadcast(&s->cond);
+            pthread_mutex_unlock(&s->mu);
+            if (atomic_load(&s->fatal))
+                break;
+        }
+        if (stop && !drain_deadline)
+            drain_deadline = mono_us() + (int64_t)s->cfg.drain_s * 1000000;
+        struct srv_spool_rec r;
+        const char *key;
+        char msg[512];
+        int wait = d->pending || stop ? 0 : 200;
+        int got = srv_spool_next(s->spool, &r, &key, wait, msg, sizeof(msg));
+        if (got < 0) {
+            srv_log(KAD_LOG_ERROR, "%s", msg);
+            atomic_store(&s->fatal, true);
+            break;
+        }
+        if (got == 1) {
+            kad_record rec = {.data = r.data,
+                              .len = r.len,
+                              .origin = "webhook",
+                              .line = 0,
+                              .col = 0,
+                              .offset = (uint64_t)r.offset};
+            kad_err err;
+            kad_err_clear(&err);
+            if (kad_engine_feed(d->e, key, &rec, &err) != KAD_OK && kad_engine_failed(d->e)) {
+                char line[1024];
+                kad_err_format(&err, line, sizeof(line));
+                srv_log(KAD_LOG_ERROR, "detection stopped: %s", line);
+                atomic_fetch_add(&s->m.output_errors, 1);
+                atomic_store(&s->fatal, true);
+                break;
+            }
+            if (!d->pending)
+                d->first_pending_us = mono_us();
+            d->pending++;
+            note_recv(d, r.recv_us);
+        }
+        bool due = d->pending && (got == 0 || mono_us() - d->first_pending_us >= commit_us);
+        if (due && commit(d) != 0) {
+            atomic_store(&s->fatal, true);
+            break;
+        }
+        if (stop && (got == 0 || mono_us() > drain_deadline)) {
+            if (got != 0)
+                srv_log(KAD_LOG_WARN, "drain timeout: the rest of the spool is read at the "
+                                      "next start");
+            break;
+        }
+    }
+    if (d->pending && !kad_engine_failed(d->e))
+        commit(d);
+    kad_engine_log_flush(d->e);
+    pthread_mutex_lock(&s->mu);
+    s->detect_exited = true;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+static struct det *the_det;
+
+int srv_detect_start(struct srv *s, kad_err *err)
+{
+    struct det *d = calloc(1, sizeof(*d));
+    if (!d) {
+        err->code = KAD_ENOMEM;
+        snprintf(err->msg, sizeof(err->msg), "out of memory");
+        return KAD_ENOMEM;
+    }
+    d->s = s;
+    for (size_t i = 0; i < s->nmounts; i++)
+        d->want_alerts |= s->mounts[i]->on_alerts != NULL;
+    int rc = open_engine(d, s->rules, err);
+    if (rc != KAD_OK) {
+        free(d);
+        return rc;
+    }
+    if (pthread_create(&s->detect_thread, NULL, detect_main, d) != 0) {
+        kad_engine_free(d->e);
+        free(d);
+        err->code = KAD_ENOMEM;
+        snprintf(err->msg, sizeof(err->msg), "cannot start the detection thread");
+        return KAD_ENOMEM;
+    }
+    the_det = d;
+    return KAD_OK;
+}
+
+void srv_detect_stop(struct srv *s)
+{
+    struct det *d = the_det;
+    if (!d)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stop_detect = true;
+    pthread_mutex_unlock(&s->mu);
+    srv_spool_wake(s->spool);
+    pthread_join(s->detect_thread, NULL);
+    kad_engine_stats es;
+    kad_engine_stats_get(d->e, &es);
+    add_stats(&es, &d->base);
+    srv_log(KAD_LOG_INFO,
+            "detection stopped: %" PRIu64 " records, %" PRIu64 " events, %" PRIu64
+            " skipped, %" PRIu64 " alerts, %" PRIu64 " commits",
+            es.records, es.events, es.skipped, es.alerts, es.commits);
+    kad_engine_free(d->e);
+    free(d->alerts);
+    free(d->recv);
+    free(d);
+    the_det = NULL;
+    for (size_t i = 0; i < s->snap.nrules; i++)
+        free(s->snap.rules[i].rule_id);
+    free(s->snap.rules);
+    s->snap.rules = NULL;
+    s->snap.nrules = 0;
+}
+
+int srv_reload(struct srv *s, char *msg, size_t size)
+{
+    pthread_mutex_lock(&s->reload_mu);
+    int64_t t0 = mono_us();
+    int rc = srv_config_reload(&s->cfg, msg, size);
+    kad_rules *nr = NULL;
+    if (rc == 0)
+        rc = srv_rules_build(s, &nr, msg, size);
+    if (rc == 0) {
+        pthread_mutex_lock(&s->mu);
+        if (s->detect_exited) {
+            snprintf(msg, size, "shutting down");
+            rc = -1;
+            kad_rules_unref(nr);
+        } else {
+            s->pending = nr;
+            s->reload_done = false;
+            pthread_mutex_unlock(&s->mu);
+            srv_spool_wake(s->spool);
+            pthread_mutex_lock(&s->mu);
+            while (!s->reload_done && !s->detect_exited)
+                pthread_cond_wait(&s->cond, &s->mu);
+            if (!s->reload_done) {
+                snprintf(msg, size, "shutting down");
+                rc = -1;
+            } else {
+                rc = s->reload_rc;
+                if (rc != 0)
+                    snprintf(msg, size, "%s", s->reload_msg);
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (rc == 0) {
+        kad_rules *r = srv_rules_get(s);
+        srv_log(KAD_LOG_INFO, "reload: %zu rules running (%.1f ms)", r ? kad_rules_count(r) : 0,
+                (double)(mono_us() - t0) / 1000.0);
+        kad_rules_unref(r);
+        atomic_fetch_add(&s->m.reloads_ok, 1);
+    } else {
+        srv_log(KAD_LOG_ERROR, "reload failed, the previous rules keep running: %s", msg);
+        atomic_fetch_add(&s->m.reloads_failed, 1);
+    }
+    pthread_mutex_unlock(&s->reload_mu);
+    return rc;
+}
