@@ -70,6 +70,7 @@ struct srv_config {
     char *host_name, *host_os_type;
     bool no_host;
     int64_t now_ms; /* --now (tests): alert @timestamp; KAD_TIME_NONE: the clock */
+    int ingested;   /* KAD_INGESTED_*: event.ingested at reading (default) or none */
     struct srv_user users[SRV_MAX_USERS];
     size_t nusers;
     /* loaded */

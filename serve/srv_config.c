@@ -46,12 +46,13 @@ const char srv_usage[] =
     "  --drain-timeout SECONDS  SIGTERM: time to drain the spool (default 20)\n"
     "  --commit-interval DUR    longest time between commits under load (default 200ms)\n"
     "  --host-name NAME --host-os-type TYPE --no-host   host.* of events\n"
+    "  --ingested now|none      event.ingested: the time of reading (default) or none\n"
     "  --now TIME               alert @timestamp (tests)\n"
     "\n"
     "SIGHUP or POST /-/reload (admin role) reloads rules and exceptions; SIGTERM drains and\n"
     "exits 0. Exit status: 0 stopped cleanly, 1 usage or configuration error, 2 runtime error.\n";
 
-enum stype { T_STR, T_STRS, T_BYTES, T_UINT, T_BOOL, T_LOGFMT, T_LOGLVL, T_MS, T_TIME };
+enum stype { T_STR, T_STRS, T_BYTES, T_UINT, T_BOOL, T_LOGFMT, T_LOGLVL, T_MS, T_TIME, T_INGESTED };
 
 struct setting {
     const char *key; /* kadet.toml key; the flag is the same with '-' */
@@ -93,6 +94,7 @@ static const struct setting settings[] = {
     S("host_os_type", T_STR, host_os_type),
     S("no_host", T_BOOL, no_host),
     S("now", T_TIME, now_ms),
+    S("ingested", T_INGESTED, ingested),
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -110,6 +112,7 @@ static void defaults(struct srv_config *c)
     c->drain_s = 20;
     c->commit_ms = 200;
     c->now_ms = KAD_TIME_NONE;
+    c->ingested = KAD_INGESTED_NOW;
 }
 
 static bool parse_bytes(const char *arg, size_t *out)
@@ -211,6 +214,13 @@ static bool set_text(struct srv_config *c, const struct setting *st, const char 
         *(long *)(base + st->off) = (long)ms;
         return true;
     }
+    case T_INGESTED:
+        if (strcmp(v, "now") == 0 || strcmp(v, "none") == 0) {
+            *(int *)(base + st->off) = strcmp(v, "now") == 0 ? KAD_INGESTED_NOW : KAD_INGESTED_NONE;
+            return true;
+        }
+        snprintf(msg, size, "%s: expected now or none, got '%s'", st->key, v);
+        return false;
     case T_TIME: {
         int64_t ms;
         if (!kad_time_parse(v, strlen(v), &ms)) {

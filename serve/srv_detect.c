@@ -132,7 +132,7 @@ static int open_engine(struct det *d, kad_rules *rules, kad_err *err)
                 .host_name = c->host_name,
                 .host_os_type = c->host_os_type,
                 .timestamp = KAD_TS_STAGE,
-                .ingested = KAD_INGESTED_NOW,
+                .ingested = c->ingested,
                 .max_record = c->max_record,
                 .cluster_name = c->cluster_name,
             },

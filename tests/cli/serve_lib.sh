@@ -15,6 +15,7 @@ cleanup() {
     rm -rf "$T"
 }
 trap cleanup EXIT
+[ -n "${KEEP:-}" ] && trap - EXIT
 fail() { echo "FAIL: $*"; [ -f "$T/err" ] && tail -20 "$T/err"; exit 1; }
 
 mkcerts() {
@@ -69,8 +70,8 @@ query = 'kubernetes.audit.verb:"delete"'
 EOF
 }
 
-ev() { # ev ID USER AGENT [VERB]: one raw audit event on one line
-    printf '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"%s","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"%s","user":{"username":"%s","groups":["system:authenticated"]},"sourceIPs":["10.0.0.1"],"userAgent":"%s","objectRef":{"resource":"pods","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-01-05T00:00:01.000000Z","stageTimestamp":"2026-01-05T00:00:01.000000Z","annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":""}}' "$1" "${4:-list}" "$2" "$3"
+ev() { # ev ID USER AGENT [VERB [TIME]]: one raw audit event on one line
+    printf '{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"%s","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"%s","user":{"username":"%s","groups":["system:authenticated"]},"sourceIPs":["10.0.0.1"],"userAgent":"%s","objectRef":{"resource":"pods","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"%s","stageTimestamp":"%s","annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":""}}' "$1" "${4:-list}" "$2" "$3" "${5:-2026-01-05T00:00:01.000000Z}" "${5:-2026-01-05T00:00:01.000000Z}"
 }
 evlist() { # evlist EVENT...: an audit.k8s.io/v1 EventList, pretty-printed
     printf '{\n  "kind": "EventList",\n  "apiVersion": "audit.k8s.io/v1",\n  "metadata": {},\n  "items": [\n'
