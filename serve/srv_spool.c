@@ -302,7 +302,8 @@ int srv_spool_open(struct srv_spool **out, const char *dir, size_t max, kad_err 
         ids[nids++] = id;
     }
     closedir(d);
-    qsort(ids, nids, sizeof(*ids), cmp_u64);
+    if (nids)
+        qsort(ids, nids, sizeof(*ids), cmp_u64);
     int rc = KAD_OK;
     for (size_t i = 0; i < nids && rc == KAD_OK; i++) {
         struct seg *g = seg_new(ids[i]);

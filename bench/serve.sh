@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# serve.sh - `make bench-serve`: kadet serve with TLS, client-certificate auth, the durable spool
+# and the bundled rules on 127.0.0.1; bench_serve posts EventLists from THREADS keep-alive TLS
+# connections for SECONDS; then the server's own histograms (receipt->alert: receipt to the
+# commit that wrote the alerts) are read from /metrics. Prints a RESULTS.md-ready block.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_RUN=${SECONDS_RUN:-${BENCH_SECONDS:-20}}
+THREADS=${THREADS:-4}
+EVENTS=${EVENTS:-500}
+W=$(mktemp -d)
+trap 'kill -9 $pid 2>/dev/null; rm -rf "$W"' EXIT
+pid=
+cd "$W"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj "/CN=bench CA" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout s.key -out s.csr -subj "/CN=127.0.0.1" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' > s.ext
+openssl x509 -req -in s.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out s.pem -days 2 -extfile s.ext 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout c.key -out c.csr -subj "/CN=kube-apiserver" 2>/dev/null
+openssl x509 -req -in c.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out c.pem -days 2 2>/dev/null
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > token
+cd - > /dev/null
+./kadet serve --listen 127.0.0.1:0 --tls-cert "$W/s.pem" --tls-key "$W/s.key" \
+    --client-ca "$W/ca.pem" --token-file "$W/token" --spool-dir "$W/spool" \
+    --output "$W/alerts.jsonl" 2> "$W/err" &
+pid=$!
+for _ in $(seq 100); do
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\) (webhook.*/\1/p' "$W/err")
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || { cat "$W/err"; exit 1; }
+build/bench/bench_serve "https://127.0.0.1:$port/" "$W/ca.pem" "$W/c.pem" "$W/c.key" \
+    "$THREADS" "$EVENTS" "$SECONDS_RUN" "$pid" > "$W/load" || true
+sleep 2 # the last commits
+curl -s --cacert "$W/ca.pem" -H "Authorization: Bearer $(cat "$W/token")" \
+    "https://127.0.0.1:$port/metrics" > "$W/metrics"
+kill -TERM "$pid"
+wait "$pid" || true
+pid=
+# p50/p99 of a Prometheus histogram: the upper bound of the bucket where the rank falls
+q() {
+    awk -v name="$1" -v q="$2" '
+        $1 ~ "^"name"_bucket" { match($1, /le="[^"]*"/); le = substr($1, RSTART + 4, RLENGTH - 5);
+                                 les[n] = le; cs[n++] = $2 }
+        END { tot = cs[n - 1]; for (i = 0; i < n; i++) if (cs[i] >= q * tot) { print les[i]; exit } }' "$W/metrics"
+}
+grep -v '^rss_sample' "$W/load"
+echo "server_receipt_to_alert_p50_le_s=$(q kadet_receipt_to_alert_seconds 0.5)"
+echo "server_receipt_to_alert_p99_le_s=$(q kadet_receipt_to_alert_seconds 0.99)"
+echo "server_request_p99_le_s=$(q kadet_request_duration_seconds 0.99)"
+echo "server_commit_p99_le_s=$(q kadet_commit_duration_seconds 0.99)"
+grep -E '^kadet_(events_received_total|events_decoded_total|alerts_total|commits_total) ' "$W/metrics"
+echo "alerts_lines=$(wc -l < "$W/alerts.jsonl")"
+echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); shared with other jobs"
