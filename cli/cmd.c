@@ -41,23 +41,4 @@ int cmd_wants_help(const struct cmd *c, int argc, char **argv)
     return 0;
 }
 
-bool cmd_parse_bytes(const char *arg, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(arg, &end, 10);
-    unsigned shift = 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30;
-    if (shift)
-        end++;
-    if (*end || end == arg || arg[0] == '-' || errno || v < 1 ||
-        v > ((unsigned long long)SIZE_MAX >> 1 >> shift))
-        return false;
-    *out = (size_t)(v << shift);
-    return true;
-}
+bool cmd_parse_bytes(const char *arg, size_t *out) { return kad_bytes_parse(arg, out) != 0; }

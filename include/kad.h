@@ -113,6 +113,9 @@ KAD_API size_t kad_time_format(int64_t ms, char *out);
 /* A duration as options write it: one or more <number><unit> terms, units ms, s, m, h, d, w
    ("10d", "1d12h", "500ms") into *ms. KAD_EINVAL otherwise. */
 KAD_API int kad_duration_parse(const char *s, int64_t *ms, kad_err *err);
+/* A byte count as options write it: a positive number with an optional K, M or G suffix (powers
+   of 1024: "64M") into *out. Returns 1 when it is one, 0 otherwise. */
+KAD_API int kad_bytes_parse(const char *s, size_t *out);
 /* A rule schedule interval: the one-term subset in s, m, h, d ("5m"), as rules write it. */
 KAD_API int kad_interval_parse(const char *s, int64_t *ms, kad_err *err);
 

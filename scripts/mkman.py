@@ -28,6 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEE_ALSO = {
     "kadet": ["kadet-rules(7)", "kadet.toml(5)"],
     "scan": ["kadet-rules(1)", "kadet-state(1)", "kadet-rules(7)"],
+    "serve": ["kadet.toml(5)", "kadet-scan(1)", "kadet-state(1)"],
     "rules": ["kadet-rules(7)", "kadet-scan(1)"],
     "state": ["kadet-scan(1)"],
     "hunt": ["kadet-scan(1)", "kadet-ecs(1)"],

@@ -115,27 +115,6 @@ static void defaults(struct srv_config *c)
     c->ingested = KAD_INGESTED_NOW;
 }
 
-static bool parse_bytes(const char *arg, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(arg, &end, 10);
-    unsigned shift = 0;
-    if (*end == 'K' || *end == 'k')
-        shift = 10;
-    else if (*end == 'M' || *end == 'm')
-        shift = 20;
-    else if (*end == 'G' || *end == 'g')
-        shift = 30;
-    if (shift)
-        end++;
-    if (*end || end == arg || arg[0] == '-' || errno || v < 1 ||
-        v > ((unsigned long long)SIZE_MAX >> 1 >> shift))
-        return false;
-    *out = (size_t)(v << shift);
-    return true;
-}
-
 static char *xstrdup(const char *s)
 {
     char *d = strdup(s);
@@ -169,7 +148,7 @@ static bool set_text(struct srv_config *c, const struct setting *st, const char 
         return true;
     }
     case T_BYTES:
-        if (parse_bytes(v, (size_t *)(base + st->off)))
+        if (kad_bytes_parse(v, (size_t *)(base + st->off)))
             return true;
         snprintf(msg, size, "%s: expected a byte count with an optional K, M or G, got '%s'",
                  st->key, v);

@@ -7,6 +7,10 @@
 #include "base/err.h"
 #include "base/log.h"
 
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+
 void kad_free(void *p) { kx_free(p); }
 
 int kad_time_parse(const char *s, size_t len, int64_t *ms) { return det_parse_time(s, len, ms); }
@@ -16,6 +20,27 @@ size_t kad_time_format(int64_t ms, char *out) { return det_fmt_time(ms, out); }
 int kad_duration_parse(const char *s, int64_t *ms, kad_err *err)
 {
     return rule_parse_span(s, ms, err);
+}
+
+int kad_bytes_parse(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    if (*end == 'K' || *end == 'k')
+        shift = 10;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30;
+    if (shift)
+        end++;
+    if (*end || end == s || s[0] == '-' || errno || v < 1 ||
+        v > ((unsigned long long)SIZE_MAX >> 1 >> shift))
+        return 0;
+    *out = (size_t)(v << shift);
+    return 1;
 }
 
 int kad_interval_parse(const char *s, int64_t *ms, kad_err *err)
