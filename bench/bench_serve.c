@@ -48,11 +48,16 @@ static size_t discard(char *p, size_t size, size_t n, void *ud)
 
 static size_t build(char *buf, size_t cap, int tid, uint64_t seq, int events)
 {
-    static const char *const users[] = {"alice", "bob", "carol", "system:serviceaccount:kube-system:deployment-controller",
-                                        "system:kube-scheduler", "system:node:worker-1"};
-    static const char *const agents[] = {"kubectl/v1.29.1", "kube-controller-manager/v1.29.1",
-                                         "kube-scheduler/v1.29.1", "kubelet/v1.29.1",
-                                         "Go-http-client/2.0", "helm/3.14"};
+    static const char *const users[] = {"alice",
+                                        "bob",
+                                        "carol",
+                                        "system:serviceaccount:kube-system:deployment-controller",
+                                        "system:kube-scheduler",
+                                        "system:node:worker-1"};
+    static const char *const agents[] = {
+        "kubectl/v1.29.1",        "kube-controller-manager/v1.29.1",
+        "kube-scheduler/v1.29.1", "kubelet/v1.29.1",
+        "Go-http-client/2.0",     "helm/3.14"};
     static const char *const verbs[] = {"get", "list", "watch", "update", "create", "delete"};
     size_t n = (size_t)snprintf(buf, cap,
                                 "{\"kind\":\"EventList\",\"apiVersion\":\"audit.k8s.io/v1\","
@@ -166,8 +171,13 @@ int main(int argc, char **argv)
     pthread_t *th = calloc((size_t)nt, sizeof(*th));
     double t0 = now_s();
     for (int i = 0; i < nt; i++) {
-        jobs[i] = (struct job){.url = argv[1], .ca = argv[2], .cert = argv[3], .key = argv[4],
-                               .id = i, .events = events, .seconds = seconds};
+        jobs[i] = (struct job){.url = argv[1],
+                               .ca = argv[2],
+                               .cert = argv[3],
+                               .key = argv[4],
+                               .id = i,
+                               .events = events,
+                               .seconds = seconds};
         pthread_create(&th[i], NULL, run, &jobs[i]);
     }
     long rss_min = -1, rss_max = -1, rss_first = -1, rss_last = -1;
@@ -204,10 +214,11 @@ int main(int argc, char **argv)
         free(jobs[i].lat);
     }
     qsort(all, nl, sizeof(double), cmp_d);
-    printf("threads=%d\nevents_per_request=%d\nseconds=%.1f\nrequests_ok=%llu\nrequests_failed=%llu\n"
-           "events=%llu\nevents_per_s=%.0f\nrequests_per_s=%.1f\n",
-           nt, events, el, (unsigned long long)ok, (unsigned long long)failed,
-           (unsigned long long)ev, (double)ev / el, (double)ok / el);
+    printf(
+        "threads=%d\nevents_per_request=%d\nseconds=%.1f\nrequests_ok=%llu\nrequests_failed=%llu\n"
+        "events=%llu\nevents_per_s=%.0f\nrequests_per_s=%.1f\n",
+        nt, events, el, (unsigned long long)ok, (unsigned long long)failed, (unsigned long long)ev,
+        (double)ev / el, (double)ok / el);
     if (nl)
         printf("p50_200_ms=%.2f\np99_200_ms=%.2f\n", all[nl / 2] * 1000,
                all[(size_t)((double)nl * 0.99)] * 1000);

@@ -169,13 +169,13 @@ typedef struct kad_conf_item {
     const char *table; /* NULL for a top-level key */
     size_t index;      /* element of an array of tables, else 0 */
     const char *key;
-    int type;                  /* KAD_CONF_* */
-    const char *str;           /* STRING */
-    int64_t num;               /* INT; BOOL: 0 or 1 */
-    const char *const *strs;   /* STRINGS: nstrs strings */
+    int type;                /* KAD_CONF_* */
+    const char *str;         /* STRING */
+    int64_t num;             /* INT; BOOL: 0 or 1 */
+    const char *const *strs; /* STRINGS: nstrs strings */
     size_t nstrs;
-    const char *type_name;     /* the TOML type ("float", "table", ...) for messages */
-    uint32_t line, col;        /* of the key in the document */
+    const char *type_name; /* the TOML type ("float", "table", ...) for messages */
+    uint32_t line, col;    /* of the key in the document */
 } kad_conf_item;
 /*
  * Parse text (origin names it in messages) and call fn for every setting, in document order;

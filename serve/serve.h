@@ -149,9 +149,8 @@ struct srv_spool_rec {
     int64_t recv_us;
 };
 /* Start reading: positions of each segment come from pos(ud, name, &offset) (0: from start). */
-void srv_spool_reader_start(struct srv_spool *sp, int (*pos)(void *ud, const char *key,
-                                                              int64_t *offset),
-                            void *ud);
+void srv_spool_reader_start(struct srv_spool *sp,
+                            int (*pos)(void *ud, const char *key, int64_t *offset), void *ud);
 /* The next durable record (1), none now (0, after waiting up to wait_ms), or -1 on a read
    error (msg). *key: the resume key of its segment ("spool:NAME"), valid until the next call. */
 int srv_spool_next(struct srv_spool *sp, struct srv_spool_rec *r, const char **key, int wait_ms,
@@ -184,8 +183,8 @@ struct srv_snap { /* what the detection thread publishes after each commit */
 };
 
 struct srv_metrics {
-    _Atomic uint64_t req_ok, req_bad, req_unauth, req_forbidden, req_too_large, req_full,
-        req_error, req_notfound;
+    _Atomic uint64_t req_ok, req_bad, req_unauth, req_forbidden, req_too_large, req_full, req_error,
+        req_notfound;
     _Atomic uint64_t records_received, records_dup, bytes_received;
     _Atomic uint64_t reloads_ok, reloads_failed, output_errors;
     _Atomic int64_t inflight_bytes;
@@ -217,7 +216,7 @@ struct srv {
     bool reload_done;
     char reload_msg[512];
     struct srv_snap snap;
-    bool stop_detect;  /* drain and finish */
+    bool stop_detect; /* drain and finish */
     bool detect_failed;
     bool detect_exited;
     pthread_t detect_thread;
@@ -246,8 +245,7 @@ int srv_http_start(struct srv *s);
 /* Stop accepting, wait for requests in flight (bounded), close. */
 void srv_http_stop(struct srv *s);
 /* Constant-time token check: role and principal. */
-srv_role srv_auth_token(struct srv *s, const char *token, size_t len, char *principal,
-                        size_t size);
+srv_role srv_auth_token(struct srv *s, const char *token, size_t len, char *principal, size_t size);
 
 /* srv_metrics.c */
 char *srv_metrics_text(struct srv *s);

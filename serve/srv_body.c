@@ -176,8 +176,8 @@ static int too_big(struct split *s, const char *v, size_t len, const struct memb
     snprintf(s->msg, s->size,
              "record at byte %zu (auditID %.*s) is %zu bytes, over the %zu-byte limit "
              "(--max-record)",
-             (size_t)(v - s->base), m && m->audit_id ? (int)(m->audit_len < 64 ? m->audit_len : 64)
-                                                      : 1,
+             (size_t)(v - s->base),
+             m && m->audit_id ? (int)(m->audit_len < 64 ? m->audit_len : 64) : 1,
              m && m->audit_id ? m->audit_id : "-", len, s->max_record);
     return 413;
 }
@@ -303,8 +303,7 @@ static int inflate_body(struct srv_batch *b, const char *body, size_t len, size_
         n = cap - z.avail_out;
         if (rc == Z_STREAM_END) {
             if (z.avail_in) {
-                snprintf(msg, size, "gzip: %u bytes of trailing data after the stream",
-                         z.avail_in);
+                snprintf(msg, size, "gzip: %u bytes of trailing data after the stream", z.avail_in);
                 status = 400;
             }
             break;
@@ -354,8 +353,7 @@ int srv_body_split(struct srv_batch *b, const char *body, size_t len, const char
     while (p < end && st == 200) {
         const char *ve = skip_value(p, end);
         if (!ve || (*p != '{' && *p != '[')) {
-            snprintf(msg, size, "not JSON at byte %zu (expected an EventList)",
-                     (size_t)(p - body));
+            snprintf(msg, size, "not JSON at byte %zu (expected an EventList)", (size_t)(p - body));
             return 400;
         }
         values++;

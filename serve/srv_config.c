@@ -61,8 +61,14 @@ struct setting {
     size_t noff; /* T_STRS: the count */
 };
 
-#define S(k, t, f) {k, t, offsetof(struct srv_config, f), 0}
-#define L(k, f) {k, T_STRS, offsetof(struct srv_config, f), offsetof(struct srv_config, n##f)}
+#define S(k, t, f)                                                                                 \
+    {                                                                                              \
+        k, t, offsetof(struct srv_config, f), 0                                                    \
+    }
+#define L(k, f)                                                                                    \
+    {                                                                                              \
+        k, T_STRS, offsetof(struct srv_config, f), offsetof(struct srv_config, n##f)               \
+    }
 static const struct setting settings[] = {
     S("listen", T_STR, listen),
     S("listen_path", T_STR, listen_path),
@@ -164,9 +170,7 @@ static bool set_text(struct srv_config *c, const struct setting *st, const char 
         *(unsigned *)(base + st->off) = (unsigned)u;
         return true;
     }
-    case T_BOOL:
-        *(bool *)(base + st->off) = true;
-        return true;
+    case T_BOOL: *(bool *)(base + st->off) = true; return true;
     case T_LOGFMT:
         if (strcmp(v, "text") == 0 || strcmp(v, "json") == 0) {
             *(int *)(base + st->off) = v[0] == 'j' ? SRV_LOG_JSON : SRV_LOG_TEXT;
@@ -269,8 +273,8 @@ static int user_item(struct file_ctx *f, const kad_conf_item *it, kad_err *err)
         else if (strcmp(it->str, "admin") == 0)
             u->role = SRV_ROLE_ADMIN;
         else
-            return conf_err(err, f->path, it, "user.role: expected read, analyst or admin, got '%s'%s",
-                            it->str, "");
+            return conf_err(err, f->path, it,
+                            "user.role: expected read, analyst or admin, got '%s'%s", it->str, "");
     } else {
         return conf_err(err, f->path, it, "unknown key user.%s%s", it->key, "");
     }
@@ -347,7 +351,10 @@ static char *read_small(const char *path, size_t max, size_t *len, char *msg, si
     bool bad = ferror(fp) != 0;
     fclose(fp);
     if (!buf || bad || n > max) {
-        snprintf(msg, size, "%s: %s", path, !buf ? "out of memory" : bad ? "read error" : "too large");
+        snprintf(msg, size, "%s: %s", path,
+                 !buf  ? "out of memory"
+                 : bad ? "read error"
+                       : "too large");
         free(buf);
         return NULL;
     }
@@ -438,11 +445,11 @@ static void build_longopts(struct option *lo)
         for (char *p = flag_names[i]; *p; p++)
             if (*p == '_')
                 *p = '-';
-        lo[k++] = (struct option){.name = flag_names[i],
-                                  .has_arg = settings[i].type == T_BOOL ? no_argument
-                                                                         : required_argument,
-                                  .flag = NULL,
-                                  .val = OPT_BASE + (int)i};
+        lo[k++] =
+            (struct option){.name = flag_names[i],
+                            .has_arg = settings[i].type == T_BOOL ? no_argument : required_argument,
+                            .flag = NULL,
+                            .val = OPT_BASE + (int)i};
     }
     lo[k++] = (struct option){.name = "config", .has_arg = required_argument, .val = OPT_CONFIG};
     lo[k++] = (struct option){.name = "help", .has_arg = no_argument, .val = 'h'};
@@ -610,10 +617,10 @@ int srv_config_reload(struct srv_config *c, char *msg, size_t size)
 
 void srv_config_free(struct srv_config *c)
 {
-    char **strs[] = {&c->config_path, &c->listen,       &c->listen_path, &c->tls_cert,
-                     &c->tls_key,     &c->client_ca,    &c->token_file,  &c->admin_listen,
-                     &c->cluster_name, &c->state,       &c->output,      &c->spool_dir,
-                     &c->host_name,   &c->host_os_type, &c->token};
+    char **strs[] = {&c->config_path,  &c->listen,       &c->listen_path, &c->tls_cert,
+                     &c->tls_key,      &c->client_ca,    &c->token_file,  &c->admin_listen,
+                     &c->cluster_name, &c->state,        &c->output,      &c->spool_dir,
+                     &c->host_name,    &c->host_os_type, &c->token};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
         *strs[i] = NULL;

@@ -133,8 +133,7 @@ static bool ct_equal(const char *given, size_t glen, const char *secret, size_t 
     return d == 0;
 }
 
-srv_role srv_auth_token(struct srv *s, const char *token, size_t len, char *principal,
-                        size_t size)
+srv_role srv_auth_token(struct srv *s, const char *token, size_t len, char *principal, size_t size)
 {
     srv_role role = SRV_ROLE_NONE;
     const char *who = "";
@@ -180,8 +179,7 @@ static void check_cert(struct MHD_Connection *c, struct conn *cn)
         return;
     if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0) {
         size_t sz = sizeof(cn->cn);
-        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn->cn, &sz) !=
-            0)
+        if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, cn->cn, &sz) != 0)
             cn->cn[0] = '\0';
         cn->cert = 2;
     }
@@ -189,9 +187,9 @@ static void check_cert(struct MHD_Connection *c, struct conn *cn)
 }
 
 struct ident {
-    bool presented;  /* some credential was sent */
-    bool poster;     /* may POST events: a verified client certificate or the --token-file token */
-    srv_role role;   /* on the admin side */
+    bool presented; /* some credential was sent */
+    bool poster;    /* may POST events: a verified client certificate or the --token-file token */
+    srv_role role;  /* on the admin side */
     char principal[160];
 };
 
@@ -407,8 +405,8 @@ static enum MHD_Result query_arg(void *cls, enum MHD_ValueKind kind, const char 
     return MHD_YES;
 }
 
-static enum MHD_Result run_mount(struct srv_listener *l, struct MHD_Connection *c,
-                                 const char *url, const char *method, struct req *r)
+static enum MHD_Result run_mount(struct srv_listener *l, struct MHD_Connection *c, const char *url,
+                                 const char *method, struct req *r)
 {
     struct srv *s = l->s;
     char peer[NI_MAXHOST + NI_MAXSERV + 4];
@@ -464,8 +462,9 @@ static enum MHD_Result run_mount(struct srv_listener *l, struct MHD_Connection *
         return ret;
     }
     const char *text = rs.body ? rs.body : rs.body_static ? rs.body_static : "";
-    size_t len = rs.body ? rs.body_len : rs.body_static ? (rs.body_len ? rs.body_len : strlen(text))
-                                                        : 0;
+    size_t len = rs.body          ? rs.body_len
+                 : rs.body_static ? (rs.body_len ? rs.body_len : strlen(text))
+                                  : 0;
     ret = answer_full(c, status, type, text, len, NULL, rs.headers);
     free(rs.body);
     free(rs.headers);
@@ -511,24 +510,18 @@ static enum MHD_Result ingest(struct srv_listener *l, struct MHD_Connection *c, 
         srv_hist_observe(&s->m.request, mono_us() - r->t0);
         if (dups) {
             peer_of(c, peer, sizeof(peer));
-            srv_log(KAD_LOG_DEBUG, "request %" PRIu64 " from %s: %" PRIu64 " resent records dropped",
-                    r->id, peer, dups);
+            srv_log(KAD_LOG_DEBUG,
+                    "request %" PRIu64 " from %s: %" PRIu64 " resent records dropped", r->id, peer,
+                    dups);
         }
         return ret;
     }
     switch (st) {
     case 400:
-    case 415:
-        atomic_fetch_add(&s->m.req_bad, 1);
-        break;
-    case 413:
-        atomic_fetch_add(&s->m.req_too_large, 1);
-        break;
-    case 503:
-        atomic_fetch_add(&s->m.req_full, 1);
-        break;
-    default:
-        atomic_fetch_add(&s->m.req_error, 1);
+    case 415: atomic_fetch_add(&s->m.req_bad, 1); break;
+    case 413: atomic_fetch_add(&s->m.req_too_large, 1); break;
+    case 503: atomic_fetch_add(&s->m.req_full, 1); break;
+    default: atomic_fetch_add(&s->m.req_error, 1);
     }
     peer_of(c, peer, sizeof(peer));
     srv_log(st >= 500 ? KAD_LOG_WARN : KAD_LOG_INFO, "request %" PRIu64 " from %s: %d: %s", r->id,
@@ -557,8 +550,8 @@ static enum MHD_Result refuse_auth(struct srv *s, struct MHD_Connection *c, cons
                   "unauthorized: a client certificate or a bearer token is required\n");
 }
 
-static enum MHD_Result first_call(struct srv_listener *l, struct MHD_Connection *c,
-                                  const char *url, const char *method, void **con_cls)
+static enum MHD_Result first_call(struct srv_listener *l, struct MHD_Connection *c, const char *url,
+                                  const char *method, void **con_cls)
 {
     struct srv *s = l->s;
     bool get = is(method, MHD_HTTP_METHOD_GET) || is(method, MHD_HTTP_METHOD_HEAD);
@@ -636,23 +629,22 @@ static enum MHD_Result first_call(struct srv_listener *l, struct MHD_Connection 
             char *t = srv_metrics_text(s);
             if (!t)
                 return MHD_NO;
-            enum MHD_Result ret = answer_full(c, MHD_HTTP_OK, "text/plain; version=0.0.4", t,
-                                              strlen(t), NULL, NULL);
+            enum MHD_Result ret =
+                answer_full(c, MHD_HTTP_OK, "text/plain; version=0.0.4", t, strlen(t), NULL, NULL);
             free(t);
             return ret;
         }
         if (reload) {
             if (!post)
-                return answer_full(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "POST only\n",
-                                   10, "POST", NULL);
+                return answer_full(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "POST only\n", 10,
+                                   "POST", NULL);
             if (id.role < SRV_ROLE_ADMIN)
                 return refuse_auth(s, c, &id, false);
             srv_log(KAD_LOG_INFO, "reload requested by %s", id.principal);
             char msg[600], out[700];
             if (srv_reload(s, msg, sizeof(msg)) == 0)
                 return answer(c, MHD_HTTP_OK, "reloaded\n");
-            snprintf(out, sizeof(out), "reload failed, the previous rules keep running: %s\n",
-                     msg);
+            snprintf(out, sizeof(out), "reload failed, the previous rules keep running: %s\n", msg);
             return answer(c, MHD_HTTP_UNPROCESSABLE_CONTENT, out);
         }
         if (mt) {
@@ -687,8 +679,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return first_call(l, c, url, method, con_cls);
     if (*upload_data_size) {
         size_t max = r->kind == R_MOUNT ? ((size_t)8 << 20) : s->cfg.max_body;
-        if (!r->too_big && !r->no_budget &&
-            !body_add(s, r, max, upload_data, *upload_data_size)) {
+        if (!r->too_big && !r->no_budget && !body_add(s, r, max, upload_data, *upload_data_size)) {
             if (!r->no_budget)
                 r->too_big = true; /* the rest is read and dropped, then 413 */
             free(r->body);
@@ -777,8 +768,7 @@ static int open_socket(const char *addr, int *family, char *where, size_t wsize)
 {
     char host[256], port[8];
     if (!split_addr(addr, host, sizeof(host), port, sizeof(port))) {
-        srv_log(KAD_LOG_ERROR, "bad address '%s' (expected HOST:PORT, [IPV6]:PORT or :PORT)",
-                addr);
+        srv_log(KAD_LOG_ERROR, "bad address '%s' (expected HOST:PORT, [IPV6]:PORT or :PORT)", addr);
         return -1;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -861,8 +851,8 @@ static struct srv_listener *listener_start(struct srv *s, const char *addr, bool
     int fd = open_socket(addr, &family, where, sizeof(where));
     if (fd < 0)
         goto fail;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                     MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
+                     MHD_USE_ERROR_LOG;
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (l->tls)
@@ -871,8 +861,7 @@ static struct srv_listener *listener_start(struct srv *s, const char *addr, bool
     size_t k = 0;
     opts[k++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
     opts[k++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, l};
-    opts[k++] =
-        (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, l};
+    opts[k++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, l};
     opts[k++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL};
     opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, s->cfg.max_connections, NULL};
     opts[k++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, s->cfg.timeout_s, NULL};
@@ -897,11 +886,14 @@ static struct srv_listener *listener_start(struct srv *s, const char *addr, bool
         goto fail;
     }
     srv_log(KAD_LOG_INFO, "listening on %s (%s, %s%s)", where,
-            webhook && admin ? "webhook+admin" : webhook ? "webhook" : "admin",
+            webhook && admin ? "webhook+admin"
+            : webhook        ? "webhook"
+                             : "admin",
             l->tls ? "https" : "http", l->verify ? ", client certificates" : "");
     if (!l->tls && !webhook_auth_on(s) && webhook)
-        srv_log(KAD_LOG_WARN, "the webhook on %s has no TLS and no client authentication: "
-                              "anyone who reaches it can post events",
+        srv_log(KAD_LOG_WARN,
+                "the webhook on %s has no TLS and no client authentication: "
+                "anyone who reaches it can post events",
                 where);
     return l;
 fail:

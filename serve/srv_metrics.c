@@ -12,8 +12,8 @@
 #include <string.h>
 
 /* bucket upper bounds in microseconds */
-static const int64_t bounds_us[SRV_HIST_BUCKETS] = {500,    1000,   2500,    5000,    10000,
-                                                    25000,  50000,  100000,  250000,  500000,
+static const int64_t bounds_us[SRV_HIST_BUCKETS] = {500,     1000,    2500,    5000,    10000,
+                                                    25000,   50000,   100000,  250000,  500000,
                                                     1000000, 2500000, 5000000, 10000000};
 
 void srv_hist_observe(struct srv_hist *h, int64_t us)
@@ -123,17 +123,16 @@ char *srv_metrics_text(struct srv *s)
     struct {
         const char *code;
         _Atomic uint64_t *v;
-    } codes[] = {{"200", &m->req_ok},           {"400", &m->req_bad},
-                 {"401", &m->req_unauth},       {"403", &m->req_forbidden},
-                 {"413", &m->req_too_large},    {"503", &m->req_full},
+    } codes[] = {{"200", &m->req_ok},        {"400", &m->req_bad},       {"401", &m->req_unauth},
+                 {"403", &m->req_forbidden}, {"413", &m->req_too_large}, {"503", &m->req_full},
                  {"500", &m->req_error}};
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
         outf(&o, "kadet_webhook_requests_total{code=\"%s\"} %" PRIu64 "\n", codes[i].code,
              atomic_load(codes[i].v));
     counter(&o, "kadet_http_not_found_total", "Requests for unknown paths (404).",
             atomic_load(&m->req_notfound));
-    counter(&o, "kadet_events_received_total",
-            "Records (audit events) accepted into the spool.", atomic_load(&m->records_received));
+    counter(&o, "kadet_events_received_total", "Records (audit events) accepted into the spool.",
+            atomic_load(&m->records_received));
     counter(&o, "kadet_events_duplicate_total",
             "Records dropped as resent (auditID and stage seen recently).",
             atomic_load(&m->records_dup));
@@ -164,12 +163,13 @@ char *srv_metrics_text(struct srv *s)
     const kad_engine_stats *es = &sn->es;
     counter(&o, "kadet_records_total", "Records run by the engine.", es->records);
     counter(&o, "kadet_events_decoded_total", "Audit events decoded.", es->events);
-    outf(&o, "# HELP kadet_events_skipped_total Records skipped, by reason.\n"
-             "# TYPE kadet_events_skipped_total counter\n"
-             "kadet_events_skipped_total{reason=\"syntax\"} %" PRIu64 "\n"
-             "kadet_events_skipped_total{reason=\"limit\"} %" PRIu64 "\n"
-             "kadet_events_skipped_total{reason=\"other\"} %" PRIu64 "\n"
-             "kadet_events_skipped_total{reason=\"not_format\"} %" PRIu64 "\n",
+    outf(&o,
+         "# HELP kadet_events_skipped_total Records skipped, by reason.\n"
+         "# TYPE kadet_events_skipped_total counter\n"
+         "kadet_events_skipped_total{reason=\"syntax\"} %" PRIu64 "\n"
+         "kadet_events_skipped_total{reason=\"limit\"} %" PRIu64 "\n"
+         "kadet_events_skipped_total{reason=\"other\"} %" PRIu64 "\n"
+         "kadet_events_skipped_total{reason=\"not_format\"} %" PRIu64 "\n",
          es->skipped_syntax, es->skipped_limit, es->skipped_other, es->not_format);
     counter(&o, "kadet_alerts_total", "Alerts written.", es->alerts);
     counter(&o, "kadet_commits_total", "Engine commits.", es->commits);

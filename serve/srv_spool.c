@@ -438,8 +438,8 @@ int srv_spool_append(struct srv_spool *sp, const struct srv_batch *b, uint64_t *
         goto out;
     }
     if (sp->bytes + total > sp->max) {
-        snprintf(msg, size, "spool full (%" PRIu64 " of %" PRIu64 " bytes, --spool-max)",
-                 sp->bytes, sp->max);
+        snprintf(msg, size, "spool full (%" PRIu64 " of %" PRIu64 " bytes, --spool-max)", sp->bytes,
+                 sp->max);
         status = 503;
         goto out;
     }

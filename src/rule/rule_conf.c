@@ -60,9 +60,7 @@ static int one(struct walk *w, const char *table, size_t index, const struct tom
         it.nstrs = v->len;
         break;
     }
-    default:
-        it.type = KAD_CONF_OTHER;
-        break;
+    default: it.type = KAD_CONF_OTHER; break;
     }
     return w->fn(&it, w->ud, w->err);
 }
