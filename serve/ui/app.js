@@ -15,7 +15,7 @@ function el(tag, attrs, ...kids) {
     else if (k === 'text') n.textContent = v;
     else n.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const k of kids.flat()) {
+  for (const k of kids.flat(Infinity)) {
     if (k === null || k === undefined || k === false) continue;
     n.append(k instanceof Node ? k : document.createTextNode(String(k)));
   }
@@ -96,7 +96,8 @@ function live() {
   S.es.addEventListener('alerts', (ev) => {
     const d = JSON.parse(ev.data);
     say(d.added + ' new alert' + (d.added === 1 ? '' : 's') + ' indexed');
-    if (S.page === 'alerts' && !$('#alerts-more-used')) loadAlerts(true);
+    /* the first page follows new alerts unless the user paged further down */
+    if (S.page === 'alerts' && $('#alerts-body') && !$('#alerts-more-used')) loadAlerts(true);
   });
 }
 
@@ -239,18 +240,19 @@ async function pageAlerts(main) {
 
 let nextCursor = null;
 async function loadAlerts(reset) {
+  if (!$('#filters') || !$('#alerts-body')) return; /* the page is being built or was left */
   const f = filterValues();
   const qs = new URLSearchParams(f);
   if (reset) {
     nextCursor = null;
     const tl = await api('alerts/timeline?' + new URLSearchParams({ ...f, bucket: '1h' })).catch((e) => { say(e.message, true); return null; });
-    if (tl) $('#chart-box').replaceChildren(chart(tl.buckets, tl.bucket_ms));
+    if (tl && $('#chart-box')) $('#chart-box').replaceChildren(chart(tl.buckets, tl.bucket_ms));
   } else if (nextCursor) qs.set('after', nextCursor);
   qs.set('limit', '100');
   let d;
   try { d = await api('alerts?' + qs); } catch (e) { return say(e.message, true); }
   const body = $('#alerts-body');
-  if (!body) return;
+  if (!body || !$('#alert-total')) return;
   if (reset) body.replaceChildren();
   $('#alert-total').textContent = d.total;
   for (const a of d.alerts) {
@@ -313,8 +315,12 @@ function markdown(md) {
       if (para.length) { root.append(el('p', {}, inline(para.join(' ')))); para = []; }
       if (!list) list = el(/^\s*\d+\./.test(l) ? 'ol' : 'ul', {});
       list.append(el('li', {}, inline(l.replace(/^\s*([-*]|\d+\.)\s+/, ''))));
+    } else if (list && /^\s{2,}\S/.test(l) && !/^\s*([-*]|\d+\.)\s+/.test(l)) {
+      /* a list item's continuation line */
+      list.lastChild.append(' ', ...inline(l.trim()));
     } else if (!l.trim()) {
-      flush();
+      /* a blank line ends a paragraph; a list goes on if the next line is an item */
+      if (para.length) { root.append(el('p', {}, inline(para.join(' ')))); para = []; }
     } else {
       if (list) { root.append(list); list = null; }
       para.push(l.trim());
@@ -344,7 +350,7 @@ function baselineTable(base, newTerms) {
     el('thead', {}, el('tr', {}, keys.map((k) => el('th', { text: k })), el('th', { text: 'First seen' }), el('th', { text: 'Last seen' }),
       el('th', { text: 'Seen', class: 'hide-narrow' }), el('th', { text: 'Alerted' }))),
     el('tbody', {}, seen.map((s) => el('tr', { class: 'baseline-row' },
-      keys.map((k) => el('td', { class: 'wrap' }, newTerms.includes(String(s[k])) ? String(s[k]) : el('span', { class: 'new', text: String(s[k]) }))),
+      keys.map((k) => el('td', { class: 'wrap' }, newTerms.includes(String(s[k])) ? el('mark', { text: String(s[k]) }) : String(s[k]))),
       el('td', { text: fmtTime(s.first_seen) }), el('td', { text: fmtTime(s.last_seen) }),
       el('td', { class: 'hide-narrow' }, strip(Date.parse(s.first_seen), Date.parse(s.last_seen), lo, hi)),
       el('td', { text: s.alerted ? 'yes' : 'no' }))))));
