@@ -4,9 +4,9 @@
 #     output -> api (a module includes only headers of modules to its left, and only their one
 #     public header);
 #  2. no raw malloc/calloc/realloc/free/strdup in src/ outside src/base/alloc.c;
-#  3. cli/ and examples/ include only include/kad.h among the project's headers (besides their
-#     own directory's headers and the generated build/gen/ tables): libkad's public API is all
-#     a client gets (the Makefile also compiles them without -Isrc).
+#  3. cli/, examples/ and serve/ include only include/kad.h among the project's headers (besides
+#     their own directory's headers and the generated build/gen/ tables): libkad's public API is
+#     all a client gets (the Makefile also compiles them without -Isrc).
 set -u
 cd "$(dirname "$0")/.."
 fail=0
@@ -37,13 +37,13 @@ if grep -nE '(^|[^_a-z])(malloc|calloc|realloc|free|strdup|strndup)\(' $(find sr
   echo "check-src: raw allocation in src/ (use kx_malloc & co. from base/alloc.h)"; fail=1
 fi
 
-for f in cli/*.c cli/*.h examples/*.c examples/*.h; do
+for f in cli/*.c cli/*.h examples/*.c examples/*.h serve/*.c serve/*.h; do
   [ -e "$f" ] || continue
   while IFS= read -r inc; do
     [ "$inc" = kad.h ] && continue
     [ -e "$(dirname "$f")/$inc" ] && continue        # the directory's own headers
     case "$inc" in cmd_list.h|git_commit.h) continue;; esac  # build/gen/ (Makefile, mk/package.mk)
-    echo "check-src: $f includes \"$inc\": cli/ and examples/ include only kad.h (add what is missing to the public API)"; fail=1
+    echo "check-src: $f includes \"$inc\": cli/, examples/ and serve/ include only kad.h (add what is missing to the public API)"; fail=1
   done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
 done
 [ $fail = 0 ] && echo "check-src: ok"

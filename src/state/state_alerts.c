@@ -107,14 +107,21 @@ void st_alerts_close(struct st_alerts *a)
 
 const char *st_alerts_path(const struct st_alerts *a) { return a->path; }
 
+/* 1 when the text is a JSON object with a string kibana.alert.uuid (CASE evaluates lazily: the
+   JSON functions never see malformed text, which would be an SQL error). */
+static const char check_sql[] =
+    "SELECT CASE WHEN json_valid(?1) THEN CASE WHEN json_type(?1) = 'object' THEN"
+    " json_type(?1, '$.\"kibana.alert.uuid\"') IS 'text' ELSE 0 END ELSE 0 END";
+
 int st_alerts_add(struct st_alerts *a, const char *ndjson, size_t len, size_t *added, size_t *bad,
                   kad_err *err)
 {
     size_t n_added = 0, n_bad = 0;
-    sqlite3_stmt *s = NULL;
+    sqlite3_stmt *s = NULL, *chk = NULL;
     if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return fail(a, err, "cannot begin");
-    if (sqlite3_prepare_v2(a->db, insert_sql, -1, &s, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(a->db, insert_sql, -1, &s, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(a->db, check_sql, -1, &chk, NULL) != SQLITE_OK)
         goto db_fail;
     for (size_t i = 0; i < len;) {
         const char *nl = memchr(ndjson + i, '\n', len - i);
@@ -127,34 +134,27 @@ int st_alerts_add(struct st_alerts *a, const char *ndjson, size_t len, size_t *a
         i = end + 1;
         if (b == e)
             continue;
-        sqlite3_reset(s);
-        sqlite3_bind_text(s, 1, ndjson + b, (int)(e - b), SQLITE_STATIC);
         if (e - b > 0x7fffffff) {
             n_bad++;
             continue;
         }
+        sqlite3_reset(chk);
+        sqlite3_bind_text(chk, 1, ndjson + b, (int)(e - b), SQLITE_STATIC);
+        if (sqlite3_step(chk) != SQLITE_ROW)
+            goto db_fail;
+        if (!sqlite3_column_int(chk, 0)) {
+            n_bad++;
+            continue;
+        }
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, ndjson + b, (int)(e - b), SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_DONE)
             goto db_fail;
         if (sqlite3_changes(a->db) == 1)
-            n_added++;
-        else {
-            /* no row: not an alert document, or an id already indexed */
-            sqlite3_stmt *q = NULL;
-            int known = 0;
-            if (sqlite3_prepare_v2(a->db,
-                                   "SELECT json_valid(?1) AND json_type(?1, "
-                                   "'$.\"kibana.alert.uuid\"') = 'text'",
-                                   -1, &q, NULL) == SQLITE_OK) {
-                sqlite3_bind_text(q, 1, ndjson + b, (int)(e - b), SQLITE_STATIC);
-                if (sqlite3_step(q) == SQLITE_ROW)
-                    known = sqlite3_column_int(q, 0);
-            }
-            sqlite3_finalize(q);
-            if (!known)
-                n_bad++;
-        }
+            n_added++; /* else an id already indexed */
     }
     sqlite3_finalize(s);
+    sqlite3_finalize(chk);
     if (sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         int rc = fail(a, err, "cannot commit");
         sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
@@ -168,6 +168,7 @@ int st_alerts_add(struct st_alerts *a, const char *ndjson, size_t len, size_t *a
 db_fail:;
     int rc = fail(a, err, "cannot index alerts");
     sqlite3_finalize(s);
+    sqlite3_finalize(chk);
     sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
     return rc;
 }

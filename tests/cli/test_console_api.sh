@@ -28,7 +28,7 @@ fail() { echo "FAIL: $*"; [ -f "$T/host.log" ] && tail -20 "$T/host.log"; exit 1
 
 mkdir -p "$T/rules" "$T/exc"
 cp rules/*.toml tests/cases/rules-unsupported-type/rules/eql.toml "$T/rules/" || fail "rules"
-"$GEN" --seed 11 --days 5 --events 20000 --novel 12 --out "$T/log" || fail "gen"
+"$GEN" --seed 11 --days 5 --events 10000 --novel 12 --out "$T/log" || fail "gen"
 echo "admin-token-0123456789" > "$T/admin.tok"
 echo "analyst-token-0123456789" > "$T/analyst.tok"
 echo "reader-token-0123456789" > "$T/reader.tok"
@@ -40,7 +40,7 @@ start_host() {
     --user ana:analyst:"$T/analyst.tok" --user rita:read:"$T/reader.tok" \
     --port-file "$T/port" "$@" >> "$T/host.log" 2>&1 &
   pid=$!
-  for _ in $(seq 600); do [ -s "$T/port" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq 3000); do [ -s "$T/port" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   [ -s "$T/port" ] || fail "host did not start"
   U="http://127.0.0.1:$(cat "$T/port")"
 }

@@ -35,7 +35,7 @@ fail() { echo "FAIL: $*"; [ -f "$T/host.log" ] && tail -20 "$T/host.log"; exit 1
 
 mkdir -p "$T/rules" "$T/exc"
 cp rules/*.toml tests/cases/rules-unsupported-type/rules/eql.toml "$T/rules/" || fail "rules"
-"$GEN" --seed 5 --days 5 --events 20000 --novel 12 --out "$T/log" || fail "gen"
+"$GEN" --seed 5 --days 5 --events 10000 --novel 12 --out "$T/log" || fail "gen"
 echo "ui-admin-token-0123456789" > "$T/admin.tok"
 echo "ui-analyst-token-0123456789" > "$T/analyst.tok"
 echo "ui-reader-token-0123456789" > "$T/reader.tok"
@@ -43,7 +43,7 @@ echo "ui-reader-token-0123456789" > "$T/reader.tok"
   --user boss:admin:"$T/admin.tok" --user ana:analyst:"$T/analyst.tok" \
   --user rita:read:"$T/reader.tok" --scan "$T/log" --port-file "$T/port" > "$T/host.log" 2>&1 &
 pid=$!
-for _ in $(seq 600); do [ -s "$T/port" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+for _ in $(seq 3000); do [ -s "$T/port" ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 [ -s "$T/port" ] || fail "host did not start"
 
 OUT=$PWD/build/console-ui
