@@ -400,12 +400,12 @@ KAD_API int kad_alerts_add(kad_alerts *a, const char *ndjson, size_t len, size_t
 typedef struct kad_alert_row {
     const char *id, *rule_id, *rule_name, *severity, *user, *reason, *terms;
     int64_t time_ms, created_ms;
-    const char *status;                /* workflow status: "open" until triaged */
-    const char *note, *status_by;      /* "" when none */
-    int64_t status_ms;                 /* KAD_TIME_NONE when never triaged */
-    const char *doc;                   /* the document as indexed */
+    const char *status;           /* workflow status: "open" until triaged */
+    const char *note, *status_by; /* "" when none */
+    int64_t status_ms;            /* KAD_TIME_NONE when never triaged */
+    const char *doc;              /* the document as indexed */
     size_t doc_len;
-    uint64_t seq;                      /* insertion order (1, 2, ...) */
+    uint64_t seq; /* insertion order (1, 2, ...) */
 } kad_alert_row;
 
 /* An exact field condition on the alert document: field a dotted ECS name ("user.name",

@@ -105,8 +105,7 @@ static char *url_decode(const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
             out[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-                   hexval(s[i + 2]) >= 0) {
+        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
             out[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
             i += 2;
         } else {
@@ -266,14 +265,10 @@ static void authenticate(struct console *c, const srv_req *rq, struct con_auth *
 static const char *role_name(srv_role r)
 {
     switch (r) {
-    case SRV_ROLE_READ:
-        return "read";
-    case SRV_ROLE_ANALYST:
-        return "analyst";
-    case SRV_ROLE_ADMIN:
-        return "admin";
-    default:
-        return "none";
+    case SRV_ROLE_READ: return "read";
+    case SRV_ROLE_ANALYST: return "analyst";
+    case SRV_ROLE_ADMIN: return "admin";
+    default: return "none";
     }
 }
 
@@ -303,7 +298,8 @@ static void session_answer(srv_resp *rs, const struct con_auth *au, const struct
 static int login(struct console *c, const srv_req *rq, srv_resp *rs)
 {
     if (!c->sv.authenticate_token)
-        return con_error(rs, 501, "this server has no token users: log in with a client certificate");
+        return con_error(rs, 501,
+                         "this server has no token users: log in with a client certificate");
     char *tok = con_param(rq->body, rq->body_len, "token", 0);
     if (!tok || !*tok) {
         free(tok);
@@ -419,8 +415,9 @@ static void on_alerts(void *ctx, const char *ndjson, size_t len)
         char *q = realloc(c->q, cap);
         if (!q) {
             pthread_mutex_unlock(&c->q_mu);
-            fprintf(stderr, "kadet: console: out of memory; %zu bytes of alerts not indexed (they "
-                            "are indexed again from the alerts file at the next start)\n",
+            fprintf(stderr,
+                    "kadet: console: out of memory; %zu bytes of alerts not indexed (they "
+                    "are indexed again from the alerts file at the next start)\n",
                     len);
             return;
         }
@@ -546,8 +543,9 @@ static int handle(void *ctx, const srv_req *rq, srv_resp *rs)
     struct con_auth au;
     authenticate(c, rq, &au);
     if (au.role == SRV_ROLE_NONE) {
-        con_error(rs, 401, "authentication required: a bearer token, a client certificate or a "
-                           "session (POST /api/v1/login)");
+        con_error(rs, 401,
+                  "authentication required: a bearer token, a client certificate or a "
+                  "session (POST /api/v1/login)");
         add_header(rs, "WWW-Authenticate: Bearer realm=\"kadet\"\r\n");
         return 0;
     }
@@ -556,8 +554,9 @@ static int handle(void *ctx, const srv_req *rq, srv_resp *rs)
            must also show the session's CSRF token, which only the console's pages can read */
         const char *tok = rq->header ? rq->header(rq, "X-CSRF-Token") : NULL;
         if (!au.ses || !tok || !same_secret(au.ses->csrf, tok))
-            return con_error(rs, 403, "missing or wrong X-CSRF-Token header (GET /api/v1/session "
-                                      "gives it)");
+            return con_error(rs, 403,
+                             "missing or wrong X-CSRF-Token header (GET /api/v1/session "
+                             "gives it)");
     }
     if (!strcmp(p, "/api/v1/session")) {
         if (!strcmp(rq->method, "GET")) {

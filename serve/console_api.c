@@ -224,8 +224,8 @@ static int list_row(const kad_alert_row *r, void *ud)
 
 static int alerts_list(struct console *c, const srv_req *rq, srv_resp *rs)
 {
-    static const char *const allowed[] = {"rule", "severity", "user", "status", "q", "from",
-                                          "to",   "limit",    "after", NULL};
+    static const char *const allowed[] = {"rule", "severity", "user",  "status", "q",
+                                          "from", "to",       "limit", "after",  NULL};
     size_t ql = strlen(rq->query);
     if (check_params(rs, rq->query, ql, allowed))
         return 0;
@@ -289,7 +289,7 @@ static int hist_row(int64_t bucket, const char *rule, const char *sev, uint64_t 
 
 static int alerts_timeline(struct console *c, const srv_req *rq, srv_resp *rs)
 {
-    static const char *const allowed[] = {"rule", "severity", "user", "status", "q",
+    static const char *const allowed[] = {"rule", "severity", "user",   "status", "q",
                                           "from", "to",       "bucket", NULL};
     size_t ql = strlen(rq->query);
     if (check_params(rs, rq->query, ql, allowed))
@@ -305,8 +305,8 @@ static int alerts_timeline(struct console *c, const srv_req *rq, srv_resp *rs)
     if (b) {
         kad_err e;
         kad_err_clear(&e);
-        int bad = kad_duration_parse(b, &bucket, &e) != KAD_OK || bucket < 60000 ||
-                  bucket > 31 * DAY_MS;
+        int bad =
+            kad_duration_parse(b, &bucket, &e) != KAD_OK || bucket < 60000 || bucket > 31 * DAY_MS;
         free(b);
         if (bad) {
             filter_args_free(&a);
@@ -372,8 +372,8 @@ static int export_row(const kad_alert_row *r, void *ud)
 
 static int alerts_export(struct console *c, const srv_req *rq, srv_resp *rs)
 {
-    static const char *const allowed[] = {"rule", "severity", "user", "status", "q",
-                                          "from", "to",       "limit", "after", NULL};
+    static const char *const allowed[] = {"rule", "severity", "user",  "status", "q",
+                                          "from", "to",       "limit", "after",  NULL};
     size_t ql = strlen(rq->query);
     if (check_params(rs, rq->query, ql, allowed))
         return 0;
@@ -631,7 +631,8 @@ static int alert_detail(struct console *c, const srv_req *rq, const char *id, sr
     kad_json_keyc(w, "nearby_combinations");
     if (*rc_.user) {
         kad_state_cond cond = {.field = "username", .value = rc_.user};
-        struct term_ctx x = {.w = w, .max = 200, .lo = rc_.time_ms - hour, .hi = rc_.time_ms + hour};
+        struct term_ctx x = {
+            .w = w, .max = 200, .lo = rc_.time_ms - hour, .hi = rc_.time_ms + hour};
         kad_err e2;
         kad_err_clear(&e2);
         if (state_terms(c, &cond, 1, NULL, &x, &e2) != KAD_OK)
@@ -742,8 +743,9 @@ static int baseline(struct console *c, const srv_req *rq, srv_resp *rs)
             free(vals[i]);
         free(rule);
         free(lim);
-        return con_error(rs, 400, max < 0 ? "limit: a number from 1 to 5000"
-                                          : "give user, user_agent or decision");
+        return con_error(rs, 400,
+                         max < 0 ? "limit: a number from 1 to 5000"
+                                 : "give user, user_agent or decision");
     }
     kad_json *w = kad_json_new();
     kad_json_obj_begin(w);
@@ -1055,8 +1057,8 @@ static int exc_add(struct console *c, const srv_req *rq, const struct con_auth *
 {
     if (au->role < SRV_ROLE_ANALYST)
         return con_error(rs, 403, "adding exceptions needs the analyst or admin role");
-    static const char *const allowed[] = {"alert",   "field", "value", "expires",
-                                          "note",    "dry_run", NULL};
+    static const char *const allowed[] = {"alert", "field",   "value", "expires",
+                                          "note",  "dry_run", NULL};
     const char *b = rq->body ? rq->body : "";
     size_t bl = rq->body ? rq->body_len : 0;
     if (check_params(rs, b, bl, allowed))
@@ -1112,8 +1114,9 @@ static int exc_add(struct console *c, const srv_req *rq, const struct con_auth *
     bool written = false, reloaded = false;
     if (!dry_run) {
         if (!dir) {
-            con_error(rs, 409, "serve was given no exceptions directory to write to "
-                               "(exceptions = [\"DIR\"] in its configuration)");
+            con_error(rs, 409,
+                      "serve was given no exceptions directory to write to "
+                      "(exceptions = [\"DIR\"] in its configuration)");
             goto out;
         }
         char stamp[32], day[16], name[200], list_id[160], iso[40];
@@ -1247,8 +1250,7 @@ static int exc_list(struct console *c, srv_resp *rs)
     return 0;
 }
 
-static int proposals(struct console *c, const srv_req *rq, const struct con_auth *au,
-                     srv_resp *rs)
+static int proposals(struct console *c, const srv_req *rq, const struct con_auth *au, srv_resp *rs)
 {
     kad_err err;
     kad_err_clear(&err);

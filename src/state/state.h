@@ -382,9 +382,9 @@ int st_alerts_histogram(struct st_alerts *a, const kad_alert_filter *f, int64_t 
                         int (*fn)(int64_t bucket, const char *rule_name, const char *severity,
                                   uint64_t n, void *ud),
                         void *ud, kad_err *err);
-int st_alerts_set_status(struct st_alerts *a, const char *const *ids, size_t n,
-                         const char *status, const char *note, const char *by, int64_t now_ms,
-                         size_t *changed, kad_err *err);
+int st_alerts_set_status(struct st_alerts *a, const char *const *ids, size_t n, const char *status,
+                         const char *note, const char *by, int64_t now_ms, size_t *changed,
+                         kad_err *err);
 
 /* ======================================================================================== */
 /* Testing aid: only in builds with KAD_TEST_HOOKS (the test runner and the binaries `make     */

@@ -41,24 +41,75 @@ static const char alerts_schema[] =
 #define ISO_MS(x) "CAST(round((julianday(" x ") - 2440587.5) * 86400000.0) AS INTEGER)"
 #define J(k) "json_extract(d, '$.\"" k "\"')"
 
-static const char insert_sql[] =
-    "INSERT OR IGNORE INTO alerts(id, time_ms, created_ms, rule_id, rule_name, severity, user,"
-    " reason, terms, doc) SELECT " J("kibana.alert.uuid") ","
-    " COALESCE(" ISO_MS(J("kibana.alert.original_time")) ", " ISO_MS(J("@timestamp")) ", 0),"
-    " COALESCE(" ISO_MS(J("@timestamp")) ", 0),"
-    " COALESCE(" J("kibana.alert.rule.rule_id") ", ''), COALESCE(" J("kibana.alert.rule.name") ", ''),"
-    " COALESCE(" J("kibana.alert.severity") ", ''),"
-    " COALESCE(json_extract(d, '$.user.name'), json_extract(d, '$.kubernetes.audit.user.username'),"
-    "  " J("user.name") ", ''),"
-    " COALESCE(" J("kibana.alert.reason") ", ''),"
-    " COALESCE((SELECT group_concat(value, char(31)) FROM json_each(d, '$.\"kibana.alert.new_terms\"')),"
-    "  ''), d FROM (SELECT ?1 AS d) WHERE json_valid(d) AND json_type(d) = 'object'"
-    " AND json_type(d, '$.\"kibana.alert.uuid\"') = 'text'";
+static const char insert_sql
+    [] = "INSERT OR IGNORE INTO alerts(id, time_ms, created_ms, rule_id, rule_name, severity, user,"
+         " reason, terms, doc) SELECT " J(
+             "kibana.alert.uuid") ","
+                                  " COALESCE(" ISO_MS(J("kibana.alert.original_time")) ", " ISO_MS(
+                                      J("@timestamp")) ", 0),"
+                                                       " COALESCE(" ISO_MS(J(
+                                                           "@timestamp")) ", 0),"
+                                                                          " COALESCE(" J("kibana."
+                                                                                         "alert."
+                                                                                         "rule."
+                                                                                         "rule_id") ", ''), COALESCE(" J(
+                                                                              "kibana.alert.rule."
+                                                                              "name") ", ''),"
+                                                                                      " COALESCE"
+                                                                                      "(" J(
+                                                                                          "kibana."
+                                                                                          "alert."
+                                                                                          "severit"
+                                                                                          "y") ", "
+                                                                                               "'')"
+                                                                                               ","
+                                                                                               " CO"
+                                                                                               "ALE"
+                                                                                               "SCE"
+                                                                                               "(js"
+                                                                                               "on_"
+                                                                                               "ext"
+                                                                                               "rac"
+                                                                                               "t("
+                                                                                               "d, "
+                                                                                               "'$."
+                                                                                               "use"
+                                                                                               "r."
+                                                                                               "nam"
+                                                                                               "e')"
+                                                                                               ", "
+                                                                                               "jso"
+                                                                                               "n_"
+                                                                                               "ext"
+                                                                                               "rac"
+                                                                                               "t("
+                                                                                               "d, "
+                                                                                               "'$."
+                                                                                               "kub"
+                                                                                               "ern"
+                                                                                               "ete"
+                                                                                               "s."
+                                                                                               "aud"
+                                                                                               "it."
+                                                                                               "use"
+                                                                                               "r."
+                                                                                               "use"
+                                                                                               "rna"
+                                                                                               "me'"
+                                                                                               "),"
+                                                                                               " "
+                                                                                               " " J(
+                                                                                                   "user.name") ", ''),"
+                                                                                                                " COALESCE(" J(
+                                                                                                                    "kibana.alert.reason") ", ''),"
+                                                                                                                                           " COALESCE((SELECT group_concat(value, char(31)) FROM json_each(d, '$.\"kibana.alert.new_terms\"')),"
+                                                                                                                                           "  ''), d FROM (SELECT ?1 AS d) WHERE json_valid(d) AND json_type(d) = 'object'"
+                                                                                                                                           " AND json_type(d, '$.\"kibana.alert.uuid\"') = 'text'";
 
 static int fail(struct st_alerts *a, kad_err *err, const char *what)
 {
-    return kx_err_setf(err, KAD_ESTATE, "alert index %s: %s: %s", a->path ? a->path : ":memory:",
-                       what, sqlite3_errmsg(a->db));
+    return kx_err_setf(err, KAD_ESTATE, "alert index %s: %s: %s",
+                       a->path ? a->path : ":memory:", what, sqlite3_errmsg(a->db));
 }
 
 int st_alerts_open(struct st_alerts **out, const char *state_path, kad_err *err)
@@ -77,7 +128,8 @@ int st_alerts_open(struct st_alerts **out, const char *state_path, kad_err *err)
         file = a->path;
     }
     int rc;
-    if (sqlite3_open_v2(file, &a->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+    if (sqlite3_open_v2(file, &a->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
         rc = kx_err_setf(err, KAD_ESTATE, "cannot open alert index '%s': %s", file,
                          a->db ? sqlite3_errmsg(a->db) : "out of memory");
@@ -195,7 +247,10 @@ static void q_text(struct query *q, const char *s)
 {
     q->p[q->np++] = (struct param){.kind = P_TEXT, .s = s};
 }
-static void q_int(struct query *q, int64_t v) { q->p[q->np++] = (struct param){.kind = P_INT, .i = v}; }
+static void q_int(struct query *q, int64_t v)
+{
+    q->p[q->np++] = (struct param){.kind = P_INT, .i = v};
+}
 /* A string kept in scratch; its parameter is bound from the final buffer. */
 static void q_own(struct query *q, const char *s, size_t n)
 {
@@ -340,8 +395,9 @@ static const char *col(sqlite3_stmt *s, int i)
     return t ? (const char *)t : "";
 }
 
-static int each_row(struct st_alerts *a, sqlite3_stmt *s, int (*fn)(const kad_alert_row *r, void *ud),
-                    void *ud, size_t *rows, kad_err *err)
+static int each_row(struct st_alerts *a, sqlite3_stmt *s,
+                    int (*fn)(const kad_alert_row *r, void *ud), void *ud, size_t *rows,
+                    kad_err *err)
 {
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -359,7 +415,7 @@ static int each_row(struct st_alerts *a, sqlite3_stmt *s, int (*fn)(const kad_al
             .note = col(s, 10),
             .status_by = col(s, 11),
             .status_ms = sqlite3_column_type(s, 12) == SQLITE_NULL ? KAD_TIME_NONE
-                                                                    : sqlite3_column_int64(s, 12),
+                                                                   : sqlite3_column_int64(s, 12),
             .doc = col(s, 13),
             .doc_len = (size_t)sqlite3_column_bytes(s, 13),
             .seq = (uint64_t)sqlite3_column_int64(s, 14),
@@ -451,7 +507,8 @@ int st_alerts_histogram(struct st_alerts *a, const kad_alert_filter *f, int64_t 
     g.limit = 0;
     int rc = q_where(&q, &g, err);
     if (rc == KAD_OK) {
-        kx_buf_adds(&q.sql, " GROUP BY b, a.rule_name, a.severity ORDER BY b, a.rule_name, a.severity");
+        kx_buf_adds(&q.sql,
+                    " GROUP BY b, a.rule_name, a.severity ORDER BY b, a.rule_name, a.severity");
         rc = q_prepare(a, &q, &s, err);
     }
     if (rc == KAD_OK) {
@@ -472,12 +529,12 @@ int st_alerts_histogram(struct st_alerts *a, const kad_alert_filter *f, int64_t 
     return rc;
 }
 
-int st_alerts_set_status(struct st_alerts *a, const char *const *ids, size_t n,
-                         const char *status, const char *note, const char *by, int64_t now_ms,
-                         size_t *changed, kad_err *err)
+int st_alerts_set_status(struct st_alerts *a, const char *const *ids, size_t n, const char *status,
+                         const char *note, const char *by, int64_t now_ms, size_t *changed,
+                         kad_err *err)
 {
-    if (!status || (strcmp(status, "open") && strcmp(status, "acknowledged") &&
-                    strcmp(status, "closed")))
+    if (!status ||
+        (strcmp(status, "open") && strcmp(status, "acknowledged") && strcmp(status, "closed")))
         return kx_err_setf(err, KAD_EINVAL,
                            "workflow status must be open, acknowledged or closed, not '%s'",
                            status ? status : "");

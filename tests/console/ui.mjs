@@ -36,6 +36,7 @@ async function ingest(lines) {
 const layout = {};
 async function shot(page, name, selectors) {
   await page.screenshot({ path: path.join(OUT, name + '.png'), fullPage: true });
+  await page.screenshot({ path: path.join(OUT, name + '-view.png') }); /* docs/ui.md's size */
   const m = await page.evaluate((sels) => {
     const out = { overflow: document.documentElement.scrollWidth - window.innerWidth, el: {} };
     for (const s of sels) {

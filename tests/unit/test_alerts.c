@@ -15,14 +15,15 @@
 static void alert_line(char *out, size_t size, const char *id, const char *rule, const char *sev,
                        const char *user, const char *time, const char *ua)
 {
-    snprintf(out, size,
-             "{\"user\":{\"name\":\"%s\"},\"user_agent\":{\"original\":\"%s\"},"
-             "\"@timestamp\":\"2026-03-02T00:00:00.000Z\",\"kibana.alert.new_terms\":[\"%s\",\"%s\"],"
-             "\"kibana.alert.original_time\":\"%s\",\"kibana.alert.reason\":\"event by %s\","
-             "\"kibana.alert.rule.name\":\"Rule %s\",\"kibana.alert.rule.rule_id\":\"%s\","
-             "\"kibana.alert.severity\":\"%s\",\"kibana.alert.uuid\":\"%s\","
-             "\"kibana.alert.workflow_status\":\"open\"}\n",
-             user, ua, user, ua, time, user, rule, rule, sev, id);
+    snprintf(
+        out, size,
+        "{\"user\":{\"name\":\"%s\"},\"user_agent\":{\"original\":\"%s\"},"
+        "\"@timestamp\":\"2026-03-02T00:00:00.000Z\",\"kibana.alert.new_terms\":[\"%s\",\"%s\"],"
+        "\"kibana.alert.original_time\":\"%s\",\"kibana.alert.reason\":\"event by %s\","
+        "\"kibana.alert.rule.name\":\"Rule %s\",\"kibana.alert.rule.rule_id\":\"%s\","
+        "\"kibana.alert.severity\":\"%s\",\"kibana.alert.uuid\":\"%s\","
+        "\"kibana.alert.workflow_status\":\"open\"}\n",
+        user, ua, user, ua, time, user, rule, rule, sev, id);
 }
 
 struct collect {
@@ -154,8 +155,8 @@ TEST(alerts_triage_and_export)
     ASSERT_OK(kad_alerts_get(a, "a1", collect_row, &c, &err));
     ASSERT_STR_EQ(c.status, "open"); /* the failed bulk call changed nothing */
     const char *ok[2] = {"a1", "a2"};
-    ASSERT_OK(kad_alerts_set_status(a, ok, 2, "acknowledged", "looking", "ana", 2000, &changed,
-                                    &err));
+    ASSERT_OK(
+        kad_alerts_set_status(a, ok, 2, "acknowledged", "looking", "ana", 2000, &changed, &err));
     ASSERT_EQ(changed, 2u);
     kad_alerts_close(a);
 
