@@ -37,74 +37,31 @@ static const char alerts_schema[] =
     "CREATE TABLE IF NOT EXISTS workflow_log(id TEXT NOT NULL, status TEXT NOT NULL,"
     " note TEXT NOT NULL, by TEXT NOT NULL, updated_ms INTEGER NOT NULL);";
 
-/* An ISO 8601 text as epoch milliseconds (julianday reads the "Z" and the fraction). */
-#define ISO_MS(x) "CAST(round((julianday(" x ") - 2440587.5) * 86400000.0) AS INTEGER)"
-#define J(k) "json_extract(d, '$.\"" k "\"')"
-
-static const char insert_sql
-    [] = "INSERT OR IGNORE INTO alerts(id, time_ms, created_ms, rule_id, rule_name, severity, user,"
-         " reason, terms, doc) SELECT " J(
-             "kibana.alert.uuid") ","
-                                  " COALESCE(" ISO_MS(J("kibana.alert.original_time")) ", " ISO_MS(
-                                      J("@timestamp")) ", 0),"
-                                                       " COALESCE(" ISO_MS(J(
-                                                           "@timestamp")) ", 0),"
-                                                                          " COALESCE(" J("kibana."
-                                                                                         "alert."
-                                                                                         "rule."
-                                                                                         "rule_id") ", ''), COALESCE(" J(
-                                                                              "kibana.alert.rule."
-                                                                              "name") ", ''),"
-                                                                                      " COALESCE"
-                                                                                      "(" J(
-                                                                                          "kibana."
-                                                                                          "alert."
-                                                                                          "severit"
-                                                                                          "y") ", "
-                                                                                               "'')"
-                                                                                               ","
-                                                                                               " CO"
-                                                                                               "ALE"
-                                                                                               "SCE"
-                                                                                               "(js"
-                                                                                               "on_"
-                                                                                               "ext"
-                                                                                               "rac"
-                                                                                               "t("
-                                                                                               "d, "
-                                                                                               "'$."
-                                                                                               "use"
-                                                                                               "r."
-                                                                                               "nam"
-                                                                                               "e')"
-                                                                                               ", "
-                                                                                               "jso"
-                                                                                               "n_"
-                                                                                               "ext"
-                                                                                               "rac"
-                                                                                               "t("
-                                                                                               "d, "
-                                                                                               "'$."
-                                                                                               "kub"
-                                                                                               "ern"
-                                                                                               "ete"
-                                                                                               "s."
-                                                                                               "aud"
-                                                                                               "it."
-                                                                                               "use"
-                                                                                               "r."
-                                                                                               "use"
-                                                                                               "rna"
-                                                                                               "me'"
-                                                                                               "),"
-                                                                                               " "
-                                                                                               " " J(
-                                                                                                   "user.name") ", ''),"
-                                                                                                                " COALESCE(" J(
-                                                                                                                    "kibana.alert.reason") ", ''),"
-                                                                                                                                           " COALESCE((SELECT group_concat(value, char(31)) FROM json_each(d, '$.\"kibana.alert.new_terms\"')),"
-                                                                                                                                           "  ''), d FROM (SELECT ?1 AS d) WHERE json_valid(d) AND json_type(d) = 'object'"
-                                                                                                                                           " AND json_type(d, '$.\"kibana.alert.uuid\"') = 'text'";
+/* The indexed columns, read by SQLite's JSON functions from the document ?1 (dotted keys as
+   Elastic writes kibana.*, nested ECS objects); ISO 8601 times become epoch milliseconds through
+   julianday, which reads the "Z" and the fraction. */
+/* clang-format off */
+static const char insert_sql[] =
+    "INSERT OR IGNORE INTO alerts(id, time_ms, created_ms, rule_id, rule_name, severity, user,"
+    " reason, terms, doc)"
+    " SELECT json_extract(d, '$.\"kibana.alert.uuid\"'),"
+    "  COALESCE(CAST(round((julianday(json_extract(d, '$.\"kibana.alert.original_time\"'))"
+    "   - 2440587.5) * 86400000.0) AS INTEGER),"
+    "   CAST(round((julianday(json_extract(d, '$.\"@timestamp\"')) - 2440587.5) * 86400000.0)"
+    "   AS INTEGER), 0),"
+    "  COALESCE(CAST(round((julianday(json_extract(d, '$.\"@timestamp\"')) - 2440587.5)"
+    "   * 86400000.0) AS INTEGER), 0),"
+    "  COALESCE(json_extract(d, '$.\"kibana.alert.rule.rule_id\"'), ''),"
+    "  COALESCE(json_extract(d, '$.\"kibana.alert.rule.name\"'), ''),"
+    "  COALESCE(json_extract(d, '$.\"kibana.alert.severity\"'), ''),"
+    "  COALESCE(json_extract(d, '$.user.name'), json_extract(d, '$.kubernetes.audit.user.username'),"
+    "   json_extract(d, '$.\"user.name\"'), ''),"
+    "  COALESCE(json_extract(d, '$.\"kibana.alert.reason\"'), ''),"
+    "  COALESCE((SELECT group_concat(value, char(31))"
+    "   FROM json_each(d, '$.\"kibana.alert.new_terms\"')), ''),"
+    "  d"
+    " FROM (SELECT ?1 AS d)";
+/* clang-format on */
 
 static int fail(struct st_alerts *a, kad_err *err, const char *what)
 {
