@@ -563,36 +563,70 @@ function human(v) {
   return String(Math.round(n * 100) / 100);
 }
 
-async function pageHealth(main) {
-  main.append(el('h1', { text: 'Health' }));
-  let d;
-  try { d = await api('health'); } catch (e) { return say(e.message, true); }
-  const st = d.state_stats || {};
-  main.append(el('div', { class: 'cards' },
-    el('div', { class: 'card' }, el('div', { class: 'muted', text: 'Alerts indexed' }), el('div', { class: 'big', id: 'h-alerts', text: d.alerts_indexed })),
-    el('div', { class: 'card' }, el('div', { class: 'muted', text: 'Baseline combinations' }), el('div', { class: 'big', text: human(st.combinations || 0) })),
-    el('div', { class: 'card' }, el('div', { class: 'muted', text: 'Inputs tracked' }), el('div', { class: 'big', text: st.inputs || 0 })),
-    el('div', { class: 'card' }, el('div', { class: 'muted', text: 'State size' }), el('div', { class: 'big', text: human(st.db_bytes || 0) + 'B' }))));
-  main.append(el('p', { class: 'muted', text: `state ${d.state || '-'} · alerts file ${d.output || '-'} · index ${d.alert_index || 'memory'}` }));
-  const rows = [];
-  const help = {};
-  for (const line of (d.metrics || '').split('\n')) {
+let healthTimer = null;
+let healthPrev = null; /* the previous metrics sample: {t, values} for rates */
+
+function parseMetrics(text) {
+  const rows = [], help = {};
+  for (const line of (text || '').split('\n')) {
     let m = /^# HELP (\S+) (.*)$/.exec(line);
     if (m) { help[m[1]] = m[2]; continue; }
     if (!line || line.startsWith('#')) continue;
     m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})?\s+(\S+)/.exec(line);
     if (m) rows.push({ name: m[1], labels: m[2] || '', value: m[3] });
   }
-  main.append(el('h2', { text: 'Metrics' }));
-  main.append(el('div', { class: 'tablewrap' }, el('table', { id: 'metrics' },
-    el('thead', {}, el('tr', {}, el('th', { text: 'Metric' }), el('th', { text: 'Labels', class: 'hide-narrow' }), el('th', { text: 'Value', class: 'num' }))),
-    el('tbody', {}, rows.map((r) => el('tr', {},
-      el('td', {}, r.name.replace(/^kadet_/, '').replace(/_total$/, '').replace(/_/g, ' '), help[r.name] ? el('div', { class: 'muted', text: help[r.name] }) : ''),
-      el('td', { class: 'hide-narrow wrap', text: r.labels }), el('td', { class: 'num', title: r.value, text: human(r.value) })))))));
-  if (st.counters) {
-    main.append(el('h2', { text: 'State counters' }), el('div', { class: 'tablewrap' }, el('table', {},
-      el('tbody', {}, Object.entries(st.counters).map(([k, v]) => el('tr', {}, el('td', { text: k }), el('td', { class: 'num', text: human(v) })))))));
-  }
+  return { rows, help };
+}
+
+async function pageHealth(main) {
+  main.append(el('h1', { text: 'Health' }));
+  const body = el('div', { id: 'health-body' });
+  main.append(body);
+  healthPrev = null;
+  await renderHealth(body);
+  /* every 5 s while the page is shown: counters become rates */
+  if (healthTimer) clearInterval(healthTimer);
+  healthTimer = setInterval(() => {
+    const b = document.querySelector('#health-body');
+    if (!b || S.page !== 'health') { clearInterval(healthTimer); healthTimer = null; return; }
+    renderHealth(b);
+  }, 5000);
+}
+
+async function renderHealth(body) {
+  let d;
+  try { d = await api('health'); } catch (e) { return say(e.message, true); }
+  const st = d.state_stats || {};
+  const { rows, help } = parseMetrics(d.metrics);
+  const now = Date.now(), values = {};
+  for (const r of rows) values[r.name + r.labels] = Number(r.value);
+  const prev = healthPrev;
+  healthPrev = { t: now, values };
+  const rate = (r) => {
+    if (!prev || !/_total$/.test(r.name)) return '';
+    const before = prev.values[r.name + r.labels];
+    const dt = (now - prev.t) / 1000;
+    if (before === undefined || dt <= 0) return '';
+    return human((Number(r.value) - before) / dt) + '/s';
+  };
+  body.replaceChildren(
+    el('div', { class: 'cards' },
+      el('div', { class: 'card' }, el('div', { class: 'muted', text: 'Alerts indexed' }), el('div', { class: 'big', id: 'h-alerts', text: d.alerts_indexed })),
+      el('div', { class: 'card' }, el('div', { class: 'muted', text: 'Baseline combinations' }), el('div', { class: 'big', text: human(st.combinations || 0) })),
+      el('div', { class: 'card' }, el('div', { class: 'muted', text: 'Inputs tracked' }), el('div', { class: 'big', text: st.inputs || 0 })),
+      el('div', { class: 'card' }, el('div', { class: 'muted', text: 'State size' }), el('div', { class: 'big', text: human(st.db_bytes || 0) + 'B' }))),
+    el('p', { class: 'muted', text: `state ${d.state || '-'} · alerts file ${d.output || '-'} · index ${d.alert_index || 'memory'}` }),
+    el('h2', { text: 'Metrics' }),
+    el('div', { class: 'tablewrap' }, el('table', { id: 'metrics' },
+      el('caption', { text: 'Refreshed every 5 s; rates are per second since the previous refresh' }),
+      el('thead', {}, el('tr', {}, el('th', { text: 'Metric' }), el('th', { text: 'Labels', class: 'hide-narrow' }),
+        el('th', { text: 'Value', class: 'num' }), el('th', { text: 'Rate', class: 'num' }))),
+      el('tbody', {}, rows.map((r) => el('tr', {},
+        el('td', {}, r.name.replace(/^kadet_/, '').replace(/_total$/, '').replace(/_/g, ' '), help[r.name] ? el('div', { class: 'muted', text: help[r.name] }) : ''),
+        el('td', { class: 'hide-narrow wrap', text: r.labels }), el('td', { class: 'num', title: r.value, text: human(r.value) }),
+        el('td', { class: 'num', text: rate(r) })))))),
+    ...(st.counters ? [el('h2', { text: 'State counters' }), el('div', { class: 'tablewrap' }, el('table', {},
+      el('tbody', {}, Object.entries(st.counters).map(([k, v]) => el('tr', {}, el('td', { text: k }), el('td', { class: 'num', text: human(v) }))))))] : []));
 }
 
 /* ---- start ---------------------------------------------------------------------------------- */
