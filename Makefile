@@ -60,13 +60,18 @@ SERVE_SRC := $(sort $(wildcard serve/*.c))
 TEST_SRC := $(sort tests/run.c $(wildcard tests/unit/*.c))
 FUZZ_SRC := $(sort $(wildcard fuzz/fuzz_*.c))
 HDRS := $(wildcard include/*.h src/*/*.h cli/*.h serve/*.h tests/*.h fuzz/*.h)
+SERVE_HDRS := $(wildcard serve/*.h)
+# the console's pages (serve/ui/) are embedded as C arrays (scripts/embed-assets.py)
+SERVE_UI := $(sort $(wildcard serve/ui/*.html serve/ui/*.js serve/ui/*.css serve/ui/*.svg))
+REL_SERVE_OBJ := $(SERVE_SRC:%.c=build/rel/%.o) build/rel/gen/console_assets.o
+ASAN_SERVE_OBJ := $(SERVE_SRC:%.c=build/asan/%.o) build/asan/gen/console_assets.o
 
 REL_LIB_OBJ := $(LIB_SRC:%.c=build/rel/%.o)
-REL_CLI_OBJ := $(CLI_SRC:%.c=build/rel/%.o) $(SERVE_SRC:%.c=build/rel/%.o)
+REL_CLI_OBJ := $(CLI_SRC:%.c=build/rel/%.o)
 REL_TEST_OBJ := $(TEST_SRC:%.c=build/relh/%.o) $(FUZZ_SRC:%.c=build/relh/%.o)
 RELH_LIB_OBJ := $(LIB_SRC:%.c=build/relh/%.o)
 ASAN_LIB_OBJ := $(LIB_SRC:%.c=build/asan/%.o)
-ASAN_CLI_OBJ := $(CLI_SRC:%.c=build/asan/%.o) $(SERVE_SRC:%.c=build/asan/%.o)
+ASAN_CLI_OBJ := $(CLI_SRC:%.c=build/asan/%.o)
 ASAN_TEST_OBJ := $(TEST_SRC:%.c=build/asan/%.o) $(FUZZ_SRC:%.c=build/asan/%.o)
 GEN := build/gen/test_list.h build/gen/cmd_list.h build/gen/fuzz_list.h \
        build/gen/fields_ecs.h build/gen/fields_k8s.h
@@ -111,9 +116,15 @@ build/rel/%.o: %.c $(HDRS) $(GEN)
 build/rel/cli/%.o: cli/%.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
 	$(CC) $(CLI_CPPFLAGS) $(REL_CFLAGS) -c $< -o $@
-build/rel/serve/%.o: serve/%.c $(HDRS) $(GEN)
+build/rel/serve/%.o: serve/%.c $(HDRS) $(SERVE_HDRS) $(GEN)
 	@mkdir -p $(@D)
-	$(CC) $(CLI_CPPFLAGS) $(REL_CFLAGS) -c $< -o $@
+	$(CC) $(CLI_CPPFLAGS) -Iserve $(REL_CFLAGS) -c $< -o $@
+build/gen/console_assets.c: $(SERVE_UI) scripts/embed-assets.py
+	@mkdir -p $(@D)
+	python3 scripts/embed-assets.py $@ $(SERVE_UI)
+build/rel/gen/console_assets.o: build/gen/console_assets.c serve/console_int.h include/kad.h
+	@mkdir -p $(@D)
+	$(CC) $(CLI_CPPFLAGS) -Iserve $(REL_CFLAGS) -c $< -o $@
 # the shared library: position-independent objects, only kad_* exported (mk/libkad.map)
 build/pic/%.o: %.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
@@ -128,8 +139,8 @@ kadet.pc: mk/kadet.pc.in include/kad.h
 libkad.a: $(REL_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
-kadet: $(REL_CLI_OBJ) libkad.a
-	$(CC) $(REL_CFLAGS) -o $@ $(REL_CLI_OBJ) libkad.a $(LIBS)
+kadet: $(REL_CLI_OBJ) $(REL_SERVE_OBJ) libkad.a
+	$(CC) $(REL_CFLAGS) -o $@ $(REL_CLI_OBJ) $(REL_SERVE_OBJ) libkad.a $(LIBS)
 # the runner of `make valgrind`: optimised, with the test hooks (its own objects and library)
 build/relh/%.o: %.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
@@ -147,9 +158,12 @@ build/asan/%.o: %.c $(HDRS) $(GEN)
 build/asan/cli/%.o: cli/%.c $(HDRS) $(GEN)
 	@mkdir -p $(@D)
 	$(CC) $(CLI_CPPFLAGS) $(ASAN_CFLAGS) -c $< -o $@
-build/asan/serve/%.o: serve/%.c $(HDRS) $(GEN)
+build/asan/serve/%.o: serve/%.c $(HDRS) $(SERVE_HDRS) $(GEN)
 	@mkdir -p $(@D)
-	$(CC) $(CLI_CPPFLAGS) $(ASAN_CFLAGS) -c $< -o $@
+	$(CC) $(CLI_CPPFLAGS) -Iserve $(ASAN_CFLAGS) -c $< -o $@
+build/asan/gen/console_assets.o: build/gen/console_assets.c serve/console_int.h include/kad.h
+	@mkdir -p $(@D)
+	$(CC) $(CLI_CPPFLAGS) -Iserve $(ASAN_CFLAGS) -c $< -o $@
 # examples/*.c: programs on kad.h alone, built and run by make check (tests/cli/test_examples.sh)
 EXAMPLES := $(patsubst examples/%.c,build/asan/examples/%,$(wildcard examples/*.c))
 build/asan/examples/%: examples/%.c include/kad.h build/asan/libkad.a
@@ -159,8 +173,8 @@ examples: $(EXAMPLES)
 build/asan/libkad.a: $(ASAN_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
-build/asan/kadet: $(ASAN_CLI_OBJ) build/asan/libkad.a
-	$(CC) $(ASAN_CFLAGS) -o $@ $(ASAN_CLI_OBJ) build/asan/libkad.a $(LIBS)
+build/asan/kadet: $(ASAN_CLI_OBJ) $(ASAN_SERVE_OBJ) build/asan/libkad.a
+	$(CC) $(ASAN_CFLAGS) -o $@ $(ASAN_CLI_OBJ) $(ASAN_SERVE_OBJ) build/asan/libkad.a $(LIBS)
 build/asan/run: $(ASAN_TEST_OBJ) build/asan/libkad.a
 	$(CC) $(ASAN_CFLAGS) -o $@ $(ASAN_TEST_OBJ) build/asan/libkad.a $(LIBS)
 

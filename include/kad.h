@@ -402,6 +402,97 @@ KAD_API int kad_state_propose(kad_state *st, const char *rule_id, int64_t min_ms
                               void *ud, kad_err *err);
 
 /* ============================================================================================
+ * Alert index: the alerts a service committed, indexed for a console (filters, keyset pages,
+ * a timeline) with their triage status (kibana.alert.workflow_status: open, acknowledged,
+ * closed) and a note. It lives beside a file state, in LOCATION.alerts (an SQLite database of
+ * its own: the engine holds its state's write transaction between commits, and triage must not
+ * wait for a batch); a NULL location keeps it in memory. A redis:// state has no alert index
+ * (KAD_EUNSUPPORTED). One thread at a time per handle; several handles and processes may share
+ * the file (SQLite WAL). docs/internals/state.md, "The alert index".
+ * ============================================================================================ */
+
+typedef struct kad_alerts kad_alerts;
+/* Open (creating it when missing) the index of the state at state_location. */
+KAD_API int kad_alerts_open(kad_alerts **out, const char *state_location, kad_err *err);
+KAD_API void kad_alerts_close(kad_alerts *a);
+/* The index's file (NULL in memory). */
+KAD_API const char *kad_alerts_path(const kad_alerts *a);
+
+/*
+ * Index alert documents: NDJSON, each line one alert as the engine writes it. An id already
+ * indexed is skipped (re-adding a whole alerts file is harmless). Lines that are not JSON
+ * objects with kibana.alert.uuid are counted in *bad (optional) and skipped. *added (optional):
+ * alerts new to the index. One transaction.
+ */
+KAD_API int kad_alerts_add(kad_alerts *a, const char *ndjson, size_t len, size_t *added,
+                           size_t *bad, kad_err *err);
+
+/* One indexed alert, borrowed during the callback. time_ms is the event time
+   (kibana.alert.original_time), else the alert's @timestamp (created_ms). terms: the
+   kibana.alert.new_terms values separated by '\x1f' ("" for query rules). */
+typedef struct kad_alert_row {
+    const char *id, *rule_id, *rule_name, *severity, *user, *reason, *terms;
+    int64_t time_ms, created_ms;
+    const char *status;           /* workflow status: "open" until triaged */
+    const char *note, *status_by; /* "" when none */
+    int64_t status_ms;            /* KAD_TIME_NONE when never triaged */
+    const char *doc;              /* the document as indexed */
+    size_t doc_len;
+    uint64_t seq; /* insertion order (1, 2, ...) */
+} kad_alert_row;
+
+/* An exact field condition on the alert document: field a dotted ECS name ("user.name",
+   "kubernetes.audit.user.username"), value compared as text. */
+typedef struct kad_alert_cond {
+    const char *field, *value;
+} kad_alert_cond;
+
+/* Which alerts: every set member must hold (NULL / KAD_TIME_NONE / 0 = any). */
+typedef struct kad_alert_filter {
+    const char *rule;     /* rule_id or rule name */
+    const char *severity; /* low | medium | high | critical */
+    const char *user;
+    const char *status;          /* open | acknowledged | closed */
+    const char *text;            /* occurs in the document (ASCII case-insensitive) */
+    int64_t from_ms, to_ms;      /* time_ms in [from, to) */
+    int64_t created_from_ms;     /* created_ms >= this */
+    const kad_alert_cond *conds; /* ncond field conditions */
+    size_t nconds;
+    /* keyset page: order is time_ms then id, newest first; alerts after the cursor (the last
+       row of the previous page: time_ms, id) only. after_id NULL: from the newest. */
+    int64_t after_ms;
+    const char *after_id;
+    size_t limit; /* 0 = no limit */
+} kad_alert_filter;
+/* Set every member to "any" (times KAD_TIME_NONE). */
+KAD_API void kad_alert_filter_init(kad_alert_filter *f);
+
+/* The alerts that pass f, newest first; fn returns nonzero to stop (that value is returned). */
+KAD_API int kad_alerts_find(kad_alerts *a, const kad_alert_filter *f,
+                            int (*fn)(const kad_alert_row *r, void *ud), void *ud, kad_err *err);
+KAD_API int kad_alerts_count(kad_alerts *a, const kad_alert_filter *f, uint64_t *n, kad_err *err);
+/* One alert by id: KAD_OK after fn, KAD_ENOTFOUND. */
+KAD_API int kad_alerts_get(kad_alerts *a, const char *id,
+                           int (*fn)(const kad_alert_row *r, void *ud), void *ud, kad_err *err);
+/* Counts of the alerts that pass f per time bucket (time_ms rounded down to bucket_ms), rule
+   name and severity, by bucket. */
+KAD_API int kad_alerts_histogram(kad_alerts *a, const kad_alert_filter *f, int64_t bucket_ms,
+                                 int (*fn)(int64_t bucket, const char *rule_name,
+                                           const char *severity, uint64_t n, void *ud),
+                                 void *ud, kad_err *err);
+/*
+ * Triage: set the workflow status (open, acknowledged, closed; else KAD_EINVAL) and note of
+ * every id, by `by` at now_ms, in one transaction; every change is also kept in a history. An
+ * unknown id fails the whole call (KAD_ENOTFOUND, err names it). *changed (optional): ids set.
+ */
+KAD_API int kad_alerts_set_status(kad_alerts *a, const char *const *ids, size_t n,
+                                  const char *status, const char *note, const char *by,
+                                  int64_t now_ms, size_t *changed, kad_err *err);
+/* The document with kibana.alert.workflow_status set to the row's status (exports); the caller
+   frees it with kad_free. */
+KAD_API char *kad_alert_row_export(const kad_alert_row *r, size_t *len);
+
+/* ============================================================================================
  * Input: reading records (NDJSON lines or JSON texts framed across lines; plain or gzip) from
  * files, stdin or memory, with their positions; and decoding them into ECS documents.
  * ============================================================================================ */

@@ -33,6 +33,8 @@ TEST=(
   python3-yaml                          # Helm chart check when helm is not installable
   rsyslog                               # output tests: a real syslog receiver (RFC 5424 over UDP/TCP)
   openssl                               # output tests: a certificate for the HTTPS and TLS syslog receivers
+  chromium                              # console browser tests (headless, driven over DevTools)
+  nodejs                                # console browser tests: puppeteer-core (npm, at test time)
 )
 BENCH=(libsimdjson-dev g++ gnuplot-nox hyperfine time)
 PACKAGE=(dpkg-dev fakeroot lintian debootstrap)
@@ -53,6 +55,11 @@ for p in "${PKGS[@]}"; do
     missing+=("$p")
   fi
 done
+# npm comes with some nodejs builds (which then conflict with Debian's npm package): only ask for
+# it when the test set is wanted and no npm is on PATH
+if [[ " ${PKGS[*]} " == *" nodejs "* ]] && ! command -v npm > /dev/null; then
+  missing+=(npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "deps.sh: installing: ${missing[*]}" >&2

@@ -358,6 +358,35 @@ int st_prune(struct st_store *st, const struct st_prune_opts *o, struct st_prune
 int st_reset(struct st_store *st, const char *rule_id, uint64_t *terms_removed, kad_err *err);
 
 /* ======================================================================================== */
+/* The alert index (state_alerts.c): kad_alerts of include/kad.h                            */
+/* ======================================================================================== */
+
+/*
+ * The alerts a service committed, indexed for the console, with their triage status, in an
+ * SQLite database of its own beside a file state (STATE.alerts; NULL: in memory), because the
+ * engine holds the state's write transaction between its commits. The filter, row and
+ * condition types are kad.h's; the semantics are those written there (kad_alerts_*).
+ */
+struct st_alerts;
+int st_alerts_open(struct st_alerts **out, const char *state_path, kad_err *err);
+void st_alerts_close(struct st_alerts *a);
+const char *st_alerts_path(const struct st_alerts *a);
+int st_alerts_add(struct st_alerts *a, const char *ndjson, size_t len, size_t *added, size_t *bad,
+                  kad_err *err);
+int st_alerts_find(struct st_alerts *a, const kad_alert_filter *f,
+                   int (*fn)(const kad_alert_row *r, void *ud), void *ud, kad_err *err);
+int st_alerts_count(struct st_alerts *a, const kad_alert_filter *f, uint64_t *n, kad_err *err);
+int st_alerts_get(struct st_alerts *a, const char *id, int (*fn)(const kad_alert_row *r, void *ud),
+                  void *ud, kad_err *err);
+int st_alerts_histogram(struct st_alerts *a, const kad_alert_filter *f, int64_t bucket_ms,
+                        int (*fn)(int64_t bucket, const char *rule_name, const char *severity,
+                                  uint64_t n, void *ud),
+                        void *ud, kad_err *err);
+int st_alerts_set_status(struct st_alerts *a, const char *const *ids, size_t n, const char *status,
+                         const char *note, const char *by, int64_t now_ms, size_t *changed,
+                         kad_err *err);
+
+/* ======================================================================================== */
 /* Testing aid: only in builds with KAD_TEST_HOOKS (the test runner and the binaries `make     */
 /* check` runs; never in libkad.a or ./kadet)                                                */
 /* ======================================================================================== */
