@@ -27,6 +27,7 @@ extern const struct cmd cmd_state;
 struct opts {
     const char *sub;
     const char *state;
+    const char *password_file; /* --state-password-file (redis://) */
     const char *rule;
     bool json, yes, all, stale, all_baselines, state_init;
     int64_t older_than_ms;
@@ -151,8 +152,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                 return cmd_usage_error(&cmd_state, "option '%s' takes no value", name);
             continue;
         }
-        if (strcmp(name, "--state") && strcmp(name, "--rule") && strcmp(name, "--where") &&
-            strcmp(name, "--older-than") && strcmp(name, "--limit") && strcmp(name, "--min-days"))
+        if (strcmp(name, "--state") && strcmp(name, "--state-password-file") &&
+            strcmp(name, "--rule") && strcmp(name, "--where") && strcmp(name, "--older-than") &&
+            strcmp(name, "--limit") && strcmp(name, "--min-days"))
             return cmd_usage_error(&cmd_state, "unknown option '%s'", a);
         if (!val) {
             if (i + 1 >= argc)
@@ -161,6 +163,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         }
         if (strcmp(name, "--state") == 0) {
             o->state = val;
+        } else if (strcmp(name, "--state-password-file") == 0) {
+            o->password_file = val;
         } else if (strcmp(name, "--rule") == 0) {
             o->rule = val;
         } else if (strcmp(name, "--where") == 0) {
@@ -212,6 +216,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         if (!o->rule == !o->all)
             return cmd_usage_error(&cmd_state, "reset wants either --rule ID or --all");
     }
+    if (o->password_file && !cli_state_is_url(o->state))
+        return cmd_usage_error(&cmd_state, "--state-password-file is for --state redis://...");
     if (!o->state) {
         o->state = cli_default_state_path(o->state_buf, sizeof(o->state_buf));
         if (!o->state)
@@ -225,13 +231,21 @@ static int open_state(const struct opts *o, int mode, kad_state **st)
     kad_err e;
     kad_err_clear(&e);
     struct stat sb;
-    if (mode == KAD_STATE_RW && stat(o->state, &sb) != 0) {
-        /* maintenance never creates a state */
+    if (mode == KAD_STATE_RW && !cli_state_is_url(o->state) && stat(o->state, &sb) != 0) {
+        /* maintenance never creates a state file */
         fprintf(stderr, "kadet state: cannot open state '%s': %s\n", o->state, strerror(errno));
         return EXIT_RUNTIME;
     }
-    kad_state_opts so = {mode, o->state_init};
-    if (kad_state_open(st, o->state, &so, &e) != 0)
+    kad_state_opts so = {.mode = mode, .init = o->state_init};
+    char pass[1024];
+    if (o->password_file) {
+        if (cli_read_password_file("kadet state", o->password_file, pass, sizeof(pass)) != 0)
+            return EXIT_RUNTIME;
+        so.password = pass;
+    }
+    int rc = kad_state_open(st, o->state, &so, &e);
+    explicit_bzero(pass, sizeof(pass));
+    if (rc != 0)
         return runtime_error(&e);
     return 0;
 }
@@ -355,7 +369,10 @@ static int do_stats(kad_state *st, const struct opts *o)
     fmt_bytes(s.wal_bytes, wal, sizeof(wal));
     int rc;
     if (!o->json) {
-        printf("state:        %s (%s, wal %s)\n", o->state, db, wal);
+        if (kad_state_shared(st))
+            printf("state:        %s (shared)\n", kad_state_location(st));
+        else
+            printf("state:        %s (%s, wal %s)\n", o->state, db, wal);
         printf("baselines:    %" PRIu64 "\n", s.baselines);
         printf("combinations: %" PRIu64 "\n", s.combinations);
         printf("alert ids:    %" PRIu64 "\n", s.alert_ids);
@@ -374,7 +391,7 @@ static int do_stats(kad_state *st, const struct opts *o)
     struct stats_ctx c = {.w = w};
     kad_json_obj_begin(w);
     kad_json_keyc(w, "path");
-    kad_json_strc(w, o->state);
+    kad_json_strc(w, kad_state_shared(st) ? kad_state_location(st) : o->state);
     kad_json_keyc(w, "db_bytes");
     kad_json_int(w, s.db_bytes);
     kad_json_keyc(w, "wal_bytes");
@@ -712,8 +729,11 @@ static int run(int argc, char **argv)
         return EXIT_USAGE;
     bool writes = strcmp(o.sub, "prune") == 0 || strcmp(o.sub, "reset") == 0;
     if (strcmp(o.sub, "reset") == 0 && !o.yes) {
+        const char *shown = o.state, *at = strrchr(o.state, '@');
+        if (cli_state_is_url(o.state) && at) /* no password on the screen */
+            shown = at + 1;
         fprintf(stderr, "kadet state: reset deletes %s from '%s'; add --yes to confirm\n",
-                o.rule ? "the rule's baselines" : "everything", o.state);
+                o.rule ? "the rule's baselines" : "everything", shown);
         return EXIT_USAGE;
     }
     kad_state *st;

@@ -189,8 +189,9 @@ static int check_file(const char *path, enum st_mode mode, unsigned flags, bool 
 }
 
 static int sql_open(struct st_store **out, const char *path, enum st_mode mode, unsigned oflags,
-                    kad_err *err)
+                    const char *password, kad_err *err)
 {
+    (void)password; /* a file has none (st_open_auth refuses one) */
     struct st_sql *st = kx_calloc(1, sizeof(*st));
     st_base_init(&st->base, &st_sqlite_ops, mode, mode == ST_OPEN_MEM ? NULL : path);
     idx_init(&st->idx);
@@ -780,8 +781,9 @@ static int check_rule(struct st_sql *st, uint32_t rid, struct st_rule_mem **m, k
 }
 
 static int sql_observe(struct st_store *base_, uint32_t rid, const void *combo, size_t len,
-                       int64_t ts, struct st_term *prev, kad_err *err)
+                       int64_t ts, uint64_t origin, struct st_term *prev, kad_err *err)
 {
+    (void)origin; /* batches are atomic: the engine never needs to recognise its own event */
     struct st_sql *st = sql_of(base_);
     struct st_rule_mem *m;
     int rc = check_rule(st, rid, &m, err);
