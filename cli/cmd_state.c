@@ -1,6 +1,7 @@
 /*
  * cmd_state.c - `kadet state stats|terms|propose|prune|reset`: inspect and maintain the
- * new-terms state file (docs/cli.md, docs/internals/state.md); `propose` prints learned
+ * new-terms state, a file or a redis:// URL (docs/cli.md, docs/state-redis.md,
+ * docs/internals/state.md); `propose` prints learned
  * allow-list proposals as a detection-rules exception file (docs/rules.md).
  *
  * stats and terms open the state read-only, so they work while `kadet scan` or `serve` writes
@@ -766,6 +767,10 @@ const struct cmd cmd_state = {
         "       kadet state prune [--state FILE [--state-init]] [--rule ID] [--older-than DUR]\n"
         "                         [--stale]\n"
         "       kadet state reset [--state FILE [--state-init]] (--rule ID | --all) --yes\n"
+        "\n"
+        "--state takes a state file or a Redis URL shared by several kadet instances,\n"
+        "redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?instance=NAME] (docs/state-redis.md);\n"
+        "--state-password-file FILE gives its password (the file's first line).\n"
         "\n"
         "The state file holds, per new_terms rule, every combination of new-terms values seen,\n"
         "with first and last seen (event time), plus input positions, emitted alert ids and\n"
