@@ -433,6 +433,10 @@ static int run(int argc, char **argv)
     if (s.listen && c.refused)
         fprintf(stderr, "kadet scan: %llu requests refused (not JSON)\n",
                 (unsigned long long)c.refused);
+    if (kad_state_shared(s.st)) /* docs/state-redis.md: the cost of sharing */
+        fprintf(stderr, "state: %llu round trips to the server (%.1f per 1,000 events)\n",
+                (unsigned long long)kad_state_round_trips(s.st),
+                c.events ? 1000.0 * (double)kad_state_round_trips(s.st) / (double)c.events : 0.0);
     /* --listen: skipped records were answered and reported per request; only a state or
        output failure makes the exit status 2 */
     if (c.skipped && s.v.rc == EXIT_OK && !s.listen)

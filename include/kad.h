@@ -282,6 +282,8 @@ KAD_API void kad_state_close(kad_state *st);
 KAD_API const char *kad_state_location(const kad_state *st);
 /* 1 when the store is shared by several kadet instances (redis://), 0 for a file or memory. */
 KAD_API int kad_state_shared(const kad_state *st);
+/* Round trips to the server this handle made so far (shared stores; 0 for a file or memory). */
+KAD_API uint64_t kad_state_round_trips(const kad_state *st);
 /*
  * Take an exclusive advisory lock on LOCATION.lock until kad_state_close (released by the
  * kernel when the process dies, kill -9 included), so two scans never interleave their batches

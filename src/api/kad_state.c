@@ -47,6 +47,8 @@ const char *kad_state_location(const kad_state *s) { return st_path(s->st); }
 
 int kad_state_shared(const kad_state *s) { return st_shared(s->st); }
 
+uint64_t kad_state_round_trips(const kad_state *s) { return st_round_trips(s->st); }
+
 int kad_state_lock(kad_state *s, kad_err *err)
 {
     const char *path = st_path(s->st);

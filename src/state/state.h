@@ -207,6 +207,8 @@ int st_observe_by(struct st_store *st, uint32_t rid, const void *combo, size_t l
  * combination whose origin is its own event. False for SQLite and MEM (atomic batches).
  */
 bool st_shared(const struct st_store *st);
+/* Round trips to the server so far (shared stores; 0 for the others): a cheap counter. */
+uint64_t st_round_trips(const struct st_store *st);
 /* Read-only lookup: 1 and *out filled when known, 0 when not (or on a database error). No
    batch needed. */
 int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len,

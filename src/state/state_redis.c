@@ -2117,11 +2117,13 @@ static int rd_reset(struct st_store *base_, const char *rule_id, uint64_t *terms
     return rc;
 }
 
-#ifdef KAD_TEST_HOOKS
-uint64_t st_test_round_trips(const struct st_store *st)
+uint64_t st_round_trips(const struct st_store *st)
 {
     return st->ops == &st_redis_ops ? ((const struct st_redis *)st)->round_trips : 0;
 }
+
+#ifdef KAD_TEST_HOOKS
+uint64_t st_test_round_trips(const struct st_store *st) { return st_round_trips(st); }
 
 void st_test_redis_drop(struct st_store *st)
 {
