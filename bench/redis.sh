@@ -95,7 +95,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2> /dev/null | sed 's/.*: //' || echo 
     echo "of 1,000 to N instances that scan their shares at the same time (\`kadet scan --state"
     echo "redis://...?instance=bench-I --output FILE\`, bundled rules); events/s = all events over the"
     echo "wall time until the last instance ends, median of $RUNS runs. Round trips per 1,000 events:"
-    echo "the instances' own count (the \\`state: N round trips\\` line of their summaries, summed; last"
+    echo "the instances' own count (the 'state: N round trips' line of their summaries, summed; last"
     echo "run); EVALSHA per 1,000 events from INFO commandstats (observations and claims that went to"
     echo "the server; commands inside scripts and transactions are counted by Redis too, so the"
     echo "total of commandstats is not a count of round trips)."

@@ -1,5 +1,6 @@
 /*
- * cmd_state.c - `kadet state stats|terms|propose|prune|reset`: inspect and maintain the
+ * cmd_state.c - `kadet state stats|terms|propose|prune|reset|export|import`: inspect, maintain
+ * and move the
  * new-terms state, a file or a redis:// URL (docs/cli.md, docs/state-redis.md,
  * docs/internals/state.md); `propose` prints learned
  * allow-list proposals as a detection-rules exception file (docs/rules.md).
@@ -29,6 +30,7 @@ struct opts {
     const char *sub;
     const char *state;
     const char *password_file; /* --state-password-file (redis://) */
+    const char *file;          /* import: FILE or "-" */
     const char *rule;
     bool json, yes, all, stale, all_baselines, state_init;
     int64_t older_than_ms;
@@ -115,14 +117,22 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
     memset(o, 0, sizeof(*o));
     if (argc < 2)
-        return cmd_usage_error(&cmd_state,
-                               "missing subcommand (stats, terms, propose, prune or reset)");
+        return cmd_usage_error(
+            &cmd_state,
+            "missing subcommand (stats, terms, propose, prune, reset, export or import)");
     o->sub = argv[1];
     if (strcmp(o->sub, "stats") && strcmp(o->sub, "terms") && strcmp(o->sub, "prune") &&
-        strcmp(o->sub, "reset") && strcmp(o->sub, "propose"))
+        strcmp(o->sub, "reset") && strcmp(o->sub, "propose") && strcmp(o->sub, "export") &&
+        strcmp(o->sub, "import"))
         return cmd_usage_error(&cmd_state, "unknown subcommand '%s'", o->sub);
     for (int i = 2; i < argc; i++) {
         char *a = argv[i];
+        if (strcmp(o->sub, "import") == 0 && (a[0] != '-' || strcmp(a, "-") == 0)) {
+            if (o->file)
+                return cmd_usage_error(&cmd_state, "import reads one FILE");
+            o->file = a;
+            continue;
+        }
         char *val = NULL;
         char name[64];
         char *eq = strchr(a, '=');
@@ -217,6 +227,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         if (!o->rule == !o->all)
             return cmd_usage_error(&cmd_state, "reset wants either --rule ID or --all");
     }
+    if (strcmp(o->sub, "import") == 0 && !o->file)
+        return cmd_usage_error(&cmd_state, "import wants a FILE (or - for stdin)");
+    if ((strcmp(o->sub, "export") == 0 || strcmp(o->sub, "import") == 0) && o->rule)
+        return cmd_usage_error(&cmd_state, "export and import move the whole state (no --rule)");
     if (o->password_file && !cli_state_is_url(o->state))
         return cmd_usage_error(&cmd_state, "--state-password-file is for --state redis://...");
     if (!o->state) {
@@ -232,7 +246,8 @@ static int open_state(const struct opts *o, int mode, kad_state **st)
     kad_err e;
     kad_err_clear(&e);
     struct stat sb;
-    if (mode == KAD_STATE_RW && !cli_state_is_url(o->state) && stat(o->state, &sb) != 0) {
+    if (mode == KAD_STATE_RW && strcmp(o->sub, "import") != 0 && !cli_state_is_url(o->state) &&
+        stat(o->state, &sb) != 0) {
         /* maintenance never creates a state file */
         fprintf(stderr, "kadet state: cannot open state '%s': %s\n", o->state, strerror(errno));
         return EXIT_RUNTIME;
@@ -674,6 +689,69 @@ static int do_reset(kad_state *st, const struct opts *o)
     return EXIT_OK;
 }
 
+/* ---- export and import ------------------------------------------------------------------- */
+
+static int export_line(const char *line, size_t len, void *ud)
+{
+    (void)ud;
+    fwrite(line, 1, len, stdout);
+    return putchar('\n') == EOF ? -1 : 0;
+}
+
+static int do_export(kad_state *st)
+{
+    kad_err e;
+    kad_err_clear(&e);
+    kad_state_io_result r;
+    int rc = kad_state_export(st, export_line, NULL, &r, &e);
+    if (rc < 0 && e.code == KAD_OK) {
+        fprintf(stderr, "kadet state: export: cannot write to stdout\n");
+        return EXIT_RUNTIME;
+    }
+    if (rc)
+        return runtime_error(&e);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "kadet state: export: cannot write to stdout\n");
+        return EXIT_RUNTIME;
+    }
+    fprintf(stderr,
+            "exported %" PRIu64 " baselines, %" PRIu64 " combinations, %" PRIu64 " alert ids\n",
+            r.baselines, r.terms, r.alerts);
+    return EXIT_OK;
+}
+
+static int do_import(kad_state *st, const struct opts *o)
+{
+    FILE *f = strcmp(o->file, "-") == 0 ? stdin : fopen(o->file, "rb");
+    if (!f) {
+        fprintf(stderr, "kadet state: import: %s: %s\n", o->file, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    struct strbuf text = {0};
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        sb_add(&text, buf, n);
+    int bad = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (bad) {
+        fprintf(stderr, "kadet state: import: %s: read error\n", o->file);
+        sb_fini(&text);
+        return EXIT_RUNTIME;
+    }
+    kad_err e;
+    kad_err_clear(&e);
+    kad_state_io_result r;
+    int rc = kad_state_import(st, text.ptr ? text.ptr : "", text.len, &r, &e);
+    sb_fini(&text);
+    if (rc)
+        return runtime_error(&e);
+    printf("imported %" PRIu64 " baselines, %" PRIu64 " combinations, %" PRIu64 " alert ids\n",
+           r.baselines, r.terms, r.alerts);
+    return EXIT_OK;
+}
+
 /* ---- propose ----------------------------------------------------------------------------- */
 
 /* Learned allow-list proposals (kad_state_propose): printed when one rule has some; with
@@ -728,7 +806,8 @@ static int run(int argc, char **argv)
         return rc;
     if (!o.sub || !o.state) /* parse_opts sets both when it returns 0 (for the analyzer) */
         return EXIT_USAGE;
-    bool writes = strcmp(o.sub, "prune") == 0 || strcmp(o.sub, "reset") == 0;
+    bool writes =
+        strcmp(o.sub, "prune") == 0 || strcmp(o.sub, "reset") == 0 || strcmp(o.sub, "import") == 0;
     if (strcmp(o.sub, "reset") == 0 && !o.yes) {
         const char *shown = o.state, *at = strrchr(o.state, '@');
         if (cli_state_is_url(o.state) && at) /* no password on the screen */
@@ -748,6 +827,10 @@ static int run(int argc, char **argv)
         rc = do_prune(st, &o);
     else if (strcmp(o.sub, "propose") == 0)
         rc = do_propose(st, &o);
+    else if (strcmp(o.sub, "export") == 0)
+        rc = do_export(st);
+    else if (strcmp(o.sub, "import") == 0)
+        rc = do_import(st, &o);
     else
         rc = do_reset(st, &o);
     kad_state_close(st);
@@ -767,6 +850,8 @@ const struct cmd cmd_state = {
         "       kadet state prune [--state FILE [--state-init]] [--rule ID] [--older-than DUR]\n"
         "                         [--stale]\n"
         "       kadet state reset [--state FILE [--state-init]] (--rule ID | --all) --yes\n"
+        "       kadet state export [--state FILE|URL] > FILE\n"
+        "       kadet state import [--state FILE|URL] FILE|-\n"
         "\n"
         "--state takes a state file or a Redis URL shared by several kadet instances,\n"
         "redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?instance=NAME] (docs/state-redis.md);\n"
@@ -792,6 +877,9 @@ const struct cmd cmd_state = {
         "          DUR, e.g. 10d, 36h, 1d12h) before the rule's watermark; --stale also drops\n"
         "          baselines of rule versions that are no longer current\n"
         "  reset   delete one rule's baselines (--rule) or everything (--all); needs --yes\n"
+        "  export  write every baseline, combination and alert id as NDJSON on stdout\n"
+        "  import  read an export into the state (a new file is created): moves a state\n"
+        "          between a file and Redis (docs/state-redis.md)\n"
         "\n"
         "prune and reset refuse a state file that exists but is empty (0 bytes), as scan does;\n"
         "--state-init makes it an empty state instead (reset --all --state-init starts anew).\n"

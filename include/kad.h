@@ -367,6 +367,23 @@ KAD_API int kad_state_reset(kad_state *st, const char *rule_id, uint64_t *terms_
                             kad_err *err);
 
 /*
+ * Moving a state between stores (a state file and a Redis server: `kadet state export|import`).
+ * kad_state_export calls fn with each line (no newline) of an NDJSON text: a header
+ * {"kadet_state_export":1}, every baseline, every combination, every alert id (format:
+ * docs/state-redis.md, "Moving a baseline"). kad_state_import reads such a text into a state
+ * opened for writing (outside an engine's use), registering each baseline and recording its
+ * combinations (first and last seen) and alert ids, in batches; a malformed line stops it with
+ * KAD_ESYNTAX and its position (the batches before it stay). res (optional) counts the items.
+ */
+typedef struct kad_state_io_result {
+    uint64_t baselines, terms, alerts;
+} kad_state_io_result;
+KAD_API int kad_state_export(kad_state *st, int (*fn)(const char *line, size_t len, void *ud),
+                             void *ud, kad_state_io_result *res, kad_err *err);
+KAD_API int kad_state_import(kad_state *st, const char *text, size_t len, kad_state_io_result *res,
+                             kad_err *err);
+
+/*
  * Learned allow-list proposals: combinations of new-terms values that stayed in use through a
  * rule's whole baseline (first seen within a day of its earliest combination, last seen within
  * a day of its watermark, in a baseline spanning at least min_ms: 0 = the rule's history

@@ -443,3 +443,9 @@ int st_combo_decode(const void *key, size_t len, kx_str *comps, size_t max)
     }
     return (int)n;
 }
+
+int st_alerts_each(struct st_store *st, int (*fn)(const struct st_alert_info *a, void *ud),
+                   void *ud, kad_err *err)
+{
+    return st->ops->alerts_each(st, fn, ud, err);
+}

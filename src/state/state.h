@@ -353,6 +353,17 @@ int st_terms_each(struct st_store *st, const struct st_filter *f, st_term_fn fn,
 int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t len, st_term_fn fn,
                   void *ud, kad_err *err);
 
+/* One recorded alert id: its baseline (rid, as st_rules_each reports it) and event time. */
+struct st_alert_info {
+    const char *alert_id;
+    uint32_t rid;
+    int64_t ts;
+};
+/* Every recorded alert id (committed, plus the open batch's), by rid, then time, then id (Redis:
+   by rid, then time). fn's nonzero return stops and is returned. For `kadet state export`. */
+int st_alerts_each(struct st_store *st, int (*fn)(const struct st_alert_info *a, void *ud),
+                   void *ud, kad_err *err);
+
 /* ======================================================================================== */
 /* Maintenance                                                                              */
 /* ======================================================================================== */

@@ -124,6 +124,8 @@ struct st_ops {
                       kad_err *err);
     int (*pivot_each)(struct st_store *st, uint32_t rid, const void *value, size_t len,
                       st_term_fn fn, void *ud, kad_err *err);
+    int (*alerts_each)(struct st_store *st, int (*fn)(const struct st_alert_info *a, void *ud),
+                       void *ud, kad_err *err);
     int (*prune)(struct st_store *st, const struct st_prune_opts *o, struct st_prune_result *res,
                  kad_err *err);
     int (*reset)(struct st_store *st, const char *rule_id, uint64_t *terms_removed, kad_err *err);

@@ -1887,6 +1887,49 @@ static int rd_pivot_each(struct st_store *base_, uint32_t rid, const void *value
     return rc;
 }
 
+/* The alert ids of one zset (a baseline's, or the query rules' without baseline: rid 0). */
+static int alerts_of(struct st_redis *st, const char *zkey, uint32_t rid,
+                     int (*fn)(const struct st_alert_info *a, void *ud), void *ud, kad_err *err)
+{
+    redisReply *r;
+    int rc = rd_cmd(st, &r, err, "cannot read alerts", "ZRANGE", zkey, "0", "-1", "WITHSCORES",
+                    (char *)NULL);
+    if (rc)
+        return rc;
+    for (size_t i = 0; rc == 0 && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        if (r->element[i]->type != REDIS_REPLY_STRING)
+            continue;
+        struct st_alert_info a = {
+            .alert_id = r->element[i]->str,
+            .rid = rid,
+            .ts = (int64_t)strtod(r->element[i + 1]->str ? r->element[i + 1]->str : "0", NULL),
+        };
+        rc = fn(&a, ud);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int rd_alerts_each(struct st_store *base_,
+                          int (*fn)(const struct st_alert_info *a, void *ud), void *ud,
+                          kad_err *err)
+{
+    struct st_redis *st = rd_of(base_);
+    rd_bases b = {0};
+    int rc = bases_collect(st, NULL, false, &b, err);
+    for (size_t i = 0; rc == 0 && i < b.len; i++) {
+        size_t n = strlen(b.ptr[i].tag) + 3;
+        char *k = kx_malloc(n);
+        snprintf(k, n, "%s:a", b.ptr[i].tag);
+        rc = alerts_of(st, k, b.ptr[i].info.rid, fn, ud, err);
+        kx_free(k);
+    }
+    bases_free(&b);
+    if (rc == 0)
+        rc = alerts_of(st, "kadet:qalerts", 0, fn, ud, err);
+    return rc;
+}
+
 static int rd_stats(struct st_store *base_, struct st_stats *out, kad_err *err)
 {
     struct st_redis *st = rd_of(base_);
@@ -2148,6 +2191,7 @@ const struct st_ops st_redis_ops = {
     .commit = rd_commit,
     .rollback = rd_rollback,
     .observe = rd_observe,
+    .alerts_each = rd_alerts_each,
     .lookup = rd_lookup,
     .alert_claim = rd_alert_claim,
     .alert_emitted = rd_alert_emitted,

@@ -10,7 +10,8 @@
 #      written but not committed, committed; KADET_TEST_REDIS_CRASH: the Redis transaction
 #      built and not sent), each followed by another instance scanning the same log and the
 #      crashed instance's rerun;
-# then `kadet state` on the URL (stats, terms, propose, prune, reset) and the password file
+# then `kadet state export|import` (a state file's baseline moved to Redis, where the scan goes
+# on; and back), `kadet state` on the URL (stats, terms, propose, prune, reset) and the password file
 # (requirepass and an ACL user). Skipped when redis-server is not installed.
 set -u
 K=${KADET:-./kadet}
@@ -187,6 +188,29 @@ for point in record:150 commit:1:written commit:16:committed record:5000 redis:1
     inst a 2> "$T/err" || fail "crash $point: rerun of a: $(cat "$T/err")"
     check_union "crash at $point"
 done
+
+# ---- export and import: a state file's baseline moves to Redis, the scan goes on there -------
+fresh
+head -n 3000 "$T/log.jsonl" > "$T/in-a.jsonl"
+tail -n +3001 "$T/log.jsonl" > "$T/in-b.jsonl"
+rm -f "$T/p.db"*
+scan --state "$T/p.db" --output "$T/out-a.jsonl" "$T/in-a.jsonl" 2> "$T/err" || fail "export: first part: $(cat "$T/err")"
+"$K" state export --state "$T/p.db" > "$T/exp1" 2> "$T/err" || fail "export from a file: $(cat "$T/err")"
+head -1 "$T/exp1" | grep -qx '{"kadet_state_export":1}' || fail "export: header $(head -1 "$T/exp1")"
+"$K" state import --state "$URL" "$T/exp1" > "$T/imp" || fail "import into Redis"
+grep -q "^imported 3 baselines, [1-9][0-9]* combinations, [1-9][0-9]* alert ids" "$T/imp" || fail "import: $(cat "$T/imp")"
+inst b 2> "$T/err" || fail "import: the scan on Redis: $(cat "$T/err")"
+check_union "the first part on a state file, exported, imported into Redis, the rest there"
+# and back: Redis -> a new state file -> the same export (the alerted flag is not carried)
+"$K" state export --state "$URL" > "$T/exp2" || fail "export from Redis"
+rm -f "$T/q.db"*
+"$K" state import --state "$T/q.db" "$T/exp2" > /dev/null || fail "import into a new file"
+"$K" state export --state "$T/q.db" > "$T/exp3" || fail "export of the imported file"
+strip() { sed 's/,"alerted":[a-z]*//' "$1" | sort; }
+cmp -s <(strip "$T/exp2") <(strip "$T/exp3") || fail "Redis -> file: the exports differ: $(diff <(strip "$T/exp2") <(strip "$T/exp3") | head -3)"
+printf '{"kadet_state_export":1}\n{"term":{"rule_id":"x","logic_hash":"0000000000000001","values":["a"],"first_seen":1,"last_seen":2}}\n' > "$T/badexp"
+"$K" state import --state "$URL" "$T/badexp" > /dev/null 2> "$T/err" && fail "import of a term without baseline"
+grep -q "<import>:2:1: error: a term before its baseline line" "$T/err" || fail "import error: $(cat "$T/err")"
 
 # ---- kadet state on the URL ------------------------------------------------------------------
 "$K" state stats --state "$URL" > "$T/stats" || fail "state stats"
