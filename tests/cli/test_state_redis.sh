@@ -80,6 +80,11 @@ check_union() {
     cmp -s "$T/ref.ids" "$T/u.ids" || fail "$name: the alert ids differ from the reference ($(comm -23 "$T/ref.ids" "$T/u.ids" | wc -l) missing, $(comm -13 "$T/ref.ids" "$T/u.ids" | wc -l) extra)"
 }
 fresh() { rcli flushall > /dev/null; rm -f "$T"/in-[abc].jsonl "$T"/out-[abc].jsonl; }
+
+# one instance on Redis writes byte for byte the alerts of the state file (kadet.baseline too)
+scan --state "$URL/?instance=solo" --output "$T/solo.jsonl" "$T/log.jsonl" 2> "$T/err" || fail "one instance: $(cat "$T/err")"
+cmp -s "$T/ref.jsonl" "$T/solo.jsonl" || fail "one instance on Redis: the alerts differ from the state file's"
+grep -q "^state: [0-9]* round trips to the server" "$T/err" || fail "summary without the round trips line"
 inst() { # inst NAME ARGS...: one scan of instance NAME on its own input and output
     local i=$1; shift
     scan --state "$URL/?instance=$i" --output "$T/out-$i.jsonl" "$@" "$T/in-$i.jsonl"
