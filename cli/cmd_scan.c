@@ -38,7 +38,8 @@ struct scan {
     size_t nexceptions;
     const char *state_path;
     bool no_state;
-    bool state_init; /* --state-init: an existing empty state file starts a new state */
+    bool state_init;           /* --state-init: an existing empty state file starts a new state */
+    const char *password_file; /* --state-password-file (redis://) */
     bool learn;
     bool table;
     bool from_start;
@@ -113,8 +114,16 @@ static int open_state(struct scan *s)
     }
     kad_err err;
     kad_err_clear(&err);
-    kad_state_opts so = {s->no_state ? KAD_STATE_MEM : KAD_STATE_RW, s->state_init};
-    if (kad_state_open(&s->st, spath, &so, &err) != KAD_OK) {
+    kad_state_opts so = {.mode = s->no_state ? KAD_STATE_MEM : KAD_STATE_RW, .init = s->state_init};
+    char pass[1024];
+    if (s->password_file) {
+        if (cli_read_password_file("kadet scan", s->password_file, pass, sizeof(pass)) != 0)
+            return EXIT_RUNTIME;
+        so.password = pass;
+    }
+    int orc = kad_state_open(&s->st, spath, &so, &err);
+    explicit_bzero(pass, sizeof(pass));
+    if (orc != KAD_OK) {
         scan_print_err(&err);
         return EXIT_RUNTIME;
     }
@@ -160,6 +169,7 @@ enum {
     OPT_STATE,
     OPT_NOSTATE,
     OPT_STATE_INIT,
+    OPT_STATE_PASSWORD_FILE,
     OPT_LEARN,
     OPT_FORMAT,
     OPT_OUTPUT,
@@ -182,6 +192,7 @@ static const struct option longopts[] = {
     {"state", required_argument, NULL, OPT_STATE},
     {"no-state", no_argument, NULL, OPT_NOSTATE},
     {"state-init", no_argument, NULL, OPT_STATE_INIT},
+    {"state-password-file", required_argument, NULL, OPT_STATE_PASSWORD_FILE},
     {"learn", no_argument, NULL, OPT_LEARN},
     {"format", required_argument, NULL, OPT_FORMAT},
     {"output", required_argument, NULL, OPT_OUTPUT},
@@ -234,6 +245,7 @@ static int parse_args(struct scan *s, int argc, char **argv)
             s->no_state = false;
             break;
         case OPT_STATE_INIT: s->state_init = true; break;
+        case OPT_STATE_PASSWORD_FILE: s->password_file = optarg; break;
         case OPT_NOSTATE:
             s->no_state = true;
             s->state_path = NULL;
@@ -308,6 +320,8 @@ static int parse_args(struct scan *s, int argc, char **argv)
     }
     if (s->state_init && s->no_state)
         return cmd_usage_error(&cmd_scan, "--state-init starts a state file; not with --no-state");
+    if (s->password_file && !cli_state_is_url(s->state_path))
+        return cmd_usage_error(&cmd_scan, "--state-password-file is for --state redis://...");
     if (s->table && s->output)
         return cmd_usage_error(&cmd_scan, "--table writes to stdout; it excludes --output");
     if (s->listen && optind < argc)
@@ -419,6 +433,10 @@ static int run(int argc, char **argv)
     if (s.listen && c.refused)
         fprintf(stderr, "kadet scan: %llu requests refused (not JSON)\n",
                 (unsigned long long)c.refused);
+    if (kad_state_shared(s.st)) /* docs/state-redis.md: the cost of sharing */
+        fprintf(stderr, "state: %llu round trips to the server (%.1f per 1,000 events)\n",
+                (unsigned long long)kad_state_round_trips(s.st),
+                c.events ? 1000.0 * (double)kad_state_round_trips(s.st) / (double)c.events : 0.0);
     /* --listen: skipped records were answered and reported per request; only a state or
        output failure makes the exit status 2 */
     if (c.skipped && s.v.rc == EXIT_OK && !s.listen)
@@ -435,7 +453,7 @@ const struct cmd cmd_scan = {
     .summary = "run the rules over audit logs: alerts to stdout, state kept across runs",
     .usage =
         "usage: kadet scan [--rules PATH]... [--exceptions FILE]...\n"
-        "                  [--state FILE [--state-init] | --no-state]\n"
+        "                  [--state FILE|URL [--state-init] | --no-state]\n"
         "                  [--learn] [--format auto|audit|ecs] [--output FILE | --table]\n"
         "                  [--now TIME] [--batch N] [--from-start] [--no-baseline]\n"
         "                  [--no-host-metadata] [--host-name NAME] [--host-os-type TYPE]\n"
@@ -451,8 +469,10 @@ const struct cmd cmd_scan = {
         "  -r, --rules PATH       rule file or directory (repeatable; default: bundled rules/)\n"
         "      --exceptions FILE  exception list (detection-rules TOML, Kibana NDJSON export,\n"
         "                         or kadet's shorthand; repeatable)\n"
-        "  -s, --state FILE       state database (default $XDG_STATE_HOME/kadet/state.db,\n"
-        "                         ~/.local/state/kadet/state.db)\n"
+        "  -s, --state FILE|URL   state database (default $XDG_STATE_HOME/kadet/state.db,\n"
+        "                         ~/.local/state/kadet/state.db), or redis://HOST:PORT shared\n"
+        "                         by several kadets (docs/state-redis.md)\n"
+        "      --state-password-file FILE  Redis password (its first line)\n"
         "      --state-init       accept an existing empty state file (0 bytes) as a new state;\n"
         "                         without it that is an error (every alert would come again)\n"
         "      --no-state         keep the state in memory only\n"
@@ -464,18 +484,17 @@ const struct cmd cmd_scan = {
         "      --now TIME         use TIME as the alert @timestamp (reproducible output)\n"
         "      --future-tolerance DUR|off  clock skew limit (15m)\n"
         "      --batch N          commit the state every N records (default 50000)\n"
-        "      --from-start       ignore remembered input positions (already emitted alerts\n"
-        "                         are still not repeated)\n"
+        "      --from-start       ignore remembered input positions (emitted alerts are still\n"
+        "                         not repeated)\n"
         "      --no-baseline      leave kadet.baseline out of alerts\n"
         "      --no-host-metadata leave host.* out of raw audit events (default: add this\n"
-        "                         machine's, as Elastic Agent does without the `forwarded` tag;\n"
-        "                         rules that test host.os.type need it); --host-metadata is\n"
-        "                         the default and still accepted\n"
+        "                         machine's, as Elastic Agent does; rules that test\n"
+        "                         host.os.type need it)\n"
         "      --host-name NAME   host.name and host.hostname (default: this machine's)\n"
         "      --host-os-type T   host.os.type (default: from uname, e.g. linux)\n"
         "      --ingested now|none  event.ingested of raw events: the time kadet reads them\n"
-        "                         (whole seconds, as for live input) or none (default: none,\n"
-        "                         so event time falls back to @timestamp)\n"
+        "                         (whole seconds) or none (default: event time falls back to\n"
+        "                         @timestamp)\n"
         "      --timestamp SRC    @timestamp of raw events: stage (stageTimestamp, default),\n"
         "                         request (requestReceivedTimestamp) or received (now)\n"
         "      --progress, --no-progress  progress bar on stderr (default: on a terminal)\n"

@@ -1,6 +1,8 @@
 /*
- * cmd_state.c - `kadet state stats|terms|propose|prune|reset`: inspect and maintain the
- * new-terms state file (docs/cli.md, docs/internals/state.md); `propose` prints learned
+ * cmd_state.c - `kadet state stats|terms|propose|prune|reset|export|import`: inspect, maintain
+ * and move the
+ * new-terms state, a file or a redis:// URL (docs/cli.md, docs/state-redis.md,
+ * docs/internals/state.md); `propose` prints learned
  * allow-list proposals as a detection-rules exception file (docs/rules.md).
  *
  * stats and terms open the state read-only, so they work while `kadet scan` or `serve` writes
@@ -27,6 +29,8 @@ extern const struct cmd cmd_state;
 struct opts {
     const char *sub;
     const char *state;
+    const char *password_file; /* --state-password-file (redis://) */
+    const char *file;          /* import: FILE or "-" */
     const char *rule;
     bool json, yes, all, stale, all_baselines, state_init;
     int64_t older_than_ms;
@@ -113,14 +117,22 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
     memset(o, 0, sizeof(*o));
     if (argc < 2)
-        return cmd_usage_error(&cmd_state,
-                               "missing subcommand (stats, terms, propose, prune or reset)");
+        return cmd_usage_error(
+            &cmd_state,
+            "missing subcommand (stats, terms, propose, prune, reset, export or import)");
     o->sub = argv[1];
     if (strcmp(o->sub, "stats") && strcmp(o->sub, "terms") && strcmp(o->sub, "prune") &&
-        strcmp(o->sub, "reset") && strcmp(o->sub, "propose"))
+        strcmp(o->sub, "reset") && strcmp(o->sub, "propose") && strcmp(o->sub, "export") &&
+        strcmp(o->sub, "import"))
         return cmd_usage_error(&cmd_state, "unknown subcommand '%s'", o->sub);
     for (int i = 2; i < argc; i++) {
         char *a = argv[i];
+        if (strcmp(o->sub, "import") == 0 && (a[0] != '-' || strcmp(a, "-") == 0)) {
+            if (o->file)
+                return cmd_usage_error(&cmd_state, "import reads one FILE");
+            o->file = a;
+            continue;
+        }
         char *val = NULL;
         char name[64];
         char *eq = strchr(a, '=');
@@ -151,8 +163,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                 return cmd_usage_error(&cmd_state, "option '%s' takes no value", name);
             continue;
         }
-        if (strcmp(name, "--state") && strcmp(name, "--rule") && strcmp(name, "--where") &&
-            strcmp(name, "--older-than") && strcmp(name, "--limit") && strcmp(name, "--min-days"))
+        if (strcmp(name, "--state") && strcmp(name, "--state-password-file") &&
+            strcmp(name, "--rule") && strcmp(name, "--where") && strcmp(name, "--older-than") &&
+            strcmp(name, "--limit") && strcmp(name, "--min-days"))
             return cmd_usage_error(&cmd_state, "unknown option '%s'", a);
         if (!val) {
             if (i + 1 >= argc)
@@ -161,6 +174,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         }
         if (strcmp(name, "--state") == 0) {
             o->state = val;
+        } else if (strcmp(name, "--state-password-file") == 0) {
+            o->password_file = val;
         } else if (strcmp(name, "--rule") == 0) {
             o->rule = val;
         } else if (strcmp(name, "--where") == 0) {
@@ -212,6 +227,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         if (!o->rule == !o->all)
             return cmd_usage_error(&cmd_state, "reset wants either --rule ID or --all");
     }
+    if (strcmp(o->sub, "import") == 0 && !o->file)
+        return cmd_usage_error(&cmd_state, "import wants a FILE (or - for stdin)");
+    if ((strcmp(o->sub, "export") == 0 || strcmp(o->sub, "import") == 0) && o->rule)
+        return cmd_usage_error(&cmd_state, "export and import move the whole state (no --rule)");
+    if (o->password_file && !cli_state_is_url(o->state))
+        return cmd_usage_error(&cmd_state, "--state-password-file is for --state redis://...");
     if (!o->state) {
         o->state = cli_default_state_path(o->state_buf, sizeof(o->state_buf));
         if (!o->state)
@@ -225,13 +246,22 @@ static int open_state(const struct opts *o, int mode, kad_state **st)
     kad_err e;
     kad_err_clear(&e);
     struct stat sb;
-    if (mode == KAD_STATE_RW && stat(o->state, &sb) != 0) {
-        /* maintenance never creates a state */
+    if (mode == KAD_STATE_RW && strcmp(o->sub, "import") != 0 && !cli_state_is_url(o->state) &&
+        stat(o->state, &sb) != 0) {
+        /* maintenance never creates a state file */
         fprintf(stderr, "kadet state: cannot open state '%s': %s\n", o->state, strerror(errno));
         return EXIT_RUNTIME;
     }
-    kad_state_opts so = {mode, o->state_init};
-    if (kad_state_open(st, o->state, &so, &e) != 0)
+    kad_state_opts so = {.mode = mode, .init = o->state_init};
+    char pass[1024];
+    if (o->password_file) {
+        if (cli_read_password_file("kadet state", o->password_file, pass, sizeof(pass)) != 0)
+            return EXIT_RUNTIME;
+        so.password = pass;
+    }
+    int rc = kad_state_open(st, o->state, &so, &e);
+    explicit_bzero(pass, sizeof(pass));
+    if (rc != 0)
         return runtime_error(&e);
     return 0;
 }
@@ -355,7 +385,10 @@ static int do_stats(kad_state *st, const struct opts *o)
     fmt_bytes(s.wal_bytes, wal, sizeof(wal));
     int rc;
     if (!o->json) {
-        printf("state:        %s (%s, wal %s)\n", o->state, db, wal);
+        if (kad_state_shared(st))
+            printf("state:        %s (shared)\n", kad_state_location(st));
+        else
+            printf("state:        %s (%s, wal %s)\n", o->state, db, wal);
         printf("baselines:    %" PRIu64 "\n", s.baselines);
         printf("combinations: %" PRIu64 "\n", s.combinations);
         printf("alert ids:    %" PRIu64 "\n", s.alert_ids);
@@ -374,7 +407,7 @@ static int do_stats(kad_state *st, const struct opts *o)
     struct stats_ctx c = {.w = w};
     kad_json_obj_begin(w);
     kad_json_keyc(w, "path");
-    kad_json_strc(w, o->state);
+    kad_json_strc(w, kad_state_shared(st) ? kad_state_location(st) : o->state);
     kad_json_keyc(w, "db_bytes");
     kad_json_int(w, s.db_bytes);
     kad_json_keyc(w, "wal_bytes");
@@ -656,6 +689,69 @@ static int do_reset(kad_state *st, const struct opts *o)
     return EXIT_OK;
 }
 
+/* ---- export and import ------------------------------------------------------------------- */
+
+static int export_line(const char *line, size_t len, void *ud)
+{
+    (void)ud;
+    fwrite(line, 1, len, stdout);
+    return putchar('\n') == EOF ? -1 : 0;
+}
+
+static int do_export(kad_state *st)
+{
+    kad_err e;
+    kad_err_clear(&e);
+    kad_state_io_result r;
+    int rc = kad_state_export(st, export_line, NULL, &r, &e);
+    if (rc < 0 && e.code == KAD_OK) {
+        fprintf(stderr, "kadet state: export: cannot write to stdout\n");
+        return EXIT_RUNTIME;
+    }
+    if (rc)
+        return runtime_error(&e);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "kadet state: export: cannot write to stdout\n");
+        return EXIT_RUNTIME;
+    }
+    fprintf(stderr,
+            "exported %" PRIu64 " baselines, %" PRIu64 " combinations, %" PRIu64 " alert ids\n",
+            r.baselines, r.terms, r.alerts);
+    return EXIT_OK;
+}
+
+static int do_import(kad_state *st, const struct opts *o)
+{
+    FILE *f = strcmp(o->file, "-") == 0 ? stdin : fopen(o->file, "rb");
+    if (!f) {
+        fprintf(stderr, "kadet state: import: %s: %s\n", o->file, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    struct strbuf text = {0};
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        sb_add(&text, buf, n);
+    int bad = ferror(f);
+    if (f != stdin)
+        fclose(f);
+    if (bad) {
+        fprintf(stderr, "kadet state: import: %s: read error\n", o->file);
+        sb_fini(&text);
+        return EXIT_RUNTIME;
+    }
+    kad_err e;
+    kad_err_clear(&e);
+    kad_state_io_result r;
+    int rc = kad_state_import(st, text.ptr ? text.ptr : "", text.len, &r, &e);
+    sb_fini(&text);
+    if (rc)
+        return runtime_error(&e);
+    printf("imported %" PRIu64 " baselines, %" PRIu64 " combinations, %" PRIu64 " alert ids\n",
+           r.baselines, r.terms, r.alerts);
+    return EXIT_OK;
+}
+
 /* ---- propose ----------------------------------------------------------------------------- */
 
 /* Learned allow-list proposals (kad_state_propose): printed when one rule has some; with
@@ -710,10 +806,14 @@ static int run(int argc, char **argv)
         return rc;
     if (!o.sub || !o.state) /* parse_opts sets both when it returns 0 (for the analyzer) */
         return EXIT_USAGE;
-    bool writes = strcmp(o.sub, "prune") == 0 || strcmp(o.sub, "reset") == 0;
+    bool writes =
+        strcmp(o.sub, "prune") == 0 || strcmp(o.sub, "reset") == 0 || strcmp(o.sub, "import") == 0;
     if (strcmp(o.sub, "reset") == 0 && !o.yes) {
+        const char *shown = o.state, *at = strrchr(o.state, '@');
+        if (cli_state_is_url(o.state) && at) /* no password on the screen */
+            shown = at + 1;
         fprintf(stderr, "kadet state: reset deletes %s from '%s'; add --yes to confirm\n",
-                o.rule ? "the rule's baselines" : "everything", o.state);
+                o.rule ? "the rule's baselines" : "everything", shown);
         return EXIT_USAGE;
     }
     kad_state *st;
@@ -727,6 +827,10 @@ static int run(int argc, char **argv)
         rc = do_prune(st, &o);
     else if (strcmp(o.sub, "propose") == 0)
         rc = do_propose(st, &o);
+    else if (strcmp(o.sub, "export") == 0)
+        rc = do_export(st);
+    else if (strcmp(o.sub, "import") == 0)
+        rc = do_import(st, &o);
     else
         rc = do_reset(st, &o);
     kad_state_close(st);
@@ -746,6 +850,12 @@ const struct cmd cmd_state = {
         "       kadet state prune [--state FILE [--state-init]] [--rule ID] [--older-than DUR]\n"
         "                         [--stale]\n"
         "       kadet state reset [--state FILE [--state-init]] (--rule ID | --all) --yes\n"
+        "       kadet state export [--state FILE|URL] > FILE\n"
+        "       kadet state import [--state FILE|URL] FILE|-\n"
+        "\n"
+        "--state takes a state file or a Redis URL shared by several kadet instances,\n"
+        "redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?instance=NAME] (docs/state-redis.md);\n"
+        "--state-password-file FILE gives its password (the file's first line).\n"
         "\n"
         "The state file holds, per new_terms rule, every combination of new-terms values seen,\n"
         "with first and last seen (event time), plus input positions, emitted alert ids and\n"
@@ -767,6 +877,9 @@ const struct cmd cmd_state = {
         "          DUR, e.g. 10d, 36h, 1d12h) before the rule's watermark; --stale also drops\n"
         "          baselines of rule versions that are no longer current\n"
         "  reset   delete one rule's baselines (--rule) or everything (--all); needs --yes\n"
+        "  export  write every baseline, combination and alert id as NDJSON on stdout\n"
+        "  import  read an export into the state (a new file is created): moves a state\n"
+        "          between a file and Redis (docs/state-redis.md)\n"
         "\n"
         "prune and reset refuse a state file that exists but is empty (0 bytes), as scan does;\n"
         "--state-init makes it an empty state instead (reset --all --state-init starts anew).\n"

@@ -44,6 +44,10 @@ extern "C" {
 /*
  * The error codes, defined once. Each entry: name, value, short description.
  * Codes are negative; KAD_OK is 0. OS failures carry errno in the message, not in the code.
+ * KAD_EUNAVAIL: a state server (redis://) could not be reached, or has no master, after the
+ * store's reconnection attempts (about 2.6 s of backoff): a temporary condition, unlike
+ * KAD_ESTATE. The batch in progress is lost (its alert claims are given back when the server
+ * returns); a webhook answers 503 so that kube-apiserver sends the events again.
  */
 #define KAD_ERRNO_MAP(X)                                                                           \
     X(ENOMEM, -1, "out of memory")                                                                 \
@@ -56,7 +60,8 @@ extern "C" {
     X(ENOTFOUND, -8, "not found")                                                                  \
     X(EUNSUPPORTED, -9, "unsupported")                                                             \
     X(EEOF, -10, "unexpected end of input")                                                        \
-    X(EBUSY, -11, "in use by another process")
+    X(EBUSY, -11, "in use by another process")                                                     \
+    X(EUNAVAIL, -12, "state server unavailable")
 
 enum kad_code {
     KAD_OK = 0,
@@ -291,23 +296,33 @@ typedef struct kad_state_opts {
     /* KAD_STATE_RW: accept an existing empty file (0 bytes) as a new state; without it that is
        KAD_ESTATE, since starting anew would raise every alert of the lost state again */
     int init;
+    /* a redis:// location: the password to authenticate with (replaces the URL's; the URL's
+       user, if any, is kept); NULL: the URL's. KAD_EINVAL with a file path */
+    const char *password;
 } kad_state_opts;
 
 /*
- * Open the store at `location`: a file path (SQLite). Later releases add URLs (redis://...)
- * here without changing callers. location may be NULL for KAD_STATE_MEM. On success *out owns
- * the store; close it with kad_state_close after every engine using it is freed.
+ * Open the store at `location`: a file path (SQLite), or a Redis server shared by several
+ * kadet instances: redis://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...][/DB][?instance=NAME]
+ * (docs/state-redis.md). location may be NULL for KAD_STATE_MEM. On success *out owns the
+ * store; close it with kad_state_close after every engine using it is freed. An unreachable
+ * server: KAD_EUNAVAIL.
  */
 KAD_API int kad_state_open(kad_state **out, const char *location, const kad_state_opts *o,
                            kad_err *err);
 KAD_API void kad_state_close(kad_state *st);
-/* The location given to kad_state_open (NULL for MEM). */
+/* The location given to kad_state_open (NULL for MEM; a URL's password replaced by ***). */
 KAD_API const char *kad_state_location(const kad_state *st);
+/* 1 when the store is shared by several kadet instances (redis://), 0 for a file or memory. */
+KAD_API int kad_state_shared(const kad_state *st);
+/* Round trips to the server this handle made so far (shared stores; 0 for a file or memory). */
+KAD_API uint64_t kad_state_round_trips(const kad_state *st);
 /*
  * Take an exclusive advisory lock on LOCATION.lock until kad_state_close (released by the
  * kernel when the process dies, kill -9 included), so two scans never interleave their batches
  * in one state. KAD_EBUSY when another process holds it, KAD_EIO when the lock file cannot be
- * opened; err->msg is then the whole message (no origin). A no-op for MEM stores.
+ * opened; err->msg is then the whole message (no origin). A no-op for MEM stores and shared
+ * stores (redis://: instances share it by design; the server decides between them).
  */
 KAD_API int kad_state_lock(kad_state *st, kad_err *err);
 
@@ -383,6 +398,23 @@ KAD_API int kad_state_prune(kad_state *st, const kad_state_prune_opts *o,
    counters). *terms_removed (optional): combinations removed. Not while an engine runs. */
 KAD_API int kad_state_reset(kad_state *st, const char *rule_id, uint64_t *terms_removed,
                             kad_err *err);
+
+/*
+ * Moving a state between stores (a state file and a Redis server: `kadet state export|import`).
+ * kad_state_export calls fn with each line (no newline) of an NDJSON text: a header
+ * {"kadet_state_export":1}, every baseline, every combination, every alert id (format:
+ * docs/state-redis.md, "Moving a baseline"). kad_state_import reads such a text into a state
+ * opened for writing (outside an engine's use), registering each baseline and recording its
+ * combinations (first and last seen) and alert ids, in batches; a malformed line stops it with
+ * KAD_ESYNTAX and its position (the batches before it stay). res (optional) counts the items.
+ */
+typedef struct kad_state_io_result {
+    uint64_t baselines, terms, alerts;
+} kad_state_io_result;
+KAD_API int kad_state_export(kad_state *st, int (*fn)(const char *line, size_t len, void *ud),
+                             void *ud, kad_state_io_result *res, kad_err *err);
+KAD_API int kad_state_import(kad_state *st, const char *text, size_t len, kad_state_io_result *res,
+                             kad_err *err);
 
 /*
  * Learned allow-list proposals: combinations of new-terms values that stayed in use through a

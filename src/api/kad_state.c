@@ -21,7 +21,8 @@ int kad_state_open(kad_state **out, const char *location, const kad_state_opts *
                      : mode == KAD_STATE_MEM ? ST_OPEN_MEM
                                              : ST_OPEN_RW;
     struct st_store *st = NULL;
-    int rc = st_open_flags(&st, location, m, o && o->init ? ST_OPEN_INIT : 0, err);
+    int rc = st_open_auth(&st, location, m, o && o->init ? ST_OPEN_INIT : 0, o ? o->password : NULL,
+                          err);
     if (rc != KAD_OK)
         return rc;
     kad_state *s = kx_calloc(1, sizeof(*s));
@@ -44,10 +45,14 @@ void kad_state_close(kad_state *s)
 
 const char *kad_state_location(const kad_state *s) { return st_path(s->st); }
 
+int kad_state_shared(const kad_state *s) { return st_shared(s->st); }
+
+uint64_t kad_state_round_trips(const kad_state *s) { return st_round_trips(s->st); }
+
 int kad_state_lock(kad_state *s, kad_err *err)
 {
     const char *path = st_path(s->st);
-    if (s->mode == KAD_STATE_MEM || !path || s->lock_fd >= 0)
+    if (s->mode == KAD_STATE_MEM || !path || s->lock_fd >= 0 || st_shared(s->st))
         return KAD_OK;
     char lk[PATH_MAX + 8];
     snprintf(lk, sizeof(lk), "%s.lock", path);

@@ -484,7 +484,22 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
     char uuid[33];
     kx_str id = doc_id(e, ev);
     det_alert_uuid(r->rule_id, combo, clen, id.ptr, id.len, uuid);
-    if (!e->o.learn) {
+    bool claimed = false;
+    if (!e->o.learn && st_shared(e->o.state)) {
+        /* a store shared by several instances: claim the id first, so two instances (or a
+           retry on another replica) never both emit it; a claimed alert that suppression or
+           max_signals then drops stays claimed, as the instance that decided so would drop it
+           again (docs/internals/state.md, "Batches") */
+        int rc = st_alert_claim(e->o.state, dr->rid, combo, clen, uuid,
+                                ts == DET_TIME_NONE ? 0 : ts, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            dr->st.duplicates++;
+            return KAD_OK;
+        }
+        claimed = true;
+    } else if (!e->o.learn) {
         int rc = st_alert_emitted(e->o.state, uuid, err);
         if (rc < 0)
             return rc;
@@ -577,6 +592,8 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
     if (e->o.on_alert && e->o.on_alert(&a, e->o.ud) != 0)
         return kx_err_setf(err, KAD_EIO, "alert output failed");
     dr->st.alerts++;
+    if (claimed)
+        return KAD_OK;
     return st_alert_record(e->o.state, dr->rid, combo, clen, uuid, ts == DET_TIME_NONE ? 0 : ts,
                            err);
 }
@@ -627,6 +644,25 @@ static bool collect(const struct ev_node *v, bool partial, void *ctx)
     return false;
 }
 
+/*
+ * The origin st_observe_by keeps with a combination for a shared store: the first 64 bits of
+ * the alert id this event would have for it (rule id, combination, document id), never 0. The
+ * same event seen again (a retry, another instance, a rerun after a crash) has the same one; a
+ * different event in the same millisecond has another.
+ */
+static uint64_t event_origin(struct det_engine *e, struct det_rule *dr, const struct det_event *ev)
+{
+    char uuid[33];
+    kx_str id = doc_id(e, ev);
+    det_alert_uuid(dr->r->rule_id, e->combo.ptr, e->combo.len, id.ptr, id.len, uuid);
+    uint64_t v = 0;
+    for (int i = 0; i < 16; i++) {
+        char c = uuid[i];
+        v = v << 4 | (uint64_t)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+    }
+    return v ? v : 1;
+}
+
 /* ts: the event's time (alerts); state_ts: the time the state records (clamped, process()). */
 static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct det_event *ev,
                          int64_t ts, int64_t state_ts, kad_err *err)
@@ -654,6 +690,7 @@ static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct
     if (cut)
         dr->st.combos_limited++;
 
+    bool shared = st_shared(e->o.state);
     /* odometer over the cartesian product, first field slowest (composite key order) */
     size_t idx[3] = {0, 0, 0};
     struct det_val cur[3];
@@ -669,11 +706,16 @@ static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct
             dr->st.combos_limited++; /* too large a combination: not a term */
         } else {
             struct st_term prev;
-            int rc =
-                st_observe(e->o.state, dr->rid, e->combo.ptr, e->combo.len, state_ts, &prev, err);
+            uint64_t origin = shared ? event_origin(e, dr, ev) : 0;
+            int rc = st_observe_by(e->o.state, dr->rid, e->combo.ptr, e->combo.len, state_ts,
+                                   origin, &prev, err);
             if (rc < 0)
                 return rc;
-            if (rc == ST_SEEN_NEW || rc == ST_SEEN_FORGOTTEN) {
+            /* a shared store: KNOWN with this very event as the life's origin means an earlier
+               attempt or another instance observed it first; its alert is raised again and the
+               alert id's claim decides who emits it */
+            if (rc == ST_SEEN_NEW || rc == ST_SEEN_FORGOTTEN ||
+                (shared && rc == ST_SEEN_KNOWN && prev.origin == origin)) {
                 rc = raise_alert(e, dr, ev, cur, nf, e->combo.ptr, e->combo.len, ts, err);
                 if (rc != KAD_OK)
                     return rc;

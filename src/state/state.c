@@ -86,12 +86,21 @@ static bool has_scheme(const char *path, const char *scheme)
 int st_open_flags(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
                   kad_err *err)
 {
+    return st_open_auth(out, path, mode, flags, NULL, err);
+}
+
+int st_open_auth(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
+                 const char *password, kad_err *err)
+{
     *out = NULL;
     if (mode != ST_OPEN_MEM && (!path || !*path))
         return kx_err_setf(err, KAD_EINVAL, "no state file given");
     if (mode != ST_OPEN_MEM && (has_scheme(path, "redis://") || has_scheme(path, "rediss://")))
-        return st_redis_ops.open(out, path, mode, flags, err);
-    return st_sqlite_ops.open(out, mode == ST_OPEN_MEM ? NULL : path, mode, flags, err);
+        return st_redis_ops.open(out, path, mode, flags, password, err);
+    if (password && mode != ST_OPEN_MEM)
+        return kx_err_setf(err, KAD_EINVAL, "a state password is for a redis:// state, not '%s'",
+                           path);
+    return st_sqlite_ops.open(out, mode == ST_OPEN_MEM ? NULL : path, mode, flags, NULL, err);
 }
 
 int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err *err)
@@ -190,16 +199,26 @@ void st_rollback(struct st_store *st)
 /* Terms, alerts, positions, counters                                                       */
 /* ======================================================================================== */
 
-int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
-               struct st_term *prev, kad_err *err)
+int st_observe_by(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
+                  uint64_t origin, struct st_term *prev, kad_err *err)
 {
     int rc = check_len(len, err);
     if (rc)
         return rc;
     if (!st->in_batch)
         return kx_err_setf(err, KAD_EINVAL, "st_observe outside a state batch");
-    return st->ops->observe(st, rid, combo, len, ts, prev, err);
+    if (prev)
+        memset(prev, 0, sizeof(*prev));
+    return st->ops->observe(st, rid, combo, len, ts, origin, prev, err);
 }
+
+int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
+               struct st_term *prev, kad_err *err)
+{
+    return st_observe_by(st, rid, combo, len, ts, 0, prev, err);
+}
+
+bool st_shared(const struct st_store *st) { return !(st->ops->caps & ST_CAP_ATOMIC_BATCH); }
 
 int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len, struct st_term *out)
 {
@@ -423,4 +442,10 @@ int st_combo_decode(const void *key, size_t len, kx_str *comps, size_t max)
         p += l + 1;
     }
     return (int)n;
+}
+
+int st_alerts_each(struct st_store *st, int (*fn)(const struct st_alert_info *a, void *ud),
+                   void *ud, kad_err *err)
+{
+    return st->ops->alerts_each(st, fn, ud, err);
 }

@@ -72,6 +72,10 @@ enum st_mode {
  */
 int st_open_flags(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
                   kad_err *err);
+/* st_open_flags with a password for a server store (redis://: it replaces the URL's; the
+   user, if any, stays the URL's). NULL: none. A password with a file path is KAD_EINVAL. */
+int st_open_auth(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
+                 const char *password, kad_err *err);
 /* st_open_flags with flags 0. */
 int st_open(struct st_store **out, const char *path, enum st_mode mode, kad_err *err);
 /* Close; an open batch is rolled back (like a crash, minus the crash). NULL is a no-op. */
@@ -164,6 +168,9 @@ struct st_term {
     int64_t first_seen; /* event time, epoch ms */
     int64_t last_seen;
     bool alerted; /* an alert was recorded for the current life of this combination */
+    /* shared stores (st_shared): the origin st_observe_by was given when this life of the
+       combination began (NEW or FORGOTTEN), 0 when none was given; always 0 for SQLite */
+    uint64_t origin;
 };
 
 enum st_seen {
@@ -183,6 +190,25 @@ enum st_seen {
  */
 int st_observe(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
                struct st_term *prev, kad_err *err);
+/*
+ * st_observe that also records `origin` (nonzero: the event's identity for this rule and
+ * combination, e.g. the first 64 bits of its alert id) with a combination that starts a life
+ * (NEW, FORGOTTEN); prev->origin returns the stored one. With a shared store this tells the
+ * caller that a KNOWN answer is its own event, already observed by an earlier attempt or by
+ * another instance (docs/internals/state.md, "Batches"). Stores that keep no origin (SQLite,
+ * whose batches are atomic) ignore it.
+ */
+int st_observe_by(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
+                  uint64_t origin, struct st_term *prev, kad_err *err);
+/*
+ * True for a store shared by several kadet instances (Redis): observe and alert claims are
+ * decided on the server when called and a rollback does not undo observations, so the engine
+ * claims each alert id before emitting it (st_alert_claim) and raises the alert of a KNOWN
+ * combination whose origin is its own event. False for SQLite and MEM (atomic batches).
+ */
+bool st_shared(const struct st_store *st);
+/* Round trips to the server so far (shared stores; 0 for the others): a cheap counter. */
+uint64_t st_round_trips(const struct st_store *st);
 /* Read-only lookup: 1 and *out filled when known, 0 when not (or on a database error). No
    batch needed. */
 int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len,
@@ -326,6 +352,17 @@ int st_terms_each(struct st_store *st, const struct st_filter *f, st_term_fn fn,
  */
 int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t len, st_term_fn fn,
                   void *ud, kad_err *err);
+
+/* One recorded alert id: its baseline (rid, as st_rules_each reports it) and event time. */
+struct st_alert_info {
+    const char *alert_id;
+    uint32_t rid;
+    int64_t ts;
+};
+/* Every recorded alert id (committed, plus the open batch's), by rid, then time, then id (Redis:
+   by rid, then time). fn's nonzero return stops and is returned. For `kadet state export`. */
+int st_alerts_each(struct st_store *st, int (*fn)(const struct st_alert_info *a, void *ud),
+                   void *ud, kad_err *err);
 
 /* ======================================================================================== */
 /* Maintenance                                                                              */

@@ -86,8 +86,9 @@ struct st_ops {
     const char *name; /* "sqlite" (files and MEM), later "redis": for messages and tests */
     unsigned caps;    /* ST_CAP_* */
     /* path: a file (RW, RO), NULL (MEM), or the URL that selected this store */
+    /* password: st_open_auth's (NULL: none, or the URL's); stores without one ignore it */
     int (*open)(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
-                kad_err *err);
+                const char *password, kad_err *err);
     void (*close)(struct st_store *st);
     int (*rule_register)(struct st_store *st, const struct st_rule_def *def, uint32_t *rid,
                          enum st_baseline *status, kad_err *err);
@@ -96,8 +97,10 @@ struct st_ops {
     int (*begin)(struct st_store *st, kad_err *err);
     int (*commit)(struct st_store *st, kad_err *err);
     void (*rollback)(struct st_store *st);
+    /* origin: st_observe_by's (0: none); a store without ST_CAP_ATOMIC_BATCH keeps it with the
+       combination's life and returns it in prev->origin */
     int (*observe)(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
-                   struct st_term *prev, kad_err *err);
+                   uint64_t origin, struct st_term *prev, kad_err *err);
     int (*lookup)(struct st_store *st, uint32_t rid, const void *combo, size_t len,
                   struct st_term *out);
     /* 1: claimed now, 0: the id was already recorded, < 0: error (combo NULL: query rule) */
@@ -121,6 +124,8 @@ struct st_ops {
                       kad_err *err);
     int (*pivot_each)(struct st_store *st, uint32_t rid, const void *value, size_t len,
                       st_term_fn fn, void *ud, kad_err *err);
+    int (*alerts_each)(struct st_store *st, int (*fn)(const struct st_alert_info *a, void *ud),
+                       void *ud, kad_err *err);
     int (*prune)(struct st_store *st, const struct st_prune_opts *o, struct st_prune_result *res,
                  kad_err *err);
     int (*reset)(struct st_store *st, const char *rule_id, uint64_t *terms_removed, kad_err *err);

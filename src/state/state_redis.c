@@ -40,40 +40,45 @@
 
 enum { RS_OBSERVE, RS_MARK, RS_CLAIM, RS_SETTLE, RS_PRUNE, RS__COUNT };
 
-/* A term's value: "first_seen last_seen flags" (decimal, epoch ms; flags 1 = alerted). Lua
+/* A term's value: "first_seen last_seen flags[ origin]" (decimal, epoch ms; flags 1 = alerted;
+   origin: 16 hex digits, st_observe_by's, for the life that began at first_seen). Lua
    numbers are doubles: exact for epoch milliseconds (below 2^53). */
 static const char *const scripts[RS__COUNT] = {
     /* KEYS: term, terms zset, meta; ARGV: ts, window (<= 0: never forget), ttl ms (0: none),
-       combination. Returns {decision, prev first, prev last, prev flags, watermark}. */
+       combination, origin (16 hex digits, "" = none: kept with a life that starts here).
+       Returns {decision, prev first, prev last, prev flags, watermark, prev origin}. */
     [RS_OBSERVE] =
         "local ts = tonumber(ARGV[1]) local w = tonumber(ARGV[2]) local ttl = tonumber(ARGV[3])\n"
         "local wm = tonumber(redis.call('HGET', KEYS[3], 'wm'))\n"
         "if not wm or ts > wm then redis.call('HSET', KEYS[3], 'wm', ARGV[1]) wm = ts end\n"
-        "local function put(f, l, fl)\n"
+        "local function put(f, l, fl, o)\n"
         "  local v = string.format('%.0f %.0f %d', f, l, fl)\n"
+        "  if o ~= '' then v = v .. ' ' .. o end\n"
         "  if ttl > 0 then redis.call('SET', KEYS[1], v, 'PX', ttl)\n"
         "  else redis.call('SET', KEYS[1], v) end\n"
         "  redis.call('ZADD', KEYS[2], l, ARGV[4])\n"
         "  if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end\n"
         "end\n"
         "local v = redis.call('GET', KEYS[1])\n"
-        "if not v then put(ts, ts, 0) return {0, 0, 0, 0, wm} end\n"
-        "local f, l, fl = string.match(v, '^(%-?%d+) (%-?%d+) (%d+)$')\n"
+        "if not v then put(ts, ts, 0, ARGV[5]) return {0, 0, 0, 0, wm, ''} end\n"
+        "local f, l, fl, o = string.match(v, '^(%-?%d+) (%-?%d+) (%d+) ?(%x*)$')\n"
         "if not f then return redis.error_reply('kadet: malformed term value') end\n"
         "f = tonumber(f) l = tonumber(l) fl = tonumber(fl)\n"
-        "if w > 0 and ts > l and ts - l > w then put(ts, ts, 0) return {1, f, l, fl, wm} end\n"
-        "if ts >= f and ts <= l then return {2, f, l, fl, wm} end\n"
+        "if w > 0 and ts > l and ts - l > w then put(ts, ts, 0, ARGV[5]) return {1, f, l, fl, wm, "
+        "o} "
+        "end\n"
+        "if ts >= f and ts <= l then return {2, f, l, fl, wm, o} end\n"
         "local nf, nl = f, l\n"
         "if ts > nl then nl = ts end\n"
         "if ts < nf then nf = ts end\n"
-        "put(nf, nl, fl)\n"
-        "return {2, f, l, fl, wm}\n",
+        "put(nf, nl, fl, o)\n"
+        "return {2, f, l, fl, wm, o}\n",
     /* KEYS: term. Sets the alerted flag, keeping the expiry. */
     [RS_MARK] = "local v = redis.call('GET', KEYS[1])\n"
                 "if not v then return 0 end\n"
-                "local f, l = string.match(v, '^(%-?%d+) (%-?%d+) %d+$')\n"
+                "local f, l, o = string.match(v, '^(%-?%d+) (%-?%d+) %d+(.*)$')\n"
                 "if not f then return 0 end\n"
-                "redis.call('SET', KEYS[1], f .. ' ' .. l .. ' 1', 'KEEPTTL')\n"
+                "redis.call('SET', KEYS[1], f .. ' ' .. l .. ' 1' .. o, 'KEEPTTL')\n"
                 "return 1\n",
     /* KEYS: alert id; ARGV: "<instance>:p", ttl ms (0: none). 1 claimed now, 2 claimed by this
        instance before and not settled, 0 claimed by someone else (or settled). */
@@ -149,6 +154,7 @@ struct st_redis {
     struct rd_seed seeds[RD_SEEDS_MAX];
     size_t nseeds;
     char *user, *pass, *inst;
+    size_t user_off; /* where the user starts in the URL (messages) */
     int db;
     char *pos_key, *cnt_key, *claim_pend, *claim_done;
     char sha[RS__COUNT][41];
@@ -336,7 +342,7 @@ static int rd_connect(struct st_redis *st, kad_err *err)
             if (is_err(r))
                 rc = fail(st, err,
                           r && strncmp(r->str, "NOAUTH", 6) == 0
-                              ? "the server requires a password (give it in the URL)"
+                              ? "the server requires a password (in the URL or a password file)"
                               : "the server does not answer PING",
                           r ? r->str : c->errstr);
             if (r)
@@ -388,7 +394,7 @@ static int rd_connect(struct st_redis *st, kad_err *err)
         return 0;
     }
     snprintf(st->last_err, sizeof(st->last_err), "%s", why);
-    kx_err_setf(err, KAD_ESTATE, "state %s: Redis unreachable: %s", st->base.path, why);
+    kx_err_setf(err, KAD_EUNAVAIL, "state %s: Redis unreachable: %s", st->base.path, why);
     return 1;
 }
 
@@ -468,8 +474,9 @@ static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisR
         rep[i] = NULL;
     for (int attempt = 0;; attempt++) {
         if (attempt > RD_RETRIES)
-            return kx_err_setf(err, KAD_ESTATE, "state %s: Redis unreachable after %d attempts: %s",
-                               st->base.path, RD_RETRIES + 1, st->last_err);
+            return kx_err_setf(err, KAD_EUNAVAIL,
+                               "state %s: Redis unreachable after %d attempts: %s", st->base.path,
+                               RD_RETRIES + 1, st->last_err);
         if (attempt)
             backoff(attempt - 1);
         if (!st->c) {
@@ -678,9 +685,7 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
             kx_free(st->pass);
             st->pass = NULL;
         }
-        if (st->user && !st->pass)
-            return url_fail(err, shown, (size_t)(p - url),
-                            "a user needs a password (USER:PASSWORD@)");
+        st->user_off = (size_t)(p - url);
         p = at + 1;
     }
     while (p < aend) {
@@ -757,6 +762,15 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
     return 0;
 }
 
+/* A user (ACL) needs a password: from the URL or given to st_open_auth. */
+static int user_check(struct st_redis *st, kad_err *err)
+{
+    if (st->user && !st->pass)
+        return url_fail(err, st->base.path, st->user_off,
+                        "a user needs a password (USER:PASSWORD@, or a password file)");
+    return 0;
+}
+
 int st_redis_url_check(const char *url, char **shown, kad_err *err)
 {
     struct st_redis *st = kx_calloc(1, sizeof(*st));
@@ -764,6 +778,8 @@ int st_redis_url_check(const char *url, char **shown, kad_err *err)
     int rc = strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0
                  ? parse_url(st, url, err)
                  : kx_err_setf(err, KAD_EINVAL, "'%s' is not a redis:// URL", st->base.path);
+    if (rc == 0)
+        rc = user_check(st, err);
     *shown = st->base.path;
     for (size_t i = 0; i < st->nseeds; i++)
         kx_free(st->seeds[i].host);
@@ -805,7 +821,7 @@ static int load_counters(struct st_redis *st, kad_err *err)
 }
 
 static int rd_open(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
-                   kad_err *err)
+                   const char *password, kad_err *err)
 {
     (void)flags;
     struct st_redis *st = kx_calloc(1, sizeof(*st));
@@ -814,6 +830,12 @@ static int rd_open(struct st_store **out, const char *path, enum st_mode mode, u
     kx_free(shown);
     idx_init(&st->known);
     int rc = parse_url(st, path, err);
+    if (rc == 0 && password) { /* --state-password-file: replaces the URL's */
+        kx_free(st->pass);
+        st->pass = *password ? kx_strdup(password) : NULL;
+    }
+    if (rc == 0)
+        rc = user_check(st, err);
     if (rc == 0 && !st->inst) {
         char host[256];
         if (gethostname(host, sizeof(host)) != 0)
@@ -835,7 +857,7 @@ static int rd_open(struct st_store **out, const char *path, enum st_mode mode, u
         pipe_block(&g);
         int c = rd_connect(st, err);
         pipe_restore(&g);
-        rc = c > 0 ? KAD_ESTATE : c;
+        rc = c > 0 ? KAD_EUNAVAIL : c;
     }
     if (rc == 0)
         rc = load_counters(st, err);
@@ -1085,11 +1107,20 @@ static int rd_begin(struct st_store *base_, kad_err *err)
     return 0;
 }
 
-/* SETTLE each claim of the batch: "<inst>:c" (commit) or released (rollback), into c[0..]. */
-static size_t add_settles(struct st_redis *st, struct rd_args *c, bool commit)
+/* SETTLE each claim of the batch: "<inst>:c" (commit) or released (rollback), into c[0..].
+   `eval`: as EVAL with the script's text (inside MULTI, where a NOSCRIPT could not be
+   retried), else EVALSHA. */
+static size_t add_settles(struct st_redis *st, struct rd_args *c, bool commit, bool eval)
 {
     for (size_t i = 0; i < st->claims.len; i++) {
-        ra_script(&c[i], st, RS_SETTLE, 1);
+        if (eval) {
+            ra_init(&c[i]);
+            ra_adds(&c[i], "EVAL");
+            ra_adds(&c[i], scripts[RS_SETTLE]);
+            ra_adds(&c[i], "1");
+        } else {
+            ra_script(&c[i], st, RS_SETTLE, 1);
+        }
         ra_key(&c[i], "kadet:alert:", "", st->claims.ptr[i], strlen(st->claims.ptr[i]));
         ra_adds(&c[i], st->claim_pend);
         ra_adds(&c[i], commit ? st->claim_done : "");
@@ -1097,14 +1128,28 @@ static size_t add_settles(struct st_redis *st, struct rd_args *c, bool commit)
     return st->claims.len;
 }
 
+#ifdef KAD_TEST_HOOKS
+/* KADET_TEST_REDIS_CRASH=N: SIGKILL in the Nth commit of this store, after its transaction was
+   built and before it is sent (tests/cli/test_state_redis.sh: the commit protocol). */
+static void crash_point(void)
+{
+    static long n;
+    const char *v = getenv("KADET_TEST_REDIS_CRASH");
+    if (v && atol(v) == ++n)
+        raise(SIGKILL);
+}
+#else
+static void crash_point(void) {}
+#endif
+
 static int rd_commit(struct st_store *base_, kad_err *err)
 {
     struct st_redis *st = rd_of(base_);
-    /* one pipeline: MULTI, positions and counters (absolute values: sending them twice after
-       a reconnect is harmless; an HSET takes at most RD_ARGS_MAX arguments, so many go in
-       several), EXEC; then the settlement of the batch's alert claims. Positions first: a
-       crash between the two leaves claims pending under this instance's name, which its next
-       run does not replay (docs/internals/state.md, "Commit protocol"). */
+    /* One transaction (MULTI ... EXEC, one round trip): the instance's positions and counters
+       (absolute values: sending them twice after a reconnect is harmless; an HSET takes at
+       most RD_ARGS_MAX arguments, so many go in several) and the settlement of the batch's
+       alert claims, so a crash leaves either the whole batch committed or none of it
+       (docs/internals/state.md, "Batches, and the commit protocol"). */
     size_t max = st->claims.len + st->pend_pos.len + st->counters.len + 4, n = 0;
     struct rd_args *c = kx_calloc(max, sizeof(*c));
     redisReply **r = kx_calloc(max, sizeof(*r));
@@ -1136,6 +1181,7 @@ static int rd_commit(struct st_store *base_, kad_err *err)
         else
             ra_free(&c[n]);
     }
+    n += add_settles(st, c + n, true, true);
     if (n == 1) { /* nothing between MULTI and EXEC */
         ra_free(&c[0]);
         n = 0;
@@ -1143,19 +1189,19 @@ static int rd_commit(struct st_store *base_, kad_err *err)
         ra_init(&c[n]);
         ra_adds(&c[n++], "EXEC");
     }
-    size_t nexec = n;
-    n += add_settles(st, c + n, true);
+    crash_point();
     int rc = n ? rd_run(st, c, n, r, err) : 0;
     ra_free_all(c, n);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const redisReply *x = r[i];
-        if (is_err(x) || (nexec && i == nexec - 1 && x->type != REDIS_REPLY_ARRAY)) {
+        if (is_err(x) || (i == n - 1 && x->type != REDIS_REPLY_ARRAY)) {
             rc = reply_fail(st, x, err, "cannot commit (positions, counters, alert claims)");
             break;
         }
-        for (size_t j = 0; nexec && i == nexec - 1 && j < x->elements && rc == 0; j++)
+        for (size_t j = 0; i == n - 1 && j < x->elements && rc == 0; j++)
             if (is_err(x->element[j]))
-                rc = reply_fail(st, x->element[j], err, "cannot commit (positions, counters)");
+                rc = reply_fail(st, x->element[j], err,
+                                "cannot commit (positions, counters, alert claims)");
     }
     if (rc == 0 || n)
         replies_free(r, n);
@@ -1179,7 +1225,7 @@ static void rd_rollback(struct st_store *base_)
            this instance's next run, docs/internals/state.md) */
         struct rd_args *c = kx_calloc(st->claims.len, sizeof(*c));
         redisReply **r = kx_calloc(st->claims.len, sizeof(*r));
-        size_t n = add_settles(st, c, false);
+        size_t n = add_settles(st, c, false, false);
         if (rd_run(st, c, n, r, NULL) == 0)
             replies_free(r, n);
         ra_free_all(c, n);
@@ -1221,8 +1267,32 @@ static void known_put(struct st_redis *st, uint32_t rid, const void *combo, size
     r->flags = alerted ? REC_ALERTED : 0;
 }
 
+/* 16 hex digits, or "" for 0. */
+static void origin_hex(uint64_t origin, char out[17])
+{
+    if (origin)
+        snprintf(out, 17, "%016llx", (unsigned long long)origin);
+    else
+        out[0] = '\0';
+}
+
+/* The origin of a term value or a script's reply: 16 hex digits, else 0. */
+static uint64_t origin_parse(const char *s, size_t n)
+{
+    if (n != 16)
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = hexval((unsigned char)s[i]);
+        if (d < 0)
+            return 0;
+        v = v << 4 | (uint64_t)d;
+    }
+    return v;
+}
+
 static int rd_observe(struct st_store *base_, uint32_t rid, const void *combo, size_t len,
-                      int64_t ts, struct st_term *prev, kad_err *err)
+                      int64_t ts, uint64_t origin, struct st_term *prev, kad_err *err)
 {
     struct st_redis *st = rd_of(base_);
     struct rd_rule *m;
@@ -1230,9 +1300,10 @@ static int rd_observe(struct st_store *base_, uint32_t rid, const void *combo, s
     if (rc)
         return rc;
     /* answered before in this batch and inside what the server had then: the server would
-       say KNOWN without writing (another instance can only have widened it since) */
+       say KNOWN without writing (another instance can only have widened it since); an event
+       at first_seen asks the server, whose answer carries the life's origin */
     struct st_rec *k = idx_find(&st->known, rid, combo, len, idx_hash(rid, combo, len));
-    if (k && ts >= k->first_seen && ts <= k->last_seen) {
+    if (k && ts >= k->first_seen && ts <= k->last_seen && (!origin || ts != k->first_seen)) {
         if (prev) {
             prev->first_seen = k->first_seen;
             prev->last_seen = k->last_seen;
@@ -1249,16 +1320,25 @@ static int rd_observe(struct st_store *base_, uint32_t rid, const void *combo, s
     ra_addf(&a, "%lld", (long long)m->window_ms);
     ra_addf(&a, "%lld", (long long)term_ttl(m->window_ms));
     ra_add(&a, combo, len);
+    char ohex[17];
+    origin_hex(origin, ohex);
+    ra_adds(&a, ohex);
     redisReply *r;
     if ((rc = rd_one(st, &a, &r, err, "cannot observe")) != 0)
         return rc;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
         replies_free(&r, 1);
         return fail(st, err, "cannot observe", "unexpected reply from the script");
     }
     int dec = (int)rd_int(r->element[0], -1);
-    struct st_term p = {rd_int(r->element[1], 0), rd_int(r->element[2], 0),
-                        (rd_int(r->element[3], 0) & REC_ALERTED) != 0};
+    struct st_term p = {
+        .first_seen = rd_int(r->element[1], 0),
+        .last_seen = rd_int(r->element[2], 0),
+        .alerted = (rd_int(r->element[3], 0) & REC_ALERTED) != 0,
+        .origin = r->element[5]->type == REDIS_REPLY_STRING
+                      ? origin_parse(r->element[5]->str, r->element[5]->len)
+                      : 0,
+    };
     int64_t wm = rd_int(r->element[4], ts);
     replies_free(&r, 1);
     if (dec < ST_SEEN_NEW || dec > ST_SEEN_KNOWN)
@@ -1285,11 +1365,14 @@ static bool parse_term(const char *s, size_t n, struct st_term *t)
     buf[n] = '\0';
     long long f, l;
     unsigned fl;
-    if (sscanf(buf, "%lld %lld %u", &f, &l, &fl) != 3)
+    char o[17] = "";
+    int got = sscanf(buf, "%lld %lld %u %16s", &f, &l, &fl, o);
+    if (got < 3)
         return false;
     t->first_seen = f;
     t->last_seen = l;
     t->alerted = (fl & REC_ALERTED) != 0;
+    t->origin = got == 4 ? origin_parse(o, strlen(o)) : 0;
     return true;
 }
 
@@ -1804,6 +1887,49 @@ static int rd_pivot_each(struct st_store *base_, uint32_t rid, const void *value
     return rc;
 }
 
+/* The alert ids of one zset (a baseline's, or the query rules' without baseline: rid 0). */
+static int alerts_of(struct st_redis *st, const char *zkey, uint32_t rid,
+                     int (*fn)(const struct st_alert_info *a, void *ud), void *ud, kad_err *err)
+{
+    redisReply *r;
+    int rc = rd_cmd(st, &r, err, "cannot read alerts", "ZRANGE", zkey, "0", "-1", "WITHSCORES",
+                    (char *)NULL);
+    if (rc)
+        return rc;
+    for (size_t i = 0; rc == 0 && r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
+        if (r->element[i]->type != REDIS_REPLY_STRING)
+            continue;
+        struct st_alert_info a = {
+            .alert_id = r->element[i]->str,
+            .rid = rid,
+            .ts = (int64_t)strtod(r->element[i + 1]->str ? r->element[i + 1]->str : "0", NULL),
+        };
+        rc = fn(&a, ud);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int rd_alerts_each(struct st_store *base_,
+                          int (*fn)(const struct st_alert_info *a, void *ud), void *ud,
+                          kad_err *err)
+{
+    struct st_redis *st = rd_of(base_);
+    rd_bases b = {0};
+    int rc = bases_collect(st, NULL, false, &b, err);
+    for (size_t i = 0; rc == 0 && i < b.len; i++) {
+        size_t n = strlen(b.ptr[i].tag) + 3;
+        char *k = kx_malloc(n);
+        snprintf(k, n, "%s:a", b.ptr[i].tag);
+        rc = alerts_of(st, k, b.ptr[i].info.rid, fn, ud, err);
+        kx_free(k);
+    }
+    bases_free(&b);
+    if (rc == 0)
+        rc = alerts_of(st, "kadet:qalerts", 0, fn, ud, err);
+    return rc;
+}
+
 static int rd_stats(struct st_store *base_, struct st_stats *out, kad_err *err)
 {
     struct st_redis *st = rd_of(base_);
@@ -2034,11 +2160,13 @@ static int rd_reset(struct st_store *base_, const char *rule_id, uint64_t *terms
     return rc;
 }
 
-#ifdef KAD_TEST_HOOKS
-uint64_t st_test_round_trips(const struct st_store *st)
+uint64_t st_round_trips(const struct st_store *st)
 {
     return st->ops == &st_redis_ops ? ((const struct st_redis *)st)->round_trips : 0;
 }
+
+#ifdef KAD_TEST_HOOKS
+uint64_t st_test_round_trips(const struct st_store *st) { return st_round_trips(st); }
 
 void st_test_redis_drop(struct st_store *st)
 {
@@ -2063,6 +2191,7 @@ const struct st_ops st_redis_ops = {
     .commit = rd_commit,
     .rollback = rd_rollback,
     .observe = rd_observe,
+    .alerts_each = rd_alerts_each,
     .lookup = rd_lookup,
     .alert_claim = rd_alert_claim,
     .alert_emitted = rd_alert_emitted,

@@ -189,8 +189,9 @@ static int check_file(const char *path, enum st_mode mode, unsigned flags, bool 
 }
 
 static int sql_open(struct st_store **out, const char *path, enum st_mode mode, unsigned oflags,
-                    kad_err *err)
+                    const char *password, kad_err *err)
 {
+    (void)password; /* a file has none (st_open_auth refuses one) */
     struct st_sql *st = kx_calloc(1, sizeof(*st));
     st_base_init(&st->base, &st_sqlite_ops, mode, mode == ST_OPEN_MEM ? NULL : path);
     idx_init(&st->idx);
@@ -780,8 +781,9 @@ static int check_rule(struct st_sql *st, uint32_t rid, struct st_rule_mem **m, k
 }
 
 static int sql_observe(struct st_store *base_, uint32_t rid, const void *combo, size_t len,
-                       int64_t ts, struct st_term *prev, kad_err *err)
+                       int64_t ts, uint64_t origin, struct st_term *prev, kad_err *err)
 {
+    (void)origin; /* batches are atomic: the engine never needs to recognise its own event */
     struct st_sql *st = sql_of(base_);
     struct st_rule_mem *m;
     int rc = check_rule(st, rid, &m, err);
@@ -885,6 +887,32 @@ static int sql_alert_claim(struct st_store *base_, uint32_t rid, const void *com
     sqlite3_bind_int64(s, 4, ts);
     int rc = st_step_done(st, s, err, "cannot record alert");
     return rc ? rc : sqlite3_changes(st->db) > 0;
+}
+
+static int sql_alerts_each(struct st_store *base_,
+                           int (*fn)(const struct st_alert_info *a, void *ud), void *ud,
+                           kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "SELECT alert_id, rid, ts FROM alerts ORDER BY rid, ts, alert_id", -1,
+                           &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot read alerts");
+    int rc = 0, step;
+    while (rc == 0 && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        struct st_alert_info a = {
+            .alert_id = (const char *)sqlite3_column_text(s, 0),
+            .rid = (uint32_t)sqlite3_column_int64(s, 1),
+            .ts = sqlite3_column_int64(s, 2),
+        };
+        if (a.alert_id)
+            rc = fn(&a, ud);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = st_sql_fail(st, err, "cannot read alerts");
+    sqlite3_finalize(s);
+    return rc;
 }
 
 static int sql_alert_emitted(struct st_store *base_, const char *alert_id, kad_err *err)
@@ -996,6 +1024,7 @@ const struct st_ops st_sqlite_ops = {
     .commit = sql_commit,
     .rollback = sql_rollback,
     .observe = sql_observe,
+    .alerts_each = sql_alerts_each,
     .lookup = sql_lookup,
     .alert_claim = sql_alert_claim,
     .alert_emitted = sql_alert_emitted,

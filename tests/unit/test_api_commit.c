@@ -206,7 +206,7 @@ TEST(api_feed_positions)
         kad_rules *rs = kad_rules_new();
         ASSERT_OK(kad_rules_load_text(rs, "api.toml", RULES, strlen(RULES), NULL));
         kad_state *st;
-        kad_state_opts so = {KAD_STATE_RW, 0};
+        kad_state_opts so = {.mode = KAD_STATE_RW};
         ASSERT_OK(kad_state_open(&st, state, &so, NULL));
         kad_engine_opts o = {
             .rules = rs, .state = st, .decode = {.no_host = 1}, .batch = 3, .output_fd = -1};

@@ -275,7 +275,7 @@ TEST(state_redis_url_errors)
     /* the password never shows in messages */
     struct st_store *st = NULL;
     kad_err e;
-    ASSERT_EQ(st_open(&st, "redis://u:sekrit@127.0.0.1:1/0", ST_OPEN_RW, &e), KAD_ESTATE);
+    ASSERT_EQ(st_open(&st, "redis://u:sekrit@127.0.0.1:1/0", ST_OPEN_RW, &e), KAD_EUNAVAIL);
     ASSERT(strstr(e.msg, "sekrit") == NULL);
     ASSERT(strstr(e.msg, "u:***@127.0.0.1:1") != NULL);
 }
@@ -530,7 +530,7 @@ TEST(state_redis_reconnects)
     stop_process(&srv);
     ASSERT_OK(st_begin(st, NULL));
     kad_err e;
-    ASSERT_EQ(st_observe(st, r, b.ptr, b.len, T0 + 1, NULL, &e), KAD_ESTATE);
+    ASSERT_EQ(st_observe(st, r, b.ptr, b.len, T0 + 1, NULL, &e), KAD_EUNAVAIL);
     ASSERT(strstr(e.msg, "unreachable") != NULL);
     st_close(st);
     kx_buf_fini(&b);
@@ -681,7 +681,7 @@ TEST(state_redis_failover_to_a_promoted_replica)
     /* a replica alone is no place to write */
     struct st_store *st = NULL;
     kad_err e;
-    ASSERT_EQ(st_open(&st, b.url, ST_OPEN_RW, &e), KAD_ESTATE);
+    ASSERT_EQ(st_open(&st, b.url, ST_OPEN_RW, &e), KAD_EUNAVAIL);
     ASSERT(strstr(e.msg, "replica") != NULL);
     /* the replica listed first: the master is found */
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d,127.0.0.1:%d", b.port, a.port);
