@@ -182,6 +182,11 @@ void scan_summary(const struct scan_view *s, double secs)
                 (unsigned long long)c.skipped_other);
     if (c.not_format)
         fprintf(stderr, ", %llu not in --format", (unsigned long long)c.not_format);
+    if (c.not_audit)
+        fprintf(stderr, ", %llu not Kubernetes audit events (ignored)",
+                (unsigned long long)c.not_audit);
+    if (c.bad_time)
+        fprintf(stderr, ", %llu with a time that is not a date", (unsigned long long)c.bad_time);
     if (c.pruned)
         fprintf(stderr, ", %llu combinations forgotten (older than twice their window)",
                 (unsigned long long)c.pruned);
@@ -189,6 +194,7 @@ void scan_summary(const struct scan_view *s, double secs)
     fprintf(stderr, "%-56s %10s %10s %8s %s\n", "rule", "matched", "excepted",
             s->learn ? "would" : "alerts", "notes");
     size_t not_run = 0;
+    uint64_t no_time = 0;
     for (size_t i = 0; i < kad_engine_rule_count(s->e); i++) {
         kad_rule_stats st;
         kad_engine_rule_stats(s->e, i, &st);
@@ -215,6 +221,7 @@ void scan_summary(const struct scan_view *s, double secs)
             {"too late", st.too_late},
             {"future", st.future},
         };
+        no_time += st.no_time;
         for (size_t k = 0; k < sizeof(notes) / sizeof(notes[0]); k++)
             if (notes[k].n)
                 fprintf(stderr, " %s %llu;", notes[k].what, (unsigned long long)notes[k].n);
@@ -229,6 +236,12 @@ void scan_summary(const struct scan_view *s, double secs)
                 "(%zu rules of types kadet does not run (eql, esql, threshold, ...) "
                 "were loaded and skipped)\n",
                 not_run);
+    if (no_time)
+        fprintf(stderr,
+                "(no time: matching events without a usable @timestamp or event.ingested; a "
+                "new_terms rule cannot place them in its window and skips them. Remedy: "
+                "--ingested now gives raw events the time kadet reads them, or --timestamp "
+                "request uses requestReceivedTimestamp)\n");
     if (s->learn)
         fprintf(stderr, "learn: baseline recorded, no alerts written; 'would' is how many "
                         "alerts a scan of the same input would have raised\n");
