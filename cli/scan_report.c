@@ -240,8 +240,9 @@ void scan_summary(const struct scan_view *s, double secs)
         fprintf(stderr,
                 "(no time: matching events without a usable @timestamp or event.ingested; a "
                 "new_terms rule cannot place them in its window and skips them. Remedy: "
-                "--ingested now gives raw events the time kadet reads them, or --timestamp "
-                "request uses requestReceivedTimestamp)\n");
+                "--timestamp received gives raw events the time kadet reads them (--timestamp "
+                "request: their requestReceivedTimestamp; --ingested now: event.ingested, for "
+                "rules with timestamp_override = event.ingested))\n");
     if (s->learn)
         fprintf(stderr, "learn: baseline recorded, no alerts written; 'would' is how many "
                         "alerts a scan of the same input would have raised\n");

@@ -417,12 +417,11 @@ static void log_warning(kad_engine *e, int code, const kad_err *w)
     char *p = strstr(msg, "error: "); /* kad_err_format says error; this is a warning */
     if (p)
         memmove(p, p + 7, strlen(p + 7) + 1);
-    const char *tail = code == EV_WARN_NOT_AUDIT ? " (not a Kubernetes audit event: skipped)" : "";
     if (e->req_peer)
-        kx_log_limited(&e->warnlim[k], KX_LOG_WARN, "request %llu from %s: %s%s",
-                       (unsigned long long)e->req_n, e->req_peer, msg, tail);
+        kx_log_limited(&e->warnlim[k], KX_LOG_WARN, "request %llu from %s: %s",
+                       (unsigned long long)e->req_n, e->req_peer, msg);
     else
-        kx_log_limited(&e->warnlim[k], KX_LOG_WARN, "%s%s", msg, tail);
+        kx_log_limited(&e->warnlim[k], KX_LOG_WARN, "%s", msg);
 }
 
 static void on_warning(void *ctx, int code, const kad_err *w) { log_warning(ctx, code, w); }
@@ -635,8 +634,10 @@ int kad_engine_scan(kad_engine *e, const char *path, kad_err *err)
     if (e->failed)
         return failed_rc(e, err);
     if (read_rc != KAD_OK) {
-        if (err)
+        if (err) {
             *err = rerr;
+            err->origin = origin; /* the reader's copy of it is freed */
+        }
         return read_rc;
     }
     return KAD_OK;

@@ -73,7 +73,7 @@ static void warn_time(struct ev_decoder *d, const struct ev_record *rec, const s
     kad_err w;
     kx_err_atlc(&w, KAD_EINVAL, rec->origin, (uint32_t)rec->line, rec->col, (int64_t)rec->offset,
                 "%sevent %.*s: %s is not a date: no @timestamp (Elastic refuses such a "
-                "document at indexing; --ingested now gives it the read time)",
+                "document at indexing; --timestamp received gives it the read time)",
                 ev->item ? "list item: " : "", (int)(ev->audit_id.len > 64 ? 64 : ev->audit_id.len),
                 ev->audit_id.ptr ? ev->audit_id.ptr : "", ev->warn_field);
     warn_at(d, EV_WARN_BAD_TIME, &w);
