@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "decodeopt.h"
 #include "kad.h"
+#include "suggest.h"
 #include "listen.h"
 #include "rulesdir.h"
 #include "scan_report.h"
@@ -57,6 +58,7 @@ struct scan {
     /* run */
     struct scan_view v; /* engine, rules, progress, exit status: what scan_report.c reads */
     kad_state *st;
+    int missing; /* inputs that could not be opened */
 };
 
 /* ============================================================================================ */
@@ -71,6 +73,12 @@ static int load_rules(struct scan *s)
         const char *d = cli_rules_dir();
         s->rules[s->nrules++] = d;
     }
+    for (size_t i = 0; i < s->nrules; i++)
+        if (!cli_rules_path_ok("scan", "--rules", s->rules[i]))
+            return EXIT_USAGE;
+    for (size_t i = 0; i < s->nexceptions; i++)
+        if (!cli_rules_path_ok("scan", "--exceptions", s->exceptions[i]))
+            return EXIT_USAGE;
     int bad = 0;
     for (size_t i = 0; i < s->nrules; i++)
         bad |= kad_rules_load(s->v.rs, s->rules[i], NULL) != KAD_OK;
@@ -137,6 +145,7 @@ static bool scan_one(struct scan *s, const char *path)
     if (rc == KAD_ENOTFOUND && !kad_engine_failed(s->v.e)) {
         fprintf(stderr, "kadet: %s\n", err.msg); /* other inputs go on */
         s->v.rc = EXIT_RUNTIME;
+        s->missing++;
         return true;
     }
     if (rc != KAD_OK) {
@@ -313,7 +322,7 @@ static int parse_args(struct scan *s, int argc, char **argv)
                                        optarg);
             break;
         case ':': return cmd_usage_error(&cmd_scan, "option '%s' needs a value", argv[optind - 1]);
-        default: return cmd_usage_error(&cmd_scan, "unknown option '%s'", argv[optind - 1]);
+        default: return cmd_unknown_option(&cmd_scan, longopts, argv[optind - 1]);
         }
     }
     if (s->state_init && s->no_state)
@@ -427,7 +436,8 @@ static int run(int argc, char **argv)
         s.v.rc = EXIT_RUNTIME;
     }
     kad_engine_log_flush(s.v.e);
-    scan_summary(&s.v, scan_now() - s.v.t0);
+    if (ninputs == 0 || s.missing < ninputs) /* no table of zeros when no input opened */
+        scan_summary(&s.v, scan_now() - s.v.t0);
     kad_engine_stats c;
     kad_engine_stats_get(s.v.e, &c);
     if (s.listen && c.refused)

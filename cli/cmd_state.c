@@ -11,6 +11,7 @@
 #include "kad.h"
 #include "statepath.h"
 #include "strbuf.h"
+#include "suggest.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -117,8 +118,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                                "missing subcommand (stats, terms, propose, prune or reset)");
     o->sub = argv[1];
     if (strcmp(o->sub, "stats") && strcmp(o->sub, "terms") && strcmp(o->sub, "prune") &&
-        strcmp(o->sub, "reset") && strcmp(o->sub, "propose"))
+        strcmp(o->sub, "reset") && strcmp(o->sub, "propose")) {
+        static const char *const subs[] = {"stats", "terms", "propose", "prune", "reset", NULL};
+        const char *guess = cli_suggest(o->sub, subs);
+        if (guess)
+            return cmd_usage_error(&cmd_state, "unknown subcommand '%s'; did you mean '%s'?",
+                                   o->sub, guess);
         return cmd_usage_error(&cmd_state, "unknown subcommand '%s'", o->sub);
+    }
     for (int i = 2; i < argc; i++) {
         char *a = argv[i];
         char *val = NULL;
@@ -152,8 +159,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             continue;
         }
         if (strcmp(name, "--state") && strcmp(name, "--rule") && strcmp(name, "--where") &&
-            strcmp(name, "--older-than") && strcmp(name, "--limit") && strcmp(name, "--min-days"))
-            return cmd_usage_error(&cmd_state, "unknown option '%s'", a);
+            strcmp(name, "--older-than") && strcmp(name, "--limit") && strcmp(name, "--min-days")) {
+            static const struct option known[] = {
+                {"json", 0, NULL, 0},       {"yes", 0, NULL, 0},
+                {"all", 0, NULL, 0},        {"stale", 0, NULL, 0},
+                {"state-init", 0, NULL, 0}, {"all-baselines", 0, NULL, 0},
+                {"state", 1, NULL, 0},      {"rule", 1, NULL, 0},
+                {"where", 1, NULL, 0},      {"older-than", 1, NULL, 0},
+                {"limit", 1, NULL, 0},      {"min-days", 1, NULL, 0},
+                {NULL, 0, NULL, 0},
+            };
+            return cmd_unknown_option(&cmd_state, known, a);
+        }
         if (!val) {
             if (i + 1 >= argc)
                 return cmd_usage_error(&cmd_state, "option '%s' needs a value", name);
