@@ -3,7 +3,7 @@
  * new-terms state file (docs/cli.md, docs/internals/state.md); `propose` prints learned
  * allow-list proposals as a detection-rules exception file (docs/rules.md).
  *
- * stats and terms open the state read-only, so they work while `kadet scan` or `serve` writes
+ * stats and terms open the state read-only, so they work while `kadet scan` writes
  * it. prune and reset open it for writing and refuse to create a file that does not exist.
  * Everything goes through libkad's kad_state (include/kad.h); this file formats.
  */
@@ -788,8 +788,7 @@ const struct cmd cmd_state = {
         "prune and reset refuse a state file that exists but is empty (0 bytes), as scan does;\n"
         "--state-init makes it an empty state instead (reset --all --state-init starts anew).\n"
         "\n"
-        "stats, terms and propose open the file read-only and work while kadet scan or serve "
-        "runs.\n"
+        "stats, terms and propose open the file read-only and work while kadet scan runs.\n"
         "Exit status: 0 ok, 1 usage error, 2 runtime error (missing or unreadable state).\n",
     .run = run,
 };
