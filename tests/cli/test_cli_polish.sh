@@ -75,6 +75,39 @@ NT=rules/kubernetes_unusual_decision_by_user_agent.toml
 "$K" scan --no-state --no-progress --table --rules "$NT" --no-host-metadata $IN > "$T/t" 2>/dev/null
 grep -q '\[' "$T/t" && fail "--table: a rule name with one new_terms rule"
 
+# scan checks each rule's execution window at start (as Elastic does at every execution): an
+# absolute `from` older than the history window start is reported with its position
+cat > "$T/abs.toml" <<'TOML'
+[metadata]
+creation_date = "2026/01/01"
+maturity = "production"
+updated_date = "2026/01/01"
+
+[rule]
+author = ["kadet tests"]
+description = "absolute from"
+language = "kuery"
+name = "absolute from"
+risk_score = 21
+rule_id = "abs-from"
+severity = "low"
+type = "new_terms"
+from = "2019-02-19T20:42:00.000Z"
+query = 'kubernetes.audit.verb:"get"'
+
+[rule.new_terms]
+field = "new_terms_fields"
+value = ["user_agent.original"]
+[[rule.new_terms.history_window_start]]
+field = "history_window_start"
+value = "now-10d"
+TOML
+"$K" scan --no-state --rules "$T/abs.toml" --now 2026-03-01T00:00:00Z < /dev/null > /dev/null 2> "$T/e"
+grep -q "warning: $T/abs.toml:23:10: rule 'absolute from': .*'historyWindowStart' must be earlier than 'from'" "$T/e" ||
+    fail "execution window at start: $(cat "$T/e")"
+"$K" scan --no-state --rules rules < /dev/null > /dev/null 2> "$T/e"
+grep -q "executions of this rule fail" "$T/e" && fail "a bundled rule fails its execution window: $(cat "$T/e")"
+
 # KQL: an unterminated quote is named at the quote
 echo '{}' | "$K" hunt 'user.name:"abc and x:1' 2> "$T/e"
 grep -q '<query>:1:11: error: .*(a quoted string that is never closed starts here)' "$T/e" || fail "KQL quote: $(cat "$T/e")"
