@@ -10,11 +10,11 @@
 #include "cmd.h"
 #include "decodeopt.h"
 #include "kad.h"
-#include "suggest.h"
 #include "listen.h"
 #include "rulesdir.h"
 #include "scan_report.h"
 #include "statepath.h"
+#include "suggest.h"
 
 #include <errno.h>
 #include <getopt.h>

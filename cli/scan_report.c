@@ -69,7 +69,7 @@ struct row {
     char b[TABLE_ROW_MAX];
     size_t n;
 };
-static struct row row; /* one alert's line (the engine calls on_alert on one thread) */
+static struct row row;       /* one alert's line (the engine calls on_alert on one thread) */
 static struct row terms_row; /* its new terms, before they are fitted into the row */
 
 static void row_addc(struct row *r, char c)
@@ -131,8 +131,7 @@ static void table_setup(struct scan_view *s)
     s->table_ready = true;
     for (size_t i = 0; i < kad_rules_count(s->rs); i++) {
         kad_rule_info ri;
-        if (kad_rules_info(s->rs, i, &ri) == KAD_OK && ri.runnable &&
-            ri.kind == KAD_RULE_NEW_TERMS)
+        if (kad_rules_info(s->rs, i, &ri) == KAD_OK && ri.runnable && ri.kind == KAD_RULE_NEW_TERMS)
             s->nt_rules++;
     }
     const char *c = getenv("COLUMNS");

@@ -86,11 +86,10 @@ FUZZ_TARGET(frame)
                 struct ev_record rec;
                 int rc;
                 while ((rc = ev_reader_next(rd, &rec, &err)) == 1) {
-                    if (i >= a->n || (i < MAX_RECS && (rec.offset != a->off[i] ||
-                                                       rec.len != a->rlen[i] ||
-                                                       rec.line != a->line[i] ||
-                                                       memcmp(rec.ptr, body + rec.offset,
-                                                              rec.len) != 0)))
+                    if (i >= a->n ||
+                        (i < MAX_RECS && (rec.offset != a->off[i] || rec.len != a->rlen[i] ||
+                                          rec.line != a->line[i] ||
+                                          memcmp(rec.ptr, body + rec.offset, rec.len) != 0)))
                         abort(); /* the file is framed otherwise than the body */
                     i++;
                 }

@@ -791,7 +791,7 @@ int kad_engine_new(kad_engine **out, const kad_engine_opts *o, kad_err *err)
     e->dec = ev_decoder_new(&e->dopts);
     e->full_dec = ev_decoder_new(&e->dopts);
     ev_decoder_set_warning(e->dec, on_warning, e); /* not full_dec: it decodes a record again */
-    e->dopts.host = NULL; /* copied by the decoders; `host` dies here */
+    e->dopts.host = NULL;                          /* copied by the decoders; `host` dies here */
     if (det_needs_all(e->det)) {
         ev_decoder_need_all(e->dec);
     } else {

@@ -487,10 +487,10 @@ int ev_reader_next(struct ev_reader *r, struct ev_record *rec, kad_err *err)
         if (fr == FR_END)
             return 0;
         if (n > r->max) {
-            int rc =
-                kx_err_atlc(err, KAD_ELIMIT, r->origin, (uint32_t)r->f.line, 1,
-                            (int64_t)r->f.offset, "record longer than %zu bytes (at byte %llu), skipped",
-                            r->max, (unsigned long long)r->f.offset);
+            int rc = kx_err_atlc(err, KAD_ELIMIT, r->origin, (uint32_t)r->f.line, 1,
+                                 (int64_t)r->f.offset,
+                                 "record longer than %zu bytes (at byte %llu), skipped", r->max,
+                                 (unsigned long long)r->f.offset);
             r->skipping = true;
             r->f.mode = MODE_NDJSON;
             return rc;
