@@ -6,6 +6,7 @@
 #include "cmd.h"
 #include "decodeopt.h"
 #include "kad.h"
+#include "suggest.h"
 
 #include <getopt.h>
 #include <stdbool.h>
@@ -84,7 +85,7 @@ static int run(int argc, char **argv)
         }
         case ':':
             return cmd_usage_error(&cmd_ecs, "option '%s' needs an argument", argv[optind - 1]);
-        default: return cmd_usage_error(&cmd_ecs, "unknown option '%s'", argv[optind - 1]);
+        default: return cmd_unknown_option(&cmd_ecs, longopts, argv[optind - 1]);
         }
     }
     o.max_record = max_record;

@@ -6,6 +6,7 @@
 #include "cmd.h"
 #include "decodeopt.h"
 #include "kad.h"
+#include "suggest.h"
 
 #include <getopt.h>
 #include <stdbool.h>
@@ -157,7 +158,17 @@ static int run(int argc, char **argv)
             break;
         }
         case ':': return usage("option '%s' needs an argument", argv[optind - 1]);
-        default: return usage("unknown option '%s'", argv[optind - 1]);
+        default: {
+            const char *guess = cli_suggest_option(argv[optind - 1], longopts);
+            if (guess) {
+                fprintf(stderr,
+                        "kadet: hunt: unknown option '%s'; did you mean '--%s'?\n"
+                        "Try 'kadet help hunt'.\n",
+                        argv[optind - 1], guess);
+                return HUNT_ERROR;
+            }
+            return usage("unknown option '%s'", argv[optind - 1]);
+        }
         }
     }
     if (optind >= argc)

@@ -6,6 +6,8 @@
 #include "cmd.h"
 #include "decodeopt.h"
 #include "kad.h"
+#include "rulesdir.h"
+#include "suggest.h"
 
 #include <getopt.h>
 #include <stdio.h>
@@ -116,7 +118,7 @@ static int run(int argc, char **argv)
         }
         case ':':
             return cmd_usage_error(&cmd_preview, "option '%s' needs an argument", argv[optind - 1]);
-        default: return cmd_usage_error(&cmd_preview, "unknown option '%s'", argv[optind - 1]);
+        default: return cmd_unknown_option(&cmd_preview, longopts, argv[optind - 1]);
         }
     }
     if (!rules) {
@@ -133,6 +135,8 @@ static int run(int argc, char **argv)
     }
 
     /* rules and exceptions */
+    if (!cli_rules_path_ok("preview", "--rules", rules))
+        return EXIT_USAGE;
     kad_rules *rs = kad_rules_new();
     int lrc = kad_rules_load(rs, rules, NULL);
     for (size_t i = 0; i < nexc && lrc == KAD_OK; i++)

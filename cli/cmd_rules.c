@@ -11,6 +11,7 @@
 #include "kad.h"
 #include "rulesdir.h"
 #include "strbuf.h"
+#include "suggest.h"
 
 #include <getopt.h>
 #include <stdint.h>
@@ -56,9 +57,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             if (optopt)
                 return cmd_usage_error(&cmd_rules, "option '-%c' needs an argument or is unknown",
                                        optopt);
-            return cmd_usage_error(&cmd_rules, "unknown option '%s'", argv[optind - 1]);
+            return cmd_unknown_option(&cmd_rules, longopts, argv[optind - 1]);
         }
     }
+    if (o->rules && !cli_rules_path_ok("rules", "--rules", o->rules))
+        return EXIT_USAGE;
+    for (int i = 0; i < o->n_exc; i++)
+        if (!cli_rules_path_ok("rules", "--exceptions", o->exceptions[i]))
+            return EXIT_USAGE;
     return -1;
 }
 
@@ -495,6 +501,11 @@ static int run(int argc, char **argv)
             return cmd_usage_error(&cmd_rules, "%s needs exactly one rule id, name or file", sub);
         return sub[0] == 's' ? do_show(rest[0], &o) : do_guide(rest[0], &o);
     }
+    static const char *const subs[] = {"check", "list", "show", "guide", NULL};
+    const char *guess = cli_suggest(sub, subs);
+    if (guess)
+        return cmd_usage_error(&cmd_rules, "unknown subcommand '%s'; did you mean '%s'?", sub,
+                               guess);
     return cmd_usage_error(&cmd_rules, "unknown subcommand '%s' (check, list, show, guide)", sub);
 }
 

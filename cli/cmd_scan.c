@@ -14,10 +14,12 @@
 #include "rulesdir.h"
 #include "scan_report.h"
 #include "statepath.h"
+#include "suggest.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,7 @@ struct scan {
     /* run */
     struct scan_view v; /* engine, rules, progress, exit status: what scan_report.c reads */
     kad_state *st;
+    int missing; /* inputs that could not be opened */
 };
 
 /* ============================================================================================ */
@@ -71,6 +74,12 @@ static int load_rules(struct scan *s)
         const char *d = cli_rules_dir();
         s->rules[s->nrules++] = d;
     }
+    for (size_t i = 0; i < s->nrules; i++)
+        if (!cli_rules_path_ok("scan", "--rules", s->rules[i]))
+            return EXIT_USAGE;
+    for (size_t i = 0; i < s->nexceptions; i++)
+        if (!cli_rules_path_ok("scan", "--exceptions", s->exceptions[i]))
+            return EXIT_USAGE;
     int bad = 0;
     for (size_t i = 0; i < s->nrules; i++)
         bad |= kad_rules_load(s->v.rs, s->rules[i], NULL) != KAD_OK;
@@ -145,6 +154,7 @@ static bool scan_one(struct scan *s, const char *path)
     if (rc == KAD_ENOTFOUND && !kad_engine_failed(s->v.e)) {
         fprintf(stderr, "kadet: %s\n", err.msg); /* other inputs go on */
         s->v.rc = EXIT_RUNTIME;
+        s->missing++;
         return true;
     }
     if (rc != KAD_OK) {
@@ -184,6 +194,7 @@ enum {
     OPT_LISTEN,
     OPT_LISTEN_PATH,
     OPT_MAX_BODY,
+    OPT_MAX_RECORD,
 };
 
 static const struct option longopts[] = {
@@ -207,6 +218,7 @@ static const struct option longopts[] = {
     {"listen", required_argument, NULL, OPT_LISTEN},
     {"listen-path", required_argument, NULL, OPT_LISTEN_PATH},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
+    {"max-record", required_argument, NULL, OPT_MAX_RECORD},
     {"host-metadata", no_argument, NULL, CLI_HOST_ON},
     {"no-host-metadata", no_argument, NULL, CLI_HOST_OFF},
     {"host-name", required_argument, NULL, CLI_HOST_NAME},
@@ -314,8 +326,15 @@ static int parse_args(struct scan *s, int argc, char **argv)
                                        "(suffix K, M or G allowed), got '%s'",
                                        optarg);
             break;
+        case OPT_MAX_RECORD:
+            if (!cmd_parse_bytes(optarg, &s->dec.max_record))
+                return cmd_usage_error(&cmd_scan,
+                                       "--max-record: expected a positive number of bytes "
+                                       "(suffix K, M or G allowed), got '%s'",
+                                       optarg);
+            break;
         case ':': return cmd_usage_error(&cmd_scan, "option '%s' needs a value", argv[optind - 1]);
-        default: return cmd_usage_error(&cmd_scan, "unknown option '%s'", argv[optind - 1]);
+        default: return cmd_unknown_option(&cmd_scan, longopts, argv[optind - 1]);
         }
     }
     if (s->state_init && s->no_state)
@@ -344,6 +363,10 @@ static int run(int argc, char **argv)
     if (prc >= 0)
         return prc;
     kad_log_set_sink(log_sink, NULL, KAD_LOG_WARN);
+    /* a consumer that goes away (`| head`) makes the write fail with EPIPE instead of killing
+       kadet silently: the engine then stops with a message and commits nothing it could not
+       write (exit 2; docs/security.md) */
+    signal(SIGPIPE, SIG_IGN);
 
     int code = load_rules(&s);
     if (code == EXIT_OK)
@@ -427,7 +450,8 @@ static int run(int argc, char **argv)
         s.v.rc = EXIT_RUNTIME;
     }
     kad_engine_log_flush(s.v.e);
-    scan_summary(&s.v, scan_now() - s.v.t0);
+    if (ninputs == 0 || s.missing < ninputs) /* no table of zeros when no input opened */
+        scan_summary(&s.v, scan_now() - s.v.t0);
     kad_engine_stats c;
     kad_engine_stats_get(s.v.e, &c);
     if (s.listen && c.refused)
@@ -458,7 +482,7 @@ const struct cmd cmd_scan = {
         "                  [--now TIME] [--batch N] [--from-start] [--no-baseline]\n"
         "                  [--no-host-metadata] [--host-name NAME] [--host-os-type TYPE]\n"
         "                  [--ingested now|none] [--timestamp stage|request|received]\n"
-        "                  [--progress | --no-progress] [FILE...|-]\n"
+        "                  [--max-record BYTES] [--progress | --no-progress] [FILE...|-]\n"
         "       kadet scan --listen HOST:PORT [--listen-path PATH] [--max-body BYTES] [...]\n"
         "\n"
         "Evaluate every loaded query and new_terms rule on Kubernetes audit logs (raw\n"
@@ -484,12 +508,13 @@ const struct cmd cmd_scan = {
         "      --now TIME         use TIME as the alert @timestamp (reproducible output)\n"
         "      --future-tolerance DUR|off  clock skew limit (15m)\n"
         "      --batch N          commit the state every N records (default 50000)\n"
-        "      --from-start       ignore remembered input positions (emitted alerts are still\n"
-        "                         not repeated)\n"
+        "      --from-start       ignore remembered input positions (alerts already emitted\n"
+        "                         are not repeated; --output keeps them)\n"
         "      --no-baseline      leave kadet.baseline out of alerts\n"
         "      --no-host-metadata leave host.* out of raw audit events (default: add this\n"
         "                         machine's, as Elastic Agent does; rules that test\n"
         "                         host.os.type need it)\n"
+        "      --max-record BYTES longer records are skipped (16M; K, M, G)\n"
         "      --host-name NAME   host.name and host.hostname (default: this machine's)\n"
         "      --host-os-type T   host.os.type (default: from uname, e.g. linux)\n"
         "      --ingested now|none  event.ingested of raw events: the time kadet reads them\n"

@@ -5,7 +5,7 @@
  * docs/internals/state.md); `propose` prints learned
  * allow-list proposals as a detection-rules exception file (docs/rules.md).
  *
- * stats and terms open the state read-only, so they work while `kadet scan` or `serve` writes
+ * stats and terms open the state read-only, so they work while `kadet scan` writes
  * it. prune and reset open it for writing and refuse to create a file that does not exist.
  * Everything goes through libkad's kad_state (include/kad.h); this file formats.
  */
@@ -13,6 +13,7 @@
 #include "kad.h"
 #include "statepath.h"
 #include "strbuf.h"
+#include "suggest.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -123,8 +124,15 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     o->sub = argv[1];
     if (strcmp(o->sub, "stats") && strcmp(o->sub, "terms") && strcmp(o->sub, "prune") &&
         strcmp(o->sub, "reset") && strcmp(o->sub, "propose") && strcmp(o->sub, "export") &&
-        strcmp(o->sub, "import"))
+        strcmp(o->sub, "import")) {
+        static const char *const subs[] = {"stats", "terms",  "propose", "prune",
+                                           "reset", "export", "import",  NULL};
+        const char *guess = cli_suggest(o->sub, subs);
+        if (guess)
+            return cmd_usage_error(&cmd_state, "unknown subcommand '%s'; did you mean '%s'?",
+                                   o->sub, guess);
         return cmd_usage_error(&cmd_state, "unknown subcommand '%s'", o->sub);
+    }
     for (int i = 2; i < argc; i++) {
         char *a = argv[i];
         if (strcmp(o->sub, "import") == 0 && (a[0] != '-' || strcmp(a, "-") == 0)) {
@@ -165,8 +173,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         }
         if (strcmp(name, "--state") && strcmp(name, "--state-password-file") &&
             strcmp(name, "--rule") && strcmp(name, "--where") && strcmp(name, "--older-than") &&
-            strcmp(name, "--limit") && strcmp(name, "--min-days"))
-            return cmd_usage_error(&cmd_state, "unknown option '%s'", a);
+            strcmp(name, "--limit") && strcmp(name, "--min-days")) {
+            static const struct option known[] = {
+                {"json", 0, NULL, 0},       {"yes", 0, NULL, 0},
+                {"all", 0, NULL, 0},        {"stale", 0, NULL, 0},
+                {"state-init", 0, NULL, 0}, {"all-baselines", 0, NULL, 0},
+                {"state", 1, NULL, 0},      {"state-password-file", 1, NULL, 0},
+                {"rule", 1, NULL, 0},       {"where", 1, NULL, 0},
+                {"older-than", 1, NULL, 0}, {"limit", 1, NULL, 0},
+                {"min-days", 1, NULL, 0},   {NULL, 0, NULL, 0},
+            };
+            return cmd_unknown_option(&cmd_state, known, a);
+        }
         if (!val) {
             if (i + 1 >= argc)
                 return cmd_usage_error(&cmd_state, "option '%s' needs a value", name);
@@ -884,8 +902,7 @@ const struct cmd cmd_state = {
         "prune and reset refuse a state file that exists but is empty (0 bytes), as scan does;\n"
         "--state-init makes it an empty state instead (reset --all --state-init starts anew).\n"
         "\n"
-        "stats, terms and propose open the file read-only and work while kadet scan or serve "
-        "runs.\n"
+        "stats, terms and propose open the file read-only and work while kadet scan runs.\n"
         "Exit status: 0 ok, 1 usage error, 2 runtime error (missing or unreadable state).\n",
     .run = run,
 };

@@ -5,6 +5,7 @@
  */
 #include "cmd.h"
 #include "kad.h"
+#include "suggest.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,30 @@ static void print_usage(FILE *f)
                "(hunt: 0 match, 1 no match, 2 error).\n"
                "See 'kadet help COMMAND' and docs/cli.md.\n");
 }
+
+/* "unknown command 'NAME'" with the closest command, then the usage. */
+static int unknown_command(const char *name)
+{
+    const char *names[64];
+    size_t k = 0;
+    for (size_t i = 0; table[i] && k + 2 < sizeof(names) / sizeof(*names); i++)
+        names[k++] = table[i]->name;
+    names[k++] = "help";
+    names[k] = NULL;
+    const char *s = cli_suggest(name, names);
+    if (s)
+        fprintf(stderr, "kadet: unknown command '%s'; did you mean '%s'?\n", name, s);
+    else
+        fprintf(stderr, "kadet: unknown command '%s'\n", name);
+    print_usage(stderr);
+    return EXIT_USAGE;
+}
+
+static const char help_usage[] =
+    "usage: kadet help [COMMAND]\n"
+    "\n"
+    "Without COMMAND, list the commands; with one, print its help (the same text as\n"
+    "'kadet COMMAND --help'). 'kadet --help' lists the commands too.\n";
 
 static const struct cmd *find(const char *name)
 {
@@ -61,26 +86,33 @@ int main(int argc, char **argv)
             print_usage(stdout);
             return EXIT_OK;
         }
-        const struct cmd *c = find(argv[2]);
-        if (!c) {
-            fprintf(stderr, "kadet: unknown command '%s'\n", argv[2]);
-            print_usage(stderr);
-            return EXIT_USAGE;
+        if (strcmp(argv[2], "help") == 0) {
+            fputs(help_usage, stdout);
+            return EXIT_OK;
         }
+        const struct cmd *c = find(argv[2]);
+        if (!c)
+            return unknown_command(argv[2]);
         fputs(c->usage, stdout);
         return EXIT_OK;
     }
     if (a[0] == '-') {
-        fprintf(stderr, "kadet: unknown option '%s'\n", a);
+        static const struct option top[] = {
+            {"help", no_argument, NULL, 'h'},
+            {"version", no_argument, NULL, 'V'},
+            {NULL, 0, NULL, 0},
+        };
+        const char *s = cli_suggest_option(a, top);
+        if (s)
+            fprintf(stderr, "kadet: unknown option '%s'; did you mean '--%s'?\n", a, s);
+        else
+            fprintf(stderr, "kadet: unknown option '%s'\n", a);
         print_usage(stderr);
         return EXIT_USAGE;
     }
     const struct cmd *c = find(a);
-    if (!c) {
-        fprintf(stderr, "kadet: unknown command '%s'\n", a);
-        print_usage(stderr);
-        return EXIT_USAGE;
-    }
+    if (!c)
+        return unknown_command(a);
     if (cmd_wants_help(c, argc - 1, argv + 1))
         return EXIT_OK;
     return c->run(argc - 1, argv + 1);

@@ -7,6 +7,7 @@
  */
 #include "rulesdir.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,4 +47,16 @@ const char *cli_rules_dir(void)
         }
     }
     return KADET_RULES_DIR;
+}
+
+bool cli_rules_path_ok(const char *cmd, const char *option, const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 &&
+        (S_ISDIR(sb.st_mode) ? access(path, R_OK | X_OK) == 0 : access(path, R_OK) == 0))
+        return true;
+    int en = errno ? errno : EACCES;
+    fprintf(stderr, "kadet %s: %s %s: %s\nTry 'kadet help %s'.\n", cmd, option, path, strerror(en),
+            cmd);
+    return false;
 }

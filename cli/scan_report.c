@@ -7,8 +7,11 @@
 #include "cmd.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #define TABLE_ROW_MAX 65536 /* > the largest combination (8 KiB) and a rule name */
 
@@ -66,7 +69,8 @@ struct row {
     char b[TABLE_ROW_MAX];
     size_t n;
 };
-static struct row row; /* one alert's line (the engine calls on_alert on one thread) */
+static struct row row;       /* one alert's line (the engine calls on_alert on one thread) */
+static struct row terms_row; /* its new terms, before they are fitted into the row */
 
 static void row_addc(struct row *r, char c)
 {
@@ -80,21 +84,69 @@ static void row_adds(struct row *r, const char *s)
         row_addc(r, *s++);
 }
 
+/* Characters (UTF-8 code points) in p[0..n): the table's idea of display width. */
+static size_t chars(const char *p, size_t n)
+{
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++)
+        c += ((unsigned char)p[i] & 0xC0) != 0x80;
+    return c;
+}
+
+/* The length of the first `keep` characters of p[0..n). */
+static size_t char_prefix(const char *p, size_t n, size_t keep)
+{
+    size_t i = 0, c = 0;
+    for (; i < n; i++) {
+        if (((unsigned char)p[i] & 0xC0) != 0x80 && c++ == keep)
+            break;
+    }
+    return i;
+}
+
+/* A cell of `width` characters (0: as long as the value): longer values end with "…". */
 static void table_cell(struct row *r, const char *p, size_t n, int width)
 {
-    if (width > 0 && n > (size_t)width)
-        n = (size_t)width;
+    size_t w = chars(p, n);
+    bool cut = width > 0 && w > (size_t)width;
+    if (cut) {
+        n = char_prefix(p, n, (size_t)width - 1);
+        w = (size_t)width - 1;
+    }
     for (size_t i = 0; i < n; i++) {
         char c = p[i];
         row_addc(r, (c == '\n' || c == '\t' || c == '\r') ? ' ' : c);
     }
-    for (int i = (int)n; i < width; i++)
+    if (cut) {
+        row_adds(r, "\xe2\x80\xa6"); /* U+2026 */
+        w++;
+    }
+    for (size_t i = w; width > 0 && i < (size_t)width; i++)
         row_addc(r, ' ');
+}
+
+/* Once: how many new_terms rules run, and the width rows must fit in. */
+static void table_setup(struct scan_view *s)
+{
+    s->table_ready = true;
+    for (size_t i = 0; i < kad_rules_count(s->rs); i++) {
+        kad_rule_info ri;
+        if (kad_rules_info(s->rs, i, &ri) == KAD_OK && ri.runnable && ri.kind == KAD_RULE_NEW_TERMS)
+            s->nt_rules++;
+    }
+    const char *c = getenv("COLUMNS");
+    long v = c ? strtol(c, NULL, 10) : 0;
+    struct winsize ws;
+    if (v <= 0 && isatty(1) && ioctl(1, TIOCGWINSZ, &ws) == 0)
+        v = ws.ws_col;
+    s->columns = v >= 40 ? (size_t)v : 0; /* narrower: not cut */
 }
 
 int scan_table_alert(const kad_alert *a, void *ud)
 {
     struct scan_view *s = ud;
+    if (!s->table_ready)
+        table_setup(s);
     struct row *r = &row;
     r->n = 0;
     char t[32];
@@ -110,17 +162,41 @@ int scan_table_alert(const kad_alert *a, void *ud)
     else
         table_cell(r, "-", 1, 44);
     row_addc(r, ' ');
+    const char *name = a->rule_name ? a->rule_name : "";
     if (a->nterms) {
+        struct row *tr = &terms_row;
+        tr->n = 0;
         for (size_t i = 0; i < a->nterms; i++) {
             const char *f = a->term_fields ? a->term_fields[i] : NULL;
             if (f && strstr(f, "user") && !strstr(f, "user_agent"))
                 continue; /* already in the user column */
-            if (i)
-                row_adds(r, " | ");
-            table_cell(r, a->terms[i], a->term_lens[i], 0);
+            if (tr->n)
+                row_adds(tr, " | ");
+            table_cell(tr, a->terms[i], a->term_lens[i], 0);
+        }
+        /* with several new_terms rules, which one found these terms: "[NAME]" after them; the
+           terms give way first when the row must fit $COLUMNS */
+        size_t tail = s->nt_rules > 1 ? chars(name, strlen(name)) + 3 : 0;
+        size_t used = chars(r->b, r->n), tw = chars(tr->b, tr->n);
+        if (s->columns && used + tw + tail > s->columns && s->columns > used + tail + 8)
+            table_cell(r, tr->b, tr->n, (int)(s->columns - used - tail));
+        else
+            table_cell(r, tr->b, tr->n, 0);
+        if (tail) {
+            /* the cell padding may have left spaces: cut them */
+            while (r->n && r->b[r->n - 1] == ' ')
+                r->n--;
+            row_adds(r, "  [");
+            table_cell(r, name, strlen(name), 0);
+            row_addc(r, ']');
         }
     } else {
-        row_adds(r, a->rule_name ? a->rule_name : "");
+        table_cell(r, name, strlen(name), 0);
+    }
+    if (s->columns && chars(r->b, r->n) > s->columns) {
+        /* the row within $COLUMNS: cut at a character, then "…" */
+        r->n = char_prefix(r->b, r->n, s->columns - 1);
+        row_adds(r, "\xe2\x80\xa6");
     }
     row_addc(r, '\n');
     return kad_engine_output(s->e, r->b, r->n, NULL) == KAD_OK ? KAD_ALERT_TAKEN : KAD_ELIMIT;
@@ -182,6 +258,11 @@ void scan_summary(const struct scan_view *s, double secs)
                 (unsigned long long)c.skipped_other);
     if (c.not_format)
         fprintf(stderr, ", %llu not in --format", (unsigned long long)c.not_format);
+    if (c.not_audit)
+        fprintf(stderr, ", %llu not Kubernetes audit events (ignored)",
+                (unsigned long long)c.not_audit);
+    if (c.bad_time)
+        fprintf(stderr, ", %llu with a time that is not a date", (unsigned long long)c.bad_time);
     if (c.pruned)
         fprintf(stderr, ", %llu combinations forgotten (older than twice their window)",
                 (unsigned long long)c.pruned);
@@ -189,6 +270,7 @@ void scan_summary(const struct scan_view *s, double secs)
     fprintf(stderr, "%-56s %10s %10s %8s %s\n", "rule", "matched", "excepted",
             s->learn ? "would" : "alerts", "notes");
     size_t not_run = 0;
+    uint64_t no_time = 0;
     for (size_t i = 0; i < kad_engine_rule_count(s->e); i++) {
         kad_rule_stats st;
         kad_engine_rule_stats(s->e, i, &st);
@@ -215,6 +297,7 @@ void scan_summary(const struct scan_view *s, double secs)
             {"too late", st.too_late},
             {"future", st.future},
         };
+        no_time += st.no_time;
         for (size_t k = 0; k < sizeof(notes) / sizeof(notes[0]); k++)
             if (notes[k].n)
                 fprintf(stderr, " %s %llu;", notes[k].what, (unsigned long long)notes[k].n);
@@ -229,6 +312,13 @@ void scan_summary(const struct scan_view *s, double secs)
                 "(%zu rules of types kadet does not run (eql, esql, threshold, ...) "
                 "were loaded and skipped)\n",
                 not_run);
+    if (no_time)
+        fprintf(stderr,
+                "(no time: matching events without a usable @timestamp or event.ingested; a "
+                "new_terms rule cannot place them in its window and skips them. Remedy: "
+                "--timestamp received gives raw events the time kadet reads them (--timestamp "
+                "request: their requestReceivedTimestamp; --ingested now: event.ingested, for "
+                "rules with timestamp_override = event.ingested))\n");
     if (s->learn)
         fprintf(stderr, "learn: baseline recorded, no alerts written; 'would' is how many "
                         "alerts a scan of the same input would have raised\n");

@@ -24,6 +24,10 @@ struct scan_view {
     bool show_progress;
     int64_t total_bytes, done_bytes;
     double t0, last_draw;
+    /* --table */
+    bool table_ready;
+    size_t nt_rules; /* runnable new_terms rules: rows name their rule when several */
+    size_t columns;  /* row width ($COLUMNS, else the terminal's; 0: no limit) */
 };
 
 /* Monotonic seconds. */

@@ -664,8 +664,10 @@ KAD_API int kad_preview_run(const kad_preview_opts *o, const char *const *files,
  * the file, then commits {state, input positions, output length, alert ids} in one
  * transaction; opening the engine truncates the file to its committed length, so a rerun after
  * kill -9 gives exactly the alerts of one uninterrupted run. With an output descriptor (stdout)
- * the transaction commits first and the alerts are written after: an alert id is never written
- * twice; a crash between the two loses that batch's alerts. Without output only the sink sees
+ * the alerts are written first and the transaction commits after: a write that fails (EPIPE,
+ * ENOSPC) fails the engine with the batch uncommitted, so a rerun raises it again, and a crash
+ * between the two writes that batch again (at least once, never lost). Ignore SIGPIPE to get
+ * the EPIPE error instead of dying. Without output only the sink sees
  * alerts (at detection time, before the commit that records their ids).
  * ============================================================================================ */
 
@@ -714,7 +716,7 @@ typedef struct kad_engine_opts {
        forged 2099 cannot blind a rule. 0: the default KAD_FUTURE_DEFAULT_MS; negative: off */
     int64_t future_ms;
     long batch;     /* records per commit (0 = 50000) */
-    int from_start; /* ignore remembered input positions and output length */
+    int from_start; /* ignore remembered input positions (the output keeps its alerts) */
     /* output: a file (exact resume) or a descriptor (written after each commit); neither:
        output_fd -1 */
     const char *output_path;
@@ -791,6 +793,10 @@ typedef struct kad_engine_stats {
     uint64_t commits;
     int64_t input_offset; /* bytes of the current input consumed (progress) */
     int64_t input_base;   /* where the current input was resumed from */
+    /* warnings (logged with their positions, rate-limited; not counted in skipped): records
+       that are not Kubernetes audit events (e.g. GKE cluster operations), events whose time is
+       not a date (no @timestamp: see --ingested now), inputs with data after their gzip end */
+    uint64_t not_audit, bad_time, gzip_trailing;
 } kad_engine_stats;
 KAD_API void kad_engine_stats_get(const kad_engine *e, kad_engine_stats *out);
 

@@ -10,8 +10,10 @@
  *                 length, alert ids} in one transaction. kad_engine_new truncates the output to
  *                 its committed length, so after kill -9 a rerun gives exactly the alerts of one
  *                 uninterrupted run (none lost, none twice).
- *   descriptor:   commit first, then write: an alert id is never written twice; a crash in the
- *                 instant between the commit and the write loses that batch's alerts.
+ *   descriptor:   write, then commit: a batch whose alerts could not be written (the consumer
+ *                 of a pipe died, a full disk) is not committed and the engine fails, so no
+ *                 alert is lost without an error; a crash in the instant between the write and
+ *                 the commit writes that batch again on the rerun (at least once).
  *
  * Test builds (-DKAD_TEST_HOOKS, the sanitizer build that `make check` runs) read
  * KADET_TEST_CRASH (kill points, below) and KADET_NO_PREFILTER; release builds have neither.
@@ -61,6 +63,7 @@ struct kad_engine {
     uint64_t batches;
     kad_engine_stats c;
     kx_log_limit errlim;
+    kx_log_limit warnlim[3]; /* the decoder's and reader's warnings: not-audit, bad-time, gzip */
     /* kad_engine_body: the request being run (req_peer NULL otherwise) */
     uint64_t req_n, req_records;
     const char *req_peer;
@@ -190,14 +193,24 @@ static int prune(kad_engine *e, kad_err *err)
 static int commit(kad_engine *e, kad_err *err)
 {
     int rc;
-    if (e->out_file && e->pending.len) {
-        if (write_all(e->out_fd, e->pending.ptr, e->pending.len) != 0)
-            return kx_err_setf(err, KAD_EIO, "%s: %s", e->o.output_path, strerror(errno));
-        e->out_len += (int64_t)e->pending.len;
-        kx_buf_reset(&e->pending);
-        if (fdatasync(e->out_fd) != 0 && errno != EINVAL)
-            return kx_err_setf(err, KAD_EIO, "%s: %s", e->o.output_path, strerror(errno));
+    if (e->pending.len && e->out_fd >= 0) {
+        /* the alerts first, for a file and a descriptor alike: a batch whose alerts could not
+           all be written (EPIPE: the consumer died; ENOSPC; EIO) is not committed, so a rerun
+           raises them again instead of losing them (docs/internals/engine.md) */
+        if (write_all(e->out_fd, e->pending.ptr, e->pending.len) != 0) {
+            int en = errno;
+            return kx_err_setf(err, KAD_EIO,
+                               "%s: %s: alerts not written; their batch is not committed (a "
+                               "rerun raises them again)",
+                               e->o.output_path ? e->o.output_path : "<stdout>", strerror(en));
+        }
+        if (e->out_file) {
+            e->out_len += (int64_t)e->pending.len;
+            if (fdatasync(e->out_fd) != 0 && errno != EINVAL)
+                return kx_err_setf(err, KAD_EIO, "%s: %s", e->o.output_path, strerror(errno));
+        }
     }
+    kx_buf_reset(&e->pending);
     e->c.commits++;
     crash_at(2, (long)e->c.commits, 1);
     if (e->out_file && e->out_key && (rc = st_pos_set(e->st, e->out_key, e->out_len, 0, err)))
@@ -207,11 +220,6 @@ static int commit(kad_engine *e, kad_err *err)
     if ((rc = st_commit(e->st, err)) != KAD_OK)
         return rc;
     crash_at(2, (long)e->c.commits, 2);
-    if (!e->out_file && e->pending.len) {
-        if (e->out_fd >= 0 && write_all(e->out_fd, e->pending.ptr, e->pending.len) != 0)
-            return kx_err_setf(err, KAD_EIO, "<stdout>: %s", strerror(errno));
-        kx_buf_reset(&e->pending);
-    }
     e->in_batch = 0;
     if ((rc = st_begin(e->st, err)) != KAD_OK)
         return rc;
@@ -381,7 +389,49 @@ static void count_skip(kad_engine *e, const kad_err *err)
 
 static void on_error(void *ctx, const kad_err *err) { count_skip(ctx, err); }
 
-void kad_engine_log_flush(kad_engine *e) { kx_log_flush_limited(&e->errlim); }
+/*
+ * A warning of the decoder (a record skipped on purpose: not a Kubernetes audit event; an event
+ * whose time is not a date) or of the reader (gzip trailing data): counted and logged with its
+ * position, rate-limited per kind. None of them makes the record "skipped" (an error).
+ */
+static void log_warning(kad_engine *e, int code, const kad_err *w)
+{
+    size_t k;
+    switch (code) {
+    case EV_WARN_NOT_AUDIT:
+        e->c.not_audit++;
+        k = 0;
+        break;
+    case EV_WARN_BAD_TIME:
+        e->c.bad_time++;
+        k = 1;
+        break;
+    case EV_WARN_GZIP_TRAILING:
+        e->c.gzip_trailing++;
+        k = 2;
+        break;
+    default: return;
+    }
+    char msg[KAD_ERR_MSG_MAX + 512];
+    kad_err_format(w, msg, sizeof(msg));
+    char *p = strstr(msg, "error: "); /* kad_err_format says error; this is a warning */
+    if (p)
+        memmove(p, p + 7, strlen(p + 7) + 1);
+    if (e->req_peer)
+        kx_log_limited(&e->warnlim[k], KX_LOG_WARN, "request %llu from %s: %s",
+                       (unsigned long long)e->req_n, e->req_peer, msg);
+    else
+        kx_log_limited(&e->warnlim[k], KX_LOG_WARN, "%s", msg);
+}
+
+static void on_warning(void *ctx, int code, const kad_err *w) { log_warning(ctx, code, w); }
+
+void kad_engine_log_flush(kad_engine *e)
+{
+    kx_log_flush_limited(&e->errlim);
+    for (size_t k = 0; k < 3; k++)
+        kx_log_flush_limited(&e->warnlim[k]);
+}
 
 /* One framed record through the decoder and the engine: the same path for files, stdin and
    webhook bodies. Returns nonzero when on_event stopped (a fatal engine error). */
@@ -520,7 +570,7 @@ int kad_engine_scan(kad_engine *e, const char *path, kad_err *err)
     }
     e->c.input_offset = e->c.input_base = e->in_base;
     struct ev_reader *rd = NULL;
-    int rc = ev_reader_open_fd(&rd, fd, origin, 0, err);
+    int rc = ev_reader_open_fd(&rd, fd, origin, e->o.decode.max_record, err);
     if (rc != KAD_OK) {
         if (!is_stdin)
             close(fd);
@@ -563,6 +613,11 @@ int kad_engine_scan(kad_engine *e, const char *path, kad_err *err)
         if (e->o.on_record)
             e->o.on_record(e->o.ud);
     }
+    kad_err w;
+    kad_err_clear(&w);
+    int wc = ev_reader_warning(rd, &w);
+    if (wc != EV_WARN_NONE)
+        log_warning(e, wc, &w);
     ev_reader_close(rd);
     if (!is_stdin)
         close(fd);
@@ -579,8 +634,10 @@ int kad_engine_scan(kad_engine *e, const char *path, kad_err *err)
     if (e->failed)
         return failed_rc(e, err);
     if (read_rc != KAD_OK) {
-        if (err)
+        if (err) {
             *err = rerr;
+            err->origin = origin; /* the reader's copy of it is freed */
+        }
         return read_rc;
     }
     return KAD_OK;
@@ -673,8 +730,10 @@ static int open_output(kad_engine *e, kad_err *err)
     struct st_pos pos;
     kad_err perr;
     int64_t len = 0;
-    if (!e->o.from_start && st_mode_get(e->st) != ST_OPEN_MEM &&
-        st_pos_get(e->st, e->out_key, &pos, &perr) == KAD_OK && pos.offset <= sb.st_size)
+    /* from_start re-reads the inputs but keeps the alerts already written: their ids are in the
+       state, so they are not written again, and truncating would delete them */
+    if (st_mode_get(e->st) != ST_OPEN_MEM && st_pos_get(e->st, e->out_key, &pos, &perr) == KAD_OK &&
+        pos.offset <= sb.st_size)
         len = pos.offset;
     if (ftruncate(fd, len) != 0 || lseek(fd, len, SEEK_SET) < 0)
         return kx_err_setf(err, KAD_EIO, "%s: %s", path, strerror(errno));
@@ -695,6 +754,9 @@ int kad_engine_new(kad_engine **out, const kad_engine_opts *o, kad_err *err)
     e->st = o->state->st;
     e->out_fd = -1;
     e->errlim = (kx_log_limit){"records", 10, 0};
+    e->warnlim[0] = (kx_log_limit){"not-audit records", 10, 0};
+    e->warnlim[1] = (kx_log_limit){"bad-time events", 10, 0};
+    e->warnlim[2] = (kx_log_limit){"gzip trailing data", 10, 0};
     crash_init();
     kx_buf_init(&e->pending, (size_t)1 << 30);
     kx_arena_init(&e->arena, 64 * 1024, (size_t)256 << 20);
@@ -725,10 +787,11 @@ int kad_engine_new(kad_engine **out, const kad_engine_opts *o, kad_err *err)
     api_decoder_opts(&o->decode, &e->dopts, &host);
     e->dopts.keep_empty = false;
     e->dopts.ns = NULL;
-    e->dopts.lim.max_size = 0;
+    e->dopts.lim.max_size = o->decode.max_record; /* 0: the decoder's default */
     e->dec = ev_decoder_new(&e->dopts);
     e->full_dec = ev_decoder_new(&e->dopts);
-    e->dopts.host = NULL; /* copied by the decoders; `host` dies here */
+    ev_decoder_set_warning(e->dec, on_warning, e); /* not full_dec: it decodes a record again */
+    e->dopts.host = NULL;                          /* copied by the decoders; `host` dies here */
     if (det_needs_all(e->det)) {
         ev_decoder_need_all(e->dec);
     } else {

@@ -12,6 +12,7 @@
 #include "base/jsonw.h"
 #include "det_int.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -25,14 +26,45 @@ static bool is_empty_container(const struct ev_node *n)
     return (n->type == EV_OBJECT || n->type == EV_ARRAY) && n->child == NULL;
 }
 
-static void write_node(kx_jsonw *w, const struct ev_node *n, int depth)
+/*
+ * How much of the source document an alert copies. Unlimited at first; when the alert would pass
+ * DET_ALERT_MAX (a poison pill: the same record would stop every rerun), det_alert_write writes
+ * it again with strings cut and arrays shortened, as Elasticsearch's ignore_above keeps an
+ * oversized value out of the index while the document stays indexable, and records what it cut
+ * under kadet.truncated (docs/alerts.md "Limits").
+ */
+struct src_cap {
+    size_t str_max; /* longer strings keep their first str_max bytes (UTF-8 boundary) and "…" */
+    size_t arr_max; /* longer arrays keep their first arr_max values */
+    uint64_t strings, values; /* strings cut, array values dropped */
+};
+
+static void write_capped_str(kx_jsonw *w, const char *s, size_t n, struct src_cap *cap)
+{
+    if (n <= cap->str_max) {
+        kx_jsonw_str(w, s, n);
+        return;
+    }
+    size_t cut = cap->str_max;
+    while (cut > 0 && ((unsigned char)s[cut] & 0xC0) == 0x80)
+        cut--; /* s[cut] starts a character: keep what is before it */
+    kx_buf t;
+    kx_buf_init(&t, cut + 4);
+    kx_buf_add(&t, s, cut);
+    kx_buf_adds(&t, "\xe2\x80\xa6"); /* U+2026 */
+    kx_jsonw_str(w, t.ptr ? t.ptr : "", t.len);
+    kx_buf_fini(&t);
+    cap->strings++;
+}
+
+static void write_node(kx_jsonw *w, const struct ev_node *n, int depth, struct src_cap *cap)
 {
     switch (n->type) {
     case EV_NULL: kx_jsonw_null(w); break;
     case EV_TRUE: kx_jsonw_bool(w, true); break;
     case EV_FALSE: kx_jsonw_bool(w, false); break;
     case EV_NUMBER: kx_jsonw_raw(w, n->str, n->len); break;
-    case EV_STRING: kx_jsonw_str(w, n->str, n->len); break;
+    case EV_STRING: write_capped_str(w, n->str, n->len, cap); break;
     case EV_ARRAY:
     case EV_OBJECT:
         if (depth >= KX_JSONW_DEPTH - 4) {
@@ -43,12 +75,17 @@ static void write_node(kx_jsonw *w, const struct ev_node *n, int depth)
             kx_jsonw_arr_begin(w);
         else
             kx_jsonw_obj_begin(w);
+        size_t k = 0;
         for (const struct ev_node *c = n->child; c; c = c->next) {
             if (is_empty_container(c))
                 continue;
+            if (n->type == EV_ARRAY && k++ >= cap->arr_max) {
+                cap->values++;
+                continue;
+            }
             if (n->type == EV_OBJECT)
                 kx_jsonw_key(w, c->key, c->klen);
-            write_node(w, c, depth + 1);
+            write_node(w, c, depth + 1, cap);
         }
         if (n->type == EV_ARRAY)
             kx_jsonw_arr_end(w);
@@ -83,7 +120,7 @@ static bool is_metadata_key(const struct ev_node *m)
     return false;
 }
 
-static void write_source(kx_jsonw *w, const struct ev_node *doc)
+static void write_source(kx_jsonw *w, const struct ev_node *doc, struct src_cap *cap)
 {
     for (const struct ev_node *m = doc->child; m; m = m->next) {
         if (key_is(m, "@timestamp") || key_starts(m, "kibana") || key_starts(m, "signal") ||
@@ -102,18 +139,19 @@ static void write_source(kx_jsonw *w, const struct ev_node *doc)
                 if (key_is(c, "kind") || is_empty_container(c))
                     continue;
                 kx_jsonw_key(w, c->key, c->klen);
-                write_node(w, c, 2);
+                write_node(w, c, 2, cap);
             }
             kx_jsonw_obj_end(w);
             continue;
         }
         kx_jsonw_key(w, m->key, m->klen);
-        write_node(w, m, 1);
+        write_node(w, m, 1, cap);
     }
 }
 
 /* kibana.alert.original_event.<path> for every leaf (or array) under the source `event`. */
-static void write_flat(kx_jsonw *w, kx_buf *key, size_t base, const struct ev_node *n, int depth)
+static void write_flat(kx_jsonw *w, kx_buf *key, size_t base, const struct ev_node *n, int depth,
+                       struct src_cap *cap)
 {
     for (const struct ev_node *c = n->child; c; c = c->next) {
         if (is_empty_container(c))
@@ -122,23 +160,23 @@ static void write_flat(kx_jsonw *w, kx_buf *key, size_t base, const struct ev_no
         kx_buf_addc(key, '.');
         kx_buf_add(key, c->key, c->klen);
         if (c->type == EV_OBJECT && depth < 16) {
-            write_flat(w, key, key->len, c, depth + 1);
+            write_flat(w, key, key->len, c, depth + 1, cap);
             continue;
         }
         kx_jsonw_key(w, key->ptr, key->len);
-        write_node(w, c, 2);
+        write_node(w, c, 2, cap);
     }
 }
 
 static void write_original(kx_jsonw *w, kx_buf *key, const struct ev_node *doc, const char *src,
-                           const char *dst)
+                           const char *dst, struct src_cap *cap)
 {
     for (const struct ev_node *m = doc->child; m; m = m->next) {
         if (!key_is(m, src) || m->type != EV_OBJECT)
             continue;
         kx_buf_reset(key);
         kx_buf_adds(key, dst);
-        write_flat(w, key, key->len, m, 0);
+        write_flat(w, key, key->len, m, 0, cap);
     }
 }
 
@@ -541,8 +579,8 @@ int det_alert_rule_fragment(const struct rule *r, kx_buf *out)
     return KAD_OK;
 }
 
-int det_alert_write(kx_buf *out, const struct rule *r, const struct ev_node *doc,
-                    const struct det_alert_extra *x, kad_err *err)
+static int write_doc(kx_buf *out, const struct rule *r, const struct ev_node *doc,
+                     const struct det_alert_extra *x, struct src_cap *cap, kad_err *err)
 {
     kx_jsonw jw;
     kx_jsonw *w = &jw;
@@ -565,13 +603,13 @@ int det_alert_write(kx_buf *out, const struct rule *r, const struct ev_node *doc
 
     kx_jsonw_obj_begin(w);
     if (doc->type == EV_OBJECT)
-        write_source(w, doc);
+        write_source(w, doc, cap);
     kv_time(w, "@timestamp", now);
     kv_str(w, "event.kind", "signal");
     kx_buf key; /* flattened original_event keys and the ancestor id: bounded by the document */
     kx_buf_init(&key, DET_ALERT_MAX);
-    write_original(w, &key, doc, "event", "kibana.alert.original_event");
-    write_original(w, &key, doc, "data_stream", "kibana.alert.original_data_stream");
+    write_original(w, &key, doc, "event", "kibana.alert.original_event", cap);
+    write_original(w, &key, doc, "data_stream", "kibana.alert.original_data_stream", cap);
 
     kx_jsonw_keyc(w, "kibana.alert.ancestors");
     kx_jsonw_arr_begin(w);
@@ -653,6 +691,19 @@ int det_alert_write(kx_buf *out, const struct rule *r, const struct ev_node *doc
         kx_jsonw_keyc(w, "kadet.baseline");
         kx_jsonw_raw(w, x->baseline_json, strlen(x->baseline_json));
     }
+    if (cap->strings || cap->values) {
+        kx_jsonw_keyc(w, "kadet.truncated");
+        kx_jsonw_obj_begin(w);
+        kx_jsonw_keyc(w, "strings");
+        kx_jsonw_int(w, (int64_t)cap->strings);
+        kx_jsonw_keyc(w, "string_max_bytes");
+        kx_jsonw_int(w, (int64_t)cap->str_max);
+        kx_jsonw_keyc(w, "array_values_dropped");
+        kx_jsonw_int(w, (int64_t)cap->values);
+        kx_jsonw_keyc(w, "array_max_values");
+        kx_jsonw_int(w, (int64_t)cap->arr_max);
+        kx_jsonw_obj_end(w);
+    }
     kx_jsonw_obj_end(w);
     int reason_err = kx_buf_error(reason);
     if (reason == &reason_local)
@@ -665,4 +716,34 @@ int det_alert_write(kx_buf *out, const struct rule *r, const struct ev_node *doc
     if (kx_jsonw_error(w) != KAD_OK)
         return kx_err_setf(err, KAD_ELIMIT, "alert document larger than %zu bytes", out->max);
     return KAD_OK;
+}
+
+/*
+ * The alert document into out (appended at out->len). When it passes out's limit
+ * (DET_ALERT_MAX), the source's values are copied with the caps of DET_CAPS, each smaller than
+ * the last, until it fits: an oversized event still gives its alert (with kadet.truncated)
+ * instead of stopping every run at the same record.
+ */
+int det_alert_write(kx_buf *out, const struct rule *r, const struct ev_node *doc,
+                    const struct det_alert_extra *x, kad_err *err)
+{
+    static const struct {
+        size_t str_max, arr_max;
+    } caps[] = {
+        {SIZE_MAX, SIZE_MAX},
+        {DET_CAP_STRING_MAX, DET_CAP_ARRAY_MAX},
+        {1024, 64},
+    };
+    size_t start = out->len;
+    int rc = KAD_OK;
+    for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+        struct src_cap cap = {caps[i].str_max, caps[i].arr_max, 0, 0};
+        rc = write_doc(out, r, doc, x, &cap, err);
+        if (rc != KAD_ELIMIT || kx_buf_error(out) != KAD_ELIMIT || start != 0)
+            return rc;
+        kx_buf_reset(out); /* too large: again with smaller caps */
+        if (err)
+            kad_err_clear(err);
+    }
+    return kx_err_setf(err, KAD_ELIMIT, "alert document larger than %zu bytes", out->max);
 }

@@ -190,6 +190,30 @@ static bool memo_pays(const struct det_engine *e)
     return nseen > 0 && reads * 2 >= nseen * 3;
 }
 
+/*
+ * Elastic checks the time range of every execution (rule_exec_window: `from`/`to` as date math,
+ * new_terms' history window starting before `from`) and fails the execution when it does not
+ * hold. A scan has no executions, so a rule whose executions would fail now is reported once,
+ * at start, with its position (the scan still runs it over the events it reads).
+ */
+static void exec_window_check(const struct rule *r, int64_t now_ms)
+{
+    if (now_ms == DET_TIME_NONE) {
+        struct timespec t;
+        clock_gettime(CLOCK_REALTIME, &t);
+        now_ms = (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+    }
+    struct rule_window w;
+    kad_err err;
+    kad_err_clear(&err);
+    if (rule_exec_window(r, now_ms, &w, &err) == KAD_OK)
+        return;
+    kx_log(KX_LOG_WARN,
+           "%s:%u:%u: %s (Elastic's executions of this rule fail with this error; kadet scans "
+           "with it)",
+           err.origin ? err.origin : "", err.line, err.col, err.msg);
+}
+
 struct det_engine *det_new(const struct det_opts *o, kad_err *err)
 {
     struct det_engine *e = kx_calloc(1, sizeof(*e));
@@ -242,6 +266,7 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
                                r->new_terms_fields.n <= 3));
         if (!dr->runs)
             continue;
+        exec_window_check(r, o->now_ms);
         if (!det_rule_fields(r, add_field_cb, e))
             e->needs_all = true;
         struct st_rule_def def = {

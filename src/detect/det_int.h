@@ -21,6 +21,10 @@
 #define DET_BASELINE_MAX 20
 /* Largest alert document. */
 #define DET_ALERT_MAX ((size_t)16 << 20)
+/* An alert over DET_ALERT_MAX is written again with the source's strings cut at
+   DET_CAP_STRING_MAX bytes and its arrays cut at DET_CAP_ARRAY_MAX values (det_alert.c). */
+#define DET_CAP_STRING_MAX ((size_t)32 << 10)
+#define DET_CAP_ARRAY_MAX ((size_t)10000)
 /* The alert reason: each field value (and the rule name) in it is cut at DET_REASON_VALUE_MAX
    bytes with an ellipsis, so the whole text (12 values at most) always fits DET_REASON_MAX. */
 #define DET_REASON_VALUE_MAX ((size_t)32 << 10)

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <zlib.h>
 
 struct ev_decoder {
     struct ev_decoder_opts o;
@@ -74,7 +75,7 @@ static void warn_time(struct ev_decoder *d, const struct ev_record *rec, const s
     kad_err w;
     kx_err_atlc(&w, KAD_EINVAL, rec->origin, (uint32_t)rec->line, rec->col, (int64_t)rec->offset,
                 "%sevent %.*s: %s is not a date: no @timestamp (Elastic refuses such a "
-                "document at indexing; --ingested now gives it the read time)",
+                "document at indexing; --timestamp received gives it the read time)",
                 ev->item ? "list item: " : "", (int)(ev->audit_id.len > 64 ? 64 : ev->audit_id.len),
                 ev->audit_id.ptr ? ev->audit_id.ptr : "", ev->warn_field);
     warn_at(d, EV_WARN_BAD_TIME, &w);
@@ -463,6 +464,92 @@ static bool aks_missing(const struct ev_node *r, char *buf, size_t size)
     return buf[0] != '\0';
 }
 
+/*
+ * What an AWS Lambda subscribed to CloudWatch Logs receives: {"awslogs":{"data":"<base64>"}},
+ * the data being the gzip-compressed subscription payload (cw_events). Decoded, inflated (at most
+ * the document limit: a bomb stops there) and parsed into a; NULL with err positioned at the
+ * record otherwise.
+ */
+static int b64val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+static struct ev_node *awslogs_unwrap(struct ev_decoder *d, kx_arena *a,
+                                      const struct ev_record *rec, const struct ev_node *data,
+                                      kad_err *err)
+{
+#define AWSLOGS_ERR(...)                                                                           \
+    do {                                                                                           \
+        kx_err_atlc(err, KAD_ESYNTAX, rec->origin, (uint32_t)rec->line, rec->col,                  \
+                    (int64_t)rec->offset, __VA_ARGS__);                                            \
+        goto out;                                                                                  \
+    } while (0)
+    struct ev_node *root = NULL;
+    unsigned char *bin = kx_malloc(data->len / 4 * 3 + 3);
+    size_t n = 0;
+    unsigned acc = 0;
+    int bits = 0;
+    kx_buf txt;
+    kx_buf_init(&txt, d->o.lim.max_size ? d->o.lim.max_size : EV_JSON_MAX_SIZE);
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    bool zinit = false;
+    for (size_t i = 0; i < data->len; i++) {
+        unsigned char c = (unsigned char)data->str[i];
+        if (c == '=')
+            break;
+        int v = b64val(c);
+        if (v < 0)
+            AWSLOGS_ERR("awslogs.data is not base64 (byte %zu)", i);
+        acc = (acc << 6) | (unsigned)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            bin[n++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    if (inflateInit2(&z, 15 + 32) != Z_OK) /* gzip or zlib header */
+        AWSLOGS_ERR("awslogs.data: cannot start zlib");
+    zinit = true;
+    z.next_in = bin;
+    z.avail_in = (uInt)n;
+    unsigned char chunk[16384];
+    int zr;
+    do {
+        z.next_out = chunk;
+        z.avail_out = sizeof(chunk);
+        zr = inflate(&z, Z_NO_FLUSH);
+        if (zr != Z_OK && zr != Z_STREAM_END)
+            AWSLOGS_ERR("awslogs.data is not gzip data (%s)", z.msg ? z.msg : "bad stream");
+        if (kx_buf_add(&txt, chunk, sizeof(chunk) - z.avail_out) != KAD_OK)
+            AWSLOGS_ERR("awslogs.data inflates to more than %zu bytes", txt.max);
+        if (zr == Z_OK && z.avail_in == 0 && z.avail_out != 0)
+            AWSLOGS_ERR("awslogs.data: the gzip stream is truncated");
+    } while (zr != Z_STREAM_END);
+    char *copy = kx_arena_memdup(a, txt.ptr ? txt.ptr : "", txt.len);
+    root = ev_json_parse_lim(a, copy, txt.len, &d->o.lim, rec->origin, err);
+    if (!root) {
+        char m[KAD_ERR_MSG_MAX];
+        snprintf(m, sizeof(m), "awslogs.data (inflated): %.200s", err ? err->msg : "");
+        AWSLOGS_ERR("%s", m);
+    }
+out:
+    if (zinit)
+        inflateEnd(&z);
+    kx_buf_fini(&txt);
+    kx_free(bin);
+    return root;
+#undef AWSLOGS_ERR
+}
+
 static int decode_single(struct ev_decoder *d, kx_arena *a, const struct ev_record *rec,
                          struct ev_event *out, struct ev_node **list, kad_err *err)
 {
@@ -500,6 +587,10 @@ static int decode_single(struct ev_decoder *d, kx_arena *a, const struct ev_reco
         shift_err(err, rec);
         return err ? err->code : KAD_ESYNTAX;
     }
+    const struct ev_node *aw = root->type == EV_OBJECT ? ev_member(root, "awslogs", 7) : NULL;
+    const struct ev_node *awd = aw && aw->type == EV_OBJECT ? ev_member(aw, "data", 4) : NULL;
+    if (awd && awd->type == EV_STRING && !(root = awslogs_unwrap(d, a, rec, awd, err)))
+        return err ? err->code : KAD_ESYNTAX;
     int fmt = ev_detect(root);
     char miss[128];
     if (fmt == EV_FMT_UNKNOWN && aks_missing(root, miss, sizeof(miss)))

@@ -475,8 +475,9 @@ int ev_reader_next(struct ev_reader *r, struct ev_record *rec, kad_err *err)
             r->start += used;
             if (rl > r->max)
                 return kx_err_atlc(err, KAD_ELIMIT, r->origin, (uint32_t)rec->line, rec->col,
-                                   (int64_t)rec->offset, "record longer than %zu bytes, skipped",
-                                   r->max);
+                                   (int64_t)rec->offset,
+                                   "record longer than %zu bytes (at byte %llu), skipped", r->max,
+                                   (unsigned long long)rec->offset);
             return 1;
         }
         if (fr == FR_SKIP) {
@@ -486,9 +487,10 @@ int ev_reader_next(struct ev_reader *r, struct ev_record *rec, kad_err *err)
         if (fr == FR_END)
             return 0;
         if (n > r->max) {
-            int rc =
-                kx_err_atlc(err, KAD_ELIMIT, r->origin, (uint32_t)r->f.line, 1,
-                            (int64_t)r->f.offset, "record longer than %zu bytes, skipped", r->max);
+            int rc = kx_err_atlc(err, KAD_ELIMIT, r->origin, (uint32_t)r->f.line, 1,
+                                 (int64_t)r->f.offset,
+                                 "record longer than %zu bytes (at byte %llu), skipped", r->max,
+                                 (unsigned long long)r->f.offset);
             r->skipping = true;
             r->f.mode = MODE_NDJSON;
             return rc;

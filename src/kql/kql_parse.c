@@ -626,7 +626,16 @@ struct kql_node *kql_parse(kx_arena *a, const char *src, size_t len, const char 
             first = false;
         }
         found_text(src, len, p.fail_pos, found, sizeof(found));
-        kx_err_at(err, KAD_ESYNTAX, origin, src, len, p.fail_pos, "%s but %s found", msg, found);
+        /* Kibana's message, plus what it means when the quote found is never closed */
+        bool open_quote = p.fail_pos < len && src[p.fail_pos] == '"';
+        for (size_t i = p.fail_pos + 1; open_quote && i < len; i++) {
+            if (src[i] == '\\')
+                i++;
+            else if (src[i] == '"')
+                open_quote = false;
+        }
+        kx_err_at(err, KAD_ESYNTAX, origin, src, len, p.fail_pos, "%s but %s found%s", msg, found,
+                  open_quote ? " (a quoted string that is never closed starts here)" : "");
         return NULL;
     }
     if (!root) {
