@@ -28,13 +28,20 @@ void cmd_print_err(const kad_err *err)
     fprintf(stderr, "%s\n", msg);
 }
 
+void cmd_print_usage(const struct cmd *c)
+{
+    fputs(c->usage, stdout);
+    if (c->usage_more)
+        fputs(c->usage_more, stdout);
+}
+
 int cmd_wants_help(const struct cmd *c, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             return 0;
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            fputs(c->usage, stdout);
+            cmd_print_usage(c);
             return 1;
         }
     }

@@ -22,6 +22,8 @@ struct cmd {
     const char *name;
     const char *summary; /* one line for `kadet --help` */
     const char *usage;   /* full help text for `kadet help NAME` / `kadet NAME --help` */
+    /* printed after usage when set: C11 guarantees string literals of 4095 bytes only */
+    const char *usage_more;
     /* argv[0] is the subcommand name; returns the exit code */
     int (*run)(int argc, char **argv);
 };
@@ -32,6 +34,9 @@ int cmd_usage_error(const struct cmd *c, const char *fmt, ...)
 /* Print err as `origin:line:col: error: message` (kad_err_format) and a newline to stderr,
    without a prefix (the form of input and query errors). */
 void cmd_print_err(const kad_err *err);
+/* Print c->usage (and c->usage_more) to stdout. */
+void cmd_print_usage(const struct cmd *c);
+
 /* True when argv has -h/--help before "--"; then prints c->usage to stdout. */
 int cmd_wants_help(const struct cmd *c, int argc, char **argv);
 

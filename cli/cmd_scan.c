@@ -522,7 +522,8 @@ const struct cmd cmd_scan = {
         "                         @timestamp)\n"
         "      --timestamp SRC    @timestamp of raw events: stage (stageTimestamp, default),\n"
         "                         request (requestReceivedTimestamp) or received (now)\n"
-        "      --progress, --no-progress  progress bar on stderr (default: on a terminal)\n"
+        "      --progress, --no-progress  progress bar on stderr (default: on a terminal)\n",
+    .usage_more =
         "      --listen HOST:PORT receive kube-apiserver's audit webhook (POSTed EventLists)\n"
         "                         instead of reading FILEs; each request is committed before\n"
         "                         its 200; runs until SIGINT/SIGTERM (docs/deployment.md).\n"

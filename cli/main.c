@@ -93,7 +93,7 @@ int main(int argc, char **argv)
         const struct cmd *c = find(argv[2]);
         if (!c)
             return unknown_command(argv[2]);
-        fputs(c->usage, stdout);
+        cmd_print_usage(c);
         return EXIT_OK;
     }
     if (a[0] == '-') {
