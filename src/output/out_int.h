@@ -9,7 +9,7 @@
 
 struct out_box {
     sqlite3 *db;
-    sqlite3_stmt *ins, *max_seq, *rows, *cur_get, *cur_set, *pending, *oldest, *prune;
+    sqlite3_stmt *ins, *max_seq, *rows, *cur_get, *cur_set, *pending, *oldest, *prune, *count;
     char *path;
     bool in_batch;
 };
@@ -25,6 +25,8 @@ int box_rows(struct out_box *b, int64_t after, int max, int64_t max_bytes,
              void *ud, kad_err *err);
 /* Pending rows after `after` and the wall ms of the oldest (0 = none). */
 int box_pending(struct out_box *b, int64_t after, int64_t *count, int64_t *oldest_ms);
+/* Add to output `name`'s persisted counters: delivered, retried, failed, filtered. */
+int box_count(struct out_box *b, const char *name, const int64_t d[4], kad_err *err);
 /* Delete rows every one of `names` has passed. */
 int box_prune(struct out_box *b, int64_t upto, kad_err *err);
 

@@ -27,6 +27,7 @@ struct output {
     bool hold;            /* next_try is a flush= wait (a full batch goes at once), not a backoff */
     int64_t pub_cursor;   /* cursor, under mgr.mu (for out_mgr_drain and pruning) */
     struct out_metrics m; /* under mgr.mu */
+    uint64_t saved[4];    /* delivered, retried, failed, filtered as persisted (worker only) */
     /* the output's delivery thread and what only it uses */
     struct out_mgr *mgr;
     pthread_t th;
@@ -92,12 +93,7 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
     m->n = n;
     for (size_t i = 0; i < n && !rc; i++) {
         struct output *o = &m->o[i];
-        rc = out_spec_parse(&o->spec, specs[i].text, "sink", err);
-        if (rc)
-            break;
-        /* keep the given name (parse gives the default one when the text has none) */
-        kx_free(o->spec.name);
-        o->spec.name = kx_strdup(specs[i].name);
+        out_spec_copy(&o->spec, &specs[i]);
         o->m.name = o->spec.name;
         o->conn = conn_new(&o->spec, m->hostname);
         o->mgr = m;
@@ -321,6 +317,29 @@ static void prune(struct output *o)
         kx_log(KX_LOG_WARN, "outbox: %s", e.msg);
 }
 
+/* Add what the counters gained since the last call to the outbox's totals (state stats). */
+static void persist_counts(struct output *o)
+{
+    struct out_mgr *m = o->mgr;
+    pthread_mutex_lock(&m->mu);
+    uint64_t now[4] = {o->m.delivered, o->m.retried, o->m.failed, o->m.filtered};
+    pthread_mutex_unlock(&m->mu);
+    int64_t d[4];
+    bool any = false;
+    for (int i = 0; i < 4; i++) {
+        d[i] = (int64_t)(now[i] - o->saved[i]);
+        any |= d[i] != 0;
+    }
+    kad_err e = {0};
+    if (!any)
+        return;
+    if (box_count(o->wb, o->spec.name, d, &e)) {
+        kx_log(KX_LOG_WARN, "output %s: %s", o->spec.name, e.msg);
+        return;
+    }
+    memcpy(o->saved, now, sizeof(now));
+}
+
 /* One thread per output: a slow or failing output never delays another. */
 static void *worker(void *ud)
 {
@@ -332,8 +351,11 @@ static void *worker(void *ud)
         o->notified = false;
         pthread_mutex_unlock(&m->mu);
         bool moved = false;
-        while (!stopping(m) && step(m, o))
+        while (!stopping(m) && step(m, o)) {
             moved = true;
+            persist_counts(o);
+        }
+        persist_counts(o);
         if (moved && ++passes % 16 == 1)
             prune(o);
         update_metrics(o);
