@@ -718,8 +718,9 @@ KAD_API int kad_outputs_stats(kad_outputs *o, size_t i, kad_output_stats *out);
    kadet_output_failed_total, kadet_output_filtered_total, kadet_output_queue_depth,
    kadet_output_oldest_pending_seconds. Free with kad_free. */
 KAD_API char *kad_outputs_metrics(kad_outputs *o);
-/* Stop the delivery threads (an attempt in flight finishes or times out) and free. Pending
-   alerts stay in the outbox. */
+/* Stop the delivery threads and free. An HTTP request in flight is aborted within about a
+   second (a slow receiver does not delay exit); it and every pending alert stay in the outbox
+   for the next kad_outputs on the same file. */
 KAD_API void kad_outputs_free(kad_outputs *o);
 
 /* `kadet outputs test`: send one sample alert (alert_json, or a built-in sample when NULL) to

@@ -6,6 +6,7 @@
 
 #include "output/output.h"
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 struct out_box {
     sqlite3 *db;
@@ -36,6 +37,11 @@ int box_prune(struct out_box *b, int64_t upto, kad_err *err);
 struct out_conn; /* per-output transport state (curl handle, socket, file) */
 struct out_conn *conn_new(const struct out_spec *s, const char *hostname);
 void conn_free(struct out_conn *c);
+/* While *flag is false nothing changes; once it is set, an HTTP request in flight is aborted
+   within about a second (out_mgr_free does not wait for a slow receiver). */
+void conn_set_abort(struct out_conn *c, const atomic_bool *flag);
+/* After setting the flag: shut down the HTTP socket in flight, so the request fails at once. */
+void conn_abort(struct out_conn *c);
 /*
  * Deliver n alerts; res[i] gets each alert's verdict. Returns 0 when every verdict is filled
  * (some may be RETRY or DEAD), else the error for the whole attempt (retryable unless

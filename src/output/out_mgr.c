@@ -52,6 +52,7 @@ struct out_mgr {
     pthread_cond_t wake;
     bool stop;
     bool draining; /* out_mgr_drain waits: send partial batches at once (flush=) */
+    atomic_bool abort; /* out_mgr_free: give up HTTP requests in flight */
 };
 
 static int64_t mono_ms(void)
@@ -74,6 +75,7 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
                                    "two outputs named '%s': give one a name= option",
                                    specs[i].name);
     struct out_mgr *m = kx_calloc(1, sizeof(*m));
+    atomic_init(&m->abort, false);
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->wake, NULL);
     m->poll_ms = opts->poll_ms > 0 ? opts->poll_ms : 200;
@@ -89,6 +91,10 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
         snprintf(m->dead_letter, l, "%s.dead", opts->outbox_path);
     }
     int rc = box_open(&m->prod, opts->outbox_path, err);
+    /* the producer never checkpoints the WAL (the engine's commit would wait for the copy and
+       its fsyncs); the delivery threads' connections do, after their cursor writes */
+    if (!rc)
+        sqlite3_wal_autocheckpoint(m->prod->db, 0);
     m->o = kx_calloc(n ? n : 1, sizeof(*m->o));
     m->n = n;
     for (size_t i = 0; i < n && !rc; i++) {
@@ -96,6 +102,7 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
         out_spec_copy(&o->spec, &specs[i]);
         o->m.name = o->spec.name;
         o->conn = conn_new(&o->spec, m->hostname);
+        conn_set_abort(o->conn, &m->abort);
         o->mgr = m;
         o->seed = (unsigned)getpid() ^ (unsigned)mono_ms() ^ (unsigned)i * 2654435761u;
         kx_arena_init(&o->ar, 1 << 20, 0);
@@ -446,8 +453,12 @@ void out_mgr_free(struct out_mgr *m)
         return;
     pthread_mutex_lock(&m->mu);
     m->stop = true;
+    atomic_store(&m->abort, true); /* a request in flight is aborted (sent again next run) */
     pthread_cond_broadcast(&m->wake);
     pthread_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < m->n; i++)
+        if (m->o[i].conn)
+            conn_abort(m->o[i].conn);
     for (size_t i = 0; i < m->n; i++)
         if (m->o[i].started)
             pthread_join(m->o[i].th, NULL);

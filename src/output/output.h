@@ -209,7 +209,8 @@ void out_mgr_notify(struct out_mgr *m);
 int64_t out_mgr_drain(struct out_mgr *m, int timeout_ms);
 /* Copy up to n outputs' metrics (name borrowed from the manager); returns the number of outputs. */
 size_t out_mgr_metrics(struct out_mgr *m, struct out_metrics *out, size_t n);
-/* Stop the delivery threads (an attempt in flight finishes or times out) and free everything. */
+/* Stop the delivery threads (an HTTP request in flight is aborted within about a second; it is
+   sent again by the next manager on the outbox) and free everything. */
 void out_mgr_free(struct out_mgr *m);
 
 /* Send one alert to one output now, without the outbox (`kadet outputs test`): 0 delivered,
