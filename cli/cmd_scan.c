@@ -31,6 +31,7 @@
 extern const struct cmd cmd_scan;
 
 #define MAX_PATHS 64
+#define MAX_SINKS 32
 
 struct scan {
     /* options */
@@ -56,6 +57,13 @@ struct scan {
     const char *listen; /* --listen HOST:PORT: the audit webhook receiver instead of FILEs */
     const char *listen_path;
     size_t max_body;
+    const char *sinks[MAX_SINKS]; /* --sink specs */
+    size_t nsinks;
+    const char *outbox;        /* --outbox FILE (default: STATE.outbox) */
+    int64_t sink_timeout;      /* --sink-timeout (ms) */
+    char outbox_tmp[PATH_MAX]; /* --no-state without --outbox: a temporary outbox */
+    char state_file[PATH_MAX];
+    kad_outputs *outs;
     /* run */
     struct scan_view v; /* engine, rules, progress, exit status: what scan_report.c reads */
     kad_state *st;
@@ -121,6 +129,8 @@ static int open_state(struct scan *s)
             return EXIT_USAGE;
         }
     }
+    if (spath)
+        snprintf(s->state_file, sizeof(s->state_file), "%s", spath);
     kad_err err;
     kad_err_clear(&err);
     kad_state_opts so = {.mode = s->no_state ? KAD_STATE_MEM : KAD_STATE_RW, .init = s->state_init};
@@ -141,6 +151,78 @@ static int open_state(struct scan *s)
         return EXIT_RUNTIME;
     }
     return EXIT_OK;
+}
+
+/* --sink: the outbox is STATE.outbox (one scan per state file holds it), --outbox FILE, or
+   with --no-state a temporary file removed at exit. */
+static int open_outputs(struct scan *s)
+{
+    if (!s->nsinks)
+        return EXIT_OK;
+    char path[PATH_MAX];
+    const char *box = s->outbox;
+    if (!box && s->state_file[0] && strstr(s->state_file, "://") == NULL) {
+        if (snprintf(path, sizeof(path), "%s.outbox", s->state_file) >= (int)sizeof(path)) {
+            fprintf(stderr, "kadet: scan: the outbox path is too long: give --outbox FILE\n");
+            return EXIT_USAGE;
+        }
+        box = path;
+    }
+    if (!box) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(s->outbox_tmp, sizeof(s->outbox_tmp), "%s/kadet-outbox-XXXXXX",
+                 tmp && tmp[0] ? tmp : "/tmp");
+        int fd = mkstemp(s->outbox_tmp);
+        if (fd < 0) {
+            fprintf(stderr, "kadet: scan: cannot create a temporary outbox: %s\n", strerror(errno));
+            s->outbox_tmp[0] = 0;
+            return EXIT_RUNTIME;
+        }
+        close(fd);
+        box = s->outbox_tmp;
+    }
+    kad_outputs_opts oo = {.outbox_path = box, .specs = s->sinks, .nspecs = s->nsinks};
+    kad_err err;
+    kad_err_clear(&err);
+    if (kad_outputs_new(&s->outs, &oo, &err) != KAD_OK) {
+        scan_print_err(&err);
+        return err.code == KAD_ESYNTAX || err.code == KAD_EINVAL ? EXIT_USAGE : EXIT_RUNTIME;
+    }
+    return EXIT_OK;
+}
+
+/* Deliver what was committed, bounded by --sink-timeout; what stays pending is a warning and
+   exit status 2 (it stays in the outbox for the next run). */
+static void drain_outputs(struct scan *s)
+{
+    if (!s->outs)
+        return;
+    int64_t left = kad_outputs_drain(s->outs, (int)s->sink_timeout);
+    for (size_t i = 0; i < kad_outputs_count(s->outs); i++) {
+        kad_output_stats st;
+        if (kad_outputs_stats(s->outs, i, &st) != KAD_OK)
+            continue;
+        if (st.failed)
+            fprintf(stderr,
+                    "kadet: warning: output %s: %llu alert%s written to the dead-letter file "
+                    "(%s)\n",
+                    st.name, (unsigned long long)st.failed, st.failed == 1 ? "" : "s",
+                    st.last_error[0] ? st.last_error : "see its reason there");
+    }
+    if (left > 0) {
+        fprintf(stderr,
+                "kadet: warning: %lld alert deliver%s still pending after --sink-timeout%s%s\n",
+                (long long)left, left == 1 ? "y" : "ies",
+                s->outbox_tmp[0] ? ": lost with the temporary outbox (give --outbox FILE)"
+                                 : ": kept in the outbox for the next run",
+                "");
+        for (size_t i = 0; i < kad_outputs_count(s->outs); i++) {
+            kad_output_stats st;
+            if (kad_outputs_stats(s->outs, i, &st) == KAD_OK && st.last_error[0])
+                fprintf(stderr, "kadet: output %s: %s\n", st.name, st.last_error);
+        }
+        s->v.rc = EXIT_RUNTIME;
+    }
 }
 
 /* One FILE (or stdin); false when the scan must stop (a state, output or engine failure). */
@@ -195,6 +277,9 @@ enum {
     OPT_LISTEN_PATH,
     OPT_MAX_BODY,
     OPT_MAX_RECORD,
+    OPT_SINK,
+    OPT_OUTBOX,
+    OPT_SINK_TIMEOUT,
 };
 
 static const struct option longopts[] = {
@@ -219,6 +304,9 @@ static const struct option longopts[] = {
     {"listen-path", required_argument, NULL, OPT_LISTEN_PATH},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"max-record", required_argument, NULL, OPT_MAX_RECORD},
+    {"sink", required_argument, NULL, OPT_SINK},
+    {"outbox", required_argument, NULL, OPT_OUTBOX},
+    {"sink-timeout", required_argument, NULL, OPT_SINK_TIMEOUT},
     {"host-metadata", no_argument, NULL, CLI_HOST_ON},
     {"no-host-metadata", no_argument, NULL, CLI_HOST_OFF},
     {"host-name", required_argument, NULL, CLI_HOST_NAME},
@@ -333,6 +421,23 @@ static int parse_args(struct scan *s, int argc, char **argv)
                                        "(suffix K, M or G allowed), got '%s'",
                                        optarg);
             break;
+        case OPT_SINK:
+            if (s->nsinks == MAX_SINKS)
+                return cmd_usage_error(&cmd_scan, "too many --sink (at most %d)", MAX_SINKS);
+            s->sinks[s->nsinks++] = optarg;
+            break;
+        case OPT_OUTBOX: s->outbox = optarg; break;
+        case OPT_SINK_TIMEOUT:
+            if (strcmp(optarg, "0") == 0) {
+                s->sink_timeout = 0;
+            } else if (kad_duration_parse(optarg, &s->sink_timeout, NULL) != KAD_OK ||
+                       s->sink_timeout <= 0 || s->sink_timeout > INT_MAX) {
+                return cmd_usage_error(&cmd_scan,
+                                       "--sink-timeout: expected a duration (e.g. 30s) or 0, "
+                                       "got '%s'",
+                                       optarg);
+            }
+            break;
         case ':': return cmd_usage_error(&cmd_scan, "option '%s' needs a value", argv[optind - 1]);
         default: return cmd_unknown_option(&cmd_scan, longopts, argv[optind - 1]);
         }
@@ -346,6 +451,17 @@ static int parse_args(struct scan *s, int argc, char **argv)
     if (s->listen && optind < argc)
         return cmd_usage_error(&cmd_scan, "--listen receives events over HTTP; it takes no "
                                           "FILE arguments");
+    if (!s->nsinks && s->outbox)
+        return cmd_usage_error(&cmd_scan, "--outbox needs --sink");
+    if (s->nsinks) {
+        kad_outputs_opts oo = {.specs = s->sinks, .nspecs = s->nsinks};
+        kad_err err;
+        kad_err_clear(&err);
+        if (kad_outputs_check(&oo, &err) != KAD_OK) {
+            cmd_print_err(&err);
+            return cmd_usage_error(&cmd_scan, "bad --sink (see above)");
+        }
+    }
     if (!s->listen && (s->listen_path || s->max_body))
         return cmd_usage_error(&cmd_scan, "--listen-path and --max-body need --listen");
     return -1;
@@ -358,6 +474,7 @@ static int run(int argc, char **argv)
     s.progress = -1;
     s.now_ms = KAD_TIME_NONE;
     s.batch = 50000;
+    s.sink_timeout = 30000;
     s.v.rc = EXIT_OK;
     int prc = parse_args(&s, argc, argv);
     if (prc >= 0)
@@ -371,7 +488,12 @@ static int run(int argc, char **argv)
     int code = load_rules(&s);
     if (code == EXIT_OK)
         code = open_state(&s);
+    if (code == EXIT_OK)
+        code = open_outputs(&s);
     if (code != EXIT_OK) {
+        kad_outputs_free(s.outs);
+        if (s.outbox_tmp[0])
+            unlink(s.outbox_tmp);
         kad_state_close(s.st);
         kad_rules_unref(s.v.rs);
         return code;
@@ -403,10 +525,12 @@ static int run(int argc, char **argv)
         .batch = s.batch,
         .from_start = s.from_start,
         .output_path = s.output,
-        .output_fd = 1,
+        /* with --sink, alerts go to the sinks (add --sink stdout to see them) */
+        .output_fd = s.nsinks && !s.table ? -1 : 1,
         .on_alert = s.table ? scan_table_alert : NULL,
         .on_record = s.v.show_progress ? scan_on_record : NULL, /* no call per record else */
         .ud = &s.v,
+        .outputs = s.outs,
     };
     s.v.learn = s.learn;
     s.v.no_host = s.dec.no_host;
@@ -452,6 +576,7 @@ static int run(int argc, char **argv)
     kad_engine_log_flush(s.v.e);
     if (ninputs == 0 || s.missing < ninputs) /* no table of zeros when no input opened */
         scan_summary(&s.v, scan_now() - s.v.t0);
+    drain_outputs(&s); /* after the summary: its throughput is detection's alone */
     kad_engine_stats c;
     kad_engine_stats_get(s.v.e, &c);
     if (s.listen && c.refused)
@@ -467,6 +592,15 @@ static int run(int argc, char **argv)
         s.v.rc = EXIT_RUNTIME;
 out:
     kad_engine_free(s.v.e);
+    kad_outputs_free(s.outs);
+    if (s.outbox_tmp[0]) {
+        char side[PATH_MAX + 8];
+        unlink(s.outbox_tmp);
+        snprintf(side, sizeof(side), "%s-wal", s.outbox_tmp);
+        unlink(side);
+        snprintf(side, sizeof(side), "%s-shm", s.outbox_tmp);
+        unlink(side);
+    }
     kad_state_close(s.st);
     kad_rules_unref(s.v.rs);
     return s.v.rc;
@@ -482,7 +616,9 @@ const struct cmd cmd_scan = {
         "                  [--now TIME] [--batch N] [--from-start] [--no-baseline]\n"
         "                  [--no-host-metadata] [--host-name NAME] [--host-os-type TYPE]\n"
         "                  [--ingested now|none] [--timestamp stage|request|received]\n"
-        "                  [--max-record BYTES] [--progress | --no-progress] [FILE...|-]\n"
+        "                  [--max-record BYTES] [--progress | --no-progress]\n"
+        "                  [--sink SPEC]... [--outbox FILE] [--sink-timeout DUR]\n"
+        "                  [FILE...|-]\n"
         "       kadet scan --listen HOST:PORT [--listen-path PATH] [--max-body BYTES] [...]\n"
         "\n"
         "Evaluate every loaded query and new_terms rule on Kubernetes audit logs (raw\n"
@@ -532,10 +668,15 @@ const struct cmd cmd_scan = {
         "      --listen-path PATH the path POSTs are accepted on (default /); GET /healthz\n"
         "                         answers ok\n"
         "      --max-body BYTES   larger request bodies get 413 (default 64M; K, M, G)\n"
+        "      --sink SPEC        deliver alerts to TYPE:TARGET[,key=value...] (repeatable;\n"
+        "                         docs/alerts.md); stdout gets NDJSON only with --sink stdout\n"
+        "      --outbox FILE      delivery queue (STATE.outbox)\n"
+        "      --sink-timeout DUR wait at exit for delivery (30s)\n"
         "\n"
         "Inputs already read (same file, up to the remembered offset) are skipped, so running\n"
         "the same command again only processes what was appended.\n"
         "Exit status: 0 ok, 1 usage or rule errors, 2 runtime error (unreadable input,\n"
-        "skipped records, state failure; with --listen: bind or state failure only).\n",
+        "skipped records, state failure, alerts still pending for a sink; with --listen:\n"
+        "bind or state failure only).\n",
     .run = run,
 };

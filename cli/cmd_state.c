@@ -33,6 +33,7 @@ struct opts {
     const char *password_file; /* --state-password-file (redis://) */
     const char *file;          /* import: FILE or "-" */
     const char *rule;
+    const char *outbox; /* stats: --outbox FILE (default STATE.outbox) */
     bool json, yes, all, stale, all_baselines, state_init;
     int64_t older_than_ms;
     size_t limit;
@@ -173,7 +174,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
         }
         if (strcmp(name, "--state") && strcmp(name, "--state-password-file") &&
             strcmp(name, "--rule") && strcmp(name, "--where") && strcmp(name, "--older-than") &&
-            strcmp(name, "--limit") && strcmp(name, "--min-days")) {
+            strcmp(name, "--limit") && strcmp(name, "--min-days") && strcmp(name, "--outbox")) {
             static const struct option known[] = {
                 {"json", 0, NULL, 0},       {"yes", 0, NULL, 0},
                 {"all", 0, NULL, 0},        {"stale", 0, NULL, 0},
@@ -181,7 +182,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
                 {"state", 1, NULL, 0},      {"state-password-file", 1, NULL, 0},
                 {"rule", 1, NULL, 0},       {"where", 1, NULL, 0},
                 {"older-than", 1, NULL, 0}, {"limit", 1, NULL, 0},
-                {"min-days", 1, NULL, 0},   {NULL, 0, NULL, 0},
+                {"min-days", 1, NULL, 0},   {"outbox", 1, NULL, 0},
+                {NULL, 0, NULL, 0},
             };
             return cmd_unknown_option(&cmd_state, known, a);
         }
@@ -194,6 +196,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
             o->state = val;
         } else if (strcmp(name, "--state-password-file") == 0) {
             o->password_file = val;
+        } else if (strcmp(name, "--outbox") == 0) {
+            o->outbox = val;
         } else if (strcmp(name, "--rule") == 0) {
             o->rule = val;
         } else if (strcmp(name, "--where") == 0) {
@@ -239,6 +243,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
     if (o->json && (is_prune || is_reset || strcmp(o->sub, "propose") == 0))
         return cmd_usage_error(&cmd_state,
                                "--json is an option of 'state stats' and 'state terms'");
+    if (o->outbox && strcmp(o->sub, "stats") != 0)
+        return cmd_usage_error(&cmd_state, "--outbox is an option of 'state stats'");
     if (o->rule && strcmp(o->sub, "stats") == 0)
         return cmd_usage_error(&cmd_state, "--rule is not an option of 'state stats'");
     if (is_reset) {
@@ -391,8 +397,67 @@ static int stats_counter(const char *name, int64_t value, void *ud)
     return 0;
 }
 
+/* The outputs' delivery counters from the outbox beside the state (written by scan --sink and
+   serve's sinks); nothing when there is no outbox. */
+struct outbox_ctx {
+    kad_json *w;
+    int n;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void stats_output(const kad_outbox_output *x, void *ud)
+{
+    struct outbox_ctx *c = ud;
+    int64_t age = x->pending && x->oldest_ms ? wall_ms() - x->oldest_ms : 0;
+    if (!c->w) {
+        if (c->n++ == 0)
+            printf("%-40s %9s %8s %7s %8s %8s %9s\n", "  OUTPUT", "DELIVERED", "RETRIED", "FAILED",
+                   "FILTERED", "PENDING", "OLDEST");
+        char a[32];
+        fmt_dur(age, a, sizeof(a));
+        printf("  %-38s %9" PRId64 " %8" PRId64 " %7" PRId64 " %8" PRId64 " %8" PRId64 " %9s\n",
+               x->name, x->delivered, x->retried, x->failed, x->filtered, x->pending,
+               x->pending ? a : "-");
+        return;
+    }
+    kad_json *w = c->w;
+    kad_json_obj_begin(w);
+    kad_json_keyc(w, "name");
+    kad_json_strc(w, x->name);
+    kad_json_keyc(w, "delivered");
+    kad_json_int(w, x->delivered);
+    kad_json_keyc(w, "retried");
+    kad_json_int(w, x->retried);
+    kad_json_keyc(w, "failed");
+    kad_json_int(w, x->failed);
+    kad_json_keyc(w, "filtered");
+    kad_json_int(w, x->filtered);
+    kad_json_keyc(w, "queue_depth");
+    kad_json_int(w, x->pending);
+    kad_json_keyc(w, "oldest_pending_age_ms");
+    kad_json_int(w, age);
+    kad_json_obj_end(w);
+}
+
+static const char *outbox_path(const struct opts *o, char *buf, size_t n)
+{
+    if (o->outbox)
+        return o->outbox;
+    snprintf(buf, n, "%s.outbox", o->state);
+    struct stat sb;
+    return stat(buf, &sb) == 0 ? buf : NULL;
+}
+
 static int do_stats(kad_state *st, const struct opts *o)
 {
+    char obuf[4200];
+    const char *box = outbox_path(o, obuf, sizeof(obuf));
     kad_err e;
     kad_err_clear(&e);
     kad_state_stats s;
@@ -419,6 +484,14 @@ static int do_stats(kad_state *st, const struct opts *o)
             return runtime_error(&e);
         c.n = 0;
         kad_state_counters(st, stats_counter, &c);
+        if (box) {
+            printf("\noutputs (outbox %s):\n", box);
+            struct outbox_ctx oc = {0};
+            if (kad_outbox_stats(box, stats_output, &oc, &e) != KAD_OK)
+                return runtime_error(&e);
+            if (!oc.n)
+                printf("  none\n");
+        }
         return EXIT_OK;
     }
     kad_json *w = kad_json_new();
@@ -449,6 +522,15 @@ static int do_stats(kad_state *st, const struct opts *o)
     kad_json_obj_begin(w);
     kad_state_counters(st, stats_counter, &c);
     kad_json_obj_end(w);
+    if (box && rc == 0) {
+        kad_json_keyc(w, "outbox");
+        kad_json_strc(w, box);
+        kad_json_keyc(w, "outputs");
+        kad_json_arr_begin(w);
+        struct outbox_ctx oc = {.w = w};
+        rc = kad_outbox_stats(box, stats_output, &oc, &e);
+        kad_json_arr_end(w);
+    }
     kad_json_obj_end(w);
     if (rc == 0)
         printf("%s\n", kad_json_text(w, NULL));
@@ -860,7 +942,7 @@ const struct cmd cmd_state = {
     .name = "state",
     .summary = "inspect and maintain the new-terms state (stats, terms, propose, prune, reset)",
     .usage =
-        "usage: kadet state stats [--state FILE] [--json]\n"
+        "usage: kadet state stats [--state FILE] [--outbox FILE] [--json]\n"
         "       kadet state terms [--state FILE] [--rule ID] [--where FIELD=VALUE]...\n"
         "                         [--where FIELD~SUBSTRING]... [--all-baselines] [--limit N]\n"
         "                         [--json]\n"
@@ -880,7 +962,9 @@ const struct cmd cmd_state = {
         "counters. Default file: $XDG_STATE_HOME/kadet/state.db (~/.local/state/kadet/state.db).\n"
         "\n"
         "  stats   baselines (rule id + logic hash), combinations, alert ids, sizes, watermarks\n"
-        "          (largest event time seen), input positions, counters\n"
+        "          (largest event time seen), input positions, counters, and per output of the\n"
+        "          outbox (STATE.outbox or --outbox FILE; scan --sink, serve's sinks) alerts\n"
+        "          delivered, retried, failed (dead-lettered), filtered, pending, oldest age\n"
         "  terms   combinations with first/last seen, one table per rule, or NDJSON with --json.\n"
         "          --where FIELD=VALUE keeps combinations whose FIELD equals VALUE; FIELD~SUB\n"
         "          those containing SUB. FIELD is a new-terms field of the rule, or its last\n"

@@ -727,6 +727,10 @@ typedef struct kad_engine_opts {
     /* called after every record while scanning an input (a progress display) */
     void (*on_record)(void *ud);
     void *ud;
+    /* outputs (kad_outputs_new; borrowed, must outlive the engine; NULL: none): each commit
+       appends the batch's alerts to their outbox before the state's transaction, then wakes
+       their delivery threads (the "Outputs" section below) */
+    struct kad_outputs *outputs;
 } kad_engine_opts;
 
 /* Open an engine: registers the runnable rules with the state (a rule whose logic changed
@@ -817,6 +821,92 @@ KAD_API const char *kad_engine_rule_reads(const kad_engine *e, size_t i, const c
 KAD_API size_t kad_engine_prefilter_indexed(const kad_engine *e);
 /* The run's warnings (max_signals hits, Elastic's text), one per line; free with kad_free. */
 KAD_API char *kad_engine_warnings(const kad_engine *e);
+
+/* ============================================================================================
+ * Outputs: alerts delivered to Elasticsearch, webhooks, Slack, syslog, files or stdout through
+ * a durable outbox (docs/alerts.md "Delivering alerts", docs/internals/outputs.md).
+ *
+ * The outbox is an SQLite file. An engine with kad_engine_opts.outputs set appends each batch's
+ * alerts to it in the commit protocol: after the output file's fdatasync, before the state's
+ * transaction (alert ids are unique in the outbox, so a batch replayed after a crash between
+ * the two appends nothing twice). Each output has a delivery thread and a cursor of its own in
+ * the outbox: a slow output delays neither detection nor the other outputs. Failed attempts
+ * are retried with exponential backoff and jitter; after `attempts=` or on a permanent error
+ * the alert goes to the dead-letter file (NDJSON: output, time_ms, reason, alert).
+ *
+ * A sink spec is `TYPE:TARGET[,key=value...]` (elasticsearch:URL, webhook:URL, slack:URL,
+ * syslog:udp://HOST:PORT|tcp://...|tls://...|unix:PATH, file:PATH, stdout); a configuration
+ * file's `[[sink]]` table has `type`, `target` (or `spec`) and the same options as keys
+ * (docs/config.md). Thread safety: several engines (threads) may share one kad_outputs;
+ * kad_outputs_stats/metrics may be called from any thread.
+ * ============================================================================================ */
+
+typedef struct kad_outputs kad_outputs;
+
+typedef struct kad_outputs_opts {
+    const char *outbox_path;  /* the outbox file (created when missing); required by _new */
+    const char *dead_letter;  /* default dead-letter file; NULL: OUTBOX_PATH.dead */
+    const char *hostname;     /* syslog HOSTNAME; NULL: gethostname() */
+    const char *const *specs; /* sink specs (origin "--sink" in errors) */
+    size_t nspecs;
+    const char *config_path; /* a TOML file whose [[sink]] tables are outputs too; NULL: none */
+} kad_outputs_opts;
+
+/* Parse the specs and the config's [[sink]] tables, open the outbox (each new output's cursor
+   starts at its end) and start one delivery thread per output. Errors are positioned: a spec
+   at its byte offset (col = offset + 1), a config table at its file:line:col. A config without
+   [[sink]] tables and no specs gives a kad_outputs with no output (count 0). */
+KAD_API int kad_outputs_new(kad_outputs **out, const kad_outputs_opts *o, kad_err *err);
+/* Parse and check the specs and config only (usage errors before anything is opened). */
+KAD_API int kad_outputs_check(const kad_outputs_opts *o, kad_err *err);
+/* Number of outputs. */
+KAD_API size_t kad_outputs_count(const kad_outputs *o);
+/* Wait until every committed alert is delivered or dead-lettered, or timeout_ms passed;
+   returns the number still pending (0: all done). Alerts left pending stay in the outbox and
+   are delivered by the next kad_outputs on the same file. */
+KAD_API int64_t kad_outputs_drain(kad_outputs *o, int timeout_ms);
+
+typedef struct kad_output_stats {
+    const char *name;                    /* the output's name= (its cursor's key) */
+    const char *type;                    /* "elasticsearch", "webhook", ... */
+    uint64_t delivered, retried, failed; /* since kad_outputs_new; failed = dead-lettered */
+    uint64_t filtered;                   /* skipped by the output's filters */
+    int64_t queue_depth;                 /* alerts after the output's cursor */
+    int64_t oldest_age_ms;               /* age of the oldest pending alert, 0 = none */
+    char last_error[300];                /* the last failed attempt's reason, "" = none */
+} kad_output_stats;
+/* Output i's counters (i < kad_outputs_count). Queue depth and age are refreshed by the
+   delivery thread after each pass. */
+KAD_API int kad_outputs_stats(kad_outputs *o, size_t i, kad_output_stats *out);
+/* Every output's counters as Prometheus text exposition lines (# HELP, # TYPE and one sample
+   per output, label output="NAME"): kadet_output_delivered_total, kadet_output_retried_total,
+   kadet_output_failed_total, kadet_output_filtered_total, kadet_output_queue_depth,
+   kadet_output_oldest_pending_seconds. Free with kad_free. */
+KAD_API char *kad_outputs_metrics(kad_outputs *o);
+/* Stop the delivery threads and free. An HTTP request in flight is aborted within about a
+   second (a slow receiver does not delay exit); it and every pending alert stay in the outbox
+   for the next kad_outputs on the same file. */
+KAD_API void kad_outputs_free(kad_outputs *o);
+
+/* `kadet outputs test`: send one sample alert (alert_json, or a built-in sample when NULL) to
+   each output of the specs and config, one attempt each, no outbox and no filters; fn gets
+   each output's name and outcome (rc KAD_OK, else the error with the receiver's answer).
+   Returns KAD_OK when every output accepted it, else the last failure's code. */
+KAD_API int kad_outputs_test(const kad_outputs_opts *o, const char *alert_json, size_t len,
+                             void (*fn)(const char *name, int rc, const char *msg, void *ud),
+                             void *ud, kad_err *err);
+
+/* Per output of an outbox file, read-only (`kadet state stats`): totals over every run. */
+typedef struct kad_outbox_output {
+    const char *name;
+    int64_t cursor;    /* outbox sequence delivered up to */
+    int64_t pending;   /* alerts after the cursor */
+    int64_t oldest_ms; /* creation time of the oldest pending, 0 = none */
+    int64_t delivered, retried, failed, filtered; /* totals over every run */
+} kad_outbox_output;
+/* KAD_ENOTFOUND when the file does not exist. */
+KAD_API int kad_outbox_stats(const char *path, void (*fn)(const kad_outbox_output *o, void *ud),
+                             void *ud, kad_err *err);
 
 #ifdef __cplusplus
 }

@@ -31,7 +31,8 @@ TEST=(
   groff-base man-db                     # man -l renders the generated pages in the tests
   bash zsh                              # completion tests
   python3-yaml                          # Helm chart check when helm is not installable
-  rsyslog                               # output tests: a real syslog receiver (RFC 5424 over UDP/TCP)
+  rsyslog                               # output tests: a real syslog receiver (RFC 5424 over UDP/TCP/Unix)
+  rsyslog-gnutls                        # output tests: rsyslog receiving syslog over TLS
   openssl                               # output tests: a certificate for the HTTPS and TLS syslog receivers
   chromium                              # console browser tests (headless, driven over DevTools)
   nodejs                                # console browser tests: puppeteer-core (npm, at test time)

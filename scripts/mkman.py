@@ -27,14 +27,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Hand-written per page: one-line description override (else the command's summary) and SEE ALSO.
 SEE_ALSO = {
     "kadet": ["kadet-rules(7)", "kadet.toml(5)"],
-    "scan": ["kadet-rules(1)", "kadet-state(1)", "kadet-rules(7)"],
-    "serve": ["kadet.toml(5)", "kadet-scan(1)", "kadet-state(1)"],
+    "scan": ["kadet-rules(1)", "kadet-state(1)", "kadet-outputs(1)", "kadet-rules(7)"],
+    "serve": ["kadet.toml(5)", "kadet-scan(1)", "kadet-state(1)", "kadet-outputs(1)"],
     "rules": ["kadet-rules(7)", "kadet-scan(1)"],
     "state": ["kadet-scan(1)"],
     "hunt": ["kadet-scan(1)", "kadet-ecs(1)"],
     "ecs": ["kadet-hunt(1)"],
     "preview": ["kadet-scan(1)", "kadet-rules(7)"],
     "version": [],
+    "outputs": ["kadet-scan(1)", "kadet.toml(5)"],
 }
 OPT_RE = re.compile(r"(?<![\w-])(--?[A-Za-z][A-Za-z0-9-]*)")
 

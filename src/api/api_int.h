@@ -11,6 +11,7 @@
 #include "event/event.h"
 #include "kad.h"
 #include "kql/kql.h"
+#include "output/output.h"
 #include "rule/rule.h"
 #include "state/state.h"
 
@@ -39,6 +40,12 @@ struct kad_decoder {
     const kad_decode_sink *sink; /* during kad_decode */
     bool plain;
 };
+
+/* Outputs (kad_outputs.c): the engine's side of the commit protocol. `alerts` holds, per
+   alert, its id, a NUL, its JSON, a NUL. Appended and committed to the outbox (before the
+   state's commit); notify after the state's commit. */
+int api_outputs_append(kad_outputs *o, const char *alerts, size_t len, kad_err *err);
+void api_outputs_notify(kad_outputs *o);
 
 /* Storage for this machine's host.* fields (ev_host_detect) with the options' overrides. */
 struct api_host {

@@ -54,6 +54,7 @@ struct kad_engine {
     char *out_key;
     int64_t out_len;
     kx_buf pending;
+    kx_buf outbox; /* the batch's alerts for kad_engine_opts.outputs: id NUL json NUL ... */
     /* the input being read */
     const char *in_key; /* NULL or in_keybuf */
     char in_keybuf[PATH_MAX + 96];
@@ -211,6 +212,12 @@ static int commit(kad_engine *e, kad_err *err)
         }
     }
     kx_buf_reset(&e->pending);
+    /* the outbox before the state: a crash between the two replays the batch, and the outbox
+       ignores the alert ids it has (docs/internals/outputs.md) */
+    if (e->o.outputs && e->outbox.len) {
+        if ((rc = api_outputs_append(e->o.outputs, e->outbox.ptr, e->outbox.len, err)) != KAD_OK)
+            return rc;
+    }
     e->c.commits++;
     crash_at(2, (long)e->c.commits, 1);
     if (e->out_file && e->out_key && (rc = st_pos_set(e->st, e->out_key, e->out_len, 0, err)))
@@ -220,6 +227,10 @@ static int commit(kad_engine *e, kad_err *err)
     if ((rc = st_commit(e->st, err)) != KAD_OK)
         return rc;
     crash_at(2, (long)e->c.commits, 2);
+    if (e->o.outputs && e->outbox.len) {
+        kx_buf_reset(&e->outbox);
+        api_outputs_notify(e->o.outputs);
+    }
     e->in_batch = 0;
     if ((rc = st_begin(e->st, err)) != KAD_OK)
         return rc;
@@ -285,6 +296,10 @@ static int on_alert(const struct det_alert *a, void *ud)
         if (take < 0)
             return 1;
     }
+    if (e->o.outputs &&
+        (kx_buf_add(&e->outbox, a->uuid, strlen(a->uuid) + 1) != KAD_OK ||
+         kx_buf_add(&e->outbox, a->json, a->len) != KAD_OK || kx_buf_addc(&e->outbox, 0) != KAD_OK))
+        return 1;
     if (take == KAD_ALERT_WRITE && (kx_buf_add(&e->pending, a->json, a->len) != KAD_OK ||
                                     kx_buf_addc(&e->pending, '\n') != KAD_OK))
         return 1;
@@ -460,7 +475,8 @@ static int process_record(kad_engine *e, const struct ev_record *rec)
 /* A full batch (or too many pending alerts) is committed. */
 static int after_record(kad_engine *e, kad_err *err)
 {
-    if (++e->in_batch >= e->o.batch || e->pending.len >= PENDING_SOFT)
+    if (++e->in_batch >= e->o.batch || e->pending.len >= PENDING_SOFT ||
+        e->outbox.len >= PENDING_SOFT)
         return commit_or_fail(e, err);
     return KAD_OK;
 }
@@ -759,6 +775,7 @@ int kad_engine_new(kad_engine **out, const kad_engine_opts *o, kad_err *err)
     e->warnlim[2] = (kx_log_limit){"gzip trailing data", 10, 0};
     crash_init();
     kx_buf_init(&e->pending, (size_t)1 << 30);
+    kx_buf_init(&e->outbox, (size_t)1 << 30);
     kx_arena_init(&e->arena, 64 * 1024, (size_t)256 << 20);
     kx_arena_init(&e->full_arena, 64 * 1024, (size_t)256 << 20);
     struct det_opts dopt = {
@@ -819,6 +836,7 @@ void kad_engine_free(kad_engine *e)
     kx_arena_fini(&e->arena);
     kx_arena_fini(&e->full_arena);
     kx_buf_fini(&e->pending);
+    kx_buf_fini(&e->outbox);
     if (e->out_own && e->out_fd >= 0)
         close(e->out_fd);
     kx_free(e->out_key);

@@ -22,7 +22,11 @@ static const char box_schema[] = "CREATE TABLE IF NOT EXISTS outbox("
                                  "CREATE TABLE IF NOT EXISTS cursors("
                                  " output TEXT PRIMARY KEY,"
                                  " seq INTEGER NOT NULL,"
-                                 " updated INTEGER NOT NULL) WITHOUT ROWID;";
+                                 " updated INTEGER NOT NULL,"
+                                 " delivered INTEGER NOT NULL DEFAULT 0,"
+                                 " retried INTEGER NOT NULL DEFAULT 0,"
+                                 " failed INTEGER NOT NULL DEFAULT 0,"
+                                 " filtered INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;";
 
 int64_t out_now_ms(void)
 {
@@ -39,8 +43,8 @@ static int box_fail(struct out_box *b, kad_err *err, const char *what)
 
 static void box_free(struct out_box *b)
 {
-    sqlite3_stmt *ss[] = {b->ins,     b->max_seq, b->rows,   b->cur_get,
-                          b->cur_set, b->pending, b->oldest, b->prune};
+    sqlite3_stmt *ss[] = {b->ins,     b->max_seq, b->rows,  b->cur_get, b->cur_set,
+                          b->pending, b->oldest,  b->prune, b->count};
     for (size_t i = 0; i < sizeof(ss) / sizeof(ss[0]); i++)
         sqlite3_finalize(ss[i]);
     sqlite3_close(b->db);
@@ -99,9 +103,11 @@ int box_open(struct out_box **out, const char *path, kad_err *err)
         "SELECT count(*) FROM outbox WHERE seq > ?1",
         "SELECT created FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 1",
         "DELETE FROM outbox WHERE seq <= ?1 AND created < ?2",
+        "UPDATE cursors SET delivered = delivered + ?2, retried = retried + ?3,"
+        " failed = failed + ?4, filtered = filtered + ?5 WHERE output = ?1",
     };
-    sqlite3_stmt **dst[] = {&b->ins,     &b->max_seq, &b->rows,   &b->cur_get,
-                            &b->cur_set, &b->pending, &b->oldest, &b->prune};
+    sqlite3_stmt **dst[] = {&b->ins,     &b->max_seq, &b->rows,  &b->cur_get, &b->cur_set,
+                            &b->pending, &b->oldest,  &b->prune, &b->count};
     for (size_t i = 0; i < sizeof(sqls) / sizeof(sqls[0]); i++)
         if (sqlite3_prepare_v3(b->db, sqls[i], -1, SQLITE_PREPARE_PERSISTENT, dst[i], NULL) !=
             SQLITE_OK) {
@@ -259,6 +265,16 @@ int box_prune(struct out_box *b, int64_t upto, kad_err *err)
     return rc == SQLITE_DONE ? 0 : box_fail(b, err, "cannot prune");
 }
 
+int box_count(struct out_box *b, const char *name, const int64_t d[4], kad_err *err)
+{
+    sqlite3_bind_text(b->count, 1, name, -1, SQLITE_STATIC);
+    for (int i = 0; i < 4; i++)
+        sqlite3_bind_int64(b->count, 2 + i, d[i]);
+    int rc = sqlite3_step(b->count);
+    sqlite3_reset(b->count);
+    return rc == SQLITE_DONE ? 0 : box_fail(b, err, "cannot count");
+}
+
 int out_box_stats(const char *path, void (*fn)(const struct out_box_output_stats *o, void *ud),
                   void *ud, kad_err *err)
 {
@@ -269,7 +285,8 @@ int out_box_stats(const char *path, void (*fn)(const struct out_box_output_stats
         rc = sqlite3_prepare_v2(
             db,
             "SELECT c.output, c.seq, (SELECT count(*) FROM outbox o WHERE o.seq > c.seq),"
-            " (SELECT o.created FROM outbox o WHERE o.seq > c.seq ORDER BY o.seq LIMIT 1)"
+            " (SELECT o.created FROM outbox o WHERE o.seq > c.seq ORDER BY o.seq LIMIT 1),"
+            " c.delivered, c.retried, c.failed, c.filtered"
             " FROM cursors c ORDER BY c.output",
             -1, &s, NULL);
     while (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -278,6 +295,10 @@ int out_box_stats(const char *path, void (*fn)(const struct out_box_output_stats
         o.cursor = sqlite3_column_int64(s, 1);
         o.pending = sqlite3_column_int64(s, 2);
         o.oldest_ms = sqlite3_column_int64(s, 3);
+        o.delivered = sqlite3_column_int64(s, 4);
+        o.retried = sqlite3_column_int64(s, 5);
+        o.failed = sqlite3_column_int64(s, 6);
+        o.filtered = sqlite3_column_int64(s, 7);
         fn(&o, ud);
         rc = SQLITE_OK;
     }

@@ -6,10 +6,11 @@
 
 #include "output/output.h"
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 struct out_box {
     sqlite3 *db;
-    sqlite3_stmt *ins, *max_seq, *rows, *cur_get, *cur_set, *pending, *oldest, *prune;
+    sqlite3_stmt *ins, *max_seq, *rows, *cur_get, *cur_set, *pending, *oldest, *prune, *count;
     char *path;
     bool in_batch;
 };
@@ -25,6 +26,8 @@ int box_rows(struct out_box *b, int64_t after, int max, int64_t max_bytes,
              void *ud, kad_err *err);
 /* Pending rows after `after` and the wall ms of the oldest (0 = none). */
 int box_pending(struct out_box *b, int64_t after, int64_t *count, int64_t *oldest_ms);
+/* Add to output `name`'s persisted counters: delivered, retried, failed, filtered. */
+int box_count(struct out_box *b, const char *name, const int64_t d[4], kad_err *err);
 /* Delete rows every one of `names` has passed. */
 int box_prune(struct out_box *b, int64_t upto, kad_err *err);
 
@@ -34,6 +37,11 @@ int box_prune(struct out_box *b, int64_t upto, kad_err *err);
 struct out_conn; /* per-output transport state (curl handle, socket, file) */
 struct out_conn *conn_new(const struct out_spec *s, const char *hostname);
 void conn_free(struct out_conn *c);
+/* While *flag is false nothing changes; once it is set, an HTTP request in flight is aborted
+   within about a second (out_mgr_free does not wait for a slow receiver). */
+void conn_set_abort(struct out_conn *c, const atomic_bool *flag);
+/* After setting the flag: shut down the HTTP socket in flight, so the request fails at once. */
+void conn_abort(struct out_conn *c);
 /*
  * Deliver n alerts; res[i] gets each alert's verdict. Returns 0 when every verdict is filled
  * (some may be RETRY or DEAD), else the error for the whole attempt (retryable unless

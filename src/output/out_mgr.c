@@ -27,6 +27,7 @@ struct output {
     bool hold;            /* next_try is a flush= wait (a full batch goes at once), not a backoff */
     int64_t pub_cursor;   /* cursor, under mgr.mu (for out_mgr_drain and pruning) */
     struct out_metrics m; /* under mgr.mu */
+    uint64_t saved[4];    /* delivered, retried, failed, filtered as persisted (worker only) */
     /* the output's delivery thread and what only it uses */
     struct out_mgr *mgr;
     pthread_t th;
@@ -51,6 +52,7 @@ struct out_mgr {
     pthread_cond_t wake;
     bool stop;
     bool draining; /* out_mgr_drain waits: send partial batches at once (flush=) */
+    atomic_bool abort; /* out_mgr_free: give up HTTP requests in flight */
 };
 
 static int64_t mono_ms(void)
@@ -73,6 +75,7 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
                                    "two outputs named '%s': give one a name= option",
                                    specs[i].name);
     struct out_mgr *m = kx_calloc(1, sizeof(*m));
+    atomic_init(&m->abort, false);
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->wake, NULL);
     m->poll_ms = opts->poll_ms > 0 ? opts->poll_ms : 200;
@@ -88,18 +91,18 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
         snprintf(m->dead_letter, l, "%s.dead", opts->outbox_path);
     }
     int rc = box_open(&m->prod, opts->outbox_path, err);
+    /* the producer never checkpoints the WAL (the engine's commit would wait for the copy and
+       its fsyncs); the delivery threads' connections do, after their cursor writes */
+    if (!rc)
+        sqlite3_wal_autocheckpoint(m->prod->db, 0);
     m->o = kx_calloc(n ? n : 1, sizeof(*m->o));
     m->n = n;
     for (size_t i = 0; i < n && !rc; i++) {
         struct output *o = &m->o[i];
-        rc = out_spec_parse(&o->spec, specs[i].text, "sink", err);
-        if (rc)
-            break;
-        /* keep the given name (parse gives the default one when the text has none) */
-        kx_free(o->spec.name);
-        o->spec.name = kx_strdup(specs[i].name);
+        out_spec_copy(&o->spec, &specs[i]);
         o->m.name = o->spec.name;
         o->conn = conn_new(&o->spec, m->hostname);
+        conn_set_abort(o->conn, &m->abort);
         o->mgr = m;
         o->seed = (unsigned)getpid() ^ (unsigned)mono_ms() ^ (unsigned)i * 2654435761u;
         kx_arena_init(&o->ar, 1 << 20, 0);
@@ -321,6 +324,29 @@ static void prune(struct output *o)
         kx_log(KX_LOG_WARN, "outbox: %s", e.msg);
 }
 
+/* Add what the counters gained since the last call to the outbox's totals (state stats). */
+static void persist_counts(struct output *o)
+{
+    struct out_mgr *m = o->mgr;
+    pthread_mutex_lock(&m->mu);
+    uint64_t now[4] = {o->m.delivered, o->m.retried, o->m.failed, o->m.filtered};
+    pthread_mutex_unlock(&m->mu);
+    int64_t d[4];
+    bool any = false;
+    for (int i = 0; i < 4; i++) {
+        d[i] = (int64_t)(now[i] - o->saved[i]);
+        any |= d[i] != 0;
+    }
+    kad_err e = {0};
+    if (!any)
+        return;
+    if (box_count(o->wb, o->spec.name, d, &e)) {
+        kx_log(KX_LOG_WARN, "output %s: %s", o->spec.name, e.msg);
+        return;
+    }
+    memcpy(o->saved, now, sizeof(now));
+}
+
 /* One thread per output: a slow or failing output never delays another. */
 static void *worker(void *ud)
 {
@@ -332,8 +358,11 @@ static void *worker(void *ud)
         o->notified = false;
         pthread_mutex_unlock(&m->mu);
         bool moved = false;
-        while (!stopping(m) && step(m, o))
+        while (!stopping(m) && step(m, o)) {
             moved = true;
+            persist_counts(o);
+        }
+        persist_counts(o);
         if (moved && ++passes % 16 == 1)
             prune(o);
         update_metrics(o);
@@ -424,8 +453,12 @@ void out_mgr_free(struct out_mgr *m)
         return;
     pthread_mutex_lock(&m->mu);
     m->stop = true;
+    atomic_store(&m->abort, true); /* a request in flight is aborted (sent again next run) */
     pthread_cond_broadcast(&m->wake);
     pthread_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < m->n; i++)
+        if (m->o[i].conn)
+            conn_abort(m->o[i].conn);
     for (size_t i = 0; i < m->n; i++)
         if (m->o[i].started)
             pthread_join(m->o[i].th, NULL);

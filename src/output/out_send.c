@@ -15,6 +15,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,6 +32,8 @@ struct out_conn {
     gnutls_session_t tls;
     gnutls_certificate_credentials_t cred;
     kx_buf body, resp;
+    const atomic_bool *abort; /* set: an HTTP request in flight is given up (shutdown) */
+    atomic_int http_fd;       /* libcurl's socket while open, else -1 (conn_abort) */
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -42,6 +45,7 @@ struct out_conn *conn_new(const struct out_spec *s, const char *hostname)
     struct out_conn *c = kx_calloc(1, sizeof(*c));
     c->s = s;
     c->fd = -1;
+    atomic_init(&c->http_fd, -1);
     if (hostname)
         snprintf(c->hostname, sizeof(c->hostname), "%s", hostname);
     else if (gethostname(c->hostname, sizeof(c->hostname) - 1) != 0)
@@ -49,6 +53,39 @@ struct out_conn *conn_new(const struct out_spec *s, const char *hostname)
     kx_buf_init(&c->body, (size_t)s->batch_bytes + OUT_ALERT_MAX + (1 << 20));
     kx_buf_init(&c->resp, 64u << 20);
     return c;
+}
+
+void conn_set_abort(struct out_conn *c, const atomic_bool *flag) { c->abort = flag; }
+
+/* libcurl's progress callback (about once a second while waiting): nonzero aborts. */
+static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    (void)dt, (void)dn, (void)ut, (void)un;
+    const atomic_bool *flag = ud;
+    return flag && atomic_load(flag) ? 1 : 0;
+}
+
+/* libcurl's socket, remembered so that conn_abort can shut it down from another thread. */
+static int on_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+    (void)purpose;
+    atomic_store(&((struct out_conn *)ud)->http_fd, (int)fd);
+    return CURL_SOCKOPT_OK;
+}
+
+static int on_closesocket(void *ud, curl_socket_t fd)
+{
+    struct out_conn *c = ud;
+    int expect = (int)fd;
+    atomic_compare_exchange_strong(&c->http_fd, &expect, -1);
+    return close(fd);
+}
+
+void conn_abort(struct out_conn *c)
+{
+    int fd = atomic_load(&c->http_fd);
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR); /* the request in flight fails at once */
 }
 
 static void sock_close(struct out_conn *c)
@@ -145,6 +182,15 @@ static int http_send(struct out_conn *c, const struct out_alert *a, size_t n,
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)s->timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "kadet/" KAD_VERSION);
+    curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+    curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, c);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETFUNCTION, on_closesocket);
+    curl_easy_setopt(h, CURLOPT_CLOSESOCKETDATA, c);
+    if (c->abort) {
+        curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+        curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)c->abort);
+        curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    }
     if (s->user) {
         curl_easy_setopt(h, CURLOPT_USERNAME, s->user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, s->password ? s->password : "");

@@ -7,6 +7,7 @@
 #include "base/err.h"
 #include "base/str.h"
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,61 +270,87 @@ static void set_defaults(struct out_spec *s)
         s->facility = 16;
 }
 
+static const struct {
+    const char *name;
+    enum out_type type;
+} spec_types[] = {{"elasticsearch", OUT_ES}, {"webhook", OUT_WEBHOOK}, {"slack", OUT_SLACK},
+                  {"syslog", OUT_SYSLOG},    {"file", OUT_FILE},       {"stdout", OUT_STDOUT}};
+
+/* TYPE[:TARGET] of text; *pos is left at the first ',' of the options (or the end). */
+static int spec_head(struct sp *p, struct out_spec *s, size_t *pos)
+{
+    const char *text = p->text;
+    size_t n = strlen(text);
+    size_t tl = strcspn(text, ":,");
+    for (size_t i = 0; i < sizeof(spec_types) / sizeof(spec_types[0]); i++)
+        if (strlen(spec_types[i].name) == tl && memcmp(spec_types[i].name, text, tl) == 0)
+            s->type = spec_types[i].type;
+    if (!s->type)
+        return sp_err(p, 0, KAD_EINVAL,
+                      "unknown sink type '%.*s' (elasticsearch, webhook, slack, syslog, file, "
+                      "stdout)",
+                      text, tl);
+    int rc = 0;
+    *pos = tl;
+    if (s->type == OUT_STDOUT) {
+        if (text[tl] == ':')
+            rc = sp_err(p, tl, KAD_ESYNTAX, "%.*s takes no target", "stdout", 6);
+        return rc;
+    }
+    if (text[tl] != ':' || tl + 1 >= n || text[tl + 1] == ',')
+        return sp_err(p, tl, KAD_ESYNTAX, "%.*s needs a target: TYPE:TARGET", text, tl);
+    size_t start = tl + 1;
+    /* the target ends at the first ',' that starts a key=value option */
+    size_t end = start;
+    for (;;) {
+        end += strcspn(text + end, ",");
+        if (!text[end])
+            break;
+        size_t kl = strcspn(text + end + 1, "=,");
+        if (text[end + 1 + kl] == '=' && kl > 0)
+            break;
+        end++;
+    }
+    if (s->type == OUT_SYSLOG) {
+        rc = parse_syslog_target(p, s, text + start, end - start, start);
+    } else {
+        s->target = kx_strndup(text + start, end - start);
+        if (s->type != OUT_FILE && strncmp(s->target, "http://", 7) != 0 &&
+            strncmp(s->target, "https://", 8) != 0)
+            rc = sp_err(p, start, KAD_ESYNTAX,
+                        "%.*s target must be an http:// or "
+                        "https:// URL",
+                        text, tl);
+    }
+    *pos = end;
+    return rc;
+}
+
+/* The default name and the defaults of what no option set. */
+static void spec_finish(struct out_spec *s, const char *text)
+{
+    s->text = kx_strdup(text);
+    if (!s->name) {
+        kx_buf b;
+        kx_buf_init(&b, 8192);
+        kx_buf_addf(&b, "%s%s%s", out_type_name(s->type), s->target ? ":" : "",
+                    s->target ? s->target : "");
+        if (s->type == OUT_SYSLOG && s->proto == OUT_SYS_UNIX)
+            kx_buf_reset(&b), kx_buf_addf(&b, "syslog:unix:%s", s->target);
+        s->name = kx_buf_take(&b, NULL);
+    }
+    set_defaults(s);
+}
+
 int out_spec_parse(struct out_spec *s, const char *text, const char *origin, kad_err *err)
 {
-    static const struct {
-        const char *name;
-        enum out_type type;
-    } types[] = {{"elasticsearch", OUT_ES}, {"webhook", OUT_WEBHOOK}, {"slack", OUT_SLACK},
-                 {"syslog", OUT_SYSLOG},    {"file", OUT_FILE},       {"stdout", OUT_STDOUT}};
     struct sp p = {text, origin ? origin : "<sink>", err};
     memset(s, 0, sizeof(*s));
     size_t n = strlen(text);
     if (n > OUT_SPEC_MAX)
         return sp_err(&p, OUT_SPEC_MAX, KAD_ELIMIT, "longer than %.*s bytes", "4096", 4);
-    size_t tl = strcspn(text, ":,");
-    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
-        if (strlen(types[i].name) == tl && memcmp(types[i].name, text, tl) == 0)
-            s->type = types[i].type;
-    if (!s->type)
-        return sp_err(&p, 0, KAD_EINVAL,
-                      "unknown sink type '%.*s' (elasticsearch, webhook, slack, syslog, file, "
-                      "stdout)",
-                      text, tl);
-    int rc = 0;
-    size_t pos = tl;
-    if (s->type == OUT_STDOUT) {
-        if (text[pos] == ':')
-            rc = sp_err(&p, pos, KAD_ESYNTAX, "%.*s takes no target", "stdout", 6);
-    } else if (text[pos] != ':' || pos + 1 >= n || text[pos + 1] == ',') {
-        rc = sp_err(&p, pos, KAD_ESYNTAX, "%.*s needs a target: TYPE:TARGET", text, tl);
-    } else {
-        pos++;
-        size_t start = pos;
-        /* the target ends at the first ',' that starts a key=value option */
-        size_t end = start;
-        for (;;) {
-            end += strcspn(text + end, ",");
-            if (!text[end])
-                break;
-            size_t kl = strcspn(text + end + 1, "=,");
-            if (text[end + 1 + kl] == '=' && kl > 0)
-                break;
-            end++;
-        }
-        if (s->type == OUT_SYSLOG) {
-            rc = parse_syslog_target(&p, s, text + start, end - start, start);
-        } else {
-            s->target = kx_strndup(text + start, end - start);
-            if (s->type != OUT_FILE && strncmp(s->target, "http://", 7) != 0 &&
-                strncmp(s->target, "https://", 8) != 0)
-                rc = sp_err(&p, start, KAD_ESYNTAX,
-                            "%.*s target must be an http:// or "
-                            "https:// URL",
-                            text, tl);
-        }
-        pos = end;
-    }
+    size_t pos = 0;
+    int rc = spec_head(&p, s, &pos);
     while (rc == 0 && pos < n) {
         /* text[pos] == ',' */
         size_t koff = pos + 1;
@@ -341,18 +368,59 @@ int out_spec_parse(struct out_spec *s, const char *text, const char *origin, kad
         out_spec_fini(s);
         return rc;
     }
-    s->text = kx_strdup(text);
-    if (!s->name) {
-        kx_buf b;
-        kx_buf_init(&b, 8192);
-        kx_buf_addf(&b, "%s%s%s", out_type_name(s->type), s->target ? ":" : "",
-                    s->target ? s->target : "");
-        if (s->type == OUT_SYSLOG && s->proto == OUT_SYS_UNIX)
-            kx_buf_reset(&b), kx_buf_addf(&b, "syslog:unix:%s", s->target);
-        s->name = kx_buf_take(&b, NULL);
-    }
-    set_defaults(s);
+    spec_finish(s, text);
     return 0;
+}
+
+int out_spec_from_fields(struct out_spec *s, const char *head, const char *const *keys,
+                         const char *const *vals, size_t n, const char *origin, size_t *bad,
+                         kad_err *err)
+{
+    struct sp p = {head, origin ? origin : "<sink>", err};
+    memset(s, 0, sizeof(*s));
+    *bad = SIZE_MAX;
+    if (strlen(head) > OUT_SPEC_MAX)
+        return sp_err(&p, OUT_SPEC_MAX, KAD_ELIMIT, "longer than %.*s bytes", "4096", 4);
+    size_t pos = 0;
+    int rc = spec_head(&p, s, &pos);
+    if (rc == 0 && head[pos])
+        rc = sp_err(&p, pos, KAD_ESYNTAX, "the target ends here; options are keys of their own%.*s",
+                    "", 0);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct sp vp = {vals[i], p.origin, err};
+        size_t kl = strlen(keys[i]), vl = strlen(vals[i]);
+        if (vl > OUT_SPEC_MAX) {
+            rc = sp_err(&vp, 0, KAD_ELIMIT, "longer than %.*s bytes", "4096", 4);
+        } else {
+            rc = parse_option(&vp, s, (kx_str){keys[i], kl}, (kx_str){vals[i], vl}, 0, 0);
+        }
+        if (rc)
+            *bad = i;
+    }
+    if (rc) {
+        out_spec_fini(s);
+        return rc;
+    }
+    spec_finish(s, head);
+    return 0;
+}
+
+static char *dup_or_null(const char *v) { return v ? kx_strdup(v) : NULL; }
+
+void out_spec_copy(struct out_spec *d, const struct out_spec *s)
+{
+    *d = *s;
+    char **strs[] = {&d->text,   &d->name,       &d->target,     &d->host,     &d->port,
+                     &d->index,  &d->api_key,    &d->user,       &d->password, &d->ca_file,
+                     &d->secret, &d->sig_header, &d->dead_letter};
+    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+        *strs[i] = dup_or_null(*strs[i]);
+    for (size_t i = 0; i < d->nheaders; i++)
+        d->headers[i] = kx_strdup(s->headers[i]);
+    for (size_t i = 0; i < d->nrules; i++)
+        d->rules[i] = kx_strdup(s->rules[i]);
+    for (size_t i = 0; i < d->ntags; i++)
+        d->tags[i] = kx_strdup(s->tags[i]);
 }
 
 /* ---- filters ------------------------------------------------------------------------------ */

@@ -79,6 +79,14 @@ struct out_spec {
 /* Parse `text`. Errors: KAD_ESYNTAX / KAD_EINVAL / KAD_ELIMIT with err->offset the byte offset
    in text and err->origin `origin` (e.g. "--sink"). On failure *s is left empty. */
 int out_spec_parse(struct out_spec *s, const char *text, const char *origin, kad_err *err);
+/* The same from a configuration table ([[sink]]): `head` is "TYPE:TARGET" (or "stdout"), each
+   keys[i]=vals[i] an option as in a spec (a value may hold commas). On an option's error *bad
+   is its index (err->offset is then the offset in vals[*bad]), else SIZE_MAX. */
+int out_spec_from_fields(struct out_spec *s, const char *head, const char *const *keys,
+                         const char *const *vals, size_t n, const char *origin, size_t *bad,
+                         kad_err *err);
+/* Deep copy (free d with out_spec_fini). */
+void out_spec_copy(struct out_spec *d, const struct out_spec *s);
 void out_spec_fini(struct out_spec *s);
 const char *out_type_name(enum out_type t);
 
@@ -160,6 +168,7 @@ struct out_box_output_stats {
     int64_t cursor;
     int64_t pending;
     int64_t oldest_ms; /* wall ms of the oldest pending alert, 0 = none */
+    int64_t delivered, retried, failed, filtered; /* totals over every run */
 };
 /* Per-output cursors of an outbox file, read-only (for `kadet state stats`); fn per output. */
 int out_box_stats(const char *path, void (*fn)(const struct out_box_output_stats *o, void *ud),
@@ -200,7 +209,8 @@ void out_mgr_notify(struct out_mgr *m);
 int64_t out_mgr_drain(struct out_mgr *m, int timeout_ms);
 /* Copy up to n outputs' metrics (name borrowed from the manager); returns the number of outputs. */
 size_t out_mgr_metrics(struct out_mgr *m, struct out_metrics *out, size_t n);
-/* Stop the delivery threads (an attempt in flight finishes or times out) and free everything. */
+/* Stop the delivery threads (an HTTP request in flight is aborted within about a second; it is
+   sent again by the next manager on the outbox) and free everything. */
 void out_mgr_free(struct out_mgr *m);
 
 /* Send one alert to one output now, without the outbox (`kadet outputs test`): 0 delivered,

@@ -238,4 +238,21 @@ int rule_conf_walk(const char *text, size_t len, const char *origin,
                    int (*fn)(const kad_conf_item *it, void *ud, kad_err *err), void *ud,
                    kad_err *err);
 
+/*
+ * kadet's configuration file (TOML, docs/config.md): every table of the array of tables
+ * `name` (`[[sink]]`), in file order, as key/value strings: a string as is, an integer or a
+ * boolean as written in decimal / true / false, an array of strings as one pair per item (the
+ * key repeated). fn gets the pairs (borrowed for the call) with each value's line and column;
+ * a nonzero return stops and is returned. Other value types are an error at their position.
+ * KAD_ENOTFOUND when the file cannot be read (err->msg "PATH: reason").
+ */
+struct rule_cfg_kv {
+    const char *key, *val;
+    uint32_t line, col; /* of the value */
+};
+#define RULE_CFG_KV_MAX 128
+int rule_config_tables(const char *path, const char *name,
+                       int (*fn)(const struct rule_cfg_kv *kv, size_t n, uint32_t line, void *ud),
+                       void *ud, kad_err *err);
+
 #endif

@@ -4,7 +4,8 @@
 Listens on 127.0.0.1 (--port, 0 = any free port), prints the port on stdout, and appends one
 JSON line per request to --log: {"path", "auth", "sig", "body", "status", "stored": [ids]}.
 
-It can answer --fail N requests with --status S first, sleep --slow SECONDS per request,
+It can answer --fail N requests with --status S first, sleep --slow SECONDS per request, hold
+every answer until the file --hold PATH exists,
 require an Authorization header (--auth VALUE: 401 otherwise), and check an HMAC-SHA256
 signature header (--secret KEY: "sig_ok" in the log).
 
@@ -26,6 +27,7 @@ ap.add_argument("--store")
 ap.add_argument("--fail", type=int, default=0)
 ap.add_argument("--status", type=int, default=500)
 ap.add_argument("--slow", type=float, default=0)
+ap.add_argument("--hold", help="answer no request until this file exists")
 ap.add_argument("--auth")
 ap.add_argument("--secret")
 ap.add_argument("--sig-header", default="X-Kadet-Signature")
@@ -103,6 +105,8 @@ class H(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(n)
         if args.slow:
             time.sleep(args.slow)
+        while args.hold and not os.path.exists(args.hold):
+            time.sleep(0.05)
         rec = {"path": self.path, "auth": self.headers.get("Authorization"),
                "ctype": self.headers.get("Content-Type"), "team": self.headers.get("X-Team"), "body": body.decode("utf-8", "replace")}
         if args.secret:
@@ -126,7 +130,10 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(out)))
         self.end_headers()
-        self.wfile.write(out)
+        try:
+            self.wfile.write(out)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (kadet aborts a request in flight when it stops)
 
 
 class S(http.server.ThreadingHTTPServer):
