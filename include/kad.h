@@ -204,10 +204,10 @@ KAD_API int kad_rules_lookup(const kad_rules *rs, const char *id_or_name, size_t
 
 /* What `kadet rules list|show|guide` print of one rule. Strings are borrowed from the set
    (valid while it is referenced); absent ones are NULL. */
-enum { KAD_RULE_QUERY = 0, KAD_RULE_NEW_TERMS, KAD_RULE_OTHER };
+enum { KAD_RULE_QUERY = 0, KAD_RULE_NEW_TERMS, KAD_RULE_OTHER, KAD_RULE_EQL, KAD_RULE_ESQL };
 typedef struct kad_rule_info {
     const char *rule_id, *name, *description;
-    int kind;             /* KAD_RULE_*: OTHER types (eql, esql, ...) are loaded, never run */
+    int kind;             /* KAD_RULE_*: OTHER types (threshold, ...) are loaded, never run */
     const char *type;     /* as written: "query", "new_terms", "eql", ... */
     const char *language; /* "kuery", ... */
     const char *severity; /* low | medium | high | critical */
@@ -217,7 +217,7 @@ typedef struct kad_rule_info {
     const char *setup;        /* setup guide (Markdown) */
     const char *file;         /* the file it was loaded from */
     int line;                 /* of its [rule] table */
-    int runnable;             /* 1: kadet runs it (query and new_terms with a compiled KQL query) */
+    int runnable;             /* 1: kadet runs it (a compiled KQL, EQL or ES|QL query) */
     const char *not_runnable; /* why not, when runnable is 0 */
     int max_signals;
     int64_t interval_ms, from_ms;
@@ -615,6 +615,12 @@ KAD_API int kad_engine_position(kad_engine *e, const char *source, int64_t *offs
                                 kad_err *err);
 /* Commit now (see the protocol above). */
 KAD_API int kad_engine_commit(kad_engine *e, kad_err *err);
+/* The inputs have ended and time has passed to now_ms (KAD_TIME_NONE: the wall clock; not
+   kad_engine_opts.now_ms, which only stamps alerts): ES|QL rules evaluate their open windows
+   ending at or before it (documents of those windows read later count as too late; EQL
+   sequences follow event time only). The alerts go to the pending output like any others
+   (the next commit writes them). */
+KAD_API int kad_engine_flush(kad_engine *e, int64_t now_ms, kad_err *err);
 /* True after a state or output failure: every later call fails. */
 KAD_API int kad_engine_failed(const kad_engine *e);
 /* Log the "N more suppressed" line of the rate-limited skipped-record warnings, if any. */
