@@ -872,8 +872,10 @@ static int esql_close(struct det_engine *e, struct det_rule *dr, int64_t upto, k
             l->closed = w->t;
         k++;
     }
-    memmove(l->wins.ptr, l->wins.ptr + k, (l->wins.len - k) * sizeof *l->wins.ptr);
-    l->wins.len -= k;
+    if (k) {
+        memmove(l->wins.ptr, l->wins.ptr + k, (l->wins.len - k) * sizeof *l->wins.ptr);
+        l->wins.len -= k;
+    }
     return rc;
 }
 
