@@ -458,6 +458,20 @@ KAD_API int kad_query_needs_all(const kad_query *q);
 /* Declare the query's fields to a decoder (or all of them, when it needs every field). */
 KAD_API void kad_query_need(const kad_query *q, kad_decoder *d);
 KAD_API int kad_query_match(const kad_query *q, const kad_event *ev);
+/* Query languages of kad_query_compile_lang (hunt --language). */
+enum { KAD_LANG_KUERY = 0, KAD_LANG_EQL, KAD_LANG_ESQL };
+/* kad_query_compile for a language: KQL, an EQL event query (docs/eql.md; a sequence is
+   KAD_EUNSUPPORTED) or an ES|QL query (docs/esql.md). */
+KAD_API kad_query *kad_query_compile_lang(int lang, const char *text, size_t len, kad_err *err,
+                                          char **ctx);
+KAD_API int kad_query_language(const kad_query *q);
+/* ES|QL: feed one event to the query (one execution over every event fed, NOW() = now_ms of
+   the first call); kad_query_match is 0 for ES|QL. KAD_ELIMIT when a limit of the run is hit. */
+KAD_API int kad_query_feed(kad_query *q, const kad_event *ev, int64_t now_ms, kad_err *err);
+/* ES|QL: finish and return the result rows as NDJSON (one object per row, null cells left
+   out) or, with as_table, a text table; *nrows (optional) the number of rows. Free with
+   kad_free. Call once; NULL with err on failure. */
+KAD_API char *kad_query_rows(kad_query *q, int as_table, size_t *nrows, kad_err *err);
 
 /* ============================================================================================
  * Preview: Elastic's scheduled executions of query and new_terms rules replayed over documents
