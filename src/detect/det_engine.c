@@ -146,6 +146,13 @@ bool det_rule_fields(const struct rule *r, void (*fn)(const char *path, void *ud
     return some;
 }
 
+bool det_rule_match(const struct rule *r, const struct ev_node *doc)
+{
+    if (r->type == RULE_EQL)
+        return r->eql && !eql_is_sequence(r->eql) && eql_match(r->eql, doc);
+    return r->kql && kql_match(r->kql, doc);
+}
+
 /* The new-terms field that names the user (kadet.baseline pivots on it), or SIZE_MAX. */
 static size_t user_field(const struct rule *r)
 {

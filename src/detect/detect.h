@@ -327,6 +327,12 @@ void sup_batch(struct sup_store *s, struct sup_cand *c, size_t n, const struct s
  * Preview (preview.c, owned by preview): Elastic's scheduled executions replayed exactly.
  * ============================================================================================ */
 
+/* The rules preview runs: query, new_terms and EQL event queries (which it runs as query rules:
+   one alert per matching document). */
+bool pv_runs(const struct rule *r);
+/* The rule's query matches doc: KQL, or an EQL event query (false for sequences and ES|QL). */
+bool det_rule_match(const struct rule *r, const struct ev_node *doc);
+
 /* One input document as preview sees it (prepared by the caller for one rule). */
 struct pv_doc {
     const struct ev_node *doc; /* ECS document, borrowed */
