@@ -1,7 +1,8 @@
 /*
- * cmd_hunt.c - `kadet hunt QUERY [FILE...]`: ad-hoc KQL over audit logs. Prints the input
- * records (or, with --ecs, the ECS documents) that match, grep-style exit status. Writes no
- * state and runs no rules. A loop over libkad's reader, decoder and kad_query_match.
+ * cmd_hunt.c - `kadet hunt QUERY [FILE...]`: ad-hoc KQL (or EQL, or ES|QL with --language)
+ * over audit logs. Prints the input records (or, with --ecs, the ECS documents) that match, or
+ * an ES|QL query's result rows, grep-style exit status. Writes no state and runs no rules. A
+ * loop over libkad's reader, decoder and kad_query_match / kad_query_feed.
  */
 #include "cmd.h"
 #include "decodeopt.h"
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 extern const struct cmd cmd_hunt;
 
@@ -28,7 +30,18 @@ struct hunt {
     uint64_t bad;
     bool rec_printed; /* the current record was printed already */
     int io_rc;
+    bool esql;
+    int64_t now_ms; /* ES|QL NOW() */
+    kad_query *mq;  /* the same query, for kad_query_feed */
+    int feed_rc;
 };
+
+static int64_t wall_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
 
 /* The input is quiet (a pipe with nothing to read yet): what is printed so far goes out now. */
 static void on_idle(void *ctx)
@@ -79,6 +92,16 @@ static int on_event(void *ctx, const kad_event *ev)
         cmd_print_err(&err);
         return KAD_OK;
     }
+    if (h->esql) {
+        kad_err err;
+        kad_err_clear(&err);
+        if (kad_query_feed(h->mq, ev, h->now_ms, &err) != KAD_OK) {
+            cmd_print_err(&err);
+            h->feed_rc = err.code ? err.code : KAD_ELIMIT;
+            return h->feed_rc;
+        }
+        return KAD_OK;
+    }
     if (kad_query_match(h->q, ev))
         return emit(h, ev);
     return KAD_OK;
@@ -99,12 +122,12 @@ static int usage(const char *fmt, const char *arg)
     return HUNT_ERROR;
 }
 
-static int compile_query(const char *text, kad_query **q)
+static int compile_query(int lang, const char *text, kad_query **q)
 {
     kad_err err;
     kad_err_clear(&err);
     char *ctx = NULL;
-    *q = kad_query_compile(text, strlen(text), &err, &ctx);
+    *q = kad_query_compile_lang(lang, text, strlen(text), &err, &ctx);
     if (*q)
         return KAD_OK;
     cmd_print_err(&err);
@@ -120,7 +143,11 @@ static int run(int argc, char **argv)
     memset(&h, 0, sizeof(h));
     kad_decode_opts o = {0};
     size_t max_record = 0;
+    int lang = KAD_LANG_KUERY;
+    bool as_table = false;
     static const struct option longopts[] = {
+        {"language", required_argument, NULL, 'L'},
+        {"table", no_argument, NULL, 'T'},
         {"format", required_argument, NULL, 'f'},
         {"ecs", no_argument, NULL, 'e'},
         {"count", no_argument, NULL, 'c'},
@@ -147,6 +174,17 @@ static int run(int argc, char **argv)
                 return usage("--format must be auto, audit or ecs, not '%s'", optarg);
             break;
         case 'e': h.ecs_out = true; break;
+        case 'L':
+            if (strcmp(optarg, "kuery") == 0 || strcmp(optarg, "kql") == 0)
+                lang = KAD_LANG_KUERY;
+            else if (strcmp(optarg, "eql") == 0)
+                lang = KAD_LANG_EQL;
+            else if (strcmp(optarg, "esql") == 0)
+                lang = KAD_LANG_ESQL;
+            else
+                return usage("--language must be kuery, eql or esql, not '%s'", optarg);
+            break;
+        case 'T': as_table = true; break;
         case 'c': h.count_only = true; break;
         case 'q': h.quiet = true; break;
         case 'm': {
@@ -175,10 +213,17 @@ static int run(int argc, char **argv)
         return usage("%s", "missing QUERY");
     const char *qtext = argv[optind++];
 
+    if (as_table && lang != KAD_LANG_ESQL)
+        return usage("%s", "--table prints ES|QL result rows (--language esql)");
+    if (h.ecs_out && lang == KAD_LANG_ESQL)
+        return usage("%s", "--ecs prints matching events; ES|QL prints result rows");
     kad_query *q;
-    if (compile_query(qtext, &q))
+    if (compile_query(lang, qtext, &q))
         return HUNT_ERROR;
     h.q = q;
+    h.mq = q;
+    h.esql = lang == KAD_LANG_ESQL;
+    h.now_ms = wall_ms();
     o.max_record = max_record;
     kad_decoder *d;
     kad_decoder_new(&d, &o, NULL);
@@ -215,7 +260,7 @@ static int run(int argc, char **argv)
             h.rec_printed = false;
             int drc =
                 h.format == FMT_ECS ? kad_decode_plain(d, &rec, &sink) : kad_decode(d, &rec, &sink);
-            if (drc) {
+            if (drc || h.feed_rc) {
                 trouble = true;
                 break;
             }
@@ -225,6 +270,21 @@ static int run(int argc, char **argv)
         kad_reader_close(rd);
         if (h.quiet && h.matched)
             break;
+    }
+    if (h.esql && !h.feed_rc) {
+        kad_err err;
+        kad_err_clear(&err);
+        size_t nrows = 0;
+        char *rows = kad_query_rows(q, as_table, &nrows, &err);
+        if (!rows) {
+            cmd_print_err(&err);
+            trouble = true;
+        } else {
+            h.matched = nrows;
+            if (!h.count_only && !h.quiet && fputs(rows, stdout) == EOF)
+                h.io_rc = KAD_EIO;
+            kad_free(rows);
+        }
     }
     if (ferror(stdout))
         h.io_rc = KAD_EIO;
@@ -248,22 +308,30 @@ static int run(int argc, char **argv)
 
 const struct cmd cmd_hunt = {
     .name = "hunt",
-    .summary = "print the audit events that match a KQL query (no rules, no state)",
+    .summary = "print the audit events that match a KQL or EQL query, or ES|QL result rows",
     .usage =
-        "usage: kadet hunt [--format auto|audit|ecs] [--ecs] [-c|--count] [-q|--quiet]\n"
-        "                  [--no-host] [--max-record BYTES] QUERY [FILE...|-]\n"
+        "usage: kadet hunt [--language kuery|eql|esql] [--table] [--format auto|audit|ecs]\n"
+        "                  [--ecs] [-c|--count] [-q|--quiet] [--no-host] [--max-record BYTES]\n"
+        "                  QUERY [FILE...|-]\n"
         "\n"
         "Evaluate the KQL query QUERY (docs/kql.md) against every event read from the files, or\n"
         "standard input when there are none or FILE is '-', and print the input records that\n"
         "match, one per line. Events are matched in the ECS form Elastic's Kubernetes\n"
         "integration stores (the form rule queries use: kubernetes.audit.verb, user.name, ...).\n"
         "\n"
+        "  --language kuery  QUERY is KQL (default)\n"
+        "  --language eql    QUERY is an EQL event query (docs/eql.md; sequences need a rule)\n"
+        "  --language esql   QUERY is ES|QL (docs/esql.md), run once over every event read;\n"
+        "                    its result rows are printed as NDJSON (NOW() is the wall clock)\n"
+        "  --table         ES|QL: print the rows as a text table\n"
+        "\n"
         "  --format auto   records are raw audit events (also EventList, GKE, AKS) or ECS\n"
         "                  documents, detected per record (default)\n"
         "  --format audit  records must be raw audit events\n"
         "  --format ecs    records are JSON documents matched as they are, without mapping\n"
         "  --ecs           print the matching events' ECS documents instead of the records\n"
-        "  -c, --count     print only the number of matching records (events with --ecs)\n"
+        "  -c, --count     print only the number of matching records (events with --ecs,\n"
+        "                  result rows with ES|QL)\n"
         "  -q, --quiet     print nothing; stop at the first match\n"
         "  --no-host       do not add this machine's host.* fields to raw events (Elastic\n"
         "                  Agent adds them; the seed rule's query tests host.os.type)\n"
@@ -271,7 +339,8 @@ const struct cmd cmd_hunt = {
         "\n"
         "A bad query is reported as <query>:LINE:COL: error: MESSAGE with the query and a caret.\n"
         "A malformed record is reported as FILE:LINE:COL: error: MESSAGE and skipped.\n"
-        "Exit status (grep's): 0 when something matched, 1 when nothing matched, 2 on any error\n"
+        "Exit status (grep's): 0 when something matched (ES|QL: some row), 1 when nothing did, 2\n"
+        "on any error\n"
         "(bad query, bad option, unreadable input, skipped records).\n",
     .run = run,
 };

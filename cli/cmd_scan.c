@@ -569,6 +569,9 @@ static int run(int argc, char **argv)
         if (!scan_one(&s, inputs[i]))
             break;
     scan_progress(&s.v, true);
+    /* the inputs ended: ES|QL windows and trailing EQL windows that closed by now report */
+    if (!kad_engine_failed(s.v.e) && kad_engine_flush(s.v.e, KAD_TIME_NONE, &err) != KAD_OK)
+        scan_print_err(&err);
     if (!kad_engine_failed(s.v.e) && kad_engine_commit(s.v.e, &err) != KAD_OK) {
         scan_print_err(&err);
         s.v.rc = EXIT_RUNTIME;

@@ -309,7 +309,7 @@ void scan_summary(const struct scan_view *s, double secs)
                 kad_engine_prefilter_indexed(s->e), runs);
     if (not_run)
         fprintf(stderr,
-                "(%zu rules of types kadet does not run (eql, esql, threshold, ...) "
+                "(%zu rules of types kadet does not run (threshold, machine_learning, ...) "
                 "were loaded and skipped)\n",
                 not_run);
     if (no_time)

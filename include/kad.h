@@ -242,10 +242,10 @@ KAD_API int kad_rules_lookup(const kad_rules *rs, const char *id_or_name, size_t
 
 /* What `kadet rules list|show|guide` print of one rule. Strings are borrowed from the set
    (valid while it is referenced); absent ones are NULL. */
-enum { KAD_RULE_QUERY = 0, KAD_RULE_NEW_TERMS, KAD_RULE_OTHER };
+enum { KAD_RULE_QUERY = 0, KAD_RULE_NEW_TERMS, KAD_RULE_OTHER, KAD_RULE_EQL, KAD_RULE_ESQL };
 typedef struct kad_rule_info {
     const char *rule_id, *name, *description;
-    int kind;             /* KAD_RULE_*: OTHER types (eql, esql, ...) are loaded, never run */
+    int kind;             /* KAD_RULE_*: OTHER types (threshold, ...) are loaded, never run */
     const char *type;     /* as written: "query", "new_terms", "eql", ... */
     const char *language; /* "kuery", ... */
     const char *severity; /* low | medium | high | critical */
@@ -255,7 +255,7 @@ typedef struct kad_rule_info {
     const char *setup;        /* setup guide (Markdown) */
     const char *file;         /* the file it was loaded from */
     int line;                 /* of its [rule] table */
-    int runnable;             /* 1: kadet runs it (query and new_terms with a compiled KQL query) */
+    int runnable;             /* 1: kadet runs it (a compiled KQL, EQL or ES|QL query) */
     const char *not_runnable; /* why not, when runnable is 0 */
     int max_signals;
     int64_t interval_ms, from_ms;
@@ -617,6 +617,20 @@ KAD_API int kad_query_needs_all(const kad_query *q);
 /* Declare the query's fields to a decoder (or all of them, when it needs every field). */
 KAD_API void kad_query_need(const kad_query *q, kad_decoder *d);
 KAD_API int kad_query_match(const kad_query *q, const kad_event *ev);
+/* Query languages of kad_query_compile_lang (hunt --language). */
+enum { KAD_LANG_KUERY = 0, KAD_LANG_EQL, KAD_LANG_ESQL };
+/* kad_query_compile for a language: KQL, an EQL event query (docs/eql.md; a sequence is
+   KAD_EUNSUPPORTED) or an ES|QL query (docs/esql.md). */
+KAD_API kad_query *kad_query_compile_lang(int lang, const char *text, size_t len, kad_err *err,
+                                          char **ctx);
+KAD_API int kad_query_language(const kad_query *q);
+/* ES|QL: feed one event to the query (one execution over every event fed, NOW() = now_ms of
+   the first call); kad_query_match is 0 for ES|QL. KAD_ELIMIT when a limit of the run is hit. */
+KAD_API int kad_query_feed(kad_query *q, const kad_event *ev, int64_t now_ms, kad_err *err);
+/* ES|QL: finish and return the result rows as NDJSON (one object per row, null cells left
+   out) or, with as_table, a text table; *nrows (optional) the number of rows. Free with
+   kad_free. Call once; NULL with err on failure. */
+KAD_API char *kad_query_rows(kad_query *q, int as_table, size_t *nrows, kad_err *err);
 
 /* ============================================================================================
  * Preview: Elastic's scheduled executions of query and new_terms rules replayed over documents
@@ -780,6 +794,12 @@ KAD_API int kad_engine_position(kad_engine *e, const char *source, int64_t *offs
                                 kad_err *err);
 /* Commit now (see the protocol above). */
 KAD_API int kad_engine_commit(kad_engine *e, kad_err *err);
+/* The inputs have ended and time has passed to now_ms (KAD_TIME_NONE: the wall clock; not
+   kad_engine_opts.now_ms, which only stamps alerts): ES|QL rules evaluate their open windows
+   ending at or before it (documents of those windows read later count as too late; EQL
+   sequences follow event time only). The alerts go to the pending output like any others
+   (the next commit writes them). */
+KAD_API int kad_engine_flush(kad_engine *e, int64_t now_ms, kad_err *err);
 /* True after a state or output failure: every later call fails. */
 KAD_API int kad_engine_failed(const kad_engine *e);
 /* Log the "N more suppressed" line of the rate-limited skipped-record warnings, if any. */

@@ -194,6 +194,9 @@ static int prune(kad_engine *e, kad_err *err)
 static int commit(kad_engine *e, kad_err *err)
 {
     int rc;
+    /* EQL sequences and ES|QL windows: their state commits with this batch */
+    if ((rc = det_save(e->det, err)) != KAD_OK)
+        return rc;
     if (e->pending.len && e->out_fd >= 0) {
         /* the alerts first, for a file and a descriptor alike: a batch whose alerts could not
            all be written (EPIPE: the consumer died; ENOSPC; EIO) is not committed, so a rerun
@@ -256,6 +259,29 @@ static int commit_or_fail(kad_engine *e, kad_err *err)
 }
 
 int kad_engine_commit(kad_engine *e, kad_err *err) { return commit_or_fail(e, err); }
+
+static int64_t wall_now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+int kad_engine_flush(kad_engine *e, int64_t now_ms, kad_err *err)
+{
+    if (e->failed)
+        return failed_rc(e, err);
+    if (now_ms == KAD_TIME_NONE)
+        now_ms = wall_now_ms(); /* not opts.now_ms: that one only stamps alerts */
+    kad_err ferr;
+    kad_err_clear(&ferr);
+    int rc = det_flush(e->det, now_ms, &ferr);
+    if (rc != KAD_OK) {
+        fail(e, rc, &ferr);
+        return failed_rc(e, err);
+    }
+    return KAD_OK;
+}
 
 int kad_engine_failed(const kad_engine *e) { return e->failed; }
 

@@ -53,7 +53,7 @@ static int on_event(void *ctx, const struct ev_event *ev)
     in->seen++;
     bool keep = false;
     for (size_t i = 0; i < in->nrules && !keep; i++)
-        keep = in->rules[i]->kql && kql_match(in->rules[i]->kql, ev->doc);
+        keep = det_rule_match(in->rules[i], ev->doc);
     if (!keep)
         return 0;
     struct ev_node *doc = pv_doc_copy(&in->docs_arena, ev->doc);
@@ -229,8 +229,11 @@ int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_pre
         const struct rule *r = rule_set_get(rs, ri);
         if (only_rule && r != only_rule)
             continue;
-        if (r->type != RULE_QUERY && r->type != RULE_NEW_TERMS) {
-            say(o, "rule '%s': type %s is not run", rule_name(r), r->type_name);
+        if (!pv_runs(r)) {
+            say(o, "rule '%s': type %s is not run%s", rule_name(r), r->type_name,
+                r->type == RULE_EQL || r->type == RULE_ESQL
+                    ? " (preview runs EQL event queries, not sequences or ES|QL)"
+                    : "");
             continue;
         }
         KX_VEC_PUSH(&run_rules, r);

@@ -134,6 +134,8 @@ int kad_rules_info(const kad_rules *r, size_t i, kad_rule_info *out)
     out->description = x->description;
     out->kind = x->type == RULE_QUERY       ? KAD_RULE_QUERY
                 : x->type == RULE_NEW_TERMS ? KAD_RULE_NEW_TERMS
+                : x->type == RULE_EQL       ? KAD_RULE_EQL
+                : x->type == RULE_ESQL      ? KAD_RULE_ESQL
                                             : KAD_RULE_OTHER;
     out->type = x->type_name;
     out->language = x->language;
@@ -144,7 +146,9 @@ int kad_rules_info(const kad_rules *r, size_t i, kad_rule_info *out)
     out->setup = x->setup;
     out->file = x->path;
     out->line = x->line;
-    out->runnable = x->type != RULE_UNSUPPORTED && x->kql != NULL;
+    out->runnable = x->type == RULE_EQL    ? x->eql != NULL
+                    : x->type == RULE_ESQL ? x->esql != NULL
+                                           : x->type != RULE_UNSUPPORTED && x->kql != NULL;
     out->not_runnable = out->runnable                 ? NULL
                         : x->type == RULE_UNSUPPORTED ? "rule type not supported"
                                                       : "query not compiled";

@@ -453,10 +453,18 @@ static void write_parameters(kx_jsonw *w, const struct rule *r)
 static void write_rule(kx_jsonw *w, const struct rule *r, const char *name)
 {
     bool nt = r->type == RULE_NEW_TERMS;
+    const char *category = nt                     ? "New Terms Rule"
+                           : r->type == RULE_EQL  ? "Event Correlation Rule"
+                           : r->type == RULE_ESQL ? "ES|QL Rule"
+                                                  : "Custom Query Rule";
+    const char *type_id = nt                     ? "siem.newTermsRule"
+                          : r->type == RULE_EQL  ? "siem.eqlRule"
+                          : r->type == RULE_ESQL ? "siem.esqlRule"
+                                                 : "siem.queryRule";
     kv_empty_arr(w, "kibana.alert.rule.actions");
     kv_list(w, "kibana.alert.rule.author", &r->author);
     kv_str(w, "kibana.alert.rule.building_block_type", r->building_block_type);
-    kv_str(w, "kibana.alert.rule.category", nt ? "New Terms Rule" : "Custom Query Rule");
+    kv_str(w, "kibana.alert.rule.category", category);
     kv_str(w, "kibana.alert.rule.consumer", "siem");
     kv_str(w, "kibana.alert.rule.description", r->description);
     kv_bool(w, "kibana.alert.rule.enabled", true);
@@ -482,7 +490,7 @@ static void write_rule(kx_jsonw *w, const struct rule *r, const char *name)
     kv_empty_arr(w, "kibana.alert.rule.risk_score_mapping");
     kv_str(w, "kibana.alert.rule.rule_id", r->rule_id);
     kv_str(w, "kibana.alert.rule.rule_name_override", r->rule_name_override);
-    kv_str(w, "kibana.alert.rule.rule_type_id", nt ? "siem.newTermsRule" : "siem.queryRule");
+    kv_str(w, "kibana.alert.rule.rule_type_id", type_id);
     kv_str(w, "kibana.alert.rule.severity", r->severity);
     kv_empty_arr(w, "kibana.alert.rule.severity_mapping");
     kv_list(w, "kibana.alert.rule.tags", &r->tags);
@@ -562,6 +570,31 @@ static const char *rule_name(const struct rule *r, const struct ev_node *doc, kx
     return tmp->ptr ? tmp->ptr : "";
 }
 
+/* [{id, type: "event", index, depth: 0}]: the source document as the alert's one ancestor. */
+static void write_ancestor(kx_jsonw *w, kx_buf *key, const struct ev_node *doc, const char *doc_id)
+{
+    kx_jsonw_arr_begin(w);
+    kx_jsonw_obj_begin(w);
+    kx_jsonw_keyc(w, "id");
+    if (doc_id) {
+        kx_jsonw_strc(w, doc_id);
+    } else {
+        kx_buf_reset(key);
+        det_doc_id(doc, key);
+        kx_jsonw_str(w, key->ptr, key->len);
+    }
+    kv_str(w, "type", "event");
+    const struct ev_node *index = doc->type == EV_OBJECT ? last_member(doc, "_index", 6) : NULL;
+    if (index && index->type == EV_STRING) {
+        kx_jsonw_keyc(w, "index");
+        kx_jsonw_str(w, index->str, index->len);
+    }
+    kx_jsonw_keyc(w, "depth");
+    kx_jsonw_int(w, 0);
+    kx_jsonw_obj_end(w);
+    kx_jsonw_arr_end(w);
+}
+
 int det_alert_rule_fragment(const struct rule *r, kx_buf *out)
 {
     kx_jsonw jw;
@@ -611,31 +644,24 @@ static int write_doc(kx_buf *out, const struct rule *r, const struct ev_node *do
     write_original(w, &key, doc, "event", "kibana.alert.original_event", cap);
     write_original(w, &key, doc, "data_stream", "kibana.alert.original_data_stream", cap);
 
+    if (x->building_block)
+        kv_str(w, "kibana.alert.building_block_type", "default");
     kx_jsonw_keyc(w, "kibana.alert.ancestors");
-    kx_jsonw_arr_begin(w);
-    kx_jsonw_obj_begin(w);
-    kx_jsonw_keyc(w, "id");
-    if (x->doc_id) {
-        kx_jsonw_strc(w, x->doc_id);
-    } else {
-        kx_buf_reset(&key);
-        det_doc_id(doc, &key);
-        kx_jsonw_str(w, key.ptr, key.len);
-    }
-    kv_str(w, "type", "event");
-    const struct ev_node *index = doc->type == EV_OBJECT ? last_member(doc, "_index", 6) : NULL;
-    if (index && index->type == EV_STRING) {
-        kx_jsonw_keyc(w, "index");
-        kx_jsonw_str(w, index->str, index->len);
-    }
-    kx_jsonw_keyc(w, "depth");
-    kx_jsonw_int(w, 0);
-    kx_jsonw_obj_end(w);
-    kx_jsonw_arr_end(w);
+    if (x->ancestors_json)
+        kx_jsonw_raw(w, x->ancestors_json, strlen(x->ancestors_json));
+    else
+        write_ancestor(w, &key, doc, x->doc_id);
     int key_err = kx_buf_error(&key);
     kx_buf_fini(&key);
     kx_jsonw_keyc(w, "kibana.alert.depth");
-    kx_jsonw_int(w, 1);
+    kx_jsonw_int(w, x->depth > 0 ? x->depth : 1);
+    if (x->group_id) {
+        kv_str(w, "kibana.alert.group.id", x->group_id);
+        if (x->building_block) {
+            kx_jsonw_keyc(w, "kibana.alert.group.index");
+            kx_jsonw_int(w, x->group_index);
+        }
+    }
     if (x->instance_id)
         kv_str(w, "kibana.alert.instance.id", x->instance_id);
     /* scheduled runs: the alert's @timestamp; manual runs: the run's intended time */
@@ -647,7 +673,7 @@ static int write_doc(kx_buf *out, const struct rule *r, const struct ev_node *do
         kx_jsonw_raw(w, x->new_terms_json, strlen(x->new_terms_json));
     }
     /* Elastic: new Date(source @timestamp).toISOString(); left out when it is not a date */
-    int64_t ot = original_time(doc);
+    int64_t ot = x->original_ms ? x->original_ms : original_time(doc);
     if (ot != DET_TIME_NONE)
         kv_time(w, "kibana.alert.original_time", ot);
     kx_jsonw_keyc(w, "kibana.alert.reason");

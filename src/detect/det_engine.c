@@ -90,7 +90,7 @@ static int64_t field_time(struct det_engine *e, const struct ev_node *doc, const
     return ms;
 }
 
-static int64_t event_time(struct det_engine *e, const struct det_event *ev, const struct rule *r)
+int64_t det_event_time(struct det_engine *e, const struct det_event *ev, const struct rule *r)
 {
     const char *o = r->timestamp_override;
     if (o && strcmp(o, "@timestamp") != 0) {
@@ -99,6 +99,11 @@ static int64_t event_time(struct det_engine *e, const struct det_event *ev, cons
         if (t != DET_TIME_NONE || r->timestamp_override_fallback_disabled)
             return t;
     }
+    return det_timestamp(e, ev);
+}
+
+int64_t det_timestamp(struct det_engine *e, const struct det_event *ev)
+{
     return ev->times_known ? ev->timestamp_ms : field_time(e, ev->doc, "@timestamp");
 }
 
@@ -121,11 +126,17 @@ bool det_rule_fields(const struct rule *r, void (*fn)(const char *path, void *ud
 {
     /* Exceptions read fields of their own; the rule module does not list them (yet), so a
        rule with exceptions attached gets whole documents. */
-    bool some = r->kql && !kql_needs_all(r->kql) && r->exc_n == 0;
+    bool some =
+        r->exc_n == 0 && ((r->kql && !kql_needs_all(r->kql)) || (r->type == RULE_EQL && r->eql) ||
+                          (r->type == RULE_ESQL && r->esql && !esql_needs_all(r->esql)));
     if (!fn)
         return some;
     for (size_t k = 0; r->kql && k < kql_field_count(r->kql); k++)
         fn(kql_field(r->kql, k), ud);
+    for (size_t k = 0; r->type == RULE_EQL && r->eql && k < eql_field_count(r->eql); k++)
+        fn(eql_field(r->eql, k), ud);
+    for (size_t k = 0; r->type == RULE_ESQL && r->esql && k < esql_field_count(r->esql); k++)
+        fn(esql_field(r->esql, k), ud);
     if (r->timestamp_override)
         fn(r->timestamp_override, ud);
     for (size_t k = 0; k < r->new_terms_fields.n; k++)
@@ -133,6 +144,13 @@ bool det_rule_fields(const struct rule *r, void (*fn)(const char *path, void *ud
     for (size_t k = 0; k < r->suppress_group_by.n; k++)
         fn(r->suppress_group_by.v[k], ud);
     return some;
+}
+
+bool det_rule_match(const struct rule *r, const struct ev_node *doc)
+{
+    if (r->type == RULE_EQL)
+        return r->eql && !eql_is_sequence(r->eql) && eql_match(r->eql, doc);
+    return r->kql && kql_match(r->kql, doc);
 }
 
 /* The new-terms field that names the user (kadet.baseline pivots on it), or SIZE_MAX. */
@@ -181,7 +199,7 @@ static bool memo_pays(const struct det_engine *e)
         const struct rule *r = e->rules[i].r;
         if (!e->rules[i].runs)
             continue;
-        for (size_t k = 0; k < kql_field_count(r->kql); k++)
+        for (size_t k = 0; r->kql && k < kql_field_count(r->kql); k++)
             count_read(kx_str_c(kql_field(r->kql, k)), seen, &nseen, MAXP, &reads);
         if (r->type == RULE_NEW_TERMS)
             for (size_t k = 0; k < r->new_terms_fields.n; k++)
@@ -261,9 +279,10 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
         dr->baseline = -1;
         dr->user_field = SIZE_MAX;
         dr->minute = DET_TIME_NONE;
-        dr->runs = r->kql && (r->type == RULE_QUERY ||
-                              (r->type == RULE_NEW_TERMS && r->new_terms_fields.n >= 1 &&
-                               r->new_terms_fields.n <= 3));
+        dr->runs = (r->kql && (r->type == RULE_QUERY ||
+                               (r->type == RULE_NEW_TERMS && r->new_terms_fields.n >= 1 &&
+                                r->new_terms_fields.n <= 3))) ||
+                   (r->type == RULE_EQL && r->eql) || (r->type == RULE_ESQL && r->esql);
         if (!dr->runs)
             continue;
         exec_window_check(r, o->now_ms);
@@ -304,6 +323,10 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
             dr->minute = m - 1;
             dr->minute_count = (int)st_counter_get(o->state, dr->cname_n);
         }
+        if ((r->type == RULE_EQL || r->type == RULE_ESQL) && det_lang_new(e, dr, err) != KAD_OK) {
+            det_free(e);
+            return NULL;
+        }
     }
     e->pf = det_pf_new(e);
     e->use_memo = memo_pays(e);
@@ -317,6 +340,7 @@ void det_free(struct det_engine *e)
     det_pf_free(e->pf);
     for (size_t i = 0; i < e->nrules; i++) {
         kx_buf_fini(&e->rules[i].rule_frag);
+        det_lang_free(e->rules[i].lang);
         if (e->rules[i].sup_on)
             sup_store_fini(&e->rules[i].sup);
     }
@@ -398,7 +422,7 @@ void det_warnings(const struct det_engine *e, kx_buf *out)
 
 /* max_signals per minute of event time. True when the alert may be created. The minute and its
    count go to state counters, committed with the batch (a crash rolls them back with it). */
-static bool budget(struct det_engine *e, struct det_rule *dr, int64_t ts)
+bool det_budget(struct det_engine *e, struct det_rule *dr, int64_t ts)
 {
     int64_t minute = ts == DET_TIME_NONE ? DET_TIME_NONE
                      : ts >= 0           ? ts / 60000
@@ -428,19 +452,20 @@ static bool budget(struct det_engine *e, struct det_rule *dr, int64_t ts)
     return true;
 }
 
-static const struct ev_node *full_doc(const struct det_event *ev)
+const struct ev_node *det_full_doc(const struct det_event *ev)
 {
     const struct ev_node *d = ev->full ? ev->full(ev->full_ctx) : NULL;
     return d ? d : ev->doc;
 }
 
 /* The current event's document id (computed once per event). */
-static kx_str doc_id(struct det_engine *e, const struct det_event *ev)
+kx_str det_event_id(struct det_engine *e, const struct det_event *ev)
 {
     if (!e->have_docid) {
         kx_buf_reset(&e->docid);
         kx_str aid = det_first(ev->doc, "kubernetes.audit.auditID");
-        det_doc_id(aid.len || det_first(ev->doc, "_id").len ? ev->doc : full_doc(ev), &e->docid);
+        det_doc_id(aid.len || det_first(ev->doc, "_id").len ? ev->doc : det_full_doc(ev),
+                   &e->docid);
         e->have_docid = true;
     }
     return (kx_str){e->docid.ptr, e->docid.len};
@@ -507,7 +532,7 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
 {
     const struct rule *r = dr->r;
     char uuid[33];
-    kx_str id = doc_id(e, ev);
+    kx_str id = det_event_id(e, ev);
     det_alert_uuid(r->rule_id, combo, clen, id.ptr, id.len, uuid);
     bool claimed = false;
     if (!e->o.learn && st_shared(e->o.state)) {
@@ -541,12 +566,13 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
         .doc_id = NULL,
         .intended_ms = DET_TIME_NONE,
         .reason = &e->reason,
+        .claimed = claimed,
     };
     char inst[SUP_ID_LEN + 1];
     if (r->suppress_group_by.n > 0 && ts != DET_TIME_NONE &&
-        suppress(e, dr, full_doc(ev), ts, &x, inst))
+        suppress(e, dr, det_full_doc(ev), ts, &x, inst))
         return KAD_OK;
-    if (!budget(e, dr, ts))
+    if (!det_budget(e, dr, ts))
         return KAD_OK;
     if (e->o.learn) {
         dr->st.would_alert++;
@@ -580,36 +606,44 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
             return rc;
         bl = e->baseline.len ? e->baseline.ptr : NULL;
     }
-    const struct ev_node *doc = full_doc(ev);
+    x.new_terms_json = nt;
+    x.baseline_json = bl;
+    x.doc_id = e->docid.ptr; /* kx_buf keeps it NUL-terminated */
+    for (size_t i = 0; i < n && i < 3; i++)
+        e->terms[i] = vals[i].s;
+    return det_emit(e, dr, det_full_doc(ev), &x, n, combo, clen, ts, err);
+}
+
+int det_emit(struct det_engine *e, struct det_rule *dr, const struct ev_node *doc,
+             struct det_alert_extra *x, size_t nterms, const void *combo, size_t clen, int64_t ts,
+             kad_err *err)
+{
+    const struct rule *r = dr->r;
     if (!dr->rule_frag.ptr) {
         kx_buf_init(&dr->rule_frag, DET_ALERT_MAX);
         if (det_alert_rule_fragment(r, &dr->rule_frag) != KAD_OK)
             kx_buf_reset(&dr->rule_frag);
     }
-    x.new_terms_json = nt;
-    x.baseline_json = bl;
-    x.rule_fragment = dr->rule_frag.len ? dr->rule_frag.ptr : NULL;
-    x.rule_fragment_len = dr->rule_frag.len;
-    x.doc_id = e->docid.ptr; /* kx_buf keeps it NUL-terminated */
+    x->rule_fragment = dr->rule_frag.len ? dr->rule_frag.ptr : NULL;
+    x->rule_fragment_len = dr->rule_frag.len;
+    x->reason = &e->reason;
     kx_buf_reset(&e->alert);
-    int rc = det_alert_write(&e->alert, r, doc, &x, err);
+    int rc = det_alert_write(&e->alert, r, doc, x, err);
     if (rc != KAD_OK)
         return rc;
-    for (size_t i = 0; i < n && i < 3; i++)
-        e->terms[i] = vals[i].s;
     kx_str user = det_first(doc, "user.name");
     if (!user.len)
         user = det_first(doc, "kubernetes.audit.user.username");
     struct det_alert a = {
         .rule = r,
         .rule_index = dr->index,
-        .uuid = uuid,
+        .uuid = x->uuid,
         .json = e->alert.ptr,
         .len = e->alert.len,
         .event_ms = ts,
         .reason = e->reason.ptr,
         .terms = e->terms,
-        .nterms = n,
+        .nterms = nterms,
         .original_time = det_first(doc, "@timestamp"),
         .user = user,
         .source_ip = det_first(doc, "source.ip"),
@@ -617,9 +651,9 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
     if (e->o.on_alert && e->o.on_alert(&a, e->o.ud) != 0)
         return kx_err_setf(err, KAD_EIO, "alert output failed");
     dr->st.alerts++;
-    if (claimed)
+    if (x->claimed)
         return KAD_OK;
-    return st_alert_record(e->o.state, dr->rid, combo, clen, uuid, ts == DET_TIME_NONE ? 0 : ts,
+    return st_alert_record(e->o.state, dr->rid, combo, clen, x->uuid, ts == DET_TIME_NONE ? 0 : ts,
                            err);
 }
 
@@ -786,11 +820,14 @@ static int process(struct det_engine *e, const struct det_event *ev, kad_err *er
                 continue;
             const struct rule *r = dr->r;
             dr->st.candidates++;
-            if (!kql_match_memo(r->kql, ev->doc, &e->memo))
-                continue;
-            int64_t ts = event_time(e, ev, r);
-            if (ts == DET_TIME_NONE &&
-                (r->type == RULE_NEW_TERMS || r->timestamp_override_fallback_disabled)) {
+            if (r->type == RULE_EQL
+                    ? !eql_is_sequence(r->eql) && !eql_match_memo(r->eql, ev->doc, &e->memo)
+                : r->type == RULE_ESQL ? false
+                                       : !kql_match_memo(r->kql, ev->doc, &e->memo))
+                continue; /* EQL sequences and ES|QL rules match in det_lang_event */
+            int64_t ts = det_event_time(e, ev, r);
+            if (ts == DET_TIME_NONE && (r->type == RULE_NEW_TERMS || r->type == RULE_ESQL ||
+                                        r->timestamp_override_fallback_disabled)) {
                 dr->st.no_time++; /* not in any time range Elastic would search */
                 continue;
             }
@@ -837,10 +874,12 @@ static int process(struct det_engine *e, const struct det_event *ev, kad_err *er
             }
             dr->st.matched++;
             int rc;
-            if (r->type == RULE_QUERY)
+            if (r->type == RULE_QUERY || (r->type == RULE_EQL && !eql_is_sequence(r->eql)))
                 rc = raise_alert(e, dr, ev, NULL, 0, "", 0, ts, err);
-            else
+            else if (r->type == RULE_NEW_TERMS)
                 rc = run_new_terms(e, dr, ev, ts, state_ts, err);
+            else
+                rc = det_lang_event(e, dr, ev, ts, err);
             if (rc != KAD_OK)
                 return rc;
         }

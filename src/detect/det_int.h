@@ -56,6 +56,8 @@ struct det_rule {
     /* alert suppression (rule has alert_suppression): suppress.c's store, in memory only */
     bool sup_on;
     struct sup_store sup;
+    /* EQL and ES|QL rules: sequence matcher or windows (det_langs.c) */
+    struct det_lang *lang;
 };
 
 struct det_prefilter;
@@ -107,6 +109,32 @@ size_t det_pf_field_count(const struct det_prefilter *pf);
 kx_str det_pf_field(const struct det_prefilter *pf, size_t i);
 /* Number of rules indexed by a term (the others are always candidates). */
 size_t det_pf_indexed(const struct det_prefilter *pf);
+
+/* det_engine.c, shared with det_langs.c */
+/* Event time ts(d) of rule r (timestamp_override, fallback @timestamp), and @timestamp. */
+int64_t det_event_time(struct det_engine *e, const struct det_event *ev, const struct rule *r);
+int64_t det_timestamp(struct det_engine *e, const struct det_event *ev);
+/* The current event's document id (det_doc_id; computed once per event, in e->docid). */
+kx_str det_event_id(struct det_engine *e, const struct det_event *ev);
+/* The whole document of the event (the second decode when the first extracted fields). */
+const struct ev_node *det_full_doc(const struct det_event *ev);
+/* max_signals per minute of event time: true when one more alert may be created. */
+bool det_budget(struct det_engine *e, struct det_rule *dr, int64_t ts);
+/* Write alert x (uuid, times and the rest filled by the caller) for doc, hand it to the
+   callback and record its id for rule dr (combo: the state's combination, "" for none). No
+   dedupe, budget or --learn check: the caller's. */
+int det_emit(struct det_engine *e, struct det_rule *dr, const struct ev_node *doc,
+             struct det_alert_extra *x, size_t nterms, const void *combo, size_t clen, int64_t ts,
+             kad_err *err);
+
+/* det_langs.c: EQL sequences and ES|QL rules */
+struct det_lang;
+/* State of rule dr (type eql or esql), restored from the state store's blob of the rule. */
+int det_lang_new(struct det_engine *e, struct det_rule *dr, kad_err *err);
+void det_lang_free(struct det_lang *l);
+/* One event that passed the rule's exceptions (ts: its event time). */
+int det_lang_event(struct det_engine *e, struct det_rule *dr, const struct det_event *ev,
+                   int64_t ts, kad_err *err);
 
 /* det_baseline.c: kadet.baseline of an alert as a JSON object into out (empty when none). */
 int det_baseline_json(struct det_engine *e, const struct det_rule *dr, const struct det_val *vals,

@@ -167,7 +167,7 @@ struct det_prefilter *det_pf_new(struct det_engine *e)
         if (!dr->runs)
             continue;
         struct pick p = {NULL, NULL, 0, 0};
-        if (!e->o.no_prefilter)
+        if (!e->o.no_prefilter && dr->r->kql) /* EQL and ES|QL rules: always candidates */
             required_terms(&pf->arena, dr->r->kql, &p);
         if (p.field && p.n <= 64) {
             index_rule(pf, i, &p);

@@ -151,6 +151,17 @@ struct det_event {
 int det_process(struct det_engine *e, const struct det_event *ev, kad_err *err);
 
 /*
+ * EQL sequence and ES|QL rules keep state between events (partial sequences with their
+ * documents, the open windows' partial aggregates): det_save writes it to the state store in
+ * the open batch (call it before every st_commit, so it commits with the input positions and
+ * alert ids), det_flush says that time has passed to now_ms (the end of the input): ES|QL
+ * windows ending at or before it are evaluated (EQL sequences follow event time only).
+ * docs/internals/engine.md.
+ */
+int det_save(struct det_engine *e, kad_err *err);
+int det_flush(struct det_engine *e, int64_t now_ms, kad_err *err);
+
+/*
  * Flush per-minute bookkeeping and return the warnings the run produced so far (one line per
  * rule that hit max_signals, Elastic's text) appended to out.
  */
@@ -187,6 +198,16 @@ struct det_alert_extra {
     const char *rule_fragment;
     size_t rule_fragment_len;
     kx_buf *reason; /* optional: receives kibana.alert.reason (reset first) */
+    /* EQL sequences (docs/alerts.md): group_id NULL = not part of a sequence; a building block
+       has building_block set and its 0-based group_index; the shell has neither */
+    const char *group_id;
+    bool building_block;
+    int group_index;
+    const char *ancestors_json; /* kibana.alert.ancestors as JSON array text; NULL = the doc's */
+    int depth;                  /* kibana.alert.depth; 0 = 1 */
+    int64_t original_ms;        /* kibana.alert.original_time; 0 = the doc's @timestamp */
+    /* the id was claimed in a shared store (the claim is its record): det_emit records nothing */
+    bool claimed;
 };
 
 /*
@@ -307,6 +328,12 @@ void sup_batch(struct sup_store *s, struct sup_cand *c, size_t n, const struct s
 /* ============================================================================================
  * Preview (preview.c, owned by preview): Elastic's scheduled executions replayed exactly.
  * ============================================================================================ */
+
+/* The rules preview runs: query, new_terms and EQL event queries (which it runs as query rules:
+   one alert per matching document). */
+bool pv_runs(const struct rule *r);
+/* The rule's query matches doc: KQL, or an EQL event query (false for sequences and ES|QL). */
+bool det_rule_match(const struct rule *r, const struct ev_node *doc);
 
 /* One input document as preview sees it (prepared by the caller for one rule). */
 struct pv_doc {

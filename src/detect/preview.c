@@ -714,11 +714,18 @@ static void pv_humanize(int64_t ms, char *out, size_t size)
         snprintf(out, size, "%lld years", (long long)yrs);
 }
 
+bool pv_runs(const struct rule *r)
+{
+    return (r->type == RULE_QUERY || r->type == RULE_NEW_TERMS) ||
+           (r->type == RULE_EQL && r->eql && !eql_is_sequence(r->eql));
+}
+
 int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const struct pv_opts *o,
            struct pv_result *res, kad_err *err)
 {
-    if (r->type != RULE_QUERY && r->type != RULE_NEW_TERMS)
-        return kx_err_setf(err, KAD_EINVAL, "rule '%s': preview runs query and new_terms rules",
+    if (!pv_runs(r))
+        return kx_err_setf(err, KAD_EINVAL,
+                           "rule '%s': preview runs query, new_terms and EQL event-query rules",
                            r->rule_id ? r->rule_id : "?");
     if (!o || o->invocations == 0)
         return kx_err_setf(err, KAD_EINVAL, "preview needs at least one invocation");

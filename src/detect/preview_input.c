@@ -54,7 +54,7 @@ void pv_doc_prepare(const struct rule_set *rs, const struct rule *r, const struc
     } else if (ov) {
         out->has_override = out->ts != EV_TIME_NONE;
     }
-    out->eligible = r->kql && kql_match(r->kql, doc) && !rule_excepted(rs, r, doc, out->ts);
+    out->eligible = det_rule_match(r, doc) && !rule_excepted(rs, r, doc, out->ts);
 }
 
 static struct ev_node *copy_node(kx_arena *a, const struct ev_node *n)

@@ -98,6 +98,7 @@ struct eql_seq_stats {
     uint64_t partials; /* live partial sequences now */
     uint64_t expired;  /* partial sequences dropped by maxspan / window */
     uint64_t evicted;  /* partial sequences dropped by the max_keys cap */
+    uint64_t placed;   /* times an event's handle entered a partial or completed sequence */
 };
 
 /* A matcher for sequence query q (which must outlive it); NULL if q is not a sequence. */
@@ -115,6 +116,10 @@ int eql_seq_feed(struct eql_seq *s, const struct ev_node *doc, int64_t ts_ms, ui
    trailing missing-event window has closed. */
 void eql_seq_tick(struct eql_seq *s, int64_t now_ms, eql_seq_fn fn, void *ctx);
 void eql_seq_get_stats(const struct eql_seq *s, struct eql_seq_stats *st);
+/* Call fn with every handle the matcher still holds (partial sequences and completed ones
+   waiting for a trailing missing-event window), possibly several times each: a caller that
+   keeps documents by handle may drop the others. */
+void eql_seq_handles(const struct eql_seq *s, void (*fn)(void *ctx, uint64_t h), void *ctx);
 /* Append the key tuple as text, e.g. `["alice", 42, null]`. */
 int eql_seq_key_text(const char *key, size_t klen, kx_buf *out);
 /*

@@ -558,6 +558,7 @@ static void advance(struct eql_seq *s, uint32_t st, const char *kb, size_t kl, s
         p->first = p->last = o;
         p->h[0] = handle;
         p->n = 1;
+        s->st.placed++;
         for (uint32_t m = 0; k && m < s->nmiss; m++)
             if (s->miss_after[m] == 0 && k->has_miss[m] &&
                 (!p->has_lead || k->miss[m].ts > p->lead_ts)) {
@@ -598,6 +599,7 @@ static void advance(struct eql_seq *s, uint32_t st, const char *kb, size_t kl, s
     }
     p->h[p->n++] = handle;
     p->last = o;
+    s->st.placed++;
     if (st == s->npos - 1) {
         complete(s, kb, kl, p, fn, ctx);
     } else {
@@ -704,6 +706,23 @@ void eql_seq_tick(struct eql_seq *s, int64_t now_ms, eql_seq_fn fn, void *ctx)
         s->watermark = now_ms;
     flush_waiting(s, fn, ctx);
     sweep(s);
+}
+
+void eql_seq_handles(const struct eql_seq *s, void (*fn)(void *ctx, uint64_t h), void *ctx)
+{
+    size_t it = 0;
+    const char *kb;
+    size_t kl;
+    void *v;
+    while (kx_map_next(&s->keys, &it, &kb, &kl, &v)) {
+        const struct key *k = v;
+        for (uint32_t st = 0; st + 1 < s->npos; st++)
+            for (uint32_t i = 0; k->pend[st] && i < k->pend[st]->n; i++)
+                fn(ctx, k->pend[st]->h[i]);
+    }
+    for (size_t w = 0; w < s->waiting.len; w++)
+        for (uint32_t i = 0; i < s->waiting.ptr[w].p->n; i++)
+            fn(ctx, s->waiting.ptr[w].p->h[i]);
 }
 
 void eql_seq_get_stats(const struct eql_seq *s, struct eql_seq_stats *st)

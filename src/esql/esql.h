@@ -128,6 +128,14 @@ struct esql_run *esql_run_new(const struct esql_prog *p, int64_t now_ms);
 void esql_run_set_now(struct esql_run *r, int64_t now_ms);
 /* Feed one document. Errors only for limits (KAD_ELIMIT); bad values are null + warning. */
 int esql_run_feed(struct esql_run *r, const struct esql_doc *d, kad_err *err);
+/*
+ * Feed one document to n runs of the same program (windows with different NOW()): the
+ * commands before the first STATS or SORT run once and their rows go to every run, when
+ * those commands neither call NOW() nor LIMIT; otherwise each run is fed on its own. Same
+ * results as n esql_run_feed calls. Returns the first error.
+ */
+int esql_run_feed_many(struct esql_run *const *runs, size_t n, const struct esql_doc *d,
+                       kad_err *err);
 /* Finish: the result is valid until esql_run_free. Call once. */
 int esql_run_finish(struct esql_run *r, struct esql_result *res, kad_err *err);
 /* Partial state (before finish) to bytes, and back into a fresh run of the same program. */

@@ -77,6 +77,9 @@ struct esql_run {
     bool finishing, finished;
     kad_err *err;
     int status;
+    /* esql_run_feed_many: the runs that receive the rows reaching the first STATS/SORT */
+    struct esql_run *const *fan;
+    size_t nfan;
 };
 
 void esql_warn(struct ectx *X, const char *fmt, ...)
@@ -1109,6 +1112,19 @@ static void push(struct ectx *X, uint32_t ci, struct row *r)
         return;
     }
     const struct esql_cmd *c = &p->cmd[ci];
+    if (R->fan && (c->kind == C_STATS || c->kind == C_SORT)) {
+        /* fan out: the same row into every run of esql_run_feed_many, each with its NOW() */
+        struct esql_run *const *fan = R->fan;
+        size_t nfan = R->nfan;
+        R->fan = NULL;
+        for (size_t k = 0; k < nfan; k++) {
+            struct ectx Y = {X->a, fan[k], X->doc, fan[k]->now};
+            fan[k]->err = R->err;
+            push(&Y, ci, r);
+        }
+        R->fan = fan;
+        return;
+    }
     struct cstate *cs = &R->cs[ci];
     struct esql_cell v;
     switch (c->kind) {
@@ -1628,6 +1644,45 @@ int esql_run_feed(struct esql_run *R, const struct esql_doc *d, kad_err *err)
     int st = R->status;
     R->err = NULL;
     return st;
+}
+
+int esql_run_feed_many(struct esql_run *const *runs, size_t n, const struct esql_doc *d,
+                       kad_err *err)
+{
+    if (n == 0)
+        return KAD_OK;
+    const struct esql_prog *p = runs[0]->p;
+    bool shared = n > 1;
+    for (uint32_t ci = 0; ci < p->ncmd && shared; ci++) {
+        if (p->cmd[ci].kind == C_STATS || p->cmd[ci].kind == C_SORT)
+            break;
+        if (p->cmd[ci].kind == C_LIMIT || p->now_cmd <= ci)
+            shared = false;
+    }
+    for (size_t k = 0; k < n && shared; k++)
+        if (runs[k]->p != p || runs[k]->finished || runs[k]->status)
+            shared = false;
+    if (!shared) {
+        int first = KAD_OK;
+        for (size_t k = 0; k < n; k++) {
+            int rc = esql_run_feed(runs[k], d, err);
+            if (rc != KAD_OK && first == KAD_OK)
+                first = rc;
+        }
+        return first;
+    }
+    struct esql_run *R = runs[0];
+    R->fan = runs;
+    R->nfan = n;
+    int rc = esql_run_feed(R, d, err);
+    R->fan = NULL;
+    R->nfan = 0;
+    for (size_t k = 1; k < n; k++) {
+        runs[k]->err = NULL;
+        if (runs[k]->status && rc == KAD_OK)
+            rc = runs[k]->status;
+    }
+    return rc;
 }
 
 int esql_run_finish(struct esql_run *R, struct esql_result *res, kad_err *err)

@@ -262,6 +262,7 @@ struct esql_prog {
     bool aggregating, has_limit, needs_all, uses_kql;
     const char **fields;
     uint32_t nfields;
+    uint32_t now_cmd; /* index of the first command that calls NOW() (UINT32_MAX: none) */
 };
 
 /* esql_parse.c */

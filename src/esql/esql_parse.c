@@ -77,6 +77,7 @@ struct P {
     KX_VEC(const char *) names;    /* column names read, first use order */
     KX_VEC(const char *) kqlnames; /* fields read by KQL() */
     KX_VEC(struct esql_cmd) cmds;
+    uint32_t now_cmd; /* first command calling NOW() */
 };
 
 static bool perr(struct P *P, size_t off, int code, const char *fmt, ...)
@@ -283,6 +284,8 @@ static struct esql_expr *parse_call(struct P *P, struct tok name)
         perr(P, name.pos, KAD_EUNSUPPORTED, "unknown function [%s]", name.text);
         return NULL;
     }
+    if ((e->fn->flags & FN_NOW) && P->cmds.len < P->now_cmd)
+        P->now_cmd = (uint32_t)P->cmds.len; /* the command being parsed */
     KX_VEC(struct esql_expr *) args = {0};
     if (!next(P))
         return NULL;
@@ -1617,10 +1620,12 @@ int esql_parse(kx_arena *a, struct esql_prog *p, const char *origin, kad_err *er
     P.err = err;
     P.origin = origin;
     P.prog = p;
+    P.now_cmd = UINT32_MAX;
     P.lx = (struct lexer){.a = a, .s = p->src, .len = p->len, .origin = origin, .err = err};
     bool ok = parse_query(&P);
     if (ok) {
         p->ncmd = (uint32_t)P.cmds.len;
+        p->now_cmd = P.now_cmd;
         p->cmd =
             P.cmds.len ? kx_arena_memdup(a, P.cmds.ptr, P.cmds.len * sizeof *P.cmds.ptr) : NULL;
         /* FROM layout: metadata, then the source names read */

@@ -26,7 +26,9 @@
 enum rule_type {
     RULE_QUERY = 0,
     RULE_NEW_TERMS,
-    RULE_UNSUPPORTED, /* eql, esql, threshold, machine_learning, ...: loaded, never run */
+    RULE_UNSUPPORTED, /* threshold, machine_learning, ...: loaded, never run */
+    RULE_EQL,         /* type eql with a compiled query (struct rule.eql) */
+    RULE_ESQL,        /* type esql with a compiled query (struct rule.esql) */
 };
 
 enum rule_missing_strategy { RULE_SUPPRESS_MISSING = 0, RULE_DO_NOT_SUPPRESS_MISSING };
@@ -50,7 +52,7 @@ struct rule {
     const char *language;  /* "kuery" for the rules kadet runs */
     const char *query;     /* source text */
     struct kql_query *kql; /* compiled query (NULL for unsupported types) */
-    struct eql_query *eql; /* type eql: the compiled EQL query (the engine does not run it yet) */
+    struct eql_query *eql; /* type eql: the compiled EQL query */
     const char *note;      /* investigation guide (Markdown) */
     const char *version;   /* metadata.updated_date or rule.version when present */
     struct rule_strlist index, tags, references, false_positives, author;
@@ -101,7 +103,7 @@ struct rule {
     /* the fields the KQL query names, with their line:col in `path` (rule_set_lint) */
     const struct rule_qfield *qfields;
     size_t qfield_n;
-    /* type esql, language esql: the compiled query (the engine does not run it yet) */
+    /* type esql, language esql: the compiled query */
     struct esql_prog *esql;
 };
 

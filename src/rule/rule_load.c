@@ -916,15 +916,17 @@ static void load_rule_table(struct ld *L, const struct toml_value *rule)
             error_at(L, key_pos(rule, toml_get(rule, "language")),
                      "language must be \"eql\" for an eql rule, not '%s'", r->language);
     }
-    if (esql && !L->errors)
-        warn_at(L, key_pos(rule, tv),
-                "unsupported rule type 'esql': query compiled, but the engine does not run "
-                "ES|QL rules yet: rule loaded, not run");
-    else if (def && def->runs_eql && !L->errors)
-        warn_at(L, key_pos(rule, tv),
-                "EQL query compiled, but the engine does not run EQL rules yet (unsupported rule "
-                "type 'eql' for now): rule loaded, not run");
-    else if (def && def->type == RULE_UNSUPPORTED && !L->errors)
+    if ((r->type == RULE_EQL && !r->eql) || (r->type == RULE_ESQL && !r->esql))
+        r->type = RULE_UNSUPPORTED; /* no compiled query (an error was reported) */
+    if (r->type == RULE_EQL && eql_is_sequence(r->eql) && r->suppress_group_by.n > 0 &&
+        !L->errors) {
+        /* Kibana suppresses sequences only behind an experimental flag, on the shell alert;
+           how it writes the building blocks of suppressed sequences is not known */
+        warn_at(L, key_pos(rule, toml_get(rule, "alert_suppression")),
+                "alert suppression is not supported for EQL sequence rules: rule loaded, not run");
+        r->type = RULE_UNSUPPORTED;
+    }
+    if (def && def->type == RULE_UNSUPPORTED && !L->errors)
         warn_at(L, key_pos(rule, tv), "unsupported rule type '%s': rule loaded, not run",
                 r->type_name);
     compute_logic_hash(r);

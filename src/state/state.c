@@ -262,6 +262,24 @@ int st_pos_set(struct st_store *st, const char *source, int64_t offset, int64_t 
     return st->ops->pos_set(st, source, offset, line, err);
 }
 
+int st_blob_set(struct st_store *st, uint32_t rid, const void *data, size_t len, kad_err *err)
+{
+    if (!st->ops->blob_set)
+        return kx_err_setf(err, KAD_EUNSUPPORTED, "the %s state store keeps no rule blobs",
+                           st->ops->name);
+    if (!st->in_batch)
+        return kx_err_setf(err, KAD_EINVAL, "st_blob_set outside a state batch");
+    return st->ops->blob_set(st, rid, data, len, err);
+}
+
+int st_blob_get(struct st_store *st, uint32_t rid, kx_buf *out, kad_err *err)
+{
+    if (!st->ops->blob_get)
+        return kx_err_setf(err, KAD_EUNSUPPORTED, "the %s state store keeps no rule blobs",
+                           st->ops->name);
+    return st->ops->blob_get(st, rid, out, err);
+}
+
 int st_pos_get(struct st_store *st, const char *source, struct st_pos *out, kad_err *err)
 {
     return st->ops->pos_get(st, source, out, err);

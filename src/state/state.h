@@ -250,6 +250,20 @@ int st_pos_set(struct st_store *st, const char *source, int64_t offset, int64_t 
 int st_pos_get(struct st_store *st, const char *source, struct st_pos *out, kad_err *err);
 
 /* ======================================================================================== */
+/* Rule blobs: state of a rule that is not combinations (EQL sequences, ES|QL windows)      */
+/* ======================================================================================== */
+
+/*
+ * One opaque byte string per registered rule, committed with the batch it was set in (so it
+ * always matches the input positions and alert ids of the same commit). Setting replaces the
+ * previous value (len 0 stores an empty value); it needs a batch. Get appends the value to
+ * out: KAD_OK, or KAD_ENOTFOUND when the rule has none. Reset and stale pruning delete it with
+ * the rule's baseline. A store without blobs (Redis) answers KAD_EUNSUPPORTED.
+ */
+int st_blob_set(struct st_store *st, uint32_t rid, const void *data, size_t len, kad_err *err);
+int st_blob_get(struct st_store *st, uint32_t rid, kx_buf *out, kad_err *err);
+
+/* ======================================================================================== */
 /* Counters (persisted at commit; e.g. "events.read", "records.skipped.too_long")           */
 /* ======================================================================================== */
 

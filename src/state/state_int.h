@@ -129,6 +129,11 @@ struct st_ops {
     int (*prune)(struct st_store *st, const struct st_prune_opts *o, struct st_prune_result *res,
                  kad_err *err);
     int (*reset)(struct st_store *st, const char *rule_id, uint64_t *terms_removed, kad_err *err);
+    /* Optional (NULL: the front answers KAD_EUNSUPPORTED): one opaque blob per registered rule,
+       written in the open batch (undone by its rollback), read back with the batch's own
+       change; reset and stale pruning delete it with the rule's other rows. */
+    int (*blob_set)(struct st_store *st, uint32_t rid, const void *data, size_t len, kad_err *err);
+    int (*blob_get)(struct st_store *st, uint32_t rid, kx_buf *out, kad_err *err);
 };
 
 /* What every store begins with. */
@@ -325,6 +330,9 @@ enum {
     SQ_PIVOT_TERMS,
     SQ__COUNT
 };
+
+/* The rule blobs table (st_blob_set), created on opening a writable store. */
+#define BLOBS_SQL "CREATE TABLE IF NOT EXISTS blobs(rid INTEGER PRIMARY KEY, data BLOB NOT NULL)"
 
 /* The SQLite store: state_sqlite.c, state_schema.c, state_query.c, state_pivot.c. */
 struct st_sql {

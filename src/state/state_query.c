@@ -410,6 +410,8 @@ static int prune_rows(struct st_sql *st, const struct st_prune_opts *o, rule_row
                                &res->terms, err)) ||
                 (rc = exec_rid(st, "DELETE FROM alerts WHERE rid = ?1 AND ?2 = ?2", ri->rid, 0,
                                &res->alerts, err)) ||
+                (rc = exec_rid(st, "DELETE FROM blobs WHERE rid = ?1 AND ?2 = ?2", ri->rid, 0, NULL,
+                               err)) ||
                 (rc = exec_rid(st, "DELETE FROM rules WHERE rid = ?1 AND ?2 = ?2", ri->rid, 0, NULL,
                                err)))
                 return rc;
@@ -478,7 +480,9 @@ static int reset_rows(struct st_sql *st, rule_rows *rows, bool all, uint64_t *re
         struct st_rule_mem *m = st_rule_mem_get(st, rid);
         if ((rc = exec_rid(st, "DELETE FROM terms WHERE rid = ?1 AND ?2 = ?2", rid, 0, removed,
                            err)) ||
-            (rc = exec_rid(st, "DELETE FROM alerts WHERE rid = ?1 AND ?2 = ?2", rid, 0, NULL, err)))
+            (rc = exec_rid(st, "DELETE FROM alerts WHERE rid = ?1 AND ?2 = ?2", rid, 0, NULL,
+                           err)) ||
+            (rc = exec_rid(st, "DELETE FROM blobs WHERE rid = ?1 AND ?2 = ?2", rid, 0, NULL, err)))
             return rc;
         if (m) {
             rc = exec_rid(st, "UPDATE rules SET watermark = NULL WHERE rid = ?1 AND ?2 = ?2", rid,

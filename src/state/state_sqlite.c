@@ -236,6 +236,10 @@ static int sql_open(struct st_store **out, const char *path, enum st_mode mode, 
     }
     if ((rc = st_schema_check(st, may_create, zero, err)) != 0)
         goto fail;
+    /* rule blobs (st_blob_set): a table added without a schema version, since older kadets
+       neither read nor mind it; created here for files made before it existed */
+    if (mode != ST_OPEN_RO && (rc = st_exec(st, BLOBS_SQL, err)) != 0)
+        goto fail;
     if (mode != ST_OPEN_RO) {
         for (int i = 0; i < SQ__COUNT; i++) {
             if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->sq[i],
@@ -969,6 +973,50 @@ static int sql_pos_get(struct st_store *base_, const char *source, struct st_pos
     return ret;
 }
 
+static int sql_blob_set(struct st_store *base_, uint32_t rid, const void *data, size_t len,
+                        kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    if (len > INT32_MAX)
+        return kx_err_setf(err, KAD_ELIMIT, "rule blob of %zu bytes is too large", len);
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(st->db,
+                           "INSERT INTO blobs(rid, data) VALUES(?1, ?2) "
+                           "ON CONFLICT(rid) DO UPDATE SET data = ?2",
+                           -1, &s, NULL) != SQLITE_OK)
+        return st_sql_fail(st, err, "cannot write rule state");
+    sqlite3_bind_int64(s, 1, rid);
+    sqlite3_bind_blob(s, 2, len ? data : "", (int)len, SQLITE_STATIC);
+    int rc = sqlite3_step(s) == SQLITE_DONE ? 0 : st_sql_fail(st, err, "cannot write rule state");
+    sqlite3_finalize(s);
+    return rc;
+}
+
+static int sql_blob_get(struct st_store *base_, uint32_t rid, kx_buf *out, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    sqlite3_stmt *s = NULL;
+    /* a read-only store of a file older than the table has none: nothing stored */
+    if (sqlite3_prepare_v2(st->db, "SELECT data FROM blobs WHERE rid = ?1", -1, &s, NULL) !=
+        SQLITE_OK)
+        return kx_err_setf(err, KAD_ENOTFOUND, "no rule state stored");
+    sqlite3_bind_int64(s, 1, rid);
+    int rc = sqlite3_step(s), ret;
+    if (rc == SQLITE_ROW) {
+        const void *p = sqlite3_column_blob(s, 0);
+        int n = sqlite3_column_bytes(s, 0);
+        ret = n > 0 && kx_buf_add(out, p, (size_t)n) != KAD_OK
+                  ? kx_err_setf(err, KAD_ELIMIT, "rule state of %d bytes does not fit", n)
+                  : 0;
+    } else if (rc == SQLITE_DONE) {
+        ret = kx_err_setf(err, KAD_ENOTFOUND, "no rule state stored");
+    } else {
+        ret = st_sql_fail(st, err, "cannot read rule state");
+    }
+    sqlite3_finalize(s);
+    return ret;
+}
+
 static int sql_counter_add(struct st_store *base_, const char *name, int64_t delta, kad_err *err)
 {
     (void)err; /* limits were checked by the front; adding in memory cannot fail */
@@ -1040,4 +1088,6 @@ const struct st_ops st_sqlite_ops = {
     .pivot_each = sql_pivot_each,
     .prune = sql_prune,
     .reset = sql_reset,
+    .blob_set = sql_blob_set,
+    .blob_get = sql_blob_get,
 };

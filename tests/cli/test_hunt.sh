@@ -118,4 +118,34 @@ if [ -f "$S/elastic-audit-pipeline/test-audit.log" ]; then
     n=$("$K" hunt -c "$q" "$S/elastic-audit-pipeline/test-audit.log")
     [ "$n" -ge 1 ] || fail "seed query on the pipeline sample: $n"
 fi
+# --language eql: an EQL event query, matching records printed as for KQL; `:` is
+# case-insensitive, `==` is not
+out=$("$K" hunt --language eql 'any where kubernetes.audit.verb == "get" and user.name : "ALICE"' "$T/audit.jsonl"); rc=$?
+[ $rc = 0 ] || fail "eql match exit $rc"
+[ "$out" = "$(sed -n 1p "$T/audit.jsonl")" ] || fail "eql match output: $out"
+"$K" hunt --language eql -q 'any where user.name == "ALICE"' "$T/audit.jsonl"; [ $? = 1 ] || fail "eql == is case-sensitive"
+n=$("$K" hunt --language eql -c 'any where kubernetes.audit.verb in ("get", "list")' "$T/audit.jsonl")
+[ "$n" = 3 ] || fail "eql count: $n"
+# a sequence is refused (it needs a rule's state), with a position
+"$K" hunt --language eql 'sequence [any where true] [any where true]' "$T/audit.jsonl" 2>"$T/err"; [ $? = 2 ] || fail "eql sequence exit"
+grep -q "^<query>:1:1: error: hunt runs EQL event queries" "$T/err" || fail "eql sequence message: $(cat "$T/err")"
+"$K" hunt --language eql 'any where verb == "get" AND x == 1' "$T/audit.jsonl" 2>"$T/err"; [ $? = 2 ] || fail "eql syntax error exit"
+grep -q "^<query>:1:" "$T/err" || fail "eql error position: $(cat "$T/err")"
+
+# --language esql: the result rows as NDJSON (one run over every event), --table, -c, exit
+out=$("$K" hunt --language esql 'from logs-* metadata _id | where kubernetes.audit.verb == "get" | keep _id, user.name | sort user.name' "$T/audit.jsonl")
+[ "$out" = '{"_id":"id-get-alice-ResponseComplete","user.name":"alice"}
+{"_id":"id-get-system:node:n1-ResponseComplete","user.name":"system:node:n1"}' ] || fail "esql rows: $out"
+out=$("$K" hunt --language esql --table 'from logs-* | stats n = count(*) by kubernetes.audit.verb | sort kubernetes.audit.verb' "$T/audit.jsonl")
+[ "$out" = 'n | kubernetes.audit.verb
+--+----------------------
+2 | get
+1 | list' ] || fail "esql table: $out"
+n=$("$K" hunt --language esql -c 'from logs-* | where user.name like "system:*"' "$T/audit.jsonl")
+[ "$n" = 1 ] || fail "esql count: $n"
+"$K" hunt --language esql 'from logs-* | where kubernetes.audit.verb == "delete"' "$T/audit.jsonl" >/dev/null; [ $? = 1 ] || fail "esql no rows: exit"
+"$K" hunt --language esql 'from logs-* | where nosuch(1)' "$T/audit.jsonl" 2>"$T/err"; [ $? = 2 ] || fail "esql bad query exit"
+grep -q "^<query>:1:21: error: unknown function \[nosuch\]" "$T/err" || fail "esql error: $(cat "$T/err")"
+"$K" hunt --table 'x:1' "$T/audit.jsonl" 2>/dev/null; [ $? = 2 ] || fail "--table without esql"
+"$K" hunt --language sql 'x' "$T/audit.jsonl" 2>/dev/null; [ $? = 2 ] || fail "unknown language"
 exit 0

@@ -375,7 +375,7 @@ TEST(eql_shipped_rules)
             continue;
         n++;
         ASSERT_NOT_NULL(r->eql);
-        ASSERT_EQ(r->type, RULE_UNSUPPORTED); /* the engine does not run them yet */
+        ASSERT_EQ(r->type, RULE_EQL);
         kx_buf b;
         kx_buf_init(&b, 0);
         ASSERT_OK(eql_dump(r->eql, &b));

@@ -313,7 +313,7 @@ TEST(esql_kubernetes_rules_compile)
             continue;
         esql++;
         ASSERT_NOT_NULL(r->esql);
-        ASSERT_EQ(r->type, RULE_UNSUPPORTED);
+        ASSERT_EQ(r->type, RULE_ESQL);
         agg += esql_is_aggregating(r->esql);
     }
     for (size_t i = 0; i < rule_set_diag_count(rs); i++)

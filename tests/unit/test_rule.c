@@ -235,7 +235,7 @@ TEST(rules_elastic_kubernetes_directory)
     snprintf(dir, sizeof dir, "%s/detection-rules/kubernetes", root);
     struct rule_set *rs = rule_set_new();
     int rc = rule_set_load(rs, dir);
-    size_t errors = 0, unsupported_warnings = 0, runnable = 0, unsupported = 0;
+    size_t errors = 0, unsupported_warnings = 0, runnable = 0, unsupported = 0, eql = 0, esql = 0;
     for (size_t i = 0; i < rule_set_diag_count(rs); i++) {
         const struct rule_diag *d = rule_set_diag(rs, i);
         if (d->is_error) {
@@ -251,6 +251,14 @@ TEST(rules_elastic_kubernetes_directory)
         const struct rule *r = rule_set_get(rs, i);
         if (r->type == RULE_UNSUPPORTED) {
             unsupported++;
+        } else if (r->type == RULE_EQL) {
+            eql++;
+            ASSERT_STR_EQ(r->language, "eql");
+            ASSERT_NOT_NULL(r->eql);
+        } else if (r->type == RULE_ESQL) {
+            esql++;
+            ASSERT_STR_EQ(r->language, "esql");
+            ASSERT_NOT_NULL(r->esql);
         } else {
             runnable++;
             ASSERT_STR_EQ(r->language, "kuery");
@@ -261,8 +269,10 @@ TEST(rules_elastic_kubernetes_directory)
     ASSERT_EQ(rc, KAD_OK);
     ASSERT_EQ(rule_set_count(rs), 45);
     ASSERT_EQ(runnable, 29);
-    ASSERT_EQ(unsupported, 16);
-    ASSERT_EQ(unsupported_warnings, 16);
+    ASSERT_EQ(eql, 5);
+    ASSERT_EQ(esql, 11);
+    ASSERT_EQ(unsupported, 0);
+    ASSERT_EQ(unsupported_warnings, 0);
     rule_set_free(rs);
 }
 

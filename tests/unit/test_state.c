@@ -277,6 +277,63 @@ TEST(state_reopen_keeps_everything)
     rm_rf(d.dir);
 }
 
+/* st_blob_set/get: one blob per rule, committed with the batch, undone by a rollback, kept
+   across a reopen, deleted by a reset of the rule; MEM stores keep them too. */
+TEST(state_rule_blobs)
+{
+    struct tdir d;
+    tdir_make(&d);
+    struct st_store *st;
+    ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
+    enum st_baseline bs;
+    uint32_t r1 = reg(st, "blob-1", 1, &bs), r2 = reg(st, "blob-2", 2, &bs);
+    kx_buf b;
+    kx_buf_init(&b, 0);
+    ASSERT_EQ(st_blob_get(st, r1, &b, NULL), KAD_ENOTFOUND);
+    ASSERT_EQ(st_blob_set(st, r1, "x", 1, NULL), KAD_EINVAL); /* no batch */
+    ASSERT_OK(st_begin(st, NULL));
+    ASSERT_OK(st_blob_set(st, r1, "first\0bytes", 11, NULL));
+    ASSERT_OK(st_blob_set(st, r2, "", 0, NULL));
+    ASSERT_OK(st_blob_get(st, r1, &b, NULL)); /* the open batch's own value */
+    ASSERT_EQ(b.len, 11);
+    ASSERT(memcmp(b.ptr, "first\0bytes", 11) == 0);
+    ASSERT_OK(st_commit(st, NULL));
+    ASSERT_OK(st_begin(st, NULL));
+    ASSERT_OK(st_blob_set(st, r1, "second", 6, NULL));
+    st_rollback(st);
+    kx_buf_reset(&b);
+    ASSERT_OK(st_blob_get(st, r1, &b, NULL));
+    ASSERT_EQ(b.len, 11); /* the rollback undid the replacement */
+    st_close(st);
+
+    ASSERT_OK(st_open(&st, d.db, ST_OPEN_RW, NULL));
+    ASSERT_EQ(reg(st, "blob-1", 1, &bs), r1);
+    ASSERT_EQ(reg(st, "blob-2", 2, &bs), r2);
+    kx_buf_reset(&b);
+    ASSERT_OK(st_blob_get(st, r1, &b, NULL));
+    ASSERT_EQ(b.len, 11);
+    kx_buf_reset(&b);
+    ASSERT_OK(st_blob_get(st, r2, &b, NULL)); /* an empty value is a value */
+    ASSERT_EQ(b.len, 0);
+    uint64_t removed = 0;
+    ASSERT_OK(st_reset(st, "blob-1", &removed, NULL));
+    ASSERT_EQ(st_blob_get(st, r1, &b, NULL), KAD_ENOTFOUND);
+    ASSERT_OK(st_blob_get(st, r2, &b, NULL));
+    st_close(st);
+
+    ASSERT_OK(st_open(&st, NULL, ST_OPEN_MEM, NULL));
+    uint32_t m = reg(st, "blob-mem", 3, &bs);
+    ASSERT_OK(st_begin(st, NULL));
+    ASSERT_OK(st_blob_set(st, m, "mem", 3, NULL));
+    ASSERT_OK(st_commit(st, NULL));
+    kx_buf_reset(&b);
+    ASSERT_OK(st_blob_get(st, m, &b, NULL));
+    ASSERT_EQ(b.len, 3);
+    st_close(st);
+    kx_buf_fini(&b);
+    rm_rf(d.dir);
+}
+
 TEST(state_rollback_restores_index_and_db)
 {
     struct tdir d;
