@@ -712,7 +712,7 @@ static bool collect(const struct ev_node *v, bool partial, void *ctx)
 static uint64_t event_origin(struct det_engine *e, struct det_rule *dr, const struct det_event *ev)
 {
     char uuid[33];
-    kx_str id = doc_id(e, ev);
+    kx_str id = det_event_id(e, ev);
     det_alert_uuid(dr->r->rule_id, e->combo.ptr, e->combo.len, id.ptr, id.len, uuid);
     uint64_t v = 0;
     for (int i = 0; i < 16; i++) {
