@@ -183,7 +183,7 @@ bool st_filter_wants(const struct st_filter *f, const struct st_rule_info *r);
 #define REC_DEAD 0x80u    /* deleted; its bytes are reclaimed by the next compaction */
 
 /*
- * One combination: 24 bytes of header, then the key bytes, padded to 8. Records live in 1 MiB
+ * One combination: 24 bytes of header, then the key bytes, padded to 8. Records live in 2 MiB
  * chunks and never move while a batch has pointers to them (compaction runs only when the
  * undo log is empty).
  */
