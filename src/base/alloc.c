@@ -71,4 +71,14 @@ char *kx_strndup(const char *s, size_t n)
 
 char *kx_strdup(const char *s) { return kx_strndup(s, strlen(s)); }
 
+void *kx_malloc_aligned(size_t align, size_t size)
+{
+    void *p = NULL;
+    if (size == 0)
+        size = 1;
+    if (!should_fail() && posix_memalign(&p, align, size) != 0)
+        p = NULL;
+    return checked(p, size);
+}
+
 void kx_free(void *p) { free(p); }

@@ -18,6 +18,8 @@ void *kx_calloc(size_t n, size_t size);
 void *kx_realloc(void *p, size_t size);
 char *kx_strndup(const char *s, size_t n);
 char *kx_strdup(const char *s);
+/* size bytes aligned to `align` (a power of two, a multiple of sizeof(void *)); kx_free frees. */
+void *kx_malloc_aligned(size_t align, size_t size);
 void kx_free(void *p);
 
 /* Called when an allocation fails; must not return (the default prints and aborts). */

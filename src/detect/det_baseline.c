@@ -19,10 +19,15 @@ struct base_ctx {
     const struct det_val *vals;
     size_t n;
     size_t shown;
-    size_t others;
     int64_t ts;     /* event time of the alert */
     int64_t window; /* W, 0 = never forget */
 };
+
+/* Forgotten (not pruned yet): the state no longer knows it. */
+static bool forgotten(const struct base_ctx *c, int64_t last_seen)
+{
+    return c->window > 0 && c->ts - last_seen > c->window;
+}
 
 static int on_term(const struct st_term_info *t, void *ud)
 {
@@ -35,10 +40,7 @@ static int on_term(const struct st_term_info *t, void *ud)
         same = kx_str_eq(t->comps[i], c->vals[i].s);
     if (same)
         return 0; /* the combination this alert is about */
-    if (c->window > 0 && c->ts - t->term.last_seen > c->window)
-        return 0; /* forgotten (not pruned yet): the state no longer knows it */
-    c->others++;
-    if (c->shown >= DET_BASELINE_MAX)
+    if (forgotten(c, t->term.last_seen))
         return 0;
     c->shown++;
     kx_jsonw *w = c->w;
@@ -59,11 +61,12 @@ static int on_term(const struct st_term_info *t, void *ud)
     kx_jsonw_keyc(w, "alerted");
     kx_jsonw_bool(w, t->term.alerted);
     kx_jsonw_obj_end(w);
-    return 0;
+    return c->shown >= DET_BASELINE_MAX; /* enough: st_pivot_count gave the total */
 }
 
 int det_baseline_json(struct det_engine *e, const struct det_rule *dr, const struct det_val *vals,
-                      size_t n, int64_t ts, kx_buf *out, kad_err *err)
+                      size_t n, const void *combo, size_t clen, int64_t ts, kx_buf *out,
+                      kad_err *err)
 {
     const struct rule *r = dr->r;
     kx_str u = vals[dr->user_field].s;
@@ -80,15 +83,28 @@ int det_baseline_json(struct det_engine *e, const struct det_rule *dr, const str
     kx_jsonw_str(w, u.ptr, u.len);
     kx_jsonw_keyc(w, "seen");
     kx_jsonw_arr_begin(w);
-    struct base_ctx c = {w, dr, vals, n, 0, 0, ts, dr->window_ms};
-    /* the state's pivot of this rule is the user field (det_engine.c): cost follows this
-       user's combinations, not the rule's */
-    int rc = st_pivot_each(e->o.state, dr->rid, u.ptr, u.len, on_term, &c, err);
+    struct base_ctx c = {.w = w, .dr = dr, .vals = vals, .n = n, .ts = ts, .window = dr->window_ms};
+    /* The user's other combinations the state still knows: those with last_seen >= ts - W,
+       minus this alert's own. The state's pivot of this rule is the user field (det_engine.c):
+       cost follows this user's combinations, not the rule's; the walk stops after the first
+       DET_BASELINE_MAX shown, so a user with thousands of combinations costs about as much
+       per alert as one with a few (the count comes from the state's cached group). */
+    int64_t min_last = INT64_MIN;
+    if (c.window > 0 && ts > INT64_MIN + c.window)
+        min_last = ts - c.window;
+    uint64_t known = 0;
+    struct st_term self;
+    int rc = st_pivot_count(e->o.state, dr->rid, u.ptr, u.len, min_last, &known, err);
+    if (rc == 0 && known > 0 && st_lookup(e->o.state, dr->rid, combo, clen, &self) == 1 &&
+        !forgotten(&c, self.last_seen))
+        known--; /* the combination this alert is about */
+    if (rc == 0)
+        rc = st_pivot_each(e->o.state, dr->rid, u.ptr, u.len, on_term, &c, err);
     kx_jsonw_arr_end(w);
     kx_jsonw_keyc(w, "known_combinations");
-    kx_jsonw_int(w, (int64_t)c.others);
+    kx_jsonw_int(w, (int64_t)known);
     kx_jsonw_keyc(w, "truncated");
-    kx_jsonw_bool(w, c.others > c.shown);
+    kx_jsonw_bool(w, known > c.shown);
     kx_jsonw_obj_end(w);
     if (rc < 0)
         return rc;

@@ -601,7 +601,7 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
     }
     const char *bl = NULL;
     if (r->type == RULE_NEW_TERMS && dr->user_field != SIZE_MAX && !e->o.no_baseline) {
-        int rc = det_baseline_json(e, dr, vals, n, ts, &e->baseline, err);
+        int rc = det_baseline_json(e, dr, vals, n, combo, clen, ts, &e->baseline, err);
         if (rc != KAD_OK)
             return rc;
         bl = e->baseline.len ? e->baseline.ptr : NULL;

@@ -138,7 +138,8 @@ int det_lang_event(struct det_engine *e, struct det_rule *dr, const struct det_e
 
 /* det_baseline.c: kadet.baseline of an alert as a JSON object into out (empty when none). */
 int det_baseline_json(struct det_engine *e, const struct det_rule *dr, const struct det_val *vals,
-                      size_t n, int64_t ts, kx_buf *out, kad_err *err);
+                      size_t n, const void *combo, size_t clen, int64_t ts, kx_buf *out,
+                      kad_err *err);
 
 /* First string (or number) leaf at path, {NULL,0} when none. */
 kx_str det_first(const struct ev_node *doc, const char *path);

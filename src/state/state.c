@@ -341,6 +341,30 @@ int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t l
     return st->ops->pivot_each(st, rid, value, len, fn, ud, err);
 }
 
+struct pivot_counter {
+    int64_t min_last_seen;
+    uint64_t n;
+};
+
+static int count_term(const struct st_term_info *t, void *ud)
+{
+    struct pivot_counter *c = ud;
+    c->n += t->term.last_seen >= c->min_last_seen;
+    return 0;
+}
+
+int st_pivot_count(struct st_store *st, uint32_t rid, const void *value, size_t len,
+                   int64_t min_last_seen, uint64_t *n, kad_err *err)
+{
+    *n = 0;
+    if (st->ops->pivot_count)
+        return st->ops->pivot_count(st, rid, value, len, min_last_seen, n, err);
+    struct pivot_counter c = {.min_last_seen = min_last_seen};
+    int rc = st->ops->pivot_each(st, rid, value, len, count_term, &c, err);
+    *n = c.n;
+    return rc;
+}
+
 int st_prune(struct st_store *st, const struct st_prune_opts *o, struct st_prune_result *res,
              kad_err *err)
 {

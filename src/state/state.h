@@ -366,6 +366,18 @@ int st_terms_each(struct st_store *st, const struct st_filter *f, st_term_fn fn,
  */
 int st_pivot_each(struct st_store *st, uint32_t rid, const void *value, size_t len, st_term_fn fn,
                   void *ud, kad_err *err);
+/*
+ * How many of the combinations st_pivot_each would visit for (rid, value) have last_seen >=
+ * min_last_seen (INT64_MIN: all of them). With st_pivot_each stopping early (fn returning
+ * nonzero), a caller that shows the first few of a pivot value's combinations and counts the
+ * rest (kadet.baseline) pays for what it shows, not for all of them: the SQLite store keeps
+ * the last few large pivot values listed in order between calls, updated as combinations are
+ * observed, and answers the count from a lower bound of their last_seen when it can (a user
+ * flooding a rule with new combinations then costs linear time, not quadratic). Other stores
+ * count through st_pivot_each. Same errors as st_pivot_each.
+ */
+int st_pivot_count(struct st_store *st, uint32_t rid, const void *value, size_t len,
+                   int64_t min_last_seen, uint64_t *n, kad_err *err);
 
 /* One recorded alert id: its baseline (rid, as st_rules_each reports it) and event time. */
 struct st_alert_info {

@@ -126,6 +126,9 @@ struct st_ops {
                       st_term_fn fn, void *ud, kad_err *err);
     int (*alerts_each)(struct st_store *st, int (*fn)(const struct st_alert_info *a, void *ud),
                        void *ud, kad_err *err);
+    /* Optional (NULL: the front counts through pivot_each): st_pivot_count. */
+    int (*pivot_count)(struct st_store *st, uint32_t rid, const void *value, size_t len,
+                       int64_t min_last_seen, uint64_t *n, kad_err *err);
     int (*prune)(struct st_store *st, const struct st_prune_opts *o, struct st_prune_result *res,
                  kad_err *err);
     int (*reset)(struct st_store *st, const char *rule_id, uint64_t *terms_removed, kad_err *err);
@@ -190,7 +193,7 @@ bool st_filter_wants(const struct st_filter *f, const struct st_rule_info *r);
 #define REC_DEAD 0x80u    /* deleted; its bytes are reclaimed by the next compaction */
 
 /*
- * One combination: 24 bytes of header, then the key bytes, padded to 8. Records live in 1 MiB
+ * One combination: 24 bytes of header, then the key bytes, padded to 8. Records live in 2 MiB
  * chunks and never move while a batch has pointers to them (compaction runs only when the
  * undo log is empty).
  */
@@ -279,6 +282,28 @@ struct st_pivots {
     KX_VEC(uint32_t) next;        /* next entry of the same group + 1; 0 = end */
 };
 
+/*
+ * One large pivot group (rid, pivot value) listed in full and kept in st_pivot_each's order
+ * between calls, so that a user who floods a rule with new combinations costs linear time in
+ * kadet.baseline instead of quadratic (state_pivot.c). Every record of the group is in the
+ * index (rows read from SQLite are loaded into it, as lazy lookups do), so entries are record
+ * pointers whose fields are always current; new records of the group are appended by observe,
+ * a changed first_seen marks the list unsorted. Valid while the index generation is `gen`;
+ * rollback, prune, reset, reload and re-pivoting drop every cached group.
+ */
+struct st_piv_cache {
+    uint8_t *val; /* owned copy of the pivot value; NULL = slot unused */
+    size_t len;
+    uint64_t h;
+    uint32_t rid;
+    bool unsorted;
+    int64_t min_last; /* a lower bound of every entry's last_seen (last_seen only grows) */
+    uint64_t gen;
+    KX_VEC(struct st_rec *) recs;
+};
+#define ST_PIV_CACHE_N 8    /* groups cached at once (round robin) */
+#define ST_PIV_CACHE_MIN 32 /* smaller groups are listed from scratch each time */
+
 /* ---- the store ---------------------------------------------------------------------------- */
 
 struct st_rule_mem {
@@ -349,8 +374,11 @@ struct st_sql {
     KX_VEC(struct st_piv_item) piv_items; /* and what to sort */
     struct st_pivot_cost piv_cost;        /* of the last st_pivot_each */
     uint64_t piv_backfilled;              /* terms rows given a pivot by registrations (tests) */
-    bool reload_on_rollback;              /* the undo log was flushed inside this batch */
-    unsigned long fail_after;             /* st_test_fail_after countdown, 0 = off */
+    struct st_piv_cache pcache[ST_PIV_CACHE_N];
+    unsigned pcache_next;     /* next slot to reuse */
+    unsigned pcache_live;     /* slots in use */
+    bool reload_on_rollback;  /* the undo log was flushed inside this batch */
+    unsigned long fail_after; /* st_test_fail_after countdown, 0 = off */
 };
 
 /* The SQLite store of a struct st_store (which must be one). */
@@ -407,6 +435,8 @@ int sql_prune(struct st_store *base_, const struct st_prune_opts *o, struct st_p
 int sql_reset(struct st_store *base_, const char *rule_id, uint64_t *terms_removed, kad_err *err);
 int sql_pivot_each(struct st_store *base_, uint32_t rid, const void *value, size_t len,
                    st_term_fn fn, void *ud, kad_err *err);
+int sql_pivot_count(struct st_store *base_, uint32_t rid, const void *value, size_t len,
+                    int64_t min_last_seen, uint64_t *n, kad_err *err);
 
 /* state_pivot.c */
 /* Component i of an encoded combination; false when the bytes hold no such component. */
@@ -422,6 +452,11 @@ void piv_add(struct st_sql *st, struct st_rec *r);
 /* Rebuild from the index: every live record (MEM) or every REC_UNSAVED one (file stores). */
 void piv_rebuild(struct st_sql *st);
 uint64_t piv_mem_bytes(const struct st_pivots *p);
+/* Forget every cached pivot group (struct st_piv_cache); frees them. */
+void piv_cache_drop(struct st_sql *st);
+/* Record r changed: inserted (appended to its cached group) or its first_seen moved (the group
+   is re-sorted when next read). Nothing when no group is cached. */
+void piv_cache_note(struct st_sql *st, struct st_rec *r, bool inserted);
 /* Define kadet_component(combo, i) on a connection (backfill of terms.pivot). */
 int piv_sql_functions(sqlite3 *db);
 

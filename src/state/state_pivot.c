@@ -18,6 +18,7 @@
 
 #include "base/alloc.h"
 #include "base/err.h"
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,6 +168,7 @@ void piv_add(struct st_sql *st, struct st_rec *r)
 
 void piv_rebuild(struct st_sql *st)
 {
+    piv_cache_drop(st); /* records moved, or the pivot changed */
     piv_clear(&st->piv);
     bool mem = st->base.mode == ST_OPEN_MEM;
     size_t ch = 0, off = 0;
@@ -284,19 +286,12 @@ static bool sorted(const struct st_piv_item *v, size_t n)
     return true;
 }
 
-int sql_pivot_each(struct st_store *base_, uint32_t rid, const void *value, size_t len,
-                   st_term_fn fn, void *ud, kad_err *err)
+/* The combinations of (rid, v) into st->piv_items, in st_pivot_each's order. */
+static int collect(struct st_sql *st, uint32_t rid, kx_str v, kad_err *err)
 {
-    struct st_sql *st = sql_of(base_);
-    struct st_rule_mem *m = st_rule_mem_get(st, rid);
-    if (!m)
-        return kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
-    if (!m->has_pivot)
-        return kx_err_setf(err, KAD_EINVAL, "rule '%s' has no pivot", m->rule_id);
     memset(&st->piv_cost, 0, sizeof(st->piv_cost));
     st->piv_items.len = 0;
     st->piv_keys.len = 0;
-    kx_str v = {value ? (const char *)value : "", value ? len : 0};
     int rc;
     if (st->base.mode != ST_OPEN_MEM && (rc = pivot_rows(st, rid, v, err)) != 0)
         return rc;
@@ -310,30 +305,245 @@ int sql_pivot_each(struct st_store *base_, uint32_t rid, const void *value, size
     }
     if (!sorted(st->piv_items.ptr, st->piv_items.len))
         qsort(st->piv_items.ptr, st->piv_items.len, sizeof(struct st_piv_item), item_cmp);
+    return 0;
+}
+
+/* Give a huge pivot value's scratch back. */
+static void scratch_trim(struct st_sql *st)
+{
+    if (st->piv_items.cap > ((size_t)1 << 20)) {
+        KX_VEC_FREE(&st->piv_items);
+        KX_VEC_FREE(&st->piv_keys);
+    }
+}
+
+/* ---- cached groups (struct st_piv_cache) ---------------------------------------------------- */
+
+static void cache_free(struct st_sql *st, struct st_piv_cache *c)
+{
+    if (!c->val)
+        return;
+    kx_free(c->val);
+    KX_VEC_FREE(&c->recs);
+    memset(c, 0, sizeof(*c));
+    st->pcache_live--;
+}
+
+void piv_cache_drop(struct st_sql *st)
+{
+    for (size_t i = 0; i < ST_PIV_CACHE_N && st->pcache_live; i++)
+        cache_free(st, &st->pcache[i]);
+}
+
+static struct st_piv_cache *cache_find(struct st_sql *st, uint32_t rid, kx_str v, uint64_t h)
+{
+    for (size_t i = 0; i < ST_PIV_CACHE_N && st->pcache_live; i++) {
+        struct st_piv_cache *c = &st->pcache[i];
+        if (c->val && c->h == h && c->rid == rid && c->len == v.len &&
+            memcmp(c->val, v.ptr, v.len) == 0)
+            return c->gen == st->idx.gen ? c : NULL; /* records died or moved since: stale */
+    }
+    return NULL;
+}
+
+static struct st_rec *rec_of_key(const uint8_t *key)
+{
+    return (struct st_rec *)(uintptr_t)(key - offsetof(struct st_rec, key));
+}
+
+/* item_cmp's order on records. */
+static int rec_cmp(const void *a, const void *b)
+{
+    const struct st_rec *x = *(struct st_rec *const *)a, *y = *(struct st_rec *const *)b;
+    if (x->first_seen != y->first_seen)
+        return x->first_seen < y->first_seen ? -1 : 1;
+    int c = memcmp(x->key, y->key, x->klen < y->klen ? x->klen : y->klen);
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+/* Cache the group just collected into st->piv_items (sorted): rows read from SQLite are
+   loaded into the index first, as a lazy lookup would load them. */
+static struct st_piv_cache *cache_build(struct st_sql *st, uint32_t rid, kx_str v, uint64_t h)
+{
+    for (size_t i = 0; i < ST_PIV_CACHE_N; i++) /* a stale copy of this group goes first */
+        if (st->pcache[i].val && st->pcache[i].h == h && st->pcache[i].rid == rid)
+            cache_free(st, &st->pcache[i]);
+    struct st_piv_cache *c = &st->pcache[st->pcache_next];
+    st->pcache_next = (st->pcache_next + 1) % ST_PIV_CACHE_N;
+    cache_free(st, c);
+    size_t n = st->piv_items.len;
+    KX_VEC_GROW(&c->recs, n);
+    c->min_last = INT64_MAX;
+    for (size_t i = 0; i < n; i++) {
+        const struct st_piv_item *it = &st->piv_items.ptr[i];
+        kx_str comps[ST_COMPONENTS_MAX];
+        if (st_combo_decode(it->key, it->klen, comps, ST_COMPONENTS_MAX) < 0)
+            continue; /* never visited by st_pivot_each, so not counted either */
+        struct st_rec *r;
+        if (it->copied) {
+            r = idx_insert(&st->idx, rid, it->key, it->klen, idx_hash(rid, it->key, it->klen));
+            r->first_seen = it->first_seen;
+            r->last_seen = it->last_seen;
+            r->flags = it->flags;
+        } else {
+            r = rec_of_key(it->key);
+        }
+        c->recs.ptr[c->recs.len++] = r;
+        if (r->last_seen < c->min_last)
+            c->min_last = r->last_seen;
+    }
+    c->val = kx_malloc(v.len ? v.len : 1);
+    if (v.len)
+        memcpy(c->val, v.ptr, v.len);
+    c->len = v.len;
+    c->h = h;
+    c->rid = rid;
+    c->unsorted = false;
+    c->gen = st->idx.gen;
+    st->pcache_live++;
+    return c;
+}
+
+void piv_cache_note(struct st_sql *st, struct st_rec *r, bool inserted)
+{
+    kx_str v;
+    if (!st->pcache_live || !st_rec_pivot(st, r, &v))
+        return;
+    struct st_piv_cache *c = cache_find(st, r->rid, v, idx_hash(r->rid, v.ptr, v.len));
+    if (!c)
+        return;
+    if (!inserted) {
+        c->unsorted = true; /* first_seen moved */
+        return;
+    }
+    if (c->recs.len && rec_cmp(&c->recs.ptr[c->recs.len - 1], &r) > 0)
+        c->unsorted = true;
+    KX_VEC_PUSH(&c->recs, r);
+    if (r->last_seen < c->min_last)
+        c->min_last = r->last_seen;
+}
+
+/*
+ * The cached group of (rid, v), cached now if it is large enough; NULL (*rc 0) for a small
+ * group, whose combinations are then in st->piv_items, sorted.
+ */
+static struct st_piv_cache *group_get(struct st_sql *st, uint32_t rid, kx_str v, kad_err *err,
+                                      int *rc)
+{
+    uint64_t h = idx_hash(rid, v.ptr, v.len);
+    struct st_piv_cache *c = cache_find(st, rid, v, h);
+    *rc = 0;
+    if (c) {
+        memset(&st->piv_cost, 0, sizeof(st->piv_cost));
+        return c;
+    }
+    if ((*rc = collect(st, rid, v, err)) != 0 || st->piv_items.len < ST_PIV_CACHE_MIN)
+        return NULL;
+    return cache_build(st, rid, v, h);
+}
+
+/* The rule of a pivot query and the group of (rid, value), as group_get (*rc: errors). */
+static struct st_piv_cache *query_group(struct st_sql *st, uint32_t rid, const void *value,
+                                        size_t len, struct st_rule_mem **m, kad_err *err, int *rc)
+{
+    if (!(*m = st_rule_mem_get(st, rid))) {
+        *rc = kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
+        return NULL;
+    }
+    if (!(*m)->has_pivot) {
+        *rc = kx_err_setf(err, KAD_EINVAL, "rule '%s' has no pivot", (*m)->rule_id);
+        return NULL;
+    }
+    kx_str v = {value ? (const char *)value : "", value ? len : 0};
+    return group_get(st, rid, v, err, rc);
+}
+
+static int call_fn(const struct st_rule_info *ri, const uint8_t *key, size_t klen,
+                   int64_t first_seen, int64_t last_seen, uint8_t flags, st_term_fn fn, void *ud)
+{
+    struct st_term_info t = {.rule = ri};
+    int n = st_combo_decode(key, klen, t.comps, ST_COMPONENTS_MAX);
+    if (n < 0)
+        return 0;
+    t.ncomps = (size_t)n;
+    t.term.first_seen = first_seen;
+    t.term.last_seen = last_seen;
+    t.term.alerted = (flags & REC_ALERTED) != 0;
+    return fn(&t, ud);
+}
+
+int sql_pivot_each(struct st_store *base_, uint32_t rid, const void *value, size_t len,
+                   st_term_fn fn, void *ud, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    struct st_rule_mem *m;
+    int rc;
+    struct st_piv_cache *c = query_group(st, rid, value, len, &m, err, &rc);
+    if (rc)
+        return rc;
     struct st_rule_info ri = {.rid = rid,
                               .rule_id = m->rule_id,
                               .name = "",
                               .window_ms = m->window_ms,
                               .watermark = m->watermark,
                               .current = true};
-    rc = 0;
-    for (size_t i = 0; i < st->piv_items.len && rc == 0; i++) {
-        const struct st_piv_item *it = &st->piv_items.ptr[i];
-        struct st_term_info t = {.rule = &ri};
-        int n = st_combo_decode(it->key, it->klen, t.comps, ST_COMPONENTS_MAX);
-        if (n < 0)
-            continue;
-        t.ncomps = (size_t)n;
-        t.term.first_seen = it->first_seen;
-        t.term.last_seen = it->last_seen;
-        t.term.alerted = (it->flags & REC_ALERTED) != 0;
-        rc = fn(&t, ud);
+    if (c) {
+        if (c->unsorted) {
+            qsort(c->recs.ptr, c->recs.len, sizeof(struct st_rec *), rec_cmp);
+            c->unsorted = false;
+        }
+        /* fn may stop early: only what it reads is visited */
+        for (size_t i = 0; i < c->recs.len && rc == 0; i++) {
+            const struct st_rec *r = c->recs.ptr[i];
+            st->piv_cost.records++;
+            if (!(r->flags & REC_DEAD))
+                rc = call_fn(&ri, r->key, r->klen, r->first_seen, r->last_seen, r->flags, fn, ud);
+        }
+    } else {
+        for (size_t i = 0; i < st->piv_items.len && rc == 0; i++) {
+            const struct st_piv_item *it = &st->piv_items.ptr[i];
+            rc = call_fn(&ri, it->key, it->klen, it->first_seen, it->last_seen, it->flags, fn, ud);
+        }
     }
-    if (st->piv_items.cap > ((size_t)1 << 20)) { /* a huge pivot value: give the scratch back */
-        KX_VEC_FREE(&st->piv_items);
-        KX_VEC_FREE(&st->piv_keys);
-    }
+    scratch_trim(st);
     return rc;
+}
+
+int sql_pivot_count(struct st_store *base_, uint32_t rid, const void *value, size_t len,
+                    int64_t min_last_seen, uint64_t *n, kad_err *err)
+{
+    struct st_sql *st = sql_of(base_);
+    struct st_rule_mem *m;
+    int rc;
+    *n = 0;
+    struct st_piv_cache *c = query_group(st, rid, value, len, &m, err, &rc);
+    if (rc)
+        return rc;
+    uint64_t k = 0;
+    if (c && min_last_seen <= c->min_last) {
+        k = c->recs.len; /* none is older: no need to look (the common case of a flood) */
+    } else if (c) {
+        int64_t lo = INT64_MAX;
+        for (size_t i = 0; i < c->recs.len; i++) {
+            const struct st_rec *r = c->recs.ptr[i];
+            k += r->last_seen >= min_last_seen;
+            if (r->last_seen < lo)
+                lo = r->last_seen;
+        }
+        c->min_last = lo; /* the exact minimum now */
+    } else {
+        for (size_t i = 0; i < st->piv_items.len; i++) {
+            const struct st_piv_item *it = &st->piv_items.ptr[i];
+            /* as st_pivot_each: entries whose key does not decode are not visited */
+            kx_str comps[ST_COMPONENTS_MAX];
+            if (it->last_seen >= min_last_seen &&
+                st_combo_decode(it->key, it->klen, comps, ST_COMPONENTS_MAX) >= 0)
+                k++;
+        }
+    }
+    *n = k;
+    scratch_trim(st);
+    return 0;
 }
 
 #ifdef KAD_TEST_HOOKS

@@ -382,6 +382,7 @@ static int exec_rid(struct st_sql *st, const char *sql, uint32_t rid, int64_t ar
 /* Delete index records whose rid has a cut-off and whose last_seen is below it. */
 static uint64_t prune_index(struct st_sql *st, const int64_t *cut, size_t ncut)
 {
+    piv_cache_drop(st); /* records may die */
     uint64_t n = 0;
     size_t ch = 0, off = 0;
     struct st_rec *r;

@@ -266,6 +266,7 @@ static void sql_close(struct st_store *base_)
     if (st->db)
         sqlite3_close(st->db);
     idx_fini(&st->idx);
+    piv_cache_drop(st);
     piv_fini(&st->piv);
     KX_VEC_FREE(&st->piv_keys);
     KX_VEC_FREE(&st->piv_items);
@@ -343,6 +344,7 @@ int st_reload_index(struct st_sql *st, kad_err *err)
     KX_BUG_ON(st->base.mode == ST_OPEN_MEM); /* the index is all a MEM store has */
     idx_fini(&st->idx);  /* leaves an empty index of a new generation (no idx_init: see there) */
     piv_clear(&st->piv); /* its records are gone; a file store lists only unsaved ones */
+    piv_cache_drop(st);
     for (size_t i = 0; i < st->rules.len; i++)
         st->rules.ptr[i].complete = false;
     return 0;
@@ -722,6 +724,7 @@ static void sql_rollback(struct st_store *base_)
     if (!st->base.in_batch)
         return;
     sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    piv_cache_drop(st); /* times go back: the cached groups' order and bounds no longer hold */
     /* undo newest first, so a record inserted then modified ends deleted */
     for (size_t i = st->undo.len; i-- > 0;) {
         struct st_undo *u = &st->undo.ptr[i];
@@ -811,6 +814,7 @@ static int sql_observe(struct st_store *base_, uint32_t rid, const void *combo, 
         if (st->base.mode != ST_OPEN_MEM)
             r->flags |= REC_UNSAVED; /* until st_flush_dirty writes it */
         piv_add(st, r);
+        piv_cache_note(st, r, true);
         return ST_SEEN_NEW;
     }
     if (prev) {
@@ -828,12 +832,15 @@ static int sql_observe(struct st_store *base_, uint32_t rid, const void *combo, 
     if (forgotten) {
         r->first_seen = r->last_seen = ts;
         r->flags &= (uint8_t)~REC_ALERTED;
+        piv_cache_note(st, r, false);
         return ST_SEEN_FORGOTTEN;
     }
     if (ts > r->last_seen)
         r->last_seen = ts;
-    if (ts < r->first_seen)
+    if (ts < r->first_seen) {
         r->first_seen = ts;
+        piv_cache_note(st, r, false);
+    }
     return ST_SEEN_KNOWN;
 }
 
@@ -1086,6 +1093,7 @@ const struct st_ops st_sqlite_ops = {
     .rules_each = sql_rules_each,
     .terms_each = sql_terms_each,
     .pivot_each = sql_pivot_each,
+    .pivot_count = sql_pivot_count,
     .prune = sql_prune,
     .reset = sql_reset,
     .blob_set = sql_blob_set,
