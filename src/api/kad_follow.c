@@ -545,8 +545,8 @@ static bool cand_done(const struct fl_cand *c, int64_t offset)
 /*
  * Start-up. A rotated file whose content has a known position is finished from there when it
  * has more (a restart after the live file was rotated). Rotated files with no known position
- * that are newer than the newest known file were rotated while nothing read them: read in
- * full, oldest first. Older ones, or all of them when no position is known, predate what this
+ * last modified no earlier than the newest known file were rotated while nothing read them:
+ * read in full, oldest first. Older ones, or all of them when no position is known, predate what this
  * state has read and are left alone. The live file is opened by live_open (its position asked
  * there).
  */
@@ -554,13 +554,15 @@ static void stream_start(kad_follow *f, struct fl_stream *s)
 {
     size_t n;
     struct fl_cand *c = list_cands(s, true, &n);
-    size_t k = (size_t)-1; /* the newest with a known position */
+    bool any = false;
+    int64_t newest = INT64_MIN; /* modification time of the newest file with a known position */
     int64_t *off = kx_calloc(n ? n : 1, sizeof(*off)), *ln = kx_calloc(n ? n : 1, sizeof(*ln));
     bool *known = kx_calloc(n ? n : 1, sizeof(*known));
     for (size_t i = 0; i < n; i++) {
         if (f->o.position && f->o.position(f->o.ud, c[i].key, &off[i], &ln[i]) == KAD_OK) {
-            known[i] = true;
-            k = i;
+            known[i] = any = true;
+            if (c[i].mtime_ns > newest)
+                newest = c[i].mtime_ns;
         }
     }
     for (size_t i = 0; i < n; i++) {
@@ -571,7 +573,9 @@ static void stream_start(kad_follow *f, struct fl_stream *s)
                 seen_add(f, c[i].key, off[i]);
             else
                 enqueue(s, &c[i], off[i], ln[i]), seen_add(f, c[i].key, off[i]);
-        } else if (k != (size_t)-1 && i > k) {
+        } else if (any && c[i].mtime_ns >= newest) {
+            /* written to no earlier than the newest known file (the same clock tick counts:
+               reading content never read is safe, leaving it is a loss) */
             enqueue(s, &c[i], 0, 1);
             seen_add(f, c[i].key, 0);
             f->st.missed++;
