@@ -64,7 +64,7 @@ struct fl_file {
     int64_t skip_to; /* records ending at or before this offset are skipped (gzip resume) */
     int64_t pos;     /* the end of the last record handed out */
     int64_t line;
-    size_t seen; /* index of its entry in kad_follow.seen */
+    size_t seen;     /* index of its entry in kad_follow.seen */
     int64_t left_ms; /* when it left its path (draining), else 0 */
 };
 
@@ -82,8 +82,8 @@ struct fl_stream {
     struct fl_file rot; /* the rotated file being read (from the queue) */
     struct fl_queued *q;
     size_t nq, capq;
-    bool started;   /* the start-up search ran */
-    bool need_scan; /* the live file left or was replaced: search for rotated content */
+    bool started;     /* the start-up search ran */
+    bool need_scan;   /* the live file left or was replaced: search for rotated content */
     int64_t trunc_ms; /* a truncation seen, its copy not found yet: since when */
     bool watched;     /* inotify watches its directory */
 };
@@ -94,8 +94,8 @@ struct kad_follow {
     size_t ns, rr;
     struct fl_seen *seen;
     size_t nseen, capseen;
-    int ino_fd;      /* inotify, -1 when not available */
-    int wake[2];     /* kad_follow_interrupt */
+    int ino_fd;  /* inotify, -1 when not available */
+    int wake[2]; /* kad_follow_interrupt */
     atomic_int woken;
     kad_follow_stats st;
 };
@@ -109,7 +109,7 @@ struct fl_cand {
     long num;   /* kind 2 */
     char *stem; /* the file name without .gz (kind 1 order) */
     int64_t mtime_ns;
-    int64_t size;     /* plain: its size; gzip: the size its trailer gives (mod 2^32) */
+    int64_t size; /* plain: its size; gzip: the size its trailer gives (mod 2^32) */
 };
 
 static int64_t now_ms(void)
@@ -286,8 +286,8 @@ static bool live_same(void *ctx)
  * follow: the live file (plain; the reader waits at its end). Otherwise a complete rotated file,
  * plain (seek) or gzip (decompress and skip). 1 opened, 0 not there, KAD_EIO.
  */
-static int file_open(kad_follow *f, struct fl_file *fl, const char *name, int fd,
-                     const char *key, int64_t start, int64_t line, bool follow, kad_err *err)
+static int file_open(kad_follow *f, struct fl_file *fl, const char *name, int fd, const char *key,
+                     int64_t start, int64_t line, bool follow, kad_err *err)
 {
     file_init(fl);
     bool gz = !follow && fd_is_gzip(fd);
@@ -487,9 +487,8 @@ static struct fl_cand *list_cands(const struct fl_stream *s, bool with_live, siz
         cand.name = full;
         cand.mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
         size_t nl = strlen(de->d_name);
-        cand.stem = kx_strndup(de->d_name, nl > 3 && strcmp(de->d_name + nl - 3, ".gz") == 0
-                                               ? nl - 3
-                                               : nl);
+        cand.stem =
+            kx_strndup(de->d_name, nl > 3 && strcmp(de->d_name + nl - 3, ".gz") == 0 ? nl - 3 : nl);
         /* one per content */
         size_t j;
         for (j = 0; j < *n; j++)
@@ -546,8 +545,8 @@ static bool cand_done(const struct fl_cand *c, int64_t offset)
  * Start-up. A rotated file whose content has a known position is finished from there when it
  * has more (a restart after the live file was rotated). Rotated files with no known position
  * last modified no earlier than the newest known file were rotated while nothing read them:
- * read in full, oldest first. Older ones, or all of them when no position is known, predate what this
- * state has read and are left alone. The live file is opened by live_open (its position asked
+ * read in full, oldest first. Older ones, or all of them when no position is known, predate what
+ * this state has read and are left alone. The live file is opened by live_open (its position asked
  * there).
  */
 static void stream_start(kad_follow *f, struct fl_stream *s)
@@ -752,9 +751,9 @@ static int stream_next(kad_follow *f, struct fl_stream *s, kad_follow_rec *out, 
                 memmove(s->q, s->q + 1, (s->nq - 1) * sizeof(*s->q));
                 s->nq--;
                 int fd = open(q.name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-                int rc = fd < 0 ? kx_err_setf(err, KAD_EIO, "%s: %s", q.name, strerror(errno))
-                                : file_open(f, &s->rot, q.name, fd, q.key, q.start, q.line,
-                                            false, err);
+                int rc =
+                    fd < 0 ? kx_err_setf(err, KAD_EIO, "%s: %s", q.name, strerror(errno))
+                           : file_open(f, &s->rot, q.name, fd, q.key, q.start, q.line, false, err);
                 kx_free(q.name);
                 if (rc < 0)
                     return rc;
@@ -833,8 +832,9 @@ int kad_follow_open(kad_follow **out, const char *const *paths, const kad_follow
         s->path = kx_strdup(paths[i]);
         const char *sl = strrchr(paths[i], '/');
         s->base = kx_strdup(sl ? sl + 1 : paths[i]);
-        s->dir = sl ? (sl == paths[i] ? kx_strdup("/") : kx_strndup(paths[i], (size_t)(sl - paths[i])))
-                    : kx_strdup(".");
+        s->dir =
+            sl ? (sl == paths[i] ? kx_strdup("/") : kx_strndup(paths[i], (size_t)(sl - paths[i])))
+               : kx_strdup(".");
         file_init(&s->live);
         file_init(&s->rot);
         for (size_t k = 0; k < DRAIN_MAX; k++)

@@ -214,7 +214,7 @@ struct ev_reader {
     size_t cap, start, end;
     bool eof;
     bool skipping;
-    bool follow; /* ev_reader_follow: the end of a regular file means "no more yet" */
+    bool follow;  /* ev_reader_follow: the end of a regular file means "no more yet" */
     bool changed; /* the check said the file's content was replaced: nothing more is read */
     bool (*check)(void *ctx);
     void *check_ctx;

@@ -66,7 +66,8 @@ start() {
         --rotate-grace 300ms --follow "$L" 2>"$T/run$run.err" &
     pid=$!
 }
-lines() { [ -f "$OUT" ] && wc -l < "$OUT" || echo 0; }
+# the alerts so far: --output is rotated by copytruncate once (into $OUT.1) during run 1
+lines() { cat "$OUT.1" "$OUT" 2>/dev/null | wc -l; }
 wait_for() { # wait_for WHAT CMD...: poll CMD until it holds (120 s at most)
     local what=$1 i
     shift
@@ -110,6 +111,9 @@ mv "$L" "$L.1"
 write 50 "$L.1"
 write 100
 wait_for "rename rotation" caught_up
+# kadet's own --output rotated by copytruncate: the next alerts go to its new end (O_APPEND)
+cp "$OUT" "$OUT.1"
+: > "$OUT"
 # kube-apiserver: audit-TIMESTAMP.log, then gzip'ed (the plain file goes away under kadet)
 write 100
 mv "$L" "$T/logs/audit-2026-12-07T16-27-44.123.log"
@@ -192,14 +196,17 @@ done
 gen 0 "$N" > "$T/all.log"
 "$K" scan --no-progress --rules "$T/rules" --no-state --output "$T/ref.jsonl" "$T/all.log" 2>/dev/null ||
     fail "reference scan"
-ids() { grep -o '"kibana.alert.uuid":"[0-9a-f]*"' "$1" | cut -d'"' -f4 | sort; }
+ids() { grep -ao '"kibana.alert.uuid":"[0-9a-f]*"' "$1" | cut -d'"' -f4 | sort; }
 ids "$T/ref.jsonl" > "$T/ref.ids"
-ids "$OUT" > "$T/out.ids"
+cat "$OUT.1" "$OUT" > "$T/all.jsonl"
+ids "$T/all.jsonl" > "$T/out.ids"
 [ "$(wc -l < "$T/ref.ids")" = "$N" ] || fail "reference: $(wc -l < "$T/ref.ids") alerts for $N events"
-[ "$(wc -l < "$OUT")" = "$N" ] || fail "$(wc -l < "$OUT") alerts written for $N events"
+[ "$(lines)" = "$N" ] || fail "$(lines) alerts written for $N events"
+[ "$(tr -d '\000' < "$OUT" | wc -c)" = "$(wc -c < "$OUT")" ] || fail "NUL bytes in the rotated --output"
+[ "$(wc -l < "$OUT.1")" -gt 0 ] && [ "$(wc -l < "$OUT")" -gt 0 ] || fail "--output rotation: no alerts on one side"
 cmp -s "$T/ref.ids" "$T/out.ids" ||
     fail "alert ids differ from a one-pass scan: $(comm -23 "$T/ref.ids" "$T/out.ids" | wc -l) missing, $(comm -13 "$T/ref.ids" "$T/out.ids" | wc -l) extra"
 # follow stamps event.ingested at read time (live input)
-head -1 "$OUT" | grep -q '"ingested":"20' || fail "no event.ingested in followed events' alerts"
+head -1 "$T/all.jsonl" | grep -q '"ingested":"20' || fail "no event.ingested in followed events' alerts"
 [ "$c1" -gt 0 ] || fail "unreachable"
 exit 0

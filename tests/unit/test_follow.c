@@ -92,12 +92,14 @@ static void append(const char *path, int first, int count)
     FILE *f = fopen(path, "a");
     ASSERT_NOT_NULL(f);
     for (int i = first; i < first + count; i++)
-        fprintf(f, "{\"n\":%d,\"pad\":\"an audit event stands here, long enough to fingerprint\"}\n",
+        fprintf(f,
+                "{\"n\":%d,\"pad\":\"an audit event stands here, long enough to fingerprint\"}\n",
                 i);
     fclose(f);
 }
 
-/* ---- reading ---------------------------------------------------------------------------------- */
+/* ---- reading ----------------------------------------------------------------------------------
+ */
 
 struct got {
     int n[4096];
@@ -159,7 +161,8 @@ static kad_follow *open_follow(struct positions *p)
     return f;
 }
 
-/* ---- tests ------------------------------------------------------------------------------------ */
+/* ---- tests ------------------------------------------------------------------------------------
+ */
 
 TEST(follow_partial_line_and_short_file)
 {
