@@ -335,6 +335,12 @@ KAD_API int kad_state_inputs(kad_state *st,
                              void *ud, kad_err *err);
 KAD_API int kad_state_counters(kad_state *st, int (*fn)(const char *name, int64_t v, void *ud),
                                void *ud);
+/* One input position (the committed one, or the one set in the open batch of the engine using
+   this handle): KAD_OK, KAD_ENOTFOUND. A follower thread can read committed positions through
+   its own handle (kad_state_open KAD_STATE_RO on the same location) while another thread's
+   engine writes: kad_follow_opts.position. */
+KAD_API int kad_state_position(kad_state *st, const char *source, int64_t *offset, int64_t *line,
+                               kad_err *err);
 
 typedef struct kad_state_prune_opts {
     const char *rule_id;   /* NULL = every rule */
@@ -463,7 +469,10 @@ typedef struct kad_follow_opts {
     /* the committed position of a resume key (kad_engine_position): KAD_OK with *offset (the
        byte after the last record run) and *line (that record's line), or KAD_ENOTFOUND. NULL:
        nothing is known (the live files are read from their start). Called from
-       kad_follow_open and kad_follow_next. */
+       kad_follow_next, on the follower's thread, only for content this follower has not read
+       yet (at start-up and after rotations): when the engine runs on another thread, answer
+       from a kad_state handle of the follower's own (kad_state_position) instead of the
+       engine, which is one-thread-at-a-time. */
     int (*position)(void *ud, const char *key, int64_t *offset, int64_t *line);
     void *ud;
     size_t max_record; /* 0 = 16 MiB; longer lines are skipped with KAD_ELIMIT */

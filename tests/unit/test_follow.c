@@ -334,3 +334,57 @@ TEST(follow_interrupt_and_bad_paths)
     ASSERT_EQ(kad_follow_open(&f, dirpath, NULL, &err), KAD_EINVAL);
     cleanup();
 }
+
+/* The engine side: records of two sources interleaved in one batch commit both positions, and
+   another handle on the same state (a follower thread's) reads them once committed. */
+TEST(follow_engine_commits_every_source_of_a_batch)
+{
+    setup();
+    static const char rules[] =
+        "[metadata]\ncreation_date = \"2026/01/01\"\nmaturity = \"production\"\n"
+        "updated_date = \"2026/01/01\"\n\n[rule]\nauthor = [\"kadet tests\"]\n"
+        "description = \"d\"\nlanguage = \"kuery\"\nname = \"n\"\nrisk_score = 21\n"
+        "rule_id = \"follow-q\"\nseverity = \"low\"\ntype = \"query\"\n"
+        "query = 'kubernetes.audit.verb:\"delete\"'\n";
+    kad_rules *rs = kad_rules_new();
+    ASSERT_OK(kad_rules_load_text(rs, "follow.toml", rules, sizeof(rules) - 1, NULL));
+    char db[160];
+    snprintf(db, sizeof(db), "%s/state.db", dir);
+    kad_state *st, *ro;
+    kad_state_opts so = {.mode = KAD_STATE_RW};
+    ASSERT_OK(kad_state_open(&st, db, &so, NULL));
+    kad_engine_opts eo = {.rules = rs, .state = st, .output_fd = -1, .batch = 1000};
+    eo.decode.no_host = 1;
+    kad_engine *e;
+    ASSERT_OK(kad_engine_new(&e, &eo, NULL));
+    static const char ev[] = "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"auditID\":"
+                             "\"a\",\"stage\":\"ResponseComplete\",\"verb\":\"get\"}";
+    kad_record r = {.data = ev, .len = sizeof(ev) - 1, .origin = "t", .line = 1, .col = 1};
+    r.offset = 0;
+    ASSERT_OK(kad_engine_feed_at(e, "fp:a", &r, 1000, NULL));
+    r.offset = 100;
+    ASSERT_OK(kad_engine_feed_at(e, "fp:b", &r, KAD_TIME_NONE, NULL));
+    r.offset = 200;
+    r.line = 3;
+    ASSERT_OK(kad_engine_feed_at(e, "fp:a", &r, KAD_TIME_NONE, NULL));
+    r.offset = 300;
+    r.line = 2;
+    ASSERT_OK(kad_engine_feed_at(e, "fp:b", &r, KAD_TIME_NONE, NULL));
+    int64_t off, line;
+    ASSERT_OK(kad_engine_position(e, "fp:b", &off, &line, NULL)); /* the open batch's */
+    ASSERT_EQ(off, 300 + (int64_t)r.len);
+    ASSERT_OK(kad_engine_commit(e, NULL));
+    kad_state_opts ros = {.mode = KAD_STATE_RO};
+    ASSERT_OK(kad_state_open(&ro, db, &ros, NULL));
+    ASSERT_OK(kad_state_position(ro, "fp:a", &off, &line, NULL));
+    ASSERT_EQ(off, 200 + (int64_t)r.len);
+    ASSERT_EQ(line, 3);
+    ASSERT_OK(kad_state_position(ro, "fp:b", &off, &line, NULL));
+    ASSERT_EQ(off, 300 + (int64_t)r.len);
+    ASSERT_EQ(kad_state_position(ro, "fp:c", &off, &line, NULL), KAD_ENOTFOUND);
+    kad_state_close(ro);
+    kad_engine_free(e);
+    kad_state_close(st);
+    kad_rules_unref(rs);
+    cleanup();
+}
