@@ -4,6 +4,7 @@
  * and its read time; the batch is committed when the input has been quiet for 200 ms, at the
  * latest 500 ms after its first record (alerts out within a second), and by the engine every
  * --batch records. SIGINT/SIGTERM end the loop; the caller then commits and prints the summary.
+ * SIGHUP reopens --output (logrotate's convention after renaming it).
  * Rotation, resume and their guarantees: docs/internals/follow.md.
  */
 #include "scan_follow.h"
@@ -15,12 +16,15 @@
 #define IDLE_MS 200
 #define MAX_DELAY_S 0.5
 
-static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t stop_signal, hup_signal;
 static kad_follow *cur_follow;
 
 static void on_signal(int sig)
 {
-    stop_signal = sig;
+    if (sig == SIGHUP)
+        hup_signal = 1;
+    else
+        stop_signal = sig;
     if (cur_follow)
         kad_follow_interrupt(cur_follow); /* async-signal-safe: a write(2) to a pipe */
 }
@@ -61,7 +65,7 @@ void scan_follow_run(struct scan_view *v, char *const *paths, int n, int grace_m
         v->rc = 2;
         return;
     }
-    struct sigaction sa, old_int, old_term;
+    struct sigaction sa, old_int, old_term, old_hup;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal; /* no SA_RESTART: the follower's wait returns at once */
     sigemptyset(&sa.sa_mask);
@@ -69,10 +73,24 @@ void scan_follow_run(struct scan_view *v, char *const *paths, int n, int grace_m
     cur_follow = f;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
+    sigaction(SIGHUP, &sa, &old_hup);
+    hup_signal = 0;
     fprintf(stderr, "kadet scan: following %d file%s\n", k, k == 1 ? "" : "s");
     unsigned long pending = 0;
     double first = 0;
     while (!stop_signal) {
+        if (hup_signal) {
+            /* logrotate's convention: reopen --output (renamed away by a `create` rotation) */
+            hup_signal = 0;
+            pending = 0;
+            if (kad_engine_reopen_output(v->e, &err) != KAD_OK) {
+                scan_print_err(&err);
+                if (kad_engine_failed(v->e)) {
+                    v->rc = 2;
+                    break;
+                }
+            }
+        }
         kad_follow_rec fr;
         kad_err_clear(&err);
         int rc = kad_follow_next(f, &fr, pending ? IDLE_MS : 1000, &err);
@@ -104,6 +122,7 @@ void scan_follow_run(struct scan_view *v, char *const *paths, int n, int grace_m
     }
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
     cur_follow = NULL;
     kad_follow_stats fs;
     kad_follow_stats_get(f, &fs);

@@ -709,6 +709,13 @@ KAD_API int kad_engine_feed_at(kad_engine *e, const char *source, const kad_reco
                                int64_t read_ms, kad_err *err);
 /* Commit now (see the protocol above). */
 KAD_API int kad_engine_commit(kad_engine *e, kad_err *err);
+/*
+ * Reopen output_path (logrotate's convention on SIGHUP after it renamed the file): commit, then
+ * write to a file opened anew under that name (created if missing, appended to), whose length
+ * is committed at once. A no-op for a descriptor output. KAD_EIO when it cannot be opened: the
+ * alerts keep going to the file already open (not a failure of the engine).
+ */
+KAD_API int kad_engine_reopen_output(kad_engine *e, kad_err *err);
 /* True after a state or output failure: every later call fails. */
 KAD_API int kad_engine_failed(const kad_engine *e);
 /* Log the "N more suppressed" line of the rate-limited skipped-record warnings, if any. */

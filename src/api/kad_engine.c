@@ -242,6 +242,33 @@ static int commit_or_fail(kad_engine *e, kad_err *err)
 
 int kad_engine_commit(kad_engine *e, kad_err *err) { return commit_or_fail(e, err); }
 
+int kad_engine_reopen_output(kad_engine *e, kad_err *err)
+{
+    if (e->failed)
+        return failed_rc(e, err);
+    if (!e->out_own)
+        return KAD_OK; /* a descriptor (stdout) or no output: nothing to reopen */
+    int rc = commit_or_fail(e, err);
+    if (rc != KAD_OK)
+        return rc;
+    int fd = open(e->o.output_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_APPEND, 0644);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        /* not fatal: alerts keep going to the file that is open */
+        rc = kx_err_setf(err, KAD_EIO, "%s: cannot reopen: %s", e->o.output_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    close(e->out_fd);
+    e->out_fd = fd;
+    if (e->out_file)
+        e->out_len = sb.st_size;
+    /* commit at once the new file's length, so a restart does not compare the new file with
+       the old one's */
+    return commit_or_fail(e, err);
+}
+
 int kad_engine_failed(const kad_engine *e) { return e->failed; }
 
 /* ============================================================================================ */

@@ -66,8 +66,9 @@ start() {
         --rotate-grace 300ms --follow "$L" 2>"$T/run$run.err" &
     pid=$!
 }
-# the alerts so far: --output is rotated by copytruncate once (into $OUT.1) during run 1
-lines() { cat "$OUT.1" "$OUT" 2>/dev/null | wc -l; }
+# the alerts so far: --output is rotated during run 1, by copytruncate (into $OUT.1), then by
+# rename (to $OUT.2) and SIGHUP
+lines() { cat "$OUT.1" "$OUT.2" "$OUT" 2>/dev/null | wc -l; }
 wait_for() { # wait_for WHAT CMD...: poll CMD until it holds (120 s at most)
     local what=$1 i
     shift
@@ -114,6 +115,14 @@ wait_for "rename rotation" caught_up
 # kadet's own --output rotated by copytruncate: the next alerts go to its new end (O_APPEND)
 cp "$OUT" "$OUT.1"
 : > "$OUT"
+write 20
+wait_for "alerts after the output's copytruncate" caught_up
+# and by rename + SIGHUP (logrotate's create + postrotate): kadet reopens --output
+mv "$OUT" "$OUT.2"
+kill -HUP "$pid"
+write 20
+wait_for "alerts in the reopened output" test -s "$OUT"
+wait_for "alerts after the output's rename" caught_up
 # kube-apiserver: audit-TIMESTAMP.log, then gzip'ed (the plain file goes away under kadet)
 write 100
 mv "$L" "$T/logs/audit-2026-12-07T16-27-44.123.log"
@@ -201,12 +210,13 @@ gen 0 "$N" > "$T/all.log"
     fail "reference scan"
 ids() { grep -ao '"kibana.alert.uuid":"[0-9a-f]*"' "$1" | cut -d'"' -f4 | sort; }
 ids "$T/ref.jsonl" > "$T/ref.ids"
-cat "$OUT.1" "$OUT" > "$T/all.jsonl"
+cat "$OUT.1" "$OUT.2" "$OUT" > "$T/all.jsonl"
 ids "$T/all.jsonl" > "$T/out.ids"
 [ "$(wc -l < "$T/ref.ids")" = "$N" ] || fail "reference: $(wc -l < "$T/ref.ids") alerts for $N events"
 [ "$(lines)" = "$N" ] || fail "$(lines) alerts written for $N events"
 [ "$(tr -d '\000' < "$OUT" | wc -c)" = "$(wc -c < "$OUT")" ] || fail "NUL bytes in the rotated --output"
-[ "$(wc -l < "$OUT.1")" -gt 0 ] && [ "$(wc -l < "$OUT")" -gt 0 ] || fail "--output rotation: no alerts on one side"
+[ "$(wc -l < "$OUT.1")" -gt 0 ] && [ "$(wc -l < "$OUT.2")" -gt 0 ] && [ "$(wc -l < "$OUT")" -gt 0 ] ||
+    fail "--output rotation: no alerts in one of the files"
 cmp -s "$T/ref.ids" "$T/out.ids" ||
     fail "alert ids differ from a one-pass scan: $(comm -23 "$T/ref.ids" "$T/out.ids" | wc -l) missing, $(comm -13 "$T/ref.ids" "$T/out.ids" | wc -l) extra"
 # follow stamps event.ingested at read time (live input)
