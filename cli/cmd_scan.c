@@ -12,6 +12,7 @@
 #include "kad.h"
 #include "listen.h"
 #include "rulesdir.h"
+#include "scan_follow.h"
 #include "scan_report.h"
 #include "statepath.h"
 #include "suggest.h"
@@ -64,6 +65,9 @@ struct scan {
     char outbox_tmp[PATH_MAX]; /* --no-state without --outbox: a temporary outbox */
     char state_file[PATH_MAX];
     kad_outputs *outs;
+    bool follow;       /* --follow: FILEs are live logs, followed until SIGINT/SIGTERM */
+    bool ingested_set; /* --ingested given (else --follow stamps event.ingested at read time) */
+    int grace_ms;      /* --rotate-grace */
     /* run */
     struct scan_view v; /* engine, rules, progress, exit status: what scan_report.c reads */
     kad_state *st;
@@ -280,6 +284,8 @@ enum {
     OPT_SINK,
     OPT_OUTBOX,
     OPT_SINK_TIMEOUT,
+    OPT_FOLLOW,
+    OPT_GRACE,
 };
 
 static const struct option longopts[] = {
@@ -307,6 +313,8 @@ static const struct option longopts[] = {
     {"sink", required_argument, NULL, OPT_SINK},
     {"outbox", required_argument, NULL, OPT_OUTBOX},
     {"sink-timeout", required_argument, NULL, OPT_SINK_TIMEOUT},
+    {"follow", no_argument, NULL, OPT_FOLLOW},
+    {"rotate-grace", required_argument, NULL, OPT_GRACE},
     {"host-metadata", no_argument, NULL, CLI_HOST_ON},
     {"no-host-metadata", no_argument, NULL, CLI_HOST_OFF},
     {"host-name", required_argument, NULL, CLI_HOST_NAME},
@@ -325,8 +333,10 @@ static int parse_args(struct scan *s, int argc, char **argv)
         int dc = cli_decode_opt(&s->dec, c, optarg);
         if (dc < 0)
             return cmd_usage_error(&cmd_scan, "%s, not '%s'", cli_decode_usage(c), optarg);
-        if (dc > 0)
+        if (dc > 0) {
+            s->ingested_set |= c == CLI_DEC_INGESTED;
             continue;
+        }
         switch (c) {
         case 'r':
         case OPT_RULES:
@@ -438,6 +448,17 @@ static int parse_args(struct scan *s, int argc, char **argv)
                                        optarg);
             }
             break;
+        case OPT_FOLLOW: s->follow = true; break;
+        case OPT_GRACE: {
+            int64_t ms;
+            if (kad_duration_parse(optarg, &ms, NULL) != KAD_OK || ms < 0 || ms > 3600000)
+                return cmd_usage_error(&cmd_scan,
+                                       "--rotate-grace: expected a duration up to 1h (e.g. 2s), "
+                                       "got '%s'",
+                                       optarg);
+            s->grace_ms = ms ? (int)ms : 1;
+            break;
+        }
         case ':': return cmd_usage_error(&cmd_scan, "option '%s' needs a value", argv[optind - 1]);
         default: return cmd_unknown_option(&cmd_scan, longopts, argv[optind - 1]);
         }
@@ -462,6 +483,16 @@ static int parse_args(struct scan *s, int argc, char **argv)
             return cmd_usage_error(&cmd_scan, "bad --sink (see above)");
         }
     }
+    if (s->follow && (s->listen || optind == argc))
+        return cmd_usage_error(&cmd_scan, "--follow follows FILE arguments (not with --listen)");
+    for (int i = optind; s->follow && i < argc; i++)
+        if (strcmp(argv[i], "-") == 0)
+            return cmd_usage_error(&cmd_scan, "--follow follows files; stdin is streamed "
+                                              "without it");
+    if (!s->follow && s->grace_ms)
+        return cmd_usage_error(&cmd_scan, "--rotate-grace needs --follow");
+    if (s->follow && !s->ingested_set)
+        s->dec.ingested = KAD_INGESTED_NOW; /* live input: event.ingested is the read time */
     if (!s->listen && (s->listen_path || s->max_body))
         return cmd_usage_error(&cmd_scan, "--listen-path and --max-body need --listen");
     return -1;
@@ -511,7 +542,7 @@ static int run(int argc, char **argv)
             s.v.total_bytes += sb.st_size;
     }
     s.v.show_progress =
-        !s.listen &&
+        !s.listen && !s.follow &&
         (s.progress == 1 || (s.progress == -1 && isatty(2) && s.v.total_bytes > (32 << 20)));
     kad_engine_opts o = {
         .rules = s.v.rs,
@@ -565,6 +596,10 @@ static int run(int argc, char **argv)
         }
         ninputs = 0;
     }
+    if (s.follow) {
+        scan_follow_run(&s.v, inputs, ninputs, s.grace_ms);
+        ninputs = 0;
+    }
     for (int i = 0; i < ninputs; i++)
         if (!scan_one(&s, inputs[i]))
             break;
@@ -591,7 +626,7 @@ static int run(int argc, char **argv)
                 c.events ? 1000.0 * (double)kad_state_round_trips(s.st) / (double)c.events : 0.0);
     /* --listen: skipped records were answered and reported per request; only a state or
        output failure makes the exit status 2 */
-    if (c.skipped && s.v.rc == EXIT_OK && !s.listen)
+    if (c.skipped && s.v.rc == EXIT_OK && !s.listen && !s.follow)
         s.v.rc = EXIT_RUNTIME;
 out:
     kad_engine_free(s.v.e);
@@ -623,6 +658,7 @@ const struct cmd cmd_scan = {
         "                  [--sink SPEC]... [--outbox FILE] [--sink-timeout DUR]\n"
         "                  [FILE...|-]\n"
         "       kadet scan --listen HOST:PORT [--listen-path PATH] [--max-body BYTES] [...]\n"
+        "       kadet scan --follow [--rotate-grace DUR] [...] FILE...\n"
         "\n"
         "Evaluate every loaded query and new_terms rule on Kubernetes audit logs (raw\n"
         "audit.k8s.io events, EventLists, or ECS documents; plain or .gz; '-' or no FILE reads\n"
@@ -651,8 +687,7 @@ const struct cmd cmd_scan = {
         "                         are not repeated; --output keeps them)\n"
         "      --no-baseline      leave kadet.baseline out of alerts\n"
         "      --no-host-metadata leave host.* out of raw audit events (default: add this\n"
-        "                         machine's, as Elastic Agent does; rules that test\n"
-        "                         host.os.type need it)\n"
+        "                         machine's, as Elastic Agent does; docs/cli.md)\n"
         "      --max-record BYTES longer records are skipped (16M; K, M, G)\n"
         "      --host-name NAME   host.name and host.hostname (default: this machine's)\n"
         "      --host-os-type T   host.os.type (default: from uname, e.g. linux)\n"
@@ -664,10 +699,8 @@ const struct cmd cmd_scan = {
         "      --progress, --no-progress  progress bar on stderr (default: on a terminal)\n",
     .usage_more =
         "      --listen HOST:PORT receive kube-apiserver's audit webhook (POSTed EventLists)\n"
-        "                         instead of reading FILEs; each request is committed before\n"
-        "                         its 200; runs until SIGINT/SIGTERM (docs/deployment.md).\n"
-        "                         Port 0 picks a free port. No TLS: bind to 127.0.0.1 or put\n"
-        "                         a TLS proxy in front\n"
+        "                         until SIGINT/SIGTERM; each request is committed before its\n"
+        "                         200. No TLS: bind to 127.0.0.1 (docs/deployment.md)\n"
         "      --listen-path PATH the path POSTs are accepted on (default /); GET /healthz\n"
         "                         answers ok\n"
         "      --max-body BYTES   larger request bodies get 413 (default 64M; K, M, G)\n"
@@ -675,6 +708,8 @@ const struct cmd cmd_scan = {
         "                         docs/alerts.md); stdout gets NDJSON only with --sink stdout\n"
         "      --outbox FILE      delivery queue (STATE.outbox)\n"
         "      --sink-timeout DUR wait at exit for delivery (30s)\n"
+        "      --follow           follow live logs like tail -F, across rotation, until\n"
+        "                         SIGINT/SIGTERM; --ingested now by default (docs/cli.md)\n"
         "\n"
         "Inputs already read (same file, up to the remembered offset) are skipped, so running\n"
         "the same command again only processes what was appended.\n"

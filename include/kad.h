@@ -383,6 +383,12 @@ KAD_API int kad_state_inputs(kad_state *st,
                              void *ud, kad_err *err);
 KAD_API int kad_state_counters(kad_state *st, int (*fn)(const char *name, int64_t v, void *ud),
                                void *ud);
+/* One input position (the committed one, or the one set in the open batch of the engine using
+   this handle): KAD_OK, KAD_ENOTFOUND. A follower thread can read committed positions through
+   its own handle (kad_state_open KAD_STATE_RO on the same location) while another thread's
+   engine writes: kad_follow_opts.position. */
+KAD_API int kad_state_position(kad_state *st, const char *source, int64_t *offset, int64_t *line,
+                               kad_err *err);
 
 typedef struct kad_state_prune_opts {
     const char *rule_id;   /* NULL = every rule */
@@ -601,6 +607,84 @@ KAD_API int kad_decode(kad_decoder *d, const kad_record *rec, const kad_decode_s
 KAD_API int kad_decode_plain(kad_decoder *d, const kad_record *rec, const kad_decode_sink *sink);
 
 /* ============================================================================================
+ * Following live audit logs (`tail -F` with exact resume): docs/internals/follow.md.
+ *
+ * A follower reads one or more log paths as their writer appends to them and hands out every
+ * complete line once, across rotation by rename (logrotate's audit.log.1, kube-apiserver's
+ * audit-2026-12-07T16-27-44.123.log), copytruncate, gzip'ed rotated files (.gz) and deletion.
+ * Each record comes with a resume key naming the file's CONTENT, not its name: "fp:" and a hash
+ * of its first line (at least 64 and at most 4096 bytes), the same for the live file, its
+ * renamed copy, its copytruncate copy and its gzip'ed copy. The caller passes that key to
+ * kad_engine_feed_at, so positions are committed per content; after a restart or a rotation
+ * the follower asks kad_follow_opts.position for each file it finds and continues at the
+ * committed offset in whichever file now holds that content. A last line without its newline is
+ * never handed out while the file may still grow. One thread at a time per follower, except
+ * kad_follow_interrupt.
+ * ============================================================================================ */
+
+typedef struct kad_follow kad_follow;
+
+typedef struct kad_follow_opts {
+    /* the committed position of a resume key (kad_engine_position): KAD_OK with *offset (the
+       byte after the last record run) and *line (that record's line), or KAD_ENOTFOUND. NULL:
+       nothing is known (the live files are read from their start). Called from
+       kad_follow_next, on the follower's thread, only for content this follower has not read
+       yet (at start-up and after rotations): when the engine runs on another thread, answer
+       from a kad_state handle of the follower's own (kad_state_position) instead of the
+       engine, which is one-thread-at-a-time. */
+    int (*position)(void *ud, const char *key, int64_t *offset, int64_t *line);
+    void *ud;
+    size_t max_record; /* 0 = 16 MiB; longer lines are skipped with KAD_ELIMIT */
+    /* how long a file that left its path (renamed or deleted) is still read for late writes,
+       and how long a copytruncate copy is waited for (0 = 2000 ms) */
+    int rotate_grace_ms;
+    /* how often paths are checked when no inotify event came (0 = 250 ms; inotify is used when
+       the system has it, polling only otherwise) */
+    int poll_ms;
+} kad_follow_opts;
+
+/* One record handed out by kad_follow_next; everything is valid until the next call. */
+typedef struct kad_follow_rec {
+    kad_record rec;     /* origin: the file's name when it was opened */
+    const char *source; /* resume key of the file's content: for kad_engine_feed_at */
+    int64_t read_ms;    /* wall clock (epoch ms) when the record was read */
+} kad_follow_rec;
+
+/* Counters (a /metrics endpoint, tests). */
+typedef struct kad_follow_stats {
+    uint64_t records, bytes;
+    uint64_t files;       /* files opened (live and rotated) */
+    uint64_t rotations;   /* live files that left their path (rename, delete) */
+    uint64_t truncations; /* live files replaced in place (copytruncate, `> file`) */
+    uint64_t copies;      /* rotated copies finished after a truncation */
+    uint64_t missed;      /* rotated files read in full because their content was never seen */
+    uint64_t lost;        /* truncations whose copy was not found: lines may be lost (warned) */
+} kad_follow_stats;
+
+/*
+ * Follow paths (NULL-terminated, at least one; a path need not exist yet). On start each
+ * path's directory is searched for its rotated files; the newest file (rotated or live) whose
+ * content has a known position is resumed there, and every file rotated after it is read in
+ * full before the live file. With no known position, rotated files are left alone and the live
+ * file is read from its start. KAD_EINVAL for no path or a path without a file name.
+ */
+KAD_API int kad_follow_open(kad_follow **out, const char *const *paths, const kad_follow_opts *o,
+                            kad_err *err);
+/*
+ * The next record of any followed path, waiting up to timeout_ms (0: do not wait; negative:
+ * until there is one or kad_follow_interrupt). 1: a record in *out; 0: none in that time (or
+ * interrupted, or a signal arrived); KAD_ELIMIT: a line over max_record was skipped (err
+ * positioned); KAD_EIO: a file could not be read (err says which; the follower goes on with the
+ * others). After a negative code, call again: the follower never stops by itself.
+ */
+KAD_API int kad_follow_next(kad_follow *f, kad_follow_rec *out, int timeout_ms, kad_err *err);
+/* Make a kad_follow_next that waits (now or next) return 0 soon; callable from any thread or
+   a signal handler. */
+KAD_API void kad_follow_interrupt(kad_follow *f);
+KAD_API void kad_follow_stats_get(const kad_follow *f, kad_follow_stats *out);
+KAD_API void kad_follow_close(kad_follow *f);
+
+/* ============================================================================================
  * Queries (hunt): compile KQL once, match it against decoded events.
  * ============================================================================================ */
 
@@ -792,6 +876,16 @@ KAD_API int kad_engine_feed(kad_engine *e, const char *source, const kad_record 
 /* The committed (or pending in the open batch) position of source: KAD_OK, KAD_ENOTFOUND. */
 KAD_API int kad_engine_position(kad_engine *e, const char *source, int64_t *offset, int64_t *line,
                                 kad_err *err);
+/*
+ * kad_engine_feed for a record read earlier (a queue, a follower): read_ms is when its bytes
+ * were read (epoch ms; KAD_TIME_NONE = now). It is the record's read time: the reference of
+ * future_ms and, with KAD_INGESTED_NOW / KAD_TS_RECEIVED, the event.ingested / @timestamp
+ * stamped on raw events, so a record that waited in a queue keeps the time it arrived.
+ * Records of several sources may be interleaved in one batch: each source's last position is
+ * committed with it.
+ */
+KAD_API int kad_engine_feed_at(kad_engine *e, const char *source, const kad_record *rec,
+                               int64_t read_ms, kad_err *err);
 /* Commit now (see the protocol above). */
 KAD_API int kad_engine_commit(kad_engine *e, kad_err *err);
 /* The inputs have ended and time has passed to now_ms (KAD_TIME_NONE: the wall clock; not
@@ -800,6 +894,13 @@ KAD_API int kad_engine_commit(kad_engine *e, kad_err *err);
    sequences follow event time only). The alerts go to the pending output like any others
    (the next commit writes them). */
 KAD_API int kad_engine_flush(kad_engine *e, int64_t now_ms, kad_err *err);
+/*
+ * Reopen output_path (logrotate's convention on SIGHUP after it renamed the file): commit, then
+ * write to a file opened anew under that name (created if missing, appended to), whose length
+ * is committed at once. A no-op for a descriptor output. KAD_EIO when it cannot be opened: the
+ * alerts keep going to the file already open (not a failure of the engine).
+ */
+KAD_API int kad_engine_reopen_output(kad_engine *e, kad_err *err);
 /* True after a state or output failure: every later call fails. */
 KAD_API int kad_engine_failed(const kad_engine *e);
 /* Log the "N more suppressed" line of the rate-limited skipped-record warnings, if any. */

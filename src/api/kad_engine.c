@@ -212,6 +212,10 @@ static int commit(kad_engine *e, kad_err *err)
             e->out_len += (int64_t)e->pending.len;
             if (fdatasync(e->out_fd) != 0 && errno != EINVAL)
                 return kx_err_setf(err, KAD_EIO, "%s: %s", e->o.output_path, strerror(errno));
+            /* the committed length is the file's: after a copytruncate it restarts near 0 */
+            struct stat osb;
+            if (fstat(e->out_fd, &osb) == 0 && osb.st_size < e->out_len)
+                e->out_len = osb.st_size;
         }
     }
     kx_buf_reset(&e->pending);
@@ -281,6 +285,33 @@ int kad_engine_flush(kad_engine *e, int64_t now_ms, kad_err *err)
         return failed_rc(e, err);
     }
     return KAD_OK;
+}
+
+int kad_engine_reopen_output(kad_engine *e, kad_err *err)
+{
+    if (e->failed)
+        return failed_rc(e, err);
+    if (!e->out_own)
+        return KAD_OK; /* a descriptor (stdout) or no output: nothing to reopen */
+    int rc = commit_or_fail(e, err);
+    if (rc != KAD_OK)
+        return rc;
+    int fd = open(e->o.output_path, O_WRONLY | O_CREAT | O_CLOEXEC | O_APPEND, 0644);
+    struct stat sb;
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        /* not fatal: alerts keep going to the file that is open */
+        rc = kx_err_setf(err, KAD_EIO, "%s: cannot reopen: %s", e->o.output_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return rc;
+    }
+    close(e->out_fd);
+    e->out_fd = fd;
+    if (e->out_file)
+        e->out_len = sb.st_size;
+    /* commit at once the new file's length, so a restart does not compare the new file with
+       the old one's */
+    return commit_or_fail(e, err);
 }
 
 int kad_engine_failed(const kad_engine *e) { return e->failed; }
@@ -476,16 +507,21 @@ void kad_engine_log_flush(kad_engine *e)
 
 /* One framed record through the decoder and the engine: the same path for files, stdin and
    webhook bodies. Returns nonzero when on_event stopped (a fatal engine error). */
-static int process_record(kad_engine *e, const struct ev_record *rec)
+static int process_record_at(kad_engine *e, const struct ev_record *rec, int64_t read_ms)
 {
     e->c.records++;
     e->c.bytes += rec->len;
     e->rec = rec;
     /* one read time per record: the reference of future_ms and, for --ingested now /
-       --timestamp received, the receive time (shared by the re-decode of the alerted document) */
-    struct timespec rt;
-    clock_gettime(CLOCK_REALTIME, &rt);
-    e->read_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
+       --timestamp received, the receive time (shared by the re-decode of the alerted document);
+       a record fed from a queue or a follower keeps the time it was read */
+    if (read_ms != KAD_TIME_NONE) {
+        e->read_ms = read_ms;
+    } else {
+        struct timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        e->read_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
+    }
     struct ev_sink sink = {on_event, on_error, e};
     if (e->dopts.ingested == EV_INGESTED_NOW || e->dopts.timestamp == EV_TS_RECEIVED) {
         ev_decoder_set_now(e->dec, e->read_ms);
@@ -496,6 +532,11 @@ static int process_record(kad_engine *e, const struct ev_record *rec)
     kx_arena_reset(&e->arena);
     crash_at(1, (long)e->c.records, 0);
     return stop;
+}
+
+static int process_record(kad_engine *e, const struct ev_record *rec)
+{
+    return process_record_at(e, rec, KAD_TIME_NONE);
 }
 
 /* A full batch (or too many pending alerts) is committed. */
@@ -509,12 +550,31 @@ static int after_record(kad_engine *e, kad_err *err)
 
 int kad_engine_feed(kad_engine *e, const char *source, const kad_record *kr, kad_err *err)
 {
+    return kad_engine_feed_at(e, source, kr, KAD_TIME_NONE, err);
+}
+
+int kad_engine_feed_at(kad_engine *e, const char *source, const kad_record *kr, int64_t read_ms,
+                       kad_err *err)
+{
     if (e->failed)
         return failed_rc(e, err);
     if (source && strlen(source) > 1024)
         return kx_err_setf(err, KAD_ELIMIT, "source key longer than 1024 bytes");
+    if (e->in_key && (!source || strcmp(source, e->in_key) != 0)) {
+        /* another source in the same batch (a follower draining a rotated file while the new
+           one fills): the previous one's position goes into the open transaction now, so the
+           batch commits both */
+        kad_err perr;
+        kad_err_clear(&perr);
+        int prc = st_pos_set(e->st, e->in_key, e->in_offset, e->in_line, &perr);
+        if (prc != KAD_OK) {
+            fail(e, prc, &perr);
+            return failed_rc(e, err);
+        }
+        e->in_key = NULL;
+    }
     struct ev_record rec = {kr->data, kr->len, kr->origin, kr->line, kr->col, kr->offset};
-    int stop = process_record(e, &rec);
+    int stop = process_record_at(e, &rec, read_ms);
     if (source) {
         snprintf(e->in_keybuf, sizeof(e->in_keybuf), "%s", source);
         e->in_key = e->in_keybuf;
@@ -531,6 +591,11 @@ int kad_engine_feed(kad_engine *e, const char *source, const kad_record *kr, kad
 int kad_engine_position(kad_engine *e, const char *source, int64_t *offset, int64_t *line,
                         kad_err *err)
 {
+    if (e->in_key && strcmp(source, e->in_key) == 0) {
+        *offset = e->in_offset; /* fed in the open batch */
+        *line = e->in_line;
+        return KAD_OK;
+    }
     struct st_pos pos;
     int rc = st_pos_get(e->st, source, &pos, err);
     if (rc != KAD_OK)
@@ -753,7 +818,9 @@ static int open_output(kad_engine *e, kad_err *err)
         e->out_fd = e->o.output_fd;
         return KAD_OK;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    /* O_APPEND: when logrotate's copytruncate empties the file under us, the next alerts go to
+       its new end instead of the old offset (which would leave a hole of NUL bytes) */
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_APPEND, 0644);
     if (fd < 0)
         return kx_err_setf(err, KAD_EIO, "%s: %s", path, strerror(errno));
     e->out_fd = fd;
@@ -774,9 +841,18 @@ static int open_output(kad_engine *e, kad_err *err)
     int64_t len = 0;
     /* from_start re-reads the inputs but keeps the alerts already written: their ids are in the
        state, so they are not written again, and truncating would delete them */
-    if (st_mode_get(e->st) != ST_OPEN_MEM && st_pos_get(e->st, e->out_key, &pos, &perr) == KAD_OK &&
-        pos.offset <= sb.st_size)
+    if (st_mode_get(e->st) != ST_OPEN_MEM && st_pos_get(e->st, e->out_key, &pos, &perr) == KAD_OK) {
         len = pos.offset;
+        if (pos.offset > sb.st_size) {
+            /* shorter than committed: rotated (copytruncate) or cut by someone else. What is
+               there now was written after the rotation: keep it all, never truncate it away */
+            kx_log(KX_LOG_WARN,
+                   "%s: shorter (%lld bytes) than its committed length (%lld): it was rotated or "
+                   "truncated; appending after its current end",
+                   path, (long long)sb.st_size, (long long)pos.offset);
+            len = sb.st_size;
+        }
+    }
     if (ftruncate(fd, len) != 0 || lseek(fd, len, SEEK_SET) < 0)
         return kx_err_setf(err, KAD_EIO, "%s: %s", path, strerror(errno));
     e->out_len = len;

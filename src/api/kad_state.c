@@ -194,6 +194,18 @@ int kad_state_inputs(kad_state *s,
     return st_positions_each(s->st, inputs_cb, &c, err);
 }
 
+int kad_state_position(kad_state *s, const char *source, int64_t *offset, int64_t *line,
+                       kad_err *err)
+{
+    struct st_pos pos;
+    int rc = st_pos_get(s->st, source, &pos, err);
+    if (rc != KAD_OK)
+        return rc;
+    *offset = pos.offset;
+    *line = pos.line;
+    return KAD_OK;
+}
+
 int kad_state_counters(kad_state *s, int (*fn)(const char *name, int64_t v, void *ud), void *ud)
 {
     return st_counters_each(s->st, fn, ud);

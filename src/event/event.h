@@ -411,6 +411,25 @@ int ev_reader_next(struct ev_reader *r, struct ev_record *rec, kad_err *err);
  */
 void ev_reader_set_idle(struct ev_reader *r, void (*fn)(void *ctx), void *ctx);
 void ev_reader_close(struct ev_reader *r);
+/*
+ * Follow mode (kad_follow): the descriptor is a live log whose read position is `offset` (the
+ * byte offset of the stream, for record offsets) at 1-based `line`. The end of the file then
+ * does not end the stream: ev_reader_next returns EV_AGAIN while no complete record is there
+ * (a last line without its newline is kept and waited for), and reads on when called again
+ * after the file grew. No gzip detection. ev_reader_follow_end turns it off (the file will not
+ * grow: a rotated file drained), so its last line comes out even without a newline.
+ */
+#define EV_AGAIN 2
+void ev_reader_follow(struct ev_reader *r, uint64_t offset, uint64_t line);
+void ev_reader_follow_end(struct ev_reader *r);
+/*
+ * Follow mode: fn(ctx) is called after each read(2) that returned bytes; false means the file's
+ * content was replaced in place (copytruncate) so the bytes may not continue the stream: they
+ * are dropped and the reader returns EV_AGAIN from then on.
+ */
+void ev_reader_set_check(struct ev_reader *r, bool (*fn)(void *ctx), void *ctx);
+/* Byte offset (of the decompressed stream) up to which records were handed out or skipped. */
+uint64_t ev_reader_offset(const struct ev_reader *r);
 
 /* Warnings of a reader: conditions that lose no record but that the user must hear about. */
 enum ev_warn {

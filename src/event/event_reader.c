@@ -214,6 +214,10 @@ struct ev_reader {
     size_t cap, start, end;
     bool eof;
     bool skipping;
+    bool follow;  /* ev_reader_follow: the end of a regular file means "no more yet" */
+    bool changed; /* the check said the file's content was replaced: nothing more is read */
+    bool (*check)(void *ctx);
+    void *check_ctx;
     struct framer f;
 };
 
@@ -255,6 +259,24 @@ void ev_reader_set_idle(struct ev_reader *r, void (*fn)(void *ctx), void *ctx)
     r->idle = fn;
     r->idle_ctx = ctx;
 }
+
+void ev_reader_follow(struct ev_reader *r, uint64_t offset, uint64_t line)
+{
+    r->follow = true;
+    r->started = true; /* a live log is plain text: no gzip detection */
+    r->f.offset = offset;
+    r->f.line = line ? line : 1;
+}
+
+void ev_reader_follow_end(struct ev_reader *r) { r->follow = false; }
+
+void ev_reader_set_check(struct ev_reader *r, bool (*fn)(void *ctx), void *ctx)
+{
+    r->check = fn;
+    r->check_ctx = ctx;
+}
+
+uint64_t ev_reader_offset(const struct ev_reader *r) { return r->f.offset; }
 
 void ev_reader_close(struct ev_reader *r)
 {
@@ -432,14 +454,25 @@ static int fill(struct ev_reader *r, kad_err *err)
     }
     size_t want = r->cap - r->end;
     ssize_t n;
+    if (r->changed)
+        return EV_AGAIN;
     if (r->gz) {
         if ((n = gz_read(r, r->buf + r->end, want, err)) < 0)
             return KAD_EIO;
     } else if ((n = raw_read(r, r->buf + r->end, want)) < 0) {
         return read_fail(r, strerror(errno), err);
     }
-    if (n == 0)
+    if (n > 0 && r->follow && r->check && !r->check(r->check_ctx)) {
+        /* the file was replaced in place (copytruncate) before or while these bytes were
+           read: they may belong to the new content; drop them, the caller starts over */
+        r->changed = true;
+        return EV_AGAIN;
+    }
+    if (n == 0) {
+        if (r->follow)
+            return EV_AGAIN; /* the writer may append more: keep what is buffered */
         r->eof = true;
+    }
     r->end += (size_t)n;
     return KAD_OK;
 }
