@@ -953,7 +953,7 @@ const struct cmd cmd_state = {
         "       kadet state export [--state FILE|URL] > FILE\n"
         "       kadet state import [--state FILE|URL] FILE|-\n"
         "\n"
-        "--state takes a state file or a Redis URL shared by several kadet instances,\n"
+        "--state takes a state file or a Redis URL shared by several running kadets,\n"
         "redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?instance=NAME] (docs/state-redis.md);\n"
         "--state-password-file FILE gives its password (the file's first line).\n"
         "\n"

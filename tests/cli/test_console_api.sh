@@ -27,7 +27,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$T/host.log" ] && tail -20 "$T/host.log"; exit 1; }
 
 mkdir -p "$T/rules" "$T/exc"
-cp rules/*.toml tests/cases/rules-unsupported-type/rules/eql.toml "$T/rules/" || fail "rules"
+cp rules/*.toml tests/cases/rules-unsupported-type/rules/threshold.toml "$T/rules/" || fail "rules"
 "$GEN" --seed 11 --days 5 --events 10000 --novel 12 --out "$T/log" || fail "gen"
 echo "admin-token-0123456789" > "$T/admin.tok"
 echo "analyst-token-0123456789" > "$T/analyst.tok"
@@ -178,7 +178,7 @@ kill "$sse"; wait "$sse" 2>/dev/null; sse=
 # ---- rules ----
 get 200 /api/v1/rules -H "$RD"
 jq -e '[.rules[] | select(.status == "unsupported")] | length == 1 and (.[0].reason | length > 3)
-       and .[0].type == "eql"' "$T/out" > /dev/null || fail "unsupported rule and reason"
+       and .[0].type == "threshold"' "$T/out" > /dev/null || fail "unsupported rule and reason"
 jq -e '[.rules[] | select(.status == "running")] | length == 3' "$T/out" > /dev/null || fail "running rules"
 jq -e '([.rules[].alerts_7d] | add) >= '"$total" "$T/out" > /dev/null || fail "7d counts"
 

@@ -34,7 +34,7 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; [ -f "$T/host.log" ] && tail -20 "$T/host.log"; exit 1; }
 
 mkdir -p "$T/rules" "$T/exc"
-cp rules/*.toml tests/cases/rules-unsupported-type/rules/eql.toml "$T/rules/" || fail "rules"
+cp rules/*.toml tests/cases/rules-unsupported-type/rules/threshold.toml "$T/rules/" || fail "rules"
 "$GEN" --seed 5 --days 5 --events 10000 --novel 12 --out "$T/log" || fail "gen"
 echo "ui-admin-token-0123456789" > "$T/admin.tok"
 echo "ui-analyst-token-0123456789" > "$T/analyst.tok"
