@@ -61,6 +61,10 @@ struct srv_config {
     size_t nexceptions;
     char *state, *output, *spool_dir;
     size_t spool_max;
+    char *sink[SRV_MAX_PATHS]; /* --sink specs (the file's [[sink]] tables: kad_outputs) */
+    size_t nsink;
+    char *outbox; /* default: STATE.outbox (a state URL: SPOOL_DIR/../outbox) */
+    long sink_ms; /* --sink-timeout: delivery drain at SIGTERM */
     bool insecure;
     int log_format; /* SRV_LOG_* */
     int log_level;  /* KAD_LOG_* */
@@ -203,6 +207,7 @@ struct srv {
     const char *default_rules; /* the bundled rules (cli/rulesdir.c) when cfg has none */
     struct srv_spool *spool;
     kad_state *st;
+    kad_outputs *outs; /* one for the life of serve: engines of reloads share it */
     struct srv_metrics m;
     /* rules: the running set (ref'd), swapped by reload under rules_mu */
     pthread_mutex_t rules_mu;

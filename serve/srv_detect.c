@@ -140,7 +140,9 @@ static int open_engine(struct det *d, kad_rules *rules, kad_err *err)
         .now_ms = c->now_ms,
         .batch = 0,
         .output_path = c->output,
-        .output_fd = c->output ? -1 : 1,
+        /* with sinks, alerts go to them (and to --output FILE when given) */
+        .output_fd = c->output || d->s->outs ? -1 : 1,
+        .outputs = d->s->outs,
         .on_alert = on_alert,
         .ud = d,
     };

@@ -188,6 +188,15 @@ char *srv_metrics_text(struct srv *s)
     per_rule(&o, sn, "kadet_rule_future_total", "Events stamped in the future (clock skew).",
              offsetof(struct srv_rule_snap, future));
     pthread_mutex_unlock(&s->mu);
+    if (s->outs) { /* the sinks (kad_outputs: thread-safe) */
+        char *om = kad_outputs_metrics(s->outs);
+        if (om) {
+            outf(&o, "%s", om);
+            kad_free(om);
+        } else {
+            o.oom = true;
+        }
+    }
     if (o.oom) {
         free(o.p);
         return NULL;
