@@ -483,9 +483,6 @@ static int validate(struct srv_config *c)
     char msg[512];
     if (!c->listen && !c->nfollow)
         return usage_error("nothing to receive: give --listen HOST:PORT (or --follow FILE)");
-    if (c->nfollow)
-        return usage_error("--follow: the file source is not part of this build yet "
-                           "(docs/internals/serve.md \"Sources\")");
     if (!!c->tls_cert != !!c->tls_key)
         return usage_error("--tls-cert and --tls-key go together");
     if (c->client_ca && !c->tls_cert)

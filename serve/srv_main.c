@@ -119,6 +119,13 @@ int serve_main(int argc, char **argv, const char *default_rules)
         rc = SRV_EXIT_RUNTIME;
         goto out;
     }
+    if (srv_follow_start(s, &err) != KAD_OK) {
+        char line[1024];
+        kad_err_format(&err, line, sizeof(line));
+        srv_log(KAD_LOG_ERROR, "follow: %s", line);
+        rc = SRV_EXIT_RUNTIME;
+        goto out;
+    }
     if (srv_detect_start(s, &err) != KAD_OK) {
         char line[1024];
         kad_err_format(&err, line, sizeof(line));
@@ -126,8 +133,9 @@ int serve_main(int argc, char **argv, const char *default_rules)
         rc = SRV_EXIT_RUNTIME;
         goto out;
     }
-    srv_log(KAD_LOG_INFO, "serving: %zu rules, state %s, spool %s, alerts to %s%s%zu sinks",
-            kad_rules_count(s->rules), s->cfg.state, s->cfg.spool_dir,
+    srv_log(KAD_LOG_INFO,
+            "serving: %zu rules, %zu followed files, state %s, spool %s, alerts to %s%s%zu sinks",
+            kad_rules_count(s->rules), s->cfg.nfollow, s->cfg.state, s->cfg.spool_dir,
             s->cfg.output ? s->cfg.output : (s->outs ? "no file" : "standard output"), " and ",
             s->outs ? kad_outputs_count(s->outs) : 0);
 
@@ -152,6 +160,7 @@ int serve_main(int argc, char **argv, const char *default_rules)
 out:
     srv_http_stop(s);
     srv_detect_stop(s);
+    srv_follow_free(s);
     if (s->outs) {
         int64_t left = kad_outputs_drain(s->outs, (int)s->cfg.sink_ms);
         if (left > 0)
