@@ -10,6 +10,7 @@
  *   srv_body.c     a request body: gzip, EventList items split into records, auditID+stage keys
  *   srv_spool.c    the durable spool: segments, group commit, dedup, recovery, the reader side
  *   srv_detect.c   the detection thread: spool -> kad_engine_feed -> commit; reload
+ *   srv_follow.c   the file source: a follow thread, a bounded queue to the detection thread
  *   srv_http.c     listeners on libmicrohttpd + GnuTLS: auth, limits, routes, mounts
  *   srv_metrics.c  counters, histograms and the Prometheus text
  *   srv_main.c     serve_main: start, signals (SIGHUP reload, SIGTERM drain), stop
@@ -61,6 +62,10 @@ struct srv_config {
     size_t nexceptions;
     char *state, *output, *spool_dir;
     size_t spool_max;
+    char *sink[SRV_MAX_PATHS]; /* --sink specs (the file's [[sink]] tables: kad_outputs) */
+    size_t nsink;
+    char *outbox; /* default: STATE.outbox (a state URL: SPOOL_DIR/../outbox) */
+    long sink_ms; /* --sink-timeout: delivery drain at SIGTERM */
     bool insecure;
     int log_format; /* SRV_LOG_* */
     int log_level;  /* KAD_LOG_* */
@@ -203,6 +208,8 @@ struct srv {
     const char *default_rules; /* the bundled rules (cli/rulesdir.c) when cfg has none */
     struct srv_spool *spool;
     kad_state *st;
+    kad_outputs *outs;         /* one for the life of serve: engines of reloads share it */
+    struct srv_follow *follow; /* the file source (--follow), NULL: none */
     struct srv_metrics m;
     /* rules: the running set (ref'd), swapped by reload under rules_mu */
     pthread_mutex_t rules_mu;
@@ -239,6 +246,26 @@ void srv_detect_stop(struct srv *s);
 /* Reload: new rules (and config) built here, swapped in by the detection thread. */
 int srv_reload(struct srv *s, char *msg, size_t size);
 kad_rules *srv_rules_get(struct srv *s);
+
+/* srv_follow.c: the file source */
+struct srv_follow;
+struct srv_follow_rec { /* a record popped by the detection thread, valid until the next pop */
+    kad_record rec;
+    const char *source; /* its resume key: kad_engine_feed_at */
+    int64_t read_ms;
+    char *buf; /* owned: freed by the next pop (or by the caller) */
+};
+/* Open the follower on cfg.follow (nothing without paths) and start its thread. */
+int srv_follow_start(struct srv *s, kad_err *err);
+/* The next queued record (1) or none now (0); detection thread only. */
+int srv_follow_pop(struct srv *s, struct srv_follow_rec *out);
+/* The follow thread has stopped and its queue is empty (true without a follower). */
+bool srv_follow_idle(struct srv *s);
+/* Interrupt the follower and join its thread (queued records stay for the drain). */
+void srv_follow_stop(struct srv *s);
+void srv_follow_free(struct srv *s);
+/* Counters for /metrics (with a follower only). */
+void srv_follow_metrics(struct srv *s, kad_follow_stats *st, uint64_t *queued, uint64_t *errors);
 
 /* srv_http.c */
 int srv_http_start(struct srv *s);

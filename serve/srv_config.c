@@ -33,7 +33,11 @@ const char srv_usage[] =
     "  --rules PATH             rule files or directories (repeatable; default: bundled)\n"
     "  --exceptions FILE        exception lists (repeatable)\n"
     "  --state FILE|URL         the state (default: beside the spool)\n"
-    "  --output FILE            alerts as NDJSON (default: standard output)\n"
+    "  --output FILE            alerts as NDJSON (default: standard output; none with sinks)\n"
+    "  --sink SPEC              deliver alerts: webhook:URL, elasticsearch:URL, syslog:...,\n"
+    "                           slack:URL, file:PATH, stdout (repeatable; and [[sink]] tables)\n"
+    "  --outbox FILE            sinks' durable outbox (default: STATE.outbox)\n"
+    "  --sink-timeout DUR       SIGTERM: time to deliver what is pending (default 10s)\n"
     "  --spool-dir DIR          the durable spool of accepted batches\n"
     "  --spool-max BYTES        spool size answered with 503 (default 1G; K, M, G)\n"
     "  --insecure               allow plain HTTP / no client authentication off loopback\n"
@@ -85,6 +89,9 @@ static const struct setting settings[] = {
     S("output", T_STR, output),
     S("spool_dir", T_STR, spool_dir),
     S("spool_max", T_BYTES, spool_max),
+    L("sink", sink),
+    S("outbox", T_STR, outbox),
+    S("sink_timeout", T_MS, sink_ms),
     S("insecure", T_BOOL, insecure),
     S("log_format", T_LOGFMT, log_format),
     S("log_level", T_LOGLVL, log_level),
@@ -117,6 +124,7 @@ static void defaults(struct srv_config *c)
     c->timeout_s = 30;
     c->drain_s = 20;
     c->commit_ms = 200;
+    c->sink_ms = 10000;
     c->now_ms = KAD_TIME_NONE;
     c->ingested = KAD_INGESTED_NOW;
 }
@@ -287,6 +295,8 @@ static int file_item(const kad_conf_item *it, void *ud, kad_err *err)
     if (it->table) {
         if (strcmp(it->table, "user") == 0)
             return user_item(f, it, err);
+        if (strcmp(it->table, "sink") == 0)
+            return KAD_OK; /* kad_outputs reads [[sink]] tables (checked in validate) */
         return conf_err(err, f->path, it, "unknown table [%s]%s", it->table, "");
     }
     for (size_t i = 0; i < NSETTINGS; i++) {
@@ -473,9 +483,6 @@ static int validate(struct srv_config *c)
     char msg[512];
     if (!c->listen && !c->nfollow)
         return usage_error("nothing to receive: give --listen HOST:PORT (or --follow FILE)");
-    if (c->nfollow)
-        return usage_error("--follow: the file source is not part of this build yet "
-                           "(docs/internals/serve.md \"Sources\")");
     if (!!c->tls_cert != !!c->tls_key)
         return usage_error("--tls-cert and --tls-key go together");
     if (c->client_ca && !c->tls_cert)
@@ -509,6 +516,16 @@ static int validate(struct srv_config *c)
     }
     if (!c->spool_dir)
         return usage_error("--spool-dir DIR is required (the durable spool of accepted batches)");
+    kad_outputs_opts oo = {
+        .specs = (const char *const *)c->sink, .nspecs = c->nsink, .config_path = c->config_path};
+    kad_err kerr;
+    kad_err_clear(&kerr);
+    if (kad_outputs_check(&oo, &kerr) != KAD_OK) {
+        char line[1024];
+        kad_err_format(&kerr, line, sizeof(line));
+        fprintf(stderr, "%s\n", line);
+        return usage_error("bad --sink or [[sink]] (see above)");
+    }
     if (load_tokens(c, msg, sizeof(msg)) != 0)
         return usage_error(msg);
     bool auth = c->client_ca || c->token;
@@ -620,13 +637,16 @@ void srv_config_free(struct srv_config *c)
     char **strs[] = {&c->config_path,  &c->listen,       &c->listen_path, &c->tls_cert,
                      &c->tls_key,      &c->client_ca,    &c->token_file,  &c->admin_listen,
                      &c->cluster_name, &c->state,        &c->output,      &c->spool_dir,
-                     &c->host_name,    &c->host_os_type, &c->token};
+                     &c->host_name,    &c->host_os_type, &c->token,       &c->outbox};
     for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
         free(*strs[i]);
         *strs[i] = NULL;
     }
     for (size_t i = 0; i < c->nfollow; i++)
         free(c->follow[i]);
+    for (size_t i = 0; i < c->nsink; i++)
+        free(c->sink[i]);
+    c->nsink = 0;
     for (size_t i = 0; i < c->nrules; i++)
         free(c->rules[i]);
     for (size_t i = 0; i < c->nexceptions; i++)

@@ -11,8 +11,9 @@
  * new rules (baselines survive unless a rule's logic changed: the engine's registration), and
  * on failure reopen on the old rules.
  *
- * Sources other than the spool (the file follower) plug in here: a source is read on this
- * thread between spool records, with its own resume key (see "Sources" in the design doc).
+ * The file source (srv_follow.c) plugs in here: its queued records are run on this thread
+ * between spool records, each with its file content's resume key (kad_engine_feed_at), so its
+ * positions commit with the batch (see "Sources" in the design doc).
  */
 #include "serve.h"
 
@@ -34,7 +35,8 @@ struct det {
     uint64_t pending;
     int64_t first_pending_us;
     int64_t last_state_stats_us;
-    kad_engine_stats base; /* counters of the engines replaced by reloads */
+    kad_engine_stats base;    /* counters of the engines replaced by reloads */
+    struct srv_follow_rec fr; /* the file source's record being run */
 };
 
 static int64_t mono_us(void)
@@ -140,7 +142,9 @@ static int open_engine(struct det *d, kad_rules *rules, kad_err *err)
         .now_ms = c->now_ms,
         .batch = 0,
         .output_path = c->output,
-        .output_fd = c->output ? -1 : 1,
+        /* with sinks, alerts go to them (and to --output FILE when given) */
+        .output_fd = c->output || d->s->outs ? -1 : 1,
+        .outputs = d->s->outs,
         .on_alert = on_alert,
         .ud = d,
     };
@@ -306,6 +310,29 @@ static int spool_pos(void *ud, const char *key, int64_t *offset)
     return kad_engine_position(d->e, key, offset, &line, NULL) == KAD_OK ? 0 : -1;
 }
 
+/* Run one record (read_ms: when it was read, KAD_TIME_NONE: now; recv_us: its receipt for the
+   latency histogram): 0, or -1 when the engine failed (serve stops). */
+static int feed(struct det *d, const char *key, const kad_record *rec, int64_t read_ms,
+                int64_t recv_us)
+{
+    struct srv *s = d->s;
+    kad_err err;
+    kad_err_clear(&err);
+    if (kad_engine_feed_at(d->e, key, rec, read_ms, &err) != KAD_OK && kad_engine_failed(d->e)) {
+        char line[1024];
+        kad_err_format(&err, line, sizeof(line));
+        srv_log(KAD_LOG_ERROR, "detection stopped: %s", line);
+        atomic_fetch_add(&s->m.output_errors, 1);
+        atomic_store(&s->fatal, true);
+        return -1;
+    }
+    if (!d->pending)
+        d->first_pending_us = mono_us();
+    d->pending++;
+    note_recv(d, recv_us);
+    return 0;
+}
+
 static void *detect_main(void *arg)
 {
     struct det *d = arg;
@@ -335,10 +362,22 @@ static void *detect_main(void *arg)
         }
         if (stop && !drain_deadline)
             drain_deadline = mono_us() + (int64_t)s->cfg.drain_s * 1000000;
+        /* the file source's queued records first (a bounded number per turn) */
+        int fed = 0;
+        bool feed_failed = false;
+        while (fed < 256 && srv_follow_pop(s, &d->fr) == 1) {
+            if (feed(d, d->fr.source, &d->fr.rec, d->fr.read_ms, d->fr.read_ms * 1000) != 0) {
+                feed_failed = true;
+                break;
+            }
+            fed++;
+        }
+        if (feed_failed)
+            break;
         struct srv_spool_rec r;
         const char *key;
         char msg[512];
-        int wait = d->pending || stop ? 0 : 200;
+        int wait = d->pending || stop || fed ? 0 : 200;
         int got = srv_spool_next(s->spool, &r, &key, wait, msg, sizeof(msg));
         if (got < 0) {
             srv_log(KAD_LOG_ERROR, "%s", msg);
@@ -352,30 +391,19 @@ static void *detect_main(void *arg)
                               .line = 0,
                               .col = 0,
                               .offset = (uint64_t)r.offset};
-            kad_err err;
-            kad_err_clear(&err);
-            if (kad_engine_feed(d->e, key, &rec, &err) != KAD_OK && kad_engine_failed(d->e)) {
-                char line[1024];
-                kad_err_format(&err, line, sizeof(line));
-                srv_log(KAD_LOG_ERROR, "detection stopped: %s", line);
-                atomic_fetch_add(&s->m.output_errors, 1);
-                atomic_store(&s->fatal, true);
+            if (feed(d, key, &rec, KAD_TIME_NONE, r.recv_us) != 0)
                 break;
-            }
-            if (!d->pending)
-                d->first_pending_us = mono_us();
-            d->pending++;
-            note_recv(d, r.recv_us);
         }
-        bool due = d->pending && (got == 0 || mono_us() - d->first_pending_us >= commit_us);
+        bool idle = got == 0 && !fed;
+        bool due = d->pending && (idle || mono_us() - d->first_pending_us >= commit_us);
         if (due && commit(d) != 0) {
             atomic_store(&s->fatal, true);
             break;
         }
-        if (stop && (got == 0 || mono_us() > drain_deadline)) {
-            if (got != 0)
-                srv_log(KAD_LOG_WARN, "drain timeout: the rest of the spool is read at the "
-                                      "next start");
+        if (stop && ((idle && srv_follow_idle(s)) || mono_us() > drain_deadline)) {
+            if (!idle)
+                srv_log(KAD_LOG_WARN, "drain timeout: the rest of the spool (and of the followed "
+                                      "files) is read at the next start");
             break;
         }
     }
@@ -423,6 +451,7 @@ void srv_detect_stop(struct srv *s)
     struct det *d = the_det;
     if (!d)
         return;
+    srv_follow_stop(s); /* no new records; the queued ones are drained below */
     pthread_mutex_lock(&s->mu);
     s->stop_detect = true;
     pthread_mutex_unlock(&s->mu);
@@ -438,6 +467,7 @@ void srv_detect_stop(struct srv *s)
     kad_engine_free(d->e);
     free(d->alerts);
     free(d->recv);
+    free(d->fr.buf);
     free(d);
     the_det = NULL;
     for (size_t i = 0; i < s->snap.nrules; i++)

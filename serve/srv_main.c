@@ -31,6 +31,14 @@ static int default_paths(struct srv_config *c)
         if (!c->state)
             return -1;
     }
+    if (!c->outbox && (c->nsink || c->config_path)) {
+        const char *base = strstr(c->state, "://") ? c->spool_dir : c->state;
+        size_t n = strlen(base) + sizeof(".outbox");
+        c->outbox = malloc(n);
+        if (!c->outbox)
+            return -1;
+        snprintf(c->outbox, n, "%s.outbox", base);
+    }
     return 0;
 }
 
@@ -87,12 +95,34 @@ int serve_main(int argc, char **argv, const char *default_rules)
         rc = SRV_EXIT_RUNTIME;
         goto out;
     }
+    kad_outputs_opts oo = {.outbox_path = s->cfg.outbox,
+                           .specs = (const char *const *)s->cfg.sink,
+                           .nspecs = s->cfg.nsink,
+                           .config_path = s->cfg.config_path};
+    if (s->cfg.outbox && kad_outputs_new(&s->outs, &oo, &err) != KAD_OK) {
+        char line[1024];
+        kad_err_format(&err, line, sizeof(line));
+        srv_log(KAD_LOG_ERROR, "outputs: %s", line);
+        rc = SRV_EXIT_RUNTIME;
+        goto out;
+    }
+    if (s->outs && kad_outputs_count(s->outs) == 0) {
+        kad_outputs_free(s->outs); /* a config without [[sink]] tables */
+        s->outs = NULL;
+    }
     if (srv_spool_open(&s->spool, s->cfg.spool_dir, s->cfg.spool_max, &err) != KAD_OK) {
         srv_log(KAD_LOG_ERROR, "%s", err.msg);
         rc = SRV_EXIT_RUNTIME;
         goto out;
     }
     if (srv_http_start(s) != 0) {
+        rc = SRV_EXIT_RUNTIME;
+        goto out;
+    }
+    if (srv_follow_start(s, &err) != KAD_OK) {
+        char line[1024];
+        kad_err_format(&err, line, sizeof(line));
+        srv_log(KAD_LOG_ERROR, "follow: %s", line);
         rc = SRV_EXIT_RUNTIME;
         goto out;
     }
@@ -103,9 +133,11 @@ int serve_main(int argc, char **argv, const char *default_rules)
         rc = SRV_EXIT_RUNTIME;
         goto out;
     }
-    srv_log(KAD_LOG_INFO, "serving: %zu rules, state %s, spool %s, alerts to %s",
-            kad_rules_count(s->rules), s->cfg.state, s->cfg.spool_dir,
-            s->cfg.output ? s->cfg.output : "standard output");
+    srv_log(KAD_LOG_INFO,
+            "serving: %zu rules, %zu followed files, state %s, spool %s, alerts to %s%s%zu sinks",
+            kad_rules_count(s->rules), s->cfg.nfollow, s->cfg.state, s->cfg.spool_dir,
+            s->cfg.output ? s->cfg.output : (s->outs ? "no file" : "standard output"), " and ",
+            s->outs ? kad_outputs_count(s->outs) : 0);
 
     for (;;) {
         struct timespec ts = {0, 200 * 1000 * 1000};
@@ -128,6 +160,17 @@ int serve_main(int argc, char **argv, const char *default_rules)
 out:
     srv_http_stop(s);
     srv_detect_stop(s);
+    srv_follow_free(s);
+    if (s->outs) {
+        int64_t left = kad_outputs_drain(s->outs, (int)s->cfg.sink_ms);
+        if (left > 0)
+            srv_log(KAD_LOG_WARN,
+                    "%lld alert deliveries still pending after --sink-timeout: kept in the "
+                    "outbox %s for the next start",
+                    (long long)left, s->cfg.outbox);
+        kad_outputs_free(s->outs);
+        s->outs = NULL;
+    }
     if (atomic_load(&s->fatal))
         rc = SRV_EXIT_RUNTIME;
     srv_spool_close(s->spool);

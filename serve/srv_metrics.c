@@ -188,6 +188,36 @@ char *srv_metrics_text(struct srv *s)
     per_rule(&o, sn, "kadet_rule_future_total", "Events stamped in the future (clock skew).",
              offsetof(struct srv_rule_snap, future));
     pthread_mutex_unlock(&s->mu);
+    if (s->follow) { /* the file source */
+        kad_follow_stats fs;
+        uint64_t queued, errors;
+        srv_follow_metrics(s, &fs, &queued, &errors);
+        counter(&o, "kadet_follow_records_total", "Records read from the followed files.",
+                fs.records);
+        counter(&o, "kadet_follow_bytes_total", "Bytes read from the followed files.", fs.bytes);
+        counter(&o, "kadet_follow_files_total", "Files opened (live and rotated).", fs.files);
+        counter(&o, "kadet_follow_rotations_total",
+                "Live files that left their path (rename, delete).", fs.rotations);
+        counter(&o, "kadet_follow_truncations_total",
+                "Live files truncated in place (copytruncate).", fs.truncations);
+        counter(&o, "kadet_follow_missed_total",
+                "Rotated files read in full (their content was never seen).", fs.missed);
+        counter(&o, "kadet_follow_lost_total",
+                "Truncations whose copy was not found (lines may be lost).", fs.lost);
+        counter(&o, "kadet_follow_errors_total", "Read errors and over-long lines skipped.",
+                errors);
+        gauge(&o, "kadet_follow_queue_records", "Records read, waiting for the detection thread.",
+              (double)queued);
+    }
+    if (s->outs) { /* the sinks (kad_outputs: thread-safe) */
+        char *om = kad_outputs_metrics(s->outs);
+        if (om) {
+            outf(&o, "%s", om);
+            kad_free(om);
+        } else {
+            o.oom = true;
+        }
+    }
     if (o.oom) {
         free(o.p);
         return NULL;
