@@ -528,6 +528,64 @@ static void anc_event(kx_jsonw *w, const char *id, const struct ev_node *doc)
     kx_jsonw_obj_end(w);
 }
 
+/* The identity of one sequence's alerts (docs/alerts.md): building-block ids bb[i], the shell's
+   ancestors as JSON text in anc and the shell id; ids_buf and sbuf are scratch. Shared by scan
+   and preview. */
+int det_seq_ids(const struct rule *r, const struct ev_node *const *docs, const char *const *ids,
+                uint32_t n, char (*bb)[33], char shell[33], kx_buf *anc, kx_buf *ids_buf,
+                kx_buf *sbuf, kad_err *err)
+{
+    const char *rid = r->rule_id ? r->rule_id : "";
+    /* building-block ids: a hash of every event's (id, index, rule) and the position */
+    kx_buf_reset(ids_buf);
+    for (uint32_t i = 0; i < n; i++) {
+        kx_buf_adds(ids_buf, ids[i]);
+        const struct ev_node *ix = ev_member(docs[i], "_index", 6);
+        if (ix && ix->type == EV_STRING)
+            kx_buf_add(ids_buf, ix->str, ix->len);
+        kx_buf_adds(ids_buf, rid);
+    }
+    kx_buf_reset(anc);
+    kx_jsonw jw;
+    kx_jsonw_init(&jw, anc);
+    kx_jsonw_arr_begin(&jw);
+    kx_buf_reset(sbuf); /* the shell id's input: each ancestor's id and index */
+    for (uint32_t i = 0; i < n; i++) {
+        char pos[24];
+        int pl = snprintf(pos, sizeof pos, "%u", i);
+        det_alert_uuid(rid, ids_buf->ptr, ids_buf->len, pos, (size_t)pl, bb[i]);
+        anc_event(&jw, ids[i], docs[i]);
+        kx_jsonw_obj_begin(&jw);
+        kx_jsonw_keyc(&jw, "id");
+        kx_jsonw_strc(&jw, bb[i]);
+        kx_jsonw_keyc(&jw, "type");
+        kx_jsonw_strc(&jw, "signal");
+        kx_jsonw_keyc(&jw, "index");
+        kx_jsonw_strc(&jw, "");
+        kx_jsonw_keyc(&jw, "depth");
+        kx_jsonw_int(&jw, 1);
+        kx_jsonw_keyc(&jw, "rule");
+        kx_jsonw_strc(&jw, rid);
+        kx_jsonw_obj_end(&jw);
+        kx_buf_adds(sbuf, ids[i]);
+        const struct ev_node *ix = ev_member(docs[i], "_index", 6);
+        if (ix && ix->type == EV_STRING)
+            kx_buf_add(sbuf, ix->str, ix->len);
+        kx_buf_adds(sbuf, bb[i]);
+    }
+    kx_jsonw_arr_end(&jw);
+    if (kx_jsonw_error(&jw) != KAD_OK || kx_buf_error(sbuf) || kx_buf_error(ids_buf))
+        return kx_err_setf(err, KAD_ENOMEM, "out of memory");
+    det_alert_uuid(rid, sbuf->ptr, sbuf->len, "shell", 5, shell);
+    return KAD_OK;
+}
+
+/* The shell alert's body: the recursive intersection of the events (arena a). */
+struct ev_node *det_seq_body(kx_arena *a, const struct ev_node *const *docs, uint32_t n)
+{
+    return intersect(a, docs, n, NULL, 0, true);
+}
+
 /* The alerts of one completed sequence: the shell, then a building block per event. */
 static int seq_alerts(struct det_engine *e, struct det_rule *dr, const struct seq_match *m,
                       kad_err *err)
@@ -550,52 +608,13 @@ static int seq_alerts(struct det_engine *e, struct det_rule *dr, const struct se
     }
     if (n == 0)
         return KAD_OK;
-    const char *rid = r->rule_id ? r->rule_id : "";
-    /* building-block ids: a hash of every event's (id, index, rule) and the position */
-    kx_buf_reset(&l->ids);
-    for (uint32_t i = 0; i < n; i++) {
-        kx_buf_adds(&l->ids, ids[i]);
-        const struct ev_node *ix = ev_member(docs[i], "_index", 6);
-        if (ix && ix->type == EV_STRING)
-            kx_buf_add(&l->ids, ix->str, ix->len);
-        kx_buf_adds(&l->ids, rid);
-    }
     char(*bb)[33] = kx_arena_alloc(&l->arena, n * sizeof *bb);
     if (!bb)
         return kx_err_setf(err, KAD_ENOMEM, "out of memory");
-    kx_buf_reset(&l->anc);
-    kx_jsonw jw;
-    kx_jsonw_init(&jw, &l->anc);
-    kx_jsonw_arr_begin(&jw);
-    kx_buf_reset(&l->buf); /* the shell id's input: each ancestor's id and index */
-    for (uint32_t i = 0; i < n; i++) {
-        char pos[24];
-        int pl = snprintf(pos, sizeof pos, "%u", i);
-        det_alert_uuid(rid, l->ids.ptr, l->ids.len, pos, (size_t)pl, bb[i]);
-        anc_event(&jw, ids[i], docs[i]);
-        kx_jsonw_obj_begin(&jw);
-        kx_jsonw_keyc(&jw, "id");
-        kx_jsonw_strc(&jw, bb[i]);
-        kx_jsonw_keyc(&jw, "type");
-        kx_jsonw_strc(&jw, "signal");
-        kx_jsonw_keyc(&jw, "index");
-        kx_jsonw_strc(&jw, "");
-        kx_jsonw_keyc(&jw, "depth");
-        kx_jsonw_int(&jw, 1);
-        kx_jsonw_keyc(&jw, "rule");
-        kx_jsonw_strc(&jw, rid);
-        kx_jsonw_obj_end(&jw);
-        kx_buf_adds(&l->buf, ids[i]);
-        const struct ev_node *ix = ev_member(docs[i], "_index", 6);
-        if (ix && ix->type == EV_STRING)
-            kx_buf_add(&l->buf, ix->str, ix->len);
-        kx_buf_adds(&l->buf, bb[i]);
-    }
-    kx_jsonw_arr_end(&jw);
-    if (kx_jsonw_error(&jw) != KAD_OK || kx_buf_error(&l->buf) || kx_buf_error(&l->ids))
-        return kx_err_setf(err, KAD_ENOMEM, "out of memory");
     char shell[33];
-    det_alert_uuid(rid, l->buf.ptr, l->buf.len, "shell", 5, shell);
+    int src = det_seq_ids(r, docs, ids, n, bb, shell, &l->anc, &l->ids, &l->buf, err);
+    if (src != KAD_OK)
+        return src;
 
     int64_t ts = m->last_ts;
     if (!e->o.learn) {
@@ -613,7 +632,7 @@ static int seq_alerts(struct det_engine *e, struct det_rule *dr, const struct se
         dr->st.would_alert++;
         return KAD_OK;
     }
-    struct ev_node *body = intersect(&l->arena, docs, n, NULL, 0, true);
+    struct ev_node *body = det_seq_body(&l->arena, docs, n);
     if (!body)
         return kx_err_setf(err, KAD_ENOMEM, "out of memory");
     int64_t now = e->o.now_ms == DET_TIME_NONE ? wall_ms() : e->o.now_ms;

@@ -332,6 +332,15 @@ void sup_batch(struct sup_store *s, struct sup_cand *c, size_t n, const struct s
 /* The rules preview runs: query, new_terms and EQL event queries (which it runs as query rules:
    one alert per matching document). */
 bool pv_runs(const struct rule *r);
+/* One EQL sequence's alert identity (det_langs.c, docs/alerts.md), shared by scan and preview:
+   building-block ids bb[i], the shell's ancestors as JSON text (anc) and the shell id; ids_buf
+   and sbuf are scratch. det_seq_body: the shell's body, the events' recursive intersection. */
+int det_seq_ids(const struct rule *r, const struct ev_node *const *docs, const char *const *ids,
+                uint32_t n, char (*bb)[33], char shell[33], kx_buf *anc, kx_buf *ids_buf,
+                kx_buf *sbuf, kad_err *err);
+struct ev_node *det_seq_body(kx_arena *a, const struct ev_node *const *docs, uint32_t n);
+/* The rule is an EQL sequence rule. */
+bool det_rule_is_sequence(const struct rule *r);
 /* The rule's query matches doc: KQL, or an EQL event query (false for sequences and ES|QL). */
 bool det_rule_match(const struct rule *r, const struct ev_node *doc);
 
@@ -364,6 +373,11 @@ struct pv_alert {
     int64_t sup_start_ms, sup_end_ms;
     uint64_t sup_docs_count;
     size_t sup_idx; /* internal: index in the rule's suppression store, SIZE_MAX when none */
+    /* EQL sequence: the events' document indexes (owned, NULL otherwise); seq_pos -1 for the
+       shell alert, else the building block's 0-based position */
+    uint32_t *seq;
+    uint32_t seq_n;
+    int32_t seq_pos;
 };
 
 struct pv_msg {
@@ -397,6 +411,9 @@ struct ev_node *pv_doc_copy(kx_arena *a, const struct ev_node *doc);
 /* Append one alert of rule r for document d as a JSON object (no newline). */
 int pv_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d,
                    const struct pv_alert *a);
+/* Append one alert of EQL sequence rule r (a->seq set) whose events are dv[0..a->seq_n). */
+int pv_seq_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *dv,
+                       const struct pv_alert *a);
 /* A date field's value as epoch ms (RFC 3339 text or epoch-ms number), EV_TIME_NONE if none. */
 int64_t pv_field_time(const struct ev_node *doc, const char *path);
 /*

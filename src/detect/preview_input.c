@@ -54,7 +54,9 @@ void pv_doc_prepare(const struct rule_set *rs, const struct rule *r, const struc
     } else if (ov) {
         out->has_override = out->ts != EV_TIME_NONE;
     }
-    out->eligible = det_rule_match(r, doc) && !rule_excepted(rs, r, doc, out->ts);
+    /* a sequence's stages are matched per execution (preview.c); exceptions apply to every
+       event before EQL (eql.md §10.1) */
+    out->eligible = (det_rule_is_sequence(r) || det_rule_match(r, doc)) && !rule_excepted(rs, r, doc, out->ts);
 }
 
 static struct ev_node *copy_node(kx_arena *a, const struct ev_node *n)
