@@ -734,22 +734,17 @@ static struct esql_doc esql_doc_of(struct det_engine *e, const struct det_event 
     return d;
 }
 
-/* Row i of res as a JSON object, parsed into the alert arena. */
-static struct ev_node *row_object(struct det_lang *l, const struct esql_result *res, size_t i,
-                                  kad_err *err)
+int det_esql_row_text(const struct esql_result *res, size_t i, kx_buf *out, kad_err *err)
 {
     struct esql_result one = *res;
     one.nrows = 1;
     one.rows = &res->rows[i];
-    kx_buf_reset(&l->buf);
-    if (esql_result_ndjson(&one, &l->buf) != KAD_OK || kx_buf_error(&l->buf) != KAD_OK) {
-        kx_err_setf(err, KAD_ELIMIT, "ES|QL row too large");
-        return NULL;
-    }
-    size_t n = l->buf.len;
-    while (n && (l->buf.ptr[n - 1] == '\n' || l->buf.ptr[n - 1] == '\r'))
-        n--;
-    return ev_json_parse(&l->arena, l->buf.ptr, n, "ES|QL row", err);
+    kx_buf_reset(out);
+    if (esql_result_ndjson(&one, out) != KAD_OK || kx_buf_error(out) != KAD_OK)
+        return kx_err_setf(err, KAD_ELIMIT, "ES|QL row too large");
+    while (out->len && (out->ptr[out->len - 1] == '\n' || out->ptr[out->len - 1] == '\r'))
+        out->len--;
+    return KAD_OK;
 }
 
 static bool is_meta(const struct ev_node *m)
@@ -759,31 +754,19 @@ static bool is_meta(const struct ev_node *m)
            (m->klen == 8 && memcmp(m->key, "_version", 8) == 0);
 }
 
-/* The alert and its id for one result row: a row rule's alert is the source document with the
-   row's columns written over it (flat dotted keys), an aggregating rule's the row alone. */
-static int esql_row_alert(struct det_engine *e, struct det_rule *dr, const struct esql_result *res,
-                          size_t i, const struct ev_node *source, const char *doc_id, int64_t t,
-                          int64_t ts, kad_err *err)
+struct ev_node *det_esql_alert_doc(kx_arena *a, const char *row_text, size_t n,
+                                   const struct ev_node *source, kad_err *err)
 {
-    struct det_lang *l = dr->lang;
-    const struct rule *r = dr->r;
-    struct ev_node *row = row_object(l, res, i, err);
-    if (!row)
-        return KAD_ELIMIT;
-    char uuid[33];
-    struct ev_node *doc;
+    struct ev_node *row = ev_json_parse(a, row_text, n, "ES|QL row", err);
+    if (!row || row->type != EV_OBJECT)
+        return NULL;
     if (source) {
-        /* Kibana: hash of the document's _id, _version, _index and the rule (and the values
-           of expanded columns: a second row of one document adds its text) */
-        const char *combo = res->nrows > 1 ? l->buf.ptr : "";
-        det_alert_uuid(r->rule_id, combo, res->nrows > 1 ? l->buf.len : 0, doc_id, strlen(doc_id),
-                       uuid);
-        doc = pv_doc_copy(&l->arena, source);
-        if (!doc || doc->type != EV_OBJECT)
-            return kx_err_setf(err, KAD_ENOMEM, "out of memory");
-        struct ev_node *last = doc->child;
-        while (last && last->next)
-            last = last->next;
+        struct ev_node *doc = pv_doc_copy(a, source);
+        if (!doc || doc->type != EV_OBJECT) {
+            kx_err_setf(err, KAD_ENOMEM, "out of memory");
+            return NULL;
+        }
+        struct ev_node *last = NULL;
         struct ev_node *c = row->child;
         while (c) {
             struct ev_node *next = c->next;
@@ -796,21 +779,42 @@ static int esql_row_alert(struct det_engine *e, struct det_rule *dr, const struc
             }
             c = next;
         }
-    } else {
-        /* kadet's id: the rule, the window and the row (Kibana uses the row's index) */
-        char win[48];
-        int wl = snprintf(win, sizeof win, "%lld:%lld", (long long)(t - l->lookback), (long long)t);
-        det_alert_uuid(r->rule_id, win, (size_t)wl, l->buf.ptr, l->buf.len, uuid);
-        doc = row;
-        struct ev_node **pp = &doc->child;
-        while (*pp) {
-            if (is_meta(*pp)) {
-                *pp = (*pp)->next;
-                doc->len--;
-            } else {
-                pp = &(*pp)->next;
-            }
+        return doc;
+    }
+    struct ev_node **pp = &row->child;
+    while (*pp) {
+        if (is_meta(*pp)) {
+            *pp = (*pp)->next;
+            row->len--;
+        } else {
+            pp = &(*pp)->next;
         }
+    }
+    return row;
+}
+
+/* The alert and its id for one result row: a row rule's alert is the source document with the
+   row's columns written over it (flat dotted keys), an aggregating rule's the row alone. */
+static int esql_row_alert(struct det_engine *e, struct det_rule *dr, const struct esql_result *res,
+                          size_t i, const struct ev_node *source, const char *doc_id, int64_t t,
+                          int64_t ts, kad_err *err)
+{
+    struct det_lang *l = dr->lang;
+    const struct rule *r = dr->r;
+    if (det_esql_row_text(res, i, &l->buf, err) != KAD_OK)
+        return KAD_ELIMIT;
+    struct ev_node *doc = det_esql_alert_doc(&l->arena, l->buf.ptr, l->buf.len, source, err);
+    if (!doc)
+        return KAD_ELIMIT;
+    char uuid[33];
+    if (source) {
+        /* Kibana: hash of the document's _id, _version, _index and the rule (and the values
+           of expanded columns: a second row of one document adds its text) */
+        const char *combo = res->nrows > 1 ? l->buf.ptr : "";
+        det_alert_uuid(r->rule_id, combo, res->nrows > 1 ? l->buf.len : 0, doc_id, strlen(doc_id),
+                       uuid);
+    } else {
+        det_esql_window_uuid(r, t - l->lookback, t, l->buf.ptr, l->buf.len, uuid);
     }
     if (!e->o.learn) {
         int rc = st_alert_emitted(e->o.state, uuid, err);
@@ -842,6 +846,15 @@ static void esql_warning(struct det_rule *dr, const struct esql_result *res)
 {
     if (res->warnings && res->first_warning && dr->st.combos_limited++ == 0)
         kx_log(KX_LOG_WARN, "rule '%s': ES|QL: %s", dr->r->rule_id, res->first_warning);
+}
+
+void det_esql_window_uuid(const struct rule *r, int64_t from, int64_t to, const char *row, size_t n,
+                          char uuid[33])
+{
+    /* kadet's id: the rule, the window and the row (Kibana uses the row's index) */
+    char win[48];
+    int wl = snprintf(win, sizeof win, "%lld:%lld", (long long)from, (long long)to);
+    det_alert_uuid(r->rule_id, win, (size_t)wl, row, n, uuid);
 }
 
 /* A row rule: the document alone, NOW() = the first tick that covers it. */

@@ -339,6 +339,16 @@ int det_seq_ids(const struct rule *r, const struct ev_node *const *docs, const c
                 uint32_t n, char (*bb)[33], char shell[33], kx_buf *anc, kx_buf *ids_buf,
                 kx_buf *sbuf, kad_err *err);
 struct ev_node *det_seq_body(kx_arena *a, const struct ev_node *const *docs, uint32_t n);
+/* ES|QL rows as alerts (det_langs.c), shared by scan and preview: row i of res as one JSON
+   object text (out reset first); the alert body for a row text: the source document with the
+   row's columns over it (flat dotted keys), or with source NULL (an aggregating rule) the row
+   without _id/_index/_version; an aggregating row's alert id from its window and row text. */
+struct esql_result;
+int det_esql_row_text(const struct esql_result *res, size_t i, kx_buf *out, kad_err *err);
+struct ev_node *det_esql_alert_doc(kx_arena *a, const char *row_text, size_t n,
+                                   const struct ev_node *source, kad_err *err);
+void det_esql_window_uuid(const struct rule *r, int64_t from, int64_t to, const char *row, size_t n,
+                          char uuid[33]);
 /* The rule is an EQL sequence rule. */
 bool det_rule_is_sequence(const struct rule *r);
 /* The rule's query matches doc: KQL, or an EQL event query (false for sequences and ES|QL). */
@@ -378,6 +388,11 @@ struct pv_alert {
     uint32_t *seq;
     uint32_t seq_n;
     int32_t seq_pos;
+    /* ES|QL: the result row as JSON object text (owned, NULL otherwise); an aggregating
+       rule's alert has no source document (doc is SIZE_MAX) and the execution's range */
+    char *row_json;
+    bool row_multi; /* the document gave several rows: the row's text is part of the id */
+    int64_t win_from, win_to;
 };
 
 struct pv_msg {
@@ -414,6 +429,12 @@ int pv_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d,
 /* Append one alert of EQL sequence rule r (a->seq set) whose events are dv[0..a->seq_n). */
 int pv_seq_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *dv,
                        const struct pv_alert *a);
+/* Append one alert of ES|QL rule r (a->row_json set); d: its source document (NULL for an
+   aggregating rule's row). */
+int pv_esql_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d,
+                        const struct pv_alert *a);
+/* The rule keeps no single-document match: every document is an input of its executions. */
+bool pv_needs_every_doc(const struct rule *r);
 /* A date field's value as epoch ms (RFC 3339 text or epoch-ms number), EV_TIME_NONE if none. */
 int64_t pv_field_time(const struct ev_node *doc, const char *path);
 /*

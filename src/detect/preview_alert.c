@@ -124,3 +124,31 @@ int pv_seq_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d
     kx_free(docs);
     return rc;
 }
+
+int pv_esql_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d,
+                        const struct pv_alert *a)
+{
+    if (!a->row_json)
+        return KAD_EINVAL;
+    kx_arena ar;
+    kx_arena_init(&ar, 1 << 14, 0);
+    size_t n = strlen(a->row_json);
+    struct ev_node *body = det_esql_alert_doc(&ar, a->row_json, n, d ? d->doc : NULL, NULL);
+    char uuid[33];
+    if (d) /* the document's id, and the row's text when the document gave several rows */
+        det_alert_uuid(r->rule_id, a->row_multi ? a->row_json : "", a->row_multi ? n : 0, d->id,
+                       strlen(d->id), uuid);
+    else
+        det_esql_window_uuid(r, a->win_from, a->win_to, a->row_json, n, uuid);
+    struct det_alert_extra x = {
+        .timestamp_ms = a->exec_ms,
+        .last_detected_ms = a->last_detected_ms,
+        .event_ms = d ? d->ts : a->exec_ms,
+        .uuid = uuid,
+        .doc_id = d ? d->id : NULL,
+        .intended_ms = a->exec_ms,
+    };
+    int rc = body ? det_alert_write(out, r, body, &x, NULL) : KAD_EINVAL;
+    kx_arena_fini(&ar);
+    return rc;
+}

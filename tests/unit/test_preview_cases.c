@@ -10,7 +10,7 @@
  * `kadet preview --rules rule.toml ARGS input.jsonl` runs inside the scenario folder (so args
  * may name other files there, e.g. --exceptions exceptions.toml). Each alert is reduced to
  *
- *   @timestamp ancestor-id new-terms [shell=[ANCESTOR-IDS]|bb=N]
+ *   @timestamp ancestor-id new-terms [shell=[ANCESTOR-IDS]|bb=N] [user=USER.NAME (ES|QL)]
  *              [sup docs_count=N start=T end=T terms=JSON]
  *
  * and each message on standard error to `warning|error EXECUTION-TIME TEXT`, in output order
@@ -100,6 +100,12 @@ static void reduce_alert(const char *line, kx_buf *out)
             kx_buf_adds(out, " shell=");
             values(doc, "kibana.alert.ancestors.id", out);
         }
+    }
+    kx_str rt = ev_first_str(doc, "kibana.alert.rule.type");
+    if (rt.ptr && rt.len == 4 && memcmp(rt.ptr, "esql", 4) == 0) {
+        /* an ES|QL alert: the row's user.name (source document or aggregate row) */
+        kx_buf_adds(out, " user=");
+        values(doc, "user.name", out);
     }
     const struct ev_node *dc = ev_first(doc, "kibana.alert.suppression.docs_count", EV_NUMBER);
     if (dc) {
