@@ -742,9 +742,7 @@ int det_esql_row_text(const struct esql_result *res, size_t i, kx_buf *out, kad_
     kx_buf_reset(out);
     if (esql_result_ndjson(&one, out) != KAD_OK || kx_buf_error(out) != KAD_OK)
         return kx_err_setf(err, KAD_ELIMIT, "ES|QL row too large");
-    while (out->len && (out->ptr[out->len - 1] == '\n' || out->ptr[out->len - 1] == '\r'))
-        out->len--;
-    return KAD_OK;
+    return KAD_OK; /* with its newline: the alert ids hash the text as written */
 }
 
 static bool is_meta(const struct ev_node *m)
@@ -757,6 +755,8 @@ static bool is_meta(const struct ev_node *m)
 struct ev_node *det_esql_alert_doc(kx_arena *a, const char *row_text, size_t n,
                                    const struct ev_node *source, kad_err *err)
 {
+    while (n && (row_text[n - 1] == '\n' || row_text[n - 1] == '\r'))
+        n--;
     struct ev_node *row = ev_json_parse(a, row_text, n, "ES|QL row", err);
     if (!row || row->type != EV_OBJECT)
         return NULL;

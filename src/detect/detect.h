@@ -342,7 +342,8 @@ struct ev_node *det_seq_body(kx_arena *a, const struct ev_node *const *docs, uin
 /* ES|QL rows as alerts (det_langs.c), shared by scan and preview: row i of res as one JSON
    object text (out reset first); the alert body for a row text: the source document with the
    row's columns over it (flat dotted keys), or with source NULL (an aggregating rule) the row
-   without _id/_index/_version; an aggregating row's alert id from its window and row text. */
+   without _id/_index/_version; an aggregating row's alert id from its window and row text.
+   The row text ends in a newline, which the ids include. */
 struct esql_result;
 int det_esql_row_text(const struct esql_result *res, size_t i, kx_buf *out, kad_err *err);
 struct ev_node *det_esql_alert_doc(kx_arena *a, const char *row_text, size_t n,
@@ -411,7 +412,7 @@ void pv_result_init(struct pv_result *res);
 void pv_result_fini(struct pv_result *res);
 
 /*
- * Run the executions end - (N-1)*interval, ..., end of rule r (query or new_terms) over
+ * Run the executions end - (N-1)*interval, ..., end of rule r (any type pv_runs accepts) over
  * docs[0..n) (input order = tie-break). Results are appended to res. KAD_EINVAL for a rule type
  * preview cannot run or a bad option; KAD_ELIMIT when a document has more than
  * PV_MAX_COMBOS combinations (err says which). Execution failures that Elastic reports per run
