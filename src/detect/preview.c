@@ -922,6 +922,10 @@ int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const stru
         return kx_err_setf(err, KAD_EINVAL,
                            "rule '%s': preview runs query, new_terms, EQL and ES|QL rules",
                            r->rule_id ? r->rule_id : "?");
+    if (det_rule_is_sequence(r) && r->suppress_group_by.n > 0) /* as `kadet scan` */
+        return kx_err_setf(err, KAD_EINVAL,
+                           "rule '%s': alert suppression is not supported for EQL sequence rules",
+                           r->rule_id ? r->rule_id : "?");
     if (!o || o->invocations == 0)
         return kx_err_setf(err, KAD_EINVAL, "preview needs at least one invocation");
     if (n > UINT32_MAX - 1)
