@@ -53,7 +53,7 @@ static int on_event(void *ctx, const struct ev_event *ev)
     in->seen++;
     bool keep = false;
     for (size_t i = 0; i < in->nrules && !keep; i++)
-        keep = det_rule_match(in->rules[i], ev->doc);
+        keep = det_rule_match(in->rules[i], ev->doc) || pv_needs_every_doc(in->rules[i]);
     if (!keep)
         return 0;
     struct ev_node *doc = pv_doc_copy(&in->docs_arena, ev->doc);
@@ -231,9 +231,7 @@ int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_pre
             continue;
         if (!pv_runs(r)) {
             say(o, "rule '%s': type %s is not run%s", rule_name(r), r->type_name,
-                r->type == RULE_EQL || r->type == RULE_ESQL
-                    ? " (preview runs EQL event queries, not sequences or ES|QL)"
-                    : "");
+                r->type == RULE_EQL || r->type == RULE_ESQL ? " (no compiled query)" : "");
             continue;
         }
         KX_VEC_PUSH(&run_rules, r);
@@ -284,6 +282,8 @@ int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_pre
         }
         for (size_t i = 0; i < res[ri].alerts.len; i++) {
             size_t di = res[ri].alerts.ptr[i].doc;
+            if (di == SIZE_MAX)
+                continue; /* an ES|QL aggregate: no source document */
             kx_map_put(&in.wanted, &in.where.ptr[di], sizeof(uint64_t),
                        (void *)(uintptr_t)(di + 1));
         }
@@ -307,11 +307,34 @@ int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_pre
         const struct rule *r = run_rules.ptr[ri];
         for (size_t i = 0; i < res[ri].alerts.len; i++) {
             const struct pv_alert *a = &res[ri].alerts.ptr[i];
-            struct pv_doc d;
-            pv_doc_prepare(rs, r, in.full.ptr[a->doc] ? in.full.ptr[a->doc] : in.docs.ptr[a->doc],
-                           in.ids.ptr[a->doc], &d);
             kx_buf_reset(&buf);
-            if (pv_alert_write(&buf, r, &d, a) == KAD_OK && o->on_alert)
+            int wrc;
+            if (a->row_json && a->doc == SIZE_MAX) {
+                wrc = pv_esql_alert_write(&buf, r, NULL, a);
+            } else if (a->row_json) {
+                struct pv_doc d;
+                pv_doc_prepare(rs, r,
+                               in.full.ptr[a->doc] ? in.full.ptr[a->doc] : in.docs.ptr[a->doc],
+                               in.ids.ptr[a->doc], &d);
+                wrc = pv_esql_alert_write(&buf, r, &d, a);
+            } else if (a->seq) {
+                /* a sequence alert: every event of the sequence, in full */
+                struct pv_doc *dv = kx_calloc(a->seq_n, sizeof(*dv));
+                for (uint32_t k = 0; k < a->seq_n; k++) {
+                    size_t di = a->seq[k];
+                    pv_doc_prepare(rs, r, in.full.ptr[di] ? in.full.ptr[di] : in.docs.ptr[di],
+                                   in.ids.ptr[di], &dv[k]);
+                }
+                wrc = pv_seq_alert_write(&buf, r, dv, a);
+                kx_free(dv);
+            } else {
+                struct pv_doc d;
+                pv_doc_prepare(rs, r,
+                               in.full.ptr[a->doc] ? in.full.ptr[a->doc] : in.docs.ptr[a->doc],
+                               in.ids.ptr[a->doc], &d);
+                wrc = pv_alert_write(&buf, r, &d, a);
+            }
+            if (wrc == KAD_OK && o->on_alert)
                 o->on_alert(buf.ptr, buf.len, o->ud);
         }
         total += res[ri].alerts.len;

@@ -146,6 +146,11 @@ bool det_rule_fields(const struct rule *r, void (*fn)(const char *path, void *ud
     return some;
 }
 
+bool det_rule_is_sequence(const struct rule *r)
+{
+    return r->type == RULE_EQL && r->eql && eql_is_sequence(r->eql);
+}
+
 bool det_rule_match(const struct rule *r, const struct ev_node *doc)
 {
     if (r->type == RULE_EQL)

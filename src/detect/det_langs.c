@@ -528,6 +528,64 @@ static void anc_event(kx_jsonw *w, const char *id, const struct ev_node *doc)
     kx_jsonw_obj_end(w);
 }
 
+/* The identity of one sequence's alerts (docs/alerts.md): building-block ids bb[i], the shell's
+   ancestors as JSON text in anc and the shell id; ids_buf and sbuf are scratch. Shared by scan
+   and preview. */
+int det_seq_ids(const struct rule *r, const struct ev_node *const *docs, const char *const *ids,
+                uint32_t n, char (*bb)[33], char shell[33], kx_buf *anc, kx_buf *ids_buf,
+                kx_buf *sbuf, kad_err *err)
+{
+    const char *rid = r->rule_id ? r->rule_id : "";
+    /* building-block ids: a hash of every event's (id, index, rule) and the position */
+    kx_buf_reset(ids_buf);
+    for (uint32_t i = 0; i < n; i++) {
+        kx_buf_adds(ids_buf, ids[i]);
+        const struct ev_node *ix = ev_member(docs[i], "_index", 6);
+        if (ix && ix->type == EV_STRING)
+            kx_buf_add(ids_buf, ix->str, ix->len);
+        kx_buf_adds(ids_buf, rid);
+    }
+    kx_buf_reset(anc);
+    kx_jsonw jw;
+    kx_jsonw_init(&jw, anc);
+    kx_jsonw_arr_begin(&jw);
+    kx_buf_reset(sbuf); /* the shell id's input: each ancestor's id and index */
+    for (uint32_t i = 0; i < n; i++) {
+        char pos[24];
+        int pl = snprintf(pos, sizeof pos, "%u", i);
+        det_alert_uuid(rid, ids_buf->ptr, ids_buf->len, pos, (size_t)pl, bb[i]);
+        anc_event(&jw, ids[i], docs[i]);
+        kx_jsonw_obj_begin(&jw);
+        kx_jsonw_keyc(&jw, "id");
+        kx_jsonw_strc(&jw, bb[i]);
+        kx_jsonw_keyc(&jw, "type");
+        kx_jsonw_strc(&jw, "signal");
+        kx_jsonw_keyc(&jw, "index");
+        kx_jsonw_strc(&jw, "");
+        kx_jsonw_keyc(&jw, "depth");
+        kx_jsonw_int(&jw, 1);
+        kx_jsonw_keyc(&jw, "rule");
+        kx_jsonw_strc(&jw, rid);
+        kx_jsonw_obj_end(&jw);
+        kx_buf_adds(sbuf, ids[i]);
+        const struct ev_node *ix = ev_member(docs[i], "_index", 6);
+        if (ix && ix->type == EV_STRING)
+            kx_buf_add(sbuf, ix->str, ix->len);
+        kx_buf_adds(sbuf, bb[i]);
+    }
+    kx_jsonw_arr_end(&jw);
+    if (kx_jsonw_error(&jw) != KAD_OK || kx_buf_error(sbuf) || kx_buf_error(ids_buf))
+        return kx_err_setf(err, KAD_ENOMEM, "out of memory");
+    det_alert_uuid(rid, sbuf->ptr, sbuf->len, "shell", 5, shell);
+    return KAD_OK;
+}
+
+/* The shell alert's body: the recursive intersection of the events (arena a). */
+struct ev_node *det_seq_body(kx_arena *a, const struct ev_node *const *docs, uint32_t n)
+{
+    return intersect(a, docs, n, NULL, 0, true);
+}
+
 /* The alerts of one completed sequence: the shell, then a building block per event. */
 static int seq_alerts(struct det_engine *e, struct det_rule *dr, const struct seq_match *m,
                       kad_err *err)
@@ -550,52 +608,13 @@ static int seq_alerts(struct det_engine *e, struct det_rule *dr, const struct se
     }
     if (n == 0)
         return KAD_OK;
-    const char *rid = r->rule_id ? r->rule_id : "";
-    /* building-block ids: a hash of every event's (id, index, rule) and the position */
-    kx_buf_reset(&l->ids);
-    for (uint32_t i = 0; i < n; i++) {
-        kx_buf_adds(&l->ids, ids[i]);
-        const struct ev_node *ix = ev_member(docs[i], "_index", 6);
-        if (ix && ix->type == EV_STRING)
-            kx_buf_add(&l->ids, ix->str, ix->len);
-        kx_buf_adds(&l->ids, rid);
-    }
     char(*bb)[33] = kx_arena_alloc(&l->arena, n * sizeof *bb);
     if (!bb)
         return kx_err_setf(err, KAD_ENOMEM, "out of memory");
-    kx_buf_reset(&l->anc);
-    kx_jsonw jw;
-    kx_jsonw_init(&jw, &l->anc);
-    kx_jsonw_arr_begin(&jw);
-    kx_buf_reset(&l->buf); /* the shell id's input: each ancestor's id and index */
-    for (uint32_t i = 0; i < n; i++) {
-        char pos[24];
-        int pl = snprintf(pos, sizeof pos, "%u", i);
-        det_alert_uuid(rid, l->ids.ptr, l->ids.len, pos, (size_t)pl, bb[i]);
-        anc_event(&jw, ids[i], docs[i]);
-        kx_jsonw_obj_begin(&jw);
-        kx_jsonw_keyc(&jw, "id");
-        kx_jsonw_strc(&jw, bb[i]);
-        kx_jsonw_keyc(&jw, "type");
-        kx_jsonw_strc(&jw, "signal");
-        kx_jsonw_keyc(&jw, "index");
-        kx_jsonw_strc(&jw, "");
-        kx_jsonw_keyc(&jw, "depth");
-        kx_jsonw_int(&jw, 1);
-        kx_jsonw_keyc(&jw, "rule");
-        kx_jsonw_strc(&jw, rid);
-        kx_jsonw_obj_end(&jw);
-        kx_buf_adds(&l->buf, ids[i]);
-        const struct ev_node *ix = ev_member(docs[i], "_index", 6);
-        if (ix && ix->type == EV_STRING)
-            kx_buf_add(&l->buf, ix->str, ix->len);
-        kx_buf_adds(&l->buf, bb[i]);
-    }
-    kx_jsonw_arr_end(&jw);
-    if (kx_jsonw_error(&jw) != KAD_OK || kx_buf_error(&l->buf) || kx_buf_error(&l->ids))
-        return kx_err_setf(err, KAD_ENOMEM, "out of memory");
     char shell[33];
-    det_alert_uuid(rid, l->buf.ptr, l->buf.len, "shell", 5, shell);
+    int src = det_seq_ids(r, docs, ids, n, bb, shell, &l->anc, &l->ids, &l->buf, err);
+    if (src != KAD_OK)
+        return src;
 
     int64_t ts = m->last_ts;
     if (!e->o.learn) {
@@ -613,7 +632,7 @@ static int seq_alerts(struct det_engine *e, struct det_rule *dr, const struct se
         dr->st.would_alert++;
         return KAD_OK;
     }
-    struct ev_node *body = intersect(&l->arena, docs, n, NULL, 0, true);
+    struct ev_node *body = det_seq_body(&l->arena, docs, n);
     if (!body)
         return kx_err_setf(err, KAD_ENOMEM, "out of memory");
     int64_t now = e->o.now_ms == DET_TIME_NONE ? wall_ms() : e->o.now_ms;
@@ -715,22 +734,15 @@ static struct esql_doc esql_doc_of(struct det_engine *e, const struct det_event 
     return d;
 }
 
-/* Row i of res as a JSON object, parsed into the alert arena. */
-static struct ev_node *row_object(struct det_lang *l, const struct esql_result *res, size_t i,
-                                  kad_err *err)
+int det_esql_row_text(const struct esql_result *res, size_t i, kx_buf *out, kad_err *err)
 {
     struct esql_result one = *res;
     one.nrows = 1;
     one.rows = &res->rows[i];
-    kx_buf_reset(&l->buf);
-    if (esql_result_ndjson(&one, &l->buf) != KAD_OK || kx_buf_error(&l->buf) != KAD_OK) {
-        kx_err_setf(err, KAD_ELIMIT, "ES|QL row too large");
-        return NULL;
-    }
-    size_t n = l->buf.len;
-    while (n && (l->buf.ptr[n - 1] == '\n' || l->buf.ptr[n - 1] == '\r'))
-        n--;
-    return ev_json_parse(&l->arena, l->buf.ptr, n, "ES|QL row", err);
+    kx_buf_reset(out);
+    if (esql_result_ndjson(&one, out) != KAD_OK || kx_buf_error(out) != KAD_OK)
+        return kx_err_setf(err, KAD_ELIMIT, "ES|QL row too large");
+    return KAD_OK; /* with its newline: the alert ids hash the text as written */
 }
 
 static bool is_meta(const struct ev_node *m)
@@ -740,31 +752,21 @@ static bool is_meta(const struct ev_node *m)
            (m->klen == 8 && memcmp(m->key, "_version", 8) == 0);
 }
 
-/* The alert and its id for one result row: a row rule's alert is the source document with the
-   row's columns written over it (flat dotted keys), an aggregating rule's the row alone. */
-static int esql_row_alert(struct det_engine *e, struct det_rule *dr, const struct esql_result *res,
-                          size_t i, const struct ev_node *source, const char *doc_id, int64_t t,
-                          int64_t ts, kad_err *err)
+struct ev_node *det_esql_alert_doc(kx_arena *a, const char *row_text, size_t n,
+                                   const struct ev_node *source, kad_err *err)
 {
-    struct det_lang *l = dr->lang;
-    const struct rule *r = dr->r;
-    struct ev_node *row = row_object(l, res, i, err);
-    if (!row)
-        return KAD_ELIMIT;
-    char uuid[33];
-    struct ev_node *doc;
+    while (n && (row_text[n - 1] == '\n' || row_text[n - 1] == '\r'))
+        n--;
+    struct ev_node *row = ev_json_parse(a, row_text, n, "ES|QL row", err);
+    if (!row || row->type != EV_OBJECT)
+        return NULL;
     if (source) {
-        /* Kibana: hash of the document's _id, _version, _index and the rule (and the values
-           of expanded columns: a second row of one document adds its text) */
-        const char *combo = res->nrows > 1 ? l->buf.ptr : "";
-        det_alert_uuid(r->rule_id, combo, res->nrows > 1 ? l->buf.len : 0, doc_id, strlen(doc_id),
-                       uuid);
-        doc = pv_doc_copy(&l->arena, source);
-        if (!doc || doc->type != EV_OBJECT)
-            return kx_err_setf(err, KAD_ENOMEM, "out of memory");
-        struct ev_node *last = doc->child;
-        while (last && last->next)
-            last = last->next;
+        struct ev_node *doc = pv_doc_copy(a, source);
+        if (!doc || doc->type != EV_OBJECT) {
+            kx_err_setf(err, KAD_ENOMEM, "out of memory");
+            return NULL;
+        }
+        struct ev_node *last = NULL;
         struct ev_node *c = row->child;
         while (c) {
             struct ev_node *next = c->next;
@@ -777,21 +779,42 @@ static int esql_row_alert(struct det_engine *e, struct det_rule *dr, const struc
             }
             c = next;
         }
-    } else {
-        /* kadet's id: the rule, the window and the row (Kibana uses the row's index) */
-        char win[48];
-        int wl = snprintf(win, sizeof win, "%lld:%lld", (long long)(t - l->lookback), (long long)t);
-        det_alert_uuid(r->rule_id, win, (size_t)wl, l->buf.ptr, l->buf.len, uuid);
-        doc = row;
-        struct ev_node **pp = &doc->child;
-        while (*pp) {
-            if (is_meta(*pp)) {
-                *pp = (*pp)->next;
-                doc->len--;
-            } else {
-                pp = &(*pp)->next;
-            }
+        return doc;
+    }
+    struct ev_node **pp = &row->child;
+    while (*pp) {
+        if (is_meta(*pp)) {
+            *pp = (*pp)->next;
+            row->len--;
+        } else {
+            pp = &(*pp)->next;
         }
+    }
+    return row;
+}
+
+/* The alert and its id for one result row: a row rule's alert is the source document with the
+   row's columns written over it (flat dotted keys), an aggregating rule's the row alone. */
+static int esql_row_alert(struct det_engine *e, struct det_rule *dr, const struct esql_result *res,
+                          size_t i, const struct ev_node *source, const char *doc_id, int64_t t,
+                          int64_t ts, kad_err *err)
+{
+    struct det_lang *l = dr->lang;
+    const struct rule *r = dr->r;
+    if (det_esql_row_text(res, i, &l->buf, err) != KAD_OK)
+        return KAD_ELIMIT;
+    struct ev_node *doc = det_esql_alert_doc(&l->arena, l->buf.ptr, l->buf.len, source, err);
+    if (!doc)
+        return KAD_ELIMIT;
+    char uuid[33];
+    if (source) {
+        /* Kibana: hash of the document's _id, _version, _index and the rule (and the values
+           of expanded columns: a second row of one document adds its text) */
+        const char *combo = res->nrows > 1 ? l->buf.ptr : "";
+        det_alert_uuid(r->rule_id, combo, res->nrows > 1 ? l->buf.len : 0, doc_id, strlen(doc_id),
+                       uuid);
+    } else {
+        det_esql_window_uuid(r, t - l->lookback, t, l->buf.ptr, l->buf.len, uuid);
     }
     if (!e->o.learn) {
         int rc = st_alert_emitted(e->o.state, uuid, err);
@@ -823,6 +846,15 @@ static void esql_warning(struct det_rule *dr, const struct esql_result *res)
 {
     if (res->warnings && res->first_warning && dr->st.combos_limited++ == 0)
         kx_log(KX_LOG_WARN, "rule '%s': ES|QL: %s", dr->r->rule_id, res->first_warning);
+}
+
+void det_esql_window_uuid(const struct rule *r, int64_t from, int64_t to, const char *row, size_t n,
+                          char uuid[33])
+{
+    /* kadet's id: the rule, the window and the row (Kibana uses the row's index) */
+    char win[48];
+    int wl = snprintf(win, sizeof win, "%lld:%lld", (long long)from, (long long)to);
+    det_alert_uuid(r->rule_id, win, (size_t)wl, row, n, uuid);
 }
 
 /* A row rule: the document alone, NOW() = the first tick that covers it. */

@@ -332,6 +332,26 @@ void sup_batch(struct sup_store *s, struct sup_cand *c, size_t n, const struct s
 /* The rules preview runs: query, new_terms and EQL event queries (which it runs as query rules:
    one alert per matching document). */
 bool pv_runs(const struct rule *r);
+/* One EQL sequence's alert identity (det_langs.c, docs/alerts.md), shared by scan and preview:
+   building-block ids bb[i], the shell's ancestors as JSON text (anc) and the shell id; ids_buf
+   and sbuf are scratch. det_seq_body: the shell's body, the events' recursive intersection. */
+int det_seq_ids(const struct rule *r, const struct ev_node *const *docs, const char *const *ids,
+                uint32_t n, char (*bb)[33], char shell[33], kx_buf *anc, kx_buf *ids_buf,
+                kx_buf *sbuf, kad_err *err);
+struct ev_node *det_seq_body(kx_arena *a, const struct ev_node *const *docs, uint32_t n);
+/* ES|QL rows as alerts (det_langs.c), shared by scan and preview: row i of res as one JSON
+   object text (out reset first); the alert body for a row text: the source document with the
+   row's columns over it (flat dotted keys), or with source NULL (an aggregating rule) the row
+   without _id/_index/_version; an aggregating row's alert id from its window and row text.
+   The row text ends in a newline, which the ids include. */
+struct esql_result;
+int det_esql_row_text(const struct esql_result *res, size_t i, kx_buf *out, kad_err *err);
+struct ev_node *det_esql_alert_doc(kx_arena *a, const char *row_text, size_t n,
+                                   const struct ev_node *source, kad_err *err);
+void det_esql_window_uuid(const struct rule *r, int64_t from, int64_t to, const char *row, size_t n,
+                          char uuid[33]);
+/* The rule is an EQL sequence rule. */
+bool det_rule_is_sequence(const struct rule *r);
 /* The rule's query matches doc: KQL, or an EQL event query (false for sequences and ES|QL). */
 bool det_rule_match(const struct rule *r, const struct ev_node *doc);
 
@@ -364,6 +384,16 @@ struct pv_alert {
     int64_t sup_start_ms, sup_end_ms;
     uint64_t sup_docs_count;
     size_t sup_idx; /* internal: index in the rule's suppression store, SIZE_MAX when none */
+    /* EQL sequence: the events' document indexes (owned, NULL otherwise); seq_pos -1 for the
+       shell alert, else the building block's 0-based position */
+    uint32_t *seq;
+    uint32_t seq_n;
+    int32_t seq_pos;
+    /* ES|QL: the result row as JSON object text (owned, NULL otherwise); an aggregating
+       rule's alert has no source document (doc is SIZE_MAX) and the execution's range */
+    char *row_json;
+    bool row_multi; /* the document gave several rows: the row's text is part of the id */
+    int64_t win_from, win_to;
 };
 
 struct pv_msg {
@@ -382,7 +412,7 @@ void pv_result_init(struct pv_result *res);
 void pv_result_fini(struct pv_result *res);
 
 /*
- * Run the executions end - (N-1)*interval, ..., end of rule r (query or new_terms) over
+ * Run the executions end - (N-1)*interval, ..., end of rule r (any type pv_runs accepts) over
  * docs[0..n) (input order = tie-break). Results are appended to res. KAD_EINVAL for a rule type
  * preview cannot run or a bad option; KAD_ELIMIT when a document has more than
  * PV_MAX_COMBOS combinations (err says which). Execution failures that Elastic reports per run
@@ -397,6 +427,15 @@ struct ev_node *pv_doc_copy(kx_arena *a, const struct ev_node *doc);
 /* Append one alert of rule r for document d as a JSON object (no newline). */
 int pv_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d,
                    const struct pv_alert *a);
+/* Append one alert of EQL sequence rule r (a->seq set) whose events are dv[0..a->seq_n). */
+int pv_seq_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *dv,
+                       const struct pv_alert *a);
+/* Append one alert of ES|QL rule r (a->row_json set); d: its source document (NULL for an
+   aggregating rule's row). */
+int pv_esql_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d,
+                        const struct pv_alert *a);
+/* The rule keeps no single-document match: every document is an input of its executions. */
+bool pv_needs_every_doc(const struct rule *r);
 /* A date field's value as epoch ms (RFC 3339 text or epoch-ms number), EV_TIME_NONE if none. */
 int64_t pv_field_time(const struct ev_node *doc, const char *path);
 /*

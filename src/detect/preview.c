@@ -22,6 +22,8 @@
 #include "base/jsonw.h"
 #include "base/map.h"
 #include "base/str.h"
+#include "eql/eql.h"
+#include "esql/esql.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,6 +55,8 @@ void pv_result_fini(struct pv_result *res)
     for (size_t i = 0; i < res->alerts.len; i++) {
         kx_free(res->alerts.ptr[i].new_terms_json);
         kx_free(res->alerts.ptr[i].sup_terms_json);
+        kx_free(res->alerts.ptr[i].seq);
+        kx_free(res->alerts.ptr[i].row_json);
     }
     for (size_t i = 0; i < res->msgs.len; i++)
         kx_free(res->msgs.ptr[i].text);
@@ -650,6 +654,192 @@ static void exec_query(struct run *u)
 }
 
 /*
+ * EQL sequences (eql.md §10.1, §10.3): each tuple runs the sequence query over the eligible
+ * documents whose event time is in [from, to], in @timestamp order, with a fresh matcher (an
+ * execution sees nothing outside its window). Elasticsearch returns the latest max_signals
+ * sequences; each gives a shell alert and one building block per event, all with ids that
+ * depend on the events only, so a sequence re-found by a later tuple is a duplicate.
+ */
+struct seq_found {
+    KX_VEC(uint32_t) h;   /* the handles of every match, flattened */
+    KX_VEC(uint32_t) off; /* start of each match in h; a final entry closes the last */
+};
+
+static void seq_found_cb(void *ctx, const struct eql_seq_match *m)
+{
+    struct seq_found *f = ctx;
+    KX_VEC_PUSH(&f->off, (uint32_t)f->h.len);
+    for (uint32_t i = 0; i < m->n; i++)
+        if (m->h[i] != EQL_SEQ_MISSING) /* a missing-event stage has no event */
+            KX_VEC_PUSH(&f->h, (uint32_t)m->h[i]);
+}
+
+static int cmp_seq_time(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int64_t tx = g_q_docs[x].timestamp, ty = g_q_docs[y].timestamp;
+    if (tx != ty)
+        return tx < ty ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static void exec_sequence(struct run *u)
+{
+    size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->to);
+    size_t n = hi - lo;
+    uint32_t *in = kx_malloc((n ? n : 1) * sizeof(*in));
+    for (size_t p = lo; p < hi; p++)
+        in[p - lo] = u->ord[p];
+    g_q_docs = u->docs;
+    if (n)
+        qsort(in, n, sizeof(*in), cmp_seq_time); /* sequences order by @timestamp */
+    g_q_docs = NULL;
+    struct eql_seq_opts so = {.max_keys = 0, .lateness_ms = 0, .window_ms = 0};
+    struct eql_seq *s = eql_seq_new(u->r->eql, &so);
+    struct seq_found f;
+    memset(&f, 0, sizeof(f));
+    for (size_t i = 0; s && i < n; i++) {
+        const struct pv_doc *d = &u->docs[in[i]];
+        if (d->timestamp != EV_TIME_NONE)
+            eql_seq_feed(s, d->doc, d->timestamp, in[i], seq_found_cb, &f);
+    }
+    if (s)
+        eql_seq_tick(s, INT64_MAX, seq_found_cb, &f); /* the window holds nothing more */
+    eql_seq_free(s);
+    KX_VEC_PUSH(&f.off, (uint32_t)f.h.len);
+    size_t nm = f.off.len - 1;
+    if (u->max_signals > 0 && nm >= u->max_signals)
+        msg(u->res, u->T, false, "%s", MAX_SIGNALS_WARNING);      /* hits.total >= max_signals */
+    size_t first = nm > u->max_signals ? nm - u->max_signals : 0; /* tail */
+    for (size_t m = first; m < nm; m++) {
+        uint32_t a0 = f.off.ptr[m], cnt = f.off.ptr[m + 1] - a0;
+        if (cnt == 0)
+            continue;
+        const uint32_t *ev = f.h.ptr + a0;
+        if (kx_map_get(&u->emitted, ev, cnt * sizeof(*ev), NULL))
+            continue; /* the same sequence, found by an earlier tuple: same ids */
+        kx_map_put(&u->emitted, ev, cnt * sizeof(*ev), (void *)1);
+        for (int32_t pos = -1; pos < (int32_t)cnt; pos++) {
+            struct pv_alert a;
+            memset(&a, 0, sizeof(a));
+            a.doc = ev[pos < 0 ? 0 : pos];
+            a.exec = u->exec;
+            a.exec_ms = a.last_detected_ms = u->T;
+            a.sup_idx = SIZE_MAX;
+            a.seq = kx_malloc(cnt * sizeof(*a.seq));
+            memcpy(a.seq, ev, cnt * sizeof(*ev));
+            a.seq_n = cnt;
+            a.seq_pos = pos;
+            KX_VEC_PUSH(&u->res->alerts, a);
+        }
+        u->created++;
+    }
+    KX_VEC_FREE(&f.h);
+    KX_VEC_FREE(&f.off);
+    kx_free(in);
+}
+
+/*
+ * ES|QL (esql.md §7): each tuple runs the query with NOW() = the execution time. A rule with
+ * STATS gets the window's eligible documents in one run and one alert per row (the first
+ * max_signals rows), whose id holds the tuple: an aggregate re-found by a later execution is a
+ * new alert, as in Kibana. A rule without STATS runs each document of the window on its own
+ * (as `kadet scan` does) and gives one alert per row with the document under it; its id is
+ * the document's (and the row's text when the document gives several rows), so overlapping
+ * executions create it once.
+ */
+static struct esql_doc pv_esql_doc(const struct pv_doc *d)
+{
+    const struct ev_node *ix = ev_first(d->doc, "_index", EV_STRING);
+    struct esql_doc e = {
+        .doc = d->doc,
+        .id = {d->id, strlen(d->id)},
+        .index = ix ? (kx_str){ix->str, ix->len} : (kx_str){NULL, 0},
+        .version = 1,
+    };
+    return e;
+}
+
+static void esql_push(struct run *u, size_t doc, const kx_buf *row, bool multi)
+{
+    struct pv_alert a;
+    memset(&a, 0, sizeof(a));
+    a.doc = doc;
+    a.exec = u->exec;
+    a.exec_ms = a.last_detected_ms = u->T;
+    a.sup_idx = SIZE_MAX;
+    a.row_json = kx_strndup(row->ptr ? row->ptr : "{}", row->ptr ? row->len : 2);
+    a.row_multi = multi;
+    a.win_from = u->from;
+    a.win_to = u->to;
+    KX_VEC_PUSH(&u->res->alerts, a);
+    u->created++;
+}
+
+static int exec_esql(struct run *u, kad_err *err)
+{
+    const struct rule *r = u->r;
+    size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->to);
+    kx_buf row, key;
+    kx_buf_init(&row, 0);
+    kx_buf_init(&key, 0);
+    int rc = KAD_OK;
+    size_t found = 0;
+    if (esql_is_aggregating(r->esql)) {
+        struct esql_run *run = esql_run_new(r->esql, u->T);
+        for (size_t p = lo; p < hi && rc == KAD_OK; p++) {
+            struct esql_doc d = pv_esql_doc(&u->docs[u->ord[p]]);
+            rc = esql_run_feed(run, &d, err);
+        }
+        struct esql_result res;
+        if (rc == KAD_OK)
+            rc = esql_run_finish(run, &res, err);
+        for (size_t i = 0; rc == KAD_OK && i < res.nrows; i++) {
+            found++;
+            if (u->created >= u->max_signals)
+                continue; /* `| limit max_signals + 1`: the extra row only warns */
+            rc = det_esql_row_text(&res, i, &row, err);
+            if (rc == KAD_OK)
+                esql_push(u, SIZE_MAX, &row, false);
+        }
+        esql_run_free(run);
+    } else {
+        for (size_t p = lo; p < hi && rc == KAD_OK; p++) {
+            uint32_t di = u->ord[p];
+            struct esql_doc d = pv_esql_doc(&u->docs[di]);
+            struct esql_run *run = esql_run_new(r->esql, u->T);
+            struct esql_result res;
+            rc = esql_run_feed(run, &d, err);
+            if (rc == KAD_OK)
+                rc = esql_run_finish(run, &res, err);
+            for (size_t i = 0; rc == KAD_OK && i < res.nrows; i++) {
+                rc = det_esql_row_text(&res, i, &row, err);
+                if (rc != KAD_OK)
+                    break;
+                /* the alert id's parts: the document, and the row when it gives several */
+                kx_buf_reset(&key);
+                kx_buf_add(&key, &di, sizeof(di));
+                if (res.nrows > 1)
+                    kx_buf_add(&key, row.ptr, row.len);
+                if (kx_map_get(&u->emitted, key.ptr, key.len, NULL))
+                    continue;
+                found++;
+                if (u->created >= u->max_signals)
+                    continue;
+                kx_map_put(&u->emitted, key.ptr, key.len, (void *)1);
+                esql_push(u, di, &row, res.nrows > 1);
+            }
+            esql_run_free(run);
+        }
+    }
+    if (rc == KAD_OK && u->max_signals > 0 && found > u->max_signals)
+        msg(u->res, u->T, false, "%s", MAX_SIGNALS_WARNING);
+    kx_buf_fini(&row);
+    kx_buf_fini(&key);
+    return rc;
+}
+
+/*
  * Kibana's range tuples for a run at T after a run at prev (INT64_MIN: none): the gap is the
  * time between the runs minus the range's length; it is covered by up to 4 catch-up tuples, each
  * one rule interval earlier than the one after it, and what is still not covered is reported.
@@ -716,8 +906,13 @@ static void pv_humanize(int64_t ms, char *out, size_t size)
 
 bool pv_runs(const struct rule *r)
 {
-    return (r->type == RULE_QUERY || r->type == RULE_NEW_TERMS) ||
-           (r->type == RULE_EQL && r->eql && !eql_is_sequence(r->eql));
+    return r->type == RULE_QUERY || r->type == RULE_NEW_TERMS || (r->type == RULE_EQL && r->eql) ||
+           (r->type == RULE_ESQL && r->esql);
+}
+
+bool pv_needs_every_doc(const struct rule *r)
+{
+    return det_rule_is_sequence(r) || (r->type == RULE_ESQL && r->esql);
 }
 
 int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const struct pv_opts *o,
@@ -725,7 +920,11 @@ int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const stru
 {
     if (!pv_runs(r))
         return kx_err_setf(err, KAD_EINVAL,
-                           "rule '%s': preview runs query, new_terms and EQL event-query rules",
+                           "rule '%s': preview runs query, new_terms, EQL and ES|QL rules",
+                           r->rule_id ? r->rule_id : "?");
+    if (det_rule_is_sequence(r) && r->suppress_group_by.n > 0) /* as `kadet scan` */
+        return kx_err_setf(err, KAD_EINVAL,
+                           "rule '%s': alert suppression is not supported for EQL sequence rules",
                            r->rule_id ? r->rule_id : "?");
     if (!o || o->invocations == 0)
         return kx_err_setf(err, KAD_EINVAL, "preview needs at least one invocation");
@@ -798,6 +997,10 @@ int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const stru
                     rule_datemath_eval(r->history_window_start, u.to, &u.H, NULL) != KAD_OK)
                     u.H = w.history_ms;
                 exec_new_terms(&u);
+            } else if (r->type == RULE_ESQL) {
+                rc = exec_esql(&u, err);
+            } else if (r->type == RULE_EQL && eql_is_sequence(r->eql)) {
+                exec_sequence(&u);
             } else {
                 exec_query(&u);
             }

@@ -9,6 +9,7 @@
  */
 #include "detect/detect.h"
 
+#include "base/alloc.h"
 #include "base/str.h"
 #include "event/event.h"
 #include "state/state.h"
@@ -60,4 +61,94 @@ int pv_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d,
         x.sup_docs_count = a->sup_docs_count;
     }
     return det_alert_write(out, r, d->doc, &x, NULL);
+}
+
+int pv_seq_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *dv,
+                       const struct pv_alert *a)
+{
+    uint32_t n = a->seq_n;
+    if (n == 0 || (a->seq_pos >= 0 && (uint32_t)a->seq_pos >= n))
+        return KAD_EINVAL;
+    const struct ev_node **docs = kx_calloc(n, sizeof(*docs));
+    const char **ids = kx_calloc(n, sizeof(*ids));
+    char(*bb)[33] = kx_calloc(n, sizeof(*bb));
+    for (uint32_t i = 0; i < n; i++) {
+        docs[i] = dv[i].doc;
+        ids[i] = dv[i].id;
+    }
+    char shell[33];
+    kx_buf anc, idb, sb;
+    kx_buf_init(&anc, 0);
+    kx_buf_init(&idb, 0);
+    kx_buf_init(&sb, 0);
+    kx_arena ar;
+    kx_arena_init(&ar, 1 << 14, 0);
+    int rc = det_seq_ids(r, docs, ids, n, bb, shell, &anc, &idb, &sb, NULL);
+    if (rc == KAD_OK && a->seq_pos < 0) {
+        /* the shell: the events' intersection; original_time is the first building block's
+           @timestamp, its creation time (eql.md §10.3) */
+        struct ev_node *body = det_seq_body(&ar, docs, n);
+        struct det_alert_extra x = {
+            .timestamp_ms = a->exec_ms,
+            .last_detected_ms = a->exec_ms,
+            .event_ms = dv[n - 1].ts,
+            .uuid = shell,
+            .intended_ms = a->exec_ms,
+            .group_id = shell,
+            .ancestors_json = anc.ptr,
+            .depth = 2,
+            .original_ms = a->exec_ms,
+        };
+        rc = body ? det_alert_write(out, r, body, &x, NULL) : KAD_ENOMEM;
+    } else if (rc == KAD_OK) {
+        uint32_t i = (uint32_t)a->seq_pos;
+        struct det_alert_extra b = {
+            .timestamp_ms = a->exec_ms,
+            .last_detected_ms = a->exec_ms,
+            .event_ms = dv[i].ts,
+            .uuid = bb[i],
+            .doc_id = ids[i],
+            .intended_ms = a->exec_ms,
+            .group_id = shell,
+            .building_block = true,
+            .group_index = (int)i,
+        };
+        rc = det_alert_write(out, r, docs[i], &b, NULL);
+    }
+    kx_arena_fini(&ar);
+    kx_buf_fini(&anc);
+    kx_buf_fini(&idb);
+    kx_buf_fini(&sb);
+    kx_free(bb);
+    kx_free(ids);
+    kx_free(docs);
+    return rc;
+}
+
+int pv_esql_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d,
+                        const struct pv_alert *a)
+{
+    if (!a->row_json)
+        return KAD_EINVAL;
+    kx_arena ar;
+    kx_arena_init(&ar, 1 << 14, 0);
+    size_t n = strlen(a->row_json);
+    struct ev_node *body = det_esql_alert_doc(&ar, a->row_json, n, d ? d->doc : NULL, NULL);
+    char uuid[33];
+    if (d) /* the document's id, and the row's text when the document gave several rows */
+        det_alert_uuid(r->rule_id, a->row_multi ? a->row_json : "", a->row_multi ? n : 0, d->id,
+                       strlen(d->id), uuid);
+    else
+        det_esql_window_uuid(r, a->win_from, a->win_to, a->row_json, n, uuid);
+    struct det_alert_extra x = {
+        .timestamp_ms = a->exec_ms,
+        .last_detected_ms = a->last_detected_ms,
+        .event_ms = d ? d->ts : a->exec_ms,
+        .uuid = uuid,
+        .doc_id = d ? d->id : NULL,
+        .intended_ms = a->exec_ms,
+    };
+    int rc = body ? det_alert_write(out, r, body, &x, NULL) : KAD_EINVAL;
+    kx_arena_fini(&ar);
+    return rc;
 }

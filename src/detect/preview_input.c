@@ -54,7 +54,10 @@ void pv_doc_prepare(const struct rule_set *rs, const struct rule *r, const struc
     } else if (ov) {
         out->has_override = out->ts != EV_TIME_NONE;
     }
-    out->eligible = det_rule_match(r, doc) && !rule_excepted(rs, r, doc, out->ts);
+    /* a sequence's stages and an ES|QL query are evaluated per execution (preview.c);
+       exceptions apply to every document before the query (eql.md §10.1, esql.md §7.6) */
+    out->eligible =
+        (pv_needs_every_doc(r) || det_rule_match(r, doc)) && !rule_excepted(rs, r, doc, out->ts);
 }
 
 static struct ev_node *copy_node(kx_arena *a, const struct ev_node *n)

@@ -10,7 +10,8 @@
  * `kadet preview --rules rule.toml ARGS input.jsonl` runs inside the scenario folder (so args
  * may name other files there, e.g. --exceptions exceptions.toml). Each alert is reduced to
  *
- *   @timestamp ancestor-id new-terms [sup docs_count=N start=T end=T terms=JSON]
+ *   @timestamp ancestor-id new-terms [shell=[ANCESTOR-IDS]|bb=N] [user=USER.NAME (ES|QL)]
+ *              [sup docs_count=N start=T end=T terms=JSON]
  *
  * and each message on standard error to `warning|error EXECUTION-TIME TEXT`, in output order
  * (alerts first, then messages). Each folder is one test case.
@@ -90,6 +91,22 @@ static void reduce_alert(const char *line, kx_buf *out)
     str_field(doc, "kibana.alert.ancestors.id", out);
     kx_buf_addc(out, ' ');
     values(doc, "kibana.alert.new_terms", out);
+    if (ev_first(doc, "kibana.alert.group.id", EV_STRING)) {
+        /* an EQL sequence alert: the shell (its events' ids) or a building block (position) */
+        const struct ev_node *gi = ev_first(doc, "kibana.alert.group.index", EV_NUMBER);
+        if (gi) {
+            kx_buf_addf(out, " bb=%.*s", (int)gi->len, gi->str);
+        } else {
+            kx_buf_adds(out, " shell=");
+            values(doc, "kibana.alert.ancestors.id", out);
+        }
+    }
+    kx_str rt = ev_first_str(doc, "kibana.alert.rule.type");
+    if (rt.ptr && rt.len == 4 && memcmp(rt.ptr, "esql", 4) == 0) {
+        /* an ES|QL alert: the row's user.name (source document or aggregate row) */
+        kx_buf_adds(out, " user=");
+        values(doc, "user.name", out);
+    }
     const struct ev_node *dc = ev_first(doc, "kibana.alert.suppression.docs_count", EV_NUMBER);
     if (dc) {
         kx_buf_addf(out, " sup docs_count=%.*s start=", (int)dc->len, dc->str);
