@@ -5,7 +5,9 @@ Listens on 127.0.0.1 (--port, 0 = any free port), prints the port on stdout, and
 JSON line per request to --log: {"path", "auth", "sig", "body", "status", "stored": [ids]}.
 
 It can answer --fail N requests with --status S first, sleep --slow SECONDS per request, hold
-every answer until the file --hold PATH exists,
+every answer until the file --hold PATH exists (with --hold-from N: the Nth request and later
+ones only; each request that starts waiting creates PATH.waiting, so a test can wait for "a
+request is in flight" instead of sleeping),
 require an Authorization header (--auth VALUE: 401 otherwise), and check an HMAC-SHA256
 signature header (--secret KEY: "sig_ok" in the log).
 
@@ -18,7 +20,7 @@ mapper_parsing_exception for a document containing --reject TEXT, and 429
 es_rejected_execution_exception the first time a document contains --busy-once TEXT.
 Stored ids survive a restart through --store FILE.
 """
-import argparse, hashlib, hmac, http.server, json, os, sys, time
+import argparse, hashlib, hmac, http.server, json, os, sys, threading, time
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--port", type=int, default=0)
@@ -28,6 +30,7 @@ ap.add_argument("--fail", type=int, default=0)
 ap.add_argument("--status", type=int, default=500)
 ap.add_argument("--slow", type=float, default=0)
 ap.add_argument("--hold", help="answer no request until this file exists")
+ap.add_argument("--hold-from", type=int, default=1, help="--hold applies from the Nth request")
 ap.add_argument("--auth")
 ap.add_argument("--secret")
 ap.add_argument("--sig-header", default="X-Kadet-Signature")
@@ -43,7 +46,10 @@ stored = set()
 if args.store and os.path.exists(args.store):
     stored = set(open(args.store).read().split())
 busy_done = set()
-state = {"fail": args.fail}
+state = {"fail": args.fail, "requests": 0}
+# Requests are served on threads (a held one and a resend of it can overlap): the store and the
+# log are updated under one lock, so an id is never stored twice.
+lock = threading.Lock()
 
 
 def bulk(body):
@@ -103,10 +109,29 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n)
+        with lock:
+            state["requests"] += 1
+            nth = state["requests"]
         if args.slow:
             time.sleep(args.slow)
-        while args.hold and not os.path.exists(args.hold):
-            time.sleep(0.05)
+        if args.hold and nth >= args.hold_from and not os.path.exists(args.hold):
+            open(args.hold + ".waiting", "a").close()
+            while not os.path.exists(args.hold):
+                time.sleep(0.05)
+        with lock:
+            status, resp = self.record(body)
+        out = json.dumps(resp).encode()
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up (kadet aborts a request in flight when it stops)
+
+    def record(self, body):
+        """Answer one request: (status, response object); logged and stored before returning."""
         rec = {"path": self.path, "auth": self.headers.get("Authorization"),
                "ctype": self.headers.get("Content-Type"), "team": self.headers.get("X-Team"), "body": body.decode("utf-8", "replace")}
         if args.secret:
@@ -125,15 +150,7 @@ class H(http.server.BaseHTTPRequestHandler):
         rec["stored"] = new
         with open(args.log, "a") as f:
             f.write(json.dumps(rec) + "\n")
-        out = json.dumps(resp).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        try:
-            self.wfile.write(out)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (kadet aborts a request in flight when it stops)
+        return status, resp
 
 
 class S(http.server.ThreadingHTTPServer):
