@@ -212,6 +212,21 @@ struct list_ctx {
     char last_id[72];
 };
 
+/* check_params + parse_filter on the request's query string; nonzero when rs holds the 400 (a is
+   freed then) */
+static int query_filter(const srv_req *rq, srv_resp *rs, const char *const *allowed,
+                        kad_alert_filter *f, struct filter_args *a, size_t def_limit)
+{
+    size_t ql = strlen(rq->query);
+    if (check_params(rs, rq->query, ql, allowed))
+        return 1;
+    if (parse_filter(rs, rq->query, ql, f, a, def_limit)) {
+        filter_args_free(a);
+        return 1;
+    }
+    return 0;
+}
+
 static int list_row(const kad_alert_row *r, void *ud)
 {
     struct list_ctx *l = ud;
@@ -226,15 +241,10 @@ static int alerts_list(struct console *c, const srv_req *rq, srv_resp *rs)
 {
     static const char *const allowed[] = {"rule", "severity", "user",  "status", "q",
                                           "from", "to",       "limit", "after",  NULL};
-    size_t ql = strlen(rq->query);
-    if (check_params(rs, rq->query, ql, allowed))
-        return 0;
     kad_alert_filter f;
     struct filter_args a;
-    if (parse_filter(rs, rq->query, ql, &f, &a, 50)) {
-        filter_args_free(&a);
+    if (query_filter(rq, rs, allowed, &f, &a, 50))
         return 0;
-    }
     kad_json *w = kad_json_new();
     kad_err err;
     kad_err_clear(&err);
@@ -291,17 +301,12 @@ static int alerts_timeline(struct console *c, const srv_req *rq, srv_resp *rs)
 {
     static const char *const allowed[] = {"rule", "severity", "user",   "status", "q",
                                           "from", "to",       "bucket", NULL};
-    size_t ql = strlen(rq->query);
-    if (check_params(rs, rq->query, ql, allowed))
-        return 0;
     kad_alert_filter f;
     struct filter_args a;
-    if (parse_filter(rs, rq->query, ql, &f, &a, 0)) {
-        filter_args_free(&a);
+    if (query_filter(rq, rs, allowed, &f, &a, 0))
         return 0;
-    }
     int64_t bucket = 3600 * 1000;
-    char *b = con_param(rq->query, ql, "bucket", 0);
+    char *b = con_param(rq->query, strlen(rq->query), "bucket", 0);
     if (b) {
         kad_err e;
         kad_err_clear(&e);
@@ -374,15 +379,10 @@ static int alerts_export(struct console *c, const srv_req *rq, srv_resp *rs)
 {
     static const char *const allowed[] = {"rule", "severity", "user",  "status", "q",
                                           "from", "to",       "limit", "after",  NULL};
-    size_t ql = strlen(rq->query);
-    if (check_params(rs, rq->query, ql, allowed))
-        return 0;
     kad_alert_filter f;
     struct filter_args a;
-    if (parse_filter(rs, rq->query, ql, &f, &a, 0)) {
-        filter_args_free(&a);
+    if (query_filter(rq, rs, allowed, &f, &a, 0))
         return 0;
-    }
     struct export_ctx x = {0};
     kad_err err;
     kad_err_clear(&err);
