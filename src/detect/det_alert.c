@@ -181,7 +181,7 @@ static void write_original(kx_jsonw *w, kx_buf *key, const struct ev_node *doc, 
 }
 
 /* ============================================================================================ */
-/* Reason (Elastic's template, new-terms.md §5)                                                 */
+/* Reason (Elastic's template, semantics.md, "The alert document")                               */
 /* ============================================================================================ */
 
 /*
@@ -404,8 +404,8 @@ static void write_exceptions_list(kx_jsonw *w, const char *k, const struct rule 
     kx_jsonw_arr_end(w);
 }
 
-/* kibana.alert.rule.parameters: the rule's params in snake_case (new-terms.md §5); undefined
-   optional ones are left out as Elastic leaves them out. */
+/* kibana.alert.rule.parameters: the rule's params in snake_case (semantics.md, "The alert
+   document"); undefined optional ones are left out as Elastic leaves them out. */
 static void write_parameters(kx_jsonw *w, const struct rule *r)
 {
     kx_jsonw_obj_begin(w);

@@ -477,9 +477,9 @@ kx_str det_event_id(struct det_engine *e, const struct det_event *ev)
 }
 
 /*
- * Alert suppression (new-terms.md §4.2) in a stream, through suppress.c: one candidate per
- * bulk create, the execution time is the event time. With a duration, an alert of the same
- * group created within [ts - duration, ts] absorbs the candidate; without one ("per rule
+ * Alert suppression (semantics.md, "Alert suppression") in a stream, through suppress.c: one
+ * candidate per bulk create, the execution time is the event time. With a duration, an alert of the
+ * same group created within [ts - duration, ts] absorbs the candidate; without one ("per rule
  * execution"), an execution is the rule's interval bucket of the event time. Returns true when
  * the candidate was absorbed (counted, no alert); else fills the suppression members of *x
  * (left unset for doNotSuppress documents missing a group_by field) using e->supterms.
@@ -588,16 +588,7 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
         kx_jsonw jw;
         kx_buf_reset(&e->nterms);
         kx_jsonw_init(&jw, &e->nterms);
-        kx_jsonw_arr_begin(&jw);
-        for (size_t i = 0; i < n; i++) {
-            if (vals[i].type == EV_NUMBER)
-                kx_jsonw_raw(&jw, vals[i].s.ptr, vals[i].s.len);
-            else if (vals[i].type == EV_TRUE || vals[i].type == EV_FALSE)
-                kx_jsonw_bool(&jw, vals[i].type == EV_TRUE);
-            else
-                kx_jsonw_str(&jw, vals[i].s.ptr, vals[i].s.len);
-        }
-        kx_jsonw_arr_end(&jw);
+        det_terms_json(&jw, vals, n);
         if (kx_jsonw_error(&jw) != KAD_OK) /* cannot happen: sized for the worst case above */
             return kx_err_setf(err, kx_jsonw_error(&jw),
                                "rule '%s': new terms larger than %zu bytes",
@@ -666,48 +657,6 @@ int det_emit(struct det_engine *e, struct det_rule *dr, const struct ev_node *do
 /* new_terms                                                                                    */
 /* ============================================================================================ */
 
-struct collect_ctx {
-    struct det_val *v;
-    size_t n;
-    bool cut;
-};
-
-static size_t utf8_chars(const char *s, size_t n)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return c;
-}
-
-static bool collect(const struct ev_node *v, bool partial, void *ctx)
-{
-    struct collect_ctx *c = ctx;
-    if (partial)
-        return false;
-    struct det_val x;
-    switch (v->type) {
-    case EV_STRING:
-        if (v->len > DET_IGNORE_ABOVE && utf8_chars(v->str, v->len) > DET_IGNORE_ABOVE)
-            return false; /* not indexed: behaves as missing (new-terms.md §2) */
-        x = (struct det_val){{v->str, v->len}, EV_STRING};
-        break;
-    case EV_NUMBER: x = (struct det_val){{v->str, v->len}, EV_NUMBER}; break;
-    case EV_TRUE: x = (struct det_val){KX_STR_LIT("true"), EV_TRUE}; break;
-    case EV_FALSE: x = (struct det_val){KX_STR_LIT("false"), EV_FALSE}; break;
-    default: return false; /* objects are not terms; null is never passed */
-    }
-    for (size_t i = 0; i < c->n; i++)
-        if (c->v[i].s.len == x.s.len && memcmp(c->v[i].s.ptr, x.s.ptr, x.s.len) == 0)
-            return false; /* an array's duplicates collapse (keyword doc values are a set) */
-    if (c->n == DET_VALUES_MAX) {
-        c->cut = true;
-        return true;
-    }
-    c->v[c->n++] = x;
-    return false;
-}
-
 /*
  * The origin st_observe_by keeps with a combination for a shared store: the first 64 bits of
  * the alert id this event would have for it (rule id, combination, document id), never 0. The
@@ -737,8 +686,8 @@ static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct
     bool cut = false;
     for (size_t f = 0; f < nf; f++) {
         const char *path = r->new_terms_fields.v[f];
-        struct collect_ctx c = {e->vals[f], 0, false};
-        ev_values_memo(&e->memo, ev->doc, path, strlen(path), collect, &c);
+        struct det_terms c = {e->vals[f], 0, DET_VALUES_MAX, DET_VALUES_MAX, false};
+        det_field_terms(&e->memo, ev->doc, path, &c);
         e->nvals[f] = c.n;
         if (c.n == 0) {
             dr->st.no_terms++;

@@ -8,10 +8,11 @@
 
 #include "base/arena.h"
 #include "base/buf.h"
+#include "base/jsonw.h"
 #include "base/map.h"
 #include "detect.h"
 
-/* Per new-terms field: distinct values of one document (new-terms.md §2). */
+/* Per new-terms field: distinct values of one document (semantics.md, "Terms of a document"). */
 #define DET_VALUES_MAX 256
 /* Cartesian product of one document: larger products are cut (counted per rule). */
 #define DET_COMBOS_MAX 65536
@@ -34,6 +35,27 @@ struct det_val {
     kx_str s;     /* value text (numbers: their JSON text; booleans: "true"/"false") */
     uint8_t type; /* EV_STRING, EV_NUMBER, EV_TRUE, EV_FALSE */
 };
+
+/*
+ * The terms of one field of a document, the one definition shared by the engine and preview
+ * (det_terms.c, semantics.md, "Terms of a document"). v holds cap values; a list that starts with
+ * cap < max grows (kx_realloc, the owner frees v) up to max; past max, cut is set and the rest is
+ * not read.
+ */
+struct det_terms {
+    struct det_val *v;
+    size_t n;
+    size_t cap;
+    size_t max;
+    bool cut;
+};
+/* Fills t (from t->v[0]) with the terms of doc's field path, through the memo m (may be
+   NULL); returns t->n. */
+size_t det_field_terms(struct ev_memo *m, const struct ev_node *doc, const char *path,
+                       struct det_terms *t);
+/* kibana.alert.new_terms: the values of one combination as a JSON array (numbers as numbers,
+   booleans as booleans, strings as strings). */
+void det_terms_json(kx_jsonw *w, const struct det_val *vals, size_t n);
 
 struct det_rule {
     const struct rule *r;

@@ -26,7 +26,7 @@
 /* ============================================================================================
  * The streaming engine (det_engine.c, det_prefilter.c, det_alert.c, det_baseline.c; owned by
  * the engine helper): per event, prefilter -> compiled KQL -> exceptions -> rule-type step
- * (query: alert; new_terms: first-seen check in the state store, time-and-state.md "Streaming
+ * (query: alert; new_terms: first-seen check in the state store, semantics.md "Streaming
  * mode") -> alert. It reads no files and writes no output: the caller (cmd_scan) frames and
  * decodes records, owns the st_store batch and receives finished alert JSON in a callback.
  * docs/internals/engine.md, docs/alerts.md.
@@ -188,7 +188,8 @@ struct det_alert_extra {
     const char *execution_uuid; /* kibana.alert.rule.execution.uuid; NULL = left out */
     const char *execution_type; /* "scheduled" (NULL) or "manual" */
     int64_t intended_ms;        /* kibana.alert.intended_timestamp; DET_TIME_NONE = left out */
-    /* alert suppression (new-terms.md §4.2); instance_id NULL = not a suppressed alert */
+    /* alert suppression (semantics.md, "Alert suppression"); instance_id NULL = not a suppressed
+     * alert */
     const char *instance_id;
     const char *sup_terms_json; /* [{"field":..,"value":..}] */
     int64_t sup_start_ms, sup_end_ms;
@@ -254,7 +255,7 @@ size_t det_fmt_time(int64_t ms, char *out);
 int det_doc_id(const struct ev_node *doc, kx_buf *out);
 
 /* ============================================================================================
- * Alert suppression (suppress.c, owned by preview): new-terms.md §4.2, Elastic's
+ * Alert suppression (suppress.c, owned by preview): semantics.md, "Alert suppression", Elastic's
  * alertWithSuppression + suppressAlertsInMemory + executeBulkCreateAlerts, over alerts kept in
  * memory. Used by preview (one batch per page of an execution) and by scan.
  * ============================================================================================ */

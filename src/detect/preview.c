@@ -15,7 +15,7 @@
  * Not here: reading input, matching the query and exceptions, computing event times (the caller
  * prepares struct pv_doc), and writing alert documents (the engine's builder).
  */
-#include "detect/detect.h"
+#include "detect/det_int.h"
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -34,9 +34,6 @@
 #define PV_PAGE_MULTI 500u    /* V1 multi-field batch, one hook call per batch */
 #define PV_KIBANA_MAX_ALERTS 1000
 #define PV_MAX_RULE_GAP_RATIO 4 /* catch-up tuples at most */
-#define PV_IGNORE_ABOVE                                                                            \
-    1024 /* keyword ignore_above of the integration's mappings (engine: same)                      \
-          */
 
 static const char MAX_SIGNALS_WARNING[] =
     "This rule reached the maximum alert limit for the rule execution. Some alerts were not "
@@ -96,49 +93,12 @@ struct combo {
     KX_VEC(uint32_t) occ; /* positions in the sorted document order */
 };
 
-struct vals {
-    KX_VEC(const struct ev_node *) v;
-};
-
-/* Text of a value as indexed: strings and numbers as written, booleans "true"/"false". */
-static kx_str leaf_text(const struct ev_node *v)
-{
-    if (v->type == EV_TRUE)
-        return KX_STR_LIT("true");
-    if (v->type == EV_FALSE)
-        return KX_STR_LIT("false");
-    return (kx_str){v->str, v->len};
-}
-
-static size_t utf8_chars(const char *s, size_t n)
-{
-    size_t c = 0;
-    for (size_t i = 0; i < n; i++)
-        c += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return c;
-}
-
-static bool collect_value(const struct ev_node *v, bool partial, void *ctx)
-{
-    struct vals *l = ctx;
-    if (partial || v->type == EV_OBJECT)
-        return false; /* objects are not aggregatable values */
-    if (v->type == EV_STRING && v->len > PV_IGNORE_ABOVE &&
-        utf8_chars(v->str, v->len) > PV_IGNORE_ABOVE)
-        return false; /* over ignore_above: not indexed, behaves as missing (§2) */
-    for (size_t i = 0; i < l->v.len; i++)
-        if (kx_str_eq(leaf_text(l->v.ptr[i]), leaf_text(v)))
-            return false; /* keyword doc values are a set (§2) */
-    KX_VEC_PUSH(&l->v, v);
-    return false;
-}
-
-static void put_value(kx_buf *b, const struct ev_node *v)
+/* A value of a key: its tag and text (det_field_terms gave it, det_terms.c). */
+static void put_value(kx_buf *b, const struct det_val *v)
 {
     char tag = v->type == EV_STRING ? 's' : v->type == EV_NUMBER ? 'n' : 'b';
-    kx_str t = leaf_text(v);
-    const char *p = t.ptr;
-    uint32_t len = (uint32_t)t.len;
+    const char *p = v->s.ptr;
+    uint32_t len = (uint32_t)v->s.len;
     unsigned char hdr[5] = {(unsigned char)tag, (unsigned char)(len >> 24),
                             (unsigned char)(len >> 16), (unsigned char)(len >> 8),
                             (unsigned char)len};
@@ -186,26 +146,28 @@ static int cmp_keys(const struct combo *a, const struct combo *b)
     return 0;
 }
 
+/* kibana.alert.new_terms of a combination, written as the engine writes it (det_terms_json). */
 static char *combo_json(const struct combo *c)
 {
-    kx_buf b;
-    kx_buf_init(&b, 0);
-    kx_jsonw w;
-    kx_jsonw_init(&w, &b);
-    kx_jsonw_arr_begin(&w);
+    KX_VEC(struct det_val) vals = {0};
     for (size_t off = 0; off < c->klen;) {
         char tag;
         const char *p;
         uint32_t len;
         off = get_value(c->key, off, &tag, &p, &len);
-        if (tag == 's')
-            kx_jsonw_str(&w, p, len);
-        else if (tag == 'n')
-            kx_jsonw_raw(&w, p, len);
-        else
-            kx_jsonw_bool(&w, p[0] == 't');
+        struct det_val v = {{p, len},
+                            tag == 's'           ? EV_STRING
+                            : tag == 'n'         ? EV_NUMBER
+                            : len && p[0] == 't' ? EV_TRUE
+                                                 : EV_FALSE};
+        KX_VEC_PUSH(&vals, v);
     }
-    kx_jsonw_arr_end(&w);
+    kx_buf b;
+    kx_buf_init(&b, 0);
+    kx_jsonw w;
+    kx_jsonw_init(&w, &b);
+    det_terms_json(&w, vals.ptr, vals.len);
+    KX_VEC_FREE(&vals);
     char *s = kx_buf_take(&b, NULL);
     kx_buf_fini(&b);
     return s;
@@ -300,7 +262,9 @@ static int build_combos(struct run *u, kad_err *err)
 {
     const struct rule *r = u->r;
     size_t nf = r->new_terms_fields.n;
-    struct vals *fv = kx_calloc(nf ? nf : 1, sizeof(*fv));
+    struct det_terms *fv = kx_calloc(nf ? nf : 1, sizeof(*fv));
+    for (size_t f = 0; f < nf; f++)
+        fv[f].max = SIZE_MAX; /* growable, unbounded: PV_MAX_COMBOS is the limit */
     size_t *odo = kx_calloc(nf ? nf : 1, sizeof(*odo));
     kx_buf key, ident;
     kx_buf_init(&key, 0);
@@ -312,10 +276,7 @@ static int build_combos(struct run *u, kad_err *err)
         const struct ev_node *doc = u->docs[u->ord[p]].doc;
         uint64_t total = 1;
         for (size_t f = 0; f < nf; f++) {
-            fv[f].v.len = 0;
-            const char *path = r->new_terms_fields.v[f];
-            ev_values(doc, path, strlen(path), collect_value, &fv[f]);
-            total *= fv[f].v.len;
+            total *= det_field_terms(NULL, doc, r->new_terms_fields.v[f], &fv[f]);
             if (total > PV_MAX_COMBOS) {
                 rc = kx_err_setf(err, KAD_ELIMIT,
                                  "document %zu has more than %u new-terms combinations",
@@ -330,7 +291,7 @@ static int build_combos(struct run *u, kad_err *err)
             kx_buf_reset(&key);
             kx_buf_reset(&ident);
             for (size_t f = 0; f < nf; f++)
-                put_value(&key, fv[f].v.ptr[odo[f]]);
+                put_value(&key, &fv[f].v[odo[f]]);
             kx_buf_add(&ident, key.ptr, key.len);
             for (size_t off = 0; off < ident.len;) {
                 char tag;
@@ -358,7 +319,7 @@ static int build_combos(struct run *u, kad_err *err)
             size_t f = nf;
             while (f > 0) {
                 f--;
-                if (++odo[f] < fv[f].v.len)
+                if (++odo[f] < fv[f].n)
                     break;
                 odo[f] = 0;
                 if (f == 0)
@@ -369,7 +330,7 @@ static int build_combos(struct run *u, kad_err *err)
     }
     u->cstart[u->nord] = (uint32_t)u->cids.len;
     for (size_t f = 0; f < nf; f++)
-        KX_VEC_FREE(&fv[f].v);
+        kx_free(fv[f].v);
     kx_free(fv);
     kx_free(odo);
     kx_buf_fini(&key);
@@ -602,7 +563,8 @@ static void exec_new_terms(struct run *u)
             hook(u, out.ptr, out.len);
         } else {
             /* with suppression Elastic creates in chunks of 5 x max_signals candidates and
-               checks its budget (created + suppressed) after each (new-terms.md §4.2) */
+               checks its budget (created + suppressed) after each (semantics.md, "Alert
+               suppression") */
             size_t chunk = SUP_MULTIPLIER * (u->max_signals ? u->max_signals : 1);
             for (size_t c0 = 0; c0 < out.len && !u->truncated; c0 += chunk)
                 hook(u, out.ptr + c0, c0 + chunk < out.len ? chunk : out.len - c0);
