@@ -104,7 +104,7 @@ static int run(int argc, char **argv)
             po.invocations = (uint32_t)v;
             break;
         }
-        case 'S': /* time-and-state.md's --schedule INTERVAL: replay over event time */
+        case 'S': /* semantics.md's "Schedule replay": replay over event time */
             end = "auto";
             /* fall through */
         case 'i': {
@@ -124,7 +124,7 @@ static int run(int argc, char **argv)
     if (!rules) {
         return cmd_usage_error(&cmd_preview, "--rules is required");
     }
-    /* no --end (or --end auto): replay over event time (time-and-state.md schedule-replay) */
+    /* no --end (or --end auto): replay over event time (semantics.md "Schedule replay") */
     bool auto_end = !end || strcmp(end, "auto") == 0;
     if (auto_end && po.invocations != 1) {
         return cmd_usage_error(&cmd_preview, "--invocations needs --end TIME");

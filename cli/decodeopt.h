@@ -1,7 +1,7 @@
 /*
  * decodeopt.h - the options shared by the commands that decode raw audit events (ecs, hunt,
  * scan, preview), in one place: host metadata (Elastic Agent's add_host_metadata) and the two
- * clocks (time-and-state.md "Two clocks"), recorded into kad_decode_opts.
+ * clocks (semantics.md "Two clocks"), recorded into kad_decode_opts.
  *
  *   --host-metadata (scan, preview): CLI_HOST_ON (the default, kept for scripts)
  *   --no-host-metadata (scan, preview), --no-host (ecs, hunt): CLI_HOST_OFF

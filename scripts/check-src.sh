@@ -48,5 +48,13 @@ for f in cli/*.c cli/*.h examples/*.c examples/*.h serve/*.c serve/*.h; do
     echo "check-src: $f includes \"$inc\": cli/, serve/ and examples/ include only kad.h (add what is missing to the public API)"; fail=1
   done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$f")
 done
+# The repository stands on its own: comments and docs cite docs/internals/ (semantics.md for
+# what comes from outside specs), never files outside the repository. Test data under
+# $KAD_SHARED_DATA (default ../shared/data) is read by tests and benchmarks, which is allowed.
+if git grep -nE '(\.\./shared/spec|/work/|(time-and-state|new-terms|k8s-audit-formats)\.md)' -- \
+     src cli serve include examples docs tests tools bench scripts mk Makefile README.md \
+     ':!fuzz/corpus' ':!scripts/check-src.sh' 2> /dev/null; then
+  echo "check-src: a comment or doc points outside the repository (cite docs/internals/semantics.md)"; fail=1
+fi
 [ $fail = 0 ] && echo "check-src: ok"
 exit $fail

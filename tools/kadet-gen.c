@@ -1,7 +1,7 @@
 /*
  * kadet-gen.c - deterministic generator of realistic raw Kubernetes audit logs: one
  * audit.k8s.io/v1 Event per line, as kube-apiserver's log backend writes them
- * (../shared/spec/k8s-audit-formats.md §3-4), for `make demo`, `make bench` and tests.
+ * (docs/internals/semantics.md, "Audit formats"), for `make demo`, `make bench` and tests.
  *
  *   kadet-gen [--seed N] [--days D] [--start TIME] [--events N | --bytes SIZE] [--rate EPS]
  *             [--novel N] [--novel-after DAYS] [--truth FILE] [--out FILE]

@@ -4,7 +4,7 @@
 # `KADET hunt` and through the reference evaluator below; every (query, document) verdict must
 # agree.
 #
-# The reference is written from ../shared/spec/kql.md section 5 alone (field lookup 5.1, values
+# The reference is written from docs/internals/kql.md (evaluation) alone (field lookup 5.1, values
 # 5.2, wildcards 5.3, exists 5.4, ranges 5.6, nested 5.7, field-name patterns 5.9, free text
 # 5.10), over the tree of tools/kql_ref.py (Kibana's grammar transliterated). It shares no code
 # with src/kql or src/event. MODE: ecs (hunt --format ecs: whole documents, default) or auto

@@ -2,7 +2,7 @@
 # tools/kql_ref.py - reference KQL parser for differential testing of src/kql (make kql-diff).
 #
 # A deliberately naive, literal transliteration of Kibana's grammar.peggy as restated in
-# ../shared/spec/kql.md section 2, with peggy's failure bookkeeping (furthest position, expected
+# docs/internals/kql.md (parsing), with peggy's failure bookkeeping (furthest position, expected
 # set, silent named rules). Unlike src/kql/kql_parse.c it parses `X (Op X)+ / X` literally
 # (re-parsing X) and re-runs the keyword look-ahead at every character, so it is slow but has
 # no optimisation that could hide a difference. Reads queries (one per line), prints

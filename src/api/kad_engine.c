@@ -241,8 +241,9 @@ static int commit(kad_engine *e, kad_err *err)
     e->in_batch = 0;
     if ((rc = st_begin(e->st, err)) != KAD_OK)
         return rc;
-    /* Forget combinations older than their window before the watermark (time-and-state.md):
-       every PRUNE_EVERY batches and at the end of each input; it commits with the next batch. */
+    /* Forget combinations older than their window before the watermark (semantics.md, "Time and
+       state"): every PRUNE_EVERY batches and at the end of each input; it commits with the next
+       batch. */
     if (++e->batches % PRUNE_EVERY == 0)
         return prune(e, err);
     return KAD_OK;

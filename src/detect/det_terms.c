@@ -2,9 +2,9 @@
  * det_terms.c - the terms of an event: the one definition shared by the streaming engine
  * (det_engine.c, the new-terms step) and preview (preview.c, the combinations of a document).
  *
- * A field's terms are the values a keyword field would index for it (new-terms.md §2):
- * strings as written, numbers by their JSON text, booleans as "true"/"false"; an array gives
- * each of its elements; objects and null are no terms; a string longer than the mapping's
+ * A field's terms are the values a keyword field would index for it (semantics.md, "Terms of a
+ * document"): strings as written, numbers by their JSON text, booleans as "true"/"false"; an array
+ * gives each of its elements; objects and null are no terms; a string longer than the mapping's
  * ignore_above (DET_IGNORE_ABOVE characters) is not indexed and so is no term; duplicates
  * (by text: "1" and 1 are one term) collapse to the first occurrence, whose type is kept for
  * kibana.alert.new_terms.
@@ -33,7 +33,8 @@ static bool collect(const struct ev_node *v, bool partial, void *ctx)
     switch (v->type) {
     case EV_STRING:
         if (v->len > DET_IGNORE_ABOVE && utf8_chars(v->str, v->len) > DET_IGNORE_ABOVE)
-            return false; /* not indexed: behaves as missing (new-terms.md §2) */
+            return false; /* not indexed: behaves as missing (semantics.md, "Terms of a document")
+                           */
         x = (struct det_val){{v->str, v->len}, EV_STRING};
         break;
     case EV_NUMBER: x = (struct det_val){{v->str, v->len}, EV_NUMBER}; break;

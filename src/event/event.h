@@ -243,7 +243,7 @@ void ev_host_detect(struct ev_host *h, char *store, size_t size);
 
 enum { EV_INGESTED_NONE = 0, EV_INGESTED_NOW = 1 };
 
-/* Where a raw event's @timestamp comes from (time-and-state.md "Two clocks"; AKS records always
+/* Where a raw event's @timestamp comes from (semantics.md "Two clocks"; AKS records always
    use the record's `time`, as Elastic's pipeline does). Each falls back to the others' audit
    timestamps when its own is missing. */
 enum {
@@ -372,7 +372,8 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
    audit). Otherwise false with the reason in why (GKE cluster operations, other services). */
 bool ev_gke_is_audit(const struct ev_node *raw, char *why, size_t size);
 
-/* Detect the format of a parsed JSON value (the rules of k8s-audit-formats.md §7). */
+/* Detect the format of a parsed JSON value (the rules of ecs-mapping.md, "Formats and detection").
+ */
 int ev_detect(const struct ev_node *root);
 
 /* ============================================================================================

@@ -277,7 +277,7 @@ static int map_one(struct ev_decoder *d, kx_arena *a, const struct ev_record *re
 }
 
 /*
- * The shapes ev_detect leaves unknown (k8s-audit-formats.md §7.1):
+ * The shapes ev_detect leaves unknown (ecs-mapping.md, "Formats and detection"):
  *   - an Azure Event Hub batch {"records": [...]}: a list (decode_list);
  *   - a cloud input's envelope whose `message` holds the event as JSON text (EKS CloudWatch,
  *     Pub/Sub, Event Hub): Elastic's pipeline parses `message` (steps 1-2) and maps the event;
@@ -398,7 +398,7 @@ static int detect_more(struct ev_decoder *d, kx_arena *a, struct ev_node **root)
  * positioned), or KAD_EUNSUPPORTED with *list set to the parsed list root.
  */
 /* kube-apiserver's `--audit-log-format=legacy` line: `<RFC3339 time> AUDIT: id="…" …`
-   (k8s-audit-formats.md §4.2): recognised so it is reported as such, not as bad JSON. */
+   (semantics.md, "Audit formats"): recognised so it is reported as such, not as bad JSON. */
 static bool is_legacy_line(const struct ev_record *rec)
 {
     if (rec->len < 30 || rec->ptr[0] < '0' || rec->ptr[0] > '9' || rec->ptr[4] != '-')

@@ -2,10 +2,10 @@
  * event_ecs.c - raw Kubernetes audit event -> the ECS document Elastic's Kubernetes integration
  * stores (data stream kubernetes.audit_logs), plus format detection and host metadata.
  *
- * The mapping follows the ingest pipeline processor by processor (k8s-audit-formats.md §1.3)
+ * The mapping follows the ingest pipeline processor by processor (ecs-mapping.md)
  * and adds what Elastic Agent adds on the way (§1.2): data_stream.*, event.dataset, host.*,
- * and @timestamp/event.ingested per time-and-state.md. Where we deliberately differ (pipeline
- * errors, ingest-time artefacts) is listed in docs/internals/ecs-mapping.md.
+ * and @timestamp/event.ingested per semantics.md, "Time and state". Where we deliberately differ
+ * (pipeline errors, ingest-time artefacts) is listed in docs/internals/ecs-mapping.md.
  *
  * It works in place on a tree in the per-event arena: the raw object becomes
  * kubernetes.audit, ECS fields are new nodes or shallow clones of raw ones. It works the same on

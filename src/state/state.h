@@ -180,10 +180,10 @@ enum st_seen {
 };
 
 /*
- * The new-terms step of time-and-state.md for one combination `combo` (an st_combo_encode
- * result) of rule `rid` at event time `ts`: look it up, update it, and say whether it is new.
- * NEW and FORGOTTEN are the cases that raise an alert; for them the alerted flag starts false
- * until st_alert_record. A FORGOTTEN combination restarts its first_seen (as if it had been
+ * The new-terms step of semantics.md, "Time and state" for one combination `combo` (an
+ * st_combo_encode result) of rule `rid` at event time `ts`: look it up, update it, and say whether
+ * it is new. NEW and FORGOTTEN are the cases that raise an alert; for them the alerted flag starts
+ * false until st_alert_record. A FORGOTTEN combination restarts its first_seen (as if it had been
  * pruned), so results do not depend on when pruning ran. `prev` (optional) receives the state
  * before the call (zeroed for NEW). The rule's watermark becomes max(watermark, ts).
  * Returns an enum st_seen value (>= 0) or a negative error (no batch: KAD_EINVAL).

@@ -27,7 +27,7 @@ gzip -c "$T/a.log" > "$T/a.log.gz"
 grep -q '"os":{"type":"linux"' "$T/h.json" || fail "host.os.type"
 grep -qE '"ingested":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z"' "$T/h.json" || fail "event.ingested"
 
-# @timestamp source (time-and-state.md: overridable): request, received; v1beta1 timestamp
+# @timestamp source (semantics.md, "Time and state": overridable): request, received; v1beta1 timestamp
 ev2='{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"a2","stage":"ResponseComplete","verb":"get","user":{"username":"bob"},"requestReceivedTimestamp":"2025-03-04T06:22:17.100000Z","stageTimestamp":"2025-03-04T06:22:18.822532Z"}'
 echo "$ev2" | "$K" ecs --no-host --timestamp request | grep -q '"@timestamp":"2025-03-04T06:22:17.100Z"' ||
     fail "--timestamp request"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Crash safety of `kadet scan` (time-and-state.md "State and delivery"): a scan killed with
+# Crash safety of `kadet scan` (semantics.md "State and delivery"): a scan killed with
 # SIGKILL at several points, then rerun with the same command and state, yields exactly the
 # alerts of one uninterrupted run, compared by kibana.alert.uuid (no alert lost, none twice).
 #

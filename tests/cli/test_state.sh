@@ -43,7 +43,7 @@ grep -q "error:" "$T/err" || fail "junk state message"
 XDG_STATE_HOME="$T/xdg" "$K" state stats 2>"$T/err"; [ $? = 2 ] || fail "default path exit"
 grep -q "$T/xdg/kadet/state.db" "$T/err" || fail "default path is not under XDG_STATE_HOME"
 
-# ---- propose: learned allow-list proposals (exceptions.md) as a detection-rules exception file
+# ---- propose: learned allow-list proposals (semantics.md, "Exceptions") as a detection-rules exception file
 R=rules/kubernetes_unusual_decision_by_user_agent.toml
 gen() { # DAY USER UA(JSON-escaped) -> one ECS document the rule's query matches
     printf '{"@timestamp":"2026-03-%sT10:00:00.000Z","event":{"ingested":"2026-03-%sT10:00:01.000Z","dataset":"kubernetes.audit_logs"},"host":{"os":{"type":"linux"}},"user_agent":{"original":"%s"},"kubernetes":{"audit":{"auditID":"id-%s-%s","stage":"ResponseComplete","user":{"username":"%s"},"annotations":{"authorization_k8s_io/decision":"allow"}}}}\n' \

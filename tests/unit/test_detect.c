@@ -117,7 +117,8 @@ TEST(detect_reason_template)
     kx_buf_fini(&reason);
 }
 
-/* Elastic's getFieldTemplateValue and lodash getOr, case by case (new-terms.md §5). */
+/* Elastic's getFieldTemplateValue and lodash getOr, case by case (semantics.md, "The alert
+ * document"). */
 TEST(detect_reason_value_rules)
 {
     static const struct {

@@ -202,7 +202,7 @@ TEST(event_decode_lists)
     ev_decoder_free(d);
 }
 
-/* Per-record shapes beyond audit events (k8s-audit-formats.md §7.1, §4.2). */
+/* Per-record shapes beyond audit events (ecs-mapping.md, "Formats and detection"). */
 TEST(event_detect_more_shapes)
 {
     struct ev_decoder *d = ev_decoder_new(NULL);
@@ -342,7 +342,7 @@ TEST(event_extract)
 /* ---- Elastic pipeline conformance ----------------------------------------------------------- */
 
 /*
- * Fields of the expected documents that are compared (k8s-audit-formats.md §2): all of them,
+ * Fields of the expected documents that are compared (ecs-mapping.md, "Conformance"): all of them,
  * both ways, except what the pipeline test cannot show or configures: event.original and tags
  * (the test's preserve_original_event config; Fleet's final pipeline drops event.original),
  * and what the agent and the final pipeline add (data_stream.*, event.dataset, host.*,

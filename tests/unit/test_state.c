@@ -1,8 +1,8 @@
 /*
  * test_state.c - unit tests of src/state/: combination encoding, the new-terms step of
- * time-and-state.md, batches (commit, rollback, crash before commit in a forked child),
- * reopen, baselines keyed by logic hash, alert ids, positions, counters, inspection filters,
- * prune, reset, read-only opening and the index's bytes per combination.
+ * semantics.md, "Time and state", batches (commit, rollback, crash before commit in a forked
+ * child), reopen, baselines keyed by logic hash, alert ids, positions, counters, inspection
+ * filters, prune, reset, read-only opening and the index's bytes per combination.
  */
 #include "test.h"
 
