@@ -199,6 +199,8 @@ FUZZ_BINS := $(patsubst fuzz/fuzz_%.c,build/fuzz/%,$(FUZZ_SRC))
 build/fuzz/%: fuzz/fuzz_%.c fuzz/libfuzzer_main.c $(LIB_SRC) $(HDRS) $(GEN)
 	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_FLAGS) -DFUZZ_ENTRY=fuzz_$* -o $@ $< fuzz/libfuzzer_main.c $(LIB_SRC) $(LIBS)
+# fuzz_serve_body compiles serve/srv_body.c in (the webhook's framing is not part of libkad)
+build/asan/fuzz/fuzz_serve_body.o build/relh/fuzz/fuzz_serve_body.o build/fuzz/serve_body: serve/srv_body.c
 fuzz: deps $(FUZZ_BINS)
 	@echo "fuzzers in build/fuzz/; run e.g. mkdir -p build/corpus/T && build/fuzz/T build/corpus/T fuzz/corpus/T"
 	@echo "(new inputs go to the first directory; commit only minimised crashers into fuzz/corpus/T)"

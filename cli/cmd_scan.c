@@ -57,6 +57,8 @@ struct scan {
     long batch;
     const char *listen; /* --listen HOST:PORT: the audit webhook receiver instead of FILEs */
     const char *listen_path;
+    struct cli_listen_limits limits; /* --max-connections & co. (serve/srv_listen.c) */
+    bool limits_set;
     size_t max_body;
     const char *sinks[MAX_SINKS]; /* --sink specs */
     size_t nsinks;
@@ -281,6 +283,7 @@ enum {
     OPT_LISTEN_PATH,
     OPT_MAX_BODY,
     OPT_MAX_RECORD,
+    OPT_LISTEN_LIMIT,
     OPT_SINK,
     OPT_OUTBOX,
     OPT_SINK_TIMEOUT,
@@ -310,6 +313,12 @@ static const struct option longopts[] = {
     {"listen-path", required_argument, NULL, OPT_LISTEN_PATH},
     {"max-body", required_argument, NULL, OPT_MAX_BODY},
     {"max-record", required_argument, NULL, OPT_MAX_RECORD},
+    {"max-inflight", required_argument, NULL, OPT_LISTEN_LIMIT},
+    {"max-connections", required_argument, NULL, OPT_LISTEN_LIMIT},
+    {"max-per-ip", required_argument, NULL, OPT_LISTEN_LIMIT},
+    {"timeout", required_argument, NULL, OPT_LISTEN_LIMIT},
+    {"header-timeout", required_argument, NULL, OPT_LISTEN_LIMIT},
+    {"body-timeout", required_argument, NULL, OPT_LISTEN_LIMIT},
     {"sink", required_argument, NULL, OPT_SINK},
     {"outbox", required_argument, NULL, OPT_OUTBOX},
     {"sink-timeout", required_argument, NULL, OPT_SINK_TIMEOUT},
@@ -328,8 +337,8 @@ static int parse_args(struct scan *s, int argc, char **argv)
 {
     opterr = 0;
     optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "+r:s:o:", longopts, NULL)) != -1) {
+    int c, li = 0;
+    while ((c = getopt_long(argc, argv, "+r:s:o:", longopts, &li)) != -1) {
         int dc = cli_decode_opt(&s->dec, c, optarg);
         if (dc < 0)
             return cmd_usage_error(&cmd_scan, "%s, not '%s'", cli_decode_usage(c), optarg);
@@ -431,6 +440,13 @@ static int parse_args(struct scan *s, int argc, char **argv)
                                        "(suffix K, M or G allowed), got '%s'",
                                        optarg);
             break;
+        case OPT_LISTEN_LIMIT: {
+            char msg[512];
+            if (!cli_listen_limit(&s->limits, longopts[li].name, optarg, msg, sizeof(msg)))
+                return cmd_usage_error(&cmd_scan, "%s", msg);
+            s->limits_set = true;
+            break;
+        }
         case OPT_SINK:
             if (s->nsinks == MAX_SINKS)
                 return cmd_usage_error(&cmd_scan, "too many --sink (at most %d)", MAX_SINKS);
@@ -495,6 +511,9 @@ static int parse_args(struct scan *s, int argc, char **argv)
         s->dec.ingested = KAD_INGESTED_NOW; /* live input: event.ingested is the read time */
     if (!s->listen && (s->listen_path || s->max_body))
         return cmd_usage_error(&cmd_scan, "--listen-path and --max-body need --listen");
+    if (!s->listen && s->limits_set)
+        return cmd_usage_error(&cmd_scan, "--max-inflight, --max-connections, --max-per-ip and "
+                                          "the timeouts need --listen");
     return -1;
 }
 
@@ -586,6 +605,8 @@ static int run(int argc, char **argv)
             .addr = s.listen,
             .path = s.listen_path,
             .max_body = s.max_body,
+            .max_record = s.dec.max_record,
+            .limits = s.limits,
             .banner = "kadet scan",
             .on_body = scan_on_body,
             .ctx = &s.v,
@@ -703,7 +724,13 @@ const struct cmd cmd_scan = {
         "                         200. No TLS: bind to 127.0.0.1 (docs/deployment.md)\n"
         "      --listen-path PATH the path POSTs are accepted on (default /); GET /healthz\n"
         "                         answers ok\n"
-        "      --max-body BYTES   larger request bodies get 413 (default 64M; K, M, G)\n"
+        "      --max-body BYTES   larger request bodies get 413 (default 64M; K, M, G); a\n"
+        "                         record over --max-record also refuses its body (413)\n"
+        "      --max-inflight BYTES  bodies being received at once (256M); then 503\n"
+        "      --max-connections N (512), --max-per-ip N (128): open connections\n"
+        "      --timeout SEC      close a connection idle this long (30)\n"
+        "      --header-timeout SEC, --body-timeout SEC  a request's headers (10) and body\n"
+        "                         (120) must arrive within this (0: no limit)\n"
         "      --sink SPEC        deliver alerts to TYPE:TARGET[,key=value...] (repeatable;\n"
         "                         docs/alerts.md); stdout gets NDJSON only with --sink stdout\n"
         "      --outbox FILE      delivery queue (STATE.outbox)\n"

@@ -335,7 +335,7 @@ void scan_notes(const struct scan_view *s)
 }
 
 /* ============================================================================================ */
-/* The audit webhook receiver (--listen; HTTP in cli/listen.c)                                  */
+/* The audit webhook receiver (--listen; HTTP in serve/srv_listen.c)                           */
 /* ============================================================================================ */
 
 /*

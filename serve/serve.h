@@ -12,6 +12,8 @@
  *   srv_detect.c   the detection thread: spool -> kad_engine_feed -> commit; reload
  *   srv_follow.c   the file source: a follow thread, a bounded queue to the detection thread
  *   srv_http.c     listeners on libmicrohttpd + GnuTLS: auth, limits, routes, mounts
+ *   srv_net.c      listening addresses: check, loopback or not, bind
+ *   srv_listen.c   `kadet scan --listen` (listen.h) on srv_http.c's listener, without the spool
  *   srv_metrics.c  counters, histograms and the Prometheus text
  *   srv_main.c     serve_main: start, signals (SIGHUP reload, SIGTERM drain), stop
  */
@@ -71,6 +73,7 @@ struct srv_config {
     int log_level;  /* KAD_LOG_* */
     size_t max_body, max_record, max_inflight;
     unsigned max_connections, max_per_ip, timeout_s, drain_s;
+    unsigned header_timeout_s, body_timeout_s; /* request headers, request body (0: none) */
     long commit_ms;
     char *host_name, *host_os_type;
     bool no_host;
@@ -102,6 +105,8 @@ extern const char srv_usage[];
 /* ============================================================================================ */
 
 void srv_log_init(int format, int level);
+/* Text lines as "PREFIX: msg", "PREFIX: warning: msg" (kadet scan --listen), NULL: serve's. */
+void srv_log_prefix(const char *prefix);
 void srv_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The library's warnings (kad_log_set_sink) into the same lines. */
 void srv_log_kad(int level, const char *msg, void *ud);
@@ -130,6 +135,24 @@ struct srv_batch {
 int srv_body_split(struct srv_batch *b, const char *body, size_t len, const char *encoding,
                    size_t max_plain, size_t max_record, char *msg, size_t size);
 void srv_batch_free(struct srv_batch *b);
+/* Inflate a gzip body (Content-Encoding) into b->plain: 200, or 400/413/500 with msg. */
+int srv_body_inflate(struct srv_batch *b, const char *body, size_t len, size_t max, char *msg,
+                     size_t size);
+
+/* ============================================================================================ */
+/* Addresses (srv_net.c)                                                                        */
+/* ============================================================================================ */
+
+struct sockaddr;
+/* "HOST:PORT", "[V6]:PORT", ":PORT" (any interface) into host (empty: any) and port. */
+bool srv_addr_split(const char *addr, char *host, size_t hsize, char *port, size_t psize);
+/* Check an address; false with "FLAG: expected ..." in msg. */
+bool srv_addr_ok(const char *addr, const char *flag, char *msg, size_t size);
+bool srv_addr_loopback(const char *addr);
+/* "IP:PORT" or "[IP6]:PORT". */
+void srv_addr_format(const struct sockaddr *sa, char *out, size_t size);
+/* A listening socket on addr (*family set, where: the bound "IP:PORT"), or -1 (logged). */
+int srv_addr_bind(const char *addr, int *family, char *where, size_t wsize);
 
 /* ============================================================================================ */
 /* Spool (srv_spool.c)                                                                          */
@@ -193,7 +216,7 @@ struct srv_metrics {
     _Atomic uint64_t records_received, records_dup, bytes_received;
     _Atomic uint64_t reloads_ok, reloads_failed, output_errors;
     _Atomic int64_t inflight_bytes;
-    _Atomic uint64_t connections;
+    _Atomic uint64_t connections, timeouts;
     struct srv_hist request, commit, receipt_alert;
 };
 
@@ -202,6 +225,7 @@ struct srv_metrics {
 /* ============================================================================================ */
 
 struct srv_listener;
+struct cli_listen_opts;
 
 struct srv {
     struct srv_config cfg;
@@ -236,6 +260,11 @@ struct srv {
     srv_services services;
     srv_mount *mounts[SRV_MAX_MOUNTS];
     size_t nmounts;
+    /* `kadet scan --listen` (srv_listen.c): webhook bodies go to hook->on_body, one at a time
+       (hook_mu), instead of the spool; no admin endpoints but /healthz, no console */
+    const struct cli_listen_opts *hook;
+    pthread_mutex_t hook_mu;
+    atomic_bool hook_stop; /* on_body asked to stop */
 };
 
 /* srv_detect.c */
@@ -271,6 +300,8 @@ void srv_follow_metrics(struct srv *s, kad_follow_stats *st, uint64_t *queued, u
 int srv_http_start(struct srv *s);
 /* Stop accepting, wait for requests in flight (bounded), close. */
 void srv_http_stop(struct srv *s);
+/* The bound address of the webhook listener ("IP:PORT"), "" before srv_http_start. */
+const char *srv_http_where(const struct srv *s);
 /* Constant-time token check: role and principal. */
 srv_role srv_auth_token(struct srv *s, const char *token, size_t len, char *principal, size_t size);
 

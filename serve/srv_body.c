@@ -265,8 +265,8 @@ static int add_array(struct split *s, const char *p, const char *end, const char
     return 400;
 }
 
-static int inflate_body(struct srv_batch *b, const char *body, size_t len, size_t max, char *msg,
-                        size_t size)
+int srv_body_inflate(struct srv_batch *b, const char *body, size_t len, size_t max, char *msg,
+                     size_t size)
 {
     z_stream z;
     memset(&z, 0, sizeof(z));
@@ -340,7 +340,7 @@ int srv_body_split(struct srv_batch *b, const char *body, size_t len, const char
             snprintf(msg, size, "Content-Encoding %s is not supported (gzip is)", encoding);
             return 415;
         }
-        int st = inflate_body(b, body, len, max_plain, msg, size);
+        int st = srv_body_inflate(b, body, len, max_plain, msg, size);
         if (st != 200)
             return st;
         body = b->plain;

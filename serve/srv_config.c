@@ -47,6 +47,8 @@ const char srv_usage[] =
     "  --max-inflight BYTES     bodies being received at once (default 256M; then 503)\n"
     "  --max-connections N      (default 512)   --max-per-ip N (default 128)\n"
     "  --timeout SECONDS        idle/slow connection timeout (default 30)\n"
+    "  --header-timeout SECONDS a request's headers, from connecting (default 10; 0 none)\n"
+    "  --body-timeout SECONDS   a request's body, from its headers (default 120; 0 none)\n"
     "  --drain-timeout SECONDS  SIGTERM: time to drain the spool (default 20)\n"
     "  --commit-interval DUR    longest time between commits under load (default 200ms)\n"
     "  --host-name NAME --host-os-type TYPE --no-host   host.* of events\n"
@@ -101,6 +103,8 @@ static const struct setting settings[] = {
     S("max_connections", T_UINT, max_connections),
     S("max_per_ip", T_UINT, max_per_ip),
     S("timeout", T_UINT, timeout_s),
+    S("header_timeout", T_UINT, header_timeout_s),
+    S("body_timeout", T_UINT, body_timeout_s),
     S("drain_timeout", T_UINT, drain_s),
     S("commit_interval", T_MS, commit_ms),
     S("host_name", T_STR, host_name),
@@ -122,6 +126,8 @@ static void defaults(struct srv_config *c)
     c->max_connections = 512;
     c->max_per_ip = 128;
     c->timeout_s = 30;
+    c->header_timeout_s = 10;
+    c->body_timeout_s = 120;
     c->drain_s = 20;
     c->commit_ms = 200;
     c->sink_ms = 10000;
@@ -472,12 +478,6 @@ static int usage_error(const char *msg)
     return 1;
 }
 
-static bool loopback(const char *addr)
-{
-    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]:", 6) == 0 ||
-           strncmp(addr, "localhost:", 10) == 0;
-}
-
 static int validate(struct srv_config *c)
 {
     char msg[512];
@@ -490,14 +490,14 @@ static int validate(struct srv_config *c)
                            "part of TLS)");
     if (c->listen_path && c->listen_path[0] != '/')
         return usage_error("--listen-path: expected a path starting with '/'");
-    if (c->listen && !c->tls_cert && !loopback(c->listen) && !c->insecure) {
+    if (c->listen && !c->tls_cert && !srv_addr_loopback(c->listen) && !c->insecure) {
         snprintf(msg, sizeof(msg),
                  "refusing plain HTTP on %s, which is not a loopback address: give --tls-cert "
                  "and --tls-key, or --insecure",
                  c->listen);
         return usage_error(msg);
     }
-    if (c->admin_listen && !c->tls_cert && !loopback(c->admin_listen) && !c->insecure) {
+    if (c->admin_listen && !c->tls_cert && !srv_addr_loopback(c->admin_listen) && !c->insecure) {
         snprintf(msg, sizeof(msg),
                  "refusing plain HTTP on the admin listener %s (not loopback) without --insecure",
                  c->admin_listen);
@@ -529,7 +529,7 @@ static int validate(struct srv_config *c)
     if (load_tokens(c, msg, sizeof(msg)) != 0)
         return usage_error(msg);
     bool auth = c->client_ca || c->token;
-    if (c->listen && !auth && !loopback(c->listen) && !c->insecure)
+    if (c->listen && !auth && !srv_addr_loopback(c->listen) && !c->insecure)
         return usage_error("refusing a webhook without client authentication on a non-loopback "
                            "address: give --client-ca or --token-file, or --insecure");
     if (c->max_record > c->max_body)

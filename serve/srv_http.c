@@ -15,6 +15,8 @@
  */
 #include "serve.h"
 
+#include "listen.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <gnutls/gnutls.h>
@@ -32,18 +34,34 @@
 #include <time.h>
 #include <unistd.h>
 
+struct conn;
+
 struct srv_listener {
     struct srv *s;
     const char *addr;
     bool webhook, admin, tls, verify;
     struct MHD_Daemon *d;
     char *cert, *key, *ca; /* PEM text: MHD keeps pointers */
+    char where[NI_MAXHOST + NI_MAXSERV + 4];
+    /* the reaper: closes connections past their deadline (headers, body) */
+    pthread_mutex_t conns_mu;
+    pthread_cond_t reaper_cond;
+    struct conn *conns; /* every open connection */
+    pthread_t reaper;
+    bool reaper_on, reaper_stop;
 };
 
 /* per connection (MHD's socket context) */
 struct conn {
     int cert; /* 0 not checked yet, 1 none presented, 2 verified, 3 presented, not trusted */
     char cn[128];
+    /* under the listener's conns_mu: */
+    int fd;
+    int64_t deadline_us; /* 0: none */
+    const char *waiting; /* what the deadline is for: "headers", "body" */
+    bool reaped;
+    char peer[NI_MAXHOST + NI_MAXSERV + 4];
+    struct conn *prev, *next;
 };
 
 enum { R_INGEST = 1, R_MOUNT, R_DONE };
@@ -65,6 +83,64 @@ static int64_t mono_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- deadlines ------------------------------------------------------------------------------- */
+
+/*
+ * libmicrohttpd's --timeout only closes a connection that sends nothing for that long; a client
+ * that trickles a byte now and then would hold it for ever. So each connection also has a
+ * deadline: its request headers within --header-timeout of connecting (or of the previous
+ * answer plus --timeout on a kept-alive connection), its body within --body-timeout of its
+ * headers. The reaper thread shuts a late connection's socket down (its thread then sees the
+ * end of the stream and MHD closes it).
+ */
+static void conn_deadline(struct srv_listener *l, struct MHD_Connection *c, unsigned secs,
+                          const char *what)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn *cn = ci ? ci->socket_context : NULL;
+    if (!cn)
+        return;
+    pthread_mutex_lock(&l->conns_mu);
+    cn->deadline_us = secs ? mono_us() + (int64_t)secs * 1000000 : 0;
+    cn->waiting = what;
+    pthread_mutex_unlock(&l->conns_mu);
+}
+
+static void *reaper_main(void *arg)
+{
+    struct srv_listener *l = arg;
+    struct srv *s = l->s;
+    pthread_mutex_lock(&l->conns_mu);
+    while (!l->reaper_stop) {
+        int64_t now = mono_us();
+        for (struct conn *cn = l->conns; cn; cn = cn->next) {
+            if (!cn->deadline_us || now <= cn->deadline_us || cn->reaped || cn->fd < 0)
+                continue;
+            cn->reaped = true;
+            shutdown(cn->fd, SHUT_RDWR);
+            atomic_fetch_add(&s->m.timeouts, 1);
+            bool body = cn->waiting && cn->waiting[0] == 'b';
+            srv_log(KAD_LOG_INFO,
+                    "connection from %s closed: its request %s did not arrive "
+                    "within %u s (%s)",
+                    cn->peer, body ? "body" : "headers",
+                    body ? s->cfg.body_timeout_s : s->cfg.header_timeout_s,
+                    body ? "--body-timeout" : "--header-timeout");
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&l->reaper_cond, &l->conns_mu, &ts);
+    }
+    pthread_mutex_unlock(&l->conns_mu);
+    return NULL;
 }
 
 /* ---- answers --------------------------------------------------------------------------------- */
@@ -324,14 +400,8 @@ static void peer_of(struct MHD_Connection *c, char *out, size_t size)
     snprintf(out, size, "?");
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    char h[NI_MAXHOST], p[NI_MAXSERV];
-    socklen_t len =
-        sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-    if (getnameinfo(sa, len, h, sizeof(h), p, sizeof(p), NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-        snprintf(out, size, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, p);
+    if (ci && ci->client_addr)
+        srv_addr_format(ci->client_addr, out, size);
 }
 
 /* ---- streaming mount answers ----------------------------------------------------------------- */
@@ -534,6 +604,116 @@ static enum MHD_Result ingest(struct srv_listener *l, struct MHD_Connection *c, 
     return answer(c, (unsigned)st, msg);
 }
 
+/* ---- kadet scan --listen: the body to the caller's handler ------------------------------------
+ */
+
+/*
+ * `kadet scan --listen` (srv_listen.c): the same limits as serve's webhook, then the body goes
+ * to hook->on_body (one at a time: the engine is single-threaded), which runs and commits it
+ * before the answer. Every record is held to --max-record on its own: one over it refuses the
+ * body (413, its auditID and byte position) instead of being skipped behind a 200. A body
+ * whose records are all within the limit but that is larger than it as a whole (an EventList
+ * of many items) is handed over as its records, one per line, so the engine never sees a
+ * single value over the limit.
+ */
+static enum MHD_Result ingest_hook(struct srv_listener *l, struct MHD_Connection *c, struct req *r)
+{
+    struct srv *s = l->s;
+    const struct cli_listen_opts *o = s->hook;
+    char msg[CLI_LISTEN_REPLY_MAX], peer[NI_MAXHOST + NI_MAXSERV + 4];
+    peer_of(c, peer, sizeof(peer));
+    int st = 200;
+    msg[0] = '\0';
+    if (r->no_budget) {
+        st = 503;
+        snprintf(msg, sizeof(msg), "too many request bodies in flight (--max-inflight); retry");
+    } else if (r->too_big) {
+        st = 413;
+        snprintf(msg, sizeof(msg), "request body larger than %zu bytes (--max-body)",
+                 s->cfg.max_body);
+    }
+    const char *body = r->body ? r->body : "";
+    size_t len = r->len;
+    struct srv_batch plain, b;
+    memset(&plain, 0, sizeof(plain));
+    memset(&b, 0, sizeof(b));
+    char *joined = NULL;
+    const char *enc = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Encoding");
+    if (st == 200 && enc && *enc && strcmp(enc, "identity") != 0) {
+        if (strcmp(enc, "gzip") != 0 && strcmp(enc, "x-gzip") != 0) {
+            st = 415;
+            snprintf(msg, sizeof(msg), "Content-Encoding %s is not supported (gzip is)", enc);
+        } else if ((st = srv_body_inflate(&plain, body, len, s->cfg.max_body, msg, sizeof(msg))) ==
+                   200) {
+            body = plain.plain;
+            len = plain.plain_len;
+        }
+    }
+    if (st == 200) {
+        char smsg[512];
+        int sst = srv_body_split(&b, body, len, NULL, s->cfg.max_body, s->cfg.max_record, smsg,
+                                 sizeof(smsg));
+        if (sst == 413) {
+            st = 413;
+            snprintf(msg, sizeof(msg), "request %" PRIu64 " from %s: %s", r->id, peer, smsg);
+        } else if (sst == 200 && len > s->cfg.max_record) {
+            /* within the limit record by record: hand over the records, one per line */
+            size_t n = 0;
+            for (size_t i = 0; i < b.n; i++)
+                n += b.recs[i].len + 1;
+            joined = malloc(n + 1);
+            if (!joined) {
+                st = 500;
+                snprintf(msg, sizeof(msg), "out of memory");
+            } else {
+                char *w = joined;
+                for (size_t i = 0; i < b.n; i++) {
+                    memcpy(w, b.recs[i].data, b.recs[i].len);
+                    w += b.recs[i].len;
+                    *w++ = '\n';
+                }
+                body = joined;
+                len = n;
+            }
+        }
+        /* a body the structural scan cannot split goes to the engine as it is: it frames it
+           like a file, skips the bad records with their positions and answers 200 */
+    }
+    if (st != 200) {
+        srv_batch_free(&plain);
+        srv_batch_free(&b);
+        srv_log(st >= 500 ? KAD_LOG_WARN : KAD_LOG_INFO, "%s%s",
+                strncmp(msg, "request ", 8) == 0 ? "" : "request refused: ", msg);
+        size_t n = strlen(msg);
+        if (n + 2 < sizeof(msg)) {
+            msg[n] = '\n';
+            msg[n + 1] = '\0';
+        }
+        return answer(c, (unsigned)st, msg);
+    }
+    struct cli_listen_req rq = {r->id, peer, body, len};
+    bool stop = false;
+    msg[0] = '\0';
+    pthread_mutex_lock(&s->hook_mu);
+    if (atomic_load(&s->hook_stop)) {
+        st = 500;
+        snprintf(msg, sizeof(msg), "kadet: stopping after an error (see its stderr)\n");
+    } else {
+        st = o->on_body(o->ctx, &rq, msg, sizeof(msg), &stop);
+    }
+    if (stop)
+        atomic_store(&s->hook_stop, true);
+    pthread_mutex_unlock(&s->hook_mu);
+    free(joined);
+    srv_batch_free(&plain);
+    srv_batch_free(&b);
+    if (st == 200)
+        atomic_fetch_add(&s->m.req_ok, 1);
+    return answer_full(c, (unsigned)st,
+                       st == 200 ? "application/json" : "text/plain; charset=utf-8", msg,
+                       strlen(msg), NULL, NULL);
+}
+
 /* ---- the request callback -------------------------------------------------------------------- */
 
 static enum MHD_Result refuse_auth(struct srv *s, struct MHD_Connection *c, const struct ident *id,
@@ -562,6 +742,15 @@ static enum MHD_Result first_call(struct srv_listener *l, struct MHD_Connection 
             return answer_full(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "GET only\n", 9,
                                "GET, HEAD", NULL);
         return answer(c, MHD_HTTP_OK, "ok\n");
+    }
+    if (s->hook) { /* scan --listen: /healthz and the webhook path only */
+        if (!post)
+            return answer_full(c, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain; charset=utf-8",
+                               "method not allowed: POST only\n", 30, "POST", NULL);
+        if (!is(url, s->cfg.listen_path ? s->cfg.listen_path : "/")) {
+            atomic_fetch_add(&s->m.req_notfound, 1);
+            return answer(c, MHD_HTTP_NOT_FOUND, "not found\n");
+        }
     }
     if (is(url, "/readyz")) {
         if (!get)
@@ -675,8 +864,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct srv_listener *l = cls;
     struct srv *s = l->s;
     struct req *r = *con_cls;
-    if (!r)
-        return first_call(l, c, url, method, con_cls);
+    if (!r) {
+        /* the headers are in: no deadline while answering, the body's while reading it */
+        conn_deadline(l, c, 0, NULL);
+        enum MHD_Result ret = first_call(l, c, url, method, con_cls);
+        if (*con_cls)
+            conn_deadline(l, c, s->cfg.body_timeout_s, "body");
+        return ret;
+    }
     if (*upload_data_size) {
         size_t max = r->kind == R_MOUNT ? ((size_t)8 << 20) : s->cfg.max_body;
         if (!r->too_big && !r->no_budget && !body_add(s, r, max, upload_data, *upload_data_size)) {
@@ -691,10 +886,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (r->kind == R_DONE)
         return MHD_YES;
+    conn_deadline(l, c, 0, NULL); /* the body is in: processing it has no deadline */
     int kind = r->kind;
     r->kind = R_DONE;
     if (kind == R_INGEST)
-        return ingest(l, c, r);
+        return s->hook ? ingest_hook(l, c, r) : ingest(l, c, r);
     if (r->too_big)
         return answer(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
     return run_mount(l, c, url, method, r);
@@ -704,6 +900,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     struct srv_listener *l = cls;
+    /* a kept-alive connection: the next request's headers, once --timeout has not closed it */
+    if (l->s->cfg.header_timeout_s)
+        conn_deadline(l, c, l->s->cfg.timeout_s + l->s->cfg.header_timeout_s, "headers");
     struct req *r = *con_cls;
     if (!r)
         return;
@@ -719,12 +918,41 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
                           enum MHD_ConnectionNotificationCode toe)
 {
     struct srv_listener *l = cls;
+    struct srv *s = l->s;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        atomic_fetch_add(&l->s->m.connections, 1);
-        *socket_context = calloc(1, sizeof(struct conn));
+        atomic_fetch_add(&s->m.connections, 1);
+        struct conn *cn = calloc(1, sizeof(*cn));
+        *socket_context = cn;
+        if (!cn)
+            return;
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        cn->fd = ci ? ci->connect_fd : -1;
+        peer_of(c, cn->peer, sizeof(cn->peer));
+        pthread_mutex_lock(&l->conns_mu);
+        if (cn->fd >= 0 && s->cfg.header_timeout_s) {
+            cn->deadline_us = mono_us() + (int64_t)s->cfg.header_timeout_s * 1000000;
+            cn->waiting = "headers";
+        }
+        cn->next = l->conns;
+        if (l->conns)
+            l->conns->prev = cn;
+        l->conns = cn;
+        pthread_mutex_unlock(&l->conns_mu);
     } else {
-        atomic_fetch_sub(&l->s->m.connections, 1);
-        free(*socket_context);
+        atomic_fetch_sub(&s->m.connections, 1);
+        struct conn *cn = *socket_context;
+        if (cn) {
+            pthread_mutex_lock(&l->conns_mu);
+            if (cn->prev)
+                cn->prev->next = cn->next;
+            else
+                l->conns = cn->next;
+            if (cn->next)
+                cn->next->prev = cn->prev;
+            pthread_mutex_unlock(&l->conns_mu);
+        }
+        free(cn);
         *socket_context = NULL;
     }
 }
@@ -740,77 +968,6 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 }
 
 /* ---- listeners ------------------------------------------------------------------------------- */
-
-static bool split_addr(const char *addr, char *host, size_t hsize, char *port, size_t psize)
-{
-    const char *colon = strrchr(addr, ':');
-    if (!colon)
-        return false;
-    const char *h = addr;
-    size_t hl = (size_t)(colon - addr);
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    } else if (memchr(h, ':', hl)) {
-        return false;
-    }
-    size_t pl = strlen(colon + 1);
-    if (pl == 0 || pl >= psize || hl >= hsize || strspn(colon + 1, "0123456789") != pl ||
-        strtol(colon + 1, NULL, 10) > 65535)
-        return false;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    memcpy(port, colon + 1, pl + 1);
-    return true;
-}
-
-static int open_socket(const char *addr, int *family, char *where, size_t wsize)
-{
-    char host[256], port[8];
-    if (!split_addr(addr, host, sizeof(host), port, sizeof(port))) {
-        srv_log(KAD_LOG_ERROR, "bad address '%s' (expected HOST:PORT, [IPV6]:PORT or :PORT)", addr);
-        return -1;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    int g = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
-    if (g != 0) {
-        srv_log(KAD_LOG_ERROR, "cannot listen on %s: %s", addr, gai_strerror(g));
-        return -1;
-    }
-    int fd = -1, err = 0;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            err = errno;
-            continue;
-        }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0) {
-            *family = ai->ai_family;
-            break;
-        }
-        err = errno;
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    if (fd < 0) {
-        srv_log(KAD_LOG_ERROR, "cannot listen on %s: %s", addr, strerror(err));
-        return -1;
-    }
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    char h[NI_MAXHOST] = "?", p[NI_MAXSERV] = "?";
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), p, sizeof(p),
-                    NI_NUMERICHOST | NI_NUMERICSERV);
-    snprintf(where, wsize, *family == AF_INET6 ? "[%s]:%s" : "%s:%s", h, p);
-    return fd;
-}
 
 static char *read_pem(const char *path)
 {
@@ -843,12 +1000,14 @@ static struct srv_listener *listener_start(struct srv *s, const char *addr, bool
     l->admin = admin;
     l->tls = s->cfg.tls_cert != NULL;
     l->verify = l->tls && s->cfg.client_ca;
+    pthread_mutex_init(&l->conns_mu, NULL);
+    pthread_cond_init(&l->reaper_cond, NULL);
     if (l->tls && (!(l->cert = read_pem(s->cfg.tls_cert)) || !(l->key = read_pem(s->cfg.tls_key)) ||
                    (l->verify && !(l->ca = read_pem(s->cfg.client_ca)))))
         goto fail;
     int family = AF_INET;
-    char where[NI_MAXHOST + NI_MAXSERV + 4];
-    int fd = open_socket(addr, &family, where, sizeof(where));
+    char *where = l->where;
+    int fd = srv_addr_bind(addr, &family, l->where, sizeof(l->where));
     if (fd < 0)
         goto fail;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ITC |
@@ -885,6 +1044,28 @@ static struct srv_listener *listener_start(struct srv *s, const char *addr, bool
         close(fd);
         goto fail;
     }
+    if (s->cfg.header_timeout_s || s->cfg.body_timeout_s) {
+        if (pthread_create(&l->reaper, NULL, reaper_main, l) != 0) {
+            srv_log(KAD_LOG_ERROR, "cannot start a thread");
+            MHD_stop_daemon(l->d);
+            l->d = NULL;
+            goto fail;
+        }
+        l->reaper_on = true;
+    }
+    if (s->hook) {
+        /* the line tests and scripts wait for: "kadet scan: listening on IP:PORT" */
+        fprintf(stderr, "%s: listening on %s\n", s->hook->banner ? s->hook->banner : "kadet",
+                where);
+        fflush(stderr);
+        if (!srv_addr_loopback(addr))
+            srv_log(KAD_LOG_WARN,
+                    "%s is not a loopback address and --listen has no TLS and no "
+                    "authentication: anyone who reaches it can post events (bind to 127.0.0.1 "
+                    "behind a TLS proxy, or use kadet serve; docs/deployment.md)",
+                    where);
+        return l;
+    }
     srv_log(KAD_LOG_INFO, "listening on %s (%s, %s%s)", where,
             webhook && admin ? "webhook+admin"
             : webhook        ? "webhook"
@@ -900,6 +1081,8 @@ fail:
     free(l->cert);
     free(l->key);
     free(l->ca);
+    pthread_mutex_destroy(&l->conns_mu);
+    pthread_cond_destroy(&l->reaper_cond);
     free(l);
     return NULL;
 }
@@ -917,11 +1100,20 @@ static void listener_stop(struct srv_listener *l)
 {
     if (!l)
         return;
+    if (l->reaper_on) {
+        pthread_mutex_lock(&l->conns_mu);
+        l->reaper_stop = true;
+        pthread_cond_signal(&l->reaper_cond);
+        pthread_mutex_unlock(&l->conns_mu);
+        pthread_join(l->reaper, NULL);
+    }
     if (l->d)
         MHD_stop_daemon(l->d);
     free(l->cert);
     free(l->key);
     free(l->ca);
+    pthread_mutex_destroy(&l->conns_mu);
+    pthread_cond_destroy(&l->reaper_cond);
     free(l);
 }
 
@@ -947,7 +1139,7 @@ int srv_http_start(struct srv *s)
         .metrics_text = svc_metrics,
         .authenticate_token = svc_auth,
     };
-    if (console_mount_new) {
+    if (console_mount_new && !s->hook) {
         kad_err err;
         kad_err_clear(&err);
         srv_mount *m = console_mount_new(&s->services, s->cfg.config_path, &err);
@@ -965,6 +1157,8 @@ int srv_http_start(struct srv *s)
         return -1;
     return 0;
 }
+
+const char *srv_http_where(const struct srv *s) { return s->web ? s->web->where : ""; }
 
 void srv_http_stop(struct srv *s)
 {

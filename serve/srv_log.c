@@ -12,6 +12,7 @@
 
 static int log_format = SRV_LOG_TEXT;
 static int log_level = KAD_LOG_INFO;
+static const char *log_prefix; /* kadet scan --listen: "kadet scan" */
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -20,6 +21,8 @@ void srv_log_init(int format, int level)
     log_format = format;
     log_level = level;
 }
+
+void srv_log_prefix(const char *prefix) { log_prefix = prefix; }
 
 static void emit(int level, const char *msg)
 {
@@ -47,6 +50,12 @@ static void emit(int level, const char *msg)
             fprintf(stderr, "%s\n", t);
             kad_json_free(w);
         }
+    } else if (log_prefix) {
+        if (level <= KAD_LOG_WARN)
+            fprintf(stderr, "%s: %s: %s\n", log_prefix, level == KAD_LOG_WARN ? "warning" : "error",
+                    msg);
+        else
+            fprintf(stderr, "%s: %s\n", log_prefix, msg);
     } else {
         fprintf(stderr, "%s %s: %s\n", ts, lv, msg);
     }

@@ -142,6 +142,10 @@ char *srv_metrics_text(struct srv *s)
           (double)atomic_load(&m->inflight_bytes));
     gauge(&o, "kadet_http_connections", "Open HTTP connections.",
           (double)atomic_load(&m->connections));
+    counter(&o, "kadet_http_timeouts_total",
+            "Connections closed because a request's headers or body did not arrive in time "
+            "(--header-timeout, --body-timeout).",
+            atomic_load(&m->timeouts));
     hist(&o, "kadet_request_duration_seconds",
          "Webhook request: body received to answer (includes the spool fsync).", &m->request);
     hist(&o, "kadet_commit_duration_seconds", "Engine commits (output fsync and state).",
