@@ -200,7 +200,7 @@ static const struct con_session *session_new(struct console *c, srv_role role,
     struct con_session *slot = NULL;
     for (size_t i = 0; i < CON_SESSIONS_MAX; i++) {
         struct con_session *s = &c->sessions[i];
-        if (!s->id[0] || s->expires_ms <= now || s->last_ms + CON_SESSION_IDLE_MS <= now) {
+        if (!s->id[0] || s->expires_ms <= now || s->last_ms + c->ses_idle_ms <= now) {
             slot = s;
             break;
         }
@@ -213,7 +213,7 @@ static const struct con_session *session_new(struct console *c, srv_role role,
     random_hex(slot->csrf, 16);
     snprintf(slot->principal, sizeof(slot->principal), "%s", principal);
     slot->role = role;
-    slot->expires_ms = now + CON_SESSION_TTL_MS;
+    slot->expires_ms = now + c->ses_ttl_ms;
     slot->last_ms = now;
     *copy = *slot;
     pthread_mutex_unlock(&c->ses_mu);
@@ -227,7 +227,7 @@ static bool session_find(struct console *c, const char *id, struct con_session *
     pthread_mutex_lock(&c->ses_mu);
     for (size_t i = 0; i < CON_SESSIONS_MAX; i++) {
         struct con_session *s = &c->sessions[i];
-        if (s->id[0] && s->expires_ms > now && s->last_ms + CON_SESSION_IDLE_MS > now &&
+        if (s->id[0] && s->expires_ms > now && s->last_ms + c->ses_idle_ms > now &&
             same_secret(s->id, id)) {
             s->last_ms = now; /* idle expiry counts from here */
             *copy = *s;
@@ -742,6 +742,16 @@ srv_mount *console_mount_new(const srv_services *sv, const char *config_path, ka
         return NULL;
     }
     c->sv = *sv;
+    c->ses_ttl_ms = CON_SESSION_TTL_MS;
+    c->ses_idle_ms = CON_SESSION_IDLE_MS;
+#ifdef KAD_TEST_HOOKS
+    /* tests shorten the session lifetimes to see them expire */
+    const char *ttl = getenv("KADET_TEST_SESSION_TTL_MS"), *idle = getenv("KADET_TEST_SESSION_IDLE_MS");
+    if (ttl && atoll(ttl) > 0)
+        c->ses_ttl_ms = atoll(ttl);
+    if (idle && atoll(idle) > 0)
+        c->ses_idle_ms = atoll(idle);
+#endif
     c->config_path = config_path ? strdup(config_path) : NULL;
     pthread_mutex_init(&c->idx_mu, NULL);
     pthread_mutex_init(&c->ses_mu, NULL);

@@ -60,6 +60,7 @@ struct console {
     struct con_rate rates[CON_RATE_SLOTS];
 
     struct con_input *input; /* recent input (NULL when it could not start) */
+    int64_t ses_ttl_ms, ses_idle_ms; /* CON_SESSION_TTL_MS, CON_SESSION_IDLE_MS (tests: less) */
 
     /* alerts handed over by on_alerts, indexed by the ingest thread */
     pthread_mutex_t q_mu;
