@@ -758,6 +758,16 @@ srv_mount *console_mount_new(const srv_services *sv, const char *config_path, ka
     pthread_mutex_init(&c->q_mu, NULL);
     pthread_cond_init(&c->q_cv, NULL);
     int rc = kad_alerts_open(&c->idx, sv->state_location, err);
+    if (rc == KAD_EUNSUPPORTED) {
+        fprintf(stderr,
+                "kadet: console: %s: alerts are indexed in memory from the alerts file, and "
+                "triage is off (docs/internals/console.md)\n",
+                err ? err->msg : "the state keeps no alert index");
+        if (err)
+            kad_err_clear(err);
+        c->idx_in_memory = true;
+        rc = kad_alerts_open(&c->idx, NULL, err);
+    }
     if (rc != KAD_OK) {
         console_close(c);
         return NULL;

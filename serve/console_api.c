@@ -764,6 +764,10 @@ static int triage(struct console *c, const srv_req *rq, const struct con_auth *a
 {
     if (au->role < SRV_ROLE_ANALYST)
         return con_error(rs, 403, "triage needs the analyst or admin role (you: read)");
+    if (c->idx_in_memory)
+        return con_error(rs, 501,
+                         "triage is not available with a redis:// state: the workflow status "
+                         "is kept in the alert index, an SQLite file beside a file state");
     static const char *const allowed[] = {"id", "status", "note", NULL};
     const char *b = rq->body ? rq->body : "";
     size_t bl = rq->body ? rq->body_len : 0;
@@ -1514,6 +1518,8 @@ static int health(struct console *c, srv_resp *rs)
     pthread_mutex_lock(&c->idx_mu);
     kad_alerts_count(c->idx, &f, &n, &err);
     json_kv(w, "alert_index", kad_alerts_path(c->idx));
+    kad_json_keyc(w, "triage");
+    kad_json_bool(w, !c->idx_in_memory);
     pthread_mutex_unlock(&c->idx_mu);
     kad_json_keyc(w, "alerts_indexed");
     kad_json_int(w, (int64_t)n);

@@ -54,6 +54,9 @@ struct console {
 
     pthread_mutex_t idx_mu; /* guards idx (one SQLite handle) */
     kad_alerts *idx;
+    /* the state has no alert index of its own (a redis:// state): idx is in memory, rebuilt
+       from the alerts file at start, and triage is refused rather than lost at a restart */
+    bool idx_in_memory;
 
     pthread_mutex_t ses_mu; /* sessions and rates */
     struct con_session sessions[CON_SESSIONS_MAX];
