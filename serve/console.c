@@ -83,6 +83,29 @@ static void add_header(srv_resp *rs, const char *fmt, ...)
     rs->headers = h;
 }
 
+/* ---- growing text buffers ----------------------------------------------------------------- */
+
+void con_sb_add(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->len + n + 1) * 2 + 256;
+        char *q = realloc(b->p, cap);
+        if (!q) {
+            b->oom = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void con_sb_adds(struct sbuf *b, const char *s) { con_sb_add(b, s, strlen(s)); }
+
 /* ---- form and query parameters ------------------------------------------------------------- */
 
 static int hexval(char c)
@@ -177,7 +200,7 @@ static const struct con_session *session_new(struct console *c, srv_role role,
     struct con_session *slot = NULL;
     for (size_t i = 0; i < CON_SESSIONS_MAX; i++) {
         struct con_session *s = &c->sessions[i];
-        if (!s->id[0] || s->expires_ms <= now) {
+        if (!s->id[0] || s->expires_ms <= now || s->last_ms + c->ses_idle_ms <= now) {
             slot = s;
             break;
         }
@@ -190,7 +213,8 @@ static const struct con_session *session_new(struct console *c, srv_role role,
     random_hex(slot->csrf, 16);
     snprintf(slot->principal, sizeof(slot->principal), "%s", principal);
     slot->role = role;
-    slot->expires_ms = now + CON_SESSION_TTL_MS;
+    slot->expires_ms = now + c->ses_ttl_ms;
+    slot->last_ms = now;
     *copy = *slot;
     pthread_mutex_unlock(&c->ses_mu);
     return copy;
@@ -203,7 +227,9 @@ static bool session_find(struct console *c, const char *id, struct con_session *
     pthread_mutex_lock(&c->ses_mu);
     for (size_t i = 0; i < CON_SESSIONS_MAX; i++) {
         struct con_session *s = &c->sessions[i];
-        if (s->id[0] && s->expires_ms > now && same_secret(s->id, id)) {
+        if (s->id[0] && s->expires_ms > now && s->last_ms + c->ses_idle_ms > now &&
+            same_secret(s->id, id)) {
+            s->last_ms = now; /* idle expiry counts from here */
             *copy = *s;
             found = true;
             break;
@@ -272,7 +298,8 @@ static const char *role_name(srv_role r)
     }
 }
 
-static void session_answer(srv_resp *rs, const struct con_auth *au, const struct con_session *s)
+static void session_answer(srv_resp *rs, const struct con_auth *au, const struct con_session *s,
+                           bool secure)
 {
     kad_json *w = kad_json_new();
     kad_json_obj_begin(w);
@@ -288,10 +315,83 @@ static void session_answer(srv_resp *rs, const struct con_auth *au, const struct
     kad_json_obj_end(w);
     con_json(rs, 200, w);
     kad_json_free(w);
-    if (s)
-        add_header(rs, "Set-Cookie: kadet_session=%s; Path=/; HttpOnly; SameSite=Strict\r\n",
-                   s->id);
+    if (s) /* Secure on TLS: the browser then never sends it over plain HTTP */
+        add_header(rs, "Set-Cookie: kadet_session=%s; Path=/; HttpOnly; SameSite=Strict%s\r\n",
+                   s->id, secure ? "; Secure" : "");
     add_header(rs, "Cache-Control: no-store\r\n");
+}
+
+/* ---- login rate limits --------------------------------------------------------------------- */
+
+/* The address part of serve's "IP:PORT" / "[IPv6]:PORT". */
+static void peer_addr(const char *peer, char *out, size_t size)
+{
+    const char *p = peer ? peer : "";
+    size_t n = strlen(p);
+    const char *colon = strrchr(p, ':');
+    if (p[0] == '[') {
+        const char *rb = strchr(p, ']');
+        if (rb) {
+            p++;
+            n = (size_t)(rb - p);
+        }
+    } else if (colon && strchr(p, ':') == colon) {
+        n = (size_t)(colon - p);
+    }
+    snprintf(out, size, "%.*s", (int)n, p);
+}
+
+/* The counter of key in the current window (ses_mu held): a new one replaces a free slot, an
+   expired one or the oldest window. */
+static struct con_rate *rate_slot(struct console *c, const char *key, int64_t now)
+{
+    struct con_rate *victim = NULL;
+    for (size_t i = 0; i < CON_RATE_SLOTS; i++) {
+        struct con_rate *r = &c->rates[i];
+        bool live = r->window_ms && now - r->window_ms < CON_RATE_WINDOW_MS;
+        if (live && !strcmp(r->key, key))
+            return r;
+        if (!live) {
+            if (!victim || victim->window_ms)
+                victim = r;
+        } else if (!victim || (victim->window_ms && r->window_ms < victim->window_ms)) {
+            victim = r;
+        }
+    }
+    snprintf(victim->key, sizeof(victim->key), "%s", key);
+    victim->window_ms = now;
+    victim->n = 0;
+    return victim;
+}
+
+/* Seconds until key's window ends when its count reached max; 0 when allowed. */
+static long rate_check(struct console *c, const char *key, unsigned max)
+{
+    int64_t now = con_now_ms();
+    pthread_mutex_lock(&c->ses_mu);
+    struct con_rate *r = rate_slot(c, key, now);
+    long wait = 0;
+    if (r->n >= max) {
+        wait = (long)((r->window_ms + CON_RATE_WINDOW_MS - now + 999) / 1000);
+        if (wait < 1)
+            wait = 1;
+    }
+    pthread_mutex_unlock(&c->ses_mu);
+    return wait;
+}
+
+static void rate_count(struct console *c, const char *key)
+{
+    pthread_mutex_lock(&c->ses_mu);
+    rate_slot(c, key, con_now_ms())->n++;
+    pthread_mutex_unlock(&c->ses_mu);
+}
+
+static int too_many(srv_resp *rs, long wait, const char *what)
+{
+    con_error(rs, 429, "too many %s: try again in %ld s", what, wait);
+    add_header(rs, "Retry-After: %ld\r\n", wait);
+    return 0;
 }
 
 /* POST /api/v1/login (token=...): a session for the token's user. */
@@ -300,6 +400,12 @@ static int login(struct console *c, const srv_req *rq, srv_resp *rs)
     if (!c->sv.authenticate_token)
         return con_error(rs, 501,
                          "this server has no token users: log in with a client certificate");
+    char ipkey[80], addr[64];
+    peer_addr(rq->peer, addr, sizeof(addr));
+    snprintf(ipkey, sizeof(ipkey), "ip:%s", addr);
+    long wait = rate_check(c, ipkey, CON_RATE_IP_FAILS);
+    if (wait)
+        return too_many(rs, wait, "failed logins from this address");
     char *tok = con_param(rq->body, rq->body_len, "token", 0);
     if (!tok || !*tok) {
         free(tok);
@@ -309,14 +415,21 @@ static int login(struct console *c, const srv_req *rq, srv_resp *rs)
     srv_role role = c->sv.authenticate_token(c->sv.sv, tok, principal, sizeof(principal));
     memset(tok, 0, strlen(tok));
     free(tok);
-    if (role == SRV_ROLE_NONE)
+    if (role == SRV_ROLE_NONE) {
+        rate_count(c, ipkey);
         return con_error(rs, 401, "unknown token");
+    }
+    char ukey[160];
+    snprintf(ukey, sizeof(ukey), "user:%.70s", principal);
+    if ((wait = rate_check(c, ukey, CON_RATE_USER_LOGINS)) != 0)
+        return too_many(rs, wait, "logins of this user");
+    rate_count(c, ukey);
     struct con_auth au;
     memset(&au, 0, sizeof(au));
     au.role = role;
     snprintf(au.principal, sizeof(au.principal), "%s", principal);
     struct con_session copy;
-    session_answer(rs, &au, session_new(c, role, principal, &copy));
+    session_answer(rs, &au, session_new(c, role, principal, &copy), rq->tls);
     return 0;
 }
 
@@ -429,6 +542,12 @@ static void on_alerts(void *ctx, const char *ndjson, size_t len)
     c->q[c->q_len++] = '\n';
     pthread_cond_signal(&c->q_cv);
     pthread_mutex_unlock(&c->q_mu);
+}
+
+static void on_record(void *ctx, const char *data, size_t len, int64_t read_ms)
+{
+    struct console *c = ctx;
+    con_input_record(c->input, data, len, read_ms);
 }
 
 static void index_text(struct console *c, const char *text, size_t len)
@@ -564,7 +683,7 @@ static int handle(void *ctx, const srv_req *rq, srv_resp *rs)
             const struct con_session *s = au.ses;
             if (!s && !au.bearer) /* a client certificate: the pages need a CSRF token */
                 s = session_new(c, au.role, au.principal, &copy);
-            session_answer(rs, &au, s);
+            session_answer(rs, &au, s, rq->tls);
             return 0;
         }
         if (!strcmp(rq->method, "DELETE")) {
@@ -573,8 +692,10 @@ static int handle(void *ctx, const srv_req *rq, srv_resp *rs)
             rs->status = 200;
             rs->body_static = "{\"ok\":true}";
             rs->body_len = strlen(rs->body_static);
-            add_header(rs, "Set-Cookie: kadet_session=; Path=/; HttpOnly; SameSite=Strict; "
-                           "Max-Age=0\r\n");
+            add_header(rs,
+                       "Set-Cookie: kadet_session=; Path=/; HttpOnly; SameSite=Strict; "
+                       "Max-Age=0%s\r\n",
+                       rq->tls ? "; Secure" : "");
             return 0;
         }
         return con_error(rs, 405, "/api/v1/session: GET or DELETE");
@@ -599,6 +720,7 @@ static void console_close(void *ctx)
         pthread_mutex_unlock(&c->q_mu);
         pthread_join(c->ingest, NULL);
     }
+    con_input_free(c->input);
     kad_alerts_close(c->idx);
     free(c->q);
     free(c->config_path);
@@ -620,17 +742,42 @@ srv_mount *console_mount_new(const srv_services *sv, const char *config_path, ka
         return NULL;
     }
     c->sv = *sv;
+    c->ses_ttl_ms = CON_SESSION_TTL_MS;
+    c->ses_idle_ms = CON_SESSION_IDLE_MS;
+#ifdef KAD_TEST_HOOKS
+    /* tests shorten the session lifetimes to see them expire */
+    const char *ttl = getenv("KADET_TEST_SESSION_TTL_MS"), *idle = getenv("KADET_TEST_SESSION_IDLE_MS");
+    if (ttl && atoll(ttl) > 0)
+        c->ses_ttl_ms = atoll(ttl);
+    if (idle && atoll(idle) > 0)
+        c->ses_idle_ms = atoll(idle);
+#endif
     c->config_path = config_path ? strdup(config_path) : NULL;
     pthread_mutex_init(&c->idx_mu, NULL);
     pthread_mutex_init(&c->ses_mu, NULL);
     pthread_mutex_init(&c->q_mu, NULL);
     pthread_cond_init(&c->q_cv, NULL);
     int rc = kad_alerts_open(&c->idx, sv->state_location, err);
+    if (rc == KAD_EUNSUPPORTED) {
+        fprintf(stderr,
+                "kadet: console: %s: alerts are indexed in memory from the alerts file, and "
+                "triage is off (docs/internals/console.md)\n",
+                err ? err->msg : "the state keeps no alert index");
+        if (err)
+            kad_err_clear(err);
+        c->idx_in_memory = true;
+        rc = kad_alerts_open(&c->idx, NULL, err);
+    }
     if (rc != KAD_OK) {
         console_close(c);
         return NULL;
     }
     index_output_file(c);
+    kad_err ierr;
+    kad_err_clear(&ierr);
+    c->input = con_input_new(CON_INPUT_MAX_EVENTS, CON_INPUT_MAX_BYTES, &ierr);
+    if (!c->input) /* the console works without it: alert pages say so */
+        fprintf(stderr, "kadet: console: no recent-input store: %s\n", ierr.msg);
     if (pthread_create(&c->ingest, NULL, ingest_main, c) != 0) {
         if (err) {
             err->code = KAD_ENOMEM;
@@ -646,6 +793,7 @@ srv_mount *console_mount_new(const srv_services *sv, const char *config_path, ka
     c->mount.prefixes = c->prefixes;
     c->mount.handle = handle;
     c->mount.on_alerts = on_alerts;
+    c->mount.on_record = c->input ? on_record : NULL;
     c->mount.close = console_close;
     c->mount.ctx = c;
     return &c->mount;

@@ -88,6 +88,24 @@ static int parse_time_param(srv_resp *rs, const char *qs, size_t len, const char
     return ok ? 0 : -1;
 }
 
+static int parse_limit(srv_resp *rs, const char *qs, size_t len, size_t def, size_t max,
+                       size_t *out)
+{
+    *out = def;
+    char *lim = con_param(qs, len, "limit", 0);
+    if (!lim)
+        return 0;
+    char *end;
+    errno = 0;
+    long v = strtol(lim, &end, 10);
+    bool bad = !*lim || *end || errno || v < 1 || (size_t)v > max;
+    free(lim);
+    if (bad)
+        return con_error(rs, 400, "limit: a number from 1 to %zu", max), -1;
+    *out = (size_t)v;
+    return 0;
+}
+
 static bool one_of(const char *v, const char *const *set)
 {
     for (size_t i = 0; set[i]; i++)
@@ -132,18 +150,8 @@ static int parse_filter(srv_resp *rs, const char *qs, size_t len, kad_alert_filt
         return -1;
     if (f->from_ms != KAD_TIME_NONE && f->to_ms != KAD_TIME_NONE && f->from_ms >= f->to_ms)
         return con_error(rs, 400, "from must be before to"), -1;
-    f->limit = def_limit;
-    char *lim = con_param(qs, len, "limit", 0);
-    if (lim) {
-        char *end;
-        errno = 0;
-        long v = strtol(lim, &end, 10);
-        bool bad = !*lim || *end || errno || v < 1 || v > CON_PAGE_MAX;
-        free(lim);
-        if (bad)
-            return con_error(rs, 400, "limit: a number from 1 to %d", CON_PAGE_MAX), -1;
-        f->limit = (size_t)v;
-    }
+    if (parse_limit(rs, qs, len, def_limit, CON_PAGE_MAX, &f->limit))
+        return -1;
     char *after = con_param(qs, len, "after", 0);
     if (after) {
         /* the cursor is "TIME_MS:ID" of the previous page's last alert */
@@ -655,10 +663,111 @@ static int alert_detail(struct console *c, const srv_req *rq, const char *id, sr
     return 0;
 }
 
+/* ---- recent input -------------------------------------------------------------------------- */
+
+/* The recent-input store's events of user in [from, to] nearest to center, as the answer. */
+static int input_answer(struct console *c, srv_resp *rs, const char *user, int64_t from,
+                        int64_t to, int64_t center, size_t limit, const char *alert_id)
+{
+    if (!c->input)
+        return con_error(rs, 503, "the recent-input store is not running (see serve's log)");
+    kad_json *w = kad_json_new();
+    kad_json_obj_begin(w);
+    json_kv(w, "alert", alert_id);
+    json_kv(w, "user", user);
+    json_time(w, "from", from == INT64_MIN + 1 ? KAD_TIME_NONE : from);
+    json_time(w, "to", to == INT64_MAX ? KAD_TIME_NONE : to);
+    kad_json_keyc(w, "input");
+    kad_json_null(w);
+    kad_json_obj_end(w);
+    size_t n = 0;
+    const char *t = kad_json_text(w, &n);
+    struct sbuf b = {0};
+    con_sb_add(&b, t, n - 5); /* without its "null}" */
+    kad_json_free(w);
+    con_input_find(c->input, user, from, to, center, limit, &b);
+    con_sb_adds(&b, "}");
+    if (b.oom) {
+        free(b.p);
+        return con_error(rs, 500, "out of memory");
+    }
+    rs->status = 200;
+    rs->content_type = "application/json";
+    rs->body = b.p;
+    rs->body_len = b.len;
+    return 0;
+}
+
+/* GET /api/v1/alerts/{id}/events?window=1h&limit=200: the alert's user's events around it. */
+static int alert_events(struct console *c, const srv_req *rq, const char *id, srv_resp *rs)
+{
+    static const char *const allowed[] = {"window", "limit", NULL};
+    size_t ql = strlen(rq->query);
+    if (check_params(rs, rq->query, ql, allowed))
+        return 0;
+    int64_t win = 3600 * 1000;
+    char *wv = con_param(rq->query, ql, "window", 0);
+    if (wv) {
+        kad_err e;
+        kad_err_clear(&e);
+        int bad = kad_duration_parse(wv, &win, &e) != KAD_OK || win < 1000 || win > DAY_MS;
+        free(wv);
+        if (bad)
+            return con_error(rs, 400, "window: a duration from 1s to 24h (e.g. 1h)");
+    }
+    size_t limit;
+    if (parse_limit(rs, rq->query, ql, 200, 1000, &limit))
+        return 0;
+    kad_err err;
+    kad_err_clear(&err);
+    struct row_copy r;
+    int rc = get_copy(c, id, &r, &err);
+    if (rc != KAD_OK) {
+        row_copy_free(&r);
+        return con_error(rs, rc == KAD_ENOTFOUND ? 404 : 500, "%s", err.msg);
+    }
+    if (!*r.user)
+        con_error(rs, 422, "alert %.64s names no user", id);
+    else
+        input_answer(c, rs, r.user, r.time_ms - win, r.time_ms + win, r.time_ms, limit, r.id);
+    row_copy_free(&r);
+    return 0;
+}
+
+/* GET /api/v1/input?user=U&from=T&to=T&limit=N: a user's events in the recent-input store. */
+static int input_lookup(struct console *c, const srv_req *rq, srv_resp *rs)
+{
+    static const char *const allowed[] = {"user", "from", "to", "limit", NULL};
+    size_t ql = strlen(rq->query);
+    if (check_params(rs, rq->query, ql, allowed))
+        return 0;
+    int64_t from = INT64_MIN + 1, to = INT64_MAX;
+    size_t limit;
+    if (parse_time_param(rs, rq->query, ql, "from", &from) ||
+        parse_time_param(rs, rq->query, ql, "to", &to) ||
+        parse_limit(rs, rq->query, ql, 200, 1000, &limit))
+        return 0;
+    if (from >= to)
+        return con_error(rs, 400, "from must be before to");
+    char *user = con_param(rq->query, ql, "user", 0);
+    if (!user || !*user) {
+        free(user);
+        return con_error(rs, 400, "user: whose events (user.name)");
+    }
+    int64_t center = to == INT64_MAX ? con_now_ms() : to;
+    input_answer(c, rs, user, from, to, center, limit, NULL);
+    free(user);
+    return 0;
+}
+
 static int triage(struct console *c, const srv_req *rq, const struct con_auth *au, srv_resp *rs)
 {
     if (au->role < SRV_ROLE_ANALYST)
         return con_error(rs, 403, "triage needs the analyst or admin role (you: read)");
+    if (c->idx_in_memory)
+        return con_error(rs, 501,
+                         "triage is not available with a redis:// state: the workflow status "
+                         "is kept in the alert index, an SQLite file beside a file state");
     static const char *const allowed[] = {"id", "status", "note", NULL};
     const char *b = rq->body ? rq->body : "";
     size_t bl = rq->body ? rq->body_len : 0;
@@ -830,59 +939,35 @@ static const char *exc_dir(struct console *c)
     return NULL;
 }
 
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    bool oom;
-};
-static void sb_add(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2 + 256;
-        char *q = realloc(b->p, cap);
-        if (!q) {
-            b->oom = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-static void sb_adds(struct sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
 /* A TOML basic string. */
 static void sb_toml(struct sbuf *b, const char *s)
 {
-    sb_adds(b, "\"");
+    con_sb_adds(b, "\"");
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         char e[8];
         if (*p == '"' || *p == '\\') {
             e[0] = '\\';
             e[1] = (char)*p;
-            sb_add(b, e, 2);
+            con_sb_add(b, e, 2);
         } else if (*p == '\n') {
-            sb_adds(b, "\\n");
+            con_sb_adds(b, "\\n");
         } else if (*p == '\t') {
-            sb_adds(b, "\\t");
+            con_sb_adds(b, "\\t");
         } else if (*p < 0x20 || *p == 0x7f) {
             snprintf(e, sizeof(e), "\\u%04X", *p);
-            sb_adds(b, e);
+            con_sb_adds(b, e);
         } else {
-            sb_add(b, (const char *)p, 1);
+            con_sb_add(b, (const char *)p, 1);
         }
     }
-    sb_adds(b, "\"");
+    con_sb_adds(b, "\"");
 }
 static void sb_kv(struct sbuf *b, const char *k, const char *v)
 {
-    sb_adds(b, k);
-    sb_adds(b, " = ");
+    con_sb_adds(b, k);
+    con_sb_adds(b, " = ");
     sb_toml(b, v);
-    sb_adds(b, "\n");
+    con_sb_adds(b, "\n");
 }
 
 /* Write text to DIR/NAME atomically (temporary file, fsync, rename). */
@@ -1139,27 +1224,27 @@ static int exc_add(struct console *c, const srv_req *rq, const struct con_auth *
         snprintf(name, sizeof(name), "console-%s-%s-%s.toml", rid, stamp, aid);
         snprintf(list_id, sizeof(list_id), "kadet-console-%s-%s", stamp, aid);
         struct sbuf t = {0};
-        sb_adds(&t, "# Written by kadet's console from alert ");
-        sb_adds(&t, r.id);
-        sb_adds(&t, " by ");
-        sb_adds(&t, au->principal);
-        sb_adds(&t, ".\n\n[metadata]\n");
+        con_sb_adds(&t, "# Written by kadet's console from alert ");
+        con_sb_adds(&t, r.id);
+        con_sb_adds(&t, " by ");
+        con_sb_adds(&t, au->principal);
+        con_sb_adds(&t, ".\n\n[metadata]\n");
         sb_kv(&t, "creation_date", day);
         char lname[300];
         snprintf(lname, sizeof(lname), "kadet console: %s", r.rule_name);
         sb_kv(&t, "list_name", lname);
-        sb_adds(&t, "rule_ids = [");
+        con_sb_adds(&t, "rule_ids = [");
         sb_toml(&t, r.rule_id);
-        sb_adds(&t, "]\nrule_names = [");
+        con_sb_adds(&t, "]\nrule_names = [");
         sb_toml(&t, r.rule_name);
-        sb_adds(&t, "]\n");
+        con_sb_adds(&t, "]\n");
         sb_kv(&t, "updated_date", day);
-        sb_adds(&t, "\n[[exceptions]]\n\n[exceptions.container]\n");
+        con_sb_adds(&t, "\n[[exceptions]]\n\n[exceptions.container]\n");
         sb_kv(&t, "description", "Exceptions added in kadet's console");
         sb_kv(&t, "list_id", list_id);
         sb_kv(&t, "name", lname);
-        sb_adds(&t, "namespace_type = \"single\"\ntype = \"detection\"\n");
-        sb_adds(&t, "\n[[exceptions.items]]\ncomments = []\n");
+        con_sb_adds(&t, "namespace_type = \"single\"\ntype = \"detection\"\n");
+        con_sb_adds(&t, "\n[[exceptions.items]]\ncomments = []\n");
         sb_kv(&t, "description", note && *note ? note : "added from an alert in kadet's console");
         if (exp_ms != KAD_TIME_NONE) {
             kad_time_format(exp_ms, iso);
@@ -1174,11 +1259,11 @@ static int exc_add(struct console *c, const srv_req *rq, const struct con_auth *
             in += (size_t)snprintf(iname + in, sizeof(iname) - in, "%s%s=%s", i ? ", " : "",
                                    fields[i], values[i]);
         sb_kv(&t, "name", iname);
-        sb_adds(&t, "tags = [\"kadet-console\"]\ntype = \"simple\"\n");
+        con_sb_adds(&t, "tags = [\"kadet-console\"]\ntype = \"simple\"\n");
         for (size_t i = 0; i < n; i++) {
-            sb_adds(&t, "\n[[exceptions.items.entries]]\n");
+            con_sb_adds(&t, "\n[[exceptions.items.entries]]\n");
             sb_kv(&t, "field", fields[i]);
-            sb_adds(&t, "operator = \"included\"\ntype = \"match\"\n");
+            con_sb_adds(&t, "operator = \"included\"\ntype = \"match\"\n");
             sb_kv(&t, "value", values[i]);
         }
         if (t.oom) {
@@ -1433,6 +1518,8 @@ static int health(struct console *c, srv_resp *rs)
     pthread_mutex_lock(&c->idx_mu);
     kad_alerts_count(c->idx, &f, &n, &err);
     json_kv(w, "alert_index", kad_alerts_path(c->idx));
+    kad_json_keyc(w, "triage");
+    kad_json_bool(w, !c->idx_in_memory);
     pthread_mutex_unlock(&c->idx_mu);
     kad_json_keyc(w, "alerts_indexed");
     kad_json_int(w, (int64_t)n);
@@ -1491,6 +1578,18 @@ int con_api(struct console *c, const srv_req *rq, const struct con_auth *au, srv
         return get ? alerts_export(c, rq, rs) : con_error(rs, 405, "GET only");
     if (!strcmp(p, "alerts/triage"))
         return post ? triage(c, rq, au, rs) : con_error(rs, 405, "POST only");
+    size_t pl = strlen(p);
+    if (!strncmp(p, "alerts/", 7) && pl > 14 && !strcmp(p + pl - 7, "/events")) {
+        char id[65];
+        size_t il = pl - 14;
+        if (il > 64 || memchr(p + 7, '/', il))
+            return con_error(rs, 400, "not an alert id: '%.*s'", (int)(il > 64 ? 64 : il), p + 7);
+        memcpy(id, p + 7, il);
+        id[il] = '\0';
+        return get ? alert_events(c, rq, id, rs) : con_error(rs, 405, "GET only");
+    }
+    if (!strcmp(p, "input"))
+        return get ? input_lookup(c, rq, rs) : con_error(rs, 405, "GET only");
     if (!strncmp(p, "alerts/", 7)) {
         const char *id = p + 7;
         if (!*id || strlen(id) > 64 || strchr(id, '/'))

@@ -40,6 +40,7 @@ struct srv_req {
     /* a request header by name (case-insensitive), NULL when absent */
     const char *(*header)(const srv_req *rq, const char *name);
     void *impl; /* serve's */
+    int tls;    /* 1 when the request came over TLS (the console then sets Secure cookies) */
 };
 
 /*
@@ -97,6 +98,16 @@ typedef struct srv_services {
  */
 typedef void (*srv_alerts_fn)(void *ctx, const char *ndjson, size_t len);
 
+/*
+ * Input as serve's detection thread runs it: every record fed to the engine (one audit event, an
+ * EventList or a JSON array of them, or an ECS document: kad_record's data) is passed to every
+ * mount that set on_record, right after kad_engine_feed_at, with when it was read (epoch ms;
+ * KAD_TIME_NONE when not known: the mount takes its own clock). data is valid during the call
+ * only. Called for every record: must be cheap (copy into a bounded queue and signal; never
+ * decode or block on I/O there).
+ */
+typedef void (*srv_record_fn)(void *ctx, const char *data, size_t len, int64_t read_ms);
+
 /* A mount: serve calls handle for every request whose path starts with one of prefixes. */
 typedef struct srv_mount {
     const char *const *prefixes; /* e.g. {"/ui", "/api/v1/", NULL} */
@@ -104,6 +115,7 @@ typedef struct srv_mount {
     srv_alerts_fn on_alerts; /* may be NULL */
     void (*close)(void *ctx); /* at shutdown, after the last request; may be NULL */
     void *ctx;
+    srv_record_fn on_record; /* may be NULL */
 } srv_mount;
 
 /* The console's constructor (serve/console.c): NULL with a message in err on failure. */

@@ -326,6 +326,9 @@ static int feed(struct det *d, const char *key, const kad_record *rec, int64_t r
         atomic_store(&s->fatal, true);
         return -1;
     }
+    for (size_t i = 0; i < s->nmounts; i++) /* the console's recent-input store (route.h) */
+        if (s->mounts[i]->on_record)
+            s->mounts[i]->on_record(s->mounts[i]->ctx, rec->data, rec->len, read_ms);
     if (!d->pending)
         d->first_pending_us = mono_us();
     d->pending++;

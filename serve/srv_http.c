@@ -494,7 +494,8 @@ static enum MHD_Result run_mount(struct srv_listener *l, struct MHD_Connection *
                   .role = r->role,
                   .principal = r->principal,
                   .header = rq_header,
-                  .impl = c};
+                  .impl = c,
+                  .tls = l->tls};
     srv_resp rs;
     memset(&rs, 0, sizeof(rs));
     int h = r->mount->handle(r->mount->ctx, &rq, &rs);

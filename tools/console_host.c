@@ -130,6 +130,38 @@ static void deliver_new_alerts(struct host *h)
     fclose(f);
 }
 
+/* What serve's detection thread does for every record it runs (route.h on_record): here the
+   records of a scanned file, read again, and the lines of an ingested body. */
+static void hand_records(struct host *h, const char *path)
+{
+    if (!h->mount || !h->mount->on_record)
+        return;
+    kad_reader *r = NULL;
+    kad_err err;
+    kad_err_clear(&err);
+    if (kad_reader_open(&r, path, NULL, &err) != KAD_OK)
+        return;
+    kad_record rec;
+    int rc;
+    while ((rc = kad_reader_next(r, &rec, &err)) != 0 && rc != KAD_EIO)
+        if (rc == 1)
+            h->mount->on_record(h->mount->ctx, rec.data, rec.len, KAD_TIME_NONE);
+    kad_reader_close(r);
+}
+
+static void hand_body(struct host *h, const char *body, size_t len)
+{
+    if (!h->mount || !h->mount->on_record)
+        return;
+    for (size_t i = 0; i < len;) {
+        const char *nl = memchr(body + i, '\n', len - i);
+        size_t end = nl ? (size_t)(nl - body) : len;
+        if (end > i)
+            h->mount->on_record(h->mount->ctx, body + i, end - i, KAD_TIME_NONE);
+        i = end + 1;
+    }
+}
+
 static kad_rules *svc_rules_get(void *sv)
 {
     struct host *h = sv;
@@ -341,8 +373,10 @@ static enum MHD_Result ingest(struct host *h, struct MHD_Connection *c, const ch
     static uint64_t reqs;
     pthread_mutex_lock(&h->mu);
     int rc = kad_engine_body(h->engine, body, len, ++reqs, "host", &res, &err);
-    if (rc == KAD_OK)
+    if (rc == KAD_OK) {
+        hand_body(h, body, len);
         deliver_new_alerts(h);
+    }
     pthread_mutex_unlock(&h->mu);
     char out[512];
     if (rc != KAD_OK) {
@@ -579,6 +613,7 @@ int main(int argc, char **argv)
         if (kad_engine_scan(h.engine, scans[i], &err) != KAD_OK ||
             kad_engine_commit(h.engine, &err) != KAD_OK)
             die("scan: %s", err.msg);
+        hand_records(&h, scans[i]);
         deliver_new_alerts(&h);
         pthread_mutex_unlock(&h.mu);
     }

@@ -459,10 +459,44 @@ async function pageAlert(main, args) {
   main.append(el('div', { class: 'grid2' },
     el('section', {}, el('h2', { text: 'Other alerts of this user (±1 h)' }), alertsTable(d.nearby_alerts, 'nearby-alerts')),
     el('section', {}, el('h2', { text: 'Combinations of this user active ±1 h (state)' }), combosTable(d.nearby_combinations, 'nearby-combos'))));
+  const inp = el('section', { id: 'input-events', 'aria-busy': 'true' }, el('h2', { text: 'Events of this user ±1 h (recent input)' }));
+  main.append(inp);
+  api('alerts/' + encodeURIComponent(a.id) + '/events').then((r) => {
+    r.alert_time = a.time;
+    inp.append(inputTable(r));
+  }).catch((e) => inp.append(el('p', { class: 'muted', id: 'input-none', text: e.message })))
+    .finally(() => inp.setAttribute('aria-busy', 'false'));
   if (d.rule && d.rule.note) main.append(el('h2', { text: 'Investigation guide' }), markdown(d.rule.note));
   const audit = doc.kubernetes && doc.kubernetes.audit;
   main.append(el('details', {}, el('summary', { text: 'Audit event (kubernetes.audit)' }), el('pre', { text: JSON.stringify(audit || {}, null, 2) })));
   main.append(el('details', {}, el('summary', { text: 'Alert document (ECS)' }), el('pre', { id: 'alert-json', text: JSON.stringify(doc, null, 2) })));
+}
+
+/* The alert's user's events around it, from serve's recent input (GET alerts/ID/events). */
+function inputTable(d) {
+  const evs = (d && d.input && d.input.events) || [];
+  const st = d && d.input && d.input.store;
+  const note = st ? `Recent input holds ${st.events} event(s) read since ${fmtTime(st.oldest_read) || '—'}` +
+    (st.evicted ? `; ${st.evicted} older ones were evicted` : '') + '.' : '';
+  if (!evs.length) return el('p', { class: 'muted', id: 'input-none', text: 'No events of this user in the recent input. ' + note });
+  return el('div', {},
+    el('p', { class: 'muted', text: `${d.input.matched} event(s) of ${d.user} from ${fmtTime(d.from)} to ${fmtTime(d.to)}` +
+      (d.input.truncated ? `, the ${evs.length} nearest shown` : '') + '. ' + note }),
+    el('div', { class: 'tablewrap' }, el('table', { id: 'input-table' },
+      el('caption', { text: 'Events of this user (time, verb, resource, decision, user agent, source IP); expand a row for the raw event' }),
+      el('thead', {}, el('tr', {}, el('th', { text: 'Time' }), el('th', { text: 'Verb' }), el('th', { text: 'Resource' }),
+        el('th', { text: 'Decision' }), el('th', { text: 'User agent', class: 'hide-narrow' }), el('th', { text: 'Source IP', class: 'hide-narrow' }))),
+      el('tbody', {}, evs.map((e) => {
+        let raw = e.raw;
+        try { raw = JSON.stringify(JSON.parse(e.raw), null, 2); } catch (x) { /* shown as it came */ }
+        const res = (e.resource || '') + (e.subresource ? '/' + e.subresource : '');
+        return el('tr', { class: 'input-row' + (e.time === d.alert_time ? ' is-alert' : '') },
+          el('td', {}, el('details', {}, el('summary', { text: fmtTime(e.time) }),
+            el('pre', { class: 'raw', text: raw !== null && raw !== undefined ? raw : JSON.stringify(e.document, null, 2) }))),
+          el('td', { text: e.verb || '' }), el('td', { class: 'wrap', text: res }),
+          el('td', { text: e.decision || '' }), el('td', { class: 'wrap hide-narrow', text: e.user_agent || '' }),
+          el('td', { class: 'hide-narrow', text: e.source_ip || '' }));
+      })))));
 }
 
 /* ---- baselines ------------------------------------------------------------------------------ */

@@ -6,7 +6,9 @@
 # anything, bad parameters get 400 with a message, keyset pages stay stable while alerts are
 # inserted, triage persists across a restart and is exported with the alerts, an exception
 # added from an alert stops the next matching event (and not a different one), SSE announces
-# new alerts, the rules list says why a rule does not run.
+# new alerts, the rules list says why a rule does not run, an alert's user's events +-1 h from the
+# recent-input store match the log, sessions end when idle and at their lifetime (shortened by
+# the test hooks KADET_TEST_SESSION_*), logins are rate-limited per user and per address (429).
 # No timing is asserted: conditions are waited for (60 s at most).
 set -u
 HOST=${CONSOLE_HOST:-build/asan/console-host}
@@ -219,14 +221,76 @@ echo "$ev" | jq -c '.auditID = "cccccccc-0000-4000-8000-000000000002" | .userAge
 get 200 /host/ingest -H "$ADM" --data-binary @"$T/other.ndjson"
 [ "$(jq .alerts "$T/out")" -ge 1 ] || fail "a different user agent did not alert: $(cat "$T/out")"
 
+# ---- recent input: the alert's user's events +-1 h, as the log has them ----
+cat "$T/log" "$T/new.ndjson" "$T/sse.ndjson" "$T/same.ndjson" "$T/other.ndjson" > "$T/all-input"
+n_input=$(wc -l < "$T/all-input")
+for _ in $(seq 600); do
+  get 200 "/api/v1/input?user=nobody" -H "$RD"
+  [ "$(jq .input.store.events "$T/out")" = "$n_input" ] && break; sleep 0.1
+done
+[ "$(jq .input.store.events "$T/out")" = "$n_input" ] || fail "recent input holds $(jq .input.store.events "$T/out") of $n_input events"
+get 200 "/api/v1/alerts/$EID/events?limit=1000" -H "$RD"
+cp "$T/out" "$T/ev.json"
+EU=$(jq -r .user "$T/ev.json"); FROM=$(jq -r .from "$T/ev.json"); TO=$(jq -r .to "$T/ev.json")
+n_win=$(jq -c --arg u "$EU" --arg f "${FROM:0:23}" --arg t "${TO:0:23}" \
+  'select(.user.username == $u and .stageTimestamp[0:23] >= $f and .stageTimestamp[0:23] <= $t)' "$T/all-input" | wc -l)
+[ "$n_win" -ge 1 ] || fail "no events of $EU around $EID in the log"
+jq -e --argjson n "$n_win" --arg aud "$aud" '.input.matched == $n and (.input.events | length) == ([$n, 1000] | min)
+    and all(.input.events[]; .user == $u) and any(.input.events[]; .audit_id == $aud)
+    and ([.input.events[].time] == ([.input.events[].time] | sort))' --arg u "$EU" "$T/ev.json" > /dev/null \
+  || fail "alert events: matched $(jq .input.matched "$T/ev.json"), the log has $n_win: $(jq -c '.input.events[0]' "$T/ev.json" | head -c 300)"
+jq -e --arg aud "$aud" '.input.events[] | select(.audit_id == $aud) | (.raw | fromjson | .auditID) == $aud
+    and .verb != null and .decision != null and .user_agent != null and .source_ip != null
+    and .document.kubernetes.audit.auditID == $aud' "$T/ev.json" > /dev/null || fail "the source event's columns and raw form"
+get 200 "/api/v1/alerts/$EID/events?window=1s&limit=1" -H "$RD"
+jq -e '(.input.events | length) == 1 and .input.events[0].audit_id == "'"$aud"'"' "$T/out" > /dev/null \
+  || fail "limit 1 keeps the nearest event: $(jq -c '[.input.events[].audit_id]' "$T/out")"
+get 400 "/api/v1/alerts/$EID/events?window=2d" -H "$RD"
+get 400 "/api/v1/alerts/$EID/events?limit=0" -H "$RD"
+get 400 "/api/v1/alerts/$EID/events?user=x" -H "$RD"
+get 404 "/api/v1/alerts/ffffffffffffffffffffffffffffffff/events" -H "$RD"
+get 401 "/api/v1/alerts/$EID/events"
+get 400 "/api/v1/input" -H "$RD"
+get 400 "/api/v1/input?user=x&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z" -H "$RD"
+
 # ---- triage persists across a restart and is exported ----
 stop_host
-start_host
+KADET_TEST_SESSION_IDLE_MS=1500 start_host
 get 200 "/api/v1/alerts/$ID" -H "$RD"
 [ "$(jq -r .alert.workflow_status "$T/out")" = closed ] || fail "status lost in a restart"
 get 200 "/api/v1/alerts/export?status=closed" -H "$RD"
 [ "$(wc -l < "$T/out")" = 1 ] || fail "export of closed alerts"
 jq -e --arg id "$ID" '.["kibana.alert.uuid"] == $id and .["kibana.alert.workflow_status"] == "closed"' \
   "$T/out" > /dev/null || fail "export status"
+
+# ---- sessions end when idle ----
+get 200 /api/v1/login -d "token=$(cat "$T/reader.tok")" -D "$T/hdr"
+CK="Cookie: $(sed -n 's/^[Ss]et-[Cc]ookie: \(kadet_session=[0-9a-f]*\);.*/\1/p' "$T/hdr" | tr -d '\r')"
+sleep 2.5 # longer than the idle time of this start (1.5 s)
+get 401 /api/v1/session -H "$CK"
+
+# ---- login rate limits: per user (sessions made), per address (failed logins): 429 + Retry-After ----
+for i in $(seq 29); do get 200 /api/v1/login -d "token=$(cat "$T/reader.tok")"; done
+get 429 /api/v1/login -d "token=$(cat "$T/reader.tok")" -D "$T/hdr"
+jq -e '.error | test("too many logins of this user")' "$T/out" > /dev/null || fail "429 message: $(cat "$T/out")"
+grep -qi '^Retry-After: [1-9][0-9]*' "$T/hdr" || fail "no Retry-After: $(cat "$T/hdr")"
+get 200 /api/v1/login -d "token=$(cat "$T/analyst.tok")"   # another user is not limited
+for i in $(seq 10); do get 401 /api/v1/login -d "token=wrong-$i"; done
+get 429 /api/v1/login -d "token=wrong-11" -D "$T/hdr"
+jq -e '.error | test("failed logins from this address")' "$T/out" > /dev/null || fail "429 message: $(cat "$T/out")"
+grep -qi '^Retry-After: [1-9][0-9]*' "$T/hdr" || fail "no Retry-After: $(cat "$T/hdr")"
+get 429 /api/v1/login -d "token=$(cat "$T/analyst.tok")"   # the address waits, right token or not
+get 200 /api/v1/alerts?limit=1 -H "$RD"                     # bearer tokens are not logins
+stop_host
+
+# ---- sessions end at their absolute lifetime, however busy ----
+KADET_TEST_SESSION_TTL_MS=1500 start_host
+get 200 /api/v1/login -d "token=$(cat "$T/reader.tok")" -D "$T/hdr"
+CK="Cookie: $(sed -n 's/^[Ss]et-[Cc]ookie: \(kadet_session=[0-9a-f]*\);.*/\1/p' "$T/hdr" | tr -d '\r')"
+code=200
+for _ in $(seq 600); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' -H "$CK" "$U/api/v1/session"); [ "$code" = 401 ] && break; sleep 0.2
+done
+[ "$code" = 401 ] || fail "a busy session outlived its lifetime"
 stop_host
 echo "ok"

@@ -110,7 +110,21 @@ try {
   const marked = await page.$$eval('#new-terms mark', (m) => m.map((x) => x.textContent));
   check(JSON.stringify(marked) === JSON.stringify(target.alert.new_terms.map(String)), 'new terms highlighted');
   check(await page.$('.guide') !== null || !target.rule.note, 'investigation guide rendered');
-  await shot(page, 'alert', ['#reason', '#baseline-table', '#triage', '#exception-form']);
+  // the user's events +-1 h from serve's recent input, the raw event expandable
+  const evApi = await apiGet('alerts/' + id + '/events');
+  await page.waitForSelector('#input-events[aria-busy=false]');
+  const irows = await page.$$eval('#input-table tr.input-row', (r) => r.length);
+  check(irows === evApi.input.events.length && irows > 0, `alert page lists ${irows} events of the user ±1 h, the API ${evApi.input.events.length}`);
+  const aud0 = target.document.kubernetes.audit.auditID;
+  const idx = evApi.input.events.findIndex((e) => e.audit_id === aud0);
+  check(idx >= 0, 'the alert\'s own event is among them');
+  if (idx >= 0) {
+    await page.focus(`#input-table tr.input-row:nth-child(${idx + 1}) summary`);
+    await page.keyboard.press('Enter');
+    const raw = await page.$eval(`#input-table tr.input-row:nth-child(${idx + 1}) pre.raw`, (p) => p.checkVisibility() ? p.textContent : '');
+    check(raw.includes(aud0), 'Enter on a row shows its raw event');
+  }
+  await shot(page, 'alert', ['#reason', '#baseline-table', '#triage', '#exception-form', '#input-table']);
 
   // ---- acknowledge, reload: the status persists ----
   await page.select('#triage-status', 'acknowledged');
