@@ -5,15 +5,17 @@
  *   kadet-statebench bench [--terms N] [--dir DIR] [--json]
  *       insert N realistic combinations (decision, username, user agent) in batches of 10,000,
  *       close, reopen and load the index, then time lookups; prints bytes per combination,
- *       peak RSS, file size, insert/reopen/lookup costs.
+ *       peak RSS, file size, insert/reopen/lookup costs, and lookups and observes of known
+ *       combinations one by one and through st_lookup_batch / st_observe_batch.
  *   kadet-statebench redis --state redis://HOST:PORT [--terms N]
  *       the Redis store (docs/internals/state.md): observe new, known (last_seen moves),
  *       known (unchanged), known repeated within a batch: per second, CPU, round trips per
  *       1,000 events; resets its rule afterwards.
  *   kadet-statebench mem [--terms N]
  *       the index alone (an ST_OPEN_MEM store, no SQLite): N combinations observed in one batch,
- *       then 5 rounds of 2 M lookups of random known ones on keys encoded beforehand; prints
- *       CPU ns per lookup of each round and the minimum (bench/NOTES.md, issue 19).
+ *       then 5 rounds of 2 M lookups of random known ones on keys encoded beforehand, one by one
+ *       then batched (st_lookup_batch); prints CPU ns per lookup of each round and the minimum
+ *       (bench/NOTES.md, issue 19).
  *   kadet-statebench fill --state FILE [--terms N] [--rules K] [--seed S]
  *       write a state with K rules and N combinations spread over 12 days of event time (for
  *       tests and demos of `kadet state`).
@@ -118,6 +120,44 @@ static uint32_t reg(struct st_store *st, const char *id, kad_err *e)
     return rid;
 }
 
+/* The probes of keys (kend: end offsets) for rule rid; ts of probe i = ts0 + i. */
+static struct st_probe *make_probes(uint32_t rid, const kx_buf *keys, const uint32_t *kend, int n,
+                                    int64_t ts0)
+{
+    struct st_probe *p = calloc((size_t)n, sizeof(*p));
+    if (!p)
+        abort();
+    for (int i = 0, at = 0; i < n; at = (int)kend[i++])
+        p[i] = (struct st_probe){.rid = rid,
+                                 .combo = keys->ptr + at,
+                                 .len = kend[i] - (uint32_t)at,
+                                 .ts = ts0 + i};
+    return p;
+}
+
+enum { PROBES_PER_CALL = 256 }; /* what the engine's batches would hand over at once */
+
+static uint64_t lookup_batched(struct st_store *st, struct st_probe *p, int n)
+{
+    uint64_t hits = 0;
+    for (int i = 0; i < n; i += PROBES_PER_CALL)
+        hits += st_lookup_batch(st, p + i, (size_t)(n - i < PROBES_PER_CALL ? n - i : PROBES_PER_CALL));
+    return hits;
+}
+
+static void observe_batched(struct st_store *st, struct st_probe *p, int n, int want)
+{
+    kad_err e;
+    for (int i = 0; i < n; i += PROBES_PER_CALL) {
+        size_t k = (size_t)(n - i < PROBES_PER_CALL ? n - i : PROBES_PER_CALL);
+        if (st_observe_batch(st, p + i, k, &e))
+            die("observe batch", &e);
+        for (size_t j = 0; j < k; j++)
+            if (p[i + (int)j].result != want)
+                die("observe batch: unexpected answer", &e);
+    }
+}
+
 static int bench(uint64_t n, const char *dir, int json)
 {
     kad_err e;
@@ -203,12 +243,28 @@ static int bench(uint64_t n, const char *dir, int json)
             die("observe known", &e);
     }
     double t_obs = now_s() - t3, c_obs = cpu_s() - c3;
-    free(kend);
-    kx_buf_fini(&keys);
     double t4 = now_s(), c4 = cpu_s();
     if (st_commit(st, &e))
         die("commit", &e);
     double t_commit = now_s() - t4, c_commit = cpu_s() - c4;
+    /* the same through st_lookup_batch / st_observe_batch (a second batch, later times, so
+       every observation moves last_seen again) */
+    struct st_probe *pr = make_probes(rid, &keys, kend, LOOKUPS, ts + 2 * (int64_t)n);
+    double c7 = cpu_s();
+    uint64_t bhits = lookup_batched(st, pr, LOOKUPS);
+    double c_blookup = cpu_s() - c7;
+    if (st_begin(st, &e))
+        die("begin", &e);
+    double c8 = cpu_s();
+    observe_batched(st, pr, LOOKUPS, ST_SEEN_KNOWN);
+    double c_bobs = cpu_s() - c8;
+    if (st_commit(st, &e))
+        die("commit", &e);
+    free(pr);
+    free(kend);
+    kx_buf_fini(&keys);
+    if (bhits != LOOKUPS)
+        die("batched lookup missed", &e);
     st_close(st);
     char wal[4200];
     snprintf(wal, sizeof(wal), "%s-wal", path);
@@ -230,12 +286,13 @@ static int bench(uint64_t n, const char *dir, int json)
                "\"preload_cpu_s\":%.3f,\"lookup_ns\":%.1f,"
                "\"observe_known_ns\":%.1f,\"commit_1M_dirty_s\":%.3f,\"insert_cpu_s\":%.3f,"
                "\"lookup_cpu_ns\":%.1f,\"observe_known_cpu_ns\":%.1f,\"commit_cpu_s\":%.3f,"
+               "\"lookup_batch_cpu_ns\":%.1f,\"observe_known_batch_cpu_ns\":%.1f,"
                "\"hits\":%llu}\n",
                (unsigned long long)s.mem_terms, (double)s.mem_keys / (double)s.mem_terms,
                s.mem_overhead, (unsigned long long)s.mem_bytes, rss1 - rss0, proc_kb("VmHWM:"),
                (long long)sb.st_size, t_insert, t_reopen, c_reopen, t_cold, c_cold, t_pre, c_pre,
                per_lookup, per_obs, t_commit, c_insert, cpu_lookup, cpu_obs, c_commit,
-               (unsigned long long)hits);
+               c_blookup / LOOKUPS * 1e9, c_bobs / LOOKUPS * 1e9, (unsigned long long)hits);
     } else {
         printf("combinations          %llu\n", (unsigned long long)s.mem_terms);
         printf("key bytes (avg)       %.1f\n", (double)s.mem_keys / (double)s.mem_terms);
@@ -255,6 +312,10 @@ static int bench(uint64_t n, const char *dir, int json)
         printf("lookup (known)        %.1f ns wall, %.1f ns CPU\n", per_lookup, cpu_lookup);
         printf("observe (known)       %.1f ns wall, %.1f ns CPU\n", per_obs, cpu_obs);
         printf("commit, %d touched    %.3f s wall, %.3f s CPU\n", LOOKUPS, t_commit, c_commit);
+        printf("lookup, batched       %.1f ns CPU (st_lookup_batch, %d per call)\n",
+               c_blookup / LOOKUPS * 1e9, PROBES_PER_CALL);
+        printf("observe, batched      %.1f ns CPU (st_observe_batch, %d per call)\n",
+               c_bobs / LOOKUPS * 1e9, PROBES_PER_CALL);
     }
     return hits == LOOKUPS ? 0 : 2;
 }
@@ -297,6 +358,31 @@ static int fill(const char *path, uint64_t n, int nrules)
     return 0;
 }
 
+/* `mem`: 5 rounds of the n lookups of p, one by one (st_lookup) or batched; prints CPU ns per
+   lookup of each round and the minimum. */
+static void mem_rounds(struct st_store *st, struct st_probe *p, int n, bool batched)
+{
+    double best = 1e9;
+    for (int r = 0; r < 5; r++) {
+        uint64_t hits = 0;
+        double c = cpu_s();
+        if (batched)
+            hits = lookup_batched(st, p, n);
+        else
+            for (int i = 0; i < n; i++)
+                hits += (uint64_t)st_lookup(st, p[i].rid, p[i].combo, p[i].len, NULL);
+        c = cpu_s() - c;
+        if (hits != (uint64_t)n) {
+            fprintf(stderr, "kadet-statebench: a lookup missed\n");
+            exit(2);
+        }
+        if (c < best)
+            best = c;
+        printf(" %.1f", c / n * 1e9);
+    }
+    printf("; min %.1f\n", best / n * 1e9);
+}
+
 static int bench_mem(uint64_t n)
 {
     kad_err e;
@@ -315,7 +401,7 @@ static int bench_mem(uint64_t n)
     }
     if (st_commit(st, &e))
         die("commit", &e);
-    enum { L = 2000000, ROUNDS = 5 };
+    enum { L = 2000000 };
     kx_buf keys;
     kx_buf_init(&keys, (size_t)L * 160);
     uint32_t *kend = malloc(L * sizeof(uint32_t));
@@ -326,21 +412,12 @@ static int bench_mem(uint64_t n)
         kx_buf_add(&keys, b.ptr, b.len);
         kend[i] = (uint32_t)keys.len;
     }
-    double best = 1e9;
+    struct st_probe *pr = make_probes(rid, &keys, kend, L, 0);
     printf("%llu combinations, %d lookups per round, CPU ns per lookup:", (unsigned long long)n, L);
-    for (int r = 0; r < ROUNDS; r++) {
-        uint64_t hits = 0;
-        double c = cpu_s();
-        for (int i = 0, at = 0; i < L; at = (int)kend[i++])
-            hits += (uint64_t)st_lookup(st, rid, keys.ptr + at, kend[i] - (uint32_t)at, NULL);
-        c = cpu_s() - c;
-        if (hits != L)
-            die("lookup", &e);
-        if (c < best)
-            best = c;
-        printf(" %.1f", c / L * 1e9);
-    }
-    printf("; min %.1f\n", best / L * 1e9);
+    mem_rounds(st, pr, L, false);
+    printf("the same through st_lookup_batch (%d per call), CPU ns per lookup:", PROBES_PER_CALL);
+    mem_rounds(st, pr, L, true);
+    free(pr);
     free(kend);
     kx_buf_fini(&keys);
     kx_buf_fini(&b);

@@ -227,6 +227,41 @@ int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len, 
     return st->ops->lookup(st, rid, combo, len, out);
 }
 
+int st_observe_batch(struct st_store *st, struct st_probe *p, size_t n, kad_err *err)
+{
+    if (!st->in_batch)
+        return kx_err_setf(err, KAD_EINVAL, "st_observe outside a state batch");
+    /* a probe the contract refuses ends the batch there, as the calls one by one would */
+    size_t ok = 0;
+    for (; ok < n && check_len(p[ok].len, NULL) == 0; ok++)
+        if (p[ok].prev)
+            memset(p[ok].prev, 0, sizeof(*p[ok].prev));
+    int rc = 0;
+    if (st->ops->observe_batch) {
+        rc = st->ops->observe_batch(st, p, ok, err);
+    } else {
+        for (size_t i = 0; i < ok && rc >= 0; i++)
+            rc = p[i].result = st->ops->observe(st, p[i].rid, p[i].combo, p[i].len, p[i].ts,
+                                                p[i].origin, p[i].prev, err);
+    }
+    if (rc >= 0 && ok < n)
+        rc = p[ok].result = check_len(p[ok].len, err);
+    return rc < 0 ? rc : 0;
+}
+
+size_t st_lookup_batch(struct st_store *st, struct st_probe *p, size_t n)
+{
+    size_t found = 0;
+    bool all_ok = true;
+    for (size_t i = 0; i < n; i++)
+        all_ok &= check_len(p[i].len, NULL) == 0;
+    if (st->ops->lookup_batch && all_ok)
+        return st->ops->lookup_batch(st, p, n);
+    for (size_t i = 0; i < n; i++)
+        found += (size_t)(p[i].result = st_lookup(st, p[i].rid, p[i].combo, p[i].len, p[i].prev));
+    return found;
+}
+
 int st_alert_claim(struct st_store *st, uint32_t rid, const void *combo, size_t len,
                    const char *alert_id, int64_t ts, kad_err *err)
 {

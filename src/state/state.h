@@ -213,6 +213,27 @@ uint64_t st_round_trips(const struct st_store *st);
    batch needed. */
 int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len,
               struct st_term *out);
+/*
+ * Batches of observations or lookups, for callers that have several at hand (an engine batch,
+ * a preload check): the answers are exactly those of calling st_observe_by / st_lookup on each
+ * probe in order (a combination repeated in the batch sees its earlier probes), but the store
+ * may first hash every key and prefetch what the answers will read, so that memory latencies
+ * overlap instead of adding up (the SQLite store does, as a pipeline).
+ */
+struct st_probe {
+    uint32_t rid;
+    const void *combo; /* an st_combo_encode result, borrowed for the call */
+    size_t len;
+    int64_t ts;            /* observe: the event time */
+    uint64_t origin;       /* observe: as st_observe_by's (0: none) */
+    struct st_term *prev;  /* optional: st_observe's prev, st_lookup's out */
+    int result;            /* set: enum st_seen (observe) or 1/0 (lookup) */
+};
+/* Each probe as st_observe_by, in order. 0, or the first error (that probe's result is the
+   error too; the probes before it are done, those after it untouched). Needs a batch. */
+int st_observe_batch(struct st_store *st, struct st_probe *p, size_t n, kad_err *err);
+/* Each probe as st_lookup, in order. Returns how many were found. No batch needed. */
+size_t st_lookup_batch(struct st_store *st, struct st_probe *p, size_t n);
 /* Largest event time st_observe has seen for the rule, or ST_TIME_NONE. */
 int64_t st_watermark(const struct st_store *st, uint32_t rid);
 

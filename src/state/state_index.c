@@ -156,6 +156,33 @@ struct st_rec *idx_find(struct st_index *ix, uint32_t rid, const void *key, size
     }
 }
 
+void idx_prefetch_slot(const struct st_index *ix, uint64_t h)
+{
+    if (ix->cap)
+        __builtin_prefetch(&ix->slots[h & (ix->cap - 1)]);
+}
+
+void idx_prefetch_rec(const struct st_index *ix, uint64_t h)
+{
+    if (!ix->cap)
+        return;
+    /* the first candidate of the probe sequence within a few slots; a miss only costs the
+       prefetch (the real probe, idx_find, decides) */
+    size_t mask = ix->cap - 1;
+    uint64_t tag = tag_of(h);
+    for (size_t i = h & mask, k = 0; k < 4; i = (i + 1) & mask, k++) {
+        uint64_t s = ix->slots[i];
+        if (s == 0)
+            return;
+        if (s == IDX_TOMB || (s >> REF_BITS) != tag)
+            continue;
+        const char *r = (const char *)deref(ix, s);
+        __builtin_prefetch(r);
+        __builtin_prefetch(r + 64); /* a record with its key is often 100-150 bytes */
+        return;
+    }
+}
+
 static void place(struct st_index *ix, uint64_t h, uint64_t ref)
 {
     size_t mask = ix->cap - 1;

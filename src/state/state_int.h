@@ -137,6 +137,11 @@ struct st_ops {
        change; reset and stale pruning delete it with the rule's other rows. */
     int (*blob_set)(struct st_store *st, uint32_t rid, const void *data, size_t len, kad_err *err);
     int (*blob_get)(struct st_store *st, uint32_t rid, kx_buf *out, kad_err *err);
+    /* Optional (NULL: the front calls observe / lookup for each probe, in order):
+       st_observe_batch and st_lookup_batch, with the same answers as those calls. The front
+       has checked the batch (observe) and every probe's length, and zeroed every prev. */
+    int (*observe_batch)(struct st_store *st, struct st_probe *p, size_t n, kad_err *err);
+    size_t (*lookup_batch)(struct st_store *st, struct st_probe *p, size_t n);
 };
 
 /* What every store begins with. */
@@ -228,6 +233,11 @@ void idx_fini(struct st_index *ix);
 uint64_t idx_hash(uint32_t rid, const void *key, size_t len);
 /* The live record for (rid, key) or NULL. `h` is idx_hash(rid, key, len). */
 struct st_rec *idx_find(struct st_index *ix, uint32_t rid, const void *key, size_t len, uint64_t h);
+/* Prefetch hints for a later idx_find with hash h: the slot where its probe starts, then
+   (once that line has arrived) the record of the first slot whose tag matches. No effect on
+   results; they only start the memory loads early. */
+void idx_prefetch_slot(const struct st_index *ix, uint64_t h);
+void idx_prefetch_rec(const struct st_index *ix, uint64_t h);
 /* Insert a record known to be absent; fields other than rid/key are zeroed. */
 struct st_rec *idx_insert(struct st_index *ix, uint32_t rid, const void *key, size_t len,
                           uint64_t h);

@@ -557,3 +557,105 @@ static void b_prune_reset(struct kind *k, kx_buf *b)
 }
 
 TEST(state_ops_prune_and_reset) { for_each_kind(b_prune_reset); }
+
+/* ---- batches of observations and lookups ------------------------------------------------ */
+
+/* Probe i of a script: a combination from a small pool (so repeats, inside one group and
+   across groups), times that move forward, sometimes back (late events) and sometimes past the
+   window (forgotten). Keys are stored in keys[i] (each its own buffer). */
+#define NPROBE 300
+static void script(kx_buf *keys, int64_t *ts)
+{
+    uint64_t x = 12345;
+    int64_t t = T0;
+    for (int i = 0; i < NPROBE; i++) {
+        x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+        char user[32], agent[32];
+        snprintf(user, sizeof(user), "user-%u", (unsigned)(x >> 33) % 7);
+        snprintf(agent, sizeof(agent), "agent-%u", (unsigned)(x >> 40) % (i < 150 ? 5 : 40));
+        unsigned step = (unsigned)(x >> 50) % 16;
+        t += step == 0 ? 11 * DAY : step == 1 ? -2 * DAY : 60000;
+        ts[i] = t;
+        kx_buf_init(&keys[i], 64);
+        combo(&keys[i], "allow", user, agent);
+    }
+}
+
+static void b_probe_batches(struct kind *k, kx_buf *b)
+{
+    (void)b;
+    static kx_buf keys[NPROBE];
+    static int64_t ts[NPROBE];
+    static struct st_probe p[NPROBE];
+    static struct st_term prev[NPROBE];
+    script(keys, ts);
+    struct st_store *st = kopen(k);
+    uint32_t one = kreg(st, "one-by-one", 11, 10 * DAY, NULL),
+             bat = kreg(st, "batched", 12, 10 * DAY, NULL);
+    ASSERT_OK(st_begin(st, NULL));
+    for (int i = 0; i < NPROBE; i++)
+        p[i] = (struct st_probe){.rid = bat, .combo = keys[i].ptr, .len = keys[i].len,
+                                 .ts = ts[i], .prev = &prev[i], .result = -999};
+    /* three calls of different sizes: groups cut at different places */
+    CHECK_EQ(st_observe_batch(st, p, 7, NULL), 0);
+    CHECK_EQ(st_observe_batch(st, p + 7, 100, NULL), 0);
+    CHECK_EQ(st_observe_batch(st, p + 107, NPROBE - 107, NULL), 0);
+    int news = 0, forgotten = 0, known = 0;
+    for (int i = 0; i < NPROBE; i++) {
+        struct st_term t;
+        memset(&t, 0x55, sizeof(t));
+        int want = st_observe(st, one, keys[i].ptr, keys[i].len, ts[i], &t, NULL);
+        CHECK_EQ(p[i].result, want);
+        CHECK_EQ(prev[i].first_seen, t.first_seen);
+        CHECK_EQ(prev[i].last_seen, t.last_seen);
+        CHECK_EQ(prev[i].alerted, t.alerted);
+        news += want == ST_SEEN_NEW;
+        forgotten += want == ST_SEEN_FORGOTTEN;
+        known += want == ST_SEEN_KNOWN;
+    }
+    if (!(news > 20 && forgotten > 2 && known > 50)) /* the script covers every answer */
+        t_fail(__FILE__, __LINE__, "[%s] script: %d new, %d forgotten, %d known", cur->name,
+               news, forgotten, known);
+    CHECK_EQ(st_watermark(st, bat), st_watermark(st, one));
+    ASSERT_OK(st_commit(st, NULL));
+    /* lookups: the batched rule's records equal the other's, unknown ones are 0 */
+    for (int i = 0; i < NPROBE; i++) {
+        p[i].rid = i % 3 ? bat : 4242;
+        p[i].result = -999;
+    }
+    size_t found = st_lookup_batch(st, p, NPROBE), want_found = 0;
+    for (int i = 0; i < NPROBE; i++) {
+        struct st_term t;
+        int w = i % 3 ? st_lookup(st, one, keys[i].ptr, keys[i].len, &t) : 0;
+        want_found += (size_t)w;
+        CHECK_EQ(p[i].result, w);
+        if (w) {
+            CHECK_EQ(prev[i].first_seen, t.first_seen);
+            CHECK_EQ(prev[i].last_seen, t.last_seen);
+        }
+    }
+    CHECK_EQ(found, want_found);
+    /* an error stops the batch at that probe, as the calls one by one would */
+    ASSERT_OK(st_begin(st, NULL));
+    for (int i = 0; i < 40; i++)
+        p[i] = (struct st_probe){.rid = bat, .combo = keys[i].ptr, .len = keys[i].len,
+                                 .ts = ts[NPROBE - 1] + 1000 + i, .result = -999};
+    p[20].len = 0;
+    CHECK_EQ(st_observe_batch(st, p, 40, NULL), KAD_EINVAL);
+    CHECK_EQ(p[20].result, KAD_EINVAL);
+    CHECK(p[19].result >= 0);
+    CHECK_EQ(p[21].result, -999);
+    p[20].len = keys[20].len;
+    p[30].rid = 4242;
+    CHECK_EQ(st_observe_batch(st, p + 20, 20, NULL), KAD_ENOTFOUND);
+    CHECK_EQ(p[30].result, KAD_ENOTFOUND);
+    CHECK(p[29].result >= 0);
+    CHECK_EQ(p[31].result, -999);
+    st_rollback(st);
+    CHECK_EQ(st_observe_batch(st, p, 1, NULL), KAD_EINVAL); /* no batch */
+    st_close(st);
+    for (int i = 0; i < NPROBE; i++)
+        kx_buf_fini(&keys[i]);
+}
+
+TEST(state_ops_batches_answer_as_single_calls) { for_each_kind(b_probe_batches); }
