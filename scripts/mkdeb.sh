@@ -32,6 +32,8 @@ install -D -m 755 kadet "$S/usr/bin/kadet"
 strip --remove-section=.comment --remove-section=.note --strip-unneeded "$S/usr/bin/kadet"
 gzip -9n "$S"/usr/share/man/man*/*
 install -D -m 644 deploy/kadet.toml.example "$S/etc/kadet/kadet.toml"
+# the exceptions directory kadet.toml names (serve does not start when it is missing)
+install -d -m 755 "$S/etc/kadet/exceptions"
 D=$S/usr/share/doc/kadet
 install -D -m 644 deploy/debian/copyright "$D/copyright"
 DATE=$(date -u -R -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}")

@@ -9,7 +9,7 @@ layer: the root as a tar (sorted names, numeric owners, fixed mtimes), gzip'ed. 
   OUTDIR/kadet-image.tar  the same image as a docker-archive, for `podman load` / `docker load`
 The config: numeric non-root user (the package's kadet user, so runAsNonRoot can verify it),
 state volume /var/lib/kadet, serve's ports, and a Healthcheck (a docker-format field that
-podman and docker honour) on serve's /healthz at the admin listener.
+podman and docker honour): curl on serve's /healthz at the admin listener (HTTPS).
 """
 import gzip
 import hashlib
@@ -69,11 +69,11 @@ def main():
             "WorkingDir": "/var/lib/kadet",
             "Volumes": {"/var/lib/kadet": {}},
             "ExposedPorts": {"8443/tcp": {}, "9090/tcp": {}},
+            # serve's admin listener speaks HTTPS with the webhook's certificate (issued for the
+            # service's name, not 127.0.0.1: -k, as kubelet's HTTPS probes do)
             "Healthcheck": {
-                "Test": ["CMD-SHELL",
-                         "exec 3<>/dev/tcp/127.0.0.1/9090 && "
-                         "printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && "
-                         "head -1 <&3 | grep -q ' 200 '"],
+                "Test": ["CMD", "curl", "-fsSk", "--max-time", "4", "-o", "/dev/null",
+                         "https://127.0.0.1:9090/healthz"],
                 "Interval": 30_000_000_000, "Timeout": 5_000_000_000,
                 "StartPeriod": 10_000_000_000, "Retries": 3},
             "Labels": {"org.opencontainers.image.title": "kadet",

@@ -53,6 +53,31 @@ ls "$R"/etc/systemd/system/*/kadet.service >/dev/null 2>&1 && fail "unit enabled
 grep -q '^ExecStart=/usr/bin/kadet serve --config /etc/kadet/kadet.toml$' "$R/lib/systemd/system/kadet.service" ||
     fail "unit ExecStart"
 [ -f "$R/etc/kadet/kadet.toml" ] || fail "no /etc/kadet/kadet.toml"
+for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$R" ] && grep -qx kadet "$p/comm" 2>/dev/null &&
+        fail "installing started kadet (pid ${p#/proc/})"
+done
+echo "the unit is installed, not enabled, and no kadet runs"
+
+# the packaged kadet.toml, once its TLS files exist, passes --check-config as the kadet user with
+# the credentials where the unit's LoadCredential= puts them
+mkdir -p "$R/etc/kadet/tls" "$R/run/credentials/kadet.service"
+(
+    cd "$R/etc/kadet/tls" || exit 1
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out client-ca.crt -days 2 -subj "/CN=test CA" &&
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout server.key -out server.crt -days 2 -subj "/CN=kadet" &&
+        head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >token
+) >"$R.openssl" 2>&1 || fail "openssl: $(tail -3 "$R.openssl")"
+sed -n 's/^LoadCredential=//p' "$R/lib/systemd/system/kadet.service" | while IFS=: read -r name path; do
+    install -m 400 "$R$path" "$R/run/credentials/kadet.service/$name"
+done
+chown -R "$(in_root id -u kadet):$(in_root id -g kadet)" "$R/run/credentials/kadet.service"
+out=$(chroot --userspec=kadet:kadet "$R" env -i PATH=/usr/bin:/bin kadet serve --config /etc/kadet/kadet.toml \
+    --check-config 2>&1) || fail "kadet serve --check-config of the packaged kadet.toml: $out"
+echo "$out" | grep -q "ok: 3 rules, 1 exception paths" || fail "--check-config: $out"
+echo "packaged kadet.toml: $out"
+# the administrator's files (not the package's: dpkg would keep them at purge)
+rm -rf "$R/etc/kadet/tls" "$R/run/credentials"
 
 # man kadet-scan (man-db added), completion of `kadet sc<TAB>`
 in_root apt-get install -y -qq --no-install-recommends man-db >>"$R.log" 2>&1 || fail "apt-get install man-db"

@@ -69,6 +69,7 @@ struct srv_config {
     char *outbox; /* default: STATE.outbox (a state URL: SPOOL_DIR/../outbox) */
     long sink_ms; /* --sink-timeout: delivery drain at SIGTERM */
     bool insecure;
+    bool check_config; /* --check-config: validate everything, start nothing (srv_config_check) */
     int log_format; /* SRV_LOG_* */
     int log_level;  /* KAD_LOG_* */
     size_t max_body, max_record, max_inflight;
@@ -98,6 +99,10 @@ int srv_config_load(struct srv_config *c, int argc, char **argv);
    given on the command line keep overriding. 0 or -1 with msg. */
 int srv_config_reload(struct srv_config *c, char *msg, size_t size);
 void srv_config_free(struct srv_config *c);
+/* --check-config, after the rules were built (nrules of them): the TLS files load and match,
+   the state, spool, output and outbox can be written. Prints the summary or the first problem;
+   the exit status. */
+int srv_config_check(const struct srv_config *c, size_t nrules);
 extern const char srv_usage[];
 
 /* ============================================================================================ */

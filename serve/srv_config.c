@@ -8,11 +8,13 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <gnutls/gnutls.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 const char srv_usage[] =
     "usage: kadet serve [--config FILE] [options]\n"
@@ -22,6 +24,7 @@ const char srv_usage[] =
     "writes alerts within a second (docs/deployment.md, docs/config.md).\n"
     "\n"
     "  --config FILE            kadet.toml; every setting below is also a key there\n"
+    "  --check-config           check settings, rules, TLS files and writable paths; exit\n"
     "  --listen HOST:PORT       the audit webhook receiver (HTTPS unless --insecure)\n"
     "  --listen-path PATH       where EventLists are POSTed (default /)\n"
     "  --tls-cert FILE --tls-key FILE  the server certificate and key (PEM)\n"
@@ -448,7 +451,7 @@ static int load_tokens(struct srv_config *c, char *msg, size_t size)
 
 /* ---- flags ----------------------------------------------------------------------------------- */
 
-enum { OPT_BASE = 1000, OPT_CONFIG = 2000 };
+enum { OPT_BASE = 1000, OPT_CONFIG = 2000, OPT_CHECK = 2001 };
 
 /* Every settings' flag: the key with '-' for '_' */
 static char flag_names[NSETTINGS][32];
@@ -468,6 +471,7 @@ static void build_longopts(struct option *lo)
                             .val = OPT_BASE + (int)i};
     }
     lo[k++] = (struct option){.name = "config", .has_arg = required_argument, .val = OPT_CONFIG};
+    lo[k++] = (struct option){.name = "check-config", .has_arg = no_argument, .val = OPT_CHECK};
     lo[k++] = (struct option){.name = "help", .has_arg = no_argument, .val = 'h'};
     lo[k] = (struct option){0};
 }
@@ -547,7 +551,7 @@ int srv_config_load(struct srv_config *c, int argc, char **argv)
     defaults(c);
     c->argc = argc;
     c->argv = argv;
-    struct option lo[NSETTINGS + 3];
+    struct option lo[NSETTINGS + 4];
     build_longopts(lo);
     /* pass 1: --config and --help; pass 2: the flags over the file */
     optind = 1;
@@ -564,6 +568,8 @@ int srv_config_load(struct srv_config *c, int argc, char **argv)
             free(c->config_path);
             c->config_path = xstrdup(optarg);
         }
+        if (ch == OPT_CHECK)
+            c->check_config = true;
     }
     if (optind < argc)
         return usage_error("serve takes no operands (inputs are --listen and --follow)");
@@ -664,4 +670,96 @@ void srv_config_free(struct srv_config *c)
     free(c->retired);
     c->retired = NULL;
     c->nretired = 0;
+}
+
+/* ---- --check-config -------------------------------------------------------------------------- */
+
+/* The file at path can be written, or made in its directory, by this user (a URL: not here). */
+static int check_place(const char *what, const char *path, char *msg, size_t size)
+{
+    if (!path || strstr(path, "://"))
+        return 0;
+    if (access(path, F_OK) == 0) {
+        if (access(path, W_OK) == 0)
+            return 0;
+        snprintf(msg, size, "%s %s: not writable: %s", what, path, strerror(errno));
+        return -1;
+    }
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    int ok = dir && access(dir, W_OK | X_OK) == 0;
+    if (!ok)
+        snprintf(msg, size, "%s %s cannot be made in %s: %s", what, path, dir ? dir : "?",
+                 strerror(dir ? errno : ENOMEM));
+    free(dir);
+    return ok ? 0 : -1;
+}
+
+static int check_readable(const char *what, const char *path, char *msg, size_t size)
+{
+    if (!path || access(path, R_OK) == 0)
+        return 0;
+    snprintf(msg, size, "%s %s: %s", what, path, strerror(errno));
+    return -1;
+}
+
+/* The certificate and key load as GnuTLS will load them, and belong together; the CA has one. */
+static int check_tls(const struct srv_config *c, char *msg, size_t size)
+{
+    if (!c->tls_cert)
+        return 0;
+    if (check_readable("--tls-cert", c->tls_cert, msg, size) != 0 ||
+        check_readable("--tls-key", c->tls_key, msg, size) != 0 ||
+        check_readable("--client-ca", c->client_ca, msg, size) != 0)
+        return -1;
+    gnutls_certificate_credentials_t cred;
+    if (gnutls_certificate_allocate_credentials(&cred) != GNUTLS_E_SUCCESS) {
+        snprintf(msg, size, "out of memory");
+        return -1;
+    }
+    int rc = gnutls_certificate_set_x509_key_file(cred, c->tls_cert, c->tls_key,
+                                                  GNUTLS_X509_FMT_PEM);
+    if (rc < 0)
+        snprintf(msg, size, "--tls-cert %s with --tls-key %s: %s", c->tls_cert, c->tls_key,
+                 gnutls_strerror(rc));
+    else if (c->client_ca) {
+        rc = gnutls_certificate_set_x509_trust_file(cred, c->client_ca, GNUTLS_X509_FMT_PEM);
+        if (rc <= 0) {
+            snprintf(msg, size, "--client-ca %s: %s", c->client_ca,
+                     rc == 0 ? "no PEM certificate in it" : gnutls_strerror(rc));
+            rc = -1;
+        }
+    }
+    gnutls_certificate_free_credentials(cred);
+    return rc < 0 ? -1 : 0;
+}
+
+int srv_config_check(const struct srv_config *c, size_t nrules)
+{
+    char msg[1024];
+    int bad = check_tls(c, msg, sizeof(msg));
+    if (!bad)
+        bad = check_place("state", c->state, msg, sizeof(msg)) ||
+              check_place("--spool-dir", c->spool_dir, msg, sizeof(msg)) ||
+              check_place("--output", c->output, msg, sizeof(msg)) ||
+              check_place("--outbox", c->outbox, msg, sizeof(msg));
+    for (size_t i = 0; !bad && i < c->nfollow; i++) /* a followed file may come later */
+        if (access(c->follow[i], F_OK) == 0)
+            bad = check_readable("--follow", c->follow[i], msg, sizeof(msg));
+    if (bad) {
+        fprintf(stderr, "kadet serve: --check-config: %s\n", msg);
+        return SRV_EXIT_USAGE;
+    }
+    printf("%s: ok: %zu rules, %zu exception paths; webhook %s%s%s; admin %s; state %s; "
+           "spool %s; alerts to %s\n",
+           c->config_path ? c->config_path : "(flags)", nrules, c->nexceptions,
+           c->listen ? c->listen : "none", c->listen && c->tls_cert ? " (https" : "",
+           !c->listen || !c->tls_cert ? ""
+           : c->client_ca && c->token ? ", client certificates or token)"
+           : c->client_ca             ? ", client certificates)"
+           : c->token                 ? ", token)"
+                                      : ")",
+           c->admin_listen ? c->admin_listen : "none", c->state, c->spool_dir,
+           c->output ? c->output : "standard output or the sinks");
+    return SRV_EXIT_OK;
 }

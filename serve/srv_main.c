@@ -86,6 +86,10 @@ int serve_main(int argc, char **argv, const char *default_rules)
         rc = SRV_EXIT_USAGE;
         goto out;
     }
+    if (s->cfg.check_config) { /* --check-config: nothing is opened or started */
+        rc = srv_config_check(&s->cfg, kad_rules_count(s->rules));
+        goto out;
+    }
     kad_state_opts so = {.mode = KAD_STATE_RW, .init = 0};
     if (kad_state_open(&s->st, s->cfg.state, &so, &err) != KAD_OK ||
         kad_state_lock(s->st, &err) != KAD_OK) {
@@ -176,7 +180,7 @@ out:
     srv_spool_close(s->spool);
     kad_state_close(s->st);
     kad_rules_unref(s->rules);
-    if (rc == SRV_EXIT_OK)
+    if (rc == SRV_EXIT_OK && !s->cfg.check_config)
         srv_log(KAD_LOG_INFO, "stopped");
     srv_config_free(&s->cfg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
