@@ -174,14 +174,13 @@ int rule_exec_window(const struct rule *r, int64_t now_ms, struct rule_window *w
 
 /* ---- added by the rules module ---------------------------------------------------------- */
 
-/* A schedule duration "30s", "5m", "1h", "2d" (whole units) into ms. KAD_EINVAL otherwise. */
-int rule_parse_duration(const char *s, int64_t *ms, kad_err *err);
-
 /*
- * A duration option ("10d", "1d12h", "500ms", "2w": one or more <number><unit> terms, units ms,
- * s, m, h, d, w) into ms (rule_span.c). KAD_EINVAL otherwise. rule_parse_duration is the
- * one-term subset a rule's schedule allows.
+ * kadet's one duration grammar (rule_duration.c): <number><unit> terms, units ms, s, m, h, d, w.
+ * rule_parse_span: the option form ("10d", "1d12h", "500ms", "2w", zero allowed), for every
+ * duration option. rule_parse_duration: the schedule form of a rule's interval (one positive
+ * term in s, m, h, d: "30s", "5m", "1h", "2d"). KAD_EINVAL (err says why) otherwise.
  */
+int rule_parse_duration(const char *s, int64_t *ms, kad_err *err);
 int rule_parse_span(const char *s, int64_t *ms, kad_err *err);
 
 /*

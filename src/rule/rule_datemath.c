@@ -211,25 +211,6 @@ int rule_parse_datemath(const char *s, int64_t *ms, bool *absolute, kad_err *err
     return rule_datemath_info(s, ms, absolute, &exact, err);
 }
 
-int rule_parse_duration(const char *s, int64_t *ms, kad_err *err)
-{
-    const char *p = s;
-    int64_t v = 0;
-    bool ok = *p >= '0' && *p <= '9';
-    while (ok && *p >= '0' && *p <= '9') {
-        if (v > 100000000)
-            ok = false;
-        v = v * 10 + (*p++ - '0');
-    }
-    if (!ok || !*p || !strchr("smhd", *p) || p[1] || v <= 0)
-        return kx_err_setf(err, KAD_EINVAL,
-                           "invalid duration '%s': expected a positive number and a unit "
-                           "(s, m, h, d), e.g. 5m",
-                           s);
-    *ms = v * unit_ms(*p);
-    return KAD_OK;
-}
-
 /* ---- one execution --------------------------------------------------------------------------- */
 
 int rule_exec_window(const struct rule *r, int64_t now_ms, struct rule_window *w, kad_err *err)
