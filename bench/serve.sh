@@ -33,6 +33,10 @@ done
 build/bench/bench_serve "https://127.0.0.1:$port/" "$W/ca.pem" "$W/c.pem" "$W/c.key" \
     "$THREADS" "$EVENTS" "$SECONDS_RUN" "$pid" > "$W/load" || true
 sleep 2 # the last commits
+# the server's CPU time (user + system) over the whole run: the machine is shared, so CPU per
+# event is the figure to compare between runs, not wall-clock rates
+read -r utime stime < <(awk '{print $14, $15}' "/proc/$pid/stat")
+cpu_s=$(awk -v u="$utime" -v s="$stime" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / hz }')
 curl -s --cacert "$W/ca.pem" -H "Authorization: Bearer $(cat "$W/token")" \
     "https://127.0.0.1:$port/metrics" > "$W/metrics"
 kill -TERM "$pid"
@@ -52,4 +56,7 @@ echo "server_request_p99_le_s=$(q kadet_request_duration_seconds 0.99)"
 echo "server_commit_p99_le_s=$(q kadet_commit_duration_seconds 0.99)"
 grep -E '^kadet_(events_received_total|events_decoded_total|alerts_total|commits_total) ' "$W/metrics"
 echo "alerts_lines=$(wc -l < "$W/alerts.jsonl")"
+decoded=$(awk '$1 == "kadet_events_decoded_total" { print $2 }' "$W/metrics")
+echo "server_cpu_s=$cpu_s"
+awk -v c="$cpu_s" -v n="${decoded:-0}" 'BEGIN { if (n > 0) printf "server_cpu_us_per_event=%.2f\n", c * 1e6 / n }'
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); shared with other jobs"

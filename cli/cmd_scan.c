@@ -517,6 +517,21 @@ static int parse_args(struct scan *s, int argc, char **argv)
     return -1;
 }
 
+/* --listen: SIGHUP reopens --output between requests (logrotate's `create` rotation) */
+static void listen_hup(void *ctx, bool *stop)
+{
+    struct scan_view *v = ctx;
+    kad_err err;
+    kad_err_clear(&err);
+    if (kad_engine_reopen_output(v->e, &err) != KAD_OK) {
+        scan_print_err(&err);
+        if (kad_engine_failed(v->e)) {
+            v->rc = EXIT_RUNTIME;
+            *stop = true;
+        }
+    }
+}
+
 static int run(int argc, char **argv)
 {
     struct scan s;
@@ -609,6 +624,7 @@ static int run(int argc, char **argv)
             .limits = s.limits,
             .banner = "kadet scan",
             .on_body = scan_on_body,
+            .on_hup = listen_hup,
             .ctx = &s.v,
         };
         if (cli_listen_run(&lo) != EXIT_OK && !kad_engine_failed(s.v.e)) {

@@ -49,6 +49,9 @@ struct cli_listen_opts {
      */
     int (*on_body)(void *ctx, const struct cli_listen_req *rq, char *reply, size_t size,
                    bool *stop);
+    /* SIGHUP (NULL: logged and ignored): called between on_body calls, on the main thread;
+       scan reopens --output there (logrotate's `create` rotation). *stop as for on_body. */
+    void (*on_hup)(void *ctx, bool *stop);
     void *ctx;
 };
 

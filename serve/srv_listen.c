@@ -108,9 +108,17 @@ int cli_listen_run(const struct cli_listen_opts *o)
             int sig = sigtimedwait(&set, NULL, &ts);
             if (sig == SIGINT || sig == SIGTERM)
                 break;
-            if (sig == SIGHUP) /* logrotate's convention must not kill the receiver */
-                srv_log(KAD_LOG_INFO, "SIGHUP: nothing to reload (kadet serve reloads rules); "
-                                      "--output is written with O_APPEND");
+            if (sig == SIGHUP && o->on_hup) { /* logrotate's postrotate: between requests */
+                bool stop = false;
+                pthread_mutex_lock(&s->hook_mu);
+                o->on_hup(o->ctx, &stop);
+                if (stop)
+                    atomic_store(&s->hook_stop, true);
+                pthread_mutex_unlock(&s->hook_mu);
+                srv_log(KAD_LOG_INFO, "SIGHUP: --output reopened");
+            } else if (sig == SIGHUP) {
+                srv_log(KAD_LOG_INFO, "SIGHUP: nothing to reopen");
+            }
             if (atomic_load(&s->hook_stop)) {
                 rc = SRV_EXIT_RUNTIME;
                 break;

@@ -85,11 +85,24 @@ r=$(post many.json -H 'Content-Encoding: br')
 case "$r" in "415 "*) ;; *) fail "unknown Content-Encoding: $r" ;; esac
 # SIGHUP (logrotate's postrotate) does not kill the receiver
 kill -HUP "$pid"
-waitfor err 'SIGHUP'
+waitfor err 'SIGHUP: --output reopened'
 r=$(post small.json)
 case "$r" in "200 "*) ;; *) fail "after SIGHUP: $r" ;; esac
 stop
 valid_json o1
+
+# SIGHUP reopens --output (logrotate's `create` rotation): the next alerts go to a new file
+start o1b --max-record 4K --output alerts.jsonl
+r=$(post small.json)
+case "$r" in "200 "*'"alerts":2'*) ;; *) fail "before the rotation: $r" ;; esac
+mv alerts.jsonl alerts.jsonl.1
+kill -HUP "$pid"
+waitfor err 'SIGHUP: --output reopened'
+r=$(post many.json)
+case "$r" in "200 "*'"alerts":60'*) ;; *) fail "after the rotation: $r" ;; esac
+[ "$(wc -l < alerts.jsonl.1)" = 2 ] && [ "$(wc -l < alerts.jsonl)" = 60 ] ||
+    fail "SIGHUP: $(wc -l < alerts.jsonl.1) alerts in the rotated file, $(wc -l < alerts.jsonl 2>&1) in the new one"
+stop
 
 # --- stalled and trickling connections -----------------------------------------------------------
 # 8 connections allowed: 8 clients that send part of their headers and stall fill them; the
