@@ -221,6 +221,29 @@ echo "$ev" | jq -c '.auditID = "cccccccc-0000-4000-8000-000000000002" | .userAge
 get 200 /host/ingest -H "$ADM" --data-binary @"$T/other.ndjson"
 [ "$(jq .alerts "$T/out")" -ge 1 ] || fail "a different user agent did not alert: $(cat "$T/out")"
 
+# ---- bulk triage, reload, proposals ----
+get 200 "/api/v1/alerts?limit=3&status=open" -H "$RD"
+B1=$(jq -r '.alerts[1].id' "$T/out"); B2=$(jq -r '.alerts[2].id' "$T/out")
+get 200 /api/v1/alerts/triage -H "$ANA" -d "id=$B1&id=$B2&status=acknowledged&note=bulk"
+jq -e '.changed == 2' "$T/out" > /dev/null || fail "bulk triage: $(cat "$T/out")"
+for b in "$B1" "$B2"; do
+  get 200 "/api/v1/alerts/$b" -H "$RD"
+  jq -e '.alert.workflow_status == "acknowledged" and .alert.note == "bulk"' "$T/out" > /dev/null || fail "bulk: $b"
+done
+get 200 /api/v1/rules/reload -H "$ADM" -X POST
+jq -e '.ok == true' "$T/out" > /dev/null || fail "admin reload: $(cat "$T/out")"
+get 200 /api/v1/proposals -H "$RD"
+jq -e '.proposals | type == "array"' "$T/out" > /dev/null || fail "proposals list"
+get 403 /api/v1/proposals -H "$RD" -d "rule=x"
+get 400 /api/v1/proposals -H "$ANA" -d "rule="
+get 404 /api/v1/proposals -H "$ANA" -d "rule=no-such-rule"
+# ---- no external network: the pages refer to nothing outside the console ----
+for a in /ui/ /ui/app.js /ui/app.css; do
+  get 200 "$a"
+  grep -Eo '(src|href|url)[=(]["'"'"']?(https?:)?//[^"'"'"' )]*' "$T/out" && fail "$a refers outside the console"
+  grep -Eo 'https?://[^"'"'"' )]*' "$T/out" | grep -v '^http://www.w3.org/2000/svg$' && fail "$a names an external URL"
+done
+
 # ---- recent input: the alert's user's events +-1 h, as the log has them ----
 cat "$T/log" "$T/new.ndjson" "$T/sse.ndjson" "$T/same.ndjson" "$T/other.ndjson" > "$T/all-input"
 n_input=$(wc -l < "$T/all-input")

@@ -126,6 +126,31 @@ try {
   }
   await shot(page, 'alert', ['#reason', '#baseline-table', '#triage', '#exception-form', '#input-table']);
 
+  // ---- accessibility: every control has a name; themes follow the system ----
+  const unnamed = await page.evaluate(() => [...document.querySelectorAll('input, select, textarea, button, a[href], summary')]
+    .filter((e) => {
+      const lab = e.closest('label') || (e.id && document.querySelector(`label[for="${e.id}"]`));
+      const name = (e.getAttribute('aria-label') || (lab && lab.textContent) || e.textContent || '').trim();
+      return !name && e.type !== 'hidden';
+    }).map((e) => e.outerHTML.slice(0, 80)));
+  check(unnamed.length === 0, `alert page: every control is labelled (${unnamed.join(' | ')})`);
+  const bg = () => page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
+  const light = await bg();
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'dark' }]);
+  const dark = await bg();
+  check(light !== dark, `themes follow the system: light ${light}, dark ${dark}`);
+  await shot(page, 'alert-dark', ['#reason', '#baseline-table']);
+  await page.emulateMediaFeatures([{ name: 'prefers-color-scheme', value: 'light' }]);
+  // Tab reaches the triage controls from the top of the page
+  await page.focus('body');
+  let reached = false;
+  for (let i = 0; i < 60 && !reached; i++) {
+    await page.keyboard.press('Tab');
+    reached = await page.evaluate(() => document.activeElement && document.activeElement.id === 'triage-status');
+  }
+  check(reached, 'Tab reaches the triage status');
+
   // ---- acknowledge, reload: the status persists ----
   await page.select('#triage-status', 'acknowledged');
   await page.type('#triage-note', 'checked by the browser test');
