@@ -11,9 +11,9 @@
  *       the Redis store (docs/internals/state.md): observe new, known (last_seen moves),
  *       known (unchanged), known repeated within a batch: per second, CPU, round trips per
  *       1,000 events; resets its rule afterwards.
- *   kadet-statebench mem [--terms N]
+ *   kadet-statebench mem [--terms N] [--lookups L]
  *       the index alone (an ST_OPEN_MEM store, no SQLite): N combinations observed in one batch,
- *       then 5 rounds of 2 M lookups of random known ones on keys encoded beforehand, one by one
+ *       then 5 rounds of L (2 M) lookups of random known ones on keys encoded beforehand, one by one
  *       then batched (st_lookup_batch); prints CPU ns per lookup of each round and the minimum
  *       (bench/NOTES.md, issue 19).
  *   kadet-statebench fill --state FILE [--terms N] [--rules K] [--seed S]
@@ -383,7 +383,7 @@ static void mem_rounds(struct st_store *st, struct st_probe *p, int n, bool batc
     printf("; min %.1f\n", best / n * 1e9);
 }
 
-static int bench_mem(uint64_t n)
+static int bench_mem(uint64_t n, int L)
 {
     kad_err e;
     struct st_store *st;
@@ -401,7 +401,6 @@ static int bench_mem(uint64_t n)
     }
     if (st_commit(st, &e))
         die("commit", &e);
-    enum { L = 2000000 };
     kx_buf keys;
     kx_buf_init(&keys, (size_t)L * 160);
     uint32_t *kend = malloc(L * sizeof(uint32_t));
@@ -491,11 +490,11 @@ int main(int argc, char **argv)
 {
     uint64_t n = 1000000;
     const char *dir = "/tmp", *state = NULL;
-    int json = 0, rules = 1;
+    int json = 0, rules = 1, lookups = 2000000;
     if (argc < 2 || (strcmp(argv[1], "bench") != 0 && strcmp(argv[1], "fill") != 0 &&
                      strcmp(argv[1], "redis") != 0 && strcmp(argv[1], "mem") != 0)) {
         fprintf(stderr, "usage: kadet-statebench bench [--terms N] [--dir DIR] [--json]\n"
-                        "       kadet-statebench mem [--terms N]\n"
+                        "       kadet-statebench mem [--terms N] [--lookups L]\n"
                         "       kadet-statebench fill --state FILE [--terms N] [--rules K] "
                         "[--seed S]\n"
                         "       kadet-statebench redis --state redis://HOST:PORT [--terms N]\n");
@@ -518,6 +517,8 @@ int main(int argc, char **argv)
             dir = v;
         else if (strcmp(a, "--state") == 0)
             state = v;
+        else if (strcmp(a, "--lookups") == 0)
+            lookups = atoi(v);
         else if (strcmp(a, "--rules") == 0)
             rules = atoi(v);
         else if (strcmp(a, "--seed") == 0)
@@ -527,14 +528,14 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if (n == 0 || rules < 1) {
-        fprintf(stderr, "kadet-statebench: --terms and --rules must be positive\n");
+    if (n == 0 || rules < 1 || lookups < 1) {
+        fprintf(stderr, "kadet-statebench: --terms, --rules and --lookups must be positive\n");
         return 1;
     }
     if (strcmp(argv[1], "bench") == 0)
         return bench(n, dir, json);
     if (strcmp(argv[1], "mem") == 0)
-        return bench_mem(n);
+        return bench_mem(n, lookups);
     if (!state) {
         fprintf(stderr, "kadet-statebench: %s needs --state\n", argv[1]);
         return 1;
