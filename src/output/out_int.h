@@ -10,9 +10,20 @@
 
 struct out_box {
     sqlite3 *db;
-    sqlite3_stmt *ins, *max_seq, *rows, *cur_get, *cur_set, *pending, *oldest, *prune, *count;
+    sqlite3_stmt *ins, *max_seq, *rows, *cur_get, *cur_set, *pending, *oldest, *prune, *count,
+        *seg_add;
     char *path;
     bool in_batch;
+    /* the producer: the documents go to segment files (PATH.docs-NNNNNN), the rows only say
+       where; a batch's documents are written (and fdatasync'ed) before the rows commit */
+    int wfd;          /* the segment being appended to, -1 = not open yet */
+    int64_t wseg;     /* its number */
+    int64_t wsize;    /* its committed size: the next batch is written there */
+    kx_buf wbuf;      /* the batch's documents, each followed by a newline */
+    /* the reader (a delivery thread) */
+    int rfd;
+    int64_t rseg;
+    kx_buf rbuf;
 };
 
 /* Open the outbox file (create the schema) on a connection of its own. */
@@ -20,15 +31,18 @@ int box_open(struct out_box **b, const char *path, kad_err *err);
 /* The cursor of output `name`, created at the current end of the outbox when missing. */
 int box_cursor(struct out_box *b, const char *name, int64_t *cursor, kad_err *err);
 int box_cursor_set(struct out_box *b, const char *name, int64_t cursor, kad_err *err);
-/* Rows after `after`, in order, until `max` rows or `max_bytes`; fn returns false to stop. */
+/* Rows after `after`, in order, until `max` rows or `max_bytes`; fn returns false to stop.
+   json is NULL (len 0) when the row's document cannot be read from its segment file. */
 int box_rows(struct out_box *b, int64_t after, int max, int64_t max_bytes,
-             bool (*fn)(int64_t seq, int64_t created, const char *json, size_t len, void *ud),
+             bool (*fn)(int64_t seq, int64_t created, const char *id, const char *json,
+                        size_t len, void *ud),
              void *ud, kad_err *err);
 /* Pending rows after `after` and the wall ms of the oldest (0 = none). */
 int box_pending(struct out_box *b, int64_t after, int64_t *count, int64_t *oldest_ms);
 /* Add to output `name`'s persisted counters: delivered, retried, failed, filtered. */
 int box_count(struct out_box *b, const char *name, const int64_t d[4], kad_err *err);
-/* Delete rows every one of `names` has passed. */
+/* Delete rows every output has passed (seq <= upto, and older than an hour), then the segment
+   files no row refers to any more (never the newest: the producer appends to it). */
 int box_prune(struct out_box *b, int64_t upto, kad_err *err);
 
 /* ---- transports (out_send.c) -------------------------------------------------------------- */
@@ -51,5 +65,8 @@ int conn_send(struct out_conn *c, const struct out_alert *a, size_t n, struct ou
               bool *permanent, kad_err *err);
 
 int64_t out_now_ms(void);
+/* The delay before retry number `attempts` (1 = after the first failure): backoff= doubled per
+   attempt, capped at backoff_max=, then jittered uniformly in [delay/2, delay]. */
+int64_t out_backoff_ms(const struct out_spec *s, int attempts, unsigned *seed);
 
 #endif

@@ -27,6 +27,7 @@ struct output {
     bool hold;            /* next_try is a flush= wait (a full batch goes at once), not a backoff */
     int64_t pub_cursor;   /* cursor, under mgr.mu (for out_mgr_drain and pruning) */
     struct out_metrics m; /* under mgr.mu */
+    int64_t oldest_ms;    /* wall ms of the oldest pending alert, under mgr.mu (0 = none) */
     uint64_t saved[4];    /* delivered, retried, failed, filtered as persisted (worker only) */
     /* the output's delivery thread and what only it uses */
     struct out_mgr *mgr;
@@ -38,6 +39,9 @@ struct output {
     kx_arena ar;        /* the batch being delivered */
     struct out_alert *batch;
     struct out_item_result *res;
+    /* the output reads the alert's fields (Slack, syslog, filters); else it sends the document
+       as is with the outbox row's id, and the delivery thread does not read it at all */
+    bool parse;
 };
 
 struct out_mgr {
@@ -50,6 +54,7 @@ struct out_mgr {
     bool running;
     pthread_mutex_t mu;
     pthread_cond_t wake;
+    pthread_cond_t moved; /* a worker finished a pass (out_mgr_drain waits on it) */
     bool stop;
     bool draining; /* out_mgr_drain waits: send partial batches at once (flush=) */
     atomic_bool abort; /* out_mgr_free: give up HTTP requests in flight */
@@ -60,6 +65,17 @@ static int64_t mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The CLOCK_REALTIME time `ms` from now (pthread_cond_timedwait's deadline). */
+static struct timespec in_ms(int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t ns = ts.tv_nsec + (ms % 1000) * 1000000;
+    ts.tv_sec += ms / 1000 + ns / 1000000000;
+    ts.tv_nsec = ns % 1000000000;
+    return ts;
 }
 
 int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct out_spec *specs,
@@ -78,7 +94,8 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
     atomic_init(&m->abort, false);
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->wake, NULL);
-    m->poll_ms = opts->poll_ms > 0 ? opts->poll_ms : 200;
+    pthread_cond_init(&m->moved, NULL);
+    m->poll_ms = opts->poll_ms > 0 ? opts->poll_ms : 0;
     if (opts->hostname)
         snprintf(m->hostname, sizeof(m->hostname), "%s", opts->hostname);
     else if (gethostname(m->hostname, sizeof(m->hostname) - 1) != 0)
@@ -104,6 +121,8 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
         o->conn = conn_new(&o->spec, m->hostname);
         conn_set_abort(o->conn, &m->abort);
         o->mgr = m;
+        o->parse = o->spec.type == OUT_SLACK || o->spec.type == OUT_SYSLOG ||
+                   o->spec.min_severity > 0 || o->spec.nrules > 0 || o->spec.ntags > 0;
         o->seed = (unsigned)getpid() ^ (unsigned)mono_ms() ^ (unsigned)i * 2654435761u;
         kx_arena_init(&o->ar, 1 << 20, 0);
         o->batch = kx_calloc((size_t)o->spec.batch_count, sizeof(*o->batch));
@@ -169,20 +188,37 @@ struct load {
     int64_t first_created; /* wall ms the first passing alert was appended */
 };
 
-static bool load_row(int64_t seq, int64_t created, const char *json, size_t len, void *ud)
+static bool load_row(int64_t seq, int64_t created, const char *id, const char *json, size_t len,
+                     void *ud)
 {
     struct load *l = ud;
     struct out_mgr *m = l->m;
-    char *copy = kx_arena_memdup(&l->o->ar, json, len + 1);
     struct out_alert *a = &l->o->batch[l->n];
     kad_err e = {0};
-    if (out_alert_parse(a, &l->o->ar, copy, len, &e)) {
+    if (!json) { /* its segment file was removed or cut short by hand */
+        char why[300];
+        snprintf(why, sizeof(why), "alert %.100s: its document is missing from the outbox", id);
+        dead_letter(m, l->o, "null", 4, why);
+        l->last_seq = seq;
+        return true;
+    }
+    char *copy = kx_arena_memdup(&l->o->ar, json, len + 1);
+    bool take = true;
+    if (!l->o->parse) { /* the document as is: nothing of it is read (output.parse) */
+        memset(a, 0, sizeof(*a));
+        a->json = copy;
+        a->len = len;
+        a->id = kx_arena_memdup(&l->o->ar, id, strlen(id) + 1);
+    } else if (out_alert_parse(a, &l->o->ar, copy, len, &e)) {
         dead_letter(m, l->o, json, len, e.msg); /* cannot happen for what the engine writes */
+        take = false;
     } else if (!out_filter_pass(&l->o->spec, a)) {
         pthread_mutex_lock(&m->mu);
         l->o->m.filtered++;
         pthread_mutex_unlock(&m->mu);
-    } else {
+        take = false;
+    }
+    if (take) {
         a->seq = seq;
         if (!l->n)
             l->first_created = created;
@@ -192,7 +228,7 @@ static bool load_row(int64_t seq, int64_t created, const char *json, size_t len,
     return l->n < l->o->spec.batch_count;
 }
 
-static int64_t backoff(struct output *o, const struct out_spec *s, int attempts)
+int64_t out_backoff_ms(const struct out_spec *s, int attempts, unsigned *seed)
 {
     int64_t d = s->backoff_ms;
     for (int i = 1; i < attempts && d < s->backoff_max_ms; i++)
@@ -200,7 +236,7 @@ static int64_t backoff(struct output *o, const struct out_spec *s, int attempts)
     if (d > s->backoff_max_ms)
         d = s->backoff_max_ms;
     /* jitter: uniformly in [d/2, d] */
-    return d / 2 + (int64_t)(rand_r(&o->seed) % (unsigned)(d / 2 + 1));
+    return d / 2 + (int64_t)(rand_r(seed) % (unsigned)(d / 2 + 1));
 }
 
 /* Deliver the next batch of one output; true when the cursor moved. */
@@ -242,7 +278,7 @@ static bool step(struct out_mgr *m, struct output *o)
             o->m.retried++;
             snprintf(o->m.last_error, sizeof(o->m.last_error), "%s", e.msg);
             pthread_mutex_unlock(&m->mu);
-            o->next_try = mono_ms() + backoff(o, &o->spec, o->attempts);
+            o->next_try = mono_ms() + out_backoff_ms(&o->spec, o->attempts, &o->seed);
             return false;
         }
         uint64_t delivered = 0;
@@ -265,7 +301,7 @@ static bool step(struct out_mgr *m, struct output *o)
                 snprintf(o->m.last_error, sizeof(o->m.last_error), "%s", r->reason);
                 pthread_mutex_unlock(&m->mu);
                 delivered = 0;
-                o->next_try = mono_ms() + backoff(o, &o->spec, o->attempts);
+                o->next_try = mono_ms() + out_backoff_ms(&o->spec, o->attempts, &o->seed);
                 break;
             }
         }
@@ -294,11 +330,12 @@ static bool step(struct out_mgr *m, struct output *o)
 static void update_metrics(struct output *o)
 {
     struct out_mgr *m = o->mgr;
-    int64_t count = 0, oldest = 0, now = out_now_ms();
+    int64_t count = 0, oldest = 0;
     box_pending(o->wb, o->cursor, &count, &oldest);
     pthread_mutex_lock(&m->mu);
     o->m.queue_depth = count;
-    o->m.oldest_age_ms = count && oldest ? now - oldest : 0;
+    o->oldest_ms = count ? oldest : 0; /* its age is computed when read (out_mgr_metrics) */
+    pthread_cond_broadcast(&m->moved);
     pthread_mutex_unlock(&m->mu);
 }
 
@@ -366,16 +403,18 @@ static void *worker(void *ud)
         if (moved && ++passes % 16 == 1)
             prune(o);
         update_metrics(o);
+        /* sleep until notified, or until the retry (flush=) time; no polling unless asked */
+        bool timed = m->poll_ms > 0;
         int64_t wait = m->poll_ms, now = mono_ms();
-        if (o->next_try && o->next_try - now < wait)
+        if (o->next_try && (!timed || o->next_try - now < wait)) {
             wait = o->next_try - now;
+            timed = true;
+        }
         pthread_mutex_lock(&m->mu);
-        if (!m->stop && !o->notified && wait > 0) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t ns = ts.tv_nsec + (wait % 1000) * 1000000;
-            ts.tv_sec += wait / 1000 + ns / 1000000000;
-            ts.tv_nsec = ns % 1000000000;
+        if (!m->stop && !o->notified && !timed) {
+            pthread_cond_wait(&m->wake, &m->mu);
+        } else if (!m->stop && !o->notified && wait > 0) {
+            struct timespec ts = in_ms(wait);
             pthread_cond_timedwait(&m->wake, &m->mu, &ts);
         }
     }
@@ -427,11 +466,12 @@ int64_t out_mgr_drain(struct out_mgr *m, int timeout_ms)
             box_pending(m->prod, m->o[i].pub_cursor, &count, &oldest);
             pending += count;
         }
-        if (!m->running || pending == 0 || mono_ms() >= deadline)
+        int64_t left = deadline - mono_ms();
+        if (!m->running || pending == 0 || left <= 0)
             break;
-        pthread_mutex_unlock(&m->mu);
-        nanosleep(&(struct timespec){0, 20 * 1000000}, NULL);
-        pthread_mutex_lock(&m->mu);
+        /* until a worker finishes a pass (or the deadline): no polling */
+        struct timespec ts = in_ms(left);
+        pthread_cond_timedwait(&m->moved, &m->mu, &ts);
     }
     m->draining = false;
     pthread_mutex_unlock(&m->mu);
@@ -440,9 +480,12 @@ int64_t out_mgr_drain(struct out_mgr *m, int timeout_ms)
 
 size_t out_mgr_metrics(struct out_mgr *m, struct out_metrics *out, size_t n)
 {
+    int64_t now = out_now_ms();
     pthread_mutex_lock(&m->mu);
-    for (size_t i = 0; i < n && i < m->n; i++)
+    for (size_t i = 0; i < n && i < m->n; i++) {
         out[i] = m->o[i].m;
+        out[i].oldest_age_ms = m->o[i].oldest_ms ? now - m->o[i].oldest_ms : 0;
+    }
     pthread_mutex_unlock(&m->mu);
     return m->n;
 }
@@ -477,6 +520,7 @@ void out_mgr_free(struct out_mgr *m)
     out_box_close(m->prod);
     kx_free(m->dead_letter);
     pthread_cond_destroy(&m->wake);
+    pthread_cond_destroy(&m->moved);
     pthread_mutex_destroy(&m->mu);
     kx_free(m);
 }

@@ -41,7 +41,6 @@ static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 struct out_conn *conn_new(const struct out_spec *s, const char *hostname)
 {
-    pthread_once(&curl_once, curl_init_once);
     struct out_conn *c = kx_calloc(1, sizeof(*c));
     c->s = s;
     c->fd = -1;
@@ -141,6 +140,9 @@ static int http_send(struct out_conn *c, const struct out_alert *a, size_t n,
         *permanent = true;
         return kx_err_setf(err, rc, "%s: cannot format the request", s->name);
     }
+    /* libcurl (and its TLS library) start at the first HTTP request, in the delivery thread:
+       a run that sends nothing does not pay for it */
+    pthread_once(&curl_once, curl_init_once);
     if (!c->curl && !(c->curl = curl_easy_init()))
         return kx_err_setf(err, KAD_ENOMEM, "%s: curl_easy_init failed", s->name);
     CURL *h = c->curl;

@@ -5,15 +5,19 @@
 # TLS with an openssl-made certificate). Checked (alerts compared by kibana.alert.uuid with the
 # same run's --output file, which keeps its exact semantics):
 #   A. every sink receives every alert once; ES create lines carry _id = kibana.alert.uuid; the
-#      webhook's HMAC verifies; the file sink equals --output; rsyslogd parses each message;
-#      `state stats` shows each output's delivered count;
+#      webhook's HMAC verifies; each Slack message has the alert's rule name, severity, user,
+#      new terms, reason and the first three steps of its rule's investigation guide; the file
+#      sink equals --output; rsyslogd parses each message; `state stats` shows each output's
+#      delivered count; the index template of docs/alerts.md maps every field of these alerts
+#      and of the golden alerts (tests/output/mapping_check.py);
 #   B. the receiver down while two scans produce alerts (exit 2, "still pending"), then up: each
 #      alert delivered exactly once, in order per rule;
 #   C. kill -9 of kadet while it delivers to a slow Elasticsearch, then a rerun: every alert
 #      stored exactly once (resends are answered 409 by the _id create);
 #   D. per-item failures: a 400 item goes to the dead-letter file with its reason, a 429 item is
 #      retried and stored; filters (min_severity, rule, tag);
-#   E. `kadet outputs test` with --sink and with a config file's [[sink]] tables; errors.
+#   E. `kadet outputs test` with --sink and with a config file's [[sink]] tables; errors;
+#   F. the receiver's _bulk check itself refuses malformed NDJSON (so A-D's checks can fail).
 # No timing is asserted: conditions are polled (60 s at most).
 set -u
 K=${KADET:-./kadet}
@@ -51,6 +55,19 @@ severity = "low"
 tags = ["Domain: Kubernetes", "Use Case: Threat Detection"]
 type = "new_terms"
 query = 'kubernetes.audit.stage:"ResponseComplete"'
+note = """## Triage and analysis
+
+### Investigating sink test new terms
+
+A user & agent pair <never seen> before.
+
+#### Possible investigation steps
+
+- Check who holds the account.
+- Review what the agent did next.
+- Compare with the user's usual clients.
+- Fourth step, not in the message.
+"""
 
 [rule.new_terms]
 field = "new_terms_fields"
@@ -154,7 +171,7 @@ elif cmd == "es-resent":  # es-resent REF LOG: ids sent in more than one request
 elif cmd == "webhook":  # webhook REF LOG: arrays, HMAC ok, each id once, in order per rule
     got = []
     for r in rx_log(sys.argv[3]):
-        if r["status"] != 200:
+        if r["status"] != 200 or r["path"] == "/slack":
             continue
         if r.get("sig_ok") is False:
             die("webhook: HMAC signature does not verify")
@@ -163,6 +180,43 @@ elif cmd == "webhook":  # webhook REF LOG: arrays, HMAC ok, each id once, in ord
             die("webhook: batch_format=array sent %s" % type(body).__name__)
         got += [x["kibana.alert.uuid"] for x in body]
     once_in_order(got, ref_ids, rule_of, "webhook")
+elif cmd == "slack":  # slack REF LOG: one message per alert, with what the issue lists
+    esc = lambda t: t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    msgs = {}
+    for r in rx_log(sys.argv[3]):
+        if r["path"] != "/slack" or r["status"] != 200:
+            continue
+        body = json.loads(r["body"])
+        if list(body) != ["text"]:
+            die("slack: the message is not {\"text\": ...}: %s" % r["body"][:200])
+        t = body["text"]
+        aid = t.rsplit("_alert ", 1)[-1].rstrip("_")
+        if aid in msgs:
+            die("slack: alert %s sent twice" % aid)
+        msgs[aid] = t
+    steps = ["Check who holds the account.", "Review what the agent did next.",
+             "Compare with the user's usual clients."]
+    for x in alerts(sys.argv[2]):
+        t = msgs.get(x["kibana.alert.uuid"])
+        if t is None:
+            die("slack: no message for alert %s" % x["kibana.alert.uuid"])
+        user = (x.get("user") or {}).get("name") or x["kubernetes"]["audit"]["user"]["username"]
+        want = [":rotating_light: *%s* (%s)" % (esc(x["kibana.alert.rule.name"]), x["kibana.alert.severity"]),
+                "*User:* " + esc(user), "*Reason:* " + esc(x["kibana.alert.reason"])]
+        if x.get("kibana.alert.new_terms"):
+            want.append("*New terms:* " + ", ".join("`%s`" % esc(v) for v in x["kibana.alert.new_terms"]))
+        if x.get("kibana.alert.rule.note"):
+            want.append("*First steps:*\n" + "\n".join("• " + esc(v) for v in steps) + "\n_alert ")
+            if "Fourth step" in t:
+                die("slack: more than three steps: " + t)
+        elif "First steps" in t:
+            die("slack: steps for a rule without a guide: " + t)
+        for w in want:
+            if w not in t:
+                die("slack: %r missing from %r" % (w, t))
+    if len(msgs) != len(alerts(sys.argv[2])):
+        die("slack: %d messages for %d alerts" % (len(msgs), len(alerts(sys.argv[2]))))
+    print(len(msgs))
 elif cmd == "syslog":  # syslog REF FILE INPUT: rsyslogd's lines of one input
     got = []
     import re, socket
@@ -241,6 +295,7 @@ fi
 scan --state "$T/a.db" --output "$T/ref.jsonl" \
     --sink "elasticsearch:http://127.0.0.1:$ES,index=kadet-alerts,api_key=k3y,batch=100,name=es" \
     --sink "webhook:http://127.0.0.1:$WH/hook,batch_format=array,batch=40,secret=s3cret" \
+    --sink "slack:http://127.0.0.1:$WH/slack" \
     --sink "file:$T/file-sink.jsonl" "${SYSLOG[@]}" "$T/in.jsonl" > "$T/a.out" 2> "$T/a.err" ||
     fail "A: scan with sinks failed: $(cat "$T/a.err")"
 [ -n "${KEEP:-}" ] && echo "A scan done at ${SECONDS}s"
@@ -249,6 +304,11 @@ n=$(wc -l < "$T/ref.jsonl")
 [ "$n" -gt 150 ] || fail "A: only $n alerts"
 check es "$T/ref.jsonl" "$T/es.log" "$T/es.store" > /dev/null
 check webhook "$T/ref.jsonl" "$T/wh.log"
+ns=$(check slack "$T/ref.jsonl" "$T/wh.log") || exit 1
+grep -q '"kibana.alert.new_terms"' "$T/ref.jsonl" && grep -q '"kibana.alert.rule.rule_id":"sink-q"' "$T/ref.jsonl" ||
+    fail "A: the reference lacks new-terms or query alerts"
+python3 tests/output/mapping_check.py docs/alerts.md "$T/ref.jsonl" $(grep -l '"kibana.alert.uuid"' -r tests/golden/expected) > "$T/map.out" ||
+    fail "A: the index template of docs/alerts.md does not fit the alerts"
 cmp -s "$T/ref.jsonl" "$T/file-sink.jsonl" || fail "A: the file sink differs from --output"
 if [ ${#SYSLOG[@]} -gt 0 ]; then
     for ((i = 0; i < 600; i++)); do # rsyslogd writes asynchronously
@@ -291,8 +351,9 @@ grep -q "still pending after --sink-timeout: kept in the outbox" "$T/b1.err" || 
 events 350 700 >> "$T/b.jsonl"
 scan --state "$T/b.db" --output "$T/b-ref.jsonl" --sink "$WB" --sink-timeout 1s "$T/b.jsonl" 2> "$T/b2.err"
 [ $? = 2 ] || fail "B: second run: exit status 2 expected"
-pend=$("$K" state stats --state "$T/b.db" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["outputs"][0]["queue_depth"])')
+read -r pend age retried < <("$K" state stats --state "$T/b.db" --json | python3 -c 'import json,sys; o = json.load(sys.stdin)["outputs"][0]; print(o["queue_depth"], o["oldest_pending_age_ms"], o["retried"])')
 [ "$pend" = "$(wc -l < "$T/b-ref.jsonl")" ] || fail "B: $pend pending in the outbox, expected $(wc -l < "$T/b-ref.jsonl")"
+[ "$age" -gt 0 ] && [ "$retried" -gt 0 ] || fail "B: state stats: oldest pending age $age ms, retried $retried"
 start_rx wb --port "$P"
 scan --state "$T/b.db" --sink "$WB" --sink-timeout 60s "$T/b.jsonl" 2> "$T/b3.err" ||
     fail "B: delivery after the receiver came up: $(cat "$T/b3.err")"
@@ -378,4 +439,47 @@ scan --no-state --sink "webhok:http://x" "$T/in.jsonl" > /dev/null 2> "$T/bad2.e
 grep -q "^--sink:1:1: .*unknown sink type 'webhok'" "$T/bad2.err" || fail "E: $(cat "$T/bad2.err")"
 scan --no-state --sink stdout "$T/in.jsonl" > "$T/stdout.jsonl" 2> /dev/null || fail "E: --no-state --sink stdout"
 [ "$(wc -l < "$T/stdout.jsonl")" = "$n" ] || fail "E: --sink stdout wrote $(wc -l < "$T/stdout.jsonl") alerts, expected $n"
-echo "ok"
+
+# ---- F. the receiver's _bulk check refuses what Elasticsearch would ----------------------------
+start_rx f
+python3 - "$port" <<'EOF' || exit 1
+import json, sys, urllib.request, urllib.error
+port = sys.argv[1]
+def post(body, ctype="application/x-ndjson"):
+    req = urllib.request.Request("http://127.0.0.1:%s/_bulk" % port, data=body, headers={"Content-Type": ctype})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+doc = b'{"kibana.alert.uuid":"u1","x":1}'
+ok = b'{"create":{"_index":"kadet-alerts","_id":"u1"}}\n' + doc + b"\n"
+cases = [
+    (ok[:-1], 400, "terminated by a newline"),
+    (b'{"create":{"_index":"kadet-alerts","_id":"u1"}}\n', 400, "line 1: create action without a document"),
+    (b'{"index":{"_index":"kadet-alerts","_id":"u1"}}\n' + doc + b"\n", 400, "line 1: kadet must send create"),
+    (b'{"create":{"_index":"Kadet","_id":"u1"}}\n' + doc + b"\n", 400, "line 1: _index must be lowercase"),
+    (b'{"create":{"_index":"kadet-alerts","_id":"u1","op":1}}\n' + doc + b"\n", 400, "line 1: action metadata"),
+    (ok + b'{"create":{"_index":"kadet-alerts","_id":"u2"}}\n{"kibana.alert.uuid":"u2",}\n', 400, "line 4: the document is not JSON"),
+    (ok + b'{"create":{"_index":"kadet-alerts","_id":"u3"}}\n{"kibana.alert.uuid":"u2"}\n', 400, "line 4: _id is not kibana.alert.uuid"),
+    (ok + b"\n" + ok, 400, "line 3: empty line"),
+]
+for body, status, reason in cases:
+    st, resp = post(body)
+    if st != status or reason not in json.dumps(resp):
+        print("FAIL: F: %r answered %s %s, expected %s %r" % (body[:80], st, resp, status, reason)); sys.exit(1)
+st, resp = post(ok, "text/plain")
+if st != 406:
+    print("FAIL: F: text/plain answered %s" % st); sys.exit(1)
+st, resp = post(ok + ok.replace(b"u1", b"u9"))
+items = resp["items"]
+if st != 200 or resp["errors"] is not False or [i["create"]["status"] for i in items] != [201, 201] or \
+        not all(set(i["create"]) >= {"_index", "_id", "_version", "result", "_shards", "_seq_no", "_primary_term"} for i in items):
+    print("FAIL: F: a valid body: %s %s" % (st, resp)); sys.exit(1)
+st, resp = post(ok)
+if resp["errors"] is not True or resp["items"][0]["create"]["status"] != 409 or \
+        resp["items"][0]["create"]["error"]["type"] != "version_conflict_engine_exception":
+    print("FAIL: F: a resend: %s" % resp); sys.exit(1)
+EOF
+kill "$f_pid"
+echo "ok (slack: $ns messages checked; mapping: $(head -1 "$T/map.out"))"

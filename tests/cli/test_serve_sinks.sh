@@ -6,8 +6,9 @@
 #   B. a restart with the same sink in a config file's [[sink]] table (the serve config parser
 #      accepts them) and the same outbox: a second batch's alerts arrive, the first batch's are
 #      not sent again; the resent first batch is deduplicated (nothing new);
-#   C. the receiver down at SIGTERM: serve exits 0 after --sink-timeout with the alerts kept in
-#      the outbox; the next start delivers them once;
+#   C. the receiver down: /metrics shows the output's queue depth, the age of its oldest pending
+#      alert and its retries; at SIGTERM serve exits 0 after --sink-timeout with the alerts kept
+#      in the outbox; the next start delivers them once;
 #   D. a bad --sink is a usage error (exit 1) before anything starts.
 # No timing is asserted: conditions are polled (60 s at most).
 . tests/cli/serve_lib.sh
@@ -120,6 +121,18 @@ start 127.0.0.1:0 "${TLS_ARGS[@]}" --config "$T/kadet.toml" --sink-timeout 300ms
 r=$(post "$T/b3.json" "${CERT[@]}")
 [ "${r%% *}" = 200 ] || fail "C: post: $r"
 wait_alerts "$T/alerts.jsonl" $((n2 + 10))
+# /metrics while the receiver is down: the new alerts pending, their age, the failed attempts
+for _ in $(seq 600); do
+    pend=$(($(wc -l < "$T/alerts.jsonl") - n2))
+    m=$(curl -sS "${CURL_CA[@]}" -H "$(bearer)" "$URL/metrics")
+    depth=$(echo "$m" | sed -n 's/^kadet_output_queue_depth{output="[^"]*"} //p')
+    age=$(echo "$m" | sed -n 's/^kadet_output_oldest_pending_seconds{output="[^"]*"} //p')
+    retried=$(echo "$m" | sed -n 's/^kadet_output_retried_total{output="[^"]*"} //p')
+    [ "${depth:-0}" = "$pend" ] && [ "${retried:-0}" -ge 1 ] && awk -v a="${age:-0}" 'BEGIN { exit !(a > 0) }' && break
+    sleep 0.1
+done
+[ "${depth:-0}" = "$pend" ] && [ "${retried:-0}" -ge 1 ] && awk -v a="${age:-0}" 'BEGIN { exit !(a > 0) }' ||
+    fail "C: /metrics with the receiver down: depth ${depth:-none} (expected $pend), oldest ${age:-none} s, retried ${retried:-none}"
 stop
 [ "$rc" = 0 ] || fail "C: serve exited $rc"
 grep -q "still pending after --sink-timeout" "$T/err" || fail "C: no pending warning: $(tail -5 "$T/err")"

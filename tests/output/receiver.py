@@ -12,9 +12,15 @@ require an Authorization header (--auth VALUE: 401 otherwise), and check an HMAC
 signature header (--secret KEY: "sig_ok" in the log).
 
 POST .../_bulk speaks Elasticsearch's bulk protocol as its documentation describes it: the
-NDJSON body is checked line by line (action line {"create": {"_index", "_id"}}, then the
-document, every line ending with a newline); the answer is {"took", "errors", "items": [...]},
-one item per action in order, each {"create": {"_index", "_id", "status", ...}}: 201 created,
+Content-Type must be application/x-ndjson (or application/json; else 406); the NDJSON body is
+checked line by line (each line one JSON value; an action line is an object with one action,
+here always {"create": {...}} with known metadata keys, an _index that is a valid index or data
+stream name and an _id of 1 to 512 bytes; then the document, a JSON object whose
+kibana.alert.uuid is the _id; the body ends with a newline); a malformed body is answered 400
+with Elasticsearch's error shape and the line number in the reason. The answer is
+{"took", "errors", "items": [...]}, one item per action in order, each {"create": {"_index",
+"_id", "status", ...}} (a created one with _version, result, _shards, _seq_no, _primary_term;
+a failed one with error {type, reason, ...}): 201 created,
 409 version_conflict_engine_exception when the id is stored already, 400
 mapper_parsing_exception for a document containing --reject TEXT, and 429
 es_rejected_execution_exception the first time a document contains --busy-once TEXT.
@@ -52,46 +58,105 @@ state = {"fail": args.fail, "requests": 0}
 lock = threading.Lock()
 
 
-def bulk(body):
-    """Check the NDJSON body line by line; returns (http status, response object, stored ids)."""
+BAD_INDEX_CHARS = set('\\/*?"<>| ,#:')
+META_KEYS = {"_index", "_id", "routing", "pipeline", "require_alias", "require_data_stream",
+             "dynamic_templates", "if_seq_no", "if_primary_term", "version", "version_type"}
+
+
+def index_name_error(name):
+    """Elasticsearch's rules for an index or data stream name (None when valid)."""
+    if not isinstance(name, str) or not name:
+        return "must be a non-empty string"
+    if name != name.lower():
+        return "must be lowercase"
+    if name[0] in "-_+":
+        return "must not start with '-', '_' or '+'"
+    if name in (".", ".."):
+        return "must not be '.' or '..'"
+    if BAD_INDEX_CHARS & set(name):
+        return "must not contain '\\', '/', '*', '?', '\"', '<', '>', '|', ' ', ',', '#' or ':'"
+    if len(name.encode()) > 255:
+        return "must be at most 255 bytes"
+    return None
+
+
+def bad_request(msg):
+    return 400, {"error": {"root_cause": [{"type": "illegal_argument_exception", "reason": msg}],
+                           "type": "illegal_argument_exception", "reason": msg},
+                 "status": 400}, []
+
+
+def bulk(body, ctype):
+    """Check the NDJSON body line by line as Elasticsearch's _bulk documentation describes it;
+    returns (http status, response object, stored ids). kadet sends only `create` actions
+    (each followed by its document), so other actions are refused here."""
+    if (ctype or "").split(";")[0].strip() not in ("application/x-ndjson", "application/json"):
+        return 406, {"error": "Content-Type header [%s] is not supported" % ctype, "status": 406}, []
+    if not body:
+        return bad_request("request body is required")
     if not body.endswith(b"\n"):
-        return 400, {"error": {"type": "illegal_argument_exception",
-                               "reason": "The bulk request must be terminated by a newline [\\n]"}}, []
+        return bad_request("The bulk request must be terminated by a newline [\\n]")
     lines = body[:-1].split(b"\n")
-    if len(lines) % 2:
-        return 400, {"error": {"type": "illegal_argument_exception",
-                               "reason": "action line without a document"}}, []
-    items, new, errors = [], [], False
-    for i in range(0, len(lines), 2):
+    # the whole body is checked before any item is stored: Elasticsearch refuses a malformed bulk
+    # request as a whole (400), it does not apply the lines before the bad one
+    pairs = []
+    i = 0
+    while i < len(lines):
+        ln = i + 1
+        if not lines[i].strip():
+            return bad_request("line %d: empty line" % ln)
         try:
             action = json.loads(lines[i])
+        except ValueError as e:
+            return bad_request("line %d: the action line is not JSON: %s" % (ln, e))
+        if not isinstance(action, dict) or len(action) != 1:
+            return bad_request("line %d: an action line is an object with one action" % ln)
+        op, meta = next(iter(action.items()))
+        if op not in ("index", "create", "update", "delete"):
+            return bad_request("line %d: unknown action [%s]" % (ln, op))
+        if op != "create":
+            return bad_request("line %d: kadet must send create actions, not [%s]" % (ln, op))
+        if not isinstance(meta, dict) or not set(meta) <= META_KEYS:
+            return bad_request("line %d: action metadata must be an object of %s" % (ln, sorted(META_KEYS)))
+        err = index_name_error(meta.get("_index"))
+        if err:
+            return bad_request("line %d: _index %s" % (ln, err))
+        if not isinstance(meta.get("_id"), str) or not meta["_id"] or len(meta["_id"].encode()) > 512:
+            return bad_request("line %d: _id must be a string of 1 to 512 bytes" % ln)
+        if i + 1 >= len(lines):
+            return bad_request("line %d: create action without a document" % ln)
+        try:
             doc = json.loads(lines[i + 1])
         except ValueError as e:
-            return 400, {"error": {"type": "x_content_parse_exception", "reason": str(e)}}, []
-        if list(action) != ["create"] or set(action["create"]) != {"_index", "_id"}:
-            return 400, {"error": {"type": "illegal_argument_exception",
-                                   "reason": "line %d: expected a create action" % (i + 1)}}, []
-        meta = action["create"]
-        if not isinstance(doc, dict) or doc.get("kibana.alert.uuid") != meta["_id"]:
-            return 400, {"error": {"type": "illegal_argument_exception",
-                                   "reason": "line %d: _id is not kibana.alert.uuid" % (i + 2)}}, []
+            return bad_request("line %d: the document is not JSON: %s" % (ln + 1, e))
+        if not isinstance(doc, dict):
+            return bad_request("line %d: the document must be a JSON object" % (ln + 1))
+        if doc.get("kibana.alert.uuid") != meta["_id"]:
+            return bad_request("line %d: _id is not kibana.alert.uuid" % (ln + 1))
+        pairs.append((meta, lines[i + 1].decode()))
+        i += 2
+    items, new, errors = [], [], False
+    for meta, text in pairs:
         item = {"_index": meta["_index"], "_id": meta["_id"]}
-        text = lines[i + 1].decode()
+        shard_err = {"index_uuid": "kadet-test", "shard": "0", "index": meta["_index"]}
         if args.reject and args.reject in text:
-            item.update(status=400, error={"type": "mapper_parsing_exception",
-                                           "reason": "failed to parse field [x]"})
+            item.update(status=400, error=dict(type="mapper_parsing_exception",
+                                               reason="failed to parse field [x]", **shard_err))
         elif args.busy_once and args.busy_once in text and meta["_id"] not in busy_done:
             busy_done.add(meta["_id"])
             item.update(status=429, error={"type": "es_rejected_execution_exception",
                                            "reason": "rejected execution"})
         elif meta["_id"] in stored:
-            item.update(status=409, error={"type": "version_conflict_engine_exception",
-                                           "reason": "[%s]: version conflict, document already exists"
-                                           % meta["_id"]})
+            item.update(status=409, error=dict(
+                type="version_conflict_engine_exception",
+                reason="[%s]: version conflict, document already exists (current version [1])"
+                % meta["_id"], **shard_err))
         else:
             stored.add(meta["_id"])
             new.append(meta["_id"])
-            item.update(status=201, result="created", _version=1)
+            item.update(_version=1, result="created",
+                        _shards={"total": 2, "successful": 1, "failed": 0},
+                        _seq_no=len(stored) - 1, _primary_term=1, status=201)
         errors = errors or item["status"] >= 300
         items.append({"create": item})
     if args.store and new:
@@ -143,7 +208,7 @@ class H(http.server.BaseHTTPRequestHandler):
         elif args.auth and self.headers.get("Authorization") != args.auth:
             status, resp, new = 401, {"error": "missing or wrong credentials"}, []
         elif self.path.endswith("/_bulk"):
-            status, resp, new = bulk(body)
+            status, resp, new = bulk(body, self.headers.get("Content-Type"))
         else:
             status, resp, new = 200, {"ok": True}, []
         rec["status"] = status

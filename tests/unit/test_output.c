@@ -6,6 +6,7 @@
  */
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "output/out_int.h"
 #include "output/output.h"
 #include "test.h"
 #include <arpa/inet.h>
@@ -265,6 +266,26 @@ static struct out_spec spec_of(const char *text)
     if (out_spec_parse(&s, text, "test", &e))
         t_fail(__FILE__, __LINE__, "%s: %s", text, e.msg);
     return s;
+}
+
+/* Retries: the delay doubles per attempt up to backoff_max, each jittered in [delay/2, delay]. */
+TEST(output_backoff_exponential_with_jitter)
+{
+    struct out_spec s = spec_of("stdout,backoff=100,backoff_max=1000");
+    unsigned seed = 7;
+    const int64_t want[] = {100, 200, 400, 800, 1000, 1000, 1000};
+    for (int a = 1; a <= 7; a++) {
+        int64_t lo = INT64_MAX, hi = 0;
+        for (int k = 0; k < 400; k++) {
+            int64_t d = out_backoff_ms(&s, a, &seed);
+            ASSERT(d >= want[a - 1] / 2 && d <= want[a - 1]);
+            lo = d < lo ? d : lo;
+            hi = d > hi ? d : hi;
+        }
+        /* jittered: spread over most of [delay/2, delay], not one value */
+        ASSERT(lo < want[a - 1] / 2 + want[a - 1] / 8 && hi > want[a - 1] - want[a - 1] / 8);
+    }
+    out_spec_fini(&s);
 }
 
 TEST(output_alert_and_filters)
