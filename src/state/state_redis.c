@@ -33,6 +33,7 @@
 #define RD_RETRIES 6        /* reconnect attempts per command, 50 ms doubling to 1 s */
 #define RD_CHUNK 512        /* GETs pipelined per round trip when reading terms */
 #define RD_PRUNE_CHUNK 1000 /* members a prune script handles per call */
+#define RD_DEFER_MAX 1024   /* observations queued before they are sent on their own */
 #define RD_QUERY_ALERT_TTL_MS (INT64_C(30) * 86400000) /* alert ids of rules without window */
 
 /* ======================================================================================== */
@@ -168,6 +169,8 @@ struct st_redis {
     st_cnt_vec counters;
     KX_VEC(char *) claims; /* alert ids this batch claimed */
     struct st_index known; /* this batch's answers: [first, last] per combination */
+    KX_VEC(struct rd_args) deferred; /* observations answered locally, sent with the next
+                                        round trip (rd_run) or at commit */
     uint64_t round_trips;
     char last_err[256];
 };
@@ -466,9 +469,56 @@ static int rd_run(struct st_redis *st, struct rd_args *cmds, size_t n, redisRepl
 {
     struct pipe_guard g;
     pipe_block(&g);
-    int rc = rd_run_io(st, cmds, n, rep, err);
+    int rc;
+    size_t d = st->deferred.len;
+    if (d == 0) {
+        rc = rd_run_io(st, cmds, n, rep, err);
+    } else {
+        /* the observations answered locally go first, in the same pipeline (in the order
+           they were made); their replies are checked and dropped */
+        struct rd_args *all = kx_calloc(d + n + 1, sizeof(*all));
+        redisReply **r = kx_calloc(d + n + 1, sizeof(*r));
+        memcpy(all, st->deferred.ptr, d * sizeof(*all));
+        if (n)
+            memcpy(all + d, cmds, n * sizeof(*all));
+        st->deferred.len = 0;
+        rc = rd_run_io(st, all, d + n, r, err);
+        for (size_t i = 0; rc == 0 && i < d; i++) {
+            if (is_err(r[i]) || r[i]->type != REDIS_REPLY_ARRAY || r[i]->elements < 1)
+                rc = reply_fail(st, r[i], err, "cannot observe");
+            else if (rd_int(r[i]->element[0], -1) != ST_SEEN_KNOWN)
+                /* only a prune or reset of the term between two observations of this batch
+                   can do that: the event made it anew (docs/internals/state.md) */
+                kx_log(KX_LOG_WARN, "state %s: a combination answered KNOWN was gone on the "
+                       "server (a prune or reset meanwhile)", st->base.path);
+        }
+        if (rc == 0) {
+            replies_free(r, d);
+            if (n)
+                memcpy(rep, r + d, n * sizeof(*rep));
+        } else {
+            replies_free(r, d + n);
+        }
+        ra_free_all(all, d);
+        if (n)
+            memcpy(cmds, all + d, n * sizeof(*all)); /* NOSCRIPT may have rewritten them */
+        kx_free(all);
+        kx_free(r);
+    }
     pipe_restore(&g);
     return rc;
+}
+
+/* Send the queued observations now (one round trip; none when nothing is queued). */
+static int deferred_flush(struct st_redis *st, kad_err *err)
+{
+    return st->deferred.len ? rd_run(st, NULL, 0, NULL, err) : 0;
+}
+
+static void deferred_drop(struct st_redis *st)
+{
+    ra_free_all(st->deferred.ptr, st->deferred.len);
+    st->deferred.len = 0;
 }
 
 static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisReply **rep,
@@ -1051,6 +1101,8 @@ static void rd_close(struct st_store *base_)
     KX_VEC_FREE(&st->claims);
     KX_VEC_FREE(&st->counters);
     idx_fini(&st->known);
+    deferred_drop(st);
+    KX_VEC_FREE(&st->deferred);
     kx_free(st->user);
     kx_free(st->pass);
     kx_free(st->inst);
@@ -1245,6 +1297,7 @@ static void rd_rollback(struct st_store *base_);
 
 static void batch_forget(struct st_redis *st)
 {
+    deferred_drop(st);
     pend_clear(st);
     claims_clear(st);
     st_cnt_settle(&st->counters, false);
@@ -1331,7 +1384,10 @@ static int rd_commit(struct st_store *base_, kad_err *err)
                           .claims = st->claims.ptr,
                           .nclaims = st->claims.len};
     crash_point("local");
-    int rc = rdl_commit(st->local, &b, err);
+    /* the observations still queued reach the server before the positions move past them */
+    int rc = deferred_flush(st, err);
+    if (rc == 0)
+        rc = rdl_commit(st->local, &b, err);
     kx_free(pos);
     if (rc) {
         rd_rollback(base_);
@@ -1468,6 +1524,31 @@ static int rd_observe(struct st_store *base_, uint32_t rid, const void *combo, s
     char ohex[17];
     origin_hex(origin, ohex);
     ra_adds(&a, ohex);
+    /* answered before in this batch, and ts outside what the server had then but within the
+       window of its last_seen: the server can only answer KNOWN (widening), whatever another
+       instance did since (it can only have moved last_seen later, or begun a new life at a
+       time after last_seen + W), and the life's origin is not this event's (a life this event
+       began would have ts inside the interval). The answer is given now; the write is queued
+       and rides along with the next round trip (or the commit). */
+    if (k && (ts < k->first_seen || ts > k->last_seen) &&
+        (m->window_ms <= 0 || ts <= k->last_seen || ts - k->last_seen <= m->window_ms)) {
+        if (prev) {
+            prev->first_seen = k->first_seen;
+            prev->last_seen = k->last_seen;
+            prev->alerted = (k->flags & REC_ALERTED) != 0;
+            prev->origin = 0;
+        }
+        if (ts < k->first_seen)
+            k->first_seen = ts;
+        else
+            k->last_seen = ts;
+        if (m->watermark == ST_TIME_NONE || ts > m->watermark)
+            m->watermark = ts;
+        KX_VEC_PUSH(&st->deferred, a);
+        if (st->deferred.len >= RD_DEFER_MAX && (rc = deferred_flush(st, err)) != 0)
+            return rc;
+        return ST_SEEN_KNOWN;
+    }
     redisReply *r;
     if ((rc = rd_one(st, &a, &r, err, "cannot observe")) != 0)
         return rc;
