@@ -15,6 +15,7 @@ command -v redis-server > /dev/null || { echo "bench-redis: redis-server is not 
 W=bench/out/redis
 rm -rf "$W"
 mkdir -p "$W" bench/data
+export XDG_STATE_HOME="$PWD/$W/xdg" # each instance's local file (positions, counters)
 LOG=bench/data/redis-$EVENTS.jsonl
 [ -s "$LOG" ] || build/kadet-gen --seed 11 --days 4 --events "$EVENTS" --novel 200 --out "$LOG"
 PORT=""
@@ -65,6 +66,7 @@ for n in 1 2 3; do
     : > "$W/eps.$n"
     for r in $(seq "$RUNS"); do
         rcli FLUSHALL > /dev/null
+        rm -rf "$XDG_STATE_HOME" # the instances' local files (positions): a new start each run
         rcli CONFIG RESETSTAT > /dev/null
         rm -f "$W"/out-* "$W"/err-*
         t0=$(now)

@@ -8,12 +8,13 @@
  * Lua script: read last-seen, apply the rule's window exactly as the SQLite store does, write
  * first/last seen and the rule's watermark, return the decision and the previous term) and the
  * claim of an alert id (a script around SET NX PX). Positions and counters are this instance's
- * own (keys named after the instance) and are written at commit in one pipelined round trip,
- * with the settlement of the batch's alert claims. There is no rollback across a batch (no
+ * own: they live in a local file on this host (state_redis_local.c), committed before the
+ * batch's alert claims are settled on the server. There is no rollback across a batch (no
  * ST_CAP_ATOMIC_BATCH): observations stay, pending claims are released. Key layout, commit
  * protocol, what a crash between steps does, and measurements: docs/internals/state.md.
  */
 #include "state/state_int.h"
+#include "state/state_redis_local.h"
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -32,6 +33,7 @@
 #define RD_RETRIES 6        /* reconnect attempts per command, 50 ms doubling to 1 s */
 #define RD_CHUNK 512        /* GETs pipelined per round trip when reading terms */
 #define RD_PRUNE_CHUNK 1000 /* members a prune script handles per call */
+#define RD_DEFER_MAX 1024   /* observations queued before they are sent on their own */
 #define RD_QUERY_ALERT_TTL_MS (INT64_C(30) * 86400000) /* alert ids of rules without window */
 
 /* ======================================================================================== */
@@ -157,6 +159,9 @@ struct st_redis {
     size_t user_off; /* where the user starts in the URL (messages) */
     int db;
     char *pos_key, *cnt_key, *claim_pend, *claim_done;
+    char *local_path;       /* ?local=PATH, else derived (local_default) */
+    struct rd_local *local; /* positions, counters, the last batch's claims until settled */
+    bool unsettled;         /* the local file lists claims the server has not settled yet */
     char sha[RS__COUNT][41];
     KX_VEC(struct rd_rule) rules;
     KX_VEC(uint32_t) by_rid; /* rid -> index in rules + 1 */
@@ -164,6 +169,8 @@ struct st_redis {
     st_cnt_vec counters;
     KX_VEC(char *) claims; /* alert ids this batch claimed */
     struct st_index known; /* this batch's answers: [first, last] per combination */
+    KX_VEC(struct rd_args) deferred; /* observations answered locally, sent with the next
+                                        round trip (rd_run) or at commit */
     uint64_t round_trips;
     char last_err[256];
 };
@@ -462,9 +469,56 @@ static int rd_run(struct st_redis *st, struct rd_args *cmds, size_t n, redisRepl
 {
     struct pipe_guard g;
     pipe_block(&g);
-    int rc = rd_run_io(st, cmds, n, rep, err);
+    int rc;
+    size_t d = st->deferred.len;
+    if (d == 0) {
+        rc = rd_run_io(st, cmds, n, rep, err);
+    } else {
+        /* the observations answered locally go first, in the same pipeline (in the order
+           they were made); their replies are checked and dropped */
+        struct rd_args *all = kx_calloc(d + n + 1, sizeof(*all));
+        redisReply **r = kx_calloc(d + n + 1, sizeof(*r));
+        memcpy(all, st->deferred.ptr, d * sizeof(*all));
+        if (n)
+            memcpy(all + d, cmds, n * sizeof(*all));
+        st->deferred.len = 0;
+        rc = rd_run_io(st, all, d + n, r, err);
+        for (size_t i = 0; rc == 0 && i < d; i++) {
+            if (is_err(r[i]) || r[i]->type != REDIS_REPLY_ARRAY || r[i]->elements < 1)
+                rc = reply_fail(st, r[i], err, "cannot observe");
+            else if (rd_int(r[i]->element[0], -1) != ST_SEEN_KNOWN)
+                /* only a prune or reset of the term between two observations of this batch
+                   can do that: the event made it anew (docs/internals/state.md) */
+                kx_log(KX_LOG_WARN, "state %s: a combination answered KNOWN was gone on the "
+                       "server (a prune or reset meanwhile)", st->base.path);
+        }
+        if (rc == 0) {
+            replies_free(r, d);
+            if (n)
+                memcpy(rep, r + d, n * sizeof(*rep));
+        } else {
+            replies_free(r, d + n);
+        }
+        ra_free_all(all, d);
+        if (n)
+            memcpy(cmds, all + d, n * sizeof(*all)); /* NOSCRIPT may have rewritten them */
+        kx_free(all);
+        kx_free(r);
+    }
     pipe_restore(&g);
     return rc;
+}
+
+/* Send the queued observations now (one round trip; none when nothing is queued). */
+static int deferred_flush(struct st_redis *st, kad_err *err)
+{
+    return st->deferred.len ? rd_run(st, NULL, 0, NULL, err) : 0;
+}
+
+static void deferred_drop(struct st_redis *st)
+{
+    ra_free_all(st->deferred.ptr, st->deferred.len);
+    st->deferred.len = 0;
 }
 
 static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisReply **rep,
@@ -750,9 +804,14 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
                 if (!st->inst || strlen(st->inst) > 200)
                     return url_fail(err, shown, (size_t)(p - url),
                                     "instance= needs a name of 1 to 200 bytes");
+            } else if (strncmp(p, "local=", 6) == 0 && l > 6) {
+                kx_free(st->local_path);
+                st->local_path = pct_decode(p + 6, l - 6);
+                if (!st->local_path)
+                    return url_fail(err, shown, (size_t)(p - url), "malformed %-escape in local=");
             } else {
                 return url_fail(err, shown, (size_t)(p - url),
-                                "unknown parameter (only instance=NAME)");
+                                "unknown parameter (only instance=NAME and local=PATH)");
             }
             p += l;
             if (*p == '&')
@@ -786,6 +845,7 @@ int st_redis_url_check(const char *url, char **shown, kad_err *err)
     kx_free(st->user);
     kx_free(st->pass);
     kx_free(st->inst);
+    kx_free(st->local_path);
     kx_free(st);
     return rc;
 }
@@ -803,21 +863,147 @@ static char *inst_key(const char *inst, const char *what)
     return k;
 }
 
-static int load_counters(struct st_redis *st, kad_err *err)
+static bool parse_pos(const char *s, size_t n, struct st_pos *out)
 {
-    redisReply *r;
-    int rc = rd_cmd(st, &r, err, "cannot read counters", "HGETALL", st->cnt_key, (char *)NULL);
+    char buf[64];
+    long long o, l;
+    if (n >= sizeof(buf))
+        return false;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    if (sscanf(buf, "%lld %lld", &o, &l) != 2)
+        return false;
+    out->offset = o;
+    out->line = l;
+    return true;
+}
+
+/*
+ * The local file's default: $XDG_STATE_HOME (else ~/.local/state) /kadet/redis/
+ * <host>_<port>_<db>_<instance>.db, after the first seed and the instance name ('/' and bytes
+ * below '!' %-escaped), so one host's instances of several servers do not mix. NULL when
+ * neither variable is set.
+ */
+static char *local_default(const struct st_redis *st)
+{
+    const char *x = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+    kx_buf b;
+    kx_buf_init(&b, 8192);
+    if (x && *x)
+        kx_buf_addf(&b, "%s/kadet/redis/", x);
+    else if (home && *home)
+        kx_buf_addf(&b, "%s/.local/state/kadet/redis/", home);
+    else {
+        kx_buf_fini(&b);
+        return NULL;
+    }
+    char name[512];
+    snprintf(name, sizeof(name), "%s_%d_%d_%s", st->seeds[0].host, st->seeds[0].port, st->db,
+             st->inst);
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (*p == '/' || *p == '%' || *p < '!')
+            kx_buf_addf(&b, "%%%02X", *p);
+        else
+            kx_buf_add(&b, p, 1);
+    }
+    kx_buf_addf(&b, ".db");
+    char *out = kx_strndup(b.ptr, b.len);
+    kx_buf_fini(&b);
+    return out;
+}
+
+static int cnt_load(const char *name, int64_t v, int64_t unused, void *ud)
+{
+    (void)unused;
+    struct st_counter c = {.value = v};
+    size_t n = strlen(name);
+    if (n == 0 || n > ST_COUNTER_NAME_MAX)
+        return 0;
+    memcpy(c.name, name, n);
+    KX_VEC_PUSH((st_cnt_vec *)ud, c);
+    return 0;
+}
+
+/*
+ * An instance that has never committed to its local file: take its positions and counters
+ * from the server, where kadet kept them before they moved to the local file, and delete them
+ * there once the local file has them.
+ */
+static int migrate(struct st_redis *st, kad_err *err)
+{
+    struct rd_args c[2];
+    redisReply *r[2];
+    ra_init(&c[0]);
+    ra_adds(&c[0], "HGETALL");
+    ra_adds(&c[0], st->pos_key);
+    ra_init(&c[1]);
+    ra_adds(&c[1], "HGETALL");
+    ra_adds(&c[1], st->cnt_key);
+    int rc = rd_pipe(st, c, 2, r, err, "cannot read the instance's positions");
     if (rc)
         return rc;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        struct st_counter c = {.value = rd_int(r->element[i + 1], 0)};
-        if (r->element[i]->len == 0 || r->element[i]->len > ST_COUNTER_NAME_MAX)
-            continue;
-        memcpy(c.name, r->element[i]->str, r->element[i]->len);
-        KX_VEC_PUSH(&st->counters, c);
+    KX_VEC(struct rdl_pos) pos = {0};
+    for (size_t i = 0; r[0]->type == REDIS_REPLY_ARRAY && i + 1 < r[0]->elements; i += 2) {
+        struct st_pos sp;
+        if (parse_pos(r[0]->element[i + 1]->str, r[0]->element[i + 1]->len, &sp)) {
+            struct rdl_pos x = {r[0]->element[i]->str, sp.offset, sp.line};
+            KX_VEC_PUSH(&pos, x);
+        }
     }
-    freeReplyObject(r);
+    for (size_t i = 0; r[1]->type == REDIS_REPLY_ARRAY && i + 1 < r[1]->elements; i += 2)
+        cnt_load(r[1]->element[i]->str, rd_int(r[1]->element[i + 1], 0), 0, &st->counters);
+    bool had = pos.len || st->counters.len;
+    struct rdl_batch b = {.inst = st->inst, .pos = pos.ptr, .npos = pos.len,
+                          .cnt = st->counters.ptr, .ncnt = st->counters.len, .all_counters = true};
+    rc = rdl_commit(st->local, &b, err);
+    KX_VEC_FREE(&pos);
+    replies_free(r, 2);
+    if (rc == 0 && had)
+        rc = rd_cmd(st, &r[0], err, "cannot delete the instance's old keys", "DEL", st->pos_key,
+                    st->cnt_key, (char *)NULL);
+    if (rc == 0 && had)
+        replies_free(r, 1);
+    return rc;
+}
+
+static size_t add_settles(struct st_redis *st, struct rd_args *c, char *const *ids, size_t n,
+                          bool commit, bool eval);
+
+static int id_collect(const char *id, int64_t u1, int64_t u2, void *ud)
+{
+    (void)u1;
+    (void)u2;
+    char *d = kx_strdup(id);
+    KX_VEC_PUSH((KX_VEC(char *) *)ud, d);
     return 0;
+}
+
+/*
+ * Settle (<instance>:c) the claims the local file lists as committed but maybe not settled
+ * (a crash or an unreachable server between the local commit and the settlement), then empty
+ * the list. Idempotent: a claim settled already is left as it is.
+ */
+static int settle_unsettled(struct st_redis *st, kad_err *err)
+{
+    KX_VEC(char *) ids = {0};
+    int rc = rdl_unsettled(st->local, id_collect, &ids, err);
+    if (rc == 0 && ids.len) {
+        struct rd_args *c = kx_calloc(ids.len, sizeof(*c));
+        redisReply **r = kx_calloc(ids.len, sizeof(*r));
+        size_t n = add_settles(st, c, ids.ptr, ids.len, true, false);
+        if ((rc = rd_pipe(st, c, n, r, err, "cannot settle the last batch's alert claims")) == 0)
+            replies_free(r, n);
+        kx_free(c);
+        kx_free(r);
+    }
+    if (rc == 0 && ids.len)
+        rc = rdl_settled(st->local, err);
+    for (size_t i = 0; i < ids.len; i++)
+        kx_free(ids.ptr[i]);
+    KX_VEC_FREE(&ids);
+    if (rc == 0)
+        st->unsettled = false;
+    return rc;
 }
 
 static int rd_open(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
@@ -843,6 +1029,11 @@ static int rd_open(struct st_store **out, const char *path, enum st_mode mode, u
         host[sizeof(host) - 1] = '\0';
         st->inst = kx_strdup(host);
     }
+    if (rc == 0 && !st->local_path && !(st->local_path = local_default(st)))
+        rc = kx_err_setf(err, KAD_EINVAL,
+                         "state %s: no place for the instance's local file (neither "
+                         "XDG_STATE_HOME nor HOME is set): add ?local=PATH to the URL",
+                         st->base.path);
     if (rc == 0) {
         st->pos_key = inst_key(st->inst, "pos");
         st->cnt_key = inst_key(st->inst, "cnt");
@@ -859,8 +1050,17 @@ static int rd_open(struct st_store **out, const char *path, enum st_mode mode, u
         pipe_restore(&g);
         rc = c > 0 ? KAD_EUNAVAIL : c;
     }
+    bool created = false;
     if (rc == 0)
-        rc = load_counters(st, err);
+        rc = rdl_open(&st->local, st->local_path, mode == ST_OPEN_RO, st->inst, &created, err);
+    if (rc == 0 && created)
+        rc = migrate(st, err);
+    else if (rc == 0)
+        rc = rdl_counters(st->local, cnt_load, &st->counters, err);
+    /* a crash between the last local commit and the settlement: settle now, before any event
+       is processed (a retry of those events must find the claims settled) */
+    if (rc == 0 && mode != ST_OPEN_RO)
+        rc = settle_unsettled(st, err);
     if (rc) {
         rd_close(&st->base);
         return rc;
@@ -901,6 +1101,8 @@ static void rd_close(struct st_store *base_)
     KX_VEC_FREE(&st->claims);
     KX_VEC_FREE(&st->counters);
     idx_fini(&st->known);
+    deferred_drop(st);
+    KX_VEC_FREE(&st->deferred);
     kx_free(st->user);
     kx_free(st->pass);
     kx_free(st->inst);
@@ -908,6 +1110,8 @@ static void rd_close(struct st_store *base_)
     kx_free(st->cnt_key);
     kx_free(st->claim_pend);
     kx_free(st->claim_done);
+    kx_free(st->local_path);
+    rdl_close(st->local);
     st_base_fini(&st->base);
     kx_free(st);
 }
@@ -1093,6 +1297,7 @@ static void rd_rollback(struct st_store *base_);
 
 static void batch_forget(struct st_redis *st)
 {
+    deferred_drop(st);
     pend_clear(st);
     claims_clear(st);
     st_cnt_settle(&st->counters, false);
@@ -1102,17 +1307,20 @@ static void batch_forget(struct st_redis *st)
 
 static int rd_begin(struct st_store *base_, kad_err *err)
 {
-    (void)err;
-    batch_forget(rd_of(base_));
-    return 0;
+    struct st_redis *st = rd_of(base_);
+    batch_forget(st);
+    /* the last commit could not settle its claims (the server was away): settle them before
+       this batch claims anything, so that a retry of their events finds them settled */
+    return st->unsettled ? settle_unsettled(st, err) : 0;
 }
 
-/* SETTLE each claim of the batch: "<inst>:c" (commit) or released (rollback), into c[0..].
+/* SETTLE each of ids[0..n): "<inst>:c" (commit) or released (rollback), into c[0..n).
    `eval`: as EVAL with the script's text (inside MULTI, where a NOSCRIPT could not be
    retried), else EVALSHA. */
-static size_t add_settles(struct st_redis *st, struct rd_args *c, bool commit, bool eval)
+static size_t add_settles(struct st_redis *st, struct rd_args *c, char *const *ids, size_t n,
+                          bool commit, bool eval)
 {
-    for (size_t i = 0; i < st->claims.len; i++) {
+    for (size_t i = 0; i < n; i++) {
         if (eval) {
             ra_init(&c[i]);
             ra_adds(&c[i], "EVAL");
@@ -1121,97 +1329,90 @@ static size_t add_settles(struct st_redis *st, struct rd_args *c, bool commit, b
         } else {
             ra_script(&c[i], st, RS_SETTLE, 1);
         }
-        ra_key(&c[i], "kadet:alert:", "", st->claims.ptr[i], strlen(st->claims.ptr[i]));
+        ra_key(&c[i], "kadet:alert:", "", ids[i], strlen(ids[i]));
         ra_adds(&c[i], st->claim_pend);
         ra_adds(&c[i], commit ? st->claim_done : "");
     }
-    return st->claims.len;
+    return n;
 }
 
 #ifdef KAD_TEST_HOOKS
-/* KADET_TEST_REDIS_CRASH=N: SIGKILL in the Nth commit of this store, after its transaction was
-   built and before it is sent (tests/cli/test_state_redis.sh: the commit protocol). */
-static void crash_point(void)
+/* KADET_TEST_REDIS_CRASH=N[:STEP]: SIGKILL in the Nth commit of this store at STEP: "local"
+   (the default: before the local file's transaction), "settle" (the local file committed, the
+   claims not settled on the server), "done" (both). tests/cli/test_state_redis.sh: the commit
+   protocol. */
+static void crash_point(const char *step)
 {
     static long n;
     const char *v = getenv("KADET_TEST_REDIS_CRASH");
-    if (v && atol(v) == ++n)
+    if (!v)
+        return;
+    if (strcmp(step, "local") == 0)
+        n++;
+    const char *c = strchr(v, ':');
+    if (atol(v) == n && strcmp(c ? c + 1 : "local", step) == 0)
         raise(SIGKILL);
 }
 #else
-static void crash_point(void) {}
+static void crash_point(const char *step) { (void)step; }
 #endif
 
+/*
+ * The commit protocol (docs/internals/state.md, "Batches, and the commit protocol"): the
+ * batch's observations and claims are on the server already (claims pending under this
+ * instance's name).
+ *   1. the local file, in one transaction: positions (with the output's length), counters,
+ *      and the batch's claimed ids as the "unsettled" list;
+ *   2. the server: each claim settled, "<inst>:p" -> "<inst>:c" (one pipelined round trip);
+ *   3. the unsettled list is emptied by the next commit's transaction (or at open).
+ * The batch is committed once 1 is: a failure in 2 (the server away) leaves the claims
+ * pending under this instance's name, which no other instance takes, and the next begin (or
+ * open, after a crash) settles them before anything else.
+ */
 static int rd_commit(struct st_store *base_, kad_err *err)
 {
     struct st_redis *st = rd_of(base_);
-    /* One transaction (MULTI ... EXEC, one round trip): the instance's positions and counters
-       (absolute values: sending them twice after a reconnect is harmless; an HSET takes at
-       most RD_ARGS_MAX arguments, so many go in several) and the settlement of the batch's
-       alert claims, so a crash leaves either the whole batch committed or none of it
-       (docs/internals/state.md, "Batches, and the commit protocol"). */
-    size_t max = st->claims.len + st->pend_pos.len + st->counters.len + 4, n = 0;
-    struct rd_args *c = kx_calloc(max, sizeof(*c));
-    redisReply **r = kx_calloc(max, sizeof(*r));
-    ra_init(&c[n]);
-    ra_adds(&c[n++], "MULTI");
-    for (size_t pi = 0; pi < st->pend_pos.len; n++) {
-        ra_init(&c[n]);
-        ra_adds(&c[n], "HSET");
-        ra_adds(&c[n], st->pos_key);
-        for (; pi < st->pend_pos.len && c[n].n + 2 <= RD_ARGS_MAX; pi++) {
-            ra_adds(&c[n], st->pend_pos.ptr[pi].source);
-            ra_addf(&c[n], "%lld %lld", (long long)st->pend_pos.ptr[pi].offset,
-                    (long long)st->pend_pos.ptr[pi].line);
-        }
-    }
-    for (size_t ci = 0; ci < st->counters.len;) {
-        ra_init(&c[n]);
-        ra_adds(&c[n], "HSET");
-        ra_adds(&c[n], st->cnt_key);
-        for (; ci < st->counters.len && c[n].n + 2 <= RD_ARGS_MAX; ci++) {
-            struct st_counter *cn = &st->counters.ptr[ci];
-            if (!cn->pending)
-                continue;
-            ra_adds(&c[n], cn->name);
-            ra_addf(&c[n], "%lld", (long long)(cn->value + cn->pending));
-        }
-        if (c[n].n > 2)
-            n++;
-        else
-            ra_free(&c[n]);
-    }
-    n += add_settles(st, c + n, true, true);
-    if (n == 1) { /* nothing between MULTI and EXEC */
-        ra_free(&c[0]);
-        n = 0;
-    } else {
-        ra_init(&c[n]);
-        ra_adds(&c[n++], "EXEC");
-    }
-    crash_point();
-    int rc = n ? rd_run(st, c, n, r, err) : 0;
-    ra_free_all(c, n);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        const redisReply *x = r[i];
-        if (is_err(x) || (i == n - 1 && x->type != REDIS_REPLY_ARRAY)) {
-            rc = reply_fail(st, x, err, "cannot commit (positions, counters, alert claims)");
-            break;
-        }
-        for (size_t j = 0; i == n - 1 && j < x->elements && rc == 0; j++)
-            if (is_err(x->element[j]))
-                rc = reply_fail(st, x->element[j], err,
-                                "cannot commit (positions, counters, alert claims)");
-    }
-    if (rc == 0 || n)
-        replies_free(r, n);
-    kx_free(c);
-    kx_free(r);
+    struct rdl_pos *pos = kx_calloc(st->pend_pos.len + 1, sizeof(*pos));
+    for (size_t i = 0; i < st->pend_pos.len; i++)
+        pos[i] = (struct rdl_pos){st->pend_pos.ptr[i].source, st->pend_pos.ptr[i].offset,
+                                  st->pend_pos.ptr[i].line};
+    struct rdl_batch b = {.inst = st->inst,
+                          .pos = pos,
+                          .npos = st->pend_pos.len,
+                          .cnt = st->counters.ptr,
+                          .ncnt = st->counters.len,
+                          .claims = st->claims.ptr,
+                          .nclaims = st->claims.len};
+    crash_point("local");
+    /* the observations still queued reach the server before the positions move past them */
+    int rc = deferred_flush(st, err);
+    if (rc == 0)
+        rc = rdl_commit(st->local, &b, err);
+    kx_free(pos);
     if (rc) {
         rd_rollback(base_);
         return rc;
     }
     st_cnt_settle(&st->counters, true);
+    crash_point("settle");
+    if (st->claims.len) {
+        struct rd_args *c = kx_calloc(st->claims.len, sizeof(*c));
+        redisReply **r = kx_calloc(st->claims.len, sizeof(*r));
+        size_t n = add_settles(st, c, st->claims.ptr, st->claims.len, true, false);
+        kad_err serr;
+        kad_err_clear(&serr);
+        if (rd_pipe(st, c, n, r, &serr, "cannot settle the batch's alert claims") == 0) {
+            replies_free(r, n);
+        } else {
+            st->unsettled = true;
+            char msg[KAD_ERR_MSG_MAX + 64];
+            kad_err_format(&serr, msg, sizeof(msg));
+            kx_log(KX_LOG_WARN, "%s (committed; settled by the next batch)", msg);
+        }
+        kx_free(c);
+        kx_free(r);
+    }
+    crash_point("done");
     batch_forget(st);
     st->base.in_batch = false;
     return 0;
@@ -1225,7 +1426,7 @@ static void rd_rollback(struct st_store *base_)
            this instance's next run, docs/internals/state.md) */
         struct rd_args *c = kx_calloc(st->claims.len, sizeof(*c));
         redisReply **r = kx_calloc(st->claims.len, sizeof(*r));
-        size_t n = add_settles(st, c, false, false);
+        size_t n = add_settles(st, c, st->claims.ptr, st->claims.len, false, false);
         if (rd_run(st, c, n, r, NULL) == 0)
             replies_free(r, n);
         ra_free_all(c, n);
@@ -1323,6 +1524,31 @@ static int rd_observe(struct st_store *base_, uint32_t rid, const void *combo, s
     char ohex[17];
     origin_hex(origin, ohex);
     ra_adds(&a, ohex);
+    /* answered before in this batch, and ts outside what the server had then but within the
+       window of its last_seen: the server can only answer KNOWN (widening), whatever another
+       instance did since (it can only have moved last_seen later, or begun a new life at a
+       time after last_seen + W), and the life's origin is not this event's (a life this event
+       began would have ts inside the interval). The answer is given now; the write is queued
+       and rides along with the next round trip (or the commit). */
+    if (k && (ts < k->first_seen || ts > k->last_seen) &&
+        (m->window_ms <= 0 || ts <= k->last_seen || ts - k->last_seen <= m->window_ms)) {
+        if (prev) {
+            prev->first_seen = k->first_seen;
+            prev->last_seen = k->last_seen;
+            prev->alerted = (k->flags & REC_ALERTED) != 0;
+            prev->origin = 0;
+        }
+        if (ts < k->first_seen)
+            k->first_seen = ts;
+        else
+            k->last_seen = ts;
+        if (m->watermark == ST_TIME_NONE || ts > m->watermark)
+            m->watermark = ts;
+        KX_VEC_PUSH(&st->deferred, a);
+        if (st->deferred.len >= RD_DEFER_MAX && (rc = deferred_flush(st, err)) != 0)
+            return rc;
+        return ST_SEEN_KNOWN;
+    }
     redisReply *r;
     if ((rc = rd_one(st, &a, &r, err, "cannot observe")) != 0)
         return rc;
@@ -1487,19 +1713,13 @@ static int rd_pos_set(struct st_store *base_, const char *source, int64_t offset
     return 0;
 }
 
-static bool parse_pos(const char *s, size_t n, struct st_pos *out)
+static int pos_one(const char *source, int64_t offset, int64_t line, void *ud)
 {
-    char buf[64];
-    long long o, l;
-    if (n >= sizeof(buf))
-        return false;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    if (sscanf(buf, "%lld %lld", &o, &l) != 2)
-        return false;
-    out->offset = o;
-    out->line = l;
-    return true;
+    (void)source;
+    struct st_pos *p = ud;
+    p->offset = offset;
+    p->line = line;
+    return 1;
 }
 
 static int rd_pos_get(struct st_store *base_, const char *source, struct st_pos *out, kad_err *err)
@@ -1512,27 +1732,54 @@ static int rd_pos_get(struct st_store *base_, const char *source, struct st_pos 
             return 0;
         }
     }
-    redisReply *r;
-    int rc = rd_cmd(st, &r, err, "cannot read input positions", "HGET", st->pos_key, source,
-                    (char *)NULL);
-    if (rc)
+    int rc = rdl_positions(st->local, source, pos_one, out, err);
+    if (rc < 0)
         return rc;
-    if (r->type != REDIS_REPLY_STRING)
-        rc = kx_err_setf(err, KAD_ENOTFOUND, "no position recorded for '%s'", source);
-    else if (!parse_pos(r->str, r->len, out))
-        rc = fail(st, err, "cannot read input positions", "malformed value");
-    replies_free(&r, 1);
-    return rc;
+    if (rc == 0)
+        return kx_err_setf(err, KAD_ENOTFOUND, "no position recorded for '%s'", source);
+    return 0;
 }
 
 struct pos_item {
-    const char *source;
+    char *source;
     struct st_pos pos;
 };
+typedef KX_VEC(struct pos_item) pos_items;
 
 static int pos_cmp(const void *a, const void *b)
 {
     return strcmp(((const struct pos_item *)a)->source, ((const struct pos_item *)b)->source);
+}
+
+static int pos_collect(const char *source, int64_t offset, int64_t line, void *ud)
+{
+    struct pos_item it = {kx_strdup(source), {offset, line}};
+    KX_VEC_PUSH((pos_items *)ud, it);
+    return 0;
+}
+
+/* The committed positions (the local file) overlaid with the open batch's, by source. */
+static int pos_all(struct st_redis *st, pos_items *items, kad_err *err)
+{
+    int rc = rdl_positions(st->local, NULL, pos_collect, items, err);
+    for (size_t i = 0; rc == 0 && i < st->pend_pos.len; i++) {
+        const struct rd_pos *p = &st->pend_pos.ptr[i];
+        size_t j = 0;
+        while (j < items->len && strcmp(items->ptr[j].source, p->source) != 0)
+            j++;
+        if (j == items->len)
+            pos_collect(p->source, p->offset, p->line, items);
+        else
+            items->ptr[j].pos = (struct st_pos){p->offset, p->line};
+    }
+    return rc;
+}
+
+static void pos_free(pos_items *items)
+{
+    for (size_t i = 0; i < items->len; i++)
+        kx_free(items->ptr[i].source);
+    KX_VEC_FREE(items);
 }
 
 static int rd_positions_each(struct st_store *base_,
@@ -1540,33 +1787,13 @@ static int rd_positions_each(struct st_store *base_,
                              void *ud, kad_err *err)
 {
     struct st_redis *st = rd_of(base_);
-    redisReply *r;
-    int rc =
-        rd_cmd(st, &r, err, "cannot read input positions", "HGETALL", st->pos_key, (char *)NULL);
-    if (rc)
-        return rc;
-    KX_VEC(struct pos_item) items = {0};
-    for (size_t i = 0; i < st->pend_pos.len; i++) {
-        struct pos_item it = {st->pend_pos.ptr[i].source,
-                              {st->pend_pos.ptr[i].offset, st->pend_pos.ptr[i].line}};
-        KX_VEC_PUSH(&items, it);
-    }
-    size_t npend = items.len;
-    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i + 1 < r->elements; i += 2) {
-        struct pos_item it = {r->element[i]->str, {0, 0}};
-        bool dup = false;
-        for (size_t j = 0; j < npend && !dup; j++)
-            dup = strcmp(items.ptr[j].source, it.source) == 0;
-        if (dup || !parse_pos(r->element[i + 1]->str, r->element[i + 1]->len, &it.pos))
-            continue;
-        KX_VEC_PUSH(&items, it);
-    }
-    if (items.len > 1)
+    pos_items items = {0};
+    int rc = pos_all(st, &items, err);
+    if (rc == 0 && items.len > 1)
         qsort(items.ptr, items.len, sizeof(items.ptr[0]), pos_cmp);
     for (size_t i = 0; i < items.len && rc == 0; i++)
         rc = fn(items.ptr[i].source, &items.ptr[i].pos, ud);
-    KX_VEC_FREE(&items);
-    freeReplyObject(r);
+    pos_free(&items);
     return rc;
 }
 
@@ -1944,27 +2171,19 @@ static int rd_stats(struct st_store *base_, struct st_stats *out, kad_err *err)
         out->alerts += b.ptr[i].info.alerts;
     }
     bases_free(&b);
-    struct rd_args c[2];
-    redisReply *r[2];
-    ra_init(&c[0]);
-    ra_adds(&c[0], "ZCARD");
-    ra_adds(&c[0], "kadet:qalerts");
-    ra_init(&c[1]);
-    ra_adds(&c[1], "HKEYS");
-    ra_adds(&c[1], st->pos_key);
-    if ((rc = rd_run(st, c, 2, r, err)) == 0) {
-        out->alerts += (uint64_t)rd_int(r[0], 0);
-        uint64_t np = st->pend_pos.len;
-        for (size_t i = 0; r[1] && r[1]->type == REDIS_REPLY_ARRAY && i < r[1]->elements; i++) {
-            bool pend = false;
-            for (size_t j = 0; j < st->pend_pos.len && !pend; j++)
-                pend = strcmp(st->pend_pos.ptr[j].source, r[1]->element[i]->str) == 0;
-            np += !pend;
-        }
-        out->positions = np;
-        replies_free(r, 2);
-    }
-    ra_free_all(c, 2);
+    struct rd_args a;
+    ra_init(&a);
+    ra_adds(&a, "ZCARD");
+    ra_adds(&a, "kadet:qalerts");
+    redisReply *r;
+    if ((rc = rd_one(st, &a, &r, err, "cannot count alerts")) != 0)
+        return rc;
+    out->alerts += (uint64_t)rd_int(r, 0);
+    replies_free(&r, 1);
+    pos_items items = {0};
+    rc = pos_all(st, &items, err);
+    out->positions = items.len;
+    pos_free(&items);
     return rc;
 }
 
@@ -2143,15 +2362,8 @@ static int rd_reset(struct st_store *base_, const char *rule_id, uint64_t *terms
     bases_free(&b);
     if (rc == 0 && !rule_id) {
         rc = prune_zset(st, "kadet:qalerts", "kadet:alert:", "all", false, NULL, err);
-        if (rc == 0) {
-            struct rd_args a;
-            ra_init(&a);
-            ra_adds(&a, "DEL");
-            ra_adds(&a, st->pos_key);
-            ra_adds(&a, st->cnt_key);
-            redisReply *r;
-            if ((rc = rd_one(st, &a, &r, err, "cannot reset")) == 0)
-                replies_free(&r, 1);
+        if (rc == 0) { /* this instance's positions and counters: its local file */
+            rc = rdl_reset(st->local, err);
             st->counters.len = 0;
         }
     }

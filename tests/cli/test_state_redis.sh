@@ -20,6 +20,8 @@ command -v redis-server > /dev/null || { echo "skip: redis-server is not install
 command -v redis-cli > /dev/null || { echo "skip: redis-cli is not installed"; exit 77; }
 [ -x "$GEN" ] || { echo "skip: $GEN not built (make tools)"; exit 77; }
 T=$(mktemp -d /tmp/kadet-redis.XXXXXX)
+# each instance's local file (positions, counters, claims to settle) goes under here
+export XDG_STATE_HOME="$T/xdg"
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
@@ -79,7 +81,7 @@ check_union() {
     sort "$T/all.ids" > "$T/u.ids"
     cmp -s "$T/ref.ids" "$T/u.ids" || fail "$name: the alert ids differ from the reference ($(comm -23 "$T/ref.ids" "$T/u.ids" | wc -l) missing, $(comm -13 "$T/ref.ids" "$T/u.ids" | wc -l) extra)"
 }
-fresh() { rcli flushall > /dev/null; rm -f "$T"/in-[abc].jsonl "$T"/out-[abc].jsonl; }
+fresh() { rcli flushall > /dev/null; rm -rf "$T"/in-[abc].jsonl "$T"/out-[abc].jsonl "$XDG_STATE_HOME"; }
 
 # one instance on Redis writes byte for byte the alerts of the state file (kadet.baseline too)
 scan --state "$URL/?instance=solo" --output "$T/solo.jsonl" "$T/log.jsonl" 2> "$T/err" || fail "one instance: $(cat "$T/err")"
@@ -116,6 +118,19 @@ check_union "disjoint and overlapping shares"
 "$K" state stats --state "$URL/?instance=b" --json > "$T/st.json" || fail "state stats on the URL"
 grep -q "in-b.jsonl" "$T/st.json" || fail "stats: instance b's position missing"
 grep -q "in-a.jsonl" "$T/st.json" && fail "stats: instance b lists instance a's position"
+# ... kept in a local file per instance, not on the server
+ls "$XDG_STATE_HOME/kadet/redis/127.0.0.1_${PORT}_0_b.db" > /dev/null || fail "no local file for instance b"
+[ "$(rcli --scan --pattern '{kadet:i:*' | wc -l)" = 0 ] || fail "positions or counters on the server"
+"$K" state stats --state "$URL/?instance=b&local=$T/elsewhere.db" --json | grep -q "in-b.jsonl" \
+    && fail "stats: local= names another file, yet b's positions are listed"
+# two processes with one instance name on one host: the second is refused
+(
+    flock -x "$XDG_STATE_HOME/kadet/redis/127.0.0.1_${PORT}_0_b.db" sleep 3 &
+    sleep 0.3
+    inst b 2> "$T/err" && fail "a second process of instance b ran"
+    grep -q "instance 'b' runs already on this host" "$T/err" || fail "second process: $(cat "$T/err")"
+    wait
+) || exit 1
 
 # claims of instance $1 still pending (claimed, not committed)
 pending() {
@@ -170,10 +185,13 @@ check_union "three instances at once, one killed"
 # instance a crashes; b scans the whole log (a's claims still pending: b does not emit those);
 # a reruns and emits exactly what it had claimed. a and b together: the reference. The points
 # (batches of 300): inside batch 1 and 17, after batch 1's alerts were written and before its
-# commit, after batch 16's commit, and in the store's 1st and 17th commit, the Redis
-# transaction built and not sent. Each but the committed one leaves claims pending (checked:
-# the log has alerts in those batches).
-for point in record:150 commit:1:written commit:16:committed record:5000 redis:1 redis:17; do
+# commit, after batch 16's commit, and in the store's 1st and 17th commit at each of its steps
+# (KADET_TEST_REDIS_CRASH=N:STEP): before the local file's transaction (local), after it and
+# before the claims are settled on the server (settle: the rerun settles them when it opens,
+# before reading anything), after both (done). Each but the committed ones leaves claims pending
+# (checked: the log has alerts in those batches).
+for point in record:150 commit:1:written commit:16:committed record:5000 redis:1 redis:17 \
+    redis:1:settle redis:17:settle redis:1:done redis:17:done; do
     fresh
     cp "$T/log.jsonl" "$T/in-a.jsonl"
     cp "$T/log.jsonl" "$T/in-b.jsonl"
@@ -185,12 +203,13 @@ for point in record:150 commit:1:written commit:16:committed record:5000 redis:1
     [ $? = 137 ] || fail "crash $point: the run did not die of SIGKILL (test hooks missing from $K?)"
     held=$(pending a)
     case $point in
-    *:committed) [ "$held" = 0 ] || fail "crash $point: $held claims pending after a commit" ;;
+    *:committed|*:done) [ "$held" = 0 ] || fail "crash $point: $held claims pending after a commit" ;;
     *) [ "$held" -gt 0 ] || fail "crash $point: no claim pending: the point tests nothing" ;;
     esac
     inst b 2> "$T/err" || fail "crash $point: b: $(cat "$T/err")"
     [ "$(pending a)" = "$held" ] || fail "crash $point: b took a's pending claims"
     inst a 2> "$T/err" || fail "crash $point: rerun of a: $(cat "$T/err")"
+    [ "$(pending a)" = 0 ] || fail "crash $point: claims still pending after a's rerun"
     check_union "crash at $point"
 done
 
