@@ -147,7 +147,7 @@ struct ev_node *ev_json_parse_lim(kx_arena *a, const char *s, size_t n,
 int ev_json_dump(const struct ev_node *n, kx_buf *out);
 
 /* ============================================================================================
- * Single-pass extractor (event_json.c): validate a whole document like ev_json_parse, but build
+ * Single-pass extractor (event_extract.c): validate a whole document like ev_json_parse, but build
  * only the members on a set of dotted paths (compiled once into a trie). Everything else is
  * checked and skipped without allocation.
  * ============================================================================================ */

@@ -9,36 +9,19 @@
  * the offending byte, turned into line:col by kx_err_at.
  *
  * The lexical primitives (string scan, number scan, whitespace) are static inline in
- * event_lex.inc so that the single-pass extractor (event_scan.c) shares them without a call.
- * This file does not look at field names or audit semantics; see event_decode.c for that.
+ * event_lex.inc, and the parser state with its allocation and punctuation helpers in
+ * event_json_int.h, so that the single-pass extractor (event_extract.c) shares them without a
+ * call. This file does not look at field names or audit semantics; see event_decode.c for that.
  */
-#include "event/event.h"
+#include "event_json_int.h"
 
-#include "base/alloc.h"
-#include "base/err.h"
 #include "base/jsonw.h"
-#include "event_lex.inc"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-struct jp {
-    kx_arena *a;
-    const char *s;   /* start of the document (for offsets) */
-    const char *end; /* one past the last byte */
-    const char *origin;
-    kad_err *err;
-    uint32_t depth;
-    uint32_t max_depth;
-    int rc;
-    char *bump, *bump_end; /* current block taken from the arena (see jalloc) */
-};
-
-static void *fail_at(struct jp *j, int code, const char *at, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void *fail_at(struct jp *j, int code, const char *at, const char *fmt, ...)
+void *ev_jp_fail_at(struct jp *j, int code, const char *at, const char *fmt, ...)
 {
     if (j->rc)
         return NULL;
@@ -53,95 +36,9 @@ static void *fail_at(struct jp *j, int code, const char *at, const char *fmt, ..
     return NULL;
 }
 
-static void *fail_lex(struct jp *j, const struct lex_err *le)
+void *ev_jp_fail_lex(struct jp *j, const struct lex_err *le)
 {
-    return fail_at(j, le->code, le->at, "%s", le->msg);
-}
-
-/*
- * Small allocations (nodes, strings) are bumped out of blocks taken from the arena: an
- * inlined pointer bump instead of a call per node, which was a tenth of the extractor's
- * instructions. Big strings go to the arena directly. Everything still dies with the arena.
- */
-#define JBLOCK 4096
-
-static inline void *jalloc(struct jp *j, size_t n, size_t align)
-{
-    uintptr_t p = ((uintptr_t)j->bump + (align - 1)) & ~(uintptr_t)(align - 1);
-    if (j->bump && p + n <= (uintptr_t)j->bump_end) {
-        j->bump = (char *)(p + n);
-        return (void *)p;
-    }
-    if (n > JBLOCK / 4)
-        return kx_arena_alloc(j->a, n);
-    char *b = kx_arena_alloc(j->a, JBLOCK);
-    if (!b) /* near the arena's maximum: what is left may still fit this one */
-        return kx_arena_alloc(j->a, n);
-    j->bump = b + n;
-    j->bump_end = b + JBLOCK;
-    return b;
-}
-
-static struct ev_node *new_node(struct jp *j, const char *at)
-{
-    struct ev_node *n = jalloc(j, sizeof(*n), _Alignof(struct ev_node));
-    if (!n)
-        return fail_at(j, KAD_ELIMIT, at, "%s", "document too large for the event arena");
-    memset(n, 0, sizeof(*n));
-    return n;
-}
-
-/* Copy (and unescape) the string whose body is raw[0..rawlen); NUL-terminated. */
-static char *copy_string(struct jp *j, const char *raw, size_t rawlen, bool has_esc,
-                         uint32_t *outlen)
-{
-    *outlen = 0;
-    char *d = jalloc(j, rawlen + 1, 1);
-    if (!d)
-        return fail_at(j, KAD_ELIMIT, raw, "%s", "document too large for the event arena");
-    size_t n = has_esc ? lex_unescape(raw, rawlen, d) : (memcpy(d, raw, rawlen), rawlen);
-    d[n] = '\0';
-    *outlen = (uint32_t)n;
-    return d;
-}
-
-static const char *parse_value(struct jp *j, const char *p, struct ev_node *out);
-
-/* At an object key: p must be at its opening quote. */
-static const char *key_start(struct jp *j, const char *p)
-{
-    if (p >= j->end)
-        return fail_at(j, KAD_ESYNTAX, p, "%s", "unexpected end of input in object");
-    if (*p != '"')
-        return fail_at(j, KAD_ESYNTAX, p, "%s", "expected a string key in object");
-    return p;
-}
-
-/* After an object key: skip the ':' and the whitespace around it. */
-static const char *after_key(struct jp *j, const char *p)
-{
-    p = lex_ws(p, j->end);
-    if (p >= j->end || *p != ':')
-        return fail_at(j, KAD_ESYNTAX, p, "%s", "expected ':' after object key");
-    return lex_ws(p + 1, j->end);
-}
-
-/*
- * After a member or element: returns the position after ',' (with *more set) or after the
- * closing bracket (*more clear), or NULL with the error.
- */
-static const char *after_item(struct jp *j, const char *p, char close, bool *more)
-{
-    const char *what = close == '}' ? "object" : "array";
-    p = lex_ws(p, j->end);
-    *more = p < j->end && *p == ',';
-    if (*more)
-        return lex_ws(p + 1, j->end);
-    if (p < j->end && *p == close)
-        return p + 1;
-    if (p >= j->end)
-        return fail_at(j, KAD_ESYNTAX, p, "unexpected end of input in %s", what);
-    return fail_at(j, KAD_ESYNTAX, p, "expected ',' or '%c' in %s", close, what);
+    return ev_jp_fail_at(j, le->code, le->at, "%s", le->msg);
 }
 
 static const char *parse_string_into(struct jp *j, const char *p, const char **str, uint32_t *len)
@@ -152,9 +49,9 @@ static const char *parse_string_into(struct jp *j, const char *p, const char **s
     const char *body = p + 1;
     const char *q = lex_string(body, j->end, &esc, &le);
     if (!q)
-        return fail_lex(j, &le);
+        return ev_jp_fail_lex(j, &le);
     if ((size_t)(q - body) > UINT32_MAX)
-        return fail_at(j, KAD_ELIMIT, p, "%s", "string too long");
+        return ev_jp_fail_at(j, KAD_ELIMIT, p, "%s", "string too long");
     *str = copy_string(j, body, (size_t)(q - body), esc, len);
     if (!*str)
         return NULL;
@@ -179,7 +76,7 @@ static const char *parse_object(struct jp *j, const char *p, struct ev_node *out
             return NULL;
         if (!(p = after_key(j, p)))
             return NULL;
-        p = parse_value(j, p, m);
+        p = ev_jp_parse_value(j, p, m);
         if (!p)
             return NULL;
         *tail = m;
@@ -202,7 +99,7 @@ static const char *parse_array(struct jp *j, const char *p, struct ev_node *out)
         struct ev_node *e = new_node(j, p);
         if (!e)
             return NULL;
-        p = parse_value(j, p, e);
+        p = ev_jp_parse_value(j, p, e);
         if (!p)
             return NULL;
         *tail = e;
@@ -214,16 +111,16 @@ static const char *parse_array(struct jp *j, const char *p, struct ev_node *out)
     }
 }
 
-static const char *parse_value(struct jp *j, const char *p, struct ev_node *out)
+const char *ev_jp_parse_value(struct jp *j, const char *p, struct ev_node *out)
 {
     if (p >= j->end)
-        return fail_at(j, KAD_ESYNTAX, p, "%s", "unexpected end of input, expected a value");
+        return ev_jp_fail_at(j, KAD_ESYNTAX, p, "%s", "unexpected end of input, expected a value");
     switch (*p) {
     case '"': out->type = EV_STRING; return parse_string_into(j, p, &out->str, &out->len);
     case '{':
     case '[': {
         if (++j->depth > j->max_depth)
-            return fail_at(j, KAD_ELIMIT, p, "nesting deeper than %u levels", j->max_depth);
+            return ev_jp_fail_at(j, KAD_ELIMIT, p, "nesting deeper than %u levels", j->max_depth);
         const char *q = *p == '{' ? parse_object(j, p, out) : parse_array(j, p, out);
         j->depth--;
         return q;
@@ -251,7 +148,7 @@ static const char *parse_value(struct jp *j, const char *p, struct ev_node *out)
             struct lex_err le;
             const char *q = lex_number(p, j->end, &le);
             if (!q)
-                return fail_lex(j, &le);
+                return ev_jp_fail_lex(j, &le);
             out->type = EV_NUMBER;
             uint32_t n;
             out->str = copy_string(j, p, (size_t)(q - p), false, &n);
@@ -260,7 +157,7 @@ static const char *parse_value(struct jp *j, const char *p, struct ev_node *out)
         }
         break;
     }
-    return fail_at(j, KAD_ESYNTAX, p, "%s", lex_bad_char_msg(*p));
+    return ev_jp_fail_at(j, KAD_ESYNTAX, p, "%s", lex_bad_char_msg(*p));
 }
 
 struct ev_node *ev_json_parse_lim(kx_arena *a, const char *s, size_t n,
@@ -271,17 +168,18 @@ struct ev_node *ev_json_parse_lim(kx_arena *a, const char *s, size_t n,
     j.max_depth = lim && lim->max_depth ? lim->max_depth : EV_JSON_MAX_DEPTH;
     size_t max_size = lim && lim->max_size ? lim->max_size : EV_JSON_MAX_SIZE;
     if (n > max_size)
-        return fail_at(&j, KAD_ELIMIT, s + max_size, "document larger than %zu bytes", max_size);
+        return ev_jp_fail_at(&j, KAD_ELIMIT, s + max_size, "document larger than %zu bytes",
+                             max_size);
     struct ev_node *root = new_node(&j, s);
     if (!root)
         return NULL;
     const char *p = lex_ws(s, j.end);
-    p = parse_value(&j, p, root);
+    p = ev_jp_parse_value(&j, p, root);
     if (!p)
         return NULL;
     p = lex_ws(p, j.end);
     if (p != j.end)
-        return fail_at(&j, KAD_ESYNTAX, p, "%s", "unexpected content after the JSON value");
+        return ev_jp_fail_at(&j, KAD_ESYNTAX, p, "%s", "unexpected content after the JSON value");
     return root;
 }
 
@@ -332,646 +230,4 @@ int ev_json_dump(const struct ev_node *n, kx_buf *out)
     if (!n)
         return kx_buf_add(out, "null", 4);
     return dump(n, out);
-}
-
-/* ---- the single-pass extractor ---------------------------------------------------------------
- *
- * Same grammar and checks as the full parse, but only the members on the compiled paths are
- * built; everything else is validated and skipped without allocating. Paths are compiled into a
- * trie of dot-separated segments. A JSON key is matched by walking the trie through the key's
- * own segments, so a literal dotted key ("a.b") matches the path a.b.c exactly as ev_values
- * does (kql.md §5.1); a key that runs past a CAPTURE node ("a.b" against path "a") captures the
- * member whole, which keeps ev_values' "partial" hits. Arrays are transparent.
- */
-
-struct pnode {
-    const char *seg;
-    uint32_t seglen;
-    unsigned flags;
-    struct pnode *child;      /* all children, in insertion order reversed */
-    struct pnode *next;       /* next sibling */
-    struct pnode *bnext;      /* next sibling in the same bucket */
-    struct pnode *bucket[16]; /* children by (first byte + length) % 16: one compare per key */
-};
-
-static unsigned bucket_of(const char *seg, size_t len)
-{
-    return ((unsigned)(unsigned char)(len ? seg[0] : 0) + (unsigned)len) & 15u;
-}
-
-struct ev_paths {
-    kx_arena a;
-    struct pnode root;
-    size_t count;
-};
-
-struct ev_paths *ev_paths_new(void)
-{
-    struct ev_paths *p = kx_calloc(1, sizeof(*p));
-    kx_arena_init(&p->a, 4096, 0);
-    return p;
-}
-
-void ev_paths_free(struct ev_paths *p)
-{
-    if (!p)
-        return;
-    kx_arena_fini(&p->a);
-    kx_free(p);
-}
-
-size_t ev_paths_count(const struct ev_paths *p) { return p ? p->count : 0; }
-
-int ev_paths_add(struct ev_paths *p, const char *path, size_t len, unsigned flags)
-{
-    if (!len)
-        return KAD_EINVAL;
-    struct pnode *t = &p->root;
-    size_t i = 0;
-    for (;;) {
-        const char *dot = memchr(path + i, '.', len - i);
-        size_t sl = dot ? (size_t)(dot - (path + i)) : len - i;
-        struct pnode *c;
-        for (c = t->child; c; c = c->next)
-            if (c->seglen == sl && memcmp(c->seg, path + i, sl) == 0)
-                break;
-        if (!c) {
-            c = kx_arena_zalloc(&p->a, sizeof(*c));
-            c->seg = kx_arena_strndup(&p->a, path + i, sl);
-            c->seglen = (uint32_t)sl;
-            c->next = t->child;
-            t->child = c;
-            unsigned bk = bucket_of(path + i, sl);
-            c->bnext = t->bucket[bk];
-            t->bucket[bk] = c;
-        }
-        t = c;
-        if (!dot)
-            break;
-        i += sl + 1;
-    }
-    if (!t->flags)
-        p->count++;
-    t->flags |= flags ? flags : EV_PATH_CAPTURE;
-    return KAD_OK;
-}
-
-/*
- * Length of the key's first dot-separated segment. `readable` bytes from k may be read (the
- * rest of the document): with 16 of them, one SSE2 compare finds the dot of a short key.
- */
-static inline size_t seg_len(const char *k, size_t klen, size_t readable)
-{
-#ifdef __SSE2__
-    if (klen <= 16 && readable >= 16) {
-        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)k);
-        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('.')));
-        m &= (1u << klen) - 1; /* klen <= 16: the shift fits in 32 bits */
-        return m ? (size_t)__builtin_ctz(m) : klen;
-    }
-#else
-    (void)readable;
-#endif
-    size_t sl = 0;
-    while (sl < klen && k[sl] != '.') /* keys are short: no memchr call */
-        sl++;
-    return sl;
-}
-
-static const struct pnode *match_key(const struct pnode *t, const char *k, size_t klen,
-                                     size_t readable)
-{
-    for (;;) {
-        size_t sl = seg_len(k, klen, readable);
-        const struct pnode *c;
-        for (c = t->bucket[bucket_of(k, sl)]; c; c = c->bnext)
-            if (c->seglen == sl && memcmp(c->seg, k, sl) == 0)
-                break;
-        if (!c || sl == klen || c->flags)
-            return c;
-        t = c;
-        k += sl + 1;
-        klen -= sl + 1;
-        readable -= sl + 1;
-    }
-}
-
-static const char *skip_value_slow(struct jp *j, const char *p);
-
-static const char *skip_string(struct jp *j, const char *p)
-{
-    struct lex_err le;
-    bool esc = false;
-    const char *q = lex_string(p + 1, j->end, &esc, &le);
-    return q ? q + 1 : fail_lex(j, &le);
-}
-
-static const char *skip_container(struct jp *j, const char *p)
-{
-    bool obj = *p == '{';
-    char close = obj ? '}' : ']';
-    if (++j->depth > j->max_depth)
-        return fail_at(j, KAD_ELIMIT, p, "nesting deeper than %u levels", j->max_depth);
-    p = lex_ws(p + 1, j->end);
-    if (p < j->end && *p == close) {
-        j->depth--;
-        return p + 1;
-    }
-    for (;;) {
-        if (obj) {
-            if (!key_start(j, p))
-                return NULL;
-            if (!(p = skip_string(j, p)))
-                return NULL;
-            if (!(p = after_key(j, p)))
-                return NULL;
-        }
-        if (!(p = skip_value_slow(j, p)))
-            return NULL;
-        bool more;
-        if (!(p = after_item(j, p, close, &more)))
-            return NULL;
-        if (!more) {
-            j->depth--;
-            return p;
-        }
-    }
-}
-
-/* The careful skip: one call per token, every error positioned and worded. */
-static const char *skip_value_slow(struct jp *j, const char *p)
-{
-    if (p >= j->end)
-        return fail_at(j, KAD_ESYNTAX, p, "%s", "unexpected end of input, expected a value");
-    switch (*p) {
-    case '"': return skip_string(j, p);
-    case '{':
-    case '[': return skip_container(j, p);
-    default: {
-        struct lex_err le;
-        const char *q = lex_scalar(p, j->end, &le);
-        return q ? q : fail_lex(j, &le);
-    }
-    }
-}
-
-/*
- * The fast skip: the same grammar and the same checks as skip_value_slow (the same lexical
- * primitives for strings and numbers), but one loop with an explicit stack of container kinds,
- * a bit per level, instead of a recursive call per value and a call per separator. The skipped
- * parts (request and response bodies) are most of an audit event's bytes and tokens; the calls
- * were about a third of the time spent skipping them.
- *
- * It only answers "valid, ends here" or "no": on NULL (a syntax or encoding error, nesting
- * beyond `room` or beyond SKIP_FAST_DEPTH levels) the caller runs skip_value_slow from the same
- * position, which accepts or rejects and, when it rejects, positions and words the error.
- * Errors therefore read exactly as before; an error costs a second pass over one value.
- */
-#define SKIP_FAST_DEPTH 256
-
-static const char *skip_fast(const char *p, const char *end, uint32_t room)
-{
-    uint64_t kind[SKIP_FAST_DEPTH / 64] = {0}; /* bit set: that level is an object */
-    uint32_t depth = 0;
-    uint32_t limit = room < SKIP_FAST_DEPTH ? room : SKIP_FAST_DEPTH;
-    bool in_obj = false;
-    struct lex_err le;
-    bool esc;
-    unsigned char c;
-
-value:
-    if (p >= end)
-        return NULL;
-    c = (unsigned char)*p;
-    if (c == '"') {
-        if (!(p = lex_string(p + 1, end, &esc, &le)))
-            return NULL;
-        p++;
-    } else if (c == '{' || c == '[') {
-        if (depth >= limit)
-            return NULL;
-        in_obj = c == '{';
-        uint64_t bit = (uint64_t)1 << (depth & 63);
-        kind[depth >> 6] = in_obj ? kind[depth >> 6] | bit : kind[depth >> 6] & ~bit;
-        depth++;
-        p = lex_ws(p + 1, end);
-        if (p >= end)
-            return NULL;
-        if (*p == (in_obj ? '}' : ']')) {
-            p++;
-            goto close;
-        }
-        if (in_obj)
-            goto key;
-        goto value;
-    } else if (!(p = lex_scalar(p, end, &le))) {
-        return NULL;
-    }
-
-after:
-    if (!depth)
-        return p;
-    p = lex_ws(p, end);
-    if (p >= end)
-        return NULL;
-    if (*p == ',') {
-        p = lex_ws(p + 1, end);
-        if (in_obj)
-            goto key;
-        goto value;
-    }
-    if (*p != (in_obj ? '}' : ']'))
-        return NULL;
-    p++;
-close:
-    depth--;
-    if (depth)
-        in_obj = kind[(depth - 1) >> 6] >> ((depth - 1) & 63) & 1;
-    goto after;
-
-key:
-    if (p >= end || *p != '"')
-        return NULL;
-    if (!(p = lex_string(p + 1, end, &esc, &le)))
-        return NULL;
-    p = lex_ws(p + 1, end);
-    if (p >= end || *p != ':')
-        return NULL;
-    p = lex_ws(p + 1, end);
-    goto value;
-}
-
-/*
- * The block skip: containers are skipped 64 bytes at a time. For each block, SSE2 compares
- * give bit masks of quotes, backslashes, brackets/colon/comma, spaces and control or non-ASCII
- * bytes; escapes are resolved from the backslash mask (a loop per backslash, checking each
- * escape as it goes), the in-string mask is the prefix XOR of the unescaped quotes, carried
- * from block to block. What is left, the tokens (opening quotes, structural characters outside
- * strings, the first byte of each number or literal), drives the same grammar as the other two
- * skips through a small state machine: a token costs a bit scan, not a scan of its bytes, and
- * the position of the next token does not wait for the previous one to be read.
- *
- * Like skip_fast it only answers "valid, ends here" or "no" (NULL). It also says no, leaving
- * the value to skip_fast, to what it does not handle: non-ASCII bytes (UTF-8 is validated by
- * lex_string), control characters other than tab/LF/CR outside strings, nesting deeper than 64
- * levels or than `room`. Used for objects and arrays only: scalars are cheaper one by one.
- */
-#ifdef __SSE2__
-enum { BS_VALUE, BS_VALUE_OR_CLOSE, BS_KEY, BS_KEY_OR_CLOSE, BS_COLON, BS_NEXT };
-
-struct bmask {
-    uint64_t quote, bslash, ctl, structural, space;
-};
-
-static inline void bmask_16(const char *s, unsigned shift, struct bmask *m)
-{
-    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)s);
-    __m128i v20 = _mm_or_si128(v, _mm_set1_epi8(0x20));
-    __m128i st = _mm_or_si128(
-        _mm_or_si128(_mm_cmpeq_epi8(v20, _mm_set1_epi8('{')),
-                     _mm_cmpeq_epi8(v20, _mm_set1_epi8('}'))),
-        _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(':')), _mm_cmpeq_epi8(v, _mm_set1_epi8(','))));
-    m->quote |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')))
-                << shift;
-    m->bslash |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')))
-                 << shift;
-    /* signed compare: control bytes and non-ASCII (negative as int8) in one */
-    m->ctl |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)))
-              << shift;
-    m->structural |= (uint64_t)(unsigned)_mm_movemask_epi8(st) << shift;
-    m->space |= (uint64_t)(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')))
-                << shift;
-}
-
-static inline uint64_t prefix_xor(uint64_t x)
-{
-    x ^= x << 1;
-    x ^= x << 2;
-    x ^= x << 4;
-    x ^= x << 8;
-    x ^= x << 16;
-    x ^= x << 32;
-    return x;
-}
-
-/* Not a byte of a number or literal: whitespace, structural, quote, or the end. */
-static inline bool scalar_ends(const char *q, const char *end)
-{
-    if (q >= end)
-        return true;
-    switch (*q) {
-    case ' ':
-    case '\t':
-    case '\n':
-    case '\r':
-    case ',':
-    case ':':
-    case '{':
-    case '}':
-    case '[':
-    case ']':
-    case '"': return true;
-    default: return false;
-    }
-}
-
-static const char *skip_blocks(const char *p, const char *end, uint32_t room)
-{
-    uint32_t limit = room < 64 ? room : 64;
-    uint64_t kind = 0; /* bit d set: level d is an object */
-    uint32_t depth = 0;
-    bool in_obj = false; /* the innermost open level is an object */
-    int state = BS_VALUE;
-    uint64_t in_str = 0;      /* all ones when the previous block ended inside a string */
-    uint64_t esc_carry = 0;   /* 1 when the next block's first byte is escaped */
-    uint64_t prev_scalar = 0; /* 1 when the previous block ended inside a number or literal */
-    char tail[64];
-    for (const char *b = p; b < end; b += 64) {
-        const char *src = b;
-        if (end - b < 64) { /* the last, short block: padded with spaces */
-            memset(tail, ' ', sizeof(tail));
-            memcpy(tail, b, (size_t)(end - b));
-            src = tail;
-        }
-        struct bmask m = {0, 0, 0, 0, 0};
-        bmask_16(src, 0, &m);
-        bmask_16(src + 16, 16, &m);
-        bmask_16(src + 32, 32, &m);
-        bmask_16(src + 48, 48, &m);
-
-        /* escapes: the byte after a backslash that is not itself escaped */
-        uint64_t escaped = esc_carry;
-        uint64_t bs = m.bslash & ~esc_carry;
-        esc_carry = 0;
-        while (bs) {
-            unsigned i = (unsigned)__builtin_ctzll(bs);
-            struct lex_err le;
-            if (!lex_escape(b + i, end, &le))
-                return NULL;
-            bs &= bs - 1;
-            if (i == 63) {
-                esc_carry = 1;
-            } else {
-                escaped |= (uint64_t)1 << (i + 1);
-                bs &= ~((uint64_t)1 << (i + 1));
-            }
-        }
-        uint64_t quote = m.quote & ~escaped;
-        uint64_t inside = prefix_xor(quote) ^ in_str; /* opening quote in, closing quote out */
-        in_str = (uint64_t)0 - (inside >> 63); /* all ones when the last byte is in a string */
-
-        uint64_t space = m.space;
-        if (m.ctl) { /* tab, LF, CR outside strings are whitespace; anything else: not here */
-            if (m.ctl & inside)
-                return NULL;
-            for (uint64_t c = m.ctl; c; c &= c - 1) {
-                char ch = src[__builtin_ctzll(c)];
-                if (ch != '\t' && ch != '\n' && ch != '\r')
-                    return NULL;
-            }
-            space |= m.ctl;
-        }
-        uint64_t scalar = ~(inside | m.quote | m.structural | space);
-        uint64_t starts = scalar & ~(scalar << 1 | prev_scalar);
-        prev_scalar = scalar >> 63;
-        uint64_t tokens = (m.structural & ~inside) | (quote & inside) | starts;
-
-        while (tokens) {
-            const char *t = b + __builtin_ctzll(tokens);
-            tokens &= tokens - 1;
-            char c = *t;
-            switch (state) {
-            case BS_KEY_OR_CLOSE:
-                if (c == '}')
-                    goto close;
-                /* fall through */
-            case BS_KEY:
-                if (c != '"')
-                    return NULL;
-                state = BS_COLON;
-                continue;
-            case BS_COLON:
-                if (c != ':')
-                    return NULL;
-                state = BS_VALUE;
-                continue;
-            case BS_VALUE_OR_CLOSE:
-                if (c == ']')
-                    goto close;
-                /* fall through */
-            case BS_VALUE:
-                state = BS_NEXT;
-                if (c == '"')
-                    continue;
-                if (c == '{' || c == '[') {
-                    if (depth >= limit)
-                        return NULL;
-                    in_obj = c == '{';
-                    kind = in_obj ? kind | (uint64_t)1 << depth : kind & ~((uint64_t)1 << depth);
-                    depth++;
-                    state = in_obj ? BS_KEY_OR_CLOSE : BS_VALUE_OR_CLOSE;
-                    continue;
-                }
-                if (!depth)
-                    return NULL;
-                struct lex_err le;
-                const char *q = lex_scalar(t, end, &le);
-                if (!q || !scalar_ends(q, end))
-                    return NULL;
-                continue;
-            case BS_NEXT:
-                if (c == ',') {
-                    state = in_obj ? BS_KEY : BS_VALUE;
-                    continue;
-                }
-                if (c != (in_obj ? '}' : ']'))
-                    return NULL;
-                goto close;
-            default: return NULL;
-            }
-        close:
-            /* the closing bracket matches the open level: checked by the states above */
-            if (depth <= 1) /* 0 cannot happen: a close is only accepted inside a level */
-                return depth ? t + 1 : NULL;
-            depth--;
-            in_obj = kind >> (depth - 1) & 1; /* the level now open */
-            state = BS_NEXT;
-        }
-    }
-    return NULL;
-}
-#else
-static const char *skip_blocks(const char *p, const char *end, uint32_t room)
-{
-    (void)p, (void)end, (void)room;
-    return NULL;
-}
-#endif
-
-/*
- * Validate and skip one value: containers by blocks, then (when the block skip says no) the
- * token loop, then the careful skip, which positions the error if there is one.
- */
-static inline const char *skip_value(struct jp *j, const char *p)
-{
-    uint32_t room = j->max_depth - j->depth;
-    const char *q = NULL;
-    if (p < j->end && (*p == '{' || *p == '['))
-        q = skip_blocks(p, j->end, room);
-    if (!q)
-        q = skip_fast(p, j->end, room);
-    return q ? q : skip_value_slow(j, p);
-}
-
-struct xp {
-    struct jp j;
-    bool aborted;
-};
-
-static const char *extract_value(struct xp *x, const char *p, const struct pnode *t,
-                                 struct ev_node *out, bool *keep);
-
-static const char *extract_object(struct xp *x, const char *p, const struct pnode *t,
-                                  struct ev_node *out)
-{
-    struct jp *j = &x->j;
-    out->type = EV_OBJECT;
-    struct ev_node **tail = &out->child;
-    p = lex_ws(p + 1, j->end);
-    if (p < j->end && *p == '}')
-        return p + 1;
-    for (;;) {
-        if (!key_start(j, p))
-            return NULL;
-        struct lex_err le;
-        bool esc = false;
-        const char *kb = p + 1;
-        const char *q = lex_string(kb, j->end, &esc, &le);
-        if (!q)
-            return fail_lex(j, &le);
-        const char *key = kb;
-        size_t klen = (size_t)(q - kb);
-        uint32_t kl32 = 0;
-        if (esc) {
-            if (!(key = copy_string(j, kb, klen, true, &kl32)))
-                return NULL;
-            klen = kl32;
-        }
-        /* an unescaped key lies in the document: the rest of it may be read */
-        size_t readable = esc ? klen : (size_t)(j->end - key);
-        const struct pnode *m = klen ? match_key(t, key, klen, readable) : NULL;
-        if (!(p = after_key(j, q + 1)))
-            return NULL;
-        if (!m) {
-            p = skip_value(j, p);
-        } else if (m->flags & EV_PATH_ABORT) {
-            x->aborted = true;
-            return NULL;
-        } else {
-            struct ev_node *node = new_node(j, p);
-            if (!node)
-                return NULL;
-            bool keep = true;
-            if (m->flags & EV_PATH_CAPTURE)
-                p = parse_value(j, p, node);
-            else
-                p = extract_value(x, p, m, node, &keep);
-            if (p && keep) {
-                if (esc) {
-                    node->key = key;
-                    node->klen = (uint32_t)klen;
-                } else if (!(node->key = copy_string(j, kb, klen, false, &node->klen))) {
-                    return NULL;
-                }
-                *tail = node;
-                tail = &node->next;
-                out->len++;
-            }
-        }
-        if (!p)
-            return NULL;
-        bool more;
-        if (!(p = after_item(j, p, '}', &more)) || !more)
-            return p;
-    }
-}
-
-static const char *extract_array(struct xp *x, const char *p, const struct pnode *t,
-                                 struct ev_node *out)
-{
-    struct jp *j = &x->j;
-    out->type = EV_ARRAY;
-    struct ev_node **tail = &out->child;
-    struct ev_node *spare = NULL;
-    p = lex_ws(p + 1, j->end);
-    if (p < j->end && *p == ']')
-        return p + 1;
-    for (;;) {
-        if (!spare && !(spare = new_node(j, p)))
-            return NULL;
-        bool keep = false;
-        if (!(p = extract_value(x, p, t, spare, &keep)))
-            return NULL;
-        if (keep) {
-            *tail = spare;
-            tail = &spare->next;
-            out->len++;
-            spare = NULL;
-        } else {
-            memset(spare, 0, sizeof(*spare));
-        }
-        bool more;
-        if (!(p = after_item(j, p, ']', &more)) || !more)
-            return p;
-    }
-}
-
-static const char *extract_value(struct xp *x, const char *p, const struct pnode *t,
-                                 struct ev_node *out, bool *keep)
-{
-    struct jp *j = &x->j;
-    *keep = false;
-    if (p < j->end && (*p == '{' || *p == '[')) {
-        if (++j->depth > j->max_depth)
-            return fail_at(j, KAD_ELIMIT, p, "nesting deeper than %u levels", j->max_depth);
-        const char *q = *p == '{' ? extract_object(x, p, t, out) : extract_array(x, p, t, out);
-        j->depth--;
-        *keep = q && out->len > 0;
-        return q;
-    }
-    return skip_value(j, p);
-}
-
-struct ev_node *ev_json_extract(kx_arena *a, const char *s, size_t n, const struct ev_paths *paths,
-                                const struct ev_json_limits *lim, const char *origin, bool *aborted,
-                                kad_err *err)
-{
-    struct xp x = {.j = {.a = a, .s = s, .end = s + n, .origin = origin, .err = err}};
-    struct jp *j = &x.j;
-    *aborted = false;
-    j->max_depth = lim && lim->max_depth ? lim->max_depth : EV_JSON_MAX_DEPTH;
-    size_t max_size = lim && lim->max_size ? lim->max_size : EV_JSON_MAX_SIZE;
-    if (n > max_size)
-        return fail_at(j, KAD_ELIMIT, s + max_size, "document larger than %zu bytes", max_size);
-    const char *p = lex_ws(s, j->end);
-    if (p >= j->end || *p != '{') {
-        *aborted = true; /* not an object: the caller's full parse decides */
-        return NULL;
-    }
-    struct ev_node *root = new_node(j, p);
-    if (!root)
-        return NULL;
-    j->depth = 1;
-    p = extract_object(&x, p, &paths->root, root);
-    if (!p) {
-        if (x.aborted) {
-            *aborted = true;
-            kad_err_clear(err);
-        }
-        return NULL;
-    }
-    p = lex_ws(p, j->end);
-    if (p != j->end)
-        return fail_at(j, KAD_ESYNTAX, p, "%s", "unexpected content after the JSON value");
-    return root;
 }
