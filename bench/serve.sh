@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 SECONDS_RUN=${SECONDS_RUN:-${BENCH_SECONDS:-20}}
 THREADS=${THREADS:-4}
 EVENTS=${EVENTS:-500}
+KADET_BIN=${KADET_BIN:-./kadet} # another build to compare side by side
 W=$(mktemp -d)
 trap 'kill -9 $pid 2>/dev/null; rm -rf "$W"' EXIT
 pid=
@@ -20,7 +21,7 @@ openssl req -newkey rsa:2048 -nodes -keyout c.key -out c.csr -subj "/CN=kube-api
 openssl x509 -req -in c.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out c.pem -days 2 2>/dev/null
 head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > token
 cd - > /dev/null
-./kadet serve --listen 127.0.0.1:0 --tls-cert "$W/s.pem" --tls-key "$W/s.key" \
+$KADET_BIN serve --listen 127.0.0.1:0 --tls-cert "$W/s.pem" --tls-key "$W/s.key" \
     --client-ca "$W/ca.pem" --token-file "$W/token" --spool-dir "$W/spool" \
     --output "$W/alerts.jsonl" 2> "$W/err" &
 pid=$!
@@ -60,3 +61,29 @@ decoded=$(awk '$1 == "kadet_events_decoded_total" { print $2 }' "$W/metrics")
 echo "server_cpu_s=$cpu_s"
 awk -v c="$cpu_s" -v n="${decoded:-0}" 'BEGIN { if (n > 0) printf "server_cpu_us_per_event=%.2f\n", c * 1e6 / n }'
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); shared with other jobs"
+
+# The figures of this run into bench/RESULTS.md, between the "serve-bench figures" markers of
+# the serve section (the hand-written reading around them stays); RESULTS=0 leaves it alone.
+if [ "${RESULTS:-1}" != 0 ] && grep -q '<!-- serve-bench figures begin -->' bench/RESULTS.md; then
+    v() { sed -n "s/^$1=//p" "$W/load"; }
+    {
+        echo "<!-- serve-bench figures begin -->"
+        echo "Last \`make bench-serve\` run: $(date -u +%Y-%m-%dT%H:%MZ), ${SECONDS_RUN} s, $THREADS threads, $EVENTS events per request, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)."
+        echo
+        echo "| measure | value |"
+        echo "| --- | ---: |"
+        echo "| events/s accepted (200) | $(v events_per_s) |"
+        echo "| receipt → 200, p50 / p99 (client) | $(v p50_200_ms) ms / $(v p99_200_ms) ms |"
+        echo "| receipt → alert, p50 / p99 (server histogram, bucket upper bound) | ≤ $(q kadet_receipt_to_alert_seconds 0.5) s / ≤ $(q kadet_receipt_to_alert_seconds 0.99) s |"
+        echo "| server CPU (user + system) / events decoded | ${cpu_s} s / ${decoded:-0} |"
+        echo "| server CPU per event | $(awk -v c="$cpu_s" -v n="${decoded:-0}" 'BEGIN { if (n > 0) printf "%.2f", c * 1e6 / n }') µs |"
+        echo "| server RSS first / last / max | $(v rss_first_kb) / $(v rss_last_kb) / $(v rss_max_kb) kB |"
+        echo "| failed requests | $(v requests_failed) |"
+        echo "<!-- serve-bench figures end -->"
+    } > "$W/figures"
+    awk -v f="$W/figures" '
+        /<!-- serve-bench figures begin -->/ { while ((getline l < f) > 0) print l; skip = 1; next }
+        /<!-- serve-bench figures end -->/ { skip = 0; next }
+        !skip' bench/RESULTS.md > "$W/results" && cp "$W/results" bench/RESULTS.md
+    echo "bench/RESULTS.md: serve-bench figures updated"
+fi

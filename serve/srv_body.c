@@ -43,8 +43,9 @@ static const char *skip_string(const char *p, const char *end)
     return NULL;
 }
 
-/* End of the JSON value at p (structure only), NULL when malformed or too deep. */
-static const char *skip_value(const char *p, const char *end)
+/* End of the JSON value at p (structure only), NULL when malformed or nested deeper than
+   max_depth (at most MAX_DEPTH). */
+static const char *skip_value_d(const char *p, const char *end, int max_depth)
 {
     if (p >= end)
         return NULL;
@@ -52,7 +53,9 @@ static const char *skip_value(const char *p, const char *end)
         return skip_string(p, end);
     if (*p != '{' && *p != '[') {
         const char *s = p;
-        while (p < end && !ws(*p) && *p != ',' && *p != ']' && *p != '}' && *p != ':')
+        /* a scalar (number, true, false, null) is a run of non-structural bytes: a quote or a
+           bracket ends it (JSON has none inside a scalar) */
+        while (p < end && !ws(*p) && !strchr(",]}:\"{[", *p))
             p++;
         return p > s && *s != ':' ? p : NULL;
     }
@@ -67,7 +70,7 @@ static const char *skip_value(const char *p, const char *end)
             continue;
         }
         if (c == '{' || c == '[') {
-            if (depth == MAX_DEPTH)
+            if (depth == max_depth)
                 return NULL;
             stack[depth++] = c == '{' ? '}' : ']';
         } else if (c == '}' || c == ']') {
@@ -79,6 +82,11 @@ static const char *skip_value(const char *p, const char *end)
         p++;
     }
     return NULL;
+}
+
+static const char *skip_value(const char *p, const char *end)
+{
+    return skip_value_d(p, end, MAX_DEPTH);
 }
 
 /* FNV-1a over the bytes, continuing from h. */
@@ -101,27 +109,28 @@ static bool key_is(const char *k, size_t klen, const char *name)
     return klen == strlen(name) && memcmp(k, name, klen) == 0;
 }
 
-/* The object at p..end (one value): the top-level members we need. false when malformed. */
-static bool scan_object(const char *p, const char *end, struct members *m)
+/* The object at p (within end): the top-level members we need, in one pass; its end (past the
+   '}'), or NULL when it is malformed or its members nest deeper than max_depth - 1. */
+static const char *scan_object(const char *p, const char *end, struct members *m, int max_depth)
 {
     memset(m, 0, sizeof(*m));
     p = skip_ws(p + 1, end);
     if (p < end && *p == '}')
-        return true;
+        return p + 1;
     while (p < end) {
         if (*p != '"')
-            return false;
+            return NULL;
         const char *ks = p + 1, *ke = skip_string(p, end);
         if (!ke)
-            return false;
+            return NULL;
         size_t klen = (size_t)(ke - 1 - ks);
         p = skip_ws(ke, end);
         if (p >= end || *p != ':')
-            return false;
+            return NULL;
         p = skip_ws(p + 1, end);
-        const char *vs = p, *ve = skip_value(p, end);
+        const char *vs = p, *ve = skip_value_d(p, end, max_depth - 1);
         if (!ve)
-            return false;
+            return NULL;
         size_t vlen = (size_t)(ve - vs);
         if (key_is(ks, klen, "kind")) {
             m->kind = vs;
@@ -144,9 +153,9 @@ static bool scan_object(const char *p, const char *end, struct members *m)
             p = skip_ws(p + 1, end);
             continue;
         }
-        return p < end && *p == '}';
+        return p < end && *p == '}' ? p + 1 : NULL;
     }
-    return false;
+    return NULL;
 }
 
 static bool push(struct srv_batch *b, const char *data, size_t len, uint64_t key)
@@ -192,13 +201,12 @@ static uint64_t key_of(const struct members *m)
     return h ? h : 1;
 }
 
-/* One item of an EventList: itself, or wrapped with the list's apiVersion. */
-static int add_item(struct split *s, const char *v, size_t len, const char *api, size_t api_len)
+/* One item of an EventList (its members m, all NULL when it is not an object we could read):
+   itself, or wrapped with the list's apiVersion. */
+static int add_item(struct split *s, const char *v, size_t len, const struct members *mp,
+                    const char *api, size_t api_len)
 {
-    struct members m;
-    memset(&m, 0, sizeof(m));
-    if (*v == '{' && !scan_object(v, v + len, &m))
-        m.audit_id = NULL;
+    struct members m = *mp;
     if (len > s->max_record)
         return too_big(s, v, len, &m);
     uint64_t key = key_of(&m);
@@ -238,7 +246,9 @@ static int add_item(struct split *s, const char *v, size_t len, const char *api,
     return 200;
 }
 
-/* Each element of the array at p..end, as items (api: the EventList's, or NULL). */
+/* Each element of the array at p..end, as items (api: the EventList's, or NULL); an object
+   element is read in one pass (scan_object gives its end and members). Elements nest at most
+   MAX_DEPTH - 1 deep, so the array and its elements stay within MAX_DEPTH. */
 static int add_array(struct split *s, const char *p, const char *end, const char *api,
                      size_t api_len)
 {
@@ -246,10 +256,16 @@ static int add_array(struct split *s, const char *p, const char *end, const char
     if (p < end && *p == ']')
         return 200;
     while (p < end) {
-        const char *ve = skip_value(p, end);
+        struct members m;
+        memset(&m, 0, sizeof(m));
+        const char *ve = *p == '{' ? scan_object(p, end, &m, MAX_DEPTH - 1) : NULL;
+        if (!ve) {
+            memset(&m, 0, sizeof(m)); /* not an object, or one whose members we cannot read */
+            ve = skip_value_d(p, end, MAX_DEPTH - 1);
+        }
         if (!ve)
             break;
-        int st = add_item(s, p, (size_t)(ve - p), api, api_len);
+        int st = add_item(s, p, (size_t)(ve - p), &m, api, api_len);
         if (st != 200)
             return st;
         p = skip_ws(ve, end);
@@ -351,26 +367,31 @@ int srv_body_split(struct srv_batch *b, const char *body, size_t len, const char
     int st = 200;
     size_t values = 0;
     while (p < end && st == 200) {
-        const char *ve = skip_value(p, end);
-        if (!ve || (*p != '{' && *p != '[')) {
-            snprintf(msg, size, "not JSON at byte %zu (expected an EventList)", (size_t)(p - body));
-            return 400;
-        }
-        values++;
-        if (*p == '[') {
-            st = add_array(&s, p, ve, NULL, 0);
-        } else {
-            struct members m;
-            if (!scan_object(p, ve, &m)) {
+        /* an object (the EventList) is checked and read in one pass; an array is checked whole
+           first, so a malformed one is "not JSON" before any element is looked at */
+        struct members m;
+        memset(&m, 0, sizeof(m));
+        const char *ve = *p == '{' ? scan_object(p, end, &m, MAX_DEPTH) : NULL;
+        if (!ve) {
+            ve = skip_value(p, end);
+            if (!ve || (*p != '{' && *p != '[')) {
+                snprintf(msg, size, "not JSON at byte %zu (expected an EventList)",
+                         (size_t)(p - body));
+                return 400;
+            }
+            if (*p == '{') {
                 snprintf(msg, size, "malformed JSON object at byte %zu", (size_t)(p - body));
                 return 400;
             }
-            if (m.kind && m.items && m.items[0] == '[' &&
-                (key_is(m.kind, m.kind_len, "\"EventList\"")))
-                st = add_array(&s, m.items, m.items + m.items_len, m.api, m.api_len);
-            else
-                st = add_item(&s, p, (size_t)(ve - p), NULL, 0);
         }
+        values++;
+        if (*p == '[')
+            st = add_array(&s, p, ve, NULL, 0);
+        else if (m.kind && m.items && m.items[0] == '[' &&
+                 key_is(m.kind, m.kind_len, "\"EventList\""))
+            st = add_array(&s, m.items, m.items + m.items_len, m.api, m.api_len);
+        else
+            st = add_item(&s, p, (size_t)(ve - p), &m, NULL, 0);
         p = skip_ws(ve, end);
     }
     if (st == 200 && values == 0) {
