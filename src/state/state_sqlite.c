@@ -772,7 +772,7 @@ static struct st_rec *find_rec(struct st_sql *st, struct st_rule_mem *m, const v
     struct st_rec *r = m->last;
     if (r && m->last_gen == st->idx.gen && r->klen == len && memcmp(r->key, key, len) == 0)
         return r;
-    if (!*h) /* 0: not hashed yet (a batch hashed it already; idx_hash is 0 once in 2^64) */
+    if (!*h) /* 0: not hashed yet (every caller sets *h: the batch's hash, or 0) */
         *h = idx_hash(m->rid, key, len);
     r = idx_find(&st->idx, m->rid, key, len, *h);
     if (!r && (r = fetch_term(st, m, key, len, *h, err, rc)) == NULL)
@@ -945,7 +945,7 @@ static int sql_alert_claim(struct st_store *base_, uint32_t rid, const void *com
         int rc = check_rule(st, rid, &m, err);
         if (rc)
             return rc;
-        uint64_t h;
+        uint64_t h = 0; /* find_rec computes it */
         struct st_rec *r = find_rec(st, m, combo, len, &h, err, &rc);
         if (!r && rc)
             return rc;
