@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/str.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -450,6 +451,32 @@ int box_count(struct out_box *b, const char *name, const int64_t d[4], kad_err *
     int rc = sqlite3_step(b->count);
     sqlite3_reset(b->count);
     return rc == SQLITE_DONE ? 0 : box_fail(b, err, "cannot count");
+}
+
+void out_box_remove(const char *path)
+{
+    char p[4200 + 300];
+    static const char *const side[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
+        snprintf(p, sizeof(p), "%s%s", path, side[i]);
+        unlink(p);
+    }
+    /* segments: PATH.docs-NNNNNN, whatever numbers are left */
+    const char *slash = strrchr(path, '/');
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    const char *base = slash ? slash + 1 : path;
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strncmp(de->d_name, base, bl) == 0 && strncmp(de->d_name + bl, ".docs-", 6) == 0) {
+            snprintf(p, sizeof(p), "%s%s%s", slash ? "" : "./", slash ? dir : "", de->d_name);
+            unlink(p);
+        }
+    closedir(d);
 }
 
 int out_box_stats(const char *path, void (*fn)(const struct out_box_output_stats *o, void *ud),
