@@ -558,7 +558,7 @@ static int run(int argc, char **argv)
     if (code != EXIT_OK) {
         kad_outputs_free(s.outs);
         if (s.outbox_tmp[0])
-            unlink(s.outbox_tmp);
+            kad_outbox_remove(s.outbox_tmp);
         kad_state_close(s.st);
         kad_rules_unref(s.v.rs);
         return code;
@@ -668,14 +668,8 @@ static int run(int argc, char **argv)
 out:
     kad_engine_free(s.v.e);
     kad_outputs_free(s.outs);
-    if (s.outbox_tmp[0]) {
-        char side[PATH_MAX + 8];
-        unlink(s.outbox_tmp);
-        snprintf(side, sizeof(side), "%s-wal", s.outbox_tmp);
-        unlink(side);
-        snprintf(side, sizeof(side), "%s-shm", s.outbox_tmp);
-        unlink(side);
-    }
+    if (s.outbox_tmp[0])
+        kad_outbox_remove(s.outbox_tmp); /* with its -wal, -shm and document segments */
     kad_state_close(s.st);
     kad_rules_unref(s.v.rs);
     return s.v.rc;

@@ -1026,6 +1026,9 @@ typedef struct kad_outbox_output {
     int64_t delivered, retried, failed, filtered; /* totals over every run */
 } kad_outbox_output;
 /* KAD_ENOTFOUND when the file does not exist. */
+/* Delete an outbox: the file, SQLite's -wal and -shm beside it, and its document segments
+   (PATH.docs-NNNNNN). For a temporary outbox at exit; nothing may have it open. */
+KAD_API void kad_outbox_remove(const char *path);
 KAD_API int kad_outbox_stats(const char *path, void (*fn)(const kad_outbox_output *o, void *ud),
                              void *ud, kad_err *err);
 

@@ -369,6 +369,12 @@ static void on_stats(const struct out_box_output_stats *s, void *ud)
     u->fn(&o, u->ud);
 }
 
+void kad_outbox_remove(const char *path)
+{
+    if (path)
+        out_box_remove(path);
+}
+
 int kad_outbox_stats(const char *path, void (*fn)(const kad_outbox_output *o, void *ud), void *ud,
                      kad_err *err)
 {

@@ -8,6 +8,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/str.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -40,6 +41,8 @@ static const char box_seg_columns[] = "ALTER TABLE outbox ADD COLUMN seg INTEGER
 
 /* A segment file starts when the current one has this many bytes (at a batch's start). */
 #define BOX_SEG_MAX ((int64_t)64 << 20)
+/* A batch's documents are written out whenever this many are buffered. */
+#define BOX_WBUF_FLUSH ((size_t)1 << 20)
 
 int64_t out_now_ms(void)
 {
@@ -77,7 +80,7 @@ int box_open(struct out_box **out, const char *path, kad_err *err)
     struct out_box *b = kx_calloc(1, sizeof(*b));
     b->path = kx_strdup(path);
     b->wfd = b->rfd = -1;
-    kx_buf_init(&b->wbuf, (size_t)1 << 31);
+    kx_buf_init(&b->wbuf, BOX_WBUF_FLUSH + OUT_ALERT_MAX + 2);
     kx_buf_init(&b->rbuf, (size_t)OUT_ALERT_MAX + 1);
     int rc = sqlite3_open_v2(
         path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
@@ -199,6 +202,19 @@ static int seg_for_batch(struct out_box *b, kad_err *err)
     return 0;
 }
 
+/* pwrite all of it at off: 0 or an errno. */
+static int seg_write(struct out_box *b, int64_t off, const char *p, size_t n)
+{
+    for (size_t done = 0; done < n;) {
+        ssize_t w = pwrite(b->wfd, p + done, n - done, (off_t)(off + (int64_t)done));
+        if (w < 0 && errno != EINTR)
+            return errno;
+        if (w > 0)
+            done += (size_t)w;
+    }
+    return 0;
+}
+
 int out_box_begin(struct out_box *b, kad_err *err)
 {
     if (b->in_batch)
@@ -218,6 +234,7 @@ int out_box_begin(struct out_box *b, kad_err *err)
         return rc;
     }
     kx_buf_reset(&b->wbuf);
+    b->wflushed = 0;
     b->in_batch = true;
     return 0;
 }
@@ -235,7 +252,7 @@ int out_box_append(struct out_box *b, const char *alert_id, const char *json, si
     sqlite3_bind_text(b->ins, 1, alert_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(b->ins, 2, out_now_ms());
     sqlite3_bind_int64(b->ins, 3, b->wseg);
-    sqlite3_bind_int64(b->ins, 4, b->wsize + (int64_t)b->wbuf.len);
+    sqlite3_bind_int64(b->ins, 4, b->wsize + b->wflushed + (int64_t)b->wbuf.len);
     sqlite3_bind_int64(b->ins, 5, (int64_t)len);
     int rc = sqlite3_step(b->ins);
     sqlite3_reset(b->ins);
@@ -244,8 +261,17 @@ int out_box_append(struct out_box *b, const char *alert_id, const char *json, si
     if (sqlite3_changes(b->db) == 0)
         return 0; /* the id is there: its document too */
     if (kx_buf_add(&b->wbuf, json, len) != KAD_OK || kx_buf_addc(&b->wbuf, '\n') != KAD_OK)
-        return kx_err_setf(err, KAD_ELIMIT, "outbox: a batch of more than %zu bytes of alerts",
-                           b->wbuf.max);
+        return kx_err_setf(err, KAD_ELIMIT, "outbox: an alert of %zu bytes", len);
+    /* written as the batch goes (the buffer stays small and its pages warm); made durable and
+       referenced only by the commit */
+    if (b->wbuf.len >= BOX_WBUF_FLUSH) {
+        int en = seg_write(b, b->wsize + b->wflushed, b->wbuf.ptr, b->wbuf.len);
+        if (en)
+            return kx_err_setf(err, KAD_ESTATE, "outbox segment %lld: %s", (long long)b->wseg,
+                               strerror(en));
+        b->wflushed += (int64_t)b->wbuf.len;
+        kx_buf_reset(&b->wbuf);
+    }
     return 1;
 }
 
@@ -255,16 +281,8 @@ int out_box_commit(struct out_box *b, kad_err *err)
         return kx_err_setf(err, KAD_EINVAL, "outbox: no batch to commit");
     b->in_batch = false;
     /* the documents first, durably: a committed row always finds its document */
-    int en = 0;
-    for (size_t done = 0; done < b->wbuf.len && !en;) {
-        ssize_t w = pwrite(b->wfd, b->wbuf.ptr + done, b->wbuf.len - done,
-                           (off_t)(b->wsize + (int64_t)done));
-        if (w < 0 && errno != EINTR)
-            en = errno;
-        else if (w > 0)
-            done += (size_t)w;
-    }
-    if (!en && b->wbuf.len && fdatasync(b->wfd) != 0 && errno != EINVAL)
+    int en = seg_write(b, b->wsize + b->wflushed, b->wbuf.ptr, b->wbuf.len);
+    if (!en && (b->wbuf.len || b->wflushed) && fdatasync(b->wfd) != 0 && errno != EINVAL)
         en = errno;
     if (en) {
         sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
@@ -277,7 +295,8 @@ int out_box_commit(struct out_box *b, kad_err *err)
         sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
         return r;
     }
-    b->wsize += (int64_t)b->wbuf.len;
+    b->wsize += b->wflushed + (int64_t)b->wbuf.len;
+    b->wflushed = 0;
     kx_buf_reset(&b->wbuf);
     return 0;
 }
@@ -288,6 +307,7 @@ void out_box_rollback(struct out_box *b)
         return;
     b->in_batch = false;
     kx_buf_reset(&b->wbuf);
+    b->wflushed = 0; /* what was written is overwritten by the next batch */
     sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
@@ -450,6 +470,32 @@ int box_count(struct out_box *b, const char *name, const int64_t d[4], kad_err *
     int rc = sqlite3_step(b->count);
     sqlite3_reset(b->count);
     return rc == SQLITE_DONE ? 0 : box_fail(b, err, "cannot count");
+}
+
+void out_box_remove(const char *path)
+{
+    char p[4200 + 300];
+    static const char *const side[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
+        snprintf(p, sizeof(p), "%s%s", path, side[i]);
+        unlink(p);
+    }
+    /* segments: PATH.docs-NNNNNN, whatever numbers are left */
+    const char *slash = strrchr(path, '/');
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+    const char *base = slash ? slash + 1 : path;
+    size_t bl = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strncmp(de->d_name, base, bl) == 0 && strncmp(de->d_name + bl, ".docs-", 6) == 0) {
+            snprintf(p, sizeof(p), "%s%s%s", slash ? "" : "./", slash ? dir : "", de->d_name);
+            unlink(p);
+        }
+    closedir(d);
 }
 
 int out_box_stats(const char *path, void (*fn)(const struct out_box_output_stats *o, void *ud),

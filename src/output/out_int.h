@@ -19,7 +19,8 @@ struct out_box {
     int wfd;          /* the segment being appended to, -1 = not open yet */
     int64_t wseg;     /* its number */
     int64_t wsize;    /* its committed size: the next batch is written there */
-    kx_buf wbuf;      /* the batch's documents, each followed by a newline */
+    int64_t wflushed; /* bytes of the open batch already written after wsize */
+    kx_buf wbuf;      /* the batch's documents not written yet, each followed by a newline */
     /* the reader (a delivery thread) */
     int rfd;
     int64_t rseg;

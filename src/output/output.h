@@ -170,6 +170,8 @@ struct out_box_output_stats {
     int64_t oldest_ms; /* wall ms of the oldest pending alert, 0 = none */
     int64_t delivered, retried, failed, filtered; /* totals over every run */
 };
+/* Delete the outbox file, its -wal and -shm, and its segment files (nothing may have it open). */
+void out_box_remove(const char *path);
 /* Per-output cursors of an outbox file, read-only (for `kadet state stats`); fn per output. */
 int out_box_stats(const char *path, void (*fn)(const struct out_box_output_stats *o, void *ud),
                   void *ud, kad_err *err);
