@@ -213,16 +213,22 @@ static int run(int argc, char **argv)
         return usage("%s", "missing QUERY");
     const char *qtext = argv[optind++];
 
-    if (as_table && lang != KAD_LANG_ESQL)
-        return usage("%s", "--table prints ES|QL result rows (--language esql)");
     if (h.ecs_out && lang == KAD_LANG_ESQL)
         return usage("%s", "--ecs prints matching events; ES|QL prints result rows");
     kad_query *q;
     if (compile_query(lang, qtext, &q))
         return HUNT_ERROR;
+    /* an EQL sequence is fed like ES|QL and printed at the end: one line per sequence */
+    bool seq = kad_query_is_sequence(q);
+    if (as_table && lang != KAD_LANG_ESQL && !seq) {
+        kad_query_free(q);
+        return usage("%s", "--table prints ES|QL result rows or EQL sequences");
+    }
+    if (seq)
+        kad_query_keep_ecs(q, h.ecs_out);
     h.q = q;
     h.mq = q;
-    h.esql = lang == KAD_LANG_ESQL;
+    h.esql = lang == KAD_LANG_ESQL || seq;
     h.now_ms = wall_ms();
     o.max_record = max_record;
     kad_decoder *d;
@@ -320,10 +326,13 @@ const struct cmd cmd_hunt = {
         "integration stores (the form rule queries use: kubernetes.audit.verb, user.name, ...).\n"
         "\n"
         "  --language kuery  QUERY is KQL (default)\n"
-        "  --language eql    QUERY is an EQL event query (docs/eql.md; sequences need a rule)\n"
+        "  --language eql    QUERY is EQL (docs/eql.md); a sequence prints one NDJSON line per\n"
+        "                    sequence found ({\"sequence\", \"join_keys\", \"events\": [{\"_id\",\n"
+        "                    \"_source\"}]}), events taken in input (@timestamp) order\n"
         "  --language esql   QUERY is ES|QL (docs/esql.md), run once over every event read;\n"
         "                    its result rows are printed as NDJSON (NOW() is the wall clock)\n"
-        "  --table         ES|QL: print the rows as a text table\n"
+        "  --table         ES|QL: print the rows as a text table; EQL sequence: one row per\n"
+        "                  event (sequence, stage, @timestamp, _id, the query's fields)\n"
         "\n"
         "  --format auto   records are raw audit events (also EventList, GKE, AKS) or ECS\n"
         "                  documents, detected per record (default)\n"
@@ -331,7 +340,7 @@ const struct cmd cmd_hunt = {
         "  --format ecs    records are JSON documents matched as they are, without mapping\n"
         "  --ecs           print the matching events' ECS documents instead of the records\n"
         "  -c, --count     print only the number of matching records (events with --ecs,\n"
-        "                  result rows with ES|QL)\n"
+        "                  result rows with ES|QL, sequences with an EQL sequence)\n"
         "  -q, --quiet     print nothing; stop at the first match\n"
         "  --no-host       do not add this machine's host.* fields to raw events (Elastic\n"
         "                  Agent adds them; the seed rule's query tests host.os.type)\n"

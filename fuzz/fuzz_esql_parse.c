@@ -48,7 +48,7 @@ static char *run(const struct esql_prog *p, kx_arena *a, size_t split)
         struct ev_node *doc = ev_json_parse(a, docs[i], strlen(docs[i]), "<doc>", NULL);
         if (!doc)
             abort();
-        struct esql_doc d = {doc, KX_STR_LIT("id"), KX_STR_LIT("idx"), 1};
+        struct esql_doc d = {doc, KX_STR_LIT("id"), KX_STR_LIT("idx"), 1, 0};
         if (esql_run_feed(r, &d, NULL) != KAD_OK) {
             esql_run_free(r);
             kx_buf_fini(&out);

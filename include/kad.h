@@ -703,14 +703,22 @@ KAD_API void kad_query_need(const kad_query *q, kad_decoder *d);
 KAD_API int kad_query_match(const kad_query *q, const kad_event *ev);
 /* Query languages of kad_query_compile_lang (hunt --language). */
 enum { KAD_LANG_KUERY = 0, KAD_LANG_EQL, KAD_LANG_ESQL };
-/* kad_query_compile for a language: KQL, an EQL event query (docs/eql.md; a sequence is
-   KAD_EUNSUPPORTED) or an ES|QL query (docs/esql.md). */
+/* kad_query_compile for a language: KQL, an EQL query (docs/eql.md; an event query is matched
+   with kad_query_match, a sequence fed with kad_query_feed) or an ES|QL query (docs/esql.md). */
 KAD_API kad_query *kad_query_compile_lang(int lang, const char *text, size_t len, kad_err *err,
                                           char **ctx);
 KAD_API int kad_query_language(const kad_query *q);
 /* ES|QL: feed one event to the query (one execution over every event fed, NOW() = now_ms of
    the first call); kad_query_match is 0 for ES|QL. KAD_ELIMIT when a limit of the run is hit. */
 KAD_API int kad_query_feed(kad_query *q, const kad_event *ev, int64_t now_ms, kad_err *err);
+/* EQL sequence queries: kad_query_feed takes the events in @timestamp order (those without
+   one are ignored, as Elasticsearch cannot order them); kad_query_rows returns one NDJSON line
+   per sequence found ({"sequence": N, "join_keys": [...], "events": [{"_id", "_source"}...]},
+   _source the input record, or the ECS document after kad_query_keep_ecs(q, 1)) or, with
+   as_table, a table of one row per event (sequence, stage, @timestamp, _id, the query's
+   fields); *nrows is the number of sequences. */
+KAD_API int kad_query_is_sequence(const kad_query *q);
+KAD_API void kad_query_keep_ecs(kad_query *q, int ecs);
 /* ES|QL: finish and return the result rows as NDJSON (one object per row, null cells left
    out) or, with as_table, a text table; *nrows (optional) the number of rows. Free with
    kad_free. Call once; NULL with err on failure. */

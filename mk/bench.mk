@@ -45,7 +45,7 @@ bench-profile: bench-tools
 	bash bench/profile.sh
 
 # make bench-langs (bench/langs.sh): kadet scan with the kuery, EQL, ES|QL and all Kubernetes
-# rules on one generated log (BENCH_LANGS_MB, default 200) -> section of bench/RESULTS.md.
+# rules on one generated log (BENCH_LANGS_SIZE, default 1GB) -> section of bench/RESULTS.md.
 .PHONY: bench-langs
 bench-langs: deps kadet build/kadet-gen
 	bash bench/langs.sh

@@ -477,15 +477,19 @@ kx_str det_event_id(struct det_engine *e, const struct det_event *ev)
 }
 
 /*
- * Alert suppression (semantics.md, "Alert suppression") in a stream, through suppress.c: one
- * candidate per bulk create, the execution time is the event time. With a duration, an alert of the
- * same group created within [ts - duration, ts] absorbs the candidate; without one ("per rule
- * execution"), an execution is the rule's interval bucket of the event time. Returns true when
+ * Alert suppression (semantics.md, "Alert suppression") in a stream, through suppress.c: one candidate per
+ * bulk create, the execution time is the event time. With a duration, an alert of the same
+ * group created within [ts - duration, ts] absorbs the candidate; without one ("per rule
+ * execution"), an execution is the rule's interval bucket of the event time. An ES|QL rule
+ * passes its execution exec_t (the window [from_t, exec_t]) instead: the execution is that
+ * tick, and without a duration alerts of an earlier execution still count the documents of
+ * its window (DET_TIME_NONE: the event time, as above). Returns true when
  * the candidate was absorbed (counted, no alert); else fills the suppression members of *x
  * (left unset for doNotSuppress documents missing a group_by field) using e->supterms.
  */
-static bool suppress(struct det_engine *e, struct det_rule *dr, const struct ev_node *doc,
-                     int64_t ts, struct det_alert_extra *x, char inst[SUP_ID_LEN + 1])
+bool det_suppress(struct det_engine *e, struct det_rule *dr, const struct ev_node *doc, int64_t ts,
+                  int64_t exec_t, int64_t from_t, struct det_alert_extra *x,
+                  char inst[SUP_ID_LEN + 1])
 {
     const struct rule *r = dr->r;
     if (!dr->sup_on) {
@@ -503,11 +507,13 @@ static bool suppress(struct det_engine *e, struct det_rule *dr, const struct ev_
     c.ts_ms = ts;
     sup_instance_id(r, e->supterms.ptr, e->supterms.len, c.instance_id);
     int64_t iv = r->interval_ms > 0 ? r->interval_ms : 300000;
-    int64_t bucket = ts >= 0 ? ts / iv : -((-ts + iv - 1) / iv);
+    int64_t now = exec_t == DET_TIME_NONE ? ts : exec_t;
+    int64_t bucket = now >= 0 ? now / iv : -((-now + iv - 1) / iv);
+    int64_t start = exec_t == DET_TIME_NONE ? bucket * iv : from_t;
     struct sup_exec se = {
         .exec_id = (uint64_t)bucket,
-        .now_ms = ts,
-        .window_start_ms = r->suppress_duration_ms ? ts - r->suppress_duration_ms : bucket * iv,
+        .now_ms = now,
+        .window_start_ms = r->suppress_duration_ms ? now - r->suppress_duration_ms : start,
         .per_execution = r->suppress_duration_ms == 0,
         .max_alerts = 0,
     };
@@ -575,7 +581,7 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
     };
     char inst[SUP_ID_LEN + 1];
     if (r->suppress_group_by.n > 0 && ts != DET_TIME_NONE &&
-        suppress(e, dr, det_full_doc(ev), ts, &x, inst))
+        det_suppress(e, dr, det_full_doc(ev), ts, DET_TIME_NONE, 0, &x, inst))
         return KAD_OK;
     if (!det_budget(e, dr, ts))
         return KAD_OK;

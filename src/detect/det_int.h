@@ -142,6 +142,12 @@ kx_str det_event_id(struct det_engine *e, const struct det_event *ev);
 const struct ev_node *det_full_doc(const struct det_event *ev);
 /* max_signals per minute of event time: true when one more alert may be created. */
 bool det_budget(struct det_engine *e, struct det_rule *dr, int64_t ts);
+/* Alert suppression of one candidate (det_engine.c): true when absorbed; else the suppression
+   members of *x are set (inst holds the instance id). exec_t: an ES|QL execution time with
+   its window start from_t, or DET_TIME_NONE (the event time ts is the execution time). */
+bool det_suppress(struct det_engine *e, struct det_rule *dr, const struct ev_node *doc, int64_t ts,
+                  int64_t exec_t, int64_t from_t, struct det_alert_extra *x,
+                  char inst[SUP_ID_LEN + 1]);
 /* Write alert x (uuid, times and the rest filled by the caller) for doc, hand it to the
    callback and record its id for rule dr (combo: the state's combination, "" for none). No
    dedupe, budget or --learn check: the caller's. */

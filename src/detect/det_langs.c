@@ -37,6 +37,7 @@
 
 struct seq_doc {
     uint64_t h;
+    int64_t ts; /* ES|QL: the event time (sequences: unused) */
     char *json; /* compact JSON of the whole document */
     size_t len;
     char *id; /* det_doc_id */
@@ -45,6 +46,11 @@ struct seq_doc {
 struct win {
     int64_t t; /* the execution time: the window is [t - lookback, t] */
     struct esql_run *run;
+};
+
+struct wcount {
+    int64_t t;  /* an execution */
+    uint64_t n; /* alerts it created (its max_signals budget) */
 };
 
 struct seq_match {
@@ -63,7 +69,10 @@ struct det_lang {
     /* the event being fed (its handle's document is not stored yet) */
     uint64_t cur_h;
     const struct det_event *cur_ev;
-    /* ES|QL */
+    /* ES|QL (esql: any ES|QL rule; windowed: runs per window, aggregating or with SORT/LIMIT;
+       a windowed row rule keeps the documents its windows' rows come from in docs, by tag) */
+    bool esql, windowed;
+    KX_VEC(struct wcount) cnt; /* ascending t */
     int64_t interval, lookback;
     int64_t closed; /* the largest T evaluated (INT64_MIN: none) */
     int64_t watermark;
@@ -255,6 +264,7 @@ void det_lang_free(struct det_lang *l)
     KX_VEC_FREE(&l->matches);
     wins_clear(l);
     KX_VEC_FREE(&l->wins);
+    KX_VEC_FREE(&l->cnt);
     kx_free(l->feed);
     kx_arena_fini(&l->arena);
     kx_buf_fini(&l->buf);
@@ -334,6 +344,23 @@ static int lang_save(const struct det_lang *l, const struct rule *r, kx_buf *b)
             kx_buf_add(b, tmp.ptr, tmp.len);
         }
         kx_buf_fini(&tmp);
+        /* then the executions' alert counts, the next tag and the kept documents */
+        put64(b, l->cnt.len);
+        for (size_t i = 0; i < l->cnt.len; i++) {
+            put64(b, (uint64_t)l->cnt.ptr[i].t);
+            put64(b, l->cnt.ptr[i].n);
+        }
+        put64(b, l->next_handle);
+        put64(b, l->docs.len);
+        for (size_t i = 0; i < l->docs.len; i++) {
+            const struct seq_doc *d = &l->docs.ptr[i];
+            put64(b, d->h);
+            put64(b, (uint64_t)d->ts);
+            put64(b, strlen(d->id));
+            kx_buf_adds(b, d->id);
+            put64(b, d->len);
+            kx_buf_add(b, d->json, d->len);
+        }
     }
     return kx_buf_error(b);
 }
@@ -391,6 +418,28 @@ static int lang_restore(struct det_lang *l, const struct rule *r, const void *p,
         struct win w = {t, run};
         KX_VEC_PUSH(&l->wins, w);
     }
+    if (!d.bad && d.off < d.n) { /* absent from a state written before they were kept */
+        uint64_t nc = get64(&d);
+        for (uint64_t i = 0; i < nc && !d.bad; i++) {
+            struct wcount c = {(int64_t)get64(&d), get64(&d)};
+            KX_VEC_PUSH(&l->cnt, c);
+        }
+        l->next_handle = get64(&d);
+        uint64_t nd = get64(&d);
+        for (uint64_t i = 0; i < nd && !d.bad; i++) {
+            struct seq_doc sd = {.h = get64(&d), .ts = (int64_t)get64(&d)};
+            uint64_t il = get64(&d);
+            const char *ip = take(&d, il);
+            uint64_t jl = get64(&d);
+            const char *jp = take(&d, jl);
+            if (d.bad)
+                break;
+            sd.id = kx_strndup(ip, il);
+            sd.json = kx_strndup(jp, jl);
+            sd.len = jl;
+            KX_VEC_PUSH(&l->docs, sd);
+        }
+    }
     if (d.bad)
         return kx_err_setf(err, KAD_ESTATE, "rule '%s': stored windows are truncated", r->rule_id);
     return KAD_OK;
@@ -412,7 +461,9 @@ int det_lang_new(struct det_engine *e, struct det_rule *dr, kad_err *err)
     if (is_seq(r)) {
         struct eql_seq_opts o = seq_opts(r);
         l->seq = eql_seq_new(r->eql, &o);
-    } else if (r->type == RULE_ESQL && esql_is_aggregating(r->esql)) {
+    } else if (r->type == RULE_ESQL) {
+        l->esql = true;
+        l->windowed = esql_is_aggregating(r->esql) || esql_sorts_or_limits(r->esql);
         int64_t n = l->lookback / l->interval + 2;
         if (n > ESQL_MAX_WINDOWS)
             return kx_err_setf(err, KAD_ELIMIT,
@@ -420,9 +471,10 @@ int det_lang_new(struct det_engine *e, struct det_rule *dr, kad_err *err)
                                "than %d open windows",
                                r->rule_id, (long long)l->lookback, (long long)l->interval,
                                ESQL_MAX_WINDOWS);
-        l->feed = kx_calloc((size_t)n, sizeof *l->feed);
+        if (l->windowed)
+            l->feed = kx_calloc((size_t)n, sizeof *l->feed);
     } else {
-        return KAD_OK; /* event queries and ES|QL row rules keep no state */
+        return KAD_OK; /* event queries keep no state */
     }
     kx_buf b;
     kx_buf_init(&b, 0);
@@ -471,11 +523,14 @@ static void mark_live(void *ctx, uint64_t h)
         d->len |= (size_t)1 << (sizeof(size_t) * 8 - 1);
 }
 
-/* Drop the documents no partial sequence holds. */
+/* Drop the documents no partial sequence (no open ES|QL window's row) holds. */
 static void docs_gc(struct det_lang *l)
 {
     const size_t live = (size_t)1 << (sizeof(size_t) * 8 - 1);
-    eql_seq_handles(l->seq, mark_live, l);
+    if (l->seq)
+        eql_seq_handles(l->seq, mark_live, l);
+    for (size_t i = 0; i < l->wins.len; i++)
+        esql_run_tags(l->wins.ptr[i].run, mark_live, l);
     size_t j = 0;
     for (size_t i = 0; i < l->docs.len; i++) {
         struct seq_doc d = l->docs.ptr[i];
@@ -703,7 +758,7 @@ static int seq_event_in(struct det_engine *e, struct det_rule *dr, const struct 
         if (ev_json_dump(det_full_doc(ev), &l->buf) != KAD_OK) {
             rc = kx_err_setf(err, KAD_ELIMIT, "rule '%s': event too large to keep", dr->r->rule_id);
         } else {
-            struct seq_doc d = {h, kx_strndup(l->buf.ptr, l->buf.len), l->buf.len,
+            struct seq_doc d = {h, 0, kx_strndup(l->buf.ptr, l->buf.len), l->buf.len,
                                 kx_strndup(id.ptr ? id.ptr : "", id.len)};
             KX_VEC_PUSH(&l->docs, d);
         }
@@ -793,11 +848,52 @@ struct ev_node *det_esql_alert_doc(kx_arena *a, const char *row_text, size_t n,
     return row;
 }
 
-/* The alert and its id for one result row: a row rule's alert is the source document with the
-   row's columns written over it (flat dotted keys), an aggregating rule's the row alone. */
+/* max_signals per execution: charge one alert to the first execution in [first, last] with
+   budget left (Elastic's executions each create at most max_signals; a row an execution could
+   not create is a candidate again in the next one whose window holds it). */
+static bool esql_budget(struct det_rule *dr, int64_t first, int64_t last)
+{
+    struct det_lang *l = dr->lang;
+    uint64_t max = dr->r->max_signals > 0 ? (uint64_t)dr->r->max_signals : 100;
+    size_t k = 0;
+    for (int64_t t = first; t <= last; t += l->interval) {
+        while (k < l->cnt.len && l->cnt.ptr[k].t < t)
+            k++;
+        if (k == l->cnt.len || l->cnt.ptr[k].t != t) {
+            struct wcount c = {t, 0};
+            KX_VEC_GROW(&l->cnt, 1);
+            memmove(l->cnt.ptr + k + 1, l->cnt.ptr + k, (l->cnt.len - k) * sizeof *l->cnt.ptr);
+            l->cnt.ptr[k] = c;
+            l->cnt.len++;
+        }
+        if (l->cnt.ptr[k].n < max) {
+            l->cnt.ptr[k].n++;
+            return true;
+        }
+    }
+    dr->st.max_signals_cut++;
+    return false;
+}
+
+/* Forget the counts of executions no document can reach any more (event time order). */
+static void esql_counts_prune(struct det_lang *l, int64_t ts)
+{
+    size_t k = 0;
+    while (k < l->cnt.len && l->cnt.ptr[k].t < ts - l->interval)
+        k++;
+    if (k) {
+        memmove(l->cnt.ptr, l->cnt.ptr + k, (l->cnt.len - k) * sizeof *l->cnt.ptr);
+        l->cnt.len -= k;
+    }
+}
+
+/* One result row as an alert: a row rule's alert is the source document with the row's
+   columns written over it (flat dotted keys), an aggregating rule's the row alone. The row
+   belongs to the executions [t, last] (a row rule's document is in every window holding it);
+   multi: its document gave several rows (the row's text is then part of the id). */
 static int esql_row_alert(struct det_engine *e, struct det_rule *dr, const struct esql_result *res,
-                          size_t i, const struct ev_node *source, const char *doc_id, int64_t t,
-                          int64_t ts, kad_err *err)
+                          size_t i, const struct ev_node *source, const char *doc_id, bool multi,
+                          int64_t t, int64_t last, int64_t ts, kad_err *err)
 {
     struct det_lang *l = dr->lang;
     const struct rule *r = dr->r;
@@ -810,9 +906,8 @@ static int esql_row_alert(struct det_engine *e, struct det_rule *dr, const struc
     if (source) {
         /* Kibana: hash of the document's _id, _version, _index and the rule (and the values
            of expanded columns: a second row of one document adds its text) */
-        const char *combo = res->nrows > 1 ? l->buf.ptr : "";
-        det_alert_uuid(r->rule_id, combo, res->nrows > 1 ? l->buf.len : 0, doc_id, strlen(doc_id),
-                       uuid);
+        const char *combo = multi ? l->buf.ptr : "";
+        det_alert_uuid(r->rule_id, combo, multi ? l->buf.len : 0, doc_id, strlen(doc_id), uuid);
     } else {
         det_esql_window_uuid(r, t - l->lookback, t, l->buf.ptr, l->buf.len, uuid);
     }
@@ -825,12 +920,6 @@ static int esql_row_alert(struct det_engine *e, struct det_rule *dr, const struc
             return KAD_OK;
         }
     }
-    if (!det_budget(e, dr, ts))
-        return KAD_OK;
-    if (e->o.learn) {
-        dr->st.would_alert++;
-        return KAD_OK;
-    }
     struct det_alert_extra x = {
         .timestamp_ms = e->o.now_ms,
         .last_detected_ms = DET_TIME_NONE,
@@ -839,6 +928,17 @@ static int esql_row_alert(struct det_engine *e, struct det_rule *dr, const struc
         .doc_id = source ? doc_id : NULL,
         .intended_ms = DET_TIME_NONE,
     };
+    char inst[SUP_ID_LEN + 1];
+    /* suppression time: the source document's, else the execution's (Kibana's fallback) */
+    if (r->suppress_group_by.n > 0 &&
+        det_suppress(e, dr, doc, source ? ts : t, t, t - l->lookback, &x, inst))
+        return KAD_OK;
+    if (!esql_budget(dr, t, last))
+        return KAD_OK;
+    if (e->o.learn) {
+        dr->st.would_alert++;
+        return KAD_OK;
+    }
     return det_emit(e, dr, doc, &x, 0, "", 0, ts, err);
 }
 
@@ -857,13 +957,15 @@ void det_esql_window_uuid(const struct rule *r, int64_t from, int64_t to, const 
     det_alert_uuid(r->rule_id, win, (size_t)wl, row, n, uuid);
 }
 
-/* A row rule: the document alone, NOW() = the first tick that covers it. */
+/* A row rule without SORT/LIMIT: the document alone, NOW() = the first tick that covers it;
+   its rows are candidates of every execution whose window holds it. */
 static int esql_rows(struct det_engine *e, struct det_rule *dr, const struct det_event *ev,
                      int64_t ts, kad_err *err)
 {
     struct det_lang *l = dr->lang;
     const struct rule *r = dr->r;
     int64_t t = (floor_div(ts - 1, l->interval) + 1) * l->interval;
+    int64_t last = floor_div(ts + l->lookback, l->interval) * l->interval;
     struct esql_doc d = esql_doc_of(e, ev, r);
     struct esql_run *run = esql_run_new(r->esql, t);
     struct esql_result res;
@@ -876,9 +978,44 @@ static int esql_rows(struct det_engine *e, struct det_rule *dr, const struct det
         char *id = kx_arena_strndup(&l->arena, d.id.ptr, d.id.len);
         const struct ev_node *src = det_full_doc(ev);
         for (size_t i = 0; i < res.nrows && rc == KAD_OK && id; i++)
-            rc = esql_row_alert(e, dr, &res, i, src, id, t, ts, err);
+            rc = esql_row_alert(e, dr, &res, i, src, id, res.nrows > 1, t, last, ts, err);
     }
     esql_run_free(run);
+    if (ts > l->watermark) {
+        l->watermark = ts;
+        esql_counts_prune(l, ts);
+    }
+    return rc;
+}
+
+/* The rows of one closed window of a row rule with SORT/LIMIT, in the query's order: each
+   over its stored source document; max_signals of this execution. */
+static int esql_close_rows(struct det_engine *e, struct det_rule *dr, const struct win *w,
+                           const struct esql_result *res, kad_err *err)
+{
+    struct det_lang *l = dr->lang;
+    kx_map cnt;
+    kx_map_init(&cnt);
+    for (size_t i = 0; i < res->nrows; i++) {
+        uintptr_t n = (uintptr_t)kx_map_get(&cnt, &res->tags[i], 8, NULL);
+        kx_map_put(&cnt, &res->tags[i], 8, (void *)(n + 1));
+    }
+    int rc = KAD_OK;
+    for (size_t i = 0; i < res->nrows && rc == KAD_OK; i++) {
+        kx_arena_reset(&l->arena);
+        struct seq_doc *sd = doc_find(l, res->tags[i]);
+        if (!sd) {
+            rc = kx_err_setf(err, KAD_ESTATE, "rule '%s': ES|QL row of document %llu not kept",
+                             dr->r->rule_id, (unsigned long long)res->tags[i]);
+            break;
+        }
+        const struct ev_node *src = ev_json_parse(&l->arena, sd->json, sd->len, "ES|QL state", err);
+        if (!src)
+            break;
+        bool multi = (uintptr_t)kx_map_get(&cnt, &res->tags[i], 8, NULL) > 1;
+        rc = esql_row_alert(e, dr, res, i, src, sd->id, multi, w->t, w->t, sd->ts, err);
+    }
+    kx_map_fini(&cnt);
     return rc;
 }
 
@@ -886,6 +1023,7 @@ static int esql_rows(struct det_engine *e, struct det_rule *dr, const struct det
 static int esql_close(struct det_engine *e, struct det_rule *dr, int64_t upto, kad_err *err)
 {
     struct det_lang *l = dr->lang;
+    bool agg = esql_is_aggregating(dr->r->esql);
     size_t k = 0;
     int rc = KAD_OK;
     while (k < l->wins.len && l->wins.ptr[k].t <= upto && rc == KAD_OK) {
@@ -894,9 +1032,11 @@ static int esql_close(struct det_engine *e, struct det_rule *dr, int64_t upto, k
         rc = esql_run_finish(w->run, &res, err);
         if (rc == KAD_OK) {
             esql_warning(dr, &res);
-            for (size_t i = 0; i < res.nrows && rc == KAD_OK; i++) {
+            if (!agg)
+                rc = esql_close_rows(e, dr, w, &res, err);
+            for (size_t i = 0; agg && i < res.nrows && rc == KAD_OK; i++) {
                 kx_arena_reset(&l->arena);
-                rc = esql_row_alert(e, dr, &res, i, NULL, NULL, w->t, w->t, err);
+                rc = esql_row_alert(e, dr, &res, i, NULL, NULL, false, w->t, w->t, w->t, err);
             }
         }
         esql_run_free(w->run);
@@ -907,11 +1047,12 @@ static int esql_close(struct det_engine *e, struct det_rule *dr, int64_t upto, k
     if (k) {
         memmove(l->wins.ptr, l->wins.ptr + k, (l->wins.len - k) * sizeof *l->wins.ptr);
         l->wins.len -= k;
+        esql_counts_prune(l, l->closed);
     }
     return rc;
 }
 
-/* An aggregating rule: the document goes to every window [T - lookback, T] holding ts. */
+/* A windowed rule: the document goes to every window [T - lookback, T] holding ts. */
 static int esql_windows(struct det_engine *e, struct det_rule *dr, const struct det_event *ev,
                         int64_t ts, kad_err *err)
 {
@@ -939,7 +1080,29 @@ static int esql_windows(struct det_engine *e, struct det_rule *dr, const struct 
         l->feed[nf++] = l->wins.ptr[k].run;
     }
     struct esql_doc d = esql_doc_of(e, ev, r);
+    bool rows = !esql_is_aggregating(r->esql);
+    uint64_t kept = 0;
+    if (rows) {
+        d.tag = l->next_handle++;
+        for (size_t i = 0; i < nf; i++)
+            kept += esql_run_kept(l->feed[i]);
+    }
     int rc = esql_run_feed_many(l->feed, nf, &d, err);
+    for (size_t i = 0; rows && i < nf; i++)
+        kept -= esql_run_kept(l->feed[i]);
+    if (rc == KAD_OK && rows && kept != 0) {
+        /* a window keeps a row of it: keep the document for that row's alert */
+        kx_buf_reset(&l->buf);
+        if (ev_json_dump(det_full_doc(ev), &l->buf) != KAD_OK) {
+            rc = kx_err_setf(err, KAD_ELIMIT, "rule '%s': event too large to keep", r->rule_id);
+        } else {
+            struct seq_doc sd = {d.tag, ts, kx_strndup(l->buf.ptr, l->buf.len), l->buf.len,
+                                 kx_strndup(d.id.ptr, d.id.len)};
+            KX_VEC_PUSH(&l->docs, sd);
+        }
+    }
+    if (rows && ++l->since_gc >= SEQ_GC_EVERY)
+        docs_gc(l);
     if (ts > l->watermark)
         l->watermark = ts;
     /* Elastic's execution at T sees the documents up to T: once a later one arrived, the
@@ -961,7 +1124,7 @@ int det_lang_event(struct det_engine *e, struct det_rule *dr, const struct det_e
         return seq_event_in(e, dr, ev, err);
     if (r->type != RULE_ESQL)
         return KAD_OK;
-    if (esql_is_aggregating(r->esql))
+    if (dr->lang->windowed)
         return esql_windows(e, dr, ev, ts, err);
     return esql_rows(e, dr, ev, ts, err);
 }
@@ -974,9 +1137,9 @@ int det_save(struct det_engine *e, kad_err *err)
     for (size_t i = 0; i < e->nrules && rc == KAD_OK; i++) {
         struct det_rule *dr = &e->rules[i];
         struct det_lang *l = dr->lang;
-        if (!l || (!l->seq && !l->feed))
+        if (!l || (!l->seq && !l->esql))
             continue;
-        if (l->seq)
+        if (l->seq || l->windowed)
             docs_gc(l);
         kx_buf_reset(&b);
         if (lang_save(l, dr->r, &b) != KAD_OK) {

@@ -386,37 +386,51 @@ static void plain_create(struct run *u, const struct cand *c, size_t n, bool *tr
     }
 }
 
-/* executeBulkCreateAlerts: unsuppressible first (doNotSuppress), then the suppressible. */
-static void suppressed_create(struct run *u, const struct cand *c, size_t n)
+/*
+ * executeBulkCreateAlerts over n candidates, whatever the rule type: unsuppressible first
+ * (doNotSuppress), then the suppressible. The caller's callbacks say whether candidate i was
+ * created already (dup), give its document for the terms and its suppression time, and create
+ * it (plain: up to the remaining max_signals; sup: created by suppression, terms handed over).
+ * The budget for stopping is mult x max_signals (created + suppressed).
+ */
+struct sup_ops {
+    const struct ev_node *(*doc)(struct run *u, size_t i, int64_t *ts, void *ctx);
+    bool (*dup)(struct run *u, size_t i, void *ctx);
+    void (*plain)(struct run *u, const size_t *idx, size_t n, void *ctx);
+    void (*create)(struct run *u, size_t i, size_t sup_idx, char *terms, void *ctx);
+    size_t mult;
+};
+
+static void sup_create(struct run *u, size_t n, const struct sup_ops *op, void *ctx)
 {
     const struct rule *r = u->r;
-    KX_VEC(struct cand) plain = {0};
+    KX_VEC(size_t) plain = {0};
     KX_VEC(struct sup_cand) sc = {0};
     char **terms = kx_calloc(n ? n : 1, sizeof(*terms));
     kx_buf tb;
     kx_buf_init(&tb, 0);
     for (size_t i = 0; i < n; i++) {
-        const struct pv_doc *d = &u->docs[c[i].doc];
+        int64_t ts = EV_TIME_NONE;
+        const struct ev_node *doc = op->doc(u, i, &ts, ctx);
         kx_buf_reset(&tb);
         bool missing = false;
-        sup_terms(r, d->doc, &tb, &missing);
+        sup_terms(r, doc, &tb, &missing);
         if (missing && r->suppress_missing == RULE_DO_NOT_SUPPRESS_MISSING) {
-            KX_VEC_PUSH(&plain, c[i]);
+            KX_VEC_PUSH(&plain, i);
             continue;
         }
-        if (was_emitted(u, &c[i]))
+        if (op->dup(u, i, ctx))
             continue; /* filterDuplicateAlerts */
-        struct sup_cand s;
-        memset(&s, 0, sizeof(s));
-        s.user = i;
-        s.ts_ms = d->ts;
-        sup_instance_id(r, tb.ptr, tb.len, s.instance_id);
-        KX_VEC_PUSH(&sc, s);
+        struct sup_cand c;
+        memset(&c, 0, sizeof(c));
+        c.user = i;
+        c.ts_ms = ts;
+        sup_instance_id(r, tb.ptr, tb.len, c.instance_id);
+        KX_VEC_PUSH(&sc, c);
         terms[i] = kx_buf_take(&tb, NULL);
     }
-    bool ignored = false;
     if (plain.len)
-        plain_create(u, plain.ptr, plain.len, &ignored);
+        op->plain(u, plain.ptr, plain.len, ctx);
     if (sc.len) {
         struct sup_exec x;
         memset(&x, 0, sizeof(x));
@@ -429,11 +443,8 @@ static void suppressed_create(struct run *u, const struct cand *c, size_t n)
         sup_batch(&u->sup, sc.ptr, sc.len, &x, NULL, &u->suppressed);
         /* alerts in creation order: the store appended them in that order */
         for (size_t k = before; k < u->sup.alerts.len; k++) {
-            size_t i = u->sup.alerts.ptr[k].user; /* index in c */
-            size_t ai = add_alert(u, &c[i]);
-            struct pv_alert *a = &u->res->alerts.ptr[ai];
-            a->sup_idx = k;
-            a->sup_terms_json = terms[i];
+            size_t i = u->sup.alerts.ptr[k].user; /* index of the candidate */
+            op->create(u, i, k, terms[i], ctx);
             terms[i] = NULL;
         }
     }
@@ -443,9 +454,46 @@ static void suppressed_create(struct run *u, const struct cand *c, size_t n)
     KX_VEC_FREE(&sc);
     KX_VEC_FREE(&plain);
     kx_buf_fini(&tb);
-    size_t budget = SUP_MULTIPLIER * u->max_signals;
+    size_t budget = op->mult * u->max_signals;
     if (u->suppressed + u->created >= budget || u->created >= u->max_signals)
         u->truncated = true;
+}
+
+static const struct ev_node *q_doc(struct run *u, size_t i, int64_t *ts, void *ctx)
+{
+    const struct cand *c = ctx;
+    *ts = u->docs[c[i].doc].ts;
+    return u->docs[c[i].doc].doc;
+}
+
+static bool q_dup(struct run *u, size_t i, void *ctx)
+{
+    return was_emitted(u, (const struct cand *)ctx + i);
+}
+
+static void q_plain(struct run *u, const size_t *idx, size_t n, void *ctx)
+{
+    const struct cand *c = ctx;
+    struct cand *v = kx_malloc((n ? n : 1) * sizeof(*v));
+    for (size_t k = 0; k < n; k++)
+        v[k] = c[idx[k]];
+    bool ignored = false;
+    plain_create(u, v, n, &ignored);
+    kx_free(v);
+}
+
+static void q_create(struct run *u, size_t i, size_t sup_idx, char *terms, void *ctx)
+{
+    size_t ai = add_alert(u, (const struct cand *)ctx + i);
+    struct pv_alert *a = &u->res->alerts.ptr[ai];
+    a->sup_idx = sup_idx;
+    a->sup_terms_json = terms;
+}
+
+static void suppressed_create(struct run *u, const struct cand *c, size_t n)
+{
+    static const struct sup_ops ops = {q_doc, q_dup, q_plain, q_create, SUP_MULTIPLIER};
+    sup_create(u, n, &ops, (void *)c);
 }
 
 /* One createAlertsHook call; sets u->truncated (and the warning) when the run must stop. */
@@ -705,10 +753,12 @@ static void exec_sequence(struct run *u)
  * ES|QL (esql.md §7): each tuple runs the query with NOW() = the execution time. A rule with
  * STATS gets the window's eligible documents in one run and one alert per row (the first
  * max_signals rows), whose id holds the tuple: an aggregate re-found by a later execution is a
- * new alert, as in Kibana. A rule without STATS runs each document of the window on its own
- * (as `kadet scan` does) and gives one alert per row with the document under it; its id is
- * the document's (and the row's text when the document gives several rows), so overlapping
- * executions create it once.
+ * new alert, as in Kibana. A rule without STATS gives one alert per row with the document
+ * under it; its id is the document's (and the row's text when the document gives several
+ * rows), so overlapping executions create it once. With a SORT or LIMIT the window's documents
+ * go through one run (the rows carry their document as a tag); without, each document runs
+ * alone (as `kadet scan` does), which gives the same rows. max_signals counts the new alerts
+ * of the execution; alert suppression goes through sup_create as for query rules.
  */
 static struct esql_doc pv_esql_doc(const struct pv_doc *d)
 {
@@ -722,50 +772,148 @@ static struct esql_doc pv_esql_doc(const struct pv_doc *d)
     return e;
 }
 
-static void esql_push(struct run *u, size_t doc, const kx_buf *row, bool multi)
+/* One result row of an execution: its document (SIZE_MAX for an aggregate), text, id key. */
+struct ecand {
+    size_t doc;
+    char *row; /* owned until pushed */
+    size_t len;
+    bool multi;
+    int64_t ts;
+    kx_buf key; /* emitted-map key of a row rule's alert (empty for aggregates) */
+};
+
+struct ecands {
+    KX_VEC(struct ecand) v;
+    kx_arena ar; /* alert bodies for suppression terms */
+};
+
+static size_t esql_push(struct run *u, struct ecand *c)
 {
     struct pv_alert a;
     memset(&a, 0, sizeof(a));
-    a.doc = doc;
+    a.doc = c->doc;
     a.exec = u->exec;
     a.exec_ms = a.last_detected_ms = u->T;
     a.sup_idx = SIZE_MAX;
-    a.row_json = kx_strndup(row->ptr ? row->ptr : "{}", row->ptr ? row->len : 2);
-    a.row_multi = multi;
+    a.row_json = c->row;
+    c->row = NULL;
+    a.row_multi = c->multi;
     a.win_from = u->from;
     a.win_to = u->to;
     KX_VEC_PUSH(&u->res->alerts, a);
     u->created++;
+    if (c->key.len)
+        kx_map_put(&u->emitted, c->key.ptr, c->key.len, (void *)1);
+    return u->res->alerts.len - 1;
+}
+
+static bool e_dup(struct run *u, size_t i, void *ctx)
+{
+    const struct ecand *c = &((struct ecands *)ctx)->v.ptr[i];
+    return c->key.len && kx_map_get(&u->emitted, c->key.ptr, c->key.len, NULL);
+}
+
+static const struct ev_node *e_doc(struct run *u, size_t i, int64_t *ts, void *ctx)
+{
+    struct ecands *E = ctx;
+    const struct ecand *c = &E->v.ptr[i];
+    *ts = c->ts;
+    /* the terms come from the alert's body: the row over its source document (Kibana's
+       mergeEsqlResultInSource), or the aggregate row alone */
+    return det_esql_alert_doc(&E->ar, c->row, c->len,
+                              c->doc == SIZE_MAX ? NULL : u->docs[c->doc].doc, NULL);
+}
+
+static void e_plain(struct run *u, const size_t *idx, size_t n, void *ctx)
+{
+    struct ecands *E = ctx;
+    for (size_t k = 0; k < n && u->created < u->max_signals; k++)
+        if (!e_dup(u, idx[k], ctx))
+            esql_push(u, &E->v.ptr[idx[k]]);
+}
+
+static void e_create(struct run *u, size_t i, size_t sup_idx, char *terms, void *ctx)
+{
+    size_t ai = esql_push(u, &((struct ecands *)ctx)->v.ptr[i]);
+    struct pv_alert *a = &u->res->alerts.ptr[ai];
+    a->sup_idx = sup_idx;
+    a->sup_terms_json = terms;
+}
+
+/* Count how many rows each document gave (a document giving several: the row is in the id). */
+static void esql_keys(struct ecands *E)
+{
+    kx_map cnt;
+    kx_map_init(&cnt);
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < E->v.len; i++) {
+            struct ecand *c = &E->v.ptr[i];
+            if (c->doc == SIZE_MAX)
+                continue;
+            uint32_t di = (uint32_t)c->doc;
+            uintptr_t n = (uintptr_t)kx_map_get(&cnt, &di, sizeof(di), NULL);
+            if (pass == 0) {
+                kx_map_put(&cnt, &di, sizeof(di), (void *)(n + 1));
+                continue;
+            }
+            c->multi = n > 1;
+            kx_buf_add(&c->key, &di, sizeof(di));
+            if (c->multi)
+                kx_buf_add(&c->key, c->row, c->len);
+        }
+    kx_map_fini(&cnt);
+}
+
+static int esql_add_rows(struct run *u, struct ecands *E, const struct esql_result *res, size_t doc,
+                         kad_err *err)
+{
+    kx_buf row;
+    kx_buf_init(&row, 0);
+    int rc = KAD_OK;
+    for (size_t i = 0; rc == KAD_OK && i < res->nrows; i++) {
+        rc = det_esql_row_text(res, i, &row, err);
+        if (rc != KAD_OK)
+            break;
+        struct ecand c;
+        memset(&c, 0, sizeof(c));
+        c.doc = doc != SIZE_MAX - 1 ? doc : res->tags[i] ? (size_t)(res->tags[i] - 1) : SIZE_MAX;
+        c.len = row.len;
+        c.row = kx_strndup(row.ptr, row.len);
+        c.ts = c.doc == SIZE_MAX ? u->T : u->docs[c.doc].ts;
+        kx_buf_init(&c.key, 0);
+        KX_VEC_PUSH(&E->v, c);
+    }
+    kx_buf_fini(&row);
+    return rc;
 }
 
 static int exec_esql(struct run *u, kad_err *err)
 {
     const struct rule *r = u->r;
     size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->to);
-    kx_buf row, key;
-    kx_buf_init(&row, 0);
-    kx_buf_init(&key, 0);
+    struct ecands E;
+    memset(&E, 0, sizeof(E));
+    kx_arena_init(&E.ar, 1 << 14, 0);
     int rc = KAD_OK;
-    size_t found = 0;
-    if (esql_is_aggregating(r->esql)) {
+    bool agg = esql_is_aggregating(r->esql);
+    if (agg || esql_sorts_or_limits(r->esql)) {
+        /* one run over the window: the query's SORT/LIMIT (or STATS) decide across documents;
+           each row knows its document by its tag (1 + index) */
         struct esql_run *run = esql_run_new(r->esql, u->T);
         for (size_t p = lo; p < hi && rc == KAD_OK; p++) {
             struct esql_doc d = pv_esql_doc(&u->docs[u->ord[p]]);
+            d.tag = u->ord[p] + 1;
             rc = esql_run_feed(run, &d, err);
         }
         struct esql_result res;
         if (rc == KAD_OK)
             rc = esql_run_finish(run, &res, err);
-        for (size_t i = 0; rc == KAD_OK && i < res.nrows; i++) {
-            found++;
-            if (u->created >= u->max_signals)
-                continue; /* `| limit max_signals + 1`: the extra row only warns */
-            rc = det_esql_row_text(&res, i, &row, err);
-            if (rc == KAD_OK)
-                esql_push(u, SIZE_MAX, &row, false);
-        }
+        if (rc == KAD_OK)
+            rc = esql_add_rows(u, &E, &res, agg ? SIZE_MAX : SIZE_MAX - 1, err);
         esql_run_free(run);
     } else {
+        /* a pipeline of per-document commands: each document alone (as `kadet scan`), which
+           is the window's run without the implicit 1000-row cap */
         for (size_t p = lo; p < hi && rc == KAD_OK; p++) {
             uint32_t di = u->ord[p];
             struct esql_doc d = pv_esql_doc(&u->docs[di]);
@@ -774,30 +922,37 @@ static int exec_esql(struct run *u, kad_err *err)
             rc = esql_run_feed(run, &d, err);
             if (rc == KAD_OK)
                 rc = esql_run_finish(run, &res, err);
-            for (size_t i = 0; rc == KAD_OK && i < res.nrows; i++) {
-                rc = det_esql_row_text(&res, i, &row, err);
-                if (rc != KAD_OK)
-                    break;
-                /* the alert id's parts: the document, and the row when it gives several */
-                kx_buf_reset(&key);
-                kx_buf_add(&key, &di, sizeof(di));
-                if (res.nrows > 1)
-                    kx_buf_add(&key, row.ptr, row.len);
-                if (kx_map_get(&u->emitted, key.ptr, key.len, NULL))
-                    continue;
-                found++;
-                if (u->created >= u->max_signals)
-                    continue;
-                kx_map_put(&u->emitted, key.ptr, key.len, (void *)1);
-                esql_push(u, di, &row, res.nrows > 1);
-            }
+            if (rc == KAD_OK)
+                rc = esql_add_rows(u, &E, &res, di, err);
             esql_run_free(run);
         }
     }
-    if (rc == KAD_OK && u->max_signals > 0 && found > u->max_signals)
-        msg(u->res, u->T, false, "%s", MAX_SIGNALS_WARNING);
-    kx_buf_fini(&row);
-    kx_buf_fini(&key);
+    if (rc == KAD_OK)
+        esql_keys(&E);
+    size_t found = 0;
+    if (rc == KAD_OK && u->suppress) {
+        /* Kibana's bulk create with suppression in memory, multiplier 1 (ES|QL has no pages) */
+        static const struct sup_ops ops = {e_doc, e_dup, e_plain, e_create, 1};
+        sup_create(u, E.v.len, &ops, &E);
+        if (u->truncated)
+            msg(u->res, u->T, false, "%s", SUPPRESSED_WARNING);
+    } else if (rc == KAD_OK) {
+        for (size_t i = 0; i < E.v.len; i++) {
+            if (e_dup(u, i, &E))
+                continue; /* created by an earlier execution: the same id */
+            found++;
+            if (u->created < u->max_signals) /* `| limit max_signals + 1`: the extra warns */
+                esql_push(u, &E.v.ptr[i]);
+        }
+        if (u->max_signals > 0 && found > u->max_signals)
+            msg(u->res, u->T, false, "%s", MAX_SIGNALS_WARNING);
+    }
+    for (size_t i = 0; i < E.v.len; i++) {
+        kx_free(E.v.ptr[i].row);
+        kx_buf_fini(&E.v.ptr[i].key);
+    }
+    KX_VEC_FREE(&E.v);
+    kx_arena_fini(&E.ar);
     return rc;
 }
 

@@ -33,6 +33,18 @@ static int combo_of(const char *json, kx_buf *out)
     return rc;
 }
 
+/* The suppression fields of a suppressed alert (none when it is not one). */
+static void sup_fields(const struct pv_alert *a, struct det_alert_extra *x)
+{
+    if (!a->sup_terms_json)
+        return;
+    x->instance_id = a->instance_id;
+    x->sup_terms_json = a->sup_terms_json;
+    x->sup_start_ms = a->sup_start_ms;
+    x->sup_end_ms = a->sup_end_ms;
+    x->sup_docs_count = a->sup_docs_count;
+}
+
 int pv_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d,
                    const struct pv_alert *a)
 {
@@ -53,13 +65,7 @@ int pv_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *d,
     x.doc_id = d->id;
     x.new_terms_json = a->new_terms_json;
     x.intended_ms = a->exec_ms;
-    if (a->sup_terms_json) {
-        x.instance_id = a->instance_id;
-        x.sup_terms_json = a->sup_terms_json;
-        x.sup_start_ms = a->sup_start_ms;
-        x.sup_end_ms = a->sup_end_ms;
-        x.sup_docs_count = a->sup_docs_count;
-    }
+    sup_fields(a, &x);
     return det_alert_write(out, r, d->doc, &x, NULL);
 }
 
@@ -148,6 +154,7 @@ int pv_esql_alert_write(kx_buf *out, const struct rule *r, const struct pv_doc *
         .doc_id = d ? d->id : NULL,
         .intended_ms = a->exec_ms,
     };
+    sup_fields(a, &x);
     int rc = body ? det_alert_write(out, r, body, &x, NULL) : KAD_EINVAL;
     kx_arena_fini(&ar);
     return rc;

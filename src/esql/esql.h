@@ -96,6 +96,8 @@ struct esql_result {
     const struct esql_colinfo *cols;
     size_t nrows;
     const struct esql_cell *const *rows; /* rows[r][c] */
+    const uint64_t *tags;                /* tags[r]: the esql_doc.tag row r came from (0 for
+                                            STATS rows) */
     uint64_t warnings;                   /* runtime warnings (null results, caps) */
     const char *first_warning;           /* text of the first, or NULL */
 };
@@ -105,6 +107,7 @@ struct esql_doc {
     const struct ev_node *doc;
     kx_str id, index; /* {NULL,0}: null */
     int64_t version;  /* <= 0: null */
+    uint64_t tag;     /* the caller's reference, carried by the rows made from it */
 };
 
 struct esql_prog;
@@ -142,6 +145,13 @@ int esql_run_finish(struct esql_run *r, struct esql_result *res, kad_err *err);
 int esql_run_save(const struct esql_run *r, kx_buf *out);
 int esql_run_restore(struct esql_run *r, const void *p, size_t n, kad_err *err);
 void esql_run_free(struct esql_run *r);
+/* Rows kept so far by the run (by a SORT or as output): a feed that changed it kept a row of
+   that document. esql_run_tags calls fn with the tag of every kept row (a document still
+   referenced). A SORT directly followed by LIMIT k keeps at most 2k + 64 rows. */
+uint64_t esql_run_kept(const struct esql_run *r);
+void esql_run_tags(const struct esql_run *r, void (*fn)(void *ctx, uint64_t tag), void *ctx);
+/* The pipeline has a SORT or a LIMIT (rows of one document depend on the others). */
+bool esql_sorts_or_limits(const struct esql_prog *p);
 
 /* One NDJSON line per row ({"col": value, ...}; null cells left out, multi-values as arrays,
    dates ISO-8601 with milliseconds, ips as text). */

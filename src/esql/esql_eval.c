@@ -40,6 +40,7 @@ struct row {
     const struct esql_doc *doc;
     struct esql_cell *c;
     uint32_t n;
+    uint64_t tag; /* the source document's esql_doc.tag (0 for STATS rows) */
 };
 
 struct agg {
@@ -59,6 +60,7 @@ struct group {
 struct cstate {
     int64_t seen;               /* LIMIT */
     KX_VEC(struct row) rows;    /* SORT */
+    kx_arena *ar;               /* SORT followed by LIMIT: the kept rows (compacted) */
     kx_map *idx;                /* STATS: key bytes -> group */
     KX_VEC(struct group *) grp; /* STATS, first-seen order */
     bool any;                   /* STATS: some row entered */
@@ -74,6 +76,7 @@ struct esql_run {
     struct cstate *cs;
     KX_VEC(struct row) out;
     uint64_t out_dropped;
+    uint64_t kept; /* rows kept so far (SORT, output) */
     bool finishing, finished;
     kad_err *err;
     int status;
@@ -1056,18 +1059,19 @@ static bool copy_cell(kx_arena *a, struct esql_cell *dst, const struct esql_cell
     return true;
 }
 
-/* Deep copy into the run arena, every source cell loaded. */
-static bool keep_row(struct ectx *X, struct row *r, struct row *dst)
+/* Deep copy into arena a, every source cell loaded. */
+static bool keep_row(struct ectx *X, kx_arena *a, struct row *r, struct row *dst)
 {
-    struct esql_run *R = X->run;
     dst->doc = NULL;
+    dst->tag = r->doc ? r->doc->tag : r->tag;
     dst->n = r->n;
-    dst->c = cells_new(&R->arena, r->n);
+    dst->c = cells_new(a, r->n);
     if (!dst->c)
         return false;
     for (uint32_t i = 0; i < r->n; i++)
-        if (!copy_cell(&R->arena, &dst->c[i], cell_at(X, r, i)))
+        if (!copy_cell(a, &dst->c[i], cell_at(X, r, i)))
             return false;
+    X->run->kept++;
     return true;
 }
 
@@ -1082,6 +1086,13 @@ static int limit_fail(struct esql_run *R, const char *what)
 
 static void fold(struct ectx *X, uint32_t ci, struct row *r);
 static void push(struct ectx *X, uint32_t ci, struct row *r);
+static void sort_compact(struct ectx *X, uint32_t ci, size_t k);
+
+/* A SORT directly followed by LIMIT k keeps only its k first rows: k, else -1. */
+static int64_t sort_topk(const struct esql_prog *p, uint32_t ci)
+{
+    return ci + 1 < p->ncmd && p->cmd[ci + 1].kind == C_LIMIT ? p->cmd[ci + 1].limit : -1;
+}
 
 static const struct layout *in_layout(const struct esql_prog *p, uint32_t ci)
 {
@@ -1104,7 +1115,7 @@ static void push(struct ectx *X, uint32_t ci, struct row *r)
             return;
         }
         struct row k;
-        if (!keep_row(X, r, &k)) {
+        if (!keep_row(X, &R->arena, r, &k)) {
             limit_fail(R, "out of memory for result rows");
             return;
         }
@@ -1140,7 +1151,7 @@ static void push(struct ectx *X, uint32_t ci, struct row *r)
             return;
         }
         memcpy(cc, r->c, r->n * sizeof *cc);
-        struct row t = {r->doc, cc, r->n};
+        struct row t = {r->doc, cc, r->n, r->tag};
         for (uint32_t k = 0; k < c->nf; k++) {
             ev(X, &t, c->f[k].e, &v);
             v.type = c->f[k].e->type;
@@ -1165,7 +1176,7 @@ static void push(struct ectx *X, uint32_t ci, struct row *r)
         }
         for (uint32_t k = 0; k < c->out.n; k++)
             cc[k] = r->c[c->map[k]];
-        struct row t = {r->doc, cc, c->out.n};
+        struct row t = {r->doc, cc, c->out.n, r->tag};
         push(X, ci + 1, &t);
         return;
     }
@@ -1174,12 +1185,19 @@ static void push(struct ectx *X, uint32_t ci, struct row *r)
             (void)limit_fail(R, "more than 1000000 rows to sort");
             return;
         }
-        struct row k;
-        if (!keep_row(X, r, &k)) {
+        int64_t k = sort_topk(p, ci);
+        if (k >= 0 && !cs->ar) {
+            cs->ar = kx_calloc(1, sizeof *cs->ar);
+            kx_arena_init(cs->ar, 16 << 10, 0);
+        }
+        struct row kr;
+        if (!keep_row(X, cs->ar ? cs->ar : &R->arena, r, &kr)) {
             (void)limit_fail(R, "out of memory for sorted rows");
             return;
         }
-        KX_VEC_PUSH(&cs->rows, k);
+        KX_VEC_PUSH(&cs->rows, kr);
+        if (k >= 0 && cs->rows.len >= 2 * (size_t)k + 64)
+            sort_compact(X, ci, (size_t)k);
         return;
     }
     case C_LIMIT:
@@ -1221,7 +1239,7 @@ static void push(struct ectx *X, uint32_t ci, struct row *r)
             }
             cc[n++] = o[k];
         }
-        struct row t = {r->doc, cc, n};
+        struct row t = {r->doc, cc, n, r->tag};
         push(X, ci + 1, &t);
         return;
     }
@@ -1240,7 +1258,7 @@ static void push(struct ectx *X, uint32_t ci, struct row *r)
             }
             memcpy(cc, r->c, r->n * sizeof *cc);
             cc[c->mvcol] = (struct esql_cell){mc.type, 1, &mc.v[i]};
-            struct row t = {r->doc, cc, r->n};
+            struct row t = {r->doc, cc, r->n, r->tag};
             push(X, ci + 1, &t);
         }
         return;
@@ -1537,7 +1555,7 @@ static void stats_flush(struct ectx *X, uint32_t ci)
                 agg_result(X, c->f[k].e, g ? &g->agg[k] : &empty, &cc[n++]);
         for (uint32_t k = 0; k < c->nby; k++)
             cc[n++] = g->key[k];
-        struct row t = {NULL, cc, n};
+        struct row t = {NULL, cc, n, 0};
         push(X, ci + 1, &t);
     }
 }
@@ -1570,18 +1588,19 @@ static int key_cmp(const struct sortkey *k, const struct esql_cell *a, const str
     return k->desc ? -c : c;
 }
 
-static void sort_flush(struct ectx *X, uint32_t ci)
+/* The kept rows' order (stable), allocated from X->a; NULL on failure (status set). */
+static size_t *sort_order(struct ectx *X, uint32_t ci)
 {
     struct esql_run *R = X->run;
     const struct esql_cmd *c = &R->p->cmd[ci];
     struct cstate *cs = &R->cs[ci];
     size_t n = cs->rows.len;
     struct esql_cell *keys = n ? kx_arena_alloc(X->a, n * c->nsk * sizeof *keys) : NULL;
-    size_t *ord = n ? kx_arena_alloc(X->a, n * sizeof *ord) : NULL;
+    size_t *ord = kx_arena_alloc(X->a, (n ? n : 1) * sizeof *ord);
     size_t *tmp = n ? kx_arena_alloc(X->a, n * sizeof *tmp) : NULL;
-    if (n && (!keys || !ord || !tmp)) {
+    if (!ord || (n && (!keys || !tmp))) {
         (void)limit_fail(R, "out of memory");
-        return;
+        return NULL;
     }
     for (size_t i = 0; i < n; i++) {
         ord[i] = i;
@@ -1607,8 +1626,55 @@ static void sort_flush(struct ectx *X, uint32_t ci)
         }
         memcpy(ord, tmp, n * sizeof *ord);
     }
-    for (size_t i = 0; i < n && !R->status; i++)
+    return ord;
+}
+
+static void sort_flush(struct ectx *X, uint32_t ci)
+{
+    struct esql_run *R = X->run;
+    struct cstate *cs = &R->cs[ci];
+    size_t *ord = sort_order(X, ci);
+    for (size_t i = 0; ord && i < cs->rows.len && !R->status; i++)
         push(X, ci + 1, &cs->rows.ptr[ord[i]]);
+}
+
+/* SORT + LIMIT k: keep the k first rows in sort order (ties in arrival order, as the stable
+   full sort), copied into a fresh arena, so a run keeps at most 2k + 64 rows there. */
+static void sort_compact(struct ectx *X, uint32_t ci, size_t k)
+{
+    struct esql_run *R = X->run;
+    struct cstate *cs = &R->cs[ci];
+    size_t *ord = sort_order(X, ci);
+    if (!ord)
+        return;
+    size_t n = cs->rows.len < k ? cs->rows.len : k;
+    kx_arena *na = kx_calloc(1, sizeof *na);
+    kx_arena_init(na, 16 << 10, 0);
+    struct row *nr = kx_malloc((n ? n : 1) * sizeof *nr);
+    for (size_t i = 0; i < n; i++) {
+        const struct row *o = &cs->rows.ptr[ord[i]];
+        nr[i] = (struct row){NULL, cells_new(na, o->n), o->n, o->tag};
+        for (uint32_t j = 0; nr[i].c && j < o->n; j++)
+            if (!copy_cell(na, &nr[i].c[j], &o->c[j]))
+                nr[i].c = NULL;
+        if (!nr[i].c) {
+            (void)limit_fail(R, "out of memory for sorted rows");
+            break;
+        }
+    }
+    if (!R->status) {
+        memcpy(cs->rows.ptr, nr, n * sizeof *nr);
+        cs->rows.len = n;
+        if (cs->ar) {
+            kx_arena_fini(cs->ar);
+            kx_free(cs->ar);
+        }
+        cs->ar = na;
+    } else {
+        kx_arena_fini(na);
+        kx_free(na);
+    }
+    kx_free(nr);
 }
 
 /* ---- runs --------------------------------------------------------------------------------------
@@ -1635,7 +1701,7 @@ int esql_run_feed(struct esql_run *R, const struct esql_doc *d, kad_err *err)
     kx_arena_reset(&R->scratch);
     struct ectx X = {&R->scratch, R, d, R->now};
     const struct layout *L = &R->p->from;
-    struct row r = {d, cells_new(&R->scratch, L->n), L->n};
+    struct row r = {d, cells_new(&R->scratch, L->n), L->n, d->tag};
     if (!r.c)
         return limit_fail(R, "out of memory");
     for (uint32_t i = 0; i < L->n; i++)
@@ -1705,12 +1771,16 @@ int esql_run_finish(struct esql_run *R, struct esql_result *res, kad_err *err)
     const struct layout *L = in_layout(p, p->ncmd);
     struct esql_colinfo *cols = kx_arena_alloc(&R->arena, (L->n + 1) * sizeof *cols);
     const struct esql_cell **rows = kx_arena_alloc(&R->arena, (R->out.len + 1) * sizeof *rows);
-    if (!cols || !rows)
+    uint64_t *tags = kx_arena_alloc(&R->arena, (R->out.len + 1) * sizeof *tags);
+    if (!cols || !rows || !tags)
         return limit_fail(R, "out of memory");
     for (uint32_t i = 0; i < L->n; i++)
         cols[i] = (struct esql_colinfo){L->c[i].name, L->c[i].type};
-    for (size_t i = 0; i < R->out.len; i++)
+    for (size_t i = 0; i < R->out.len; i++) {
         rows[i] = R->out.ptr[i].c;
+        tags[i] = R->out.ptr[i].tag;
+    }
+    res->tags = tags;
     res->ncols = L->n;
     res->cols = cols;
     res->nrows = R->out.len;
@@ -1729,6 +1799,10 @@ void esql_run_free(struct esql_run *R)
     for (uint32_t ci = 0; ci < R->p->ncmd; ci++) {
         struct cstate *cs = &R->cs[ci];
         KX_VEC_FREE(&cs->rows);
+        if (cs->ar) {
+            kx_arena_fini(cs->ar);
+            kx_free(cs->ar);
+        }
         for (size_t g = 0; g < cs->grp.len; g++)
             for (uint32_t k = 0; k < R->p->cmd[ci].nf; k++)
                 if (cs->grp.ptr[g]->agg[k].set) {
@@ -1748,9 +1822,28 @@ void esql_run_free(struct esql_run *R)
     kx_free(R);
 }
 
+uint64_t esql_run_kept(const struct esql_run *R) { return R->kept; }
+
+void esql_run_tags(const struct esql_run *R, void (*fn)(void *ctx, uint64_t tag), void *ctx)
+{
+    for (size_t i = 0; i < R->out.len; i++)
+        fn(ctx, R->out.ptr[i].tag);
+    for (uint32_t ci = 0; ci < R->p->ncmd; ci++)
+        for (size_t i = 0; i < R->cs[ci].rows.len; i++)
+            fn(ctx, R->cs[ci].rows.ptr[i].tag);
+}
+
+bool esql_sorts_or_limits(const struct esql_prog *p)
+{
+    for (uint32_t ci = 0; ci < p->ncmd; ci++)
+        if (p->cmd[ci].kind == C_SORT || p->cmd[ci].kind == C_LIMIT)
+            return true;
+    return false;
+}
+
 /* ---- save / restore ----------------------------------------------------------------------- */
 
-#define SAVE_MAGIC "KESQL1"
+#define SAVE_MAGIC "KESQL2" /* KESQL1: the same without row tags */
 
 static void w_u32(kx_buf *b, uint32_t v) { kx_buf_add(b, &v, 4); }
 static void w_u64(kx_buf *b, uint64_t v) { kx_buf_add(b, &v, 8); }
@@ -1777,6 +1870,7 @@ static void w_rows(kx_buf *b, const struct row *r, size_t n)
     w_u64(b, n);
     for (size_t i = 0; i < n; i++) {
         w_u32(b, r[i].n);
+        w_u64(b, r[i].tag);
         for (uint32_t k = 0; k < r[i].n; k++)
             w_cell(b, &r[i].c[k]);
     }
@@ -1884,7 +1978,7 @@ static bool r_cell(struct rd *d, kx_arena *a, struct esql_cell *c)
     *c = (struct esql_cell){t, n, v};
     return true;
 }
-static bool r_rows(struct rd *d, kx_arena *a, void *vecp, uint32_t want)
+static bool r_rows(struct rd *d, kx_arena *a, void *vecp, uint32_t want, bool tags)
 {
     KX_VEC(struct row) *v = vecp;
     uint64_t n = r_u64(d);
@@ -1894,8 +1988,8 @@ static bool r_rows(struct rd *d, kx_arena *a, void *vecp, uint32_t want)
         uint32_t nc = r_u32(d);
         if (nc != want || nc > d->n - d->i)
             return !(d->bad = true);
-        struct row r = {NULL, cells_new(a, nc), nc};
-        if (!r.c)
+        struct row r = {NULL, cells_new(a, nc), nc, tags ? r_u64(d) : 0};
+        if (!r.c || d->bad)
             return !(d->bad = true);
         for (uint32_t k = 0; k < nc; k++)
             if (!r_cell(d, a, &r.c[k]))
@@ -1910,19 +2004,21 @@ int esql_run_restore(struct esql_run *R, const void *buf, size_t n, kad_err *err
     const struct esql_prog *p = R->p;
     struct rd d = {buf, n, 0, false};
     char magic[6];
-    if (R->finished || R->out.len || !r_bytes(&d, magic, 6) || memcmp(magic, SAVE_MAGIC, 6) != 0)
+    bool ok = !R->finished && !R->out.len && r_bytes(&d, magic, 6);
+    bool tags = ok && memcmp(magic, SAVE_MAGIC, 6) == 0;
+    if (!ok || (!tags && memcmp(magic, "KESQL1", 6) != 0))
         return kx_err_setf(err, KAD_EINVAL, "ES|QL state: not a fresh run or not a saved state");
     if (r_u64(&d) != kx_hash64(p->src, p->len, 0))
         return kx_err_setf(err, KAD_EINVAL, "ES|QL state: saved by another query");
     struct ectx X = {&R->arena, R, NULL, R->now};
     R->warnings = r_u64(&d);
     R->out_dropped = r_u64(&d);
-    r_rows(&d, &R->arena, &R->out, in_layout(p, p->ncmd)->n);
+    r_rows(&d, &R->arena, &R->out, in_layout(p, p->ncmd)->n, tags);
     for (uint32_t ci = 0; ci < p->ncmd && !d.bad; ci++) {
         struct cstate *cs = &R->cs[ci];
         const struct esql_cmd *c = &p->cmd[ci];
         cs->seen = (int64_t)r_u64(&d);
-        r_rows(&d, &R->arena, &cs->rows, in_layout(p, ci)->n);
+        r_rows(&d, &R->arena, &cs->rows, in_layout(p, ci)->n, tags);
         uint8_t any = 0;
         r_bytes(&d, &any, 1);
         cs->any = any;

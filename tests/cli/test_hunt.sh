@@ -126,9 +126,43 @@ out=$("$K" hunt --language eql 'any where kubernetes.audit.verb == "get" and use
 "$K" hunt --language eql -q 'any where user.name == "ALICE"' "$T/audit.jsonl"; [ $? = 1 ] || fail "eql == is case-sensitive"
 n=$("$K" hunt --language eql -c 'any where kubernetes.audit.verb in ("get", "list")' "$T/audit.jsonl")
 [ "$n" = 3 ] || fail "eql count: $n"
-# a sequence is refused (it needs a rule's state), with a position
-"$K" hunt --language eql 'sequence [any where true] [any where true]' "$T/audit.jsonl" 2>"$T/err"; [ $? = 2 ] || fail "eql sequence exit"
-grep -q "^<query>:1:1: error: hunt runs EQL event queries" "$T/err" || fail "eql sequence message: $(cat "$T/err")"
+# a sequence runs over the input: one NDJSON line per sequence, its events grouped, each with
+# its id and the input record verbatim as _source (Elastic's RBAC-then-workload rule query over
+# the eql-sequence case: bob and erin complete one each, the near misses none)
+SEQIN="$(dirname "$0")/../cases/eql-sequence/input.jsonl"
+SEQ='sequence by user.name with maxspan=5m
+  [any where `kubernetes.audit.annotations.authorization_k8s_io/decision` == "allow" and
+    kubernetes.audit.objectRef.resource in ("roles", "clusterroles") and
+    kubernetes.audit.verb in ("create", "update", "patch")]
+  [any where `kubernetes.audit.annotations.authorization_k8s_io/decision` == "allow" and
+    kubernetes.audit.objectRef.resource in ("daemonsets", "deployments", "cronjobs") and
+    kubernetes.audit.verb in ("create", "patch") and
+    not kubernetes.audit.user.groups == "system:masters"]'
+"$K" hunt --language eql "$SEQ" "$SEQIN" > "$T/seq"; rc=$?
+[ $rc = 0 ] || fail "eql sequence exit $rc"
+[ "$(wc -l < "$T/seq")" = 2 ] || fail "eql sequences: $(cat "$T/seq")"
+grep -q '^{"sequence":1,"join_keys":\["bob"\],"events":\[{"_id":"00000000-0000-4000-8000-000000000201-ResponseComplete","_source":{' "$T/seq" || fail "eql sequence 1: $(head -1 "$T/seq")"
+sed -n 2p "$T/seq" | grep -q '^{"sequence":2,"join_keys":\["erin"\],' || fail "eql sequence 2: $(sed -n 2p "$T/seq")"
+[ "$(grep -o '"_id"' "$T/seq" | wc -l)" = 4 ] || fail "eql sequences: two events each"
+grep -qF "$(grep -m1 000000000203 "$SEQIN")" "$T/seq" || fail "eql sequence: _source is the input record"
+n=$("$K" hunt --language eql -c "$SEQ" "$SEQIN"); [ "$n" = 2 ] || fail "eql sequence count: $n"
+"$K" hunt --language eql --table "$SEQ" "$SEQIN" > "$T/seqt" || fail "eql sequence --table exit"
+head -1 "$T/seqt" | grep -q '^sequence | stage | @timestamp  *| _id  *| ' || fail "eql table header: $(head -1 "$T/seqt")"
+[ "$(wc -l < "$T/seqt")" = 6 ] || fail "eql table rows: $(cat "$T/seqt")"
+sed -n 3p "$T/seqt" | grep -q '^1  *| 1  *| 2026-03-01T10:00:00.000Z .*| bob  *|' || fail "eql table row: $(sed -n 3p "$T/seqt")"
+sed -n 6p "$T/seqt" | grep -q '^2  *| 2  *| .*| erin  *|' || fail "eql table last row: $(sed -n 6p "$T/seqt")"
+# --ecs: the events' ECS documents
+"$K" hunt --language eql --ecs "$SEQ" "$SEQIN" | head -1 | grep -q '"_source":{[^}]*"@timestamp":"2026-03-01T10:00:00.000Z"' || fail "eql sequence --ecs"
+# no sequence: exit 1, nothing printed; an unordered pair does not match (get before list)
+out=$("$K" hunt --language eql 'sequence [any where kubernetes.audit.verb == "list"] [any where kubernetes.audit.verb == "delete"]' "$T/audit.jsonl"); rc=$?
+[ $rc = 1 ] && [ -z "$out" ] || fail "eql no sequence: exit $rc, $out"
+out=$("$K" hunt --language eql 'sequence [any where kubernetes.audit.verb == "list"] [any where user.name == "alice"]' "$T/audit.jsonl"); rc=$?
+[ $rc = 1 ] || fail "eql sequence order: exit $rc, $out"
+n=$("$K" hunt --language eql -c 'sequence [any where kubernetes.audit.verb == "get"] [any where kubernetes.audit.verb == "list"]' "$T/audit.jsonl")
+[ "$n" = 1 ] || fail "eql sequence without by: $n"
+# --table is for ES|QL and sequences only
+"$K" hunt --language eql --table 'any where true' "$T/audit.jsonl" 2>"$T/err"; [ $? = 2 ] || fail "eql event query --table exit"
+grep -q "table prints ES|QL result rows or EQL sequences" "$T/err" || fail "eql --table message: $(cat "$T/err")"
 "$K" hunt --language eql 'any where verb == "get" AND x == 1' "$T/audit.jsonl" 2>"$T/err"; [ $? = 2 ] || fail "eql syntax error exit"
 grep -q "^<query>:1:" "$T/err" || fail "eql error position: $(cat "$T/err")"
 

@@ -87,7 +87,7 @@ static int run_query(const struct esql_prog *p, int64_t now, const char *const *
             break;
         }
         snprintf(idbuf[i], sizeof idbuf[i], "doc%zu", i + 1);
-        struct esql_doc d = {doc, kx_str_c(idbuf[i]), KX_STR_LIT("logs-test"), 1};
+        struct esql_doc d = {doc, kx_str_c(idbuf[i]), KX_STR_LIT("logs-test"), 1, i + 1};
         if (esql_run_feed(r, &d, &err) != KAD_OK) {
             snprintf(why, ycap, "feed: %s", err.msg);
             rc = -1;
@@ -339,7 +339,7 @@ static void feed_json(struct esql_run *r, kx_arena *a, const char *json)
     kad_err_clear(&err);
     struct ev_node *doc = ev_json_parse(a, json, strlen(json), "<doc>", &err);
     ASSERT_NOT_NULL(doc);
-    struct esql_doc d = {doc, {NULL, 0}, {NULL, 0}, 0};
+    struct esql_doc d = {doc, {NULL, 0}, {NULL, 0}, 0, 0};
     ASSERT_OK(esql_run_feed(r, &d, &err));
 }
 
@@ -486,6 +486,60 @@ TEST(esql_implicit_limit)
     kx_arena_fini(&a);
 }
 
+/* SORT directly followed by LIMIT keeps only its top rows as it goes (bounded memory) and
+   gives exactly the full stable sort's first k rows, ties in arrival order; each row carries
+   its document's tag through SORT, LIMIT and KEEP; a save/restore keeps the tags. */
+TEST(esql_sort_limit_topk_tags)
+{
+    kx_arena a;
+    kx_arena_init(&a, 4096, 0);
+    struct esql_prog *p =
+        compile_ok(&a, "FROM logs | EVAL n = TO_LONG(v) | SORT n DESC | LIMIT 5 | KEEP n");
+    struct esql_prog *full =
+        compile_ok(&a, "FROM logs | EVAL n = TO_LONG(v) | SORT n DESC | KEEP n");
+    ASSERT(esql_sorts_or_limits(p));
+    ASSERT(!esql_sorts_or_limits(compile_ok(&a, "FROM logs | WHERE v == \"1\" | KEEP v")));
+    kx_arena docs;
+    kx_arena_init(&docs, 4096, 0);
+    struct esql_run *r = esql_run_new(p, 0), *f = esql_run_new(full, 0);
+    kad_err err;
+    kad_err_clear(&err);
+    for (int i = 0; i < 1000; i++) {
+        char json[64];
+        snprintf(json, sizeof json, "{\"v\":%d}", (i * 37) % 101); /* values repeat: ties */
+        struct ev_node *doc = ev_json_parse(&docs, json, strlen(json), "<doc>", &err);
+        ASSERT_NOT_NULL(doc);
+        struct esql_doc d = {doc, {NULL, 0}, {NULL, 0}, 0, (uint64_t)i + 1};
+        ASSERT_OK(esql_run_feed(r, &d, &err));
+        ASSERT_OK(esql_run_feed(f, &d, &err));
+        if (i == 500) { /* the kept rows survive a save and restore, tags included */
+            kx_buf b;
+            kx_buf_init(&b, 0);
+            ASSERT_OK(esql_run_save(r, &b));
+            esql_run_free(r);
+            r = esql_run_new(p, 0);
+            ASSERT_OK(esql_run_restore(r, b.ptr, b.len, &err));
+            kx_buf_fini(&b);
+        }
+    }
+    struct esql_result res, fres;
+    ASSERT_OK(esql_run_finish(r, &res, NULL));
+    ASSERT_OK(esql_run_finish(f, &fres, NULL));
+    ASSERT_EQ(res.nrows, 5);
+    for (size_t i = 0; i < 5; i++) {
+        ASSERT_EQ(res.rows[i][0].v[0].u.i, fres.rows[i][0].v[0].u.i);
+        ASSERT_EQ(res.tags[i], fres.tags[i]);
+        /* tag i + 1 was fed value (i * 37) % 101 */
+        ASSERT_EQ((int64_t)(((res.tags[i] - 1) * 37) % 101), res.rows[i][0].v[0].u.i);
+    }
+    ASSERT_EQ(res.rows[0][0].v[0].u.i, 100);
+    ASSERT(res.tags[0] < res.tags[1]); /* the two 100s in arrival order */
+    esql_run_free(r);
+    esql_run_free(f);
+    kx_arena_fini(&docs);
+    kx_arena_fini(&a);
+}
+
 TEST(esql_program_info)
 {
     kx_arena a;
@@ -507,7 +561,7 @@ TEST(esql_program_info)
     struct esql_result res;
     ASSERT_OK(esql_run_finish(r, &res, NULL));
     ASSERT_EQ(esql_run_finish(r, &res, NULL), KAD_EINVAL);
-    struct esql_doc d = {NULL, {NULL, 0}, {NULL, 0}, 0};
+    struct esql_doc d = {NULL, {NULL, 0}, {NULL, 0}, 0, 0};
     ASSERT_EQ(esql_run_feed(r, &d, NULL), KAD_EINVAL);
     esql_run_free(r);
     kx_arena_fini(&a);
