@@ -68,7 +68,7 @@ struct scan {
     char state_file[PATH_MAX];
     kad_outputs *outs;
     bool follow;       /* --follow: FILEs are live logs, followed until SIGINT/SIGTERM */
-    bool ingested_set; /* --ingested given (else --follow stamps event.ingested at read time) */
+    bool ingested_set; /* --ingested given (else live input is stamped: see stdin_is_live) */
     int grace_ms;      /* --rotate-grace */
     /* run */
     struct scan_view v; /* engine, rules, progress, exit status: what scan_report.c reads */
@@ -333,6 +333,16 @@ static const struct option longopts[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* True when the FILE arguments read stdin (none, or "-") and stdin is a pipe or a socket. */
+static bool stdin_is_live(int nfiles, char **files)
+{
+    bool reads_stdin = nfiles == 0;
+    for (int i = 0; i < nfiles; i++)
+        reads_stdin |= strcmp(files[i], "-") == 0;
+    struct stat st;
+    return reads_stdin && fstat(0, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
 static int parse_args(struct scan *s, int argc, char **argv)
 {
     opterr = 0;
@@ -507,8 +517,11 @@ static int parse_args(struct scan *s, int argc, char **argv)
                                               "without it");
     if (!s->follow && s->grace_ms)
         return cmd_usage_error(&cmd_scan, "--rotate-grace needs --follow");
-    if (s->follow && !s->ingested_set)
-        s->dec.ingested = KAD_INGESTED_NOW; /* live input: event.ingested is the read time */
+    /* live input (--follow, --listen, stdin from a pipe or socket): event.ingested is the read
+       time, as Elastic's ingest pipeline stamps it; archives replayed through a pipe want
+       --ingested none (docs/cli.md) */
+    if (!s->ingested_set && (s->follow || s->listen || stdin_is_live(argc - optind, argv + optind)))
+        s->dec.ingested = KAD_INGESTED_NOW;
     if (!s->listen && (s->listen_path || s->max_body))
         return cmd_usage_error(&cmd_scan, "--listen-path and --max-body need --listen");
     if (!s->listen && s->limits_set)
@@ -723,8 +736,8 @@ const struct cmd cmd_scan = {
         "      --host-name NAME   host.name and host.hostname (default: this machine's)\n"
         "      --host-os-type T   host.os.type (default: from uname, e.g. linux)\n"
         "      --ingested now|none  event.ingested of raw events: the time kadet reads them\n"
-        "                         (whole seconds) or none (default: event time falls back to\n"
-        "                         @timestamp)\n"
+        "                         (whole seconds) or none (default: now for live input:\n"
+        "                         --follow, --listen, stdin from a pipe; none for files)\n"
         "      --timestamp SRC    @timestamp of raw events: stage (stageTimestamp, default),\n"
         "                         request (requestReceivedTimestamp) or received (now)\n"
         "      --progress, --no-progress  progress bar on stderr (default: on a terminal)\n",
