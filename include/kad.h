@@ -444,9 +444,11 @@ KAD_API int kad_state_propose(kad_state *st, const char *rule_id, int64_t min_ms
  * a timeline) with their triage status (kibana.alert.workflow_status: open, acknowledged,
  * closed) and a note. It lives beside a file state, in LOCATION.alerts (an SQLite database of
  * its own: the engine holds its state's write transaction between commits, and triage must not
- * wait for a batch); a NULL location keeps it in memory. A redis:// state has no alert index
- * (KAD_EUNSUPPORTED). One thread at a time per handle; several handles and processes may share
- * the file (SQLite WAL). docs/internals/state.md, "The alert index".
+ * wait for a batch); a NULL location keeps it in memory. With a redis:// state the index is in
+ * memory (rebuilt by its user, e.g. from the alerts file) and the workflow status is kept in
+ * Redis under the instance's key prefix, read back at open. One thread at a time per handle;
+ * several handles and processes may share the file (SQLite WAL). docs/internals/console.md,
+ * "The alert index".
  * ============================================================================================ */
 
 typedef struct kad_alerts kad_alerts;

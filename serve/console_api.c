@@ -766,8 +766,8 @@ static int triage(struct console *c, const srv_req *rq, const struct con_auth *a
         return con_error(rs, 403, "triage needs the analyst or admin role (you: read)");
     if (c->idx_in_memory)
         return con_error(rs, 501,
-                         "triage is not available with a redis:// state: the workflow status "
-                         "is kept in the alert index, an SQLite file beside a file state");
+                         "triage is not available: this state keeps no alert index, so a "
+                         "status would be lost at the next restart");
     static const char *const allowed[] = {"id", "status", "note", NULL};
     const char *b = rq->body ? rq->body : "";
     size_t bl = rq->body ? rq->body_len : 0;

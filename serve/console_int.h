@@ -54,8 +54,9 @@ struct console {
 
     pthread_mutex_t idx_mu; /* guards idx (one SQLite handle) */
     kad_alerts *idx;
-    /* the state has no alert index of its own (a redis:// state): idx is in memory, rebuilt
-       from the alerts file at start, and triage is refused rather than lost at a restart */
+    /* the state has no alert index of its own (kad_alerts_open: KAD_EUNSUPPORTED; no store
+       answers so today: a redis:// state keeps the workflow status in Redis): idx is in memory,
+       rebuilt from the alerts file at start, and triage is refused rather than lost */
     bool idx_in_memory;
 
     pthread_mutex_t ses_mu; /* sessions and rates */

@@ -13,7 +13,9 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "state/state.h"
+#include "state/state_int.h"
 
+#include <hiredis/hiredis.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +23,12 @@
 struct st_alerts {
     sqlite3 *db;
     char *path; /* NULL in memory */
+    /* a redis:// state: the index is in memory and the workflow status is kept in Redis, in
+       the hash PREFIX"wf" (alert id -> JSON status, note, by, time_ms) and the list
+       PREFIX"wflog" (every change), loaded into the workflow table at open */
+    struct st_redis_conn *rc;
+    char *wf_key, *log_key;
+    char *shown; /* "URL HASHKEY" for kad_alerts_path */
 };
 
 static const char alerts_schema[] =
@@ -69,12 +77,14 @@ static int fail(struct st_alerts *a, kad_err *err, const char *what)
                        a->path ? a->path : ":memory:", what, sqlite3_errmsg(a->db));
 }
 
+static int redis_open(struct st_alerts **out, const char *url, kad_err *err);
+
 int st_alerts_open(struct st_alerts **out, const char *state_path, kad_err *err)
 {
     *out = NULL;
-    if (state_path && strncmp(state_path, "redis://", 8) == 0)
-        return kx_err_setf(err, KAD_EUNSUPPORTED,
-                           "the alert index needs a file state, not a Redis store");
+    if (state_path && (strncmp(state_path, "redis://", 8) == 0 ||
+                       strncmp(state_path, "rediss://", 9) == 0))
+        return redis_open(out, state_path, err);
     struct st_alerts *a = kx_calloc(1, sizeof(*a));
     const char *file = ":memory:";
     if (state_path) {
@@ -110,11 +120,154 @@ void st_alerts_close(struct st_alerts *a)
     if (!a)
         return;
     sqlite3_close(a->db);
+    st_redis_conn_close(a->rc);
+    kx_free(a->wf_key);
+    kx_free(a->log_key);
+    kx_free(a->shown);
     kx_free(a->path);
     kx_free(a);
 }
 
-const char *st_alerts_path(const struct st_alerts *a) { return a->path; }
+const char *st_alerts_path(const struct st_alerts *a) { return a->rc ? a->shown : a->path; }
+
+/* The workflow statuses kept in Redis into the (memory) workflow table. */
+static int redis_load(struct st_alerts *a, kad_err *err)
+{
+    const int argc[1] = {2};
+    const char *av[2] = {"HGETALL", a->wf_key};
+    const char *const *argv[1] = {av};
+    redisReply *r = NULL;
+    int rc = st_redis_conn_run(a->rc, 1, argc, argv, &r, err);
+    if (rc)
+        return rc;
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        rc = kx_err_setf(err, KAD_ESTATE, "alert index %s: cannot read %s: %s", a->shown,
+                         a->wf_key, r && r->type == REDIS_REPLY_ERROR ? r->str : "not a hash");
+        if (r)
+            freeReplyObject(r);
+        return rc;
+    }
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(a->db,
+                           "INSERT OR REPLACE INTO workflow(id, status, note, by, updated_ms)"
+                           " SELECT ?1, json_extract(?2, '$.status'),"
+                           " COALESCE(json_extract(?2, '$.note'), ''),"
+                           " COALESCE(json_extract(?2, '$.by'), ''),"
+                           " COALESCE(json_extract(?2, '$.time_ms'), 0)"
+                           " WHERE json_valid(?2) AND json_extract(?2, '$.status')"
+                           " IN ('open', 'acknowledged', 'closed')",
+                           -1, &s, NULL) != SQLITE_OK)
+        rc = fail(a, err, "cannot prepare");
+    for (size_t i = 0; rc == 0 && i + 1 < r->elements; i += 2) {
+        const redisReply *k = r->element[i], *v = r->element[i + 1];
+        if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+            continue;
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, k->str, (int)k->len, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, v->str, (int)v->len, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE)
+            rc = fail(a, err, "cannot load the workflow status");
+    }
+    sqlite3_finalize(s);
+    freeReplyObject(r);
+    return rc;
+}
+
+static int redis_open(struct st_alerts **out, const char *url, kad_err *err)
+{
+    struct st_alerts *a = NULL;
+    int rc = st_alerts_open(&a, NULL, err);
+    if (rc)
+        return rc;
+    char *prefix = NULL;
+    rc = st_redis_conn_open(&a->rc, url, NULL, &prefix, err);
+    if (rc == 0) {
+        size_t n = strlen(prefix) + 8;
+        a->wf_key = kx_malloc(n);
+        a->log_key = kx_malloc(n);
+        snprintf(a->wf_key, n, "%swf", prefix);
+        snprintf(a->log_key, n, "%swflog", prefix);
+        kx_free(prefix);
+        const char *u = st_redis_conn_url(a->rc);
+        n = strlen(u) + strlen(a->wf_key) + 2;
+        a->shown = kx_malloc(n);
+        snprintf(a->shown, n, "%s %s", u, a->wf_key);
+        rc = redis_load(a, err);
+    }
+    if (rc) {
+        st_alerts_close(a);
+        return rc;
+    }
+    *out = a;
+    return KAD_OK;
+}
+
+/* The changes of one triage call (the rows of the memory workflow table for ids) into Redis:
+   one MULTI/EXEC of an HSET and an RPUSH per id. */
+static int redis_store(struct st_alerts *a, const char *const *ids, size_t n, kad_err *err)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(a->db,
+                           "SELECT json_object('status', status, 'note', note, 'by', by,"
+                           " 'time_ms', updated_ms), json_object('id', id, 'status', status,"
+                           " 'note', note, 'by', by, 'time_ms', updated_ms)"
+                           " FROM workflow WHERE id = ?",
+                           -1, &s, NULL) != SQLITE_OK)
+        return fail(a, err, "cannot prepare");
+    size_t nc = 2 * n + 2;
+    int *argc = kx_calloc(nc, sizeof(*argc));
+    const char **av = kx_calloc(4 * nc, sizeof(*av));
+    const char *const **argv = kx_calloc(nc, sizeof(*argv));
+    char **own = kx_calloc(2 * n + 1, sizeof(*own));
+    int rc = 0;
+    argc[0] = 1;
+    av[0] = "MULTI";
+    argv[0] = &av[0];
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_reset(s);
+        sqlite3_bind_text(s, 1, ids[i], -1, SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_ROW) {
+            rc = fail(a, err, "cannot read the workflow status");
+            break;
+        }
+        own[2 * i] = kx_strdup((const char *)sqlite3_column_text(s, 0));
+        own[2 * i + 1] = kx_strdup((const char *)sqlite3_column_text(s, 1));
+        const char **h = &av[4 * (1 + 2 * i)], **l = &av[4 * (2 + 2 * i)];
+        h[0] = "HSET", h[1] = a->wf_key, h[2] = ids[i], h[3] = own[2 * i];
+        l[0] = "RPUSH", l[1] = a->log_key, l[2] = own[2 * i + 1];
+        argc[1 + 2 * i] = 4, argv[1 + 2 * i] = h;
+        argc[2 + 2 * i] = 3, argv[2 + 2 * i] = l;
+    }
+    sqlite3_finalize(s);
+    av[4 * (nc - 1)] = "EXEC";
+    argc[nc - 1] = 1;
+    argv[nc - 1] = &av[4 * (nc - 1)];
+    redisReply **rep = kx_calloc(nc, sizeof(*rep));
+    if (rc == 0)
+        rc = st_redis_conn_run(a->rc, nc, argc, argv, rep, err);
+    if (rc == 0) {
+        const redisReply *x = rep[nc - 1];
+        if (!x || x->type != REDIS_REPLY_ARRAY)
+            rc = kx_err_setf(err, KAD_ESTATE, "alert index %s: the workflow status was not "
+                             "stored: %s", a->shown,
+                             x && x->type == REDIS_REPLY_ERROR ? x->str : "transaction aborted");
+        for (size_t i = 0; rc == 0 && x && i < x->elements; i++)
+            if (x->element[i]->type == REDIS_REPLY_ERROR)
+                rc = kx_err_setf(err, KAD_ESTATE, "alert index %s: %s", a->shown,
+                                 x->element[i]->str);
+        for (size_t i = 0; i < nc; i++)
+            if (rep[i])
+                freeReplyObject(rep[i]);
+    }
+    for (size_t i = 0; i < 2 * n; i++)
+        kx_free(own[i]);
+    kx_free(own);
+    kx_free(rep);
+    kx_free(argv);
+    kx_free(av);
+    kx_free(argc);
+    return rc;
+}
 
 /* 1 when the text is a JSON object with a string kibana.alert.uuid (CASE evaluates lazily: the
    JSON functions never see malformed text, which would be an SQL error). */
@@ -545,6 +698,9 @@ out:
     sqlite3_finalize(chk);
     sqlite3_finalize(up);
     sqlite3_finalize(log);
+    /* a redis:// state: Redis first, the memory table only when Redis has taken it */
+    if (rc == KAD_OK && a->rc)
+        rc = redis_store(a, ids, n, err);
     if (rc == KAD_OK && sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = fail(a, err, "cannot commit");
     if (rc != KAD_OK) {

@@ -180,6 +180,20 @@ extern const struct st_ops st_redis_ops;
    where); *shown receives the URL with its password replaced (kx_free it). For the fuzz
    target. */
 int st_redis_url_check(const char *url, char **shown, kad_err *err);
+/* A connection of its own to a redis:// state's server, for the alert index (state_alerts.c):
+   opened as the state opens its own (URL, password replacing the URL's, database, ACL user, a
+   master that takes writes); *prefix receives the instance's key prefix "{kadet:i:NAME}:"
+   (kx_free it). st_redis_conn_run pipelines n commands (command i: argc[i] string arguments)
+   in one round trip, reconnecting as the state does; the n replies are the caller's
+   (freeReplyObject; error replies are replies). st_redis_conn_url: the URL, password hidden. */
+struct st_redis_conn;
+struct redisReply;
+int st_redis_conn_open(struct st_redis_conn **out, const char *url, const char *password,
+                       char **prefix, kad_err *err);
+const char *st_redis_conn_url(const struct st_redis_conn *c);
+int st_redis_conn_run(struct st_redis_conn *c, size_t n, const int *argc,
+                      const char *const *const *argv, struct redisReply **rep, kad_err *err);
+void st_redis_conn_close(struct st_redis_conn *c);
 
 /* Shared by the stores' terms_each (state_query.c): the component index of each condition of
    f for rule r (false when a field is unknown to it), whether term t passes them, whether the

@@ -2387,6 +2387,52 @@ void st_test_redis_drop(struct st_store *st)
 }
 #endif
 
+/* ---- a connection of the alert index's own (state_int.h, st_redis_conn) ---------------- */
+
+int st_redis_conn_open(struct st_redis_conn **out, const char *url, const char *password,
+                       char **prefix, kad_err *err)
+{
+    *out = NULL;
+    *prefix = NULL;
+    struct st_store *base = NULL;
+    int rc = rd_open(&base, url, ST_OPEN_RW, 0, password, err);
+    if (rc)
+        return rc;
+    *prefix = inst_key(rd_of(base)->inst, "");
+    *out = (struct st_redis_conn *)base;
+    return 0;
+}
+
+const char *st_redis_conn_url(const struct st_redis_conn *c)
+{
+    return ((const struct st_redis *)c)->base.path;
+}
+
+int st_redis_conn_run(struct st_redis_conn *c, size_t n, const int *argc,
+                      const char *const *const *argv, redisReply **rep, kad_err *err)
+{
+    struct st_redis *st = (struct st_redis *)c;
+    for (size_t i = 0; i < n; i++)
+        if (argc[i] < 1 || argc[i] > RD_ARGS_MAX)
+            return kx_err_setf(err, KAD_EINVAL, "a Redis command of %d arguments", argc[i]);
+    struct rd_args *a = kx_calloc(n ? n : 1, sizeof(*a));
+    for (size_t i = 0; i < n; i++) {
+        ra_init(&a[i]);
+        for (int k = 0; k < argc[i]; k++)
+            ra_adds(&a[i], argv[i][k]);
+    }
+    int rc = rd_run(st, a, n, rep, err);
+    ra_free_all(a, n);
+    kx_free(a);
+    return rc;
+}
+
+void st_redis_conn_close(struct st_redis_conn *c)
+{
+    if (c)
+        rd_close(&((struct st_redis *)c)->base);
+}
+
 /* ======================================================================================== */
 /* The table                                                                                */
 /* ======================================================================================== */

@@ -4,7 +4,7 @@
 # console's recent-input store (route.h's on_record hook), so an alert's page lists its user's
 # events around it (GET /api/v1/alerts/{id}/events) and GET /api/v1/input finds them; plain
 # HTTP on the loopback sets no Secure. With a redis:// state (a real redis-server) the console
-# lists the alerts but refuses triage with its reason. Certificates are made by openssl
+# lists the alerts and keeps triage in Redis, across a restart and in the export. Certificates are made by openssl
 # (serve_lib.sh).
 # Conditions are waited for, never timed.
 cd "$(dirname "$0")/../.." || exit 1
@@ -104,8 +104,8 @@ grep -i '^Set-Cookie:' "$T/hdr" | grep -qi 'Secure' && fail "Secure over plain H
 stop
 [ "$rc" = 0 ] || fail "serve exit $rc"
 
-# ---- a redis:// state (a real redis-server): alerts listed from the alerts file, triage refused
-# with a reason (501), not kept in memory and lost at the next restart ----
+# ---- a redis:// state (a real redis-server): alerts listed from the alerts file, triage kept in
+# Redis under kadet's key prefix, so a restart keeps it ----
 if command -v redis-server > /dev/null && command -v redis-cli > /dev/null; then
   RPORT=""
   trap '[ -f "$T/redis.pid" ] && kill "$(cat "$T/redis.pid")" 2>/dev/null; cleanup' EXIT
@@ -121,7 +121,6 @@ if command -v redis-server > /dev/null && command -v redis-cli > /dev/null; then
     "$T/kadet.toml" > "$T/redis.toml"
   start 127.0.0.1:0 --config "$T/redis.toml" --spool-dir "$T/spool-r" "${TLS_ARGS[@]}"
   admin_port
-  grep -q "triage is off" "$T/err" || fail "no note that triage is off: $(cat "$T/err")"
   evlist "$(ev r1 erin kubectl/v1.29 list 2026-01-05T10:00:00.000000Z)" \
          "$(ev r2 erin other-agent/2.0 list 2026-01-05T10:05:00.000000Z)" > "$T/b2.json"
   r=$(post "$T/b2.json" "${CERT[@]}")
@@ -136,14 +135,41 @@ if command -v redis-server > /dev/null && command -v redis-cli > /dev/null; then
     [ "$t" = "$n_r" ] && break; sleep 0.1
   done
   [ "$t" = "$n_r" ] || fail "the console lists $t of $n_r alerts"
+  grep -q "triage is off" "$T/err" && fail "triage off with a redis state: $(cat "$T/err")"
+  curl -sS "${CURL_CA[@]}" -H "$RD" "https://127.0.0.1:$APORT/api/v1/health" | jq -e '.triage == true' > /dev/null \
+    || fail "health does not say triage is on"
   RID=$(jq -r '.["kibana.alert.uuid"]' "$T/alerts-r.jsonl" | head -1)
   code=$(curl -sS "${CURL_CA[@]}" -o "$T/out" -w '%{http_code}' -H "Authorization: Bearer $(cat "$T/analyst.tok")" \
-    -d "id=$RID&status=closed" "https://127.0.0.1:$APORT/api/v1/alerts/triage")
-  [ "$code" = 501 ] && jq -e '.error | test("redis://")' "$T/out" > /dev/null || fail "triage with redis: HTTP $code $(cat "$T/out")"
-  curl -sS "${CURL_CA[@]}" -H "$RD" "https://127.0.0.1:$APORT/api/v1/health" | jq -e '.triage == false' > /dev/null \
-    || fail "health does not say triage is off"
+    --data-urlencode "id=$RID" -d "status=closed" --data-urlencode "note=benign: redis test" \
+    "https://127.0.0.1:$APORT/api/v1/alerts/triage")
+  [ "$code" = 200 ] && jq -e '.changed == 1' "$T/out" > /dev/null || fail "triage with redis: HTTP $code $(cat "$T/out")"
+  # kept in Redis under kadet's key prefix (the instance's hash "wf")
+  redis-cli -p "$RPORT" --scan --pattern '{kadet:i:*}:wf' > "$T/keys"
+  [ "$(wc -l < "$T/keys")" = 1 ] || fail "workflow hash keys: $(cat "$T/keys")"
+  redis-cli -p "$RPORT" hget "$(cat "$T/keys")" "$RID" | jq -e '.status == "closed" and .note == "benign: redis test"' > /dev/null \
+    || fail "redis hash: $(redis-cli -p "$RPORT" hgetall "$(cat "$T/keys")")"
   curl -sS "${CURL_CA[@]}" -H "$RD" "https://127.0.0.1:$APORT/api/v1/baseline?user=erin" > "$T/out"
   jq -e '(.combinations | length) >= 1' "$T/out" > /dev/null || fail "baseline from redis: $(cat "$T/out")"
+  stop
+  [ "$rc" = 0 ] || fail "serve exit $rc"
+  # a restart keeps the status: the index is rebuilt in memory, the status read back from Redis
+  start 127.0.0.1:0 --config "$T/redis.toml" --spool-dir "$T/spool-r" "${TLS_ARGS[@]}"
+  admin_port
+  for _ in $(seq 600); do
+    t=$(curl -sS "${CURL_CA[@]}" -H "$RD" "https://127.0.0.1:$APORT/api/v1/alerts" | jq '.total // 0')
+    [ "$t" = "$n_r" ] && break; sleep 0.1
+  done
+  [ "$t" = "$n_r" ] || fail "after restart the console lists $t of $n_r alerts"
+  curl -sS "${CURL_CA[@]}" -H "$RD" "https://127.0.0.1:$APORT/api/v1/alerts/$RID" > "$T/out"
+  jq -e '.alert.workflow_status == "closed" and .alert.note == "benign: redis test"' "$T/out" > /dev/null \
+    || fail "status lost at restart: $(head -c 600 "$T/out")"
+  curl -sS "${CURL_CA[@]}" -H "$RD" "https://127.0.0.1:$APORT/api/v1/alerts?status=closed" | jq -e '.total == 1' > /dev/null \
+    || fail "status filter after restart"
+  curl -sS "${CURL_CA[@]}" -H "$RD" "https://127.0.0.1:$APORT/api/v1/alerts/export" > "$T/export"
+  jq -e --arg id "$RID" 'select(.["kibana.alert.uuid"] == $id) | .["kibana.alert.workflow_status"] == "closed"' "$T/export" \
+    | grep -q true || fail "export lacks kibana.alert.workflow_status closed: $(head -c 600 "$T/export")"
+  jq -e --arg id "$RID" 'select(.["kibana.alert.uuid"] != $id) | .["kibana.alert.workflow_status"] == "open"' "$T/export" \
+    | grep -q false && fail "another alert not open in export"
   stop
   [ "$rc" = 0 ] || fail "serve exit $rc"
   kill "$(cat "$T/redis.pid")" 2>/dev/null

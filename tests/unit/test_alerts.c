@@ -4,12 +4,15 @@
  * triage (all or nothing, history), the export's workflow status, the file beside the state.
  */
 #include "kad.h"
+#include "t_redis.h"
 #include "test.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <hiredis/hiredis.h>
 
 /* One alert document as the engine writes it (the keys the index reads). */
 static void alert_line(char *out, size_t size, const char *id, const char *rule, const char *sev,
@@ -24,6 +27,16 @@ static void alert_line(char *out, size_t size, const char *id, const char *rule,
         "\"kibana.alert.severity\":\"%s\",\"kibana.alert.uuid\":\"%s\","
         "\"kibana.alert.workflow_status\":\"open\"}\n",
         user, ua, user, ua, time, user, rule, rule, sev, id);
+}
+
+/* Alerts a1 and a2 of rule r1 by alice, an hour apart, appended to buf. */
+static void two_alerts(char *buf, size_t size)
+{
+    char line[1024];
+    alert_line(line, sizeof(line), "a1", "r1", "low", "alice", "2026-03-01T00:00:00.000Z", "x");
+    strncat(buf, line, size - strlen(buf) - 1);
+    alert_line(line, sizeof(line), "a2", "r1", "low", "alice", "2026-03-01T01:00:00.000Z", "y");
+    strncat(buf, line, size - strlen(buf) - 1);
 }
 
 struct collect {
@@ -137,11 +150,8 @@ TEST(alerts_triage_and_export)
     snprintf(file, sizeof(file), "%s.alerts", state);
     ASSERT_STR_EQ(kad_alerts_path(a), file);
     ASSERT_OK(access(file, F_OK));
-    char buf[4096] = "", line[1024];
-    alert_line(line, sizeof(line), "a1", "r1", "low", "alice", "2026-03-01T00:00:00.000Z", "x");
-    strcat(buf, line);
-    alert_line(line, sizeof(line), "a2", "r1", "low", "alice", "2026-03-01T01:00:00.000Z", "y");
-    strcat(buf, line);
+    char buf[4096] = "";
+    two_alerts(buf, sizeof(buf));
     ASSERT_OK(add(a, buf, NULL, NULL));
 
     const char *bad[2] = {"a1", "nope"};
@@ -178,9 +188,93 @@ TEST(alerts_triage_and_export)
     ASSERT_EQ(len, strlen(ex));
     kad_free(ex);
     kad_alerts_close(a);
-    ASSERT_EQ(kad_alerts_open(&a, "redis://127.0.0.1:1/0", &err), KAD_EUNSUPPORTED);
+    /* a redis:// state: the index connects to the server (port 1 refuses) */
+    ASSERT_EQ(kad_alerts_open(&a, "redis://127.0.0.1:1/0", &err), KAD_EUNAVAIL);
     ASSERT_NULL(a);
     char cmd[400];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     ASSERT_OK(system(cmd));
+}
+
+/* A redis:// state: the index in memory, the workflow status in Redis (hash and change list
+   under the instance's key prefix), read back by the next open; a triage call Redis refuses
+   changes nothing. A real redis-server (t_redis.h). */
+TEST(alerts_redis_triage_persists)
+{
+    if (!t_redis_available())
+        t_skip("redis-server is not installed");
+    struct t_redis srv;
+    t_redis_start(&srv, 0, NULL);
+    char url[200];
+    snprintf(url, sizeof(url), "%s/2?instance=tri", srv.url);
+    kad_alerts *a = NULL;
+    kad_err err;
+    ASSERT_OK(kad_alerts_open(&a, url, &err));
+    ASSERT_NOT_NULL(strstr(kad_alerts_path(a), "{kadet:i:tri}:wf"));
+    char buf[4096] = "", line[1024];
+    two_alerts(buf, sizeof(buf));
+    alert_line(line, sizeof(line), "a3", "r1", "low", "bob", "2026-03-01T02:00:00.000Z", "z");
+    strcat(buf, line);
+    ASSERT_OK(add(a, buf, NULL, NULL));
+    const char *bad[2] = {"a1", "nope"};
+    size_t changed = 9;
+    ASSERT_EQ(kad_alerts_set_status(a, bad, 2, "closed", "", "ana", 1000, &changed, &err),
+              KAD_ENOTFOUND);
+    const char *ok[2] = {"a1", "a3"};
+    ASSERT_OK(kad_alerts_set_status(a, ok, 2, "acknowledged", "looking \"here\"", "ana", 2000,
+                                    &changed, &err));
+    ASSERT_EQ(changed, 2u);
+    ASSERT_OK(kad_alerts_set_status(a, ok, 1, "closed", "benign", "bo", 3000, &changed, &err));
+    kad_alerts_close(a);
+
+    /* what Redis holds: database 2, the instance's keys */
+    redisContext *c = redisConnect("127.0.0.1", srv.port);
+    ASSERT_NOT_NULL(c);
+    redisReply *x = redisCommand(c, "SELECT 2");
+    freeReplyObject(x);
+    x = redisCommand(c, "HLEN {kadet:i:tri}:wf");
+    ASSERT_EQ(x->integer, 2);
+    freeReplyObject(x);
+    x = redisCommand(c, "LLEN {kadet:i:tri}:wflog");
+    ASSERT_EQ(x->integer, 3); /* every change, the refused call none */
+    freeReplyObject(x);
+
+    /* reopened (the index rebuilt from the documents, as the console does): statuses back */
+    ASSERT_OK(kad_alerts_open(&a, url, &err));
+    ASSERT_OK(add(a, buf, NULL, NULL));
+    struct collect col = {0};
+    ASSERT_OK(kad_alerts_get(a, "a1", collect_row, &col, &err));
+    ASSERT_STR_EQ(col.status, "closed");
+    memset(&col, 0, sizeof(col));
+    ASSERT_OK(kad_alerts_get(a, "a3", collect_row, &col, &err));
+    ASSERT_STR_EQ(col.status, "acknowledged");
+    memset(&col, 0, sizeof(col));
+    ASSERT_OK(kad_alerts_get(a, "a2", collect_row, &col, &err));
+    ASSERT_STR_EQ(col.status, "open");
+    kad_alert_filter f;
+    kad_alert_filter_init(&f);
+    f.status = "open";
+    uint64_t n = 0;
+    ASSERT_OK(kad_alerts_count(a, &f, &n, &err));
+    ASSERT_EQ(n, 1u);
+
+    /* Redis refuses the write (the hash is now a string): nothing changes, the error says so */
+    x = redisCommand(c, "DEL {kadet:i:tri}:wf");
+    freeReplyObject(x);
+    x = redisCommand(c, "SET {kadet:i:tri}:wf oops");
+    freeReplyObject(x);
+    const char *two[1] = {"a2"};
+    ASSERT_EQ(kad_alerts_set_status(a, two, 1, "closed", "", "ana", 4000, &changed, &err),
+              KAD_ESTATE);
+    ASSERT_EQ(changed, 0u);
+    ASSERT_NOT_NULL(strstr(err.msg, "WRONGTYPE"));
+    memset(&col, 0, sizeof(col));
+    ASSERT_OK(kad_alerts_get(a, "a2", collect_row, &col, &err));
+    ASSERT_STR_EQ(col.status, "open");
+    kad_alerts_close(a);
+    /* a key of the wrong type at open is an error with the key's name */
+    ASSERT_EQ(kad_alerts_open(&a, url, &err), KAD_ESTATE);
+    ASSERT_NOT_NULL(strstr(err.msg, "{kadet:i:tri}:wf"));
+    redisFree(c);
+    t_redis_stop(&srv);
 }
