@@ -1006,10 +1006,14 @@ static int settle_unsettled(struct st_redis *st, kad_err *err)
     return rc;
 }
 
+/* rd_open's flag for st_redis_conn_open: a plain connection (the console's triage store) that
+   opens no local file, so it neither takes the instance's lock nor settles its claims */
+#define RD_CONN_ONLY 0x40000000u
+
 static int rd_open(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
                    const char *password, kad_err *err)
 {
-    (void)flags;
+    bool conn_only = (flags & RD_CONN_ONLY) != 0;
     struct st_redis *st = kx_calloc(1, sizeof(*st));
     char *shown = redact(path);
     st_base_init(&st->base, &st_redis_ops, mode, shown);
@@ -1029,7 +1033,7 @@ static int rd_open(struct st_store **out, const char *path, enum st_mode mode, u
         host[sizeof(host) - 1] = '\0';
         st->inst = kx_strdup(host);
     }
-    if (rc == 0 && !st->local_path && !(st->local_path = local_default(st)))
+    if (rc == 0 && !conn_only && !st->local_path && !(st->local_path = local_default(st)))
         rc = kx_err_setf(err, KAD_EINVAL,
                          "state %s: no place for the instance's local file (neither "
                          "XDG_STATE_HOME nor HOME is set): add ?local=PATH to the URL",
@@ -1051,15 +1055,15 @@ static int rd_open(struct st_store **out, const char *path, enum st_mode mode, u
         rc = c > 0 ? KAD_EUNAVAIL : c;
     }
     bool created = false;
-    if (rc == 0)
+    if (rc == 0 && !conn_only)
         rc = rdl_open(&st->local, st->local_path, mode == ST_OPEN_RO, st->inst, &created, err);
-    if (rc == 0 && created)
+    if (rc == 0 && !conn_only && created)
         rc = migrate(st, err);
-    else if (rc == 0)
+    else if (rc == 0 && !conn_only)
         rc = rdl_counters(st->local, cnt_load, &st->counters, err);
     /* a crash between the last local commit and the settlement: settle now, before any event
        is processed (a retry of those events must find the claims settled) */
-    if (rc == 0 && mode != ST_OPEN_RO)
+    if (rc == 0 && !conn_only && mode != ST_OPEN_RO)
         rc = settle_unsettled(st, err);
     if (rc) {
         rd_close(&st->base);
@@ -2395,7 +2399,7 @@ int st_redis_conn_open(struct st_redis_conn **out, const char *url, const char *
     *out = NULL;
     *prefix = NULL;
     struct st_store *base = NULL;
-    int rc = rd_open(&base, url, ST_OPEN_RW, 0, password, err);
+    int rc = rd_open(&base, url, ST_OPEN_RW, RD_CONN_ONLY, password, err);
     if (rc)
         return rc;
     *prefix = inst_key(rd_of(base)->inst, "");
