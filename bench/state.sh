@@ -115,5 +115,5 @@ sec=build/bench/state_section.md
     echo "<!-- state-bench end -->"
 } > "$sec"
 cat "$sec"
-bash bench/put_section.sh state-bench "$sec" bench/RESULTS.md
+bash bench/section.sh state-bench "$sec"
 echo "wrote the state store section of bench/RESULTS.md"
