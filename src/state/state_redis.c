@@ -14,6 +14,7 @@
  * protocol, what a crash between steps does, and measurements: docs/internals/state.md.
  */
 #include "state/state_int.h"
+#include "state/state_redis_cluster.h"
 #include "state/state_redis_local.h"
 
 #include "base/alloc.h"
@@ -29,11 +30,11 @@
 #include <unistd.h>
 
 #define RD_SEEDS_MAX 16
-#define RD_ARGS_MAX 24
 #define RD_RETRIES 6        /* reconnect attempts per command, 50 ms doubling to 1 s */
 #define RD_CHUNK 512        /* GETs pipelined per round trip when reading terms */
 #define RD_PRUNE_CHUNK 1000 /* members a prune script handles per call */
 #define RD_DEFER_MAX 1024   /* observations queued before they are sent on their own */
+#define RD_WAIT_MS 1000     /* ?wait=N without wait_ms= */
 #define RD_QUERY_ALERT_TTL_MS (INT64_C(30) * 86400000) /* alert ids of rules without window */
 
 /* ======================================================================================== */
@@ -153,6 +154,9 @@ struct rd_seed {
 struct st_redis {
     struct st_store base; /* first */
     redisContext *c;
+    struct rdc *cl; /* a Redis Cluster (then c is NULL): state_redis_cluster.c */
+    int wait_n, wait_ms; /* ?wait=N[&wait_ms=MS]: WAIT N MS at each commit */
+    uint64_t wait_short; /* WAITs answered with fewer replicas */
     struct rd_seed seeds[RD_SEEDS_MAX];
     size_t nseeds;
     char *user, *pass, *inst;
@@ -176,14 +180,6 @@ struct st_redis {
 };
 
 static struct st_redis *rd_of(struct st_store *st) { return (struct st_redis *)st; }
-
-/* One command: arguments owned (copied). */
-struct rd_args {
-    int n;
-    int script; /* RS_* when this is an EVALSHA, else -1 */
-    char *v[RD_ARGS_MAX];
-    size_t l[RD_ARGS_MAX];
-};
 
 static void ra_init(struct rd_args *a)
 {
@@ -304,62 +300,118 @@ static redisReply *cmd1(redisContext *c, int argc, const char **argv)
 }
 
 /*
- * Connect to the first reachable seed, authenticate, select the database, refuse a cluster
- * node, load the scripts. 0 connected; 1 no seed reachable (retry later; err says why); < 0 a
- * failure that retrying does not cure (authentication, a cluster, a bad database).
+ * Open a connection to one node: authenticate, select the database, check it answers PING,
+ * load the scripts. 0 and *out; 1 unreachable (why says why); < 0 a failure that retrying does
+ * not cure (authentication, a bad database). Also the cluster's way to reach a node (rdc_dial_fn).
+ */
+static int rd_dial(void *ud, const char *host, int port, redisContext **out, char *why,
+                   size_t whylen, kad_err *err)
+{
+    struct st_redis *st = ud;
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout(host, port, tv);
+    if (!c || c->err) {
+        snprintf(why, whylen, "%s:%d: %s", host, port, c ? c->errstr : "out of memory");
+        if (c)
+            redisFree(c);
+        return 1;
+    }
+    struct timeval cmd_tv = {10, 0};
+    redisSetTimeout(c, cmd_tv);
+    int rc = 0;
+    redisReply *r = NULL;
+    if (st->pass) {
+        const char *av[3] = {"AUTH", st->user ? st->user : st->pass, st->pass};
+        r = cmd1(c, st->user ? 3 : 2, av);
+        if (is_err(r))
+            rc = fail(st, err, "authentication failed", r ? r->str : c->errstr);
+        if (r)
+            freeReplyObject(r);
+    }
+    if (rc == 0 && st->db) {
+        char db[16];
+        snprintf(db, sizeof(db), "%d", st->db);
+        const char *av[2] = {"SELECT", db};
+        r = cmd1(c, 2, av);
+        if (is_err(r))
+            rc = fail(st, err,
+                      st->cl || (r && r->type == REDIS_REPLY_ERROR && strstr(r->str, "cluster"))
+                          ? "a Redis Cluster has only database 0 (remove /DB from the URL)"
+                          : "cannot select the database",
+                      r ? r->str : c->errstr);
+        if (r)
+            freeReplyObject(r);
+    }
+    if (rc == 0) {
+        const char *av[1] = {"PING"};
+        r = cmd1(c, 1, av);
+        if (is_err(r))
+            rc = fail(st, err,
+                      r && strncmp(r->str, "NOAUTH", 6) == 0
+                          ? "the server requires a password (in the URL or a password file)"
+                          : "the server does not answer PING",
+                      r ? r->str : c->errstr);
+        if (r)
+            freeReplyObject(r);
+    }
+    for (int s = 0; rc == 0 && s < RS__COUNT; s++) {
+        const char *av[3] = {"SCRIPT", "LOAD", scripts[s]};
+        r = cmd1(c, 3, av);
+        if (r && r->type == REDIS_REPLY_STRING && r->len == 40)
+            memcpy(st->sha[s], r->str, 41);
+        else
+            rc = fail(st, err, "cannot load kadet's scripts", r ? r->str : c->errstr);
+        if (r)
+            freeReplyObject(r);
+    }
+    if (rc) {
+        redisFree(c);
+        return rc;
+    }
+    st->round_trips += 2 + (st->pass != NULL) + (st->db != 0);
+    *out = c;
+    return 0;
+}
+
+/*
+ * Connect to the first reachable seed (rd_dial); a seed in cluster mode makes this store a
+ * cluster client (state_redis_cluster.c: every node is then reached through the slot map); a
+ * replica is skipped by a writing store. 0 connected; 1 no seed reachable (retry later; err
+ * says why); < 0 a failure that retrying does not cure.
  */
 static int rd_connect(struct st_redis *st, kad_err *err)
 {
     char why[200] = "no seed";
     for (size_t i = 0; i < st->nseeds; i++) {
-        struct timeval tv = {1, 0};
-        redisContext *c = redisConnectWithTimeout(st->seeds[i].host, st->seeds[i].port, tv);
-        if (!c || c->err) {
-            snprintf(why, sizeof(why), "%s:%d: %s", st->seeds[i].host, st->seeds[i].port,
-                     c ? c->errstr : "out of memory");
-            if (c)
-                redisFree(c);
+        redisContext *c = NULL;
+        int rc = rd_dial(st, st->seeds[i].host, st->seeds[i].port, &c, why, sizeof(why), err);
+        if (rc > 0)
             continue;
+        if (rc < 0)
+            return rc;
+        st->round_trips++;
+        if (rdc_detect(c)) {
+            if (st->db) {
+                redisFree(c);
+                return fail(st, err, "connected",
+                            "a Redis Cluster has only database 0 (remove /DB from the URL)");
+            }
+            const char *hosts[RD_SEEDS_MAX];
+            int ports[RD_SEEDS_MAX];
+            for (size_t k = 0; k < st->nseeds; k++) {
+                hosts[k] = st->seeds[k].host;
+                ports[k] = st->seeds[k].port;
+            }
+            st->round_trips++;
+            return rdc_open(&st->cl, c, st->seeds[i].host, st->seeds[i].port, hosts, ports,
+                            st->nseeds, rd_dial, st, st->base.path, err);
         }
-        struct timeval cmd_tv = {10, 0};
-        redisSetTimeout(c, cmd_tv);
-        int rc = 0;
-        redisReply *r = NULL;
-        if (st->pass) {
-            const char *av[3] = {"AUTH", st->user ? st->user : st->pass, st->pass};
-            r = cmd1(c, st->user ? 3 : 2, av);
-            if (is_err(r))
-                rc = fail(st, err, "authentication failed", r ? r->str : c->errstr);
-            if (r)
-                freeReplyObject(r);
-        }
-        if (rc == 0 && st->db) {
-            char db[16];
-            snprintf(db, sizeof(db), "%d", st->db);
-            const char *av[2] = {"SELECT", db};
-            r = cmd1(c, 2, av);
-            if (is_err(r))
-                rc = fail(st, err, "cannot select the database", r ? r->str : c->errstr);
-            if (r)
-                freeReplyObject(r);
-        }
-        if (rc == 0) {
-            const char *av[1] = {"PING"};
-            r = cmd1(c, 1, av);
-            if (is_err(r))
-                rc = fail(st, err,
-                          r && strncmp(r->str, "NOAUTH", 6) == 0
-                              ? "the server requires a password (in the URL or a password file)"
-                              : "the server does not answer PING",
-                          r ? r->str : c->errstr);
-            if (r)
-                freeReplyObject(r);
-        }
-        if (rc == 0 && st->base.mode != ST_OPEN_RO) {
+        st->round_trips++; /* ROLE (counted also when not asked) */
+        if (st->base.mode != ST_OPEN_RO) {
             /* a replica (the old master after a failover, or a seed listed for the day the
                master fails) cannot take writes: try the next seed */
             const char *av[1] = {"ROLE"};
-            r = cmd1(c, 1, av);
+            redisReply *r = cmd1(c, 1, av);
             bool replica = r && r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
                            r->element[0]->type == REDIS_REPLY_STRING &&
                            strcmp(r->element[0]->str, "master") != 0;
@@ -372,32 +424,7 @@ static int rd_connect(struct st_redis *st, kad_err *err)
                 continue;
             }
         }
-        if (rc == 0) {
-            const char *av[2] = {"CLUSTER", "INFO"};
-            r = cmd1(c, 2, av);
-            if (r && r->type != REDIS_REPLY_ERROR)
-                rc = fail(st, err, "connected",
-                          "this is a Redis Cluster node; cluster mode is not supported by this "
-                          "kadet yet (use a single Redis server, or one with replicas)");
-            if (r)
-                freeReplyObject(r);
-        }
-        for (int s = 0; rc == 0 && s < RS__COUNT; s++) {
-            const char *av[3] = {"SCRIPT", "LOAD", scripts[s]};
-            r = cmd1(c, 3, av);
-            if (r && r->type == REDIS_REPLY_STRING && r->len == 40)
-                memcpy(st->sha[s], r->str, 41);
-            else
-                rc = fail(st, err, "cannot load kadet's scripts", r ? r->str : c->errstr);
-            if (r)
-                freeReplyObject(r);
-        }
-        if (rc) {
-            redisFree(c);
-            return rc;
-        }
         st->c = c;
-        st->round_trips += 4 + (st->pass != NULL) + (st->db != 0);
         return 0;
     }
     snprintf(st->last_err, sizeof(st->last_err), "%s", why);
@@ -410,6 +437,8 @@ static void drop_connection(struct st_redis *st)
     if (st->c)
         redisFree(st->c);
     st->c = NULL;
+    if (st->cl)
+        rdc_drop(st->cl);
 }
 
 static void backoff(int attempt)
@@ -526,7 +555,7 @@ static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisR
 {
     for (size_t i = 0; i < n; i++)
         rep[i] = NULL;
-    for (int attempt = 0;; attempt++) {
+    for (int attempt = 0; !st->cl; attempt++) {
         if (attempt > RD_RETRIES)
             return kx_err_setf(err, KAD_EUNAVAIL,
                                "state %s: Redis unreachable after %d attempts: %s", st->base.path,
@@ -539,6 +568,8 @@ static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisR
                 return rc;
             if (rc > 0)
                 continue;
+            if (st->cl) /* the server became a cluster node */
+                break;
         }
         bool io = false;
         for (size_t i = 0; i < n && !io; i++)
@@ -568,6 +599,11 @@ static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisR
         }
         st->round_trips++;
         break;
+    }
+    if (st->cl) { /* routed to the cluster's masters */
+        int rc = rdc_exchange(st->cl, cmds, n, rep, &st->round_trips, err);
+        if (rc)
+            return rc;
     }
     for (size_t i = 0; i < n; i++) {
         if (cmds[i].script < 0 || !rep[i] || rep[i]->type != REDIS_REPLY_ERROR ||
@@ -809,9 +845,20 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
                 st->local_path = pct_decode(p + 6, l - 6);
                 if (!st->local_path)
                     return url_fail(err, shown, (size_t)(p - url), "malformed %-escape in local=");
+            } else if (strncmp(p, "wait=", 5) == 0 || strncmp(p, "wait_ms=", 8) == 0) {
+                bool ms = p[4] == '_';
+                const char *v = p + (ms ? 8 : 5);
+                char *e;
+                long x = strtol(v, &e, 10);
+                if (e != p + l || e == v || x < (ms ? 1 : 0) || x > (ms ? 60000 : 16))
+                    return url_fail(err, shown, (size_t)(v - url),
+                                    ms ? "wait_ms= takes milliseconds from 1 to 60000"
+                                       : "wait= takes a number of replicas from 0 to 16");
+                *(ms ? &st->wait_ms : &st->wait_n) = (int)x;
             } else {
                 return url_fail(err, shown, (size_t)(p - url),
-                                "unknown parameter (only instance=NAME and local=PATH)");
+                                "unknown parameter (only instance=NAME, local=PATH, wait=N and "
+                                "wait_ms=MS)");
             }
             p += l;
             if (*p == '&')
@@ -1091,6 +1138,7 @@ static void rd_close(struct st_store *base_)
 {
     struct st_redis *st = rd_of(base_);
     drop_connection(st);
+    rdc_close(st->cl);
     for (size_t i = 0; i < st->nseeds; i++)
         kx_free(st->seeds[i].host);
     for (size_t i = 0; i < st->rules.len; i++) {
@@ -1361,6 +1409,48 @@ static void crash_point(const char *step)
 static void crash_point(const char *step) { (void)step; }
 #endif
 
+/* WAIT wait_n wait_ms as c (?wait=N: the writes so far on N replicas before going on). */
+static void ra_wait(struct st_redis *st, struct rd_args *c)
+{
+    ra_init(c);
+    ra_adds(c, "WAIT");
+    ra_addf(c, "%d", st->wait_n);
+    ra_addf(c, "%d", st->wait_ms ? st->wait_ms : RD_WAIT_MS);
+}
+
+/* WAIT's answer: fewer replicas than asked is a warning (once per store), not an error: the
+   writes are on the master, only less safe from a failover. */
+static void wait_check(struct st_redis *st, const redisReply *r)
+{
+    int64_t got = rd_int(r, -1);
+    if (got >= st->wait_n)
+        return;
+    st->wait_short++;
+    if (st->wait_short == 1)
+        kx_log(KX_LOG_WARN,
+               "state %s: WAIT: %lld of %d replicas acknowledged the batch's writes within %d "
+               "ms (%s); further shortfalls are counted, not reported",
+               st->base.path, (long long)got, st->wait_n, st->wait_ms ? st->wait_ms : RD_WAIT_MS,
+               r && r->type == REDIS_REPLY_ERROR ? r->str : "a failover can lose them");
+}
+
+/* The queued observations sent and, with ?wait=N, acknowledged by N replicas (one round trip,
+   none when nothing is queued and no WAIT is asked). */
+static int flush_and_wait(struct st_redis *st, kad_err *err)
+{
+    if (st->wait_n <= 0)
+        return deferred_flush(st, err);
+    struct rd_args a;
+    ra_wait(st, &a);
+    redisReply *r = NULL;
+    int rc = rd_run(st, &a, 1, &r, err);
+    ra_free(&a);
+    if (rc == 0)
+        wait_check(st, r);
+    replies_free(&r, 1);
+    return rc;
+}
+
 /*
  * The commit protocol (docs/internals/state.md, "Batches, and the commit protocol"): the
  * batch's observations and claims are on the server already (claims pending under this
@@ -1389,7 +1479,7 @@ static int rd_commit(struct st_store *base_, kad_err *err)
                           .nclaims = st->claims.len};
     crash_point("local");
     /* the observations still queued reach the server before the positions move past them */
-    int rc = deferred_flush(st, err);
+    int rc = flush_and_wait(st, err);
     if (rc == 0)
         rc = rdl_commit(st->local, &b, err);
     kx_free(pos);
@@ -1400,12 +1490,16 @@ static int rd_commit(struct st_store *base_, kad_err *err)
     st_cnt_settle(&st->counters, true);
     crash_point("settle");
     if (st->claims.len) {
-        struct rd_args *c = kx_calloc(st->claims.len, sizeof(*c));
-        redisReply **r = kx_calloc(st->claims.len, sizeof(*r));
+        struct rd_args *c = kx_calloc(st->claims.len + 1, sizeof(*c));
+        redisReply **r = kx_calloc(st->claims.len + 1, sizeof(*r));
         size_t n = add_settles(st, c, st->claims.ptr, st->claims.len, true, false);
+        if (st->wait_n > 0) /* the settlements on the replicas too, in the same round trip */
+            ra_wait(st, &c[n++]);
         kad_err serr;
         kad_err_clear(&serr);
         if (rd_pipe(st, c, n, r, &serr, "cannot settle the batch's alert claims") == 0) {
+            if (st->wait_n > 0)
+                wait_check(st, r[n - 1]);
             replies_free(r, n);
         } else {
             st->unsettled = true;
@@ -1425,7 +1519,7 @@ static int rd_commit(struct st_store *base_, kad_err *err)
 static void rd_rollback(struct st_store *base_)
 {
     struct st_redis *st = rd_of(base_);
-    if (st->claims.len && st->c) {
+    if (st->claims.len && (st->c || st->cl)) {
         /* release the batch's pending claims (best effort: a claim left pending is settled by
            this instance's next run, docs/internals/state.md) */
         struct rd_args *c = kx_calloc(st->claims.len, sizeof(*c));
@@ -1640,8 +1734,8 @@ static int rd_alert_claim(struct st_store *base_, uint32_t rid, const void *comb
     if (combo && !m)
         return kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
     int64_t ttl = m ? term_ttl(m->window_ms) : RD_QUERY_ALERT_TTL_MS;
-    struct rd_args c[3];
-    redisReply *r[3];
+    struct rd_args c[4];
+    redisReply *r[4];
     size_t n = 2;
     ra_script(&c[0], st, RS_CLAIM, 1);
     ra_key(&c[0], "kadet:alert:", "", alert_id, strlen(alert_id));
@@ -1660,9 +1754,15 @@ static int rd_alert_claim(struct st_store *base_, uint32_t rid, const void *comb
         ra_key(&c[2], m->tag, ":t:", combo, len);
         n = 3;
     }
+    /* ?wait=N: the claim (and the term before it) on N replicas before the alert is emitted;
+       a failover meanwhile makes the pipeline go again to the new master */
+    if (st->wait_n > 0)
+        ra_wait(st, &c[n++]);
     int rc = rd_pipe(st, c, n, r, err, "cannot record alert");
     if (rc)
         return rc;
+    if (st->wait_n > 0)
+        wait_check(st, r[n - 1]);
     int64_t v = rd_int(r[0], 0);
     replies_free(r, n);
     if (combo) {
@@ -2195,11 +2295,60 @@ static int rd_stats(struct st_store *base_, struct st_stats *out, kad_err *err)
 /* Maintenance                                                                              */
 /* ======================================================================================== */
 
+/* prune_zset of alert ids in a cluster: their claims (kadet:alert:<id>) live in other slots
+   than the zset, where a script cannot reach them: read a chunk of members, delete their
+   claims and the members (one pipeline, routed), until none is left below cut. */
+static int prune_claims_routed(struct st_redis *st, const char *zkey, const char *cut,
+                               kad_err *err)
+{
+    for (;;) {
+        struct rd_args a;
+        ra_init(&a);
+        bool all = strcmp(cut, "all") == 0;
+        ra_adds(&a, all ? "ZRANGE" : "ZRANGEBYSCORE");
+        ra_adds(&a, zkey);
+        ra_adds(&a, all ? "0" : "-inf");
+        if (all) {
+            ra_addf(&a, "%d", RD_PRUNE_CHUNK - 1);
+        } else {
+            ra_addf(&a, "(%s", cut);
+            ra_adds(&a, "LIMIT");
+            ra_adds(&a, "0");
+            ra_addf(&a, "%d", RD_PRUNE_CHUNK);
+        }
+        redisReply *m;
+        int rc = rd_one(st, &a, &m, err, "cannot prune");
+        if (rc)
+            return rc;
+        size_t n = m->type == REDIS_REPLY_ARRAY ? m->elements : 0;
+        struct rd_args *c = kx_calloc(2 * n + 1, sizeof(*c));
+        redisReply **r = kx_calloc(2 * n + 1, sizeof(*r));
+        for (size_t i = 0; i < n; i++) {
+            ra_init(&c[2 * i]);
+            ra_adds(&c[2 * i], "DEL");
+            ra_key(&c[2 * i], "kadet:alert:", "", m->element[i]->str, m->element[i]->len);
+            ra_init(&c[2 * i + 1]);
+            ra_adds(&c[2 * i + 1], "ZREM");
+            ra_adds(&c[2 * i + 1], zkey);
+            ra_add(&c[2 * i + 1], m->element[i]->str, m->element[i]->len);
+        }
+        freeReplyObject(m);
+        if (n && (rc = rd_pipe(st, c, 2 * n, r, err, "cannot prune")) == 0)
+            replies_free(r, 2 * n);
+        kx_free(c);
+        kx_free(r);
+        if (rc || n < RD_PRUNE_CHUNK)
+            return rc;
+    }
+}
+
 /* Run the prune script on zset `zkey` until it has nothing more below `cut` ("all": every
    member); *keys += the member keys that existed. */
 static int prune_zset(struct st_redis *st, const char *zkey, const char *prefix, const char *cut,
                       bool terms, uint64_t *keys, kad_err *err)
 {
+    if (st->cl && !terms)
+        return prune_claims_routed(st, zkey, cut, err);
     for (;;) {
         struct rd_args a;
         ra_script(&a, st, RS_PRUNE, 1);

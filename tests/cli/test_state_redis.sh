@@ -62,8 +62,7 @@ URL="redis://127.0.0.1:$PORT"
 
 # a multi-day log with new combinations injected in its last days
 "$GEN" --seed 7 --days 4 --events 6000 --novel 40 --out "$T/log.jsonl" || fail "kadet-gen"
-scan() { "$K" scan --no-progress --now 2026-02-01T00:00:00Z --batch 300 "$@"; }
-ids() { grep -o '"kibana.alert.uuid":"[0-9a-f]*"' "$@" | cut -d'"' -f4; }
+. tests/cli/redis_lib.sh
 
 scan --state "$T/ref.db" --output "$T/ref.jsonl" "$T/log.jsonl" 2> "$T/ref.err" || fail "reference: $(cat "$T/ref.err")"
 ids "$T/ref.jsonl" | sort > "$T/ref.ids"
@@ -71,16 +70,6 @@ n=$(wc -l < "$T/ref.ids")
 [ "$n" -ge 40 ] || fail "reference raised only $n alerts"
 [ "$(sort -u "$T/ref.ids" | wc -l)" = "$n" ] || fail "reference has an alert id twice"
 
-# all alert ids of instances a, b, c (their --output files) equal the reference, none twice
-check_union() {
-    local name=$1
-    ids "$T"/out-[abc].jsonl > "$T/all.ids" 2>/dev/null
-    local dup
-    dup=$(sort "$T/all.ids" | uniq -d | wc -l)
-    [ "$dup" = 0 ] || fail "$name: $dup alert ids emitted twice"
-    sort "$T/all.ids" > "$T/u.ids"
-    cmp -s "$T/ref.ids" "$T/u.ids" || fail "$name: the alert ids differ from the reference ($(comm -23 "$T/ref.ids" "$T/u.ids" | wc -l) missing, $(comm -13 "$T/ref.ids" "$T/u.ids" | wc -l) extra)"
-}
 fresh() { rcli flushall > /dev/null; rm -rf "$T"/in-[abc].jsonl "$T"/out-[abc].jsonl "$XDG_STATE_HOME"; }
 
 # one instance on Redis writes byte for byte the alerts of the state file (kadet.baseline too)
@@ -98,21 +87,7 @@ inst() { # inst NAME ARGS...: one scan of instance NAME on its own input and out
 # input (positions per instance); blocks run one after the other, so the three see the events in
 # the order one instance would.
 fresh
-names=(a b c)
-split -l 400 -d -a 3 "$T/log.jsonl" "$T/blk."
-k=0
-for blk in "$T"/blk.*; do
-    p=${names[$((k % 3))]}
-    cat "$blk" >> "$T/in-$p.jsonl"
-    inst "$p" 2> "$T/err" || fail "shares: block $k on $p: $(cat "$T/err")"
-    if [ $((k % 3)) = 1 ]; then
-        s=${names[$(((k + 1) % 3))]}
-        cat "$blk" >> "$T/in-$s.jsonl"
-        inst "$s" 2> "$T/err" || fail "shares: block $k again on $s: $(cat "$T/err")"
-    fi
-    k=$((k + 1))
-done
-[ $k -ge 10 ] || fail "shares: only $k blocks"
+run_shares
 check_union "disjoint and overlapping shares"
 # the positions are each instance's own
 "$K" state stats --state "$URL/?instance=b" --json > "$T/st.json" || fail "state stats on the URL"
