@@ -364,6 +364,10 @@ static int rd_dial(void *ud, const char *host, int port, redisContext **out, cha
         if (r)
             freeReplyObject(r);
     }
+    if (rc && c->err) { /* the connection failed meanwhile (a node going down): retry */
+        snprintf(why, whylen, "%s:%d: %s", host, port, c->errstr);
+        rc = 1;
+    }
     if (rc) {
         redisFree(c);
         return rc;

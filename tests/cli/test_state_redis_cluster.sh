@@ -21,65 +21,21 @@ command -v redis-cli > /dev/null || { echo "skip: redis-cli is not installed"; e
 [ -x "$GEN" ] || { echo "skip: $GEN not built (make tools)"; exit 77; }
 T=$(mktemp -d /tmp/kadet-rcluster.XXXXXX)
 export XDG_STATE_HOME="$T/xdg"
+. tests/cli/redis_cluster_lib.sh
 pids=()
 cleanup() {
-    local p f
+    local p
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
-    for f in "$T"/n*/redis.pid; do [ -f "$f" ] && kill -9 "$(cat "$f")" 2>/dev/null; done
+    cluster_stop "$T"
     sleep 0.2
     rm -rf "$T"
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-# ---- the cluster: ports BASE..BASE+5 and their bus ports (+10000), all free -------------------
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-BASE=
-for _ in $(seq 20); do
-    b=$((21000 + (RANDOM * 3 + $$) % 24000))
-    ok=1
-    for i in 0 1 2 3 4 5; do
-        port_free $((b + i)) && port_free $((b + 10000 + i)) || { ok=0; break; }
-    done
-    [ $ok = 1 ] && { BASE=$b; break; }
-done
-[ -n "$BASE" ] || fail "no free ports for six nodes"
-start_node() {
-    local i=$1 d="$T/n$1"
-    mkdir -p "$d"
-    redis-server --bind 127.0.0.1 --port $((BASE + i)) --cluster-enabled yes \
-        --cluster-config-file "$d/nodes.conf" --cluster-node-timeout 1000 --save '' \
-        --appendonly no --daemonize yes --dir "$d" --pidfile "$d/redis.pid" \
-        --logfile "$d/redis.log" || fail "node $i did not start"
-}
-for i in 0 1 2 3 4 5; do start_node $i; done
-for i in 0 1 2 3 4 5; do
-    for _ in $(seq 100); do
-        redis-cli -p $((BASE + i)) ping 2>/dev/null | grep -q PONG && break
-        sleep 0.05
-    done
-done
-redis-cli --cluster create $(for i in 0 1 2 3 4 5; do printf '127.0.0.1:%d ' $((BASE + i)); done) \
-    --cluster-replicas 1 --cluster-yes > "$T/create.log" 2>&1 || fail "cluster create: $(tail -3 "$T/create.log")"
-cluster_ok() {
-    local i
-    for i in "$@"; do
-        redis-cli -p $((BASE + i)) cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
-    done
-}
-for _ in $(seq 200); do cluster_ok 0 1 2 3 4 5 && break; sleep 0.1; done
-cluster_ok 0 1 2 3 4 5 || fail "cluster_state is not ok"
-# a node that answers (node 0 may be the one killed)
-rc0() {
-    local i
-    for i in 0 1 2 3 4 5; do
-        redis-cli -p $((BASE + i)) ping 2>/dev/null | grep -q PONG && { redis-cli -p $((BASE + i)) "$@"; return; }
-    done
-}
-# the masters (ports), from node 0's view
-masters() { rc0 cluster nodes | awk '$3 ~ /master/ && $3 !~ /fail/ { split($2, a, "[:@]"); print a[2] }' | sort; }
+# ---- the cluster --------------------------------------------------------------------------------
+cluster_start "$T" > "$T/start.log" || fail "cluster: $(cat "$T/start.log")"
 [ "$(masters | wc -l)" = 3 ] || fail "not 3 masters: $(rc0 cluster nodes)"
-flush_all() { local p; for p in $(masters); do redis-cli -p "$p" flushall > /dev/null; done; }
 URL="redis://127.0.0.1:$BASE,127.0.0.1:$((BASE + 1)),127.0.0.1:$((BASE + 2))"
 
 "$GEN" --seed 7 --days 4 --events 6000 --novel 40 --out "$T/log.jsonl" || fail "kadet-gen"
@@ -167,7 +123,7 @@ failover() { # failover SUFFIX: the URL's extra parameters
     rm -f "$T/n$vi/redis.pid"
     # once its replica is promoted, the killed node comes back (as a replica of it)
     for _ in $(seq 200); do [ "$(masters | grep -vc "^$victim\$")" = 3 ] && break; sleep 0.05; done
-    start_node "$vi"
+    start_node "$T" "$vi"
     for p in "${pids[@]}"; do wait "$p" || fail "failover$extra: an instance failed: $(cat "$T"/err-[abc])"; done
     pids=()
     grep -q "finding the cluster's masters again" "$T"/err-[abc] || fail "failover$extra: no instance saw the master go (the run ended first?)"

@@ -2,7 +2,7 @@
  * test_state_redis.c - what only the Redis store does (the behaviour every store shares is in
  * test_state_ops.c, whose "redis" row runs against the server t_redis_suite_url starts): URLs,
  * several instances on one server deciding "new" and claiming alerts once (also from two
- * threads at once), a claim left pending by a crash, AUTH, cluster refusal, reconnecting after
+ * threads at once), a claim left pending by a crash, AUTH, reconnecting after
  * a drop and after a server restart, round trips per 1,000 events. Each test starts its own
  * redis-server on 127.0.0.1 (t_redis.h) and skips when redis-server is not installed.
  */
@@ -468,7 +468,7 @@ TEST(state_redis_two_instances_one_new_one_claim)
     t_redis_stop(&srv);
 }
 
-/* ---- AUTH, cluster ------------------------------------------------------------------------ */
+/* ---- AUTH --------------------------------------------------------------------------------- */
 
 TEST(state_redis_auth)
 {
@@ -516,17 +516,7 @@ TEST(state_redis_auth)
     t_redis_stop(&srv);
 }
 
-TEST(state_redis_cluster_refused)
-{
-    struct t_redis srv;
-    if (!need_server(&srv, "--cluster-enabled yes --cluster-config-file nodes.conf"))
-        t_skip("redis-server is not installed");
-    struct st_store *st = NULL;
-    kad_err e;
-    ASSERT_EQ(st_open(&st, srv.url, ST_OPEN_RW, &e), KAD_ESTATE);
-    ASSERT(strstr(e.msg, "Cluster") != NULL);
-    t_redis_stop(&srv);
-}
+/* cluster mode: test_state_redis_cluster.c */
 
 /* ---- reconnecting ----------------------------------------------------------------------- */
 
