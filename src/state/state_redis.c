@@ -2,7 +2,7 @@
  * state_redis.c - the Redis store (struct st_ops st_redis_ops), selected by a
  * `redis://[USER[:PASSWORD]@]HOST:PORT[,HOST:PORT...][/DB][?instance=NAME]` URL: several kadet
  * instances share one baseline on one Redis server (hiredis, synchronous, one connection per
- * store).
+ * store), or on a Redis Cluster (state_redis_cluster.c routes the store's pipelines).
  *
  * What is decided on the server, in one step each: the first-seen decision of a combination (a
  * Lua script: read last-seen, apply the rule's window exactly as the SQLite store does, write

@@ -9,6 +9,7 @@
 #include "t_redis.h"
 #include "test.h"
 
+#include "base/alloc.h"
 #include "base/buf.h"
 #include "state/state.h"
 #include "state/state_redis_cluster.h"
@@ -181,4 +182,59 @@ TEST(state_redis_cluster_follows_a_moved_slot)
     kx_buf_fini(&k);
     t_redis_stop(&b);
     t_redis_stop(&a);
+}
+
+/* ---- ?wait=N ------------------------------------------------------------------------------------ */
+
+TEST(state_redis_wait_option)
+{
+    static const char *const bad[] = {"redis://h:1/?wait=x", "redis://h:1/?wait=17",
+                                      "redis://h:1/?wait_ms=0", "redis://h:1/?wait=1&wait_ms=",
+                                      "redis://h:1/?wait=-1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char *shown = NULL;
+        kad_err e;
+        ASSERT_EQ(st_redis_url_check(bad[i], &shown, &e), KAD_EINVAL);
+        ASSERT(strstr(e.msg, "wait") != NULL);
+        kx_free(shown);
+    }
+    if (!t_redis_available())
+        t_skip("redis-server is not installed");
+    /* a master with one replica: WAIT 1 is answered 1; the claim and the commit wait for it */
+    struct t_redis m, r;
+    t_redis_start(&m, 0, NULL);
+    char extra[64];
+    snprintf(extra, sizeof(extra), "--replicaof 127.0.0.1 %d", m.port);
+    t_redis_start(&r, 0, extra);
+    char url[160];
+    snprintf(url, sizeof(url), "%s/?instance=w&wait=1&wait_ms=5000", m.url);
+    struct st_store *st = NULL;
+    kad_err e;
+    if (st_open(&st, url, ST_OPEN_RW, &e) != 0)
+        t_fail(__FILE__, __LINE__, "open %s: %s", url, e.msg);
+    static const char *const fields[] = {"user.name"};
+    struct st_rule_def d = {.rule_id = "w", .name = "w", .logic_hash = 7, .fields = fields,
+                            .nfields = 1, .window_ms = DAY};
+    uint32_t rid;
+    ASSERT_OK(st_rule_register(st, &d, &rid, NULL, &e));
+    kx_buf k;
+    kx_buf_init(&k, ST_KEY_MAX + 1);
+    kx_str v = kx_str_c("alice");
+    ASSERT_OK(st_combo_encode(&k, &v, 1, NULL));
+    ASSERT_OK(st_begin(st, NULL));
+    ASSERT_EQ(st_observe(st, rid, k.ptr, k.len, T0, NULL, NULL), ST_SEEN_NEW);
+    ASSERT_EQ(st_alert_claim(st, rid, k.ptr, k.len, "00000000000000000000000000000abc", T0, &e),
+              1);
+    /* the claim's pipeline waited for the replica: it has the claim now */
+    redisReply *got = cmd(r.port, "GET kadet:alert:00000000000000000000000000000abc");
+    ASSERT(got->type == REDIS_REPLY_STRING && strcmp(got->str, "w:p") == 0);
+    freeReplyObject(got);
+    ASSERT_OK(st_commit(st, NULL));
+    got = cmd(r.port, "GET kadet:alert:00000000000000000000000000000abc");
+    ASSERT(got->type == REDIS_REPLY_STRING && strcmp(got->str, "w:c") == 0);
+    freeReplyObject(got);
+    st_close(st);
+    kx_buf_fini(&k);
+    t_redis_stop(&r);
+    t_redis_stop(&m);
 }
