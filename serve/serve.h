@@ -70,8 +70,8 @@ struct srv_config {
     long sink_ms; /* --sink-timeout: delivery drain at SIGTERM */
     bool insecure;
     bool check_config; /* --check-config: validate everything, start nothing (srv_config_check) */
-    int log_format; /* SRV_LOG_* */
-    int log_level;  /* KAD_LOG_* */
+    int log_format;    /* SRV_LOG_* */
+    int log_level;     /* KAD_LOG_* */
     size_t max_body, max_record, max_inflight;
     unsigned max_connections, max_per_ip, timeout_s, drain_s;
     unsigned header_timeout_s, body_timeout_s; /* request headers, request body (0: none) */
@@ -173,6 +173,8 @@ int srv_spool_append(struct srv_spool *sp, const struct srv_batch *b, uint64_t *
 uint64_t srv_spool_bytes(struct srv_spool *sp);
 uint64_t srv_spool_segments(struct srv_spool *sp);
 bool srv_spool_high(struct srv_spool *sp); /* at or above the high-water mark (90%) */
+/* Records the reader took from memory (the hand-over) and from the files; bytes held in memory. */
+void srv_spool_reads(struct srv_spool *sp, uint64_t *mem, uint64_t *disk, uint64_t *mem_bytes);
 
 /* The reader side (the detection thread only). */
 struct srv_spool_rec {
