@@ -609,6 +609,16 @@ static void retire(struct srv_config *c, char *p)
     r[c->nretired++] = p;
 }
 
+/* Replace the list to[] by from[] (whose strings change hands), retiring the old ones. */
+static void take_list(struct srv_config *c, char **to, size_t *nto, char **from, size_t *nfrom)
+{
+    for (size_t i = 0; i < *nto; i++)
+        retire(c, to[i]);
+    memcpy(to, from, SRV_MAX_PATHS * sizeof(*to));
+    *nto = *nfrom;
+    *nfrom = 0;
+}
+
 int srv_config_reload(struct srv_config *c, char *msg, size_t size)
 {
     if (!c->config_path)
@@ -625,15 +635,12 @@ int srv_config_reload(struct srv_config *c, char *msg, size_t size)
         srv_config_free(&n);
         return -1;
     }
-    for (size_t i = 0; i < c->nrules; i++)
-        retire(c, c->rules[i]);
-    for (size_t i = 0; i < c->nexceptions; i++)
-        retire(c, c->exceptions[i]);
-    memcpy(c->rules, n.rules, sizeof(c->rules));
-    c->nrules = n.nrules;
-    memcpy(c->exceptions, n.exceptions, sizeof(c->exceptions));
-    c->nexceptions = n.nexceptions;
-    n.nrules = n.nexceptions = 0;
+    /* the lists the file may change: the old strings stay valid (retired) for whoever still
+       runs on them (the detection thread swaps the follower and the outputs: srv_detect.c) */
+    take_list(c, c->rules, &c->nrules, n.rules, &n.nrules);
+    take_list(c, c->exceptions, &c->nexceptions, n.exceptions, &n.nexceptions);
+    take_list(c, c->follow, &c->nfollow, n.follow, &n.nfollow);
+    take_list(c, c->sink, &c->nsink, n.sink, &n.nsink);
     srv_config_free(&n);
     return 0;
 }
@@ -717,8 +724,8 @@ static int check_tls(const struct srv_config *c, char *msg, size_t size)
         snprintf(msg, size, "out of memory");
         return -1;
     }
-    int rc = gnutls_certificate_set_x509_key_file(cred, c->tls_cert, c->tls_key,
-                                                  GNUTLS_X509_FMT_PEM);
+    int rc =
+        gnutls_certificate_set_x509_key_file(cred, c->tls_cert, c->tls_key, GNUTLS_X509_FMT_PEM);
     if (rc < 0)
         snprintf(msg, size, "--tls-cert %s with --tls-key %s: %s", c->tls_cert, c->tls_key,
                  gnutls_strerror(rc));
