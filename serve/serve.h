@@ -64,6 +64,8 @@ struct srv_config {
     size_t nexceptions;
     char *state, *output, *spool_dir;
     size_t spool_max;
+    char *source[SRV_MAX_PATHS]; /* --source specs: a source's own host.* and cluster */
+    size_t nsource;
     char *sink[SRV_MAX_PATHS]; /* --sink specs (the file's [[sink]] tables: kad_outputs) */
     size_t nsink;
     char *outbox; /* default: STATE.outbox (a state URL: SPOOL_DIR/../outbox) */
@@ -100,6 +102,15 @@ int srv_config_load(struct srv_config *c, int argc, char **argv);
    allocated until srv_config_free. 0 or -1 with msg. */
 int srv_config_reload(struct srv_config *c, char *msg, size_t size);
 void srv_config_free(struct srv_config *c);
+/* One --source spec, "NAME:key=value[,key=value...]": NAME is `webhook` or a --follow path;
+   keys cluster_name, host_name, host_os_type, no_host (true/false). Its strings point into buf.
+   0, or -1 with the reason (and the byte position) in msg. */
+struct srv_source_meta {
+    const char *name, *cluster_name, *host_name, *host_os_type;
+    int no_host; /* -1: as the service's */
+};
+int srv_source_parse(const char *spec, struct srv_source_meta *m, char *buf, size_t bufsize,
+                     char *msg, size_t size);
 /* --check-config, after the rules were built (nrules of them): the TLS files load and match,
    the state, spool, output and outbox can be written. Prints the summary or the first problem;
    the exit status. */

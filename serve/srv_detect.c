@@ -35,7 +35,14 @@ struct det {
     uint64_t pending;
     int64_t first_pending_us;
     int64_t last_state_stats_us;
-    kad_engine_stats base;    /* counters of the engines replaced by reloads */
+    kad_engine_stats base; /* counters of the engines replaced by reloads */
+    /* --source: decode options of the webhook and of followed paths (kad_engine_decode_add) */
+    int webhook_dec;
+    struct {
+        const char *path;
+        int dec;
+    } fdec[SRV_MAX_PATHS];
+    size_t nfdec;
     struct srv_follow_rec fr; /* the file source's record being run */
 };
 
@@ -149,9 +156,77 @@ static int open_engine(struct det *d, kad_rules *rules, kad_err *err)
         .ud = d,
     };
     int rc = kad_engine_new(&d->e, &o, err);
-    if (rc == KAD_OK)
-        d->rules = rules;
-    return rc;
+    if (rc != KAD_OK)
+        return rc;
+    d->rules = rules;
+    d->webhook_dec = 0;
+    d->nfdec = 0;
+    for (size_t i = 0; i < c->nsource; i++) { /* checked by the config: parses */
+        struct srv_source_meta m;
+        char buf[4096], msg[512];
+        if (srv_source_parse(c->source[i], &m, buf, sizeof(buf), msg, sizeof(msg)) != 0)
+            continue;
+        kad_decode_opts dd = o.decode;
+        if (m.no_host >= 0)
+            dd.no_host = m.no_host;
+        if (m.host_name)
+            dd.host_name = m.host_name;
+        if (m.host_os_type)
+            dd.host_os_type = m.host_os_type;
+        if (m.cluster_name)
+            dd.cluster_name = m.cluster_name;
+        int id = kad_engine_decode_add(d->e, &dd, err); /* copies the strings */
+        if (id < 0) {
+            kad_engine_free(d->e);
+            d->e = NULL;
+            return id;
+        }
+        if (strcmp(m.name, "webhook") == 0) {
+            d->webhook_dec = id;
+        } else {
+            for (size_t j = 0; j < c->nfollow; j++) /* the config's string: lives long enough */
+                if (strcmp(c->follow[j], m.name) == 0 && d->nfdec < SRV_MAX_PATHS) {
+                    d->fdec[d->nfdec].path = c->follow[j];
+                    d->fdec[d->nfdec++].dec = id;
+                    break;
+                }
+        }
+    }
+    return KAD_OK;
+}
+
+/* The decode options of a followed record: its file is the --follow path itself, or a rotated
+   copy of it in the same directory (logrotate's PATH.1, PATH.2.gz; kube-apiserver's
+   STEM-TIME.EXT for STEM.EXT). */
+static int follow_dec(const struct det *d, const char *origin)
+{
+    if (!origin || !d->nfdec)
+        return 0;
+    const char *ob = strrchr(origin, '/');
+    size_t odir = ob ? (size_t)(ob - origin) + 1 : 0;
+    ob = origin + odir;
+    int best = 0;
+    size_t best_len = 0;
+    for (size_t i = 0; i < d->nfdec; i++) {
+        const char *p = d->fdec[i].path;
+        if (strcmp(p, origin) == 0)
+            return d->fdec[i].dec;
+        const char *pb = strrchr(p, '/');
+        size_t pdir = pb ? (size_t)(pb - p) + 1 : 0;
+        if (pdir != odir || strncmp(p, origin, pdir) != 0)
+            continue;
+        pb = p + pdir;
+        size_t blen = strlen(pb);
+        const char *dot = strrchr(pb, '.');
+        size_t stem = dot && dot > pb ? (size_t)(dot - pb) : blen;
+        bool match = (strncmp(ob, pb, blen) == 0 && ob[blen] == '.') ||
+                     (strncmp(ob, pb, stem) == 0 && ob[stem] == '-');
+        if (match && blen > best_len) {
+            best = d->fdec[i].dec;
+            best_len = blen;
+        }
+    }
+    return best;
 }
 
 static void add_stats(kad_engine_stats *to, const kad_engine_stats *from)
@@ -264,7 +339,7 @@ static void note_recv(struct det *d, int64_t us)
 }
 
 static int feed(struct det *d, const char *key, const kad_record *rec, int64_t read_ms,
-                int64_t recv_us);
+                int64_t recv_us, int dec);
 
 /* What a reload hands to the detection thread besides the rules: the running sources and
    sinks (their strings are the config's, kept by srv_config_reload until exit). */
@@ -289,7 +364,8 @@ static int swap_follow(struct det *d, char *msg, size_t size)
     struct srv *s = d->s;
     srv_follow_stop(s);
     while (srv_follow_pop(s, &d->fr) == 1)
-        if (feed(d, d->fr.source, &d->fr.rec, d->fr.read_ms, d->fr.read_ms * 1000) != 0)
+        if (feed(d, d->fr.source, &d->fr.rec, d->fr.read_ms, d->fr.read_ms * 1000,
+                 follow_dec(d, d->fr.rec.origin)) != 0)
             return -1;
     if (d->pending && commit(d) != 0)
         return -1;
@@ -410,12 +486,13 @@ static int spool_pos(void *ud, const char *key, int64_t *offset)
 /* Run one record (read_ms: when it was read, KAD_TIME_NONE: now; recv_us: its receipt for the
    latency histogram): 0, or -1 when the engine failed (serve stops). */
 static int feed(struct det *d, const char *key, const kad_record *rec, int64_t read_ms,
-                int64_t recv_us)
+                int64_t recv_us, int dec)
 {
     struct srv *s = d->s;
     kad_err err;
     kad_err_clear(&err);
-    if (kad_engine_feed_at(d->e, key, rec, read_ms, &err) != KAD_OK && kad_engine_failed(d->e)) {
+    if (kad_engine_feed_with(d->e, key, rec, read_ms, dec, &err) != KAD_OK &&
+        kad_engine_failed(d->e)) {
         char line[1024];
         kad_err_format(&err, line, sizeof(line));
         srv_log(KAD_LOG_ERROR, "detection stopped: %s", line);
@@ -466,7 +543,8 @@ static void *detect_main(void *arg)
         int fed = 0;
         bool feed_failed = false;
         while (fed < 256 && srv_follow_pop(s, &d->fr) == 1) {
-            if (feed(d, d->fr.source, &d->fr.rec, d->fr.read_ms, d->fr.read_ms * 1000) != 0) {
+            if (feed(d, d->fr.source, &d->fr.rec, d->fr.read_ms, d->fr.read_ms * 1000,
+                     follow_dec(d, d->fr.rec.origin)) != 0) {
                 feed_failed = true;
                 break;
             }
@@ -491,7 +569,7 @@ static void *detect_main(void *arg)
                               .line = 0,
                               .col = 0,
                               .offset = (uint64_t)r.offset};
-            if (feed(d, key, &rec, KAD_TIME_NONE, r.recv_us) != 0)
+            if (feed(d, key, &rec, KAD_TIME_NONE, r.recv_us, d->webhook_dec) != 0)
                 break;
         }
         bool idle = got == 0 && !fed;
