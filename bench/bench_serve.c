@@ -6,7 +6,12 @@
  * seconds. It reports events/s, requests/s, the receipt->200 latency (p50, p99 over every
  * request, measured here), and the server's RSS every second (from /proc/PID/status).
  *
- *   bench_serve URL CA CERT KEY THREADS EVENTS SECONDS SERVER_PID
+ *   bench_serve URL CA CERT KEY THREADS EVENTS SECONDS SERVER_PID [RATE]
+ *
+ * Without RATE (or 0) each thread posts its next request as soon as the last one is answered
+ * (saturation). With RATE (events/s in all) each thread posts on a fixed schedule, one request
+ * every THREADS*EVENTS/RATE seconds; a request's latency counts from the time it was due, not
+ * from when it could be sent, so a server that falls behind is not hidden by the wait.
  *
  * Output: key=value lines (bench/serve.sh turns them into the RESULTS.md table).
  */
@@ -23,8 +28,8 @@
 
 struct job {
     const char *url, *ca, *cert, *key;
-    int id, events;
-    double seconds;
+    int id, nthreads, events;
+    double seconds, interval; /* interval: seconds between requests (0: saturation) */
     uint64_t ok, failed, sent_events;
     double *lat; /* seconds per request */
     size_t nlat, clat;
@@ -105,13 +110,25 @@ static void *run(void *arg)
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    double end = now_s() + j->seconds;
+    double start = now_s(), end = start + j->seconds;
+    /* threads start their schedules spread over one interval */
+    double due = start + j->interval * (double)j->id / (double)j->nthreads;
     uint64_t seq = 0;
     while (body && now_s() < end && !atomic_load(&stop_all)) {
         size_t len = build(body, cap, j->id, seq++, j->events);
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
         double t0 = now_s();
+        if (j->interval > 0) {
+            if (due > t0) {
+                struct timespec ts = {.tv_sec = (time_t)(due - t0),
+                                      .tv_nsec =
+                                          (long)((due - t0 - (double)(time_t)(due - t0)) * 1e9)};
+                nanosleep(&ts, NULL);
+            }
+            t0 = due; /* late requests count their wait */
+            due += j->interval;
+        }
         CURLcode rc = curl_easy_perform(c);
         double dt = now_s() - t0;
         long code = 0;
@@ -159,12 +176,14 @@ static int cmp_d(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    if (argc != 9) {
-        fprintf(stderr, "usage: bench_serve URL CA CERT KEY THREADS EVENTS SECONDS SERVER_PID\n");
+    if (argc != 9 && argc != 10) {
+        fprintf(stderr,
+                "usage: bench_serve URL CA CERT KEY THREADS EVENTS SECONDS SERVER_PID [RATE]\n");
         return 2;
     }
     int nt = atoi(argv[5]), events = atoi(argv[6]);
     double seconds = atof(argv[7]);
+    double rate = argc == 10 ? atof(argv[9]) : 0;
     long pid = atol(argv[8]);
     curl_global_init(CURL_GLOBAL_ALL);
     struct job *jobs = calloc((size_t)nt, sizeof(*jobs));
@@ -176,8 +195,10 @@ int main(int argc, char **argv)
                                .cert = argv[3],
                                .key = argv[4],
                                .id = i,
+                               .nthreads = nt,
                                .events = events,
-                               .seconds = seconds};
+                               .seconds = seconds,
+                               .interval = rate > 0 ? (double)nt * events / rate : 0};
         pthread_create(&th[i], NULL, run, &jobs[i]);
     }
     long rss_min = -1, rss_max = -1, rss_first = -1, rss_last = -1;
@@ -214,11 +235,11 @@ int main(int argc, char **argv)
         free(jobs[i].lat);
     }
     qsort(all, nl, sizeof(double), cmp_d);
-    printf(
-        "threads=%d\nevents_per_request=%d\nseconds=%.1f\nrequests_ok=%llu\nrequests_failed=%llu\n"
-        "events=%llu\nevents_per_s=%.0f\nrequests_per_s=%.1f\n",
-        nt, events, el, (unsigned long long)ok, (unsigned long long)failed, (unsigned long long)ev,
-        (double)ev / el, (double)ok / el);
+    printf("offered_events_per_s=%.0f\nthreads=%d\nevents_per_request=%d\nseconds=%.1f\nrequests_"
+           "ok=%llu\nrequests_failed=%llu\n"
+           "events=%llu\nevents_per_s=%.0f\nrequests_per_s=%.1f\n",
+           rate, nt, events, el, (unsigned long long)ok, (unsigned long long)failed,
+           (unsigned long long)ev, (double)ev / el, (double)ok / el);
     if (nl)
         printf("p50_200_ms=%.2f\np99_200_ms=%.2f\n", all[nl / 2] * 1000,
                all[(size_t)((double)nl * 0.99)] * 1000);

@@ -896,6 +896,17 @@ KAD_API int kad_engine_position(kad_engine *e, const char *source, int64_t *offs
  */
 KAD_API int kad_engine_feed_at(kad_engine *e, const char *source, const kad_record *rec,
                                int64_t read_ms, kad_err *err);
+/*
+ * Per-source decode options (kadet serve's per-listener and per-file host.* and cluster): add
+ * another set of host.* (no_host, host_name, host_os_type) and orchestrator.cluster.name
+ * (cluster_name) for the records fed with kad_engine_feed_with; every other field of d is
+ * ignored (the engine's kad_engine_opts.decode decides). Returns its number (1, 2, ...) or a
+ * negative code. 0 names kad_engine_opts.decode itself.
+ */
+KAD_API int kad_engine_decode_add(kad_engine *e, const kad_decode_opts *d, kad_err *err);
+/* kad_engine_feed_at decoding the record with the options numbered `decode`. */
+KAD_API int kad_engine_feed_with(kad_engine *e, const char *source, const kad_record *rec,
+                                 int64_t read_ms, int decode, kad_err *err);
 /* Commit now (see the protocol above). */
 KAD_API int kad_engine_commit(kad_engine *e, kad_err *err);
 /* The inputs have ended and time has passed to now_ms (KAD_TIME_NONE: the wall clock; not

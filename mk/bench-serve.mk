@@ -1,6 +1,7 @@
 # mk/bench-serve.mk - `make bench-serve`: kadet serve under load (bench/serve.sh, figures in
-# bench/RESULTS.md). Never part of `make check`. SECONDS, THREADS and EVENTS set the run
-# (defaults 20 s, 4 threads, 500 events per request; the issue's target run is SECONDS=600).
+# bench/RESULTS.md). Never part of `make check`. Settings: see bench/serve.sh (SECONDS_RUN or
+# DURATION, THREADS, EVENTS, MODES, RATE, KADET_BIN, OLD_BIN, SERVE_FLAGS); DURATION=600 is the
+# issue's 10-minute RSS run.
 .PHONY: bench-serve
 build/bench/bench_serve: bench/bench_serve.c
 	@mkdir -p $(@D)

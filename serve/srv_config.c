@@ -33,6 +33,8 @@ const char srv_usage[] =
     "  --admin-listen HOST:PORT /healthz /readyz /metrics POST /-/reload, /ui /api/v1/\n"
     "  --follow FILE            audit log files to follow (repeatable)\n"
     "  --cluster-name NAME      orchestrator.cluster.name of every event\n"
+    "  --source NAME:KEY=VAL,.. a source's own cluster_name, host_name, host_os_type, no_host\n"
+    "                           (NAME: webhook or a --follow path; repeatable)\n"
     "  --rules PATH             rule files or directories (repeatable; default: bundled)\n"
     "  --exceptions FILE        exception lists (repeatable)\n"
     "  --state FILE|URL         the state (default: beside the spool)\n"
@@ -58,8 +60,9 @@ const char srv_usage[] =
     "  --ingested now|none      event.ingested: the time of reading (default) or none\n"
     "  --now TIME               alert @timestamp (tests)\n"
     "\n"
-    "SIGHUP or POST /-/reload (admin role) reloads rules and exceptions; SIGTERM drains and\n"
-    "exits 0. Exit status: 0 stopped cleanly, 1 usage or configuration error, 2 runtime error.\n";
+    "SIGHUP or POST /-/reload (admin role) reloads rules, exceptions, followed files,\n"
+    "sources and sinks; SIGTERM drains and exits 0. Exit status: 0 stopped cleanly, 1 usage\n"
+    "or configuration error, 2 runtime error.\n";
 
 enum stype { T_STR, T_STRS, T_BYTES, T_UINT, T_BOOL, T_LOGFMT, T_LOGLVL, T_MS, T_TIME, T_INGESTED };
 
@@ -87,6 +90,7 @@ static const struct setting settings[] = {
     S("token_file", T_STR, token_file),
     S("admin_listen", T_STR, admin_listen),
     L("follow", follow),
+    L("source", source),
     S("cluster_name", T_STR, cluster_name),
     L("rules", rules),
     L("exceptions", exceptions),
@@ -482,11 +486,89 @@ static int usage_error(const char *msg)
     return 1;
 }
 
+int srv_source_parse(const char *spec, struct srv_source_meta *m, char *buf, size_t bufsize,
+                     char *msg, size_t size)
+{
+    *m = (struct srv_source_meta){.no_host = -1};
+    size_t len = strlen(spec);
+    if (len + 1 > bufsize) {
+        snprintf(msg, size, "--source: longer than %zu bytes", bufsize - 1);
+        return -1;
+    }
+    memcpy(buf, spec, len + 1);
+    /* NAME ends at the last ':' before the first '=' (a path may hold ':') */
+    char *eq = strchr(buf, '='), *colon = NULL;
+    for (char *p = buf; p && *p && (!eq || p < eq); p++)
+        if (*p == ':')
+            colon = p;
+    if (!colon || colon == buf || !eq) {
+        snprintf(msg, size,
+                 "--source '%.200s': expected NAME:key=value[,key=value...] (NAME: webhook or a "
+                 "--follow path)",
+                 spec);
+        return -1;
+    }
+    *colon = '\0';
+    m->name = buf;
+    for (char *kv = colon + 1; kv;) {
+        char *next = strchr(kv, ',');
+        if (next)
+            *next++ = '\0';
+        size_t at = (size_t)(kv - buf);
+        char *v = strchr(kv, '=');
+        if (!v || v == kv || !v[1]) {
+            snprintf(msg, size, "--source '%.200s': byte %zu: expected key=value", spec, at + 1);
+            return -1;
+        }
+        *v++ = '\0';
+        if (strcmp(kv, "cluster_name") == 0)
+            m->cluster_name = v;
+        else if (strcmp(kv, "host_name") == 0)
+            m->host_name = v;
+        else if (strcmp(kv, "host_os_type") == 0)
+            m->host_os_type = v;
+        else if (strcmp(kv, "no_host") == 0 && (strcmp(v, "true") == 0 || strcmp(v, "false") == 0))
+            m->no_host = strcmp(v, "true") == 0;
+        else {
+            snprintf(msg, size,
+                     "--source '%.200s': byte %zu: unknown key '%.40s' or bad value (cluster_name, "
+                     "host_name, host_os_type, no_host=true|false)",
+                     spec, at + 1, kv);
+            return -1;
+        }
+        kv = next;
+    }
+    return 0;
+}
+
+static int check_sources(const struct srv_config *c, char *msg, size_t size)
+{
+    for (size_t i = 0; i < c->nsource; i++) {
+        struct srv_source_meta m;
+        char buf[4096];
+        if (srv_source_parse(c->source[i], &m, buf, sizeof(buf), msg, size) != 0)
+            return -1;
+        bool known = strcmp(m.name, "webhook") == 0 && c->listen;
+        for (size_t j = 0; !known && j < c->nfollow; j++)
+            known = strcmp(m.name, c->follow[j]) == 0;
+        if (!known) {
+            snprintf(msg, size,
+                     "--source '%.200s': '%.200s' is neither webhook (with --listen) nor a "
+                     "--follow path",
+                     c->source[i], m.name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int validate(struct srv_config *c)
 {
     char msg[512];
     if (!c->listen && !c->nfollow)
         return usage_error("nothing to receive: give --listen HOST:PORT (or --follow FILE)");
+    if (check_sources(c, msg, sizeof(msg)) != 0)
+        return usage_error(msg);
     if (!!c->tls_cert != !!c->tls_key)
         return usage_error("--tls-cert and --tls-key go together");
     if (c->client_ca && !c->tls_cert)
@@ -609,6 +691,16 @@ static void retire(struct srv_config *c, char *p)
     r[c->nretired++] = p;
 }
 
+/* Replace the list to[] by from[] (whose strings change hands), retiring the old ones. */
+static void take_list(struct srv_config *c, char **to, size_t *nto, char **from, size_t *nfrom)
+{
+    for (size_t i = 0; i < *nto; i++)
+        retire(c, to[i]);
+    memcpy(to, from, SRV_MAX_PATHS * sizeof(*to));
+    *nto = *nfrom;
+    *nfrom = 0;
+}
+
 int srv_config_reload(struct srv_config *c, char *msg, size_t size)
 {
     if (!c->config_path)
@@ -625,15 +717,13 @@ int srv_config_reload(struct srv_config *c, char *msg, size_t size)
         srv_config_free(&n);
         return -1;
     }
-    for (size_t i = 0; i < c->nrules; i++)
-        retire(c, c->rules[i]);
-    for (size_t i = 0; i < c->nexceptions; i++)
-        retire(c, c->exceptions[i]);
-    memcpy(c->rules, n.rules, sizeof(c->rules));
-    c->nrules = n.nrules;
-    memcpy(c->exceptions, n.exceptions, sizeof(c->exceptions));
-    c->nexceptions = n.nexceptions;
-    n.nrules = n.nexceptions = 0;
+    /* the lists the file may change: the old strings stay valid (retired) for whoever still
+       runs on them (the detection thread swaps the follower and the outputs: srv_detect.c) */
+    take_list(c, c->rules, &c->nrules, n.rules, &n.nrules);
+    take_list(c, c->exceptions, &c->nexceptions, n.exceptions, &n.nexceptions);
+    take_list(c, c->follow, &c->nfollow, n.follow, &n.nfollow);
+    take_list(c, c->source, &c->nsource, n.source, &n.nsource);
+    take_list(c, c->sink, &c->nsink, n.sink, &n.nsink);
     srv_config_free(&n);
     return 0;
 }
@@ -653,6 +743,9 @@ void srv_config_free(struct srv_config *c)
     for (size_t i = 0; i < c->nsink; i++)
         free(c->sink[i]);
     c->nsink = 0;
+    for (size_t i = 0; i < c->nsource; i++)
+        free(c->source[i]);
+    c->nsource = 0;
     for (size_t i = 0; i < c->nrules; i++)
         free(c->rules[i]);
     for (size_t i = 0; i < c->nexceptions; i++)
@@ -717,8 +810,8 @@ static int check_tls(const struct srv_config *c, char *msg, size_t size)
         snprintf(msg, size, "out of memory");
         return -1;
     }
-    int rc = gnutls_certificate_set_x509_key_file(cred, c->tls_cert, c->tls_key,
-                                                  GNUTLS_X509_FMT_PEM);
+    int rc =
+        gnutls_certificate_set_x509_key_file(cred, c->tls_cert, c->tls_key, GNUTLS_X509_FMT_PEM);
     if (rc < 0)
         snprintf(msg, size, "--tls-cert %s with --tls-key %s: %s", c->tls_cert, c->tls_key,
                  gnutls_strerror(rc));

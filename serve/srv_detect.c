@@ -35,7 +35,14 @@ struct det {
     uint64_t pending;
     int64_t first_pending_us;
     int64_t last_state_stats_us;
-    kad_engine_stats base;    /* counters of the engines replaced by reloads */
+    kad_engine_stats base; /* counters of the engines replaced by reloads */
+    /* --source: decode options of the webhook and of followed paths (kad_engine_decode_add) */
+    int webhook_dec;
+    struct {
+        const char *path;
+        int dec;
+    } fdec[SRV_MAX_PATHS];
+    size_t nfdec;
     struct srv_follow_rec fr; /* the file source's record being run */
 };
 
@@ -149,9 +156,77 @@ static int open_engine(struct det *d, kad_rules *rules, kad_err *err)
         .ud = d,
     };
     int rc = kad_engine_new(&d->e, &o, err);
-    if (rc == KAD_OK)
-        d->rules = rules;
-    return rc;
+    if (rc != KAD_OK)
+        return rc;
+    d->rules = rules;
+    d->webhook_dec = 0;
+    d->nfdec = 0;
+    for (size_t i = 0; i < c->nsource; i++) { /* checked by the config: parses */
+        struct srv_source_meta m;
+        char buf[4096], msg[512];
+        if (srv_source_parse(c->source[i], &m, buf, sizeof(buf), msg, sizeof(msg)) != 0)
+            continue;
+        kad_decode_opts dd = o.decode;
+        if (m.no_host >= 0)
+            dd.no_host = m.no_host;
+        if (m.host_name)
+            dd.host_name = m.host_name;
+        if (m.host_os_type)
+            dd.host_os_type = m.host_os_type;
+        if (m.cluster_name)
+            dd.cluster_name = m.cluster_name;
+        int id = kad_engine_decode_add(d->e, &dd, err); /* copies the strings */
+        if (id < 0) {
+            kad_engine_free(d->e);
+            d->e = NULL;
+            return id;
+        }
+        if (strcmp(m.name, "webhook") == 0) {
+            d->webhook_dec = id;
+        } else {
+            for (size_t j = 0; j < c->nfollow; j++) /* the config's string: lives long enough */
+                if (strcmp(c->follow[j], m.name) == 0 && d->nfdec < SRV_MAX_PATHS) {
+                    d->fdec[d->nfdec].path = c->follow[j];
+                    d->fdec[d->nfdec++].dec = id;
+                    break;
+                }
+        }
+    }
+    return KAD_OK;
+}
+
+/* The decode options of a followed record: its file is the --follow path itself, or a rotated
+   copy of it in the same directory (logrotate's PATH.1, PATH.2.gz; kube-apiserver's
+   STEM-TIME.EXT for STEM.EXT). */
+static int follow_dec(const struct det *d, const char *origin)
+{
+    if (!origin || !d->nfdec)
+        return 0;
+    const char *ob = strrchr(origin, '/');
+    size_t odir = ob ? (size_t)(ob - origin) + 1 : 0;
+    ob = origin + odir;
+    int best = 0;
+    size_t best_len = 0;
+    for (size_t i = 0; i < d->nfdec; i++) {
+        const char *p = d->fdec[i].path;
+        if (strcmp(p, origin) == 0)
+            return d->fdec[i].dec;
+        const char *pb = strrchr(p, '/');
+        size_t pdir = pb ? (size_t)(pb - p) + 1 : 0;
+        if (pdir != odir || strncmp(p, origin, pdir) != 0)
+            continue;
+        pb = p + pdir;
+        size_t blen = strlen(pb);
+        const char *dot = strrchr(pb, '.');
+        size_t stem = dot && dot > pb ? (size_t)(dot - pb) : blen;
+        bool match = (strncmp(ob, pb, blen) == 0 && ob[blen] == '.') ||
+                     (strncmp(ob, pb, stem) == 0 && ob[stem] == '-');
+        if (match && blen > best_len) {
+            best = d->fdec[i].dec;
+            best_len = blen;
+        }
+    }
+    return best;
 }
 
 static void add_stats(kad_engine_stats *to, const kad_engine_stats *from)
@@ -263,11 +338,107 @@ static void note_recv(struct det *d, int64_t us)
     d->recv[d->nrecv++] = us;
 }
 
+static int feed(struct det *d, const char *key, const kad_record *rec, int64_t read_ms,
+                int64_t recv_us, int dec);
+
+/* What a reload hands to the detection thread besides the rules: the running sources and
+   sinks (their strings are the config's, kept by srv_config_reload until exit). */
+struct reload_src {
+    const char *follow[SRV_MAX_PATHS], *sink[SRV_MAX_PATHS];
+    size_t nfollow, nsink;
+};
+static struct reload_src running; /* what the follower and the outputs run on */
+
+static void src_log(kad_err *err, const char *what, char *msg, size_t size)
+{
+    char line[1024];
+    kad_err_format(err, line, sizeof(line));
+    snprintf(msg, size, "%s: %.400s", what, line);
+    srv_log(KAD_LOG_ERROR, "reload: %s", msg);
+}
+
+/* The follower on cfg.follow: stop the old one, run what it had queued (commit follows in the
+   caller), start the new one; positions come from the state, so nothing is read twice. */
+static int swap_follow(struct det *d, char *msg, size_t size)
+{
+    struct srv *s = d->s;
+    srv_follow_stop(s);
+    while (srv_follow_pop(s, &d->fr) == 1)
+        if (feed(d, d->fr.source, &d->fr.rec, d->fr.read_ms, d->fr.read_ms * 1000,
+                 follow_dec(d, d->fr.rec.origin)) != 0)
+            return -1;
+    if (d->pending && commit(d) != 0)
+        return -1;
+    kad_err err;
+    kad_err_clear(&err);
+    const struct srv_config *c = &s->cfg;
+    if (srv_follow_replace(s, (const char *const *)c->follow, c->nfollow, &err) == KAD_OK) {
+        running.nfollow = c->nfollow;
+        memcpy(running.follow, c->follow, sizeof(running.follow));
+        return 0;
+    }
+    src_log(&err, "follow", msg, size);
+    kad_err_clear(&err);
+    if (srv_follow_replace(s, running.follow, running.nfollow, &err) != KAD_OK) {
+        char line[1024];
+        kad_err_format(&err, line, sizeof(line));
+        srv_log(KAD_LOG_ERROR, "cannot restart the old followed files: %s", line);
+    }
+    return -1;
+}
+
+/* The outputs on cfg.sink and the config's [[sink]] tables, the engine being closed: deliveries
+   still pending stay in the outbox for the new kad_outputs. */
+static int swap_outs(struct det *d, char *msg, size_t size)
+{
+    struct srv *s = d->s;
+    pthread_mutex_lock(&s->src_mu);
+    kad_outputs *old = s->outs;
+    s->outs = NULL;
+    pthread_mutex_unlock(&s->src_mu);
+    if (old)
+        kad_outputs_free(old);
+    kad_err err;
+    kad_err_clear(&err);
+    kad_outputs *n = NULL;
+    int rc = srv_outputs_open(s, (const char *const *)s->cfg.sink, s->cfg.nsink, &n, &err);
+    if (rc != KAD_OK) {
+        src_log(&err, "sinks", msg, size);
+        kad_err_clear(&err);
+        /* the old specs (the file's tables are the new ones: checked before, so rarely here) */
+        if (srv_outputs_open(s, running.sink, running.nsink, &n, &err) != KAD_OK) {
+            char line[1024];
+            kad_err_format(&err, line, sizeof(line));
+            srv_log(KAD_LOG_ERROR, "cannot reopen the sinks: %s", line);
+            n = NULL;
+        }
+    } else {
+        running.nsink = s->cfg.nsink;
+        memcpy(running.sink, s->cfg.sink, sizeof(running.sink));
+    }
+    pthread_mutex_lock(&s->src_mu);
+    s->outs = n;
+    pthread_mutex_unlock(&s->src_mu);
+    return rc == KAD_OK ? 0 : -1;
+}
+
 static int swap_rules(struct det *d, kad_rules *nr, char *msg, size_t size)
 {
     struct srv *s = d->s;
     kad_err err;
     kad_err_clear(&err);
+    pthread_mutex_lock(&s->mu);
+    bool do_follow = s->pending_follow, do_outs = s->pending_outs;
+    s->pending_follow = s->pending_outs = false;
+    pthread_mutex_unlock(&s->mu);
+    int src_rc = 0;
+    if (do_follow && swap_follow(d, msg, size) != 0) {
+        if (atomic_load(&s->fatal)) {
+            kad_rules_unref(nr);
+            return -1;
+        }
+        src_rc = -1;
+    }
     if (d->pending && commit(d) != 0) {
         snprintf(msg, size, "the commit before the swap failed");
         kad_rules_unref(nr);
@@ -279,6 +450,8 @@ static int swap_rules(struct det *d, kad_rules *nr, char *msg, size_t size)
     add_stats(&d->base, &es);
     kad_engine_free(d->e);
     d->e = NULL;
+    if (do_outs && swap_outs(d, msg, size) != 0)
+        src_rc = -1;
     if (open_engine(d, nr, &err) == KAD_OK) {
         pthread_mutex_lock(&s->rules_mu);
         kad_rules *prev = s->rules;
@@ -286,7 +459,7 @@ static int swap_rules(struct det *d, kad_rules *nr, char *msg, size_t size)
         pthread_mutex_unlock(&s->rules_mu);
         kad_rules_unref(prev);
         kad_rules_unref(old);
-        return 0;
+        return src_rc;
     }
     char line[1024];
     kad_err_format(&err, line, sizeof(line));
@@ -313,12 +486,13 @@ static int spool_pos(void *ud, const char *key, int64_t *offset)
 /* Run one record (read_ms: when it was read, KAD_TIME_NONE: now; recv_us: its receipt for the
    latency histogram): 0, or -1 when the engine failed (serve stops). */
 static int feed(struct det *d, const char *key, const kad_record *rec, int64_t read_ms,
-                int64_t recv_us)
+                int64_t recv_us, int dec)
 {
     struct srv *s = d->s;
     kad_err err;
     kad_err_clear(&err);
-    if (kad_engine_feed_at(d->e, key, rec, read_ms, &err) != KAD_OK && kad_engine_failed(d->e)) {
+    if (kad_engine_feed_with(d->e, key, rec, read_ms, dec, &err) != KAD_OK &&
+        kad_engine_failed(d->e)) {
         char line[1024];
         kad_err_format(&err, line, sizeof(line));
         srv_log(KAD_LOG_ERROR, "detection stopped: %s", line);
@@ -369,7 +543,8 @@ static void *detect_main(void *arg)
         int fed = 0;
         bool feed_failed = false;
         while (fed < 256 && srv_follow_pop(s, &d->fr) == 1) {
-            if (feed(d, d->fr.source, &d->fr.rec, d->fr.read_ms, d->fr.read_ms * 1000) != 0) {
+            if (feed(d, d->fr.source, &d->fr.rec, d->fr.read_ms, d->fr.read_ms * 1000,
+                     follow_dec(d, d->fr.rec.origin)) != 0) {
                 feed_failed = true;
                 break;
             }
@@ -394,7 +569,7 @@ static void *detect_main(void *arg)
                               .line = 0,
                               .col = 0,
                               .offset = (uint64_t)r.offset};
-            if (feed(d, key, &rec, KAD_TIME_NONE, r.recv_us) != 0)
+            if (feed(d, key, &rec, KAD_TIME_NONE, r.recv_us, d->webhook_dec) != 0)
                 break;
         }
         bool idle = got == 0 && !fed;
@@ -431,6 +606,10 @@ int srv_detect_start(struct srv *s, kad_err *err)
         return KAD_ENOMEM;
     }
     d->s = s;
+    running.nfollow = s->cfg.nfollow;
+    memcpy(running.follow, s->cfg.follow, sizeof(running.follow));
+    running.nsink = s->cfg.nsink;
+    memcpy(running.sink, s->cfg.sink, sizeof(running.sink));
     for (size_t i = 0; i < s->nmounts; i++)
         d->want_alerts |= s->mounts[i]->on_alerts != NULL;
     int rc = open_engine(d, s->rules, err);
@@ -454,11 +633,13 @@ void srv_detect_stop(struct srv *s)
     struct det *d = the_det;
     if (!d)
         return;
-    srv_follow_stop(s); /* no new records; the queued ones are drained below */
+    pthread_mutex_lock(&s->reload_mu); /* a reload in progress finishes first */
+    srv_follow_stop(s);                /* no new records; the queued ones are drained below */
     pthread_mutex_lock(&s->mu);
     s->stop_detect = true;
     pthread_mutex_unlock(&s->mu);
     srv_spool_wake(s->spool);
+    pthread_mutex_unlock(&s->reload_mu);
     pthread_join(s->detect_thread, NULL);
     kad_engine_stats es;
     kad_engine_stats_get(d->e, &es);
@@ -484,10 +665,40 @@ int srv_reload(struct srv *s, char *msg, size_t size)
 {
     pthread_mutex_lock(&s->reload_mu);
     int64_t t0 = mono_us();
-    int rc = srv_config_reload(&s->cfg, msg, size);
+    struct srv_config *c = &s->cfg;
+    struct reload_src was = {.nfollow = c->nfollow, .nsink = c->nsink};
+    memcpy(was.follow, c->follow, sizeof(was.follow));
+    memcpy(was.sink, c->sink, sizeof(was.sink));
+    int rc = srv_config_reload(c, msg, size);
     kad_rules *nr = NULL;
     if (rc == 0)
         rc = srv_rules_build(s, &nr, msg, size);
+    /* the followed files and the sinks: replaced when the file changed them */
+    bool follow_changed = c->nfollow != was.nfollow, outs_changed = false;
+    for (size_t i = 0; !follow_changed && i < c->nfollow; i++)
+        follow_changed = strcmp(c->follow[i], was.follow[i]) != 0;
+    uint64_t hash = srv_file_hash(c->config_path);
+    if (c->outbox) {
+        outs_changed = c->nsink != was.nsink || hash != s->conf_hash;
+        for (size_t i = 0; !outs_changed && i < c->nsink; i++)
+            outs_changed = strcmp(c->sink[i], was.sink[i]) != 0;
+    }
+    if (rc == 0 && outs_changed) { /* a bad sink refuses the reload before anything changes */
+        kad_outputs_opts oo = {.outbox_path = c->outbox,
+                               .specs = (const char *const *)c->sink,
+                               .nspecs = c->nsink,
+                               .config_path = c->config_path};
+        kad_err kerr;
+        kad_err_clear(&kerr);
+        if (kad_outputs_check(&oo, &kerr) != KAD_OK) {
+            char line[1024];
+            kad_err_format(&kerr, line, sizeof(line));
+            snprintf(msg, size, "sinks: %.400s", line);
+            kad_rules_unref(nr);
+            nr = NULL;
+            rc = -1;
+        }
+    }
     if (rc == 0) {
         pthread_mutex_lock(&s->mu);
         if (s->detect_exited) {
@@ -495,6 +706,8 @@ int srv_reload(struct srv *s, char *msg, size_t size)
             rc = -1;
             kad_rules_unref(nr);
         } else {
+            s->pending_follow = follow_changed;
+            s->pending_outs = outs_changed;
             s->pending = nr;
             s->reload_done = false;
             pthread_mutex_unlock(&s->mu);
@@ -514,9 +727,16 @@ int srv_reload(struct srv *s, char *msg, size_t size)
         pthread_mutex_unlock(&s->mu);
     }
     if (rc == 0) {
+        if (outs_changed)
+            s->conf_hash = hash;
         kad_rules *r = srv_rules_get(s);
-        srv_log(KAD_LOG_INFO, "reload: %zu rules running (%.1f ms)", r ? kad_rules_count(r) : 0,
-                (double)(mono_us() - t0) / 1000.0);
+        pthread_mutex_lock(&s->src_mu);
+        size_t nsinks = s->outs ? kad_outputs_count(s->outs) : 0;
+        pthread_mutex_unlock(&s->src_mu);
+        srv_log(KAD_LOG_INFO,
+                "reload: %zu rules running, %zu followed files%s, %zu sinks%s (%.1f ms)",
+                r ? kad_rules_count(r) : 0, c->nfollow, follow_changed ? " (replaced)" : "", nsinks,
+                outs_changed ? " (replaced)" : "", (double)(mono_us() - t0) / 1000.0);
         kad_rules_unref(r);
         atomic_fetch_add(&s->m.reloads_ok, 1);
     } else {

@@ -119,10 +119,11 @@ static void *follow_main(void *arg)
     return NULL;
 }
 
-int srv_follow_start(struct srv *s, kad_err *err)
+/* A follower on paths, its thread started. */
+static int follow_new(struct srv *s, const char *const *paths_in, size_t n, struct srv_follow **out,
+                      kad_err *err)
 {
-    if (!s->cfg.nfollow)
-        return KAD_OK;
+    *out = NULL;
     struct srv_follow *fw = calloc(1, sizeof(*fw));
     if (!fw) {
         err->code = KAD_ENOMEM;
@@ -135,9 +136,9 @@ int srv_follow_start(struct srv *s, kad_err *err)
     kad_state_opts so = {.mode = KAD_STATE_RO, .init = 0};
     int rc = kad_state_open(&fw->ro, s->cfg.state, &so, err);
     const char *paths[SRV_MAX_PATHS + 1];
-    for (size_t i = 0; i < s->cfg.nfollow; i++)
-        paths[i] = s->cfg.follow[i];
-    paths[s->cfg.nfollow] = NULL;
+    for (size_t i = 0; i < n && i < SRV_MAX_PATHS; i++)
+        paths[i] = paths_in[i];
+    paths[n < SRV_MAX_PATHS ? n : SRV_MAX_PATHS] = NULL;
     kad_follow_opts fo = {.position = ro_position, .ud = fw, .max_record = s->cfg.max_record};
     if (rc == KAD_OK)
         rc = kad_follow_open(&fw->f, paths, &fo, err);
@@ -156,8 +157,15 @@ int srv_follow_start(struct srv *s, kad_err *err)
         return rc;
     }
     fw->started = true;
-    s->follow = fw;
+    *out = fw;
     return KAD_OK;
+}
+
+int srv_follow_start(struct srv *s, kad_err *err)
+{
+    if (!s->cfg.nfollow)
+        return KAD_OK;
+    return follow_new(s, (const char *const *)s->cfg.follow, s->cfg.nfollow, &s->follow, err);
 }
 
 int srv_follow_pop(struct srv *s, struct srv_follow_rec *out)
@@ -200,9 +208,8 @@ bool srv_follow_idle(struct srv *s)
     return idle;
 }
 
-void srv_follow_stop(struct srv *s)
+static void srv_follow_stop_fw(struct srv_follow *fw)
 {
-    struct srv_follow *fw = s->follow;
     if (!fw || !fw->started)
         return;
     pthread_mutex_lock(&fw->mu);
@@ -214,12 +221,10 @@ void srv_follow_stop(struct srv *s)
     fw->started = false;
 }
 
-void srv_follow_free(struct srv *s)
+void srv_follow_stop(struct srv *s) { srv_follow_stop_fw(s->follow); }
+
+static void follow_destroy(struct srv_follow *fw)
 {
-    struct srv_follow *fw = s->follow;
-    if (!fw)
-        return;
-    srv_follow_stop(s);
     for (size_t i = 0; i < fw->n; i++)
         free(fw->q[(fw->head + i) % FQ_MAX_RECS].data);
     kad_follow_close(fw->f);
@@ -227,7 +232,37 @@ void srv_follow_free(struct srv *s)
     pthread_mutex_destroy(&fw->mu);
     pthread_cond_destroy(&fw->space);
     free(fw);
+}
+
+void srv_follow_free(struct srv *s)
+{
+    struct srv_follow *fw = s->follow;
+    if (!fw)
+        return;
+    srv_follow_stop(s);
+    pthread_mutex_lock(&s->src_mu);
     s->follow = NULL;
+    pthread_mutex_unlock(&s->src_mu);
+    follow_destroy(fw);
+}
+
+int srv_follow_replace(struct srv *s, const char *const *paths, size_t n, kad_err *err)
+{
+    struct srv_follow *nf = NULL;
+    if (n) {
+        int rc = follow_new(s, paths, n, &nf, err);
+        if (rc != KAD_OK)
+            return rc;
+    }
+    pthread_mutex_lock(&s->src_mu);
+    struct srv_follow *old = s->follow;
+    s->follow = nf;
+    pthread_mutex_unlock(&s->src_mu);
+    if (old) {
+        srv_follow_stop_fw(old);
+        follow_destroy(old);
+    }
+    return KAD_OK;
 }
 
 void srv_follow_metrics(struct srv *s, kad_follow_stats *st, uint64_t *queued, uint64_t *errors)

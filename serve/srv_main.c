@@ -42,6 +42,39 @@ static int default_paths(struct srv_config *c)
     return 0;
 }
 
+uint64_t srv_file_hash(const char *path)
+{
+    if (!path)
+        return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a */
+    int c;
+    while ((c = getc(f)) != EOF)
+        h = (h ^ (uint64_t)(unsigned char)c) * 0x100000001b3ULL;
+    fclose(f);
+    return h;
+}
+
+int srv_outputs_open(struct srv *s, const char *const *specs, size_t nspecs, kad_outputs **out,
+                     kad_err *err)
+{
+    *out = NULL;
+    if (!s->cfg.outbox)
+        return KAD_OK;
+    kad_outputs_opts oo = {.outbox_path = s->cfg.outbox,
+                           .specs = specs,
+                           .nspecs = nspecs,
+                           .config_path = s->cfg.config_path};
+    int rc = kad_outputs_new(out, &oo, err);
+    if (rc == KAD_OK && kad_outputs_count(*out) == 0) {
+        kad_outputs_free(*out); /* a config without [[sink]] tables */
+        *out = NULL;
+    }
+    return rc;
+}
+
 int serve_main(int argc, char **argv, const char *default_rules)
 {
     struct srv *s = calloc(1, sizeof(*s));
@@ -66,7 +99,9 @@ int serve_main(int argc, char **argv, const char *default_rules)
     pthread_mutex_init(&s->rules_mu, NULL);
     pthread_mutex_init(&s->reload_mu, NULL);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->src_mu, NULL);
     pthread_cond_init(&s->cond, NULL);
+    s->conf_hash = srv_file_hash(s->cfg.config_path);
 
     /* every thread created from here on inherits the mask: signals come to sigtimedwait */
     sigset_t set, old;
@@ -99,20 +134,13 @@ int serve_main(int argc, char **argv, const char *default_rules)
         rc = SRV_EXIT_RUNTIME;
         goto out;
     }
-    kad_outputs_opts oo = {.outbox_path = s->cfg.outbox,
-                           .specs = (const char *const *)s->cfg.sink,
-                           .nspecs = s->cfg.nsink,
-                           .config_path = s->cfg.config_path};
-    if (s->cfg.outbox && kad_outputs_new(&s->outs, &oo, &err) != KAD_OK) {
+    if (srv_outputs_open(s, (const char *const *)s->cfg.sink, s->cfg.nsink, &s->outs, &err) !=
+        KAD_OK) {
         char line[1024];
         kad_err_format(&err, line, sizeof(line));
         srv_log(KAD_LOG_ERROR, "outputs: %s", line);
         rc = SRV_EXIT_RUNTIME;
         goto out;
-    }
-    if (s->outs && kad_outputs_count(s->outs) == 0) {
-        kad_outputs_free(s->outs); /* a config without [[sink]] tables */
-        s->outs = NULL;
     }
     if (srv_spool_open(&s->spool, s->cfg.spool_dir, s->cfg.spool_max, &err) != KAD_OK) {
         srv_log(KAD_LOG_ERROR, "%s", err.msg);
@@ -152,7 +180,7 @@ int serve_main(int argc, char **argv, const char *default_rules)
             break;
         }
         if (sig == SIGHUP) {
-            srv_log(KAD_LOG_INFO, "SIGHUP: reloading rules and exceptions");
+            srv_log(KAD_LOG_INFO, "SIGHUP: reloading rules, exceptions, followed files and sinks");
             srv_reload(s, msg, sizeof(msg));
         }
         if (atomic_load(&s->fatal)) {
@@ -183,6 +211,7 @@ out:
     if (rc == SRV_EXIT_OK && !s->cfg.check_config)
         srv_log(KAD_LOG_INFO, "stopped");
     srv_config_free(&s->cfg);
+    pthread_mutex_destroy(&s->src_mu);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     free(s);
     return rc;

@@ -45,6 +45,10 @@ struct kad_engine {
     struct st_store *st;
     struct det_engine *det;
     struct ev_decoder *dec, *full_dec;
+    struct alt_dec { /* kad_engine_decode_add: another source's host.* and cluster */
+        struct ev_decoder *dec, *full_dec;
+    } * alt;
+    size_t nalt;
     kx_arena arena, full_arena;
     struct ev_decoder_opts dopts;
     int64_t read_ms; /* when the record being processed was read (wall clock) */
@@ -589,6 +593,64 @@ int kad_engine_feed_at(kad_engine *e, const char *source, const kad_record *kr, 
     return after_record(e, err);
 }
 
+/* The fields the rules read, or full documents (ev_decoder_need). */
+static void set_needs(kad_engine *e, struct ev_decoder *d)
+{
+    if (det_needs_all(e->det)) {
+        ev_decoder_need_all(d);
+    } else {
+        for (size_t i = 0; i < det_field_count(e->det); i++) {
+            const char *f = det_field(e->det, i);
+            ev_decoder_need(d, f, strlen(f));
+        }
+    }
+}
+
+int kad_engine_decode_add(kad_engine *e, const kad_decode_opts *d, kad_err *err)
+{
+    if (!d)
+        return kx_err_setf(err, KAD_EINVAL, "no decode options");
+    if (e->nalt >= 1024)
+        return kx_err_setf(err, KAD_ELIMIT, "more than 1024 decode option sets");
+    struct api_host host;
+    struct ev_decoder_opts mine;
+    api_decoder_opts(d, &mine, &host);
+    struct ev_decoder_opts o = e->dopts; /* the engine's, but for the host and the cluster */
+    o.host = mine.host;
+    o.cluster_name = mine.cluster_name;
+    struct alt_dec *a = kx_realloc(e->alt, (e->nalt + 1) * sizeof(*a));
+    if (!a)
+        return kx_err_setf(err, KAD_ENOMEM, "out of memory");
+    e->alt = a;
+    a = &e->alt[e->nalt];
+    a->dec = ev_decoder_new(&o);
+    a->full_dec = ev_decoder_new(&o);
+    if (!a->dec || !a->full_dec) {
+        ev_decoder_free(a->dec);
+        ev_decoder_free(a->full_dec);
+        return kx_err_setf(err, KAD_ENOMEM, "out of memory");
+    }
+    ev_decoder_set_warning(a->dec, on_warning, e);
+    set_needs(e, a->dec);
+    return (int)++e->nalt;
+}
+
+int kad_engine_feed_with(kad_engine *e, const char *source, const kad_record *kr, int64_t read_ms,
+                         int decode, kad_err *err)
+{
+    if (decode == 0)
+        return kad_engine_feed_at(e, source, kr, read_ms, err);
+    if (decode < 0 || (size_t)decode > e->nalt)
+        return kx_err_setf(err, KAD_EINVAL, "decode options %d: not added", decode);
+    struct ev_decoder *dec = e->dec, *full = e->full_dec;
+    e->dec = e->alt[decode - 1].dec;
+    e->full_dec = e->alt[decode - 1].full_dec;
+    int rc = kad_engine_feed_at(e, source, kr, read_ms, err);
+    e->dec = dec;
+    e->full_dec = full;
+    return rc;
+}
+
 int kad_engine_position(kad_engine *e, const char *source, int64_t *offset, int64_t *line,
                         kad_err *err)
 {
@@ -912,14 +974,8 @@ int kad_engine_new(kad_engine **out, const kad_engine_opts *o, kad_err *err)
     e->full_dec = ev_decoder_new(&e->dopts);
     ev_decoder_set_warning(e->dec, on_warning, e); /* not full_dec: it decodes a record again */
     e->dopts.host = NULL;                          /* copied by the decoders; `host` dies here */
-    if (det_needs_all(e->det)) {
-        ev_decoder_need_all(e->dec);
-    } else {
-        for (size_t i = 0; i < det_field_count(e->det); i++) {
-            const char *f = det_field(e->det, i);
-            ev_decoder_need(e->dec, f, strlen(f));
-        }
-    }
+    e->dopts.cluster_name = NULL;                  /* copied too */
+    set_needs(e, e->dec);
     *out = e;
     return KAD_OK;
 bad:
@@ -936,6 +992,11 @@ void kad_engine_free(kad_engine *e)
     det_free(e->det);
     ev_decoder_free(e->dec);
     ev_decoder_free(e->full_dec);
+    for (size_t i = 0; i < e->nalt; i++) {
+        ev_decoder_free(e->alt[i].dec);
+        ev_decoder_free(e->alt[i].full_dec);
+    }
+    kx_free(e->alt);
     kx_arena_fini(&e->arena);
     kx_arena_fini(&e->full_arena);
     kx_buf_fini(&e->pending);
