@@ -42,6 +42,7 @@ struct scan {
     int64_t now_ms;
     int64_t future_ms; /* --future-tolerance (0: the library's default, -1: off) */
     long batch;
+    int threads;        /* --threads (default: the online cores, at most 64) */
     const char *listen; /* --listen HOST:PORT: the audit webhook receiver instead of FILEs */
     const char *listen_path;
     struct cli_listen_limits limits; /* --max-connections & co. (serve/srv_listen.c) */

@@ -52,6 +52,7 @@ enum {
     OPT_SINK_TIMEOUT,
     OPT_FOLLOW,
     OPT_GRACE,
+    OPT_THREADS,
 };
 
 static const struct option longopts[] = {
@@ -87,6 +88,7 @@ static const struct option longopts[] = {
     {"sink-timeout", required_argument, NULL, OPT_SINK_TIMEOUT},
     {"follow", no_argument, NULL, OPT_FOLLOW},
     {"rotate-grace", required_argument, NULL, OPT_GRACE},
+    {"threads", required_argument, NULL, OPT_THREADS},
     {"host-metadata", no_argument, NULL, CLI_HOST_ON},
     {"no-host-metadata", no_argument, NULL, CLI_HOST_OFF},
     {"host-name", required_argument, NULL, CLI_HOST_NAME},
@@ -178,6 +180,18 @@ int scan_parse_args(struct scan *s, int argc, char **argv)
             if (*end || v < 1)
                 return cmd_usage_error(&cmd_scan, "--batch: expected a positive number");
             s->batch = v;
+            break;
+        }
+        case OPT_THREADS: {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (*end || errno || v < 1 || v > 64)
+                return cmd_usage_error(&cmd_scan,
+                                       "--threads: expected a number from 1 to 64, not "
+                                       "'%s'",
+                                       optarg);
+            s->threads = (int)v;
             break;
         }
         case OPT_FROMSTART: s->from_start = true; break;

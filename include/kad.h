@@ -839,6 +839,12 @@ typedef struct kad_engine_opts {
        appends the batch's alerts to their outbox before the state's transaction, then wakes
        their delivery threads (the "Outputs" section below) */
     struct kad_outputs *outputs;
+    /* kad_engine_scan's decoding threads: 0 or 1 decodes on the calling thread; N > 1 decodes
+       on N - 1 worker threads and the calling thread (at most 64), while detection, state,
+       alerts and commits stay on the calling thread in input order, so the alerts, counts,
+       positions and warnings are those of one thread. kad_engine_feed and kad_engine_body
+       always decode on the calling thread. */
+    int threads;
 } kad_engine_opts;
 
 /* Open an engine: registers the runnable rules with the state (a rule whose logic changed

@@ -58,4 +58,44 @@ void api_decoder_opts(const kad_decode_opts *o, struct ev_decoder_opts *out, str
 /* The public record view of an event module record. */
 void api_record(const struct ev_record *r, kad_record *out);
 
+/*
+ * The parallel decode of kad_engine_scan (kad_pipe.c, docs/internals/pipeline.md): records are
+ * added in input order by the calling thread, decoded in batches on worker threads (and on the
+ * calling thread when it would wait), and handed back to ops->record in input order on the
+ * calling thread, with the outcomes of their decode in the order the decoder produced them.
+ */
+enum { API_PIPE_EVENT = 1, API_PIPE_ERROR, API_PIPE_WARNING };
+struct api_pipe_out {
+    int kind;           /* API_PIPE_* */
+    int code;           /* a warning's EV_WARN_* */
+    struct ev_event ev; /* an event: its document lives in the batch until the replay returns */
+    const kad_err *err; /* an error (a skipped record or item) or a warning */
+};
+struct api_pipe_ops {
+    /* one decode context per thread, made and freed on the calling thread */
+    void *(*worker_new)(void *ud);
+    void (*worker_free)(void *w);
+    /* decode one record into arena a (any thread, with that thread's context): events to
+       sink->on_event, bad records to sink->on_error, warnings to warn(warn_ctx, ...) */
+    int (*decode)(void *w, kx_arena *a, const struct ev_record *rec, int64_t read_ms,
+                  const struct ev_sink *sink, void (*warn)(void *, int, const kad_err *),
+                  void *warn_ctx);
+    /* one record on the calling thread, in input order: rec NULL for a framing error of the
+       reader (outs[0].err); nonzero stops the pipe (api_pipe_discard before reuse) */
+    int (*record)(void *ud, const struct ev_record *rec, int64_t read_ms,
+                  const struct api_pipe_out *outs, size_t n);
+};
+struct api_pipe;
+/* NULL when threads < 2 (decode on the calling thread: no pipe). At most api_pipe_threads_max(). */
+struct api_pipe *api_pipe_new(const struct api_pipe_ops *ops, void *ud, int threads);
+int api_pipe_threads_max(void);
+void api_pipe_free(struct api_pipe *p);
+/* Add a record (its bytes are copied) or a framing error; nonzero when the replay stopped. */
+int api_pipe_add(struct api_pipe *p, const struct ev_record *rec, int64_t read_ms);
+int api_pipe_add_error(struct api_pipe *p, const kad_err *err);
+/* Decode and replay everything added so far; nonzero when the replay stopped. */
+int api_pipe_drain(struct api_pipe *p);
+/* After a stop: wait for the workers' batches and forget every record not replayed. */
+void api_pipe_discard(struct api_pipe *p);
+
 #endif

@@ -49,6 +49,7 @@ struct kad_engine {
         struct ev_decoder *dec, *full_dec;
     } * alt;
     size_t nalt;
+    struct api_pipe *pipe; /* opts.threads > 1: kad_engine_scan decodes in parallel (kad_pipe.c) */
     kx_arena arena, full_arena;
     struct ev_decoder_opts dopts;
     int64_t read_ms; /* when the record being processed was read (wall clock) */
@@ -510,6 +511,23 @@ void kad_engine_log_flush(kad_engine *e)
         kx_log_flush_limited(&e->warnlim[k]);
 }
 
+/* The decoder of the engine's rules: only the fields they read (full documents when one of
+   them needs every field). */
+static void set_needs(kad_engine *e, struct ev_decoder *d);
+
+static struct ev_decoder *rules_decoder(kad_engine *e)
+{
+    struct ev_decoder *d = ev_decoder_new(&e->dopts);
+    if (d)
+        set_needs(e, d);
+    return d;
+}
+
+static bool decoder_clock(const kad_engine *e)
+{
+    return e->dopts.ingested == EV_INGESTED_NOW || e->dopts.timestamp == EV_TS_RECEIVED;
+}
+
 /* One framed record through the decoder and the engine: the same path for files, stdin and
    webhook bodies. Returns nonzero when on_event stopped (a fatal engine error). */
 static int process_record_at(kad_engine *e, const struct ev_record *rec, int64_t read_ms)
@@ -528,7 +546,7 @@ static int process_record_at(kad_engine *e, const struct ev_record *rec, int64_t
         e->read_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
     }
     struct ev_sink sink = {on_event, on_error, e};
-    if (e->dopts.ingested == EV_INGESTED_NOW || e->dopts.timestamp == EV_TS_RECEIVED) {
+    if (decoder_clock(e)) {
         ev_decoder_set_now(e->dec, e->read_ms);
         ev_decoder_set_now(e->full_dec, e->read_ms);
     }
@@ -669,6 +687,78 @@ int kad_engine_position(kad_engine *e, const char *source, int64_t *offset, int6
 }
 
 /* ============================================================================================ */
+/* Parallel decoding (opts.threads > 1): kad_pipe.c's callbacks                                 */
+/* ============================================================================================ */
+
+static void *pipe_worker_new(void *ud) { return rules_decoder(ud); }
+
+static void pipe_worker_free(void *w) { ev_decoder_free(w); }
+
+/* On a worker thread: its own decoder; nothing of the engine is written. */
+static int pipe_decode(void *w, kx_arena *a, const struct ev_record *rec, int64_t read_ms,
+                       const struct ev_sink *sink, void (*warn)(void *, int, const kad_err *),
+                       void *warn_ctx)
+{
+    struct ev_decoder *d = w;
+    ev_decoder_set_warning(d, warn, warn_ctx);
+    ev_decoder_set_now(d, read_ms); /* read only with --ingested now / --timestamp received */
+    return ev_decode_record(d, a, rec, sink);
+}
+
+/* The scan position after a record (rec: its line already made absolute). */
+static void scan_advance(kad_engine *e, const struct ev_record *rec)
+{
+    int64_t end = e->in_base + (int64_t)rec->offset + (int64_t)rec->len;
+    e->in_offset = end;
+    e->in_line = (int64_t)rec->line;
+    e->c.input_offset = end;
+}
+
+/*
+ * On the calling thread, in input order: what process_record and the scan loop do for one
+ * record, with the decoder's outcomes replayed in the order it produced them.
+ */
+static int pipe_record(void *ud, const struct ev_record *rec, int64_t read_ms,
+                       const struct api_pipe_out *outs, size_t n)
+{
+    kad_engine *e = ud;
+    if (!rec) { /* a record over the maximum, framed out by the reader */
+        count_skip(e, outs[0].err);
+        return 0;
+    }
+    e->c.records++;
+    e->c.bytes += rec->len;
+    e->rec = rec;
+    e->read_ms = read_ms;
+    if (decoder_clock(e))
+        ev_decoder_set_now(e->full_dec, read_ms);
+    int stop = 0;
+    for (size_t i = 0; i < n && !stop; i++) {
+        if (outs[i].kind == API_PIPE_EVENT)
+            stop = on_event(e, &outs[i].ev);
+        else if (outs[i].kind == API_PIPE_ERROR)
+            count_skip(e, outs[i].err);
+        else
+            log_warning(e, outs[i].code, outs[i].err);
+    }
+    e->rec = NULL;
+    crash_at(1, (long)e->c.records, 0);
+    scan_advance(e, rec);
+    if (stop || after_record(e, NULL) != KAD_OK)
+        return 1;
+    if (e->o.on_record)
+        e->o.on_record(e->o.ud);
+    return 0;
+}
+
+static const struct api_pipe_ops pipe_ops = {
+    pipe_worker_new,
+    pipe_worker_free,
+    pipe_decode,
+    pipe_record,
+};
+
+/* ============================================================================================ */
 /* Inputs                                                                                       */
 /* ============================================================================================ */
 
@@ -680,6 +770,8 @@ int kad_engine_position(kad_engine *e, const char *source, int64_t *offset, int6
 static void on_idle(void *ctx)
 {
     kad_engine *e = ctx;
+    if (e->pipe && !e->failed && api_pipe_drain(e->pipe))
+        return; /* stopped: the engine failed */
     if (e->failed || (e->in_batch == 0 && e->pending.len == 0))
         return;
     commit_or_fail(e, NULL);
@@ -760,7 +852,12 @@ int kad_engine_scan(kad_engine *e, const char *path, kad_err *err)
         if (n == 0)
             break;
         if (n == KAD_ELIMIT) {
-            count_skip(e, &rerr);
+            if (e->pipe) {
+                if (api_pipe_add_error(e->pipe, &rerr))
+                    break;
+            } else {
+                count_skip(e, &rerr);
+            }
             kad_err_clear(&rerr);
             continue;
         }
@@ -772,16 +869,27 @@ int kad_engine_scan(kad_engine *e, const char *path, kad_err *err)
         if (skip_to && end <= skip_to)
             continue;
         rec.line += (uint64_t)start_line * (e->in_base > 0);
+        if (e->pipe) { /* decoded on the workers, then pipe_record */
+            struct timespec rt;
+            clock_gettime(CLOCK_REALTIME, &rt);
+            if (api_pipe_add(e->pipe, &rec, (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000))
+                break;
+            continue;
+        }
         int stop = process_record(e, &rec);
-        e->in_offset = end;
-        e->in_line = (int64_t)rec.line;
-        e->c.input_offset = end;
+        scan_advance(e, &rec);
         if (stop)
             break;
         if (after_record(e, NULL) != KAD_OK)
             break;
         if (e->o.on_record)
             e->o.on_record(e->o.ud);
+    }
+    if (e->pipe) {
+        /* the records added before the end, an error or a stop: replayed unless stopped */
+        if (!e->failed)
+            api_pipe_drain(e->pipe);
+        api_pipe_discard(e->pipe); /* a no-op after a drain */
     }
     kad_err w;
     kad_err_clear(&w);
@@ -970,12 +1078,12 @@ int kad_engine_new(kad_engine **out, const kad_engine_opts *o, kad_err *err)
     e->dopts.keep_empty = false;
     e->dopts.ns = NULL;
     e->dopts.lim.max_size = o->decode.max_record; /* 0: the decoder's default */
-    e->dec = ev_decoder_new(&e->dopts);
+    e->dec = rules_decoder(e);
     e->full_dec = ev_decoder_new(&e->dopts);
-    ev_decoder_set_warning(e->dec, on_warning, e); /* not full_dec: it decodes a record again */
-    e->dopts.host = NULL;                          /* copied by the decoders; `host` dies here */
-    e->dopts.cluster_name = NULL;                  /* copied too */
-    set_needs(e, e->dec);
+    ev_decoder_set_warning(e->dec, on_warning, e);    /* not full_dec: it decodes a record again */
+    e->pipe = api_pipe_new(&pipe_ops, e, o->threads); /* each worker makes its rules_decoder */
+    e->dopts.host = NULL;                             /* copied by the decoders; `host` dies here */
+    e->dopts.cluster_name = NULL;                     /* copied too */
     *out = e;
     return KAD_OK;
 bad:
@@ -989,6 +1097,7 @@ void kad_engine_free(kad_engine *e)
         return;
     if (e->st && st_in_batch(e->st))
         st_rollback(e->st);
+    api_pipe_free(e->pipe); /* first: its workers' decoders copied e->dopts */
     det_free(e->det);
     ev_decoder_free(e->dec);
     ev_decoder_free(e->full_dec);
