@@ -4,7 +4,7 @@
  *
  * Layout, chosen for bytes per combination (target <= 64 beyond the key bytes, measured in
  * docs/internals/state.md):
- *  - records (struct st_rec: 24-byte header + key, padded to 8) are packed into chunks (16 KiB
+ *  - records (struct st_rec: 32-byte header + key, padded to 8) are packed into chunks (16 KiB
  *    doubling up to 2 MiB, from 2 MiB on in transparent huge pages where allowed),
  *    so there is no per-record malloc header and no pointer per record;
  *  - the table is an array of 8-byte slots, open addressing with linear probing, load factor
@@ -364,6 +364,7 @@ void idx_compact(struct st_index *ix)
     while ((r = idx_next(ix, &c, &off)) != NULL) {
         struct st_rec *m =
             idx_insert(&n, r->rid, r->key, r->klen, idx_hash(r->rid, r->key, r->klen));
+        m->id = r->id;
         m->first_seen = r->first_seen;
         m->last_seen = r->last_seen;
         m->flags = r->flags;

@@ -212,11 +212,13 @@ bool st_filter_wants(const struct st_filter *f, const struct st_rule_info *r);
 #define REC_DEAD 0x80u    /* deleted; its bytes are reclaimed by the next compaction */
 
 /*
- * One combination: 24 bytes of header, then the key bytes, padded to 8. Records live in 2 MiB
+ * One combination: 32 bytes of header, then the key bytes, padded to 8. Records live in 2 MiB
  * chunks and never move while a batch has pointers to them (compaction runs only when the
- * undo log is empty).
+ * undo log is empty). id: the row's id in the file store's terms_key/terms_seen tables (schema
+ * 4), 0 while the record is not in SQLite (REC_UNSAVED, and always in MEM stores).
  */
 struct st_rec {
+    int64_t id;
     int64_t first_seen;
     int64_t last_seen;
     uint32_t rid;
@@ -352,12 +354,13 @@ struct st_undo {
     int64_t last_seen;
     uint8_t flags;
     bool inserted;
-    uint16_t poff, plen; /* the record's pivot within its key, set by st_flush_dirty to sort */
+    uint32_t ph, kh; /* the record's st_disk_hash of pivot and key, set by st_flush_dirty */
 };
 
-/* One combination found by st_pivot_each, before sorting (32 bytes: sorted by value). */
+/* One combination found by st_pivot_each, before sorting (40 bytes: sorted by value). */
 struct st_piv_item {
     const uint8_t *key; /* the record's key, or (copied) an offset into piv_keys until resolved */
+    int64_t id;         /* copied rows: the row's id (st_rec.id) */
     int64_t first_seen;
     int64_t last_seen;
     uint16_t klen;
@@ -366,7 +369,9 @@ struct st_piv_item {
 };
 
 enum {
-    SQ_TERM_UPSERT,
+    SQ_TERM_INSERT_KEY,
+    SQ_TERM_INSERT_SEEN,
+    SQ_TERM_UPDATE,
     SQ_ALERT_INSERT,
     SQ_ALERT_GET,
     SQ_POS_SET,
@@ -374,6 +379,9 @@ enum {
     SQ_COUNTER_SET,
     SQ_WATERMARK_SET,
     SQ_TERMS_OF_RULE,
+    SQ_TERMS_KEYS_SCAN,
+    SQ_TERMS_SEEN_SCAN,
+    SQ_TERMS_MAX_ID,
     SQ_TERMS_COUNT,
     SQ_TERM_GET,
     SQ_PIVOT_TERMS,
@@ -401,6 +409,7 @@ struct st_sql {
     struct st_piv_cache pcache[ST_PIV_CACHE_N];
     unsigned pcache_next;     /* next slot to reuse */
     unsigned pcache_live;     /* slots in use */
+    int schema;               /* the file's schema version (older ones only when read-only) */
     bool reload_on_rollback;  /* the undo log was flushed inside this batch */
     unsigned long fail_after; /* st_test_fail_after countdown, 0 = off */
 };
@@ -434,7 +443,7 @@ static inline bool st_injected(struct st_sql *st)
 #endif
 
 /* state_schema.c: the schema, creation, version checks and migration. */
-#define ST_SCHEMA_VERSION 3
+#define ST_SCHEMA_VERSION 4
 #define ST_APPLICATION_ID 0x6b616474 /* "kadt" */
 /*
  * Check the schema of a freshly opened database: create it in an empty database when
@@ -481,7 +490,13 @@ void piv_cache_drop(struct st_sql *st);
 /* Record r changed: inserted (appended to its cached group) or its first_seen moved (the group
    is re-sorted when next read). Nothing when no group is cached. */
 void piv_cache_note(struct st_sql *st, struct st_rec *r, bool inserted);
-/* Define kadet_component(combo, i) on a connection (backfill of terms.pivot). */
+/* Define kadet_component(combo, i) and kadet_hash(blob) on a connection (backfill of
+   terms_key.phash, migration). */
 int piv_sql_functions(sqlite3 *db);
+/* The 31-bit hash stored in terms_key.phash and .khash (schema 4): a function of the bytes
+   alone, the same on every machine and in every version (it is on disk); 0 for no bytes. */
+uint32_t st_disk_hash(const void *p, size_t n);
+/* terms_key.phash of a record of rule m: the hash of its pivot component (0: no pivot). */
+uint32_t st_rec_phash(struct st_sql *st, uint32_t rid, const void *key, size_t len);
 
 #endif

@@ -4,9 +4,11 @@
  * combinations instead of the rule's.
  *
  * Two halves, merged by the query:
- *  - SQLite: terms' primary key is (rid, pivot, combo), pivot being the pivot component's bytes
- *    (state.c binds it wherever it names a row), so one value's combinations are one key range;
- *    rows of a migrated schema 1 file are keyed when their rule registers (state.c, backfill);
+ *  - SQLite: terms_key's index terms_by_hash is (rid, phash, khash), phash being the
+ *    st_disk_hash of the pivot component's bytes (state_sqlite.c writes it with every row), so
+ *    one value's combinations are one index range (rows of another value of the same hash are
+ *    skipped here); rows of a migrated schema 1 file are keyed when their rule registers
+ *    (state_sqlite.c, backfill);
  *  - memory: a map (rid, pivot bytes) -> records. In MEM stores it lists every record (the
  *    index is all there is); in file stores only the records inserted since the dirty records
  *    were last written (REC_UNSAVED), which SQLite cannot return yet.
@@ -64,11 +66,66 @@ static void sql_component(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_blob(ctx, c.ptr, (int)c.len, SQLITE_TRANSIENT);
 }
 
+/*
+ * st_disk_hash: 8 bytes at a time, read little-endian whatever the machine, each multiplied
+ * into the state and mixed; the last 1-7 bytes with the length; a final avalanche, folded to 31
+ * bits so SQLite stores it in 4 bytes. Fixed forever for schema 4 (docs/internals/state.md).
+ */
+static uint64_t le64(const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = n; i-- > 0;)
+        v = v << 8 | p[i];
+    return v;
+}
+
+uint32_t st_disk_hash(const void *p, size_t n)
+{
+    if (n == 0)
+        return 0;
+    const uint8_t *b = p;
+    uint64_t h = 0x243f6a8885a308d3ULL ^ (uint64_t)n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        h = (h ^ le64(b + i, 8)) * 0x9e3779b97f4a7c15ULL;
+        h ^= h >> 29;
+    }
+    h = (h ^ le64(b + i, n - i) ^ ((uint64_t)(n - i) << 56)) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 31;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 32;
+    return (uint32_t)(h & 0x7fffffffu);
+}
+
+uint32_t st_rec_phash(struct st_sql *st, uint32_t rid, const void *key, size_t len)
+{
+    const struct st_rule_mem *m = st_rule_mem_get(st, rid);
+    kx_str pv;
+    if (m && m->has_pivot && st_combo_part(key, len, m->pivot, &pv))
+        return st_disk_hash(pv.ptr, pv.len);
+    return 0;
+}
+
+/* kadet_hash(blob): st_disk_hash of its bytes (0 for NULL or x''). Used by the migration to
+   schema 4 and the backfill, never by the schema itself (the shell needs no function). */
+static void sql_hash(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const void *k = sqlite3_value_blob(argv[0]);
+    int n = sqlite3_value_bytes(argv[0]);
+    sqlite3_result_int64(ctx, k && n > 0 ? (sqlite3_int64)st_disk_hash(k, (size_t)n) : 0);
+}
+
 int piv_sql_functions(sqlite3 *db)
 {
-    return sqlite3_create_function_v2(db, "kadet_component", 2,
-                                      SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
-                                      sql_component, NULL, NULL, NULL);
+    int rc = sqlite3_create_function_v2(db, "kadet_component", 2,
+                                        SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
+                                        NULL, sql_component, NULL, NULL, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_create_function_v2(db, "kadet_hash", 1,
+                                        SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY,
+                                        NULL, sql_hash, NULL, NULL, NULL);
+    return rc;
 }
 
 /* ======================================================================================== */
@@ -183,10 +240,11 @@ void piv_rebuild(struct st_sql *st)
 /* ======================================================================================== */
 
 /* A combination read from SQLite: its key is copied (the row's blob lives until the next step). */
-static void item_copy(struct st_sql *st, const void *key, size_t klen, int64_t first, int64_t last,
-                      uint8_t flags)
+static void item_copy(struct st_sql *st, const void *key, size_t klen, int64_t id, int64_t first,
+                      int64_t last, uint8_t flags)
 {
     struct st_piv_item it = {.key = (const uint8_t *)(uintptr_t)st->piv_keys.len,
+                             .id = id,
                              .first_seen = first,
                              .last_seen = last,
                              .klen = (uint16_t)klen,
@@ -219,16 +277,24 @@ static int item_cmp(const void *a, const void *b)
     return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
 }
 
-/* SQLite's rows of (rid, v) (a primary-key range), each replaced by the index's record if
-   the index holds it. */
+/* Whether the key's pivot component (rule m's) is v: a row of the same pivot hash may hold
+   another value. */
+static bool pivot_is(const struct st_rule_mem *m, const void *k, size_t kl, kx_str v)
+{
+    kx_str pv = {"", 0};
+    if (m && m->has_pivot && !st_combo_part(k, kl, m->pivot, &pv))
+        pv.len = 0;
+    return pv.len == v.len && (v.len == 0 || memcmp(pv.ptr, v.ptr, v.len) == 0);
+}
+
+/* SQLite's rows of (rid, v) (one range of the index terms_by_hash: rid, then the pivot's
+   st_disk_hash), each replaced by the index's record if the index holds it. */
 static int pivot_rows(struct st_sql *st, uint32_t rid, kx_str v, kad_err *err)
 {
+    const struct st_rule_mem *m = st_rule_mem_get(st, rid);
     sqlite3_stmt *s = st->sq[SQ_PIVOT_TERMS];
     sqlite3_bind_int64(s, 1, rid);
-    if (v.len)
-        sqlite3_bind_blob(s, 2, v.ptr, (int)v.len, SQLITE_STATIC);
-    else
-        sqlite3_bind_zeroblob(s, 2, 0);
+    sqlite3_bind_int64(s, 2, st_disk_hash(v.ptr, v.len));
     int step;
     while ((step = sqlite3_step(s)) == SQLITE_ROW) {
         st->piv_cost.rows++;
@@ -236,13 +302,16 @@ static int pivot_rows(struct st_sql *st, uint32_t rid, kx_str v, kad_err *err)
         size_t kl = (size_t)sqlite3_column_bytes(s, 0);
         if (!k || kl == 0 || kl > ST_KEY_MAX)
             continue; /* not written by kadet */
+        if (!pivot_is(m, k, kl, v))
+            continue; /* another value of the same hash */
         struct st_rec *r = idx_find(&st->idx, rid, k, kl, idx_hash(rid, k, kl));
         if (r && (r->flags & REC_UNSAVED))
             continue; /* cannot happen (not written yet); the map lists it */
         if (r)
             item_rec(st, r);
         else
-            item_copy(st, k, kl, sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+            item_copy(st, k, kl, sqlite3_column_int64(s, 4), sqlite3_column_int64(s, 1),
+                      sqlite3_column_int64(s, 2),
                       (uint8_t)(sqlite3_column_int64(s, 3) & REC_PERSIST_MASK));
     }
     st->piv_cost.fullscan_steps =
@@ -382,6 +451,7 @@ static struct st_piv_cache *cache_build(struct st_sql *st, uint32_t rid, kx_str 
         struct st_rec *r;
         if (it->copied) {
             r = idx_insert(&st->idx, rid, it->key, it->klen, idx_hash(rid, it->key, it->klen));
+            r->id = it->id;
             r->first_seen = it->first_seen;
             r->last_seen = it->last_seen;
             r->flags = it->flags;

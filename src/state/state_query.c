@@ -58,11 +58,18 @@ static uint64_t *mem_counts(struct st_sql *st, size_t *n)
 static int collect_rules(struct st_sql *st, const char *rule_id, bool counts, rule_rows *out,
                          kad_err *err)
 {
+    /* schema 4 counts a rule's combinations in the index terms_by_hash; a read-only older file
+       has the table terms */
     const char *sql_counts =
-        "SELECT rid, rule_id, name, logic_hash, fields, window_ms, first_loaded, last_loaded, "
-        "watermark, current, (SELECT count(*) FROM terms t WHERE t.rid = r.rid), "
-        "(SELECT count(*) FROM alerts a WHERE a.rid = r.rid) FROM rules r "
-        "WHERE ?1 IS NULL OR rule_id = ?1 ORDER BY rule_id, rid";
+        st->schema >= 4
+            ? "SELECT rid, rule_id, name, logic_hash, fields, window_ms, first_loaded, "
+              "last_loaded, watermark, current, (SELECT count(*) FROM terms_key t "
+              "WHERE t.rid = r.rid), (SELECT count(*) FROM alerts a WHERE a.rid = r.rid) "
+              "FROM rules r WHERE ?1 IS NULL OR rule_id = ?1 ORDER BY rule_id, rid"
+            : "SELECT rid, rule_id, name, logic_hash, fields, window_ms, first_loaded, "
+              "last_loaded, watermark, current, (SELECT count(*) FROM terms t "
+              "WHERE t.rid = r.rid), (SELECT count(*) FROM alerts a WHERE a.rid = r.rid) "
+              "FROM rules r WHERE ?1 IS NULL OR rule_id = ?1 ORDER BY rule_id, rid";
     const char *sql_plain =
         "SELECT rid, rule_id, name, logic_hash, fields, window_ms, first_loaded, last_loaded, "
         "watermark, current, 0, 0 FROM rules r "
@@ -163,7 +170,10 @@ int sql_stats_get(struct st_store *base_, struct st_stats *out, kad_err *err)
         return rc;
     if (st->base.mode == ST_OPEN_MEM)
         out->terms = st->idx.live;
-    else if ((rc = count_sql(st, "SELECT count(*) FROM terms", &out->terms, err)) != 0)
+    else if ((rc = count_sql(st,
+                             st->schema >= 4 ? "SELECT count(*) FROM terms_seen"
+                                             : "SELECT count(*) FROM terms",
+                             &out->terms, err)) != 0)
         return rc;
     if (st->base.path) {
         out->db_bytes = file_size(st->base.path, "");
@@ -379,6 +389,28 @@ static int exec_rid(struct st_sql *st, const char *sql, uint32_t rid, int64_t ar
     return 0;
 }
 
+/* Delete rule rid's combinations (schema 4: from both tables), all of them or those last seen
+   before `cut`; *changes counts the combinations. */
+static int delete_terms(struct st_sql *st, uint32_t rid, bool all, int64_t cut,
+                        uint64_t *changes, kad_err *err)
+{
+    int rc;
+    if (all) {
+        if ((rc = exec_rid(st, "DELETE FROM terms_seen WHERE rid = ?1 AND ?2 = ?2", rid, 0, NULL,
+                           err)) == 0)
+            rc = exec_rid(st, "DELETE FROM terms_key WHERE rid = ?1 AND ?2 = ?2", rid, 0,
+                          changes, err);
+        return rc;
+    }
+    if ((rc = exec_rid(st,
+                       "DELETE FROM terms_key WHERE id IN (SELECT id FROM terms_seen "
+                       "WHERE rid = ?1 AND last_seen < ?2)",
+                       rid, cut, NULL, err)) == 0)
+        rc = exec_rid(st, "DELETE FROM terms_seen WHERE rid = ?1 AND last_seen < ?2", rid, cut,
+                      changes, err);
+    return rc;
+}
+
 /* Delete index records whose rid has a cut-off and whose last_seen is below it. */
 static uint64_t prune_index(struct st_sql *st, const int64_t *cut, size_t ncut)
 {
@@ -407,8 +439,7 @@ static int prune_rows(struct st_sql *st, const struct st_prune_opts *o, rule_row
         const struct st_rule_info *ri = &rows->ptr[i].info;
         bool registered = st_rule_mem_get(st, ri->rid) != NULL;
         if (o->stale && !ri->current && !registered) {
-            if ((rc = exec_rid(st, "DELETE FROM terms WHERE rid = ?1 AND ?2 = ?2", ri->rid, 0,
-                               &res->terms, err)) ||
+            if ((rc = delete_terms(st, ri->rid, true, 0, &res->terms, err)) ||
                 (rc = exec_rid(st, "DELETE FROM alerts WHERE rid = ?1 AND ?2 = ?2", ri->rid, 0,
                                &res->alerts, err)) ||
                 (rc = exec_rid(st, "DELETE FROM blobs WHERE rid = ?1 AND ?2 = ?2", ri->rid, 0, NULL,
@@ -425,8 +456,8 @@ static int prune_rows(struct st_sql *st, const struct st_prune_opts *o, rule_row
         int64_t c = ri->watermark - w;
         if (ri->rid < st->by_rid.len)
             cut[ri->rid] = c;
-        if ((rc = exec_rid(st, "DELETE FROM terms WHERE rid = ?1 AND last_seen < ?2", ri->rid, c,
-                           st->base.mode == ST_OPEN_MEM ? NULL : &res->terms, err)) ||
+        if ((rc = delete_terms(st, ri->rid, false, c,
+                               st->base.mode == ST_OPEN_MEM ? NULL : &res->terms, err)) ||
             (rc = exec_rid(st, "DELETE FROM alerts WHERE rid = ?1 AND ts < ?2", ri->rid, c,
                            &res->alerts, err)))
             return rc;
@@ -479,8 +510,7 @@ static int reset_rows(struct st_sql *st, rule_rows *rows, bool all, uint64_t *re
     for (size_t i = 0; i < rows->len; i++) {
         uint32_t rid = rows->ptr[i].info.rid;
         struct st_rule_mem *m = st_rule_mem_get(st, rid);
-        if ((rc = exec_rid(st, "DELETE FROM terms WHERE rid = ?1 AND ?2 = ?2", rid, 0, removed,
-                           err)) ||
+        if ((rc = delete_terms(st, rid, true, 0, removed, err)) ||
             (rc = exec_rid(st, "DELETE FROM alerts WHERE rid = ?1 AND ?2 = ?2", rid, 0, NULL,
                            err)) ||
             (rc = exec_rid(st, "DELETE FROM blobs WHERE rid = ?1 AND ?2 = ?2", rid, 0, NULL, err)))

@@ -15,9 +15,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Schema 3 (ST_SCHEMA_VERSION). Schema 2 (one hour on main, 2026-11-29) had rules.pivot,
-   terms.pivot and an index on (rid, pivot); schema 3 puts the pivot in terms' primary key
-   instead, with no second index (state_pivot.c). */
+/* Schema 4 (ST_SCHEMA_VERSION). Schema 2 (one hour on main, 2026-11-29) had rules.pivot,
+   terms.pivot and an index on (rid, pivot); schema 3 (2026-11-29 to 2026-12-07) had one table
+   terms(rid, pivot, combo, first_seen, last_seen, flags) keyed by (rid, pivot, combo), so new
+   combinations landed at random places of a 130-byte-per-row B-tree and every commit rewrote
+   most of its pages. Schema 4 appends rows in insertion order (docs/internals/state.md). */
 
 static const char schema_sql[] = "CREATE TABLE rules("
                                  " rid INTEGER PRIMARY KEY,"
@@ -47,27 +49,49 @@ static const char schema_sql[] = "CREATE TABLE rules("
                                  " name TEXT PRIMARY KEY,"
                                  " value INTEGER NOT NULL) WITHOUT ROWID;";
 
-/* pivot: the pivot component's bytes (x'' when the rule has none), so one user's combinations
-   are one range of the primary key; (rid, combo) stays unique (the pivot is part of combo) */
-static const char terms_sql[] = "CREATE TABLE terms("
+/*
+ * The combinations (schema 4), in two rowid tables that grow at their end:
+ *  - terms_key: what never changes (the rule, the combination, the hashes of its pivot
+ *    component and of the whole combination, st_disk_hash), with the only index written at
+ *    random places, terms_by_hash (rid, phash, khash: ~20 bytes per row): a combination is
+ *    found by its hashes and then compared, one pivot value's combinations are one range;
+ *  - terms_seen: what a commit updates (first_seen, last_seen, flags), ~25 bytes per row under
+ *    the same id, so a commit that touches every combination rewrites a narrow table in rowid
+ *    order instead of the keys.
+ * The view terms has schema 3's columns except the pivot: readers (and the sqlite3 shell,
+ * `SELECT CAST(combo AS TEXT) FROM terms`) read it as they read the table before.
+ */
+static const char terms_sql[] = "CREATE TABLE terms_key("
+                                " id INTEGER PRIMARY KEY,"
                                 " rid INTEGER NOT NULL,"
-                                " pivot BLOB NOT NULL,"
-                                " combo BLOB NOT NULL,"
+                                " phash INTEGER NOT NULL,"
+                                " khash INTEGER NOT NULL,"
+                                " combo BLOB NOT NULL);"
+                                "CREATE INDEX terms_by_hash ON terms_key(rid, phash, khash);"
+                                "CREATE TABLE terms_seen("
+                                " id INTEGER PRIMARY KEY,"
+                                " rid INTEGER NOT NULL,"
                                 " first_seen INTEGER NOT NULL,"
                                 " last_seen INTEGER NOT NULL,"
-                                " flags INTEGER NOT NULL DEFAULT 0,"
-                                " PRIMARY KEY(rid, pivot, combo)) WITHOUT ROWID;";
+                                " flags INTEGER NOT NULL DEFAULT 0);"
+                                "CREATE VIEW terms(rid, combo, first_seen, last_seen, flags) AS"
+                                " SELECT k.rid, k.combo, s.first_seen, s.last_seen, s.flags"
+                                " FROM terms_key k JOIN terms_seen s ON s.id = k.id;";
 
-/* From schema 1 or 2: terms is copied into the new layout (rows keep a schema 2 pivot; schema 1
-   rows get x'', and their rule's pivot NULL, so registration keys them; see backfill). A
-   schema 2 index goes with the old table. Format: rules column, terms_sql, pivot, version. */
+/* From schema 1, 2 or 3: the rows of terms are copied into the new tables, numbered in the old
+   table's (rid, combo) order. A schema 1 row gets phash 0, and its rule's pivot NULL, so
+   registration keys them (see backfill); schema 2 and 3 rows keep their pivot (its hash). A
+   schema 2 index goes with the old table. Format: rules column, terms_sql, pivot, pivot, version. */
 static const char migrate_sql[] =
     "%s"
     "ALTER TABLE terms RENAME TO terms_old;"
     "%s"
-    "INSERT INTO terms(rid, pivot, combo, first_seen, last_seen, flags)"
-    " SELECT rid, %s, combo, first_seen, last_seen, flags"
-    " FROM terms_old;"
+    "INSERT INTO terms_key(id, rid, phash, khash, combo)"
+    " SELECT row_number() OVER w, rid, kadet_hash(%s), kadet_hash(combo), combo"
+    " FROM terms_old WINDOW w AS (ORDER BY rid, combo) ORDER BY 1;"
+    "INSERT INTO terms_seen(id, rid, first_seen, last_seen, flags)"
+    " SELECT row_number() OVER w, rid, first_seen, last_seen, flags"
+    " FROM terms_old WINDOW w AS (ORDER BY rid, combo) ORDER BY 1;"
     "DROP TABLE terms_old;"
     "PRAGMA user_version = %d;";
 
@@ -135,18 +159,19 @@ static int pragma_int(struct st_sql *st, const char *sql, int64_t *out, kad_err 
     return 0;
 }
 
-/* Schema 1 or 2 -> 3, in one transaction; another writer may have done it meanwhile. */
+/* Schema 1, 2 or 3 -> 4, in one transaction; another writer may have done it meanwhile. */
 static int migrate(struct st_sql *st, kad_err *err)
 {
     int64_t ver = 0;
     int rc = st_exec(st, "BEGIN IMMEDIATE", err);
     if (rc)
         return rc;
-    if ((rc = pragma_int(st, "PRAGMA user_version", &ver, err)) == 0 && (ver == 1 || ver == 2)) {
+    if ((rc = pragma_int(st, "PRAGMA user_version", &ver, err)) == 0 && ver >= 1 &&
+        ver < ST_SCHEMA_VERSION) {
         char sql[sizeof(migrate_sql) + sizeof(terms_sql) + 128];
         snprintf(sql, sizeof(sql), migrate_sql,
                  ver == 1 ? "ALTER TABLE rules ADD COLUMN pivot INTEGER;" : "", terms_sql,
-                 ver == 1 ? "x''" : "coalesce(pivot, x'')", ST_SCHEMA_VERSION);
+                 ver == 1 ? "NULL" : "pivot", ST_SCHEMA_VERSION);
         rc = st_exec(st, sql, err);
     }
     if (rc == 0)
@@ -180,6 +205,7 @@ int st_schema_check(struct st_sql *st, bool may_create, bool zero_bytes, kad_err
                                st->base.path, zero_bytes ? "0 bytes" : "no tables");
         if (create_schema(st->db) != SQLITE_OK)
             return st_sql_fail(st, err, "cannot create the schema");
+        st->schema = ST_SCHEMA_VERSION;
         return 0;
     }
     if (app != ST_APPLICATION_ID)
@@ -188,9 +214,13 @@ int st_schema_check(struct st_sql *st, bool may_create, bool zero_bytes, kad_err
         return kx_err_setf(err, KAD_ESTATE,
                            "%s: state schema version %lld is newer than this kadet (%d)",
                            st->base.path, (long long)ver, ST_SCHEMA_VERSION);
-    if ((ver == 1 || ver == 2) && st->base.mode != ST_OPEN_RO)
-        return migrate(st, err); /* read-only inspection reads every version */
-    return 0;
+    st->schema = (int)ver;
+    if (ver >= 1 && ver < ST_SCHEMA_VERSION && st->base.mode != ST_OPEN_RO) {
+        if ((rc = migrate(st, err)) == 0)
+            st->schema = ST_SCHEMA_VERSION;
+        return rc;
+    }
+    return 0; /* read-only inspection reads every version (the view terms has its columns) */
 }
 
 /* ======================================================================================== */

@@ -24,11 +24,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
+/* The terms statements are schema 4's (state_schema.c): ?phash and ?khash are st_disk_hash
+   values (st_rec_phash, of the combination). */
 static const char *const stmt_sql[SQ__COUNT] = {
-    /* ?6, the pivot, is a function of the combination (bind_pivot) */
-    [SQ_TERM_UPSERT] = "INSERT INTO terms(rid, pivot, combo, first_seen, last_seen, flags) "
-                       "VALUES(?1, ?6, ?2, ?3, ?4, ?5) ON CONFLICT(rid, pivot, combo) DO UPDATE "
-                       "SET first_seen = ?3, last_seen = ?4, flags = ?5",
+    [SQ_TERM_INSERT_KEY] = "INSERT INTO terms_key(rid, phash, khash, combo) VALUES(?1, ?2, ?3, ?4)",
+    [SQ_TERM_INSERT_SEEN] = "INSERT INTO terms_seen(id, rid, first_seen, last_seen, flags) "
+                            "VALUES(?1, ?2, ?3, ?4, ?5)",
+    [SQ_TERM_UPDATE] = "UPDATE terms_seen SET first_seen = ?2, last_seen = ?3, flags = ?4 "
+                       "WHERE id = ?1",
     [SQ_ALERT_INSERT] = "INSERT OR IGNORE INTO alerts(alert_id, rid, combo, ts) "
                         "VALUES(?1, ?2, ?3, ?4)",
     [SQ_ALERT_GET] = "SELECT 1 FROM alerts WHERE alert_id = ?1",
@@ -39,12 +42,21 @@ static const char *const stmt_sql[SQ__COUNT] = {
     [SQ_COUNTER_SET] = "INSERT INTO counters(name, value) VALUES(?1, ?2) "
                        "ON CONFLICT(name) DO UPDATE SET value = ?2",
     [SQ_WATERMARK_SET] = "UPDATE rules SET watermark = ?2 WHERE rid = ?1",
-    [SQ_TERMS_OF_RULE] = "SELECT combo, first_seen, last_seen, flags FROM terms WHERE rid = ?1",
-    [SQ_TERMS_COUNT] = "SELECT count(*) FROM terms WHERE rid = ?1",
-    [SQ_TERM_GET] = "SELECT first_seen, last_seen, flags FROM terms "
-                    "WHERE rid = ?1 AND pivot = ?3 AND combo = ?2",
-    [SQ_PIVOT_TERMS] = "SELECT combo, first_seen, last_seen, flags FROM terms "
-                       "WHERE rid = ?1 AND pivot = ?2",
+    /* a rule's rows through the index (a small part of a big file) */
+    [SQ_TERMS_OF_RULE] = "SELECT k.id, k.combo, s.first_seen, s.last_seen, s.flags "
+                         "FROM terms_key k JOIN terms_seen s ON s.id = k.id WHERE k.rid = ?1",
+    /* or both tables read in rowid order, merged by id (most of the file: sequential reads) */
+    [SQ_TERMS_KEYS_SCAN] = "SELECT id, combo FROM terms_key NOT INDEXED WHERE rid = ?1",
+    [SQ_TERMS_SEEN_SCAN] = "SELECT id, first_seen, last_seen, flags FROM terms_seen "
+                           "WHERE rid = ?1",
+    [SQ_TERMS_MAX_ID] = "SELECT max(id) FROM terms_seen",
+    [SQ_TERMS_COUNT] = "SELECT count(*) FROM terms_key WHERE rid = ?1",
+    [SQ_TERM_GET] = "SELECT k.id, s.first_seen, s.last_seen, s.flags "
+                    "FROM terms_key k JOIN terms_seen s ON s.id = k.id "
+                    "WHERE k.rid = ?1 AND k.phash = ?2 AND k.khash = ?3 AND k.combo = ?4",
+    [SQ_PIVOT_TERMS] = "SELECT k.combo, s.first_seen, s.last_seen, s.flags, k.id "
+                       "FROM terms_key k JOIN terms_seen s ON s.id = k.id "
+                       "WHERE k.rid = ?1 AND k.phash = ?2",
 };
 
 /* ======================================================================================== */
@@ -284,6 +296,61 @@ static void sql_close(struct st_store *base_)
 /* Rules                                                                                    */
 /* ======================================================================================== */
 
+/* Rows are staged in batches: each record's slot is prefetched while the next rows are read,
+   then the batch is placed (a combination already loaded lazily, possibly changed since, is
+   kept). */
+enum { LOAD_BATCH = 32 };
+struct loader {
+    struct st_index *ix;
+    uint32_t rid;
+    size_t nb;
+    struct idx_staged batch[LOAD_BATCH];
+};
+
+static void load_row(struct loader *L, int64_t id, const void *k, size_t len, int64_t first,
+                     int64_t last, int64_t flags)
+{
+    if (len == 0 || len > ST_KEY_MAX)
+        return; /* not written by kadet: ignore rather than fail the whole load */
+    struct st_rec *r =
+        idx_stage(L->ix, L->rid, k, len, idx_hash(L->rid, k, len), &L->batch[L->nb++]);
+    r->id = id;
+    r->first_seen = first;
+    r->last_seen = last;
+    r->flags = (uint8_t)(flags & REC_PERSIST_MASK);
+    if (L->nb == LOAD_BATCH) {
+        idx_place_staged(L->ix, L->batch, L->nb);
+        L->nb = 0;
+        idx_reserve(L->ix, LOAD_BATCH);
+    }
+}
+
+/* Both tables in rowid order, each filtered by rid, merged by id: sequential reads of the
+   file, whatever order the combinations were inserted in. */
+static int load_scan(struct st_sql *st, struct loader *L)
+{
+    sqlite3_stmt *k = st->sq[SQ_TERMS_KEYS_SCAN], *v = st->sq[SQ_TERMS_SEEN_SCAN];
+    sqlite3_bind_int64(k, 1, L->rid);
+    sqlite3_bind_int64(v, 1, L->rid);
+    int rk, rv = sqlite3_step(v);
+    while ((rk = sqlite3_step(k)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(k, 0);
+        while (rv == SQLITE_ROW && sqlite3_column_int64(v, 0) < id)
+            rv = sqlite3_step(v);
+        if (rv != SQLITE_ROW)
+            break;
+        if (sqlite3_column_int64(v, 0) != id)
+            continue; /* no terms_seen row: not written by kadet */
+        load_row(L, id, sqlite3_column_blob(k, 1), (size_t)sqlite3_column_bytes(k, 1),
+                 sqlite3_column_int64(v, 1), sqlite3_column_int64(v, 2),
+                 sqlite3_column_int64(v, 3));
+    }
+    bool ok = (rk == SQLITE_ROW || rk == SQLITE_DONE) && (rv == SQLITE_ROW || rv == SQLITE_DONE);
+    sqlite3_reset(k);
+    sqlite3_reset(v);
+    return ok ? 0 : -1;
+}
+
 static int load_rule_terms(struct st_sql *st, uint32_t rid, kad_err *err)
 {
     /* Size the table for the whole baseline first, so the load never rehashes on the way. */
@@ -294,33 +361,29 @@ static int load_rule_terms(struct st_sql *st, uint32_t rid, kad_err *err)
     sqlite3_reset(s);
     if (rc != SQLITE_ROW)
         return st_sql_fail(st, err, "cannot count terms");
+    s = st->sq[SQ_TERMS_MAX_ID];
+    rc = sqlite3_step(s);
+    int64_t ids = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW)
+        return st_sql_fail(st, err, "cannot count terms");
     if (rows > 0)
         idx_reserve(&st->idx, (size_t)rows);
-    s = st->sq[SQ_TERMS_OF_RULE];
-    sqlite3_bind_int64(s, 1, rid);
-    /* batches of rows: each record's slot is prefetched while the next rows are read, then the
-       batch is placed (a combination already loaded lazily, possibly changed since, is kept) */
-    enum { BATCH = 32 };
-    struct idx_staged batch[BATCH];
-    size_t nb = 0;
-    idx_reserve(&st->idx, BATCH);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        const void *k = sqlite3_column_blob(s, 0);
-        size_t len = (size_t)sqlite3_column_bytes(s, 0);
-        if (len == 0 || len > ST_KEY_MAX)
-            continue; /* not written by kadet: ignore rather than fail the whole load */
-        struct st_rec *r = idx_stage(&st->idx, rid, k, len, idx_hash(rid, k, len), &batch[nb++]);
-        r->first_seen = sqlite3_column_int64(s, 1);
-        r->last_seen = sqlite3_column_int64(s, 2);
-        r->flags = (uint8_t)(sqlite3_column_int64(s, 3) & REC_PERSIST_MASK);
-        if (nb == BATCH) {
-            idx_place_staged(&st->idx, batch, nb);
-            nb = 0;
-            idx_reserve(&st->idx, BATCH);
-        }
+    struct loader L = {.ix = &st->idx, .rid = rid};
+    idx_reserve(&st->idx, LOAD_BATCH);
+    /* a rule holding a quarter of the ids or more: scan both tables; else its index range */
+    if (rows * 4 >= ids) {
+        rc = load_scan(st, &L) == 0 ? SQLITE_DONE : SQLITE_ERROR;
+    } else {
+        s = st->sq[SQ_TERMS_OF_RULE];
+        sqlite3_bind_int64(s, 1, rid);
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+            load_row(&L, sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
+                     (size_t)sqlite3_column_bytes(s, 1), sqlite3_column_int64(s, 2),
+                     sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4));
+        sqlite3_reset(s);
     }
-    idx_place_staged(&st->idx, batch, nb);
-    sqlite3_reset(s);
+    idx_place_staged(&st->idx, L.batch, L.nb);
     return rc == SQLITE_DONE ? 0 : st_sql_fail(st, err, "cannot load terms");
 }
 
@@ -356,19 +419,6 @@ static void remember(struct st_sql *st, struct st_rule_mem *m, struct st_rec *r)
     m->last_gen = st->idx.gen;
 }
 
-/* Bind parameter i to the pivot of (rid, key) as the terms table keys it: the component, or
-   x'' for a rule without pivot. */
-static void bind_pivot(struct st_sql *st, sqlite3_stmt *s, int i, uint32_t rid, const void *key,
-                       size_t len)
-{
-    const struct st_rule_mem *m = st_rule_mem_get(st, rid);
-    kx_str pv;
-    if (m && m->has_pivot && st_combo_part(key, len, m->pivot, &pv) && pv.len)
-        sqlite3_bind_blob(s, i, pv.ptr, (int)pv.len, SQLITE_STATIC);
-    else
-        sqlite3_bind_zeroblob(s, i, 0);
-}
-
 /*
  * Index miss on a baseline that is not fully loaded: fetch the combination from SQLite and
  * keep it in the index (clean). NULL when the database does not have it either.
@@ -381,15 +431,17 @@ static struct st_rec *fetch_term(struct st_sql *st, struct st_rule_mem *m, const
         return NULL;
     sqlite3_stmt *s = st->sq[SQ_TERM_GET];
     sqlite3_bind_int64(s, 1, m->rid);
-    sqlite3_bind_blob(s, 2, key, (int)len, SQLITE_STATIC);
-    bind_pivot(st, s, 3, m->rid, key, len);
+    sqlite3_bind_int64(s, 2, st_rec_phash(st, m->rid, key, len));
+    sqlite3_bind_int64(s, 3, st_disk_hash(key, len));
+    sqlite3_bind_blob(s, 4, key, (int)len, SQLITE_STATIC);
     struct st_rec *r = NULL;
     int step = sqlite3_step(s);
     if (step == SQLITE_ROW) {
         r = idx_insert(&st->idx, m->rid, key, len, h);
-        r->first_seen = sqlite3_column_int64(s, 0);
-        r->last_seen = sqlite3_column_int64(s, 1);
-        r->flags = (uint8_t)(sqlite3_column_int64(s, 2) & REC_PERSIST_MASK);
+        r->id = sqlite3_column_int64(s, 0);
+        r->first_seen = sqlite3_column_int64(s, 1);
+        r->last_seen = sqlite3_column_int64(s, 2);
+        r->flags = (uint8_t)(sqlite3_column_int64(s, 3) & REC_PERSIST_MASK);
     } else if (step != SQLITE_DONE) {
         *rc = st_sql_fail(st, err, "cannot read terms");
     }
@@ -399,10 +451,11 @@ static struct st_rec *fetch_term(struct st_sql *st, struct st_rule_mem *m, const
 }
 
 /*
- * Key every stored combination of baseline `rid` by its pivot value (x'' when pivot < 0): once
- * per baseline of a migrated schema 1 file (rows copied with x''), or when a rule's pivot
- * changed. One UPDATE through kadet_component (state_pivot.c); SQLite moves each row to its
- * new place in the primary key. MEM stores keep no terms in SQLite.
+ * Key every stored combination of baseline `rid` by its pivot value (phash 0 when pivot < 0):
+ * once per baseline of a migrated schema 1 file (rows copied with phash 0), or when a rule's
+ * pivot changed. One UPDATE through kadet_component and kadet_hash (state_pivot.c); SQLite
+ * moves each row's entry to its new place in the index terms_by_hash. MEM stores keep no terms
+ * in SQLite.
  */
 static int backfill(struct st_sql *st, int64_t rid, int64_t pivot, kad_err *err)
 {
@@ -410,7 +463,7 @@ static int backfill(struct st_sql *st, int64_t rid, int64_t pivot, kad_err *err)
         return 0;
     sqlite3_stmt *s;
     if (sqlite3_prepare_v2(st->db,
-                           "UPDATE terms SET pivot = coalesce(kadet_component(combo, ?2), x'') "
+                           "UPDATE terms_key SET phash = kadet_hash(kadet_component(combo, ?2)) "
                            "WHERE rid = ?1",
                            -1, &s, NULL) != SQLITE_OK)
         return st_sql_fail(st, err, "cannot index terms by pivot");
@@ -609,22 +662,72 @@ static void undo_clear(struct st_sql *st)
         KX_VEC_FREE(&st->undo);
 }
 
-static int bytes_cmp(const uint8_t *a, size_t na, const uint8_t *b, size_t nb)
-{
-    int c = na && nb ? memcmp(a, b, na < nb ? na : nb) : 0;
-    return c ? c : (na > nb) - (na < nb);
-}
-
-/* The order of the terms primary key: rid, then the pivot and the combination, each as SQLite
-   orders blobs (memcmp, then length). */
+/* The order of the writes: updates of saved rows by id (terms_seen's rowid order), then new
+   rows by (rid, phash, khash), the order of the index terms_by_hash, so each of its pages is
+   written once while hot; new rows get ascending ids at the end of both tables. */
 static int undo_cmp(const void *a, const void *b)
 {
     const struct st_undo *u = a, *v = b;
     const struct st_rec *x = u->rec, *y = v->rec;
+    bool nx = (x->flags & REC_UNSAVED) != 0, ny = (y->flags & REC_UNSAVED) != 0;
+    if (nx != ny)
+        return nx ? 1 : -1;
+    if (!nx)
+        return (x->id > y->id) - (x->id < y->id);
     if (x->rid != y->rid)
         return x->rid < y->rid ? -1 : 1;
-    int c = bytes_cmp(x->key + u->poff, u->plen, y->key + v->poff, v->plen);
-    return c ? c : bytes_cmp(x->key, x->klen, y->key, y->klen);
+    if (u->ph != v->ph)
+        return u->ph < v->ph ? -1 : 1;
+    return (u->kh > v->kh) - (u->kh < v->kh);
+}
+
+/* The id of a saved record that has none (none should: every record read from SQLite or
+   written to it gets its row's id); 0 when the row is not there either. */
+static int64_t row_id(struct st_sql *st, const struct st_rec *r)
+{
+    sqlite3_stmt *s = st->sq[SQ_TERM_GET];
+    sqlite3_bind_int64(s, 1, r->rid);
+    sqlite3_bind_int64(s, 2, st_rec_phash(st, r->rid, r->key, r->klen));
+    sqlite3_bind_int64(s, 3, st_disk_hash(r->key, r->klen));
+    sqlite3_bind_blob(s, 4, r->key, r->klen, SQLITE_STATIC);
+    int64_t id = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    return id;
+}
+
+/* Write one dirty record: an update of its terms_seen row, or (new) a row in both tables. */
+static int write_rec(struct st_sql *st, struct st_rec *r, const struct st_undo *u, kad_err *err)
+{
+    int rc;
+    if (!(r->flags & REC_UNSAVED) && !r->id)
+        r->id = row_id(st, r);
+    if (r->id) {
+        sqlite3_stmt *s = st->sq[SQ_TERM_UPDATE];
+        sqlite3_bind_int64(s, 1, r->id);
+        sqlite3_bind_int64(s, 2, r->first_seen);
+        sqlite3_bind_int64(s, 3, r->last_seen);
+        sqlite3_bind_int64(s, 4, r->flags & REC_PERSIST_MASK);
+        return st_step_done(st, s, err, "cannot write terms");
+    }
+    sqlite3_stmt *s = st->sq[SQ_TERM_INSERT_KEY];
+    sqlite3_bind_int64(s, 1, r->rid);
+    sqlite3_bind_int64(s, 2, u->ph);
+    sqlite3_bind_int64(s, 3, u->kh);
+    sqlite3_bind_blob(s, 4, r->key, r->klen, SQLITE_STATIC);
+    if ((rc = st_step_done(st, s, err, "cannot write terms")) != 0)
+        return rc;
+    int64_t id = sqlite3_last_insert_rowid(st->db);
+    s = st->sq[SQ_TERM_INSERT_SEEN];
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, r->rid);
+    sqlite3_bind_int64(s, 3, r->first_seen);
+    sqlite3_bind_int64(s, 4, r->last_seen);
+    sqlite3_bind_int64(s, 5, r->flags & REC_PERSIST_MASK);
+    if ((rc = st_step_done(st, s, err, "cannot write terms")) != 0)
+        return rc;
+    r->id = id; /* a rollback of the batch drops the index (reload_on_rollback) */
+    return 0;
 }
 
 int st_flush_dirty(struct st_sql *st, kad_err *err)
@@ -632,31 +735,23 @@ int st_flush_dirty(struct st_sql *st, kad_err *err)
     /* MEM stores keep no terms in SQLite: the undo log stays, so rollback still works */
     if (st->base.mode == ST_OPEN_MEM)
         return 0;
-    sqlite3_stmt *s = st->sq[SQ_TERM_UPSERT];
-    /* B-tree order: neighbouring keys share pages, so a big batch writes each page once
-       while it is hot (every record appears once in the log, so the order is free) */
-    if (st->undo.len > 64) {
-        for (size_t i = 0; i < st->undo.len; i++) {
-            struct st_undo *u = &st->undo.ptr[i];
-            kx_str pv;
-            bool has = st_rec_pivot(st, u->rec, &pv);
-            u->poff = has ? (uint16_t)((const uint8_t *)pv.ptr - u->rec->key) : 0;
-            u->plen = has ? (uint16_t)pv.len : 0;
+    for (size_t i = 0; i < st->undo.len; i++) {
+        struct st_undo *u = &st->undo.ptr[i];
+        const struct st_rec *r = u->rec;
+        if (r->flags & REC_UNSAVED) {
+            u->ph = st_rec_phash(st, r->rid, r->key, r->klen);
+            u->kh = st_disk_hash(r->key, r->klen);
         }
-        qsort(st->undo.ptr, st->undo.len, sizeof(struct st_undo), undo_cmp);
     }
+    /* every record appears once in the log, so the order is free */
+    if (st->undo.len > 1)
+        qsort(st->undo.ptr, st->undo.len, sizeof(struct st_undo), undo_cmp);
     for (size_t i = 0; i < st->undo.len; i++) {
         struct st_rec *r = st->undo.ptr[i].rec;
         r->flags &= (uint8_t)~REC_DIRTY;
         if (r->flags & REC_DEAD)
             continue;
-        sqlite3_bind_int64(s, 1, r->rid);
-        sqlite3_bind_blob(s, 2, r->key, r->klen, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 3, r->first_seen);
-        sqlite3_bind_int64(s, 4, r->last_seen);
-        sqlite3_bind_int64(s, 5, r->flags & REC_PERSIST_MASK);
-        bind_pivot(st, s, 6, r->rid, r->key, r->klen);
-        int rc = st_step_done(st, s, err, "cannot write terms");
+        int rc = write_rec(st, r, &st->undo.ptr[i], err);
         if (rc == 0)
             r->flags &= (uint8_t)~REC_UNSAVED;
         if (rc) {
