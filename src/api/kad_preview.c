@@ -21,6 +21,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct input {
@@ -51,7 +52,29 @@ struct input {
     bool abort; /* the streaming pass cannot go on: stop reading */
     uint64_t kept;
     KX_VEC(char *) sids;
+    /* streamed, second pass: the alerts of one source document are written as the document
+       passes, into a spill file, so no alerted document is held (only those of EQL sequences,
+       whose alerts need several): alerts of wanted index i are sal[sstart[i]..sstart[i+1]) */
+    FILE *spill;
+    struct pv_result *res;
+    KX_VEC(struct salert) sal;
+    uint32_t *sstart;
+    bool *seqdoc;
+    struct spilled **sp; /* per rule, per alert */
+    kx_buf sbuf;
 };
+
+struct salert {
+    uint32_t idx, ri, ai; /* wanted index, rule, alert */
+};
+
+struct spilled {
+    uint64_t off;
+    uint32_t len;
+    uint8_t state; /* 0: not written, 1: in the spill file, 2: writing it failed */
+};
+
+static void spill_event(struct input *in, uint32_t idx, const struct ev_node *doc);
 
 static void report(struct input *in, const kad_err *err)
 {
@@ -116,7 +139,9 @@ static int on_event(void *ctx, const struct ev_event *ev)
     uint64_t where = (uint64_t)in->file << 40 | in->ordinal++;
     if (in->second) {
         void *v = kx_map_get(&in->wanted, &where, sizeof(where), NULL);
-        if (v)
+        if (v && in->spill)
+            spill_event(in, (uint32_t)((uintptr_t)v - 1), ev->doc);
+        else if (v)
             in->full.ptr[(uintptr_t)v - 1] = pv_doc_copy(&in->docs_arena, ev->doc);
         return 0;
     }
@@ -388,6 +413,115 @@ static bool write_alert(const struct input *in, bool streamed, const struct rule
     return true;
 }
 
+/* Written as its document passes (second pass, streamed): the alerts of wanted index idx. */
+static void spill_event(struct input *in, uint32_t idx, const struct ev_node *doc)
+{
+    if (in->seqdoc[idx])
+        in->full.ptr[idx] = pv_doc_copy(&in->docs_arena, doc); /* a sequence alert needs it */
+    const struct ev_node *held = in->full.ptr[idx];
+    in->full.ptr[idx] = doc;
+    for (uint32_t k = in->sstart[idx]; k < in->sstart[idx + 1]; k++) {
+        const struct salert *s = &in->sal.ptr[k];
+        struct spilled *sp = &in->sp[s->ri][s->ai];
+        if (sp->state)
+            continue; /* the same place read twice (a file named twice): written already */
+        kx_buf_reset(&in->sbuf);
+        int wrc = KAD_EIO;
+        write_alert(in, true, in->rules[s->ri], &in->res[s->ri].alerts.ptr[s->ai], &in->sbuf, &wrc);
+        sp->state = 2;
+        if (wrc != KAD_OK)
+            continue;
+        off_t at = ftello(in->spill);
+        if (at < 0 || fwrite(in->sbuf.ptr, 1, in->sbuf.len, in->spill) != in->sbuf.len)
+            continue;
+        sp->off = (uint64_t)at;
+        sp->len = (uint32_t)in->sbuf.len;
+        sp->state = 1;
+    }
+    in->full.ptr[idx] = held;
+}
+
+static int cmp_salert(const void *a, const void *b)
+{
+    const struct salert *x = a, *y = b;
+    if (x->idx != y->idx)
+        return x->idx < y->idx ? -1 : 1;
+    return x->ri != y->ri ? (x->ri < y->ri ? -1 : 1) : (x->ai > y->ai) - (x->ai < y->ai);
+}
+
+static uint32_t wanted_idx(const struct input *in, uint64_t where)
+{
+    return (uint32_t)((uintptr_t)kx_map_get(&in->wanted, &where, sizeof(where), NULL) - 1);
+}
+
+/* Streamed: which alerts the second pass writes as their documents pass (and which documents
+   sequence alerts need held). False when no spill file could be made (documents then held). */
+static bool spill_plan(struct input *in, struct pv_result *res)
+{
+    in->spill = tmpfile();
+    if (!in->spill)
+        return false;
+    size_t nw = in->sids.len;
+    in->res = res;
+    in->seqdoc = kx_calloc(nw ? nw : 1, sizeof(*in->seqdoc));
+    in->sp = kx_calloc(in->nrules ? in->nrules : 1, sizeof(*in->sp));
+    for (size_t ri = 0; ri < in->nrules; ri++) {
+        in->sp[ri] = kx_calloc(res[ri].alerts.len ? res[ri].alerts.len : 1, sizeof(**in->sp));
+        for (size_t ai = 0; ai < res[ri].alerts.len; ai++) {
+            const struct pv_alert *a = &res[ri].alerts.ptr[ai];
+            if (a->seq) {
+                for (uint32_t k = 0; k < a->seq_n; k++)
+                    in->seqdoc[wanted_idx(in, a->seq[k])] = true;
+            } else if (a->doc != SIZE_MAX) {
+                struct salert s = {wanted_idx(in, a->doc), (uint32_t)ri, (uint32_t)ai};
+                KX_VEC_PUSH(&in->sal, s);
+            }
+        }
+    }
+    if (in->sal.len)
+        qsort(in->sal.ptr, in->sal.len, sizeof(*in->sal.ptr), cmp_salert);
+    in->sstart = kx_calloc(nw + 1, sizeof(*in->sstart));
+    for (size_t k = 0; k < in->sal.len; k++)
+        in->sstart[in->sal.ptr[k].idx + 1]++;
+    for (size_t i = 0; i < nw; i++)
+        in->sstart[i + 1] += in->sstart[i];
+    kx_buf_init(&in->sbuf, 0);
+    return true;
+}
+
+/* An alert written by the second pass: on_alert from the spill file. True when it was one. */
+static bool spill_out(struct input *in, size_t ri, size_t ai, kx_buf *buf, int *wrc)
+{
+    if (!in->spill || !in->sp[ri][ai].state)
+        return false;
+    const struct spilled *sp = &in->sp[ri][ai];
+    *wrc = KAD_EIO;
+    if (sp->state != 1)
+        return true;
+    kx_buf_reset(buf);
+    kx_buf_reserve(buf, sp->len);
+    if (fseeko(in->spill, (off_t)sp->off, SEEK_SET) == 0 &&
+        fread(buf->ptr, 1, sp->len, in->spill) == sp->len) {
+        buf->len = sp->len;
+        *wrc = KAD_OK;
+    }
+    return true;
+}
+
+static void spill_fini(struct input *in)
+{
+    if (!in->spill)
+        return;
+    fclose(in->spill);
+    for (size_t ri = 0; ri < in->nrules; ri++)
+        kx_free(in->sp[ri]);
+    kx_free(in->sp);
+    kx_free(in->seqdoc);
+    kx_free(in->sstart);
+    KX_VEC_FREE(&in->sal);
+    kx_buf_fini(&in->sbuf);
+}
+
 int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_preview_result *out,
                     kad_err *err)
 {
@@ -495,6 +629,8 @@ int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_pre
             in.full.ptr[i] = in.partial ? NULL : in.docs.ptr[i];
         in.full.len = in.docs.len;
     }
+    if (streamed && in.wanted.len)
+        spill_plan(&in, res);
     if ((streamed || in.partial) && in.wanted.len) {
         in.second = true; /* streamed: the window forgot even whole documents */
         read_inputs(&in, files, eo.host, ts_source);
@@ -510,7 +646,8 @@ int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_pre
         for (size_t i = 0; i < res[ri].alerts.len; i++) {
             kx_buf_reset(&buf);
             int wrc = KAD_EIO;
-            if (!write_alert(&in, streamed, r, &res[ri].alerts.ptr[i], &buf, &wrc))
+            if (!spill_out(&in, ri, i, &buf, &wrc) &&
+                !write_alert(&in, streamed, r, &res[ri].alerts.ptr[i], &buf, &wrc))
                 lost = true;
             if (wrc == KAD_OK && o->on_alert)
                 o->on_alert(buf.ptr, buf.len, o->ud);
@@ -524,6 +661,7 @@ int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_pre
                "change during the run?): their alerts are not written");
         status = KAD_EIO;
     }
+    spill_fini(&in);
     kx_free(res);
     out->events = in.seen;
     out->kept = streamed ? in.kept : in.docs.len;
