@@ -139,15 +139,7 @@ fi
 # The 29 kuery rules (query and new_terms) of the Kubernetes integration, linked into one
 # directory so that eql/esql rules are not even offered to the loader.
 R29=$OUT/rules29
-rm -rf "$R29"
-if [ -d "$SHARED/detection-rules/kubernetes" ]; then
-    mkdir -p "$R29"
-    for f in "$SHARED"/detection-rules/kubernetes/*.toml; do
-        if grep -Eq '^language = "kuery"' "$f" && grep -Eq '^type = "(query|new_terms)"' "$f"; then
-            ln -s "$(cd "$(dirname "$f")" && pwd)/$(basename "$f")" "$R29/"
-        fi
-    done
-    N29=$(ls "$R29" | wc -l)
+if N29=$(bash bench/rules29.sh "$R29" "$SHARED"); then
     [ "$N29" = 29 ] || note "expected 29 kuery rules, found $N29"
     HAVE_RULES29=1
 else

@@ -67,11 +67,15 @@ static int run(int argc, char **argv)
         {"host-name", required_argument, NULL, CLI_HOST_NAME},
         {"host-os-type", required_argument, NULL, CLI_HOST_OS_TYPE},
         {"timestamp", required_argument, NULL, CLI_DEC_TIMESTAMP},
+        {"in-memory", no_argument, NULL, 'M'},
+        {"reorder-window", required_argument, NULL, 'W'},
+        {"memory-stats", no_argument, NULL, 'T'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
     opterr = 0;
     int c, status = EXIT_OK;
+    bool stats = false;
     while ((c = getopt_long(argc, argv, "+r:", longopts, NULL)) != -1) {
         int dc = cli_decode_opt(&clock, c, optarg);
         if (dc < 0) {
@@ -87,6 +91,15 @@ static int run(int argc, char **argv)
         case 'r': rules = optarg; break;
         case 'e': end = optarg; break;
         case 'R': only = optarg; break;
+        case 'M': po.in_memory = 1; break;
+        case 'T': stats = true; break;
+        case 'W': {
+            kad_err err;
+            if (kad_interval_parse(optarg, &po.reorder_ms, &err) != KAD_OK || po.reorder_ms <= 0)
+                return cmd_usage_error(&cmd_preview, "--reorder-window: bad duration '%s' (e.g. 1h)",
+                                       optarg);
+            break;
+        }
         case 'x':
             if (nexc == sizeof(exceptions) / sizeof(exceptions[0]))
                 return cmd_usage_error(&cmd_preview, "too many --exceptions");
@@ -176,6 +189,9 @@ static int run(int argc, char **argv)
         (unsigned long long)res.events, res.events == 1 ? "" : "s", (unsigned long long)res.kept,
         (unsigned long long)res.executions, res.executions == 1 ? "" : "s",
         (unsigned long long)res.alerts, res.alerts == 1 ? "" : "s");
+    if (stats)
+        fprintf(stderr, "kadet preview: %s, at most %llu documents held\n",
+                res.streamed ? "streamed" : "in memory", (unsigned long long)res.held);
     if (res.skipped) {
         fprintf(stderr, "kadet preview: %llu record%s skipped\n", (unsigned long long)res.skipped,
                 res.skipped == 1 ? "" : "s");
@@ -195,7 +211,8 @@ const struct cmd cmd_preview = {
         "                     [--schedule DUR]\n"
         "                     [--exceptions FILE]... [--rule ID] [--no-host-metadata]\n"
         "                     [--host-name NAME] [--host-os-type TYPE]\n"
-        "                     [--timestamp stage|request] [FILE...|-]\n"
+        "                     [--timestamp stage|request] [--reorder-window DUR]\n"
+        "                     [--in-memory] [--memory-stats] [FILE...|-]\n"
         "\n"
         "Run the query, new_terms and EQL event-query rules of PATH (a .toml file or a\n"
         "directory) as Elastic's scheduler would: N executions at END - (N-1)*INTERVAL, ...,\n"
@@ -221,6 +238,10 @@ const struct cmd cmd_preview = {
         "  --host-os-type TYPE host.os.type of raw audit events (default: from uname)\n"
         "  --timestamp SRC     @timestamp of raw audit events: stage (stageTimestamp, the\n"
         "                      default) or request (requestReceivedTimestamp)\n"
+        "  --reorder-window DUR how far back in event time a document may come after a later\n"
+        "                      one and still be streamed (default 1h)\n"
+        "  --in-memory         hold every matching document instead of streaming\n"
+        "  --memory-stats      say whether the run streamed and how many documents it held\n"
         "\n"
         "Exit status: 0 success, 1 usage or rule errors, 2 unreadable or skipped input or a\n"
         "failed execution. See docs/preview.md.\n",

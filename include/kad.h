@@ -746,6 +746,11 @@ typedef struct kad_preview_opts {
     /* each unreadable input and bad record (positioned) */
     void (*on_error)(const kad_err *err, void *ud);
     void *ud;
+    /* files are replayed streaming, holding only what later executions need (docs/preview.md,
+       "Memory"), when their documents come in event-time order give or take reorder_ms
+       (0 = one hour); otherwise, or with in_memory, every matching document is held */
+    int64_t reorder_ms;
+    int in_memory;
 } kad_preview_opts;
 
 typedef struct kad_preview_result {
@@ -757,6 +762,8 @@ typedef struct kad_preview_result {
     uint64_t exec_errors; /* executions that failed as Elastic reports them */
     uint64_t rule_errors; /* rules that could not be run (e.g. too many combinations) */
     int input_errors;     /* some input could not be read */
+    int streamed;         /* the executions ran streaming (docs/preview.md, "Memory") */
+    uint64_t held;        /* documents held at most (streamed: the sum of each rule's peak) */
 } kad_preview_result;
 
 /* Run the preview over files (NULL-terminated; NULL or empty = stdin). KAD_ENOTFOUND when

@@ -3,10 +3,15 @@
  * new_terms rules replayed over documents (docs/preview.md), as Elastic's rule preview shows
  * them, on the detect module's pv_run.
  *
- * Documents that match some rule's query are kept in memory (an execution looks back over the
- * whole history window); the others are dropped as they are read. When every input can be read
- * twice (not stdin), the first pass keeps only the fields the rules read and a second pass
- * reads the full documents of the alerted ones.
+ * Files (not stdin) are first replayed streaming (docs/preview.md, "Memory"): one pass over the
+ * input feeds each rule's pv_stream, which runs an execution as soon as the input is past its
+ * range (plus a reorder window) and keeps only the documents later executions need, reduced to
+ * the fields the rules read. A second pass reads the full documents of the alerted ones.
+ *
+ * When the input is not in event-time order beyond the reorder window (or a rule fails, or the
+ * input is stdin), preview runs in memory, as before streaming: documents that match some
+ * rule's query are kept (an execution looks back over the whole history window), the others
+ * are dropped as they are read; the second pass is the same. Both give the same alerts.
  */
 #include "api_int.h"
 #include "base/alloc.h"
@@ -16,6 +21,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct input {
@@ -38,7 +44,94 @@ struct input {
     bool second;
     uint64_t bad;
     const kad_preview_opts *o;
+    uint64_t reported; /* on_error calls made (the streaming pass) */
+    uint64_t mute;     /* on_error calls still to skip (made already by the streaming pass) */
+    /* streaming: one stream per rule; ids of the alerted documents (wanted -> 1 + index) */
+    struct pv_stream **st;
+    const struct rule_set *rs;
+    bool abort; /* the streaming pass cannot go on: stop reading */
+    uint64_t kept;
+    KX_VEC(char *) sids;
+    /* streamed, second pass: the alerts of one source document are written as the document
+       passes, into a spill file, so no alerted document is held (only those of EQL sequences,
+       whose alerts need several): alerts of wanted index i are sal[sstart[i]..sstart[i+1]) */
+    FILE *spill;
+    struct pv_result *res;
+    KX_VEC(struct salert) sal;
+    uint32_t *sstart;
+    bool *seqdoc;
+    struct spilled **sp; /* per rule, per alert */
+    kx_buf sbuf;
 };
+
+struct salert {
+    uint32_t idx, ri, ai; /* wanted index, rule, alert */
+};
+
+struct spilled {
+    uint64_t off;
+    uint32_t len;
+    uint8_t state; /* 0: not written, 1: in the spill file, 2: writing it failed */
+};
+
+static void spill_event(struct input *in, uint32_t idx, const struct ev_node *doc);
+
+static void report(struct input *in, const kad_err *err)
+{
+    in->reported++;
+    if (in->mute) {
+        in->mute--;
+        return;
+    }
+    if (in->o->on_error)
+        in->o->on_error(err, in->o->ud);
+}
+
+static bool kept_doc(const struct input *in, const struct ev_node *doc)
+{
+    bool keep = false;
+    for (size_t i = 0; i < in->nrules && !keep; i++)
+        keep = det_rule_match(in->rules[i], doc) || pv_needs_every_doc(in->rules[i]);
+    return keep;
+}
+
+/* The streaming pass: each rule's stream gets the document when it is eligible for it. */
+static void stream_event(struct input *in, const struct ev_node *doc, uint64_t where)
+{
+    in->seen++;
+    if (!kept_doc(in, doc))
+        return;
+    in->kept++;
+    kx_buf id;
+    kx_buf_init(&id, 0);
+    det_doc_id(doc, &id);
+    struct pv_clone *c = NULL;
+    for (size_t i = 0; i < in->nrules && !in->abort; i++) {
+        struct pv_doc d;
+        pv_doc_prepare(in->rs, in->rules[i], doc, id.ptr ? id.ptr : "", &d);
+        if (!d.eligible || d.ts == EV_TIME_NONE)
+            continue;
+        if (!c)
+            c = pv_clone_new(doc, id.ptr ? id.ptr : "");
+        kad_err err;
+        kad_err_clear(&err);
+        if (pv_stream_add(in->st[i], &d, where, c, &err) != KAD_OK)
+            in->abort = true; /* out of order or an error: preview runs in memory */
+    }
+    pv_clone_unref(c);
+    kx_buf_fini(&id);
+}
+
+/* An alert names document `where`: read it again in full (second pass), with this id. */
+static void stream_ref(void *ctx, uint64_t where, const char *id)
+{
+    struct input *in = ctx;
+    if (kx_map_get(&in->wanted, &where, sizeof(where), NULL))
+        return;
+    KX_VEC_PUSH(&in->sids, kx_strndup(id, strlen(id)));
+    KX_VEC_PUSH(&in->full, NULL);
+    kx_map_put(&in->wanted, &where, sizeof(where), (void *)(uintptr_t)in->sids.len);
+}
 
 static int on_event(void *ctx, const struct ev_event *ev)
 {
@@ -46,15 +139,18 @@ static int on_event(void *ctx, const struct ev_event *ev)
     uint64_t where = (uint64_t)in->file << 40 | in->ordinal++;
     if (in->second) {
         void *v = kx_map_get(&in->wanted, &where, sizeof(where), NULL);
-        if (v)
+        if (v && in->spill)
+            spill_event(in, (uint32_t)((uintptr_t)v - 1), ev->doc);
+        else if (v)
             in->full.ptr[(uintptr_t)v - 1] = pv_doc_copy(&in->docs_arena, ev->doc);
         return 0;
     }
+    if (in->st) {
+        stream_event(in, ev->doc, where);
+        return 0;
+    }
     in->seen++;
-    bool keep = false;
-    for (size_t i = 0; i < in->nrules && !keep; i++)
-        keep = det_rule_match(in->rules[i], ev->doc) || pv_needs_every_doc(in->rules[i]);
-    if (!keep)
+    if (!kept_doc(in, ev->doc))
         return 0;
     struct ev_node *doc = pv_doc_copy(&in->docs_arena, ev->doc);
     kx_buf id;
@@ -73,8 +169,7 @@ static void on_error(void *ctx, const kad_err *err)
     if (in->second)
         return; /* reported by the first pass */
     in->bad++;
-    if (in->o->on_error)
-        in->o->on_error(err, in->o->ud);
+    report(in, err);
 }
 
 static void need(const char *path, void *ud) { ev_decoder_need(ud, path, strlen(path)); }
@@ -120,17 +215,17 @@ static int read_inputs(struct input *in, const char *const *files, const struct 
         kad_err_clear(&err);
         in->ordinal = 0;
         if (ev_reader_open(&rd, files[in->file], 0, &err)) {
-            if (!in->second && in->o->on_error)
-                in->o->on_error(&err, in->o->ud);
+            if (!in->second)
+                report(in, &err);
             status = KAD_EIO;
             continue;
         }
         struct ev_record rec;
         int rc;
-        while ((rc = ev_reader_next(rd, &rec, &err)) != 0) {
+        while (!in->abort && (rc = ev_reader_next(rd, &rec, &err)) != 0) {
             if (rc < 0) {
-                if (!in->second && in->o->on_error)
-                    in->o->on_error(&err, in->o->ud);
+                if (!in->second)
+                    report(in, &err);
                 if (rc == KAD_ELIMIT) {
                     in->bad += !in->second;
                     continue;
@@ -142,6 +237,8 @@ static int read_inputs(struct input *in, const char *const *files, const struct 
             kx_arena_reset(&in->scratch);
         }
         ev_reader_close(rd);
+        if (in->abort)
+            break;
     }
     /* documents may point into the decoder (e.g. host.* strings): keep it to the end */
     if (in->second)
@@ -211,6 +308,220 @@ static bool auto_ticks(const struct rule *r, const struct pv_doc *d, size_t n, s
     return true;
 }
 
+#define PREVIEW_REORDER_MS (60 * 60 * 1000) /* default reorder window of the streaming pass */
+
+/*
+ * The streaming pass (docs/preview.md, "Memory"): every rule's stream fed in one pass over the
+ * files. True when it went through; false when preview must run in memory instead (input out
+ * of event-time order beyond the reorder window, a rule that fails, or too many --end auto
+ * ticks): then *in is back as it was before the pass, with in->mute set so that the input
+ * errors this pass reported are not reported again.
+ */
+static bool preview_stream(struct input *in, const char *const *files, const struct ev_host *host,
+                           int ts_source, const struct pv_stream_opts *so, struct pv_result *res,
+                           bool *no_docs, uint64_t *executions, int *status, uint64_t *held)
+{
+    in->st = kx_calloc(in->nrules ? in->nrules : 1, sizeof(*in->st));
+    bool ok = true;
+    for (size_t ri = 0; ri < in->nrules; ri++) {
+        pv_result_init(&res[ri]);
+        kad_err err;
+        kad_err_clear(&err);
+        if (pv_stream_new(in->rules[ri], so, &res[ri], &in->st[ri], &err) != KAD_OK)
+            ok = false; /* the in-memory run reports it, where it always has */
+    }
+    if (ok) {
+        *status = read_inputs(in, files, host, ts_source);
+        ok = !in->abort;
+    }
+    for (size_t ri = 0; ri < in->nrules && ok; ri++) {
+        kad_err err;
+        kad_err_clear(&err);
+        uint64_t n = 0;
+        ok = pv_stream_finish(in->st[ri], &n, &no_docs[ri], &err) == KAD_OK;
+        *executions += n;
+        *held += pv_stream_held(in->st[ri]);
+    }
+    for (size_t ri = 0; ri < in->nrules; ri++)
+        pv_stream_free(in->st[ri]);
+    kx_free(in->st);
+    in->st = NULL;
+    if (ok)
+        return true;
+    for (size_t ri = 0; ri < in->nrules; ri++)
+        pv_result_fini(&res[ri]);
+    for (size_t i = 0; i < in->sids.len; i++)
+        kx_free(in->sids.ptr[i]);
+    in->sids.len = in->full.len = 0;
+    kx_map_fini(&in->wanted);
+    kx_map_init(&in->wanted);
+    ev_decoder_free(in->dec);
+    in->dec = NULL;
+    in->seen = in->kept = in->bad = 0;
+    in->abort = false;
+    in->partial = true;
+    in->mute = in->reported;
+    *executions = 0;
+    return false;
+}
+
+/* The full document and id of an alert's reference (streamed: a place in the input). */
+static bool alert_doc(const struct input *in, bool streamed, size_t ref, struct pv_doc *d,
+                      const struct rule *r)
+{
+    const struct ev_node *doc;
+    const char *id;
+    if (streamed) {
+        uint64_t where = ref;
+        uintptr_t v = (uintptr_t)kx_map_get(&in->wanted, &where, sizeof(where), NULL);
+        if (!v || !in->full.ptr[v - 1])
+            return false; /* not found again (the file changed during the run) */
+        doc = in->full.ptr[v - 1];
+        id = in->sids.ptr[v - 1];
+    } else {
+        doc = in->full.ptr[ref] ? in->full.ptr[ref] : in->docs.ptr[ref];
+        id = in->ids.ptr[ref];
+    }
+    pv_doc_prepare(in->rs, r, doc, id, d);
+    return true;
+}
+
+/* One alert as its JSON document into buf; false when a document could not be read again. */
+static bool write_alert(const struct input *in, bool streamed, const struct rule *r,
+                        const struct pv_alert *a, kx_buf *buf, int *wrc)
+{
+    struct pv_doc d;
+    if (a->row_json && a->doc == SIZE_MAX) {
+        *wrc = pv_esql_alert_write(buf, r, NULL, a);
+    } else if (a->seq) {
+        /* a sequence alert: every event of the sequence, in full */
+        struct pv_doc *dv = kx_calloc(a->seq_n, sizeof(*dv));
+        bool found = true;
+        for (uint32_t k = 0; k < a->seq_n && found; k++)
+            found = alert_doc(in, streamed, a->seq[k], &dv[k], r);
+        if (found)
+            *wrc = pv_seq_alert_write(buf, r, dv, a);
+        kx_free(dv);
+        return found;
+    } else if (!alert_doc(in, streamed, a->doc, &d, r)) {
+        return false;
+    } else if (a->row_json) {
+        *wrc = pv_esql_alert_write(buf, r, &d, a);
+    } else {
+        *wrc = pv_alert_write(buf, r, &d, a);
+    }
+    return true;
+}
+
+/* Written as its document passes (second pass, streamed): the alerts of wanted index idx. */
+static void spill_event(struct input *in, uint32_t idx, const struct ev_node *doc)
+{
+    if (in->seqdoc[idx])
+        in->full.ptr[idx] = pv_doc_copy(&in->docs_arena, doc); /* a sequence alert needs it */
+    const struct ev_node *held = in->full.ptr[idx];
+    in->full.ptr[idx] = doc;
+    for (uint32_t k = in->sstart[idx]; k < in->sstart[idx + 1]; k++) {
+        const struct salert *s = &in->sal.ptr[k];
+        struct spilled *sp = &in->sp[s->ri][s->ai];
+        if (sp->state)
+            continue; /* the same place read twice (a file named twice): written already */
+        kx_buf_reset(&in->sbuf);
+        int wrc = KAD_EIO;
+        write_alert(in, true, in->rules[s->ri], &in->res[s->ri].alerts.ptr[s->ai], &in->sbuf, &wrc);
+        sp->state = 2;
+        if (wrc != KAD_OK)
+            continue;
+        off_t at = ftello(in->spill);
+        if (at < 0 || fwrite(in->sbuf.ptr, 1, in->sbuf.len, in->spill) != in->sbuf.len)
+            continue;
+        sp->off = (uint64_t)at;
+        sp->len = (uint32_t)in->sbuf.len;
+        sp->state = 1;
+    }
+    in->full.ptr[idx] = held;
+}
+
+static int cmp_salert(const void *a, const void *b)
+{
+    const struct salert *x = a, *y = b;
+    if (x->idx != y->idx)
+        return x->idx < y->idx ? -1 : 1;
+    return x->ri != y->ri ? (x->ri < y->ri ? -1 : 1) : (x->ai > y->ai) - (x->ai < y->ai);
+}
+
+static uint32_t wanted_idx(const struct input *in, uint64_t where)
+{
+    return (uint32_t)((uintptr_t)kx_map_get(&in->wanted, &where, sizeof(where), NULL) - 1);
+}
+
+/* Streamed: which alerts the second pass writes as their documents pass (and which documents
+   sequence alerts need held). False when no spill file could be made (documents then held). */
+static bool spill_plan(struct input *in, struct pv_result *res)
+{
+    in->spill = tmpfile();
+    if (!in->spill)
+        return false;
+    size_t nw = in->sids.len;
+    in->res = res;
+    in->seqdoc = kx_calloc(nw ? nw : 1, sizeof(*in->seqdoc));
+    in->sp = kx_calloc(in->nrules ? in->nrules : 1, sizeof(*in->sp));
+    for (size_t ri = 0; ri < in->nrules; ri++) {
+        in->sp[ri] = kx_calloc(res[ri].alerts.len ? res[ri].alerts.len : 1, sizeof(**in->sp));
+        for (size_t ai = 0; ai < res[ri].alerts.len; ai++) {
+            const struct pv_alert *a = &res[ri].alerts.ptr[ai];
+            if (a->seq) {
+                for (uint32_t k = 0; k < a->seq_n; k++)
+                    in->seqdoc[wanted_idx(in, a->seq[k])] = true;
+            } else if (a->doc != SIZE_MAX) {
+                struct salert s = {wanted_idx(in, a->doc), (uint32_t)ri, (uint32_t)ai};
+                KX_VEC_PUSH(&in->sal, s);
+            }
+        }
+    }
+    if (in->sal.len)
+        qsort(in->sal.ptr, in->sal.len, sizeof(*in->sal.ptr), cmp_salert);
+    in->sstart = kx_calloc(nw + 1, sizeof(*in->sstart));
+    for (size_t k = 0; k < in->sal.len; k++)
+        in->sstart[in->sal.ptr[k].idx + 1]++;
+    for (size_t i = 0; i < nw; i++)
+        in->sstart[i + 1] += in->sstart[i];
+    kx_buf_init(&in->sbuf, 0);
+    return true;
+}
+
+/* An alert written by the second pass: on_alert from the spill file. True when it was one. */
+static bool spill_out(struct input *in, size_t ri, size_t ai, kx_buf *buf, int *wrc)
+{
+    if (!in->spill || !in->sp[ri][ai].state)
+        return false;
+    const struct spilled *sp = &in->sp[ri][ai];
+    *wrc = KAD_EIO;
+    if (sp->state != 1)
+        return true;
+    kx_buf_reset(buf);
+    kx_buf_reserve(buf, sp->len);
+    if (fseeko(in->spill, (off_t)sp->off, SEEK_SET) == 0 &&
+        fread(buf->ptr, 1, sp->len, in->spill) == sp->len) {
+        buf->len = sp->len;
+        *wrc = KAD_OK;
+    }
+    return true;
+}
+
+static void spill_fini(struct input *in)
+{
+    if (!in->spill)
+        return;
+    fclose(in->spill);
+    for (size_t ri = 0; ri < in->nrules; ri++)
+        kx_free(in->sp[ri]);
+    kx_free(in->sp);
+    kx_free(in->seqdoc);
+    kx_free(in->sstart);
+    KX_VEC_FREE(&in->sal);
+    kx_buf_fini(&in->sbuf);
+}
+
 int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_preview_result *out,
                     kad_err *err)
 {
@@ -245,6 +556,7 @@ int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_pre
     kx_map_init(&in.wanted);
     in.rules = run_rules.ptr;
     in.nrules = run_rules.len;
+    in.rs = rs;
     in.o = o;
     static const char *const stdin_only[] = {"-", NULL};
     if (!files || !files[0])
@@ -257,13 +569,34 @@ int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_pre
     struct ev_decoder_opts eo;
     api_decoder_opts(&o->decode, &eo, &hbuf);
     int ts_source = o->decode.timestamp == KAD_TS_REQUEST ? EV_TS_REQUEST : EV_TS_STAGE;
-    int status = read_inputs(&in, files, eo.host, ts_source);
-
-    /* executions, rule by rule */
-    struct pv_doc *pd = kx_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));
     struct pv_result *res = kx_calloc(run_rules.len ? run_rules.len : 1, sizeof(*res));
     uint64_t executions = 0;
-    for (size_t ri = 0; ri < run_rules.len; ri++) {
+    int status = KAD_OK;
+
+    /* streaming first (files only) */
+    bool *no_docs = kx_calloc(run_rules.len ? run_rules.len : 1, sizeof(*no_docs));
+    struct pv_stream_opts so;
+    memset(&so, 0, sizeof(so));
+    so.o = po;
+    so.auto_end = auto_end;
+    so.lag_ms = o->reorder_ms > 0 ? o->reorder_ms : PREVIEW_REORDER_MS;
+    so.on_ref = stream_ref;
+    so.ctx = &in;
+    bool streamed = in.partial && !o->in_memory &&
+                    preview_stream(&in, files, eo.host, ts_source, &so, res, no_docs,
+                                   &executions, &status, &out->held);
+    for (size_t ri = 0; streamed && ri < run_rules.len; ri++)
+        if (no_docs[ri])
+            say(o, "rule '%s': no document in any execution", rule_name(run_rules.ptr[ri]));
+    kx_free(no_docs);
+
+    /* in memory: executions, rule by rule, over every kept document */
+    struct pv_doc *pd = NULL;
+    if (!streamed) {
+        status = read_inputs(&in, files, eo.host, ts_source);
+        pd = kx_malloc((in.docs.len ? in.docs.len : 1) * sizeof(*pd));
+    }
+    for (size_t ri = 0; !streamed && ri < run_rules.len; ri++) {
         const struct rule *r = run_rules.ptr[ri];
         for (size_t i = 0; i < in.docs.len; i++)
             pv_doc_prepare(rs, r, in.docs.ptr[i], in.ids.ptr[i], &pd[i]);
@@ -290,12 +623,16 @@ int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_pre
     }
 
     /* the alerted documents in full: a second pass over the files */
-    KX_VEC_GROW(&in.full, in.docs.len);
-    for (size_t i = 0; i < in.docs.len; i++)
-        in.full.ptr[i] = in.partial ? NULL : in.docs.ptr[i];
-    in.full.len = in.docs.len;
-    if (in.partial && in.wanted.len) {
-        in.second = true;
+    if (!streamed) {
+        KX_VEC_GROW(&in.full, in.docs.len);
+        for (size_t i = 0; i < in.docs.len; i++)
+            in.full.ptr[i] = in.partial ? NULL : in.docs.ptr[i];
+        in.full.len = in.docs.len;
+    }
+    if (streamed && in.wanted.len)
+        spill_plan(&in, res);
+    if ((streamed || in.partial) && in.wanted.len) {
+        in.second = true; /* streamed: the window forgot even whole documents */
         read_inputs(&in, files, eo.host, ts_source);
     }
 
@@ -303,37 +640,15 @@ int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_pre
     kx_buf buf;
     kx_buf_init(&buf, 0);
     size_t total = 0;
+    bool lost = false;
     for (size_t ri = 0; ri < run_rules.len; ri++) {
         const struct rule *r = run_rules.ptr[ri];
         for (size_t i = 0; i < res[ri].alerts.len; i++) {
-            const struct pv_alert *a = &res[ri].alerts.ptr[i];
             kx_buf_reset(&buf);
-            int wrc;
-            if (a->row_json && a->doc == SIZE_MAX) {
-                wrc = pv_esql_alert_write(&buf, r, NULL, a);
-            } else if (a->row_json) {
-                struct pv_doc d;
-                pv_doc_prepare(rs, r,
-                               in.full.ptr[a->doc] ? in.full.ptr[a->doc] : in.docs.ptr[a->doc],
-                               in.ids.ptr[a->doc], &d);
-                wrc = pv_esql_alert_write(&buf, r, &d, a);
-            } else if (a->seq) {
-                /* a sequence alert: every event of the sequence, in full */
-                struct pv_doc *dv = kx_calloc(a->seq_n, sizeof(*dv));
-                for (uint32_t k = 0; k < a->seq_n; k++) {
-                    size_t di = a->seq[k];
-                    pv_doc_prepare(rs, r, in.full.ptr[di] ? in.full.ptr[di] : in.docs.ptr[di],
-                                   in.ids.ptr[di], &dv[k]);
-                }
-                wrc = pv_seq_alert_write(&buf, r, dv, a);
-                kx_free(dv);
-            } else {
-                struct pv_doc d;
-                pv_doc_prepare(rs, r,
-                               in.full.ptr[a->doc] ? in.full.ptr[a->doc] : in.docs.ptr[a->doc],
-                               in.ids.ptr[a->doc], &d);
-                wrc = pv_alert_write(&buf, r, &d, a);
-            }
+            int wrc = KAD_EIO;
+            if (!spill_out(&in, ri, i, &buf, &wrc) &&
+                !write_alert(&in, streamed, r, &res[ri].alerts.ptr[i], &buf, &wrc))
+                lost = true;
             if (wrc == KAD_OK && o->on_alert)
                 o->on_alert(buf.ptr, buf.len, o->ud);
         }
@@ -341,15 +656,27 @@ int kad_preview_run(const kad_preview_opts *o, const char *const *files, kad_pre
         print_msgs(o, r, &res[ri], &out->exec_errors);
         pv_result_fini(&res[ri]);
     }
+    if (lost) {
+        say(o, "some alerted documents were not found when the input was read again (did it "
+               "change during the run?): their alerts are not written");
+        status = KAD_EIO;
+    }
+    spill_fini(&in);
     kx_free(res);
     out->events = in.seen;
-    out->kept = in.docs.len;
+    out->kept = streamed ? in.kept : in.docs.len;
+    out->streamed = streamed;
+    if (!streamed)
+        out->held = in.docs.len;
     out->executions = executions;
     out->alerts = total;
     out->skipped = in.bad;
     out->input_errors = status != KAD_OK;
     kx_buf_fini(&buf);
     kx_free(pd);
+    for (size_t i = 0; i < in.sids.len; i++)
+        kx_free(in.sids.ptr[i]);
+    KX_VEC_FREE(&in.sids);
     KX_VEC_FREE(&in.docs);
     KX_VEC_FREE(&in.ids);
     KX_VEC_FREE(&in.where);

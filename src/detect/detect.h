@@ -374,7 +374,7 @@ struct pv_opts {
 
 /* One alert as it stands after the last execution. */
 struct pv_alert {
-    size_t doc;      /* index into the pv_doc array */
+    size_t doc;      /* the document's reference (pv_run: index into the pv_doc array) */
     uint32_t exec;   /* execution that created it (0-based) */
     int64_t exec_ms; /* its time: @timestamp, kibana.alert.start */
     int64_t last_detected_ms;
@@ -385,9 +385,9 @@ struct pv_alert {
     int64_t sup_start_ms, sup_end_ms;
     uint64_t sup_docs_count;
     size_t sup_idx; /* internal: index in the rule's suppression store, SIZE_MAX when none */
-    /* EQL sequence: the events' document indexes (owned, NULL otherwise); seq_pos -1 for the
-       shell alert, else the building block's 0-based position */
-    uint32_t *seq;
+    /* EQL sequence: the events' document references (owned, NULL otherwise); seq_pos -1 for
+       the shell alert, else the building block's 0-based position */
+    size_t *seq;
     uint32_t seq_n;
     int32_t seq_pos;
     /* ES|QL: the result row as JSON object text (owned, NULL otherwise); an aggregating
@@ -422,6 +422,51 @@ void pv_result_fini(struct pv_result *res);
 #define PV_MAX_COMBOS 1000000u
 int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const struct pv_opts *o,
            struct pv_result *res, kad_err *err);
+
+/*
+ * Streaming preview (preview.c): one rule's executions over documents added in (nearly) event
+ * time order, keeping only what the executions still to run need: the documents of their
+ * ranges, and for new_terms each combination's latest occurrence before them (history is
+ * state-like). An execution runs once a document later than its range's end by more than the
+ * reorder window `lag_ms` was added (or at pv_stream_finish); a document that comes after an
+ * execution it belongs to makes the stream fail (pv_stream_add returns PV_EORDER): the caller
+ * then runs pv_run over every document (docs/preview.md, "Memory").
+ *
+ * auto_end: o->end_ms and o->invocations are ignored; the executions are Elastic's scheduler's
+ * ticks over the documents (multiples of the interval from the first at or after the earliest
+ * document to the first at or after the latest), as kad_preview's --end auto.
+ */
+#define PV_EORDER 1 /* not a kad_code: the stream cannot go on, run pv_run instead */
+struct pv_stream;
+struct pv_clone; /* a refcounted copy of one document and its id */
+struct pv_stream_opts {
+    struct pv_opts o;
+    bool auto_end;
+    int64_t lag_ms; /* reorder window */
+    /* an alert names the document (ref, id): the caller keeps what it needs to write it */
+    void (*on_ref)(void *ctx, uint64_t ref, const char *id);
+    void *ctx;
+};
+int pv_stream_new(const struct rule *r, const struct pv_stream_opts *so, struct pv_result *res,
+                  struct pv_stream **out, kad_err *err);
+/* Add document d (eligible, with an event time; its doc and id live in c, which the stream
+   references while it needs them) with reference ref (increasing in input order). KAD_OK,
+   PV_EORDER (out of order: the stream is void), or an error of an execution. */
+int pv_stream_add(struct pv_stream *s, const struct pv_doc *d, uint64_t ref, struct pv_clone *c,
+                  kad_err *err);
+/* The executions still to run. *executions: how many ran in all; *no_docs: auto_end and no
+   document (nothing ran). PV_EORDER when the stream is void. */
+int pv_stream_finish(struct pv_stream *s, uint64_t *executions, bool *no_docs, kad_err *err);
+void pv_stream_free(struct pv_stream *s);
+/* The most documents the stream held at once (window and reorder buffer). */
+size_t pv_stream_held(const struct pv_stream *s);
+
+/* A copy of doc and its id in one allocation, with one reference (NULL when out of memory). */
+struct pv_clone *pv_clone_new(const struct ev_node *doc, const char *id);
+const struct ev_node *pv_clone_doc(const struct pv_clone *c);
+const char *pv_clone_id(const struct pv_clone *c);
+void pv_clone_ref(struct pv_clone *c);
+void pv_clone_unref(struct pv_clone *c);
 
 /* Deep copy of a document tree into arena a (NULL when the arena's maximum is reached). */
 struct ev_node *pv_doc_copy(kx_arena *a, const struct ev_node *doc);

@@ -90,7 +90,9 @@ struct combo {
     const char *key;
     uint32_t klen;
     uint32_t stamp;       /* the last tuple (run.pass) that listed it as a candidate */
-    KX_VEC(uint32_t) occ; /* positions in the sorted document order */
+    KX_VEC(uint32_t) occ; /* positions in the window, from occ_head */
+    size_t occ_head;
+    int64_t last_old; /* time of the latest occurrence dropped from the window */
 };
 
 /* A value of a key: its tag and text (det_field_terms gave it, det_terms.c). */
@@ -174,25 +176,48 @@ static char *combo_json(const struct combo *c)
 }
 
 /* ============================================================================================
- * The run: indexes shared by every execution
+ * The run: the window of documents the executions still need, and the combinations
+ *
+ * Documents enter a reorder buffer (pend, sorted by event time then input order) and move into
+ * the window when an execution needs them; each gets the next absolute position, so positions
+ * follow (event time, input order). An execution looks only at positions whose time is in its
+ * range; after it, the documents older than every later range can go (prune): a combination
+ * keeps the time of its latest pruned occurrence (last_old), which is all the new-terms
+ * predicate needs of them (every pruned occurrence is before `from` of every later range).
+ * pv_run puts every document in before the first execution and prunes nothing.
  * ============================================================================================ */
+
+/* One eligible document with an event time, in the window or the reorder buffer. */
+struct wdoc {
+    struct pv_doc d;
+    uint64_t ref;         /* the caller's reference (input order): ties, alerts */
+    struct pv_clone *own; /* released when the window drops it; NULL: borrowed */
+    uint32_t *cids;       /* its combinations (new_terms), cn of them (wcids: c1 when 1) */
+    uint32_t cn, c1;
+};
+
+static const uint32_t *wcids(const struct wdoc *w) { return w->cn == 1 ? &w->c1 : w->cids; }
 
 struct run {
     const struct rule *r;
-    const struct pv_doc *docs;
     struct pv_result *res;
     kx_arena arena;
-    /* documents with an event time that are eligible, sorted by (ts, input order) */
-    uint32_t *ord;
-    int64_t *ots;
-    size_t nord;
-    /* new terms: combinations of each sorted document (CSR) and the combinations */
-    uint32_t *cstart;
-    KX_VEC(uint32_t) cids;
+    KX_VEC(struct wdoc) pend; /* reorder buffer, sorted by (ts, ref) from pend_head */
+    size_t pend_head;
+    KX_VEC(struct wdoc) win; /* the window: position base + i is win.ptr[head + i] */
+    size_t head;
+    uint32_t base;
+    int64_t moved_to; /* every document with ts <= moved_to is in the window */
+    /* new terms: the combinations */
     KX_VEC(struct combo) combos;
     kx_map cmap;
-    /* alerts already created: (document, combination) */
+    struct det_terms *fv; /* scratch for one document's values */
+    size_t *odo;
+    kx_buf key, ident;
+    /* alerts already created: (position, combination) */
     kx_map emitted;
+    void (*on_ref)(void *ctx, uint64_t ref, const char *id);
+    void *ctx;
     /* suppression */
     bool suppress;
     struct sup_store sup;
@@ -204,39 +229,49 @@ struct run {
     bool truncated;
 };
 
-static const struct pv_doc *g_sort_docs; /* qsort has no context argument */
+static size_t win_end(const struct run *u) { return u->base + (u->win.len - u->head); }
 
-static int cmp_ord(const void *a, const void *b)
+static struct wdoc *W(const struct run *u, size_t p) { return &u->win.ptr[u->head + (p - u->base)]; }
+
+static const struct pv_doc *D(const struct run *u, size_t p) { return &W(u, p)->d; }
+
+static int64_t TS(const struct run *u, size_t p) { return W(u, p)->d.ts; }
+
+/* The caller's reference of position p, told to on_ref (an alert names it). */
+static size_t REF(struct run *u, size_t p)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    int64_t tx = g_sort_docs[x].ts, ty = g_sort_docs[y].ts;
-    if (tx != ty)
-        return tx < ty ? -1 : 1;
-    return x < y ? -1 : x > y;
+    const struct wdoc *w = W(u, p);
+    if (u->on_ref)
+        u->on_ref(u->ctx, w->ref, w->d.id);
+    return (size_t)w->ref;
 }
 
-static void build_order(struct run *u, size_t n)
+static int cmp_wdoc(const struct wdoc *x, const struct wdoc *y)
 {
-    u->ord = kx_malloc((n ? n : 1) * sizeof(*u->ord));
-    for (size_t i = 0; i < n; i++)
-        if (u->docs[i].eligible && u->docs[i].ts != EV_TIME_NONE)
-            u->ord[u->nord++] = (uint32_t)i;
-    g_sort_docs = u->docs;
-    if (u->nord)
-        qsort(u->ord, u->nord, sizeof(*u->ord), cmp_ord);
-    g_sort_docs = NULL;
-    u->ots = kx_malloc((u->nord ? u->nord : 1) * sizeof(*u->ots));
-    for (size_t p = 0; p < u->nord; p++)
-        u->ots[p] = u->docs[u->ord[p]].ts;
+    if (x->d.ts != y->d.ts)
+        return x->d.ts < y->d.ts ? -1 : 1;
+    return x->ref < y->ref ? -1 : x->ref > y->ref;
 }
 
-/* First position with ots >= t (nord when none). */
+/* Into the reorder buffer, in (ts, ref) order (documents come nearly sorted: from the end). */
+static void pend_insert(struct run *u, const struct wdoc *w)
+{
+    KX_VEC_PUSH(&u->pend, *w);
+    size_t i = u->pend.len - 1;
+    while (i > u->pend_head && cmp_wdoc(&u->pend.ptr[i - 1], w) > 0) {
+        u->pend.ptr[i] = u->pend.ptr[i - 1];
+        i--;
+    }
+    u->pend.ptr[i] = *w;
+}
+
+/* First position with ts >= t (win_end when none). */
 static size_t lower_pos(const struct run *u, int64_t t)
 {
-    size_t lo = 0, hi = u->nord;
+    size_t lo = u->base, hi = win_end(u);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (u->ots[mid] < t)
+        if (TS(u, mid) < t)
             lo = mid + 1;
         else
             hi = mid;
@@ -244,13 +279,13 @@ static size_t lower_pos(const struct run *u, int64_t t)
     return lo;
 }
 
-/* First position with ots > t. */
+/* First position with ts > t. */
 static size_t upper_pos(const struct run *u, int64_t t)
 {
-    size_t lo = 0, hi = u->nord;
+    size_t lo = u->base, hi = win_end(u);
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (u->ots[mid] <= t)
+        if (TS(u, mid) <= t)
             lo = mid + 1;
         else
             hi = mid;
@@ -258,84 +293,174 @@ static size_t upper_pos(const struct run *u, int64_t t)
     return lo;
 }
 
-static int build_combos(struct run *u, kad_err *err)
+/* The combinations of the document at position p (just appended to the window). */
+static int doc_combos(struct run *u, size_t p, kad_err *err)
 {
     const struct rule *r = u->r;
+    struct wdoc *w = W(u, p);
     size_t nf = r->new_terms_fields.n;
-    struct det_terms *fv = kx_calloc(nf ? nf : 1, sizeof(*fv));
-    for (size_t f = 0; f < nf; f++)
-        fv[f].max = SIZE_MAX; /* growable, unbounded: PV_MAX_COMBOS is the limit */
-    size_t *odo = kx_calloc(nf ? nf : 1, sizeof(*odo));
-    kx_buf key, ident;
-    kx_buf_init(&key, 0);
-    kx_buf_init(&ident, 0);
-    int rc = KAD_OK;
-    u->cstart = kx_malloc((u->nord + 1) * sizeof(*u->cstart));
-    for (size_t p = 0; p < u->nord && rc == KAD_OK; p++) {
-        u->cstart[p] = (uint32_t)u->cids.len;
-        const struct ev_node *doc = u->docs[u->ord[p]].doc;
-        uint64_t total = 1;
-        for (size_t f = 0; f < nf; f++) {
-            total *= det_field_terms(NULL, doc, r->new_terms_fields.v[f], &fv[f]);
-            if (total > PV_MAX_COMBOS) {
-                rc = kx_err_setf(err, KAD_ELIMIT,
-                                 "document %zu has more than %u new-terms combinations",
-                                 (size_t)u->ord[p] + 1, PV_MAX_COMBOS);
-                break;
-            }
-        }
-        if (rc != KAD_OK || total == 0 || nf == 0)
-            continue;
-        memset(odo, 0, nf * sizeof(*odo));
-        for (;;) {
-            kx_buf_reset(&key);
-            kx_buf_reset(&ident);
-            for (size_t f = 0; f < nf; f++)
-                put_value(&key, &fv[f].v[odo[f]]);
-            kx_buf_add(&ident, key.ptr, key.len);
-            for (size_t off = 0; off < ident.len;) {
-                char tag;
-                const char *vp;
-                uint32_t vl;
-                size_t next = get_value(ident.ptr, off, &tag, &vp, &vl);
-                ident.ptr[off] = 0;
-                off = next;
-            }
-            void *v = kx_map_get(&u->cmap, ident.ptr, ident.len, NULL);
-            uint32_t cid;
-            if (v) {
-                cid = (uint32_t)((uintptr_t)v - 1);
-            } else {
-                struct combo c;
-                memset(&c, 0, sizeof(c));
-                c.key = kx_arena_memdup(&u->arena, key.ptr, key.len);
-                c.klen = (uint32_t)key.len;
-                KX_VEC_PUSH(&u->combos, c);
-                cid = (uint32_t)(u->combos.len - 1);
-                kx_map_put(&u->cmap, ident.ptr, ident.len, (void *)(uintptr_t)(cid + 1));
-            }
-            KX_VEC_PUSH(&u->cids, cid);
-            KX_VEC_PUSH(&u->combos.ptr[cid].occ, (uint32_t)p);
-            size_t f = nf;
-            while (f > 0) {
-                f--;
-                if (++odo[f] < fv[f].n)
-                    break;
-                odo[f] = 0;
-                if (f == 0)
-                    goto done;
-            }
-        }
-    done:;
+    uint64_t total = 1;
+    for (size_t f = 0; f < nf; f++) {
+        total *= det_field_terms(NULL, w->d.doc, r->new_terms_fields.v[f], &u->fv[f]);
+        if (total > PV_MAX_COMBOS)
+            return kx_err_setf(err, KAD_ELIMIT,
+                               "document %zu has more than %u new-terms combinations",
+                               (size_t)w->ref + 1, PV_MAX_COMBOS);
     }
-    u->cstart[u->nord] = (uint32_t)u->cids.len;
-    for (size_t f = 0; f < nf; f++)
-        kx_free(fv[f].v);
-    kx_free(fv);
-    kx_free(odo);
-    kx_buf_fini(&key);
-    kx_buf_fini(&ident);
+    if (total == 0 || nf == 0)
+        return KAD_OK;
+    w->cids = total == 1 ? NULL : kx_malloc(total * sizeof(*w->cids));
+    memset(u->odo, 0, nf * sizeof(*u->odo));
+    for (;;) {
+        kx_buf_reset(&u->key);
+        kx_buf_reset(&u->ident);
+        for (size_t f = 0; f < nf; f++)
+            put_value(&u->key, &u->fv[f].v[u->odo[f]]);
+        kx_buf_add(&u->ident, u->key.ptr, u->key.len);
+        for (size_t off = 0; off < u->ident.len;) {
+            char tag;
+            const char *vp;
+            uint32_t vl;
+            size_t next = get_value(u->ident.ptr, off, &tag, &vp, &vl);
+            u->ident.ptr[off] = 0;
+            off = next;
+        }
+        void *v = kx_map_get(&u->cmap, u->ident.ptr, u->ident.len, NULL);
+        uint32_t cid;
+        if (v) {
+            cid = (uint32_t)((uintptr_t)v - 1);
+        } else {
+            struct combo c;
+            memset(&c, 0, sizeof(c));
+            c.key = kx_arena_memdup(&u->arena, u->key.ptr, u->key.len);
+            c.klen = (uint32_t)u->key.len;
+            c.last_old = EV_TIME_NONE;
+            KX_VEC_PUSH(&u->combos, c);
+            cid = (uint32_t)(u->combos.len - 1);
+            kx_map_put(&u->cmap, u->ident.ptr, u->ident.len, (void *)(uintptr_t)(cid + 1));
+        }
+        if (total == 1)
+            w->c1 = cid;
+        else
+            w->cids[w->cn] = cid;
+        w->cn++;
+        KX_VEC_PUSH(&u->combos.ptr[cid].occ, (uint32_t)p);
+        size_t f = nf;
+        while (f > 0) {
+            f--;
+            if (++u->odo[f] < u->fv[f].n)
+                break;
+            u->odo[f] = 0;
+            if (f == 0)
+                return KAD_OK;
+        }
+    }
+}
+
+/* Move the buffered documents with ts <= t into the window (in order). */
+static int move_upto(struct run *u, int64_t t, kad_err *err)
+{
+    int rc = KAD_OK;
+    while (rc == KAD_OK && u->pend_head < u->pend.len && u->pend.ptr[u->pend_head].d.ts <= t) {
+        if (win_end(u) >= UINT32_MAX - 1)
+            return kx_err_setf(err, KAD_ELIMIT, "too many documents");
+        KX_VEC_PUSH(&u->win, u->pend.ptr[u->pend_head++]);
+        if (u->r->type == RULE_NEW_TERMS)
+            rc = doc_combos(u, win_end(u) - 1, err);
+    }
+    if (u->pend_head == u->pend.len) {
+        u->pend.len = u->pend_head = 0;
+    } else if (u->pend_head > 1024 && u->pend_head * 2 > u->pend.len) {
+        memmove(u->pend.ptr, u->pend.ptr + u->pend_head,
+                (u->pend.len - u->pend_head) * sizeof(*u->pend.ptr));
+        u->pend.len -= u->pend_head;
+        u->pend_head = 0;
+    }
+    if (t > u->moved_to)
+        u->moved_to = t;
     return rc;
+}
+
+static void wdoc_fini(struct wdoc *w)
+{
+    kx_free(w->cids);
+    if (w->own)
+        pv_clone_unref(w->own);
+}
+
+/* Drop the window's documents with ts < t: no later range reaches them. */
+static void prune_before(struct run *u, int64_t t)
+{
+    while (u->head < u->win.len && u->win.ptr[u->head].d.ts < t) {
+        struct wdoc *w = &u->win.ptr[u->head];
+        for (uint32_t k = 0; k < w->cn; k++) {
+            struct combo *c = &u->combos.ptr[wcids(w)[k]];
+            while (c->occ_head < c->occ.len && c->occ.ptr[c->occ_head] == u->base)
+                c->occ_head++;
+            c->last_old = w->d.ts;
+            if (c->occ_head == c->occ.len) {
+                c->occ.len = c->occ_head = 0;
+            } else if (c->occ_head >= 16 && c->occ_head * 2 > c->occ.len) {
+                memmove(c->occ.ptr, c->occ.ptr + c->occ_head,
+                        (c->occ.len - c->occ_head) * sizeof(*c->occ.ptr));
+                c->occ.len -= c->occ_head;
+                c->occ_head = 0;
+            }
+        }
+        wdoc_fini(w);
+        u->head++;
+        u->base++;
+    }
+    if (u->head == u->win.len) {
+        u->win.len = u->head = 0;
+    } else if (u->head > 1024 && u->head * 2 > u->win.len) {
+        memmove(u->win.ptr, u->win.ptr + u->head, (u->win.len - u->head) * sizeof(*u->win.ptr));
+        u->win.len -= u->head;
+        u->head = 0;
+    }
+}
+
+static void run_init(struct run *u, const struct rule *r, struct pv_result *res)
+{
+    memset(u, 0, sizeof(*u));
+    u->r = r;
+    u->res = res;
+    u->moved_to = INT64_MIN;
+    kx_arena_init(&u->arena, 1 << 16, 0);
+    kx_map_init(&u->cmap);
+    kx_map_init(&u->emitted);
+    sup_store_init(&u->sup);
+    u->suppress = r->suppress_group_by.n > 0;
+    size_t nf = r->new_terms_fields.n;
+    u->fv = kx_calloc(nf ? nf : 1, sizeof(*u->fv));
+    for (size_t f = 0; f < nf; f++)
+        u->fv[f].max = SIZE_MAX; /* growable, unbounded: PV_MAX_COMBOS is the limit */
+    u->odo = kx_calloc(nf ? nf : 1, sizeof(*u->odo));
+    kx_buf_init(&u->key, 0);
+    kx_buf_init(&u->ident, 0);
+}
+
+static void run_fini(struct run *u)
+{
+    for (size_t i = u->head; i < u->win.len; i++)
+        wdoc_fini(&u->win.ptr[i]);
+    for (size_t i = u->pend_head; i < u->pend.len; i++)
+        wdoc_fini(&u->pend.ptr[i]);
+    KX_VEC_FREE(&u->win);
+    KX_VEC_FREE(&u->pend);
+    for (size_t i = 0; i < u->combos.len; i++)
+        KX_VEC_FREE(&u->combos.ptr[i].occ);
+    KX_VEC_FREE(&u->combos);
+    for (size_t f = 0; f < u->r->new_terms_fields.n; f++)
+        kx_free(u->fv[f].v);
+    kx_free(u->fv);
+    kx_free(u->odo);
+    kx_buf_fini(&u->key);
+    kx_buf_fini(&u->ident);
+    kx_map_fini(&u->cmap);
+    kx_map_fini(&u->emitted);
+    sup_store_fini(&u->sup);
+    kx_arena_fini(&u->arena);
 }
 
 /* ============================================================================================
@@ -359,7 +484,7 @@ static size_t add_alert(struct run *u, const struct cand *c)
     kx_map_put(&u->emitted, k, sizeof(k), (void *)1);
     struct pv_alert a;
     memset(&a, 0, sizeof(a));
-    a.doc = c->doc;
+    a.doc = REF(u, c->doc);
     a.exec = u->exec;
     a.exec_ms = a.last_detected_ms = u->T;
     a.new_terms_json = c->combo == UINT32_MAX ? NULL : combo_json(&u->combos.ptr[c->combo]);
@@ -462,8 +587,8 @@ static void sup_create(struct run *u, size_t n, const struct sup_ops *op, void *
 static const struct ev_node *q_doc(struct run *u, size_t i, int64_t *ts, void *ctx)
 {
     const struct cand *c = ctx;
-    *ts = u->docs[c[i].doc].ts;
-    return u->docs[c[i].doc].doc;
+    *ts = D(u, c[i].doc)->ts;
+    return D(u, c[i].doc)->doc;
 }
 
 static bool q_dup(struct run *u, size_t i, void *ctx)
@@ -540,10 +665,10 @@ static int cmp_new_single(const void *a, const void *b)
 /* Index in c->occ of the first occurrence at or after time t (occ.len when none). */
 static size_t occ_lower(const struct run *u, const struct combo *c, int64_t t, bool after)
 {
-    size_t lo = 0, hi = c->occ.len;
+    size_t lo = c->occ_head, hi = c->occ.len;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int64_t v = u->ots[c->occ.ptr[mid]];
+        int64_t v = TS(u, c->occ.ptr[mid]);
         if (v < t || (after && v == t))
             lo = mid + 1;
         else
@@ -562,14 +687,16 @@ static void exec_new_terms(struct run *u)
 {
     size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->to);
     KX_VEC(uint32_t) cands = {0};
-    for (size_t p = lo; p < hi; p++)
-        for (uint32_t k = u->cstart[p]; k < u->cstart[p + 1]; k++) {
-            struct combo *c = &u->combos.ptr[u->cids.ptr[k]];
+    for (size_t p = lo; p < hi; p++) {
+        const struct wdoc *w = W(u, p);
+        for (uint32_t k = 0; k < w->cn; k++) {
+            struct combo *c = &u->combos.ptr[wcids(w)[k]];
             if (c->stamp == u->pass)
                 continue;
             c->stamp = u->pass;
-            KX_VEC_PUSH(&cands, u->cids.ptr[k]);
+            KX_VEC_PUSH(&cands, wcids(w)[k]);
         }
+    }
     g_cmp_run = u;
     if (cands.len)
         qsort(cands.ptr, cands.len, sizeof(*cands.ptr), cmp_cand_key);
@@ -582,16 +709,18 @@ static void exec_new_terms(struct run *u)
         out.len = pairs.len = 0;
         for (size_t i = s; i < e; i++) {
             const struct combo *c = &u->combos.ptr[cands.ptr[i]];
+            if (c->last_old != EV_TIME_NONE && c->last_old >= u->H)
+                continue; /* seen in [H, from] (before the window): not new */
             size_t oi = occ_lower(u, c, u->H, false);
             uint32_t p0 = oi < c->occ.len ? c->occ.ptr[oi] : UINT32_MAX;
-            if (p0 == UINT32_MAX || u->ots[p0] <= u->from)
+            if (p0 == UINT32_MAX || TS(u, p0) <= u->from)
                 continue; /* seen in [H, from]: not new */
             if (single) {
                 KX_VEC_PUSH(&pairs, count_in(u, c, u->from, u->to));
                 KX_VEC_PUSH(&pairs, (size_t)cands.ptr[i]);
                 KX_VEC_PUSH(&pairs, (size_t)p0);
             } else {
-                struct cand cd = {u->ord[p0], cands.ptr[i]};
+                struct cand cd = {p0, cands.ptr[i]};
                 KX_VEC_PUSH(&out, cd);
             }
         }
@@ -603,7 +732,7 @@ static void exec_new_terms(struct run *u)
             if (nt)
                 qsort(tri, nt, 3 * sizeof(size_t), cmp_new_single);
             for (size_t i = 0; i < nt; i++) {
-                struct cand cd = {u->ord[tri[3 * i + 2]], (uint32_t)tri[3 * i + 1]};
+                struct cand cd = {(uint32_t)tri[3 * i + 2], (uint32_t)tri[3 * i + 1]};
                 KX_VEC_PUSH(&out, cd);
             }
         }
@@ -624,13 +753,13 @@ static void exec_new_terms(struct run *u)
     KX_VEC_FREE(&pairs);
 }
 
-static const struct pv_doc *g_q_docs;
+static const struct run *g_q_run; /* qsort context */
 
 /* query rules: sorted by the override (documents without it last), then time, input order */
 static int cmp_query(const void *a, const void *b)
 {
     const struct cand *x = a, *y = b;
-    const struct pv_doc *dx = &g_q_docs[x->doc], *dy = &g_q_docs[y->doc];
+    const struct pv_doc *dx = D(g_q_run, x->doc), *dy = D(g_q_run, y->doc);
     if (dx->has_override != dy->has_override)
         return dx->has_override ? -1 : 1;
     if (dx->ts != dy->ts)
@@ -643,14 +772,14 @@ static void exec_query(struct run *u)
     size_t lo = lower_pos(u, u->from), hi = upper_pos(u, u->to);
     KX_VEC(struct cand) out = {0};
     for (size_t p = lo; p < hi; p++) {
-        struct cand cd = {u->ord[p], UINT32_MAX};
+        struct cand cd = {(uint32_t)p, UINT32_MAX};
         KX_VEC_PUSH(&out, cd);
     }
     bool override = u->r->timestamp_override != NULL;
     if (override && out.len) {
-        g_q_docs = u->docs;
+        g_q_run = u;
         qsort(out.ptr, out.len, sizeof(*out.ptr), cmp_query);
-        g_q_docs = NULL;
+        g_q_run = NULL;
     }
     if (!u->suppress) {
         hook(u, out.ptr, out.len);
@@ -687,10 +816,11 @@ static void seq_found_cb(void *ctx, const struct eql_seq_match *m)
 static int cmp_seq_time(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    int64_t tx = g_q_docs[x].timestamp, ty = g_q_docs[y].timestamp;
+    int64_t tx = D(g_q_run, x)->timestamp, ty = D(g_q_run, y)->timestamp;
     if (tx != ty)
         return tx < ty ? -1 : 1;
-    return x < y ? -1 : x > y;
+    uint64_t rx = W(g_q_run, x)->ref, ry = W(g_q_run, y)->ref; /* input order */
+    return rx < ry ? -1 : rx > ry;
 }
 
 static void exec_sequence(struct run *u)
@@ -699,17 +829,17 @@ static void exec_sequence(struct run *u)
     size_t n = hi - lo;
     uint32_t *in = kx_malloc((n ? n : 1) * sizeof(*in));
     for (size_t p = lo; p < hi; p++)
-        in[p - lo] = u->ord[p];
-    g_q_docs = u->docs;
+        in[p - lo] = (uint32_t)p;
+    g_q_run = u;
     if (n)
         qsort(in, n, sizeof(*in), cmp_seq_time); /* sequences order by @timestamp */
-    g_q_docs = NULL;
+    g_q_run = NULL;
     struct eql_seq_opts so = {.max_keys = 0, .lateness_ms = 0, .window_ms = 0};
     struct eql_seq *s = eql_seq_new(u->r->eql, &so);
     struct seq_found f;
     memset(&f, 0, sizeof(f));
     for (size_t i = 0; s && i < n; i++) {
-        const struct pv_doc *d = &u->docs[in[i]];
+        const struct pv_doc *d = D(u, in[i]);
         if (d->timestamp != EV_TIME_NONE)
             eql_seq_feed(s, d->doc, d->timestamp, in[i], seq_found_cb, &f);
     }
@@ -732,12 +862,13 @@ static void exec_sequence(struct run *u)
         for (int32_t pos = -1; pos < (int32_t)cnt; pos++) {
             struct pv_alert a;
             memset(&a, 0, sizeof(a));
-            a.doc = ev[pos < 0 ? 0 : pos];
+            a.doc = REF(u, ev[pos < 0 ? 0 : pos]);
             a.exec = u->exec;
             a.exec_ms = a.last_detected_ms = u->T;
             a.sup_idx = SIZE_MAX;
             a.seq = kx_malloc(cnt * sizeof(*a.seq));
-            memcpy(a.seq, ev, cnt * sizeof(*ev));
+            for (uint32_t k = 0; k < cnt; k++)
+                a.seq[k] = REF(u, ev[k]);
             a.seq_n = cnt;
             a.seq_pos = pos;
             KX_VEC_PUSH(&u->res->alerts, a);
@@ -791,7 +922,7 @@ static size_t esql_push(struct run *u, struct ecand *c)
 {
     struct pv_alert a;
     memset(&a, 0, sizeof(a));
-    a.doc = c->doc;
+    a.doc = c->doc == SIZE_MAX ? SIZE_MAX : REF(u, c->doc);
     a.exec = u->exec;
     a.exec_ms = a.last_detected_ms = u->T;
     a.sup_idx = SIZE_MAX;
@@ -821,7 +952,7 @@ static const struct ev_node *e_doc(struct run *u, size_t i, int64_t *ts, void *c
     /* the terms come from the alert's body: the row over its source document (Kibana's
        mergeEsqlResultInSource), or the aggregate row alone */
     return det_esql_alert_doc(&E->ar, c->row, c->len,
-                              c->doc == SIZE_MAX ? NULL : u->docs[c->doc].doc, NULL);
+                              c->doc == SIZE_MAX ? NULL : D(u, c->doc)->doc, NULL);
 }
 
 static void e_plain(struct run *u, const size_t *idx, size_t n, void *ctx)
@@ -879,7 +1010,7 @@ static int esql_add_rows(struct run *u, struct ecands *E, const struct esql_resu
         c.doc = doc != SIZE_MAX - 1 ? doc : res->tags[i] ? (size_t)(res->tags[i] - 1) : SIZE_MAX;
         c.len = row.len;
         c.row = kx_strndup(row.ptr, row.len);
-        c.ts = c.doc == SIZE_MAX ? u->T : u->docs[c.doc].ts;
+        c.ts = c.doc == SIZE_MAX ? u->T : D(u, c.doc)->ts;
         kx_buf_init(&c.key, 0);
         KX_VEC_PUSH(&E->v, c);
     }
@@ -901,8 +1032,8 @@ static int exec_esql(struct run *u, kad_err *err)
            each row knows its document by its tag (1 + index) */
         struct esql_run *run = esql_run_new(r->esql, u->T);
         for (size_t p = lo; p < hi && rc == KAD_OK; p++) {
-            struct esql_doc d = pv_esql_doc(&u->docs[u->ord[p]]);
-            d.tag = u->ord[p] + 1;
+            struct esql_doc d = pv_esql_doc(D(u, p));
+            d.tag = p + 1;
             rc = esql_run_feed(run, &d, err);
         }
         struct esql_result res;
@@ -915,8 +1046,8 @@ static int exec_esql(struct run *u, kad_err *err)
         /* a pipeline of per-document commands: each document alone (as `kadet scan`), which
            is the window's run without the implicit 1000-row cap */
         for (size_t p = lo; p < hi && rc == KAD_OK; p++) {
-            uint32_t di = u->ord[p];
-            struct esql_doc d = pv_esql_doc(&u->docs[di]);
+            uint32_t di = (uint32_t)p;
+            struct esql_doc d = pv_esql_doc(D(u, di));
             struct esql_run *run = esql_run_new(r->esql, u->T);
             struct esql_result res;
             rc = esql_run_feed(run, &d, err);
@@ -1032,8 +1163,8 @@ bool pv_needs_every_doc(const struct rule *r)
     return det_rule_is_sequence(r) || (r->type == RULE_ESQL && r->esql);
 }
 
-int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const struct pv_opts *o,
-           struct pv_result *res, kad_err *err)
+/* The checks every run makes before its first execution. */
+static int run_check(const struct rule *r, uint32_t invocations, int64_t interval, kad_err *err)
 {
     if (!pv_runs(r))
         return kx_err_setf(err, KAD_EINVAL,
@@ -1043,94 +1174,101 @@ int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const stru
         return kx_err_setf(err, KAD_EINVAL,
                            "rule '%s': alert suppression is not supported for EQL sequence rules",
                            r->rule_id ? r->rule_id : "?");
-    if (!o || o->invocations == 0)
+    if (invocations == 0)
         return kx_err_setf(err, KAD_EINVAL, "preview needs at least one invocation");
-    if (n > UINT32_MAX - 1)
-        return kx_err_setf(err, KAD_ELIMIT, "too many documents");
-    int64_t interval = o->interval_ms > 0 ? o->interval_ms : r->interval_ms;
     if (interval <= 0)
         return kx_err_setf(err, KAD_EINVAL, "interval must be positive");
+    return KAD_OK;
+}
 
-    struct run u;
-    memset(&u, 0, sizeof(u));
-    u.r = r;
-    u.docs = docs;
-    u.res = res;
-    kx_arena_init(&u.arena, 1 << 16, 0);
-    kx_map_init(&u.cmap);
-    kx_map_init(&u.emitted);
-    sup_store_init(&u.sup);
-    u.suppress = r->suppress_group_by.n > 0;
-    build_order(&u, n);
-    int rc = KAD_OK;
-    if (r->type == RULE_NEW_TERMS)
-        rc = build_combos(&u, err);
+/*
+ * The latest `to` of execution T's tuples (the documents it needs are those with ts <= it),
+ * and the earliest `from` any of them can have (documents before it are history only).
+ * False when the window cannot be evaluated (the execution only reports an error).
+ */
+static bool exec_range(const struct rule *r, int64_t T, int64_t *from, int64_t *to)
+{
+    struct rule_window w;
+    if (rule_exec_window(r, T, &w, NULL) != KAD_OK)
+        return false;
+    *to = w.to_ms;
+    int64_t shift = (int64_t)PV_MAX_RULE_GAP_RATIO * (r->interval_ms > 0 ? r->interval_ms : 0);
+    *from = w.from_ms > INT64_MIN + shift ? w.from_ms - shift : INT64_MIN;
+    return true;
+}
 
+/* Execution e at T (prev: the previous execution's time, INT64_MIN for the first): its
+   catch-up tuples, then its own range. The documents of its ranges are in the window. */
+static int run_exec(struct run *u, uint32_t e, int64_t T, int64_t prev, kad_err *err)
+{
+    const struct rule *r = u->r;
+    struct pv_result *res = u->res;
     size_t max_signals = r->max_signals > 0 ? (size_t)r->max_signals : 0;
     bool capped = max_signals > PV_KIBANA_MAX_ALERTS;
-    int64_t prev_T = INT64_MIN;
-    for (uint32_t e = 0; e < o->invocations && rc == KAD_OK; e++) {
-        u.exec = e;
-        u.T = o->end_ms - (int64_t)(o->invocations - 1 - e) * interval;
-        int64_t prev = prev_T;
-        prev_T = u.T;
-        struct rule_window w;
-        kad_err werr;
-        kad_err_clear(&werr);
-        if (rule_exec_window(r, u.T, &w, &werr) != KAD_OK) {
-            /* Elastic's text for its own check; ours for a time kadet cannot evaluate */
-            msg(res, u.T, true, "%s", w.history_late || !werr.msg[0] ? HISTORY_ERROR : werr.msg);
-            continue;
-        }
-        if (capped)
-            msg(res, u.T, false,
-                "The rule's max alerts per run setting (%zu) is greater than the Kibana alerting "
-                "limit (%d). The rule will only write a maximum of %d alerts per rule run.",
-                max_signals, PV_KIBANA_MAX_ALERTS, PV_KIBANA_MAX_ALERTS);
-        struct pv_tuples tp;
-        pv_tuples(prev, u.T, w.from_ms, w.to_ms, r->interval_ms, &tp);
-        if (tp.remaining_ms > 0) {
-            char human[64];
-            pv_humanize(tp.remaining_ms, human, sizeof(human));
-            msg(res, u.T, true,
-                "%s (%lldms) were not queried between this rule execution and the last "
-                "execution, so signals may have been missed. Consider increasing your look "
-                "behind time or adding more Kibana instances",
-                human, (long long)tp.remaining_ms);
-        }
-        /* the catch-up tuples oldest first, then the run's own range; each a full execution
-           with its own max_signals; the dedup of created alerts spans them all */
-        for (uint32_t k = tp.catchup + 1; k-- > 0 && rc == KAD_OK;) {
-            int64_t shift = (int64_t)k * r->interval_ms;
-            u.from = w.from_ms - shift;
-            u.to = w.to_ms - shift;
-            u.created = u.suppressed = 0;
-            u.truncated = false;
-            u.pass++;
-            u.max_signals = capped ? PV_KIBANA_MAX_ALERTS : max_signals;
-            if (r->type == RULE_NEW_TERMS) {
-                u.H = w.history_ms;
-                if (k > 0 && r->history_window_start &&
-                    rule_datemath_eval(r->history_window_start, u.to, &u.H, NULL) != KAD_OK)
-                    u.H = w.history_ms;
-                exec_new_terms(&u);
-            } else if (r->type == RULE_ESQL) {
-                rc = exec_esql(&u, err);
-            } else if (r->type == RULE_EQL && eql_is_sequence(r->eql)) {
-                exec_sequence(&u);
-            } else {
-                exec_query(&u);
-            }
-            res->suppressed += u.suppressed;
-        }
+    u->exec = e;
+    u->T = T;
+    struct rule_window w;
+    kad_err werr;
+    kad_err_clear(&werr);
+    if (rule_exec_window(r, u->T, &w, &werr) != KAD_OK) {
+        /* Elastic's text for its own check; ours for a time kadet cannot evaluate */
+        msg(res, u->T, true, "%s", w.history_late || !werr.msg[0] ? HISTORY_ERROR : werr.msg);
+        return KAD_OK;
     }
+    if (capped)
+        msg(res, u->T, false,
+            "The rule's max alerts per run setting (%zu) is greater than the Kibana alerting "
+            "limit (%d). The rule will only write a maximum of %d alerts per rule run.",
+            max_signals, PV_KIBANA_MAX_ALERTS, PV_KIBANA_MAX_ALERTS);
+    struct pv_tuples tp;
+    pv_tuples(prev, u->T, w.from_ms, w.to_ms, r->interval_ms, &tp);
+    if (tp.remaining_ms > 0) {
+        char human[64];
+        pv_humanize(tp.remaining_ms, human, sizeof(human));
+        msg(res, u->T, true,
+            "%s (%lldms) were not queried between this rule execution and the last "
+            "execution, so signals may have been missed. Consider increasing your look "
+            "behind time or adding more Kibana instances",
+            human, (long long)tp.remaining_ms);
+    }
+    /* the catch-up tuples oldest first, then the run's own range; each a full execution
+       with its own max_signals; the dedup of created alerts spans them all */
+    int rc = KAD_OK;
+    for (uint32_t k = tp.catchup + 1; k-- > 0 && rc == KAD_OK;) {
+        int64_t shift = (int64_t)k * r->interval_ms;
+        u->from = w.from_ms - shift;
+        u->to = w.to_ms - shift;
+        u->created = u->suppressed = 0;
+        u->truncated = false;
+        u->pass++;
+        u->max_signals = capped ? PV_KIBANA_MAX_ALERTS : max_signals;
+        if (r->type == RULE_NEW_TERMS) {
+            u->H = w.history_ms;
+            if (k > 0 && r->history_window_start &&
+                rule_datemath_eval(r->history_window_start, u->to, &u->H, NULL) != KAD_OK)
+                u->H = w.history_ms;
+            exec_new_terms(u);
+        } else if (r->type == RULE_ESQL) {
+            rc = exec_esql(u, err);
+        } else if (r->type == RULE_EQL && eql_is_sequence(r->eql)) {
+            exec_sequence(u);
+        } else {
+            exec_query(u);
+        }
+        res->suppressed += u->suppressed;
+    }
+    return rc;
+}
 
-    /* suppression fields as they stand after the last execution */
+/* The suppression fields as they stand after the last execution. */
+static void run_sup_final(struct run *u)
+{
+    struct pv_result *res = u->res;
     for (size_t i = 0; i < res->alerts.len; i++) {
         struct pv_alert *a = &res->alerts.ptr[i];
-        if (a->sup_idx == SIZE_MAX || a->sup_idx >= u.sup.alerts.len || !a->sup_terms_json)
+        if (a->sup_idx == SIZE_MAX || a->sup_idx >= u->sup.alerts.len || !a->sup_terms_json)
             continue;
-        const struct sup_alert *s = &u.sup.alerts.ptr[a->sup_idx];
+        const struct sup_alert *s = &u->sup.alerts.ptr[a->sup_idx];
         memcpy(a->instance_id, s->instance_id, sizeof(a->instance_id));
         a->sup_start_ms = s->start_ms;
         a->sup_end_ms = s->end_ms;
@@ -1138,17 +1276,224 @@ int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const stru
         a->last_detected_ms = s->last_detected_ms;
         a->sup_idx = SIZE_MAX; /* the store is gone after this call */
     }
+}
 
-    for (size_t i = 0; i < u.combos.len; i++)
-        KX_VEC_FREE(&u.combos.ptr[i].occ);
-    KX_VEC_FREE(&u.combos);
-    KX_VEC_FREE(&u.cids);
-    kx_free(u.cstart);
-    kx_free(u.ord);
-    kx_free(u.ots);
-    kx_map_fini(&u.cmap);
-    kx_map_fini(&u.emitted);
-    sup_store_fini(&u.sup);
-    kx_arena_fini(&u.arena);
+static const struct pv_doc *g_sort_docs; /* qsort has no context argument */
+
+static int cmp_ord(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int64_t tx = g_sort_docs[x].ts, ty = g_sort_docs[y].ts;
+    if (tx != ty)
+        return tx < ty ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+int pv_run(const struct rule *r, const struct pv_doc *docs, size_t n, const struct pv_opts *o,
+           struct pv_result *res, kad_err *err)
+{
+    int64_t interval = o && o->interval_ms > 0 ? o->interval_ms : r->interval_ms;
+    int rc = run_check(r, o ? o->invocations : 0, interval > 0 ? interval : 1, err);
+    if (rc != KAD_OK)
+        return rc;
+    if (n > UINT32_MAX - 1)
+        return kx_err_setf(err, KAD_ELIMIT, "too many documents");
+    if (interval <= 0)
+        return kx_err_setf(err, KAD_EINVAL, "interval must be positive");
+
+    struct run u;
+    run_init(&u, r, res);
+    /* every eligible document with a time, sorted by (ts, input order), in the window */
+    uint32_t *ord = kx_malloc((n ? n : 1) * sizeof(*ord));
+    size_t nord = 0;
+    for (size_t i = 0; i < n; i++)
+        if (docs[i].eligible && docs[i].ts != EV_TIME_NONE)
+            ord[nord++] = (uint32_t)i;
+    g_sort_docs = docs;
+    if (nord)
+        qsort(ord, nord, sizeof(*ord), cmp_ord);
+    g_sort_docs = NULL;
+    KX_VEC_GROW(&u.pend, nord);
+    for (size_t p = 0; p < nord; p++) {
+        struct wdoc w;
+        memset(&w, 0, sizeof(w));
+        w.d = docs[ord[p]];
+        w.ref = ord[p];
+        u.pend.ptr[u.pend.len++] = w;
+    }
+    kx_free(ord);
+    rc = move_upto(&u, INT64_MAX, err);
+
+    int64_t prev_T = INT64_MIN;
+    for (uint32_t e = 0; e < o->invocations && rc == KAD_OK; e++) {
+        int64_t T = o->end_ms - (int64_t)(o->invocations - 1 - e) * interval;
+        rc = run_exec(&u, e, T, prev_T, err);
+        prev_T = T;
+    }
+    run_sup_final(&u);
+    run_fini(&u);
     return rc;
+}
+
+/* ============================================================================================
+ * Streaming
+ * ============================================================================================ */
+
+#define PV_AUTO_MAX_TICKS 1000000 /* kad_preview's cap of --end auto executions */
+
+struct pv_stream {
+    struct run u;
+    struct pv_stream_opts so;
+    int64_t iv;
+    uint32_t e;       /* executions run */
+    int64_t next_T;   /* the next execution's time (auto: once the first is known) */
+    int64_t prev_T;   /* INT64_MIN before the first */
+    bool started;     /* auto: first tick chosen */
+    bool done;        /* fixed schedule: every execution ran */
+    int64_t lo, hi;   /* earliest and latest event time added */
+    int status;       /* KAD_OK, PV_EORDER or the error of an execution */
+    size_t held_max;
+};
+
+static int64_t tick_ceil(int64_t t, int64_t iv)
+{
+    int64_t f = t - ((t % iv) + iv) % iv;
+    return f < t ? f + iv : f;
+}
+
+int pv_stream_new(const struct rule *r, const struct pv_stream_opts *so, struct pv_result *res,
+                  struct pv_stream **out, kad_err *err)
+{
+    *out = NULL;
+    int64_t iv = so->o.interval_ms > 0 ? so->o.interval_ms : r->interval_ms;
+    if (so->auto_end && iv <= 0)
+        iv = 300000;
+    int rc = run_check(r, so->auto_end ? 1 : so->o.invocations, iv, err);
+    if (rc != KAD_OK)
+        return rc;
+    struct pv_stream *s = kx_calloc(1, sizeof(*s));
+    run_init(&s->u, r, res);
+    s->u.on_ref = so->on_ref;
+    s->u.ctx = so->ctx;
+    s->so = *so;
+    s->iv = iv;
+    s->prev_T = INT64_MIN;
+    s->lo = INT64_MAX;
+    s->hi = INT64_MIN;
+    if (!so->auto_end) {
+        s->started = true;
+        s->next_T = so->o.end_ms - (int64_t)(so->o.invocations - 1) * iv;
+    }
+    *out = s;
+    return KAD_OK;
+}
+
+/* Run the next execution if its documents are all in (final: at the end of input). */
+static int stream_step(struct pv_stream *s, bool final, bool *ran, kad_err *err)
+{
+    struct run *u = &s->u;
+    *ran = false;
+    if (s->done)
+        return KAD_OK;
+    if (!s->started && s->lo > s->hi)
+        return KAD_OK; /* no document yet */
+    /* auto: the first tick follows the earliest document, which may still come (within the
+       reorder window): chosen when the first execution runs */
+    int64_t T = s->started ? s->next_T : tick_ceil(s->lo, s->iv), from = 0, to = 0;
+    bool ranged = exec_range(u->r, T, &from, &to);
+    if (s->so.auto_end) {
+        if (final ? T > tick_ceil(s->hi, s->iv) : T > s->hi)
+            return KAD_OK; /* after the last tick, or not known to be before it yet */
+        if ((T - tick_ceil(s->lo, s->iv)) / s->iv >= PV_AUTO_MAX_TICKS)
+            return PV_EORDER; /* kad_preview keeps the last ticks only: run in memory */
+    }
+    if (!final && ranged && !(to < INT64_MAX - s->so.lag_ms && s->hi > to + s->so.lag_ms)) {
+        /* documents of its range may still come; those before every range it and later
+           executions look at are history only: into the combinations, out of memory */
+        if (s->started && from > INT64_MIN + 1 && s->hi - s->so.lag_ms > INT64_MIN + 1) {
+            int64_t safe = s->hi - s->so.lag_ms;
+            int rc = move_upto(u, safe < from - 1 ? safe : from - 1, err);
+            if (rc != KAD_OK)
+                return rc;
+            prune_before(u, from);
+        }
+        return KAD_OK;
+    }
+    s->started = true;
+    int rc = move_upto(u, ranged ? to : s->u.moved_to, err);
+    if (rc == KAD_OK)
+        rc = run_exec(u, s->e, T, s->prev_T, err);
+    if (rc != KAD_OK)
+        return rc;
+    *ran = true;
+    s->e++;
+    s->prev_T = T;
+    s->next_T = T + s->iv;
+    if (!s->so.auto_end && s->e == s->so.o.invocations) {
+        s->done = true;
+        prune_before(u, INT64_MAX);
+        return KAD_OK;
+    }
+    if (exec_range(u->r, s->next_T, &from, &to))
+        prune_before(u, from);
+    return KAD_OK;
+}
+
+static int stream_run(struct pv_stream *s, bool final, kad_err *err)
+{
+    bool ran = true;
+    while (s->status == KAD_OK && ran)
+        s->status = stream_step(s, final, &ran, err);
+    return s->status;
+}
+
+int pv_stream_add(struct pv_stream *s, const struct pv_doc *d, uint64_t ref, struct pv_clone *c,
+                  kad_err *err)
+{
+    if (s->status != KAD_OK)
+        return s->status;
+    if (!d->eligible || d->ts == EV_TIME_NONE)
+        return KAD_OK;
+    if (d->ts <= s->u.moved_to)
+        return s->status = PV_EORDER; /* an execution that ran needed it */
+    if (s->hi > INT64_MIN + s->so.lag_ms && d->ts < s->hi - s->so.lag_ms)
+        return s->status = PV_EORDER; /* later than the reorder window allows */
+    s->lo = d->ts < s->lo ? d->ts : s->lo;
+    s->hi = d->ts > s->hi ? d->ts : s->hi;
+    if (s->done)
+        return KAD_OK;
+    struct wdoc w;
+    memset(&w, 0, sizeof(w));
+    w.d = *d;
+    w.ref = ref;
+    w.own = c;
+    if (c) {
+        pv_clone_ref(c);
+        w.d.doc = pv_clone_doc(c);
+        w.d.id = pv_clone_id(c);
+    }
+    pend_insert(&s->u, &w);
+    size_t held = (s->u.win.len - s->u.head) + (s->u.pend.len - s->u.pend_head);
+    s->held_max = held > s->held_max ? held : s->held_max;
+    return stream_run(s, false, err);
+}
+
+int pv_stream_finish(struct pv_stream *s, uint64_t *executions, bool *no_docs, kad_err *err)
+{
+    *no_docs = s->so.auto_end && s->lo > s->hi;
+    int rc = stream_run(s, true, err);
+    *executions = s->e;
+    if (rc == KAD_OK)
+        run_sup_final(&s->u);
+    return rc;
+}
+
+size_t pv_stream_held(const struct pv_stream *s) { return s->held_max; }
+
+void pv_stream_free(struct pv_stream *s)
+{
+    if (!s)
+        return;
+    run_fini(&s->u);
+    kx_free(s);
 }

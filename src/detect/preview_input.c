@@ -7,6 +7,7 @@
  */
 #include "detect/detect.h"
 
+#include "base/alloc.h"
 #include "kql/kql.h"
 
 #include <stdlib.h>
@@ -84,4 +85,80 @@ static struct ev_node *copy_node(kx_arena *a, const struct ev_node *n)
 struct ev_node *pv_doc_copy(kx_arena *a, const struct ev_node *doc)
 {
     return doc ? copy_node(a, doc) : NULL;
+}
+
+/* ---- pv_clone: one document and its id in one block, shared by the streams that hold it ---- */
+
+struct pv_clone {
+    uint32_t refs;
+    const struct ev_node *doc;
+    const char *id;
+};
+
+#define CLONE_ALIGN(n) (((n) + 7) & ~(size_t)7)
+
+static size_t tree_size(const struct ev_node *n)
+{
+    size_t s = CLONE_ALIGN(sizeof(*n));
+    if (n->key)
+        s += CLONE_ALIGN((size_t)n->klen + 1);
+    if (n->str)
+        s += CLONE_ALIGN((size_t)n->len + 1);
+    for (const struct ev_node *k = n->child; k; k = k->next)
+        s += tree_size(k);
+    return s;
+}
+
+static char *put_str(char **p, const char *s, size_t n)
+{
+    char *d = *p;
+    memcpy(d, s, n);
+    d[n] = 0;
+    *p += CLONE_ALIGN(n + 1);
+    return d;
+}
+
+static struct ev_node *tree_copy(char **p, const struct ev_node *n)
+{
+    struct ev_node *c = (struct ev_node *)(void *)*p;
+    *p += CLONE_ALIGN(sizeof(*c));
+    *c = *n;
+    c->next = NULL;
+    c->child = NULL;
+    if (n->key)
+        c->key = put_str(p, n->key, n->klen);
+    if (n->str)
+        c->str = put_str(p, n->str, n->len);
+    struct ev_node **tail = &c->child;
+    for (const struct ev_node *k = n->child; k; k = k->next) {
+        *tail = tree_copy(p, k);
+        tail = &(*tail)->next;
+    }
+    return c;
+}
+
+struct pv_clone *pv_clone_new(const struct ev_node *doc, const char *id)
+{
+    size_t idlen = strlen(id);
+    size_t size = CLONE_ALIGN(sizeof(struct pv_clone)) + tree_size(doc) + CLONE_ALIGN(idlen + 1);
+    struct pv_clone *c = kx_malloc(size);
+    if (!c)
+        return NULL;
+    char *p = (char *)c + CLONE_ALIGN(sizeof(*c));
+    c->refs = 1;
+    c->doc = tree_copy(&p, doc);
+    c->id = put_str(&p, id, idlen);
+    return c;
+}
+
+const struct ev_node *pv_clone_doc(const struct pv_clone *c) { return c->doc; }
+
+const char *pv_clone_id(const struct pv_clone *c) { return c->id; }
+
+void pv_clone_ref(struct pv_clone *c) { c->refs++; }
+
+void pv_clone_unref(struct pv_clone *c)
+{
+    if (c && --c->refs == 0)
+        kx_free(c);
 }
