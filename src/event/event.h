@@ -177,6 +177,10 @@ size_t ev_paths_count(const struct ev_paths *p);
 struct ev_node *ev_json_extract(kx_arena *a, const char *s, size_t n, const struct ev_paths *paths,
                                 const struct ev_json_limits *lim, const char *origin, bool *aborted,
                                 kad_err *err);
+#ifdef KAD_TEST_HOOKS
+/* Tests: true makes the extractor's block skip use its SSE version where AVX2 would run. */
+extern bool ev_test_skip_sse;
+#endif
 
 /* ============================================================================================
  * Time (event_time.c). Event times are epoch milliseconds (int64); EV_TIME_NONE when absent.

@@ -8,6 +8,9 @@
 
 #include <stdio.h>
 #include <string.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
 /* ---- how it works -------------------------------------------------------------------------------
  *
@@ -290,6 +293,8 @@ key:
  * the value to skip_fast, to what it does not handle: non-ASCII bytes (UTF-8 is validated by
  * lex_string), control characters other than tab/LF/CR outside strings, nesting deeper than 64
  * levels or than `room`. Used for objects and arrays only: scalars are cheaper one by one.
+ * The masks come from two AVX2 compares per kind instead of four SSE2 ones where the CPU has
+ * AVX2 (checked at run time); the rest is one body, event_skip.inc, compiled twice.
  */
 #ifdef __SSE2__
 enum { BS_VALUE, BS_VALUE_OR_CLOSE, BS_KEY, BS_KEY_OR_CLOSE, BS_COLON, BS_NEXT };
@@ -350,131 +355,73 @@ static inline bool scalar_ends(const char *q, const char *end)
     }
 }
 
+#define SKIP_NAME skip_blocks_sse
+#define SKIP_ATTR
+#define SKIP_MASK(src, m)                                                                          \
+    do {                                                                                           \
+        bmask_16((src), 0, (m));                                                                   \
+        bmask_16((src) + 16, 16, (m));                                                             \
+        bmask_16((src) + 32, 32, (m));                                                             \
+        bmask_16((src) + 48, 48, (m));                                                             \
+    } while (0)
+#include "event_skip.inc"
+#undef SKIP_NAME
+#undef SKIP_ATTR
+#undef SKIP_MASK
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same masks from two 32-byte AVX2 compares (chosen at run time: the build targets SSE4.2). */
+__attribute__((target("avx2"))) static inline void bmask_32(const char *s, unsigned shift,
+                                                            struct bmask *m)
+{
+    __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)s);
+    __m256i v20 = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
+    __m256i st = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v20, _mm256_set1_epi8('{')),
+                                                 _mm256_cmpeq_epi8(v20, _mm256_set1_epi8('}'))),
+                                 _mm256_or_si256(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(':')),
+                                                 _mm256_cmpeq_epi8(v, _mm256_set1_epi8(','))));
+    m->quote |= (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('"')))
+                << shift;
+    m->bslash |=
+        (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\')))
+        << shift;
+    /* signed compare: control bytes and non-ASCII (negative as int8) in one */
+    m->ctl |= (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpgt_epi8(_mm256_set1_epi8(0x20), v))
+              << shift;
+    m->structural |= (uint64_t)(uint32_t)_mm256_movemask_epi8(st) << shift;
+    m->space |= (uint64_t)(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(' ')))
+                << shift;
+}
+#define SKIP_NAME skip_blocks_avx2
+#define SKIP_ATTR __attribute__((target("avx2")))
+#define SKIP_MASK(src, m)                                                                          \
+    do {                                                                                           \
+        bmask_32((src), 0, (m));                                                                   \
+        bmask_32((src) + 32, 32, (m));                                                             \
+    } while (0)
+#include "event_skip.inc"
+#undef SKIP_NAME
+#undef SKIP_ATTR
+#undef SKIP_MASK
+
+#ifdef KAD_TEST_HOOKS
+bool ev_test_skip_sse; /* tests: the SSE version even where AVX2 runs */
+#else
+#define ev_test_skip_sse false
+#endif
+
 static const char *skip_blocks(const char *p, const char *end, uint32_t room)
 {
-    uint32_t limit = room < 64 ? room : 64;
-    uint64_t kind = 0; /* bit d set: level d is an object */
-    uint32_t depth = 0;
-    bool in_obj = false; /* the innermost open level is an object */
-    int state = BS_VALUE;
-    uint64_t in_str = 0;      /* all ones when the previous block ended inside a string */
-    uint64_t esc_carry = 0;   /* 1 when the next block's first byte is escaped */
-    uint64_t prev_scalar = 0; /* 1 when the previous block ended inside a number or literal */
-    char tail[64];
-    for (const char *b = p; b < end; b += 64) {
-        const char *src = b;
-        if (end - b < 64) { /* the last, short block: padded with spaces */
-            memset(tail, ' ', sizeof(tail));
-            memcpy(tail, b, (size_t)(end - b));
-            src = tail;
-        }
-        struct bmask m = {0, 0, 0, 0, 0};
-        bmask_16(src, 0, &m);
-        bmask_16(src + 16, 16, &m);
-        bmask_16(src + 32, 32, &m);
-        bmask_16(src + 48, 48, &m);
-
-        /* escapes: the byte after a backslash that is not itself escaped */
-        uint64_t escaped = esc_carry;
-        uint64_t bs = m.bslash & ~esc_carry;
-        esc_carry = 0;
-        while (bs) {
-            unsigned i = (unsigned)__builtin_ctzll(bs);
-            struct lex_err le;
-            if (!lex_escape(b + i, end, &le))
-                return NULL;
-            bs &= bs - 1;
-            if (i == 63) {
-                esc_carry = 1;
-            } else {
-                escaped |= (uint64_t)1 << (i + 1);
-                bs &= ~((uint64_t)1 << (i + 1));
-            }
-        }
-        uint64_t quote = m.quote & ~escaped;
-        uint64_t inside = prefix_xor(quote) ^ in_str; /* opening quote in, closing quote out */
-        in_str = (uint64_t)0 - (inside >> 63); /* all ones when the last byte is in a string */
-
-        uint64_t space = m.space;
-        if (m.ctl) { /* tab, LF, CR outside strings are whitespace; anything else: not here */
-            if (m.ctl & inside)
-                return NULL;
-            for (uint64_t c = m.ctl; c; c &= c - 1) {
-                char ch = src[__builtin_ctzll(c)];
-                if (ch != '\t' && ch != '\n' && ch != '\r')
-                    return NULL;
-            }
-            space |= m.ctl;
-        }
-        uint64_t scalar = ~(inside | m.quote | m.structural | space);
-        uint64_t starts = scalar & ~(scalar << 1 | prev_scalar);
-        prev_scalar = scalar >> 63;
-        uint64_t tokens = (m.structural & ~inside) | (quote & inside) | starts;
-
-        while (tokens) {
-            const char *t = b + __builtin_ctzll(tokens);
-            tokens &= tokens - 1;
-            char c = *t;
-            switch (state) {
-            case BS_KEY_OR_CLOSE:
-                if (c == '}')
-                    goto close;
-                /* fall through */
-            case BS_KEY:
-                if (c != '"')
-                    return NULL;
-                state = BS_COLON;
-                continue;
-            case BS_COLON:
-                if (c != ':')
-                    return NULL;
-                state = BS_VALUE;
-                continue;
-            case BS_VALUE_OR_CLOSE:
-                if (c == ']')
-                    goto close;
-                /* fall through */
-            case BS_VALUE:
-                state = BS_NEXT;
-                if (c == '"')
-                    continue;
-                if (c == '{' || c == '[') {
-                    if (depth >= limit)
-                        return NULL;
-                    in_obj = c == '{';
-                    kind = in_obj ? kind | (uint64_t)1 << depth : kind & ~((uint64_t)1 << depth);
-                    depth++;
-                    state = in_obj ? BS_KEY_OR_CLOSE : BS_VALUE_OR_CLOSE;
-                    continue;
-                }
-                if (!depth)
-                    return NULL;
-                struct lex_err le;
-                const char *q = lex_scalar(t, end, &le);
-                if (!q || !scalar_ends(q, end))
-                    return NULL;
-                continue;
-            case BS_NEXT:
-                if (c == ',') {
-                    state = in_obj ? BS_KEY : BS_VALUE;
-                    continue;
-                }
-                if (c != (in_obj ? '}' : ']'))
-                    return NULL;
-                goto close;
-            default: return NULL;
-            }
-        close:
-            /* the closing bracket matches the open level: checked by the states above */
-            if (depth <= 1) /* 0 cannot happen: a close is only accepted inside a level */
-                return depth ? t + 1 : NULL;
-            depth--;
-            in_obj = kind >> (depth - 1) & 1; /* the level now open */
-            state = BS_NEXT;
-        }
-    }
-    return NULL;
+    if (!ev_test_skip_sse && __builtin_cpu_supports("avx2"))
+        return skip_blocks_avx2(p, end, room);
+    return skip_blocks_sse(p, end, room);
 }
+#else
+static const char *skip_blocks(const char *p, const char *end, uint32_t room)
+{
+    return skip_blocks_sse(p, end, room);
+}
+#endif
 #else
 static const char *skip_blocks(const char *p, const char *end, uint32_t room)
 {
