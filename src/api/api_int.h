@@ -41,11 +41,18 @@ struct kad_decoder {
     bool plain;
 };
 
-/* Outputs (kad_outputs.c): the engine's side of the commit protocol. `alerts` holds, per
-   alert, its id, a NUL, its JSON, a NUL. Appended and committed to the outbox (before the
-   state's commit); notify after the state's commit. */
-int api_outputs_append(kad_outputs *o, const char *alerts, size_t len, kad_err *err);
-void api_outputs_notify(kad_outputs *o);
+/* Outputs (kad_outputs.c): the engine's side of the commit protocol. `recs` holds records
+   `ID TAB JSON NEWLINE`. api_outputs_stage writes them into the open outbox batch of `owner`
+   (the engine; opened at its first call: another engine's stage or commit waits until this
+   batch is committed or rolled back); api_outputs_commit stages the rest and commits the batch
+   (before the state's commit), *batch = its number (0: none), for api_outputs_notify after the
+   state's commit. api_outputs_rollback: the engine gives its open batch up. */
+int api_outputs_stage(kad_outputs *o, const void *owner, const char *recs, size_t len,
+                      kad_err *err);
+int api_outputs_commit(kad_outputs *o, const void *owner, const char *recs, size_t len,
+                       int64_t *batch, kad_err *err);
+void api_outputs_rollback(kad_outputs *o, const void *owner);
+void api_outputs_notify(kad_outputs *o, int64_t batch);
 
 /* Storage for this machine's host.* fields (ev_host_detect) with the options' overrides. */
 struct api_host {

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #define PENDING_SOFT ((size_t)8 << 20)
+#define OUTBOX_STAGE ((size_t)256 << 10)
 #define PRUNE_EVERY 20
 #define BATCH_DEFAULT 50000
 #define WEBHOOK_ORIGIN "webhook"
@@ -59,7 +60,10 @@ struct kad_engine {
     char *out_key;
     int64_t out_len;
     kx_buf pending;
-    kx_buf outbox; /* the batch's alerts for kad_engine_opts.outputs: id NUL json NUL ... */
+    kx_buf outbox; /* alerts for kad_engine_opts.outputs not staged yet: ID TAB JSON NEWLINE ... */
+    bool outbox_open;      /* alerts of this batch were staged into the outbox's batch */
+    size_t outbox_bytes;   /* bytes of this batch's alerts for the outbox, staged or not */
+    int64_t outbox_batch;  /* the outbox batch committed with the state, to confirm */
     /* the input being read */
     const char *in_key; /* NULL or in_keybuf */
     char in_keybuf[PATH_MAX + 96];
@@ -226,8 +230,12 @@ static int commit(kad_engine *e, kad_err *err)
     kx_buf_reset(&e->pending);
     /* the outbox before the state: a crash between the two replays the batch, and the outbox
        ignores the alert ids it has (docs/internals/outputs.md) */
-    if (e->o.outputs && e->outbox.len) {
-        if ((rc = api_outputs_append(e->o.outputs, e->outbox.ptr, e->outbox.len, err)) != KAD_OK)
+    bool ob = e->o.outputs && (e->outbox.len || e->outbox_open);
+    if (ob) {
+        rc = api_outputs_commit(e->o.outputs, e, e->outbox.ptr, e->outbox.len, &e->outbox_batch,
+                                err);
+        e->outbox_open = false;
+        if (rc != KAD_OK)
             return rc;
     }
     e->c.commits++;
@@ -239,9 +247,10 @@ static int commit(kad_engine *e, kad_err *err)
     if ((rc = st_commit(e->st, err)) != KAD_OK)
         return rc;
     crash_at(2, (long)e->c.commits, 2);
-    if (e->o.outputs && e->outbox.len) {
+    if (ob) {
         kx_buf_reset(&e->outbox);
-        api_outputs_notify(e->o.outputs);
+        e->outbox_bytes = 0;
+        api_outputs_notify(e->o.outputs, e->outbox_batch);
     }
     e->in_batch = 0;
     if ((rc = st_begin(e->st, err)) != KAD_OK)
@@ -359,10 +368,16 @@ static int on_alert(const struct det_alert *a, void *ud)
         if (take < 0)
             return 1;
     }
-    if (e->o.outputs &&
-        (kx_buf_add(&e->outbox, a->uuid, strlen(a->uuid) + 1) != KAD_OK ||
-         kx_buf_add(&e->outbox, a->json, a->len) != KAD_OK || kx_buf_addc(&e->outbox, 0) != KAD_OK))
-        return 1;
+    if (e->o.outputs) {
+        /* the outbox's record format: written as it is (api_outputs_stage) */
+        size_t before = e->outbox.len;
+        if (kx_buf_add(&e->outbox, a->uuid, strlen(a->uuid)) != KAD_OK ||
+            kx_buf_addc(&e->outbox, '\t') != KAD_OK ||
+            kx_buf_add(&e->outbox, a->json, a->len) != KAD_OK ||
+            kx_buf_addc(&e->outbox, '\n') != KAD_OK)
+            return 1;
+        e->outbox_bytes += e->outbox.len - before;
+    }
     if (take == KAD_ALERT_WRITE && (kx_buf_add(&e->pending, a->json, a->len) != KAD_OK ||
                                     kx_buf_addc(&e->pending, '\n') != KAD_OK))
         return 1;
@@ -562,12 +577,26 @@ static int process_record(kad_engine *e, const struct ev_record *rec)
     return process_record_at(e, rec, KAD_TIME_NONE);
 }
 
-/* A full batch (or too many pending alerts) is committed. */
+/* A full batch (or too many pending alerts) is committed. The outbox's alerts are written
+   into its open batch every OUTBOX_STAGE bytes (a small buffer: its pages stay warm). */
 static int after_record(kad_engine *e, kad_err *err)
 {
     if (++e->in_batch >= e->o.batch || e->pending.len >= PENDING_SOFT ||
-        e->outbox.len >= PENDING_SOFT)
+        e->outbox_bytes >= PENDING_SOFT)
         return commit_or_fail(e, err);
+    if (e->o.outputs && e->outbox.len >= OUTBOX_STAGE) {
+        if (e->failed)
+            return failed_rc(e, err);
+        kad_err serr;
+        kad_err_clear(&serr);
+        int rc = api_outputs_stage(e->o.outputs, e, e->outbox.ptr, e->outbox.len, &serr);
+        e->outbox_open = true;
+        kx_buf_reset(&e->outbox);
+        if (rc != KAD_OK) {
+            fail(e, rc, &serr);
+            return failed_rc(e, err);
+        }
+    }
     return KAD_OK;
 }
 
@@ -1098,6 +1127,8 @@ void kad_engine_free(kad_engine *e)
     if (e->st && st_in_batch(e->st))
         st_rollback(e->st);
     api_pipe_free(e->pipe); /* first: its workers' decoders copied e->dopts */
+    if (e->o.outputs && e->outbox_open)
+        api_outputs_rollback(e->o.outputs, e);
     det_free(e->det);
     ev_decoder_free(e->dec);
     ev_decoder_free(e->full_dec);

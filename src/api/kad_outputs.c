@@ -20,6 +20,8 @@ struct kad_outputs {
     struct out_spec *specs;
     size_t n;
     pthread_mutex_t mu; /* the producer's outbox connection (engines on several threads) */
+    pthread_cond_t free_cv; /* the producer's batch was released */
+    const void *owner;      /* the engine whose batch is open, under mu */
 };
 
 /* ---- specs from flags and [[sink]] tables ------------------------------------------------- */
@@ -158,6 +160,7 @@ int kad_outputs_new(kad_outputs **out, const kad_outputs_opts *o, kad_err *err)
         return rc;
     kad_outputs *ko = kx_calloc(1, sizeof(*ko));
     pthread_mutex_init(&ko->mu, NULL);
+    pthread_cond_init(&ko->free_cv, NULL);
     ko->specs = s.v;
     ko->n = s.n;
     struct out_opts oo = {
@@ -267,34 +270,88 @@ void kad_outputs_free(kad_outputs *o)
     out_mgr_free(o->mgr);
     specs_free(o->specs, o->n);
     pthread_mutex_destroy(&o->mu);
+    pthread_cond_destroy(&o->free_cv);
     kx_free(o);
 }
 
 /* ---- the engine's side -------------------------------------------------------------------- */
 
-int api_outputs_append(kad_outputs *o, const char *alerts, size_t len, kad_err *err)
+/* Take the producer's batch for owner (opening it): 0, or the error (mutex held either way). */
+static int own_batch(kad_outputs *o, const void *owner, kad_err *err)
+{
+    while (o->owner && o->owner != owner)
+        pthread_cond_wait(&o->free_cv, &o->mu);
+    if (o->owner)
+        return 0;
+    int rc = out_box_begin(out_mgr_box(o->mgr), err);
+    if (!rc)
+        o->owner = owner;
+    return rc;
+}
+
+static void release_batch(kad_outputs *o)
+{
+    o->owner = NULL;
+    pthread_cond_broadcast(&o->free_cv);
+}
+
+int api_outputs_stage(kad_outputs *o, const void *owner, const char *recs, size_t len,
+                      kad_err *err)
 {
     pthread_mutex_lock(&o->mu);
-    struct out_box *b = out_mgr_box(o->mgr);
-    int rc = out_box_begin(b, err);
-    for (size_t pos = 0; !rc && pos < len;) {
-        const char *id = alerts + pos;
-        size_t il = strlen(id);
-        const char *json = id + il + 1;
-        size_t jl = strlen(json);
-        int r = out_box_append(b, id, json, jl, err);
+    int rc = own_batch(o, owner, err);
+    if (!rc && len) {
+        int r = out_box_append_records(out_mgr_box(o->mgr), recs, len, err);
         rc = r < 0 ? r : 0;
-        pos += il + 1 + jl + 1;
     }
-    if (!rc)
-        rc = out_box_commit(b, err);
-    else
-        out_box_rollback(b);
     pthread_mutex_unlock(&o->mu);
     return rc;
 }
 
-void api_outputs_notify(kad_outputs *o) { out_mgr_notify(o->mgr); }
+int api_outputs_commit(kad_outputs *o, const void *owner, const char *recs, size_t len,
+                       int64_t *batch, kad_err *err)
+{
+    *batch = 0;
+    pthread_mutex_lock(&o->mu);
+    struct out_box *b = out_mgr_box(o->mgr);
+    int rc = own_batch(o, owner, err);
+    if (!rc && len) {
+        int r = out_box_append_records(b, recs, len, err);
+        rc = r < 0 ? r : 0;
+    }
+    if (!rc) {
+        int64_t before = out_box_last_batch(b);
+        rc = out_box_commit(b, err);
+        if (!rc && out_box_last_batch(b) != before)
+            *batch = out_box_last_batch(b);
+    } else if (o->owner == owner) {
+        out_box_rollback(b);
+    }
+    if (o->owner == owner)
+        release_batch(o);
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+}
+
+void api_outputs_rollback(kad_outputs *o, const void *owner)
+{
+    pthread_mutex_lock(&o->mu);
+    if (o->owner == owner) {
+        out_box_rollback(out_mgr_box(o->mgr));
+        release_batch(o);
+    }
+    pthread_mutex_unlock(&o->mu);
+}
+
+void api_outputs_notify(kad_outputs *o, int64_t batch)
+{
+    if (batch) {
+        pthread_mutex_lock(&o->mu);
+        out_box_confirm(out_mgr_box(o->mgr), batch);
+        pthread_mutex_unlock(&o->mu);
+    }
+    out_mgr_notify(o->mgr);
+}
 
 /* ---- kadet outputs test ------------------------------------------------------------------- */
 

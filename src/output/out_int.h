@@ -8,42 +8,83 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 
+/* A set of alert ids: each kept in `ids` followed by a newline (so `ids` is also the blob of a
+   batch's ids); tab: open addressing, offset + 1 into ids, 0 = empty. */
+struct out_idset {
+    kx_buf ids;
+    uint32_t *tab;
+    size_t cap, n;
+};
+
+/* A row of `batches`. */
+struct out_batch {
+    int64_t first, n, seg, off, len, created;
+};
+
+/* The reader's position: alert `next` of batch bt starts at byte pos of its segment. */
+struct out_rd {
+    bool ok;
+    struct out_batch bt;
+    int64_t next, pos;
+};
+
+enum {
+    Q_BATCH_ADD, Q_LAST, Q_FIRST, Q_AT, Q_AFTER, Q_CONFIRM, Q_PRUNE, Q_LEG_MAX, Q_LEG_ROWS,
+    Q_LEG_PENDING, Q_LEG_PRUNE, Q_CUR_GET, Q_CUR_SET, Q_COUNT, Q_SEG_ADD, BOX_NSTMT
+};
+
 struct out_box {
     sqlite3 *db;
-    sqlite3_stmt *ins, *max_seq, *rows, *cur_get, *cur_set, *pending, *oldest, *prune, *count,
-        *seg_add;
+    sqlite3_stmt *st[BOX_NSTMT];
     char *path;
+    int64_t legacy_max; /* the last row of an outbox from before batches (0: none) */
     bool in_batch;
-    /* the producer: the documents go to segment files (PATH.docs-NNNNNN), the rows only say
-       where; a batch's documents are written (and fdatasync'ed) before the rows commit */
+    /* the producer: records go to segment files (PATH.docs-NNNNNN); a batch's records are
+       written (and fdatasync'ed) before its row commits */
     int wfd;          /* the segment being appended to, -1 = not open yet */
     int64_t wseg;     /* its number */
     int64_t wsize;    /* its committed size: the next batch is written there */
     int64_t wflushed; /* bytes of the open batch already written after wsize */
-    kx_buf wbuf;      /* the batch's documents not written yet, each followed by a newline */
+    kx_buf wbuf;      /* records not written yet */
+    int64_t bn;       /* alerts in the open batch */
+    struct out_idset bset; /* their ids */
+    struct out_idset old;  /* ids a replay may repeat (out_box_begin) */
+    bool old_loaded;
+    int64_t uc_first; /* the last batch committed here, until confirmed (0: none) */
+    kx_buf uc_ids;    /* its ids */
+    int64_t last_first;
+    int64_t *confirm; /* batches confirmed, written with the next commit */
+    size_t nconfirm, confirm_cap;
     /* the reader (a delivery thread) */
     int rfd;
     int64_t rseg;
     kx_buf rbuf;
+    struct out_rd rd;
+    bool rows_stable; /* the last box_rows' documents stay valid until the next call */
 };
 
+typedef bool box_row_fn(int64_t seq, int64_t created, const char *id, const char *json,
+                        size_t len, void *ud);
+
+/* Step a one-integer statement and reset it. */
+int64_t box_one(sqlite3_stmt *s, bool *found);
 /* Open the outbox file (create the schema) on a connection of its own. */
 int box_open(struct out_box **b, const char *path, kad_err *err);
 /* The cursor of output `name`, created at the current end of the outbox when missing. */
 int box_cursor(struct out_box *b, const char *name, int64_t *cursor, kad_err *err);
 int box_cursor_set(struct out_box *b, const char *name, int64_t cursor, kad_err *err);
-/* Rows after `after`, in order, until `max` rows or `max_bytes`; fn returns false to stop.
-   json is NULL (len 0) when the row's document cannot be read from its segment file. */
-int box_rows(struct out_box *b, int64_t after, int max, int64_t max_bytes,
-             bool (*fn)(int64_t seq, int64_t created, const char *id, const char *json,
-                        size_t len, void *ud),
+/* Alerts after `after`, in order, until `max` of them or `max_bytes`; fn returns false to stop.
+   json is NULL (len 0) when the alert's record cannot be read from its segment file. id and
+   json (NUL-terminated) stay valid until the next call on b: the records are read in chunks
+   into one buffer, and the position where a call stops is kept for the next one. */
+int box_rows(struct out_box *b, int64_t after, int max, int64_t max_bytes, box_row_fn *fn,
              void *ud, kad_err *err);
-/* Pending rows after `after` and the wall ms of the oldest (0 = none). */
+/* Pending alerts after `after` and the wall ms of the oldest (0 = none). */
 int box_pending(struct out_box *b, int64_t after, int64_t *count, int64_t *oldest_ms);
 /* Add to output `name`'s persisted counters: delivered, retried, failed, filtered. */
 int box_count(struct out_box *b, const char *name, const int64_t d[4], kad_err *err);
-/* Delete rows every output has passed (seq <= upto, and older than an hour), then the segment
-   files no row refers to any more (never the newest: the producer appends to it). */
+/* Delete batches every output has passed (up to seq `upto`, and older than an hour), then the
+   segment files no batch refers to any more (never the newest: the producer appends to it). */
 int box_prune(struct out_box *b, int64_t upto, kad_err *err);
 
 /* ---- transports (out_send.c) -------------------------------------------------------------- */

@@ -13,10 +13,15 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The delivery threads' nice value. */
+#define OUT_WORKER_NICE 10
 
 struct output {
     struct out_spec spec;
@@ -202,14 +207,19 @@ static bool load_row(int64_t seq, int64_t created, const char *id, const char *j
         l->last_seq = seq;
         return true;
     }
-    char *copy = kx_arena_memdup(&l->o->ar, json, len + 1);
     bool take = true;
     if (!l->o->parse) { /* the document as is: nothing of it is read (output.parse) */
         memset(a, 0, sizeof(*a));
-        a->json = copy;
         a->len = len;
-        a->id = kx_arena_memdup(&l->o->ar, id, strlen(id) + 1);
-    } else if (out_alert_parse(a, &l->o->ar, copy, len, &e)) {
+        if (l->o->wb->rows_stable) { /* valid until the next box_rows: no copy */
+            a->json = json;
+            a->id = id;
+        } else {
+            a->json = kx_arena_memdup(&l->o->ar, json, len + 1);
+            a->id = kx_arena_memdup(&l->o->ar, id, strlen(id) + 1);
+        }
+    } else if (out_alert_parse(a, &l->o->ar, kx_arena_memdup(&l->o->ar, json, len + 1), len,
+                               &e)) {
         dead_letter(m, l->o, json, len, e.msg); /* cannot happen for what the engine writes */
         take = false;
     } else if (!out_filter_pass(&l->o->spec, a)) {
@@ -390,6 +400,13 @@ static void *worker(void *ud)
     struct output *o = ud;
     struct out_mgr *m = o->mgr;
     uint64_t passes = 0;
+    /* detection first: this thread formats, sends and waits; on a busy machine it runs when
+       the engine's thread does not need the CPU (Linux: a thread's own nice value) */
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int nice_now = getpriority(PRIO_PROCESS, tid);
+    if (errno == 0 && nice_now < OUT_WORKER_NICE)
+        setpriority(PRIO_PROCESS, tid, OUT_WORKER_NICE);
     pthread_mutex_lock(&m->mu);
     while (!m->stop) {
         o->notified = false;

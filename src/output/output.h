@@ -7,9 +7,10 @@
  *      at the byte offset in the spec text).
  *   2. out_alert_parse + out_fmt_* : pure functions from alerts to the bytes each sink sends,
  *      and out_es_bulk_items, the verdict per item of an Elasticsearch _bulk response.
- *   3. struct out_box: the outbox, an SQLite file the producer appends alerts to inside its
- *      batch (committed before the state's batch; alert ids are unique, so a batch replayed
- *      after a crash appends nothing twice).
+ *   3. struct out_box: the outbox, segment files of alert records the producer appends to inside
+ *      its batch, indexed by an SQLite file with a row per batch (committed before the state's
+ *      batch; the ids of a batch whose state commit is not confirmed are kept, so a batch
+ *      replayed after a crash appends nothing twice).
  *   4. struct out_mgr: the outputs, each with a delivery thread and a cursor in the outbox of its
  *      own (a slow output delays no other); retries with exponential backoff and jitter; a
  *      dead-letter file; metrics.
@@ -153,14 +154,24 @@ struct out_box;
 /* Open (create) the outbox file. */
 int out_box_open(struct out_box **b, const char *path, kad_err *err);
 void out_box_close(struct out_box *b);
-/* A batch of appends: begin, append*, commit (or rollback). Commit before the state's commit. */
+/* A batch of appends: begin, append*, commit (or rollback). Commit before the state's commit;
+   after the state's commit, out_box_confirm(b, out_box_last_batch(b)). */
 int out_box_begin(struct out_box *b, kad_err *err);
 /* Append one alert (`alert_id` its kibana.alert.uuid, as the engine computed it; the document
-   is not searched for it). 1: appended, 0: this id is in the outbox already (a batch
-   replayed after a crash between the outbox's commit and the state's). */
+   is not searched for it; one line). 1: appended, 0: this id is in the batch already, or in a
+   batch that was not confirmed (a batch replayed after a crash between the outbox's commit and
+   the state's). */
 int out_box_append(struct out_box *b, const char *alert_id, const char *json, size_t len,
                    kad_err *err);
+/* The same for records `ID TAB JSON NEWLINE`, back to back, written as they are (no copy);
+   returns how many were appended, or < 0. */
+int out_box_append_records(struct out_box *b, const char *recs, size_t len, kad_err *err);
 int out_box_commit(struct out_box *b, kad_err *err);
+/* The first sequence number of the last batch committed on b (0: none). */
+int64_t out_box_last_batch(const struct out_box *b);
+/* The state committed with batch `first`: a replay will not repeat its ids (so they are not
+   kept). Written with the next commit (or at close). */
+void out_box_confirm(struct out_box *b, int64_t first);
 void out_box_rollback(struct out_box *b);
 
 struct out_box_output_stats {

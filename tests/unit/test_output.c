@@ -1326,13 +1326,21 @@ TEST(output_api_outputs_metrics_and_stats)
         char id[32];
         snprintf(id, sizeof(id), "api-%d", i);
         mk_alert(&a, id, "r1", i == 2 ? "critical" : "low", NULL);
-        kx_buf_add(&alerts, id, strlen(id) + 1);
+        kx_buf_add(&alerts, id, strlen(id));
+        kx_buf_addc(&alerts, '\t');
         kx_buf_add(&alerts, a.ptr, a.len);
-        kx_buf_addc(&alerts, 0);
+        kx_buf_addc(&alerts, '\n');
     }
-    ASSERT_OK(api_outputs_append(ko, alerts.ptr, alerts.len, &e));
-    ASSERT_OK(api_outputs_append(ko, alerts.ptr, alerts.len, &e)); /* a replay: nothing twice */
-    api_outputs_notify(ko);
+    int64_t batch = 0, again = 0;
+    /* staged in two parts, committed; then the state's commit "failed" (no notify) and the
+       batch is replayed: nothing twice */
+    size_t half = (size_t)((const char *)memchr(alerts.ptr, '\n', alerts.len) - alerts.ptr) + 1;
+    ASSERT_OK(api_outputs_stage(ko, &batch, alerts.ptr, half, &e));
+    ASSERT_OK(api_outputs_commit(ko, &batch, alerts.ptr + half, alerts.len - half, &batch, &e));
+    ASSERT(batch > 0);
+    ASSERT_OK(api_outputs_commit(ko, &again, alerts.ptr, alerts.len, &again, &e));
+    ASSERT_EQ(again, 0);
+    api_outputs_notify(ko, batch);
     ASSERT_EQ(kad_outputs_drain(ko, 600000), 0);
     kad_output_stats st;
     ASSERT_OK(kad_outputs_stats(ko, 0, &st));
