@@ -8,8 +8,8 @@
 #      instances on the whole log at once: the alert ids of all of them equal those of one SQLite
 #      scan of the whole log, none twice;
 #   3. `kadet state` (stats, terms, prune, reset) and export/import through the cluster;
-#   4. a master killed with SIGKILL while three instances run (its replica is promoted): the
-#      instances go on; no alert id twice; with ?wait=1 (WAIT after claims and commits) none
+#   4. a master killed with SIGKILL in the middle of three instances' runs (its replica is
+#      promoted; the instances run on meanwhile, or are stopped until it is done): they go on; no alert id twice; with ?wait=1 (WAIT after claims and commits) none
 #      lost or added either; without it, the differences are printed (the window of
 #      asynchronous replication).
 # Every process started is stopped at exit. Skipped when redis-server or redis-cli is absent.
@@ -108,8 +108,9 @@ grep -E ':t:|^kadet:alert:|:[az]$' "$T/left" && fail "reset --all left terms or 
 # ---- 4. a master killed with SIGKILL under load -------------------------------------------------
 # three instances on the whole log (small batches, so that the kill falls inside the run); one
 # master dies; its replica is promoted; the instances reconnect and go on.
-failover() { # failover SUFFIX: the URL's extra parameters
-    local extra=$1 victim p i
+failover() { # failover SUFFIX LIVE: the URL's extra parameters; LIVE=1: the instances run on
+    # while the master dies and its replica is promoted, else they are stopped until it is done
+    local extra=$1 live=$2 victim p i
     fresh
     for i in a b c; do cp "$T/log.jsonl" "$T/in-$i.jsonl"; done
     for i in a b c; do
@@ -117,13 +118,17 @@ failover() { # failover SUFFIX: the URL's extra parameters
         pids+=($!)
     done
     sleep 0.5
+    # every instance stopped in the middle of its run while the master dies
+    for p in "${pids[@]}"; do kill -STOP "$p" 2>/dev/null || fail "failover$extra: an instance ended before the kill"; done
     victim=$(masters | head -1)
     for i in 0 1 2 3 4 5; do [ $((BASE + i)) = "$victim" ] && vi=$i; done
     kill -9 "$(cat "$T/n$vi/redis.pid")"
     rm -f "$T/n$vi/redis.pid"
+    [ "$live" = 1 ] && for p in "${pids[@]}"; do kill -CONT "$p"; done
     # once its replica is promoted, the killed node comes back (as a replica of it)
     for _ in $(seq 200); do [ "$(masters | grep -vc "^$victim\$")" = 3 ] && break; sleep 0.05; done
     start_node "$T" "$vi"
+    [ "$live" = 1 ] || for p in "${pids[@]}"; do kill -CONT "$p"; done
     for p in "${pids[@]}"; do wait "$p" || fail "failover$extra: an instance failed: $(cat "$T"/err-[abc])"; done
     pids=()
     grep -q "finding the cluster's masters again" "$T"/err-[abc] || fail "failover$extra: no instance saw the master go (the run ended first?)"
@@ -142,7 +147,7 @@ failover() { # failover SUFFIX: the URL's extra parameters
     masters | grep -qx "$victim" && fail "failover$extra: no replica was promoted"
     [ "$(rc0 cluster nodes | grep -c slave)" = 3 ] || fail "failover$extra: the killed node did not come back as a replica: $(rc0 cluster nodes)"
 }
-failover "&wait=1"
+failover "&wait=1" 1
 [ "$missing" = 0 ] && [ "$extra_n" = 0 ] || fail "failover with wait=1: $missing lost, $extra_n extra"
-failover ""
+failover "" 0
 exit 0

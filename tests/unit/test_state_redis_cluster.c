@@ -86,6 +86,29 @@ static bool state_ok(int port)
     return ok;
 }
 
+/* A store on url with rule `rule` (one field) registered, "alice" encoded into k (kx_buf_fini
+   it), and "alice" observed NEW and alert `id` claimed in an open batch. */
+static struct st_store *open_claimed(const char *url, const char *rule, uint32_t *rid, kx_buf *k,
+                                     const char *id)
+{
+    struct st_store *st = NULL;
+    kad_err e;
+    if (st_open(&st, url, ST_OPEN_RW, &e) != 0)
+        t_fail(__FILE__, __LINE__, "open %s: %s", url, e.msg);
+    static const char *const fields[] = {"user.name"};
+    struct st_rule_def d = {.rule_id = rule, .name = rule, .logic_hash = 7, .fields = fields,
+                            .nfields = 1, .window_ms = DAY};
+    if (st_rule_register(st, &d, rid, NULL, &e) != 0)
+        t_fail(__FILE__, __LINE__, "register: %s", e.msg);
+    kx_buf_init(k, ST_KEY_MAX + 1);
+    kx_str v = kx_str_c("alice");
+    if (st_combo_encode(k, &v, 1, NULL) != 0 || st_begin(st, NULL) != 0 ||
+        st_observe(st, *rid, k->ptr, k->len, T0, NULL, NULL) != ST_SEEN_NEW ||
+        st_alert_claim(st, *rid, k->ptr, k->len, id, T0, &e) != 1)
+        t_fail(__FILE__, __LINE__, "first observation and claim on %s", url);
+    return st;
+}
+
 #define CLUSTER_ARGS "--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 1000"
 
 TEST(state_redis_cluster_without_slots)
@@ -118,23 +141,12 @@ TEST(state_redis_cluster_follows_a_moved_slot)
     /* b has no slot: the store learns the map from it and goes to a */
     char url[128];
     snprintf(url, sizeof(url), "redis://127.0.0.1:%d/?instance=t", b.port);
-    struct st_store *st = NULL;
-    kad_err e;
-    if (st_open(&st, url, ST_OPEN_RW, &e) != 0)
-        t_fail(__FILE__, __LINE__, "open %s: %s", url, e.msg);
-    static const char *const fields[] = {"user.name"};
-    struct st_rule_def d = {.rule_id = "moving", .name = "moving", .logic_hash = 7,
-                            .fields = fields, .nfields = 1, .window_ms = DAY};
     uint32_t rid;
-    ASSERT_OK(st_rule_register(st, &d, &rid, NULL, &e));
     kx_buf k;
-    kx_buf_init(&k, ST_KEY_MAX + 1);
-    kx_str v = kx_str_c("alice");
-    ASSERT_OK(st_combo_encode(&k, &v, 1, NULL));
-    ASSERT_OK(st_begin(st, NULL));
-    ASSERT_EQ(st_observe(st, rid, k.ptr, k.len, T0, NULL, NULL), ST_SEEN_NEW);
-    ASSERT_EQ(st_alert_claim(st, rid, k.ptr, k.len, "0123456789abcdef0123456789abcdef", T0, &e),
-              1);
+    kad_err e;
+    struct st_store *st =
+        open_claimed(url, "moving", &rid, &k, "0123456789abcdef0123456789abcdef");
+    kx_str v;
     ASSERT_OK(st_commit(st, NULL));
 
     /* the baseline's slot moves from a to b, with its keys */
@@ -208,23 +220,9 @@ TEST(state_redis_wait_option)
     t_redis_start(&r, 0, extra);
     char url[160];
     snprintf(url, sizeof(url), "%s/?instance=w&wait=1&wait_ms=5000", m.url);
-    struct st_store *st = NULL;
-    kad_err e;
-    if (st_open(&st, url, ST_OPEN_RW, &e) != 0)
-        t_fail(__FILE__, __LINE__, "open %s: %s", url, e.msg);
-    static const char *const fields[] = {"user.name"};
-    struct st_rule_def d = {.rule_id = "w", .name = "w", .logic_hash = 7, .fields = fields,
-                            .nfields = 1, .window_ms = DAY};
     uint32_t rid;
-    ASSERT_OK(st_rule_register(st, &d, &rid, NULL, &e));
     kx_buf k;
-    kx_buf_init(&k, ST_KEY_MAX + 1);
-    kx_str v = kx_str_c("alice");
-    ASSERT_OK(st_combo_encode(&k, &v, 1, NULL));
-    ASSERT_OK(st_begin(st, NULL));
-    ASSERT_EQ(st_observe(st, rid, k.ptr, k.len, T0, NULL, NULL), ST_SEEN_NEW);
-    ASSERT_EQ(st_alert_claim(st, rid, k.ptr, k.len, "00000000000000000000000000000abc", T0, &e),
-              1);
+    struct st_store *st = open_claimed(url, "w", &rid, &k, "00000000000000000000000000000abc");
     /* the claim's pipeline waited for the replica: it has the claim now */
     redisReply *got = cmd(r.port, "GET kadet:alert:00000000000000000000000000000abc");
     ASSERT(got->type == REDIS_REPLY_STRING && strcmp(got->str, "w:p") == 0);
