@@ -116,11 +116,12 @@ sec=build/bench/threads_section.md
             "$(echo "scale=3; $c2 / $c1" | bc)" "$(echo "scale=3; 2 * $c1 / $c2" | bc)"
     done
     echo
-    echo "The wall speedup is what this machine gave while shared: with a load of ${load0%% *} on $(nproc) cores"
-    echo "the second thread gets only part of a core (see \"cores obtained\"). The bound assumes both"
-    echo "threads busy on two free cores; the calling thread's own work (reading, detection, commits)"
-    echo "is not split, so the speedup on a quiet machine lies between the two."
-    echo "Command: \`make bench-threads\` (\`BENCH_THREADS_MB=1000\`, \`BENCH_THREADS_ROUNDS=5\`), or"
+    echo "On a shared machine the wall speedup is not the speedup of a quiet one: the kernel shares"
+    echo "the CPU per thread, so a two-thread process gets up to twice the share of a one-thread one"
+    echo "(the wall speedup can pass 2; see \"cores obtained\"). The bound is the speedup if both"
+    echo "threads stayed busy on two free cores at the measured CPU cost; the calling thread's own work"
+    echo "(reading, detection, state, commits) is not split, so a quiet machine gives at most the bound."
+    echo "Command: \`BENCH_THREADS_MB=$MB BENCH_THREADS_ROUNDS=$ROUNDS make bench-threads\`, or"
     echo "\`bash bench/threads.sh MB\`."
     echo "<!-- threads-bench end -->"
 } > "$sec"
