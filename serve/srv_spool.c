@@ -680,19 +680,25 @@ int srv_spool_next(struct srv_spool *sp, struct srv_spool_rec *r, const char **k
     }
     /* chunks the reader has passed are dropped (the last record handed out lies before rpos) */
     int64_t off = g->rpos;
-    struct mchunk *m;
+    struct mchunk *m, *gone = NULL;
     while ((m = sp->mhead) &&
            (m->seg_id < g->id || (m->seg_id == g->id && m->off + m->len <= (uint64_t)off))) {
         sp->mhead = m->next;
         if (!sp->mhead)
             sp->mtail = NULL;
         sp->mbytes -= m->len;
-        free(m->data);
-        free(m);
+        m->next = gone;
+        gone = m;
     }
     if (m && !(m->seg_id == g->id && m->off <= (uint64_t)off))
         m = NULL; /* not in memory (it did not fit, or written before a restart) */
     pthread_mutex_unlock(&sp->mu);
+    while (gone) { /* freed outside the lock: a large free may be a munmap */
+        struct mchunk *n = gone->next;
+        free(gone->data);
+        free(gone);
+        gone = n;
+    }
     /* g stays in the list: only this thread deletes segments; m too: only this thread drops
        chunks */
     struct frame f;
