@@ -98,8 +98,6 @@ run() {
         echo "events_received=$(metric kadet_events_received_total "$R/metrics")"
         echo "events_decoded=${decoded:-0}"
         echo "commits=$(metric kadet_commits_total "$R/metrics")"
-        echo "spool_reads_memory=$(awk '$1 == "kadet_spool_reads_total{from=\"memory\"}" { print $2 }' "$R/metrics")"
-        echo "spool_reads_disk=$(awk '$1 == "kadet_spool_reads_total{from=\"disk\"}" { print $2 }' "$R/metrics")"
         echo "alerts_lines=$(wc -l < "$R/alerts.jsonl")"
         echo "server_cpu_s=$cpu_s"
         awk -v c="$cpu_s" -v n="${decoded:-0}" 'BEGIN { if (n > 0) printf "server_cpu_us_per_event=%.2f\n", c * 1e6 / n; else print "server_cpu_us_per_event=-" }'
@@ -167,8 +165,6 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
     row "commits" commits
     row "events received" events_received
     row "events decoded" events_decoded
-    row "spool records handed over in memory" spool_reads_memory
-    row "spool records read back from disk" spool_reads_disk
     row "server CPU (user + system)" server_cpu_s " s"
     row "server CPU per event" server_cpu_us_per_event " µs"
     row "RSS first" rss_first_kb " kB"

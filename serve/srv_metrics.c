@@ -156,18 +156,6 @@ char *srv_metrics_text(struct srv *s)
     gauge(&o, "kadet_spool_segments", "Segment files in the spool.",
           (double)srv_spool_segments(s->spool));
     gauge(&o, "kadet_spool_max_bytes", "--spool-max.", (double)s->cfg.spool_max);
-    uint64_t from_mem = 0, from_disk = 0, mem_bytes = 0;
-    srv_spool_reads(s->spool, &from_mem, &from_disk, &mem_bytes);
-    outf(&o,
-         "# HELP kadet_spool_reads_total Records the detection thread took from the spool: "
-         "handed over in memory, or read back from the segment files (after a restart, or when "
-         "the hand-over was full).\n"
-         "# TYPE kadet_spool_reads_total counter\n"
-         "kadet_spool_reads_total{from=\"memory\"} %" PRIu64 "\n"
-         "kadet_spool_reads_total{from=\"disk\"} %" PRIu64 "\n",
-         from_mem, from_disk);
-    gauge(&o, "kadet_spool_memory_bytes", "Spooled bytes also held in memory for detection.",
-          (double)mem_bytes);
     counter(&o, "kadet_reloads_total", "Successful reloads.", atomic_load(&m->reloads_ok));
     counter(&o, "kadet_reload_failures_total", "Reloads refused (the old rules kept running).",
             atomic_load(&m->reloads_failed));
@@ -204,8 +192,7 @@ char *srv_metrics_text(struct srv *s)
     per_rule(&o, sn, "kadet_rule_future_total", "Events stamped in the future (clock skew).",
              offsetof(struct srv_rule_snap, future));
     pthread_mutex_unlock(&s->mu);
-    pthread_mutex_lock(&s->src_mu); /* reloads replace the follower and the outputs */
-    if (s->follow) {                /* the file source */
+    if (s->follow) { /* the file source */
         kad_follow_stats fs;
         uint64_t queued, errors;
         srv_follow_metrics(s, &fs, &queued, &errors);
@@ -235,7 +222,6 @@ char *srv_metrics_text(struct srv *s)
             o.oom = true;
         }
     }
-    pthread_mutex_unlock(&s->src_mu);
     if (o.oom) {
         free(o.p);
         return NULL;

@@ -36,16 +36,6 @@
 #define SEG_MAX ((uint64_t)64 << 20)
 #define DEDUP_GEN ((size_t)1 << 18) /* keys per generation; two generations are kept */
 #define READ_CHUNK ((size_t)4 << 20)
-#define MEM_MAX ((size_t)64 << 20) /* frames handed to the reader in memory, at most */
-
-/* A request's frames as written (one write()), kept for the reader so it does not read them
-   back from the file: the hand-over in memory (docs/internals/serve.md "Spool"). */
-struct mchunk {
-    uint64_t seg_id, off; /* where the bytes are in the spool */
-    size_t len;
-    char *data;
-    struct mchunk *next;
-};
 
 struct seg {
     uint64_t id;
@@ -81,10 +71,6 @@ struct srv_spool {
     char *rbuf;
     size_t rcap, rlen;
     int64_t roff; /* file offset of rbuf[0] */
-    /* the hand-over in memory (under mu): chunks in write order, mem_max bytes at most */
-    struct mchunk *mhead, *mtail;
-    size_t mbytes, mem_max;
-    _Atomic uint64_t read_mem, read_disk; /* records the reader took from each */
 };
 
 /* ---- dedup ----------------------------------------------------------------------------------- */
@@ -288,7 +274,6 @@ int srv_spool_open(struct srv_spool **out, const char *dir, size_t max, kad_err 
     sp->max = max;
     sp->seg_max = max / 4 < SEG_MAX ? (max / 4 ? max / 4 : 1) : SEG_MAX;
     sp->wfd = sp->rfd = -1;
-    sp->mem_max = MEM_MAX;
     pthread_mutex_init(&sp->mu, NULL);
     pthread_cond_init(&sp->synced_cv, NULL);
     pthread_cond_init(&sp->data_cv, NULL);
@@ -366,11 +351,6 @@ void srv_spool_close(struct srv_spool *sp)
     for (struct seg *g = sp->head, *n; g; g = n) {
         n = g->next;
         free(g);
-    }
-    for (struct mchunk *m = sp->mhead, *n; m; m = n) {
-        n = m->next;
-        free(m->data);
-        free(m);
     }
     free(sp->gen[0].tab);
     free(sp->gen[1].tab);
@@ -494,18 +474,6 @@ int srv_spool_append(struct srv_spool *sp, const struct srv_batch *b, uint64_t *
             goto broken;
         done += (size_t)n;
     }
-    /* the same bytes for the reader, in memory while they fit (buf changes hands) */
-    struct mchunk *m = sp->mbytes + w <= sp->mem_max ? malloc(sizeof(*m)) : NULL;
-    if (m) {
-        *m = (struct mchunk){.seg_id = sp->tail->id, .off = sp->tail->size, .len = w, .data = buf};
-        buf = NULL;
-        if (sp->mtail)
-            sp->mtail->next = m;
-        else
-            sp->mhead = m;
-        sp->mtail = m;
-        sp->mbytes += w;
-    }
     sp->tail->size += w;
     sp->bytes += w;
     sp->wseq += w;
@@ -576,15 +544,6 @@ bool srv_spool_high(struct srv_spool *sp)
     bool h = sp->broken || sp->bytes >= sp->max / 10 * 9;
     pthread_mutex_unlock(&sp->mu);
     return h;
-}
-
-void srv_spool_reads(struct srv_spool *sp, uint64_t *mem, uint64_t *disk, uint64_t *mem_bytes)
-{
-    *mem = atomic_load(&sp->read_mem);
-    *disk = atomic_load(&sp->read_disk);
-    pthread_mutex_lock(&sp->mu);
-    *mem_bytes = sp->mbytes;
-    pthread_mutex_unlock(&sp->mu);
 }
 
 /* ---- reader ---------------------------------------------------------------------------------- */
@@ -678,53 +637,20 @@ int srv_spool_next(struct srv_spool *sp, struct srv_spool_rec *r, const char **k
         pthread_cond_timedwait(&sp->data_cv, &sp->mu, &ts);
         waited = true;
     }
-    /* chunks the reader has passed are dropped (the last record handed out lies before rpos) */
-    int64_t off = g->rpos;
-    struct mchunk *m, *gone = NULL;
-    while ((m = sp->mhead) &&
-           (m->seg_id < g->id || (m->seg_id == g->id && m->off + m->len <= (uint64_t)off))) {
-        sp->mhead = m->next;
-        if (!sp->mhead)
-            sp->mtail = NULL;
-        sp->mbytes -= m->len;
-        m->next = gone;
-        gone = m;
-    }
-    if (m && !(m->seg_id == g->id && m->off <= (uint64_t)off))
-        m = NULL; /* not in memory (it did not fit, or written before a restart) */
     pthread_mutex_unlock(&sp->mu);
-    while (gone) { /* freed outside the lock: a large free may be a munmap */
-        struct mchunk *n = gone->next;
-        free(gone->data);
-        free(gone);
-        gone = n;
-    }
-    /* g stays in the list: only this thread deletes segments; m too: only this thread drops
-       chunks */
+    /* g stays in the list: only this thread deletes segments */
     struct frame f;
-    if (m) { /* written by this process: frames are whole, no CRC to check */
-        const char *h = m->data + ((uint64_t)off - m->off);
-        uint64_t left = m->off + m->len - (uint64_t)off;
-        if (left < HDR_LEN + 1 || !frame_hdr(h, &f) || HDR_LEN + f.len + 1 > left ||
-            (uint64_t)off + HDR_LEN + f.len + 1 > durable) {
-            snprintf(msg, size, "spool: %s: bad frame in memory at byte %" PRId64, g->name, off);
-            return -1;
-        }
-        r->data = h + HDR_LEN;
-        atomic_fetch_add_explicit(&sp->read_mem, 1, memory_order_relaxed);
-    } else {
-        if ((uint64_t)off + HDR_LEN > durable || fill(sp, g, off, HDR_LEN, durable) != 0 ||
-            !frame_hdr(sp->rbuf + (off - sp->roff), &f) ||
-            (uint64_t)off + HDR_LEN + f.len + 1 > durable ||
-            fill(sp, g, off, HDR_LEN + f.len + 1, durable) != 0 ||
-            !frame_ok(&f, sp->rbuf + (off - sp->roff) + HDR_LEN)) {
-            snprintf(msg, size, "spool: %s: bad frame at byte %" PRId64 " (%s)", g->name, off,
-                     errno ? strerror(errno) : "corrupt");
-            return -1;
-        }
-        r->data = sp->rbuf + (off - sp->roff) + HDR_LEN;
-        atomic_fetch_add_explicit(&sp->read_disk, 1, memory_order_relaxed);
+    int64_t off = g->rpos;
+    if ((uint64_t)off + HDR_LEN > durable || fill(sp, g, off, HDR_LEN, durable) != 0 ||
+        !frame_hdr(sp->rbuf + (off - sp->roff), &f) ||
+        (uint64_t)off + HDR_LEN + f.len + 1 > durable ||
+        fill(sp, g, off, HDR_LEN + f.len + 1, durable) != 0 ||
+        !frame_ok(&f, sp->rbuf + (off - sp->roff) + HDR_LEN)) {
+        snprintf(msg, size, "spool: %s: bad frame at byte %" PRId64 " (%s)", g->name, off,
+                 errno ? strerror(errno) : "corrupt");
+        return -1;
     }
+    r->data = sp->rbuf + (off - sp->roff) + HDR_LEN;
     r->len = f.len;
     r->offset = off + HDR_LEN;
     r->recv_us = (int64_t)f.recv_us;
