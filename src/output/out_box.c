@@ -500,9 +500,15 @@ int out_box_append(struct out_box *b, const char *alert_id, const char *json, si
     return 1;
 }
 
-/* Copy a run of records into the buffer, writing whole blocks out as it fills. */
+/* Add a run of records to the batch: a large run is written as it is, a small one copied into
+   the buffer (written when it fills). */
 static int add_run(struct out_box *b, const char *p, size_t n, kad_err *err)
 {
+    if (n >= BOX_WBUF_FLUSH / 4) { /* large enough to be written from the caller's bytes */
+        if (wbuf_flush(b, err))
+            return err ? err->code : KAD_ESTATE;
+        return seg_write(b, p, n, err);
+    }
     while (n) {
         size_t room = BOX_WBUF_FLUSH > b->wbuf.len ? BOX_WBUF_FLUSH - b->wbuf.len : 0;
         size_t k = n < room ? n : room;
