@@ -329,7 +329,7 @@ print("Target: a receiver taking 2 s per request costs less than 5% of throughpu
 print()
 print("The slow receiver answered %s requests over the scan rounds. \"slow vs fast\" isolates the"
       " receiver's slowness (same outbox, same delivery code); \"vs base\" adds the outbox"
-      " (each alert's document written once more to a segment file, an index row in SQLite) and"
+      " (each alert's record written once more, to a segment file, and one SQLite row per batch) and"
       " the delivery thread's work for what it sent (reading the outbox, picking the alert's"
       " fields, the HTTP request), which a fast receiver makes the delivery thread do for every"
       " alert. Wall times on a loaded shared machine are noisy; CPU is the figure to compare."

@@ -199,7 +199,7 @@ static const char *const box_sqls[BOX_NSTMT] = {
     [Q_FIRST] = "SELECT first FROM batches ORDER BY first LIMIT 1",
     [Q_AT] = "SELECT first, n, seg, off, len, created FROM batches WHERE first <= ?1"
              " ORDER BY first DESC LIMIT 1",
-    [Q_AFTER] = "SELECT first, n, seg, off, len, created FROM batches WHERE first > ?1"
+    [Q_AFTER] = "SELECT first, n, seg, off, len, created FROM batches WHERE first >= ?1"
                 " ORDER BY first LIMIT 1",
     [Q_CONFIRM] = "UPDATE batches SET ids = NULL WHERE first = ?1",
     [Q_PRUNE] = "DELETE FROM batches WHERE first + n - 1 <= ?1 AND created < ?2",
@@ -500,9 +500,15 @@ int out_box_append(struct out_box *b, const char *alert_id, const char *json, si
     return 1;
 }
 
-/* Copy a run of records into the buffer, writing whole blocks out as it fills. */
+/* Add a run of records to the batch: a large run is written as it is, a small one copied into
+   the buffer (written when it fills). */
 static int add_run(struct out_box *b, const char *p, size_t n, kad_err *err)
 {
+    if (n >= BOX_WBUF_FLUSH / 4) { /* large enough to be written from the caller's bytes */
+        if (wbuf_flush(b, err))
+            return err ? err->code : KAD_ESTATE;
+        return seg_write(b, p, n, err);
+    }
     while (n) {
         size_t room = BOX_WBUF_FLUSH > b->wbuf.len ? BOX_WBUF_FLUSH - b->wbuf.len : 0;
         size_t k = n < room ? n : room;
@@ -757,7 +763,10 @@ static void batch_row(sqlite3_stmt *s, struct out_batch *bt)
         *f[i] = sqlite3_column_int64(s, i);
 }
 
-/* The batch holding seq (or, when none does, the first one after it) into *bt; false: none. */
+/* The batch holding seq (or, when none does, the first one after it) into *bt; false: none.
+   The two queries read two snapshots: a batch starting at seq may be committed between them,
+   so the second one asks for `first >= seq` (with `>`, a reader that found no batch at first
+   skipped the whole first batch when it appeared in between: seen under load). */
 static bool batch_at(struct out_box *b, int64_t seq, struct out_batch *bt)
 {
     sqlite3_stmt *s = stmt_of(b->db, b->st, Q_AT);
