@@ -113,6 +113,11 @@ tac "$T/g12.jsonl" >"$T/rev.jsonl"
 s=$(cd "$T" && stats --rules rules "${HOST[@]}" rev.jsonl)
 case "$s" in *"in memory"*) ;; *) fail "reversed log streamed: $s";; esac
 same rev "$T" --rules rules "${HOST[@]}" rev.jsonl
+# bad records and out of order: the streaming pass reports the first error, then preview starts
+# again in memory; every error is reported once, in input order, as --in-memory does
+{ head -n 1000 "$T/g12.jsonl"; echo '{"broken": '; tail -n +1001 "$T/g12.jsonl" | tac; echo 'not json'; } >"$T/bad.jsonl"
+same bad "$T" --rules rules "${HOST[@]}" bad.jsonl
+[ "$(grep -c 'error:' "$T/s.err")" = 2 ] || fail "bad.jsonl: want 2 errors: $(cat "$T/s.err")"
 # standard input cannot be read twice: in memory
 s=$(cd "$T" && stats --rules rules "${HOST[@]}" - <"$T/g12.jsonl")
 case "$s" in *"in memory"*) ;; *) fail "stdin streamed: $s";; esac
