@@ -729,7 +729,9 @@ KAD_API char *kad_query_rows(kad_query *q, int as_table, size_t *nrows, kad_err 
 /* ============================================================================================
  * Preview: Elastic's scheduled executions of query and new_terms rules replayed over documents
  * (docs/preview.md): N executions at END - (N-1)*INTERVAL, ..., END, each over the rule's own
- * look-back and history window. No state: everything is in memory for the run.
+ * look-back and history window. No state: files in event-time order are streamed (only what
+ * later executions need is held), other input is held in memory for the run (docs/preview.md,
+ * "Memory").
  * ============================================================================================ */
 
 typedef struct kad_preview_opts {
