@@ -16,8 +16,12 @@
 # Cross-check: both binaries write byte-identical alerts (--now fixed, --no-progress).
 # Writes the "A/B" section of bench/RESULTS.md between marker comments. No assertion on time.
 #
+# With the founding rule, the simdjson reference (build/bench/ref_simdjson, `make bench-tools`)
+# runs in the same interleaved rounds when it is built, and jq with bench/seed.jq when AB_JQ=1,
+# so the ratios to them (the targets of issue 19) are measured side by side too.
+#
 # Environment: AB_MB, AB_CG_MB, AB_ROUNDS (default 5), KAD_SHARED_DATA (default a shared/data
-# folder beside the repository), AB_NO_CALLGRIND=1 (skip the instruction counts).
+# folder beside the repository), AB_NO_CALLGRIND=1 (skip the instruction counts), AB_JQ=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -104,9 +108,26 @@ for set in "${sets[@]}"; do
                 PER[$set-$v]=$(((INS2[$set-$v] - INS[$set-$v]) / (cg_events2 - cg_events)))
         fi
     done
-    # CPU time, interleaved
+    # CPU time, interleaved (with the reference and jq beside the founding rule)
     o=() n=()
+    others=()
+    if [ "$set" = founding ]; then
+        [ -x build/bench/ref_simdjson ] && others+=(ref)
+        [ "${AB_JQ:-}" = 1 ] && command -v jq > /dev/null && others+=(jq)
+    fi
+    for t in "${others[@]}"; do eval "X_$t=()"; done
     for ((r = 0; r < ROUNDS; r++)); do
+        for t in "${others[@]}"; do
+            case $t in
+            ref) cmd=(build/bench/ref_simdjson "$IN") ;;
+            jq) cmd=(jq -c -f bench/seed.jq "$IN") ;;
+            esac
+            /usr/bin/time -f "%U %S" -o "$OUT/$t.time" "${pin[@]}" "${cmd[@]}" > "$OUT/$t.out" 2>&1 ||
+                say "$t: exit status $?"
+            read -r u s < "$OUT/$t.time"
+            tt=$(echo "$u + $s" | bc)
+            eval "X_$t+=(\"\$tt\")"
+        done
         for v in old new; do
             bin=$OLD && [ $v = new ] && bin=$NEW
             scan "$bin" "$set" "$IN" "$set-$v" /usr/bin/time -f "%U %S" -o "$OUT/$set-$v.time" "${pin[@]}"
@@ -117,6 +138,10 @@ for set in "${sets[@]}"; do
     done
     med() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
     CPU[$set-old]=$(med "${o[@]}") CPU[$set-new]=$(med "${n[@]}")
+    for t in "${others[@]}"; do
+        eval "all=(\"\${X_$t[@]}\")"
+        CPU[$t]=$(med "${all[@]}") CPU[$t-all]="${all[*]}"
+    done
     CPU[$set-oldall]="${o[*]}" CPU[$set-newall]="${n[*]}"
     ALERTS[$set]=$(wc -l < "$OUT/$set-new.alerts")
     if cmp -s "$OUT/$set-old.alerts" "$OUT/$set-new.alerts"; then SAME[$set]=identical; else SAME[$set]=DIFFERENT; fi
@@ -150,6 +175,15 @@ ratio() { [ -n "$1" ] && [ -n "$2" ] && echo "scale=3; $2 / $1" | bc || echo "n/
     echo
     for set in "${sets[@]}"; do
         echo "- $set, every round (old): ${CPU[$set-oldall]}; (new): ${CPU[$set-newall]}"
+    done
+    # throughput ratios from CPU-time medians: reference_CPU / kadet_CPU (same bytes)
+    for t in ref jq; do
+        [ -n "${CPU[$t]:-}" ] || continue
+        name="the simdjson reference (\`build/bench/ref_simdjson LOG\`)"
+        [ $t = jq ] && name="jq (\`jq -c -f bench/seed.jq LOG\`)"
+        echo "- $name in the same rounds: CPU ${CPU[$t]} s (every round: ${CPU[$t-all]});" \
+            "founding rule old $(ratio "${CPU[founding-old]}" "${CPU[$t]}")x, new" \
+            "$(ratio "${CPU[founding-new]}" "${CPU[$t]}")x its throughput"
     done
     echo
     echo "Command: \`make bench-ab AB_OLD=$1 AB_NEW=$2\` (\`AB_MB\`, \`AB_CG_MB\`, \`AB_ROUNDS\`)."
