@@ -15,6 +15,7 @@
  */
 #include "state/state_int.h"
 #include "state/state_redis_local.h"
+#include "state/state_redis_tls.h"
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -155,6 +156,7 @@ struct st_redis {
     redisContext *c;
     struct rd_seed seeds[RD_SEEDS_MAX];
     size_t nseeds;
+    struct rd_tls tls; /* rediss:// and its parameters (state_redis_tls.c) */
     char *user, *pass, *inst;
     size_t user_off; /* where the user starts in the URL (messages) */
     int db;
@@ -298,9 +300,16 @@ static int64_t rd_int(const redisReply *r, int64_t def)
 
 /* ---- connecting ------------------------------------------------------------------------- */
 
+/* A plain connection that the server dropped: maybe its TLS port. */
+static const char *rd_plain_hint(const redisContext *c, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s (a TLS port? then rediss://)", c->errstr);
+    return buf;
+}
+
 static redisReply *cmd1(redisContext *c, int argc, const char **argv)
 {
-    return redisCommandArgv(c, argc, argv, NULL);
+    return rd_io_command(c, argc, argv);
 }
 
 /*
@@ -312,17 +321,15 @@ static int rd_connect(struct st_redis *st, kad_err *err)
 {
     char why[200] = "no seed";
     for (size_t i = 0; i < st->nseeds; i++) {
-        struct timeval tv = {1, 0};
-        redisContext *c = redisConnectWithTimeout(st->seeds[i].host, st->seeds[i].port, tv);
-        if (!c || c->err) {
-            snprintf(why, sizeof(why), "%s:%d: %s", st->seeds[i].host, st->seeds[i].port,
-                     c ? c->errstr : "out of memory");
-            if (c)
-                redisFree(c);
+        redisContext *c;
+        int cr = rd_io_connect(&st->tls, st->seeds[i].host, st->seeds[i].port, &c, why,
+                               sizeof(why));
+        if (cr < 0) /* TLS: a certificate refused, a file that cannot be loaded */
+            return kx_err_setf(err, KAD_ESTATE, "state %s: %s", st->base.path, why);
+        if (cr > 0)
             continue;
-        }
         struct timeval cmd_tv = {10, 0};
-        redisSetTimeout(c, cmd_tv);
+        rd_io_set_timeout(c, cmd_tv);
         int rc = 0;
         redisReply *r = NULL;
         if (st->pass) {
@@ -351,7 +358,9 @@ static int rd_connect(struct st_redis *st, kad_err *err)
                           r && strncmp(r->str, "NOAUTH", 6) == 0
                               ? "the server requires a password (in the URL or a password file)"
                               : "the server does not answer PING",
-                          r ? r->str : c->errstr);
+                          r                  ? r->str
+                          : rd_io_is_tls(c) ? c->errstr
+                                            : rd_plain_hint(c, why, sizeof(why)));
             if (r)
                 freeReplyObject(r);
         }
@@ -368,7 +377,7 @@ static int rd_connect(struct st_redis *st, kad_err *err)
             if (replica) {
                 snprintf(why, sizeof(why), "%s:%d is a replica (no seed is a master)",
                          st->seeds[i].host, st->seeds[i].port);
-                redisFree(c);
+                rd_io_free(c);
                 continue;
             }
         }
@@ -393,7 +402,7 @@ static int rd_connect(struct st_redis *st, kad_err *err)
                 freeReplyObject(r);
         }
         if (rc) {
-            redisFree(c);
+            rd_io_free(c);
             return rc;
         }
         st->c = c;
@@ -408,7 +417,7 @@ static int rd_connect(struct st_redis *st, kad_err *err)
 static void drop_connection(struct st_redis *st)
 {
     if (st->c)
-        redisFree(st->c);
+        rd_io_free(st->c);
     st->c = NULL;
 }
 
@@ -546,7 +555,7 @@ static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisR
                  REDIS_OK;
         for (size_t i = 0; i < n && !io; i++) {
             void *r = NULL;
-            if (redisGetReply(st->c, &r) != REDIS_OK)
+            if (rd_io_get_reply(st->c, &r) != REDIS_OK)
                 io = true;
             rep[i] = r;
         }
@@ -704,23 +713,24 @@ static int url_fail(kad_err *err, const char *shown, size_t off, const char *wha
 static int parse_url(struct st_redis *st, const char *url, kad_err *err)
 {
     const char *shown = st->base.path;
-    if (strstr(url, ",redis://") || strstr(url, ",rediss://")) {
+    bool tls = strncmp(url, "rediss://", 9) == 0;
+    const char *again = tls ? ",rediss://" : ",redis://", *other = tls ? ",redis://" : ",rediss://";
+    const char *mixed = strstr(url, other);
+    if (mixed)
+        return url_fail(err, shown, (size_t)(mixed + 1 - url),
+                        "the seeds mix redis:// and rediss:// (TLS is for all of them or none)");
+    if (strstr(url, again)) {
         /* seeds that repeat the scheme: parse the URL without the repetitions */
         char *copy = kx_strdup(url), *q;
-        while ((q = strstr(copy, ",redis://")) != NULL)
-            memmove(q + 1, q + 9, strlen(q + 9) + 1);
-        int rc =
-            strstr(copy, ",rediss://") ? parse_url(st, "rediss://", err) : parse_url(st, copy, err);
+        size_t sl = strlen(again) - 1;
+        while ((q = strstr(copy, again)) != NULL)
+            memmove(q + 1, q + 1 + sl, strlen(q + 1 + sl) + 1);
+        int rc = parse_url(st, copy, err);
         kx_free(copy);
         return rc;
     }
-    if (strncmp(url, "rediss://", 9) == 0)
-        return kx_err_setf(err, KAD_EINVAL,
-                           "state URL '%s': rediss:// (TLS) is not built into this kadet: "
-                           "Debian 12's hiredis has no TLS library (hiredis_ssl); use redis:// "
-                           "on a trusted network or a TLS tunnel (stunnel) to the server",
-                           shown);
-    const char *p = url + 8; /* after redis:// */
+    st->tls.on = tls;
+    const char *p = url + (tls ? 9 : 8); /* after redis:// or rediss:// */
     size_t alen = strcspn(p, "/?");
     const char *aend = p + alen;
     const char *at = NULL;
@@ -794,9 +804,12 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
         }
         p += dl;
     }
+    const char *query = p;
     if (*p == '?') {
         p++;
         while (*p) {
+            char **slot;
+            size_t kl;
             size_t l = strcspn(p, "&");
             if (strncmp(p, "instance=", 9) == 0 && l > 9) {
                 kx_free(st->inst);
@@ -809,15 +822,23 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
                 st->local_path = pct_decode(p + 6, l - 6);
                 if (!st->local_path)
                     return url_fail(err, shown, (size_t)(p - url), "malformed %-escape in local=");
+            } else if ((slot = rd_tls_slot(&st->tls, p, l, &kl)) != NULL) {
+                kx_free(*slot);
+                if (!(*slot = pct_decode(p + kl, l - kl)))
+                    return url_fail(err, shown, (size_t)(p - url), "malformed %-escape");
             } else {
                 return url_fail(err, shown, (size_t)(p - url),
-                                "unknown parameter (only instance=NAME and local=PATH)");
+                                "unknown parameter (instance=NAME, local=PATH; with rediss://: "
+                                "ca=FILE, cert=FILE, key=FILE, servername=NAME)");
             }
             p += l;
             if (*p == '&')
                 p++;
         }
     }
+    const char *tw = rd_tls_check(&st->tls);
+    if (tw)
+        return url_fail(err, shown, (size_t)(query - url), tw);
     return 0;
 }
 
@@ -846,6 +867,7 @@ int st_redis_url_check(const char *url, char **shown, kad_err *err)
     kx_free(st->pass);
     kx_free(st->inst);
     kx_free(st->local_path);
+    rd_tls_fini(&st->tls);
     kx_free(st);
     return rc;
 }
@@ -1115,6 +1137,7 @@ static void rd_close(struct st_store *base_)
     kx_free(st->claim_pend);
     kx_free(st->claim_done);
     kx_free(st->local_path);
+    rd_tls_fini(&st->tls);
     rdl_close(st->local);
     st_base_fini(&st->base);
     kx_free(st);
