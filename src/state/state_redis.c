@@ -322,8 +322,8 @@ static int rd_connect(struct st_redis *st, kad_err *err)
     char why[200] = "no seed";
     for (size_t i = 0; i < st->nseeds; i++) {
         redisContext *c;
-        int cr = rd_io_connect(&st->tls, st->seeds[i].host, st->seeds[i].port, &c, why,
-                               sizeof(why));
+        int cr =
+            rd_io_connect(&st->tls, st->seeds[i].host, st->seeds[i].port, &c, why, sizeof(why));
         if (cr < 0) /* TLS: a certificate refused, a file that cannot be loaded */
             return kx_err_setf(err, KAD_ESTATE, "state %s: %s", st->base.path, why);
         if (cr > 0)
@@ -358,7 +358,7 @@ static int rd_connect(struct st_redis *st, kad_err *err)
                           r && strncmp(r->str, "NOAUTH", 6) == 0
                               ? "the server requires a password (in the URL or a password file)"
                               : "the server does not answer PING",
-                          r                  ? r->str
+                          r                 ? r->str
                           : rd_io_is_tls(c) ? c->errstr
                                             : rd_plain_hint(c, why, sizeof(why)));
             if (r)

@@ -27,7 +27,7 @@
 
 struct rd_tconn {
     gnutls_session_t s;
-    int timeout_ms; /* of a read or a write (rd_io_set_timeout) */
+    int timeout_ms;   /* of a read or a write (rd_io_set_timeout) */
     bool client_cert; /* cert= given */
 };
 
@@ -157,8 +157,9 @@ static int tls_start(struct rd_tls *t, redisContext *c, const char *host, int po
         gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0);
         while (out.data && out.size && out.data[out.size - 1] == ' ')
             out.data[--out.size] = '\0';
-        snprintf(why, whyn, "%s:%d: TLS: the server's certificate is refused (name checked: %s): %s",
-                 host, port, name, out.data ? (const char *)out.data : gnutls_strerror(r));
+        snprintf(why, whyn,
+                 "%s:%d: TLS: the server's certificate is refused (name checked: %s): %s", host,
+                 port, name, out.data ? (const char *)out.data : gnutls_strerror(r));
         gnutls_free(out.data);
         gnutls_deinit(s);
         return -1;
@@ -248,8 +249,8 @@ static int tls_wait(redisContext *c, struct rd_tconn *tc)
     return r > 0 ? 0 : -1;
 }
 
-/* A read or a write failed: the reason; a server that closes a session that presented no certificate
-   most likely wants one (with TLS 1.3 it says so only after the handshake). */
+/* A read or a write failed: the reason; a server that closes a session that presented no
+   certificate most likely wants one (with TLS 1.3 it says so only after the handshake). */
 static int tls_fail(redisContext *c, struct rd_tconn *tc, int r)
 {
     char msg[128];
@@ -258,7 +259,8 @@ static int tls_fail(redisContext *c, struct rd_tconn *tc, int r)
                  gnutls_alert_get_name(gnutls_alert_get(tc->s)));
     else
         snprintf(msg, sizeof(msg), "%s", gnutls_strerror(r));
-    if (!tc->client_cert && (r == GNUTLS_E_FATAL_ALERT_RECEIVED || r == GNUTLS_E_PREMATURE_TERMINATION))
+    if (!tc->client_cert &&
+        (r == GNUTLS_E_FATAL_ALERT_RECEIVED || r == GNUTLS_E_PREMATURE_TERMINATION))
         snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
                  " (a client certificate required? cert=FILE&key=FILE)");
     return io_fail(c, REDIS_ERR_IO, msg);
