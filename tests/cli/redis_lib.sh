@@ -4,7 +4,26 @@
 #                         PORT + 1, for --tls-port); sets PORT; waits until it answers PING
 #                         (redis-cli with the options in the array RCLI, e.g. a password)
 #   stop_redis            stop it and wait until it is gone
-# The caller defines T, RCLI and fail.
+#   restart_redis         start it again on the same port with the same arguments
+#   redis_need            exit 77 (skip) without redis-server, redis-cli or $GEN
+#   redis_ref SEED EVENTS NOVEL BATCH: a generated log $T/log.jsonl, scan() with that --batch,
+#                         ids(), and the alerts of a scan on a state file ($T/ref.jsonl, sorted
+#                         ids in $T/ref.ids; at least 20)
+# The caller defines T, RCLI, fail, K and GEN.
+redis_need() {
+    command -v redis-server > /dev/null || { echo "skip: redis-server is not installed"; exit 77; }
+    command -v redis-cli > /dev/null || { echo "skip: redis-cli is not installed"; exit 77; }
+    [ -x "$GEN" ] || { echo "skip: $GEN not built (make tools)"; exit 77; }
+}
+redis_ref() {
+    REF_BATCH=$4
+    scan() { "$K" scan --no-progress --now 2026-02-01T00:00:00Z --batch "$REF_BATCH" "$@"; }
+    ids() { grep -o '"kibana.alert.uuid":"[0-9a-f]*"' "$@" | cut -d'"' -f4; }
+    "$GEN" --seed "$1" --days 3 --events "$2" --novel "$3" --out "$T/log.jsonl" || fail "kadet-gen"
+    scan --state "$T/ref.db" --output "$T/ref.jsonl" "$T/log.jsonl" 2> "$T/err" || fail "reference: $(cat "$T/err")"
+    ids "$T/ref.jsonl" | sort > "$T/ref.ids"
+    [ "$(wc -l < "$T/ref.ids")" -ge 20 ] || fail "the reference raised too few alerts"
+}
 start_redis() {
     local i a args
     for i in 1 2 3 4 5 6 7 8 9 10; do
@@ -14,16 +33,24 @@ start_redis() {
             [ "$a" = @TPORT@ ] && a=$((PORT + 1))
             args+=("$a")
         done
-        redis-server --bind 127.0.0.1 --port "$PORT" --save '' --appendonly no --daemonize yes \
-            --dir "$T" --pidfile "$T/redis.pid" --logfile "$T/redis.log" "${args[@]}" || continue
-        for _ in $(seq 100); do
-            [ -s "$T/redis.pid" ] && redis-cli -p "$PORT" --no-auth-warning "${RCLI[@]}" ping 2>/dev/null | grep -q PONG && return 0
-            sleep 0.05
-        done
-        [ -f "$T/redis.pid" ] && kill "$(cat "$T/redis.pid")" 2>/dev/null
-        rm -f "$T/redis.pid"
+        REDIS_ARGS=("${args[@]}")
+        redis_up && return 0
     done
     fail "redis-server did not start: $(tail -3 "$T/redis.log" 2>/dev/null)"
+}
+redis_up() {
+    redis-server --bind 127.0.0.1 --port "$PORT" --save '' --appendonly no --daemonize yes \
+        --dir "$T" --pidfile "$T/redis.pid" --logfile "$T/redis.log" "${REDIS_ARGS[@]}" || return 1
+    for _ in $(seq 100); do
+        [ -s "$T/redis.pid" ] && redis-cli -p "$PORT" --no-auth-warning "${RCLI[@]}" ping 2>/dev/null | grep -q PONG && return 0
+        sleep 0.05
+    done
+    [ -f "$T/redis.pid" ] && kill "$(cat "$T/redis.pid")" 2>/dev/null
+    rm -f "$T/redis.pid"
+    return 1
+}
+restart_redis() {
+    redis_up || fail "redis-server did not start again on port $PORT: $(tail -3 "$T/redis.log" 2>/dev/null)"
 }
 stop_redis() {
     local p

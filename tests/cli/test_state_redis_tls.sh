@@ -13,10 +13,9 @@
 set -u
 K=${KADET:-./kadet}
 GEN=${KADET_GEN:-build/kadet-gen}
-for c in redis-server redis-cli openssl; do
-    command -v $c > /dev/null || { echo "skip: $c is not installed"; exit 77; }
-done
-[ -x "$GEN" ] || { echo "skip: $GEN not built (make tools)"; exit 77; }
+. "$(dirname "$0")/redis_lib.sh" # redis_need, redis_ref, start_redis, stop_redis
+redis_need
+command -v openssl > /dev/null || { echo "skip: openssl is not installed"; exit 77; }
 timeout 10 redis-server --port 0 --tls-port 0 2>&1 | grep -qi "bad directive\|wrong number\|not supported" \
     && { echo "skip: this redis-server is built without TLS"; exit 77; }
 T=$(mktemp -d /tmp/kadet-rtls.XXXXXX)
@@ -45,7 +44,6 @@ leaf server localhost "subjectAltName=DNS:localhost,IP:127.0.0.1"
 leaf client kadet-client "extendedKeyUsage=clientAuth"
 
 # ---- a redis-server with a plain port and a TLS port -------------------------------------------
-. "$(dirname "$0")/redis_lib.sh" # start_redis, stop_redis
 TLSARGS=(--tls-port @TPORT@ --tls-cert-file "$C/server.crt" --tls-key-file "$C/server.key"
     --tls-ca-cert-file "$C/ca.crt")
 RCLI=()
@@ -55,11 +53,7 @@ TPORT=$((PORT + 1))
 TLS="rediss://127.0.0.1:$TPORT"
 CA="ca=$C/ca.crt"
 
-"$GEN" --seed 5 --days 3 --events 3000 --novel 25 --out "$T/log.jsonl" || fail "kadet-gen"
-scan() { "$K" scan --no-progress --now 2026-02-01T00:00:00Z --batch 300 "$@"; }
-ids() { grep -o '"kibana.alert.uuid":"[0-9a-f]*"' "$@" | cut -d'"' -f4; }
-scan --state "$T/ref.db" --output "$T/ref.jsonl" "$T/log.jsonl" 2> "$T/err" || fail "reference: $(cat "$T/err")"
-[ "$(ids "$T/ref.jsonl" | wc -l)" -ge 20 ] || fail "the reference raised too few alerts"
+redis_ref 5 3000 25 300
 
 # ---- accepted: the right authority; the state is the plain port's too --------------------------
 scan --state "$TLS/?instance=t&$CA" --output "$T/tls.jsonl" "$T/log.jsonl" 2> "$T/err" \
