@@ -170,6 +170,7 @@ struct st_redis {
     KX_VEC(struct rd_pos) pend_pos;
     st_cnt_vec counters;
     KX_VEC(char *) claims; /* alert ids this batch claimed */
+    KX_VEC(struct rdl_blob) blobs; /* rule blobs set in this batch (rule: the tag, owned) */
     struct st_index known; /* this batch's answers: [first, last] per combination */
     KX_VEC(struct rd_args) deferred; /* observations answered locally, sent with the next
                                         round trip (rd_run) or at commit */
@@ -1095,6 +1096,15 @@ static int rd_open(struct st_store **out, const char *path, enum st_mode mode, u
     return 0;
 }
 
+static void blobs_clear(struct st_redis *st)
+{
+    for (size_t i = 0; i < st->blobs.len; i++) {
+        kx_free((char *)st->blobs.ptr[i].rule);
+        kx_free((void *)st->blobs.ptr[i].data);
+    }
+    st->blobs.len = 0;
+}
+
 static void claims_clear(struct st_redis *st)
 {
     for (size_t i = 0; i < st->claims.len; i++)
@@ -1125,6 +1135,8 @@ static void rd_close(struct st_store *base_)
     KX_VEC_FREE(&st->pend_pos);
     claims_clear(st);
     KX_VEC_FREE(&st->claims);
+    blobs_clear(st);
+    KX_VEC_FREE(&st->blobs);
     KX_VEC_FREE(&st->counters);
     idx_fini(&st->known);
     deferred_drop(st);
@@ -1324,6 +1336,7 @@ static void rd_rollback(struct st_store *base_);
 
 static void batch_forget(struct st_redis *st)
 {
+    blobs_clear(st);
     deferred_drop(st);
     pend_clear(st);
     claims_clear(st);
@@ -1409,7 +1422,9 @@ static int rd_commit(struct st_store *base_, kad_err *err)
                           .cnt = st->counters.ptr,
                           .ncnt = st->counters.len,
                           .claims = st->claims.ptr,
-                          .nclaims = st->claims.len};
+                          .nclaims = st->claims.len,
+                          .blobs = st->blobs.ptr,
+                          .nblobs = st->blobs.len};
     crash_point("local");
     /* the observations still queued reach the server before the positions move past them */
     int rc = deferred_flush(st, err);
@@ -2460,6 +2475,49 @@ void st_redis_conn_close(struct st_redis_conn *c)
         rd_close(&((struct st_redis *)c)->base);
 }
 
+/* ---- rule blobs: this instance's, in its local file (docs/internals/state.md) ------------- */
+
+static int rd_blob_set(struct st_store *base_, uint32_t rid, const void *data, size_t len,
+                       kad_err *err)
+{
+    struct st_redis *st = rd_of(base_);
+    struct rd_rule *m = rule_get(st, rid);
+    if (!m)
+        return kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
+    if (!st->local)
+        return kx_err_setf(err, KAD_EUNSUPPORTED, "state %s: no local file", st->base.path);
+    void *copy = kx_malloc(len + 1);
+    if (len)
+        memcpy(copy, data, len);
+    for (size_t i = 0; i < st->blobs.len; i++)
+        if (strcmp(st->blobs.ptr[i].rule, m->tag) == 0) {
+            kx_free((void *)st->blobs.ptr[i].data);
+            st->blobs.ptr[i].data = copy;
+            st->blobs.ptr[i].len = len;
+            return 0;
+        }
+    struct rdl_blob b = {kx_strdup(m->tag), copy, len};
+    KX_VEC_PUSH(&st->blobs, b);
+    return 0;
+}
+
+static int rd_blob_get(struct st_store *base_, uint32_t rid, kx_buf *out, kad_err *err)
+{
+    struct st_redis *st = rd_of(base_);
+    struct rd_rule *m = rule_get(st, rid);
+    if (!m || !st->local)
+        return KAD_ENOTFOUND;
+    for (size_t i = 0; i < st->blobs.len; i++)
+        if (strcmp(st->blobs.ptr[i].rule, m->tag) == 0) {
+            kx_buf_reset(out);
+            return st->blobs.ptr[i].len &&
+                           kx_buf_add(out, st->blobs.ptr[i].data, st->blobs.ptr[i].len) != 0
+                       ? kx_err_setf(err, KAD_ELIMIT, "a rule blob too large")
+                       : 0;
+        }
+    return rdl_blob_get(st->local, m->tag, out, err);
+}
+
 /* ======================================================================================== */
 /* The table                                                                                */
 /* ======================================================================================== */
@@ -2492,4 +2550,6 @@ const struct st_ops st_redis_ops = {
     .pivot_each = rd_pivot_each,
     .prune = rd_prune,
     .reset = rd_reset,
+    .blob_set = rd_blob_set,
+    .blob_get = rd_blob_get,
 };
