@@ -64,6 +64,8 @@ struct srv_config {
     size_t nexceptions;
     char *state, *output, *spool_dir;
     size_t spool_max;
+    char *source[SRV_MAX_PATHS]; /* --source specs: a source's own host.* and cluster */
+    size_t nsource;
     char *sink[SRV_MAX_PATHS]; /* --sink specs (the file's [[sink]] tables: kad_outputs) */
     size_t nsink;
     char *outbox; /* default: STATE.outbox (a state URL: SPOOL_DIR/../outbox) */
@@ -95,10 +97,20 @@ struct srv_config {
 
 /* Parse argv (argv[0] = "serve") and --config: 0 ok, 1 usage error (printed), -1 help shown. */
 int srv_config_load(struct srv_config *c, int argc, char **argv);
-/* Re-read the rules, exceptions (and the token files) of the config file for a reload; flags
-   given on the command line keep overriding. 0 or -1 with msg. */
+/* Re-read the rules, exceptions, followed files and sinks (and the token files) of the config
+   file for a reload; flags given on the command line keep overriding. The replaced strings stay
+   allocated until srv_config_free. 0 or -1 with msg. */
 int srv_config_reload(struct srv_config *c, char *msg, size_t size);
 void srv_config_free(struct srv_config *c);
+/* One --source spec, "NAME:key=value[,key=value...]": NAME is `webhook` or a --follow path;
+   keys cluster_name, host_name, host_os_type, no_host (true/false). Its strings point into buf.
+   0, or -1 with the reason (and the byte position) in msg. */
+struct srv_source_meta {
+    const char *name, *cluster_name, *host_name, *host_os_type;
+    int no_host; /* -1: as the service's */
+};
+int srv_source_parse(const char *spec, struct srv_source_meta *m, char *buf, size_t bufsize,
+                     char *msg, size_t size);
 /* --check-config, after the rules were built (nrules of them): the TLS files load and match,
    the state, spool, output and outbox can be written. Prints the summary or the first problem;
    the exit status. */
@@ -237,8 +249,13 @@ struct srv {
     const char *default_rules; /* the bundled rules (cli/rulesdir.c) when cfg has none */
     struct srv_spool *spool;
     kad_state *st;
-    kad_outputs *outs;         /* one for the life of serve: engines of reloads share it */
+    kad_outputs *outs;         /* the sinks: engines of reloads share it; a reload that changes the
+                                  sinks replaces it (srv_detect.c) */
     struct srv_follow *follow; /* the file source (--follow), NULL: none */
+    /* follow and outs are replaced by reloads on the detection thread, under src_mu (metrics
+       read them under it) */
+    pthread_mutex_t src_mu;
+    uint64_t conf_hash; /* of the config file's bytes as last loaded: did its sinks change? */
     struct srv_metrics m;
     /* rules: the running set (ref'd), swapped by reload under rules_mu */
     pthread_mutex_t rules_mu;
@@ -248,6 +265,7 @@ struct srv {
     pthread_mutex_t mu;        /* guards the fields below */
     pthread_cond_t cond;
     kad_rules *pending;
+    bool pending_follow, pending_outs; /* the reload also replaces the follower, the outputs */
     int reload_rc;
     bool reload_done;
     char reload_msg[512];
@@ -298,6 +316,10 @@ bool srv_follow_idle(struct srv *s);
 /* Interrupt the follower and join its thread (queued records stay for the drain). */
 void srv_follow_stop(struct srv *s);
 void srv_follow_free(struct srv *s);
+/* Reload (detection thread, after srv_follow_stop and feeding what was queued): a follower on
+   paths (none: n 0) in place of the old one, which is freed; on error the old one stays in
+   place, stopped (replace it by one on the old paths). */
+int srv_follow_replace(struct srv *s, const char *const *paths, size_t n, kad_err *err);
 /* Counters for /metrics (with a follower only). */
 void srv_follow_metrics(struct srv *s, kad_follow_stats *st, uint64_t *queued, uint64_t *errors);
 
@@ -314,6 +336,12 @@ srv_role srv_auth_token(struct srv *s, const char *token, size_t len, char *prin
 char *srv_metrics_text(struct srv *s);
 
 /* srv_main.c */
+/* The sinks of specs and of the config file's [[sink]] tables on cfg.outbox; *out NULL when
+   there are none. */
+int srv_outputs_open(struct srv *s, const char *const *specs, size_t nspecs, kad_outputs **out,
+                     kad_err *err);
+/* A hash of a file's bytes (0: none or unreadable). */
+uint64_t srv_file_hash(const char *path);
 /* `kadet serve`: argv[0] is "serve"; default_rules is used when no rules are configured.
    Returns the exit status. */
 int serve_main(int argc, char **argv, const char *default_rules);

@@ -192,7 +192,8 @@ char *srv_metrics_text(struct srv *s)
     per_rule(&o, sn, "kadet_rule_future_total", "Events stamped in the future (clock skew).",
              offsetof(struct srv_rule_snap, future));
     pthread_mutex_unlock(&s->mu);
-    if (s->follow) { /* the file source */
+    pthread_mutex_lock(&s->src_mu); /* reloads replace the follower and the outputs */
+    if (s->follow) {                /* the file source */
         kad_follow_stats fs;
         uint64_t queued, errors;
         srv_follow_metrics(s, &fs, &queued, &errors);
@@ -222,6 +223,7 @@ char *srv_metrics_text(struct srv *s)
             o.oom = true;
         }
     }
+    pthread_mutex_unlock(&s->src_mu);
     if (o.oom) {
         free(o.p);
         return NULL;

@@ -532,6 +532,34 @@ bool det_suppress(struct det_engine *e, struct det_rule *dr, const struct ev_nod
     return false;
 }
 
+int det_alert_admit(struct det_engine *e, struct det_rule *dr, const void *combo, size_t clen,
+                    const char *uuid, int64_t ts, bool *claimed, kad_err *err)
+{
+    *claimed = false;
+    if (e->o.learn)
+        return 1;
+    if (st_shared(e->o.state)) {
+        /* a store shared by several instances: claim the id first, so two instances (or a
+           retry on another replica) never both emit it; a claimed alert that suppression or
+           max_signals then drops stays claimed, as the instance that decided so would drop it
+           again (docs/internals/state.md, "Batches") */
+        int rc = st_alert_claim(e->o.state, dr->rid, combo, clen, uuid,
+                                ts == DET_TIME_NONE ? 0 : ts, err);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            dr->st.duplicates++;
+        *claimed = rc == 1;
+        return rc;
+    }
+    int rc = st_alert_emitted(e->o.state, uuid, err);
+    if (rc < 0)
+        return rc;
+    if (rc == 1)
+        dr->st.duplicates++;
+    return rc == 0;
+}
+
 /*
  * One alert candidate: dedupe by id, suppress (alert_suppression), apply the budget, build and
  * hand out the alert, record it.
@@ -545,30 +573,10 @@ static int raise_alert(struct det_engine *e, struct det_rule *dr, const struct d
     char uuid[33];
     kx_str id = det_event_id(e, ev);
     det_alert_uuid(r->rule_id, combo, clen, id.ptr, id.len, uuid);
-    bool claimed = false;
-    if (!e->o.learn && st_shared(e->o.state)) {
-        /* a store shared by several instances: claim the id first, so two instances (or a
-           retry on another replica) never both emit it; a claimed alert that suppression or
-           max_signals then drops stays claimed, as the instance that decided so would drop it
-           again (docs/internals/state.md, "Batches") */
-        int rc = st_alert_claim(e->o.state, dr->rid, combo, clen, uuid,
-                                ts == DET_TIME_NONE ? 0 : ts, err);
-        if (rc < 0)
-            return rc;
-        if (rc == 0) {
-            dr->st.duplicates++;
-            return KAD_OK;
-        }
-        claimed = true;
-    } else if (!e->o.learn) {
-        int rc = st_alert_emitted(e->o.state, uuid, err);
-        if (rc < 0)
-            return rc;
-        if (rc == 1) {
-            dr->st.duplicates++;
-            return KAD_OK;
-        }
-    }
+    bool claimed;
+    int ad = det_alert_admit(e, dr, combo, clen, uuid, ts, &claimed, err);
+    if (ad <= 0)
+        return ad;
     struct det_alert_extra x = {
         .timestamp_ms = e->o.now_ms,
         .last_detected_ms = DET_TIME_NONE,

@@ -142,6 +142,15 @@ kx_str det_event_id(struct det_engine *e, const struct det_event *ev);
 const struct ev_node *det_full_doc(const struct det_event *ev);
 /* max_signals per minute of event time: true when one more alert may be created. */
 bool det_budget(struct det_engine *e, struct det_rule *dr, int64_t ts);
+/*
+ * Whether alert `uuid` may be emitted, asked before it is built, by every rule type: 1 yes, 0
+ * no (a duplicate, counted in dr's duplicates), < 0 a state error. A store shared by several
+ * instances (redis://) claims the id atomically (*claimed: the claim is its record, det_emit
+ * records nothing); another store checks that it was not emitted before. combo: the new_terms
+ * combination, NULL for other rules. Under --learn: 1, nothing asked.
+ */
+int det_alert_admit(struct det_engine *e, struct det_rule *dr, const void *combo, size_t clen,
+                    const char *uuid, int64_t ts, bool *claimed, kad_err *err);
 /* Alert suppression of one candidate (det_engine.c): true when absorbed; else the suppression
    members of *x are set (inst holds the instance id). exec_t: an ES|QL execution time with
    its window start from_t, or DET_TIME_NONE (the event time ts is the execution time). */

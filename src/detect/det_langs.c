@@ -672,15 +672,10 @@ static int seq_alerts(struct det_engine *e, struct det_rule *dr, const struct se
         return src;
 
     int64_t ts = m->last_ts;
-    if (!e->o.learn) {
-        int rc = st_alert_emitted(e->o.state, shell, err);
-        if (rc < 0)
-            return rc;
-        if (rc == 1) {
-            dr->st.duplicates++;
-            return KAD_OK;
-        }
-    }
+    bool claimed;
+    int ad = det_alert_admit(e, dr, NULL, 0, shell, ts, &claimed, err);
+    if (ad <= 0)
+        return ad;
     if (!det_budget(e, dr, ts))
         return KAD_OK;
     if (e->o.learn) {
@@ -701,6 +696,7 @@ static int seq_alerts(struct det_engine *e, struct det_rule *dr, const struct se
         .ancestors_json = l->anc.ptr,
         .depth = 2,
         .original_ms = now, /* Kibana reads it from the first building block: its creation */
+        .claimed = claimed,
     };
     int rc = det_emit(e, dr, body, &x, 0, "", 0, ts, err);
     for (uint32_t i = 0; i < n && rc == KAD_OK; i++) {
@@ -911,15 +907,10 @@ static int esql_row_alert(struct det_engine *e, struct det_rule *dr, const struc
     } else {
         det_esql_window_uuid(r, t - l->lookback, t, l->buf.ptr, l->buf.len, uuid);
     }
-    if (!e->o.learn) {
-        int rc = st_alert_emitted(e->o.state, uuid, err);
-        if (rc < 0)
-            return rc;
-        if (rc == 1) {
-            dr->st.duplicates++;
-            return KAD_OK;
-        }
-    }
+    bool claimed;
+    int ad = det_alert_admit(e, dr, NULL, 0, uuid, ts, &claimed, err);
+    if (ad <= 0)
+        return ad;
     struct det_alert_extra x = {
         .timestamp_ms = e->o.now_ms,
         .last_detected_ms = DET_TIME_NONE,
@@ -927,6 +918,7 @@ static int esql_row_alert(struct det_engine *e, struct det_rule *dr, const struc
         .uuid = uuid,
         .doc_id = source ? doc_id : NULL,
         .intended_ms = DET_TIME_NONE,
+        .claimed = claimed,
     };
     char inst[SUP_ID_LEN + 1];
     /* suppression time: the source document's, else the execution's (Kibana's fallback) */

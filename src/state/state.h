@@ -67,8 +67,9 @@ enum st_mode {
  * ST_OPEN_INIT, since starting anew would raise every alert of the lost state again; a file
  * that is not an SQLite database, or shorter than its header says (truncated), is KAD_ESTATE
  * whatever the flags (kadet never writes over it). A `redis://` path opens the Redis store
- * (URL syntax and what it does differently: docs/internals/state.md); a malformed URL or
- * `rediss://` (TLS is not built) is KAD_EINVAL, an unreachable server or failed AUTH KAD_ESTATE.
+ * (URL syntax and what it does differently: docs/internals/state.md; `rediss://` is TLS); a
+ * malformed URL is KAD_EINVAL, an unreachable server KAD_EUNAVAIL, a failed AUTH or a server
+ * certificate refused KAD_ESTATE.
  */
 int st_open_flags(struct st_store **out, const char *path, enum st_mode mode, unsigned flags,
                   kad_err *err);

@@ -16,6 +16,7 @@
 #include "state/state_int.h"
 #include "state/state_redis_cluster.h"
 #include "state/state_redis_local.h"
+#include "state/state_redis_tls.h"
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -159,6 +160,7 @@ struct st_redis {
     uint64_t wait_short; /* WAITs answered with fewer replicas */
     struct rd_seed seeds[RD_SEEDS_MAX];
     size_t nseeds;
+    struct rd_tls tls; /* rediss:// and its parameters (state_redis_tls.c) */
     char *user, *pass, *inst;
     size_t user_off; /* where the user starts in the URL (messages) */
     int db;
@@ -172,6 +174,7 @@ struct st_redis {
     KX_VEC(struct rd_pos) pend_pos;
     st_cnt_vec counters;
     KX_VEC(char *) claims; /* alert ids this batch claimed */
+    KX_VEC(struct rdl_blob) blobs; /* rule blobs set in this batch (rule: the tag, owned) */
     struct st_index known; /* this batch's answers: [first, last] per combination */
     KX_VEC(struct rd_args) deferred; /* observations answered locally, sent with the next
                                         round trip (rd_run) or at commit */
@@ -294,9 +297,16 @@ static int64_t rd_int(const redisReply *r, int64_t def)
 
 /* ---- connecting ------------------------------------------------------------------------- */
 
+/* A plain connection that the server dropped: maybe its TLS port. */
+static const char *rd_plain_hint(const redisContext *c, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s (a TLS port? then rediss://)", c->errstr);
+    return buf;
+}
+
 static redisReply *cmd1(redisContext *c, int argc, const char **argv)
 {
-    return redisCommandArgv(c, argc, argv, NULL);
+    return rd_io_command(c, argc, argv);
 }
 
 /*
@@ -308,16 +318,14 @@ static int rd_dial(void *ud, const char *host, int port, redisContext **out, cha
                    size_t whylen, kad_err *err)
 {
     struct st_redis *st = ud;
-    struct timeval tv = {1, 0};
-    redisContext *c = redisConnectWithTimeout(host, port, tv);
-    if (!c || c->err) {
-        snprintf(why, whylen, "%s:%d: %s", host, port, c ? c->errstr : "out of memory");
-        if (c)
-            redisFree(c);
+    redisContext *c;
+    int cr = rd_io_connect(&st->tls, host, port, &c, why, whylen);
+    if (cr < 0) /* TLS: a certificate refused, a file that cannot be loaded */
+        return kx_err_setf(err, KAD_ESTATE, "state %s: %s", st->base.path, why);
+    if (cr > 0)
         return 1;
-    }
     struct timeval cmd_tv = {10, 0};
-    redisSetTimeout(c, cmd_tv);
+    rd_io_set_timeout(c, cmd_tv);
     int rc = 0;
     redisReply *r = NULL;
     if (st->pass) {
@@ -350,7 +358,9 @@ static int rd_dial(void *ud, const char *host, int port, redisContext **out, cha
                       r && strncmp(r->str, "NOAUTH", 6) == 0
                           ? "the server requires a password (in the URL or a password file)"
                           : "the server does not answer PING",
-                      r ? r->str : c->errstr);
+                      r                 ? r->str
+                      : rd_io_is_tls(c) ? c->errstr
+                                        : rd_plain_hint(c, why, whylen));
         if (r)
             freeReplyObject(r);
     }
@@ -369,7 +379,7 @@ static int rd_dial(void *ud, const char *host, int port, redisContext **out, cha
         rc = 1;
     }
     if (rc) {
-        redisFree(c);
+        rd_io_free(c);
         return rc;
     }
     st->round_trips += 2 + (st->pass != NULL) + (st->db != 0);
@@ -396,7 +406,7 @@ static int rd_connect(struct st_redis *st, kad_err *err)
         st->round_trips++;
         if (rdc_detect(c)) {
             if (st->db) {
-                redisFree(c);
+                rd_io_free(c);
                 return fail(st, err, "connected",
                             "a Redis Cluster has only database 0 (remove /DB from the URL)");
             }
@@ -424,7 +434,7 @@ static int rd_connect(struct st_redis *st, kad_err *err)
             if (replica) {
                 snprintf(why, sizeof(why), "%s:%d is a replica (no seed is a master)",
                          st->seeds[i].host, st->seeds[i].port);
-                redisFree(c);
+                rd_io_free(c);
                 continue;
             }
         }
@@ -439,7 +449,7 @@ static int rd_connect(struct st_redis *st, kad_err *err)
 static void drop_connection(struct st_redis *st)
 {
     if (st->c)
-        redisFree(st->c);
+        rd_io_free(st->c);
     st->c = NULL;
     if (st->cl)
         rdc_drop(st->cl);
@@ -581,7 +591,7 @@ static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisR
                  REDIS_OK;
         for (size_t i = 0; i < n && !io; i++) {
             void *r = NULL;
-            if (redisGetReply(st->c, &r) != REDIS_OK)
+            if (rd_io_get_reply(st->c, &r) != REDIS_OK)
                 io = true;
             rep[i] = r;
         }
@@ -744,23 +754,24 @@ static int url_fail(kad_err *err, const char *shown, size_t off, const char *wha
 static int parse_url(struct st_redis *st, const char *url, kad_err *err)
 {
     const char *shown = st->base.path;
-    if (strstr(url, ",redis://") || strstr(url, ",rediss://")) {
+    bool tls = strncmp(url, "rediss://", 9) == 0;
+    const char *again = tls ? ",rediss://" : ",redis://", *other = tls ? ",redis://" : ",rediss://";
+    const char *mixed = strstr(url, other);
+    if (mixed)
+        return url_fail(err, shown, (size_t)(mixed + 1 - url),
+                        "the seeds mix redis:// and rediss:// (TLS is for all of them or none)");
+    if (strstr(url, again)) {
         /* seeds that repeat the scheme: parse the URL without the repetitions */
         char *copy = kx_strdup(url), *q;
-        while ((q = strstr(copy, ",redis://")) != NULL)
-            memmove(q + 1, q + 9, strlen(q + 9) + 1);
-        int rc =
-            strstr(copy, ",rediss://") ? parse_url(st, "rediss://", err) : parse_url(st, copy, err);
+        size_t sl = strlen(again) - 1;
+        while ((q = strstr(copy, again)) != NULL)
+            memmove(q + 1, q + 1 + sl, strlen(q + 1 + sl) + 1);
+        int rc = parse_url(st, copy, err);
         kx_free(copy);
         return rc;
     }
-    if (strncmp(url, "rediss://", 9) == 0)
-        return kx_err_setf(err, KAD_EINVAL,
-                           "state URL '%s': rediss:// (TLS) is not built into this kadet: "
-                           "Debian 12's hiredis has no TLS library (hiredis_ssl); use redis:// "
-                           "on a trusted network or a TLS tunnel (stunnel) to the server",
-                           shown);
-    const char *p = url + 8; /* after redis:// */
+    st->tls.on = tls;
+    const char *p = url + (tls ? 9 : 8); /* after redis:// or rediss:// */
     size_t alen = strcspn(p, "/?");
     const char *aend = p + alen;
     const char *at = NULL;
@@ -834,9 +845,12 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
         }
         p += dl;
     }
+    const char *query = p;
     if (*p == '?') {
         p++;
         while (*p) {
+            char **slot;
+            size_t kl;
             size_t l = strcspn(p, "&");
             if (strncmp(p, "instance=", 9) == 0 && l > 9) {
                 kx_free(st->inst);
@@ -859,16 +873,24 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
                                     ms ? "wait_ms= takes milliseconds from 1 to 60000"
                                        : "wait= takes a number of replicas from 0 to 16");
                 *(ms ? &st->wait_ms : &st->wait_n) = (int)x;
+            } else if ((slot = rd_tls_slot(&st->tls, p, l, &kl)) != NULL) {
+                kx_free(*slot);
+                if (!(*slot = pct_decode(p + kl, l - kl)))
+                    return url_fail(err, shown, (size_t)(p - url), "malformed %-escape");
             } else {
                 return url_fail(err, shown, (size_t)(p - url),
-                                "unknown parameter (only instance=NAME, local=PATH, wait=N and "
-                                "wait_ms=MS)");
+                                "unknown parameter (instance=NAME, local=PATH, wait=N, "
+                                "wait_ms=MS; with rediss://: ca=FILE, cert=FILE, key=FILE, "
+                                "servername=NAME)");
             }
             p += l;
             if (*p == '&')
                 p++;
         }
     }
+    const char *tw = rd_tls_check(&st->tls);
+    if (tw)
+        return url_fail(err, shown, (size_t)(query - url), tw);
     return 0;
 }
 
@@ -897,6 +919,7 @@ int st_redis_url_check(const char *url, char **shown, kad_err *err)
     kx_free(st->pass);
     kx_free(st->inst);
     kx_free(st->local_path);
+    rd_tls_fini(&st->tls);
     kx_free(st);
     return rc;
 }
@@ -1124,6 +1147,15 @@ static int rd_open(struct st_store **out, const char *path, enum st_mode mode, u
     return 0;
 }
 
+static void blobs_clear(struct st_redis *st)
+{
+    for (size_t i = 0; i < st->blobs.len; i++) {
+        kx_free((char *)st->blobs.ptr[i].rule);
+        kx_free((void *)st->blobs.ptr[i].data);
+    }
+    st->blobs.len = 0;
+}
+
 static void claims_clear(struct st_redis *st)
 {
     for (size_t i = 0; i < st->claims.len; i++)
@@ -1155,6 +1187,8 @@ static void rd_close(struct st_store *base_)
     KX_VEC_FREE(&st->pend_pos);
     claims_clear(st);
     KX_VEC_FREE(&st->claims);
+    blobs_clear(st);
+    KX_VEC_FREE(&st->blobs);
     KX_VEC_FREE(&st->counters);
     idx_fini(&st->known);
     deferred_drop(st);
@@ -1167,6 +1201,7 @@ static void rd_close(struct st_store *base_)
     kx_free(st->claim_pend);
     kx_free(st->claim_done);
     kx_free(st->local_path);
+    rd_tls_fini(&st->tls);
     rdl_close(st->local);
     st_base_fini(&st->base);
     kx_free(st);
@@ -1353,6 +1388,7 @@ static void rd_rollback(struct st_store *base_);
 
 static void batch_forget(struct st_redis *st)
 {
+    blobs_clear(st);
     deferred_drop(st);
     pend_clear(st);
     claims_clear(st);
@@ -1480,7 +1516,9 @@ static int rd_commit(struct st_store *base_, kad_err *err)
                           .cnt = st->counters.ptr,
                           .ncnt = st->counters.len,
                           .claims = st->claims.ptr,
-                          .nclaims = st->claims.len};
+                          .nclaims = st->claims.len,
+                          .blobs = st->blobs.ptr,
+                          .nblobs = st->blobs.len};
     crash_point("local");
     /* the observations still queued reach the server before the positions move past them */
     int rc = flush_and_wait(st, err);
@@ -2590,6 +2628,49 @@ void st_redis_conn_close(struct st_redis_conn *c)
         rd_close(&((struct st_redis *)c)->base);
 }
 
+/* ---- rule blobs: this instance's, in its local file (docs/internals/state.md) ------------- */
+
+static int rd_blob_set(struct st_store *base_, uint32_t rid, const void *data, size_t len,
+                       kad_err *err)
+{
+    struct st_redis *st = rd_of(base_);
+    struct rd_rule *m = rule_get(st, rid);
+    if (!m)
+        return kx_err_setf(err, KAD_ENOTFOUND, "rule %u is not registered in this state", rid);
+    if (!st->local)
+        return kx_err_setf(err, KAD_EUNSUPPORTED, "state %s: no local file", st->base.path);
+    void *copy = kx_malloc(len + 1);
+    if (len)
+        memcpy(copy, data, len);
+    for (size_t i = 0; i < st->blobs.len; i++)
+        if (strcmp(st->blobs.ptr[i].rule, m->tag) == 0) {
+            kx_free((void *)st->blobs.ptr[i].data);
+            st->blobs.ptr[i].data = copy;
+            st->blobs.ptr[i].len = len;
+            return 0;
+        }
+    struct rdl_blob b = {kx_strdup(m->tag), copy, len};
+    KX_VEC_PUSH(&st->blobs, b);
+    return 0;
+}
+
+static int rd_blob_get(struct st_store *base_, uint32_t rid, kx_buf *out, kad_err *err)
+{
+    struct st_redis *st = rd_of(base_);
+    struct rd_rule *m = rule_get(st, rid);
+    if (!m || !st->local)
+        return KAD_ENOTFOUND;
+    for (size_t i = 0; i < st->blobs.len; i++)
+        if (strcmp(st->blobs.ptr[i].rule, m->tag) == 0) {
+            kx_buf_reset(out);
+            return st->blobs.ptr[i].len &&
+                           kx_buf_add(out, st->blobs.ptr[i].data, st->blobs.ptr[i].len) != 0
+                       ? kx_err_setf(err, KAD_ELIMIT, "a rule blob too large")
+                       : 0;
+        }
+    return rdl_blob_get(st->local, m->tag, out, err);
+}
+
 /* ======================================================================================== */
 /* The table                                                                                */
 /* ======================================================================================== */
@@ -2622,4 +2703,6 @@ const struct st_ops st_redis_ops = {
     .pivot_each = rd_pivot_each,
     .prune = rd_prune,
     .reset = rd_reset,
+    .blob_set = rd_blob_set,
+    .blob_get = rd_blob_get,
 };

@@ -8,6 +8,7 @@
  * tag per baseline; docs/internals/state.md, "Redis Cluster").
  */
 #include "state/state_redis_cluster.h"
+#include "state/state_redis_tls.h"
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -104,7 +105,7 @@ static int node_get(struct rdc *cl, const char *host, size_t hlen, int port)
 static void node_drop(struct rdc_node *nd)
 {
     if (nd->c)
-        redisFree(nd->c);
+        rd_io_free(nd->c);
     nd->c = NULL;
 }
 
@@ -150,7 +151,7 @@ static int redirect_node(struct rdc *cl, const char *s, int *slot)
 static int map_from(struct rdc *cl, int i)
 {
     const char *av[2] = {"CLUSTER", "SLOTS"};
-    redisReply *r = redisCommandArgv(cl->nodes.ptr[i].c, 2, av, NULL);
+    redisReply *r = rd_io_command(cl->nodes.ptr[i].c, 2, av);
     if (!r) {
         snprintf(cl->last_err, sizeof(cl->last_err), "%s:%d: %s", cl->nodes.ptr[i].host,
                  cl->nodes.ptr[i].port, cl->nodes.ptr[i].c->errstr);
@@ -221,7 +222,7 @@ static int map_refresh(struct rdc *cl, kad_err *err)
 bool rdc_detect(redisContext *c)
 {
     const char *av[2] = {"CLUSTER", "INFO"};
-    redisReply *r = redisCommandArgv(c, 2, av, NULL);
+    redisReply *r = rd_io_command(c, 2, av);
     bool yes = r && r->type == REDIS_REPLY_STRING;
     if (r)
         freeReplyObject(r);
@@ -332,14 +333,7 @@ static bool append(redisContext *c, const struct rd_args *a)
     return redisAppendCommandArgv(c, a->n, (const char **)a->v, a->l) == REDIS_OK;
 }
 
-static bool flush(redisContext *c)
-{
-    int done = 0;
-    while (!done)
-        if (redisBufferWrite(c, &done) != REDIS_OK)
-            return false;
-    return true;
-}
+static bool flush(redisContext *c) { return rd_io_flush(c) == REDIS_OK; }
 
 static void node_fail(struct rdc *cl, struct rdc_node *nd)
 {
@@ -509,14 +503,14 @@ int rdc_exchange(struct rdc *cl, struct rd_args *cmds, size_t n, redisReply **re
             bool ok = !nd->failed;
             if (ok && x->ask >= 0) {
                 void *r = NULL;
-                ok = redisGetReply(nd->c, &r) == REDIS_OK;
+                ok = rd_io_get_reply(nd->c, &r) == REDIS_OK;
                 if (r)
                     freeReplyObject(r);
             }
             for (size_t j = x->first; j < x->first + x->n; j++) {
                 void *r = NULL;
                 if (ok)
-                    ok = redisGetReply(nd->c, &r) == REDIS_OK;
+                    ok = rd_io_get_reply(nd->c, &r) == REDIS_OK;
                 tmp[j] = r;
             }
             if (!ok) {
@@ -575,7 +569,7 @@ int rdc_exchange(struct rdc *cl, struct rd_args *cmds, size_t n, redisReply **re
                 if (!nd->sent || !nd->dirty)
                     continue;
                 void *r = NULL;
-                if (nd->failed || redisGetReply(nd->c, &r) != REDIS_OK) {
+                if (nd->failed || rd_io_get_reply(nd->c, &r) != REDIS_OK) {
                     if (!nd->failed)
                         node_fail(cl, nd);
                     all = false;

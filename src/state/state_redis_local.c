@@ -34,7 +34,8 @@ static const char schema[] =
     " line_no INTEGER) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS counters(name TEXT PRIMARY KEY, value INTEGER) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS unsettled(alert_id TEXT PRIMARY KEY) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;";
+    "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v TEXT) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS blobs(rule TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;";
 
 static int lfail(struct rd_local *l, kad_err *err, const char *what)
 {
@@ -169,10 +170,46 @@ int rdl_commit(struct rd_local *l, const struct rdl_batch *b, kad_err *err)
         rc = exec_s(l, "DELETE FROM unsettled", NULL, NULL, NULL, err);
     for (size_t i = 0; rc == 0 && i < b->nclaims; i++)
         rc = exec_s(l, "INSERT OR IGNORE INTO unsettled VALUES(?)", b->claims[i], NULL, NULL, err);
+    for (size_t i = 0; rc == 0 && i < b->nblobs; i++) {
+        sqlite3_stmt *s;
+        if (sqlite3_prepare_v2(l->db, "INSERT OR REPLACE INTO blobs VALUES(?, ?)", -1, &s, NULL) !=
+            SQLITE_OK) {
+            rc = lfail(l, err, "cannot write");
+            break;
+        }
+        sqlite3_bind_text(s, 1, b->blobs[i].rule, -1, SQLITE_STATIC);
+        sqlite3_bind_blob64(s, 2, b->blobs[i].len ? b->blobs[i].data : "", b->blobs[i].len,
+                            SQLITE_STATIC);
+        rc = sqlite3_step(s) == SQLITE_DONE ? 0 : lfail(l, err, "cannot write");
+        sqlite3_finalize(s);
+    }
     if (rc == 0 && sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         rc = lfail(l, err, "cannot commit");
     if (rc)
         sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc;
+}
+
+int rdl_blob_get(struct rd_local *l, const char *rule, kx_buf *out, kad_err *err)
+{
+    sqlite3_stmt *s;
+    /* a file of an older kadet opened read-only has no blobs table: no blob */
+    if (sqlite3_prepare_v2(l->db, "SELECT data FROM blobs WHERE rule = ?", -1, &s, NULL) !=
+        SQLITE_OK)
+        return KAD_ENOTFOUND;
+    sqlite3_bind_text(s, 1, rule, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        kx_buf_reset(out);
+        size_t n = (size_t)sqlite3_column_bytes(s, 0);
+        const void *p = sqlite3_column_blob(s, 0);
+        rc = n && kx_buf_add(out, p, n) != 0
+                 ? kx_err_setf(err, KAD_ELIMIT, "a rule blob of %zu bytes", n)
+                 : 0;
+    } else {
+        rc = rc == SQLITE_DONE ? KAD_ENOTFOUND : lfail(l, err, "cannot read");
+    }
+    sqlite3_finalize(s);
     return rc;
 }
 

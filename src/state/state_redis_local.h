@@ -25,6 +25,15 @@ struct rdl_batch {
     bool all_counters;  /* write every counter (a migration), not only the changed ones */
     char *const *claims; /* the batch's claimed alert ids: replace the unsettled list */
     size_t nclaims;
+    const struct rdl_blob *blobs; /* rule blobs set in the batch (st_blob_set) */
+    size_t nblobs;
+};
+
+/* A rule's blob (the saved state of an EQL sequence or ES|QL rule), by the rule's tag. */
+struct rdl_blob {
+    const char *rule;
+    const void *data;
+    size_t len;
 };
 
 /* Open (RW: create, with parent directories, and lock; RO: a missing file is an empty one).
@@ -44,6 +53,8 @@ int rdl_counters(struct rd_local *l, int (*fn)(const char *name, int64_t v, int6
                  void *ud, kad_err *err);
 int rdl_unsettled(struct rd_local *l, int (*fn)(const char *id, int64_t u1, int64_t u2, void *ud),
                   void *ud, kad_err *err);
+/* The blob of rule `rule` into out (replacing its content): 0, KAD_ENOTFOUND, or an error. */
+int rdl_blob_get(struct rd_local *l, const char *rule, kx_buf *out, kad_err *err);
 /* Delete every position and counter. */
 int rdl_reset(struct rd_local *l, kad_err *err);
 

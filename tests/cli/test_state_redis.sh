@@ -32,29 +32,8 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-# a redis-server on a free port (a port taken meanwhile: the next one)
-start_redis() {
-    local extra=("$@") i
-    for i in 1 2 3 4 5 6 7 8 9 10; do
-        PORT=$((20000 + (RANDOM * 7 + $$ + i * 101) % 29000))
-        redis-server --bind 127.0.0.1 --port "$PORT" --save '' --appendonly no --daemonize yes \
-            --dir "$T" --pidfile "$T/redis.pid" --logfile "$T/redis.log" "${extra[@]}" || continue
-        for _ in $(seq 100); do
-            [ -s "$T/redis.pid" ] && redis-cli -p "$PORT" --no-auth-warning "${RCLI[@]}" ping 2>/dev/null | grep -q PONG && return 0
-            sleep 0.05
-        done
-        [ -f "$T/redis.pid" ] && kill "$(cat "$T/redis.pid")" 2>/dev/null
-        rm -f "$T/redis.pid"
-    done
-    fail "redis-server did not start: $(tail -3 "$T/redis.log" 2>/dev/null)"
-}
-stop_redis() {
-    local p
-    p=$(cat "$T/redis.pid")
-    kill "$p"
-    while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
-    rm -f "$T/redis.pid"
-}
+# a redis-server on a free port (start_redis, stop_redis)
+. "$(dirname "$0")/redis_lib.sh"
 RCLI=()
 start_redis
 rcli() { redis-cli -p "$PORT" --no-auth-warning "${RCLI[@]}" "$@"; }
@@ -62,7 +41,6 @@ URL="redis://127.0.0.1:$PORT"
 
 # a multi-day log with new combinations injected in its last days
 "$GEN" --seed 7 --days 4 --events 6000 --novel 40 --out "$T/log.jsonl" || fail "kadet-gen"
-. tests/cli/redis_lib.sh
 
 scan --state "$T/ref.db" --output "$T/ref.jsonl" "$T/log.jsonl" 2> "$T/ref.err" || fail "reference: $(cat "$T/ref.err")"
 ids "$T/ref.jsonl" | sort > "$T/ref.ids"

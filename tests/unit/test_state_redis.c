@@ -281,7 +281,13 @@ TEST(state_redis_url_errors)
     static const struct {
         const char *url, *want;
     } cases[] = {
-        {"rediss://127.0.0.1:6379", "TLS"},
+        {"redis://127.0.0.1:6379?ca=/x.crt", "need rediss://"},
+        {"rediss://127.0.0.1:6379?cert=/c.crt", "both cert=FILE and key=FILE"},
+        {"rediss://127.0.0.1:6379?key=/c.key&ca=/x.crt", "both cert=FILE and key=FILE"},
+        {"rediss://127.0.0.1:6379?ca=", "unknown parameter"},
+        {"rediss://127.0.0.1:6379?ca=%zz", "escape"},
+        {"redis://a:1,rediss://b:2", "mix redis:// and rediss://"},
+        {"rediss://a:1,redis://b:2", "mix redis:// and rediss://"},
         {"redis://", "no host"},
         {"redis://127.0.0.1:0", "port"},
         {"redis://127.0.0.1:70000", "port"},
