@@ -84,8 +84,9 @@ run_shares() {
     [ $k -ge 10 ] || fail "shares: only $k blocks"
 }
 
-scan() { "$K" scan --no-progress --now 2026-02-01T00:00:00Z --batch 300 "$@"; }
-ids() { grep -o '"kibana.alert.uuid":"[0-9a-f]*"' "$@" | cut -d'"' -f4; }
+# scan and ids, unless the sourcing test has its own (test_scan_langs_crash.sh does)
+declare -F scan > /dev/null || scan() { "$K" scan --no-progress --now 2026-02-01T00:00:00Z --batch 300 "$@"; }
+declare -F ids > /dev/null || ids() { grep -o '"kibana.alert.uuid":"[0-9a-f]*"' "$@" | cut -d'"' -f4; }
 
 # all alert ids of instances a, b, c (their --output files) equal those of $T/ref.ids (sorted),
 # none twice
