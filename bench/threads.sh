@@ -32,7 +32,7 @@ mkdir -p "$OUT" bench/data build/bench
 K=$OUT/kadet
 cp ./kadet "$K" # a rebuild during the run does not change what is measured
 cat "$IN" > /dev/null # warm the page cache
-bytes=$(stat -c %s "$IN") events=$(wc -l < "$IN")
+bytes=$(stat -L -c %s "$IN") events=$(wc -l < "$IN")
 FOUNDING=$(grep -l '^rule_id = "8a1db198-da6f-4500-b985-7fe2457300af"' rules/*.toml | head -1)
 # the second set: Elastic's kuery rules (query and new_terms) as bench/run.sh picks them, else
 # the bundled rules/
