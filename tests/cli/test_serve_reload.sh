@@ -82,6 +82,12 @@ bad=$(grep -vc '^200$' "$T/codes" || true)
 [ "$bad" = 0 ] || fail "$bad of $posted requests failed during the reloads: $(sort "$T/codes" | uniq -c)"
 total=$((10 + 10 + posted * 5))
 wait_q "$T/alerts.jsonl" "$total"
+# the sinks deliver asynchronously: wait until they have every alert before stopping (a stop
+# leaves what is still pending in the outbox for the next start)
+for _ in $(seq 300); do
+    [ "$({ ids_of "$T/s1.jsonl"; ids_of "$T/s2.jsonl"; } 2>/dev/null | sort -u | wc -l)" -ge "$total" ] && break
+    sleep 0.1
+done
 stop
 [ "$rc" = 0 ] || fail "serve exited $rc"
 
