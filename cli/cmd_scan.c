@@ -7,6 +7,7 @@
  * libkad's kad_engine (include/kad.h, docs/internals/engine.md). This file parses options,
  * calls the API and formats: the table, the progress bar, the summary, the webhook answers.
  */
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "scan.h"
 
 #include "decodeopt.h"
@@ -16,6 +17,7 @@
 #include "suggest.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,6 +68,18 @@ static void listen_hup(void *ctx, bool *stop)
     }
 }
 
+/* The cores this process may run on: its CPU affinity (taskset, cgroup cpusets), else the
+   online count. A process pinned to one core gets one thread by default, not threads that
+   would take turns on that core. */
+static long usable_cores(void)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static int run(int argc, char **argv)
 {
     struct scan s;
@@ -73,7 +87,7 @@ static int run(int argc, char **argv)
     s.progress = -1;
     s.now_ms = KAD_TIME_NONE;
     s.batch = 50000;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long cores = usable_cores();
     s.threads = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
     s.sink_timeout = 30000;
     s.v.rc = EXIT_OK;
