@@ -257,24 +257,19 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
     kx_buf_init(&e->scratch, 64 * 1024);
     kx_buf_init(&e->supterms, DET_ALERT_MAX);
 
-    static const char *const reason_fields[] = {
+    /* The fields read from the event's own (possibly partial) document besides the rules':
+       the event time and the document id (det_event_id). The alert (its reason, the source
+       document, kibana.alert.original_time...) is written from the whole document
+       (det_full_doc: the second decode when the first one extracted fields), so the fields
+       only alerts read are not asked of the first decode. */
+    static const char *const id_fields[] = {
         "@timestamp",
-        "event.category",
-        "process.name",
-        "process.parent.name",
-        "file.name",
-        "source.ip",
-        "source.port",
-        "destination.ip",
-        "destination.port",
-        "user.name",
-        "host.name",
+        "_id",
         "kubernetes.audit.auditID",
         "kubernetes.audit.stage",
-        "_id",
     };
-    for (size_t i = 0; i < sizeof(reason_fields) / sizeof(reason_fields[0]); i++)
-        add_field(e, reason_fields[i]);
+    for (size_t i = 0; i < sizeof(id_fields) / sizeof(id_fields[0]); i++)
+        add_field(e, id_fields[i]);
 
     for (size_t i = 0; i < e->nrules; i++) {
         const struct rule *r = rule_set_get(o->rules, i);

@@ -106,8 +106,8 @@ bool det_rule_runs(const struct det_engine *e, size_t i);
 
 /*
  * Fields the engine reads from a document (union of the rules' query fields, new-terms
- * fields, timestamp fields and the fields of the alert reason), for a decoder that extracts
- * only what is needed. *all is true when some rule needs the whole document. Strings are
+ * fields, timestamp fields, @timestamp and the fields of the document id), for a decoder that
+ * extracts only what is needed; alerts read the whole document (det_event.full). *all is true when some rule needs the whole document. Strings are
  * valid as long as the rule set.
  */
 size_t det_field_count(const struct det_engine *e);
