@@ -123,6 +123,8 @@ static void crash_at(int kind, long n, int phase)
         raise(SIGKILL);
 }
 #define NO_PREFILTER() (getenv("KADET_NO_PREFILTER") != NULL)
+/* tests/cli/test_scan_fastpath.sh: whole documents for every event (no extractor path) */
+#define FULL_DOCS() (getenv("KADET_FULL_DOCS") != NULL)
 #else
 static void crash_init(void) {}
 static void crash_at(int kind, long n, int phase)
@@ -132,6 +134,7 @@ static void crash_at(int kind, long n, int phase)
     (void)phase;
 }
 #define NO_PREFILTER() false
+#define FULL_DOCS() false
 #endif
 
 /* ============================================================================================ */
@@ -643,7 +646,7 @@ int kad_engine_feed_at(kad_engine *e, const char *source, const kad_record *kr, 
 /* The fields the rules read, or full documents (ev_decoder_need). */
 static void set_needs(kad_engine *e, struct ev_decoder *d)
 {
-    if (det_needs_all(e->det)) {
+    if (det_needs_all(e->det) || FULL_DOCS()) {
         ev_decoder_need_all(d);
     } else {
         for (size_t i = 0; i < det_field_count(e->det); i++) {

@@ -360,7 +360,34 @@ struct ev_host_tree {
 };
 void ev_ecs_host_tree(struct ev_host_tree *t, const struct ev_host *h, bool keep_empty);
 
+/*
+ * The ECS fields the mapping builds (ev_map_opts.skip): a decoder whose caller declared the
+ * fields it reads (ev_decoder_need) leaves out, on its fast path, those no declared path
+ * reaches (a path reaches a field when one is the other or a dot-prefix of it). The fields it
+ * builds have the values and the order of a full decode; kubernetes.audit is never left out.
+ */
+enum {
+    EV_EMIT_TIMESTAMP = 1u << 0,   /* @timestamp's text (ev_event.ts_ms is always set) */
+    EV_EMIT_EV_KIND = 1u << 1,     /* event.kind */
+    EV_EMIT_EV_ACTION = 1u << 2,   /* event.action */
+    EV_EMIT_EV_OUTCOME = 1u << 3,  /* event.outcome */
+    EV_EMIT_EV_DATASET = 1u << 4,  /* event.dataset */
+    EV_EMIT_EV_INGESTED = 1u << 5, /* event.ingested */
+    EV_EMIT_DATA_STREAM = 1u << 6, /* data_stream.* */
+    EV_EMIT_USER = 1u << 7,        /* user.name, user.id */
+    EV_EMIT_USER_AGENT = 1u << 8,  /* user_agent.original */
+    EV_EMIT_SOURCE = 1u << 9,      /* source.ip */
+    EV_EMIT_CLIENT = 1u << 10,     /* client.ip */
+    EV_EMIT_RELATED = 1u << 11,    /* related.ip, related.user */
+    EV_EMIT_ORCH = 1u << 12,       /* orchestrator.* */
+    EV_EMIT_HOST = 1u << 13,       /* host.* */
+    EV_EMIT_ALL = (1u << 14) - 1,
+};
+/* The EV_EMIT_* bits of the ECS fields dotted path[0..len) reaches. */
+uint32_t ev_emit_bits(const char *path, size_t len);
+
 struct ev_map_opts {
+    uint32_t skip; /* EV_EMIT_* bits of fields not to build; 0 = the whole document */
     const struct ev_decoder_opts *o;
     const struct ev_host *host;
     const struct ev_host_tree *host_tree; /* when set, used instead of building from host */

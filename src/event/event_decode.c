@@ -31,6 +31,7 @@ struct ev_decoder {
     char cluster[256]; /* o.cluster_name's copy */
     char ns[128];
     struct ev_paths *paths; /* NULL = full documents */
+    uint32_t emit;          /* with paths: EV_EMIT_* bits the declared paths reach */
     bool need_all;          /* a need_all() happened: full documents for good */
     struct ev_decode_stats st;
     void (*warn)(void *ctx, int code, const kad_err *w);
@@ -176,6 +177,36 @@ static bool overlap(const char *a, size_t al, const char *b, size_t bl)
     return dot_prefix(a, al, b, bl) || dot_prefix(b, bl, a, al);
 }
 
+/* ECS fields of the mapping -> EV_EMIT_* (a group: one bit builds all its members). */
+static const struct {
+    const char *field;
+    uint32_t bit;
+} emit_fields[] = {
+    {"@timestamp", EV_EMIT_TIMESTAMP},
+    {"event.kind", EV_EMIT_EV_KIND},
+    {"event.action", EV_EMIT_EV_ACTION},
+    {"event.outcome", EV_EMIT_EV_OUTCOME},
+    {"event.dataset", EV_EMIT_EV_DATASET},
+    {"event.ingested", EV_EMIT_EV_INGESTED},
+    {"data_stream", EV_EMIT_DATA_STREAM},
+    {"user", EV_EMIT_USER},
+    {"user_agent", EV_EMIT_USER_AGENT},
+    {"source", EV_EMIT_SOURCE},
+    {"client", EV_EMIT_CLIENT},
+    {"related", EV_EMIT_RELATED},
+    {"orchestrator", EV_EMIT_ORCH},
+    {"host", EV_EMIT_HOST},
+};
+
+uint32_t ev_emit_bits(const char *path, size_t len)
+{
+    uint32_t bits = 0;
+    for (size_t i = 0; i < sizeof(emit_fields) / sizeof(*emit_fields); i++)
+        if (overlap(path, len, emit_fields[i].field, strlen(emit_fields[i].field)))
+            bits |= emit_fields[i].bit;
+    return bits;
+}
+
 static void add_raw(struct ev_decoder *d, const char *p, size_t n)
 {
     ev_paths_add(d->paths, p, n, EV_PATH_CAPTURE);
@@ -194,6 +225,7 @@ int ev_decoder_need(struct ev_decoder *d, const char *path, size_t len)
         for (size_t i = 0; i < sizeof(abort_paths) / sizeof(*abort_paths); i++)
             ev_paths_add(d->paths, abort_paths[i], strlen(abort_paths[i]), EV_PATH_ABORT);
     }
+    d->emit |= ev_emit_bits(path, len);
     static const char ka[] = "kubernetes.audit";
     const size_t kal = sizeof(ka) - 1;
     if (dot_prefix(path, len, ka, kal)) { /* "kubernetes" or "kubernetes.audit": everything */
@@ -255,10 +287,13 @@ static void shift_err(kad_err *e, const struct ev_record *rec)
 
 void ev_decoder_set_now(struct ev_decoder *d, int64_t ms) { d->o.now_ms = ms; }
 
+/* fast: the extractor's partial tree, whose document needs only the declared fields */
 static int map_one(struct ev_decoder *d, kx_arena *a, const struct ev_record *rec,
-                   struct ev_node *raw, int fmt, kx_str list_av, struct ev_event *out, kad_err *err)
+                   struct ev_node *raw, int fmt, kx_str list_av, bool fast, struct ev_event *out,
+                   kad_err *err)
 {
-    struct ev_map_opts mo = {.o = &d->o,
+    struct ev_map_opts mo = {.skip = fast && d->paths ? EV_EMIT_ALL & ~d->emit : 0,
+                             .o = &d->o,
                              .host = d->o.host,
                              .host_tree = d->has_host ? &d->host_tree : NULL,
                              .ns = d->o.ns,
@@ -569,7 +604,7 @@ static int decode_single(struct ev_decoder *d, kx_arena *a, const struct ev_reco
         struct ev_node *part =
             ev_json_extract(a, rec->ptr, rec->len, d->paths, &d->o.lim, rec->origin, &aborted, err);
         if (part && ev_detect(part) == EV_FMT_K8S) {
-            int rc = map_one(d, a, rec, part, EV_FMT_K8S, (kx_str){NULL, 0}, out, err);
+            int rc = map_one(d, a, rec, part, EV_FMT_K8S, (kx_str){NULL, 0}, true, out, err);
             if (rc == KAD_OK) {
                 out->partial = true;
                 d->st.fast++;
@@ -606,7 +641,7 @@ static int decode_single(struct ev_decoder *d, kx_arena *a, const struct ev_reco
         *list = root;
         return KAD_EUNSUPPORTED;
     }
-    int rc = map_one(d, a, rec, root, fmt, (kx_str){NULL, 0}, out, err);
+    int rc = map_one(d, a, rec, root, fmt, (kx_str){NULL, 0}, false, out, err);
     if (rc == KAD_OK)
         d->st.full++;
     out->rec = orig;
@@ -692,7 +727,7 @@ static int decode_list(struct ev_decoder *d, kx_arena *a, const struct ev_record
             rc = kx_err_atlc(&err, KAD_EUNSUPPORTED, rec->origin, (uint32_t)rec->line, rec->col,
                              (int64_t)rec->offset, "%s", "nested lists are not supported");
         else
-            rc = map_one(d, a, rec, it, fmt, av, &ev, &err);
+            rc = map_one(d, a, rec, it, fmt, av, false, &ev, &err);
         if (rc) {
             char msg[KAD_ERR_MSG_MAX];
             snprintf(msg, sizeof(msg), "item %u: %.200s", idx, err.msg);

@@ -708,6 +708,55 @@ bool ev_gke_is_audit(const struct ev_node *raw, char *why, size_t size)
     return false;
 }
 
+/* 16-21. orchestrator.* (ev_ecs_map; pp: GKE's protoPayload or NULL) */
+static void map_orchestrator(struct eb *b, struct ev_node *root, const struct ev_map_opts *mo,
+                             struct ev_node *const *f, const struct ev_node *pp)
+{
+    struct ev_node *orc = new_obj(b, root, "orchestrator");
+    put(b, orc, "type", mk_str(b, "kubernetes", 10));
+    copy_to(b, orc, "api_version", f[F_APIVERSION]);
+    {
+        copy_to(b, orc, "namespace", DIG(f[F_OBJREF], "objectRef", "namespace"));
+        const struct ev_node *rn = DIG(f[F_OBJREF], "objectRef", "name");
+        const struct ev_node *rt = DIG(f[F_OBJREF], "objectRef", "resource");
+        if (copyable(rn) || copyable(rt)) {
+            struct ev_node *res = obj_at(b, orc, "resource");
+            copy_to(b, res, "name", rn);
+            copy_to(b, res, "type", rt);
+        }
+    }
+    const struct ev_node *gres = f[F_RESOURCE];
+    if (pp || gres) {
+        const struct ev_node *rname = DIG(pp, "protoPayload", "resourceName");
+        const struct ev_node *rtype = DIG(gres, "resource", "type");
+        if (copyable(rname) || copyable(rtype)) {
+            struct ev_node *res = obj_at(b, orc, "resource");
+            if (!member(res, "name")) /* override: false */
+                copy_to(b, res, "name", rname);
+            if (copyable(rtype)) {
+                struct ev_node *old = member(res, "type");
+                if (old)
+                    unlink_member(res, old);
+                copy_to(b, res, "type", rtype);
+            }
+        }
+        const struct ev_node *cn = DIG(gres, "resource", "labels", "cluster_name");
+        const struct ev_node *cid = DIG(gres, "resource", "labels", "project_id");
+        if (copyable(cn) || copyable(cid)) {
+            struct ev_node *cl = obj_at(b, orc, "cluster");
+            copy_to(b, cl, "name", cn);
+            copy_to(b, cl, "id", cid);
+        }
+    }
+
+    if (mo->o && mo->o->cluster_name && mo->o->cluster_name[0]) {
+        /* the source's cluster, unless the record names its own (GKE's resource labels) */
+        struct ev_node *cl = obj_at(b, orc, "cluster");
+        if (!member(cl, "name"))
+            put(b, cl, "name", mk_str(b, mo->o->cluster_name, strlen(mo->o->cluster_name)));
+    }
+}
+
 int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_opts *mo,
                struct ev_event *out, const struct ev_record *rec, kad_err *err)
 {
@@ -853,60 +902,79 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
             out->warn_field = bad;
         }
     }
-    if (ts != EV_TIME_NONE)
+    /* mo->skip: the ECS fields no declared path reaches are not built (the fast path) */
+#define WANT(bit) (!(mo->skip & (bit)))
+    if (ts != EV_TIME_NONE && WANT(EV_EMIT_TIMESTAMP))
         put(&b, root, "@timestamp", time_node(&b, ts, true));
 
     struct ev_node *k8s = new_obj(&b, root, "kubernetes");
     put(&b, k8s, "audit", audit);
 
     /* 7-8. event.kind, event.action */
-    struct ev_node *event = new_obj(&b, root, "event");
-    put(&b, event, "kind", mk_str(&b, "event", 5));
-    copy_to(&b, event, "action", f[F_VERB]);
+    const uint32_t ev_bits = EV_EMIT_EV_KIND | EV_EMIT_EV_ACTION | EV_EMIT_EV_OUTCOME |
+                             EV_EMIT_EV_DATASET | EV_EMIT_EV_INGESTED;
+    struct ev_node *event = (mo->skip & ev_bits) != ev_bits ? new_obj(&b, root, "event") : NULL;
+    if (WANT(EV_EMIT_EV_KIND))
+        put(&b, event, "kind", mk_str(&b, "event", 5));
+    if (WANT(EV_EMIT_EV_ACTION))
+        copy_to(&b, event, "action", f[F_VERB]);
 
     /* 10. annotations: de-dot keys, event.outcome from the decision */
     struct ev_node *ann = f[F_ANN];
     if (ann && ann->type == EV_OBJECT) {
         const char *outcome = dedot_annotations(&b, ann);
-        if (outcome)
+        if (outcome && WANT(EV_EMIT_EV_OUTCOME))
             put(&b, event, "outcome", mk_str(&b, outcome, strlen(outcome)));
     }
-    put(&b, event, "dataset", mk_str(&b, "kubernetes.audit_logs", 21));
+    if (WANT(EV_EMIT_EV_DATASET))
+        put(&b, event, "dataset", mk_str(&b, "kubernetes.audit_logs", 21));
     int64_t ing = EV_TIME_NONE;
     if (mo->o && mo->o->ingested == EV_INGESTED_NOW) {
         ing = mo->now_ms - ((mo->now_ms % 1000) + 1000) % 1000;
-        put(&b, event, "ingested", time_node(&b, ing, false));
+        if (WANT(EV_EMIT_EV_INGESTED))
+            put(&b, event, "ingested", time_node(&b, ing, false));
     }
 
-    struct ev_node *ds = new_obj(&b, root, "data_stream");
-    put(&b, ds, "type", mk_str(&b, "logs", 4));
-    put(&b, ds, "dataset", mk_str(&b, "kubernetes.audit_logs", 21));
-    put(&b, ds, "namespace", mk_str(&b, mo->ns, strlen(mo->ns)));
+    if (WANT(EV_EMIT_DATA_STREAM)) {
+        struct ev_node *ds = new_obj(&b, root, "data_stream");
+        put(&b, ds, "type", mk_str(&b, "logs", 4));
+        put(&b, ds, "dataset", mk_str(&b, "kubernetes.audit_logs", 21));
+        put(&b, ds, "namespace", mk_str(&b, mo->ns, strlen(mo->ns)));
+    }
 
     /* 11-12. user.name, user.id (set copy_from: any value but null and "") */
-    const struct ev_node *uname = DIG(f[F_USER], "user", "username");
-    const struct ev_node *uid = DIG(f[F_USER], "user", "uid");
-    if (copyable(uname) || copyable(uid)) {
+    const bool want_ru = WANT(EV_EMIT_RELATED);
+    const struct ev_node *uname = NULL, *uid = NULL;
+    if (WANT(EV_EMIT_USER) || want_ru) {
+        uname = DIG(f[F_USER], "user", "username");
+        uid = DIG(f[F_USER], "user", "uid");
+    }
+    if (WANT(EV_EMIT_USER) && (copyable(uname) || copyable(uid))) {
         struct ev_node *user = new_obj(&b, root, "user");
         copy_to(&b, user, "name", uname);
         copy_to(&b, user, "id", uid);
     }
     /* 13. user_agent.original */
     const struct ev_node *ua = f[F_UA];
-    if (ua && !(ua->type == EV_STRING && ua->len == 0) && ua->type != EV_NULL)
+    if (WANT(EV_EMIT_USER_AGENT) && ua && !(ua->type == EV_STRING && ua->len == 0) &&
+        ua->type != EV_NULL)
         copy_to(&b, new_obj(&b, root, "user_agent"), "original", ua);
 
     /* 14-15. source.ip, client.ip */
-    struct ev_node *ips = convert_ips(&b, f[F_IPS]);
+    struct ev_node *ips = WANT(EV_EMIT_SOURCE) || WANT(EV_EMIT_CLIENT) || want_ru
+                              ? convert_ips(&b, f[F_IPS])
+                              : NULL;
     if (ips) {
-        put(&b, new_obj(&b, root, "source"), "ip", ips);
-        put(&b, new_obj(&b, root, "client"), "ip", clone(&b, ips));
+        if (WANT(EV_EMIT_SOURCE))
+            put(&b, new_obj(&b, root, "source"), "ip", ips);
+        if (WANT(EV_EMIT_CLIENT))
+            put(&b, new_obj(&b, root, "client"), "ip", clone(&b, ips));
     }
 
     /* 23-24. related.user (uid, then username), related.ip (each source.ip): `append` with
        allow_duplicates: false, so each value once, first occurrence first */
-    struct ev_node *ru = related_user(&b, uid, uname);
-    struct ev_node *ri = ips && ips->type == EV_ARRAY ? related_ip(&b, ips) : NULL;
+    struct ev_node *ru = want_ru ? related_user(&b, uid, uname) : NULL;
+    struct ev_node *ri = want_ru && ips && ips->type == EV_ARRAY ? related_ip(&b, ips) : NULL;
     if (ru || ri) {
         struct ev_node *related = new_obj(&b, root, "related");
         if (ri)
@@ -915,52 +983,10 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
             put(&b, related, "user", ru);
     }
 
-    /* 16-21. orchestrator.* */
-    struct ev_node *orc = new_obj(&b, root, "orchestrator");
-    put(&b, orc, "type", mk_str(&b, "kubernetes", 10));
-    copy_to(&b, orc, "api_version", f[F_APIVERSION]);
-    {
-        copy_to(&b, orc, "namespace", DIG(f[F_OBJREF], "objectRef", "namespace"));
-        const struct ev_node *rn = DIG(f[F_OBJREF], "objectRef", "name");
-        const struct ev_node *rt = DIG(f[F_OBJREF], "objectRef", "resource");
-        if (copyable(rn) || copyable(rt)) {
-            struct ev_node *res = obj_at(&b, orc, "resource");
-            copy_to(&b, res, "name", rn);
-            copy_to(&b, res, "type", rt);
-        }
-    }
-    const struct ev_node *gres = f[F_RESOURCE];
-    if (pp || gres) {
-        const struct ev_node *rname = DIG(pp, "protoPayload", "resourceName");
-        const struct ev_node *rtype = DIG(gres, "resource", "type");
-        if (copyable(rname) || copyable(rtype)) {
-            struct ev_node *res = obj_at(&b, orc, "resource");
-            if (!member(res, "name")) /* override: false */
-                copy_to(&b, res, "name", rname);
-            if (copyable(rtype)) {
-                struct ev_node *old = member(res, "type");
-                if (old)
-                    unlink_member(res, old);
-                copy_to(&b, res, "type", rtype);
-            }
-        }
-        const struct ev_node *cn = DIG(gres, "resource", "labels", "cluster_name");
-        const struct ev_node *cid = DIG(gres, "resource", "labels", "project_id");
-        if (copyable(cn) || copyable(cid)) {
-            struct ev_node *cl = obj_at(&b, orc, "cluster");
-            copy_to(&b, cl, "name", cn);
-            copy_to(&b, cl, "id", cid);
-        }
-    }
+    if (WANT(EV_EMIT_ORCH))
+        map_orchestrator(&b, root, mo, f, pp);
 
-    if (mo->o && mo->o->cluster_name && mo->o->cluster_name[0]) {
-        /* the source's cluster, unless the record names its own (GKE's resource labels) */
-        struct ev_node *cl = obj_at(&b, orc, "cluster");
-        if (!member(cl, "name"))
-            put(&b, cl, "name", mk_str(&b, mo->o->cluster_name, strlen(mo->o->cluster_name)));
-    }
-
-    if (mo->host && !mo->host_tree)
+    if (mo->host && !mo->host_tree && WANT(EV_EMIT_HOST))
         add_host(&b, root, mo->host);
 
     /* 25. drop empty values everywhere */
@@ -969,12 +995,13 @@ int ev_ecs_map(kx_arena *a, struct ev_node *raw, int fmt, const struct ev_map_op
 
     /* host.* from the decoder's prebuilt subtree (already pruned): a new `host` node per
        document, members shared */
-    if (mo->host_tree && mo->host_tree->add) {
+    if (mo->host_tree && mo->host_tree->add && WANT(EV_EMIT_HOST)) {
         struct ev_node *host = mk(&b, EV_OBJECT);
         host->child = mo->host_tree->first;
         host->len = mo->host_tree->count;
         put(&b, root, "host", host);
     }
+#undef WANT
 
     if (b.oom)
         return map_err(err, rec, KAD_ELIMIT, "event too large for the event arena");

@@ -641,6 +641,91 @@ TEST(event_real_files)
     ev_decoder_free(full);
 }
 
+/* ---- the fast path builds only the ECS fields declared paths reach -------------------------- */
+
+/*
+ * A decoder that declared one path gives, for that path, the values of the full decode; the
+ * ECS fields no declared path reaches are left out of its document (ev_map_opts.skip), so
+ * that an event no rule alerts on costs no mapping of fields nobody reads.
+ */
+TEST(event_fast_skips_unread_ecs_fields)
+{
+    static const char *const events[] = {
+        "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"auditID\":\"a1\",\"stage\":"
+        "\"ResponseComplete\",\"verb\":\"get\",\"user\":{\"username\":\"bob\",\"uid\":\"u-1\"},"
+        "\"sourceIPs\":[\"10.0.0.1\",\"::1\",\"10.0.0.1\"],\"userAgent\":\"curl/8\","
+        "\"objectRef\":{\"resource\":\"pods\",\"namespace\":\"ns1\",\"name\":\"p\"},"
+        "\"annotations\":{\"authorization.k8s.io/decision\":\"forbid\"},"
+        "\"stageTimestamp\":\"2026-01-05T10:00:00.123456Z\"}",
+        /* empty and null values: pruned in both, "" is missing */
+        "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"auditID\":\"a2\",\"stage\":"
+        "\"ResponseComplete\",\"verb\":\"\",\"user\":{\"username\":\"\",\"uid\":null},"
+        "\"sourceIPs\":[\"not an ip\"],\"userAgent\":\"\",\"objectRef\":{},"
+        "\"annotations\":{\"authorization.k8s.io/decision\":\"allow\"},"
+        "\"requestReceivedTimestamp\":\"2026-01-05T10:00:00Z\"}",
+        /* no user agent, one IP, no annotations, a bad time */
+        "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"auditID\":\"a3\",\"stage\":"
+        "\"RequestReceived\",\"user\":{\"username\":\"system:x\"},\"sourceIPs\":\"10.1.1.1\","
+        "\"stageTimestamp\":\"yesterday\"}",
+    };
+    static const char *const paths[] = {
+        "@timestamp", "event", "event.kind", "event.action", "event.outcome", "event.dataset",
+        "event.ingested", "data_stream", "data_stream.namespace", "user", "user.name", "user.id",
+        "user_agent.original", "source.ip", "client.ip", "related", "related.ip", "related.user",
+        "orchestrator", "orchestrator.resource.type", "orchestrator.cluster.name", "host",
+        "host.os.type", "kubernetes.audit.user.username", "kubernetes.audit.stage",
+    };
+    struct ev_host h = {.name = "n1", .os_type = "linux"};
+    struct ev_decoder_opts o = {
+        .host = &h, .ingested = EV_INGESTED_NOW, .now_ms = 1700000000999, .cluster_name = "c1"};
+    struct ev_decoder *full = ev_decoder_new(&o);
+    kx_arena a, fa;
+    kx_arena_init(&a, 1 << 16, 0);
+    kx_arena_init(&fa, 1 << 16, 0);
+    kx_buf w, g;
+    kx_buf_init(&w, 0);
+    kx_buf_init(&g, 0);
+    for (size_t p = 0; p < sizeof(paths) / sizeof(*paths); p++) {
+        struct ev_decoder *fast = ev_decoder_new(&o);
+        ASSERT_OK(ev_decoder_need(fast, paths[p], strlen(paths[p])));
+        for (size_t i = 0; i < sizeof(events) / sizeof(*events); i++) {
+            struct ev_event fe, we;
+            kad_err err;
+            ASSERT_OK(decode1(fast, &a, events[i], &fe, &err));
+            ASSERT_OK(decode1(full, &fa, events[i], &we, &err));
+            ASSERT(fe.partial && !we.partial);
+            ASSERT(fe.ts_ms == we.ts_ms && fe.ingested_ms == we.ingested_ms);
+            vals(&w, we.doc, paths[p]);
+            vals(&g, fe.doc, paths[p]);
+            ASSERT_STR_EQ(g.ptr, w.ptr);
+            /* what the path does not reach is not built */
+            uint32_t bits = ev_emit_bits(paths[p], strlen(paths[p]));
+            if (!(bits & EV_EMIT_DATA_STREAM))
+                ASSERT(!ev_member(fe.doc, "data_stream", 11));
+            if (!(bits & EV_EMIT_ORCH))
+                ASSERT(!ev_member(fe.doc, "orchestrator", 12));
+            if (!(bits & EV_EMIT_RELATED))
+                ASSERT(!ev_member(fe.doc, "related", 7));
+            if (!(bits & EV_EMIT_TIMESTAMP))
+                ASSERT(!ev_member(fe.doc, "@timestamp", 10));
+            kx_arena_reset(&a);
+            kx_arena_reset(&fa);
+        }
+        ev_decoder_free(fast);
+    }
+    ASSERT(ev_emit_bits("user", 4) == EV_EMIT_USER);
+    ASSERT(ev_emit_bits("user_agent.original", 19) == EV_EMIT_USER_AGENT);
+    ASSERT(ev_emit_bits("event", 5) == (EV_EMIT_EV_KIND | EV_EMIT_EV_ACTION | EV_EMIT_EV_OUTCOME |
+                                        EV_EMIT_EV_DATASET | EV_EMIT_EV_INGESTED));
+    ASSERT(ev_emit_bits("kubernetes.audit.verb", 21) == 0);
+    ASSERT(ev_emit_bits("hostname", 8) == 0);
+    kx_buf_fini(&w);
+    kx_buf_fini(&g);
+    kx_arena_fini(&a);
+    kx_arena_fini(&fa);
+    ev_decoder_free(full);
+}
+
 /* ---- reader --------------------------------------------------------------------------------- */
 
 static const char *read_all(const char *content, size_t len, bool gz, size_t max)
