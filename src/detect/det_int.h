@@ -89,7 +89,8 @@ struct det_engine {
     struct det_rule *rules;
     size_t nrules;
     struct det_prefilter *pf;
-    uint64_t *cand; /* candidate bitset of the current event */
+    uint64_t *cand;  /* candidate bitset of the current event */
+    uint64_t *match; /* its rules whose query matched (det_match) */
     size_t nwords;
     /* fields the engine reads */
     const char **fields;
