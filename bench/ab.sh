@@ -80,11 +80,20 @@ fi
 pin=()
 command -v taskset > /dev/null && taskset -c 0 true 2> /dev/null && pin=(taskset -c 0)
 
+# One decoding thread in every run (callgrind's too, which is not pinned): the cost of the
+# single-core pipeline, comparable between builds; binaries without --threads run one anyway.
+declare -A THR
+for b in "$OLD" "$NEW"; do
+    THR[$b]=""
+    "$b" scan --help 2>&1 | grep -q -- '--threads' && THR[$b]="--threads 1"
+done
+
 scan() { # BIN SET INPUT TAG [prefix...] : one scan, new state file
     local bin=$1 set=$2 in=$3 tag=$4
     shift 4
     rm -f "$OUT/$tag.db"*
-    "$@" "$bin" scan --no-progress --now "$NOW" --host-metadata --rules "$OUT/$set" \
+    # shellcheck disable=SC2086
+    "$@" "$bin" scan ${THR[$bin]} --no-progress --now "$NOW" --host-metadata --rules "$OUT/$set" \
         --state "$OUT/$tag.db" "$in" > "$OUT/$tag.alerts" 2> "$OUT/$tag.err" ||
         say "$tag: exit status $? (see $OUT/$tag.err)"
 }
@@ -159,7 +168,8 @@ ratio() { [ -n "$1" ] && [ -n "$2" ] && echo "scale=3; $2 / $1" | bc || echo "n/
     echo "\`bench/ab.sh $1 $2\` ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs,"
     echo "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), load $(cut -d' ' -f1-3 /proc/loadavg) at the end):"
     echo "old = \`$OLDC\`, new = \`$NEWC\`, both built with \`make kadet\` from \`git archive\`."
-    echo "\`kadet scan --no-progress --now $NOW --host-metadata --rules SET --state NEW.db LOG\`."
+    echo "\`kadet scan --threads 1 --no-progress --now $NOW --host-metadata --rules SET --state NEW.db LOG\`"
+    echo "(\`--threads 1\` left out for a binary without the option)."
     echo "Instructions: \`valgrind --tool=callgrind\`, one run each on \`$CG_IN\` ($cg_events events) and"
     echo "\`$CG_IN2\` ($cg_events2 events); per event = the difference of the two over the difference in events"
     echo "(the fixed start cost cancels out)."
