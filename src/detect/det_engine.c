@@ -245,7 +245,6 @@ struct det_engine *det_new(const struct det_opts *o, kad_err *err)
     e->rules = kx_calloc(e->nrules ? e->nrules : 1, sizeof(*e->rules));
     e->nwords = (e->nrules + 63) / 64;
     e->cand = kx_calloc(e->nwords ? e->nwords : 1, sizeof(uint64_t));
-    e->match = kx_calloc(e->nwords ? e->nwords : 1, sizeof(uint64_t));
     kx_buf_init(&e->combo, ST_KEY_MAX + 64);
     kx_buf_init(&e->docid, 64 * 1024);
 
@@ -347,7 +346,6 @@ void det_free(struct det_engine *e)
     }
     kx_free(e->rules);
     kx_free(e->cand);
-    kx_free(e->match);
     kx_free(e->fields);
     kx_buf_fini(&e->combo);
     kx_buf_fini(&e->docid);
@@ -760,54 +758,6 @@ static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct
 
 static int process(struct det_engine *e, const struct det_event *ev, kad_err *err);
 
-struct det_scratch {
-    struct ev_memo memo;
-};
-
-struct det_scratch *det_scratch_new(const struct det_engine *e)
-{
-    (void)e;
-    return kx_calloc(1, sizeof(struct det_scratch));
-}
-
-void det_scratch_free(struct det_scratch *s) { kx_free(s); }
-
-size_t det_match_words(const struct det_engine *e) { return e->nwords ? e->nwords : 1; }
-
-/* det_match with the memo m already reset for doc (or off). */
-static void match_into(const struct det_engine *e, struct ev_memo *m, const struct ev_node *doc,
-                       uint64_t *cand, uint64_t *matched)
-{
-    det_pf_candidates(e->pf, doc, cand, e->nwords, m);
-    for (size_t w = 0; w < e->nwords; w++) {
-        uint64_t bits = cand[w], ok = 0;
-        while (bits) {
-            unsigned b = (unsigned)__builtin_ctzll(bits);
-            bits &= bits - 1;
-            const struct det_rule *dr = &e->rules[w * 64 + b];
-            if (!dr->runs) {
-                cand[w] &= ~(UINT64_C(1) << b);
-                continue;
-            }
-            const struct rule *r = dr->r;
-            if (r->type == RULE_EQL
-                    ? eql_is_sequence(r->eql) || eql_match_memo(r->eql, doc, m)
-                : r->type == RULE_ESQL ? true
-                                       : kql_match_memo(r->kql, doc, m))
-                ok |= UINT64_C(1) << b; /* EQL sequences and ES|QL rules match in det_lang_event */
-        }
-        matched[w] = ok;
-    }
-}
-
-void det_match(const struct det_engine *e, struct det_scratch *s, const struct ev_node *doc,
-               uint64_t *cand, uint64_t *matched)
-{
-    ev_memo_reset(&s->memo, e->use_memo ? doc : NULL);
-    match_into(e, &s->memo, doc, cand, matched);
-    ev_memo_reset(&s->memo, NULL);
-}
-
 int det_process(struct det_engine *e, const struct det_event *ev, kad_err *err)
 {
     if (!ev->doc)
@@ -822,22 +772,22 @@ static int process(struct det_engine *e, const struct det_event *ev, kad_err *er
 {
     e->ntcache = 0;
     e->have_docid = false;
-    const uint64_t *cand = ev->cand, *matched = ev->matched;
-    if (!cand || !matched) {
-        match_into(e, &e->memo, ev->doc, e->cand, e->match);
-        cand = e->cand;
-        matched = e->match;
-    }
+    det_pf_candidates(e->pf, ev->doc, e->cand, e->nwords, &e->memo);
     for (size_t w = 0; w < e->nwords; w++) {
-        uint64_t bits = cand[w];
+        uint64_t bits = e->cand[w];
         while (bits) {
             size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
             bits &= bits - 1;
             struct det_rule *dr = &e->rules[i];
+            if (!dr->runs)
+                continue;
             const struct rule *r = dr->r;
             dr->st.candidates++;
-            if (!(matched[w] >> (i % 64) & 1))
-                continue;
+            if (r->type == RULE_EQL
+                    ? !eql_is_sequence(r->eql) && !eql_match_memo(r->eql, ev->doc, &e->memo)
+                : r->type == RULE_ESQL ? false
+                                       : !kql_match_memo(r->kql, ev->doc, &e->memo))
+                continue; /* EQL sequences and ES|QL rules match in det_lang_event */
             int64_t ts = det_event_time(e, ev, r);
             if (ts == DET_TIME_NONE && (r->type == RULE_NEW_TERMS || r->type == RULE_ESQL ||
                                         r->timestamp_override_fallback_disabled)) {

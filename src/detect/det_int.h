@@ -89,8 +89,7 @@ struct det_engine {
     struct det_rule *rules;
     size_t nrules;
     struct det_prefilter *pf;
-    uint64_t *cand;  /* candidate bitset of the current event */
-    uint64_t *match; /* its rules whose query matched (det_match) */
+    uint64_t *cand; /* candidate bitset of the current event */
     size_t nwords;
     /* fields the engine reads */
     const char **fields;

@@ -140,28 +140,7 @@ struct det_event {
     /* Optional: when the record was read (ms since the epoch; 0 = unknown): the reference of
        det_opts.future_ms. */
     int64_t read_ms;
-    /* Optional: det_match's answer for doc (both bitsets of det_match_words words), computed
-       before (e.g. in a decoding thread); NULL: det_process computes it. */
-    const uint64_t *cand, *matched;
 };
-
-/*
- * The stateless part of det_process, callable from any thread on its own scratch: the
- * prefilter and each candidate rule's query (KQL, or an EQL query that is not a sequence) on
- * one document. It only reads the engine (its rules and index never change after det_new) and
- * writes the scratch, cand and matched: cand's bit i is set when rule i runs and is a
- * candidate for doc, matched's when it is a candidate and its query matches (EQL sequences
- * and ES|QL rules: when they are candidates; they match in det_process, with their state).
- * The rest of the per-event flow (event time, exceptions, state, alerts) stays in
- * det_process, which takes the bitsets through det_event.cand/matched. doc must stay valid
- * and unchanged until det_process is done with it. One scratch per thread.
- */
-struct det_scratch;
-struct det_scratch *det_scratch_new(const struct det_engine *e);
-void det_scratch_free(struct det_scratch *s);
-size_t det_match_words(const struct det_engine *e);
-void det_match(const struct det_engine *e, struct det_scratch *s, const struct ev_node *doc,
-               uint64_t *cand, uint64_t *matched);
 
 /*
  * Run every candidate rule on one event. Must be called inside an st_begin/st_commit batch of
