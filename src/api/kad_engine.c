@@ -431,11 +431,17 @@ static const struct ev_node *full_get(void *ctx)
     return c->doc;
 }
 
-static int on_event(void *ctx, const struct ev_event *ev)
+/* An event of the other format than --format asks for: counted, not detected. */
+static bool wrong_format(int format, const struct ev_event *ev)
 {
-    kad_engine *e = ctx;
-    if ((e->o.format == KAD_FORMAT_AUDIT && ev->format == EV_FMT_ECS) ||
-        (e->o.format == KAD_FORMAT_ECS && ev->format != EV_FMT_ECS)) {
+    return (format == KAD_FORMAT_AUDIT && ev->format == EV_FMT_ECS) ||
+           (format == KAD_FORMAT_ECS && ev->format != EV_FMT_ECS);
+}
+
+/* One decoded event through detection; verdict: det_match's result for it, or NULL. */
+static int detect_event(kad_engine *e, const struct ev_event *ev, const struct det_verdict *verdict)
+{
+    if (wrong_format(e->o.format, ev)) {
         e->c.not_format++;
         return 0;
     }
@@ -451,6 +457,7 @@ static int on_event(void *ctx, const struct ev_event *ev)
         .timestamp_ms = ev->ts_ms,
         .ingested_ms = ev->ingested_ms,
         .read_ms = e->read_ms,
+        .verdict = verdict,
     };
     kad_err err;
     kad_err_clear(&err);
@@ -461,6 +468,8 @@ static int on_event(void *ctx, const struct ev_event *ev)
     }
     return 0;
 }
+
+static int on_event(void *ctx, const struct ev_event *ev) { return detect_event(ctx, ev, NULL); }
 
 static void count_skip(kad_engine *e, const kad_err *err)
 {
@@ -719,16 +728,49 @@ int kad_engine_position(kad_engine *e, const char *source, int64_t *offset, int6
 /* Parallel decoding (opts.threads > 1): kad_pipe.c's callbacks                                 */
 /* ============================================================================================ */
 
-static void *pipe_worker_new(void *ud) { return rules_decoder(ud); }
+/* A decoding thread's context: its decoder and its matcher of the rules (det_match). */
+struct pipe_worker {
+    struct ev_decoder *dec;
+    struct det_matcher *m;
+    int format; /* the engine's kad_engine_opts.format */
+};
 
-static void pipe_worker_free(void *w) { ev_decoder_free(w); }
+static void *pipe_worker_new(void *ud)
+{
+    kad_engine *e = ud;
+    struct pipe_worker *w = kx_calloc(1, sizeof(*w));
+    w->dec = rules_decoder(e);
+    w->m = det_matcher_new(e->det);
+    w->format = e->o.format;
+    return w;
+}
+
+static void pipe_worker_free(void *ctx)
+{
+    struct pipe_worker *w = ctx;
+    if (!w)
+        return;
+    ev_decoder_free(w->dec);
+    det_matcher_free(w->m);
+    kx_free(w);
+}
+
+/* On a worker thread, after an event's decode: the stateless part of detection (det_match),
+   so that the calling thread applies only what depends on the order of events. */
+static const void *pipe_event_aux(void *ctx, kx_arena *a, const struct ev_event *ev)
+{
+    struct pipe_worker *w = ctx;
+    if (wrong_format(w->format, ev))
+        return NULL; /* not detected (on_event counts it) */
+    return det_match(w->m, ev->doc, a);
+}
 
 /* On a worker thread: its own decoder; nothing of the engine is written. */
-static int pipe_decode(void *w, kx_arena *a, const struct ev_record *rec, int64_t read_ms,
+static int pipe_decode(void *ctx, kx_arena *a, const struct ev_record *rec, int64_t read_ms,
                        const struct ev_sink *sink, void (*warn)(void *, int, const kad_err *),
                        void *warn_ctx)
 {
-    struct ev_decoder *d = w;
+    struct ev_decoder *d = ((struct pipe_worker *)ctx)->dec;
     ev_decoder_set_warning(d, warn, warn_ctx);
     ev_decoder_set_now(d, read_ms); /* read only with --ingested now / --timestamp received */
     return ev_decode_record(d, a, rec, sink);
@@ -764,7 +806,7 @@ static int pipe_record(void *ud, const struct ev_record *rec, int64_t read_ms,
     int stop = 0;
     for (size_t i = 0; i < n && !stop; i++) {
         if (outs[i].kind == API_PIPE_EVENT)
-            stop = on_event(e, &outs[i].ev);
+            stop = detect_event(e, &outs[i].ev, outs[i].aux);
         else if (outs[i].kind == API_PIPE_ERROR)
             count_skip(e, outs[i].err);
         else
@@ -781,10 +823,11 @@ static int pipe_record(void *ud, const struct ev_record *rec, int64_t read_ms,
 }
 
 static const struct api_pipe_ops pipe_ops = {
-    pipe_worker_new,
-    pipe_worker_free,
-    pipe_decode,
-    pipe_record,
+    .worker_new = pipe_worker_new,
+    .worker_free = pipe_worker_free,
+    .decode = pipe_decode,
+    .record = pipe_record,
+    .event_aux = pipe_event_aux,
 };
 
 /* ============================================================================================ */
