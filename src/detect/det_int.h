@@ -132,6 +132,7 @@ struct det_verdict {
     const uint64_t *match; /* of those, the ones whose query matched (det_query_match) */
     struct det_vterms **terms; /* the matching new_terms rules' terms, in rule order */
     size_t nterms;
+    bool query; /* a query rule (or an EQL event query) matched: an alert is likely */
 };
 /* Rule r's query (KQL, or an EQL event query) on doc; EQL sequences and ES|QL rules always
    "match" here (det_lang_event decides). Pure: the one evaluation det_process and det_match

@@ -92,6 +92,8 @@ const struct det_verdict *det_match(struct det_matcher *m, const struct ev_node 
                 continue;
             bits[nw + w] |= (uint64_t)1 << (i % 64);
             nterms += dr->r->type == RULE_NEW_TERMS;
+            v->query |= dr->r->type == RULE_QUERY ||
+                        (dr->r->type == RULE_EQL && !eql_is_sequence(dr->r->eql));
         }
     }
     if (nterms) {
@@ -113,3 +115,5 @@ full:
     ev_memo_reset(&m->memo, NULL);
     return NULL; /* det_process evaluates the event itself */
 }
+
+bool det_verdict_query(const struct det_verdict *v) { return v && v->query; }

@@ -160,6 +160,10 @@ struct det_matcher *det_matcher_new(const struct det_engine *e);
 void det_matcher_free(struct det_matcher *m);
 const struct det_verdict *det_match(struct det_matcher *m, const struct ev_node *doc,
                                     kx_arena *a);
+/* True when v says a query rule (or an EQL event query) matched: the event alerts unless an
+   exception, a duplicate id, suppression or max_signals stops it (its whole document will
+   likely be needed). */
+bool det_verdict_query(const struct det_verdict *v);
 
 /*
  * Run every candidate rule on one event. Must be called inside an st_begin/st_commit batch of
