@@ -77,6 +77,7 @@ struct api_pipe_out {
     int code;           /* a warning's EV_WARN_* */
     struct ev_event ev; /* an event: its document lives in the batch until the replay returns */
     const kad_err *err; /* an error (a skipped record or item) or a warning */
+    const void *aux;    /* an event: ops->event_aux's result (NULL without one) */
 };
 struct api_pipe_ops {
     /* one decode context per thread, made and freed on the calling thread */
@@ -91,6 +92,11 @@ struct api_pipe_ops {
        reader (outs[0].err); nonzero stops the pipe (api_pipe_discard before reuse) */
     int (*record)(void *ud, const struct ev_record *rec, int64_t read_ms,
                   const struct api_pipe_out *outs, size_t n);
+    /* optional (last, so that ops written before it still compile): per decoded event, on
+       the decoding thread with its context, after the event was decoded into arena a: work on
+       the event that needs no order (the engine's: the rules' queries, det_match); the result,
+       in a, is handed back as the outcome's aux */
+    const void *(*event_aux)(void *w, kx_arena *a, const struct ev_event *ev);
 };
 struct api_pipe;
 /* NULL when threads < 2 (decode on the calling thread: no pipe). At most api_pipe_threads_max(). */

@@ -434,26 +434,40 @@ static const struct ev_node *full_get(void *ctx)
     return c->doc;
 }
 
-static int on_event(void *ctx, const struct ev_event *ev)
+/* An event of the other format than --format asks for: counted, not detected. */
+static bool wrong_format(int format, const struct ev_event *ev)
 {
-    kad_engine *e = ctx;
-    if ((e->o.format == KAD_FORMAT_AUDIT && ev->format == EV_FMT_ECS) ||
-        (e->o.format == KAD_FORMAT_ECS && ev->format != EV_FMT_ECS)) {
+    return (format == KAD_FORMAT_AUDIT && ev->format == EV_FMT_ECS) ||
+           (format == KAD_FORMAT_ECS && ev->format != EV_FMT_ECS);
+}
+
+struct pipe_aux;
+static const struct det_verdict *aux_verdict(const struct pipe_aux *x);
+static const struct ev_node *aux_full(const struct pipe_aux *x);
+static const struct ev_node *given_full(void *ctx);
+
+/* One decoded event through detection; aux: what a worker computed for it (pipe_event_aux),
+   or NULL. */
+static int detect_event(kad_engine *e, const struct ev_event *ev, const struct pipe_aux *aux)
+{
+    if (wrong_format(e->o.format, ev)) {
         e->c.not_format++;
         return 0;
     }
     e->c.events++;
     struct full_ctx fc = {e, ev->item, false, NULL};
+    const struct ev_node *full = aux_full(aux);
     struct det_event de = {
         .doc = ev->doc,
         .raw = e->rec->ptr,
         .raw_len = e->rec->len,
-        .full = ev->partial ? full_get : NULL,
-        .full_ctx = &fc,
+        .full = !ev->partial ? NULL : full ? given_full : full_get,
+        .full_ctx = full ? (void *)full : (void *)&fc,
         .times_known = true,
         .timestamp_ms = ev->ts_ms,
         .ingested_ms = ev->ingested_ms,
         .read_ms = e->read_ms,
+        .verdict = aux_verdict(aux),
     };
     kad_err err;
     kad_err_clear(&err);
@@ -464,6 +478,8 @@ static int on_event(void *ctx, const struct ev_event *ev)
     }
     return 0;
 }
+
+static int on_event(void *ctx, const struct ev_event *ev) { return detect_event(ctx, ev, NULL); }
 
 static void count_skip(kad_engine *e, const kad_err *err)
 {
@@ -722,16 +738,94 @@ int kad_engine_position(kad_engine *e, const char *source, int64_t *offset, int6
 /* Parallel decoding (opts.threads > 1): kad_pipe.c's callbacks                                 */
 /* ============================================================================================ */
 
-static void *pipe_worker_new(void *ud) { return rules_decoder(ud); }
+/* A decoding thread's context: its decoders (the rules' fields, whole documents) and its
+   matcher of the rules (det_match). */
+struct pipe_worker {
+    struct ev_decoder *dec, *full;
+    struct det_matcher *m;
+    int format;                   /* the engine's kad_engine_opts.format */
+    int64_t read_ms;              /* of the record being decoded */
+    const struct ev_record *full_rec; /* the record whose whole document was decoded last */
+};
 
-static void pipe_worker_free(void *w) { ev_decoder_free(w); }
+/* What the calling thread gets with an event (pipe_event_aux). */
+struct pipe_aux {
+    const struct det_verdict *v;
+    const struct ev_node *full; /* the whole document, or NULL (full_get decodes it) */
+};
+
+/* Records up to this size get their whole document decoded on the worker when a query rule
+   matched (at most once per record, so an EventList costs one decode there, and far below the
+   arena's limit per record, so the decode of the record's events never runs short). */
+#define PIPE_FULL_MAX ((size_t)64 << 10)
+
+static void *pipe_worker_new(void *ud)
+{
+    kad_engine *e = ud;
+    struct pipe_worker *w = kx_calloc(1, sizeof(*w));
+    w->dec = rules_decoder(e);
+    w->full = ev_decoder_new(&e->dopts);
+    w->m = det_matcher_new(e->det);
+    w->format = e->o.format;
+    return w;
+}
+
+static void pipe_worker_free(void *ctx)
+{
+    struct pipe_worker *w = ctx;
+    if (!w)
+        return;
+    ev_decoder_free(w->dec);
+    ev_decoder_free(w->full);
+    det_matcher_free(w->m);
+    kx_free(w);
+}
+
+/* The whole document of event ev, decoded again into a (as full_get does), or NULL. */
+static const struct ev_node *worker_full(struct pipe_worker *w, kx_arena *a,
+                                         const struct ev_event *ev)
+{
+    if (!w->full || ev->rec->len > PIPE_FULL_MAX || w->full_rec == ev->rec)
+        return NULL;
+    w->full_rec = ev->rec;
+    struct full_ctx c = {NULL, ev->item, false, NULL};
+    struct ev_sink sink = {full_on_event, full_on_error, &c};
+    ev_decoder_set_now(w->full, w->read_ms);
+    ev_decode_record(w->full, a, ev->rec, &sink);
+    return c.doc;
+}
+
+static const struct ev_node *given_full(void *ctx) { return ctx; }
+
+static const struct det_verdict *aux_verdict(const struct pipe_aux *x) { return x ? x->v : NULL; }
+
+static const struct ev_node *aux_full(const struct pipe_aux *x) { return x ? x->full : NULL; }
+
+/* On a worker thread, after an event's decode: the stateless part of detection (det_match),
+   and the whole document when an alert is likely, so that the calling thread applies only
+   what depends on the order of events. */
+static const void *pipe_event_aux(void *ctx, kx_arena *a, const struct ev_event *ev)
+{
+    struct pipe_worker *w = ctx;
+    if (wrong_format(w->format, ev))
+        return NULL; /* not detected (on_event counts it) */
+    struct pipe_aux *x = kx_arena_zalloc(a, sizeof(*x));
+    if (!x || !(x->v = det_match(w->m, ev->doc, a)))
+        return NULL;
+    if (ev->partial && det_verdict_query(x->v))
+        x->full = worker_full(w, a, ev);
+    return x;
+}
 
 /* On a worker thread: its own decoder; nothing of the engine is written. */
-static int pipe_decode(void *w, kx_arena *a, const struct ev_record *rec, int64_t read_ms,
+static int pipe_decode(void *ctx, kx_arena *a, const struct ev_record *rec, int64_t read_ms,
                        const struct ev_sink *sink, void (*warn)(void *, int, const kad_err *),
                        void *warn_ctx)
 {
-    struct ev_decoder *d = w;
+    struct pipe_worker *w = ctx;
+    struct ev_decoder *d = w->dec;
+    w->read_ms = read_ms;
+    w->full_rec = NULL;
     ev_decoder_set_warning(d, warn, warn_ctx);
     ev_decoder_set_now(d, read_ms); /* read only with --ingested now / --timestamp received */
     return ev_decode_record(d, a, rec, sink);
@@ -767,7 +861,7 @@ static int pipe_record(void *ud, const struct ev_record *rec, int64_t read_ms,
     int stop = 0;
     for (size_t i = 0; i < n && !stop; i++) {
         if (outs[i].kind == API_PIPE_EVENT)
-            stop = on_event(e, &outs[i].ev);
+            stop = detect_event(e, &outs[i].ev, outs[i].aux);
         else if (outs[i].kind == API_PIPE_ERROR)
             count_skip(e, outs[i].err);
         else
@@ -784,10 +878,11 @@ static int pipe_record(void *ud, const struct ev_record *rec, int64_t read_ms,
 }
 
 static const struct api_pipe_ops pipe_ops = {
-    pipe_worker_new,
-    pipe_worker_free,
-    pipe_decode,
-    pipe_record,
+    .worker_new = pipe_worker_new,
+    .worker_free = pipe_worker_free,
+    .decode = pipe_decode,
+    .record = pipe_record,
+    .event_aux = pipe_event_aux,
 };
 
 /* ============================================================================================ */

@@ -24,7 +24,10 @@
 #include "base/vec.h"
 
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define PIPE_RECORDS 32                       /* records per batch */
 #define PIPE_BYTES ((size_t)64 << 10)         /* record bytes per batch (one record may pass) */
@@ -73,18 +76,34 @@ struct api_pipe {
     bool filling;   /* ring[tail] is FILL */
     bool quit;
     bool stopped; /* ops->record asked to stop: nothing more is replayed until discarded */
+    /* KADET_PIPE_CPU (a benchmark's measure of the serial part, bench/threads.sh): CPU seconds
+       of the workers (added as each one ends) and of the calling thread's own decoding */
+    const char *cpu_file;
+    double cpu_workers, cpu_caller_decode;
+    uint64_t batches, caller_batches;
 };
+
+static double thread_cpu(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
 
 /* ---- decoding one batch (any thread) ------------------------------------------------------ */
 
 struct collect {
     struct pipe_batch *b;
+    const struct api_pipe_ops *ops;
+    void *wctx;
 };
 
 static int col_event(void *ctx, const struct ev_event *ev)
 {
     struct collect *c = ctx;
     struct api_pipe_out o = {.kind = API_PIPE_EVENT, .ev = *ev};
+    if (c->ops->event_aux)
+        o.aux = c->ops->event_aux(c->wctx, &c->b->arena, ev);
     KX_VEC_PUSH(&c->b->outs, o);
     return 0;
 }
@@ -107,7 +126,7 @@ static void col_warning(void *ctx, int code, const kad_err *w)
 
 static void decode_batch(struct api_pipe *p, struct pipe_batch *b, void *wctx)
 {
-    struct collect c = {b};
+    struct collect c = {b, p->ops, wctx};
     struct ev_sink sink = {col_event, col_error, &c};
     for (size_t i = 0; i < b->items.len; i++) {
         struct pipe_item *it = &b->items.ptr[i];
@@ -148,8 +167,11 @@ static void *worker_main(void *arg)
         decode_batch(p, b, a->wctx);
         pthread_mutex_lock(&p->mu);
         b->state = B_DONE;
+        p->batches++;
         pthread_cond_signal(&p->done);
     }
+    if (p->cpu_file)
+        p->cpu_workers += thread_cpu();
     pthread_mutex_unlock(&p->mu);
     return NULL;
 }
@@ -209,9 +231,14 @@ static int step(struct api_pipe *p, bool block)
     if (b) {
         b->state = B_BUSY;
         pthread_mutex_unlock(&p->mu);
+        double t0 = p->cpu_file ? thread_cpu() : 0;
         decode_batch(p, b, p->wctx[0]);
+        if (p->cpu_file)
+            p->cpu_caller_decode += thread_cpu() - t0;
         pthread_mutex_lock(&p->mu);
         b->state = B_DONE;
+        p->batches++;
+        p->caller_batches++;
         return 0;
     }
     if (block)
@@ -279,7 +306,7 @@ static int add_item(struct api_pipe *p, const struct ev_record *rec, const struc
         }
     }
     if (item.reader_err) {
-        struct collect c = {b};
+        struct collect c = {b, p->ops, NULL};
         item.first = (uint32_t)b->outs.len;
         col_err(&c, API_PIPE_ERROR, 0, err);
         item.n = 1;
@@ -353,6 +380,8 @@ struct api_pipe *api_pipe_new(const struct api_pipe_ops *ops, void *ud, int thre
     p->ops = ops;
     p->ud = ud;
     p->nworkers = threads - 1;
+    const char *cf = getenv("KADET_PIPE_CPU");
+    p->cpu_file = cf && *cf ? cf : NULL;
     p->nring = (size_t)threads * PIPE_RING_PER_THREAD;
     p->ring = kx_calloc(p->nring, sizeof(*p->ring));
     for (size_t i = 0; i < p->nring; i++) {
@@ -389,6 +418,17 @@ void api_pipe_free(struct api_pipe *p)
     pthread_mutex_unlock(&p->mu);
     for (int i = 0; i < p->nworkers; i++)
         pthread_join(p->th[i], NULL);
+    if (p->cpu_file) { /* one line per pipe: see cpu_file */
+        FILE *f = fopen(p->cpu_file, "a");
+        if (f) {
+            fprintf(f,
+                    "caller_cpu %.3f caller_decode %.3f workers_cpu %.3f workers %d batches "
+                    "%llu caller_batches %llu\n",
+                    thread_cpu(), p->cpu_caller_decode, p->cpu_workers, p->nworkers,
+                    (unsigned long long)p->batches, (unsigned long long)p->caller_batches);
+            fclose(f);
+        }
+    }
     for (size_t i = 0; i < p->nring; i++) {
         batch_reset(&p->ring[i]);
         kx_buf_fini(&p->ring[i].data);

@@ -151,6 +151,13 @@ bool det_rule_is_sequence(const struct rule *r)
     return r->type == RULE_EQL && r->eql && eql_is_sequence(r->eql);
 }
 
+bool det_query_match(const struct rule *r, const struct ev_node *doc, struct ev_memo *memo)
+{
+    if (r->type == RULE_EQL)
+        return eql_is_sequence(r->eql) || eql_match_memo(r->eql, doc, memo);
+    return r->type == RULE_ESQL || kql_match_memo(r->kql, doc, memo);
+}
+
 bool det_rule_match(const struct rule *r, const struct ev_node *doc)
 {
     if (r->type == RULE_EQL)
@@ -685,25 +692,34 @@ static uint64_t event_origin(struct det_engine *e, struct det_rule *dr, const st
     return v ? v : 1;
 }
 
-/* ts: the event's time (alerts); state_ts: the time the state records (clamped, process()). */
+/* ts: the event's time (alerts); state_ts: the time the state records (clamped, process());
+   vt: the rule's terms from det_match (det_event.verdict), or NULL: read here. */
 static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct det_event *ev,
-                         int64_t ts, int64_t state_ts, kad_err *err)
+                         const struct det_vterms *vt, int64_t ts, int64_t state_ts, kad_err *err)
 {
     const struct rule *r = dr->r;
     size_t nf = r->new_terms_fields.n;
     size_t total = 1;
     bool cut = false;
+    const struct det_val *vals[3];
     for (size_t f = 0; f < nf; f++) {
-        const char *path = r->new_terms_fields.v[f];
-        struct det_terms c = {e->vals[f], 0, DET_VALUES_MAX, DET_VALUES_MAX, false};
-        det_field_terms(&e->memo, ev->doc, path, &c);
-        e->nvals[f] = c.n;
-        if (c.n == 0) {
+        if (vt) {
+            vals[f] = vt->v[f];
+            e->nvals[f] = vt->n[f];
+            cut |= vt->cut[f];
+        } else {
+            const char *path = r->new_terms_fields.v[f];
+            struct det_terms c = {e->vals[f], 0, DET_VALUES_MAX, DET_VALUES_MAX, false};
+            det_field_terms(&e->memo, ev->doc, path, &c);
+            vals[f] = e->vals[f];
+            e->nvals[f] = c.n;
+            cut |= c.cut;
+        }
+        if (e->nvals[f] == 0) {
             dr->st.no_terms++;
             return KAD_OK; /* C(d) is empty when any field has no value */
         }
-        cut |= c.cut;
-        total = total > DET_COMBOS_MAX ? total : total * c.n;
+        total = total > DET_COMBOS_MAX ? total : total * e->nvals[f];
     }
     if (total > DET_COMBOS_MAX) {
         cut = true;
@@ -719,7 +735,7 @@ static int run_new_terms(struct det_engine *e, struct det_rule *dr, const struct
     kx_str comps[3];
     for (size_t k = 0; k < total; k++) {
         for (size_t f = 0; f < nf; f++) {
-            cur[f] = e->vals[f][idx[f]];
+            cur[f] = vals[f][idx[f]];
             comps[f] = cur[f].s;
         }
         kx_buf_reset(&e->combo);
@@ -772,9 +788,12 @@ static int process(struct det_engine *e, const struct det_event *ev, kad_err *er
 {
     e->ntcache = 0;
     e->have_docid = false;
-    det_pf_candidates(e->pf, ev->doc, e->cand, e->nwords, &e->memo);
+    const struct det_verdict *v = ev->verdict;
+    size_t vt = 0; /* the next of v->terms */
+    if (!v)
+        det_pf_candidates(e->pf, ev->doc, e->cand, e->nwords, &e->memo);
     for (size_t w = 0; w < e->nwords; w++) {
-        uint64_t bits = e->cand[w];
+        uint64_t bits = v ? v->cand[w] : e->cand[w];
         while (bits) {
             size_t i = w * 64 + (size_t)__builtin_ctzll(bits);
             bits &= bits - 1;
@@ -783,11 +802,15 @@ static int process(struct det_engine *e, const struct det_event *ev, kad_err *er
                 continue;
             const struct rule *r = dr->r;
             dr->st.candidates++;
-            if (r->type == RULE_EQL
-                    ? !eql_is_sequence(r->eql) && !eql_match_memo(r->eql, ev->doc, &e->memo)
-                : r->type == RULE_ESQL ? false
-                                       : !kql_match_memo(r->kql, ev->doc, &e->memo))
+            if (v ? !(v->match[w] >> (i % 64) & 1) : !det_query_match(r, ev->doc, &e->memo))
                 continue; /* EQL sequences and ES|QL rules match in det_lang_event */
+            const struct det_vterms *terms = NULL;
+            if (v && r->type == RULE_NEW_TERMS) {
+                while (vt < v->nterms && v->terms[vt]->rule < i)
+                    vt++;
+                if (vt < v->nterms && v->terms[vt]->rule == i)
+                    terms = v->terms[vt];
+            }
             int64_t ts = det_event_time(e, ev, r);
             if (ts == DET_TIME_NONE && (r->type == RULE_NEW_TERMS || r->type == RULE_ESQL ||
                                         r->timestamp_override_fallback_disabled)) {
@@ -840,7 +863,7 @@ static int process(struct det_engine *e, const struct det_event *ev, kad_err *er
             if (r->type == RULE_QUERY || (r->type == RULE_EQL && !eql_is_sequence(r->eql)))
                 rc = raise_alert(e, dr, ev, NULL, 0, "", 0, ts, err);
             else if (r->type == RULE_NEW_TERMS)
-                rc = run_new_terms(e, dr, ev, ts, state_ts, err);
+                rc = run_new_terms(e, dr, ev, terms, ts, state_ts, err);
             else
                 rc = det_lang_event(e, dr, ev, ts, err);
             if (rc != KAD_OK)

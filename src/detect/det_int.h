@@ -120,6 +120,25 @@ struct det_engine {
     bool use_memo; /* paths are read often enough per event for the memo to pay (det_new) */
 };
 
+/* det_match.c: the stateless part of one event (det_match), in the caller's arena. */
+struct det_vterms {
+    size_t rule;                /* the rule's index */
+    size_t n[3];                /* terms per new-terms field (0: none; later fields not read) */
+    bool cut[3];                /* the field had more than DET_VALUES_MAX terms */
+    const struct det_val *v[3]; /* the terms */
+};
+struct det_verdict {
+    const uint64_t *cand;  /* rules that run and that the prefilter let through (nwords) */
+    const uint64_t *match; /* of those, the ones whose query matched (det_query_match) */
+    struct det_vterms **terms; /* the matching new_terms rules' terms, in rule order */
+    size_t nterms;
+    bool query; /* a query rule (or an EQL event query) matched: an alert is likely */
+};
+/* Rule r's query (KQL, or an EQL event query) on doc; EQL sequences and ES|QL rules always
+   "match" here (det_lang_event decides). Pure: the one evaluation det_process and det_match
+   share. */
+bool det_query_match(const struct rule *r, const struct ev_node *doc, struct ev_memo *memo);
+
 /* det_prefilter.c */
 struct det_prefilter *det_pf_new(struct det_engine *e);
 void det_pf_free(struct det_prefilter *pf);

@@ -140,7 +140,30 @@ struct det_event {
     /* Optional: when the record was read (ms since the epoch; 0 = unknown): the reference of
        det_opts.future_ms. */
     int64_t read_ms;
+    /* Optional: det_match's result for doc (computed on another thread), or NULL: det_process
+       then skips the prefilter, the queries and the new-terms fields' terms. */
+    const struct det_verdict *verdict;
 };
+
+/*
+ * The stateless part of det_process (det_match.c): which rules the prefilter lets through,
+ * whose query matches, and the new-terms fields' terms of the matching new_terms rules. A
+ * matcher belongs to one thread (any thread: it only reads the engine's rules and prefilter,
+ * which do not change after det_new) and must not outlive the engine. det_match allocates its
+ * result in arena a (valid until a is reset; the terms point into doc, which must live as
+ * long); NULL when a is full (det_process then evaluates the event itself). Passing the result
+ * as det_event.verdict gives exactly the results of det_process without it.
+ */
+struct det_matcher;
+struct det_verdict;
+struct det_matcher *det_matcher_new(const struct det_engine *e);
+void det_matcher_free(struct det_matcher *m);
+const struct det_verdict *det_match(struct det_matcher *m, const struct ev_node *doc,
+                                    kx_arena *a);
+/* True when v says a query rule (or an EQL event query) matched: the event alerts unless an
+   exception, a duplicate id, suppression or max_signals stops it (its whole document will
+   likely be needed). */
+bool det_verdict_query(const struct det_verdict *v);
 
 /*
  * Run every candidate rule on one event. Must be called inside an st_begin/st_commit batch of

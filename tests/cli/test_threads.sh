@@ -137,6 +137,48 @@ else
     echo "note: $SHARED/detection-rules/kubernetes absent: Elastic's rules not compared"
 fi
 
+# A generated multi-day log (10 days, new combinations spread over them) through each kind of
+# rule alone and together, as a scan after a learning run on the first days: the 29 kuery
+# rules (queries and new_terms, whose query part and new-terms terms are evaluated on the
+# decoding threads), the EQL rules (sequences across events) and the ES|QL rules (windows);
+# the per-rule table of the summary (candidates, matched, no_terms, ...) is part of the
+# comparison.
+if [ -d "$SHARED/detection-rules/kubernetes" ]; then
+    "$GEN" --seed 11 --events 30000 --days 10 --start 2025-12-30 --novel 300 --novel-after 3 \
+        --out "$T/days.log" || fail "kadet-gen (days)"
+    head -9000 "$T/days.log" > "$T/days.learn.log"
+    tail -n +9001 "$T/days.log" > "$T/days.scan.log"
+    for lang in kuery eql esql; do
+        mkdir -p "$T/r-$lang"
+        grep -l -E "^language = \"$lang\"" "$SHARED"/detection-rules/kubernetes/*.toml |
+            while read -r f; do ln -sf "$(realpath "$f")" "$T/r-$lang/"; done
+    done
+    [ "$(ls "$T/r-kuery" | wc -l)" -ge 20 ] || fail "kuery rules: $(ls "$T/r-kuery" | wc -l)"
+    [ "$(ls "$T/r-eql" | wc -l)" -ge 1 ] && [ "$(ls "$T/r-esql" | wc -l)" -ge 1 ] ||
+        fail "no EQL or ES|QL rules in $SHARED/detection-rules/kubernetes"
+    for set in kuery eql esql all; do
+        rs=$T/r-$set
+        [ "$set" = all ] && rs=$SHARED/detection-rules/kubernetes
+        for th in 1 2 4; do
+            rm -f "$T/st.days-$set.t$th.db"*
+            "$K" scan "${COMMON[@]}" --threads "$th" --rules "$rs" --learn \
+                --state "$T/st.days-$set.t$th.db" "$T/days.learn.log" > /dev/null 2>&1 ||
+                fail "days-$set: --learn at --threads $th"
+            "$K" scan "${COMMON[@]}" --threads "$th" --rules "$rs" \
+                --state "$T/st.days-$set.t$th.db" "$T/days.scan.log" \
+                > "$T/days-$set.t$th.out" 2> "$T/days-$set.t$th.err"
+            echo $? > "$T/days-$set.t$th.rc"
+            sed -i -E 's/; [0-9.]+ MB in [0-9.]+ s \([0-9]+ MB\/s\)/; <time>/' "$T/days-$set.t$th.err"
+        done
+        same "days-$set"
+    done
+    [ "$(wc -l < "$T/days-kuery.t1.out")" -gt 0 ] || fail "days-kuery: no alerts"
+    grep -q '"kibana.alert.rule.type":"new_terms"' "$T/days-kuery.t1.out" ||
+        fail "days-kuery: no new_terms alert (the comparison would prove little)"
+else
+    echo "note: $SHARED/detection-rules/kubernetes absent: the rule-set comparisons skipped"
+fi
+
 # the flag's errors
 "$K" scan --threads 0 --no-state "$T/a.log" > /dev/null 2> "$T/e0" && fail "--threads 0 accepted"
 grep -q -- "--threads: expected a number from 1 to 64" "$T/e0" || fail "--threads 0: $(cat "$T/e0")"
