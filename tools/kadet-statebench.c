@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,6 +61,27 @@ static double cpu_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Where wall time goes besides this process's CPU: system CPU, waits that blocked it
+   (voluntary context switches: I/O, fsync), times it was preempted (involuntary: other
+   processes on a loaded machine) and blocks written, between two calls of usage(). */
+struct usage {
+    double sys;
+    long vcsw, ivcsw, oublock;
+};
+static struct usage usage(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (struct usage){(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6,
+                          ru.ru_nvcsw, ru.ru_nivcsw, ru.ru_oublock};
+}
+static struct usage usage_since(struct usage a)
+{
+    struct usage b = usage();
+    return (struct usage){b.sys - a.sys, b.vcsw - a.vcsw, b.ivcsw - a.ivcsw,
+                          b.oublock - a.oublock};
 }
 
 static long proc_kb(const char *key)
@@ -172,6 +194,7 @@ static int bench(uint64_t n, const char *dir, int json)
     kx_buf_init(&b, ST_KEY_MAX + 1);
     long rss0 = proc_kb("VmRSS:");
     double t0 = now_s(), c0 = cpu_s();
+    struct usage u0 = usage();
     int64_t ts = 1767225600000; /* 2026-01-01 */
     for (uint64_t i = 0; i < n; i++) {
         if (i % 10000 == 0 && (i ? st_commit(st, &e) : 0) + st_begin(st, &e))
@@ -183,6 +206,7 @@ static int bench(uint64_t n, const char *dir, int json)
     if (st_commit(st, &e))
         die("commit", &e);
     double t_insert = now_s() - t0, c_insert = cpu_s() - c0;
+    struct usage u_insert = usage_since(u0);
     struct st_stats s;
     if (st_stats_get(st, &s, &e))
         die("stats", &e);
@@ -244,9 +268,11 @@ static int bench(uint64_t n, const char *dir, int json)
     }
     double t_obs = now_s() - t3, c_obs = cpu_s() - c3;
     double t4 = now_s(), c4 = cpu_s();
+    struct usage u4 = usage();
     if (st_commit(st, &e))
         die("commit", &e);
     double t_commit = now_s() - t4, c_commit = cpu_s() - c4;
+    struct usage u_commit = usage_since(u4);
     /* the same through st_lookup_batch / st_observe_batch (a second batch, later times, so
        every observation moves last_seen again) */
     struct st_probe *pr = make_probes(rid, &keys, kend, LOOKUPS, ts + 2 * (int64_t)n);
@@ -287,12 +313,17 @@ static int bench(uint64_t n, const char *dir, int json)
                "\"observe_known_ns\":%.1f,\"commit_1M_dirty_s\":%.3f,\"insert_cpu_s\":%.3f,"
                "\"lookup_cpu_ns\":%.1f,\"observe_known_cpu_ns\":%.1f,\"commit_cpu_s\":%.3f,"
                "\"lookup_batch_cpu_ns\":%.1f,\"observe_known_batch_cpu_ns\":%.1f,"
-               "\"hits\":%llu}\n",
+               "\"insert_sys_s\":%.3f,\"insert_vcsw\":%ld,\"insert_ivcsw\":%ld,"
+               "\"insert_written_mb\":%.1f,\"commit_sys_s\":%.3f,\"commit_vcsw\":%ld,"
+               "\"commit_ivcsw\":%ld,\"commit_written_mb\":%.1f,\"hits\":%llu}\n",
                (unsigned long long)s.mem_terms, (double)s.mem_keys / (double)s.mem_terms,
                s.mem_overhead, (unsigned long long)s.mem_bytes, rss1 - rss0, proc_kb("VmHWM:"),
                (long long)sb.st_size, t_insert, t_reopen, c_reopen, t_cold, c_cold, t_pre, c_pre,
                per_lookup, per_obs, t_commit, c_insert, cpu_lookup, cpu_obs, c_commit,
-               c_blookup / LOOKUPS * 1e9, c_bobs / LOOKUPS * 1e9, (unsigned long long)hits);
+               c_blookup / LOOKUPS * 1e9, c_bobs / LOOKUPS * 1e9, u_insert.sys, u_insert.vcsw,
+               u_insert.ivcsw, (double)u_insert.oublock * 512 / 1048576, u_commit.sys,
+               u_commit.vcsw, u_commit.ivcsw, (double)u_commit.oublock * 512 / 1048576,
+               (unsigned long long)hits);
     } else {
         printf("combinations          %llu\n", (unsigned long long)s.mem_terms);
         printf("key bytes (avg)       %.1f\n", (double)s.mem_keys / (double)s.mem_terms);
@@ -304,6 +335,10 @@ static int bench(uint64_t n, const char *dir, int json)
         printf("insert                %.3f s wall, %.3f s CPU (%.2f us CPU/combination, "
                "batches of 10000)\n",
                t_insert, c_insert, c_insert / (double)n * 1e6);
+        printf("  of which            %.3f s system CPU, %ld waits (voluntary switches), "
+               "%ld preemptions, %.1f MB written\n",
+               u_insert.sys, u_insert.vcsw, u_insert.ivcsw,
+               (double)u_insert.oublock * 512 / 1048576);
         printf("reopen, ready         %.3f s wall, %.3f s CPU (index loads lazily)\n", t_reopen,
                c_reopen);
         printf("cold lookup           %.2f us wall, %.2f us CPU (first touch: SQLite)\n", t_cold,
@@ -312,6 +347,10 @@ static int bench(uint64_t n, const char *dir, int json)
         printf("lookup (known)        %.1f ns wall, %.1f ns CPU\n", per_lookup, cpu_lookup);
         printf("observe (known)       %.1f ns wall, %.1f ns CPU\n", per_obs, cpu_obs);
         printf("commit, %d touched    %.3f s wall, %.3f s CPU\n", LOOKUPS, t_commit, c_commit);
+        printf("  of which            %.3f s system CPU, %ld waits, %ld preemptions, %.1f MB "
+               "written\n",
+               u_commit.sys, u_commit.vcsw, u_commit.ivcsw,
+               (double)u_commit.oublock * 512 / 1048576);
         printf("lookup, batched       %.1f ns CPU (st_lookup_batch, %d per call)\n",
                c_blookup / LOOKUPS * 1e9, PROBES_PER_CALL);
         printf("observe, batched      %.1f ns CPU (st_observe_batch, %d per call)\n",

@@ -199,14 +199,19 @@ void st_rollback(struct st_store *st)
 /* Terms, alerts, positions, counters                                                       */
 /* ======================================================================================== */
 
+/* st_observe_by's refusals, out of its hot path (so that it needs no stack frame). */
+static __attribute__((noinline)) int observe_refused(const struct st_store *st, size_t len,
+                                                     kad_err *err)
+{
+    int rc = check_len(len, err);
+    return rc ? rc : kx_err_setf(err, KAD_EINVAL, "st_observe outside a state batch");
+}
+
 int st_observe_by(struct st_store *st, uint32_t rid, const void *combo, size_t len, int64_t ts,
                   uint64_t origin, struct st_term *prev, kad_err *err)
 {
-    int rc = check_len(len, err);
-    if (rc)
-        return rc;
-    if (!st->in_batch)
-        return kx_err_setf(err, KAD_EINVAL, "st_observe outside a state batch");
+    if (len - 1 >= ST_KEY_MAX || !st->in_batch)
+        return observe_refused(st, len, err);
     if (prev)
         memset(prev, 0, sizeof(*prev));
     return st->ops->observe(st, rid, combo, len, ts, origin, prev, err);
@@ -222,7 +227,8 @@ bool st_shared(const struct st_store *st) { return !(st->ops->caps & ST_CAP_ATOM
 
 int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len, struct st_term *out)
 {
-    if (check_len(len, NULL) != 0)
+    if (len - 1 >= ST_KEY_MAX) /* 0 or too long (check_len, without an error to fill): a call
+                                  here would cost every lookup a stack frame */
         return 0;
     return st->ops->lookup(st, rid, combo, len, out);
 }

@@ -21,11 +21,10 @@
 #include <sys/mman.h>
 
 #define CHUNK_SIZE ((size_t)2 << 20) /* one transparent huge page (big_alloc) */
-#define OFF_BITS 18                  /* CHUNK_SIZE / 8 */
-#define REF_BITS 40
-#define REF_MASK ((UINT64_C(1) << REF_BITS) - 1)
+#define OFF_BITS IDX_OFF_BITS        /* CHUNK_SIZE / 8 */
+#define REF_BITS IDX_REF_BITS
+#define REF_MASK IDX_REF_MASK
 #define MAX_CHUNKS ((size_t)1 << (REF_BITS - OFF_BITS - 1))
-#define IDX_TOMB UINT64_MAX
 #define HDR_SIZE (sizeof(struct st_rec))
 
 static size_t rec_size(size_t klen) { return (HDR_SIZE + klen + 7) & ~(size_t)7; }
@@ -89,73 +88,6 @@ void idx_fini(struct st_index *ix)
     ix->gen = gen; /* record pointers taken before are stale */
 }
 
-static uint64_t rd64(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
-/*
- * The index's own hash, 8 bytes per step (MurmurHash3-style mixing of each word, then the
- * splitmix64 finaliser so the low bits (slot) and the high bits (tag) are both usable). It is
- * never persisted and never leaves this process, so it may depend on the byte order and may
- * change between versions; kx_hash64 (byte by byte, stable) stays what alert ids, logic hashes
- * and counter names use.
- */
-uint64_t idx_hash(uint32_t rid, const void *key, size_t len)
-{
-    const uint64_t c1 = UINT64_C(0x87c37b91114253d5), c2 = UINT64_C(0x4cf5ad432745937f);
-    const unsigned char *p = key;
-    uint64_t h = (uint64_t)rid * UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t)len;
-    size_t n = len;
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t w = rd64(p) * c1;
-        h ^= rotl64(w, 31) * c2;
-        h = rotl64(h, 27) * 5 + UINT64_C(0x52dce729);
-    }
-    if (n) {
-        uint64_t w = 0;
-        memcpy(&w, p, n);
-        w *= c1;
-        h ^= rotl64(w, 31) * c2;
-    }
-    h ^= h >> 30;
-    h *= UINT64_C(0xbf58476d1ce4e5b9);
-    h ^= h >> 27;
-    h *= UINT64_C(0x94d049bb133111eb);
-    h ^= h >> 31;
-    return h;
-}
-
-static struct st_rec *deref(const struct st_index *ix, uint64_t slot)
-{
-    uint64_t ref = (slot & REF_MASK) - 1;
-    return (struct st_rec *)(ix->chunks[ref >> OFF_BITS] + ((ref & ((1u << OFF_BITS) - 1)) << 3));
-}
-
-static uint64_t tag_of(uint64_t h) { return h >> REF_BITS; }
-
-struct st_rec *idx_find(struct st_index *ix, uint32_t rid, const void *key, size_t len, uint64_t h)
-{
-    if (!ix->cap)
-        return NULL;
-    size_t mask = ix->cap - 1;
-    uint64_t tag = tag_of(h);
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-        uint64_t s = ix->slots[i];
-        if (s == 0)
-            return NULL;
-        if (s == IDX_TOMB || (s >> REF_BITS) != tag)
-            continue;
-        struct st_rec *r = deref(ix, s);
-        if (r->rid == rid && r->klen == len && memcmp(r->key, key, len) == 0)
-            return r;
-    }
-}
-
 void idx_prefetch_slot(const struct st_index *ix, uint64_t h)
 {
     if (ix->cap)
@@ -169,14 +101,14 @@ void idx_prefetch_rec(const struct st_index *ix, uint64_t h)
     /* the first candidate of the probe sequence within a few slots; a miss only costs the
        prefetch (the real probe, idx_find, decides) */
     size_t mask = ix->cap - 1;
-    uint64_t tag = tag_of(h);
+    uint64_t tag = idx_tag(h);
     for (size_t i = h & mask, k = 0; k < 4; i = (i + 1) & mask, k++) {
         uint64_t s = ix->slots[i];
         if (s == 0)
             return;
         if (s == IDX_TOMB || (s >> REF_BITS) != tag)
             continue;
-        const char *r = (const char *)deref(ix, s);
+        const char *r = (const char *)idx_deref(ix, s);
         __builtin_prefetch(r);
         __builtin_prefetch(r + 64); /* a record with its key is often 100-150 bytes */
         __builtin_prefetch(r + 127); /* and, 8-aligned, a 128-byte one spans three lines */
@@ -192,7 +124,7 @@ static void place(struct st_index *ix, uint64_t h, uint64_t ref)
         i = (i + 1) & mask;
     if (ix->slots[i] == 0)
         ix->used++;
-    ix->slots[i] = (tag_of(h) << REF_BITS) | (ref + 1);
+    ix->slots[i] = (idx_tag(h) << REF_BITS) | (ref + 1);
 }
 
 static void rehash(struct st_index *ix, size_t ncap)
@@ -208,7 +140,7 @@ static void rehash(struct st_index *ix, size_t ncap)
         uint64_t s = old[i];
         if (s == 0 || s == IDX_TOMB)
             continue;
-        struct st_rec *r = deref(ix, s);
+        struct st_rec *r = idx_deref(ix, s);
         place(ix, idx_hash(r->rid, r->key, r->klen), (s & REF_MASK) - 1);
     }
     kx_free(old);
@@ -283,7 +215,7 @@ void idx_place_staged(struct st_index *ix, const struct idx_staged *st, size_t n
     size_t mask = ix->cap - 1;
     for (size_t k = 0; k < n; k++) {
         struct st_rec *nr = st[k].rec;
-        uint64_t h = st[k].h, tag = tag_of(h);
+        uint64_t h = st[k].h, tag = idx_tag(h);
         size_t free_at = SIZE_MAX, i = h & mask;
         bool dup = false;
         for (;; i = (i + 1) & mask) {
@@ -297,7 +229,7 @@ void idx_place_staged(struct st_index *ix, const struct idx_staged *st, size_t n
             }
             if ((s >> REF_BITS) != tag)
                 continue;
-            struct st_rec *r = deref(ix, s);
+            struct st_rec *r = idx_deref(ix, s);
             if (r->rid == nr->rid && r->klen == nr->klen &&
                 memcmp(r->key, nr->key, nr->klen) == 0) {
                 dup = true;
@@ -327,7 +259,7 @@ void idx_delete(struct st_index *ix, struct st_rec *rec)
     size_t mask = ix->cap - 1;
     for (size_t i = h & mask; ix->slots[i] != 0; i = (i + 1) & mask) {
         uint64_t s = ix->slots[i];
-        if (s != IDX_TOMB && deref(ix, s) == rec) {
+        if (s != IDX_TOMB && idx_deref(ix, s) == rec) {
             ix->slots[i] = IDX_TOMB;
             rec->flags |= REC_DEAD;
             ix->gen++;

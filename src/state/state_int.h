@@ -12,6 +12,7 @@
 #include "base/vec.h"
 #include "state/state.h"
 #include <sqlite3.h>
+#include <string.h>
 
 /* ======================================================================================== */
 /* The table of operations (the contract between state.c and a store implementation)        */
@@ -246,9 +247,119 @@ struct st_index {
 void idx_init(struct st_index *ix);
 /* Free everything; leaves an empty index (as idx_init) whose generation is one more. */
 void idx_fini(struct st_index *ix);
-uint64_t idx_hash(uint32_t rid, const void *key, size_t len);
-/* The live record for (rid, key) or NULL. `h` is idx_hash(rid, key, len). */
-struct st_rec *idx_find(struct st_index *ix, uint32_t rid, const void *key, size_t len, uint64_t h);
+
+/* A slot: 0 empty, IDX_TOMB deleted, else (tag << IDX_REF_BITS) | (ref + 1), ref = (chunk <<
+   IDX_OFF_BITS) | (offset in the chunk / 8). */
+#define IDX_OFF_BITS 18
+#define IDX_REF_BITS 40
+#define IDX_REF_MASK ((UINT64_C(1) << IDX_REF_BITS) - 1)
+#define IDX_TOMB UINT64_MAX
+
+static inline uint64_t idx_rd64(const unsigned char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint64_t idx_rd32(const unsigned char *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* The 128-bit product of a and b, its two halves xored: every bit of the result depends on
+   every bit of both inputs (one `mul` on x86-64). */
+static inline uint64_t idx_fold_mul(uint64_t a, uint64_t b)
+{
+    __extension__ typedef unsigned __int128 u128; /* GCC and Clang on 64-bit targets */
+    u128 p = (u128)a * b;
+    return (uint64_t)p ^ (uint64_t)(p >> 64);
+}
+
+/*
+ * The index's own hash of (rid, key), 32 bytes per step: a step multiplies (128 bits, folded)
+ * 8 key bytes xored with a constant by the next 8 xored with the state, and xors in a second
+ * product of the next 16 bytes (each xored with a constant), independent of the first, so the
+ * two multiply in parallel. A key of 94 bytes costs ~60 instructions (the MurmurHash3-style word
+ * loop before it: ~170, and a chain of 12 dependent steps). The last 1..16 bytes are
+ * read as one block (overlapping the previous one) and the length is mixed in twice, so keys
+ * differing only in length differ. A product is 0 when a factor is: the constants xored into
+ * key words have a 0xff byte, which UTF-8 text never holds, so that factor is
+ * not 0 for text (a product of 0 would drop the earlier blocks: a collision, which costs a
+ * longer probe, never a wrong answer, since keys are always compared). The low bits pick the
+ * slot, the high 24 bits are the slot's tag; the last fold mixes both from every input bit.
+ *
+ * Inline: it is most of a lookup's instructions. Never persisted and never leaves this process,
+ * so it may depend on the byte order and may change between versions; kx_hash64 (byte by byte,
+ * stable) stays what alert ids, logic hashes and counter names use, and st_disk_hash (fixed by
+ * the file format) what the file stores.
+ */
+static inline __attribute__((always_inline)) uint64_t idx_hash(uint32_t rid, const void *key,
+                                                                size_t len)
+{
+    const uint64_t k0 = UINT64_C(0xa0761d6478bd642f), k1 = UINT64_C(0xe7037ed1ff5a0cb5),
+                   k2 = UINT64_C(0x8ebc6af0ffb5a4c1), k3 = UINT64_C(0x589965cc75374cc3);
+    const unsigned char *p = key;
+    uint64_t h = ((uint64_t)rid << 32 | (uint64_t)len) ^ k0, a, b;
+    size_t n = len;
+    if (n > 16) {
+        for (; n > 32; p += 32, n -= 32) /* two independent products per step */
+            h = idx_fold_mul(idx_rd64(p) ^ k1, idx_rd64(p + 8) ^ h) ^
+                idx_fold_mul(idx_rd64(p + 16) ^ k2, idx_rd64(p + 24) ^ k3);
+        if (n > 16) {
+            h = idx_fold_mul(idx_rd64(p) ^ k1, idx_rd64(p + 8) ^ h);
+            p += 16;
+            n -= 16;
+        }
+        a = idx_rd64(p + n - 16);
+        b = idx_rd64(p + n - 8);
+    } else if (n >= 8) {
+        a = idx_rd64(p);
+        b = idx_rd64(p + n - 8);
+    } else if (n >= 4) {
+        a = idx_rd32(p);
+        b = idx_rd32(p + n - 4);
+    } else if (n > 0) {
+        a = (uint64_t)p[0] << 16 | (uint64_t)p[n >> 1] << 8 | p[n - 1];
+        b = 0;
+    } else {
+        a = b = 0;
+    }
+    h = idx_fold_mul(a ^ k2, b ^ h ^ k3);
+    return idx_fold_mul(h ^ (uint64_t)len, k0 ^ k3);
+}
+
+static inline struct st_rec *idx_deref(const struct st_index *ix, uint64_t slot)
+{
+    uint64_t ref = (slot & IDX_REF_MASK) - 1;
+    return (struct st_rec *)(ix->chunks[ref >> IDX_OFF_BITS] +
+                             ((ref & ((UINT64_C(1) << IDX_OFF_BITS) - 1)) << 3));
+}
+
+static inline uint64_t idx_tag(uint64_t h) { return h >> IDX_REF_BITS; }
+
+/* The live record for (rid, key) or NULL. `h` is idx_hash(rid, key, len). Inline: the hot
+   path of every lookup and observe. */
+static inline struct st_rec *idx_find(const struct st_index *ix, uint32_t rid, const void *key,
+                                      size_t len, uint64_t h)
+{
+    if (!ix->cap)
+        return NULL;
+    size_t mask = ix->cap - 1;
+    uint64_t tag = idx_tag(h);
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        uint64_t s = ix->slots[i];
+        if (s == 0)
+            return NULL;
+        if (s == IDX_TOMB || (s >> IDX_REF_BITS) != tag)
+            continue;
+        struct st_rec *r = idx_deref(ix, s);
+        if (r->rid == rid && r->klen == len && memcmp(r->key, key, len) == 0)
+            return r;
+    }
+}
 /* Prefetch hints for a later idx_find with hash h: the slot where its probe starts, then
    (once that line has arrived) the record of the first slot whose tag matches. No effect on
    results; they only start the memory loads early. */

@@ -1025,6 +1025,57 @@ TEST(state_index_hash_reserve_and_staging)
     ASSERT_EQ(ix.live, 0);
 }
 
+TEST(state_index_hash_spreads_similar_keys)
+{
+    /* The index takes the slot from the hash's low bits and the 24-bit tag from its high bits:
+       keys of the founding rule's shape, which share most of their bytes and differ in a few
+       digits, must spread over both. 65,536 such keys into 4,096 buckets (16 expected per
+       bucket; a fair hash stays far below 48) by the low 12 bits and by the top 12 bits. */
+    enum { N = 65536, B = 4096 };
+    static uint32_t lo[B], hi[B];
+    memset(lo, 0, sizeof(lo));
+    memset(hi, 0, sizeof(hi));
+    char k[160];
+    for (unsigned i = 0; i < N; i++) {
+        int n = snprintf(k, sizeof(k),
+                         "5:allow,33:system:serviceaccount:ns-%04u:sa-%02u,40:kubectl/v1.%u.%u "
+                         "(linux/amd64) kubernetes/%06x,",
+                         i % 7919, i % 13, i % 29, i / 29 % 1000, i);
+        uint64_t h = idx_hash(1, k, (size_t)n);
+        lo[h & (B - 1)]++;
+        hi[h >> 52]++;
+    }
+    uint32_t max_lo = 0, max_hi = 0;
+    for (int b = 0; b < B; b++) {
+        max_lo = lo[b] > max_lo ? lo[b] : max_lo;
+        max_hi = hi[b] > max_hi ? hi[b] : max_hi;
+    }
+    ASSERT_TRUE(max_lo < 48);
+    ASSERT_TRUE(max_hi < 48);
+    /* every single-bit change of a 94-byte key, at every position (the 32- and 16-byte steps
+       and the overlapping tail), changes the slot bits and the tag */
+    char a[94];
+    for (size_t i = 0; i < sizeof(a); i++)
+        a[i] = (char)('0' + i % 43);
+    uint64_t h0 = idx_hash(1, a, sizeof(a));
+    for (size_t i = 0; i < sizeof(a); i++) {
+        for (int bit = 0; bit < 8; bit++) {
+            a[i] = (char)(a[i] ^ (1 << bit));
+            uint64_t h = idx_hash(1, a, sizeof(a));
+            a[i] = (char)(a[i] ^ (1 << bit));
+            ASSERT_TRUE((h & 0xfffff) != (h0 & 0xfffff));
+            ASSERT_TRUE((h >> 40) != (h0 >> 40));
+        }
+    }
+    /* keys of every length up to 80 that differ only in their last byte differ */
+    for (size_t len = 1; len <= 80; len++) {
+        memset(k, 'x', len);
+        uint64_t x = idx_hash(1, k, len);
+        k[len - 1] = 'y';
+        ASSERT_TRUE(idx_hash(1, k, len) != x);
+    }
+}
+
 /* ---- pivot: the combinations of one user (kadet.baseline) ------------------------------ */
 
 static uint32_t reg_pivot(struct st_store *st, const char *id, size_t pivot, int64_t window)
