@@ -10,7 +10,7 @@ import sys
 import time
 
 (tsv, inp, reps, slow_reqs, stsv, sreps, cgtsv, cgin, ssecs, threads, events, rate, perf,
- bins) = sys.argv[1:15]
+ bins, satsecs) = sys.argv[1:16]
 labels = [b.split("=", 1)[0] for b in bins.split()]
 paths = dict(b.split("=", 1) for b in bins.split())
 size = os.path.getsize(inp) / 1e6 if os.path.exists(inp) else 0
@@ -80,7 +80,8 @@ def commit():
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")),
            "unknown")
 load = open("/proc/loadavg").read().split()[:3]
-env = "OUTPUTS_BENCH_REPS=%s OUTPUTS_BENCH_SERVE_REPS=%s SERVE_SECONDS=%s" % (reps, sreps, ssecs)
+env = "OUTPUTS_BENCH_REPS=%s OUTPUTS_BENCH_SERVE_REPS=%s SERVE_SECONDS=%s SERVE_SAT_SECONDS=%s" % (
+    reps, sreps, ssecs, satsecs)
 if "old" in paths:
     env += " OLD_BIN=%s" % paths["old"]
 print("<!-- outputs-bench begin -->")
@@ -165,11 +166,11 @@ if serve:
     print()
     print("`kadet serve --insecure --state NEW.db --rules RULES --output alerts.jsonl [--sink SPEC]`;"
           " load: `build/bench/bench_serve` (bench/bench_serve.c), %s keep-alive connections posting"
-          " EventLists of %s events (unique auditIDs) for %s s, **sat** = each posts when the last"
-          " is answered, **rate** = %s events/s offered in all, paced; %s rounds. Accepted = events"
+          " EventLists of %s events (unique auditIDs), **sat** = each posts when the last is answered"
+          " (%s s of load), **rate** = %s events/s offered in all, paced (%s s); %s rounds. Accepted = events"
           " answered 200 per second of load (client); detected = accepted events / (load start to"
           " every event decoded by detection, /metrics): serve's throughput; CPU = the serve"
-          " process's utime + stime per decoded event." % (threads, events, ssecs, rate, sreps))
+          " process's utime + stime per decoded event." % (threads, events, satsecs, rate, ssecs, sreps))
     print()
     for lab in labels:
         rows = []
