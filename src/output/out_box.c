@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #define BOX_APP_ID 0x6b61646f /* "kado" */
+#define BOX_APP_ID_STR "1801544815"
 
 /* `batches`: one row per committed batch; its alerts have sequence numbers first..first+n-1
    and are the records of segment `seg` at [off, off+len). `ids`: the batch's alert ids (each
@@ -238,7 +239,11 @@ static int prepare_pending(sqlite3 *db, sqlite3_stmt **st)
     return 0;
 }
 
-int box_open(struct out_box **out, const char *path, kad_err *err)
+/* Open the outbox file. `create`: create it (and its schema) when missing, check that it is an
+   outbox, bring an older one's tables up to date (the producer's connection: one write
+   transaction for a new file); else open an outbox that such a connection has set up (the
+   delivery threads': no schema statements, no write). */
+static int box_open_as(struct out_box **out, const char *path, bool create, kad_err *err)
 {
     *out = NULL;
     struct out_box *b = kx_calloc(1, sizeof(*b));
@@ -249,36 +254,53 @@ int box_open(struct out_box **out, const char *path, kad_err *err)
     kx_buf_init(&b->uc_ids, (size_t)1 << 34);
     idset_init(&b->bset);
     idset_init(&b->old);
-    int rc = sqlite3_open_v2(
-        path, &b->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc == SQLITE_OK)
+    int rc = sqlite3_open_v2(path, &b->db,
+                             SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) |
+                                 SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc == SQLITE_OK) {
         sqlite3_busy_timeout(b->db, 10000);
-    char sql[2048];
-    snprintf(sql, sizeof(sql),
-             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE; %s"
-             "COMMIT;",
-             box_schema);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
+        /* closing does not checkpoint: the last connection to close would copy the WAL into
+           the file and fsync it at every exit; the next opener reads the WAL as it is, and the
+           delivery threads' connections checkpoint as they go (out_mgr.c) */
+        sqlite3_db_config(b->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    }
     sqlite3_stmt *s = NULL;
+    int64_t app = 0;
+    if (rc == SQLITE_OK &&
+        (rc = sqlite3_prepare_v2(b->db, "PRAGMA application_id", -1, &s, NULL)) == SQLITE_OK &&
+        sqlite3_step(s) == SQLITE_ROW)
+        app = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    s = NULL;
+    if (rc == SQLITE_OK && app != 0 && app != BOX_APP_ID) {
+        int r = kx_err_setf(err, KAD_ESTATE, "%s: not a kadet outbox file", path);
+        box_free(b);
+        return r;
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(b->db,
+                          create ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                                 : "PRAGMA synchronous=NORMAL;",
+                          NULL, NULL, NULL);
+    char sql[2048];
+    if (rc == SQLITE_OK && create) {
+        /* the schema and the file's mark in one transaction */
+        snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; %s%s COMMIT;", box_schema,
+                 app == 0 ? "PRAGMA application_id=" BOX_APP_ID_STR ";" : "");
+        rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
+    }
     /* an outbox from before segment files: add their columns (old rows keep `doc`) */
-    if (rc == SQLITE_OK && sqlite3_prepare_v2(b->db, "SELECT seg FROM outbox LIMIT 0", -1, &s,
-                                              NULL) != SQLITE_OK) {
+    if (rc == SQLITE_OK && create && sqlite3_prepare_v2(b->db, "SELECT seg FROM outbox LIMIT 0", -1,
+                                                        &s, NULL) != SQLITE_OK) {
         snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE; %sCOMMIT;", box_seg_columns);
         rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
     }
     sqlite3_finalize(s);
-    s = NULL;
-    int64_t app = 0;
-    if (rc == SQLITE_OK &&
-        sqlite3_prepare_v2(b->db, "PRAGMA application_id", -1, &s, NULL) == SQLITE_OK &&
-        sqlite3_step(s) == SQLITE_ROW)
-        app = sqlite3_column_int64(s, 0);
-    sqlite3_finalize(s);
-    if (rc == SQLITE_OK && app == 0) {
-        snprintf(sql, sizeof(sql), "PRAGMA application_id=%d", BOX_APP_ID);
-        rc = sqlite3_exec(b->db, sql, NULL, NULL, NULL);
-        app = BOX_APP_ID;
+    if (rc == SQLITE_OK && !create && app != BOX_APP_ID) {
+        int r = kx_err_setf(err, KAD_ESTATE, "%s: not a kadet outbox file", path);
+        box_free(b);
+        return r;
     }
     if (rc != SQLITE_OK) {
         sqlite3_exec(b->db, "ROLLBACK", NULL, NULL, NULL);
@@ -286,15 +308,20 @@ int box_open(struct out_box **out, const char *path, kad_err *err)
         box_free(b);
         return r;
     }
-    if (app != BOX_APP_ID) {
-        int r = kx_err_setf(err, KAD_ESTATE, "%s: not a kadet outbox file", path);
-        box_free(b);
-        return r;
-    }
     /* rows of an outbox from before batches: read first, never written again */
     b->legacy_max = box_one(stmt_of(b->db, b->st, Q_LEG_MAX), NULL);
     *out = b;
     return 0;
+}
+
+int box_open(struct out_box **out, const char *path, kad_err *err)
+{
+    return box_open_as(out, path, true, err);
+}
+
+int box_attach(struct out_box **out, const char *path, kad_err *err)
+{
+    return box_open_as(out, path, false, err);
 }
 
 int out_box_open(struct out_box **b, const char *path, kad_err *err)

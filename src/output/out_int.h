@@ -70,6 +70,8 @@ typedef bool box_row_fn(int64_t seq, int64_t created, const char *id, const char
 int64_t box_one(sqlite3_stmt *s, bool *found);
 /* Open the outbox file (create the schema) on a connection of its own. */
 int box_open(struct out_box **b, const char *path, kad_err *err);
+/* Another connection to an outbox file box_open has set up (no schema, no write). */
+int box_attach(struct out_box **b, const char *path, kad_err *err);
 /* The cursor of output `name`, created at the current end of the outbox when missing. */
 int box_cursor(struct out_box *b, const char *name, int64_t *cursor, kad_err *err);
 int box_cursor_set(struct out_box *b, const char *name, int64_t cursor, kad_err *err);

@@ -119,6 +119,15 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
         sqlite3_wal_autocheckpoint(m->prod->db, 0);
     m->o = kx_calloc(n ? n : 1, sizeof(*m->o));
     m->n = n;
+    /* every output's cursor (a new one at the end of the outbox) in one transaction of the
+       producer's connection, before its first batch */
+    bool txn = !rc && n && sqlite3_exec(m->prod->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+    for (size_t i = 0; i < n && !rc; i++)
+        rc = box_cursor(m->prod, specs[i].name, &m->o[i].cursor, err);
+    if (txn && sqlite3_exec(m->prod->db, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL) != SQLITE_OK &&
+        !rc)
+        rc = kx_err_setf(err, KAD_ESTATE, "outbox %s: cannot register the outputs: %s",
+                         opts->outbox_path, sqlite3_errmsg(m->prod->db));
     for (size_t i = 0; i < n && !rc; i++) {
         struct output *o = &m->o[i];
         out_spec_copy(&o->spec, &specs[i]);
@@ -132,9 +141,7 @@ int out_mgr_new(struct out_mgr **out, const struct out_opts *opts, const struct 
         kx_arena_init(&o->ar, 1 << 20, 0);
         o->batch = kx_calloc((size_t)o->spec.batch_count, sizeof(*o->batch));
         o->res = kx_calloc((size_t)o->spec.batch_count, sizeof(*o->res));
-        rc = box_open(&o->wb, opts->outbox_path, err);
-        if (!rc)
-            rc = box_cursor(o->wb, o->spec.name, &o->cursor, err);
+        rc = box_attach(&o->wb, opts->outbox_path, err);
         o->pub_cursor = o->cursor;
     }
     if (rc) {
@@ -198,6 +205,8 @@ static bool load_row(int64_t seq, int64_t created, const char *id, const char *j
 {
     struct load *l = ud;
     struct out_mgr *m = l->m;
+    if (atomic_load(&m->abort))
+        return false; /* out_mgr_free waits: stop reading (step sends nothing) */
     struct out_alert *a = &l->o->batch[l->n];
     kad_err e = {0};
     if (!json) { /* its segment file was removed or cut short by hand */
@@ -263,8 +272,8 @@ static bool step(struct out_mgr *m, struct output *o)
         kx_log(KX_LOG_ERROR, "output %s: %s", o->spec.name, e.msg);
         return false;
     }
-    if (l.last_seq == o->cursor)
-        return false; /* nothing pending */
+    if (l.last_seq == o->cursor || atomic_load(&m->abort))
+        return false; /* nothing pending, or out_mgr_free waits for this thread */
     int64_t new_cursor = l.last_seq;
     if (l.n > 0 && l.n < o->spec.batch_count && o->spec.batch_ms > 0) {
         /* flush=: wait up to batch_ms after the first alert for a fuller batch */
@@ -281,6 +290,8 @@ static bool step(struct out_mgr *m, struct output *o)
     if (l.n > 0) {
         bool permanent = false;
         int rc = conn_send(o->conn, o->batch, (size_t)l.n, o->res, &permanent, &e);
+        if (rc && atomic_load(&m->abort))
+            return false; /* aborted by out_mgr_free: not an attempt (sent again next run) */
         o->attempts++;
         bool give_up = permanent || o->attempts >= o->spec.max_attempts;
         if (rc && !give_up) {
@@ -417,6 +428,9 @@ static void *worker(void *ud)
             persist_counts(o);
         }
         persist_counts(o);
+        if (atomic_load(&m->abort))
+            return NULL; /* out_mgr_free waits: no pruning, no metrics (on a busy machine this
+                      thread, at nice 10, runs seldom, and the exit would wait for it) */
         if (moved && ++passes % 16 == 1)
             prune(o);
         update_metrics(o);

@@ -937,32 +937,77 @@ TEST(output_slow_receiver_does_not_block_the_producer)
     rmdir_r(dir);
 }
 
+/* A webhook receiver holding every answer until h->hold exists (receiver.py --hold), in a new
+   directory, and a manager with that one output. */
+struct held {
+    char dir[64], url[128], hold[128];
+    struct rcv r;
+};
+
+static struct out_mgr *held_start(struct held *h)
+{
+    tmpdir(h->dir, sizeof(h->dir));
+    snprintf(h->hold, sizeof(h->hold), "%s/release", h->dir);
+    const char *args[] = {"--hold", h->hold, NULL};
+    rcv_start(&h->r, h->dir, 0, args);
+    snprintf(h->url, sizeof(h->url), "webhook:http://127.0.0.1:%d/held,timeout=3600000",
+             h->r.port);
+    const char *specs[] = {h->url};
+    return mgr_new(h->dir, specs, 1);
+}
+
+/* The receiver answers from now on. */
+static void held_release(struct held *h)
+{
+    FILE *f = fopen(h->hold, "w");
+    ASSERT_NOT_NULL(f);
+    fclose(f);
+}
+
+/* Wait for every alert delivered (n of them), then stop m and the receiver. */
+static void held_finish(struct held *h, struct out_mgr *m, uint64_t n)
+{
+    ASSERT_EQ(out_mgr_drain(m, LONG_MS), 0);
+    struct out_metrics mt[1];
+    out_mgr_metrics(m, mt, 1);
+    ASSERT_EQ(mt[0].delivered, n);
+    out_mgr_free(m);
+    rcv_stop(&h->r);
+    rmdir_r(h->dir);
+}
+
+/* A request in flight holds nothing the producer needs: no SQLite lock (the producer's busy
+   timeout is 0 here, so one busy wait would fail its commit at once) and no mutex (notify
+   would block). 5 batches commit while the output's first request is held by the receiver (no
+   timing: the hold lasts until the test ends it). */
+TEST(output_request_in_flight_holds_no_lock)
+{
+    struct held h;
+    struct out_mgr *m = held_start(&h);
+    char waiting[160];
+    snprintf(waiting, sizeof(waiting), "%s.waiting", h.hold);
+    produce(m, 0, 1, "high", NULL);
+    ASSERT(wait_file(waiting)); /* the first request is in flight */
+    sqlite3_busy_timeout(out_mgr_box(m)->db, 0);
+    for (int b = 0; b < 5; b++)
+        produce(m, 1 + b * 20, 21 + b * 20, "high", NULL);
+    ASSERT_EQ(out_mgr_drain(m, 0), 101);
+    held_release(&h);
+    held_finish(&h, m, 101);
+}
+
 /* out_mgr_free does not wait for a receiver that does not answer: the request in flight is
    aborted, and a new manager on the outbox sends it again. */
 TEST(output_free_aborts_a_request_in_flight)
 {
-    char dir[64], url[128], hold[128];
-    tmpdir(dir, sizeof(dir));
-    snprintf(hold, sizeof(hold), "%s/release", dir);
-    const char *args[] = {"--hold", hold, NULL};
-    struct rcv r;
-    rcv_start(&r, dir, 0, args);
-    snprintf(url, sizeof(url), "webhook:http://127.0.0.1:%d/held,timeout=3600000", r.port);
-    const char *specs[] = {url};
-    struct out_mgr *m = mgr_new(dir, specs, 1);
+    struct held h;
+    struct out_mgr *m = held_start(&h);
     produce(m, 0, 3, "high", NULL);
     out_mgr_free(m); /* would wait up to an hour (timeout=) if it joined the request */
-    FILE *f = fopen(hold, "w");
-    ASSERT_NOT_NULL(f);
-    fclose(f);
-    m = mgr_new(dir, specs, 1);
-    ASSERT_EQ(out_mgr_drain(m, 600000), 0);
-    struct out_metrics mt[1];
-    out_mgr_metrics(m, mt, 1);
-    ASSERT_EQ(mt[0].delivered, 3);
-    out_mgr_free(m);
-    rcv_stop(&r);
-    rmdir_r(dir);
+    held_release(&h);
+    const char *specs[] = {h.url};
+    m = mgr_new(h.dir, specs, 1);
+    held_finish(&h, m, 3);
 }
 
 /* The producer of output_kill9_during_delivery, in a child: commits alert-0000 .. alert-0039 in
