@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -243,6 +244,14 @@ int main(int argc, char **argv)
     if (nl)
         printf("p50_200_ms=%.2f\np99_200_ms=%.2f\n", all[nl / 2] * 1000,
                all[(size_t)((double)nl * 0.99)] * 1000);
+    /* the load generator's own CPU: it shares the machine's cores with the server */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+    printf("client_cpu_s=%.2f\n", cpu);
+    if (ev)
+        printf("client_cpu_us_per_event=%.2f\n", cpu * 1e6 / (double)ev);
     printf("rss_first_kb=%ld\nrss_last_kb=%ld\nrss_min_kb=%ld\nrss_max_kb=%ld\n", rss_first,
            rss_last, rss_min, rss_max);
     free(all);

@@ -83,6 +83,12 @@ run() {
     local utime stime cpu_s decoded
     read -r utime stime < <(awk '{print $14, $15}' "/proc/$pid/stat")
     cpu_s=$(awk -v u="$utime" -v s="$stime" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / hz }')
+    # CPU of the threads still alive, by name (kadet-detect, kadet-decode...); the connection
+    # threads have ended with their connections: they are the rest of the total
+    for f in /proc/"$pid"/task/*/stat; do cat "$f" 2>/dev/null; echo; done | awk -v hz="$(getconf CLK_TCK)" -v tot="$cpu_s" '
+        NF { i = index($0, "("); j = index($0, ") "); name = substr($0, i + 1, j - i - 1)
+             split(substr($0, j + 2), a, " "); t[name] += (a[12] + a[13]) / hz; live += (a[12] + a[13]) / hz }
+        END { for (n in t) printf "thread_cpu_s.%s=%.2f\n", n, t[n]; printf "thread_cpu_s.ended=%.2f\n", tot - live }' > "$R/threads"
     kill -TERM "$pid"
     wait "$pid" || true
     pid=
@@ -100,6 +106,8 @@ run() {
         echo "commits=$(metric kadet_commits_total "$R/metrics")"
         echo "alerts_lines=$(wc -l < "$R/alerts.jsonl")"
         echo "server_cpu_s=$cpu_s"
+        cat "$R/threads"
+        awk -v n="${decoded:-0}" -F= '$1 == "thread_cpu_s.kadet-detect" && n > 0 { printf "detect_cpu_us_per_event=%.2f\n", $2 * 1e6 / n }' "$R/threads"
         awk -v c="$cpu_s" -v n="${decoded:-0}" 'BEGIN { if (n > 0) printf "server_cpu_us_per_event=%.2f\n", c * 1e6 / n; else print "server_cpu_us_per_event=-" }'
         # RSS over time (one sample a second): after the first tenth (start-up, caches filling),
         # the median of the second quarter against the median of the last quarter, and the
@@ -167,6 +175,8 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
     row "events decoded" events_decoded
     row "server CPU (user + system)" server_cpu_s " s"
     row "server CPU per event" server_cpu_us_per_event " µs"
+    row "of which the detection thread, per event" detect_cpu_us_per_event " µs"
+    row "load generator CPU per event (same cores)" client_cpu_us_per_event " µs"
     row "RSS first" rss_first_kb " kB"
     row "RSS last" rss_last_kb " kB"
     row "RSS max" rss_max_kb " kB"

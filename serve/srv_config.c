@@ -56,6 +56,7 @@ const char srv_usage[] =
     "  --body-timeout SECONDS   a request's body, from its headers (default 120; 0 none)\n"
     "  --drain-timeout SECONDS  SIGTERM: time to drain the spool (default 20)\n"
     "  --commit-interval DUR    longest time between commits under load (default 200ms)\n"
+    "  --threads N              threads decoding webhook records (default 0: one per CPU)\n"
     "  --host-name NAME --host-os-type TYPE --no-host   host.* of events\n"
     "  --ingested now|none      event.ingested: the time of reading (default) or none\n"
     "  --now TIME               alert @timestamp (tests)\n"
@@ -114,6 +115,7 @@ static const struct setting settings[] = {
     S("body_timeout", T_UINT, body_timeout_s),
     S("drain_timeout", T_UINT, drain_s),
     S("commit_interval", T_MS, commit_ms),
+    S("threads", T_UINT, threads),
     S("host_name", T_STR, host_name),
     S("host_os_type", T_STR, host_os_type),
     S("no_host", T_BOOL, no_host),
@@ -624,6 +626,8 @@ static int validate(struct srv_config *c)
         c->max_inflight = c->max_body;
     if (c->max_connections == 0)
         return usage_error("--max-connections: expected at least 1");
+    if (c->threads > 64)
+        return usage_error("--threads: expected 0 (one per CPU) to 64");
     return 0;
 }
 
