@@ -81,6 +81,7 @@ struct srv_config {
     unsigned threads; /* decoding threads of the engine (kad_engine_opts.threads); 0: the CPUs */
     char *host_name, *host_os_type;
     bool no_host;
+    bool no_console; /* --no-console: the console (console_mount_new) is not mounted */
     int64_t now_ms; /* --now (tests): alert @timestamp; KAD_TIME_NONE: the clock */
     int ingested;   /* KAD_INGESTED_*: event.ingested at reading (default) or none */
     struct srv_user users[SRV_MAX_USERS];

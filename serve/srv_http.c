@@ -1142,7 +1142,7 @@ int srv_http_start(struct srv *s)
         .metrics_text = svc_metrics,
         .authenticate_token = svc_auth,
     };
-    if (console_mount_new && !s->hook) {
+    if (console_mount_new && !s->hook && !s->cfg.no_console) {
         kad_err err;
         kad_err_clear(&err);
         srv_mount *m = console_mount_new(&s->services, s->cfg.config_path, &err);

@@ -89,10 +89,18 @@ stop
 [ "$rc" = 0 ] || fail "SIGTERM: exit $rc"
 n=$(wc -l < "$T/alerts.jsonl")
 
-# ---- a restart reads nothing twice ------------------------------------------------------------
+# ---- a restart reads nothing twice; --no-console serves no console -----------------------------
 start 127.0.0.1:0 "${TLS_ARGS[@]}" --spool-dir "$T/spool" --state "$T/state.db" \
-    --output "$T/alerts.jsonl"
-sleep 1
+    --output "$T/alerts.jsonl" --no-console
+grep -q "console mounted" "$T/err" && fail "--no-console: the console was mounted"
+code=$(curl -sS -o /dev/null -w '%{http_code}' "${CURL_CA[@]}" -H "$(bearer)" "$URL/ui/")
+[ "$code" = 404 ] || fail "--no-console: /ui/ answered $code, expected 404"
+evlist "$(ev new3 carol kubectl/v1.29 delete)" > "$T/b2.json"
+r=$(post "$T/b2.json" "${CERT[@]}")
+[ "${r%% *}" = 200 ] || fail "post with --no-console: $r"
+for _ in $(seq 100); do [ "$(q_ids)" = "new2 new3 old1 old2 " ] && break; sleep 0.1; done
+[ "$(q_ids)" = "new2 new3 old1 old2 " ] || fail "--no-console: alerts for $(q_ids)"
+n=$((n + $(jq -r 'select(.kubernetes.audit.auditID == "new3") | 1' "$T/alerts.jsonl" | wc -l)))
 stop
 [ "$(wc -l < "$T/alerts.jsonl")" = "$n" ] || fail "alerts raised again after a restart"
 echo "ok"
