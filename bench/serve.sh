@@ -159,7 +159,11 @@ echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | h
 v() { sed -n "s/^$2=//p" "$W/res.$1" | head -1; }
 row() { # row TITLE KEY [SUFFIX]
     local line="| $1 |"
-    for l in "${labels[@]}"; do line="$line $(v "$l" "$2")${3:-} |"; done
+    for l in "${labels[@]}"; do
+        local x
+        x=$(v "$l" "$2")
+        line="$line ${x:--}${x:+${3:-}} |"
+    done
     echo "$line"
 }
 name="serve-bench figures"
