@@ -34,7 +34,7 @@ struct job {
     uint64_t ok, failed, sent_events;
     uint64_t connects; /* new connections curl made (1 at the start; more: reconnects) */
     double max_late;   /* paced: the longest a request waited for its thread past its due time */
-    double *lat; /* seconds per request */
+    double *lat;       /* seconds per request */
     size_t nlat, clat;
 };
 
