@@ -175,8 +175,8 @@ static const char *scan_object(const char *p, const char *end, struct members *m
             return NULL;
         p = skip_ws(p + 1, end);
         const char *vs = p, *ve;
-        if (sp && !sp->fused && *vs == '[' && m->kind && m->api && key_is(ks, klen, "items") &&
-            key_is(m->kind, m->kind_len, "\"EventList\"")) {
+        if (sp && !sp->fused && vs < end && *vs == '[' && m->kind && m->api &&
+            key_is(ks, klen, "items") && key_is(m->kind, m->kind_len, "\"EventList\"")) {
             sp->fused = true;
             ve = NULL;
             sp->status = add_array(sp, vs, end, m->api, m->api_len, max_depth - 2, &ve);
