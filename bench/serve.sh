@@ -8,13 +8,16 @@
 # Settings (environment):
 #   SECONDS_RUN (or DURATION)  seconds per run (default 20; the issue's RSS run is 600)
 #   THREADS, EVENTS            client threads (4), events per request (500)
-#   MODES                      "sat" (post as fast as answered) and/or "rate" (RATE events/s in
-#                              all, paced); default "sat rate", "rate" alone when SECONDS_RUN>=300
+#   MODES                      "sat" (post as fast as answered), "rate" (RATE events/s in all,
+#                              paced) and/or "rate:N" (N events/s); default "sat rate", "rate"
+#                              alone when SECONDS_RUN>=300
 #   RATE                       offered events/s of the "rate" mode (default 100000)
 #   KADET_BIN                  the build measured (./kadet)
 #   OLD_BIN                    another build run the same way in the same invocation, each mode
 #                              alternating old then new, for side-by-side figures
 #   SERVE_FLAGS                extra flags for both builds (e.g. "--commit-interval 20ms")
+#   ALT_FLAGS                  when set, KADET_BIN runs each mode once more with these flags too
+#                              (columns alt-MODE; e.g. "--no-console")
 # A run of SECONDS_RUN >= 300 writes the "serve-bench long" section (RSS over time), a shorter
 # one the "serve-bench figures" section.
 set -euo pipefail
@@ -54,13 +57,14 @@ metric() { awk -v n="$1" '$1 == n { print $2 }' "$2"; }
 
 # run LABEL BIN MODE: one server, one load; key=value lines in $W/res.LABEL
 run() {
-    local label=$1 bin=$2 mode=$3 R="$W/run.$1" rate=0
+    local label=$1 bin=$2 mode=$3 flags=${4:-} R="$W/run.$1" rate=0
     [ "$mode" = rate ] && rate=$RATE
+    case $mode in rate:*) rate=${mode#rate:} ;; esac
     mkdir -p "$R"
     # shellcheck disable=SC2086
     "$bin" serve --listen 127.0.0.1:0 --tls-cert "$W/s.pem" --tls-key "$W/s.key" \
         --client-ca "$W/ca.pem" --token-file "$W/token" --spool-dir "$R/spool" \
-        --state "$R/state.db" --output "$R/alerts.jsonl" $SERVE_FLAGS 2> "$R/err" &
+        --state "$R/state.db" --output "$R/alerts.jsonl" $SERVE_FLAGS $flags 2> "$R/err" &
     pid=$!
     local port=
     for _ in $(seq 100); do
@@ -83,6 +87,12 @@ run() {
     local utime stime cpu_s decoded
     read -r utime stime < <(awk '{print $14, $15}' "/proc/$pid/stat")
     cpu_s=$(awk -v u="$utime" -v s="$stime" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (u + s) / hz }')
+    # CPU of the threads still alive, by name (kadet-detect, kadet-decode...); the connection
+    # threads have ended with their connections: they are the rest of the total
+    for f in /proc/"$pid"/task/*/stat; do cat "$f" 2>/dev/null; echo; done | awk -v hz="$(getconf CLK_TCK)" -v tot="$cpu_s" '
+        NF { i = index($0, "("); j = index($0, ") "); name = substr($0, i + 1, j - i - 1)
+             split(substr($0, j + 2), a, " "); t[name] += (a[12] + a[13]) / hz; live += (a[12] + a[13]) / hz }
+        END { for (n in t) printf "thread_cpu_s.%s=%.2f\n", n, t[n]; printf "thread_cpu_s.ended=%.2f\n", tot - live }' > "$R/threads"
     kill -TERM "$pid"
     wait "$pid" || true
     pid=
@@ -100,6 +110,10 @@ run() {
         echo "commits=$(metric kadet_commits_total "$R/metrics")"
         echo "alerts_lines=$(wc -l < "$R/alerts.jsonl")"
         echo "server_cpu_s=$cpu_s"
+        cat "$R/threads"
+        awk -v n="${decoded:-0}" -F= 'n > 0 && $1 == "thread_cpu_s.kadet-detect" { printf "detect_cpu_us_per_event=%.2f\n", $2 * 1e6 / n }
+            n > 0 && $1 == "thread_cpu_s.kad-decode" { printf "decode_cpu_us_per_event=%.2f\n", $2 * 1e6 / n }
+            n > 0 && $1 == "thread_cpu_s.ended" { printf "conn_cpu_us_per_event=%.2f\n", $2 * 1e6 / n }' "$R/threads"
         awk -v c="$cpu_s" -v n="${decoded:-0}" 'BEGIN { if (n > 0) printf "server_cpu_us_per_event=%.2f\n", c * 1e6 / n; else print "server_cpu_us_per_event=-" }'
         # RSS over time (one sample a second): after the first tenth (start-up, caches filling),
         # the median of the second quarter against the median of the last quarter, and the
@@ -134,6 +148,10 @@ for mode in $MODES; do
     fi
     run "new-$mode" "$KADET_BIN" "$mode"
     labels+=("new-$mode")
+    if [ -n "${ALT_FLAGS:-}" ]; then
+        run "alt-$mode" "$KADET_BIN" "$mode" "$ALT_FLAGS"
+        labels+=("alt-$mode")
+    fi
 done
 echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg); shared with other jobs"
 
@@ -141,7 +159,11 @@ echo "machine: $(nproc) CPUs, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | h
 v() { sed -n "s/^$2=//p" "$W/res.$1" | head -1; }
 row() { # row TITLE KEY [SUFFIX]
     local line="| $1 |"
-    for l in "${labels[@]}"; do line="$line $(v "$l" "$2")${3:-} |"; done
+    for l in "${labels[@]}"; do
+        local x
+        x=$(v "$l" "$2")
+        line="$line ${x:--}${x:+${3:-}} |"
+    done
     echo "$line"
 }
 name="serve-bench figures"
@@ -149,7 +171,7 @@ name="serve-bench figures"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
 {
     echo "<!-- $name begin -->"
-    echo "Last \`make bench-serve\` run with SECONDS_RUN=$SECONDS_RUN: $(date -u +%Y-%m-%dT%H:%MZ), tree at $commit, $THREADS threads, $EVENTS events per request, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end. Columns: build (new: KADET_BIN=$KADET_BIN${OLD_BIN:+, old: OLD_BIN=$OLD_BIN}) and mode (sat: as fast as answered; rate: $RATE events/s offered, paced).${SERVE_FLAGS:+ Serve flags: \`$SERVE_FLAGS\`.}"
+    echo "Last \`make bench-serve\` run with SECONDS_RUN=$SECONDS_RUN: $(date -u +%Y-%m-%dT%H:%MZ), tree at $commit, $THREADS threads, $EVENTS events per request, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end. Columns: build (new: KADET_BIN=$KADET_BIN${OLD_BIN:+, old: OLD_BIN=$OLD_BIN}${ALT_FLAGS:+, alt: KADET_BIN with \`$ALT_FLAGS\`}) and mode (sat: as fast as answered; rate: $RATE events/s offered, paced; rate:N: N events/s offered, paced).${SERVE_FLAGS:+ Serve flags: \`$SERVE_FLAGS\`.}"
     echo
     hdr="| measure |" sep="| --- |"
     for l in "${labels[@]}"; do hdr="$hdr $l |" sep="$sep ---: |"; done
@@ -167,6 +189,10 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
     row "events decoded" events_decoded
     row "server CPU (user + system)" server_cpu_s " s"
     row "server CPU per event" server_cpu_us_per_event " µs"
+    row "of which the detection thread, per event" detect_cpu_us_per_event " µs"
+    row "of which the decoding threads (kad-decode), per event" decode_cpu_us_per_event " µs"
+    row "of which the connection threads (ended with the run), per event" conn_cpu_us_per_event " µs"
+    row "load generator CPU per event (same cores)" client_cpu_us_per_event " µs"
     row "RSS first" rss_first_kb " kB"
     row "RSS last" rss_last_kb " kB"
     row "RSS max" rss_max_kb " kB"
@@ -176,7 +202,7 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
     row "RSS flat" rss_flat
     row "failed requests" requests_failed
     echo
-    echo "Command: \`SECONDS_RUN=$SECONDS_RUN THREADS=$THREADS EVENTS=$EVENTS MODES=\"$MODES\" RATE=$RATE${OLD_BIN:+ OLD_BIN=$OLD_BIN}${SERVE_FLAGS:+ SERVE_FLAGS=\"$SERVE_FLAGS\"} make bench-serve\`."
+    echo "Command: \`SECONDS_RUN=$SECONDS_RUN THREADS=$THREADS EVENTS=$EVENTS MODES=\"$MODES\" RATE=$RATE${OLD_BIN:+ OLD_BIN=$OLD_BIN}${SERVE_FLAGS:+ SERVE_FLAGS=\"$SERVE_FLAGS\"}${ALT_FLAGS:+ ALT_FLAGS=\"$ALT_FLAGS\"} make bench-serve\`."
     echo "<!-- $name end -->"
 } > "$W/section"
 bash bench/section.sh "$name" "$W/section"

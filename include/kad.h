@@ -851,8 +851,8 @@ typedef struct kad_engine_opts {
     /* kad_engine_scan's decoding threads: 0 or 1 decodes on the calling thread; N > 1 decodes
        on N - 1 worker threads and the calling thread (at most 64), while detection, state,
        alerts and commits stay on the calling thread in input order, so the alerts, counts,
-       positions and warnings are those of one thread. kad_engine_feed and kad_engine_body
-       always decode on the calling thread. */
+       positions and warnings are those of one thread. kad_engine_push uses them too;
+       kad_engine_feed and kad_engine_body always decode on the calling thread. */
     int threads;
 } kad_engine_opts;
 
@@ -922,6 +922,19 @@ KAD_API int kad_engine_decode_add(kad_engine *e, const kad_decode_opts *d, kad_e
 /* kad_engine_feed_at decoding the record with the options numbered `decode`. */
 KAD_API int kad_engine_feed_with(kad_engine *e, const char *source, const kad_record *rec,
                                  int64_t read_ms, int decode, kad_err *err);
+/*
+ * kad_engine_feed_with, decoded in parallel (kad_engine_opts.threads > 1): the record is copied
+ * and may run after the call returns. Decoding happens on the engine's worker threads (and on
+ * the calling thread); detection, state, alerts (on_alert) and positions on the calling thread
+ * in push order, inside later kad_engine_push calls and kad_engine_push_wait. Every other call
+ * on the engine (commit, feed, position, scan, body, flush) runs what was pushed first, so the
+ * results are those of kad_engine_feed_with. Records of one source are pushed back to back;
+ * another source, a decode set other than 0, or threads <= 1 run one record at a time.
+ */
+KAD_API int kad_engine_push(kad_engine *e, const char *source, const kad_record *rec,
+                            int64_t read_ms, int decode, kad_err *err);
+/* Run every pushed record now: KAD_OK, or the engine's failure. */
+KAD_API int kad_engine_push_wait(kad_engine *e, kad_err *err);
 /* Commit now (see the protocol above). */
 KAD_API int kad_engine_commit(kad_engine *e, kad_err *err);
 /* The inputs have ended and time has passed to now_ms (KAD_TIME_NONE: the wall clock; not

@@ -78,8 +78,10 @@ struct srv_config {
     unsigned max_connections, max_per_ip, timeout_s, drain_s;
     unsigned header_timeout_s, body_timeout_s; /* request headers, request body (0: none) */
     long commit_ms;
+    unsigned threads; /* decoding threads of the engine (kad_engine_opts.threads); 0: the CPUs */
     char *host_name, *host_os_type;
     bool no_host;
+    bool no_console; /* --no-console: the console (console_mount_new) is not mounted */
     int64_t now_ms; /* --now (tests): alert @timestamp; KAD_TIME_NONE: the clock */
     int ingested;   /* KAD_INGESTED_*: event.ingested at reading (default) or none */
     struct srv_user users[SRV_MAX_USERS];
@@ -200,6 +202,11 @@ void srv_spool_reader_start(struct srv_spool *sp,
    error (msg). *key: the resume key of its segment ("spool:NAME"), valid until the next call. */
 int srv_spool_next(struct srv_spool *sp, struct srv_spool_rec *r, const char **key, int wait_ms,
                    char *msg, size_t size);
+/* Up to max durable records of one segment at once (one lock round trip): 1 with *n records
+   (at least one), 0 when none now (after waiting up to wait_ms), -1 on a read error (msg). The
+   records and *key are valid until the next call. */
+int srv_spool_read(struct srv_spool *sp, struct srv_spool_rec *recs, size_t max, size_t *n,
+                   const char **key, int wait_ms, char *msg, size_t size);
 /* After a commit: delete the segments read to their end that no writer appends to. */
 void srv_spool_committed(struct srv_spool *sp);
 /* Wake a reader waiting in srv_spool_next. */

@@ -55,7 +55,9 @@ const char srv_usage[] =
     "  --header-timeout SECONDS a request's headers, from connecting (default 10; 0 none)\n"
     "  --body-timeout SECONDS   a request's body, from its headers (default 120; 0 none)\n"
     "  --drain-timeout SECONDS  SIGTERM: time to drain the spool (default 20)\n"
-    "  --commit-interval DUR    longest time between commits under load (default 200ms)\n"
+    "  --commit-interval DUR    longest time between commits under load (default 25ms)\n"
+    "  --threads N              threads decoding webhook records (default 0: one per CPU)\n"
+    "  --no-console             no web console (/ui, /api/v1/) and no recent-input store\n"
     "  --host-name NAME --host-os-type TYPE --no-host   host.* of events\n"
     "  --ingested now|none      event.ingested: the time of reading (default) or none\n"
     "  --now TIME               alert @timestamp (tests)\n"
@@ -114,9 +116,11 @@ static const struct setting settings[] = {
     S("body_timeout", T_UINT, body_timeout_s),
     S("drain_timeout", T_UINT, drain_s),
     S("commit_interval", T_MS, commit_ms),
+    S("threads", T_UINT, threads),
     S("host_name", T_STR, host_name),
     S("host_os_type", T_STR, host_os_type),
     S("no_host", T_BOOL, no_host),
+    S("no_console", T_BOOL, no_console),
     S("now", T_TIME, now_ms),
     S("ingested", T_INGESTED, ingested),
 };
@@ -136,7 +140,7 @@ static void defaults(struct srv_config *c)
     c->header_timeout_s = 10;
     c->body_timeout_s = 120;
     c->drain_s = 20;
-    c->commit_ms = 200;
+    c->commit_ms = 25; /* receipt -> alert p99 <= 50 ms under load (bench/RESULTS.md, serve) */
     c->sink_ms = 10000;
     c->now_ms = KAD_TIME_NONE;
     c->ingested = KAD_INGESTED_NOW;
@@ -624,6 +628,8 @@ static int validate(struct srv_config *c)
         c->max_inflight = c->max_body;
     if (c->max_connections == 0)
         return usage_error("--max-connections: expected at least 1");
+    if (c->threads > 64)
+        return usage_error("--threads: expected 0 (one per CPU) to 64");
     return 0;
 }
 

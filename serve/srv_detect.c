@@ -21,7 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
+#include <unistd.h>
+
+#define SPOOL_BATCH 1024 /* spool records per read (they share one lock round trip) */
 
 struct det {
     struct srv *s;
@@ -43,7 +47,8 @@ struct det {
         int dec;
     } fdec[SRV_MAX_PATHS];
     size_t nfdec;
-    struct srv_follow_rec fr; /* the file source's record being run */
+    struct srv_follow_rec fr;               /* the file source's record being run */
+    struct srv_spool_rec recs[SPOOL_BATCH]; /* spool records being run (srv_spool_read) */
 };
 
 static int64_t mono_us(void)
@@ -129,6 +134,15 @@ static int on_alert(const kad_alert *a, void *ud)
     return KAD_ALERT_WRITE;
 }
 
+/* --threads: 0 is one per CPU (at most 8: decoding beyond that waits on detection anyway) */
+static int decode_threads(const struct srv_config *c)
+{
+    if (c->threads)
+        return (int)c->threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 8 ? 8 : (int)n;
+}
+
 static int open_engine(struct det *d, kad_rules *rules, kad_err *err)
 {
     const struct srv_config *c = &d->s->cfg;
@@ -154,6 +168,7 @@ static int open_engine(struct det *d, kad_rules *rules, kad_err *err)
         .outputs = d->s->outs,
         .on_alert = on_alert,
         .ud = d,
+        .threads = decode_threads(c),
     };
     int rc = kad_engine_new(&d->e, &o, err);
     if (rc != KAD_OK)
@@ -491,8 +506,11 @@ static int feed(struct det *d, const char *key, const kad_record *rec, int64_t r
     struct srv *s = d->s;
     kad_err err;
     kad_err_clear(&err);
-    if (kad_engine_feed_with(d->e, key, rec, read_ms, dec, &err) != KAD_OK &&
-        kad_engine_failed(d->e)) {
+    /* spool records are pushed (decoded on the engine's threads, run in order: the commit runs
+       what is still in flight first); a followed record's buffer is the follower's, fed now */
+    int rc = read_ms == KAD_TIME_NONE ? kad_engine_push(d->e, key, rec, read_ms, dec, &err)
+                                      : kad_engine_feed_with(d->e, key, rec, read_ms, dec, &err);
+    if (rc != KAD_OK && kad_engine_failed(d->e)) {
         char line[1024];
         kad_err_format(&err, line, sizeof(line));
         srv_log(KAD_LOG_ERROR, "detection stopped: %s", line);
@@ -512,6 +530,7 @@ static int feed(struct det *d, const char *key, const kad_record *rec, int64_t r
 
 static void *detect_main(void *arg)
 {
+    prctl(PR_SET_NAME, "kadet-detect", 0, 0, 0); /* per-thread CPU in top, perf, bench/serve.sh */
     struct det *d = arg;
     struct srv *s = d->s;
     srv_spool_reader_start(s->spool, spool_pos, d);
@@ -552,26 +571,30 @@ static void *detect_main(void *arg)
         }
         if (feed_failed)
             break;
-        struct srv_spool_rec r;
+        /* then the spool's durable records, a buffer's worth at a time (one lock round trip) */
         const char *key;
         char msg[512];
+        size_t nrec = 0;
         int wait = d->pending || stop || fed ? 0 : 200;
-        int got = srv_spool_next(s->spool, &r, &key, wait, msg, sizeof(msg));
+        int got =
+            srv_spool_read(s->spool, d->recs, SPOOL_BATCH, &nrec, &key, wait, msg, sizeof(msg));
         if (got < 0) {
             srv_log(KAD_LOG_ERROR, "%s", msg);
             atomic_store(&s->fatal, true);
             break;
         }
-        if (got == 1) {
-            kad_record rec = {.data = r.data,
-                              .len = r.len,
+        for (size_t i = 0; i < nrec && !feed_failed; i++) {
+            const struct srv_spool_rec *r = &d->recs[i];
+            kad_record rec = {.data = r->data,
+                              .len = r->len,
                               .origin = "webhook",
                               .line = 0,
                               .col = 0,
-                              .offset = (uint64_t)r.offset};
-            if (feed(d, key, &rec, KAD_TIME_NONE, r.recv_us, d->webhook_dec) != 0)
-                break;
+                              .offset = (uint64_t)r->offset};
+            feed_failed = feed(d, key, &rec, KAD_TIME_NONE, r->recv_us, d->webhook_dec) != 0;
         }
+        if (feed_failed)
+            break;
         bool idle = got == 0 && !fed;
         bool due = d->pending && (idle || mono_us() - d->first_pending_us >= commit_us);
         if (due && commit(d) != 0) {

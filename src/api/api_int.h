@@ -111,4 +111,16 @@ int api_pipe_drain(struct api_pipe *p);
 /* After a stop: wait for the workers' batches and forget every record not replayed. */
 void api_pipe_discard(struct api_pipe *p);
 
+/*
+ * kad_engine_push (kad_feedpipe.c) on the engine's pipe (kad_engine.c). api_engine_push_open:
+ * the pipe to add records of `source` to (NULL: no pipe, or the engine failed: err), after
+ * running what was pushed for another source and switching the resume key; the pipe's replay
+ * (pipe_record) then sets the position as kad_engine_feed_at does. api_engine_push_run: run
+ * every pushed record now (every other entry point of the engine calls it first).
+ * api_engine_status: KAD_OK, or the engine's failure.
+ */
+struct api_pipe *api_engine_push_open(kad_engine *e, const char *source, kad_err *err);
+void api_engine_push_run(kad_engine *e);
+int api_engine_status(const kad_engine *e, kad_err *err);
+
 #endif

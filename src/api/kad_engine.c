@@ -51,6 +51,7 @@ struct kad_engine {
     } * alt;
     size_t nalt;
     struct api_pipe *pipe; /* opts.threads > 1: kad_engine_scan decodes in parallel (kad_pipe.c) */
+    bool pushing;          /* kad_engine_push (kad_feedpipe.c) has records in the pipe */
     kx_arena arena, full_arena;
     struct ev_decoder_opts dopts;
     int64_t read_ms; /* when the record being processed was read (wall clock) */
@@ -280,7 +281,11 @@ static int commit_or_fail(kad_engine *e, kad_err *err)
     return KAD_OK;
 }
 
-int kad_engine_commit(kad_engine *e, kad_err *err) { return commit_or_fail(e, err); }
+int kad_engine_commit(kad_engine *e, kad_err *err)
+{
+    api_engine_push_run(e);
+    return commit_or_fail(e, err);
+}
 
 static int64_t wall_now_ms(void)
 {
@@ -291,6 +296,7 @@ static int64_t wall_now_ms(void)
 
 int kad_engine_flush(kad_engine *e, int64_t now_ms, kad_err *err)
 {
+    api_engine_push_run(e);
     if (e->failed)
         return failed_rc(e, err);
     if (now_ms == KAD_TIME_NONE)
@@ -624,17 +630,16 @@ int kad_engine_feed(kad_engine *e, const char *source, const kad_record *kr, kad
     return kad_engine_feed_at(e, source, kr, KAD_TIME_NONE, err);
 }
 
-int kad_engine_feed_at(kad_engine *e, const char *source, const kad_record *kr, int64_t read_ms,
-                       kad_err *err)
+/* Records of `source` follow (NULL: none): when it is not the current one, the current one's
+   position goes into the open transaction (a follower draining a rotated file while the new one
+   fills: the batch commits both). */
+static int switch_source(kad_engine *e, const char *source, kad_err *err)
 {
     if (e->failed)
         return failed_rc(e, err);
     if (source && strlen(source) > 1024)
         return kx_err_setf(err, KAD_ELIMIT, "source key longer than 1024 bytes");
     if (e->in_key && (!source || strcmp(source, e->in_key) != 0)) {
-        /* another source in the same batch (a follower draining a rotated file while the new
-           one fills): the previous one's position goes into the open transaction now, so the
-           batch commits both */
         kad_err perr;
         kad_err_clear(&perr);
         int prc = st_pos_set(e->st, e->in_key, e->in_offset, e->in_line, &perr);
@@ -644,6 +649,16 @@ int kad_engine_feed_at(kad_engine *e, const char *source, const kad_record *kr, 
         }
         e->in_key = NULL;
     }
+    return KAD_OK;
+}
+
+int kad_engine_feed_at(kad_engine *e, const char *source, const kad_record *kr, int64_t read_ms,
+                       kad_err *err)
+{
+    api_engine_push_run(e);
+    int src = switch_source(e, source, err);
+    if (src != KAD_OK)
+        return src;
     struct ev_record rec = {kr->data, kr->len, kr->origin, kr->line, kr->col, kr->offset};
     int stop = process_record_at(e, &rec, read_ms);
     if (source) {
@@ -708,6 +723,7 @@ int kad_engine_feed_with(kad_engine *e, const char *source, const kad_record *kr
         return kad_engine_feed_at(e, source, kr, read_ms, err);
     if (decode < 0 || (size_t)decode > e->nalt)
         return kx_err_setf(err, KAD_EINVAL, "decode options %d: not added", decode);
+    api_engine_push_run(e); /* pushed records run with the engine's own decoders */
     struct ev_decoder *dec = e->dec, *full = e->full_dec;
     e->dec = e->alt[decode - 1].dec;
     e->full_dec = e->alt[decode - 1].full_dec;
@@ -720,6 +736,7 @@ int kad_engine_feed_with(kad_engine *e, const char *source, const kad_record *kr
 int kad_engine_position(kad_engine *e, const char *source, int64_t *offset, int64_t *line,
                         kad_err *err)
 {
+    api_engine_push_run(e);
     if (e->in_key && strcmp(source, e->in_key) == 0) {
         *offset = e->in_offset; /* fed in the open batch */
         *line = e->in_line;
@@ -885,6 +902,44 @@ static const struct api_pipe_ops pipe_ops = {
     .event_aux = pipe_event_aux,
 };
 
+/* ---- kad_engine_push (kad_feedpipe.c) ------------------------------------------------------ */
+
+struct api_pipe *api_engine_push_open(kad_engine *e, const char *source, kad_err *err)
+{
+    if (!e->pipe)
+        return NULL;
+    if (e->in_key && source && strcmp(source, e->in_key) == 0 && e->pushing)
+        return e->pipe;
+    /* another source: what was pushed runs first, then the key switches; pipe_record's
+       scan_advance then sets the position as kad_engine_feed_at does (in_base 0) */
+    api_engine_push_run(e);
+    if (switch_source(e, source, err) != KAD_OK)
+        return NULL;
+    if (source && e->in_key != e->in_keybuf) {
+        snprintf(e->in_keybuf, sizeof(e->in_keybuf), "%s", source);
+        e->in_key = e->in_keybuf;
+        e->in_offset = e->in_line = 0;
+    }
+    e->in_base = 0;
+    e->pushing = true;
+    return e->pipe;
+}
+
+void api_engine_push_run(kad_engine *e)
+{
+    if (!e->pushing)
+        return;
+    e->pushing = false;
+    if (!e->failed)
+        api_pipe_drain(e->pipe);
+    api_pipe_discard(e->pipe); /* a no-op after a drain */
+}
+
+int api_engine_status(const kad_engine *e, kad_err *err)
+{
+    return e->failed ? failed_rc(e, err) : KAD_OK;
+}
+
 /* ============================================================================================ */
 /* Inputs                                                                                       */
 /* ============================================================================================ */
@@ -923,6 +978,7 @@ static void input_key(kad_engine *e, const char *path, bool is_stdin, const stru
 
 int kad_engine_scan(kad_engine *e, const char *path, kad_err *err)
 {
+    api_engine_push_run(e);
     if (e->failed)
         return failed_rc(e, err);
     bool is_stdin = strcmp(path, "-") == 0;
@@ -1068,6 +1124,7 @@ static int body_record(void *ctx, const struct ev_record *rec)
 int kad_engine_body(kad_engine *e, const char *body, size_t len, uint64_t request_id,
                     const char *peer, kad_body_result *res, kad_err *err)
 {
+    api_engine_push_run(e);
     memset(res, 0, sizeof(*res));
     if (e->failed)
         return failed_rc(e, err);
