@@ -163,7 +163,8 @@ if [ "$DO_SCAN" != 0 ]; then
         done
     done
 fi
-slow_reqs=$(wc -l < "$W/slow.log" 2> /dev/null || echo 0)
+slow_reqs=-
+[ "$DO_SCAN" = 0 ] || slow_reqs=$(cat "$W/slow.log" 2> /dev/null | wc -l)
 
 # ---- scan under callgrind: instruction counts (deterministic, whatever the machine's load) ----
 CGTSV=$W/cg.tsv

@@ -205,9 +205,11 @@ print()
 for v in verdict:
     print("- " + v)
 print()
-print("The slow receiver answered %s requests over the scan rounds. \"slow vs fast\" isolates the"
+print(("The slow receiver answered %s requests over the scan rounds. " % slow_reqs if slow_reqs != "-" else
+       "Scan rows from an earlier invocation (OUTPUTS_BENCH_SCAN=0 here). ") +
+      "\"slow vs fast\" isolates the"
       " receiver's slowness (same outbox, same delivery code); \"vs base\" adds the outbox itself"
       " (each alert's record written once more, to a segment file, one SQLite row per batch) and the"
       " delivery thread's work for what it sent. On a loaded shared machine wall time and events/s"
-      " move with the neighbours' load; CPU time moves less, instruction counts least." % slow_reqs)
+      " move with the neighbours' load; CPU time moves less, instruction counts least.")
 print("<!-- outputs-bench end -->")
