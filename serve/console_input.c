@@ -3,11 +3,15 @@
  * ran, kept in memory so an alert's page can show what else its user did around it (route.h
  * on_record; docs/internals/console.md "Recent input").
  *
- * on_record runs on the detection thread and only copies the record into a bounded queue and
- * signals. The store's own thread decodes the queued records (kad_decoder, as the engine does)
- * and keeps every event's ECS document, its user and time, and the raw record when it held that
- * one event, in a ring bounded by a count and a byte size: the oldest events go first. Lookups
- * (user, event-time window) scan the ring comparing a hash of the user name first.
+ * on_record runs on the detection thread and only copies the record into a bounded queue (it
+ * wakes the store's thread only when the queue was empty). The store's own thread decodes the
+ * queued records for the user and the time alone (a kad_decoder told which fields it needs: no
+ * whole ECS document per event, which cost serve about a third of its CPU per event) and keeps,
+ * in a ring bounded by a count and a byte size, each event's user, time and raw record: the
+ * oldest events go first. A record that held several events (an EventList) keeps each event's
+ * whole document instead, since its raw form is not that event's. A lookup (user, event-time
+ * window) scans the ring comparing a hash of the user name first, and decodes the whole
+ * document of only the events it returns, from their raw records, with a second decoder.
  */
 #include "console_int.h"
 
@@ -42,7 +46,8 @@ struct con_input {
     size_t cap, head, n; /* head: the oldest */
     size_t bytes, max_bytes;
     uint64_t seq, evicted, dropped, bad;
-    kad_decoder *dec;
+    kad_decoder *dec;  /* the store's thread: user and time only */
+    kad_decoder *full; /* whole documents: lookups (under mu) and records of several events */
 };
 
 static uint64_t hash_str(const char *s, size_t n)
@@ -241,6 +246,7 @@ static void store(struct con_input *in, struct con_ev *e)
 /* The events of the record being decoded (the raw record is kept only when it held one). */
 struct dec_ctx {
     struct con_input *in;
+    bool keep_doc; /* store the event's document (else only its user and time) */
     int64_t read_ms;
     struct con_ev *evs[64];
     size_t n;
@@ -265,6 +271,8 @@ static int on_event(void *ud, const kad_event *ev)
     if (!field_text(doc, len, "@timestamp", ts, sizeof(ts)) || !kad_time_parse(ts, strlen(ts), &t))
         t = x->read_ms;
     size_t ul = strlen(user);
+    if (!x->keep_doc)
+        len = 0;
     size_t bytes = sizeof(struct con_ev) + ul + 1 + len + 1;
     struct con_ev *e = malloc(bytes);
     if (!e)
@@ -297,7 +305,16 @@ static void decode_record(struct con_input *in, const char *data, size_t len, in
     kad_record rec = {.data = data, .len = len, .origin = "input"};
     kad_decode_sink sink = {.on_event = on_event, .on_error = on_bad, .ud = &x};
     kad_decode(in->dec, &rec, &sink);
-    if (x.n == 1 && !x.more) { /* the record is this event's raw form: keep it too */
+    if (x.n > 1 || x.more) { /* several events: their documents now, the record is not theirs */
+        for (size_t i = 0; i < x.n; i++)
+            free(x.evs[i]);
+        size_t bad = in->bad;
+        x.n = x.more = 0;
+        x.keep_doc = true;
+        kad_decode(in->full, &rec, &sink);
+        in->bad = bad; /* counted by the first decode */
+    }
+    if (x.n == 1 && !x.more && !x.keep_doc) { /* the record is this event's raw form */
         struct con_ev *e = x.evs[0];
         struct con_ev *r = realloc(e, e->bytes + len + 1);
         if (r) {
@@ -382,8 +399,10 @@ void con_input_record(struct con_input *in, const char *data, size_t len, int64_
     memcpy(in->q + in->q_len, &read_ms, 8);
     memcpy(in->q + in->q_len + 8, &n, 8);
     memcpy(in->q + in->q_len + 16, data, len);
+    bool was_empty = in->q_len == 0;
     in->q_len = need;
-    pthread_cond_signal(&in->cv);
+    if (was_empty) /* the store's thread waits only for an empty queue */
+        pthread_cond_signal(&in->cv);
     pthread_mutex_unlock(&in->mu);
 }
 
@@ -405,7 +424,12 @@ struct con_input *con_input_new(size_t max_events, size_t max_bytes, kad_err *er
     kad_decode_opts o;
     memset(&o, 0, sizeof(o));
     o.no_host = 1;
-    if (kad_decoder_new(&in->dec, &o, err) != KAD_OK ||
+    static const char *const need[] = {"user.name", "kubernetes.audit.user.username",
+                                        "@timestamp"};
+    int rc = kad_decoder_new(&in->dec, &o, err);
+    for (size_t i = 0; rc == KAD_OK && i < sizeof(need) / sizeof(need[0]); i++)
+        rc = kad_decoder_need(in->dec, need[i], strlen(need[i]));
+    if (rc != KAD_OK || kad_decoder_new(&in->full, &o, err) != KAD_OK ||
         pthread_create(&in->th, NULL, input_main, in) != 0) {
         if (err && !err->msg[0])
             snprintf(err->msg, sizeof(err->msg), "console: cannot start its input thread");
@@ -432,6 +456,7 @@ void con_input_free(struct con_input *in)
     free(in->ring);
     free(in->q);
     kad_decoder_free(in->dec);
+    kad_decoder_free(in->full);
     pthread_mutex_destroy(&in->mu);
     pthread_cond_destroy(&in->cv);
     free(in);
@@ -458,9 +483,43 @@ static int by_time(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* One event as JSON (the document and the raw record spliced in as they are). */
-static void ev_json(struct sbuf *b, const struct con_ev *e)
+/* The whole document of an event kept as its raw record (a lookup; mu held). */
+struct doc_ctx {
+    char *doc;
+    size_t len;
+};
+static int on_full_doc(void *ud, const kad_event *ev)
 {
+    struct doc_ctx *d = ud;
+    size_t len = 0;
+    const char *doc = kad_event_json(ev, &len);
+    if (doc && !d->doc && (d->doc = malloc(len + 1))) {
+        memcpy(d->doc, doc, len);
+        d->doc[len] = '\0';
+        d->len = len;
+    }
+    return 0;
+}
+static void on_full_bad(void *ud, const kad_err *err)
+{
+    (void)ud;
+    (void)err;
+}
+
+/* One event as JSON (the document and the raw record spliced in as they are). */
+static void ev_json(struct con_input *in, struct sbuf *b, const struct con_ev *e)
+{
+    struct doc_ctx d = {.doc = e->doc, .len = e->doc_len};
+    if (!e->doc_len && e->raw) {
+        d.doc = NULL;
+        kad_record rec = {.data = e->raw, .len = e->raw_len, .origin = "input"};
+        kad_decode_sink sink = {.on_event = on_full_doc, .on_error = on_full_bad, .ud = &d};
+        kad_decode(in->full, &rec, &sink);
+        if (!d.doc) { /* it decoded when it was stored: only memory can fail here */
+            d.doc = NULL;
+            d.len = 0;
+        }
+    }
     static const struct {
         const char *key, *field, *alt;
     } cols[] = {
@@ -491,8 +550,8 @@ static void ev_json(struct sbuf *b, const struct con_ev *e)
     char v[1024];
     for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
         kad_json_keyc(w, cols[i].key);
-        if (field_text(e->doc, e->doc_len, cols[i].field, v, sizeof(v)) ||
-            (cols[i].alt && field_text(e->doc, e->doc_len, cols[i].alt, v, sizeof(v))))
+        if ((d.doc && field_text(d.doc, d.len, cols[i].field, v, sizeof(v))) ||
+            (d.doc && cols[i].alt && field_text(d.doc, d.len, cols[i].alt, v, sizeof(v))))
             kad_json_strc(w, v);
         else
             kad_json_null(w);
@@ -502,7 +561,12 @@ static void ev_json(struct sbuf *b, const struct con_ev *e)
     const char *txt = kad_json_text(w, &n);
     con_sb_add(b, txt, n - 1); /* without its closing brace */
     con_sb_adds(b, ",\"document\":");
-    con_sb_add(b, e->doc, e->doc_len);
+    if (d.doc)
+        con_sb_add(b, d.doc, d.len);
+    else
+        con_sb_adds(b, "null");
+    if (d.doc != e->doc)
+        free(d.doc);
     /* the record as text: a JSON string, whatever the decoder tolerated in it */
     kad_json_reset(w);
     if (e->raw)
@@ -554,7 +618,7 @@ void con_input_find(struct con_input *in, const char *user, int64_t from, int64_
     for (size_t i = 0; i < n; i++) {
         if (i)
             con_sb_adds(b, ",");
-        ev_json(b, hits[i]);
+        ev_json(in, b, hits[i]);
     }
     kad_json *w = kad_json_new();
     kad_json_obj_begin(w);
