@@ -9,6 +9,22 @@
 #                         does), $POST_PAUSE seconds apart (a load that lasts); other answers'
 #                         codes go to $T/codes.P; uses PORT_S
 #   acks, wait_for WHAT CMD..., is_ready, not_ready, probe_refused
+#   cleanup               serve_lib's, and stop_servers (the test's: its Redis processes)
+#   setup                 certificates, rules, batches and the reference
+cleanup() {
+    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+    jobs -p | xargs -r kill -9 2>/dev/null
+    stop_servers
+    sleep 0.2
+    rm -rf "$T"
+}
+setup() {
+    mkcerts
+    mkrules
+    tls_args
+    make_batches
+    reference
+}
 ids() { jq -r '.["kibana.alert.uuid"]' "$@" | sort; }
 make_batches() {
     local p b i verb items

@@ -13,19 +13,9 @@ command -v redis-server > /dev/null || { echo "skip: redis-server is not install
 command -v redis-cli > /dev/null || { echo "skip: redis-cli is not installed"; exit 77; }
 . tests/cli/serve_redis_lib.sh
 . tests/cli/redis_cluster_lib.sh
-cleanup() {
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-    jobs -p | xargs -r kill -9 2>/dev/null
-    cluster_stop "$T/cl"
-    sleep 0.2
-    rm -rf "$T"
-}
-mkcerts
-mkrules
-tls_args
-NP=4 NB=${SERVE_REDIS_BATCHES:-30} NE=20 POST_PAUSE=0.05
-make_batches
-reference
+stop_servers() { cluster_stop "$T/cl"; }
+NP=4 NB=${SERVE_REDIS_BATCHES:-15} NE=20 POST_PAUSE=0.05
+setup
 
 mkdir -p "$T/cl" "$T/run"
 cluster_start "$T/cl" > "$T/cl/start.log" || fail "cluster: $(cat "$T/cl/start.log")"

@@ -21,23 +21,13 @@ command -v redis-cli > /dev/null || { echo "skip: redis-cli is not installed"; e
 GEN=/bin/true RCLI=()
 . tests/cli/redis_lib.sh # start_redis, stop_redis, restart_redis (PORT)
 . tests/cli/serve_redis_lib.sh
-cleanup() {
-    [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
-    jobs -p | xargs -r kill -9 2>/dev/null
-    if [ -f "$T/redis.pid" ]; then
-        kill -CONT "$(cat "$T/redis.pid")" 2>/dev/null
-        kill -9 "$(cat "$T/redis.pid")" 2>/dev/null
-    fi
-    sleep 0.2
-    rm -rf "$T"
+stop_servers() {
+    [ -f "$T/redis.pid" ] || return 0
+    kill -CONT "$(cat "$T/redis.pid")" 2>/dev/null
+    kill -9 "$(cat "$T/redis.pid")" 2>/dev/null
 }
-mkcerts
-mkrules
-tls_args
-
-NP=4 NB=${SERVE_REDIS_BATCHES:-30} NE=20 POST_PAUSE=0.05
-make_batches
-reference
+NP=4 NB=${SERVE_REDIS_BATCHES:-15} NE=20 POST_PAUSE=0.05
+setup
 
 # one run: serve on a fresh server and spool; $1 names it, $2 the URL's extra parameters, $3
 # what happens to redis-server mid-load (a function)
