@@ -346,6 +346,10 @@ void srv_guard_down(struct srv *s, const char *why);
    engine, positions rewound); repeated until it works (0), serve stops (1), or an error that
    waiting does not cure (-1, logged). Reloads asked meanwhile are refused. */
 int srv_guard_wait(struct srv *s, int (*reopen)(void *ud, kad_err *err), void *ud);
+/* Detection thread, idle (nothing pending): at most once a second, one ping without backoff,
+   so that an outage is seen (503s, /readyz) even when no record needs the state; a ping that
+   works ends it. */
+void srv_guard_idle(struct srv *s);
 /* Webhook: true (msg says why) when posts must get 503 because the state is unreachable. */
 bool srv_guard_refuse(struct srv *s, char *msg, size_t size);
 /* /readyz: false with the reason (a line) while the state is unreachable. */

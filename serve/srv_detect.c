@@ -650,6 +650,8 @@ static void *detect_main(void *arg)
             }
         }
         bool idle = got == 0 && !fed;
+        if (idle && !d->pending)
+            srv_guard_idle(s); /* srv_stateguard.c: notice an outage while nothing runs */
         bool due = d->pending && (idle || mono_us() - d->first_pending_us >= commit_us);
         if (due && commit(d) != 0) {
             if (d->lost) { /* the state server: wait for it (fatal only if that fails) */

@@ -24,6 +24,7 @@
 #define GUARD_FIRST_MS 100L      /* the first wait after an outage began */
 #define GUARD_MAX_MS 5000L       /* the longest wait between two attempts */
 #define GUARD_LOG_EVERY_MS 30000 /* an attempt that failed is logged at most this often */
+#define GUARD_IDLE_PING_MS 1000  /* an idle detection thread pings the server this often */
 
 static struct {
     atomic_bool down; /* the engine was dropped: waiting for the server */
@@ -175,6 +176,20 @@ int srv_guard_wait(struct srv *s, int (*reopen)(void *ud, kad_err *err), void *u
         snprintf(g.why, sizeof(g.why), "%.250s", line);
         pthread_mutex_unlock(&g.mu);
     }
+}
+
+void srv_guard_idle(struct srv *s)
+{
+    static int64_t last;
+    if (!s->st || !kad_state_shared(s->st))
+        return;
+    int64_t now = mono_ms();
+    if (now - last < GUARD_IDLE_PING_MS)
+        return;
+    last = now;
+    kad_err err;
+    kad_err_clear(&err);
+    kad_state_ping(s->st, &err); /* a failure marks the connection down: 503s until it answers */
 }
 
 void srv_guard_metrics(struct srv *s, struct srv_guard_stats *out)
