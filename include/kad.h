@@ -45,9 +45,10 @@ extern "C" {
  * The error codes, defined once. Each entry: name, value, short description.
  * Codes are negative; KAD_OK is 0. OS failures carry errno in the message, not in the code.
  * KAD_EUNAVAIL: a state server (redis://) could not be reached, or has no master, after the
- * store's reconnection attempts (about 2.6 s of backoff): a temporary condition, unlike
- * KAD_ESTATE. The batch in progress is lost (its alert claims are given back when the server
- * returns); a webhook answers 503 so that kube-apiserver sends the events again.
+ * store's reconnection attempts (the URL's reconnect_ms=, 30 s of backoff by default): a
+ * temporary condition, unlike KAD_ESTATE. The batch in progress is lost (its alert claims are given
+ * back when the server returns); a webhook answers 503 so that kube-apiserver sends the events
+ * again.
  */
 #define KAD_ERRNO_MAP(X)                                                                           \
     X(ENOMEM, -1, "out of memory")                                                                 \
@@ -317,6 +318,19 @@ KAD_API const char *kad_state_location(const kad_state *st);
 KAD_API int kad_state_shared(const kad_state *st);
 /* Round trips to the server this handle made so far (shared stores; 0 for a file or memory). */
 KAD_API uint64_t kad_state_round_trips(const kad_state *st);
+/* The server connection of a shared store (redis://), readable from any thread while another
+   thread uses the handle (kadet serve's /readyz and 503s): up 1 while the last exchange with
+   the server succeeded (always 1 for a file or memory); lost: connections lost so far (one per
+   outage); reconnects: outages that ended; why: the last loss's reason ("" when none). */
+typedef struct kad_state_conn {
+    int up;
+    uint64_t lost, reconnects;
+    char why[200];
+} kad_state_conn;
+KAD_API void kad_state_conn_get(const kad_state *st, kad_state_conn *out);
+/* One attempt to reach the server of a shared store, without the reconnection backoff: KAD_OK
+   or KAD_EUNAVAIL (a file or memory: KAD_OK). Same threading rule as the handle's other calls. */
+KAD_API int kad_state_ping(kad_state *st, kad_err *err);
 /*
  * Take an exclusive advisory lock on LOCATION.lock until kad_state_close (released by the
  * kernel when the process dies, kill -9 included), so two scans never interleave their batches

@@ -15,6 +15,7 @@
  *   srv_net.c      listening addresses: check, loopback or not, bind
  *   srv_listen.c   `kadet scan --listen` (listen.h) on srv_http.c's listener, without the spool
  *   srv_metrics.c  counters, histograms and the Prometheus text
+ *   srv_stateguard.c  a state server (redis://) unreachable: 503s, readiness, the wait to resume
  *   srv_main.c     serve_main: start, signals (SIGHUP reload, SIGTERM drain), stop
  */
 #ifndef KAD_SERVE_H
@@ -341,6 +342,32 @@ srv_role srv_auth_token(struct srv *s, const char *token, size_t len, char *prin
 
 /* srv_metrics.c */
 char *srv_metrics_text(struct srv *s);
+
+/* srv_stateguard.c: serve while the state server is unreachable */
+/* Whether an engine error code means the state server is unreachable (KAD_EUNAVAIL). */
+bool srv_guard_outage(int code);
+/* The detection thread lost the state (why): webhook 503s, not ready, until srv_guard_wait
+   returns 0. */
+void srv_guard_down(struct srv *s, const char *why);
+/* Detection thread: wait with backoff and jitter for the server, then reopen(ud) (a new
+   engine, positions rewound); repeated until it works (0), serve stops (1), or an error that
+   waiting does not cure (-1, logged). Reloads asked meanwhile are refused. */
+int srv_guard_wait(struct srv *s, int (*reopen)(void *ud, kad_err *err), void *ud);
+/* Detection thread, idle (nothing pending): at most once a second, one ping without backoff,
+   so that an outage is seen (503s, /readyz) even when no record needs the state; a ping that
+   works ends it. */
+void srv_guard_idle(struct srv *s);
+/* Webhook: true (msg says why) when posts must get 503 because the state is unreachable. */
+bool srv_guard_refuse(struct srv *s, char *msg, size_t size);
+/* /readyz: false with the reason (a line) while the state is unreachable. */
+bool srv_guard_ready(struct srv *s, char *why, size_t size);
+struct srv_guard_stats {
+    bool up;
+    uint64_t lost, reconnects;    /* the store's connection (kad_state_conn) */
+    uint64_t outages, recoveries; /* engines dropped and reopened */
+    uint64_t attempts, refused;   /* srv_guard_wait's attempts, webhook posts refused */
+};
+void srv_guard_metrics(struct srv *s, struct srv_guard_stats *out);
 
 /* srv_main.c */
 /* The sinks of specs and of the config file's [[sink]] tables on cfg.outbox; *out NULL when

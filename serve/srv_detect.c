@@ -49,6 +49,8 @@ struct det {
     size_t nfdec;
     struct srv_follow_rec fr;               /* the file source's record being run */
     struct srv_spool_rec recs[SPOOL_BATCH]; /* spool records being run (srv_spool_read) */
+    int lost; /* the engine failed: state unreachable (srv_guard_outage) */
+    char lost_msg[512];
 };
 
 static int64_t mono_us(void)
@@ -308,6 +310,19 @@ static void publish(struct det *d)
     free(old.rules);
 }
 
+/* ---- state outages (srv_stateguard.c) -------------------------------------------------------- */
+
+/* An engine failure that is the state server being unreachable: remembered for the detection
+   loop (state_outage), not fatal. */
+static bool note_outage(struct det *d, const kad_err *err, const char *line)
+{
+    if (!srv_guard_outage(err->code))
+        return false;
+    d->lost = err->code;
+    snprintf(d->lost_msg, sizeof(d->lost_msg), "%.500s", line);
+    return true;
+}
+
 static int commit(struct det *d)
 {
     struct srv *s = d->s;
@@ -317,6 +332,8 @@ static int commit(struct det *d)
     if (kad_engine_commit(d->e, &err) != KAD_OK) {
         char line[1024];
         kad_err_format(&err, line, sizeof(line));
+        if (note_outage(d, &err, line))
+            return -1;
         srv_log(KAD_LOG_ERROR, "commit failed: %s", line);
         atomic_fetch_add(&s->m.output_errors, 1);
         return -1;
@@ -513,6 +530,8 @@ static int feed(struct det *d, const char *key, const kad_record *rec, int64_t r
     if (rc != KAD_OK && kad_engine_failed(d->e)) {
         char line[1024];
         kad_err_format(&err, line, sizeof(line));
+        if (note_outage(d, &err, line))
+            return -1;
         srv_log(KAD_LOG_ERROR, "detection stopped: %s", line);
         atomic_fetch_add(&s->m.output_errors, 1);
         atomic_store(&s->fatal, true);
@@ -526,6 +545,58 @@ static int feed(struct det *d, const char *key, const kad_record *rec, int64_t r
     d->pending++;
     note_recv(d, recv_us);
     return 0;
+}
+
+/* ---- state outages, continued ---------------------------------------------------------------- */
+
+/* srv_guard_wait's attempt: a new engine on the same rules, the spool reader rewound to the
+   committed positions and the follower restarted from its own (read from the state). */
+static int reopen_after_outage(void *ud, kad_err *err)
+{
+    struct det *d = ud;
+    struct srv *s = d->s;
+    int rc = open_engine(d, d->rules, err);
+    if (rc != KAD_OK)
+        return rc;
+    srv_spool_reader_start(s->spool, spool_pos, d);
+    if (running.nfollow && srv_follow_replace(s, running.follow, running.nfollow, err) != KAD_OK) {
+        kad_engine_free(d->e);
+        d->e = NULL;
+        return err->code ? err->code : KAD_EUNAVAIL;
+    }
+    return KAD_OK;
+}
+
+/* The engine failed because the state server is unreachable: drop it with what it had not
+   committed (the spool and the followed files keep it: they are read again from the last
+   commit, and the store's protocol makes a replayed batch alert once), pause the file source,
+   wait for the server (srv_guard_wait: 503s meanwhile), then go on. 0 resumed, else stop. */
+static int state_outage(struct det *d)
+{
+    struct srv *s = d->s;
+    d->lost = 0;
+    srv_guard_down(s, d->lost_msg);
+    srv_follow_stop(s); /* what it had queued is read again by the next follower */
+    while (srv_follow_pop(s, &d->fr) == 1)
+        ;
+    kad_engine_stats es;
+    kad_engine_stats_get(d->e, &es);
+    add_stats(&d->base, &es);
+    kad_rules *rules = kad_rules_ref(d->rules); /* the engine held the other reference */
+    kad_engine_free(d->e);
+    d->e = NULL;
+    d->pending = 0;
+    d->nrecv = 0;
+    d->alen = 0;
+    int rc = srv_guard_wait(s, reopen_after_outage, d);
+    kad_rules_unref(rules);
+    if (rc == 0) {
+        publish(d);
+        return 0;
+    }
+    if (rc < 0)
+        atomic_store(&s->fatal, true);
+    return -1;
 }
 
 static void *detect_main(void *arg)
@@ -569,8 +640,11 @@ static void *detect_main(void *arg)
             }
             fed++;
         }
-        if (feed_failed)
+        if (feed_failed) {
+            if (d->lost && state_outage(d) == 0) /* the state came back: go on */
+                continue;
             break;
+        }
         /* then the spool's durable records, a buffer's worth at a time (one lock round trip) */
         const char *key;
         char msg[512];
@@ -593,11 +667,22 @@ static void *detect_main(void *arg)
                               .offset = (uint64_t)r->offset};
             feed_failed = feed(d, key, &rec, KAD_TIME_NONE, r->recv_us, d->webhook_dec) != 0;
         }
-        if (feed_failed)
+        if (feed_failed) {
+            /* the state server: the rest of this buffer is read again from the last commit */
+            if (d->lost && state_outage(d) == 0)
+                continue;
             break;
+        }
         bool idle = got == 0 && !fed;
+        if (idle && !d->pending)
+            srv_guard_idle(s); /* srv_stateguard.c: notice an outage while nothing runs */
         bool due = d->pending && (idle || mono_us() - d->first_pending_us >= commit_us);
         if (due && commit(d) != 0) {
+            if (d->lost) { /* the state server: wait for it (fatal only if that fails) */
+                if (state_outage(d) == 0)
+                    continue;
+                break;
+            }
             atomic_store(&s->fatal, true);
             break;
         }
@@ -608,9 +693,10 @@ static void *detect_main(void *arg)
             break;
         }
     }
-    if (d->pending && !kad_engine_failed(d->e))
+    if (d->e && d->pending && !kad_engine_failed(d->e))
         commit(d);
-    kad_engine_log_flush(d->e);
+    if (d->e) /* none: serve stopped during a state outage (state_outage) */
+        kad_engine_log_flush(d->e);
     pthread_mutex_lock(&s->mu);
     s->detect_exited = true;
     pthread_cond_broadcast(&s->cond);
@@ -665,7 +751,9 @@ void srv_detect_stop(struct srv *s)
     pthread_mutex_unlock(&s->reload_mu);
     pthread_join(s->detect_thread, NULL);
     kad_engine_stats es;
-    kad_engine_stats_get(d->e, &es);
+    memset(&es, 0, sizeof(es));
+    if (d->e)
+        kad_engine_stats_get(d->e, &es);
     add_stats(&es, &d->base);
     srv_log(KAD_LOG_INFO,
             "detection stopped: %" PRIu64 " records, %" PRIu64 " events, %" PRIu64

@@ -348,6 +348,8 @@ static bool ready(struct srv *s, char *why, size_t size)
         snprintf(why, size, "detection stopped (see the log)\n"), ok = false;
     else if (atomic_load(&s->stopping))
         snprintf(why, size, "shutting down\n"), ok = false;
+    else if (!srv_guard_ready(s, why, size)) /* srv_stateguard.c */
+        ok = false;
     else if (srv_spool_high(s->spool))
         snprintf(why, size, "spool above its high-water mark (90%% of --spool-max)\n"), ok = false;
     else
@@ -568,6 +570,8 @@ static enum MHD_Result ingest(struct srv_listener *l, struct MHD_Connection *c, 
     int st = srv_body_split(&b, r->body ? r->body : "", r->len, enc, s->cfg.max_body,
                             s->cfg.max_record, msg, sizeof(msg));
     uint64_t acc = 0, dups = 0;
+    if (st == 200 && srv_guard_refuse(s, msg, sizeof(msg))) /* srv_stateguard.c */
+        st = 503;
     if (st == 200)
         st = srv_spool_append(s->spool, &b, &acc, &dups, msg, sizeof(msg));
     srv_batch_free(&b);

@@ -192,6 +192,25 @@ char *srv_metrics_text(struct srv *s)
     per_rule(&o, sn, "kadet_rule_future_total", "Events stamped in the future (clock skew).",
              offsetof(struct srv_rule_snap, future));
     pthread_mutex_unlock(&s->mu);
+    if (s->st && kad_state_shared(s->st)) { /* srv_stateguard.c */
+        struct srv_guard_stats g;
+        srv_guard_metrics(s, &g);
+        gauge(&o, "kadet_state_up",
+              "1 while the state server answers, 0 during an outage (webhook posts get 503).",
+              g.up ? 1.0 : 0.0);
+        counter(&o, "kadet_state_connections_lost_total",
+                "Connections to the state server lost (one per outage).", g.lost);
+        counter(&o, "kadet_state_reconnects_total",
+                "Connections to the state server reopened after a loss.", g.reconnects);
+        counter(&o, "kadet_state_outages_total",
+                "Outages that outlasted the store's retries: the engine was dropped.", g.outages);
+        counter(&o, "kadet_state_recoveries_total",
+                "Engines reopened after an outage (resumed from the last commit).", g.recoveries);
+        counter(&o, "kadet_state_reconnect_attempts_total",
+                "Attempts to reach the state server during outages.", g.attempts);
+        counter(&o, "kadet_webhook_state_refused_total",
+                "Webhook posts answered 503 because the state server was unreachable.", g.refused);
+    }
     pthread_mutex_lock(&s->src_mu); /* reloads replace the follower and the outputs */
     if (s->follow) {                /* the file source */
         kad_follow_stats fs;

@@ -49,6 +49,19 @@ int kad_state_shared(const kad_state *s) { return st_shared(s->st); }
 
 uint64_t kad_state_round_trips(const kad_state *s) { return st_round_trips(s->st); }
 
+void kad_state_conn_get(const kad_state *s, kad_state_conn *out)
+{
+    struct st_conn c;
+    st_conn_get(s->st, &c);
+    memset(out, 0, sizeof(*out));
+    out->up = c.up;
+    out->lost = c.lost;
+    out->reconnects = c.reconnects;
+    snprintf(out->why, sizeof(out->why), "%s", c.why);
+}
+
+int kad_state_ping(kad_state *s, kad_err *err) { return st_ping(s->st, err); }
+
 int kad_state_lock(kad_state *s, kad_err *err)
 {
     const char *path = st_path(s->st);

@@ -210,6 +210,17 @@ int st_observe_by(struct st_store *st, uint32_t rid, const void *combo, size_t l
 bool st_shared(const struct st_store *st);
 /* Round trips to the server so far (shared stores; 0 for the others): a cheap counter. */
 uint64_t st_round_trips(const struct st_store *st);
+/* The connection of a shared store, for other threads than the one using the store (serve's
+   readiness): up while the last exchange succeeded (always for a file or memory), losses
+   and reconnections so far, the last loss's reason. */
+struct st_conn {
+    bool up;
+    uint64_t lost, reconnects;
+    char why[200];
+};
+void st_conn_get(const struct st_store *st, struct st_conn *out);
+/* One attempt to reach the server (PING), no retries: 0, or KAD_EUNAVAIL (files, memory: 0). */
+int st_ping(struct st_store *st, kad_err *err);
 /* Read-only lookup: 1 and *out filled when known, 0 when not (or on a database error). No
    batch needed. */
 int st_lookup(struct st_store *st, uint32_t rid, const void *combo, size_t len,

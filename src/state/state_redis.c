@@ -22,8 +22,10 @@
 #include "base/err.h"
 #include "base/log.h"
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +33,8 @@
 #include <unistd.h>
 
 #define RD_SEEDS_MAX 16
-#define RD_RETRIES 6        /* reconnect attempts per command, 50 ms doubling to 1 s */
+#define RD_RECONNECT_MS 30000L /* ?reconnect_ms= default: retries with backoff this long */
+#define RD_TIMEOUT_MS 10000L   /* ?timeout_ms= default: a read or write that waits longer fails */
 #define RD_CHUNK 512        /* GETs pipelined per round trip when reading terms */
 #define RD_PRUNE_CHUNK 1000 /* members a prune script handles per call */
 #define RD_DEFER_MAX 1024   /* observations queued before they are sent on their own */
@@ -180,9 +183,35 @@ struct st_redis {
                                         round trip (rd_run) or at commit */
     uint64_t round_trips;
     char last_err[256];
+    long reconnect_ms; /* ?reconnect_ms=: how long a lost server is retried (RD_RECONNECT_MS) */
+    long timeout_ms;   /* ?timeout_ms=: one read or write (RD_TIMEOUT_MS) */
+    /* the connection's status for other threads (st_conn_get: serve's readiness) */
+    atomic_int conn_up;
+    _Atomic uint64_t conn_lost, conn_reconnects;
+    pthread_mutex_t conn_mu; /* conn_why */
+    char conn_why[200];
 };
 
 static struct st_redis *rd_of(struct st_store *st) { return (struct st_redis *)st; }
+
+/* The connection was lost (why): counted once per outage. */
+static void conn_down(struct st_redis *st, const char *why)
+{
+    pthread_mutex_lock(&st->conn_mu);
+    snprintf(st->conn_why, sizeof(st->conn_why), "%s", why);
+    pthread_mutex_unlock(&st->conn_mu);
+    if (atomic_exchange(&st->conn_up, 0))
+        atomic_fetch_add(&st->conn_lost, 1);
+}
+
+/* An exchange with the server succeeded. */
+static void conn_ok(struct st_redis *st)
+{
+    if (!atomic_exchange(&st->conn_up, 1))
+        atomic_fetch_add(&st->conn_reconnects, 1);
+}
+
+static void conn_note(void *ud, const char *why) { conn_down(ud, why); }
 
 static void ra_init(struct rd_args *a)
 {
@@ -324,7 +353,7 @@ static int rd_dial(void *ud, const char *host, int port, redisContext **out, cha
         return kx_err_setf(err, KAD_ESTATE, "state %s: %s", st->base.path, why);
     if (cr > 0)
         return 1;
-    struct timeval cmd_tv = {10, 0};
+    struct timeval cmd_tv = {st->timeout_ms / 1000, (st->timeout_ms % 1000) * 1000};
     rd_io_set_timeout(c, cmd_tv);
     int rc = 0;
     redisReply *r = NULL;
@@ -350,9 +379,13 @@ static int rd_dial(void *ud, const char *host, int port, redisContext **out, cha
         if (r)
             freeReplyObject(r);
     }
+    char r_busy[120] = "";
     if (rc == 0) {
         const char *av[1] = {"PING"};
         r = cmd1(c, 1, av);
+        if (r && r->type == REDIS_REPLY_ERROR &&
+            (strncmp(r->str, "LOADING", 7) == 0 || strncmp(r->str, "MASTERDOWN", 10) == 0))
+            snprintf(r_busy, sizeof(r_busy), "%.110s", r->str);
         if (is_err(r))
             rc = fail(st, err,
                       r && strncmp(r->str, "NOAUTH", 6) == 0
@@ -376,6 +409,11 @@ static int rd_dial(void *ud, const char *host, int port, redisContext **out, cha
     }
     if (rc && c->err) { /* the connection failed meanwhile (a node going down): retry */
         snprintf(why, whylen, "%s:%d: %s", host, port, c->errstr);
+        rc = 1;
+    } else if (rc && r_busy[0]) { /* restarting: loading its data; retry */
+        snprintf(why, whylen, "%s:%d: %s", host, port, r_busy);
+        if (err)
+            kad_err_clear(err);
         rc = 1;
     }
     if (rc) {
@@ -453,15 +491,6 @@ static void drop_connection(struct st_redis *st)
     st->c = NULL;
     if (st->cl)
         rdc_drop(st->cl);
-}
-
-static void backoff(int attempt)
-{
-    long ms = 50L << attempt;
-    if (ms > 1000)
-        ms = 1000;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
 }
 
 /*
@@ -569,21 +598,29 @@ static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisR
 {
     for (size_t i = 0; i < n; i++)
         rep[i] = NULL;
+    int64_t deadline = -1; /* from the first failure: ?reconnect_ms= */
     for (int attempt = 0; !st->cl; attempt++) {
-        if (attempt > RD_RETRIES)
-            return kx_err_setf(err, KAD_EUNAVAIL,
-                               "state %s: Redis unreachable after %d attempts: %s", st->base.path,
-                               RD_RETRIES + 1, st->last_err);
-        if (attempt)
-            backoff(attempt - 1);
+        if (attempt) {
+            conn_down(st, st->last_err);
+            if (deadline < 0)
+                deadline = rd_mono_ms() + st->reconnect_ms;
+            if (rd_mono_ms() >= deadline)
+                return kx_err_setf(err, KAD_EUNAVAIL,
+                                   "state %s: Redis unreachable after %d attempts in %ld ms "
+                                   "(reconnect_ms=): %s",
+                                   st->base.path, attempt, st->reconnect_ms, st->last_err);
+            rd_backoff_sleep(attempt - 1, deadline);
+        }
         if (!st->c) {
             int rc = rd_connect(st, err);
             if (rc < 0)
                 return rc;
             if (rc > 0)
                 continue;
-            if (st->cl) /* the server became a cluster node */
+            if (st->cl) { /* the server became a cluster node */
+                rdc_set_retry(st->cl, st->reconnect_ms, conn_note);
                 break;
+            }
         }
         bool io = false;
         for (size_t i = 0; i < n && !io; i++)
@@ -596,11 +633,18 @@ static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisR
             rep[i] = r;
         }
         for (size_t i = 0; i < n && !io; i++) {
-            /* the server became a replica (a failover demoted it): find the master */
+            /* the server became a replica (a failover demoted it): find the master; a server
+               loading its data after a restart (LOADING) or a replica without its master
+               (MASTERDOWN): retry later */
             if (rep[i] && rep[i]->type == REDIS_REPLY_ERROR &&
                 strncmp(rep[i]->str, "READONLY", 8) == 0) {
                 io = true;
                 snprintf(st->c->errstr, sizeof(st->c->errstr), "%s", "the server is a replica");
+            } else if (rep[i] && rep[i]->type == REDIS_REPLY_ERROR &&
+                       (strncmp(rep[i]->str, "LOADING", 7) == 0 ||
+                        strncmp(rep[i]->str, "MASTERDOWN", 10) == 0)) {
+                io = true;
+                snprintf(st->c->errstr, sizeof(st->c->errstr), "%.120s", rep[i]->str);
             }
         }
         if (io) {
@@ -612,12 +656,17 @@ static int rd_run_io(struct st_redis *st, struct rd_args *cmds, size_t n, redisR
             continue;
         }
         st->round_trips++;
+        conn_ok(st);
         break;
     }
     if (st->cl) { /* routed to the cluster's masters */
         int rc = rdc_exchange(st->cl, cmds, n, rep, &st->round_trips, err);
-        if (rc)
+        if (rc) {
+            if (rc == KAD_EUNAVAIL)
+                conn_down(st, err ? err->msg : "Redis Cluster unreachable");
             return rc;
+        }
+        conn_ok(st);
     }
     for (size_t i = 0; i < n; i++) {
         if (cmds[i].script < 0 || !rep[i] || rep[i]->type != REDIS_REPLY_ERROR ||
@@ -873,6 +922,17 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
                                     ms ? "wait_ms= takes milliseconds from 1 to 60000"
                                        : "wait= takes a number of replicas from 0 to 16");
                 *(ms ? &st->wait_ms : &st->wait_n) = (int)x;
+            } else if (strncmp(p, "reconnect_ms=", 13) == 0 || strncmp(p, "timeout_ms=", 11) == 0) {
+                bool rc_ms = p[0] == 'r';
+                const char *v = p + (rc_ms ? 13 : 11);
+                char *e;
+                long x = strtol(v, &e, 10);
+                if (e != p + l || e == v || x < (rc_ms ? 0 : 100) ||
+                    x > (rc_ms ? 86400000 : 600000))
+                    return url_fail(err, shown, (size_t)(v - url),
+                                    rc_ms ? "reconnect_ms= takes milliseconds from 0 to 86400000"
+                                          : "timeout_ms= takes milliseconds from 100 to 600000");
+                *(rc_ms ? &st->reconnect_ms : &st->timeout_ms) = x;
             } else if ((slot = rd_tls_slot(&st->tls, p, l, &kl)) != NULL) {
                 kx_free(*slot);
                 if (!(*slot = pct_decode(p + kl, l - kl)))
@@ -880,8 +940,8 @@ static int parse_url(struct st_redis *st, const char *url, kad_err *err)
             } else {
                 return url_fail(err, shown, (size_t)(p - url),
                                 "unknown parameter (instance=NAME, local=PATH, wait=N, "
-                                "wait_ms=MS; with rediss://: ca=FILE, cert=FILE, key=FILE, "
-                                "servername=NAME)");
+                                "wait_ms=MS, reconnect_ms=MS, timeout_ms=MS; with rediss://: "
+                                "ca=FILE, cert=FILE, key=FILE, servername=NAME)");
             }
             p += l;
             if (*p == '&')
@@ -1093,6 +1153,10 @@ static int rd_open(struct st_store **out, const char *path, enum st_mode mode, u
     st_base_init(&st->base, &st_redis_ops, mode, shown);
     kx_free(shown);
     idx_init(&st->known);
+    st->reconnect_ms = RD_RECONNECT_MS;
+    st->timeout_ms = RD_TIMEOUT_MS;
+    atomic_init(&st->conn_up, 1);
+    pthread_mutex_init(&st->conn_mu, NULL);
     int rc = parse_url(st, path, err);
     if (rc == 0 && password) { /* --state-password-file: replaces the URL's */
         kx_free(st->pass);
@@ -1127,6 +1191,8 @@ static int rd_open(struct st_store **out, const char *path, enum st_mode mode, u
         int c = rd_connect(st, err);
         pipe_restore(&g);
         rc = c > 0 ? KAD_EUNAVAIL : c;
+        if (rc == 0 && st->cl)
+            rdc_set_retry(st->cl, st->reconnect_ms, conn_note);
     }
     bool created = false;
     if (rc == 0 && !conn_only)
@@ -1203,6 +1269,7 @@ static void rd_close(struct st_store *base_)
     kx_free(st->local_path);
     rd_tls_fini(&st->tls);
     rdl_close(st->local);
+    pthread_mutex_destroy(&st->conn_mu);
     st_base_fini(&st->base);
     kx_free(st);
 }
@@ -2570,6 +2637,40 @@ static int rd_reset(struct st_store *base_, const char *rule_id, uint64_t *terms
 uint64_t st_round_trips(const struct st_store *st)
 {
     return st->ops == &st_redis_ops ? ((const struct st_redis *)st)->round_trips : 0;
+}
+
+void st_conn_get(const struct st_store *base, struct st_conn *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->up = true;
+    if (base->ops != &st_redis_ops)
+        return;
+    struct st_redis *st = (struct st_redis *)base;
+    out->up = atomic_load(&st->conn_up) != 0;
+    out->lost = atomic_load(&st->conn_lost);
+    out->reconnects = atomic_load(&st->conn_reconnects);
+    pthread_mutex_lock(&st->conn_mu);
+    snprintf(out->why, sizeof(out->why), "%s", st->conn_why);
+    pthread_mutex_unlock(&st->conn_mu);
+}
+
+int st_ping(struct st_store *base, kad_err *err)
+{
+    if (base->ops != &st_redis_ops)
+        return 0;
+    struct st_redis *st = rd_of(base);
+    long keep = st->reconnect_ms;
+    st->reconnect_ms = 0; /* one attempt: no backoff */
+    if (st->cl)
+        rdc_set_retry(st->cl, 0, conn_note);
+    redisReply *r = NULL;
+    int rc = rd_cmd(st, &r, err, "PING", "PING", (const char *)NULL);
+    if (rc == 0)
+        replies_free(&r, 1);
+    st->reconnect_ms = keep;
+    if (st->cl)
+        rdc_set_retry(st->cl, keep, conn_note);
+    return rc;
 }
 
 #ifdef KAD_TEST_HOOKS

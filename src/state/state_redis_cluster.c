@@ -13,14 +13,16 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "base/log.h"
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RDC_SLOTS 16384
-#define RDC_RETRIES 20 /* waves retried after a backoff: 50 ms doubling to 1 s, about 16 s */
+#define RDC_WINDOW_MS 30000L /* waves retried with backoff this long (rdc_set_retry) */
 #define RDC_HOPS 16    /* redirections followed without a backoff */
 #define RDC_NODES_MAX 256
 
@@ -43,6 +45,8 @@ struct rdc {
     void *ud;
     char *path;
     char last_err[200];
+    long window_ms;                          /* rdc_set_retry */
+    void (*note)(void *ud, const char *why); /* a wave failed and is retried */
 };
 
 /* ---- slots ------------------------------------------------------------------------------- */
@@ -237,6 +241,7 @@ int rdc_open(struct rdc **out, redisContext *c, const char *host, int port,
     cl->dial = dial;
     cl->ud = ud;
     cl->path = kx_strdup(path);
+    cl->window_ms = RDC_WINDOW_MS;
     for (size_t i = 0; i < nseeds; i++)
         node_get(cl, seed_hosts[i], strlen(seed_hosts[i]), seed_ports[i]);
     cl->nseeds = cl->nodes.len;
@@ -279,11 +284,37 @@ void rdc_close(struct rdc *cl)
 
 /* ---- one pipeline, routed ------------------------------------------------------------------- */
 
-static void backoff_ms(int attempt)
+void rdc_set_retry(struct rdc *cl, long window_ms, void (*note)(void *ud, const char *why))
 {
+    cl->window_ms = window_ms;
+    cl->note = note;
+}
+
+int64_t rd_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void rd_backoff_sleep(int attempt, int64_t deadline_ms)
+{
+    static _Thread_local uint64_t seed;
+    if (!seed) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        seed = ((uint64_t)ts.tv_nsec << 20 ^ (uint64_t)(uintptr_t)&seed ^ (uint64_t)getpid()) | 1;
+    }
+    seed ^= seed << 13; /* xorshift64 */
+    seed ^= seed >> 7;
+    seed ^= seed << 17;
     long ms = 50L << (attempt < 5 ? attempt : 5);
     if (ms > 1000)
         ms = 1000;
+    ms = ms / 2 + (long)(seed % (uint64_t)(ms / 2 + 1));
+    int64_t left = deadline_ms - rd_mono_ms();
+    if (left < ms)
+        ms = left > 0 ? (long)left : 0;
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
@@ -381,6 +412,7 @@ int rdc_exchange(struct rdc *cl, struct rd_args *cmds, size_t n, redisReply **re
     for (size_t i = 0; i < n; i++)
         rep[i] = NULL;
     int tries = 0, hops = 0, rc = 0;
+    int64_t deadline = -1; /* from the first failed wave: cl->window_ms */
     bool need_backoff = false;
     redisReply **tmp = kx_calloc(n + 1, sizeof(*tmp));
     for (;;) {
@@ -390,13 +422,18 @@ int rdc_exchange(struct rdc *cl, struct rd_args *cmds, size_t n, redisReply **re
         if (left == 0)
             break;
         if (need_backoff || hops > RDC_HOPS) {
-            if (tries >= RDC_RETRIES) {
+            if (deadline < 0)
+                deadline = rd_mono_ms() + cl->window_ms;
+            if (need_backoff && cl->note)
+                cl->note(cl->ud, cl->last_err);
+            if (rd_mono_ms() >= deadline) {
                 rc = kx_err_setf(err, KAD_EUNAVAIL,
-                                 "state %s: Redis Cluster unreachable after %d attempts: %s",
-                                 cl->path, tries + 1, cl->last_err);
+                                 "state %s: Redis Cluster unreachable after %d attempts in %ld "
+                                 "ms (reconnect_ms=): %s",
+                                 cl->path, tries + 1, cl->window_ms, cl->last_err);
                 break;
             }
-            backoff_ms(tries++);
+            rd_backoff_sleep(tries++, deadline);
             hops = 0;
         }
         need_backoff = false;

@@ -54,11 +54,23 @@ int rdc_open(struct rdc **out, redisContext *c, const char *host, int port,
  * any master; WAIT to every master written to since its last WAIT, the smallest answer kept),
  * the nodes' pipelines in parallel: one round trip (*round_trips += 1 per wave). Redirections
  * are followed, the slot map read again after MOVED or a lost node, TRYAGAIN / CLUSTERDOWN /
- * lost nodes retried with backoff for about 15 s; then KAD_EUNAVAIL. rep[i] is command i's
+ * lost nodes retried with backoff for the store's reconnect_ms (30 s by default); then
+ * KAD_EUNAVAIL. rep[i] is command i's
  * reply (error replies other than redirections are replies).
  */
 int rdc_exchange(struct rdc *cl, struct rd_args *cmds, size_t n, redisReply **rep,
                  uint64_t *round_trips, kad_err *err);
+
+/* How long rdc_exchange retries before KAD_EUNAVAIL (the URL's reconnect_ms=), and who hears
+   of a wave that failed and is retried (note(ud, why), the store: its connection status). */
+void rdc_set_retry(struct rdc *cl, long window_ms, void (*note)(void *ud, const char *why));
+
+/* Reconnection, shared by the store and the cluster: the sleep before retry `attempt` (0, 1,
+   ...): 50 ms doubling to 1 s, at a random point of its upper half ("equal jitter"), so that
+   instances that lost the server together do not retry in step; never past deadline_ms
+   (rd_mono_ms's clock). */
+void rd_backoff_sleep(int attempt, int64_t deadline_ms);
+int64_t rd_mono_ms(void);
 
 /* The number of masters in the slot map, and of known nodes connected. */
 size_t rdc_masters(const struct rdc *cl);

@@ -4,11 +4,19 @@
 # all checked free) made into 3 masters with one replica each by `redis-cli --cluster create`.
 # cluster_start DIR sets BASE and returns once every node says cluster_state:ok; the caller
 # stops the nodes with cluster_stop DIR (kill -9 of every node's pid file) in its EXIT trap.
+# TLS: set CL_TLS to the node's TLS arguments (certificate, key, authority; the nodes then listen
+# on TLS only, --tls-cluster yes: bus and replication too) and CL_CLI to redis-cli's (--tls
+# --cacert ...) before cluster_start.
+CL_TLS=${CL_TLS:-}
+[ -n "${CL_CLI+x}" ] || CL_CLI=()
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_node() { # start_node DIR I
     local d="$1/n$2"
     mkdir -p "$d"
-    redis-server --bind 127.0.0.1 --port $((BASE + $2)) --cluster-enabled yes \
+    local ports=(--port $((BASE + $2)))
+    # shellcheck disable=SC2206 # CL_TLS: words
+    [ -n "$CL_TLS" ] && ports=(--port 0 --tls-port $((BASE + $2)) --tls-cluster yes --tls-replication yes $CL_TLS)
+    redis-server --bind 127.0.0.1 "${ports[@]}" --cluster-enabled yes \
         --cluster-config-file "$d/nodes.conf" --cluster-node-timeout 1000 --save '' \
         --appendonly no --daemonize yes --dir "$d" --pidfile "$d/redis.pid" \
         --logfile "$d/redis.log"
@@ -16,7 +24,7 @@ start_node() { # start_node DIR I
 cluster_ok() { # cluster_ok I...: those nodes say cluster_state:ok
     local i
     for i in "$@"; do
-        redis-cli -p $((BASE + i)) cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
+        redis-cli -p $((BASE + i)) "${CL_CLI[@]}" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
     done
 }
 cluster_start() {
@@ -34,11 +42,11 @@ cluster_start() {
     for i in 0 1 2 3 4 5; do start_node "$dir" $i || { echo "node $i did not start"; return 1; }; done
     for i in 0 1 2 3 4 5; do
         for _ in $(seq 100); do
-            redis-cli -p $((BASE + i)) ping 2>/dev/null | grep -q PONG && break
+            redis-cli -p $((BASE + i)) "${CL_CLI[@]}" ping 2>/dev/null | grep -q PONG && break
             sleep 0.05
         done
     done
-    redis-cli --cluster create $(for i in 0 1 2 3 4 5; do printf '127.0.0.1:%d ' $((BASE + i)); done) \
+    redis-cli "${CL_CLI[@]}" --cluster create $(for i in 0 1 2 3 4 5; do printf '127.0.0.1:%d ' $((BASE + i)); done) \
         --cluster-replicas 1 --cluster-yes > "$dir/create.log" 2>&1 || { tail -3 "$dir/create.log"; return 1; }
     for _ in $(seq 200); do cluster_ok 0 1 2 3 4 5 && return 0; sleep 0.1; done
     echo "cluster_state is not ok"
@@ -53,9 +61,9 @@ cluster_stop() {
 rc0() {
     local i
     for i in 0 1 2 3 4 5; do
-        redis-cli -p $((BASE + i)) ping 2>/dev/null | grep -q PONG && { redis-cli -p $((BASE + i)) "$@"; return; }
+        redis-cli -p $((BASE + i)) "${CL_CLI[@]}" ping 2>/dev/null | grep -q PONG && { redis-cli -p $((BASE + i)) "${CL_CLI[@]}" "$@"; return; }
     done
 }
 # the masters' ports (not failed)
 masters() { rc0 cluster nodes | awk '$3 ~ /master/ && $3 !~ /fail/ { split($2, a, "[:@]"); print a[2] }' | sort; }
-flush_all() { local p; for p in $(masters); do redis-cli -p "$p" flushall > /dev/null; done; }
+flush_all() { local p; for p in $(masters); do redis-cli -p "$p" "${CL_CLI[@]}" flushall > /dev/null; done; }

@@ -297,6 +297,10 @@ TEST(state_redis_url_errors)
         {"redis://127.0.0.1:6379/x", "database"},
         {"redis://127.0.0.1:6379/0?color=red", "unknown parameter"},
         {"redis://127.0.0.1:6379/0?instance=", "unknown parameter"},
+        {"redis://127.0.0.1:6379/0?reconnect_ms=-1", "reconnect_ms= takes milliseconds"},
+        {"redis://127.0.0.1:6379/0?reconnect_ms=5s", "reconnect_ms= takes milliseconds"},
+        {"redis://127.0.0.1:6379/0?timeout_ms=99", "timeout_ms= takes milliseconds"},
+        {"redis://127.0.0.1:6379/0?timeout_ms=", "timeout_ms= takes milliseconds"},
         {"redis://user@127.0.0.1:6379", "needs a password"},
         {"redis://:pa%zzss@127.0.0.1:6379", "escape"},
         {"redis://[::1:6379", "']'"},
@@ -526,13 +530,25 @@ TEST(state_redis_auth)
 
 /* ---- reconnecting ----------------------------------------------------------------------- */
 
+static int64_t t_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 TEST(state_redis_reconnects)
 {
     struct t_redis srv;
     if (!need_server(&srv, NULL))
         t_skip("redis-server is not installed");
-    struct st_store *st = ropen(srv.url, NULL);
+    /* reconnect_ms: a window that covers the restart below, and a prompt error at the end */
+    struct st_store *st = ropen(srv.url, "?reconnect_ms=3000&timeout_ms=2000");
     uint32_t r = reg(st, "recon", DAY);
+    struct st_conn cn;
+    st_conn_get(st, &cn);
+    ASSERT(cn.up);
+    ASSERT_EQ(cn.lost, 0);
     kx_buf b;
     kx_buf_init(&b, ST_KEY_MAX + 1);
     enc(&b, "alice", 1);
@@ -559,8 +575,29 @@ TEST(state_redis_reconnects)
     stop_process(&srv);
     ASSERT_OK(st_begin(st, NULL));
     kad_err e;
+    int64_t t0 = t_mono_ms();
     ASSERT_EQ(st_observe(st, r, b.ptr, b.len, T0 + 1, NULL, &e), KAD_EUNAVAIL);
     ASSERT(strstr(e.msg, "unreachable") != NULL);
+    ASSERT(strstr(e.msg, "reconnect_ms=") != NULL);
+    ASSERT(t_mono_ms() - t0 >= 3000); /* the whole window was tried */
+    /* the connection's status, for other threads (serve's readiness) */
+    st_conn_get(st, &cn);
+    ASSERT(!cn.up);
+    ASSERT(cn.lost >= 1);
+    ASSERT(cn.why[0] != '\0');
+    uint64_t lost = cn.lost, back = cn.reconnects;
+    /* a ping is one attempt, without the backoff */
+    t0 = t_mono_ms();
+    ASSERT_EQ(st_ping(st, &e), KAD_EUNAVAIL);
+    ASSERT(t_mono_ms() - t0 < 2500);
+    st_rollback(st);
+    /* back: a ping reconnects, the status says so */
+    t_redis_start(&srv, srv.port, NULL);
+    ASSERT_OK(st_ping(st, NULL));
+    st_conn_get(st, &cn);
+    ASSERT(cn.up);
+    ASSERT_EQ(cn.lost, lost);
+    ASSERT_EQ(cn.reconnects, back + 1);
     st_close(st);
     kx_buf_fini(&b);
     t_redis_stop(&srv);
