@@ -2,7 +2,8 @@
 # bench/redis_cluster.sh (not a test itself): six redis-server processes on 127.0.0.1 in
 # cluster mode (directories $1/n0..n5, ports BASE..BASE+5 and their bus ports BASE+10000..,
 # all checked free) made into 3 masters with one replica each by `redis-cli --cluster create`.
-# cluster_start DIR sets BASE and returns once every node says cluster_state:ok; the caller
+# cluster_start DIR sets BASE and returns once every node says cluster_state:ok and every replica
+# has finished its first sync (diskless, without Redis's default 5 s delay); the caller
 # stops the nodes with cluster_stop DIR (kill -9 of every node's pid file) in its EXIT trap.
 # TLS: set CL_TLS to the node's TLS arguments (certificate, key, authority; the nodes then listen
 # on TLS only, --tls-cluster yes: bus and replication too) and CL_CLI to redis-cli's (--tls
@@ -18,6 +19,7 @@ start_node() { # start_node DIR I
     [ -n "$CL_TLS" ] && ports=(--port 0 --tls-port $((BASE + $2)) --tls-cluster yes --tls-replication yes $CL_TLS)
     redis-server --bind 127.0.0.1 "${ports[@]}" --cluster-enabled yes \
         --cluster-config-file "$d/nodes.conf" --cluster-node-timeout 1000 --save '' \
+        --repl-diskless-sync-delay 0 --cluster-replica-validity-factor 0 \
         --appendonly no --daemonize yes --dir "$d" --pidfile "$d/redis.pid" \
         --logfile "$d/redis.log"
 }
@@ -48,9 +50,20 @@ cluster_start() {
     done
     redis-cli "${CL_CLI[@]}" --cluster create $(for i in 0 1 2 3 4 5; do printf '127.0.0.1:%d ' $((BASE + i)); done) \
         --cluster-replicas 1 --cluster-yes > "$dir/create.log" 2>&1 || { tail -3 "$dir/create.log"; return 1; }
-    for _ in $(seq 200); do cluster_ok 0 1 2 3 4 5 && return 0; sleep 0.1; done
-    echo "cluster_state is not ok"
+    for _ in $(seq 200); do cluster_ok 0 1 2 3 4 5 && break; sleep 0.1; done
+    cluster_ok 0 1 2 3 4 5 || { echo "cluster_state is not ok"; return 1; }
+    # every replica in sync with its master before the caller loads it: a replica that has not
+    # finished its first sync does not take over when its master is killed
+    for _ in $(seq 300); do replicas_synced && return 0; sleep 0.1; done
+    echo "the replicas did not finish their first sync"
     return 1
+}
+replicas_synced() { # 3 nodes are replicas with master_link_status:up
+    local i n=0
+    for i in 0 1 2 3 4 5; do
+        redis-cli -p $((BASE + i)) "${CL_CLI[@]}" info replication 2>/dev/null | grep -q 'master_link_status:up' && n=$((n + 1))
+    done
+    [ $n -ge 3 ]
 }
 cluster_stop() {
     local f

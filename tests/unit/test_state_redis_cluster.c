@@ -214,10 +214,22 @@ TEST(state_redis_wait_option)
         t_skip("redis-server is not installed");
     /* a master with one replica: WAIT 1 is answered 1; the claim and the commit wait for it */
     struct t_redis m, r;
-    t_redis_start(&m, 0, NULL);
+    /* no delay before the replica's first sync (Redis 7 waits 5 s for more replicas by default,
+       as long as the WAIT below), and the test waits until the replica is in sync */
+    t_redis_start(&m, 0, "--repl-diskless-sync-delay 0");
     char extra[64];
     snprintf(extra, sizeof(extra), "--replicaof 127.0.0.1 %d", m.port);
     t_redis_start(&r, 0, extra);
+    bool synced = false;
+    for (int i = 0; i < 1500 && !synced; i++) { /* up to 30 s (a loaded machine) */
+        redisReply *info = cmd(r.port, "INFO replication");
+        synced = info->type == REDIS_REPLY_STRING &&
+                 strstr(info->str, "master_link_status:up") != NULL;
+        freeReplyObject(info);
+        if (!synced)
+            sleep_ms(20);
+    }
+    ASSERT(synced);
     char url[160];
     snprintf(url, sizeof(url), "%s/?instance=w&wait=1&wait_ms=5000", m.url);
     uint32_t rid;
